@@ -1,0 +1,291 @@
+// Package benchdiff compares Go benchmark results of a base and a head the
+// way benchstat does, and then decides what counts as a regression.
+//
+// Each benchmark × unit becomes a Row. The test is benchmath's: the
+// Mann-Whitney U test unless the unit is declared exact, with benchstat's
+// warnings kept as data. The delta is the ratio of medians, as benchstat
+// prints it; its confidence interval is the Hodges-Lehmann/Moses interval
+// of the log-ratio, the interval that belongs to the U test.
+//
+// A row is a regression when the change is significant (p < Alpha), in the
+// worse direction, and cannot be ruled smaller than MinChange: the end of
+// its confidence interval on the worse side reaches MinChange. A change
+// whose whole interval lies below MinChange is real but too small to count.
+package benchdiff
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/perfhound/perfhound/analyzer/stat"
+	"golang.org/x/perf/benchfmt"
+	"golang.org/x/perf/benchmath"
+)
+
+// ErrNoCommon is returned when base and head share no benchmark.
+var ErrNoCommon = errors.New("no benchmark in common between base and head")
+
+// Thresholds are the tunables of a comparison.
+type Thresholds = stat.Thresholds
+
+// DefaultThresholds are benchstat's alpha and confidence and a 5% floor.
+var DefaultThresholds = stat.DefaultThresholds
+
+// Summary is one side's center and its confidence interval.
+type Summary struct {
+	Center float64 `json:"center"`
+	Lo     float64 `json:"lo"`
+	Hi     float64 `json:"hi"`
+	N      int     `json:"n"`
+}
+
+// Row compares one benchmark in one unit.
+type Row struct {
+	Package string `json:"package,omitempty"`
+	// Name is the full benchmark name without the "Benchmark" prefix,
+	// as benchstat prints it: "Parse/size=1k-8".
+	Name string `json:"name"`
+	Unit string `json:"unit"`
+	// Better is +1 when higher values are better, -1 when lower are, 0 if unknown.
+	Better int     `json:"better"`
+	Base   Summary `json:"base"`
+	Head   Summary `json:"head"`
+	// Delta is Head.Center/Base.Center - 1.
+	Delta float64 `json:"delta"`
+	// DeltaLo and DeltaHi bound Delta at the Thresholds' confidence.
+	DeltaLo float64     `json:"delta_lo"`
+	DeltaHi float64     `json:"delta_hi"`
+	P       float64     `json:"p"`
+	Test    string      `json:"test"`
+	Change  stat.Change `json:"change"`
+	Warn    []string    `json:"warnings,omitempty"`
+}
+
+// BaseName is the benchmark's top-level name with the "Benchmark" prefix
+// restored, as its function is named in Go: "BenchmarkParse".
+func (r *Row) BaseName() string {
+	return "Benchmark" + string(benchfmt.Name(r.Name).Base())
+}
+
+// Significant reports whether the row's test rejected "no difference".
+func (r *Row) Significant(alpha float64) bool { return r.P < alpha }
+
+// Geomean is the geometric mean of the centers of one unit's rows.
+type Geomean struct {
+	Unit  string  `json:"unit"`
+	Base  float64 `json:"base"`
+	Head  float64 `json:"head"`
+	Delta float64 `json:"delta"`
+	Rows  int     `json:"rows"`
+}
+
+// Table is the whole comparison.
+type Table struct {
+	Rows     []Row     `json:"rows"`
+	Geomeans []Geomean `json:"geomeans"`
+	// Warnings are about the inputs as a whole (benchmarks on one side only).
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+type rowKey struct{ pkg, name, unit string }
+
+// Compare compares base with head results. units carries the unit
+// metadata both sides declared.
+func Compare(base, head []*benchfmt.Result, units benchfmt.UnitMetadataMap, th Thresholds) (*Table, error) {
+	bv, border := collect(base)
+	hv, horder := collect(head)
+	t := &Table{}
+	var onlyBase, onlyHead []string
+	for _, k := range border {
+		if _, ok := hv[k]; !ok {
+			onlyBase = append(onlyBase, k.label())
+			continue
+		}
+		t.Rows = append(t.Rows, compareRow(k, bv[k], hv[k], units, th))
+	}
+	for _, k := range horder {
+		if _, ok := bv[k]; !ok {
+			onlyHead = append(onlyHead, k.label())
+		}
+	}
+	if len(t.Rows) == 0 {
+		return nil, ErrNoCommon
+	}
+	if len(onlyBase) > 0 {
+		t.Warnings = append(t.Warnings, "only in base, not compared: "+strings.Join(dedup(onlyBase), ", "))
+	}
+	if len(onlyHead) > 0 {
+		t.Warnings = append(t.Warnings, "only in head, not compared: "+strings.Join(dedup(onlyHead), ", "))
+	}
+	t.Geomeans = geomeans(t.Rows)
+	return t, nil
+}
+
+func (k rowKey) label() string {
+	if k.pkg != "" {
+		return k.pkg + "." + k.name
+	}
+	return k.name
+}
+
+func dedup(s []string) []string {
+	seen := map[string]bool{}
+	out := s[:0]
+	for _, x := range s {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// collect groups values by package, name and (tidied) unit, keeping the
+// order in which rows first appear.
+func collect(rs []*benchfmt.Result) (map[rowKey][]float64, []rowKey) {
+	m := map[rowKey][]float64{}
+	var order []rowKey
+	for _, r := range rs {
+		pkg := r.GetConfig("pkg")
+		for _, v := range r.Values {
+			k := rowKey{pkg, r.Name.String(), v.Unit}
+			if _, ok := m[k]; !ok {
+				order = append(order, k)
+			}
+			m[k] = append(m[k], v.Value)
+		}
+	}
+	return m, order
+}
+
+func compareRow(k rowKey, bvals, hvals []float64, units benchfmt.UnitMetadataMap, th Thresholds) Row {
+	bench := benchmath.DefaultThresholds
+	bench.CompareAlpha = th.Alpha
+	assume := units.GetAssumption(k.unit)
+	bs := benchmath.NewSample(append([]float64(nil), bvals...), &bench)
+	hs := benchmath.NewSample(append([]float64(nil), hvals...), &bench)
+	bsum := assume.Summary(bs, th.Confidence)
+	hsum := assume.Summary(hs, th.Confidence)
+	cmp := assume.Compare(bs, hs)
+
+	row := Row{
+		Package: k.pkg,
+		Name:    k.name,
+		Unit:    k.unit,
+		Better:  better(units, k.unit),
+		Base:    Summary{bsum.Center, bsum.Lo, bsum.Hi, len(bvals)},
+		Head:    Summary{hsum.Center, hsum.Lo, hsum.Hi, len(hvals)},
+		P:       cmp.P,
+		Test:    testName(assume),
+	}
+	for _, w := range append(append(append(bs.Warnings, hs.Warnings...), bsum.Warnings...), hsum.Warnings...) {
+		row.Warn = append(row.Warn, w.Error())
+	}
+	for _, w := range cmp.Warnings {
+		row.Warn = append(row.Warn, w.Error())
+	}
+	row.Delta = ratio(hsum.Center, bsum.Center) - 1
+	if assume == benchmath.AssumeExact {
+		row.DeltaLo, row.DeltaHi = row.Delta, row.Delta
+		if bsum.Center == hsum.Center {
+			row.P = 1
+		}
+	} else {
+		row.DeltaLo, row.DeltaHi = stat.RatioCI(bs.Values, hs.Values, th.Confidence)
+	}
+	row.Change = stat.Classify(row.P, row.Delta, row.DeltaLo, row.DeltaHi, row.Better, th)
+	return row
+}
+
+func testName(a benchmath.Assumption) string {
+	switch a {
+	case benchmath.AssumeExact:
+		return "exact"
+	case benchmath.AssumeNormal:
+		return "welch-t"
+	}
+	return "mann-whitney-u"
+}
+
+func ratio(a, b float64) float64 {
+	if a == b {
+		return 1
+	}
+	if b == 0 {
+		return math.Inf(int(math.Copysign(1, a)))
+	}
+	return a / b
+}
+
+// better is benchfmt's notion of a unit's good direction, extended to
+// custom b.ReportMetric units: rates ("/s") are better higher, costs per
+// operation or element ("x/op", "ns/elem") better lower.
+func better(units benchfmt.UnitMetadataMap, unit string) int {
+	if b := units.GetBetter(unit); b != 0 {
+		return b
+	}
+	switch {
+	case strings.HasSuffix(unit, "/s"):
+		return 1
+	case strings.Contains(unit, "/"):
+		return -1
+	}
+	return 0
+}
+
+func geomeans(rows []Row) []Geomean {
+	type acc struct {
+		b, h float64
+		n    int
+	}
+	accs := map[string]*acc{}
+	var order []string
+	for _, r := range rows {
+		if r.Base.Center <= 0 || r.Head.Center <= 0 {
+			continue
+		}
+		a, ok := accs[r.Unit]
+		if !ok {
+			a = &acc{}
+			accs[r.Unit] = a
+			order = append(order, r.Unit)
+		}
+		a.b += math.Log(r.Base.Center)
+		a.h += math.Log(r.Head.Center)
+		a.n++
+	}
+	var out []Geomean
+	for _, u := range order {
+		a := accs[u]
+		b, h := math.Exp(a.b/float64(a.n)), math.Exp(a.h/float64(a.n))
+		out = append(out, Geomean{Unit: u, Base: b, Head: h, Delta: h/b - 1, Rows: a.n})
+	}
+	return out
+}
+
+// String formats a row in one line, for logs and test failures.
+func (r *Row) String() string {
+	return fmt.Sprintf("%s %s %+.2f%% [%+.2f%%, %+.2f%%] p=%.3f %v", r.Name, r.Unit, 100*r.Delta, 100*r.DeltaLo, 100*r.DeltaHi, r.P, r.Change)
+}
+
+// MarshalJSON writes infinite or undefined deltas (a zero base, too few
+// samples for an interval) as null, which JSON can carry.
+func (r Row) MarshalJSON() ([]byte, error) {
+	type plain Row
+	return json.Marshal(struct {
+		plain
+		Delta   *float64 `json:"delta"`
+		DeltaLo *float64 `json:"delta_lo"`
+		DeltaHi *float64 `json:"delta_hi"`
+	}{plain(r), finite(r.Delta), finite(r.DeltaLo), finite(r.DeltaHi)})
+}
+
+func finite(x float64) *float64 {
+	if math.IsInf(x, 0) || math.IsNaN(x) {
+		return nil
+	}
+	return &x
+}

@@ -1,0 +1,437 @@
+// Package compare is the judgement behind `perfhound compare`: it compares a
+// base and a head (benchmark results, profiles, or both), decides what
+// regressed beyond noise, attributes each benchmark regression to the
+// functions whose cost grew, and ranks where the head spends its time.
+//
+// The Result is plain data with a versioned JSON schema (Schema); the
+// renderers in this package turn it into text, Markdown or JSON.
+package compare
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"golang.org/x/perf/benchfmt"
+
+	"github.com/perfhound/perfhound/analyzer/benchdiff"
+	"github.com/perfhound/perfhound/analyzer/input"
+	"github.com/perfhound/perfhound/analyzer/profdiff"
+	"github.com/perfhound/perfhound/analyzer/stat"
+)
+
+// Schema identifies the JSON layout of a Result. It changes only when a
+// field changes meaning or disappears; new fields may be added within a version.
+const Schema = "perfhound.compare/v1"
+
+// ErrMismatch is returned when the two sides cannot be compared.
+var ErrMismatch = errors.New("base and head do not match")
+
+// Policy says what fails the build.
+type Policy string
+
+const (
+	FailOnRegression Policy = "regression" // a regression beyond the threshold
+	FailOnChange     Policy = "change"     // any change beyond the threshold, better or worse
+	FailNever        Policy = "never"      // report only
+)
+
+// ParsePolicy checks a --fail-on value.
+func ParsePolicy(s string) (Policy, error) {
+	switch p := Policy(s); p {
+	case FailOnRegression, FailOnChange, FailNever:
+		return p, nil
+	}
+	return "", fmt.Errorf("unknown policy %q (want regression, change or never)", s)
+}
+
+// Options configure a comparison.
+type Options struct {
+	Thresholds stat.Thresholds
+	FailOn     Policy
+	// SampleIndex selects the profile value to compare ("alloc_space");
+	// "" takes each profile's default.
+	SampleIndex string
+	// Top caps the functions listed per attribution and in priorities.
+	Top int
+}
+
+// DefaultOptions are the command's defaults.
+var DefaultOptions = Options{Thresholds: stat.DefaultThresholds, FailOn: FailOnRegression, Top: 10}
+
+// Side describes one side's inputs.
+type Side struct {
+	Paths    []string `json:"paths"`
+	Inputs   string   `json:"inputs"`
+	Skipped  []string `json:"skipped,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// PolicyInfo echoes the thresholds a Result was decided with.
+type PolicyInfo struct {
+	Alpha      float64 `json:"alpha"`
+	Confidence float64 `json:"confidence"`
+	Threshold  float64 `json:"threshold"`
+	FailOn     Policy  `json:"fail_on"`
+}
+
+// Attribution is a function that grew while a benchmark regressed.
+type Attribution struct {
+	Function string `json:"function"`
+	// Delta is the growth of the function's own cost, in Unit.
+	Delta float64 `json:"delta"`
+	// DeltaFlat is the growth of its flat cost.
+	DeltaFlat float64 `json:"delta_flat"`
+	Unit      string  `json:"unit"`
+	// Share is Delta over the benchmark's whole change.
+	Share float64 `json:"share"`
+	P     float64 `json:"p_value"`
+}
+
+// Finding is one flagged regression, improvement or change.
+type Finding struct {
+	Kind      string  `json:"kind"` // "benchmark" or "function"
+	Package   string  `json:"package,omitempty"`
+	Benchmark string  `json:"benchmark,omitempty"`
+	Function  string  `json:"function,omitempty"`
+	Unit      string  `json:"unit"`
+	Base      float64 `json:"base"`
+	Head      float64 `json:"head"`
+	// DeltaPct is the relative change in percent; for functions, the
+	// change as a percentage of the base profile's total.
+	DeltaPct   float64     `json:"delta_pct"`
+	DeltaLoPct *float64    `json:"delta_lo_pct,omitempty"`
+	DeltaHiPct *float64    `json:"delta_hi_pct,omitempty"`
+	P          float64     `json:"p_value"`
+	Change     stat.Change `json:"change"`
+	// AttributedTo lists the functions that grew, largest first.
+	AttributedTo []Attribution `json:"attributed_to,omitempty"`
+	// AttributionNote says why there is no attribution, when there is none.
+	AttributionNote string `json:"attribution_note,omitempty"`
+}
+
+// Name is the benchmark or function the finding is about.
+func (f *Finding) Name() string {
+	if f.Kind == "function" {
+		return f.Function
+	}
+	return f.Benchmark
+}
+
+// Priority is a place where the head spends its cost.
+type Priority struct {
+	Rank       int     `json:"rank"`
+	Function   string  `json:"function"`
+	SampleType string  `json:"sample_type"`
+	Own        float64 `json:"own_share"`
+	Flat       float64 `json:"flat_share"`
+	Cum        float64 `json:"cum_share"`
+	Cumulative float64 `json:"cumulative_share"`
+}
+
+// Result is everything a comparison found.
+type Result struct {
+	Schema       string           `json:"schema"`
+	Base         Side             `json:"base"`
+	Head         Side             `json:"head"`
+	Policy       PolicyInfo       `json:"policy"`
+	Benchmarks   *benchdiff.Table `json:"benchmarks,omitempty"`
+	Profiles     []*profdiff.Diff `json:"profiles,omitempty"`
+	Regressions  []Finding        `json:"regressions"`
+	Improvements []Finding        `json:"improvements"`
+	Changes      []Finding        `json:"changes,omitempty"`
+	Priorities   []Priority       `json:"priorities,omitempty"`
+	Warnings     []string         `json:"warnings,omitempty"`
+	// Failed is whether the policy fails the build.
+	Failed bool `json:"failed"`
+}
+
+// Run compares base with head.
+func Run(base, head *input.Set, opt Options) (*Result, error) {
+	if opt.Top <= 0 {
+		opt.Top = DefaultOptions.Top
+	}
+	if opt.FailOn == "" {
+		opt.FailOn = FailOnRegression
+	}
+	th := opt.Thresholds
+	r := &Result{
+		Schema: Schema,
+		Base:   describe(base),
+		Head:   describe(head),
+		Policy: PolicyInfo{th.Alpha, th.Confidence, th.MinChange, opt.FailOn},
+	}
+	if err := matchKinds(base, head); err != nil {
+		return nil, err
+	}
+	if len(base.Bench) > 0 {
+		t, err := benchdiff.Compare(base.Bench, head.Bench, mergeUnits(base, head), th)
+		if err != nil {
+			return nil, fmt.Errorf("%s vs %s: %w", strings.Join(base.Paths, " "), strings.Join(head.Paths, " "), err)
+		}
+		r.Benchmarks = t
+		r.Warnings = append(r.Warnings, t.Warnings...)
+	}
+	sides, err := profileSides(base, head, opt.SampleIndex)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range sides {
+		d, err := profdiff.Compare(s.base, s.head, profdiff.Selection{}, th)
+		if err != nil {
+			return nil, err
+		}
+		r.Profiles = append(r.Profiles, d)
+		r.Priorities = append(r.Priorities, priorities(d, opt.Top)...)
+	}
+	r.collectFindings(sides, opt)
+	r.Failed = r.decide(opt.FailOn)
+	return r, nil
+}
+
+func describe(s *input.Set) Side {
+	return Side{Paths: s.Paths, Inputs: s.Describe(), Skipped: s.Skipped, Warnings: s.Warnings}
+}
+
+func mergeUnits(base, head *input.Set) benchfmt.UnitMetadataMap {
+	m := benchfmt.UnitMetadataMap{}
+	for _, s := range []*input.Set{base, head} {
+		for k, v := range s.Units {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// matchKinds checks that both sides hold the same kinds of input.
+func matchKinds(base, head *input.Set) error {
+	check := func(what string, b, h int) error {
+		if (b == 0) != (h == 0) {
+			has, lacks, n := "base", "head", b
+			if b == 0 {
+				has, lacks, n = "head", "base", h
+			}
+			return fmt.Errorf("%w: %s has %s (%d) but %s has none", ErrMismatch, has, what, n, lacks)
+		}
+		return nil
+	}
+	if err := check("benchmark results", len(base.Bench), len(head.Bench)); err != nil {
+		return err
+	}
+	return check("profiles", len(base.Profiles), len(head.Profiles))
+}
+
+type sidePair struct {
+	kind       string
+	base, head *profdiff.Side
+}
+
+// profileSides groups each side's profiles by kind and pairs them. Every
+// kind must be on both sides.
+func profileSides(base, head *input.Set, sampleIndex string) ([]sidePair, error) {
+	group := func(s *input.Set) (map[string][]profdiff.Input, []string) {
+		m := map[string][]profdiff.Input{}
+		var order []string
+		for _, p := range s.Profiles {
+			k := profdiff.Kind(p.Profile)
+			if _, ok := m[k]; !ok {
+				order = append(order, k)
+			}
+			m[k] = append(m[k], profdiff.Input{File: p.File, Profile: p.Profile})
+		}
+		return m, order
+	}
+	bm, border := group(base)
+	hm, horder := group(head)
+	for _, k := range horder {
+		if _, ok := bm[k]; !ok {
+			return nil, fmt.Errorf("%s: %w: head profile of sample types %s has no counterpart in base (base has %s)",
+				hm[k][0].File, profdiff.ErrSampleTypes, k, strings.Join(border, "; "))
+		}
+	}
+	var out []sidePair
+	for _, k := range border {
+		if _, ok := hm[k]; !ok {
+			return nil, fmt.Errorf("%s: %w: base profile of sample types %s has no counterpart in head (head has %s)",
+				bm[k][0].File, profdiff.ErrSampleTypes, k, strings.Join(horder, "; "))
+		}
+		b, err := profdiff.NewSide(bm[k], sampleIndex)
+		if err != nil {
+			return nil, err
+		}
+		h, err := profdiff.NewSide(hm[k], sampleIndex)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sidePair{k, b, h})
+	}
+	return out, nil
+}
+
+func (r *Result) collectFindings(sides []sidePair, opt Options) {
+	if r.Benchmarks != nil {
+		for i := range r.Benchmarks.Rows {
+			row := &r.Benchmarks.Rows[i]
+			if row.Change == stat.Unchanged {
+				continue
+			}
+			f := benchFinding(row)
+			if row.Change == stat.Regression {
+				f.AttributedTo, f.AttributionNote = attribute(row, sides, opt)
+			}
+			r.add(f)
+		}
+		return
+	}
+	// Profiles alone: flagged functions are the findings.
+	for _, d := range r.Profiles {
+		for _, fn := range d.Functions {
+			if fn.Change == stat.Unchanged {
+				continue
+			}
+			r.add(Finding{
+				Kind:     "function",
+				Function: fn.Name,
+				Unit:     d.SampleType + " share",
+				Base:     fn.Base.Own,
+				Head:     fn.Head.Own,
+				DeltaPct: 100 * fn.Delta.Own / d.BaseTotal,
+				P:        fn.P,
+				Change:   fn.Change,
+			})
+		}
+	}
+}
+
+func (r *Result) add(f Finding) {
+	switch f.Change {
+	case stat.Regression:
+		r.Regressions = append(r.Regressions, f)
+	case stat.Improvement:
+		r.Improvements = append(r.Improvements, f)
+	default:
+		r.Changes = append(r.Changes, f)
+	}
+}
+
+func benchFinding(row *benchdiff.Row) Finding {
+	return Finding{
+		Kind:       "benchmark",
+		Package:    row.Package,
+		Benchmark:  row.Name,
+		Unit:       row.Unit,
+		Base:       row.Base.Center,
+		Head:       row.Head.Center,
+		DeltaPct:   100 * row.Delta,
+		DeltaLoPct: finitePct(row.DeltaLo),
+		DeltaHiPct: finitePct(row.DeltaHi),
+		P:          row.P,
+		Change:     row.Change,
+	}
+}
+
+func finitePct(x float64) *float64 {
+	if math.IsInf(x, 0) || math.IsNaN(x) {
+		return nil
+	}
+	v := 100 * x
+	return &v
+}
+
+// attribute explains a regressed benchmark row by the functions whose own
+// cost per op grew, in the profiles whose sample unit matches the row's.
+func attribute(row *benchdiff.Row, sides []sidePair, opt Options) ([]Attribution, string) {
+	if len(sides) == 0 {
+		return nil, ""
+	}
+	key := profdiff.Key{Package: row.Package, Benchmark: row.BaseName()}
+	for _, s := range sides {
+		if !unitsMatch(row.Unit, s.base) {
+			continue
+		}
+		sel := profdiff.Selection{Bench: &key, BaseScale: row.Base.Center, HeadScale: row.Head.Center, Unit: row.Unit}
+		if !s.base.Has(key) || !s.head.Has(key) {
+			if len(s.base.Benchmarks()) > 0 || len(s.head.Benchmarks()) > 0 {
+				return nil, fmt.Sprintf("the %s profiles hold no samples of %s on both sides", s.base.SampleType, key.Benchmark)
+			}
+			// Profiles not split by benchmark: only usable whole.
+			sel.Bench = nil
+		}
+		d, err := profdiff.Compare(s.base, s.head, sel, opt.Thresholds)
+		if err != nil {
+			return nil, err.Error()
+		}
+		change := row.Head.Center - row.Base.Center
+		var out []Attribution
+		for _, f := range d.Regressed() {
+			if len(out) == opt.Top {
+				break
+			}
+			out = append(out, Attribution{
+				Function:  f.Name,
+				Delta:     f.Delta.Own,
+				DeltaFlat: f.Delta.Flat,
+				Unit:      row.Unit,
+				Share:     f.Delta.Own / change,
+				P:         f.P,
+			})
+		}
+		if len(out) == 0 {
+			return nil, "no function's cost grew in the profiles"
+		}
+		return out, ""
+	}
+	return nil, "no profile measures " + row.Unit
+}
+
+// unitsMatch pairs benchmark units with profile sample units: time per op
+// with CPU or delay profiles, bytes with allocation space, allocations
+// with allocation counts.
+func unitsMatch(benchUnit string, s *profdiff.Side) bool {
+	unit := s.Unit()
+	typ, _, _ := strings.Cut(s.SampleType, "/")
+	switch {
+	case strings.HasPrefix(benchUnit, "sec/"):
+		return unit == "nanoseconds" || unit == "seconds" || unit == "microseconds" || unit == "milliseconds"
+	case strings.HasPrefix(benchUnit, "B/"):
+		return unit == "bytes"
+	case strings.HasPrefix(benchUnit, "allocs/"):
+		return unit == "count" && strings.Contains(typ, "alloc")
+	}
+	return false
+}
+
+// priorities ranks where the head's cost goes, by own share.
+func priorities(d *profdiff.Diff, top int) []Priority {
+	fns := append([]profdiff.Function(nil), d.Functions...)
+	sort.Slice(fns, func(i, j int) bool {
+		if fns[i].Head.Own != fns[j].Head.Own {
+			return fns[i].Head.Own > fns[j].Head.Own
+		}
+		return fns[i].Name < fns[j].Name
+	})
+	var out []Priority
+	cum := 0.0
+	for i, f := range fns {
+		if i == top || f.Head.Own <= 0 {
+			break
+		}
+		cum += f.Head.Own
+		out = append(out, Priority{Rank: i + 1, Function: f.Name, SampleType: d.SampleType,
+			Own: f.Head.Own, Flat: f.Head.Flat, Cum: f.Head.Cum, Cumulative: cum})
+	}
+	return out
+}
+
+// decide applies the policy.
+func (r *Result) decide(p Policy) bool {
+	switch p {
+	case FailNever:
+		return false
+	case FailOnChange:
+		return len(r.Regressions)+len(r.Improvements)+len(r.Changes) > 0
+	}
+	return len(r.Regressions) > 0
+}

@@ -1,0 +1,90 @@
+package profdiff
+
+import (
+	"strings"
+
+	"github.com/google/pprof/profile"
+)
+
+// A frame is "library" when a regression inside it is better blamed on the
+// code that called it: Go's standard library and runtime (packages whose
+// first path element has no dot, other than main), code in shared objects,
+// the kernel and the vDSO. Everything else (the module under test and its
+// third-party dependencies, or a C program's own executable) is first-party.
+// A function's "own" cost is its flat cost plus the library code below it
+// that no deeper first-party frame owns.
+
+// goPackage returns the import path of a Go symbol such as
+// "github.com/x/y.(*T).M[...]" or "crypto/sha256.block", or "" when the
+// name does not look like a Go symbol.
+func goPackage(name string) string {
+	if i := strings.IndexByte(name, '['); i >= 0 {
+		name = name[:i]
+	}
+	slash := strings.LastIndexByte(name, '/')
+	dot := strings.IndexByte(name[slash+1:], '.')
+	if dot <= 0 {
+		return ""
+	}
+	return name[:slash+1+dot]
+}
+
+// isGoStd reports whether a Go package path belongs to the standard library
+// or the runtime: its first element has no dot (golang.org/ref/mod#module-path).
+func isGoStd(pkg string) bool {
+	if pkg == "" || pkg == "main" {
+		return false
+	}
+	first, _, _ := strings.Cut(pkg, "/")
+	return !strings.Contains(first, ".")
+}
+
+// isGoProfile reports whether p holds Go code: a function in a .go file, or
+// a runtime function. Only then are Go package rules applied to names (a C
+// symbol such as "foo.cold" must not read as package foo).
+func isGoProfile(p *profile.Profile) bool {
+	for _, f := range p.Function {
+		if strings.HasSuffix(f.Filename, ".go") || strings.HasPrefix(f.Name, "runtime.") {
+			return true
+		}
+	}
+	return false
+}
+
+// isLibraryMapping reports whether m is a shared object, the kernel or a
+// special mapping rather than the main executable.
+func isLibraryMapping(m *profile.Mapping) bool {
+	if m == nil {
+		return false
+	}
+	f := m.File
+	base := f[strings.LastIndexByte(f, '/')+1:]
+	return strings.HasPrefix(f, "[") || strings.Contains(base, ".so") || m.KernelRelocationSymbol != ""
+}
+
+// benchmarkOf returns the name of the Go benchmark function a frame belongs
+// to, such as "BenchmarkParse" for "example.com/p.BenchmarkParse.func1", and
+// its package, or "" when the frame is not inside a benchmark function.
+// Go's testing package runs functions named Benchmark followed by a
+// character that is not a lower-case letter.
+func benchmarkOf(name string) (pkg, bench string) {
+	pkg = goPackage(name)
+	if pkg == "" {
+		return "", ""
+	}
+	rest := name[len(pkg)+1:]
+	if !strings.HasPrefix(rest, "Benchmark") {
+		return "", ""
+	}
+	ident := rest
+	if i := strings.IndexAny(ident, ".[("); i >= 0 {
+		ident = ident[:i]
+	}
+	if len(ident) > len("Benchmark") {
+		c := ident[len("Benchmark")]
+		if c >= 'a' && c <= 'z' {
+			return "", ""
+		}
+	}
+	return pkg, ident
+}

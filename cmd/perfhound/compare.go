@@ -1,0 +1,106 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/perfhound/perfhound/analyzer/compare"
+	"github.com/perfhound/perfhound/analyzer/input"
+)
+
+func newCompare() *cobra.Command {
+	opt := compare.DefaultOptions
+	var (
+		threshold = 100 * opt.Thresholds.MinChange
+		failOn    = string(opt.FailOn)
+		format    = "text"
+		output    string
+		maxSize   int64 = input.DefaultLimits.MaxFileBytes >> 20
+	)
+	cmd := &cobra.Command{
+		Use:   "compare [flags] BASE HEAD",
+		Short: "Compare benchmark results and profiles of a base and a head",
+		Long: `Compare benchmark results and pprof profiles of a base and a head, flag
+regressions that are beyond noise and the threshold, attribute them to the
+functions whose cost grew, and rank where the head spends its time.
+
+BASE and HEAD are each a file or a directory. Files are recognised by their
+content: 'go test -bench' output (any number of runs, -benchmem and custom
+b.ReportMetric units included) and pprof profiles of any sample type
+(gzipped or not). Benchmarks are compared with the Mann-Whitney U test, as
+benchstat does; a row is a regression when the change is significant at
+--alpha and its confidence interval reaches --threshold.
+
+Exit status: 0 when nothing fails the --fail-on policy, 1 when something
+does, 2 on bad input or usage.`,
+		Example: `  # Ten runs a side, each with its CPU profile:
+  go test -run '^$' -bench . -count 1 -cpuprofile base/cpu-1.pprof > base/bench-1.txt   # ... x10
+  perfhound compare base/ head/
+
+  # Benchmark output alone, as a PR comment:
+  perfhound compare --format markdown old.txt new.txt >> "$GITHUB_STEP_SUMMARY"
+
+  # Two CPU profiles, report only:
+  perfhound compare --fail-on never before.pb.gz after.pb.gz`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 2 {
+				return usageError{fmt.Errorf("compare needs BASE and HEAD, got %d argument(s)", len(args))}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := compare.ParseFormat(format)
+			if err != nil {
+				return usageError{err}
+			}
+			if opt.FailOn, err = compare.ParsePolicy(failOn); err != nil {
+				return usageError{err}
+			}
+			if threshold < 0 || opt.Thresholds.Alpha <= 0 || opt.Thresholds.Alpha >= 1 {
+				return usageError{fmt.Errorf("--threshold must be >= 0 and --alpha in (0, 1)")}
+			}
+			opt.Thresholds.MinChange = threshold / 100
+			lim := input.Limits{MaxFileBytes: maxSize << 20}
+			base, err := input.Load([]string{args[0]}, lim)
+			if err != nil {
+				return err
+			}
+			head, err := input.Load([]string{args[1]}, lim)
+			if err != nil {
+				return err
+			}
+			res, err := compare.Run(base, head, opt)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if output != "" {
+				out, err := os.Create(output)
+				if err != nil {
+					return err
+				}
+				defer out.Close()
+				w = out
+			}
+			if err := res.Render(w, f, compare.RenderOptions{Color: output == "" && isTerminal(w), Functions: opt.Top}); err != nil {
+				return fmt.Errorf("writing report: %w", err)
+			}
+			if res.Failed {
+				return errFindings
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.Float64Var(&threshold, "threshold", threshold, "smallest relative change that counts, in percent")
+	fl.Float64Var(&opt.Thresholds.Alpha, "alpha", opt.Thresholds.Alpha, "significance level of the tests")
+	fl.StringVar(&failOn, "fail-on", failOn, "what exits 1: regression, change or never")
+	fl.StringVarP(&format, "format", "f", format, "output format: text, markdown or json")
+	fl.StringVarP(&output, "output", "o", "", "write the report to this file instead of stdout")
+	fl.StringVar(&opt.SampleIndex, "sample-index", "", "profile value to compare, e.g. alloc_space (default: each profile's default)")
+	fl.IntVar(&opt.Top, "top", opt.Top, "functions to list per attribution and in the priorities")
+	fl.Int64Var(&maxSize, "max-input-mb", maxSize, "refuse input files (or their gunzipped content) larger than this")
+	return cmd
+}
