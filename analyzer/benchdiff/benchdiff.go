@@ -289,3 +289,13 @@ func finite(x float64) *float64 {
 	}
 	return &x
 }
+
+// MarshalJSON writes an unbounded interval (too few samples) as null.
+func (s Summary) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Center *float64 `json:"center"`
+		Lo     *float64 `json:"lo"`
+		Hi     *float64 `json:"hi"`
+		N      int      `json:"n"`
+	}{finite(s.Center), finite(s.Lo), finite(s.Hi), s.N})
+}

@@ -8,6 +8,7 @@
 package compare
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -434,4 +435,18 @@ func (r *Result) decide(p Policy) bool {
 		return len(r.Regressions)+len(r.Improvements)+len(r.Changes) > 0
 	}
 	return len(r.Regressions) > 0
+}
+
+// MarshalJSON writes an infinite change (from a zero base, such as a first
+// allocation in a benchmark that had none) as a null delta_pct.
+func (f Finding) MarshalJSON() ([]byte, error) {
+	type plain Finding
+	var d *float64
+	if !math.IsInf(f.DeltaPct, 0) && !math.IsNaN(f.DeltaPct) {
+		d = &f.DeltaPct
+	}
+	return json.Marshal(struct {
+		plain
+		DeltaPct *float64 `json:"delta_pct"`
+	}{plain(f), d})
 }

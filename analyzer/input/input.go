@@ -209,6 +209,11 @@ func (s *Set) add(file string, lim Limits) error {
 	if err != nil {
 		return err
 	}
+	return s.addData(file, data)
+}
+
+// addData sorts one file's (decompressed) content into the set.
+func (s *Set) addData(file string, data []byte) error {
 	kind, p, err := recognise(data)
 	if err != nil {
 		return &FileError{File: file, Err: err}

@@ -96,17 +96,24 @@ func RatioCI(base, head []float64, confidence float64) (lo, hi float64) {
 		}
 	}
 	sort.Float64s(d)
-	// k is the largest rank with P(U <= k-1) <= (1-confidence)/2.
-	u := stats.UDist{N1: n1, N2: n2}
-	tail := (1 - confidence) / 2
-	k := 0
-	for k < len(d)/2 && u.CDF(float64(k)) <= tail {
-		k++
-	}
+	k := mosesRank(n1, n2, confidence)
 	if k == 0 {
 		return inf()
 	}
 	return math.Expm1(d[k-1]), math.Expm1(d[len(d)-k])
+}
+
+// mosesRank is the largest k with P(U <= k-1) <= (1-confidence)/2: the
+// critical value of the two-sided U test plus one, or 0 when the samples
+// are too small for the confidence.
+func mosesRank(n1, n2 int, confidence float64) int {
+	u := stats.UDist{N1: n1, N2: n2}
+	tail := (1 - confidence) / 2
+	k := 0
+	for k < n1*n2/2 && u.CDF(float64(k)) <= tail {
+		k++
+	}
+	return k
 }
 
 // Welch runs Welch's two-sample t-test (benchmath.AssumeNormal). It is the

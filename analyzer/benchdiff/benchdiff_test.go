@@ -1,0 +1,138 @@
+package benchdiff
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"golang.org/x/perf/benchfmt"
+
+	"github.com/perfhound/perfhound/analyzer/stat"
+)
+
+// results reads `go test -bench` text the way perfhound's input does.
+func results(t *testing.T, text string) ([]*benchfmt.Result, benchfmt.UnitMetadataMap) {
+	t.Helper()
+	r := benchfmt.NewReader(strings.NewReader(text), "test")
+	var out []*benchfmt.Result
+	for r.Scan() {
+		if res, ok := r.Result().(*benchfmt.Result); ok {
+			out = append(out, res.Clone())
+		}
+	}
+	return out, r.Units()
+}
+
+// runs renders n runs of benchmarks whose ns/op are centre*(1±1% noise).
+func runs(n int, seed uint64, centres map[string]float64, extra string) string {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	var b strings.Builder
+	b.WriteString("goos: linux\ngoarch: amd64\npkg: example.com/p\n")
+	for range n {
+		for _, name := range []string{"Fast", "Slow", "Rate"} {
+			c, ok := centres[name]
+			if !ok {
+				continue
+			}
+			v := c * (1 + 0.01*rng.NormFloat64())
+			fmt.Fprintf(&b, "Benchmark%s-2\t1000\t%.1f ns/op\t%d B/op\t3 allocs/op%s\n", name, v, 64, extra)
+		}
+	}
+	return b.String()
+}
+
+func TestCompareFlagsBeyondNoiseAndThreshold(t *testing.T) {
+	base, units := results(t, runs(10, 1, map[string]float64{"Fast": 1000, "Slow": 1000}, ""))
+	head, _ := results(t, runs(10, 2, map[string]float64{"Fast": 1000, "Slow": 1200}, ""))
+	tab, err := Compare(base, head, units, stat.DefaultThresholds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Row{}
+	for _, r := range tab.Rows {
+		got[r.Name+" "+r.Unit] = r
+	}
+	if r := got["Slow-2 sec/op"]; r.Change != stat.Regression || r.Delta < 0.15 || r.DeltaLo < 0.1 || r.Package != "example.com/p" {
+		t.Errorf("Slow: %v, want a ~20%% regression", r.String())
+	}
+	if r := got["Fast-2 sec/op"]; r.Change != stat.Unchanged {
+		t.Errorf("Fast: %v, want unchanged", r.String())
+	}
+	if r := got["Slow-2 allocs/op"]; r.Change != stat.Unchanged || r.Delta != 0 {
+		t.Errorf("allocs/op: %v, want unchanged", r.String())
+	}
+	if len(tab.Geomeans) != 3 || tab.Geomeans[0].Unit != "sec/op" {
+		t.Errorf("geomeans = %+v", tab.Geomeans)
+	}
+	if r := got["Slow-2 sec/op"]; r.BaseName() != "BenchmarkSlow" {
+		t.Errorf("BaseName = %q", r.BaseName())
+	}
+}
+
+// A real but small change (2%) is significant with 10 runs at 1% noise,
+// yet its interval stays under the 5% threshold: not flagged.
+func TestSmallRealChangeIsNotARegression(t *testing.T) {
+	base, units := results(t, runs(10, 3, map[string]float64{"Slow": 1000}, ""))
+	head, _ := results(t, runs(10, 4, map[string]float64{"Slow": 1020}, ""))
+	tab, err := Compare(base, head, units, stat.DefaultThresholds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := tab.Rows[0]
+	if r.Change != stat.Unchanged || r.DeltaHi >= 0.05 {
+		t.Errorf("2%% change: %v, want unchanged with interval below 5%%", r.String())
+	}
+}
+
+func TestCustomUnitsAndDirections(t *testing.T) {
+	base, units := results(t, runs(10, 5, map[string]float64{"Rate": 1000}, "\t100 MB/s\t7 widgets"))
+	head, _ := results(t, runs(10, 6, map[string]float64{"Rate": 1000}, "\t80 MB/s\t9 widgets"))
+	tab, err := Compare(base, head, units, stat.DefaultThresholds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range tab.Rows {
+		switch r.Unit {
+		case "B/s": // throughput fell: worse
+			if r.Change != stat.Regression {
+				t.Errorf("B/s: %v, want regression", r.String())
+			}
+		case "widgets": // no known direction
+			if r.Change != stat.Changed {
+				t.Errorf("widgets: %v, want changed", r.String())
+			}
+		}
+	}
+}
+
+func TestNoCommonBenchmark(t *testing.T) {
+	base, units := results(t, runs(3, 1, map[string]float64{"Fast": 1}, ""))
+	head, _ := results(t, runs(3, 1, map[string]float64{"Slow": 1}, ""))
+	if _, err := Compare(base, head, units, stat.DefaultThresholds); err != ErrNoCommon {
+		t.Fatalf("err = %v, want ErrNoCommon", err)
+	}
+}
+
+func TestFewRunsWarnAndMarshal(t *testing.T) {
+	base, units := results(t, runs(2, 1, map[string]float64{"Fast": 1000}, ""))
+	head, _ := results(t, runs(2, 2, map[string]float64{"Fast": 2000, "Slow": 5}, ""))
+	tab, err := Compare(base, head, units, stat.DefaultThresholds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tab.Rows[0].Warn) == 0 {
+		t.Error("2 runs a side gave no warning")
+	}
+	if len(tab.Warnings) != 1 || !strings.Contains(tab.Warnings[0], "only in head") {
+		t.Errorf("warnings = %q", tab.Warnings)
+	}
+	b, err := json.Marshal(tab) // unbounded intervals must not break JSON
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"delta_lo":null`) {
+		t.Errorf("unbounded interval not null in %s", b)
+	}
+}
