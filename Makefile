@@ -1,0 +1,48 @@
+# perfhound: one binary, three jobs. `make demo` runs the main job on bundled
+# data; `make test` runs every test (what CI runs, through .ci/run).
+
+GO        ?= go
+BIN       := bin/perfhound
+FUZZTIME  ?= 10s
+DEMO_PAIR ?= fixtures/corpus/HashBlocks-10
+
+.PHONY: all build test unit fuzz demo bench fixtures eval lint
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/perfhound
+
+# Every test, vet and format check, and short fuzz runs of the input parsers.
+test: lint unit fuzz
+
+unit:
+	$(GO) test ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDetect$$' -fuzztime $(FUZZTIME) ./analyzer/input
+	$(GO) test -run '^$$' -fuzz '^FuzzCompareProfiles$$' -fuzztime $(FUZZTIME) ./analyzer/compare
+
+# The main job on bundled data: compare a base with a head whose
+# HashBlocks was slowed by 10% (exit status 1 means a regression was found).
+demo: build
+	@echo "\$$ $(BIN) compare $(DEMO_PAIR)/base $(DEMO_PAIR)/head"
+	@$(BIN) compare $(DEMO_PAIR)/base $(DEMO_PAIR)/head; \
+	  status=$$?; echo; echo "perfhound exited with status $$status (0: no regression, 1: regression found, 2: bad input)"; \
+	  test $$status -le 1
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Re-record the accuracy corpus (about 15 minutes; see fixtures/record/README.md).
+fixtures:
+	fixtures/record/record.sh
+
+# Accuracy of compare on the corpus: recall, false positives, attribution.
+eval:
+	$(GO) run ./fixtures/eval/cmd/perfhound-eval -corpus fixtures/corpus
+
+lint:
+	$(GO) vet ./...
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
