@@ -25,6 +25,8 @@ import (
 
 	"github.com/google/pprof/profile"
 	"golang.org/x/perf/benchfmt"
+
+	"github.com/perfhound/perfhound/analyzer/internal/par"
 )
 
 // Sentinel problems a FileError can wrap; test them with errors.Is.
@@ -150,10 +152,26 @@ func Load(paths []string, lim Limits) (*Set, error) {
 	if len(files) == 0 {
 		return nil, &FileError{File: strings.Join(paths, " "), Err: ErrNoInputs}
 	}
+	// Files are read and parsed in parallel (profiles dominate the cost),
+	// then added in file order so the result does not depend on timing.
+	loaded := make([]*Set, len(files))
+	errs := make([]error, len(files))
+	par.Do(len(files), func(i int) {
+		one := &Set{Units: benchfmt.UnitMetadataMap{}}
+		errs[i] = one.add(files[i], lim)
+		loaded[i] = one
+	})
 	set := &Set{Paths: paths, Units: benchfmt.UnitMetadataMap{}}
-	for _, f := range files {
-		if err := set.add(f, lim); err != nil {
-			return nil, err
+	for i, one := range loaded {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+		set.Bench = append(set.Bench, one.Bench...)
+		set.Profiles = append(set.Profiles, one.Profiles...)
+		set.Skipped = append(set.Skipped, one.Skipped...)
+		set.Warnings = append(set.Warnings, one.Warnings...)
+		for k, v := range one.Units {
+			set.Units[k] = v
 		}
 	}
 	return set, nil

@@ -31,6 +31,7 @@ import (
 	"strings"
 
 	"github.com/google/pprof/profile"
+	"github.com/perfhound/perfhound/analyzer/internal/par"
 	"github.com/perfhound/perfhound/analyzer/stat"
 )
 
@@ -81,7 +82,7 @@ func NewSide(in []Input, sampleIndex string) (*Side, error) {
 	s.SampleType = sampleType(in[0].Profile.SampleType[vi])
 	s.profiles = make([]*aggregated, len(in))
 	errs := make([]error, len(in))
-	parallel(len(in), func(i int) {
+	par.Do(len(in), func(i int) {
 		if k := Kind(in[i].Profile); k != s.Types {
 			errs[i] = fmt.Errorf("%s: %w: %s, not %s", in[i].File, ErrSampleTypes, k, s.Types)
 			return

@@ -1,0 +1,82 @@
+package compare
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/perfhound/perfhound/analyzer/input"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// goldenPair is a recorded corpus pair (fixtures/record/record.sh): ten
+// runs a side of the fixture benchmarks with CPU profiles, the head with
+// HashBlocks slowed by 10%.
+const goldenPair = "../../fixtures/corpus/HashBlocks-10"
+
+// TestGolden renders a real comparison in every format and checks it
+// against testdata/<name>.golden; regenerate with go test -update.
+func TestGolden(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		base   string
+		head   string
+		format Format
+		opt    func(*Options)
+	}{
+		{"hashblocks10.text", "base", "head", Text, nil},
+		{"hashblocks10.markdown", "base", "head", Markdown, nil},
+		{"hashblocks10.json", "base", "head", JSON, nil},
+		{"hashblocks10-bench-only.text", "base/run-01.txt", "head/run-01.txt", Text, nil},
+		{"hashblocks10-one-profile.text", "base/run-01.cpu.pprof", "head/run-01.cpu.pprof", Text, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Relative paths keep the golden files independent of the checkout.
+			wd, _ := os.Getwd()
+			if _, err := os.Stat(goldenPair); err != nil {
+				t.Fatalf("corpus pair missing: %v", err)
+			}
+			t.Chdir(goldenPair)
+			base, err := input.Load([]string{tc.base}, input.DefaultLimits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			head, err := input.Load([]string{tc.head}, input.DefaultLimits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opt := DefaultOptions
+			if tc.opt != nil {
+				tc.opt(&opt)
+			}
+			res, err := Run(base, head, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got bytes.Buffer
+			if err := res.Render(&got, tc.format, RenderOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join(wd, "testdata", tc.name+".golden")
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(golden, got.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update)", err)
+			}
+			if !bytes.Equal(got.Bytes(), want) {
+				t.Errorf("%s differs from the golden file; run go test ./analyzer/compare -update and review the diff.\ngot:\n%s", golden, got.String())
+			}
+		})
+	}
+}
