@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime/pprof"
+	"syscall"
 	"testing"
 	"time"
 
@@ -248,9 +249,18 @@ func TestRealProfileOwnership(t *testing.T) {
 	}
 }
 
+// hashFor hashes for d of CPU time (wall time on a busy machine could
+// leave the profile nearly empty), or 20 s of wall time at most.
+//
 //go:noinline
 func hashFor(d time.Duration) (sum [32]byte) {
-	for end := time.Now().Add(d); time.Now().Before(end); {
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	start, deadline := cpu(), time.Now().Add(20*time.Second)
+	for cpu()-start < d && time.Now().Before(deadline) {
 		for range 1000 {
 			sum = sha256.Sum256(sum[:])
 		}
