@@ -130,16 +130,24 @@ func (s *Side) Has(k Key) bool {
 	return false
 }
 
-// lookup finds the part for k, matching labelled parts (which have no
-// package) by name alone.
+// lookup finds the part for k. Parts from labels carry no package, and a
+// benchmark in package main is named main.BenchmarkX in profiles while
+// `go test` prints its import path, so when the exact key is missing a
+// part of the same benchmark name is taken if it is the only one.
 func (a *aggregated) lookup(k Key) *part {
-	if p := a.parts[k]; p != nil {
+	if p := a.parts[k]; p != nil || k.Benchmark == "" {
 		return p
 	}
-	if k.Benchmark != "" {
-		return a.parts[Key{Benchmark: k.Benchmark}]
+	var found *part
+	for pk, p := range a.parts {
+		if pk.Benchmark == k.Benchmark {
+			if found != nil {
+				return nil // ambiguous: the same name in several packages
+			}
+			found = p
+		}
 	}
-	return nil
+	return found
 }
 
 // Selection says which part of the profiles to compare and how to scale it.

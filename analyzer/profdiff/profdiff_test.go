@@ -267,3 +267,11 @@ func hashFor(d time.Duration) (sum [32]byte) {
 	}
 	return sum
 }
+
+func TestLookupMainPackage(t *testing.T) {
+	p := build([]stackCount{{[]string{"main.work", "main.BenchmarkWork", "testing.(*B).runN"}, 3, nil}})
+	a := aggregate("main", p, 1)
+	if pt := a.lookup(Key{"example.com/cmd/tool", "BenchmarkWork"}); pt == nil || pt.total != 3e7 {
+		t.Fatalf("benchmark in package main not found by its import path: %+v", a.parts)
+	}
+}
