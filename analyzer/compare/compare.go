@@ -81,7 +81,15 @@ type PolicyInfo struct {
 // Attribution is a function that grew while a benchmark regressed.
 type Attribution struct {
 	Function string `json:"function"`
-	// Delta is the growth of the function's own cost, in Unit.
+	// Blamed marks the function the call-tree walk blames (see
+	// profdiff.Blame); it comes first. Its Delta includes its callees.
+	Blamed bool `json:"blamed,omitempty"`
+	// Path is the call path from the benchmark to a blamed function.
+	Path []string `json:"path,omitempty"`
+	// Why says why the walk stopped at a blamed function.
+	Why string `json:"why,omitempty"`
+	// Delta is the growth of the function's own cost (with callees, for
+	// the blamed function), in Unit.
 	Delta float64 `json:"delta"`
 	// DeltaFlat is the growth of its flat cost.
 	DeltaFlat float64 `json:"delta_flat"`
@@ -366,9 +374,21 @@ func attribute(row *benchdiff.Row, sides []sidePair, opt Options) ([]Attribution
 		}
 		change := row.Head.Center - row.Base.Center
 		var out []Attribution
+		if b := profdiff.BlameRegression(s.base, s.head, sel, opt.Thresholds); b != nil && b.Delta > 0 {
+			a := Attribution{Function: b.Function, Blamed: true, Path: b.Path, Why: b.Why, Delta: b.Delta, Unit: row.Unit, Share: b.Delta / change, P: 1}
+			for _, f := range d.Functions {
+				if f.Name == b.Function {
+					a.DeltaFlat, a.P = f.Delta.Flat, f.PCum
+				}
+			}
+			out = append(out, a)
+		}
 		for _, f := range d.Regressed() {
 			if len(out) == opt.Top {
 				break
+			}
+			if len(out) > 0 && f.Name == out[0].Function {
+				continue
 			}
 			out = append(out, Attribution{
 				Function:  f.Name,

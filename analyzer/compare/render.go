@@ -349,11 +349,26 @@ func (r *Result) textFinding(ew *errWriter, f *Finding, o RenderOptions) {
 	}
 	ew.printf("  %s  %s  %s → %s  %+.2f%%%s  (p=%.3f)\n", f.Benchmark, f.Unit, value(f.Base, f.Unit), value(f.Head, f.Unit), f.DeltaPct, ci, f.P)
 	for _, a := range f.AttributedTo {
+		if a.Blamed {
+			ew.printf("      blamed: %s  (%s, %.0f%% of the change, with callees; %s)\n", shortName(a.Function), signedCost(a.Delta, a.Unit), 100*a.Share, a.Why)
+			if len(a.Path) > 1 {
+				ew.printf("              via %s\n", shortPath(a.Path))
+			}
+			continue
+		}
 		ew.printf("      %s  %3.0f%%  %s%s\n", signedCost(a.Delta, a.Unit), 100*a.Share, shortName(a.Function), sigNote(a.P, r.Policy.Alpha))
 	}
 	if f.AttributionNote != "" {
 		ew.printf("      (not attributed: %s)\n", f.AttributionNote)
 	}
+}
+
+func shortPath(path []string) string {
+	var s []string
+	for _, p := range path {
+		s = append(s, shortName(p))
+	}
+	return strings.Join(s, " → ")
 }
 
 func sigNote(p, alpha float64) string {
@@ -434,7 +449,11 @@ func (r *Result) markdown(w io.Writer, o RenderOptions) error {
 				if i == 3 {
 					break
 				}
-				attr = append(attr, fmt.Sprintf("`%s` %s (%.0f%%)", shortName(a.Function), signedCost(a.Delta, a.Unit), 100*a.Share))
+				label := ""
+				if a.Blamed {
+					label = " **blamed**"
+				}
+				attr = append(attr, fmt.Sprintf("`%s`%s %s (%.0f%%)", shortName(a.Function), label, signedCost(a.Delta, a.Unit), 100*a.Share))
 			}
 			if f.AttributionNote != "" {
 				attr = append(attr, "_"+f.AttributionNote+"_")

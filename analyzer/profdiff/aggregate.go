@@ -29,8 +29,11 @@ var labelKeys = []string{"benchmark", "bench"}
 // cost accumulates one function's cost in one part of one profile.
 type cost struct {
 	flat, cum, own float64
-	// ownEvents counts the samples behind own, for the sampling-noise test.
-	ownEvents float64
+	// ownEvents and cumEvents count the samples behind own and cum, for
+	// the sampling-noise test.
+	ownEvents, cumEvents float64
+	// lib is whether the function is library code (see frames.go).
+	lib bool
 }
 
 type part struct {
@@ -44,6 +47,8 @@ type aggregated struct {
 	parts map[Key]*part
 	// all is every part together: the whole profile.
 	all *part
+	// frames resolves the profile's stacks again, for call trees.
+	frames *frameTable
 	// eventsKnown is false when the profile carries no sample counts.
 	eventsKnown bool
 }
@@ -92,47 +97,49 @@ func eventsOf(p *profile.Profile, vi int) (idx int, period float64) {
 	return -1, 0
 }
 
-// aggregate reduces a profile to flat, cumulative and own cost per function,
-// split by the benchmark each sample ran under.
-func aggregate(file string, p *profile.Profile, vi int) *aggregated {
+// frame is one (possibly inlined) function on a stack.
+type frame struct {
+	fn   int32
+	lib  bool
+	line int64
+}
+
+// frameTable is a profile's functions and locations resolved once: names,
+// library flags, the benchmark each function belongs to, and each
+// location's frames, leaf first.
+type frameTable struct {
+	prof    *profile.Profile
+	vi, ei  int
+	period  float64
+	names   []string
+	library []bool
+	bench   []Key
+	locs    map[uint64][]frame
+}
+
+func newFrameTable(p *profile.Profile, vi int) *frameTable {
 	goProf := isGoProfile(p)
-	ei, period := eventsOf(p, vi)
-	a := &aggregated{file: file, parts: map[Key]*part{}, eventsKnown: ei >= 0 || period > 0}
+	t := &frameTable{prof: p, vi: vi, locs: make(map[uint64][]frame, len(p.Location))}
+	t.ei, t.period = eventsOf(p, vi)
 
 	// Functions are identified by name: pprof may hold several entries of
 	// one name (different files or system names), and costs merge by name.
 	idx := map[string]int32{}
-	var names []string
-	var library []bool
-	var bench []Key
 	fnIndex := map[uint64]int32{}
 	for _, f := range p.Function {
 		i, ok := idx[f.Name]
 		if !ok {
-			i = int32(len(names))
+			i = t.addName(f.Name)
 			idx[f.Name] = i
-			names = append(names, f.Name)
-			pkg := ""
 			if goProf {
-				pkg = goPackage(f.Name)
+				t.library[i] = isGoStd(goPackage(f.Name))
+				bp, bn := benchmarkOf(f.Name)
+				t.bench[i] = Key{bp, bn}
 			}
-			library = append(library, isGoStd(pkg))
-			bp, bn := "", ""
-			if goProf {
-				bp, bn = benchmarkOf(f.Name)
-			}
-			bench = append(bench, Key{bp, bn})
 		}
 		fnIndex[f.ID] = i
 	}
 	unknown := int32(-1)
-
-	// Each location expands to its (inlined) frames, leaf first.
-	type frame struct {
-		fn  int32
-		lib bool
-	}
-	locFrames := make(map[uint64][]frame, len(p.Location))
 	for _, l := range p.Location {
 		libMap := isLibraryMapping(l.Mapping)
 		var fr []frame
@@ -141,61 +148,86 @@ func aggregate(file string, p *profile.Profile, vi int) *aggregated {
 				continue
 			}
 			fi := fnIndex[ln.Function.ID]
-			fr = append(fr, frame{fi, libMap || library[fi]})
+			t.library[fi] = t.library[fi] || libMap
+			fr = append(fr, frame{fi, t.library[fi], ln.Line})
 		}
 		if len(fr) == 0 {
 			if unknown < 0 {
-				unknown = int32(len(names))
-				names = append(names, "(unknown)")
-				library = append(library, false)
-				bench = append(bench, Key{})
+				unknown = t.addName("(unknown)")
 			}
-			fr = append(fr, frame{unknown, libMap})
+			fr = append(fr, frame{unknown, libMap, 0})
 		}
-		locFrames[l.ID] = fr
+		t.locs[l.ID] = fr
 	}
+	return t
+}
+
+func (t *frameTable) addName(name string) int32 {
+	t.names = append(t.names, name)
+	t.library = append(t.library, false)
+	t.bench = append(t.bench, Key{})
+	return int32(len(t.names) - 1)
+}
+
+// value returns a sample's compared value and the number of sampling
+// events behind it (0 when the profile does not say).
+func (t *frameTable) value(s *profile.Sample) (v, ev float64) {
+	v = float64(s.Value[t.vi])
+	switch {
+	case t.ei >= 0:
+		ev = float64(s.Value[t.ei])
+	case t.period > 0:
+		ev = v / t.period
+	}
+	return v, ev
+}
+
+// key returns the benchmark a sample ran under: its label, else its
+// root-most Benchmark* frame, else the zero Key.
+func (t *frameTable) key(s *profile.Sample) Key {
+	if k, ok := labelKey(s); ok {
+		return k
+	}
+	var key Key
+	for _, loc := range s.Location {
+		for _, fr := range t.locs[loc.ID] {
+			if b := t.bench[fr.fn]; b.Benchmark != "" {
+				key = b
+			}
+		}
+	}
+	return key
+}
+
+// aggregate reduces a profile to flat, cumulative and own cost per function,
+// split by the benchmark each sample ran under.
+func aggregate(file string, p *profile.Profile, vi int) *aggregated {
+	t := newFrameTable(p, vi)
+	a := &aggregated{file: file, parts: map[Key]*part{}, eventsKnown: t.ei >= 0 || t.period > 0, frames: t}
 
 	type partAcc struct {
 		total, events float64
 		fn            []cost
 	}
 	parts := map[Key]*partAcc{}
-	stamp := make([]int, len(names))
+	stamp := make([]int, len(t.names))
 	for si, s := range p.Sample {
-		v := float64(s.Value[vi])
+		v, ev := t.value(s)
 		if v == 0 {
 			continue
 		}
-		var ev float64
-		switch {
-		case ei >= 0:
-			ev = float64(s.Value[ei])
-		case period > 0:
-			ev = v / period
-		}
-		key, labelled := labelKey(s)
-		leaf, owner := int32(-1), int32(-1)
-		pa := (*partAcc)(nil)
-		// First pass: find the part (root-most benchmark frame) unless a label names it.
-		if !labelled {
-			for _, loc := range s.Location {
-				for _, fr := range locFrames[loc.ID] {
-					if b := bench[fr.fn]; b.Benchmark != "" {
-						key = b
-					}
-				}
-			}
-		}
-		pa = parts[key]
+		key := t.key(s)
+		pa := parts[key]
 		if pa == nil {
-			pa = &partAcc{fn: make([]cost, len(names))}
+			pa = &partAcc{fn: make([]cost, len(t.names))}
 			parts[key] = pa
 		}
 		pa.total += v
 		pa.events += ev
 		mark := si + 1
+		leaf, owner := int32(-1), int32(-1)
 		for _, loc := range s.Location {
-			for _, fr := range locFrames[loc.ID] {
+			for _, fr := range t.locs[loc.ID] {
 				if leaf < 0 {
 					leaf = fr.fn
 				}
@@ -205,6 +237,7 @@ func aggregate(file string, p *profile.Profile, vi int) *aggregated {
 				if stamp[fr.fn] != mark {
 					stamp[fr.fn] = mark
 					pa.fn[fr.fn].cum += v
+					pa.fn[fr.fn].cumEvents += ev
 				}
 			}
 		}
@@ -225,7 +258,8 @@ func aggregate(file string, p *profile.Profile, vi int) *aggregated {
 			c := pa.fn[i]
 			if c.cum != 0 {
 				cc := c
-				pt.fn[names[i]] = &cc
+				cc.lib = t.library[i]
+				pt.fn[t.names[i]] = &cc
 			}
 		}
 		a.parts[k] = pt
@@ -255,6 +289,8 @@ func mergeParts(parts map[Key]*part) *part {
 			mc.cum += c.cum
 			mc.own += c.own
 			mc.ownEvents += c.ownEvents
+			mc.cumEvents += c.cumEvents
+			mc.lib = c.lib
 		}
 	}
 	return m

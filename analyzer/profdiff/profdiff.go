@@ -175,8 +175,13 @@ type Function struct {
 	Base  Cost   `json:"base"`
 	Head  Cost   `json:"head"`
 	Delta Cost   `json:"delta"`
-	// P is the p-value of the test on own cost; 1 when untested.
+	// Library is whether the function is standard-library, runtime or
+	// shared-library code, whose cost its first-party callers own.
+	Library bool `json:"library,omitempty"`
+	// P and PCum are the p-values of the tests on own and on cum cost;
+	// 1 when untested.
 	P      float64     `json:"p"`
+	PCum   float64     `json:"p_cum"`
 	Change stat.Change `json:"change"`
 }
 
@@ -232,33 +237,39 @@ func view(s *Side, bench *Key, scale float64) sideView {
 	return v
 }
 
-// pooled is a side's normalised cost of a function: its summed cost over
-// the summed total, times the scale.
-func (v sideView) pooled(name string) (Cost, float64) {
-	var c cost
+// pooled is a side's normalised cost of a function (its summed cost over
+// the summed total, times the scale) and the samples behind own and cum.
+func (v sideView) pooled(name string) (c Cost, ownEvents, cumEvents float64, lib bool) {
+	var sum cost
 	var total float64
 	for _, p := range v.parts {
 		total += p.total
 		if fc := p.fn[name]; fc != nil {
-			c.flat += fc.flat
-			c.cum += fc.cum
-			c.own += fc.own
-			c.ownEvents += fc.ownEvents
+			sum.flat += fc.flat
+			sum.cum += fc.cum
+			sum.own += fc.own
+			sum.ownEvents += fc.ownEvents
+			sum.cumEvents += fc.cumEvents
+			lib = lib || fc.lib
 		}
 	}
 	if total == 0 {
-		return Cost{}, 0
+		return Cost{}, 0, 0, lib
 	}
 	k := v.scale / total
-	return Cost{c.flat * k, c.cum * k, c.own * k}, c.ownEvents
+	return Cost{sum.flat * k, sum.cum * k, sum.own * k}, sum.ownEvents, sum.cumEvents, lib
 }
 
-// perProfile is a function's normalised own cost in each profile.
-func (v sideView) perProfile(name string) []float64 {
+// perProfile is a function's normalised own (or cum) cost in each profile.
+func (v sideView) perProfile(name string, cum bool) []float64 {
 	out := make([]float64, len(v.parts))
 	for i, p := range v.parts {
 		if fc := p.fn[name]; fc != nil {
-			out[i] = fc.own / p.total * v.scale
+			x := fc.own
+			if cum {
+				x = fc.cum
+			}
+			out[i] = x / p.total * v.scale
 		}
 	}
 	return out
@@ -310,25 +321,36 @@ func Compare(base, head *Side, sel Selection, th stat.Thresholds) (*Diff, error)
 		}
 	}
 	for name := range names {
-		bc, bev := bv.pooled(name)
-		hc, hev := hv.pooled(name)
+		bc, bown, bcum, blib := bv.pooled(name)
+		hc, hown, hcum, hlib := hv.pooled(name)
 		f := Function{
-			Name:  name,
-			Base:  bc,
-			Head:  hc,
-			Delta: Cost{hc.Flat - bc.Flat, hc.Cum - bc.Cum, hc.Own - bc.Own},
-			P:     1,
+			Name:    name,
+			Base:    bc,
+			Head:    hc,
+			Delta:   Cost{hc.Flat - bc.Flat, hc.Cum - bc.Cum, hc.Own - bc.Own},
+			Library: blib || hlib,
+			P:       1,
+			PCum:    1,
 		}
-		if f.Delta.Own != 0 {
+		test := func(delta, bev, hev float64, cum bool) float64 {
+			if delta == 0 {
+				return 1
+			}
 			switch d.Test {
 			case "welch-t":
 				// A failed test (both sides constant) reports p = 1.
-				f.P, _ = stat.Welch(bv.perProfile(name), hv.perProfile(name))
+				p, _ := stat.Welch(bv.perProfile(name, cum), hv.perProfile(name, cum))
+				return p
 			case "poisson":
 				// Exposure is the number of "scale units" each side
 				// observed: samples divided by the per-sample cost.
-				f.P = stat.PoissonRates(bev, bv.events/bv.scale, hev, hv.events/hv.scale)
+				return stat.PoissonRates(bev, bv.events/bv.scale, hev, hv.events/hv.scale)
 			}
+			return 1
+		}
+		f.P = test(f.Delta.Own, bown, hown, false)
+		f.PCum = test(f.Delta.Cum, bcum, hcum, true)
+		if f.Delta.Own != 0 {
 			rel := f.Delta.Own / bv.total
 			f.Change = stat.Classify(f.P, rel, rel, rel, -1, th)
 		}

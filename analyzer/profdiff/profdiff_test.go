@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -16,7 +18,7 @@ import (
 )
 
 // build makes a CPU profile from stacks written leaf first. A frame
-// "a+b" is a location where a was inlined into b.
+// "a+b" is a location where a was inlined into b; "a:12" is at line 12.
 type stackCount struct {
 	stack  []string
 	count  int64
@@ -46,8 +48,10 @@ func build(samples []stackCount) *profile.Profile {
 			l := locs[frame]
 			if l == nil {
 				l = &profile.Location{ID: uint64(len(locs) + 1)}
-				for _, name := range bytes.Split([]byte(frame), []byte("+")) {
-					l.Line = append(l.Line, profile.Line{Function: fn(string(name))})
+				for _, name := range strings.Split(frame, "+") {
+					name, line, _ := strings.Cut(name, ":")
+					n, _ := strconv.Atoi(line)
+					l.Line = append(l.Line, profile.Line{Function: fn(name), Line: int64(n)})
 				}
 				locs[frame] = l
 				p.Location = append(p.Location, l)
