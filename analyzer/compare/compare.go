@@ -183,10 +183,11 @@ func Run(base, head *input.Set, opt Options) (*Result, error) {
 		r.Benchmarks = t
 		r.Warnings = append(r.Warnings, t.Warnings...)
 	}
-	sides, err := profileSides(base, head, opt.SampleIndex)
+	sides, skipped, err := profileSides(base, head, opt.SampleIndex)
 	if err != nil {
 		return nil, err
 	}
+	r.Warnings = append(r.Warnings, skipped...)
 	for _, s := range sides {
 		d, err := profdiff.Compare(s.base, s.head, profdiff.Selection{}, th)
 		if err != nil {
@@ -239,7 +240,7 @@ type sidePair struct {
 
 // profileSides groups each side's profiles by kind and pairs them. Every
 // kind must be on both sides.
-func profileSides(base, head *input.Set, sampleIndex string) ([]sidePair, error) {
+func profileSides(base, head *input.Set, sampleIndex string) (pairs []sidePair, skipped []string, err error) {
 	group := func(s *input.Set) (map[string][]profdiff.Input, []string) {
 		m := map[string][]profdiff.Input{}
 		var order []string
@@ -256,27 +257,33 @@ func profileSides(base, head *input.Set, sampleIndex string) ([]sidePair, error)
 	hm, horder := group(head)
 	for _, k := range horder {
 		if _, ok := bm[k]; !ok {
-			return nil, fmt.Errorf("%s: %w: head profile of sample types %s has no counterpart in base (base has %s)",
+			return nil, nil, fmt.Errorf("%s: %w: head profile of sample types %s has no counterpart in base (base has %s)",
 				hm[k][0].File, profdiff.ErrSampleTypes, k, strings.Join(border, "; "))
 		}
 	}
-	var out []sidePair
 	for _, k := range border {
 		if _, ok := hm[k]; !ok {
-			return nil, fmt.Errorf("%s: %w: base profile of sample types %s has no counterpart in head (head has %s)",
+			return nil, nil, fmt.Errorf("%s: %w: base profile of sample types %s has no counterpart in head (head has %s)",
 				bm[k][0].File, profdiff.ErrSampleTypes, k, strings.Join(horder, "; "))
+		}
+		if sampleIndex != "" && !profdiff.HasSampleType(bm[k][0].Profile, sampleIndex) {
+			skipped = append(skipped, fmt.Sprintf("profiles of sample types %s not compared: no %s", k, sampleIndex))
+			continue
 		}
 		b, err := profdiff.NewSide(bm[k], sampleIndex)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		h, err := profdiff.NewSide(hm[k], sampleIndex)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		out = append(out, sidePair{k, b, h})
+		pairs = append(pairs, sidePair{k, b, h})
 	}
-	return out, nil
+	if len(pairs) == 0 && len(skipped) > 0 {
+		return nil, nil, fmt.Errorf("%w: no profile has sample type %q (profiles have %s)", ErrMismatch, sampleIndex, strings.Join(border, "; "))
+	}
+	return pairs, skipped, nil
 }
 
 func (r *Result) collectFindings(sides []sidePair, opt Options) {

@@ -78,6 +78,17 @@ func valueIndex(p *profile.Profile, name string) (int, error) {
 	return 0, fmt.Errorf("no sample type %q (has %s)", name, strings.Join(have, ", "))
 }
 
+// HasSampleType reports whether p holds the named sample type ("alloc_space"
+// or "alloc_space/bytes").
+func HasSampleType(p *profile.Profile, name string) bool {
+	for _, st := range p.SampleType {
+		if st.Type == name || sampleType(st) == name {
+			return true
+		}
+	}
+	return false
+}
+
 // eventsOf returns how to count the samples behind a value: the index of a
 // "samples/count" or other count-valued type, or the sampling period when
 // the value is in the period's unit.

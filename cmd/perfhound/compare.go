@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 
@@ -76,15 +77,18 @@ does, 2 on bad input or usage.`,
 				return err
 			}
 			w := cmd.OutOrStdout()
+			ro := compare.RenderOptions{Color: output == "" && isTerminal(w), Functions: opt.Top}
 			if output != "" {
-				out, err := os.Create(output)
-				if err != nil {
+				// Render fully before creating the file, so a failure
+				// leaves no empty or partial report behind.
+				var buf bytes.Buffer
+				if err := res.Render(&buf, f, ro); err != nil {
+					return fmt.Errorf("rendering report: %w", err)
+				}
+				if err := os.WriteFile(output, buf.Bytes(), 0o644); err != nil {
 					return err
 				}
-				defer out.Close()
-				w = out
-			}
-			if err := res.Render(w, f, compare.RenderOptions{Color: output == "" && isTerminal(w), Functions: opt.Top}); err != nil {
+			} else if err := res.Render(w, f, ro); err != nil {
 				return fmt.Errorf("writing report: %w", err)
 			}
 			if res.Failed {
