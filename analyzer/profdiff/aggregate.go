@@ -137,13 +137,17 @@ func newFrameTable(p *profile.Profile, vi int) *frameTable {
 	// one name (different files or system names), and costs merge by name.
 	idx := map[string]int32{}
 	fnIndex := map[uint64]int32{}
+	goroot := ""
+	if goProf {
+		goroot = goRoot(p)
+	}
 	for _, f := range p.Function {
 		i, ok := idx[f.Name]
 		if !ok {
 			i = t.addName(f.Name)
 			idx[f.Name] = i
 			if goProf {
-				t.library[i] = isGoStd(goPackage(f.Name))
+				t.library[i] = isGoStd(goPackage(f.Name)) || goroot != "" && strings.HasPrefix(f.Filename, goroot)
 				bp, bn := benchmarkOf(f.Name)
 				t.bench[i] = Key{bp, bn}
 			}

@@ -51,6 +51,21 @@ func isGoProfile(p *profile.Profile) bool {
 	return false
 }
 
+// goRoot returns the source root of the Go distribution that built p
+// ("/usr/local/go/src/"), read off the file of a runtime function, or "".
+// Assembly helpers of the runtime carry names with no package
+// ("expandAVX512_60") but live there.
+func goRoot(p *profile.Profile) string {
+	for _, f := range p.Function {
+		if strings.HasPrefix(f.Name, "runtime.") {
+			if i := strings.LastIndex(f.Filename, "/src/runtime/"); i >= 0 {
+				return f.Filename[:i+len("/src/")]
+			}
+		}
+	}
+	return ""
+}
+
 // isLibraryMapping reports whether m is a shared object, the kernel or a
 // special mapping rather than the main executable.
 func isLibraryMapping(m *profile.Mapping) bool {

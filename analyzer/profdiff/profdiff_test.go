@@ -279,3 +279,24 @@ func TestLookupMainPackage(t *testing.T) {
 		t.Fatalf("benchmark in package main not found by its import path: %+v", a.parts)
 	}
 }
+
+// Runtime assembly with no package in its name is still library code: its
+// file is in the Go distribution's source tree.
+func TestGoRootAssemblyIsLibrary(t *testing.T) {
+	p := build([]stackCount{
+		{[]string{"expandAVX512_60", "runtime.mallocgc", pkg + ".work"}, 4, nil},
+		{[]string{"runtime.nanotime", pkg + ".work"}, 1, nil},
+	})
+	for _, f := range p.Function {
+		switch f.Name {
+		case "expandAVX512_60":
+			f.Filename = "/usr/local/go/src/internal/runtime/gc/scan/expand_amd64.s"
+		case "runtime.mallocgc", "runtime.nanotime":
+			f.Filename = "/usr/local/go/src/runtime/malloc.go"
+		}
+	}
+	a := aggregate("p", p, 1)
+	if c := a.all.fn[pkg+".work"]; c.own != 5e7 {
+		t.Errorf("work owns %v, want all 5 samples", c.own/1e7)
+	}
+}
