@@ -70,6 +70,7 @@ func TestClassify(t *testing.T) {
 		{"not significant", 0.2, 0.10, -0.01, 0.2, -1, Unchanged},
 		{"slower, interval reaches 5%", 0.001, 0.045, 0.03, 0.06, -1, Regression},
 		{"slower, interval below 5%", 0.001, 0.02, 0.01, 0.03, -1, Unchanged},
+		{"small estimate, wide noisy interval", 0.01, 0.02, 0.001, 0.09, -1, Unchanged},
 		{"faster", 0.001, -0.10, -0.12, -0.08, -1, Improvement},
 		{"throughput down", 0.001, -0.10, -0.12, -0.08, 1, Regression},
 		{"unknown direction", 0.001, 0.10, 0.08, 0.12, 0, Changed},

@@ -35,12 +35,12 @@ const (
 	speedDraws = 3
 	// speedFunc is the function whose cost the head makes grow: every
 	// sample with it on the stack weighs speedSlowdown times more. The
-	// register allocator is about 7% of the compiler's CPU time in the
+	// register allocator pass is about 7% of the compiler's CPU time in the
 	// source profile.
-	speedFunc     = "cmd/compile/internal/ssa.(*regAllocState).regalloc"
+	speedFunc     = "cmd/compile/internal/ssa.regalloc"
 	speedSlowdown = 1.10
 	// Derived profiles must weigh between these many bytes, gzipped.
-	speedMinBytes, speedMaxBytes = 700 << 10, 1500 << 10
+	speedMinBytes, speedMaxBytes = 500 << 10, 1500 << 10
 )
 
 var speedDir = flag.String("dir", "", "TestWriteSpeedInputs: write the speed benchmark's profiles into `dir`/base and dir/head")
