@@ -157,6 +157,10 @@ type Result struct {
 	Failed bool `json:"failed"`
 }
 
+// maxListedFunctions caps each profile diff in a Result; the functions are
+// sorted by the size of their change, so what is cut moved least.
+const maxListedFunctions = 200
+
 // Run compares base with head.
 func Run(base, head *input.Set, opt Options) (*Result, error) {
 	if opt.Top <= 0 {
@@ -193,8 +197,11 @@ func Run(base, head *input.Set, opt Options) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.Profiles = append(r.Profiles, d)
 		r.Priorities = append(r.Priorities, priorities(d, opt.Top)...)
+		// Keep the report readable: the functions that moved most.
+		d.FunctionsTotal = len(d.Functions)
+		d.Functions = d.Functions[:min(len(d.Functions), maxListedFunctions)]
+		r.Profiles = append(r.Profiles, d)
 	}
 	r.collectFindings(sides, opt)
 	r.Failed = r.decide(opt.FailOn)

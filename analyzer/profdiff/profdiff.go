@@ -202,7 +202,9 @@ type Diff struct {
 	BaseSamples float64    `json:"base_samples"`
 	HeadSamples float64    `json:"head_samples"`
 	Functions   []Function `json:"functions"`
-	Warnings    []string   `json:"warnings,omitempty"`
+	// FunctionsTotal counts the functions compared, when Functions was cut.
+	FunctionsTotal int      `json:"functions_total,omitempty"`
+	Warnings       []string `json:"warnings,omitempty"`
 }
 
 // sideView is one side's profiles restricted to a selection.
