@@ -127,6 +127,15 @@ func interval(lo, hi float64) string {
 	return fmt.Sprintf("[%+.1f%%, %+.1f%%]", 100*lo, 100*hi)
 }
 
+// withSpread is a center with its interval, as benchstat prints it: "254.1µ ± 5%".
+func withSpread(s benchdiff.Summary, unit string) string {
+	v := value(s.Center, unit)
+	if sp := spread(s); sp != "" {
+		v += " " + sp
+	}
+	return v
+}
+
 func spread(s benchdiff.Summary) string {
 	if s.Center == 0 || math.IsInf(s.Lo, 0) || math.IsInf(s.Hi, 0) {
 		return ""
@@ -228,9 +237,9 @@ func (r *Result) text(w io.Writer, o RenderOptions) error {
 		for ui, rows := range byUnit(t) {
 			unit := rows[0].Unit
 			if ui > 0 {
-				fmt.Fprintf(tw, "\t\t\t\t\t\t\n")
+				fmt.Fprintf(tw, "\t\t\t\t\n")
 			}
-			fmt.Fprintf(tw, "\tbase %s\t\thead %s\t\tdelta\t\n", unit, unit)
+			fmt.Fprintf(tw, "\tbase %s\thead %s\tdelta\t\n", unit, unit)
 			for _, row := range rows {
 				mark := ""
 				switch row.Change {
@@ -241,11 +250,11 @@ func (r *Result) text(w io.Writer, o RenderOptions) error {
 				case stat.Changed:
 					mark = "changed"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s %s\n", benchLabel(row, t), value(row.Base.Center, row.Unit), spread(row.Base),
-					value(row.Head.Center, row.Unit), spread(row.Head), deltaCell(row, r.Policy.Alpha), pval(row.P, row.Base.N, row.Head.N), mark)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s %s\n", benchLabel(row, t), withSpread(row.Base, row.Unit),
+					withSpread(row.Head, row.Unit), deltaCell(row, r.Policy.Alpha), pval(row.P, row.Base.N, row.Head.N), mark)
 			}
 			if g := geomeanOf(t, unit); g != nil {
-				fmt.Fprintf(tw, "geomean\t%s\t\t%s\t\t%s\t\n", value(g.Base, g.Unit), value(g.Head, g.Unit), signedPct(g.Delta))
+				fmt.Fprintf(tw, "geomean\t%s\t%s\t%s\t\n", value(g.Base, g.Unit), value(g.Head, g.Unit), signedPct(g.Delta))
 			}
 		}
 		tw.Flush()
@@ -468,8 +477,8 @@ func (r *Result) markdown(w io.Writer, o RenderOptions) error {
 	if t := r.Benchmarks; t != nil {
 		ew.printf("\n<details><summary>All benchmarks (%d rows)</summary>\n\n| benchmark | unit | base | head | delta | p |\n|---|---|--:|--:|--:|--:|\n", len(t.Rows))
 		for _, row := range flatten(byUnit(t)) {
-			ew.printf("| `%s` | %s | %s %s | %s %s | %s | %.3f |\n", mdEscape(benchLabel(row, t)), row.Unit, value(row.Base.Center, row.Unit), spread(row.Base),
-				value(row.Head.Center, row.Unit), spread(row.Head), deltaCell(row, r.Policy.Alpha), row.P)
+			ew.printf("| `%s` | %s | %s | %s | %s | %.3f |\n", mdEscape(benchLabel(row, t)), row.Unit, withSpread(row.Base, row.Unit),
+				withSpread(row.Head, row.Unit), deltaCell(row, r.Policy.Alpha), row.P)
 		}
 		for _, g := range t.Geomeans {
 			if g.Rows > 1 {
