@@ -418,6 +418,11 @@ func attribute(row *benchdiff.Row, sides []sidePair, opt Options) ([]Attribution
 		}
 		return out, ""
 	}
+	if strings.HasSuffix(row.Unit, "/s") {
+		// b.SetBytes throughput is bytes over sec/op: the sec/op row of
+		// the same benchmark carries the attribution.
+		return nil, "a rate: see the benchmark's sec/op"
+	}
 	return nil, "no profile measures " + row.Unit
 }
 

@@ -40,7 +40,7 @@ const (
 	speedFunc     = "cmd/compile/internal/ssa.regalloc"
 	speedSlowdown = 1.10
 	// Derived profiles must weigh between these many bytes, gzipped.
-	speedMinBytes, speedMaxBytes = 500 << 10, 1500 << 10
+	speedMinBytes, speedMaxBytes = 700 << 10, 1500 << 10
 )
 
 var speedDir = flag.String("dir", "", "TestWriteSpeedInputs: write the speed benchmark's profiles into `dir`/base and dir/head")
