@@ -37,8 +37,6 @@ var (
 	ErrNoSamples    = errors.New("pprof profile has no samples")
 	ErrNoBenchmarks = errors.New("no benchmark results")
 	ErrNoInputs     = errors.New("no input files")
-
-	errInvalid = errors.New("invalid pprof profile")
 )
 
 // FileError is a problem with one input file.
@@ -355,7 +353,7 @@ func recognise(data []byte) (Kind, *profile.Profile, error) {
 	if err == nil {
 		return KindProfile, p, nil
 	}
-	if errors.Is(err, ErrNoSamples) || errors.Is(err, errInvalid) {
+	if errors.Is(err, ErrNoSamples) {
 		return 0, nil, err
 	}
 	return 0, nil, ErrUnrecognized
@@ -398,12 +396,11 @@ func isUint(s string) bool {
 // ParseProfile parses decompressed pprof data and checks it is usable:
 // valid, and with at least one sample.
 func ParseProfile(data []byte) (*profile.Profile, error) {
+	// ParseData validates what it decodes (Profile.CheckValid), so a
+	// profile that parses is well-formed.
 	p, err := profile.ParseData(data)
 	if err != nil {
 		return nil, fmt.Errorf("parsing pprof: %w", err)
-	}
-	if err := p.CheckValid(); err != nil {
-		return nil, fmt.Errorf("%w: %v", errInvalid, err)
 	}
 	if len(p.Sample) == 0 {
 		return nil, ErrNoSamples

@@ -125,12 +125,49 @@ type frameTable struct {
 	names   []string
 	library []bool
 	bench   []Key
-	locs    map[uint64][]frame
+	locs    locTable
+	// locBench is, per location, the root-most frame's function that
+	// belongs to a benchmark, or -1; nil when no function does.
+	locBench map[uint64]int32
+}
+
+// locTable maps location IDs to their frames. Profiles written by the Go
+// runtime number locations densely from 1, so a slice serves; other
+// numbering falls back to a map.
+type locTable struct {
+	dense  [][]frame
+	sparse map[uint64][]frame
+}
+
+func newLocTable(p *profile.Profile) locTable {
+	var top uint64
+	for _, l := range p.Location {
+		top = max(top, l.ID)
+	}
+	if top <= uint64(4*len(p.Location)+64) {
+		return locTable{dense: make([][]frame, top+1)}
+	}
+	return locTable{sparse: make(map[uint64][]frame, len(p.Location))}
+}
+
+func (t *locTable) set(id uint64, fr []frame) {
+	if t.dense != nil {
+		t.dense[id] = fr
+		return
+	}
+	t.sparse[id] = fr
+}
+
+func (t *locTable) get(id uint64) []frame {
+	if t.dense != nil {
+		return t.dense[id]
+	}
+	return t.sparse[id]
 }
 
 func newFrameTable(p *profile.Profile, vi int) *frameTable {
 	goProf := isGoProfile(p)
-	t := &frameTable{prof: p, vi: vi, locs: make(map[uint64][]frame, len(p.Location))}
+	t := &frameTable{prof: p, vi: vi, locs: newLocTable(p)}
 	t.ei, t.period = eventsOf(p, vi)
 
 	// Functions are identified by name: pprof may hold several entries of
@@ -147,7 +184,8 @@ func newFrameTable(p *profile.Profile, vi int) *frameTable {
 			i = t.addName(f.Name)
 			idx[f.Name] = i
 			if goProf {
-				t.library[i] = isGoStd(goPackage(f.Name)) || goroot != "" && strings.HasPrefix(f.Filename, goroot)
+				pkg := goPackage(f.Name)
+				t.library[i] = isGoStd(pkg) || pkg == "" && goroot != "" && strings.HasPrefix(f.Filename, goroot)
 				bp, bn := benchmarkOf(f.Name)
 				t.bench[i] = Key{bp, bn}
 			}
@@ -172,7 +210,16 @@ func newFrameTable(p *profile.Profile, vi int) *frameTable {
 			}
 			fr = append(fr, frame{unknown, libMap, 0})
 		}
-		t.locs[l.ID] = fr
+		t.locs.set(l.ID, fr)
+		for j := len(fr) - 1; j >= 0; j-- {
+			if t.bench[fr[j].fn].Benchmark != "" {
+				if t.locBench == nil {
+					t.locBench = map[uint64]int32{}
+				}
+				t.locBench[l.ID] = fr[j].fn
+				break
+			}
+		}
 	}
 	return t
 }
@@ -200,18 +247,20 @@ func (t *frameTable) value(s *profile.Sample) (v, ev float64) {
 // key returns the benchmark a sample ran under: its label, else its
 // root-most Benchmark* frame, else the zero Key.
 func (t *frameTable) key(s *profile.Sample) Key {
-	if k, ok := labelKey(s); ok {
-		return k
-	}
-	var key Key
-	for _, loc := range s.Location {
-		for _, fr := range t.locs[loc.ID] {
-			if b := t.bench[fr.fn]; b.Benchmark != "" {
-				key = b
-			}
+	if len(s.Label) > 0 {
+		if k, ok := labelKey(s); ok {
+			return k
 		}
 	}
-	return key
+	if t.locBench == nil {
+		return Key{} // no benchmark in this profile
+	}
+	for i := len(s.Location) - 1; i >= 0; i-- {
+		if fn, ok := t.locBench[s.Location[i].ID]; ok {
+			return t.bench[fn]
+		}
+	}
+	return Key{}
 }
 
 // aggregate reduces a profile to flat, cumulative and own cost per function,
@@ -242,7 +291,7 @@ func aggregate(file string, p *profile.Profile, vi int) *aggregated {
 		mark := si + 1
 		leaf, owner := int32(-1), int32(-1)
 		for _, loc := range s.Location {
-			for _, fr := range t.locs[loc.ID] {
+			for _, fr := range t.locs.get(loc.ID) {
 				if leaf < 0 {
 					leaf = fr.fn
 				}

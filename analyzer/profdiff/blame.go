@@ -69,7 +69,7 @@ func callTree(s *Side, k Key) (root *treeNode, total float64) {
 			// First-party frames, root first, from the root-most benchmark frame.
 			path = path[:0]
 			for i := len(smp.Location) - 1; i >= 0; i-- {
-				fr := t.locs[smp.Location[i].ID]
+				fr := t.locs.get(smp.Location[i].ID)
 				for j := len(fr) - 1; j >= 0; j-- {
 					if t.bench[fr[j].fn].Benchmark != "" && len(path) == 0 || len(path) > 0 && !fr[j].lib {
 						path = append(path, fr[j])

@@ -31,8 +31,11 @@ func goPackage(name string) string {
 
 // isGoStd reports whether a Go package path belongs to the standard library
 // or the runtime: its first element has no dot (golang.org/ref/mod#module-path).
+// cmd/... is the Go toolchain's own code, which no other program can
+// import: it appears only in profiles of the toolchain, where it is the
+// program under study.
 func isGoStd(pkg string) bool {
-	if pkg == "" || pkg == "main" {
+	if pkg == "" || pkg == "main" || strings.HasPrefix(pkg, "cmd/") {
 		return false
 	}
 	first, _, _ := strings.Cut(pkg, "/")
