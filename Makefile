@@ -31,8 +31,11 @@ demo: build
 	  status=$$?; echo; echo "perfhound exited with status $$status (0: no regression, 1: regression found, 2: bad input)"; \
 	  test $$status -le 1
 
+# Speed: go test benchmarks, then the CLI against pprof and benchstat
+# (fixtures/profiles/speed.sh; installs benchstat into /tmp/bin, uses hyperfine when present).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	fixtures/profiles/speed.sh
 
 # Re-record the accuracy corpus (about 15 minutes; see fixtures/record/README.md).
 fixtures:
