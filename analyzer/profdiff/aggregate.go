@@ -184,8 +184,12 @@ func newFrameTable(p *profile.Profile, vi int) *frameTable {
 			i = t.addName(f.Name)
 			idx[f.Name] = i
 			if goProf {
-				pkg := goPackage(f.Name)
-				t.library[i] = isGoStd(pkg) || pkg == "" && goroot != "" && strings.HasPrefix(f.Filename, goroot)
+				// Library: standard-library packages, and code whose file
+				// is in the distribution's source tree whatever its name
+				// (runtime assembly; closures of inlined standard-library
+				// functions, named after their caller), except cmd/.
+				inRoot := goroot != "" && strings.HasPrefix(f.Filename, goroot) && !strings.HasPrefix(f.Filename, goroot+"cmd/")
+				t.library[i] = isGoStd(goPackage(f.Name)) || inRoot
 				bp, bn := benchmarkOf(f.Name)
 				t.bench[i] = Key{bp, bn}
 			}

@@ -300,3 +300,23 @@ func TestGoRootAssemblyIsLibrary(t *testing.T) {
 		t.Errorf("work owns %v, want all 5 samples", c.own/1e7)
 	}
 }
+
+// A closure of an inlined standard-library function is named after its
+// first-party caller but is library code: its file says so.
+func TestInlinedStdClosureIsLibrary(t *testing.T) {
+	p := build([]stackCount{
+		{[]string{pkg + ".keys.FieldsSeq.func1", "runtime.nanotime", pkg + ".keys"}, 3, nil},
+	})
+	for _, f := range p.Function {
+		switch f.Name {
+		case pkg + ".keys.FieldsSeq.func1":
+			f.Filename = "/usr/local/go/src/strings/iter.go"
+		case "runtime.nanotime":
+			f.Filename = "/usr/local/go/src/runtime/time.go"
+		}
+	}
+	a := aggregate("p", p, 1)
+	if c := a.all.fn[pkg+".keys"]; c.own != 3e7 {
+		t.Errorf("keys owns %v samples, want 3", c.own/1e7)
+	}
+}
