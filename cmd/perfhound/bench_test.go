@@ -191,18 +191,7 @@ func BenchmarkCompareProfiles(b *testing.B) {
 		in += s
 	}
 	b.Logf("%d profiles, %.2f MB in all", len(sizes), float64(in)/(1<<20))
-	args := []string{"compare", "--format", "json", "--fail-on", "never", base, head}
-	var stderr strings.Builder
-	if code := run(args, io.Discard, &stderr); code != exitOK {
-		b.Fatalf("perfhound %s: exit %d\n%s", strings.Join(args, " "), code, stderr.String())
-	}
-	b.SetBytes(in)
-	b.ResetTimer()
-	for b.Loop() {
-		if code := run(args, io.Discard, io.Discard); code != exitOK {
-			b.Fatalf("exit %d", code)
-		}
-	}
+	benchCompare(b, base, head, in)
 }
 
 // BenchmarkCompareBenchOutput times compare on the `go test -bench` text
@@ -243,6 +232,13 @@ func BenchmarkCompareBenchOutput(b *testing.B) {
 	if base == "" {
 		b.Skip("no recorded corpus: fixtures/corpus/*/base holds no .txt files (run fixtures/record/record.sh)")
 	}
+	benchCompare(b, base, head, in)
+}
+
+// benchCompare times the CLI comparing base with head, after checking once
+// that it succeeds; in is the input size, for MB/s.
+func benchCompare(b *testing.B, base, head string, in int64) {
+	b.Helper()
 	args := []string{"compare", "--format", "json", "--fail-on", "never", base, head}
 	var stderr strings.Builder
 	if code := run(args, io.Discard, &stderr); code != exitOK {
