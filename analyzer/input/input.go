@@ -103,7 +103,7 @@ type Set struct {
 	Warnings []string
 }
 
-// BenchFiles and so on count what the set holds per kind.
+// counts returns how many benchmark files and profiles the set holds.
 func (s *Set) counts() (bench, profiles int) {
 	seen := map[string]bool{}
 	for _, r := range s.Bench {

@@ -49,6 +49,9 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		Long: `perfhound finds what a host, a process or a Go service is bound by, and
 catches performance regressions in CI by comparing benchmark results and
 profiles of a base and a head.`,
+		Example: `  perfhound compare base/ head/                 # benchmarks and profiles of two versions
+  perfhound compare -f markdown old.txt new.txt  # benchstat-style, as a PR comment
+  perfhound version`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -82,9 +85,10 @@ func versionString() string {
 
 func newVersion() *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print perfhound's version",
-		Args:  cobra.NoArgs,
+		Use:     "version",
+		Short:   "Print perfhound's version",
+		Example: "  perfhound version\n  perfhound version | cut -d' ' -f2",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			bi, _ := debug.ReadBuildInfo()
 			goVersion := "unknown"

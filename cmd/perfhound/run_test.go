@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/google/pprof/profile"
+	"github.com/spf13/cobra"
 )
 
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -172,5 +174,23 @@ func TestCompareBadInput(t *testing.T) {
 				t.Errorf("stderr %q, want one line saying %q", errOut, tc.want)
 			}
 		})
+	}
+}
+
+// Every command's --help shows examples.
+func TestHelpHasExamples(t *testing.T) {
+	root := newRoot(io.Discard, io.Discard)
+	cmds := append([]*cobra.Command{root}, root.Commands()...)
+	for _, c := range cmds {
+		if c.Name() == "help" || c.Name() == "completion" {
+			continue // cobra's own
+		}
+		if strings.TrimSpace(c.Example) == "" {
+			t.Errorf("%s has no examples", c.CommandPath())
+		}
+		code, out, _ := runCLI(t, append(strings.Fields(c.CommandPath())[1:], "--help")...)
+		if code != 0 || !strings.Contains(out, "Examples:") {
+			t.Errorf("%s --help: code %d, no Examples section", c.CommandPath(), code)
+		}
 	}
 }
