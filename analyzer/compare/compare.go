@@ -248,6 +248,7 @@ type sidePair struct {
 // profileSides groups each side's profiles by kind and pairs them. Every
 // kind must be on both sides.
 func profileSides(base, head *input.Set, sampleIndex string) (pairs []sidePair, skipped []string, err error) {
+	opt := profdiff.Options{SampleIndex: sampleIndex, UnderTest: packagesUnderTest(base, head)}
 	group := func(s *input.Set) (map[string][]profdiff.Input, []string) {
 		m := map[string][]profdiff.Input{}
 		var order []string
@@ -277,11 +278,11 @@ func profileSides(base, head *input.Set, sampleIndex string) (pairs []sidePair, 
 			skipped = append(skipped, fmt.Sprintf("profiles of sample types %s not compared: no %s", k, sampleIndex))
 			continue
 		}
-		b, err := profdiff.NewSide(bm[k], sampleIndex)
+		b, err := profdiff.NewSide(bm[k], opt)
 		if err != nil {
 			return nil, nil, err
 		}
-		h, err := profdiff.NewSide(hm[k], sampleIndex)
+		h, err := profdiff.NewSide(hm[k], opt)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -291,6 +292,21 @@ func profileSides(base, head *input.Set, sampleIndex string) (pairs []sidePair, 
 		return nil, nil, fmt.Errorf("%w: no profile has sample type %q (profiles have %s)", ErrMismatch, sampleIndex, strings.Join(border, "; "))
 	}
 	return pairs, skipped, nil
+}
+
+// packagesUnderTest are the `pkg:` values of the benchmark results.
+func packagesUnderTest(sets ...*input.Set) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range sets {
+		for _, r := range s.Bench {
+			if p := r.GetConfig("pkg"); p != "" && !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	return out
 }
 
 func (r *Result) collectFindings(sides []sidePair, opt Options) {

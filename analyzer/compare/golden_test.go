@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/perfhound/perfhound/analyzer/input"
@@ -75,7 +76,18 @@ func TestGolden(t *testing.T) {
 				t.Fatalf("%v (run go test -update)", err)
 			}
 			if !bytes.Equal(got.Bytes(), want) {
-				t.Errorf("%s differs from the golden file; run go test ./analyzer/compare -update and review the diff.\ngot:\n%s", golden, got.String())
+				g, w := strings.Split(got.String(), "\n"), strings.Split(string(want), "\n")
+				i := 0
+				for i < len(g) && i < len(w) && g[i] == w[i] {
+					i++
+				}
+				line := func(l []string) string {
+					if i < len(l) {
+						return l[i]
+					}
+					return "(end)"
+				}
+				t.Errorf("%s differs from line %d (run go test ./analyzer/compare -update and review git diff):\n got: %s\nwant: %s", golden, i+1, line(g), line(w))
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package profdiff
 
 import (
 	"fmt"
+	"path"
 	"strings"
 
 	"github.com/google/pprof/profile"
@@ -165,7 +166,7 @@ func (t *locTable) get(id uint64) []frame {
 	return t.sparse[id]
 }
 
-func newFrameTable(p *profile.Profile, vi int) *frameTable {
+func newFrameTable(p *profile.Profile, vi int, underTest []string) *frameTable {
 	goProf := isGoProfile(p)
 	t := &frameTable{prof: p, vi: vi, locs: newLocTable(p)}
 	t.ei, t.period = eventsOf(p, vi)
@@ -188,8 +189,14 @@ func newFrameTable(p *profile.Profile, vi int) *frameTable {
 				// is in the distribution's source tree whatever its name
 				// (runtime assembly; closures of inlined standard-library
 				// functions, named after their caller), except cmd/.
-				inRoot := goroot != "" && strings.HasPrefix(f.Filename, goroot) && !strings.HasPrefix(f.Filename, goroot+"cmd/")
-				t.library[i] = isGoStd(goPackage(f.Name)) || inRoot
+				// The packages under test are first-party by name and by file.
+				inRoot := false
+				if goroot != "" && strings.HasPrefix(f.Filename, goroot) {
+					dir := path.Dir(strings.TrimPrefix(f.Filename, goroot))
+					inRoot = !strings.HasPrefix(dir, "cmd/") && !isUnderTest(dir, underTest)
+				}
+				pkg := goPackage(f.Name)
+				t.library[i] = isGoStd(pkg) && !isUnderTest(pkg, underTest) || inRoot
 				bp, bn := benchmarkOf(f.Name)
 				t.bench[i] = Key{bp, bn}
 			}
@@ -269,8 +276,8 @@ func (t *frameTable) key(s *profile.Sample) Key {
 
 // aggregate reduces a profile to flat, cumulative and own cost per function,
 // split by the benchmark each sample ran under.
-func aggregate(file string, p *profile.Profile, vi int) *aggregated {
-	t := newFrameTable(p, vi)
+func aggregate(file string, p *profile.Profile, vi int, underTest []string) *aggregated {
+	t := newFrameTable(p, vi, underTest)
 	a := &aggregated{file: file, parts: map[Key]*part{}, eventsKnown: t.ei >= 0 || t.period > 0, frames: t}
 
 	type partAcc struct {

@@ -46,11 +46,11 @@ func blameSides(t *testing.T, base, head shape) (*Side, *Side) {
 		}
 		return in
 	}
-	b, err := NewSide(mk(base), "")
+	b, err := NewSide(mk(base), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := NewSide(mk(head), "")
+	h, err := NewSide(mk(head), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,6 +42,18 @@ func isGoStd(pkg string) bool {
 	return !strings.Contains(first, ".")
 }
 
+// isUnderTest reports whether pkg is one of the packages being benchmarked
+// or its external test package.
+func isUnderTest(pkg string, underTest []string) bool {
+	pkg = strings.TrimSuffix(pkg, "_test")
+	for _, u := range underTest {
+		if pkg == u {
+			return true
+		}
+	}
+	return false
+}
+
 // isGoProfile reports whether p holds Go code: a function in a .go file, or
 // a runtime function. Only then are Go package rules applied to names (a C
 // symbol such as "foo.cold" must not read as package foo).

@@ -68,14 +68,25 @@ func Kind(p *profile.Profile) string {
 	return strings.Join(s, ",")
 }
 
-// NewSide reduces profiles of one kind. sampleIndex picks the value to
-// compare (a type such as "alloc_space"), or "" for the profile's default.
-func NewSide(in []Input, sampleIndex string) (*Side, error) {
+// Options say how to read a side's profiles.
+type Options struct {
+	// SampleIndex picks the value to compare (a type such as
+	// "alloc_space"), or "" for the profile's default.
+	SampleIndex string
+	// UnderTest lists the Go packages being benchmarked (the `pkg:` lines
+	// of go test output). They are first-party even when they are in the
+	// standard library, as when benchmarking strconv itself; their
+	// external test packages (pkg_test) too.
+	UnderTest []string
+}
+
+// NewSide reduces profiles of one kind.
+func NewSide(in []Input, opt Options) (*Side, error) {
 	if len(in) == 0 {
 		return nil, errors.New("no profiles")
 	}
 	s := &Side{Types: Kind(in[0].Profile)}
-	vi, err := valueIndex(in[0].Profile, sampleIndex)
+	vi, err := valueIndex(in[0].Profile, opt.SampleIndex)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", in[0].File, err)
 	}
@@ -87,7 +98,7 @@ func NewSide(in []Input, sampleIndex string) (*Side, error) {
 			errs[i] = fmt.Errorf("%s: %w: %s, not %s", in[i].File, ErrSampleTypes, k, s.Types)
 			return
 		}
-		s.profiles[i] = aggregate(in[i].File, in[i].Profile, vi)
+		s.profiles[i] = aggregate(in[i].File, in[i].Profile, vi, opt.UnderTest)
 	})
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

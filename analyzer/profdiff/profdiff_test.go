@@ -75,7 +75,7 @@ func TestAggregateFlatCumOwn(t *testing.T) {
 		// GC work owned by no first-party frame stays with its leaf.
 		{[]string{"runtime.scanobject", "runtime.gcBgMarkWorker"}, 5, nil},
 	})
-	a := aggregate("test", p, 1)
+	a := aggregate("test", p, 1, nil)
 	parse := a.parts[Key{pkg, "BenchmarkParse"}]
 	if parse == nil || parse.total != 40e7 {
 		t.Fatalf("BenchmarkParse part = %+v", parse)
@@ -106,7 +106,7 @@ func TestLabelsNameTheBenchmark(t *testing.T) {
 	p := build([]stackCount{
 		{[]string{pkg + ".work", pkg + ".run"}, 7, map[string][]string{"benchmark": {"BenchmarkWork/size=10"}}},
 	})
-	a := aggregate("test", p, 1)
+	a := aggregate("test", p, 1, nil)
 	if pt := a.lookup(Key{pkg, "BenchmarkWork"}); pt == nil || pt.total != 7e7 {
 		t.Fatalf("labelled part = %+v", pt)
 	}
@@ -126,7 +126,7 @@ func TestNonGoProfileUsesMappings(t *testing.T) {
 			l.Mapping = libc
 		}
 	}
-	a := aggregate("c", p, 1)
+	a := aggregate("c", p, 1, nil)
 	if c := a.all.fn["foo.cold"]; c == nil || c.own != 10e7 {
 		t.Fatalf("foo.cold (a C symbol, not Go package foo) should own memcpy: %+v", a.all.fn)
 	}
@@ -149,11 +149,11 @@ func sides(t *testing.T, n int, growth float64) (*Side, *Side) {
 		}
 		return in
 	}
-	b, err := NewSide(mk(400), "")
+	b, err := NewSide(mk(400), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := NewSide(mk(400*(1+growth)), "")
+	h, err := NewSide(mk(400*(1+growth)), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func TestCompareRejectsDifferentKinds(t *testing.T) {
 	for _, s := range heap.Sample {
 		s.Value = s.Value[:1]
 	}
-	h, err := NewSide([]Input{{File: "heap.pb.gz", Profile: heap}}, "")
+	h, err := NewSide([]Input{{File: "heap.pb.gz", Profile: heap}}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +239,7 @@ func TestRealProfileOwnership(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewSide([]Input{{"self", p}}, "")
+	s, err := NewSide([]Input{{"self", p}}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +274,7 @@ func hashFor(d time.Duration) (sum [32]byte) {
 
 func TestLookupMainPackage(t *testing.T) {
 	p := build([]stackCount{{[]string{"main.work", "main.BenchmarkWork", "testing.(*B).runN"}, 3, nil}})
-	a := aggregate("main", p, 1)
+	a := aggregate("main", p, 1, nil)
 	if pt := a.lookup(Key{"example.com/cmd/tool", "BenchmarkWork"}); pt == nil || pt.total != 3e7 {
 		t.Fatalf("benchmark in package main not found by its import path: %+v", a.parts)
 	}
@@ -295,7 +295,7 @@ func TestGoRootAssemblyIsLibrary(t *testing.T) {
 			f.Filename = "/usr/local/go/src/runtime/malloc.go"
 		}
 	}
-	a := aggregate("p", p, 1)
+	a := aggregate("p", p, 1, nil)
 	if c := a.all.fn[pkg+".work"]; c.own != 5e7 {
 		t.Errorf("work owns %v, want all 5 samples", c.own/1e7)
 	}
@@ -315,8 +315,28 @@ func TestInlinedStdClosureIsLibrary(t *testing.T) {
 			f.Filename = "/usr/local/go/src/runtime/time.go"
 		}
 	}
-	a := aggregate("p", p, 1)
+	a := aggregate("p", p, 1, nil)
 	if c := a.all.fn[pkg+".keys"]; c.own != 3e7 {
 		t.Errorf("keys owns %v samples, want 3", c.own/1e7)
+	}
+}
+
+// Benchmarking a standard-library package: its own functions are
+// first-party, by name and by file; other std code stays library.
+func TestStdPackageUnderTest(t *testing.T) {
+	p := build([]stackCount{
+		{[]string{"runtime.memmove", "strconv.appendQuotedWith", "strconv.Quote", "strconv_test.BenchmarkQuote", "testing.(*B).runN"}, 5, nil},
+	})
+	for _, f := range p.Function {
+		pkg := goPackage(f.Name)
+		f.Filename = "/usr/local/go/src/" + strings.TrimSuffix(pkg, "_test") + "/x.go"
+	}
+	a := aggregate("p", p, 1, []string{"strconv"})
+	if c := a.all.fn["strconv.appendQuotedWith"]; c == nil || c.own != 5e7 {
+		t.Errorf("strconv under test: appendQuotedWith should own memmove: %+v", a.all.fn)
+	}
+	b := aggregate("p", p, 1, nil)
+	if c := b.all.fn["runtime.memmove"]; c == nil || c.own != 5e7 {
+		t.Errorf("nothing under test: all library, the leaf keeps its cost: %+v", c)
 	}
 }
