@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/pprof/profile"
 	"golang.org/x/perf/benchfmt"
@@ -349,6 +350,9 @@ func recognise(data []byte) (Kind, *profile.Profile, error) {
 	if looksLikeBench(data) {
 		return KindBench, nil, nil
 	}
+	if looksLikeGoTest(data) {
+		return 0, nil, fmt.Errorf("%w: go test output without a Benchmark line (did -bench match any benchmark?)", ErrNoBenchmarks)
+	}
 	p, err := ParseProfile(data)
 	if err == nil {
 		return KindProfile, p, nil
@@ -375,6 +379,21 @@ func looksLikeBench(data []byte) bool {
 			continue
 		}
 		if isUint(f[1]) {
+			return true
+		}
+	}
+	return false
+}
+
+// looksLikeGoTest reports whether data is the text `go test` prints
+// around results: a "PASS", "FAIL" or "ok  <pkg>" line, or benchfmt's
+// "goos:" configuration line.
+func looksLikeGoTest(data []byte) bool {
+	if !utf8.Valid(data) {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if line == "PASS" || line == "FAIL" || strings.HasPrefix(line, "ok  \t") || strings.HasPrefix(line, "goos: ") {
 			return true
 		}
 	}

@@ -138,7 +138,7 @@ func TestLoadErrorsNameTheFile(t *testing.T) {
 		{"truncated.pb.gz", prof[:len(prof)/2], DefaultLimits, nil, "truncated"},
 		{"nosamples.pb.gz", emptyBuf.Bytes(), DefaultLimits, ErrNoSamples, "no samples"},
 		{"prose.txt", []byte("hello, this is not a profile\n"), DefaultLimits, ErrUnrecognized, "neither"},
-		{"nobench.txt", []byte("goos: linux\nPASS\n"), DefaultLimits, ErrUnrecognized, "neither"},
+		{"nobench.txt", []byte("goos: linux\nPASS\n"), DefaultLimits, ErrNoBenchmarks, "did -bench match"},
 		{"big.txt", bytes.Repeat([]byte("x"), 2048), Limits{MaxFileBytes: 1024}, ErrTooLarge, "larger than"},
 		{"bomb.gz", gz(make([]byte, 4<<20)), Limits{MaxFileBytes: 1 << 20}, ErrTooLarge, "decompresses past"},
 	}
