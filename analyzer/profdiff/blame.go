@@ -60,9 +60,10 @@ func callTree(s *Side, k Key) (root *treeNode, total float64) {
 			continue
 		}
 		t := a.frames
+		want := keyOf(a, k)
 		for _, smp := range t.prof.Sample {
 			v, ev := t.value(smp)
-			if v == 0 || t.key(smp) != keyOf(a, k) {
+			if v == 0 || t.key(smp) != want {
 				continue
 			}
 			total += v
@@ -157,7 +158,7 @@ func BlameRegression(base, head *Side, sel Selection, th stat.Thresholds) *Blame
 			if bc := b.children[name]; bc != nil {
 				bv = bc.total
 			}
-			if d := hc.total*hk - bv*bk; d > bestDelta {
+			if d := hc.total*hk - bv*bk; d > bestDelta || d == bestDelta && best != "" && name < best {
 				best, bestDelta = name, d
 			}
 		}
@@ -198,7 +199,7 @@ func scaleOr1(x float64) float64 {
 
 func largestChild(broot, hroot *treeNode, bk, hk float64) (b, h *treeNode) {
 	for name, hc := range hroot.children {
-		if h == nil || hc.total > h.total {
+		if h == nil || hc.total > h.total || hc.total == h.total && name < h.fn {
 			h = hc
 			b = broot.children[name]
 		}
