@@ -120,13 +120,6 @@ func signedPct(x float64) string {
 	return fmt.Sprintf("%+.2f%%", 100*x)
 }
 
-func interval(lo, hi float64) string {
-	if math.IsInf(lo, 0) || math.IsInf(hi, 0) {
-		return "[unbounded]"
-	}
-	return fmt.Sprintf("[%+.1f%%, %+.1f%%]", 100*lo, 100*hi)
-}
-
 // withSpread is a center with its interval, as benchstat prints it: "254.1µ ± 5%".
 func withSpread(s benchdiff.Summary, unit string) string {
 	v := value(s.Center, unit)
