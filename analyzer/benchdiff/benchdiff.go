@@ -70,9 +70,6 @@ func (r *Row) BaseName() string {
 	return "Benchmark" + string(benchfmt.Name(r.Name).Base())
 }
 
-// Significant reports whether the row's test rejected "no difference".
-func (r *Row) Significant(alpha float64) bool { return r.P < alpha }
-
 // Geomean is the geometric mean of the centers of one unit's rows.
 type Geomean struct {
 	Unit  string  `json:"unit"`

@@ -37,6 +37,16 @@ type cost struct {
 	lib bool
 }
 
+// add accumulates o into c.
+func (c *cost) add(o *cost) {
+	c.flat += o.flat
+	c.cum += o.cum
+	c.own += o.own
+	c.ownEvents += o.ownEvents
+	c.cumEvents += o.cumEvents
+	c.lib = c.lib || o.lib
+}
+
 type part struct {
 	total, events float64
 	fn            map[string]*cost
@@ -67,10 +77,8 @@ func valueIndex(p *profile.Profile, name string) (int, error) {
 			return len(p.SampleType) - 1, nil
 		}
 	}
-	for i, st := range p.SampleType {
-		if st.Type == name || sampleType(st) == name {
-			return i, nil
-		}
+	if i := findSampleType(p, name); i >= 0 {
+		return i, nil
 	}
 	var have []string
 	for _, st := range p.SampleType {
@@ -81,13 +89,16 @@ func valueIndex(p *profile.Profile, name string) (int, error) {
 
 // HasSampleType reports whether p holds the named sample type ("alloc_space"
 // or "alloc_space/bytes").
-func HasSampleType(p *profile.Profile, name string) bool {
-	for _, st := range p.SampleType {
+func HasSampleType(p *profile.Profile, name string) bool { return findSampleType(p, name) >= 0 }
+
+// findSampleType returns the index of the named sample type, or -1.
+func findSampleType(p *profile.Profile, name string) int {
+	for i, st := range p.SampleType {
 		if st.Type == name || sampleType(st) == name {
-			return true
+			return i
 		}
 	}
-	return false
+	return -1
 }
 
 // eventsOf returns how to count the samples behind a value: the index of a
@@ -360,12 +371,7 @@ func mergeParts(parts map[Key]*part) *part {
 				mc = &cost{}
 				m.fn[name] = mc
 			}
-			mc.flat += c.flat
-			mc.cum += c.cum
-			mc.own += c.own
-			mc.ownEvents += c.ownEvents
-			mc.cumEvents += c.cumEvents
-			mc.lib = c.lib
+			mc.add(c)
 		}
 	}
 	return m

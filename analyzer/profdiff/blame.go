@@ -56,11 +56,11 @@ func callTree(s *Side, k Key) (root *treeNode, total float64) {
 	root = newNode("")
 	var path []frame
 	for _, a := range s.profiles {
-		if a.lookup(k) == nil {
+		want, ok := a.resolve(k)
+		if !ok {
 			continue
 		}
 		t := a.frames
-		want := keyOf(a, k)
 		for _, smp := range t.prof.Sample {
 			v, ev := t.value(smp)
 			if v == 0 || t.key(smp) != want {
@@ -105,19 +105,6 @@ func callTree(s *Side, k Key) (root *treeNode, total float64) {
 		}
 	}
 	return root, total
-}
-
-// keyOf is the key under which a's part for k is stored (see lookup).
-func keyOf(a *aggregated, k Key) Key {
-	if _, ok := a.parts[k]; ok {
-		return k
-	}
-	for pk := range a.parts {
-		if pk.Benchmark == k.Benchmark {
-			return pk
-		}
-	}
-	return k
 }
 
 // growthFactor is how much faster than the rest of its parent a child must

@@ -106,9 +106,6 @@ func NewSide(in []Input, opt Options) (*Side, error) {
 	return s, nil
 }
 
-// Len is the number of profiles.
-func (s *Side) Len() int { return len(s.profiles) }
-
 // Unit is the unit of the compared sample value.
 func (s *Side) Unit() string {
 	_, u, _ := strings.Cut(s.SampleType, "/")
@@ -146,19 +143,26 @@ func (s *Side) Has(k Key) bool {
 // `go test` prints its import path, so when the exact key is missing a
 // part of the same benchmark name is taken if it is the only one.
 func (a *aggregated) lookup(k Key) *part {
-	if p := a.parts[k]; p != nil || k.Benchmark == "" {
-		return p
+	if rk, ok := a.resolve(k); ok {
+		return a.parts[rk]
 	}
-	var found *part
-	for pk, p := range a.parts {
+	return nil
+}
+
+// resolve returns the key under which a stores the part for k (see lookup).
+func (a *aggregated) resolve(k Key) (Key, bool) {
+	if _, ok := a.parts[k]; ok || k.Benchmark == "" {
+		return k, ok
+	}
+	var found Key
+	n := 0
+	for pk := range a.parts {
 		if pk.Benchmark == k.Benchmark {
-			if found != nil {
-				return nil // ambiguous: the same name in several packages
-			}
-			found = p
+			found = pk
+			n++
 		}
 	}
-	return found
+	return found, n == 1 // several: the same name in several packages
 }
 
 // Selection says which part of the profiles to compare and how to scale it.
@@ -258,19 +262,14 @@ func (v sideView) pooled(name string) (c Cost, ownEvents, cumEvents float64, lib
 	for _, p := range v.parts {
 		total += p.total
 		if fc := p.fn[name]; fc != nil {
-			sum.flat += fc.flat
-			sum.cum += fc.cum
-			sum.own += fc.own
-			sum.ownEvents += fc.ownEvents
-			sum.cumEvents += fc.cumEvents
-			lib = lib || fc.lib
+			sum.add(fc)
 		}
 	}
 	if total == 0 {
-		return Cost{}, 0, 0, lib
+		return Cost{}, 0, 0, sum.lib
 	}
 	k := v.scale / total
-	return Cost{sum.flat * k, sum.cum * k, sum.own * k}, sum.ownEvents, sum.cumEvents, lib
+	return Cost{sum.flat * k, sum.cum * k, sum.own * k}, sum.ownEvents, sum.cumEvents, sum.lib
 }
 
 // perProfile is a function's normalised own (or cum) cost in each profile.
