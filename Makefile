@@ -6,7 +6,7 @@ BIN       := bin/perfhound
 FUZZTIME  ?= 10s
 DEMO_PAIR ?= fixtures/corpus/HashBlocks-10
 
-.PHONY: all build test unit fuzz demo bench fixtures eval lint
+.PHONY: all build test unit fuzz demo bench fixtures eval lint generate
 
 all: build
 
@@ -16,8 +16,11 @@ build:
 # Every test, vet and format check, and short fuzz runs of the input parsers.
 test: lint unit fuzz
 
+# The eBPF tests watch the whole machine (run-queue latency, CPU shares),
+# so they run after the rest, alone; without root they skip and say why.
 unit:
-	$(GO) test ./...
+	$(GO) test $$($(GO) list ./... | grep -v '/bpf$$')
+	$(GO) test -p 1 ./bpf
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDetect$$' -fuzztime $(FUZZTIME) ./analyzer/input
@@ -44,6 +47,12 @@ fixtures:
 # Accuracy of compare on the corpus: recall, false positives, attribution.
 eval:
 	$(GO) run ./fixtures/eval/cmd/perfhound-eval -corpus fixtures/corpus
+
+# Regenerate the committed BPF objects and bindings (needs clang, bpftool,
+# libbpf-dev: apt-get install clang llvm bpftool libbpf-dev).
+generate:
+	bpftool btf dump file /sys/kernel/btf/vmlinux format c > bpf/c/vmlinux.h
+	cd bpf && $(GO) generate .
 
 lint:
 	$(GO) vet ./...

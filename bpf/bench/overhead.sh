@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Overhead of the eBPF collectors, as docs/benchmarks.md reports it.
+#
+# A CPU-bound workload (one SHA-256 hasher per CPU, SECS seconds) runs
+# alone, then beside bpfwatch with every collector on for the whole host at
+# 19 Hz and at 99 Hz, in ROUNDS interleaved rounds. It prints each run and
+# then the medians: throughput loss against the alone runs, the
+# collector's own CPU time (share of one core) and peak RSS, and the time
+# the kernel spent in its BPF programs (share of all CPUs), which the
+# workload pays. Needs root. Kernel BPF statistics stay on during the
+# collector runs, which makes the loss slightly pessimistic.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+ROUNDS=${ROUNDS:-5}
+SECS=${SECS:-10}
+ncpu=$(nproc)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+go build -o "$tmp/bpfwatch" ./bpf/cmd/bpfwatch
+go build -o "$tmp/workload" ./bpf/testdata/workload
+
+# workload prints the blocks hashed by all hashers together.
+workload() {
+	local pids=() i
+	for i in $(seq "$ncpu"); do
+		"$tmp/workload" -mode hash -duration "${SECS}s" >"$tmp/ops.$i" &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	cat "$tmp"/ops.* | awk '{ s += $1 } END { print s }'
+}
+
+echo "# $ROUNDS rounds of ${SECS}s, $ncpu hashers; $(uname -r); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+for round in $(seq "$ROUNDS"); do
+	for mode in off 19 99; do
+		if [ "$mode" = off ]; then
+			echo "round=$round hz=off ops=$(workload)"
+			continue
+		fi
+		"$tmp/bpfwatch" -freq "$mode" -duration "$((SECS + 2))s" -bpf-stats 2>"$tmp/watch.log" &
+		watcher=$!
+		sleep 1 # loaded and attached
+		ops=$(workload)
+		wait "$watcher" || { cat "$tmp/watch.log" >&2; exit 1; }
+		echo "round=$round hz=$mode ops=$ops $(grep '^cost:' "$tmp/watch.log" | cut -d' ' -f2-)"
+	done
+done | tee "$tmp/runs"
+
+awk -v ncpu="$ncpu" '
+function kv(s,   a) { split(s, a, "="); return a[2] }
+function median(list,   n, a, i, j, t) {
+	n = split(list, a, " ")
+	for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+	return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
+}
+{
+	hz = kv($2); ops[hz] = ops[hz] " " kv($3)
+	if (hz != "off") {
+		wall = kv($4); cpu[hz] = cpu[hz] " " (kv($5) + kv($6)) / wall
+		rss[hz] = rss[hz] " " kv($7) / 1024; bpf[hz] = bpf[hz] " " kv($8) / wall / ncpu
+	}
+}
+END {
+	base = median(ops["off"])
+	printf "\nalone: median %d blocks\n", base
+	split("19 99", hzs, " ")
+	for (i = 1; i <= 2; i++) {
+		hz = hzs[i]
+		printf "%2d Hz: throughput loss %.2f%% (median %d blocks); collector CPU %.2f%% of one core, peak RSS %.1f MiB; in-kernel BPF %.3f%% of all CPUs\n",
+			hz, 100 * (1 - median(ops[hz]) / base), median(ops[hz]), 100 * median(cpu[hz]), median(rss[hz]), 100 * median(bpf[hz])
+	}
+}' "$tmp/runs"

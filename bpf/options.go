@@ -1,0 +1,135 @@
+package bpf
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+)
+
+// Collector names one kind of collection.
+type Collector string
+
+const (
+	OnCPU      Collector = "oncpu"   // perf_event cpu-clock samples, user+kernel stacks
+	OffCPU     Collector = "offcpu"  // sched_switch: time off CPU by stack and state
+	RunQueue   Collector = "runqlat" // wakeup to run latency per process
+	BlockIO    Collector = "biolat"  // block request latency per device, process, op
+	TCP        Collector = "tcp"     // connects, lifetimes, bytes, retransmits
+	PageFaults Collector = "faults"  // user page faults per thread
+)
+
+// AllCollectors lists every collector, in the order they are loaded.
+var AllCollectors = []Collector{OnCPU, OffCPU, RunQueue, BlockIO, TCP, PageFaults}
+
+// Default sampling frequencies. Odd and prime, so that sampling does not
+// run in lockstep with periodic work (timers at 100 Hz, 10 ms ticks).
+const (
+	DiagnoseFrequency = 99
+	AgentFrequency    = 19
+)
+
+// Options choose what a Session collects and from whom.
+type Options struct {
+	// Collectors to run; empty means all of them.
+	Collectors []Collector
+	// Frequency of on-CPU sampling per CPU, in Hz; 0 means DiagnoseFrequency.
+	Frequency int
+	// PIDs restricts collection to these processes (all their threads).
+	// Empty, together with Cgroups, means every process on the host.
+	PIDs []int
+	// FollowChildren adds processes forked by a watched PID to the watch
+	// list, as `perfhound diagnose -- CMD` needs for shell pipelines.
+	FollowChildren bool
+	// Cgroups restricts collection to tasks in these cgroup v2 directories
+	// (paths such as /sys/fs/cgroup/system.slice/foo.service).
+	Cgroups []string
+	// MinOffCPU drops off-CPU waits shorter than this; 0 means 100µs.
+	// Shorter waits are mostly scheduler churn and cost more to record
+	// than they tell.
+	MinOffCPU time.Duration
+	// FaultStacks records the user stack of every page fault.
+	FaultStacks bool
+	// ProcFS is where procfs is mounted; "" means /proc.
+	ProcFS string
+}
+
+func (o Options) withDefaults() Options {
+	if len(o.Collectors) == 0 {
+		o.Collectors = AllCollectors
+	}
+	if o.Frequency == 0 {
+		o.Frequency = DiagnoseFrequency
+	}
+	if o.MinOffCPU == 0 {
+		o.MinOffCPU = 100 * time.Microsecond
+	}
+	if o.ProcFS == "" {
+		o.ProcFS = "/proc"
+	}
+	return o
+}
+
+func (o Options) validate() error {
+	if o.Frequency < 1 || o.Frequency > 10000 {
+		return fmt.Errorf("bpf: sampling frequency %d Hz out of range 1..10000", o.Frequency)
+	}
+	seen := map[Collector]bool{}
+	for _, c := range o.Collectors {
+		known := false
+		for _, k := range AllCollectors {
+			known = known || c == k
+		}
+		if !known {
+			return fmt.Errorf("bpf: unknown collector %q", c)
+		}
+		if seen[c] {
+			return fmt.Errorf("bpf: collector %q listed twice", c)
+		}
+		seen[c] = true
+	}
+	for _, pid := range o.PIDs {
+		if pid <= 0 {
+			return fmt.Errorf("bpf: invalid pid %d", pid)
+		}
+	}
+	if len(o.PIDs) > maxTargetPIDs {
+		return fmt.Errorf("bpf: %d pids to watch, at most %d", len(o.PIDs), maxTargetPIDs)
+	}
+	if len(o.Cgroups) > maxTargetCgroups {
+		return fmt.Errorf("bpf: %d cgroups to watch, at most %d", len(o.Cgroups), maxTargetCgroups)
+	}
+	return nil
+}
+
+func (o Options) has(c Collector) bool {
+	for _, x := range o.Collectors {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
+
+// Must match MAX_TARGET_PIDS and MAX_TARGET_CGROUPS in c/common.h.
+const (
+	maxTargetPIDs    = 1024
+	maxTargetCgroups = 256
+)
+
+// cgroupID returns the id the kernel gives a cgroup v2 directory: its
+// inode number, which is what bpf_get_current_cgroup_id returns.
+func cgroupID(path string) (uint64, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, fmt.Errorf("bpf: cgroup: %w", err)
+	}
+	if !fi.IsDir() {
+		return 0, fmt.Errorf("bpf: cgroup %s is not a directory", path)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, fmt.Errorf("bpf: cgroup %s: no inode number", path)
+	}
+	return st.Ino, nil
+}

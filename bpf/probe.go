@@ -1,0 +1,229 @@
+package bpf
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/features"
+	"golang.org/x/sys/unix"
+)
+
+// Support is what Probe found: whether each collector can run on this
+// host and, when it cannot, why.
+type Support struct {
+	Kernel string `json:"kernel"`
+	// Collectors maps each collector to nil when it can run, or to the
+	// reason it cannot.
+	Collectors map[Collector]error `json:"-"`
+	// Tracefs is where tracefs is mounted, or "" when it is not.
+	Tracefs string `json:"tracefs,omitempty"`
+	// Notes are limitations that do not stop collection, such as kernel
+	// symbols hidden by kptr_restrict.
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Available reports whether at least one collector can run.
+func (s Support) Available() bool {
+	for _, err := range s.Collectors {
+		if err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// Missing lists the collectors that cannot run, with the reason, in
+// AllCollectors order: what a report says it did without.
+func (s Support) Missing() []string {
+	var out []string
+	for _, c := range AllCollectors {
+		if err := s.Collectors[c]; err != nil {
+			out = append(out, fmt.Sprintf("%s: %v", c, err))
+		}
+	}
+	return out
+}
+
+// Errors that Probe and Start wrap.
+var (
+	ErrPrivileges  = errors.New("needs root, or CAP_BPF and CAP_PERFMON")
+	ErrNoBTF       = errors.New("kernel has no BTF (/sys/kernel/btf/vmlinux), needed for tp_btf programs")
+	ErrUnsupported = errors.New("not supported on this platform")
+)
+
+// Capability bits (linux/capability.h).
+const (
+	capSysPtrace = 19
+	capSysAdmin  = 21
+	capPerfmon   = 38
+	capBPF       = 39
+)
+
+// tracepoints each collector attaches to, as BTF names the kernel gives
+// them (btf_trace_<event>).
+var collectorTracepoints = map[Collector][]string{
+	OffCPU:     {"sched_switch", "sched_process_free"},
+	RunQueue:   {"sched_wakeup", "sched_wakeup_new", "sched_switch", "sched_process_free"},
+	BlockIO:    {"block_io_start", "block_rq_issue", "block_rq_complete"},
+	TCP:        {"inet_sock_set_state", "tcp_retransmit_skb"},
+	PageFaults: {"page_fault_user"},
+}
+
+// Probe checks, without loading anything, what this host allows:
+// architecture, privileges, BTF, program and map types, and the
+// tracepoints each collector needs. It mounts tracefs when it is absent
+// and we are allowed to.
+func Probe() Support {
+	s := Support{Collectors: map[Collector]error{}}
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		s.Kernel = unix.ByteSliceToString(u.Release[:])
+	}
+	fail := func(err error) Support {
+		for _, c := range AllCollectors {
+			s.Collectors[c] = err
+		}
+		return s
+	}
+	if runtime.GOOS != "linux" || !haveObjects {
+		return fail(fmt.Errorf("%w: %s/%s (objects are built for linux/amd64)", ErrUnsupported, runtime.GOOS, runtime.GOARCH))
+	}
+	caps, err := effectiveCaps()
+	if err != nil {
+		return fail(err)
+	}
+	if !caps.has(capSysAdmin) && !(caps.has(capBPF) && caps.has(capPerfmon)) {
+		return fail(ErrPrivileges)
+	}
+	if !caps.has(capSysAdmin) && !caps.has(capSysPtrace) {
+		s.Notes = append(s.Notes, "no CAP_SYS_PTRACE: other users' processes cannot be symbolized (their /proc/PID/maps is unreadable)")
+	}
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return fail(fmt.Errorf("%w: %v", ErrNoBTF, err))
+	}
+	s.Tracefs, err = ensureTracefs()
+	if err != nil {
+		s.Notes = append(s.Notes, err.Error())
+	}
+	if note := kallsymsNote(); note != "" {
+		s.Notes = append(s.Notes, note)
+	}
+
+	tracing := probeTPBTF()
+	for _, c := range AllCollectors {
+		if c == OnCPU {
+			s.Collectors[c] = probePerfEvent()
+			continue
+		}
+		if tracing != nil {
+			s.Collectors[c] = fmt.Errorf("tp_btf programs: %w", tracing)
+			continue
+		}
+		for _, tp := range collectorTracepoints[c] {
+			if _, err := spec.AnyTypeByName("btf_trace_" + tp); err != nil {
+				s.Collectors[c] = fmt.Errorf("kernel has no %s tracepoint", tp)
+				break
+			}
+		}
+	}
+	if err := features.HaveMapType(ebpf.RingBuf); err != nil {
+		s.Notes = append(s.Notes, "no BPF ring buffer (kernel < 5.8): short-lived processes are symbolized only if alive at the end of a window")
+	}
+	return s
+}
+
+// probeTPBTF loads, then unloads, an empty tp_btf program on
+// sched_switch. features.HaveProgramType(ebpf.Tracing) is no substitute:
+// it probes with fentry, which kernels without ftrace trampolines refuse
+// although tp_btf works.
+func probeTPBTF() error {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type:         ebpf.Tracing,
+		AttachType:   ebpf.AttachTraceRawTp,
+		AttachTo:     "sched_switch",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+		License:      "GPL",
+	})
+	if err != nil {
+		return err
+	}
+	return prog.Close()
+}
+
+// probePerfEvent opens, then closes, a cpu-clock sampling event on CPU 0.
+func probePerfEvent() error {
+	if err := features.HaveProgramType(ebpf.PerfEvent); err != nil {
+		return fmt.Errorf("perf_event programs: %w", err)
+	}
+	fd, err := openCPUClock(0, 1)
+	if err != nil {
+		return err
+	}
+	unix.Close(fd)
+	return nil
+}
+
+type capSet uint64
+
+func (c capSet) has(bit uint) bool { return c&(1<<bit) != 0 }
+
+// effectiveCaps reads CapEff from /proc/self/status.
+func effectiveCaps() (capSet, error) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0, fmt.Errorf("reading capabilities: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "CapEff:"); ok {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			if err != nil {
+				return 0, fmt.Errorf("reading capabilities: CapEff %q: %w", v, err)
+			}
+			return capSet(n), nil
+		}
+	}
+	return 0, errors.New("reading capabilities: no CapEff in /proc/self/status")
+}
+
+// kallsymsNote explains hidden kernel symbols, or returns "".
+func kallsymsNote() string {
+	f, err := os.Open("/proc/kallsyms")
+	if err != nil {
+		return "kernel symbols unreadable: " + err.Error()
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for i := 0; i < 100 && sc.Scan(); i++ {
+		if addr, _, _ := strings.Cut(sc.Text(), " "); strings.Trim(addr, "0") != "" {
+			return ""
+		}
+	}
+	return "kernel symbols hidden (/proc/kallsyms shows zero addresses; kernel.kptr_restrict): kernel frames stay unnamed"
+}
+
+// ensureTracefs returns where tracefs is mounted, mounting it at
+// /sys/kernel/tracing when it is not (tracepoint tools such as perf and
+// bpftrace expect it; our tp_btf programs do not need it).
+func ensureTracefs() (string, error) {
+	for _, dir := range []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"} {
+		if _, err := os.Stat(dir + "/events"); err == nil {
+			return dir, nil
+		}
+	}
+	const dir = "/sys/kernel/tracing"
+	if err := unix.Mount("nodev", dir, "tracefs", 0, ""); err != nil {
+		return "", fmt.Errorf("tracefs not mounted and mounting it at %s failed: %v", dir, err)
+	}
+	return dir, nil
+}

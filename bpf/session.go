@@ -1,0 +1,339 @@
+package bpf
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/perfhound/perfhound/bpf/symbolize"
+)
+
+// Session is a running set of collectors. Read drains what they gathered
+// since the last Read; Close detaches and frees everything. The methods
+// are safe for concurrent use.
+type Session struct {
+	opts Options
+
+	mu      sync.Mutex // serialises Read and Close
+	closed  bool
+	objs    map[string]*ebpf.Collection
+	shared  map[string]*ebpf.Map
+	links   []link.Link
+	sampler *perfSampler
+	gen     uint32 // current stack generation, mirrored in the generation map
+	last    time.Time
+	base    map[string]uint64 // counter totals at the last Read
+
+	sym       *symbolize.Symbolizer
+	symStats  symbolize.Stats // at the last Read
+	watchMu   sync.Mutex
+	watched   map[uint32]bool // processes whose mappings the symbolizer holds
+	exited    []uint32        // watched processes gone since the last Read
+	lifecycle *ringbuf.Reader
+	done      chan struct{}
+}
+
+// Stack generations; must match GENERATIONS in c/stacks.h.
+const generations = 3
+
+// sharedMaps are created once and handed to every object that declares
+// them, so that one pid filter and one set of stack maps serve all.
+var sharedMaps = []string{"target_pids", "target_cgroups", "generation", "stacks0", "stacks1", "stacks2"}
+
+// Start loads and attaches the chosen collectors.
+func Start(opts Options) (*Session, error) {
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	if !haveObjects {
+		return nil, fmt.Errorf("bpf: %w", ErrUnsupported)
+	}
+	if caps, err := effectiveCaps(); err != nil {
+		return nil, fmt.Errorf("bpf: %w", err)
+	} else if !caps.has(capSysAdmin) && !(caps.has(capBPF) && caps.has(capPerfmon)) {
+		return nil, fmt.Errorf("bpf: %w", ErrPrivileges)
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("bpf: raising RLIMIT_MEMLOCK: %w", err)
+	}
+	ensureTracefs() // best effort; see Probe
+
+	s := &Session{
+		opts:    opts,
+		objs:    map[string]*ebpf.Collection{},
+		shared:  map[string]*ebpf.Map{},
+		base:    map[string]uint64{},
+		watched: map[uint32]bool{},
+		sym:     symbolize.New(symbolize.Options{ProcFS: opts.ProcFS}),
+		done:    make(chan struct{}),
+	}
+	if err := s.load(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	for _, pid := range opts.PIDs {
+		s.watch(uint32(pid))
+	}
+	if err := s.attach(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.last = time.Now()
+	return s, nil
+}
+
+// objectsFor lists the BPF objects the options need.
+func (o Options) objects() []string {
+	var names []string
+	for _, c := range o.Collectors {
+		names = append(names, string(c))
+	}
+	if o.has(OnCPU) || o.has(OffCPU) || o.has(PageFaults) || o.FollowChildren {
+		names = append(names, "procs")
+	}
+	return names
+}
+
+func (s *Session) load() error {
+	btfCache := btf.NewCache()
+	for _, name := range s.opts.objects() {
+		spec, err := specLoaders[name]()
+		if err != nil {
+			return fmt.Errorf("bpf: %s: %w", name, err)
+		}
+		if err := s.configure(spec); err != nil {
+			return fmt.Errorf("bpf: %s: %w", name, err)
+		}
+		replace := map[string]*ebpf.Map{}
+		for _, m := range sharedMaps {
+			ms, ok := spec.Maps[m]
+			if !ok {
+				continue
+			}
+			if s.shared[m] == nil {
+				if s.shared[m], err = ebpf.NewMap(ms); err != nil {
+					return fmt.Errorf("bpf: creating map %s: %w", m, err)
+				}
+			}
+			replace[m] = s.shared[m]
+		}
+		coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: replace, Cache: btfCache})
+		if err != nil {
+			var verr *ebpf.VerifierError
+			if errors.As(err, &verr) {
+				return fmt.Errorf("bpf: loading %s: %+v", name, verr)
+			}
+			return fmt.Errorf("bpf: loading %s: %w", name, err)
+		}
+		s.objs[name] = coll
+	}
+	one := uint8(1)
+	for _, pid := range s.opts.PIDs {
+		if err := s.shared["target_pids"].Put(uint32(pid), one); err != nil {
+			return fmt.Errorf("bpf: watching pid %d: %w", pid, err)
+		}
+	}
+	for _, path := range s.opts.Cgroups {
+		id, err := cgroupID(path)
+		if err != nil {
+			return err
+		}
+		if err := s.shared["target_cgroups"].Put(id, one); err != nil {
+			return fmt.Errorf("bpf: watching cgroup %s: %w", path, err)
+		}
+	}
+	return nil
+}
+
+// configure sets an object's load-time constants that it declares.
+func (s *Session) configure(spec *ebpf.CollectionSpec) error {
+	set := func(name string, v any) error {
+		if vs, ok := spec.Variables[name]; ok {
+			if err := vs.Set(v); err != nil {
+				return fmt.Errorf("setting %s: %w", name, err)
+			}
+		}
+		return nil
+	}
+	return errors.Join(
+		set("filter_pids", len(s.opts.PIDs) > 0),
+		set("filter_cgroups", len(s.opts.Cgroups) > 0),
+		set("min_offcpu_ns", uint64(s.opts.MinOffCPU)),
+		set("with_stacks", s.opts.FaultStacks),
+		set("follow_children", s.opts.FollowChildren),
+	)
+}
+
+func (s *Session) attach() error {
+	for _, name := range s.opts.objects() {
+		coll := s.objs[name]
+		for pname, prog := range coll.Programs {
+			switch prog.Type() {
+			case ebpf.PerfEvent:
+				p, err := attachPerfSampler(prog, s.opts.Frequency)
+				if err != nil {
+					return fmt.Errorf("bpf: %w", err)
+				}
+				s.sampler = p
+			case ebpf.Tracing:
+				l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+				if err != nil {
+					return fmt.Errorf("bpf: attaching %s/%s: %w", name, pname, err)
+				}
+				s.links = append(s.links, l)
+			default:
+				return fmt.Errorf("bpf: %s/%s: unexpected program type %s", name, pname, prog.Type())
+			}
+		}
+	}
+	if procs := s.objs["procs"]; procs != nil {
+		rd, err := ringbuf.NewReader(procs.Maps["lifecycle_events"])
+		if err != nil {
+			return fmt.Errorf("bpf: process events: %w", err)
+		}
+		s.lifecycle = rd
+		go s.followLifecycle()
+	}
+	return nil
+}
+
+// followLifecycle snapshots the mappings of every watched process as it
+// execs, while it is surely alive, and notes exits so that their
+// snapshots are dropped once a window has used them.
+func (s *Session) followLifecycle() {
+	for {
+		rec, err := s.lifecycle.Read()
+		if err != nil {
+			return // closed
+		}
+		if len(rec.RawSample) < 8 {
+			continue
+		}
+		tgid := binary.NativeEndian.Uint32(rec.RawSample[0:4])
+		switch binary.NativeEndian.Uint32(rec.RawSample[4:8]) {
+		case 0: // exec: a new image, whose mappings replace the old ones
+			s.rewatch(tgid)
+			// The exec tracepoint fires before the dynamic loader maps
+			// the shared libraries; look again once it has.
+			time.AfterFunc(loaderDelay, func() { s.rewatch(tgid) })
+		case 1:
+			s.watchMu.Lock()
+			if s.watched[tgid] {
+				s.exited = append(s.exited, tgid)
+			}
+			s.watchMu.Unlock()
+		}
+	}
+}
+
+// watch has the symbolizer snapshot a process's mappings once. A process
+// already gone is left to the symbolizer's accounting of unknown frames.
+func (s *Session) watch(tgid uint32) {
+	s.watchMu.Lock()
+	if s.watched[tgid] || len(s.watched) >= maxWatched {
+		s.watchMu.Unlock()
+		return
+	}
+	s.watched[tgid] = true
+	s.watchMu.Unlock()
+	s.sym.Watch(int(tgid))
+}
+
+// rewatch takes a fresh snapshot of a process's mappings.
+func (s *Session) rewatch(tgid uint32) {
+	s.watchMu.Lock()
+	delete(s.watched, tgid)
+	s.watchMu.Unlock()
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	s.watch(tgid)
+}
+
+// loaderDelay is how long after exec the dynamic loader is taken to have
+// mapped a program's libraries; processes that die sooner keep only the
+// frames of what was mapped at exec.
+const loaderDelay = 50 * time.Millisecond
+
+// maxWatched bounds the processes whose snapshots we track, as the
+// symbolizer bounds what it keeps.
+const maxWatched = 8192
+
+// Close detaches every program and frees every map. It is safe to call
+// more than once.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	var errs []error
+	if s.sampler != nil {
+		errs = append(errs, s.sampler.Close())
+	}
+	for _, l := range s.links {
+		errs = append(errs, l.Close())
+	}
+	if s.lifecycle != nil {
+		errs = append(errs, s.lifecycle.Close())
+	}
+	close(s.done)
+	for _, c := range s.objs {
+		c.Close()
+	}
+	for _, m := range s.shared {
+		errs = append(errs, m.Close())
+	}
+	errs = append(errs, s.sym.Close())
+	return errors.Join(errs...)
+}
+
+// watching is the number of processes whose mappings are held.
+func (s *Session) watching() int {
+	s.watchMu.Lock()
+	defer s.watchMu.Unlock()
+	return len(s.watched)
+}
+
+// ProgramStats is the kernel's account of one BPF program's running time,
+// kept only while statistics are enabled (ebpf.EnableStats, or the
+// kernel.bpf_stats_enabled sysctl): the collectors' in-kernel cost, which
+// the profiled tasks pay.
+type ProgramStats struct {
+	Name     string        `json:"name"` // object/program
+	Runtime  time.Duration `json:"runtime_ns"`
+	RunCount uint64        `json:"run_count"`
+	Misses   uint64        `json:"recursion_misses"`
+}
+
+// ProgramStats returns the running totals of every loaded program.
+func (s *Session) ProgramStats() ([]ProgramStats, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	var out []ProgramStats
+	for obj, coll := range s.objs {
+		for name, p := range coll.Programs {
+			st, err := p.Stats()
+			if err != nil {
+				return nil, fmt.Errorf("bpf: stats of %s/%s: %w", obj, name, err)
+			}
+			out = append(out, ProgramStats{Name: obj + "/" + name, Runtime: st.Runtime, RunCount: st.RunCount, Misses: st.RecursionMisses})
+		}
+	}
+	return out, nil
+}

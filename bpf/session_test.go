@@ -1,0 +1,404 @@
+package bpf
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/pprof/profile"
+)
+
+// The tests below run real subjects on the real kernel and need root (or
+// CAP_BPF and CAP_PERFMON); elsewhere they skip and say what is missing.
+// They watch only their subjects' pids, except where noted, so other work
+// on the machine does not change their outcome.
+
+func TestOnCPUSamplesLandInSpinFunction(t *testing.T) {
+	requireCollectors(t, OnCPU)
+	for _, tc := range []struct{ subject, fn string }{
+		{"go", "main.spinHot"},
+		{"go-stripped", "main.spinHot"},
+		{"c", "spin_hot"},
+	} {
+		t.Run(tc.subject, func(t *testing.T) {
+			bin := subject(t, tc.subject)
+			args := []string{bin, "-mode", "spin", "-duration", "2s"}
+			if tc.subject == "c" {
+				args = []string{bin, "spin", "2"}
+			}
+			g := startGated(t, args...)
+			s := startSession(t, Options{Collectors: []Collector{OnCPU}, PIDs: []int{g.pid()}})
+			g.release(t)
+			g.wait(t, 10*time.Second)
+			w := read(t, s)
+			checkProfile(t, w.OnCPU)
+
+			var total, inSpin int64
+			for _, smp := range pidSamples(w.OnCPU, g.pid()) {
+				total += smp.Value[0]
+				if leafUserFunction(smp) == tc.fn {
+					inSpin += smp.Value[0]
+				}
+			}
+			// 2 s at 99 Hz is about 198 samples.
+			if total < 100 {
+				t.Fatalf("%d samples of pid %d, want about 198; counters %v", total, g.pid(), w.Counters)
+			}
+			if share := float64(inSpin) / float64(total); share < 0.9 {
+				t.Errorf("%.0f%% of %d samples in %s, want at least 90%%", 100*share, total, tc.fn)
+				t.Logf("%s", w.OnCPU)
+			}
+			if tc.subject != "c" {
+				assertFileLine(t, w.OnCPU, tc.fn, "workload/main.go")
+			}
+		})
+	}
+}
+
+// assertFileLine checks that fn's frames carry its source file and a line.
+func assertFileLine(t *testing.T, p *profile.Profile, fn, file string) {
+	t.Helper()
+	for _, loc := range p.Location {
+		for _, ln := range loc.Line {
+			if ln.Function != nil && ln.Function.Name == fn {
+				if !strings.HasSuffix(ln.Function.Filename, file) || ln.Line <= 0 {
+					t.Errorf("%s at %s:%d, want %s with a line", fn, ln.Function.Filename, ln.Line, file)
+				}
+				return
+			}
+		}
+	}
+	t.Errorf("no location in %s", fn)
+}
+
+// offCPU sums a pid's off-CPU nanoseconds by state.
+func offCPU(p *profile.Profile, pid int) map[string]int64 {
+	out := map[string]int64{}
+	for _, s := range pidSamples(p, pid) {
+		out[s.Label["state"][0]] += s.Value[0]
+	}
+	return out
+}
+
+func TestOffCPUSleep(t *testing.T) {
+	requireCollectors(t, OffCPU)
+	const sleep = 2 * time.Second
+	g := startGated(t, "/bin/sleep", "2")
+	s := startSession(t, Options{Collectors: []Collector{OffCPU}, PIDs: []int{g.pid()}})
+	g.release(t)
+	g.wait(t, 10*time.Second)
+	w := read(t, s)
+	checkProfile(t, w.OffCPU)
+
+	byState := offCPU(w.OffCPU, g.pid())
+	got := time.Duration(byState["S"])
+	if got < sleep*9/10 || got > sleep*11/10 {
+		t.Errorf("off-CPU in state S %v, want within 10%% of %v; by state %v", got, sleep, byState)
+	}
+	var inNanosleep int64
+	for _, smp := range pidSamples(w.OffCPU, g.pid()) {
+		if stackHas(smp, "nanosleep") {
+			inNanosleep += smp.Value[0]
+		}
+	}
+	if time.Duration(inNanosleep) < sleep*9/10 {
+		t.Errorf("%v of the wait in nanosleep stacks, want about %v\n%s", time.Duration(inNanosleep), sleep, w.OffCPU)
+	}
+}
+
+func TestDiskWaitsAndBlockIO(t *testing.T) {
+	requireCollectors(t, OffCPU, BlockIO)
+	dir, err := os.MkdirTemp("/var/tmp", "perfhound-bpf-")
+	if err != nil {
+		t.Skipf("no disk-backed directory: %v", err)
+	}
+	defer os.RemoveAll(dir)
+	for _, mode := range []string{"fsync", "direct"} {
+		t.Run(mode, func(t *testing.T) {
+			g := startGated(t, subject(t, "go"), "-mode", mode, "-duration", "2s", "-dir", dir)
+			s := startSession(t, Options{Collectors: []Collector{OffCPU, BlockIO}, PIDs: []int{g.pid()}})
+			g.release(t)
+			g.wait(t, 30*time.Second)
+			w := read(t, s)
+			checkProfile(t, w.OffCPU)
+
+			byState := offCPU(w.OffCPU, g.pid())
+			if byState["D"] < int64(100*time.Millisecond) {
+				t.Errorf("%v off CPU in state D, want most of 2s; by state %v", time.Duration(byState["D"]), byState)
+			}
+			wantOp := map[string]string{"fsync": "write", "direct": "read"}[mode]
+			var n uint64
+			for _, b := range w.BlockIO {
+				if int(b.PID) != g.pid() {
+					continue
+				}
+				t.Logf("%s (%s) %s %s: %d requests, p50 %.0fµs p99 %.0fµs, %d bytes",
+					b.Device, b.Name, b.Comm, b.Op, b.Latency.Count, b.Latency.Quantile(0.5)/1e3, b.Latency.Quantile(0.99)/1e3, b.Bytes.Sum)
+				if b.Op == wantOp {
+					n += b.Latency.Count
+					if b.Name == "" || b.Latency.Quantile(0.5) <= 0 || b.Bytes.Sum == 0 {
+						t.Errorf("incomplete block I/O record %+v", b)
+					}
+				}
+			}
+			if n < 10 {
+				t.Errorf("%d %s requests from pid %d, want many; all: %+v", n, wantOp, g.pid(), w.BlockIO)
+			}
+		})
+	}
+}
+
+// slowServer answers each connection's request line after delay with size
+// bytes, on loopback.
+func slowServer(t *testing.T, delay time.Duration, size int) *net.TCPAddr {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+					return
+				}
+				time.Sleep(delay)
+				c.Write(make([]byte, size))
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr)
+}
+
+func TestTCPClientOfSlowServer(t *testing.T) {
+	requireCollectors(t, OffCPU, TCP)
+	const size = 64 << 10
+	addr := slowServer(t, 50*time.Millisecond, size)
+	g := startGated(t, subject(t, "c"), "tcp", "127.0.0.1", strconv.Itoa(addr.Port), "2")
+	s := startSession(t, Options{Collectors: []Collector{OffCPU, TCP}, PIDs: []int{g.pid()}})
+	g.release(t)
+	g.wait(t, 10*time.Second)
+	w := read(t, s)
+
+	var inRecv, total int64
+	for _, smp := range pidSamples(w.OffCPU, g.pid()) {
+		total += smp.Value[0]
+		// The kernel side of a blocking recv. The user side reads recv
+		// (libc), then main: libc is built without frame pointers, so
+		// unwinding from its recv skips the caller, tcp_client.
+		if stackHas(smp, "tcp_recvmsg", "sk_wait_data") && stackHas(smp, "recv") && stackHas(smp, "main") {
+			inRecv += smp.Value[0]
+		}
+	}
+	if share := float64(inRecv) / float64(total); share < 0.8 {
+		t.Errorf("%.0f%% of %v off CPU in socket receive stacks, want most\n%s", 100*share, time.Duration(total), w.OffCPU)
+		p := w.OffCPU.Copy()
+		p.Sample = pidSamples(p, g.pid())
+		t.Logf("%s", p)
+	}
+	var found bool
+	for _, c := range w.TCP {
+		if int(c.PID) != g.pid() {
+			continue
+		}
+		found = true
+		t.Logf("%s → %s: %d connects (p50 %.0fµs), %d closed, %d B received, %d failures",
+			c.Comm, c.Peer, c.Connect.Count, c.Connect.Quantile(0.5)/1e3, c.Lifetime.Count, c.BytesReceived, c.Failures)
+		if c.Peer.Port() != uint16(addr.Port) || !c.Peer.Addr().IsLoopback() {
+			t.Errorf("peer %s, want 127.0.0.1:%d", c.Peer, addr.Port)
+		}
+		// 2 s of 50 ms round trips: about 38 connections.
+		if c.Connect.Count < 20 || c.Lifetime.Count < 20 {
+			t.Errorf("%d connects and %d closes, want about 38", c.Connect.Count, c.Lifetime.Count)
+		}
+		if c.BytesReceived < c.Lifetime.Count*size {
+			t.Errorf("%d bytes received over %d connections, want %d each", c.BytesReceived, c.Lifetime.Count, size)
+		}
+		if life := c.Lifetime.Mean(); life < float64(50*time.Millisecond) {
+			t.Errorf("mean lifetime %v, want at least the server's 50ms delay", time.Duration(life))
+		}
+	}
+	if !found {
+		t.Errorf("no TCP connections of pid %d: %+v", g.pid(), w.TCP)
+	}
+}
+
+func TestRunQueueLatencyUnderSaturation(t *testing.T) {
+	requireCollectors(t, RunQueue)
+	meanOf := func(w *Window, pids []int) (float64, uint64) {
+		var h Histogram
+		for _, r := range w.RunQueue {
+			for _, pid := range pids {
+				if int(r.PID) == pid {
+					h.Merge(&r.Latency)
+				}
+			}
+		}
+		return h.Mean(), h.Count
+	}
+
+	// Idle case: a process waking every 100 ms on an otherwise quiet machine.
+	g := startGated(t, subject(t, "go"), "-mode", "sleep", "-duration", "2s")
+	s := startSession(t, Options{Collectors: []Collector{RunQueue}, PIDs: []int{g.pid()}})
+	g.release(t)
+	g.wait(t, 10*time.Second)
+	idle, idleN := meanOf(read(t, s), []int{g.pid()})
+	s.Close()
+
+	// Saturated: twice as many spinners as CPUs.
+	n := 2 * runtime.NumCPU()
+	var spinners []*gated
+	var pids []int
+	for range n {
+		sp := startGated(t, subject(t, "go"), "-mode", "spin", "-duration", "2s")
+		spinners = append(spinners, sp)
+		pids = append(pids, sp.pid())
+	}
+	s = startSession(t, Options{Collectors: []Collector{RunQueue}, PIDs: pids})
+	for _, sp := range spinners {
+		sp.release(t)
+	}
+	for _, sp := range spinners {
+		sp.wait(t, 20*time.Second)
+	}
+	busy, busyN := meanOf(read(t, s), pids)
+	t.Logf("run-queue latency: idle mean %v over %d wakeups; %d spinners on %d CPUs mean %v over %d",
+		time.Duration(idle), idleN, n, runtime.NumCPU(), time.Duration(busy), busyN)
+	if idleN == 0 || busyN == 0 {
+		t.Fatalf("no run-queue events (idle %d, busy %d)", idleN, busyN)
+	}
+	if busy < 10*idle || busy < float64(time.Millisecond) {
+		t.Errorf("saturated mean %v, want far above idle %v (10x, and over 1ms)", time.Duration(busy), time.Duration(idle))
+	}
+}
+
+func TestPageFaultsWithStacks(t *testing.T) {
+	requireCollectors(t, PageFaults)
+	g := startGated(t, subject(t, "go"), "-mode", "faults", "-duration", "1s")
+	s := startSession(t, Options{Collectors: []Collector{PageFaults}, PIDs: []int{g.pid()}, FaultStacks: true})
+	g.release(t)
+	g.wait(t, 10*time.Second)
+	w := read(t, s)
+	checkProfile(t, w.PageFaults)
+	var total, inTouch int64
+	for _, smp := range pidSamples(w.PageFaults, g.pid()) {
+		total += smp.Value[0]
+		if stackHas(smp, "main.touchPages") {
+			inTouch += smp.Value[0]
+		}
+	}
+	if total < 10000 || float64(inTouch) < 0.9*float64(total) {
+		t.Errorf("%d faults, %d in main.touchPages; want many, nearly all there", total, inTouch)
+	}
+}
+
+func TestProcessExitingMidWindow(t *testing.T) {
+	requireCollectors(t, OnCPU, OffCPU)
+	g := startGated(t, subject(t, "go"), "-mode", "spin", "-duration", "500ms")
+	s := startSession(t, Options{Collectors: []Collector{OnCPU, OffCPU}, PIDs: []int{g.pid()}})
+	g.release(t)
+	g.wait(t, 10*time.Second)
+	time.Sleep(time.Second) // the window goes on after the exit
+	w := read(t, s)
+	checkProfile(t, w.OnCPU)
+	var inSpin int64
+	for _, smp := range pidSamples(w.OnCPU, g.pid()) {
+		if leafUserFunction(smp) == "main.spinHot" {
+			inSpin += smp.Value[0]
+		}
+	}
+	if inSpin < 30 {
+		t.Errorf("%d samples in main.spinHot of the exited process, want about 50\n%s", inSpin, w.OnCPU)
+	}
+	// The next window is empty of it and still reads.
+	w = read(t, s)
+	if n := len(pidSamples(w.OnCPU, g.pid())); n != 0 {
+		t.Errorf("%d samples of an exited process in the next window", n)
+	}
+}
+
+// TestShortLivedProcessesStayBounded watches the whole host while a shell
+// starts processes as fast as it can, and checks that memory stays bounded
+// and every window reads.
+func TestShortLivedProcessesStayBounded(t *testing.T) {
+	requireCollectors(t, AllCollectors...)
+	s := startSession(t, Options{})
+	forker := exec.Command("/bin/sh", "-c", `end=$(( $(date +%s) + 4 )); n=0; while [ "$(date +%s)" -lt $end ]; do /bin/true; /bin/true; /bin/true; /bin/true; n=$((n+4)); done; echo $n`)
+	out, err := forker.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := forker.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(out)
+		forker.Wait()
+		done <- strings.TrimSpace(string(b)) + " "
+	}()
+	var peakHeap uint64
+	var spawned string
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 0; spawned == ""; i++ {
+		time.Sleep(time.Second)
+		w := read(t, s)
+		checkProfile(t, w.OnCPU)
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		peakHeap = max(peakHeap, ms.HeapInuse)
+		t.Logf("window %d: %d on-CPU samples, %d off-CPU samples, heap %d MiB, processes watched %d, execs %d, ring full %d",
+			i, len(w.OnCPU.Sample), len(w.OffCPU.Sample), ms.HeapInuse>>20, s.watching(), w.Counters["procs.execs"], w.Counters["procs.ring_full"])
+		select {
+		case spawned = <-done:
+		default:
+			if time.Now().After(deadline) {
+				t.Fatal("forker did not stop")
+			}
+		}
+	}
+	t.Logf("%sprocesses in 4 s; peak heap %d MiB", spawned, peakHeap>>20)
+	if n, _ := strconv.Atoi(strings.TrimSpace(spawned)); n < 1000 {
+		t.Errorf("only %d processes started in 4 s: the stress did not happen", n)
+	}
+	if peakHeap > 50<<20 {
+		t.Errorf("heap peaked at %d MiB, want under 50 MiB", peakHeap>>20)
+	}
+}
+
+func TestRestartAndClose(t *testing.T) {
+	requireCollectors(t, AllCollectors...)
+	for i := range 3 {
+		s, err := Start(Options{Frequency: AgentFrequency})
+		if err != nil {
+			t.Fatalf("start %d: %v", i, err)
+		}
+		if _, err := s.Read(); err != nil {
+			t.Fatalf("read %d: %v", i, err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatalf("close %d: %v", i, err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatalf("second close %d: %v", i, err)
+		}
+		if _, err := s.Read(); err != ErrClosed {
+			t.Fatalf("read after close: %v, want ErrClosed", err)
+		}
+	}
+}
