@@ -1,0 +1,355 @@
+package symbolize
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/pprof/profile"
+)
+
+// Sample is one sampled stack with its values and labels.
+type Sample struct {
+	PID       int      // thread group ID (the process)
+	User      []uint64 // user stack, leaf first, as sampled; zero ends it
+	Kernel    []uint64 // kernel stack, leaf first; zero ends it
+	Values    []int64  // one per sample type; missing ones are 0, extra ones dropped
+	Labels    map[string][]string
+	NumLabels map[string][]int64
+}
+
+// Builder accumulates samples into one profile, resolving their frames
+// through its Symbolizer. It is not safe for concurrent use.
+//
+// Each sample's locations are its kernel frames, leaf first, then its user
+// frames, leaf first. Frames after the first of each stack are return
+// addresses: they are looked up one byte back, inside the call, and keep
+// their own address in Location.Address, as perf and pprof do. Within a
+// profile there is one Mapping per mapped object at one address range, one
+// Location per (Mapping, address), whose symbol is that of the first frame
+// met at the address, and one Function per (name, file).
+//
+// The user stack of a process that was never watched and is gone becomes a
+// single location whose function is UnknownFunction, without a mapping; a
+// process seen for the first time and still running is watched then. A
+// frame that cannot be resolved keeps its address and mapping and has no
+// function. No sample is dropped.
+type Builder struct {
+	s          *Symbolizer
+	p          *profile.Profile
+	start      time.Time
+	byKey      map[mappingKey]*profile.Mapping
+	byProcMap  map[*procMapping]*profile.Mapping
+	kernelMaps map[string]*profile.Mapping
+	locs       map[locKey]*profile.Location
+	kernelLocs map[uint64]*profile.Location
+	funcs      map[funcKey]*profile.Function
+	procs      map[int]*builderProc
+	unknown    *profile.Location
+}
+
+type mappingKey struct {
+	start, limit, offset uint64
+	file, objKey         string
+}
+
+type locKey struct {
+	m    *profile.Mapping // nil: the address is in no mapping
+	addr uint64
+}
+
+type funcKey struct{ name, file string }
+
+// builderProc is what a Builder knows of a PID.
+type builderProc struct {
+	pid       int
+	p         *process // nil: gone before it was watched
+	refreshed bool     // its maps were re-read for a frame outside them
+	failed    map[*procMapping]bool
+}
+
+// NewBuilder starts a profile with the given sample types and period.
+// The profile's TimeNanos is when the builder starts (or Profile last
+// emptied it) and DurationNanos runs until Profile; set them on the result
+// to say otherwise.
+func (s *Symbolizer) NewBuilder(sampleTypes []*profile.ValueType, periodType *profile.ValueType, period int64) *Builder {
+	b := &Builder{s: s}
+	b.reset(sampleTypes, periodType, period)
+	return b
+}
+
+func (b *Builder) reset(sampleTypes []*profile.ValueType, periodType *profile.ValueType, period int64) {
+	types := make([]*profile.ValueType, len(sampleTypes))
+	for i, t := range sampleTypes {
+		c := *t
+		types[i] = &c
+	}
+	var pt *profile.ValueType
+	if periodType != nil {
+		c := *periodType
+		pt = &c
+	}
+	b.start = time.Now()
+	b.p = &profile.Profile{SampleType: types, PeriodType: pt, Period: period, TimeNanos: b.start.UnixNano()}
+	b.byKey = map[mappingKey]*profile.Mapping{}
+	b.byProcMap = map[*procMapping]*profile.Mapping{}
+	b.kernelMaps = map[string]*profile.Mapping{}
+	b.locs = map[locKey]*profile.Location{}
+	b.kernelLocs = map[uint64]*profile.Location{}
+	b.funcs = map[funcKey]*profile.Function{}
+	b.procs = map[int]*builderProc{}
+	b.unknown = nil
+}
+
+// Profile returns the profile of the samples added so far, and empties the
+// Builder, which can go on with the next profile.
+func (b *Builder) Profile() *profile.Profile {
+	b.s.trim()
+	p := b.p
+	p.DurationNanos = time.Since(b.start).Nanoseconds()
+	b.reset(p.SampleType, p.PeriodType, p.Period)
+	return p
+}
+
+// Add resolves the sample's frames and adds it to the profile.
+func (b *Builder) Add(in Sample) {
+	kernel := untilZero(in.Kernel)
+	user := untilZero(in.User)
+	locs := make([]*profile.Location, 0, len(kernel)+len(user))
+	unknownKernel := 0
+	for i, a := range kernel {
+		l := b.kernelLocation(a, i > 0)
+		if len(l.Line) == 0 {
+			unknownKernel++
+		}
+		locs = append(locs, l)
+	}
+	unknownUser := 0
+	if len(user) > 0 {
+		if bp := b.process(in.PID); bp.p == nil {
+			locs = append(locs, b.unknownLocation())
+			b.s.unknownPID.Add(1)
+			unknownUser = len(user)
+		} else {
+			for i, a := range user {
+				l := b.userLocation(bp, a, i > 0)
+				if len(l.Line) == 0 {
+					unknownUser++
+				}
+				locs = append(locs, l)
+			}
+		}
+	}
+	b.s.samples.Add(1)
+	b.s.kernelFrames.Add(uint64(len(kernel)))
+	b.s.unknownKernel.Add(uint64(unknownKernel))
+	b.s.userFrames.Add(uint64(len(user)))
+	b.s.unknownUser.Add(uint64(unknownUser))
+
+	values := make([]int64, len(b.p.SampleType))
+	copy(values, in.Values)
+	out := &profile.Sample{Location: locs, Value: values}
+	if len(in.Labels) > 0 {
+		out.Label = make(map[string][]string, len(in.Labels))
+		for k, v := range in.Labels {
+			out.Label[k] = slices.Clone(v)
+		}
+	}
+	if len(in.NumLabels) > 0 {
+		out.NumLabel = make(map[string][]int64, len(in.NumLabels))
+		for k, v := range in.NumLabels {
+			out.NumLabel[k] = slices.Clone(v)
+		}
+	}
+	b.p.Sample = append(b.p.Sample, out)
+}
+
+func untilZero(stack []uint64) []uint64 {
+	if i := slices.Index(stack, 0); i >= 0 {
+		return stack[:i]
+	}
+	return stack
+}
+
+// process returns what the Builder knows of pid, watching it if the
+// Symbolizer does not know it yet.
+func (b *Builder) process(pid int) *builderProc {
+	if bp := b.procs[pid]; bp != nil {
+		return bp
+	}
+	bp := &builderProc{pid: pid, p: b.s.snapshot(pid)}
+	if bp.p == nil {
+		p, err := b.s.watch(pid)
+		switch {
+		case err == nil:
+			bp.p = p
+			b.s.lazyWatches.Add(1)
+		case errors.Is(err, ErrProcessGone):
+			b.s.goneBeforeWatch.Add(1)
+		}
+	}
+	b.procs[pid] = bp
+	return bp
+}
+
+func (b *Builder) unknownLocation() *profile.Location {
+	if b.unknown == nil {
+		b.unknown = b.newLocation(nil, 0, b.function(UnknownFunction, ""), 0)
+	}
+	return b.unknown
+}
+
+func (b *Builder) userLocation(bp *builderProc, addr uint64, ret bool) *profile.Location {
+	m := bp.p.find(addr)
+	if m == nil && !bp.refreshed && time.Since(bp.p.read) > mapsRefreshAge {
+		// The process may have mapped more since the snapshot.
+		bp.refreshed = true
+		if p, err := b.s.watch(bp.pid); err == nil && p.startTime == bp.p.startTime {
+			bp.p = p
+			m = p.find(addr)
+		}
+	}
+	var pm *profile.Mapping
+	if m != nil {
+		pm = b.userMapping(m)
+	}
+	key := locKey{pm, addr}
+	if l := b.locs[key]; l != nil {
+		return l
+	}
+	var fn *profile.Function
+	var line int
+	if m != nil && m.key != "" && !bp.failed[m] {
+		look := addr
+		if ret {
+			look--
+		}
+		name, file, ln, found, cached := b.s.lookupUser(m, look)
+		if !cached {
+			if b.s.reload(bp.p, m) {
+				name, file, ln, found, _ = b.s.lookupUser(m, look)
+			} else {
+				if bp.failed == nil {
+					bp.failed = map[*procMapping]bool{}
+				}
+				bp.failed[m] = true
+			}
+		}
+		if found {
+			fn, line = b.function(name, file), ln
+		}
+	}
+	l := b.newLocation(pm, addr, fn, line)
+	b.locs[key] = l
+	return l
+}
+
+func (b *Builder) userMapping(m *procMapping) *profile.Mapping {
+	if pm := b.byProcMap[m]; pm != nil {
+		return pm
+	}
+	file := m.path
+	if file == "" {
+		file = AnonMapping
+	}
+	key := mappingKey{start: m.start, limit: m.end, offset: m.offset, file: file, objKey: m.key}
+	pm := b.byKey[key]
+	if pm == nil {
+		pm = &profile.Mapping{
+			ID:             uint64(len(b.p.Mapping) + 1),
+			Start:          m.start,
+			Limit:          m.end,
+			Offset:         m.offset,
+			File:           file,
+			BuildID:        m.buildID,
+			HasFunctions:   m.hasSyms,
+			HasFilenames:   m.hasGo,
+			HasLineNumbers: m.hasGo,
+		}
+		b.p.Mapping = append(b.p.Mapping, pm)
+		b.byKey[key] = pm
+	}
+	b.byProcMap[m] = pm
+	return pm
+}
+
+func (b *Builder) kernelLocation(addr uint64, ret bool) *profile.Location {
+	if l := b.kernelLocs[addr]; l != nil {
+		return l
+	}
+	look := addr
+	if ret {
+		look--
+	}
+	var (
+		pm   *profile.Mapping
+		fn   *profile.Function
+		name string
+		mod  = -1
+		ok   bool
+	)
+	if addr >= kernelAddrMin {
+		k := b.s.kernelSymbols(false)
+		if k != nil {
+			name, mod, ok = k.lookup(look)
+		}
+		if !ok {
+			// A module or BPF program loaded since kallsyms was read?
+			if k2 := b.s.kernelSymbols(true); k2 != nil && k2 != k {
+				k = k2
+				name, mod, ok = k.lookup(look)
+			}
+		}
+		if ok {
+			pm = b.kernelMapping(k.mods[mod])
+			fn = b.function(name, "")
+		}
+	}
+	l := b.newLocation(pm, addr, fn, 0)
+	b.kernelLocs[addr] = l
+	return l
+}
+
+func (b *Builder) kernelMapping(m kmod) *profile.Mapping {
+	if pm := b.kernelMaps[m.name]; pm != nil {
+		return pm
+	}
+	pm := &profile.Mapping{
+		ID:           uint64(len(b.p.Mapping) + 1),
+		Start:        m.start,
+		Limit:        m.limit,
+		File:         m.name,
+		HasFunctions: true,
+	}
+	b.p.Mapping = append(b.p.Mapping, pm)
+	b.kernelMaps[m.name] = pm
+	return pm
+}
+
+func (b *Builder) newLocation(m *profile.Mapping, addr uint64, fn *profile.Function, line int) *profile.Location {
+	l := &profile.Location{ID: uint64(len(b.p.Location) + 1), Mapping: m, Address: addr}
+	if fn != nil {
+		l.Line = []profile.Line{{Function: fn, Line: int64(line)}}
+	}
+	b.p.Location = append(b.p.Location, l)
+	return l
+}
+
+// function returns the Function of (name, file). The strings are copied:
+// they may point into a symbol table that is evicted later.
+func (b *Builder) function(name, file string) *profile.Function {
+	if f := b.funcs[funcKey{name, file}]; f != nil {
+		return f
+	}
+	name, file = strings.Clone(name), strings.Clone(file)
+	f := &profile.Function{
+		ID:         uint64(len(b.p.Function) + 1),
+		Name:       name,
+		SystemName: name,
+		Filename:   file,
+	}
+	b.p.Function = append(b.p.Function, f)
+	b.funcs[funcKey{name, file}] = f
+	return f
+}

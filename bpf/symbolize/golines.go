@@ -1,0 +1,157 @@
+package symbolize
+
+import (
+	"debug/elf"
+	"debug/gosym"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"syscall"
+)
+
+// goLines answers file:line for the code of a Go binary from its
+// .gopclntab, with debug/gosym.
+//
+// Memory: the section is 8 MB for the toolchain's compile binary, so it is
+// mapped from the file rather than copied, and the pages read while listing
+// the functions are dropped again (MADV_DONTNEED); a lookup faults in the few
+// pages it reads. Of gosym's Table only the line table is kept: the Funcs,
+// Syms and Files it builds (5 MB for compile) are dropped after the function
+// names are copied into the object's symtab, and lookups hand PCToLine a
+// one-entry Funcs that covers the PC, which is all it searches.
+type goLines struct {
+	tab    gosym.Table // Funcs, Syms, Files and Objs dropped
+	region []byte      // the mapping to unmap; nil when the data is on the heap
+	heap   int64       // heap held: the section when not mapped, and gosym's name cache
+	lo, hi uint64      // PCs the table covers
+}
+
+func newGoLines(ef *elf.File, sec *elf.Section, f *os.File, textStart uint64) (*goLines, []rawSym, error) {
+	g := &goLines{}
+	var data []byte
+	if f != nil {
+		g.region, data, _ = mapSection(f, sec.Offset, sec.Size)
+	}
+	if g.region == nil {
+		var err error
+		if data, err = sec.Data(); err != nil {
+			return nil, nil, err
+		}
+		g.heap = int64(len(data))
+	}
+	if textStart == 0 {
+		textStart = pclntabTextStart(data, ef.ByteOrder)
+	}
+	if textStart == 0 {
+		if text := ef.Section(".text"); text != nil {
+			textStart = text.Addr
+		}
+	}
+	var funcs []rawSym
+	err := guardFaults(func() error {
+		tab, err := gosym.NewTable(nil, gosym.NewLineTable(data, textStart))
+		if err != nil {
+			return err
+		}
+		if len(tab.Funcs) == 0 {
+			return errors.New("no functions")
+		}
+		funcs = make([]rawSym, 0, len(tab.Funcs))
+		for _, fn := range tab.Funcs {
+			funcs = append(funcs, rawSym{start: fn.Entry, size: fn.End - fn.Entry, name: fn.Name, rank: -1})
+			// gosym caches every name it decoded.
+			g.heap += int64(len(fn.Name)) + 48
+		}
+		g.lo, g.hi = tab.Funcs[0].Entry, tab.Funcs[len(tab.Funcs)-1].End
+		tab.Funcs, tab.Syms, tab.Files, tab.Objs = nil, nil, nil, nil
+		g.tab = *tab
+		return nil
+	})
+	if g.region != nil {
+		_ = syscall.Madvise(g.region, syscall.MADV_DONTNEED)
+	}
+	if err != nil {
+		g.release()
+		return nil, nil, err
+	}
+	return g, funcs, nil
+}
+
+// pcToLine returns the file and line of pc, or "", 0. With inlining, these
+// are the innermost inlined call's: gosym does not expose the inline tree.
+func (g *goLines) pcToLine(pc uint64) (file string, line int) {
+	if pc < g.lo || pc >= g.hi {
+		return "", 0
+	}
+	_ = guardFaults(func() error {
+		t := g.tab
+		t.Funcs = []gosym.Func{{Entry: pc, End: pc + 1}}
+		file, line, _ = t.PCToLine(pc)
+		return nil
+	})
+	return file, line
+}
+
+func (g *goLines) heapBytes() int64 { return g.heap }
+
+func (g *goLines) release() {
+	if g.region != nil {
+		_ = syscall.Munmap(g.region)
+		g.region = nil
+	}
+	g.tab = gosym.Table{}
+	g.lo, g.hi = 0, 0
+}
+
+// mapSection maps [off, off+size) of f read-only. region is what to unmap.
+func mapSection(f *os.File, off, size uint64) (region, data []byte, err error) {
+	page := uint64(os.Getpagesize())
+	start := off &^ (page - 1)
+	n := off + size - start
+	if size == 0 || n > 1<<31 {
+		return nil, nil, fmt.Errorf("cannot map %d bytes", size)
+	}
+	region, err = syscall.Mmap(int(f.Fd()), int64(start), int(n), syscall.PROT_READ, syscall.MAP_PRIVATE)
+	if err != nil {
+		return nil, nil, err
+	}
+	return region, region[off-start:], nil
+}
+
+// guardFaults runs fn with memory faults turned into panics, and turns any
+// panic into an error: a mapped file truncated under us raises SIGBUS, and
+// malformed tables can make gosym index out of range.
+func guardFaults(fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("reading line table: %v", r)
+		}
+	}()
+	return fn()
+}
+
+// pclntabTextStart reads the text start recorded in a Go 1.18+ pclntab
+// header (magic, 2 pad bytes, min LC, pointer size, nfunc, nfiles,
+// textStart), or 0. It is 0 in PIE files, where a relocation fills it.
+func pclntabTextStart(data []byte, bo binary.ByteOrder) uint64 {
+	if len(data) < 8 {
+		return 0
+	}
+	switch bo.Uint32(data) {
+	case 0xfffffff0, 0xfffffff1: // Go 1.18, Go 1.20 and later
+	default:
+		return 0
+	}
+	ps := int(data[7])
+	at := 8 + 2*ps
+	switch {
+	case ps == 4 && len(data) >= at+4:
+		return uint64(bo.Uint32(data[at:]))
+	case ps == 8 && len(data) >= at+8:
+		return bo.Uint64(data[at:])
+	}
+	return 0
+}

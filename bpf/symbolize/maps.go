@@ -1,0 +1,135 @@
+package symbolize
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// procMapping is one executable line of /proc/PID/maps, with the identity of
+// the object behind it. It is immutable once its process snapshot is stored.
+type procMapping struct {
+	start, end, offset uint64
+	devMajor, devMinor uint32
+	inode              uint64
+	path               string // as the process sees it, without " (deleted)"
+	deleted            bool
+
+	key     string // object cache key; "" when there is no object (anonymous, [heap], unreadable)
+	buildID string
+	hasSyms bool // the object has a symbol table
+	hasGo   bool // the object has a Go line table
+}
+
+// readMaps parses the executable mappings of a /proc/PID/maps file.
+func readMaps(path string) ([]procMapping, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return parseMaps(f)
+}
+
+func parseMaps(r io.Reader) ([]procMapping, error) {
+	var out []procMapping
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		m, exec, err := parseMapsLine(sc.Text())
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", line, err)
+		}
+		if exec {
+			out = append(out, m)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// parseMapsLine parses "start-end perms offset major:minor inode   path".
+func parseMapsLine(s string) (m procMapping, exec bool, err error) {
+	var fields [5]string
+	rest := s
+	for i := range fields {
+		rest = strings.TrimLeft(rest, " ")
+		j := strings.IndexByte(rest, ' ')
+		if j < 0 {
+			j = len(rest)
+		}
+		fields[i], rest = rest[:j], rest[j:]
+	}
+	if fields[4] == "" {
+		return m, false, fmt.Errorf("malformed maps line %q", s)
+	}
+	lo, hi, ok := strings.Cut(fields[0], "-")
+	if !ok {
+		return m, false, fmt.Errorf("malformed address range %q", fields[0])
+	}
+	if m.start, err = strconv.ParseUint(lo, 16, 64); err == nil {
+		m.end, err = strconv.ParseUint(hi, 16, 64)
+	}
+	if err == nil {
+		m.offset, err = strconv.ParseUint(fields[2], 16, 64)
+	}
+	if err == nil {
+		maj, min, _ := strings.Cut(fields[3], ":")
+		var a, b uint64
+		if a, err = strconv.ParseUint(maj, 16, 32); err == nil {
+			b, err = strconv.ParseUint(min, 16, 32)
+		}
+		m.devMajor, m.devMinor = uint32(a), uint32(b)
+	}
+	if err == nil {
+		m.inode, err = strconv.ParseUint(fields[4], 10, 64)
+	}
+	if err != nil {
+		return m, false, fmt.Errorf("malformed maps line %q: %w", s, err)
+	}
+	m.path = strings.TrimLeft(rest, " ")
+	if p, ok := strings.CutSuffix(m.path, " (deleted)"); ok && m.inode != 0 {
+		m.path, m.deleted = p, true
+	}
+	return m, strings.Contains(fields[1], "x"), nil
+}
+
+// readStat returns the state (field 3) and start time (field 22, in clock
+// ticks since boot) of /proc/PID/stat. The start time tells a reused PID
+// from the process that had it.
+func readStat(procfs string, pid int) (state byte, start uint64, err error) {
+	b, err := os.ReadFile(filepath.Join(procfs, strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0, 0, err
+	}
+	// The command name (field 2) is in parentheses and may hold anything.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, 0, fmt.Errorf("malformed %s/%d/stat", procfs, pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 || len(f[0]) != 1 {
+		return 0, 0, fmt.Errorf("malformed %s/%d/stat: %d fields", procfs, pid, len(f)+2)
+	}
+	start, err = strconv.ParseUint(f[19], 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("malformed %s/%d/stat: %w", procfs, pid, err)
+	}
+	return f[0][0], start, nil
+}
+
+// devOf splits a Linux dev_t the way glibc's major() and minor() do.
+func devOf(dev uint64) (major, minor uint32) {
+	major = uint32((dev>>8)&0xfff) | uint32((dev>>32)&^0xfff)
+	minor = uint32(dev&0xff) | uint32((dev>>12)&^0xff)
+	return major, minor
+}

@@ -1,0 +1,298 @@
+package symbolize
+
+import (
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// object is what symbolization keeps of one ELF file: its build ID, where
+// its PT_LOAD segments sit, a compact symbol table and, for Go, a line
+// table. It never holds the file or its *elf.File.
+type object struct {
+	key     string
+	buildID string
+	loads   []loadSeg // executable segments first
+	syms    *symtab
+	lines   *goLines // nil unless the object has a .gopclntab
+	err     error    // why the object resolves nothing, if it does not
+	warn    error    // why it resolves less than it could (errOverBudget, a bad table)
+
+	aliases []string // stat identities that name this object in the cache
+}
+
+type loadSeg struct {
+	off, vaddr, filesz uint64
+}
+
+// fileVaddr turns an offset in the file into the link-time virtual address
+// of the PT_LOAD segment that maps it.
+func (o *object) fileVaddr(off uint64) (uint64, bool) {
+	for _, l := range o.loads {
+		if off >= l.off && off-l.off < l.filesz {
+			return off - l.off + l.vaddr, true
+		}
+	}
+	return 0, false
+}
+
+// symbolize resolves a link-time address. file and line are set for Go code.
+func (o *object) symbolize(vaddr uint64) (name, file string, line int, ok bool) {
+	i := o.syms.lookup(vaddr)
+	if i < 0 {
+		return "", "", 0, false
+	}
+	name = o.syms.symName(i)
+	if o.lines != nil {
+		file, line = o.lines.pcToLine(vaddr)
+	}
+	return name, file, line, true
+}
+
+// bytes approximates the heap the object holds, for Stats.
+func (o *object) bytes() int64 {
+	n := int64(256 + len(o.key) + len(o.buildID) + 24*len(o.loads))
+	n += o.syms.bytes()
+	if o.lines != nil {
+		n += o.lines.heapBytes()
+	}
+	return n
+}
+
+// release unmaps what the object mapped. The caller must hold the
+// Symbolizer's lock, so that no lookup is running.
+func (o *object) release() {
+	if o.lines != nil {
+		o.lines.release()
+	}
+}
+
+// maxNoteBytes bounds the note sections read for a build ID.
+const maxNoteBytes = 64 << 10
+
+// readBuildID returns the GNU build ID in hex, or failing that the Go build
+// ID as it is printed by `go tool buildid`, or "".
+func readBuildID(ef *elf.File) string {
+	var goID string
+	scan := func(r io.Reader) string {
+		data, err := io.ReadAll(io.LimitReader(r, maxNoteBytes))
+		if err != nil && len(data) == 0 {
+			return ""
+		}
+		gnu, g := parseNotes(data, ef.ByteOrder)
+		if goID == "" {
+			goID = g
+		}
+		return gnu
+	}
+	seen := false
+	for _, s := range ef.Sections {
+		if s.Type == elf.SHT_NOTE {
+			seen = true
+			if id := scan(s.Open()); id != "" {
+				return id
+			}
+		}
+	}
+	if !seen {
+		for _, p := range ef.Progs {
+			if p.Type == elf.PT_NOTE {
+				if id := scan(p.Open()); id != "" {
+					return id
+				}
+			}
+		}
+	}
+	return goID
+}
+
+// parseNotes walks ELF notes and returns the GNU (NT_GNU_BUILD_ID) and Go
+// (type 4, name "Go") build IDs found.
+func parseNotes(data []byte, bo binary.ByteOrder) (gnu, goID string) {
+	align4 := func(n uint64) uint64 { return (n + 3) &^ 3 }
+	for len(data) >= 12 {
+		namesz := uint64(bo.Uint32(data[0:]))
+		descsz := uint64(bo.Uint32(data[4:]))
+		typ := bo.Uint32(data[8:])
+		data = data[12:]
+		if align4(namesz) > uint64(len(data)) {
+			return
+		}
+		name := string(bytes.TrimRight(data[:namesz], "\x00"))
+		data = data[align4(namesz):]
+		if descsz > uint64(len(data)) {
+			return
+		}
+		desc := data[:descsz]
+		data = data[min(align4(descsz), uint64(len(data))):]
+		switch {
+		case name == "GNU" && typ == 3 && gnu == "":
+			gnu = hex.EncodeToString(desc)
+		case name == "Go" && typ == 4 && goID == "":
+			goID = string(desc)
+		}
+	}
+	return
+}
+
+// parseObject reads the segments, symbols and Go line table of an ELF file.
+// f, when not nil, is the open file under ef, used to map the Go line table
+// instead of copying it to the heap. On failure the object carries the error
+// and resolves nothing, so that the failure is cached too.
+//
+// budget bounds the heap that reading a symbol table may take: a .symtab
+// over it is skipped for .dynsym (and .gopclntab), which warn says.
+func parseObject(ef *elf.File, f *os.File, key, buildID string, budget int64) *object {
+	o := &object{key: key, buildID: buildID}
+	for _, p := range ef.Progs {
+		if p.Type != elf.PT_LOAD || p.Filesz == 0 {
+			continue
+		}
+		l := loadSeg{off: p.Off, vaddr: p.Vaddr, filesz: p.Filesz}
+		if p.Flags&elf.PF_X != 0 {
+			o.loads = append([]loadSeg{l}, o.loads...)
+		} else {
+			o.loads = append(o.loads, l)
+		}
+	}
+	if len(o.loads) == 0 {
+		o.err = errors.New("no PT_LOAD segment")
+		return o
+	}
+
+	// Problems that leave the object with fewer symbols than it has: an
+	// error if it ends up with none, a warning otherwise.
+	var problems []error
+	syms, err := readSymbols(ef, elf.SHT_SYMTAB, budget)
+	if err != nil {
+		problems = append(problems, err)
+	}
+	if len(syms) == 0 {
+		if syms, err = readSymbols(ef, elf.SHT_DYNSYM, budget); err != nil {
+			problems = append(problems, err)
+		}
+	}
+	var raw []rawSym
+	textStart := uint64(0)
+	for _, s := range syms {
+		if s.Name == "runtime.text" {
+			textStart = s.Value
+		}
+		if r, ok := elfSym(ef, s); ok {
+			raw = append(raw, r)
+		}
+	}
+	syms = nil // a large table: let it go before the next allocations
+
+	if sec := pclntabSection(ef); sec != nil {
+		g, funcs, err := newGoLines(ef, sec, f, textStart)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("reading .gopclntab: %w", err))
+		} else {
+			o.lines = g
+			raw = append(raw, funcs...)
+		}
+	}
+	o.syms, _ = newSymtab(raw)
+	switch {
+	case o.syms.len() == 0 && len(problems) == 0:
+		o.err = errors.New("no function symbols")
+	case o.syms.len() == 0:
+		o.err = errors.Join(problems...)
+	case len(problems) > 0:
+		o.warn = errors.Join(problems...)
+	}
+	return o
+}
+
+// readSymbols reads the symbol table of type typ (SHT_SYMTAB or SHT_DYNSYM)
+// if the object has one and reading it fits in budget.
+func readSymbols(ef *elf.File, typ elf.SectionType, budget int64) ([]elf.Symbol, error) {
+	c := readCost(ef, typ)
+	if c == 0 {
+		return nil, nil
+	}
+	name := ".dynsym"
+	if typ == elf.SHT_SYMTAB {
+		name = ".symtab"
+	}
+	if c > budget {
+		return nil, fmt.Errorf("%w: %s would take %d MiB to read, over the budget of %d MiB", errOverBudget, name, c>>20, budget>>20)
+	}
+	var syms []elf.Symbol
+	var err error
+	if typ == elf.SHT_SYMTAB {
+		syms, err = ef.Symbols()
+	} else {
+		syms, err = ef.DynamicSymbols()
+	}
+	if err != nil && !errors.Is(err, elf.ErrNoSymbols) {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	return syms, nil
+}
+
+// errOverBudget marks a symbol table skipped for its size.
+var errOverBudget = errors.New("symbol table over budget")
+
+// readCost estimates the heap that reading the first section of type typ
+// with debug/elf takes: about 100 bytes an elf.Symbol, plus the names. It is
+// 0 when there is no such section.
+func readCost(ef *elf.File, typ elf.SectionType) int64 {
+	for _, s := range ef.Sections {
+		if s.Type != typ {
+			continue
+		}
+		ent := s.Entsize
+		if ent == 0 {
+			ent = 24
+		}
+		cost := int64(s.Size/ent) * 100
+		if int(s.Link) < len(ef.Sections) {
+			cost += int64(ef.Sections[s.Link].Size)
+		}
+		return cost
+	}
+	return 0
+}
+
+// elfSym keeps function symbols, ranking global over weak over local, and
+// untyped symbols in executable sections (hand-written assembly) last.
+func elfSym(ef *elf.File, s elf.Symbol) (rawSym, bool) {
+	if s.Value == 0 || s.Name == "" || s.Section == elf.SHN_UNDEF {
+		return rawSym{}, false
+	}
+	rank := 0
+	switch elf.ST_TYPE(s.Info) {
+	case elf.STT_FUNC, elf.STT_GNU_IFUNC:
+	case elf.STT_NOTYPE:
+		if int(s.Section) >= len(ef.Sections) || ef.Sections[s.Section].Flags&elf.SHF_EXECINSTR == 0 {
+			return rawSym{}, false
+		}
+		rank = 3
+	default:
+		return rawSym{}, false
+	}
+	switch elf.ST_BIND(s.Info) {
+	case elf.STB_GLOBAL:
+	case elf.STB_WEAK:
+		rank++
+	default:
+		rank += 2
+	}
+	return rawSym{start: s.Value, size: s.Size, name: s.Name, rank: int8(rank)}, true
+}
+
+func pclntabSection(ef *elf.File) *elf.Section {
+	for _, name := range []string{".gopclntab", ".data.rel.ro.gopclntab"} {
+		if s := ef.Section(name); s != nil && s.Type != elf.SHT_NOBITS && s.Size > 0 {
+			return s
+		}
+	}
+	return nil
+}
