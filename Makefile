@@ -35,10 +35,12 @@ demo: build
 	  test $$status -le 1
 
 # Speed: go test benchmarks, then the CLI against pprof and benchstat
-# (fixtures/profiles/speed.sh; installs benchstat into /tmp/bin, uses hyperfine when present).
+# (fixtures/profiles/speed.sh; installs benchstat into /tmp/bin, uses hyperfine when present),
+# then the eBPF collectors' overhead on a CPU-bound workload (bpf/bench/overhead.sh, root only).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	fixtures/profiles/speed.sh
+	@if [ "$$(id -u)" = 0 ]; then bpf/bench/overhead.sh; else echo "bpf/bench/overhead.sh skipped: needs root"; fi
 
 # Re-record the accuracy corpus (about 15 minutes; see fixtures/record/README.md).
 fixtures:

@@ -44,9 +44,11 @@ type Options struct {
 	// Cgroups restricts collection to tasks in these cgroup v2 directories
 	// (paths such as /sys/fs/cgroup/system.slice/foo.service).
 	Cgroups []string
-	// MinOffCPU drops off-CPU waits shorter than this; 0 means 100µs.
-	// Shorter waits are mostly scheduler churn and cost more to record
-	// than they tell.
+	// MinOffCPU drops off-CPU waits shorter than this; 0 means 1µs, as
+	// BCC's offcputime. Raising it saves little: the stacks are taken at
+	// every switch-out whatever the wait turns out to be, and fast devices
+	// complete I/O in tens of microseconds, so a higher bar hides disk
+	// waits that add up.
 	MinOffCPU time.Duration
 	// FaultStacks records the user stack of every page fault.
 	FaultStacks bool
@@ -62,7 +64,7 @@ func (o Options) withDefaults() Options {
 		o.Frequency = DiagnoseFrequency
 	}
 	if o.MinOffCPU == 0 {
-		o.MinOffCPU = 100 * time.Microsecond
+		o.MinOffCPU = time.Microsecond
 	}
 	if o.ProcFS == "" {
 		o.ProcFS = "/proc"

@@ -5,7 +5,8 @@
 # alone, then beside bpfwatch with every collector on for the whole host at
 # 19 Hz and at 99 Hz, in ROUNDS interleaved rounds. It prints each run and
 # then the medians: throughput loss against the alone runs, the
-# collector's own CPU time (share of one core) and peak RSS, and the time
+# collector's own CPU time once loaded (share of one core), the CPU time
+# loading took, its peak RSS, and the time
 # the kernel spent in its BPF programs (share of all CPUs), which the
 # workload pays. Needs root. Kernel BPF statistics stay on during the
 # collector runs, which makes the loss slightly pessimistic.
@@ -58,8 +59,8 @@ function median(list,   n, a, i, j, t) {
 {
 	hz = kv($2); ops[hz] = ops[hz] " " kv($3)
 	if (hz != "off") {
-		wall = kv($4); cpu[hz] = cpu[hz] " " (kv($5) + kv($6)) / wall
-		rss[hz] = rss[hz] " " kv($7) / 1024; bpf[hz] = bpf[hz] " " kv($8) / wall / ncpu
+		wall = kv($4); cpu[hz] = cpu[hz] " " (kv($5) - kv($6)) / wall; startcpu[hz] = startcpu[hz] " " kv($6)
+		rss[hz] = rss[hz] " " kv($7) / 1024; bpf[hz] = bpf[hz] " " kv($9) / wall / ncpu
 	}
 }
 END {
@@ -68,7 +69,7 @@ END {
 	split("19 99", hzs, " ")
 	for (i = 1; i <= 2; i++) {
 		hz = hzs[i]
-		printf "%2d Hz: throughput loss %.2f%% (median %d blocks); collector CPU %.2f%% of one core, peak RSS %.1f MiB; in-kernel BPF %.3f%% of all CPUs\n",
-			hz, 100 * (1 - median(ops[hz]) / base), median(ops[hz]), 100 * median(cpu[hz]), median(rss[hz]), 100 * median(bpf[hz])
+		printf "%2d Hz: throughput loss %.2f%% (median %d blocks); collector CPU %.2f%% of one core after %.2f s to load, peak RSS %.1f MiB; in-kernel BPF %.3f%% of all CPUs\n",
+			hz, 100 * (1 - median(ops[hz]) / base), median(ops[hz]), 100 * median(cpu[hz]), median(startcpu[hz]), median(rss[hz]), 100 * median(bpf[hz])
 	}
 }' "$tmp/runs"

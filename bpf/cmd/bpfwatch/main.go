@@ -72,7 +72,8 @@ func run() error {
 		return err
 	}
 	defer s.Close()
-	defer reportCost(s, start, *bpfStats)
+	startCPU := cpuTime()
+	defer reportCost(s, start, startCPU, *bpfStats)
 
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
@@ -148,7 +149,7 @@ func write(w *bpf.Window, dir string) error {
 // (getrusage), and with -bpf-stats the time the kernel spent in its
 // programs, which the profiled tasks pay. The overhead benchmark reads the
 // "cost:" line.
-func reportCost(s *bpf.Session, start time.Time, bpfStats bool) {
+func reportCost(s *bpf.Session, start time.Time, startCPU time.Duration, bpfStats bool) {
 	var kernel time.Duration
 	var runs uint64
 	if bpfStats {
@@ -164,8 +165,26 @@ func reportCost(s *bpf.Session, start time.Time, bpfStats bool) {
 	var ru unix.Rusage
 	unix.Getrusage(unix.RUSAGE_SELF, &ru)
 	wall := time.Since(start)
-	user := time.Duration(ru.Utime.Nano())
-	sys := time.Duration(ru.Stime.Nano())
-	fmt.Fprintf(os.Stderr, "cost: wall_s=%.3f user_s=%.3f sys_s=%.3f maxrss_kib=%d bpf_s=%.3f bpf_runs=%d\n",
-		wall.Seconds(), user.Seconds(), sys.Seconds(), ru.Maxrss, kernel.Seconds(), runs)
+	cpu := cpuTime()
+	fmt.Fprintf(os.Stderr, "cost: wall_s=%.3f cpu_s=%.3f start_cpu_s=%.3f maxrss_kib=%d rss_kib=%d bpf_s=%.3f bpf_runs=%d\n",
+		wall.Seconds(), cpu.Seconds(), startCPU.Seconds(), ru.Maxrss, currentRSS(), kernel.Seconds(), runs)
+}
+
+// cpuTime is this process's user plus system CPU time so far.
+func cpuTime() time.Duration {
+	var ru unix.Rusage
+	unix.Getrusage(unix.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// currentRSS reads VmRSS from /proc/self/status, in KiB.
+func currentRSS() int {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			return n
+		}
+	}
+	return 0
 }
