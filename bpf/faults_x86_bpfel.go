@@ -22,6 +22,7 @@ type faultsStackKey struct {
 	StackGen    uint32
 	Kind        uint32
 	Comm        [16]int8
+	Thread      [16]int8
 }
 
 // Names of all BPF objects in the ELF.

@@ -28,6 +28,7 @@ type offcpuStackKey struct {
 	StackGen    uint32
 	Kind        uint32
 	Comm        [16]int8
+	Thread      [16]int8
 }
 
 type offcpuStart struct {

@@ -105,7 +105,7 @@ func (s *Session) readStacks(w *Window) (missing uint64, err error) {
 		b := s.newBuilder(sc.collector)
 		for _, e := range entries {
 			user, kernel := stacks.get(e.key.StackGen, e.key.UserStack), stacks.get(e.key.StackGen, e.key.KernelStack)
-			labels := map[string][]string{"comm": {cString(e.key.Comm[:])}}
+			labels := map[string][]string{"comm": {cString(e.key.Comm[:])}, "thread": {cString(e.key.Thread[:])}}
 			if sc.collector == OffCPU {
 				labels["state"] = []string{taskState(e.key.Kind)}
 			}

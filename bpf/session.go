@@ -83,6 +83,10 @@ func Start(opts Options) (*Session, error) {
 	for _, pid := range opts.PIDs {
 		s.watch(uint32(pid))
 	}
+	// Reading kallsyms takes the kernel about 50 ms: do it now rather
+	// than in the first Read. Hidden symbols are reported by Probe and in
+	// the symbolizer's stats; the kernel frames then stay unnamed.
+	s.sym.LoadKernel()
 	if err := s.attach(); err != nil {
 		s.Close()
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -41,7 +42,11 @@ func TestOnCPUSamplesLandInSpinFunction(t *testing.T) {
 			checkProfile(t, w.OnCPU)
 
 			var total, inSpin int64
+			comm := filepath.Base(bin)[:min(15, len(filepath.Base(bin)))] // TASK_COMM_LEN-1
 			for _, smp := range pidSamples(w.OnCPU, g.pid()) {
+				if smp.Label["comm"][0] != comm || len(smp.Label["thread"]) != 1 {
+					t.Fatalf("labels %v, want comm %q and a thread name", smp.Label, comm)
+				}
 				total += smp.Value[0]
 				if leafUserFunction(smp) == tc.fn {
 					inSpin += smp.Value[0]

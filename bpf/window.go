@@ -14,10 +14,11 @@ type Window struct {
 	End   time.Time `json:"end"`
 
 	// OnCPU has sample types samples/count and cpu/nanoseconds (the
-	// default), one sample per thread and stack, labelled pid, tid, comm.
+	// default), one sample per thread and stack, labelled pid and tid
+	// (numbers), comm (the process's name) and thread (the thread's).
 	OnCPU *profile.Profile `json:"-"`
-	// OffCPU has off_cpu/nanoseconds (the default) and waits/count, labelled
-	// pid, tid, comm and state: R preempted while runnable, S interruptible
+	// OffCPU has off_cpu/nanoseconds (the default) and waits/count, with
+	// the same labels and state: R preempted while runnable, S interruptible
 	// sleep, D uninterruptible (disk, page faults), I idle kernel thread,
 	// T stopped or traced, P parked, X other.
 	OffCPU *profile.Profile `json:"-"`

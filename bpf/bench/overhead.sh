@@ -8,8 +8,10 @@
 # collector's own CPU time once loaded (share of one core), the CPU time
 # loading took, its peak RSS, and the time
 # the kernel spent in its BPF programs (share of all CPUs), which the
-# workload pays. Needs root. Kernel BPF statistics stay on during the
-# collector runs, which makes the loss slightly pessimistic.
+# workload pays; and perfhound compare's test of each collector run
+# against the alone runs, with the 95% interval of the difference. Needs
+# root. Kernel BPF statistics stay on during the collector runs, which
+# makes the loss slightly pessimistic.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -33,11 +35,17 @@ workload() {
 	cat "$tmp"/ops.* | awk '{ s += $1 } END { print s }'
 }
 
+# Each run is also written as a benchmark result (ns per block hashed),
+# so that perfhound compare can test the difference against the noise.
+bench_line() { awk -v ops="$1" -v secs="$SECS" 'BEGIN { printf "BenchmarkHashThroughput 1 %.1f ns/op\n", secs * 1e9 / ops }'; }
+
 echo "# $ROUNDS rounds of ${SECS}s, $ncpu hashers; $(uname -r); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 for round in $(seq "$ROUNDS"); do
 	for mode in off 19 99; do
 		if [ "$mode" = off ]; then
-			echo "round=$round hz=off ops=$(workload)"
+			ops=$(workload)
+			bench_line "$ops" >>"$tmp/bench-off.txt"
+			echo "round=$round hz=off ops=$ops"
 			continue
 		fi
 		"$tmp/bpfwatch" -freq "$mode" -duration "$((SECS + 2))s" -bpf-stats 2>"$tmp/watch.log" &
@@ -45,6 +53,7 @@ for round in $(seq "$ROUNDS"); do
 		sleep 1 # loaded and attached
 		ops=$(workload)
 		wait "$watcher" || { cat "$tmp/watch.log" >&2; exit 1; }
+		bench_line "$ops" >>"$tmp/bench-$mode.txt"
 		echo "round=$round hz=$mode ops=$ops $(grep '^cost:' "$tmp/watch.log" | cut -d' ' -f2-)"
 	done
 done | tee "$tmp/runs"
@@ -73,3 +82,9 @@ END {
 			hz, 100 * (1 - median(ops[hz]) / base), median(ops[hz]), 100 * median(cpu[hz]), median(startcpu[hz]), median(rss[hz]), 100 * median(bpf[hz])
 	}
 }' "$tmp/runs"
+
+for hz in 19 99; do
+	echo
+	echo "perfhound compare: alone against $hz Hz (ns per block; a regression is the collector's cost)"
+	go run ./cmd/perfhound compare --threshold 0.3 --fail-on never "$tmp/bench-off.txt" "$tmp/bench-$hz.txt" | sed -n '1,/^$/p;/HashThroughput/p'
+done

@@ -37,7 +37,7 @@ int BPF_PROG(page_fault, unsigned long address, struct pt_regs *regs, unsigned l
 	key.user_stack = -1;
 	if (with_stacks)
 		key.user_stack = STACK_ID(get_stack(ctx, g, BPF_F_USER_STACK), FAULTS_USER_STACK_LOST);
-	bpf_get_current_comm(&key.comm, sizeof(key.comm));
+	set_names(&key, (struct task_struct *)bpf_get_current_task());
 
 	counts = COUNTS_FOR(fault_counts, g);
 	v = bpf_map_lookup_elem(counts, &key);

@@ -90,7 +90,7 @@ int BPF_PROG(off_cpu, bool preempt, struct task_struct *prev, struct task_struct
 		st.key.kind = preempt ? 0 : prev_state;
 		st.key.user_stack = STACK_ID(get_stack(ctx, g, BPF_F_USER_STACK), OFFCPU_USER_STACK_LOST);
 		st.key.kernel_stack = STACK_ID(get_stack(ctx, g, 0), OFFCPU_KERNEL_STACK_LOST);
-		bpf_probe_read_kernel_str(&st.key.comm, sizeof(st.key.comm), prev->comm);
+		set_names(&st.key, prev);
 		if (bpf_map_update_elem(&offcpu_start, &prev_tid, &st, BPF_ANY) != 0)
 			count(OFFCPU_START_FULL);
 	}

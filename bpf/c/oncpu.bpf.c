@@ -61,7 +61,7 @@ int on_cpu(struct bpf_perf_event_data *ctx)
 	key.stack_gen = g;
 	key.user_stack = STACK_ID(get_stack(ctx, g, BPF_F_USER_STACK), ONCPU_USER_STACK_LOST);
 	key.kernel_stack = STACK_ID(get_stack(ctx, g, 0), ONCPU_KERNEL_STACK_LOST);
-	bpf_get_current_comm(&key.comm, sizeof(key.comm));
+	set_names(&key, (struct task_struct *)bpf_get_current_task());
 	add_sample(g, &key);
 	return 0;
 }

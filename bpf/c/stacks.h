@@ -87,8 +87,16 @@ struct stack_key {
 	__s32 kernel_stack;
 	__u32 stack_gen;
 	__u32 kind; /* collector-specific: the off-CPU state */
-	char comm[TASK_COMM_LEN];
+	char comm[TASK_COMM_LEN];   /* the process's (its group leader's) */
+	char thread[TASK_COMM_LEN]; /* the thread's own name */
 };
+
+/* set_names fills a key's process and thread names from a task. */
+static __always_inline void set_names(struct stack_key *key, struct task_struct *task)
+{
+	BPF_CORE_READ_STR_INTO(&key->comm, task, group_leader, comm);
+	BPF_CORE_READ_STR_INTO(&key->thread, task, comm);
+}
 
 #define DEFINE_COUNTS(name, value_type, entries)         \
 	struct {                                         \

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -43,7 +44,20 @@ func run() error {
 	collectors := flag.String("collectors", "", "comma-separated collectors (default: all): oncpu,offcpu,runqlat,biolat,tcp,faults")
 	out := flag.String("out", "", "directory to write the last window to (default: nothing written)")
 	bpfStats := flag.Bool("bpf-stats", false, "enable kernel BPF run-time statistics and report the programs' cost")
+	cpuProfile := flag.String("cpuprofile", "", "write bpfwatch's own CPU profile to this file")
 	flag.Parse()
+
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	opts := bpf.Options{Frequency: *freq}
 	for _, f := range strings.FieldsFunc(*pids, func(r rune) bool { return r == ',' }) {
