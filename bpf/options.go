@@ -2,8 +2,6 @@ package bpf
 
 import (
 	"fmt"
-	"os"
-	"syscall"
 	"time"
 )
 
@@ -118,20 +116,3 @@ const (
 	maxTargetPIDs    = 1024
 	maxTargetCgroups = 256
 )
-
-// cgroupID returns the id the kernel gives a cgroup v2 directory: its
-// inode number, which is what bpf_get_current_cgroup_id returns.
-func cgroupID(path string) (uint64, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return 0, fmt.Errorf("bpf: cgroup: %w", err)
-	}
-	if !fi.IsDir() {
-		return 0, fmt.Errorf("bpf: cgroup %s is not a directory", path)
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, fmt.Errorf("bpf: cgroup %s: no inode number", path)
-	}
-	return st.Ino, nil
-}

@@ -1,10 +1,14 @@
+//go:build linux && amd64
+
 package bpf
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -53,9 +57,6 @@ func Start(opts Options) (*Session, error) {
 	opts = opts.withDefaults()
 	if err := opts.validate(); err != nil {
 		return nil, err
-	}
-	if !haveObjects {
-		return nil, fmt.Errorf("bpf: %w", ErrUnsupported)
 	}
 	if caps, err := effectiveCaps(); err != nil {
 		return nil, fmt.Errorf("bpf: %w", err)
@@ -311,17 +312,6 @@ func (s *Session) watching() int {
 	return len(s.watched)
 }
 
-// ProgramStats is the kernel's account of one BPF program's running time,
-// kept only while statistics are enabled (ebpf.EnableStats, or the
-// kernel.bpf_stats_enabled sysctl): the collectors' in-kernel cost, which
-// the profiled tasks pay.
-type ProgramStats struct {
-	Name     string        `json:"name"` // object/program
-	Runtime  time.Duration `json:"runtime_ns"`
-	RunCount uint64        `json:"run_count"`
-	Misses   uint64        `json:"recursion_misses"`
-}
-
 // ProgramStats returns the running totals of every loaded program.
 func (s *Session) ProgramStats() ([]ProgramStats, error) {
 	s.mu.Lock()
@@ -340,4 +330,21 @@ func (s *Session) ProgramStats() ([]ProgramStats, error) {
 		}
 	}
 	return out, nil
+}
+
+// cgroupID returns the id the kernel gives a cgroup v2 directory: its
+// inode number, which is what bpf_get_current_cgroup_id returns.
+func cgroupID(path string) (uint64, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, fmt.Errorf("bpf: cgroup: %w", err)
+	}
+	if !fi.IsDir() {
+		return 0, fmt.Errorf("bpf: cgroup %s is not a directory", path)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, fmt.Errorf("bpf: cgroup %s: no inode number", path)
+	}
+	return st.Ino, nil
 }

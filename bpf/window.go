@@ -96,3 +96,14 @@ type SymbolizationStats struct {
 	Processes   int   `json:"processes"`
 	ObjectBytes int64 `json:"object_bytes"`
 }
+
+// ProgramStats is the kernel's account of one BPF program's running time,
+// kept only while statistics are enabled (ebpf.EnableStats, or the
+// kernel.bpf_stats_enabled sysctl): the collectors' in-kernel cost, which
+// the profiled tasks pay.
+type ProgramStats struct {
+	Name     string        `json:"name"` // object/program
+	Runtime  time.Duration `json:"runtime_ns"`
+	RunCount uint64        `json:"run_count"`
+	Misses   uint64        `json:"recursion_misses"`
+}

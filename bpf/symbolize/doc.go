@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package symbolize turns the raw instruction addresses of sampled stacks
 // (bpf_get_stackid: a kernel and a user stack, leaf first) of any process on
 // the host into a pprof profile with mappings, locations, functions and

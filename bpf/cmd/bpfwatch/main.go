@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command bpfwatch runs perfhound's eBPF collectors on their own, for a
 // fixed time, and writes what they gathered: the profiles as .pb.gz (open
 // them with `go tool pprof`) and the histograms and counters as JSON. It is

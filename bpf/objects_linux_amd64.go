@@ -2,8 +2,6 @@ package bpf
 
 import "github.com/cilium/ebpf"
 
-const haveObjects = true
-
 // specLoaders gives each BPF object's embedded CollectionSpec, as bpf2go
 // generated it for this architecture.
 var specLoaders = map[string]func() (*ebpf.CollectionSpec, error){

@@ -1,0 +1,60 @@
+//go:build linux && amd64
+
+package bpf
+
+import (
+	"slices"
+	"testing"
+)
+
+// Tests of the Linux side's helpers; they need no privileges.
+
+func TestParseCPUList(t *testing.T) {
+	for in, want := range map[string][]int{
+		"0":         {0},
+		"0-3":       {0, 1, 2, 3},
+		"0-1,4,6-7": {0, 1, 4, 6, 7},
+	} {
+		got, err := parseCPUList(in)
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("parseCPUList(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "a", "3-1", "0-"} {
+		if _, err := parseCPUList(bad); err == nil {
+			t.Errorf("parseCPUList(%q) accepted", bad)
+		}
+	}
+}
+
+func TestTaskState(t *testing.T) {
+	for state, want := range map[uint32]string{
+		0:           "R",
+		0x1:         "S",
+		0x1 | 0x100: "S", // TASK_KILLABLE sleeps interruptibly by signal
+		0x2:         "D",
+		0x2 | 0x400: "I", // TASK_IDLE
+		0x2 | 0x100: "D", // TASK_KILLABLE
+		0x4:         "T",
+		0x8:         "T",
+		0x40:        "P",
+		0x80:        "X",
+	} {
+		if got := taskState(state); got != want {
+			t.Errorf("taskState(%#x) = %s, want %s", state, got, want)
+		}
+	}
+}
+
+func TestCString(t *testing.T) {
+	if got := cString([]int8{'b', 'a', 's', 'h', 0, 'x'}); got != "bash" {
+		t.Errorf("cString = %q", got)
+	}
+	full := make([]int8, 16)
+	for i := range full {
+		full[i] = 'a'
+	}
+	if got := cString(full); len(got) != 16 {
+		t.Errorf("unterminated comm: %q", got)
+	}
+}
