@@ -1,0 +1,147 @@
+// Package observation is perfhound's common currency between collecting
+// and judging: what one window of watching one target produced. Its
+// profiles (pprof), metric series, latency histograms, metadata, and the
+// list of what could not be collected and why.
+//
+// The collectors in agent/ and bpf/ build observations; the analyzer reads
+// them and does no I/O of its own, so every verdict can be reproduced from
+// an observation saved with Save and read back with Load.
+package observation
+
+import (
+	"time"
+
+	"github.com/google/pprof/profile"
+)
+
+// Observation is one window of one target.
+type Observation struct {
+	Meta       Meta
+	Profiles   []Profile
+	Series     []Series
+	Histograms []Histogram
+	// Missing lists every signal that was wanted and not collected, with
+	// the reason: nothing is silently absent.
+	Missing []Missing
+}
+
+// Meta says what was watched, where and when, and by what.
+type Meta struct {
+	Target   Target        `json:"target"`
+	Host     string        `json:"host"`
+	Kernel   string        `json:"kernel,omitempty"`
+	CPUs     int           `json:"cpus,omitempty"`         // online CPUs
+	Memory   uint64        `json:"memory_bytes,omitempty"` // total RAM
+	Start    time.Time     `json:"start"`
+	Duration time.Duration `json:"duration_ns"`
+	// Collectors names each collector that contributed, with its version
+	// (e.g. "bpf": "perfhound 0.1", "gopsutil": "v4.26.10").
+	Collectors map[string]string `json:"collectors,omitempty"`
+}
+
+// Target kinds.
+const (
+	TargetHost    = "host"    // the whole machine
+	TargetProcess = "process" // one PID and its threads
+	TargetCommand = "command" // a command run and watched to its end
+	TargetURL     = "url"     // a Go service's net/http/pprof endpoint
+	TargetApp     = "app"     // an application pushing profiles (Pyroscope SDK)
+)
+
+// Target identifies what was watched.
+type Target struct {
+	Kind    string            `json:"kind"`
+	PID     int               `json:"pid,omitempty"`
+	Command []string          `json:"command,omitempty"`
+	URL     string            `json:"url,omitempty"`
+	App     string            `json:"app,omitempty"`
+	Labels  map[string]string `json:"labels,omitempty"`
+}
+
+// Profile kinds, by what their samples measure.
+const (
+	KindCPU        = "cpu"       // on-CPU time
+	KindOffCPU     = "offcpu"    // off-CPU time by state
+	KindPageFaults = "faults"    // page faults
+	KindHeap       = "heap"      // Go heap: inuse and alloc
+	KindAllocs     = "allocs"    // Go allocations
+	KindGoroutine  = "goroutine" // Go goroutines by stack
+	KindBlock      = "block"     // Go blocking on channels, selects, mutexes
+	KindMutex      = "mutex"     // Go mutex contention
+)
+
+// Profile is one pprof profile and where it came from.
+type Profile struct {
+	Kind string `json:"kind"`
+	// Source is the collector that made it: "ebpf", "pprof" (a Go
+	// service's endpoint), "ingest" (pushed by an SDK).
+	Source  string            `json:"source"`
+	Labels  map[string]string `json:"labels,omitempty"`
+	Profile *profile.Profile  `json:"-"`
+}
+
+// Series is one metric over the window, sampled at an interval.
+// Counters are stored as rates over each interval, so every point reads on
+// its own. Names are dotted paths, host.* or process.* or go.*; see
+// docs/observation.md for the catalogue.
+type Series struct {
+	Name   string            `json:"name"`
+	Unit   string            `json:"unit"`
+	Labels map[string]string `json:"labels,omitempty"`
+	Points []Point           `json:"points"`
+}
+
+// Point is one sample of a series.
+type Point struct {
+	Time  time.Time
+	Value float64
+}
+
+// Histogram is a log2 latency or size distribution (eBPF collectors):
+// Slots[0] counts values 0 and 1, Slots[i] values in [2^i, 2^(i+1)).
+type Histogram struct {
+	Name   string            `json:"name"` // e.g. "runq.latency", "block.latency"
+	Unit   string            `json:"unit"` // "nanoseconds", "bytes"
+	Labels map[string]string `json:"labels,omitempty"`
+	Slots  []uint64          `json:"slots"`
+	Count  uint64            `json:"count"`
+	Sum    uint64            `json:"sum"`
+}
+
+// Missing is a signal that was not collected.
+type Missing struct {
+	Signal string `json:"signal"` // e.g. "ebpf.offcpu", "host.psi", "pprof.mutex"
+	Reason string `json:"reason"`
+}
+
+// SeriesNamed returns the series with the name whose labels include all of
+// labels, in order.
+func (o *Observation) SeriesNamed(name string, labels map[string]string) []Series {
+	var out []Series
+	for _, s := range o.Series {
+		if s.Name == name && hasLabels(s.Labels, labels) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// ProfilesOf returns the profiles of a kind, in order.
+func (o *Observation) ProfilesOf(kind string) []Profile {
+	var out []Profile
+	for _, p := range o.Profiles {
+		if p.Kind == kind {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func hasLabels(have, want map[string]string) bool {
+	for k, v := range want {
+		if have[k] != v {
+			return false
+		}
+	}
+	return true
+}
