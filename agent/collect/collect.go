@@ -1,0 +1,234 @@
+// Package collect gathers the metric series of an observation from /proc,
+// /sys and PSI: host-wide and per process, one sampler per file, sampled
+// at an interval (1 s for diagnose, 10 s for the agent).
+//
+// A Sampler reads the current values; the Recorder turns cumulative
+// counters into rates over each interval, so every point of a series
+// reads on its own. What a sampler cannot read on this machine is
+// recorded as missing with the reason, never invented.
+package collect
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
+)
+
+// Env says where the host's pseudo-filesystems are, so that tests can run
+// samplers on fixture trees and the agent can run in a container with the
+// host's /proc mounted elsewhere.
+type Env struct {
+	ProcFS   string // default /proc
+	SysFS    string // default /sys
+	CgroupFS string // cgroup v2 mount; default: found in ProcFS/self/mountinfo, else /sys/fs/cgroup
+}
+
+func (e Env) withDefaults() Env {
+	if e.ProcFS == "" {
+		e.ProcFS = "/proc"
+	}
+	if e.SysFS == "" {
+		e.SysFS = "/sys"
+	}
+	return e
+}
+
+// Target is what to sample beyond the host: a process (PID > 0).
+type Target struct {
+	PID int
+}
+
+// Sampler takes one reading of some signals.
+type Sampler interface {
+	// Name is the sampler's signal family, e.g. "host.cpu", used in
+	// Missing entries.
+	Name() string
+	// Sample reads the current values into rec. An error means this
+	// reading failed (it is recorded as missing once, with the reason);
+	// partial readings should record what they have and mark the rest
+	// with rec.Missing.
+	Sample(ctx context.Context, rec *Recorder) error
+}
+
+// Factory makes a sampler for a target, or says why it cannot run here
+// (the reason is recorded as missing).
+type Factory func(env Env, t Target) (Sampler, error)
+
+var (
+	registryMu sync.Mutex
+	registry   = map[string]Factory{}
+)
+
+// Register adds a sampler factory under a name; samplers register
+// themselves from init in their own files.
+func Register(name string, f Factory) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := registry[name]; dup {
+		panic("collect: sampler registered twice: " + name)
+	}
+	registry[name] = f
+}
+
+// Samplers makes every registered sampler that applies to the target, in
+// name order, and lists those that cannot run with the reason.
+func Samplers(env Env, t Target) ([]Sampler, []observation.Missing) {
+	env = env.withDefaults()
+	registryMu.Lock()
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	registryMu.Unlock()
+	sort.Strings(names)
+	var (
+		out     []Sampler
+		missing []observation.Missing
+	)
+	for _, n := range names {
+		registryMu.Lock()
+		f := registry[n]
+		registryMu.Unlock()
+		s, err := f(env, t)
+		if err != nil {
+			missing = append(missing, observation.Missing{Signal: n, Reason: err.Error()})
+			continue
+		}
+		if s != nil {
+			out = append(out, s)
+		}
+	}
+	return out, missing
+}
+
+// Run samples every interval until ctx is done or duration has passed
+// (0: until ctx is done), and returns the series and what was missing.
+// The first reading is taken at once; counters give their first rate at
+// the second.
+func Run(ctx context.Context, samplers []Sampler, interval, duration time.Duration) ([]observation.Series, []observation.Missing) {
+	rec := NewRecorder()
+	if duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, duration)
+		defer cancel()
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		rec.Sample(ctx, samplers, time.Now())
+		select {
+		case <-ctx.Done():
+			return rec.Series(), rec.MissingList()
+		case <-tick.C:
+		}
+	}
+}
+
+// Recorder accumulates readings into series. Not safe for concurrent use.
+type Recorder struct {
+	now     time.Time
+	series  map[string]*observation.Series
+	order   []string
+	last    map[string]counterReading
+	missing map[string]string
+	mOrder  []string
+}
+
+type counterReading struct {
+	t time.Time
+	v float64
+}
+
+// NewRecorder returns an empty recorder.
+func NewRecorder() *Recorder {
+	return &Recorder{series: map[string]*observation.Series{}, last: map[string]counterReading{}, missing: map[string]string{}}
+}
+
+// Sample takes one reading of every sampler, stamped t.
+func (r *Recorder) Sample(ctx context.Context, samplers []Sampler, t time.Time) {
+	r.now = t.UTC().Truncate(time.Millisecond)
+	for _, s := range samplers {
+		if err := s.Sample(ctx, r); err != nil && ctx.Err() == nil {
+			r.Missing(s.Name(), err.Error())
+		}
+	}
+}
+
+func seriesKey(name string, labels map[string]string) string {
+	var b strings.Builder
+	b.WriteString(name)
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "\x00%s=%s", k, labels[k])
+	}
+	return b.String()
+}
+
+func (r *Recorder) add(key, name, unit string, labels map[string]string, v float64) {
+	s := r.series[key]
+	if s == nil {
+		s = &observation.Series{Name: name, Unit: unit, Labels: labels}
+		r.series[key] = s
+		r.order = append(r.order, key)
+	}
+	s.Points = append(s.Points, observation.Point{Time: r.now, Value: v})
+}
+
+// Gauge records a value as it is now (memory in use, load average).
+func (r *Recorder) Gauge(name, unit string, labels map[string]string, v float64) {
+	r.add(seriesKey(name, labels), name, unit, labels, v)
+}
+
+// Counter records a cumulative counter as its rate per second over the
+// last interval, in unit (e.g. a byte counter as "bytes/s", a CPU-seconds
+// counter as "cores"). The first reading only sets the baseline; a counter
+// that went backwards (reset, wrap) restarts it.
+func (r *Recorder) Counter(name, unit string, labels map[string]string, v float64) {
+	key := seriesKey(name, labels)
+	prev, ok := r.last[key]
+	r.last[key] = counterReading{r.now, v}
+	if !ok || v < prev.v {
+		return
+	}
+	dt := r.now.Sub(prev.t).Seconds()
+	if dt <= 0 {
+		return
+	}
+	r.add(key, name, unit, labels, (v-prev.v)/dt)
+}
+
+// Missing records that a signal could not be read, once per signal.
+func (r *Recorder) Missing(signal, reason string) {
+	if _, seen := r.missing[signal]; seen {
+		return
+	}
+	r.missing[signal] = reason
+	r.mOrder = append(r.mOrder, signal)
+}
+
+// Series returns the series recorded so far, in first-seen order.
+func (r *Recorder) Series() []observation.Series {
+	out := make([]observation.Series, 0, len(r.order))
+	for _, k := range r.order {
+		out = append(out, *r.series[k])
+	}
+	return out
+}
+
+// MissingList returns what was missing, in first-seen order.
+func (r *Recorder) MissingList() []observation.Missing {
+	out := make([]observation.Missing, 0, len(r.mOrder))
+	for _, s := range r.mOrder {
+		out = append(out, observation.Missing{Signal: s, Reason: r.missing[s]})
+	}
+	return out
+}
