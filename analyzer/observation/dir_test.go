@@ -144,7 +144,9 @@ func TestLoadErrors(t *testing.T) {
 		names  string
 	}{
 		{"empty dir", func(dir string) { os.RemoveAll(dir); os.Mkdir(dir, 0o755) }, ErrNotObservation, "observation.json"},
-		{"foreign json", func(dir string) { os.WriteFile(filepath.Join(dir, indexFile), []byte(`{"format":"other","version":1}`), 0o644) }, ErrNotObservation, "other"},
+		{"foreign json", func(dir string) {
+			os.WriteFile(filepath.Join(dir, indexFile), []byte(`{"format":"other","version":1}`), 0o644)
+		}, ErrNotObservation, "other"},
 		{"future version", func(dir string) {
 			os.WriteFile(filepath.Join(dir, indexFile), bytes.Replace(index, []byte(`"version": 1`), []byte(`"version": 99`), 1), 0o644)
 		}, ErrVersion, "99"},
