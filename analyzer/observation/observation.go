@@ -60,14 +60,15 @@ type Target struct {
 
 // Profile kinds, by what their samples measure.
 const (
-	KindCPU        = "cpu"       // on-CPU time
-	KindOffCPU     = "offcpu"    // off-CPU time by state
-	KindPageFaults = "faults"    // page faults
-	KindHeap       = "heap"      // Go heap: inuse and alloc
-	KindAllocs     = "allocs"    // Go allocations
-	KindGoroutine  = "goroutine" // Go goroutines by stack
-	KindBlock      = "block"     // Go blocking on channels, selects, mutexes
-	KindMutex      = "mutex"     // Go mutex contention
+	KindCPU        = "cpu"        // on-CPU time
+	KindOffCPU     = "offcpu"     // off-CPU time by state
+	KindPageFaults = "faults"     // page faults
+	KindHeap       = "heap"       // Go heap: inuse and alloc
+	KindAllocs     = "allocs"     // Go allocations
+	KindGoroutine  = "goroutine"  // Go goroutines by stack
+	KindBlock      = "block"      // Go blocking on channels, selects, mutexes
+	KindMutex      = "mutex"      // Go mutex contention
+	KindContention = "contention" // Go block or mutex, not told which (pushed without a config)
 )
 
 // Profile is one pprof profile and where it came from.

@@ -1,0 +1,330 @@
+package ingest
+
+import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
+)
+
+// serve starts the ingest server on loopback and returns its base URL.
+func serve(t *testing.T, h *Handler, tweak func(*http.Server)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := h.Server("")
+	if tweak != nil {
+		tweak(srv)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+var (
+	pyroappOnce sync.Once
+	pyroappBin  string
+	pyroappErr  error
+)
+
+func buildPyroapp(t *testing.T) string {
+	t.Helper()
+	pyroappOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "perfhound-pyroapp-")
+		if err != nil {
+			pyroappErr = err
+			return
+		}
+		pyroappBin = filepath.Join(dir, "pyroapp")
+		out, err := exec.Command("go", "build", "-o", pyroappBin, "../../fixtures/pyroapp").CombinedOutput()
+		if err != nil {
+			pyroappErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if pyroappErr != nil {
+		t.Fatal(pyroappErr)
+	}
+	return pyroappBin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if pyroappBin != "" {
+		os.RemoveAll(filepath.Dir(pyroappBin))
+	}
+	os.Exit(code)
+}
+
+// share is the fraction of a profile's sample type that has fn on its
+// stack (cumulative share).
+func share(p *profile.Profile, sampleType, fn string) float64 {
+	idx := -1
+	for i, st := range p.SampleType {
+		if st.Type == sampleType {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		return 0
+	}
+	var total, in int64
+	for _, s := range p.Sample {
+		total += s.Value[idx]
+		found := false
+		for _, l := range s.Location {
+			for _, ln := range l.Line {
+				found = found || ln.Function.Name == fn
+			}
+		}
+		if found {
+			in += s.Value[idx]
+		}
+	}
+	if total == 0 {
+		return 0
+	}
+	return float64(in) / float64(total)
+}
+
+// TestPyroscopeSDK runs a program instrumented with the real
+// pyroscope-go SDK against the ingest server and checks what arrives.
+func TestPyroscopeSDK(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("go toolchain missing: cannot build the fixture")
+	}
+	bin := buildPyroapp(t)
+	var recv Receiver
+	var pushes []Push
+	var mu sync.Mutex
+	url := serve(t, NewHandler(Options{Sink: func(p Push) error {
+		mu.Lock()
+		pushes = append(pushes, p)
+		mu.Unlock()
+		return recv.Receive(p)
+	}}), nil)
+
+	cmd := exec.Command(bin, "-server", url, "-duration", "3s")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("pyroapp: %v\n%s", err, out)
+	}
+	obs := recv.Drain()
+	if len(obs) != 1 {
+		t.Fatalf("%d applications, want 1 (pushes: %d)", len(obs), len(pushes))
+	}
+	o := obs[0]
+	if o.Meta.Target.App != "perfhound.pyroapp" || o.Meta.Target.Labels["fixture"] != "pyroapp" {
+		t.Errorf("target %+v, want app perfhound.pyroapp with label fixture=pyroapp", o.Meta.Target)
+	}
+	if o.Meta.Duration < 2*time.Second || o.Meta.Duration > 10*time.Second {
+		t.Errorf("window %v, want about the 3 s the app ran", o.Meta.Duration)
+	}
+	cpu := o.ProfilesOf(observation.KindCPU)
+	heap := o.ProfilesOf(observation.KindHeap)
+	if len(cpu) == 0 || len(heap) == 0 {
+		t.Fatalf("%d CPU and %d heap profiles, want some of each; kinds: %v", len(cpu), len(heap), kinds(o))
+	}
+	merged := func(ps []observation.Profile) *profile.Profile {
+		var all []*profile.Profile
+		for _, p := range ps {
+			if err := p.Profile.CheckValid(); err != nil {
+				t.Fatalf("invalid profile: %v", err)
+			}
+			all = append(all, p.Profile)
+		}
+		m, err := profile.Merge(all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	if s := share(merged(cpu), "cpu", "main.burnCPU"); s < 0.5 {
+		t.Errorf("main.burnCPU in %.0f%% of CPU time, want the top of the profile", 100*s)
+	}
+	if s := share(merged(heap), "alloc_space", "main.churnAllocs"); s < 0.5 {
+		t.Errorf("main.churnAllocs in %.0f%% of allocated bytes, want most", 100*s)
+	}
+}
+
+func kinds(o *observation.Observation) []string {
+	var out []string
+	for _, p := range o.Profiles {
+		out = append(out, p.Kind)
+	}
+	return out
+}
+
+func cpuProfileBytes(t *testing.T, gz bool) []byte {
+	t.Helper()
+	f := &profile.Function{ID: 1, Name: "main.hot"}
+	l := &profile.Location{ID: 1, Line: []profile.Line{{Function: f}}}
+	p := &profile.Profile{
+		SampleType: []*profile.ValueType{{Type: "samples", Unit: "count"}, {Type: "cpu", Unit: "nanoseconds"}},
+		Sample:     []*profile.Sample{{Location: []*profile.Location{l}, Value: []int64{1, 10000000}}},
+		Location:   []*profile.Location{l},
+		Function:   []*profile.Function{f},
+	}
+	var b bytes.Buffer
+	var err error
+	if gz {
+		err = p.Write(&b)
+	} else {
+		err = p.WriteUncompressed(&b)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func multipartBody(t *testing.T, parts map[string][]byte) (string, []byte) {
+	t.Helper()
+	var b bytes.Buffer
+	w := multipart.NewWriter(&b)
+	for name, data := range parts {
+		fw, err := w.CreateFormFile(name, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fw.Write(data)
+	}
+	w.Close()
+	return w.FormDataContentType(), b.Bytes()
+}
+
+func TestRequests(t *testing.T) {
+	var recv Receiver
+	url := serve(t, NewHandler(Options{MaxBodyBytes: 1 << 20, MaxProfileBytes: 1 << 20, Sink: recv.Receive}), nil)
+	good := cpuProfileBytes(t, true)
+	ct, body := multipartBody(t, map[string][]byte{"profile": good})
+	ctNoProfile, bodyNoProfile := multipartBody(t, map[string][]byte{"other": good})
+	ctBadConfig, bodyBadConfig := multipartBody(t, map[string][]byte{"profile": good, "sample_type_config": []byte("{")})
+	var bomb bytes.Buffer
+	zw := gzip.NewWriter(&bomb)
+	zw.Write(make([]byte, 8<<20))
+	zw.Close()
+	const q = "/ingest?name=app{env=test}&from=1700000000&until=1700000010&spyName=gospy&sampleRate=100"
+	for _, tc := range []struct {
+		name, method, path, ct string
+		body                   []byte
+		status                 int
+		reason                 string
+	}{
+		{"multipart", "POST", q, ct, body, 200, ""},
+		{"raw gzip", "POST", q + "&format=pprof", "binary/octet-stream", good, 200, ""},
+		{"raw uncompressed", "POST", q, "", cpuProfileBytes(t, false), 200, ""},
+		{"GET", "GET", q, "", nil, 405, "only POST"},
+		{"no name", "POST", "/ingest?from=1", ct, body, 400, "name: missing"},
+		{"bad labels", "POST", "/ingest?name=app{env", ct, body, 400, "not closed"},
+		{"bad from", "POST", "/ingest?name=app&from=yesterday", ct, body, 400, "from"},
+		{"until before from", "POST", "/ingest?name=app&from=1700000010&until=1700000000", ct, body, 400, "before"},
+		{"other format", "POST", "/ingest?name=app&format=jfr", ct, body, 415, "only pprof"},
+		{"no profile part", "POST", q, ctNoProfile, bodyNoProfile, 400, "unexpected part"},
+		{"bad config", "POST", q, ctBadConfig, bodyBadConfig, 400, "sample_type_config"},
+		{"garbage profile", "POST", q, "", []byte("not a profile at all"), 400, "profile"},
+		{"empty body", "POST", q, "", nil, 400, "empty body"},
+		{"gzip bomb", "POST", q, "", bomb.Bytes(), 413, "decompressed"},
+		{"too large", "POST", q, "", make([]byte, 2<<20), 413, "body over"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, url+tc.path, bytes.NewReader(tc.body))
+			if tc.ct != "" {
+				req.Header.Set("Content-Type", tc.ct)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status || !strings.Contains(string(msg), tc.reason) {
+				t.Errorf("%d %q; want %d with %q", resp.StatusCode, msg, tc.status, tc.reason)
+			}
+		})
+	}
+	obs := recv.Drain()
+	if len(obs) != 1 || len(obs[0].Profiles) != 3 || obs[0].Meta.Target.Labels["env"] != "test" {
+		t.Fatalf("accepted pushes did not arrive as one observation of 3 profiles: %+v", obs)
+	}
+	if got := obs[0].Meta.Start; !got.Equal(time.Unix(1700000000, 0)) {
+		t.Errorf("window starts %v", got)
+	}
+}
+
+// TestSlowClient checks that a client sending its request slowly is cut off
+// by the server's read timeout instead of holding the connection.
+func TestSlowClient(t *testing.T) {
+	url := serve(t, NewHandler(Options{}), func(s *http.Server) {
+		s.ReadHeaderTimeout = 300 * time.Millisecond
+		s.ReadTimeout = 500 * time.Millisecond
+	})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /ingest?name=slow HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n")
+	conn.Write([]byte("a few bytes, then nothing"))
+	start := time.Now()
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = io.ReadAll(conn)
+	if took := time.Since(start); err != nil || took > 3*time.Second {
+		t.Errorf("slow client held the connection %v (err %v), want it closed after the 500ms read timeout", took, err)
+	}
+}
+
+func TestParseName(t *testing.T) {
+	for in, want := range map[string]string{
+		"app":                    "app[]",
+		"app{}":                  "app[]",
+		"app{a=1, b = 2}":        "app[a=1 b=2]",
+		"my.app.cpu{a=1}":        "my.app.cpu[a=1]",
+		"app{service_name=x,a=}": "app[a= service_name=x]",
+	} {
+		app, labels, err := ParseName(in)
+		if err != nil {
+			t.Errorf("ParseName(%q): %v", in, err)
+			continue
+		}
+		var kv []string
+		for k, v := range labels {
+			kv = append(kv, k+"="+v)
+		}
+		slices.Sort(kv)
+		if got := app + "[" + strings.Join(kv, " ") + "]"; got != want {
+			t.Errorf("ParseName(%q) = %s, want %s", in, got, want)
+		}
+	}
+	for _, bad := range []string{"", "{a=1}", "app{a=1", "app{a}", "app}"} {
+		if _, _, err := ParseName(bad); err == nil {
+			t.Errorf("ParseName(%q) accepted", bad)
+		}
+	}
+}
+
+func TestParseTime(t *testing.T) {
+	want := time.Unix(1700000000, 0)
+	for _, in := range []string{"1700000000", "1700000000000", "1700000000000000", "1700000000000000000"} {
+		got, err := parseTime(in)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("parseTime(%s) = %v, %v", in, got, err)
+		}
+	}
+}
