@@ -1,0 +1,185 @@
+// Package observe assembles observations from what the collectors return:
+// eBPF windows, metric series, scraped and pushed profiles, and the host's
+// identity. diagnose and the agent build every observation through here,
+// so both describe the same things the same way.
+package observe
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
+	"github.com/perfhound/perfhound/bpf"
+)
+
+// FromBPF adds an eBPF window to o: its profiles (source "ebpf"), its
+// histograms (run-queue, block I/O and TCP latencies, by process), the
+// counters of lost events as missing entries when anything was lost, and
+// the window's bounds when o has none.
+func FromBPF(o *observation.Observation, w *bpf.Window) {
+	add := func(kind string, p *profile.Profile) {
+		if p != nil {
+			o.Profiles = append(o.Profiles, observation.Profile{Kind: kind, Source: "ebpf", Profile: p})
+		}
+	}
+	add(observation.KindCPU, w.OnCPU)
+	add(observation.KindOffCPU, w.OffCPU)
+	add(observation.KindPageFaults, w.PageFaults)
+
+	hist := func(name, unit string, labels map[string]string, h bpf.Histogram) {
+		if h.Count == 0 {
+			return
+		}
+		o.Histograms = append(o.Histograms, observation.Histogram{
+			Name: name, Unit: unit, Labels: labels,
+			Slots: trimSlots(h.Slots[:]), Count: h.Count, Sum: h.Sum,
+		})
+	}
+	for _, r := range w.RunQueue {
+		hist("runq.latency", "nanoseconds", procLabels(r.PID, r.Comm), r.Latency)
+	}
+	for _, b := range w.BlockIO {
+		l := procLabels(b.PID, b.Comm)
+		l["device"], l["name"], l["op"] = b.Device, b.Name, b.Op
+		if b.Errors > 0 {
+			l["errors"] = strconv.FormatUint(b.Errors, 10)
+		}
+		hist("block.latency", "nanoseconds", l, b.Latency)
+		hist("block.size", "bytes", l, b.Bytes)
+	}
+	for _, c := range w.TCP {
+		l := procLabels(c.PID, c.Comm)
+		l["peer"] = c.Peer.String()
+		if c.Passive {
+			l["passive"] = "true"
+		}
+		for k, v := range map[string]uint64{"failures": c.Failures, "retransmits": c.Retransmits, "bytes_sent": c.BytesSent, "bytes_received": c.BytesReceived} {
+			if v > 0 {
+				l[k] = strconv.FormatUint(v, 10)
+			}
+		}
+		hist("tcp.connect", "nanoseconds", l, c.Connect)
+		hist("tcp.lifetime", "nanoseconds", l, c.Lifetime)
+	}
+
+	var lost []string
+	for _, name := range sortedKeys(w.Counters) {
+		if isLoss(name) && w.Counters[name] > 0 {
+			lost = append(lost, fmt.Sprintf("%s %d", name, w.Counters[name]))
+		}
+	}
+	if len(lost) > 0 {
+		o.Missing = append(o.Missing, observation.Missing{
+			Signal: "ebpf",
+			Reason: "events lost to full maps or unreadable stacks: " + strings.Join(lost, ", "),
+		})
+	}
+	if s := w.Symbolization; s.UnknownPIDSamples > 0 {
+		o.Missing = append(o.Missing, observation.Missing{
+			Signal: "ebpf.symbols",
+			Reason: fmt.Sprintf("%d samples of processes that exited before their binaries could be read are unnamed", s.UnknownPIDSamples),
+		})
+	}
+	if o.Meta.Start.IsZero() {
+		o.Meta.Start, o.Meta.Duration = w.Start, w.End.Sub(w.Start)
+	}
+}
+
+// isLoss tells the counters that count lost events (see bpf.Window).
+func isLoss(name string) bool {
+	for _, s := range []string{"_full", "_lost", ".missing"} {
+		if strings.Contains(name, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// FromSupport records the eBPF collectors that could not run, and why.
+func FromSupport(o *observation.Observation, s bpf.Support) {
+	for _, c := range bpf.AllCollectors {
+		if err := s.Collectors[c]; err != nil {
+			o.Missing = append(o.Missing, observation.Missing{Signal: "ebpf." + string(c), Reason: err.Error()})
+		}
+	}
+}
+
+func procLabels(pid uint32, comm string) map[string]string {
+	l := map[string]string{"pid": strconv.FormatUint(uint64(pid), 10)}
+	if comm != "" {
+		l["comm"] = comm
+	}
+	return l
+}
+
+// trimSlots drops the empty buckets at the top of a log2 histogram.
+func trimSlots(s []uint64) []uint64 {
+	n := len(s)
+	for n > 0 && s[n-1] == 0 {
+		n--
+	}
+	return append([]uint64(nil), s[:n]...)
+}
+
+func sortedKeys(m map[string]uint64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Host fills the host's identity into meta: name, kernel, CPUs, memory,
+// read from procfs ("" means /proc).
+func Host(meta *observation.Meta, procfs string) {
+	if procfs == "" {
+		procfs = "/proc"
+	}
+	meta.Host, _ = os.Hostname()
+	if b, err := os.ReadFile(procfs + "/sys/kernel/osrelease"); err == nil {
+		meta.Kernel = strings.TrimSpace(string(b))
+	}
+	meta.CPUs = runtime.NumCPU()
+	if b, err := os.ReadFile(procfs + "/meminfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+				meta.Memory = kb << 10
+			}
+		}
+	}
+}
+
+// Collector records a collector and its version in meta: perfhound's own
+// version for our code, the module version for a library (gopsutil,
+// cilium/ebpf), as the binary was built with them.
+func Collector(meta *observation.Meta, name, module string) {
+	if meta.Collectors == nil {
+		meta.Collectors = map[string]string{}
+	}
+	meta.Collectors[name] = moduleVersion(module)
+}
+
+func moduleVersion(module string) string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	if module == "" || module == info.Main.Path {
+		return info.Main.Version
+	}
+	for _, d := range info.Deps {
+		if d.Path == module {
+			return d.Version
+		}
+	}
+	return "unknown"
+}
