@@ -22,24 +22,24 @@ type biolatBioKey struct {
 }
 
 type biolatBioStart struct {
-	_    structs.HostLayout
-	Ts   uint64
-	Tgid uint32
-	Comm [16]int8
-	_    [4]byte
+	_     structs.HostLayout
+	Ts    uint64
+	Tgid  uint32
+	Bytes uint32
+	Comm  [16]int8
 }
 
 type biolatBioValue struct {
 	_   structs.HostLayout
 	Lat struct {
 		_     structs.HostLayout
-		Slots [32]uint64
+		Slots [48]uint64
 		Count uint64
 		Sum   uint64
 	}
 	Bytes struct {
 		_     structs.HostLayout
-		Slots [32]uint64
+		Slots [48]uint64
 		Count uint64
 		Sum   uint64
 	}

@@ -19,7 +19,7 @@ type faultsStackKey struct {
 	Tid         uint32
 	UserStack   int32
 	KernelStack int32
-	StackGen    uint32
+	StackEpoch  uint32
 	Kind        uint32
 	Comm        [16]int8
 	Thread      [16]int8
@@ -30,10 +30,10 @@ type faultsStackKey struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	faultsMapCounters      = "counters"
+	faultsMapEpoch         = "epoch"
 	faultsMapFaultCounts0  = "fault_counts0"
 	faultsMapFaultCounts1  = "fault_counts1"
 	faultsMapFaultCounts2  = "fault_counts2"
-	faultsMapGeneration    = "generation"
 	faultsMapStacks0       = "stacks0"
 	faultsMapStacks1       = "stacks1"
 	faultsMapStacks2       = "stacks2"
@@ -95,10 +95,10 @@ type faultsProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type faultsMapSpecs struct {
 	Counters      *ebpf.MapSpec `ebpf:"counters"`
+	Epoch         *ebpf.MapSpec `ebpf:"epoch"`
 	FaultCounts0  *ebpf.MapSpec `ebpf:"fault_counts0"`
 	FaultCounts1  *ebpf.MapSpec `ebpf:"fault_counts1"`
 	FaultCounts2  *ebpf.MapSpec `ebpf:"fault_counts2"`
-	Generation    *ebpf.MapSpec `ebpf:"generation"`
 	Stacks0       *ebpf.MapSpec `ebpf:"stacks0"`
 	Stacks1       *ebpf.MapSpec `ebpf:"stacks1"`
 	Stacks2       *ebpf.MapSpec `ebpf:"stacks2"`
@@ -136,10 +136,10 @@ func (o *faultsObjects) Close() error {
 // It can be passed to loadFaultsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type faultsMaps struct {
 	Counters      *ebpf.Map `ebpf:"counters"`
+	Epoch         *ebpf.Map `ebpf:"epoch"`
 	FaultCounts0  *ebpf.Map `ebpf:"fault_counts0"`
 	FaultCounts1  *ebpf.Map `ebpf:"fault_counts1"`
 	FaultCounts2  *ebpf.Map `ebpf:"fault_counts2"`
-	Generation    *ebpf.Map `ebpf:"generation"`
 	Stacks0       *ebpf.Map `ebpf:"stacks0"`
 	Stacks1       *ebpf.Map `ebpf:"stacks1"`
 	Stacks2       *ebpf.Map `ebpf:"stacks2"`
@@ -150,10 +150,10 @@ type faultsMaps struct {
 func (m *faultsMaps) Close() error {
 	return _FaultsClose(
 		m.Counters,
+		m.Epoch,
 		m.FaultCounts0,
 		m.FaultCounts1,
 		m.FaultCounts2,
-		m.Generation,
 		m.Stacks0,
 		m.Stacks1,
 		m.Stacks2,

@@ -3,10 +3,11 @@ package bpf
 import "math"
 
 // HistSlots is the number of log2 buckets in a Histogram.
-const HistSlots = 32
+const HistSlots = 48
 
 // Histogram is a log2 histogram as the kernel side keeps it: Slots[0]
-// counts values 0 and 1, Slots[i] for i ≥ 1 counts values in [2^i, 2^(i+1)).
+// counts values 0 and 1, Slots[i] for i ≥ 1 counts values in [2^i, 2^(i+1)),
+// and the last slot everything from 2^47 up (78 hours in nanoseconds).
 // Sum is the exact total of the values, so Mean is exact too.
 type Histogram struct {
 	Slots [HistSlots]uint64 `json:"slots"`
@@ -43,12 +44,15 @@ func (h *Histogram) Quantile(q float64) float64 {
 		}
 		if seen+float64(n) >= rank {
 			lo, hi := slotBounds(i)
+			if i == HistSlots-1 {
+				return lo // open-ended: no upper bound to interpolate to
+			}
 			return lo + (hi-lo)*(rank-seen)/float64(n)
 		}
 		seen += float64(n)
 	}
-	_, hi := slotBounds(HistSlots - 1)
-	return hi
+	lo, _ := slotBounds(HistSlots - 1)
+	return lo
 }
 
 // Mean is the exact mean of the recorded values.

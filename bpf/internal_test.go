@@ -58,3 +58,17 @@ func TestCString(t *testing.T) {
 		t.Errorf("unterminated comm: %q", got)
 	}
 }
+
+// TestProbeNamesEveryCollector checks that Probe answers for every
+// collector, whatever this machine allows.
+func TestProbeNamesEveryCollector(t *testing.T) {
+	s := Probe()
+	for _, c := range AllCollectors {
+		if _, ok := s.Collectors[c]; !ok {
+			t.Errorf("Probe says nothing about %s", c)
+		}
+	}
+	if s.Available() != (len(s.Missing()) < len(AllCollectors)) {
+		t.Errorf("Available() = %v with %d of %d collectors missing", s.Available(), len(s.Missing()), len(AllCollectors))
+	}
+}

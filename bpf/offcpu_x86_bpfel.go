@@ -25,7 +25,7 @@ type offcpuStackKey struct {
 	Tid         uint32
 	UserStack   int32
 	KernelStack int32
-	StackGen    uint32
+	StackEpoch  uint32
 	Kind        uint32
 	Comm        [16]int8
 	Thread      [16]int8
@@ -42,7 +42,7 @@ type offcpuStart struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	offcpuMapCounters      = "counters"
-	offcpuMapGeneration    = "generation"
+	offcpuMapEpoch         = "epoch"
 	offcpuMapOffcpuCounts0 = "offcpu_counts0"
 	offcpuMapOffcpuCounts1 = "offcpu_counts1"
 	offcpuMapOffcpuCounts2 = "offcpu_counts2"
@@ -110,7 +110,7 @@ type offcpuProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type offcpuMapSpecs struct {
 	Counters      *ebpf.MapSpec `ebpf:"counters"`
-	Generation    *ebpf.MapSpec `ebpf:"generation"`
+	Epoch         *ebpf.MapSpec `ebpf:"epoch"`
 	OffcpuCounts0 *ebpf.MapSpec `ebpf:"offcpu_counts0"`
 	OffcpuCounts1 *ebpf.MapSpec `ebpf:"offcpu_counts1"`
 	OffcpuCounts2 *ebpf.MapSpec `ebpf:"offcpu_counts2"`
@@ -152,7 +152,7 @@ func (o *offcpuObjects) Close() error {
 // It can be passed to loadOffcpuObjects or ebpf.CollectionSpec.LoadAndAssign.
 type offcpuMaps struct {
 	Counters      *ebpf.Map `ebpf:"counters"`
-	Generation    *ebpf.Map `ebpf:"generation"`
+	Epoch         *ebpf.Map `ebpf:"epoch"`
 	OffcpuCounts0 *ebpf.Map `ebpf:"offcpu_counts0"`
 	OffcpuCounts1 *ebpf.Map `ebpf:"offcpu_counts1"`
 	OffcpuCounts2 *ebpf.Map `ebpf:"offcpu_counts2"`
@@ -167,7 +167,7 @@ type offcpuMaps struct {
 func (m *offcpuMaps) Close() error {
 	return _OffcpuClose(
 		m.Counters,
-		m.Generation,
+		m.Epoch,
 		m.OffcpuCounts0,
 		m.OffcpuCounts1,
 		m.OffcpuCounts2,

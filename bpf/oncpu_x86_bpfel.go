@@ -19,7 +19,7 @@ type oncpuStackKey struct {
 	Tid         uint32
 	UserStack   int32
 	KernelStack int32
-	StackGen    uint32
+	StackEpoch  uint32
 	Kind        uint32
 	Comm        [16]int8
 	Thread      [16]int8
@@ -30,7 +30,7 @@ type oncpuStackKey struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	oncpuMapCounters      = "counters"
-	oncpuMapGeneration    = "generation"
+	oncpuMapEpoch         = "epoch"
 	oncpuMapOncpuCounts0  = "oncpu_counts0"
 	oncpuMapOncpuCounts1  = "oncpu_counts1"
 	oncpuMapOncpuCounts2  = "oncpu_counts2"
@@ -94,7 +94,7 @@ type oncpuProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type oncpuMapSpecs struct {
 	Counters      *ebpf.MapSpec `ebpf:"counters"`
-	Generation    *ebpf.MapSpec `ebpf:"generation"`
+	Epoch         *ebpf.MapSpec `ebpf:"epoch"`
 	OncpuCounts0  *ebpf.MapSpec `ebpf:"oncpu_counts0"`
 	OncpuCounts1  *ebpf.MapSpec `ebpf:"oncpu_counts1"`
 	OncpuCounts2  *ebpf.MapSpec `ebpf:"oncpu_counts2"`
@@ -134,7 +134,7 @@ func (o *oncpuObjects) Close() error {
 // It can be passed to loadOncpuObjects or ebpf.CollectionSpec.LoadAndAssign.
 type oncpuMaps struct {
 	Counters      *ebpf.Map `ebpf:"counters"`
-	Generation    *ebpf.Map `ebpf:"generation"`
+	Epoch         *ebpf.Map `ebpf:"epoch"`
 	OncpuCounts0  *ebpf.Map `ebpf:"oncpu_counts0"`
 	OncpuCounts1  *ebpf.Map `ebpf:"oncpu_counts1"`
 	OncpuCounts2  *ebpf.Map `ebpf:"oncpu_counts2"`
@@ -148,7 +148,7 @@ type oncpuMaps struct {
 func (m *oncpuMaps) Close() error {
 	return _OncpuClose(
 		m.Counters,
-		m.Generation,
+		m.Epoch,
 		m.OncpuCounts0,
 		m.OncpuCounts1,
 		m.OncpuCounts2,

@@ -35,6 +35,11 @@ var collectorTracepoints = map[Collector][]string{
 	PageFaults: {"page_fault_user"},
 }
 
+// lifecycleTracepoints are what the process-lifecycle object (procs)
+// attaches to; the stack collectors load it, to symbolize processes that
+// exit young and to follow children.
+var lifecycleTracepoints = []string{"sched_process_exec", "sched_process_fork", "sched_process_exit"}
+
 // Probe checks, without loading anything, what this host allows:
 // architecture, privileges, BTF, program and map types, and the
 // tracepoints each collector needs. It mounts tracefs when it is absent
@@ -75,15 +80,22 @@ func Probe() Support {
 
 	tracing := probeTPBTF()
 	for _, c := range AllCollectors {
+		s.Collectors[c] = nil
 		if c == OnCPU {
-			s.Collectors[c] = probePerfEvent()
-			continue
+			if err := probePerfEvent(); err != nil {
+				s.Collectors[c] = err
+				continue
+			}
 		}
 		if tracing != nil {
 			s.Collectors[c] = fmt.Errorf("tp_btf programs: %w", tracing)
 			continue
 		}
-		for _, tp := range collectorTracepoints[c] {
+		tps := collectorTracepoints[c]
+		if c == OnCPU || c == OffCPU || c == PageFaults {
+			tps = append(tps[:len(tps):len(tps)], lifecycleTracepoints...)
+		}
+		for _, tp := range tps {
 			if _, err := spec.AnyTypeByName("btf_trace_" + tp); err != nil {
 				s.Collectors[c] = fmt.Errorf("kernel has no %s tracepoint", tp)
 				break
@@ -91,7 +103,11 @@ func Probe() Support {
 		}
 	}
 	if err := features.HaveMapType(ebpf.RingBuf); err != nil {
-		s.Notes = append(s.Notes, "no BPF ring buffer (kernel < 5.8): short-lived processes are symbolized only if alive at the end of a window")
+		for _, c := range []Collector{OnCPU, OffCPU, PageFaults} {
+			if s.Collectors[c] == nil {
+				s.Collectors[c] = fmt.Errorf("no BPF ring buffer (kernel older than 5.8), needed to follow processes: %w", err)
+			}
+		}
 	}
 	return s
 }

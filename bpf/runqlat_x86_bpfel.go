@@ -17,7 +17,7 @@ type runqlatRunqHist struct {
 	_   structs.HostLayout
 	Lat struct {
 		_     structs.HostLayout
-		Slots [32]uint64
+		Slots [48]uint64
 		Count uint64
 		Sum   uint64
 	}

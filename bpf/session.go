@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -32,7 +33,8 @@ type Session struct {
 	shared  map[string]*ebpf.Map
 	links   []link.Link
 	sampler *perfSampler
-	gen     uint32 // current stack generation, mirrored in the generation map
+	epoch   uint32                // current stack epoch, mirrored in the epoch map
+	parked  map[stackRef][]uint64 // stacks of older epochs that pending waits need
 	last    time.Time
 	base    map[string]uint64 // counter totals at the last Read
 
@@ -43,14 +45,23 @@ type Session struct {
 	exited    []uint32        // watched processes gone since the last Read
 	lifecycle *ringbuf.Reader
 	done      chan struct{}
+	// lifecycleDone is waited for by Close, so that no goroutine of the
+	// session outlives it (the loader-delay timers check done instead).
+	lifecycleDone sync.WaitGroup
 }
 
-// Stack generations; must match GENERATIONS in c/stacks.h.
+// symbolCacheBytes bounds the parsed binaries the symbolizer keeps: with
+// the kernel's symbols (4 MiB) and the Go runtime, it keeps a session
+// under the 50 MiB RSS the agent is allowed on a host running many
+// different programs.
+const symbolCacheBytes = 16 << 20
+
+// Stack maps in rotation; must match GENERATIONS in c/stacks.h.
 const generations = 3
 
 // sharedMaps are created once and handed to every object that declares
 // them, so that one pid filter and one set of stack maps serve all.
-var sharedMaps = []string{"target_pids", "target_cgroups", "generation", "stacks0", "stacks1", "stacks2"}
+var sharedMaps = []string{"target_pids", "target_cgroups", "epoch", "stacks0", "stacks1", "stacks2"}
 
 // Start loads and attaches the chosen collectors.
 func Start(opts Options) (*Session, error) {
@@ -74,7 +85,8 @@ func Start(opts Options) (*Session, error) {
 		shared:  map[string]*ebpf.Map{},
 		base:    map[string]uint64{},
 		watched: map[uint32]bool{},
-		sym:     symbolize.New(symbolize.Options{ProcFS: opts.ProcFS}),
+		parked:  map[stackRef][]uint64{},
+		sym:     symbolize.New(symbolize.Options{ProcFS: opts.ProcFS, MaxObjectBytes: symbolCacheBytes}),
 		done:    make(chan struct{}),
 	}
 	if err := s.load(); err != nil {
@@ -92,6 +104,9 @@ func Start(opts Options) (*Session, error) {
 		s.Close()
 		return nil, err
 	}
+	// Loading parsed the kernel's BTF (tens of MiB, now garbage): give
+	// it back rather than carry it as RSS for the session's life.
+	debug.FreeOSMemory()
 	s.last = time.Now()
 	return s, nil
 }
@@ -206,7 +221,11 @@ func (s *Session) attach() error {
 			return fmt.Errorf("bpf: process events: %w", err)
 		}
 		s.lifecycle = rd
-		go s.followLifecycle()
+		s.lifecycleDone.Add(1)
+		go func() {
+			defer s.lifecycleDone.Done()
+			s.followLifecycle()
+		}()
 	}
 	return nil
 }
@@ -250,7 +269,13 @@ func (s *Session) watch(tgid uint32) {
 	}
 	s.watched[tgid] = true
 	s.watchMu.Unlock()
-	s.sym.Watch(int(tgid))
+	if err := s.sym.Watch(int(tgid)); err != nil {
+		// Gone (or unreadable): not held, so that a process reusing the
+		// pid is watched when it is met.
+		s.watchMu.Lock()
+		delete(s.watched, tgid)
+		s.watchMu.Unlock()
+	}
 }
 
 // rewatch takes a fresh snapshot of a process's mappings.
@@ -291,10 +316,11 @@ func (s *Session) Close() error {
 	for _, l := range s.links {
 		errs = append(errs, l.Close())
 	}
+	close(s.done)
 	if s.lifecycle != nil {
 		errs = append(errs, s.lifecycle.Close())
+		s.lifecycleDone.Wait()
 	}
-	close(s.done)
 	for _, c := range s.objs {
 		c.Close()
 	}

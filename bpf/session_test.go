@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -120,6 +121,57 @@ func TestOffCPUSleep(t *testing.T) {
 	}
 }
 
+// TestLongWaitKeepsItsStack reads windows every 300 ms while a process
+// sleeps 2 s: its wait spans several epochs of the stack maps, and must
+// still come back with its nanosleep stack (parked by Read).
+func TestLongWaitKeepsItsStack(t *testing.T) {
+	requireCollectors(t, OffCPU)
+	g := startGated(t, "/bin/sleep", "2")
+	s := startSession(t, Options{Collectors: []Collector{OffCPU}, PIDs: []int{g.pid()}})
+	g.release(t)
+	var sleptS, inNanosleep int64
+	var missing uint64
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		time.Sleep(300 * time.Millisecond)
+		w := read(t, s)
+		missing += w.Counters["stacks.missing"]
+		for _, smp := range pidSamples(w.OffCPU, g.pid()) {
+			if smp.Label["state"][0] == "S" {
+				sleptS += smp.Value[0]
+				if stackHas(smp, "nanosleep") {
+					inNanosleep += smp.Value[0]
+				}
+			}
+		}
+		if g.cmd.ProcessState != nil || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case err := <-g.done:
+			g.done <- err
+			// one more window for the wakeup to be drained
+			w := read(t, s)
+			for _, smp := range pidSamples(w.OffCPU, g.pid()) {
+				if smp.Label["state"][0] == "S" {
+					sleptS += smp.Value[0]
+					if stackHas(smp, "nanosleep") {
+						inNanosleep += smp.Value[0]
+					}
+				}
+			}
+			goto done
+		default:
+		}
+	}
+done:
+	if time.Duration(sleptS) < 1800*time.Millisecond {
+		t.Fatalf("%v asleep in state S, want about 2s", time.Duration(sleptS))
+	}
+	if float64(inNanosleep) < 0.9*float64(sleptS) {
+		t.Errorf("%v of %v asleep kept its nanosleep stack (stacks missing: %d)", time.Duration(inNanosleep), time.Duration(sleptS), missing)
+	}
+}
+
 func TestDiskWaitsAndBlockIO(t *testing.T) {
 	requireCollectors(t, OffCPU, BlockIO)
 	dir, err := os.MkdirTemp("/var/tmp", "perfhound-bpf-")
@@ -127,6 +179,10 @@ func TestDiskWaitsAndBlockIO(t *testing.T) {
 		t.Skipf("no disk-backed directory: %v", err)
 	}
 	defer os.RemoveAll(dir)
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(dir, &fs); err != nil || fs.Type == 0x01021994 { // TMPFS_MAGIC
+		t.Skipf("%s is not on a block device (tmpfs): no block I/O to see", dir)
+	}
 	for _, mode := range []string{"fsync", "direct"} {
 		t.Run(mode, func(t *testing.T) {
 			g := startGated(t, subject(t, "go"), "-mode", mode, "-duration", "2s", "-dir", dir)
@@ -199,17 +255,22 @@ func TestTCPClientOfSlowServer(t *testing.T) {
 	addr := slowServer(t, 50*time.Millisecond, size)
 	g := startGated(t, subject(t, "c"), "tcp", "127.0.0.1", strconv.Itoa(addr.Port), "2")
 	s := startSession(t, Options{Collectors: []Collector{OffCPU, TCP}, PIDs: []int{g.pid()}})
+	// A second session beside the first, watching every process's TCP:
+	// sessions share no state, and only this one keeps the server's
+	// accepted (passive) connections.
+	host := startSession(t, Options{Collectors: []Collector{TCP}})
 	g.release(t)
 	g.wait(t, 10*time.Second)
 	w := read(t, s)
+	checkPassive(t, read(t, host), addr)
 
 	var inRecv, total int64
 	for _, smp := range pidSamples(w.OffCPU, g.pid()) {
 		total += smp.Value[0]
-		// The kernel side of a blocking recv. The user side reads recv
-		// (libc), then main: libc is built without frame pointers, so
+		// The kernel side of a blocking recv, and the user side in libc's
+		// recv, then main: libc is built without frame pointers, so
 		// unwinding from its recv skips the caller, tcp_client.
-		if stackHas(smp, "tcp_recvmsg", "sk_wait_data") && stackHas(smp, "recv") && stackHas(smp, "main") {
+		if stackHas(smp, "tcp_recvmsg", "sk_wait_data") && strings.Contains(leafUserFunction(smp), "recv") && stackHas(smp, "main") {
 			inRecv += smp.Value[0]
 		}
 	}
@@ -243,6 +304,31 @@ func TestTCPClientOfSlowServer(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no TCP connections of pid %d: %+v", g.pid(), w.TCP)
+	}
+}
+
+// checkPassive finds the server side of the slow-server test: one record
+// for all its accepted connections, keyed by our port, not one per
+// client port.
+func checkPassive(t *testing.T, w *Window, addr *net.TCPAddr) {
+	t.Helper()
+	var records int
+	var closed uint64
+	for _, c := range w.TCP {
+		if c.Passive && c.Peer.Port() == uint16(addr.Port) {
+			records++
+			closed += c.Lifetime.Count
+			if c.PID != 0 || !c.Peer.Addr().IsLoopback() {
+				t.Errorf("passive record %+v, want pid 0 and a loopback peer", c)
+			}
+		}
+	}
+	if records != 1 || closed < 20 {
+		for _, c := range w.TCP {
+			t.Logf("%+v", c)
+		}
+		t.Logf("counters %v", w.Counters)
+		t.Errorf("%d passive records for port %d with %d closed connections, want one record for about 38", records, addr.Port, closed)
 	}
 }
 
@@ -441,19 +527,27 @@ func TestCgroupFilter(t *testing.T) {
 	if err != nil {
 		t.Skipf("cannot create a cgroup: %v", err)
 	}
+	// Registered first, so it runs last, after the subjects are killed
+	// and reaped: a cgroup can be removed once its processes are gone.
+	t.Cleanup(func() {
+		for i := 0; ; i++ {
+			err := os.Remove(dir)
+			if err == nil || os.IsNotExist(err) {
+				return
+			}
+			if i == 50 {
+				t.Errorf("removing cgroup %s: %v", dir, err)
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
 	inside := startGated(t, subject(t, "go"), "-mode", "spin", "-duration", "1s")
 	outside := startGated(t, subject(t, "go"), "-mode", "spin", "-duration", "1s")
-	t.Cleanup(func() {
-		// A cgroup can be removed once its processes have left it.
-		inside.cmd.Process.Kill()
-		<-inside.done
-		inside.done <- nil
-		os.Remove(dir)
-	})
 	if err := os.WriteFile(dir+"/cgroup.procs", []byte(strconv.Itoa(inside.pid())), 0o644); err != nil {
 		t.Skipf("cannot move a process into %s: %v", dir, err)
 	}
-	s := startSession(t, Options{Collectors: []Collector{OnCPU}, Cgroups: []string{dir}})
+	s := startSession(t, Options{Collectors: []Collector{OnCPU, RunQueue}, Cgroups: []string{dir}})
 	inside.release(t)
 	outside.release(t)
 	inside.wait(t, 10*time.Second)
@@ -462,5 +556,10 @@ func TestCgroupFilter(t *testing.T) {
 	in, out := len(pidSamples(w.OnCPU, inside.pid())), len(pidSamples(w.OnCPU, outside.pid()))
 	if in == 0 || out != 0 {
 		t.Errorf("%d sample buckets from the process in %s and %d from the one outside; want some and none", in, dir, out)
+	}
+	for _, r := range w.RunQueue {
+		if int(r.PID) != inside.pid() {
+			t.Errorf("run-queue latency of pid %d (%s), outside the cgroup", r.PID, r.Comm)
+		}
 	}
 }

@@ -18,7 +18,8 @@ type tcpConnInfo struct {
 	OpenTs        uint64
 	EstablishedTs uint64
 	Tgid          uint32
-	Passive       uint32
+	Passive       uint16
+	Lport         uint16
 	Comm          [16]int8
 }
 
@@ -26,7 +27,7 @@ type tcpConnKey struct {
 	_       structs.HostLayout
 	Tgid    uint32
 	Family  uint16
-	Dport   uint16
+	Port    uint16
 	Daddr   [16]uint8
 	Passive uint32
 	Pad     uint32
@@ -36,13 +37,13 @@ type tcpConnStats struct {
 	_          structs.HostLayout
 	ConnectLat struct {
 		_     structs.HostLayout
-		Slots [32]uint64
+		Slots [48]uint64
 		Count uint64
 		Sum   uint64
 	}
 	Lifetime struct {
 		_     structs.HostLayout
-		Slots [32]uint64
+		Slots [48]uint64
 		Count uint64
 		Sum   uint64
 	}

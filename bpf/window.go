@@ -61,7 +61,9 @@ type BlockIOLatency struct {
 
 // TCPConnections are one process's TCP connections with one peer.
 // Passive (accepted) connections complete in softirq context, so their
-// process is not known: PID 0 and Passive set.
+// process is not known: PID 0 and Passive set, and Peer is the client's
+// address with our local port (the client's port differs for every
+// connection).
 type TCPConnections struct {
 	PID     uint32         `json:"pid"`
 	Comm    string         `json:"comm"`

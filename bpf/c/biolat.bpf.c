@@ -5,7 +5,11 @@
  *
  * The issuing process is taken at block_io_start, which runs in the
  * submitter's context when the request is allocated; block_rq_issue may
- * run from a kworker or another task's plug flush.
+ * run from a kworker or another task's plug flush, so it names the issuer
+ * only for requests that carry no bio (flushes, passthrough), which never
+ * go through block_io_start. The device is the partition when the request
+ * has one. A request completed in parts is recorded once, at its last
+ * part, with its size at issue.
  */
 #include "common.h"
 
@@ -20,15 +24,16 @@ enum {
 	BIO_ERRORS,      /* completions with an error status */
 	BIO_START_FULL,  /* requests not tracked: map full */
 	BIO_MAP_FULL,    /* completions dropped: histogram map full */
-	BIO_NO_ISSUE,    /* completions of requests issued before we started */
+	BIO_NO_ISSUE,    /* completions of requests seen starting but not issued */
 	BIO_COUNTERS,
 };
 
 DEFINE_COUNTERS(BIO_COUNTERS);
 
 struct bio_start {
-	__u64 ts; /* 0 until issued */
+	__u64 ts;    /* 0 until issued */
 	__u32 tgid;
+	__u32 bytes; /* at issue */
 	char comm[TASK_COMM_LEN];
 };
 
@@ -55,8 +60,10 @@ struct {
 	__type(value, struct bio_start);
 } bio_starts SEC(".maps");
 
+/* Drained at every window; see runqlat.bpf.c for why not preallocated. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 4096);
 	__type(key, struct bio_key);
 	__type(value, struct bio_value);
@@ -64,14 +71,16 @@ struct {
 
 static __always_inline __u32 request_dev(struct request *rq)
 {
-	struct gendisk *disk = BPF_CORE_READ(rq, q, disk);
-	__u32 major, minor;
+	struct block_device *part = BPF_CORE_READ(rq, part);
+	struct gendisk *disk;
 
+	/* The kernel's dev_t is major << 20 | minor, as in the key. */
+	if (part)
+		return BPF_CORE_READ(part, bd_dev);
+	disk = BPF_CORE_READ(rq, q, disk);
 	if (!disk)
 		return 0;
-	major = BPF_CORE_READ(disk, major);
-	minor = BPF_CORE_READ(disk, first_minor);
-	return major << MINORBITS | minor;
+	return BPF_CORE_READ(disk, major) << MINORBITS | BPF_CORE_READ(disk, first_minor);
 }
 
 SEC("tp_btf/block_io_start")
@@ -97,16 +106,23 @@ int BPF_PROG(bio_issue, struct request *rq)
 
 	if (s) {
 		s->ts = bpf_ktime_get_ns();
+		s->bytes = BPF_CORE_READ(rq, __data_len);
 		return 0;
 	}
-	/* Requests that skip block_io_start (flushes, passthrough): the
-	 * issuer is the best we know. */
+	/*
+	 * A request with a bio went through block_io_start: no entry means
+	 * its submitter is not watched. Only bio-less requests (flushes,
+	 * passthrough) are credited to the task issuing them.
+	 */
+	if (BPF_CORE_READ(rq, bio))
+		return 0;
 	{
 		__u64 id = bpf_get_current_pid_tgid();
 		struct bio_start n = { .ts = bpf_ktime_get_ns(), .tgid = id >> 32 };
 
 		if (!wanted_current(n.tgid))
 			return 0;
+		n.bytes = BPF_CORE_READ(rq, __data_len);
 		bpf_get_current_comm(&n.comm, sizeof(n.comm));
 		if (bpf_map_update_elem(&bio_starts, &key, &n, BPF_ANY) != 0)
 			count(BIO_START_FULL);
@@ -123,6 +139,9 @@ int BPF_PROG(bio_complete, struct request *rq, blk_status_t error, unsigned int 
 	struct bio_value *v;
 
 	if (!s)
+		return 0;
+	/* Not the last part: wait for it. */
+	if (nr_bytes < BPF_CORE_READ(rq, __data_len))
 		return 0;
 	if (s->ts == 0) {
 		count(BIO_NO_ISSUE);
@@ -146,7 +165,7 @@ int BPF_PROG(bio_complete, struct request *rq, blk_status_t error, unsigned int 
 	}
 	count(BIO_COMPLETED);
 	hist_add(&v->lat, now - s->ts);
-	hist_add(&v->bytes, nr_bytes);
+	hist_add(&v->bytes, s->bytes);
 	if (error) {
 		count(BIO_ERRORS);
 		__sync_fetch_and_add(&v->errors, 1);

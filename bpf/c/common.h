@@ -15,7 +15,7 @@
 #include <bpf/bpf_core_read.h>
 
 #define TASK_COMM_LEN 16
-#define HIST_SLOTS 32
+#define HIST_SLOTS 48 /* 2^48 ns is 78 hours; 2^48 bytes, 256 TiB */
 #define MAX_TARGET_PIDS 1024
 #define MAX_TARGET_CGROUPS 256
 
@@ -41,7 +41,7 @@ struct {
 	__type(value, __u8);
 } target_cgroups SEC(".maps");
 
-/* wanted reports whether the current task's process is being watched. */
+/* wanted_current reports whether the current task is being watched. */
 static __always_inline bool wanted_current(__u32 tgid)
 {
 	if (filter_pids && bpf_map_lookup_elem(&target_pids, &tgid))
@@ -55,14 +55,33 @@ static __always_inline bool wanted_current(__u32 tgid)
 }
 
 /*
- * wanted_tgid is for events handled outside the task's own context (a
- * wakeup, a completion): only the pid filter can be checked there.
+ * wanted_task is for events about a task other than the current one (a
+ * wakeup): the same filters, read from the task itself.
  */
-static __always_inline bool wanted_tgid(__u32 tgid)
+static __always_inline bool wanted_task(struct task_struct *p)
 {
-	if (filter_pids)
-		return bpf_map_lookup_elem(&target_pids, &tgid) != NULL;
-	return true;
+	if (filter_pids) {
+		__u32 tgid = BPF_CORE_READ(p, tgid);
+
+		if (bpf_map_lookup_elem(&target_pids, &tgid))
+			return true;
+	}
+	if (filter_cgroups) {
+		__u64 cg = BPF_CORE_READ(p, cgroups, dfl_cgrp, kn, id);
+
+		if (bpf_map_lookup_elem(&target_cgroups, &cg))
+			return true;
+	}
+	return !filter_pids && !filter_cgroups;
+}
+
+/*
+ * wanted_unattributed is for events that belong to no known process (a
+ * passive TCP connection): kept only when nothing is filtered.
+ */
+static __always_inline bool wanted_unattributed(void)
+{
+	return !filter_pids && !filter_cgroups;
 }
 
 /* Per-CPU event counters; the index constants are per collector. */

@@ -31,8 +31,8 @@ int BPF_PROG(page_fault, unsigned long address, struct pt_regs *regs, unsigned l
 	if (!wanted_current(key.tgid))
 		return 0;
 	count(FAULTS_SEEN);
-	g = current_generation();
-	key.stack_gen = g;
+	g = current_epoch();
+	key.stack_epoch = g;
 	key.kernel_stack = -1;
 	key.user_stack = -1;
 	if (with_stacks)

@@ -75,7 +75,7 @@ int BPF_PROG(off_cpu, bool preempt, struct task_struct *prev, struct task_struct
 	__u32 prev_tid = BPF_CORE_READ(prev, pid);
 	__u32 prev_tgid = BPF_CORE_READ(prev, tgid);
 	__u32 next_tid = BPF_CORE_READ(next, pid);
-	__u32 g = current_generation();
+	__u32 g = current_epoch();
 	struct start *s;
 
 	/* prev is still current here, so its stacks can be taken. */
@@ -85,7 +85,7 @@ int BPF_PROG(off_cpu, bool preempt, struct task_struct *prev, struct task_struct
 		count(OFFCPU_SWITCHES);
 		st.key.tgid = prev_tgid;
 		st.key.tid = prev_tid;
-		st.key.stack_gen = g;
+		st.key.stack_epoch = g;
 		/* Preempted means runnable, whatever the state word says. */
 		st.key.kind = preempt ? 0 : prev_state;
 		st.key.user_stack = STACK_ID(get_stack(ctx, g, BPF_F_USER_STACK), OFFCPU_USER_STACK_LOST);

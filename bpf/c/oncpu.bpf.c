@@ -55,10 +55,10 @@ int on_cpu(struct bpf_perf_event_data *ctx)
 		return 0;
 	count(ONCPU_SAMPLES);
 
-	g = current_generation();
+	g = current_epoch();
 	key.tgid = tgid;
 	key.tid = tid;
-	key.stack_gen = g;
+	key.stack_epoch = g;
 	key.user_stack = STACK_ID(get_stack(ctx, g, BPF_F_USER_STACK), ONCPU_USER_STACK_LOST);
 	key.kernel_stack = STACK_ID(get_stack(ctx, g, 0), ONCPU_KERNEL_STACK_LOST);
 	set_names(&key, (struct task_struct *)bpf_get_current_task());

@@ -2,8 +2,9 @@
 /*
  * Process lifecycle: tells the reader about every exec of a watched
  * process at once, so its memory mappings can be read while it is still
- * alive (a short-lived process may be gone by the end of the window), and
- * follows the children of watched processes when follow_children is set.
+ * alive (a short-lived process may be gone by the end of the window),
+ * follows the children of watched processes when follow_children is set,
+ * and drops exited processes from the pid filter.
  */
 #include "common.h"
 
@@ -76,13 +77,22 @@ int BPF_PROG(proc_fork, struct task_struct *parent, struct task_struct *child)
 }
 
 SEC("tp_btf/sched_process_exit")
-int BPF_PROG(proc_exit, struct task_struct *p, bool group_dead)
+int BPF_PROG(proc_exit, struct task_struct *p)
 {
 	__u32 tgid = BPF_CORE_READ(p, tgid);
 
-	/* Only the last thread's exit ends the process. */
-	if (!group_dead || !wanted_tgid(tgid))
+	/*
+	 * Only the last thread's exit ends the process: signal->live has
+	 * dropped to zero by then. (Newer kernels also pass group_dead; this
+	 * works on older ones too.)
+	 */
+	if (BPF_CORE_READ(p, signal, live.counter) != 0)
+		return 0;
+	if (!wanted_task(p))
 		return 0;
 	send(tgid, 1);
+	/* A pid is reused sooner or later: stop watching this one. */
+	if (filter_pids)
+		bpf_map_delete_elem(&target_pids, &tgid);
 	return 0;
 }

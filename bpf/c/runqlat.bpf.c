@@ -32,9 +32,15 @@ struct {
 	__type(value, __u64);
 } runq_start SEC(".maps");
 
-/* Per process (tgid). Drained by the reader at every window. */
+/*
+ * Per process (tgid). Drained by the reader at every window. Not
+ * preallocated: a drained element is freed after an RCU grace period, so a
+ * program still holding it adds to a dead element (lost) rather than to a
+ * reused one (misfiled).
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 4096);
 	__type(key, __u32);
 	__type(value, struct runq_hist);
@@ -42,11 +48,10 @@ struct {
 
 static __always_inline void enqueued(struct task_struct *p)
 {
-	__u32 tgid = BPF_CORE_READ(p, tgid);
 	__u32 tid = BPF_CORE_READ(p, pid);
 	__u64 now;
 
-	if (tid == 0 || !wanted_tgid(tgid))
+	if (tid == 0 || !wanted_task(p))
 		return;
 	now = bpf_ktime_get_ns();
 	if (bpf_map_update_elem(&runq_start, &tid, &now, BPF_ANY) != 0)

@@ -2,14 +2,16 @@
 /*
  * Stack traces, shared by the on-CPU, off-CPU and page-fault collectors.
  *
- * Stacks and the counts that refer to them rotate through three
- * generations. The reader switches `generation` to the next one, waits for
- * programs in flight, then drains the counts of the previous generation.
- * Their stack ids point into that generation's stack map or, for an
- * off-CPU wait that began before the last switch, into the one before it;
- * both are still intact. A stack map is cleared just before it is used
- * again, two windows later, so only waits longer than a whole window lose
- * their stack (counted as such by the reader).
+ * Stacks, and the counts that refer to them, rotate through three maps
+ * indexed by the epoch modulo 3; the epoch goes up by one at every read.
+ * Keys carry the epoch their stack ids were taken in. At a read the reader
+ * (bpf/read.go) first copies the stacks that pending and finished off-CPU
+ * waits still need from the map about to be reused, clears that map,
+ * moves the epoch on, waits for programs in flight, and drains the counts
+ * of the epoch that ended. Their stack ids point into that epoch's map,
+ * into the previous epoch's (an off-CPU wait that began before the last
+ * read: still intact), or, for older waits, into the reader's copies. So a
+ * thread asleep for hours still has its stack when it wakes.
  */
 #ifndef PERFHOUND_STACKS_H
 #define PERFHOUND_STACKS_H
@@ -20,12 +22,13 @@
 #define STACK_MAP_ENTRIES 8192
 #define GENERATIONS 3
 
+/* The current epoch, moved on by the reader. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, __u32);
-} generation SEC(".maps");
+} epoch SEC(".maps");
 
 #define DEFINE_STACK_MAP(name)                                    \
 	struct {                                                  \
@@ -39,21 +42,23 @@ DEFINE_STACK_MAP(stacks0);
 DEFINE_STACK_MAP(stacks1);
 DEFINE_STACK_MAP(stacks2);
 
-static __always_inline __u32 current_generation(void)
+static __always_inline __u32 current_epoch(void)
 {
 	__u32 zero = 0;
-	__u32 *g = bpf_map_lookup_elem(&generation, &zero);
-	return g && *g < GENERATIONS ? *g : 0;
+	__u32 *e = bpf_map_lookup_elem(&epoch, &zero);
+	return e ? *e : 0;
 }
 
 /*
  * get_stack records the current stack (user when flags has
- * BPF_F_USER_STACK) in generation g's map and returns its id, or a
+ * BPF_F_USER_STACK) in epoch e's map and returns its id, or a
  * negative errno: -EFAULT when there is no such stack (a kernel thread has
  * no user stack), -EEXIST on a hash collision, which callers count.
  */
-static __always_inline long get_stack(void *ctx, __u32 g, __u64 flags)
+static __always_inline long get_stack(void *ctx, __u32 e, __u64 flags)
 {
+	__u32 g = e % GENERATIONS;
+
 	if (g == 1)
 		return bpf_get_stackid(ctx, &stacks1, flags);
 	if (g == 2)
@@ -78,14 +83,14 @@ static __always_inline long get_stack(void *ctx, __u32 g, __u64 flags)
 
 /*
  * One bucket of stack-keyed counts: the thread, its two stacks and the
- * generation their ids belong to.
+ * epoch their ids belong to.
  */
 struct stack_key {
 	__u32 tgid;
 	__u32 tid;
 	__s32 user_stack;
 	__s32 kernel_stack;
-	__u32 stack_gen;
+	__u32 stack_epoch;
 	__u32 kind; /* collector-specific: the off-CPU state */
 	char comm[TASK_COMM_LEN];   /* the process's (its group leader's) */
 	char thread[TASK_COMM_LEN]; /* the thread's own name */
@@ -106,6 +111,8 @@ static __always_inline void set_names(struct stack_key *key, struct task_struct 
 		__type(value, value_type);               \
 	} name##0 SEC(".maps"), name##1 SEC(".maps"), name##2 SEC(".maps")
 
-#define COUNTS_FOR(name, g) ((g) == 1 ? (void *)&name##1 : (g) == 2 ? (void *)&name##2 : (void *)&name##0)
+#define COUNTS_FOR(name, e)                                   \
+	((e) % GENERATIONS == 1 ? (void *)&name##1 :          \
+	 (e) % GENERATIONS == 2 ? (void *)&name##2 : (void *)&name##0)
 
 #endif

@@ -7,7 +7,10 @@
  * An active open moves to SYN_SENT inside connect(2), so the current task
  * there is the process that connects. A passive open completes in softirq
  * context, where the current task is unrelated: those are kept with tgid 0
- * and the passive flag, by peer.
+ * and the passive flag, by the peer's address and our local port (the
+ * peer's port is ephemeral: one bucket per connection would fill the map).
+ * With a pid filter they are not kept; with a cgroup filter, the socket's
+ * cgroup decides.
  */
 #include "common.h"
 
@@ -30,14 +33,15 @@ struct conn_info {
 	__u64 open_ts;        /* SYN_SENT or SYN_RECV */
 	__u64 established_ts; /* 0 until established */
 	__u32 tgid;
-	__u32 passive;
+	__u16 passive;
+	__u16 lport; /* our port, for passive opens: cleared before close */
 	char comm[TASK_COMM_LEN];
 };
 
 struct conn_key {
 	__u32 tgid;
 	__u16 family;
-	__u16 dport;   /* host order */
+	__u16 port;    /* host order: the peer's (active), ours (passive) */
 	__u8 daddr[16]; /* IPv4 in the first 4 bytes */
 	__u32 passive;
 	__u32 pad;
@@ -62,17 +66,22 @@ struct {
 	__type(value, struct conn_info);
 } tcp_socks SEC(".maps");
 
+/* Drained at every window; see runqlat.bpf.c for why not preallocated. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 4096);
 	__type(key, struct conn_key);
 	__type(value, struct conn_stats);
 } tcp_stats SEC(".maps");
 
-static __always_inline void peer_key(const struct sock *sk, struct conn_key *k)
+static __always_inline void peer_key(const struct sock *sk, struct conn_key *k, const struct conn_info *info)
 {
 	k->family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	k->dport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (info && info->passive)
+		k->port = info->lport;
+	else
+		k->port = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	if (k->family == AF_INET6)
 		BPF_CORE_READ_INTO(&k->daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
 	else {
@@ -80,6 +89,18 @@ static __always_inline void peer_key(const struct sock *sk, struct conn_key *k)
 
 		__builtin_memcpy(k->daddr, &v4, sizeof(v4));
 	}
+}
+
+/* wanted_sock decides for a socket of no known process. */
+static __always_inline bool wanted_sock(const struct sock *sk)
+{
+	if (filter_cgroups) {
+		__u64 cg = BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
+
+		if (bpf_map_lookup_elem(&target_cgroups, &cg))
+			return true;
+	}
+	return wanted_unattributed();
 }
 
 static __always_inline struct conn_stats *stats_for(struct conn_key *k, const char *comm)
@@ -121,9 +142,10 @@ int BPF_PROG(tcp_state, const struct sock *sk, const int oldstate, const int new
 				return 0;
 			bpf_get_current_comm(&n.comm, sizeof(n.comm));
 		} else {
-			if (!wanted_tgid(0))
+			if (!wanted_sock(sk))
 				return 0;
 			n.passive = 1;
+			n.lport = BPF_CORE_READ(sk, __sk_common.skc_num);
 		}
 		if (bpf_map_update_elem(&tcp_socks, &key, &n, BPF_ANY) != 0)
 			count(TCP_SOCK_FULL);
@@ -135,7 +157,7 @@ int BPF_PROG(tcp_state, const struct sock *sk, const int oldstate, const int new
 		return 0;
 	k.tgid = info->tgid;
 	k.passive = info->passive;
-	peer_key(sk, &k);
+	peer_key(sk, &k, info);
 
 	if (newstate == TCP_ESTABLISHED && info->established_ts == 0) {
 		info->established_ts = now;
@@ -176,10 +198,10 @@ int BPF_PROG(tcp_retransmit, const struct sock *sk, const struct sk_buff *skb, i
 	if (info) {
 		k.tgid = info->tgid;
 		k.passive = info->passive;
-	} else if (!wanted_tgid(0)) {
+	} else if (!wanted_sock(sk)) {
 		return 0;
 	}
-	peer_key(sk, &k);
+	peer_key(sk, &k, info);
 	v = stats_for(&k, info ? info->comm : NULL);
 	if (v)
 		__sync_fetch_and_add(&v->retransmits, 1);

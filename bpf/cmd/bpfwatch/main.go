@@ -89,6 +89,9 @@ func run() error {
 	}
 	defer s.Close()
 	startCPU := cpuTime()
+	// The overhead benchmark waits for this line before starting its
+	// workload.
+	fmt.Fprintln(os.Stderr, "bpfwatch: collecting")
 	defer reportCost(s, start, startCPU, *bpfStats)
 
 	stop := make(chan os.Signal, 1)

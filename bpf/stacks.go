@@ -1,0 +1,363 @@
+//go:build linux && amd64
+
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/google/pprof/profile"
+
+	"github.com/perfhound/perfhound/bpf/symbolize"
+)
+
+// How stack-keyed counts are read (see c/stacks.h): stacks and counts live
+// in three maps indexed by the epoch modulo 3, and the epoch moves on at
+// every Read. At the end of epoch E, Read
+//
+//  1. copies ("parks") the stacks of epoch E-2 that off-CPU waits still
+//     refer to: waits still pending, and waits that ended during E;
+//  2. clears the stack map of epoch E-2, which epoch E+1 will use;
+//  3. moves the epoch to E+1 and waits for programs in flight;
+//  4. drains the counts of epoch E, resolving stack ids of epochs E and
+//     E-1 from their maps and older ones from the parked copies;
+//  5. keeps only the parked stacks that pending waits still refer to.
+//
+// On-CPU samples and page faults always refer to their own epoch; only an
+// off-CPU wait, whose stack is taken when it begins, can refer to an older
+// one, so a thread asleep for hours still has its stack when it wakes.
+
+// maxParked bounds the parked stacks; past it a long wait's stack is lost
+// and counted in stacks.missing.
+const maxParked = 16384
+
+// stackRef names one stack: the epoch it was taken in and its id.
+type stackRef struct {
+	epoch uint32
+	id    int32
+}
+
+// stackCollectors are the objects whose counts are keyed by stack.
+var stackCollectors = []struct {
+	collector Collector
+	counts    string
+}{
+	{OnCPU, "oncpu_counts"},
+	{OffCPU, "offcpu_counts"},
+	{PageFaults, "fault_counts"},
+}
+
+// stackEntry is one drained bucket of stack-keyed counts.
+type stackEntry struct {
+	key    oncpuStackKey // the same layout in every stack-keyed object
+	values []int64
+}
+
+func stackMap(maps map[string]*ebpf.Map, epoch uint32) *ebpf.Map {
+	return maps[fmt.Sprintf("stacks%d", epoch%generations)]
+}
+
+func countsMap(coll *ebpf.Collection, name string, epoch uint32) *ebpf.Map {
+	return coll.Maps[fmt.Sprintf("%s%d", name, epoch%generations)]
+}
+
+// readStacks ends the current epoch and turns its counts into profiles.
+// It returns how many sample stacks could not be found.
+func (s *Session) readStacks(w *Window) (missing uint64, err error) {
+	if s.shared["epoch"] == nil {
+		return 0, nil
+	}
+	e := s.epoch
+	var pending map[stackRef]bool
+	if e >= 2 {
+		if pending, err = s.parkStacks(e - 2); err != nil {
+			return 0, fmt.Errorf("bpf: keeping the stacks of long waits: %w", err)
+		}
+		if err := clearMap(stackMap(s.shared, e-2)); err != nil {
+			return 0, fmt.Errorf("bpf: clearing stack map: %w", err)
+		}
+	}
+	if err := s.shared["epoch"].Put(uint32(0), e+1); err != nil {
+		return 0, fmt.Errorf("bpf: moving the stack epoch on: %w", err)
+	}
+	s.epoch = e + 1
+	time.Sleep(epochGrace)
+
+	stacks := stackReader{maps: s.shared, parked: s.parked, current: e, cache: map[stackRef][]uint64{}}
+	period := int64(time.Second) / int64(s.opts.Frequency)
+	for _, sc := range stackCollectors {
+		coll := s.objs[string(sc.collector)]
+		if coll == nil {
+			continue
+		}
+		entries, err := drainStackCounts(countsMap(coll, sc.counts, e), sc.collector, period)
+		if err != nil {
+			return 0, fmt.Errorf("bpf: reading %s: %w", sc.collector, err)
+		}
+		for _, en := range entries {
+			s.watch(en.key.Tgid)
+		}
+		b := s.newBuilder(sc.collector)
+		for _, en := range entries {
+			k := en.key
+			labels := map[string][]string{"comm": {cString(k.Comm[:])}, "thread": {cString(k.Thread[:])}}
+			if sc.collector == OffCPU {
+				labels["state"] = []string{taskState(k.Kind)}
+			}
+			b.Add(symbolize.Sample{
+				PID:       int(k.Tgid),
+				User:      stacks.get(k.StackEpoch, k.UserStack),
+				Kernel:    stacks.get(k.StackEpoch, k.KernelStack),
+				Values:    en.values,
+				Labels:    labels,
+				NumLabels: map[string][]int64{"pid": {int64(k.Tgid)}, "tid": {int64(k.Tid)}},
+			})
+		}
+		p := b.Profile()
+		trimTracingFrames(p)
+		p.TimeNanos = w.Start.UnixNano()
+		p.DurationNanos = w.End.Sub(w.Start).Nanoseconds()
+		switch sc.collector {
+		case OnCPU:
+			w.OnCPU = p
+		case OffCPU:
+			w.OffCPU = p
+		case PageFaults:
+			w.PageFaults = p
+		}
+	}
+	// Keep the parked stacks that waits still pending refer to.
+	for ref := range s.parked {
+		if !pending[ref] {
+			delete(s.parked, ref)
+		}
+	}
+	return stacks.missing, nil
+}
+
+// parkStacks copies the stacks of epoch old that off-CPU waits refer to,
+// from the pending waits and then from the counts of the epoch now
+// ending, in that order: a wait that ends between the two reads is seen
+// in one or the other. It returns every stack of epoch old or earlier
+// that a pending wait refers to.
+func (s *Session) parkStacks(old uint32) (map[stackRef]bool, error) {
+	pending := map[stackRef]bool{}
+	coll := s.objs[string(OffCPU)]
+	if coll == nil {
+		return pending, nil
+	}
+	m := stackMap(s.shared, old)
+	park := func(ref stackRef) {
+		if ref.id < 0 || ref.epoch != old {
+			return
+		}
+		if _, ok := s.parked[ref]; ok || len(s.parked) >= maxParked {
+			return
+		}
+		var raw [maxStackDepth]uint64
+		if err := m.Lookup(uint32(ref.id), &raw); err == nil {
+			s.parked[ref] = trimStack(raw[:])
+		}
+	}
+	var (
+		tid   uint32
+		start offcpuStart
+	)
+	it := coll.Maps["offcpu_start"].Iterate()
+	for it.Next(&tid, &start) {
+		k := start.Key
+		if k.StackEpoch > old {
+			continue
+		}
+		for _, id := range []int32{k.UserStack, k.KernelStack} {
+			ref := stackRef{k.StackEpoch, id}
+			pending[ref] = true
+			park(ref)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, err
+	}
+	var (
+		key oncpuStackKey
+		v   offcpuOffcpuValue
+	)
+	it = countsMap(coll, "offcpu_counts", s.epoch).Iterate()
+	for it.Next(&key, &v) {
+		park(stackRef{key.StackEpoch, key.UserStack})
+		park(stackRef{key.StackEpoch, key.KernelStack})
+	}
+	return pending, it.Err()
+}
+
+// newBuilder starts a profile with the collector's sample types.
+func (s *Session) newBuilder(c Collector) *symbolize.Builder {
+	vt := func(t, u string) *profile.ValueType { return &profile.ValueType{Type: t, Unit: u} }
+	switch c {
+	case OnCPU:
+		period := int64(time.Second) / int64(s.opts.Frequency)
+		return s.sym.NewBuilder([]*profile.ValueType{vt("samples", "count"), vt("cpu", "nanoseconds")}, vt("cpu", "nanoseconds"), period)
+	case OffCPU:
+		return s.sym.NewBuilder([]*profile.ValueType{vt("off_cpu", "nanoseconds"), vt("waits", "count")}, vt("off_cpu", "nanoseconds"), 1)
+	default:
+		return s.sym.NewBuilder([]*profile.ValueType{vt("faults", "count")}, vt("faults", "count"), 1)
+	}
+}
+
+// drainStackCounts reads and deletes every bucket of a counts map of an
+// epoch that has ended. On-CPU values are samples and their CPU time at
+// period ns each.
+func drainStackCounts(m *ebpf.Map, c Collector, period int64) ([]stackEntry, error) {
+	var (
+		out  []stackEntry
+		keys []oncpuStackKey
+		key  oncpuStackKey
+	)
+	it := m.Iterate()
+	switch c {
+	case OffCPU:
+		var v offcpuOffcpuValue
+		for it.Next(&key, &v) {
+			keys = append(keys, key)
+			out = append(out, stackEntry{key: key, values: []int64{int64(v.TotalNs), int64(v.Count)}})
+		}
+	case OnCPU:
+		var n uint64
+		for it.Next(&key, &n) {
+			keys = append(keys, key)
+			out = append(out, stackEntry{key: key, values: []int64{int64(n), int64(n) * period}})
+		}
+	default:
+		var n uint64
+		for it.Next(&key, &n) {
+			keys = append(keys, key)
+			out = append(out, stackEntry{key: key, values: []int64{int64(n)}})
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, err
+	}
+	if len(keys) > 0 {
+		if _, err := m.BatchDelete(keys, nil); err != nil {
+			return nil, fmt.Errorf("clearing counts: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// stackReader resolves stack ids during one Read, caching what it found.
+type stackReader struct {
+	maps    map[string]*ebpf.Map
+	parked  map[stackRef][]uint64
+	current uint32 // the epoch being drained
+	cache   map[stackRef][]uint64
+	missing uint64 // lookups of sample stacks that failed
+}
+
+func (r *stackReader) get(epoch uint32, id int32) []uint64 {
+	if id < 0 {
+		return nil // no such stack: a kernel thread's user stack
+	}
+	ref := stackRef{epoch, id}
+	if pcs, ok := r.cache[ref]; ok {
+		if pcs == nil {
+			r.missing++
+		}
+		return pcs
+	}
+	var pcs []uint64
+	if r.current-epoch <= 1 {
+		var raw [maxStackDepth]uint64
+		if err := stackMap(r.maps, epoch).Lookup(uint32(id), &raw); err == nil {
+			pcs = trimStack(raw[:])
+		}
+	} else {
+		pcs = r.parked[ref]
+	}
+	if pcs == nil {
+		r.missing++
+	}
+	r.cache[ref] = pcs
+	return pcs
+}
+
+// trimStack copies a stack map value up to its first zero.
+func trimStack(raw []uint64) []uint64 {
+	n := 0
+	for n < len(raw) && raw[n] != 0 {
+		n++
+	}
+	return append(make([]uint64, 0, n), raw[:n]...)
+}
+
+// maxStackDepth must match MAX_STACK_DEPTH in c/stacks.h.
+const maxStackDepth = 127
+
+// clearMap deletes every key of a map, such as a stack trace map, that
+// supports neither batch operations nor recreation in place.
+func clearMap(m *ebpf.Map) error {
+	var (
+		key  uint32
+		keys []uint32
+	)
+	var next uint32
+	for err := m.NextKey(nil, &next); err == nil; err = m.NextKey(key, &next) {
+		keys = append(keys, next)
+		key = next
+	}
+	for _, k := range keys {
+		if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// trimTracingFrames drops the frames of our own program and of the
+// tracepoint dispatcher (bpf_trace_run*, __bpf_trace_*) from the leaf end
+// of kernel stacks taken inside a tp_btf program, so that stacks start
+// where the traced event happened (__schedule, for off-CPU), as the same
+// stack would from perf or offcputime.
+func trimTracingFrames(p *profile.Profile) {
+	tracing := func(l *profile.Location) bool {
+		if l.Mapping != nil && l.Mapping.File == "[bpf]" {
+			return true
+		}
+		for _, ln := range l.Line {
+			if ln.Function != nil && (strings.HasPrefix(ln.Function.Name, "bpf_trace_run") || strings.HasPrefix(ln.Function.Name, "__bpf_trace_") || strings.HasPrefix(ln.Function.Name, "bpf_prog_")) {
+				return true
+			}
+		}
+		return false
+	}
+	trimmed := false
+	for _, smp := range p.Sample {
+		n := 0
+		for n < len(smp.Location) && tracing(smp.Location[n]) {
+			n++
+		}
+		if n > 0 {
+			smp.Location = smp.Location[n:]
+			trimmed = true
+		}
+	}
+	if !trimmed {
+		return
+	}
+	used := map[*profile.Location]bool{}
+	for _, smp := range p.Sample {
+		for _, l := range smp.Location {
+			used[l] = true
+		}
+	}
+	locs := p.Location[:0]
+	for _, l := range p.Location {
+		if used[l] {
+			locs = append(locs, l)
+		}
+	}
+	p.Location = locs
+}
