@@ -1,0 +1,165 @@
+package goscrape
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
+)
+
+// Profile modes, the "mode" label of every profile.
+const (
+	ModeDelta    = "delta"    // what happened during the window (cpu, allocs, block, mutex)
+	ModeSnapshot = "snapshot" // the state at the window's end (heap, goroutine)
+)
+
+// kindSpec is one net/http/pprof profile and how it is taken.
+type kindSpec struct {
+	name  string // in Options.Profiles and in Missing ("pprof." + name)
+	kind  string // observation kind
+	path  string // under /debug/pprof/
+	delta bool   // a delta over the window; else cpu (the window) or a snapshot at its end
+	// off is, for block and mutex, why an empty profile means profiling is
+	// off and how to turn it on.
+	off string
+}
+
+func (k kindSpec) window() bool { return k.delta || k.name == "cpu" }
+
+var kinds = []kindSpec{
+	{name: "cpu", kind: observation.KindCPU, path: "profile"},
+	{name: "heap", kind: observation.KindHeap, path: "heap"},
+	{name: "allocs", kind: observation.KindAllocs, path: "allocs", delta: true},
+	{name: "goroutine", kind: observation.KindGoroutine, path: "goroutine"},
+	{name: "block", kind: observation.KindBlock, path: "block", delta: true,
+		off: "runtime.SetBlockProfileRate is 0 in the service (no blocking event recorded since it started); " +
+			"call runtime.SetBlockProfileRate(rate) at startup, e.g. 10000 to sample about one event per 10µs spent blocked"},
+	{name: "mutex", kind: observation.KindMutex, path: "mutex", delta: true,
+		off: "runtime.SetMutexProfileFraction is 0 in the service (no contention recorded since it started); " +
+			"call runtime.SetMutexProfileFraction(n) at startup, e.g. 100 to sample one contention event in 100"},
+}
+
+// job is one profile's way through a scrape.
+type job struct {
+	spec kindSpec
+	url  string // the endpoint, without a query
+
+	prof *profile.Profile
+	mode string
+	err  error // why it is missing
+	// start is the cumulative profile at the window's start, when the
+	// server did not serve a delta; end is the one at the window's end.
+	start, end *profile.Profile
+}
+
+// atStart runs with the window: the CPU profile, or a delta.
+func (j *job) atStart(ctx context.Context, c *client, window time.Duration) {
+	secs := strconv.Itoa(int(window / time.Second))
+	p, err := c.fetchProfile(ctx, j.url+"?seconds="+secs, window)
+	if j.spec.name == "cpu" {
+		j.prof, j.mode, j.err = p, ModeDelta, err
+		return
+	}
+	var se *statusError
+	switch {
+	case err == nil && p.DurationNanos >= window.Nanoseconds()/2:
+		j.prof, j.mode = p, ModeDelta
+	case err == nil:
+		// Before Go 1.16 the seconds parameter was ignored: this is the
+		// cumulative profile, the start of a delta made at the end.
+		j.start = p
+	case errors.As(err, &se) && se.code == http.StatusBadRequest:
+		j.start, j.err = c.fetchProfile(ctx, j.url, 0)
+	default:
+		j.err = err
+	}
+}
+
+// atEnd runs when the window is over: the snapshots, the second half of a
+// delta made here, and the check that an empty block or mutex profile means
+// that profiling is off.
+func (j *job) atEnd(ctx context.Context, c *client, window time.Duration) {
+	if j.err != nil {
+		return
+	}
+	switch {
+	case !j.spec.window():
+		j.prof, j.err = c.fetchProfile(ctx, j.url, 0)
+		j.mode = ModeSnapshot
+	case j.start != nil:
+		j.end, j.err = c.fetchProfile(ctx, j.url, 0)
+		if j.err == nil {
+			j.prof, j.err = subtract(j.end, j.start, window)
+			j.mode = ModeDelta
+		}
+	}
+	if j.err != nil || j.spec.off == "" || len(j.prof.Sample) > 0 {
+		return
+	}
+	cumulative := j.end
+	if cumulative == nil {
+		var err error
+		if cumulative, err = c.fetchProfile(ctx, j.url, 0); err != nil {
+			return // cannot tell off from quiet: keep the empty delta
+		}
+	}
+	if len(cumulative.Sample) == 0 {
+		j.prof, j.err = nil, errors.New("endpoint serves an empty profile: "+j.spec.off)
+	}
+}
+
+// fetchProfile gets and parses one profile.
+func (c *client) fetchProfile(ctx context.Context, u string, extra time.Duration) (*profile.Profile, error) {
+	r, err := c.get(ctx, u, extra)
+	if err != nil {
+		return nil, err
+	}
+	return c.parseProfile(r)
+}
+
+// parseProfile parses a body with profile.Parse, after decompressing it
+// within MaxBytes (profile.Parse itself would decompress without a bound).
+func (c *client) parseProfile(r *response) (*profile.Profile, error) {
+	if r.contentType == "text/html" {
+		return nil, fmt.Errorf("not a profile: got text/html from %s", r.url)
+	}
+	data := r.body
+	if isGzip(data) {
+		var err error
+		if data, err = gunzip(r, c.maxBytes); err != nil {
+			return nil, err
+		}
+	}
+	p, err := profile.Parse(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("not a profile at %s: %v", r.url, err)
+	}
+	if len(p.SampleType) == 0 {
+		return nil, fmt.Errorf("not a profile at %s: no sample types", r.url)
+	}
+	return p, nil
+}
+
+// subtract returns end minus start, as net/http/pprof makes a delta. window
+// is the duration when the profiles carry no times.
+func subtract(end, start *profile.Profile, window time.Duration) (*profile.Profile, error) {
+	neg := start.Copy()
+	neg.Scale(-1)
+	d, err := profile.Merge([]*profile.Profile{neg, end})
+	if err != nil {
+		return nil, fmt.Errorf("subtracting the window's start from its end: %w", err)
+	}
+	d.TimeNanos = end.TimeNanos
+	d.DurationNanos = end.TimeNanos - start.TimeNanos
+	if end.TimeNanos == 0 || start.TimeNanos == 0 || d.DurationNanos <= 0 {
+		d.DurationNanos = window.Nanoseconds()
+	}
+	return d, nil
+}

@@ -1,0 +1,169 @@
+package goscrape
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
+)
+
+// vars is one reading of the service's runtime statistics, from expvar or,
+// failing that, from Prometheus text.
+type vars struct {
+	at       time.Time
+	gauges   map[string]float64 // by series name; absent when the source lacks it
+	counters map[string]float64 // cumulative, by the name of their rate series
+	gc       *gcRing            // expvar only: the last 256 GC pauses
+}
+
+// gcRing is runtime.MemStats' record of recent GCs: the i-th GC (counting
+// from 1) is at index (i+255)%256.
+type gcRing struct {
+	numGC    uint32
+	pauseNs  [256]uint64
+	pauseEnd [256]uint64 // unix nanoseconds
+}
+
+// The series made from vars, in output order, with their units.
+var (
+	gaugeSeries = []struct{ name, unit string }{
+		{"go.heap.alloc", "bytes"},
+		{"go.heap.sys", "bytes"},
+		{"go.heap.inuse", "bytes"},
+		{"go.heap.objects", "objects"},
+		{"go.heap.goal", "bytes"},
+		{"go.gc.cpu_fraction", "ratio"},
+		{"go.goroutines", "goroutines"},
+	}
+	rateSeries = []struct{ name, unit string }{
+		{"go.gc.count", "1/s"},
+		{"go.alloc.rate", "bytes/s"},
+	}
+)
+
+// varsReader reads the runtime statistics at the window's start and at its
+// end, from the same source: expvar, or the Prometheus text at /metrics
+// when the service has no usable expvar.
+type varsReader struct {
+	c          *client
+	metrics    bool // read from /metrics
+	start, end *vars
+	errs       []error // why expvar, or a reading, is missing
+}
+
+func (r *varsReader) readStart(ctx context.Context) {
+	v, err := r.c.fetchExpvar(ctx)
+	if err == nil {
+		r.start = v
+		return
+	}
+	var te *transportError
+	if errors.As(err, &te) {
+		r.errs = append(r.errs, err)
+		return
+	}
+	v, merr := r.c.fetchMetrics(ctx)
+	if merr != nil {
+		r.errs = append(r.errs, fmt.Errorf("%w; no fallback at /metrics: %v", err, merr))
+		return
+	}
+	r.start, r.metrics = v, true
+	r.errs = append(r.errs, fmt.Errorf("%w; the go.* series come from the Prometheus text at /metrics instead, without per-GC pauses", err))
+}
+
+func (r *varsReader) readEnd(ctx context.Context) {
+	if r.start == nil {
+		return
+	}
+	var err error
+	if r.metrics {
+		r.end, err = r.c.fetchMetrics(ctx)
+	} else {
+		r.end, err = r.c.fetchExpvar(ctx)
+	}
+	if err != nil {
+		r.errs = append(r.errs, fmt.Errorf("at the window's end: %w (the series have their first point only)", err))
+	}
+}
+
+// series returns the series, and why some or all are missing ("" when
+// nothing is).
+func (r *varsReader) series(labels map[string]string) ([]observation.Series, string) {
+	out, err := varsSeries(r.start, r.end, labels)
+	var why []string
+	for _, e := range append(r.errs, err) {
+		if e != nil {
+			why = append(why, e.Error())
+		}
+	}
+	return out, strings.Join(why, "; ")
+}
+
+// varsSeries turns the readings at the window's start (a) and end (b) into
+// series: gauges as a point per reading, counters as one rate over the
+// window, and a point per GC that ended in the window. Either reading may
+// be nil; rates and pauses need both, and need the counters not to have
+// gone backwards (a restarted service).
+func varsSeries(a, b *vars, labels map[string]string) ([]observation.Series, error) {
+	var out []observation.Series
+	for _, g := range gaugeSeries {
+		s := observation.Series{Name: g.name, Unit: g.unit, Labels: labels}
+		for _, v := range []*vars{a, b} {
+			if x, ok := v.gauge(g.name); ok {
+				s.Points = append(s.Points, observation.Point{Time: stamp(v.at), Value: x})
+			}
+		}
+		if len(s.Points) > 0 {
+			out = append(out, s)
+		}
+	}
+	if a == nil || b == nil {
+		return out, nil
+	}
+	dt := b.at.Sub(a.at).Seconds()
+	if dt <= 0 {
+		return out, nil
+	}
+	for name, x0 := range a.counters {
+		if x1, ok := b.counters[name]; ok && x1 < x0 {
+			return out, errors.New("runtime counters went backwards during the window (the service restarted?): no rates")
+		}
+	}
+	for _, r := range rateSeries {
+		x0, ok0 := a.counters[r.name]
+		x1, ok1 := b.counters[r.name]
+		if ok0 && ok1 {
+			out = append(out, observation.Series{Name: r.name, Unit: r.unit, Labels: labels,
+				Points: []observation.Point{{Time: stamp(b.at), Value: (x1 - x0) / dt}}})
+		}
+	}
+	if a.gc != nil && b.gc != nil && b.gc.numGC >= a.gc.numGC {
+		pauses := observation.Series{Name: "go.gc.pause", Unit: "seconds", Labels: labels}
+		n := b.gc.numGC
+		for i := max(a.gc.numGC+1, n-min(n, 255)); i <= n; i++ {
+			slot := (i + 255) % 256
+			pauses.Points = append(pauses.Points, observation.Point{
+				Time:  stamp(time.Unix(0, int64(b.gc.pauseEnd[slot]))),
+				Value: float64(b.gc.pauseNs[slot]) / 1e9,
+			})
+		}
+		if len(pauses.Points) > 0 {
+			out = append(out, pauses)
+		}
+	}
+	return out, nil
+}
+
+func (v *vars) gauge(name string) (float64, bool) {
+	if v == nil {
+		return 0, false
+	}
+	x, ok := v.gauges[name]
+	return x, ok
+}
+
+// stamp is a point's time as agent/collect stamps them: UTC, to the millisecond.
+func stamp(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }
