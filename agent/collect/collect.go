@@ -10,6 +10,7 @@ package collect
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -153,7 +154,13 @@ func NewRecorder() *Recorder {
 func (r *Recorder) Sample(ctx context.Context, samplers []Sampler, t time.Time) {
 	r.now = t.UTC().Truncate(time.Millisecond)
 	for _, s := range samplers {
-		if err := s.Sample(ctx, r); err != nil && ctx.Err() == nil {
+		err := s.Sample(ctx, r)
+		switch {
+		case err == nil || ctx.Err() != nil:
+		case errors.Is(err, ErrProcessGone):
+			// Every process sampler says so; one entry says it all.
+			r.Missing("process", "the process exited at "+r.now.Format(time.RFC3339)+"; its series end there")
+		default:
 			r.Missing(s.Name(), err.Error())
 		}
 	}

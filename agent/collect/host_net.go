@@ -1,0 +1,59 @@
+package collect
+
+import (
+	"context"
+
+	"github.com/shirou/gopsutil/v4/net"
+)
+
+// host.net: traffic per network interface from /proc/net/dev, through
+// gopsutil's net.IOCounters.
+//
+//	host.net.bytes{interface, dir="in"|"out"}     "bytes/s"
+//	host.net.packets{interface, dir}              "count/s"
+//	host.net.errors{interface, dir}               "count/s"
+//	host.net.drops{interface, dir}                "count/s"
+//
+// Interfaces whose counters are all zero (down since boot, unused ifb or
+// dummy devices) are skipped. gopsutil skips a line of /proc/net/dev with
+// fewer than 13 counters without an error; a counter that does not parse
+// is an error.
+
+func init() { Register("host.net", newHostNet) }
+
+type hostNet struct{ env Env }
+
+func newHostNet(env Env, _ Target) (Sampler, error) {
+	return &hostNet{env: env.withDefaults()}, nil
+}
+
+func (*hostNet) Name() string { return "host.net" }
+
+func (s *hostNet) Sample(ctx context.Context, rec *Recorder) error {
+	path := s.env.proc("net", "dev")
+	nics, err := net.IOCountersWithContext(s.env.gopsutil(ctx), true)
+	if err != nil {
+		return fileError(path, err)
+	}
+	for _, n := range nics {
+		if n.BytesRecv|n.BytesSent|n.PacketsRecv|n.PacketsSent|n.Errin|n.Errout|n.Dropin|n.Dropout == 0 {
+			continue
+		}
+		for _, c := range []struct {
+			name, unit, dir string
+			v               uint64
+		}{
+			{"host.net.bytes", "bytes/s", "in", n.BytesRecv},
+			{"host.net.bytes", "bytes/s", "out", n.BytesSent},
+			{"host.net.packets", "count/s", "in", n.PacketsRecv},
+			{"host.net.packets", "count/s", "out", n.PacketsSent},
+			{"host.net.errors", "count/s", "in", n.Errin},
+			{"host.net.errors", "count/s", "out", n.Errout},
+			{"host.net.drops", "count/s", "in", n.Dropin},
+			{"host.net.drops", "count/s", "out", n.Dropout},
+		} {
+			rec.Counter(c.name, c.unit, map[string]string{"interface": n.Name, "dir": c.dir}, float64(c.v))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,138 @@
+package collect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+)
+
+// host.tcp: TCP counters from /proc/net/snmp (the Tcp table, RFC 1213)
+// and /proc/net/netstat (the kernel's TcpExt table), as rates unless said.
+//
+//	host.tcp.active_opens, .passive_opens    connections opened (connect, accept), "count/s"
+//	host.tcp.attempt_fails, .estab_resets    failed connects, resets of established connections, "count/s"
+//	host.tcp.in_segs, .out_segs, .retrans_segs, .in_errs, .out_rsts   segments, "count/s"
+//	host.tcp.curr_estab                      connections established now, a gauge, "count"
+//	host.tcp.retrans_ratio                   retrans_segs / out_segs over the interval, "ratio"
+//	host.tcp.listen_overflows, .listen_drops accept queue full, SYNs dropped at a listener, "count/s"
+//	host.tcp.timeouts                        retransmission timer expiries (TCPTimeouts), "count/s"
+//	host.tcp.syn_retrans, .fast_retrans, .slow_start_retrans, .lost_retransmit   "count/s"
+//	host.tcp.abort_on_timeout, .abort_on_memory, .backlog_drop, .req_q_full_drop,
+//	host.tcp.ofo_queue, .prune_called, .rcv_q_drop, .zero_window_drop, .memory_pressures   "count/s"
+//
+// Both files are parsed here. gopsutil's net.ProtoCounters reads only
+// /proc/net/snmp, and takes the line after each header as its values
+// without checking that it exists, so a truncated file panics it.
+// Without /proc/net/netstat (some container runtimes) the TcpExt series
+// are recorded as missing and the Tcp ones still recorded.
+
+func init() { Register("host.tcp", newHostTCP) }
+
+type hostTCP struct {
+	env Env
+	// retrans and out are the last RetransSegs and OutSegs, for the ratio.
+	retrans, out int64
+	haveLast     bool
+}
+
+func newHostTCP(env Env, _ Target) (Sampler, error) {
+	return &hostTCP{env: env.withDefaults()}, nil
+}
+
+func (*hostTCP) Name() string { return "host.tcp" }
+
+var tcpCounters = []struct{ key, series string }{
+	{"ActiveOpens", "host.tcp.active_opens"},
+	{"PassiveOpens", "host.tcp.passive_opens"},
+	{"AttemptFails", "host.tcp.attempt_fails"},
+	{"EstabResets", "host.tcp.estab_resets"},
+	{"InSegs", "host.tcp.in_segs"},
+	{"OutSegs", "host.tcp.out_segs"},
+	{"RetransSegs", "host.tcp.retrans_segs"},
+	{"InErrs", "host.tcp.in_errs"},
+	{"OutRsts", "host.tcp.out_rsts"},
+}
+
+var tcpExtCounters = []struct{ key, series string }{
+	{"ListenOverflows", "host.tcp.listen_overflows"},
+	{"ListenDrops", "host.tcp.listen_drops"},
+	{"TCPTimeouts", "host.tcp.timeouts"},
+	{"TCPSynRetrans", "host.tcp.syn_retrans"},
+	{"TCPFastRetrans", "host.tcp.fast_retrans"},
+	{"TCPSlowStartRetrans", "host.tcp.slow_start_retrans"},
+	{"TCPLostRetransmit", "host.tcp.lost_retransmit"},
+	{"TCPAbortOnTimeout", "host.tcp.abort_on_timeout"},
+	{"TCPAbortOnMemory", "host.tcp.abort_on_memory"},
+	{"TCPBacklogDrop", "host.tcp.backlog_drop"},
+	{"TCPReqQFullDrop", "host.tcp.req_q_full_drop"},
+	{"TCPOFOQueue", "host.tcp.ofo_queue"},
+	{"PruneCalled", "host.tcp.prune_called"},
+	{"TCPRcvQDrop", "host.tcp.rcv_q_drop"},
+	{"TCPZeroWindowDrop", "host.tcp.zero_window_drop"},
+	{"TCPMemoryPressures", "host.tcp.memory_pressures"},
+}
+
+func (s *hostTCP) Sample(_ context.Context, rec *Recorder) error {
+	path := s.env.proc("net", "snmp")
+	b, err := readFile(path)
+	if err != nil {
+		return err
+	}
+	tables, err := parseSNMPTables(path, b)
+	if err != nil {
+		return err
+	}
+	tcp, ok := tables["Tcp"]
+	if !ok {
+		return fmt.Errorf("%s: no Tcp table", path)
+	}
+	for _, c := range tcpCounters {
+		v, ok := tcp[c.key]
+		if !ok {
+			rec.Missing(c.series, fmt.Sprintf("no Tcp %s in %s", c.key, path))
+			continue
+		}
+		rec.Counter(c.series, "count/s", nil, float64(v))
+	}
+	if v, ok := tcp["CurrEstab"]; ok {
+		rec.Gauge("host.tcp.curr_estab", "count", nil, float64(v))
+	} else {
+		rec.Missing("host.tcp.curr_estab", fmt.Sprintf("no Tcp CurrEstab in %s", path))
+	}
+	retrans, ok1 := tcp["RetransSegs"]
+	out, ok2 := tcp["OutSegs"]
+	if ok1 && ok2 {
+		if s.haveLast && out > s.out && retrans >= s.retrans {
+			rec.Gauge("host.tcp.retrans_ratio", "ratio", nil, float64(retrans-s.retrans)/float64(out-s.out))
+		}
+		s.retrans, s.out, s.haveLast = retrans, out, true
+	}
+
+	path = s.env.proc("net", "netstat")
+	b, err = readFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		rec.Missing("host.tcp.ext", fmt.Sprintf("no %s: the TcpExt counters (listen overflows, timeouts) are not available", path))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	tables, err = parseSNMPTables(path, b)
+	if err != nil {
+		return err
+	}
+	ext, ok := tables["TcpExt"]
+	if !ok {
+		return fmt.Errorf("%s: no TcpExt table", path)
+	}
+	for _, c := range tcpExtCounters {
+		v, ok := ext[c.key]
+		if !ok {
+			rec.Missing(c.series, fmt.Sprintf("no TcpExt %s in %s", c.key, path))
+			continue
+		}
+		rec.Counter(c.series, "count/s", nil, float64(v))
+	}
+	return nil
+}

@@ -1,0 +1,234 @@
+package collect
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// ErrProcessGone is wrapped by the error a process sampler returns when
+// its process has exited, is a zombie, or its PID now names another
+// process. A sampler returns it once, from the Sample that first sees it,
+// and records nothing afterwards; a factory returns it when the process
+// is already gone. Callers may stop sampling the target on it.
+var ErrProcessGone = errors.New("process gone")
+
+// procWatch is the process a process sampler follows: a PID and the start
+// time it had when the sampler was made, so that a reused PID is not
+// taken for the same process.
+type procWatch struct {
+	env   Env
+	pid   int
+	start uint64 // starttime in /proc/PID/stat, clock ticks after boot
+	gone  bool
+}
+
+// processFactory makes the factory of a process sampler: nothing for a
+// target without a PID, ErrProcessGone for a PID that is not running.
+func processFactory(newSampler func(w *procWatch) (Sampler, error)) Factory {
+	return func(env Env, t Target) (Sampler, error) {
+		if t.PID <= 0 {
+			return nil, nil
+		}
+		w := &procWatch{env: env.withDefaults(), pid: t.PID}
+		path := w.path("stat")
+		b, err := readFile(path)
+		if isGone(err) {
+			return nil, fmt.Errorf("pid %d: %w", t.PID, ErrProcessGone)
+		}
+		if err != nil {
+			return nil, err
+		}
+		st, err := parseProcStat(path, b)
+		if err != nil {
+			return nil, err
+		}
+		if st.state == 'Z' || st.state == 'X' {
+			return nil, fmt.Errorf("pid %d has exited: %w", t.PID, ErrProcessGone)
+		}
+		w.start = st.starttime
+		return newSampler(w)
+	}
+}
+
+func (w *procWatch) path(elem ...string) string {
+	return w.env.proc(append([]string{strconv.Itoa(w.pid)}, elem...)...)
+}
+
+// read reads /proc/PID/stat and checks the process is still the one
+// followed. ok is false when the sampler must record nothing: the process
+// was found gone before (err nil) or now (err wraps ErrProcessGone), or
+// the file did not read (err says why).
+func (w *procWatch) read() (st procStat, ok bool, err error) {
+	if w.gone {
+		return st, false, nil
+	}
+	path := w.path("stat")
+	b, err := readFile(path)
+	if isGone(err) {
+		return st, false, w.lost("has exited")
+	}
+	if err != nil {
+		return st, false, err
+	}
+	if st, err = parseProcStat(path, b); err != nil {
+		return st, false, err
+	}
+	switch {
+	case st.state == 'Z' || st.state == 'X':
+		return st, false, w.lost("has exited (a zombie, not yet reaped)")
+	case st.starttime != w.start:
+		return st, false, w.lost("has exited and the PID now names another process")
+	}
+	return st, true, nil
+}
+
+func (w *procWatch) lost(why string) error {
+	w.gone = true
+	return fmt.Errorf("pid %d %s: %w", w.pid, why, ErrProcessGone)
+}
+
+// failed turns an error reading one of the process's files into
+// ErrProcessGone if the process went away meanwhile.
+func (w *procWatch) failed(err error) error {
+	if !isGone(err) {
+		return err
+	}
+	if _, ok, gerr := w.read(); !ok {
+		return gerr
+	}
+	return err
+}
+
+// isGone reports whether err is what reading /proc/PID/... gives once the
+// process has gone.
+func isGone(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH)
+}
+
+// tasks lists the thread IDs of the process, from /proc/PID/task.
+func (w *procWatch) tasks() ([]string, error) {
+	entries, err := os.ReadDir(w.path("task"))
+	if err != nil {
+		return nil, w.failed(err)
+	}
+	tids := make([]string, 0, len(entries))
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err == nil {
+			tids = append(tids, e.Name())
+		}
+	}
+	return tids, nil
+}
+
+// procStat holds the fields of /proc/PID/stat used here; the field
+// numbers are those of proc(5).
+type procStat struct {
+	state          byte   // (3)
+	minflt, majflt uint64 // (10), (12)
+	utime, stime   uint64 // (14), (15) clock ticks
+	threads        uint64 // (20)
+	starttime      uint64 // (22) clock ticks after boot
+}
+
+// parseProcStat reads /proc/PID/stat. The command name (2) is in
+// parentheses and may hold spaces and parentheses itself, so fields are
+// counted from the last ')'.
+func parseProcStat(path string, b []byte) (procStat, error) {
+	var st procStat
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || strings.IndexByte(s, '(') < 0 {
+		return st, fmt.Errorf("%s: no (comm) field", path)
+	}
+	f := strings.Fields(s[i+1:])
+	// f[0] is field 3; field 22 is f[19].
+	if len(f) < 20 || len(f[0]) != 1 {
+		return st, fmt.Errorf("%s: want at least 22 fields, got %d", path, len(f)+2)
+	}
+	st.state = f[0][0]
+	for _, x := range []struct {
+		field int
+		dst   *uint64
+	}{
+		{10, &st.minflt}, {12, &st.majflt}, {14, &st.utime}, {15, &st.stime},
+		{20, &st.threads}, {22, &st.starttime},
+	} {
+		v, err := strconv.ParseUint(f[x.field-3], 10, 64)
+		if err != nil {
+			return st, fmt.Errorf("%s: field %d: %v", path, x.field, err)
+		}
+		*x.dst = v
+	}
+	return st, nil
+}
+
+// parseStatus reads "Name:\tvalue" lines of /proc/PID/status and returns
+// the wanted ones that are present, as numbers; a value in kB is
+// returned in bytes.
+func parseStatus(path string, b []byte, want ...string) (map[string]uint64, error) {
+	out := make(map[string]uint64, len(want))
+	err := lines(b, func(n int, line string) error {
+		key, val, ok := strings.Cut(line, ":")
+		if !ok {
+			return nil
+		}
+		wanted := false
+		for _, w := range want {
+			wanted = wanted || w == key
+		}
+		if !wanted {
+			return nil
+		}
+		f := strings.Fields(val)
+		if len(f) == 0 {
+			return lineError(path, n, "%s: no value", key)
+		}
+		v, err := strconv.ParseUint(f[0], 10, 64)
+		if err != nil {
+			return lineError(path, n, "%s: %v", key, err)
+		}
+		if len(f) > 1 && f[1] == "kB" {
+			v *= 1024
+		}
+		out[key] = v
+		return nil
+	})
+	return out, err
+}
+
+// threadSum turns per-thread counters into per-process counters that do
+// not go backwards when a thread exits. Each reading adds every thread's
+// increase since the previous reading, and all of a thread's count the
+// first time it is seen, so the past of exited threads stays counted; only
+// what an exiting thread did between its last reading and its exit is
+// lost. Memory is bounded by the number of live threads.
+type threadSum struct {
+	last  map[string][]uint64
+	total []uint64
+}
+
+func newThreadSum(n int) *threadSum {
+	return &threadSum{last: map[string][]uint64{}, total: make([]uint64, n)}
+}
+
+// add takes a reading of every live thread and returns the totals.
+func (s *threadSum) add(cur map[string][]uint64) []uint64 {
+	for tid, v := range cur {
+		prev, seen := s.last[tid]
+		for i := range s.total {
+			if seen && v[i] >= prev[i] {
+				s.total[i] += v[i] - prev[i]
+			} else {
+				// New, or a reused TID counting from zero again.
+				s.total[i] += v[i]
+			}
+		}
+	}
+	s.last = cur
+	return s.total
+}

@@ -1,0 +1,70 @@
+package collect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+)
+
+// process.ctxsw: context switches of the target's threads, from
+// /proc/PID/task/*/status.
+//
+//	process.ctxsw{kind="voluntary"}     the thread blocked or slept (I/O, locks, sleeps), "count/s"
+//	process.ctxsw{kind="involuntary"}   the thread was preempted: its time slice ran out or a task with a better claim woke, "count/s"
+//
+// Read here because the counts in /proc/PID/status, which gopsutil's
+// Process.NumCtxSwitches reads, are the main thread's only. The kernel
+// keeps no per-process total, so the threads are summed with threadSum:
+// switches an exiting thread made after the previous reading are lost.
+
+func init() { Register("process.ctxsw", processFactory(newProcessCtxsw)) }
+
+type processCtxsw struct {
+	w   *procWatch
+	sum *threadSum
+}
+
+func newProcessCtxsw(w *procWatch) (Sampler, error) {
+	return &processCtxsw{w: w, sum: newThreadSum(2)}, nil
+}
+
+func (*processCtxsw) Name() string { return "process.ctxsw" }
+
+func (s *processCtxsw) Sample(_ context.Context, rec *Recorder) error {
+	if _, ok, err := s.w.read(); !ok {
+		return err
+	}
+	tids, err := s.w.tasks()
+	if err != nil {
+		return err
+	}
+	cur := make(map[string][]uint64, len(tids))
+	for _, tid := range tids {
+		path := s.w.path("task", tid, "status")
+		b, err := readFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // the thread exited after the listing
+		}
+		if err != nil {
+			return s.w.failed(err)
+		}
+		v, err := parseStatus(path, b, "voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")
+		if err != nil {
+			return err
+		}
+		vol, ok1 := v["voluntary_ctxt_switches"]
+		invol, ok2 := v["nonvoluntary_ctxt_switches"]
+		if !ok1 || !ok2 {
+			return fmt.Errorf("%s: no voluntary_ctxt_switches and nonvoluntary_ctxt_switches", path)
+		}
+		cur[tid] = []uint64{vol, invol}
+	}
+	if len(cur) == 0 {
+		return s.w.failed(fmt.Errorf("%s: no thread's status could be read: %w", s.w.path("task"), fs.ErrNotExist))
+	}
+	tot := s.sum.add(cur)
+	rec.Counter("process.ctxsw", "count/s", map[string]string{"kind": "voluntary"}, float64(tot[0]))
+	rec.Counter("process.ctxsw", "count/s", map[string]string{"kind": "involuntary"}, float64(tot[1]))
+	return nil
+}

@@ -1,0 +1,58 @@
+package collect
+
+import (
+	"context"
+	"fmt"
+)
+
+// process.memory: the target's memory from /proc/PID/status and its page
+// faults from /proc/PID/stat.
+//
+//	process.memory.rss     resident set (VmRSS: anonymous, file and shmem pages), "bytes"
+//	process.memory.vms     virtual size (VmSize), "bytes"
+//	process.memory.swap    swapped out anonymous memory (VmSwap), "bytes"
+//	process.memory.minor_faults, process.memory.major_faults   faults of all threads, "count/s"
+//
+// RSS growth is the slope of process.memory.rss. Both files are read here:
+// gopsutil parses VmSwap into a field it does not export, and its
+// Process.PageFaults reads the host's /proc/stat for the boot time on every
+// call. A kernel thread has no Vm lines; they are then recorded as missing.
+
+func init() { Register("process.memory", processFactory(newProcessMemory)) }
+
+type processMemory struct{ w *procWatch }
+
+func newProcessMemory(w *procWatch) (Sampler, error) { return &processMemory{w: w}, nil }
+
+func (*processMemory) Name() string { return "process.memory" }
+
+func (s *processMemory) Sample(_ context.Context, rec *Recorder) error {
+	st, ok, err := s.w.read()
+	if !ok {
+		return err
+	}
+	path := s.w.path("status")
+	b, err := readFile(path)
+	if err != nil {
+		return s.w.failed(err)
+	}
+	vals, err := parseStatus(path, b, "VmRSS", "VmSize", "VmSwap")
+	if err != nil {
+		return err
+	}
+	for _, g := range []struct{ key, series string }{
+		{"VmRSS", "process.memory.rss"},
+		{"VmSize", "process.memory.vms"},
+		{"VmSwap", "process.memory.swap"},
+	} {
+		v, ok := vals[g.key]
+		if !ok {
+			rec.Missing(g.series, fmt.Sprintf("no %s in %s (a kernel thread has no address space)", g.key, path))
+			continue
+		}
+		rec.Gauge(g.series, "bytes", nil, float64(v))
+	}
+	rec.Counter("process.memory.minor_faults", "count/s", nil, float64(st.minflt))
+	rec.Counter("process.memory.major_faults", "count/s", nil, float64(st.majflt))
+	return nil
+}
