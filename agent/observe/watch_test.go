@@ -1,0 +1,119 @@
+package observe
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/perfhound/perfhound/agent/goscrape"
+	"github.com/perfhound/perfhound/analyzer/observation"
+	"github.com/perfhound/perfhound/bpf"
+)
+
+// spinner re-runs the test binary as a process that burns one CPU for d
+// and exits by itself (see TestMain).
+func spinner(t *testing.T, d time.Duration) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "PERFHOUND_SPIN="+d.String())
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd
+}
+
+func TestWatchProcess(t *testing.T) {
+	cmd := spinner(t, 3*time.Second)
+	o, err := Watch(context.Background(), WatchOptions{PID: cmd.Process.Pid, Duration: 1500 * time.Millisecond, Interval: 250 * time.Millisecond, EBPF: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Meta.Target.Kind != observation.TargetProcess || o.Meta.Target.PID != cmd.Process.Pid || o.Meta.Duration < 1400*time.Millisecond {
+		t.Errorf("meta %+v", o.Meta)
+	}
+	var cores float64
+	for _, s := range o.SeriesNamed("process.cpu", nil) {
+		for _, p := range s.Points {
+			cores += p.Value / float64(len(s.Points))
+		}
+	}
+	if cores < 0.5 {
+		t.Errorf("process.cpu averages %.2f cores for a spinning process, want about 1", cores)
+	}
+	if support := bpf.Probe(); support.Collectors[bpf.OnCPU] == nil {
+		cpu := o.ProfilesOf(observation.KindCPU)
+		if len(cpu) != 1 || len(cpu[0].Profile.Sample) == 0 {
+			t.Errorf("no eBPF CPU profile of the spinner: %d profiles", len(cpu))
+		}
+	} else {
+		found := false
+		for _, m := range o.Missing {
+			found = found || m.Signal == "ebpf.oncpu"
+		}
+		if !found {
+			t.Errorf("eBPF unavailable but not said so: %+v", o.Missing)
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "obs")
+	if err := observation.Save(o, dir); err != nil {
+		t.Fatal(err)
+	}
+	back, err := observation.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Series) != len(o.Series) || len(back.Profiles) != len(o.Profiles) {
+		t.Errorf("round trip lost data: %d/%d series, %d/%d profiles", len(back.Series), len(o.Series), len(back.Profiles), len(o.Profiles))
+	}
+}
+
+func TestWatchProcessThatExits(t *testing.T) {
+	cmd := exec.Command("/bin/sleep", "0.3")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go cmd.Wait()
+	o, err := Watch(context.Background(), WatchOptions{PID: cmd.Process.Pid, Duration: time.Second, Interval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gone int
+	for _, m := range o.Missing {
+		if m.Signal == "process" {
+			gone++
+		}
+	}
+	if gone != 1 {
+		t.Errorf("%d 'process' missing entries for a process that exited, want 1: %+v", gone, o.Missing)
+	}
+}
+
+func TestWatchURLThatIsNotPprof(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.Write([]byte("<html>hello</html>"))
+	}))
+	defer srv.Close()
+	_, err := Watch(context.Background(), WatchOptions{URL: srv.URL, Duration: time.Second})
+	if !errors.Is(err, goscrape.ErrNotPprof) {
+		t.Errorf("Watch of an HTML site: %v, want ErrNotPprof", err)
+	}
+}
+
+// TestMain doubles as the spinner's body when PERFHOUND_SPIN is set.
+func TestMain(m *testing.M) {
+	if v := os.Getenv("PERFHOUND_SPIN"); v != "" {
+		d, _ := time.ParseDuration(v)
+		for end := time.Now().Add(d); time.Now().Before(end); {
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
