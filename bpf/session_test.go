@@ -4,6 +4,7 @@ package bpf
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -329,6 +330,58 @@ func checkPassive(t *testing.T, w *Window, addr *net.TCPAddr) {
 		}
 		t.Logf("counters %v", w.Counters)
 		t.Errorf("%d passive records for port %d with %d closed connections, want one record for about 38", records, addr.Port, closed)
+	}
+}
+
+// TestTCPRetransmits drops a share of the packets towards a server in a
+// network namespace made for the test (nftables), so that an uploading
+// client must retransmit, and checks that its retransmits are counted.
+func TestTCPRetransmits(t *testing.T) {
+	requireCollectors(t, TCP)
+	for _, tool := range []string{"ip", "nft"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (iproute2, nftables): cannot make a lossy namespace", tool)
+		}
+	}
+	ns := fmt.Sprintf("perfhound-test-%d", os.Getpid())
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Skipf("%v: %v: %s", args, err, out)
+		}
+	}
+	run("ip", "netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	run("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+	run("ip", "netns", "exec", ns, "nft", "add table inet perfhound")
+	// Dropped on input: a packet dropped on output is returned to TCP as
+	// a local error and simply sent again, never retransmitted.
+	run("ip", "netns", "exec", ns, "nft", "add chain inet perfhound in { type filter hook input priority 0 ; }")
+	run("ip", "netns", "exec", ns, "nft", "add rule inet perfhound in tcp dport 5555 numgen random mod 10 < 2 drop")
+
+	bin := subject(t, "go")
+	server := exec.Command("ip", "netns", "exec", ns, bin, "-mode", "serve", "-addr", "127.0.0.1:5555", "-duration", "5s")
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Process.Kill(); server.Wait() })
+	time.Sleep(200 * time.Millisecond) // listening
+
+	g := startGated(t, "ip", "netns", "exec", ns, bin, "-mode", "upload", "-addr", "127.0.0.1:5555", "-duration", "2s")
+	s := startSession(t, Options{Collectors: []Collector{TCP}, PIDs: []int{g.pid()}})
+	g.release(t)
+	g.wait(t, 20*time.Second)
+	w := read(t, s)
+	var retrans, conns uint64
+	for _, c := range w.TCP {
+		if int(c.PID) == g.pid() && c.Peer.Port() == 5555 {
+			retrans += c.Retransmits
+			conns += c.Connect.Count
+		}
+	}
+	t.Logf("%d connections, %d retransmits from the client; counters %v", conns, retrans, w.Counters)
+	if conns == 0 || retrans == 0 {
+		t.Errorf("%d connections and %d retransmits with 20%% of the client's packets dropped, want both", conns, retrans)
 	}
 }
 

@@ -8,6 +8,8 @@
 //	workload -mode tcp     request/response with -addr, one connection per request
 //	workload -mode faults  touch fresh pages in touchPages
 //	workload -mode hash    SHA-256 of 64 KiB blocks; prints blocks hashed (throughput)
+//	workload -mode serve   accept on -addr; read each connection to its end, answer "ok"
+//	workload -mode upload  send -bytes to -addr, one connection each, and wait for "ok"
 package main
 
 import (
@@ -28,7 +30,8 @@ func main() {
 	mode := flag.String("mode", "spin", "spin, sleep, fsync, direct, tcp or faults")
 	duration := flag.Duration("duration", 3*time.Second, "how long to run")
 	dir := flag.String("dir", os.TempDir(), "directory for fsync and direct files")
-	addr := flag.String("addr", "", "server address for -mode tcp")
+	addr := flag.String("addr", "", "server address for -mode tcp, serve and upload")
+	size := flag.Int("bytes", 256<<10, "bytes per connection for -mode upload")
 	flag.Parse()
 	deadline := time.Now().Add(*duration)
 	var err error
@@ -49,6 +52,10 @@ func main() {
 		fmt.Println(touchPages(deadline))
 	case "hash":
 		fmt.Println(hashBlocks(deadline))
+	case "serve":
+		err = serve(*addr, deadline)
+	case "upload":
+		err = upload(*addr, *size, deadline)
 	default:
 		err = fmt.Errorf("unknown mode %q", *mode)
 	}
@@ -186,4 +193,48 @@ func hashBlocks(deadline time.Time) int {
 		}
 	}
 	return n
+}
+
+// serve answers uploads until the deadline.
+func serve(addr string, deadline time.Time) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	time.AfterFunc(time.Until(deadline), func() { ln.Close() })
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return nil // closed at the deadline
+		}
+		go func() {
+			defer c.Close()
+			c.SetDeadline(deadline)
+			io.Copy(io.Discard, c)
+			c.Write([]byte("ok\n"))
+		}()
+	}
+}
+
+// upload sends size bytes per connection until the deadline.
+func upload(addr string, size int, deadline time.Time) error {
+	payload := make([]byte, size)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", addr, time.Until(deadline))
+		if err != nil {
+			if time.Now().After(deadline) {
+				return nil
+			}
+			return err
+		}
+		c.SetDeadline(deadline.Add(5 * time.Second))
+		if _, err := c.Write(payload); err != nil {
+			c.Close()
+			return err
+		}
+		c.(*net.TCPConn).CloseWrite()
+		io.Copy(io.Discard, c)
+		c.Close()
+	}
+	return nil
 }
