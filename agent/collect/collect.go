@@ -109,30 +109,45 @@ func Samplers(env Env, t Target) ([]Sampler, []observation.Missing) {
 
 // Run samples every interval until ctx is done or duration has passed
 // (0: until ctx is done), and returns the series and what was missing.
-// The first reading is taken at once; counters give their first rate at
-// the second.
+// The first reading is taken at once and, with a duration, the last one
+// exactly at its end, so that the rates cover the whole window; counters
+// give their first rate at the second reading.
 func Run(ctx context.Context, samplers []Sampler, interval, duration time.Duration) ([]observation.Series, []observation.Missing) {
 	rec := NewRecorder()
-	if duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, duration)
-		defer cancel()
-	}
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
+	start := time.Now()
+	end := start.Add(duration)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for k := 1; ; k++ {
 		rec.Sample(ctx, samplers, time.Now())
+		next := start.Add(time.Duration(k) * interval)
+		last := duration > 0 && !next.Before(end)
+		if duration > 0 && !time.Now().Before(end) {
+			break
+		}
+		if last {
+			next = end
+		}
+		timer.Reset(time.Until(next))
 		select {
 		case <-ctx.Done():
+			rec.noteUnrated()
 			return rec.Series(), rec.MissingList()
-		case <-tick.C:
+		case <-timer.C:
+		}
+		if last {
+			rec.Sample(ctx, samplers, time.Now())
+			break
 		}
 	}
+	rec.noteUnrated()
+	return rec.Series(), rec.MissingList()
 }
 
 // Recorder accumulates readings into series. Not safe for concurrent use.
 type Recorder struct {
-	now     time.Time
+	now     time.Time // the reading's stamp: UTC, to the millisecond
+	at      time.Time // the reading's time with its monotonic clock, for rates
 	series  map[string]*observation.Series
 	order   []string
 	last    map[string]counterReading
@@ -141,8 +156,9 @@ type Recorder struct {
 }
 
 type counterReading struct {
-	t time.Time
-	v float64
+	t    time.Time
+	v    float64
+	name string
 }
 
 // NewRecorder returns an empty recorder.
@@ -152,6 +168,7 @@ func NewRecorder() *Recorder {
 
 // Sample takes one reading of every sampler, stamped t.
 func (r *Recorder) Sample(ctx context.Context, samplers []Sampler, t time.Time) {
+	r.at = t
 	r.now = t.UTC().Truncate(time.Millisecond)
 	for _, s := range samplers {
 		err := s.Sample(ctx, r)
@@ -202,15 +219,32 @@ func (r *Recorder) Gauge(name, unit string, labels map[string]string, v float64)
 func (r *Recorder) Counter(name, unit string, labels map[string]string, v float64) {
 	key := seriesKey(name, labels)
 	prev, ok := r.last[key]
-	r.last[key] = counterReading{r.now, v}
+	r.last[key] = counterReading{r.at, v, name}
 	if !ok || v < prev.v {
 		return
 	}
-	dt := r.now.Sub(prev.t).Seconds()
+	// The monotonic clock: a wall-clock step (NTP) must not bend a rate.
+	dt := r.at.Sub(prev.t).Seconds()
 	if dt <= 0 {
 		return
 	}
 	r.add(key, name, unit, labels, (v-prev.v)/dt)
+}
+
+// noteUnrated records as missing the counters read only once: a window
+// shorter than the interval, or a signal that appeared at the last
+// reading, gives no rate.
+func (r *Recorder) noteUnrated() {
+	keys := make([]string, 0, len(r.last))
+	for key := range r.last {
+		if r.series[key] == nil {
+			keys = append(keys, key)
+		}
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		r.Missing(r.last[key].name, "read once in the window (shorter than the sampling interval?): no rate")
+	}
 }
 
 // Missing records that a signal could not be read, once per signal.

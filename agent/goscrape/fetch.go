@@ -1,8 +1,6 @@
 package goscrape
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -147,24 +145,6 @@ func (c *client) get(ctx context.Context, u string, extra time.Duration) (*respo
 	r.body = body
 	return r, nil
 }
-
-// gunzip decompresses a gzip body, at most max bytes of it.
-func gunzip(r *response, max int64) ([]byte, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(r.body))
-	if err != nil {
-		return nil, fmt.Errorf("decompressing %s: %w", r.url, err)
-	}
-	data, err := io.ReadAll(io.LimitReader(zr, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("decompressing %s: %w", r.url, err)
-	}
-	if int64(len(data)) > max {
-		return nil, &tooLargeError{url: r.url, max: max, decompressed: true}
-	}
-	return data, nil
-}
-
-func isGzip(b []byte) bool { return len(b) >= 2 && b[0] == 0x1f && b[1] == 0x8b }
 
 // statusError is an answer other than 200 OK.
 type statusError struct {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -66,7 +67,9 @@ func parsePromLine(line string) (name string, value float64, ok bool) {
 		return "", 0, false
 	}
 	v, err := strconv.ParseFloat(fields[1], 64)
-	if err != nil {
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		// NaN and ±Inf are valid in the text format, but not a
+		// measurement a series can hold.
 		return "", 0, false
 	}
 	return fields[0], v, true

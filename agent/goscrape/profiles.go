@@ -1,7 +1,6 @@
 package goscrape
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/google/pprof/profile"
 
+	"github.com/perfhound/perfhound/analyzer/input"
 	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
@@ -124,20 +124,17 @@ func (c *client) fetchProfile(ctx context.Context, u string, extra time.Duration
 	return c.parseProfile(r)
 }
 
-// parseProfile parses a body with profile.Parse, after decompressing it
-// within MaxBytes (profile.Parse itself would decompress without a bound).
+// parseProfile decompresses a body at most once, within MaxBytes (pprof's
+// own parser would decompress without a bound, nested gzip included), and
+// parses it.
 func (c *client) parseProfile(r *response) (*profile.Profile, error) {
 	if r.contentType == "text/html" {
 		return nil, fmt.Errorf("not a profile: got text/html from %s", r.url)
 	}
-	data := r.body
-	if isGzip(data) {
-		var err error
-		if data, err = gunzip(r, c.maxBytes); err != nil {
-			return nil, err
-		}
+	p, err := input.DecodeProfile(r.body, c.maxBytes)
+	if errors.Is(err, input.ErrTooLarge) {
+		return nil, &tooLargeError{url: r.url, max: c.maxBytes, decompressed: true}
 	}
-	p, err := profile.Parse(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("not a profile at %s: %v", r.url, err)
 	}

@@ -17,8 +17,6 @@
 package ingest
 
 import (
-	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +30,7 @@ import (
 
 	"github.com/google/pprof/profile"
 
+	"github.com/perfhound/perfhound/analyzer/input"
 	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
@@ -45,6 +44,9 @@ type Push struct {
 	Units           string
 	AggregationType string
 	Profile         observation.Profile
+	// Bytes is the profile's size as received, what the Receiver's
+	// memory budget counts.
+	Bytes int
 }
 
 // Options configure the handler.
@@ -54,6 +56,10 @@ type Options struct {
 	MaxBodyBytes int64
 	// MaxProfileBytes caps a profile once decompressed; default 64 MiB.
 	MaxProfileBytes int64
+	// MaxConcurrent bounds the requests handled at once; more get 503
+	// with Retry-After, which the SDKs honour by retrying. Default 8:
+	// with the caps above, at most about 650 MiB in flight.
+	MaxConcurrent int
 	// Sink receives every accepted push. An error from it is a 503.
 	Sink func(Push) error
 }
@@ -65,17 +71,22 @@ func (o Options) withDefaults() Options {
 	if o.MaxProfileBytes == 0 {
 		o.MaxProfileBytes = 64 << 20
 	}
+	if o.MaxConcurrent == 0 {
+		o.MaxConcurrent = 8
+	}
 	return o
 }
 
 // Handler serves POST /ingest.
 type Handler struct {
-	opts Options
+	opts  Options
+	slots chan struct{} // one per request being handled
 }
 
 // NewHandler returns the /ingest handler.
 func NewHandler(opts Options) *Handler {
-	return &Handler{opts: opts.withDefaults()}
+	opts = opts.withDefaults()
+	return &Handler{opts: opts, slots: make(chan struct{}, opts.MaxConcurrent)}
 }
 
 // requestError is a client mistake: a 4xx with a reason.
@@ -94,6 +105,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "ingest: only POST", http.StatusMethodNotAllowed)
+		return
+	}
+	select {
+	case h.slots <- struct{}{}:
+		defer func() { <-h.slots }()
+	default:
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, fmt.Sprintf("ingest: busy: %d requests already in progress", h.opts.MaxConcurrent), http.StatusServiceUnavailable)
 		return
 	}
 	push, err := h.parse(w, r)
@@ -154,13 +173,15 @@ func (h *Handler) parse(w http.ResponseWriter, r *http.Request) (Push, error) {
 	if err != nil {
 		return p, err
 	}
+	kind := kindOf(prof, config, p.App)
 	p.Profile = observation.Profile{
-		Kind:    kindOf(prof, config, p.App),
+		Kind:    kind,
 		Source:  "ingest",
 		Labels:  p.Labels,
 		Profile: prof,
 	}
-	p.App = trimKindSuffix(p.App)
+	p.Bytes = len(raw)
+	p.App = trimKindSuffix(p.App, kind)
 	return p, nil
 }
 
@@ -234,24 +255,13 @@ func (h *Handler) readBody(r *http.Request, body io.Reader) ([]byte, sampleTypeC
 	return prof, config, nil
 }
 
-// parseProfile decompresses with a cap (a gzip bomb must not take the
-// agent down) and parses.
+// parseProfile decompresses once, within a cap (a gzip bomb, nested or
+// not, must not take the agent down), and parses.
 func (h *Handler) parseProfile(b []byte) (*profile.Profile, error) {
-	if len(b) >= 2 && b[0] == 0x1f && b[1] == 0x8b {
-		zr, err := gzip.NewReader(bytes.NewReader(b))
-		if err != nil {
-			return nil, badRequest("profile: %v", err)
-		}
-		out, err := io.ReadAll(io.LimitReader(zr, h.opts.MaxProfileBytes+1))
-		if err != nil {
-			return nil, badRequest("profile: %v", err)
-		}
-		if int64(len(out)) > h.opts.MaxProfileBytes {
-			return nil, &requestError{http.StatusRequestEntityTooLarge, fmt.Sprintf("profile over %d bytes decompressed", h.opts.MaxProfileBytes)}
-		}
-		b = out
+	p, err := input.DecodeProfile(b, h.opts.MaxProfileBytes)
+	if errors.Is(err, input.ErrTooLarge) {
+		return nil, &requestError{http.StatusRequestEntityTooLarge, fmt.Sprintf("profile over %d bytes decompressed", h.opts.MaxProfileBytes)}
 	}
-	p, err := profile.ParseData(b)
 	if err != nil {
 		return nil, badRequest("profile: %v", err)
 	}
@@ -306,13 +316,22 @@ func kindOf(p *profile.Profile, config sampleTypeConfig, name string) string {
 }
 
 // kindSuffixes are the ".cpu"-style suffixes the old protocol put on
-// application names.
-var kindSuffixes = []string{".cpu", ".alloc_objects", ".alloc_space", ".inuse_objects", ".inuse_space",
-	".goroutines", ".mutex_count", ".mutex_duration", ".block_count", ".block_duration"}
+// application names, with the kind each one names.
+var kindSuffixes = map[string]string{
+	".cpu":           observation.KindCPU,
+	".alloc_objects": observation.KindHeap, ".alloc_space": observation.KindHeap,
+	".inuse_objects": observation.KindHeap, ".inuse_space": observation.KindHeap,
+	".goroutines":  observation.KindGoroutine,
+	".mutex_count": observation.KindMutex, ".mutex_duration": observation.KindMutex,
+	".block_count": observation.KindBlock, ".block_duration": observation.KindBlock,
+}
 
-func trimKindSuffix(app string) string {
-	for _, s := range kindSuffixes {
-		if t, ok := strings.CutSuffix(app, s); ok && t != "" {
+// trimKindSuffix drops an old-protocol suffix from an application name,
+// only when it names the kind the profile has: an application called
+// "billing.cpu" pushing heap profiles keeps its name.
+func trimKindSuffix(app, kind string) string {
+	for suffix, k := range kindSuffixes {
+		if t, ok := strings.CutSuffix(app, suffix); ok && t != "" && (k == kind || kind == observation.KindAllocs && k == observation.KindHeap) {
 			return t
 		}
 	}
@@ -388,8 +407,11 @@ func (h *Handler) Server(addr string) *http.Server {
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		// Counted from the end of the headers, like ReadTimeout: longer,
+		// so that a request read in full can always be answered (an
+		// unanswered SDK retries, and the profile would arrive twice).
+		WriteTimeout:   75 * time.Second,
+		IdleTimeout:    120 * time.Second,
+		MaxHeaderBytes: 64 << 10,
 	}
 }

@@ -216,9 +216,12 @@ func TestRequests(t *testing.T) {
 	ct, body := multipartBody(t, map[string][]byte{"profile": good})
 	ctNoProfile, bodyNoProfile := multipartBody(t, map[string][]byte{"other": good})
 	ctBadConfig, bodyBadConfig := multipartBody(t, map[string][]byte{"profile": good, "sample_type_config": []byte("{")})
-	var bomb bytes.Buffer
+	var bomb, nested bytes.Buffer
 	zw := gzip.NewWriter(&bomb)
 	zw.Write(make([]byte, 8<<20))
+	zw.Close()
+	zw = gzip.NewWriter(&nested)
+	zw.Write(bomb.Bytes())
 	zw.Close()
 	const q = "/ingest?name=app{env=test}&from=1700000000&until=1700000010&spyName=gospy&sampleRate=100"
 	for _, tc := range []struct {
@@ -241,6 +244,7 @@ func TestRequests(t *testing.T) {
 		{"garbage profile", "POST", q, "", []byte("not a profile at all"), 400, "profile"},
 		{"empty body", "POST", q, "", nil, 400, "empty body"},
 		{"gzip bomb", "POST", q, "", bomb.Bytes(), 413, "decompressed"},
+		{"gzip in gzip", "POST", q, "", nested.Bytes(), 400, "gzip inside gzip"},
 		{"too large", "POST", q, "", make([]byte, 2<<20), 413, "body over"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -325,6 +329,82 @@ func TestParseTime(t *testing.T) {
 		got, err := parseTime(in)
 		if err != nil || !got.Equal(want) {
 			t.Errorf("parseTime(%s) = %v, %v", in, got, err)
+		}
+	}
+}
+
+func TestReceiverBounds(t *testing.T) {
+	push := func(app string, labels map[string]string, size int) Push {
+		return Push{App: app, Labels: labels, Bytes: size, Profile: observation.Profile{Kind: observation.KindCPU}}
+	}
+	r := Receiver{MaxTargets: 2, MaxProfiles: 3, MaxBytes: 1000}
+	for i := 0; i < 5; i++ {
+		if err := r.Receive(push("a", map[string]string{"otel.scope.name": fmt.Sprint(i)}, 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Receive(push("a", map[string]string{"region": "eu"}, 100)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Receive(push("b", nil, 100)); err == nil {
+		t.Error("a third target was accepted past MaxTargets")
+	}
+	if err := r.Receive(push("a", map[string]string{"region": "eu"}, 2000)); err == nil {
+		t.Error("a push bigger than MaxBytes was accepted")
+	}
+	obs := r.Drain()
+	if len(obs) != 2 {
+		t.Fatalf("%d targets, want 2: the scope label does not split a target, region does", len(obs))
+	}
+	if n := len(obs[0].Profiles); n != 3 || len(obs[0].Missing) != 1 {
+		t.Errorf("target a: %d profiles and %v, want the newest 3 and a note of the 2 dropped", n, obs[0].Missing)
+	}
+	if _, ok := obs[0].Meta.Target.Labels["otel.scope.name"]; ok {
+		t.Error("the scope label ended up on the target")
+	}
+	if len(r.Drain()) != 0 {
+		t.Error("a second Drain returned the same pushes")
+	}
+}
+
+func TestBusy(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	h := NewHandler(Options{MaxConcurrent: 1, Sink: func(Push) error {
+		entered <- struct{}{}
+		<-release
+		return nil
+	}})
+	url := serve(t, h, nil)
+	post := func() *http.Response {
+		resp, err := http.Post(url+"/ingest?name=app", "", bytes.NewReader(cpuProfileBytes(t, true)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	done := make(chan *http.Response)
+	go func() { done <- post() }()
+	<-entered
+	if resp := post(); resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("second request while one is handled: %d, want 503 with Retry-After", resp.StatusCode)
+	}
+	close(release)
+	if resp := <-done; resp.StatusCode != 200 {
+		t.Errorf("first request: %d", resp.StatusCode)
+	}
+}
+
+func TestKindSuffix(t *testing.T) {
+	for _, tc := range []struct{ app, kind, want string }{
+		{"shop.cpu", observation.KindCPU, "shop"},
+		{"shop.alloc_space", observation.KindHeap, "shop"},
+		{"billing.cpu", observation.KindHeap, "billing.cpu"},
+		{"plain", observation.KindCPU, "plain"},
+	} {
+		if got := trimKindSuffix(tc.app, tc.kind); got != tc.want {
+			t.Errorf("trimKindSuffix(%q, %s) = %q, want %q", tc.app, tc.kind, got, tc.want)
 		}
 	}
 }

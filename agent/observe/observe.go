@@ -143,11 +143,17 @@ func Host(meta *observation.Meta, procfs string) {
 	if procfs == "" {
 		procfs = "/proc"
 	}
-	meta.Host, _ = os.Hostname()
+	// From procfs, not from this process: the agent may run in a
+	// container, limited to a few CPUs, with the host's /proc mounted.
+	if b, err := os.ReadFile(procfs + "/sys/kernel/hostname"); err == nil {
+		meta.Host = strings.TrimSpace(string(b))
+	} else {
+		meta.Host, _ = os.Hostname()
+	}
 	if b, err := os.ReadFile(procfs + "/sys/kernel/osrelease"); err == nil {
 		meta.Kernel = strings.TrimSpace(string(b))
 	}
-	meta.CPUs = runtime.NumCPU()
+	meta.CPUs = onlineCPUs(procfs)
 	if b, err := os.ReadFile(procfs + "/meminfo"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
@@ -156,6 +162,25 @@ func Host(meta *observation.Meta, procfs string) {
 			}
 		}
 	}
+}
+
+// onlineCPUs counts the cpuN lines of procfs/stat (the CPUs the kernel
+// runs), falling back to what this process may use.
+func onlineCPUs(procfs string) int {
+	b, err := os.ReadFile(procfs + "/stat")
+	if err != nil {
+		return runtime.NumCPU()
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if len(line) > 3 && strings.HasPrefix(line, "cpu") && line[3] >= '0' && line[3] <= '9' {
+			n++
+		}
+	}
+	if n == 0 {
+		return runtime.NumCPU()
+	}
+	return n
 }
 
 // Collector records a collector and its version in meta: perfhound's own

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -12,6 +13,9 @@ import (
 	"github.com/perfhound/perfhound/analyzer/observation"
 	"github.com/perfhound/perfhound/bpf"
 )
+
+// ErrNoProcess is a PID with no process behind it when the watch begins.
+var ErrNoProcess = errors.New("no such process")
 
 // WatchOptions say what to watch and how.
 type WatchOptions struct {
@@ -52,6 +56,13 @@ func Watch(ctx context.Context, opts WatchOptions) (*observation.Observation, er
 		}
 	case opts.PID > 0:
 		o.Meta.Target = observation.Target{Kind: observation.TargetProcess, PID: opts.PID}
+		procfs := opts.Env.ProcFS
+		if procfs == "" {
+			procfs = "/proc"
+		}
+		if _, err := os.Stat(fmt.Sprintf("%s/%d/stat", procfs, opts.PID)); err != nil {
+			return nil, fmt.Errorf("observe: no process %d: %w", opts.PID, ErrNoProcess)
+		}
 	default:
 		o.Meta.Target = observation.Target{Kind: observation.TargetHost}
 	}
@@ -110,7 +121,7 @@ func Watch(ctx context.Context, opts WatchOptions) (*observation.Observation, er
 	wg.Wait()
 	o.Series = append(o.Series, series...)
 	o.Missing = append(o.Missing, smiss...)
-	if scrErr != nil {
+	if scrErr != nil && ctx.Err() == nil {
 		return nil, scrErr
 	}
 	if scraped != nil {

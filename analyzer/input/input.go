@@ -412,9 +412,39 @@ func isUint(s string) bool {
 	return true
 }
 
+// ErrNestedGzip is a profile still gzipped after one decompression:
+// pprof's parser would inflate the inner layer without any bound, so a
+// few kilobytes could take gigabytes.
+var ErrNestedGzip = errors.New("gzip inside gzip")
+
+// DecodeProfile parses a pprof profile, gzipped or not, decompressing it
+// at most once and within max bytes. It does not require samples (an
+// endpoint may serve an empty profile); ParseProfile does.
+func DecodeProfile(data []byte, max int64) (*profile.Profile, error) {
+	if isGzip(data) {
+		var err error
+		if data, err = gunzip(data, max); err != nil {
+			return nil, err
+		}
+	}
+	if isGzip(data) {
+		return nil, fmt.Errorf("parsing pprof: %w", ErrNestedGzip)
+	}
+	// ParseData validates what it decodes (Profile.CheckValid), so a
+	// profile that parses is well-formed.
+	p, err := profile.ParseData(data)
+	if err != nil {
+		return nil, fmt.Errorf("parsing pprof: %w", err)
+	}
+	return p, nil
+}
+
 // ParseProfile parses decompressed pprof data and checks it is usable:
 // valid, and with at least one sample.
 func ParseProfile(data []byte) (*profile.Profile, error) {
+	if isGzip(data) {
+		return nil, fmt.Errorf("parsing pprof: %w", ErrNestedGzip)
+	}
 	// ParseData validates what it decodes (Profile.CheckValid), so a
 	// profile that parses is well-formed.
 	p, err := profile.ParseData(data)

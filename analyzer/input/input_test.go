@@ -230,3 +230,24 @@ func FuzzDetect(f *testing.F) {
 		}
 	})
 }
+
+// TestNestedGzipRefused checks that a profile gzipped twice is refused
+// instead of being inflated by pprof's parser without a bound.
+func TestNestedGzipRefused(t *testing.T) {
+	var inner, outer bytes.Buffer
+	zw := gzip.NewWriter(&inner)
+	zw.Write(make([]byte, 64<<20)) // 64 MiB of zeros: about 64 KiB gzipped
+	zw.Close()
+	zw = gzip.NewWriter(&outer)
+	zw.Write(inner.Bytes())
+	zw.Close()
+	if _, err := DecodeProfile(outer.Bytes(), 1<<20); !errors.Is(err, ErrNestedGzip) {
+		t.Errorf("DecodeProfile of a gzip inside a gzip: %v, want ErrNestedGzip", err)
+	}
+	if _, err := ParseProfile(inner.Bytes()); !errors.Is(err, ErrNestedGzip) {
+		t.Errorf("ParseProfile of gzip data: %v, want ErrNestedGzip", err)
+	}
+	if _, err := DecodeProfile(inner.Bytes(), 1<<20); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("DecodeProfile past its cap: %v, want ErrTooLarge", err)
+	}
+}

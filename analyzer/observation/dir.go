@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/google/pprof/profile"
+	"github.com/perfhound/perfhound/analyzer/input"
 )
 
 // The directory format:
@@ -20,7 +20,7 @@ import (
 //	DIR/profiles/NAME.pb.gz   one gzipped pprof file per profile
 //
 // Version is bumped whenever a reader of the previous version would
-// misread the new one.
+// misread the new one. Point times are kept to the millisecond, in UTC.
 const (
 	Format  = "perfhound.observation"
 	Version = 1
@@ -58,19 +58,22 @@ type profEntry struct {
 	File string `json:"file"` // relative to DIR
 }
 
-// Save writes o to dir, creating it. It writes into a temporary
-// directory beside dir and renames it into place, so a crash leaves
-// either the old directory or the new one, never a half-written one.
-// An existing dir is replaced only if it holds an observation.
+// Save writes o to dir, creating it. It writes everything into a
+// temporary directory beside dir, syncs it, then moves it into place; an
+// observation already at dir is moved aside first and removed last. A
+// crash leaves the old observation, the new one, or both (the old one
+// under a hidden name beside dir), never a half-written one at dir.
+// A directory that is not an observation is never overwritten.
 func Save(o *Observation, dir string) error {
+	dir = filepath.Clean(dir)
 	if err := checkReplaceable(dir); err != nil {
 		return err
 	}
-	parent := filepath.Dir(filepath.Clean(dir))
+	parent := filepath.Dir(dir)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return fmt.Errorf("saving observation: %w", err)
 	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".new-")
 	if err != nil {
 		return fmt.Errorf("saving observation: %w", err)
 	}
@@ -78,11 +81,22 @@ func Save(o *Observation, dir string) error {
 	if err := write(o, tmp); err != nil {
 		return fmt.Errorf("saving observation to %s: %w", dir, err)
 	}
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("saving observation: %w", err)
+	old := ""
+	if _, err := os.Stat(dir); err == nil {
+		old = tmp + ".old"
+		if err := os.Rename(dir, old); err != nil {
+			return fmt.Errorf("saving observation: %w", err)
+		}
 	}
 	if err := os.Rename(tmp, dir); err != nil {
+		if old != "" {
+			os.Rename(old, dir)
+		}
 		return fmt.Errorf("saving observation: %w", err)
+	}
+	syncDir(parent)
+	if old != "" {
+		os.RemoveAll(old)
 	}
 	return nil
 }
@@ -100,10 +114,40 @@ func checkReplaceable(dir string) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	if _, err := os.Stat(filepath.Join(dir, indexFile)); err != nil {
+	b, err := readCapped(filepath.Join(dir, indexFile), maxIndexBytes)
+	var head struct {
+		Format string `json:"format"`
+	}
+	if err != nil || json.Unmarshal(b, &head) != nil || head.Format != Format {
 		return fmt.Errorf("saving observation: %s exists and is not an observation; not overwriting it", dir)
 	}
 	return nil
+}
+
+// syncFile writes data to path and flushes it to the disk.
+func syncFile(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// syncDir flushes a directory's entries (best effort: not every
+// filesystem allows it).
+func syncDir(dir string) {
+	if f, err := os.Open(dir); err == nil {
+		f.Sync()
+		f.Close()
+	}
 }
 
 func write(o *Observation, dir string) error {
@@ -118,22 +162,18 @@ func write(o *Observation, dir string) error {
 		Histograms: o.Histograms,
 		Missing:    o.Missing,
 	}
-	used := map[string]int{}
 	for i, p := range o.Profiles {
 		if p.Profile == nil {
 			return fmt.Errorf("profile %d (%s) is nil", i, p.Kind)
 		}
-		name := fileName(p.Kind, p.Source)
-		used[name]++
-		if n := used[name]; n > 1 {
-			name = fmt.Sprintf("%s-%d", name, n)
-		}
-		rel := filepath.Join(profilesDir, name+".pb.gz")
+		// Numbered, so that no two profiles can share a file whatever
+		// their kinds and sources are called.
+		rel := filepath.Join(profilesDir, fmt.Sprintf("%03d-%s.pb.gz", i, fileName(p.Kind, p.Source)))
 		var buf bytes.Buffer
 		if err := p.Profile.Write(&buf); err != nil {
 			return fmt.Errorf("profile %s: %w", rel, err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, rel), buf.Bytes(), 0o644); err != nil {
+		if err := syncFile(filepath.Join(dir, rel), buf.Bytes()); err != nil {
 			return err
 		}
 		ix.Profiles = append(ix.Profiles, profEntry{Profile: p, File: filepath.ToSlash(rel)})
@@ -142,7 +182,12 @@ func write(o *Observation, dir string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, indexFile), append(b, '\n'), 0o644)
+	if err := syncFile(filepath.Join(dir, indexFile), append(b, '\n')); err != nil {
+		return err
+	}
+	syncDir(filepath.Join(dir, profilesDir))
+	syncDir(dir)
+	return nil
 }
 
 // fileName makes a profile's file name from its kind and source, keeping
@@ -203,7 +248,7 @@ func Load(dir string) (*Observation, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrDamaged, err)
 		}
-		p, err := profile.ParseData(pb)
+		p, err := input.DecodeProfile(pb, maxProfileBytes)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w: %v", filepath.Join(dir, rel), ErrDamaged, err)
 		}

@@ -112,6 +112,12 @@ func TestSaveRefusesToClobber(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "notes.txt")); err != nil {
 		t.Fatal("the foreign file is gone")
 	}
+	// Another tool's observation.json is not ours either.
+	other := t.TempDir()
+	os.WriteFile(filepath.Join(other, indexFile), []byte(`{"format":"someone-else"}`), 0o644)
+	if err := Save(sampleObservation(), other); err == nil {
+		t.Fatal("Save overwrote a directory whose observation.json is another format")
+	}
 }
 
 func TestSaveRejectsNaN(t *testing.T) {
@@ -153,12 +159,12 @@ func TestLoadErrors(t *testing.T) {
 		{"truncated index", func(dir string) { os.WriteFile(filepath.Join(dir, indexFile), index[:len(index)/2], 0o644) }, ErrDamaged, indexFile},
 		{"missing profile", func(dir string) { os.RemoveAll(filepath.Join(dir, profilesDir)) }, ErrDamaged, ".pb.gz"},
 		{"truncated profile", func(dir string) {
-			p := filepath.Join(dir, profilesDir, "ebpf-cpu.pb.gz")
+			p := filepath.Join(dir, profilesDir, "000-ebpf-cpu.pb.gz")
 			b, _ := os.ReadFile(p)
 			os.WriteFile(p, b[:len(b)/2], 0o644)
-		}, ErrDamaged, "ebpf-cpu.pb.gz"},
+		}, ErrDamaged, "000-ebpf-cpu.pb.gz"},
 		{"escaping path", func(dir string) {
-			os.WriteFile(filepath.Join(dir, indexFile), bytes.Replace(index, []byte(`"profiles/ebpf-cpu.pb.gz"`), []byte(`"../../etc/passwd"`), 1), 0o644)
+			os.WriteFile(filepath.Join(dir, indexFile), bytes.Replace(index, []byte(`"profiles/000-ebpf-cpu.pb.gz"`), []byte(`"../../etc/passwd"`), 1), 0o644)
 		}, ErrDamaged, "leaves the directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
