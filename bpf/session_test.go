@@ -46,7 +46,7 @@ func TestOnCPUSamplesLandInSpinFunction(t *testing.T) {
 			checkProfile(t, w.OnCPU)
 
 			var total, inSpin int64
-			lost := int64(w.Counters["oncpu.user_stack_lost"]) // see TestPageFaultsWithStacks
+			lost := int64(w.Counters["oncpu.user_stack_lost"])            // see TestPageFaultsWithStacks
 			comm := filepath.Base(bin)[:min(15, len(filepath.Base(bin)))] // TASK_COMM_LEN-1
 			for _, smp := range pidSamples(w.OnCPU, g.pid()) {
 				if smp.Label["comm"][0] != comm || len(smp.Label["thread"]) != 1 {
