@@ -59,18 +59,18 @@ func subject(t *testing.T, name string) string {
 			return nil
 		}
 		goBin := filepath.Join(buildDir, "workload")
-		if buildErr = run("go", "build", "-o", goBin, "./testdata/workload"); buildErr != nil {
+		if buildErr = run("go", "build", "-o", goBin, "../fixtures/workloads"); buildErr != nil {
 			return
 		}
 		binaries["go"] = goBin
 		stripped := filepath.Join(buildDir, "workload-stripped")
-		if buildErr = run("go", "build", "-ldflags=-s -w", "-o", stripped, "./testdata/workload"); buildErr != nil {
+		if buildErr = run("go", "build", "-ldflags=-s -w", "-o", stripped, "../fixtures/workloads"); buildErr != nil {
 			return
 		}
 		binaries["go-stripped"] = stripped
 		cBin := filepath.Join(buildDir, "cwork")
 		if _, err := exec.LookPath("gcc"); err == nil {
-			if buildErr = run("gcc", "-O1", "-g", "-fno-omit-frame-pointer", "-Wall", "-o", cBin, "testdata/cwork/cwork.c"); buildErr != nil {
+			if buildErr = run("gcc", "-O1", "-g", "-fno-omit-frame-pointer", "-pthread", "-Wall", "-o", cBin, "../fixtures/workloads/c/cwork.c"); buildErr != nil {
 				return
 			}
 			binaries["c"] = cBin

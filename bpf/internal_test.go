@@ -5,6 +5,8 @@ package bpf
 import (
 	"slices"
 	"testing"
+
+	"github.com/google/pprof/profile"
 )
 
 // Tests of the Linux side's helpers; they need no privileges.
@@ -70,5 +72,32 @@ func TestProbeNamesEveryCollector(t *testing.T) {
 	}
 	if s.Available() != (len(s.Missing()) < len(AllCollectors)) {
 		t.Errorf("Available() = %v with %d of %d collectors missing", s.Available(), len(s.Missing()), len(AllCollectors))
+	}
+}
+
+func TestTrimTracingFrames(t *testing.T) {
+	kernel := &profile.Mapping{ID: 1, File: "[kernel.kallsyms]"}
+	bpfMap := &profile.Mapping{ID: 2, File: "[bpf]"}
+	var locs []*profile.Location
+	loc := func(m *profile.Mapping, fn string) *profile.Location {
+		l := &profile.Location{ID: uint64(len(locs) + 1), Mapping: m, Line: []profile.Line{{Function: &profile.Function{ID: uint64(len(locs) + 1), Name: fn}}}}
+		locs = append(locs, l)
+		return l
+	}
+	stack := []*profile.Location{
+		loc(bpfMap, "bpf_prog_5bd4079d6551beb4_off_cpu"),
+		loc(kernel, "__traceiter_sched_switch"),
+		loc(kernel, "bpf_trace_run4"),
+		loc(kernel, "__schedule"),
+		loc(kernel, "schedule"),
+	}
+	p := &profile.Profile{Sample: []*profile.Sample{{Location: stack}}, Location: locs}
+	trimTracingFrames(p)
+	got := p.Sample[0].Location
+	if len(got) != 2 || got[0].Line[0].Function.Name != "__schedule" {
+		t.Errorf("trimmed stack starts at %s with %d frames, want __schedule with 2", got[0].Line[0].Function.Name, len(got))
+	}
+	if len(p.Location) != 2 {
+		t.Errorf("%d locations kept, want the 2 still used", len(p.Location))
 	}
 }

@@ -66,7 +66,7 @@ func TestOnCPUSamplesLandInSpinFunction(t *testing.T) {
 				t.Logf("%s", w.OnCPU)
 			}
 			if tc.subject != "c" {
-				assertFileLine(t, w.OnCPU, tc.fn, "workload/main.go")
+				assertFileLine(t, w.OnCPU, tc.fn, "workloads/main.go")
 			}
 		})
 	}

@@ -120,10 +120,13 @@ func (s *Session) readStacks(w *Window) (missing uint64, err error) {
 		trimTracingFrames(p)
 		p.TimeNanos = w.Start.UnixNano()
 		p.DurationNanos = w.End.Sub(w.Start).Nanoseconds()
+		// pprof shows the last sample type unless told: make it the time.
 		switch sc.collector {
 		case OnCPU:
+			p.DefaultSampleType = "cpu"
 			w.OnCPU = p
 		case OffCPU:
+			p.DefaultSampleType = "off_cpu"
 			w.OffCPU = p
 		case PageFaults:
 			w.PageFaults = p
@@ -316,8 +319,20 @@ func clearMap(m *ebpf.Map) error {
 	return nil
 }
 
+// isTracingFrame tells the kernel functions that run a tracepoint's BPF
+// programs: the tracepoint's iterator (__traceiter_*), the BPF glue
+// (__bpf_trace_*, bpf_trace_run*) and our program itself (bpf_prog_*).
+func isTracingFrame(fn string) bool {
+	for _, prefix := range []string{"__traceiter_", "__bpf_trace_", "bpf_trace_run", "bpf_prog_"} {
+		if strings.HasPrefix(fn, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
 // trimTracingFrames drops the frames of our own program and of the
-// tracepoint dispatcher (bpf_trace_run*, __bpf_trace_*) from the leaf end
+// tracepoint dispatcher (see isTracingFrame) from the leaf end
 // of kernel stacks taken inside a tp_btf program, so that stacks start
 // where the traced event happened (__schedule, for off-CPU), as the same
 // stack would from perf or offcputime.
@@ -327,7 +342,7 @@ func trimTracingFrames(p *profile.Profile) {
 			return true
 		}
 		for _, ln := range l.Line {
-			if ln.Function != nil && (strings.HasPrefix(ln.Function.Name, "bpf_trace_run") || strings.HasPrefix(ln.Function.Name, "__bpf_trace_") || strings.HasPrefix(ln.Function.Name, "bpf_prog_")) {
+			if ln.Function != nil && isTracingFrame(ln.Function.Name) {
 				return true
 			}
 		}

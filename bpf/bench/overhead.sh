@@ -22,7 +22,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 go build -o "$tmp/bpfwatch" ./bpf/cmd/bpfwatch
-go build -o "$tmp/workload" ./bpf/testdata/workload
+go build -o "$tmp/workload" ./fixtures/workloads
 
 # workload prints the blocks hashed by all hashers together.
 workload() {
