@@ -17,10 +17,12 @@ build:
 test: lint unit fuzz
 
 # The eBPF tests watch the whole machine (run-queue latency, CPU shares),
-# so they run after the rest, alone; without root they skip and say why.
+# so they run after the rest, alone, and never from the test cache (their
+# outcome depends on the kernel, not on the files); without root they skip
+# and say why.
 unit:
 	$(GO) test $$($(GO) list ./... | grep -v '/bpf$$')
-	$(GO) test -p 1 ./bpf
+	$(GO) test -count=1 -p 1 ./bpf
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDetect$$' -fuzztime $(FUZZTIME) ./analyzer/input
