@@ -1,0 +1,193 @@
+// Package verdict judges an observation: what the target is bound by, the
+// evidence, and what to optimize first. It is pure: it reads the
+// observation it is handed and nothing else, so a verdict can be
+// reproduced from a saved observation.
+package verdict
+
+import (
+	"strings"
+	"time"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
+)
+
+// Where a thread's wall-clock time goes. On-CPU time is split by what the
+// CPU was doing; off-CPU time by why the thread was not running, told from
+// its state and its stack when it left the CPU (see classifyWait).
+const (
+	OnCPUUser      = "cpu.user"       // the program's own code and its libraries
+	OnCPUGC        = "cpu.gc"         // Go garbage collection: marking, assists, sweeping
+	OnCPUAlloc     = "cpu.alloc"      // Go allocation outside GC (mallocgc)
+	OnCPUPageFault = "cpu.page_fault" // the kernel serving page faults
+	OnCPUSyscall   = "cpu.syscall"    // the kernel serving system calls
+	OnCPUKernel    = "cpu.kernel"     // other kernel work (interrupts, softirqs)
+
+	WaitRunQueue = "wait.runqueue" // runnable, waiting for a CPU (preempted or woken)
+	WaitDisk     = "wait.disk"     // block I/O: uninterruptible in io_schedule and friends
+	WaitFault    = "wait.fault"    // a page fault waiting on I/O or reclaim
+	WaitNetwork  = "wait.network"  // blocked on a socket: receive, send buffer, accept, connect
+	WaitLock     = "wait.lock"     // futexes outside the Go runtime's own parking
+	WaitPoll     = "wait.poll"     // epoll, poll or select outside the Go runtime: sockets or timers
+	WaitSleep    = "wait.sleep"    // nanosleep and timers
+	WaitIdle     = "wait.idle"     // Go runtime threads parked with nothing to run, idle kernel threads
+	WaitOther    = "wait.other"    // any other wait (pipes, child processes, signals...)
+)
+
+// Breakdown is the target's thread time over the window, in seconds, by
+// category (the constants above). Source says where it came from.
+type Breakdown struct {
+	Seconds map[string]float64
+	Source  string // "ebpf", or "" when no eBPF profiles were in the observation
+}
+
+// Total is the thread time accounted for.
+func (b Breakdown) Total() float64 {
+	var t float64
+	for _, v := range b.Seconds {
+		t += v
+	}
+	return t
+}
+
+// Share is a category's part of the total, 0 when there is none.
+func (b Breakdown) Share(category string) float64 {
+	if t := b.Total(); t > 0 {
+		return b.Seconds[category] / t
+	}
+	return 0
+}
+
+// BreakdownOf splits the target's thread time from the observation's eBPF
+// on-CPU and off-CPU profiles.
+func BreakdownOf(o *observation.Observation) Breakdown {
+	b := Breakdown{Seconds: map[string]float64{}}
+	for _, p := range o.Profiles {
+		if p.Source != "ebpf" {
+			continue
+		}
+		switch p.Kind {
+		case observation.KindCPU:
+			idx := sampleIndex(p.Profile, "cpu")
+			for _, s := range p.Profile.Sample {
+				b.Seconds[classifyOnCPU(s)] += nanos(s, idx)
+			}
+			b.Source = "ebpf"
+		case observation.KindOffCPU:
+			idx := sampleIndex(p.Profile, "off_cpu")
+			for _, s := range p.Profile.Sample {
+				state := ""
+				if v := s.Label["state"]; len(v) == 1 {
+					state = v[0]
+				}
+				b.Seconds[classifyWait(state, frames(s))] += nanos(s, idx)
+			}
+			b.Source = "ebpf"
+		}
+	}
+	return b
+}
+
+func nanos(s *profile.Sample, idx int) float64 {
+	if idx < 0 || idx >= len(s.Value) {
+		return 0
+	}
+	return float64(s.Value[idx]) / float64(time.Second)
+}
+
+func sampleIndex(p *profile.Profile, typ string) int {
+	for i, st := range p.SampleType {
+		if st.Type == typ {
+			return i
+		}
+	}
+	return -1
+}
+
+// frames lists a sample's function names, leaf first.
+func frames(s *profile.Sample) []string {
+	var out []string
+	for _, l := range s.Location {
+		for _, ln := range l.Line {
+			if ln.Function != nil {
+				out = append(out, ln.Function.Name)
+			}
+		}
+	}
+	return out
+}
+
+func has(fns []string, prefixes ...string) bool {
+	for _, f := range fns {
+		for _, p := range prefixes {
+			if strings.HasPrefix(f, p) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Go runtime frames that mark a thread or goroutine as the runtime's own:
+// idle Ms parked in the scheduler, sysmon, the netpoller waiting for work.
+var goIdle = []string{"runtime.stopm", "runtime.notesleep", "runtime.mPark", "runtime.sysmon",
+	"runtime.usleep", "runtime.netpollblock", "runtime.findRunnable", "runtime.templateThread", "runtime.stopTheWorld"}
+
+// classifyOnCPU names what an on-CPU sample was doing.
+func classifyOnCPU(s *profile.Sample) string {
+	fns := frames(s)
+	switch {
+	case has(fns, "runtime.gcBgMarkWorker", "runtime.gcAssistAlloc", "runtime.bgsweep", "runtime.bgscavenge", "runtime.gcDrain", "runtime.markroot", "runtime.sweepone"):
+		return OnCPUGC
+	case has(fns, "runtime.mallocgc"):
+		return OnCPUAlloc
+	}
+	if len(fns) == 0 || !isKernel(s.Location[0]) {
+		return OnCPUUser
+	}
+	switch {
+	case has(fns, "exc_page_fault", "asm_exc_page_fault", "do_user_addr_fault"):
+		return OnCPUPageFault
+	case has(fns, "entry_SYSCALL_64", "do_syscall_64"):
+		return OnCPUSyscall
+	}
+	return OnCPUKernel
+}
+
+func isKernel(l *profile.Location) bool {
+	return l.Mapping != nil && strings.HasPrefix(l.Mapping.File, "[kernel")
+}
+
+// classifyWait names why a thread was off CPU, from its state and stack
+// (leaf first: kernel frames, then the user frames that made the call).
+func classifyWait(state string, fns []string) string {
+	switch state {
+	case "R":
+		return WaitRunQueue
+	case "I", "P":
+		return WaitIdle
+	case "D":
+		switch {
+		case has(fns, "exc_page_fault", "asm_exc_page_fault", "handle_mm_fault"):
+			return WaitFault
+		case has(fns, "io_schedule", "folio_wait", "submit_bio_wait", "blk_", "iomap_dio", "jbd2_", "wait_on_page", "bit_wait_io", "__filemap_fdatawait"):
+			return WaitDisk
+		}
+		return WaitOther
+	}
+	// S (and anything else): a voluntary sleep.
+	switch {
+	case has(fns, goIdle...):
+		return WaitIdle
+	case has(fns, "tcp_recvmsg", "sk_wait_data", "inet_csk_accept", "sk_stream_wait_memory", "unix_stream_read", "udp_recvmsg", "inet_wait_for_connect", "__skb_wait_for_more_packets"):
+		return WaitNetwork
+	case has(fns, "futex_wait", "__futex_wait"):
+		return WaitLock
+	case has(fns, "do_epoll_wait", "do_sys_poll", "do_select", "do_poll"):
+		return WaitPoll
+	case has(fns, "do_nanosleep", "hrtimer_nanosleep", "clock_nanosleep"):
+		return WaitSleep
+	}
+	return WaitOther
+}
