@@ -34,6 +34,9 @@ const (
 	faultsMapFaultCounts0  = "fault_counts0"
 	faultsMapFaultCounts1  = "fault_counts1"
 	faultsMapFaultCounts2  = "fault_counts2"
+	faultsMapOverflow0     = "overflow0"
+	faultsMapOverflow1     = "overflow1"
+	faultsMapOverflow2     = "overflow2"
 	faultsMapStacks0       = "stacks0"
 	faultsMapStacks1       = "stacks1"
 	faultsMapStacks2       = "stacks2"
@@ -99,6 +102,9 @@ type faultsMapSpecs struct {
 	FaultCounts0  *ebpf.MapSpec `ebpf:"fault_counts0"`
 	FaultCounts1  *ebpf.MapSpec `ebpf:"fault_counts1"`
 	FaultCounts2  *ebpf.MapSpec `ebpf:"fault_counts2"`
+	Overflow0     *ebpf.MapSpec `ebpf:"overflow0"`
+	Overflow1     *ebpf.MapSpec `ebpf:"overflow1"`
+	Overflow2     *ebpf.MapSpec `ebpf:"overflow2"`
 	Stacks0       *ebpf.MapSpec `ebpf:"stacks0"`
 	Stacks1       *ebpf.MapSpec `ebpf:"stacks1"`
 	Stacks2       *ebpf.MapSpec `ebpf:"stacks2"`
@@ -140,6 +146,9 @@ type faultsMaps struct {
 	FaultCounts0  *ebpf.Map `ebpf:"fault_counts0"`
 	FaultCounts1  *ebpf.Map `ebpf:"fault_counts1"`
 	FaultCounts2  *ebpf.Map `ebpf:"fault_counts2"`
+	Overflow0     *ebpf.Map `ebpf:"overflow0"`
+	Overflow1     *ebpf.Map `ebpf:"overflow1"`
+	Overflow2     *ebpf.Map `ebpf:"overflow2"`
 	Stacks0       *ebpf.Map `ebpf:"stacks0"`
 	Stacks1       *ebpf.Map `ebpf:"stacks1"`
 	Stacks2       *ebpf.Map `ebpf:"stacks2"`
@@ -154,6 +163,9 @@ func (m *faultsMaps) Close() error {
 		m.FaultCounts0,
 		m.FaultCounts1,
 		m.FaultCounts2,
+		m.Overflow0,
+		m.Overflow1,
+		m.Overflow2,
 		m.Stacks0,
 		m.Stacks1,
 		m.Stacks2,

@@ -47,6 +47,9 @@ const (
 	offcpuMapOffcpuCounts1 = "offcpu_counts1"
 	offcpuMapOffcpuCounts2 = "offcpu_counts2"
 	offcpuMapOffcpuStart   = "offcpu_start"
+	offcpuMapOverflow0     = "overflow0"
+	offcpuMapOverflow1     = "overflow1"
+	offcpuMapOverflow2     = "overflow2"
 	offcpuMapStacks0       = "stacks0"
 	offcpuMapStacks1       = "stacks1"
 	offcpuMapStacks2       = "stacks2"
@@ -115,6 +118,9 @@ type offcpuMapSpecs struct {
 	OffcpuCounts1 *ebpf.MapSpec `ebpf:"offcpu_counts1"`
 	OffcpuCounts2 *ebpf.MapSpec `ebpf:"offcpu_counts2"`
 	OffcpuStart   *ebpf.MapSpec `ebpf:"offcpu_start"`
+	Overflow0     *ebpf.MapSpec `ebpf:"overflow0"`
+	Overflow1     *ebpf.MapSpec `ebpf:"overflow1"`
+	Overflow2     *ebpf.MapSpec `ebpf:"overflow2"`
 	Stacks0       *ebpf.MapSpec `ebpf:"stacks0"`
 	Stacks1       *ebpf.MapSpec `ebpf:"stacks1"`
 	Stacks2       *ebpf.MapSpec `ebpf:"stacks2"`
@@ -157,6 +163,9 @@ type offcpuMaps struct {
 	OffcpuCounts1 *ebpf.Map `ebpf:"offcpu_counts1"`
 	OffcpuCounts2 *ebpf.Map `ebpf:"offcpu_counts2"`
 	OffcpuStart   *ebpf.Map `ebpf:"offcpu_start"`
+	Overflow0     *ebpf.Map `ebpf:"overflow0"`
+	Overflow1     *ebpf.Map `ebpf:"overflow1"`
+	Overflow2     *ebpf.Map `ebpf:"overflow2"`
 	Stacks0       *ebpf.Map `ebpf:"stacks0"`
 	Stacks1       *ebpf.Map `ebpf:"stacks1"`
 	Stacks2       *ebpf.Map `ebpf:"stacks2"`
@@ -172,6 +181,9 @@ func (m *offcpuMaps) Close() error {
 		m.OffcpuCounts1,
 		m.OffcpuCounts2,
 		m.OffcpuStart,
+		m.Overflow0,
+		m.Overflow1,
+		m.Overflow2,
 		m.Stacks0,
 		m.Stacks1,
 		m.Stacks2,

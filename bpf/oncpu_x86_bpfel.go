@@ -34,6 +34,9 @@ const (
 	oncpuMapOncpuCounts0  = "oncpu_counts0"
 	oncpuMapOncpuCounts1  = "oncpu_counts1"
 	oncpuMapOncpuCounts2  = "oncpu_counts2"
+	oncpuMapOverflow0     = "overflow0"
+	oncpuMapOverflow1     = "overflow1"
+	oncpuMapOverflow2     = "overflow2"
 	oncpuMapStacks0       = "stacks0"
 	oncpuMapStacks1       = "stacks1"
 	oncpuMapStacks2       = "stacks2"
@@ -98,6 +101,9 @@ type oncpuMapSpecs struct {
 	OncpuCounts0  *ebpf.MapSpec `ebpf:"oncpu_counts0"`
 	OncpuCounts1  *ebpf.MapSpec `ebpf:"oncpu_counts1"`
 	OncpuCounts2  *ebpf.MapSpec `ebpf:"oncpu_counts2"`
+	Overflow0     *ebpf.MapSpec `ebpf:"overflow0"`
+	Overflow1     *ebpf.MapSpec `ebpf:"overflow1"`
+	Overflow2     *ebpf.MapSpec `ebpf:"overflow2"`
 	Stacks0       *ebpf.MapSpec `ebpf:"stacks0"`
 	Stacks1       *ebpf.MapSpec `ebpf:"stacks1"`
 	Stacks2       *ebpf.MapSpec `ebpf:"stacks2"`
@@ -138,6 +144,9 @@ type oncpuMaps struct {
 	OncpuCounts0  *ebpf.Map `ebpf:"oncpu_counts0"`
 	OncpuCounts1  *ebpf.Map `ebpf:"oncpu_counts1"`
 	OncpuCounts2  *ebpf.Map `ebpf:"oncpu_counts2"`
+	Overflow0     *ebpf.Map `ebpf:"overflow0"`
+	Overflow1     *ebpf.Map `ebpf:"overflow1"`
+	Overflow2     *ebpf.Map `ebpf:"overflow2"`
 	Stacks0       *ebpf.Map `ebpf:"stacks0"`
 	Stacks1       *ebpf.Map `ebpf:"stacks1"`
 	Stacks2       *ebpf.Map `ebpf:"stacks2"`
@@ -152,6 +161,9 @@ func (m *oncpuMaps) Close() error {
 		m.OncpuCounts0,
 		m.OncpuCounts1,
 		m.OncpuCounts2,
+		m.Overflow0,
+		m.Overflow1,
+		m.Overflow2,
 		m.Stacks0,
 		m.Stacks1,
 		m.Stacks2,

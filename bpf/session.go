@@ -61,7 +61,8 @@ const generations = 3
 
 // sharedMaps are created once and handed to every object that declares
 // them, so that one pid filter and one set of stack maps serve all.
-var sharedMaps = []string{"target_pids", "target_cgroups", "epoch", "stacks0", "stacks1", "stacks2"}
+var sharedMaps = []string{"target_pids", "target_cgroups", "epoch",
+	"stacks0", "stacks1", "stacks2", "overflow0", "overflow1", "overflow2"}
 
 // Start loads and attaches the chosen collectors.
 func Start(opts Options) (*Session, error) {

@@ -56,8 +56,30 @@ type stackEntry struct {
 	values []int64
 }
 
+// overflowID marks a stack id of the overflow map (OVERFLOW_ID in
+// c/stacks.h).
+const overflowID = 0x40000000
+
 func stackMap(maps map[string]*ebpf.Map, epoch uint32) *ebpf.Map {
 	return maps[fmt.Sprintf("stacks%d", epoch%generations)]
+}
+
+func overflowMap(maps map[string]*ebpf.Map, epoch uint32) *ebpf.Map {
+	return maps[fmt.Sprintf("overflow%d", epoch%generations)]
+}
+
+// lookupStack reads one stack of an epoch, from the main map or, for an
+// id marked overflowID, the overflow map.
+func lookupStack(maps map[string]*ebpf.Map, epoch uint32, id int32) ([]uint64, bool) {
+	m := stackMap(maps, epoch)
+	if id&overflowID != 0 {
+		m, id = overflowMap(maps, epoch), id&^overflowID
+	}
+	var raw [maxStackDepth]uint64
+	if err := m.Lookup(uint32(id), &raw); err != nil {
+		return nil, false
+	}
+	return trimStack(raw[:]), true
 }
 
 func countsMap(coll *ebpf.Collection, name string, epoch uint32) *ebpf.Map {
@@ -76,8 +98,10 @@ func (s *Session) readStacks(w *Window) (missing uint64, err error) {
 		if pending, err = s.parkStacks(e - 2); err != nil {
 			return 0, fmt.Errorf("bpf: keeping the stacks of long waits: %w", err)
 		}
-		if err := clearMap(stackMap(s.shared, e-2)); err != nil {
-			return 0, fmt.Errorf("bpf: clearing stack map: %w", err)
+		for _, m := range []*ebpf.Map{stackMap(s.shared, e-2), overflowMap(s.shared, e-2)} {
+			if err := clearMap(m); err != nil {
+				return 0, fmt.Errorf("bpf: clearing stack map: %w", err)
+			}
 		}
 	}
 	if err := s.shared["epoch"].Put(uint32(0), e+1); err != nil {
@@ -152,7 +176,6 @@ func (s *Session) parkStacks(old uint32) (map[stackRef]bool, error) {
 	if coll == nil {
 		return pending, nil
 	}
-	m := stackMap(s.shared, old)
 	park := func(ref stackRef) {
 		if ref.id < 0 || ref.epoch != old {
 			return
@@ -160,9 +183,8 @@ func (s *Session) parkStacks(old uint32) (map[stackRef]bool, error) {
 		if _, ok := s.parked[ref]; ok || len(s.parked) >= maxParked {
 			return
 		}
-		var raw [maxStackDepth]uint64
-		if err := m.Lookup(uint32(ref.id), &raw); err == nil {
-			s.parked[ref] = trimStack(raw[:])
+		if pcs, ok := lookupStack(s.shared, old, ref.id); ok {
+			s.parked[ref] = pcs
 		}
 	}
 	var (
@@ -273,10 +295,7 @@ func (r *stackReader) get(epoch uint32, id int32) []uint64 {
 	}
 	var pcs []uint64
 	if r.current-epoch <= 1 {
-		var raw [maxStackDepth]uint64
-		if err := stackMap(r.maps, epoch).Lookup(uint32(id), &raw); err == nil {
-			pcs = trimStack(raw[:])
-		}
+		pcs, _ = lookupStack(r.maps, epoch, id)
 	} else {
 		pcs = r.parked[ref]
 	}

@@ -30,17 +30,31 @@ struct {
 	__type(value, __u32);
 } epoch SEC(".maps");
 
-#define DEFINE_STACK_MAP(name)                                    \
+#define DEFINE_STACK_MAP(name, entries)                           \
 	struct {                                                  \
 		__uint(type, BPF_MAP_TYPE_STACK_TRACE);           \
-		__uint(max_entries, STACK_MAP_ENTRIES);           \
+		__uint(max_entries, entries);                     \
 		__uint(key_size, sizeof(__u32));                  \
 		__uint(value_size, MAX_STACK_DEPTH * sizeof(__u64)); \
 	} name SEC(".maps")
 
-DEFINE_STACK_MAP(stacks0);
-DEFINE_STACK_MAP(stacks1);
-DEFINE_STACK_MAP(stacks2);
+DEFINE_STACK_MAP(stacks0, STACK_MAP_ENTRIES);
+DEFINE_STACK_MAP(stacks1, STACK_MAP_ENTRIES);
+DEFINE_STACK_MAP(stacks2, STACK_MAP_ENTRIES);
+
+/*
+ * A stack-trace map keeps one stack per hash bucket: a stack whose bucket
+ * another stack of the epoch holds cannot be stored there. It goes to the
+ * overflow map instead, where (being half the size) the same hash falls in
+ * another bucket; its id is marked with OVERFLOW_ID. Only a stack that
+ * collides in both is lost.
+ */
+#define OVERFLOW_ENTRIES (STACK_MAP_ENTRIES / 2)
+#define OVERFLOW_ID 0x40000000
+
+DEFINE_STACK_MAP(overflow0, OVERFLOW_ENTRIES);
+DEFINE_STACK_MAP(overflow1, OVERFLOW_ENTRIES);
+DEFINE_STACK_MAP(overflow2, OVERFLOW_ENTRIES);
 
 static __always_inline __u32 current_epoch(void)
 {
@@ -49,25 +63,37 @@ static __always_inline __u32 current_epoch(void)
 	return e ? *e : 0;
 }
 
+#define EFAULT 14
+#define EEXIST 17
+
 /*
  * get_stack records the current stack (user when flags has
- * BPF_F_USER_STACK) in epoch e's map and returns its id, or a
- * negative errno: -EFAULT when there is no such stack (a kernel thread has
- * no user stack), -EEXIST on a hash collision, which callers count.
+ * BPF_F_USER_STACK) in epoch e's map, or its overflow map, and returns its
+ * id, or a negative errno: -EFAULT when there is no such stack (a kernel
+ * thread has no user stack), -EEXIST when its bucket is taken in both
+ * maps, which callers count.
  */
 static __always_inline long get_stack(void *ctx, __u32 e, __u64 flags)
 {
 	__u32 g = e % GENERATIONS;
+	long id;
 
 	if (g == 1)
-		return bpf_get_stackid(ctx, &stacks1, flags);
-	if (g == 2)
-		return bpf_get_stackid(ctx, &stacks2, flags);
-	return bpf_get_stackid(ctx, &stacks0, flags);
+		id = bpf_get_stackid(ctx, &stacks1, flags);
+	else if (g == 2)
+		id = bpf_get_stackid(ctx, &stacks2, flags);
+	else
+		id = bpf_get_stackid(ctx, &stacks0, flags);
+	if (id != -EEXIST)
+		return id;
+	if (g == 1)
+		id = bpf_get_stackid(ctx, &overflow1, flags);
+	else if (g == 2)
+		id = bpf_get_stackid(ctx, &overflow2, flags);
+	else
+		id = bpf_get_stackid(ctx, &overflow0, flags);
+	return id < 0 ? id : id | OVERFLOW_ID;
 }
-
-#define EFAULT 14
-#define EEXIST 17
 
 /*
  * The stack id as kept in a key: a non-negative id, or -1 for no stack. A
