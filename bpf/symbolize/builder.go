@@ -181,6 +181,19 @@ func (b *Builder) process(pid int) *builderProc {
 		return bp
 	}
 	bp := &builderProc{pid: pid, p: b.s.snapshot(pid)}
+	if bp.p != nil {
+		// A PID reused since the snapshot: the snapshot is another
+		// process's. A process that is gone keeps its snapshot (its
+		// samples came before it exited), and so does one whose new
+		// snapshot cannot be read.
+		state, start, err := readStat(b.s.opts.ProcFS, pid)
+		if err == nil && state != 'Z' && state != 'X' && start != bp.p.startTime {
+			if p, err := b.s.watch(pid); err == nil {
+				bp.p = p
+				b.s.lazyWatches.Add(1)
+			}
+		}
+	}
 	if bp.p == nil {
 		p, err := b.s.watch(pid)
 		switch {

@@ -54,9 +54,21 @@ func (c *objCache) addAlias(o *object, id string) {
 			prev.aliases = deleteString(prev.aliases, id)
 		}
 	}
+	if len(o.aliases) >= maxAliases {
+		// Container churn: the same binary seen through ever new
+		// overlay inodes. The oldest identity goes.
+		if c.aliases[o.aliases[0]] == o.key {
+			delete(c.aliases, o.aliases[0])
+		}
+		o.aliases = append(o.aliases[:0], o.aliases[1:]...)
+	}
 	c.aliases[id] = o.key
 	o.aliases = append(o.aliases, id)
 }
+
+// maxAliases bounds the file identities kept for one object; a file seen
+// under a dropped one has its notes read again to find the object.
+const maxAliases = 16
 
 // add inserts o and evicts the least recently used objects beyond the caps,
 // never o itself.

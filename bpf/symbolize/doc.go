@@ -19,12 +19,20 @@
 //
 // # What resolves, and how
 //
-//   - Kernel: text symbols (t, T, w, W) of kallsyms; one mapping
-//     "[kernel.kallsyms]", and one per module ("[nf_tables]") and for BPF
-//     programs ("[bpf]"). kallsyms is read again, at most every 10 s, when
-//     an address misses (a module or program loaded since).
+//   - Kernel: text symbols (t, T, w, W) of kallsyms, without the __pfx_
+//     padding; one mapping "[kernel.kallsyms]", and one per module
+//     ("[nf_tables]") and for BPF programs ("[bpf]"). kallsyms gives no
+//     sizes: a symbol ends at the next of its module, the kernel's text at
+//     _etext, and the last symbol of a module at most 64 KiB on (16 KiB for
+//     [bpf]). An address past these misses, and kallsyms is read again, at
+//     most every 10 s (a module or program loaded since).
 //   - User ELF files: .symtab, else .dynsym; for Go, .gopclntab through
 //     debug/gosym, which gives file:line too and survives -ldflags='-s -w'.
+//     Its functions are offsets from runtime.text: without that symbol, the
+//     address comes from the table's header or, in a PIE, from the dynamic
+//     relocations; failing both it is taken as the start of .text, wrong
+//     after C startup code (external linking), which the object's warning
+//     says.
 //     A runtime address becomes a link-time one through the PT_LOAD segment
 //     holding its file offset, which handles PIE and shared libraries.
 //   - The vDSO: its image read from /proc/PID/mem (or this process's own),
@@ -54,17 +62,23 @@
 //
 // # Memory
 //
-// No file stays open or in memory. An object keeps its PT_LOAD table and a
+// No file descriptor stays open. An object keeps its PT_LOAD table and a
 // sorted symbol table of 12 bytes a symbol plus the names in one string; a
 // Go object also keeps debug/gosym's line table over its .gopclntab mapped
 // from the file, whose pages are given back after parsing and after each
-// Profile. Caching the Go toolchain's compile binary (26 MB file, 20k
-// functions, 8 MB .gopclntab) retains 3.1 MB of heap (1.1 MB symbols, the
-// rest gosym's cache of function and file names); resolving every one of
-// its functions faults in 5 MB of file-backed pages, given back at the next
-// Profile. This kernel's kallsyms (122k text symbols) takes 4.0 MB. The
-// cache is bounded by count (MaxObjects) and by bytes (MaxObjectBytes), and
-// the snapshots by MaxProcesses.
+// Profile. That mapping holds a reference to the file while the object is
+// cached: a deleted or replaced Go binary's disk space is not freed until
+// the object is evicted or the Symbolizer closed. Caching the Go toolchain's
+// compile binary (26 MB file, 20k functions, 8 MB .gopclntab) retains 3.1 MB
+// of heap (1.1 MB symbols, the rest gosym's cache of function and file
+// names); resolving every one of its functions faults in 5 MB of file-backed
+// pages, given back at the next Profile. Only reading .symtab is budgeted (a
+// large one falls back to .dynsym); the line tables of very large Go
+// binaries are not yet: kubectl-size binaries keep about 16 MB, the largest
+// measured about 33 MB. This kernel's kallsyms (122k text symbols, 64k once
+// the __pfx_ padding is skipped) takes 2.2 MB. The cache is bounded by count
+// (MaxObjects) and by bytes (MaxObjectBytes), and the snapshots by
+// MaxProcesses.
 //
 // # Why it is written here
 //

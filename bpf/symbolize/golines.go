@@ -3,11 +3,13 @@
 package symbolize
 
 import (
+	"bufio"
 	"debug/elf"
 	"debug/gosym"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime/debug"
 	"syscall"
@@ -30,29 +32,38 @@ type goLines struct {
 	lo, hi uint64      // PCs the table covers
 }
 
-func newGoLines(ef *elf.File, sec *elf.Section, f *os.File, textStart uint64) (*goLines, []rawSym, error) {
-	g := &goLines{}
+// newGoLines reads the line table of sec. textStart is runtime.text's
+// address, or 0 when unknown; it is then read from the table's header, or
+// from the relocations that fill it at load time, or, failing those,
+// assumed to be the start of .text, which warn says.
+func newGoLines(ef *elf.File, sec *elf.Section, f *os.File, textStart uint64) (g *goLines, funcs []rawSym, warn, err error) {
+	g = &goLines{}
 	var data []byte
 	if f != nil {
 		g.region, data, _ = mapSection(f, sec.Offset, sec.Size)
 	}
 	if g.region == nil {
-		var err error
 		if data, err = sec.Data(); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		g.heap = int64(len(data))
 	}
+	var guessed error
 	if textStart == 0 {
 		textStart = pclntabTextStart(data, ef.ByteOrder)
 	}
 	if textStart == 0 {
+		textStart = relocatedTextStart(ef, sec.Addr)
+	}
+	if textStart == 0 {
+		// With external linking, C startup code precedes Go's text, and
+		// every function would be off by its size: say so.
 		if text := ef.Section(".text"); text != nil {
 			textStart = text.Addr
+			guessed = fmt.Errorf("%w: assumed the start of .text, %#x", errTextStartUnknown, textStart)
 		}
 	}
-	var funcs []rawSym
-	err := guardFaults(func() error {
+	err = guardFaults(func() error {
 		tab, err := gosym.NewTable(nil, gosym.NewLineTable(data, textStart))
 		if err != nil {
 			return err
@@ -76,9 +87,9 @@ func newGoLines(ef *elf.File, sec *elf.Section, f *os.File, textStart uint64) (*
 	}
 	if err != nil {
 		g.release()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return g, funcs, nil
+	return g, funcs, guessed, nil
 }
 
 // pcToLine returns the file and line of pc, or "", 0. With inlining, these
@@ -137,7 +148,8 @@ func guardFaults(fn func() error) (err error) {
 
 // pclntabTextStart reads the text start recorded in a Go 1.18+ pclntab
 // header (magic, 2 pad bytes, min LC, pointer size, nfunc, nfiles,
-// textStart), or 0. It is 0 in PIE files, where a relocation fills it.
+// textStart), or 0. It is 0 in PIE files, where a relocation fills it, and
+// from Go 1.26 on, which no longer records it.
 func pclntabTextStart(data []byte, bo binary.ByteOrder) uint64 {
 	if len(data) < 8 {
 		return 0
@@ -156,4 +168,71 @@ func pclntabTextStart(data []byte, bo binary.ByteOrder) uint64 {
 		return bo.Uint64(data[at:])
 	}
 	return 0
+}
+
+// errTextStartUnknown marks a Go line table whose text start had to be
+// guessed.
+var errTextStartUnknown = errors.New("Go text start unknown")
+
+// relocatedTextStart returns runtime.text's address in a position-
+// independent 64-bit Go file, from the R_*_RELATIVE relocations of
+// .rela.dyn, or 0. Go 1.18 to 1.25 relocate the pclntab header's textStart
+// field (pclntab+24); Go 1.26 leaves it 0 and unrelocated, and the address
+// is then moduledata.text, found as the word 176 bytes after the one
+// relocated to the pclntab itself (moduledata.pcHeader; then six slices,
+// findfunctab, minpc and maxpc, a layout unchanged since Go 1.16).
+func relocatedTextStart(ef *elf.File, pclntab uint64) uint64 {
+	if ef.Class != elf.ELFCLASS64 {
+		return 0
+	}
+	var relative uint32
+	switch ef.Machine {
+	case elf.EM_X86_64:
+		relative = uint32(elf.R_X86_64_RELATIVE)
+	case elf.EM_AARCH64:
+		relative = uint32(elf.R_AARCH64_RELATIVE)
+	default:
+		return 0
+	}
+	rela := ef.Section(".rela.dyn")
+	if rela == nil || rela.Type != elf.SHT_RELA {
+		return 0
+	}
+	const headerTextStart, moduleText = 8 + 2*8, 8 + 6*24 + 3*8
+	var moduledata []uint64
+	if a, ok := relativeAddends(rela.Open(), ef.ByteOrder, relative, func(off, addend uint64) bool {
+		if addend == pclntab {
+			moduledata = append(moduledata, off)
+		}
+		return off == pclntab+headerTextStart
+	}); ok && a != 0 {
+		return a
+	}
+	for _, m := range moduledata {
+		if a, ok := relativeAddends(rela.Open(), ef.ByteOrder, relative, func(off, _ uint64) bool {
+			return off == m+moduleText
+		}); ok && a != 0 {
+			return a
+		}
+	}
+	return 0
+}
+
+// relativeAddends streams the Elf64_Rela entries of r, calls match with
+// the offset and addend of each relocation of type typ, and returns the
+// addend of the first one it accepts.
+func relativeAddends(r io.Reader, bo binary.ByteOrder, typ uint32, match func(off, addend uint64) bool) (uint64, bool) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var e [24]byte
+	for {
+		if _, err := io.ReadFull(br, e[:]); err != nil {
+			return 0, false
+		}
+		if uint32(bo.Uint64(e[8:])) != typ {
+			continue
+		}
+		if off, addend := bo.Uint64(e[0:]), bo.Uint64(e[16:]); match(off, addend) {
+			return addend, true
+		}
+	}
 }

@@ -4,9 +4,11 @@ package symbolize
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -33,11 +35,25 @@ type kernelSyms struct {
 
 type kmod struct {
 	name         string // pprof mapping file: "[kernel.kallsyms]", "[nf_tables]"
-	start, limit uint64 // lowest symbol, highest symbol + 1
+	start, limit uint64 // lowest symbol, end of the highest
 }
 
+// Symbols in kallsyms have no size. One ends where the next symbol of its
+// module starts; the kernel's last text symbol ends at _etext (init text at
+// _einittext). The last symbol of a module, or of [bpf], which kallsyms
+// cannot end, is given at most these spans: beyond them, and in the gaps
+// between modules, an address misses, so that kallsyms is read again (a
+// module or BPF program loaded since).
+const (
+	maxLastKernelSym = 64 << 10 // the kernel proper, when no end marker follows
+	maxLastModuleSym = 64 << 10
+	maxLastBPFSym    = 16 << 10
+)
+
+// kernelEndMarkers end the text before them and cover nothing themselves.
+var kernelEndMarkers = map[string]bool{"_etext": true, "_einittext": true}
+
 // lookup returns the symbol covering addr and the index of its module.
-// Symbols in kallsyms have no size: one runs to the next.
 func (k *kernelSyms) lookup(addr uint64) (name string, mod int, ok bool) {
 	i := k.tab.lookup(addr)
 	if i < 0 {
@@ -92,6 +108,11 @@ func loadKallsyms(path string) (*kernelSyms, error) {
 				k.mods = append(k.mods, kmod{name: mod})
 			}
 		}
+		if strings.HasPrefix(name, "__pfx_") {
+			// The padding before a function (CONFIG_FUNCTION_PADDING_CFI):
+			// half the text symbols of a recent kernel, none ever run.
+			continue
+		}
 		raw = append(raw, rawSym{start: addr, name: strings.Clone(name), mod: mi})
 	}
 	if err := sc.Err(); err != nil {
@@ -103,13 +124,50 @@ func loadKallsyms(path string) (*kernelSyms, error) {
 	if len(raw) == 0 {
 		return nil, fmt.Errorf("reading %s: no text symbols", path)
 	}
+	raw = endKernelSyms(raw, k.mods)
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("reading %s: no text symbols", path)
+	}
 	for _, s := range raw {
 		m := &k.mods[s.mod]
 		if m.limit == 0 || s.start < m.start {
 			m.start = s.start
 		}
-		m.limit = max(m.limit, s.start+1)
+		m.limit = max(m.limit, s.start+s.size)
 	}
 	k.tab, _ = newSymtab(raw)
 	return k, nil
+}
+
+// endKernelSyms sorts raw by address, gives each symbol its size (see
+// maxLastKernelSym) and drops the end markers.
+func endKernelSyms(raw []rawSym, mods []kmod) []rawSym {
+	slices.SortFunc(raw, func(a, b rawSym) int { return cmp.Compare(a.start, b.start) })
+	// Walking down, per module: the start of the symbols being sized and
+	// the next greater start.
+	type next struct{ group, beyond uint64 }
+	nexts := make([]next, len(mods))
+	for i := len(raw) - 1; i >= 0; i-- {
+		s := &raw[i]
+		n := &nexts[s.mod]
+		if n.group != s.start {
+			if n.group != 0 {
+				n.beyond = n.group
+			}
+			n.group = s.start
+		}
+		if n.beyond != 0 {
+			s.size = n.beyond - s.start
+			continue
+		}
+		switch {
+		case s.mod == 0:
+			s.size = maxLastKernelSym
+		case mods[s.mod].name == "[bpf]":
+			s.size = maxLastBPFSym
+		default:
+			s.size = maxLastModuleSym
+		}
+	}
+	return slices.DeleteFunc(raw, func(s rawSym) bool { return s.mod == 0 && kernelEndMarkers[s.name] })
 }

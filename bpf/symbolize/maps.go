@@ -129,6 +129,25 @@ func readStat(procfs string, pid int) (state byte, start uint64, err error) {
 	return f[0][0], start, nil
 }
 
+// kernelThread tells whether pid is a kernel thread (PF_KTHREAD in the
+// flags of its stat), which maps nothing.
+func kernelThread(procfs string, pid int) bool {
+	b, err := os.ReadFile(filepath.Join(procfs, strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 7 {
+		return false
+	}
+	flags, err := strconv.ParseUint(f[6], 10, 64)
+	return err == nil && flags&0x00200000 != 0
+}
+
 // devOf splits a Linux dev_t the way glibc's major() and minor() do.
 func devOf(dev uint64) (major, minor uint32) {
 	major = uint32((dev>>8)&0xfff) | uint32((dev>>32)&^0xfff)

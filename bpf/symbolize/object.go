@@ -192,7 +192,10 @@ func parseObject(ef *elf.File, f *os.File, key, buildID string, budget int64) *o
 	syms = nil // a large table: let it go before the next allocations
 
 	if sec := pclntabSection(ef); sec != nil {
-		g, funcs, err := newGoLines(ef, sec, f, textStart)
+		g, funcs, warn, err := newGoLines(ef, sec, f, textStart)
+		if warn != nil {
+			problems = append(problems, warn)
+		}
 		if err != nil {
 			problems = append(problems, fmt.Errorf("reading .gopclntab: %w", err))
 		} else {

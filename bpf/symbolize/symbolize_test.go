@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestGoBinaries(t *testing.T) {
@@ -328,8 +329,75 @@ ffffffffc0002000 t bpf_prog_6deef7357e7b4530_sd_fw	[bpf]
 			t.Errorf("frame %d: %+v, want %+v", i, got, want[i])
 		}
 	}
-	if st := s.Stats(); st.KernelSymbols != 7 || st.UnknownKernelFrames != 1 || st.KernelFrames != 5 {
+	if st := s.Stats(); st.KernelSymbols != 6 || st.UnknownKernelFrames != 1 || st.KernelFrames != 5 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestKallsymsEnds checks that kernel symbols end (kallsyms gives no
+// sizes), that an address past them misses, and that a miss reads kallsyms
+// again.
+func TestKallsymsEnds(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kallsyms")
+	const base = `ffffffff81000000 T _text
+ffffffff810000f0 t __pfx_start_kernel
+ffffffff81000100 T start_kernel
+ffffffff81000200 t helper
+ffffffff81000400 T _etext
+ffffffff83000000 T _sinittext
+ffffffff83000000 T init_fn
+ffffffff83000100 T _einittext
+ffffffffc0001000 t nft_do_chain	[nf_tables]
+ffffffffc0001100 T nft_register	[nf_tables]
+ffffffffc0002000 t bpf_prog_6deef7357e7b4530_sd_fw	[bpf]
+ffffffffc0100000 t xt_main	[x_tables]
+ffffffffc0100800 t xt_last	[x_tables]
+`
+	os.WriteFile(path, []byte(base), 0o644)
+	s := New(Options{KallsymsPath: path})
+	k := s.kernelSymbols(false)
+	if k == nil {
+		t.Fatal(s.Stats().KernelError)
+	}
+	for _, tc := range []struct {
+		addr uint64
+		name string // "" for a miss
+	}{
+		{0xffffffff810000f8, "_text"}, // padding: the function before
+		{0xffffffff81000100, "start_kernel"},
+		{0xffffffff810003ff, "helper"},
+		{0xffffffff81000400, ""}, // _etext
+		{0xffffffff82000000, ""}, // between text and init text
+		{0xffffffff830000ff, "init_fn"},
+		{0xffffffff83000100, ""},
+		{0xffffffffc0001fff, "nft_register"}, // the module's last: the bound
+		{0xffffffffc0002000 + maxLastBPFSym - 1, "bpf_prog_6deef7357e7b4530_sd_fw"},
+		{0xffffffffc0002000 + maxLastBPFSym, ""},
+		{0xffffffffc0050000, ""}, // a gap between modules
+		{0xffffffffc01007ff, "xt_main"},
+		{0xffffffffc0100800 + maxLastModuleSym - 1, "xt_last"},
+		{0xffffffffc0100800 + maxLastModuleSym, ""},
+	} {
+		name, _, ok := k.lookup(tc.addr)
+		if ok != (tc.name != "") || name != tc.name {
+			t.Errorf("lookup(%#x) = %q, %v; want %q", tc.addr, name, ok, tc.name)
+		}
+	}
+	for i := range k.tab.len() {
+		if n := k.tab.symName(i); strings.HasPrefix(n, "__pfx_") || kernelEndMarkers[n] {
+			t.Errorf("kept %s", n)
+		}
+	}
+
+	// A module loaded in the gap: the miss reads kallsyms again, once the
+	// retry interval has passed.
+	os.WriteFile(path, []byte(base+"ffffffffc0050000 t new_fn\t[new_mod]\n"), 0o644)
+	s.mu.Lock()
+	s.kernelLoaded = time.Now().Add(-2 * kallsymsRetry)
+	s.mu.Unlock()
+	p := profileOf(t, s, Sample{Kernel: []uint64{0xffffffffc0050010}, Values: []int64{1, 1}})
+	if f := frameOf(p.Sample[0].Location[0]); f.fn != "new_fn" || f.mapping != "[new_mod]" {
+		t.Errorf("after reload: %+v", f)
 	}
 }
 

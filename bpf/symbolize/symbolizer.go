@@ -210,6 +210,13 @@ func (s *Symbolizer) watch(pid int) (*process, error) {
 		}
 		return nil, fmt.Errorf("watching process %d: reading maps: %w", pid, err)
 	}
+	// A process exiting while its maps are read gives an empty file and no
+	// error; one gone and replaced under the same PID, another's maps.
+	// Either would replace a good snapshot with a wrong one.
+	state, start2, err := readStat(s.opts.ProcFS, pid)
+	if err != nil || state == 'Z' || state == 'X' || start2 != start || len(maps) == 0 && !kernelThread(s.opts.ProcFS, pid) {
+		return nil, fmt.Errorf("watching process %d: %w", pid, ErrProcessGone)
+	}
 	slices.SortFunc(maps, func(a, b procMapping) int {
 		if a.start < b.start {
 			return -1

@@ -5,6 +5,7 @@ package symbolize
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -224,5 +225,21 @@ func TestClosed(t *testing.T) {
 	p := b.Profile()
 	if err := p.CheckValid(); err != nil || len(p.Sample) != 1 || p.Sample[0].Value[1] != 2 {
 		t.Errorf("profile after Close: %v %v", err, p)
+	}
+}
+
+// TestAliasCap checks that the file identities of one object stay bounded,
+// the oldest dropped first.
+func TestAliasCap(t *testing.T) {
+	c := newObjCache(4, 1<<30)
+	o := c.add(&object{key: "b:1"}, "f:0")
+	for i := 1; i < 3*maxAliases; i++ {
+		c.addAlias(o, fmt.Sprintf("f:%d", i))
+	}
+	if len(o.aliases) != maxAliases || len(c.aliases) != maxAliases {
+		t.Fatalf("%d aliases on the object, %d in the cache; want %d", len(o.aliases), len(c.aliases), maxAliases)
+	}
+	if c.getAlias("f:0") != nil || c.getAlias(fmt.Sprintf("f:%d", 3*maxAliases-1)) != o {
+		t.Error("not the newest identities kept")
 	}
 }
