@@ -51,7 +51,7 @@ type Session struct {
 }
 
 // symbolCacheBytes bounds the parsed binaries the symbolizer keeps: with
-// the kernel's symbols (4 MiB) and the Go runtime, it keeps a session
+// the kernel's symbols (2 MiB) and the Go runtime, it keeps a session
 // under the 50 MiB RSS the agent is allowed on a host running many
 // different programs.
 const symbolCacheBytes = 16 << 20
