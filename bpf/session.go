@@ -112,7 +112,7 @@ func Start(opts Options) (*Session, error) {
 	return s, nil
 }
 
-// objectsFor lists the BPF objects the options need.
+// objects lists the BPF objects the options need.
 func (o Options) objects() []string {
 	var names []string
 	for _, c := range o.Collectors {
