@@ -179,6 +179,10 @@ func reportCost(s *bpf.Session, start time.Time, startCPU time.Duration, bpfStat
 		for _, st := range stats {
 			kernel += st.Runtime
 			runs += st.RunCount
+			if st.RunCount > 0 {
+				fmt.Fprintf(os.Stderr, "program %s: %d runs, %.3f s, %.0f ns a run\n",
+					st.Name, st.RunCount, st.Runtime.Seconds(), float64(st.Runtime.Nanoseconds())/float64(st.RunCount))
+			}
 		}
 	}
 	var ru unix.Rusage
