@@ -66,6 +66,11 @@ func TestVarsSeries(t *testing.T) {
 		if len(pauses) != 256 || pauses[0].Value != 745e-6 || pauses[255].Value != 1000e-6 {
 			t.Errorf("%d pauses from %v, want the last 256, GCs 745 to 1000", len(pauses), pauses[0])
 		}
+		// And the loss of the older ones is said.
+		r := &varsReader{start: gcVars(t0, 5, 0), end: gcVars(t0.Add(time.Second), 1000, 0)}
+		if _, why := r.series(nil); !strings.Contains(why, "995 collections") || !strings.Contains(why, "older 739") {
+			t.Errorf("missing reason %q, want the 739 pauses not kept named", why)
+		}
 	})
 	t.Run("no GC", func(t *testing.T) {
 		ss, _ := varsSeries(gcVars(t0, 7, 0), gcVars(t0.Add(time.Second), 7, 0), nil)
