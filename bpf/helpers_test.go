@@ -59,12 +59,12 @@ func subject(t *testing.T, name string) string {
 			return nil
 		}
 		goBin := filepath.Join(buildDir, "workload")
-		if buildErr = run("go", "build", "-o", goBin, "../fixtures/workloads"); buildErr != nil {
+		if buildErr = run("go", "build", "-buildvcs=false", "-o", goBin, "../fixtures/workloads"); buildErr != nil {
 			return
 		}
 		binaries["go"] = goBin
 		stripped := filepath.Join(buildDir, "workload-stripped")
-		if buildErr = run("go", "build", "-ldflags=-s -w", "-o", stripped, "../fixtures/workloads"); buildErr != nil {
+		if buildErr = run("go", "build", "-buildvcs=false", "-ldflags=-s -w", "-o", stripped, "../fixtures/workloads"); buildErr != nil {
 			return
 		}
 		binaries["go-stripped"] = stripped

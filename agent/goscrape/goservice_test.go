@@ -50,7 +50,7 @@ func buildFixture(t *testing.T) string {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		fixture.path = filepath.Join(tmpDir, "goservice")
-		out, err := exec.CommandContext(ctx, goBin, "build", "-o", fixture.path,
+		out, err := exec.CommandContext(ctx, goBin, "build", "-buildvcs=false", "-o", fixture.path,
 			"github.com/perfhound/perfhound/fixtures/goservice").CombinedOutput()
 		if err != nil {
 			fixture.err = fmt.Errorf("building fixtures/goservice: %v\n%s", err, out)

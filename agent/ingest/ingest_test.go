@@ -53,7 +53,7 @@ func buildPyroapp(t *testing.T) string {
 			return
 		}
 		pyroappBin = filepath.Join(dir, "pyroapp")
-		out, err := exec.Command("go", "build", "-o", pyroappBin, "../../fixtures/pyroapp").CombinedOutput()
+		out, err := exec.Command("go", "build", "-buildvcs=false", "-o", pyroappBin, "../../fixtures/pyroapp").CombinedOutput()
 		if err != nil {
 			pyroappErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}

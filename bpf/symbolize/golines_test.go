@@ -29,7 +29,7 @@ func TestGoExternalPIE(t *testing.T) {
 		{"-buildmode=pie", "-ldflags=-linkmode=external", "-o", full},
 		{"-buildmode=pie", "-ldflags=-s -w -linkmode=external", "-o", stripped},
 	} {
-		cmd := exec.Command("go", append([]string{"build"}, args...)...)
+		cmd := exec.Command("go", append([]string{"build", "-buildvcs=false"}, args...)...)
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-buildvcs=false")
 		if out, err := cmd.CombinedOutput(); err != nil {

@@ -145,7 +145,7 @@ func needGo(t *testing.T) goBins {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				cmd := exec.Command(gobin, append([]string{"build"}, args...)...)
+				cmd := exec.Command(gobin, append([]string{"build", "-buildvcs=false"}, args...)...)
 				cmd.Dir = dir
 				// Few imports and the test's own environment keep a
 				// cold build cache's cost down (the PIE rebuilds what
