@@ -89,7 +89,12 @@ int BPF_PROG(off_cpu, bool preempt, struct task_struct *prev, struct task_struct
 		/* Preempted means runnable, whatever the state word says. */
 		st.key.kind = preempt ? 0 : prev_state;
 		st.key.user_stack = STACK_ID(get_stack(ctx, g, BPF_F_USER_STACK), OFFCPU_USER_STACK_LOST);
-		st.key.kernel_stack = STACK_ID(get_stack(ctx, g, 0), OFFCPU_KERNEL_STACK_LOST);
+		/*
+		 * A preempted thread waits for a CPU whatever its kernel stack
+		 * says (the interrupt path that preempted it): skip that walk,
+		 * the costliest part of this program.
+		 */
+		st.key.kernel_stack = preempt ? -1 : STACK_ID(get_stack(ctx, g, 0), OFFCPU_KERNEL_STACK_LOST);
 		set_names(&st.key, prev);
 		if (bpf_map_update_elem(&offcpu_start, &prev_tid, &st, BPF_ANY) != 0)
 			count(OFFCPU_START_FULL);

@@ -122,11 +122,14 @@ struct stack_key {
 	char thread[TASK_COMM_LEN]; /* the thread's own name */
 };
 
-/* set_names fills a key's process and thread names from a task. */
+/*
+ * set_names fills a key's process and thread names, for the current task
+ * (the thread's own name through the cheaper helper).
+ */
 static __always_inline void set_names(struct stack_key *key, struct task_struct *task)
 {
 	BPF_CORE_READ_STR_INTO(&key->comm, task, group_leader, comm);
-	BPF_CORE_READ_STR_INTO(&key->thread, task, comm);
+	bpf_get_current_comm(&key->thread, sizeof(key->thread));
 }
 
 #define DEFINE_COUNTS(name, value_type, entries)         \
