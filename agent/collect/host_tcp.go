@@ -87,14 +87,7 @@ func (s *hostTCP) Sample(_ context.Context, rec *Recorder) error {
 	if !ok {
 		return fmt.Errorf("%s: no Tcp table", path)
 	}
-	for _, c := range tcpCounters {
-		v, ok := tcp[c.key]
-		if !ok {
-			rec.Missing(c.series, fmt.Sprintf("no Tcp %s in %s", c.key, path))
-			continue
-		}
-		rec.Counter(c.series, "count/s", nil, float64(v))
-	}
+	recordCounters(rec, "Tcp", tcp, tcpCounters, path)
 	if v, ok := tcp["CurrEstab"]; ok {
 		rec.Gauge("host.tcp.curr_estab", "count", nil, float64(v))
 	} else {
@@ -126,13 +119,19 @@ func (s *hostTCP) Sample(_ context.Context, rec *Recorder) error {
 	if !ok {
 		return fmt.Errorf("%s: no TcpExt table", path)
 	}
-	for _, c := range tcpExtCounters {
-		v, ok := ext[c.key]
+	recordCounters(rec, "TcpExt", ext, tcpExtCounters, path)
+	return nil
+}
+
+// recordCounters records each counter of one snmp-style table as a rate,
+// and each one the kernel does not have as missing.
+func recordCounters(rec *Recorder, table string, values map[string]int64, counters []struct{ key, series string }, path string) {
+	for _, c := range counters {
+		v, ok := values[c.key]
 		if !ok {
-			rec.Missing(c.series, fmt.Sprintf("no TcpExt %s in %s", c.key, path))
+			rec.Missing(c.series, fmt.Sprintf("no %s %s in %s", table, c.key, path))
 			continue
 		}
 		rec.Counter(c.series, "count/s", nil, float64(v))
 	}
-	return nil
 }
