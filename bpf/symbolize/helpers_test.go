@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -386,4 +387,56 @@ func gnuBuildID(t *testing.T, path string) string {
 		t.Fatalf("%s: unexpected build-id note %x (%v)", path, data, err)
 	}
 	return fmt.Sprintf("%x", data[16:])
+}
+
+// fakeProc is a process that exists only as files: /proc/4242 under a
+// temporary procfs, with a copy of the C test program at root/usr/bin/hot.
+// Tests write its stat and maps themselves.
+type fakeProc struct {
+	procfs, dir, bin string
+	ino              uint64 // the copy's inode
+	start, end, off  uint64 // its executable segment, mapped at fakeBase
+	major, minor     uint32
+}
+
+const fakeBase = 0x555555554000
+
+func newFakeProc(t *testing.T) fakeProc {
+	t.Helper()
+	bins := needC(t)
+	f := fakeProc{procfs: t.TempDir()}
+	f.dir = filepath.Join(f.procfs, "4242")
+	f.bin = filepath.Join(f.dir, "root", "usr", "bin", "hot")
+	os.MkdirAll(filepath.Dir(f.bin), 0o755)
+	data, err := os.ReadFile(bins.plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f.bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(f.bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	f.ino = st.Ino
+	f.major, f.minor = devOf(st.Dev)
+	ef, err := elf.Open(f.bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ef.Close()
+	for _, p := range ef.Progs {
+		if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 {
+			f.start, f.end = fakeBase+p.Vaddr&^0xfff, fakeBase+(p.Vaddr+p.Memsz+0xfff)&^0xfff
+			f.off = p.Off &^ 0xfff
+		}
+	}
+	return f
+}
+
+// mapsLine is the maps line of the program's text, naming inode.
+func (f fakeProc) mapsLine(inode uint64) string {
+	return fmt.Sprintf("%x-%x r-xp %08x %02x:%02x %d   /usr/bin/hot\n", f.start, f.end, f.off, f.major, f.minor, inode)
 }

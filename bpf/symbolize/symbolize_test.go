@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -551,55 +550,24 @@ func TestProcessCap(t *testing.T) {
 // naming a copy of the C program under root/, then the same through
 // map_files/ when the inode in maps does not match root/'s file.
 func TestFakeProcFS(t *testing.T) {
-	bins := needC(t)
-	procfs := t.TempDir()
-	dir := filepath.Join(procfs, "4242")
-	bin := filepath.Join(dir, "root", "usr", "bin", "hot")
-	os.MkdirAll(filepath.Dir(bin), 0o755)
-	data, err := os.ReadFile(bins.plain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(bin, data, 0o755)
+	f := newFakeProc(t)
+	procfs, dir, bin := f.procfs, f.dir, f.bin
 	os.WriteFile(filepath.Join(dir, "stat"), []byte("4242 (hot prog) S 1 4242 4242 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 12345 1000 100\n"), 0o644)
-	fi, err := os.Stat(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := fi.Sys().(*syscall.Stat_t)
-	major, minor := devOf(st.Dev)
-
-	ef, err := elf.Open(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var text *elf.Prog
-	for _, p := range ef.Progs {
-		if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 {
-			text = p
-		}
-	}
-	ef.Close()
-	const base = 0x555555554000
-	pageOff := text.Off &^ 0xfff
-	start, end := base+text.Vaddr&^0xfff, base+(text.Vaddr+text.Memsz+0xfff)&^0xfff
 	writeMaps := func(inode uint64) {
-		maps := fmt.Sprintf("%x-%x r-xp %08x %02x:%02x %d   /usr/bin/hot\n7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0   [stack]\n",
-			start, end, pageOff, major, minor, inode)
-		os.WriteFile(filepath.Join(dir, "maps"), []byte(maps), 0o644)
+		os.WriteFile(filepath.Join(dir, "maps"), []byte(f.mapsLine(inode)+"7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0   [stack]\n"), 0o644)
 	}
-	addr := base + symbolValue(t, bin, cFunc) + 4
+	addr := fakeBase + symbolValue(t, bin, cFunc) + 4
 
 	for _, tc := range []struct {
 		name  string
 		inode uint64
-	}{{"root", st.Ino}, {"map_files", st.Ino + 1}} {
+	}{{"root", f.ino}, {"map_files", f.ino + 1}} {
 		t.Run(tc.name, func(t *testing.T) {
 			writeMaps(tc.inode)
 			os.RemoveAll(filepath.Join(dir, "map_files"))
 			if tc.name == "map_files" {
 				os.MkdirAll(filepath.Join(dir, "map_files"), 0o755)
-				os.Symlink(bin, filepath.Join(dir, "map_files", fmt.Sprintf("%x-%x", start, end)))
+				os.Symlink(bin, filepath.Join(dir, "map_files", fmt.Sprintf("%x-%x", f.start, f.end)))
 			}
 			s := New(Options{ProcFS: procfs})
 			defer s.Close()

@@ -3,12 +3,10 @@
 package symbolize
 
 import (
-	"debug/elf"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 )
 
@@ -17,41 +15,14 @@ import (
 // maps are not taken for an exit, and that a Builder re-watches a PID reused
 // since its snapshot.
 func TestWatchGoneAndReused(t *testing.T) {
-	bins := needC(t)
-	procfs := t.TempDir()
-	dir := filepath.Join(procfs, "4242")
-	bin := filepath.Join(dir, "root", "usr", "bin", "hot")
-	os.MkdirAll(filepath.Dir(bin), 0o755)
-	data, err := os.ReadFile(bins.plain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(bin, data, 0o755)
+	f := newFakeProc(t)
+	procfs, dir, bin := f.procfs, f.dir, f.bin
 	writeStat := func(flags, start uint64) {
 		os.WriteFile(filepath.Join(dir, "stat"), fmt.Appendf(nil, "4242 (hot) S 1 4242 4242 0 -1 %d 100 0 0 0 0 0 0 0 20 0 1 0 %d 1000 100\n", flags, start), 0o644)
 	}
-	fi, err := os.Stat(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := fi.Sys().(*syscall.Stat_t)
-	major, minor := devOf(st.Dev)
-	ef, err := elf.Open(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var text *elf.Prog
-	for _, p := range ef.Progs {
-		if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 {
-			text = p
-		}
-	}
-	ef.Close()
-	const base = 0x555555554000
-	start, end := base+text.Vaddr&^0xfff, base+(text.Vaddr+text.Memsz+0xfff)&^0xfff
-	mapsOK := fmt.Sprintf("%x-%x r-xp %08x %02x:%02x %d   /usr/bin/hot\n", start, end, text.Off&^0xfff, major, minor, st.Ino)
+	mapsOK := f.mapsLine(f.ino)
 	writeMaps := func(s string) { os.WriteFile(filepath.Join(dir, "maps"), []byte(s), 0o644) }
-	addr := base + symbolValue(t, bin, cFunc) + 4
+	addr := fakeBase + symbolValue(t, bin, cFunc) + 4
 	resolves := func(s *Symbolizer) bool {
 		p := profileOf(t, s, Sample{PID: 4242, User: []uint64{addr}, Values: []int64{1, 1}})
 		return frameOf(p.Sample[0].Location[0]).fn == cFunc
