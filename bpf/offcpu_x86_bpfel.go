@@ -60,6 +60,7 @@ const (
 	offcpuVarFilterCgroups = "filter_cgroups"
 	offcpuVarFilterPids    = "filter_pids"
 	offcpuVarMinOffcpuNs   = "min_offcpu_ns"
+	offcpuVarSampleEvery   = "sample_every"
 )
 
 // loadOffcpu returns the embedded CollectionSpec for offcpu.
@@ -135,6 +136,7 @@ type offcpuVariableSpecs struct {
 	FilterCgroups *ebpf.VariableSpec `ebpf:"filter_cgroups"`
 	FilterPids    *ebpf.VariableSpec `ebpf:"filter_pids"`
 	MinOffcpuNs   *ebpf.VariableSpec `ebpf:"min_offcpu_ns"`
+	SampleEvery   *ebpf.VariableSpec `ebpf:"sample_every"`
 }
 
 // offcpuObjects contains all objects after they have been loaded into the kernel.
@@ -199,6 +201,7 @@ type offcpuVariables struct {
 	FilterCgroups *ebpf.Variable `ebpf:"filter_cgroups"`
 	FilterPids    *ebpf.Variable `ebpf:"filter_pids"`
 	MinOffcpuNs   *ebpf.Variable `ebpf:"min_offcpu_ns"`
+	SampleEvery   *ebpf.Variable `ebpf:"sample_every"`
 }
 
 // offcpuPrograms contains all programs after they have been loaded into the kernel.

@@ -27,6 +27,13 @@ const (
 	AgentFrequency    = 19
 )
 
+// AgentOffCPUSampling is the agent's Options.OffCPUSampling. Off-CPU
+// stacks cost about 4 µs a context switch, most of the collectors' cost on
+// a busy host; following 1 in 4 keeps the agent under 0.3% of the CPUs
+// (docs/benchmarks.md) while a minute's window still sees a wait that
+// recurs every second about 15 times.
+const AgentOffCPUSampling = 4
+
 // Options choose what a Session collects and from whom.
 type Options struct {
 	// Collectors to run; empty means all of them.
@@ -48,6 +55,12 @@ type Options struct {
 	// complete I/O in tens of microseconds, so a higher bar hides disk
 	// waits that add up.
 	MinOffCPU time.Duration
+	// OffCPUSampling follows one switch-out in this many, at random, and
+	// counts each wait it sees that many times: an unbiased estimate of
+	// the off-CPU time per stack at about 1/N of the cost, noisier for
+	// rare waits. 0 or 1 follows every switch-out (diagnose); the agent,
+	// which runs all the time, uses AgentOffCPUSampling.
+	OffCPUSampling int
 	// FaultStacks records the user stack of every page fault.
 	FaultStacks bool
 	// ProcFS is where procfs is mounted; "" means /proc.
@@ -66,6 +79,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ProcFS == "" {
 		o.ProcFS = "/proc"
+	}
+	if o.OffCPUSampling == 0 {
+		o.OffCPUSampling = 1
 	}
 	return o
 }
@@ -87,6 +103,9 @@ func (o Options) validate() error {
 			return fmt.Errorf("bpf: collector %q listed twice", c)
 		}
 		seen[c] = true
+	}
+	if o.OffCPUSampling < 1 || o.OffCPUSampling > 1<<16 {
+		return fmt.Errorf("bpf: off-CPU sampling 1 in %d out of range 1..65536", o.OffCPUSampling)
 	}
 	for _, pid := range o.PIDs {
 		if pid <= 0 {

@@ -189,6 +189,7 @@ func (s *Session) configure(spec *ebpf.CollectionSpec) error {
 		set("filter_pids", len(s.opts.PIDs) > 0),
 		set("filter_cgroups", len(s.opts.Cgroups) > 0),
 		set("min_offcpu_ns", uint64(s.opts.MinOffCPU)),
+		set("sample_every", uint32(s.opts.OffCPUSampling)),
 		set("with_stacks", s.opts.FaultStacks),
 		set("follow_children", s.opts.FollowChildren),
 	)

@@ -123,6 +123,57 @@ func TestOffCPUSleep(t *testing.T) {
 	}
 }
 
+// TestOffCPUSampling watches 1,000 naps of 2 ms twice at once: every
+// switch-out followed in one session, one in four in the other. The
+// sampled estimate must stay close to the full count (its relative
+// standard error here is about √(3/1000) ≈ 5.5%), come from the same
+// stack, and say it is sampled.
+func TestOffCPUSampling(t *testing.T) {
+	requireCollectors(t, OffCPU)
+	const every = 4
+	g := startGated(t, subject(t, "c"), "naps", "1000", "2000")
+	full := startSession(t, Options{Collectors: []Collector{OffCPU}, PIDs: []int{g.pid()}})
+	sampled := startSession(t, Options{Collectors: []Collector{OffCPU}, PIDs: []int{g.pid()}, OffCPUSampling: every})
+	g.release(t)
+	g.wait(t, 20*time.Second)
+	wFull, wSampled := read(t, full), read(t, sampled)
+	checkProfile(t, wSampled.OffCPU)
+
+	// (nap itself is rarely in the stack: libc's clock_nanosleep keeps no
+	// frame pointer, so the walk goes from it straight to nap's caller.)
+	inNap := func(p *profile.Profile) (ns, waits int64) {
+		for _, smp := range pidSamples(p, g.pid()) {
+			if smp.Label["state"][0] == "S" && stackHas(smp, "nanosleep") {
+				ns += smp.Value[0]
+				waits += smp.Value[1]
+			}
+		}
+		return ns, waits
+	}
+	exact, exactWaits := inNap(wFull.OffCPU)
+	est, estWaits := inNap(wSampled.OffCPU)
+	if exactWaits < 990 || exact < int64(2*time.Second) {
+		t.Fatalf("full session saw %d naps, %v in nap: want 1000 naps of 2ms", exactWaits, time.Duration(exact))
+	}
+	d := float64(est-exact) / float64(exact)
+	t.Logf("1 in %d: %v over %d waits, against %v over %d (%+.1f%%)", every, time.Duration(est), estWaits, time.Duration(exact), exactWaits, d*100)
+	if d < -0.25 || d > 0.25 {
+		t.Errorf("sampled estimate %v, full count %v: %+.0f%%, want within 25%%", time.Duration(est), time.Duration(exact), d*100)
+	}
+	if estWaits%every != 0 {
+		t.Errorf("sampled session counted %d waits, want a multiple of %d", estWaits, every)
+	}
+	if n := wSampled.Counters["offcpu.unsampled"]; n < 500 {
+		t.Errorf("offcpu.unsampled = %d, want about 3/4 of %d switch-outs", n, wSampled.Counters["offcpu.switches"])
+	}
+	if wFull.Counters["offcpu.unsampled"] != 0 {
+		t.Errorf("full session left out %d switch-outs", wFull.Counters["offcpu.unsampled"])
+	}
+	if !strings.Contains(strings.Join(wSampled.OffCPU.Comments, "\n"), "sampled 1 in 4") {
+		t.Errorf("sampled profile's comments %q do not say it is sampled", wSampled.OffCPU.Comments)
+	}
+}
+
 // TestLongWaitKeepsItsStack reads windows every 300 ms while a process
 // sleeps 2 s: its wait spans several epochs of the stack maps, and must
 // still come back with its nanosleep stack (parked by Read).

@@ -151,6 +151,9 @@ func (s *Session) readStacks(w *Window) (missing uint64, err error) {
 			w.OnCPU = p
 		case OffCPU:
 			p.DefaultSampleType = "off_cpu"
+			if n := s.opts.OffCPUSampling; n > 1 {
+				p.Comments = append(p.Comments, fmt.Sprintf("off-CPU waits sampled 1 in %d at random; each counts %d times", n, n))
+			}
 			w.OffCPU = p
 		case PageFaults:
 			w.PageFaults = p

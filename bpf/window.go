@@ -20,7 +20,9 @@ type Window struct {
 	// OffCPU has off_cpu/nanoseconds (the default) and waits/count, with
 	// the same labels and state: R preempted while runnable, S interruptible
 	// sleep, D uninterruptible (disk, page faults), I idle kernel thread,
-	// T stopped or traced, P parked, X other.
+	// T stopped or traced, P parked, X other. With Options.OffCPUSampling
+	// N > 1 both values are estimates, each followed wait counting N times,
+	// and a comment says so.
 	OffCPU *profile.Profile `json:"-"`
 	// PageFaults has faults/count per thread (and user stack with
 	// Options.FaultStacks).

@@ -2,13 +2,13 @@
 # Overhead of the eBPF collectors, as docs/benchmarks.md reports it.
 #
 # A CPU-bound workload (one SHA-256 hasher per CPU, SECS seconds) runs
-# alone, then beside bpfwatch with every collector on for the whole host at
-# 19 Hz and at 99 Hz, in ROUNDS interleaved rounds. It prints each run and
-# then the medians: throughput loss against the alone runs, the
-# collector's own CPU time once loaded (share of one core), the CPU time
-# loading took, its peak RSS, and the time
-# the kernel spent in its BPF programs (share of all CPUs), which the
-# workload pays; and perfhound compare's test of each collector run
+# alone, then beside bpfwatch with every collector on for the whole host,
+# with the agent's settings (19 Hz, off-CPU switches followed 1 in 4) and
+# with diagnose's (99 Hz, every switch), in ROUNDS interleaved rounds. It
+# prints each run and then the medians: throughput loss against the alone
+# runs, the collector's own CPU time once loaded (share of one core), the
+# CPU time loading took, its peak RSS, and the time the kernel spent in
+# its BPF programs (share of all CPUs), which the workload pays; and perfhound compare's test of each collector run
 # against the alone runs, with the 95% interval of the difference. Needs
 # root. Kernel BPF statistics stay on during the collector runs, which
 # makes the loss slightly pessimistic.
@@ -48,7 +48,9 @@ for round in $(seq "$ROUNDS"); do
 			echo "round=$round hz=off ops=$ops"
 			continue
 		fi
-		"$tmp/bpfwatch" -freq "$mode" -duration "$((SECS + 2))s" -bpf-stats 2>"$tmp/watch.log" &
+		settings=(-freq 99)
+		[ "$mode" = 19 ] && settings=(-agent)
+		"$tmp/bpfwatch" "${settings[@]}" -duration "$((SECS + 2))s" -bpf-stats 2>"$tmp/watch.log" &
 		watcher=$!
 		for _ in $(seq 300); do # loaded and attached
 			grep -q '^bpfwatch: collecting' "$tmp/watch.log" && break

@@ -3,7 +3,14 @@
  * Off-CPU time: at sched_switch the outgoing thread's stacks and state are
  * remembered; when it is switched back in, the time it spent off CPU is
  * added to its (stacks, state) bucket. Waits shorter than min_offcpu_ns
- * are not recorded, which keeps the cost of a busy scheduler down.
+ * are not recorded.
+ *
+ * Taking the stacks is what costs (about 4 µs a switch, the kernel walk
+ * most of it), so a session may sample: with sample_every N > 1 a
+ * switch-out is followed with probability 1/N, chosen at random, and the
+ * wait it leads to counts N times. That keeps the expected time per
+ * (stacks, state) exact (a Horvitz-Thompson estimate) at about 1/N of
+ * the cost; rare waits become noisier, never biased.
  *
  * The state says why the thread left the CPU: 0 is preempted while
  * runnable; TASK_INTERRUPTIBLE (S) is a voluntary sleep (sockets, futexes,
@@ -14,6 +21,7 @@
 char LICENSE[] SEC("license") = "GPL";
 
 const volatile __u64 min_offcpu_ns = 0;
+const volatile __u32 sample_every = 1;
 
 enum {
 	OFFCPU_SWITCHES,     /* switch-outs of watched threads */
@@ -23,6 +31,7 @@ enum {
 	OFFCPU_MAP_FULL,     /* waits dropped: counts map full */
 	OFFCPU_USER_STACK_LOST,
 	OFFCPU_KERNEL_STACK_LOST,
+	OFFCPU_UNSAMPLED,    /* switch-outs left out by sampling */
 	OFFCPU_COUNTERS,
 };
 
@@ -48,9 +57,9 @@ struct {
 	__type(value, struct start);
 } offcpu_start SEC(".maps");
 
-static __always_inline void add_wait(__u32 g, struct stack_key *key, __u64 delta)
+static __always_inline void add_wait(__u32 g, struct stack_key *key, __u64 delta, __u64 n)
 {
-	struct offcpu_value init = { .total_ns = delta, .count = 1 }, *v;
+	struct offcpu_value init = { .total_ns = delta, .count = n }, *v;
 	void *counts = COUNTS_FOR(offcpu_counts, g);
 
 	v = bpf_map_lookup_elem(counts, key);
@@ -64,7 +73,7 @@ static __always_inline void add_wait(__u32 g, struct stack_key *key, __u64 delta
 		}
 	}
 	__sync_fetch_and_add(&v->total_ns, delta);
-	__sync_fetch_and_add(&v->count, 1);
+	__sync_fetch_and_add(&v->count, n);
 }
 
 SEC("tp_btf/sched_switch")
@@ -83,6 +92,10 @@ int BPF_PROG(off_cpu, bool preempt, struct task_struct *prev, struct task_struct
 		struct start st = { .ts = now };
 
 		count(OFFCPU_SWITCHES);
+		if (sample_every > 1 && bpf_get_prandom_u32() % sample_every != 0) {
+			count(OFFCPU_UNSAMPLED);
+			goto in;
+		}
 		st.key.tgid = prev_tgid;
 		st.key.tid = prev_tid;
 		st.key.stack_epoch = g;
@@ -100,6 +113,7 @@ int BPF_PROG(off_cpu, bool preempt, struct task_struct *prev, struct task_struct
 			count(OFFCPU_START_FULL);
 	}
 
+in:
 	if (next_tid == 0)
 		return 0;
 	s = bpf_map_lookup_elem(&offcpu_start, &next_tid);
@@ -109,7 +123,7 @@ int BPF_PROG(off_cpu, bool preempt, struct task_struct *prev, struct task_struct
 		count(OFFCPU_SHORT);
 	} else {
 		count(OFFCPU_RECORDED);
-		add_wait(g, &s->key, now - s->ts);
+		add_wait(g, &s->key, (now - s->ts) * sample_every, sample_every);
 	}
 	bpf_map_delete_elem(&offcpu_start, &next_tid);
 	return 0;

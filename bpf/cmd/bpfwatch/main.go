@@ -8,6 +8,7 @@
 //
 //	bpfwatch -duration 10s -freq 99 -out /tmp/w       # the whole host
 //	bpfwatch -pid 1234 -collectors oncpu,offcpu -out /tmp/w
+//	bpfwatch -agent -duration 60s -window 10s      # as the agent collects
 package main
 
 import (
@@ -42,6 +43,8 @@ func run() error {
 	duration := flag.Duration("duration", 10*time.Second, "how long to collect")
 	window := flag.Duration("window", 0, "read a window this often (default: once, at the end)")
 	freq := flag.Int("freq", bpf.DiagnoseFrequency, "on-CPU sampling frequency, Hz")
+	offSampling := flag.Int("offcpu-sampling", 1, "follow one off-CPU switch in this many, at random")
+	agent := flag.Bool("agent", false, fmt.Sprintf("the agent's settings: -freq %d -offcpu-sampling %d", bpf.AgentFrequency, bpf.AgentOffCPUSampling))
 	pids := flag.String("pid", "", "comma-separated pids to watch (default: every process)")
 	collectors := flag.String("collectors", "", "comma-separated collectors (default: all): oncpu,offcpu,runqlat,biolat,tcp,faults")
 	out := flag.String("out", "", "directory to write the last window to (default: nothing written)")
@@ -61,7 +64,10 @@ func run() error {
 		defer pprof.StopCPUProfile()
 	}
 
-	opts := bpf.Options{Frequency: *freq}
+	opts := bpf.Options{Frequency: *freq, OffCPUSampling: *offSampling}
+	if *agent {
+		opts.Frequency, opts.OffCPUSampling = bpf.AgentFrequency, bpf.AgentOffCPUSampling
+	}
 	for _, f := range strings.FieldsFunc(*pids, func(r rune) bool { return r == ',' }) {
 		pid, err := strconv.Atoi(f)
 		if err != nil {
