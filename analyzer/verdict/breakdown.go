@@ -36,10 +36,19 @@ const (
 )
 
 // Breakdown is the target's thread time over the window, in seconds, by
-// category (the constants above). Source says where it came from.
+// category (the constants above) and by the class each second counts
+// towards. Source says where it came from.
 type Breakdown struct {
-	Seconds map[string]float64
-	Source  string // "ebpf", or "" when no eBPF profiles were in the observation
+	Seconds map[string]float64 `json:"seconds"`
+	// ByClass is the same time by class. It is not a regrouping of the
+	// categories: on-CPU time in the kernel's storage or network code, or
+	// in lock handoffs, counts towards io, network or contention, since
+	// that is the resource it is spent on.
+	ByClass map[Class]float64 `json:"by_class"`
+	// Source is "ebpf" (thread states and stacks), "proc" (/proc
+	// counters, split by a pprof CPU profile when there is one), or ""
+	// when the observation had neither.
+	Source string `json:"source"`
 }
 
 // Total is the thread time accounted for.
@@ -62,7 +71,7 @@ func (b Breakdown) Share(category string) float64 {
 // BreakdownOf splits the target's thread time from the observation's eBPF
 // on-CPU and off-CPU profiles.
 func BreakdownOf(o *observation.Observation) Breakdown {
-	b := Breakdown{Seconds: map[string]float64{}}
+	b := Breakdown{Seconds: map[string]float64{}, ByClass: map[Class]float64{}}
 	for _, p := range o.Profiles {
 		if p.Source != "ebpf" {
 			continue
@@ -71,7 +80,9 @@ func BreakdownOf(o *observation.Observation) Breakdown {
 		case observation.KindCPU:
 			idx := sampleIndex(p.Profile, "cpu")
 			for _, s := range p.Profile.Sample {
-				b.Seconds[classifyOnCPU(s)] += nanos(s, idx)
+				cat, v := classifyOnCPU(s), nanos(s, idx)
+				b.Seconds[cat] += v
+				b.ByClass[onCPUClass(cat, frames(s))] += v
 			}
 			b.Source = "ebpf"
 		case observation.KindOffCPU:
@@ -81,7 +92,9 @@ func BreakdownOf(o *observation.Observation) Breakdown {
 				if v := s.Label["state"]; len(v) == 1 {
 					state = v[0]
 				}
-				b.Seconds[classifyWait(state, frames(s))] += nanos(s, idx)
+				cat, v := classifyWait(state, frames(s)), nanos(s, idx)
+				b.Seconds[cat] += v
+				b.ByClass[waitClass[cat]] += v
 			}
 			b.Source = "ebpf"
 		}
@@ -132,7 +145,8 @@ func has(fns []string, prefixes ...string) bool {
 // Go runtime frames that mark a thread or goroutine as the runtime's own:
 // idle Ms parked in the scheduler, sysmon, the netpoller waiting for work.
 var goIdle = []string{"runtime.stopm", "runtime.notesleep", "runtime.mPark", "runtime.sysmon",
-	"runtime.usleep", "runtime.netpollblock", "runtime.findRunnable", "runtime.templateThread", "runtime.stopTheWorld"}
+	"runtime.usleep", "runtime.netpollblock", "runtime.findRunnable", "runtime.templateThread", "runtime.stopTheWorld",
+	"runtime.notetsleepg"}
 
 // classifyOnCPU names what an on-CPU sample was doing.
 func classifyOnCPU(s *profile.Sample) string {
@@ -190,4 +204,55 @@ func classifyWait(state string, fns []string) string {
 		return WaitSleep
 	}
 	return WaitOther
+}
+
+// waitClass is the class each kind of wait counts towards.
+var waitClass = map[string]Class{
+	WaitRunQueue: ClassCPU,
+	WaitDisk:     ClassIO,
+	WaitFault:    ClassMemory,
+	WaitNetwork:  ClassNetwork,
+	WaitLock:     ClassContention,
+	WaitPoll:     ClassNone,
+	WaitSleep:    ClassNone,
+	WaitIdle:     ClassNone,
+	WaitOther:    ClassNone,
+}
+
+// Kernel and library frames that say what on-CPU time was spent on.
+var (
+	storageStack = []string{"vfs_fsync", "__x64_sys_fsync", "__x64_sys_fdatasync", "__x64_sys_sync_file_range",
+		"ext4_", "xfs_", "btrfs_", "f2fs_", "jbd2", "iomap_", "blk_", "submit_bio", "bio_", "virtblk_",
+		"virtio_queue_rq", "nvme_", "scsi_", "do_writepages", "file_write_and_wait", "filemap_", "generic_perform_write"}
+	networkStack = []string{"tcp_", "udp_", "inet_", "sock_", "__sock_", "__sys_sendto", "__sys_recvfrom",
+		"__sys_sendmsg", "__sys_recvmsg", "__sys_connect", "__sys_accept", "ip_", "__dev_queue_xmit",
+		"net_rx_action", "__netif_", "__napi_", "unix_stream", "unix_dgram", "skb_"}
+	// Lock handoffs: the slow paths of Go's sync.Mutex and runtime
+	// semaphores, and glibc's contended mutexes. Not every futex call: the
+	// Go runtime's own (parking and waking threads) are scheduling.
+	lockMachinery = []string{"sync.(*Mutex).lockSlow", "sync.(*Mutex).unlockSlow", "internal/sync.(*Mutex).lockSlow",
+		"internal/sync.(*Mutex).unlockSlow", "sync.(*RWMutex).", "runtime.semacquire", "runtime.semrelease",
+		"sync.runtime_Semacquire", "sync.runtime_Semrelease", "internal/sync.runtime_Semacquire",
+		"internal/sync.runtime_Semrelease", "__lll_lock_wait", "__lll_lock_wake", "__pthread_mutex_lock",
+		"pthread_mutex_lock", "pthread_mutex_unlock", "__pthread_mutex_unlock", "pthread_rwlock_", "__pthread_rwlock_"}
+)
+
+// onCPUClass is the class a category of on-CPU time counts towards, from
+// the sample's frames for the kernel's share of it.
+func onCPUClass(category string, fns []string) Class {
+	switch category {
+	case OnCPUGC, OnCPUAlloc, OnCPUPageFault:
+		return ClassMemory
+	}
+	switch {
+	case has(fns, lockMachinery...):
+		return ClassContention
+	case category == OnCPUUser:
+		return ClassCPU
+	case has(fns, storageStack...):
+		return ClassIO
+	case has(fns, networkStack...):
+		return ClassNetwork
+	}
+	return ClassCPU
 }

@@ -1,0 +1,241 @@
+package verdict
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
+)
+
+// categoryNames say each breakdown category for a person.
+var categoryNames = map[string]string{
+	OnCPUUser:      "user code",
+	OnCPUGC:        "garbage collection",
+	OnCPUAlloc:     "allocation",
+	OnCPUPageFault: "page faults",
+	OnCPUSyscall:   "syscalls",
+	OnCPUKernel:    "other kernel work",
+	WaitRunQueue:   "waiting for a CPU",
+	WaitDisk:       "block I/O",
+	WaitFault:      "page faults waiting on I/O or reclaim",
+	WaitNetwork:    "sockets",
+	WaitLock:       "locks",
+	WaitPoll:       "poll and epoll",
+	WaitSleep:      "sleeping",
+	WaitIdle:       "idle runtime or kernel threads",
+	WaitOther:      "other waits",
+}
+
+// breakdownEvidence says where the threads' time went, on CPU and off it,
+// as time per second of wall time with each part's share.
+func breakdownEvidence(b Breakdown, window float64) []Evidence {
+	if b.Source == "" {
+		return nil
+	}
+	var out []Evidence
+	for _, side := range []struct{ prefix, what, ebpf, proc string }{
+		{"cpu.", "on-CPU", "ebpf.oncpu", "process.cpu"},
+		{"wait.", "off-CPU", "ebpf.offcpu", "process.schedstat, psi"},
+	} {
+		var total float64
+		var cats []string
+		for c, s := range b.Seconds {
+			if strings.HasPrefix(c, side.prefix) && s > 0 {
+				total += s
+				cats = append(cats, c)
+			}
+		}
+		if total == 0 {
+			continue
+		}
+		sort.Slice(cats, func(i, j int) bool {
+			return b.Seconds[cats[i]] > b.Seconds[cats[j]] || b.Seconds[cats[i]] == b.Seconds[cats[j]] && cats[i] < cats[j]
+		})
+		var parts []string
+		for _, c := range cats {
+			if share := b.Seconds[c] / total; share >= 0.01 {
+				parts = append(parts, fmt.Sprintf("%s %.0f%%", categoryNames[c], 100*share))
+			}
+		}
+		signal := side.ebpf
+		if b.Source != "ebpf" {
+			signal = side.proc
+		}
+		out = append(out, Evidence{
+			Signal: signal, Value: total / window, Unit: "seconds/s",
+			Text: fmt.Sprintf("%s %.2f s per second: %s", side.what, total/window, strings.Join(parts, ", ")),
+		})
+	}
+	return out
+}
+
+// resourceEvidence gives the latencies and rates that say how the
+// target's waits were served: run-queue, disk and TCP latencies from eBPF,
+// and the kernel's own counters.
+func resourceEvidence(o *observation.Observation) []Evidence {
+	var out []Evidence
+	if hs := histogramsOf(o, "runq.latency"); len(hs) > 0 {
+		if p99, ok := quantile(hs, 0.99); ok {
+			out = append(out, Evidence{Class: ClassCPU, Signal: "ebpf.runqlat", Value: p99 / 1e9, Unit: "seconds",
+				Text: fmt.Sprintf("run-queue latency p99 ≤ %s", dur(p99))})
+		}
+	}
+	if d, ok := meanOf(o, "process.schedstat.run_delay", nil); ok && d > 0.01 {
+		out = append(out, Evidence{Class: ClassCPU, Signal: "process.schedstat.run_delay", Value: d, Unit: "seconds/s",
+			Text: fmt.Sprintf("threads runnable but waiting for a CPU %.2f s per second", d)})
+	}
+	for _, dev := range devices(histogramsOf(o, "block.latency")) {
+		hs := dev.hists
+		p50, _ := quantile(hs, 0.5)
+		p99, _ := quantile(hs, 0.99)
+		var n uint64
+		for _, h := range hs {
+			n += h.Count
+		}
+		out = append(out, Evidence{Class: ClassIO, Signal: "ebpf.biolat", Value: p99 / 1e9, Unit: "seconds",
+			Text: fmt.Sprintf("%s: %d requests, latency p50 ≤ %s, p99 ≤ %s", dev.name, n, dur(p50), dur(p99))})
+	}
+	for _, c := range connections(o) {
+		out = append(out, Evidence{Class: ClassNetwork, Signal: "ebpf.tcp", Value: float64(c.conns), Unit: "count", Text: c.String()})
+	}
+	for _, r := range []string{"io", "memory", "cpu"} {
+		if some, ok := meanOf(o, "process.psi", map[string]string{"resource": r, "kind": "some"}); ok && some >= 0.05 {
+			out = append(out, Evidence{Class: psiClass[r], Signal: "process.psi", Value: some, Unit: "ratio",
+				Text: fmt.Sprintf("some task of the target's cgroup stalled on %s %.0f%% of the time (PSI)", r, 100*some)})
+		}
+	}
+	return out
+}
+
+var psiClass = map[string]Class{"io": ClassIO, "memory": ClassMemory, "cpu": ClassCPU}
+
+type device struct {
+	name  string
+	hists []observation.Histogram
+}
+
+// devices groups block I/O histograms by device, busiest first.
+func devices(hs []observation.Histogram) []device {
+	byName := map[string][]observation.Histogram{}
+	count := map[string]uint64{}
+	for _, h := range hs {
+		name := h.Labels["name"]
+		if name == "" {
+			name = h.Labels["device"]
+		}
+		byName[name] = append(byName[name], h)
+		count[name] += h.Count
+	}
+	var out []device
+	for n, hs := range byName {
+		out = append(out, device{n, hs})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return count[out[i].name] > count[out[j].name] || count[out[i].name] == count[out[j].name] && out[i].name < out[j].name
+	})
+	return out
+}
+
+// peer is what eBPF saw of the target's connections to one peer.
+type peer struct {
+	addr           string
+	passive        bool
+	conns          uint64
+	connectP50     float64
+	connectP99     float64
+	open           float64 // seconds, summed lifetimes
+	sent, received uint64
+	retransmits    uint64
+	failures       uint64
+}
+
+func (p peer) String() string {
+	dir := "to"
+	if p.passive {
+		dir = "from"
+	}
+	s := fmt.Sprintf("%d connections %s %s", p.conns, dir, p.addr)
+	if p.connectP50 > 0 {
+		s += fmt.Sprintf(", connect p50 ≤ %s, p99 ≤ %s", dur(p.connectP50), dur(p.connectP99))
+	}
+	s += fmt.Sprintf(", open %.1f s in all, %s sent, %s received", p.open, bytesText(float64(p.sent)), bytesText(float64(p.received)))
+	if p.retransmits > 0 {
+		s += fmt.Sprintf(", %d retransmits", p.retransmits)
+	}
+	if p.failures > 0 {
+		s += fmt.Sprintf(", %d failed", p.failures)
+	}
+	return s
+}
+
+// connections lists the target's TCP peers, longest open first.
+func connections(o *observation.Observation) []peer {
+	byKey := map[string]*peer{}
+	var order []string
+	get := func(h observation.Histogram) *peer {
+		k := h.Labels["peer"] + "|" + h.Labels["passive"]
+		if byKey[k] == nil {
+			byKey[k] = &peer{addr: h.Labels["peer"], passive: h.Labels["passive"] != ""}
+			order = append(order, k)
+		}
+		return byKey[k]
+	}
+	num := func(h observation.Histogram, key string) uint64 {
+		var n uint64
+		fmt.Sscan(h.Labels[key], &n)
+		return n
+	}
+	for _, h := range histogramsOf(o, "tcp.connect") {
+		p := get(h)
+		p.conns += h.Count
+		p.connectP50, _ = quantile([]observation.Histogram{h}, 0.5)
+		p.connectP99, _ = quantile([]observation.Histogram{h}, 0.99)
+		p.sent, p.received = num(h, "bytes_sent"), num(h, "bytes_received")
+		p.retransmits, p.failures = num(h, "retransmits"), num(h, "failures")
+	}
+	for _, h := range histogramsOf(o, "tcp.lifetime") {
+		p := get(h)
+		p.open += float64(h.Sum) / 1e9
+		if p.conns < h.Count {
+			p.conns = h.Count
+		}
+		p.sent, p.received = num(h, "bytes_sent"), num(h, "bytes_received")
+		p.retransmits, p.failures = num(h, "retransmits"), num(h, "failures")
+	}
+	out := make([]peer, 0, len(order))
+	for _, k := range order {
+		out = append(out, *byKey[k])
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].open > out[j].open })
+	return out
+}
+
+// dur prints nanoseconds as a rounded duration.
+func dur(ns float64) string {
+	d := time.Duration(ns)
+	switch {
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond).String()
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond).String()
+	case d >= time.Microsecond:
+		return d.Round(10 * time.Nanosecond).String()
+	}
+	return d.String()
+}
+
+// bytesText prints a byte count in binary units.
+func bytesText(b float64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	i := 0
+	for b >= 1024 && i < len(units)-1 {
+		b /= 1024
+		i++
+	}
+	if i == 0 {
+		return fmt.Sprintf("%.0f B", b)
+	}
+	return fmt.Sprintf("%.1f %s", b, units[i])
+}

@@ -1,0 +1,148 @@
+package verdict
+
+import (
+	"github.com/google/pprof/profile"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
+)
+
+// procBreakdown is the breakdown without eBPF: CPU time from /proc (split
+// into user code, GC, allocation and syscalls by a pprof CPU profile when
+// the observation has one), run-queue delay from schedstat, and I/O and
+// memory stalls from PSI. It cannot tell a thread's sleeps apart (disk,
+// network, locks and timers all look the same from /proc), so the
+// verdict built on it carries a lower confidence and says what is missing.
+func procBreakdown(o *observation.Observation, window float64, th Thresholds) Breakdown {
+	b := Breakdown{Seconds: map[string]float64{}, ByClass: map[Class]float64{}}
+	add := func(category string, class Class, seconds float64) {
+		if seconds > 0 {
+			b.Seconds[category] += seconds
+			b.ByClass[class] += seconds
+		}
+	}
+	host := targetPID(o) == 0
+	var user, system float64
+	var ok bool
+	if host {
+		var okU, okS bool
+		user, okU = sumMeans(o, "host.cpu", "user", "nice")
+		system, okS = sumMeans(o, "host.cpu", "system", "irq", "softirq")
+		ok = okU || okS
+	} else {
+		var okU, okS bool
+		user, okU = meanOf(o, "process.cpu", map[string]string{"mode": "user"})
+		system, okS = meanOf(o, "process.cpu", map[string]string{"mode": "system"})
+		ok = okU || okS
+	}
+	if !ok {
+		return b
+	}
+	b.Source = "proc"
+
+	onCPU := (user + system) * window
+	var sysClass Class // set when system time is counted whole, not split by a profile
+	var systemSecs float64
+	if p := goCPUProfile(o); p != nil && onCPU > 0 {
+		shares, classes := cpuShares(p)
+		for cat, share := range shares {
+			for class, cs := range classes[cat] {
+				add(cat, class, onCPU*share*cs)
+			}
+		}
+	} else {
+		add(OnCPUUser, ClassCPU, user*window)
+		add(OnCPUSyscall, ClassCPU, system*window)
+		sysClass, systemSecs = ClassCPU, system*window
+	}
+
+	scope, psi := "process", "process.psi"
+	if host {
+		scope, psi = "host", "host.psi"
+	}
+	if host {
+		if some, ok := meanOf(o, psi, map[string]string{"resource": "cpu", "kind": "some"}); ok {
+			add(WaitRunQueue, ClassCPU, some*window)
+		}
+	} else if d, ok := meanOf(o, "process.schedstat.run_delay", nil); ok {
+		add(WaitRunQueue, ClassCPU, d*window)
+	}
+	// PSI is the cgroup's (or the host's), not the process's own: count it
+	// only for a target that did the kind of work that stalls on it.
+	didIO := host
+	if n, ok := meanOf(o, scope+".io.syscalls", nil); ok && n > 0 {
+		didIO = true
+	}
+	if didIO {
+		if some, ok := meanOf(o, psi, map[string]string{"resource": "io", "kind": "some"}); ok {
+			add(WaitDisk, ClassIO, some*window)
+			// With I/O stalling, the kernel time of a target that does
+			// I/O is mostly the storage stack's, as eBPF shows it to be
+			// (fsync, O_DIRECT): count it towards io, as BreakdownOf would.
+			if some >= th.PSISome && sysClass == ClassCPU {
+				b.Seconds[OnCPUSyscall] -= systemSecs
+				b.ByClass[ClassCPU] -= systemSecs
+				add(OnCPUSyscall, ClassIO, systemSecs)
+			}
+		}
+	}
+	if some, ok := meanOf(o, psi, map[string]string{"resource": "memory", "kind": "some"}); ok {
+		add(WaitFault, ClassMemory, some*window)
+	}
+	return b
+}
+
+// sumMeans adds the means of host.cpu{cpu=all} over the modes.
+func sumMeans(o *observation.Observation, name string, modes ...string) (float64, bool) {
+	var sum float64
+	var any bool
+	for _, m := range modes {
+		if v, ok := meanOf(o, name, map[string]string{"cpu": "all", "mode": m}); ok {
+			sum, any = sum+v, true
+		}
+	}
+	return sum, any
+}
+
+// goCPUProfile is a CPU profile from the Go runtime (a pprof endpoint or
+// a push), nil when there is none.
+func goCPUProfile(o *observation.Observation) *profile.Profile {
+	for _, p := range o.ProfilesOf(observation.KindCPU) {
+		if p.Source != "ebpf" && p.Profile != nil && sampleIndex(p.Profile, "cpu") >= 0 {
+			return p.Profile
+		}
+	}
+	return nil
+}
+
+// cpuShares splits a CPU profile's time by category, and each category by
+// the class it counts towards.
+func cpuShares(p *profile.Profile) (map[string]float64, map[string]map[Class]float64) {
+	idx := sampleIndex(p, "cpu")
+	byCat := map[string]float64{}
+	byClass := map[string]map[Class]float64{}
+	var total float64
+	for _, s := range p.Sample {
+		v := nanos(s, idx)
+		cat := classifyOnCPU(s)
+		byCat[cat] += v
+		if byClass[cat] == nil {
+			byClass[cat] = map[Class]float64{}
+		}
+		byClass[cat][onCPUClass(cat, frames(s))] += v
+		total += v
+	}
+	if total == 0 {
+		return nil, nil
+	}
+	for cat, v := range byCat {
+		if v == 0 {
+			delete(byCat, cat)
+			continue
+		}
+		for c := range byClass[cat] {
+			byClass[cat][c] /= v
+		}
+		byCat[cat] = v / total
+	}
+	return byCat, byClass
+}

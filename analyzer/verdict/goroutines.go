@@ -1,0 +1,138 @@
+package verdict
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
+)
+
+// goroutineLoad adds what threads cannot show. A Go program's goroutines
+// park in the runtime when they wait on a lock or a socket, and the
+// threads that ran them go idle in the scheduler: in thread states and
+// stacks the wait looks like idleness. Two views see through it:
+//   - Go's mutex and block profiles, which time goroutines' waits on locks;
+//   - the target's outgoing TCP connections (eBPF), whose open time is
+//     time some goroutine was waiting on a peer, at most the idle thread
+//     time it can hide in.
+//
+// Goroutine waits are counted at most once per CPU: beyond that, more
+// waiting goroutines do not make the program slower. It returns the
+// classes whose load was inferred rather than measured.
+func goroutineLoad(o *observation.Observation, v *Verdict, window float64) map[Class]bool {
+	inferred := map[Class]bool{}
+	cpus := cpuCount(o)
+	if delay, signal := lockDelay(o); delay > 0 {
+		perSec := delay / window
+		v.Evidence = append(v.Evidence, Evidence{
+			Class: ClassContention, Signal: signal, Value: perSec, Unit: "seconds/s",
+			Text: fmt.Sprintf("goroutines waited %.2f s per second on locks (%s)", perSec, signal),
+		})
+		v.Load[ClassContention] = math.Max(v.Load[ClassContention], math.Min(perSec, cpus))
+	}
+	idle := v.Breakdown.Seconds[WaitIdle] / window
+	if open := activeConnSeconds(o) / window; open > 0 && idle > 0 {
+		l := math.Min(open, math.Min(idle, cpus))
+		v.Evidence = append(v.Evidence, Evidence{
+			Class: ClassNetwork, Signal: "ebpf.tcp", Value: open, Unit: "seconds/s",
+			Text: fmt.Sprintf("outgoing TCP connections open %.2f s per second while %.2f threads sat idle: goroutines waiting on peers", open, idle),
+		})
+		if l > v.Load[ClassNetwork] {
+			v.Load[ClassNetwork] = l
+			inferred[ClassNetwork] = true
+		}
+	}
+	return inferred
+}
+
+// lockDelay is the goroutine time spent waiting on locks in the window,
+// from Go's mutex profile (delay at unlock), else from the lock waits of
+// its block profile; with both, the larger, since they see the same
+// waits from two ends.
+func lockDelay(o *observation.Observation) (seconds float64, signal string) {
+	for _, p := range o.ProfilesOf(observation.KindMutex) {
+		if d := delaySeconds(p.Profile, nil); d > seconds {
+			seconds, signal = d, p.Source+".mutex"
+		}
+	}
+	for _, kind := range []string{observation.KindBlock, observation.KindContention} {
+		for _, p := range o.ProfilesOf(kind) {
+			if d := delaySeconds(p.Profile, isLockWait); d > seconds {
+				seconds, signal = d, p.Source+"."+kind
+			}
+		}
+	}
+	return seconds, signal
+}
+
+// isLockWait tells a block-profile sample that waited on a lock, not on a
+// channel, a select or a condition.
+func isLockWait(fns []string) bool {
+	for _, f := range fns {
+		if strings.HasPrefix(f, "sync.(*Mutex).Lock") || strings.HasPrefix(f, "sync.(*RWMutex).") ||
+			strings.Contains(f, "runtime_SemacquireMutex") || strings.Contains(f, "runtime_SemacquireRWMutex") {
+			return true
+		}
+	}
+	return false
+}
+
+// delaySeconds sums a contention profile's delay/nanoseconds over the
+// samples keep accepts (all when nil).
+func delaySeconds(p *profile.Profile, keep func([]string) bool) float64 {
+	if p == nil {
+		return 0
+	}
+	idx := sampleIndex(p, "delay")
+	if idx < 0 {
+		return 0
+	}
+	var sum float64
+	for _, s := range p.Sample {
+		if keep == nil || keep(frames(s)) {
+			sum += nanos(s, idx)
+		}
+	}
+	return sum
+}
+
+// activeConnSeconds is the summed lifetime of the target's outgoing TCP
+// connections that closed in the window.
+func activeConnSeconds(o *observation.Observation) float64 {
+	var ns float64
+	for _, h := range histogramsOf(o, "tcp.lifetime") {
+		if h.Labels["passive"] == "" {
+			ns += float64(h.Sum)
+		}
+	}
+	return ns / 1e9
+}
+
+// isGo tells whether the target is a Go program: it has Go profiles or
+// runtime series, or its eBPF stacks run through the Go runtime.
+func isGo(o *observation.Observation) bool {
+	for _, p := range o.Profiles {
+		if p.Source != "ebpf" {
+			return true
+		}
+	}
+	for _, s := range o.Series {
+		if strings.HasPrefix(s.Name, "go.") {
+			return true
+		}
+	}
+	for _, p := range o.Profiles {
+		if p.Profile == nil {
+			continue
+		}
+		for _, f := range p.Profile.Function {
+			if f.Name == "runtime.goexit" || f.Name == "runtime.mstart" {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,153 @@
+package verdict
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
+)
+
+// Judge tells what the observed target was bound by. It never fails: with
+// little evidence the verdict says so, in its confidence and its Missing.
+func Judge(o *observation.Observation, th Thresholds) *Verdict {
+	v := &Verdict{
+		Target:     o.Meta.Target,
+		Start:      o.Meta.Start,
+		Duration:   o.Meta.Duration,
+		Load:       map[Class]float64{},
+		Thresholds: th,
+	}
+	window := windowSeconds(o)
+	if window <= 0 {
+		v.Class, v.Summary = ClassNone, "The observation covers no time: nothing to judge."
+		v.Missing = gaps(o, Breakdown{}, false)
+		return v
+	}
+
+	v.Breakdown = BreakdownOf(o)
+	if v.Breakdown.Source == "" {
+		v.Breakdown = procBreakdown(o, window, th)
+	}
+	for c, s := range v.Breakdown.ByClass {
+		if c != ClassNone {
+			v.Load[c] = s / window
+		}
+	}
+	inferred := goroutineLoad(o, v, window)
+
+	v.Class, v.Secondary = choose(v.Load, th)
+	v.Confidence = confidence(v, inferred, th, goCPUProfile(o) != nil)
+	v.Evidence = append(breakdownEvidence(v.Breakdown, window), v.Evidence...)
+	v.Evidence = append(v.Evidence, resourceEvidence(o)...)
+	v.USE = useTable(o, th)
+	v.Findings = leakFindings(o, th)
+	v.Priorities = priorities(o, v, window, th)
+	v.Missing = gaps(o, v.Breakdown, isGo(o))
+	v.Summary = summary(v)
+	return v
+}
+
+// choose picks the class with the most load, with two rules: nothing
+// under MinLoad is a bottleneck, and memory management taking a large
+// part of the CPU time is the bottleneck rather than the CPU it runs on.
+func choose(load map[Class]float64, th Thresholds) (primary, secondary Class) {
+	ranked := rank(load)
+	if len(ranked) == 0 || load[ranked[0]] < th.MinLoad {
+		return ClassNone, ""
+	}
+	primary = ranked[0]
+	mem := load[ClassMemory]
+	if primary == ClassCPU && mem >= th.MinLoad && mem >= th.MemoryShareOfCPU*(load[ClassCPU]+mem) {
+		primary = ClassMemory
+	}
+	for _, c := range ranked {
+		if c != primary && load[c] >= th.MinLoad && load[c] >= th.SecondaryRatio*load[primary] {
+			return primary, c
+		}
+	}
+	return primary, ""
+}
+
+// rank lists the classes with load, most first (ties in report order).
+func rank(load map[Class]float64) []Class {
+	var out []Class
+	for _, c := range Classes {
+		if load[c] > 0 {
+			out = append(out, c)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return load[out[i]] > load[out[j]] })
+	return out
+}
+
+// confidence is how clearly the primary class leads, discounted for
+// evidence that was inferred or coarse: 0.5 for a tie, 1 for an
+// unopposed class from eBPF thread states. From /proc alone, CPU time
+// that no profile splits may hide GC and lock handoffs: less again.
+func confidence(v *Verdict, inferred map[Class]bool, th Thresholds, cpuProfiled bool) float64 {
+	var c float64
+	if v.Class == ClassNone {
+		var top float64
+		for _, l := range v.Load {
+			top = math.Max(top, l)
+		}
+		c = 1 - 0.5*top/th.MinLoad
+	} else {
+		runnerUp := 0.0
+		for k, l := range v.Load {
+			if k != v.Class {
+				runnerUp = math.Max(runnerUp, l)
+			}
+		}
+		c = 0.5 + 0.5*math.Max(0, 1-runnerUp/v.Load[v.Class])
+	}
+	switch {
+	case v.Breakdown.Source == "":
+		c *= 0.4
+	case v.Breakdown.Source != "ebpf":
+		c *= 0.7
+		if v.Class == ClassCPU && !cpuProfiled {
+			c *= 0.85
+		}
+	}
+	if inferred[v.Class] {
+		c *= 0.85
+	}
+	return math.Round(math.Max(0, math.Min(1, c))*100) / 100
+}
+
+// summary says the verdict in one sentence.
+func summary(v *Verdict) string {
+	what := map[Class]string{
+		ClassCPU:        "CPU-bound",
+		ClassMemory:     "memory-bound (time lost to memory management)",
+		ClassIO:         "I/O-bound (block I/O)",
+		ClassNetwork:    "network-bound",
+		ClassContention: "bound by lock contention",
+	}
+	if v.Class == ClassNone {
+		s := "Nothing saturated: the target was mostly idle or waiting on something other than CPU, memory, disk, network or locks"
+		if len(v.Findings) > 0 {
+			s += "; but see the findings"
+		}
+		return s + "."
+	}
+	s := fmt.Sprintf("%s: %.2f threads' worth of time per second", capitalize(what[v.Class]), v.Load[v.Class])
+	if v.Secondary != "" {
+		s += fmt.Sprintf(", then %s (%.2f)", strings.SplitN(what[v.Secondary], " (", 2)[0], v.Load[v.Secondary])
+	}
+	if len(v.Priorities) > 0 {
+		p := v.Priorities[0]
+		s += fmt.Sprintf("; first to optimize: %s (%.0f%% of the busy time)", p.Name, 100*p.Share)
+	}
+	return s + "."
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}

@@ -1,0 +1,491 @@
+package verdict
+
+import (
+	"fmt"
+	"math"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
+)
+
+// Remedy families. Each priority names the one its evidence points to.
+const (
+	RemedyAlgorithm   = "algorithm"         // the code's own work: do less of it per call, or call it less
+	RemedyCaching     = "caching"           // the same work or data again: keep the result
+	RemedyBatching    = "batching"          // many small syscalls or flushes: fewer, larger ones
+	RemedyAsync       = "async"             // waiting on a peer in line: overlap the waits
+	RemedyPooling     = "connection reuse"  // many short connections: keep them open
+	RemedyAllocations = "fewer allocations" // allocation and the GC it drives: reuse, pre-size, pool
+	RemedyGCTuning    = "GC tuning"         // GOGC / GOMEMLIMIT: trade memory for GC CPU
+	RemedyIOPattern   = "I/O pattern"       // small or random I/O: larger, sequential, or cached
+	RemedyLockScope   = "lock scope"        // a hot lock: shorter critical sections, sharding
+	RemedyMemory      = "memory reuse"      // fresh pages faulted in: reuse buffers, huge pages
+)
+
+// priorities ranks what to optimize first, by the thread time per second
+// each item would save if it cost nothing.
+func priorities(o *observation.Observation, v *Verdict, window float64, th Thresholds) []Priority {
+	var busy float64
+	for _, c := range Classes {
+		busy += v.Load[c]
+	}
+	var items []Priority
+	add := func(p Priority) {
+		if p.Saving >= 0.005 {
+			items = append(items, p)
+		}
+	}
+	cpu, cpuSource := cpuProfile(o)
+	if cpu != nil {
+		scale := 1.0
+		if cpuSource != "ebpf" {
+			// A Go profile's samples are its own; scale them to the
+			// process's measured CPU time when there is one.
+			if total := profileSeconds(cpu, "cpu"); total > 0 {
+				if cores, ok := meanOf(o, "process.cpu", nil); ok {
+					scale = cores * window / total
+				}
+			}
+		}
+		for _, p := range cpuItems(cpu, cpuSource, scale, window) {
+			add(p)
+		}
+	}
+	if off := ebpfProfile(o, observation.KindOffCPU); off != nil {
+		for _, p := range waitItems(off, window) {
+			add(p)
+		}
+	}
+	for _, p := range goLockItems(o, window, cpuCount(o)) {
+		add(p)
+	}
+	for _, p := range peerItems(o, v, window) {
+		add(p)
+	}
+	items = merge(items)
+	sort.SliceStable(items, func(i, j int) bool { return items[i].Saving > items[j].Saving })
+	if len(items) > th.MaxPriorities {
+		items = items[:th.MaxPriorities]
+	}
+	for i := range items {
+		items[i].Rank = i + 1
+		if busy > 0 {
+			items[i].Share = math.Min(1, items[i].Saving/busy)
+		}
+	}
+	return items
+}
+
+// cpuProfile is the target's on-CPU profile: eBPF's, else the Go runtime's.
+func cpuProfile(o *observation.Observation) (*profile.Profile, string) {
+	if p := ebpfProfile(o, observation.KindCPU); p != nil {
+		return p, "ebpf"
+	}
+	for _, p := range o.ProfilesOf(observation.KindCPU) {
+		if p.Profile != nil && sampleIndex(p.Profile, "cpu") >= 0 {
+			return p.Profile, p.Source
+		}
+	}
+	return nil, ""
+}
+
+func ebpfProfile(o *observation.Observation, kind string) *profile.Profile {
+	for _, p := range o.ProfilesOf(kind) {
+		if p.Source == "ebpf" && p.Profile != nil {
+			return p.Profile
+		}
+	}
+	return nil
+}
+
+func profileSeconds(p *profile.Profile, typ string) float64 {
+	idx := sampleIndex(p, typ)
+	var s float64
+	for _, smp := range p.Sample {
+		s += nanos(smp, idx)
+	}
+	return s
+}
+
+// tally sums seconds by key, keeping a description per key.
+type tally struct {
+	seconds map[string]float64
+	order   []string
+	item    map[string]Priority
+}
+
+func newTally() *tally {
+	return &tally{seconds: map[string]float64{}, item: map[string]Priority{}}
+}
+
+func (t *tally) add(key string, seconds float64, p Priority) {
+	if _, ok := t.item[key]; !ok {
+		t.item[key] = p
+		t.order = append(t.order, key)
+	}
+	t.seconds[key] += seconds
+}
+
+func (t *tally) priorities(window float64, why func(p Priority, seconds float64) string) []Priority {
+	var out []Priority
+	for _, k := range t.order {
+		p := t.item[k]
+		p.Saving = t.seconds[k] / window
+		p.Why = why(p, t.seconds[k])
+		out = append(out, p)
+	}
+	return out
+}
+
+// cpuItems are the on-CPU costs: functions by their own time for the CPU
+// class, allocation sites and the collector for memory, and the code
+// behind kernel storage, network or lock work.
+func cpuItems(p *profile.Profile, source string, scale, window float64) []Priority {
+	idx := sampleIndex(p, "cpu")
+	t := newTally()
+	var gc float64
+	for _, s := range p.Sample {
+		secs := nanos(s, idx) * scale
+		cat := classifyOnCPU(s)
+		fns := frames(s)
+		class := onCPUClass(cat, fns)
+		switch {
+		case cat == OnCPUGC:
+			gc += secs
+		case cat == OnCPUAlloc:
+			site := callerOutside(s, "runtime.")
+			t.add("alloc|"+site, secs, Priority{Class: ClassMemory, Kind: "allocation", Name: site, Remedy: RemedyAllocations})
+		case cat == OnCPUPageFault:
+			site := callerOutside(s, "runtime.")
+			t.add("fault|"+site, secs, Priority{Class: ClassMemory, Kind: "page faults", Name: site, Remedy: RemedyMemory})
+		case class == ClassCPU && syscallOf(fns) == "" && !isSyscallWrapper(leafUserFunction(s)):
+			// The code's own work, interrupts taken while running it
+			// included: by the innermost function outside the kernel.
+			fn := leafUserFunction(s)
+			remedy := RemedyAlgorithm
+			name := fn
+			if isLibrary(fn) {
+				remedy = RemedyCaching
+				if caller := callerOutside(s, packageOf(fn)); caller != fn {
+					name = fn + " from " + caller
+				}
+			}
+			t.add("fn|"+name, secs, Priority{Class: ClassCPU, Kind: "function", Name: name, Remedy: remedy})
+		default:
+			// Kernel work on the target's behalf, or lock handoffs: by
+			// the code that asked for it.
+			op := syscallOf(fns)
+			if op == "" && class != ClassContention {
+				op = "syscall"
+			}
+			caller := callerOutside(s, "")
+			name := caller
+			if op != "" {
+				name = op + " from " + caller
+			}
+			remedy := RemedyBatching
+			if class == ClassContention {
+				remedy = RemedyLockScope
+			}
+			t.add(string(class)+"|"+name, secs, Priority{Class: class, Kind: kindOf(class, op), Name: name, Remedy: remedy})
+		}
+	}
+	signal := source + " on-CPU profile"
+	out := t.priorities(window, func(p Priority, secs float64) string {
+		switch p.Kind {
+		case "allocation":
+			return fmt.Sprintf("%.2f s/s in mallocgc called from here (%s); the GC it drives is on top", secs/window, signal)
+		case "page faults":
+			return fmt.Sprintf("%.2f s/s faulting in fresh pages (%s)", secs/window, signal)
+		case "function":
+			if p.Remedy == RemedyCaching {
+				return fmt.Sprintf("%.2f s/s in library code doing the caller's work (%s): call it less or on less data, and keep results", secs/window, signal)
+			}
+			return fmt.Sprintf("%.2f s/s in the function's own code (%s)", secs/window, signal)
+		}
+		switch p.Class {
+		case ClassIO:
+			return fmt.Sprintf("%.2f s/s on CPU in the kernel's storage stack for this call (%s)", secs/window, signal)
+		case ClassNetwork:
+			return fmt.Sprintf("%.2f s/s on CPU in the kernel's network stack for this call (%s)", secs/window, signal)
+		case ClassContention:
+			return fmt.Sprintf("%.2f s/s on CPU handing a contended lock over (%s)", secs/window, signal)
+		}
+		return fmt.Sprintf("%.2f s/s on CPU in the kernel for this call (%s)", secs/window, signal)
+	})
+	if gc > 0 {
+		out = append(out, Priority{Class: ClassMemory, Kind: "gc", Name: "Go garbage collection", Saving: gc / window, Remedy: RemedyGCTuning,
+			Why: fmt.Sprintf("%.2f s/s in the collector (%s): raise GOGC or set GOMEMLIMIT if memory allows, else allocate less (the allocation sites above)", gc/window, signal)})
+	}
+	return out
+}
+
+// waitItems are the off-CPU waits that count towards a class, by the
+// operation and the code that waited.
+func waitItems(p *profile.Profile, window float64) []Priority {
+	idx := sampleIndex(p, "off_cpu")
+	t := newTally()
+	for _, s := range p.Sample {
+		state := ""
+		if v := s.Label["state"]; len(v) == 1 {
+			state = v[0]
+		}
+		fns := frames(s)
+		cat := classifyWait(state, fns)
+		class := waitClass[cat]
+		if class == ClassNone || class == ClassCPU {
+			continue
+		}
+		op := syscallOf(fns)
+		caller := callerOutside(s, "")
+		name := caller
+		if op != "" {
+			name = op + " from " + caller
+		}
+		t.add(cat+"|"+name, nanos(s, idx), Priority{Class: class, Kind: kindOf(class, op), Name: name, Remedy: waitRemedy(cat, op, fns)})
+	}
+	return t.priorities(window, func(p Priority, secs float64) string {
+		return fmt.Sprintf("threads waited %.2f s per second here (eBPF off-CPU, %s)", secs/window, p.Class)
+	})
+}
+
+// waitRemedy reads the remedy off what the wait was.
+func waitRemedy(cat, op string, fns []string) string {
+	switch cat {
+	case WaitDisk:
+		switch {
+		case strings.Contains(op, "sync"):
+			return RemedyBatching
+		case has(fns, "iomap_dio", "__iomap_dio_rw", "blkdev_direct_IO") || strings.Contains(op, "read"):
+			return RemedyIOPattern
+		}
+		return RemedyBatching
+	case WaitNetwork:
+		switch {
+		case has(fns, "inet_wait_for_connect", "__inet_stream_connect"):
+			return RemedyPooling
+		case has(fns, "sk_stream_wait_memory"):
+			return RemedyBatching
+		}
+		return RemedyAsync
+	case WaitLock:
+		return RemedyLockScope
+	case WaitFault:
+		return RemedyMemory
+	}
+	return RemedyAlgorithm
+}
+
+// goLockItems are the Go lock sites where goroutines waited, from the
+// mutex profile (else the block profile's lock waits).
+func goLockItems(o *observation.Observation, window, cpus float64) []Priority {
+	var prof *profile.Profile
+	var signal string
+	keep := func([]string) bool { return true }
+	for _, p := range o.ProfilesOf(observation.KindMutex) {
+		prof, signal = p.Profile, p.Source+".mutex"
+	}
+	if prof == nil {
+		for _, kind := range []string{observation.KindBlock, observation.KindContention} {
+			for _, p := range o.ProfilesOf(kind) {
+				prof, signal, keep = p.Profile, p.Source+"."+kind, isLockWait
+			}
+		}
+	}
+	if prof == nil || sampleIndex(prof, "delay") < 0 {
+		return nil
+	}
+	idx := sampleIndex(prof, "delay")
+	t := newTally()
+	for _, s := range prof.Sample {
+		if !keep(frames(s)) {
+			continue
+		}
+		site := callerOutside(s, "sync.")
+		t.add(site, nanos(s, idx), Priority{Class: ClassContention, Kind: "lock", Name: site, Remedy: RemedyLockScope})
+	}
+	out := t.priorities(window, func(p Priority, secs float64) string {
+		return fmt.Sprintf("goroutines waited %.2f s per second on the lock released or taken here (%s)", secs/window, signal)
+	})
+	for i := range out {
+		out[i].Saving = math.Min(out[i].Saving, cpus)
+	}
+	return out
+}
+
+// peerItems are the TCP peers a Go program's goroutines waited on, when
+// the network load was inferred from connection times.
+func peerItems(o *observation.Observation, v *Verdict, window float64) []Priority {
+	var out []Priority
+	for _, c := range connections(o) {
+		if c.passive || c.open == 0 {
+			continue
+		}
+		remedy := RemedyAsync
+		if float64(c.conns)/window >= 10 && c.connectP50 >= 100e3 {
+			remedy = RemedyPooling
+		}
+		out = append(out, Priority{Class: ClassNetwork, Kind: "peer", Name: c.addr, Remedy: remedy,
+			Saving: math.Min(c.open/window, v.Load[ClassNetwork]), Why: c.String() + " (eBPF)"})
+	}
+	return out
+}
+
+func kindOf(class Class, op string) string {
+	switch {
+	case class == ClassContention:
+		return "lock"
+	case op != "":
+		return "syscall"
+	}
+	return "function"
+}
+
+// syscallOf names the system call a kernel stack is in ("fsync",
+// "pread64"), or "page fault"; "" when there is none.
+func syscallOf(fns []string) string {
+	for _, f := range fns {
+		if rest, ok := strings.CutPrefix(f, "__x64_sys_"); ok {
+			return rest
+		}
+		if rest, ok := strings.CutPrefix(f, "__do_sys_"); ok {
+			return rest
+		}
+		// Some entry points tail-call their worker and leave no frame.
+		if rest, ok := strings.CutPrefix(f, "ksys_"); ok {
+			return rest
+		}
+		if f == "asm_exc_page_fault" || f == "exc_page_fault" {
+			return "page fault"
+		}
+	}
+	return ""
+}
+
+// leafUserFunction is the sample's innermost function outside the kernel.
+func leafUserFunction(s *profile.Sample) string {
+	for _, l := range s.Location {
+		if l.Mapping != nil && strings.HasPrefix(l.Mapping.File, "[kernel") {
+			continue
+		}
+		for _, ln := range l.Line {
+			if ln.Function != nil {
+				return ln.Function.Name
+			}
+		}
+	}
+	return "[unknown]"
+}
+
+// isSyscallWrapper tells Go functions that only enter the kernel.
+func isSyscallWrapper(fn string) bool {
+	for _, p := range []string{"syscall.", "internal/runtime/syscall", "internal/syscall/", "golang.org/x/sys/unix.", "runtime/internal/syscall"} {
+		if strings.HasPrefix(fn, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// callerOutside is the innermost frame of the program's own code: not in
+// the kernel, the C library, the dynamic loader or the vdso, not in the
+// Go runtime or its syscall wrappers, and not starting with skip.
+func callerOutside(s *profile.Sample, skip string) string {
+	for _, l := range s.Location {
+		if l.Mapping != nil && isSystemObject(l.Mapping.File) {
+			continue
+		}
+		for _, ln := range l.Line {
+			if ln.Function == nil {
+				continue
+			}
+			n := ln.Function.Name
+			if (skip != "" && strings.HasPrefix(n, skip)) || isGoPlumbing(n) {
+				continue
+			}
+			return n
+		}
+	}
+	// No frame of the program's own: name what there is. The Go runtime
+	// parks and wakes threads on its own; C libraries built without frame
+	// pointers end the user stack inside them.
+	if has(frames(s), "runtime.") {
+		return "the Go runtime"
+	}
+	for _, l := range s.Location {
+		if l.Mapping != nil && !strings.HasPrefix(l.Mapping.File, "[") && l.Mapping.File != "" {
+			return "[" + path.Base(l.Mapping.File) + "]"
+		}
+	}
+	return "[unknown]"
+}
+
+// isSystemObject tells the kernel and the libraries every program runs
+// through, whose frames say how, not what.
+func isSystemObject(file string) bool {
+	base := path.Base(file)
+	return strings.HasPrefix(file, "[") || strings.HasPrefix(base, "libc.so") || strings.HasPrefix(base, "libc-") ||
+		strings.HasPrefix(base, "libpthread") || strings.HasPrefix(base, "ld-linux") || strings.HasPrefix(base, "ld-musl")
+}
+
+// isGoPlumbing tells Go frames that only carry a call to the OS or
+// the scheduler.
+func isGoPlumbing(fn string) bool {
+	for _, p := range []string{"runtime.", "syscall.", "internal/poll.", "internal/syscall", "internal/runtime/", "os.(*File).", "os.(*file).", "net.(*conn).", "net.(*netFD)."} {
+		if strings.HasPrefix(fn, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// isLibrary tells Go standard library functions (no dot before the first
+// slash of the path: "crypto/sha256.block", "compress/flate.(*compressor).deflate").
+func isLibrary(fn string) bool {
+	pkg := packageOf(fn)
+	if pkg == "" || pkg == "main." {
+		return false
+	}
+	first := strings.SplitN(pkg, "/", 2)[0]
+	return !strings.Contains(first, ".")
+}
+
+// packageOf is a Go function's package path with the trailing dot
+// ("crypto/sha256."), "" for a name that is not a Go function's.
+func packageOf(fn string) string {
+	slash := strings.LastIndex(fn, "/")
+	dot := strings.Index(fn[slash+1:], ".")
+	if dot < 0 {
+		return ""
+	}
+	return fn[:slash+1+dot+1]
+}
+
+// merge joins the items of one class and name (the same fsync seen on CPU
+// and off it), adding their savings; the larger part names the remedy.
+func merge(items []Priority) []Priority {
+	var out []Priority
+	at := map[string]int{}
+	for _, p := range items {
+		k := string(p.Class) + "|" + p.Name
+		i, ok := at[k]
+		if !ok {
+			at[k] = len(out)
+			out = append(out, p)
+			continue
+		}
+		q := &out[i]
+		if p.Saving > q.Saving {
+			q.Kind, q.Remedy = p.Kind, p.Remedy
+			q.Why = p.Why + "; " + q.Why
+		} else {
+			q.Why += "; " + p.Why
+		}
+		q.Saving += p.Saving
+	}
+	return out
+}

@@ -1,0 +1,106 @@
+package verdict
+
+import (
+	"strconv"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
+)
+
+// meanOf is the mean over the window of the series with the name and
+// labels, summed across the series that match (e.g. process.cpu of both
+// modes). ok is false when no matching series has a point.
+func meanOf(o *observation.Observation, name string, labels map[string]string) (mean float64, ok bool) {
+	for _, s := range o.SeriesNamed(name, labels) {
+		if len(s.Points) == 0 {
+			continue
+		}
+		var sum float64
+		for _, p := range s.Points {
+			sum += p.Value
+		}
+		mean += sum / float64(len(s.Points))
+		ok = true
+	}
+	return mean, ok
+}
+
+// windowSeconds is the observation's length, from its metadata or else
+// from its series; 0 when neither says.
+func windowSeconds(o *observation.Observation) float64 {
+	if d := o.Meta.Duration.Seconds(); d > 0 {
+		return d
+	}
+	var first, last int64
+	for _, s := range o.Series {
+		for _, p := range s.Points {
+			t := p.Time.UnixNano()
+			if first == 0 || t < first {
+				first = t
+			}
+			if t > last {
+				last = t
+			}
+		}
+	}
+	return float64(last-first) / 1e9
+}
+
+// cpuCount is the number of CPUs the target could run on, at least 1.
+func cpuCount(o *observation.Observation) float64 {
+	if o.Meta.CPUs > 0 {
+		return float64(o.Meta.CPUs)
+	}
+	if n, ok := meanOf(o, "host.cpu.count", nil); ok && n >= 1 {
+		return n
+	}
+	return 1
+}
+
+// targetPID is the watched process, 0 for a host or an app.
+func targetPID(o *observation.Observation) int {
+	return o.Meta.Target.PID
+}
+
+// histogramsOf returns the histograms with the name that belong to the
+// target: all of them for a host, the target's pid otherwise.
+func histogramsOf(o *observation.Observation, name string) []observation.Histogram {
+	pid := targetPID(o)
+	var out []observation.Histogram
+	for _, h := range o.Histograms {
+		if h.Name != name {
+			continue
+		}
+		if pid != 0 && h.Labels["pid"] != "" && h.Labels["pid"] != strconv.Itoa(pid) {
+			continue
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+// quantile is an upper bound of the q-quantile of log2 histograms merged:
+// the top of the slot where the cumulative count reaches q.
+func quantile(hs []observation.Histogram, q float64) (float64, bool) {
+	var slots []uint64
+	var total uint64
+	for _, h := range hs {
+		for i, c := range h.Slots {
+			for len(slots) <= i {
+				slots = append(slots, 0)
+			}
+			slots[i] += c
+			total += c
+		}
+	}
+	if total == 0 {
+		return 0, false
+	}
+	var cum uint64
+	for i, c := range slots {
+		cum += c
+		if float64(cum) >= q*float64(total) {
+			return float64(uint64(1) << (i + 1)), true
+		}
+	}
+	return float64(uint64(1) << len(slots)), true
+}
