@@ -13,7 +13,8 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/perfhound
 
-# Every test, vet and format check, and short fuzz runs of the input parsers.
+# Every test, vet and format check, and short fuzz runs of the input parsers,
+# the observation loader and the analyzer.
 test: lint unit fuzz
 
 # The eBPF tests watch the whole machine (run-queue latency, CPU shares),
@@ -27,6 +28,8 @@ unit:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDetect$$' -fuzztime $(FUZZTIME) ./analyzer/input
 	$(GO) test -run '^$$' -fuzz '^FuzzCompareProfiles$$' -fuzztime $(FUZZTIME) ./analyzer/compare
+	$(GO) test -run '^$$' -fuzz '^FuzzLoadIndex$$' -fuzztime $(FUZZTIME) ./analyzer/observation
+	$(GO) test -run '^$$' -fuzz '^FuzzJudge$$' -fuzztime $(FUZZTIME) ./analyzer/verdict
 
 # The main job on bundled data: compare a base with a head whose
 # HashBlocks was slowed by 10% (exit status 1 means a regression was found).

@@ -24,6 +24,7 @@ const (
 	RemedyIOPattern   = "I/O pattern"       // small or random I/O: larger, sequential, or cached
 	RemedyLockScope   = "lock scope"        // a hot lock: shorter critical sections, sharding
 	RemedyMemory      = "memory reuse"      // fresh pages faulted in: reuse buffers, huge pages
+	RemedyLessData    = "less data"         // a transfer bound by its bytes: compress, or send less
 )
 
 // priorities ranks what to optimize first, by the thread time per second
@@ -318,16 +319,28 @@ func goLockItems(o *observation.Observation, window, cpus float64) []Priority {
 }
 
 // peerItems are the TCP peers a Go program's goroutines waited on, when
-// the network load was inferred from connection times.
+// the network load was inferred from connection times. Where threads
+// block in the socket calls themselves (C, Python...), the off-CPU items
+// already name the waits, and the peers are in the evidence.
 func peerItems(o *observation.Observation, v *Verdict, window float64) []Priority {
 	var out []Priority
+	threadWaits := v.Breakdown.Seconds[WaitNetwork]
 	for _, c := range connections(o) {
+		if threadWaits >= c.open/2 {
+			continue
+		}
 		if c.passive || c.open == 0 {
 			continue
 		}
 		remedy := RemedyAsync
-		if float64(c.conns)/window >= 10 && c.connectP50 >= 100e3 {
+		switch {
+		case float64(c.conns)/window >= 10 && c.connectP50 >= 100e3:
 			remedy = RemedyPooling
+		case float64(c.sent+c.received)/c.open >= 10<<20:
+			// Bytes moving at 10 MiB/s or more for as long as the
+			// connections are open: the transfer, not the peer's
+			// answers, takes the time.
+			remedy = RemedyLessData
 		}
 		out = append(out, Priority{Class: ClassNetwork, Kind: "peer", Name: c.addr, Remedy: remedy,
 			Saving: math.Min(c.open/window, v.Load[ClassNetwork]), Why: c.String() + " (eBPF)"})
