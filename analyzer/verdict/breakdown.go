@@ -247,6 +247,10 @@ func onCPUClass(category string, fns []string) Class {
 	switch {
 	case has(fns, lockMachinery...):
 		return ClassContention
+	case has(fns, "do_futex") && !has(fns, "runtime."):
+		// A futex call outside the Go runtime is a lock (or condition)
+		// handed over; the runtime's own park and wake threads.
+		return ClassContention
 	case category == OnCPUUser:
 		return ClassCPU
 	case has(fns, storageStack...):

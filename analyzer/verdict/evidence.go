@@ -2,6 +2,7 @@ package verdict
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -47,7 +48,7 @@ func breakdownEvidence(b Breakdown, window float64) []Evidence {
 				cats = append(cats, c)
 			}
 		}
-		if total == 0 {
+		if total/window < 0.005 {
 			continue
 		}
 		sort.Slice(cats, func(i, j int) bool {
@@ -79,7 +80,7 @@ func resourceEvidence(o *observation.Observation) []Evidence {
 	if hs := histogramsOf(o, "runq.latency"); len(hs) > 0 {
 		if p99, ok := quantile(hs, 0.99); ok {
 			out = append(out, Evidence{Class: ClassCPU, Signal: "ebpf.runqlat", Value: p99 / 1e9, Unit: "seconds",
-				Text: fmt.Sprintf("run-queue latency p99 ≤ %s", dur(p99))})
+				Text: fmt.Sprintf("run-queue latency p99 ≤ %s", bound(p99))})
 		}
 	}
 	if d, ok := meanOf(o, "process.schedstat.run_delay", nil); ok && d > 0.01 {
@@ -95,7 +96,7 @@ func resourceEvidence(o *observation.Observation) []Evidence {
 			n += h.Count
 		}
 		out = append(out, Evidence{Class: ClassIO, Signal: "ebpf.biolat", Value: p99 / 1e9, Unit: "seconds",
-			Text: fmt.Sprintf("%s: %d requests, latency p50 ≤ %s, p99 ≤ %s", dev.name, n, dur(p50), dur(p99))})
+			Text: fmt.Sprintf("%s: %d requests, latency p50 ≤ %s, p99 ≤ %s", dev.name, n, bound(p50), bound(p99))})
 	}
 	for _, c := range connections(o) {
 		out = append(out, Evidence{Class: ClassNetwork, Signal: "ebpf.tcp", Value: float64(c.conns), Unit: "count", Text: c.String()})
@@ -158,7 +159,7 @@ func (p peer) String() string {
 	}
 	s := fmt.Sprintf("%d connections %s %s", p.conns, dir, p.addr)
 	if p.connectP50 > 0 {
-		s += fmt.Sprintf(", connect p50 ≤ %s, p99 ≤ %s", dur(p.connectP50), dur(p.connectP99))
+		s += fmt.Sprintf(", connect p50 ≤ %s, p99 ≤ %s", bound(p.connectP50), bound(p.connectP99))
 	}
 	s += fmt.Sprintf(", open %.1f s in all, %s sent, %s received", p.open, bytesText(float64(p.sent)), bytesText(float64(p.received)))
 	if p.retransmits > 0 {
@@ -224,6 +225,16 @@ func dur(ns float64) string {
 		return d.Round(10 * time.Nanosecond).String()
 	}
 	return d.String()
+}
+
+// bound prints a histogram's upper bound (a power of two nanoseconds) to
+// two significant digits: "≤ 66µs", not a precision it does not have.
+func bound(ns float64) string {
+	if ns <= 0 {
+		return "0s"
+	}
+	mag := math.Pow(10, math.Floor(math.Log10(ns))-1)
+	return dur(math.Ceil(ns/mag) * mag)
 }
 
 // bytesText prints a byte count in binary units.

@@ -29,7 +29,7 @@ func goroutineLoad(o *observation.Observation, v *Verdict, window float64) map[C
 		perSec := delay / window
 		v.Evidence = append(v.Evidence, Evidence{
 			Class: ClassContention, Signal: signal, Value: perSec, Unit: "seconds/s",
-			Text: fmt.Sprintf("goroutines waited %.2f s per second on locks (%s)", perSec, signal),
+			Text: fmt.Sprintf("goroutines waited %.2f s per second on locks; counted as at most %.0f, one per CPU", perSec, cpus),
 		})
 		v.Load[ClassContention] = math.Max(v.Load[ClassContention], math.Min(perSec, cpus))
 	}

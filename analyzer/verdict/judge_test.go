@@ -78,7 +78,7 @@ func TestJudgeTopPriorities(t *testing.T) {
 		"io-fsync":            {"fsync from main.fsyncLoop", RemedyBatching},
 		"io-direct":           {"from main.directReads", RemedyIOPattern},
 		"memory-churn":        {"main.churn", RemedyAllocations},
-		"contention-c-mutex":  {"futex", RemedyLockScope},
+		"contention-c-mutex":  {"a lock taken in", RemedyLockScope},
 		"contention-go-mutex": {"main.contend", RemedyLockScope},
 	} {
 		v := Judge(obs[name], DefaultThresholds())

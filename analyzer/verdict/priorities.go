@@ -67,8 +67,18 @@ func priorities(o *observation.Observation, v *Verdict, window float64, th Thres
 	for _, p := range peerItems(o, v, window) {
 		add(p)
 	}
-	items = merge(items)
+	items = merge(foldRuntime(items))
 	sort.SliceStable(items, func(i, j int) bool { return items[i].Saving > items[j].Saving })
+	if busy > 0 {
+		// Under 1% of the busy time is not where to start.
+		kept := items[:0]
+		for _, p := range items {
+			if p.Saving >= 0.01*busy {
+				kept = append(kept, p)
+			}
+		}
+		items = kept
+	}
 	if len(items) > th.MaxPriorities {
 		items = items[:th.MaxPriorities]
 	}
@@ -180,13 +190,16 @@ func cpuItems(p *profile.Profile, source string, scale, window float64) []Priori
 			// Kernel work on the target's behalf, or lock handoffs: by
 			// the code that asked for it.
 			op := syscallOf(fns)
-			if op == "" && class != ClassContention {
-				op = "syscall"
-			}
 			caller := callerOutside(s, "")
 			name := caller
-			if op != "" {
+			switch {
+			case class == ClassContention:
+				// By lock site, to meet the same lock's waits.
+				name = lockSite(caller)
+			case op != "":
 				name = op + " from " + caller
+			default:
+				name = "kernel work for " + caller
 			}
 			remedy := RemedyBatching
 			if class == ClassContention {
@@ -195,11 +208,14 @@ func cpuItems(p *profile.Profile, source string, scale, window float64) []Priori
 			t.add(string(class)+"|"+name, secs, Priority{Class: class, Kind: kindOf(class, op), Name: name, Remedy: remedy})
 		}
 	}
-	signal := source + " on-CPU profile"
+	signal := "eBPF on-CPU"
+	if source != "ebpf" {
+		signal = "Go CPU profile, scaled to process.cpu"
+	}
 	out := t.priorities(window, func(p Priority, secs float64) string {
 		switch p.Kind {
 		case "allocation":
-			return fmt.Sprintf("%.2f s/s in mallocgc called from here (%s); the GC it drives is on top", secs/window, signal)
+			return fmt.Sprintf("%.2f s/s allocating here (%s), plus the GC it drives (the gc item)", secs/window, signal)
 		case "page faults":
 			return fmt.Sprintf("%.2f s/s faulting in fresh pages (%s)", secs/window, signal)
 		case "function":
@@ -220,7 +236,7 @@ func cpuItems(p *profile.Profile, source string, scale, window float64) []Priori
 	})
 	if gc > 0 {
 		out = append(out, Priority{Class: ClassMemory, Kind: "gc", Name: "Go garbage collection", Saving: gc / window, Remedy: RemedyGCTuning,
-			Why: fmt.Sprintf("%.2f s/s in the collector (%s): raise GOGC or set GOMEMLIMIT if memory allows, else allocate less (the allocation sites above)", gc/window, signal)})
+			Why: fmt.Sprintf("%.2f s/s in the collector (%s): raise GOGC or set GOMEMLIMIT if memory allows, else allocate less (the allocation items)", gc/window, signal)})
 	}
 	return out
 }
@@ -244,13 +260,16 @@ func waitItems(p *profile.Profile, window float64) []Priority {
 		op := syscallOf(fns)
 		caller := callerOutside(s, "")
 		name := caller
-		if op != "" {
+		switch {
+		case class == ClassContention:
+			name = lockSite(caller)
+		case op != "":
 			name = op + " from " + caller
 		}
 		t.add(cat+"|"+name, nanos(s, idx), Priority{Class: class, Kind: kindOf(class, op), Name: name, Remedy: waitRemedy(cat, op, fns)})
 	}
 	return t.priorities(window, func(p Priority, secs float64) string {
-		return fmt.Sprintf("threads waited %.2f s per second here (eBPF off-CPU, %s)", secs/window, p.Class)
+		return fmt.Sprintf("threads waited %.2f s per second here (eBPF off-CPU)", secs/window)
 	})
 }
 
@@ -288,12 +307,12 @@ func goLockItems(o *observation.Observation, window, cpus float64) []Priority {
 	var signal string
 	keep := func([]string) bool { return true }
 	for _, p := range o.ProfilesOf(observation.KindMutex) {
-		prof, signal = p.Profile, p.Source+".mutex"
+		prof, signal = p.Profile, "Go mutex profile"
 	}
 	if prof == nil {
 		for _, kind := range []string{observation.KindBlock, observation.KindContention} {
 			for _, p := range o.ProfilesOf(kind) {
-				prof, signal, keep = p.Profile, p.Source+"."+kind, isLockWait
+				prof, signal, keep = p.Profile, "Go "+kind+" profile", isLockWait
 			}
 		}
 	}
@@ -310,7 +329,7 @@ func goLockItems(o *observation.Observation, window, cpus float64) []Priority {
 		t.add(site, nanos(s, idx), Priority{Class: ClassContention, Kind: "lock", Name: site, Remedy: RemedyLockScope})
 	}
 	out := t.priorities(window, func(p Priority, secs float64) string {
-		return fmt.Sprintf("goroutines waited %.2f s per second on the lock released or taken here (%s)", secs/window, signal)
+		return fmt.Sprintf("goroutines waited %.2f s per second on the lock released or taken here (%s); counted as at most %.0f, one per CPU", secs/window, signal, cpus)
 	})
 	for i := range out {
 		out[i].Saving = math.Min(out[i].Saving, cpus)
@@ -343,7 +362,7 @@ func peerItems(o *observation.Observation, v *Verdict, window float64) []Priorit
 			remedy = RemedyLessData
 		}
 		out = append(out, Priority{Class: ClassNetwork, Kind: "peer", Name: c.addr, Remedy: remedy,
-			Saving: math.Min(c.open/window, v.Load[ClassNetwork]), Why: c.String() + " (eBPF)"})
+			Saving: math.Min(c.open/window, v.Load[ClassNetwork]), Why: c.String() + " (eBPF TCP)"})
 	}
 	return out
 }
@@ -445,10 +464,10 @@ func isSystemObject(file string) bool {
 		strings.HasPrefix(base, "libpthread") || strings.HasPrefix(base, "ld-linux") || strings.HasPrefix(base, "ld-musl")
 }
 
-// isGoPlumbing tells Go frames that only carry a call to the OS or
-// the scheduler.
+// isGoPlumbing tells Go frames that only carry a call to the OS, the
+// scheduler or a lock's slow path.
 func isGoPlumbing(fn string) bool {
-	for _, p := range []string{"runtime.", "syscall.", "internal/poll.", "internal/syscall", "internal/runtime/", "os.(*File).", "os.(*file).", "net.(*conn).", "net.(*netFD)."} {
+	for _, p := range []string{"runtime.", "syscall.", "internal/poll.", "internal/syscall", "internal/runtime/", "os.(*File).", "os.(*file).", "net.(*conn).", "net.(*netFD).", "sync.", "internal/sync."} {
 		if strings.HasPrefix(fn, p) {
 			return true
 		}
@@ -501,4 +520,33 @@ func merge(items []Priority) []Priority {
 		q.Saving += p.Saving
 	}
 	return out
+}
+
+// foldRuntime makes one item of the Go runtime's own work (scheduling,
+// timers, thread wakeups): nobody optimizes runtime.futex, but a program
+// can wake fewer goroutines and set fewer timers.
+func foldRuntime(items []Priority) []Priority {
+	out := items[:0]
+	var rt Priority
+	for _, p := range items {
+		if p.Kind != "gc" && p.Kind != "allocation" && (strings.HasSuffix(p.Name, "the Go runtime") || p.Kind == "function" && strings.HasPrefix(p.Name, "runtime.")) {
+			rt.Saving += p.Saving
+			continue
+		}
+		out = append(out, p)
+	}
+	if rt.Saving > 0 {
+		out = append(out, Priority{Class: ClassCPU, Kind: "runtime", Name: "the Go runtime's own work", Saving: rt.Saving, Remedy: RemedyBatching,
+			Why: "scheduling, timers and thread wakeups, on CPU: fewer goroutine handoffs, timers and sleeps cut it"})
+	}
+	return out
+}
+
+// lockSite names a lock by the code that takes it; when the stack ends in
+// a library (glibc keeps no frame pointers), by the library.
+func lockSite(caller string) string {
+	if strings.HasPrefix(caller, "[") {
+		return "a lock taken in " + caller + " (callers unseen: no frame pointers)"
+	}
+	return caller
 }

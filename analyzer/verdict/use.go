@@ -68,6 +68,8 @@ func useRow(name string, u, s, e *Metric, busy, saturated bool) Resource {
 		r.Status = "saturated"
 	case busy:
 		r.Status = "busy"
+	case u == nil && s == nil && e == nil:
+		r.Status = "unknown"
 	}
 	return r
 }

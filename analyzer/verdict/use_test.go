@@ -149,8 +149,8 @@ func TestUseTableNoSeries(t *testing.T) {
 			t.Fatalf("rows %v, want cpu and memory", useRowNames(rows))
 		}
 		for _, r := range rows {
-			if r.Utilization != nil || r.Saturation != nil || r.Errors != nil || r.Status != "ok" {
-				t.Errorf("%s: %+v, want nil cells and ok", r.Resource, r)
+			if r.Utilization != nil || r.Saturation != nil || r.Errors != nil || r.Status != "unknown" {
+				t.Errorf("%s: %+v, want nil cells and unknown", r.Resource, r)
 			}
 		}
 	}
@@ -320,7 +320,7 @@ func TestUseTableNet(t *testing.T) {
 	series = append(series, iface("idle0", 0, 0, 0, 0)...)
 	series = append(series, useSeries("host.tcp.retrans_ratio", nil, 1, 0.004, 0.008))
 	rows := useTable(useObs(series...), th)
-	if got := strings.Join(useRowNames(rows), ", "); got != "cpu ok, memory ok, net eth0 ok, net eth1 saturated, net eth2 errors" {
+	if got := strings.Join(useRowNames(rows), ", "); got != "cpu unknown, memory unknown, net eth0 ok, net eth1 saturated, net eth2 errors" {
 		t.Fatalf("rows %s", got)
 	}
 	eth0 := rows[2]

@@ -72,7 +72,8 @@ type Resource struct {
 	Saturation  *Metric `json:"saturation,omitempty"`
 	Errors      *Metric `json:"errors,omitempty"`
 	// Status is "ok", "busy" (utilization over its threshold),
-	// "saturated" (saturation over its threshold) or "errors".
+	// "saturated" (saturation over its threshold), "errors", or "unknown"
+	// when no series said anything about the resource.
 	Status string `json:"status"`
 }
 
@@ -100,8 +101,8 @@ type Finding struct {
 type Priority struct {
 	Rank  int   `json:"rank"`
 	Class Class `json:"class"`
-	// Kind of item: "function", "syscall", "device", "peer", "lock",
-	// "gc", "allocation".
+	// Kind of item: "function", "syscall", "peer", "lock", "gc",
+	// "allocation", "page faults", "runtime" (the Go runtime's own work).
 	Kind string `json:"kind"`
 	Name string `json:"name"`
 	// Saving is the thread time per second of wall time that would be
