@@ -33,6 +33,11 @@ func goroutineLoad(o *observation.Observation, v *Verdict, window float64) map[C
 		})
 		v.Load[ClassContention] = math.Max(v.Load[ClassContention], math.Min(perSec, cpus))
 	}
+	v.Evidence = append(v.Evidence, goroutineStates(o)...)
+	if f, ok := meanOf(o, "go.gc.cpu_fraction", nil); ok && f >= 0.01 {
+		v.Evidence = append(v.Evidence, Evidence{Class: ClassMemory, Signal: "go.gc.cpu_fraction", Value: f, Unit: "ratio",
+			Text: fmt.Sprintf("the Go runtime reports %.1f%% of the CPU time since start in GC", 100*f)})
+	}
 	idle := v.Breakdown.Seconds[WaitIdle] / window
 	if open := activeConnSeconds(o) / window; open > 0 && idle > 0 {
 		l := math.Min(open, math.Min(idle, cpus))
@@ -135,4 +140,54 @@ func isGo(o *observation.Observation) bool {
 		}
 	}
 	return false
+}
+
+// goroutineStates counts a goroutine profile's goroutines by what their
+// stacks wait on: a snapshot, but one that shows the waits threads hide.
+func goroutineStates(o *observation.Observation) []Evidence {
+	var out []Evidence
+	for _, p := range o.ProfilesOf(observation.KindGoroutine) {
+		if p.Profile == nil {
+			continue
+		}
+		counts := map[string]int64{}
+		var total int64
+		for _, s := range p.Profile.Sample {
+			if len(s.Value) == 0 {
+				continue
+			}
+			n := s.Value[0]
+			total += n
+			fns := frames(s)
+			switch {
+			case isLockWait(fns):
+				counts["a lock"] += n
+			case has(fns, "internal/poll.runtime_pollWait"):
+				counts["a socket or file (netpoll)"] += n
+			case has(fns, "time.Sleep"):
+				counts["a timer"] += n
+			case has(fns, "runtime.chanrecv", "runtime.chansend", "runtime.selectgo"):
+				counts["a channel or select"] += n
+			}
+		}
+		if total == 0 {
+			continue
+		}
+		var parts []string
+		for _, k := range []string{"a lock", "a socket or file (netpoll)", "a channel or select", "a timer"} {
+			if counts[k] > 0 {
+				parts = append(parts, fmt.Sprintf("%d on %s", counts[k], k))
+			}
+		}
+		if len(parts) == 0 {
+			continue
+		}
+		class := Class("")
+		if counts["a lock"]*2 > total {
+			class = ClassContention
+		}
+		out = append(out, Evidence{Class: class, Signal: p.Source + ".goroutine", Value: float64(total), Unit: "count",
+			Text: fmt.Sprintf("%d goroutines at the window's end: %s", total, strings.Join(parts, ", "))})
+	}
+	return out
 }
