@@ -190,17 +190,7 @@ func cpuItems(p *profile.Profile, source string, scale, window float64) []Priori
 			// Kernel work on the target's behalf, or lock handoffs: by
 			// the code that asked for it.
 			op := syscallOf(fns)
-			caller := callerOutside(s, "")
-			name := caller
-			switch {
-			case class == ClassContention:
-				// By lock site, to meet the same lock's waits.
-				name = lockSite(caller)
-			case op != "":
-				name = op + " from " + caller
-			default:
-				name = "kernel work for " + caller
-			}
+			name := siteName(class, op, "kernel work", callerOutside(s, ""))
 			remedy := RemedyBatching
 			if class == ClassContention {
 				remedy = RemedyLockScope
@@ -258,14 +248,7 @@ func waitItems(p *profile.Profile, window float64) []Priority {
 			continue
 		}
 		op := syscallOf(fns)
-		caller := callerOutside(s, "")
-		name := caller
-		switch {
-		case class == ClassContention:
-			name = lockSite(caller)
-		case op != "":
-			name = op + " from " + caller
-		}
+		name := siteName(class, op, "", callerOutside(s, ""))
 		t.add(cat+"|"+name, nanos(s, idx), Priority{Class: class, Kind: kindOf(class, op), Name: name, Remedy: waitRemedy(cat, op, fns)})
 	}
 	return t.priorities(window, func(p Priority, secs float64) string {
@@ -540,6 +523,21 @@ func foldRuntime(items []Priority) []Priority {
 			Why: "scheduling, timers and thread wakeups, on CPU: fewer goroutine handoffs, timers and sleeps cut it"})
 	}
 	return out
+}
+
+// siteName names kernel work or a wait by the code that asked for it: a
+// lock by its site, so that its handoffs on CPU meet its waits; a call by
+// the syscall ("fsync from main.fsyncLoop"), or what when none shows.
+func siteName(class Class, op, what, caller string) string {
+	switch {
+	case class == ClassContention:
+		return lockSite(caller)
+	case op != "":
+		return op + " from " + caller
+	case what != "":
+		return what + " from " + caller
+	}
+	return caller
 }
 
 // lockSite names a lock by the code that takes it; when the stack ends in
