@@ -5,10 +5,11 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/perfhound/perfhound/analyzer/input"
+
+	"github.com/perfhound/perfhound/analyzer/internal/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -61,34 +62,7 @@ func TestGolden(t *testing.T) {
 			if err := res.Render(&got, tc.format, RenderOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join(wd, "testdata", tc.name+".golden")
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(golden, got.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update)", err)
-			}
-			if !bytes.Equal(got.Bytes(), want) {
-				g, w := strings.Split(got.String(), "\n"), strings.Split(string(want), "\n")
-				i := 0
-				for i < len(g) && i < len(w) && g[i] == w[i] {
-					i++
-				}
-				line := func(l []string) string {
-					if i < len(l) {
-						return l[i]
-					}
-					return "(end)"
-				}
-				t.Errorf("%s differs from line %d (run go test ./analyzer/compare -update and review git diff):\n got: %s\nwant: %s", golden, i+1, line(g), line(w))
-			}
+			golden.Check(t, filepath.Join(wd, "testdata", tc.name+".golden"), got.Bytes(), *update, "go test ./analyzer/compare -update")
 		})
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/perfhound/perfhound/analyzer/observation"
+
+	"github.com/perfhound/perfhound/analyzer/internal/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden/")
@@ -79,37 +81,9 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-func checkGolden(t *testing.T, golden string, got []byte) {
+func checkGolden(t *testing.T, path string, got []byte) {
 	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test ./analyzer/verdict -run Golden -update)", err)
-	}
-	if bytes.Equal(got, want) {
-		return
-	}
-	g, w := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
-	i := 0
-	for i < len(g) && i < len(w) && g[i] == w[i] {
-		i++
-	}
-	line := func(l []string) string {
-		if i < len(l) {
-			return l[i]
-		}
-		return "(end)"
-	}
-	t.Errorf("%s differs from line %d (run go test ./analyzer/verdict -run Golden -update and review git diff):\n got: %s\nwant: %s",
-		golden, i+1, line(g), line(w))
+	golden.Check(t, path, got, *update, "go test ./analyzer/verdict -run Golden -update")
 }
 
 // TestJSONSchema: the JSON of every recorded verdict parses back, names
