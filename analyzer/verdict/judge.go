@@ -42,6 +42,7 @@ func Judge(o *observation.Observation, th Thresholds) *Verdict {
 	v.Evidence = append(breakdownEvidence(v.Breakdown, window), v.Evidence...)
 	v.Evidence = append(v.Evidence, resourceEvidence(o)...)
 	v.USE = useTable(o, th)
+	v.Latency = latencies(o)
 	v.Findings = leakFindings(o, th)
 	v.Priorities = priorities(o, v, window, th)
 	v.Missing = gaps(o, v.Breakdown, isGo(o))

@@ -174,6 +174,7 @@ func WriteText(w io.Writer, v *Verdict, opts TextOptions) error {
 	r.breakdown(v)
 	r.evidence(v)
 	r.use(v)
+	r.latency(v)
 	r.findings(v)
 	r.priorities(v)
 	r.missing(v)
@@ -317,6 +318,21 @@ func (r *textReport) use(v *Verdict) {
 	}
 }
 
+func (r *textReport) latency(v *Verdict) {
+	if len(v.Latency) == 0 {
+		return
+	}
+	r.section("Latency", "percentiles as upper bounds of eBPF's log2 histograms")
+	var table bytes.Buffer
+	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "  wait\tcount\tp50\tp95\tp99\n")
+	for _, l := range v.Latency {
+		fmt.Fprintf(tw, "  %s\t%d\t≤ %s\t≤ %s\t≤ %s\n", l.Name, l.Count, bound(l.P50*1e9), bound(l.P95*1e9), bound(l.P99*1e9))
+	}
+	tw.Flush()
+	r.table(table.String())
+}
+
 func (r *textReport) status(s string) string {
 	switch s {
 	case "ok":
@@ -446,6 +462,13 @@ func WriteMarkdown(w io.Writer, v *Verdict) error {
 			}
 			ew.printf("| %s | %s | %s | %s | %s |\n", mdText(res.Resource), mdMetric(res.Utilization), mdMetric(res.Saturation),
 				mdMetric(res.Errors), status)
+		}
+	}
+
+	if len(v.Latency) > 0 {
+		ew.printf("\n#### Latency\n\nPercentiles as upper bounds of eBPF's log2 histograms.\n\n| wait | count | p50 | p95 | p99 |\n|---|--:|--:|--:|--:|\n")
+		for _, l := range v.Latency {
+			ew.printf("| %s | %d | ≤ %s | ≤ %s | ≤ %s |\n", mdText(l.Name), l.Count, bound(l.P50*1e9), bound(l.P95*1e9), bound(l.P99*1e9))
 		}
 	}
 

@@ -41,9 +41,12 @@ type Verdict struct {
 	// per CPU) spent bound by each class: 1.0 is one thread all the time.
 	Load map[Class]float64 `json:"load"`
 
-	Evidence   []Evidence `json:"evidence"`
-	Breakdown  Breakdown  `json:"breakdown"`
-	USE        []Resource `json:"use"`
+	Evidence  []Evidence `json:"evidence"`
+	Breakdown Breakdown  `json:"breakdown"`
+	USE       []Resource `json:"use"`
+	// Latency gives percentiles of the waits eBPF timed: the run queue,
+	// each disk's requests, TCP connects.
+	Latency    []Latency  `json:"latency,omitempty"`
 	Findings   []Finding  `json:"findings,omitempty"`
 	Priorities []Priority `json:"priorities"`
 	// Missing is what the observation lacked, with what that costs this
