@@ -68,10 +68,15 @@ func (b Breakdown) Share(category string) float64 {
 	return 0
 }
 
+// OnCPU tells the categories of time on a CPU ("cpu.*") from waits
+// ("wait.*").
+func OnCPU(category string) bool { return strings.HasPrefix(category, "cpu.") }
+
 // BreakdownOf splits the target's thread time from the observation's eBPF
 // on-CPU and off-CPU profiles.
 func BreakdownOf(o *observation.Observation) Breakdown {
 	b := Breakdown{Seconds: map[string]float64{}, ByClass: map[Class]float64{}}
+	pk := parkingOf(o)
 	for _, p := range o.Profiles {
 		if p.Source != "ebpf" {
 			continue
@@ -88,11 +93,16 @@ func BreakdownOf(o *observation.Observation) Breakdown {
 		case observation.KindOffCPU:
 			idx := sampleIndex(p.Profile, "off_cpu")
 			for _, s := range p.Profile.Sample {
-				state := ""
-				if v := s.Label["state"]; len(v) == 1 {
-					state = v[0]
+				fns := frames(s)
+				cat, v := classifyWait(sampleState(s), fns), nanos(s, idx)
+				if cat == WaitLock {
+					// Futex waits nobody could be holding a lock for
+					// are idle parking (see parking).
+					share := pk.lockShare(s, fns)
+					b.Seconds[WaitIdle] += (1 - share) * v
+					b.ByClass[ClassNone] += (1 - share) * v
+					v *= share
 				}
-				cat, v := classifyWait(state, frames(s)), nanos(s, idx)
 				b.Seconds[cat] += v
 				b.ByClass[waitClass[cat]] += v
 			}

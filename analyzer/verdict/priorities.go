@@ -57,7 +57,7 @@ func priorities(o *observation.Observation, v *Verdict, window float64, th Thres
 		}
 	}
 	if off := ebpfProfile(o, observation.KindOffCPU); off != nil {
-		for _, p := range waitItems(off, window) {
+		for _, p := range waitItems(off, parkingOf(o), window) {
 			add(p)
 		}
 	}
@@ -233,23 +233,25 @@ func cpuItems(p *profile.Profile, source string, scale, window float64) []Priori
 
 // waitItems are the off-CPU waits that count towards a class, by the
 // operation and the code that waited.
-func waitItems(p *profile.Profile, window float64) []Priority {
+func waitItems(p *profile.Profile, pk parking, window float64) []Priority {
 	idx := sampleIndex(p, "off_cpu")
 	t := newTally()
 	for _, s := range p.Sample {
-		state := ""
-		if v := s.Label["state"]; len(v) == 1 {
-			state = v[0]
-		}
 		fns := frames(s)
-		cat := classifyWait(state, fns)
+		cat := classifyWait(sampleState(s), fns)
 		class := waitClass[cat]
 		if class == ClassNone || class == ClassCPU {
 			continue
 		}
+		v := nanos(s, idx)
+		if cat == WaitLock {
+			if v *= pk.lockShare(s, fns); v == 0 {
+				continue
+			}
+		}
 		op := syscallOf(fns)
 		name := siteName(class, op, "", callerOutside(s, ""))
-		t.add(cat+"|"+name, nanos(s, idx), Priority{Class: class, Kind: kindOf(class, op), Name: name, Remedy: waitRemedy(cat, op, fns)})
+		t.add(cat+"|"+name, v, Priority{Class: class, Kind: kindOf(class, op), Name: name, Remedy: waitRemedy(cat, op, fns)})
 	}
 	return t.priorities(window, func(p Priority, secs float64) string {
 		return fmt.Sprintf("threads waited %.2f s per second here (eBPF off-CPU)", secs/window)

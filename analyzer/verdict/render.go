@@ -23,7 +23,13 @@ const Schema = "perfhound.verdict/v1"
 type TextOptions struct {
 	// Color adds ANSI colours; set it only for a terminal (see ColorFor).
 	Color bool
+	// Brief keeps the headline, the summary and the first BriefPriorities
+	// priorities: a verdict among others, such as a host's processes.
+	Brief bool
 }
+
+// BriefPriorities is how many priorities a brief report lists.
+const BriefPriorities = 3
 
 // ColorFor reports whether text written to f may be coloured: f is a
 // terminal and the user has not asked for no colour (https://no-color.org,
@@ -50,10 +56,16 @@ const jsonDigits = 4
 // with the class at .verdict.class. Non-integral numbers are rounded to
 // four significant digits; lists and maps are empty rather than null.
 func WriteJSON(w io.Writer, v *Verdict) error {
-	doc := struct {
+	return EncodeJSON(w, struct {
 		Schema  string   `json:"schema"`
 		Verdict *Verdict `json:"verdict"`
-	}{Schema, jsonCopy(v)}
+	}{Schema, ForJSON(v)})
+}
+
+// EncodeJSON writes a document holding verdicts (made with ForJSON) as
+// WriteJSON does: indented, with non-integral numbers rounded to four
+// significant digits. Reports that embed verdicts use it.
+func EncodeJSON(w io.Writer, doc any) error {
 	var raw bytes.Buffer
 	enc := json.NewEncoder(&raw)
 	enc.SetEscapeHTML(false)
@@ -73,9 +85,9 @@ func WriteJSON(w io.Writer, v *Verdict) error {
 	return err
 }
 
-// jsonCopy is v with nil lists and maps made empty, so that consumers can
+// ForJSON is v with nil lists and maps made empty, so that consumers can
 // iterate them without a null check. v itself is left alone.
-func jsonCopy(v *Verdict) *Verdict {
+func ForJSON(v *Verdict) *Verdict {
 	c := Verdict{}
 	if v != nil {
 		c = *v
@@ -171,6 +183,10 @@ func WriteText(w io.Writer, v *Verdict, opts TextOptions) error {
 	}
 	r := &textReport{w: &renderWriter{w: w}, color: opts.Color}
 	r.headline(v)
+	if opts.Brief {
+		r.brief(v)
+		return r.w.err
+	}
 	r.breakdown(v)
 	r.evidence(v)
 	r.use(v)
@@ -352,6 +368,17 @@ func (r *textReport) findings(v *Verdict) {
 	r.section("Findings", "")
 	for _, f := range v.Findings {
 		r.para("  - ", fmt.Sprintf("%s: %s  [%s]", r.paint(ansiYellow, f.Kind), f.Text, f.Signal))
+	}
+}
+
+// brief lists the first priorities, a line each.
+func (r *textReport) brief(v *Verdict) {
+	for i, p := range v.Priorities {
+		if i == BriefPriorities {
+			break
+		}
+		r.para(fmt.Sprintf("  %d. ", p.Rank), fmt.Sprintf("%s  %s (%s of busy, %s, %s)", shortNames(p.Name),
+			renderPerSec(p.Saving), renderPct(p.Share), p.Class, p.Remedy))
 	}
 }
 
