@@ -1,0 +1,245 @@
+// Package procrank ranks the processes of a host observation by their
+// impact on the host, and splits out each one's own observation so that
+// it can be judged like a process watched alone.
+//
+// A process's load is the thread time per second it spent busy or blocked:
+//
+//   - with eBPF, its threads' time in every class but none, as the
+//     verdict's breakdown tells it from thread states and stacks (on-CPU,
+//     waiting for a CPU, for a disk, a socket read, a lock); sleeping in
+//     poll or idle does not count;
+//   - without eBPF, from the two /proc scans of the window (proc.* series,
+//     see agent/collect.ProcessScan): CPU time, run-queue wait, and block
+//     I/O wait where the kernel keeps delay accounting. This is the
+//     load-average view of a process: running, runnable, or in
+//     uninterruptible sleep.
+//
+// Its impact is that load as a share of all processes' load, so the
+// impacts of a host's processes sum to one.
+package procrank
+
+import (
+	"sort"
+	"strconv"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
+	"github.com/perfhound/perfhound/analyzer/verdict"
+)
+
+// Process is one process's part of a host window.
+type Process struct {
+	PID  int    `json:"pid"`
+	Comm string `json:"comm"`
+	// Load is its threads' busy and blocked time per second of wall time,
+	// and ByClass the same by class (none excluded).
+	Load    float64                   `json:"load"`
+	ByClass map[verdict.Class]float64 `json:"by_class"`
+	// CPU is its on-CPU time per second, part of Load.
+	CPU float64 `json:"cpu"`
+	// Impact is Load as a share of all processes' load.
+	Impact float64 `json:"impact"`
+	// Source is "ebpf" or "proc", as for a verdict's breakdown.
+	Source string `json:"source"`
+}
+
+// Rank lists the host's processes by load, most first, leaving out the
+// PIDs in exclude (the watcher itself). It returns nil for an observation
+// that is not of a host or has neither eBPF profiles nor process scans.
+func Rank(o *observation.Observation, exclude ...int) []Process {
+	if o.Meta.Target.Kind != observation.TargetHost {
+		return nil
+	}
+	window := o.Meta.Duration.Seconds()
+	if window <= 0 {
+		return nil
+	}
+	skip := map[int]bool{}
+	for _, pid := range exclude {
+		skip[pid] = true
+	}
+	var out []Process
+	if byPID := splitProfiles(o); len(byPID) > 0 {
+		for pid, profs := range byPID {
+			if skip[pid] {
+				continue
+			}
+			b := verdict.BreakdownOf(&observation.Observation{Profiles: profs})
+			p := Process{PID: pid, Comm: commOf(profs), ByClass: map[verdict.Class]float64{}, Source: "ebpf"}
+			for c, s := range b.ByClass {
+				if c != verdict.ClassNone && s > 0 {
+					p.ByClass[c] = s / window
+					p.Load += s / window
+				}
+			}
+			for cat, s := range b.Seconds {
+				if verdict.OnCPU(cat) {
+					p.CPU += s / window
+				}
+			}
+			if p.Load > 0 {
+				out = append(out, p)
+			}
+		}
+	} else {
+		out = fromScans(o, skip)
+	}
+	var total float64
+	for _, p := range out {
+		total += p.Load
+	}
+	for i := range out {
+		if total > 0 {
+			out[i].Impact = out[i].Load / total
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Load != out[j].Load {
+			return out[i].Load > out[j].Load
+		}
+		return out[i].PID < out[j].PID
+	})
+	return out
+}
+
+// fromScans ranks from the proc.* series of the window's /proc scans.
+func fromScans(o *observation.Observation, skip map[int]bool) []Process {
+	byPID := map[int]*Process{}
+	for _, s := range o.Series {
+		var class verdict.Class
+		switch s.Name {
+		case "proc.cpu", "proc.run_delay":
+			class = verdict.ClassCPU
+		case "proc.blkio_delay":
+			class = verdict.ClassIO
+		default:
+			continue
+		}
+		pid, err := strconv.Atoi(s.Labels["pid"])
+		if err != nil || skip[pid] || len(s.Points) == 0 {
+			continue
+		}
+		p := byPID[pid]
+		if p == nil {
+			p = &Process{PID: pid, Comm: s.Labels["comm"], ByClass: map[verdict.Class]float64{}, Source: "proc"}
+			byPID[pid] = p
+		}
+		v := s.Points[len(s.Points)-1].Value
+		p.ByClass[class] += v
+		p.Load += v
+		if s.Name == "proc.cpu" {
+			p.CPU += v
+		}
+	}
+	out := make([]Process, 0, len(byPID))
+	for _, p := range byPID {
+		if p.Load > 0 {
+			out = append(out, *p)
+		}
+	}
+	return out
+}
+
+// Split returns the observation of one process of a host observation: the
+// samples of the eBPF profiles and the histograms labelled with its PID,
+// its proc.* series under the names a process watch records
+// (process.cpu, process.schedstat.run_delay), the host's own series (for
+// the USE table), and the host's missing signals. The profiles share
+// their locations and functions with the host's.
+func Split(o *observation.Observation, pid int) *observation.Observation {
+	id := strconv.Itoa(pid)
+	sub := &observation.Observation{Meta: o.Meta, Missing: o.Missing}
+	sub.Meta.Target = observation.Target{Kind: observation.TargetProcess, PID: pid}
+	if profs := splitProfiles(o)[pid]; len(profs) > 0 {
+		sub.Profiles = profs
+		sub.Meta.Target.Command = []string{commOf(profs)}
+	}
+	for _, h := range o.Histograms {
+		if h.Labels["pid"] == id {
+			sub.Histograms = append(sub.Histograms, h)
+		}
+	}
+	for _, s := range o.Series {
+		if s.Labels["pid"] == "" {
+			if len(s.Name) < 5 || s.Name[:5] != "proc." {
+				sub.Series = append(sub.Series, s)
+			}
+			continue
+		}
+		if s.Labels["pid"] != id {
+			continue
+		}
+		if len(sub.Meta.Target.Command) == 0 && s.Labels["comm"] != "" {
+			sub.Meta.Target.Command = []string{s.Labels["comm"]}
+		}
+		switch s.Name {
+		case "proc.cpu":
+			s.Name, s.Labels = "process.cpu", map[string]string{"mode": s.Labels["mode"]}
+		case "proc.run_delay":
+			s.Name, s.Labels = "process.schedstat.run_delay", nil
+		case "proc.blkio_delay":
+			s.Name, s.Labels = "process.blkio_delay", nil
+		}
+		sub.Series = append(sub.Series, s)
+	}
+	return sub
+}
+
+// splitProfiles groups the samples of the eBPF profiles by their pid
+// label, in one pass: each process gets profiles holding only its samples.
+func splitProfiles(o *observation.Observation) map[int][]observation.Profile {
+	out := map[int][]observation.Profile{}
+	for _, p := range o.Profiles {
+		if p.Source != "ebpf" || p.Profile == nil {
+			continue
+		}
+		samples := map[int][]*profile.Sample{}
+		for _, s := range p.Profile.Sample {
+			if pid, ok := samplePID(s); ok {
+				samples[pid] = append(samples[pid], s)
+			}
+		}
+		for pid, ss := range samples {
+			out[pid] = append(out[pid], observation.Profile{Kind: p.Kind, Source: p.Source, Labels: p.Labels, Profile: withSamples(p.Profile, ss)})
+		}
+	}
+	return out
+}
+
+// commOf is the command name the samples carry.
+func commOf(profs []observation.Profile) string {
+	for _, p := range profs {
+		for _, s := range p.Profile.Sample {
+			if v := s.Label["comm"]; len(v) == 1 && v[0] != "" {
+				return v[0]
+			}
+		}
+	}
+	return ""
+}
+
+// withSamples is p holding only samples, sharing everything else with p
+// (a struct copy would copy p's lock).
+func withSamples(p *profile.Profile, samples []*profile.Sample) *profile.Profile {
+	return &profile.Profile{
+		SampleType: p.SampleType, DefaultSampleType: p.DefaultSampleType, Sample: samples,
+		Mapping: p.Mapping, Location: p.Location, Function: p.Function,
+		Comments: p.Comments, DropFrames: p.DropFrames, KeepFrames: p.KeepFrames,
+		TimeNanos: p.TimeNanos, DurationNanos: p.DurationNanos, PeriodType: p.PeriodType, Period: p.Period,
+		DocURL: p.DocURL,
+	}
+}
+
+// samplePID is the process of an eBPF sample: its numeric label "pid"
+// (the thread group ID), or a string label of that name.
+func samplePID(s *profile.Sample) (int, bool) {
+	if v := s.NumLabel["pid"]; len(v) == 1 {
+		return int(v[0]), true
+	}
+	if v := s.Label["pid"]; len(v) == 1 {
+		pid, err := strconv.Atoi(v[0])
+		return pid, err == nil
+	}
+	return 0, false
+}
