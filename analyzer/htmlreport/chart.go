@@ -1,0 +1,447 @@
+package htmlreport
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
+)
+
+// Chart bounds: enough charts to show each resource's story, few enough
+// lines per chart to tell them apart, and few enough points per line that
+// an agent's hour-long window stays small.
+const (
+	maxCharts        = 16
+	maxLines         = 8
+	maxPointsPerLine = 240
+	maxDots          = 60 // lines with more points get no hover dots
+)
+
+// Chart geometry, in SVG user units.
+const (
+	chartW, chartH         = 480, 170
+	padL, padR             = 56, 10
+	padT, padB             = 10, 22
+	plotW, plotH   float64 = chartW - padL - padR, chartH - padT - padB
+)
+
+// linePalette is 8 colours distinct for most eyes, in the order lines get
+// them (the largest line first).
+var linePalette = []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"}
+
+// chart is one SVG line chart: a series name (or family) and unit.
+type chart struct {
+	Title  string
+	Unit   string
+	Common string // labels every line shares
+	W, H   int
+	// The plot's box and where the axes' labels go, for the template.
+	X0, X1, Y1, YTick, YLabelX, YXLabel float64
+	XTicks                              []tick
+	YTicks                              []tick
+	Lines                               []chartLine
+	Hidden                              int // lines left out past maxLines
+}
+
+type tick struct {
+	Pos   float64 // x or y in user units
+	Label string
+}
+
+type chartLine struct {
+	Color   string
+	Label   string
+	Summary string // mean and max, in the unit
+	Path    string // the SVG path's d
+	Dots    []dot
+}
+
+type dot struct {
+	X, Y  float64
+	Title string
+}
+
+// chartSet is the charts of an observation and what was left out.
+type chartSet struct {
+	Charts []chart
+	// Flat counts the series not charted for being all zero or constant
+	// over the window; Over the charts past maxCharts.
+	Flat, Over int
+}
+
+// chartOrder ranks the series families by how much they say about the
+// target: its own first, then the host's, unless the host is the target.
+func chartOrder(targetKind string) []string {
+	process := []string{"process.cpu", "process.schedstat.run_delay", "process.psi", "process.memory.", "go."}
+	host := []string{"host.cpu", "host.psi", "host.memory.", "host.disk.", "host.net."}
+	if targetKind == observation.TargetHost {
+		return append(host, process...)
+	}
+	return append(process, host...)
+}
+
+// families are the names whose series share a chart per unit, the last
+// part of the name telling the lines apart: host.memory.free and
+// host.memory.cached read best side by side.
+var families = []string{"host.memory.", "process.memory.", "go.heap."}
+
+// groupOf says which chart a series goes in and how its line is named
+// there, or ok false when the report does not chart it.
+func groupOf(s observation.Series, order []string) (key, title, line string, rank int, ok bool) {
+	name := s.Name
+	if strings.HasSuffix(name, ".avg10") || name == "host.cpu.count" {
+		// PSI's avg10 smooths what host.psi gives as a rate; the CPU
+		// count is in the header.
+		return "", "", "", 0, false
+	}
+	rank = -1
+	for i, p := range order {
+		if name == p || strings.HasPrefix(name, p) && (strings.HasSuffix(p, ".") || name[len(p)] == '.') {
+			rank = i
+			break
+		}
+	}
+	if rank < 0 {
+		return "", "", "", 0, false
+	}
+	title = name
+	for _, f := range families {
+		if rest, found := strings.CutPrefix(name, f); found {
+			title, line = f+"*", rest
+			break
+		}
+	}
+	return title + "\x00" + s.Unit, title, line, rank, true
+}
+
+// charts picks and draws the series worth a chart.
+func charts(o *observation.Observation) chartSet {
+	order := chartOrder(o.Meta.Target.Kind)
+	type group struct {
+		key, title, unit string
+		rank             int
+		members          []chartMember
+	}
+	groups := map[string]*group{}
+	var keys []string
+	for _, s := range o.Series {
+		key, title, line, rank, ok := groupOf(s, order)
+		if !ok || len(s.Points) == 0 {
+			continue
+		}
+		g := groups[key]
+		if g == nil {
+			g = &group{key: key, title: title, unit: s.Unit, rank: rank}
+			groups[key] = g
+			keys = append(keys, key)
+		}
+		g.members = append(g.members, chartMember{s, line})
+	}
+	sort.SliceStable(keys, func(i, j int) bool {
+		a, b := groups[keys[i]], groups[keys[j]]
+		return a.rank < b.rank || a.rank == b.rank && a.key < b.key
+	})
+
+	t0, span := window(o)
+	var set chartSet
+	for _, k := range keys {
+		g := groups[k]
+		members := g.members
+		// A host's per-CPU lines repeat its total's; keep the total.
+		if hasLabel(members, "cpu", "all") {
+			kept := members[:0:0]
+			for _, m := range members {
+				if c, ok := m.s.Labels["cpu"]; !ok || c == "all" {
+					kept = append(kept, m)
+				}
+			}
+			members = kept
+		}
+		var lines []observation.Series
+		var names []string
+		for _, m := range members {
+			if flat(m.s.Points) {
+				set.Flat++
+				continue
+			}
+			lines = append(lines, m.s)
+			names = append(names, m.line)
+		}
+		if len(lines) == 0 {
+			continue
+		}
+		if len(set.Charts) == maxCharts {
+			set.Over++
+			continue
+		}
+		set.Charts = append(set.Charts, drawChart(g.title, g.unit, lines, names, t0, span))
+	}
+	return set
+}
+
+// chartMember is a series in a chart, with its name there.
+type chartMember struct {
+	s    observation.Series
+	line string
+}
+
+func hasLabel(ms []chartMember, k, v string) bool {
+	for _, m := range ms {
+		if m.s.Labels[k] == v {
+			return true
+		}
+	}
+	return false
+}
+
+// flat reports whether a series says nothing a chart would show: all its
+// points the same (zero, or a constant such as the total memory), or
+// fewer than two.
+func flat(ps []observation.Point) bool {
+	if len(ps) < 2 {
+		return true
+	}
+	for _, p := range ps[1:] {
+		if p.Value != ps[0].Value && !math.IsNaN(p.Value) {
+			return false
+		}
+	}
+	return true
+}
+
+// window is the time the charts span: the observation's, stretched to
+// the points it has.
+func window(o *observation.Observation) (time.Time, time.Duration) {
+	t0 := o.Meta.Start
+	var last time.Time
+	for _, s := range o.Series {
+		for _, p := range s.Points {
+			if t0.IsZero() || p.Time.Before(t0) {
+				t0 = p.Time
+			}
+			if p.Time.After(last) {
+				last = p.Time
+			}
+		}
+	}
+	span := o.Meta.Duration
+	if d := last.Sub(t0); d > span {
+		span = d
+	}
+	if span <= 0 {
+		span = time.Second
+	}
+	return t0, span
+}
+
+// drawChart lays lines out in the chart's box: time along, value up from
+// zero (or the least value, if negative).
+func drawChart(title, unit string, lines []observation.Series, names []string, t0 time.Time, span time.Duration) chart {
+	type ranked struct {
+		s    observation.Series
+		name string
+		max  float64
+		mean float64
+	}
+	rs := make([]ranked, len(lines))
+	for i, s := range lines {
+		r := ranked{s: s, name: names[i], max: math.Inf(-1)}
+		n := 0
+		for _, p := range s.Points {
+			if math.IsNaN(p.Value) || math.IsInf(p.Value, 0) {
+				continue
+			}
+			r.max = math.Max(r.max, p.Value)
+			r.mean += p.Value
+			n++
+		}
+		if n > 0 {
+			r.mean /= float64(n)
+		}
+		rs[i] = r
+	}
+	sort.SliceStable(rs, func(i, j int) bool { return rs[i].max > rs[j].max })
+	c := chart{Title: title, Unit: unit, W: chartW, H: chartH,
+		X0: padL, X1: padL + plotW, Y1: padT + plotH, YTick: padT + plotH + 4, YLabelX: padL - 5, YXLabel: chartH - 5}
+	if len(rs) > maxLines {
+		c.Hidden = len(rs) - maxLines
+		rs = rs[:maxLines]
+	}
+
+	// Labels every line shares go under the title; the rest name lines.
+	common := map[string]string{}
+	for k, v := range rs[0].s.Labels {
+		common[k] = v
+	}
+	for _, r := range rs[1:] {
+		for k, v := range common {
+			if r.s.Labels[k] != v {
+				delete(common, k)
+			}
+		}
+	}
+	if len(rs) == 1 {
+		common = rs[0].s.Labels
+	}
+	c.Common = labelText(common)
+
+	lo, hi := 0.0, 0.0
+	for _, r := range rs {
+		for _, p := range r.s.Points {
+			if !math.IsNaN(p.Value) && !math.IsInf(p.Value, 0) {
+				lo, hi = math.Min(lo, p.Value), math.Max(hi, p.Value)
+			}
+		}
+	}
+	step := niceStep((hi - lo) / 4)
+	lo = math.Floor(lo/step) * step
+	hi = math.Ceil(hi/step) * step
+	if hi <= lo {
+		hi = lo + step
+	}
+	for v := lo; v <= hi+step/2; v += step {
+		c.YTicks = append(c.YTicks, tick{Pos: yOf(v, lo, hi), Label: axis(v, step, unit)})
+	}
+	secs := span.Seconds()
+	xs := timeStep(secs / 5)
+	for v := 0.0; v <= secs+xs/1000; v += xs {
+		c.XTicks = append(c.XTicks, tick{Pos: padL + plotW*v/secs, Label: secondsLabel(v, xs)})
+	}
+
+	for i, r := range rs {
+		l := chartLine{Color: linePalette[i%len(linePalette)]}
+		var parts []string
+		if r.name != "" {
+			parts = append(parts, r.name)
+		}
+		if own := ownLabels(r.s.Labels, common); own != "" {
+			parts = append(parts, own)
+		}
+		// A chart's only line needs no name: the title says it.
+		l.Label = strings.Join(parts, " ")
+		what := l.Label
+		if what == "" {
+			what = title
+		}
+		l.Summary = "mean " + value(r.mean, unit) + ", max " + value(r.max, unit)
+		pts := downsample(r.s.Points, maxPointsPerLine)
+		var d strings.Builder
+		pen := false
+		for _, p := range pts {
+			if math.IsNaN(p.Value) || math.IsInf(p.Value, 0) {
+				pen = false
+				continue
+			}
+			x := padL + plotW*p.Time.Sub(t0).Seconds()/secs
+			y := yOf(p.Value, lo, hi)
+			if pen {
+				d.WriteString(" L")
+			} else {
+				d.WriteString(" M")
+			}
+			d.WriteString(strconv.FormatFloat(x, 'f', 1, 64))
+			d.WriteByte(' ')
+			d.WriteString(strconv.FormatFloat(y, 'f', 1, 64))
+			pen = true
+			if len(pts) <= maxDots {
+				l.Dots = append(l.Dots, dot{X: round1(x), Y: round1(y),
+					Title: fmt.Sprintf("%s at %s: %s", what, secondsLabel(p.Time.Sub(t0).Seconds(), 0.1), value(p.Value, unit))})
+			}
+		}
+		l.Path = strings.TrimSpace(d.String())
+		c.Lines = append(c.Lines, l)
+	}
+	return c
+}
+
+func yOf(v, lo, hi float64) float64 {
+	return round1(padT + plotH*(1-(v-lo)/(hi-lo)))
+}
+
+func round1(x float64) float64 { return math.Round(x*10) / 10 }
+
+// ownLabels is the labels of a line that not every line of its chart has.
+func ownLabels(labels, common map[string]string) string {
+	own := map[string]string{}
+	for k, v := range labels {
+		if _, ok := common[k]; !ok {
+			own[k] = v
+		}
+	}
+	return labelText(own)
+}
+
+// niceStep rounds a step up to 1, 2 or 5 times a power of ten.
+func niceStep(raw float64) float64 {
+	if raw <= 0 || math.IsNaN(raw) || math.IsInf(raw, 0) {
+		return 1
+	}
+	mag := math.Pow(10, math.Floor(math.Log10(raw)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if raw <= m*mag {
+			return m * mag
+		}
+	}
+	return 10 * mag
+}
+
+// timeStep rounds a step of time up to one a clock reads: 1, 2, 5, 10,
+// 15, 30 seconds, 1, 2, 5, 10, 15, 30 minutes, hours.
+func timeStep(raw float64) float64 {
+	for _, s := range []float64{0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600} {
+		if raw <= s {
+			return s
+		}
+	}
+	return 3600 * niceStep(raw/3600)
+}
+
+// secondsLabel is a time offset: "4s", "2.5s", "3m".
+func secondsLabel(s, step float64) string {
+	switch {
+	case step >= 3600 && math.Mod(s, 3600) == 0:
+		return strconv.FormatFloat(s/3600, 'f', -1, 64) + "h"
+	case step >= 60 && math.Mod(s, 60) == 0:
+		return strconv.FormatFloat(s/60, 'f', -1, 64) + "m"
+	case step >= 1:
+		return strconv.FormatFloat(math.Round(s), 'f', -1, 64) + "s"
+	}
+	return strconv.FormatFloat(math.Round(s*10)/10, 'f', -1, 64) + "s"
+}
+
+// downsample keeps at most max points of a long series: each bucket's
+// least and greatest, in time order, so that spikes survive.
+func downsample(ps []observation.Point, max int) []observation.Point {
+	if len(ps) <= max {
+		return ps
+	}
+	buckets := max / 2
+	out := make([]observation.Point, 0, max)
+	for b := 0; b < buckets; b++ {
+		lo, hi := b*len(ps)/buckets, (b+1)*len(ps)/buckets
+		if lo >= hi {
+			continue
+		}
+		mi, ma := lo, lo
+		for i := lo; i < hi; i++ {
+			if ps[i].Value < ps[mi].Value {
+				mi = i
+			}
+			if ps[i].Value > ps[ma].Value {
+				ma = i
+			}
+		}
+		if mi > ma {
+			mi, ma = ma, mi
+		}
+		out = append(out, ps[mi])
+		if ma != mi {
+			out = append(out, ps[ma])
+		}
+	}
+	return out
+}

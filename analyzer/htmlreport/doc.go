@@ -1,0 +1,14 @@
+// Package htmlreport renders one diagnosis, an observation and its
+// verdict, as a single self-contained HTML file: the verdict, where the
+// time went, interactive flame graphs of on-CPU and off-CPU time, charts
+// of the metric series, and what was missing.
+//
+// The file needs no network to open: its stylesheet, script and charts are
+// inline, so it can be attached to a ticket or opened on an air-gapped
+// host. Flame graphs are pruned (frames under 0.1% of the total, at most
+// 10,000 frames each) so that a busy host's report stays a few hundred
+// kilobytes; the page says what was pruned.
+//
+// Like the rest of analyzer, it does no I/O beyond the writer it is
+// handed.
+package htmlreport
