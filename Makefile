@@ -1,12 +1,15 @@
-# perfhound: one binary, three jobs. `make demo` runs the main job on bundled
-# data; `make test` runs every test (what CI runs, through .ci/run).
+# perfhound: one binary, three jobs. `make demo` runs the main job (diagnose
+# a fixture workload); `make test` runs every test (what CI runs, through
+# .ci/run).
 
 GO        ?= go
 BIN       := bin/perfhound
 FUZZTIME  ?= 10s
 DEMO_PAIR ?= fixtures/corpus/HashBlocks-10
+# The demo's workload (fixtures/workloads -mode): hash, fsync, churn, mutex, slowclient, sleep...
+DEMO_MODE ?= hash
 
-.PHONY: all build test unit fuzz demo bench fixtures eval lint generate
+.PHONY: all build test unit fuzz demo demo-compare bench fixtures eval lint generate
 
 all: build
 
@@ -17,13 +20,14 @@ build:
 # the observation loader and the analyzer.
 test: lint unit fuzz
 
-# The eBPF tests watch the whole machine (run-queue latency, CPU shares),
-# so they run after the rest, alone, and never from the test cache (their
-# outcome depends on the kernel, not on the files); without root they skip
-# and say why.
+# The eBPF tests and the live diagnoses watch the whole machine (run-queue
+# latency, CPU shares, the host's busiest process), so they run after the
+# rest, one package at a time, and never from the test cache (their outcome
+# depends on the kernel, not on the files); without root they skip and say
+# why.
 unit:
-	$(GO) test $$($(GO) list ./... | grep -v '/bpf$$')
-	$(GO) test -count=1 -p 1 ./bpf
+	$(GO) test $$($(GO) list ./... | grep -v -e '/bpf$$' -e '/cmd/perfhound$$')
+	$(GO) test -count=1 -p 1 ./bpf ./cmd/perfhound
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDetect$$' -fuzztime $(FUZZTIME) ./analyzer/input
@@ -31,9 +35,17 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLoadIndex$$' -fuzztime $(FUZZTIME) ./analyzer/observation
 	$(GO) test -run '^$$' -fuzz '^FuzzJudge$$' -fuzztime $(FUZZTIME) ./analyzer/verdict
 
-# The main job on bundled data: compare a base with a head whose
-# HashBlocks was slowed by 10% (exit status 1 means a regression was found).
+# The main job: run a fixture workload and diagnose it to its end. As root
+# eBPF shows where every thread's time went; without root perfhound uses
+# /proc and PSI and says what that costs the verdict.
 demo: build
+	@$(GO) build -o bin/workloads ./fixtures/workloads
+	@echo "\$$ $(BIN) diagnose -- bin/workloads -mode $(DEMO_MODE) -dir /var/tmp -duration 6s"
+	@$(BIN) diagnose -- bin/workloads -mode $(DEMO_MODE) -dir /var/tmp -duration 6s
+
+# CI's job on bundled data: compare a base with a head whose HashBlocks
+# was slowed by 10% (exit status 1 means a regression was found).
+demo-compare: build
 	@echo "\$$ $(BIN) compare $(DEMO_PAIR)/base $(DEMO_PAIR)/head"
 	@$(BIN) compare $(DEMO_PAIR)/base $(DEMO_PAIR)/head; \
 	  status=$$?; echo; echo "perfhound exited with status $$status (0: no regression, 1: regression found, 2: bad input)"; \

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +32,12 @@ type WatchOptions struct {
 	Frequency int
 	// Env says where /proc and /sys are.
 	Env collect.Env
+	// Stop, when closed, ends the window early without an error: the
+	// watched command has exited.
+	Stop <-chan struct{}
+	// Started, when set, is called as the window starts with what is
+	// being collected, for a progress display.
+	Started func(collecting []string)
 }
 
 // Watch watches one target for one window with every collector that
@@ -73,14 +80,18 @@ func Watch(ctx context.Context, opts WatchOptions) (*observation.Observation, er
 	samplers, missing := collect.Samplers(opts.Env, collect.Target{PID: opts.PID})
 	o.Missing = append(o.Missing, missing...)
 
-	var session *bpf.Session
+	var (
+		session *bpf.Session
+		running []bpf.Collector
+	)
 	if opts.EBPF {
 		support := bpf.Probe()
 		FromSupport(o, support)
 		var err error
 		if support.Available() {
+			running = available(support)
 			session, err = bpf.Start(bpf.Options{
-				Collectors:     available(support),
+				Collectors:     running,
 				Frequency:      opts.Frequency,
 				PIDs:           pids(opts.PID),
 				FollowChildren: opts.PID > 0,
@@ -98,6 +109,32 @@ func Watch(ctx context.Context, opts WatchOptions) (*observation.Observation, er
 		o.Missing = append(o.Missing, observation.Missing{Signal: "ebpf", Reason: "not requested"})
 	}
 
+	var scan *collect.ProcessScan
+	if o.Meta.Target.Kind == observation.TargetHost {
+		var err error
+		if scan, err = collect.StartProcessScan(opts.Env); err != nil {
+			o.Missing = append(o.Missing, observation.Missing{Signal: "proc", Reason: err.Error()})
+		}
+	}
+
+	// The window ends at its duration, when ctx is done, or at Stop.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if opts.Stop != nil {
+		go func() {
+			select {
+			case <-opts.Stop:
+				cancel()
+			case <-wctx.Done():
+			}
+		}()
+	}
+	if opts.Started != nil {
+		if session == nil {
+			running = nil
+		}
+		opts.Started(collecting(samplers, running, opts.URL != "", scan != nil))
+	}
 	start := time.Now()
 	var (
 		wg      sync.WaitGroup
@@ -109,25 +146,33 @@ func Watch(ctx context.Context, opts WatchOptions) (*observation.Observation, er
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		series, smiss = collect.Run(ctx, samplers, opts.Interval, opts.Duration)
+		series, smiss = collect.Run(wctx, samplers, opts.Interval, opts.Duration)
 	}()
 	if opts.URL != "" {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			scraped, scrErr = goscrape.Scrape(ctx, goscrape.Options{BaseURL: opts.URL, Duration: opts.Duration})
+			scraped, scrErr = goscrape.Scrape(wctx, goscrape.Options{BaseURL: opts.URL, Duration: opts.Duration})
 		}()
 	}
 	wg.Wait()
 	o.Series = append(o.Series, series...)
 	o.Missing = append(o.Missing, smiss...)
-	if scrErr != nil && ctx.Err() == nil {
+	if scrErr != nil && wctx.Err() == nil {
 		return nil, scrErr
 	}
 	if scraped != nil {
 		o.Profiles = append(o.Profiles, scraped.Profiles...)
 		o.Series = append(o.Series, scraped.Series...)
 		o.Missing = append(o.Missing, scraped.Missing...)
+	}
+	if scan != nil {
+		ps, pmiss, err := scan.Finish()
+		if err != nil {
+			pmiss = append(pmiss, observation.Missing{Signal: "proc", Reason: err.Error()})
+		}
+		o.Series = append(o.Series, ps...)
+		o.Missing = append(o.Missing, pmiss...)
 	}
 	if session != nil {
 		w, err := session.Read()
@@ -142,6 +187,29 @@ func Watch(ctx context.Context, opts WatchOptions) (*observation.Observation, er
 		return o, fmt.Errorf("observe: window cut short: %w", err)
 	}
 	return o, nil
+}
+
+// collecting names what a window collects: the /proc and PSI samplers,
+// the eBPF collectors, the Go service's pprof endpoint, the process scan.
+func collecting(samplers []collect.Sampler, ebpf []bpf.Collector, pprof, scan bool) []string {
+	var out []string
+	if len(ebpf) > 0 {
+		names := make([]string, len(ebpf))
+		for i, c := range ebpf {
+			names[i] = string(c)
+		}
+		out = append(out, "eBPF "+strings.Join(names, ","))
+	}
+	if pprof {
+		out = append(out, "pprof")
+	}
+	if len(samplers) > 0 {
+		out = append(out, fmt.Sprintf("%d /proc and PSI samplers", len(samplers)))
+	}
+	if scan {
+		out = append(out, "process table")
+	}
+	return out
 }
 
 // available lists the collectors the probe allows.

@@ -1,0 +1,281 @@
+// Package diagnose watches one target for one window, as `perfhound
+// diagnose` does: the host, a process, a command run to its end, or a Go
+// service's pprof endpoint. It turns what the user names into what
+// agent/observe watches, and bad targets into clear errors: a PID that
+// does not exist or exits during the window, a command that cannot start
+// or exits at once, a URL that does not answer or is not pprof.
+package diagnose
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/perfhound/perfhound/agent/collect"
+	"github.com/perfhound/perfhound/agent/observe"
+	"github.com/perfhound/perfhound/analyzer/observation"
+)
+
+// Errors for targets that cannot be diagnosed, to test with errors.Is.
+var (
+	ErrNoProcess     = observe.ErrNoProcess
+	ErrProcessExited = errors.New("the process exited during the window")
+	ErrCommand       = errors.New("the command could not be watched")
+)
+
+// MinCommandRun is how long a command must run to be worth a verdict: a
+// command that exits sooner ran for less than one metric interval.
+const MinCommandRun = 500 * time.Millisecond
+
+// Options say what to diagnose and how.
+type Options struct {
+	// The target: a PID, a command, a URL, or none of them for the host.
+	PID     int
+	Command []string
+	URL     string
+	// Duration is the window (a command's longest); Interval the metric
+	// sampling interval.
+	Duration, Interval time.Duration
+	// EBPF turns the eBPF collectors on where the host allows them, at
+	// Frequency Hz (default 99).
+	EBPF      bool
+	Frequency int
+	// Stdout and Stderr receive a command's output (default: discarded).
+	Stdout, Stderr io.Writer
+	// Started is called as the window starts with what is collected.
+	Started func(collecting []string)
+	Env     collect.Env
+}
+
+// Watch watches the target for one window and returns its observation.
+func Watch(ctx context.Context, opts Options) (*observation.Observation, error) {
+	if opts.Duration <= 0 {
+		return nil, errors.New("diagnose: the window needs a positive duration")
+	}
+	set := 0
+	for _, b := range []bool{opts.PID != 0, len(opts.Command) > 0, opts.URL != ""} {
+		if b {
+			set++
+		}
+	}
+	if set > 1 {
+		return nil, errors.New("diagnose: name one target: a PID, a command or a URL")
+	}
+	wopts := observe.WatchOptions{
+		Duration: opts.Duration, Interval: opts.Interval, EBPF: opts.EBPF, Frequency: opts.Frequency,
+		Env: opts.Env, Started: opts.Started,
+	}
+	switch {
+	case len(opts.Command) > 0:
+		return watchCommand(ctx, opts, wopts)
+	case opts.PID != 0:
+		return watchPID(ctx, opts, wopts)
+	case opts.URL != "":
+		return watchURL(ctx, opts, wopts)
+	}
+	o, err := observe.Watch(ctx, wopts)
+	if o != nil {
+		dropPID(o, os.Getpid())
+	}
+	return o, err
+}
+
+// watchPID watches a running process and fails if it exits during the
+// window: a verdict on part of a window would read as a verdict on all of
+// it.
+func watchPID(ctx context.Context, opts Options, wopts observe.WatchOptions) (*observation.Observation, error) {
+	if opts.PID < 0 {
+		return nil, fmt.Errorf("diagnose: %d is not a PID", opts.PID)
+	}
+	wopts.PID = opts.PID
+	exited := make(chan struct{})
+	wopts.Stop = exited
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		if awaitExit(opts.Env, opts.PID, stop) {
+			close(exited)
+		}
+	}()
+	start := time.Now()
+	o, err := observe.Watch(ctx, wopts)
+	if err != nil {
+		return o, err
+	}
+	select {
+	case <-exited:
+		return o, fmt.Errorf("diagnose: process %d exited %.1fs into the %v window: %w (to watch a program to its end, run it with perfhound diagnose -- CMD)",
+			opts.PID, time.Since(start).Seconds(), opts.Duration, ErrProcessExited)
+	default:
+	}
+	return o, nil
+}
+
+// awaitExit polls the process until it is gone (true) or stop closes
+// (false). A zombie has exited: its parent has not reaped it yet.
+func awaitExit(env collect.Env, pid int, stop <-chan struct{}) bool {
+	procfs := env.ProcFS
+	if procfs == "" {
+		procfs = "/proc"
+	}
+	path := fmt.Sprintf("%s/%d/stat", procfs, pid)
+	var first string
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return true
+		}
+		state, start := statStateStart(b)
+		if first == "" {
+			first = start
+		}
+		if state == 'Z' || state == 'X' || start != first {
+			return true
+		}
+		select {
+		case <-stop:
+			return false
+		case <-tick.C:
+		}
+	}
+}
+
+// statStateStart returns the state (field 3) and start time (field 22) of
+// a /proc/PID/stat, counting from the last ')' since the name may hold
+// one.
+func statStateStart(b []byte) (byte, string) {
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, ""
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 || len(f[0]) != 1 {
+		return 0, ""
+	}
+	return f[0][0], f[19]
+}
+
+// watchCommand starts the command held at a gate, so that the eBPF
+// programs are attached and following its PID before it runs its first
+// instruction: a shell waits to read from a pipe, then execs the
+// command in its own place (same PID). The window ends when the command
+// exits or at the duration, whichever is first; the command is then
+// killed if it still runs.
+func watchCommand(ctx context.Context, opts Options, wopts observe.WatchOptions) (*observation.Observation, error) {
+	if _, err := exec.LookPath(opts.Command[0]); err != nil {
+		return nil, fmt.Errorf("diagnose: %w: %w", ErrCommand, err)
+	}
+	gateR, gateW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer gateW.Close()
+	cmd := exec.Command("/bin/sh", append([]string{"-c", `read -r _ <&3; exec 3<&-; exec "$@"`, "perfhound-gate"}, opts.Command...)...)
+	cmd.Stdin = os.Stdin
+	cmd.Stdout, cmd.Stderr = opts.Stdout, opts.Stderr
+	cmd.ExtraFiles = []*os.File{gateR}
+	// Its own process group, so that the kill at the end reaches the
+	// command's children too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		gateR.Close()
+		return nil, fmt.Errorf("diagnose: %w: %w", ErrCommand, err)
+	}
+	gateR.Close()
+	pid := cmd.Process.Pid
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	defer func() {
+		select {
+		case <-exited:
+		default:
+			syscall.Kill(-pid, syscall.SIGKILL)
+			<-exited
+		}
+	}()
+
+	wopts.PID = pid
+	wopts.Stop = exited
+	started := opts.Started
+	var runStart time.Time
+	wopts.Started = func(what []string) {
+		// Everything is attached: let the command run.
+		runStart = time.Now()
+		gateW.Write([]byte("go\n"))
+		gateW.Close()
+		if started != nil {
+			started(what)
+		}
+	}
+	o, err := observe.Watch(ctx, wopts)
+	if err != nil {
+		return o, err
+	}
+	o.Meta.Target = observation.Target{Kind: observation.TargetCommand, PID: pid, Command: opts.Command}
+	select {
+	case <-exited:
+		ran := time.Since(runStart)
+		if o.Meta.Duration > 0 {
+			ran = o.Meta.Duration
+		}
+		if ran < MinCommandRun {
+			return nil, fmt.Errorf("diagnose: %w: %s exited after %v (%s): too soon to watch; diagnose a longer run",
+				ErrCommand, opts.Command[0], ran.Round(time.Millisecond), exitText(waitErr))
+		}
+		if waitErr != nil {
+			o.Missing = append(o.Missing, observation.Missing{Signal: "command", Reason: "exited with " + exitText(waitErr)})
+		}
+	default:
+		o.Missing = append(o.Missing, observation.Missing{Signal: "command",
+			Reason: fmt.Sprintf("still running at the end of the %v window, then killed: the verdict covers the window only", opts.Duration)})
+	}
+	return o, nil
+}
+
+func exitText(err error) string {
+	if err == nil {
+		return "status 0"
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ee.ExitCode() >= 0 {
+			return "status " + strconv.Itoa(ee.ExitCode())
+		}
+		return ee.String()
+	}
+	return err.Error()
+}
+
+// watchURL watches a Go service through its pprof endpoint and, when it
+// listens on this host, its process too (eBPF and /proc), found by the
+// listening socket.
+func watchURL(ctx context.Context, opts Options, wopts observe.WatchOptions) (*observation.Observation, error) {
+	wopts.URL = opts.URL
+	if pid, ok := listenerPID(ctx, opts.URL); ok && pid != os.Getpid() {
+		wopts.PID = pid
+	} else {
+		// A remote service: eBPF would watch this host, not it.
+		wopts.EBPF = false
+	}
+	o, err := observe.Watch(ctx, wopts)
+	if err != nil {
+		return o, err
+	}
+	o.Meta.Target.PID = wopts.PID
+	if wopts.PID == 0 {
+		o.Missing = append(o.Missing, observation.Missing{Signal: "ebpf",
+			Reason: "the service does not listen on this host (or its process could not be found), so only its pprof endpoint was watched"})
+	}
+	return o, nil
+}

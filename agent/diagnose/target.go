@@ -1,0 +1,105 @@
+package diagnose
+
+import (
+	"context"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+
+	psnet "github.com/shirou/gopsutil/v4/net"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
+)
+
+// listenerPID finds the process listening on the URL's port when the URL
+// names this host (a loopback address, or one of this host's own), from
+// the sockets in /proc/net/tcp{,6} and the processes' fds holding them.
+func listenerPID(ctx context.Context, raw string) (int, bool) {
+	if !strings.Contains(raw, "://") {
+		raw = "http://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return 0, false
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return 0, false
+	}
+	ips, err := net.DefaultResolver.LookupIPAddr(ctx, u.Hostname())
+	if err != nil || len(ips) == 0 || !local(ips[0].IP) {
+		return 0, false
+	}
+	conns, err := psnet.ConnectionsWithContext(ctx, "tcp")
+	if err != nil {
+		return 0, false
+	}
+	for _, c := range conns {
+		if c.Status != "LISTEN" || int(c.Laddr.Port) != p || c.Pid <= 0 {
+			continue
+		}
+		l := net.ParseIP(c.Laddr.IP)
+		if l == nil || l.IsUnspecified() || l.Equal(ips[0].IP) {
+			return int(c.Pid), true
+		}
+	}
+	return 0, false
+}
+
+// local reports whether ip is loopback or one of this host's addresses.
+func local(ip net.IP) bool {
+	if ip.IsLoopback() {
+		return true
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// dropPID removes a process from a host observation: the watcher's own
+// samples, series and histograms are not part of what was watched.
+func dropPID(o *observation.Observation, pid int) {
+	id := strconv.Itoa(pid)
+	for _, p := range o.Profiles {
+		if p.Source != "ebpf" || p.Profile == nil {
+			continue
+		}
+		kept := p.Profile.Sample[:0]
+		for _, s := range p.Profile.Sample {
+			if v := s.NumLabel["pid"]; len(v) == 1 && v[0] == int64(pid) {
+				continue
+			}
+			kept = append(kept, s)
+		}
+		p.Profile.Sample = kept
+	}
+	hs := o.Histograms[:0]
+	for _, h := range o.Histograms {
+		if h.Labels["pid"] != id {
+			hs = append(hs, h)
+		}
+	}
+	o.Histograms = hs
+	ss := o.Series[:0]
+	for _, s := range o.Series {
+		if !strings.HasPrefix(s.Name, "proc.") || s.Labels["pid"] != id {
+			ss = append(ss, s)
+		}
+	}
+	o.Series = ss
+}
