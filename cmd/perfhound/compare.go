@@ -3,12 +3,16 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/perfhound/perfhound/analyzer/compare"
 	"github.com/perfhound/perfhound/analyzer/input"
+	"github.com/perfhound/perfhound/analyzer/obsdiff"
+	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 func newCompare() *cobra.Command {
@@ -22,10 +26,22 @@ func newCompare() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "compare [flags] BASE HEAD",
-		Short: "Compare benchmark results and profiles of a base and a head",
+		Short: "Compare benchmark results and profiles, or two observations, of a base and a head",
 		Long: `Compare benchmark results and pprof profiles of a base and a head, flag
 regressions that are beyond noise and the threshold, attribute them to the
 functions whose cost grew, and rank where the head spends its time.
+
+When BASE and HEAD are both saved observations (directories with an
+observation.json, as 'perfhound diagnose --save DIR' writes them), compare
+the two observations instead: the class each is bound by, the load of each
+class, where the threads' time moved, the functions of each profile kind
+that changed most (per second of each window), the USE table, latency
+percentiles, and the head's priorities marked against the base's. A
+regression there is the head bound by a class the base was not, or a
+class's load grown by more than --threshold and by at least 0.2 threads;
+--fail-on change also fails on the reverse. --alpha and --sample-index do
+not apply: one window a side has no replicate to test, and every profile
+kind is compared (docs/compare-observations.md).
 
 BASE and HEAD are each a file or a directory. Files are recognised by their
 content: 'go test -bench' output (any number of runs, -benchmem and custom
@@ -44,7 +60,10 @@ does, 2 on bad input or usage.`,
   perfhound compare --format markdown old.txt new.txt >> "$GITHUB_STEP_SUMMARY"
 
   # Two CPU profiles, report only:
-  perfhound compare --fail-on never before.pb.gz after.pb.gz`,
+  perfhound compare --fail-on never before.pb.gz after.pb.gz
+
+  # Two saved observations (perfhound diagnose --save DIR), as JSON:
+  perfhound compare --format json obs/before obs/after | jq -r '.class.base + " -> " + .class.head'`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 2 {
 				return usageError{fmt.Errorf("compare needs BASE and HEAD, got %d argument(s)", len(args))}
@@ -63,6 +82,19 @@ does, 2 on bad input or usage.`,
 				return usageError{fmt.Errorf("--threshold must be >= 0 and --alpha in (0, 1)")}
 			}
 			opt.Thresholds.MinChange = threshold / 100
+			baseObs, headObs := isObservation(args[0]), isObservation(args[1])
+			if baseObs != headObs {
+				obs, other := args[0], args[1]
+				if headObs {
+					obs, other = other, obs
+				}
+				return usageError{fmt.Errorf("%s is a saved observation but %s is not: compare two observations, or two sets of benchmark results and profiles", obs, other)}
+			}
+			if baseObs {
+				oo := obsdiff.DefaultOptions()
+				oo.Threshold, oo.FailOn, oo.Top = opt.Thresholds.MinChange, opt.FailOn, opt.Top
+				return compareObservations(cmd, args[0], args[1], f, oo, output)
+			}
 			lim := input.Limits{MaxFileBytes: maxSize << 20}
 			base, err := input.Load([]string{args[0]}, lim)
 			if err != nil {
@@ -78,18 +110,9 @@ does, 2 on bad input or usage.`,
 			}
 			w := cmd.OutOrStdout()
 			ro := compare.RenderOptions{Color: output == "" && isTerminal(w), Functions: opt.Top}
-			if output != "" {
-				// Render fully before creating the file, so a failure
-				// leaves no empty or partial report behind.
-				var buf bytes.Buffer
-				if err := res.Render(&buf, f, ro); err != nil {
-					return fmt.Errorf("rendering report: %w", err)
-				}
-				if err := os.WriteFile(output, buf.Bytes(), 0o644); err != nil {
-					return err
-				}
-			} else if err := res.Render(w, f, ro); err != nil {
-				return fmt.Errorf("writing report: %w", err)
+			err = writeReport(w, output, func(w io.Writer) error { return res.Render(w, f, ro) })
+			if err != nil {
+				return err
 			}
 			if res.Failed {
 				return errFindings
@@ -107,4 +130,54 @@ does, 2 on bad input or usage.`,
 	fl.IntVar(&opt.Top, "top", opt.Top, "functions to list per attribution and in the priorities")
 	fl.Int64Var(&maxSize, "max-input-mb", maxSize, "refuse input files (or their gunzipped content) larger than this")
 	return cmd
+}
+
+// isObservation reports whether path is a saved observation directory. A
+// stat is enough to choose the comparison: observation.Load then says what
+// is wrong with a damaged one.
+func isObservation(path string) bool {
+	fi, err := os.Stat(filepath.Join(path, "observation.json"))
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// compareObservations is compare for two saved observations.
+func compareObservations(cmd *cobra.Command, baseDir, headDir string, f compare.Format, opt obsdiff.Options, output string) error {
+	base, err := observation.Load(baseDir)
+	if err != nil {
+		return err
+	}
+	head, err := observation.Load(headDir)
+	if err != nil {
+		return err
+	}
+	opt.BaseName, opt.HeadName = baseDir, headDir
+	d, err := obsdiff.Compare(base, head, opt)
+	if err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	ro := obsdiff.RenderOptions{Color: output == "" && isTerminal(w)}
+	if err := writeReport(w, output, func(w io.Writer) error { return d.Render(w, f, ro) }); err != nil {
+		return err
+	}
+	if d.Failed {
+		return errFindings
+	}
+	return nil
+}
+
+// writeReport renders to w, or to the file output when it is set: fully
+// first, so that a failure leaves no empty or partial report behind.
+func writeReport(w io.Writer, output string, render func(io.Writer) error) error {
+	if output == "" {
+		if err := render(w); err != nil {
+			return fmt.Errorf("writing report: %w", err)
+		}
+		return nil
+	}
+	var buf bytes.Buffer
+	if err := render(&buf); err != nil {
+		return fmt.Errorf("rendering report: %w", err)
+	}
+	return os.WriteFile(output, buf.Bytes(), 0o644)
 }
