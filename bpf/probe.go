@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -66,7 +67,8 @@ func Probe() Support {
 	if !caps.has(capSysAdmin) && !caps.has(capSysPtrace) {
 		s.Notes = append(s.Notes, "no CAP_SYS_PTRACE: other users' processes cannot be symbolized (their /proc/PID/maps is unreadable)")
 	}
-	spec, err := btf.LoadKernelSpec()
+	cache := btf.NewCache()
+	spec, err := cache.Kernel()
 	if err != nil {
 		return fail(fmt.Errorf("%w: %v", ErrNoBTF, err))
 	}
@@ -109,7 +111,37 @@ func Probe() Support {
 			}
 		}
 	}
+	keepKernelBTF(cache)
 	return s
+}
+
+// The kernel's BTF takes tens of milliseconds of CPU to parse, and a
+// diagnosis probes and then starts a session straight away: Probe leaves
+// the parsed types for the next session to take, so that they are parsed
+// once, and the session drops them once loaded, so that a long-running
+// agent does not keep them.
+var probedBTF struct {
+	sync.Mutex
+	cache *btf.Cache
+}
+
+func keepKernelBTF(c *btf.Cache) {
+	probedBTF.Lock()
+	probedBTF.cache = c
+	probedBTF.Unlock()
+}
+
+// takeKernelBTF returns the types the last Probe parsed, once, or a new
+// cache.
+func takeKernelBTF() *btf.Cache {
+	probedBTF.Lock()
+	defer probedBTF.Unlock()
+	c := probedBTF.cache
+	probedBTF.cache = nil
+	if c == nil {
+		c = btf.NewCache()
+	}
+	return c
 }
 
 // probeTPBTF loads, then unloads, an empty tp_btf program on

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
@@ -125,7 +124,7 @@ func (o Options) objects() []string {
 }
 
 func (s *Session) load() error {
-	btfCache := btf.NewCache()
+	btfCache := takeKernelBTF()
 	for _, name := range s.opts.objects() {
 		spec, err := specLoaders[name]()
 		if err != nil {

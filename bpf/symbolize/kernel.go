@@ -4,13 +4,12 @@ package symbolize
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
 	"os"
 	"slices"
-	"strconv"
-	"strings"
 )
 
 // ErrKallsymsHidden is returned (wrapped, naming the file) when every
@@ -73,16 +72,20 @@ func loadKallsyms(path string) (*kernelSyms, error) {
 	modIndex := map[string]uint16{}
 	var raw []rawSym
 	lines, nonzero := 0, false
+	// The kernel formats kallsyms a read at a time: big reads mean fewer
+	// trips, and lines are parsed as bytes so that the symbols skipped
+	// (data, padding: most of them) cost no allocation.
 	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		line := sc.Text()
+		line := sc.Bytes()
 		lines++
 		// "ffffffff821fb620 T schedule" or "... t name\t[module]"
-		addrS, rest, _ := strings.Cut(line, " ")
-		typ, rest, _ := strings.Cut(rest, " ")
-		name, mod, _ := strings.Cut(rest, "\t")
-		addr, err := strconv.ParseUint(addrS, 16, 64)
-		if err != nil || len(typ) != 1 || name == "" {
+		addrB, rest, _ := bytes.Cut(line, []byte{' '})
+		typ, rest, _ := bytes.Cut(rest, []byte{' '})
+		nameB, modB, _ := bytes.Cut(rest, []byte{'\t'})
+		addr, ok := parseHex(addrB)
+		if !ok || len(typ) != 1 || len(nameB) == 0 {
 			return nil, fmt.Errorf("%s:%d: malformed line %q", path, lines, line)
 		}
 		if addr != 0 {
@@ -93,27 +96,26 @@ func loadKallsyms(path string) (*kernelSyms, error) {
 		default:
 			continue
 		}
-		if addr == 0 {
+		if addr == 0 || bytes.HasPrefix(nameB, []byte("__pfx_")) {
+			// __pfx_: the padding before a function
+			// (CONFIG_FUNCTION_PADDING_CFI): half the text symbols of a
+			// recent kernel, none ever run.
 			continue
 		}
 		var mi uint16
-		if mod = strings.TrimSpace(mod); mod != "" {
+		if modB = bytes.TrimSpace(modB); len(modB) > 0 {
 			var ok bool
-			if mi, ok = modIndex[mod]; !ok {
+			if mi, ok = modIndex[string(modB)]; !ok {
 				if len(k.mods) == 1<<16 {
 					continue
 				}
 				mi = uint16(len(k.mods))
+				mod := string(modB)
 				modIndex[mod] = mi
 				k.mods = append(k.mods, kmod{name: mod})
 			}
 		}
-		if strings.HasPrefix(name, "__pfx_") {
-			// The padding before a function (CONFIG_FUNCTION_PADDING_CFI):
-			// half the text symbols of a recent kernel, none ever run.
-			continue
-		}
-		raw = append(raw, rawSym{start: addr, name: strings.Clone(name), mod: mi})
+		raw = append(raw, rawSym{start: addr, name: string(nameB), mod: mi})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
@@ -170,4 +172,26 @@ func endKernelSyms(raw []rawSym, mods []kmod) []rawSym {
 		}
 	}
 	return slices.DeleteFunc(raw, func(s rawSym) bool { return s.mod == 0 && kernelEndMarkers[s.name] })
+}
+
+// parseHex parses a kallsyms address: 1 to 16 hex digits.
+func parseHex(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 16 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		v = v<<4 | uint64(c)
+	}
+	return v, true
 }
