@@ -3,6 +3,7 @@ package collect
 import (
 	"os/exec"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -10,11 +11,14 @@ import (
 // TestProcessScan scans the real /proc around a second of a spinning
 // shell: the shell shows about one core, an idle process is left out.
 func TestProcessScan(t *testing.T) {
+	// timeout bounds the shell even if this test dies; the process group
+	// lets the cleanup kill both (killing timeout alone would orphan sh).
 	spin := exec.Command("timeout", "5", "sh", "-c", "while :; do :; done")
+	spin.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := spin.Start(); err != nil {
 		t.Skipf("cannot start a spinning shell: %v", err)
 	}
-	defer func() { spin.Process.Kill(); spin.Wait() }()
+	defer func() { syscall.Kill(-spin.Process.Pid, syscall.SIGKILL); spin.Wait() }()
 	idle := exec.Command("sleep", "5")
 	if err := idle.Start(); err != nil {
 		t.Fatal(err)
