@@ -31,9 +31,8 @@ func requireEBPF(t *testing.T) {
 	}
 }
 
-// TestDiagnoseWorkloads diagnoses each fixture workload live, half of
-// them run by diagnose (-- CMD, watched to their end) and half watched
-// by PID, and checks the class in the JSON report against the bottleneck
+// TestDiagnoseWorkloads diagnoses each fixture workload live twice, run
+// by diagnose (-- CMD, watched to its end) and watched by PID, and checks the class in the JSON report against the bottleneck
 // the workload was built to have.
 func TestDiagnoseWorkloads(t *testing.T) {
 	requireEBPF(t)
@@ -67,49 +66,47 @@ func TestDiagnoseWorkloads(t *testing.T) {
 		{"mixed-cpu-io", "cpu", func(*testing.T) []string { return []string{workloads, "-mode", "mixed", "-dir", dir} }, ""},
 	}
 	const window = 4 // seconds
-	for i, c := range cases {
-		byPID := i%2 == 1
-		mode := "command"
-		if byPID {
-			mode = "pid"
+	for _, c := range cases {
+		for _, mode := range []string{"command", "pid"} {
+			byPID := mode == "pid"
+			t.Run(c.name+"/"+mode, func(t *testing.T) {
+				if c.skip == "c" && cwork == "" {
+					t.Skip("gcc not found: the C workloads were not built")
+				}
+				argv := c.subject(t)
+				var args []string
+				if byPID {
+					// The workload outlives the window by a second.
+					if argv[0] == cwork {
+						argv = append(argv, strconv.Itoa(window+2))
+					} else {
+						argv = append(argv, "-duration", fmt.Sprintf("%ds", window+2))
+					}
+					cmd := startSubject(t, argv[0], argv[1:]...)
+					time.Sleep(300 * time.Millisecond) // past its start-up
+					args = []string{"--pid", strconv.Itoa(cmd.Process.Pid), "-d", fmt.Sprintf("%ds", window)}
+				} else {
+					// The command ends before the window: diagnose watches it to its end.
+					if argv[0] == cwork {
+						argv = append(argv, strconv.Itoa(window))
+					} else {
+						argv = append(argv, "-duration", fmt.Sprintf("%ds", window))
+					}
+					args = append([]string{"-d", "30s", "--"}, argv...)
+				}
+				code, out, errb := runCLI(t, append([]string{"diagnose", "-f", "json"}, args...)...)
+				if code != 0 {
+					t.Fatalf("exit %d: %s", code, errb)
+				}
+				d := parseDiagnosis(t, out)
+				if d.Verdict.Class != c.class {
+					t.Fatalf("%s diagnosed as %q (confidence %.2f), want %q\n%s", c.name, d.Verdict.Class, d.Verdict.Confidence, c.class, out)
+				}
+				if d.Verdict.Target.Kind != mode && !(mode == "pid" && d.Verdict.Target.Kind == "process") {
+					t.Errorf("target kind %q for a %s diagnosis", d.Verdict.Target.Kind, mode)
+				}
+			})
 		}
-		t.Run(c.name+"/"+mode, func(t *testing.T) {
-			if c.skip == "c" && cwork == "" {
-				t.Skip("gcc not found: the C workloads were not built")
-			}
-			argv := c.subject(t)
-			var args []string
-			if byPID {
-				// The workload outlives the window by a second.
-				if argv[0] == cwork {
-					argv = append(argv, strconv.Itoa(window+2))
-				} else {
-					argv = append(argv, "-duration", fmt.Sprintf("%ds", window+2))
-				}
-				cmd := startSubject(t, argv[0], argv[1:]...)
-				time.Sleep(300 * time.Millisecond) // past its start-up
-				args = []string{"--pid", strconv.Itoa(cmd.Process.Pid), "-d", fmt.Sprintf("%ds", window)}
-			} else {
-				// The command ends before the window: diagnose watches it to its end.
-				if argv[0] == cwork {
-					argv = append(argv, strconv.Itoa(window))
-				} else {
-					argv = append(argv, "-duration", fmt.Sprintf("%ds", window))
-				}
-				args = append([]string{"-d", "30s", "--"}, argv...)
-			}
-			code, out, errb := runCLI(t, append([]string{"diagnose", "-f", "json"}, args...)...)
-			if code != 0 {
-				t.Fatalf("exit %d: %s", code, errb)
-			}
-			d := parseDiagnosis(t, out)
-			if d.Verdict.Class != c.class {
-				t.Fatalf("%s diagnosed as %q (confidence %.2f), want %q\n%s", c.name, d.Verdict.Class, d.Verdict.Confidence, c.class, out)
-			}
-			if d.Verdict.Target.Kind != mode && !(mode == "pid" && d.Verdict.Target.Kind == "process") {
-				t.Errorf("target kind %q for a %s diagnosis", d.Verdict.Target.Kind, mode)
-			}
-		})
 	}
 }
 

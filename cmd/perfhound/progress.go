@@ -90,7 +90,7 @@ func (p *progress) line(now time.Time) string {
 	var b strings.Builder
 	if !p.start.IsZero() && p.window > 0 {
 		done := min(now.Sub(p.start).Seconds()/p.window.Seconds(), 1)
-		const cells = 20
+		const cells = 12
 		full := int(done * cells)
 		left := max(p.window-now.Sub(p.start), 0).Round(time.Second)
 		fmt.Fprintf(&b, "[%s%s] %3.0f%% %v left  ", strings.Repeat("█", full), strings.Repeat("░", cells-full), 100*done, left)
