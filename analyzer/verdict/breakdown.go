@@ -130,7 +130,11 @@ func sampleIndex(p *profile.Profile, typ string) int {
 
 // frames lists a sample's function names, leaf first.
 func frames(s *profile.Sample) []string {
-	var out []string
+	n := 0
+	for _, l := range s.Location {
+		n += len(l.Line)
+	}
+	out := make([]string, 0, n) // one allocation: this runs for every sample, several times
 	for _, l := range s.Location {
 		for _, ln := range l.Line {
 			if ln.Function != nil {
