@@ -143,7 +143,7 @@ func scanProcesses(env Env) (map[int]procSnap, error) {
 			continue
 		}
 		s := procSnap{comm: statComm(b), starttime: st.starttime, utime: st.utime, stime: st.stime, blkio: st.blkio}
-		s.runDelay = threadsRunDelay(env, ent.Name())
+		s.runDelay = threadsRunDelay(env, ent.Name(), st.threads)
 		out[pid] = s
 	}
 	return out, nil
@@ -162,25 +162,37 @@ func statComm(b []byte) string {
 
 // threadsRunDelay sums the run-queue wait (the second field of
 // /proc/PID/task/TID/schedstat) of a process's live threads: the
-// process's own schedstat is its main thread's only.
-func threadsRunDelay(env Env, pid string) uint64 {
+// process's own schedstat is its main thread's only, which is all of it
+// for a single-threaded process (most of a host's), read without
+// listing the threads.
+func threadsRunDelay(env Env, pid string, threads uint64) uint64 {
+	if threads == 1 {
+		d, _ := runDelayOf(env.proc(pid, "schedstat"))
+		return d
+	}
 	tasks, err := os.ReadDir(env.proc(pid, "task"))
 	if err != nil {
 		return 0
 	}
 	var sum uint64
 	for _, t := range tasks {
-		b, err := readFile(env.proc(pid, "task", t.Name(), "schedstat"))
-		if err != nil {
-			continue
-		}
-		f := strings.Fields(string(b))
-		if len(f) < 2 {
-			continue
-		}
-		if v, err := strconv.ParseUint(f[1], 10, 64); err == nil {
-			sum += v
-		}
+		d, _ := runDelayOf(env.proc(pid, "task", t.Name(), "schedstat"))
+		sum += d
 	}
 	return sum
+}
+
+// runDelayOf reads the run-queue wait, in nanoseconds, of a schedstat
+// file ("on-CPU ns, run-queue wait ns, timeslices").
+func runDelayOf(path string) (uint64, bool) {
+	b, err := readFile(path)
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(f[1], 10, 64)
+	return v, err == nil
 }
