@@ -32,6 +32,10 @@ type Options struct {
 	MinLoad float64
 }
 
+// minListedLoad is the load under which a process is not listed: a
+// hundredth of a thread is a daemon's housekeeping, not an impact.
+const minListedLoad = 0.01
+
 // DefaultOptions are the options of perfhound diagnose.
 func DefaultOptions() Options {
 	return Options{Thresholds: verdict.DefaultThresholds(), Judge: 3, List: 10, MinLoad: 0.05}
@@ -65,7 +69,7 @@ func Analyze(o *observation.Observation, opts Options) *Report {
 	ranked := procrank.Rank(o)
 	r.Ranked = len(ranked)
 	for i, p := range ranked {
-		if i == opts.List {
+		if i == opts.List || p.Load < minListedLoad {
 			break
 		}
 		dp := Process{Process: p}
@@ -105,7 +109,7 @@ func (r *Report) WriteText(w io.Writer, opts verdict.TextOptions) error {
 	}
 	tw.Flush()
 	if more := r.Ranked - len(r.Processes); more > 0 {
-		fmt.Fprintf(&b, "  (%d more processes with some load not shown)\n", more)
+		fmt.Fprintf(&b, "  (%d more processes with some load not shown: under 0.01 threads/s, or past the first %d)\n", more, len(r.Processes))
 	}
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return err

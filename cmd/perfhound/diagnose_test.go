@@ -212,6 +212,20 @@ func TestAnalyzeReproducesDiagnose(t *testing.T) {
 	if d := parseDiagnosis(t, out); d.Verdict.Target.Kind != "command" || d.Verdict.Class != "cpu" {
 		t.Errorf("hash workload: target %q, class %q; want command, cpu", d.Verdict.Target.Kind, d.Verdict.Class)
 	}
+	// A host: the ranking and the processes' verdicts come back too.
+	busy := startSubject(t, workloads, "-mode", "hash", "-duration", "5s")
+	hostDir := filepath.Join(t.TempDir(), "host")
+	hostArgs := append([]string{}, args...)
+	code, out, errb = runCLI(t, append(hostArgs, "--save", hostDir)...)
+	if code != 0 {
+		t.Fatalf("diagnose of the host: exit %d: %s", code, errb)
+	}
+	if code, again, errb := runCLI(t, "analyze", "-f", "json", hostDir); code != 0 || again != out {
+		t.Fatalf("analyze of the host: exit %d %s; same report: %v", code, errb, again == out)
+	}
+	if d := parseDiagnosis(t, out); d.Verdict.Target.Kind != "host" || len(d.Processes) == 0 || d.Processes[0].PID != busy.Process.Pid {
+		t.Errorf("host diagnosis: target %q, processes %+v; want the hashing workload %d first", d.Verdict.Target.Kind, d.Processes, busy.Process.Pid)
+	}
 	if code, _, errb := runCLI(t, "analyze", t.TempDir()); code != exitBadInput || !strings.Contains(errb, "not a perfhound observation") {
 		t.Errorf("analyze of an empty directory: exit %d, %s", code, errb)
 	}

@@ -1,0 +1,97 @@
+package diagnosis
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
+	"github.com/perfhound/perfhound/analyzer/verdict"
+)
+
+func TestAnalyzeProcess(t *testing.T) {
+	o, err := observation.Load("../../fixtures/observations/io-fsync")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Analyze(o, DefaultOptions())
+	if r.Verdict.Class != verdict.ClassIO || len(r.Processes) != 0 {
+		t.Fatalf("io-fsync: class %s, %d processes; want io and none", r.Verdict.Class, len(r.Processes))
+	}
+	var text, js bytes.Buffer
+	if err := r.WriteText(&text, verdict.TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(text.String(), "Processes by impact") {
+		t.Error("a process report lists processes")
+	}
+	if err := r.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Schema    string                 `json:"schema"`
+		Verdict   struct{ Class string } `json:"verdict"`
+		Processes []any                  `json:"processes"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Schema != Schema || doc.Verdict.Class != "io" || doc.Processes == nil {
+		t.Errorf("JSON: %+v (processes must be [], not null)", doc)
+	}
+}
+
+func TestAnalyzeHost(t *testing.T) {
+	o := syntheticHost(t, 30)
+	r := Analyze(o, DefaultOptions())
+	if r.Verdict.Target.Kind != observation.TargetHost {
+		t.Fatalf("target %+v", r.Verdict.Target)
+	}
+	if len(r.Processes) == 0 || len(r.Processes) > 10 {
+		t.Fatalf("%d processes listed, want 1 to 10", len(r.Processes))
+	}
+	judged := 0
+	for i, p := range r.Processes {
+		if i > 0 && p.Load > r.Processes[i-1].Load {
+			t.Errorf("processes out of order at %d", i)
+		}
+		if p.Verdict != nil {
+			judged++
+			if p.Verdict.Target.PID != p.PID {
+				t.Errorf("process %d judged as %+v", p.PID, p.Verdict.Target)
+			}
+		}
+	}
+	if judged == 0 || judged > 3 {
+		t.Errorf("%d processes judged, want 1 to 3", judged)
+	}
+	var text, md, js, html bytes.Buffer
+	for _, err := range []error{r.WriteText(&text, verdict.TextOptions{}), r.WriteMarkdown(&md), r.WriteJSON(&js), r.WriteHTML(&html)} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := r.Processes[0]
+	for name, out := range map[string]string{"text": text.String(), "markdown": md.String(), "html": html.String()} {
+		if !strings.Contains(out, "Processes by impact") && !strings.Contains(out, "Processes") {
+			t.Errorf("%s report has no processes section", name)
+		}
+		if !strings.Contains(out, first.Comm) {
+			t.Errorf("%s report does not name the busiest process %q", name, first.Comm)
+		}
+	}
+	var doc struct {
+		Processes []struct {
+			PID     int `json:"pid"`
+			Verdict *struct{ Class string }
+		} `json:"processes"`
+		Ranked int `json:"processes_ranked"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Processes) != len(r.Processes) || doc.Processes[0].PID != first.PID || doc.Processes[0].Verdict == nil || doc.Ranked < len(doc.Processes) {
+		t.Errorf("JSON processes: %+v", doc)
+	}
+}
