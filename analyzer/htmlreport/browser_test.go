@@ -32,15 +32,16 @@ func chromium() string {
 	return ""
 }
 
-// TestBrowser opens the cpu-hash report from a file in headless Chromium,
-// as a person would, and checks that the flame graph is drawn and answers
-// a hover, a search and a click, with no script errors.
-func TestBrowser(t *testing.T) {
+// openReport renders a recorded observation's report to a file and opens
+// it in headless Chromium, as a person would. It returns the tab's
+// context and the script errors the page has thrown so far.
+func openReport(t *testing.T, name string) (context.Context, func() []string) {
+	t.Helper()
 	exe := chromium()
 	if exe == "" {
 		t.Skip("chromium not found: apt-get install chromium")
 	}
-	o, v := load(t, "cpu-hash")
+	o, v := load(t, name)
 	file := filepath.Join(t.TempDir(), "report.html")
 	if err := os.WriteFile(file, render(t, Report{Observation: o, Verdict: v}), 0o644); err != nil {
 		t.Fatal(err)
@@ -54,9 +55,9 @@ func TestBrowser(t *testing.T) {
 		opts = append(opts, chromedp.NoSandbox) // Chromium refuses root without it
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
+	t.Cleanup(cancelAlloc)
 	var mu sync.Mutex
 	var scriptErrors []string
 	ctx, cancelTab := chromedp.NewContext(ctx, chromedp.WithListener(func(ev any) {
@@ -66,13 +67,22 @@ func TestBrowser(t *testing.T) {
 			mu.Unlock()
 		}
 	}))
-	defer cancelTab()
+	t.Cleanup(cancelTab)
+	do(t, ctx, "opening the report", chromedp.Navigate("file://"+file))
+	return ctx, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), scriptErrors...)
+	}
+}
 
+// TestBrowser opens the cpu-hash report in headless Chromium and checks
+// that the flame graph is drawn and answers a hover, a search and a
+// click, with no script errors.
+func TestBrowser(t *testing.T) {
+	ctx, scriptErrors := openReport(t, "cpu-hash")
 	const fg = `.flamegraph[data-kind="cpu"]`
-	do(t, ctx, "opening the report",
-		chromedp.Navigate("file://"+file),
-		chromedp.WaitVisible(chromedp.CSS(fg+` .frame`)),
-	)
+	do(t, ctx, "waiting for the flame graph", chromedp.WaitVisible(chromedp.CSS(fg+` .frame`)))
 	headline := run(t, ctx, "reading the verdict", chromedp.Text(chromedp.CSS(`#verdict .badge`)))
 	class := run(t, ctx, "reading data-class", chromedp.AttributeValue(chromedp.CSS(`#verdict`), "data-class"))
 	if headline != "CPU" || class.Value != "cpu" {
@@ -122,11 +132,9 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("after reset the graph says %q, want no zoom", after)
 	}
 
-	mu.Lock()
-	if len(scriptErrors) > 0 {
-		t.Errorf("script errors: %v", scriptErrors)
+	if errs := scriptErrors(); len(errs) > 0 {
+		t.Errorf("script errors: %v", errs)
 	}
-	mu.Unlock()
 
 	img, err := png.Decode(bytes.NewReader(shot))
 	if err != nil {
@@ -139,6 +147,61 @@ func TestBrowser(t *testing.T) {
 	}
 	if out := os.Getenv("PERFHOUND_SCREENSHOT"); out != "" {
 		// For a person to look at: PERFHOUND_SCREENSHOT=/tmp/fg.png.
+		if err := os.WriteFile(out, shot, 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestBrowserGoWaits opens the contention-go-mutex report: the graphs of
+// Go's mutex and block profiles are drawn, in their violet palette, and
+// the goroutine table shows the lock the goroutines wait on.
+func TestBrowserGoWaits(t *testing.T) {
+	ctx, scriptErrors := openReport(t, "contention-go-mutex")
+	const fg = `.flamegraph[data-kind="mutex"]`
+	do(t, ctx, "waiting for the mutex flame graph", chromedp.WaitVisible(chromedp.CSS(fg+` .frame`)))
+	frames := run(t, ctx, "counting frames", chromedp.Evaluate[int](`document.querySelectorAll('`+fg+` .frame').length`))
+	if frames < 3 {
+		t.Errorf("%d frames drawn in the mutex graph, want the root, main.contend.func1 and sync.(*Mutex).Unlock", frames)
+	}
+	names := run(t, ctx, "reading frames", chromedp.Evaluate[string](`Array.from(document.querySelectorAll('`+fg+` .frame')).map(function (f) { return f.textContent; }).join('|')`))
+	if !strings.Contains(names, "main.contend.func1") {
+		t.Errorf("the mutex graph's frames %q do not name main.contend.func1", names)
+	}
+	block := run(t, ctx, "counting block frames", chromedp.Evaluate[int](`document.querySelectorAll('.flamegraph[data-kind="block"] .frame').length`))
+	if block < 3 {
+		t.Errorf("%d frames drawn in the block graph, want at least 3", block)
+	}
+	row := run(t, ctx, "reading the goroutine table", chromedp.Text(chromedp.CSS(`table.goroutines tbody tr`)))
+	if !strings.Contains(row, "waiting on a lock") || !strings.Contains(row, "main.contend.func1") {
+		t.Errorf("the goroutine table's first row reads %q, want the lock in main.contend.func1", row)
+	}
+	do(t, ctx, "scrolling", chromedp.Evaluate[chromedp.Void](`document.querySelector('`+fg+`').scrollIntoView({block: 'center'}), undefined`))
+	shot := run(t, ctx, "taking a screenshot", chromedp.Screenshot(chromedp.CSS(fg+` .fg-canvas`)))
+	if errs := scriptErrors(); len(errs) > 0 {
+		t.Errorf("script errors: %v", errs)
+	}
+	img, err := png.Decode(bytes.NewReader(shot))
+	if err != nil {
+		t.Fatalf("decoding the screenshot: %v", err)
+	}
+	violet, all := 0, 0
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			h, s, _ := hsl(float64(r)/65535, float64(g)/65535, float64(bl)/65535)
+			all++
+			if h >= 245 && h <= 295 && s > 0.3 {
+				violet++
+			}
+		}
+	}
+	t.Logf("mutex graph %dx%d: %d of %d pixels violet", b.Dx(), b.Dy(), violet, all)
+	if all == 0 || float64(violet)/float64(all) < 0.3 {
+		t.Errorf("the mutex graph is not drawn in its palette: %d of %d pixels violet, want 30%%", violet, all)
+	}
+	if out := os.Getenv("PERFHOUND_SCREENSHOT_MUTEX"); out != "" {
 		if err := os.WriteFile(out, shot, 0o644); err != nil {
 			t.Error(err)
 		}

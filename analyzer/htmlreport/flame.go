@@ -47,12 +47,16 @@ var stateNames = map[string]string{
 
 // flameGraph is one kind of profile ready to draw.
 type flameGraph struct {
-	Kind   string // "cpu", "offcpu"
+	Kind   string // "cpu", "offcpu", "mutex", "block", "contention"
 	Title  string
 	Source string // the collector of the profiles drawn
-	Unit   string // of the values: "nanoseconds", "count"...
-	Total  int64
-	Frames int // frames drawn
+	// Caption says what the values measure, and Coverage what span of
+	// time they cover, when the graph needs it said (Go's profiles).
+	Caption  string
+	Coverage string
+	Unit     string // of the values: "nanoseconds", "count"...
+	Total    int64
+	Frames   int // frames drawn
 	// PrunedFrames and PrunedShare say what the bounds left out.
 	PrunedFrames int
 	PrunedShare  float64
@@ -192,6 +196,25 @@ func stackOf(s *profile.Sample, buf []frame) []frame {
 	return buf
 }
 
+// sampleIndexOf is the sample value a flame graph of a kind draws: for
+// Go's contention profiles the delay, else the number of contentions;
+// for the others as valueIndex picks.
+func sampleIndexOf(p *profile.Profile, kind string) int {
+	switch kind {
+	case observation.KindCPU, observation.KindOffCPU:
+		return valueIndex(p, "nanoseconds")
+	case observation.KindMutex, observation.KindBlock, observation.KindContention:
+		for _, typ := range []string{"delay", "contentions"} {
+			for i, st := range p.SampleType {
+				if st.Type == typ {
+					return i
+				}
+			}
+		}
+	}
+	return valueIndex(p, "")
+}
+
 // valueIndex is the sample value a flame graph draws: the profile's
 // default type, else (for CPU) its nanoseconds, else the last type, as
 // pprof itself picks.
@@ -257,11 +280,7 @@ func buildFlame(profiles []observation.Profile, kind string) (*flameTree, string
 	multi := manyProcesses(profiles)
 	var stack, prefix, fr []frame
 	for _, p := range profiles {
-		prefer := ""
-		if kind == observation.KindCPU || kind == observation.KindOffCPU {
-			prefer = "nanoseconds"
-		}
-		idx := valueIndex(p.Profile, prefer)
+		idx := sampleIndexOf(p.Profile, kind)
 		if idx < 0 {
 			continue
 		}
@@ -432,33 +451,63 @@ func (t *flameTree) json(unit string) []byte {
 	return out
 }
 
-// flameGraphs builds the on-CPU and off-CPU flame graphs of an
-// observation, or says why one is absent.
+// flameSpec is a flame graph the page can show.
+type flameSpec struct {
+	kind, title string
+	sources     []string // the collectors to draw from, preferred first
+	missing     []string // signals whose absence explains the graph's
+	// goWait marks a Go runtime profile of goroutines waiting: drawn only
+	// when the observation has it with samples (the verdict's Missing
+	// says when a Go program lacks it), captioned with what it measures
+	// and over what span.
+	goWait  bool
+	caption string
+}
+
+// flameSpecs are the flame graphs in page order: the threads' time
+// first, then the Go runtime's view of its goroutines' waits. For a Go
+// program bound by locks the latter is where the evidence is: its
+// goroutines park in the runtime, and the off-CPU graph shows mostly the
+// idle threads that ran them.
+var flameSpecs = []flameSpec{
+	{kind: observation.KindCPU, title: "On-CPU time", sources: []string{"ebpf", "pprof"}, missing: []string{"ebpf.oncpu", "ebpf", "pprof.cpu", "pprof"}},
+	{kind: observation.KindOffCPU, title: "Off-CPU time", sources: []string{"ebpf"}, missing: []string{"ebpf.offcpu", "ebpf"}},
+	{kind: observation.KindMutex, title: "Go mutex contention", sources: []string{"pprof", "ingest"}, goWait: true,
+		caption: "Time goroutines waited for a sync.Mutex or RWMutex held by another, summed over the goroutines (so it can exceed the wall time), " +
+			"charged to the stack that unlocked it: the critical section that made the others wait."},
+	{kind: observation.KindBlock, title: "Go blocking", sources: []string{"pprof", "ingest"}, goWait: true,
+		caption: "Time goroutines spent blocked on channels, selects, locks and condition variables (not on sockets, files or sleeps), " +
+			"summed over the goroutines (so it can exceed the wall time), at the stack that blocked."},
+	{kind: observation.KindContention, title: "Go contention", sources: []string{"ingest", "pprof"}, goWait: true,
+		caption: "A Go block or mutex profile whose sender did not say which: time goroutines waited, summed over the goroutines."},
+}
+
+// flameGraphs builds the flame graphs of an observation, or says why an
+// on-CPU or off-CPU one is absent.
 func flameGraphs(o *observation.Observation, v *verdict.Verdict) []flameGraph {
-	specs := []struct {
-		kind, title string
-		sources     []string
-		missing     []string // signals whose absence explains the graph's
-	}{
-		{observation.KindCPU, "On-CPU time", []string{"ebpf", "pprof"}, []string{"ebpf.oncpu", "ebpf", "pprof.cpu", "pprof"}},
-		{observation.KindOffCPU, "Off-CPU time", []string{"ebpf"}, []string{"ebpf.offcpu", "ebpf"}},
-	}
 	var out []flameGraph
-	for _, sp := range specs {
-		g := flameGraph{Kind: sp.kind, Title: sp.title}
+	for _, sp := range flameSpecs {
+		g := flameGraph{Kind: sp.kind, Title: sp.title, Caption: sp.caption}
 		ps := pickProfiles(o, sp.kind, sp.sources...)
 		if len(ps) == 0 {
-			g.Absent = absence(sp.kind, o, v, sp.missing)
-			out = append(out, g)
+			if !sp.goWait {
+				g.Absent = absence(sp.kind, o, v, sp.missing)
+				out = append(out, g)
+			}
 			continue
 		}
 		g.Source = ps[0].Source
 		t, unit := buildFlame(ps, sp.kind)
 		if t.root.value == 0 {
-			g.Absent = "The " + sourceName(g.Source) + " profile was collected but has no samples: the target did not " + map[string]string{
-				observation.KindCPU: "run on a CPU", observation.KindOffCPU: "leave a CPU"}[sp.kind] + " while it was watched."
-			out = append(out, g)
+			if !sp.goWait {
+				g.Absent = "The " + sourceName(g.Source) + " profile was collected but has no samples: the target did not " + map[string]string{
+					observation.KindCPU: "run on a CPU", observation.KindOffCPU: "leave a CPU"}[sp.kind] + " while it was watched."
+				out = append(out, g)
+			}
 			continue
+		}
+		if sp.goWait {
+			g.Coverage = coverage(o, ps, unit, t.root.value)
 		}
 		kept, dropped, droppedValue := t.prune(minFrameShare, maxFrames)
 		g.Unit, g.Total, g.Frames, g.PrunedFrames = unit, t.root.value, kept, dropped
@@ -467,6 +516,44 @@ func flameGraphs(o *observation.Observation, v *verdict.Verdict) []flameGraph {
 		out = append(out, g)
 	}
 	return out
+}
+
+// coverage says what span of time Go profiles cover, by the "mode" label
+// goscrape gives them: a delta is the window's, a snapshot is cumulative
+// since the process started. Profiles without the label are not guessed
+// at.
+func coverage(o *observation.Observation, ps []observation.Profile, unit string, total int64) string {
+	modes := map[string]bool{}
+	var window int64
+	for _, p := range ps {
+		modes[p.Labels["mode"]] = true
+		window += p.Profile.DurationNanos
+	}
+	switch {
+	case len(modes) == 1 && modes["delta"]:
+		if window <= 0 {
+			window = o.Meta.Duration.Nanoseconds()
+		}
+		if window <= 0 {
+			return "A delta over the window."
+		}
+		rate := float64(total) / (float64(window) / 1e9)
+		var what string
+		switch unit {
+		case "nanoseconds":
+			what = fmt.Sprintf("goroutines waited %.2f s per second", rate/1e9)
+		case "count":
+			what = value(rate, "") + " contentions per second"
+		default:
+			what = value(rate, unit) + " per second"
+		}
+		return fmt.Sprintf("A delta over the window of %s: %s.", dur(float64(window)), what)
+	case len(modes) == 1 && modes["snapshot"]:
+		return "A cumulative snapshot: it covers the process's whole life, not only the window."
+	case modes["delta"] && modes["snapshot"]:
+		return "Deltas over the window merged with cumulative snapshots of the process's whole life: read the proportions, not the totals."
+	}
+	return ""
 }
 
 func sourceName(src string) string {

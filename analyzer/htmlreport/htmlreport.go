@@ -103,6 +103,7 @@ type page struct {
 	Priorities []verdict.Priority
 	Breakdown  breakdownView
 	Flames     []flameGraph
+	Goroutines *goroutineView
 	Charts     chartSet
 	USE        []verdict.Resource
 	Latency    []verdict.Latency
@@ -133,6 +134,7 @@ func newPage(o *observation.Observation, v *verdict.Verdict, procs []Process) *p
 		Priorities: v.Priorities,
 		Breakdown:  newBreakdown(v.Breakdown, v.Duration.Seconds()),
 		Flames:     flameGraphs(o, v),
+		Goroutines: goroutines(o),
 		Charts:     charts(o),
 		USE:        v.USE,
 		Latency:    v.Latency,

@@ -169,15 +169,17 @@ func TestWriteRecorded(t *testing.T) {
 		name  string
 		class verdict.Class
 		// cpu and offcpu are whether the observation has on-CPU and
-		// off-CPU samples to draw.
-		cpu, offcpu bool
+		// off-CPU samples to draw; goWaits whether it has Go mutex, block
+		// and goroutine profiles.
+		cpu, offcpu, goWaits bool
 		// want are strings the page must show.
 		want []string
 	}{
-		{"cpu-hash", verdict.ClassCPU, true, true, []string{"sha256.blockSHANI", "run queue", "host.cpu"}},
-		{"io-fsync", verdict.ClassIO, true, true, []string{"wait.disk", "block I/O", "host.disk."}},
-		{"contention-go-mutex", verdict.ClassContention, true, true, []string{"process.cpu", "go.heap.*"}},
-		{"none-sleep", verdict.ClassNone, false, true, []string{"Missing", "has no samples: the target did not run on a CPU"}},
+		{"cpu-hash", verdict.ClassCPU, true, true, false, []string{"sha256.blockSHANI", "run queue", "host.cpu"}},
+		{"io-fsync", verdict.ClassIO, true, true, false, []string{"wait.disk", "block I/O", "host.disk."}},
+		{"contention-go-mutex", verdict.ClassContention, true, true, true, []string{"process.cpu", "go.heap.*",
+			"Go mutex contention", "Go blocking", "A delta over the window of 5.01s: goroutines waited", "waiting on a lock"}},
+		{"none-sleep", verdict.ClassNone, false, true, false, []string{"Missing", "has no samples: the target did not run on a CPU"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o, v := load(t, tc.name)
@@ -210,6 +212,28 @@ func TestWriteRecorded(t *testing.T) {
 					t.Errorf("offcpu flame graph has no state frames: %v", off.Names[:min(len(off.Names), 10)])
 				}
 			}
+			for _, kind := range []string{"mutex", "block"} {
+				g, ok := p.flames[kind]
+				if ok != tc.goWaits {
+					t.Errorf("%s flame graph present = %v, want %v", kind, ok, tc.goWaits)
+					continue
+				}
+				if !ok {
+					continue
+				}
+				if n := countNodes(t, g.Root); n < 3 {
+					t.Errorf("%s flame graph has %d nodes, want at least 3", kind, n)
+				}
+				if g.Unit != "nanoseconds" || g.Total <= 0 {
+					t.Errorf("%s flame graph: unit %q total %d, want the delay in nanoseconds", kind, g.Unit, g.Total)
+				}
+				if !hasName(g.Names, "main.contend.func1") && !hasName(g.Names, "sync.(*Mutex).Lock") {
+					t.Errorf("%s flame graph lacks the contended lock's frames: %v", kind, g.Names)
+				}
+			}
+			if got := bytes.Contains(b, []byte(`<section id="goroutines"`)); got != tc.goWaits {
+				t.Errorf("goroutine table present = %v, want %v", got, tc.goWaits)
+			}
 			page := text(p.doc)
 			for _, w := range tc.want {
 				if !strings.Contains(page, w) {
@@ -228,6 +252,15 @@ func TestWriteRecorded(t *testing.T) {
 	}
 }
 
+func hasName(names []string, name string) bool {
+	for _, n := range names {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
 func hasPrefixName(names []string, prefix string) bool {
 	for _, n := range names {
 		if strings.HasPrefix(n, prefix) {
@@ -242,9 +275,11 @@ func hasPrefixName(names []string, prefix string) bool {
 func TestSectionOrder(t *testing.T) {
 	o, v := load(t, "cpu-hash")
 	v.Findings = []verdict.Finding{{Kind: "leak", Signal: "process.memory.rss", Text: "grows"}}
+	goObs, _ := load(t, "contention-go-mutex")
+	o.Profiles = append(o.Profiles, goObs.ProfilesOf(observation.KindGoroutine)...)
 	b := string(render(t, Report{Observation: o, Verdict: v, Processes: []Process{{PID: 1, Comm: "x", Verdict: v}}}))
 	last := -1
-	for _, id := range []string{"verdict", "priorities", "breakdown", "flamegraphs", "charts", "use", "latency", "evidence", "findings", "processes", "missing"} {
+	for _, id := range []string{"verdict", "priorities", "breakdown", "flamegraphs", "goroutines", "charts", "use", "latency", "evidence", "findings", "processes", "missing"} {
 		i := strings.Index(b, `<section id="`+id+`"`)
 		if i < 0 {
 			t.Errorf("no section %s", id)
@@ -435,6 +470,137 @@ func TestFlameStatesAndProcesses(t *testing.T) {
 		if !strings.Contains(got, w) {
 			t.Errorf("top frames %q lack %q", got, w)
 		}
+	}
+}
+
+// TestGoWaitGraphs checks the graphs of Go's mutex and block profiles:
+// drawn after the threads' graphs, captioned with the span they cover,
+// the delay drawn or else the contentions, and never an empty one.
+func TestGoWaitGraphs(t *testing.T) {
+	kinds := func(gs []flameGraph) (out []string) {
+		for _, g := range gs {
+			if g.Absent == "" {
+				out = append(out, g.Kind)
+			}
+		}
+		return out
+	}
+	o, v := load(t, "contention-go-mutex")
+	gs := flameGraphs(o, v)
+	if got := strings.Join(kinds(gs), ","); got != "cpu,offcpu,mutex,block" {
+		t.Fatalf("flame graphs %s, want cpu,offcpu,mutex,block", got)
+	}
+	mutex := gs[2]
+	if mutex.Title != "Go mutex contention" || mutex.Source != "pprof" || !strings.HasPrefix(mutex.Coverage, "A delta over the window") {
+		t.Errorf("mutex graph %q from %q covering %q", mutex.Title, mutex.Source, mutex.Coverage)
+	}
+	if !strings.Contains(mutex.Caption, "unlocked") {
+		t.Errorf("mutex caption %q does not say the delay is charged to the unlocker", mutex.Caption)
+	}
+
+	// A cumulative snapshot says it covers the process's life.
+	o, v = load(t, "contention-go-mutex")
+	for i := range o.Profiles {
+		if o.Profiles[i].Kind == observation.KindMutex {
+			o.Profiles[i].Labels = map[string]string{"mode": "snapshot"}
+		}
+	}
+	gs = flameGraphs(o, v)
+	if c := gs[2].Coverage; !strings.Contains(c, "whole life") {
+		t.Errorf("snapshot coverage %q does not say it is cumulative", c)
+	}
+
+	// Without the delay, the contentions are drawn.
+	for _, p := range o.ProfilesOf(observation.KindMutex) {
+		p.Profile.SampleType = p.Profile.SampleType[:1] // contentions/count
+		for _, s := range p.Profile.Sample {
+			s.Value = s.Value[:1]
+		}
+	}
+	gs = flameGraphs(o, v)
+	if g := gs[2]; g.Unit != "count" || g.Total != 219030+5 {
+		t.Errorf("mutex graph without delay: unit %q total %d, want the 219035 contentions", g.Unit, g.Total)
+	}
+
+	// Empty or absent profiles draw nothing and say nothing: the
+	// verdict's Missing tells why a Go program lacks them.
+	for _, p := range o.ProfilesOf(observation.KindMutex) {
+		p.Profile.Sample = nil
+	}
+	var kept []observation.Profile
+	for _, p := range o.Profiles {
+		if p.Kind != observation.KindBlock {
+			kept = append(kept, p)
+		}
+	}
+	o.Profiles = kept
+	gs = flameGraphs(o, v)
+	if got := strings.Join(kinds(gs), ","); got != "cpu,offcpu" || len(gs) != 2 {
+		t.Errorf("flame graphs %s (%d blocks), want cpu,offcpu only", got, len(gs))
+	}
+	b := render(t, Report{Observation: o, Verdict: v})
+	parse(t, b)
+	if bytes.Contains(b, []byte("<h3>Go mutex")) || bytes.Contains(b, []byte("<h3>Go blocking")) {
+		t.Errorf("the page heads a Go graph it does not draw")
+	}
+
+	// A profile pushed without saying block or mutex is drawn as such.
+	o, v = load(t, "contention-go-mutex")
+	for i := range o.Profiles {
+		if o.Profiles[i].Kind == observation.KindBlock {
+			o.Profiles[i].Kind, o.Profiles[i].Source, o.Profiles[i].Labels = observation.KindContention, "ingest", nil
+		}
+	}
+	gs = flameGraphs(o, v)
+	if got := strings.Join(kinds(gs), ","); got != "cpu,offcpu,mutex,contention" {
+		t.Errorf("flame graphs %s, want cpu,offcpu,mutex,contention", got)
+	} else if gs[3].Coverage != "" {
+		t.Errorf("a profile without a mode label got coverage %q", gs[3].Coverage)
+	}
+}
+
+func TestGoroutineTable(t *testing.T) {
+	o, _ := load(t, "contention-go-mutex")
+	g := goroutines(o)
+	if g == nil {
+		t.Fatal("no goroutine table")
+	}
+	if g.Total != 70 || g.Source != "pprof" || g.When != "at the window's end" {
+		t.Errorf("table of %d goroutines from %q %q, want 70 from pprof at the window's end", g.Total, g.Source, g.When)
+	}
+	top := g.Rows[0]
+	if top.Count != 62 || top.State != "waiting on a lock" || top.Where != "main.contend.func1" || top.Line != "main.go:384" {
+		t.Errorf("top row %+v, want 62 waiting on a lock at main.contend.func1 main.go:384", top)
+	}
+	if !strings.Contains(top.Stack, "sync.(*Mutex).Lock") {
+		t.Errorf("top row's stack %q lacks the lock", top.Stack)
+	}
+	states := map[string]int{}
+	for _, r := range g.Rows {
+		states[r.State] += r.Count
+	}
+	for state, n := range map[string]int{"waiting on a socket or file (netpoll)": 3, "waiting on a WaitGroup": 1, "unknown (no stack)": 1} {
+		if states[state] != n {
+			t.Errorf("%d goroutines %s, want %d (rows %v)", states[state], state, n, states)
+		}
+	}
+
+	// Many distinct stacks: the largest groups, and a count of the rest.
+	p := synthetic(30, func(i int) int64 { return int64(i + 1) })
+	p.SampleType, p.DefaultSampleType = []*profile.ValueType{{Type: "goroutine", Unit: "count"}}, ""
+	for _, s := range p.Sample {
+		s.Value = s.Value[1:]
+	}
+	g = goroutines(&observation.Observation{Profiles: []observation.Profile{{Kind: observation.KindGoroutine, Source: "pprof", Profile: p}}})
+	if len(g.Rows) != maxGoroutineRows || g.MoreGroups != 30-maxGoroutineRows || g.Rows[0].Count != 30 {
+		t.Errorf("%d rows (first %d) and %d more groups, want %d rows from 30 and %d more", len(g.Rows), g.Rows[0].Count, g.MoreGroups, maxGoroutineRows, 30-maxGoroutineRows)
+	}
+	if g.Rows[0].State != "running or runnable" {
+		t.Errorf("a stack without gopark is %q, want running or runnable", g.Rows[0].State)
+	}
+
+	if g := goroutines(&observation.Observation{}); g != nil {
+		t.Errorf("a table without a goroutine profile: %+v", g)
 	}
 }
 

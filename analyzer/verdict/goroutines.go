@@ -142,6 +142,58 @@ func isGo(o *observation.Observation) bool {
 	return false
 }
 
+// The states GoroutineState tells.
+const (
+	GoroutineLock      = "waiting on a lock"
+	GoroutineWaitGroup = "waiting on a WaitGroup"
+	GoroutineCond      = "waiting on a sync.Cond"
+	GoroutineNetpoll   = "waiting on a socket or file (netpoll)"
+	GoroutineSleep     = "sleeping (time.Sleep)"
+	GoroutineChannel   = "waiting on a channel or select"
+	GoroutineSyscall   = "in a syscall"
+	GoroutineRunning   = "running or runnable"
+	GoroutineParked    = "parked in the runtime (other)"
+	GoroutineUnknown   = "unknown (no stack)"
+)
+
+// GoroutineState says what a goroutine of a goroutine profile is doing,
+// from its stack's function names, leaf first: not parked in the runtime
+// (running, or in a syscall), or parked waiting on a lock, a WaitGroup, a
+// condition, the netpoller, a timer, a channel. The reports that show
+// goroutines use it, so that they tell states alike.
+func GoroutineState(fns []string) string {
+	is := func(name string) bool {
+		for _, f := range fns {
+			if f == name {
+				return true
+			}
+		}
+		return false
+	}
+	parked := has(fns, "runtime.gopark")
+	switch {
+	case len(fns) == 0:
+		return GoroutineUnknown
+	case !parked && has(fns, "syscall.", "internal/runtime/syscall.", "runtime/internal/syscall.", "golang.org/x/sys/unix."):
+		return GoroutineSyscall
+	case !parked:
+		return GoroutineRunning
+	case isLockWait(fns):
+		return GoroutineLock
+	case has(fns, "sync.(*WaitGroup).Wait", "sync.runtime_SemacquireWaitGroup"):
+		return GoroutineWaitGroup
+	case has(fns, "sync.(*Cond).Wait"):
+		return GoroutineCond
+	case is("internal/poll.runtime_pollWait"):
+		return GoroutineNetpoll
+	case is("time.Sleep"):
+		return GoroutineSleep
+	case has(fns, "runtime.chanrecv", "runtime.chansend", "runtime.selectgo") || is("runtime.block"):
+		return GoroutineChannel
+	}
+	return GoroutineParked
+}
+
 // goroutineStates counts a goroutine profile's goroutines by what their
 // stacks wait on: a snapshot, but one that shows the waits threads hide.
 func goroutineStates(o *observation.Observation) []Evidence {
@@ -158,15 +210,14 @@ func goroutineStates(o *observation.Observation) []Evidence {
 			}
 			n := s.Value[0]
 			total += n
-			fns := frames(s)
-			switch {
-			case isLockWait(fns):
+			switch GoroutineState(frames(s)) {
+			case GoroutineLock:
 				counts["a lock"] += n
-			case has(fns, "internal/poll.runtime_pollWait"):
+			case GoroutineNetpoll:
 				counts["a socket or file (netpoll)"] += n
-			case has(fns, "time.Sleep"):
+			case GoroutineSleep:
 				counts["a timer"] += n
-			case has(fns, "runtime.chanrecv", "runtime.chansend", "runtime.selectgo"):
+			case GoroutineChannel:
 				counts["a channel or select"] += n
 			}
 		}

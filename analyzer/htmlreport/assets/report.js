@@ -23,14 +23,22 @@
     return (h >>> 0) / 4294967296;
   }
 
-  // color gives on-CPU frames the classic warm palette and off-CPU frames
-  // a cool one, each with the kernel and the Go runtime in their own
-  // hues, so that where time goes reads before any name does.
+  // Go's profiles of goroutines waiting, drawn in the violets of locks
+  // (clear of the search's magenta).
+  var WAITS = { mutex: true, block: true, contention: true };
+
+  // color gives on-CPU frames the classic warm palette, off-CPU frames a
+  // cool one and goroutine waits a violet one, each with the kernel and
+  // the Go runtime in their own hues, so that where time goes reads before
+  // any name does.
   function color(graphKind, n) {
     if (n.k === LABEL) return n.p ? 'hsl(210, 18%, 80%)' : 'hsl(210, 14%, 88%)';
     var r = hash(n.name), r2 = hash(n.name + '.');
     var h, s, l;
-    if (graphKind === 'offcpu') {
+    if (WAITS[graphKind]) {
+      if (n.k === KERNEL) { h = 200 + 12 * r; } else if (n.k === RUNTIME) { h = 225 + 15 * r; } else { h = 255 + 30 * r; }
+      s = 45 + 20 * r2; l = 66 + 10 * r;
+    } else if (graphKind === 'offcpu') {
       if (n.k === KERNEL) { h = 185 + 15 * r; } else if (n.k === RUNTIME) { h = 240 + 15 * r; } else { h = 200 + 25 * r; }
       s = 55 + 20 * r2; l = 62 + 10 * r;
     } else {

@@ -1,0 +1,191 @@
+package htmlreport
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
+	"github.com/perfhound/perfhound/analyzer/verdict"
+)
+
+// maxGoroutineRows bounds the goroutine table: a service can have
+// thousands of distinct stacks, and the few largest groups say what its
+// goroutines are doing.
+const maxGoroutineRows = 10
+
+// goroutineView is a Go goroutine profile's goroutines grouped by what
+// they wait on and where in the program.
+type goroutineView struct {
+	Source string
+	// When says what moment the profile shows: "at the window's end" for
+	// goscrape's snapshot.
+	When  string
+	Total int
+	Rows  []goroutineRow
+	// MoreGroups groups of MoreGoroutines goroutines are past the table.
+	MoreGroups, MoreGoroutines int
+}
+
+type goroutineRow struct {
+	Count int
+	Share float64
+	State string // what the goroutines do: "waiting on a lock"...
+	Where string // the function that waits: the program's own, where there is one
+	Line  string // its file and line
+	Stack string // a whole stack of the group, leaf first, for a tooltip
+}
+
+// goroutines groups the goroutines of the observation's latest goroutine
+// profile, nil when it has none with goroutines.
+func goroutines(o *observation.Observation) *goroutineView {
+	ps := pickProfiles(o, observation.KindGoroutine, "pprof", "ingest")
+	if len(ps) == 0 {
+		return nil
+	}
+	p := ps[len(ps)-1] // snapshots: the last is the latest
+	idx := valueIndex(p.Profile, "")
+	if idx < 0 {
+		return nil
+	}
+	type key struct{ state, where, line string }
+	groups := map[key]*goroutineRow{}
+	var total int
+	var fns []*profile.Line
+	for _, s := range p.Profile.Sample {
+		if idx >= len(s.Value) || s.Value[idx] <= 0 {
+			continue
+		}
+		n := int(s.Value[idx])
+		total += n
+		fns = linesOf(s, fns)
+		k := key{state: waitState(fns)}
+		if w := waitSite(fns); w != nil {
+			k.where = w.Function.Name
+			if w.Function.Filename != "" {
+				k.line = fmt.Sprintf("%s:%d", path.Base(w.Function.Filename), w.Line)
+			}
+		}
+		g := groups[k]
+		if g == nil {
+			g = &goroutineRow{State: k.state, Where: k.where, Line: k.line, Stack: stackText(fns)}
+			groups[k] = g
+		}
+		g.Count += n
+	}
+	if total == 0 {
+		return nil
+	}
+	rows := make([]goroutineRow, 0, len(groups))
+	for _, g := range groups {
+		g.Share = float64(g.Count) / float64(total)
+		rows = append(rows, *g)
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		a, b := rows[i], rows[j]
+		if a.Count != b.Count {
+			return a.Count > b.Count
+		}
+		if a.State != b.State {
+			return a.State < b.State
+		}
+		return a.Where+a.Line < b.Where+b.Line
+	})
+	v := &goroutineView{Source: p.Source, Total: total}
+	if p.Labels["mode"] == "snapshot" {
+		v.When = "at the window's end"
+	}
+	if len(rows) > maxGoroutineRows {
+		for _, r := range rows[maxGoroutineRows:] {
+			v.MoreGroups++
+			v.MoreGoroutines += r.Count
+		}
+		rows = rows[:maxGoroutineRows]
+	}
+	v.Rows = rows
+	return v
+}
+
+// linesOf lists a sample's lines with a function, leaf first.
+func linesOf(s *profile.Sample, buf []*profile.Line) []*profile.Line {
+	buf = buf[:0]
+	for _, l := range s.Location {
+		for i := range l.Line {
+			if l.Line[i].Function != nil {
+				buf = append(buf, &l.Line[i])
+			}
+		}
+	}
+	return buf
+}
+
+// waitState says what a goroutine is doing, as the verdict's goroutine
+// evidence tells it.
+func waitState(lines []*profile.Line) string {
+	fns := make([]string, len(lines))
+	for i, l := range lines {
+		fns[i] = l.Function.Name
+	}
+	return verdict.GoroutineState(fns)
+}
+
+// waitSite is where a goroutine waits: the first function of its stack,
+// leaf first, in the program rather than the standard library, else the
+// first outside the runtime and the sync packages (net.(*conn).Read for a
+// server's idle connection).
+func waitSite(lines []*profile.Line) *profile.Line {
+	for _, l := range lines {
+		if !isStd(l.Function.Name) {
+			return l
+		}
+	}
+	for _, l := range lines {
+		switch pkg := pkgOf(l.Function.Name); {
+		case pkg == "runtime", pkg == "sync", strings.HasPrefix(pkg, "internal/"), strings.HasPrefix(pkg, "runtime/internal/"):
+		default:
+			return l
+		}
+	}
+	if len(lines) > 0 {
+		return lines[0]
+	}
+	return nil
+}
+
+// pkgOf is a Go function name's import path: "net/http" of
+// "net/http.(*conn).serve".
+func pkgOf(fn string) string {
+	slash := strings.LastIndexByte(fn, '/')
+	if dot := strings.IndexByte(fn[slash+1:], '.'); dot >= 0 {
+		return fn[:slash+1+dot]
+	}
+	return fn
+}
+
+// isStd tells a standard library function by its import path, whose first
+// element has no dot (main excepted).
+func isStd(fn string) bool {
+	pkg := pkgOf(fn)
+	first, _, _ := strings.Cut(pkg, "/")
+	return pkg != "main" && !strings.Contains(first, ".")
+}
+
+// stackText is a stack for a tooltip, leaf first, at most 24 functions.
+func stackText(lines []*profile.Line) string {
+	var b strings.Builder
+	for i, l := range lines {
+		if i == 24 {
+			fmt.Fprintf(&b, "… %d more", len(lines)-i)
+			break
+		}
+		b.WriteString(l.Function.Name)
+		if l.Function.Filename != "" {
+			fmt.Fprintf(&b, " %s:%d", path.Base(l.Function.Filename), l.Line)
+		}
+		b.WriteByte('\n')
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
