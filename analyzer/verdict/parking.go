@@ -9,42 +9,52 @@ import (
 // Not every futex wait is lock contention: thread pools park their idle
 // workers on futexes too (the Go runtime's idle Ms, Rust's and the JVM's
 // thread parking, glibc condition variables of idle workers). Two rules
-// tell them apart, per process, from what the eBPF profiles show:
+// tell them apart, from what the eBPF profiles show:
 //
-//   - Go: threads of a Go program block on futexes only in the runtime
-//     (parking an idle M, sysmon, GC workers waiting); goroutines waiting
-//     on a sync.Mutex park in the Go scheduler, not on a futex. So in a Go
-//     process a futex wait is parking unless its stack shows a C lock
-//     (pthread_mutex_lock and friends, through cgo). A process is Go when
-//     any of its stacks has a runtime.* frame.
-//   - Everyone: a waiter waits for a holder, and a holder is doing work:
-//     running, or blocked on a disk or a socket. With T threads, at most
-//     T-1 wait on the one holder, so lock waits beyond (T-1) times the
-//     process's activity have nobody to wait for: they are idle parking.
+//   - Go: threads of a Go program block on futexes in the runtime: idle Ms
+//     parking, sysmon, GC workers waiting (goroutines waiting on a
+//     sync.Mutex park in the Go scheduler, not on a futex). Of its futex
+//     waits, only those under the runtime's own lock (runtime.lock2,
+//     contended when goroutines crowd a channel) or a C lock (pthread
+//     mutexes, through cgo) are lock contention. A process is Go when any
+//     of its stacks has a runtime.* frame.
+//   - Everyone else, per thread: a thread contending for a lock gets it in
+//     turn and works while it holds it, so it waits at most T-1 times as
+//     long as it works (T threads in the process, all waiting for the one
+//     holder). A thread's futex waits beyond (T-1) times its own activity
+//     (on a CPU, or blocked on a disk, a socket or a fault) are idle
+//     parking: the worker of a pool with nothing to do, woken by timeouts
+//     or rarely. A thread blocked on a lock the whole window, doing
+//     nothing, counts as parked: the rule cannot tell it from an idle
+//     worker.
 //
-// parking holds, per process, the part of its futex waits that can be
-// lock contention (1: all of it).
-type parking map[int64]float64
+// parking holds, per thread, the part of its futex waits that can be lock
+// contention (1: all of it); a Go process is marked by its pid with tid 0.
+type parking map[thread]float64
 
-// parkingOf measures every process of o's eBPF profiles.
+type thread struct{ pid, tid int64 }
+
+// goProcess marks a Go process in parking.
+const goProcess = -1
+
+// parkingOf measures every thread of o's eBPF profiles.
 func parkingOf(o *observation.Observation) parking {
-	type proc struct {
-		goRuntime      bool
-		lock, activity float64
-		threads        map[int64]bool
-	}
-	procs := map[int64]*proc{}
-	get := func(s *profile.Sample) *proc {
-		pid := samplePID(s)
-		p := procs[pid]
-		if p == nil {
-			p = &proc{threads: map[int64]bool{}}
-			procs[pid] = p
-		}
+	type counts struct{ lock, activity float64 }
+	threads := map[thread]*counts{}
+	perPID := map[int64]int{}
+	goPIDs := map[int64]bool{}
+	get := func(s *profile.Sample) *counts {
+		t := thread{pid: samplePID(s)}
 		if v := s.NumLabel["tid"]; len(v) == 1 {
-			p.threads[v[0]] = true
+			t.tid = v[0]
 		}
-		return p
+		c := threads[t]
+		if c == nil {
+			c = &counts{}
+			threads[t] = c
+			perPID[t.pid]++
+		}
+		return c
 	}
 	for _, prof := range o.Profiles {
 		if prof.Source != "ebpf" || prof.Profile == nil {
@@ -54,36 +64,39 @@ func parkingOf(o *observation.Observation) parking {
 		case observation.KindCPU:
 			idx := sampleIndex(prof.Profile, "cpu")
 			for _, s := range prof.Profile.Sample {
-				p := get(s)
-				fns := frames(s)
-				p.goRuntime = p.goRuntime || has(fns, "runtime.")
-				p.activity += nanos(s, idx)
+				c := get(s)
+				if has(frames(s), "runtime.") {
+					goPIDs[samplePID(s)] = true
+				}
+				c.activity += nanos(s, idx)
 			}
 		case observation.KindOffCPU:
 			idx := sampleIndex(prof.Profile, "off_cpu")
 			for _, s := range prof.Profile.Sample {
-				p := get(s)
+				c := get(s)
 				fns := frames(s)
-				p.goRuntime = p.goRuntime || has(fns, "runtime.")
+				if has(fns, "runtime.") {
+					goPIDs[samplePID(s)] = true
+				}
 				switch classifyWait(sampleState(s), fns) {
 				case WaitLock:
-					p.lock += nanos(s, idx)
+					c.lock += nanos(s, idx)
 				case WaitDisk, WaitNetwork, WaitFault:
-					p.activity += nanos(s, idx)
+					c.activity += nanos(s, idx)
 				}
 			}
 		}
 	}
 	out := parking{}
-	for pid, p := range procs {
+	for t, c := range threads {
 		share := 1.0
-		if bound := float64(len(p.threads)-1) * p.activity; p.lock > 0 && bound < p.lock {
-			share = bound / p.lock
+		if bound := float64(perPID[t.pid]-1) * c.activity; c.lock > 0 && bound < c.lock {
+			share = bound / c.lock
 		}
-		if p.goRuntime {
-			share = -1 // decided per stack: see lockShare
-		}
-		out[pid] = share
+		out[t] = share
+	}
+	for pid := range goPIDs {
+		out[thread{pid: pid}] = goProcess
 	}
 	return out
 }
@@ -91,17 +104,34 @@ func parkingOf(o *observation.Observation) parking {
 // lockShare is the part of a futex wait (a sample classified WaitLock)
 // that counts as lock contention.
 func (pk parking) lockShare(s *profile.Sample, fns []string) float64 {
-	share, ok := pk[samplePID(s)]
-	switch {
-	case !ok:
-		return 1
-	case share < 0: // a Go process
-		if has(fns, "__lll_lock_wait", "__pthread_mutex_lock", "pthread_mutex_lock", "pthread_rwlock_", "__pthread_rwlock_") {
+	pid := samplePID(s)
+	if pk[thread{pid: pid}] == goProcess {
+		if has(fns, "__lll_lock_wait", "__pthread_mutex_lock", "pthread_mutex_lock", "pthread_rwlock_", "__pthread_rwlock_") ||
+			hasExact(fns, "runtime.lock2", "runtime.lockWithRank", "runtime.lock") {
 			return 1
 		}
 		return 0
 	}
-	return share
+	t := thread{pid: pid}
+	if v := s.NumLabel["tid"]; len(v) == 1 {
+		t.tid = v[0]
+	}
+	if share, ok := pk[t]; ok {
+		return share
+	}
+	return 1
+}
+
+// hasExact reports whether fns holds one of names exactly.
+func hasExact(fns []string, names ...string) bool {
+	for _, f := range fns {
+		for _, n := range names {
+			if f == n {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // samplePID is an eBPF sample's process (its numeric label "pid"), 0 when
