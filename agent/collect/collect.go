@@ -131,6 +131,10 @@ func Run(ctx context.Context, samplers []Sampler, interval, duration time.Durati
 		timer.Reset(time.Until(next))
 		select {
 		case <-ctx.Done():
+			// Ended early (the command exited, the user interrupted):
+			// one last reading, so that the rates cover the window up
+			// to now.
+			rec.Sample(context.WithoutCancel(ctx), samplers, time.Now())
 			rec.noteUnrated()
 			return rec.Series(), rec.MissingList()
 		case <-timer.C:

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/perfhound/perfhound/agent/collect"
 	"github.com/perfhound/perfhound/agent/observe"
 	"github.com/perfhound/perfhound/analyzer/observation"
@@ -51,7 +53,11 @@ type Options struct {
 	Stdout, Stderr io.Writer
 	// Started is called as the window starts with what is collected.
 	Started func(collecting []string)
-	Env     collect.Env
+	// Interrupt, when closed, ends the window early (the user pressed
+	// Ctrl-C): the observation covers the window so far, and says so. A
+	// command is sent SIGINT.
+	Interrupt <-chan struct{}
+	Env       collect.Env
 }
 
 // Watch watches the target for one window and returns its observation.
@@ -70,7 +76,7 @@ func Watch(ctx context.Context, opts Options) (*observation.Observation, error) 
 	}
 	wopts := observe.WatchOptions{
 		Duration: opts.Duration, Interval: opts.Interval, EBPF: opts.EBPF, Frequency: opts.Frequency,
-		Env: opts.Env, Started: opts.Started,
+		Env: opts.Env, Started: opts.Started, Stop: opts.Interrupt,
 	}
 	switch {
 	case len(opts.Command) > 0:
@@ -83,20 +89,48 @@ func Watch(ctx context.Context, opts Options) (*observation.Observation, error) 
 	o, err := observe.Watch(ctx, wopts)
 	if o != nil {
 		dropPID(o, os.Getpid())
+		noteInterrupt(o, opts)
 	}
 	return o, err
+}
+
+// noteInterrupt says in the observation that the user cut the window
+// short, when they did.
+func noteInterrupt(o *observation.Observation, opts Options) {
+	select {
+	case <-opts.Interrupt:
+		o.Missing = append(o.Missing, observation.Missing{Signal: "window",
+			Reason: fmt.Sprintf("cut short by an interrupt after %.1fs of the %v asked for", o.Meta.Duration.Seconds(), opts.Duration)})
+	default:
+	}
+}
+
+// either is a channel closed when a or b is (b may be nil).
+func either(a, b <-chan struct{}) <-chan struct{} {
+	if b == nil {
+		return a
+	}
+	c := make(chan struct{})
+	go func() {
+		select {
+		case <-a:
+		case <-b:
+		}
+		close(c)
+	}()
+	return c
 }
 
 // watchPID watches a running process and fails if it exits during the
 // window: a verdict on part of a window would read as a verdict on all of
 // it.
 func watchPID(ctx context.Context, opts Options, wopts observe.WatchOptions) (*observation.Observation, error) {
-	if opts.PID < 0 {
-		return nil, fmt.Errorf("diagnose: %d is not a PID", opts.PID)
+	if err := checkPID(opts.Env, opts.PID); err != nil {
+		return nil, err
 	}
 	wopts.PID = opts.PID
 	exited := make(chan struct{})
-	wopts.Stop = exited
+	wopts.Stop = either(exited, opts.Interrupt)
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() {
@@ -104,7 +138,14 @@ func watchPID(ctx context.Context, opts Options, wopts observe.WatchOptions) (*o
 			close(exited)
 		}
 	}()
-	start := time.Now()
+	var start time.Time
+	started := opts.Started
+	wopts.Started = func(what []string) {
+		start = time.Now()
+		if started != nil {
+			started(what)
+		}
+	}
 	o, err := observe.Watch(ctx, wopts)
 	if err != nil {
 		return o, err
@@ -115,7 +156,43 @@ func watchPID(ctx context.Context, opts Options, wopts observe.WatchOptions) (*o
 			opts.PID, time.Since(start).Seconds(), opts.Duration, ErrProcessExited)
 	default:
 	}
+	noteInterrupt(o, opts)
 	return o, nil
+}
+
+// checkPID refuses what cannot be watched as a process: not a PID, no
+// such process, a zombie, a thread of another process (the eBPF
+// collectors follow processes by their thread group).
+func checkPID(env collect.Env, pid int) error {
+	if pid <= 0 {
+		return fmt.Errorf("diagnose: %d is not a PID", pid)
+	}
+	procfs := env.ProcFS
+	if procfs == "" {
+		procfs = "/proc"
+	}
+	b, err := os.ReadFile(fmt.Sprintf("%s/%d/status", procfs, pid))
+	if err != nil {
+		return fmt.Errorf("diagnose: no process %d: %w", pid, ErrNoProcess)
+	}
+	var tgid int
+	var state string
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		switch k {
+		case "Tgid":
+			tgid, _ = strconv.Atoi(strings.TrimSpace(v))
+		case "State":
+			state = strings.TrimSpace(v)
+		}
+	}
+	switch {
+	case strings.HasPrefix(state, "Z") || strings.HasPrefix(state, "X"):
+		return fmt.Errorf("diagnose: process %d has already exited (%s): %w", pid, state, ErrProcessExited)
+	case tgid != 0 && tgid != pid:
+		return fmt.Errorf("diagnose: %d is a thread of process %d: watch --pid %d", pid, tgid, tgid)
+	}
+	return nil
 }
 
 // awaitExit polls the process until it is gone (true) or stop closes
@@ -180,13 +257,19 @@ func watchCommand(ctx context.Context, opts Options, wopts observe.WatchOptions)
 		return nil, err
 	}
 	defer gateW.Close()
-	cmd := exec.Command("/bin/sh", append([]string{"-c", `read -r _ <&3; exec 3<&-; exec "$@"`, "perfhound-gate"}, opts.Command...)...)
+	// The gate: the command runs only when perfhound releases it; if
+	// perfhound dies first, the pipe reads EOF and the shell exits.
+	cmd := exec.Command("/bin/sh", append([]string{"-c", `read -r _ <&3 || exit 125; exec 3<&-; exec "$@"`, "perfhound-gate"}, opts.Command...)...)
 	cmd.Stdin = os.Stdin
 	cmd.Stdout, cmd.Stderr = opts.Stdout, opts.Stderr
 	cmd.ExtraFiles = []*os.File{gateR}
 	// Its own process group, so that the kill at the end reaches the
-	// command's children too.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// command's children too; but not when stdin is a terminal: a
+	// background group reading the terminal is stopped (SIGTTIN), and in
+	// the foreground group Ctrl-C reaches the command as it would without
+	// perfhound.
+	ownGroup := !isTerminal(os.Stdin)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: ownGroup}
 	if err := cmd.Start(); err != nil {
 		gateR.Close()
 		return nil, fmt.Errorf("diagnose: %w: %w", ErrCommand, err)
@@ -197,16 +280,34 @@ func watchCommand(ctx context.Context, opts Options, wopts observe.WatchOptions)
 	var waitErr error
 	go func() { waitErr = cmd.Wait(); close(exited) }()
 	defer func() {
+		// The command's group goes too, children it left behind included.
+		if ownGroup {
+			syscall.Kill(-pid, syscall.SIGKILL)
+		}
 		select {
 		case <-exited:
 		default:
-			syscall.Kill(-pid, syscall.SIGKILL)
+			syscall.Kill(pid, syscall.SIGKILL)
 			<-exited
 		}
 	}()
 
 	wopts.PID = pid
-	wopts.Stop = exited
+	wopts.Stop = either(exited, opts.Interrupt)
+	if opts.Interrupt != nil {
+		go func() {
+			select {
+			case <-opts.Interrupt:
+				// In its own group the command did not get the
+				// terminal's SIGINT: pass it on, so that it can clean
+				// up before the kill at the end.
+				if ownGroup {
+					syscall.Kill(-pid, syscall.SIGINT)
+				}
+			case <-exited:
+			}
+		}()
+	}
 	started := opts.Started
 	var runStart time.Time
 	wopts.Started = func(what []string) {
@@ -236,11 +337,20 @@ func watchCommand(ctx context.Context, opts Options, wopts observe.WatchOptions)
 		if waitErr != nil {
 			o.Missing = append(o.Missing, observation.Missing{Signal: "command", Reason: "exited with " + exitText(waitErr)})
 		}
+	case <-opts.Interrupt: // nil without one: never ready
 	default:
 		o.Missing = append(o.Missing, observation.Missing{Signal: "command",
 			Reason: fmt.Sprintf("still running at the end of the %v window, then killed: the verdict covers the window only", opts.Duration)})
 	}
+	noteInterrupt(o, opts)
 	return o, nil
+}
+
+// isTerminal reports whether f is a terminal (not merely a character
+// device such as /dev/null): it answers a terminal's ioctl.
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 func exitText(err error) string {
@@ -262,20 +372,30 @@ func exitText(err error) string {
 // listening socket.
 func watchURL(ctx context.Context, opts Options, wopts observe.WatchOptions) (*observation.Observation, error) {
 	wopts.URL = opts.URL
-	if pid, ok := listenerPID(ctx, opts.URL); ok && pid != os.Getpid() {
+	pid, ok := listenerPID(ctx, opts.URL)
+	var why string
+	switch {
+	case !ok || pid == os.Getpid():
+		why = "the service does not listen on this host (or its process could not be found), so only its pprof endpoint was watched"
+	case !servesItself(ctx, opts.URL, opts.Env, pid):
+		// A proxy, an ssh tunnel, a port-forward: the listener is not
+		// the Go program the endpoint describes.
+		why = fmt.Sprintf("process %d listens on the URL's port but is not the program serving pprof there (a proxy or a port-forward?), so only the endpoint was watched", pid)
+	default:
 		wopts.PID = pid
-	} else {
-		// A remote service: eBPF would watch this host, not it.
+	}
+	if wopts.PID == 0 {
+		// eBPF would watch this host, not the service.
 		wopts.EBPF = false
 	}
 	o, err := observe.Watch(ctx, wopts)
 	if err != nil {
 		return o, err
 	}
+	noteInterrupt(o, opts)
 	o.Meta.Target.PID = wopts.PID
 	if wopts.PID == 0 {
-		o.Missing = append(o.Missing, observation.Missing{Signal: "ebpf",
-			Reason: "the service does not listen on this host (or its process could not be found), so only its pprof endpoint was watched"})
+		o.Missing = append(o.Missing, observation.Missing{Signal: "ebpf", Reason: why})
 	}
 	return o, nil
 }

@@ -2,13 +2,19 @@ package diagnose
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	psnet "github.com/shirou/gopsutil/v4/net"
 
+	"github.com/perfhound/perfhound/agent/collect"
 	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
@@ -34,8 +40,17 @@ func listenerPID(ctx context.Context, raw string) (int, bool) {
 	if err != nil {
 		return 0, false
 	}
-	ips, err := net.DefaultResolver.LookupIPAddr(ctx, u.Hostname())
-	if err != nil || len(ips) == 0 || !local(ips[0].IP) {
+	addrs, err := net.DefaultResolver.LookupIPAddr(ctx, u.Hostname())
+	if err != nil {
+		return 0, false
+	}
+	var ips []net.IP
+	for _, a := range addrs {
+		if local(a.IP) {
+			ips = append(ips, a.IP)
+		}
+	}
+	if len(ips) == 0 {
 		return 0, false
 	}
 	conns, err := psnet.ConnectionsWithContext(ctx, "tcp")
@@ -47,11 +62,52 @@ func listenerPID(ctx context.Context, raw string) (int, bool) {
 			continue
 		}
 		l := net.ParseIP(c.Laddr.IP)
-		if l == nil || l.IsUnspecified() || l.Equal(ips[0].IP) {
-			return int(c.Pid), true
+		if l == nil {
+			continue
+		}
+		for _, ip := range ips {
+			if l.IsUnspecified() || l.Equal(ip) {
+				return int(c.Pid), true
+			}
 		}
 	}
 	return 0, false
+}
+
+// servesItself reports whether process pid is the program whose pprof
+// endpoint is at raw: net/http/pprof's /debug/pprof/cmdline is the
+// serving program's arguments, NUL-separated, as /proc/PID/cmdline is.
+func servesItself(ctx context.Context, raw string, env collect.Env, pid int) bool {
+	base := raw
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	if i := strings.Index(base, "/debug/pprof"); i >= 0 {
+		base = base[:i]
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(base, "/")+"/debug/pprof/cmdline", nil)
+	if err != nil {
+		return false
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	served, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return false
+	}
+	procfs := env.ProcFS
+	if procfs == "" {
+		procfs = "/proc"
+	}
+	own, err := os.ReadFile(fmt.Sprintf("%s/%d/cmdline", procfs, pid))
+	if err != nil {
+		return false
+	}
+	return strings.TrimRight(string(served), "\x00") == strings.TrimRight(string(own), "\x00")
 }
 
 // local reports whether ip is loopback or one of this host's addresses.

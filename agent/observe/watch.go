@@ -156,6 +156,9 @@ func Watch(ctx context.Context, opts WatchOptions) (*observation.Observation, er
 		}()
 	}
 	wg.Wait()
+	// The window ends here: reading the process table and the eBPF maps
+	// below takes time the rates must not be spread over.
+	end := time.Now()
 	o.Series = append(o.Series, series...)
 	o.Missing = append(o.Missing, smiss...)
 	if scrErr != nil && wctx.Err() == nil {
@@ -182,7 +185,7 @@ func Watch(ctx context.Context, opts WatchOptions) (*observation.Observation, er
 			FromBPF(o, w)
 		}
 	}
-	o.Meta.Start, o.Meta.Duration = start.UTC(), time.Since(start)
+	o.Meta.Start, o.Meta.Duration = start.UTC(), end.Sub(start)
 	if err := ctx.Err(); err != nil {
 		return o, fmt.Errorf("observe: window cut short: %w", err)
 	}

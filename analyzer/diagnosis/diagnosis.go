@@ -109,7 +109,7 @@ func (r *Report) WriteText(w io.Writer, opts verdict.TextOptions) error {
 	}
 	tw.Flush()
 	if more := r.Ranked - len(r.Processes); more > 0 {
-		fmt.Fprintf(&b, "  (%d more processes with some load not shown: under 0.01 threads/s, or past the first %d)\n", more, len(r.Processes))
+		fmt.Fprintf(&b, "  (%d more processes with less load not shown)\n", more)
 	}
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return err

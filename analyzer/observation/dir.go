@@ -101,6 +101,34 @@ func Save(o *Observation, dir string) error {
 	return nil
 }
 
+// CanSave reports, before a window is spent watching, why Save to dir
+// would fail: dir is not an observation and not empty, or its parent
+// cannot be written.
+func CanSave(dir string) error {
+	dir = filepath.Clean(dir)
+	if err := checkReplaceable(dir); err != nil {
+		return err
+	}
+	parent := filepath.Dir(dir)
+	for {
+		st, err := os.Stat(parent)
+		if err == nil {
+			if !st.IsDir() {
+				return fmt.Errorf("saving observation: %s is not a directory", parent)
+			}
+			probe, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".probe-")
+			if err != nil {
+				return fmt.Errorf("saving observation: %w", err)
+			}
+			return os.Remove(probe)
+		}
+		if !errors.Is(err, fs.ErrNotExist) || filepath.Dir(parent) == parent {
+			return fmt.Errorf("saving observation: %w", err)
+		}
+		parent = filepath.Dir(parent) // Save creates the missing parents
+	}
+}
+
 // checkReplaceable refuses to overwrite a directory that is not empty and
 // not an observation: Save must never delete someone's files.
 func checkReplaceable(dir string) error {

@@ -21,6 +21,7 @@ package procrank
 import (
 	"sort"
 	"strconv"
+	"unicode"
 
 	"github.com/google/pprof/profile"
 
@@ -66,7 +67,7 @@ func Rank(o *observation.Observation, exclude ...int) []Process {
 				continue
 			}
 			b := verdict.BreakdownOf(&observation.Observation{Profiles: profs})
-			p := Process{PID: pid, Comm: commOf(profs), ByClass: map[verdict.Class]float64{}, Source: "ebpf"}
+			p := Process{PID: pid, Comm: printable(commOf(profs)), ByClass: map[verdict.Class]float64{}, Source: "ebpf"}
 			for c, s := range b.ByClass {
 				if c != verdict.ClassNone && s > 0 {
 					p.ByClass[c] = s / window
@@ -122,7 +123,7 @@ func fromScans(o *observation.Observation, skip map[int]bool) []Process {
 		}
 		p := byPID[pid]
 		if p == nil {
-			p = &Process{PID: pid, Comm: s.Labels["comm"], ByClass: map[verdict.Class]float64{}, Source: "proc"}
+			p = &Process{PID: pid, Comm: printable(s.Labels["comm"]), ByClass: map[verdict.Class]float64{}, Source: "proc"}
 			byPID[pid] = p
 		}
 		v := s.Points[len(s.Points)-1].Value
@@ -153,7 +154,7 @@ func Split(o *observation.Observation, pid int) *observation.Observation {
 	sub.Meta.Target = observation.Target{Kind: observation.TargetProcess, PID: pid}
 	if profs := splitProfiles(o)[pid]; len(profs) > 0 {
 		sub.Profiles = profs
-		sub.Meta.Target.Command = []string{commOf(profs)}
+		sub.Meta.Target.Command = []string{printable(commOf(profs))}
 	}
 	for _, h := range o.Histograms {
 		if h.Labels["pid"] == id {
@@ -171,7 +172,7 @@ func Split(o *observation.Observation, pid int) *observation.Observation {
 			continue
 		}
 		if len(sub.Meta.Target.Command) == 0 && s.Labels["comm"] != "" {
-			sub.Meta.Target.Command = []string{s.Labels["comm"]}
+			sub.Meta.Target.Command = []string{printable(s.Labels["comm"])}
 		}
 		switch s.Name {
 		case "proc.cpu":
@@ -242,4 +243,22 @@ func samplePID(s *profile.Sample) (int, bool) {
 		return pid, err == nil
 	}
 	return 0, false
+}
+
+// printable escapes the control characters of a command name: any process
+// can name itself (prctl PR_SET_NAME), and a name that reached a terminal
+// as it is could move the cursor, clear the screen or set the title.
+func printable(s string) string {
+	clean := true
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	q := strconv.QuoteToGraphic(s)
+	return q[1 : len(q)-1]
 }

@@ -126,3 +126,17 @@ func TestRankFromScans(t *testing.T) {
 		t.Errorf("split target %+v", sub.Meta.Target)
 	}
 }
+
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"workloads":             "workloads",
+		"kworker/0:1-events":    "kworker/0:1-events",
+		"\x1b]0;pwn\x07\x1b[2J": `\x1b]0;pwn\a\x1b[2J`,
+		"tab\there":             `tab\there`,
+		"naïve":                 "naïve",
+	} {
+		if got := printable(in); got != want {
+			t.Errorf("printable(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

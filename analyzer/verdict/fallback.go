@@ -72,6 +72,13 @@ func procBreakdown(o *observation.Observation, window float64, th Thresholds) Br
 	if n, ok := meanOf(o, scope+".io.syscalls", nil); ok && n > 0 {
 		didIO = true
 	}
+	// The process's own block I/O wait, where the kernel keeps delay
+	// accounting (a host's process split out of its /proc scans), is better
+	// than its cgroup's pressure.
+	if d, ok := meanOf(o, "process.blkio_delay", nil); ok && !host {
+		add(WaitDisk, ClassIO, d*window)
+		didIO = false
+	}
 	if didIO {
 		if some, ok := meanOf(o, psi, map[string]string{"resource": "io", "kind": "some"}); ok {
 			add(WaitDisk, ClassIO, some*window)

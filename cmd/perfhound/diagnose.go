@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,6 +33,21 @@ func (f *reportFlags) add(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVarP(&f.format, "format", "f", "text", "report format: text, markdown, json or html")
 	fl.StringVarP(&f.output, "output", "o", "", "write the report to this file instead of stdout")
+}
+
+// checkOutput fails early when the report file could not be written: its
+// directory is missing or not writable.
+func (f *reportFlags) checkOutput() error {
+	if f.output == "" {
+		return nil
+	}
+	if err := unix.Access(filepath.Dir(f.output), unix.W_OK); err != nil {
+		return fmt.Errorf("--output %s: cannot write in %s: %w", f.output, filepath.Dir(f.output), err)
+	}
+	if st, err := os.Stat(f.output); err == nil && st.IsDir() {
+		return fmt.Errorf("--output %s is a directory", f.output)
+	}
+	return nil
 }
 
 func (f *reportFlags) check() error {
@@ -124,19 +141,55 @@ or is not pprof) or on usage errors.`,
 			if frequency <= 0 || frequency > 10000 {
 				return usageError{errors.New("--frequency must be in 1..10000 Hz")}
 			}
+			if cmd.Flags().Changed("pid") && pid <= 0 {
+				return usageError{fmt.Errorf("--pid %d is not a PID", pid)}
+			}
+			// Where the results go is checked before the window is
+			// spent, not after.
+			if err := rep.checkOutput(); err != nil {
+				return err
+			}
+			if save != "" {
+				if err := observation.CanSave(save); err != nil {
+					return err
+				}
+			}
 			opts := diagnose.Options{
 				PID: pid, Command: args, URL: url, Duration: duration, Interval: interval,
 				EBPF: !noEBPF, Frequency: frequency,
 				Stdout: os.Stderr, Stderr: os.Stderr,
 			}
 			stderr := cmd.ErrOrStderr()
-			prog := newProgress(stderr, !quiet && isTerminal(stderr), duration)
-			prog.width = terminalWidth(stderr)
+			// A command writes to the same terminal: no status line over
+			// its output.
+			prog := newProgress(stderr, !quiet && len(args) == 0 && isTerminal(stderr), duration, terminalWidth(stderr))
 			target := targetText(opts)
 			opts.Started = func(what []string) { prog.watching(target, what) }
 
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
+			// The first Ctrl-C (or SIGTERM) ends the window early and
+			// reports on what was watched; the second aborts.
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			interrupt := make(chan struct{})
+			opts.Interrupt = interrupt
+			sigs := make(chan os.Signal, 2)
+			signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+			defer signal.Stop(sigs)
+			go func() {
+				for n := 0; ; n++ {
+					select {
+					case <-sigs:
+					case <-ctx.Done():
+						return
+					}
+					if n == 0 {
+						close(interrupt)
+						continue
+					}
+					cancel()
+					return
+				}
+			}()
 			o, err := diagnose.Watch(ctx, opts)
 			prog.analyzing()
 			if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +21,7 @@ var (
 	buildOnce  sync.Once
 	buildErr   error
 	workloads  string // the Go workloads binary
+	perfhound  string // this command, built, for what must run as its own process
 	cwork      string // the C workloads binary, "" without gcc
 	subjectDir string
 )
@@ -34,6 +36,12 @@ func buildSubjects(t *testing.T) {
 		workloads = filepath.Join(subjectDir, "workloads")
 		out, err := exec.Command("go", "build", "-buildvcs=false", "-o", workloads, "../../fixtures/workloads").CombinedOutput()
 		if err != nil {
+			buildErr = err
+			t.Logf("%s", out)
+			return
+		}
+		perfhound = filepath.Join(subjectDir, "perfhound")
+		if out, err := exec.Command("go", "build", "-buildvcs=false", "-o", perfhound, ".").CombinedOutput(); err != nil {
 			buildErr = err
 			t.Logf("%s", out)
 			return
@@ -152,6 +160,24 @@ func TestDiagnoseBadTargets(t *testing.T) {
 	defer notPprof.Close()
 
 	short := startSubject(t, workloads, "-mode", "sleep", "-duration", "1s")
+	threaded := startSubject(t, workloads, "-mode", "sleep", "-duration", "10s")
+	time.Sleep(200 * time.Millisecond) // its runtime threads started
+	tid := ""
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", threaded.Process.Pid))
+	for _, task := range tasks {
+		if task.Name() != strconv.Itoa(threaded.Process.Pid) {
+			tid = task.Name()
+		}
+	}
+	// A zombie: a child that exited and was not waited for yet.
+	zombie := exec.Command("true")
+	if err := zombie.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer zombie.Wait()
+	time.Sleep(100 * time.Millisecond)
+	notEmpty := t.TempDir()
+	writeFile(t, filepath.Join(notEmpty, "notes.txt"), []byte("mine"))
 	cases := []struct {
 		name string
 		args []string
@@ -165,6 +191,11 @@ func TestDiagnoseBadTargets(t *testing.T) {
 		{"command exits at once", []string{"--", "true"}, "too soon"},
 		{"command fails at once", []string{"--", "sh", "-c", "exit 3"}, "status 3"},
 		{"two targets", []string{"--pid", "1", "--url", notPprof.URL}, "none of the others can be"},
+		{"pid 0", []string{"--pid", "0"}, "not a PID"},
+		{"a thread, not a process", []string{"--pid", tid}, "is a thread of process " + strconv.Itoa(threaded.Process.Pid)},
+		{"a zombie", []string{"--pid", strconv.Itoa(zombie.Process.Pid)}, "already exited"},
+		{"output in a missing directory", []string{"-o", "/nonexistent/dir/report.txt"}, "cannot write"},
+		{"save over someone's files", []string{"--save", notEmpty}, notEmpty},
 		{"bad format", []string{"-f", "pdf"}, "unknown --format"},
 		{"argument without --", []string{"ls"}, "after --"},
 	}
@@ -228,5 +259,54 @@ func TestAnalyzeReproducesDiagnose(t *testing.T) {
 	}
 	if code, _, errb := runCLI(t, "analyze", t.TempDir()); code != exitBadInput || !strings.Contains(errb, "not a perfhound observation") {
 		t.Errorf("analyze of an empty directory: exit %d, %s", code, errb)
+	}
+}
+
+// TestDiagnoseInterrupt sends perfhound SIGINT in the middle of a window:
+// it reports on the window so far, says it was cut short, and exits 0.
+func TestDiagnoseInterrupt(t *testing.T) {
+	buildSubjects(t)
+	args := []string{"diagnose", "-f", "json", "-d", "20s"}
+	if os.Geteuid() != 0 {
+		args = append(args, "--no-ebpf")
+	}
+	cmd := exec.Command(perfhound, append(args, "--", workloads, "-mode", "hash", "-duration", "20s")...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	time.Sleep(2500 * time.Millisecond)
+	cmd.Process.Signal(os.Interrupt)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("perfhound after SIGINT: %v\n%s", err, errb.String())
+		}
+	case <-time.After(15 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("perfhound did not end within 15 s of SIGINT")
+	}
+	var d struct {
+		Verdict struct {
+			Class    string `json:"class"`
+			Duration int64  `json:"duration_ns"`
+			Missing  []struct{ Signal, Reason string }
+		} `json:"verdict"`
+	}
+	if err := json.Unmarshal([]byte(out.String()), &d); err != nil {
+		t.Fatalf("no report after SIGINT: %v\n%s\n%s", err, out.String(), errb.String())
+	}
+	if secs := float64(d.Verdict.Duration) / 1e9; secs < 1 || secs > 6 {
+		t.Errorf("window of %.1fs, want the 2.5s before the interrupt", secs)
+	}
+	cut := false
+	for _, m := range d.Verdict.Missing {
+		cut = cut || m.Signal == "window" && strings.Contains(m.Reason, "interrupt")
+	}
+	if !cut || d.Verdict.Class != "cpu" {
+		t.Errorf("class %q, missing %+v: want cpu, and the window said to be cut short", d.Verdict.Class, d.Verdict.Missing)
 	}
 }

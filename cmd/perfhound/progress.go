@@ -25,8 +25,8 @@ type progress struct {
 	stopped chan struct{}
 }
 
-func newProgress(w io.Writer, on bool, window time.Duration) *progress {
-	p := &progress{w: w, on: on, width: 100, window: window, stop: make(chan struct{}), stopped: make(chan struct{})}
+func newProgress(w io.Writer, on bool, window time.Duration, width int) *progress {
+	p := &progress{w: w, on: on, width: width, window: window, stop: make(chan struct{}), stopped: make(chan struct{})}
 	if !on {
 		close(p.stopped)
 		return p

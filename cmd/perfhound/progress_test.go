@@ -36,7 +36,7 @@ func TestProgressLine(t *testing.T) {
 // not a terminal.
 func TestProgressOffScreen(t *testing.T) {
 	var b bytes.Buffer
-	p := newProgress(&b, isTerminal(&b), time.Second)
+	p := newProgress(&b, isTerminal(&b), time.Second, 80)
 	p.watching("the host", nil)
 	time.Sleep(300 * time.Millisecond)
 	p.analyzing()
