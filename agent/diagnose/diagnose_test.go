@@ -1,0 +1,84 @@
+package diagnose
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/perfhound/perfhound/agent/collect"
+)
+
+func TestCheckPID(t *testing.T) {
+	if err := checkPID(collect.Env{}, os.Getpid()); err != nil {
+		t.Errorf("this process: %v", err)
+	}
+	for _, pid := range []int{0, -3} {
+		if err := checkPID(collect.Env{}, pid); err == nil || !strings.Contains(err.Error(), "not a PID") {
+			t.Errorf("pid %d: %v", pid, err)
+		}
+	}
+	if err := checkPID(collect.Env{}, 1<<30); !errors.Is(err, ErrNoProcess) {
+		t.Errorf("no such process: %v", err)
+	}
+	// A thread of this process other than the main one.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Skip(err)
+	}
+	for _, task := range tasks {
+		if task.Name() == strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		tid, _ := strconv.Atoi(task.Name())
+		err := checkPID(collect.Env{}, tid)
+		if err == nil || !strings.Contains(err.Error(), "is a thread of process "+strconv.Itoa(os.Getpid())) {
+			t.Errorf("thread %d: %v", tid, err)
+		}
+		return
+	}
+	t.Skip("no second thread to try")
+}
+
+// TestServesItself checks the URL's listener against what the endpoint
+// says it is: this test process serving its own command line matches, one
+// serving another's does not (a proxy in front of the service).
+func TestServesItself(t *testing.T) {
+	own, err := os.ReadFile("/proc/self/cmdline")
+	if err != nil {
+		t.Skip(err)
+	}
+	serve := func(cmdline []byte) *httptest.Server {
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/debug/pprof/cmdline" {
+				http.NotFound(w, r)
+				return
+			}
+			w.Write(cmdline)
+		}))
+	}
+	same := serve(own)
+	defer same.Close()
+	other := serve([]byte("/usr/bin/some-proxy\x00-listen\x00:6060"))
+	defer other.Close()
+	ctx := context.Background()
+	if !servesItself(ctx, same.URL, collect.Env{}, os.Getpid()) {
+		t.Error("the process serving its own command line was not recognised")
+	}
+	if !servesItself(ctx, same.URL+"/debug/pprof/", collect.Env{}, os.Getpid()) {
+		t.Error("a URL under /debug/pprof/ was not taken for its base")
+	}
+	if servesItself(ctx, other.URL, collect.Env{}, os.Getpid()) {
+		t.Error("a listener serving another program's command line was taken for it")
+	}
+	if pid, ok := listenerPID(ctx, same.URL); !ok || pid != os.Getpid() {
+		t.Errorf("listener of %s: pid %d, %v; want this process %d", same.URL, pid, ok, os.Getpid())
+	}
+}
