@@ -157,12 +157,12 @@ or is not pprof) or on usage errors.`,
 			opts := diagnose.Options{
 				PID: pid, Command: args, URL: url, Duration: duration, Interval: interval,
 				EBPF: !noEBPF, Frequency: frequency,
-				Stdout: os.Stderr, Stderr: os.Stderr,
 			}
 			stderr := cmd.ErrOrStderr()
-			// A command writes to the same terminal: no status line over
-			// its output.
-			prog := newProgress(stderr, !quiet && len(args) == 0 && isTerminal(stderr), duration, terminalWidth(stderr))
+			prog := newProgress(stderr, !quiet && isTerminal(stderr), duration, terminalWidth(stderr))
+			// A command's output goes to stderr, so that a report on
+			// stdout stays clean, above the status line when there is one.
+			opts.Stdout, opts.Stderr = prog.passThrough(), prog.passThrough()
 			target := targetText(opts)
 			opts.Started = func(what []string) { prog.watching(target, what) }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
@@ -23,6 +24,7 @@ type progress struct {
 	window  time.Duration
 	stop    chan struct{}
 	stopped chan struct{}
+	held    []*aboveLine // output passed through, with what is left of its last line
 }
 
 func newProgress(w io.Writer, on bool, window time.Duration, width int) *progress {
@@ -50,6 +52,38 @@ func (p *progress) analyzing() {
 	p.stage, p.what, p.start = "reading the collectors and analyzing", "", time.Time{}
 }
 
+// passThrough returns a writer for a watched command's output: whole
+// lines are written above the status line, which is then drawn again, so
+// that the two do not overwrite each other. What is left of a last line
+// without a newline is written by done.
+func (p *progress) passThrough() io.Writer {
+	if !p.on {
+		return p.w
+	}
+	return &aboveLine{p: p}
+}
+
+type aboveLine struct {
+	p       *progress
+	partial []byte
+}
+
+func (a *aboveLine) Write(b []byte) (int, error) {
+	a.p.mu.Lock()
+	defer a.p.mu.Unlock()
+	a.partial = append(a.partial, b...)
+	i := bytes.LastIndexByte(a.partial, '\n')
+	if i < 0 {
+		return len(b), nil
+	}
+	fmt.Fprintf(a.p.w, "\r\x1b[2K%s%s", a.partial[:i+1], a.p.line(time.Now()))
+	a.partial = append(a.partial[:0], a.partial[i+1:]...)
+	if len(a.p.held) == 0 {
+		a.p.held = append(a.p.held, a)
+	}
+	return len(b), nil
+}
+
 // done clears the line and stops drawing.
 func (p *progress) done() {
 	if !p.on {
@@ -71,7 +105,15 @@ func (p *progress) loop() {
 		p.draw()
 		select {
 		case <-p.stop:
+			p.mu.Lock()
 			fmt.Fprintf(p.w, "\r\x1b[2K")
+			for _, a := range p.held {
+				if len(a.partial) > 0 {
+					fmt.Fprintf(p.w, "%s\n", a.partial)
+					a.partial = a.partial[:0]
+				}
+			}
+			p.mu.Unlock()
 			return
 		case <-tick.C:
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -43,5 +44,26 @@ func TestProgressOffScreen(t *testing.T) {
 	p.done()
 	if b.Len() != 0 {
 		t.Errorf("progress drawn on a buffer: %q", b.String())
+	}
+}
+
+// TestProgressPassThrough checks that a command's output is written above
+// the status line, whole lines at a time, and its unfinished last line at
+// the end.
+func TestProgressPassThrough(t *testing.T) {
+	var b syncBuffer
+	p := newProgress(&b, true, time.Second, 80)
+	w := p.passThrough()
+	io.WriteString(w, "first line\nsecond ")
+	io.WriteString(w, "line\nno newline")
+	p.done()
+	out := b.String()
+	for _, want := range []string{"first line\n", "second line\n", "no newline\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%q", want, out)
+		}
+	}
+	if strings.Index(out, "no newline") < strings.LastIndex(out, "\x1b[2K") {
+		t.Errorf("the unfinished line was cleared by the status line:\n%q", out)
 	}
 }
