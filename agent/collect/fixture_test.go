@@ -519,7 +519,7 @@ func sampleNoPanic(s Sampler) (err error) {
 }
 
 func TestFixtureProcessGone(t *testing.T) {
-	names := []string{"process.cpu", "process.memory", "process.io", "process.fds", "process.ctxsw", "process.schedstat", "process.psi"}
+	names := []string{"process.cpu", "process.memory", "process.io", "process.fds", "process.ctxsw", "process.schedstat", "process.psi", "process.tcp"}
 	for _, how := range []struct {
 		name string
 		kill func(pidDir string) error

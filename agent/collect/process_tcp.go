@@ -1,0 +1,195 @@
+package collect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// process.tcp: the target's TCP connections and the data they carried,
+// from the kernel's socket diagnostics (sock_diag netlink: each socket's
+// tcp_info) joined to the sockets among the target's file descriptors.
+//
+//	process.tcp.connections{role="active"|"passive"}   established, "count"
+//	process.tcp.bytes{role,direction="received"|"sent"} bytes/s (sent: acknowledged by the peer)
+//	process.tcp.busy{role}                              seconds/s with data in flight, waiting on the peer's acks
+//
+// A connection is passive when its local port is one the target listens
+// on (it accepted it), active otherwise (it connected). The split matters:
+// a client waiting on its connections is waiting on the network; a server
+// waiting on its clients is waiting for work. An event loop waits on both
+// in epoll, where the thread's stack cannot say which, so these series
+// are what tells a network-bound event loop from an idle one.
+//
+// Connections are followed by inode across readings, so a connection that
+// opens and closes between two readings is missed and one that closes
+// loses its last interval. The sockets are read in the target's network
+// namespace (a container's), which needs CAP_SYS_ADMIN when it is not
+// perfhound's own. Reading another user's descriptors needs
+// CAP_SYS_PTRACE.
+
+func init() { Register("process.tcp", processFactory(newProcessTCP)) }
+
+type processTCP struct {
+	w    *procWatch
+	last map[uint32]sockCounters // by socket inode
+	sum  map[string]float64      // running totals by series key, for Counter
+}
+
+type sockCounters struct{ received, acked, busyMicros uint64 }
+
+func newProcessTCP(w *procWatch) (Sampler, error) {
+	return &processTCP{w: w, last: map[uint32]sockCounters{}, sum: map[string]float64{}}, nil
+}
+
+func (*processTCP) Name() string { return "process.tcp" }
+
+func (s *processTCP) Sample(_ context.Context, rec *Recorder) error {
+	if _, ok, err := s.w.read(); !ok {
+		return err
+	}
+	inodes, err := s.socketInodes()
+	if errors.Is(err, fs.ErrPermission) {
+		rec.Missing("process.tcp", fmt.Sprintf("%s: permission denied: another user's descriptors need root or CAP_SYS_PTRACE", s.w.path("fd")))
+		return nil
+	}
+	if err != nil {
+		return s.w.failed(err)
+	}
+	socks, err := s.tcpSockets()
+	if err != nil {
+		rec.Missing("process.tcp", err.Error())
+		return nil
+	}
+	listening := map[uint16]bool{}
+	for _, sk := range socks {
+		if inodes[sk.InetDiagMsg.INode] && sk.InetDiagMsg.State == tcpListen {
+			listening[sk.InetDiagMsg.ID.SourcePort] = true
+		}
+	}
+	conns := map[string]float64{"active": 0, "passive": 0}
+	seen := make(map[uint32]sockCounters, len(s.last))
+	for _, sk := range socks {
+		m := sk.InetDiagMsg
+		if !inodes[m.INode] || m.State == tcpListen || sk.TCPInfo == nil {
+			continue
+		}
+		role := "active"
+		if listening[m.ID.SourcePort] {
+			role = "passive"
+		}
+		if m.State == tcpEstablished {
+			conns[role]++
+		}
+		now := sockCounters{received: sk.TCPInfo.Bytes_received, acked: sk.TCPInfo.Bytes_acked, busyMicros: sk.TCPInfo.Busy_time}
+		seen[m.INode] = now
+		prev, known := s.last[m.INode]
+		if !known {
+			// Opened since the last reading: all it did is new (the
+			// first reading of the window only sets the baseline).
+			prev = sockCounters{}
+			if len(s.sum) == 0 {
+				prev = now
+			}
+		}
+		s.add(role, "received", now.received, prev.received)
+		s.add(role, "sent", now.acked, prev.acked)
+		s.add(role, "busy", now.busyMicros, prev.busyMicros)
+	}
+	s.last = seen
+	for _, role := range []string{"active", "passive"} {
+		rec.Gauge("process.tcp.connections", "count", map[string]string{"role": role}, conns[role])
+		for _, dir := range []string{"received", "sent"} {
+			rec.Counter("process.tcp.bytes", "bytes/s", map[string]string{"role": role, "direction": dir}, s.sum[role+"|"+dir])
+		}
+		rec.Counter("process.tcp.busy", "seconds/s", map[string]string{"role": role}, s.sum[role+"|busy"]/1e6)
+	}
+	if len(s.sum) == 0 {
+		s.sum["started"] = 0 // the baseline is taken
+	}
+	return nil
+}
+
+// add grows a running total by a counter's increase (none when the
+// counter went back: another socket reusing the inode).
+func (s *processTCP) add(role, what string, now, prev uint64) {
+	if now > prev {
+		s.sum[role+"|"+what] += float64(now - prev)
+	}
+}
+
+// TCP states (include/net/tcp_states.h).
+const (
+	tcpEstablished = 1
+	tcpListen      = 10
+)
+
+// socketInodes lists the inodes of the sockets among the target's file
+// descriptors.
+func (s *processTCP) socketInodes() (map[uint32]bool, error) {
+	dir := s.w.path("fd")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := map[uint32]bool{}
+	for _, e := range entries {
+		link, err := os.Readlink(dir + "/" + e.Name())
+		if err != nil {
+			continue // closed meanwhile
+		}
+		if v, ok := strings.CutPrefix(link, "socket:["); ok {
+			if n, err := strconv.ParseUint(strings.TrimSuffix(v, "]"), 10, 32); err == nil {
+				out[uint32(n)] = true
+			}
+		}
+	}
+	return out, nil
+}
+
+// tcpSockets dumps the TCP sockets, IPv4 and IPv6, with their tcp_info, in
+// the target's network namespace.
+func (s *processTCP) tcpSockets() ([]*netlink.InetDiagTCPInfoResp, error) {
+	h, err := s.handle()
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	var out []*netlink.InetDiagTCPInfoResp
+	for _, family := range []uint8{syscall.AF_INET, syscall.AF_INET6} {
+		socks, err := h.SocketDiagTCPInfo(family)
+		if err != nil {
+			return nil, fmt.Errorf("sock_diag: %w", err)
+		}
+		out = append(out, socks...)
+	}
+	return out, nil
+}
+
+// handle is a netlink handle in the target's network namespace.
+func (s *processTCP) handle() (*netlink.Handle, error) {
+	own, err1 := os.Readlink("/proc/self/ns/net")
+	theirs, err2 := os.Readlink(s.w.path("ns", "net"))
+	if err1 != nil || err2 != nil || own == theirs {
+		return netlink.NewHandle(unix.NETLINK_SOCK_DIAG)
+	}
+	ns, err := netns.GetFromPath(s.w.path("ns", "net"))
+	if err != nil {
+		return nil, fmt.Errorf("the target's network namespace: %w (needs CAP_SYS_ADMIN)", err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_SOCK_DIAG)
+	if err != nil {
+		return nil, fmt.Errorf("sock_diag in the target's network namespace: %w", err)
+	}
+	return h, nil
+}
