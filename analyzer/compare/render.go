@@ -11,6 +11,7 @@ import (
 	"golang.org/x/perf/benchunit"
 
 	"github.com/perfhound/perfhound/analyzer/benchdiff"
+	"github.com/perfhound/perfhound/analyzer/internal/textfmt"
 	"github.com/perfhound/perfhound/analyzer/profdiff"
 	"github.com/perfhound/perfhound/analyzer/stat"
 )
@@ -78,22 +79,15 @@ func (r *Result) headline() string {
 	th := pct0(r.Policy.Threshold)
 	switch n := len(r.Regressions); {
 	case n > 0:
-		return fmt.Sprintf("%s beyond noise and the %s threshold", count(n, "regression"), th)
+		return fmt.Sprintf("%s beyond noise and the %s threshold", textfmt.Plural(n, "regression"), th)
 	case len(r.Changes) > 0 && r.Policy.FailOn == FailOnChange:
-		return fmt.Sprintf("%s beyond noise and the %s threshold", count(len(r.Changes), "change"), th)
+		return fmt.Sprintf("%s beyond noise and the %s threshold", textfmt.Plural(len(r.Changes), "change"), th)
 	}
 	s := "no regression beyond noise and the " + th + " threshold"
 	if n := len(r.Improvements); n > 0 {
-		s += "; " + count(n, "improvement")
+		s += "; " + textfmt.Plural(n, "improvement")
 	}
 	return s
-}
-
-func count(n int, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	return fmt.Sprintf("%d %ss", n, what)
 }
 
 func pct0(x float64) string { return strings.TrimSuffix(fmt.Sprintf("%.1f", 100*x), ".0") + "%" }
@@ -145,7 +139,9 @@ func pval(p float64, n1, n2 int) string {
 }
 
 // shortName drops the import path's directories from a function name:
-// "github.com/x/y/pkg.(*T).M" becomes "pkg.(*T).M".
+// "github.com/x/y/pkg.(*T).M" becomes "pkg.(*T).M". Unlike
+// textfmt.ShortName it also cuts a file path to its base name, as the
+// benchmark comparison always has.
 func shortName(fn string) string {
 	paren := strings.IndexAny(fn, "([")
 	head := fn
@@ -193,39 +189,39 @@ func profileTitle(d *profdiff.Diff) string {
 }
 
 func (r *Result) text(w io.Writer, o RenderOptions) error {
-	ew := &errWriter{w: w}
+	ew := textfmt.NewWriter(w)
 	c := o.Color
-	ew.printf("%s\n", paint(c, bold, "perfhound compare"))
-	ew.printf("  base:   %s (%s)\n", strings.Join(r.Base.Paths, " "), r.Base.Inputs)
-	ew.printf("  head:   %s (%s)\n", strings.Join(r.Head.Paths, " "), r.Head.Inputs)
-	ew.printf("  policy: alpha %.2g, threshold %s, fail on %s\n\n", r.Policy.Alpha, pct0(r.Policy.Threshold), r.Policy.FailOn)
+	ew.Printf("%s\n", paint(c, bold, "perfhound compare"))
+	ew.Printf("  base:   %s (%s)\n", strings.Join(r.Base.Paths, " "), r.Base.Inputs)
+	ew.Printf("  head:   %s (%s)\n", strings.Join(r.Head.Paths, " "), r.Head.Inputs)
+	ew.Printf("  policy: alpha %.2g, threshold %s, fail on %s\n\n", r.Policy.Alpha, pct0(r.Policy.Threshold), r.Policy.FailOn)
 	verdict := "OK"
 	code := green
 	if r.Failed {
 		verdict, code = "FAIL", red
 	}
-	ew.printf("%s: %s\n", paint(c, bold+code, verdict), r.headline())
+	ew.Printf("%s: %s\n", paint(c, bold+code, verdict), r.headline())
 
 	if len(r.Regressions) > 0 {
-		ew.printf("\n%s\n", paint(c, bold, "Regressions"))
+		ew.Printf("\n%s\n", paint(c, bold, "Regressions"))
 		for i := range r.Regressions {
 			r.textFinding(ew, &r.Regressions[i], o)
 		}
 	}
 	if len(r.Changes) > 0 {
-		ew.printf("\n%s\n", paint(c, bold, "Changes (no known better direction)"))
+		ew.Printf("\n%s\n", paint(c, bold, "Changes (no known better direction)"))
 		for i := range r.Changes {
 			r.textFinding(ew, &r.Changes[i], o)
 		}
 	}
 	if len(r.Improvements) > 0 {
-		ew.printf("\n%s\n", paint(c, bold, "Improvements"))
+		ew.Printf("\n%s\n", paint(c, bold, "Improvements"))
 		for i := range r.Improvements {
 			r.textFinding(ew, &r.Improvements[i], o)
 		}
 	}
 	if t := r.Benchmarks; t != nil {
-		ew.printf("\n%s\n", paint(c, bold, "Benchmarks"))
+		ew.Printf("\n%s\n", paint(c, bold, "Benchmarks"))
 		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 		for ui, rows := range byUnit(t) {
 			unit := rows[0].Unit
@@ -253,7 +249,7 @@ func (r *Result) text(w io.Writer, o RenderOptions) error {
 		tw.Flush()
 	}
 	for _, d := range r.Profiles {
-		ew.printf("\n%s (%s)\n", paint(c, bold, "Functions"), profileTitle(d))
+		ew.Printf("\n%s (%s)\n", paint(c, bold, "Functions"), profileTitle(d))
 		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintf(tw, "Δ own\tΔ flat\tbase own\thead own\tp\t\t\n")
 		n := 0
@@ -268,7 +264,7 @@ func (r *Result) text(w io.Writer, o RenderOptions) error {
 		tw.Flush()
 	}
 	if len(r.Priorities) > 0 {
-		ew.printf("\n%s (where the head spends its cost, by own share)\n", paint(c, bold, "Optimization priorities"))
+		ew.Printf("\n%s (where the head spends its cost, by own share)\n", paint(c, bold, "Optimization priorities"))
 		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintf(tw, "rank\town\tflat\tcum\tcumulative\t\t\n")
 		st := ""
@@ -282,7 +278,7 @@ func (r *Result) text(w io.Writer, o RenderOptions) error {
 		tw.Flush()
 	}
 	r.textNotes(ew)
-	return ew.err
+	return ew.Err()
 }
 
 // byUnit groups rows by unit, as benchstat prints one table per unit,
@@ -340,28 +336,28 @@ func benchLabel(row *benchdiff.Row, t *benchdiff.Table) string {
 	return row.Name
 }
 
-func (r *Result) textFinding(ew *errWriter, f *Finding, o RenderOptions) {
+func (r *Result) textFinding(ew *textfmt.Writer, f *Finding, o RenderOptions) {
 	if f.Kind == "function" {
-		ew.printf("  %s  %+.2f%% of total %s  (p=%.3f)\n", shortName(f.Function), f.DeltaPct, f.Unit, f.P)
+		ew.Printf("  %s  %+.2f%% of total %s  (p=%.3f)\n", shortName(f.Function), f.DeltaPct, f.Unit, f.P)
 		return
 	}
 	ci := ""
 	if f.DeltaLoPct != nil && f.DeltaHiPct != nil {
 		ci = fmt.Sprintf(" [%+.1f%%, %+.1f%%]", *f.DeltaLoPct, *f.DeltaHiPct)
 	}
-	ew.printf("  %s  %s  %s → %s  %+.2f%%%s  (p=%.3f)\n", f.Benchmark, f.Unit, value(f.Base, f.Unit), value(f.Head, f.Unit), f.DeltaPct, ci, f.P)
+	ew.Printf("  %s  %s  %s → %s  %+.2f%%%s  (p=%.3f)\n", f.Benchmark, f.Unit, value(f.Base, f.Unit), value(f.Head, f.Unit), f.DeltaPct, ci, f.P)
 	for _, a := range f.AttributedTo {
 		if a.Blamed {
-			ew.printf("      blamed: %s  (%s, %.0f%% of the change, with callees; %s)\n", shortName(a.Function), signedCost(a.Delta, a.Unit), 100*a.Share, a.Why)
+			ew.Printf("      blamed: %s  (%s, %.0f%% of the change, with callees; %s)\n", shortName(a.Function), signedCost(a.Delta, a.Unit), 100*a.Share, a.Why)
 			if len(a.Path) > 1 {
-				ew.printf("              via %s\n", shortPath(a.Path))
+				ew.Printf("              via %s\n", shortPath(a.Path))
 			}
 			continue
 		}
-		ew.printf("      %s  %3.0f%%  %s%s\n", signedCost(a.Delta, a.Unit), 100*a.Share, shortName(a.Function), sigNote(a.P, r.Policy.Alpha))
+		ew.Printf("      %s  %3.0f%%  %s%s\n", signedCost(a.Delta, a.Unit), 100*a.Share, shortName(a.Function), sigNote(a.P, r.Policy.Alpha))
 	}
 	if f.AttributionNote != "" {
-		ew.printf("      (not attributed: %s)\n", f.AttributionNote)
+		ew.Printf("      (not attributed: %s)\n", f.AttributionNote)
 	}
 }
 
@@ -380,14 +376,14 @@ func sigNote(p, alpha float64) string {
 	return fmt.Sprintf("  (p=%.2f, within noise)", p)
 }
 
-func (r *Result) textNotes(ew *errWriter) {
+func (r *Result) textNotes(ew *textfmt.Writer) {
 	notes := r.notes()
 	if len(notes) == 0 {
 		return
 	}
-	ew.printf("\nNotes\n")
+	ew.Printf("\nNotes\n")
 	for _, n := range notes {
-		ew.printf("  - %s\n", n)
+		ew.Printf("  - %s\n", n)
 	}
 }
 
@@ -424,13 +420,13 @@ func (r *Result) notes() []string {
 }
 
 func (r *Result) markdown(w io.Writer, o RenderOptions) error {
-	ew := &errWriter{w: w}
+	ew := textfmt.NewWriter(w)
 	icon := "✅"
 	if r.Failed {
 		icon = "❌"
 	}
-	ew.printf("### %s perfhound compare: %s\n\n", icon, r.headline())
-	ew.printf("Base `%s` (%s) vs head `%s` (%s); alpha %.2g, threshold %s, fail on %s.\n",
+	ew.Printf("### %s perfhound compare: %s\n\n", icon, r.headline())
+	ew.Printf("Base `%s` (%s) vs head `%s` (%s); alpha %.2g, threshold %s, fail on %s.\n",
 		strings.Join(r.Base.Paths, " "), r.Base.Inputs, strings.Join(r.Head.Paths, " "), r.Head.Inputs,
 		r.Policy.Alpha, pct0(r.Policy.Threshold), r.Policy.FailOn)
 	for _, sec := range []struct {
@@ -440,7 +436,7 @@ func (r *Result) markdown(w io.Writer, o RenderOptions) error {
 		if len(sec.fs) == 0 {
 			continue
 		}
-		ew.printf("\n#### %s\n\n| | unit | base | head | delta | 95%% CI | p | attributed to |\n|---|---|--:|--:|--:|--:|--:|---|\n", sec.title)
+		ew.Printf("\n#### %s\n\n| | unit | base | head | delta | 95%% CI | p | attributed to |\n|---|---|--:|--:|--:|--:|--:|---|\n", sec.title)
 		for _, f := range sec.fs {
 			ci := ""
 			if f.DeltaLoPct != nil && f.DeltaHiPct != nil {
@@ -464,67 +460,50 @@ func (r *Result) markdown(w io.Writer, o RenderOptions) error {
 			if f.Kind == "function" {
 				base, head = fmt.Sprintf("%.2f%%", 100*f.Base), fmt.Sprintf("%.2f%%", 100*f.Head)
 			}
-			ew.printf("| `%s` | %s | %s | %s | %+.2f%% | %s | %.3f | %s |\n", mdEscape(f.Name()), f.Unit, base, head, f.DeltaPct, ci, f.P, strings.Join(attr, "<br>"))
+			ew.Printf("| `%s` | %s | %s | %s | %+.2f%% | %s | %.3f | %s |\n", mdEscape(f.Name()), f.Unit, base, head, f.DeltaPct, ci, f.P, strings.Join(attr, "<br>"))
 		}
 	}
 	if t := r.Benchmarks; t != nil {
-		ew.printf("\n<details><summary>All benchmarks (%d rows)</summary>\n\n| benchmark | unit | base | head | delta | p |\n|---|---|--:|--:|--:|--:|\n", len(t.Rows))
+		ew.Printf("\n<details><summary>All benchmarks (%d rows)</summary>\n\n| benchmark | unit | base | head | delta | p |\n|---|---|--:|--:|--:|--:|\n", len(t.Rows))
 		for _, row := range flatten(byUnit(t)) {
-			ew.printf("| `%s` | %s | %s | %s | %s | %.3f |\n", mdEscape(benchLabel(row, t)), row.Unit, withSpread(row.Base, row.Unit),
+			ew.Printf("| `%s` | %s | %s | %s | %s | %.3f |\n", mdEscape(benchLabel(row, t)), row.Unit, withSpread(row.Base, row.Unit),
 				withSpread(row.Head, row.Unit), deltaCell(row, r.Policy.Alpha), row.P)
 		}
 		for _, g := range t.Geomeans {
 			if g.Rows > 1 {
-				ew.printf("| geomean | %s | %s | %s | %s | |\n", g.Unit, value(g.Base, g.Unit), value(g.Head, g.Unit), signedPct(g.Delta))
+				ew.Printf("| geomean | %s | %s | %s | %s | |\n", g.Unit, value(g.Base, g.Unit), value(g.Head, g.Unit), signedPct(g.Delta))
 			}
 		}
-		ew.printf("\n</details>\n")
+		ew.Printf("\n</details>\n")
 	}
 	for _, d := range r.Profiles {
-		ew.printf("\n<details><summary>Functions (%s)</summary>\n\n| function | Δ own | Δ flat | base own | head own | p |\n|---|--:|--:|--:|--:|--:|\n", profileTitle(d))
+		ew.Printf("\n<details><summary>Functions (%s)</summary>\n\n| function | Δ own | Δ flat | base own | head own | p |\n|---|--:|--:|--:|--:|--:|\n", profileTitle(d))
 		n := 0
 		for _, f := range d.Functions {
 			if n == o.Functions || f.Delta.Own == 0 {
 				break
 			}
 			n++
-			ew.printf("| `%s` | %s | %s | %s | %s | %.3f |\n", mdEscape(shortName(f.Name)), signedCost(f.Delta.Own, d.Unit), signedCost(f.Delta.Flat, d.Unit),
+			ew.Printf("| `%s` | %s | %s | %s | %s | %.3f |\n", mdEscape(shortName(f.Name)), signedCost(f.Delta.Own, d.Unit), signedCost(f.Delta.Flat, d.Unit),
 				costValue(f.Base.Own, d.Unit), costValue(f.Head.Own, d.Unit), f.P)
 		}
-		ew.printf("\n</details>\n")
+		ew.Printf("\n</details>\n")
 	}
 	if len(r.Priorities) > 0 {
-		ew.printf("\n<details><summary>Optimization priorities (head)</summary>\n\n| # | function | own | flat | cum | cumulative |\n|--:|---|--:|--:|--:|--:|\n")
+		ew.Printf("\n<details><summary>Optimization priorities (head)</summary>\n\n| # | function | own | flat | cum | cumulative |\n|--:|---|--:|--:|--:|--:|\n")
 		for _, p := range r.Priorities {
-			ew.printf("| %d | `%s` | %.1f%% | %.1f%% | %.1f%% | %.1f%% |\n", p.Rank, mdEscape(shortName(p.Function)), 100*p.Own, 100*p.Flat, 100*p.Cum, 100*p.Cumulative)
+			ew.Printf("| %d | `%s` | %.1f%% | %.1f%% | %.1f%% | %.1f%% |\n", p.Rank, mdEscape(shortName(p.Function)), 100*p.Own, 100*p.Flat, 100*p.Cum, 100*p.Cumulative)
 		}
-		ew.printf("\n</details>\n")
+		ew.Printf("\n</details>\n")
 	}
 	if notes := r.notes(); len(notes) > 0 {
-		ew.printf("\n<details><summary>Notes (%d)</summary>\n\n", len(notes))
+		ew.Printf("\n<details><summary>Notes (%d)</summary>\n\n", len(notes))
 		for _, n := range notes {
-			ew.printf("- %s\n", mdEscape(n))
+			ew.Printf("- %s\n", mdEscape(n))
 		}
-		ew.printf("\n</details>\n")
+		ew.Printf("\n</details>\n")
 	}
-	return ew.err
+	return ew.Err()
 }
 
 func mdEscape(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
-
-// errWriter keeps the first write error so renderers can write freely.
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) Write(p []byte) (int, error) {
-	if e.err != nil {
-		return 0, e.err
-	}
-	n, err := e.w.Write(p)
-	e.err = err
-	return n, err
-}
-
-func (e *errWriter) printf(format string, args ...any) { fmt.Fprintf(e, format, args...) }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/perfhound/perfhound/analyzer/internal/textfmt"
 	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
@@ -287,7 +288,7 @@ func drawChart(title, unit string, lines []observation.Series, names []string, t
 	if len(rs) == 1 {
 		common = rs[0].s.Labels
 	}
-	c.Common = labelText(common)
+	c.Common = textfmt.Labels(common)
 
 	lo, hi := 0.0, 0.0
 	for _, r := range rs {
@@ -372,7 +373,7 @@ func ownLabels(labels, common map[string]string) string {
 			own[k] = v
 		}
 	}
-	return labelText(own)
+	return textfmt.Labels(own)
 }
 
 // niceStep rounds a step up to 1, 2 or 5 times a power of ten.

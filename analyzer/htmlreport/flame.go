@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/pprof/profile"
 
+	"github.com/perfhound/perfhound/analyzer/internal/textfmt"
 	"github.com/perfhound/perfhound/analyzer/observation"
 	"github.com/perfhound/perfhound/analyzer/verdict"
 )
@@ -70,7 +71,7 @@ type flameGraph struct {
 // TotalText is the graph's total in its unit.
 func (g flameGraph) TotalText() string {
 	if g.Unit == "nanoseconds" {
-		return dur(float64(g.Total))
+		return textfmt.Dur(float64(g.Total))
 	}
 	return value(float64(g.Total), g.Unit)
 }
@@ -547,7 +548,7 @@ func coverage(o *observation.Observation, ps []observation.Profile, unit string,
 		default:
 			what = value(rate, unit) + " per second"
 		}
-		return fmt.Sprintf("A delta over the window of %s: %s.", dur(float64(window)), what)
+		return fmt.Sprintf("A delta over the window of %s: %s.", textfmt.Dur(float64(window)), what)
 	case len(modes) == 1 && modes["snapshot"]:
 		return "A cumulative snapshot: it covers the process's whole life, not only the window."
 	case modes["delta"] && modes["snapshot"]:

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/perfhound/perfhound/analyzer/internal/textfmt"
 	"github.com/perfhound/perfhound/analyzer/observation"
 	"github.com/perfhound/perfhound/analyzer/verdict"
 )
@@ -51,15 +52,15 @@ var (
 
 var tmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"upper":  func(c verdict.Class) string { return strings.ToUpper(string(c)) },
-	"pct":    pct,
-	"perSec": perSec,
+	"pct":    textfmt.Pct,
+	"perSec": textfmt.PerSec,
 	"value":  value,
-	"short":  shortNames,
-	"dash":   orDash,
+	"short":  textfmt.ShortNames,
+	"dash":   textfmt.OrDash,
 	"cell":   metricCell,
 	"note":   metricNote,
 	"bound":  bound,
-	"count":  func(n int) string { return num(float64(n)) },
+	"count":  func(n int) string { return textfmt.Num(float64(n)) },
 	// barWidth is a share as the width of a bar 100 wide, clamped.
 	"barWidth": func(share float64) float64 { return 100 * max(0, min(1, share)) },
 }).Parse(pageTemplate))
@@ -126,11 +127,11 @@ func newPage(o *observation.Observation, v *verdict.Verdict, procs []Process) *p
 	p := &page{
 		Class:      class,
 		Bad:        class != verdict.ClassNone,
-		Confidence: pct(v.Confidence),
+		Confidence: textfmt.Pct(v.Confidence),
 		Secondary:  v.Secondary,
 		Summary:    v.Summary,
-		Target:     targetText(v),
-		Load:       loadLine(v.Load),
+		Target:     textfmt.Target(v.Target, v.Start, v.Duration),
+		Load:       textfmt.Loads(v.Load, verdict.ClassNone),
 		Priorities: v.Priorities,
 		Breakdown:  newBreakdown(v.Breakdown, v.Duration.Seconds()),
 		Flames:     flameGraphs(o, v),
@@ -158,10 +159,10 @@ func newPage(o *observation.Observation, v *verdict.Verdict, procs []Process) *p
 	add("host", m.Host)
 	add("kernel", m.Kernel)
 	if m.CPUs > 0 {
-		add("CPUs", num(float64(m.CPUs)))
+		add("CPUs", textfmt.Num(float64(m.CPUs)))
 	}
 	if m.Memory > 0 {
-		add("memory", si(float64(m.Memory), "B"))
+		add("memory", textfmt.SIDecimal(float64(m.Memory), "B"))
 	}
 	if len(m.Collectors) > 0 {
 		var cs []string
@@ -172,27 +173,6 @@ func newPage(o *observation.Observation, v *verdict.Verdict, procs []Process) *p
 		add("collectors", strings.Join(cs, ", "))
 	}
 	return p
-}
-
-// loadLine is the load of each class, most first.
-func loadLine(load map[verdict.Class]float64) string {
-	var classes []verdict.Class
-	for c, l := range load {
-		if c != verdict.ClassNone && l >= 0.005 {
-			classes = append(classes, c)
-		}
-	}
-	sort.Slice(classes, func(i, j int) bool {
-		return load[classes[i]] > load[classes[j]] || load[classes[i]] == load[classes[j]] && classes[i] < classes[j]
-	})
-	var parts []string
-	for _, c := range classes {
-		parts = append(parts, fmt.Sprintf("%s %.2f", c, load[c]))
-	}
-	if len(parts) == 0 {
-		return ""
-	}
-	return strings.Join(parts, ", ") + " threads bound per second"
 }
 
 // breakdownView is the wall-time breakdown as a table and a stacked bar.
@@ -224,12 +204,6 @@ func newBreakdown(b verdict.Breakdown, window float64) breakdownView {
 	if total <= 0 {
 		return view
 	}
-	perSecOf := func(s float64) string {
-		if window <= 0 {
-			return fmt.Sprintf("%.2f s", s)
-		}
-		return perSec(s / window)
-	}
 	x := 0.0
 	for _, g := range []struct{ prefix, label string }{{"cpu.", "on-CPU"}, {"wait.", "off-CPU"}} {
 		var cats []string
@@ -247,7 +221,7 @@ func newBreakdown(b verdict.Breakdown, window float64) breakdownView {
 			si, sj := b.Seconds[cats[i]], b.Seconds[cats[j]]
 			return si > sj || si == sj && cats[i] < cats[j]
 		})
-		view.Rows = append(view.Rows, breakdownRow{Group: true, Label: g.label, PerSec: perSecOf(sum), Share: pct(sum / total)})
+		view.Rows = append(view.Rows, breakdownRow{Group: true, Label: g.label, PerSec: textfmt.PerWindow(sum, window), Share: textfmt.Pct(sum / total)})
 		for _, c := range cats {
 			s := b.Seconds[c]
 			label := categoryNames[c]
@@ -260,13 +234,13 @@ func newBreakdown(b verdict.Breakdown, window float64) breakdownView {
 			}
 			w := 1000 * s / total
 			view.Segments = append(view.Segments, segment{X: round1(x), W: round1(w), Color: color,
-				Title: fmt.Sprintf("%s (%s): %s, %s", label, c, perSecOf(s), pct(s/total))})
+				Title: fmt.Sprintf("%s (%s): %s, %s", label, c, textfmt.PerWindow(s, window), textfmt.Pct(s/total))})
 			x += w
 			if s/total < 0.01 {
 				view.Skipped++
 				continue
 			}
-			view.Rows = append(view.Rows, breakdownRow{Category: c, Label: label, PerSec: perSecOf(s), Share: pct(s / total), Color: color})
+			view.Rows = append(view.Rows, breakdownRow{Category: c, Label: label, PerSec: textfmt.PerWindow(s, window), Share: textfmt.Pct(s / total), Color: color})
 		}
 	}
 	return view
@@ -297,13 +271,13 @@ type processRow struct {
 func processRows(ps []Process) []processRow {
 	out := make([]processRow, 0, len(ps))
 	for _, p := range ps {
-		r := processRow{PID: p.PID, Comm: p.Comm, Impact: pct(p.Impact), Load: fmt.Sprintf("%.2f", p.Load)}
+		r := processRow{PID: p.PID, Comm: p.Comm, Impact: textfmt.Pct(p.Impact), Load: fmt.Sprintf("%.2f", p.Load)}
 		if v := p.Verdict; v != nil {
 			r.Class = v.Class
 			if r.Class == "" {
 				r.Class = verdict.ClassNone
 			}
-			r.Confidence = pct(v.Confidence)
+			r.Confidence = textfmt.Pct(v.Confidence)
 			r.Summary = v.Summary
 			if len(v.Priorities) > 0 {
 				top := v.Priorities[0]

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"sort"
-	"strings"
 
 	"github.com/google/pprof/profile"
 
@@ -245,21 +244,4 @@ func moved(d profdiff.Cost, scales ...float64) bool {
 		eps = math.Max(eps, 1e-9*math.Abs(s))
 	}
 	return math.Abs(d.Flat) > eps || math.Abs(d.Cum) > eps || math.Abs(d.Own) > eps
-}
-
-// shortName drops the import path's directories from a Go function name,
-// as the other reports do: "crypto/internal/fips140/sha256.blockSHANI"
-// becomes "sha256.blockSHANI". File paths and library names stay.
-func shortName(fn string) string {
-	if fn == "" || fn[0] == '/' || fn[0] == '[' {
-		return fn
-	}
-	head := fn
-	if i := strings.IndexAny(fn, "(["); i >= 0 {
-		head = fn[:i]
-	}
-	if i := strings.LastIndexByte(head, '/'); i >= 0 {
-		return fn[i+1:]
-	}
-	return fn
 }

@@ -78,11 +78,3 @@ func TestTextColor(t *testing.T) {
 		t.Error("colour: want ANSI codes only when asked")
 	}
 }
-
-func TestWrap(t *testing.T) {
-	got := wrap("aaa bbb ccc dddddddddddddddddddddddd", 20)
-	want := []string{"aaa bbb ccc", "dddddddddddddddddddddddd"}
-	if strings.Join(got, "|") != strings.Join(want, "|") {
-		t.Errorf("wrap: %q, want %q", got, want)
-	}
-}

@@ -2,11 +2,10 @@ package verdict
 
 import (
 	"fmt"
-	"math"
 	"sort"
 	"strings"
-	"time"
 
+	"github.com/perfhound/perfhound/analyzer/internal/textfmt"
 	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
@@ -80,7 +79,7 @@ func resourceEvidence(o *observation.Observation) []Evidence {
 	if hs := histogramsOf(o, "runq.latency"); len(hs) > 0 {
 		if p99, ok := quantile(hs, 0.99); ok {
 			out = append(out, Evidence{Class: ClassCPU, Signal: "ebpf.runqlat", Value: p99 / 1e9, Unit: "seconds",
-				Text: fmt.Sprintf("run-queue latency p99 ≤ %s", bound(p99))})
+				Text: fmt.Sprintf("run-queue latency p99 ≤ %s", textfmt.Bound(p99))})
 		}
 	}
 	if d, ok := meanOf(o, "process.schedstat.run_delay", nil); ok && d > 0.01 {
@@ -96,7 +95,7 @@ func resourceEvidence(o *observation.Observation) []Evidence {
 			n += h.Count
 		}
 		out = append(out, Evidence{Class: ClassIO, Signal: "ebpf.biolat", Value: p99 / 1e9, Unit: "seconds",
-			Text: fmt.Sprintf("%s: %d requests, latency p50 ≤ %s, p99 ≤ %s", dev.name, n, bound(p50), bound(p99))})
+			Text: fmt.Sprintf("%s: %d requests, latency p50 ≤ %s, p99 ≤ %s", dev.name, n, textfmt.Bound(p50), textfmt.Bound(p99))})
 	}
 	for _, c := range connections(o) {
 		out = append(out, Evidence{Class: ClassNetwork, Signal: "ebpf.tcp", Value: float64(c.conns), Unit: "count", Text: c.String()})
@@ -159,9 +158,9 @@ func (p peer) String() string {
 	}
 	s := fmt.Sprintf("%d connections %s %s", p.conns, dir, p.addr)
 	if p.connectP50 > 0 {
-		s += fmt.Sprintf(", connect p50 ≤ %s, p99 ≤ %s", bound(p.connectP50), bound(p.connectP99))
+		s += fmt.Sprintf(", connect p50 ≤ %s, p99 ≤ %s", textfmt.Bound(p.connectP50), textfmt.Bound(p.connectP99))
 	}
-	s += fmt.Sprintf(", open %.1f s in all, %s sent, %s received", p.open, bytesText(float64(p.sent)), bytesText(float64(p.received)))
+	s += fmt.Sprintf(", open %.1f s in all, %s sent, %s received", p.open, textfmt.Bytes(float64(p.sent)), textfmt.Bytes(float64(p.received)))
 	if p.retransmits > 0 {
 		s += fmt.Sprintf(", %d retransmits", p.retransmits)
 	}
@@ -211,42 +210,4 @@ func connections(o *observation.Observation) []peer {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].open > out[j].open })
 	return out
-}
-
-// dur prints nanoseconds as a rounded duration.
-func dur(ns float64) string {
-	d := time.Duration(ns)
-	switch {
-	case d >= time.Second:
-		return d.Round(10 * time.Millisecond).String()
-	case d >= time.Millisecond:
-		return d.Round(10 * time.Microsecond).String()
-	case d >= time.Microsecond:
-		return d.Round(10 * time.Nanosecond).String()
-	}
-	return d.String()
-}
-
-// bound prints a histogram's upper bound (a power of two nanoseconds) to
-// two significant digits: "≤ 66µs", not a precision it does not have.
-func bound(ns float64) string {
-	if ns <= 0 {
-		return "0s"
-	}
-	mag := math.Pow(10, math.Floor(math.Log10(ns))-1)
-	return dur(math.Ceil(ns/mag) * mag)
-}
-
-// bytesText prints a byte count in binary units.
-func bytesText(b float64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
-	i := 0
-	for b >= 1024 && i < len(units)-1 {
-		b /= 1024
-		i++
-	}
-	if i == 0 {
-		return fmt.Sprintf("%.0f B", b)
-	}
-	return fmt.Sprintf("%.1f %s", b, units[i])
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/perfhound/perfhound/analyzer/internal/textfmt"
 	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
@@ -56,8 +57,8 @@ func leakIn(s observation.Series, what string, th Thresholds) (Finding, bool) {
 	return Finding{
 		Kind:   "leak",
 		Signal: s.Name,
-		Text: fmt.Sprintf("%s grew %s/s, %s → %s over %s (steady: r²=%.2f)", what, bytesText(slope),
-			bytesText(first.Value), bytesText(last.Value), time.Duration(span*1e9).Round(100*time.Millisecond), r2),
+		Text: fmt.Sprintf("%s grew %s/s, %s → %s over %s (steady: r²=%.2f)", what, textfmt.Bytes(slope),
+			textfmt.Bytes(first.Value), textfmt.Bytes(last.Value), time.Duration(span*1e9).Round(100*time.Millisecond), r2),
 		Rate: slope,
 		Unit: "bytes/s",
 	}, true

@@ -5,14 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 	"unicode/utf8"
+
+	"github.com/perfhound/perfhound/analyzer/internal/textfmt"
 )
 
 // Schema names the JSON document WriteJSON writes. It changes only when a
@@ -41,9 +41,6 @@ func ColorFor(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
-
-// textWidth is the width text reports wrap their prose to.
-const textWidth = 110
 
 // jsonDigits is the significant digits WriteJSON keeps of non-integral
 // numbers, so that documents compare stably.
@@ -164,16 +161,6 @@ func roundJSONNumbers(b []byte, digits int) ([]byte, error) {
 	return out, nil
 }
 
-// ANSI colours for text reports.
-const (
-	ansiRed    = "\x1b[31m"
-	ansiGreen  = "\x1b[32m"
-	ansiYellow = "\x1b[33m"
-	ansiBold   = "\x1b[1m"
-	ansiDim    = "\x1b[2m"
-	ansiReset  = "\x1b[0m"
-)
-
 // WriteText writes v as a report for a terminal: the headline and summary,
 // where the time went, the evidence, the USE table, findings, priorities
 // and what the observation lacked.
@@ -181,11 +168,11 @@ func WriteText(w io.Writer, v *Verdict, opts TextOptions) error {
 	if v == nil {
 		v = &Verdict{}
 	}
-	r := &textReport{w: &renderWriter{w: w}, color: opts.Color}
+	r := &textReport{textfmt.NewTerminal(w, opts.Color)}
 	r.headline(v)
 	if opts.Brief {
 		r.brief(v)
-		return r.w.err
+		return r.Err()
 	}
 	r.breakdown(v)
 	r.evidence(v)
@@ -194,47 +181,11 @@ func WriteText(w io.Writer, v *Verdict, opts TextOptions) error {
 	r.findings(v)
 	r.priorities(v)
 	r.missing(v)
-	return r.w.err
+	return r.Err()
 }
 
 type textReport struct {
-	w     *renderWriter
-	color bool
-}
-
-func (r *textReport) paint(code, s string) string {
-	if !r.color || s == "" {
-		return s
-	}
-	return code + s + ansiReset
-}
-
-// table writes a table from a tabwriter, its header row dimmed (the
-// colour goes on after alignment, so that it does not count as width).
-func (r *textReport) table(s string) {
-	header, rest, _ := strings.Cut(s, "\n")
-	r.w.printf("%s\n%s", r.paint(ansiDim, header), rest)
-}
-
-func (r *textReport) section(title, note string) {
-	r.w.printf("\n%s", r.paint(ansiBold, title))
-	if note != "" {
-		r.w.printf(" %s", r.paint(ansiDim, "("+note+")"))
-	}
-	r.w.printf("\n")
-}
-
-// para writes prose wrapped to the report's width, the first line after
-// first and the rest after an indent as wide.
-func (r *textReport) para(first, text string) {
-	indent := strings.Repeat(" ", utf8.RuneCountInString(first))
-	for i, l := range renderWrap(text, textWidth-len(indent)) {
-		if i == 0 {
-			r.w.printf("%s%s\n", first, l)
-		} else {
-			r.w.printf("%s%s\n", indent, l)
-		}
-	}
+	textfmt.Terminal
 }
 
 func (r *textReport) headline(v *Verdict) {
@@ -242,22 +193,22 @@ func (r *textReport) headline(v *Verdict) {
 	if class == "" {
 		class = ClassNone
 	}
-	code := ansiBold + ansiRed
+	code := textfmt.Bold + textfmt.Red
 	if class == ClassNone {
-		code = ansiBold + ansiGreen
+		code = textfmt.Bold + textfmt.Green
 	}
-	line := fmt.Sprintf("%s: %s, %s confidence", r.paint(ansiBold, "perfhound verdict"),
-		r.paint(code, strings.ToUpper(string(class))), renderPct(v.Confidence))
+	line := fmt.Sprintf("%s: %s, %s confidence", r.Paint(textfmt.Bold, "perfhound verdict"),
+		r.Paint(code, strings.ToUpper(string(class))), textfmt.Pct(v.Confidence))
 	if v.Secondary != "" {
-		line += fmt.Sprintf("; secondary %s", r.paint(ansiBold, strings.ToUpper(string(v.Secondary))))
+		line += fmt.Sprintf("; secondary %s", r.Paint(textfmt.Bold, strings.ToUpper(string(v.Secondary))))
 	}
-	r.w.printf("%s\n", line)
-	if t := renderTarget(v); t != "" {
-		r.para("  ", t)
+	r.Printf("%s\n", line)
+	if t := textfmt.Target(v.Target, v.Start, v.Duration); t != "" {
+		r.Para("  ", t)
 	}
 	if v.Summary != "" {
-		r.w.printf("\n")
-		r.para("", v.Summary)
+		r.Printf("\n")
+		r.Para("", v.Summary)
 	}
 }
 
@@ -265,11 +216,11 @@ func (r *textReport) breakdown(v *Verdict) {
 	b := v.Breakdown
 	rows := breakdownRows(b, v.Duration.Seconds())
 	if len(rows) == 0 {
-		r.section("Where the time went", "")
-		r.w.printf("  no breakdown: the observation has neither eBPF thread states nor /proc CPU time\n")
+		r.Section("Where the time went", "")
+		r.Printf("  no breakdown: the observation has neither eBPF thread states nor /proc CPU time\n")
 		return
 	}
-	r.section("Where the time went", "thread time per second of wall time; "+breakdownSource(b.Source))
+	r.Section("Where the time went", "thread time per second of wall time; "+breakdownSource(b.Source))
 	var table bytes.Buffer
 	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "  category\t\tper second\tshare\n")
@@ -281,12 +232,12 @@ func (r *textReport) breakdown(v *Verdict) {
 		fmt.Fprintf(tw, "    %s\t%s\t%10s\t%5s\n", row.category, row.label, row.perSec, row.share)
 	}
 	tw.Flush()
-	r.table(table.String())
+	r.Table(table.String())
 	if n := skippedCategories(b); n > 0 {
-		r.w.printf("  %s\n", r.paint(ansiDim, fmt.Sprintf("(%s under 1%% not shown)", renderCount(n, "category", "categories"))))
+		r.Printf("  %s\n", r.Paint(textfmt.Dim, fmt.Sprintf("(%s under 1%% not shown)", textfmt.Count(n, "category", "categories"))))
 	}
-	if l := loadLine(v.Load); l != "" {
-		r.para("  by class: ", l)
+	if l := textfmt.Loads(v.Load, ClassNone); l != "" {
+		r.Para("  by class: ", l)
 	}
 }
 
@@ -294,13 +245,13 @@ func (r *textReport) evidence(v *Verdict) {
 	if len(v.Evidence) == 0 {
 		return
 	}
-	r.section("Evidence", "")
+	r.Section("Evidence", "")
 	width := 0
 	for _, e := range v.Evidence {
 		width = max(width, len(e.Class))
 	}
 	for _, e := range v.Evidence {
-		r.para(fmt.Sprintf("  - %-*s", width+2, e.Class), e.Text+"  ["+e.Signal+"]")
+		r.Para(fmt.Sprintf("  - %-*s", width+2, e.Class), e.Text+"  ["+e.Signal+"]")
 	}
 }
 
@@ -308,7 +259,7 @@ func (r *textReport) use(v *Verdict) {
 	if len(v.USE) == 0 {
 		return
 	}
-	r.section("USE", "utilization, saturation, errors of the host's resources")
+	r.Section("USE", "utilization, saturation, errors of the host's resources")
 	var table bytes.Buffer
 	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "  resource\tutilization\tsaturation\terrors\tstatus\n")
@@ -317,7 +268,7 @@ func (r *textReport) use(v *Verdict) {
 			metricValue(res.Errors), r.status(res.Status))
 	}
 	tw.Flush()
-	r.table(table.String())
+	r.Table(table.String())
 	for _, res := range v.USE {
 		if res.Status == "ok" {
 			continue
@@ -329,7 +280,7 @@ func (r *textReport) use(v *Verdict) {
 			if c.m == nil || c.m.Text == "" {
 				continue
 			}
-			r.para(fmt.Sprintf("  %s %s: ", res.Resource, c.what), metricNote(c.m))
+			r.Para(fmt.Sprintf("  %s %s: ", res.Resource, c.what), metricNote(c.m))
 		}
 	}
 }
@@ -338,36 +289,36 @@ func (r *textReport) latency(v *Verdict) {
 	if len(v.Latency) == 0 {
 		return
 	}
-	r.section("Latency", "percentiles as upper bounds of eBPF's log2 histograms")
+	r.Section("Latency", "percentiles as upper bounds of eBPF's log2 histograms")
 	var table bytes.Buffer
 	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "  wait\tcount\tp50\tp95\tp99\n")
 	for _, l := range v.Latency {
-		fmt.Fprintf(tw, "  %s\t%d\t≤ %s\t≤ %s\t≤ %s\n", l.Name, l.Count, bound(l.P50*1e9), bound(l.P95*1e9), bound(l.P99*1e9))
+		fmt.Fprintf(tw, "  %s\t%d\t≤ %s\t≤ %s\t≤ %s\n", l.Name, l.Count, textfmt.Bound(l.P50*1e9), textfmt.Bound(l.P95*1e9), textfmt.Bound(l.P99*1e9))
 	}
 	tw.Flush()
-	r.table(table.String())
+	r.Table(table.String())
 }
 
 func (r *textReport) status(s string) string {
 	switch s {
 	case "ok":
-		return r.paint(ansiGreen, s)
+		return r.Paint(textfmt.Green, s)
 	case "busy":
-		return r.paint(ansiYellow, s)
+		return r.Paint(textfmt.Yellow, s)
 	case "":
 		return "-"
 	}
-	return r.paint(ansiRed, s)
+	return r.Paint(textfmt.Red, s)
 }
 
 func (r *textReport) findings(v *Verdict) {
 	if len(v.Findings) == 0 {
 		return
 	}
-	r.section("Findings", "")
+	r.Section("Findings", "")
 	for _, f := range v.Findings {
-		r.para("  - ", fmt.Sprintf("%s: %s  [%s]", r.paint(ansiYellow, f.Kind), f.Text, f.Signal))
+		r.Para("  - ", fmt.Sprintf("%s: %s  [%s]", r.Paint(textfmt.Yellow, f.Kind), f.Text, f.Signal))
 	}
 }
 
@@ -377,15 +328,15 @@ func (r *textReport) brief(v *Verdict) {
 		if i == BriefPriorities {
 			break
 		}
-		r.para(fmt.Sprintf("  %d. ", p.Rank), fmt.Sprintf("%s  %s (%s of busy, %s, %s)", shortNames(p.Name),
-			renderPerSec(p.Saving), renderPct(p.Share), p.Class, p.Remedy))
+		r.Para(fmt.Sprintf("  %d. ", p.Rank), fmt.Sprintf("%s  %s (%s of busy, %s, %s)", textfmt.ShortNames(p.Name),
+			textfmt.PerSec(p.Saving), textfmt.Pct(p.Share), p.Class, p.Remedy))
 	}
 }
 
 func (r *textReport) priorities(v *Verdict) {
-	r.section("Priorities", "what to optimize first, by the time it would save if it cost nothing")
+	r.Section("Priorities", "what to optimize first, by the time it would save if it cost nothing")
 	if len(v.Priorities) == 0 {
-		r.w.printf("  none: no item costs enough to rank\n")
+		r.Printf("  none: no item costs enough to rank\n")
 		return
 	}
 	// The rows go through a tabwriter on their own, so that each row's
@@ -394,16 +345,16 @@ func (r *textReport) priorities(v *Verdict) {
 	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "   #\t    saving\tof busy\tclass\tremedy\tkind\tname\n")
 	for _, p := range v.Priorities {
-		fmt.Fprintf(tw, "  %2d\t%10s\t%7s\t%s\t%s\t%s\t%s\n", p.Rank, renderPerSec(p.Saving), renderPct(p.Share), p.Class, p.Remedy,
-			orDash(p.Kind), shortNames(p.Name))
+		fmt.Fprintf(tw, "  %2d\t%10s\t%7s\t%s\t%s\t%s\t%s\n", p.Rank, textfmt.PerSec(p.Saving), textfmt.Pct(p.Share), p.Class, p.Remedy,
+			textfmt.OrDash(p.Kind), textfmt.ShortNames(p.Name))
 	}
 	tw.Flush()
 	lines := strings.Split(strings.TrimSuffix(table.String(), "\n"), "\n")
-	r.w.printf("%s\n", r.paint(ansiDim, lines[0]))
+	r.Printf("%s\n", r.Paint(textfmt.Dim, lines[0]))
 	for i, p := range v.Priorities {
-		r.w.printf("%s\n", lines[i+1])
+		r.Printf("%s\n", lines[i+1])
 		if p.Why != "" {
-			r.para("        ", p.Why)
+			r.Para("        ", p.Why)
 		}
 	}
 }
@@ -412,9 +363,9 @@ func (r *textReport) missing(v *Verdict) {
 	if len(v.Missing) == 0 {
 		return
 	}
-	r.section("Missing", "what the observation lacked, and what that costs this verdict")
+	r.Section("Missing", "what the observation lacked, and what that costs this verdict")
 	for _, g := range v.Missing {
-		r.para("  - ", gapText(g))
+		r.Para("  - ", gapText(g))
 	}
 }
 
@@ -424,7 +375,7 @@ func WriteMarkdown(w io.Writer, v *Verdict) error {
 	if v == nil {
 		v = &Verdict{}
 	}
-	ew := &renderWriter{w: w}
+	ew := textfmt.NewWriter(w)
 	class := v.Class
 	if class == "" {
 		class = ClassNone
@@ -433,102 +384,102 @@ func WriteMarkdown(w io.Writer, v *Verdict) error {
 	if class == ClassNone {
 		icon = "🟢"
 	}
-	head := fmt.Sprintf("### %s perfhound verdict: %s (%s confidence)", icon, strings.ToUpper(string(class)), renderPct(v.Confidence))
+	head := fmt.Sprintf("### %s perfhound verdict: %s (%s confidence)", icon, strings.ToUpper(string(class)), textfmt.Pct(v.Confidence))
 	if v.Secondary != "" {
 		head += fmt.Sprintf(", secondary %s", strings.ToUpper(string(v.Secondary)))
 	}
-	ew.printf("%s\n\n", head)
+	ew.Printf("%s\n\n", head)
 	if v.Summary != "" {
-		ew.printf("%s\n\n", mdText(v.Summary))
+		ew.Printf("%s\n\n", textfmt.MarkdownText(v.Summary))
 	}
-	if t := renderTarget(v); t != "" {
-		ew.printf("_%s_\n", mdText(t))
+	if t := textfmt.Target(v.Target, v.Start, v.Duration); t != "" {
+		ew.Printf("_%s_\n", textfmt.MarkdownText(t))
 	}
 
 	b := v.Breakdown
-	ew.printf("\n#### Where the time went\n\n")
+	ew.Printf("\n#### Where the time went\n\n")
 	if rows := breakdownRows(b, v.Duration.Seconds()); len(rows) > 0 {
-		ew.printf("Thread time per second of wall time, %s.\n\n", breakdownSource(b.Source))
-		ew.printf("| category | | per second | share of thread time |\n|---|---|--:|--:|\n")
+		ew.Printf("Thread time per second of wall time, %s.\n\n", breakdownSource(b.Source))
+		ew.Printf("| category | | per second | share of thread time |\n|---|---|--:|--:|\n")
 		for _, row := range rows {
 			if row.group {
-				ew.printf("| **%s** | | **%s** | **%s** |\n", row.label, row.perSec, row.share)
+				ew.Printf("| **%s** | | **%s** | **%s** |\n", row.label, row.perSec, row.share)
 				continue
 			}
-			ew.printf("| `%s` | %s | %s | %s |\n", mdText(row.category), mdText(row.label), row.perSec, row.share)
+			ew.Printf("| `%s` | %s | %s | %s |\n", textfmt.MarkdownText(row.category), textfmt.MarkdownText(row.label), row.perSec, row.share)
 		}
-		ew.printf("\n")
+		ew.Printf("\n")
 		if n := skippedCategories(b); n > 0 {
-			ew.printf("%s under 1%% not shown. ", capitalizeFirst(renderCount(n, "category", "categories")))
+			ew.Printf("%s under 1%% not shown. ", capitalizeFirst(textfmt.Count(n, "category", "categories")))
 		}
-		if l := loadLine(v.Load); l != "" {
-			ew.printf("By class: %s.", mdText(l))
+		if l := textfmt.Loads(v.Load, ClassNone); l != "" {
+			ew.Printf("By class: %s.", textfmt.MarkdownText(l))
 		}
-		ew.printf("\n")
+		ew.Printf("\n")
 	} else {
-		ew.printf("No breakdown: the observation has neither eBPF thread states nor /proc CPU time.\n")
+		ew.Printf("No breakdown: the observation has neither eBPF thread states nor /proc CPU time.\n")
 	}
 
 	if len(v.Evidence) > 0 {
-		ew.printf("\n#### Evidence\n\n")
+		ew.Printf("\n#### Evidence\n\n")
 		for _, e := range v.Evidence {
-			text := mdText(e.Text)
+			text := textfmt.MarkdownText(e.Text)
 			if e.Class != "" {
 				text = fmt.Sprintf("**%s**: %s", e.Class, text)
 			}
-			ew.printf("- %s (`%s`)\n", text, mdCode(e.Signal))
+			ew.Printf("- %s (`%s`)\n", text, textfmt.MarkdownCode(e.Signal))
 		}
 	}
 
 	if len(v.USE) > 0 {
-		ew.printf("\n#### USE\n\n| resource | utilization | saturation | errors | status |\n|---|---|---|---|---|\n")
+		ew.Printf("\n#### USE\n\n| resource | utilization | saturation | errors | status |\n|---|---|---|---|---|\n")
 		for _, res := range v.USE {
 			status := res.Status
 			if status != "ok" && status != "" {
 				status = "**" + status + "**"
 			}
-			ew.printf("| %s | %s | %s | %s | %s |\n", mdText(res.Resource), mdMetric(res.Utilization), mdMetric(res.Saturation),
+			ew.Printf("| %s | %s | %s | %s | %s |\n", textfmt.MarkdownText(res.Resource), mdMetric(res.Utilization), mdMetric(res.Saturation),
 				mdMetric(res.Errors), status)
 		}
 	}
 
 	if len(v.Latency) > 0 {
-		ew.printf("\n#### Latency\n\nPercentiles as upper bounds of eBPF's log2 histograms.\n\n| wait | count | p50 | p95 | p99 |\n|---|--:|--:|--:|--:|\n")
+		ew.Printf("\n#### Latency\n\nPercentiles as upper bounds of eBPF's log2 histograms.\n\n| wait | count | p50 | p95 | p99 |\n|---|--:|--:|--:|--:|\n")
 		for _, l := range v.Latency {
-			ew.printf("| %s | %d | ≤ %s | ≤ %s | ≤ %s |\n", mdText(l.Name), l.Count, bound(l.P50*1e9), bound(l.P95*1e9), bound(l.P99*1e9))
+			ew.Printf("| %s | %d | ≤ %s | ≤ %s | ≤ %s |\n", textfmt.MarkdownText(l.Name), l.Count, textfmt.Bound(l.P50*1e9), textfmt.Bound(l.P95*1e9), textfmt.Bound(l.P99*1e9))
 		}
 	}
 
 	if len(v.Findings) > 0 {
-		ew.printf("\n#### Findings\n\n")
+		ew.Printf("\n#### Findings\n\n")
 		for _, f := range v.Findings {
-			ew.printf("- **%s**: %s (`%s`)\n", mdText(f.Kind), mdText(f.Text), mdCode(f.Signal))
+			ew.Printf("- **%s**: %s (`%s`)\n", textfmt.MarkdownText(f.Kind), textfmt.MarkdownText(f.Text), textfmt.MarkdownCode(f.Signal))
 		}
 	}
 
-	ew.printf("\n#### Priorities\n\n")
+	ew.Printf("\n#### Priorities\n\n")
 	if len(v.Priorities) == 0 {
-		ew.printf("None: no item costs enough to rank.\n")
+		ew.Printf("None: no item costs enough to rank.\n")
 	} else {
-		ew.printf("What to optimize first, by the time it would save if it cost nothing.\n\n")
-		ew.printf("| # | saving | of busy | class | remedy | kind | name | why |\n|--:|--:|--:|---|---|---|---|---|\n")
+		ew.Printf("What to optimize first, by the time it would save if it cost nothing.\n\n")
+		ew.Printf("| # | saving | of busy | class | remedy | kind | name | why |\n|--:|--:|--:|---|---|---|---|---|\n")
 		for _, p := range v.Priorities {
-			ew.printf("| %d | %s | %s | %s | %s | %s | `%s` | %s |\n", p.Rank, renderPerSec(p.Saving), renderPct(p.Share), p.Class,
-				mdText(p.Remedy), mdText(orDash(p.Kind)), mdCode(shortNames(p.Name)), mdText(p.Why))
+			ew.Printf("| %d | %s | %s | %s | %s | %s | `%s` | %s |\n", p.Rank, textfmt.PerSec(p.Saving), textfmt.Pct(p.Share), p.Class,
+				textfmt.MarkdownText(p.Remedy), textfmt.MarkdownText(textfmt.OrDash(p.Kind)), textfmt.MarkdownCode(textfmt.ShortNames(p.Name)), textfmt.MarkdownText(p.Why))
 		}
 	}
 
 	if len(v.Missing) > 0 {
-		ew.printf("\n#### Missing\n\n")
+		ew.Printf("\n#### Missing\n\n")
 		for _, g := range v.Missing {
-			s := fmt.Sprintf("- `%s`: %s", mdCode(g.Signal), mdText(g.Reason))
+			s := fmt.Sprintf("- `%s`: %s", textfmt.MarkdownCode(g.Signal), textfmt.MarkdownText(g.Reason))
 			if g.Cost != "" {
-				s += " — _" + mdText(g.Cost) + "_"
+				s += " — _" + textfmt.MarkdownText(g.Cost) + "_"
 			}
-			ew.printf("%s\n", s)
+			ew.Printf("%s\n", s)
 		}
 	}
-	return ew.err
+	return ew.Err()
 }
 
 // breakdownRow is a line of the breakdown table: a group (on-CPU,
@@ -564,10 +515,10 @@ func breakdownRows(b Breakdown, window float64) []breakdownRow {
 			si, sj := b.Seconds[cats[i]], b.Seconds[cats[j]]
 			return si > sj || si == sj && cats[i] < cats[j]
 		})
-		out = append(out, breakdownRow{group: true, label: g.label, perSec: perSecOf(sum, window), share: renderPct(sum / total)})
+		out = append(out, breakdownRow{group: true, label: g.label, perSec: textfmt.PerWindow(sum, window), share: textfmt.Pct(sum / total)})
 		for _, c := range cats {
 			label := categoryNames[c]
-			out = append(out, breakdownRow{category: c, label: label, perSec: perSecOf(b.Seconds[c], window), share: renderPct(b.Seconds[c] / total)})
+			out = append(out, breakdownRow{category: c, label: label, perSec: textfmt.PerWindow(b.Seconds[c], window), share: textfmt.Pct(b.Seconds[c] / total)})
 		}
 	}
 	return out
@@ -586,119 +537,12 @@ func skippedCategories(b Breakdown) int {
 	return n
 }
 
-func perSecOf(seconds, window float64) string {
-	if window <= 0 {
-		return fmt.Sprintf("%.2f s", seconds)
-	}
-	return renderPerSec(seconds / window)
-}
-
 func breakdownSource(s string) string {
 	switch s {
 	case "ebpf":
 		return "from eBPF thread states and stacks"
 	case "proc":
 		return "from /proc CPU time and run delay, split by a pprof CPU profile where there is one"
-	}
-	return s
-}
-
-// loadLine is the load of each class, most first.
-func loadLine(load map[Class]float64) string {
-	var classes []Class
-	for c, l := range load {
-		if c != ClassNone && l >= 0.005 {
-			classes = append(classes, c)
-		}
-	}
-	sort.Slice(classes, func(i, j int) bool {
-		return load[classes[i]] > load[classes[j]] || load[classes[i]] == load[classes[j]] && classes[i] < classes[j]
-	})
-	var parts []string
-	for _, c := range classes {
-		parts = append(parts, fmt.Sprintf("%s %.2f", c, load[c]))
-	}
-	if len(parts) == 0 {
-		return ""
-	}
-	return strings.Join(parts, ", ") + " threads bound per second"
-}
-
-// renderTarget says what was watched and when.
-func renderTarget(v *Verdict) string {
-	t := v.Target
-	var what string
-	switch {
-	case t.Kind == "host":
-		what = "the host"
-	case t.PID != 0 && len(t.Command) > 0:
-		what = fmt.Sprintf("%s %d (%s)", t.Kind, t.PID, strings.Join(t.Command, " "))
-	case t.PID != 0:
-		what = fmt.Sprintf("%s %d", t.Kind, t.PID)
-	case len(t.Command) > 0:
-		what = fmt.Sprintf("%s %s", t.Kind, strings.Join(t.Command, " "))
-	case t.URL != "":
-		what = t.URL
-	case t.App != "":
-		what = "app " + t.App
-	case t.Kind != "":
-		what = t.Kind
-	}
-	if len(t.Labels) > 0 {
-		keys := make([]string, 0, len(t.Labels))
-		for k := range t.Labels {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		var l []string
-		for _, k := range keys {
-			l = append(l, k+"="+t.Labels[k])
-		}
-		what += " {" + strings.Join(l, ", ") + "}"
-	}
-	var when []string
-	if v.Duration > 0 {
-		when = append(when, v.Duration.Round(time.Millisecond).String())
-	}
-	if !v.Start.IsZero() {
-		when = append(when, "from "+v.Start.UTC().Format("2006-01-02 15:04:05 UTC"))
-	}
-	if what == "" && len(when) == 0 {
-		return ""
-	}
-	if what == "" {
-		what = "target unknown"
-	}
-	if len(when) > 0 {
-		what += ", " + strings.Join(when, " ")
-	}
-	return what
-}
-
-// shortNames drops the import path's directories from the Go function
-// names in s, as compare does: "crypto/internal/fips140/sha256.blockSHANI
-// from crypto/sha256.Sum256" becomes "sha256.blockSHANI from sha256.Sum256".
-// File paths and library names ("/usr/lib/x.so", "[libc.so.6]") stay.
-func shortNames(s string) string {
-	words := strings.Split(s, " ")
-	for i, w := range words {
-		if w == "" || w[0] == '/' || w[0] == '[' {
-			continue
-		}
-		head := w
-		if j := strings.IndexAny(w, "(["); j >= 0 {
-			head = w[:j]
-		}
-		if j := strings.LastIndexByte(head, '/'); j >= 0 {
-			words[i] = w[j+1:]
-		}
-	}
-	return strings.Join(words, " ")
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
 	}
 	return s
 }
@@ -716,14 +560,14 @@ func metricValue(m *Metric) string {
 	if m == nil {
 		return "-"
 	}
-	return renderValue(m.Value, m.Unit)
+	return textfmt.Value(m.Value, m.Unit)
 }
 
 // metricNote is a metric's text with its threshold and signal.
 func metricNote(m *Metric) string {
 	s := m.Text
 	if m.Threshold > 0 {
-		s += fmt.Sprintf(" (threshold %s)", renderValue(m.Threshold, m.Unit))
+		s += fmt.Sprintf(" (threshold %s)", textfmt.Value(m.Threshold, m.Unit))
 	}
 	return s + "  [" + m.Signal + "]"
 }
@@ -734,97 +578,13 @@ func mdMetric(m *Metric) string {
 	}
 	s := m.Text
 	if s == "" {
-		s = renderValue(m.Value, m.Unit)
+		s = textfmt.Value(m.Value, m.Unit)
 	}
-	s = mdText(s)
+	s = textfmt.MarkdownText(s)
 	if m.Threshold > 0 {
-		s += fmt.Sprintf(" (threshold %s)", renderValue(m.Threshold, m.Unit))
+		s += fmt.Sprintf(" (threshold %s)", textfmt.Value(m.Threshold, m.Unit))
 	}
 	return s
-}
-
-// renderValue formats a value in its unit, briefly.
-func renderValue(v float64, unit string) string {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return "?"
-	}
-	switch unit {
-	case "ratio":
-		return renderPct(v)
-	case "seconds/s":
-		return renderPerSec(v)
-	case "seconds":
-		return time.Duration(v * 1e9).Round(time.Microsecond).String()
-	case "bytes":
-		return renderSI(v, "B")
-	case "bytes/s":
-		return renderSI(v, "B/s")
-	case "count", "":
-		return renderNum(v)
-	}
-	if rest, ok := strings.CutPrefix(unit, "count"); ok {
-		return renderNum(v) + rest
-	}
-	return renderNum(v) + " " + unit
-}
-
-// renderNum is a plain number: whole numbers as they are, others with a
-// precision that shrinks as they grow.
-func renderNum(v float64) string {
-	switch a := math.Abs(v); {
-	case v == math.Trunc(v) && a < 1e15:
-		return strconv.FormatFloat(v, 'f', 0, 64)
-	case a >= 100:
-		return fmt.Sprintf("%.0f", v)
-	case a >= 10:
-		return fmt.Sprintf("%.1f", v)
-	case a < 0.01:
-		return "<0.01"
-	}
-	return fmt.Sprintf("%.2f", v)
-}
-
-// renderPct is a ratio as a percentage, with a decimal under 10%.
-func renderPct(x float64) string {
-	switch {
-	case math.IsNaN(x) || math.IsInf(x, 0):
-		return "?"
-	case x == 0:
-		return "0%"
-	case math.Abs(x) < 0.001:
-		return "<0.1%"
-	case math.Abs(x) < 0.1:
-		return strings.TrimSuffix(fmt.Sprintf("%.1f", 100*x), ".0") + "%"
-	}
-	return fmt.Sprintf("%.0f%%", 100*x)
-}
-
-func renderPerSec(x float64) string {
-	if math.IsNaN(x) || math.IsInf(x, 0) {
-		return "?"
-	}
-	return fmt.Sprintf("%.2f s/s", x)
-}
-
-// renderSI scales v with SI prefixes: 1.2 MB/s.
-func renderSI(v float64, unit string) string {
-	prefixes := []string{"", "k", "M", "G", "T", "P"}
-	i := 0
-	for math.Abs(v) >= 1000 && i < len(prefixes)-1 {
-		v /= 1000
-		i++
-	}
-	if i == 0 {
-		return fmt.Sprintf("%.0f %s", v, unit)
-	}
-	return fmt.Sprintf("%.3g %s%s", v, prefixes[i], unit)
-}
-
-func renderCount(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
 }
 
 func capitalizeFirst(s string) string {
@@ -834,63 +594,3 @@ func capitalizeFirst(s string) string {
 	}
 	return strings.ToUpper(string(r)) + s[n:]
 }
-
-// renderWrap breaks text at spaces into lines of at most width runes; a
-// word longer than the width gets a line of its own.
-func renderWrap(text string, width int) []string {
-	if width < 20 {
-		width = 20
-	}
-	var lines []string
-	var line strings.Builder
-	n := 0
-	for _, word := range strings.Fields(text) {
-		wn := utf8.RuneCountInString(word)
-		if n > 0 && n+1+wn > width {
-			lines = append(lines, line.String())
-			line.Reset()
-			n = 0
-		}
-		if n > 0 {
-			line.WriteByte(' ')
-			n++
-		}
-		line.WriteString(word)
-		n += wn
-	}
-	if n > 0 || len(lines) == 0 {
-		lines = append(lines, line.String())
-	}
-	return lines
-}
-
-// mdText escapes text for a markdown table cell or list item: pipes, and
-// the characters that would start emphasis, code or HTML.
-func mdText(s string) string {
-	return mdReplacer.Replace(s)
-}
-
-var mdReplacer = strings.NewReplacer(`\`, `\\`, "|", `\|`, "*", `\*`, "_", `\_`, "`", "\\`", "<", "&lt;")
-
-// mdCode escapes text for a code span in a table: only pipes, and
-// backticks, which would end it.
-func mdCode(s string) string {
-	return strings.NewReplacer("|", `\|`, "`", "'").Replace(s)
-}
-
-// renderWriter keeps the first write error so renderers can write freely.
-type renderWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *renderWriter) Write(p []byte) (int, error) {
-	if e.err != nil {
-		return 0, e.err
-	}
-	n, err := e.w.Write(p)
-	e.err = err
-	return n, err
-}
-
-func (e *renderWriter) printf(format string, args ...any) { fmt.Fprintf(e, format, args...) }

@@ -212,25 +212,3 @@ func TestRoundJSONNumbers(t *testing.T) {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }
-
-func TestRenderWrap(t *testing.T) {
-	got := renderWrap("aaa bbb ccc dddddddddddddddddddddddd e", 20)
-	want := []string{"aaa bbb ccc", "dddddddddddddddddddddddd", "e"}
-	if strings.Join(got, "|") != strings.Join(want, "|") {
-		t.Errorf("got %q, want %q", got, want)
-	}
-}
-
-func TestShortNames(t *testing.T) {
-	for in, want := range map[string]string{
-		"crypto/internal/fips140/sha256.blockSHANI from crypto/sha256.Sum256": "sha256.blockSHANI from sha256.Sum256",
-		"compress/flate.(*compressor).findMatch":                              "flate.(*compressor).findMatch",
-		"futex from [libc.so.6]":                                              "futex from [libc.so.6]",
-		"main.F[...] /usr/lib/x.so":                                           "main.F[...] /usr/lib/x.so",
-		"127.0.0.1:42579":                                                     "127.0.0.1:42579",
-	} {
-		if got := shortNames(in); got != want {
-			t.Errorf("shortNames(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

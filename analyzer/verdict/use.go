@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/perfhound/perfhound/analyzer/internal/textfmt"
 	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
@@ -132,7 +133,7 @@ func memoryRow(o *observation.Observation, th Thresholds) Resource {
 	if avail, ok := meanOf(o, "host.memory.available", nil); ok && haveTotal && total > 0 {
 		v := 1 - avail/total
 		u = &Metric{Value: v, Unit: "ratio", Signal: "host.memory.available/total", Threshold: th.MemoryUsed,
-			Text: fmt.Sprintf("%.0f%% of %s in use", 100*v, bytesText(total))}
+			Text: fmt.Sprintf("%.0f%% of %s in use", 100*v, textfmt.Bytes(total))}
 		busy = v > th.MemoryUsed
 	}
 
@@ -186,7 +187,7 @@ func diskRow(o *observation.Observation, th Thresholds, dev string) (Resource, b
 			text += fmt.Sprintf(", %.*f IOPS", prec, ops)
 		}
 		if b, ok := meanOf(o, "host.disk.bytes", l); ok {
-			text += fmt.Sprintf(", %s/s", bytesText(b))
+			text += fmt.Sprintf(", %s/s", textfmt.Bytes(b))
 		}
 		u = &Metric{Value: v, Unit: "ratio", Signal: "host.disk.utilization{" + dev + "}", Threshold: th.DiskBusy, Text: text}
 		busy = v > th.DiskBusy
@@ -196,7 +197,7 @@ func diskRow(o *observation.Observation, th Thresholds, dev string) (Resource, b
 	if q, ok := meanOf(o, "host.disk.queue", l); ok {
 		text := fmt.Sprintf("%.2f in flight", q)
 		if await, ok := diskAwait(o, l); ok && await > 0 {
-			text = fmt.Sprintf("await %s, ", dur(await*1e9)) + text
+			text = fmt.Sprintf("await %s, ", textfmt.Dur(await*1e9)) + text
 		} else if ok {
 			text = "await <1ms, " + text
 		}
@@ -246,7 +247,7 @@ func netRow(o *observation.Observation, th Thresholds, iface string) (Resource, 
 	in, okIn := meanOf(o, "host.net.bytes", map[string]string{"interface": iface, "dir": "in"})
 	out, okOut := meanOf(o, "host.net.bytes", map[string]string{"interface": iface, "dir": "out"})
 	if okIn || okOut {
-		traffic = fmt.Sprintf("in %s/s, out %s/s", bytesText(in), bytesText(out))
+		traffic = fmt.Sprintf("in %s/s, out %s/s", textfmt.Bytes(in), textfmt.Bytes(out))
 	}
 
 	var s *Metric

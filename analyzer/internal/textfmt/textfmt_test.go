@@ -1,0 +1,126 @@
+package textfmt
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
+)
+
+func TestFormat(t *testing.T) {
+	nan, inf := math.NaN(), math.Inf(1)
+	for _, tc := range []struct {
+		name string
+		got  string
+		want string
+	}{
+		{"Pct 0", Pct(0), "0%"},
+		{"Pct tiny", Pct(0.0004), "<0.1%"},
+		{"Pct small", Pct(0.025), "2.5%"},
+		{"Pct small whole", Pct(0.05), "5%"},
+		{"Pct", Pct(0.4234), "42%"},
+		{"Pct NaN", Pct(nan), "?"},
+		{"PerSec", PerSec(1.254), "1.25 s/s"},
+		{"PerSec Inf", PerSec(inf), "?"},
+		{"PerWindow", PerWindow(5, 2), "2.50 s/s"},
+		{"PerWindow unknown", PerWindow(12.5, 0), "12.50 s"},
+		{"Num whole", Num(3), "3"},
+		{"Num large", Num(123.4), "123"},
+		{"Num tens", Num(12.34), "12.3"},
+		{"Num", Num(1.234), "1.23"},
+		{"Num tiny", Num(0.004), "<0.01"},
+		{"Num NaN", Num(nan), "?"},
+		{"NumPrecise", NumPrecise(1.2345), "1.234"},
+		{"NumPrecise tens", NumPrecise(12.34), "12.3"},
+		{"NumPrecise tiny", NumPrecise(0.000456), "0.00046"},
+		{"SI", SI(1234567, "B/s"), "1.23 MB/s"},
+		{"SI small", SI(12.5, "B"), "12 B"},
+		{"SIDecimal small", SIDecimal(0.25, "B/s"), "0.25 B/s"},
+		{"SIDecimal no unit", SIDecimal(12, ""), "12"},
+		{"SIDecimal large", SIDecimal(2500, ""), "2.5 k"},
+		{"Bytes", Bytes(512), "512 B"},
+		{"Bytes MiB", Bytes(1.5 * 1024 * 1024), "1.5 MiB"},
+		{"Dur s", Dur(1.23456e9), "1.23s"},
+		{"Dur ms", Dur(4.56789e6), "4.57ms"},
+		{"Dur µs", Dur(7891), "7.89µs"},
+		{"Dur ns", Dur(12), "12ns"},
+		{"Bound 2^18ns", Bound(1 << 18), "270µs"},
+		{"Bound 1ms", Bound(1e6), "1ms"},
+		{"Bound 0", Bound(0), "0s"},
+		{"Value ratio", Value(0.5, "ratio"), "50%"},
+		{"Value seconds", Value(0.0012345, "seconds"), "1.235ms"},
+		{"Value bytes", Value(2e9, "bytes"), "2 GB"},
+		{"Value count/s", Value(3, "count/s"), "3/s"},
+		{"Value other", Value(2.5, "pages/s"), "2.50 pages/s"},
+		{"Value NaN", Value(nan, "seconds"), "?"},
+		{"Count one", Count(1, "category", "categories"), "1 category"},
+		{"Count many", Count(3, "category", "categories"), "3 categories"},
+		{"Plural", Plural(0, "change"), "0 changes"},
+		{"Loads", Loads(map[string]float64{"io": 0.31, "cpu": 1.2, "memory": 0.004, "none": 5}, "none"),
+			"cpu 1.20, io 0.31 threads bound per second"},
+		{"Loads none", Loads(map[string]float64{"none": 1}, "none"), ""},
+		{"OrDash", OrDash(""), "-"},
+		{"ShortNames", ShortNames("crypto/internal/fips140/sha256.blockSHANI from crypto/sha256.Sum256"), "sha256.blockSHANI from sha256.Sum256"},
+		{"ShortNames method", ShortNames("compress/flate.(*compressor).findMatch"), "flate.(*compressor).findMatch"},
+		{"ShortNames library", ShortNames("futex from [libc.so.6]"), "futex from [libc.so.6]"},
+		{"ShortNames generic and file", ShortNames("main.F[...] /usr/lib/x.so"), "main.F[...] /usr/lib/x.so"},
+		{"ShortNames generic with path", ShortNames("example.com/m/p.F[example.com/m/q.T]"), "p.F[example.com/m/q.T]"},
+		{"ShortNames address", ShortNames("127.0.0.1:42579"), "127.0.0.1:42579"},
+		{"Wrap", strings.Join(Wrap("aaa bbb ccc dddddddddddddddddddddddd e", 20), "|"), "aaa bbb ccc|dddddddddddddddddddddddd|e"},
+		{"Wrap empty", strings.Join(Wrap("", 20), "|"), ""},
+		{"MarkdownText", MarkdownText("a|b *c* _d_ `e` <f> \\"), `a\|b \*c\* \_d\_ \` + "`e\\`" + ` &lt;f> \\`},
+		{"MarkdownCode", MarkdownCode("a|b `c`"), `a\|b 'c'`},
+		{"Target", Target(observation.Target{Kind: "process", PID: 42, Command: []string{"./server", "-p", "80"}, Labels: map[string]string{"z": "1", "a": "2"}},
+			time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), 10*time.Second+400*time.Microsecond),
+			"process 42 (./server -p 80) {a=2, z=1}, 10s from 2025-01-02 03:04:05 UTC"},
+		{"Target unknown", Target(observation.Target{}, time.Time{}, time.Second), "target unknown, 1s"},
+		{"Target nothing", Target(observation.Target{}, time.Time{}, 0), ""},
+		{"Span start only", Span(time.Date(2025, 1, 2, 3, 4, 5, 0, time.FixedZone("CET", 3600)), 0), "from 2025-01-02 02:04:05 UTC"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.name, tc.got, tc.want)
+		}
+	}
+}
+
+func TestTerminal(t *testing.T) {
+	var buf bytes.Buffer
+	term := NewTerminal(&buf, false)
+	term.Section("Title", "a note")
+	term.Para("  - ", strings.Repeat("word ", 30))
+	term.Table("head\nrow\n")
+	want := "\nTitle (a note)\n" +
+		"  - " + strings.TrimSpace(strings.Repeat("word ", 21)) + "\n" +
+		"    " + strings.TrimSpace(strings.Repeat("word ", 9)) + "\n" +
+		"head\nrow\n"
+	if buf.String() != want {
+		t.Errorf("got\n%q\nwant\n%q", buf.String(), want)
+	}
+	if got := NewTerminal(&buf, true).Paint(Red, "x"); got != Red+"x"+Reset {
+		t.Errorf("Paint in colour = %q", got)
+	}
+	if got := NewTerminal(&buf, true).Paint(Red, ""); got != "" {
+		t.Errorf("Paint of nothing = %q", got)
+	}
+}
+
+type failWriter struct{ n int }
+
+func (f *failWriter) Write(p []byte) (int, error) {
+	f.n++
+	return 0, errors.New("disk full")
+}
+
+func TestWriterKeepsFirstError(t *testing.T) {
+	f := &failWriter{}
+	w := NewWriter(f)
+	w.Printf("a")
+	w.Printf("b")
+	if w.Err() == nil || f.n != 1 {
+		t.Errorf("Err() = %v after %d writes, want the first error after 1", w.Err(), f.n)
+	}
+}
