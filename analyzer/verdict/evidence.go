@@ -160,7 +160,11 @@ func (p peer) String() string {
 	if p.connectP50 > 0 {
 		s += fmt.Sprintf(", connect p50 ≤ %s, p99 ≤ %s", textfmt.Bound(p.connectP50), textfmt.Bound(p.connectP99))
 	}
-	s += fmt.Sprintf(", open %.1f s in all, %s sent, %s received", p.open, textfmt.Bytes(float64(p.sent)), textfmt.Bytes(float64(p.received)))
+	if p.open == 0 && p.sent == 0 && p.received == 0 {
+		s += ", none closed in the window" // lifetimes and bytes are counted at close
+	} else {
+		s += fmt.Sprintf(", open %.1f s in all, %s sent, %s received", p.open, textfmt.Bytes(float64(p.sent)), textfmt.Bytes(float64(p.received)))
+	}
 	if p.retransmits > 0 {
 		s += fmt.Sprintf(", %d retransmits", p.retransmits)
 	}

@@ -50,7 +50,85 @@ func goroutineLoad(o *observation.Observation, v *Verdict, window float64) map[C
 			inferred[ClassNetwork] = true
 		}
 	}
+	if l, e := socketWaitLoad(o, v, window, cpus); l > v.Load[ClassNetwork] {
+		v.Evidence = append(v.Evidence, e)
+		v.Load[ClassNetwork] = l
+		inferred[ClassNetwork] = true
+	}
 	return inferred
+}
+
+// socketWaitLoad is the network load of waits on sockets that no stack
+// can name: an event loop waits in epoll or poll (wait.poll) on all its
+// sockets at once. Those waits were on peers for as long as its active
+// connections (the ones it opened) were busy: the summed lifetimes of
+// those that closed in the window (eBPF), or, for those still open, the
+// share of the window's readings in which they carried data
+// (process.tcp), at most one waiter per open connection and per CPU.
+// A program busy on a CPU with an event loop beside it gets that loop's
+// waits as a second class, not the first: ties go to cpu.
+func socketWaitLoad(o *observation.Observation, v *Verdict, window, cpus float64) (float64, Evidence) {
+	// Only epoll and poll: a Go program's netpoller waits look like its
+	// idle threads, which a program busy elsewhere has too; its network
+	// waits come from its closed connections' lifetimes (goroutineLoad).
+	waits := v.Breakdown.Seconds[WaitPoll] / window
+	if waits == 0 {
+		return 0, Evidence{}
+	}
+	closed := activeConnSeconds(o) / window
+	share, conns := activeTraffic(o)
+	open := share * math.Min(math.Max(conns, 1), cpus)
+	busy := math.Max(closed, open)
+	if busy == 0 {
+		return 0, Evidence{}
+	}
+	l := math.Min(waits, busy)
+	var why string
+	if closed >= open {
+		why = fmt.Sprintf("its outgoing TCP connections were open %.2f s per second (eBPF)", closed)
+	} else {
+		why = fmt.Sprintf("its outgoing TCP connections (%.1f open) carried data in %.0f%% of the readings", conns, 100*share)
+	}
+	signal := "process.tcp"
+	if closed >= open {
+		signal = "ebpf.tcp"
+	}
+	return l, Evidence{
+		Class: ClassNetwork, Signal: signal, Value: l, Unit: "seconds/s",
+		Text: fmt.Sprintf("%s while its threads waited %.2f s per second in epoll or poll: waiting on peers", why, waits),
+	}
+}
+
+// activeTraffic is the share of the window's readings in which the
+// target's active TCP connections carried data either way, and how many
+// were open on average.
+func activeTraffic(o *observation.Observation) (share, conns float64) {
+	var rates [][]observation.Point
+	for _, s := range o.SeriesNamed("process.tcp.bytes", map[string]string{"role": "active"}) {
+		rates = append(rates, s.Points)
+	}
+	n, busy := 0, 0
+	for i := 0; ; i++ {
+		any, moved := false, false
+		for _, pts := range rates {
+			if i < len(pts) {
+				any = true
+				moved = moved || pts[i].Value > 0
+			}
+		}
+		if !any {
+			break
+		}
+		n++
+		if moved {
+			busy++
+		}
+	}
+	if n == 0 {
+		return 0, 0
+	}
+	conns, _ = meanOf(o, "process.tcp.connections", map[string]string{"role": "active"})
+	return float64(busy) / float64(n), conns
 }
 
 // lockDelay is the goroutine time spent waiting on locks in the window,

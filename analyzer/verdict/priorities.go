@@ -349,6 +349,44 @@ func peerItems(o *observation.Observation, v *Verdict, window float64) []Priorit
 		out = append(out, Priority{Class: ClassNetwork, Kind: "peer", Name: c.addr, Remedy: remedy,
 			Saving: math.Min(c.open/window, v.Load[ClassNetwork]), Why: c.String() + " (eBPF TCP)"})
 	}
+	if len(out) == 0 {
+		out = pollPeerItems(o, v)
+	}
+	return out
+}
+
+// pollPeerItems are the peers an event loop waited on, when its network
+// load came from its waits in epoll or poll while its connections carried
+// data (socketWaitLoad): connections still open at the end of the window
+// have no lifetime yet, so the load is shared among the peers it
+// connected to.
+func pollPeerItems(o *observation.Observation, v *Verdict) []Priority {
+	inferred := false
+	for _, e := range v.Evidence {
+		inferred = inferred || e.Class == ClassNetwork && strings.HasSuffix(e.Text, "in epoll or poll: waiting on peers")
+	}
+	if !inferred {
+		return nil
+	}
+	var peers []peer
+	for _, c := range connections(o) {
+		if !c.passive {
+			peers = append(peers, c)
+		}
+	}
+	if len(peers) == 0 {
+		return nil
+	}
+	remedy := RemedyAsync
+	if r, ok := meanOf(o, "process.tcp.bytes", map[string]string{"role": "active"}); ok && r >= 10<<20 {
+		remedy = RemedyLessData // moving 10 MiB/s or more: the transfer takes the time
+	}
+	out := make([]Priority, 0, len(peers))
+	for _, c := range peers {
+		out = append(out, Priority{Class: ClassNetwork, Kind: "peer", Name: c.addr, Remedy: remedy,
+			Saving: v.Load[ClassNetwork] / float64(len(peers)),
+			Why:    "waited on in epoll or poll while the connections were busy; " + c.String() + " (eBPF TCP)"})
+	}
 	return out
 }
 

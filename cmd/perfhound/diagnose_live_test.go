@@ -61,6 +61,15 @@ func TestDiagnoseWorkloads(t *testing.T) {
 			host, port, _ := net.SplitHostPort(addr)
 			return []string{cwork, "tcp", host, port}
 		}, "c"},
+		{"network-c-pollclient", "network", func(t *testing.T) []string {
+			// The same requests from a poll(2) loop: the stack says only
+			// that it polls; its connections say on what.
+			addr := freeLoopbackAddr(t)
+			startSubject(t, workloads, "-mode", "slowserve", "-addr", addr, "-duration", "30s")
+			awaitTCP(t, addr)
+			host, port, _ := net.SplitHostPort(addr)
+			return []string{cwork, "poll", host, port}
+		}, "c"},
 		{"contention-c-mutex", "contention", func(*testing.T) []string { return []string{cwork, "mutex", "16"} }, "c"},
 		{"none-sleep", "none", func(*testing.T) []string { return []string{workloads, "-mode", "sleep"} }, ""},
 		{"mixed-cpu-io", "cpu", func(*testing.T) []string { return []string{workloads, "-mode", "mixed", "-dir", dir} }, ""},
