@@ -168,7 +168,7 @@ func classifyOnCPU(s *profile.Sample) string {
 	switch {
 	case has(fns, "runtime.gcBgMarkWorker", "runtime.gcAssistAlloc", "runtime.bgsweep", "runtime.bgscavenge", "runtime.gcDrain", "runtime.markroot", "runtime.sweepone"):
 		return OnCPUGC
-	case has(fns, "runtime.mallocgc"):
+	case has(fns, "runtime.mallocgc") || hasExact(fns, nativeAllocators...) || has(fns, glibcMallocInternals...):
 		return OnCPUAlloc
 	}
 	if len(fns) == 0 || !isKernel(s.Location[0]) {
@@ -182,6 +182,26 @@ func classifyOnCPU(s *profile.Sample) string {
 	}
 	return OnCPUKernel
 }
+
+// nativeAllocators are the allocators of programs without a garbage
+// collector (and the interpreters' own): time in them is memory
+// management as much as Go's mallocgc is. Exact names: these are leaves
+// symbolized from a library's dynamic symbols (libc has no frame
+// pointers, so little of what called them may be seen).
+var nativeAllocators = []string{
+	"malloc", "free", "calloc", "realloc", "cfree", "aligned_alloc", "posix_memalign", "memalign",
+	"__libc_malloc", "__libc_free", "__libc_calloc", "__libc_realloc", "_int_malloc", "_int_free", "malloc_consolidate",
+	"operator new(unsigned long)", "operator delete(void*)", "operator delete(void*, unsigned long)",
+	"je_malloc", "je_free", "tc_malloc", "tc_free", "mi_malloc", "mi_free",
+	"__rust_alloc", "__rust_dealloc", "__rust_realloc",
+	"PyObject_Malloc", "PyObject_Free", "_PyObject_Malloc", "_PyObject_Free", "pymalloc_alloc", "pymalloc_free",
+}
+
+// glibcMallocInternals name glibc's allocator below malloc and free, as
+// its separate debug symbols (libc6-dbg) show them; the compiler's clones
+// (".constprop.0", ".isra.0") keep the prefix.
+var glibcMallocInternals = []string{"_int_malloc", "_int_free", "_int_realloc", "_int_memalign", "unlink_chunk",
+	"malloc_consolidate", "sysmalloc", "tcache_get", "tcache_put", "tcache_init", "arena_get2", "__malloc_arena_thread_freeres"}
 
 func isKernel(l *profile.Location) bool {
 	return l.Mapping != nil && strings.HasPrefix(l.Mapping.File, "[kernel")

@@ -169,6 +169,10 @@ func cpuItems(p *profile.Profile, source string, scale, window float64) []Priori
 			gc += secs
 		case cat == OnCPUAlloc:
 			site := callerOutside(s, "runtime.")
+			if strings.HasPrefix(site, "[") {
+				// The stack ends in the allocator's library.
+				site = "allocation in " + site + " (callers unseen: no frame pointers)"
+			}
 			t.add("alloc|"+site, secs, Priority{Class: ClassMemory, Kind: "allocation", Name: site, Remedy: RemedyAllocations})
 		case cat == OnCPUPageFault:
 			site := callerOutside(s, "runtime.")
@@ -205,6 +209,9 @@ func cpuItems(p *profile.Profile, source string, scale, window float64) []Priori
 	out := t.priorities(window, func(p Priority, secs float64) string {
 		switch p.Kind {
 		case "allocation":
+			if gc == 0 {
+				return fmt.Sprintf("%.2f s/s in the allocator for this code (%s)", secs/window, signal)
+			}
 			return fmt.Sprintf("%.2f s/s allocating here (%s), plus the GC it drives (the gc item)", secs/window, signal)
 		case "page faults":
 			return fmt.Sprintf("%.2f s/s faulting in fresh pages (%s)", secs/window, signal)

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 )
 
 // object is what symbolization keeps of one ELF file: its build ID, where
@@ -174,7 +175,22 @@ func parseObject(ef *elf.File, f *os.File, key, buildID string, budget int64) *o
 	if err != nil {
 		problems = append(problems, err)
 	}
+	symFile := ef
+	if len(syms) == 0 && buildID != "" {
+		// A stripped library (Debian's libc): its full symbol table may be
+		// in a separate debug file, found by build ID as gdb and perf find
+		// it (libc6-dbg installs libc's). The build ID is of the contents,
+		// so the host's file serves a container's copy too.
+		if dbg, err := elf.Open(debugFile(buildID)); err == nil {
+			if syms, err = readSymbols(dbg, elf.SHT_SYMTAB, budget); err != nil {
+				problems = append(problems, err)
+			}
+			symFile = dbg
+			defer dbg.Close()
+		}
+	}
 	if len(syms) == 0 {
+		symFile = ef
 		if syms, err = readSymbols(ef, elf.SHT_DYNSYM, budget); err != nil {
 			problems = append(problems, err)
 		}
@@ -185,7 +201,7 @@ func parseObject(ef *elf.File, f *os.File, key, buildID string, budget int64) *o
 		if s.Name == "runtime.text" {
 			textStart = s.Value
 		}
-		if r, ok := elfSym(ef, s); ok {
+		if r, ok := elfSym(symFile, s); ok {
 			raw = append(raw, r)
 		}
 	}
@@ -213,6 +229,18 @@ func parseObject(ef *elf.File, f *os.File, key, buildID string, budget int64) *o
 		o.warn = errors.Join(problems...)
 	}
 	return o
+}
+
+// DebugDir is where separate debug files are looked up by build ID:
+// DebugDir/.build-id/ab/cdef....debug.
+var DebugDir = "/usr/lib/debug"
+
+// debugFile is the path of the separate debug file of an object.
+func debugFile(buildID string) string {
+	if len(buildID) < 3 {
+		return ""
+	}
+	return filepath.Join(DebugDir, ".build-id", buildID[:2], buildID[2:]+".debug")
 }
 
 // readSymbols reads the symbol table of type typ (SHT_SYMTAB or SHT_DYNSYM)

@@ -622,3 +622,56 @@ func TestPprofOpens(t *testing.T) {
 		}
 	}
 }
+
+// TestDebugFile strips a C program and keeps its symbols in a separate
+// debug file under DebugDir/.build-id, as Debian's -dbg packages do: the
+// program's own function, in no table of the stripped file, is named from
+// the debug file.
+func TestDebugFile(t *testing.T) {
+	bins := needC(t)
+	objcopy, err := exec.LookPath("objcopy")
+	if err != nil {
+		t.Skipf("objcopy not found (binutils): %v", err)
+	}
+	dir := t.TempDir()
+	stripped := filepath.Join(dir, "c-debuglink")
+	debug := filepath.Join(dir, "c.debug")
+	for _, args := range [][]string{
+		{"--only-keep-debug", bins.plain, debug},
+		{"--strip-all", bins.plain, stripped},
+	} {
+		if out, err := exec.Command(objcopy, args...).CombinedOutput(); err != nil {
+			t.Fatalf("objcopy %v: %v\n%s", args, err, out)
+		}
+	}
+	id := gnuBuildID(t, stripped)
+	if id != gnuBuildID(t, bins.plain) {
+		t.Fatal("strip changed the build ID")
+	}
+	if err := os.Chmod(stripped, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(dir, "debug")
+	if err := os.MkdirAll(filepath.Join(root, ".build-id", id[:2]), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(debug, filepath.Join(root, ".build-id", id[:2], id[2:]+".debug")); err != nil {
+		t.Fatal(err)
+	}
+	old := DebugDir
+	DebugDir = root
+	defer func() { DebugDir = old }()
+
+	cmd := start(t, stripped)
+	pid := cmd.Process.Pid
+	addr := runtimeAddr(t, pid, stripped, symbolValue(t, bins.plain, cFunc))
+	s := New(Options{})
+	defer s.Close()
+	if err := s.Watch(pid); err != nil {
+		t.Fatal(err)
+	}
+	p := profileOf(t, s, Sample{PID: pid, User: []uint64{addr + 4}, Values: []int64{1, 10}})
+	if f := frameOf(p.Sample[0].Location[0]); f.fn != cFunc || f.mapping != stripped {
+		t.Errorf("frame of the stripped program: %+v, want %s from its debug file", f, cFunc)
+	}
+}
