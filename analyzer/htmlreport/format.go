@@ -9,25 +9,6 @@ import (
 	"github.com/perfhound/perfhound/analyzer/verdict"
 )
 
-// categoryNames say each breakdown category for a person.
-var categoryNames = map[string]string{
-	verdict.OnCPUUser:      "user code",
-	verdict.OnCPUGC:        "garbage collection",
-	verdict.OnCPUAlloc:     "allocation",
-	verdict.OnCPUPageFault: "page faults",
-	verdict.OnCPUSyscall:   "syscalls",
-	verdict.OnCPUKernel:    "other kernel work",
-	verdict.WaitRunQueue:   "waiting for a CPU",
-	verdict.WaitDisk:       "block I/O",
-	verdict.WaitFault:      "page faults waiting on I/O or reclaim",
-	verdict.WaitNetwork:    "sockets",
-	verdict.WaitLock:       "locks",
-	verdict.WaitPoll:       "poll and epoll",
-	verdict.WaitSleep:      "sleeping",
-	verdict.WaitIdle:       "idle runtime or kernel threads",
-	verdict.WaitOther:      "other waits",
-}
-
 // categoryColors give each breakdown category its colour in the stacked
 // bar: warm for on-CPU time, cool for waits, greys for idleness, so that
 // the bar reads at a glance.

@@ -199,35 +199,17 @@ type segment struct {
 // newBreakdown lists the on-CPU then the off-CPU categories, most time
 // first; the table skips those under 1%, the bar draws them all.
 func newBreakdown(b verdict.Breakdown, window float64) breakdownView {
-	view := breakdownView{Source: breakdownSource(b.Source)}
+	view := breakdownView{Source: b.SourceText()}
 	total := b.Total()
 	if total <= 0 {
 		return view
 	}
 	x := 0.0
-	for _, g := range []struct{ prefix, label string }{{"cpu.", "on-CPU"}, {"wait.", "off-CPU"}} {
-		var cats []string
-		var sum float64
-		for c, s := range b.Seconds {
-			if strings.HasPrefix(c, g.prefix) && s > 0 {
-				sum += s
-				cats = append(cats, c)
-			}
-		}
-		if sum == 0 {
-			continue
-		}
-		sort.Slice(cats, func(i, j int) bool {
-			si, sj := b.Seconds[cats[i]], b.Seconds[cats[j]]
-			return si > sj || si == sj && cats[i] < cats[j]
-		})
-		view.Rows = append(view.Rows, breakdownRow{Group: true, Label: g.label, PerSec: textfmt.PerWindow(sum, window), Share: textfmt.Pct(sum / total)})
-		for _, c := range cats {
+	for _, g := range b.Groups() {
+		view.Rows = append(view.Rows, breakdownRow{Group: true, Label: g.Label, PerSec: textfmt.PerWindow(g.Seconds, window), Share: textfmt.Pct(g.Seconds / total)})
+		for _, c := range g.Categories {
 			s := b.Seconds[c]
-			label := categoryNames[c]
-			if label == "" {
-				label = c
-			}
+			label := verdict.CategoryName(c)
 			color := categoryColors[c]
 			if color == "" {
 				color = "#9aa5b1"
@@ -244,16 +226,6 @@ func newBreakdown(b verdict.Breakdown, window float64) breakdownView {
 		}
 	}
 	return view
-}
-
-func breakdownSource(s string) string {
-	switch s {
-	case "ebpf":
-		return "from eBPF thread states and stacks"
-	case "proc":
-		return "from /proc CPU time and run delay, split by a pprof CPU profile where there is one"
-	}
-	return s
 }
 
 // processRow is a process of a host diagnosis, with its verdict's gist.

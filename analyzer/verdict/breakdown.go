@@ -5,6 +5,7 @@
 package verdict
 
 import (
+	"sort"
 	"strings"
 	"time"
 
@@ -66,6 +67,59 @@ func (b Breakdown) Share(category string) float64 {
 		return b.Seconds[category] / t
 	}
 	return 0
+}
+
+// Group is one side of a breakdown, on-CPU or off-CPU, with its
+// categories that have time, most first.
+type Group struct {
+	Label      string // "on-CPU", "off-CPU"
+	Seconds    float64
+	Categories []string
+}
+
+// Groups splits the breakdown into its on-CPU and off-CPU sides, the
+// sides without time left out: what every report's breakdown table lists.
+func (b Breakdown) Groups() []Group {
+	var out []Group
+	for _, g := range []struct{ prefix, label string }{{"cpu.", "on-CPU"}, {"wait.", "off-CPU"}} {
+		grp := Group{Label: g.label}
+		for c, s := range b.Seconds {
+			if strings.HasPrefix(c, g.prefix) && s > 0 {
+				grp.Seconds += s
+				grp.Categories = append(grp.Categories, c)
+			}
+		}
+		if grp.Seconds == 0 {
+			continue
+		}
+		sort.Slice(grp.Categories, func(i, j int) bool {
+			ci, cj := grp.Categories[i], grp.Categories[j]
+			si, sj := b.Seconds[ci], b.Seconds[cj]
+			return si > sj || si == sj && ci < cj
+		})
+		out = append(out, grp)
+	}
+	return out
+}
+
+// SourceText says where a breakdown's numbers came from, for a report.
+func (b Breakdown) SourceText() string {
+	switch b.Source {
+	case "ebpf":
+		return "from eBPF thread states and stacks"
+	case "proc":
+		return "from /proc CPU time and run delay, split by a pprof CPU profile where there is one"
+	}
+	return b.Source
+}
+
+// CategoryName says a breakdown category for a person ("block I/O" for
+// wait.disk); the category itself when it has no name.
+func CategoryName(category string) string {
+	if n := categoryNames[category]; n != "" {
+		return n
+	}
+	return category
 }
 
 // OnCPU tells the categories of time on a CPU ("cpu.*") from waits

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -220,7 +219,7 @@ func (r *textReport) breakdown(v *Verdict) {
 		r.Printf("  no breakdown: the observation has neither eBPF thread states nor /proc CPU time\n")
 		return
 	}
-	r.Section("Where the time went", "thread time per second of wall time; "+breakdownSource(b.Source))
+	r.Section("Where the time went", "thread time per second of wall time; "+b.SourceText())
 	var table bytes.Buffer
 	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "  category\t\tper second\tshare\n")
@@ -399,7 +398,7 @@ func WriteMarkdown(w io.Writer, v *Verdict) error {
 	b := v.Breakdown
 	ew.Printf("\n#### Where the time went\n\n")
 	if rows := breakdownRows(b, v.Duration.Seconds()); len(rows) > 0 {
-		ew.Printf("Thread time per second of wall time, %s.\n\n", breakdownSource(b.Source))
+		ew.Printf("Thread time per second of wall time, %s.\n\n", b.SourceText())
 		ew.Printf("| category | | per second | share of thread time |\n|---|---|--:|--:|\n")
 		for _, row := range rows {
 			if row.group {
@@ -497,28 +496,12 @@ func breakdownRows(b Breakdown, window float64) []breakdownRow {
 		return nil
 	}
 	var out []breakdownRow
-	for _, g := range []struct{ prefix, label string }{{"cpu.", "on-CPU"}, {"wait.", "off-CPU"}} {
-		var cats []string
-		var sum float64
-		for c, s := range b.Seconds {
-			if strings.HasPrefix(c, g.prefix) && s > 0 {
-				sum += s
-				if s/total >= 0.01 {
-					cats = append(cats, c)
-				}
+	for _, g := range b.Groups() {
+		out = append(out, breakdownRow{group: true, label: g.Label, perSec: textfmt.PerWindow(g.Seconds, window), share: textfmt.Pct(g.Seconds / total)})
+		for _, c := range g.Categories {
+			if s := b.Seconds[c]; s/total >= 0.01 {
+				out = append(out, breakdownRow{category: c, label: categoryNames[c], perSec: textfmt.PerWindow(s, window), share: textfmt.Pct(s / total)})
 			}
-		}
-		if sum == 0 {
-			continue
-		}
-		sort.Slice(cats, func(i, j int) bool {
-			si, sj := b.Seconds[cats[i]], b.Seconds[cats[j]]
-			return si > sj || si == sj && cats[i] < cats[j]
-		})
-		out = append(out, breakdownRow{group: true, label: g.label, perSec: textfmt.PerWindow(sum, window), share: textfmt.Pct(sum / total)})
-		for _, c := range cats {
-			label := categoryNames[c]
-			out = append(out, breakdownRow{category: c, label: label, perSec: textfmt.PerWindow(b.Seconds[c], window), share: textfmt.Pct(b.Seconds[c] / total)})
 		}
 	}
 	return out
@@ -535,16 +518,6 @@ func skippedCategories(b Breakdown) int {
 		}
 	}
 	return n
-}
-
-func breakdownSource(s string) string {
-	switch s {
-	case "ebpf":
-		return "from eBPF thread states and stacks"
-	case "proc":
-		return "from /proc CPU time and run delay, split by a pprof CPU profile where there is one"
-	}
-	return s
 }
 
 func gapText(g Gap) string {

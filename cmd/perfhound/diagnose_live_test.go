@@ -52,24 +52,10 @@ func TestDiagnoseWorkloads(t *testing.T) {
 		{"io-direct", "io", func(*testing.T) []string { return []string{workloads, "-mode", "direct", "-dir", dir} }, ""},
 		{"network-slowclient", "network", func(*testing.T) []string { return []string{workloads, "-mode", "slowclient"} }, ""},
 		{"network-bulk", "network", func(*testing.T) []string { return []string{workloads, "-mode", "bulk"} }, ""},
-		{"network-c-slowclient", "network", func(t *testing.T) []string {
-			// A server answering each request after 50 ms, run apart so
-			// that only the client is watched.
-			addr := freeLoopbackAddr(t)
-			startSubject(t, workloads, "-mode", "slowserve", "-addr", addr, "-duration", "30s")
-			awaitTCP(t, addr)
-			host, port, _ := net.SplitHostPort(addr)
-			return []string{cwork, "tcp", host, port}
-		}, "c"},
-		{"network-c-pollclient", "network", func(t *testing.T) []string {
-			// The same requests from a poll(2) loop: the stack says only
-			// that it polls; its connections say on what.
-			addr := freeLoopbackAddr(t)
-			startSubject(t, workloads, "-mode", "slowserve", "-addr", addr, "-duration", "30s")
-			awaitTCP(t, addr)
-			host, port, _ := net.SplitHostPort(addr)
-			return []string{cwork, "poll", host, port}
-		}, "c"},
+		// The same requests blocking in recv(2), and from a poll(2) loop
+		// where the stack says only that it polls.
+		{"network-c-slowclient", "network", slowServerClient("tcp"), "c"},
+		{"network-c-pollclient", "network", slowServerClient("poll"), "c"},
 		{"contention-c-mutex", "contention", func(*testing.T) []string { return []string{cwork, "mutex", "16"} }, "c"},
 		{"none-sleep", "none", func(*testing.T) []string { return []string{workloads, "-mode", "sleep"} }, ""},
 		{"mixed-cpu-io", "cpu", func(*testing.T) []string { return []string{workloads, "-mode", "mixed", "-dir", dir} }, ""},
@@ -173,6 +159,19 @@ func TestDiagnoseHost(t *testing.T) {
 		if p.PID == os.Getpid() {
 			t.Errorf("perfhound ranked itself: %+v", p)
 		}
+	}
+}
+
+// slowServerClient starts a server answering each request after 50 ms,
+// apart so that only the client is watched, and gives the C client of it
+// in mode ("tcp" or "poll").
+func slowServerClient(mode string) func(t *testing.T) []string {
+	return func(t *testing.T) []string {
+		addr := freeLoopbackAddr(t)
+		startSubject(t, workloads, "-mode", "slowserve", "-addr", addr, "-duration", "30s")
+		awaitTCP(t, addr)
+		host, port, _ := net.SplitHostPort(addr)
+		return []string{cwork, mode, host, port}
 	}
 }
 
