@@ -517,8 +517,13 @@ func isLibrary(fn string) bool {
 }
 
 // packageOf is a Go function's package path with the trailing dot
-// ("crypto/sha256."), "" for a name that is not a Go function's.
+// ("crypto/sha256."), "" for a name that is not a Go function's: C and
+// C++ symbols, and JIT symbols from perf maps ("JS:*hot /app/x.js:1:17",
+// "Interpreted:main.py"), which carry spaces or colons no Go path has.
 func packageOf(fn string) string {
+	if strings.ContainsAny(fn, " :") && !strings.Contains(fn, "[") { // go.shape.struct { ... } has spaces in brackets
+		return ""
+	}
 	slash := strings.LastIndex(fn, "/")
 	dot := strings.Index(fn[slash+1:], ".")
 	if dot < 0 {

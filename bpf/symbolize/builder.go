@@ -69,6 +69,8 @@ type builderProc struct {
 	p         *process // nil: gone before it was watched
 	refreshed bool     // its maps were re-read for a frame outside them
 	failed    map[*procMapping]bool
+	perf      *perfMap // its JIT's symbols, read at its first anonymous frame
+	perfRead  bool
 }
 
 // NewBuilder starts a profile with the given sample types and period.
@@ -253,6 +255,20 @@ func (b *Builder) userLocation(bp *builderProc, addr uint64, ret bool) *profile.
 		}
 		if found {
 			fn, line = b.function(name, file), ln
+		}
+	}
+	if fn == nil && (m == nil || m.key == "") {
+		// JIT-compiled code, named in the process's perf map, if any.
+		if !bp.perfRead {
+			bp.perfRead = true
+			bp.perf = readPerfMap(b.s.opts.ProcFS, bp.pid)
+		}
+		look := addr
+		if ret {
+			look--
+		}
+		if name, ok := bp.perf.lookup(look); ok {
+			fn = b.function(name, "")
 		}
 	}
 	l := b.newLocation(pm, addr, fn, line)
