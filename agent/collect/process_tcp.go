@@ -40,9 +40,10 @@ import (
 func init() { Register("process.tcp", processFactory(newProcessTCP)) }
 
 type processTCP struct {
-	w    *procWatch
-	last map[uint32]sockCounters // by socket inode
-	sum  map[string]float64      // running totals by series key, for Counter
+	w      *procWatch
+	last   map[uint32]sockCounters // by socket inode
+	sum    map[string]float64      // running totals by series key, for Counter
+	primed bool                    // the first reading, the baseline, is taken
 }
 
 type sockCounters struct{ received, acked, busyMicros uint64 }
@@ -97,7 +98,7 @@ func (s *processTCP) Sample(_ context.Context, rec *Recorder) error {
 			// Opened since the last reading: all it did is new (the
 			// first reading of the window only sets the baseline).
 			prev = sockCounters{}
-			if len(s.sum) == 0 {
+			if !s.primed {
 				prev = now
 			}
 		}
@@ -113,9 +114,7 @@ func (s *processTCP) Sample(_ context.Context, rec *Recorder) error {
 		}
 		rec.Counter("process.tcp.busy", "seconds/s", map[string]string{"role": role}, s.sum[role+"|busy"]/1e6)
 	}
-	if len(s.sum) == 0 {
-		s.sum["started"] = 0 // the baseline is taken
-	}
+	s.primed = true
 	return nil
 }
 

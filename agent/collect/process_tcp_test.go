@@ -39,7 +39,8 @@ func TestProcessTCP(t *testing.T) {
 	}
 	rec := NewRecorder()
 	ctx := context.Background()
-	rec.Sample(ctx, []Sampler{s}, time.Now())
+	t0 := time.Now()
+	rec.Sample(ctx, []Sampler{s}, t0)
 	if missing := rec.MissingList(); len(missing) > 0 {
 		t.Skipf("socket diagnostics unavailable here: %v", missing)
 	}
@@ -48,7 +49,8 @@ func TestProcessTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond) // acknowledged and read
-	rec.Sample(ctx, []Sampler{s}, time.Now())
+	t1 := time.Now()
+	rec.Sample(ctx, []Sampler{s}, t1)
 
 	rate := func(name string, labels map[string]string) float64 {
 		for _, se := range rec.Series() {
@@ -60,11 +62,11 @@ func TestProcessTCP(t *testing.T) {
 		t.Fatalf("no %s%v series", name, labels)
 		return 0
 	}
-	secs := 0.2 // about the interval between the readings
+	secs := t1.Sub(t0).Seconds() // the rates are over the readings' interval
 	sent := rate("process.tcp.bytes", map[string]string{"role": "active", "direction": "sent"})
 	got := rate("process.tcp.bytes", map[string]string{"role": "passive", "direction": "received"})
 	if sent*secs < payload/2 || got*secs < payload/2 {
-		t.Errorf("active sent %.0f B/s, passive received %.0f B/s over ~%.1fs; want about %d bytes each", sent, got, secs, payload)
+		t.Errorf("active sent %.0f B/s, passive received %.0f B/s over %.2fs; want about %d bytes each", sent, got, secs, payload)
 	}
 	if n := rate("process.tcp.connections", map[string]string{"role": "active"}); n != 1 {
 		t.Errorf("%v active connections, want 1", n)

@@ -105,8 +105,9 @@ func noteInterrupt(o *observation.Observation, opts Options) {
 	}
 }
 
-// either is a channel closed when a or b is (b may be nil).
-func either(a, b <-chan struct{}) <-chan struct{} {
+// either is a channel closed when a or b is (b may be nil), until done
+// closes.
+func either(a, b, done <-chan struct{}) <-chan struct{} {
 	if b == nil {
 		return a
 	}
@@ -115,6 +116,8 @@ func either(a, b <-chan struct{}) <-chan struct{} {
 		select {
 		case <-a:
 		case <-b:
+		case <-done:
+			return
 		}
 		close(c)
 	}()
@@ -130,9 +133,9 @@ func watchPID(ctx context.Context, opts Options, wopts observe.WatchOptions) (*o
 	}
 	wopts.PID = opts.PID
 	exited := make(chan struct{})
-	wopts.Stop = either(exited, opts.Interrupt)
 	stop := make(chan struct{})
 	defer close(stop)
+	wopts.Stop = either(exited, opts.Interrupt, stop)
 	go func() {
 		if awaitExit(opts.Env, opts.PID, stop) {
 			close(exited)
@@ -293,7 +296,9 @@ func watchCommand(ctx context.Context, opts Options, wopts observe.WatchOptions)
 	}()
 
 	wopts.PID = pid
-	wopts.Stop = either(exited, opts.Interrupt)
+	done := make(chan struct{})
+	defer close(done)
+	wopts.Stop = either(exited, opts.Interrupt, done)
 	if opts.Interrupt != nil {
 		go func() {
 			select {

@@ -66,7 +66,8 @@ func Analyze(o *observation.Observation, opts Options) *Report {
 		opts.Judge, opts.List, opts.MinLoad = def.Judge, def.List, def.MinLoad
 	}
 	r := &Report{Observation: o, Verdict: verdict.Judge(o, opts.Thresholds)}
-	ranked := procrank.Rank(o)
+	host := procrank.NewHost(o)
+	ranked := host.Rank()
 	r.Ranked = len(ranked)
 	for i, p := range ranked {
 		if i == opts.List || p.Load < minListedLoad {
@@ -74,7 +75,7 @@ func Analyze(o *observation.Observation, opts Options) *Report {
 		}
 		dp := Process{Process: p}
 		if i < opts.Judge && p.Load >= opts.MinLoad {
-			dp.Verdict = verdict.Judge(procrank.Split(o, p.PID), opts.Thresholds)
+			dp.Verdict = verdict.Judge(host.Split(p.PID), opts.Thresholds)
 		}
 		r.Processes = append(r.Processes, dp)
 	}

@@ -45,10 +45,23 @@ type Process struct {
 	Source string `json:"source"`
 }
 
+// Host is a host observation split by process: its eBPF samples grouped
+// by PID once, for ranking and for as many splits as are wanted.
+type Host struct {
+	o     *observation.Observation
+	byPID map[int][]observation.Profile
+}
+
+// NewHost groups a host observation's eBPF samples by process.
+func NewHost(o *observation.Observation) *Host {
+	return &Host{o: o, byPID: splitProfiles(o)}
+}
+
 // Rank lists the host's processes by load, most first, leaving out the
 // PIDs in exclude (the watcher itself). It returns nil for an observation
 // that is not of a host or has neither eBPF profiles nor process scans.
-func Rank(o *observation.Observation, exclude ...int) []Process {
+func (h *Host) Rank(exclude ...int) []Process {
+	o := h.o
 	if o.Meta.Target.Kind != observation.TargetHost {
 		return nil
 	}
@@ -61,8 +74,8 @@ func Rank(o *observation.Observation, exclude ...int) []Process {
 		skip[pid] = true
 	}
 	var out []Process
-	if byPID := splitProfiles(o); len(byPID) > 0 {
-		for pid, profs := range byPID {
+	if len(h.byPID) > 0 {
+		for pid, profs := range h.byPID {
 			if skip[pid] {
 				continue
 			}
@@ -142,17 +155,18 @@ func fromScans(o *observation.Observation, skip map[int]bool) []Process {
 	return out
 }
 
-// Split returns the observation of one process of a host observation: the
+// Split returns the observation of one process of the host: the
 // samples of the eBPF profiles and the histograms labelled with its PID,
 // its proc.* series under the names a process watch records
 // (process.cpu, process.schedstat.run_delay), the host's own series (for
 // the USE table), and the host's missing signals. The profiles share
 // their locations and functions with the host's.
-func Split(o *observation.Observation, pid int) *observation.Observation {
+func (h *Host) Split(pid int) *observation.Observation {
+	o := h.o
 	id := strconv.Itoa(pid)
 	sub := &observation.Observation{Meta: o.Meta, Missing: o.Missing}
 	sub.Meta.Target = observation.Target{Kind: observation.TargetProcess, PID: pid}
-	if profs := splitProfiles(o)[pid]; len(profs) > 0 {
+	if profs := h.byPID[pid]; len(profs) > 0 {
 		sub.Profiles = profs
 		sub.Meta.Target.Command = []string{printable(commOf(profs))}
 	}

@@ -40,7 +40,8 @@ func hostOf(t *testing.T, names ...string) (*observation.Observation, []int) {
 
 func TestRankAndSplitEBPF(t *testing.T) {
 	host, pids := hostOf(t, "cpu-hash", "io-fsync", "none-sleep")
-	ranked := Rank(host)
+	h := NewHost(host)
+	ranked := h.Rank()
 	if len(ranked) < 2 {
 		t.Fatalf("ranked %d processes, want at least 2: %+v", len(ranked), ranked)
 	}
@@ -60,7 +61,7 @@ func TestRankAndSplitEBPF(t *testing.T) {
 		if !ok {
 			t.Fatalf("the two busiest are not the hash and fsync workloads: %+v", ranked)
 		}
-		sub := Split(host, p.PID)
+		sub := h.Split(p.PID)
 		if sub.Meta.Target.PID != p.PID || sub.Meta.Target.Kind != observation.TargetProcess {
 			t.Errorf("split target %+v", sub.Meta.Target)
 		}
@@ -81,7 +82,7 @@ func TestRankAndSplitEBPF(t *testing.T) {
 			t.Errorf("the sleeping workload has load %.2f", p.Load)
 		}
 	}
-	if Rank(load(t, "cpu-hash")) != nil {
+	if NewHost(load(t, "cpu-hash")).Rank() != nil {
 		t.Error("a process observation was ranked")
 	}
 }
@@ -106,7 +107,8 @@ func TestRankFromScans(t *testing.T) {
 		},
 	}
 	o.Series[len(o.Series)-1].Labels = nil
-	ranked := Rank(o, 30)
+	h := NewHost(o)
+	ranked := h.Rank(30)
 	if len(ranked) != 2 || ranked[0].PID != 10 || ranked[1].PID != 20 {
 		t.Fatalf("ranked %+v, want busy (10) then disk (20), without the excluded 30", ranked)
 	}
@@ -116,7 +118,7 @@ func TestRankFromScans(t *testing.T) {
 	if ranked[1].ByClass[verdict.ClassIO] != 0.4 || ranked[0].Source != "proc" {
 		t.Errorf("disk by class %v, source %q", ranked[1].ByClass, ranked[0].Source)
 	}
-	sub := Split(o, 10)
+	sub := h.Split(10)
 	if len(sub.SeriesNamed("process.cpu", map[string]string{"mode": "user"})) != 1 ||
 		len(sub.SeriesNamed("process.schedstat.run_delay", nil)) != 1 || len(sub.SeriesNamed("host.cpu", nil)) != 1 ||
 		len(sub.SeriesNamed("proc.cpu", nil)) != 0 {

@@ -129,8 +129,13 @@ func OnCPU(category string) bool { return strings.HasPrefix(category, "cpu.") }
 // BreakdownOf splits the target's thread time from the observation's eBPF
 // on-CPU and off-CPU profiles.
 func BreakdownOf(o *observation.Observation) Breakdown {
+	return breakdownOf(o, parkingOf(o))
+}
+
+// breakdownOf is BreakdownOf with the processes' futex parking measured
+// already (Judge measures it once for the breakdown and the priorities).
+func breakdownOf(o *observation.Observation, pk parking) Breakdown {
 	b := Breakdown{Seconds: map[string]float64{}, ByClass: map[Class]float64{}}
-	pk := parkingOf(o)
 	for _, p := range o.Profiles {
 		if p.Source != "ebpf" {
 			continue

@@ -26,7 +26,8 @@ func Judge(o *observation.Observation, th Thresholds) *Verdict {
 		return v
 	}
 
-	v.Breakdown = BreakdownOf(o)
+	pk := parkingOf(o)
+	v.Breakdown = breakdownOf(o, pk)
 	if v.Breakdown.Source == "" {
 		v.Breakdown = procBreakdown(o, window, th)
 	}
@@ -44,7 +45,7 @@ func Judge(o *observation.Observation, th Thresholds) *Verdict {
 	v.USE = useTable(o, th)
 	v.Latency = latencies(o)
 	v.Findings = leakFindings(o, th)
-	v.Priorities = priorities(o, v, window, th)
+	v.Priorities = priorities(o, v, pk, window, th)
 	v.Missing = gaps(o, v.Breakdown, isGo(o))
 	v.Summary = summary(v)
 	return v

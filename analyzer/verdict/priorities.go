@@ -29,7 +29,7 @@ const (
 
 // priorities ranks what to optimize first, by the thread time per second
 // each item would save if it cost nothing.
-func priorities(o *observation.Observation, v *Verdict, window float64, th Thresholds) []Priority {
+func priorities(o *observation.Observation, v *Verdict, pk parking, window float64, th Thresholds) []Priority {
 	var busy float64
 	for _, c := range Classes {
 		busy += v.Load[c]
@@ -57,7 +57,7 @@ func priorities(o *observation.Observation, v *Verdict, window float64, th Thres
 		}
 	}
 	if off := ebpfProfile(o, observation.KindOffCPU); off != nil {
-		for _, p := range waitItems(off, parkingOf(o), window) {
+		for _, p := range waitItems(off, pk, window) {
 			add(p)
 		}
 	}
