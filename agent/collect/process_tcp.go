@@ -15,7 +15,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// process.tcp: the target's TCP connections and the data they carried,
+// process.tcp: the target's TCP connections (its own and its descendants')
+// and the data they carried,
 // from the kernel's socket diagnostics (sock_diag netlink: each socket's
 // tcp_info) joined to the sockets among the target's file descriptors.
 //
@@ -48,6 +49,11 @@ type processTCP struct {
 
 type sockCounters struct{ received, acked, busyMicros uint64 }
 
+type listenKey struct {
+	ip   string
+	port uint16
+}
+
 func newProcessTCP(w *procWatch) (Sampler, error) {
 	return &processTCP{w: w, last: map[uint32]sockCounters{}, sum: map[string]float64{}}, nil
 }
@@ -66,16 +72,36 @@ func (s *processTCP) Sample(_ context.Context, rec *Recorder) error {
 	if err != nil {
 		return s.w.failed(err)
 	}
-	socks, err := s.tcpSockets()
+	var socks []*netlink.InetDiagTCPInfoResp
+	if len(inodes) > 0 {
+		// The dump is of every TCP socket of the namespace: not made for
+		// a target that holds none.
+		socks, err = s.tcpSockets()
+	}
 	if err != nil {
 		rec.Missing("process.tcp", err.Error())
 		return nil
 	}
-	listening := map[uint16]bool{}
+	// Every listener of the namespace, not only the target's: a server
+	// that forks a child per connection (postgres, sshd) closes the
+	// listener in the child, whose connection was still accepted.
+	listening := map[listenKey]bool{}
 	for _, sk := range socks {
-		if inodes[sk.InetDiagMsg.INode] && sk.InetDiagMsg.State == tcpListen {
-			listening[sk.InetDiagMsg.ID.SourcePort] = true
+		if sk.InetDiagMsg.State == tcpListen {
+			listening[listenKey{ip: sk.InetDiagMsg.ID.Source.String(), port: sk.InetDiagMsg.ID.SourcePort}] = true
 		}
+	}
+	accepted := func(m *netlink.Socket) bool {
+		port := m.ID.SourcePort
+		if listening[listenKey{ip: m.ID.Source.String(), port: port}] {
+			return true
+		}
+		for _, any := range []string{"0.0.0.0", "::"} {
+			if listening[listenKey{ip: any, port: port}] {
+				return true
+			}
+		}
+		return false
 	}
 	conns := map[string]float64{"active": 0, "passive": 0}
 	seen := make(map[uint32]sockCounters, len(s.last))
@@ -85,7 +111,7 @@ func (s *processTCP) Sample(_ context.Context, rec *Recorder) error {
 			continue
 		}
 		role := "active"
-		if listening[m.ID.SourcePort] {
+		if accepted(m) {
 			role = "passive"
 		}
 		if m.State == tcpEstablished {
@@ -132,27 +158,57 @@ const (
 	tcpListen      = 10
 )
 
-// socketInodes lists the inodes of the sockets among the target's file
-// descriptors.
+// maxTCPProcesses bounds the descendants whose descriptors are read.
+const maxTCPProcesses = 256
+
+// socketInodes lists the inodes of the sockets among the descriptors of
+// the target and its descendants (the eBPF collectors follow children
+// too: a shell, npm or a pre-fork master runs the process that talks).
+// Only the target's own descriptors being unreadable is an error.
 func (s *processTCP) socketInodes() (map[uint32]bool, error) {
-	dir := s.w.path("fd")
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
 	out := map[uint32]bool{}
-	for _, e := range entries {
-		link, err := os.Readlink(dir + "/" + e.Name())
+	pids := []string{strconv.Itoa(s.w.pid)}
+	for i := 0; i < len(pids) && i < maxTCPProcesses; i++ {
+		dir := s.w.env.proc(pids[i], "fd")
+		entries, err := os.ReadDir(dir)
 		if err != nil {
-			continue // closed meanwhile
+			if i == 0 {
+				return nil, err
+			}
+			continue
 		}
-		if v, ok := strings.CutPrefix(link, "socket:["); ok {
-			if n, err := strconv.ParseUint(strings.TrimSuffix(v, "]"), 10, 32); err == nil {
-				out[uint32(n)] = true
+		for _, e := range entries {
+			link, err := os.Readlink(dir + "/" + e.Name())
+			if err != nil {
+				continue // closed meanwhile
+			}
+			if v, ok := strings.CutPrefix(link, "socket:["); ok {
+				if n, err := strconv.ParseUint(strings.TrimSuffix(v, "]"), 10, 32); err == nil {
+					out[uint32(n)] = true
+				}
 			}
 		}
+		pids = append(pids, s.children(pids[i])...)
 	}
 	return out, nil
+}
+
+// children lists a process's children, from each thread's
+// /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN); none without it.
+func (s *processTCP) children(pid string) []string {
+	tasks, err := os.ReadDir(s.w.env.proc(pid, "task"))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, t := range tasks {
+		b, err := readFile(s.w.env.proc(pid, "task", t.Name(), "children"))
+		if err != nil {
+			continue
+		}
+		out = append(out, strings.Fields(string(b))...)
+	}
+	return out
 }
 
 // tcpSockets dumps the TCP sockets, IPv4 and IPv6, with their tcp_info, in

@@ -60,43 +60,59 @@ func goroutineLoad(o *observation.Observation, v *Verdict, window float64) map[C
 
 // socketWaitLoad is the network load of waits on sockets that no stack
 // can name: an event loop waits in epoll or poll (wait.poll) on all its
-// sockets at once. Those waits were on peers for as long as its active
-// connections (the ones it opened) were busy: the summed lifetimes of
-// those that closed in the window (eBPF), or, for those still open, the
-// share of the window's readings in which they carried data
-// (process.tcp), at most one waiter per open connection and per CPU.
-// A program busy on a CPU with an event loop beside it gets that loop's
-// waits as a second class, not the first: ties go to cpu.
+// sockets at once. For a client, those waits were on its peers for as
+// long as its active connections (the ones it opened) were busy: the
+// summed lifetimes of those that closed in the window (eBPF), or, for
+// those still open, the share of the window's readings in which they
+// carried data (process.tcp), at most one waiter per open connection and
+// per CPU. Two cases are left to the stacks alone, where the loop's waits
+// cannot be told apart: a server (it also has connections it accepted:
+// its loop waits for clients too), and a program busy on a CPU for half
+// as long or more (a loop beside busy threads is a helper, not the
+// bottleneck).
 func socketWaitLoad(o *observation.Observation, v *Verdict, window, cpus float64) (float64, Evidence) {
 	// Only epoll and poll: a Go program's netpoller waits look like its
 	// idle threads, which a program busy elsewhere has too; its network
 	// waits come from its closed connections' lifetimes (goroutineLoad).
 	waits := v.Breakdown.Seconds[WaitPoll] / window
-	if waits == 0 {
+	if waits == 0 || servesClients(o) {
 		return 0, Evidence{}
 	}
 	closed := activeConnSeconds(o) / window
 	share, conns := activeTraffic(o)
-	open := share * math.Min(math.Max(conns, 1), cpus)
-	busy := math.Max(closed, open)
-	if busy == 0 {
+	open := share * math.Max(conns, 1)
+	busy := math.Min(math.Max(closed, open), cpus)
+	l := math.Min(waits, busy)
+	if l == 0 || v.Load[ClassCPU] >= l/2 {
 		return 0, Evidence{}
 	}
-	l := math.Min(waits, busy)
-	var why string
+	var why, signal string
 	if closed >= open {
-		why = fmt.Sprintf("its outgoing TCP connections were open %.2f s per second (eBPF)", closed)
+		why, signal = fmt.Sprintf("its outgoing TCP connections were open %.2f s per second (eBPF)", closed), "ebpf.tcp"
 	} else {
-		why = fmt.Sprintf("its outgoing TCP connections (%.1f open) carried data in %.0f%% of the readings", conns, 100*share)
-	}
-	signal := "process.tcp"
-	if closed >= open {
-		signal = "ebpf.tcp"
+		why, signal = fmt.Sprintf("its outgoing TCP connections (%.1f open) carried data in %.0f%% of the readings", conns, 100*share), "process.tcp"
 	}
 	return l, Evidence{
 		Class: ClassNetwork, Signal: signal, Value: l, Unit: "seconds/s",
 		Text: fmt.Sprintf("%s while its threads waited %.2f s per second in epoll or poll: waiting on peers", why, waits),
 	}
+}
+
+// servesClients tells a target that accepted connections in the window:
+// eBPF saw it accept, or process.tcp saw passive connections open.
+func servesClients(o *observation.Observation) bool {
+	for _, h := range histogramsOf(o, "tcp.lifetime") {
+		if h.Labels["passive"] != "" {
+			return true
+		}
+	}
+	for _, h := range histogramsOf(o, "tcp.connect") {
+		if h.Labels["passive"] != "" {
+			return true
+		}
+	}
+	n, ok := meanOf(o, "process.tcp.connections", map[string]string{"role": "passive"})
+	return ok && n > 0
 }
 
 // activeTraffic is the share of the window's readings in which the

@@ -18,6 +18,9 @@ import (
 //     contended when goroutines crowd a channel) or a C lock (pthread
 //     mutexes, through cgo) are lock contention. A process is Go when any
 //     of its stacks has a runtime.* frame.
+//   - A stack that shows a mutex (pthread_mutex_lock, __lll_lock_wait: C
+//     libraries' symbols are needed) is contention, whatever the holder
+//     does under the lock.
 //   - Everyone else, per thread: a thread contending for a lock gets it in
 //     turn and works while it holds it, so it waits at most T-1 times as
 //     long as it works (T threads in the process, all waiting for the one
@@ -104,10 +107,15 @@ func parkingOf(o *observation.Observation) parking {
 // lockShare is the part of a futex wait (a sample classified WaitLock)
 // that counts as lock contention.
 func (pk parking) lockShare(s *profile.Sample, fns []string) float64 {
+	// A wait the stack shows to be on a mutex is contention whatever the
+	// holder does meanwhile (it may sleep or call out under the lock):
+	// with the C library's symbols (libc6-dbg) the stack says so.
+	if has(fns, cLockFrames...) {
+		return 1
+	}
 	pid := samplePID(s)
 	if pk[thread{pid: pid}] == goProcess {
-		if has(fns, "__lll_lock_wait", "__pthread_mutex_lock", "pthread_mutex_lock", "pthread_rwlock_", "__pthread_rwlock_") ||
-			hasExact(fns, "runtime.lock2", "runtime.lockWithRank", "runtime.lock") {
+		if hasExact(fns, "runtime.lock2", "runtime.lockWithRank", "runtime.lock") {
 			return 1
 		}
 		return 0
@@ -121,6 +129,10 @@ func (pk parking) lockShare(s *profile.Sample, fns []string) float64 {
 	}
 	return 1
 }
+
+// cLockFrames are the C library's mutex and rwlock slow paths.
+var cLockFrames = []string{"__lll_lock_wait", "__pthread_mutex_lock", "pthread_mutex_lock", "pthread_rwlock_", "__pthread_rwlock_",
+	"__pthread_mutex_cond_lock", "lll_mutex_lock_optimized"}
 
 // hasExact reports whether fns holds one of names exactly.
 func hasExact(fns []string, names ...string) bool {

@@ -54,11 +54,16 @@ type Builder struct {
 type mappingKey struct {
 	start, limit, offset uint64
 	file, objKey         string
+	// pid keeps apart the anonymous mappings (a JIT's code) of processes
+	// that happen to map the same range: what lies there, and its perf
+	// map names, are each process's own. 0 for mappings of files.
+	pid int
 }
 
 type locKey struct {
 	m    *profile.Mapping // nil: the address is in no mapping
 	addr uint64
+	pid  int // for an address in no mapping: what is there is each process's own
 }
 
 type funcKey struct{ name, file string }
@@ -229,9 +234,12 @@ func (b *Builder) userLocation(bp *builderProc, addr uint64, ret bool) *profile.
 	}
 	var pm *profile.Mapping
 	if m != nil {
-		pm = b.userMapping(m)
+		pm = b.userMapping(m, bp.pid)
 	}
-	key := locKey{pm, addr}
+	key := locKey{m: pm, addr: addr}
+	if pm == nil {
+		key.pid = bp.pid
+	}
 	if l := b.locs[key]; l != nil {
 		return l
 	}
@@ -258,10 +266,12 @@ func (b *Builder) userLocation(bp *builderProc, addr uint64, ret bool) *profile.
 		}
 	}
 	if fn == nil && (m == nil || m.key == "") {
-		// JIT-compiled code, named in the process's perf map, if any.
+		// JIT-compiled code, named in the process's perf map, if any
+		// (outside every mapping too: the JIT mapped it after the
+		// process's maps were read, and the process is gone).
 		if !bp.perfRead {
 			bp.perfRead = true
-			bp.perf = readPerfMap(b.s.opts.ProcFS, bp.pid)
+			bp.perf = readPerfMap(b.s.opts.ProcFS, bp.pid, bp.p.startTime)
 		}
 		look := addr
 		if ret {
@@ -276,7 +286,7 @@ func (b *Builder) userLocation(bp *builderProc, addr uint64, ret bool) *profile.
 	return l
 }
 
-func (b *Builder) userMapping(m *procMapping) *profile.Mapping {
+func (b *Builder) userMapping(m *procMapping, pid int) *profile.Mapping {
 	if pm := b.byProcMap[m]; pm != nil {
 		return pm
 	}
@@ -285,6 +295,9 @@ func (b *Builder) userMapping(m *procMapping) *profile.Mapping {
 		file = AnonMapping
 	}
 	key := mappingKey{start: m.start, limit: m.end, offset: m.offset, file: file, objKey: m.key}
+	if m.key == "" {
+		key.pid = pid
+	}
 	pm := b.byKey[key]
 	if pm == nil {
 		pm = &profile.Mapping{

@@ -171,41 +171,32 @@ func parseObject(ef *elf.File, f *os.File, key, buildID string, budget int64) *o
 	// Problems that leave the object with fewer symbols than it has: an
 	// error if it ends up with none, a warning otherwise.
 	var problems []error
-	syms, err := readSymbols(ef, elf.SHT_SYMTAB, budget)
+	raw, textStart, err := functionSymbols(ef, elf.SHT_SYMTAB, budget)
 	if err != nil {
 		problems = append(problems, err)
 	}
-	symFile := ef
-	if len(syms) == 0 && buildID != "" {
+	if len(raw) == 0 && buildID != "" {
 		// A stripped library (Debian's libc): its full symbol table may be
 		// in a separate debug file, found by build ID as gdb and perf find
 		// it (libc6-dbg installs libc's). The build ID is of the contents,
 		// so the host's file serves a container's copy too.
 		if dbg, err := elf.Open(debugFile(buildID)); err == nil {
-			if syms, err = readSymbols(dbg, elf.SHT_SYMTAB, budget); err != nil {
-				problems = append(problems, err)
+			switch id := readBuildID(dbg); {
+			case id != buildID:
+				problems = append(problems, fmt.Errorf("%s: build ID %s, not the object's", debugFile(buildID), id))
+			default:
+				if raw, textStart, err = functionSymbols(dbg, elf.SHT_SYMTAB, budget); err != nil {
+					problems = append(problems, fmt.Errorf("%s: %w", debugFile(buildID), err))
+				}
 			}
-			symFile = dbg
-			defer dbg.Close()
+			dbg.Close()
 		}
 	}
-	if len(syms) == 0 {
-		symFile = ef
-		if syms, err = readSymbols(ef, elf.SHT_DYNSYM, budget); err != nil {
+	if len(raw) == 0 {
+		if raw, textStart, err = functionSymbols(ef, elf.SHT_DYNSYM, budget); err != nil {
 			problems = append(problems, err)
 		}
 	}
-	var raw []rawSym
-	textStart := uint64(0)
-	for _, s := range syms {
-		if s.Name == "runtime.text" {
-			textStart = s.Value
-		}
-		if r, ok := elfSym(symFile, s); ok {
-			raw = append(raw, r)
-		}
-	}
-	syms = nil // a large table: let it go before the next allocations
 
 	if sec := pclntabSection(ef); sec != nil {
 		g, funcs, warn, err := newGoLines(ef, sec, f, textStart)
@@ -229,6 +220,21 @@ func parseObject(ef *elf.File, f *os.File, key, buildID string, budget int64) *o
 		o.warn = errors.Join(problems...)
 	}
 	return o
+}
+
+// functionSymbols reads the function symbols of one symbol table of ef,
+// and where Go's runtime.text is when it is there.
+func functionSymbols(ef *elf.File, typ elf.SectionType, budget int64) (raw []rawSym, textStart uint64, err error) {
+	syms, err := readSymbols(ef, typ, budget)
+	for _, s := range syms {
+		if s.Name == "runtime.text" {
+			textStart = s.Value
+		}
+		if r, ok := elfSym(ef, s); ok {
+			raw = append(raw, r)
+		}
+	}
+	return raw, textStart, err
 }
 
 // DebugDir is where separate debug files are looked up by build ID:

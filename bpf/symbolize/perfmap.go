@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Code a JIT compiles has no file: the JVM (with a perf-map agent), Node.js
@@ -56,10 +57,12 @@ func (m *perfMap) lookup(addr uint64) (string, bool) {
 	return m.syms[i].name, true
 }
 
-// readPerfMap reads the perf map of pid, nil when it has none.
-func readPerfMap(procfs string, pid int) *perfMap {
+// readPerfMap reads the perf map of pid, nil when it has none. startTicks
+// is the process's start time (clock ticks after boot, from its stat).
+func readPerfMap(procfs string, pid int, startTicks uint64) *perfMap {
+	dir := filepath.Join(procfs, strconv.Itoa(pid))
 	nspid := pid
-	if b, err := os.ReadFile(filepath.Join(procfs, strconv.Itoa(pid), "status")); err == nil {
+	if b, err := os.ReadFile(filepath.Join(dir, "status")); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if v, ok := strings.CutPrefix(line, "NSpid:"); ok {
 				if f := strings.Fields(v); len(f) > 0 {
@@ -71,18 +74,56 @@ func readPerfMap(procfs string, pid int) *perfMap {
 		}
 	}
 	name := fmt.Sprintf("perf-%d.map", nspid)
-	f, err := os.Open(filepath.Join(procfs, strconv.Itoa(pid), "root", "tmp", name))
+	f, err := os.Open(filepath.Join(dir, "root", "tmp", name))
 	if err != nil {
-		// Gone already (a command that ended with the window): its
-		// /proc/PID/root went with it; the file stays in /tmp, this
-		// host's when it ran in this mount namespace.
-		if f, err = os.Open(filepath.Join("/tmp", name)); err != nil {
+		if _, gone := os.Stat(dir); !os.IsNotExist(gone) {
+			return nil // alive, and no map of its own
+		}
+		// Gone already (a command that ended with the window): its root
+		// went with it, and its map stays in /tmp, this host's when it
+		// ran in this mount namespace. Only a map written since the
+		// process started is its own, not a reused PID's.
+		if f, err = os.Open(filepath.Join("/tmp", fmt.Sprintf("perf-%d.map", pid))); err != nil {
+			return nil
+		}
+		st, err := f.Stat()
+		if err != nil || startTicks == 0 || st.ModTime().Before(bootTime(procfs).Add(time.Duration(startTicks)*time.Second/userHZ)) {
+			f.Close()
 			return nil
 		}
 	}
 	defer f.Close()
-	m, _ := parsePerfMap(io.LimitReader(f, maxPerfMapBytes))
+	// The newest lines win, so a map over the limit is read from its end.
+	var r io.Reader = f
+	if st, err := f.Stat(); err == nil && st.Size() > maxPerfMapBytes {
+		if _, err := f.Seek(st.Size()-maxPerfMapBytes, io.SeekStart); err != nil {
+			return nil
+		}
+		br := bufio.NewReader(f)
+		br.ReadString('\n') // the first line is cut
+		r = br
+	}
+	m, _ := parsePerfMap(r)
 	return m
+}
+
+// userHZ is the unit of /proc's clock ticks on Linux (USER_HZ).
+const userHZ = 100
+
+// bootTime is when the host booted, from /proc/stat's btime.
+func bootTime(procfs string) time.Time {
+	b, err := os.ReadFile(filepath.Join(procfs, "stat"))
+	if err != nil {
+		return time.Time{}
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "btime "); ok {
+			if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+				return time.Unix(n, 0)
+			}
+		}
+	}
+	return time.Time{}
 }
 
 // parsePerfMap parses perf map lines, skipping malformed ones (a JIT may be
