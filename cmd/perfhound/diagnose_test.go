@@ -75,6 +75,7 @@ type diagnosisJSON struct {
 	Schema  string `json:"schema"`
 	Verdict struct {
 		Class      string  `json:"class"`
+		Secondary  string  `json:"secondary"`
 		Confidence float64 `json:"confidence"`
 		Target     struct {
 			Kind string `json:"kind"`
