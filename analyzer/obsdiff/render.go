@@ -1,7 +1,6 @@
 package obsdiff
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"math"
@@ -110,32 +109,28 @@ func (d *Diff) text(w io.Writer, o RenderOptions) error {
 
 	if len(d.Load) > 0 {
 		r.Section("Load", "threads bound per second of wall time, by class")
-		var t bytes.Buffer
-		tw := tabwriter.NewWriter(&t, 0, 0, 2, ' ', 0)
-		fmt.Fprintf(tw, "  class\tbase\thead\tchange\n")
-		for _, l := range d.Load {
-			// The mark is the line's last cell, outside the columns, so
-			// that an unmarked row has no trailing spaces.
-			fmt.Fprintf(tw, "  %s\t%.2f\t%.2f\t%s", l.Class, l.Base, l.Head, changeText(l.Base, l.Delta, l.Relative))
-			if m := r.change(l.Change); m != "" {
-				fmt.Fprintf(tw, "\t%s", m)
+		r.Columns(0, func(tw io.Writer) {
+			fmt.Fprintf(tw, "  class\tbase\thead\tchange\n")
+			for _, l := range d.Load {
+				// The mark is the line's last cell, outside the columns, so
+				// that an unmarked row has no trailing spaces.
+				fmt.Fprintf(tw, "  %s\t%.2f\t%.2f\t%s", l.Class, l.Base, l.Head, changeText(l.Base, l.Delta, l.Relative))
+				if m := r.change(l.Change); m != "" {
+					fmt.Fprintf(tw, "\t%s", m)
+				}
+				fmt.Fprintf(tw, "\n")
 			}
-			fmt.Fprintf(tw, "\n")
-		}
-		tw.Flush()
-		r.Table(t.String())
+		})
 	}
 
 	if b := d.Breakdown; len(b.Categories) > 0 {
 		r.Section("Where the time went", "thread time per second, most changed first; "+sourceText(b))
-		var t bytes.Buffer
-		tw := tabwriter.NewWriter(&t, 0, 0, 2, ' ', 0)
-		fmt.Fprintf(tw, "  category\tbase\thead\tchange\n")
-		for _, cat := range b.Categories {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", cat.Category, textfmt.PerSec(cat.Base), textfmt.PerSec(cat.Head), deltaPerSec(cat.Base, cat.Delta, cat.Relative))
-		}
-		tw.Flush()
-		r.Table(t.String())
+		r.Columns(0, func(tw io.Writer) {
+			fmt.Fprintf(tw, "  category\tbase\thead\tchange\n")
+			for _, cat := range b.Categories {
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", cat.Category, textfmt.PerSec(cat.Base), textfmt.PerSec(cat.Head), deltaPerSec(cat.Base, cat.Delta, cat.Relative))
+			}
+		})
 	}
 
 	if len(d.Profiles) > 0 {
@@ -146,15 +141,13 @@ func (d *Diff) text(w io.Writer, o RenderOptions) error {
 				r.Printf("    %s\n", p.Note)
 				continue
 			}
-			var t bytes.Buffer
-			tw := tabwriter.NewWriter(&t, 0, 0, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintf(tw, "    Δ own\tΔ flat\tΔ cum\tbase own\thead own\t\tfunction\n")
-			for _, f := range p.Functions {
-				fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\t\t%s\n", signedCost(f.Delta.Own, p.Unit), signedCost(f.Delta.Flat, p.Unit),
-					signedCost(f.Delta.Cum, p.Unit), cost(f.Base.Own, p.Unit), cost(f.Head.Own, p.Unit), textfmt.ShortName(f.Name))
-			}
-			tw.Flush()
-			r.Table(t.String())
+			r.Columns(tabwriter.AlignRight, func(tw io.Writer) {
+				fmt.Fprintf(tw, "    Δ own\tΔ flat\tΔ cum\tbase own\thead own\t\tfunction\n")
+				for _, f := range p.Functions {
+					fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\t\t%s\n", signedCost(f.Delta.Own, p.Unit), signedCost(f.Delta.Flat, p.Unit),
+						signedCost(f.Delta.Cum, p.Unit), cost(f.Base.Own, p.Unit), cost(f.Head.Own, p.Unit), textfmt.ShortName(f.Name))
+				}
+			})
 			if n := p.Changed - len(p.Functions); n > 0 {
 				r.Printf("    %s\n", r.Paint(textfmt.Dim, fmt.Sprintf("(and %s that changed less)", textfmt.Plural(n, "more function"))))
 			}
@@ -163,45 +156,39 @@ func (d *Diff) text(w io.Writer, o RenderOptions) error {
 
 	if len(d.Resources) > 0 {
 		r.Section("USE", "utilization, saturation, errors of the host's resources, base → head")
-		var t bytes.Buffer
-		tw := tabwriter.NewWriter(&t, 0, 0, 2, ' ', 0)
-		fmt.Fprintf(tw, "  resource\tutilization\tsaturation\terrors\tstatus\n")
-		for _, res := range d.Resources {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", res.Resource, metricArrow(res.Utilization), metricArrow(res.Saturation),
-				metricArrow(res.Errors), arrow(textfmt.OrDash(res.BaseStatus), textfmt.OrDash(res.HeadStatus)))
-		}
-		tw.Flush()
-		r.Table(t.String())
+		r.Columns(0, func(tw io.Writer) {
+			fmt.Fprintf(tw, "  resource\tutilization\tsaturation\terrors\tstatus\n")
+			for _, res := range d.Resources {
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", res.Resource, metricArrow(res.Utilization), metricArrow(res.Saturation),
+					metricArrow(res.Errors), arrow(textfmt.OrDash(res.BaseStatus), textfmt.OrDash(res.HeadStatus)))
+			}
+		})
 	}
 
 	if len(d.Latency) > 0 {
 		r.Section("Latency", "percentiles as upper bounds of eBPF's log2 histograms, base → head")
-		var t bytes.Buffer
-		tw := tabwriter.NewWriter(&t, 0, 0, 2, ' ', 0)
-		fmt.Fprintf(tw, "  wait\tcount\tp50\tp95\tp99\n")
-		for _, l := range d.Latency {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", l.Name, latencyArrow(l, pCount), latencyArrow(l, p50), latencyArrow(l, p95), latencyArrow(l, p99))
-		}
-		tw.Flush()
-		r.Table(t.String())
+		r.Columns(0, func(tw io.Writer) {
+			fmt.Fprintf(tw, "  wait\tcount\tp50\tp95\tp99\n")
+			for _, l := range d.Latency {
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", l.Name, latencyArrow(l, pCount), latencyArrow(l, p50), latencyArrow(l, p95), latencyArrow(l, p99))
+			}
+		})
 	}
 
 	r.Section("Priorities", "the head's, marked against the base's; saving in threads, base → head")
 	if len(d.Priorities) == 0 {
 		r.Printf("  none on either side\n")
 	} else {
-		var t bytes.Buffer
-		tw := tabwriter.NewWriter(&t, 0, 0, 2, ' ', 0)
-		fmt.Fprintf(tw, "   #\tmark\tsaving\tclass\tremedy\tkind\tname\n")
-		for _, p := range d.Priorities {
-			rank := "-"
-			if p.Rank > 0 {
-				rank = strconv.Itoa(p.Rank)
+		r.Columns(0, func(tw io.Writer) {
+			fmt.Fprintf(tw, "   #\tmark\tsaving\tclass\tremedy\tkind\tname\n")
+			for _, p := range d.Priorities {
+				rank := "-"
+				if p.Rank > 0 {
+					rank = strconv.Itoa(p.Rank)
+				}
+				fmt.Fprintf(tw, "  %2s\t%s\t%s\t%s\t%s\t%s\t%s\n", rank, r.mark(p.Mark), savingArrow(p), p.Class, p.Remedy, textfmt.OrDash(p.Kind), textfmt.ShortNames(p.Name))
 			}
-			fmt.Fprintf(tw, "  %2s\t%s\t%s\t%s\t%s\t%s\t%s\n", rank, r.mark(p.Mark), savingArrow(p), p.Class, p.Remedy, textfmt.OrDash(p.Kind), textfmt.ShortNames(p.Name))
-		}
-		tw.Flush()
-		r.Table(t.String())
+		})
 	}
 
 	if len(d.Findings) > 0 {

@@ -220,18 +220,16 @@ func (r *textReport) breakdown(v *Verdict) {
 		return
 	}
 	r.Section("Where the time went", "thread time per second of wall time; "+b.SourceText())
-	var table bytes.Buffer
-	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "  category\t\tper second\tshare\n")
-	for _, row := range rows {
-		if row.group {
-			fmt.Fprintf(tw, "  %s\t\t%10s\t%5s\n", row.label, row.perSec, row.share)
-			continue
+	r.Columns(0, func(tw io.Writer) {
+		fmt.Fprintf(tw, "  category\t\tper second\tshare\n")
+		for _, row := range rows {
+			if row.group {
+				fmt.Fprintf(tw, "  %s\t\t%10s\t%5s\n", row.label, row.perSec, row.share)
+				continue
+			}
+			fmt.Fprintf(tw, "    %s\t%s\t%10s\t%5s\n", row.category, row.label, row.perSec, row.share)
 		}
-		fmt.Fprintf(tw, "    %s\t%s\t%10s\t%5s\n", row.category, row.label, row.perSec, row.share)
-	}
-	tw.Flush()
-	r.Table(table.String())
+	})
 	if n := skippedCategories(b); n > 0 {
 		r.Printf("  %s\n", r.Paint(textfmt.Dim, fmt.Sprintf("(%s under 1%% not shown)", textfmt.Count(n, "category", "categories"))))
 	}
@@ -259,15 +257,13 @@ func (r *textReport) use(v *Verdict) {
 		return
 	}
 	r.Section("USE", "utilization, saturation, errors of the host's resources")
-	var table bytes.Buffer
-	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "  resource\tutilization\tsaturation\terrors\tstatus\n")
-	for _, res := range v.USE {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", res.Resource, metricValue(res.Utilization), metricValue(res.Saturation),
-			metricValue(res.Errors), r.status(res.Status))
-	}
-	tw.Flush()
-	r.Table(table.String())
+	r.Columns(0, func(tw io.Writer) {
+		fmt.Fprintf(tw, "  resource\tutilization\tsaturation\terrors\tstatus\n")
+		for _, res := range v.USE {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", res.Resource, metricValue(res.Utilization), metricValue(res.Saturation),
+				metricValue(res.Errors), r.status(res.Status))
+		}
+	})
 	for _, res := range v.USE {
 		if res.Status == "ok" {
 			continue
@@ -289,14 +285,12 @@ func (r *textReport) latency(v *Verdict) {
 		return
 	}
 	r.Section("Latency", "percentiles as upper bounds of eBPF's log2 histograms")
-	var table bytes.Buffer
-	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "  wait\tcount\tp50\tp95\tp99\n")
-	for _, l := range v.Latency {
-		fmt.Fprintf(tw, "  %s\t%d\t≤ %s\t≤ %s\t≤ %s\n", l.Name, l.Count, textfmt.Bound(l.P50*1e9), textfmt.Bound(l.P95*1e9), textfmt.Bound(l.P99*1e9))
-	}
-	tw.Flush()
-	r.Table(table.String())
+	r.Columns(0, func(tw io.Writer) {
+		fmt.Fprintf(tw, "  wait\tcount\tp50\tp95\tp99\n")
+		for _, l := range v.Latency {
+			fmt.Fprintf(tw, "  %s\t%d\t≤ %s\t≤ %s\t≤ %s\n", l.Name, l.Count, textfmt.Bound(l.P50*1e9), textfmt.Bound(l.P95*1e9), textfmt.Bound(l.P99*1e9))
+		}
+	})
 }
 
 func (r *textReport) status(s string) string {

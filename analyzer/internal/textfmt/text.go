@@ -1,10 +1,12 @@
 package textfmt
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
+	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 
@@ -235,6 +237,17 @@ func (t Terminal) Para(first, text string) {
 
 // Table writes what a tabwriter aligned, its header row dimmed (the colour
 // goes on after alignment, so that it does not count as width).
+// Columns writes a table aligned in columns two spaces apart, as Table
+// does: fill writes its tab-separated rows, the header first. flags are
+// tabwriter's (tabwriter.AlignRight, or 0).
+func (t Terminal) Columns(flags uint, fill func(w io.Writer)) {
+	var b bytes.Buffer
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', flags)
+	fill(tw)
+	tw.Flush()
+	t.Table(b.String())
+}
+
 func (t Terminal) Table(s string) {
 	header, rest, _ := strings.Cut(s, "\n")
 	t.Printf("%s\n%s", t.Paint(Dim, header), rest)
