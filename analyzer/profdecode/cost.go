@@ -33,15 +33,15 @@ type Cost struct {
 // platforms, rounded up to Go's allocation size classes; TestMemoryBounds
 // checks the estimate against what parsing really allocates.
 const (
-	sampleBytes   = 128 + 8 + 48 // Sample, its pointer, decode-time growth of the slice
-	stackRefBytes = 8 + 8 + 8    // locationIDX word, Location pointer, growth
-	valueBytes    = 8 + 8        // int64 and growth
+	sampleBytes   = 128 + 8 + 48  // Sample, its pointer, decode-time growth of the slice
+	stackRefBytes = 8 + 8 + 8     // locationIDX word, Location pointer, growth
+	valueBytes    = 8 + 8         // int64 and growth
 	labelBytes    = 32 + 128 + 32 // labelX entry, a map entry with its []string, growth
-	locationBytes = 80 + 8 + 48  // Location, pointer, the ID map's entry
-	lineBytes     = 40 + 16      // Line and growth
-	functionBytes = 112 + 8 + 48 // Function, pointer, the ID map's entry
-	mappingBytes  = 160 + 8 + 48 // Mapping, pointer, the ID map's entry
-	stringBytes   = 16 + 8       // string header and growth (contents count in Bytes)
+	locationBytes = 80 + 8 + 48   // Location, pointer, the ID map's entry
+	lineBytes     = 40 + 16       // Line and growth
+	functionBytes = 112 + 8 + 48  // Function, pointer, the ID map's entry
+	mappingBytes  = 160 + 8 + 48  // Mapping, pointer, the ID map's entry
+	stringBytes   = 16 + 8        // string header and growth (contents count in Bytes)
 	// legacyFactor bounds what pprof's text formats build per byte of
 	// text: a frame address of a few characters becomes a Location.
 	legacyFactor = 64
