@@ -150,10 +150,15 @@ func (s *sources) layout(names []string) error {
 	dirs := map[string]bool{}
 	for _, n := range names {
 		for _, o := range opened(n) {
-			o = filepath.Clean(o)
-			if o == "." || o == "" {
+			if o == "" || filepath.Clean(o) == "." {
 				continue
 			}
+			// safeName made every name so; anything else would lead pprof
+			// out of the snapshot.
+			if !filepath.IsLocal(o) {
+				return fmt.Errorf("preparing the source view: file name %q leaves the snapshot", n)
+			}
+			o = filepath.Clean(o)
 			files[o] = true
 			for d := filepath.Dir(o); d != "."; d = filepath.Dir(d) {
 				dirs[d] = true
