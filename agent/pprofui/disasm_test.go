@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -35,7 +36,10 @@ func TestNoBinaryOpened(t *testing.T) {
 		if err != nil {
 			t.Fatalf("GET %s: %v", view, err)
 		}
-		io.Copy(io.Discard, resp.Body)
+		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		if view == "/disasm?f=main" && (resp.StatusCode != http.StatusNotImplemented || !strings.Contains(string(body), "reads no binaries")) {
+			t.Errorf("GET %s: %d %q, want 501 and why", view, resp.StatusCode, body)
+		}
 	}
 }

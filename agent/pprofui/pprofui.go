@@ -12,9 +12,9 @@
 //   - The Source view shows a file only if a profile names it and it lies
 //     under one of Options.SourceRoots (see source.go); pprof reads only a
 //     private snapshot of those files.
-//   - No binary is opened: the disassembly view and the Source view's
-//     assembly are empty. The profiles were symbolized when collected, and
-//     the binaries they name may be gone, rebuilt, or anybody's.
+//   - No binary is opened: the Disassemble view answers 501 and the Source
+//     view has no assembly. The profiles were symbolized when collected,
+//     and the binaries they name may be gone, rebuilt, or anybody's.
 //   - "Save as ..." in the config menu writes pprof's settings into a
 //     directory of this run, removed by Close, never the user's home.
 //
@@ -233,6 +233,12 @@ func (s *Server) profile(w http.ResponseWriter, r *http.Request) {
 		if want := configMethods[r.URL.Path]; want != "" && r.Method != want {
 			w.Header().Set("Allow", want)
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		// No binary is opened (noObjTool): say so, rather than pprof's
+		// "no matches found" (and its line on stdout per mapping).
+		if r.URL.Path == "/disasm" {
+			http.Error(w, "perfhound reads no binaries: the disassembly is not available (go tool pprof -disasm has it, from the binary)", http.StatusNotImplemented)
 			return
 		}
 		// pprof's Source view reads the files it is given from the

@@ -43,7 +43,7 @@ The UI shows function names, source file names, and, in the Source view,
 the lines of a source file only when a profile names it and it lies under
 a --source-root (symlinks resolved: a link out of the root is refused);
 without one the Source view shows the profile's lines without their text.
-No binary is read (the disassembly view is empty), and "Save as ..." in the
+No binary is read (the Disassemble view says so), and "Save as ..." in the
 config menu keeps the config for this run only.
 
 It listens on the loopback address by default and then also answers only
