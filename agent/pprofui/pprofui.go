@@ -24,9 +24,10 @@
 //   - pprof keeps its current config (view defaults, source path) in
 //     process-wide state: every UI starts from pprof's defaults and the URL
 //     carries each change, so another driver.PProf call in the process with
-//     other flags would change them here too. The Servers of one process
-//     share one snapshot and settings directory, and must have the same
-//     source roots.
+//     other flags would change them here too, and the Source view would
+//     then read real files: nothing else in perfhound calls it, and nothing
+//     may. The Servers of one process share one snapshot and settings
+//     directory, and must have the same source roots.
 package pprofui
 
 import (
@@ -39,6 +40,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/pprof/driver"
@@ -70,12 +72,13 @@ var ErrOtherRoots = errors.New("another pprofui server in this process has other
 // (http.CrossOriginProtection), so another site cannot make the browser
 // save or delete pprof configs.
 type Server struct {
-	h     http.Handler
-	obs   *observation.Observation
-	log   *lockedWriter // nil: discard pprof's errors
-	uis   []profileUI
-	run   *runState
-	close sync.Once
+	h      http.Handler
+	obs    *observation.Observation
+	log    *lockedWriter // nil: discard pprof's errors
+	uis    []profileUI
+	run    *runState
+	close  sync.Once
+	closed atomic.Bool
 }
 
 // New returns a Server for o; Close removes what it wrote.
@@ -101,13 +104,24 @@ func New(o *observation.Observation, opts Options) (*Server, error) {
 	return s, nil
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.h.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// A closed Server's snapshot may be gone, or another's: pprof would
+	// look for files elsewhere.
+	if s.closed.Load() {
+		http.Error(w, "this pprof UI is closed", http.StatusServiceUnavailable)
+		return
+	}
+	s.h.ServeHTTP(w, r)
+}
 
 // Close removes the source snapshot and pprof's settings once the last
-// Server of the process is closed. Requests after Close fail.
+// Server of the process is closed. Requests after Close get 503.
 func (s *Server) Close() error {
 	var err error
-	s.close.Do(func() { err = releaseRun() })
+	s.close.Do(func() {
+		s.closed.Store(true)
+		err = releaseRun()
+	})
 	return err
 }
 

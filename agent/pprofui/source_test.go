@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -225,5 +226,31 @@ func TestSafeName(t *testing.T) {
 		if !staysInSnapshot(safeName(name)) {
 			t.Errorf("safeName(%q) leaves the snapshot", name)
 		}
+	}
+}
+
+func TestClosed(t *testing.T) {
+	isolate(t)
+	o := load(t)
+	h, err := New(o, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	i := find(t, o, observation.KindMutex, "pprof")
+	sourceView(t, srv.URL, i)
+	dir := run.state.dir
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Close left %s: %v", dir, err)
+	}
+	if code, _, _ := get(t, fmt.Sprintf("%s/profile/%d/source?f=main", srv.URL, i)); code != http.StatusServiceUnavailable {
+		t.Errorf("source view after Close: %d, want 503", code)
+	}
+	if err := h.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
 	}
 }
