@@ -258,11 +258,11 @@ func (s *Server) profile(w http.ResponseWriter, r *http.Request) {
 		// pprof's Source view reads the files it is given from the
 		// snapshot: they must all be there first.
 		if r.URL.Path == "/source" {
-			if err := s.run.src.layout(ui.names); err != nil {
+			if err := s.run.src.serve(ui.names, func() { h.ServeHTTP(w, r) }); err != nil {
 				s.logf(err.Error())
 				http.Error(w, err.Error(), http.StatusInternalServerError)
-				return
 			}
+			return
 		}
 		h.ServeHTTP(w, r)
 	})).ServeHTTP(w, r)

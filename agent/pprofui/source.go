@@ -49,7 +49,10 @@ type sources struct {
 	roots []sourceRoot
 	log   func(string)
 
-	mu     sync.Mutex
+	// mu is held for writing while the snapshot changes, and for reading
+	// while pprof reads it: a placeholder being replaced by a directory is
+	// missing for an instant, and pprof would then look for the real file.
+	mu     sync.RWMutex
 	laid   map[string]bool // names (relative to dir) already there
 	copied int64           // bytes copied so far
 	full   bool            // maxSourceTotal was reached (said once)
@@ -140,6 +143,18 @@ func safeName(name string) string {
 		return name
 	}
 	return ""
+}
+
+// serve runs view (pprof's Source view) once every file pprof may open
+// for the file names given is in the snapshot, and while none changes.
+func (s *sources) serve(names []string, view func()) error {
+	if err := s.layout(names); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	view()
+	return nil
 }
 
 // layout makes every file pprof may open for the file names given (all
