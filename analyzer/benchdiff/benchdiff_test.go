@@ -3,8 +3,12 @@ package benchdiff
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/perf/benchfmt"
@@ -134,5 +138,97 @@ func TestFewRunsWarnAndMarshal(t *testing.T) {
 	}
 	if !strings.Contains(string(b), `"delta_lo":null`) {
 		t.Errorf("unbounded interval not null in %s", b)
+	}
+}
+
+// cappedChild runs the calling test again in a child process whose address
+// space may grow by at most extra bytes (RLIMIT_AS), so that a regression
+// to unbounded memory fails the test rather than the machine. It returns
+// true in the child, which then runs the test's body, and false in the
+// parent once the child has passed.
+func cappedChild(t *testing.T, extra uint64) bool {
+	t.Helper()
+	if os.Getenv("PERFHOUND_CAPPED_TEST") == t.Name() {
+		status, err := os.ReadFile("/proc/self/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var vm uint64
+		for _, line := range strings.Split(string(status), "\n") {
+			if kb, ok := strings.CutPrefix(line, "VmSize:"); ok {
+				fmt.Sscan(kb, &vm)
+			}
+		}
+		lim := &syscall.Rlimit{Cur: vm<<10 + extra, Max: vm<<10 + extra}
+		if vm == 0 || syscall.Setrlimit(syscall.RLIMIT_AS, lim) != nil {
+			t.Fatalf("cannot cap the address space (VmSize %d kB)", vm)
+		}
+		return true
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v")
+	cmd.Env = append(os.Environ(), "PERFHOUND_CAPPED_TEST="+t.Name())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		if len(out) > 4000 {
+			out = out[:4000]
+		}
+		t.Fatalf("child with its address space capped at +%d MiB: %v\n%s", extra>>20, err, out)
+	}
+	return false
+}
+
+// NaN and infinite values (a b.ReportMetric dividing by zero) never reach
+// the statistics: before, a NaN made the U test take all memory. The
+// comparison runs in a child capped at +1 GiB.
+func TestCompareDropsNonFiniteValues(t *testing.T) {
+	if !cappedChild(t, 1<<30) {
+		return
+	}
+	base, units := results(t, runs(6, 1, map[string]float64{"Fast": 1000}, "\tNaN hits/op\t+Inf misses/op\t0.5 ratio/op"))
+	head, _ := results(t, runs(6, 2, map[string]float64{"Fast": 1000}, "\tNaN hits/op\t-Inf misses/op\t0.5 ratio/op"))
+	tab, err := Compare(base, head, units, stat.DefaultThresholds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var units2 []string
+	for _, r := range tab.Rows {
+		units2 = append(units2, r.Unit)
+	}
+	if got := strings.Join(units2, " "); got != "sec/op B/op allocs/op ratio/op" {
+		t.Errorf("rows in units %s, want the finite ones only", got)
+	}
+	want := "not finite, not compared: 6 values of example.com/p.Fast-2 hits/op in base, 6 in head; " +
+		"6 values of example.com/p.Fast-2 misses/op in base, 6 in head"
+	if len(tab.Warnings) != 1 || !strings.Contains(tab.Warnings[0], want) {
+		t.Errorf("warnings = %q, want one saying %q", tab.Warnings, want)
+	}
+	if _, err := json.Marshal(tab); err != nil {
+		t.Error(err)
+	}
+}
+
+// Finite values far apart make infinite ratios and geomeans; JSON writes
+// them as null instead of failing.
+func TestExtremeValuesMarshal(t *testing.T) {
+	var b, h strings.Builder
+	for range 6 {
+		b.WriteString("BenchmarkX-2 1 1e-300 x/op\nBenchmarkY-2 1 1e-300 x/op\n")
+		h.WriteString("BenchmarkX-2 1 1e300 x/op\nBenchmarkY-2 1 1e300 x/op\n")
+	}
+	base, units := results(t, b.String())
+	head, _ := results(t, h.String())
+	tab, err := Compare(base, head, units, stat.DefaultThresholds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tab.Geomeans) != 1 || !math.IsInf(tab.Geomeans[0].Delta, 1) {
+		t.Fatalf("geomeans = %+v, want an infinite delta", tab.Geomeans)
+	}
+	out, err := json.Marshal(tab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), `"base":1.0000000000000237e-300,"head":9.999999999999763e+299,"delta":null,"rows":2}`) {
+		t.Errorf("geomean delta not null in %s", out)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -92,10 +93,15 @@ func (r *Result) headline() string {
 
 func pct0(x float64) string { return strings.TrimSuffix(fmt.Sprintf("%.1f", 100*x), ".0") + "%" }
 
-// value formats a measurement in its unit with benchstat's SI scaling.
+// value formats a measurement in its unit with benchstat's SI scaling,
+// or in e-notation beyond the prefixes' reach (benchunit would print 1e300
+// as 289 digits of tera).
 func value(v float64, unit string) string {
-	if math.IsInf(v, 0) || math.IsNaN(v) {
+	switch a := math.Abs(v); {
+	case math.IsInf(v, 0) || math.IsNaN(v):
 		return "?"
+	case a >= 1e18 || a != 0 && a < 1e-12:
+		return strconv.FormatFloat(v, 'g', 4, 64)
 	}
 	return benchunit.Scale(v, benchunit.ClassOf(unit))
 }

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -248,16 +249,25 @@ func (s *Set) addData(file string, data []byte) error {
 
 func (s *Set) addBench(file string, data []byte) error {
 	rd := benchfmt.NewReader(bytes.NewReader(data), file)
+	warn := fileWarnings{file: file}
 	n := 0
 	for rd.Scan() {
 		switch rec := rd.Result().(type) {
 		case *benchfmt.Result:
+			if dropped := dropNonFinite(rec); dropped != "" {
+				f, line := rec.Pos()
+				warn.add(fmt.Sprintf("%s:%d: Benchmark%s: not finite, dropped: %s", f, line, rec.Name, dropped))
+			}
+			if len(rec.Values) == 0 {
+				continue
+			}
 			s.Bench = append(s.Bench, rec.Clone())
 			n++
 		case *benchfmt.SyntaxError:
-			s.Warnings = append(s.Warnings, rec.Error())
+			warn.add(rec.Error())
 		}
 	}
+	s.Warnings = append(s.Warnings, warn.list()...)
 	if err := rd.Err(); err != nil {
 		return &FileError{File: file, Err: err}
 	}
@@ -268,6 +278,55 @@ func (s *Set) addBench(file string, data []byte) error {
 		return &FileError{File: file, Err: ErrNoBenchmarks}
 	}
 	return nil
+}
+
+// dropNonFinite removes the NaN and infinite values of r, which `go test`
+// prints for a b.ReportMetric that divides by zero: no statistic is
+// defined over them (a NaN sent the U test into unbounded memory). It
+// returns what it removed, "NaN hits/lookup, +Inf misses/hit", or "".
+func dropNonFinite(r *benchfmt.Result) string {
+	var dropped []string
+	kept := r.Values[:0]
+	for _, v := range r.Values {
+		if math.IsNaN(v.Value) || math.IsInf(v.Value, 0) {
+			unit := v.OrigUnit // as written, when benchfmt tidied it
+			if unit == "" {
+				unit = v.Unit
+			}
+			dropped = append(dropped, fmt.Sprintf("%+v %s", v.Value, unit))
+			continue
+		}
+		kept = append(kept, v)
+	}
+	r.Values = kept
+	return strings.Join(dropped, ", ")
+}
+
+// maxWarningsPerFile bounds the notes one file can add: a log of a million
+// malformed lines must not become a million notes.
+const maxWarningsPerFile = 20
+
+// fileWarnings keeps the first maxWarningsPerFile warnings of a file and
+// counts the rest.
+type fileWarnings struct {
+	file string
+	kept []string
+	more int
+}
+
+func (w *fileWarnings) add(s string) {
+	if len(w.kept) < maxWarningsPerFile {
+		w.kept = append(w.kept, s)
+		return
+	}
+	w.more++
+}
+
+func (w *fileWarnings) list() []string {
+	if w.more == 0 {
+		return w.kept
+	}
+	return append(w.kept, fmt.Sprintf("%s: %d more problems like these not listed", w.file, w.more))
 }
 
 // ReadFile reads a whole file under the size cap, decompressing gzip

@@ -5,6 +5,8 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"errors"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -249,5 +251,70 @@ func TestNestedGzipRefused(t *testing.T) {
 	}
 	if _, err := DecodeProfile(inner.Bytes(), 1<<20); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("DecodeProfile past its cap: %v, want ErrTooLarge", err)
+	}
+}
+
+// nonFinite is real `go test -bench` output whose custom metrics are NaN,
+// +Inf and -Inf (analyzer/compare/testdata/nonfinite, see its record.sh).
+const nonFinite = "../compare/testdata/nonfinite/base.txt"
+
+// Non-finite values are dropped with a note naming the file and line, so
+// that they never reach the statistics (a NaN took the U test to 24 GB),
+// while the finite values of the same lines are kept.
+func TestLoadDropsNonFiniteValues(t *testing.T) {
+	set, err := Load([]string{nonFinite}, DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	finite := 0
+	for _, r := range set.Bench {
+		for _, v := range r.Values {
+			if math.IsNaN(v.Value) || math.IsInf(v.Value, 0) {
+				f, line := r.Pos()
+				t.Fatalf("%s:%d: %s %s reached the set", f, line, r.Name, v.Unit)
+			}
+			finite++
+		}
+	}
+	// 18 lines of 6 values (ns/op, 3 custom, B/op, allocs/op); Cold's lines
+	// lose 2 (+Inf, -Inf), Idle's 3 (NaN).
+	if len(set.Bench) != 18 || finite != 18*6-6*2-6*3 {
+		t.Errorf("%d results with %d finite values, want 18 with %d", len(set.Bench), finite, 18*6-6*2-6*3)
+	}
+	want := nonFinite + ":11: BenchmarkCold-2: not finite, dropped: -Inf balance/op, +Inf misses/hit"
+	if len(set.Warnings) == 0 || set.Warnings[0] != want {
+		t.Fatalf("first warning = %q, want %q", set.Warnings, want)
+	}
+	if !strings.HasPrefix(set.Warnings[6], nonFinite+":17: BenchmarkIdle-2: not finite, dropped: NaN balance/op, NaN hits/lookup, NaN misses/hit") {
+		t.Errorf("warning 7 = %q, want Idle's line 17", set.Warnings[6])
+	}
+	if len(set.Warnings) != 12 {
+		t.Errorf("%d warnings, want one per line with a non-finite value (12)", len(set.Warnings))
+	}
+}
+
+// A file full of bad lines makes a bounded list of notes: the first few,
+// then how many more there were.
+func TestLoadWarningsAreBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("pkg: example.com/p\n")
+	for i := range 1000 {
+		fmt.Fprintf(&b, "BenchmarkX-2\t1000\t%d ns/op\tNaN x/op\n", 100+i%7)
+		b.WriteString("BenchmarkBroken-2 notanumber\n")
+	}
+	p := write(t, t.TempDir(), "many.txt", []byte(b.String()))
+	set, err := Load([]string{p}, DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(set.Bench) != 1000 {
+		t.Errorf("%d results, want 1000", len(set.Bench))
+	}
+	if n := len(set.Warnings); n != maxWarningsPerFile+1 {
+		t.Fatalf("%d warnings, want %d and a count of the rest", n, maxWarningsPerFile+1)
+	}
+	last := set.Warnings[len(set.Warnings)-1]
+	if want := fmt.Sprintf("%s: %d more problems like these not listed", p, 2000-maxWarningsPerFile); last != want {
+		t.Errorf("last warning = %q, want %q", last, want)
 	}
 }
