@@ -5,14 +5,12 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 
 	"golang.org/x/perf/benchfmt"
 
+	"github.com/perfhound/perfhound/analyzer/internal/memcap"
 	"github.com/perfhound/perfhound/analyzer/stat"
 )
 
@@ -141,47 +139,11 @@ func TestFewRunsWarnAndMarshal(t *testing.T) {
 	}
 }
 
-// cappedChild runs the calling test again in a child process whose address
-// space may grow by at most extra bytes (RLIMIT_AS), so that a regression
-// to unbounded memory fails the test rather than the machine. It returns
-// true in the child, which then runs the test's body, and false in the
-// parent once the child has passed.
-func cappedChild(t *testing.T, extra uint64) bool {
-	t.Helper()
-	if os.Getenv("PERFHOUND_CAPPED_TEST") == t.Name() {
-		status, err := os.ReadFile("/proc/self/status")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var vm uint64
-		for _, line := range strings.Split(string(status), "\n") {
-			if kb, ok := strings.CutPrefix(line, "VmSize:"); ok {
-				fmt.Sscan(kb, &vm)
-			}
-		}
-		lim := &syscall.Rlimit{Cur: vm<<10 + extra, Max: vm<<10 + extra}
-		if vm == 0 || syscall.Setrlimit(syscall.RLIMIT_AS, lim) != nil {
-			t.Fatalf("cannot cap the address space (VmSize %d kB)", vm)
-		}
-		return true
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v")
-	cmd.Env = append(os.Environ(), "PERFHOUND_CAPPED_TEST="+t.Name())
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		if len(out) > 4000 {
-			out = out[:4000]
-		}
-		t.Fatalf("child with its address space capped at +%d MiB: %v\n%s", extra>>20, err, out)
-	}
-	return false
-}
-
 // NaN and infinite values (a b.ReportMetric dividing by zero) never reach
 // the statistics: before, a NaN made the U test take all memory. The
 // comparison runs in a child capped at +1 GiB.
 func TestCompareDropsNonFiniteValues(t *testing.T) {
-	if !cappedChild(t, 1<<30) {
+	if !memcap.Child(t, 1<<30) {
 		return
 	}
 	base, units := results(t, runs(6, 1, map[string]float64{"Fast": 1000}, "\tNaN hits/op\t+Inf misses/op\t0.5 ratio/op"))
