@@ -36,6 +36,7 @@ var (
 	ErrEmpty        = errors.New("empty file")
 	ErrTooLarge     = errors.New("larger than the input limit")
 	ErrUnrecognized = errors.New("neither Go benchmark output nor a pprof profile")
+	ErrBadProfile   = errors.New("looks like a pprof profile but does not parse")
 	ErrNoSamples    = errors.New("pprof profile has no samples")
 	ErrNoBenchmarks = errors.New("no benchmark results")
 	ErrNoInputs     = errors.New("no input files")
@@ -248,8 +249,11 @@ func (s *Set) addData(file string, data []byte) error {
 }
 
 func (s *Set) addBench(file string, data []byte) error {
-	rd := benchfmt.NewReader(bytes.NewReader(data), file)
 	warn := fileWarnings{file: file}
+	data = blankLongLines(data, func(line, n int) {
+		warn.add(fmt.Sprintf("%s:%d: line of %d bytes skipped (longer than %d)", file, line, n, maxLine))
+	})
+	rd := benchfmt.NewReader(bytes.NewReader(data), file)
 	n := 0
 	for rd.Scan() {
 		switch rec := rd.Result().(type) {
@@ -278,6 +282,43 @@ func (s *Set) addBench(file string, data []byte) error {
 		return &FileError{File: file, Err: ErrNoBenchmarks}
 	}
 	return nil
+}
+
+// maxLine is the longest line, in bytes without its newline, that
+// benchfmt's reader takes: its bufio.Scanner has the default buffer, and a
+// longer line ends the whole file with "bufio.Scanner: token too long".
+const maxLine = bufio.MaxScanTokenSize - 1
+
+// blankLongLines empties each line of data longer than maxLine (a huge
+// b.Log line in go test output; never a result), so that benchfmt reads
+// the rest with its line numbers unchanged, and calls skipped for each.
+// data is copied only when it has such a line.
+func blankLongLines(data []byte, skipped func(line, n int)) []byte {
+	var out []byte // nil until a long line is found
+	line := 1
+	for start := 0; start < len(data); line++ {
+		end := len(data)
+		if i := bytes.IndexByte(data[start:], '\n'); i >= 0 {
+			end = start + i
+		}
+		switch {
+		case end-start > maxLine:
+			if out == nil {
+				out = append(make([]byte, 0, len(data)), data[:start]...)
+			}
+			skipped(line, end-start)
+		case out != nil:
+			out = append(out, data[start:end]...)
+		}
+		if out != nil && end < len(data) {
+			out = append(out, '\n')
+		}
+		start = end + 1
+	}
+	if out == nil {
+		return data
+	}
+	return out
 }
 
 // dropNonFinite removes the NaN and infinite values of r, which `go test`
@@ -413,31 +454,49 @@ func recognise(data []byte) (Kind, *profile.Profile, error) {
 		return 0, nil, fmt.Errorf("%w: go test output without a Benchmark line (did -bench match any benchmark?)", ErrNoBenchmarks)
 	}
 	p, err := ParseProfile(data)
-	if err == nil {
+	switch {
+	case err == nil:
 		return KindProfile, p, nil
-	}
-	if errors.Is(err, ErrNoSamples) {
+	case errors.Is(err, ErrNoSamples):
 		return 0, nil, err
 	}
-	return 0, nil, ErrUnrecognized
+	return 0, nil, notAProfile(data, err)
+}
+
+// notAProfile explains content that is neither benchmark output nor a
+// profile. Binary content is taken for a broken pprof profile (protobuf,
+// perhaps cut off inside its gzip), and so is text the parser recognised
+// as one of pprof's legacy formats, with the parser's reason; other text
+// is ErrUnrecognized. err is ParseProfile's error.
+func notAProfile(data []byte, err error) error {
+	binary := !utf8.Valid(data) || bytes.IndexByte(data, 0) >= 0
+	switch {
+	case errors.Is(err, ErrNestedGzip):
+	case binary && strings.Contains(err.Error(), "unrecognized profile format"):
+		// ParseData tried the legacy text formats after the protobuf
+		// decoder failed, and says only that none matched: ask the
+		// decoder why.
+		if _, perr := profile.ParseUncompressed(data); perr != nil {
+			err = fmt.Errorf("parsing pprof: %w", perr)
+		}
+	case binary:
+	case strings.Contains(err.Error(), "unrecognized profile format"):
+		return ErrUnrecognized
+	}
+	return fmt.Errorf("%w: %w", ErrBadProfile, err)
 }
 
 // looksLikeBench reports whether data holds a benchmark result line the
 // way the Go benchmark format defines it: "Benchmark", a name, then an
-// iteration count followed by at least one value-unit pair.
+// iteration count followed by at least one value-unit pair. Lines of any
+// length are read (a bufio.Scanner stopped at the first over its limit).
 func looksLikeBench(data []byte) bool {
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Bytes()
+	for line := range bytes.Lines(data) {
 		if !bytes.HasPrefix(line, []byte("Benchmark")) {
 			continue
 		}
-		f := strings.Fields(string(line))
-		if len(f) < 4 {
-			continue
-		}
-		if isUint(f[1]) {
+		f := bytes.Fields(line)
+		if len(f) >= 4 && isUint(string(f[1])) {
 			return true
 		}
 	}
@@ -451,8 +510,9 @@ func looksLikeGoTest(data []byte) bool {
 	if !utf8.Valid(data) {
 		return false
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if line == "PASS" || line == "FAIL" || strings.HasPrefix(line, "ok  \t") || strings.HasPrefix(line, "goos: ") {
+	for line := range bytes.Lines(data) {
+		line = bytes.TrimSuffix(line, []byte("\n"))
+		if string(line) == "PASS" || string(line) == "FAIL" || bytes.HasPrefix(line, []byte("ok  \t")) || bytes.HasPrefix(line, []byte("goos: ")) {
 			return true
 		}
 	}

@@ -1,6 +1,7 @@
 package input
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
@@ -316,5 +317,76 @@ func TestLoadWarningsAreBounded(t *testing.T) {
 	last := set.Warnings[len(set.Warnings)-1]
 	if want := fmt.Sprintf("%s: %d more problems like these not listed", p, 2000-maxWarningsPerFile); last != want {
 		t.Errorf("last warning = %q, want %q", last, want)
+	}
+}
+
+// A file that pprof's parser recognises, or that is binary, but does not
+// parse is reported as a broken profile with the parser's reason, not as
+// "neither benchmark output nor a profile".
+func TestLoadBrokenProfileSaysWhy(t *testing.T) {
+	dir := t.TempDir()
+	p, err := profile.ParseData(cpuProfile(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw bytes.Buffer
+	if err := p.WriteUncompressed(&raw); err != nil {
+		t.Fatal(err)
+	}
+	half := raw.Bytes()[:raw.Len()/2]
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"cut.pb.gz", gz(half), "looks like a pprof profile but does not parse: parsing pprof: "},
+		{"cut.pb", half, "looks like a pprof profile but does not parse: parsing pprof: "},
+		{"garbage.gz", gz([]byte("\x00\x01\x02\xff binary")), "looks like a pprof profile but does not parse: parsing pprof: "},
+		{"nested.gz", gz(gz(raw.Bytes())), "looks like a pprof profile but does not parse: parsing pprof: gzip inside gzip"},
+		{"heap.txt", []byte("heap profile: 1: 2 [3: 4] @ heap/1048576\nbroken\n"), "looks like a pprof profile but does not parse: parsing pprof: parsing profile: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load([]string{write(t, dir, tc.name, tc.data)}, DefaultLimits)
+			if !errors.Is(err, ErrBadProfile) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want ErrBadProfile saying %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "unrecognized profile format") {
+				t.Errorf("err = %v: says nothing the parser found", err)
+			}
+		})
+	}
+}
+
+// A line longer than benchfmt's scanner takes (64 KiB), such as a huge
+// b.Log line, is skipped with a note naming file and line, and the
+// results around it are read; before, the whole file failed with
+// "bufio.Scanner: token too long". A line over 1 MiB before the first
+// result no longer hides the results from recognition either.
+func TestLoadLongLines(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []int{bufio.MaxScanTokenSize, 2 << 20} {
+		text := "goos: linux\npkg: example.com/p\n" + strings.Repeat("x", n) + "\n" +
+			"BenchmarkA-2\t1000\t100 ns/op\nBenchmarkA-2\t1000\t101 ns/op\nPASS\n"
+		p := write(t, dir, fmt.Sprintf("long-%d.txt", n), []byte(text))
+		set, err := Load([]string{p}, DefaultLimits)
+		if err != nil {
+			t.Fatalf("line of %d bytes: %v", n, err)
+		}
+		if len(set.Bench) != 2 {
+			t.Errorf("line of %d bytes: %d results, want 2", n, len(set.Bench))
+		}
+		want := fmt.Sprintf("%s:3: line of %d bytes skipped (longer than %d)", p, n, maxLine)
+		if len(set.Warnings) != 1 || set.Warnings[0] != want {
+			t.Errorf("warnings = %q, want %q", set.Warnings, want)
+		}
+		if f, line := set.Bench[1].Pos(); f != p || line != 5 {
+			t.Errorf("second result at %s:%d, want %s:5", f, line, p)
+		}
+	}
+	// The longest line benchfmt takes is read as it is.
+	text := "BenchmarkA-2\t1000\t100 ns/op\n" + "BenchmarkA-2\tnotanumber\t" + strings.Repeat("Y", maxLine-24) + "\n"
+	set, err := Load([]string{write(t, dir, "max.txt", []byte(text))}, DefaultLimits)
+	if err != nil || len(set.Warnings) != 1 || !strings.Contains(set.Warnings[0], "max.txt:2: parsing iteration count") || strings.Contains(set.Warnings[0], "skipped") {
+		t.Errorf("a line of %d bytes: err %v, warnings %q, want benchfmt's own note", maxLine, err, set.Warnings)
 	}
 }

@@ -82,6 +82,11 @@ does, 2 on bad input or usage.`,
 			if err := checkPolicyFlags(threshold, opt.Thresholds.Alpha); err != nil {
 				return usageError{err}
 			}
+			// Checked before anything is read: 0 used to mean the default,
+			// and a value past 2⁶³ bytes wrapped around to it.
+			if maxSize < 1 || maxSize > math.MaxInt64>>20 {
+				return usageError{fmt.Errorf("--max-input-mb %d: want 1 to %d", maxSize, int64(math.MaxInt64>>20))}
+			}
 			opt.Thresholds.MinChange = threshold / 100
 			baseObs, headObs := isObservation(args[0]), isObservation(args[1])
 			if baseObs != headObs {

@@ -142,6 +142,11 @@ func TestCompareBadInput(t *testing.T) {
 	empty := writeFile(t, filepath.Join(dir, "empty.txt"), nil)
 	nosamp := writeFile(t, filepath.Join(dir, "nosamples.pb.gz"), enc(noSamples))
 	prose := writeFile(t, filepath.Join(dir, "notes.txt"), []byte("hello\n"))
+	var raw bytes.Buffer
+	if err := cpu.WriteUncompressed(&raw); err != nil {
+		t.Fatal(err)
+	}
+	cut := writeFile(t, filepath.Join(dir, "cut.pb"), raw.Bytes()[:raw.Len()-3])
 
 	for _, tc := range []struct {
 		name string
@@ -157,6 +162,7 @@ func TestCompareBadInput(t *testing.T) {
 		{"truncated gzip", []string{"compare", truncated, cpuFile}, "truncated.pb.gz: decompressing gzip (truncated?)"},
 		{"no samples", []string{"compare", nosamp, cpuFile}, "nosamples.pb.gz: pprof profile has no samples"},
 		{"unrecognised", []string{"compare", prose, good}, "notes.txt: neither Go benchmark output nor a pprof profile"},
+		{"broken profile", []string{"compare", cut, cpuFile}, "cut.pb: looks like a pprof profile but does not parse: parsing pprof: "},
 		{"nothing in common", []string{"compare", good, other}, "no benchmark in common"},
 		{"alpha NaN", []string{"compare", "--alpha", "NaN", good, good}, "--alpha NaN: want a number between 0 and 1"},
 		{"alpha 0", []string{"compare", "--alpha", "0", good, good}, "--alpha 0: want a number between 0 and 1"},
@@ -165,6 +171,9 @@ func TestCompareBadInput(t *testing.T) {
 		{"threshold NaN", []string{"compare", "--threshold", "NaN", good, good}, "--threshold NaN: want a percentage of 0 or more"},
 		{"threshold negative", []string{"compare", "--threshold", "-1", good, good}, "--threshold -1: want a percentage of 0 or more"},
 		{"threshold Inf", []string{"compare", "--threshold", "Inf", good, good}, "--threshold +Inf: want a percentage of 0 or more"},
+		{"max-input-mb 0", []string{"compare", "--max-input-mb", "0", good, good}, "--max-input-mb 0: want 1 to 8796093022207"},
+		{"max-input-mb negative", []string{"compare", "--max-input-mb", "-5", good, good}, "--max-input-mb -5: want 1 to"},
+		{"max-input-mb overflow", []string{"compare", "--max-input-mb", "9000000000000", good, good}, "--max-input-mb 9000000000000: want 1 to"},
 		{"sample types", []string{"compare", cpuFile, heapFile}, "heap.pb.gz: sample types differ"},
 		{"kinds", []string{"compare", good, cpuFile}, "base has benchmark results (3) but head has none"},
 	} {
