@@ -57,9 +57,10 @@ func (c Change) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
 // relative change's interval [lo, hi] on the side of the change reaches
 // MinChange, and the estimate itself is at least half of MinChange, so
 // that the wide interval of noisy runs cannot flag a small change on its
-// own. better is +1 when higher is better, -1 when lower is, 0 if unknown.
+// own. A delta that is not a number is no change. better is +1 when
+// higher is better, -1 when lower is, 0 if unknown.
 func Classify(p, delta, lo, hi float64, better int, th Thresholds) Change {
-	if !(p < th.Alpha) || delta == 0 || math.Abs(delta) < th.MinChange/2 {
+	if !(p < th.Alpha) || delta == 0 || !(math.Abs(delta) >= th.MinChange/2) {
 		return Unchanged
 	}
 	up := delta > 0

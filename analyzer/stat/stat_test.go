@@ -248,3 +248,14 @@ func BenchmarkRatioCI(b *testing.B) {
 		})
 	}
 }
+
+// A change that is not a number (a median that overflowed to NaN) is not a
+// finding; before, it counted as an improvement.
+func TestClassifyNaNDelta(t *testing.T) {
+	if got := Classify(0.001, math.NaN(), -0.5, 0.5, -1, DefaultThresholds); got != Unchanged {
+		t.Errorf("Classify of a NaN change = %v, want unchanged", got)
+	}
+	if got := Classify(0.001, math.Inf(1), 0.5, math.Inf(1), -1, DefaultThresholds); got != Regression {
+		t.Errorf("Classify of a change from 0 = %v, want regression", got)
+	}
+}
