@@ -124,3 +124,33 @@ func TestWriterKeepsFirstError(t *testing.T) {
 		t.Errorf("Err() = %v after %d writes, want the first error after 1", w.Err(), f.n)
 	}
 }
+
+// Text from the input (a benchmark's name, a unit, a file name, a function
+// name) must not act on the terminal or the markdown it is shown in.
+func TestEscaping(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		got  string
+		want string
+	}{
+		{"Printable ordinary", Printable(`Parse/size=1k "x" \ é 漢-8`), `Parse/size=1k "x" \ é 漢-8`},
+		{"Printable escape sequence", Printable("X\x1b[2J\x1b]0;pwned\x07-8"), `X\x1b[2J\x1b]0;pwned\a-8`},
+		{"Printable CR and newline", Printable("ok\rFAIL\nnext"), `ok\rFAIL\nnext`},
+		{"Printable tab", Printable("a\tb"), `a\tb`},
+		{"Printable C1 and DEL", Printable("a\u009bb\x7f"), `a\u009bb\x7f`},
+		{"Printable bidi override", Printable("abc\u202edef"), `abc\u202edef`},
+		{"Printable invalid UTF-8", Printable("a\xffb"), `a\xffb`},
+		{"Printable backslash beside an escape", Printable("a\\b\x1b"), `a\\b\x1b`},
+		{"MarkdownText escapes controls", MarkdownText("a\nb|c"), `a\\nb\|c`}, // shows as a\nb|c
+		{"MarkdownText link", MarkdownText("[click](http://x) ![i](y) [libc.so.6]"), `[click\](http://x) ![i\](y) [libc.so.6]`},
+		{"MarkdownText strike and heading", MarkdownText("# ~~x~~"), `\# \~\~x\~\~`},
+		{"MarkdownText quote", MarkdownText("> x > y"), `\> x > y`},
+		{"MarkdownText entity", MarkdownText("&lt;b&gt;"), `&amp;lt;b&amp;gt;`},
+		{"MarkdownText ordinary", MarkdownText("need >= 6 samples, 1.5 B/op"), "need >= 6 samples, 1.5 B/op"},
+		{"MarkdownCode escapes controls", MarkdownCode("X\x1b[31m|`"), `X\x1b[31m\|'`},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.name, tc.got, tc.want)
+		}
+	}
+}
