@@ -254,3 +254,22 @@ func TestClosed(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+// FuzzSafeName: whatever a profile names, what pprof is given to open
+// stays inside the snapshot.
+func FuzzSafeName(f *testing.F) {
+	for _, s := range []string{"/etc/shadow", "//etc/shadow", "../../x", "/proc/self/cwd/../../etc/shadow", "a/../../b", "", ".", "..", "/", "./../x", "x\x00y"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		safe := safeName(name)
+		if !staysInSnapshot(safe) {
+			t.Fatalf("safeName(%q) = %q leaves the snapshot", name, safe)
+		}
+		for _, o := range opened(safe) {
+			if o != "" && !filepath.IsLocal(o) {
+				t.Fatalf("pprof would open %q for safeName(%q) = %q", o, name, safe)
+			}
+		}
+	})
+}
