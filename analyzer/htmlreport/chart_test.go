@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/pprof/profile"
 	"golang.org/x/net/html"
 
 	"github.com/perfhound/perfhound/analyzer/observation"
@@ -236,5 +237,64 @@ func TestWriteExtremeSeries(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page does not say %q", want)
 		}
+	}
+}
+
+// TestHugeProfileValues renders profiles whose sample values sum past
+// int64: the flame graph's frames stay within their parents and its total
+// is their sum, the goroutine table's shares within 0..1.
+func TestHugeProfileValues(t *testing.T) {
+	o, _ := load(t, "contention-go-mutex")
+	cpu := synthetic(3, func(int) int64 { return math.MaxInt64 })
+	gor := synthetic(3, func(int) int64 { return math.MaxInt64 })
+	gor.SampleType, gor.DefaultSampleType = []*profile.ValueType{{Type: "goroutine", Unit: "count"}}, ""
+	for _, s := range gor.Sample {
+		s.Value = s.Value[1:]
+	}
+	o.Profiles = []observation.Profile{
+		{Kind: observation.KindCPU, Source: "pprof", Profile: cpu},
+		{Kind: observation.KindGoroutine, Source: "pprof", Profile: gor},
+	}
+	v := verdict.Judge(o, verdict.DefaultThresholds())
+	b := render(t, Report{Observation: o, Verdict: v})
+	checkSVG(t, b)
+	p := parse(t, b)
+	d := p.flames["cpu"]
+	if want := 3 * float64(math.MaxInt64); float64(d.Total) < want*(1-1e-12) {
+		t.Errorf("flame graph total %v, want %v", d.Total, want)
+	}
+	var walk func(n []any)
+	walk = func(n []any) {
+		if n[1].(float64) < 0 {
+			t.Errorf("frame %v has a negative value", n)
+		}
+		if len(n) == 4 {
+			var sum float64
+			for _, c := range n[3].([]any) {
+				sum += c.([]any)[1].(float64)
+				walk(c.([]any))
+			}
+			if sum > n[1].(float64)*(1+1e-12) {
+				t.Errorf("children of %v sum to %v, over its value %v", n[0], sum, n[1])
+			}
+		}
+	}
+	walk(d.Root)
+	g := goroutines(o)
+	if g == nil || g.Total < 0 {
+		t.Fatalf("goroutine table %+v", g)
+	}
+	var sum float64
+	for _, r := range g.Rows {
+		if r.Share < 0 || r.Share > 1 || r.Count < 0 {
+			t.Errorf("row %+v", r)
+		}
+		sum += r.Share
+	}
+	if math.Abs(sum-1) > 1e-9 {
+		t.Errorf("the rows' shares sum to %v, want 1", sum)
+	}
+	if page := text(p.doc); strings.Contains(page, "-2562047h") {
+		t.Errorf("the page has a wrapped duration")
 	}
 }
