@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math"
+	"regexp"
 	"testing"
 	"time"
 
@@ -45,6 +46,20 @@ func fuzzObservation(units uint8, step, dur int64, raw []byte) *observation.Obse
 	return o
 }
 
+// absurdNumber is what no chart should show: a number that is not one,
+// or one printed to hundreds of digits.
+var absurdNumber = regexp.MustCompile(`\bNaN\b|[+-]Inf\b|\d{30,}`)
+
+// chartSection is the page's charts, without the words that name NaN
+// for what it is. (The verdict's own text, elsewhere on the page, prints
+// what the verdict computed from such values: a number of 300 digits from
+// a process.cpu of 1e300 is the verdict's to refuse.)
+func chartSection(page []byte) []byte {
+	_, rest, _ := bytes.Cut(page, []byte(`<section id="charts">`))
+	charts, _, _ := bytes.Cut(rest, []byte("</section>"))
+	return bytes.ReplaceAll(charts, []byte("(NaN or infinite)"), nil)
+}
+
 // floats is values as the bytes fuzzObservation reads.
 func floats(vs ...float64) []byte {
 	var b []byte
@@ -55,17 +70,20 @@ func floats(vs ...float64) []byte {
 }
 
 // FuzzChart draws charts of series of any float64 values, and the whole
-// page of an observation carrying them: every chart within its bounds
-// with finite coordinates, the page written, small, its drawings finite.
+// page of an observation carrying them and a CPU profile whose samples
+// weigh any int64: every chart within its bounds with finite
+// coordinates, the page written, small, its drawings finite.
 func FuzzChart(f *testing.F) {
-	f.Add(uint8(0), int64(time.Second), int64(10*time.Second), floats(-1e308, 1e308, 0, 5e307))
-	f.Add(uint8(1), int64(time.Second), int64(0), floats(0, math.MaxFloat64, math.MaxFloat64/2, -math.MaxFloat64))
-	f.Add(uint8(2), int64(time.Millisecond), int64(time.Second), floats(math.NaN(), 1, math.Inf(1), 2, math.Inf(-1), 3))
-	f.Add(uint8(4), int64(1), int64(-1), floats(0, math.SmallestNonzeroFloat64, 1e-310, math.Copysign(0, -1), -1e-20))
-	f.Add(uint8(5), int64(math.MaxInt64), int64(math.MaxInt64), floats(1, 2, 3, 4, 5, 6, 7, 8))
-	f.Add(uint8(6), int64(-time.Hour), int64(time.Hour), floats(1e300, 1e300+1e285, 7, 7))
-	f.Fuzz(func(t *testing.T, units uint8, step, dur int64, raw []byte) {
+	f.Add(uint8(0), int64(1e6), int64(time.Second), int64(10*time.Second), floats(-1e308, 1e308, 0, 5e307))
+	f.Add(uint8(1), int64(math.MaxInt64), int64(time.Second), int64(0), floats(0, math.MaxFloat64, math.MaxFloat64/2, -math.MaxFloat64))
+	f.Add(uint8(2), int64(1), int64(time.Millisecond), int64(time.Second), floats(math.NaN(), 1, math.Inf(1), 2, math.Inf(-1), 3))
+	f.Add(uint8(4), int64(0), int64(1), int64(-1), floats(0, math.SmallestNonzeroFloat64, 1e-310, math.Copysign(0, -1), -1e-20))
+	f.Add(uint8(5), int64(-1), int64(math.MaxInt64), int64(math.MaxInt64), floats(1, 2, 3, 4, 5, 6, 7, 8))
+	f.Add(uint8(6), int64(math.MaxInt64/2), int64(-time.Hour), int64(time.Hour), floats(1e300, 1e300+1e285, 7, 7))
+	f.Fuzz(func(t *testing.T, units uint8, sample, step, dur int64, raw []byte) {
 		o := fuzzObservation(units, step, dur, raw)
+		o.Profiles = []observation.Profile{{Kind: observation.KindCPU, Source: "pprof",
+			Profile: synthetic(3, func(i int) int64 { return sample >> i })}}
 		for _, c := range chartsWithin(t, o).Charts {
 			checkChart(t, c)
 		}
@@ -86,5 +104,8 @@ func FuzzChart(f *testing.F) {
 			t.Fatalf("a page of %d points is %d bytes", len(raw)/8, buf.Len())
 		}
 		checkSVG(t, buf.Bytes())
+		if m := absurdNumber.Find(chartSection(buf.Bytes())); m != nil {
+			t.Fatalf("the charts show %.80q", m)
+		}
 	})
 }
