@@ -338,43 +338,6 @@ func trimKindSuffix(app, kind string) string {
 	return app
 }
 
-// ParseName splits "app{k=v,k2=v2}" into the application and its labels.
-func ParseName(s string) (string, map[string]string, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return "", nil, errors.New("missing")
-	}
-	app, rest, hasLabels := strings.Cut(s, "{")
-	app = strings.TrimSpace(app)
-	if app == "" {
-		return "", nil, fmt.Errorf("%q has no application name", s)
-	}
-	if !hasLabels {
-		if strings.ContainsAny(app, "}=,") {
-			return "", nil, fmt.Errorf("%q: stray characters in the application name", s)
-		}
-		return app, nil, nil
-	}
-	body, ok := strings.CutSuffix(strings.TrimSpace(rest), "}")
-	if !ok {
-		return "", nil, fmt.Errorf("%q: labels not closed with }", s)
-	}
-	labels := map[string]string{}
-	for _, kv := range strings.Split(body, ",") {
-		kv = strings.TrimSpace(kv)
-		if kv == "" {
-			continue
-		}
-		k, v, ok := strings.Cut(kv, "=")
-		k = strings.TrimSpace(k)
-		if !ok || k == "" {
-			return "", nil, fmt.Errorf("%q: label %q is not key=value", s, kv)
-		}
-		labels[k] = strings.TrimSpace(v)
-	}
-	return app, labels, nil
-}
-
 // parseTime reads a Unix time in s, ms, µs or ns, told apart by magnitude
 // (as Pyroscope's attime does); "" is the zero time.
 func parseTime(s string) (time.Time, error) {

@@ -63,19 +63,27 @@ func (r *Receiver) limits() (targets, profiles int, bytes int64) {
 	return targets, profiles, bytes
 }
 
-// targetKey identifies a target: the name and its labels, sorted.
+// targetKey identifies a target: the name and its labels, sorted, each
+// string preceded by its length, so that no name or label can be read as
+// another's whatever bytes it holds.
 func targetKey(app string, labels map[string]string) string {
 	keys := make([]string, 0, len(labels))
 	for k := range labels {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	var b strings.Builder
-	b.WriteString(app)
-	for _, k := range keys {
-		b.WriteString("\x00" + k + "=" + labels[k])
+	var b []byte
+	add := func(s string) {
+		b = strconv.AppendInt(b, int64(len(s)), 10)
+		b = append(b, ':')
+		b = append(b, s...)
 	}
-	return b.String()
+	add(app)
+	for _, k := range keys {
+		add(k)
+		add(labels[k])
+	}
+	return string(b)
 }
 
 // targetLabels are a push's labels without those of the library that
