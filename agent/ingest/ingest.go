@@ -93,9 +93,11 @@ type Options struct {
 	// refunded once Sink returns. Receiver.Handler shares the
 	// receiver's budget.
 	Budget *profdecode.Budget
-	// MakeRoom, when the budget cannot hold a push's profile, may free
-	// need bytes of it (by dropping profiles it holds) and reports
-	// whether it did; the handler then tries once more.
+	// MakeRoom, when the budget cannot hold a push's profile, may make
+	// need bytes of room by dropping profiles it holds, and charge them
+	// to the budget for the push in the same step (so that no other
+	// request takes the room); it reports whether it did, and then the
+	// handler parses the profile without charging it again.
 	MakeRoom func(p *Push, need int64) bool
 	// Sink receives every accepted push. An error from it refuses the
 	// push: its status when it is a *StatusError, else 503.
@@ -309,7 +311,11 @@ func (h *Handler) readProfile(w http.ResponseWriter, r *http.Request, p *Push, l
 	}
 	prof, cost, err := profdecode.Decode(raw, h.opts.Limits, h.opts.Budget)
 	if errors.Is(err, profdecode.ErrOverBudget) && h.opts.MakeRoom != nil && h.opts.MakeRoom(p, cost.Memory()) {
-		prof, cost, err = profdecode.Decode(raw, h.opts.Limits, h.opts.Budget)
+		// The room is charged already: parse without charging again.
+		prof, cost, err = profdecode.Decode(raw, h.opts.Limits, nil)
+		if err != nil {
+			h.opts.Budget.Refund(cost.Memory())
+		}
 	}
 	if err != nil {
 		return profileError(err)

@@ -134,3 +134,53 @@ func TestFairEviction(t *testing.T) {
 		t.Fatalf("observations: %d, want the hog's with its drops noted and both newcomers'", len(obs))
 	}
 }
+
+// TestConcurrentPushesAccounting pushes from four applications at once
+// into a budget that holds about four of their profiles: every accepted
+// push is held or counted as dropped, refusals are 503s that dropped
+// nothing of their own, and once drained nothing stays charged.
+func TestConcurrentPushesAccounting(t *testing.T) {
+	recv := Receiver{MaxMemory: 6 << 20}
+	base := serve(t, recv.Handler(Options{}), nil)
+	body := craft.Gzip(craft.ManySamples(5000))
+	codes := make(chan int, 40)
+	done := make(chan struct{})
+	for a := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for range 10 {
+				code, msg := postBody(t, base, fmt.Sprintf("app%d", a), body)
+				if code != 200 && code != 503 {
+					t.Errorf("%d %s", code, msg)
+				}
+				codes <- code
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	close(codes)
+	accepted := 0
+	for c := range codes {
+		if c == 200 {
+			accepted++
+		}
+	}
+	held, dropped := 0, 0
+	for _, o := range recv.Drain() {
+		held += len(o.Profiles)
+		for _, m := range o.Missing {
+			var n int
+			fmt.Sscanf(m.Reason, "dropped the oldest %d", &n)
+			dropped += n
+		}
+	}
+	t.Logf("%d of 40 pushes accepted, %d held, %d dropped", accepted, held, dropped)
+	if held+dropped != accepted || held == 0 {
+		t.Errorf("%d pushes accepted, %d held and %d dropped", accepted, held, dropped)
+	}
+	if used := recv.Budget().Used(); used != 0 {
+		t.Errorf("%d bytes still charged after Drain", used)
+	}
+}

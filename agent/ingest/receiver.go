@@ -166,7 +166,7 @@ func (r *Receiver) Receive(p Push) error {
 		r.targets[key] = t
 	}
 	if len(t.profiles) >= maxProfiles {
-		r.dropOldest(t)
+		r.dropOldest(t, true)
 	}
 	if t.from.IsZero() || (!p.From.IsZero() && p.From.Before(t.from)) {
 		t.from = p.From
@@ -206,10 +206,12 @@ func (r *Receiver) admit(client string) error {
 	return nil
 }
 
-// dropOldest drops t's oldest profile and refunds its cost. Called with
-// mu held.
-func (r *Receiver) dropOldest(t *target) {
-	r.budget.Refund(t.costs[0])
+// dropOldest drops t's oldest profile, and refunds its cost unless the
+// caller hands the charge on. Called with mu held.
+func (r *Receiver) dropOldest(t *target, refund bool) {
+	if refund {
+		r.budget.Refund(t.costs[0])
+	}
 	t.held -= t.costs[0]
 	t.profiles[0] = observation.Profile{} // let the collector have it
 	t.profiles, t.costs = t.profiles[1:], t.costs[1:]
@@ -217,33 +219,57 @@ func (r *Receiver) dropOldest(t *target) {
 	r.dropped++
 }
 
-// makeRoom frees need bytes of the budget for p's profile, fairly: from
-// whichever target holds the most, as long as it keeps at least what p's
-// target will hold, else from p's own target. It drops nothing unless
-// that makes the room: a push that cannot fit costs no one a profile.
+// makeRoom is the handler's MakeRoom: it charges need bytes to the
+// budget for p's profile, dropping profiles to make the room, fairly:
+// from whichever target holds the most, as long as it holds more than
+// p's target will, else from p's own target. It drops nothing unless
+// that makes the room, and the charges of what it drops pass to p in
+// the same step, so no other request can take the room in between: a
+// push that cannot fit costs no one a profile.
 func (r *Receiver) makeRoom(p *Push, need int64) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	b := r.Budget()
-	short := need - (b.Max() - b.Used())
-	if short <= 0 {
-		return true
-	}
 	// The name may still carry an old-protocol suffix; then the pusher
 	// is taken as new, which only makes it more modest.
 	own := r.targets[targetKey(p.App, targetLabels(p.Labels))]
+	plan, freed := r.plan(own, need, need-(b.Max()-b.Used()))
+	if plan == nil {
+		return false
+	}
+	if d := need - freed; d > 0 {
+		if b.Charge(d) != nil {
+			return false // others took the room meanwhile
+		}
+	} else {
+		b.Refund(-d)
+	}
+	for _, t := range plan {
+		r.dropOldest(t, false)
+	}
+	return true
+}
+
+// plan chooses the profiles to drop, oldest first, to free short bytes
+// for a push of need bytes to own (nil: a new target), and returns
+// their targets, one entry a profile, and what they free; nil when it
+// cannot. Called with mu held.
+func (r *Receiver) plan(own *target, need, short int64) ([]*target, int64) {
+	if short <= 0 {
+		return []*target{}, 0
+	}
 	ownHeld := int64(0)
 	if own != nil {
 		ownHeld = own.held
 	}
-	// Plan on copies of the holdings, then drop.
 	held := map[*target]int64{}
 	next := map[*target]int{} // profiles planned away
 	for _, t := range r.targets {
 		held[t] = t.held
 	}
 	var plan []*target
-	for freed := int64(0); freed < short; {
+	freed := int64(0)
+	for freed < short {
 		// The richest other target, if it holds more than the pusher
 		// will; else the pusher itself.
 		var victim *target
@@ -257,7 +283,7 @@ func (r *Receiver) makeRoom(p *Push, need int64) bool {
 			victim = own
 		}
 		if victim == nil {
-			return false
+			return nil, 0
 		}
 		c := victim.costs[next[victim]]
 		next[victim]++
@@ -268,10 +294,7 @@ func (r *Receiver) makeRoom(p *Push, need int64) bool {
 		freed += c
 		plan = append(plan, victim)
 	}
-	for _, t := range plan {
-		r.dropOldest(t)
-	}
-	return true
+	return plan, freed
 }
 
 // Drain returns an observation per target of what arrived since the last
