@@ -40,7 +40,8 @@ FUZZ_TARGETS := \
 	analyzer/profdecode:FuzzMeasure \
 	analyzer/compare:FuzzCompareBench \
 	analyzer/htmlreport:FuzzChart \
-	agent/pprofui:FuzzSafeName
+	agent/pprofui:FuzzSafeName \
+	agent/ingest:FuzzIngest
 FUZZLONG ?= 5m
 
 fuzz:
