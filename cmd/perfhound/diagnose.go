@@ -93,6 +93,7 @@ func newDiagnose() *cobra.Command {
 		noEBPF    bool
 		frequency = 99
 		save      string
+		overwrite bool
 		quiet     bool
 	)
 	cmd := &cobra.Command{
@@ -150,7 +151,9 @@ or is not pprof) or on usage errors.`,
 				return err
 			}
 			if save != "" {
-				if err := observation.CanSave(save); err != nil {
+				if err := observation.CanSave(save, overwrite); errors.Is(err, observation.ErrExists) {
+					return usageError{fmt.Errorf("%w: add --overwrite to replace it", err)}
+				} else if err != nil {
 					return err
 				}
 			}
@@ -197,7 +200,7 @@ or is not pprof) or on usage errors.`,
 				return err
 			}
 			if save != "" {
-				if err := observation.Save(o, save); err != nil {
+				if err := saveObservation(o, save, overwrite); err != nil {
 					prog.done()
 					return fmt.Errorf("saving the observation: %w", err)
 				}
@@ -220,7 +223,8 @@ or is not pprof) or on usage errors.`,
 	fl.DurationVar(&interval, "interval", interval, "how often to read the /proc, PSI and runtime metrics")
 	fl.BoolVar(&noEBPF, "no-ebpf", false, "do not use eBPF even where allowed")
 	fl.IntVar(&frequency, "frequency", frequency, "on-CPU sampling frequency of eBPF, in Hz")
-	fl.StringVar(&save, "save", "", "save the observation to this directory (for perfhound analyze, compare, serve)")
+	fl.StringVar(&save, "save", "", "save the observation to this directory, new or empty (for perfhound analyze, compare, serve)")
+	fl.BoolVar(&overwrite, "overwrite", false, "let --save replace an observation saved there before")
 	fl.BoolVarP(&quiet, "quiet", "q", false, "draw no progress line on a terminal")
 	rep.add(cmd)
 	cmd.MarkFlagsMutuallyExclusive("pid", "url")
@@ -257,6 +261,15 @@ so the verdict is the same.`,
 	}
 	rep.add(cmd)
 	return cmd
+}
+
+// saveObservation saves o to dir, replacing an observation there when
+// overwrite is set.
+func saveObservation(o *observation.Observation, dir string, overwrite bool) error {
+	if overwrite {
+		return observation.Replace(o, dir)
+	}
+	return observation.Save(o, dir)
 }
 
 // targetText names the target for the progress line.
