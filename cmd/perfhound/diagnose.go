@@ -147,6 +147,9 @@ kept in the temporary directory, named on stderr.`,
 				PID: pid, Command: args, URL: url, Duration: duration, Interval: interval,
 				EBPF: !noEBPF, Frequency: frequency,
 			}
+			if err := diagnose.CheckInterval(opts); err != nil {
+				return usageError{err}
+			}
 			stderr := cmd.ErrOrStderr()
 			prog := newProgress(stderr, !quiet && isTerminal(stderr), duration, terminalWidth(stderr))
 			// A command's output goes to stderr, so that a report on

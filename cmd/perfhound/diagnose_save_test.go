@@ -224,3 +224,38 @@ func TestDiagnoseOutputRefusedEarly(t *testing.T) {
 		})
 	}
 }
+
+// TestDiagnoseIntervalFloor: an interval that would make perfhound's own
+// readings the host's load is refused before the window; the floors
+// themselves are accepted.
+func TestDiagnoseIntervalFloor(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "ran")
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"host at 1ms", []string{"diagnose", "--no-ebpf", "-d", "1s", "--interval", "1ms", "-f", "json"}},
+		{"host at 249ms", []string{"diagnose", "--no-ebpf", "-d", "1s", "--interval", "249ms", "-f", "json"}},
+		{"command at 500ms", watchShort(marker, "--interval", "500ms")},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, out, errb := runCLI(t, c.args...)
+			if code != exitBadInput || out != "" || !strings.Contains(errb, "interval too short") || !strings.Contains(errb, "1% of one core") {
+				t.Fatalf("exit %d, stderr %q, %d bytes of report: want a usage error naming the floor and why", code, errb, len(out))
+			}
+			if _, err := os.Stat(marker); err == nil {
+				t.Fatal("refused after the window was spent")
+			}
+		})
+	}
+	for _, c := range [][]string{
+		{"diagnose", "--no-ebpf", "-d", "1s", "--interval", "250ms", "-f", "json"},
+		watchShort(marker, "--interval", "750ms"),
+	} {
+		if code, out, errb := runCLI(t, c...); code != 0 {
+			t.Errorf("%v: exit %d: %s", c, code, errb)
+		} else {
+			parseDiagnosis(t, out)
+		}
+	}
+}
