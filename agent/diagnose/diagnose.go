@@ -36,6 +36,46 @@ var (
 	ErrNoData = errors.New("nothing of the target was collected")
 )
 
+// ErrInterval is a sampling interval below its floor (MinInterval).
+var ErrInterval = errors.New("sampling interval too short")
+
+// The floors of Options.Interval, so that reading /proc, /sys and PSI
+// costs about 1% of one core. In place (BenchmarkRun in agent/collect,
+// docs/benchmarks.md), one reading of every sampler costs about 1.9 ms of
+// CPU for the host and 7.5 ms for a process with TCP sockets (most of it
+// the kernel walking its TCP tables for process.tcp's sock_diag dump);
+// divided by 1% and rounded to a quarter second, that is 250 ms and
+// 750 ms. Neither grows with the host's processes: those are read only at
+// the window's start and end.
+const (
+	MinHostInterval    = 250 * time.Millisecond
+	MinProcessInterval = 750 * time.Millisecond
+)
+
+// MinInterval is the shortest sampling interval for the target opts
+// names: a process (a PID, a command, or a URL, whose local process is
+// watched too) or the host.
+func MinInterval(opts Options) time.Duration {
+	if opts.PID != 0 || len(opts.Command) > 0 || opts.URL != "" {
+		return MinProcessInterval
+	}
+	return MinHostInterval
+}
+
+// CheckInterval refuses an interval below the floor for its target, with
+// ErrInterval; 0 means the default (1 s).
+func CheckInterval(opts Options) error {
+	min := MinInterval(opts)
+	if opts.Interval == 0 || opts.Interval >= min {
+		return nil
+	}
+	what, cost := "the host", "about 2 ms"
+	if min == MinProcessInterval {
+		what, cost = "a process", "up to 8 ms"
+	}
+	return fmt.Errorf("diagnose: %w: %v for %s, at least %v: each reading of /proc, /sys and PSI costs %s of CPU, and perfhound keeps its readings to about 1%% of one core", ErrInterval, opts.Interval, what, min, cost)
+}
+
 // MinCommandRun is how long a command must run to be worth a verdict: a
 // command that exits sooner ran for less than one metric interval.
 const MinCommandRun = 500 * time.Millisecond
@@ -78,6 +118,9 @@ func Watch(ctx context.Context, opts Options) (*observation.Observation, error) 
 	if set > 1 {
 		return nil, errors.New("diagnose: name one target: a PID, a command or a URL")
 	}
+	if err := CheckInterval(opts); err != nil {
+		return nil, err
+	}
 	wopts := observe.WatchOptions{
 		Duration: opts.Duration, Interval: opts.Interval, EBPF: opts.EBPF, Frequency: opts.Frequency,
 		Env: opts.Env, Started: opts.Started, Stop: opts.Interrupt,
@@ -94,7 +137,6 @@ func Watch(ctx context.Context, opts Options) (*observation.Observation, error) 
 	default:
 		o, err = observe.Watch(ctx, wopts)
 		if o != nil {
-			dropPID(o, os.Getpid())
 			noteInterrupt(o, opts)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/perfhound/perfhound/agent/collect"
 )
@@ -80,5 +81,34 @@ func TestServesItself(t *testing.T) {
 	}
 	if pid, ok := listenerPID(ctx, same.URL); !ok || pid != os.Getpid() {
 		t.Errorf("listener of %s: pid %d, %v; want this process %d", same.URL, pid, ok, os.Getpid())
+	}
+}
+
+func TestIntervalFloor(t *testing.T) {
+	for _, c := range []struct {
+		opts Options
+		min  time.Duration
+	}{
+		{Options{}, MinHostInterval},
+		{Options{PID: 1}, MinProcessInterval},
+		{Options{Command: []string{"true"}}, MinProcessInterval},
+		{Options{URL: "http://127.0.0.1:6060"}, MinProcessInterval},
+	} {
+		if got := MinInterval(c.opts); got != c.min {
+			t.Errorf("MinInterval(%+v) = %v, want %v", c.opts, got, c.min)
+		}
+		for _, iv := range []time.Duration{time.Millisecond, c.min - time.Millisecond} {
+			o := c.opts
+			o.Interval, o.Duration = iv, time.Second
+			// Refused before anything is watched or started.
+			if _, err := Watch(context.Background(), o); !errors.Is(err, ErrInterval) || !strings.Contains(err.Error(), c.min.String()) {
+				t.Errorf("Watch(%+v): %v, want ErrInterval naming %v", o, err, c.min)
+			}
+		}
+		o := c.opts
+		o.Interval = c.min
+		if err := CheckInterval(o); err != nil {
+			t.Errorf("the floor itself refused: %v", err)
+		}
 	}
 }

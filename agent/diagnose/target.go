@@ -15,7 +15,6 @@ import (
 	psnet "github.com/shirou/gopsutil/v4/net"
 
 	"github.com/perfhound/perfhound/agent/collect"
-	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 // listenerPID finds the process listening on the URL's port when the URL
@@ -125,37 +124,4 @@ func local(ip net.IP) bool {
 		}
 	}
 	return false
-}
-
-// dropPID removes a process from a host observation: the watcher's own
-// samples, series and histograms are not part of what was watched.
-func dropPID(o *observation.Observation, pid int) {
-	id := strconv.Itoa(pid)
-	for _, p := range o.Profiles {
-		if p.Source != "ebpf" || p.Profile == nil {
-			continue
-		}
-		kept := p.Profile.Sample[:0]
-		for _, s := range p.Profile.Sample {
-			if v := s.NumLabel["pid"]; len(v) == 1 && v[0] == int64(pid) {
-				continue
-			}
-			kept = append(kept, s)
-		}
-		p.Profile.Sample = kept
-	}
-	hs := o.Histograms[:0]
-	for _, h := range o.Histograms {
-		if h.Labels["pid"] != id {
-			hs = append(hs, h)
-		}
-	}
-	o.Histograms = hs
-	ss := o.Series[:0]
-	for _, s := range o.Series {
-		if !strings.HasPrefix(s.Name, "proc.") || s.Labels["pid"] != id {
-			ss = append(ss, s)
-		}
-	}
-	o.Series = ss
 }

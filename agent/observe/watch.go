@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -83,6 +84,10 @@ func Watch(ctx context.Context, opts WatchOptions) (*observation.Observation, er
 
 	samplers, missing := collect.Samplers(opts.Env, collect.Target{PID: opts.PID})
 	o.Missing = append(o.Missing, missing...)
+	// The watcher's own CPU time, read in the same rounds as the host's,
+	// so that the analyzer can leave it out of the host's.
+	o.Meta.WatcherPID = collect.WatcherPID(opts.Env)
+	samplers = append(samplers, collect.Watcher())
 
 	var (
 		session *bpf.Session
@@ -189,11 +194,49 @@ func Watch(ctx context.Context, opts WatchOptions) (*observation.Observation, er
 			FromBPF(o, w)
 		}
 	}
+	if o.Meta.Target.Kind == observation.TargetHost {
+		dropProcess(o, o.Meta.WatcherPID)
+	}
 	o.Meta.Start, o.Meta.Duration = start.UTC(), end.Sub(start)
 	if err := ctx.Err(); err != nil {
 		return o, fmt.Errorf("observe: window cut short: %w", err)
 	}
 	return o, nil
+}
+
+// dropProcess removes a process from a host observation: the watcher's
+// own samples, series and histograms are not part of what was watched.
+// (The eBPF programs can only be told which processes to follow, not
+// which to leave out; the watcher's samples are dropped here.)
+func dropProcess(o *observation.Observation, pid int) {
+	id := strconv.Itoa(pid)
+	for _, p := range o.Profiles {
+		if p.Source != "ebpf" || p.Profile == nil {
+			continue
+		}
+		kept := p.Profile.Sample[:0]
+		for _, s := range p.Profile.Sample {
+			if v := s.NumLabel["pid"]; len(v) == 1 && v[0] == int64(pid) {
+				continue
+			}
+			kept = append(kept, s)
+		}
+		p.Profile.Sample = kept
+	}
+	hs := o.Histograms[:0]
+	for _, h := range o.Histograms {
+		if h.Labels["pid"] != id {
+			hs = append(hs, h)
+		}
+	}
+	o.Histograms = hs
+	ss := o.Series[:0]
+	for _, s := range o.Series {
+		if !strings.HasPrefix(s.Name, "proc.") || s.Labels["pid"] != id {
+			ss = append(ss, s)
+		}
+	}
+	o.Series = ss
 }
 
 // collecting names what a window collects: the /proc and PSI samplers,

@@ -8,8 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/perfhound/perfhound/agent/goscrape"
 	"github.com/perfhound/perfhound/analyzer/observation"
@@ -76,6 +80,69 @@ func TestWatchProcess(t *testing.T) {
 	}
 	if len(back.Series) != len(o.Series) || len(back.Profiles) != len(o.Profiles) {
 		t.Errorf("round trip lost data: %d/%d series, %d/%d profiles", len(back.Series), len(o.Series), len(back.Profiles), len(o.Profiles))
+	}
+}
+
+// TestWatchHostLeavesOutTheWatcher watches the host while the watcher
+// itself (this test process) spins: its own samples and process series
+// are dropped, and its CPU time is recorded apart (watcher.cpu) for the
+// analyzer to take out of the host's.
+func TestWatchHostLeavesOutTheWatcher(t *testing.T) {
+	stop := make(chan struct{})
+	spun := make(chan struct{})
+	go func() {
+		defer close(spun)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+		}
+	}()
+	var before, after unix.Rusage
+	unix.Getrusage(unix.RUSAGE_SELF, &before)
+	o, err := Watch(context.Background(), WatchOptions{Duration: 1500 * time.Millisecond, Interval: 500 * time.Millisecond, EBPF: true})
+	unix.Getrusage(unix.RUSAGE_SELF, &after)
+	close(stop)
+	<-spun
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := os.Getpid()
+	if o.Meta.WatcherPID != me {
+		t.Errorf("watcher PID %d, want this process, %d", o.Meta.WatcherPID, me)
+	}
+	// The watcher's CPU over the window, from its series, is part of
+	// what the process used around the whole Watch, and it spun.
+	var own float64
+	for _, s := range o.SeriesNamed("watcher.cpu", nil) {
+		for _, p := range s.Points {
+			own += p.Value / float64(len(s.Points))
+		}
+	}
+	used := time.Duration(after.Utime.Nano()+after.Stime.Nano()-before.Utime.Nano()-before.Stime.Nano()).Seconds() / o.Meta.Duration.Seconds()
+	if len(o.SeriesNamed("watcher.cpu", nil)) != 2 || own <= 0 || own > used*1.05 {
+		t.Errorf("watcher.cpu averages %.3f cores, want more than 0 and at most the %.3f this process used", own, used)
+	}
+	for _, s := range o.Series {
+		if strings.HasPrefix(s.Name, "proc.") && s.Labels["pid"] == strconv.Itoa(me) {
+			t.Errorf("the watcher's own %s series is in the host's", s.Name)
+		}
+	}
+	for _, p := range o.Profiles {
+		for _, s := range p.Profile.Sample {
+			if v := s.NumLabel["pid"]; len(v) == 1 && v[0] == int64(me) {
+				t.Fatalf("the watcher's own samples are in the host's %s profile", p.Kind)
+			}
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "obs")
+	if err := observation.Save(o, dir); err != nil {
+		t.Fatal(err)
+	}
+	if back, err := observation.Load(dir); err != nil || back.Meta.WatcherPID != me {
+		t.Errorf("saved and loaded: %v, watcher %+v", err, back)
 	}
 }
 

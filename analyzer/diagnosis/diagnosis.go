@@ -67,7 +67,11 @@ func Analyze(o *observation.Observation, opts Options) *Report {
 	}
 	r := &Report{Observation: o, Verdict: verdict.Judge(o, opts.Thresholds)}
 	host := procrank.NewHost(o)
-	ranked := host.Rank()
+	var watcher []int // perfhound itself, never one of the host's processes
+	if o.Meta.WatcherPID > 0 {
+		watcher = append(watcher, o.Meta.WatcherPID)
+	}
+	ranked := host.Rank(watcher...)
 	r.Ranked = len(ranked)
 	for i, p := range ranked {
 		if i == opts.List || p.Load < minListedLoad {

@@ -95,3 +95,20 @@ func TestAnalyzeHost(t *testing.T) {
 		t.Errorf("JSON processes: %+v", doc)
 	}
 }
+
+// TestAnalyzeHostLeavesOutTheWatcher: the process that watched, named in
+// the observation, is never among a host's processes, whatever its load.
+func TestAnalyzeHostLeavesOutTheWatcher(t *testing.T) {
+	o := syntheticHost(t, 30)
+	busiest := Analyze(o, DefaultOptions()).Processes[0].PID
+	o.Meta.WatcherPID = busiest
+	r := Analyze(o, DefaultOptions())
+	for _, p := range r.Processes {
+		if p.PID == busiest {
+			t.Fatalf("the watcher, %d, ranked: %+v", busiest, p.Process)
+		}
+	}
+	if len(r.Processes) == 0 {
+		t.Fatal("no processes left")
+	}
+}

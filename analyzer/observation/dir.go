@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/perfhound/perfhound/analyzer/input"
@@ -58,15 +59,37 @@ type profEntry struct {
 	File string `json:"file"` // relative to DIR
 }
 
-// Save writes o to dir, creating it. It writes everything into a
-// temporary directory beside dir, syncs it, then moves it into place; an
-// observation already at dir is moved aside first and removed last. A
-// crash leaves the old observation, the new one, or both (the old one
-// under a hidden name beside dir), never a half-written one at dir.
-// A directory that is not an observation is never overwritten.
-func Save(o *Observation, dir string) error {
-	dir = filepath.Clean(dir)
-	if err := checkReplaceable(dir); err != nil {
+// Errors Save, Replace and CanSave wrap, so that callers can tell a
+// directory that holds an observation already from one holding someone's
+// files.
+var (
+	ErrExists   = errors.New("already holds an observation")
+	ErrOccupied = errors.New("directory not empty")
+)
+
+// Save writes o to dir, which must not exist (it is created, with its
+// parents) or be empty. It writes everything into a temporary directory
+// beside dir, syncs it, then renames it into place, so that a crash
+// leaves no half-written observation at dir. It refuses a dir that holds
+// an observation already (ErrExists; Replace replaces one) and a dir that
+// holds anything else (ErrOccupied).
+func Save(o *Observation, dir string) error { return save(o, dir, false) }
+
+// Replace is Save that may replace an observation already at dir. Only
+// what the format wrote is ever deleted: a dir that holds anything besides
+// observation.json and the profiles its index lists (a user's notes, a
+// stray file) is refused with ErrOccupied, and the old observation's files
+// are removed one by one, never as a tree. A crash leaves the old
+// observation, the new one, or both (the old one under a hidden name
+// beside dir), never a half-written one at dir.
+func Replace(o *Observation, dir string) error { return save(o, dir, true) }
+
+func save(o *Observation, dir string, replace bool) error {
+	dir, err := resolve(dir)
+	if err != nil {
+		return err
+	}
+	if _, err := ownFiles(dir, replace); err != nil {
 		return err
 	}
 	parent := filepath.Dir(dir)
@@ -77,36 +100,52 @@ func Save(o *Observation, dir string) error {
 	if err != nil {
 		return fmt.Errorf("saving observation: %w", err)
 	}
-	defer os.RemoveAll(tmp)
+	defer os.RemoveAll(tmp) // only what write wrote: gone once renamed
 	if err := write(o, tmp); err != nil {
 		return fmt.Errorf("saving observation to %s: %w", dir, err)
 	}
-	old := ""
-	if _, err := os.Stat(dir); err == nil {
-		old = tmp + ".old"
-		if err := os.Rename(dir, old); err != nil {
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.Rename(tmp, dir); err != nil {
 			return fmt.Errorf("saving observation: %w", err)
 		}
+		syncDir(parent)
+		return nil
+	}
+	// dir exists, empty or an observation: move it aside, check again
+	// that it holds only what the format wrote (a file may have been
+	// added since), put the new one in place, then remove the old one's
+	// files.
+	old := tmp + ".old"
+	if err := os.Rename(dir, old); err != nil {
+		return fmt.Errorf("saving observation: %w", err)
+	}
+	files, err := ownFiles(old, replace)
+	if err != nil {
+		if rerr := os.Rename(old, dir); rerr != nil {
+			return fmt.Errorf("%w (and moving it back from %s: %v)", err, old, rerr)
+		}
+		return err
 	}
 	if err := os.Rename(tmp, dir); err != nil {
-		if old != "" {
-			os.Rename(old, dir)
+		if rerr := os.Rename(old, dir); rerr != nil {
+			return fmt.Errorf("saving observation: %w (and moving the old one back from %s: %v)", err, old, rerr)
 		}
 		return fmt.Errorf("saving observation: %w", err)
 	}
 	syncDir(parent)
-	if old != "" {
-		os.RemoveAll(old)
-	}
+	removeOwn(old, files)
 	return nil
 }
 
-// CanSave reports, before a window is spent watching, why Save to dir
-// would fail: dir is not an observation and not empty, or its parent
-// cannot be written.
-func CanSave(dir string) error {
-	dir = filepath.Clean(dir)
-	if err := checkReplaceable(dir); err != nil {
+// CanSave reports, before a window is spent watching, why Save (or
+// Replace, with replace) to dir would fail: dir holds an observation or
+// other files, or no directory can be made or written where dir would go.
+func CanSave(dir string, replace bool) error {
+	dir, err := resolve(dir)
+	if err != nil {
+		return err
+	}
+	if _, err := ownFiles(dir, replace); err != nil {
 		return err
 	}
 	parent := filepath.Dir(dir)
@@ -129,27 +168,101 @@ func CanSave(dir string) error {
 	}
 }
 
-// checkReplaceable refuses to overwrite a directory that is not empty and
-// not an observation: Save must never delete someone's files.
-func checkReplaceable(dir string) error {
+// resolve cleans dir and, when it is a symbolic link, follows it: the
+// directory it points to is the one replaced, not the link.
+func resolve(dir string) (string, error) {
+	dir = filepath.Clean(dir)
+	if st, err := os.Lstat(dir); err == nil && st.Mode()&fs.ModeSymlink != 0 {
+		real, err := filepath.EvalSymlinks(dir)
+		if err != nil {
+			return "", fmt.Errorf("saving observation: %w", err)
+		}
+		return real, nil
+	}
+	return dir, nil
+}
+
+// ownFiles checks that dir is missing, empty, or (with replace) an
+// observation holding nothing but the files the format wrote, and returns
+// those files, relative to dir, directories last.
+func ownFiles(dir string, replace bool) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("saving observation: %w", err)
+		return nil, fmt.Errorf("saving observation: %w", err)
 	}
 	if len(entries) == 0 {
-		return nil
+		return nil, nil
 	}
 	b, err := readCapped(filepath.Join(dir, indexFile), maxIndexBytes)
 	var head struct {
-		Format string `json:"format"`
+		Format   string `json:"format"`
+		Profiles []struct {
+			File string `json:"file"`
+		} `json:"profiles"`
 	}
 	if err != nil || json.Unmarshal(b, &head) != nil || head.Format != Format {
-		return fmt.Errorf("saving observation: %s exists and is not an observation; not overwriting it", dir)
+		return nil, fmt.Errorf("saving observation: %s is not an observation: %w; not overwriting it", dir, ErrOccupied)
 	}
-	return nil
+	if !replace {
+		return nil, fmt.Errorf("saving observation: %s %w", dir, ErrExists)
+	}
+	listed := map[string]bool{}
+	for _, p := range head.Profiles {
+		listed[filepath.ToSlash(filepath.Clean(filepath.FromSlash(p.File)))] = true
+	}
+	var files, dirs, foreign []string
+	for _, e := range entries {
+		switch {
+		case e.Name() == indexFile && e.Type().IsRegular():
+			files = append(files, indexFile)
+		case e.Name() == profilesDir && e.IsDir():
+			profs, err := os.ReadDir(filepath.Join(dir, profilesDir))
+			if err != nil {
+				return nil, fmt.Errorf("saving observation: %w", err)
+			}
+			for _, p := range profs {
+				rel := filepath.Join(profilesDir, p.Name())
+				if !p.Type().IsRegular() || !listed[filepath.ToSlash(rel)] {
+					foreign = append(foreign, entryName(rel, p))
+					continue
+				}
+				files = append(files, rel)
+			}
+			dirs = append(dirs, profilesDir)
+		default:
+			foreign = append(foreign, entryName(e.Name(), e))
+		}
+	}
+	if len(foreign) > 0 {
+		if len(foreign) > 5 {
+			foreign = append(foreign[:5], fmt.Sprintf("and %d more", len(foreign)-5))
+		}
+		return nil, fmt.Errorf("saving observation: %s: %w: %s not part of its observation (move away what is yours, or save elsewhere)",
+			dir, ErrOccupied, strings.Join(foreign, ", "))
+	}
+	return append(files, dirs...), nil
+}
+
+// entryName is a directory entry's name for a message, with a slash
+// after a directory's.
+func entryName(name string, e fs.DirEntry) string {
+	if e.IsDir() {
+		return name + string(filepath.Separator)
+	}
+	return name
+}
+
+// removeOwn removes the files an old observation's format wrote, one by
+// one, then dir itself: a file that was not among them stays, and so
+// does dir with it.
+func removeOwn(dir string, files []string) {
+	for _, f := range files {
+		os.Remove(filepath.Join(dir, f))
+	}
+	os.Remove(dir)
 }
 
 // syncFile writes data to path and flushes it to the disk.

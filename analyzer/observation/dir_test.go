@@ -95,9 +95,93 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(got, o) {
 		t.Errorf("round trip changed the observation:\n got %+v\nwant %+v", got, o)
 	}
-	// Saving again over it replaces it.
+	// Saving again over it is refused; Replace replaces it.
+	if err := Save(sampleObservation(), dir); !errors.Is(err, ErrExists) {
+		t.Fatalf("Save over an observation: %v, want ErrExists", err)
+	}
+	if err := Replace(sampleObservation(), dir); err != nil {
+		t.Fatalf("Replace of an observation: %v", err)
+	}
+	if _, err := Load(dir); err != nil {
+		t.Fatalf("loading the replacement: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), ".obs*")); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
+
+// TestReplaceKeepsForeignFiles: Replace deletes only what the format
+// wrote; a directory holding anything else is refused, whatever its place.
+func TestReplaceKeepsForeignFiles(t *testing.T) {
+	for _, tc := range []struct{ name, file, named string }{
+		{"beside the index", "notes.txt", "notes.txt"},
+		{"among the profiles", filepath.Join(profilesDir, "extra.pb.gz"), filepath.Join(profilesDir, "extra.pb.gz")},
+		{"in a directory of its own", filepath.Join("mine", "data.csv"), "mine" + string(filepath.Separator)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "obs")
+			if err := Save(sampleObservation(), dir); err != nil {
+				t.Fatal(err)
+			}
+			index, _ := os.ReadFile(filepath.Join(dir, indexFile))
+			foreign := filepath.Join(dir, tc.file)
+			os.MkdirAll(filepath.Dir(foreign), 0o755)
+			if err := os.WriteFile(foreign, []byte("mine"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for _, save := range []func(*Observation, string) error{Save, Replace} {
+				err := save(sampleObservation(), dir)
+				if err == nil {
+					t.Fatal("saved over a directory with someone's file")
+				}
+				if _, serr := os.Stat(foreign); serr != nil {
+					t.Fatalf("%v; and the file is gone", err)
+				}
+				if b, _ := os.ReadFile(filepath.Join(dir, indexFile)); !bytes.Equal(b, index) {
+					t.Fatalf("%v; and the observation changed", err)
+				}
+			}
+			if err := CanSave(dir, true); !errors.Is(err, ErrOccupied) || !strings.Contains(err.Error(), ": "+tc.named+" not part") {
+				t.Errorf("CanSave: %v, want ErrOccupied naming %s", err, tc.named)
+			}
+		})
+	}
+	// Profiles named as an older version named them are the format's too,
+	// when the index lists them.
+	dir := filepath.Join(t.TempDir(), "obs")
 	if err := Save(sampleObservation(), dir); err != nil {
-		t.Fatalf("saving over an observation: %v", err)
+		t.Fatal(err)
+	}
+	index, _ := os.ReadFile(filepath.Join(dir, indexFile))
+	os.Rename(filepath.Join(dir, profilesDir, "000-ebpf-cpu.pb.gz"), filepath.Join(dir, profilesDir, "ebpf-cpu.pb.gz"))
+	os.WriteFile(filepath.Join(dir, indexFile), bytes.Replace(index, []byte("000-ebpf-cpu.pb.gz"), []byte("ebpf-cpu.pb.gz"), 1), 0o644)
+	if err := Replace(sampleObservation(), dir); err != nil {
+		t.Fatalf("Replace of an observation with older profile names: %v", err)
+	}
+}
+
+// TestRemoveOwn: what was not the format's stays, and its directory too
+// (a file added to an observation after Replace checked it).
+func TestRemoveOwn(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "obs")
+	if err := Save(sampleObservation(), dir); err != nil {
+		t.Fatal(err)
+	}
+	files, err := ownFiles(dir, true)
+	if err != nil || len(files) != 5 {
+		t.Fatalf("ownFiles: %v, %v; want the index, 3 profiles and their directory", files, err)
+	}
+	late := filepath.Join(dir, profilesDir, "late.txt")
+	os.WriteFile(late, []byte("mine"), 0o644)
+	removeOwn(dir, files)
+	if _, err := os.Stat(late); err != nil {
+		t.Fatalf("removeOwn deleted a file the format did not write: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*", "*")); len(left) != 1 {
+		t.Errorf("left %v, want only %s", left, late)
+	}
+	if _, err := os.Stat(filepath.Join(dir, indexFile)); err == nil {
+		t.Error("the old index stayed")
 	}
 }
 

@@ -37,6 +37,12 @@ type Meta struct {
 	// Collectors names each collector that contributed, with its version
 	// (e.g. "bpf": "perfhound 0.1", "gopsutil": "v4.26.10").
 	Collectors map[string]string `json:"collectors,omitempty"`
+	// WatcherPID is the process that watched (perfhound itself), as the
+	// watched host's /proc numbers it; 0 in observations made before it
+	// was recorded. Its threads are never part of a host's target: the
+	// analyzer leaves them out of the host's processes, and its CPU time,
+	// the watcher.cpu series, out of the host's CPU.
+	WatcherPID int `json:"watcher_pid,omitempty"`
 }
 
 // Target kinds.

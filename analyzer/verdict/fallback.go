@@ -28,6 +28,9 @@ func procBreakdown(o *observation.Observation, window float64, th Thresholds) Br
 		user, okU = sumMeans(o, "host.cpu", "user", "nice")
 		system, okS = sumMeans(o, "host.cpu", "system", "irq", "softirq")
 		ok = okU || okS
+		// perfhound's own threads are not the host's target.
+		wu, ws, _ := watcherCPU(o)
+		user, system = max(0, user-wu), max(0, system-ws)
 	} else {
 		var okU, okS bool
 		user, okU = meanOf(o, "process.cpu", map[string]string{"mode": "user"})

@@ -104,3 +104,13 @@ func quantile(hs []observation.Histogram, q float64) (float64, bool) {
 	}
 	return float64(uint64(1) << len(slots)), true
 }
+
+// watcherCPU is the watcher's own CPU time, perfhound's, in cores over the
+// window by mode, from the watcher.cpu series: the host's CPU counters
+// include it, and a verdict leaves it out of them. ok is false for an
+// observation without the series (made before it was recorded).
+func watcherCPU(o *observation.Observation) (user, system float64, ok bool) {
+	u, okU := meanOf(o, "watcher.cpu", map[string]string{"mode": "user"})
+	s, okS := meanOf(o, "watcher.cpu", map[string]string{"mode": "system"})
+	return u, s, okU || okS
+}

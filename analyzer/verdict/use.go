@@ -94,9 +94,16 @@ func cpuRow(o *observation.Observation, th Thresholds) Resource {
 		}
 	}
 	if haveCores && cpus > 0 {
+		signal, own := "host.cpu{all}", ""
+		// perfhound's own CPU time is in the host's: left out, and said.
+		if wu, ws, ok := watcherCPU(o); ok {
+			cores = max(0, cores-wu-ws)
+			signal = "(host.cpu{all}-watcher.cpu)"
+			own = fmt.Sprintf("; perfhound's own %.2f cores left out", wu+ws)
+		}
 		v := cores / cpus
-		u = &Metric{Value: v, Unit: "ratio", Signal: "host.cpu{all}/" + cpusSignal, Threshold: th.CPUBusy,
-			Text: fmt.Sprintf("%.0f%% of %g CPUs busy (%.2f cores)", 100*v, cpus, cores)}
+		u = &Metric{Value: v, Unit: "ratio", Signal: signal + "/" + cpusSignal, Threshold: th.CPUBusy,
+			Text: fmt.Sprintf("%.0f%% of %g CPUs busy (%.2f cores%s)", 100*v, cpus, cores, own)}
 		busy = v > th.CPUBusy
 	}
 

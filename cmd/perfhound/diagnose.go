@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -35,21 +34,6 @@ func (f *reportFlags) add(cmd *cobra.Command) {
 	fl.StringVarP(&f.output, "output", "o", "", "write the report to this file instead of stdout")
 }
 
-// checkOutput fails early when the report file could not be written: its
-// directory is missing or not writable.
-func (f *reportFlags) checkOutput() error {
-	if f.output == "" {
-		return nil
-	}
-	if err := unix.Access(filepath.Dir(f.output), unix.W_OK); err != nil {
-		return fmt.Errorf("--output %s: cannot write in %s: %w", f.output, filepath.Dir(f.output), err)
-	}
-	if st, err := os.Stat(f.output); err == nil && st.IsDir() {
-		return fmt.Errorf("--output %s is a directory", f.output)
-	}
-	return nil
-}
-
 func (f *reportFlags) check() error {
 	switch f.format {
 	case "text", "markdown", "md", "json", "html":
@@ -59,7 +43,9 @@ func (f *reportFlags) check() error {
 }
 
 // write renders the report fully, then writes it to the file or to w, so
-// that a failure leaves no partial report behind.
+// that a failure leaves no partial report behind. When the file cannot be
+// written the report is kept elsewhere, and the error (errNotSaved) says
+// where.
 func (f *reportFlags) write(w io.Writer, r *diagnosis.Report) error {
 	var buf bytes.Buffer
 	var err error
@@ -77,7 +63,7 @@ func (f *reportFlags) write(w io.Writer, r *diagnosis.Report) error {
 		return fmt.Errorf("rendering the report: %w", err)
 	}
 	if f.output != "" {
-		return os.WriteFile(f.output, buf.Bytes(), 0o644)
+		return writeOrKeep(w, f.output, extension(f.format), buf.Bytes())
 	}
 	_, err = w.Write(buf.Bytes())
 	return err
@@ -93,6 +79,7 @@ func newDiagnose() *cobra.Command {
 		noEBPF    bool
 		frequency = 99
 		save      string
+		overwrite bool
 		quiet     bool
 	)
 	cmd := &cobra.Command{
@@ -119,7 +106,9 @@ Exit status: 0 when the diagnosis was made, 2 when the target could not
 be watched (no such process, a process that exits during the window, a
 command that cannot start or exits at once, a URL that does not answer
 or is not pprof, a window in which nothing of the target was collected)
-or on usage errors.`,
+or on usage errors, 3 when the report (-o) or the observation (--save)
+could not be written where asked: they are then kept in the temporary
+directory, named on stderr.`,
 		Example: `  sudo perfhound diagnose                          # the whole host, 10 s
   sudo perfhound diagnose --pid 4242 --duration 30s
   sudo perfhound diagnose -- ./mybench -n 1000000    # run a command and watch it to its end
@@ -147,17 +136,20 @@ or on usage errors.`,
 			}
 			// Where the results go is checked before the window is
 			// spent, not after.
-			if err := rep.checkOutput(); err != nil {
+			if err := checkOutput(rep.output); err != nil {
 				return err
 			}
 			if save != "" {
-				if err := observation.CanSave(save); err != nil {
+				if err := checkSave(save, overwrite); err != nil {
 					return err
 				}
 			}
 			opts := diagnose.Options{
 				PID: pid, Command: args, URL: url, Duration: duration, Interval: interval,
 				EBPF: !noEBPF, Frequency: frequency,
+			}
+			if err := diagnose.CheckInterval(opts); err != nil {
+				return usageError{err}
 			}
 			stderr := cmd.ErrOrStderr()
 			prog := newProgress(stderr, !quiet && isTerminal(stderr), duration, terminalWidth(stderr))
@@ -197,21 +189,20 @@ or on usage errors.`,
 				prog.done()
 				return err
 			}
+			// A failure to write where asked loses nothing: the report
+			// and the observation are kept elsewhere, and said where.
+			var saved string
+			var saveErr error
 			if save != "" {
-				if err := observation.Save(o, save); err != nil {
-					prog.done()
-					return fmt.Errorf("saving the observation: %w", err)
-				}
+				saved, saveErr = saveOrKeep(o, save, overwrite)
 			}
 			r := diagnosis.Analyze(o, diagnosis.DefaultOptions())
 			prog.done()
-			if err := rep.write(cmd.OutOrStdout(), r); err != nil {
-				return err
+			writeErr := rep.write(cmd.OutOrStdout(), r)
+			if saved != "" {
+				fmt.Fprintf(stderr, "perfhound: observation saved to %s (perfhound analyze %s; perfhound serve %s)\n", saved, saved, saved)
 			}
-			if save != "" {
-				fmt.Fprintf(stderr, "perfhound: observation saved to %s (perfhound analyze %s; perfhound serve %s)\n", save, save, save)
-			}
-			return nil
+			return errors.Join(saveErr, writeErr)
 		},
 	}
 	fl := cmd.Flags()
@@ -221,7 +212,8 @@ or on usage errors.`,
 	fl.DurationVar(&interval, "interval", interval, "how often to read the /proc, PSI and runtime metrics")
 	fl.BoolVar(&noEBPF, "no-ebpf", false, "do not use eBPF even where allowed")
 	fl.IntVar(&frequency, "frequency", frequency, "on-CPU sampling frequency of eBPF, in Hz")
-	fl.StringVar(&save, "save", "", "save the observation to this directory (for perfhound analyze, compare, serve)")
+	fl.StringVar(&save, "save", "", "save the observation to this directory, new or empty (for perfhound analyze, compare, serve)")
+	fl.BoolVar(&overwrite, "overwrite", false, "let --save replace an observation saved there before")
 	fl.BoolVarP(&quiet, "quiet", "q", false, "draw no progress line on a terminal")
 	rep.add(cmd)
 	cmd.MarkFlagsMutuallyExclusive("pid", "url")

@@ -220,7 +220,7 @@ func TestDiagnoseBadTargets(t *testing.T) {
 // checks that analyze gives the very same report from it.
 func TestAnalyzeReproducesDiagnose(t *testing.T) {
 	buildSubjects(t)
-	args := []string{"diagnose", "-d", "2s", "--interval", "500ms", "-f", "json"}
+	args := []string{"diagnose", "-d", "2s", "--interval", "750ms", "-f", "json"}
 	if os.Geteuid() != 0 {
 		args = append(args, "--no-ebpf")
 	}

@@ -15,6 +15,7 @@ const (
 	exitOK       = 0
 	exitFindings = 1 // the command worked and found what the policy fails on
 	exitBadInput = 2 // usage errors and unusable input
+	exitNotSaved = 3 // the results were made but not all written where asked (errNotSaved)
 )
 
 // errFindings ends a command that ran well but must exit 1.
@@ -34,10 +35,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, errFindings):
 		return exitFindings
 	}
-	fmt.Fprintf(stderr, "perfhound: %v\n", err)
+	printErrors(stderr, err)
 	var ue usageError
 	if errors.As(err, &ue) {
 		fmt.Fprintln(stderr, "Run 'perfhound --help' for usage.")
+	}
+	if isNotSaved(err) {
+		return exitNotSaved
 	}
 	return exitBadInput
 }
