@@ -61,7 +61,7 @@ func TestWatchURLWithoutData(t *testing.T) {
 		"/debug/vars":            failing,
 		"/metrics":               failing,
 	})
-	o, err := Watch(context.Background(), Options{URL: s.URL, Duration: 1500 * time.Millisecond, Interval: MinProcessInterval})
+	o, err := Watch(context.Background(), Options{URL: s.URL, Duration: time.Second, Interval: MinProcessInterval})
 	if !errors.Is(err, ErrNoData) {
 		t.Fatalf("Watch: %v, want ErrNoData", err)
 	}
@@ -101,7 +101,7 @@ func TestWatchURLPartialData(t *testing.T) {
 	// eBPF asked for, as the CLI does by default: a service not on this
 	// host (the test process's own listener counts as not) is not watched
 	// by it, and Missing says why, not that it was not requested.
-	o, err := Watch(context.Background(), Options{URL: s.URL, Duration: 1500 * time.Millisecond, Interval: MinProcessInterval, EBPF: true})
+	o, err := Watch(context.Background(), Options{URL: s.URL, Duration: time.Second, Interval: MinProcessInterval, EBPF: true})
 	if err != nil {
 		t.Fatalf("Watch: %v", err)
 	}

@@ -6,7 +6,8 @@ import "strings"
 // profile, a histogram, or a series with a point that is the target's.
 // Every series is a host's target's; for another target the host.* series
 // are not (they are the machine around it, perfhound's own work
-// included), its process.* and go.* series are. Without any (a Go
+// included), its process.* and go.* series are. The watcher.* series are
+// perfhound's own, never the target's. Without any (a Go
 // service whose endpoints all failed, a process whose /proc could not be
 // read), there is nothing a verdict on the target could rest on.
 func (o *Observation) HasTargetData() bool {
@@ -23,7 +24,7 @@ func (o *Observation) HasTargetData() bool {
 	// An observation that names no kind is a host's when it names no PID.
 	host := o.Meta.Target.Kind == TargetHost || o.Meta.Target.Kind == "" && o.Meta.Target.PID == 0
 	for _, s := range o.Series {
-		if len(s.Points) > 0 && (host || !strings.HasPrefix(s.Name, "host.")) {
+		if len(s.Points) > 0 && !strings.HasPrefix(s.Name, "watcher.") && (host || !strings.HasPrefix(s.Name, "host.")) {
 			return true
 		}
 	}
