@@ -18,9 +18,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -28,12 +25,14 @@ import (
 	"golang.org/x/perf/benchfmt"
 
 	"github.com/perfhound/perfhound/analyzer/internal/par"
+	"github.com/perfhound/perfhound/analyzer/internal/regfile"
 )
 
 // Sentinel problems a FileError can wrap; test them with errors.Is.
 var (
 	ErrEmpty        = errors.New("empty file")
-	ErrTooLarge     = errors.New("larger than the input limit")
+	ErrTooLarge     = regfile.ErrTooLarge
+	ErrNotRegular   = regfile.ErrNotRegular
 	ErrUnrecognized = errors.New("neither Go benchmark output nor a pprof profile")
 	ErrNoSamples    = errors.New("pprof profile has no samples")
 	ErrNoBenchmarks = errors.New("no benchmark results")
@@ -137,19 +136,21 @@ func plural(n int, what string) string {
 	return fmt.Sprintf("%d %ss", n, what)
 }
 
-// Load reads every file named by paths (directories are walked, hidden
-// entries skipped) and sorts them into benchmark results and profiles.
-// The first file that cannot be used ends the load with a *FileError.
+// Load reads every file named by paths and sorts them into benchmark
+// results and profiles. Directories are walked (see expand); a file the
+// walk finds but cannot use is skipped and listed in Skipped. The first
+// named file that cannot be used, or found file that cannot be parsed,
+// ends the load with a *FileError.
 func Load(paths []string, lim Limits) (*Set, error) {
 	if lim.MaxFileBytes <= 0 {
 		lim = DefaultLimits
 	}
-	files, err := expand(paths)
+	files, skipped, err := expand(paths)
 	if err != nil {
 		return nil, err
 	}
 	if len(files) == 0 {
-		return nil, &FileError{File: strings.Join(paths, " "), Err: ErrNoInputs}
+		return nil, &FileError{File: strings.Join(paths, " "), Err: noInputs(skipped)}
 	}
 	// Files are read and parsed in parallel (profiles dominate the cost),
 	// then added in file order so the result does not depend on timing.
@@ -160,7 +161,7 @@ func Load(paths []string, lim Limits) (*Set, error) {
 		errs[i] = one.add(files[i], lim)
 		loaded[i] = one
 	})
-	set := &Set{Paths: paths, Units: benchfmt.UnitMetadataMap{}}
+	set := &Set{Paths: paths, Units: benchfmt.UnitMetadataMap{}, Skipped: skipped}
 	for i, one := range loaded {
 		if errs[i] != nil {
 			return nil, errs[i]
@@ -176,41 +177,12 @@ func Load(paths []string, lim Limits) (*Set, error) {
 	return set, nil
 }
 
-// expand turns arguments into a sorted list of regular files.
-func expand(paths []string) ([]string, error) {
-	var files []string
-	for _, p := range paths {
-		st, err := os.Stat(p)
-		if err != nil {
-			return nil, &FileError{File: p, Err: unwrapPathError(err)}
-		}
-		if !st.IsDir() {
-			files = append(files, p)
-			continue
-		}
-		var found []string
-		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return &FileError{File: path, Err: unwrapPathError(err)}
-			}
-			if path != p && strings.HasPrefix(d.Name(), ".") {
-				if d.IsDir() {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			if d.Type().IsRegular() {
-				found = append(found, path)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		sort.Strings(found)
-		files = append(files, found...)
+// noInputs is ErrNoInputs, with what was skipped when that is why.
+func noInputs(skipped []string) error {
+	if len(skipped) == 0 {
+		return ErrNoInputs
 	}
-	return files, nil
+	return fmt.Errorf("%w (skipped: %s)", ErrNoInputs, strings.Join(skipped, "; "))
 }
 
 func unwrapPathError(err error) error {
@@ -221,12 +193,16 @@ func unwrapPathError(err error) error {
 	return err
 }
 
-func (s *Set) add(file string, lim Limits) error {
-	data, err := ReadFile(file, lim)
+func (s *Set) add(src source, lim Limits) error {
+	data, err := ReadFile(src.path, lim)
+	if src.walked && errors.Is(err, ErrNotRegular) {
+		s.Skipped = append(s.Skipped, skipNote(src.path, errors.Unwrap(err)))
+		return nil
+	}
 	if err != nil {
 		return err
 	}
-	return s.addData(file, data)
+	return s.addData(src.path, data)
 }
 
 // addData sorts one file's (decompressed) content into the set.
@@ -270,20 +246,14 @@ func (s *Set) addBench(file string, data []byte) error {
 	return nil
 }
 
-// ReadFile reads a whole file under the size cap, decompressing gzip
-// (also under the cap). Errors are *FileError.
+// ReadFile reads a whole regular file under the size cap, decompressing
+// gzip (also under the cap). A FIFO, socket, device or kernel pseudo-file
+// is refused with ErrNotRegular before anything is read. Errors are
+// *FileError.
 func ReadFile(file string, lim Limits) ([]byte, error) {
-	f, err := os.Open(file)
+	data, err := regfile.Read(file, lim.MaxFileBytes)
 	if err != nil {
 		return nil, &FileError{File: file, Err: unwrapPathError(err)}
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.Size() > lim.MaxFileBytes {
-		return nil, &FileError{File: file, Err: fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, st.Size(), lim.MaxFileBytes)}
-	}
-	data, err := readCapped(f, lim.MaxFileBytes)
-	if err != nil {
-		return nil, &FileError{File: file, Err: err}
 	}
 	if len(data) == 0 {
 		return nil, &FileError{File: file, Err: ErrEmpty}
@@ -296,17 +266,6 @@ func ReadFile(file string, lim Limits) ([]byte, error) {
 		if len(data) == 0 {
 			return nil, &FileError{File: file, Err: fmt.Errorf("%w (after gunzip)", ErrEmpty)}
 		}
-	}
-	return data, nil
-}
-
-func readCapped(r io.Reader, max int64) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading: %w", err)
-	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%w: limit %d bytes", ErrTooLarge, max)
 	}
 	return data, nil
 }
