@@ -12,25 +12,13 @@ import (
 	"github.com/perfhound/perfhound/analyzer/internal/regfile"
 )
 
-// fileID is what makes two paths the same file or directory, whatever
-// symlinks or hard links lead to it.
-type fileID struct{ dev, ino uint64 }
-
-func idOf(fi fs.FileInfo) (fileID, bool) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fileID{}, false
-	}
-	return fileID{dev: st.Dev, ino: st.Ino}, true
-}
-
 // walker collects the files of a load. It follows symlinks, to files and
 // to directories, reads each directory once (so a symlink cycle ends) and
 // each file once (so a run linked twice is not counted twice), and keeps
 // a note for every entry it does not read.
 type walker struct {
-	dirs    map[fileID]string // directory read → path it was read as
-	files   map[fileID]string // file kept → path it was kept as
+	dirs    map[regfile.ID]string // directory read → path it was read as
+	files   map[regfile.ID]string // file kept → path it was kept as
 	skipped []string
 }
 
@@ -46,7 +34,7 @@ type source struct {
 // found is a regular file a walk found, before sorting.
 type found struct {
 	path string
-	id   fileID
+	id   regfile.ID
 	ok   bool // id is known
 }
 
@@ -58,7 +46,7 @@ type found struct {
 // skipped, one note each. An argument that does not exist is a *FileError;
 // an argument that is not a regular file is refused when it is read.
 func expand(paths []string) (files []source, skipped []string, err error) {
-	w := &walker{dirs: map[fileID]string{}, files: map[fileID]string{}}
+	w := &walker{dirs: map[regfile.ID]string{}, files: map[regfile.ID]string{}}
 	for _, p := range paths {
 		st, err := os.Stat(p)
 		if err != nil {
@@ -87,11 +75,11 @@ func expand(paths []string) (files []source, skipped []string, err error) {
 // keep reports whether the file at path is read: not when it is a file
 // already kept under another path.
 func (w *walker) keep(path string, fi fs.FileInfo) bool {
-	id, ok := idOf(fi)
+	id, ok := regfile.IDOf(fi)
 	return !ok || w.keepID(path, id)
 }
 
-func (w *walker) keepID(path string, id fileID) bool {
+func (w *walker) keepID(path string, id regfile.ID) bool {
 	if first, seen := w.files[id]; seen {
 		w.skip(path, "the same file as "+first)
 		return false
@@ -110,7 +98,7 @@ func skipNote(path string, err error) string { return path + ": " + err.Error() 
 // dir walks the directory at path (st is its os.Stat), adding the regular
 // files it finds to out.
 func (w *walker) dir(path string, st fs.FileInfo, out *[]found) error {
-	if id, ok := idOf(st); ok {
+	if id, ok := regfile.IDOf(st); ok {
 		if first, seen := w.dirs[id]; seen {
 			w.skip(path, "the directory "+first+" again (a symlink loop or a second link)")
 			return nil
@@ -141,7 +129,7 @@ func (w *walker) dir(path string, st fs.FileInfo, out *[]found) error {
 				return err
 			}
 		case st.Mode().IsRegular():
-			id, ok := idOf(st)
+			id, ok := regfile.IDOf(st)
 			*out = append(*out, found{path: child, id: id, ok: ok})
 		default:
 			w.skipped = append(w.skipped, skipNote(child, regfile.Check(st.Mode())))

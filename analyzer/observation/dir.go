@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/perfhound/perfhound/analyzer/input"
+	"github.com/perfhound/perfhound/analyzer/internal/regfile"
 )
 
 // The directory format:
@@ -41,6 +42,8 @@ var (
 	ErrNotObservation = errors.New("not a perfhound observation")
 	ErrVersion        = errors.New("unsupported observation version")
 	ErrDamaged        = errors.New("damaged observation")
+	// ErrNotRegular is a FIFO, socket or device where a file should be.
+	ErrNotRegular = regfile.ErrNotRegular
 )
 
 type index struct {
@@ -237,12 +240,19 @@ func fileName(kind, source string) string {
 }
 
 // Load reads an observation saved by Save. Errors name the file at fault
-// and wrap ErrNotObservation, ErrVersion or ErrDamaged.
+// and wrap ErrNotObservation, ErrVersion or ErrDamaged. Only regular files
+// are read (a FIFO, socket or device in their place is ErrNotRegular,
+// never opened for a blocking read), and each profile file once: an index
+// naming a file twice is damaged, as it would make one small file cost
+// its parse many times.
 func Load(dir string) (*Observation, error) {
 	path := filepath.Join(dir, indexFile)
 	b, err := readCapped(path, maxIndexBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w (no %s)", dir, ErrNotObservation, indexFile)
+	}
+	if errors.Is(err, ErrNotRegular) {
+		return nil, fmt.Errorf("%w: %w", ErrDamaged, err)
 	}
 	if err != nil {
 		return nil, err
@@ -266,19 +276,19 @@ func Load(dir string) (*Observation, error) {
 	if err := dec.Decode(&ix); err != nil {
 		return nil, fmt.Errorf("%s: %w: %v", path, ErrDamaged, err)
 	}
+	files, err := profileFiles(dir, path, ix.Profiles)
+	if err != nil {
+		return nil, err
+	}
 	o := &Observation{Meta: ix.Meta, Series: ix.Series, Histograms: ix.Histograms, Missing: ix.Missing}
-	for _, e := range ix.Profiles {
-		rel := filepath.FromSlash(e.File)
-		if !filepath.IsLocal(rel) {
-			return nil, fmt.Errorf("%s: %w: profile path %q leaves the directory", path, ErrDamaged, e.File)
-		}
-		pb, err := readCapped(filepath.Join(dir, rel), maxProfileBytes)
+	for i, e := range ix.Profiles {
+		pb, err := readCapped(files[i], maxProfileBytes)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrDamaged, err)
+			return nil, fmt.Errorf("%w: %w", ErrDamaged, err)
 		}
 		p, err := input.DecodeProfile(pb, maxProfileBytes)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w: %v", filepath.Join(dir, rel), ErrDamaged, err)
+			return nil, fmt.Errorf("%s: %w: %v", files[i], ErrDamaged, err)
 		}
 		e.Profile.Profile = p
 		o.Profiles = append(o.Profiles, e.Profile)
@@ -286,24 +296,47 @@ func Load(dir string) (*Observation, error) {
 	return o, nil
 }
 
+// profileFiles checks the index's profile entries before any is read, and
+// returns their paths: each inside dir, existing, and a file of its own
+// (by device and inode, so no two names, links or spellings of one file).
+func profileFiles(dir, index string, entries []profEntry) ([]string, error) {
+	files := make([]string, len(entries))
+	seen := map[regfile.ID]int{}
+	for i, e := range entries {
+		rel := filepath.FromSlash(e.File)
+		if !filepath.IsLocal(rel) {
+			return nil, fmt.Errorf("%s: %w: profile path %q leaves the directory", index, ErrDamaged, e.File)
+		}
+		files[i] = filepath.Join(dir, rel)
+		st, err := os.Stat(files[i])
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrDamaged, err)
+		}
+		id, ok := regfile.IDOf(st)
+		if !ok {
+			continue
+		}
+		if first, dup := seen[id]; dup {
+			as := ""
+			if files[first] != files[i] {
+				as = ", the second as " + files[i]
+			}
+			return nil, fmt.Errorf("%s: %w: %s is named more than once (profile entries %d and %d%s)", index, ErrDamaged, files[first], first+1, i+1, as)
+		}
+		seen[id] = i
+	}
+	return files, nil
+}
+
+// readCapped reads the regular file path whole, up to limit bytes. Errors
+// name path.
 func readCapped(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+	b, err := regfile.Read(path, limit)
+	var pe *fs.PathError
+	if err != nil && !errors.As(err, &pe) {
+		err = fmt.Errorf("%s: %w", path, err)
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if fi.Size() > limit {
-		return nil, fmt.Errorf("%s: %d bytes, more than the %d this reader accepts", path, fi.Size(), limit)
-	}
-	b := make([]byte, fi.Size())
-	if _, err := f.ReadAt(b, 0); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return b, nil
+	return b, err
 }
 
 // MarshalJSON writes a point as [unix milliseconds, value], which keeps

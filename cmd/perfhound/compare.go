@@ -134,10 +134,10 @@ does, 2 on bad input or usage.`,
 
 // isObservation reports whether path is a saved observation directory. A
 // stat is enough to choose the comparison: observation.Load then says what
-// is wrong with a damaged one.
+// is wrong with a damaged one (an observation.json that is a FIFO too).
 func isObservation(path string) bool {
 	fi, err := os.Stat(filepath.Join(path, "observation.json"))
-	return err == nil && fi.Mode().IsRegular()
+	return err == nil && !fi.IsDir()
 }
 
 // compareObservations is compare for two saved observations.

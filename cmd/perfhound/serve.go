@@ -67,9 +67,13 @@ const shutdownGrace = 5 * time.Second
 // shuts down gracefully. ready, if not nil, is called with the address
 // listened on once requests can be made: tests listen on port 0.
 func serve(ctx context.Context, dir, listen string, stderr io.Writer, ready func(addr string)) error {
-	o, err := loadObservation(dir)
+	o, err := loadUntilDone(ctx, dir)
 	if err != nil {
 		return err
+	}
+	if o == nil {
+		fmt.Fprintf(stderr, "perfhound: interrupted while loading %s\n", dir)
+		return nil
 	}
 	h, err := pprofui.Handler(o, pprofui.Options{ErrorLog: stderr})
 	if err != nil {
@@ -109,6 +113,33 @@ func serve(ctx context.Context, dir, listen string, stderr io.Writer, ready func
 		srv.Close()
 	}
 	return nil
+}
+
+// loadForServe is how serve loads an observation; tests replace it with
+// one that blocks, to interrupt serve while it loads.
+var loadForServe = loadObservation
+
+// loadUntilDone loads dir for serve, or gives up when ctx is done first:
+// serve catches SIGINT and SIGTERM from the start, so a long load must
+// still end on them. The load then goes on until the process exits. An
+// interrupt is no error (exit 0, as interrupting serve always is): it
+// returns a nil observation.
+func loadUntilDone(ctx context.Context, dir string) (*observation.Observation, error) {
+	type loaded struct {
+		o   *observation.Observation
+		err error
+	}
+	done := make(chan loaded, 1)
+	go func() {
+		o, err := loadForServe(dir)
+		done <- loaded{o, err}
+	}()
+	select {
+	case l := <-done:
+		return l.o, l.err
+	case <-ctx.Done():
+		return nil, nil
+	}
 }
 
 // loadObservation loads dir, saying plainly when dir does not exist or is

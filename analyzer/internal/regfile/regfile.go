@@ -22,6 +22,19 @@ var ErrNotRegular = errors.New("not a regular file")
 // ErrTooLarge is a file larger than the reader's cap.
 var ErrTooLarge = errors.New("larger than the input limit")
 
+// ID is what makes two paths the same file or directory, whatever
+// symlinks or hard links lead to it: its device and inode.
+type ID struct{ Dev, Ino uint64 }
+
+// IDOf is the ID of the file fi describes; false when fi does not say.
+func IDOf(fi fs.FileInfo) (ID, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return ID{}, false
+	}
+	return ID{Dev: st.Dev, Ino: st.Ino}, true
+}
+
 // Check says why a file of this mode is not a regular file, or nil. It
 // follows no symlink: give it what os.Stat returned.
 func Check(mode fs.FileMode) error {
