@@ -9,7 +9,7 @@ DEMO_PAIR ?= fixtures/corpus/HashBlocks-10
 # The demo's workload (fixtures/workloads -mode): hash, fsync, churn, mutex, slowclient, sleep...
 DEMO_MODE ?= hash
 
-.PHONY: all build test unit fuzz demo demo-compare bench fixtures eval lint generate
+.PHONY: all build test unit fuzz fuzz-long demo demo-compare bench fixtures eval lint generate
 
 all: build
 
@@ -29,11 +29,25 @@ unit:
 	$(GO) test $$($(GO) list ./... | grep -v -e '/bpf$$' -e '/cmd/perfhound$$')
 	$(GO) test -count=1 -p 1 ./bpf ./cmd/perfhound
 
+# The fuzz targets, as package:Target. `make test` runs each for FUZZTIME
+# (10 s); `make fuzz-long` for FUZZLONG (5 m) each, to run before a release
+# or after touching a parser.
+FUZZ_TARGETS := \
+	analyzer/input:FuzzDetect \
+	analyzer/compare:FuzzCompareProfiles \
+	analyzer/observation:FuzzLoadIndex \
+	analyzer/verdict:FuzzJudge \
+	analyzer/profdecode:FuzzMeasure
+FUZZLONG ?= 5m
+
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzDetect$$' -fuzztime $(FUZZTIME) ./analyzer/input
-	$(GO) test -run '^$$' -fuzz '^FuzzCompareProfiles$$' -fuzztime $(FUZZTIME) ./analyzer/compare
-	$(GO) test -run '^$$' -fuzz '^FuzzLoadIndex$$' -fuzztime $(FUZZTIME) ./analyzer/observation
-	$(GO) test -run '^$$' -fuzz '^FuzzJudge$$' -fuzztime $(FUZZTIME) ./analyzer/verdict
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  echo "fuzz $${t#*:} ./$${t%%:*} for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*}; \
+	done
+
+fuzz-long:
+	$(MAKE) fuzz FUZZTIME=$(FUZZLONG)
 
 # The main job: run a fixture workload and diagnose it to its end. As root
 # eBPF shows where every thread's time went; without root perfhound uses

@@ -35,6 +35,7 @@ require (
 	github.com/tklauser/go-sysconf v0.4.0 // indirect
 	github.com/tklauser/numcpus v0.12.0 // indirect
 	github.com/yusufpapurcu/wmi v1.2.4 // indirect
+	google.golang.org/protobuf v1.31.0 // indirect
 )
 
 tool github.com/cilium/ebpf/cmd/bpf2go
