@@ -3,9 +3,11 @@
 // reads) and pprof profiles (gzipped or not). Directories are walked, so a
 // folder that `go test -bench -count N -cpuprofile` filled can be passed as is.
 //
-// Every file is read under a size cap, gzip included, so a huge or
-// malicious input costs a bounded amount of memory and ends in a *FileError
-// that names the file. Executables (the pkg.test binary that -cpuprofile
+// Every file is read under a size cap, gzip included, and every file's
+// parse is charged to the run's memory budget (Limits.Budget) before it
+// is made, counted in what parsing builds (samples, locations, benchmark
+// results), so a huge or malicious input costs a bounded amount of memory
+// and ends in a *FileError that names the file. Executables (the pkg.test binary that -cpuprofile
 // leaves behind) are skipped and reported, because Go profiles already
 // carry their symbols.
 package input
@@ -13,11 +15,10 @@ package input
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
+	"runtime"
 	"strings"
 	"unicode/utf8"
 
@@ -26,12 +27,15 @@ import (
 
 	"github.com/perfhound/perfhound/analyzer/internal/par"
 	"github.com/perfhound/perfhound/analyzer/internal/regfile"
+	"github.com/perfhound/perfhound/analyzer/profdecode"
 )
 
 // Sentinel problems a FileError can wrap; test them with errors.Is.
 var (
 	ErrEmpty        = errors.New("empty file")
-	ErrTooLarge     = regfile.ErrTooLarge
+	ErrTooLarge     = profdecode.ErrTooLarge
+	ErrOverBudget   = profdecode.ErrOverBudget
+	ErrNestedGzip   = profdecode.ErrNestedGzip
 	ErrNotRegular   = regfile.ErrNotRegular
 	ErrUnrecognized = errors.New("neither Go benchmark output nor a pprof profile")
 	ErrNoSamples    = errors.New("pprof profile has no samples")
@@ -48,11 +52,16 @@ type FileError struct {
 func (e *FileError) Error() string { return e.File + ": " + e.Err.Error() }
 func (e *FileError) Unwrap() error { return e.Err }
 
-// Limits bounds what one file may cost.
+// Limits bounds what one file, and all of a run's files, may cost.
 type Limits struct {
 	// MaxFileBytes caps a file's size on disk and, for gzip, its
 	// decompressed size.
 	MaxFileBytes int64
+	// Budget, when not nil, is the memory the whole run may spend: every
+	// file's buffers while it is read and its parsed profiles and
+	// benchmark results after are charged to it, before they are made.
+	// Share one between the loads of a run (base and head).
+	Budget *profdecode.Budget
 }
 
 // DefaultLimits allows 256 MiB a file: far above a real CPU profile
@@ -101,6 +110,9 @@ type Set struct {
 	// Warnings are problems that did not stop the load, such as a
 	// malformed benchmark line (reported with file and line).
 	Warnings []string
+
+	// charged is what the set's profiles and results hold of the budget.
+	charged int64
 }
 
 // counts returns how many benchmark files and profiles the set holds.
@@ -143,7 +155,7 @@ func plural(n int, what string) string {
 // ends the load with a *FileError.
 func Load(paths []string, lim Limits) (*Set, error) {
 	if lim.MaxFileBytes <= 0 {
-		lim = DefaultLimits
+		lim.MaxFileBytes = DefaultLimits.MaxFileBytes
 	}
 	files, skipped, err := expand(paths)
 	if err != nil {
@@ -156,16 +168,34 @@ func Load(paths []string, lim Limits) (*Set, error) {
 	// then added in file order so the result does not depend on timing.
 	loaded := make([]*Set, len(files))
 	errs := make([]error, len(files))
-	par.Do(len(files), func(i int) {
+	load := func(i int) {
+		if loaded[i] != nil {
+			lim.Budget.Refund(loaded[i].charged)
+		}
 		one := &Set{Units: benchfmt.UnitMetadataMap{}}
 		errs[i] = one.add(files[i], lim)
 		loaded[i] = one
-	})
+	}
+	par.Do(len(files), load)
+	// A file refused for the budget while others were in memory beside it
+	// may fit once their read buffers are gone: read those again, one at
+	// a time, so that parallelism never makes a run fail that fits.
+	if len(files) > 1 && runtime.GOMAXPROCS(0) > 1 {
+		for i := range files {
+			if errors.Is(errs[i], ErrOverBudget) {
+				load(i)
+			}
+		}
+	}
 	set := &Set{Paths: paths, Units: benchfmt.UnitMetadataMap{}, Skipped: skipped}
 	for i, one := range loaded {
 		if errs[i] != nil {
+			for _, one := range loaded {
+				lim.Budget.Refund(one.charged)
+			}
 			return nil, errs[i]
 		}
+		set.charged += one.charged
 		set.Bench = append(set.Bench, one.Bench...)
 		set.Profiles = append(set.Profiles, one.Profiles...)
 		set.Skipped = append(set.Skipped, one.Skipped...)
@@ -194,7 +224,8 @@ func unwrapPathError(err error) error {
 }
 
 func (s *Set) add(src source, lim Limits) error {
-	data, err := ReadFile(src.path, lim)
+	data, charged, err := readFile(src.path, lim)
+	defer lim.Budget.Refund(charged) // the file's bytes are garbage once parsed
 	if src.walked && errors.Is(err, ErrNotRegular) {
 		s.Skipped = append(s.Skipped, skipNote(src.path, errors.Unwrap(err)))
 		return nil
@@ -202,32 +233,57 @@ func (s *Set) add(src source, lim Limits) error {
 	if err != nil {
 		return err
 	}
-	return s.addData(src.path, data)
+	return s.addData(src.path, data, lim)
 }
 
 // addData sorts one file's (decompressed) content into the set.
-func (s *Set) addData(file string, data []byte) error {
-	kind, p, err := recognise(data)
+func (s *Set) addData(file string, data []byte, lim Limits) error {
+	kind, p, charged, err := recognise(data, lim)
 	if err != nil {
 		return &FileError{File: file, Err: err}
 	}
+	s.charged += charged
 	switch kind {
 	case KindExecutable:
 		s.Skipped = append(s.Skipped, file+": executable, skipped (profiles carry their own symbols)")
 	case KindBench:
-		return s.addBench(file, data)
+		return s.addBench(file, data, lim.Budget)
 	case KindProfile:
 		s.Profiles = append(s.Profiles, Profile{File: file, Profile: p})
 	}
 	return nil
 }
 
-func (s *Set) addBench(file string, data []byte) error {
+// resultCost estimates the bytes a cloned benchmark result holds: the
+// Result and its pointer, its name and values, and its configuration,
+// which benchfmt copies whole into every result, so that a file of many
+// configuration lines and many results costs their product.
+func resultCost(r *benchfmt.Result) int64 {
+	n := int64(112 + 8 + len(r.Name) + 48*len(r.Values) + 48*len(r.Config))
+	for _, c := range r.Config {
+		n += int64(len(c.Value))
+	}
+	return n
+}
+
+// charge takes n bytes of the budget for what the set keeps.
+func (s *Set) charge(b *profdecode.Budget, n int64) error {
+	if err := b.Charge(n); err != nil {
+		return err
+	}
+	s.charged += n
+	return nil
+}
+
+func (s *Set) addBench(file string, data []byte, b *profdecode.Budget) error {
 	rd := benchfmt.NewReader(bytes.NewReader(data), file)
 	n := 0
 	for rd.Scan() {
 		switch rec := rd.Result().(type) {
 		case *benchfmt.Result:
+			if err := s.charge(b, resultCost(rec)); err != nil {
+				return &FileError{File: file, Err: fmt.Errorf("benchmark results: %w", err)}
+			}
 			s.Bench = append(s.Bench, rec.Clone())
 			n++
 		case *benchfmt.SyntaxError:
@@ -246,46 +302,31 @@ func (s *Set) addBench(file string, data []byte) error {
 	return nil
 }
 
-// ReadFile reads a whole regular file under the size cap, decompressing
-// gzip (also under the cap). A FIFO, socket, device or kernel pseudo-file
-// is refused with ErrNotRegular before anything is read. Errors are
-// *FileError.
-func ReadFile(file string, lim Limits) ([]byte, error) {
-	data, err := regfile.Read(file, lim.MaxFileBytes)
+// readFile reads a whole regular file under the size cap, decompressing
+// gzip (also under the cap), and charges the budget for the buffer it
+// returns: charged is what to refund once the data is dropped. A FIFO,
+// socket, device or kernel pseudo-file is refused with ErrNotRegular
+// before anything is read. Errors are *FileError.
+func readFile(file string, lim Limits) (data []byte, charged int64, err error) {
+	data, charged, err = regfile.Read(file, lim.MaxFileBytes, lim.Budget)
 	if err != nil {
-		return nil, &FileError{File: file, Err: unwrapPathError(err)}
+		return nil, 0, &FileError{File: file, Err: unwrapPathError(err)}
 	}
 	if len(data) == 0 {
-		return nil, &FileError{File: file, Err: ErrEmpty}
+		return nil, charged, &FileError{File: file, Err: ErrEmpty}
 	}
-	if isGzip(data) {
-		data, err = gunzip(data, lim.MaxFileBytes)
+	if profdecode.IsGzip(data) {
+		raw := charged
+		data, charged, err = profdecode.GunzipCharged(data, lim.MaxFileBytes, lim.Budget)
+		lim.Budget.Refund(raw)
 		if err != nil {
-			return nil, &FileError{File: file, Err: err}
+			return nil, 0, &FileError{File: file, Err: err}
 		}
 		if len(data) == 0 {
-			return nil, &FileError{File: file, Err: fmt.Errorf("%w (after gunzip)", ErrEmpty)}
+			return nil, charged, &FileError{File: file, Err: fmt.Errorf("%w (after gunzip)", ErrEmpty)}
 		}
 	}
-	return data, nil
-}
-
-func isGzip(b []byte) bool { return len(b) >= 2 && b[0] == 0x1f && b[1] == 0x8b }
-
-func gunzip(data []byte, max int64) ([]byte, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(data))
-	if err != nil {
-		return nil, fmt.Errorf("decompressing gzip: %w", err)
-	}
-	out, err := io.ReadAll(io.LimitReader(zr, max+1))
-	if err != nil {
-		// io.ErrUnexpectedEOF is the usual symptom of a cut-off download.
-		return nil, fmt.Errorf("decompressing gzip (truncated?): %w", err)
-	}
-	if int64(len(out)) > max {
-		return nil, fmt.Errorf("%w: decompresses past %d bytes", ErrTooLarge, max)
-	}
-	return out, nil
+	return data, charged, nil
 }
 
 // Detect tells what decompressed file content is. Benchmark output is
@@ -293,33 +334,34 @@ func gunzip(data []byte, max int64) ([]byte, error) {
 // is anything profile.ParseData accepts (pprof protobuf, or pprof's legacy
 // text formats); ELF files are executables.
 func Detect(data []byte) (Kind, error) {
-	k, _, err := recognise(data)
+	k, _, _, err := recognise(data, DefaultLimits)
 	return k, err
 }
 
 // recognise is Detect that keeps the parsed profile, so a profile is
-// parsed once.
-func recognise(data []byte) (Kind, *profile.Profile, error) {
+// parsed once, and charges it to lim.Budget: charged is what stays
+// charged for it.
+func recognise(data []byte, lim Limits) (k Kind, p *profile.Profile, charged int64, err error) {
 	if len(data) == 0 {
-		return 0, nil, ErrEmpty
+		return 0, nil, 0, ErrEmpty
 	}
 	if bytes.HasPrefix(data, []byte("\x7fELF")) {
-		return KindExecutable, nil, nil
+		return KindExecutable, nil, 0, nil
 	}
 	if looksLikeBench(data) {
-		return KindBench, nil, nil
+		return KindBench, nil, 0, nil
 	}
 	if looksLikeGoTest(data) {
-		return 0, nil, fmt.Errorf("%w: go test output without a Benchmark line (did -bench match any benchmark?)", ErrNoBenchmarks)
+		return 0, nil, 0, fmt.Errorf("%w: go test output without a Benchmark line (did -bench match any benchmark?)", ErrNoBenchmarks)
 	}
-	p, err := ParseProfile(data)
+	p, charged, err = parseProfile(data, lim)
 	if err == nil {
-		return KindProfile, p, nil
+		return KindProfile, p, charged, nil
 	}
-	if errors.Is(err, ErrNoSamples) {
-		return 0, nil, err
+	if errors.Is(err, ErrNoSamples) || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrOverBudget) || errors.Is(err, ErrUnrecognized) {
+		return 0, nil, 0, err
 	}
-	return 0, nil, ErrUnrecognized
+	return 0, nil, 0, ErrUnrecognized
 }
 
 // looksLikeBench reports whether data holds a benchmark result line the
@@ -371,47 +413,40 @@ func isUint(s string) bool {
 	return true
 }
 
-// ErrNestedGzip is a profile still gzipped after one decompression:
-// pprof's parser would inflate the inner layer without any bound, so a
-// few kilobytes could take gigabytes.
-var ErrNestedGzip = errors.New("gzip inside gzip")
-
 // DecodeProfile parses a pprof profile, gzipped or not, decompressing it
-// at most once and within max bytes. It does not require samples (an
-// endpoint may serve an empty profile); ParseProfile does.
+// at most once and within max bytes, under profdecode's default limits
+// and no run budget. It does not require samples (an endpoint may serve
+// an empty profile); ParseProfile does. Deprecated: use profdecode.Decode.
 func DecodeProfile(data []byte, max int64) (*profile.Profile, error) {
-	if isGzip(data) {
-		var err error
-		if data, err = gunzip(data, max); err != nil {
-			return nil, err
-		}
-	}
-	if isGzip(data) {
-		return nil, fmt.Errorf("parsing pprof: %w", ErrNestedGzip)
-	}
-	// ParseData validates what it decodes (Profile.CheckValid), so a
-	// profile that parses is well-formed.
-	p, err := profile.ParseData(data)
-	if err != nil {
-		return nil, fmt.Errorf("parsing pprof: %w", err)
-	}
-	return p, nil
+	p, _, err := profdecode.Decode(data, profdecode.Limits{MaxBytes: max}, nil)
+	return p, err
 }
 
 // ParseProfile parses decompressed pprof data and checks it is usable:
-// valid, and with at least one sample.
+// valid, within profdecode's default limits, and with at least one sample.
 func ParseProfile(data []byte) (*profile.Profile, error) {
-	if isGzip(data) {
-		return nil, fmt.Errorf("parsing pprof: %w", ErrNestedGzip)
+	p, _, err := parseProfile(data, DefaultLimits)
+	return p, err
+}
+
+// parseProfile is ParseProfile charging lim.Budget, before parsing, for
+// what the profile will hold (profdecode.Decode); charged is what stays
+// charged. Data that is not protobuf and too costly to try as pprof's
+// legacy text formats is ErrUnrecognized, not a profile too large.
+func parseProfile(data []byte, lim Limits) (*profile.Profile, int64, error) {
+	if profdecode.IsGzip(data) {
+		return nil, 0, fmt.Errorf("parsing pprof: %w", ErrNestedGzip)
 	}
-	// ParseData validates what it decodes (Profile.CheckValid), so a
-	// profile that parses is well-formed.
-	p, err := profile.ParseData(data)
+	p, cost, err := profdecode.Decode(data, profdecode.Limits{MaxBytes: lim.MaxFileBytes}, lim.Budget)
 	if err != nil {
-		return nil, fmt.Errorf("parsing pprof: %w", err)
+		if cost.Legacy && (errors.Is(err, ErrTooLarge) || errors.Is(err, ErrOverBudget)) {
+			return nil, 0, fmt.Errorf("%w (not protobuf: %v, as pprof's legacy text formats)", ErrUnrecognized, err)
+		}
+		return nil, 0, err
 	}
 	if len(p.Sample) == 0 {
-		return nil, ErrNoSamples
+		lim.Budget.Refund(cost.Memory())
+		return nil, 0, ErrNoSamples
 	}
-	return p, nil
+	return p, cost.Memory(), nil
 }

@@ -16,6 +16,8 @@ import (
 
 	"github.com/google/pprof/profile"
 	"golang.org/x/perf/benchfmt"
+
+	"github.com/perfhound/perfhound/analyzer/profdecode"
 )
 
 // benchText is real `go test -bench -benchmem` output, with a malformed line added.
@@ -216,14 +218,14 @@ func FuzzDetect(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if isGzip(data) {
+		if profdecode.IsGzip(data) {
 			var err error
-			if data, err = gunzip(data, 8<<20); err != nil {
+			if data, err = profdecode.Gunzip(data, 8<<20); err != nil {
 				return
 			}
 		}
 		set := &Set{Units: map[benchfmt.UnitMetadataKey]*benchfmt.UnitMetadata{}}
-		if err := set.addData("in", data); err != nil {
+		if err := set.addData("in", data, DefaultLimits); err != nil {
 			var fe *FileError
 			if !errors.As(err, &fe) {
 				t.Fatalf("error %v is not a *FileError", err)

@@ -11,8 +11,10 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/perfhound/perfhound/analyzer/input"
+	"github.com/google/pprof/profile"
+
 	"github.com/perfhound/perfhound/analyzer/internal/regfile"
+	"github.com/perfhound/perfhound/analyzer/profdecode"
 )
 
 // The directory format:
@@ -239,15 +241,32 @@ func fileName(kind, source string) string {
 	return clean(source) + "-" + clean(kind)
 }
 
-// Load reads an observation saved by Save. Errors name the file at fault
-// and wrap ErrNotObservation, ErrVersion or ErrDamaged. Only regular files
-// are read (a FIFO, socket or device in their place is ErrNotRegular,
-// never opened for a blocking read), and each profile file once: an index
-// naming a file twice is damaged, as it would make one small file cost
-// its parse many times.
-func Load(dir string) (*Observation, error) {
+// LoadOptions bound what LoadWith may spend.
+type LoadOptions struct {
+	// Budget, when not nil, is the memory the run may spend: each file's
+	// bytes while it is read, and each parsed profile (counted from its
+	// samples, locations and the like before it is parsed) for as long as
+	// the observation holds it. Share one between the observations of a
+	// run.
+	Budget *profdecode.Budget
+	// Limits bound each profile; zero fields take profdecode.DefaultLimits.
+	Limits profdecode.Limits
+}
+
+// Load is LoadWith with no run budget and the default limits.
+func Load(dir string) (*Observation, error) { return LoadWith(dir, LoadOptions{}) }
+
+// LoadWith reads an observation saved by Save. Errors name the file at
+// fault and wrap ErrNotObservation, ErrVersion or ErrDamaged, or
+// profdecode's ErrTooLarge or ErrOverBudget for a profile too costly to
+// parse. Only regular files are read (a FIFO, socket or device in their
+// place is ErrNotRegular, never opened for a blocking read), and each
+// profile file once: an index naming a file twice is damaged, as it would
+// make one small file cost its parse many times.
+func LoadWith(dir string, opt LoadOptions) (*Observation, error) {
 	path := filepath.Join(dir, indexFile)
-	b, err := readCapped(path, maxIndexBytes)
+	b, charged, err := readCharged(path, maxIndexBytes, opt.Budget)
+	defer opt.Budget.Refund(charged)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w (no %s)", dir, ErrNotObservation, indexFile)
 	}
@@ -281,19 +300,59 @@ func Load(dir string) (*Observation, error) {
 		return nil, err
 	}
 	o := &Observation{Meta: ix.Meta, Series: ix.Series, Histograms: ix.Histograms, Missing: ix.Missing}
+	var kept int64
 	for i, e := range ix.Profiles {
-		pb, err := readCapped(files[i], maxProfileBytes)
+		p, cost, err := loadProfile(files[i], opt)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrDamaged, err)
+			opt.Budget.Refund(kept)
+			return nil, err
 		}
-		p, err := input.DecodeProfile(pb, maxProfileBytes)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w: %v", files[i], ErrDamaged, err)
-		}
+		kept += cost
 		e.Profile.Profile = p
 		o.Profiles = append(o.Profiles, e.Profile)
 	}
 	return o, nil
+}
+
+// loadProfile reads and parses one profile file within opt, and returns
+// what stays charged to opt.Budget for it. The file's bytes, gzipped and
+// inflated, are charged while they are in memory and refunded after.
+func loadProfile(file string, opt LoadOptions) (*profile.Profile, int64, error) {
+	lim := opt.Limits
+	if lim.MaxBytes <= 0 {
+		lim.MaxBytes = maxProfileBytes
+	}
+	data, charged, err := readCharged(file, lim.MaxBytes, opt.Budget)
+	defer func() { opt.Budget.Refund(charged) }()
+	if err != nil {
+		return nil, 0, profileError(file, err)
+	}
+	if profdecode.IsGzip(data) {
+		raw := charged
+		data, charged, err = profdecode.GunzipCharged(data, lim.MaxBytes, opt.Budget)
+		opt.Budget.Refund(raw)
+		if err != nil {
+			return nil, 0, profileError(file, err)
+		}
+	}
+	p, cost, err := profdecode.Decode(data, lim, opt.Budget)
+	if err != nil {
+		return nil, 0, profileError(file, err)
+	}
+	return p, cost.Memory(), nil
+}
+
+// profileError names file in err, and calls the observation damaged
+// unless the profile is sound and only too costly to hold.
+func profileError(file string, err error) error {
+	var pe *fs.PathError
+	switch {
+	case errors.Is(err, profdecode.ErrTooLarge) || errors.Is(err, profdecode.ErrOverBudget):
+		return fmt.Errorf("%s: %w", file, err)
+	case errors.As(err, &pe):
+		return fmt.Errorf("%w: %w", ErrDamaged, err)
+	}
+	return fmt.Errorf("%s: %w: %w", file, ErrDamaged, err)
 }
 
 // profileFiles checks the index's profile entries before any is read, and
@@ -331,12 +390,19 @@ func profileFiles(dir, index string, entries []profEntry) ([]string, error) {
 // readCapped reads the regular file path whole, up to limit bytes. Errors
 // name path.
 func readCapped(path string, limit int64) ([]byte, error) {
-	b, err := regfile.Read(path, limit)
+	b, _, err := readCharged(path, limit, nil)
+	return b, err
+}
+
+// readCharged is readCapped charging b for the bytes read; charged is
+// what to refund once they are dropped.
+func readCharged(path string, limit int64, b *profdecode.Budget) (data []byte, charged int64, err error) {
+	data, charged, err = regfile.Read(path, limit, b)
 	var pe *fs.PathError
 	if err != nil && !errors.As(err, &pe) {
 		err = fmt.Errorf("%s: %w", path, err)
 	}
-	return b, err
+	return data, charged, err
 }
 
 // MarshalJSON writes a point as [unix milliseconds, value], which keeps

@@ -5,10 +5,14 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/perfhound/perfhound/analyzer/profdecode"
+	"github.com/perfhound/perfhound/internal/testprof"
 )
 
 // savedCopy saves the sample observation and returns its directory and
@@ -100,5 +104,61 @@ func TestLoadRefusesDuplicateEntries(t *testing.T) {
 				t.Errorf("Load = %v; want ErrDamaged naming the file named twice", err)
 			}
 		})
+	}
+}
+
+// allocated is how many bytes f allocated.
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// A profile of an observation whose parse would cost far more than its
+// size is refused, from its counts, before parsing: it is not damaged,
+// only over the run's budget, and nothing stays charged.
+func TestLoadWithBudget(t *testing.T) {
+	dir, _ := savedCopy(t)
+	b := profdecode.NewBudget(1 << 30)
+	o, err := LoadWith(dir, LoadOptions{Budget: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want int64
+	for _, p := range o.Profiles {
+		var buf bytes.Buffer
+		p.Profile.WriteUncompressed(&buf)
+		want += profdecode.Measure(buf.Bytes()).Memory()
+	}
+	if b.Used() != want {
+		t.Errorf("budget used %d after the load, want the profiles' %d", b.Used(), want)
+	}
+
+	wire := testprof.Deep(20_000, 1_000)
+	cost := profdecode.Measure(wire).Memory()
+	costly := filepath.Join(dir, profilesDir, "001-ebpf-cpu.pb.gz")
+	if err := os.WriteFile(costly, testprof.Gzip(wire), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b = profdecode.NewBudget(64 << 20)
+	n := allocated(func() { _, err = LoadWith(dir, LoadOptions{Budget: b}) })
+	if !errors.Is(err, profdecode.ErrOverBudget) || errors.Is(err, ErrDamaged) || !strings.HasPrefix(err.Error(), costly+": ") {
+		t.Fatalf("LoadWith = %v; want ErrOverBudget naming %s, not damaged", err, costly)
+	}
+	if n > uint64(cost)/4 || b.Used() != 0 {
+		t.Errorf("LoadWith allocated %d MB for a profile whose parse costs %d MB, and left %d charged", n>>20, cost>>20, b.Used())
+	}
+	// A gzip bomb in its place is refused as it inflates.
+	if err := os.WriteFile(costly, testprof.Bomb(128), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n = allocated(func() { _, err = LoadWith(dir, LoadOptions{Budget: b}) })
+	// A buffer that doubles as it grows allocates at most twice its last
+	// size, and the last is within the budget.
+	if !errors.Is(err, profdecode.ErrOverBudget) || !strings.HasPrefix(err.Error(), costly+": ") || n > 2*64<<20+8<<20 || b.Used() != 0 {
+		t.Fatalf("LoadWith of a gzip bomb = %v, allocated %d MB, left %d charged", err, n>>20, b.Used())
 	}
 }

@@ -228,7 +228,10 @@ or is not pprof) or on usage errors.`,
 }
 
 func newAnalyze() *cobra.Command {
-	var rep reportFlags
+	var (
+		rep reportFlags
+		mem memoryFlag
+	)
 	cmd := &cobra.Command{
 		Use:   "analyze [flags] DIR",
 		Short: "Diagnose a saved observation again, offline",
@@ -248,14 +251,19 @@ so the verdict is the same.`,
 			if err := rep.check(); err != nil {
 				return err
 			}
-			o, err := observation.Load(args[0])
+			budget, err := mem.budget()
 			if err != nil {
 				return err
+			}
+			o, err := loadObservation(args[0], budget)
+			if err != nil {
+				return mem.explain(err)
 			}
 			return rep.write(cmd.OutOrStdout(), diagnosis.Analyze(o, diagnosis.DefaultOptions()))
 		},
 	}
 	rep.add(cmd)
+	mem.add(cmd)
 	return cmd
 }
 

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/perfhound/perfhound/analyzer/observation"
+	"github.com/perfhound/perfhound/analyzer/profdecode"
+	"github.com/perfhound/perfhound/internal/testprof"
 )
 
 // runWithin is run that fails the test if it does not return in a minute.
@@ -27,14 +29,21 @@ func runWithin(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	}
 }
 
+// copyObservation copies a recorded observation to a temporary directory.
+func copyObservation(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "obs")
+	if err := os.CopyFS(dir, os.DirFS(serveFixture)); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 // obsWithFIFO copies a recorded observation and puts a FIFO in the place
 // of one of its files.
 func obsWithFIFO(t *testing.T, name string) (dir, fifo string) {
 	t.Helper()
-	dir = filepath.Join(t.TempDir(), "obs")
-	if err := os.CopyFS(dir, os.DirFS(serveFixture)); err != nil {
-		t.Fatal(err)
-	}
+	dir = copyObservation(t)
 	fifo = filepath.Join(dir, name)
 	if err := os.Remove(fifo); err != nil {
 		t.Fatal(err)
@@ -115,7 +124,7 @@ func TestServeExitsOnSignalWhileLoading(t *testing.T) {
 		t.Run(sig.String(), func(t *testing.T) {
 			started, release := make(chan struct{}), make(chan struct{})
 			defer close(release)
-			loadForServe = func(string) (*observation.Observation, error) {
+			loadForServe = func(string, *profdecode.Budget) (*observation.Observation, error) {
 				close(started)
 				<-release // loads for as long as the test lasts
 				return nil, os.ErrDeadlineExceeded
@@ -143,5 +152,76 @@ func TestServeExitsOnSignalWhileLoading(t *testing.T) {
 				t.Fatalf("serve still loading a minute after %v", sig)
 			}
 		})
+	}
+}
+
+// A profile of a few KB whose parse takes hundreds of MB is refused under
+// --max-memory-mb, by name, with how much it needs and how to raise it;
+// the same for analyze and serve on an observation holding it.
+func TestMaxMemory(t *testing.T) {
+	t.Setenv("HOME", t.TempDir())
+	root := t.TempDir()
+	costly := testprof.Gzip(testprof.Deep(20_000, 1_000)) // 53 KB, about 480 MB parsed
+	base := writeFile(t, filepath.Join(root, "base", "cpu.pb.gz"), costly)
+	writeFile(t, filepath.Join(root, "head", "cpu.pb.gz"), costly)
+	code, _, stderr := runWithin(t, "compare", "--max-memory-mb", "64", filepath.Join(root, "base"), filepath.Join(root, "head"))
+	for _, want := range []string{base + ": over the memory budget: parsing needs about 4", "of 64.0 MiB", "--max-memory-mb 64: raise it"} {
+		if code != exitBadInput || !strings.Contains(stderr, want) {
+			t.Errorf("compare: exit %d, stderr %q; want %d and %q", code, stderr, exitBadInput, want)
+		}
+	}
+
+	dir := copyObservation(t)
+	profiles, _ := filepath.Glob(filepath.Join(dir, "profiles", "*"))
+	writeFile(t, profiles[0], costly)
+	for _, args := range [][]string{
+		{"analyze", "--max-memory-mb", "64", dir},
+		{"serve", "--max-memory-mb", "64", "--listen", "127.0.0.1:0", dir},
+		{"compare", "--max-memory-mb", "64", dir, dir},
+	} {
+		code, _, stderr := runWithin(t, args...)
+		if code != exitBadInput || !strings.Contains(stderr, profiles[0]+": over the memory budget") || !strings.Contains(stderr, "--max-memory-mb 64") {
+			t.Errorf("%q: exit %d, stderr %q", args, code, stderr)
+		}
+	}
+	for _, cmd := range []string{"compare", "analyze", "serve"} {
+		code, _, stderr := runWithin(t, cmd, "--max-memory-mb", "0", dir, dir)
+		if cmd != "compare" {
+			code, _, stderr = runWithin(t, cmd, "--max-memory-mb", "0", dir)
+		}
+		if code != exitBadInput || !strings.Contains(stderr, "--max-memory-mb must be positive") {
+			t.Errorf("%s --max-memory-mb 0: exit %d, stderr %q", cmd, code, stderr)
+		}
+	}
+}
+
+// The default budget is a quarter of what this process may use, and at
+// most 2 GiB; under an address-space rlimit below the machine's memory it
+// follows the rlimit.
+func TestDefaultBudget(t *testing.T) {
+	if b := defaultBudget(); b <= 0 || b > 2<<30 || b > memoryLimit()/4 {
+		t.Errorf("default budget %d, memory limit %d", b, memoryLimit())
+	}
+	var si syscall.Sysinfo_t
+	if err := syscall.Sysinfo(&si); err != nil {
+		t.Fatal(err)
+	}
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_AS, &rl); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Setrlimit(syscall.RLIMIT_AS, &rl)
+	// Half the RAM: below the machine's memory, far above this process's
+	// address space (a Go test maps a GB or two).
+	half := si.Totalram * uint64(si.Unit) / 2
+	if half < 8<<30 || rl.Cur < half {
+		t.Skipf("%d bytes of RAM, address space limited to %d: nothing to lower", half*2, rl.Cur)
+	}
+	lowered := syscall.Rlimit{Cur: half, Max: rl.Max}
+	if err := syscall.Setrlimit(syscall.RLIMIT_AS, &lowered); err != nil {
+		t.Fatal(err)
+	}
+	if got := memoryLimit(); got > int64(half) {
+		t.Errorf("memory limit %d above the rlimit %d", got, half)
 	}
 }

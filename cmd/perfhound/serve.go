@@ -18,10 +18,12 @@ import (
 
 	"github.com/perfhound/perfhound/agent/pprofui"
 	"github.com/perfhound/perfhound/analyzer/observation"
+	"github.com/perfhound/perfhound/analyzer/profdecode"
 )
 
 func newServe() *cobra.Command {
 	listen := "127.0.0.1:8080"
+	var mem memoryFlag
 	cmd := &cobra.Command{
 		Use:   "serve [flags] DIR",
 		Short: "Browse the profiles of a saved observation in pprof's web UI",
@@ -50,12 +52,17 @@ address cannot be listened on.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			budget, err := mem.budget()
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return serve(ctx, args[0], listen, cmd.ErrOrStderr(), nil)
+			return mem.explain(serve(ctx, args[0], budget, listen, cmd.ErrOrStderr(), nil))
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", listen, "host:port to listen on (port 0 picks a free port)")
+	mem.add(cmd)
 	return cmd
 }
 
@@ -63,11 +70,11 @@ address cannot be listened on.`,
 // interrupted.
 const shutdownGrace = 5 * time.Second
 
-// serve serves the observation in dir on listen until ctx is done, then
-// shuts down gracefully. ready, if not nil, is called with the address
+// serve serves the observation in dir, loaded within budget, on listen
+// until ctx is done, then shuts down gracefully. ready, if not nil, is called with the address
 // listened on once requests can be made: tests listen on port 0.
-func serve(ctx context.Context, dir, listen string, stderr io.Writer, ready func(addr string)) error {
-	o, err := loadUntilDone(ctx, dir)
+func serve(ctx context.Context, dir string, budget *profdecode.Budget, listen string, stderr io.Writer, ready func(addr string)) error {
+	o, err := loadUntilDone(ctx, dir, budget)
 	if err != nil {
 		return err
 	}
@@ -124,14 +131,14 @@ var loadForServe = loadObservation
 // still end on them. The load then goes on until the process exits. An
 // interrupt is no error (exit 0, as interrupting serve always is): it
 // returns a nil observation.
-func loadUntilDone(ctx context.Context, dir string) (*observation.Observation, error) {
+func loadUntilDone(ctx context.Context, dir string, budget *profdecode.Budget) (*observation.Observation, error) {
 	type loaded struct {
 		o   *observation.Observation
 		err error
 	}
 	done := make(chan loaded, 1)
 	go func() {
-		o, err := loadForServe(dir)
+		o, err := loadForServe(dir, budget)
 		done <- loaded{o, err}
 	}()
 	select {
@@ -142,9 +149,10 @@ func loadUntilDone(ctx context.Context, dir string) (*observation.Observation, e
 	}
 }
 
-// loadObservation loads dir, saying plainly when dir does not exist or is
-// not a directory, which Load reports as a missing observation.json.
-func loadObservation(dir string) (*observation.Observation, error) {
+// loadObservation loads dir within budget, saying plainly when dir does
+// not exist or is not a directory, which Load reports as a missing
+// observation.json.
+func loadObservation(dir string, budget *profdecode.Budget) (*observation.Observation, error) {
 	fi, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -154,7 +162,7 @@ func loadObservation(dir string) (*observation.Observation, error) {
 	case !fi.IsDir():
 		return nil, fmt.Errorf("%s is a file, not an observation directory (one that 'perfhound diagnose --save' writes)", dir)
 	}
-	return observation.Load(dir)
+	return observation.LoadWith(dir, observation.LoadOptions{Budget: budget})
 }
 
 func isLoopback(a net.Addr) bool {

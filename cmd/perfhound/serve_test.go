@@ -66,7 +66,7 @@ func TestServe(t *testing.T) {
 	addrc := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- serve(ctx, serveFixture, "127.0.0.1:0", &stderr, func(addr string) { addrc <- addr })
+		done <- serve(ctx, serveFixture, nil, "127.0.0.1:0", &stderr, func(addr string) { addrc <- addr })
 	}()
 	var addr string
 	select {

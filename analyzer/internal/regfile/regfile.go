@@ -7,20 +7,23 @@ package regfile
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/perfhound/perfhound/analyzer/profdecode"
 )
 
 // ErrNotRegular is a path that is not a regular file (a FIFO, a socket, a
 // device, a kernel pseudo-file of /proc or /sys).
 var ErrNotRegular = errors.New("not a regular file")
 
-// ErrTooLarge is a file larger than the reader's cap.
-var ErrTooLarge = errors.New("larger than the input limit")
+// ErrTooLarge is a file larger than the reader's cap: profdecode's, so
+// that one errors.Is tells a file too large on disk and one that inflates
+// or parses too large.
+var ErrTooLarge = profdecode.ErrTooLarge
 
 // ID is what makes two paths the same file or directory, whatever
 // symlinks or hard links lead to it: its device and inode.
@@ -108,33 +111,22 @@ func checkFS(f *os.File) error {
 }
 
 // Read reads the whole of the regular file path, refusing one larger than
-// max bytes (checked on its size before reading, and on what was read, as
-// the file may grow meanwhile).
-func Read(path string, max int64) ([]byte, error) {
+// limit bytes (on its size before reading, and on what was read, as the
+// file may grow meanwhile) with ErrTooLarge. It charges b for the buffer
+// before allocating it (see profdecode.ReadAll) and returns what stays
+// charged: refund it when the data is dropped. b may be nil.
+func Read(path string, limit int64, b *profdecode.Budget) ([]byte, int64, error) {
 	f, st, err := Open(path)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer f.Close()
-	if st.Size() > max {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, st.Size(), max)
+	if st.Size() > limit {
+		return nil, 0, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, st.Size(), limit)
 	}
-	// Sized from the stat, so that a file read whole is read in one buffer.
-	buf := make([]byte, 0, st.Size()+1)
-	for {
-		if int64(len(buf)) > max {
-			return nil, fmt.Errorf("%w: limit %d bytes", ErrTooLarge, max)
-		}
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := f.Read(buf[len(buf):min(int64(cap(buf)), max+1)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading: %w", err)
-		}
+	data, charged, err := profdecode.ReadAll(f, st.Size(), limit, b)
+	if err != nil && !errors.Is(err, ErrTooLarge) && !errors.Is(err, profdecode.ErrOverBudget) {
+		err = fmt.Errorf("reading: %w", err)
 	}
+	return data, charged, err
 }

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/perfhound/perfhound/analyzer/profdecode"
 )
 
 // within fails the test if f does not return in a minute: what it tests
@@ -45,7 +47,7 @@ func TestReadRefusesWhatIsNotARegularFile(t *testing.T) {
 		dir:                         "directory, not a regular file",
 	} {
 		within(t, func() {
-			_, err := Read(path, 1<<20)
+			_, _, err := Read(path, 1<<20, nil)
 			if !errors.Is(err, ErrNotRegular) || err.Error() != want {
 				t.Errorf("Read(%s) = %v, want %q", path, err, want)
 			}
@@ -58,14 +60,18 @@ func TestReadCapsRegularFiles(t *testing.T) {
 	if err := os.WriteFile(path, []byte(strings.Repeat("x", 1000)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	b, err := Read(path, 1000)
-	if err != nil || len(b) != 1000 {
-		t.Fatalf("Read at the cap = %d bytes, %v", len(b), err)
+	budget := profdecode.NewBudget(1 << 20)
+	b, charged, err := Read(path, 1000, budget)
+	if err != nil || len(b) != 1000 || charged != 1001 || budget.Used() != 1001 {
+		t.Fatalf("Read at the cap = %d bytes, %d charged, %v; want 1000, 1001 (the size and a byte to see the end)", len(b), charged, err)
 	}
-	if _, err := Read(path, 999); !errors.Is(err, ErrTooLarge) {
+	if _, _, err := Read(path, 999, nil); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("Read past the cap = %v, want ErrTooLarge", err)
 	}
-	if _, err := Read(filepath.Join(t.TempDir(), "none"), 10); !errors.Is(err, os.ErrNotExist) {
+	if _, _, err := Read(path, 1000, profdecode.NewBudget(1000)); !errors.Is(err, profdecode.ErrOverBudget) {
+		t.Fatalf("Read past the budget = %v, want ErrOverBudget", err)
+	}
+	if _, _, err := Read(filepath.Join(t.TempDir(), "none"), 10, nil); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("Read of a missing file = %v", err)
 	}
 }
