@@ -20,6 +20,7 @@ import (
 	"io/fs"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/google/pprof/profile"
@@ -168,30 +169,48 @@ func Load(paths []string, lim Limits) (*Set, error) {
 	// then added in file order so the result does not depend on timing.
 	loaded := make([]*Set, len(files))
 	errs := make([]error, len(files))
+	// failed is the first file known to end the load: files after it are
+	// not read (the load returns the first error in file order).
+	var failed atomic.Int64
+	failed.Store(int64(len(files)))
 	load := func(i int) {
+		if int64(i) > failed.Load() {
+			return
+		}
 		if loaded[i] != nil {
 			lim.Budget.Refund(loaded[i].charged)
 		}
 		one := &Set{Units: benchfmt.UnitMetadataMap{}}
 		errs[i] = one.add(files[i], lim)
 		loaded[i] = one
+		if errs[i] != nil && !errors.Is(errs[i], ErrOverBudget) {
+			for {
+				f := failed.Load()
+				if int64(i) >= f || failed.CompareAndSwap(f, int64(i)) {
+					break
+				}
+			}
+		}
 	}
 	par.Do(len(files), load)
 	// A file refused for the budget while others were in memory beside it
 	// may fit once their read buffers are gone: read those again, one at
 	// a time, so that parallelism never makes a run fail that fits.
-	if len(files) > 1 && runtime.GOMAXPROCS(0) > 1 {
-		for i := range files {
-			if errors.Is(errs[i], ErrOverBudget) {
-				load(i)
-			}
+	for i := range files {
+		if errors.Is(errs[i], ErrOverBudget) && len(files) > 1 && runtime.GOMAXPROCS(0) > 1 {
+			load(i)
+		}
+		if errs[i] != nil {
+			break
 		}
 	}
 	set := &Set{Paths: paths, Units: benchfmt.UnitMetadataMap{}, Skipped: skipped}
 	for i, one := range loaded {
 		if errs[i] != nil {
 			for _, one := range loaded {
-				lim.Budget.Refund(one.charged)
+				if one != nil {
+					lim.Budget.Refund(one.charged)
+				}
 			}
 			return nil, errs[i]
 		}
@@ -393,8 +412,11 @@ func looksLikeGoTest(data []byte) bool {
 	if !utf8.Valid(data) {
 		return false
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if line == "PASS" || line == "FAIL" || strings.HasPrefix(line, "ok  \t") || strings.HasPrefix(line, "goos: ") {
+	// Line by line over the bytes: a copy of a file of hundreds of MB
+	// (as a string, or split) would cost as much again, uncharged.
+	for line := range bytes.Lines(data) {
+		line = bytes.TrimSuffix(line, []byte("\n"))
+		if string(line) == "PASS" || string(line) == "FAIL" || bytes.HasPrefix(line, []byte("ok  \t")) || bytes.HasPrefix(line, []byte("goos: ")) {
 			return true
 		}
 	}

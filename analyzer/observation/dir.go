@@ -325,7 +325,7 @@ func loadProfile(file string, opt LoadOptions) (*profile.Profile, int64, error) 
 	data, charged, err := readCharged(file, lim.MaxBytes, opt.Budget)
 	defer func() { opt.Budget.Refund(charged) }()
 	if err != nil {
-		return nil, 0, profileError(file, err)
+		return nil, 0, profileError("", err) // err names file
 	}
 	if profdecode.IsGzip(data) {
 		raw := charged
@@ -342,17 +342,18 @@ func loadProfile(file string, opt LoadOptions) (*profile.Profile, int64, error) 
 	return p, cost.Memory(), nil
 }
 
-// profileError names file in err, and calls the observation damaged
-// unless the profile is sound and only too costly to hold.
+// profileError names file in err (unless file is "": err names it), and
+// calls the observation damaged unless the profile is sound and only too
+// costly to hold.
 func profileError(file string, err error) error {
-	var pe *fs.PathError
-	switch {
-	case errors.Is(err, profdecode.ErrTooLarge) || errors.Is(err, profdecode.ErrOverBudget):
-		return fmt.Errorf("%s: %w", file, err)
-	case errors.As(err, &pe):
-		return fmt.Errorf("%w: %w", ErrDamaged, err)
+	prefix := ""
+	if file != "" {
+		prefix = file + ": "
 	}
-	return fmt.Errorf("%s: %w: %w", file, ErrDamaged, err)
+	if errors.Is(err, profdecode.ErrTooLarge) || errors.Is(err, profdecode.ErrOverBudget) {
+		return fmt.Errorf("%s%w", prefix, err)
+	}
+	return fmt.Errorf("%s%w: %w", prefix, ErrDamaged, err)
 }
 
 // profileFiles checks the index's profile entries before any is read, and

@@ -3,6 +3,7 @@ package profdecode
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -70,7 +71,7 @@ func GunzipCharged(data []byte, max int64, b *Budget) ([]byte, int64, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("decompressing gzip: %w", err)
 	}
-	out, charged, err := ReadAll(zr, min(2*int64(len(data)), max), max, b)
+	out, charged, err := ReadAll(zr, inflatedSize(data, max), max, b)
 	switch {
 	case err == nil:
 		return out, charged, nil
@@ -81,4 +82,18 @@ func GunzipCharged(data []byte, max int64, b *Budget) ([]byte, int64, error) {
 	}
 	// io.ErrUnexpectedEOF is the usual symptom of a cut-off download.
 	return nil, 0, fmt.Errorf("decompressing gzip (truncated?): %w", err)
+}
+
+// inflatedSize guesses what data inflates to, to size the buffer once: a
+// gzip member ends with its size (modulo 4 GiB), exact for the usual file
+// of one member; more members only make the buffer grow. A size past max
+// or below the compressed size is not believed.
+func inflatedSize(data []byte, max int64) int64 {
+	guess := 2 * int64(len(data))
+	if len(data) >= 18 { // header and trailer
+		if n := int64(binary.LittleEndian.Uint32(data[len(data)-4:])); n >= int64(len(data))/2 && n <= max {
+			guess = n
+		}
+	}
+	return min(guess, max)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 )
 
@@ -34,6 +35,22 @@ func TestReadAllCharges(t *testing.T) {
 	}
 	if _, _, err := ReadAll(io.LimitReader(bytes.NewReader(data), 99_999), 0, 99_999, nil); err != nil {
 		t.Errorf("at the cap: %v", err)
+	}
+}
+
+// A gzip file of one member says what it inflates to: the buffer is
+// allocated once, at that size.
+func TestGunzipChargedSizesFromTrailer(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789"), 100_000)
+	out, charged, err := GunzipCharged(gz(data), 1<<20, nil)
+	if err != nil || !bytes.Equal(out, data) || charged != int64(len(data))+1 || cap(out) != len(data)+1 {
+		t.Errorf("GunzipCharged = %d bytes in %d, charged %d, %v; want %d in one buffer", len(out), cap(out), charged, err, len(data))
+	}
+	// A trailer that lies about the size only costs growing the buffer.
+	lying := gz(data)
+	copy(lying[len(lying)-4:], []byte{1, 0, 0, 0})
+	if _, _, err := GunzipCharged(lying, 1<<20, nil); err == nil || !strings.Contains(err.Error(), "gzip") {
+		t.Errorf("a gzip whose size is wrong: %v, want the reader's error", err)
 	}
 }
 

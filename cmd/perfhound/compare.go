@@ -83,10 +83,11 @@ does, 2 on bad input or usage.`,
 				return usageError{fmt.Errorf("--threshold must be >= 0 and --alpha in (0, 1)")}
 			}
 			opt.Thresholds.MinChange = threshold / 100
-			budget, err := mem.budget()
+			budget, restore, err := mem.budget()
 			if err != nil {
 				return err
 			}
+			defer restore()
 			baseObs, headObs := isObservation(args[0]), isObservation(args[1])
 			if baseObs != headObs {
 				obs, other := args[0], args[1]

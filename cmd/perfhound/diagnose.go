@@ -251,10 +251,11 @@ so the verdict is the same.`,
 			if err := rep.check(); err != nil {
 				return err
 			}
-			budget, err := mem.budget()
+			budget, restore, err := mem.budget()
 			if err != nil {
 				return err
 			}
+			defer restore()
 			o, err := loadObservation(args[0], budget)
 			if err != nil {
 				return mem.explain(err)

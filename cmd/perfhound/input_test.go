@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -223,5 +224,30 @@ func TestDefaultBudget(t *testing.T) {
 	}
 	if got := memoryLimit(); got > int64(half) {
 		t.Errorf("memory limit %d above the rlimit %d", got, half)
+	}
+}
+
+// The budget sets the Go runtime's soft memory limit for the command and
+// puts the previous one back after; GOMEMLIMIT, when set, wins.
+func TestMemoryFlagSoftLimit(t *testing.T) {
+	t.Setenv("GOMEMLIMIT", "")
+	before := debug.SetMemoryLimit(-1)
+	m := memoryFlag{mb: 100}
+	_, restore, err := m.budget()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := debug.SetMemoryLimit(-1); got != softLimit(100<<20) || got < 100<<20 {
+		t.Errorf("soft limit %d during the command, want %d", got, softLimit(100<<20))
+	}
+	restore()
+	if got := debug.SetMemoryLimit(-1); got != before {
+		t.Errorf("soft limit %d after, want %d back", got, before)
+	}
+	t.Setenv("GOMEMLIMIT", "1GiB")
+	_, restore, _ = m.budget()
+	defer restore()
+	if got := debug.SetMemoryLimit(-1); got != before {
+		t.Errorf("soft limit %d with GOMEMLIMIT set, want it untouched (%d)", got, before)
 	}
 }

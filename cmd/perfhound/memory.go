@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -28,13 +29,27 @@ func (m *memoryFlag) add(cmd *cobra.Command) {
 	cmd.Flags().Int64Var(&m.mb, "max-memory-mb", m.mb, "memory the run may spend on parsed profiles and benchmark results, in MiB (default: a quarter of this machine's memory limit, at most 2048)")
 }
 
-// budget is the run's budget, or a usage error.
-func (m *memoryFlag) budget() (*profdecode.Budget, error) {
+// budget is the run's budget, or a usage error. It also sets the Go
+// runtime's soft memory limit a little above the budget (unless GOMEMLIMIT
+// is set), because the budget counts what is live: buffers refunded are
+// garbage the collector would otherwise let pile up to as much again.
+// Call restore when the command ends (tests run commands in one process).
+func (m *memoryFlag) budget() (b *profdecode.Budget, restore func(), err error) {
 	if m.mb <= 0 {
-		return nil, usageError{fmt.Errorf("--max-memory-mb must be positive, got %d", m.mb)}
+		return nil, nil, usageError{fmt.Errorf("--max-memory-mb must be positive, got %d", m.mb)}
 	}
-	return profdecode.NewBudget(m.mb << 20), nil
+	restore = func() {}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		prev := debug.SetMemoryLimit(softLimit(m.mb << 20))
+		restore = func() { debug.SetMemoryLimit(prev) }
+	}
+	return profdecode.NewBudget(m.mb << 20), restore, nil
 }
+
+// softLimit is the Go runtime's memory limit for a budget: the budget,
+// a quarter more for what is not charged (reports, the analysis's own
+// tables), and 128 MiB for the runtime and the binary.
+func softLimit(budget int64) int64 { return budget + budget/4 + 128<<20 }
 
 // explain adds to an error over the budget how to raise it.
 func (m *memoryFlag) explain(err error) error {

@@ -52,10 +52,11 @@ address cannot be listened on.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			budget, err := mem.budget()
+			budget, restore, err := mem.budget()
 			if err != nil {
 				return err
 			}
+			defer restore()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return mem.explain(serve(ctx, args[0], budget, listen, cmd.ErrOrStderr(), nil))
