@@ -37,17 +37,22 @@ FUZZ_TARGETS := \
 	analyzer/compare:FuzzCompareProfiles \
 	analyzer/observation:FuzzLoadIndex \
 	analyzer/verdict:FuzzJudge \
-	analyzer/profdecode:FuzzMeasure
+	analyzer/profdecode:FuzzMeasure \
+	analyzer/compare:FuzzCompareBench \
+	analyzer/htmlreport:FuzzChart \
+	agent/pprofui:FuzzSafeName \
+	agent/ingest:FuzzIngest
 FUZZLONG ?= 5m
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  echo "fuzz $${t#*:} ./$${t%%:*} for $(FUZZTIME)"; \
-	  $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*}; \
+	  $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./$${t%%:*}; \
 	done
 
+# Minimizing each new input (60 s by default) would stall the long runs.
 fuzz-long:
-	$(MAKE) fuzz FUZZTIME=$(FUZZLONG)
+	$(MAKE) fuzz FUZZTIME=$(FUZZLONG) FUZZFLAGS=-fuzzminimizetime=1x
 
 # The main job: run a fixture workload and diagnose it to its end. As root
 # eBPF shows where every thread's time went; without root perfhound uses

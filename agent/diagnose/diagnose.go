@@ -3,7 +3,8 @@
 // service's pprof endpoint. It turns what the user names into what
 // agent/observe watches, and bad targets into clear errors: a PID that
 // does not exist or exits during the window, a command that cannot start
-// or exits at once, a URL that does not answer or is not pprof.
+// or exits at once, a URL that does not answer or is not pprof, a window
+// that yields nothing of the target (ErrNoData).
 package diagnose
 
 import (
@@ -30,6 +31,9 @@ var (
 	ErrNoProcess     = observe.ErrNoProcess
 	ErrProcessExited = errors.New("the process exited during the window")
 	ErrCommand       = errors.New("the command could not be watched")
+	// ErrNoData is a window that yielded nothing of the target (every
+	// collector of it failed): there is nothing to judge.
+	ErrNoData = errors.New("nothing of the target was collected")
 )
 
 // MinCommandRun is how long a command must run to be worth a verdict: a
@@ -78,20 +82,47 @@ func Watch(ctx context.Context, opts Options) (*observation.Observation, error) 
 		Duration: opts.Duration, Interval: opts.Interval, EBPF: opts.EBPF, Frequency: opts.Frequency,
 		Env: opts.Env, Started: opts.Started, Stop: opts.Interrupt,
 	}
+	var o *observation.Observation
+	var err error
 	switch {
 	case len(opts.Command) > 0:
-		return watchCommand(ctx, opts, wopts)
+		o, err = watchCommand(ctx, opts, wopts)
 	case opts.PID != 0:
-		return watchPID(ctx, opts, wopts)
+		o, err = watchPID(ctx, opts, wopts)
 	case opts.URL != "":
-		return watchURL(ctx, opts, wopts)
+		o, err = watchURL(ctx, opts, wopts)
+	default:
+		o, err = observe.Watch(ctx, wopts)
+		if o != nil {
+			dropPID(o, os.Getpid())
+			noteInterrupt(o, opts)
+		}
 	}
-	o, err := observe.Watch(ctx, wopts)
-	if o != nil {
-		dropPID(o, os.Getpid())
-		noteInterrupt(o, opts)
+	if err == nil && o != nil && !o.HasTargetData() {
+		return o, noData(o)
 	}
 	return o, err
+}
+
+// noData is the error of a window that yielded nothing of its target,
+// naming each signal that failed and why (for a Go service, each
+// endpoint). The host's series of the window are not the target's: a
+// verdict on them would judge the machine around it, perfhound's own
+// fetching included.
+func noData(o *observation.Observation) error {
+	var b strings.Builder
+	for _, m := range o.Missing {
+		fmt.Fprintf(&b, "\n  %s: %s", m.Signal, m.Reason)
+	}
+	t := o.Meta.Target
+	what := t.URL
+	if t.PID != 0 {
+		what = fmt.Sprintf("%s %d", t.Kind, t.PID)
+	}
+	if what == "" {
+		what = "the " + t.Kind
+	}
+	return fmt.Errorf("diagnose: %w from %s in the window, so there is nothing to judge; what failed:%s", ErrNoData, what, b.String())
 }
 
 // noteInterrupt says in the observation that the user cut the window
@@ -400,7 +431,20 @@ func watchURL(ctx context.Context, opts Options, wopts observe.WatchOptions) (*o
 	noteInterrupt(o, opts)
 	o.Meta.Target.PID = wopts.PID
 	if wopts.PID == 0 {
-		o.Missing = append(o.Missing, observation.Missing{Signal: "ebpf", Reason: why})
+		noteNoEBPF(o, opts.EBPF, why)
 	}
 	return o, nil
+}
+
+// noteNoEBPF says in o why eBPF did not watch a service: in place of
+// observe's "not requested" when the user did request it, beside it when
+// not.
+func noteNoEBPF(o *observation.Observation, requested bool, why string) {
+	for i, m := range o.Missing {
+		if requested && m.Signal == "ebpf" && m.Reason == observe.NotRequested {
+			o.Missing[i].Reason = why
+			return
+		}
+	}
+	o.Missing = append(o.Missing, observation.Missing{Signal: "ebpf", Reason: why})
 }

@@ -525,3 +525,30 @@ func TestParsePromLine(t *testing.T) {
 		}
 	}
 }
+
+// TestScrapeCutShort: a profile whose answer stops mid-body (the service
+// crashed or was killed) is missing, saying so, not that it never
+// answered.
+func TestScrapeCutShort(t *testing.T) {
+	t.Parallel()
+	f := newFake(t, map[string]http.HandlerFunc{
+		"/debug/pprof/heap": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Header().Set("Content-Length", "4096")
+			w.Write(make([]byte, 100))
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler)
+		},
+	})
+	res, err := Scrape(context.Background(), Options{BaseURL: f.URL, Duration: time.Second, Profiles: []string{"heap", "goroutine"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "connection closed by the server after 100 bytes of the body at " + f.URL + "/debug/pprof/heap"
+	if got := missing(res)["pprof.heap"]; got != want {
+		t.Errorf("missing pprof.heap: %q, want %q", got, want)
+	}
+	if len(res.Profiles) != 1 || res.Profiles[0].Kind != observation.KindGoroutine {
+		t.Errorf("profiles %v, want the goroutine one", res.Profiles)
+	}
+}

@@ -137,7 +137,7 @@ func (c *client) get(ctx context.Context, u string, extra time.Duration) (*respo
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBytes+1))
 	if err != nil {
-		return nil, newTransportError(r.url, start, err)
+		return nil, bodyError(r.url, start, len(body), err)
 	}
 	if int64(len(body)) > c.maxBytes {
 		return nil, &tooLargeError{url: r.url, max: c.maxBytes}
@@ -196,6 +196,19 @@ func newTransportError(u string, start time.Time, err error) *transportError {
 		} else {
 			e.why = err.Error()
 		}
+	}
+	return e
+}
+
+// bodyError is a transport error after the answer began: the headers
+// arrived, then the body stopped after n bytes (a server that crashed or
+// was killed mid-answer).
+func bodyError(u string, start time.Time, n int, err error) *transportError {
+	e := newTransportError(u, start, err)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		e.why = fmt.Sprintf("connection closed by the server after %d bytes of the body", n)
+	} else {
+		e.why += fmt.Sprintf(" (%d bytes of the body read)", n)
 	}
 	return e
 }

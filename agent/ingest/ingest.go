@@ -14,24 +14,24 @@
 // formats of the old protocol (trie, tree, lines, jfr) are refused with 415.
 // Times are Unix seconds, milliseconds, microseconds or nanoseconds, told
 // apart by magnitude as Pyroscope does.
+//
+// The handler is meant to face hostile clients: every request is bounded
+// in time (a minimum transfer rate), in slots (per client), in the size of
+// its profile (bytes, samples, locations, parsed memory: profdecode) and
+// in the memory it holds while handled, which is charged to the same
+// budget as the profiles a Receiver keeps. Serve it with Handler.Server,
+// whose timeouts the handler checks for.
 package ingest
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
-	"mime/multipart"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/google/pprof/profile"
-
-	"github.com/perfhound/perfhound/analyzer/input"
 	"github.com/perfhound/perfhound/analyzer/observation"
+	"github.com/perfhound/perfhound/analyzer/profdecode"
 )
 
 // Push is one accepted upload.
@@ -44,97 +44,223 @@ type Push struct {
 	Units           string
 	AggregationType string
 	Profile         observation.Profile
-	// Bytes is the profile's size as received, what the Receiver's
-	// memory budget counts.
-	Bytes int
+	// Cost is what the parsed profile holds, as profdecode counts it.
+	// Cost.Memory() stays charged to the handler's Budget while the
+	// profile is kept (see Options.Budget).
+	Cost profdecode.Cost
+	// Client is the IP address the push came from.
+	Client string
 }
 
-// Options configure the handler.
+// PushLimits bound one pushed profile, once decompressed. They are
+// Pyroscope's defaults made roomier (its distributor takes 4 MiB and
+// 16,000 samples): an SDK's 10 to 15 s profiles are tens of KB.
+var PushLimits = profdecode.Limits{
+	MaxBytes:     16 << 20,
+	MaxSamples:   64 << 10,
+	MaxLocations: 64 << 10,
+	MaxMemory:    64 << 20,
+}
+
+// Options configure the handler. Zero fields take the defaults given.
 type Options struct {
-	// MaxBodyBytes caps a request body; default 16 MiB. Pyroscope's own
-	// distributor defaults to a few MiB per profile.
+	// MaxBodyBytes caps a request body; default 16 MiB.
 	MaxBodyBytes int64
-	// MaxProfileBytes caps a profile once decompressed; default 64 MiB.
-	MaxProfileBytes int64
-	// MaxConcurrent bounds the requests handled at once; more get 503
-	// with Retry-After, which the SDKs honour by retrying. Default 8:
-	// with the caps above, at most about 650 MiB in flight.
-	MaxConcurrent int
-	// Sink receives every accepted push. An error from it is a 503.
+	// Limits bound each pushed profile; zero fields take PushLimits'.
+	Limits profdecode.Limits
+	// MaxConcurrent bounds the requests handled at once (default 8), and
+	// MaxPerClient those of one client, an application at one address
+	// (default half of MaxConcurrent). A request finding no slot waits
+	// up to SlotWait (default 10 s), then gets 503; a client with
+	// MaxConcurrent requests already pending gets 429.
+	MaxConcurrent, MaxPerClient int
+	SlotWait                    time.Duration
+	// A body must start arriving within ReadGrace (default 5 s) of the
+	// request getting its slot, then keep up MinRate bytes a second on
+	// average (default 16 KiB/s), and arrive whole within MaxReadTime
+	// (default 60 s); a slower one is cut off with 408. With ReadGrace
+	// under SlotWait, a push waiting behind clients that trickle gets the
+	// first slot they lose.
+	MinRate                int64
+	ReadGrace, MaxReadTime time.Duration
+	// Budget is charged for what each request holds while it is handled
+	// (its body, the decompressed profile) and for each parsed profile
+	// (Push.Cost.Memory()), and refuses a request it cannot hold (503).
+	// When Sink accepts a push (returns nil), the profile's charge passes
+	// to the Sink, which refunds it when it drops the profile; when Sink
+	// refuses, the handler refunds it. Nil: a budget of the handler's own
+	// (DefaultMemory) bounds requests in flight, and each push's charge is
+	// refunded once Sink returns. Receiver.Handler shares the
+	// receiver's budget.
+	Budget *profdecode.Budget
+	// MakeRoom, when the budget cannot hold a push's profile, may make
+	// need bytes of room by dropping profiles it holds, and charge them
+	// to the budget for the push in the same step (so that no other
+	// request takes the room); it reports whether it did, and then the
+	// handler parses the profile without charging it again.
+	MakeRoom func(p *Push, need int64) bool
+	// Sink receives every accepted push. An error from it refuses the
+	// push: its status when it is a *StatusError, else 503.
 	Sink func(Push) error
 }
 
+// DefaultMemory is the default of a handler's or a Receiver's budget.
+const DefaultMemory = 256 << 20
+
 func (o Options) withDefaults() Options {
-	if o.MaxBodyBytes == 0 {
-		o.MaxBodyBytes = 16 << 20
+	def := func(v *int64, d int64) {
+		if *v <= 0 {
+			*v = d
+		}
 	}
-	if o.MaxProfileBytes == 0 {
-		o.MaxProfileBytes = 64 << 20
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
 	}
-	if o.MaxConcurrent == 0 {
+	def(&o.MaxBodyBytes, 16<<20)
+	def(&o.MinRate, 16<<10)
+	defDur(&o.SlotWait, 10*time.Second)
+	defDur(&o.ReadGrace, 5*time.Second)
+	defDur(&o.MaxReadTime, 60*time.Second)
+	l := &o.Limits
+	def(&l.MaxBytes, PushLimits.MaxBytes)
+	def(&l.MaxMemory, PushLimits.MaxMemory)
+	if l.MaxSamples <= 0 {
+		l.MaxSamples = PushLimits.MaxSamples
+	}
+	if l.MaxLocations <= 0 {
+		l.MaxLocations = PushLimits.MaxLocations
+	}
+	if o.MaxConcurrent <= 0 {
 		o.MaxConcurrent = 8
+	}
+	if o.MaxPerClient <= 0 {
+		o.MaxPerClient = max(1, o.MaxConcurrent/2)
 	}
 	return o
 }
 
 // Handler serves POST /ingest.
 type Handler struct {
-	opts  Options
-	slots chan struct{} // one per request being handled
+	opts Options
+	gate *gate
+	// keeps tells whether the Sink keeps the charge of what it accepts.
+	keeps bool
 }
 
 // NewHandler returns the /ingest handler.
 func NewHandler(opts Options) *Handler {
 	opts = opts.withDefaults()
-	return &Handler{opts: opts, slots: make(chan struct{}, opts.MaxConcurrent)}
+	keeps := opts.Budget != nil
+	if !keeps {
+		opts.Budget = profdecode.NewBudget(DefaultMemory)
+	}
+	return &Handler{opts: opts, gate: newGate(opts.MaxConcurrent, opts.MaxPerClient), keeps: keeps}
 }
 
-// requestError is a client mistake: a 4xx with a reason.
-type requestError struct {
-	status int
-	msg    string
+// StatusError is a refusal with its HTTP status: a Sink's, or the
+// handler's own.
+type StatusError struct {
+	Status int
+	Msg    string
 }
 
-func (e *requestError) Error() string { return e.msg }
+func (e *StatusError) Error() string { return e.Msg }
 
 func badRequest(format string, args ...any) error {
-	return &requestError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
+	return &StatusError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
+}
+
+// The statuses the handler answers with, each with the refusals it means.
+// The fuzz test holds every answer to this list.
+var statuses = map[int]string{
+	http.StatusOK:                    "accepted",
+	http.StatusBadRequest:            "a malformed request: name, times, body, profile",
+	http.StatusMethodNotAllowed:      "not POST",
+	http.StatusRequestTimeout:        "a body slower than the minimum rate",
+	http.StatusRequestEntityTooLarge: "a body or profile over a limit",
+	http.StatusUnsupportedMediaType:  "a format other than pprof",
+	http.StatusTooManyRequests:       "a client over its share: slots, or new targets",
+	http.StatusInternalServerError:   "a server without the timeouts the handler needs",
+	http.StatusServiceUnavailable:    "busy, or the memory budget is full",
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "ingest: only POST", http.StatusMethodNotAllowed)
+	status, msg := h.serve(w, r)
+	if status == http.StatusOK {
+		w.WriteHeader(status)
 		return
 	}
-	select {
-	case h.slots <- struct{}{}:
-		defer func() { <-h.slots }()
-	default:
+	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
-		http.Error(w, fmt.Sprintf("ingest: busy: %d requests already in progress", h.opts.MaxConcurrent), http.StatusServiceUnavailable)
-		return
 	}
-	push, err := h.parse(w, r)
-	if err == nil && h.opts.Sink != nil {
-		if err = h.opts.Sink(push); err != nil {
-			http.Error(w, "ingest: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-	}
-	if err != nil {
-		var re *requestError
-		if errors.As(err, &re) {
-			http.Error(w, "ingest: "+re.msg, re.status)
-			return
-		}
-		http.Error(w, "ingest: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	w.WriteHeader(http.StatusOK)
+	// The body may be unread: net/http would read what is left of it
+	// before answering, at the client's pace and under no deadline.
+	w.Header().Set("Connection", "close")
+	http.Error(w, "ingest: "+msg, status)
 }
 
-func (h *Handler) parse(w http.ResponseWriter, r *http.Request) (Push, error) {
+// serve handles a request and returns the answer's status and reason.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (int, string) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return http.StatusMethodNotAllowed, "only POST"
+	}
+	if err := checkServer(r); err != nil {
+		return http.StatusInternalServerError, err.Error()
+	}
+	push, err := parseQuery(r)
+	if err != nil {
+		return statusOf(err)
+	}
+	push.Client = remoteIP(r)
+	release, err := h.gate.acquire(r.Context(), clientOf(r, push.App), h.opts.SlotWait)
+	if err != nil {
+		return statusOf(err)
+	}
+	defer release()
+	l := &ledger{b: h.opts.Budget}
+	defer l.close()
+
+	if err := h.readProfile(w, r, &push, l); err != nil {
+		return statusOf(err)
+	}
+	if h.opts.Sink == nil {
+		h.opts.Budget.Refund(push.Cost.Memory())
+		return http.StatusOK, ""
+	}
+	if err := h.opts.Sink(push); err != nil {
+		h.opts.Budget.Refund(push.Cost.Memory())
+		return statusOf(err)
+	}
+	if !h.keeps {
+		h.opts.Budget.Refund(push.Cost.Memory())
+	}
+	return http.StatusOK, ""
+}
+
+// statusOf maps an error to its answer.
+func statusOf(err error) (int, string) {
+	var se *StatusError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &se):
+		return se.Status, se.Msg
+	case errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes", mbe.Limit)
+	case errors.Is(err, errTooSlow):
+		return http.StatusRequestTimeout, err.Error()
+	case errors.Is(err, profdecode.ErrOverBudget):
+		return http.StatusServiceUnavailable, err.Error()
+	case errors.Is(err, profdecode.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge, err.Error()
+	}
+	return http.StatusServiceUnavailable, err.Error()
+}
+
+// parseQuery reads everything but the profile from the query.
+func parseQuery(r *http.Request) (Push, error) {
 	q := r.URL.Query()
 	var p Push
 	var err error
@@ -152,227 +278,66 @@ func (h *Handler) parse(w http.ResponseWriter, r *http.Request) (Push, error) {
 	}
 	if sr := q.Get("sampleRate"); sr != "" {
 		if p.SampleRate, err = strconv.Atoi(sr); err != nil || p.SampleRate < 0 {
-			return p, badRequest("sampleRate %q is not a rate", sr)
+			return p, badRequest("sampleRate %s is not a rate", short(sr))
 		}
 	}
 	p.SpyName, p.Units, p.AggregationType = q.Get("spyName"), q.Get("units"), q.Get("aggregationType")
 	if f := q.Get("format"); f != "" && f != "pprof" {
-		return p, &requestError{http.StatusUnsupportedMediaType, fmt.Sprintf("format %q: only pprof is accepted", f)}
+		return p, &StatusError{http.StatusUnsupportedMediaType, fmt.Sprintf("format %s: only pprof is accepted", short(f))}
 	}
+	return p, nil
+}
 
-	body := http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
-	raw, config, err := h.readBody(r, body)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return p, &requestError{http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes", h.opts.MaxBodyBytes)}
-		}
-		return p, err
+// readProfile reads the body at the minimum rate, decompresses and
+// parses its profile within the limits and the budget, and completes p.
+func (h *Handler) readProfile(w http.ResponseWriter, r *http.Request, p *Push, l *ledger) error {
+	if r.ContentLength > h.opts.MaxBodyBytes {
+		return &http.MaxBytesError{Limit: h.opts.MaxBodyBytes}
 	}
-	prof, err := h.parseProfile(raw)
+	rr := newRateReader(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes), w, h.opts)
+	body, err := readAll(rr, r.ContentLength, l)
 	if err != nil {
-		return p, err
+		return err
+	}
+	rr.done()
+	raw, config, err := splitBody(r.Header.Get("Content-Type"), body, l)
+	if err != nil {
+		return err
+	}
+	if profdecode.IsGzip(raw) {
+		if raw, err = gunzip(raw, h.opts.Limits.MaxBytes, l); err != nil {
+			return profileError(err)
+		}
+	}
+	prof, cost, err := profdecode.Decode(raw, h.opts.Limits, h.opts.Budget)
+	if errors.Is(err, profdecode.ErrOverBudget) && h.opts.MakeRoom != nil && h.opts.MakeRoom(p, cost.Memory()) {
+		// The room is charged already: parse without charging again.
+		prof, cost, err = profdecode.Decode(raw, h.opts.Limits, nil)
+		if err != nil {
+			h.opts.Budget.Refund(cost.Memory())
+		}
+	}
+	if err != nil {
+		return profileError(err)
+	}
+	if len(prof.Sample) == 0 && len(prof.SampleType) == 0 {
+		h.opts.Budget.Refund(cost.Memory())
+		return badRequest("profile: no sample types")
 	}
 	kind := kindOf(prof, config, p.App)
-	p.Profile = observation.Profile{
-		Kind:    kind,
-		Source:  "ingest",
-		Labels:  p.Labels,
-		Profile: prof,
-	}
-	p.Bytes = len(raw)
+	p.Profile = observation.Profile{Kind: kind, Source: "ingest", Labels: p.Labels, Profile: prof}
+	p.Cost = cost
 	p.App = trimKindSuffix(p.App, kind)
-	return p, nil
+	return nil
 }
 
-// sampleTypeConfig is the SDK's description of each sample type.
-type sampleTypeConfig map[string]struct {
-	Units       string `json:"units"`
-	Aggregation string `json:"aggregation"`
-	DisplayName string `json:"display-name"`
-	Sampled     bool   `json:"sampled"`
-	Cumulative  bool   `json:"cumulative"`
-}
-
-// readBody returns the profile bytes and the optional sample type config.
-func (h *Handler) readBody(r *http.Request, body io.Reader) ([]byte, sampleTypeConfig, error) {
-	ct := r.Header.Get("Content-Type")
-	mt, params, _ := mime.ParseMediaType(ct)
-	if mt != "multipart/form-data" {
-		b, err := io.ReadAll(body)
-		if err != nil {
-			return nil, nil, err
-		}
-		if len(b) == 0 {
-			return nil, nil, badRequest("empty body")
-		}
-		return b, nil, nil
+// profileError says what was wrong with a profile, keeping the sentinels
+// that choose the status.
+func profileError(err error) error {
+	if errors.Is(err, profdecode.ErrTooLarge) || errors.Is(err, profdecode.ErrOverBudget) {
+		return fmt.Errorf("profile: %w", err)
 	}
-	if params["boundary"] == "" {
-		return nil, nil, badRequest("multipart body without a boundary")
-	}
-	mr := multipart.NewReader(body, params["boundary"])
-	var (
-		prof   []byte
-		config sampleTypeConfig
-	)
-	for {
-		part, err := mr.NextPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return nil, nil, err
-			}
-			return nil, nil, badRequest("multipart body: %v", err)
-		}
-		b, err := io.ReadAll(part)
-		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return nil, nil, err
-			}
-			return nil, nil, badRequest("part %q: %v", part.FormName(), err)
-		}
-		switch part.FormName() {
-		case "profile":
-			prof = b
-		case "sample_type_config":
-			if err := json.Unmarshal(b, &config); err != nil {
-				return nil, nil, badRequest("sample_type_config: %v", err)
-			}
-		case "prev_profile":
-			// Deprecated by the SDKs (cumulative profiles); ignored.
-		default:
-			return nil, nil, badRequest("unexpected part %q (want profile, sample_type_config)", part.FormName())
-		}
-	}
-	if prof == nil {
-		return nil, nil, badRequest("no \"profile\" part")
-	}
-	return prof, config, nil
-}
-
-// parseProfile decompresses once, within a cap (a gzip bomb, nested or
-// not, must not take the agent down), and parses.
-func (h *Handler) parseProfile(b []byte) (*profile.Profile, error) {
-	p, err := input.DecodeProfile(b, h.opts.MaxProfileBytes)
-	if errors.Is(err, input.ErrTooLarge) {
-		return nil, &requestError{http.StatusRequestEntityTooLarge, fmt.Sprintf("profile over %d bytes decompressed", h.opts.MaxProfileBytes)}
-	}
-	if err != nil {
-		return nil, badRequest("profile: %v", err)
-	}
-	if len(p.Sample) == 0 && len(p.SampleType) == 0 {
-		return nil, badRequest("profile: no sample types")
-	}
-	return p, nil
-}
-
-// kindOf tells what a pushed profile measures, from its sample types, the
-// SDK's sample type config, and the old protocol's ".cpu"-style suffix.
-func kindOf(p *profile.Profile, config sampleTypeConfig, name string) string {
-	has := func(t string) bool {
-		for _, st := range p.SampleType {
-			if st.Type == t {
-				return true
-			}
-		}
-		return false
-	}
-	display := func(prefix string) bool {
-		for _, c := range config {
-			if strings.HasPrefix(c.DisplayName, prefix) {
-				return true
-			}
-		}
-		return false
-	}
-	switch {
-	case has("cpu"):
-		return observation.KindCPU
-	case has("inuse_space") || has("inuse_objects"):
-		return observation.KindHeap
-	case has("alloc_space") || has("alloc_objects"):
-		return observation.KindAllocs
-	case has("goroutine") || has("goroutines"):
-		return observation.KindGoroutine
-	case display("mutex") || strings.HasSuffix(name, ".mutex_count") || strings.HasSuffix(name, ".mutex_duration"):
-		return observation.KindMutex
-	case display("block") || strings.HasSuffix(name, ".block_count") || strings.HasSuffix(name, ".block_duration"):
-		return observation.KindBlock
-	case has("contentions") || has("delay"):
-		// Go's mutex and block profiles have the same sample and period
-		// types; only the SDK's config or the old name suffix tells them
-		// apart, and without either we do not guess.
-		return observation.KindContention
-	}
-	if len(p.SampleType) > 0 {
-		return p.SampleType[len(p.SampleType)-1].Type
-	}
-	return "unknown"
-}
-
-// kindSuffixes are the ".cpu"-style suffixes the old protocol put on
-// application names, with the kind each one names.
-var kindSuffixes = map[string]string{
-	".cpu":           observation.KindCPU,
-	".alloc_objects": observation.KindHeap, ".alloc_space": observation.KindHeap,
-	".inuse_objects": observation.KindHeap, ".inuse_space": observation.KindHeap,
-	".goroutines":  observation.KindGoroutine,
-	".mutex_count": observation.KindMutex, ".mutex_duration": observation.KindMutex,
-	".block_count": observation.KindBlock, ".block_duration": observation.KindBlock,
-}
-
-// trimKindSuffix drops an old-protocol suffix from an application name,
-// only when it names the kind the profile has: an application called
-// "billing.cpu" pushing heap profiles keeps its name.
-func trimKindSuffix(app, kind string) string {
-	for suffix, k := range kindSuffixes {
-		if t, ok := strings.CutSuffix(app, suffix); ok && t != "" && (k == kind || kind == observation.KindAllocs && k == observation.KindHeap) {
-			return t
-		}
-	}
-	return app
-}
-
-// ParseName splits "app{k=v,k2=v2}" into the application and its labels.
-func ParseName(s string) (string, map[string]string, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return "", nil, errors.New("missing")
-	}
-	app, rest, hasLabels := strings.Cut(s, "{")
-	app = strings.TrimSpace(app)
-	if app == "" {
-		return "", nil, fmt.Errorf("%q has no application name", s)
-	}
-	if !hasLabels {
-		if strings.ContainsAny(app, "}=,") {
-			return "", nil, fmt.Errorf("%q: stray characters in the application name", s)
-		}
-		return app, nil, nil
-	}
-	body, ok := strings.CutSuffix(strings.TrimSpace(rest), "}")
-	if !ok {
-		return "", nil, fmt.Errorf("%q: labels not closed with }", s)
-	}
-	labels := map[string]string{}
-	for _, kv := range strings.Split(body, ",") {
-		kv = strings.TrimSpace(kv)
-		if kv == "" {
-			continue
-		}
-		k, v, ok := strings.Cut(kv, "=")
-		k = strings.TrimSpace(k)
-		if !ok || k == "" {
-			return "", nil, fmt.Errorf("%q: label %q is not key=value", s, kv)
-		}
-		labels[k] = strings.TrimSpace(v)
-	}
-	return app, labels, nil
+	return badRequest("profile: %v", err)
 }
 
 // parseTime reads a Unix time in s, ms, µs or ns, told apart by magnitude
@@ -383,7 +348,7 @@ func parseTime(s string) (time.Time, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 {
-		return time.Time{}, fmt.Errorf("%q is not a Unix time", s)
+		return time.Time{}, fmt.Errorf("%s is not a Unix time", short(s))
 	}
 	switch {
 	case n > 1e17:
@@ -396,22 +361,5 @@ func parseTime(s string) (time.Time, error) {
 	return time.Unix(n, 0).UTC(), nil
 }
 
-// Server returns an http.Server for addr serving the handler at /ingest,
-// with timeouts so that a slow or stalled client cannot hold a connection:
-// the headers within 10 s, the whole request within 60 s.
-func (h *Handler) Server(addr string) *http.Server {
-	mux := http.NewServeMux()
-	mux.Handle("/ingest", h)
-	return &http.Server{
-		Addr:              addr,
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		// Counted from the end of the headers, like ReadTimeout: longer,
-		// so that a request read in full can always be answered (an
-		// unanswered SDK retries, and the profile would arrive twice).
-		WriteTimeout:   75 * time.Second,
-		IdleTimeout:    120 * time.Second,
-		MaxHeaderBytes: 64 << 10,
-	}
-}
+// active is how many requests hold a slot.
+func (h *Handler) active() int { return h.gate.inUse() }

@@ -18,6 +18,10 @@ import (
 // ErrNoProcess is a PID with no process behind it when the watch begins.
 var ErrNoProcess = errors.New("no such process")
 
+// NotRequested is the reason Missing gives for eBPF when WatchOptions did
+// not ask for it.
+const NotRequested = "not requested"
+
 // WatchOptions say what to watch and how.
 type WatchOptions struct {
 	// Target: a process (PID), a Go service (URL), or the host (neither).
@@ -106,7 +110,7 @@ func Watch(ctx context.Context, opts WatchOptions) (*observation.Observation, er
 			Collector(&o.Meta, "ebpf", "github.com/cilium/ebpf")
 		}
 	} else {
-		o.Missing = append(o.Missing, observation.Missing{Signal: "ebpf", Reason: "not requested"})
+		o.Missing = append(o.Missing, observation.Missing{Signal: "ebpf", Reason: NotRequested})
 	}
 
 	var scan *collect.ProcessScan

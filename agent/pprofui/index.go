@@ -78,7 +78,7 @@ Window {{.Meta.Start.UTC.Format "2006-01-02 15:04:05.000"}} to {{.End.UTC.Format
 </html>
 `))
 
-func (s *server) index(w http.ResponseWriter, r *http.Request) {
+func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	m := s.obs.Meta
 	page := indexPage{
 		Target:   targetString(m),

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -32,14 +31,19 @@ func isolate(t *testing.T) string {
 	return home
 }
 
-func serve(t *testing.T, o *observation.Observation) *httptest.Server {
+func serve(t *testing.T, o *observation.Observation, roots ...string) *httptest.Server {
 	t.Helper()
-	h, err := Handler(o, Options{ErrorLog: io.Discard})
+	h, err := New(o, Options{ErrorLog: io.Discard, SourceRoots: roots})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		srv.Close()
+		if err := h.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	return srv
 }
 
@@ -201,12 +205,7 @@ func TestViews(t *testing.T) {
 	}
 	// pprof would save fetched profiles to ~/pprof and settings to
 	// ~/.config/pprof: nothing of the kind happened.
-	filepath.WalkDir(home, func(path string, d fs.DirEntry, err error) error {
-		if path != home {
-			t.Errorf("serving wrote %s", path)
-		}
-		return err
-	})
+	wroteNothing(t, home)
 }
 
 func quoteMeta(s string) string {
@@ -299,7 +298,8 @@ func TestConfigWritesNeedTheirMethod(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("cross-origin POST saveconfig: %d, want 403", resp.StatusCode)
 	}
-	// The UI's own POST saves, where pprof keeps its settings.
+	// The UI's own POST saves, into this run's settings, not the home
+	// directory: the config menu lists it, and deleting it works.
 	req, _ = http.NewRequest(http.MethodPost, srv.URL+"/profile/0/saveconfig?config=mine&si=samples", nil)
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
 	resp, err = http.DefaultClient.Do(req)
@@ -310,9 +310,34 @@ func TestConfigWritesNeedTheirMethod(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("same-origin POST saveconfig: %d, want 200", resp.StatusCode)
 	}
-	if _, err := os.Stat(filepath.Join(home, ".config", "pprof", "settings.json")); err != nil {
-		t.Errorf("saving a config: %v", err)
+	if _, body, _ := get(t, srv.URL+"/profile/0/top"); !strings.Contains(body, "config=mine") {
+		t.Errorf("the config menu lacks the saved config")
 	}
+	req, _ = http.NewRequest(http.MethodDelete, srv.URL+"/profile/0/deleteconfig?config=mine", nil)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("same-origin DELETE deleteconfig: %d, want 200", resp.StatusCode)
+	}
+	if _, body, _ := get(t, srv.URL+"/profile/0/top"); strings.Contains(body, "config=mine") {
+		t.Errorf("the config menu still lists the deleted config")
+	}
+	wroteNothing(t, home)
+}
+
+// wroteNothing fails the test if anything was written under home.
+func wroteNothing(t *testing.T, home string) {
+	t.Helper()
+	filepath.WalkDir(home, func(path string, d fs.DirEntry, err error) error {
+		if path != home {
+			t.Errorf("serving wrote %s", path)
+		}
+		return err
+	})
 }
 
 func TestProfileWithoutData(t *testing.T) {

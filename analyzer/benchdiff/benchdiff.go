@@ -20,6 +20,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/perfhound/perfhound/analyzer/internal/textfmt"
 	"github.com/perfhound/perfhound/analyzer/stat"
 	"golang.org/x/perf/benchfmt"
 	"golang.org/x/perf/benchmath"
@@ -92,9 +93,12 @@ type rowKey struct{ pkg, name, unit string }
 // Compare compares base with head results. units carries the unit
 // metadata both sides declared.
 func Compare(base, head []*benchfmt.Result, units benchfmt.UnitMetadataMap, th Thresholds) (*Table, error) {
-	bv, border := collect(base)
-	hv, horder := collect(head)
+	bv, border, bdrop := collect(base)
+	hv, horder, hdrop := collect(head)
 	t := &Table{}
+	if w := nonFiniteWarning(bdrop, hdrop); w != "" {
+		t.Warnings = append(t.Warnings, w)
+	}
 	var onlyBase, onlyHead []string
 	for _, k := range border {
 		if _, ok := hv[k]; !ok {
@@ -141,21 +145,63 @@ func dedup(s []string) []string {
 }
 
 // collect groups values by package, name and (tidied) unit, keeping the
-// order in which rows first appear.
-func collect(rs []*benchfmt.Result) (map[rowKey][]float64, []rowKey) {
-	m := map[rowKey][]float64{}
-	var order []rowKey
+// order in which rows first appear. NaN and infinite values (a
+// b.ReportMetric that divides by zero) are left out and counted in
+// dropped: no statistic is defined over them, and a NaN sends the U test
+// into unbounded memory.
+func collect(rs []*benchfmt.Result) (m map[rowKey][]float64, order []rowKey, dropped *counts) {
+	m = map[rowKey][]float64{}
+	dropped = &counts{n: map[rowKey]int{}}
 	for _, r := range rs {
 		pkg := r.GetConfig("pkg")
 		for _, v := range r.Values {
 			k := rowKey{pkg, r.Name.String(), v.Unit}
+			if math.IsNaN(v.Value) || math.IsInf(v.Value, 0) {
+				dropped.add(k)
+				continue
+			}
 			if _, ok := m[k]; !ok {
 				order = append(order, k)
 			}
 			m[k] = append(m[k], v.Value)
 		}
 	}
-	return m, order
+	return m, order, dropped
+}
+
+// counts counts values per row, in the order rows first appear.
+type counts struct {
+	n     map[rowKey]int
+	order []rowKey
+}
+
+func (c *counts) add(k rowKey) {
+	if c.n[k] == 0 {
+		c.order = append(c.order, k)
+	}
+	c.n[k]++
+}
+
+// nonFiniteWarning says which rows lost values to collect, on which side,
+// or "" when none did.
+func nonFiniteWarning(base, head *counts) string {
+	var parts []string
+	for _, k := range base.order {
+		parts = append(parts, fmt.Sprintf("%s in base, %d in head", valuesOf(base.n[k], k), head.n[k]))
+	}
+	for _, k := range head.order {
+		if base.n[k] == 0 {
+			parts = append(parts, fmt.Sprintf("%s in head", valuesOf(head.n[k], k)))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "not finite, not compared: " + strings.Join(parts, "; ")
+}
+
+func valuesOf(n int, k rowKey) string {
+	return textfmt.Plural(n, "value") + " of " + k.label() + " " + k.unit
 }
 
 func compareRow(k rowKey, bvals, hvals []float64, units benchfmt.UnitMetadataMap, th Thresholds) Row {
@@ -272,14 +318,34 @@ func (r *Row) String() string {
 // samples for an interval) as null, which JSON can carry.
 func (r Row) MarshalJSON() ([]byte, error) {
 	type plain Row
+	// P and the fields after it are repeated to keep the order of the keys.
 	return json.Marshal(struct {
 		plain
-		Delta   *float64 `json:"delta"`
-		DeltaLo *float64 `json:"delta_lo"`
-		DeltaHi *float64 `json:"delta_hi"`
-	}{plain(r), finite(r.Delta), finite(r.DeltaLo), finite(r.DeltaHi)})
+		P       *float64    `json:"p"`
+		Test    string      `json:"test"`
+		Change  stat.Change `json:"change"`
+		Warn    []string    `json:"warnings,omitempty"`
+		Delta   *float64    `json:"delta"`
+		DeltaLo *float64    `json:"delta_lo"`
+		DeltaHi *float64    `json:"delta_hi"`
+	}{plain(r), finite(r.P), r.Test, r.Change, r.Warn, finite(r.Delta), finite(r.DeltaLo), finite(r.DeltaHi)})
 }
 
+// MarshalJSON writes a geomean that overflowed (values hundreds of orders
+// of magnitude apart) as null.
+func (g Geomean) MarshalJSON() ([]byte, error) {
+	type plain Geomean
+	return json.Marshal(struct {
+		plain
+		Base  *float64 `json:"base"`
+		Head  *float64 `json:"head"`
+		Delta *float64 `json:"delta"`
+		Rows  int      `json:"rows"` // again, to keep the order of the keys
+	}{plain(g), finite(g.Base), finite(g.Head), finite(g.Delta), g.Rows})
+}
+
+// finite is x, or nil (JSON's null) when x is NaN or infinite, which
+// encoding/json refuses to write.
 func finite(x float64) *float64 {
 	if math.IsInf(x, 0) || math.IsNaN(x) {
 		return nil

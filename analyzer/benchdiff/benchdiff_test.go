@@ -3,12 +3,14 @@ package benchdiff
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
 
 	"golang.org/x/perf/benchfmt"
 
+	"github.com/perfhound/perfhound/analyzer/internal/memcap"
 	"github.com/perfhound/perfhound/analyzer/stat"
 )
 
@@ -134,5 +136,61 @@ func TestFewRunsWarnAndMarshal(t *testing.T) {
 	}
 	if !strings.Contains(string(b), `"delta_lo":null`) {
 		t.Errorf("unbounded interval not null in %s", b)
+	}
+}
+
+// NaN and infinite values (a b.ReportMetric dividing by zero) never reach
+// the statistics: before, a NaN made the U test take all memory. The
+// comparison runs in a child capped at +1 GiB.
+func TestCompareDropsNonFiniteValues(t *testing.T) {
+	if !memcap.Child(t, 1<<30) {
+		return
+	}
+	base, units := results(t, runs(6, 1, map[string]float64{"Fast": 1000}, "\tNaN hits/op\t+Inf misses/op\t0.5 ratio/op"))
+	head, _ := results(t, runs(6, 2, map[string]float64{"Fast": 1000}, "\tNaN hits/op\t-Inf misses/op\t0.5 ratio/op"))
+	tab, err := Compare(base, head, units, stat.DefaultThresholds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var units2 []string
+	for _, r := range tab.Rows {
+		units2 = append(units2, r.Unit)
+	}
+	if got := strings.Join(units2, " "); got != "sec/op B/op allocs/op ratio/op" {
+		t.Errorf("rows in units %s, want the finite ones only", got)
+	}
+	want := "not finite, not compared: 6 values of example.com/p.Fast-2 hits/op in base, 6 in head; " +
+		"6 values of example.com/p.Fast-2 misses/op in base, 6 in head"
+	if len(tab.Warnings) != 1 || !strings.Contains(tab.Warnings[0], want) {
+		t.Errorf("warnings = %q, want one saying %q", tab.Warnings, want)
+	}
+	if _, err := json.Marshal(tab); err != nil {
+		t.Error(err)
+	}
+}
+
+// Finite values far apart make infinite ratios and geomeans; JSON writes
+// them as null instead of failing.
+func TestExtremeValuesMarshal(t *testing.T) {
+	var b, h strings.Builder
+	for range 6 {
+		b.WriteString("BenchmarkX-2 1 1e-300 x/op\nBenchmarkY-2 1 1e-300 x/op\n")
+		h.WriteString("BenchmarkX-2 1 1e300 x/op\nBenchmarkY-2 1 1e300 x/op\n")
+	}
+	base, units := results(t, b.String())
+	head, _ := results(t, h.String())
+	tab, err := Compare(base, head, units, stat.DefaultThresholds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tab.Geomeans) != 1 || !math.IsInf(tab.Geomeans[0].Delta, 1) {
+		t.Fatalf("geomeans = %+v, want an infinite delta", tab.Geomeans)
+	}
+	out, err := json.Marshal(tab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), `"base":1.0000000000000237e-300,"head":9.999999999999763e+299,"delta":null,"rows":2}`) {
+		t.Errorf("geomean delta not null in %s", out)
 	}
 }

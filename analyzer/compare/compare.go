@@ -492,16 +492,47 @@ func (r *Result) decide(p Policy) bool {
 	return len(r.Regressions) > 0
 }
 
-// MarshalJSON writes an infinite change (from a zero base, such as a first
-// allocation in a benchmark that had none) as a null delta_pct.
+// MarshalJSON writes a number that is not finite as null: an infinite
+// change (from a zero base, such as a first allocation in a benchmark that
+// had none) as a null delta_pct, and a median that overflowed (values
+// near ±1.8e308) as a null base or head. The fields after base are
+// repeated to keep the order of the keys.
 func (f Finding) MarshalJSON() ([]byte, error) {
 	type plain Finding
-	var d *float64
-	if !math.IsInf(f.DeltaPct, 0) && !math.IsNaN(f.DeltaPct) {
-		d = &f.DeltaPct
-	}
 	return json.Marshal(struct {
 		plain
-		DeltaPct *float64 `json:"delta_pct"`
-	}{plain(f), d})
+		Base            *float64      `json:"base"`
+		Head            *float64      `json:"head"`
+		DeltaLoPct      *float64      `json:"delta_lo_pct,omitempty"`
+		DeltaHiPct      *float64      `json:"delta_hi_pct,omitempty"`
+		P               *float64      `json:"p_value"`
+		Change          stat.Change   `json:"change"`
+		AttributedTo    []Attribution `json:"attributed_to,omitempty"`
+		AttributionNote string        `json:"attribution_note,omitempty"`
+		DeltaPct        *float64      `json:"delta_pct"`
+	}{plain(f), finite(f.Base), finite(f.Head), f.DeltaLoPct, f.DeltaHiPct, finite(f.P), f.Change, f.AttributedTo,
+		f.AttributionNote, finite(f.DeltaPct)})
+}
+
+// MarshalJSON writes a cost that is not finite (per-op scaling by an
+// overflowed median) as null, keeping the order of the keys.
+func (a Attribution) MarshalJSON() ([]byte, error) {
+	type plain Attribution
+	return json.Marshal(struct {
+		plain
+		Delta     *float64 `json:"delta"`
+		DeltaFlat *float64 `json:"delta_flat"`
+		Unit      string   `json:"unit"`
+		Share     *float64 `json:"share"`
+		P         *float64 `json:"p_value"`
+	}{plain(a), finite(a.Delta), finite(a.DeltaFlat), a.Unit, finite(a.Share), finite(a.P)})
+}
+
+// finite is x, or nil (JSON's null) when x is NaN or infinite, which
+// encoding/json refuses to write.
+func finite(x float64) *float64 {
+	if math.IsInf(x, 0) || math.IsNaN(x) {
+		return nil
+	}
+	return &x
 }

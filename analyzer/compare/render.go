@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -92,10 +93,15 @@ func (r *Result) headline() string {
 
 func pct0(x float64) string { return strings.TrimSuffix(fmt.Sprintf("%.1f", 100*x), ".0") + "%" }
 
-// value formats a measurement in its unit with benchstat's SI scaling.
+// value formats a measurement in its unit with benchstat's SI scaling,
+// or in e-notation beyond the prefixes' reach (benchunit would print 1e300
+// as 289 digits of tera).
 func value(v float64, unit string) string {
-	if math.IsInf(v, 0) || math.IsNaN(v) {
+	switch a := math.Abs(v); {
+	case math.IsInf(v, 0) || math.IsNaN(v):
 		return "?"
+	case a >= 1e18 || a != 0 && a < 1e-12:
+		return strconv.FormatFloat(v, 'g', 4, 64)
 	}
 	return benchunit.Scale(v, benchunit.ClassOf(unit))
 }
@@ -192,8 +198,8 @@ func (r *Result) text(w io.Writer, o RenderOptions) error {
 	ew := textfmt.NewWriter(w)
 	c := o.Color
 	ew.Printf("%s\n", paint(c, bold, "perfhound compare"))
-	ew.Printf("  base:   %s (%s)\n", strings.Join(r.Base.Paths, " "), r.Base.Inputs)
-	ew.Printf("  head:   %s (%s)\n", strings.Join(r.Head.Paths, " "), r.Head.Inputs)
+	ew.Printf("  base:   %s (%s)\n", pr(strings.Join(r.Base.Paths, " ")), r.Base.Inputs)
+	ew.Printf("  head:   %s (%s)\n", pr(strings.Join(r.Head.Paths, " ")), r.Head.Inputs)
 	ew.Printf("  policy: alpha %.2g, threshold %s, fail on %s\n\n", r.Policy.Alpha, pct0(r.Policy.Threshold), r.Policy.FailOn)
 	verdict := "OK"
 	code := green
@@ -224,7 +230,7 @@ func (r *Result) text(w io.Writer, o RenderOptions) error {
 		ew.Printf("\n%s\n", paint(c, bold, "Benchmarks"))
 		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 		for ui, rows := range byUnit(t) {
-			unit := rows[0].Unit
+			unit := pr(rows[0].Unit)
 			if ui > 0 {
 				fmt.Fprintf(tw, "\t\t\t\t\n")
 			}
@@ -239,17 +245,17 @@ func (r *Result) text(w io.Writer, o RenderOptions) error {
 				case stat.Changed:
 					mark = "changed"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s %s\n", benchLabel(row, t), withSpread(row.Base, row.Unit),
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s %s\n", pr(benchLabel(row, t)), withSpread(row.Base, row.Unit),
 					withSpread(row.Head, row.Unit), deltaCell(row, r.Policy.Alpha), pval(row.P, row.Base.N, row.Head.N), mark)
 			}
-			if g := geomeanOf(t, unit); g != nil {
+			if g := geomeanOf(t, rows[0].Unit); g != nil {
 				fmt.Fprintf(tw, "geomean\t%s\t%s\t%s\t\n", value(g.Base, g.Unit), value(g.Head, g.Unit), signedPct(g.Delta))
 			}
 		}
 		tw.Flush()
 	}
 	for _, d := range r.Profiles {
-		ew.Printf("\n%s (%s)\n", paint(c, bold, "Functions"), profileTitle(d))
+		ew.Printf("\n%s (%s)\n", paint(c, bold, "Functions"), pr(profileTitle(d)))
 		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintf(tw, "Δ own\tΔ flat\tbase own\thead own\tp\t\t\n")
 		n := 0
@@ -258,8 +264,8 @@ func (r *Result) text(w io.Writer, o RenderOptions) error {
 				break
 			}
 			n++
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.3f\t\t%s\n", signedCost(f.Delta.Own, d.Unit), signedCost(f.Delta.Flat, d.Unit),
-				costValue(f.Base.Own, d.Unit), costValue(f.Head.Own, d.Unit), f.P, shortName(f.Name)+changeMark(f.Change))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.3f\t\t%s\n", pr(signedCost(f.Delta.Own, d.Unit)), pr(signedCost(f.Delta.Flat, d.Unit)),
+				costValue(f.Base.Own, d.Unit), costValue(f.Head.Own, d.Unit), f.P, pr(shortName(f.Name))+changeMark(f.Change))
 		}
 		tw.Flush()
 	}
@@ -271,9 +277,9 @@ func (r *Result) text(w io.Writer, o RenderOptions) error {
 		for _, p := range r.Priorities {
 			if p.SampleType != st && len(r.Profiles) > 1 {
 				st = p.SampleType
-				fmt.Fprintf(tw, "\t\t\t\t\t\t[%s]\n", st)
+				fmt.Fprintf(tw, "\t\t\t\t\t\t[%s]\n", pr(st))
 			}
-			fmt.Fprintf(tw, "%d\t%.1f%%\t%.1f%%\t%.1f%%\t%.1f%%\t\t%s\n", p.Rank, 100*p.Own, 100*p.Flat, 100*p.Cum, 100*p.Cumulative, shortName(p.Function))
+			fmt.Fprintf(tw, "%d\t%.1f%%\t%.1f%%\t%.1f%%\t%.1f%%\t\t%s\n", p.Rank, 100*p.Own, 100*p.Flat, 100*p.Cum, 100*p.Cumulative, pr(shortName(p.Function)))
 		}
 		tw.Flush()
 	}
@@ -338,33 +344,33 @@ func benchLabel(row *benchdiff.Row, t *benchdiff.Table) string {
 
 func (r *Result) textFinding(ew *textfmt.Writer, f *Finding, o RenderOptions) {
 	if f.Kind == "function" {
-		ew.Printf("  %s  %+.2f%% of total %s  (p=%.3f)\n", shortName(f.Function), f.DeltaPct, f.Unit, f.P)
+		ew.Printf("  %s  %+.2f%% of total %s  (p=%.3f)\n", pr(shortName(f.Function)), f.DeltaPct, pr(f.Unit), f.P)
 		return
 	}
 	ci := ""
 	if f.DeltaLoPct != nil && f.DeltaHiPct != nil {
 		ci = fmt.Sprintf(" [%+.1f%%, %+.1f%%]", *f.DeltaLoPct, *f.DeltaHiPct)
 	}
-	ew.Printf("  %s  %s  %s → %s  %+.2f%%%s  (p=%.3f)\n", f.Benchmark, f.Unit, value(f.Base, f.Unit), value(f.Head, f.Unit), f.DeltaPct, ci, f.P)
+	ew.Printf("  %s  %s  %s → %s  %+.2f%%%s  (p=%.3f)\n", pr(f.Benchmark), pr(f.Unit), value(f.Base, f.Unit), value(f.Head, f.Unit), f.DeltaPct, ci, f.P)
 	for _, a := range f.AttributedTo {
 		if a.Blamed {
-			ew.Printf("      blamed: %s  (%s, %.0f%% of the change, with callees; %s)\n", shortName(a.Function), signedCost(a.Delta, a.Unit), 100*a.Share, a.Why)
+			ew.Printf("      blamed: %s  (%s, %.0f%% of the change, with callees; %s)\n", pr(shortName(a.Function)), pr(signedCost(a.Delta, a.Unit)), 100*a.Share, pr(a.Why))
 			if len(a.Path) > 1 {
 				ew.Printf("              via %s\n", shortPath(a.Path))
 			}
 			continue
 		}
-		ew.Printf("      %s  %3.0f%%  %s%s\n", signedCost(a.Delta, a.Unit), 100*a.Share, shortName(a.Function), sigNote(a.P, r.Policy.Alpha))
+		ew.Printf("      %s  %3.0f%%  %s%s\n", pr(signedCost(a.Delta, a.Unit)), 100*a.Share, pr(shortName(a.Function)), sigNote(a.P, r.Policy.Alpha))
 	}
 	if f.AttributionNote != "" {
-		ew.Printf("      (not attributed: %s)\n", f.AttributionNote)
+		ew.Printf("      (not attributed: %s)\n", pr(f.AttributionNote))
 	}
 }
 
 func shortPath(path []string) string {
 	var s []string
 	for _, p := range path {
-		s = append(s, shortName(p))
+		s = append(s, pr(shortName(p)))
 	}
 	return strings.Join(s, " → ")
 }
@@ -383,7 +389,7 @@ func (r *Result) textNotes(ew *textfmt.Writer) {
 	}
 	ew.Printf("\nNotes\n")
 	for _, n := range notes {
-		ew.Printf("  - %s\n", n)
+		ew.Printf("  - %s\n", pr(n))
 	}
 }
 
@@ -427,7 +433,7 @@ func (r *Result) markdown(w io.Writer, o RenderOptions) error {
 	}
 	ew.Printf("### %s perfhound compare: %s\n\n", icon, r.headline())
 	ew.Printf("Base `%s` (%s) vs head `%s` (%s); alpha %.2g, threshold %s, fail on %s.\n",
-		strings.Join(r.Base.Paths, " "), r.Base.Inputs, strings.Join(r.Head.Paths, " "), r.Head.Inputs,
+		mdCode(strings.Join(r.Base.Paths, " ")), r.Base.Inputs, mdCode(strings.Join(r.Head.Paths, " ")), r.Head.Inputs,
 		r.Policy.Alpha, pct0(r.Policy.Threshold), r.Policy.FailOn)
 	for _, sec := range []struct {
 		title string
@@ -451,40 +457,40 @@ func (r *Result) markdown(w io.Writer, o RenderOptions) error {
 				if a.Blamed {
 					label = " **blamed**"
 				}
-				attr = append(attr, fmt.Sprintf("`%s`%s %s (%.0f%%)", shortName(a.Function), label, signedCost(a.Delta, a.Unit), 100*a.Share))
+				attr = append(attr, fmt.Sprintf("`%s`%s %s (%.0f%%)", mdCode(shortName(a.Function)), label, mdText(signedCost(a.Delta, a.Unit)), 100*a.Share))
 			}
 			if f.AttributionNote != "" {
-				attr = append(attr, "_"+f.AttributionNote+"_")
+				attr = append(attr, "_"+mdText(f.AttributionNote)+"_")
 			}
 			base, head := value(f.Base, f.Unit), value(f.Head, f.Unit)
 			if f.Kind == "function" {
 				base, head = fmt.Sprintf("%.2f%%", 100*f.Base), fmt.Sprintf("%.2f%%", 100*f.Head)
 			}
-			ew.Printf("| `%s` | %s | %s | %s | %+.2f%% | %s | %.3f | %s |\n", mdEscape(f.Name()), f.Unit, base, head, f.DeltaPct, ci, f.P, strings.Join(attr, "<br>"))
+			ew.Printf("| `%s` | %s | %s | %s | %+.2f%% | %s | %.3f | %s |\n", mdCode(f.Name()), mdText(f.Unit), base, head, f.DeltaPct, ci, f.P, strings.Join(attr, "<br>"))
 		}
 	}
 	if t := r.Benchmarks; t != nil {
 		ew.Printf("\n<details><summary>All benchmarks (%d rows)</summary>\n\n| benchmark | unit | base | head | delta | p |\n|---|---|--:|--:|--:|--:|\n", len(t.Rows))
 		for _, row := range flatten(byUnit(t)) {
-			ew.Printf("| `%s` | %s | %s | %s | %s | %.3f |\n", mdEscape(benchLabel(row, t)), row.Unit, withSpread(row.Base, row.Unit),
+			ew.Printf("| `%s` | %s | %s | %s | %s | %.3f |\n", mdCode(benchLabel(row, t)), mdText(row.Unit), withSpread(row.Base, row.Unit),
 				withSpread(row.Head, row.Unit), deltaCell(row, r.Policy.Alpha), row.P)
 		}
 		for _, g := range t.Geomeans {
 			if g.Rows > 1 {
-				ew.Printf("| geomean | %s | %s | %s | %s | |\n", g.Unit, value(g.Base, g.Unit), value(g.Head, g.Unit), signedPct(g.Delta))
+				ew.Printf("| geomean | %s | %s | %s | %s | |\n", mdText(g.Unit), value(g.Base, g.Unit), value(g.Head, g.Unit), signedPct(g.Delta))
 			}
 		}
 		ew.Printf("\n</details>\n")
 	}
 	for _, d := range r.Profiles {
-		ew.Printf("\n<details><summary>Functions (%s)</summary>\n\n| function | Δ own | Δ flat | base own | head own | p |\n|---|--:|--:|--:|--:|--:|\n", profileTitle(d))
+		ew.Printf("\n<details><summary>Functions (%s)</summary>\n\n| function | Δ own | Δ flat | base own | head own | p |\n|---|--:|--:|--:|--:|--:|\n", mdText(profileTitle(d)))
 		n := 0
 		for _, f := range d.Functions {
 			if n == o.Functions || f.Delta.Own == 0 {
 				break
 			}
 			n++
-			ew.Printf("| `%s` | %s | %s | %s | %s | %.3f |\n", mdEscape(shortName(f.Name)), signedCost(f.Delta.Own, d.Unit), signedCost(f.Delta.Flat, d.Unit),
+			ew.Printf("| `%s` | %s | %s | %s | %s | %.3f |\n", mdCode(shortName(f.Name)), mdText(signedCost(f.Delta.Own, d.Unit)), mdText(signedCost(f.Delta.Flat, d.Unit)),
 				costValue(f.Base.Own, d.Unit), costValue(f.Head.Own, d.Unit), f.P)
 		}
 		ew.Printf("\n</details>\n")
@@ -492,18 +498,25 @@ func (r *Result) markdown(w io.Writer, o RenderOptions) error {
 	if len(r.Priorities) > 0 {
 		ew.Printf("\n<details><summary>Optimization priorities (head)</summary>\n\n| # | function | own | flat | cum | cumulative |\n|--:|---|--:|--:|--:|--:|\n")
 		for _, p := range r.Priorities {
-			ew.Printf("| %d | `%s` | %.1f%% | %.1f%% | %.1f%% | %.1f%% |\n", p.Rank, mdEscape(shortName(p.Function)), 100*p.Own, 100*p.Flat, 100*p.Cum, 100*p.Cumulative)
+			ew.Printf("| %d | `%s` | %.1f%% | %.1f%% | %.1f%% | %.1f%% |\n", p.Rank, mdCode(shortName(p.Function)), 100*p.Own, 100*p.Flat, 100*p.Cum, 100*p.Cumulative)
 		}
 		ew.Printf("\n</details>\n")
 	}
 	if notes := r.notes(); len(notes) > 0 {
 		ew.Printf("\n<details><summary>Notes (%d)</summary>\n\n", len(notes))
 		for _, n := range notes {
-			ew.Printf("- %s\n", mdEscape(n))
+			ew.Printf("- %s\n", mdText(n))
 		}
 		ew.Printf("\n</details>\n")
 	}
 	return ew.Err()
 }
 
-func mdEscape(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+// Input-derived text (names of benchmarks, packages, functions, units and
+// files, and notes quoting them) is escaped where it is written: pr for
+// the terminal, mdText and mdCode for markdown text and code spans.
+var (
+	pr     = textfmt.Printable
+	mdText = textfmt.MarkdownText
+	mdCode = textfmt.MarkdownCode
+)

@@ -46,6 +46,9 @@ type chart struct {
 	YTicks                              []tick
 	Lines                               []chartLine
 	Hidden                              int // lines left out past maxLines
+	// NonFinite counts the points of the lines drawn that are not finite
+	// numbers (NaN or infinite): gaps in their line.
+	NonFinite int
 }
 
 type tick struct {
@@ -70,8 +73,9 @@ type dot struct {
 type chartSet struct {
 	Charts []chart
 	// Flat counts the series not charted for being all zero or constant
-	// over the window; Over the charts past maxCharts.
-	Flat, Over int
+	// over the window (or having a single finite point); NoFinite those
+	// without a finite point; Over the charts past maxCharts.
+	Flat, NoFinite, Over int
 }
 
 // chartOrder ranks the series families by how much they say about the
@@ -165,7 +169,11 @@ func charts(o *observation.Observation) chartSet {
 		var lines []observation.Series
 		var names []string
 		for _, m := range members {
-			if flat(m.s.Points) {
+			switch flatness(m.s.Points) {
+			case noFinite:
+				set.NoFinite++
+				continue
+			case constant:
 				set.Flat++
 				continue
 			}
@@ -199,19 +207,33 @@ func hasLabel(ms []chartMember, k, v string) bool {
 	return false
 }
 
-// flat reports whether a series says nothing a chart would show: all its
-// points the same (zero, or a constant such as the total memory), or
-// fewer than two.
-func flat(ps []observation.Point) bool {
-	if len(ps) < 2 {
-		return true
-	}
-	for _, p := range ps[1:] {
-		if p.Value != ps[0].Value && !math.IsNaN(p.Value) {
-			return false
+// What a series' finite values show over the window.
+const (
+	changing = iota
+	constant // all the same (zero, or a constant such as the total memory), or only one
+	noFinite // none: every point NaN or infinite
+)
+
+// flatness says whether a series says anything a chart would show: its
+// finite values must take two values at least. Points that are not finite
+// are left out of the chart, so they neither make a series change nor
+// keep it from being flat.
+func flatness(ps []observation.Point) int {
+	first, n := 0.0, 0
+	for _, p := range ps {
+		if !finite(p.Value) {
+			continue
 		}
+		if n > 0 && p.Value != first {
+			return changing
+		}
+		first = p.Value
+		n++
 	}
-	return true
+	if n == 0 {
+		return noFinite
+	}
+	return constant
 }
 
 // window is the time the charts span: the observation's, stretched to
@@ -240,7 +262,8 @@ func window(o *observation.Observation) (time.Time, time.Duration) {
 }
 
 // drawChart lays lines out in the chart's box: time along, value up from
-// zero (or the least value, if negative).
+// zero (or the least value, if negative). Points that are not finite
+// numbers are gaps in their line, counted in the chart's NonFinite.
 func drawChart(title, unit string, lines []observation.Series, names []string, t0 time.Time, span time.Duration) chart {
 	type ranked struct {
 		s    observation.Series
@@ -251,17 +274,11 @@ func drawChart(title, unit string, lines []observation.Series, names []string, t
 	rs := make([]ranked, len(lines))
 	for i, s := range lines {
 		r := ranked{s: s, name: names[i], max: math.Inf(-1)}
-		n := 0
+		r.mean = finiteMean(s.Points)
 		for _, p := range s.Points {
-			if math.IsNaN(p.Value) || math.IsInf(p.Value, 0) {
-				continue
+			if finite(p.Value) {
+				r.max = math.Max(r.max, p.Value)
 			}
-			r.max = math.Max(r.max, p.Value)
-			r.mean += p.Value
-			n++
-		}
-		if n > 0 {
-			r.mean /= float64(n)
 		}
 		rs[i] = r
 	}
@@ -293,24 +310,23 @@ func drawChart(title, unit string, lines []observation.Series, names []string, t
 	lo, hi := 0.0, 0.0
 	for _, r := range rs {
 		for _, p := range r.s.Points {
-			if !math.IsNaN(p.Value) && !math.IsInf(p.Value, 0) {
+			if finite(p.Value) {
 				lo, hi = math.Min(lo, p.Value), math.Max(hi, p.Value)
+			} else {
+				c.NonFinite++
 			}
 		}
 	}
-	step := niceStep((hi - lo) / 4)
-	lo = math.Floor(lo/step) * step
-	hi = math.Ceil(hi/step) * step
-	if hi <= lo {
-		hi = lo + step
-	}
-	for v := lo; v <= hi+step/2; v += step {
-		c.YTicks = append(c.YTicks, tick{Pos: yOf(v, lo, hi), Label: axis(v, step, unit)})
+	y := newScale(lo, hi)
+	for _, v := range y.ticks {
+		c.YTicks = append(c.YTicks, tick{Pos: y.pos(v), Label: axis(v, y.step, unit)})
 	}
 	secs := span.Seconds()
 	xs := timeStep(secs / 5)
-	for v := 0.0; v <= secs+xs/1000; v += xs {
-		c.XTicks = append(c.XTicks, tick{Pos: padL + plotW*v/secs, Label: secondsLabel(v, xs)})
+	// xs is at least a fifth of secs: six ticks at most.
+	for i := range int(secs/xs+1e-3) + 1 {
+		v := float64(i) * xs
+		c.XTicks = append(c.XTicks, tick{Pos: xOf(v, secs), Label: secondsLabel(v, xs)})
 	}
 
 	for i, r := range rs {
@@ -333,12 +349,12 @@ func drawChart(title, unit string, lines []observation.Series, names []string, t
 		var d strings.Builder
 		pen := false
 		for _, p := range pts {
-			if math.IsNaN(p.Value) || math.IsInf(p.Value, 0) {
+			if !finite(p.Value) {
 				pen = false
 				continue
 			}
-			x := padL + plotW*p.Time.Sub(t0).Seconds()/secs
-			y := yOf(p.Value, lo, hi)
+			x := xOf(p.Time.Sub(t0).Seconds(), secs)
+			y := y.pos(p.Value)
 			if pen {
 				d.WriteString(" L")
 			} else {
@@ -349,7 +365,7 @@ func drawChart(title, unit string, lines []observation.Series, names []string, t
 			d.WriteString(strconv.FormatFloat(y, 'f', 1, 64))
 			pen = true
 			if len(pts) <= maxDots {
-				l.Dots = append(l.Dots, dot{X: round1(x), Y: round1(y),
+				l.Dots = append(l.Dots, dot{X: x, Y: y,
 					Title: fmt.Sprintf("%s at %s: %s", what, secondsLabel(p.Time.Sub(t0).Seconds(), 0.1), value(p.Value, unit))})
 			}
 		}
@@ -359,8 +375,105 @@ func drawChart(title, unit string, lines []observation.Series, names []string, t
 	return c
 }
 
-func yOf(v, lo, hi float64) float64 {
-	return round1(padT + plotH*(1-(v-lo)/(hi-lo)))
+// finite reports whether v is a number a chart can draw.
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// finiteMean is the mean of the finite values, 0 for none. Values near
+// the float64 limit are divided before they are summed, so that the sum
+// of two of them does not overflow.
+func finiteMean(ps []observation.Point) float64 {
+	var sum float64
+	n := 0
+	for _, p := range ps {
+		if finite(p.Value) {
+			sum += p.Value
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	if finite(sum) {
+		return sum / float64(n)
+	}
+	sum = 0
+	for _, p := range ps {
+		if finite(p.Value) {
+			sum += p.Value / float64(n)
+		}
+	}
+	return sum
+}
+
+// xOf is the x of a time offset in a window of secs seconds.
+func xOf(offset, secs float64) float64 {
+	return round1(padL + plotW*clamp01(offset/secs))
+}
+
+// clamp01 keeps a fraction of the plot inside it; NaN, which no caller
+// should pass, is 0 rather than a coordinate no browser draws.
+func clamp01(f float64) float64 {
+	if !(f > 0) {
+		return 0
+	}
+	return math.Min(f, 1)
+}
+
+// scale is a chart's vertical axis: values from bottom to top, the ticks
+// at multiples of step in between. Its bounds are the data's, rounded out
+// to a tick where that is a float64: a series reaching MaxFloat64 tops the
+// axis without a tick at 2e308.
+type scale struct {
+	bottom, top, step float64
+	ticks             []float64
+}
+
+// Bounds of the vertical scale. A step is at least a quarter of the range,
+// so that an axis has at most 4 steps plus the two partial ones its ends
+// round out to, 7 ticks; and at least minStep, so that no tick or label
+// is computed in subnormal numbers, whose precision runs out.
+const (
+	maxTicks = 8
+	minStep  = 1e-300
+)
+
+// newScale is the axis of the finite range lo ≤ 0 ≤ hi: ticks at 1, 2 or
+// 5 times a power of ten, about four steps, from 0 to 1 for a range of
+// zero. It cannot loop: the ticks are counted from integers, and the
+// quarters of the range are taken apart, so that ±MaxFloat64 do not
+// overflow to an infinite range.
+func newScale(lo, hi float64) scale {
+	step := 1.0
+	if raw := hi/4 - lo/4; raw > 0 {
+		step = niceStep(math.Max(raw, minStep))
+	}
+	// |lo|, |hi| ≤ 4 steps: i0 and i1 are small integers.
+	i0, i1 := math.Floor(lo/step), math.Ceil(hi/step)
+	if i1 == i0 {
+		i1++
+	}
+	sc := scale{bottom: i0 * step, top: i1 * step, step: step}
+	if math.IsInf(sc.bottom, 0) {
+		sc.bottom, i0 = lo, i0+1
+	}
+	if math.IsInf(sc.top, 0) {
+		sc.top, i1 = hi, i1-1
+	}
+	for i := int(i0); i <= int(i1); i++ {
+		sc.ticks = append(sc.ticks, float64(i)*step+0) // +0: no "-0"
+	}
+	return sc
+}
+
+// pos is the y of a value on the scale, rounded to a tenth of a unit. The
+// span of an axis from -MaxFloat64 to MaxFloat64 is not a float64: such
+// a scale is measured in halves.
+func (sc scale) pos(v float64) float64 {
+	f := (v - sc.bottom) / (sc.top - sc.bottom)
+	if math.IsInf(sc.top-sc.bottom, 0) {
+		f = (v/2 - sc.bottom/2) / (sc.top/2 - sc.bottom/2)
+	}
+	return round1(padT + plotH*(1-clamp01(f)))
 }
 
 func round1(x float64) float64 { return math.Round(x*10) / 10 }
@@ -376,10 +489,15 @@ func ownLabels(labels, common map[string]string) string {
 	return textfmt.Labels(own)
 }
 
-// niceStep rounds a step up to 1, 2 or 5 times a power of ten.
+// niceStep rounds a step up to 1, 2 or 5 times a power of ten. Steps
+// past 1e308, whose rounding would overflow, and under minStep are not
+// rounded.
 func niceStep(raw float64) float64 {
 	if raw <= 0 || math.IsNaN(raw) || math.IsInf(raw, 0) {
 		return 1
+	}
+	if raw > 1e308 || raw < minStep {
+		return raw
 	}
 	mag := math.Pow(10, math.Floor(math.Log10(raw)))
 	for _, m := range []float64{1, 2, 5, 10} {
@@ -415,7 +533,8 @@ func secondsLabel(s, step float64) string {
 }
 
 // downsample keeps at most max points of a long series: each bucket's
-// least and greatest, in time order, so that spikes survive.
+// least and greatest finite values, in time order, so that spikes
+// survive; a bucket without a finite value keeps its first point, a gap.
 func downsample(ps []observation.Point, max int) []observation.Point {
 	if len(ps) <= max {
 		return ps
@@ -427,14 +546,21 @@ func downsample(ps []observation.Point, max int) []observation.Point {
 		if lo >= hi {
 			continue
 		}
-		mi, ma := lo, lo
+		mi, ma := -1, -1
 		for i := lo; i < hi; i++ {
-			if ps[i].Value < ps[mi].Value {
+			if !finite(ps[i].Value) {
+				continue
+			}
+			if mi < 0 || ps[i].Value < ps[mi].Value {
 				mi = i
 			}
-			if ps[i].Value > ps[ma].Value {
+			if ma < 0 || ps[i].Value > ps[ma].Value {
 				ma = i
 			}
+		}
+		if mi < 0 {
+			out = append(out, ps[lo])
+			continue
 		}
 		if mi > ma {
 			mi, ma = ma, mi

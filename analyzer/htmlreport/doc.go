@@ -16,7 +16,10 @@
 // inline, so it can be attached to a ticket or opened on an air-gapped
 // host. Flame graphs are pruned (frames under 0.1% of the total, at most
 // 10,000 frames each) so that a busy host's report stays a few hundred
-// kilobytes; the page says what was pruned.
+// kilobytes; the page says what was pruned. Charts draw any float64:
+// points that are not numbers (NaN, infinities) are gaps the chart counts,
+// an axis has at most 8 ticks whatever the range, up to ±MaxFloat64, and
+// a series that is constant where it is a number is listed, not drawn.
 //
 // Like the rest of analyzer, it does no I/O beyond the writer it is
 // handed.

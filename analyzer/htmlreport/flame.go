@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"math"
 	"path"
 	"sort"
 	"strconv"
@@ -56,7 +57,7 @@ type flameGraph struct {
 	Caption  string
 	Coverage string
 	Unit     string // of the values: "nanoseconds", "count"...
-	Total    int64
+	Total    float64
 	Frames   int // frames drawn
 	// PrunedFrames and PrunedShare say what the bounds left out.
 	PrunedFrames int
@@ -71,17 +72,19 @@ type flameGraph struct {
 // TotalText is the graph's total in its unit.
 func (g flameGraph) TotalText() string {
 	if g.Unit == "nanoseconds" {
-		return textfmt.Dur(float64(g.Total))
+		return textfmt.Dur(g.Total)
 	}
-	return value(float64(g.Total), g.Unit)
+	return value(g.Total, g.Unit)
 }
 
 // flameNode is a frame in the merged tree: the sum of the samples whose
-// stacks pass through the same path of function names.
+// stacks pass through the same path of function names. The sum is a
+// float64, exact up to 2⁵³ (104 days in nanoseconds) and unable to wrap
+// past int64 as a sum of hostile sample values would.
 type flameNode struct {
 	name     int32
 	kind     uint8
-	value    int64
+	value    float64
 	children []*flameNode
 	index    map[frameKey]*flameNode // children by key, once they are many
 }
@@ -155,10 +158,10 @@ type frame struct {
 // add adds a sample of value v with its stack, root first.
 func (t *flameTree) add(stack []frame, v int64) {
 	n := t.root
-	n.value += v
+	n.value += float64(v)
 	for _, f := range stack {
 		n = t.child(n, frameKey{t.intern(f.name), f.kind})
-		n.value += v
+		n.value += float64(v)
 	}
 }
 
@@ -341,11 +344,8 @@ func manyProcesses(profiles []observation.Profile) bool {
 // the largest frames first keeps the tree connected. It returns the
 // frames kept (children lists trimmed in place), how many were left out
 // and their value.
-func (t *flameTree) prune(minShare float64, maxNodes int) (kept, dropped int, droppedValue int64) {
-	min := int64(minShare * float64(t.root.value))
-	if min < 1 {
-		min = 1
-	}
+func (t *flameTree) prune(minShare float64, maxNodes int) (kept, dropped int, droppedValue float64) {
+	min := math.Max(1, math.Trunc(minShare*t.root.value))
 	keep := map[*flameNode]bool{t.root: true}
 	kept = 1
 	h := &nodeHeap{}
@@ -420,7 +420,7 @@ func (t *flameTree) json(unit string) []byte {
 		b = append(b, '[')
 		b = strconv.AppendInt(b, int64(id), 10)
 		b = append(b, ',')
-		b = strconv.AppendInt(b, n.value, 10)
+		b = strconv.AppendFloat(b, n.value, 'f', -1, 64)
 		b = append(b, ',')
 		b = strconv.AppendInt(b, int64(n.kind), 10)
 		if len(n.children) > 0 {
@@ -443,7 +443,7 @@ func (t *flameTree) json(unit string) []byte {
 	out = append(out, `{"unit":`...)
 	out = append(out, ub...)
 	out = append(out, `,"total":`...)
-	out = strconv.AppendInt(out, t.root.value, 10)
+	out = strconv.AppendFloat(out, t.root.value, 'f', -1, 64)
 	out = append(out, `,"names":`...)
 	out = append(out, nb...)
 	out = append(out, `,"root":`...)
@@ -512,7 +512,7 @@ func flameGraphs(o *observation.Observation, v *verdict.Verdict) []flameGraph {
 		}
 		kept, dropped, droppedValue := t.prune(minFrameShare, maxFrames)
 		g.Unit, g.Total, g.Frames, g.PrunedFrames = unit, t.root.value, kept, dropped
-		g.PrunedShare = float64(droppedValue) / float64(t.root.value)
+		g.PrunedShare = droppedValue / t.root.value
 		g.Data = template.JS(t.json(unit))
 		out = append(out, g)
 	}
@@ -523,7 +523,7 @@ func flameGraphs(o *observation.Observation, v *verdict.Verdict) []flameGraph {
 // goscrape gives them: a delta is the window's, a snapshot is cumulative
 // since the process started. Profiles without the label are not guessed
 // at.
-func coverage(o *observation.Observation, ps []observation.Profile, unit string, total int64) string {
+func coverage(o *observation.Observation, ps []observation.Profile, unit string, total float64) string {
 	modes := map[string]bool{}
 	var window int64
 	for _, p := range ps {
@@ -538,7 +538,7 @@ func coverage(o *observation.Observation, ps []observation.Profile, unit string,
 		if window <= 0 {
 			return "A delta over the window."
 		}
-		rate := float64(total) / (float64(window) / 1e9)
+		rate := total / (float64(window) / 1e9)
 		var what string
 		switch unit {
 		case "nanoseconds":

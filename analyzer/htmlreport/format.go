@@ -3,6 +3,7 @@ package htmlreport
 import (
 	"fmt"
 	"math"
+	"math/big"
 	"strconv"
 
 	"github.com/perfhound/perfhound/analyzer/internal/textfmt"
@@ -65,8 +66,11 @@ func value(v float64, unit string) string {
 
 // axis formats an axis tick, shorter than value (the unit is in the
 // chart's title) and with as many decimals as the step between ticks
-// needs, so that small rates do not all read "<0.01".
+// needs, so that small rates do not all read "<0.01". Ticks too large or
+// too finely spaced for that read in scientific notation, "1e+308", so
+// that no label runs to hundreds of digits or repeats its neighbour's.
 func axis(v, step float64, unit string) string {
+	v += 0 // -0 reads 0
 	decimals := func(step float64) int {
 		if step <= 0 || step >= 1 {
 			return 0
@@ -74,19 +78,50 @@ func axis(v, step float64, unit string) string {
 		return int(math.Ceil(-math.Log10(step) - 1e-9))
 	}
 	switch unit {
-	case "ratio":
-		return strconv.FormatFloat(100*v, 'f', decimals(100*step), 64) + "%"
-	case "percent":
-		return strconv.FormatFloat(v, 'f', decimals(step), 64) + "%"
+	case "ratio", "percent":
+		scale := 1.0
+		if unit == "ratio" {
+			scale = 100
+		}
+		if extreme(v*scale, step*scale, 1e-6, 1e6) {
+			return scientific(v, scale) + "%"
+		}
+		return strconv.FormatFloat(scale*v, 'f', decimals(scale*step), 64) + "%"
 	case "seconds":
+		// Dur reads to the nanosecond, up to time.Duration's 292 years.
+		if extreme(v, step, 1e-9, 1e9) {
+			return scientific(v, 1) + "s"
+		}
 		return textfmt.Dur(v * 1e9)
 	case "bytes", "bytes/s":
+		if extreme(v, step, 0.01, 1e18) {
+			return scientific(v, 1) + " B"
+		}
 		return textfmt.SIDecimal(v, "B")
+	}
+	if extreme(v, step, 1e-6, 1e18) {
+		return scientific(v, 1)
 	}
 	if math.Abs(v) >= 1000 || step >= 1 {
 		return textfmt.SIDecimal(v, "")
 	}
 	return strconv.FormatFloat(v, 'f', decimals(step), 64)
+}
+
+// extreme reports whether a tick is past what its unit's format reads: a
+// step under small, a value of large or more (or a product that overflowed).
+func extreme(v, step, small, large float64) bool {
+	return step < small || !(math.Abs(v) < large)
+}
+
+// scientific is v×scale to three significant digits, "1.8e+310": in
+// arbitrary precision, as the product of a value near MaxFloat64 and 100
+// is not a float64.
+func scientific(v, scale float64) string {
+	if !finite(v) {
+		return "?"
+	}
+	return new(big.Float).Mul(big.NewFloat(v), big.NewFloat(scale)).Text('g', 3)
 }
 
 func metricCell(m *verdict.Metric) string {

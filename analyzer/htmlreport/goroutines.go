@@ -2,6 +2,7 @@ package htmlreport
 
 import (
 	"fmt"
+	"math"
 	"path"
 	"sort"
 	"strings"
@@ -33,10 +34,11 @@ type goroutineView struct {
 type goroutineRow struct {
 	Count int
 	Share float64
-	State string // what the goroutines do: "waiting on a lock"...
-	Where string // the function that waits: the program's own, where there is one
-	Line  string // its file and line
-	Stack string // a whole stack of the group, leaf first, for a tooltip
+	State string  // what the goroutines do: "waiting on a lock"...
+	Where string  // the function that waits: the program's own, where there is one
+	Line  string  // its file and line
+	Stack string  // a whole stack of the group, leaf first, for a tooltip
+	n     float64 // Count unsaturated, for Share
 }
 
 // goroutines groups the goroutines of the observation's latest goroutine
@@ -53,14 +55,18 @@ func goroutines(o *observation.Observation) *goroutineView {
 	}
 	type key struct{ state, where, line string }
 	groups := map[key]*goroutineRow{}
+	// Counts saturate at MaxInt (a hostile profile's sum would wrap);
+	// shares are of float sums, which cannot.
 	var total int
+	var totalN float64
 	var fns []*profile.Line
 	for _, s := range p.Profile.Sample {
 		if idx >= len(s.Value) || s.Value[idx] <= 0 {
 			continue
 		}
-		n := int(s.Value[idx])
-		total += n
+		n := s.Value[idx]
+		total = satAdd(total, n)
+		totalN += float64(n)
 		fns = linesOf(s, fns)
 		k := key{state: waitState(fns)}
 		if w := waitSite(fns); w != nil {
@@ -74,14 +80,15 @@ func goroutines(o *observation.Observation) *goroutineView {
 			g = &goroutineRow{State: k.state, Where: k.where, Line: k.line, Stack: stackText(fns)}
 			groups[k] = g
 		}
-		g.Count += n
+		g.Count = satAdd(g.Count, n)
+		g.n += float64(n)
 	}
 	if total == 0 {
 		return nil
 	}
 	rows := make([]goroutineRow, 0, len(groups))
 	for _, g := range groups {
-		g.Share = float64(g.Count) / float64(total)
+		g.Share = g.n / totalN
 		rows = append(rows, *g)
 	}
 	sort.Slice(rows, func(i, j int) bool {
@@ -101,12 +108,20 @@ func goroutines(o *observation.Observation) *goroutineView {
 	if len(rows) > maxGoroutineRows {
 		for _, r := range rows[maxGoroutineRows:] {
 			v.MoreGroups++
-			v.MoreGoroutines += r.Count
+			v.MoreGoroutines = satAdd(v.MoreGoroutines, int64(r.Count))
 		}
 		rows = rows[:maxGoroutineRows]
 	}
 	v.Rows = rows
 	return v
+}
+
+// satAdd is a+b, or MaxInt past it; b > 0.
+func satAdd(a int, b int64) int {
+	if b > int64(math.MaxInt-a) {
+		return math.MaxInt
+	}
+	return a + int(b)
 }
 
 // linesOf lists a sample's lines with a function, leaf first.

@@ -43,7 +43,7 @@ func render(t testing.TB, r Report) []byte {
 // flameData is the JSON a flame graph's script reads.
 type flameData struct {
 	Unit  string   `json:"unit"`
-	Total int64    `json:"total"`
+	Total float64  `json:"total"`
 	Names []string `json:"names"`
 	Root  []any    `json:"root"`
 }
@@ -199,7 +199,7 @@ func TestWriteRecorded(t *testing.T) {
 					t.Errorf("cpu flame graph has %d nodes, want at least 5", n)
 				}
 				if cpu.Unit != "nanoseconds" || cpu.Total <= 0 {
-					t.Errorf("cpu flame graph: unit %q total %d, want nanoseconds and a positive total", cpu.Unit, cpu.Total)
+					t.Errorf("cpu flame graph: unit %q total %v, want nanoseconds and a positive total", cpu.Unit, cpu.Total)
 				}
 			}
 			if off, ok := p.flames["offcpu"]; ok != tc.offcpu {
@@ -225,7 +225,7 @@ func TestWriteRecorded(t *testing.T) {
 					t.Errorf("%s flame graph has %d nodes, want at least 3", kind, n)
 				}
 				if g.Unit != "nanoseconds" || g.Total <= 0 {
-					t.Errorf("%s flame graph: unit %q total %d, want the delay in nanoseconds", kind, g.Unit, g.Total)
+					t.Errorf("%s flame graph: unit %q total %v, want the delay in nanoseconds", kind, g.Unit, g.Total)
 				}
 				if !hasName(g.Names, "main.contend.func1") && !hasName(g.Names, "sync.(*Mutex).Lock") {
 					t.Errorf("%s flame graph lacks the contended lock's frames: %v", kind, g.Names)
@@ -393,8 +393,8 @@ func TestFlamePrune(t *testing.T) {
 		t.Errorf("unit %q, want nanoseconds", unit)
 	}
 	total := tree.root.value
-	if want := int64(n*100 + (n-1)*100); total != want {
-		t.Fatalf("root value %d, want %d", total, want)
+	if want := float64(n*100 + (n-1)*100); total != want {
+		t.Fatalf("root value %v, want %v", total, want)
 	}
 	before := tree.nodes
 	kept, dropped, droppedValue := tree.prune(minFrameShare, maxFrames)
@@ -405,8 +405,8 @@ func TestFlamePrune(t *testing.T) {
 	if kept != 29 {
 		t.Errorf("kept %d frames, want 29", kept)
 	}
-	if want := int64((n - 1) * 100); droppedValue != want {
-		t.Errorf("dropped value %d, want %d", droppedValue, want)
+	if want := float64((n - 1) * 100); droppedValue != want {
+		t.Errorf("dropped value %v, want %v", droppedValue, want)
 	}
 	if tree.root.value != total {
 		t.Errorf("pruning changed the total")
@@ -433,7 +433,7 @@ func TestFlameCap(t *testing.T) {
 		t.Errorf("kept %d frames, want the cap of 1000", kept)
 	}
 	if dropped != tree.nodes-1000 || droppedValue <= 0 {
-		t.Errorf("dropped %d frames worth %d, want %d frames and some time", dropped, droppedValue, tree.nodes-1000)
+		t.Errorf("dropped %d frames worth %v, want %d frames and some time", dropped, droppedValue, tree.nodes-1000)
 	}
 	// The largest survive: main.main and all 26 workers.
 	var d flameData
@@ -519,7 +519,7 @@ func TestGoWaitGraphs(t *testing.T) {
 	}
 	gs = flameGraphs(o, v)
 	if g := gs[2]; g.Unit != "count" || g.Total != 219030+5 {
-		t.Errorf("mutex graph without delay: unit %q total %d, want the 219035 contentions", g.Unit, g.Total)
+		t.Errorf("mutex graph without delay: unit %q total %v, want the 219035 contentions", g.Unit, g.Total)
 	}
 
 	// Empty or absent profiles draw nothing and say nothing: the

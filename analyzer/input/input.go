@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -39,6 +40,7 @@ var (
 	ErrNestedGzip   = profdecode.ErrNestedGzip
 	ErrNotRegular   = regfile.ErrNotRegular
 	ErrUnrecognized = errors.New("neither Go benchmark output nor a pprof profile")
+	ErrBadProfile   = errors.New("looks like a pprof profile but does not parse")
 	ErrNoSamples    = errors.New("pprof profile has no samples")
 	ErrNoBenchmarks = errors.New("no benchmark results")
 	ErrNoInputs     = errors.New("no input files")
@@ -295,20 +297,32 @@ func (s *Set) charge(b *profdecode.Budget, n int64) error {
 }
 
 func (s *Set) addBench(file string, data []byte, b *profdecode.Budget) error {
+	warn := fileWarnings{file: file}
+	data = blankLongLines(data, func(line, n int) {
+		warn.add(fmt.Sprintf("%s:%d: line of %d bytes skipped (longer than %d)", file, line, n, maxLine))
+	})
 	rd := benchfmt.NewReader(bytes.NewReader(data), file)
 	n := 0
 	for rd.Scan() {
 		switch rec := rd.Result().(type) {
 		case *benchfmt.Result:
+			if dropped := dropNonFinite(rec); dropped != "" {
+				f, line := rec.Pos()
+				warn.add(fmt.Sprintf("%s:%d: Benchmark%s: not finite, dropped: %s", f, line, rec.Name, dropped))
+			}
+			if len(rec.Values) == 0 {
+				continue
+			}
 			if err := s.charge(b, resultCost(rec)); err != nil {
 				return &FileError{File: file, Err: fmt.Errorf("benchmark results: %w", err)}
 			}
 			s.Bench = append(s.Bench, rec.Clone())
 			n++
 		case *benchfmt.SyntaxError:
-			s.Warnings = append(s.Warnings, rec.Error())
+			warn.add(rec.Error())
 		}
 	}
+	s.Warnings = append(s.Warnings, warn.list()...)
 	if err := rd.Err(); err != nil {
 		return &FileError{File: file, Err: err}
 	}
@@ -319,6 +333,92 @@ func (s *Set) addBench(file string, data []byte, b *profdecode.Budget) error {
 		return &FileError{File: file, Err: ErrNoBenchmarks}
 	}
 	return nil
+}
+
+// maxLine is the longest line, in bytes without its newline, that
+// benchfmt's reader takes: its bufio.Scanner has the default buffer, and a
+// longer line ends the whole file with "bufio.Scanner: token too long".
+const maxLine = bufio.MaxScanTokenSize - 1
+
+// blankLongLines empties each line of data longer than maxLine (a huge
+// b.Log line in go test output; never a result), so that benchfmt reads
+// the rest with its line numbers unchanged, and calls skipped for each.
+// data is copied only when it has such a line.
+func blankLongLines(data []byte, skipped func(line, n int)) []byte {
+	var out []byte // nil until a long line is found
+	line := 1
+	for start := 0; start < len(data); line++ {
+		end := len(data)
+		if i := bytes.IndexByte(data[start:], '\n'); i >= 0 {
+			end = start + i
+		}
+		switch {
+		case end-start > maxLine:
+			if out == nil {
+				out = append(make([]byte, 0, len(data)), data[:start]...)
+			}
+			skipped(line, end-start)
+		case out != nil:
+			out = append(out, data[start:end]...)
+		}
+		if out != nil && end < len(data) {
+			out = append(out, '\n')
+		}
+		start = end + 1
+	}
+	if out == nil {
+		return data
+	}
+	return out
+}
+
+// dropNonFinite removes the NaN and infinite values of r, which `go test`
+// prints for a b.ReportMetric that divides by zero: no statistic is
+// defined over them (a NaN sent the U test into unbounded memory). It
+// returns what it removed, "NaN hits/lookup, +Inf misses/hit", or "".
+func dropNonFinite(r *benchfmt.Result) string {
+	var dropped []string
+	kept := r.Values[:0]
+	for _, v := range r.Values {
+		if math.IsNaN(v.Value) || math.IsInf(v.Value, 0) {
+			unit := v.OrigUnit // as written, when benchfmt tidied it
+			if unit == "" {
+				unit = v.Unit
+			}
+			dropped = append(dropped, fmt.Sprintf("%+v %s", v.Value, unit))
+			continue
+		}
+		kept = append(kept, v)
+	}
+	r.Values = kept
+	return strings.Join(dropped, ", ")
+}
+
+// maxWarningsPerFile bounds the notes one file can add: a log of a million
+// malformed lines must not become a million notes.
+const maxWarningsPerFile = 20
+
+// fileWarnings keeps the first maxWarningsPerFile warnings of a file and
+// counts the rest.
+type fileWarnings struct {
+	file string
+	kept []string
+	more int
+}
+
+func (w *fileWarnings) add(s string) {
+	if len(w.kept) < maxWarningsPerFile {
+		w.kept = append(w.kept, s)
+		return
+	}
+	w.more++
+}
+
+func (w *fileWarnings) list() []string {
+	if w.more == 0 {
+		return w.kept
+	}
+	return append(w.kept, fmt.Sprintf("%s: %d more problems like these not listed", w.file, w.more))
 }
 
 // readFile reads a whole regular file under the size cap, decompressing
@@ -374,31 +474,49 @@ func recognise(data []byte, lim Limits) (k Kind, p *profile.Profile, charged int
 		return 0, nil, 0, fmt.Errorf("%w: go test output without a Benchmark line (did -bench match any benchmark?)", ErrNoBenchmarks)
 	}
 	p, charged, err = parseProfile(data, lim)
-	if err == nil {
+	switch {
+	case err == nil:
 		return KindProfile, p, charged, nil
-	}
-	if errors.Is(err, ErrNoSamples) || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrOverBudget) || errors.Is(err, ErrUnrecognized) {
+	case errors.Is(err, ErrNoSamples) || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrOverBudget) || errors.Is(err, ErrUnrecognized):
 		return 0, nil, 0, err
 	}
-	return 0, nil, 0, ErrUnrecognized
+	return 0, nil, 0, notAProfile(data, err)
+}
+
+// notAProfile explains content that is neither benchmark output nor a
+// profile. Binary content is taken for a broken pprof profile (protobuf,
+// perhaps cut off inside its gzip), and so is text the parser recognised
+// as one of pprof's legacy formats, with the parser's reason; other text
+// is ErrUnrecognized. err is ParseProfile's error.
+func notAProfile(data []byte, err error) error {
+	binary := !utf8.Valid(data) || bytes.IndexByte(data, 0) >= 0
+	switch {
+	case errors.Is(err, ErrNestedGzip):
+	case binary && strings.Contains(err.Error(), "unrecognized profile format"):
+		// ParseData tried the legacy text formats after the protobuf
+		// decoder failed, and says only that none matched: ask the
+		// decoder why.
+		if _, perr := profile.ParseUncompressed(data); perr != nil {
+			err = fmt.Errorf("parsing pprof: %w", perr)
+		}
+	case binary:
+	case strings.Contains(err.Error(), "unrecognized profile format"):
+		return ErrUnrecognized
+	}
+	return fmt.Errorf("%w: %w", ErrBadProfile, err)
 }
 
 // looksLikeBench reports whether data holds a benchmark result line the
 // way the Go benchmark format defines it: "Benchmark", a name, then an
-// iteration count followed by at least one value-unit pair.
+// iteration count followed by at least one value-unit pair. Lines of any
+// length are read (a bufio.Scanner stopped at the first over its limit).
 func looksLikeBench(data []byte) bool {
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Bytes()
+	for line := range bytes.Lines(data) {
 		if !bytes.HasPrefix(line, []byte("Benchmark")) {
 			continue
 		}
-		f := strings.Fields(string(line))
-		if len(f) < 4 {
-			continue
-		}
-		if isUint(f[1]) {
+		f := bytes.Fields(line)
+		if len(f) >= 4 && isUint(string(f[1])) {
 			return true
 		}
 	}

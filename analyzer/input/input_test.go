@@ -1,10 +1,13 @@
 package input
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
 	"errors"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -256,5 +259,141 @@ func TestNestedGzipRefused(t *testing.T) {
 	}
 	if _, err := DecodeProfile(inner.Bytes(), 1<<20); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("DecodeProfile past its cap: %v, want ErrTooLarge", err)
+	}
+}
+
+// nonFinite is real `go test -bench` output whose custom metrics are NaN,
+// +Inf and -Inf (analyzer/compare/testdata/nonfinite, see its record.sh).
+const nonFinite = "../compare/testdata/nonfinite/base.txt"
+
+// Non-finite values are dropped with a note naming the file and line, so
+// that they never reach the statistics (a NaN took the U test to 24 GB),
+// while the finite values of the same lines are kept.
+func TestLoadDropsNonFiniteValues(t *testing.T) {
+	set, err := Load([]string{nonFinite}, DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	finite := 0
+	for _, r := range set.Bench {
+		for _, v := range r.Values {
+			if math.IsNaN(v.Value) || math.IsInf(v.Value, 0) {
+				f, line := r.Pos()
+				t.Fatalf("%s:%d: %s %s reached the set", f, line, r.Name, v.Unit)
+			}
+			finite++
+		}
+	}
+	// 18 lines of 6 values (ns/op, 3 custom, B/op, allocs/op); Cold's lines
+	// lose 2 (+Inf, -Inf), Idle's 3 (NaN).
+	if len(set.Bench) != 18 || finite != 18*6-6*2-6*3 {
+		t.Errorf("%d results with %d finite values, want 18 with %d", len(set.Bench), finite, 18*6-6*2-6*3)
+	}
+	want := nonFinite + ":11: BenchmarkCold-2: not finite, dropped: -Inf balance/op, +Inf misses/hit"
+	if len(set.Warnings) == 0 || set.Warnings[0] != want {
+		t.Fatalf("first warning = %q, want %q", set.Warnings, want)
+	}
+	if !strings.HasPrefix(set.Warnings[6], nonFinite+":17: BenchmarkIdle-2: not finite, dropped: NaN balance/op, NaN hits/lookup, NaN misses/hit") {
+		t.Errorf("warning 7 = %q, want Idle's line 17", set.Warnings[6])
+	}
+	if len(set.Warnings) != 12 {
+		t.Errorf("%d warnings, want one per line with a non-finite value (12)", len(set.Warnings))
+	}
+}
+
+// A file full of bad lines makes a bounded list of notes: the first few,
+// then how many more there were.
+func TestLoadWarningsAreBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("pkg: example.com/p\n")
+	for i := range 1000 {
+		fmt.Fprintf(&b, "BenchmarkX-2\t1000\t%d ns/op\tNaN x/op\n", 100+i%7)
+		b.WriteString("BenchmarkBroken-2 notanumber\n")
+	}
+	p := write(t, t.TempDir(), "many.txt", []byte(b.String()))
+	set, err := Load([]string{p}, DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(set.Bench) != 1000 {
+		t.Errorf("%d results, want 1000", len(set.Bench))
+	}
+	if n := len(set.Warnings); n != maxWarningsPerFile+1 {
+		t.Fatalf("%d warnings, want %d and a count of the rest", n, maxWarningsPerFile+1)
+	}
+	last := set.Warnings[len(set.Warnings)-1]
+	if want := fmt.Sprintf("%s: %d more problems like these not listed", p, 2000-maxWarningsPerFile); last != want {
+		t.Errorf("last warning = %q, want %q", last, want)
+	}
+}
+
+// A file that pprof's parser recognises, or that is binary, but does not
+// parse is reported as a broken profile with the parser's reason, not as
+// "neither benchmark output nor a profile".
+func TestLoadBrokenProfileSaysWhy(t *testing.T) {
+	dir := t.TempDir()
+	p, err := profile.ParseData(cpuProfile(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw bytes.Buffer
+	if err := p.WriteUncompressed(&raw); err != nil {
+		t.Fatal(err)
+	}
+	half := raw.Bytes()[:raw.Len()/2]
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"cut.pb.gz", gz(half), "looks like a pprof profile but does not parse: parsing pprof: "},
+		{"cut.pb", half, "looks like a pprof profile but does not parse: parsing pprof: "},
+		{"garbage.gz", gz([]byte("\x00\x01\x02\xff binary")), "looks like a pprof profile but does not parse: parsing pprof: "},
+		{"nested.gz", gz(gz(raw.Bytes())), "looks like a pprof profile but does not parse: parsing pprof: gzip inside gzip"},
+		{"heap.txt", []byte("heap profile: 1: 2 [3: 4] @ heap/1048576\nbroken\n"), "looks like a pprof profile but does not parse: parsing pprof: parsing profile: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load([]string{write(t, dir, tc.name, tc.data)}, DefaultLimits)
+			if !errors.Is(err, ErrBadProfile) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want ErrBadProfile saying %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "unrecognized profile format") {
+				t.Errorf("err = %v: says nothing the parser found", err)
+			}
+		})
+	}
+}
+
+// A line longer than benchfmt's scanner takes (64 KiB), such as a huge
+// b.Log line, is skipped with a note naming file and line, and the
+// results around it are read; before, the whole file failed with
+// "bufio.Scanner: token too long". A line over 1 MiB before the first
+// result no longer hides the results from recognition either.
+func TestLoadLongLines(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []int{bufio.MaxScanTokenSize, 2 << 20} {
+		text := "goos: linux\npkg: example.com/p\n" + strings.Repeat("x", n) + "\n" +
+			"BenchmarkA-2\t1000\t100 ns/op\nBenchmarkA-2\t1000\t101 ns/op\nPASS\n"
+		p := write(t, dir, fmt.Sprintf("long-%d.txt", n), []byte(text))
+		set, err := Load([]string{p}, DefaultLimits)
+		if err != nil {
+			t.Fatalf("line of %d bytes: %v", n, err)
+		}
+		if len(set.Bench) != 2 {
+			t.Errorf("line of %d bytes: %d results, want 2", n, len(set.Bench))
+		}
+		want := fmt.Sprintf("%s:3: line of %d bytes skipped (longer than %d)", p, n, maxLine)
+		if len(set.Warnings) != 1 || set.Warnings[0] != want {
+			t.Errorf("warnings = %q, want %q", set.Warnings, want)
+		}
+		if f, line := set.Bench[1].Pos(); f != p || line != 5 {
+			t.Errorf("second result at %s:%d, want %s:5", f, line, p)
+		}
+	}
+	// The longest line benchfmt takes is read as it is.
+	text := "BenchmarkA-2\t1000\t100 ns/op\n" + "BenchmarkA-2\tnotanumber\t" + strings.Repeat("Y", maxLine-24) + "\n"
+	set, err := Load([]string{write(t, dir, "max.txt", []byte(text))}, DefaultLimits)
+	if err != nil || len(set.Warnings) != 1 || !strings.Contains(set.Warnings[0], "max.txt:2: parsing iteration count") || strings.Contains(set.Warnings[0], "skipped") {
+		t.Errorf("a line of %d bytes: err %v, warnings %q, want benchfmt's own note", maxLine, err, set.Warnings)
 	}
 }

@@ -25,6 +25,13 @@ func Judge(o *observation.Observation, th Thresholds) *Verdict {
 		v.Missing = gaps(o, Breakdown{}, false)
 		return v
 	}
+	if !o.HasTargetData() {
+		// The host's series around the target are no evidence about it:
+		// its CPU time includes perfhound's own fetching.
+		v.Class, v.Summary = ClassNone, "Nothing of the target was collected (see what is missing): no verdict, whatever the host around it did."
+		v.Missing = gaps(o, Breakdown{}, false)
+		return v
+	}
 
 	pk := parkingOf(o)
 	v.Breakdown = breakdownOf(o, pk)

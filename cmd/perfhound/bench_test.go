@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -270,4 +271,46 @@ func TestWriteSpeedInputs(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("wrote %d profiles (%v bytes) into %s/{base,head}", len(sizes), sizes, dir)
+}
+
+// countText is `go test -bench -benchmem -count runs` output of six
+// benchmarks, one file as that command writes it: ns/op with 2% lognormal
+// noise around centre (times slow for the head's Hash), MB/s for two of
+// them, and constant B/op and allocs/op (all ties).
+func countText(runs int, seed uint64, slow float64) []byte {
+	rng := rand.New(rand.NewPCG(seed, 9))
+	var b strings.Builder
+	b.WriteString("goos: linux\ngoarch: amd64\npkg: example.com/count\ncpu: AMD EPYC\n")
+	names := []string{"Parse", "Hash", "Sort", "Index", "Render", "Pipeline"}
+	for range runs {
+		for i, name := range names {
+			ns := float64(1000*(i+1)) * math.Exp(0.02*rng.NormFloat64())
+			if name == "Hash" {
+				ns *= slow
+			}
+			mbs := ""
+			if i%3 == 0 {
+				mbs = fmt.Sprintf("\t%8.2f MB/s", 4096/ns*1e3)
+			}
+			fmt.Fprintf(&b, "Benchmark%s-2\t%8d\t%10.1f ns/op%s\t%8d B/op\t%6d allocs/op\n", name, 100000, ns, mbs, 128*(i+1), i+1)
+		}
+	}
+	b.WriteString("PASS\nok  \texample.com/count\t120.5s\n")
+	return []byte(b.String())
+}
+
+// BenchmarkCompareBenchCount100 times compare on `go test -count 100`
+// output, one file a side: 100 runs per row, where the ratio's interval
+// once took 75 s a row.
+func BenchmarkCompareBenchCount100(b *testing.B) {
+	dir := b.TempDir()
+	base, head := filepath.Join(dir, "base.txt"), filepath.Join(dir, "head.txt")
+	bt, ht := countText(100, 1, 1), countText(100, 2, 1.10)
+	if err := os.WriteFile(base, bt, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(head, ht, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	benchCompare(b, base, head, int64(len(bt)+len(ht)))
 }

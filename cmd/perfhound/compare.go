@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -79,8 +80,13 @@ does, 2 on bad input or usage.`,
 			if opt.FailOn, err = compare.ParsePolicy(failOn); err != nil {
 				return usageError{err}
 			}
-			if threshold < 0 || opt.Thresholds.Alpha <= 0 || opt.Thresholds.Alpha >= 1 {
-				return usageError{fmt.Errorf("--threshold must be >= 0 and --alpha in (0, 1)")}
+			if err := checkPolicyFlags(threshold, opt.Thresholds.Alpha); err != nil {
+				return usageError{err}
+			}
+			// Checked before anything is read: 0 used to mean the default,
+			// and a value past 2⁶³ bytes wrapped around to it.
+			if maxSize < 1 || maxSize > math.MaxInt64>>20 {
+				return usageError{fmt.Errorf("--max-input-mb %d: want 1 to %d", maxSize, int64(math.MaxInt64>>20))}
 			}
 			opt.Thresholds.MinChange = threshold / 100
 			budget, restore, err := mem.budget()
@@ -138,6 +144,19 @@ does, 2 on bad input or usage.`,
 	fl.Int64Var(&maxSize, "max-input-mb", maxSize, "refuse input files (or their gunzipped content) larger than this")
 	mem.add(cmd)
 	return cmd
+}
+
+// checkPolicyFlags refuses a threshold or alpha that would decide nothing:
+// a NaN compares false with every p-value and change, so it silently hid
+// every regression.
+func checkPolicyFlags(threshold, alpha float64) error {
+	if !(threshold >= 0) || math.IsInf(threshold, 1) {
+		return fmt.Errorf("--threshold %v: want a percentage of 0 or more", threshold)
+	}
+	if !(alpha > 0 && alpha < 1) {
+		return fmt.Errorf("--alpha %v: want a number between 0 and 1 (exclusive)", alpha)
+	}
+	return nil
 }
 
 // isObservation reports whether path is a saved observation directory. A

@@ -118,7 +118,8 @@ costs the verdict.
 Exit status: 0 when the diagnosis was made, 2 when the target could not
 be watched (no such process, a process that exits during the window, a
 command that cannot start or exits at once, a URL that does not answer
-or is not pprof) or on usage errors.`,
+or is not pprof, a window in which nothing of the target was collected)
+or on usage errors.`,
 		Example: `  sudo perfhound diagnose                          # the whole host, 10 s
   sudo perfhound diagnose --pid 4242 --duration 30s
   sudo perfhound diagnose -- ./mybench -n 1000000    # run a command and watch it to its end

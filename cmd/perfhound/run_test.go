@@ -142,6 +142,11 @@ func TestCompareBadInput(t *testing.T) {
 	empty := writeFile(t, filepath.Join(dir, "empty.txt"), nil)
 	nosamp := writeFile(t, filepath.Join(dir, "nosamples.pb.gz"), enc(noSamples))
 	prose := writeFile(t, filepath.Join(dir, "notes.txt"), []byte("hello\n"))
+	var raw bytes.Buffer
+	if err := cpu.WriteUncompressed(&raw); err != nil {
+		t.Fatal(err)
+	}
+	cut := writeFile(t, filepath.Join(dir, "cut.pb"), raw.Bytes()[:raw.Len()-3])
 
 	for _, tc := range []struct {
 		name string
@@ -157,7 +162,18 @@ func TestCompareBadInput(t *testing.T) {
 		{"truncated gzip", []string{"compare", truncated, cpuFile}, "truncated.pb.gz: decompressing gzip (truncated?)"},
 		{"no samples", []string{"compare", nosamp, cpuFile}, "nosamples.pb.gz: pprof profile has no samples"},
 		{"unrecognised", []string{"compare", prose, good}, "notes.txt: neither Go benchmark output nor a pprof profile"},
+		{"broken profile", []string{"compare", cut, cpuFile}, "cut.pb: looks like a pprof profile but does not parse: parsing pprof: "},
 		{"nothing in common", []string{"compare", good, other}, "no benchmark in common"},
+		{"alpha NaN", []string{"compare", "--alpha", "NaN", good, good}, "--alpha NaN: want a number between 0 and 1"},
+		{"alpha 0", []string{"compare", "--alpha", "0", good, good}, "--alpha 0: want a number between 0 and 1"},
+		{"alpha 1", []string{"compare", "--alpha", "1", good, good}, "--alpha 1: want a number between 0 and 1"},
+		{"alpha Inf", []string{"compare", "--alpha", "+Inf", good, good}, "--alpha +Inf: want a number between 0 and 1"},
+		{"threshold NaN", []string{"compare", "--threshold", "NaN", good, good}, "--threshold NaN: want a percentage of 0 or more"},
+		{"threshold negative", []string{"compare", "--threshold", "-1", good, good}, "--threshold -1: want a percentage of 0 or more"},
+		{"threshold Inf", []string{"compare", "--threshold", "Inf", good, good}, "--threshold +Inf: want a percentage of 0 or more"},
+		{"max-input-mb 0", []string{"compare", "--max-input-mb", "0", good, good}, "--max-input-mb 0: want 1 to 8796093022207"},
+		{"max-input-mb negative", []string{"compare", "--max-input-mb", "-5", good, good}, "--max-input-mb -5: want 1 to"},
+		{"max-input-mb overflow", []string{"compare", "--max-input-mb", "9000000000000", good, good}, "--max-input-mb 9000000000000: want 1 to"},
 		{"sample types", []string{"compare", cpuFile, heapFile}, "heap.pb.gz: sample types differ"},
 		{"kinds", []string{"compare", good, cpuFile}, "base has benchmark results (3) but head has none"},
 	} {
@@ -191,6 +207,44 @@ func TestHelpHasExamples(t *testing.T) {
 		code, out, _ := runCLI(t, append(strings.Fields(c.CommandPath())[1:], "--help")...)
 		if code != 0 || !strings.Contains(out, "Examples:") {
 			t.Errorf("%s --help: code %d, no Examples section", c.CommandPath(), code)
+		}
+	}
+}
+
+// Real `go test -bench` output with NaN, +Inf and -Inf metrics compares
+// (it took 24 GB before): the values are dropped with a note naming the
+// file and line, in every format, and the JSON is valid.
+func TestCompareNonFiniteBenchmarks(t *testing.T) {
+	const dir = "../../analyzer/compare/testdata/nonfinite"
+	base, head := filepath.Join(dir, "base.txt"), filepath.Join(dir, "head.txt")
+	code, out, errOut := runCLI(t, "compare", "--fail-on", "never", base, head)
+	if code != 0 || errOut != "" {
+		t.Fatalf("code %d, stderr %q", code, errOut)
+	}
+	notes := out[strings.Index(out, "\nNotes\n"):]
+	for _, want := range []string{
+		"base: " + base + ":11: BenchmarkCold-2: not finite, dropped: -Inf balance/op, +Inf misses/hit",
+		"head: " + head + ":17: BenchmarkIdle-2: not finite, dropped: NaN balance/op, NaN hits/lookup, NaN misses/hit",
+	} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("notes lack %q:\n%s", want, notes)
+		}
+	}
+	if strings.Contains(out, "NaN") && !strings.Contains(notes, "NaN") {
+		t.Errorf("NaN outside the notes:\n%s", out)
+	}
+	code, out, _ = runCLI(t, "compare", "-f", "json", "--fail-on", "never", base, head)
+	var res struct {
+		Benchmarks struct {
+			Rows []struct{ Name, Unit string }
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &res); code != 0 || err != nil {
+		t.Fatalf("json: code %d, %v\n%s", code, err, out)
+	}
+	for _, r := range res.Benchmarks.Rows {
+		if r.Name == "Idle-2" && r.Unit == "hits/lookup" {
+			t.Errorf("a row of NaN values was compared: %+v", r)
 		}
 	}
 }

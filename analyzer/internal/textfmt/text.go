@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/perfhound/perfhound/analyzer/observation"
@@ -76,15 +78,47 @@ func Wrap(text string, width int) []string {
 	return lines
 }
 
-// MarkdownText escapes text for a markdown table cell or list item: pipes,
-// and the characters that would start emphasis, code or HTML.
-func MarkdownText(s string) string { return markdownText.Replace(s) }
+// Printable escapes what in s would act on a terminal instead of showing:
+// control characters (escape sequences that move the cursor, clear the
+// screen or set the title; \r that overwrites a line; \n and \t that break
+// a table), other invisible characters (bidirectional overrides,
+// zero-width spaces) and invalid UTF-8, in Go's notation: "\x1b[2J" shows
+// as `\x1b[2J`. Benchmark, file, function and process names come from
+// input anyone can write. Text with none of these is returned as it is;
+// text with some also has its backslashes and quotes escaped, so that the
+// escapes cannot be forged.
+func Printable(s string) string {
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 || !unicode.IsGraphic(r) {
+			q := strconv.QuoteToGraphic(s)
+			return q[1 : len(q)-1]
+		}
+		i += n
+	}
+	return s
+}
 
-var markdownText = strings.NewReplacer(`\`, `\\`, "|", `\|`, "*", `\*`, "_", `\_`, "`", "\\`", "<", "&lt;")
+// MarkdownText escapes text for a markdown table cell or list item: what
+// Printable escapes, pipes, and the characters that would start emphasis,
+// strikethrough, code, HTML or an entity, or, first, a heading or a quote;
+// and the "](" of a link or an image ("[libc.so.6]" stays as it is: with
+// no line breaks, no link reference can be defined). Markdown shows a
+// backslash-escaped punctuation mark as itself.
+func MarkdownText(s string) string {
+	s = markdownText.Replace(Printable(s))
+	if s != "" && (s[0] == '#' || s[0] == '>') {
+		s = `\` + s
+	}
+	return s
+}
 
-// MarkdownCode escapes text for a code span in a table: only pipes, and
-// backticks, which would end it.
-func MarkdownCode(s string) string { return markdownCode.Replace(s) }
+var markdownText = strings.NewReplacer(`\`, `\\`, "|", `\|`, "*", `\*`, "_", `\_`, "`", "\\`", "<", "&lt;",
+	"](", `\](`, "~", `\~`, "&", "&amp;")
+
+// MarkdownCode escapes text for a code span in a table: what Printable
+// escapes, pipes, and backticks, which would end it.
+func MarkdownCode(s string) string { return markdownCode.Replace(Printable(s)) }
 
 var markdownCode = strings.NewReplacer("|", `\|`, "`", "'")
 

@@ -15,6 +15,7 @@ package textfmt
 import (
 	"fmt"
 	"math"
+	"math/big"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,11 +23,15 @@ import (
 )
 
 // Pct is a ratio as a percentage, with a decimal under 10%: "42%", "2.5%",
-// "<0.1%", or "?".
+// "<0.1%", in three significant digits from 10¹⁵%, "1.8e+310%", or "?".
 func Pct(x float64) string {
 	switch {
 	case math.IsNaN(x) || math.IsInf(x, 0):
 		return "?"
+	case math.Abs(x) >= 1e13:
+		// In arbitrary precision: 100 times a ratio near MaxFloat64 is
+		// not a float64.
+		return new(big.Float).Mul(big.NewFloat(x), big.NewFloat(100)).Text('g', 3) + "%"
 	case x == 0:
 		return "0%"
 	case math.Abs(x) < 0.001:
@@ -72,10 +77,13 @@ func NumPrecise(v float64) string {
 }
 
 // decimals formats v: whole numbers as they are, none from 100, one from
-// 10, n below that, and tiny(v) below 10⁻ⁿ.
+// 10, n below that, and tiny(v) below 10⁻ⁿ; from 10¹⁵ up, where a float64
+// has no more digits to show, in three significant digits, "1.8e+308".
 func decimals(v float64, n int, tiny func(float64) string) string {
 	switch a := math.Abs(v); {
-	case v == math.Trunc(v) && a < 1e15:
+	case a >= 1e15:
+		return strconv.FormatFloat(v, 'g', 3, 64)
+	case v == math.Trunc(v):
 		return strconv.FormatFloat(v, 'f', 0, 64)
 	case a >= 100:
 		return fmt.Sprintf("%.0f", v)
@@ -135,8 +143,15 @@ func Bytes(b float64) string {
 }
 
 // Dur is nanoseconds as a duration with the precision a person reads:
-// "1.23s", "4.56ms", "7.89µs", "12ns".
+// "1.23s", "4.56ms", "7.89µs", "12ns"; seconds in three significant
+// digits, "9.46e+09s", past the 292 years of a time.Duration; or "?".
 func Dur(ns float64) string {
+	if math.IsNaN(ns) || math.IsInf(ns, 0) {
+		return "?"
+	}
+	if math.Abs(ns) >= math.MaxInt64 {
+		return strconv.FormatFloat(ns/1e9, 'g', 3, 64) + "s"
+	}
 	d := time.Duration(ns)
 	switch {
 	case d >= time.Second:
@@ -175,6 +190,9 @@ func Value(v float64, unit string) string {
 	case "seconds/s":
 		return PerSec(v)
 	case "seconds":
+		if math.Abs(v*1e9) >= math.MaxInt64 {
+			return strconv.FormatFloat(v, 'g', 3, 64) + "s"
+		}
 		return time.Duration(v * 1e9).Round(time.Microsecond).String()
 	case "bytes":
 		return SI(v, "B")

@@ -24,6 +24,8 @@ func TestFormat(t *testing.T) {
 		{"Pct small whole", Pct(0.05), "5%"},
 		{"Pct", Pct(0.4234), "42%"},
 		{"Pct NaN", Pct(nan), "?"},
+		{"Pct huge", Pct(6.4e117), "6.4e+119%"},
+		{"Pct max", Pct(-math.MaxFloat64), "-1.8e+310%"},
 		{"PerSec", PerSec(1.254), "1.25 s/s"},
 		{"PerSec Inf", PerSec(inf), "?"},
 		{"PerWindow", PerWindow(5, 2), "2.50 s/s"},
@@ -34,6 +36,11 @@ func TestFormat(t *testing.T) {
 		{"Num", Num(1.234), "1.23"},
 		{"Num tiny", Num(0.004), "<0.01"},
 		{"Num NaN", Num(nan), "?"},
+		{"Num huge", Num(1e300), "1e+300"},
+		{"Num max", Num(-math.MaxFloat64), "-1.8e+308"},
+		{"Num 1e15", Num(1e15), "1e+15"},
+		{"Num under 1e15", Num(999999999999999), "999999999999999"},
+		{"NumPrecise huge", NumPrecise(1.2345e200), "1.23e+200"},
 		{"NumPrecise", NumPrecise(1.2345), "1.234"},
 		{"NumPrecise tens", NumPrecise(12.34), "12.3"},
 		{"NumPrecise tiny", NumPrecise(0.000456), "0.00046"},
@@ -48,6 +55,12 @@ func TestFormat(t *testing.T) {
 		{"Dur ms", Dur(4.56789e6), "4.57ms"},
 		{"Dur µs", Dur(7891), "7.89µs"},
 		{"Dur ns", Dur(12), "12ns"},
+		{"Dur past int64", Dur(1e300), "1e+291s"},
+		{"Dur past int64, negative", Dur(-math.MaxFloat64), "-1.8e+299s"},
+		{"Dur 300 years", Dur(300 * 365 * 24 * 3600 * 1e9), "9.46e+09s"},
+		{"Dur NaN", Dur(nan), "?"},
+		{"Dur Inf", Dur(inf), "?"},
+		{"Bound huge", Bound(1e300), "1e+291s"},
 		{"Bound 2^18ns", Bound(1 << 18), "270µs"},
 		{"Bound 1ms", Bound(1e6), "1ms"},
 		{"Bound 0", Bound(0), "0s"},
@@ -57,6 +70,8 @@ func TestFormat(t *testing.T) {
 		{"Value count/s", Value(3, "count/s"), "3/s"},
 		{"Value other", Value(2.5, "pages/s"), "2.50 pages/s"},
 		{"Value NaN", Value(nan, "seconds"), "?"},
+		{"Value seconds past int64", Value(1e300, "seconds"), "1e+300s"},
+		{"Value huge count", Value(math.MaxFloat64, "count"), "1.8e+308"},
 		{"Count one", Count(1, "category", "categories"), "1 category"},
 		{"Count many", Count(3, "category", "categories"), "3 categories"},
 		{"Plural", Plural(0, "change"), "0 changes"},
@@ -122,5 +137,35 @@ func TestWriterKeepsFirstError(t *testing.T) {
 	w.Printf("b")
 	if w.Err() == nil || f.n != 1 {
 		t.Errorf("Err() = %v after %d writes, want the first error after 1", w.Err(), f.n)
+	}
+}
+
+// Text from the input (a benchmark's name, a unit, a file name, a function
+// name) must not act on the terminal or the markdown it is shown in.
+func TestEscaping(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		got  string
+		want string
+	}{
+		{"Printable ordinary", Printable(`Parse/size=1k "x" \ é 漢-8`), `Parse/size=1k "x" \ é 漢-8`},
+		{"Printable escape sequence", Printable("X\x1b[2J\x1b]0;pwned\x07-8"), `X\x1b[2J\x1b]0;pwned\a-8`},
+		{"Printable CR and newline", Printable("ok\rFAIL\nnext"), `ok\rFAIL\nnext`},
+		{"Printable tab", Printable("a\tb"), `a\tb`},
+		{"Printable C1 and DEL", Printable("a\u009bb\x7f"), `a\u009bb\x7f`},
+		{"Printable bidi override", Printable("abc\u202edef"), `abc\u202edef`},
+		{"Printable invalid UTF-8", Printable("a\xffb"), `a\xffb`},
+		{"Printable backslash beside an escape", Printable("a\\b\x1b"), `a\\b\x1b`},
+		{"MarkdownText escapes controls", MarkdownText("a\nb|c"), `a\\nb\|c`}, // shows as a\nb|c
+		{"MarkdownText link", MarkdownText("[click](http://x) ![i](y) [libc.so.6]"), `[click\](http://x) ![i\](y) [libc.so.6]`},
+		{"MarkdownText strike and heading", MarkdownText("# ~~x~~"), `\# \~\~x\~\~`},
+		{"MarkdownText quote", MarkdownText("> x > y"), `\> x > y`},
+		{"MarkdownText entity", MarkdownText("&lt;b&gt;"), `&amp;lt;b&amp;gt;`},
+		{"MarkdownText ordinary", MarkdownText("need >= 6 samples, 1.5 B/op"), "need >= 6 samples, 1.5 B/op"},
+		{"MarkdownCode escapes controls", MarkdownCode("X\x1b[31m|`"), `X\x1b[31m\|'`},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.name, tc.got, tc.want)
+		}
 	}
 }

@@ -1,0 +1,3 @@
+module example.com/nonfinite
+
+go 1.26

@@ -1,0 +1,35 @@
+package observation
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/pprof/profile"
+)
+
+func TestHasTargetData(t *testing.T) {
+	point := []Point{{Time: time.Unix(1, 0), Value: 1}}
+	hostCPU := Series{Name: "host.cpu", Unit: "ratio", Points: point}
+	for _, c := range []struct {
+		name string
+		o    Observation
+		want bool
+	}{
+		{"nothing", Observation{Meta: Meta{Target: Target{Kind: TargetURL}}}, false},
+		{"a URL's target with host series only", Observation{Meta: Meta{Target: Target{Kind: TargetURL, URL: "http://x"}}, Series: []Series{hostCPU}}, false},
+		{"a process with host series only", Observation{Meta: Meta{Target: Target{Kind: TargetProcess, PID: 4}}, Series: []Series{hostCPU}}, false},
+		{"a series without points", Observation{Meta: Meta{Target: Target{Kind: TargetURL}}, Series: []Series{{Name: "go.heap.alloc"}}}, false},
+		{"a profile entry without its profile", Observation{Meta: Meta{Target: Target{Kind: TargetURL}}, Profiles: []Profile{{Kind: KindCPU}}}, false},
+		{"an empty histogram", Observation{Meta: Meta{Target: Target{Kind: TargetProcess, PID: 4}}, Histograms: []Histogram{{Name: "runq.latency"}}}, false},
+		{"the host's host series", Observation{Meta: Meta{Target: Target{Kind: TargetHost}}, Series: []Series{hostCPU}}, true},
+		{"an unnamed target without a PID: a host", Observation{Series: []Series{hostCPU}}, true},
+		{"a Go service's series", Observation{Meta: Meta{Target: Target{Kind: TargetURL}}, Series: []Series{hostCPU, {Name: "go.heap.alloc", Points: point}}}, true},
+		{"a process's series", Observation{Meta: Meta{Target: Target{Kind: TargetCommand, PID: 4}}, Series: []Series{{Name: "process.cpu", Points: point}}}, true},
+		{"a profile", Observation{Meta: Meta{Target: Target{Kind: TargetURL}}, Profiles: []Profile{{Kind: KindHeap, Profile: &profile.Profile{}}}}, true},
+		{"a histogram", Observation{Meta: Meta{Target: Target{Kind: TargetProcess, PID: 4}}, Histograms: []Histogram{{Name: "runq.latency", Count: 3}}}, true},
+	} {
+		if got := c.o.HasTargetData(); got != c.want {
+			t.Errorf("%s: HasTargetData %v, want %v", c.name, got, c.want)
+		}
+	}
+}
