@@ -10,8 +10,8 @@ import (
 
 	"github.com/google/pprof/profile"
 
-	"github.com/perfhound/perfhound/analyzer/input"
 	"github.com/perfhound/perfhound/analyzer/observation"
+	"github.com/perfhound/perfhound/analyzer/profdecode"
 )
 
 // Profile modes, the "mode" label of every profile.
@@ -126,14 +126,28 @@ func (c *client) fetchProfile(ctx context.Context, u string, extra time.Duration
 
 // parseProfile decompresses a body at most once, within MaxBytes (pprof's
 // own parser would decompress without a bound, nested gzip included), and
-// parses it.
+// parses it within profdecode's limits on what parsing builds.
 func (c *client) parseProfile(r *response) (*profile.Profile, error) {
 	if r.contentType == "text/html" {
 		return nil, fmt.Errorf("not a profile: got text/html from %s", r.url)
 	}
-	p, err := input.DecodeProfile(r.body, c.maxBytes)
-	if errors.Is(err, input.ErrTooLarge) {
-		return nil, &tooLargeError{url: r.url, max: c.maxBytes, decompressed: true}
+	data := r.body
+	if profdecode.IsGzip(data) {
+		var err error
+		data, err = profdecode.Gunzip(data, c.maxBytes)
+		if errors.Is(err, profdecode.ErrTooLarge) {
+			return nil, &tooLargeError{url: r.url, max: c.maxBytes, decompressed: true}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("not a profile at %s: %v", r.url, err)
+		}
+		if profdecode.IsGzip(data) {
+			return nil, fmt.Errorf("not a profile at %s: %v", r.url, profdecode.ErrNestedGzip)
+		}
+	}
+	p, _, err := profdecode.Decode(data, profdecode.Limits{MaxBytes: c.maxBytes}, nil)
+	if errors.Is(err, profdecode.ErrTooLarge) {
+		return nil, fmt.Errorf("profile at %s too costly to parse: %w", r.url, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("not a profile at %s: %v", r.url, err)

@@ -3,9 +3,11 @@
 // reads) and pprof profiles (gzipped or not). Directories are walked, so a
 // folder that `go test -bench -count N -cpuprofile` filled can be passed as is.
 //
-// Every file is read under a size cap, gzip included, so a huge or
-// malicious input costs a bounded amount of memory and ends in a *FileError
-// that names the file. Executables (the pkg.test binary that -cpuprofile
+// Every file is read under a size cap, gzip included, and every file's
+// parse is charged to the run's memory budget (Limits.Budget) before it
+// is made, counted in what parsing builds (samples, locations, benchmark
+// results), so a huge or malicious input costs a bounded amount of memory
+// and ends in a *FileError that names the file. Executables (the pkg.test binary that -cpuprofile
 // leaves behind) are skipped and reported, because Go profiles already
 // carry their symbols.
 package input
@@ -13,28 +15,30 @@ package input
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math"
-	"os"
-	"path/filepath"
-	"sort"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/google/pprof/profile"
 	"golang.org/x/perf/benchfmt"
 
 	"github.com/perfhound/perfhound/analyzer/internal/par"
+	"github.com/perfhound/perfhound/analyzer/internal/regfile"
+	"github.com/perfhound/perfhound/analyzer/profdecode"
 )
 
 // Sentinel problems a FileError can wrap; test them with errors.Is.
 var (
 	ErrEmpty        = errors.New("empty file")
-	ErrTooLarge     = errors.New("larger than the input limit")
+	ErrTooLarge     = profdecode.ErrTooLarge
+	ErrOverBudget   = profdecode.ErrOverBudget
+	ErrNestedGzip   = profdecode.ErrNestedGzip
+	ErrNotRegular   = regfile.ErrNotRegular
 	ErrUnrecognized = errors.New("neither Go benchmark output nor a pprof profile")
 	ErrBadProfile   = errors.New("looks like a pprof profile but does not parse")
 	ErrNoSamples    = errors.New("pprof profile has no samples")
@@ -51,11 +55,16 @@ type FileError struct {
 func (e *FileError) Error() string { return e.File + ": " + e.Err.Error() }
 func (e *FileError) Unwrap() error { return e.Err }
 
-// Limits bounds what one file may cost.
+// Limits bounds what one file, and all of a run's files, may cost.
 type Limits struct {
 	// MaxFileBytes caps a file's size on disk and, for gzip, its
 	// decompressed size.
 	MaxFileBytes int64
+	// Budget, when not nil, is the memory the whole run may spend: every
+	// file's buffers while it is read and its parsed profiles and
+	// benchmark results after are charged to it, before they are made.
+	// Share one between the loads of a run (base and head).
+	Budget *profdecode.Budget
 }
 
 // DefaultLimits allows 256 MiB a file: far above a real CPU profile
@@ -104,6 +113,9 @@ type Set struct {
 	// Warnings are problems that did not stop the load, such as a
 	// malformed benchmark line (reported with file and line).
 	Warnings []string
+
+	// charged is what the set's profiles and results hold of the budget.
+	charged int64
 }
 
 // counts returns how many benchmark files and profiles the set holds.
@@ -139,34 +151,72 @@ func plural(n int, what string) string {
 	return fmt.Sprintf("%d %ss", n, what)
 }
 
-// Load reads every file named by paths (directories are walked, hidden
-// entries skipped) and sorts them into benchmark results and profiles.
-// The first file that cannot be used ends the load with a *FileError.
+// Load reads every file named by paths and sorts them into benchmark
+// results and profiles. Directories are walked (see expand); a file the
+// walk finds but cannot use is skipped and listed in Skipped. The first
+// named file that cannot be used, or found file that cannot be parsed,
+// ends the load with a *FileError.
 func Load(paths []string, lim Limits) (*Set, error) {
 	if lim.MaxFileBytes <= 0 {
-		lim = DefaultLimits
+		lim.MaxFileBytes = DefaultLimits.MaxFileBytes
 	}
-	files, err := expand(paths)
+	files, skipped, err := expand(paths)
 	if err != nil {
 		return nil, err
 	}
 	if len(files) == 0 {
-		return nil, &FileError{File: strings.Join(paths, " "), Err: ErrNoInputs}
+		return nil, &FileError{File: strings.Join(paths, " "), Err: noInputs(skipped)}
 	}
 	// Files are read and parsed in parallel (profiles dominate the cost),
 	// then added in file order so the result does not depend on timing.
 	loaded := make([]*Set, len(files))
 	errs := make([]error, len(files))
-	par.Do(len(files), func(i int) {
+	// failed is the first file known to end the load: files after it are
+	// not read (the load returns the first error in file order).
+	var failed atomic.Int64
+	failed.Store(int64(len(files)))
+	load := func(i int) {
+		if int64(i) > failed.Load() {
+			return
+		}
+		if loaded[i] != nil {
+			lim.Budget.Refund(loaded[i].charged)
+		}
 		one := &Set{Units: benchfmt.UnitMetadataMap{}}
 		errs[i] = one.add(files[i], lim)
 		loaded[i] = one
-	})
-	set := &Set{Paths: paths, Units: benchfmt.UnitMetadataMap{}}
+		if errs[i] != nil && !errors.Is(errs[i], ErrOverBudget) {
+			for {
+				f := failed.Load()
+				if int64(i) >= f || failed.CompareAndSwap(f, int64(i)) {
+					break
+				}
+			}
+		}
+	}
+	par.Do(len(files), load)
+	// A file refused for the budget while others were in memory beside it
+	// may fit once their read buffers are gone: read those again, one at
+	// a time, so that parallelism never makes a run fail that fits.
+	for i := range files {
+		if errors.Is(errs[i], ErrOverBudget) && len(files) > 1 && runtime.GOMAXPROCS(0) > 1 {
+			load(i)
+		}
+		if errs[i] != nil {
+			break
+		}
+	}
+	set := &Set{Paths: paths, Units: benchfmt.UnitMetadataMap{}, Skipped: skipped}
 	for i, one := range loaded {
 		if errs[i] != nil {
+			for _, one := range loaded {
+				if one != nil {
+					lim.Budget.Refund(one.charged)
+				}
+			}
 			return nil, errs[i]
 		}
+		set.charged += one.charged
 		set.Bench = append(set.Bench, one.Bench...)
 		set.Profiles = append(set.Profiles, one.Profiles...)
 		set.Skipped = append(set.Skipped, one.Skipped...)
@@ -178,41 +228,12 @@ func Load(paths []string, lim Limits) (*Set, error) {
 	return set, nil
 }
 
-// expand turns arguments into a sorted list of regular files.
-func expand(paths []string) ([]string, error) {
-	var files []string
-	for _, p := range paths {
-		st, err := os.Stat(p)
-		if err != nil {
-			return nil, &FileError{File: p, Err: unwrapPathError(err)}
-		}
-		if !st.IsDir() {
-			files = append(files, p)
-			continue
-		}
-		var found []string
-		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return &FileError{File: path, Err: unwrapPathError(err)}
-			}
-			if path != p && strings.HasPrefix(d.Name(), ".") {
-				if d.IsDir() {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			if d.Type().IsRegular() {
-				found = append(found, path)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		sort.Strings(found)
-		files = append(files, found...)
+// noInputs is ErrNoInputs, with what was skipped when that is why.
+func noInputs(skipped []string) error {
+	if len(skipped) == 0 {
+		return ErrNoInputs
 	}
-	return files, nil
+	return fmt.Errorf("%w (skipped: %s)", ErrNoInputs, strings.Join(skipped, "; "))
 }
 
 func unwrapPathError(err error) error {
@@ -223,32 +244,59 @@ func unwrapPathError(err error) error {
 	return err
 }
 
-func (s *Set) add(file string, lim Limits) error {
-	data, err := ReadFile(file, lim)
+func (s *Set) add(src source, lim Limits) error {
+	data, charged, err := readFile(src.path, lim)
+	defer lim.Budget.Refund(charged) // the file's bytes are garbage once parsed
+	if src.walked && errors.Is(err, ErrNotRegular) {
+		s.Skipped = append(s.Skipped, skipNote(src.path, errors.Unwrap(err)))
+		return nil
+	}
 	if err != nil {
 		return err
 	}
-	return s.addData(file, data)
+	return s.addData(src.path, data, lim)
 }
 
 // addData sorts one file's (decompressed) content into the set.
-func (s *Set) addData(file string, data []byte) error {
-	kind, p, err := recognise(data)
+func (s *Set) addData(file string, data []byte, lim Limits) error {
+	kind, p, charged, err := recognise(data, lim)
 	if err != nil {
 		return &FileError{File: file, Err: err}
 	}
+	s.charged += charged
 	switch kind {
 	case KindExecutable:
 		s.Skipped = append(s.Skipped, file+": executable, skipped (profiles carry their own symbols)")
 	case KindBench:
-		return s.addBench(file, data)
+		return s.addBench(file, data, lim.Budget)
 	case KindProfile:
 		s.Profiles = append(s.Profiles, Profile{File: file, Profile: p})
 	}
 	return nil
 }
 
-func (s *Set) addBench(file string, data []byte) error {
+// resultCost estimates the bytes a cloned benchmark result holds: the
+// Result and its pointer, its name and values, and its configuration,
+// which benchfmt copies whole into every result, so that a file of many
+// configuration lines and many results costs their product.
+func resultCost(r *benchfmt.Result) int64 {
+	n := int64(112 + 8 + len(r.Name) + 48*len(r.Values) + 48*len(r.Config))
+	for _, c := range r.Config {
+		n += int64(len(c.Value))
+	}
+	return n
+}
+
+// charge takes n bytes of the budget for what the set keeps.
+func (s *Set) charge(b *profdecode.Budget, n int64) error {
+	if err := b.Charge(n); err != nil {
+		return err
+	}
+	s.charged += n
+	return nil
+}
+
+func (s *Set) addBench(file string, data []byte, b *profdecode.Budget) error {
 	warn := fileWarnings{file: file}
 	data = blankLongLines(data, func(line, n int) {
 		warn.add(fmt.Sprintf("%s:%d: line of %d bytes skipped (longer than %d)", file, line, n, maxLine))
@@ -264,6 +312,9 @@ func (s *Set) addBench(file string, data []byte) error {
 			}
 			if len(rec.Values) == 0 {
 				continue
+			}
+			if err := s.charge(b, resultCost(rec)); err != nil {
+				return &FileError{File: file, Err: fmt.Errorf("benchmark results: %w", err)}
 			}
 			s.Bench = append(s.Bench, rec.Clone())
 			n++
@@ -370,63 +421,31 @@ func (w *fileWarnings) list() []string {
 	return append(w.kept, fmt.Sprintf("%s: %d more problems like these not listed", w.file, w.more))
 }
 
-// ReadFile reads a whole file under the size cap, decompressing gzip
-// (also under the cap). Errors are *FileError.
-func ReadFile(file string, lim Limits) ([]byte, error) {
-	f, err := os.Open(file)
+// readFile reads a whole regular file under the size cap, decompressing
+// gzip (also under the cap), and charges the budget for the buffer it
+// returns: charged is what to refund once the data is dropped. A FIFO,
+// socket, device or kernel pseudo-file is refused with ErrNotRegular
+// before anything is read. Errors are *FileError.
+func readFile(file string, lim Limits) (data []byte, charged int64, err error) {
+	data, charged, err = regfile.Read(file, lim.MaxFileBytes, lim.Budget)
 	if err != nil {
-		return nil, &FileError{File: file, Err: unwrapPathError(err)}
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.Size() > lim.MaxFileBytes {
-		return nil, &FileError{File: file, Err: fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, st.Size(), lim.MaxFileBytes)}
-	}
-	data, err := readCapped(f, lim.MaxFileBytes)
-	if err != nil {
-		return nil, &FileError{File: file, Err: err}
+		return nil, 0, &FileError{File: file, Err: unwrapPathError(err)}
 	}
 	if len(data) == 0 {
-		return nil, &FileError{File: file, Err: ErrEmpty}
+		return nil, charged, &FileError{File: file, Err: ErrEmpty}
 	}
-	if isGzip(data) {
-		data, err = gunzip(data, lim.MaxFileBytes)
+	if profdecode.IsGzip(data) {
+		raw := charged
+		data, charged, err = profdecode.GunzipCharged(data, lim.MaxFileBytes, lim.Budget)
+		lim.Budget.Refund(raw)
 		if err != nil {
-			return nil, &FileError{File: file, Err: err}
+			return nil, 0, &FileError{File: file, Err: err}
 		}
 		if len(data) == 0 {
-			return nil, &FileError{File: file, Err: fmt.Errorf("%w (after gunzip)", ErrEmpty)}
+			return nil, charged, &FileError{File: file, Err: fmt.Errorf("%w (after gunzip)", ErrEmpty)}
 		}
 	}
-	return data, nil
-}
-
-func readCapped(r io.Reader, max int64) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading: %w", err)
-	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%w: limit %d bytes", ErrTooLarge, max)
-	}
-	return data, nil
-}
-
-func isGzip(b []byte) bool { return len(b) >= 2 && b[0] == 0x1f && b[1] == 0x8b }
-
-func gunzip(data []byte, max int64) ([]byte, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(data))
-	if err != nil {
-		return nil, fmt.Errorf("decompressing gzip: %w", err)
-	}
-	out, err := io.ReadAll(io.LimitReader(zr, max+1))
-	if err != nil {
-		// io.ErrUnexpectedEOF is the usual symptom of a cut-off download.
-		return nil, fmt.Errorf("decompressing gzip (truncated?): %w", err)
-	}
-	if int64(len(out)) > max {
-		return nil, fmt.Errorf("%w: decompresses past %d bytes", ErrTooLarge, max)
-	}
-	return out, nil
+	return data, charged, nil
 }
 
 // Detect tells what decompressed file content is. Benchmark output is
@@ -434,33 +453,34 @@ func gunzip(data []byte, max int64) ([]byte, error) {
 // is anything profile.ParseData accepts (pprof protobuf, or pprof's legacy
 // text formats); ELF files are executables.
 func Detect(data []byte) (Kind, error) {
-	k, _, err := recognise(data)
+	k, _, _, err := recognise(data, DefaultLimits)
 	return k, err
 }
 
 // recognise is Detect that keeps the parsed profile, so a profile is
-// parsed once.
-func recognise(data []byte) (Kind, *profile.Profile, error) {
+// parsed once, and charges it to lim.Budget: charged is what stays
+// charged for it.
+func recognise(data []byte, lim Limits) (k Kind, p *profile.Profile, charged int64, err error) {
 	if len(data) == 0 {
-		return 0, nil, ErrEmpty
+		return 0, nil, 0, ErrEmpty
 	}
 	if bytes.HasPrefix(data, []byte("\x7fELF")) {
-		return KindExecutable, nil, nil
+		return KindExecutable, nil, 0, nil
 	}
 	if looksLikeBench(data) {
-		return KindBench, nil, nil
+		return KindBench, nil, 0, nil
 	}
 	if looksLikeGoTest(data) {
-		return 0, nil, fmt.Errorf("%w: go test output without a Benchmark line (did -bench match any benchmark?)", ErrNoBenchmarks)
+		return 0, nil, 0, fmt.Errorf("%w: go test output without a Benchmark line (did -bench match any benchmark?)", ErrNoBenchmarks)
 	}
-	p, err := ParseProfile(data)
+	p, charged, err = parseProfile(data, lim)
 	switch {
 	case err == nil:
-		return KindProfile, p, nil
-	case errors.Is(err, ErrNoSamples):
-		return 0, nil, err
+		return KindProfile, p, charged, nil
+	case errors.Is(err, ErrNoSamples) || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrOverBudget) || errors.Is(err, ErrUnrecognized):
+		return 0, nil, 0, err
 	}
-	return 0, nil, notAProfile(data, err)
+	return 0, nil, 0, notAProfile(data, err)
 }
 
 // notAProfile explains content that is neither benchmark output nor a
@@ -510,6 +530,8 @@ func looksLikeGoTest(data []byte) bool {
 	if !utf8.Valid(data) {
 		return false
 	}
+	// Line by line over the bytes: a copy of a file of hundreds of MB
+	// (as a string, or split) would cost as much again, uncharged.
 	for line := range bytes.Lines(data) {
 		line = bytes.TrimSuffix(line, []byte("\n"))
 		if string(line) == "PASS" || string(line) == "FAIL" || bytes.HasPrefix(line, []byte("ok  \t")) || bytes.HasPrefix(line, []byte("goos: ")) {
@@ -531,47 +553,40 @@ func isUint(s string) bool {
 	return true
 }
 
-// ErrNestedGzip is a profile still gzipped after one decompression:
-// pprof's parser would inflate the inner layer without any bound, so a
-// few kilobytes could take gigabytes.
-var ErrNestedGzip = errors.New("gzip inside gzip")
-
 // DecodeProfile parses a pprof profile, gzipped or not, decompressing it
-// at most once and within max bytes. It does not require samples (an
-// endpoint may serve an empty profile); ParseProfile does.
+// at most once and within max bytes, under profdecode's default limits
+// and no run budget. It does not require samples (an endpoint may serve
+// an empty profile); ParseProfile does. Deprecated: use profdecode.Decode.
 func DecodeProfile(data []byte, max int64) (*profile.Profile, error) {
-	if isGzip(data) {
-		var err error
-		if data, err = gunzip(data, max); err != nil {
-			return nil, err
-		}
-	}
-	if isGzip(data) {
-		return nil, fmt.Errorf("parsing pprof: %w", ErrNestedGzip)
-	}
-	// ParseData validates what it decodes (Profile.CheckValid), so a
-	// profile that parses is well-formed.
-	p, err := profile.ParseData(data)
-	if err != nil {
-		return nil, fmt.Errorf("parsing pprof: %w", err)
-	}
-	return p, nil
+	p, _, err := profdecode.Decode(data, profdecode.Limits{MaxBytes: max}, nil)
+	return p, err
 }
 
 // ParseProfile parses decompressed pprof data and checks it is usable:
-// valid, and with at least one sample.
+// valid, within profdecode's default limits, and with at least one sample.
 func ParseProfile(data []byte) (*profile.Profile, error) {
-	if isGzip(data) {
-		return nil, fmt.Errorf("parsing pprof: %w", ErrNestedGzip)
+	p, _, err := parseProfile(data, DefaultLimits)
+	return p, err
+}
+
+// parseProfile is ParseProfile charging lim.Budget, before parsing, for
+// what the profile will hold (profdecode.Decode); charged is what stays
+// charged. Data that is not protobuf and too costly to try as pprof's
+// legacy text formats is ErrUnrecognized, not a profile too large.
+func parseProfile(data []byte, lim Limits) (*profile.Profile, int64, error) {
+	if profdecode.IsGzip(data) {
+		return nil, 0, fmt.Errorf("parsing pprof: %w", ErrNestedGzip)
 	}
-	// ParseData validates what it decodes (Profile.CheckValid), so a
-	// profile that parses is well-formed.
-	p, err := profile.ParseData(data)
+	p, cost, err := profdecode.Decode(data, profdecode.Limits{MaxBytes: lim.MaxFileBytes}, lim.Budget)
 	if err != nil {
-		return nil, fmt.Errorf("parsing pprof: %w", err)
+		if cost.Legacy && (errors.Is(err, ErrTooLarge) || errors.Is(err, ErrOverBudget)) {
+			return nil, 0, fmt.Errorf("%w (not protobuf: %v, as pprof's legacy text formats)", ErrUnrecognized, err)
+		}
+		return nil, 0, err
 	}
 	if len(p.Sample) == 0 {
-		return nil, ErrNoSamples
+		lim.Budget.Refund(cost.Memory())
+		return nil, 0, ErrNoSamples
 	}
-	return p, nil
+	return p, cost.Memory(), nil
 }

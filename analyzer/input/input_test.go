@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,6 +19,8 @@ import (
 
 	"github.com/google/pprof/profile"
 	"golang.org/x/perf/benchfmt"
+
+	"github.com/perfhound/perfhound/analyzer/profdecode"
 )
 
 // benchText is real `go test -bench -benchmem` output, with a malformed line added.
@@ -114,8 +117,12 @@ func TestLoadDirectoryByContent(t *testing.T) {
 	if len(set.Warnings) != 2 || !strings.HasSuffix(set.Warnings[0], "/a:7: parsing iteration count: invalid syntax") {
 		t.Errorf("warnings = %q, want the malformed line 7 of a and of d.gz", set.Warnings)
 	}
-	if self != nil && (len(set.Skipped) != 1 || !strings.Contains(set.Skipped[0], "pkg.test")) {
-		t.Errorf("skipped = %q, want pkg.test", set.Skipped)
+	want := []string{dir + "/.git: hidden, skipped", dir + "/.hidden: hidden, skipped"}
+	if self != nil {
+		want = append(want, dir+"/pkg.test: executable, skipped (profiles carry their own symbols)")
+	}
+	if !slices.Equal(set.Skipped, want) {
+		t.Errorf("skipped = %q, want %q", set.Skipped, want)
 	}
 	if got, want := set.Describe(), "2 benchmark files, 2 profiles"; got != want {
 		t.Errorf("Describe() = %q, want %q", got, want)
@@ -214,14 +221,14 @@ func FuzzDetect(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if isGzip(data) {
+		if profdecode.IsGzip(data) {
 			var err error
-			if data, err = gunzip(data, 8<<20); err != nil {
+			if data, err = profdecode.Gunzip(data, 8<<20); err != nil {
 				return
 			}
 		}
 		set := &Set{Units: map[benchfmt.UnitMetadataKey]*benchfmt.UnitMetadata{}}
-		if err := set.addData("in", data); err != nil {
+		if err := set.addData("in", data, DefaultLimits); err != nil {
 			var fe *FileError
 			if !errors.As(err, &fe) {
 				t.Fatalf("error %v is not a *FileError", err)

@@ -12,7 +12,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/perfhound/perfhound/analyzer/input"
+	"github.com/google/pprof/profile"
+
+	"github.com/perfhound/perfhound/analyzer/internal/regfile"
+	"github.com/perfhound/perfhound/analyzer/profdecode"
 )
 
 // The directory format:
@@ -42,6 +45,8 @@ var (
 	ErrNotObservation = errors.New("not a perfhound observation")
 	ErrVersion        = errors.New("unsupported observation version")
 	ErrDamaged        = errors.New("damaged observation")
+	// ErrNotRegular is a FIFO, socket or device where a file should be.
+	ErrNotRegular = regfile.ErrNotRegular
 )
 
 type index struct {
@@ -349,13 +354,37 @@ func fileName(kind, source string) string {
 	return clean(source) + "-" + clean(kind)
 }
 
-// Load reads an observation saved by Save. Errors name the file at fault
-// and wrap ErrNotObservation, ErrVersion or ErrDamaged.
-func Load(dir string) (*Observation, error) {
+// LoadOptions bound what LoadWith may spend.
+type LoadOptions struct {
+	// Budget, when not nil, is the memory the run may spend: each file's
+	// bytes while it is read, and each parsed profile (counted from its
+	// samples, locations and the like before it is parsed) for as long as
+	// the observation holds it. Share one between the observations of a
+	// run.
+	Budget *profdecode.Budget
+	// Limits bound each profile; zero fields take profdecode.DefaultLimits.
+	Limits profdecode.Limits
+}
+
+// Load is LoadWith with no run budget and the default limits.
+func Load(dir string) (*Observation, error) { return LoadWith(dir, LoadOptions{}) }
+
+// LoadWith reads an observation saved by Save. Errors name the file at
+// fault and wrap ErrNotObservation, ErrVersion or ErrDamaged, or
+// profdecode's ErrTooLarge or ErrOverBudget for a profile too costly to
+// parse. Only regular files are read (a FIFO, socket or device in their
+// place is ErrNotRegular, never opened for a blocking read), and each
+// profile file once: an index naming a file twice is damaged, as it would
+// make one small file cost its parse many times.
+func LoadWith(dir string, opt LoadOptions) (*Observation, error) {
 	path := filepath.Join(dir, indexFile)
-	b, err := readCapped(path, maxIndexBytes)
+	b, charged, err := readCharged(path, maxIndexBytes, opt.Budget)
+	defer opt.Budget.Refund(charged)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w (no %s)", dir, ErrNotObservation, indexFile)
+	}
+	if errors.Is(err, ErrNotRegular) {
+		return nil, fmt.Errorf("%w: %w", ErrDamaged, err)
 	}
 	if err != nil {
 		return nil, err
@@ -379,44 +408,115 @@ func Load(dir string) (*Observation, error) {
 	if err := dec.Decode(&ix); err != nil {
 		return nil, fmt.Errorf("%s: %w: %v", path, ErrDamaged, err)
 	}
+	files, err := profileFiles(dir, path, ix.Profiles)
+	if err != nil {
+		return nil, err
+	}
 	o := &Observation{Meta: ix.Meta, Series: ix.Series, Histograms: ix.Histograms, Missing: ix.Missing}
-	for _, e := range ix.Profiles {
-		rel := filepath.FromSlash(e.File)
-		if !filepath.IsLocal(rel) {
-			return nil, fmt.Errorf("%s: %w: profile path %q leaves the directory", path, ErrDamaged, e.File)
-		}
-		pb, err := readCapped(filepath.Join(dir, rel), maxProfileBytes)
+	var kept int64
+	for i, e := range ix.Profiles {
+		p, cost, err := loadProfile(files[i], opt)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrDamaged, err)
+			opt.Budget.Refund(kept)
+			return nil, err
 		}
-		p, err := input.DecodeProfile(pb, maxProfileBytes)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w: %v", filepath.Join(dir, rel), ErrDamaged, err)
-		}
+		kept += cost
 		e.Profile.Profile = p
 		o.Profiles = append(o.Profiles, e.Profile)
 	}
 	return o, nil
 }
 
+// loadProfile reads and parses one profile file within opt, and returns
+// what stays charged to opt.Budget for it. The file's bytes, gzipped and
+// inflated, are charged while they are in memory and refunded after.
+func loadProfile(file string, opt LoadOptions) (*profile.Profile, int64, error) {
+	lim := opt.Limits
+	if lim.MaxBytes <= 0 {
+		lim.MaxBytes = maxProfileBytes
+	}
+	data, charged, err := readCharged(file, lim.MaxBytes, opt.Budget)
+	defer func() { opt.Budget.Refund(charged) }()
+	if err != nil {
+		return nil, 0, profileError("", err) // err names file
+	}
+	if profdecode.IsGzip(data) {
+		raw := charged
+		data, charged, err = profdecode.GunzipCharged(data, lim.MaxBytes, opt.Budget)
+		opt.Budget.Refund(raw)
+		if err != nil {
+			return nil, 0, profileError(file, err)
+		}
+	}
+	p, cost, err := profdecode.Decode(data, lim, opt.Budget)
+	if err != nil {
+		return nil, 0, profileError(file, err)
+	}
+	return p, cost.Memory(), nil
+}
+
+// profileError names file in err (unless file is "": err names it), and
+// calls the observation damaged unless the profile is sound and only too
+// costly to hold.
+func profileError(file string, err error) error {
+	prefix := ""
+	if file != "" {
+		prefix = file + ": "
+	}
+	if errors.Is(err, profdecode.ErrTooLarge) || errors.Is(err, profdecode.ErrOverBudget) {
+		return fmt.Errorf("%s%w", prefix, err)
+	}
+	return fmt.Errorf("%s%w: %w", prefix, ErrDamaged, err)
+}
+
+// profileFiles checks the index's profile entries before any is read, and
+// returns their paths: each inside dir, existing, and a file of its own
+// (by device and inode, so no two names, links or spellings of one file).
+func profileFiles(dir, index string, entries []profEntry) ([]string, error) {
+	files := make([]string, len(entries))
+	seen := map[regfile.ID]int{}
+	for i, e := range entries {
+		rel := filepath.FromSlash(e.File)
+		if !filepath.IsLocal(rel) {
+			return nil, fmt.Errorf("%s: %w: profile path %q leaves the directory", index, ErrDamaged, e.File)
+		}
+		files[i] = filepath.Join(dir, rel)
+		st, err := os.Stat(files[i])
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrDamaged, err)
+		}
+		id, ok := regfile.IDOf(st)
+		if !ok {
+			continue
+		}
+		if first, dup := seen[id]; dup {
+			as := ""
+			if files[first] != files[i] {
+				as = ", the second as " + files[i]
+			}
+			return nil, fmt.Errorf("%s: %w: %s is named more than once (profile entries %d and %d%s)", index, ErrDamaged, files[first], first+1, i+1, as)
+		}
+		seen[id] = i
+	}
+	return files, nil
+}
+
+// readCapped reads the regular file path whole, up to limit bytes. Errors
+// name path.
 func readCapped(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+	b, _, err := readCharged(path, limit, nil)
+	return b, err
+}
+
+// readCharged is readCapped charging b for the bytes read; charged is
+// what to refund once they are dropped.
+func readCharged(path string, limit int64, b *profdecode.Budget) (data []byte, charged int64, err error) {
+	data, charged, err = regfile.Read(path, limit, b)
+	var pe *fs.PathError
+	if err != nil && !errors.As(err, &pe) {
+		err = fmt.Errorf("%s: %w", path, err)
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if fi.Size() > limit {
-		return nil, fmt.Errorf("%s: %d bytes, more than the %d this reader accepts", path, fi.Size(), limit)
-	}
-	b := make([]byte, fi.Size())
-	if _, err := f.ReadAt(b, 0); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return b, nil
+	return data, charged, err
 }
 
 // MarshalJSON writes a point as [unix milliseconds, value], which keeps

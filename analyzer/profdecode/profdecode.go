@@ -18,11 +18,8 @@
 package profdecode
 
 import (
-	"bytes"
-	"compress/gzip"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/google/pprof/profile"
 )
@@ -94,19 +91,8 @@ func IsGzip(data []byte) bool { return len(data) >= 2 && data[0] == 0x1f && data
 
 // Gunzip decompresses data, refusing output past max bytes.
 func Gunzip(data []byte, max int64) ([]byte, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(data))
-	if err != nil {
-		return nil, fmt.Errorf("decompressing gzip: %w", err)
-	}
-	out, err := io.ReadAll(io.LimitReader(zr, max+1))
-	if err != nil {
-		// io.ErrUnexpectedEOF is the usual symptom of a cut-off download.
-		return nil, fmt.Errorf("decompressing gzip (truncated?): %w", err)
-	}
-	if int64(len(out)) > max {
-		return nil, fmt.Errorf("%w: decompresses past %d bytes", ErrTooLarge, max)
-	}
-	return out, nil
+	out, _, err := GunzipCharged(data, max, nil)
+	return out, err
 }
 
 // Decode parses a pprof profile, gzipped or not: it decompresses at most

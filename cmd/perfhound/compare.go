@@ -13,7 +13,7 @@ import (
 	"github.com/perfhound/perfhound/analyzer/compare"
 	"github.com/perfhound/perfhound/analyzer/input"
 	"github.com/perfhound/perfhound/analyzer/obsdiff"
-	"github.com/perfhound/perfhound/analyzer/observation"
+	"github.com/perfhound/perfhound/analyzer/profdecode"
 )
 
 func newCompare() *cobra.Command {
@@ -24,6 +24,7 @@ func newCompare() *cobra.Command {
 		format    = "text"
 		output    string
 		maxSize   int64 = input.DefaultLimits.MaxFileBytes >> 20
+		mem       memoryFlag
 	)
 	cmd := &cobra.Command{
 		Use:   "compare [flags] BASE HEAD",
@@ -88,6 +89,11 @@ does, 2 on bad input or usage.`,
 				return usageError{fmt.Errorf("--max-input-mb %d: want 1 to %d", maxSize, int64(math.MaxInt64>>20))}
 			}
 			opt.Thresholds.MinChange = threshold / 100
+			budget, restore, err := mem.budget()
+			if err != nil {
+				return err
+			}
+			defer restore()
 			baseObs, headObs := isObservation(args[0]), isObservation(args[1])
 			if baseObs != headObs {
 				obs, other := args[0], args[1]
@@ -99,16 +105,17 @@ does, 2 on bad input or usage.`,
 			if baseObs {
 				oo := obsdiff.DefaultOptions()
 				oo.Threshold, oo.FailOn, oo.Top = opt.Thresholds.MinChange, opt.FailOn, opt.Top
-				return compareObservations(cmd, args[0], args[1], f, oo, output)
+				return mem.explain(compareObservations(cmd, args[0], args[1], budget, f, oo, output))
 			}
-			lim := input.Limits{MaxFileBytes: maxSize << 20}
+			// One budget for both sides: the run's memory, not a side's.
+			lim := input.Limits{MaxFileBytes: maxSize << 20, Budget: budget}
 			base, err := input.Load([]string{args[0]}, lim)
 			if err != nil {
-				return err
+				return mem.explain(err)
 			}
 			head, err := input.Load([]string{args[1]}, lim)
 			if err != nil {
-				return err
+				return mem.explain(err)
 			}
 			res, err := compare.Run(base, head, opt)
 			if err != nil {
@@ -135,6 +142,7 @@ does, 2 on bad input or usage.`,
 	fl.StringVar(&opt.SampleIndex, "sample-index", "", "profile value to compare, e.g. alloc_space (default: each profile's default)")
 	fl.IntVar(&opt.Top, "top", opt.Top, "functions to list per attribution and in the priorities")
 	fl.Int64Var(&maxSize, "max-input-mb", maxSize, "refuse input files (or their gunzipped content) larger than this")
+	mem.add(cmd)
 	return cmd
 }
 
@@ -153,19 +161,19 @@ func checkPolicyFlags(threshold, alpha float64) error {
 
 // isObservation reports whether path is a saved observation directory. A
 // stat is enough to choose the comparison: observation.Load then says what
-// is wrong with a damaged one.
+// is wrong with a damaged one (an observation.json that is a FIFO too).
 func isObservation(path string) bool {
 	fi, err := os.Stat(filepath.Join(path, "observation.json"))
-	return err == nil && fi.Mode().IsRegular()
+	return err == nil && !fi.IsDir()
 }
 
 // compareObservations is compare for two saved observations.
-func compareObservations(cmd *cobra.Command, baseDir, headDir string, f compare.Format, opt obsdiff.Options, output string) error {
-	base, err := observation.Load(baseDir)
+func compareObservations(cmd *cobra.Command, baseDir, headDir string, budget *profdecode.Budget, f compare.Format, opt obsdiff.Options, output string) error {
+	base, err := loadObservation(baseDir, budget)
 	if err != nil {
 		return err
 	}
-	head, err := observation.Load(headDir)
+	head, err := loadObservation(headDir, budget)
 	if err != nil {
 		return err
 	}

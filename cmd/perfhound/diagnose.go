@@ -18,7 +18,6 @@ import (
 
 	"github.com/perfhound/perfhound/agent/diagnose"
 	"github.com/perfhound/perfhound/analyzer/diagnosis"
-	"github.com/perfhound/perfhound/analyzer/observation"
 	"github.com/perfhound/perfhound/analyzer/verdict"
 )
 
@@ -221,7 +220,10 @@ directory, named on stderr.`,
 }
 
 func newAnalyze() *cobra.Command {
-	var rep reportFlags
+	var (
+		rep reportFlags
+		mem memoryFlag
+	)
 	cmd := &cobra.Command{
 		Use:   "analyze [flags] DIR",
 		Short: "Diagnose a saved observation again, offline",
@@ -241,14 +243,20 @@ so the verdict is the same.`,
 			if err := rep.check(); err != nil {
 				return err
 			}
-			o, err := observation.Load(args[0])
+			budget, restore, err := mem.budget()
 			if err != nil {
 				return err
+			}
+			defer restore()
+			o, err := loadObservation(args[0], budget)
+			if err != nil {
+				return mem.explain(err)
 			}
 			return rep.write(cmd.OutOrStdout(), diagnosis.Analyze(o, diagnosis.DefaultOptions()))
 		},
 	}
 	rep.add(cmd)
+	mem.add(cmd)
 	return cmd
 }
 

@@ -19,10 +19,12 @@ import (
 	"github.com/perfhound/perfhound/agent/pprofui"
 	"github.com/perfhound/perfhound/agent/webauth"
 	"github.com/perfhound/perfhound/analyzer/observation"
+	"github.com/perfhound/perfhound/analyzer/profdecode"
 )
 
 func newServe() *cobra.Command {
 	opts := serveOptions{listen: "127.0.0.1:8080"}
+	var mem memoryFlag
 	cmd := &cobra.Command{
 		Use:   "serve [flags] DIR",
 		Short: "Browse the profiles of a saved observation in pprof's web UI",
@@ -71,15 +73,22 @@ is wrong or the address cannot be listened on.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			budget, restore, err := mem.budget()
+			if err != nil {
+				return err
+			}
+			defer restore()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return serve(ctx, args[0], opts, cmd.ErrOrStderr(), nil)
+			opts.budget = budget
+			return mem.explain(serve(ctx, args[0], opts, cmd.ErrOrStderr(), nil))
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.listen, "listen", opts.listen, "host:port to listen on (port 0 picks a free port), or unix:PATH for a Unix socket")
 	f.StringArrayVar(&opts.sourceRoots, "source-root", nil, "a directory whose files the Source view may show when a profile names them (repeatable)")
 	f.StringVar(&opts.tokenFile, "token-file", "", "read the token from the first line of this file (mode 0600) instead of making one")
+	mem.add(cmd)
 	return cmd
 }
 
@@ -88,6 +97,7 @@ type serveOptions struct {
 	listen      string
 	sourceRoots []string
 	tokenFile   string
+	budget      *profdecode.Budget // for loading the observation; nil: none
 }
 
 // shutdownGrace is how long serve waits for requests in flight once
@@ -102,9 +112,13 @@ func serve(ctx context.Context, dir string, opts serveOptions, stderr io.Writer,
 	if err != nil {
 		return err
 	}
-	o, err := loadObservation(dir)
+	o, err := loadUntilDone(ctx, dir, opts.budget)
 	if err != nil {
 		return err
+	}
+	if o == nil {
+		fmt.Fprintf(stderr, "perfhound: interrupted while loading %s\n", dir)
+		return nil
 	}
 	ui, err := pprofui.New(o, pprofui.Options{ErrorLog: stderr, SourceRoots: opts.sourceRoots})
 	if err != nil {
@@ -190,9 +204,37 @@ func plural(n int, noun string) string {
 	return fmt.Sprintf("%d %ss", n, noun)
 }
 
-// loadObservation loads dir, saying plainly when dir does not exist or is
-// not a directory, which Load reports as a missing observation.json.
-func loadObservation(dir string) (*observation.Observation, error) {
+// loadForServe is how serve loads an observation; tests replace it with
+// one that blocks, to interrupt serve while it loads.
+var loadForServe = loadObservation
+
+// loadUntilDone loads dir for serve, or gives up when ctx is done first:
+// serve catches SIGINT and SIGTERM from the start, so a long load must
+// still end on them. The load then goes on until the process exits. An
+// interrupt is no error (exit 0, as interrupting serve always is): it
+// returns a nil observation.
+func loadUntilDone(ctx context.Context, dir string, budget *profdecode.Budget) (*observation.Observation, error) {
+	type loaded struct {
+		o   *observation.Observation
+		err error
+	}
+	done := make(chan loaded, 1)
+	go func() {
+		o, err := loadForServe(dir, budget)
+		done <- loaded{o, err}
+	}()
+	select {
+	case l := <-done:
+		return l.o, l.err
+	case <-ctx.Done():
+		return nil, nil
+	}
+}
+
+// loadObservation loads dir within budget, saying plainly when dir does
+// not exist or is not a directory, which Load reports as a missing
+// observation.json.
+func loadObservation(dir string, budget *profdecode.Budget) (*observation.Observation, error) {
 	fi, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -202,7 +244,7 @@ func loadObservation(dir string) (*observation.Observation, error) {
 	case !fi.IsDir():
 		return nil, fmt.Errorf("%s is a file, not an observation directory (one that 'perfhound diagnose --save' writes)", dir)
 	}
-	return observation.Load(dir)
+	return observation.LoadWith(dir, observation.LoadOptions{Budget: budget})
 }
 
 // describeTarget names what was watched, for the start-up line.
