@@ -41,6 +41,7 @@ FUZZ_TARGETS := \
 	analyzer/compare:FuzzCompareBench \
 	analyzer/htmlreport:FuzzChart \
 	agent/pprofui:FuzzSafeName \
+	analyzer/observation:FuzzLoadObservationDir \
 	agent/ingest:FuzzIngest
 FUZZLONG ?= 5m
 
