@@ -24,6 +24,9 @@ type Cost struct {
 	// Legacy is set when the data is not protobuf: pprof's parser then
 	// tries its legacy text formats, whose cost is estimated from Bytes.
 	Legacy bool `json:"legacy,omitempty"`
+	// Partial is set when counting stopped at a limit the profile had
+	// already passed: the counts are lower bounds.
+	Partial bool `json:"partial,omitempty"`
 }
 
 // What each decoded item costs in github.com/google/pprof/profile, in
@@ -83,9 +86,14 @@ const (
 // Measure counts what parsing data (a decompressed profile) would build,
 // in one pass over its protobuf wire form that allocates nothing. Data
 // that is not well-formed protobuf is measured as legacy text.
-func Measure(data []byte) Cost {
+func Measure(data []byte) Cost { return measureWithin(data, nil) }
+
+// measureWithin is Measure that stops counting, and sets Partial, as
+// soon as the profile is past lim (when lim is not nil): refusing a
+// hostile profile then costs no more than reading up to the limit.
+func measureWithin(data []byte, lim *Limits) Cost {
 	c := Cost{Bytes: int64(len(data))}
-	if !c.measure(data) {
+	if !c.measure(data, lim) {
 		return Cost{Bytes: int64(len(data)), Legacy: true}
 	}
 	return c
@@ -93,9 +101,13 @@ func Measure(data []byte) Cost {
 
 // measure walks the top-level fields, and inside samples and locations
 // the repeated fields that cost memory. It reports false on malformed
-// wire data.
-func (c *Cost) measure(b []byte) bool {
+// wire data, and stops early once past lim (when not nil).
+func (c *Cost) measure(b []byte, lim *Limits) bool {
 	for len(b) > 0 {
+		if lim != nil && lim.check(*c) != nil {
+			c.Partial = true
+			return true
+		}
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
 			return false

@@ -75,13 +75,25 @@ func (l Limits) withDefaults() Limits {
 
 // check returns an ErrTooLarge that names the first limit c exceeds.
 func (l Limits) check(c Cost) error {
+	// Counting stops once past a limit (Cost.Partial): the count is then
+	// the limit plus one, and the profile has more.
+	count := func(n, limit int) string {
+		if c.Partial {
+			return fmt.Sprintf("more than %d", limit)
+		}
+		return fmt.Sprint(n)
+	}
 	switch {
 	case c.Samples > l.MaxSamples:
-		return fmt.Errorf("%w: %d samples, limit %d", ErrTooLarge, c.Samples, l.MaxSamples)
+		return fmt.Errorf("%w: %s samples, limit %d", ErrTooLarge, count(c.Samples, l.MaxSamples), l.MaxSamples)
 	case c.Locations > l.MaxLocations:
-		return fmt.Errorf("%w: %d locations, limit %d", ErrTooLarge, c.Locations, l.MaxLocations)
+		return fmt.Errorf("%w: %s locations, limit %d", ErrTooLarge, count(c.Locations, l.MaxLocations), l.MaxLocations)
 	case c.Memory() > l.MaxMemory:
-		return fmt.Errorf("%w: parsing would take about %s, limit %s", ErrTooLarge, mib(c.Memory()), mib(l.MaxMemory))
+		about := "about"
+		if c.Partial {
+			about = "more than"
+		}
+		return fmt.Errorf("%w: parsing would take %s %s, limit %s", ErrTooLarge, about, mib(c.Memory()), mib(l.MaxMemory))
 	}
 	return nil
 }
@@ -118,7 +130,7 @@ func Decode(data []byte, lim Limits, b *Budget) (*profile.Profile, Cost, error) 
 			return nil, Cost{}, fmt.Errorf("parsing pprof: %w", ErrNestedGzip)
 		}
 	}
-	c := Measure(data)
+	c := measureWithin(data, &lim)
 	if err := lim.check(c); err != nil {
 		return nil, c, err
 	}

@@ -271,8 +271,8 @@ func TestDecodeErrors(t *testing.T) {
 		"nested gzip":  {gz(gz(raw)), Limits{}, ErrNestedGzip, ""},
 		"size":         {raw, Limits{MaxBytes: 10}, ErrTooLarge, "bytes, limit 10"},
 		"inflated":     {gz(deepSamples(100, 100)), Limits{MaxBytes: 1000}, ErrTooLarge, "decompresses past"},
-		"samples":      {raw, Limits{MaxSamples: 9}, ErrTooLarge, "10 samples, limit 9"},
-		"locations":    {raw, Limits{MaxLocations: 1}, ErrTooLarge, "2 locations, limit 1"},
+		"samples":      {raw, Limits{MaxSamples: 9}, ErrTooLarge, "more than 9 samples, limit 9"},
+		"locations":    {raw, Limits{MaxLocations: 1}, ErrTooLarge, "more than 1 locations, limit 1"},
 		"truncated gz": {gz(raw)[:40], Limits{}, nil, "truncated"},
 		"garbage":      {[]byte("\x08\x96\x01 not a profile"), Limits{}, nil, "parsing pprof"},
 	} {
@@ -313,6 +313,28 @@ func FuzzMeasure(f *testing.F) {
 		if want := counts(p); c.Samples != want.Samples || c.StackRefs != want.StackRefs || c.Values != want.Values ||
 			c.Locations != want.Locations || c.Lines != want.Lines {
 			t.Errorf("Measure = %+v, parsed %+v", c, want)
+		}
+	})
+}
+
+// BenchmarkRefuse is the cost of refusing a hostile profile (10M stack
+// references, 42 KB gzipped) against the limits of a push: counting the
+// whole profile, and stopping at the limit as Decode does.
+func BenchmarkRefuse(b *testing.B) {
+	raw := deepSamples(20000, 500)
+	lim := Limits{MaxSamples: 1 << 16, MaxLocations: 1 << 16, MaxMemory: 64 << 20}.withDefaults()
+	b.Run("count-all", func(b *testing.B) {
+		for b.Loop() {
+			if lim.check(Measure(raw)) == nil {
+				b.Fatal("not refused")
+			}
+		}
+	})
+	b.Run("stop-at-limit", func(b *testing.B) {
+		for b.Loop() {
+			if lim.check(measureWithin(raw, &lim)) == nil {
+				b.Fatal("not refused")
+			}
 		}
 	})
 }
