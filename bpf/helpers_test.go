@@ -138,6 +138,8 @@ func startGated(t *testing.T, argv ...string) *gated {
 	g := &gated{done: make(chan error, 1)}
 	g.cmd = exec.Command("/bin/sh", append([]string{"-c", `read _ && exec "$0" "$@"`}, argv...)...)
 	g.cmd.Stdout, g.cmd.Stderr = &g.out, &g.out
+	// Killed with the test binary, if it dies before its cleanups run.
+	g.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var err error
 	if g.stdin, err = g.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
