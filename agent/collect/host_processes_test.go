@@ -1,55 +1,90 @@
 package collect
 
 import (
+	"fmt"
+	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// TestProcessScan scans the real /proc around a second of a spinning
-// shell: the shell shows about one core, an idle process is left out.
+// TestProcessScan scans the real /proc around a spinning shell and a
+// sleeping process. The window lasts at least a second and until the
+// kernel has counted 200 ms of the shell's CPU time, however little of a
+// CPU a busy machine gives it: the shell is then on a CPU or waiting for
+// one all the window (about one thread's worth between them), its CPU time
+// is the kernel's, and the sleeping process is left out.
 func TestProcessScan(t *testing.T) {
-	// timeout bounds the shell even if this test dies; the process group
-	// lets the cleanup kill both (killing timeout alone would orphan sh).
-	spin := exec.Command("timeout", "5", "sh", "-c", "while :; do :; done")
-	spin.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A count and the test's own end bound the shell (Pdeathsig, with the
+	// thread that starts it locked).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	spin := exec.Command("/bin/sh", "-c", `i=0; while [ $i -lt 100000000 ]; do i=$((i+1)); done`)
+	spin.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := spin.Start(); err != nil {
 		t.Skipf("cannot start a spinning shell: %v", err)
 	}
-	defer func() { syscall.Kill(-spin.Process.Pid, syscall.SIGKILL); spin.Wait() }()
-	idle := exec.Command("sleep", "5")
+	defer func() { spin.Process.Kill(); spin.Wait() }()
+	idle := exec.Command("sleep", "600")
+	idle.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := idle.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { idle.Process.Kill(); idle.Wait() }()
-	time.Sleep(100 * time.Millisecond) // past exec
+	// Past its exec and its loader: asleep in (clock_)nanosleep.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", idle.Process.Pid))
+		if strings.HasPrefix(string(b), "230 ") || strings.HasPrefix(string(b), "35 ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sleep not asleep after a minute: %q", b)
+		}
+	}
 
+	const minWindow, minCPU = time.Second, 200 * time.Millisecond
+	before := onCPU(t, spin.Process.Pid)
 	scan, err := StartProcessScan(Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second)
+	start := time.Now()
+	for deadline := start.Add(2 * time.Minute); time.Since(start) < minWindow || onCPU(t, spin.Process.Pid)-before < minCPU; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the spinning shell had %v of CPU time in two minutes", onCPU(t, spin.Process.Pid)-before)
+		}
+	}
 	series, _, err := scan.Finish()
 	if err != nil {
 		t.Fatal(err)
 	}
-	// timeout runs sh as its child: the spinning process is sh.
-	cpu := map[string]float64{}
+	after := onCPU(t, spin.Process.Pid)
+	secs := time.Since(start).Seconds()
+	pid := strconv.Itoa(spin.Process.Pid)
+	var cpu, delay float64
 	for _, s := range series {
-		if s.Name == "proc.cpu" {
-			cpu[s.Labels["pid"]] += s.Points[0].Value
-		}
-		if s.Labels["pid"] == strconv.Itoa(idle.Process.Pid) {
+		switch {
+		case s.Labels["pid"] == strconv.Itoa(idle.Process.Pid):
 			t.Errorf("the sleeping process was recorded: %+v", s)
+		case s.Labels["pid"] != pid:
+		case s.Name == "proc.cpu":
+			cpu += s.Points[0].Value
+		case s.Name == "proc.run_delay":
+			delay += s.Points[0].Value
 		}
 	}
-	var best float64
-	for _, v := range cpu {
-		best = max(best, v)
+	t.Logf("the spinning shell over %.2f s: %.3f cores on a CPU, %.3f waiting for one; the kernel counted %.3f s on a CPU", secs, cpu, delay, (after - before).Seconds())
+	// One thread, always runnable.
+	if cpu+delay < 0.8 || cpu+delay > 1.2 {
+		t.Errorf("the spinning shell: %.2f cores on a CPU + %.2f waiting for one, want about 1", cpu, delay)
 	}
-	if best < 0.5 || best > 1.2 {
-		t.Errorf("the busiest process used %.2f cores over the scan, want about 1 (the spinning shell)", best)
+	// Its CPU time, in clock ticks over a window a little shorter than
+	// the span the test read the kernel's nanoseconds over.
+	if got, kernel := cpu*secs, (after - before).Seconds(); got > kernel+0.03 || got < 0.8*kernel-0.03 {
+		t.Errorf("the spinning shell: %.3f s on a CPU in the scan, the kernel counted %.3f s around it", got, kernel)
 	}
 }

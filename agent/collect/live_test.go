@@ -3,32 +3,34 @@ package collect
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
 
-const spinEnv = "PERFHOUND_COLLECT_TEST_SPIN"
-
-// TestMain turns the test binary into a busy child when spinEnv is set:
-// one goroutine spinning for a bounded time, the target of TestLive.
-func TestMain(m *testing.M) {
-	if os.Getenv(spinEnv) != "" {
-		deadline := time.Now().Add(10 * time.Second)
-		for n := 0; time.Now().Before(deadline); n++ {
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
-
+// TestLive samples a spinning child with every sampler: a shell counting
+// (one thread, in user mode, always on a CPU or waiting for one) until it
+// is killed; its count and its parent's end bound it. On a busy machine
+// the child may get little of a CPU (CI runs other jobs, maybe at a higher
+// priority), so the window lasts until the kernel has counted enough of
+// the child's own CPU time, and the rates are checked against each other
+// and against the wall clock as the kernel's accounting says they must add
+// up, not against a share of a CPU the child might not get.
 func TestLive(t *testing.T) {
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
 		t.Skip("no /proc")
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), spinEnv+"=1", "GOMAXPROCS=1")
+	cmd := exec.Command("/bin/sh", "-c", `i=0; while [ $i -lt 100000000 ]; do i=$((i+1)); done`)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	runtime.LockOSThread() // Pdeathsig follows the thread that started it
+	defer runtime.UnlockOSThread()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +46,23 @@ func TestLive(t *testing.T) {
 	for _, m := range missing {
 		t.Logf("missing: %s: %s", m.Signal, m.Reason)
 	}
-	series, missing := Run(context.Background(), samplers, 250*time.Millisecond, 1500*time.Millisecond)
+	// At least 1.5 s, and until the child has had 200 ms of CPU time: 20
+	// clock ticks of /proc/PID/stat, enough to tell user from system time
+	// and to compare them with schedstat's nanoseconds.
+	const interval, minWindow, minCPU = 250 * time.Millisecond, 1500 * time.Millisecond, 200 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	start, cpu0 := time.Now(), onCPU(t, cmd.Process.Pid)
+	go func() {
+		defer cancel()
+		for deadline := start.Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if time.Since(start) >= minWindow && onCPU(t, cmd.Process.Pid)-cpu0 >= minCPU {
+				return
+			}
+		}
+	}()
+	series, missing := Run(ctx, samplers, interval, 0)
+	window := time.Since(start)
 	for _, m := range missing {
 		t.Errorf("missing while sampling: %s: %s", m.Signal, m.Reason)
 	}
@@ -53,27 +71,45 @@ func TestLive(t *testing.T) {
 	if !ok || len(user.Points) < 4 {
 		t.Fatalf("process.cpu{mode=user}: %+v", user)
 	}
-	// A spinning thread is on a CPU or waiting for one: user time plus
-	// run-queue delay is about one second per second, and user time alone
-	// is about one core unless other work on this machine competes.
-	mean := func(name string, labels map[string]string) float64 {
+	// Each series as seconds over the window: its rates times the
+	// intervals they cover.
+	total := func(name string, labels map[string]string) float64 {
 		s, ok := findSeries(series, name, labels)
 		if !ok || len(s.Points) == 0 {
 			t.Fatalf("no %s%v", name, labels)
 		}
-		sum := 0.0
+		sum, prev := 0.0, s.Points[0].Time.Add(-interval)
 		for _, p := range s.Points {
-			sum += p.Value
+			sum += p.Value * p.Time.Sub(prev).Seconds()
+			prev = p.Time
 		}
-		return sum / float64(len(s.Points))
+		return sum
 	}
-	u, sys, delay := mean("process.cpu", l("mode", "user")), mean("process.cpu", l("mode", "system")), mean("process.schedstat.run_delay", nil)
-	t.Logf("spinning child over %d points: user %.3f cores, system %.3f, run delay %.3f s/s", len(user.Points), u, sys, delay)
-	if u < 0.75 && delay < 0.1 || u < 0.3 || u > 1.2 {
-		t.Errorf("spinning child uses %.3f cores in user mode (run delay %.3f), want about 1", u, delay)
+	span := func(name string) float64 {
+		s, _ := findSeries(series, name, nil)
+		return s.Points[len(s.Points)-1].Time.Sub(s.Points[0].Time.Add(-interval)).Seconds()
 	}
-	if total := u + sys + delay; total < 0.75 || total > 1.25 {
-		t.Errorf("user + system + run delay = %.3f s/s, want about 1", total)
+	u, sys := total("process.cpu", l("mode", "user")), total("process.cpu", l("mode", "system"))
+	on, delay := total("process.schedstat.on_cpu", nil), total("process.schedstat.run_delay", nil)
+	secs := span("process.schedstat.run_delay")
+	t.Logf("spinning child over %d points, %.2f s (window %v): user %.3f s, system %.3f s, on a CPU %.3f s, waiting for one %.3f s",
+		len(user.Points), secs, window.Round(time.Millisecond), u, sys, on, delay)
+	if on < minCPU.Seconds()*0.9 {
+		t.Fatalf("the child had %.3f s on a CPU in the window, want at least %v", on, minCPU)
+	}
+	// A spinning thread is on a CPU or waiting for one: together they are
+	// the window, whatever share of a CPU it got.
+	if got := on + delay; got < 0.85*secs || got > 1.15*secs {
+		t.Errorf("on a CPU %.3f s + waiting for one %.3f s = %.3f s in a window of %.3f s, want about the window", on, delay, got, secs)
+	}
+	// /proc/PID/stat's user and system time are the same CPU time as
+	// schedstat's, in clock ticks (10 ms): they add up to it.
+	if d := u + sys - on; d < -0.1*on-0.03 || d > 0.1*on+0.03 {
+		t.Errorf("user %.3f s + system %.3f s, want the %.3f s schedstat counts on a CPU", u, sys, on)
+	}
+	// And it spins in user mode.
+	if u < 0.8*(u+sys) {
+		t.Errorf("user %.3f s of %.3f s on a CPU, want nearly all of a spinning child's", u, u+sys)
 	}
 	for _, mode := range []string{"user", "system", "idle"} {
 		if s, ok := findSeries(series, "host.cpu", l("cpu", "all", "mode", mode)); !ok || len(s.Points) < 4 {
@@ -108,4 +144,27 @@ func TestLive(t *testing.T) {
 			t.Errorf("%s, second sample after exit: %v", s.Name(), err)
 		}
 	}
+}
+
+// onCPU is the CPU time the kernel counts for pid's threads
+// (/proc/PID/task/*/schedstat), read apart from the samplers.
+func onCPU(t *testing.T, pid int) time.Duration {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tids, err := os.ReadDir(dir)
+	if err != nil {
+		t.Errorf("reading the threads of pid %d: %v", pid, err)
+		return 0
+	}
+	var ns int64
+	for _, tid := range tids {
+		b, err := os.ReadFile(filepath.Join(dir, tid.Name(), "schedstat"))
+		if err != nil {
+			continue // the thread ended
+		}
+		if f := strings.Fields(string(b)); len(f) == 3 {
+			n, _ := strconv.ParseInt(f[0], 10, 64)
+			ns += n
+		}
+	}
+	return time.Duration(ns)
 }

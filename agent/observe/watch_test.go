@@ -3,6 +3,7 @@ package observe
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,11 +23,12 @@ import (
 )
 
 // spinner re-runs the test binary as a process that burns one CPU for d
-// and exits by itself (see TestMain).
+// and exits by itself (see TestMain), or when the test ends.
 func spinner(t *testing.T, d time.Duration) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "PERFHOUND_SPIN="+d.String())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -33,12 +36,31 @@ func spinner(t *testing.T, d time.Duration) *exec.Cmd {
 	return cmd
 }
 
+// TestWatchProcess watches a spinner for 1.5 s and until the kernel has
+// counted 100 ms of its CPU time (about ten samples at 99 Hz), however
+// little of a CPU a busy machine gives it.
 func TestWatchProcess(t *testing.T) {
-	cmd := spinner(t, 3*time.Second)
-	o, err := Watch(context.Background(), WatchOptions{PID: cmd.Process.Pid, Duration: 1500 * time.Millisecond, Interval: 250 * time.Millisecond, EBPF: true})
+	cmd := spinner(t, 10*time.Minute)
+	const minWindow, minCPU = 1500 * time.Millisecond, 100 * time.Millisecond
+	stop := make(chan struct{})
+	var cpu0 time.Duration
+	var start time.Time
+	started := make(chan struct{})
+	go func() {
+		<-started
+		defer close(stop)
+		for deadline := start.Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if time.Since(start) >= minWindow && onCPU(cmd.Process.Pid)-cpu0 >= minCPU {
+				return
+			}
+		}
+	}()
+	o, err := Watch(context.Background(), WatchOptions{PID: cmd.Process.Pid, Duration: 3 * time.Minute, Interval: 250 * time.Millisecond, EBPF: true,
+		Stop: stop, Started: func([]string) { start, cpu0 = time.Now(), onCPU(cmd.Process.Pid); close(started) }})
 	if err != nil {
 		t.Fatal(err)
 	}
+	<-stop
 	if o.Meta.Target.Kind != observation.TargetProcess || o.Meta.Target.PID != cmd.Process.Pid || o.Meta.Duration < 1400*time.Millisecond {
 		t.Errorf("meta %+v", o.Meta)
 	}
@@ -146,13 +168,30 @@ func TestWatchHostLeavesOutTheWatcher(t *testing.T) {
 	}
 }
 
+// TestWatchProcessThatExits watches a process that exits once the window
+// has started (its stdin closes then), and stops the window three readings
+// after it has exited, however long that takes on a busy machine.
 func TestWatchProcessThatExits(t *testing.T) {
-	cmd := exec.Command("/bin/sleep", "0.3")
+	cmd := exec.Command("/bin/sh", "-c", "read _")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go cmd.Wait()
-	o, err := Watch(context.Background(), WatchOptions{PID: cmd.Process.Pid, Duration: time.Second, Interval: 200 * time.Millisecond})
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+	const interval = 200 * time.Millisecond
+	stop := make(chan struct{})
+	go func() {
+		<-exited
+		time.Sleep(3 * interval) // readings after the exit, not a guess at it
+		close(stop)
+	}()
+	o, err := Watch(context.Background(), WatchOptions{PID: cmd.Process.Pid, Duration: 2 * time.Minute, Interval: interval,
+		Started: func([]string) { stdin.Close() }, Stop: stop})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,6 +224,22 @@ func TestWatchURLThatIsNotPprof(t *testing.T) {
 	if !errors.Is(err, goscrape.ErrNotPprof) {
 		t.Errorf("Watch of an HTML site: %v, want ErrNotPprof", err)
 	}
+}
+
+// onCPU is the CPU time the kernel counts for pid's threads
+// (/proc/PID/task/*/schedstat).
+func onCPU(pid int) time.Duration {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tids, _ := os.ReadDir(dir)
+	var ns int64
+	for _, tid := range tids {
+		b, err := os.ReadFile(filepath.Join(dir, tid.Name(), "schedstat"))
+		if f := strings.Fields(string(b)); err == nil && len(f) == 3 {
+			n, _ := strconv.ParseInt(f[0], 10, 64)
+			ns += n
+		}
+	}
+	return time.Duration(ns)
 }
 
 // TestMain doubles as the spinner's body when PERFHOUND_SPIN is set.

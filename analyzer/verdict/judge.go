@@ -45,7 +45,7 @@ func Judge(o *observation.Observation, th Thresholds) *Verdict {
 	}
 	inferred := goroutineLoad(o, v, window)
 
-	v.Class, v.Secondary = choose(v.Load, th)
+	v.Class, v.Secondary = choose(v.Load, v.Breakdown.Seconds[WaitRunQueue]/window, th)
 	v.Confidence = confidence(v, inferred, th, goCPUProfile(o) != nil)
 	v.Evidence = append(breakdownEvidence(v.Breakdown, window), v.Evidence...)
 	v.Evidence = append(v.Evidence, resourceEvidence(o)...)
@@ -61,14 +61,16 @@ func Judge(o *observation.Observation, th Thresholds) *Verdict {
 // choose picks the class with the most load, with two rules: nothing
 // under MinLoad is a bottleneck, and memory management taking a large
 // part of the CPU time is the bottleneck rather than the CPU it runs on.
-func choose(load map[Class]float64, th Thresholds) (primary, secondary Class) {
+// CPU time is time on a CPU: runQueue, the part of the cpu load spent
+// waiting for one, is left out, or a busy machine would hide the share.
+func choose(load map[Class]float64, runQueue float64, th Thresholds) (primary, secondary Class) {
 	ranked := rank(load)
 	if len(ranked) == 0 || load[ranked[0]] < th.MinLoad {
 		return ClassNone, ""
 	}
 	primary = ranked[0]
-	mem := load[ClassMemory]
-	if primary == ClassCPU && mem >= th.MinLoad && mem >= th.MemoryShareOfCPU*(load[ClassCPU]+mem) {
+	mem, onCPU := load[ClassMemory], max(0, load[ClassCPU]-runQueue)
+	if primary == ClassCPU && mem >= th.MinLoad && mem >= th.MemoryShareOfCPU*(onCPU+mem) {
 		primary = ClassMemory
 	}
 	for _, c := range ranked {
