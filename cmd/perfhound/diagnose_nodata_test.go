@@ -46,7 +46,7 @@ func brokenPprof(t *testing.T, working map[string]http.HandlerFunc) *httptest.Se
 // verdict, with the failures in Missing.
 func TestDiagnoseURLWithoutData(t *testing.T) {
 	s := brokenPprof(t, nil)
-	code, out, errb := runCLI(t, "diagnose", "--url", s.URL, "-d", "1s", "--interval", "250ms", "-f", "json")
+	code, out, errb := runCLI(t, "diagnose", "--url", s.URL, "-d", "1s", "--interval", "750ms", "-f", "json")
 	if code != exitBadInput {
 		t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, exitBadInput, out, errb)
 	}
@@ -63,7 +63,7 @@ func TestDiagnoseURLWithoutData(t *testing.T) {
 	}
 
 	partial := brokenPprof(t, map[string]http.HandlerFunc{"/debug/pprof/profile": pprof.Profile})
-	code, out, errb = runCLI(t, "diagnose", "--url", partial.URL, "-d", "1s", "--interval", "250ms", "-f", "json")
+	code, out, errb = runCLI(t, "diagnose", "--url", partial.URL, "-d", "1s", "--interval", "750ms", "-f", "json")
 	if code != exitOK {
 		t.Fatalf("exit %d with a CPU profile, want %d\nstderr: %s", code, exitOK, errb)
 	}
