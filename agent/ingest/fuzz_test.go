@@ -13,8 +13,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/perfhound/perfhound/agent/ingest/internal/craft"
 	"github.com/perfhound/perfhound/analyzer/profdecode"
+	"github.com/perfhound/perfhound/internal/testprof"
 )
 
 // sdkPush reads a push the real SDK sent (testdata/sdk-*.http, written by
@@ -75,14 +75,14 @@ func FuzzIngest(f *testing.F) {
 		f.Add(q, ct, body, false)
 		f.Add(q, "", prof, true)
 		f.Add(q, "", prof, false)
-		f.Add(q+"&format=pprof", "binary/octet-stream", craft.Gzip(prof), false)
+		f.Add(q+"&format=pprof", "binary/octet-stream", testprof.GzipBest(prof), false)
 	}
-	f.Add("name=app%00x%3Dy", "", craft.ManySamples(1), false)
-	f.Add("name=app{a=1,a=2}&from=1&until=0", "", craft.ManySamples(1), false)
-	f.Add("name=app&format=jfr", "", craft.ManySamples(1), false)
-	f.Add("name=bomb", "", craft.Gzip(craft.ManySamples(100_000)), false)
-	f.Add("name=bomb", "", craft.Gzip(craft.Gzip(craft.ManySamples(10))), true)
-	f.Add("name=locs", "", craft.ManyLocations(20_000), true)
+	f.Add("name=app%00x%3Dy", "", testprof.ManySamples(1), false)
+	f.Add("name=app{a=1,a=2}&from=1&until=0", "", testprof.ManySamples(1), false)
+	f.Add("name=app&format=jfr", "", testprof.ManySamples(1), false)
+	f.Add("name=bomb", "", testprof.GzipBest(testprof.ManySamples(100_000)), false)
+	f.Add("name=bomb", "", testprof.GzipBest(testprof.GzipBest(testprof.ManySamples(10))), true)
+	f.Add("name=locs", "", testprof.ManyLocations(20_000), true)
 	f.Add("name=app", "multipart/form-data; boundary=x", []byte("--x\r\nContent-Disposition: form-data; name=\"profile\"\r\n\r\nabc\r\n--x--\r\n"), false)
 
 	f.Fuzz(pushTwice)

@@ -10,8 +10,8 @@ import (
 
 	"github.com/google/pprof/profile"
 
-	"github.com/perfhound/perfhound/agent/ingest/internal/craft"
 	"github.com/perfhound/perfhound/analyzer/profdecode"
+	"github.com/perfhound/perfhound/internal/testprof"
 )
 
 // postBody pushes body as app and returns the status and reason.
@@ -37,8 +37,8 @@ func TestHostileProfileRefused(t *testing.T) {
 		body []byte
 		cap  string
 	}{
-		{"samples", craft.Gzip(craft.ManySamples(300_000)), "samples"},
-		{"locations", craft.ManyLocations(100_000), "locations"},
+		{"samples", testprof.GzipBest(testprof.ManySamples(300_000)), "samples"},
+		{"locations", testprof.ManyLocations(100_000), "locations"},
 	} {
 		code, msg := postBody(t, base, "bomb", tc.body)
 		if code != 413 || !strings.Contains(msg, tc.cap) {
@@ -75,7 +75,7 @@ func TestReceiverMemoryBound(t *testing.T) {
 	const max = 8 << 20
 	recv := Receiver{MaxMemory: max}
 	base := serve(t, recv.Handler(Options{}), nil)
-	body := craft.Gzip(craft.ManySamples(5000))
+	body := testprof.GzipBest(testprof.ManySamples(5000))
 	for i := range 24 {
 		app := "big"
 		if i%4 == 3 {
@@ -118,7 +118,7 @@ func TestReceiverMemoryBound(t *testing.T) {
 func TestFairEviction(t *testing.T) {
 	recv := Receiver{MaxMemory: 4 << 20}
 	base := serve(t, recv.Handler(Options{}), nil)
-	body := craft.Gzip(craft.ManySamples(5000))
+	body := testprof.GzipBest(testprof.ManySamples(5000))
 	for i := range 8 {
 		if code, msg := postBody(t, base, "hog", body); code != 200 {
 			t.Fatalf("hog push %d: %d %s", i, code, msg)
@@ -142,7 +142,7 @@ func TestFairEviction(t *testing.T) {
 func TestConcurrentPushesAccounting(t *testing.T) {
 	recv := Receiver{MaxMemory: 6 << 20}
 	base := serve(t, recv.Handler(Options{}), nil)
-	body := craft.Gzip(craft.ManySamples(5000))
+	body := testprof.GzipBest(testprof.ManySamples(5000))
 	codes := make(chan int, 40)
 	done := make(chan struct{})
 	for a := range 4 {

@@ -2,7 +2,6 @@ package profdecode
 
 import (
 	"bytes"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/google/pprof/profile"
+
+	"github.com/perfhound/perfhound/internal/testprof"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -61,43 +62,6 @@ func shape(n, depth, vals, labels, locs, lines int) []byte {
 	return b.Bytes()
 }
 
-// deepSamples is the wire form of a profile of n samples that each
-// reference location 1 depth times, with one location and function:
-// what a hostile push sends, written directly since pprof's own encoder
-// takes seconds for millions of references.
-func deepSamples(n, depth int) []byte {
-	var b []byte
-	b = protowire.AppendTag(b, 1, protowire.BytesType) // sample_type {type: 1, unit: 2}
-	b = protowire.AppendBytes(b, []byte{0x08, 0x01, 0x10, 0x02})
-	ids := bytes.Repeat([]byte{0x01}, depth)
-	var sample []byte
-	sample = protowire.AppendTag(sample, sampleLocationID, protowire.BytesType)
-	sample = protowire.AppendBytes(sample, ids)
-	sample = protowire.AppendTag(sample, sampleValue, protowire.BytesType)
-	sample = protowire.AppendBytes(sample, []byte{0x01})
-	for range n {
-		b = protowire.AppendTag(b, fieldSample, protowire.BytesType)
-		b = protowire.AppendBytes(b, sample)
-	}
-	b = protowire.AppendTag(b, fieldLocation, protowire.BytesType) // location {id: 1, line {function_id: 1}}
-	b = protowire.AppendBytes(b, []byte{0x08, 0x01, 0x22, 0x02, 0x08, 0x01})
-	b = protowire.AppendTag(b, fieldFunction, protowire.BytesType) // function {id: 1, name: 3}
-	b = protowire.AppendBytes(b, []byte{0x08, 0x01, 0x10, 0x03})
-	for _, s := range []string{"", "samples", "count", "f"} {
-		b = protowire.AppendTag(b, fieldString, protowire.BytesType)
-		b = protowire.AppendString(b, s)
-	}
-	return b
-}
-
-func gz(data []byte) []byte {
-	var b bytes.Buffer
-	w := gzip.NewWriter(&b)
-	w.Write(data)
-	w.Close()
-	return b.Bytes()
-}
-
 // TestMeasureCounts checks Measure's counts against what pprof parsed.
 func TestMeasureCounts(t *testing.T) {
 	data, err := Gunzip(realProfile(t), 1<<30)
@@ -107,7 +71,7 @@ func TestMeasureCounts(t *testing.T) {
 	for name, data := range map[string][]byte{
 		"real":   data,
 		"deep":   shape(100, 50, 1, 0, 3, 1),
-		"wire":   deepSamples(100, 30),
+		"wire":   testprof.Deep(100, 30),
 		"labels": shape(100, 1, 2, 5, 1, 1),
 		"lines":  shape(1, 1, 1, 0, 100, 3),
 	} {
@@ -203,8 +167,8 @@ func TestMemoryBounds(t *testing.T) {
 // that would parse into hundreds of megabytes is refused by its limits
 // or the budget, having allocated little more than its inflated bytes.
 func TestDecodeRefusesBeforeParsing(t *testing.T) {
-	raw := deepSamples(20000, 500) // 10M stack references
-	bomb := gz(raw)
+	raw := testprof.Deep(20000, 500) // 10M stack references
+	bomb := testprof.Gzip(raw)
 	est := Measure(raw).Memory()
 	t.Logf("%d bytes gzipped, %d inflated, parse estimated at %d", len(bomb), len(raw), est)
 	if est < 100*int64(len(bomb)) {
@@ -268,12 +232,12 @@ func TestDecodeErrors(t *testing.T) {
 		want error
 		msg  string
 	}{
-		"nested gzip":  {gz(gz(raw)), Limits{}, ErrNestedGzip, ""},
+		"nested gzip":  {testprof.Gzip(testprof.Gzip(raw)), Limits{}, ErrNestedGzip, ""},
 		"size":         {raw, Limits{MaxBytes: 10}, ErrTooLarge, "bytes, limit 10"},
-		"inflated":     {gz(deepSamples(100, 100)), Limits{MaxBytes: 1000}, ErrTooLarge, "decompresses past"},
+		"inflated":     {testprof.Gzip(testprof.Deep(100, 100)), Limits{MaxBytes: 1000}, ErrTooLarge, "decompresses past"},
 		"samples":      {raw, Limits{MaxSamples: 9}, ErrTooLarge, "more than 9 samples, limit 9"},
 		"locations":    {raw, Limits{MaxLocations: 1}, ErrTooLarge, "more than 1 locations, limit 1"},
-		"truncated gz": {gz(raw)[:40], Limits{}, nil, "truncated"},
+		"truncated gz": {testprof.Gzip(raw)[:40], Limits{}, nil, "truncated"},
 		"garbage":      {[]byte("\x08\x96\x01 not a profile"), Limits{}, nil, "parsing pprof"},
 	} {
 		_, _, err := Decode(tc.data, tc.lim, nil)
@@ -321,7 +285,7 @@ func FuzzMeasure(f *testing.F) {
 // references, 42 KB gzipped) against the limits of a push: counting the
 // whole profile, and stopping at the limit as Decode does.
 func BenchmarkRefuse(b *testing.B) {
-	raw := deepSamples(20000, 500)
+	raw := testprof.Deep(20000, 500)
 	lim := Limits{MaxSamples: 1 << 16, MaxLocations: 1 << 16, MaxMemory: 64 << 20}.withDefaults()
 	b.Run("count-all", func(b *testing.B) {
 		for b.Loop() {

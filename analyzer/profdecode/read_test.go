@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/perfhound/perfhound/internal/testprof"
 )
 
 func TestReadAllCharges(t *testing.T) {
@@ -42,12 +44,12 @@ func TestReadAllCharges(t *testing.T) {
 // allocated once, at that size.
 func TestGunzipChargedSizesFromTrailer(t *testing.T) {
 	data := bytes.Repeat([]byte("0123456789"), 100_000)
-	out, charged, err := GunzipCharged(gz(data), 1<<20, nil)
+	out, charged, err := GunzipCharged(testprof.Gzip(data), 1<<20, nil)
 	if err != nil || !bytes.Equal(out, data) || charged != int64(len(data))+1 || cap(out) != len(data)+1 {
 		t.Errorf("GunzipCharged = %d bytes in %d, charged %d, %v; want %d in one buffer", len(out), cap(out), charged, err, len(data))
 	}
 	// A trailer that lies about the size only costs growing the buffer.
-	lying := gz(data)
+	lying := testprof.Gzip(data)
 	copy(lying[len(lying)-4:], []byte{1, 0, 0, 0})
 	if _, _, err := GunzipCharged(lying, 1<<20, nil); err == nil || !strings.Contains(err.Error(), "gzip") {
 		t.Errorf("a gzip whose size is wrong: %v, want the reader's error", err)
@@ -57,7 +59,7 @@ func TestGunzipChargedSizesFromTrailer(t *testing.T) {
 // A gzip bomb is refused by the budget while it inflates: the budget is
 // never exceeded, and a small run budget stops it long before its cap.
 func TestGunzipChargedBomb(t *testing.T) {
-	bomb := gz(make([]byte, 16<<20)) // 16 MiB of zeros in about 16 KB
+	bomb := testprof.Gzip(make([]byte, 16<<20)) // 16 MiB of zeros in about 16 KB
 	b := NewBudget(4 << 20)
 	_, _, err := GunzipCharged(bomb, 256<<20, b)
 	if !errors.Is(err, ErrOverBudget) || b.Used() != 0 {

@@ -1,7 +1,7 @@
 // Command bombpush measures what hostile pushes cost the ingest receiver:
 // it serves a Handler and Receiver on loopback, as the agent does, pushes
 // -n copies of a crafted profile (tiny gzipped, huge parsed: see
-// internal/craft) from -c clients at once, and prints the answers, what
+// internal/testprof) from -c clients at once, and prints the answers, what
 // the receiver holds and the process's peak resident memory (VmHWM).
 // Run it under a memory cap and a timeout:
 //
@@ -21,7 +21,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/perfhound/perfhound/agent/ingest/internal/craft"
+	"github.com/perfhound/perfhound/internal/testprof"
 )
 
 func main() {
@@ -36,7 +36,7 @@ func main() {
 }
 
 func run(n, c, samples int) error {
-	body := craft.Gzip(craft.ManySamples(samples))
+	body := testprof.GzipBest(testprof.ManySamples(samples))
 	fmt.Printf("profile: %d samples, %d bytes gzipped; %d pushes, %d at once\n", samples, len(body), n, c)
 
 	recv, h := newIngest()
