@@ -122,8 +122,8 @@ func TestDiagnoseWorkloads(t *testing.T) {
 				if err := checkClass(d, c.class, kernelDelay); err != nil {
 					t.Fatalf("%s: %v\n%s", c.name, err, out)
 				} else if d.Verdict.Class != c.class && !strings.Contains(c.class, "+") {
-					t.Logf("%s diagnosed as %q: it waited %.2f s for a CPU in %.2f s (the kernel's count, -1 for the report's own: %.2f s); by class %v",
-						c.name, d.Verdict.Class, d.Verdict.Breakdown.Seconds[verdict.WaitRunQueue], float64(d.Verdict.Duration)/1e9, kernelDelay, d.Verdict.Breakdown.ByClass)
+					t.Logf("%s diagnosed as %q: it waited %.2f s for a CPU in %.2f s (the kernel's count, -1 for the report's own: %.2f s); loads %v",
+						c.name, d.Verdict.Class, d.Verdict.Breakdown.Seconds[verdict.WaitRunQueue], float64(d.Verdict.Duration)/1e9, kernelDelay, d.Verdict.Load)
 				}
 				if d.Verdict.Target.Kind != mode && !(mode == "pid" && d.Verdict.Target.Kind == "process") {
 					t.Errorf("target kind %q for a %s diagnosis", d.Verdict.Target.Kind, mode)
@@ -134,58 +134,81 @@ func TestDiagnoseWorkloads(t *testing.T) {
 }
 
 // checkClass checks a verdict against the class a workload was built to
-// have ("a+b" for two, in either order). On a busy machine a workload may
-// wait for a CPU (preempted: wait.runqueue) longer than for its own
-// bottleneck, and the verdict is then rightly cpu. That is accepted only
-// when it is so: the verdict is cpu; the wait for a CPU is at least the
-// workload's own class's time (for none, MinLoad of the window); apart
-// from it, the workload's own class leads its thread time (for none,
-// nothing reaches MinLoad); and the kernel counted at least that much
-// waiting for a CPU (kernelDelay, the PID's schedstat over a span that
-// holds the window, or else the report's own schedstat evidence). On an
-// idle machine the wait is small, and the class must be the workload's.
+// have ("cpu+io" for two, in either order). On a busy machine a workload
+// may wait for a CPU (preempted: wait.runqueue, cpu load) longer than for
+// its own bottleneck, and the verdict is then rightly cpu. That is
+// accepted only when it is so, by the verdict's loads with the wait for a
+// CPU taken out of cpu's ("own" loads):
+//   - the verdict is cpu, and the kernel counted at least 0.9x that wait
+//     (kernelDelay: the PID's schedstat over a span that holds the window;
+//     for a command, gone by now, the report's own schedstat evidence);
+//   - the wait outweighs the workload's own class (for none: reaches
+//     MinLoad), and apart from it the workload's class is what the
+//     verdict's rules would name: it leads the own loads (memory: it takes
+//     MemoryShareOfCPU of the time on a CPU, the rule for memory; none:
+//     no own load reaches MinLoad; cpu+io: io is a second class,
+//     SecondaryRatio of the own cpu load, and the wait is what left it out).
+//
+// On an idle machine the wait is small, and the class must be the
+// workload's, as before.
 func checkClass(d diagnosisJSON, want string, kernelDelay float64) error {
 	v := d.Verdict
 	first, second, both := strings.Cut(want, "+")
-	if both {
+	var wrong error
+	switch {
+	case both:
 		if got := map[string]bool{v.Class: true, v.Secondary: true}; got[first] && got[second] {
 			return nil
 		}
-		return fmt.Errorf("diagnosed as %q, secondary %q; want %s and %s", v.Class, v.Secondary, first, second)
-	}
-	if v.Class == want {
+		wrong = fmt.Errorf("diagnosed as %q, secondary %q; want %s and %s", v.Class, v.Secondary, first, second)
+	case v.Class == want:
 		return nil
+	default:
+		wrong = fmt.Errorf("diagnosed as %q (confidence %.2f), want %q", v.Class, v.Confidence, want)
 	}
-	wrong := fmt.Errorf("diagnosed as %q (confidence %.2f), want %q", v.Class, v.Confidence, want)
-	if v.Class != string(verdict.ClassCPU) {
+	cpu := string(verdict.ClassCPU)
+	if v.Class != cpu {
 		return wrong
 	}
 	window := float64(v.Duration) / 1e9
-	rq := v.Breakdown.Seconds[verdict.WaitRunQueue]
+	rq := v.Breakdown.Seconds[verdict.WaitRunQueue] / window
 	own := map[string]float64{}
-	for c, s := range v.Breakdown.ByClass {
-		if c != string(verdict.ClassNone) {
-			own[c] = s
-		}
+	for c, l := range v.Load {
+		own[c] = l
 	}
-	own[string(verdict.ClassCPU)] -= rq
-	minLoad := verdict.DefaultThresholds().MinLoad * window
-	if want == string(verdict.ClassNone) {
-		if rq < minLoad {
-			return fmt.Errorf("%w: %.2f s waiting for a CPU in %.2f s is not what makes it cpu", wrong, rq, window)
+	own[cpu] = max(0, own[cpu]-rq)
+	th := verdict.DefaultThresholds()
+	switch {
+	case both:
+		e := first
+		if e == cpu {
+			e = second
 		}
-		for c, s := range own {
-			if s >= minLoad {
-				return fmt.Errorf("%w: apart from waiting for a CPU, %.2f s of %s", wrong, s, c)
+		if own[e] < th.MinLoad || own[e] < th.SecondaryRatio*own[cpu] || own[e] >= th.SecondaryRatio*(own[cpu]+rq) {
+			return fmt.Errorf("%w: waiting for a CPU %.2f, own loads %v: not what left %s out", wrong, rq, own, e)
+		}
+	case want == string(verdict.ClassNone):
+		if rq < th.MinLoad {
+			return fmt.Errorf("%w: waiting for a CPU %.2f is not what makes it cpu", wrong, rq)
+		}
+		for c, l := range own {
+			if l >= th.MinLoad {
+				return fmt.Errorf("%w: apart from waiting for a CPU, %.2f of %s", wrong, l, c)
 			}
 		}
-	} else {
+	default:
 		if rq < own[want] {
-			return fmt.Errorf("%w: %.2f s waiting for a CPU, less than its %.2f s of %s", wrong, rq, own[want], want)
+			return fmt.Errorf("%w: waiting for a CPU %.2f, less than its own %.2f of %s", wrong, rq, own[want], want)
 		}
-		for c, s := range own {
-			if s > own[want] {
-				return fmt.Errorf("%w: apart from waiting for a CPU, %.2f s of %s leads its %.2f s of %s", wrong, s, c, own[want], want)
+		if want == string(verdict.ClassMemory) {
+			if own[want] == 0 || own[want] < th.MemoryShareOfCPU*(own[cpu]+own[want]) {
+				return fmt.Errorf("%w: memory management %.2f of %.2f on a CPU", wrong, own[want], own[cpu]+own[want])
+			}
+			break
+		}
+		for c, l := range own {
+			if l > own[want] {
+				return fmt.Errorf("%w: apart from waiting for a CPU, %.2f of %s leads its %.2f of %s", wrong, l, c, own[want], want)
 			}
 		}
 	}
@@ -196,44 +219,59 @@ func checkClass(d diagnosisJSON, want string, kernelDelay float64) error {
 			}
 		}
 	}
-	if kernelDelay < 0.9*rq-0.05 {
-		return fmt.Errorf("%w: %.2f s waiting for a CPU seen, the kernel counted %.2f s", wrong, rq, kernelDelay)
+	if kernelDelay < 0.9*rq*window-0.05 {
+		return fmt.Errorf("%w: %.2f s waiting for a CPU seen, the kernel counted %.2f s", wrong, rq*window, kernelDelay)
 	}
 	return nil
 }
 
 // TestCheckClass: what checkClass accepts in place of a workload's class,
-// on breakdowns from this machine beside stress-ng --cpu 2 and the same
-// numbers moved to where the verdict would be wrong.
+// on loads from this machine beside stress-ng --cpu 2, niced below it, and
+// the same numbers moved to where the verdict would be wrong.
 func TestCheckClass(t *testing.T) {
-	// The leak workload, 4.2 s, waiting for a CPU 1.21 s, and about
-	// nothing else.
-	leak := func(class string, runQueue, user float64) diagnosisJSON {
+	// A 4 s window; runQueue of the cpu load waiting for a CPU.
+	verdictOf := func(class, secondary string, runQueue float64, load map[string]float64) diagnosisJSON {
 		var d diagnosisJSON
 		v := &d.Verdict
-		v.Class, v.Duration = class, 4219026249
-		v.Breakdown.Seconds = map[string]float64{"cpu.user": user, "cpu.page_fault": 0.14, "wait.runqueue": runQueue, "wait.idle": 18.9}
-		v.Breakdown.ByClass = map[string]float64{"cpu": user + runQueue, "memory": 0.15, "none": 18.9}
+		v.Class, v.Secondary, v.Duration, v.Load = class, secondary, 4e9, load
+		v.Breakdown.Seconds = map[string]float64{"wait.runqueue": runQueue * 4}
 		return d
+	}
+	leak := func(class string, runQueue, cpu float64) diagnosisJSON {
+		return verdictOf(class, "", runQueue, map[string]float64{"cpu": runQueue + cpu, "memory": 0.04})
+	}
+	// churn: 1.06 of waiting for a CPU; on a CPU, 0.025 of its code and
+	// 0.03 of GC and allocation; starved GC handoffs make lock waits.
+	churn := func(runQueue, code, memory float64) diagnosisJSON {
+		return verdictOf("cpu", "", runQueue, map[string]float64{"cpu": runQueue + code, "memory": memory, "contention": 0.085})
+	}
+	slowclient := func(runQueue, network float64) diagnosisJSON {
+		return verdictOf("cpu", "network", runQueue, map[string]float64{"cpu": runQueue + 0.02, "network": network})
+	}
+	mixed := func(runQueue, io float64) diagnosisJSON {
+		return verdictOf("cpu", "", runQueue, map[string]float64{"cpu": runQueue + 0.17, "io": io})
 	}
 	for _, tc := range []struct {
 		name        string
 		d           diagnosisJSON
 		want        string
-		kernelDelay float64
+		kernelDelay float64 // seconds
 		ok          bool
 	}{
-		{"the class", leak("none", 0.1, 0.11), "none", 0.1, true},
-		{"cpu from waiting for a CPU", leak("cpu", 1.21, 0.11), "none", 1.5, true},
-		{"cpu from its own code", leak("cpu", 0.1, 1.21), "none", 1.5, false},
-		{"cpu from too little wait", leak("cpu", 0.5, 0.11), "none", 1.5, false},
-		{"a wait the kernel did not count", leak("cpu", 1.21, 0.11), "none", 0.2, false},
-		{"not cpu", leak("io", 1.21, 0.11), "none", 1.5, false},
-		// As memory: the wait for a CPU outweighs the 0.15 s of memory
-		// management, which leads the rest.
-		{"memory, waiting for a CPU", leak("cpu", 1.21, 0.11), "memory", 1.5, true},
-		{"memory, led by its code", leak("cpu", 1.21, 0.3), "memory", 1.5, false},
-		{"both named", leak("cpu", 1.21, 0.11), "cpu+memory", 1.5, false},
+		{"the class", leak("none", 0.02, 0.03), "none", 0.1, true},
+		{"leak: cpu from waiting for a CPU", leak("cpu", 0.3, 0.03), "none", 1.5, true},
+		{"leak: cpu from its own code", leak("cpu", 0.02, 0.3), "none", 1.5, false},
+		{"leak: a wait the kernel did not count", leak("cpu", 0.3, 0.03), "none", 0.2, false},
+		{"leak: not cpu", leak("io", 0.3, 0.03), "none", 1.5, false},
+		{"churn: starved", churn(1.06, 0.025, 0.03), "memory", 4.5, true},
+		{"churn: memory under its share of the CPU time", churn(1.06, 0.2, 0.03), "memory", 4.5, false},
+		{"churn: an idle machine, cpu", churn(0.01, 1.2, 0.35), "memory", 0.05, false},
+		{"slowclient: starved", slowclient(0.8, 0.52), "network", 3.3, true},
+		{"slowclient: its code leads", slowclient(0.8, 0.01), "network", 3.3, false},
+		{"slowclient: waits less than it waits on peers", slowclient(0.4, 0.52), "network", 3.3, false},
+		{"mixed: starved", mixed(1.63, 0.76), "cpu+io", 6.6, true},
+		{"mixed: io too small", mixed(1.63, 0.05), "cpu+io", 6.6, false},
+		{"mixed: io left out without the wait", mixed(0.1, 0.05), "cpu+io", 6.6, false},
 	} {
 		if err := checkClass(tc.d, tc.want, tc.kernelDelay); (err == nil) != tc.ok {
 			t.Errorf("%s: checkClass = %v, want ok %v", tc.name, err, tc.ok)

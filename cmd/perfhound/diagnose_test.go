@@ -11,12 +11,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/perfhound/perfhound/agent/diagnose"
 )
 
 // The subjects: the fixture workloads (fixtures/workloads), built once.
@@ -95,10 +98,11 @@ func TestMain(m *testing.M) {
 type diagnosisJSON struct {
 	Schema  string `json:"schema"`
 	Verdict struct {
-		Class      string  `json:"class"`
-		Secondary  string  `json:"secondary"`
-		Confidence float64 `json:"confidence"`
-		Duration   int64   `json:"duration_ns"`
+		Class      string             `json:"class"`
+		Secondary  string             `json:"secondary"`
+		Confidence float64            `json:"confidence"`
+		Duration   int64              `json:"duration_ns"`
+		Load       map[string]float64 `json:"load"`
 		Breakdown  struct {
 			Seconds map[string]float64 `json:"seconds"`
 			ByClass map[string]float64 `json:"by_class"`
@@ -113,6 +117,7 @@ type diagnosisJSON struct {
 		} `json:"target"`
 		Missing []struct {
 			Signal string `json:"signal"`
+			Reason string `json:"reason"`
 		} `json:"missing"`
 	} `json:"verdict"`
 	Processes []struct {
@@ -274,8 +279,6 @@ func TestDiagnoseBadTargets(t *testing.T) {
 		{"unreachable url", []string{"--url", "http://" + freeLoopbackAddr(t)}, "unreachable"},
 		{"url not pprof", []string{"--url", notPprof.URL}, "not a Go pprof endpoint"},
 		{"no such command", []string{"--", "/nonexistent/perfhound-test-command"}, "could not be watched"},
-		{"command exits at once", []string{"--", "true"}, "too soon"},
-		{"command fails at once", []string{"--", "sh", "-c", "exit 3"}, "status 3"},
 		{"two targets", []string{"--pid", "1", "--url", notPprof.URL}, "none of the others can be"},
 		{"pid 0", []string{"--pid", "0"}, "not a PID"},
 		{"a thread, not a process", []string{"--pid", tid}, "is a thread of process " + strconv.Itoa(threaded.Process.Pid)},
@@ -296,6 +299,55 @@ func TestDiagnoseBadTargets(t *testing.T) {
 			}
 			if out != "" {
 				t.Fatalf("a failed diagnosis printed a report:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestDiagnoseShortCommands: a command that exits within MinCommandRun of
+// its start is refused, too short to diagnose (exit 2; the reason, with its
+// exit status if it failed). On a busy machine even true may take longer
+// than that to start and exit: it is then diagnosed like any command (exit
+// 0) over a window of MinCommandRun or more, and the report says how it
+// exited. Either way the rule holds, by the time the command ran.
+func TestDiagnoseShortCommands(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		argv   []string
+		status string
+	}{
+		{"exits at once", []string{"true"}, ""},
+		{"fails at once", []string{"sh", "-c", "exit 3"}, "status 3"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, out, errb := runCLI(t, append([]string{"diagnose", "--no-ebpf", "-d", "2s", "-f", "json", "--"}, c.argv...)...)
+			switch code {
+			case exitBadInput:
+				m := regexp.MustCompile(`exited after ([0-9.]+[a-zµ]+) \(([^)]*)\): too soon`).FindStringSubmatch(errb)
+				if m == nil || out != "" {
+					t.Fatalf("exit %d: stderr does not say it exited too soon:\n%s\nstdout: %s", code, errb, out)
+				}
+				if ran, err := time.ParseDuration(m[1]); err != nil || ran >= diagnose.MinCommandRun {
+					t.Errorf("refused after %s (%v), want under %v", m[1], err, diagnose.MinCommandRun)
+				}
+				if !strings.Contains(m[2], c.status) {
+					t.Errorf("exited %q, want %q", m[2], c.status)
+				}
+			case 0:
+				d := parseDiagnosis(t, out)
+				if ran := time.Duration(d.Verdict.Duration); ran < diagnose.MinCommandRun {
+					t.Errorf("a %v window diagnosed, want it refused under %v", ran, diagnose.MinCommandRun)
+				}
+				said := c.status == ""
+				for _, m := range d.Verdict.Missing {
+					said = said || m.Signal == "command" && strings.Contains(m.Reason, c.status)
+				}
+				if !said {
+					t.Errorf("the report does not say the command exited with %s: %+v", c.status, d.Verdict.Missing)
+				}
+				t.Logf("diagnosed over %v: the command took that long to start and exit", time.Duration(d.Verdict.Duration))
+			default:
+				t.Fatalf("exit %d: %s", code, errb)
 			}
 		})
 	}
