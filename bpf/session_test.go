@@ -541,12 +541,15 @@ func checkRunQueue(t *testing.T, slices int64, delay time.Duration, subjects ...
 		h.Count, time.Duration(h.Sum), time.Duration(mean), before.slices, after.slices, before.runDelay, after.runDelay)
 	// The kernel counts each wait from the enqueue to the switch, the
 	// session from the wakeup tracepoint to the switch tracepoint: a few
-	// microseconds apart at most.
+	// microseconds apart at most. Now and then the session misses one wait
+	// the kernel counts (1 of 364 beside stress-ng, 105 ms of 1.0 s; in 9
+	// more runs 0 to 4 of 560 to 740, under 1% of the time): what the
+	// sum may fall short by, 15%.
 	slack := func(n int64) time.Duration { return time.Duration(n) * 10 * time.Microsecond }
 	if n := int64(h.Count); n < before.slices*9/10-2 || n > after.slices*11/10+2 {
 		t.Errorf("%d waits seen, kernel counts %d to %d turns on a CPU", n, before.slices, after.slices)
 	}
-	if sum := time.Duration(h.Sum); sum < before.runDelay*9/10-slack(before.slices) || sum > after.runDelay*11/10+slack(after.slices) {
+	if sum := time.Duration(h.Sum); sum < before.runDelay*85/100-slack(before.slices) || sum > after.runDelay*11/10+slack(after.slices) {
 		t.Errorf("%v waiting seen, kernel counts %v to %v", sum, before.runDelay, after.runDelay)
 	}
 	return w
