@@ -9,7 +9,7 @@ DEMO_PAIR ?= fixtures/corpus/HashBlocks-10
 # The demo's workload (fixtures/workloads -mode): hash, fsync, churn, mutex, slowclient, sleep...
 DEMO_MODE ?= hash
 
-.PHONY: all build test unit fuzz fuzz-long demo demo-compare bench fixtures eval lint generate
+.PHONY: all build test unit test-busy fuzz fuzz-long demo demo-compare bench fixtures eval lint generate
 
 all: build
 
@@ -28,6 +28,12 @@ test: lint unit fuzz
 unit:
 	$(GO) test $$($(GO) list ./... | grep -v -e '/bpf$$' -e '/cmd/perfhound$$')
 	$(GO) test -count=1 -p 1 ./bpf ./cmd/perfhound
+
+# The live tests beside stress-ng hogging every CPU, at its priority and
+# niced below it: what CI's other jobs do to them (needs stress-ng; root
+# for the eBPF tests). RUNS=3 repeats each variant.
+test-busy:
+	scripts/test-busy.sh
 
 # The fuzz targets, as package:Target. `make test` runs each for FUZZTIME
 # (10 s); `make fuzz-long` for FUZZLONG (5 m) each, to run before a release
