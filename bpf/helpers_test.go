@@ -369,6 +369,19 @@ func stackHas(s *profile.Sample, names ...string) bool {
 	return false
 }
 
+// stackHasFunction reports whether a frame of s is in the function name
+// (exactly).
+func stackHasFunction(s *profile.Sample, name string) bool {
+	for _, loc := range s.Location {
+		for _, ln := range loc.Line {
+			if ln.Function != nil && ln.Function.Name == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // pidSamples returns the samples labelled with pid.
 func pidSamples(p *profile.Profile, pid int) []*profile.Sample {
 	var out []*profile.Sample

@@ -249,7 +249,7 @@ func (s *Session) followLifecycle() {
 			s.rewatch(tgid)
 			// The exec tracepoint fires before the dynamic loader maps
 			// the shared libraries; look again once it has.
-			time.AfterFunc(loaderDelay, func() { s.rewatch(tgid) })
+			s.rewatchAfter(tgid, loaderDelay)
 		case 1:
 			s.watchMu.Lock()
 			if s.watched[tgid] {
@@ -279,23 +279,52 @@ func (s *Session) watch(tgid uint32) {
 	}
 }
 
-// rewatch takes a fresh snapshot of a process's mappings.
-func (s *Session) rewatch(tgid uint32) {
-	s.watchMu.Lock()
-	delete(s.watched, tgid)
-	s.watchMu.Unlock()
+// rewatch takes a fresh snapshot of a process's mappings, and says
+// whether the process was there to take it. A snapshot is replaced only by
+// one that could be taken, and stays marked watched so that the process's
+// exit drops it.
+func (s *Session) rewatch(tgid uint32) bool {
 	select {
 	case <-s.done:
-		return
+		return false
 	default:
 	}
-	s.watch(tgid)
+	s.watchMu.Lock()
+	known := s.watched[tgid]
+	if !known && len(s.watched) >= maxWatched {
+		s.watchMu.Unlock()
+		return false
+	}
+	s.watched[tgid] = true
+	s.watchMu.Unlock()
+	if err := s.sym.Watch(int(tgid)); err != nil {
+		if !known {
+			s.watchMu.Lock()
+			delete(s.watched, tgid)
+			s.watchMu.Unlock()
+		}
+		return false
+	}
+	return true
+}
+
+// rewatchAfter takes fresh snapshots of a process's mappings after wait,
+// then four times longer each time, up to maxLoaderDelay, while it lives:
+// its loader may be starved of CPU on a busy machine and map the libraries
+// late (a snapshot is replaced only by one that could be taken).
+func (s *Session) rewatchAfter(tgid uint32, wait time.Duration) {
+	time.AfterFunc(wait, func() {
+		if s.rewatch(tgid) && wait < maxLoaderDelay {
+			s.rewatchAfter(tgid, 4*wait)
+		}
+	})
 }
 
 // loaderDelay is how long after exec the dynamic loader is taken to have
-// mapped a program's libraries; processes that die sooner keep only the
-// frames of what was mapped at exec.
-const loaderDelay = 50 * time.Millisecond
+// mapped a program's libraries, at first; maxLoaderDelay the longest wait
+// (50 ms, 200 ms, 800 ms, 3.2 s, 12.8 s). Processes that die before a look
+// after their loader keep only the frames of what was mapped before.
+const loaderDelay, maxLoaderDelay = 50 * time.Millisecond, 12800 * time.Millisecond
 
 // maxWatched bounds the processes whose snapshots we track, as the
 // symbolizer bounds what it keeps.

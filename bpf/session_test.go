@@ -51,7 +51,9 @@ func TestOnCPUSamplesLandInSpinFunction(t *testing.T) {
 		t.Run(tc.subject, func(t *testing.T) {
 			bin := subject(t, tc.subject)
 			args := []string{bin, "-mode", "spin", "-cpu", spinCPU.String()}
+			mainFn := "main.main"
 			if tc.subject == "c" {
+				mainFn = "main"
 				args = []string{bin, "spincpu", strconv.FormatFloat(spinCPU.Seconds(), 'f', -1, 64)}
 			}
 			g := startGated(t, args...)
@@ -62,8 +64,11 @@ func TestOnCPUSamplesLandInSpinFunction(t *testing.T) {
 			checkProfile(t, w.OnCPU)
 
 			// Samples come from the gate (sh, before its exec) and then
-			// the subject, which must be named.
-			var total, mine, inSpin int64
+			// the subject, which must be named. The spinning code's own
+			// share is of the samples under main (a Go runtime thread
+			// such as sysmon, switched in often when starved, takes
+			// pending samples beyond its CPU time: 12 of 92 at nice 19).
+			var total, mine, inMain, inSpin int64
 			lost := int64(w.Counters["oncpu.user_stack_lost"])            // see TestPageFaultsWithStacks
 			comm := filepath.Base(bin)[:min(15, len(filepath.Base(bin)))] // TASK_COMM_LEN-1
 			for _, smp := range pidSamples(w.OnCPU, g.pid()) {
@@ -74,6 +79,10 @@ func TestOnCPUSamplesLandInSpinFunction(t *testing.T) {
 					t.Fatalf("labels %v, want comm %q and a thread name", smp.Label, comm)
 				}
 				mine += smp.Value[0]
+				if !stackHasFunction(smp, mainFn) {
+					continue
+				}
+				inMain += smp.Value[0]
 				if leafUserFunction(smp) == tc.fn {
 					inSpin += smp.Value[0]
 				}
@@ -86,11 +95,11 @@ func TestOnCPUSamplesLandInSpinFunction(t *testing.T) {
 			if cpu < spinCPU || float64(total) < 0.6*want || float64(total) > 1.4*want+5 {
 				t.Fatalf("%d samples of pid %d for its %v of CPU time, want about %.0f; counters %v", total, g.pid(), cpu, want, w.Counters)
 			}
-			if float64(mine) < 0.9*float64(total) {
-				t.Fatalf("%d of %d samples named %s, want nearly all", mine, total, comm)
+			if float64(mine) < 0.9*float64(total) || float64(inMain+lost) < 0.7*float64(mine) {
+				t.Fatalf("%d of %d samples named %s, %d of them under %s: want nearly all, and most", mine, total, comm, inMain, mainFn)
 			}
-			if share := float64(inSpin+lost) / float64(mine); share < 0.9 {
-				t.Errorf("%.0f%% of %d samples in %s (%d lost their stack), want at least 90%%", 100*share, mine, tc.fn, lost)
+			if share := float64(inSpin+lost) / float64(inMain+lost); share < 0.9 {
+				t.Errorf("%.0f%% of %d samples under %s in %s (%d lost their stack), want at least 90%%", 100*share, inMain, mainFn, tc.fn, lost)
 				t.Logf("%s", w.OnCPU)
 			}
 			if tc.subject != "c" {
@@ -847,5 +856,57 @@ func TestCgroupFilter(t *testing.T) {
 		if int(r.PID) != inside.pid() {
 			t.Errorf("run-queue latency of pid %d (%s), outside the cgroup", r.PID, r.Comm)
 		}
+	}
+}
+
+// TestLibrariesMappedLate: a program whose dynamic loader maps its
+// libraries long after its exec still has its frames in them symbolized.
+// On a busy machine a starved loader takes that long; here ptrace holds
+// the program at its exec for 300 ms, then lets it nap 30 times 100 ms in
+// libc's nanosleep. A host-wide session sees the exec.
+func TestLibrariesMappedLate(t *testing.T) {
+	requireCollectors(t, OffCPU)
+	bin := subject(t, "c")
+	s := startSession(t, Options{Collectors: []Collector{OffCPU}})
+	// ptrace requests come from the thread that started the tracee.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cmd := exec.Command(bin, "naps", "30", "100000")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Ptrace: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil { // returns with it stopped at the exec
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	time.Sleep(300 * time.Millisecond) // the hold: no event to wait for
+	if err := syscall.PtraceDetach(cmd.Process.Pid); err != nil {
+		t.Fatalf("detaching: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("%s: %v", bin, err)
+		}
+	case <-time.After(5 * time.Minute):
+		t.Fatal("naps still running after 5 minutes")
+	}
+	w := read(t, s)
+	var asleep, inLibc int64
+	for _, smp := range pidSamples(w.OffCPU, cmd.Process.Pid) {
+		if smp.Label["state"][0] != "S" {
+			continue
+		}
+		asleep += smp.Value[0]
+		if strings.Contains(leafUserFunction(smp), "nanosleep") {
+			inLibc += smp.Value[0]
+		}
+	}
+	t.Logf("%v asleep, %v of it in libc's nanosleep", time.Duration(asleep), time.Duration(inLibc))
+	if asleep < int64(2*time.Second) || float64(inLibc) < 0.9*float64(asleep) {
+		t.Errorf("%v of %v asleep with libc's nanosleep as the innermost user frame, want nearly all", time.Duration(inLibc), time.Duration(asleep))
+		p := w.OffCPU.Copy()
+		p.Sample = pidSamples(p, cmd.Process.Pid)
+		t.Logf("%s", p)
 	}
 }
