@@ -201,6 +201,9 @@ func checkClass(d diagnosisJSON, want string, kernelDelay float64) error {
 		// loopback is both on a CPU and waiting on its socket). What
 		// the verdict must not do is rank cpu first on the target's own
 		// time: checked below, with the wait left out.
+		if total := own[cpu] + rq; total < own[want] {
+			return fmt.Errorf("%w: cpu %.2f with its wait for a CPU does not reach its %.2f of %s", wrong, total, own[want], want)
+		}
 		if want == string(verdict.ClassMemory) {
 			if own[want] == 0 || own[want] < th.MemoryShareOfCPU*(own[cpu]+own[want]) {
 				return fmt.Errorf("%w: memory management %.2f of %.2f on a CPU", wrong, own[want], own[cpu]+own[want])
@@ -270,6 +273,10 @@ func TestCheckClass(t *testing.T) {
 		{"slowclient: starved", slowclient(0.8, 0.52), "network", 3.3, true},
 		{"slowclient: its code leads", slowclient(0.8, 0.01), "network", 3.3, false},
 		{"slowclient: waits less than it waits on peers", slowclient(0.4, 0.52), "network", 3.3, false},
+		// network-bulk beside stress-ng in CI: cpu 0.98 (0.52 of it
+		// waiting for a CPU) just over its 0.97 of network.
+		{"bulk: the wait lifts cpu past network", verdictOf("cpu", "network", 0.52, map[string]float64{"cpu": 0.98, "network": 0.97}), "network", 2.2, true},
+		{"bulk: its own cpu leads", verdictOf("cpu", "network", 0.1, map[string]float64{"cpu": 0.98, "network": 0.5}), "network", 0.5, false},
 		{"mixed: starved", mixed(1.63, 0.76), "cpu+io", 6.6, true},
 		{"mixed: io too small", mixed(1.63, 0.05), "cpu+io", 6.6, false},
 		{"mixed: io left out without the wait", mixed(0.1, 0.05), "cpu+io", 6.6, false},
