@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -12,16 +11,6 @@ import (
 	"github.com/perfhound/perfhound/analyzer/profdecode"
 	"github.com/perfhound/perfhound/internal/testprof"
 )
-
-// allocated is how many bytes f allocated.
-func allocated(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
 
 // A profile whose parse would cost far more than its size is refused from
 // its counts, before parsing: what the load allocates stays a small part
@@ -42,7 +31,7 @@ func TestLoadRefusesCostlyProfileBeforeParsing(t *testing.T) {
 	}
 	b := profdecode.NewBudget(64 << 20)
 	var err error
-	n := allocated(func() { _, err = Load([]string{dir}, Limits{Budget: b}) })
+	n := testprof.Allocated(func() { _, err = Load([]string{dir}, Limits{Budget: b}) })
 	var fe *FileError
 	if !errors.Is(err, ErrOverBudget) || !errors.As(err, &fe) || fe.File != file {
 		t.Fatalf("Load = %v; want ErrOverBudget naming %s", err, file)
@@ -70,7 +59,7 @@ func TestLoadGzipBombInDirectory(t *testing.T) {
 	bomb := write(t, dir, "cpu-bomb.pb.gz", testprof.Bomb(128))
 	b := profdecode.NewBudget(16 << 20)
 	var err error
-	n := allocated(func() { _, err = Load([]string{dir}, Limits{Budget: b}) })
+	n := testprof.Allocated(func() { _, err = Load([]string{dir}, Limits{Budget: b}) })
 	var fe *FileError
 	if !errors.Is(err, ErrOverBudget) || !errors.As(err, &fe) || fe.File != bomb {
 		t.Fatalf("Load = %v; want ErrOverBudget naming %s", err, bomb)
@@ -124,7 +113,7 @@ func TestLoadChargesBenchmarkResults(t *testing.T) {
 	file := write(t, t.TempDir(), "bench.txt", []byte(text.String()))
 	b := profdecode.NewBudget(16 << 20)
 	var err error
-	n := allocated(func() { _, err = Load([]string{file}, Limits{Budget: b}) })
+	n := testprof.Allocated(func() { _, err = Load([]string{file}, Limits{Budget: b}) })
 	if !errors.Is(err, ErrOverBudget) || !strings.Contains(err.Error(), file+": benchmark results: ") {
 		t.Fatalf("Load of %d KB = %v; want ErrOverBudget naming the file", text.Len()>>10, err)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -108,16 +107,6 @@ func TestLoadRefusesDuplicateEntries(t *testing.T) {
 	}
 }
 
-// allocated is how many bytes f allocated.
-func allocated(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
-
 // A profile of an observation whose parse would cost far more than its
 // size is refused, from its counts, before parsing: it is not damaged,
 // only over the run's budget, and nothing stays charged.
@@ -150,7 +139,7 @@ func TestLoadWithBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	b = profdecode.NewBudget(64 << 20)
-	n := allocated(func() { _, err = LoadWith(dir, LoadOptions{Budget: b}) })
+	n := testprof.Allocated(func() { _, err = LoadWith(dir, LoadOptions{Budget: b}) })
 	if !errors.Is(err, profdecode.ErrOverBudget) || errors.Is(err, ErrDamaged) || !strings.HasPrefix(err.Error(), costly+": ") {
 		t.Fatalf("LoadWith = %v; want ErrOverBudget naming %s, not damaged", err, costly)
 	}
@@ -161,7 +150,7 @@ func TestLoadWithBudget(t *testing.T) {
 	if err := os.WriteFile(costly, testprof.Bomb(128), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	n = allocated(func() { _, err = LoadWith(dir, LoadOptions{Budget: b}) })
+	n = testprof.Allocated(func() { _, err = LoadWith(dir, LoadOptions{Budget: b}) })
 	// A buffer that doubles as it grows allocates at most twice its last
 	// size, and the last is within the budget.
 	if !errors.Is(err, profdecode.ErrOverBudget) || !strings.HasPrefix(err.Error(), costly+": ") || n > 2*64<<20+8<<20 || b.Used() != 0 {

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
+	"runtime"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -102,4 +103,15 @@ func GzipBest(b []byte) []byte {
 	w.Write(b)
 	w.Close()
 	return out.Bytes()
+}
+
+// Allocated is how many bytes f allocated: how a test proves that a
+// refusal happened before the costly parse, by counting, not by timing.
+func Allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
 }
