@@ -99,7 +99,10 @@ generate:
 	bpftool btf dump file /sys/kernel/btf/vmlinux format c > bpf/c/vmlinux.h
 	cd bpf && $(GO) generate .
 
+# vet, gofmt and staticcheck (pinned as a tool in go.mod: `go tool` fetches it
+# through the module proxy, nothing to install).
 lint:
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi

@@ -172,6 +172,8 @@ func pclntabTextStart(data []byte, bo binary.ByteOrder) uint64 {
 
 // errTextStartUnknown marks a Go line table whose text start had to be
 // guessed.
+//
+//lint:ignore ST1005 "Go" is a proper noun
 var errTextStartUnknown = errors.New("Go text start unknown")
 
 // relocatedTextStart returns runtime.text's address in a position-
