@@ -53,7 +53,6 @@ type Receiver struct {
 	targets map[string]*target
 	window  int    // drains so far
 	seq     uint64 // pushes accepted so far, to tell which came last
-	dropped uint64
 }
 
 type target struct {
@@ -159,7 +158,6 @@ func (r *Receiver) Receive(p Push) error {
 	t := r.targets[key]
 	if t == nil {
 		if err := r.admit(p.Client); err != nil {
-			r.dropped++
 			return err
 		}
 		t = &target{app: p.App, client: p.Client, labels: labels}
@@ -216,7 +214,6 @@ func (r *Receiver) dropOldest(t *target, refund bool) {
 	t.profiles[0] = observation.Profile{} // let the collector have it
 	t.profiles, t.costs = t.profiles[1:], t.costs[1:]
 	t.dropped++
-	r.dropped++
 }
 
 // makeRoom is the handler's MakeRoom: it charges need bytes to the
@@ -352,10 +349,3 @@ func (r *Receiver) Drain() []*observation.Observation {
 }
 
 func (r *Receiver) maxProfiles() int { _, _, p := r.limits(); return p }
-
-// Dropped is how many pushes were refused or dropped since start.
-func (r *Receiver) Dropped() uint64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.dropped
-}

@@ -71,26 +71,14 @@ type Limits struct {
 // (a few MB) or benchmark log, far below this machine's memory.
 var DefaultLimits = Limits{MaxFileBytes: 256 << 20}
 
-// Kind is what a file was recognised as.
-type Kind int
+// kind is what a file was recognised as.
+type kind int
 
 const (
-	KindBench Kind = iota + 1
-	KindProfile
-	KindExecutable
+	kindBench kind = iota + 1
+	kindProfile
+	kindExecutable
 )
-
-func (k Kind) String() string {
-	switch k {
-	case KindBench:
-		return "benchmark output"
-	case KindProfile:
-		return "pprof profile"
-	case KindExecutable:
-		return "executable"
-	}
-	return "unknown"
-}
 
 // Profile is a parsed pprof profile and the file it came from.
 type Profile struct {
@@ -265,11 +253,11 @@ func (s *Set) addData(file string, data []byte, lim Limits) error {
 	}
 	s.charged += charged
 	switch kind {
-	case KindExecutable:
+	case kindExecutable:
 		s.Skipped = append(s.Skipped, file+": executable, skipped (profiles carry their own symbols)")
-	case KindBench:
+	case kindBench:
 		return s.addBench(file, data, lim.Budget)
-	case KindProfile:
+	case kindProfile:
 		s.Profiles = append(s.Profiles, Profile{File: file, Profile: p})
 	}
 	return nil
@@ -448,27 +436,21 @@ func readFile(file string, lim Limits) (data []byte, charged int64, err error) {
 	return data, charged, nil
 }
 
-// Detect tells what decompressed file content is. Benchmark output is
-// text with at least one "Benchmark<Name> <iterations> ..." line; a profile
-// is anything profile.ParseData accepts (pprof protobuf, or pprof's legacy
-// text formats); ELF files are executables.
-func Detect(data []byte) (Kind, error) {
-	k, _, _, err := recognise(data, DefaultLimits)
-	return k, err
-}
-
-// recognise is Detect that keeps the parsed profile, so a profile is
-// parsed once, and charges it to lim.Budget: charged is what stays
-// charged for it.
-func recognise(data []byte, lim Limits) (k Kind, p *profile.Profile, charged int64, err error) {
+// recognise tells what decompressed file content is, and keeps the parsed
+// profile so a profile is parsed once. Benchmark output is text with at
+// least one "Benchmark<Name> <iterations> ..." line; a profile is anything
+// profile.ParseData accepts (pprof protobuf, or pprof's legacy text
+// formats); ELF files are executables. The profile is charged to
+// lim.Budget: charged is what stays charged for it.
+func recognise(data []byte, lim Limits) (k kind, p *profile.Profile, charged int64, err error) {
 	if len(data) == 0 {
 		return 0, nil, 0, ErrEmpty
 	}
 	if bytes.HasPrefix(data, []byte("\x7fELF")) {
-		return KindExecutable, nil, 0, nil
+		return kindExecutable, nil, 0, nil
 	}
 	if looksLikeBench(data) {
-		return KindBench, nil, 0, nil
+		return kindBench, nil, 0, nil
 	}
 	if looksLikeGoTest(data) {
 		return 0, nil, 0, fmt.Errorf("%w: go test output without a Benchmark line (did -bench match any benchmark?)", ErrNoBenchmarks)
@@ -476,7 +458,7 @@ func recognise(data []byte, lim Limits) (k Kind, p *profile.Profile, charged int
 	p, charged, err = parseProfile(data, lim)
 	switch {
 	case err == nil:
-		return KindProfile, p, charged, nil
+		return kindProfile, p, charged, nil
 	case errors.Is(err, ErrNoSamples) || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrOverBudget) || errors.Is(err, ErrUnrecognized):
 		return 0, nil, 0, err
 	}
@@ -553,25 +535,10 @@ func isUint(s string) bool {
 	return true
 }
 
-// DecodeProfile parses a pprof profile, gzipped or not, decompressing it
-// at most once and within max bytes, under profdecode's default limits
-// and no run budget. It does not require samples (an endpoint may serve
-// an empty profile); ParseProfile does. Deprecated: use profdecode.Decode.
-func DecodeProfile(data []byte, max int64) (*profile.Profile, error) {
-	p, _, err := profdecode.Decode(data, profdecode.Limits{MaxBytes: max}, nil)
-	return p, err
-}
-
-// ParseProfile parses decompressed pprof data and checks it is usable:
-// valid, within profdecode's default limits, and with at least one sample.
-func ParseProfile(data []byte) (*profile.Profile, error) {
-	p, _, err := parseProfile(data, DefaultLimits)
-	return p, err
-}
-
-// parseProfile is ParseProfile charging lim.Budget, before parsing, for
-// what the profile will hold (profdecode.Decode); charged is what stays
-// charged. Data that is not protobuf and too costly to try as pprof's
+// parseProfile parses decompressed pprof data and checks it is usable:
+// valid, within lim, and with at least one sample. It charges lim.Budget,
+// before parsing, for what the profile will hold (profdecode.Decode);
+// charged is what stays charged. Data that is not protobuf and too costly to try as pprof's
 // legacy text formats is ErrUnrecognized, not a profile too large.
 func parseProfile(data []byte, lim Limits) (*profile.Profile, int64, error) {
 	if profdecode.IsGzip(data) {

@@ -241,8 +241,8 @@ func FuzzDetect(f *testing.F) {
 	})
 }
 
-// TestNestedGzipRefused checks that a profile gzipped twice is refused
-// instead of being inflated by pprof's parser without a bound.
+// TestNestedGzipRefused checks that a profile file gzipped twice is
+// refused instead of being inflated by pprof's parser without a bound.
 func TestNestedGzipRefused(t *testing.T) {
 	var inner, outer bytes.Buffer
 	zw := gzip.NewWriter(&inner)
@@ -251,14 +251,13 @@ func TestNestedGzipRefused(t *testing.T) {
 	zw = gzip.NewWriter(&outer)
 	zw.Write(inner.Bytes())
 	zw.Close()
-	if _, err := DecodeProfile(outer.Bytes(), 1<<20); !errors.Is(err, ErrNestedGzip) {
-		t.Errorf("DecodeProfile of a gzip inside a gzip: %v, want ErrNestedGzip", err)
+	p := filepath.Join(t.TempDir(), "cpu.pprof.gz")
+	if err := os.WriteFile(p, outer.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := ParseProfile(inner.Bytes()); !errors.Is(err, ErrNestedGzip) {
-		t.Errorf("ParseProfile of gzip data: %v, want ErrNestedGzip", err)
-	}
-	if _, err := DecodeProfile(inner.Bytes(), 1<<20); !errors.Is(err, ErrTooLarge) {
-		t.Errorf("DecodeProfile past its cap: %v, want ErrTooLarge", err)
+	var fe *FileError
+	if _, err := Load([]string{p}, DefaultLimits); !errors.Is(err, ErrNestedGzip) || !errors.As(err, &fe) || fe.File != p {
+		t.Errorf("Load of a gzip inside a gzip: %v, want a *FileError naming %s, ErrNestedGzip", err, p)
 	}
 }
 
