@@ -86,7 +86,7 @@ var (
 		"k:do_syscall_64", "k:entry_SYSCALL_64_after_hwframe", "runtime.tgkill", "runtime.suspendG", "runtime.markroot.func1",
 		"runtime.markroot", "runtime.gcDrain", "runtime.gcBgMarkWorker.func2", "runtime.systemstack", "runtime.gcBgMarkWorker",
 		"runtime.goexit"}
-	goMalloc = []string{"runtime.mallocgcSmallScanNoHeader", "runtime.mallocgc", "runtime.newobject", "main.churn", "main.main",
+	goMallocStack = []string{"runtime.mallocgcSmallScanNoHeader", "runtime.mallocgc", "runtime.newobject", "main.churn", "main.main",
 		"runtime.main", "runtime.goexit"}
 	goMutexHandoff = []string{"runtime.futex", "runtime.futexwakeup", "runtime.semrelease1", "internal/sync.runtime_Semrelease",
 		"internal/sync.(*Mutex).unlockSlow", "internal/sync.(*Mutex).Unlock", "sync.(*Mutex).Unlock", "main.contend"}
@@ -106,7 +106,7 @@ var onCPUCases = []struct {
 	class    Class
 }{
 	{"GC with a syscall below", goGCOnCPU, OnCPUGC, ClassMemory},
-	{"mallocgc", goMalloc, OnCPUAlloc, ClassMemory},
+	{"mallocgc", goMallocStack, OnCPUAlloc, ClassMemory},
 	{"mallocgcLarge is mallocgc's", []string{"runtime.mallocgcLarge", "main.leak"}, OnCPUAlloc, ClassMemory},
 	{"C malloc", []string{"c:malloc", "main"}, OnCPUAlloc, ClassMemory},
 	{"glibc internals, a clone", []string{"c:_int_malloc.constprop.0", "c:malloc", "main"}, OnCPUAlloc, ClassMemory},
@@ -211,7 +211,7 @@ func TestFrameNaming(t *testing.T) {
 		{goIdleFutex, "futex", "the Go runtime", "runtime.futex"},
 		{[]string{"k:__schedule", "k:__do_sys_sched_yield"}, "sched_yield", "[unknown]", "[unknown]"},
 		{[]string{"k:__schedule", "k:schedule", "k:do_nanosleep", "[libc.so.6]"}, "", "[libc.so.6]", "[unknown]"},
-		{goMalloc, "", "main.churn", "runtime.mallocgcSmallScanNoHeader"},
+		{goMallocStack, "", "main.churn", "runtime.mallocgcSmallScanNoHeader"},
 	} {
 		s := stack(c.stack...)
 		if got := syscallOf(frames(s)); got != c.syscall {
@@ -224,7 +224,7 @@ func TestFrameNaming(t *testing.T) {
 			t.Errorf("leafUserFunction(%v) = %q, want %q", c.stack, got, c.leaf)
 		}
 	}
-	if got := callerOutside(stack(goMalloc...), "main."); got != "the Go runtime" {
+	if got := callerOutside(stack(goMallocStack...), "main."); got != "the Go runtime" {
 		t.Errorf("callerOutside(mallocgc, skipping main.) = %q, want the Go runtime", got)
 	}
 
@@ -373,7 +373,10 @@ func TestFrameNamesAreRecorded(t *testing.T) {
 	for _, c := range goroutineCases {
 		stacks = append(stacks, c.stack)
 	}
-	stacks = append(stacks, goRuntimeLockFutex, sysmonLock, goMalloc)
+	stacks = append(stacks, goRuntimeLockFutex, sysmonLock, goMallocStack)
+	for fn := range vocabularyCases {
+		stacks = append(stacks, []string{fn})
+	}
 	for _, st := range stacks {
 		for _, n := range st {
 			if i := strings.Index(n, ":"); i == 1 {
@@ -385,6 +388,117 @@ func TestFrameNamesAreRecorded(t *testing.T) {
 			if !seen[n] {
 				t.Errorf("%s is in no recorded profile", n)
 			}
+		}
+	}
+}
+
+// vocabulary names each list of frames.go and how it matches.
+var vocabulary = []struct {
+	name  string
+	match func(fn string) bool
+}{
+	{"goRuntime", func(fn string) bool { return inGoRuntime([]string{fn}) }},
+	{"goStart", isGoStart},
+	{"goIdle", prefixOf(goIdle)},
+	{"goGC", prefixOf(goGC)},
+	{"goRuntimeLocks", exactOf(goRuntimeLocks)},
+	{"goSyscallWrappers", isSyscallWrapper},
+	{"goPlumbing", isGoPlumbing},
+	{"allocator", func(fn string) bool { return inAllocator([]string{fn}) }},
+	{"pageFaultEntry", prefixOf(pageFaultEntry)},
+	{"syscallEntry", prefixOf(syscallEntry)},
+	{"syscall", func(fn string) bool { return syscallOf([]string{fn}) != "" }},
+	{"faultWait", prefixOf(faultWait)},
+	{"diskWait", prefixOf(diskWait)},
+	{"networkWait", prefixOf(networkWait)},
+	{"futexWait", prefixOf(futexWait)},
+	{"pollWait", prefixOf(pollWait)},
+	{"sleepWait", prefixOf(sleepWait)},
+	{"storageStack", prefixOf(storageStack)},
+	{"networkStack", prefixOf(networkStack)},
+	{"futexCall", prefixOf(futexCall)},
+	{"lockMachinery", prefixOf(lockMachinery)},
+	{"cLockFrames", prefixOf(cLockFrames)},
+	{"isLockWait", func(fn string) bool { return isLockWait([]string{fn}) }},
+	{"goroutineSyscall", prefixOf(goroutineSyscall)},
+}
+
+func prefixOf(list []string) func(string) bool {
+	return func(fn string) bool { return has([]string{fn}, list...) }
+}
+
+func exactOf(list []string) func(string) bool {
+	return func(fn string) bool { return hasExact([]string{fn}, list...) }
+}
+
+// vocabularyCases are frame names and the lists of frames.go they are in.
+var vocabularyCases = map[string]string{
+	"runtime.mallocgc":                        "goRuntime goPlumbing allocator",
+	"runtime.mallocgcSmallScanNoHeader":       "goRuntime goPlumbing allocator",
+	"runtime.futex":                           "goRuntime goPlumbing",
+	"runtime.gcBgMarkWorker":                  "goRuntime goGC goPlumbing",
+	"runtime.gcBgMarkWorker.func2":            "goRuntime goGC goPlumbing",
+	"runtime.lock2":                           "goRuntime goRuntimeLocks goPlumbing",
+	"runtime.unlock2":                         "goRuntime goPlumbing",
+	"runtime.stopm":                           "goRuntime goIdle goPlumbing",
+	"runtime.sysmon":                          "goRuntime goIdle goPlumbing",
+	"runtime.goexit":                          "goRuntime goStart goPlumbing",
+	"runtime.mstart":                          "goRuntime goStart goPlumbing",
+	"runtime.mstart1":                         "goRuntime goPlumbing",
+	"runtime.semacquire1":                     "goRuntime goPlumbing lockMachinery",
+	"runtime.selectgo":                        "goRuntime goPlumbing",
+	"entry_SYSCALL_64_after_hwframe":          "syscallEntry",
+	"do_syscall_64":                           "syscallEntry",
+	"__x64_sys_fsync":                         "syscall storageStack",
+	"__x64_sys_futex":                         "syscall",
+	"ksys_write":                              "syscall",
+	"__libc_write":                            "",
+	"malloc":                                  "allocator",
+	"free_unref_folios":                       "",
+	"_int_malloc.constprop.0":                 "allocator",
+	"futex_wait":                              "futexWait",
+	"__futex_wait":                            "futexWait",
+	"do_futex":                                "futexCall",
+	"asm_exc_page_fault":                      "pageFaultEntry syscall faultWait",
+	"exc_page_fault":                          "pageFaultEntry syscall faultWait",
+	"handle_mm_fault":                         "faultWait",
+	"io_schedule":                             "diskWait",
+	"blk_mq_end_request":                      "diskWait storageStack",
+	"ext4_sync_file":                          "storageStack",
+	"tcp_recvmsg":                             "networkWait networkStack",
+	"tcp_sendmsg":                             "networkStack",
+	"sk_wait_data":                            "networkWait",
+	"do_epoll_wait":                           "pollWait",
+	"do_epoll_pwait.part.0":                   "",
+	"do_sys_poll":                             "pollWait",
+	"do_nanosleep":                            "sleepWait",
+	"hrtimer_nanosleep":                       "sleepWait",
+	"pthread_mutex_lock":                      "lockMachinery cLockFrames",
+	"pthread_mutex_unlock":                    "lockMachinery",
+	"internal/sync.(*Mutex).lockSlow":         "goPlumbing lockMachinery",
+	"internal/sync.runtime_SemacquireMutex":   "goPlumbing lockMachinery isLockWait",
+	"sync.(*Mutex).Lock":                      "goPlumbing isLockWait",
+	"sync.(*WaitGroup).Wait":                  "goPlumbing",
+	"internal/poll.runtime_pollWait":          "goPlumbing",
+	"syscall.Syscall":                         "goSyscallWrappers goPlumbing goroutineSyscall",
+	"internal/runtime/syscall/linux.Syscall6": "goSyscallWrappers goPlumbing",
+	"os.(*File).Sync":                         "goPlumbing",
+	"main.fsyncLoop":                          "",
+}
+
+// TestFrameVocabulary pins which lists of frames.go each frame name is
+// in. Names are as the profiles of fixtures/observations hold them,
+// except malloc and __libc_write, which no recorded workload calls.
+func TestFrameVocabulary(t *testing.T) {
+	for fn, want := range vocabularyCases {
+		var got []string
+		for _, v := range vocabulary {
+			if v.match(fn) {
+				got = append(got, v.name)
+			}
+		}
+		if strings.Join(got, " ") != want {
+			t.Errorf("%s is in %q, want %q", fn, strings.Join(got, " "), want)
 		}
 	}
 }
