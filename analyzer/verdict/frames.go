@@ -60,10 +60,10 @@ func hasExact(fns []string, names ...string) bool {
 	return false
 }
 
-// isKernel tells a location in the kernel's code: bpf/symbolize maps
+// IsKernel tells a location in the kernel's code: bpf/symbolize maps
 // kernel addresses to "[kernel.kallsyms]" (and a BPF program's to "[bpf]",
-// which this does not count).
-func isKernel(l *profile.Location) bool {
+// which this does not count). The HTML report's flame graphs use it too.
+func IsKernel(l *profile.Location) bool {
 	return l.Mapping != nil && strings.HasPrefix(l.Mapping.File, "[kernel")
 }
 
@@ -72,6 +72,10 @@ func isKernel(l *profile.Location) bool {
 // goRuntime is the runtime's package prefix: a stack through it is a Go
 // program's (the runtime parks, wakes and schedules its threads itself).
 const goRuntime = "runtime."
+
+// goSync is the sync package's prefix: a Go lock is named by the code
+// that takes it, outside sync.
+const goSync = "sync."
 
 // inGoRuntime tells a stack that runs through the Go runtime.
 func inGoRuntime(fns []string) bool { return has(fns, goRuntime) }
@@ -282,7 +286,7 @@ func classifyOnCPU(s *profile.Sample) string {
 	case inAllocator(fns):
 		return OnCPUAlloc
 	}
-	if len(fns) == 0 || !isKernel(s.Location[0]) {
+	if len(fns) == 0 || !IsKernel(s.Location[0]) {
 		return OnCPUUser
 	}
 	switch {
@@ -332,7 +336,7 @@ func classifyWait(state string, fns []string) string {
 // leafUserFunction is the sample's innermost function outside the kernel.
 func leafUserFunction(s *profile.Sample) string {
 	for _, l := range s.Location {
-		if isKernel(l) {
+		if IsKernel(l) {
 			continue
 		}
 		for _, ln := range l.Line {

@@ -167,14 +167,14 @@ func cpuItems(p *profile.Profile, source string, scale, window float64) []Priori
 		case cat == OnCPUGC:
 			gc += secs
 		case cat == OnCPUAlloc:
-			site := callerOutside(s, "runtime.")
+			site := callerOutside(s, goRuntime)
 			if strings.HasPrefix(site, "[") {
 				// The stack ends in the allocator's library.
 				site = "allocation in " + site + " (callers unseen: no frame pointers)"
 			}
 			t.add("alloc|"+site, secs, Priority{Class: ClassMemory, Kind: "allocation", Name: site, Remedy: RemedyAllocations})
 		case cat == OnCPUPageFault:
-			site := callerOutside(s, "runtime.")
+			site := callerOutside(s, goRuntime)
 			t.add("fault|"+site, secs, Priority{Class: ClassMemory, Kind: "page faults", Name: site, Remedy: RemedyMemory})
 		case class == ClassCPU && syscallOf(fns) == "" && !isSyscallWrapper(leafUserFunction(s)):
 			// The code's own work, interrupts taken while running it
@@ -316,7 +316,7 @@ func goLockItems(o *observation.Observation, window, cpus float64) []Priority {
 		if !keep(frames(s)) {
 			continue
 		}
-		site := callerOutside(s, "sync.")
+		site := callerOutside(s, goSync)
 		t.add(site, nanos(s, idx), Priority{Class: ClassContention, Kind: "lock", Name: site, Remedy: RemedyLockScope})
 	}
 	out := t.priorities(window, func(p Priority, secs float64) string {
@@ -438,7 +438,7 @@ func foldRuntime(items []Priority) []Priority {
 	out := items[:0]
 	var rt Priority
 	for _, p := range items {
-		if p.Kind != "gc" && p.Kind != "allocation" && (strings.HasSuffix(p.Name, "the Go runtime") || p.Kind == "function" && strings.HasPrefix(p.Name, "runtime.")) {
+		if p.Kind != "gc" && p.Kind != "allocation" && (strings.HasSuffix(p.Name, "the Go runtime") || p.Kind == "function" && strings.HasPrefix(p.Name, goRuntime)) {
 			rt.Saving += p.Saving
 			continue
 		}
