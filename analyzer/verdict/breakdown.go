@@ -16,7 +16,8 @@ import (
 
 // Where a thread's wall-clock time goes. On-CPU time is split by what the
 // CPU was doing; off-CPU time by why the thread was not running, told from
-// its state and its stack when it left the CPU (see classifyWait).
+// its state and its stack when it left the CPU (see classifyWait in
+// frames.go).
 const (
 	OnCPUUser      = "cpu.user"       // the program's own code and its libraries
 	OnCPUGC        = "cpu.gc"         // Go garbage collection: marking, assists, sweeping
