@@ -172,7 +172,7 @@ func stackOf(s *profile.Sample, buf []frame) []frame {
 	for i := len(s.Location) - 1; i >= 0; i-- {
 		l := s.Location[i]
 		kind := uint8(frameUser)
-		if l.Mapping != nil && (strings.HasPrefix(l.Mapping.File, "[kernel") || l.Mapping.File == "[bpf]") {
+		if verdict.IsKernel(l) || l.Mapping != nil && l.Mapping.File == "[bpf]" {
 			kind = frameKernel
 		}
 		if len(l.Line) == 0 {

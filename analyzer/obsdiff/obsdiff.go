@@ -279,7 +279,7 @@ func Compare(base, head *observation.Observation, opts Options) (*Diff, error) {
 	if opts.HeadName == "" {
 		opts.HeadName = "head"
 	}
-	bw, hw := windowOf(base), windowOf(head)
+	bw, hw := base.WindowSeconds(), head.WindowSeconds()
 	if bw <= 0 {
 		return nil, fmt.Errorf("%s: %w", opts.BaseName, ErrNoWindow)
 	}
@@ -328,26 +328,6 @@ func (d *Diff) decide(p compare.Policy) bool {
 		return d.Changed()
 	}
 	return d.Regressed()
-}
-
-// windowOf is the observation's window in seconds, by the verdict's rule:
-// its duration, else the span of its series.
-func windowOf(o *observation.Observation) float64 {
-	if d := o.Meta.Duration.Seconds(); d > 0 {
-		return d
-	}
-	var first, last time.Time
-	for _, s := range o.Series {
-		for _, p := range s.Points {
-			if first.IsZero() || p.Time.Before(first) {
-				first = p.Time
-			}
-			if p.Time.After(last) {
-				last = p.Time
-			}
-		}
-	}
-	return last.Sub(first).Seconds()
 }
 
 func side(name string, o *observation.Observation, v *verdict.Verdict) Side {

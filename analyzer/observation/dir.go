@@ -64,6 +64,16 @@ type profEntry struct {
 	File string `json:"file"` // relative to DIR
 }
 
+// IsSaved reports whether dir holds a saved observation, by its marker:
+// an index file (observation.json) that is not a directory. A stat is
+// enough to tell an observation directory from others (compare chooses
+// its comparison by it); Load then says what is wrong with a damaged one
+// (an index that is a FIFO, or not an observation's).
+func IsSaved(dir string) bool {
+	st, err := os.Stat(filepath.Join(dir, indexFile))
+	return err == nil && !st.IsDir()
+}
+
 // Errors Save, Replace and CanSave wrap, so that callers can tell a
 // directory that holds an observation already from one holding someone's
 // files.

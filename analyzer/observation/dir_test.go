@@ -274,3 +274,44 @@ func FuzzLoadIndex(f *testing.F) {
 		Load(d) // must not panic
 	})
 }
+
+// TestIsSaved: an observation directory is told by its index file alone;
+// what is not one, Load refuses as not an observation or damaged.
+func TestIsSaved(t *testing.T) {
+	saved, _ := savedCopy(t)
+	fifo, _ := savedCopy(t)
+	replaceWithFIFO(t, filepath.Join(fifo, indexFile))
+	indexDir := filepath.Join(t.TempDir(), "obs")
+	if err := os.MkdirAll(filepath.Join(indexDir, indexFile), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	empty := t.TempDir()
+	file := filepath.Join(t.TempDir(), "bench.txt")
+	if err := os.WriteFile(file, []byte("BenchmarkX 1 2 ns/op\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, dir string
+		want      bool
+		loadErr   error // what Load says of it, nil when it loads
+	}{
+		{"saved", saved, true, nil},
+		{"recorded", filepath.Join("..", "..", "fixtures", "observations", "io-fsync"), true, nil},
+		{"index is a FIFO", fifo, true, ErrDamaged},
+		{"index is a directory", indexDir, false, ErrDamaged},
+		{"empty directory", empty, false, ErrNotObservation},
+		{"missing", filepath.Join(empty, "nothing"), false, ErrNotObservation},
+		{"a file", file, false, nil},
+	} {
+		if got := IsSaved(c.dir); got != c.want {
+			t.Errorf("%s: IsSaved = %v, want %v", c.name, got, c.want)
+		}
+		if c.name == "a file" {
+			continue // Load of a file fails with the OS's error (not a directory)
+		}
+		_, err := loadWithin(t, c.dir)
+		if c.loadErr == nil && err != nil || c.loadErr != nil && !errors.Is(err, c.loadErr) {
+			t.Errorf("%s: Load = %v, want %v", c.name, err, c.loadErr)
+		}
+	}
+}

@@ -121,6 +121,37 @@ type Missing struct {
 	Reason string `json:"reason"`
 }
 
+// WindowSeconds is the observation's length in seconds: Meta.Duration
+// when it is positive, else the span of its series' points, from the
+// earliest to the latest (an observation loaded without its duration, or
+// assembled from series); 0 when neither says. Every analysis that turns
+// totals into rates over the window (the verdict, compare of two
+// observations) divides by this.
+//
+// Point times are compared as Unix nanoseconds, and 0 is the unset mark
+// of the scan, so a point at the Unix epoch itself or before it (a saved
+// [0, v] point, which no collector writes) is not a reliable bound: the
+// span is meant for real times, and is kept as the verdict has always
+// read it.
+func (o *Observation) WindowSeconds() float64 {
+	if d := o.Meta.Duration.Seconds(); d > 0 {
+		return d
+	}
+	var first, last int64
+	for _, s := range o.Series {
+		for _, p := range s.Points {
+			t := p.Time.UnixNano()
+			if first == 0 || t < first {
+				first = t
+			}
+			if t > last {
+				last = t
+			}
+		}
+	}
+	return float64(last-first) / 1e9
+}
+
 // SeriesNamed returns the series with the name whose labels include all of
 // labels, in order.
 func (o *Observation) SeriesNamed(name string, labels map[string]string) []Series {

@@ -16,7 +16,8 @@ import (
 
 // Where a thread's wall-clock time goes. On-CPU time is split by what the
 // CPU was doing; off-CPU time by why the thread was not running, told from
-// its state and its stack when it left the CPU (see classifyWait).
+// its state and its stack when it left the CPU (see classifyWait in
+// frames.go).
 const (
 	OnCPUUser      = "cpu.user"       // the program's own code and its libraries
 	OnCPUGC        = "cpu.gc"         // Go garbage collection: marking, assists, sweeping
@@ -187,118 +188,6 @@ func sampleIndex(p *profile.Profile, typ string) int {
 	return -1
 }
 
-// frames lists a sample's function names, leaf first.
-func frames(s *profile.Sample) []string {
-	n := 0
-	for _, l := range s.Location {
-		n += len(l.Line)
-	}
-	out := make([]string, 0, n) // one allocation: this runs for every sample, several times
-	for _, l := range s.Location {
-		for _, ln := range l.Line {
-			if ln.Function != nil {
-				out = append(out, ln.Function.Name)
-			}
-		}
-	}
-	return out
-}
-
-func has(fns []string, prefixes ...string) bool {
-	for _, f := range fns {
-		for _, p := range prefixes {
-			if strings.HasPrefix(f, p) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// Go runtime frames that mark a thread or goroutine as the runtime's own:
-// idle Ms parked in the scheduler, sysmon, the netpoller waiting for work.
-var goIdle = []string{"runtime.stopm", "runtime.notesleep", "runtime.mPark", "runtime.sysmon",
-	"runtime.usleep", "runtime.netpollblock", "runtime.findRunnable", "runtime.templateThread", "runtime.stopTheWorld",
-	"runtime.notetsleepg"}
-
-// classifyOnCPU names what an on-CPU sample was doing.
-func classifyOnCPU(s *profile.Sample) string {
-	fns := frames(s)
-	switch {
-	case has(fns, "runtime.gcBgMarkWorker", "runtime.gcAssistAlloc", "runtime.bgsweep", "runtime.bgscavenge", "runtime.gcDrain", "runtime.markroot", "runtime.sweepone"):
-		return OnCPUGC
-	case has(fns, "runtime.mallocgc") || hasExact(fns, nativeAllocators...) || has(fns, glibcMallocInternals...):
-		return OnCPUAlloc
-	}
-	if len(fns) == 0 || !isKernel(s.Location[0]) {
-		return OnCPUUser
-	}
-	switch {
-	case has(fns, "exc_page_fault", "asm_exc_page_fault", "do_user_addr_fault"):
-		return OnCPUPageFault
-	case has(fns, "entry_SYSCALL_64", "do_syscall_64"):
-		return OnCPUSyscall
-	}
-	return OnCPUKernel
-}
-
-// nativeAllocators are the allocators of programs without a garbage
-// collector (and the interpreters' own): time in them is memory
-// management as much as Go's mallocgc is. Exact names: these are leaves
-// symbolized from a library's dynamic symbols (libc has no frame
-// pointers, so little of what called them may be seen).
-var nativeAllocators = []string{
-	"malloc", "free", "calloc", "realloc", "cfree", "aligned_alloc", "posix_memalign", "memalign",
-	"__libc_malloc", "__libc_free", "__libc_calloc", "__libc_realloc", "_int_malloc", "_int_free", "malloc_consolidate",
-	"operator new(unsigned long)", "operator delete(void*)", "operator delete(void*, unsigned long)",
-	"je_malloc", "je_free", "tc_malloc", "tc_free", "mi_malloc", "mi_free",
-	"__rust_alloc", "__rust_dealloc", "__rust_realloc",
-	"PyObject_Malloc", "PyObject_Free", "_PyObject_Malloc", "_PyObject_Free", "pymalloc_alloc", "pymalloc_free",
-}
-
-// glibcMallocInternals name glibc's allocator below malloc and free, as
-// its separate debug symbols (libc6-dbg) show them; the compiler's clones
-// (".constprop.0", ".isra.0") keep the prefix.
-var glibcMallocInternals = []string{"_int_malloc", "_int_free", "_int_realloc", "_int_memalign", "unlink_chunk",
-	"malloc_consolidate", "sysmalloc", "tcache_get", "tcache_put", "tcache_init", "arena_get2", "__malloc_arena_thread_freeres"}
-
-func isKernel(l *profile.Location) bool {
-	return l.Mapping != nil && strings.HasPrefix(l.Mapping.File, "[kernel")
-}
-
-// classifyWait names why a thread was off CPU, from its state and stack
-// (leaf first: kernel frames, then the user frames that made the call).
-func classifyWait(state string, fns []string) string {
-	switch state {
-	case "R":
-		return WaitRunQueue
-	case "I", "P":
-		return WaitIdle
-	case "D":
-		switch {
-		case has(fns, "exc_page_fault", "asm_exc_page_fault", "handle_mm_fault"):
-			return WaitFault
-		case has(fns, "io_schedule", "folio_wait", "submit_bio_wait", "blk_", "iomap_dio", "jbd2_", "wait_on_page", "bit_wait_io", "__filemap_fdatawait"):
-			return WaitDisk
-		}
-		return WaitOther
-	}
-	// S (and anything else): a voluntary sleep.
-	switch {
-	case has(fns, goIdle...):
-		return WaitIdle
-	case has(fns, "tcp_recvmsg", "sk_wait_data", "inet_csk_accept", "sk_stream_wait_memory", "unix_stream_read", "udp_recvmsg", "inet_wait_for_connect", "__skb_wait_for_more_packets"):
-		return WaitNetwork
-	case has(fns, "futex_wait", "__futex_wait"):
-		return WaitLock
-	case has(fns, "do_epoll_wait", "do_sys_poll", "do_select", "do_poll"):
-		return WaitPoll
-	case has(fns, "do_nanosleep", "hrtimer_nanosleep", "clock_nanosleep"):
-		return WaitSleep
-	}
-	return WaitOther
-}
-
 // waitClass is the class each kind of wait counts towards.
 var waitClass = map[string]Class{
 	WaitRunQueue: ClassCPU,
@@ -312,24 +201,6 @@ var waitClass = map[string]Class{
 	WaitOther:    ClassNone,
 }
 
-// Kernel and library frames that say what on-CPU time was spent on.
-var (
-	storageStack = []string{"vfs_fsync", "__x64_sys_fsync", "__x64_sys_fdatasync", "__x64_sys_sync_file_range",
-		"ext4_", "xfs_", "btrfs_", "f2fs_", "jbd2", "iomap_", "blk_", "submit_bio", "bio_", "virtblk_",
-		"virtio_queue_rq", "nvme_", "scsi_", "do_writepages", "file_write_and_wait", "filemap_", "generic_perform_write"}
-	networkStack = []string{"tcp_", "udp_", "inet_", "sock_", "__sock_", "__sys_sendto", "__sys_recvfrom",
-		"__sys_sendmsg", "__sys_recvmsg", "__sys_connect", "__sys_accept", "ip_", "__dev_queue_xmit",
-		"net_rx_action", "__netif_", "__napi_", "unix_stream", "unix_dgram", "skb_"}
-	// Lock handoffs: the slow paths of Go's sync.Mutex and runtime
-	// semaphores, and glibc's contended mutexes. Not every futex call: the
-	// Go runtime's own (parking and waking threads) are scheduling.
-	lockMachinery = []string{"sync.(*Mutex).lockSlow", "sync.(*Mutex).unlockSlow", "internal/sync.(*Mutex).lockSlow",
-		"internal/sync.(*Mutex).unlockSlow", "sync.(*RWMutex).", "runtime.semacquire", "runtime.semrelease",
-		"sync.runtime_Semacquire", "sync.runtime_Semrelease", "internal/sync.runtime_Semacquire",
-		"internal/sync.runtime_Semrelease", "__lll_lock_wait", "__lll_lock_wake", "__pthread_mutex_lock",
-		"pthread_mutex_lock", "pthread_mutex_unlock", "__pthread_mutex_unlock", "pthread_rwlock_", "__pthread_rwlock_"}
-)
-
 // onCPUClass is the class a category of on-CPU time counts towards, from
 // the sample's frames for the kernel's share of it.
 func onCPUClass(category string, fns []string) Class {
@@ -340,7 +211,7 @@ func onCPUClass(category string, fns []string) Class {
 	switch {
 	case has(fns, lockMachinery...):
 		return ClassContention
-	case has(fns, "do_futex") && !has(fns, "runtime."):
+	case has(fns, futexCall...) && !inGoRuntime(fns):
 		// A futex call outside the Go runtime is a lock (or condition)
 		// handed over; the runtime's own park and wake threads.
 		return ClassContention

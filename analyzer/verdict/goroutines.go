@@ -167,18 +167,6 @@ func lockDelay(o *observation.Observation) (seconds float64, signal string) {
 	return seconds, signal
 }
 
-// isLockWait tells a block-profile sample that waited on a lock, not on a
-// channel, a select or a condition.
-func isLockWait(fns []string) bool {
-	for _, f := range fns {
-		if strings.HasPrefix(f, "sync.(*Mutex).Lock") || strings.HasPrefix(f, "sync.(*RWMutex).") ||
-			strings.Contains(f, "runtime_SemacquireMutex") || strings.Contains(f, "runtime_SemacquireRWMutex") {
-			return true
-		}
-	}
-	return false
-}
-
 // delaySeconds sums a contention profile's delay/nanoseconds over the
 // samples keep accepts (all when nil).
 func delaySeconds(p *profile.Profile, keep func([]string) bool) float64 {
@@ -228,64 +216,12 @@ func isGo(o *observation.Observation) bool {
 			continue
 		}
 		for _, f := range p.Profile.Function {
-			if f.Name == "runtime.goexit" || f.Name == "runtime.mstart" {
+			if isGoStart(f.Name) {
 				return true
 			}
 		}
 	}
 	return false
-}
-
-// The states GoroutineState tells.
-const (
-	GoroutineLock      = "waiting on a lock"
-	GoroutineWaitGroup = "waiting on a WaitGroup"
-	GoroutineCond      = "waiting on a sync.Cond"
-	GoroutineNetpoll   = "waiting on a socket or file (netpoll)"
-	GoroutineSleep     = "sleeping (time.Sleep)"
-	GoroutineChannel   = "waiting on a channel or select"
-	GoroutineSyscall   = "in a syscall"
-	GoroutineRunning   = "running or runnable"
-	GoroutineParked    = "parked in the runtime (other)"
-	GoroutineUnknown   = "unknown (no stack)"
-)
-
-// GoroutineState says what a goroutine of a goroutine profile is doing,
-// from its stack's function names, leaf first: not parked in the runtime
-// (running, or in a syscall), or parked waiting on a lock, a WaitGroup, a
-// condition, the netpoller, a timer, a channel. The reports that show
-// goroutines use it, so that they tell states alike.
-func GoroutineState(fns []string) string {
-	is := func(name string) bool {
-		for _, f := range fns {
-			if f == name {
-				return true
-			}
-		}
-		return false
-	}
-	parked := has(fns, "runtime.gopark")
-	switch {
-	case len(fns) == 0:
-		return GoroutineUnknown
-	case !parked && has(fns, "syscall.", "internal/runtime/syscall.", "runtime/internal/syscall.", "golang.org/x/sys/unix."):
-		return GoroutineSyscall
-	case !parked:
-		return GoroutineRunning
-	case isLockWait(fns):
-		return GoroutineLock
-	case has(fns, "sync.(*WaitGroup).Wait", "sync.runtime_SemacquireWaitGroup"):
-		return GoroutineWaitGroup
-	case has(fns, "sync.(*Cond).Wait"):
-		return GoroutineCond
-	case is("internal/poll.runtime_pollWait"):
-		return GoroutineNetpoll
-	case is("time.Sleep"):
-		return GoroutineSleep
-	case has(fns, "runtime.chanrecv", "runtime.chansend", "runtime.selectgo") || is("runtime.block"):
-		return GoroutineChannel
-	}
-	return GoroutineParked
 }
 
 // goroutineStates counts a goroutine profile's goroutines by what their

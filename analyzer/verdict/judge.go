@@ -19,7 +19,7 @@ func Judge(o *observation.Observation, th Thresholds) *Verdict {
 		Load:       map[Class]float64{},
 		Thresholds: th,
 	}
-	window := windowSeconds(o)
+	window := o.WindowSeconds()
 	if window <= 0 {
 		v.Class, v.Summary = ClassNone, "The observation covers no time: nothing to judge."
 		v.Missing = gaps(o, Breakdown{}, false)

@@ -68,7 +68,7 @@ func parkingOf(o *observation.Observation) parking {
 			idx := sampleIndex(prof.Profile, "cpu")
 			for _, s := range prof.Profile.Sample {
 				c := get(s)
-				if has(frames(s), "runtime.") {
+				if inGoRuntime(frames(s)) {
 					goPIDs[samplePID(s)] = true
 				}
 				c.activity += nanos(s, idx)
@@ -78,7 +78,7 @@ func parkingOf(o *observation.Observation) parking {
 			for _, s := range prof.Profile.Sample {
 				c := get(s)
 				fns := frames(s)
-				if has(fns, "runtime.") {
+				if inGoRuntime(fns) {
 					goPIDs[samplePID(s)] = true
 				}
 				switch classifyWait(sampleState(s), fns) {
@@ -115,7 +115,7 @@ func (pk parking) lockShare(s *profile.Sample, fns []string) float64 {
 	}
 	pid := samplePID(s)
 	if pk[thread{pid: pid}] == goProcess {
-		if hasExact(fns, "runtime.lock2", "runtime.lockWithRank", "runtime.lock") {
+		if hasExact(fns, goRuntimeLocks...) {
 			return 1
 		}
 		return 0
@@ -128,22 +128,6 @@ func (pk parking) lockShare(s *profile.Sample, fns []string) float64 {
 		return share
 	}
 	return 1
-}
-
-// cLockFrames are the C library's mutex and rwlock slow paths.
-var cLockFrames = []string{"__lll_lock_wait", "__pthread_mutex_lock", "pthread_mutex_lock", "pthread_rwlock_", "__pthread_rwlock_",
-	"__pthread_mutex_cond_lock", "lll_mutex_lock_optimized"}
-
-// hasExact reports whether fns holds one of names exactly.
-func hasExact(fns []string, names ...string) bool {
-	for _, f := range fns {
-		for _, n := range names {
-			if f == n {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // samplePID is an eBPF sample's process (its numeric label "pid"), 0 when

@@ -3,7 +3,6 @@ package verdict
 import (
 	"fmt"
 	"math"
-	"path"
 	"sort"
 	"strings"
 
@@ -168,14 +167,14 @@ func cpuItems(p *profile.Profile, source string, scale, window float64) []Priori
 		case cat == OnCPUGC:
 			gc += secs
 		case cat == OnCPUAlloc:
-			site := callerOutside(s, "runtime.")
+			site := callerOutside(s, goRuntime)
 			if strings.HasPrefix(site, "[") {
 				// The stack ends in the allocator's library.
 				site = "allocation in " + site + " (callers unseen: no frame pointers)"
 			}
 			t.add("alloc|"+site, secs, Priority{Class: ClassMemory, Kind: "allocation", Name: site, Remedy: RemedyAllocations})
 		case cat == OnCPUPageFault:
-			site := callerOutside(s, "runtime.")
+			site := callerOutside(s, goRuntime)
 			t.add("fault|"+site, secs, Priority{Class: ClassMemory, Kind: "page faults", Name: site, Remedy: RemedyMemory})
 		case class == ClassCPU && syscallOf(fns) == "" && !isSyscallWrapper(leafUserFunction(s)):
 			// The code's own work, interrupts taken while running it
@@ -272,15 +271,15 @@ func waitRemedy(cat, op string, fns []string) string {
 		switch {
 		case strings.Contains(op, "sync"):
 			return RemedyBatching
-		case has(fns, "iomap_dio", "__iomap_dio_rw", "blkdev_direct_IO") || strings.Contains(op, "read"):
+		case has(fns, directIO...) || strings.Contains(op, "read"):
 			return RemedyIOPattern
 		}
 		return RemedyBatching
 	case WaitNetwork:
 		switch {
-		case has(fns, "inet_wait_for_connect", "__inet_stream_connect"):
+		case has(fns, connectWait...):
 			return RemedyPooling
-		case has(fns, "sk_stream_wait_memory"):
+		case has(fns, sendBufferWait...):
 			return RemedyBatching
 		}
 		return RemedyAsync
@@ -317,7 +316,7 @@ func goLockItems(o *observation.Observation, window, cpus float64) []Priority {
 		if !keep(frames(s)) {
 			continue
 		}
-		site := callerOutside(s, "sync.")
+		site := callerOutside(s, goSync)
 		t.add(site, nanos(s, idx), Priority{Class: ClassContention, Kind: "lock", Name: site, Remedy: RemedyLockScope})
 	}
 	out := t.priorities(window, func(p Priority, secs float64) string {
@@ -407,131 +406,6 @@ func kindOf(class Class, op string) string {
 	return "function"
 }
 
-// syscallOf names the system call a kernel stack is in ("fsync",
-// "pread64"), or "page fault"; "" when there is none.
-func syscallOf(fns []string) string {
-	for _, f := range fns {
-		if rest, ok := strings.CutPrefix(f, "__x64_sys_"); ok {
-			return rest
-		}
-		if rest, ok := strings.CutPrefix(f, "__do_sys_"); ok {
-			return rest
-		}
-		// Some entry points tail-call their worker and leave no frame.
-		if rest, ok := strings.CutPrefix(f, "ksys_"); ok {
-			return rest
-		}
-		if f == "asm_exc_page_fault" || f == "exc_page_fault" {
-			return "page fault"
-		}
-	}
-	return ""
-}
-
-// leafUserFunction is the sample's innermost function outside the kernel.
-func leafUserFunction(s *profile.Sample) string {
-	for _, l := range s.Location {
-		if l.Mapping != nil && strings.HasPrefix(l.Mapping.File, "[kernel") {
-			continue
-		}
-		for _, ln := range l.Line {
-			if ln.Function != nil {
-				return ln.Function.Name
-			}
-		}
-	}
-	return "[unknown]"
-}
-
-// isSyscallWrapper tells Go functions that only enter the kernel.
-func isSyscallWrapper(fn string) bool {
-	for _, p := range []string{"syscall.", "internal/runtime/syscall", "internal/syscall/", "golang.org/x/sys/unix.", "runtime/internal/syscall"} {
-		if strings.HasPrefix(fn, p) {
-			return true
-		}
-	}
-	return false
-}
-
-// callerOutside is the innermost frame of the program's own code: not in
-// the kernel, the C library, the dynamic loader or the vdso, not in the
-// Go runtime or its syscall wrappers, and not starting with skip.
-func callerOutside(s *profile.Sample, skip string) string {
-	for _, l := range s.Location {
-		if l.Mapping != nil && isSystemObject(l.Mapping.File) {
-			continue
-		}
-		for _, ln := range l.Line {
-			if ln.Function == nil {
-				continue
-			}
-			n := ln.Function.Name
-			if (skip != "" && strings.HasPrefix(n, skip)) || isGoPlumbing(n) {
-				continue
-			}
-			return n
-		}
-	}
-	// No frame of the program's own: name what there is. The Go runtime
-	// parks and wakes threads on its own; C libraries built without frame
-	// pointers end the user stack inside them.
-	if has(frames(s), "runtime.") {
-		return "the Go runtime"
-	}
-	for _, l := range s.Location {
-		if l.Mapping != nil && !strings.HasPrefix(l.Mapping.File, "[") && l.Mapping.File != "" {
-			return "[" + path.Base(l.Mapping.File) + "]"
-		}
-	}
-	return "[unknown]"
-}
-
-// isSystemObject tells the kernel and the libraries every program runs
-// through, whose frames say how, not what.
-func isSystemObject(file string) bool {
-	base := path.Base(file)
-	return strings.HasPrefix(file, "[") || strings.HasPrefix(base, "libc.so") || strings.HasPrefix(base, "libc-") ||
-		strings.HasPrefix(base, "libpthread") || strings.HasPrefix(base, "ld-linux") || strings.HasPrefix(base, "ld-musl")
-}
-
-// isGoPlumbing tells Go frames that only carry a call to the OS, the
-// scheduler or a lock's slow path.
-func isGoPlumbing(fn string) bool {
-	for _, p := range []string{"runtime.", "syscall.", "internal/poll.", "internal/syscall", "internal/runtime/", "os.(*File).", "os.(*file).", "net.(*conn).", "net.(*netFD).", "sync.", "internal/sync."} {
-		if strings.HasPrefix(fn, p) {
-			return true
-		}
-	}
-	return false
-}
-
-// isLibrary tells Go standard library functions (no dot before the first
-// slash of the path: "crypto/sha256.block", "compress/flate.(*compressor).deflate").
-func isLibrary(fn string) bool {
-	pkg := packageOf(fn)
-	if pkg == "" || pkg == "main." {
-		return false
-	}
-	first := strings.SplitN(pkg, "/", 2)[0]
-	return !strings.Contains(first, ".")
-}
-
-// packageOf is a Go function's package path with the trailing dot
-// ("crypto/sha256."), "" for a name that is not a Go function's: C and
-// C++ symbols, and JIT symbols from perf maps ("JS:*hot /app/x.js:1:17",
-// "Interpreted:main.py"), which carry spaces or colons no Go path has.
-func packageOf(fn string) string {
-	if strings.ContainsAny(fn, " :") && !strings.Contains(fn, "[") { // go.shape.struct { ... } has spaces in brackets
-		return ""
-	}
-	slash := strings.LastIndex(fn, "/")
-	dot := strings.Index(fn[slash+1:], ".")
-	if dot < 0 {
-		return ""
-	}
-	return fn[:slash+1+dot+1]
-}
-
 // merge joins the items of one class and name (the same fsync seen on CPU
 // and off it), adding their savings; the larger part names the remedy.
 func merge(items []Priority) []Priority {
@@ -564,7 +438,7 @@ func foldRuntime(items []Priority) []Priority {
 	out := items[:0]
 	var rt Priority
 	for _, p := range items {
-		if p.Kind != "gc" && p.Kind != "allocation" && (strings.HasSuffix(p.Name, "the Go runtime") || p.Kind == "function" && strings.HasPrefix(p.Name, "runtime.")) {
+		if p.Kind != "gc" && p.Kind != "allocation" && (strings.HasSuffix(p.Name, "the Go runtime") || p.Kind == "function" && strings.HasPrefix(p.Name, goRuntime)) {
 			rt.Saving += p.Saving
 			continue
 		}

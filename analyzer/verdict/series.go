@@ -24,27 +24,6 @@ func meanOf(o *observation.Observation, name string, labels map[string]string) (
 	return mean, ok
 }
 
-// windowSeconds is the observation's length, from its metadata or else
-// from its series; 0 when neither says.
-func windowSeconds(o *observation.Observation) float64 {
-	if d := o.Meta.Duration.Seconds(); d > 0 {
-		return d
-	}
-	var first, last int64
-	for _, s := range o.Series {
-		for _, p := range s.Points {
-			t := p.Time.UnixNano()
-			if first == 0 || t < first {
-				first = t
-			}
-			if t > last {
-				last = t
-			}
-		}
-	}
-	return float64(last-first) / 1e9
-}
-
 // cpuCount is the number of CPUs the target could run on, at least 1.
 func cpuCount(o *observation.Observation) float64 {
 	if o.Meta.CPUs > 0 {

@@ -333,7 +333,7 @@ func eventsIn(o *observation.Observation, name string, labels map[string]string)
 				if i+1 < len(s.Points) {
 					dt = s.Points[i+1].Time.Sub(p.Time).Seconds()
 				} else {
-					dt = windowSeconds(o)
+					dt = o.WindowSeconds()
 				}
 			}
 			n += p.Value * dt

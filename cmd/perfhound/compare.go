@@ -6,13 +6,13 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/perfhound/perfhound/analyzer/compare"
 	"github.com/perfhound/perfhound/analyzer/input"
 	"github.com/perfhound/perfhound/analyzer/obsdiff"
+	"github.com/perfhound/perfhound/analyzer/observation"
 	"github.com/perfhound/perfhound/analyzer/profdecode"
 )
 
@@ -94,7 +94,7 @@ does, 2 on bad input or usage.`,
 				return err
 			}
 			defer restore()
-			baseObs, headObs := isObservation(args[0]), isObservation(args[1])
+			baseObs, headObs := observation.IsSaved(args[0]), observation.IsSaved(args[1])
 			if baseObs != headObs {
 				obs, other := args[0], args[1]
 				if headObs {
@@ -157,14 +157,6 @@ func checkPolicyFlags(threshold, alpha float64) error {
 		return fmt.Errorf("--alpha %v: want a number between 0 and 1 (exclusive)", alpha)
 	}
 	return nil
-}
-
-// isObservation reports whether path is a saved observation directory. A
-// stat is enough to choose the comparison: observation.Load then says what
-// is wrong with a damaged one (an observation.json that is a FIFO too).
-func isObservation(path string) bool {
-	fi, err := os.Stat(filepath.Join(path, "observation.json"))
-	return err == nil && !fi.IsDir()
 }
 
 // compareObservations is compare for two saved observations.

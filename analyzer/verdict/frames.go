@@ -1,0 +1,464 @@
+package verdict
+
+import (
+	"path"
+	"strings"
+
+	"github.com/google/pprof/profile"
+)
+
+// The stack vocabulary: the frames of the Go runtime, the kernel, the C
+// library and the allocators by which a stack says what its thread was
+// doing, and the functions that read a stack with them. The rest of the
+// package judges, ranks and renders from what these say; a frame name is
+// matched nowhere else.
+//
+// A stack is its function names, leaf first (frames). Lists match by
+// prefix (has), so that a kernel's or compiler's variants
+// ("do_epoll_pwait.part.0", "_int_malloc.constprop.0") and Go's closures
+// ("runtime.gcBgMarkWorker.func2") match their function; those said to be
+// exact match whole names (hasExact).
+
+// frames lists a sample's function names, leaf first.
+func frames(s *profile.Sample) []string {
+	n := 0
+	for _, l := range s.Location {
+		n += len(l.Line)
+	}
+	out := make([]string, 0, n) // one allocation: this runs for every sample, several times
+	for _, l := range s.Location {
+		for _, ln := range l.Line {
+			if ln.Function != nil {
+				out = append(out, ln.Function.Name)
+			}
+		}
+	}
+	return out
+}
+
+// has reports whether a frame of fns starts with one of prefixes.
+func has(fns []string, prefixes ...string) bool {
+	for _, f := range fns {
+		for _, p := range prefixes {
+			if strings.HasPrefix(f, p) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hasExact reports whether fns holds one of names exactly.
+func hasExact(fns []string, names ...string) bool {
+	for _, f := range fns {
+		for _, n := range names {
+			if f == n {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// IsKernel tells a location in the kernel's code: bpf/symbolize maps
+// kernel addresses to "[kernel.kallsyms]" (and a BPF program's to "[bpf]",
+// which this does not count). The HTML report's flame graphs use it too.
+func IsKernel(l *profile.Location) bool {
+	return l.Mapping != nil && strings.HasPrefix(l.Mapping.File, "[kernel")
+}
+
+// The Go runtime.
+
+// goRuntime is the runtime's package prefix: a stack through it is a Go
+// program's (the runtime parks, wakes and schedules its threads itself).
+const goRuntime = "runtime."
+
+// goSync is the sync package's prefix: a Go lock is named by the code
+// that takes it, outside sync.
+const goSync = "sync."
+
+// inGoRuntime tells a stack that runs through the Go runtime.
+func inGoRuntime(fns []string) bool { return has(fns, goRuntime) }
+
+// goStart are the runtime's roots of every goroutine (goexit) and thread
+// (mstart), exact: a profile holding one is a Go program's.
+var goStart = []string{"runtime.goexit", "runtime.mstart"}
+
+// isGoStart tells the runtime's root of a goroutine or thread.
+func isGoStart(fn string) bool { return hasExact([]string{fn}, goStart...) }
+
+// goIdle are the runtime frames that mark a thread or goroutine as the
+// runtime's own: idle Ms parked in the scheduler (stopm, notesleep, mPark,
+// findRunnable), sysmon and the template thread, the netpoller waiting for
+// work, a stop-the-world, and timed sleeps of system goroutines
+// (notetsleepg).
+var goIdle = []string{"runtime.stopm", "runtime.notesleep", "runtime.mPark", "runtime.sysmon",
+	"runtime.usleep", "runtime.netpollblock", "runtime.findRunnable", "runtime.templateThread", "runtime.stopTheWorld",
+	"runtime.notetsleepg"}
+
+// goGC is the garbage collector's work: the background mark workers,
+// assists charged to allocating goroutines, root marking and draining,
+// the background sweeper and scavenger.
+var goGC = []string{"runtime.gcBgMarkWorker", "runtime.gcAssistAlloc", "runtime.bgsweep", "runtime.bgscavenge",
+	"runtime.gcDrain", "runtime.markroot", "runtime.sweepone"}
+
+// goMalloc is Go's allocator (mallocgc and its size-class variants,
+// mallocgcSmallNoscan, mallocgcLarge...).
+var goMalloc = []string{"runtime.mallocgc"}
+
+// goRuntimeLocks are the runtime's own mutex (lock2 behind lock and
+// lockWithRank), exact: a futex wait under it is contention, on a
+// channel's or the scheduler's lock, not an idle thread.
+var goRuntimeLocks = []string{"runtime.lock2", "runtime.lockWithRank", "runtime.lock"}
+
+// goSyscallWrappers are the Go packages whose functions only enter the
+// kernel: syscall, x/sys/unix, and the runtime's and standard library's
+// internal syscall packages.
+var goSyscallWrappers = []string{"syscall.", "internal/runtime/syscall", "internal/syscall/", "golang.org/x/sys/unix.", "runtime/internal/syscall"}
+
+// isSyscallWrapper tells Go functions that only enter the kernel.
+func isSyscallWrapper(fn string) bool { return has([]string{fn}, goSyscallWrappers...) }
+
+// goPlumbing are the Go frames that only carry a call to the OS, the
+// scheduler or a lock's slow path: the runtime, syscall wrappers, the
+// poller, os.File's and net's connection methods, sync.
+var goPlumbing = []string{"runtime.", "syscall.", "internal/poll.", "internal/syscall", "internal/runtime/", "os.(*File).",
+	"os.(*file).", "net.(*conn).", "net.(*netFD).", "sync.", "internal/sync."}
+
+// isGoPlumbing tells Go frames that only carry a call to the OS, the
+// scheduler or a lock's slow path.
+func isGoPlumbing(fn string) bool { return has([]string{fn}, goPlumbing...) }
+
+// isLibrary tells Go standard library functions (no dot before the first
+// slash of the path: "crypto/sha256.block", "compress/flate.(*compressor).deflate").
+// A package path without a slash ("strings.", "sync.") has its trailing
+// dot in that first element, so it does not count.
+func isLibrary(fn string) bool {
+	pkg := packageOf(fn)
+	if pkg == "" || pkg == "main." {
+		return false
+	}
+	first := strings.SplitN(pkg, "/", 2)[0]
+	return !strings.Contains(first, ".")
+}
+
+// packageOf is a Go function's package path with the trailing dot
+// ("crypto/sha256."), "" for a name that is not a Go function's: C and
+// C++ symbols, and JIT symbols from perf maps ("JS:*hot /app/x.js:1:17",
+// "Interpreted:main.py"), which carry spaces or colons no Go path has.
+func packageOf(fn string) string {
+	if strings.ContainsAny(fn, " :") && !strings.Contains(fn, "[") { // go.shape.struct { ... } has spaces in brackets
+		return ""
+	}
+	slash := strings.LastIndex(fn, "/")
+	dot := strings.Index(fn[slash+1:], ".")
+	if dot < 0 {
+		return ""
+	}
+	return fn[:slash+1+dot+1]
+}
+
+// Allocators.
+
+// nativeAllocators are the allocators of programs without a garbage
+// collector (and the interpreters' own): time in them is memory
+// management as much as Go's mallocgc is. Exact names: these are leaves
+// symbolized from a library's dynamic symbols (libc has no frame
+// pointers, so little of what called them may be seen).
+var nativeAllocators = []string{
+	"malloc", "free", "calloc", "realloc", "cfree", "aligned_alloc", "posix_memalign", "memalign",
+	"__libc_malloc", "__libc_free", "__libc_calloc", "__libc_realloc", "_int_malloc", "_int_free", "malloc_consolidate",
+	"operator new(unsigned long)", "operator delete(void*)", "operator delete(void*, unsigned long)",
+	"je_malloc", "je_free", "tc_malloc", "tc_free", "mi_malloc", "mi_free",
+	"__rust_alloc", "__rust_dealloc", "__rust_realloc",
+	"PyObject_Malloc", "PyObject_Free", "_PyObject_Malloc", "_PyObject_Free", "pymalloc_alloc", "pymalloc_free",
+}
+
+// glibcMallocInternals name glibc's allocator below malloc and free, as
+// its separate debug symbols (libc6-dbg) show them; the compiler's clones
+// (".constprop.0", ".isra.0") keep the prefix.
+var glibcMallocInternals = []string{"_int_malloc", "_int_free", "_int_realloc", "_int_memalign", "unlink_chunk",
+	"malloc_consolidate", "sysmalloc", "tcache_get", "tcache_put", "tcache_init", "arena_get2", "__malloc_arena_thread_freeres"}
+
+// inAllocator tells a stack in an allocator: Go's, a native one, or
+// glibc's internals.
+func inAllocator(fns []string) bool {
+	return has(fns, goMalloc...) || hasExact(fns, nativeAllocators...) || has(fns, glibcMallocInternals...)
+}
+
+// The kernel: how a thread entered it.
+
+// pageFaultEntry is the x86-64 page fault handler's entry.
+var pageFaultEntry = []string{"exc_page_fault", "asm_exc_page_fault", "do_user_addr_fault"}
+
+// syscallEntry is the x86-64 system call entry (entry_SYSCALL_64 and its
+// entry_SYSCALL_64_after_hwframe).
+var syscallEntry = []string{"entry_SYSCALL_64", "do_syscall_64"}
+
+// Prefixes of the kernel's system call functions: __x64_sys_fsync,
+// __do_sys_sched_yield; some entry points tail-call their worker and
+// leave only it (ksys_write).
+var syscallPrefixes = []string{"__x64_sys_", "__do_sys_", "ksys_"}
+
+// syscallOf names the system call a kernel stack is in ("fsync",
+// "pread64"), or "page fault"; "" when there is none.
+func syscallOf(fns []string) string {
+	for _, f := range fns {
+		for _, p := range syscallPrefixes {
+			if rest, ok := strings.CutPrefix(f, p); ok {
+				return rest
+			}
+		}
+		if f == "asm_exc_page_fault" || f == "exc_page_fault" {
+			return "page fault"
+		}
+	}
+	return ""
+}
+
+// The kernel: why a thread slept (off-CPU stacks).
+
+// faultWait is a page fault that sleeps (on I/O or reclaim).
+var faultWait = []string{"exc_page_fault", "asm_exc_page_fault", "handle_mm_fault"}
+
+// diskWait is block I/O: waiting for a request, a page or a buffer under
+// I/O, direct I/O, the ext4 journal, fdatawait.
+var diskWait = []string{"io_schedule", "folio_wait", "submit_bio_wait", "blk_", "iomap_dio", "jbd2_", "wait_on_page",
+	"bit_wait_io", "__filemap_fdatawait"}
+
+// networkWait is a socket: receiving, accepting, a full send buffer, a
+// connect in progress, a datagram.
+var networkWait = []string{"tcp_recvmsg", "sk_wait_data", "inet_csk_accept", "sk_stream_wait_memory", "unix_stream_read",
+	"udp_recvmsg", "inet_wait_for_connect", "__skb_wait_for_more_packets"}
+
+// futexWait is a futex wait: a lock, a condition, or a parked thread.
+var futexWait = []string{"futex_wait", "__futex_wait"}
+
+// pollWait is epoll, poll or select.
+var pollWait = []string{"do_epoll_wait", "do_sys_poll", "do_select", "do_poll"}
+
+// sleepWait is nanosleep and its timers.
+var sleepWait = []string{"do_nanosleep", "hrtimer_nanosleep", "clock_nanosleep"}
+
+// directIO is direct I/O, which skips the page cache: read in the
+// program's own pattern.
+var directIO = []string{"iomap_dio", "__iomap_dio_rw", "blkdev_direct_IO"}
+
+// connectWait is a TCP connect waiting for its handshake.
+var connectWait = []string{"inet_wait_for_connect", "__inet_stream_connect"}
+
+// sendBufferWait is a send waiting for room in the socket's buffer.
+var sendBufferWait = []string{"sk_stream_wait_memory"}
+
+// The kernel and libraries: what on-CPU time was spent on.
+var (
+	storageStack = []string{"vfs_fsync", "__x64_sys_fsync", "__x64_sys_fdatasync", "__x64_sys_sync_file_range",
+		"ext4_", "xfs_", "btrfs_", "f2fs_", "jbd2", "iomap_", "blk_", "submit_bio", "bio_", "virtblk_",
+		"virtio_queue_rq", "nvme_", "scsi_", "do_writepages", "file_write_and_wait", "filemap_", "generic_perform_write"}
+	networkStack = []string{"tcp_", "udp_", "inet_", "sock_", "__sock_", "__sys_sendto", "__sys_recvfrom",
+		"__sys_sendmsg", "__sys_recvmsg", "__sys_connect", "__sys_accept", "ip_", "__dev_queue_xmit",
+		"net_rx_action", "__netif_", "__napi_", "unix_stream", "unix_dgram", "skb_"}
+	// Lock handoffs: the slow paths of Go's sync.Mutex and runtime
+	// semaphores, and glibc's contended mutexes. Not every futex call: the
+	// Go runtime's own (parking and waking threads) are scheduling.
+	lockMachinery = []string{"sync.(*Mutex).lockSlow", "sync.(*Mutex).unlockSlow", "internal/sync.(*Mutex).lockSlow",
+		"internal/sync.(*Mutex).unlockSlow", "sync.(*RWMutex).", "runtime.semacquire", "runtime.semrelease",
+		"sync.runtime_Semacquire", "sync.runtime_Semrelease", "internal/sync.runtime_Semacquire",
+		"internal/sync.runtime_Semrelease", "__lll_lock_wait", "__lll_lock_wake", "__pthread_mutex_lock",
+		"pthread_mutex_lock", "pthread_mutex_unlock", "__pthread_mutex_unlock", "pthread_rwlock_", "__pthread_rwlock_"}
+)
+
+// futexCall is the kernel's futex system call, waiting or waking.
+var futexCall = []string{"do_futex"}
+
+// cLockFrames are the C library's mutex and rwlock slow paths.
+var cLockFrames = []string{"__lll_lock_wait", "__pthread_mutex_lock", "pthread_mutex_lock", "pthread_rwlock_", "__pthread_rwlock_",
+	"__pthread_mutex_cond_lock", "lll_mutex_lock_optimized"}
+
+// Classifying a sample.
+
+// classifyOnCPU names what an on-CPU sample was doing.
+func classifyOnCPU(s *profile.Sample) string {
+	fns := frames(s)
+	switch {
+	case has(fns, goGC...):
+		return OnCPUGC
+	case inAllocator(fns):
+		return OnCPUAlloc
+	}
+	if len(fns) == 0 || !IsKernel(s.Location[0]) {
+		return OnCPUUser
+	}
+	switch {
+	case has(fns, pageFaultEntry...):
+		return OnCPUPageFault
+	case has(fns, syscallEntry...):
+		return OnCPUSyscall
+	}
+	return OnCPUKernel
+}
+
+// classifyWait names why a thread was off CPU, from its state and stack
+// (leaf first: kernel frames, then the user frames that made the call).
+func classifyWait(state string, fns []string) string {
+	switch state {
+	case "R":
+		return WaitRunQueue
+	case "I", "P":
+		return WaitIdle
+	case "D":
+		switch {
+		case has(fns, faultWait...):
+			return WaitFault
+		case has(fns, diskWait...):
+			return WaitDisk
+		}
+		return WaitOther
+	}
+	// S (and anything else): a voluntary sleep.
+	switch {
+	case has(fns, goIdle...):
+		return WaitIdle
+	case has(fns, networkWait...):
+		return WaitNetwork
+	case has(fns, futexWait...):
+		return WaitLock
+	case has(fns, pollWait...):
+		return WaitPoll
+	case has(fns, sleepWait...):
+		return WaitSleep
+	}
+	return WaitOther
+}
+
+// Naming the code a stack ran for.
+
+// leafUserFunction is the sample's innermost function outside the kernel.
+func leafUserFunction(s *profile.Sample) string {
+	for _, l := range s.Location {
+		if IsKernel(l) {
+			continue
+		}
+		for _, ln := range l.Line {
+			if ln.Function != nil {
+				return ln.Function.Name
+			}
+		}
+	}
+	return "[unknown]"
+}
+
+// callerOutside is the innermost frame of the program's own code: not in
+// the kernel, the C library, the dynamic loader or the vdso, not in the
+// Go runtime or its syscall wrappers, and not starting with skip.
+func callerOutside(s *profile.Sample, skip string) string {
+	for _, l := range s.Location {
+		if l.Mapping != nil && isSystemObject(l.Mapping.File) {
+			continue
+		}
+		for _, ln := range l.Line {
+			if ln.Function == nil {
+				continue
+			}
+			n := ln.Function.Name
+			if (skip != "" && strings.HasPrefix(n, skip)) || isGoPlumbing(n) {
+				continue
+			}
+			return n
+		}
+	}
+	// No frame of the program's own: name what there is. The Go runtime
+	// parks and wakes threads on its own; C libraries built without frame
+	// pointers end the user stack inside them.
+	if inGoRuntime(frames(s)) {
+		return "the Go runtime"
+	}
+	for _, l := range s.Location {
+		if l.Mapping != nil && !strings.HasPrefix(l.Mapping.File, "[") && l.Mapping.File != "" {
+			return "[" + path.Base(l.Mapping.File) + "]"
+		}
+	}
+	return "[unknown]"
+}
+
+// isSystemObject tells the kernel and the libraries every program runs
+// through, whose frames say how, not what.
+func isSystemObject(file string) bool {
+	base := path.Base(file)
+	return strings.HasPrefix(file, "[") || strings.HasPrefix(base, "libc.so") || strings.HasPrefix(base, "libc-") ||
+		strings.HasPrefix(base, "libpthread") || strings.HasPrefix(base, "ld-linux") || strings.HasPrefix(base, "ld-musl")
+}
+
+// Goroutines (Go's goroutine, block and mutex profiles).
+
+// isLockWait tells a block-profile sample that waited on a lock, not on a
+// channel, a select or a condition.
+func isLockWait(fns []string) bool {
+	for _, f := range fns {
+		if strings.HasPrefix(f, "sync.(*Mutex).Lock") || strings.HasPrefix(f, "sync.(*RWMutex).") ||
+			strings.Contains(f, "runtime_SemacquireMutex") || strings.Contains(f, "runtime_SemacquireRWMutex") {
+			return true
+		}
+	}
+	return false
+}
+
+// The states GoroutineState tells.
+const (
+	GoroutineLock      = "waiting on a lock"
+	GoroutineWaitGroup = "waiting on a WaitGroup"
+	GoroutineCond      = "waiting on a sync.Cond"
+	GoroutineNetpoll   = "waiting on a socket or file (netpoll)"
+	GoroutineSleep     = "sleeping (time.Sleep)"
+	GoroutineChannel   = "waiting on a channel or select"
+	GoroutineSyscall   = "in a syscall"
+	GoroutineRunning   = "running or runnable"
+	GoroutineParked    = "parked in the runtime (other)"
+	GoroutineUnknown   = "unknown (no stack)"
+)
+
+// goroutineSyscall are the packages a goroutine in a system call is in.
+// Unlike goSyscallWrappers, each ends at its package's dot: internal/syscall/unix
+// and internal/runtime/syscall/linux are not among them.
+var goroutineSyscall = []string{"syscall.", "internal/runtime/syscall.", "runtime/internal/syscall.", "golang.org/x/sys/unix."}
+
+// What a parked goroutine waits on, by the frame that parked it.
+var (
+	goPark          = []string{"runtime.gopark"}
+	goWaitGroupWait = []string{"sync.(*WaitGroup).Wait", "sync.runtime_SemacquireWaitGroup"}
+	goCondWait      = []string{"sync.(*Cond).Wait"}
+	goNetpollWait   = "internal/poll.runtime_pollWait" // exact
+	goSleep         = "time.Sleep"                     // exact
+	goChannelWait   = []string{"runtime.chanrecv", "runtime.chansend", "runtime.selectgo"}
+	goBlockForever  = "runtime.block" // exact: select {} and friends
+)
+
+// GoroutineState says what a goroutine of a goroutine profile is doing,
+// from its stack's function names, leaf first: not parked in the runtime
+// (running, or in a syscall), or parked waiting on a lock, a WaitGroup, a
+// condition, the netpoller, a timer, a channel. The reports that show
+// goroutines use it, so that they tell states alike.
+func GoroutineState(fns []string) string {
+	parked := has(fns, goPark...)
+	switch {
+	case len(fns) == 0:
+		return GoroutineUnknown
+	case !parked && has(fns, goroutineSyscall...):
+		return GoroutineSyscall
+	case !parked:
+		return GoroutineRunning
+	case isLockWait(fns):
+		return GoroutineLock
+	case has(fns, goWaitGroupWait...):
+		return GoroutineWaitGroup
+	case has(fns, goCondWait...):
+		return GoroutineCond
+	case hasExact(fns, goNetpollWait):
+		return GoroutineNetpoll
+	case hasExact(fns, goSleep):
+		return GoroutineSleep
+	case has(fns, goChannelWait...) || hasExact(fns, goBlockForever):
+		return GoroutineChannel
+	}
+	return GoroutineParked
+}

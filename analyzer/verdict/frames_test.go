@@ -1,0 +1,504 @@
+package verdict
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
+)
+
+// Mappings as the eBPF profiles of fixtures/observations name them.
+var (
+	kernelMap = &profile.Mapping{ID: 1, File: "[kernel.kallsyms]"}
+	bpfMap    = &profile.Mapping{ID: 2, File: "[bpf]"}
+	libcMap   = &profile.Mapping{ID: 3, File: "/usr/lib/x86_64-linux-gnu/libc.so.6"}
+	progMap   = &profile.Mapping{ID: 4, File: "/tmp/tmp.sX4OBMnVDJ/cwork"}
+)
+
+// stack builds a sample from frame names, leaf first, as the eBPF
+// profiles hold them: "k:" marks a kernel frame, "c:" a frame in libc,
+// "b:" one in a BPF program, "[libc.so.6]" a libc address without a
+// symbol; the rest are the program's own.
+func stack(names ...string) *profile.Sample {
+	s := &profile.Sample{}
+	for i, n := range names {
+		l := &profile.Location{ID: uint64(i + 1), Mapping: progMap}
+		switch {
+		case strings.HasPrefix(n, "k:"):
+			l.Mapping, n = kernelMap, n[2:]
+		case strings.HasPrefix(n, "c:"):
+			l.Mapping, n = libcMap, n[2:]
+		case strings.HasPrefix(n, "b:"):
+			l.Mapping, n = bpfMap, n[2:]
+		case n == "[libc.so.6]":
+			l.Mapping, n = libcMap, ""
+		}
+		if n != "" {
+			l.Line = []profile.Line{{Function: &profile.Function{ID: uint64(i + 1), Name: n}}}
+		}
+		s.Location = append(s.Location, l)
+	}
+	return s
+}
+
+// Real stacks from fixtures/observations (go tool pprof -traces), some
+// shortened at the root.
+var (
+	goIdleFutex = []string{"k:__schedule", "k:schedule", "k:futex_do_wait", "k:__futex_wait", "k:futex_wait", "k:do_futex",
+		"k:__x64_sys_futex", "k:do_syscall_64", "k:entry_SYSCALL_64_after_hwframe",
+		"runtime.futex", "runtime.notesleep", "runtime.stopm", "runtime.findRunnable", "runtime.schedule", "runtime.park_m", "runtime.mcall"}
+	goRuntimeLockFutex = []string{"k:__schedule", "k:schedule", "k:futex_do_wait", "k:__futex_wait", "k:futex_wait", "k:do_futex",
+		"k:__x64_sys_futex", "k:do_syscall_64", "k:entry_SYSCALL_64_after_hwframe",
+		"runtime.futex", "runtime.semasleep", "runtime.lock2", "runtime.selectgo", "main.main", "runtime.main", "runtime.goexit"}
+	sysmonLock = []string{"k:__schedule", "k:schedule", "k:futex_do_wait", "k:__futex_wait", "k:futex_wait", "k:do_futex",
+		"k:__x64_sys_futex", "k:do_syscall_64", "k:entry_SYSCALL_64_after_hwframe",
+		"runtime.futex", "runtime.semasleep", "runtime.lock2", "runtime.sysmon", "runtime.mstart1", "runtime.mstart0", "runtime.mstart"}
+	goFsyncWait = []string{"k:__schedule", "k:schedule", "k:io_schedule", "k:bit_wait_io", "k:__wait_on_bit",
+		"k:out_of_line_wait_on_bit", "k:__sync_dirty_buffer", "k:ext4_write_inode", "k:__writeback_single_inode",
+		"k:writeback_single_inode", "k:sync_inode_metadata", "k:generic_buffers_fsync_noflush",
+		"k:ext4_fsync_nojournal.constprop.0", "k:ext4_sync_file", "k:do_fsync", "k:__x64_sys_fsync", "k:do_syscall_64",
+		"k:entry_SYSCALL_64_after_hwframe", "internal/runtime/syscall/linux.Syscall6", "syscall.Syscall", "syscall.Fsync",
+		"internal/poll.(*FD).Fsync", "os.(*File).Sync", "main.fsyncLoop", "main.main", "runtime.main", "runtime.goexit"}
+	cMutexFutex = []string{"k:__schedule", "k:schedule", "k:futex_do_wait", "k:__futex_wait", "k:futex_wait", "k:do_futex",
+		"k:__x64_sys_futex", "k:do_syscall_64", "k:entry_SYSCALL_64_after_hwframe", "c:pthread_mutex_lock", "contend", "[libc.so.6]"}
+	cMutexWake = []string{"k:futex_wake", "k:do_futex", "k:__x64_sys_futex", "k:x64_sys_call", "k:do_syscall_64",
+		"k:entry_SYSCALL_64_after_hwframe", "c:pthread_mutex_unlock", "contend", "[libc.so.6]"}
+	cRecv = []string{"k:__schedule", "k:schedule", "k:schedule_timeout", "k:wait_woken", "k:sk_wait_data",
+		"k:tcp_recvmsg_locked", "k:tcp_recvmsg", "k:sock_recvmsg", "k:__sys_recvfrom",
+		"k:__x64_sys_recvfrom", "k:do_syscall_64", "k:entry_SYSCALL_64_after_hwframe", "c:recv", "main", "[libc.so.6]"}
+	cSend = []string{"k:tcp_sendmsg_locked", "k:tcp_sendmsg", "k:sock_write_iter", "k:vfs_write", "k:ksys_write",
+		"k:x64_sys_call", "k:do_syscall_64", "k:entry_SYSCALL_64_after_hwframe", "c:write", "main", "[libc.so.6]"}
+	cPoll = []string{"k:__schedule", "k:schedule", "k:schedule_hrtimeout_range_clock", "k:poll_schedule_timeout.constprop.0",
+		"k:do_sys_poll", "k:__x64_sys_poll", "k:do_syscall_64", "k:entry_SYSCALL_64_after_hwframe",
+		"c:__poll", "poll_client", "[libc.so.6]"}
+	goNanosleep = []string{"k:__schedule", "k:schedule", "k:do_nanosleep", "k:hrtimer_nanosleep",
+		"k:__x64_sys_nanosleep", "k:do_syscall_64", "k:entry_SYSCALL_64_after_hwframe", "runtime.usleep", "runtime.sysmon",
+		"runtime.mstart1", "runtime.mstart0", "runtime.mstart"}
+	cNanosleep = []string{"k:__schedule", "k:schedule", "k:do_nanosleep", "k:hrtimer_nanosleep",
+		"k:__x64_sys_nanosleep", "k:do_syscall_64", "k:entry_SYSCALL_64_after_hwframe", "c:clock_nanosleep", "main", "[libc.so.6]"}
+	goFault = []string{"k:__schedule", "k:schedule", "k:io_schedule", "k:__handle_mm_fault", "k:handle_mm_fault",
+		"k:exc_page_fault", "k:asm_exc_page_fault", "runtime.memclrNoHeapPointers", "runtime.mallocgcLarge", "runtime.mallocgc", "main.leak"}
+	goGCOnCPU = []string{"k:_raw_spin_unlock_irqrestore", "k:do_send_sig_info", "k:do_send_specific", "k:__x64_sys_tgkill",
+		"k:do_syscall_64", "k:entry_SYSCALL_64_after_hwframe", "runtime.tgkill", "runtime.suspendG", "runtime.markroot.func1",
+		"runtime.markroot", "runtime.gcDrain", "runtime.gcBgMarkWorker.func2", "runtime.systemstack", "runtime.gcBgMarkWorker",
+		"runtime.goexit"}
+	goMallocStack = []string{"runtime.mallocgcSmallScanNoHeader", "runtime.mallocgc", "runtime.newobject", "main.churn", "main.main",
+		"runtime.main", "runtime.goexit"}
+	goMutexHandoff = []string{"runtime.futex", "runtime.futexwakeup", "runtime.semrelease1", "internal/sync.runtime_Semrelease",
+		"internal/sync.(*Mutex).unlockSlow", "internal/sync.(*Mutex).Unlock", "sync.(*Mutex).Unlock", "main.contend"}
+	goFutexWake = []string{"k:futex_wake", "k:do_futex", "k:__x64_sys_futex", "k:do_syscall_64", "k:entry_SYSCALL_64_after_hwframe",
+		"runtime.futex", "runtime.futexwakeup", "runtime.notewakeup", "runtime.startm", "runtime.wakep"}
+	blkSoftirq = []string{"k:blk_update_request", "k:blk_mq_end_request", "k:blk_done_softirq", "k:handle_softirqs",
+		"k:__irq_exit_rcu", "k:common_interrupt", "k:asm_common_interrupt", "main.churn"}
+	ipi = []string{"k:x2apic_send_IPI", "k:smp_call_function_many_cond", "k:on_each_cpu_cond_mask", "k:flush_tlb_mm_range",
+		"k:tlb_flush_mmu_tlbonly", "k:tlb_finish_mmu", "k:do_madvise", "k:__x64_sys_madvise", "k:do_syscall_64",
+		"k:entry_SYSCALL_64_after_hwframe", "runtime.madvise", "runtime.sysUnusedOS"}
+)
+
+var onCPUCases = []struct {
+	name     string
+	stack    []string
+	category string
+	class    Class
+}{
+	{"GC with a syscall below", goGCOnCPU, OnCPUGC, ClassMemory},
+	{"mallocgc", goMallocStack, OnCPUAlloc, ClassMemory},
+	{"mallocgcLarge is mallocgc's", []string{"runtime.mallocgcLarge", "main.leak"}, OnCPUAlloc, ClassMemory},
+	{"C malloc", []string{"c:malloc", "main"}, OnCPUAlloc, ClassMemory},
+	{"glibc internals, a clone", []string{"c:_int_malloc.constprop.0", "c:malloc", "main"}, OnCPUAlloc, ClassMemory},
+	{"malloc_usable_size is not an allocator", []string{"c:malloc_usable_size", "main"}, OnCPUUser, ClassCPU},
+	{"C++ new", []string{"c:operator new(unsigned long)", "main"}, OnCPUAlloc, ClassMemory},
+	{"__libc_write in user space", []string{"c:__libc_write", "main"}, OnCPUUser, ClassCPU},
+	{"page fault", append(goFault[3:8:8], "main.leak"), OnCPUPageFault, ClassMemory},
+	{"write to a socket", cSend, OnCPUSyscall, ClassNetwork},
+	{"fsync on CPU", goFsyncWait[8:], OnCPUSyscall, ClassIO},
+	{"C futex wake under a mutex", cMutexWake, OnCPUSyscall, ClassContention},
+	{"Go runtime futex wake", goFutexWake, OnCPUSyscall, ClassCPU},
+	{"Go mutex handoff in user space", goMutexHandoff, OnCPUUser, ClassContention},
+	{"block softirq", blkSoftirq, OnCPUKernel, ClassIO},
+	{"IPI from madvise", ipi, OnCPUSyscall, ClassCPU},
+	{"IPI without a syscall", ipi[:3], OnCPUKernel, ClassCPU},
+	{"leaf in a BPF program", append([]string{"b:bpf_prog_1"}, ipi...), OnCPUUser, ClassCPU},
+	{"no frames", nil, OnCPUUser, ClassCPU},
+}
+
+var offCPUCases = []struct {
+	name, state string
+	stack       []string
+	wait        string
+}{
+	{"runnable", "R", goIdleFutex, WaitRunQueue},
+	{"idle kernel thread", "I", []string{"k:__schedule", "k:schedule", "k:worker_thread"}, WaitIdle},
+	{"parked", "P", nil, WaitIdle},
+	{"page fault on I/O", "D", goFault, WaitFault},
+	{"fsync", "D", goFsyncWait, WaitDisk},
+	{"D elsewhere", "D", []string{"k:__schedule", "k:schedule", "k:rwsem_down_write_slowpath", "k:do_mmap"}, WaitOther},
+	{"Go idle M", "S", goIdleFutex, WaitIdle},
+	{"Go runtime lock", "S", goRuntimeLockFutex, WaitLock},
+	{"sysmon under the runtime's lock", "S", sysmonLock, WaitIdle},
+	{"sysmon's usleep", "S", goNanosleep, WaitIdle},
+	{"C mutex", "S", cMutexFutex, WaitLock},
+	{"socket receive", "S", cRecv, WaitNetwork},
+	{"poll", "S", cPoll, WaitPoll},
+	{"C nanosleep", "S", cNanosleep, WaitSleep},
+	{"sched_yield", "S", []string{"k:__schedule", "k:schedule", "k:__do_sys_sched_yield", "k:do_syscall_64"}, WaitOther},
+	{"no state", "", cMutexFutex, WaitLock},
+}
+
+// TestClassifyFrames pins how stacks of real frame names are classified:
+// on-CPU category and class, off-CPU wait, the lock share of a futex wait.
+func TestClassifyFrames(t *testing.T) {
+	for _, c := range onCPUCases {
+		s := stack(c.stack...)
+		cat := classifyOnCPU(s)
+		if cat != c.category {
+			t.Errorf("%s: on-CPU category %s, want %s", c.name, cat, c.category)
+		}
+		if class := onCPUClass(cat, frames(s)); class != c.class {
+			t.Errorf("%s: on-CPU class %s, want %s", c.name, class, c.class)
+		}
+	}
+
+	for _, c := range offCPUCases {
+		if w := classifyWait(c.state, frames(stack(c.stack...))); w != c.wait {
+			t.Errorf("%s: wait %s, want %s", c.name, w, c.wait)
+		}
+	}
+
+	// A futex wait is contention when the stack shows a C mutex, or in a
+	// Go process when it is under the runtime's own lock.
+	goPK := parking{{pid: 7}: goProcess}
+	shares := []struct {
+		name  string
+		pk    parking
+		stack []string
+		share float64
+	}{
+		{"C mutex", parking{}, cMutexFutex, 1},
+		{"C mutex in a Go process", goPK, cMutexFutex, 1},
+		{"Go runtime lock", goPK, goRuntimeLockFutex, 1},
+		{"sysmon under the runtime's lock", goPK, sysmonLock, 1},
+		{"Go idle futex", goPK, goIdleFutex, 0},
+		{"unknown thread", parking{}, goIdleFutex, 1},
+	}
+	for _, c := range shares {
+		s := stack(c.stack...)
+		s.NumLabel = map[string][]int64{"pid": {7}, "tid": {8}}
+		if got := c.pk.lockShare(s, frames(s)); got != c.share {
+			t.Errorf("%s: lock share %v, want %v", c.name, got, c.share)
+		}
+	}
+}
+
+// TestFrameNaming pins the names the priorities give stacks: the system
+// call, the code that made it, what is the program's own.
+func TestFrameNaming(t *testing.T) {
+	for _, c := range []struct {
+		stack   []string
+		syscall string
+		caller  string
+		leaf    string
+	}{
+		{goFsyncWait, "fsync", "main.fsyncLoop", "internal/runtime/syscall/linux.Syscall6"},
+		{cSend, "write", "main", "write"},
+		{cRecv, "recvfrom", "main", "recv"},
+		{goFault, "page fault", "main.leak", "runtime.memclrNoHeapPointers"},
+		{ipi, "madvise", "the Go runtime", "runtime.madvise"},
+		{goIdleFutex, "futex", "the Go runtime", "runtime.futex"},
+		{[]string{"k:__schedule", "k:__do_sys_sched_yield"}, "sched_yield", "[unknown]", "[unknown]"},
+		{[]string{"k:__schedule", "k:schedule", "k:do_nanosleep", "[libc.so.6]"}, "", "[libc.so.6]", "[unknown]"},
+		{goMallocStack, "", "main.churn", "runtime.mallocgcSmallScanNoHeader"},
+	} {
+		s := stack(c.stack...)
+		if got := syscallOf(frames(s)); got != c.syscall {
+			t.Errorf("syscallOf(%v) = %q, want %q", c.stack, got, c.syscall)
+		}
+		if got := callerOutside(s, ""); got != c.caller {
+			t.Errorf("callerOutside(%v) = %q, want %q", c.stack, got, c.caller)
+		}
+		if got := leafUserFunction(s); got != c.leaf {
+			t.Errorf("leafUserFunction(%v) = %q, want %q", c.stack, got, c.leaf)
+		}
+	}
+	if got := callerOutside(stack(goMallocStack...), "main."); got != "the Go runtime" {
+		t.Errorf("callerOutside(mallocgc, skipping main.) = %q, want the Go runtime", got)
+	}
+
+	for _, c := range []struct {
+		fn                     string
+		wrapper, plumbing, lib bool
+	}{
+		{"syscall.Syscall", true, true, false},
+		{"internal/runtime/syscall/linux.Syscall6", true, true, true},
+		{"golang.org/x/sys/unix.Syscall", true, false, false},
+		{"internal/poll.(*FD).Fsync", false, true, true},
+		{"os.(*File).Sync", false, true, false},
+		{"net.(*conn).Read", false, true, false},
+		{"net/http.(*conn).serve", false, false, true},
+		{"sync.(*Mutex).Lock", false, true, false},
+		{"internal/sync.(*Mutex).lockSlow", false, true, true},
+		{"runtime.futex", false, true, false},
+		{"crypto/sha256.block", false, false, true},
+		{"compress/flate.(*compressor).deflate", false, false, true},
+		{"main.fsyncLoop", false, false, false},
+		{"github.com/klauspost/compress/zstd.(*Encoder).EncodeAll", false, false, false},
+		{"expandAVX512_60", false, false, false},
+		{"pthread_mutex_lock", false, false, false},
+		{"JS:*hot /app/x.js:1:17", false, false, false},
+		{"slices.SortFunc[go.shape.struct { Name string }]", false, false, false},
+		{"encoding/json.Unmarshal", false, false, true},
+	} {
+		if got := isSyscallWrapper(c.fn); got != c.wrapper {
+			t.Errorf("isSyscallWrapper(%q) = %v", c.fn, got)
+		}
+		if got := isGoPlumbing(c.fn); got != c.plumbing {
+			t.Errorf("isGoPlumbing(%q) = %v", c.fn, got)
+		}
+		if got := isLibrary(c.fn); got != c.lib {
+			t.Errorf("isLibrary(%q) = %v", c.fn, got)
+		}
+	}
+
+	for file, want := range map[string]bool{
+		"/usr/lib/x86_64-linux-gnu/libc.so.6": true, "/lib/x86_64-linux-gnu/libc-2.31.so": true,
+		"/lib/x86_64-linux-gnu/libpthread.so.0": true, "/lib64/ld-linux-x86-64.so.2": true, "/lib/ld-musl-x86_64.so.1": true,
+		"[vdso]": true, "[kernel.kallsyms]": true, "[bpf]": true,
+		"/usr/lib/x86_64-linux-gnu/libstdc++.so.6": false, "/tmp/tmp.sX4OBMnVDJ/cwork": false, "": false,
+	} {
+		if got := isSystemObject(file); got != want {
+			t.Errorf("isSystemObject(%q) = %v", file, got)
+		}
+	}
+}
+
+var goroutineParked = []string{"runtime.gopark", "runtime.goparkunlock"}
+
+var goroutineCases = []struct {
+	name  string
+	stack []string
+	state string
+	lock  bool
+}{
+	{"sync.Mutex", append(goroutineParked, "runtime.semacquire1", "internal/sync.runtime_SemacquireMutex",
+		"internal/sync.(*Mutex).lockSlow", "internal/sync.(*Mutex).Lock", "sync.(*Mutex).Lock", "main.contend.func1"), GoroutineLock, true},
+	{"Go 1.23's sync.Mutex", append(goroutineParked, "runtime.semacquire1", "sync.runtime_SemacquireMutex", "sync.(*Mutex).lockSlow",
+		"sync.(*Mutex).Lock", "main.contend.func1"), GoroutineLock, true},
+	{"RWMutex", append(goroutineParked, "runtime.semacquire1", "sync.runtime_SemacquireRWMutexR", "sync.(*RWMutex).RLock", "main.read"), GoroutineLock, true},
+	{"block profile's Lock", []string{"sync.(*Mutex).Lock", "main.contend.func1"}, GoroutineRunning, true},
+	{"unlock handoff", []string{"internal/sync.(*Mutex).unlockSlow", "internal/sync.(*Mutex).Unlock", "sync.(*Mutex).Unlock",
+		"main.contend.func1"}, GoroutineRunning, false},
+	{"WaitGroup", append(goroutineParked, "runtime.semacquire1", "sync.runtime_SemacquireWaitGroup", "sync.(*WaitGroup).Wait", "main.main"), GoroutineWaitGroup, false},
+	{"Cond", append(goroutineParked, "sync.runtime_notifyListWait", "sync.(*Cond).Wait", "main.worker"), GoroutineCond, false},
+	{"netpoll", []string{"runtime.gopark", "runtime.netpollblock", "internal/poll.runtime_pollWait", "internal/poll.(*pollDesc).wait",
+		"internal/poll.(*pollDesc).waitRead", "internal/poll.(*FD).Read", "net.(*netFD).Read", "net.(*conn).Read"}, GoroutineNetpoll, false},
+	{"sleep", append(goroutineParked, "time.Sleep", "main.sleepLoop"), GoroutineSleep, false},
+	{"select", append(goroutineParked, "runtime.selectgo", "net/http/pprof.sleep", "net/http/pprof.Profile"), GoroutineChannel, false},
+	{"chanrecv", append(goroutineParked, "runtime.chanrecv", "runtime.chanrecv1", "main.main"), GoroutineChannel, false},
+	{"select {}", append(goroutineParked, "runtime.block", "main.main"), GoroutineChannel, false},
+	{"GC worker", append(goroutineParked, "runtime.gcBgMarkWorker", "runtime.goexit"), GoroutineParked, false},
+	{"syscall", []string{"syscall.Syscall6", "syscall.Read", "os.(*File).Read", "main.main"}, GoroutineSyscall, false},
+	{"x/sys syscall", []string{"golang.org/x/sys/unix.Syscall", "main.main"}, GoroutineSyscall, false},
+	{"running", []string{"main.spin", "main.main", "runtime.main"}, GoroutineRunning, false},
+	{"no stack", nil, GoroutineUnknown, false},
+}
+
+// TestGoroutineFrames pins how goroutine stacks (leaf first, as Go's
+// goroutine and block profiles of fixtures/observations hold them) read.
+func TestGoroutineFrames(t *testing.T) {
+	for _, c := range goroutineCases {
+		if got := GoroutineState(c.stack); got != c.state {
+			t.Errorf("%s: GoroutineState = %q, want %q", c.name, got, c.state)
+		}
+		if got := isLockWait(c.stack); got != c.lock {
+			t.Errorf("%s: isLockWait = %v, want %v", c.name, got, c.lock)
+		}
+	}
+
+	// A program is Go when its eBPF stacks run through the runtime's
+	// start: goexit or mstart.
+	for fn, want := range map[string]bool{"runtime.goexit": true, "runtime.mstart": true, "runtime.mstart1": false, "main": false} {
+		o := &observation.Observation{Profiles: []observation.Profile{{Kind: observation.KindCPU, Source: "ebpf",
+			Profile: &profile.Profile{Function: []*profile.Function{{Name: fn}}}}}}
+		if got := isGo(o); got != want {
+			t.Errorf("isGo with %s = %v, want %v", fn, got, want)
+		}
+	}
+}
+
+// TestFrameNamesAreRecorded checks that the frame names of the tables
+// above are the ones the recorded observations hold, so that the tables
+// test what the profiler sees. Names of libraries no recorded workload
+// runs through (malloc, C++, Rust) are listed as such.
+func TestFrameNamesAreRecorded(t *testing.T) {
+	notRecorded := map[string]bool{}
+	for _, n := range []string{"malloc", "_int_malloc.constprop.0", "malloc_usable_size", "operator new(unsigned long)",
+		"__libc_write", "clock_nanosleep", "worker_thread", "rwsem_down_write_slowpath", "do_mmap", "bpf_prog_1",
+		"main.read", "main.worker", "main.sleepLoop", "main.spin",
+		// Go's own names for waits no recorded workload has.
+		"sync.runtime_SemacquireMutex", "sync.(*Mutex).lockSlow", "sync.runtime_SemacquireRWMutexR", "sync.(*RWMutex).RLock",
+		"sync.runtime_notifyListWait", "sync.(*Cond).Wait", "time.Sleep", "runtime.chanrecv", "runtime.chanrecv1",
+		"runtime.block", "syscall.Read", "os.(*File).Read", "golang.org/x/sys/unix.Syscall"} {
+		notRecorded[n] = true
+	}
+	seen := map[string]bool{}
+	dirs, err := filepath.Glob("../../fixtures/observations/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		if st, err := os.Stat(d); err != nil || !st.IsDir() {
+			continue
+		}
+		o, err := observation.Load(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range o.Profiles {
+			for _, f := range p.Profile.Function {
+				seen[f.Name] = true
+			}
+		}
+	}
+	var stacks [][]string
+	for _, c := range onCPUCases {
+		stacks = append(stacks, c.stack)
+	}
+	for _, c := range offCPUCases {
+		stacks = append(stacks, c.stack)
+	}
+	for _, c := range goroutineCases {
+		stacks = append(stacks, c.stack)
+	}
+	stacks = append(stacks, goRuntimeLockFutex, sysmonLock, goMallocStack)
+	for fn := range vocabularyCases {
+		stacks = append(stacks, []string{fn})
+	}
+	for _, st := range stacks {
+		for _, n := range st {
+			if i := strings.Index(n, ":"); i == 1 {
+				n = n[2:]
+			}
+			if n == "[libc.so.6]" || notRecorded[n] {
+				continue
+			}
+			if !seen[n] {
+				t.Errorf("%s is in no recorded profile", n)
+			}
+		}
+	}
+}
+
+// vocabulary names each list of frames.go and how it matches.
+var vocabulary = []struct {
+	name  string
+	match func(fn string) bool
+}{
+	{"goRuntime", func(fn string) bool { return inGoRuntime([]string{fn}) }},
+	{"goStart", isGoStart},
+	{"goIdle", prefixOf(goIdle)},
+	{"goGC", prefixOf(goGC)},
+	{"goRuntimeLocks", exactOf(goRuntimeLocks)},
+	{"goSyscallWrappers", isSyscallWrapper},
+	{"goPlumbing", isGoPlumbing},
+	{"allocator", func(fn string) bool { return inAllocator([]string{fn}) }},
+	{"pageFaultEntry", prefixOf(pageFaultEntry)},
+	{"syscallEntry", prefixOf(syscallEntry)},
+	{"syscall", func(fn string) bool { return syscallOf([]string{fn}) != "" }},
+	{"faultWait", prefixOf(faultWait)},
+	{"diskWait", prefixOf(diskWait)},
+	{"networkWait", prefixOf(networkWait)},
+	{"futexWait", prefixOf(futexWait)},
+	{"pollWait", prefixOf(pollWait)},
+	{"sleepWait", prefixOf(sleepWait)},
+	{"storageStack", prefixOf(storageStack)},
+	{"networkStack", prefixOf(networkStack)},
+	{"futexCall", prefixOf(futexCall)},
+	{"lockMachinery", prefixOf(lockMachinery)},
+	{"cLockFrames", prefixOf(cLockFrames)},
+	{"isLockWait", func(fn string) bool { return isLockWait([]string{fn}) }},
+	{"goroutineSyscall", prefixOf(goroutineSyscall)},
+}
+
+func prefixOf(list []string) func(string) bool {
+	return func(fn string) bool { return has([]string{fn}, list...) }
+}
+
+func exactOf(list []string) func(string) bool {
+	return func(fn string) bool { return hasExact([]string{fn}, list...) }
+}
+
+// vocabularyCases are frame names and the lists of frames.go they are in.
+var vocabularyCases = map[string]string{
+	"runtime.mallocgc":                        "goRuntime goPlumbing allocator",
+	"runtime.mallocgcSmallScanNoHeader":       "goRuntime goPlumbing allocator",
+	"runtime.futex":                           "goRuntime goPlumbing",
+	"runtime.gcBgMarkWorker":                  "goRuntime goGC goPlumbing",
+	"runtime.gcBgMarkWorker.func2":            "goRuntime goGC goPlumbing",
+	"runtime.lock2":                           "goRuntime goRuntimeLocks goPlumbing",
+	"runtime.unlock2":                         "goRuntime goPlumbing",
+	"runtime.stopm":                           "goRuntime goIdle goPlumbing",
+	"runtime.sysmon":                          "goRuntime goIdle goPlumbing",
+	"runtime.goexit":                          "goRuntime goStart goPlumbing",
+	"runtime.mstart":                          "goRuntime goStart goPlumbing",
+	"runtime.mstart1":                         "goRuntime goPlumbing",
+	"runtime.semacquire1":                     "goRuntime goPlumbing lockMachinery",
+	"runtime.selectgo":                        "goRuntime goPlumbing",
+	"entry_SYSCALL_64_after_hwframe":          "syscallEntry",
+	"do_syscall_64":                           "syscallEntry",
+	"__x64_sys_fsync":                         "syscall storageStack",
+	"__x64_sys_futex":                         "syscall",
+	"ksys_write":                              "syscall",
+	"__libc_write":                            "",
+	"malloc":                                  "allocator",
+	"free_unref_folios":                       "",
+	"_int_malloc.constprop.0":                 "allocator",
+	"futex_wait":                              "futexWait",
+	"__futex_wait":                            "futexWait",
+	"do_futex":                                "futexCall",
+	"asm_exc_page_fault":                      "pageFaultEntry syscall faultWait",
+	"exc_page_fault":                          "pageFaultEntry syscall faultWait",
+	"handle_mm_fault":                         "faultWait",
+	"io_schedule":                             "diskWait",
+	"blk_mq_end_request":                      "diskWait storageStack",
+	"ext4_sync_file":                          "storageStack",
+	"tcp_recvmsg":                             "networkWait networkStack",
+	"tcp_sendmsg":                             "networkStack",
+	"sk_wait_data":                            "networkWait",
+	"do_epoll_wait":                           "pollWait",
+	"do_epoll_pwait.part.0":                   "",
+	"do_sys_poll":                             "pollWait",
+	"do_nanosleep":                            "sleepWait",
+	"hrtimer_nanosleep":                       "sleepWait",
+	"pthread_mutex_lock":                      "lockMachinery cLockFrames",
+	"pthread_mutex_unlock":                    "lockMachinery",
+	"internal/sync.(*Mutex).lockSlow":         "goPlumbing lockMachinery",
+	"internal/sync.runtime_SemacquireMutex":   "goPlumbing lockMachinery isLockWait",
+	"sync.(*Mutex).Lock":                      "goPlumbing isLockWait",
+	"sync.(*WaitGroup).Wait":                  "goPlumbing",
+	"internal/poll.runtime_pollWait":          "goPlumbing",
+	"syscall.Syscall":                         "goSyscallWrappers goPlumbing goroutineSyscall",
+	"internal/runtime/syscall/linux.Syscall6": "goSyscallWrappers goPlumbing",
+	"os.(*File).Sync":                         "goPlumbing",
+	"main.fsyncLoop":                          "",
+}
+
+// TestFrameVocabulary pins which lists of frames.go each frame name is
+// in. Names are as the profiles of fixtures/observations hold them,
+// except malloc and __libc_write, which no recorded workload calls.
+func TestFrameVocabulary(t *testing.T) {
+	for fn, want := range vocabularyCases {
+		var got []string
+		for _, v := range vocabulary {
+			if v.match(fn) {
+				got = append(got, v.name)
+			}
+		}
+		if strings.Join(got, " ") != want {
+			t.Errorf("%s is in %q, want %q", fn, strings.Join(got, " "), want)
+		}
+	}
+}
