@@ -14,6 +14,7 @@ import (
 
 	"github.com/perfhound/perfhound/analyzer/benchdiff"
 	"github.com/perfhound/perfhound/analyzer/input"
+	"github.com/perfhound/perfhound/analyzer/profdecode"
 	"github.com/perfhound/perfhound/analyzer/profdiff"
 )
 
@@ -36,12 +37,12 @@ func FuzzCompareProfiles(f *testing.F) {
 	p.WriteUncompressed(&buf)
 	f.Add(buf.Bytes(), buf.Bytes())
 	f.Fuzz(func(t *testing.T, a, b []byte) {
-		pa, err := input.ParseProfile(a)
-		if err != nil {
+		pa, _, err := profdecode.Decode(a, profdecode.Limits{}, nil)
+		if err != nil || len(pa.Sample) == 0 {
 			return
 		}
-		pb, err := input.ParseProfile(b)
-		if err != nil {
+		pb, _, err := profdecode.Decode(b, profdecode.Limits{}, nil)
+		if err != nil || len(pb.Sample) == 0 {
 			return
 		}
 		base := &input.Set{Paths: []string{"a"}, Profiles: []input.Profile{{File: "a", Profile: pa}}}

@@ -469,7 +469,7 @@ func recognise(data []byte, lim Limits) (k kind, p *profile.Profile, charged int
 // profile. Binary content is taken for a broken pprof profile (protobuf,
 // perhaps cut off inside its gzip), and so is text the parser recognised
 // as one of pprof's legacy formats, with the parser's reason; other text
-// is ErrUnrecognized. err is ParseProfile's error.
+// is ErrUnrecognized. err is parseProfile's error.
 func notAProfile(data []byte, err error) error {
 	binary := !utf8.Valid(data) || bytes.IndexByte(data, 0) >= 0
 	switch {
