@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/shirou/gopsutil/v4/cpu"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 // host.cpu: CPU time by mode, for the whole host and for each online CPU,
@@ -56,7 +58,7 @@ func (s *hostCPU) Sample(ctx context.Context, rec *Recorder) error {
 	for _, t := range per {
 		recordCPUTimes(rec, strings.TrimPrefix(t.CPU, "cpu"), t)
 	}
-	rec.Gauge("host.cpu.count", "count", nil, float64(len(per)))
+	rec.Gauge(observation.HostCPUCount, "count", nil, float64(len(per)))
 	return nil
 }
 
@@ -69,6 +71,6 @@ func recordCPUTimes(rec *Recorder, cpuLabel string, t cpu.ExTimesStat) {
 		{"iowait", t.Iowait}, {"irq", t.Irq}, {"softirq", t.Softirq}, {"steal", t.Steal},
 		{"guest", t.Guest}, {"guest_nice", t.GuestNice},
 	} {
-		rec.Counter("host.cpu", "cores", map[string]string{"cpu": cpuLabel, "mode": m.mode}, float64(m.ticks)/cpu.ClocksPerSec)
+		rec.Counter(observation.HostCPU, "cores", map[string]string{"cpu": cpuLabel, "mode": m.mode}, float64(m.ticks)/cpu.ClocksPerSec)
 	}
 }

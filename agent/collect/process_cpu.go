@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/shirou/gopsutil/v4/cpu"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 // process.cpu: the target's CPU time from /proc/PID/stat, summed by the
@@ -31,8 +33,8 @@ func (s *processCPU) Sample(_ context.Context, rec *Recorder) error {
 	if !ok {
 		return err
 	}
-	rec.Counter("process.cpu", "cores", map[string]string{"mode": "user"}, float64(st.utime)/cpu.ClocksPerSec)
-	rec.Counter("process.cpu", "cores", map[string]string{"mode": "system"}, float64(st.stime)/cpu.ClocksPerSec)
-	rec.Gauge("process.cpu.threads", "count", nil, float64(st.threads))
+	rec.Counter(observation.ProcessCPU, "cores", map[string]string{"mode": "user"}, float64(st.utime)/cpu.ClocksPerSec)
+	rec.Counter(observation.ProcessCPU, "cores", map[string]string{"mode": "system"}, float64(st.stime)/cpu.ClocksPerSec)
+	rec.Gauge(observation.ProcessThreads, "count", nil, float64(st.threads))
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 // process.ctxsw: context switches of the target's threads, from
@@ -64,7 +66,7 @@ func (s *processCtxsw) Sample(_ context.Context, rec *Recorder) error {
 		return s.w.failed(fmt.Errorf("%s: no thread's status could be read: %w", s.w.path("task"), fs.ErrNotExist))
 	}
 	tot := s.sum.add(cur)
-	rec.Counter("process.ctxsw", "count/s", map[string]string{"kind": "voluntary"}, float64(tot[0]))
-	rec.Counter("process.ctxsw", "count/s", map[string]string{"kind": "involuntary"}, float64(tot[1]))
+	rec.Counter(observation.ProcessCtxSwitches, "count/s", map[string]string{"kind": "voluntary"}, float64(tot[0]))
+	rec.Counter(observation.ProcessCtxSwitches, "count/s", map[string]string{"kind": "involuntary"}, float64(tot[1]))
 	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 
 	"github.com/shirou/gopsutil/v4/process"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 // process.fds: the target's open file descriptors, the entries of
@@ -43,6 +45,6 @@ func (s *processFDs) Sample(ctx context.Context, rec *Recorder) error {
 	if err != nil {
 		return fileError(s.w.path("fd"), s.w.failed(err))
 	}
-	rec.Gauge("process.fds", "count", nil, float64(n))
+	rec.Gauge(observation.ProcessFDs, "count", nil, float64(n))
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 // process.psi: pressure stall information of the target's cgroup v2, from
@@ -81,7 +83,7 @@ func (s *processPSI) Sample(_ context.Context, rec *Recorder) error {
 		return err
 	}
 	for _, res := range psiResources {
-		if err := samplePSI(rec, "process.psi", res, filepath.Join(dir, res+".pressure")); err != nil {
+		if err := samplePSI(rec, observation.ProcessPSI, observation.ProcessPSIAvg10, res, filepath.Join(dir, res+".pressure")); err != nil {
 			return err
 		}
 	}
