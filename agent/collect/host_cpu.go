@@ -24,7 +24,7 @@ import (
 // iowait is idle time with I/O outstanding and may go backwards on some
 // kernels; the Recorder then drops that interval's point.
 
-func init() { Register("host.cpu", newHostCPU) }
+func init() { Register(string(observation.HostCPU), newHostCPU) }
 
 type hostCPU struct {
 	env Env
@@ -35,7 +35,7 @@ func newHostCPU(env Env, _ Target) (Sampler, error) {
 	return &hostCPU{env: env.withDefaults(), ex: cpu.NewExLinux()}, nil
 }
 
-func (*hostCPU) Name() string { return "host.cpu" }
+func (*hostCPU) Name() string { return string(observation.HostCPU) }
 
 func (s *hostCPU) Sample(ctx context.Context, rec *Recorder) error {
 	path := s.env.proc("stat")

@@ -31,7 +31,7 @@ import (
 // run and says why; a resource file that disappears or refuses to be read
 // (EOPNOTSUPP) is recorded as missing, not as an error each sample.
 
-func init() { Register("host.psi", newHostPSI) }
+func init() { Register(string(observation.HostPSI), newHostPSI) }
 
 var psiResources = []string{"cpu", "memory", "io"}
 
@@ -49,7 +49,7 @@ func newHostPSI(env Env, _ Target) (Sampler, error) {
 	return &hostPSI{dir: dir}, nil
 }
 
-func (*hostPSI) Name() string { return "host.psi" }
+func (*hostPSI) Name() string { return string(observation.HostPSI) }
 
 func (s *hostPSI) Sample(_ context.Context, rec *Recorder) error {
 	for _, res := range psiResources {

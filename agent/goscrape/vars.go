@@ -106,8 +106,8 @@ func (r *varsReader) series(labels map[string]string) ([]observation.Series, str
 		}
 	}
 	if a, b := r.start, r.end; a != nil && b != nil && a.gc != nil && b.gc != nil && b.gc.numGC > a.gc.numGC+256 {
-		why = append(why, fmt.Sprintf("go.gc.pause: %d collections in the window and the runtime keeps the last 256 pauses: the older %d are not in the series",
-			b.gc.numGC-a.gc.numGC, b.gc.numGC-a.gc.numGC-256))
+		why = append(why, fmt.Sprintf("%s: %d collections in the window and the runtime keeps the last 256 pauses: the older %d are not in the series",
+			observation.GoGCPause, b.gc.numGC-a.gc.numGC, b.gc.numGC-a.gc.numGC-256))
 	}
 	return out, strings.Join(why, "; ")
 }
