@@ -162,7 +162,7 @@ type Recorder struct {
 type counterReading struct {
 	t    time.Time
 	v    float64
-	name string
+	name observation.SeriesName
 }
 
 // NewRecorder returns an empty recorder.
@@ -187,9 +187,9 @@ func (r *Recorder) Sample(ctx context.Context, samplers []Sampler, t time.Time) 
 	}
 }
 
-func seriesKey(name string, labels map[string]string) string {
+func seriesKey(name observation.SeriesName, labels map[string]string) string {
 	var b strings.Builder
-	b.WriteString(name)
+	b.WriteString(string(name))
 	keys := make([]string, 0, len(labels))
 	for k := range labels {
 		keys = append(keys, k)
@@ -201,7 +201,7 @@ func seriesKey(name string, labels map[string]string) string {
 	return b.String()
 }
 
-func (r *Recorder) add(key, name, unit string, labels map[string]string, v float64) {
+func (r *Recorder) add(key string, name observation.SeriesName, unit string, labels map[string]string, v float64) {
 	s := r.series[key]
 	if s == nil {
 		s = &observation.Series{Name: name, Unit: unit, Labels: labels}
@@ -212,7 +212,7 @@ func (r *Recorder) add(key, name, unit string, labels map[string]string, v float
 }
 
 // Gauge records a value as it is now (memory in use, load average).
-func (r *Recorder) Gauge(name, unit string, labels map[string]string, v float64) {
+func (r *Recorder) Gauge(name observation.SeriesName, unit string, labels map[string]string, v float64) {
 	r.add(seriesKey(name, labels), name, unit, labels, v)
 }
 
@@ -220,7 +220,7 @@ func (r *Recorder) Gauge(name, unit string, labels map[string]string, v float64)
 // last interval, in unit (e.g. a byte counter as "bytes/s", a CPU-seconds
 // counter as "cores"). The first reading only sets the baseline; a counter
 // that went backwards (reset, wrap) restarts it.
-func (r *Recorder) Counter(name, unit string, labels map[string]string, v float64) {
+func (r *Recorder) Counter(name observation.SeriesName, unit string, labels map[string]string, v float64) {
 	key := seriesKey(name, labels)
 	prev, ok := r.last[key]
 	r.last[key] = counterReading{r.at, v, name}
@@ -247,7 +247,7 @@ func (r *Recorder) noteUnrated() {
 	}
 	sort.Strings(keys)
 	for _, key := range keys {
-		r.Missing(r.last[key].name, "read once in the window (shorter than the sampling interval?): no rate")
+		r.Missing(string(r.last[key].name), "read once in the window (shorter than the sampling interval?): no rate")
 	}
 }
 

@@ -85,7 +85,7 @@ func (f *fixture) run() ([]observation.Series, []observation.Missing) {
 	return rec.Series(), append(missing, rec.MissingList()...)
 }
 
-func findSeries(ss []observation.Series, name string, labels map[string]string) (observation.Series, bool) {
+func findSeries(ss []observation.Series, name observation.SeriesName, labels map[string]string) (observation.Series, bool) {
 	for _, s := range ss {
 		if s.Name != name || len(s.Labels) != len(labels) {
 			continue
@@ -128,7 +128,7 @@ func TestFixtureRates(t *testing.T) {
 	// Counters have one point (the rate from t0 to t1), gauges two (the
 	// value in t0, then the value in t1; only the last is checked).
 	type want struct {
-		name   string
+		name   observation.SeriesName
 		labels map[string]string
 		unit   string
 		v      float64
@@ -276,14 +276,13 @@ func TestFixtureRates(t *testing.T) {
 	if _, ok := findSeries(series, "host.net.bytes", l("interface", "ifb0", "dir", "in")); ok {
 		t.Errorf("unused interface ifb0 has series")
 	}
-	// Every series has a unit from the catalogue's list.
-	units := map[string]bool{"ratio": true, "cores": true, "bytes": true, "bytes/s": true, "ops/s": true,
-		"count": true, "count/s": true, "seconds": true, "seconds/s": true, "percent": true}
+	// Every series is in the catalogue (analyzer/observation), with the
+	// catalogue's unit.
 	for _, s := range series {
-		if !units[s.Unit] {
-			t.Errorf("%s: unit %q is not in the catalogue", s.Name, s.Unit)
+		if want := s.Name.Unit(); s.Unit != want {
+			t.Errorf("%s: unit %q, the catalogue says %q (\"\": not catalogued)", s.Name, s.Unit, want)
 		}
-		if s.Unit == "percent" && !strings.Contains(s.Name, "psi") {
+		if s.Unit == "percent" && !strings.Contains(string(s.Name), "psi") {
 			t.Errorf("%s: percent outside PSI", s.Name)
 		}
 	}
@@ -353,7 +352,7 @@ func TestFixtureWithoutPSI(t *testing.T) {
 		t.Errorf("missing: %+v, want only host.psi and process.psi", missing)
 	}
 	for _, s := range series {
-		if strings.Contains(s.Name, "psi") {
+		if strings.Contains(string(s.Name), "psi") {
 			t.Errorf("series %s recorded without PSI", s.Name)
 		}
 	}

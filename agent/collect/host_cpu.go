@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/shirou/gopsutil/v4/cpu"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 // host.cpu: CPU time by mode, for the whole host and for each online CPU,
@@ -22,7 +24,7 @@ import (
 // iowait is idle time with I/O outstanding and may go backwards on some
 // kernels; the Recorder then drops that interval's point.
 
-func init() { Register("host.cpu", newHostCPU) }
+func init() { Register(string(observation.HostCPU), newHostCPU) }
 
 type hostCPU struct {
 	env Env
@@ -33,7 +35,7 @@ func newHostCPU(env Env, _ Target) (Sampler, error) {
 	return &hostCPU{env: env.withDefaults(), ex: cpu.NewExLinux()}, nil
 }
 
-func (*hostCPU) Name() string { return "host.cpu" }
+func (*hostCPU) Name() string { return string(observation.HostCPU) }
 
 func (s *hostCPU) Sample(ctx context.Context, rec *Recorder) error {
 	path := s.env.proc("stat")
@@ -56,7 +58,7 @@ func (s *hostCPU) Sample(ctx context.Context, rec *Recorder) error {
 	for _, t := range per {
 		recordCPUTimes(rec, strings.TrimPrefix(t.CPU, "cpu"), t)
 	}
-	rec.Gauge("host.cpu.count", "count", nil, float64(len(per)))
+	rec.Gauge(observation.HostCPUCount, "count", nil, float64(len(per)))
 	return nil
 }
 
@@ -69,6 +71,6 @@ func recordCPUTimes(rec *Recorder, cpuLabel string, t cpu.ExTimesStat) {
 		{"iowait", t.Iowait}, {"irq", t.Irq}, {"softirq", t.Softirq}, {"steal", t.Steal},
 		{"guest", t.Guest}, {"guest_nice", t.GuestNice},
 	} {
-		rec.Counter("host.cpu", "cores", map[string]string{"cpu": cpuLabel, "mode": m.mode}, float64(m.ticks)/cpu.ClocksPerSec)
+		rec.Counter(observation.HostCPU, "cores", map[string]string{"cpu": cpuLabel, "mode": m.mode}, float64(m.ticks)/cpu.ClocksPerSec)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 // host.load: load averages from /proc/loadavg and the run queue from
@@ -49,11 +51,11 @@ func (s *hostLoad) Sample(_ context.Context, rec *Recorder) error {
 	if err != nil {
 		return err
 	}
-	rec.Gauge("host.load.load1", "count", nil, avg[0])
-	rec.Gauge("host.load.load5", "count", nil, avg[1])
-	rec.Gauge("host.load.load15", "count", nil, avg[2])
-	rec.Gauge("host.load.procs_running", "count", nil, float64(running))
-	rec.Gauge("host.load.procs_blocked", "count", nil, float64(blocked))
+	rec.Gauge(observation.HostLoad1, "count", nil, avg[0])
+	rec.Gauge(observation.HostLoad5, "count", nil, avg[1])
+	rec.Gauge(observation.HostLoad15, "count", nil, avg[2])
+	rec.Gauge(observation.HostProcsRunning, "count", nil, float64(running))
+	rec.Gauge(observation.HostProcsBlocked, "count", nil, float64(blocked))
 	return nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/shirou/gopsutil/v4/mem"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 // host.memory: memory in use from /proc/meminfo (through gopsutil's
@@ -44,22 +46,24 @@ func (*hostMemory) Name() string { return "host.memory" }
 // vmstatCounters maps /proc/vmstat names to series; required ones are
 // recorded as missing when absent, the others (newer reclaimers) skipped.
 var vmstatCounters = []struct {
-	key, series, reclaimer string
-	required               bool
+	key       string
+	series    observation.SeriesName
+	reclaimer string
+	required  bool
 }{
-	{"pgfault", "host.memory.pgfault", "", true},
-	{"pgmajfault", "host.memory.pgmajfault", "", true},
-	{"pswpin", "host.memory.pswpin", "", true},
-	{"pswpout", "host.memory.pswpout", "", true},
-	{"pgscan_kswapd", "host.memory.pgscan", "kswapd", true},
-	{"pgscan_direct", "host.memory.pgscan", "direct", true},
-	{"pgscan_khugepaged", "host.memory.pgscan", "khugepaged", false},
-	{"pgscan_proactive", "host.memory.pgscan", "proactive", false},
-	{"pgsteal_kswapd", "host.memory.pgsteal", "kswapd", true},
-	{"pgsteal_direct", "host.memory.pgsteal", "direct", true},
-	{"pgsteal_khugepaged", "host.memory.pgsteal", "khugepaged", false},
-	{"pgsteal_proactive", "host.memory.pgsteal", "proactive", false},
-	{"oom_kill", "host.memory.oom_kill", "", true},
+	{"pgfault", observation.HostPageFaults, "", true},
+	{"pgmajfault", observation.HostMajorFaults, "", true},
+	{"pswpin", observation.HostSwapIn, "", true},
+	{"pswpout", observation.HostSwapOut, "", true},
+	{"pgscan_kswapd", observation.HostReclaimScan, "kswapd", true},
+	{"pgscan_direct", observation.HostReclaimScan, "direct", true},
+	{"pgscan_khugepaged", observation.HostReclaimScan, "khugepaged", false},
+	{"pgscan_proactive", observation.HostReclaimScan, "proactive", false},
+	{"pgsteal_kswapd", observation.HostReclaimSteal, "kswapd", true},
+	{"pgsteal_direct", observation.HostReclaimSteal, "direct", true},
+	{"pgsteal_khugepaged", observation.HostReclaimSteal, "khugepaged", false},
+	{"pgsteal_proactive", observation.HostReclaimSteal, "proactive", false},
+	{"oom_kill", observation.HostOOMKills, "", true},
 }
 
 var vmstatWanted = func() map[string]bool {
@@ -84,18 +88,18 @@ func (s *hostMemory) Sample(ctx context.Context, rec *Recorder) error {
 		cached -= vm.Sreclaimable
 	}
 	for _, g := range []struct {
-		name string
+		name observation.SeriesName
 		v    uint64
 	}{
-		{"host.memory.total", vm.Total},
-		{"host.memory.available", vm.Available},
-		{"host.memory.free", vm.Free},
-		{"host.memory.cached", cached},
-		{"host.memory.buffers", vm.Buffers},
-		{"host.memory.dirty", vm.Dirty},
-		{"host.memory.writeback", vm.WriteBack},
-		{"host.memory.swap_total", vm.SwapTotal},
-		{"host.memory.swap_used", vm.SwapTotal - min(vm.SwapFree, vm.SwapTotal)},
+		{observation.HostMemTotal, vm.Total},
+		{observation.HostMemAvailable, vm.Available},
+		{observation.HostMemFree, vm.Free},
+		{observation.HostMemCached, cached},
+		{observation.HostMemBuffers, vm.Buffers},
+		{observation.HostMemDirty, vm.Dirty},
+		{observation.HostMemWriteback, vm.WriteBack},
+		{observation.HostSwapTotal, vm.SwapTotal},
+		{observation.HostSwapUsed, vm.SwapTotal - min(vm.SwapFree, vm.SwapTotal)},
 	} {
 		rec.Gauge(g.name, "bytes", nil, float64(g.v))
 	}
@@ -113,7 +117,7 @@ func (s *hostMemory) Sample(ctx context.Context, rec *Recorder) error {
 		v, ok := vals[c.key]
 		if !ok {
 			if c.required {
-				signal := c.series
+				signal := string(c.series)
 				if c.reclaimer != "" {
 					signal += "." + c.reclaimer
 				}

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/shirou/gopsutil/v4/net"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 // host.net: traffic per network interface from /proc/net/dev, through
@@ -40,17 +42,18 @@ func (s *hostNet) Sample(ctx context.Context, rec *Recorder) error {
 			continue
 		}
 		for _, c := range []struct {
-			name, unit, dir string
-			v               uint64
+			name      observation.SeriesName
+			unit, dir string
+			v         uint64
 		}{
-			{"host.net.bytes", "bytes/s", "in", n.BytesRecv},
-			{"host.net.bytes", "bytes/s", "out", n.BytesSent},
-			{"host.net.packets", "count/s", "in", n.PacketsRecv},
-			{"host.net.packets", "count/s", "out", n.PacketsSent},
-			{"host.net.errors", "count/s", "in", n.Errin},
-			{"host.net.errors", "count/s", "out", n.Errout},
-			{"host.net.drops", "count/s", "in", n.Dropin},
-			{"host.net.drops", "count/s", "out", n.Dropout},
+			{observation.HostNetBytes, "bytes/s", "in", n.BytesRecv},
+			{observation.HostNetBytes, "bytes/s", "out", n.BytesSent},
+			{observation.HostNetPackets, "count/s", "in", n.PacketsRecv},
+			{observation.HostNetPackets, "count/s", "out", n.PacketsSent},
+			{observation.HostNetErrors, "count/s", "in", n.Errin},
+			{observation.HostNetErrors, "count/s", "out", n.Errout},
+			{observation.HostNetDrops, "count/s", "in", n.Dropin},
+			{observation.HostNetDrops, "count/s", "out", n.Dropout},
 		} {
 			rec.Counter(c.name, c.unit, map[string]string{"interface": n.Name, "dir": c.dir}, float64(c.v))
 		}

@@ -96,7 +96,7 @@ func (s *ProcessScan) Finish() ([]observation.Series, []observation.Missing, err
 		if user+sys+run+blk == 0 {
 			continue
 		}
-		point := func(name, unit string, extra map[string]string, v float64) {
+		point := func(name observation.SeriesName, unit string, extra map[string]string, v float64) {
 			l := map[string]string{"pid": strconv.Itoa(pid), "comm": e.comm}
 			for k, x := range extra {
 				l[k] = x
@@ -104,17 +104,17 @@ func (s *ProcessScan) Finish() ([]observation.Series, []observation.Missing, err
 			out = append(out, observation.Series{Name: name, Unit: unit, Labels: l,
 				Points: []observation.Point{{Time: at, Value: v}}})
 		}
-		point("proc.cpu", "cores", map[string]string{"mode": "user"}, user)
-		point("proc.cpu", "cores", map[string]string{"mode": "system"}, sys)
-		point("proc.run_delay", "seconds/s", nil, run)
+		point(observation.HostScanCPU, "cores", map[string]string{"mode": "user"}, user)
+		point(observation.HostScanCPU, "cores", map[string]string{"mode": "system"}, sys)
+		point(observation.HostScanRunDelay, "seconds/s", nil, run)
 		if blk > 0 {
 			blkio = true
-			point("proc.blkio_delay", "seconds/s", nil, blk)
+			point(observation.HostScanBlkioDelay, "seconds/s", nil, blk)
 		}
 	}
 	var missing []observation.Missing
 	if b, err := readFile(s.env.proc("sys", "kernel", "task_delayacct")); !blkio && (err != nil || strings.TrimSpace(string(b)) != "1") {
-		missing = append(missing, observation.Missing{Signal: "proc.blkio_delay",
+		missing = append(missing, observation.Missing{Signal: string(observation.HostScanBlkioDelay),
 			Reason: "the kernel's delay accounting is off (sysctl kernel.task_delayacct=0): /proc cannot say which process waited for block I/O"})
 	}
 	return out, missing, nil

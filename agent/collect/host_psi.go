@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 // host.psi: pressure stall information from /proc/pressure/{cpu,memory,io}
@@ -29,7 +31,7 @@ import (
 // run and says why; a resource file that disappears or refuses to be read
 // (EOPNOTSUPP) is recorded as missing, not as an error each sample.
 
-func init() { Register("host.psi", newHostPSI) }
+func init() { Register(string(observation.HostPSI), newHostPSI) }
 
 var psiResources = []string{"cpu", "memory", "io"}
 
@@ -47,24 +49,25 @@ func newHostPSI(env Env, _ Target) (Sampler, error) {
 	return &hostPSI{dir: dir}, nil
 }
 
-func (*hostPSI) Name() string { return "host.psi" }
+func (*hostPSI) Name() string { return string(observation.HostPSI) }
 
 func (s *hostPSI) Sample(_ context.Context, rec *Recorder) error {
 	for _, res := range psiResources {
-		if err := samplePSI(rec, "host.psi", res, filepath.Join(s.dir, res)); err != nil {
+		if err := samplePSI(rec, observation.HostPSI, observation.HostPSIAvg10, res, filepath.Join(s.dir, res)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// samplePSI records one pressure file as series name{resource=res}. A file
+// samplePSI records one pressure file as series name{resource=res} and
+// its 10 s average as avg10{resource=res}. A file
 // that is absent or not supported is recorded as missing.
-func samplePSI(rec *Recorder, name, res, path string) error {
+func samplePSI(rec *Recorder, name, avg10 observation.SeriesName, res, path string) error {
 	b, err := readFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.EOPNOTSUPP) {
-			rec.Missing(name+"."+res, fmt.Sprintf("%s: %v: no pressure information for %s", path, unwrapAll(err), res))
+			rec.Missing(string(name)+"."+res, fmt.Sprintf("%s: %v: no pressure information for %s", path, unwrapAll(err), res))
 			return nil
 		}
 		return err
@@ -76,7 +79,7 @@ func samplePSI(rec *Recorder, name, res, path string) error {
 	for _, st := range stalls {
 		labels := func() map[string]string { return map[string]string{"resource": res, "kind": st.kind} }
 		rec.Counter(name, "seconds/s", labels(), float64(st.totalMicros)/1e6)
-		rec.Gauge(name+".avg10", "percent", labels(), st.avg10)
+		rec.Gauge(avg10, "percent", labels(), st.avg10)
 	}
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 // host.tcp: TCP counters from /proc/net/snmp (the Tcp table, RFC 1213)
@@ -42,35 +44,41 @@ func newHostTCP(env Env, _ Target) (Sampler, error) {
 
 func (*hostTCP) Name() string { return "host.tcp" }
 
-var tcpCounters = []struct{ key, series string }{
-	{"ActiveOpens", "host.tcp.active_opens"},
-	{"PassiveOpens", "host.tcp.passive_opens"},
-	{"AttemptFails", "host.tcp.attempt_fails"},
-	{"EstabResets", "host.tcp.estab_resets"},
-	{"InSegs", "host.tcp.in_segs"},
-	{"OutSegs", "host.tcp.out_segs"},
-	{"RetransSegs", "host.tcp.retrans_segs"},
-	{"InErrs", "host.tcp.in_errs"},
-	{"OutRsts", "host.tcp.out_rsts"},
+// snmpCounter is one counter of an snmp-style table and its series.
+type snmpCounter struct {
+	key    string
+	series observation.SeriesName
 }
 
-var tcpExtCounters = []struct{ key, series string }{
-	{"ListenOverflows", "host.tcp.listen_overflows"},
-	{"ListenDrops", "host.tcp.listen_drops"},
-	{"TCPTimeouts", "host.tcp.timeouts"},
-	{"TCPSynRetrans", "host.tcp.syn_retrans"},
-	{"TCPFastRetrans", "host.tcp.fast_retrans"},
-	{"TCPSlowStartRetrans", "host.tcp.slow_start_retrans"},
-	{"TCPLostRetransmit", "host.tcp.lost_retransmit"},
-	{"TCPAbortOnTimeout", "host.tcp.abort_on_timeout"},
-	{"TCPAbortOnMemory", "host.tcp.abort_on_memory"},
-	{"TCPBacklogDrop", "host.tcp.backlog_drop"},
-	{"TCPReqQFullDrop", "host.tcp.req_q_full_drop"},
-	{"TCPOFOQueue", "host.tcp.ofo_queue"},
-	{"PruneCalled", "host.tcp.prune_called"},
-	{"TCPRcvQDrop", "host.tcp.rcv_q_drop"},
-	{"TCPZeroWindowDrop", "host.tcp.zero_window_drop"},
-	{"TCPMemoryPressures", "host.tcp.memory_pressures"},
+var tcpCounters = []snmpCounter{
+	{"ActiveOpens", observation.HostTCPActiveOpens},
+	{"PassiveOpens", observation.HostTCPPassiveOpens},
+	{"AttemptFails", observation.HostTCPAttemptFails},
+	{"EstabResets", observation.HostTCPEstabResets},
+	{"InSegs", observation.HostTCPInSegs},
+	{"OutSegs", observation.HostTCPOutSegs},
+	{"RetransSegs", observation.HostTCPRetransSegs},
+	{"InErrs", observation.HostTCPInErrs},
+	{"OutRsts", observation.HostTCPOutRsts},
+}
+
+var tcpExtCounters = []snmpCounter{
+	{"ListenOverflows", observation.HostTCPListenOverflows},
+	{"ListenDrops", observation.HostTCPListenDrops},
+	{"TCPTimeouts", observation.HostTCPTimeouts},
+	{"TCPSynRetrans", observation.HostTCPSynRetrans},
+	{"TCPFastRetrans", observation.HostTCPFastRetrans},
+	{"TCPSlowStartRetrans", observation.HostTCPSlowStartRetrans},
+	{"TCPLostRetransmit", observation.HostTCPLostRetransmit},
+	{"TCPAbortOnTimeout", observation.HostTCPAbortOnTimeout},
+	{"TCPAbortOnMemory", observation.HostTCPAbortOnMemory},
+	{"TCPBacklogDrop", observation.HostTCPBacklogDrop},
+	{"TCPReqQFullDrop", observation.HostTCPReqQFullDrop},
+	{"TCPOFOQueue", observation.HostTCPOFOQueue},
+	{"PruneCalled", observation.HostTCPPruneCalled},
+	{"TCPRcvQDrop", observation.HostTCPRcvQDrop},
+	{"TCPZeroWindowDrop", observation.HostTCPZeroWindowDrop},
+	{"TCPMemoryPressures", observation.HostTCPMemoryPressures},
 }
 
 func (s *hostTCP) Sample(_ context.Context, rec *Recorder) error {
@@ -89,15 +97,15 @@ func (s *hostTCP) Sample(_ context.Context, rec *Recorder) error {
 	}
 	recordCounters(rec, "Tcp", tcp, tcpCounters, path)
 	if v, ok := tcp["CurrEstab"]; ok {
-		rec.Gauge("host.tcp.curr_estab", "count", nil, float64(v))
+		rec.Gauge(observation.HostTCPCurrEstab, "count", nil, float64(v))
 	} else {
-		rec.Missing("host.tcp.curr_estab", fmt.Sprintf("no Tcp CurrEstab in %s", path))
+		rec.Missing(string(observation.HostTCPCurrEstab), fmt.Sprintf("no Tcp CurrEstab in %s", path))
 	}
 	retrans, ok1 := tcp["RetransSegs"]
 	out, ok2 := tcp["OutSegs"]
 	if ok1 && ok2 {
 		if s.haveLast && out > s.out && retrans >= s.retrans {
-			rec.Gauge("host.tcp.retrans_ratio", "ratio", nil, float64(retrans-s.retrans)/float64(out-s.out))
+			rec.Gauge(observation.HostTCPRetransRatio, "ratio", nil, float64(retrans-s.retrans)/float64(out-s.out))
 		}
 		s.retrans, s.out, s.haveLast = retrans, out, true
 	}
@@ -125,11 +133,11 @@ func (s *hostTCP) Sample(_ context.Context, rec *Recorder) error {
 
 // recordCounters records each counter of one snmp-style table as a rate,
 // and each one the kernel does not have as missing.
-func recordCounters(rec *Recorder, table string, values map[string]int64, counters []struct{ key, series string }, path string) {
+func recordCounters(rec *Recorder, table string, values map[string]int64, counters []snmpCounter, path string) {
 	for _, c := range counters {
 		v, ok := values[c.key]
 		if !ok {
-			rec.Missing(c.series, fmt.Sprintf("no %s %s in %s", table, c.key, path))
+			rec.Missing(string(c.series), fmt.Sprintf("no %s %s in %s", table, c.key, path))
 			continue
 		}
 		rec.Counter(c.series, "count/s", nil, float64(v))

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 // TestLive samples a spinning child with every sampler: a shell counting
@@ -73,7 +75,7 @@ func TestLive(t *testing.T) {
 	}
 	// Each series as seconds over the window: its rates times the
 	// intervals they cover.
-	total := func(name string, labels map[string]string) float64 {
+	total := func(name observation.SeriesName, labels map[string]string) float64 {
 		s, ok := findSeries(series, name, labels)
 		if !ok || len(s.Points) == 0 {
 			t.Fatalf("no %s%v", name, labels)
@@ -85,7 +87,7 @@ func TestLive(t *testing.T) {
 		}
 		return sum
 	}
-	span := func(name string) float64 {
+	span := func(name observation.SeriesName) float64 {
 		s, _ := findSeries(series, name, nil)
 		return s.Points[len(s.Points)-1].Time.Sub(s.Points[0].Time.Add(-interval)).Seconds()
 	}
@@ -116,7 +118,7 @@ func TestLive(t *testing.T) {
 			t.Errorf("host.cpu{cpu=all,mode=%s}: %d points", mode, len(s.Points))
 		}
 	}
-	for _, name := range []string{"process.schedstat.on_cpu", "process.ctxsw", "process.memory.rss", "process.fds", "host.load.load1", "host.memory.available"} {
+	for _, name := range []observation.SeriesName{"process.schedstat.on_cpu", "process.ctxsw", "process.memory.rss", "process.fds", "host.load.load1", "host.memory.available"} {
 		found := false
 		for _, s := range series {
 			found = found || s.Name == name

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/shirou/gopsutil/v4/cpu"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 // process.cpu: the target's CPU time from /proc/PID/stat, summed by the
@@ -18,21 +20,21 @@ import (
 // it does not give the process state, which tells a zombie from a live
 // process. One read of the file gives times, threads and state.
 
-func init() { Register("process.cpu", processFactory(newProcessCPU)) }
+func init() { Register(string(observation.ProcessCPU), processFactory(newProcessCPU)) }
 
 type processCPU struct{ w *procWatch }
 
 func newProcessCPU(w *procWatch) (Sampler, error) { return &processCPU{w: w}, nil }
 
-func (*processCPU) Name() string { return "process.cpu" }
+func (*processCPU) Name() string { return string(observation.ProcessCPU) }
 
 func (s *processCPU) Sample(_ context.Context, rec *Recorder) error {
 	st, ok, err := s.w.read()
 	if !ok {
 		return err
 	}
-	rec.Counter("process.cpu", "cores", map[string]string{"mode": "user"}, float64(st.utime)/cpu.ClocksPerSec)
-	rec.Counter("process.cpu", "cores", map[string]string{"mode": "system"}, float64(st.stime)/cpu.ClocksPerSec)
-	rec.Gauge("process.cpu.threads", "count", nil, float64(st.threads))
+	rec.Counter(observation.ProcessCPU, "cores", map[string]string{"mode": "user"}, float64(st.utime)/cpu.ClocksPerSec)
+	rec.Counter(observation.ProcessCPU, "cores", map[string]string{"mode": "system"}, float64(st.stime)/cpu.ClocksPerSec)
+	rec.Gauge(observation.ProcessThreads, "count", nil, float64(st.threads))
 	return nil
 }

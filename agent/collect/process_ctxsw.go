@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 // process.ctxsw: context switches of the target's threads, from
@@ -18,7 +20,7 @@ import (
 // keeps no per-process total, so the threads are summed with threadSum:
 // switches an exiting thread made after the previous reading are lost.
 
-func init() { Register("process.ctxsw", processFactory(newProcessCtxsw)) }
+func init() { Register(string(observation.ProcessCtxSwitches), processFactory(newProcessCtxsw)) }
 
 type processCtxsw struct {
 	w   *procWatch
@@ -29,7 +31,7 @@ func newProcessCtxsw(w *procWatch) (Sampler, error) {
 	return &processCtxsw{w: w, sum: newThreadSum(2)}, nil
 }
 
-func (*processCtxsw) Name() string { return "process.ctxsw" }
+func (*processCtxsw) Name() string { return string(observation.ProcessCtxSwitches) }
 
 func (s *processCtxsw) Sample(_ context.Context, rec *Recorder) error {
 	if _, ok, err := s.w.read(); !ok {
@@ -64,7 +66,7 @@ func (s *processCtxsw) Sample(_ context.Context, rec *Recorder) error {
 		return s.w.failed(fmt.Errorf("%s: no thread's status could be read: %w", s.w.path("task"), fs.ErrNotExist))
 	}
 	tot := s.sum.add(cur)
-	rec.Counter("process.ctxsw", "count/s", map[string]string{"kind": "voluntary"}, float64(tot[0]))
-	rec.Counter("process.ctxsw", "count/s", map[string]string{"kind": "involuntary"}, float64(tot[1]))
+	rec.Counter(observation.ProcessCtxSwitches, "count/s", map[string]string{"kind": "voluntary"}, float64(tot[0]))
+	rec.Counter(observation.ProcessCtxSwitches, "count/s", map[string]string{"kind": "involuntary"}, float64(tot[1]))
 	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 
 	"github.com/shirou/gopsutil/v4/process"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 // process.fds: the target's open file descriptors, the entries of
@@ -17,7 +19,7 @@ import (
 // Listing another user's descriptors needs ptrace read access; without it
 // process.fds is recorded as missing with the reason.
 
-func init() { Register("process.fds", processFactory(newProcessFDs)) }
+func init() { Register(string(observation.ProcessFDs), processFactory(newProcessFDs)) }
 
 type processFDs struct {
 	w *procWatch
@@ -29,7 +31,7 @@ func newProcessFDs(w *procWatch) (Sampler, error) {
 	return &processFDs{w: w, p: &process.Process{Pid: int32(w.pid)}}, nil
 }
 
-func (*processFDs) Name() string { return "process.fds" }
+func (*processFDs) Name() string { return string(observation.ProcessFDs) }
 
 func (s *processFDs) Sample(ctx context.Context, rec *Recorder) error {
 	if _, ok, err := s.w.read(); !ok {
@@ -37,12 +39,12 @@ func (s *processFDs) Sample(ctx context.Context, rec *Recorder) error {
 	}
 	n, err := s.p.NumFDsWithContext(s.w.env.gopsutil(ctx))
 	if errors.Is(err, fs.ErrPermission) {
-		rec.Missing("process.fds", fmt.Sprintf("%s: permission denied: another user's descriptors need root or CAP_SYS_PTRACE", s.w.path("fd")))
+		rec.Missing(string(observation.ProcessFDs), fmt.Sprintf("%s: permission denied: another user's descriptors need root or CAP_SYS_PTRACE", s.w.path("fd")))
 		return nil
 	}
 	if err != nil {
 		return fileError(s.w.path("fd"), s.w.failed(err))
 	}
-	rec.Gauge("process.fds", "count", nil, float64(n))
+	rec.Gauge(observation.ProcessFDs, "count", nil, float64(n))
 	return nil
 }

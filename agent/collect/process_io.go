@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"github.com/shirou/gopsutil/v4/process"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 // process.io: the target's I/O from /proc/PID/io, through gopsutil's
@@ -54,15 +56,16 @@ func (s *processIO) Sample(ctx context.Context, rec *Recorder) error {
 		return fileError(path, s.w.failed(err))
 	}
 	for _, c := range []struct {
-		name, unit, op string
-		v              uint64
+		name     observation.SeriesName
+		unit, op string
+		v        uint64
 	}{
-		{"process.io.storage_bytes", "bytes/s", "read", c.DiskReadBytes},
-		{"process.io.storage_bytes", "bytes/s", "write", c.DiskWriteBytes},
-		{"process.io.syscall_bytes", "bytes/s", "read", c.ReadBytes},
-		{"process.io.syscall_bytes", "bytes/s", "write", c.WriteBytes},
-		{"process.io.syscalls", "ops/s", "read", c.ReadCount},
-		{"process.io.syscalls", "ops/s", "write", c.WriteCount},
+		{observation.ProcessStorageBytes, "bytes/s", "read", c.DiskReadBytes},
+		{observation.ProcessStorageBytes, "bytes/s", "write", c.DiskWriteBytes},
+		{observation.ProcessSyscallBytes, "bytes/s", "read", c.ReadBytes},
+		{observation.ProcessSyscallBytes, "bytes/s", "write", c.WriteBytes},
+		{observation.ProcessSyscalls, "ops/s", "read", c.ReadCount},
+		{observation.ProcessSyscalls, "ops/s", "write", c.WriteCount},
 	} {
 		rec.Counter(c.name, c.unit, map[string]string{"op": c.op}, float64(c.v))
 	}

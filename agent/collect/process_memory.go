@@ -3,6 +3,8 @@ package collect
 import (
 	"context"
 	"fmt"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 // process.memory: the target's memory from /proc/PID/status and its page
@@ -40,19 +42,22 @@ func (s *processMemory) Sample(_ context.Context, rec *Recorder) error {
 	if err != nil {
 		return err
 	}
-	for _, g := range []struct{ key, series string }{
-		{"VmRSS", "process.memory.rss"},
-		{"VmSize", "process.memory.vms"},
-		{"VmSwap", "process.memory.swap"},
+	for _, g := range []struct {
+		key    string
+		series observation.SeriesName
+	}{
+		{"VmRSS", observation.ProcessRSS},
+		{"VmSize", observation.ProcessVMS},
+		{"VmSwap", observation.ProcessSwap},
 	} {
 		v, ok := vals[g.key]
 		if !ok {
-			rec.Missing(g.series, fmt.Sprintf("no %s in %s (a kernel thread has no address space)", g.key, path))
+			rec.Missing(string(g.series), fmt.Sprintf("no %s in %s (a kernel thread has no address space)", g.key, path))
 			continue
 		}
 		rec.Gauge(g.series, "bytes", nil, float64(v))
 	}
-	rec.Counter("process.memory.minor_faults", "count/s", nil, float64(st.minflt))
-	rec.Counter("process.memory.major_faults", "count/s", nil, float64(st.majflt))
+	rec.Counter(observation.ProcessMinorFaults, "count/s", nil, float64(st.minflt))
+	rec.Counter(observation.ProcessMajorFaults, "count/s", nil, float64(st.majflt))
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 // process.psi: pressure stall information of the target's cgroup v2, from
@@ -30,7 +32,7 @@ import (
 // why, when the process is in no cgroup v2 hierarchy or the cgroup has no
 // pressure files (PSI off, or disabled for it with cgroup.pressure).
 
-func init() { Register("process.psi", processFactory(newProcessPSI)) }
+func init() { Register(string(observation.ProcessPSI), processFactory(newProcessPSI)) }
 
 type processPSI struct {
 	w    *procWatch
@@ -56,7 +58,7 @@ func newProcessPSI(w *procWatch) (Sampler, error) {
 	return s, nil
 }
 
-func (*processPSI) Name() string { return "process.psi" }
+func (*processPSI) Name() string { return string(observation.ProcessPSI) }
 
 // dir returns the directory of the process's cgroup v2.
 func (s *processPSI) dir() (string, error) {
@@ -81,7 +83,7 @@ func (s *processPSI) Sample(_ context.Context, rec *Recorder) error {
 		return err
 	}
 	for _, res := range psiResources {
-		if err := samplePSI(rec, "process.psi", res, filepath.Join(dir, res+".pressure")); err != nil {
+		if err := samplePSI(rec, observation.ProcessPSI, observation.ProcessPSIAvg10, res, filepath.Join(dir, res+".pressure")); err != nil {
 			return err
 		}
 	}

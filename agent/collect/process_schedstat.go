@@ -8,6 +8,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 // process.schedstat: scheduler statistics of the target's threads, from
@@ -78,9 +80,9 @@ func (s *processSchedstat) Sample(_ context.Context, rec *Recorder) error {
 		return nil
 	}
 	tot := s.sum.add(cur)
-	rec.Counter("process.schedstat.on_cpu", "cores", nil, float64(tot[0])/1e9)
-	rec.Counter("process.schedstat.run_delay", "seconds/s", nil, float64(tot[1])/1e9)
-	rec.Counter("process.schedstat.timeslices", "count/s", nil, float64(tot[2]))
+	rec.Counter(observation.ProcessOnCPU, "cores", nil, float64(tot[0])/1e9)
+	rec.Counter(observation.ProcessRunDelay, "seconds/s", nil, float64(tot[1])/1e9)
+	rec.Counter(observation.ProcessTimeslices, "count/s", nil, float64(tot[2]))
 	return nil
 }
 

@@ -13,6 +13,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 // process.tcp: the target's TCP connections (its own and its descendants')
@@ -134,11 +136,11 @@ func (s *processTCP) Sample(_ context.Context, rec *Recorder) error {
 	}
 	s.last = seen
 	for _, role := range []string{"active", "passive"} {
-		rec.Gauge("process.tcp.connections", "count", map[string]string{"role": role}, conns[role])
+		rec.Gauge(observation.ProcessTCPConns, "count", map[string]string{"role": role}, conns[role])
 		for _, dir := range []string{"received", "sent"} {
-			rec.Counter("process.tcp.bytes", "bytes/s", map[string]string{"role": role, "direction": dir}, s.sum[role+"|"+dir])
+			rec.Counter(observation.ProcessTCPBytes, "bytes/s", map[string]string{"role": role, "direction": dir}, s.sum[role+"|"+dir])
 		}
-		rec.Counter("process.tcp.busy", "seconds/s", map[string]string{"role": role}, s.sum[role+"|busy"]/1e6)
+		rec.Counter(observation.ProcessTCPBusy, "seconds/s", map[string]string{"role": role}, s.sum[role+"|busy"]/1e6)
 	}
 	s.primed = true
 	return nil

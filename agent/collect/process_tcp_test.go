@@ -7,6 +7,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 // TestProcessTCP watches this test process while it is both a server and
@@ -52,7 +54,7 @@ func TestProcessTCP(t *testing.T) {
 	t1 := time.Now()
 	rec.Sample(ctx, []Sampler{s}, t1)
 
-	rate := func(name string, labels map[string]string) float64 {
+	rate := func(name observation.SeriesName, labels map[string]string) float64 {
 		for _, se := range rec.Series() {
 			if se.Name != name || !hasAll(se.Labels, labels) || len(se.Points) == 0 {
 				continue

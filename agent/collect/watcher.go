@@ -7,6 +7,8 @@ import (
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 // watcher.cpu: the watcher's own CPU time, perfhound's, all its threads,
@@ -25,15 +27,15 @@ type watcherCPU struct{}
 // Watcher returns the sampler of the watcher's own CPU time.
 func Watcher() Sampler { return watcherCPU{} }
 
-func (watcherCPU) Name() string { return "watcher.cpu" }
+func (watcherCPU) Name() string { return string(observation.WatcherCPU) }
 
 func (watcherCPU) Sample(_ context.Context, rec *Recorder) error {
 	var ru unix.Rusage
 	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
 		return fmt.Errorf("getrusage: %w", err)
 	}
-	rec.Counter("watcher.cpu", "cores", map[string]string{"mode": "user"}, float64(ru.Utime.Nano())/1e9)
-	rec.Counter("watcher.cpu", "cores", map[string]string{"mode": "system"}, float64(ru.Stime.Nano())/1e9)
+	rec.Counter(observation.WatcherCPU, "cores", map[string]string{"mode": "user"}, float64(ru.Utime.Nano())/1e9)
+	rec.Counter(observation.WatcherCPU, "cores", map[string]string{"mode": "system"}, float64(ru.Stime.Nano())/1e9)
 	return nil
 }
 

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 // memStats is the part of runtime.MemStats that goscrape reads, as expvar
@@ -56,24 +58,24 @@ func (c *client) fetchExpvar(ctx context.Context) (*vars, error) {
 	}
 	v := &vars{
 		at: r.at,
-		gauges: map[string]float64{
-			"go.heap.alloc":      float64(m.HeapAlloc),
-			"go.heap.sys":        float64(m.HeapSys),
-			"go.heap.inuse":      float64(m.HeapInuse),
-			"go.heap.objects":    float64(m.HeapObjects),
-			"go.heap.goal":       float64(m.NextGC),
-			"go.gc.cpu_fraction": m.GCCPUFraction,
+		gauges: map[observation.SeriesName]float64{
+			observation.GoHeapAlloc:     float64(m.HeapAlloc),
+			observation.GoHeapSys:       float64(m.HeapSys),
+			observation.GoHeapInuse:     float64(m.HeapInuse),
+			observation.GoHeapObjects:   float64(m.HeapObjects),
+			observation.GoHeapGoal:      float64(m.NextGC),
+			observation.GoGCCPUFraction: m.GCCPUFraction,
 		},
-		counters: map[string]float64{
-			"go.gc.count":   float64(m.NumGC),
-			"go.alloc.rate": float64(m.TotalAlloc),
+		counters: map[observation.SeriesName]float64{
+			observation.GoGCCount:   float64(m.NumGC),
+			observation.GoAllocRate: float64(m.TotalAlloc),
 		},
 		gc: &gcRing{numGC: m.NumGC, pauseNs: m.PauseNs, pauseEnd: m.PauseEnd},
 	}
 	for k, raw := range top {
 		var n float64
 		if slices.Contains(goroutineVars, strings.ToLower(k)) && json.Unmarshal(raw, &n) == nil {
-			v.gauges["go.goroutines"] = n
+			v.gauges[observation.GoGoroutines] = n
 			break // services publish one of them, not several
 		}
 	}

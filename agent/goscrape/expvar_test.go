@@ -13,8 +13,8 @@ import (
 func gcVars(at time.Time, numGC uint32, totalAlloc uint64) *vars {
 	v := &vars{
 		at:       at,
-		gauges:   map[string]float64{"go.heap.alloc": 1, "go.heap.goal": 2},
-		counters: map[string]float64{"go.gc.count": float64(numGC), "go.alloc.rate": float64(totalAlloc)},
+		gauges:   map[observation.SeriesName]float64{"go.heap.alloc": 1, "go.heap.goal": 2},
+		counters: map[observation.SeriesName]float64{"go.gc.count": float64(numGC), "go.alloc.rate": float64(totalAlloc)},
 		gc:       &gcRing{numGC: numGC},
 	}
 	for i := uint32(max(1, int64(numGC)-255)); i <= numGC; i++ {
@@ -24,7 +24,7 @@ func gcVars(at time.Time, numGC uint32, totalAlloc uint64) *vars {
 	return v
 }
 
-func seriesOf(ss []observation.Series, name string) []observation.Point {
+func seriesOf(ss []observation.Series, name observation.SeriesName) []observation.Point {
 	for _, s := range ss {
 		if s.Name == name {
 			return s.Points

@@ -100,8 +100,8 @@ func missing(res *Result) map[string]string {
 	return m
 }
 
-func profilesByKind(res *Result) map[string]observation.Profile {
-	m := map[string]observation.Profile{}
+func profilesByKind(res *Result) map[observation.ProfileKind]observation.Profile {
+	m := map[observation.ProfileKind]observation.Profile{}
 	for _, p := range res.Profiles {
 		m[p.Kind] = p
 	}
@@ -381,8 +381,8 @@ func TestScrapeWithoutServerDeltas(t *testing.T) {
 	// be less than the window (the first comes late).
 	var allocs, block atomic.Int64
 	var mu sync.Mutex
-	served := map[string][]int64{}
-	serve := func(w http.ResponseWriter, p *profile.Profile, kind string) {
+	served := map[observation.ProfileKind][]int64{}
+	serve := func(w http.ResponseWriter, p *profile.Profile, kind observation.ProfileKind) {
 		mu.Lock()
 		served[kind] = append(served[kind], p.TimeNanos)
 		mu.Unlock()
@@ -410,7 +410,7 @@ func TestScrapeWithoutServerDeltas(t *testing.T) {
 		t.Errorf("missing: %v", res.Missing)
 	}
 	got := profilesByKind(res)
-	for kind, want := range map[string]int64{observation.KindAllocs: 300, observation.KindBlock: 7} {
+	for kind, want := range map[observation.ProfileKind]int64{observation.KindAllocs: 300, observation.KindBlock: 7} {
 		p := got[kind]
 		if p.Profile == nil {
 			t.Errorf("no %s profile", kind)
@@ -506,7 +506,7 @@ process_cpu_seconds_total 12.5
 	if r := missing(res)["go.expvar"]; !strings.Contains(r, "404 Not Found at "+f.URL+"/debug/vars") || !strings.Contains(r, "from the Prometheus text at /metrics instead") {
 		t.Errorf("missing go.expvar: %q, want the 404 and the fallback", r)
 	}
-	got := map[string][]observation.Point{}
+	got := map[observation.SeriesName][]observation.Point{}
 	for _, s := range res.Series {
 		got[s.Name] = s.Points
 	}

@@ -140,7 +140,7 @@ func Scrape(ctx context.Context, opts Options) (*Result, error) {
 		}
 		res.Profiles = append(res.Profiles, observation.Profile{
 			Kind:    j.spec.kind,
-			Source:  "pprof",
+			Source:  observation.SourcePprof,
 			Labels:  map[string]string{"url": c.String(), "mode": j.mode},
 			Profile: j.prof,
 		})

@@ -164,7 +164,7 @@ func TestScrapeGoService(t *testing.T) {
 		if d := res.Duration; d < window || d > 2*window+5*time.Second {
 			t.Errorf("window lasted %v, want about %v", d, window)
 		}
-		got := map[string]observation.Profile{}
+		got := map[observation.ProfileKind]observation.Profile{}
 		for _, p := range res.Profiles {
 			got[p.Kind] = p
 			if err := p.Profile.CheckValid(); err != nil {
@@ -174,7 +174,7 @@ func TestScrapeGoService(t *testing.T) {
 				t.Errorf("%s profile: source %q labels %v, want pprof and url %s", p.Kind, p.Source, p.Labels, base)
 			}
 		}
-		wantModes := map[string]string{
+		wantModes := map[observation.ProfileKind]string{
 			observation.KindCPU: ModeDelta, observation.KindAllocs: ModeDelta, observation.KindBlock: ModeDelta,
 			observation.KindMutex: ModeDelta, observation.KindHeap: ModeSnapshot, observation.KindGoroutine: ModeSnapshot,
 		}
@@ -214,14 +214,17 @@ func TestScrapeGoService(t *testing.T) {
 			t.Errorf("goroutine profile: %d goroutines under main.contend, want 4", c)
 		}
 
-		series := map[string]observation.Series{}
+		series := map[observation.SeriesName]observation.Series{}
 		for _, s := range res.Series {
 			series[s.Name] = s
 			if s.Labels["url"] != base {
 				t.Errorf("series %s: labels %v, want url %s", s.Name, s.Labels, base)
 			}
+			if want := s.Name.Unit(); s.Unit != want {
+				t.Errorf("series %s: unit %q, the catalogue says %q", s.Name, s.Unit, want)
+			}
 		}
-		for name, points := range map[string]int{
+		for name, points := range map[observation.SeriesName]int{
 			"go.heap.alloc": 2, "go.heap.sys": 2, "go.heap.inuse": 2, "go.heap.objects": 2, "go.heap.goal": 2,
 			"go.gc.cpu_fraction": 2, "go.goroutines": 2, "go.gc.count": 1, "go.alloc.rate": 1,
 		} {

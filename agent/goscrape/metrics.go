@@ -7,24 +7,26 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 // Prometheus text is read by hand, a line at a time, for the few go_*
 // samples below, none of which has labels: prometheus/common's parser
 // would bring a dependency tree for what these lines need.
-var promGauges = map[string]string{
-	"go_memstats_heap_alloc_bytes": "go.heap.alloc",
-	"go_memstats_heap_sys_bytes":   "go.heap.sys",
-	"go_memstats_heap_inuse_bytes": "go.heap.inuse",
-	"go_memstats_heap_objects":     "go.heap.objects",
-	"go_memstats_next_gc_bytes":    "go.heap.goal",
-	"go_memstats_gc_cpu_fraction":  "go.gc.cpu_fraction",
-	"go_goroutines":                "go.goroutines",
+var promGauges = map[string]observation.SeriesName{
+	"go_memstats_heap_alloc_bytes": observation.GoHeapAlloc,
+	"go_memstats_heap_sys_bytes":   observation.GoHeapSys,
+	"go_memstats_heap_inuse_bytes": observation.GoHeapInuse,
+	"go_memstats_heap_objects":     observation.GoHeapObjects,
+	"go_memstats_next_gc_bytes":    observation.GoHeapGoal,
+	"go_memstats_gc_cpu_fraction":  observation.GoGCCPUFraction,
+	"go_goroutines":                observation.GoGoroutines,
 }
 
-var promCounters = map[string]string{
-	"go_gc_duration_seconds_count":  "go.gc.count",
-	"go_memstats_alloc_bytes_total": "go.alloc.rate",
+var promCounters = map[string]observation.SeriesName{
+	"go_gc_duration_seconds_count":  observation.GoGCCount,
+	"go_memstats_alloc_bytes_total": observation.GoAllocRate,
 }
 
 // fetchMetrics reads the go_* metrics of the Prometheus text at /metrics,
@@ -37,7 +39,7 @@ func (c *client) fetchMetrics(ctx context.Context) (*vars, error) {
 	if r.contentType != "text/plain" {
 		return nil, fmt.Errorf("not Prometheus text: got %s from %s", r.contentType, r.url)
 	}
-	v := &vars{at: r.at, gauges: map[string]float64{}, counters: map[string]float64{}}
+	v := &vars{at: r.at, gauges: map[observation.SeriesName]float64{}, counters: map[observation.SeriesName]float64{}}
 	for line := range bytes.Lines(r.body) {
 		name, value, ok := parsePromLine(string(line))
 		if !ok {

@@ -23,7 +23,7 @@ const (
 // kindSpec is one net/http/pprof profile and how it is taken.
 type kindSpec struct {
 	name  string // in Options.Profiles and in Missing ("pprof." + name)
-	kind  string // observation kind
+	kind  observation.ProfileKind
 	path  string // under /debug/pprof/
 	delta bool   // a delta over the window; else cpu (the window) or a snapshot at its end
 	// off is, for block and mutex, why an empty profile means profiling is

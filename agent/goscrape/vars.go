@@ -14,9 +14,9 @@ import (
 // failing that, from Prometheus text.
 type vars struct {
 	at       time.Time
-	gauges   map[string]float64 // by series name; absent when the source lacks it
-	counters map[string]float64 // cumulative, by the name of their rate series
-	gc       *gcRing            // expvar only: the last 256 GC pauses
+	gauges   map[observation.SeriesName]float64 // by series name; absent when the source lacks it
+	counters map[observation.SeriesName]float64 // cumulative, by the name of their rate series
+	gc       *gcRing                            // expvar only: the last 256 GC pauses
 }
 
 // gcRing is runtime.MemStats' record of recent GCs: the i-th GC (counting
@@ -27,20 +27,26 @@ type gcRing struct {
 	pauseEnd [256]uint64 // unix nanoseconds
 }
 
+// goSeries is a series made from vars, with its unit.
+type goSeries struct {
+	name observation.SeriesName
+	unit string
+}
+
 // The series made from vars, in output order, with their units.
 var (
-	gaugeSeries = []struct{ name, unit string }{
-		{"go.heap.alloc", "bytes"},
-		{"go.heap.sys", "bytes"},
-		{"go.heap.inuse", "bytes"},
-		{"go.heap.objects", "objects"},
-		{"go.heap.goal", "bytes"},
-		{"go.gc.cpu_fraction", "ratio"},
-		{"go.goroutines", "goroutines"},
+	gaugeSeries = []goSeries{
+		{observation.GoHeapAlloc, "bytes"},
+		{observation.GoHeapSys, "bytes"},
+		{observation.GoHeapInuse, "bytes"},
+		{observation.GoHeapObjects, "objects"},
+		{observation.GoHeapGoal, "bytes"},
+		{observation.GoGCCPUFraction, "ratio"},
+		{observation.GoGoroutines, "goroutines"},
 	}
-	rateSeries = []struct{ name, unit string }{
-		{"go.gc.count", "1/s"},
-		{"go.alloc.rate", "bytes/s"},
+	rateSeries = []goSeries{
+		{observation.GoGCCount, "1/s"},
+		{observation.GoAllocRate, "bytes/s"},
 	}
 )
 
@@ -100,8 +106,8 @@ func (r *varsReader) series(labels map[string]string) ([]observation.Series, str
 		}
 	}
 	if a, b := r.start, r.end; a != nil && b != nil && a.gc != nil && b.gc != nil && b.gc.numGC > a.gc.numGC+256 {
-		why = append(why, fmt.Sprintf("go.gc.pause: %d collections in the window and the runtime keeps the last 256 pauses: the older %d are not in the series",
-			b.gc.numGC-a.gc.numGC, b.gc.numGC-a.gc.numGC-256))
+		why = append(why, fmt.Sprintf("%s: %d collections in the window and the runtime keeps the last 256 pauses: the older %d are not in the series",
+			observation.GoGCPause, b.gc.numGC-a.gc.numGC, b.gc.numGC-a.gc.numGC-256))
 	}
 	return out, strings.Join(why, "; ")
 }
@@ -145,7 +151,7 @@ func varsSeries(a, b *vars, labels map[string]string) ([]observation.Series, err
 		}
 	}
 	if a.gc != nil && b.gc != nil && b.gc.numGC >= a.gc.numGC {
-		pauses := observation.Series{Name: "go.gc.pause", Unit: "seconds", Labels: labels}
+		pauses := observation.Series{Name: observation.GoGCPause, Unit: "seconds", Labels: labels}
 		n := b.gc.numGC
 		for i := max(a.gc.numGC+1, n-min(n, 255)); i <= n; i++ {
 			slot := (i + 255) % 256
@@ -161,7 +167,7 @@ func varsSeries(a, b *vars, labels map[string]string) ([]observation.Series, err
 	return out, nil
 }
 
-func (v *vars) gauge(name string) (float64, bool) {
+func (v *vars) gauge(name observation.SeriesName) (float64, bool) {
 	if v == nil {
 		return 0, false
 	}

@@ -325,7 +325,7 @@ func (h *Handler) readProfile(w http.ResponseWriter, r *http.Request, p *Push, l
 		return badRequest("profile: no sample types")
 	}
 	kind := kindOf(prof, config, p.App)
-	p.Profile = observation.Profile{Kind: kind, Source: "ingest", Labels: p.Labels, Profile: prof}
+	p.Profile = observation.Profile{Kind: kind, Source: observation.SourceIngest, Labels: p.Labels, Profile: prof}
 	p.Cost = cost
 	p.App = trimKindSuffix(p.App, kind)
 	return nil

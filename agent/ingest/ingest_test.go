@@ -175,8 +175,8 @@ func TestPyroscopeSDK(t *testing.T) {
 	}
 }
 
-func kinds(o *observation.Observation) []string {
-	var out []string
+func kinds(o *observation.Observation) []observation.ProfileKind {
+	var out []observation.ProfileKind
 	for _, p := range o.Profiles {
 		out = append(out, p.Kind)
 	}
@@ -391,7 +391,11 @@ func TestBusy(t *testing.T) {
 }
 
 func TestKindSuffix(t *testing.T) {
-	for _, tc := range []struct{ app, kind, want string }{
+	for _, tc := range []struct {
+		app  string
+		kind observation.ProfileKind
+		want string
+	}{
 		{"shop.cpu", observation.KindCPU, "shop"},
 		{"shop.alloc_space", observation.KindHeap, "shop"},
 		{"billing.cpu", observation.KindHeap, "billing.cpu"},

@@ -10,7 +10,7 @@ import (
 
 // kindOf tells what a pushed profile measures, from its sample types, the
 // SDK's sample type config, and the old protocol's ".cpu"-style suffix.
-func kindOf(p *profile.Profile, config sampleTypeConfig, name string) string {
+func kindOf(p *profile.Profile, config sampleTypeConfig, name string) observation.ProfileKind {
 	has := func(t string) bool {
 		for _, st := range p.SampleType {
 			if st.Type == t {
@@ -47,14 +47,14 @@ func kindOf(p *profile.Profile, config sampleTypeConfig, name string) string {
 		return observation.KindContention
 	}
 	if len(p.SampleType) > 0 {
-		return p.SampleType[len(p.SampleType)-1].Type
+		return observation.ProfileKind(p.SampleType[len(p.SampleType)-1].Type)
 	}
 	return "unknown"
 }
 
 // kindSuffixes are the ".cpu"-style suffixes the old protocol put on
 // application names, with the kind each one names.
-var kindSuffixes = map[string]string{
+var kindSuffixes = map[string]observation.ProfileKind{
 	".cpu":           observation.KindCPU,
 	".alloc_objects": observation.KindHeap, ".alloc_space": observation.KindHeap,
 	".inuse_objects": observation.KindHeap, ".inuse_space": observation.KindHeap,
@@ -66,7 +66,7 @@ var kindSuffixes = map[string]string{
 // trimKindSuffix drops an old-protocol suffix from an application name,
 // only when it names the kind the profile has: an application called
 // "billing.cpu" pushing heap profiles keeps its name.
-func trimKindSuffix(app, kind string) string {
+func trimKindSuffix(app string, kind observation.ProfileKind) string {
 	for suffix, k := range kindSuffixes {
 		if t, ok := strings.CutSuffix(app, suffix); ok && t != "" && (k == kind || kind == observation.KindAllocs && k == observation.KindHeap) {
 			return t

@@ -24,16 +24,16 @@ import (
 // counters of lost events as missing entries when anything was lost, and
 // the window's bounds when o has none.
 func FromBPF(o *observation.Observation, w *bpf.Window) {
-	add := func(kind string, p *profile.Profile) {
+	add := func(kind observation.ProfileKind, p *profile.Profile) {
 		if p != nil {
-			o.Profiles = append(o.Profiles, observation.Profile{Kind: kind, Source: "ebpf", Profile: p})
+			o.Profiles = append(o.Profiles, observation.Profile{Kind: kind, Source: observation.SourceEBPF, Profile: p})
 		}
 	}
 	add(observation.KindCPU, w.OnCPU)
 	add(observation.KindOffCPU, w.OffCPU)
 	add(observation.KindPageFaults, w.PageFaults)
 
-	hist := func(name, unit string, labels map[string]string, h bpf.Histogram) {
+	hist := func(name observation.HistogramName, unit string, labels map[string]string, h bpf.Histogram) {
 		if h.Count == 0 {
 			return
 		}
@@ -43,7 +43,7 @@ func FromBPF(o *observation.Observation, w *bpf.Window) {
 		})
 	}
 	for _, r := range w.RunQueue {
-		hist("runq.latency", "nanoseconds", procLabels(r.PID, r.Comm), r.Latency)
+		hist(observation.HistRunQueue, "nanoseconds", procLabels(r.PID, r.Comm), r.Latency)
 	}
 	for _, b := range w.BlockIO {
 		l := procLabels(b.PID, b.Comm)
@@ -51,8 +51,8 @@ func FromBPF(o *observation.Observation, w *bpf.Window) {
 		if b.Errors > 0 {
 			l["errors"] = strconv.FormatUint(b.Errors, 10)
 		}
-		hist("block.latency", "nanoseconds", l, b.Latency)
-		hist("block.size", "bytes", l, b.Bytes)
+		hist(observation.HistBlockIO, "nanoseconds", l, b.Latency)
+		hist(observation.HistBlockSize, "bytes", l, b.Bytes)
 	}
 	for _, c := range w.TCP {
 		l := procLabels(c.PID, c.Comm)
@@ -65,8 +65,8 @@ func FromBPF(o *observation.Observation, w *bpf.Window) {
 				l[k] = strconv.FormatUint(v, 10)
 			}
 		}
-		hist("tcp.connect", "nanoseconds", l, c.Connect)
-		hist("tcp.lifetime", "nanoseconds", l, c.Lifetime)
+		hist(observation.HistTCPConnect, "nanoseconds", l, c.Connect)
+		hist(observation.HistTCPLifetime, "nanoseconds", l, c.Lifetime)
 	}
 
 	var lost []string
@@ -76,10 +76,7 @@ func FromBPF(o *observation.Observation, w *bpf.Window) {
 		}
 	}
 	if len(lost) > 0 {
-		o.Missing = append(o.Missing, observation.Missing{
-			Signal: "ebpf",
-			Reason: "events lost to full maps or unreadable stacks: " + strings.Join(lost, ", "),
-		})
+		o.Missing = append(o.Missing, observation.EventsLost(lost))
 	}
 	if s := w.Symbolization; s.UnknownPIDSamples > 0 {
 		o.Missing = append(o.Missing, observation.Missing{

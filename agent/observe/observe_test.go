@@ -30,7 +30,7 @@ func TestFromBPF(t *testing.T) {
 	if o.Meta.Start != start || o.Meta.Duration != 10*time.Second {
 		t.Errorf("window bounds %v %v", o.Meta.Start, o.Meta.Duration)
 	}
-	names := map[string]int{}
+	names := map[observation.HistogramName]int{}
 	for _, h := range o.Histograms {
 		names[h.Name]++
 		if len(h.Slots) != 11 {
@@ -38,7 +38,7 @@ func TestFromBPF(t *testing.T) {
 		}
 	}
 	// The idle process has no latencies, and no histogram.
-	want := map[string]int{"runq.latency": 1, "block.latency": 1, "block.size": 1, "tcp.connect": 1}
+	want := map[observation.HistogramName]int{"runq.latency": 1, "block.latency": 1, "block.size": 1, "tcp.connect": 1}
 	for k, v := range want {
 		if names[k] != v {
 			t.Errorf("%d %s histograms, want %d (all: %v)", names[k], k, v, names)

@@ -211,7 +211,7 @@ func Watch(ctx context.Context, opts WatchOptions) (*observation.Observation, er
 func dropProcess(o *observation.Observation, pid int) {
 	id := strconv.Itoa(pid)
 	for _, p := range o.Profiles {
-		if p.Source != "ebpf" || p.Profile == nil {
+		if p.Source != observation.SourceEBPF || p.Profile == nil {
 			continue
 		}
 		kept := p.Profile.Sample[:0]
@@ -232,7 +232,7 @@ func dropProcess(o *observation.Observation, pid int) {
 	o.Histograms = hs
 	ss := o.Series[:0]
 	for _, s := range o.Series {
-		if !strings.HasPrefix(s.Name, "proc.") || s.Labels["pid"] != id {
+		if !s.Name.In(observation.FamilyHostScan) || s.Labels["pid"] != id {
 			ss = append(ss, s)
 		}
 	}

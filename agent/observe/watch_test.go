@@ -67,7 +67,7 @@ func TestWatchProcess(t *testing.T) {
 	}
 	// On CPU or waiting for one: about a core between them, however busy
 	// the machine is with other tests.
-	mean := func(name string) float64 {
+	mean := func(name observation.SeriesName) float64 {
 		var v float64
 		for _, s := range o.SeriesNamed(name, nil) {
 			for _, p := range s.Points {
@@ -144,7 +144,7 @@ func TestWatchHostLeavesOutTheWatcher(t *testing.T) {
 		t.Errorf("watcher.cpu averages %.3f cores, want more than 0 and at most the %.3f this process used", own, used)
 	}
 	for _, s := range o.Series {
-		if strings.HasPrefix(s.Name, "proc.") && s.Labels["pid"] == strconv.Itoa(me) {
+		if s.Name.In(observation.FamilyHostScan) && s.Labels["pid"] == strconv.Itoa(me) {
 			t.Errorf("the watcher's own %s series is in the host's", s.Name)
 		}
 	}

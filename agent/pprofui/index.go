@@ -103,7 +103,7 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 }
 
 func describe(i int, p observation.Profile) indexProfile {
-	ip := indexProfile{Index: i, Kind: p.Kind, Source: p.Source, Labels: labelString(p.Labels)}
+	ip := indexProfile{Index: i, Kind: string(p.Kind), Source: string(p.Source), Labels: labelString(p.Labels)}
 	pp := p.Profile
 	if pp == nil {
 		ip.Empty = true

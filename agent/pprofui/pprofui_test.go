@@ -57,7 +57,7 @@ func load(t *testing.T) *observation.Observation {
 }
 
 // find returns the index of the profile of that kind and source.
-func find(t *testing.T, o *observation.Observation, kind, source string) int {
+func find(t *testing.T, o *observation.Observation, kind observation.ProfileKind, source observation.ProfileSource) int {
 	t.Helper()
 	for i, p := range o.Profiles {
 		if p.Kind == kind && p.Source == source {
@@ -137,7 +137,9 @@ func TestViews(t *testing.T) {
 	_, haveDot := exec.LookPath("dot")
 
 	cases := []struct {
-		kind, source, fn string
+		kind   observation.ProfileKind
+		source observation.ProfileSource
+		fn     string
 	}{
 		{observation.KindCPU, "ebpf", "main.contend.func1"},
 		{observation.KindMutex, "pprof", "sync.(*Mutex).Unlock"},
@@ -146,7 +148,7 @@ func TestViews(t *testing.T) {
 		i := find(t, o, c.kind, c.source)
 		hasFunction(t, o.Profiles[i].Profile, c.fn)
 		base := fmt.Sprintf("%s/profile/%d", srv.URL, i)
-		t.Run(c.source+"-"+c.kind, func(t *testing.T) {
+		t.Run(string(c.source)+"-"+string(c.kind), func(t *testing.T) {
 			// / redirects (relatively) to the flame graph, and the
 			// client lands on it under the prefix.
 			code, body, resp := get(t, base+"/")

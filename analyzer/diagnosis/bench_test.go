@@ -35,8 +35,8 @@ func syntheticHost(tb testing.TB, n int) *observation.Observation {
 	}
 	host := &observation.Observation{Meta: recorded[0].Meta}
 	host.Meta.Target = observation.Target{Kind: observation.TargetHost}
-	merged := map[string]*profile.Profile{}
-	var order []string
+	merged := map[observation.ProfileKind]*profile.Profile{}
+	var order []observation.ProfileKind
 	for i := range n {
 		o := recorded[i%len(recorded)]
 		pid := int64(100000 + i)

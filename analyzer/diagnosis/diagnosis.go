@@ -186,7 +186,7 @@ func (r *Report) WriteJSON(w io.Writer) error {
 
 // sourceText says where the ranking's numbers came from.
 func sourceText(ps []Process) string {
-	if len(ps) > 0 && ps[0].Source == "proc" {
+	if len(ps) > 0 && ps[0].Source == verdict.BreakdownProc {
 		return "from /proc: CPU time, run-queue wait and block I/O wait where delay accounting is on"
 	}
 	return "from eBPF thread states and stacks"

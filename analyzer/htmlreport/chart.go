@@ -78,11 +78,15 @@ type chartSet struct {
 	Flat, NoFinite, Over int
 }
 
-// chartOrder ranks the series families by how much they say about the
-// target: its own first, then the host's, unless the host is the target.
+// chartOrder ranks the series by how much they say about the target: its
+// own first, then the host's, unless the host is the target. Each entry is
+// a series name (which takes the names under it too, as host.cpu takes
+// host.cpu.count) or a family.
 func chartOrder(targetKind string) []string {
-	process := []string{"process.cpu", "process.schedstat.run_delay", "process.psi", "process.memory.", "go."}
-	host := []string{"host.cpu", "host.psi", "host.memory.", "host.disk.", "host.net."}
+	process := []string{string(observation.ProcessCPU), string(observation.ProcessRunDelay), string(observation.ProcessPSI),
+		string(observation.FamilyProcessMemory), string(observation.FamilyGo)}
+	host := []string{string(observation.HostCPU), string(observation.HostPSI),
+		string(observation.FamilyHostMemory), string(observation.FamilyHostDisk), string(observation.FamilyHostNet)}
 	if targetKind == observation.TargetHost {
 		return append(host, process...)
 	}
@@ -92,17 +96,18 @@ func chartOrder(targetKind string) []string {
 // families are the names whose series share a chart per unit, the last
 // part of the name telling the lines apart: host.memory.free and
 // host.memory.cached read best side by side.
-var families = []string{"host.memory.", "process.memory.", "go.heap."}
+var families = []observation.SeriesFamily{observation.FamilyHostMemory, observation.FamilyProcessMemory, observation.FamilyGoHeap}
 
 // groupOf says which chart a series goes in and how its line is named
 // there, or ok false when the report does not chart it.
 func groupOf(s observation.Series, order []string) (key, title, line string, rank int, ok bool) {
-	name := s.Name
-	if strings.HasSuffix(name, ".avg10") || name == "host.cpu.count" {
+	switch s.Name {
+	case observation.HostPSIAvg10, observation.ProcessPSIAvg10, observation.HostCPUCount:
 		// PSI's avg10 smooths what host.psi gives as a rate; the CPU
 		// count is in the header.
 		return "", "", "", 0, false
 	}
+	name := string(s.Name)
 	rank = -1
 	for i, p := range order {
 		if name == p || strings.HasPrefix(name, p) && (strings.HasSuffix(p, ".") || name[len(p)] == '.') {
@@ -115,8 +120,8 @@ func groupOf(s observation.Series, order []string) (key, title, line string, ran
 	}
 	title = name
 	for _, f := range families {
-		if rest, found := strings.CutPrefix(name, f); found {
-			title, line = f+"*", rest
+		if rest, found := strings.CutPrefix(name, string(f)); found {
+			title, line = string(f)+"*", rest
 			break
 		}
 	}

@@ -18,7 +18,7 @@ import (
 )
 
 // seriesOf is a series of values one second apart from the Unix epoch.
-func seriesOf(name, unit string, vs ...float64) observation.Series {
+func seriesOf(name observation.SeriesName, unit string, vs ...float64) observation.Series {
 	s := observation.Series{Name: name, Unit: unit}
 	for i, v := range vs {
 		s.Points = append(s.Points, observation.Point{Time: time.Unix(int64(i), 0), Value: v})

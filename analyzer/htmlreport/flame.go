@@ -49,9 +49,9 @@ var stateNames = map[string]string{
 
 // flameGraph is one kind of profile ready to draw.
 type flameGraph struct {
-	Kind   string // "cpu", "offcpu", "mutex", "block", "contention"
+	Kind   observation.ProfileKind
 	Title  string
-	Source string // the collector of the profiles drawn
+	Source observation.ProfileSource // the collector of the profiles drawn
 	// Caption says what the values measure, and Coverage what span of
 	// time they cover, when the graph needs it said (Go's profiles).
 	Caption  string
@@ -203,7 +203,7 @@ func stackOf(s *profile.Sample, buf []frame) []frame {
 // sampleIndexOf is the sample value a flame graph of a kind draws: for
 // Go's contention profiles the delay, else the number of contentions;
 // for the others as valueIndex picks.
-func sampleIndexOf(p *profile.Profile, kind string) int {
+func sampleIndexOf(p *profile.Profile, kind observation.ProfileKind) int {
 	switch kind {
 	case observation.KindCPU, observation.KindOffCPU:
 		return valueIndex(p, "nanoseconds")
@@ -251,7 +251,7 @@ func label(s *profile.Sample, key string) string {
 // of the preferred source present first (eBPF sees every thread, kernel
 // included; pprof only the Go program's), the others being the same time
 // seen twice.
-func pickProfiles(o *observation.Observation, kind string, sources ...string) []observation.Profile {
+func pickProfiles(o *observation.Observation, kind observation.ProfileKind, sources ...observation.ProfileSource) []observation.Profile {
 	all := o.ProfilesOf(kind)
 	for _, src := range sources {
 		var out []observation.Profile
@@ -278,7 +278,7 @@ func pickProfiles(o *observation.Observation, kind string, sources ...string) []
 // samples get their thread state as a frame under the root, and samples
 // of several processes their command, so that unrelated programs' stacks
 // do not merge.
-func buildFlame(profiles []observation.Profile, kind string) (*flameTree, string) {
+func buildFlame(profiles []observation.Profile, kind observation.ProfileKind) (*flameTree, string) {
 	t := newFlameTree("all")
 	unit := ""
 	multi := manyProcesses(profiles)
@@ -454,9 +454,10 @@ func (t *flameTree) json(unit string) []byte {
 
 // flameSpec is a flame graph the page can show.
 type flameSpec struct {
-	kind, title string
-	sources     []string // the collectors to draw from, preferred first
-	missing     []string // signals whose absence explains the graph's
+	kind    observation.ProfileKind
+	title   string
+	sources []observation.ProfileSource // the collectors to draw from, preferred first
+	missing []string                    // signals whose absence explains the graph's
 	// goWait marks a Go runtime profile of goroutines waiting: drawn only
 	// when the observation has it with samples (the verdict's Missing
 	// says when a Go program lacks it), captioned with what it measures
@@ -471,15 +472,16 @@ type flameSpec struct {
 // goroutines park in the runtime, and the off-CPU graph shows mostly the
 // idle threads that ran them.
 var flameSpecs = []flameSpec{
-	{kind: observation.KindCPU, title: "On-CPU time", sources: []string{"ebpf", "pprof"}, missing: []string{"ebpf.oncpu", "ebpf", "pprof.cpu", "pprof"}},
-	{kind: observation.KindOffCPU, title: "Off-CPU time", sources: []string{"ebpf"}, missing: []string{"ebpf.offcpu", "ebpf"}},
-	{kind: observation.KindMutex, title: "Go mutex contention", sources: []string{"pprof", "ingest"}, goWait: true,
+	{kind: observation.KindCPU, title: "On-CPU time", sources: []observation.ProfileSource{observation.SourceEBPF, observation.SourcePprof},
+		missing: []string{verdict.SignalOnCPU, verdict.SignalEBPF, verdict.SignalPprofCPU, verdict.SignalPprof}},
+	{kind: observation.KindOffCPU, title: "Off-CPU time", sources: []observation.ProfileSource{observation.SourceEBPF}, missing: []string{verdict.SignalOffCPU, verdict.SignalEBPF}},
+	{kind: observation.KindMutex, title: "Go mutex contention", sources: []observation.ProfileSource{observation.SourcePprof, observation.SourceIngest}, goWait: true,
 		caption: "Time goroutines waited for a sync.Mutex or RWMutex held by another, summed over the goroutines (so it can exceed the wall time), " +
 			"charged to the stack that unlocked it: the critical section that made the others wait."},
-	{kind: observation.KindBlock, title: "Go blocking", sources: []string{"pprof", "ingest"}, goWait: true,
+	{kind: observation.KindBlock, title: "Go blocking", sources: []observation.ProfileSource{observation.SourcePprof, observation.SourceIngest}, goWait: true,
 		caption: "Time goroutines spent blocked on channels, selects, locks and condition variables (not on sockets, files or sleeps), " +
 			"summed over the goroutines (so it can exceed the wall time), at the stack that blocked."},
-	{kind: observation.KindContention, title: "Go contention", sources: []string{"ingest", "pprof"}, goWait: true,
+	{kind: observation.KindContention, title: "Go contention", sources: []observation.ProfileSource{observation.SourceIngest, observation.SourcePprof}, goWait: true,
 		caption: "A Go block or mutex profile whose sender did not say which: time goroutines waited, summed over the goroutines."},
 }
 
@@ -501,7 +503,7 @@ func flameGraphs(o *observation.Observation, v *verdict.Verdict) []flameGraph {
 		t, unit := buildFlame(ps, sp.kind)
 		if t.root.value == 0 {
 			if !sp.goWait {
-				g.Absent = "The " + sourceName(g.Source) + " profile was collected but has no samples: the target did not " + map[string]string{
+				g.Absent = "The " + sourceName(g.Source) + " profile was collected but has no samples: the target did not " + map[observation.ProfileKind]string{
 					observation.KindCPU: "run on a CPU", observation.KindOffCPU: "leave a CPU"}[sp.kind] + " while it was watched."
 				out = append(out, g)
 			}
@@ -557,21 +559,21 @@ func coverage(o *observation.Observation, ps []observation.Profile, unit string,
 	return ""
 }
 
-func sourceName(src string) string {
+func sourceName(src observation.ProfileSource) string {
 	switch src {
-	case "ebpf":
+	case observation.SourceEBPF:
 		return "eBPF"
-	case "pprof":
+	case observation.SourcePprof:
 		return "Go pprof"
 	}
-	return src
+	return string(src)
 }
 
 // absence says why a kind of profile is not in the observation: the first
 // matching signal of the verdict's Missing (which includes the
 // observation's own), or that it was simply not collected.
-func absence(kind string, o *observation.Observation, v *verdict.Verdict, signals []string) string {
-	what := map[string]string{observation.KindCPU: "An on-CPU profile", observation.KindOffCPU: "An off-CPU profile"}[kind]
+func absence(kind observation.ProfileKind, o *observation.Observation, v *verdict.Verdict, signals []string) string {
+	what := map[observation.ProfileKind]string{observation.KindCPU: "An on-CPU profile", observation.KindOffCPU: "An off-CPU profile"}[kind]
 	var gaps []verdict.Gap
 	if v != nil {
 		gaps = v.Missing

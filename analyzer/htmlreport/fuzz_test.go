@@ -17,7 +17,7 @@ var fuzzUnits = []string{"ratio", "percent", "seconds", "nanoseconds", "bytes", 
 
 // fuzzNames put the fuzzed series in charts of their own and in a family
 // sharing one.
-var fuzzNames = []string{"process.cpu", "host.memory.free", "host.memory.cached", "go.gc.pause"}
+var fuzzNames = []observation.SeriesName{observation.ProcessCPU, observation.HostMemFree, observation.HostMemCached, observation.GoGCPause}
 
 // maxFuzzPoints bounds a fuzzed series: past maxPointsPerLine, so that
 // downsampling is fuzzed too.

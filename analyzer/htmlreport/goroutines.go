@@ -21,7 +21,7 @@ const maxGoroutineRows = 10
 // goroutineView is a Go goroutine profile's goroutines grouped by what
 // they wait on and where in the program.
 type goroutineView struct {
-	Source string
+	Source observation.ProfileSource
 	// When says what moment the profile shows: "at the window's end" for
 	// goscrape's snapshot.
 	When  string
@@ -44,7 +44,7 @@ type goroutineRow struct {
 // goroutines groups the goroutines of the observation's latest goroutine
 // profile, nil when it has none with goroutines.
 func goroutines(o *observation.Observation) *goroutineView {
-	ps := pickProfiles(o, observation.KindGoroutine, "pprof", "ingest")
+	ps := pickProfiles(o, observation.KindGoroutine, observation.SourcePprof, observation.SourceIngest)
 	if len(ps) == 0 {
 		return nil
 	}

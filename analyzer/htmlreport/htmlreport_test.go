@@ -480,7 +480,7 @@ func TestGoWaitGraphs(t *testing.T) {
 	kinds := func(gs []flameGraph) (out []string) {
 		for _, g := range gs {
 			if g.Absent == "" {
-				out = append(out, g.Kind)
+				out = append(out, string(g.Kind))
 			}
 		}
 		return out

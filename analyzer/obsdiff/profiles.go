@@ -14,9 +14,12 @@ import (
 
 // profileKey is how profiles pair across sides: an eBPF CPU profile and a
 // Go one measure different things and never compare.
-type profileKey struct{ source, kind string }
+type profileKey struct {
+	source observation.ProfileSource
+	kind   observation.ProfileKind
+}
 
-func (k profileKey) String() string { return k.source + " " + k.kind }
+func (k profileKey) String() string { return string(k.source) + " " + string(k.kind) }
 
 // group collects an observation's profiles by source and kind, in order.
 func group(o *observation.Observation) (map[profileKey][]observation.Profile, []profileKey) {
@@ -74,7 +77,7 @@ type sideProfile struct {
 // prepare merges a side's profiles of one kind (several collectors or
 // targets of one kind are one side, not replicates) and finds the compared
 // value, its total, and the scale that puts it per second of window.
-func prepare(ps []observation.Profile, kind string, window float64, snapshot bool) (*sideProfile, string, string, error) {
+func prepare(ps []observation.Profile, kind observation.ProfileKind, window float64, snapshot bool) (*sideProfile, string, string, error) {
 	var list []*profile.Profile
 	for _, p := range ps {
 		list = append(list, p.Profile)
@@ -117,7 +120,7 @@ func prepare(ps []observation.Profile, kind string, window float64, snapshot boo
 // that pprof's default would not pick: Go's allocs and heap profiles are
 // one format with four values, and a delta of the heap in use says little
 // about allocation.
-var kindValue = map[string]string{
+var kindValue = map[observation.ProfileKind]string{
 	observation.KindAllocs: "alloc_space",
 	observation.KindHeap:   "inuse_space",
 }
@@ -125,7 +128,7 @@ var kindValue = map[string]string{
 // valueIndex is the value compared: the kind's (kindValue) when the
 // profile has it, else pprof's rule for the value a profile shows: its
 // DefaultSampleType, else the last.
-func valueIndex(p *profile.Profile, kind string) int {
+func valueIndex(p *profile.Profile, kind observation.ProfileKind) int {
 	for _, want := range []string{kindValue[kind], p.DefaultSampleType} {
 		if want == "" {
 			continue
@@ -178,7 +181,7 @@ func compareKind(k profileKey, bp, hp []observation.Profile, bw, hw float64, top
 	if bType != hType {
 		return ProfileChange{}, fmt.Errorf("%w: base %s, head %s", profdiff.ErrSampleTypes, bType, hType)
 	}
-	pc := ProfileChange{Kind: k.kind, Source: k.source, SampleType: bType, Unit: unit,
+	pc := ProfileChange{Kind: string(k.kind), Source: string(k.source), SampleType: bType, Unit: unit,
 		BaseTotal: b.scale, HeadTotal: h.scale, Functions: []FunctionChange{}}
 	switch {
 	case b.total == 0 && h.total == 0:

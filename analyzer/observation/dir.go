@@ -324,7 +324,7 @@ func write(o *Observation, dir string) error {
 		}
 		// Numbered, so that no two profiles can share a file whatever
 		// their kinds and sources are called.
-		rel := filepath.Join(profilesDir, fmt.Sprintf("%03d-%s.pb.gz", i, fileName(p.Kind, p.Source)))
+		rel := filepath.Join(profilesDir, fmt.Sprintf("%03d-%s.pb.gz", i, fileName(string(p.Kind), string(p.Source))))
 		var buf bytes.Buffer
 		if err := p.Profile.Write(&buf); err != nil {
 			return fmt.Errorf("profile %s: %w", rel, err)

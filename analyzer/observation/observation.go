@@ -9,6 +9,7 @@
 package observation
 
 import (
+	"strings"
 	"time"
 
 	"github.com/google/pprof/profile"
@@ -64,35 +65,21 @@ type Target struct {
 	Labels  map[string]string `json:"labels,omitempty"`
 }
 
-// Profile kinds, by what their samples measure.
-const (
-	KindCPU        = "cpu"        // on-CPU time
-	KindOffCPU     = "offcpu"     // off-CPU time by state
-	KindPageFaults = "faults"     // page faults
-	KindHeap       = "heap"       // Go heap: inuse and alloc
-	KindAllocs     = "allocs"     // Go allocations
-	KindGoroutine  = "goroutine"  // Go goroutines by stack
-	KindBlock      = "block"      // Go blocking on channels, selects, mutexes
-	KindMutex      = "mutex"      // Go mutex contention
-	KindContention = "contention" // Go block or mutex, not told which (pushed without a config)
-)
-
 // Profile is one pprof profile and where it came from.
 type Profile struct {
-	Kind string `json:"kind"`
-	// Source is the collector that made it: "ebpf", "pprof" (a Go
-	// service's endpoint), "ingest" (pushed by an SDK).
-	Source  string            `json:"source"`
+	Kind ProfileKind `json:"kind"`
+	// Source is the collector that made it: eBPF, a Go service's pprof
+	// endpoint, or an SDK's push (ingest).
+	Source  ProfileSource     `json:"source"`
 	Labels  map[string]string `json:"labels,omitempty"`
 	Profile *profile.Profile  `json:"-"`
 }
 
 // Series is one metric over the window, sampled at an interval.
 // Counters are stored as rates over each interval, so every point reads on
-// its own. Names are dotted paths, host.* or process.* or go.*; see
-// docs/observation.md for the catalogue.
+// its own. Names are in the catalogue (catalogue.go, docs/observation.md).
 type Series struct {
-	Name   string            `json:"name"`
+	Name   SeriesName        `json:"name"`
 	Unit   string            `json:"unit"`
 	Labels map[string]string `json:"labels,omitempty"`
 	Points []Point           `json:"points"`
@@ -107,7 +94,7 @@ type Point struct {
 // Histogram is a log2 latency or size distribution (eBPF collectors):
 // Slots[0] counts values 0 and 1, Slots[i] values in [2^i, 2^(i+1)).
 type Histogram struct {
-	Name   string            `json:"name"` // e.g. "runq.latency", "block.latency"
+	Name   HistogramName     `json:"name"` // in the catalogue (catalogue.go)
 	Unit   string            `json:"unit"` // "nanoseconds", "bytes"
 	Labels map[string]string `json:"labels,omitempty"`
 	Slots  []uint64          `json:"slots"`
@@ -152,9 +139,26 @@ func (o *Observation) WindowSeconds() float64 {
 	return float64(last-first) / 1e9
 }
 
+// eventsLost begins the reason of EventsLost's entries. The saved format
+// has only a signal and a reason, so the reason's start is what marks
+// the entry in saved observations: it never changes.
+const eventsLost = "events lost"
+
+// EventsLost is the missing entry of an eBPF window that lost events,
+// listing the counters that counted them ("offcpu_full 3").
+func EventsLost(counters []string) Missing {
+	return Missing{Signal: string(SourceEBPF), Reason: eventsLost + " to full maps or unreadable stacks: " + strings.Join(counters, ", ")}
+}
+
+// LostEvents tells an entry EventsLost made: the eBPF profiles are still
+// there, with a few stacks partial or events uncounted.
+func (m Missing) LostEvents() bool {
+	return m.Signal == string(SourceEBPF) && strings.HasPrefix(m.Reason, eventsLost)
+}
+
 // SeriesNamed returns the series with the name whose labels include all of
 // labels, in order.
-func (o *Observation) SeriesNamed(name string, labels map[string]string) []Series {
+func (o *Observation) SeriesNamed(name SeriesName, labels map[string]string) []Series {
 	var out []Series
 	for _, s := range o.Series {
 		if s.Name == name && hasLabels(s.Labels, labels) {
@@ -165,7 +169,7 @@ func (o *Observation) SeriesNamed(name string, labels map[string]string) []Serie
 }
 
 // ProfilesOf returns the profiles of a kind, in order.
-func (o *Observation) ProfilesOf(kind string) []Profile {
+func (o *Observation) ProfilesOf(kind ProfileKind) []Profile {
 	var out []Profile
 	for _, p := range o.Profiles {
 		if p.Kind == kind {

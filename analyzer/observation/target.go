@@ -1,7 +1,5 @@
 package observation
 
-import "strings"
-
 // HasTargetData reports whether o holds anything of its target itself: a
 // profile, a histogram, or a series with a point that is the target's.
 // Every series is a host's target's; for another target the host.* series
@@ -24,7 +22,7 @@ func (o *Observation) HasTargetData() bool {
 	// An observation that names no kind is a host's when it names no PID.
 	host := o.Meta.Target.Kind == TargetHost || o.Meta.Target.Kind == "" && o.Meta.Target.PID == 0
 	for _, s := range o.Series {
-		if len(s.Points) > 0 && !strings.HasPrefix(s.Name, "watcher.") && (host || !strings.HasPrefix(s.Name, "host.")) {
+		if len(s.Points) > 0 && !s.Name.In(FamilyWatcher) && (host || !s.Name.In(FamilyHost)) {
 			return true
 		}
 	}

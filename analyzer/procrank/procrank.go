@@ -80,7 +80,7 @@ func (h *Host) Rank(exclude ...int) []Process {
 				continue
 			}
 			b := verdict.BreakdownOf(&observation.Observation{Profiles: profs})
-			p := Process{PID: pid, Comm: printable(commOf(profs)), ByClass: map[verdict.Class]float64{}, Source: "ebpf"}
+			p := Process{PID: pid, Comm: printable(commOf(profs)), ByClass: map[verdict.Class]float64{}, Source: verdict.BreakdownEBPF}
 			for c, s := range b.ByClass {
 				if c != verdict.ClassNone && s > 0 {
 					p.ByClass[c] = s / window
@@ -123,9 +123,9 @@ func fromScans(o *observation.Observation, skip map[int]bool) []Process {
 	for _, s := range o.Series {
 		var class verdict.Class
 		switch s.Name {
-		case "proc.cpu", "proc.run_delay":
+		case observation.HostScanCPU, observation.HostScanRunDelay:
 			class = verdict.ClassCPU
-		case "proc.blkio_delay":
+		case observation.HostScanBlkioDelay:
 			class = verdict.ClassIO
 		default:
 			continue
@@ -136,13 +136,13 @@ func fromScans(o *observation.Observation, skip map[int]bool) []Process {
 		}
 		p := byPID[pid]
 		if p == nil {
-			p = &Process{PID: pid, Comm: printable(s.Labels["comm"]), ByClass: map[verdict.Class]float64{}, Source: "proc"}
+			p = &Process{PID: pid, Comm: printable(s.Labels["comm"]), ByClass: map[verdict.Class]float64{}, Source: verdict.BreakdownProc}
 			byPID[pid] = p
 		}
 		v := s.Points[len(s.Points)-1].Value
 		p.ByClass[class] += v
 		p.Load += v
-		if s.Name == "proc.cpu" {
+		if s.Name == observation.HostScanCPU {
 			p.CPU += v
 		}
 	}
@@ -177,7 +177,7 @@ func (h *Host) Split(pid int) *observation.Observation {
 	}
 	for _, s := range o.Series {
 		if s.Labels["pid"] == "" {
-			if len(s.Name) < 5 || s.Name[:5] != "proc." {
+			if !s.Name.In(observation.FamilyHostScan) {
 				sub.Series = append(sub.Series, s)
 			}
 			continue
@@ -189,12 +189,12 @@ func (h *Host) Split(pid int) *observation.Observation {
 			sub.Meta.Target.Command = []string{printable(s.Labels["comm"])}
 		}
 		switch s.Name {
-		case "proc.cpu":
-			s.Name, s.Labels = "process.cpu", map[string]string{"mode": s.Labels["mode"]}
-		case "proc.run_delay":
-			s.Name, s.Labels = "process.schedstat.run_delay", nil
-		case "proc.blkio_delay":
-			s.Name, s.Labels = "process.blkio_delay", nil
+		case observation.HostScanCPU:
+			s.Name, s.Labels = observation.ProcessCPU, map[string]string{"mode": s.Labels["mode"]}
+		case observation.HostScanRunDelay:
+			s.Name, s.Labels = observation.ProcessRunDelay, nil
+		case observation.HostScanBlkioDelay:
+			s.Name, s.Labels = observation.ProcessBlkioDelay, nil
 		}
 		sub.Series = append(sub.Series, s)
 	}
@@ -206,7 +206,7 @@ func (h *Host) Split(pid int) *observation.Observation {
 func splitProfiles(o *observation.Observation) map[int][]observation.Profile {
 	out := map[int][]observation.Profile{}
 	for _, p := range o.Profiles {
-		if p.Source != "ebpf" || p.Profile == nil {
+		if p.Source != observation.SourceEBPF || p.Profile == nil {
 			continue
 		}
 		samples := map[int][]*profile.Sample{}

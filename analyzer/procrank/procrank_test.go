@@ -89,7 +89,7 @@ func TestRankAndSplitEBPF(t *testing.T) {
 
 func TestRankFromScans(t *testing.T) {
 	at := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-	series := func(name string, pid int, comm, mode string, v float64) observation.Series {
+	series := func(name observation.SeriesName, pid int, comm, mode string, v float64) observation.Series {
 		l := map[string]string{"pid": strconv.Itoa(pid), "comm": comm}
 		if mode != "" {
 			l["mode"] = mode

@@ -106,9 +106,9 @@ func (b Breakdown) Groups() []Group {
 // SourceText says where a breakdown's numbers came from, for a report.
 func (b Breakdown) SourceText() string {
 	switch b.Source {
-	case "ebpf":
+	case BreakdownEBPF:
 		return "from eBPF thread states and stacks"
-	case "proc":
+	case BreakdownProc:
 		return "from /proc CPU time and run delay, split by a pprof CPU profile where there is one"
 	}
 	return b.Source
@@ -138,7 +138,7 @@ func BreakdownOf(o *observation.Observation) Breakdown {
 func breakdownOf(o *observation.Observation, pk parking) Breakdown {
 	b := Breakdown{Seconds: map[string]float64{}, ByClass: map[Class]float64{}}
 	for _, p := range o.Profiles {
-		if p.Source != "ebpf" {
+		if p.Source != observation.SourceEBPF {
 			continue
 		}
 		switch p.Kind {
@@ -149,7 +149,7 @@ func breakdownOf(o *observation.Observation, pk parking) Breakdown {
 				b.Seconds[cat] += v
 				b.ByClass[onCPUClass(cat, frames(s))] += v
 			}
-			b.Source = "ebpf"
+			b.Source = BreakdownEBPF
 		case observation.KindOffCPU:
 			idx := sampleIndex(p.Profile, "off_cpu")
 			for _, s := range p.Profile.Sample {
@@ -166,7 +166,7 @@ func breakdownOf(o *observation.Observation, pk parking) Breakdown {
 				b.Seconds[cat] += v
 				b.ByClass[waitClass[cat]] += v
 			}
-			b.Source = "ebpf"
+			b.Source = BreakdownEBPF
 		}
 	}
 	return b

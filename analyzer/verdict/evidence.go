@@ -36,8 +36,8 @@ func breakdownEvidence(b Breakdown, window float64) []Evidence {
 	}
 	var out []Evidence
 	for _, side := range []struct{ prefix, what, ebpf, proc string }{
-		{"cpu.", "on-CPU", "ebpf.oncpu", "process.cpu"},
-		{"wait.", "off-CPU", "ebpf.offcpu", "process.schedstat, psi"},
+		{"cpu.", "on-CPU", SignalOnCPU, SignalProcessCPU},
+		{"wait.", "off-CPU", SignalOffCPU, SignalProcFallback},
 	} {
 		var total float64
 		var cats []string
@@ -60,7 +60,7 @@ func breakdownEvidence(b Breakdown, window float64) []Evidence {
 			}
 		}
 		signal := side.ebpf
-		if b.Source != "ebpf" {
+		if b.Source != BreakdownEBPF {
 			signal = side.proc
 		}
 		out = append(out, Evidence{
@@ -76,17 +76,17 @@ func breakdownEvidence(b Breakdown, window float64) []Evidence {
 // and the kernel's own counters.
 func resourceEvidence(o *observation.Observation) []Evidence {
 	var out []Evidence
-	if hs := histogramsOf(o, "runq.latency"); len(hs) > 0 {
+	if hs := histogramsOf(o, observation.HistRunQueue); len(hs) > 0 {
 		if p99, ok := quantile(hs, 0.99); ok {
-			out = append(out, Evidence{Class: ClassCPU, Signal: "ebpf.runqlat", Value: p99 / 1e9, Unit: "seconds",
+			out = append(out, Evidence{Class: ClassCPU, Signal: SignalRunQLat, Value: p99 / 1e9, Unit: "seconds",
 				Text: fmt.Sprintf("run-queue latency p99 ≤ %s", textfmt.Bound(p99))})
 		}
 	}
-	if d, ok := meanOf(o, "process.schedstat.run_delay", nil); ok && d > 0.01 {
-		out = append(out, Evidence{Class: ClassCPU, Signal: "process.schedstat.run_delay", Value: d, Unit: "seconds/s",
+	if d, ok := meanOf(o, observation.ProcessRunDelay, nil); ok && d > 0.01 {
+		out = append(out, Evidence{Class: ClassCPU, Signal: SignalRunDelay, Value: d, Unit: "seconds/s",
 			Text: fmt.Sprintf("threads runnable but waiting for a CPU %.2f s per second", d)})
 	}
-	for _, dev := range devices(histogramsOf(o, "block.latency")) {
+	for _, dev := range devices(histogramsOf(o, observation.HistBlockIO)) {
 		hs := dev.hists
 		p50, _ := quantile(hs, 0.5)
 		p99, _ := quantile(hs, 0.99)
@@ -94,15 +94,15 @@ func resourceEvidence(o *observation.Observation) []Evidence {
 		for _, h := range hs {
 			n += h.Count
 		}
-		out = append(out, Evidence{Class: ClassIO, Signal: "ebpf.biolat", Value: p99 / 1e9, Unit: "seconds",
+		out = append(out, Evidence{Class: ClassIO, Signal: SignalBioLat, Value: p99 / 1e9, Unit: "seconds",
 			Text: fmt.Sprintf("%s: %d requests, latency p50 ≤ %s, p99 ≤ %s", dev.name, n, textfmt.Bound(p50), textfmt.Bound(p99))})
 	}
 	for _, c := range connections(o) {
-		out = append(out, Evidence{Class: ClassNetwork, Signal: "ebpf.tcp", Value: float64(c.conns), Unit: "count", Text: c.String()})
+		out = append(out, Evidence{Class: ClassNetwork, Signal: SignalTCP, Value: float64(c.conns), Unit: "count", Text: c.String()})
 	}
 	for _, r := range []string{"io", "memory", "cpu"} {
-		if some, ok := meanOf(o, "process.psi", map[string]string{"resource": r, "kind": "some"}); ok && some >= 0.05 {
-			out = append(out, Evidence{Class: psiClass[r], Signal: "process.psi", Value: some, Unit: "ratio",
+		if some, ok := meanOf(o, observation.ProcessPSI, map[string]string{"resource": r, "kind": "some"}); ok && some >= 0.05 {
+			out = append(out, Evidence{Class: psiClass[r], Signal: SignalProcessPSI, Value: some, Unit: "ratio",
 				Text: fmt.Sprintf("some task of the target's cgroup stalled on %s %.0f%% of the time (PSI)", r, 100*some)})
 		}
 	}
@@ -191,7 +191,7 @@ func connections(o *observation.Observation) []peer {
 		fmt.Sscan(h.Labels[key], &n)
 		return n
 	}
-	for _, h := range histogramsOf(o, "tcp.connect") {
+	for _, h := range histogramsOf(o, observation.HistTCPConnect) {
 		p := get(h)
 		p.conns += h.Count
 		p.connectP50, _ = quantile([]observation.Histogram{h}, 0.5)
@@ -199,7 +199,7 @@ func connections(o *observation.Observation) []peer {
 		p.sent, p.received = num(h, "bytes_sent"), num(h, "bytes_received")
 		p.retransmits, p.failures = num(h, "retransmits"), num(h, "failures")
 	}
-	for _, h := range histogramsOf(o, "tcp.lifetime") {
+	for _, h := range histogramsOf(o, observation.HistTCPLifetime) {
 		p := get(h)
 		p.open += float64(h.Sum) / 1e9
 		if p.conns < h.Count {

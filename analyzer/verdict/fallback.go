@@ -25,22 +25,22 @@ func procBreakdown(o *observation.Observation, window float64, th Thresholds) Br
 	var ok bool
 	if host {
 		var okU, okS bool
-		user, okU = sumMeans(o, "host.cpu", "user", "nice")
-		system, okS = sumMeans(o, "host.cpu", "system", "irq", "softirq")
+		user, okU = sumMeans(o, observation.HostCPU, "user", "nice")
+		system, okS = sumMeans(o, observation.HostCPU, "system", "irq", "softirq")
 		ok = okU || okS
 		// perfhound's own threads are not the host's target.
 		wu, ws, _ := watcherCPU(o)
 		user, system = max(0, user-wu), max(0, system-ws)
 	} else {
 		var okU, okS bool
-		user, okU = meanOf(o, "process.cpu", map[string]string{"mode": "user"})
-		system, okS = meanOf(o, "process.cpu", map[string]string{"mode": "system"})
+		user, okU = meanOf(o, observation.ProcessCPU, map[string]string{"mode": "user"})
+		system, okS = meanOf(o, observation.ProcessCPU, map[string]string{"mode": "system"})
 		ok = okU || okS
 	}
 	if !ok {
 		return b
 	}
-	b.Source = "proc"
+	b.Source = BreakdownProc
 
 	onCPU := (user + system) * window
 	var sysClass Class // set when system time is counted whole, not split by a profile
@@ -58,27 +58,27 @@ func procBreakdown(o *observation.Observation, window float64, th Thresholds) Br
 		sysClass, systemSecs = ClassCPU, system*window
 	}
 
-	scope, psi := "process", "process.psi"
+	psi := observation.ProcessPSI
 	if host {
-		scope, psi = "host", "host.psi"
+		psi = observation.HostPSI
 	}
 	if host {
 		if some, ok := meanOf(o, psi, map[string]string{"resource": "cpu", "kind": "some"}); ok {
 			add(WaitRunQueue, ClassCPU, some*window)
 		}
-	} else if d, ok := meanOf(o, "process.schedstat.run_delay", nil); ok {
+	} else if d, ok := meanOf(o, observation.ProcessRunDelay, nil); ok {
 		add(WaitRunQueue, ClassCPU, d*window)
 	}
 	// PSI is the cgroup's (or the host's), not the process's own: count it
 	// only for a target that did the kind of work that stalls on it.
 	didIO := host
-	if n, ok := meanOf(o, scope+".io.syscalls", nil); ok && n > 0 {
+	if n, ok := meanOf(o, observation.ProcessSyscalls, nil); ok && n > 0 {
 		didIO = true
 	}
 	// The process's own block I/O wait, where the kernel keeps delay
 	// accounting (a host's process split out of its /proc scans), is better
 	// than its cgroup's pressure.
-	if d, ok := meanOf(o, "process.blkio_delay", nil); ok && !host {
+	if d, ok := meanOf(o, observation.ProcessBlkioDelay, nil); ok && !host {
 		add(WaitDisk, ClassIO, d*window)
 		didIO = false
 	}
@@ -102,7 +102,7 @@ func procBreakdown(o *observation.Observation, window float64, th Thresholds) Br
 }
 
 // sumMeans adds the means of host.cpu{cpu=all} over the modes.
-func sumMeans(o *observation.Observation, name string, modes ...string) (float64, bool) {
+func sumMeans(o *observation.Observation, name observation.SeriesName, modes ...string) (float64, bool) {
 	var sum float64
 	var any bool
 	for _, m := range modes {
@@ -117,7 +117,7 @@ func sumMeans(o *observation.Observation, name string, modes ...string) (float64
 // a push), nil when there is none.
 func goCPUProfile(o *observation.Observation) *profile.Profile {
 	for _, p := range o.ProfilesOf(observation.KindCPU) {
-		if p.Source != "ebpf" && p.Profile != nil && sampleIndex(p.Profile, "cpu") >= 0 {
+		if p.Source != observation.SourceEBPF && p.Profile != nil && sampleIndex(p.Profile, "cpu") >= 0 {
 			return p.Profile
 		}
 	}

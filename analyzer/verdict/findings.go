@@ -11,9 +11,12 @@ import (
 // leakSeries are the memory series judged for leaks: the target's
 // resident memory, and the Go heap in use where a Go service's runtime
 // statistics were read (agent/goscrape).
-var leakSeries = []struct{ name, what string }{
-	{"process.memory.rss", "RSS"},
-	{"go.heap.inuse", "Go heap in use"},
+var leakSeries = []struct {
+	name observation.SeriesName
+	what string
+}{
+	{observation.ProcessRSS, "RSS"},
+	{observation.GoHeapInuse, "Go heap in use"},
 }
 
 // Steadiness: a leak is growth that a straight line explains. Through two
@@ -55,8 +58,8 @@ func leakIn(s observation.Series, what string, th Thresholds) (Finding, bool) {
 		return Finding{}, false
 	}
 	return Finding{
-		Kind:   "leak",
-		Signal: s.Name,
+		Kind:   FindingLeak,
+		Signal: string(s.Name),
 		Text: fmt.Sprintf("%s grew %s/s, %s → %s over %s (steady: r²=%.2f)", what, textfmt.Bytes(slope),
 			textfmt.Bytes(first.Value), textfmt.Bytes(last.Value), time.Duration(span*1e9).Round(100*time.Millisecond), r2),
 		Rate: slope,

@@ -4,6 +4,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 func TestLeakFindingsRecorded(t *testing.T) {
@@ -47,7 +49,7 @@ func TestLeakFindings(t *testing.T) {
 	}
 	for _, c := range []struct {
 		name   string
-		series string
+		series observation.SeriesName
 		values []float64
 		want   float64 // the rate found, 0 for none
 	}{
@@ -77,7 +79,7 @@ func TestLeakFindings(t *testing.T) {
 			}
 			continue
 		}
-		if len(fs) != 1 || fs[0].Signal != c.series || math.Abs(fs[0].Rate-c.want) > 0.001*mib {
+		if len(fs) != 1 || fs[0].Signal != string(c.series) || math.Abs(fs[0].Rate-c.want) > 0.001*mib {
 			t.Errorf("%s: findings %+v, want one on %s at %.3f MiB/s", c.name, fs, c.series, c.want/mib)
 			continue
 		}

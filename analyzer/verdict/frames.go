@@ -350,8 +350,10 @@ func leafUserFunction(s *profile.Sample) string {
 
 // callerOutside is the innermost frame of the program's own code: not in
 // the kernel, the C library, the dynamic loader or the vdso, not in the
-// Go runtime or its syscall wrappers, and not starting with skip.
-func callerOutside(s *profile.Sample, skip string) string {
+// Go runtime or its syscall wrappers, and not starting with skip. inRuntime
+// says the stack had no such frame and ran through the Go runtime: the
+// name is then "the Go runtime".
+func callerOutside(s *profile.Sample, skip string) (name string, inRuntime bool) {
 	for _, l := range s.Location {
 		if l.Mapping != nil && isSystemObject(l.Mapping.File) {
 			continue
@@ -364,21 +366,21 @@ func callerOutside(s *profile.Sample, skip string) string {
 			if (skip != "" && strings.HasPrefix(n, skip)) || isGoPlumbing(n) {
 				continue
 			}
-			return n
+			return n, false
 		}
 	}
 	// No frame of the program's own: name what there is. The Go runtime
 	// parks and wakes threads on its own; C libraries built without frame
 	// pointers end the user stack inside them.
 	if inGoRuntime(frames(s)) {
-		return "the Go runtime"
+		return "the Go runtime", true
 	}
 	for _, l := range s.Location {
 		if l.Mapping != nil && !strings.HasPrefix(l.Mapping.File, "[") && l.Mapping.File != "" {
-			return "[" + path.Base(l.Mapping.File) + "]"
+			return "[" + path.Base(l.Mapping.File) + "]", false
 		}
 	}
-	return "[unknown]"
+	return "[unknown]", false
 }
 
 // isSystemObject tells the kernel and the libraries every program runs

@@ -217,15 +217,15 @@ func TestFrameNaming(t *testing.T) {
 		if got := syscallOf(frames(s)); got != c.syscall {
 			t.Errorf("syscallOf(%v) = %q, want %q", c.stack, got, c.syscall)
 		}
-		if got := callerOutside(s, ""); got != c.caller {
-			t.Errorf("callerOutside(%v) = %q, want %q", c.stack, got, c.caller)
+		if got, inRuntime := callerOutside(s, ""); got != c.caller || inRuntime != (c.caller == "the Go runtime") {
+			t.Errorf("callerOutside(%v) = %q, %v; want %q", c.stack, got, inRuntime, c.caller)
 		}
 		if got := leafUserFunction(s); got != c.leaf {
 			t.Errorf("leafUserFunction(%v) = %q, want %q", c.stack, got, c.leaf)
 		}
 	}
-	if got := callerOutside(stack(goMallocStack...), "main."); got != "the Go runtime" {
-		t.Errorf("callerOutside(mallocgc, skipping main.) = %q, want the Go runtime", got)
+	if got, inRuntime := callerOutside(stack(goMallocStack...), "main."); got != "the Go runtime" || !inRuntime {
+		t.Errorf("callerOutside(mallocgc, skipping main.) = %q, %v; want the Go runtime, true", got, inRuntime)
 	}
 
 	for _, c := range []struct {

@@ -20,10 +20,10 @@ import (
 //     time it can hide in.
 //
 // Goroutine waits are counted at most once per CPU: beyond that, more
-// waiting goroutines do not make the program slower. It returns the
-// classes whose load was inferred rather than measured.
-func goroutineLoad(o *observation.Observation, v *Verdict, window float64) map[Class]bool {
-	inferred := map[Class]bool{}
+// waiting goroutines do not make the program slower. It returns what it
+// inferred rather than measured.
+func goroutineLoad(o *observation.Observation, v *Verdict, window float64) inference {
+	inferred := inference{classes: map[Class]bool{}}
 	cpus := cpuCount(o)
 	if delay, signal := lockDelay(o); delay > 0 {
 		perSec := delay / window
@@ -34,28 +34,40 @@ func goroutineLoad(o *observation.Observation, v *Verdict, window float64) map[C
 		v.Load[ClassContention] = math.Max(v.Load[ClassContention], math.Min(perSec, cpus))
 	}
 	v.Evidence = append(v.Evidence, goroutineStates(o)...)
-	if f, ok := meanOf(o, "go.gc.cpu_fraction", nil); ok && f >= 0.01 {
-		v.Evidence = append(v.Evidence, Evidence{Class: ClassMemory, Signal: "go.gc.cpu_fraction", Value: f, Unit: "ratio",
+	if f, ok := meanOf(o, observation.GoGCCPUFraction, nil); ok && f >= 0.01 {
+		v.Evidence = append(v.Evidence, Evidence{Class: ClassMemory, Signal: SignalGCCPUFraction, Value: f, Unit: "ratio",
 			Text: fmt.Sprintf("the Go runtime reports %.1f%% of the CPU time since start in GC", 100*f)})
 	}
 	idle := v.Breakdown.Seconds[WaitIdle] / window
 	if open := activeConnSeconds(o) / window; open > 0 && idle > 0 {
 		l := math.Min(open, math.Min(idle, cpus))
 		v.Evidence = append(v.Evidence, Evidence{
-			Class: ClassNetwork, Signal: "ebpf.tcp", Value: open, Unit: "seconds/s",
+			Class: ClassNetwork, Signal: SignalTCP, Value: open, Unit: "seconds/s",
 			Text: fmt.Sprintf("outgoing TCP connections open %.2f s per second while %.2f threads sat idle: goroutines waiting on peers", open, idle),
 		})
 		if l > v.Load[ClassNetwork] {
 			v.Load[ClassNetwork] = l
-			inferred[ClassNetwork] = true
+			inferred.classes[ClassNetwork] = true
 		}
 	}
 	if l, e := socketWaitLoad(o, v, window, cpus); l > v.Load[ClassNetwork] {
 		v.Evidence = append(v.Evidence, e)
 		v.Load[ClassNetwork] = l
-		inferred[ClassNetwork] = true
+		inferred.classes[ClassNetwork] = true
+		inferred.pollPeers = true
 	}
 	return inferred
+}
+
+// inference is what goroutineLoad inferred rather than measured, for the
+// confidence and the priorities.
+type inference struct {
+	// classes are those whose load was inferred.
+	classes map[Class]bool
+	// pollPeers is set when the network load is an event loop's waits in
+	// epoll or poll while its outgoing connections were busy
+	// (socketWaitLoad): the peers it connected to are what it waited on.
+	pollPeers bool
 }
 
 // socketWaitLoad is the network load of waits on sockets that no stack
@@ -88,9 +100,9 @@ func socketWaitLoad(o *observation.Observation, v *Verdict, window, cpus float64
 	}
 	var why, signal string
 	if closed >= open {
-		why, signal = fmt.Sprintf("its outgoing TCP connections were open %.2f s per second (eBPF)", closed), "ebpf.tcp"
+		why, signal = fmt.Sprintf("its outgoing TCP connections were open %.2f s per second (eBPF)", closed), SignalTCP
 	} else {
-		why, signal = fmt.Sprintf("its outgoing TCP connections (%.1f open) carried data in %.0f%% of the readings", conns, 100*share), "process.tcp"
+		why, signal = fmt.Sprintf("its outgoing TCP connections (%.1f open) carried data in %.0f%% of the readings", conns, 100*share), SignalProcessTCP
 	}
 	return l, Evidence{
 		Class: ClassNetwork, Signal: signal, Value: l, Unit: "seconds/s",
@@ -101,17 +113,17 @@ func socketWaitLoad(o *observation.Observation, v *Verdict, window, cpus float64
 // servesClients tells a target that accepted connections in the window:
 // eBPF saw it accept, or process.tcp saw passive connections open.
 func servesClients(o *observation.Observation) bool {
-	for _, h := range histogramsOf(o, "tcp.lifetime") {
+	for _, h := range histogramsOf(o, observation.HistTCPLifetime) {
 		if h.Labels["passive"] != "" {
 			return true
 		}
 	}
-	for _, h := range histogramsOf(o, "tcp.connect") {
+	for _, h := range histogramsOf(o, observation.HistTCPConnect) {
 		if h.Labels["passive"] != "" {
 			return true
 		}
 	}
-	n, ok := meanOf(o, "process.tcp.connections", map[string]string{"role": "passive"})
+	n, ok := meanOf(o, observation.ProcessTCPConns, map[string]string{"role": "passive"})
 	return ok && n > 0
 }
 
@@ -120,7 +132,7 @@ func servesClients(o *observation.Observation) bool {
 // were open on average.
 func activeTraffic(o *observation.Observation) (share, conns float64) {
 	var rates [][]observation.Point
-	for _, s := range o.SeriesNamed("process.tcp.bytes", map[string]string{"role": "active"}) {
+	for _, s := range o.SeriesNamed(observation.ProcessTCPBytes, map[string]string{"role": "active"}) {
 		rates = append(rates, s.Points)
 	}
 	n, busy := 0, 0
@@ -143,7 +155,7 @@ func activeTraffic(o *observation.Observation) (share, conns float64) {
 	if n == 0 {
 		return 0, 0
 	}
-	conns, _ = meanOf(o, "process.tcp.connections", map[string]string{"role": "active"})
+	conns, _ = meanOf(o, observation.ProcessTCPConns, map[string]string{"role": "active"})
 	return float64(busy) / float64(n), conns
 }
 
@@ -154,13 +166,13 @@ func activeTraffic(o *observation.Observation) (share, conns float64) {
 func lockDelay(o *observation.Observation) (seconds float64, signal string) {
 	for _, p := range o.ProfilesOf(observation.KindMutex) {
 		if d := delaySeconds(p.Profile, nil); d > seconds {
-			seconds, signal = d, p.Source+".mutex"
+			seconds, signal = d, profileSignal(p.Source, observation.KindMutex)
 		}
 	}
-	for _, kind := range []string{observation.KindBlock, observation.KindContention} {
+	for _, kind := range []observation.ProfileKind{observation.KindBlock, observation.KindContention} {
 		for _, p := range o.ProfilesOf(kind) {
 			if d := delaySeconds(p.Profile, isLockWait); d > seconds {
-				seconds, signal = d, p.Source+"."+kind
+				seconds, signal = d, profileSignal(p.Source, kind)
 			}
 		}
 	}
@@ -190,7 +202,7 @@ func delaySeconds(p *profile.Profile, keep func([]string) bool) float64 {
 // connections that closed in the window.
 func activeConnSeconds(o *observation.Observation) float64 {
 	var ns float64
-	for _, h := range histogramsOf(o, "tcp.lifetime") {
+	for _, h := range histogramsOf(o, observation.HistTCPLifetime) {
 		if h.Labels["passive"] == "" {
 			ns += float64(h.Sum)
 		}
@@ -202,12 +214,12 @@ func activeConnSeconds(o *observation.Observation) float64 {
 // runtime series, or its eBPF stacks run through the Go runtime.
 func isGo(o *observation.Observation) bool {
 	for _, p := range o.Profiles {
-		if p.Source != "ebpf" {
+		if p.Source != observation.SourceEBPF {
 			return true
 		}
 	}
 	for _, s := range o.Series {
-		if strings.HasPrefix(s.Name, "go.") {
+		if s.Name.In(observation.FamilyGo) {
 			return true
 		}
 	}
@@ -267,7 +279,7 @@ func goroutineStates(o *observation.Observation) []Evidence {
 		if counts["a lock"]*2 > total {
 			class = ClassContention
 		}
-		out = append(out, Evidence{Class: class, Signal: p.Source + ".goroutine", Value: float64(total), Unit: "count",
+		out = append(out, Evidence{Class: class, Signal: profileSignal(p.Source, observation.KindGoroutine), Value: float64(total), Unit: "count",
 			Text: fmt.Sprintf("%d goroutines at the window's end: %s", total, strings.Join(parts, ", "))})
 	}
 	return out

@@ -46,13 +46,13 @@ func Judge(o *observation.Observation, th Thresholds) *Verdict {
 	inferred := goroutineLoad(o, v, window)
 
 	v.Class, v.Secondary = choose(v.Load, v.Breakdown.Seconds[WaitRunQueue]/window, th)
-	v.Confidence = confidence(v, inferred, th, goCPUProfile(o) != nil)
+	v.Confidence = confidence(v, inferred.classes, th, goCPUProfile(o) != nil)
 	v.Evidence = append(breakdownEvidence(v.Breakdown, window), v.Evidence...)
 	v.Evidence = append(v.Evidence, resourceEvidence(o)...)
 	v.USE = useTable(o, th)
 	v.Latency = latencies(o)
 	v.Findings = leakFindings(o, th)
-	v.Priorities = priorities(o, v, pk, window, th)
+	v.Priorities = priorities(o, v, pk, inferred.pollPeers, window, th)
 	v.Missing = gaps(o, v.Breakdown, isGo(o))
 	v.Summary = summary(v)
 	return v
@@ -117,7 +117,7 @@ func confidence(v *Verdict, inferred map[Class]bool, th Thresholds, cpuProfiled 
 	switch {
 	case v.Breakdown.Source == "":
 		c *= 0.4
-	case v.Breakdown.Source != "ebpf":
+	case v.Breakdown.Source != BreakdownEBPF:
 		c *= 0.7
 		if v.Class == ClassCPU && !cpuProfiled {
 			c *= 0.85

@@ -42,11 +42,11 @@ func latencies(o *observation.Observation) []Latency {
 		p99, _ := quantile(hs, 0.99)
 		out = append(out, Latency{Name: name, Signal: signal, Count: n, P50: p50 / 1e9, P95: p95 / 1e9, P99: p99 / 1e9})
 	}
-	add("run queue", "ebpf.runqlat", histogramsOf(o, "runq.latency"))
-	for _, dev := range devices(histogramsOf(o, "block.latency")) {
-		add("block I/O "+dev.name, "ebpf.biolat", dev.hists)
+	add("run queue", SignalRunQLat, histogramsOf(o, observation.HistRunQueue))
+	for _, dev := range devices(histogramsOf(o, observation.HistBlockIO)) {
+		add("block I/O "+dev.name, SignalBioLat, dev.hists)
 	}
-	conns := histogramsOf(o, "tcp.connect")
+	conns := histogramsOf(o, observation.HistTCPConnect)
 	sort.SliceStable(conns, func(i, j int) bool { return conns[i].Count > conns[j].Count })
 	n := 0
 	for _, h := range conns {
@@ -58,7 +58,7 @@ func latencies(o *observation.Observation) []Latency {
 			dir = "from"
 		}
 		before := len(out)
-		add(fmt.Sprintf("TCP connect %s %s", dir, h.Labels["peer"]), "ebpf.tcp", []observation.Histogram{h})
+		add(fmt.Sprintf("TCP connect %s %s", dir, h.Labels["peer"]), SignalTCP, []observation.Histogram{h})
 		if len(out) > before {
 			n++
 		}

@@ -17,7 +17,7 @@ func withoutTarget(t *testing.T, name string) *observation.Observation {
 	o.Profiles, o.Histograms = nil, nil
 	var host []observation.Series
 	for _, s := range o.Series {
-		if strings.HasPrefix(s.Name, "host.") {
+		if s.Name.In(observation.FamilyHost) {
 			host = append(host, s)
 		}
 	}

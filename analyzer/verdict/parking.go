@@ -60,7 +60,7 @@ func parkingOf(o *observation.Observation) parking {
 		return c
 	}
 	for _, prof := range o.Profiles {
-		if prof.Source != "ebpf" || prof.Profile == nil {
+		if prof.Source != observation.SourceEBPF || prof.Profile == nil {
 			continue
 		}
 		switch prof.Kind {

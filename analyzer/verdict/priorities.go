@@ -27,8 +27,9 @@ const (
 )
 
 // priorities ranks what to optimize first, by the thread time per second
-// each item would save if it cost nothing.
-func priorities(o *observation.Observation, v *Verdict, pk parking, window float64, th Thresholds) []Priority {
+// each item would save if it cost nothing. pollPeers says the network load
+// was inferred from an event loop's waits in epoll or poll (inference).
+func priorities(o *observation.Observation, v *Verdict, pk parking, pollPeers bool, window float64, th Thresholds) []Priority {
 	var busy float64
 	for _, c := range Classes {
 		busy += v.Load[c]
@@ -42,11 +43,11 @@ func priorities(o *observation.Observation, v *Verdict, pk parking, window float
 	cpu, cpuSource := cpuProfile(o)
 	if cpu != nil {
 		scale := 1.0
-		if cpuSource != "ebpf" {
+		if cpuSource != observation.SourceEBPF {
 			// A Go profile's samples are its own; scale them to the
 			// process's measured CPU time when there is one.
 			if total := profileSeconds(cpu, "cpu"); total > 0 {
-				if cores, ok := meanOf(o, "process.cpu", nil); ok {
+				if cores, ok := meanOf(o, observation.ProcessCPU, nil); ok {
 					scale = cores * window / total
 				}
 			}
@@ -63,7 +64,7 @@ func priorities(o *observation.Observation, v *Verdict, pk parking, window float
 	for _, p := range goLockItems(o, window, cpuCount(o)) {
 		add(p)
 	}
-	for _, p := range peerItems(o, v, window) {
+	for _, p := range peerItems(o, v, pollPeers, window) {
 		add(p)
 	}
 	items = merge(foldRuntime(items))
@@ -91,9 +92,9 @@ func priorities(o *observation.Observation, v *Verdict, pk parking, window float
 }
 
 // cpuProfile is the target's on-CPU profile: eBPF's, else the Go runtime's.
-func cpuProfile(o *observation.Observation) (*profile.Profile, string) {
+func cpuProfile(o *observation.Observation) (*profile.Profile, observation.ProfileSource) {
 	if p := ebpfProfile(o, observation.KindCPU); p != nil {
-		return p, "ebpf"
+		return p, observation.SourceEBPF
 	}
 	for _, p := range o.ProfilesOf(observation.KindCPU) {
 		if p.Profile != nil && sampleIndex(p.Profile, "cpu") >= 0 {
@@ -103,9 +104,9 @@ func cpuProfile(o *observation.Observation) (*profile.Profile, string) {
 	return nil, ""
 }
 
-func ebpfProfile(o *observation.Observation, kind string) *profile.Profile {
+func ebpfProfile(o *observation.Observation, kind observation.ProfileKind) *profile.Profile {
 	for _, p := range o.ProfilesOf(kind) {
-		if p.Source == "ebpf" && p.Profile != nil {
+		if p.Source == observation.SourceEBPF && p.Profile != nil {
 			return p.Profile
 		}
 	}
@@ -154,7 +155,7 @@ func (t *tally) priorities(window float64, why func(p Priority, seconds float64)
 // cpuItems are the on-CPU costs: functions by their own time for the CPU
 // class, allocation sites and the collector for memory, and the code
 // behind kernel storage, network or lock work.
-func cpuItems(p *profile.Profile, source string, scale, window float64) []Priority {
+func cpuItems(p *profile.Profile, source observation.ProfileSource, scale, window float64) []Priority {
 	idx := sampleIndex(p, "cpu")
 	t := newTally()
 	var gc float64
@@ -167,54 +168,55 @@ func cpuItems(p *profile.Profile, source string, scale, window float64) []Priori
 		case cat == OnCPUGC:
 			gc += secs
 		case cat == OnCPUAlloc:
-			site := callerOutside(s, goRuntime)
+			site, _ := callerOutside(s, goRuntime)
 			if strings.HasPrefix(site, "[") {
 				// The stack ends in the allocator's library.
 				site = "allocation in " + site + " (callers unseen: no frame pointers)"
 			}
-			t.add("alloc|"+site, secs, Priority{Class: ClassMemory, Kind: "allocation", Name: site, Remedy: RemedyAllocations})
+			t.add("alloc|"+site, secs, Priority{Class: ClassMemory, Kind: PriorityAllocation, Name: site, Remedy: RemedyAllocations})
 		case cat == OnCPUPageFault:
-			site := callerOutside(s, goRuntime)
-			t.add("fault|"+site, secs, Priority{Class: ClassMemory, Kind: "page faults", Name: site, Remedy: RemedyMemory})
+			site, rt := callerOutside(s, goRuntime)
+			t.add("fault|"+site, secs, Priority{Class: ClassMemory, Kind: PriorityPageFaults, Name: site, Remedy: RemedyMemory, runtimeWork: rt})
 		case class == ClassCPU && syscallOf(fns) == "" && !isSyscallWrapper(leafUserFunction(s)):
 			// The code's own work, interrupts taken while running it
 			// included: by the innermost function outside the kernel.
 			fn := leafUserFunction(s)
 			remedy := RemedyAlgorithm
-			name := fn
+			name, rt := fn, strings.HasPrefix(fn, goRuntime)
 			if isLibrary(fn) {
 				remedy = RemedyCaching
-				if caller := callerOutside(s, packageOf(fn)); caller != fn {
-					name = fn + " from " + caller
+				if caller, callerRT := callerOutside(s, packageOf(fn)); caller != fn {
+					name, rt = fn+" from "+caller, rt || callerRT
 				}
 			}
-			t.add("fn|"+name, secs, Priority{Class: ClassCPU, Kind: "function", Name: name, Remedy: remedy})
+			t.add("fn|"+name, secs, Priority{Class: ClassCPU, Kind: PriorityFunction, Name: name, Remedy: remedy, runtimeWork: rt})
 		default:
 			// Kernel work on the target's behalf, or lock handoffs: by
 			// the code that asked for it.
 			op := syscallOf(fns)
-			name := siteName(class, op, "kernel work", callerOutside(s, ""))
+			caller, rt := callerOutside(s, "")
+			name := siteName(class, op, "kernel work", caller)
 			remedy := RemedyBatching
 			if class == ClassContention {
 				remedy = RemedyLockScope
 			}
-			t.add(string(class)+"|"+name, secs, Priority{Class: class, Kind: kindOf(class, op), Name: name, Remedy: remedy})
+			t.add(string(class)+"|"+name, secs, Priority{Class: class, Kind: kindOf(class, op), Name: name, Remedy: remedy, runtimeWork: rt})
 		}
 	}
 	signal := "eBPF on-CPU"
-	if source != "ebpf" {
+	if source != observation.SourceEBPF {
 		signal = "Go CPU profile, scaled to process.cpu"
 	}
 	out := t.priorities(window, func(p Priority, secs float64) string {
 		switch p.Kind {
-		case "allocation":
+		case PriorityAllocation:
 			if gc == 0 {
 				return fmt.Sprintf("%.2f s/s in the allocator for this code (%s)", secs/window, signal)
 			}
 			return fmt.Sprintf("%.2f s/s allocating here (%s), plus the GC it drives (the gc item)", secs/window, signal)
-		case "page faults":
+		case PriorityPageFaults:
 			return fmt.Sprintf("%.2f s/s faulting in fresh pages (%s)", secs/window, signal)
-		case "function":
+		case PriorityFunction:
 			if p.Remedy == RemedyCaching {
 				return fmt.Sprintf("%.2f s/s in library code doing the caller's work (%s): call it less or on less data, and keep results", secs/window, signal)
 			}
@@ -231,7 +233,7 @@ func cpuItems(p *profile.Profile, source string, scale, window float64) []Priori
 		return fmt.Sprintf("%.2f s/s on CPU in the kernel for this call (%s)", secs/window, signal)
 	})
 	if gc > 0 {
-		out = append(out, Priority{Class: ClassMemory, Kind: "gc", Name: "Go garbage collection", Saving: gc / window, Remedy: RemedyGCTuning,
+		out = append(out, Priority{Class: ClassMemory, Kind: PriorityGC, Name: "Go garbage collection", Saving: gc / window, Remedy: RemedyGCTuning,
 			Why: fmt.Sprintf("%.2f s/s in the collector (%s): raise GOGC or set GOMEMLIMIT if memory allows, else allocate less (the allocation items)", gc/window, signal)})
 	}
 	return out
@@ -256,8 +258,9 @@ func waitItems(p *profile.Profile, pk parking, window float64) []Priority {
 			}
 		}
 		op := syscallOf(fns)
-		name := siteName(class, op, "", callerOutside(s, ""))
-		t.add(cat+"|"+name, v, Priority{Class: class, Kind: kindOf(class, op), Name: name, Remedy: waitRemedy(cat, op, fns)})
+		caller, rt := callerOutside(s, "")
+		name := siteName(class, op, "", caller)
+		t.add(cat+"|"+name, v, Priority{Class: class, Kind: kindOf(class, op), Name: name, Remedy: waitRemedy(cat, op, fns), runtimeWork: rt})
 	}
 	return t.priorities(window, func(p Priority, secs float64) string {
 		return fmt.Sprintf("threads waited %.2f s per second here (eBPF off-CPU)", secs/window)
@@ -301,9 +304,9 @@ func goLockItems(o *observation.Observation, window, cpus float64) []Priority {
 		prof, signal = p.Profile, "Go mutex profile"
 	}
 	if prof == nil {
-		for _, kind := range []string{observation.KindBlock, observation.KindContention} {
+		for _, kind := range []observation.ProfileKind{observation.KindBlock, observation.KindContention} {
 			for _, p := range o.ProfilesOf(kind) {
-				prof, signal, keep = p.Profile, "Go "+kind+" profile", isLockWait
+				prof, signal, keep = p.Profile, "Go "+string(kind)+" profile", isLockWait
 			}
 		}
 	}
@@ -316,8 +319,8 @@ func goLockItems(o *observation.Observation, window, cpus float64) []Priority {
 		if !keep(frames(s)) {
 			continue
 		}
-		site := callerOutside(s, goSync)
-		t.add(site, nanos(s, idx), Priority{Class: ClassContention, Kind: "lock", Name: site, Remedy: RemedyLockScope})
+		site, rt := callerOutside(s, goSync)
+		t.add(site, nanos(s, idx), Priority{Class: ClassContention, Kind: PriorityLock, Name: site, Remedy: RemedyLockScope, runtimeWork: rt})
 	}
 	out := t.priorities(window, func(p Priority, secs float64) string {
 		return fmt.Sprintf("goroutines waited %.2f s per second on the lock released or taken here (%s); counted as at most %.0f, one per CPU", secs/window, signal, cpus)
@@ -332,7 +335,7 @@ func goLockItems(o *observation.Observation, window, cpus float64) []Priority {
 // the network load was inferred from connection times. Where threads
 // block in the socket calls themselves (C, Python...), the off-CPU items
 // already name the waits, and the peers are in the evidence.
-func peerItems(o *observation.Observation, v *Verdict, window float64) []Priority {
+func peerItems(o *observation.Observation, v *Verdict, pollPeers bool, window float64) []Priority {
 	var out []Priority
 	threadWaits := v.Breakdown.Seconds[WaitNetwork]
 	for _, c := range connections(o) {
@@ -352,10 +355,10 @@ func peerItems(o *observation.Observation, v *Verdict, window float64) []Priorit
 			// answers, takes the time.
 			remedy = RemedyLessData
 		}
-		out = append(out, Priority{Class: ClassNetwork, Kind: "peer", Name: c.addr, Remedy: remedy,
+		out = append(out, Priority{Class: ClassNetwork, Kind: PriorityPeer, Name: c.addr, Remedy: remedy,
 			Saving: math.Min(c.open/window, v.Load[ClassNetwork]), Why: c.String() + " (eBPF TCP)"})
 	}
-	if len(out) == 0 {
+	if len(out) == 0 && pollPeers {
 		out = pollPeerItems(o, v)
 	}
 	return out
@@ -367,13 +370,6 @@ func peerItems(o *observation.Observation, v *Verdict, window float64) []Priorit
 // have no lifetime yet, so the load is shared among the peers it
 // connected to.
 func pollPeerItems(o *observation.Observation, v *Verdict) []Priority {
-	inferred := false
-	for _, e := range v.Evidence {
-		inferred = inferred || e.Class == ClassNetwork && strings.HasSuffix(e.Text, "in epoll or poll: waiting on peers")
-	}
-	if !inferred {
-		return nil
-	}
 	var peers []peer
 	for _, c := range connections(o) {
 		if !c.passive {
@@ -384,12 +380,12 @@ func pollPeerItems(o *observation.Observation, v *Verdict) []Priority {
 		return nil
 	}
 	remedy := RemedyAsync
-	if r, ok := meanOf(o, "process.tcp.bytes", map[string]string{"role": "active"}); ok && r >= 10<<20 {
+	if r, ok := meanOf(o, observation.ProcessTCPBytes, map[string]string{"role": "active"}); ok && r >= 10<<20 {
 		remedy = RemedyLessData // moving 10 MiB/s or more: the transfer takes the time
 	}
 	out := make([]Priority, 0, len(peers))
 	for _, c := range peers {
-		out = append(out, Priority{Class: ClassNetwork, Kind: "peer", Name: c.addr, Remedy: remedy,
+		out = append(out, Priority{Class: ClassNetwork, Kind: PriorityPeer, Name: c.addr, Remedy: remedy,
 			Saving: v.Load[ClassNetwork] / float64(len(peers)),
 			Why:    "waited on in epoll or poll while the connections were busy; " + c.String() + " (eBPF TCP)"})
 	}
@@ -399,11 +395,11 @@ func pollPeerItems(o *observation.Observation, v *Verdict) []Priority {
 func kindOf(class Class, op string) string {
 	switch {
 	case class == ClassContention:
-		return "lock"
+		return PriorityLock
 	case op != "":
-		return "syscall"
+		return PrioritySyscall
 	}
-	return "function"
+	return PriorityFunction
 }
 
 // merge joins the items of one class and name (the same fsync seen on CPU
@@ -438,14 +434,14 @@ func foldRuntime(items []Priority) []Priority {
 	out := items[:0]
 	var rt Priority
 	for _, p := range items {
-		if p.Kind != "gc" && p.Kind != "allocation" && (strings.HasSuffix(p.Name, "the Go runtime") || p.Kind == "function" && strings.HasPrefix(p.Name, goRuntime)) {
+		if p.Kind != PriorityGC && p.Kind != PriorityAllocation && p.runtimeWork {
 			rt.Saving += p.Saving
 			continue
 		}
 		out = append(out, p)
 	}
 	if rt.Saving > 0 {
-		out = append(out, Priority{Class: ClassCPU, Kind: "runtime", Name: "the Go runtime's own work", Saving: rt.Saving, Remedy: RemedyBatching,
+		out = append(out, Priority{Class: ClassCPU, Kind: PriorityRuntime, Name: "the Go runtime's own work", Saving: rt.Saving, Remedy: RemedyBatching,
 			Why: "scheduling, timers and thread wakeups, on CPU: fewer goroutine handoffs, timers and sleeps cut it"})
 	}
 	return out

@@ -9,7 +9,7 @@ import (
 // meanOf is the mean over the window of the series with the name and
 // labels, summed across the series that match (e.g. process.cpu of both
 // modes). ok is false when no matching series has a point.
-func meanOf(o *observation.Observation, name string, labels map[string]string) (mean float64, ok bool) {
+func meanOf(o *observation.Observation, name observation.SeriesName, labels map[string]string) (mean float64, ok bool) {
 	for _, s := range o.SeriesNamed(name, labels) {
 		if len(s.Points) == 0 {
 			continue
@@ -29,7 +29,7 @@ func cpuCount(o *observation.Observation) float64 {
 	if o.Meta.CPUs > 0 {
 		return float64(o.Meta.CPUs)
 	}
-	if n, ok := meanOf(o, "host.cpu.count", nil); ok && n >= 1 {
+	if n, ok := meanOf(o, observation.HostCPUCount, nil); ok && n >= 1 {
 		return n
 	}
 	return 1
@@ -42,7 +42,7 @@ func targetPID(o *observation.Observation) int {
 
 // histogramsOf returns the histograms with the name that belong to the
 // target: all of them for a host, the target's pid otherwise.
-func histogramsOf(o *observation.Observation, name string) []observation.Histogram {
+func histogramsOf(o *observation.Observation, name observation.HistogramName) []observation.Histogram {
 	pid := targetPID(o)
 	var out []observation.Histogram
 	for _, h := range o.Histograms {
@@ -89,7 +89,7 @@ func quantile(hs []observation.Histogram, q float64) (float64, bool) {
 // include it, and a verdict leaves it out of them. ok is false for an
 // observation without the series (made before it was recorded).
 func watcherCPU(o *observation.Observation) (user, system float64, ok bool) {
-	u, okU := meanOf(o, "watcher.cpu", map[string]string{"mode": "user"})
-	s, okS := meanOf(o, "watcher.cpu", map[string]string{"mode": "system"})
+	u, okU := meanOf(o, observation.WatcherCPU, map[string]string{"mode": "user"})
+	s, okS := meanOf(o, observation.WatcherCPU, map[string]string{"mode": "system"})
 	return u, s, okU || okS
 }

@@ -46,12 +46,12 @@ import (
 // else "ok".
 func useTable(o *observation.Observation, th Thresholds) []Resource {
 	rows := []Resource{cpuRow(o, th), memoryRow(o, th)}
-	for _, dev := range labelValues(o, "host.disk.", "device") {
+	for _, dev := range labelValues(o, observation.FamilyHostDisk, "device") {
 		if r, ok := diskRow(o, th, dev); ok {
 			rows = append(rows, r)
 		}
 	}
-	for _, iface := range labelValues(o, "host.net.", "interface") {
+	for _, iface := range labelValues(o, observation.FamilyHostNet, "interface") {
 		if r, ok := netRow(o, th, iface); ok {
 			rows = append(rows, r)
 		}
@@ -76,11 +76,11 @@ func useRow(name string, u, s, e *Metric, busy, saturated bool) Resource {
 }
 
 func cpuRow(o *observation.Observation, th Thresholds) Resource {
-	cpus, cpusSignal := 0.0, "host.cpu.count"
-	if n, ok := meanOf(o, "host.cpu.count", nil); ok && n > 0 {
+	cpus, cpusSignal := 0.0, string(observation.HostCPUCount)
+	if n, ok := meanOf(o, observation.HostCPUCount, nil); ok && n > 0 {
 		cpus = n
 	} else if o.Meta.CPUs > 0 {
-		cpus, cpusSignal = float64(o.Meta.CPUs), "meta.cpus"
+		cpus, cpusSignal = float64(o.Meta.CPUs), SignalMetaCPUs
 	}
 
 	var u *Metric
@@ -88,17 +88,17 @@ func cpuRow(o *observation.Observation, th Thresholds) Resource {
 	var cores float64
 	haveCores := false
 	for _, mode := range []string{"user", "nice", "system", "irq", "softirq", "steal"} {
-		if c, ok := meanOf(o, "host.cpu", map[string]string{"cpu": "all", "mode": mode}); ok {
+		if c, ok := meanOf(o, observation.HostCPU, map[string]string{"cpu": "all", "mode": mode}); ok {
 			cores += c
 			haveCores = true
 		}
 	}
 	if haveCores && cpus > 0 {
-		signal, own := "host.cpu{all}", ""
+		signal, own := seriesSignal(observation.HostCPU, "all"), ""
 		// perfhound's own CPU time is in the host's: left out, and said.
 		if wu, ws, ok := watcherCPU(o); ok {
 			cores = max(0, cores-wu-ws)
-			signal = "(host.cpu{all}-watcher.cpu)"
+			signal = "(" + seriesSignal(observation.HostCPU, "all") + "-" + string(observation.WatcherCPU) + ")"
 			own = fmt.Sprintf("; perfhound's own %.2f cores left out", wu+ws)
 		}
 		v := cores / cpus
@@ -109,7 +109,7 @@ func cpuRow(o *observation.Observation, th Thresholds) Resource {
 
 	var s *Metric
 	saturated := false
-	running, haveRunning := meanOf(o, "host.load.procs_running", nil)
+	running, haveRunning := meanOf(o, observation.HostProcsRunning, nil)
 	runnable := ""
 	if haveRunning {
 		runnable = fmt.Sprintf("%.1f runnable", running)
@@ -117,13 +117,13 @@ func cpuRow(o *observation.Observation, th Thresholds) Resource {
 			runnable += fmt.Sprintf(" on %g CPUs", cpus)
 		}
 	}
-	if psi, ok := meanOf(o, "host.psi", map[string]string{"resource": "cpu", "kind": "some"}); ok {
-		s = &Metric{Value: psi, Unit: "ratio", Signal: "host.psi{cpu,some}", Threshold: th.PSISome,
+	if psi, ok := meanOf(o, observation.HostPSI, map[string]string{"resource": "cpu", "kind": "some"}); ok {
+		s = &Metric{Value: psi, Unit: "ratio", Signal: seriesSignal(observation.HostPSI, "cpu,some"), Threshold: th.PSISome,
 			Text: joinText(fmt.Sprintf("some task waited for a CPU %.0f%% of the time", 100*psi), runnable)}
 		saturated = psi > th.PSISome
 	} else if haveRunning && cpus > 0 {
 		perCPU := math.Max(0, running-1) / cpus
-		s = &Metric{Value: perCPU, Unit: "count", Signal: "host.load.procs_running", Threshold: th.RunQueuePerCPU,
+		s = &Metric{Value: perCPU, Unit: "count", Signal: string(observation.HostProcsRunning), Threshold: th.RunQueuePerCPU,
 			Text: runnable + " (the reader included)"}
 		saturated = perCPU > th.RunQueuePerCPU
 	}
@@ -133,21 +133,21 @@ func cpuRow(o *observation.Observation, th Thresholds) Resource {
 func memoryRow(o *observation.Observation, th Thresholds) Resource {
 	var u *Metric
 	busy := false
-	total, haveTotal := meanOf(o, "host.memory.total", nil)
+	total, haveTotal := meanOf(o, observation.HostMemTotal, nil)
 	if !haveTotal && o.Meta.Memory > 0 {
 		total, haveTotal = float64(o.Meta.Memory), true
 	}
-	if avail, ok := meanOf(o, "host.memory.available", nil); ok && haveTotal && total > 0 {
+	if avail, ok := meanOf(o, observation.HostMemAvailable, nil); ok && haveTotal && total > 0 {
 		v := 1 - avail/total
-		u = &Metric{Value: v, Unit: "ratio", Signal: "host.memory.available/total", Threshold: th.MemoryUsed,
+		u = &Metric{Value: v, Unit: "ratio", Signal: SignalMemoryUsed, Threshold: th.MemoryUsed,
 			Text: fmt.Sprintf("%.0f%% of %s in use", 100*v, textfmt.Bytes(total))}
 		busy = v > th.MemoryUsed
 	}
 
 	var s *Metric
 	saturated := false
-	scan, haveScan := meanOf(o, "host.memory.pgscan", map[string]string{"reclaimer": "direct"})
-	swapin, haveSwapin := meanOf(o, "host.memory.pswpin", nil)
+	scan, haveScan := meanOf(o, observation.HostReclaimScan, map[string]string{"reclaimer": "direct"})
+	swapin, haveSwapin := meanOf(o, observation.HostSwapIn, nil)
 	var why []string
 	if haveScan && scan > 0 {
 		why = append(why, fmt.Sprintf("direct reclaim scanned %.0f pages/s", scan))
@@ -155,14 +155,14 @@ func memoryRow(o *observation.Observation, th Thresholds) Resource {
 	if haveSwapin && swapin > 0 {
 		why = append(why, fmt.Sprintf("%.0f pages/s swapped in", swapin))
 	}
-	if psi, ok := meanOf(o, "host.psi", map[string]string{"resource": "memory", "kind": "some"}); ok {
-		s = &Metric{Value: psi, Unit: "ratio", Signal: "host.psi{memory,some}", Threshold: th.PSISome,
+	if psi, ok := meanOf(o, observation.HostPSI, map[string]string{"resource": "memory", "kind": "some"}); ok {
+		s = &Metric{Value: psi, Unit: "ratio", Signal: seriesSignal(observation.HostPSI, "memory,some"), Threshold: th.PSISome,
 			Text: joinText(fmt.Sprintf("some task stalled on memory %.0f%% of the time", 100*psi), why...)}
 		saturated = psi > th.PSISome
 	} else if haveScan || haveSwapin {
-		s = &Metric{Value: scan, Unit: "pages/s", Signal: "host.memory.pgscan{direct}", Text: "no direct reclaim or swap-in"}
+		s = &Metric{Value: scan, Unit: "pages/s", Signal: seriesSignal(observation.HostReclaimScan, "direct"), Text: "no direct reclaim or swap-in"}
 		if !haveScan {
-			s.Value, s.Signal = swapin, "host.memory.pswpin"
+			s.Value, s.Signal = swapin, string(observation.HostSwapIn)
 		}
 		if len(why) > 0 {
 			s.Text = strings.Join(why, "; ")
@@ -171,44 +171,44 @@ func memoryRow(o *observation.Observation, th Thresholds) Resource {
 	}
 
 	var e *Metric
-	if n, ok := eventsIn(o, "host.memory.oom_kill", nil); ok {
-		e = &Metric{Value: n, Unit: "count", Signal: "host.memory.oom_kill", Text: plural(n, "OOM kill")}
+	if n, ok := eventsIn(o, observation.HostOOMKills, nil); ok {
+		e = &Metric{Value: n, Unit: "count", Signal: string(observation.HostOOMKills), Text: plural(n, "OOM kill")}
 	}
 	return useRow("memory", u, s, e, busy, saturated)
 }
 
 func diskRow(o *observation.Observation, th Thresholds, dev string) (Resource, bool) {
 	l := map[string]string{"device": dev}
-	if !anyNonZero(o, l, "host.disk.ops", "host.disk.bytes", "host.disk.utilization", "host.disk.queue", "host.disk.in_flight") {
+	if !anyNonZero(o, l, observation.HostDiskOps, observation.HostDiskBytes, observation.HostDiskUtil, observation.HostDiskQueue, observation.HostDiskInFlight) {
 		return Resource{}, false
 	}
 	var u *Metric
 	busy := false
-	if v, ok := meanOf(o, "host.disk.utilization", l); ok {
+	if v, ok := meanOf(o, observation.HostDiskUtil, l); ok {
 		text := fmt.Sprintf("%.0f%% of the time busy", 100*v)
-		if ops, ok := meanOf(o, "host.disk.ops", l); ok {
+		if ops, ok := meanOf(o, observation.HostDiskOps, l); ok {
 			prec := 0
 			if ops < 10 {
 				prec = 1
 			}
 			text += fmt.Sprintf(", %.*f IOPS", prec, ops)
 		}
-		if b, ok := meanOf(o, "host.disk.bytes", l); ok {
+		if b, ok := meanOf(o, observation.HostDiskBytes, l); ok {
 			text += fmt.Sprintf(", %s/s", textfmt.Bytes(b))
 		}
-		u = &Metric{Value: v, Unit: "ratio", Signal: "host.disk.utilization{" + dev + "}", Threshold: th.DiskBusy, Text: text}
+		u = &Metric{Value: v, Unit: "ratio", Signal: seriesSignal(observation.HostDiskUtil, dev), Threshold: th.DiskBusy, Text: text}
 		busy = v > th.DiskBusy
 	}
 	var s *Metric
 	saturated := false
-	if q, ok := meanOf(o, "host.disk.queue", l); ok {
+	if q, ok := meanOf(o, observation.HostDiskQueue, l); ok {
 		text := fmt.Sprintf("%.2f in flight", q)
 		if await, ok := diskAwait(o, l); ok && await > 0 {
 			text = fmt.Sprintf("await %s, ", textfmt.Dur(await*1e9)) + text
 		} else if ok {
 			text = "await <1ms, " + text
 		}
-		s = &Metric{Value: q, Unit: "count", Signal: "host.disk.queue{" + dev + "}", Threshold: th.DiskQueue, Text: text}
+		s = &Metric{Value: q, Unit: "count", Signal: seriesSignal(observation.HostDiskQueue, dev), Threshold: th.DiskQueue, Text: text}
 		saturated = q > th.DiskQueue
 	}
 	return useRow("disk "+dev, u, s, nil, busy, saturated), true
@@ -218,9 +218,9 @@ func diskRow(o *observation.Observation, th Thresholds, dev string) (Resource, b
 // interval's await (per op) weighted by the requests it completed.
 func diskAwait(o *observation.Observation, l map[string]string) (float64, bool) {
 	var sum, n float64
-	for _, a := range o.SeriesNamed("host.disk.await", l) {
+	for _, a := range o.SeriesNamed(observation.HostDiskAwait, l) {
 		ops := map[int64]float64{}
-		for _, s := range o.SeriesNamed("host.disk.ops", a.Labels) {
+		for _, s := range o.SeriesNamed(observation.HostDiskOps, a.Labels) {
 			for _, p := range s.Points {
 				ops[p.Time.UnixMilli()] += p.Value
 			}
@@ -247,31 +247,31 @@ func diskAwait(o *observation.Observation, l map[string]string) (float64, bool) 
 // RetransRatio. Errors are host.net.errors in the window, in and out.
 func netRow(o *observation.Observation, th Thresholds, iface string) (Resource, bool) {
 	l := map[string]string{"interface": iface}
-	if !anyNonZero(o, l, "host.net.bytes", "host.net.packets", "host.net.drops", "host.net.errors") {
+	if !anyNonZero(o, l, observation.HostNetBytes, observation.HostNetPackets, observation.HostNetDrops, observation.HostNetErrors) {
 		return Resource{}, false
 	}
 	traffic := ""
-	in, okIn := meanOf(o, "host.net.bytes", map[string]string{"interface": iface, "dir": "in"})
-	out, okOut := meanOf(o, "host.net.bytes", map[string]string{"interface": iface, "dir": "out"})
+	in, okIn := meanOf(o, observation.HostNetBytes, map[string]string{"interface": iface, "dir": "in"})
+	out, okOut := meanOf(o, observation.HostNetBytes, map[string]string{"interface": iface, "dir": "out"})
 	if okIn || okOut {
 		traffic = fmt.Sprintf("in %s/s, out %s/s", textfmt.Bytes(in), textfmt.Bytes(out))
 	}
 
 	var s *Metric
 	saturated := false
-	drops, okDrops := meanOf(o, "host.net.drops", l)
-	retrans, okRetrans := meanOf(o, "host.tcp.retrans_ratio", nil)
+	drops, okDrops := meanOf(o, observation.HostNetDrops, l)
+	retrans, okRetrans := meanOf(o, observation.HostTCPRetransRatio, nil)
 	dropText := fmt.Sprintf("%.1f drops/s", drops)
 	retransText := fmt.Sprintf("host TCP retransmitted %.2f%% of segments", 100*retrans)
 	switch {
 	case okDrops && (drops > 0 || !okRetrans):
-		s = &Metric{Value: drops, Unit: "count/s", Signal: "host.net.drops{" + iface + "}", Text: dropText}
+		s = &Metric{Value: drops, Unit: "count/s", Signal: seriesSignal(observation.HostNetDrops, iface), Text: dropText}
 		if okRetrans {
 			s.Text = joinText(dropText, retransText)
 		}
 		saturated = drops > 0
 	case okRetrans:
-		s = &Metric{Value: retrans, Unit: "ratio", Signal: "host.tcp.retrans_ratio", Threshold: th.RetransRatio, Text: retransText}
+		s = &Metric{Value: retrans, Unit: "ratio", Signal: string(observation.HostTCPRetransRatio), Threshold: th.RetransRatio, Text: retransText}
 		if okDrops {
 			s.Text = joinText(retransText, "no drops")
 		}
@@ -282,19 +282,19 @@ func netRow(o *observation.Observation, th Thresholds, iface string) (Resource, 
 	}
 
 	var e *Metric
-	if n, ok := eventsIn(o, "host.net.errors", l); ok {
-		e = &Metric{Value: n, Unit: "count", Signal: "host.net.errors{" + iface + "}", Text: plural(n, "error")}
+	if n, ok := eventsIn(o, observation.HostNetErrors, l); ok {
+		e = &Metric{Value: n, Unit: "count", Signal: seriesSignal(observation.HostNetErrors, iface), Text: plural(n, "error")}
 	}
 	return useRow("net "+iface, nil, s, e, false, saturated), true
 }
 
-// labelValues lists, sorted, the values of a label in the series whose
-// names start with prefix.
-func labelValues(o *observation.Observation, prefix, label string) []string {
+// labelValues lists, sorted, the values of a label in the series of a
+// family.
+func labelValues(o *observation.Observation, family observation.SeriesFamily, label string) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, s := range o.Series {
-		if v := s.Labels[label]; v != "" && strings.HasPrefix(s.Name, prefix) && !seen[v] {
+		if v := s.Labels[label]; v != "" && s.Name.In(family) && !seen[v] {
 			seen[v] = true
 			out = append(out, v)
 		}
@@ -305,7 +305,7 @@ func labelValues(o *observation.Observation, prefix, label string) []string {
 
 // anyNonZero says whether any point of the named series with the labels
 // is not zero.
-func anyNonZero(o *observation.Observation, labels map[string]string, names ...string) bool {
+func anyNonZero(o *observation.Observation, labels map[string]string, names ...observation.SeriesName) bool {
 	for _, name := range names {
 		for _, s := range o.SeriesNamed(name, labels) {
 			for _, p := range s.Points {
@@ -323,7 +323,7 @@ func anyNonZero(o *observation.Observation, labels map[string]string, names ...s
 // since the previous point (for the first, since the window's start, or
 // when that is unknown the next interval, or the window), rounded to
 // whole events. ok is false when no such series has a point.
-func eventsIn(o *observation.Observation, name string, labels map[string]string) (n float64, ok bool) {
+func eventsIn(o *observation.Observation, name observation.SeriesName, labels map[string]string) (n float64, ok bool) {
 	for _, s := range o.SeriesNamed(name, labels) {
 		prev := o.Meta.Start
 		for i, p := range s.Points {

@@ -14,7 +14,7 @@ var useStart = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 // useSeries is a series with a point a second, from first seconds after
 // useStart on: first is 0 for a gauge (read at the window's start), 1 for
 // a counter's rates.
-func useSeries(name string, labels map[string]string, first int, values ...float64) observation.Series {
+func useSeries(name observation.SeriesName, labels map[string]string, first int, values ...float64) observation.Series {
 	s := observation.Series{Name: name, Labels: labels}
 	for i, v := range values {
 		s.Points = append(s.Points, observation.Point{Time: useStart.Add(time.Duration(first+i) * time.Second), Value: v})

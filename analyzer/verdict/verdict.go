@@ -118,6 +118,11 @@ type Priority struct {
 	// evidence.
 	Remedy string `json:"remedy"`
 	Why    string `json:"why"`
+
+	// runtimeWork marks an item charged to the Go runtime's own work (its
+	// functions, or a stack with no frame of the program's): foldRuntime
+	// makes them one item.
+	runtimeWork bool
 }
 
 // Gap is a signal the observation lacks and what that costs the verdict.
