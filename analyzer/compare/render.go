@@ -12,9 +12,9 @@ import (
 	"golang.org/x/perf/benchunit"
 
 	"github.com/perfhound/perfhound/analyzer/benchdiff"
-	"github.com/perfhound/perfhound/analyzer/internal/textfmt"
 	"github.com/perfhound/perfhound/analyzer/profdiff"
 	"github.com/perfhound/perfhound/analyzer/stat"
+	"github.com/perfhound/perfhound/internal/textfmt"
 )
 
 // Format is an output format.

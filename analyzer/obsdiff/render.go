@@ -9,9 +9,9 @@ import (
 	"text/tabwriter"
 
 	"github.com/perfhound/perfhound/analyzer/compare"
-	"github.com/perfhound/perfhound/analyzer/internal/textfmt"
 	"github.com/perfhound/perfhound/analyzer/stat"
 	"github.com/perfhound/perfhound/analyzer/verdict"
+	"github.com/perfhound/perfhound/internal/textfmt"
 )
 
 // RenderOptions tune the renderers.

@@ -11,7 +11,7 @@ import (
 	"text/tabwriter"
 	"unicode/utf8"
 
-	"github.com/perfhound/perfhound/analyzer/internal/textfmt"
+	"github.com/perfhound/perfhound/internal/textfmt"
 )
 
 // Schema names the JSON document WriteJSON writes. It changes only when a
@@ -202,7 +202,7 @@ func (r *textReport) headline(v *Verdict) {
 		line += fmt.Sprintf("; secondary %s", r.Paint(textfmt.Bold, strings.ToUpper(string(v.Secondary))))
 	}
 	r.Printf("%s\n", line)
-	if t := textfmt.Target(v.Target, v.Start, v.Duration); t != "" {
+	if t := v.Target.Describe(v.Start, v.Duration); t != "" {
 		r.Para("  ", t)
 	}
 	if v.Summary != "" {
@@ -385,7 +385,7 @@ func WriteMarkdown(w io.Writer, v *Verdict) error {
 	if v.Summary != "" {
 		ew.Printf("%s\n\n", textfmt.MarkdownText(v.Summary))
 	}
-	if t := textfmt.Target(v.Target, v.Start, v.Duration); t != "" {
+	if t := v.Target.Describe(v.Start, v.Duration); t != "" {
 		ew.Printf("_%s_\n", textfmt.MarkdownText(t))
 	}
 

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 func TestFormat(t *testing.T) {
@@ -89,11 +87,6 @@ func TestFormat(t *testing.T) {
 		{"Wrap empty", strings.Join(Wrap("", 20), "|"), ""},
 		{"MarkdownText", MarkdownText("a|b *c* _d_ `e` <f> \\"), `a\|b \*c\* \_d\_ \` + "`e\\`" + ` &lt;f> \\`},
 		{"MarkdownCode", MarkdownCode("a|b `c`"), `a\|b 'c'`},
-		{"Target", Target(observation.Target{Kind: "process", PID: 42, Command: []string{"./server", "-p", "80"}, Labels: map[string]string{"z": "1", "a": "2"}},
-			time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), 10*time.Second+400*time.Microsecond),
-			"process 42 (./server -p 80) {a=2, z=1}, 10s from 2025-01-02 03:04:05 UTC"},
-		{"Target unknown", Target(observation.Target{}, time.Time{}, time.Second), "target unknown, 1s"},
-		{"Target nothing", Target(observation.Target{}, time.Time{}, 0), ""},
 		{"Span start only", Span(time.Date(2025, 1, 2, 3, 4, 5, 0, time.FixedZone("CET", 3600)), 0), "from 2025-01-02 02:04:05 UTC"},
 	} {
 		if tc.got != tc.want {

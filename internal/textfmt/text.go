@@ -11,8 +11,6 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 // OrDash is s, or "-" for an empty cell.
@@ -121,43 +119,6 @@ var markdownText = strings.NewReplacer(`\`, `\\`, "|", `\|`, "*", `\*`, "_", `\_
 func MarkdownCode(s string) string { return markdownCode.Replace(Printable(s)) }
 
 var markdownCode = strings.NewReplacer("|", `\|`, "`", "'")
-
-// Target says what was watched and for how long from when: "process 42
-// (./server -p 80) {env=prod}, 10s from 2025-01-02 03:04:05 UTC", "" when
-// nothing is known.
-func Target(t observation.Target, start time.Time, d time.Duration) string {
-	var what string
-	switch {
-	case t.Kind == "host":
-		what = "the host"
-	case t.PID != 0 && len(t.Command) > 0:
-		what = fmt.Sprintf("%s %d (%s)", t.Kind, t.PID, strings.Join(t.Command, " "))
-	case t.PID != 0:
-		what = fmt.Sprintf("%s %d", t.Kind, t.PID)
-	case len(t.Command) > 0:
-		what = fmt.Sprintf("%s %s", t.Kind, strings.Join(t.Command, " "))
-	case t.URL != "":
-		what = t.URL
-	case t.App != "":
-		what = "app " + t.App
-	case t.Kind != "":
-		what = t.Kind
-	}
-	if len(t.Labels) > 0 {
-		what += " {" + Labels(t.Labels) + "}"
-	}
-	when := Span(start, d)
-	if what == "" && when == "" {
-		return ""
-	}
-	if what == "" {
-		what = "target unknown"
-	}
-	if when != "" {
-		what += ", " + when
-	}
-	return what
-}
 
 // Span is how long from when: "10s from 2025-01-02 03:04:05 UTC", either
 // part alone, or "" when neither is known.
