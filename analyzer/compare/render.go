@@ -14,28 +14,9 @@ import (
 	"github.com/perfhound/perfhound/analyzer/benchdiff"
 	"github.com/perfhound/perfhound/analyzer/profdiff"
 	"github.com/perfhound/perfhound/analyzer/stat"
+	"github.com/perfhound/perfhound/internal/report"
 	"github.com/perfhound/perfhound/internal/textfmt"
 )
-
-// Format is an output format.
-type Format string
-
-const (
-	Text     Format = "text"
-	Markdown Format = "markdown"
-	JSON     Format = "json"
-)
-
-// ParseFormat checks a --format value.
-func ParseFormat(s string) (Format, error) {
-	switch f := Format(s); f {
-	case Text, Markdown, JSON:
-		return f, nil
-	case "md":
-		return Markdown, nil
-	}
-	return "", fmt.Errorf("unknown format %q (want text, markdown or json)", s)
-}
 
 // RenderOptions tune the renderers.
 type RenderOptions struct {
@@ -46,16 +27,16 @@ type RenderOptions struct {
 }
 
 // Render writes r in format f.
-func (r *Result) Render(w io.Writer, f Format, o RenderOptions) error {
+func (r *Result) Render(w io.Writer, f report.Format, o RenderOptions) error {
 	if o.Functions <= 0 {
 		o.Functions = 10
 	}
 	switch f {
-	case JSON:
+	case report.JSON:
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)
-	case Markdown:
+	case report.Markdown:
 		return r.markdown(w, o)
 	}
 	return r.text(w, o)
@@ -81,7 +62,7 @@ func (r *Result) headline() string {
 	switch n := len(r.Regressions); {
 	case n > 0:
 		return fmt.Sprintf("%s beyond noise and the %s threshold", textfmt.Plural(n, "regression"), th)
-	case len(r.Changes) > 0 && r.Policy.FailOn == FailOnChange:
+	case len(r.Changes) > 0 && r.Policy.FailOn == stat.FailOnChange:
 		return fmt.Sprintf("%s beyond noise and the %s threshold", textfmt.Plural(len(r.Changes), "change"), th)
 	}
 	s := "no regression beyond noise and the " + th + " threshold"

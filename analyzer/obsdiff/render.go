@@ -8,9 +8,9 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/perfhound/perfhound/analyzer/compare"
 	"github.com/perfhound/perfhound/analyzer/stat"
 	"github.com/perfhound/perfhound/analyzer/verdict"
+	"github.com/perfhound/perfhound/internal/report"
 	"github.com/perfhound/perfhound/internal/textfmt"
 )
 
@@ -20,12 +20,12 @@ type RenderOptions struct {
 	Color bool
 }
 
-// Render writes d in format f: compare's text, markdown or json.
-func (d *Diff) Render(w io.Writer, f compare.Format, o RenderOptions) error {
+// Render writes d in format f: text, markdown or json.
+func (d *Diff) Render(w io.Writer, f report.Format, o RenderOptions) error {
 	switch f {
-	case compare.JSON:
+	case report.JSON:
 		return d.json(w)
-	case compare.Markdown:
+	case report.Markdown:
 		return d.markdown(w)
 	}
 	return d.text(w, o)
@@ -60,7 +60,7 @@ func (d *Diff) headline() string {
 	switch {
 	case len(d.Regressions) > 0:
 		return textfmt.Plural(len(d.Regressions), "regression") + " " + d.floors()
-	case len(d.Improvements) > 0 && d.Policy.FailOn == compare.FailOnChange:
+	case len(d.Improvements) > 0 && d.Policy.FailOn == stat.FailOnChange:
 		return textfmt.Plural(len(d.Improvements), "change") + " " + d.floors()
 	}
 	s := "no regression " + d.floors()

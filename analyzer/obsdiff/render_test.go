@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/perfhound/perfhound/analyzer/compare"
 	"github.com/perfhound/perfhound/analyzer/internal/golden"
+	"github.com/perfhound/perfhound/internal/report"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -20,8 +20,8 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 func TestGolden(t *testing.T) {
 	formats := []struct {
 		ext    string
-		format compare.Format
-	}{{"txt", compare.Text}, {"md", compare.Markdown}, {"json", compare.JSON}}
+		format report.Format
+	}{{"txt", report.Text}, {"md", report.Markdown}, {"json", report.JSON}}
 	for _, pair := range [][2]string{
 		{"cpu-hash", "io-fsync"},
 		{"contention-go-mutex", "contention-go-mutex"},
@@ -45,7 +45,7 @@ func TestGolden(t *testing.T) {
 func TestJSON(t *testing.T) {
 	d := diff(t, "cpu-hash", "cpu-hash", nil)
 	var buf bytes.Buffer
-	if err := d.Render(&buf, compare.JSON, RenderOptions{}); err != nil {
+	if err := d.Render(&buf, report.JSON, RenderOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var doc map[string]any
@@ -68,10 +68,10 @@ func TestJSON(t *testing.T) {
 func TestTextColor(t *testing.T) {
 	d := diff(t, "cpu-hash", "io-fsync", nil)
 	var plain, color bytes.Buffer
-	if err := d.Render(&plain, compare.Text, RenderOptions{}); err != nil {
+	if err := d.Render(&plain, report.Text, RenderOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Render(&color, compare.Text, RenderOptions{Color: true}); err != nil {
+	if err := d.Render(&color, report.Text, RenderOptions{Color: true}); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(plain.String(), "\x1b[") || !strings.Contains(color.String(), "\x1b[31m") {
