@@ -1,8 +1,6 @@
 package textfmt
 
 import (
-	"bytes"
-	"errors"
 	"math"
 	"strings"
 	"testing"
@@ -95,46 +93,6 @@ func TestFormat(t *testing.T) {
 	}
 }
 
-func TestTerminal(t *testing.T) {
-	var buf bytes.Buffer
-	term := NewTerminal(&buf, false)
-	term.Section("Title", "a note")
-	term.Para("  - ", strings.Repeat("word ", 30))
-	term.Table("head\nrow\n")
-	want := "\nTitle (a note)\n" +
-		"  - " + strings.TrimSpace(strings.Repeat("word ", 21)) + "\n" +
-		"    " + strings.TrimSpace(strings.Repeat("word ", 9)) + "\n" +
-		"head\nrow\n"
-	if buf.String() != want {
-		t.Errorf("got\n%q\nwant\n%q", buf.String(), want)
-	}
-	if got := NewTerminal(&buf, true).Paint(Red, "x"); got != Red+"x"+Reset {
-		t.Errorf("Paint in colour = %q", got)
-	}
-	if got := NewTerminal(&buf, true).Paint(Red, ""); got != "" {
-		t.Errorf("Paint of nothing = %q", got)
-	}
-}
-
-type failWriter struct{ n int }
-
-func (f *failWriter) Write(p []byte) (int, error) {
-	f.n++
-	return 0, errors.New("disk full")
-}
-
-func TestWriterKeepsFirstError(t *testing.T) {
-	f := &failWriter{}
-	w := NewWriter(f)
-	w.Printf("a")
-	w.Printf("b")
-	if w.Err() == nil || f.n != 1 {
-		t.Errorf("Err() = %v after %d writes, want the first error after 1", w.Err(), f.n)
-	}
-}
-
-// Text from the input (a benchmark's name, a unit, a file name, a function
-// name) must not act on the terminal or the markdown it is shown in.
 func TestEscaping(t *testing.T) {
 	for _, tc := range []struct {
 		name string
