@@ -157,21 +157,6 @@ func (p *Para) medium() Medium  { return p.Only }
 func (l *List) medium() Medium  { return l.Only }
 func (t *Table) medium() Medium { return t.Only }
 
-// Only gives b to one writer alone.
-func Only(m Medium, b Block) Block {
-	switch b := b.(type) {
-	case *Title:
-		b.Only = m
-	case *Para:
-		b.Only = m
-	case *List:
-		b.Only = m
-	case *Table:
-		b.Only = m
-	}
-	return b
-}
-
 // shows reports whether a part for medium m is written to medium to.
 func shows(m, to Medium) bool { return m == Both || m == to }
 
