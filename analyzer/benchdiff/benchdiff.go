@@ -20,8 +20,8 @@ import (
 	"math"
 	"strings"
 
-	"github.com/perfhound/perfhound/analyzer/internal/textfmt"
 	"github.com/perfhound/perfhound/analyzer/stat"
+	"github.com/perfhound/perfhound/internal/textfmt"
 	"golang.org/x/perf/benchfmt"
 	"golang.org/x/perf/benchmath"
 )

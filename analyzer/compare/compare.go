@@ -30,28 +30,10 @@ const Schema = "perfhound.compare/v1"
 // ErrMismatch is returned when the two sides cannot be compared.
 var ErrMismatch = errors.New("base and head do not match")
 
-// Policy says what fails the build.
-type Policy string
-
-const (
-	FailOnRegression Policy = "regression" // a regression beyond the threshold
-	FailOnChange     Policy = "change"     // any change beyond the threshold, better or worse
-	FailNever        Policy = "never"      // report only
-)
-
-// ParsePolicy checks a --fail-on value.
-func ParsePolicy(s string) (Policy, error) {
-	switch p := Policy(s); p {
-	case FailOnRegression, FailOnChange, FailNever:
-		return p, nil
-	}
-	return "", fmt.Errorf("unknown policy %q (want regression, change or never)", s)
-}
-
 // Options configure a comparison.
 type Options struct {
 	Thresholds stat.Thresholds
-	FailOn     Policy
+	FailOn     stat.Policy
 	// SampleIndex selects the profile value to compare ("alloc_space");
 	// "" takes each profile's default.
 	SampleIndex string
@@ -60,7 +42,7 @@ type Options struct {
 }
 
 // DefaultOptions are the command's defaults.
-var DefaultOptions = Options{Thresholds: stat.DefaultThresholds, FailOn: FailOnRegression, Top: 10}
+var DefaultOptions = Options{Thresholds: stat.DefaultThresholds, FailOn: stat.FailOnRegression, Top: 10}
 
 // Side describes one side's inputs.
 type Side struct {
@@ -72,10 +54,10 @@ type Side struct {
 
 // PolicyInfo echoes the thresholds a Result was decided with.
 type PolicyInfo struct {
-	Alpha      float64 `json:"alpha"`
-	Confidence float64 `json:"confidence"`
-	Threshold  float64 `json:"threshold"`
-	FailOn     Policy  `json:"fail_on"`
+	Alpha      float64     `json:"alpha"`
+	Confidence float64     `json:"confidence"`
+	Threshold  float64     `json:"threshold"`
+	FailOn     stat.Policy `json:"fail_on"`
 }
 
 // Attribution is a function that grew while a benchmark regressed.
@@ -167,7 +149,7 @@ func Run(base, head *input.Set, opt Options) (*Result, error) {
 		opt.Top = DefaultOptions.Top
 	}
 	if opt.FailOn == "" {
-		opt.FailOn = FailOnRegression
+		opt.FailOn = stat.FailOnRegression
 	}
 	th := opt.Thresholds
 	r := &Result{
@@ -481,15 +463,10 @@ func priorities(d *profdiff.Diff, top int) []Priority {
 	return out
 }
 
-// decide applies the policy.
-func (r *Result) decide(p Policy) bool {
-	switch p {
-	case FailNever:
-		return false
-	case FailOnChange:
-		return len(r.Regressions)+len(r.Improvements)+len(r.Changes) > 0
-	}
-	return len(r.Regressions) > 0
+// decide applies the policy: improvements and changes with no known
+// better direction are the changes other than regressions.
+func (r *Result) decide(p stat.Policy) bool {
+	return p.Fails(len(r.Regressions), len(r.Improvements)+len(r.Changes))
 }
 
 // MarshalJSON writes a number that is not finite as null: an infinite

@@ -1,6 +1,8 @@
 package compare
 
 import (
+	"github.com/perfhound/perfhound/internal/report"
+
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -51,7 +53,7 @@ func FuzzCompareProfiles(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, f := range []Format{Text, Markdown, JSON} {
+		for _, f := range []report.Format{report.Text, report.Markdown, report.JSON} {
 			if err := res.Render(&bytes.Buffer{}, f, RenderOptions{}); err != nil {
 				t.Fatalf("render %s: %v", f, err)
 			}
@@ -137,12 +139,12 @@ func FuzzCompareBench(f *testing.F) {
 				}
 			}
 		}
-		for _, format := range []Format{Text, Markdown, JSON} {
+		for _, format := range []report.Format{report.Text, report.Markdown, report.JSON} {
 			var out bytes.Buffer
 			if err := res.Render(&out, format, RenderOptions{}); err != nil {
 				t.Fatalf("render %s: %v", format, err)
 			}
-			if format == JSON {
+			if format == report.JSON {
 				if !json.Valid(out.Bytes()) {
 					t.Fatalf("invalid JSON:\n%s", out.Bytes())
 				}

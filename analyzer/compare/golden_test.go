@@ -1,6 +1,8 @@
 package compare
 
 import (
+	"github.com/perfhound/perfhound/internal/report"
+
 	"bytes"
 	"flag"
 	"os"
@@ -26,14 +28,14 @@ func TestGolden(t *testing.T) {
 		name   string
 		base   string
 		head   string
-		format Format
+		format report.Format
 		opt    func(*Options)
 	}{
-		{"hashblocks10.text", "base", "head", Text, nil},
-		{"hashblocks10.markdown", "base", "head", Markdown, nil},
-		{"hashblocks10.json", "base", "head", JSON, nil},
-		{"hashblocks10-bench-only.text", "base/run-01.txt", "head/run-01.txt", Text, nil},
-		{"hashblocks10-one-profile.text", "base/run-01.cpu.pprof", "head/run-01.cpu.pprof", Text, nil},
+		{"hashblocks10.text", "base", "head", report.Text, nil},
+		{"hashblocks10.markdown", "base", "head", report.Markdown, nil},
+		{"hashblocks10.json", "base", "head", report.JSON, nil},
+		{"hashblocks10-bench-only.text", "base/run-01.txt", "head/run-01.txt", report.Text, nil},
+		{"hashblocks10-one-profile.text", "base/run-01.cpu.pprof", "head/run-01.cpu.pprof", report.Text, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Relative paths keep the golden files independent of the checkout.

@@ -1,6 +1,8 @@
 package compare
 
 import (
+	"github.com/perfhound/perfhound/internal/report"
+
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -31,7 +33,7 @@ func TestJSONWritesNonFiniteAsNull(t *testing.T) {
 			Change: stat.Regression, AttributedTo: []Attribution{{Function: "f", Delta: inf, DeltaFlat: nan, Share: inf, P: nan}}}},
 	}
 	var out bytes.Buffer
-	if err := r.Render(&out, JSON, RenderOptions{}); err != nil {
+	if err := r.Render(&out, report.JSON, RenderOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var back struct {
@@ -46,7 +48,7 @@ func TestJSONWritesNonFiniteAsNull(t *testing.T) {
 	if f := back.Regressions[0]; f.Base != nil || f.DeltaPct != nil || f.AttributedTo[0].Delta != nil || f.AttributedTo[0].Share != nil {
 		t.Errorf("non-finite numbers not null:\n%s", out.Bytes())
 	}
-	for _, f := range []Format{Text, Markdown} {
+	for _, f := range []report.Format{report.Text, report.Markdown} {
 		if err := r.Render(&bytes.Buffer{}, f, RenderOptions{}); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
@@ -101,10 +103,10 @@ func TestHostileNamesAreEscaped(t *testing.T) {
 		t.Fatalf("regressions = %+v, want the 50%% slower Evil", res.Regressions)
 	}
 	var text, md bytes.Buffer
-	if err := res.Render(&text, Text, RenderOptions{}); err != nil {
+	if err := res.Render(&text, report.Text, RenderOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := res.Render(&md, Markdown, RenderOptions{}); err != nil {
+	if err := res.Render(&md, report.Markdown, RenderOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	for format, out := range map[string]string{"text": text.String(), "markdown": md.String()} {

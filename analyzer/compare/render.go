@@ -7,35 +7,15 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"golang.org/x/perf/benchunit"
 
 	"github.com/perfhound/perfhound/analyzer/benchdiff"
-	"github.com/perfhound/perfhound/analyzer/internal/textfmt"
 	"github.com/perfhound/perfhound/analyzer/profdiff"
 	"github.com/perfhound/perfhound/analyzer/stat"
+	"github.com/perfhound/perfhound/internal/report"
+	"github.com/perfhound/perfhound/internal/textfmt"
 )
-
-// Format is an output format.
-type Format string
-
-const (
-	Text     Format = "text"
-	Markdown Format = "markdown"
-	JSON     Format = "json"
-)
-
-// ParseFormat checks a --format value.
-func ParseFormat(s string) (Format, error) {
-	switch f := Format(s); f {
-	case Text, Markdown, JSON:
-		return f, nil
-	case "md":
-		return Markdown, nil
-	}
-	return "", fmt.Errorf("unknown format %q (want text, markdown or json)", s)
-}
 
 // RenderOptions tune the renderers.
 type RenderOptions struct {
@@ -46,33 +26,19 @@ type RenderOptions struct {
 }
 
 // Render writes r in format f.
-func (r *Result) Render(w io.Writer, f Format, o RenderOptions) error {
+func (r *Result) Render(w io.Writer, f report.Format, o RenderOptions) error {
 	if o.Functions <= 0 {
 		o.Functions = 10
 	}
 	switch f {
-	case JSON:
+	case report.JSON:
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)
-	case Markdown:
-		return r.markdown(w, o)
+	case report.Markdown:
+		return report.WriteMarkdown(w, r.document(o))
 	}
-	return r.text(w, o)
-}
-
-const (
-	red   = "\x1b[31m"
-	green = "\x1b[32m"
-	bold  = "\x1b[1m"
-	reset = "\x1b[0m"
-)
-
-func paint(on bool, code, s string) string {
-	if !on {
-		return s
-	}
-	return code + s + reset
+	return report.WriteText(w, r.document(o), o.Color)
 }
 
 // headline is the one-line answer.
@@ -81,7 +47,7 @@ func (r *Result) headline() string {
 	switch n := len(r.Regressions); {
 	case n > 0:
 		return fmt.Sprintf("%s beyond noise and the %s threshold", textfmt.Plural(n, "regression"), th)
-	case len(r.Changes) > 0 && r.Policy.FailOn == FailOnChange:
+	case len(r.Changes) > 0 && r.Policy.FailOn == stat.FailOnChange:
 		return fmt.Sprintf("%s beyond noise and the %s threshold", textfmt.Plural(len(r.Changes), "change"), th)
 	}
 	s := "no regression beyond noise and the " + th + " threshold"
@@ -194,97 +160,241 @@ func profileTitle(d *profdiff.Diff) string {
 	return fmt.Sprintf("%s, %s; %s", d.SampleType, norm, test)
 }
 
-func (r *Result) text(w io.Writer, o RenderOptions) error {
-	ew := textfmt.NewWriter(w)
-	c := o.Color
-	ew.Printf("%s\n", paint(c, bold, "perfhound compare"))
-	ew.Printf("  base:   %s (%s)\n", pr(strings.Join(r.Base.Paths, " ")), r.Base.Inputs)
-	ew.Printf("  head:   %s (%s)\n", pr(strings.Join(r.Head.Paths, " ")), r.Head.Inputs)
-	ew.Printf("  policy: alpha %.2g, threshold %s, fail on %s\n\n", r.Policy.Alpha, pct0(r.Policy.Threshold), r.Policy.FailOn)
-	verdict := "OK"
-	code := green
-	if r.Failed {
-		verdict, code = "FAIL", red
-	}
-	ew.Printf("%s: %s\n", paint(c, bold+code, verdict), r.headline())
-
-	if len(r.Regressions) > 0 {
-		ew.Printf("\n%s\n", paint(c, bold, "Regressions"))
-		for i := range r.Regressions {
-			r.textFinding(ew, &r.Regressions[i], o)
-		}
-	}
-	if len(r.Changes) > 0 {
-		ew.Printf("\n%s\n", paint(c, bold, "Changes (no known better direction)"))
-		for i := range r.Changes {
-			r.textFinding(ew, &r.Changes[i], o)
-		}
-	}
-	if len(r.Improvements) > 0 {
-		ew.Printf("\n%s\n", paint(c, bold, "Improvements"))
-		for i := range r.Improvements {
-			r.textFinding(ew, &r.Improvements[i], o)
+// document is r's report. The terminal's is benchstat's: a line for each
+// finding, a table for each unit; the markdown's, for a pull request,
+// puts the findings in tables and folds the rest.
+func (r *Result) document(o RenderOptions) *report.Doc {
+	d := &report.Doc{Lead: r.lead()}
+	for _, sec := range []struct {
+		title, note string
+		fs          []Finding
+	}{{"Regressions", "", r.Regressions}, {"Changes", "no known better direction", r.Changes}, {"Improvements", "", r.Improvements}} {
+		if len(sec.fs) > 0 {
+			d.Sections = append(d.Sections, report.Section{Title: sec.title, Note: sec.note, Blocks: r.findings(sec.fs)})
 		}
 	}
 	if t := r.Benchmarks; t != nil {
-		ew.Printf("\n%s\n", paint(c, bold, "Benchmarks"))
-		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
-		for ui, rows := range byUnit(t) {
-			unit := pr(rows[0].Unit)
-			if ui > 0 {
-				fmt.Fprintf(tw, "\t\t\t\t\n")
-			}
-			fmt.Fprintf(tw, "\tbase %s\thead %s\tdelta\t\n", unit, unit)
-			for _, row := range rows {
-				mark := ""
-				switch row.Change {
-				case stat.Regression:
-					mark = paint(c, red, "regression")
-				case stat.Improvement:
-					mark = paint(c, green, "improvement")
-				case stat.Changed:
-					mark = "changed"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s %s\n", pr(benchLabel(row, t)), withSpread(row.Base, row.Unit),
-					withSpread(row.Head, row.Unit), deltaCell(row, r.Policy.Alpha), pval(row.P, row.Base.N, row.Head.N), mark)
-			}
-			if g := geomeanOf(t, rows[0].Unit); g != nil {
-				fmt.Fprintf(tw, "geomean\t%s\t%s\t%s\t\n", value(g.Base, g.Unit), value(g.Head, g.Unit), signedPct(g.Delta))
-			}
-		}
-		tw.Flush()
+		d.Sections = append(d.Sections, report.Section{Title: "Benchmarks", Fold: report.Lit(fmt.Sprintf("All benchmarks (%d rows)", len(t.Rows))),
+			Blocks: []report.Block{r.benchmarksText(t), r.benchmarksMarkdown(t)}})
 	}
-	for _, d := range r.Profiles {
-		ew.Printf("\n%s (%s)\n", paint(c, bold, "Functions"), pr(profileTitle(d)))
-		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintf(tw, "Δ own\tΔ flat\tbase own\thead own\tp\t\t\n")
-		n := 0
-		for _, f := range d.Functions {
-			if n == o.Functions || f.Delta.Own == 0 {
-				break
-			}
-			n++
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.3f\t\t%s\n", pr(signedCost(f.Delta.Own, d.Unit)), pr(signedCost(f.Delta.Flat, d.Unit)),
-				costValue(f.Base.Own, d.Unit), costValue(f.Head.Own, d.Unit), f.P, pr(shortName(f.Name))+changeMark(f.Change))
-		}
-		tw.Flush()
+	for _, p := range r.Profiles {
+		d.Sections = append(d.Sections, functionsSection(p, o.Functions))
 	}
 	if len(r.Priorities) > 0 {
-		ew.Printf("\n%s (where the head spends its cost, by own share)\n", paint(c, bold, "Optimization priorities"))
-		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintf(tw, "rank\town\tflat\tcum\tcumulative\t\t\n")
-		st := ""
-		for _, p := range r.Priorities {
-			if p.SampleType != st && len(r.Profiles) > 1 {
-				st = p.SampleType
-				fmt.Fprintf(tw, "\t\t\t\t\t\t[%s]\n", pr(st))
-			}
-			fmt.Fprintf(tw, "%d\t%.1f%%\t%.1f%%\t%.1f%%\t%.1f%%\t\t%s\n", p.Rank, 100*p.Own, 100*p.Flat, 100*p.Cum, 100*p.Cumulative, pr(shortName(p.Function)))
-		}
-		tw.Flush()
+		d.Sections = append(d.Sections, r.prioritiesSection())
 	}
-	r.textNotes(ew)
-	return ew.Err()
+	if notes := r.notes(); len(notes) > 0 {
+		l := &report.List{Unwrapped: true}
+		for _, n := range notes {
+			l.Items = append(l.Items, report.Item{Text: report.Plain(n)})
+		}
+		d.Sections = append(d.Sections, report.Section{Title: "Notes", Fold: report.Lit(fmt.Sprintf("Notes (%d)", len(notes))), Blocks: []report.Block{l}})
+	}
+	return d
+}
+
+// lead is the answer and what was compared with what.
+func (r *Result) lead() []report.Block {
+	word, tone, icon := "OK", report.Green, "✅"
+	if r.Failed {
+		word, tone, icon = "FAIL", report.Red, "❌"
+	}
+	side := func(s Side) report.Inline {
+		return report.Cat(report.Plain(strings.Join(s.Paths, " ")), report.Lit(" ("), report.Plain(s.Inputs), report.Lit(")"))
+	}
+	policy := fmt.Sprintf("alpha %.2g, threshold %s, fail on %s", r.Policy.Alpha, pct0(r.Policy.Threshold), r.Policy.FailOn)
+	term := func(prefix string, text report.Inline) report.Block {
+		return &report.Para{Prefix: prefix, Text: text, Unwrapped: true, Only: report.TerminalOnly}
+	}
+	return []report.Block{
+		&report.Title{Text: report.Cat(report.Lit(icon+" perfhound compare: "), report.Plain(r.headline())), Only: report.MarkdownOnly},
+		term("", report.Lit("perfhound compare").Paint(report.Bold)),
+		term("  base:   ", side(r.Base)),
+		term("  head:   ", side(r.Head)),
+		term("  policy: ", report.Plain(policy)),
+		report.Blank,
+		term("", report.Cat(report.Lit(word).Paint(report.Bold|tone), report.Lit(": "), report.Plain(r.headline()))),
+		&report.Para{Only: report.MarkdownOnly, Text: report.Cat(report.Lit("Base "), report.Code(strings.Join(r.Base.Paths, " ")),
+			report.Lit(" ("+r.Base.Inputs+") vs head "), report.Code(strings.Join(r.Head.Paths, " ")), report.Lit(" ("+r.Head.Inputs+"); "),
+			report.Plain(policy), report.Lit("."))},
+	}
+}
+
+// findings are a line each on a terminal, with the functions each is
+// attributed to under it; a table in markdown.
+func (r *Result) findings(fs []Finding) []report.Block {
+	var out []report.Block
+	line := func(prefix string, text ...report.Inline) {
+		out = append(out, &report.Para{Prefix: prefix, Text: report.Cat(text...), Unwrapped: true, Only: report.TerminalOnly})
+	}
+	t := &report.Table{Only: report.MarkdownOnly, Columns: []report.Column{{}, {Header: "unit"}, {Header: "base", Right: true},
+		{Header: "head", Right: true}, {Header: "delta", Right: true}, {Header: "95% CI", Right: true}, {Header: "p", Right: true}, {Header: "attributed to"}}}
+	for i := range fs {
+		f := &fs[i]
+		t.Rows = append(t.Rows, r.findingRow(f))
+		if f.Kind == "function" {
+			line("  ", report.Plain(shortName(f.Function)), report.Lit(fmt.Sprintf("  %+.2f%% of total ", f.DeltaPct)), report.Plain(f.Unit),
+				report.Lit(fmt.Sprintf("  (p=%.3f)", f.P)))
+			continue
+		}
+		ci := ""
+		if f.DeltaLoPct != nil && f.DeltaHiPct != nil {
+			ci = fmt.Sprintf(" [%+.1f%%, %+.1f%%]", *f.DeltaLoPct, *f.DeltaHiPct)
+		}
+		line("  ", report.Plain(f.Benchmark), report.Lit("  "), report.Plain(f.Unit),
+			report.Lit(fmt.Sprintf("  %s → %s  %+.2f%%%s  (p=%.3f)", value(f.Base, f.Unit), value(f.Head, f.Unit), f.DeltaPct, ci, f.P)))
+		for _, a := range f.AttributedTo {
+			if a.Blamed {
+				line("      ", report.Lit("blamed: "), report.Plain(shortName(a.Function)), report.Lit("  ("), report.Plain(signedCost(a.Delta, a.Unit)),
+					report.Lit(fmt.Sprintf(", %.0f%% of the change, with callees; ", 100*a.Share)), report.Plain(a.Why), report.Lit(")"))
+				if len(a.Path) > 1 {
+					line("              ", report.Lit("via "), shortPath(a.Path))
+				}
+				continue
+			}
+			line("      ", report.Plain(signedCost(a.Delta, a.Unit)), report.Lit(fmt.Sprintf("  %3.0f%%  ", 100*a.Share)), report.Plain(shortName(a.Function)),
+				report.Lit(sigNote(a.P, r.Policy.Alpha)))
+		}
+		if f.AttributionNote != "" {
+			line("      ", report.Lit("(not attributed: "), report.Plain(f.AttributionNote), report.Lit(")"))
+		}
+	}
+	return append(out, t)
+}
+
+// findingRow is a finding in markdown's table: the first three functions
+// it is attributed to, a line each.
+func (r *Result) findingRow(f *Finding) report.Row {
+	ci := ""
+	if f.DeltaLoPct != nil && f.DeltaHiPct != nil {
+		ci = fmt.Sprintf("%+.1f%% … %+.1f%%", *f.DeltaLoPct, *f.DeltaHiPct)
+	}
+	var parts []report.Inline
+	for i, a := range f.AttributedTo {
+		if i == 3 {
+			break
+		}
+		part := report.Code(shortName(a.Function))
+		if a.Blamed {
+			part = report.Cat(part, report.Lit(" "), report.Lit("blamed").Strong())
+		}
+		parts = append(parts, report.Cat(part, report.Lit(" "), report.Plain(signedCost(a.Delta, a.Unit)), report.Lit(fmt.Sprintf(" (%.0f%%)", 100*a.Share))))
+	}
+	if f.AttributionNote != "" {
+		parts = append(parts, report.Em(f.AttributionNote))
+	}
+	attr := report.Lit("")
+	for i, p := range parts {
+		if i > 0 {
+			attr = report.Cat(attr, report.Lit("<br>"))
+		}
+		attr = report.Cat(attr, p)
+	}
+	base, head := value(f.Base, f.Unit), value(f.Head, f.Unit)
+	if f.Kind == "function" {
+		base, head = fmt.Sprintf("%.2f%%", 100*f.Base), fmt.Sprintf("%.2f%%", 100*f.Head)
+	}
+	return report.Row{Cells: []report.Inline{report.Code(f.Name()), report.Plain(f.Unit), report.Lit(base), report.Lit(head),
+		report.Lit(fmt.Sprintf("%+.2f%%", f.DeltaPct)), report.Lit(ci), report.Lit(fmt.Sprintf("%.3f", f.P)), attr}}
+}
+
+// benchmarksText is benchstat's table for a terminal: a block for each
+// unit, under its own header row, aligned together.
+func (r *Result) benchmarksText(t *benchdiff.Table) *report.Table {
+	out := &report.Table{Only: report.TerminalOnly, Columns: make([]report.Column, 5)}
+	for ui, rows := range byUnit(t) {
+		unit := rows[0].Unit
+		if ui > 0 {
+			out.Rows = append(out.Rows, report.Row{Cells: []report.Inline{nil, nil, nil, nil, nil}})
+		}
+		out.Rows = append(out.Rows, report.Row{Head: true, Cells: []report.Inline{nil, report.Cat(report.Lit("base "), report.Plain(unit)),
+			report.Cat(report.Lit("head "), report.Plain(unit)), report.Lit("delta"), nil}})
+		for _, row := range rows {
+			var mark report.Inline
+			switch row.Change {
+			case stat.Regression:
+				mark = report.Lit("regression").Paint(report.Red)
+			case stat.Improvement:
+				mark = report.Lit("improvement").Paint(report.Green)
+			case stat.Changed:
+				mark = report.Lit("changed")
+			}
+			out.Rows = append(out.Rows, report.Row{Cells: []report.Inline{report.Plain(benchLabel(row, t)), report.Lit(withSpread(row.Base, row.Unit)),
+				report.Lit(withSpread(row.Head, row.Unit)), report.Lit(deltaCell(row, r.Policy.Alpha)),
+				report.Cat(report.Lit(pval(row.P, row.Base.N, row.Head.N)+" "), mark)}})
+		}
+		if g := geomeanOf(t, unit); g != nil {
+			out.Rows = append(out.Rows, report.Row{Cells: []report.Inline{report.Lit("geomean"), report.Lit(value(g.Base, g.Unit)),
+				report.Lit(value(g.Head, g.Unit)), report.Lit(signedPct(g.Delta)), nil}})
+		}
+	}
+	return out
+}
+
+// benchmarksMarkdown is every row in one table, the unit a column, then
+// the geomeans.
+func (r *Result) benchmarksMarkdown(t *benchdiff.Table) *report.Table {
+	out := &report.Table{Only: report.MarkdownOnly, Columns: []report.Column{{Header: "benchmark"}, {Header: "unit"}, {Header: "base", Right: true},
+		{Header: "head", Right: true}, {Header: "delta", Right: true}, {Header: "p", Right: true}}}
+	for _, row := range flatten(byUnit(t)) {
+		out.Rows = append(out.Rows, report.Row{Cells: []report.Inline{report.Code(benchLabel(row, t)), report.Plain(row.Unit),
+			report.Lit(withSpread(row.Base, row.Unit)), report.Lit(withSpread(row.Head, row.Unit)), report.Lit(deltaCell(row, r.Policy.Alpha)),
+			report.Lit(fmt.Sprintf("%.3f", row.P))}})
+	}
+	for _, g := range t.Geomeans {
+		if g.Rows > 1 {
+			out.Rows = append(out.Rows, report.Row{Cells: []report.Inline{report.Lit("geomean"), report.Plain(g.Unit), report.Lit(value(g.Base, g.Unit)),
+				report.Lit(value(g.Head, g.Unit)), report.Lit(signedPct(g.Delta)), nil}})
+		}
+	}
+	return out
+}
+
+// functionsSection is the functions of a profile kind whose own cost
+// changed most, at most top of them.
+func functionsSection(d *profdiff.Diff, top int) report.Section {
+	term := &report.Table{Only: report.TerminalOnly, Numbers: true, Columns: []report.Column{{Header: "Δ own"}, {Header: "Δ flat"},
+		{Header: "base own"}, {Header: "head own"}, {Header: "p"}, {}}}
+	md := &report.Table{Only: report.MarkdownOnly, Columns: []report.Column{{Header: "function"}, {Header: "Δ own", Right: true},
+		{Header: "Δ flat", Right: true}, {Header: "base own", Right: true}, {Header: "head own", Right: true}, {Header: "p", Right: true}}}
+	for i, f := range d.Functions {
+		if i == top || f.Delta.Own == 0 {
+			break
+		}
+		own, flat := report.Plain(signedCost(f.Delta.Own, d.Unit)), report.Plain(signedCost(f.Delta.Flat, d.Unit))
+		base, head, p := report.Lit(costValue(f.Base.Own, d.Unit)), report.Lit(costValue(f.Head.Own, d.Unit)), report.Lit(fmt.Sprintf("%.3f", f.P))
+		term.Rows = append(term.Rows, report.Row{Cells: []report.Inline{own, flat, base, head, p,
+			report.Cat(report.Plain(shortName(f.Name)), report.Lit(changeMark(f.Change)))}})
+		md.Rows = append(md.Rows, report.Row{Cells: []report.Inline{report.Code(shortName(f.Name)), own, flat, base, head, p}})
+	}
+	title := profileTitle(d)
+	return report.Section{Title: "Functions", Note: title, Fold: report.Cat(report.Lit("Functions ("), report.Plain(title), report.Lit(")")),
+		Blocks: []report.Block{term, md}}
+}
+
+// prioritiesSection is where the head spends its cost, by own share; on a
+// terminal under the sample type of each profile kind, when there are
+// several.
+func (r *Result) prioritiesSection() report.Section {
+	term := &report.Table{Only: report.TerminalOnly, Numbers: true, Columns: []report.Column{{Header: "rank"}, {Header: "own"}, {Header: "flat"},
+		{Header: "cum"}, {Header: "cumulative"}, {}}}
+	md := &report.Table{Only: report.MarkdownOnly, Columns: []report.Column{{Header: "#", Right: true}, {Header: "function"}, {Header: "own", Right: true},
+		{Header: "flat", Right: true}, {Header: "cum", Right: true}, {Header: "cumulative", Right: true}}}
+	pct := func(x float64) report.Inline { return report.Lit(fmt.Sprintf("%.1f%%", 100*x)) }
+	st := ""
+	for _, p := range r.Priorities {
+		if p.SampleType != st && len(r.Profiles) > 1 {
+			st = p.SampleType
+			term.Rows = append(term.Rows, report.Row{Cells: []report.Inline{nil, nil, nil, nil, nil, report.Cat(report.Lit("["), report.Plain(st), report.Lit("]"))}})
+		}
+		rank := report.Lit(strconv.Itoa(p.Rank))
+		term.Rows = append(term.Rows, report.Row{Cells: []report.Inline{rank, pct(p.Own), pct(p.Flat), pct(p.Cum), pct(p.Cumulative),
+			report.Plain(shortName(p.Function))}})
+		md.Rows = append(md.Rows, report.Row{Cells: []report.Inline{rank, report.Code(shortName(p.Function)), pct(p.Own), pct(p.Flat), pct(p.Cum),
+			pct(p.Cumulative)}})
+	}
+	return report.Section{Title: "Optimization priorities", Note: "where the head spends its cost, by own share",
+		Fold: report.Lit("Optimization priorities (head)"), Blocks: []report.Block{term, md}}
 }
 
 // byUnit groups rows by unit, as benchstat prints one table per unit,
@@ -342,37 +452,16 @@ func benchLabel(row *benchdiff.Row, t *benchdiff.Table) string {
 	return row.Name
 }
 
-func (r *Result) textFinding(ew *textfmt.Writer, f *Finding, o RenderOptions) {
-	if f.Kind == "function" {
-		ew.Printf("  %s  %+.2f%% of total %s  (p=%.3f)\n", pr(shortName(f.Function)), f.DeltaPct, pr(f.Unit), f.P)
-		return
-	}
-	ci := ""
-	if f.DeltaLoPct != nil && f.DeltaHiPct != nil {
-		ci = fmt.Sprintf(" [%+.1f%%, %+.1f%%]", *f.DeltaLoPct, *f.DeltaHiPct)
-	}
-	ew.Printf("  %s  %s  %s → %s  %+.2f%%%s  (p=%.3f)\n", pr(f.Benchmark), pr(f.Unit), value(f.Base, f.Unit), value(f.Head, f.Unit), f.DeltaPct, ci, f.P)
-	for _, a := range f.AttributedTo {
-		if a.Blamed {
-			ew.Printf("      blamed: %s  (%s, %.0f%% of the change, with callees; %s)\n", pr(shortName(a.Function)), pr(signedCost(a.Delta, a.Unit)), 100*a.Share, pr(a.Why))
-			if len(a.Path) > 1 {
-				ew.Printf("              via %s\n", shortPath(a.Path))
-			}
-			continue
+// shortPath is a call path of short names.
+func shortPath(path []string) report.Inline {
+	var s report.Inline
+	for i, p := range path {
+		if i > 0 {
+			s = report.Cat(s, report.Lit(" → "))
 		}
-		ew.Printf("      %s  %3.0f%%  %s%s\n", pr(signedCost(a.Delta, a.Unit)), 100*a.Share, pr(shortName(a.Function)), sigNote(a.P, r.Policy.Alpha))
+		s = report.Cat(s, report.Plain(shortName(p)))
 	}
-	if f.AttributionNote != "" {
-		ew.Printf("      (not attributed: %s)\n", pr(f.AttributionNote))
-	}
-}
-
-func shortPath(path []string) string {
-	var s []string
-	for _, p := range path {
-		s = append(s, pr(shortName(p)))
-	}
-	return strings.Join(s, " → ")
+	return s
 }
 
 func sigNote(p, alpha float64) string {
@@ -380,17 +469,6 @@ func sigNote(p, alpha float64) string {
 		return ""
 	}
 	return fmt.Sprintf("  (p=%.2f, within noise)", p)
-}
-
-func (r *Result) textNotes(ew *textfmt.Writer) {
-	notes := r.notes()
-	if len(notes) == 0 {
-		return
-	}
-	ew.Printf("\nNotes\n")
-	for _, n := range notes {
-		ew.Printf("  - %s\n", pr(n))
-	}
 }
 
 // notes gathers every warning, so that nothing is silently dropped.
@@ -424,99 +502,3 @@ func (r *Result) notes() []string {
 	}
 	return out
 }
-
-func (r *Result) markdown(w io.Writer, o RenderOptions) error {
-	ew := textfmt.NewWriter(w)
-	icon := "✅"
-	if r.Failed {
-		icon = "❌"
-	}
-	ew.Printf("### %s perfhound compare: %s\n\n", icon, r.headline())
-	ew.Printf("Base `%s` (%s) vs head `%s` (%s); alpha %.2g, threshold %s, fail on %s.\n",
-		mdCode(strings.Join(r.Base.Paths, " ")), r.Base.Inputs, mdCode(strings.Join(r.Head.Paths, " ")), r.Head.Inputs,
-		r.Policy.Alpha, pct0(r.Policy.Threshold), r.Policy.FailOn)
-	for _, sec := range []struct {
-		title string
-		fs    []Finding
-	}{{"Regressions", r.Regressions}, {"Changes", r.Changes}, {"Improvements", r.Improvements}} {
-		if len(sec.fs) == 0 {
-			continue
-		}
-		ew.Printf("\n#### %s\n\n| | unit | base | head | delta | 95%% CI | p | attributed to |\n|---|---|--:|--:|--:|--:|--:|---|\n", sec.title)
-		for _, f := range sec.fs {
-			ci := ""
-			if f.DeltaLoPct != nil && f.DeltaHiPct != nil {
-				ci = fmt.Sprintf("%+.1f%% … %+.1f%%", *f.DeltaLoPct, *f.DeltaHiPct)
-			}
-			var attr []string
-			for i, a := range f.AttributedTo {
-				if i == 3 {
-					break
-				}
-				label := ""
-				if a.Blamed {
-					label = " **blamed**"
-				}
-				attr = append(attr, fmt.Sprintf("`%s`%s %s (%.0f%%)", mdCode(shortName(a.Function)), label, mdText(signedCost(a.Delta, a.Unit)), 100*a.Share))
-			}
-			if f.AttributionNote != "" {
-				attr = append(attr, "_"+mdText(f.AttributionNote)+"_")
-			}
-			base, head := value(f.Base, f.Unit), value(f.Head, f.Unit)
-			if f.Kind == "function" {
-				base, head = fmt.Sprintf("%.2f%%", 100*f.Base), fmt.Sprintf("%.2f%%", 100*f.Head)
-			}
-			ew.Printf("| `%s` | %s | %s | %s | %+.2f%% | %s | %.3f | %s |\n", mdCode(f.Name()), mdText(f.Unit), base, head, f.DeltaPct, ci, f.P, strings.Join(attr, "<br>"))
-		}
-	}
-	if t := r.Benchmarks; t != nil {
-		ew.Printf("\n<details><summary>All benchmarks (%d rows)</summary>\n\n| benchmark | unit | base | head | delta | p |\n|---|---|--:|--:|--:|--:|\n", len(t.Rows))
-		for _, row := range flatten(byUnit(t)) {
-			ew.Printf("| `%s` | %s | %s | %s | %s | %.3f |\n", mdCode(benchLabel(row, t)), mdText(row.Unit), withSpread(row.Base, row.Unit),
-				withSpread(row.Head, row.Unit), deltaCell(row, r.Policy.Alpha), row.P)
-		}
-		for _, g := range t.Geomeans {
-			if g.Rows > 1 {
-				ew.Printf("| geomean | %s | %s | %s | %s | |\n", mdText(g.Unit), value(g.Base, g.Unit), value(g.Head, g.Unit), signedPct(g.Delta))
-			}
-		}
-		ew.Printf("\n</details>\n")
-	}
-	for _, d := range r.Profiles {
-		ew.Printf("\n<details><summary>Functions (%s)</summary>\n\n| function | Δ own | Δ flat | base own | head own | p |\n|---|--:|--:|--:|--:|--:|\n", mdText(profileTitle(d)))
-		n := 0
-		for _, f := range d.Functions {
-			if n == o.Functions || f.Delta.Own == 0 {
-				break
-			}
-			n++
-			ew.Printf("| `%s` | %s | %s | %s | %s | %.3f |\n", mdCode(shortName(f.Name)), mdText(signedCost(f.Delta.Own, d.Unit)), mdText(signedCost(f.Delta.Flat, d.Unit)),
-				costValue(f.Base.Own, d.Unit), costValue(f.Head.Own, d.Unit), f.P)
-		}
-		ew.Printf("\n</details>\n")
-	}
-	if len(r.Priorities) > 0 {
-		ew.Printf("\n<details><summary>Optimization priorities (head)</summary>\n\n| # | function | own | flat | cum | cumulative |\n|--:|---|--:|--:|--:|--:|\n")
-		for _, p := range r.Priorities {
-			ew.Printf("| %d | `%s` | %.1f%% | %.1f%% | %.1f%% | %.1f%% |\n", p.Rank, mdCode(shortName(p.Function)), 100*p.Own, 100*p.Flat, 100*p.Cum, 100*p.Cumulative)
-		}
-		ew.Printf("\n</details>\n")
-	}
-	if notes := r.notes(); len(notes) > 0 {
-		ew.Printf("\n<details><summary>Notes (%d)</summary>\n\n", len(notes))
-		for _, n := range notes {
-			ew.Printf("- %s\n", mdText(n))
-		}
-		ew.Printf("\n</details>\n")
-	}
-	return ew.Err()
-}
-
-// Input-derived text (names of benchmarks, packages, functions, units and
-// files, and notes quoting them) is escaped where it is written: pr for
-// the terminal, mdText and mdCode for markdown text and code spans.
-var (
-	pr     = textfmt.Printable
-	mdText = textfmt.MarkdownText
-	mdCode = textfmt.MarkdownCode
-)

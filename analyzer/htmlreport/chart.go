@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/perfhound/perfhound/analyzer/internal/textfmt"
 	"github.com/perfhound/perfhound/analyzer/observation"
+	"github.com/perfhound/perfhound/internal/textfmt"
 )
 
 // Chart bounds: enough charts to show each resource's story, few enough

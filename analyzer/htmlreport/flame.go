@@ -13,9 +13,9 @@ import (
 
 	"github.com/google/pprof/profile"
 
-	"github.com/perfhound/perfhound/analyzer/internal/textfmt"
 	"github.com/perfhound/perfhound/analyzer/observation"
 	"github.com/perfhound/perfhound/analyzer/verdict"
+	"github.com/perfhound/perfhound/internal/textfmt"
 )
 
 // The bounds of a flame graph. A busy host's profile has hundreds of

@@ -10,9 +10,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/perfhound/perfhound/analyzer/internal/textfmt"
 	"github.com/perfhound/perfhound/analyzer/observation"
 	"github.com/perfhound/perfhound/analyzer/verdict"
+	"github.com/perfhound/perfhound/internal/textfmt"
 )
 
 // Report is one diagnosis to render: the observation and its verdict,
@@ -130,7 +130,7 @@ func newPage(o *observation.Observation, v *verdict.Verdict, procs []Process) *p
 		Confidence: textfmt.Pct(v.Confidence),
 		Secondary:  v.Secondary,
 		Summary:    v.Summary,
-		Target:     textfmt.Target(v.Target, v.Start, v.Duration),
+		Target:     v.Target.Describe(v.Start, v.Duration),
 		Load:       textfmt.Loads(v.Load, verdict.ClassNone),
 		Priorities: v.Priorities,
 		Breakdown:  newBreakdown(v.Breakdown, v.Duration.Seconds()),

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/perfhound/perfhound/analyzer/compare"
 	"github.com/perfhound/perfhound/analyzer/observation"
 	"github.com/perfhound/perfhound/analyzer/profdiff"
 	"github.com/perfhound/perfhound/analyzer/stat"
@@ -33,7 +32,7 @@ type Options struct {
 	// loads of idle classes, which double on noise, out of the findings.
 	MinLoadChange float64
 	// FailOn says what fails (see the package doc); "" is regression.
-	FailOn compare.Policy
+	FailOn stat.Policy
 	// Top caps the functions listed per profile and the priorities; 0
 	// means 10.
 	Top int
@@ -49,7 +48,7 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		Threshold: stat.DefaultThresholds.MinChange,
-		FailOn:    compare.FailOnRegression,
+		FailOn:    stat.FailOnRegression,
 		Top:       10,
 		Verdict:   verdict.DefaultThresholds(),
 	}
@@ -104,9 +103,9 @@ type Side struct {
 
 // PolicyInfo echoes what the Diff was decided with.
 type PolicyInfo struct {
-	Threshold     float64        `json:"threshold"`
-	MinLoadChange float64        `json:"min_load_change"`
-	FailOn        compare.Policy `json:"fail_on"`
+	Threshold     float64     `json:"threshold"`
+	MinLoadChange float64     `json:"min_load_change"`
+	FailOn        stat.Policy `json:"fail_on"`
 }
 
 // ClassChange is the verdicts' classes side by side.
@@ -268,7 +267,7 @@ func Compare(base, head *observation.Observation, opts Options) (*Diff, error) {
 		opts.MinLoadChange = opts.Verdict.MinLoad
 	}
 	if opts.FailOn == "" {
-		opts.FailOn = compare.FailOnRegression
+		opts.FailOn = stat.FailOnRegression
 	}
 	if opts.Top <= 0 {
 		opts.Top = 10
@@ -320,14 +319,8 @@ func (d *Diff) Regressed() bool { return len(d.Regressions) > 0 }
 // Changed reports whether the rule found any change, either way.
 func (d *Diff) Changed() bool { return len(d.Regressions)+len(d.Improvements) > 0 }
 
-func (d *Diff) decide(p compare.Policy) bool {
-	switch p {
-	case compare.FailNever:
-		return false
-	case compare.FailOnChange:
-		return d.Changed()
-	}
-	return d.Regressed()
+func (d *Diff) decide(p stat.Policy) bool {
+	return p.Fails(len(d.Regressions), len(d.Improvements))
 }
 
 func side(name string, o *observation.Observation, v *verdict.Verdict) Side {

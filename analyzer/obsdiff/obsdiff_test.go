@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/pprof/profile"
 
-	"github.com/perfhound/perfhound/analyzer/compare"
 	"github.com/perfhound/perfhound/analyzer/observation"
 	"github.com/perfhound/perfhound/analyzer/stat"
 	"github.com/perfhound/perfhound/analyzer/verdict"
@@ -139,7 +138,7 @@ func hasString(list []string, sub string) bool {
 func TestSelf(t *testing.T) {
 	for _, name := range []string{"cpu-hash", "io-fsync", "contention-go-mutex", "memory-leak", "none-sleep", "network-slowclient"} {
 		t.Run(name, func(t *testing.T) {
-			d := diff(t, name, name, func(o *Options) { o.FailOn = compare.FailOnChange; o.Threshold = 0 })
+			d := diff(t, name, name, func(o *Options) { o.FailOn = stat.FailOnChange; o.Threshold = 0 })
 			if d.Changed() || d.Failed || d.Class.Change != stat.Unchanged {
 				t.Errorf("changed %v, failed %v: %q %q", d.Changed(), d.Failed, d.Regressions, d.Improvements)
 			}
@@ -165,9 +164,9 @@ func TestSelf(t *testing.T) {
 // From busy to idle is an improvement: it fails only --fail-on change.
 func TestPolicies(t *testing.T) {
 	for _, tc := range []struct {
-		policy compare.Policy
+		policy stat.Policy
 		fail   bool
-	}{{compare.FailOnRegression, false}, {compare.FailOnChange, true}, {compare.FailNever, false}} {
+	}{{stat.FailOnRegression, false}, {stat.FailOnChange, true}, {stat.FailNever, false}} {
 		d := diff(t, "cpu-hash", "none-sleep", func(o *Options) { o.FailOn = tc.policy })
 		if d.Class.Change != stat.Improvement || d.Regressed() || !d.Changed() {
 			t.Errorf("cpu → none: class %v, regressions %q, improvements %q; want an improvement only", d.Class.Change, d.Regressions, d.Improvements)
@@ -176,7 +175,7 @@ func TestPolicies(t *testing.T) {
 			t.Errorf("--fail-on %s: failed %v, want %v", tc.policy, d.Failed, tc.fail)
 		}
 	}
-	if d := diff(t, "io-fsync", "cpu-hash", func(o *Options) { o.FailOn = compare.FailNever }); d.Failed || !d.Regressed() {
+	if d := diff(t, "io-fsync", "cpu-hash", func(o *Options) { o.FailOn = stat.FailNever }); d.Failed || !d.Regressed() {
 		t.Errorf("--fail-on never: failed %v (want false), regressed %v (want true: io → cpu)", d.Failed, d.Regressed())
 	}
 }
@@ -236,7 +235,7 @@ func scaled(o *observation.Observation, k int64) *observation.Observation {
 // as long is no change.
 func TestWindowsOfDifferentLengths(t *testing.T) {
 	base := load(t, "cpu-hash")
-	d, err := Compare(base, scaled(base, 2), Options{Threshold: 0, FailOn: compare.FailOnChange})
+	d, err := Compare(base, scaled(base, 2), Options{Threshold: 0, FailOn: stat.FailOnChange})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,12 +6,11 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
-	"github.com/perfhound/perfhound/analyzer/compare"
-	"github.com/perfhound/perfhound/analyzer/internal/textfmt"
 	"github.com/perfhound/perfhound/analyzer/stat"
 	"github.com/perfhound/perfhound/analyzer/verdict"
+	"github.com/perfhound/perfhound/internal/report"
+	"github.com/perfhound/perfhound/internal/textfmt"
 )
 
 // RenderOptions tune the renderers.
@@ -20,15 +19,15 @@ type RenderOptions struct {
 	Color bool
 }
 
-// Render writes d in format f: compare's text, markdown or json.
-func (d *Diff) Render(w io.Writer, f compare.Format, o RenderOptions) error {
+// Render writes d in format f: text, markdown or json.
+func (d *Diff) Render(w io.Writer, f report.Format, o RenderOptions) error {
 	switch f {
-	case compare.JSON:
+	case report.JSON:
 		return d.json(w)
-	case compare.Markdown:
-		return d.markdown(w)
+	case report.Markdown:
+		return report.WriteMarkdown(w, d.document())
 	}
-	return d.text(w, o)
+	return report.WriteText(w, d.document(), o.Color)
 }
 
 // json writes d with the verdict's JSON conventions (verdict.EncodeJSON):
@@ -41,26 +40,12 @@ func (d *Diff) json(w io.Writer) error {
 	return nil
 }
 
-type textReport struct {
-	textfmt.Terminal
-}
-
-func (r *textReport) change(c stat.Change) string {
-	switch c {
-	case stat.Regression:
-		return r.Paint(textfmt.Red, "regression")
-	case stat.Improvement:
-		return r.Paint(textfmt.Green, "improvement")
-	}
-	return ""
-}
-
 // headline is the one-line answer.
 func (d *Diff) headline() string {
 	switch {
 	case len(d.Regressions) > 0:
 		return textfmt.Plural(len(d.Regressions), "regression") + " " + d.floors()
-	case len(d.Improvements) > 0 && d.Policy.FailOn == compare.FailOnChange:
+	case len(d.Improvements) > 0 && d.Policy.FailOn == stat.FailOnChange:
 		return textfmt.Plural(len(d.Improvements), "change") + " " + d.floors()
 	}
 	s := "no regression " + d.floors()
@@ -74,286 +59,233 @@ func (d *Diff) floors() string {
 	return fmt.Sprintf("beyond the %s and %.2f-thread thresholds", textfmt.Pct(d.Policy.Threshold), d.Policy.MinLoadChange)
 }
 
-func (d *Diff) text(w io.Writer, o RenderOptions) error {
-	r := &textReport{textfmt.NewTerminal(w, o.Color)}
-	r.Printf("%s\n", r.Paint(textfmt.Bold, "perfhound compare: observations"))
-	for _, s := range []struct {
-		label string
-		side  Side
-	}{{"base", d.Base}, {"head", d.Head}} {
-		r.Printf("  %s:   %s\n", s.label, s.side.Name)
-		if t := describe(s.side); t != "" {
-			r.Para("          ", t)
-		}
-	}
-	r.Printf("  policy: threshold %s and %.2f threads, fail on %s\n\n", textfmt.Pct(d.Policy.Threshold), d.Policy.MinLoadChange, d.Policy.FailOn)
-	word, code := "OK", textfmt.Green
-	if d.Failed {
-		word, code = "FAIL", textfmt.Red
-	}
-	r.Printf("%s: %s\n", r.Paint(textfmt.Bold+code, word), d.headline())
-	for _, s := range d.Regressions {
-		r.Para("  - "+r.Paint(textfmt.Red, "regression")+": ", s)
-	}
-	for _, s := range d.Improvements {
-		r.Para("  - "+r.Paint(textfmt.Green, "improvement")+": ", s)
-	}
-
+// document is d's report.
+func (d *Diff) document() *report.Doc {
+	doc := &report.Doc{Lead: d.lead()}
 	c := d.Class
-	r.Section("Class", "what the target is bound by, with the verdict's confidence")
-	r.Printf("  %s → %s", classText(c.Base, c.BaseConfidence, c.BaseSecondary), classText(c.Head, c.HeadConfidence, c.HeadSecondary))
-	if m := r.change(c.Change); m != "" {
-		r.Printf("  %s", m)
+	cls := report.Cat(report.Plain(classText(c.Base, c.BaseConfidence, c.BaseSecondary)), report.Lit(" → "),
+		report.Plain(classText(c.Head, c.HeadConfidence, c.HeadSecondary)))
+	if c.Change != stat.Unchanged {
+		cls = report.Cat(cls, report.Lit("  ").Only(report.TerminalOnly), changeMark(c.Change).Only(report.TerminalOnly),
+			report.Lit(" (").Only(report.MarkdownOnly), changeMark(c.Change).Only(report.MarkdownOnly), report.Lit(")").Only(report.MarkdownOnly))
 	}
-	r.Printf("\n")
-
+	doc.Sections = append(doc.Sections, report.Section{Title: "Class", Note: "what the target is bound by, with the verdict's confidence",
+		Blocks: []report.Block{&report.Para{Prefix: "  ", Text: cls, Unwrapped: true}}})
 	if len(d.Load) > 0 {
-		r.Section("Load", "threads bound per second of wall time, by class")
-		r.Columns(0, func(tw io.Writer) {
-			fmt.Fprintf(tw, "  class\tbase\thead\tchange\n")
-			for _, l := range d.Load {
-				// The mark is the line's last cell, outside the columns, so
-				// that an unmarked row has no trailing spaces.
-				fmt.Fprintf(tw, "  %s\t%.2f\t%.2f\t%s", l.Class, l.Base, l.Head, changeText(l.Base, l.Delta, l.Relative))
-				if m := r.change(l.Change); m != "" {
-					fmt.Fprintf(tw, "\t%s", m)
-				}
-				fmt.Fprintf(tw, "\n")
-			}
-		})
+		doc.Sections = append(doc.Sections, d.loadSection())
 	}
-
-	if b := d.Breakdown; len(b.Categories) > 0 {
-		r.Section("Where the time went", "thread time per second, most changed first; "+sourceText(b))
-		r.Columns(0, func(tw io.Writer) {
-			fmt.Fprintf(tw, "  category\tbase\thead\tchange\n")
-			for _, cat := range b.Categories {
-				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", cat.Category, textfmt.PerSec(cat.Base), textfmt.PerSec(cat.Head), deltaPerSec(cat.Base, cat.Delta, cat.Relative))
-			}
-		})
+	if len(d.Breakdown.Categories) > 0 {
+		doc.Sections = append(doc.Sections, d.breakdownSection())
 	}
-
 	if len(d.Profiles) > 0 {
-		r.Section("Functions", "per second of each window, by the change of own cost; one profile a side: not tested")
-		for _, p := range d.Profiles {
-			r.Printf("  %s %s (%s, %s → %s)\n", p.Source, p.Kind, p.SampleType, cost(p.BaseTotal, p.Unit), cost(p.HeadTotal, p.Unit))
-			if p.Note != "" {
-				r.Printf("    %s\n", p.Note)
-				continue
-			}
-			r.Columns(tabwriter.AlignRight, func(tw io.Writer) {
-				fmt.Fprintf(tw, "    Δ own\tΔ flat\tΔ cum\tbase own\thead own\t\tfunction\n")
-				for _, f := range p.Functions {
-					fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\t\t%s\n", signedCost(f.Delta.Own, p.Unit), signedCost(f.Delta.Flat, p.Unit),
-						signedCost(f.Delta.Cum, p.Unit), cost(f.Base.Own, p.Unit), cost(f.Head.Own, p.Unit), textfmt.ShortName(f.Name))
-				}
-			})
-			if n := p.Changed - len(p.Functions); n > 0 {
-				r.Printf("    %s\n", r.Paint(textfmt.Dim, fmt.Sprintf("(and %s that changed less)", textfmt.Plural(n, "more function"))))
-			}
-		}
+		doc.Sections = append(doc.Sections, d.functionsSection())
 	}
-
 	if len(d.Resources) > 0 {
-		r.Section("USE", "utilization, saturation, errors of the host's resources, base → head")
-		r.Columns(0, func(tw io.Writer) {
-			fmt.Fprintf(tw, "  resource\tutilization\tsaturation\terrors\tstatus\n")
-			for _, res := range d.Resources {
-				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", res.Resource, metricArrow(res.Utilization), metricArrow(res.Saturation),
-					metricArrow(res.Errors), arrow(textfmt.OrDash(res.BaseStatus), textfmt.OrDash(res.HeadStatus)))
-			}
-		})
+		doc.Sections = append(doc.Sections, d.useSection())
 	}
-
 	if len(d.Latency) > 0 {
-		r.Section("Latency", "percentiles as upper bounds of eBPF's log2 histograms, base → head")
-		r.Columns(0, func(tw io.Writer) {
-			fmt.Fprintf(tw, "  wait\tcount\tp50\tp95\tp99\n")
-			for _, l := range d.Latency {
-				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", l.Name, latencyArrow(l, pCount), latencyArrow(l, p50), latencyArrow(l, p95), latencyArrow(l, p99))
-			}
-		})
+		doc.Sections = append(doc.Sections, d.latencySection())
 	}
-
-	r.Section("Priorities", "the head's, marked against the base's; saving in threads, base → head")
-	if len(d.Priorities) == 0 {
-		r.Printf("  none on either side\n")
-	} else {
-		r.Columns(0, func(tw io.Writer) {
-			fmt.Fprintf(tw, "   #\tmark\tsaving\tclass\tremedy\tkind\tname\n")
-			for _, p := range d.Priorities {
-				rank := "-"
-				if p.Rank > 0 {
-					rank = strconv.Itoa(p.Rank)
-				}
-				fmt.Fprintf(tw, "  %2s\t%s\t%s\t%s\t%s\t%s\t%s\n", rank, r.mark(p.Mark), savingArrow(p), p.Class, p.Remedy, textfmt.OrDash(p.Kind), textfmt.ShortNames(p.Name))
-			}
-		})
-	}
-
+	doc.Sections = append(doc.Sections, d.prioritiesSection())
 	if len(d.Findings) > 0 {
-		r.Section("Findings", "")
+		l := &report.List{}
 		for _, f := range d.Findings {
-			r.Para("  - ", fmt.Sprintf("%s: %s: %s  [%s]", sideText(f.Side), f.Kind, f.Text, f.Signal))
+			l.Items = append(l.Items, report.Item{Label: report.Cat(report.Plain(sideText(f.Side)), report.Lit(": "), report.Plain(f.Kind).Strong()),
+				Text: report.Plain(f.Text), Source: f.Signal})
 		}
+		doc.Sections = append(doc.Sections, report.Section{Title: "Findings", Blocks: []report.Block{l}})
 	}
 	if len(d.Missing) > 0 {
-		r.Section("Missing", "what the observations lacked, and what that costs the comparison")
+		l := &report.List{}
 		for _, m := range d.Missing {
-			s := fmt.Sprintf("%s: %s: %s", sideText(m.Side), m.Signal, m.Reason)
+			text := report.Plain(m.Reason)
 			if m.Cost != "" {
-				s += " — " + m.Cost
+				text = report.Cat(text, report.Lit(" — "), report.Em(m.Cost))
 			}
-			r.Para("  - ", s)
+			l.Items = append(l.Items, report.Item{Label: report.Cat(report.Plain(sideText(m.Side)), report.Lit(": "), report.Code(m.Signal)), Text: text})
 		}
+		doc.Sections = append(doc.Sections, report.Section{Title: "Missing", Note: "what the observations lacked, and what that costs the comparison",
+			Blocks: []report.Block{l}})
 	}
 	if len(d.Warnings) > 0 {
-		r.Section("Notes", "")
+		l := &report.List{}
 		for _, s := range d.Warnings {
-			r.Para("  - ", s)
+			l.Items = append(l.Items, report.Item{Text: report.Plain(s)})
 		}
+		doc.Sections = append(doc.Sections, report.Section{Title: "Notes", Blocks: []report.Block{l}})
 	}
-	return r.Err()
+	return doc
 }
 
-func (r *textReport) mark(m string) string {
+// lead is the answer and what was compared: on a terminal the sides and
+// the policy first, a line each; in markdown the answer in the heading.
+func (d *Diff) lead() []report.Block {
+	word, tone, icon := "OK", report.Green, "✅"
+	if d.Failed {
+		word, tone, icon = "FAIL", report.Red, "❌"
+	}
+	out := []report.Block{
+		&report.Title{Text: report.Cat(report.Lit(icon+" perfhound compare: "+word+", "), report.Plain(d.headline())), Only: report.MarkdownOnly},
+		&report.Para{Text: report.Lit("perfhound compare: observations").Paint(report.Bold), Unwrapped: true, Only: report.TerminalOnly},
+	}
+	items := &report.List{Labels: report.LabelHanging}
+	for _, s := range []struct {
+		label, md string
+		side      Side
+	}{{"base", "Base", d.Base}, {"head", "Head", d.Head}} {
+		out = append(out, &report.Para{Prefix: "  " + s.label + ":   ", Text: report.Plain(s.side.Name), Unwrapped: true, Only: report.TerminalOnly})
+		if t := describe(s.side); t != "" {
+			out = append(out, &report.Para{Prefix: "          ", Text: report.Plain(t), Only: report.TerminalOnly})
+			items.Items = append(items.Items, report.Item{Label: report.Lit(s.md), Text: report.Em(t), Only: report.MarkdownOnly})
+		}
+	}
+	policy := fmt.Sprintf("threshold %s and %.2f threads, fail on %s", textfmt.Pct(d.Policy.Threshold), d.Policy.MinLoadChange, d.Policy.FailOn)
+	out = append(out,
+		&report.Para{Prefix: "  policy: ", Text: report.Plain(policy), Unwrapped: true, Only: report.TerminalOnly},
+		&report.Para{Text: report.Cat(report.Lit("Base "), report.Code(d.Base.Name), report.Lit(" vs head "), report.Code(d.Head.Name),
+			report.Lit("; "), report.Plain(policy), report.Lit(".")), Only: report.MarkdownOnly},
+		report.Blank,
+		&report.Para{Text: report.Cat(report.Lit(word).Paint(report.Bold|tone), report.Lit(": "), report.Plain(d.headline())), Unwrapped: true,
+			Only: report.TerminalOnly})
+	for _, s := range d.Regressions {
+		items.Items = append(items.Items, report.Item{Label: changeMark(stat.Regression), Text: report.Plain(s)})
+	}
+	for _, s := range d.Improvements {
+		items.Items = append(items.Items, report.Item{Label: report.Lit("improvement").Paint(report.Green), Text: report.Plain(s)})
+	}
+	return append(out, items)
+}
+
+// changeMark is a change class: in colour on a terminal, in bold in
+// markdown.
+func changeMark(c stat.Change) report.Inline {
+	tone := report.Red
+	if c == stat.Improvement {
+		tone = report.Green
+	}
+	return report.Lit(c.String()).Paint(tone).Strong()
+}
+
+func (d *Diff) loadSection() report.Section {
+	const note = "threads bound per second of wall time, by class"
+	// The mark is the last cell, left out unmarked, so that an unmarked
+	// row has no trailing spaces on a terminal.
+	t := &report.Table{Indent: 2, Columns: []report.Column{{Header: "class"}, {Header: "base", Right: true}, {Header: "head", Right: true},
+		{Header: "change", Right: true}, {Optional: true}}}
+	for _, l := range d.Load {
+		mark := report.Lit("")
+		if l.Change != stat.Unchanged {
+			mark = changeMark(l.Change)
+		}
+		t.Rows = append(t.Rows, report.Row{Cells: []report.Inline{report.Plain(string(l.Class)), report.Lit(threads(l.Base)), report.Lit(threads(l.Head)),
+			report.Lit(changeText(l.Base, l.Delta, l.Relative)), mark}})
+	}
+	return report.Section{Title: "Load", Note: note, Blocks: []report.Block{&report.Para{Text: report.Plain(note), Sentence: true, Only: report.MarkdownOnly}, t}}
+}
+
+func (d *Diff) breakdownSection() report.Section {
+	b := d.Breakdown
+	t := &report.Table{Indent: 2, Columns: []report.Column{{Header: "category"}, {Header: "base", Right: true}, {Header: "head", Right: true},
+		{Header: "change", Right: true}}}
+	for _, cat := range b.Categories {
+		t.Rows = append(t.Rows, report.Row{Cells: []report.Inline{report.Code(cat.Category), report.Lit(textfmt.PerSec(cat.Base)),
+			report.Lit(textfmt.PerSec(cat.Head)), report.Lit(deltaPerSec(cat.Base, cat.Delta, cat.Relative))}})
+	}
+	return report.Section{Title: "Where the time went", Note: "thread time per second, most changed first; " + sourceText(b), Blocks: []report.Block{
+		&report.Para{Text: report.Cat(report.Lit("Thread time per second of wall time, most changed first; "), report.Plain(sourceText(b)), report.Lit(".")),
+			Only: report.MarkdownOnly}, t}}
+}
+
+// functionsSection is each profile kind's functions that changed most;
+// folded in markdown, where a pull request comment leads with the class
+// and the load.
+func (d *Diff) functionsSection() report.Section {
+	s := report.Section{Title: "Functions", Note: "per second of each window, by the change of own cost; one profile a side: not tested",
+		Fold: report.Lit("Functions that changed most (" + textfmt.Plural(len(d.Profiles), "profile kind") + ")"),
+		Blocks: []report.Block{&report.Para{Only: report.MarkdownOnly, Text: report.Lit("Per second of each window. One profile a side has no " +
+			"replicate for a test of significance: functions are ranked by the change of their own cost.")}}}
+	for _, p := range d.Profiles {
+		head := report.Cat(report.Plain(p.Source+" "+p.Kind).Strong(), report.Lit(" ("), report.Code(p.SampleType),
+			report.Lit(", "+cost(p.BaseTotal, p.Unit)+" → "+cost(p.HeadTotal, p.Unit)+")"))
+		if p.Note != "" {
+			s.Blocks = append(s.Blocks,
+				&report.Para{Prefix: "  ", Unwrapped: true, Text: report.Cat(head, report.Lit(": ").Only(report.MarkdownOnly),
+					report.Plain(p.Note).Only(report.MarkdownOnly), report.Lit(".").Only(report.MarkdownOnly))},
+				&report.Para{Prefix: "    ", Unwrapped: true, Text: report.Plain(p.Note), Only: report.TerminalOnly})
+			continue
+		}
+		t := &report.Table{Indent: 4, Numbers: true, Columns: []report.Column{{Header: "Δ own", Right: true}, {Header: "Δ flat", Right: true},
+			{Header: "Δ cum", Right: true}, {Header: "base own", Right: true}, {Header: "head own", Right: true}, {Header: "function"}}}
+		for _, f := range p.Functions {
+			t.Rows = append(t.Rows, report.Row{Cells: []report.Inline{report.Lit(signedCost(f.Delta.Own, p.Unit)), report.Lit(signedCost(f.Delta.Flat, p.Unit)),
+				report.Lit(signedCost(f.Delta.Cum, p.Unit)), report.Lit(cost(f.Base.Own, p.Unit)), report.Lit(cost(f.Head.Own, p.Unit)),
+				report.Code(textfmt.ShortName(f.Name))}})
+		}
+		s.Blocks = append(s.Blocks, &report.Para{Prefix: "  ", Unwrapped: true, Text: head}, t)
+		if n := p.Changed - len(p.Functions); n > 0 {
+			more := "and " + textfmt.Plural(n, "more function") + " that changed less"
+			s.Blocks = append(s.Blocks,
+				&report.Para{Prefix: "    ", Unwrapped: true, Text: report.Lit("(" + more + ")").Paint(report.Dim), Only: report.TerminalOnly},
+				&report.Para{Text: report.Lit(more), Sentence: true, Only: report.MarkdownOnly})
+		}
+	}
+	return s
+}
+
+func (d *Diff) useSection() report.Section {
+	t := &report.Table{Indent: 2, Columns: []report.Column{{Header: "resource"}, {Header: "utilization"}, {Header: "saturation"}, {Header: "errors"},
+		{Header: "status"}}}
+	for _, res := range d.Resources {
+		t.Rows = append(t.Rows, report.Row{Cells: []report.Inline{report.Plain(res.Resource), report.Lit(metricArrow(res.Utilization)),
+			report.Lit(metricArrow(res.Saturation)), report.Lit(metricArrow(res.Errors)),
+			report.Plain(arrow(textfmt.OrDash(res.BaseStatus), textfmt.OrDash(res.HeadStatus)))}})
+	}
+	return report.Section{Title: "USE", Note: "utilization, saturation, errors of the host's resources, base → head",
+		Blocks: []report.Block{&report.Para{Text: report.Lit("Base → head."), Only: report.MarkdownOnly}, t}}
+}
+
+func (d *Diff) latencySection() report.Section {
+	const note = "percentiles as upper bounds of eBPF's log2 histograms, base → head"
+	t := &report.Table{Indent: 2, Columns: []report.Column{{Header: "wait"}, {Header: "count", Right: true}, {Header: "p50", Right: true},
+		{Header: "p95", Right: true}, {Header: "p99", Right: true}}}
+	for _, l := range d.Latency {
+		t.Rows = append(t.Rows, report.Row{Cells: []report.Inline{report.Plain(l.Name), report.Lit(latencyArrow(l, pCount)), report.Lit(latencyArrow(l, p50)),
+			report.Lit(latencyArrow(l, p95)), report.Lit(latencyArrow(l, p99))}})
+	}
+	return report.Section{Title: "Latency", Note: note, Blocks: []report.Block{&report.Para{Text: report.Plain(note), Sentence: true, Only: report.MarkdownOnly}, t}}
+}
+
+func (d *Diff) prioritiesSection() report.Section {
+	const note = "the head's, marked against the base's; saving in threads, base → head"
+	s := report.Section{Title: "Priorities", Note: note}
+	if len(d.Priorities) == 0 {
+		s.Blocks = []report.Block{&report.Para{Prefix: "  ", Text: report.Plain("none on either side"), Sentence: true}}
+		return s
+	}
+	t := &report.Table{Indent: 2, Columns: []report.Column{{Header: "#", Right: true, Width: 2}, {Header: "mark"}, {Header: "saving", Right: true},
+		{Header: "class"}, {Header: "remedy"}, {Header: "kind"}, {Header: "name"}}}
+	for _, p := range d.Priorities {
+		rank := "-"
+		if p.Rank > 0 {
+			rank = strconv.Itoa(p.Rank)
+		}
+		t.Rows = append(t.Rows, report.Row{Cells: []report.Inline{report.Lit(rank), priorityMark(p.Mark), report.Lit(savingArrow(p)),
+			report.Plain(string(p.Class)), report.Plain(p.Remedy), report.Plain(textfmt.OrDash(p.Kind)), report.Code(textfmt.ShortNames(p.Name))}})
+	}
+	s.Blocks = []report.Block{&report.Para{Text: report.Plain(note), Sentence: true, Only: report.MarkdownOnly}, t}
+	return s
+}
+
+// priorityMark is a priority's mark: new and grew in red and bold, gone
+// and shrank in green.
+func priorityMark(m string) report.Inline {
 	switch m {
 	case MarkNew, MarkGrew:
-		return r.Paint(textfmt.Red, m)
+		return report.Lit(m).Paint(report.Red).Strong()
 	case MarkGone, MarkShrank:
-		return r.Paint(textfmt.Green, m)
+		return report.Lit(m).Paint(report.Green)
 	}
-	return m
-}
-
-func (d *Diff) markdown(w io.Writer) error {
-	ew := textfmt.NewWriter(w)
-	icon, word := "✅", "OK"
-	if d.Failed {
-		icon, word = "❌", "FAIL"
-	}
-	ew.Printf("### %s perfhound compare: %s, %s\n\n", icon, word, textfmt.MarkdownText(d.headline()))
-	ew.Printf("Base `%s` vs head `%s`; threshold %s and %.2f threads, fail on %s.\n\n", textfmt.MarkdownCode(d.Base.Name), textfmt.MarkdownCode(d.Head.Name),
-		textfmt.Pct(d.Policy.Threshold), d.Policy.MinLoadChange, d.Policy.FailOn)
-	for _, s := range []struct {
-		label string
-		side  Side
-	}{{"Base", d.Base}, {"Head", d.Head}} {
-		if t := describe(s.side); t != "" {
-			ew.Printf("- %s: _%s_\n", s.label, textfmt.MarkdownText(t))
-		}
-	}
-	for _, s := range d.Regressions {
-		ew.Printf("- **regression**: %s\n", textfmt.MarkdownText(s))
-	}
-	for _, s := range d.Improvements {
-		ew.Printf("- improvement: %s\n", textfmt.MarkdownText(s))
-	}
-
-	c := d.Class
-	ew.Printf("\n#### Class\n\n%s → %s", textfmt.MarkdownText(classText(c.Base, c.BaseConfidence, c.BaseSecondary)), textfmt.MarkdownText(classText(c.Head, c.HeadConfidence, c.HeadSecondary)))
-	if c.Change != stat.Unchanged {
-		ew.Printf(" (**%s**)", c.Change)
-	}
-	ew.Printf("\n")
-
-	if len(d.Load) > 0 {
-		ew.Printf("\n#### Load\n\nThreads bound per second of wall time, by class.\n\n| class | base | head | change | |\n|---|--:|--:|--:|---|\n")
-		for _, l := range d.Load {
-			mark := ""
-			if l.Change != stat.Unchanged {
-				mark = "**" + l.Change.String() + "**"
-			}
-			ew.Printf("| %s | %.2f | %.2f | %s | %s |\n", l.Class, l.Base, l.Head, changeText(l.Base, l.Delta, l.Relative), mark)
-		}
-	}
-
-	if b := d.Breakdown; len(b.Categories) > 0 {
-		ew.Printf("\n#### Where the time went\n\nThread time per second of wall time, most changed first; %s.\n\n", textfmt.MarkdownText(sourceText(b)))
-		ew.Printf("| category | base | head | change |\n|---|--:|--:|--:|\n")
-		for _, cat := range b.Categories {
-			ew.Printf("| `%s` | %s | %s | %s |\n", textfmt.MarkdownCode(cat.Category), textfmt.PerSec(cat.Base), textfmt.PerSec(cat.Head), deltaPerSec(cat.Base, cat.Delta, cat.Relative))
-		}
-	}
-
-	if len(d.Profiles) > 0 {
-		// Folded: a pull request comment leads with the class and load.
-		ew.Printf("\n<details><summary>Functions that changed most (%s)</summary>\n\n", textfmt.Plural(len(d.Profiles), "profile kind"))
-		ew.Printf("Per second of each window. One profile a side has no replicate for a test of significance: functions are ranked by the change of their own cost.\n")
-		for _, p := range d.Profiles {
-			ew.Printf("\n**%s %s** (`%s`, %s → %s)", textfmt.MarkdownText(p.Source), textfmt.MarkdownText(p.Kind), textfmt.MarkdownCode(p.SampleType), cost(p.BaseTotal, p.Unit), cost(p.HeadTotal, p.Unit))
-			if p.Note != "" {
-				ew.Printf(": %s.\n", textfmt.MarkdownText(p.Note))
-				continue
-			}
-			ew.Printf("\n\n| Δ own | Δ flat | Δ cum | base own | head own | function |\n|--:|--:|--:|--:|--:|---|\n")
-			for _, f := range p.Functions {
-				ew.Printf("| %s | %s | %s | %s | %s | `%s` |\n", signedCost(f.Delta.Own, p.Unit), signedCost(f.Delta.Flat, p.Unit),
-					signedCost(f.Delta.Cum, p.Unit), cost(f.Base.Own, p.Unit), cost(f.Head.Own, p.Unit), textfmt.MarkdownCode(textfmt.ShortName(f.Name)))
-			}
-			if n := p.Changed - len(p.Functions); n > 0 {
-				ew.Printf("\nAnd %s that changed less.\n", textfmt.Plural(n, "more function"))
-			}
-		}
-		ew.Printf("\n</details>\n")
-	}
-
-	if len(d.Resources) > 0 {
-		ew.Printf("\n#### USE\n\nBase → head.\n\n| resource | utilization | saturation | errors | status |\n|---|---|---|---|---|\n")
-		for _, res := range d.Resources {
-			ew.Printf("| %s | %s | %s | %s | %s |\n", textfmt.MarkdownText(res.Resource), metricArrow(res.Utilization), metricArrow(res.Saturation),
-				metricArrow(res.Errors), arrow(textfmt.OrDash(res.BaseStatus), textfmt.OrDash(res.HeadStatus)))
-		}
-	}
-
-	if len(d.Latency) > 0 {
-		ew.Printf("\n#### Latency\n\nPercentiles as upper bounds of eBPF's log2 histograms, base → head.\n\n| wait | count | p50 | p95 | p99 |\n|---|--:|--:|--:|--:|\n")
-		for _, l := range d.Latency {
-			ew.Printf("| %s | %s | %s | %s | %s |\n", textfmt.MarkdownText(l.Name), latencyArrow(l, pCount), latencyArrow(l, p50), latencyArrow(l, p95), latencyArrow(l, p99))
-		}
-	}
-
-	ew.Printf("\n#### Priorities\n\n")
-	if len(d.Priorities) == 0 {
-		ew.Printf("None on either side.\n")
-	} else {
-		ew.Printf("The head's, marked against the base's; saving in threads, base → head.\n\n| # | mark | saving | class | remedy | kind | name |\n|--:|---|--:|---|---|---|---|\n")
-		for _, p := range d.Priorities {
-			rank := "-"
-			if p.Rank > 0 {
-				rank = strconv.Itoa(p.Rank)
-			}
-			mark := p.Mark
-			if mark == MarkNew || mark == MarkGrew {
-				mark = "**" + mark + "**"
-			}
-			ew.Printf("| %s | %s | %s | %s | %s | %s | `%s` |\n", rank, mark, savingArrow(p), p.Class, textfmt.MarkdownText(p.Remedy), textfmt.MarkdownText(textfmt.OrDash(p.Kind)), textfmt.MarkdownCode(textfmt.ShortNames(p.Name)))
-		}
-	}
-
-	if len(d.Findings) > 0 {
-		ew.Printf("\n#### Findings\n\n")
-		for _, f := range d.Findings {
-			ew.Printf("- %s: **%s**: %s (`%s`)\n", sideText(f.Side), textfmt.MarkdownText(f.Kind), textfmt.MarkdownText(f.Text), textfmt.MarkdownCode(f.Signal))
-		}
-	}
-	if len(d.Missing) > 0 {
-		ew.Printf("\n#### Missing\n\n")
-		for _, m := range d.Missing {
-			s := fmt.Sprintf("- %s: `%s`: %s", sideText(m.Side), textfmt.MarkdownCode(m.Signal), textfmt.MarkdownText(m.Reason))
-			if m.Cost != "" {
-				s += " — _" + textfmt.MarkdownText(m.Cost) + "_"
-			}
-			ew.Printf("%s\n", s)
-		}
-	}
-	if len(d.Warnings) > 0 {
-		ew.Printf("\n#### Notes\n\n")
-		for _, s := range d.Warnings {
-			ew.Printf("- %s\n", textfmt.MarkdownText(s))
-		}
-	}
-	return ew.Err()
+	return report.Lit(m)
 }
 
 // describe says what a side watched and when.

@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"go/build"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/perfhound/perfhound/analyzer/compare"
 	"github.com/perfhound/perfhound/analyzer/internal/golden"
+	"github.com/perfhound/perfhound/internal/report"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -20,8 +21,8 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 func TestGolden(t *testing.T) {
 	formats := []struct {
 		ext    string
-		format compare.Format
-	}{{"txt", compare.Text}, {"md", compare.Markdown}, {"json", compare.JSON}}
+		format report.Format
+	}{{"txt", report.Text}, {"md", report.Markdown}, {"json", report.JSON}}
 	for _, pair := range [][2]string{
 		{"cpu-hash", "io-fsync"},
 		{"contention-go-mutex", "contention-go-mutex"},
@@ -45,7 +46,7 @@ func TestGolden(t *testing.T) {
 func TestJSON(t *testing.T) {
 	d := diff(t, "cpu-hash", "cpu-hash", nil)
 	var buf bytes.Buffer
-	if err := d.Render(&buf, compare.JSON, RenderOptions{}); err != nil {
+	if err := d.Render(&buf, report.JSON, RenderOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var doc map[string]any
@@ -68,13 +69,27 @@ func TestJSON(t *testing.T) {
 func TestTextColor(t *testing.T) {
 	d := diff(t, "cpu-hash", "io-fsync", nil)
 	var plain, color bytes.Buffer
-	if err := d.Render(&plain, compare.Text, RenderOptions{}); err != nil {
+	if err := d.Render(&plain, report.Text, RenderOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Render(&color, compare.Text, RenderOptions{Color: true}); err != nil {
+	if err := d.Render(&color, report.Text, RenderOptions{Color: true}); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(plain.String(), "\x1b[") || !strings.Contains(color.String(), "\x1b[31m") {
 		t.Error("colour: want ANSI codes only when asked")
+	}
+}
+
+// obsdiff does not import the CI package compare: the policy is stat's,
+// the format the report model's.
+func TestNoCompareImport(t *testing.T) {
+	pkg, err := build.ImportDir(".", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, imp := range pkg.Imports {
+		if imp == "github.com/perfhound/perfhound/analyzer/compare" {
+			t.Errorf("obsdiff imports %s", imp)
+		}
 	}
 }

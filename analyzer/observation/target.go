@@ -1,5 +1,13 @@
 package observation
 
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/perfhound/perfhound/internal/textfmt"
+)
+
 // HasTargetData reports whether o holds anything of its target itself: a
 // profile, a histogram, or a series with a point that is the target's.
 // Every series is a host's target's; for another target the host.* series
@@ -27,4 +35,41 @@ func (o *Observation) HasTargetData() bool {
 		}
 	}
 	return false
+}
+
+// Describe says what was watched and for how long from when: "process 42
+// (./server -p 80) {env=prod}, 10s from 2025-01-02 03:04:05 UTC", "" when
+// nothing is known.
+func (t Target) Describe(start time.Time, d time.Duration) string {
+	var what string
+	switch {
+	case t.Kind == "host":
+		what = "the host"
+	case t.PID != 0 && len(t.Command) > 0:
+		what = fmt.Sprintf("%s %d (%s)", t.Kind, t.PID, strings.Join(t.Command, " "))
+	case t.PID != 0:
+		what = fmt.Sprintf("%s %d", t.Kind, t.PID)
+	case len(t.Command) > 0:
+		what = fmt.Sprintf("%s %s", t.Kind, strings.Join(t.Command, " "))
+	case t.URL != "":
+		what = t.URL
+	case t.App != "":
+		what = "app " + t.App
+	case t.Kind != "":
+		what = t.Kind
+	}
+	if len(t.Labels) > 0 {
+		what += " {" + textfmt.Labels(t.Labels) + "}"
+	}
+	when := textfmt.Span(start, d)
+	if what == "" && when == "" {
+		return ""
+	}
+	if what == "" {
+		what = "target unknown"
+	}
+	if when != "" {
+		what += ", " + when
+	}
+	return what
 }

@@ -33,3 +33,22 @@ func TestHasTargetData(t *testing.T) {
 		}
 	}
 }
+
+func TestDescribe(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		got  string
+		want string
+	}{
+		{"process with command and labels", Target{Kind: "process", PID: 42, Command: []string{"./server", "-p", "80"}, Labels: map[string]string{"z": "1", "a": "2"}}.
+			Describe(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), 10*time.Second+400*time.Microsecond),
+			"process 42 (./server -p 80) {a=2, z=1}, 10s from 2025-01-02 03:04:05 UTC"},
+		{"unknown", Target{}.Describe(time.Time{}, time.Second), "target unknown, 1s"},
+		{"nothing", Target{}.Describe(time.Time{}, 0), ""},
+		{"host", Target{Kind: TargetHost}.Describe(time.Time{}, 0), "the host"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: got %q, want %q", c.name, c.got, c.want)
+		}
+	}
+}

@@ -5,6 +5,7 @@
 package stat
 
 import (
+	"fmt"
 	"math"
 	"sort"
 
@@ -227,4 +228,35 @@ func PoissonRates(k1, e1, k2, e2 float64) float64 {
 	lower := b.CDF(k)
 	upper := 1 - b.CDF(k-1)
 	return math.Min(1, 2*math.Min(lower, upper))
+}
+
+// Policy says what fails a comparison, and with it the build in CI.
+type Policy string
+
+const (
+	FailOnRegression Policy = "regression" // a regression beyond the thresholds
+	FailOnChange     Policy = "change"     // any change beyond the thresholds, better or worse
+	FailNever        Policy = "never"      // report only
+)
+
+// ParsePolicy checks a --fail-on value.
+func ParsePolicy(s string) (Policy, error) {
+	switch p := Policy(s); p {
+	case FailOnRegression, FailOnChange, FailNever:
+		return p, nil
+	}
+	return "", fmt.Errorf("unknown policy %q (want regression, change or never)", s)
+}
+
+// Fails applies p to what a comparison found beyond its thresholds:
+// regressions, and the other changes (improvements, and changes with no
+// known better direction). The empty policy is FailOnRegression.
+func (p Policy) Fails(regressions, otherChanges int) bool {
+	switch p {
+	case FailNever:
+		return false
+	case FailOnChange:
+		return regressions+otherChanges > 0
+	}
+	return regressions > 0
 }

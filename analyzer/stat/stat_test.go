@@ -259,3 +259,30 @@ func TestClassifyNaNDelta(t *testing.T) {
 		t.Errorf("Classify of a change from 0 = %v, want regression", got)
 	}
 }
+
+// The policy's rule, one place for compare and obsdiff: what fails for
+// each policy, and that an unset policy is FailOnRegression.
+func TestPolicyFails(t *testing.T) {
+	for _, tc := range []struct {
+		p                   Policy
+		regressions, others int
+		want                bool
+	}{
+		{FailOnRegression, 0, 0, false}, {FailOnRegression, 1, 0, true}, {FailOnRegression, 0, 3, false},
+		{"", 1, 0, true}, {"", 0, 3, false},
+		{FailOnChange, 0, 0, false}, {FailOnChange, 0, 1, true}, {FailOnChange, 1, 0, true},
+		{FailNever, 2, 2, false},
+	} {
+		if got := tc.p.Fails(tc.regressions, tc.others); got != tc.want {
+			t.Errorf("Policy(%q).Fails(%d, %d) = %v, want %v", tc.p, tc.regressions, tc.others, got, tc.want)
+		}
+	}
+	for _, s := range []string{"regression", "change", "never"} {
+		if p, err := ParsePolicy(s); err != nil || string(p) != s {
+			t.Errorf("ParsePolicy(%q) = %q, %v", s, p, err)
+		}
+	}
+	if _, err := ParsePolicy("sometimes"); err == nil {
+		t.Error(`ParsePolicy("sometimes"): no error`)
+	}
+}

@@ -5,8 +5,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/perfhound/perfhound/analyzer/internal/textfmt"
 	"github.com/perfhound/perfhound/analyzer/observation"
+	"github.com/perfhound/perfhound/internal/textfmt"
 )
 
 // categoryNames say each breakdown category for a person.

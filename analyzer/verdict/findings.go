@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/perfhound/perfhound/analyzer/internal/textfmt"
 	"github.com/perfhound/perfhound/analyzer/observation"
+	"github.com/perfhound/perfhound/internal/textfmt"
 )
 
 // leakSeries are the memory series judged for leaks: the target's

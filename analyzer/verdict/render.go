@@ -5,22 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
-	"text/tabwriter"
-	"unicode/utf8"
 
-	"github.com/perfhound/perfhound/analyzer/internal/textfmt"
+	"github.com/perfhound/perfhound/internal/report"
+	"github.com/perfhound/perfhound/internal/textfmt"
 )
-
-// Schema names the JSON document WriteJSON writes. It changes only when a
-// field is removed or changes meaning; new fields keep it.
-const Schema = "perfhound.verdict/v1"
 
 // TextOptions tune WriteText.
 type TextOptions struct {
-	// Color adds ANSI colours; set it only for a terminal (see ColorFor).
+	// Color adds ANSI colours; set it only for a terminal.
 	Color bool
 	// Brief keeps the headline, the summary and the first BriefPriorities
 	// priorities: a verdict among others, such as a host's processes.
@@ -30,37 +24,13 @@ type TextOptions struct {
 // BriefPriorities is how many priorities a brief report lists.
 const BriefPriorities = 3
 
-// ColorFor reports whether text written to f may be coloured: f is a
-// terminal and the user has not asked for no colour (https://no-color.org,
-// TERM=dumb).
-func ColorFor(f *os.File) bool {
-	if f == nil || os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-// jsonDigits is the significant digits WriteJSON keeps of non-integral
+// jsonDigits is the significant digits EncodeJSON keeps of non-integral
 // numbers, so that documents compare stably.
 const jsonDigits = 4
 
-// WriteJSON writes v as a versioned document:
-//
-//	{"schema": "perfhound.verdict/v1", "verdict": {...}}
-//
-// with the class at .verdict.class. Non-integral numbers are rounded to
-// four significant digits; lists and maps are empty rather than null.
-func WriteJSON(w io.Writer, v *Verdict) error {
-	return EncodeJSON(w, struct {
-		Schema  string   `json:"schema"`
-		Verdict *Verdict `json:"verdict"`
-	}{Schema, ForJSON(v)})
-}
-
-// EncodeJSON writes a document holding verdicts (made with ForJSON) as
-// WriteJSON does: indented, with non-integral numbers rounded to four
-// significant digits. Reports that embed verdicts use it.
+// EncodeJSON writes a document holding verdicts (made with ForJSON):
+// indented, with non-integral numbers rounded to four significant digits.
+// Reports that embed verdicts use it.
 func EncodeJSON(w io.Writer, doc any) error {
 	var raw bytes.Buffer
 	enc := json.NewEncoder(&raw)
@@ -164,107 +134,160 @@ func roundJSONNumbers(b []byte, digits int) ([]byte, error) {
 // where the time went, the evidence, the USE table, findings, priorities
 // and what the observation lacked.
 func WriteText(w io.Writer, v *Verdict, opts TextOptions) error {
+	return report.WriteText(w, document(v, opts.Brief), opts.Color)
+}
+
+// WriteMarkdown writes v as GitHub-flavoured markdown, for a pull
+// request comment or a ticket: the same content as WriteText.
+func WriteMarkdown(w io.Writer, v *Verdict) error {
+	return report.WriteMarkdown(w, document(v, false))
+}
+
+// document is v's report. Brief keeps the headline, the target, the
+// summary and the first priorities.
+func document(v *Verdict, brief bool) *report.Doc {
 	if v == nil {
 		v = &Verdict{}
 	}
-	r := &textReport{textfmt.NewTerminal(w, opts.Color)}
-	r.headline(v)
-	if opts.Brief {
-		r.brief(v)
-		return r.Err()
+	d := &report.Doc{Lead: lead(v)}
+	if brief {
+		d.Lead = append(d.Lead, briefPriorities(v)...)
+		return d
 	}
-	r.breakdown(v)
-	r.evidence(v)
-	r.use(v)
-	r.latency(v)
-	r.findings(v)
-	r.priorities(v)
-	r.missing(v)
-	return r.Err()
+	d.Sections = append(d.Sections, breakdownSection(v))
+	if len(v.Evidence) > 0 {
+		d.Sections = append(d.Sections, evidenceSection(v))
+	}
+	if len(v.USE) > 0 {
+		d.Sections = append(d.Sections, useSection(v))
+	}
+	if len(v.Latency) > 0 {
+		d.Sections = append(d.Sections, latencySection(v))
+	}
+	if len(v.Findings) > 0 {
+		d.Sections = append(d.Sections, findingsSection(v))
+	}
+	d.Sections = append(d.Sections, prioritiesSection(v))
+	if len(v.Missing) > 0 {
+		d.Sections = append(d.Sections, missingSection(v))
+	}
+	return d
 }
 
-type textReport struct {
-	textfmt.Terminal
-}
-
-func (r *textReport) headline(v *Verdict) {
+// lead is the headline, then on a terminal the target and the summary,
+// in markdown the summary and the target.
+func lead(v *Verdict) []report.Block {
 	class := v.Class
 	if class == "" {
 		class = ClassNone
 	}
-	code := textfmt.Bold + textfmt.Red
+	tone, icon := report.Bold|report.Red, "🔴"
 	if class == ClassNone {
-		code = textfmt.Bold + textfmt.Green
+		tone, icon = report.Bold|report.Green, "🟢"
 	}
-	line := fmt.Sprintf("%s: %s, %s confidence", r.Paint(textfmt.Bold, "perfhound verdict"),
-		r.Paint(code, strings.ToUpper(string(class))), textfmt.Pct(v.Confidence))
+	upper := func(c Class) string { return strings.ToUpper(string(c)) }
+	head := report.Cat(report.Lit("perfhound verdict").Paint(report.Bold), report.Lit(": "), report.Plain(upper(class)).Paint(tone),
+		report.Lit(", "+textfmt.Pct(v.Confidence)+" confidence"))
+	mdHead := report.Cat(report.Lit(icon+" perfhound verdict: "), report.Plain(upper(class)), report.Lit(" ("+textfmt.Pct(v.Confidence)+" confidence)"))
 	if v.Secondary != "" {
-		line += fmt.Sprintf("; secondary %s", r.Paint(textfmt.Bold, strings.ToUpper(string(v.Secondary))))
+		head = report.Cat(head, report.Lit("; secondary "), report.Plain(upper(v.Secondary)).Paint(report.Bold))
+		mdHead = report.Cat(mdHead, report.Lit(", secondary "), report.Plain(upper(v.Secondary)))
 	}
-	r.Printf("%s\n", line)
-	if t := textfmt.Target(v.Target, v.Start, v.Duration); t != "" {
-		r.Para("  ", t)
+	out := []report.Block{
+		&report.Para{Text: head, Unwrapped: true, Only: report.TerminalOnly},
+		&report.Title{Text: mdHead, Only: report.MarkdownOnly},
+	}
+	target := v.Target.Describe(v.Start, v.Duration)
+	if target != "" {
+		out = append(out, &report.Para{Prefix: "  ", Text: report.Plain(target), Only: report.TerminalOnly})
 	}
 	if v.Summary != "" {
-		r.Printf("\n")
-		r.Para("", v.Summary)
+		out = append(out, report.Blank, &report.Para{Text: report.Plain(v.Summary)})
 	}
+	if target != "" {
+		out = append(out, &report.Para{Text: report.Em(target), Only: report.MarkdownOnly})
+	}
+	return out
 }
 
-func (r *textReport) breakdown(v *Verdict) {
+// briefPriorities lists the first priorities, a line each.
+func briefPriorities(v *Verdict) []report.Block {
+	var out []report.Block
+	for i, p := range v.Priorities {
+		if i == BriefPriorities {
+			break
+		}
+		out = append(out, &report.Para{Prefix: fmt.Sprintf("  %d. ", p.Rank), Text: report.Cat(report.Plain(textfmt.ShortNames(p.Name)),
+			report.Lit(fmt.Sprintf("  %s (%s of busy, ", textfmt.PerSec(p.Saving), textfmt.Pct(p.Share))), report.Plain(string(p.Class)),
+			report.Lit(", "), report.Plain(p.Remedy), report.Lit(")"))})
+	}
+	return out
+}
+
+func breakdownSection(v *Verdict) report.Section {
 	b := v.Breakdown
+	s := report.Section{Title: "Where the time went"}
 	rows := breakdownRows(b, v.Duration.Seconds())
 	if len(rows) == 0 {
-		r.Section("Where the time went", "")
-		r.Printf("  no breakdown: the observation has neither eBPF thread states nor /proc CPU time\n")
-		return
+		s.Blocks = []report.Block{&report.Para{Prefix: "  ", Sentence: true,
+			Text: report.Plain("no breakdown: the observation has neither eBPF thread states nor /proc CPU time")}}
+		return s
 	}
-	r.Section("Where the time went", "thread time per second of wall time; "+b.SourceText())
-	r.Columns(0, func(tw io.Writer) {
-		fmt.Fprintf(tw, "  category\t\tper second\tshare\n")
-		for _, row := range rows {
-			if row.group {
-				fmt.Fprintf(tw, "  %s\t\t%10s\t%5s\n", row.label, row.perSec, row.share)
-				continue
-			}
-			fmt.Fprintf(tw, "    %s\t%s\t%10s\t%5s\n", row.category, row.label, row.perSec, row.share)
+	s.Note = "thread time per second of wall time; " + b.SourceText()
+	t := &report.Table{Indent: 2, Columns: []report.Column{{Header: "category"}, {}, {Header: "per second", Right: true, Width: 10},
+		{Header: "share", MarkdownHeader: "share of thread time", Right: true, Width: 5}}}
+	for _, row := range rows {
+		if row.group {
+			t.Rows = append(t.Rows, report.Row{Cells: []report.Inline{report.Plain(row.label).Strong(), nil,
+				report.Lit(row.perSec).Strong(), report.Lit(row.share).Strong()}})
+			continue
 		}
-	})
+		t.Rows = append(t.Rows, report.Row{Sub: true, Cells: []report.Inline{report.Code(row.category), report.Plain(row.label),
+			report.Lit(row.perSec), report.Lit(row.share)}})
+	}
+	s.Blocks = []report.Block{
+		&report.Para{Text: report.Cat(report.Lit("Thread time per second of wall time, "), report.Plain(b.SourceText()), report.Lit(".")),
+			Only: report.MarkdownOnly},
+		t,
+	}
+	// The categories left out and the load by class: a line each on a
+	// terminal, one paragraph in markdown.
+	var after report.Inline
 	if n := skippedCategories(b); n > 0 {
-		r.Printf("  %s\n", r.Paint(textfmt.Dim, fmt.Sprintf("(%s under 1%% not shown)", textfmt.Count(n, "category", "categories"))))
+		skipped := textfmt.Count(n, "category", "categories")
+		s.Blocks = append(s.Blocks, &report.Para{Prefix: "  ", Unwrapped: true, Only: report.TerminalOnly,
+			Text: report.Lit("(" + skipped + " under 1% not shown)").Paint(report.Dim)})
+		after = report.Lit(skipped + " under 1% not shown. ") // a count: no capital to make
 	}
 	if l := textfmt.Loads(v.Load, ClassNone); l != "" {
-		r.Para("  by class: ", l)
+		s.Blocks = append(s.Blocks, &report.Para{Prefix: "  by class: ", Text: report.Plain(l), Only: report.TerminalOnly})
+		after = report.Cat(after, report.Lit("By class: "), report.Plain(l), report.Lit("."))
 	}
+	s.Blocks = append(s.Blocks, &report.Para{Text: after, Only: report.MarkdownOnly})
+	return s
 }
 
-func (r *textReport) evidence(v *Verdict) {
-	if len(v.Evidence) == 0 {
-		return
-	}
-	r.Section("Evidence", "")
-	width := 0
+func evidenceSection(v *Verdict) report.Section {
+	l := &report.List{Labels: report.LabelColumn}
 	for _, e := range v.Evidence {
-		width = max(width, len(e.Class))
+		l.Items = append(l.Items, report.Item{Label: report.Plain(string(e.Class)).Strong(), Text: report.Plain(e.Text), Source: e.Signal})
 	}
-	for _, e := range v.Evidence {
-		r.Para(fmt.Sprintf("  - %-*s", width+2, e.Class), e.Text+"  ["+e.Signal+"]")
-	}
+	return report.Section{Title: "Evidence", Blocks: []report.Block{l}}
 }
 
-func (r *textReport) use(v *Verdict) {
-	if len(v.USE) == 0 {
-		return
-	}
-	r.Section("USE", "utilization, saturation, errors of the host's resources")
-	r.Columns(0, func(tw io.Writer) {
-		fmt.Fprintf(tw, "  resource\tutilization\tsaturation\terrors\tstatus\n")
-		for _, res := range v.USE {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", res.Resource, metricValue(res.Utilization), metricValue(res.Saturation),
-				metricValue(res.Errors), r.status(res.Status))
-		}
-	})
+// useSection is the USE table: values on a terminal, with a note under the
+// table for each signal of a resource that is not ok; in markdown each
+// cell says it all.
+func useSection(v *Verdict) report.Section {
+	columns := []report.Column{{Header: "resource"}, {Header: "utilization"}, {Header: "saturation"}, {Header: "errors"}, {Header: "status"}}
+	term := &report.Table{Indent: 2, Columns: columns, Only: report.TerminalOnly}
+	md := &report.Table{Columns: columns, Only: report.MarkdownOnly}
+	var notes []report.Block
 	for _, res := range v.USE {
+		term.Rows = append(term.Rows, report.Row{Cells: []report.Inline{report.Plain(res.Resource), metricValue(res.Utilization),
+			metricValue(res.Saturation), metricValue(res.Errors), statusCell(res.Status)}})
+		md.Rows = append(md.Rows, report.Row{Cells: []report.Inline{report.Plain(res.Resource), mdMetric(res.Utilization),
+			mdMetric(res.Saturation), mdMetric(res.Errors), statusCell(res.Status)}})
 		if res.Status == "ok" {
 			continue
 		}
@@ -275,204 +298,81 @@ func (r *textReport) use(v *Verdict) {
 			if c.m == nil || c.m.Text == "" {
 				continue
 			}
-			r.Para(fmt.Sprintf("  %s %s: ", res.Resource, c.what), metricNote(c.m))
+			notes = append(notes, &report.Para{Prefix: fmt.Sprintf("  %s %s: ", res.Resource, c.what), Text: metricNote(c.m),
+				Only: report.TerminalOnly})
 		}
 	}
+	return report.Section{Title: "USE", Note: "utilization, saturation, errors of the host's resources",
+		Blocks: append([]report.Block{term}, append(notes, md)...)}
 }
 
-func (r *textReport) latency(v *Verdict) {
-	if len(v.Latency) == 0 {
-		return
-	}
-	r.Section("Latency", "percentiles as upper bounds of eBPF's log2 histograms")
-	r.Columns(0, func(tw io.Writer) {
-		fmt.Fprintf(tw, "  wait\tcount\tp50\tp95\tp99\n")
-		for _, l := range v.Latency {
-			fmt.Fprintf(tw, "  %s\t%d\t≤ %s\t≤ %s\t≤ %s\n", l.Name, l.Count, textfmt.Bound(l.P50*1e9), textfmt.Bound(l.P95*1e9), textfmt.Bound(l.P99*1e9))
-		}
-	})
-}
-
-func (r *textReport) status(s string) string {
+// statusCell is a resource's status: in colour on a terminal, "-" there
+// for none; in markdown in bold unless ok.
+func statusCell(s string) report.Inline {
 	switch s {
 	case "ok":
-		return r.Paint(textfmt.Green, s)
-	case "busy":
-		return r.Paint(textfmt.Yellow, s)
+		return report.Plain(s).Paint(report.Green)
 	case "":
-		return "-"
+		return report.Lit("-").Only(report.TerminalOnly)
+	case "busy":
+		return report.Plain(s).Paint(report.Yellow).Strong()
 	}
-	return r.Paint(textfmt.Red, s)
+	return report.Plain(s).Paint(report.Red).Strong()
 }
 
-func (r *textReport) findings(v *Verdict) {
-	if len(v.Findings) == 0 {
-		return
+func latencySection(v *Verdict) report.Section {
+	const note = "percentiles as upper bounds of eBPF's log2 histograms"
+	t := &report.Table{Indent: 2, Columns: []report.Column{{Header: "wait"}, {Header: "count", Right: true}, {Header: "p50", Right: true},
+		{Header: "p95", Right: true}, {Header: "p99", Right: true}}}
+	for _, l := range v.Latency {
+		t.Rows = append(t.Rows, report.Row{Cells: []report.Inline{report.Plain(l.Name), report.Lit(strconv.FormatUint(l.Count, 10)),
+			report.Lit("≤ " + textfmt.Bound(l.P50*1e9)), report.Lit("≤ " + textfmt.Bound(l.P95*1e9)), report.Lit("≤ " + textfmt.Bound(l.P99*1e9))}})
 	}
-	r.Section("Findings", "")
+	return report.Section{Title: "Latency", Note: note,
+		Blocks: []report.Block{&report.Para{Text: report.Plain(note), Sentence: true, Only: report.MarkdownOnly}, t}}
+}
+
+func findingsSection(v *Verdict) report.Section {
+	l := &report.List{}
 	for _, f := range v.Findings {
-		r.Para("  - ", fmt.Sprintf("%s: %s  [%s]", r.Paint(textfmt.Yellow, f.Kind), f.Text, f.Signal))
+		l.Items = append(l.Items, report.Item{Label: report.Plain(f.Kind).Strong().Paint(report.Yellow), Text: report.Plain(f.Text), Source: f.Signal})
 	}
+	return report.Section{Title: "Findings", Blocks: []report.Block{l}}
 }
 
-// brief lists the first priorities, a line each.
-func (r *textReport) brief(v *Verdict) {
-	for i, p := range v.Priorities {
-		if i == BriefPriorities {
-			break
-		}
-		r.Para(fmt.Sprintf("  %d. ", p.Rank), fmt.Sprintf("%s  %s (%s of busy, %s, %s)", textfmt.ShortNames(p.Name),
-			textfmt.PerSec(p.Saving), textfmt.Pct(p.Share), p.Class, p.Remedy))
-	}
-}
-
-func (r *textReport) priorities(v *Verdict) {
-	r.Section("Priorities", "what to optimize first, by the time it would save if it cost nothing")
+func prioritiesSection(v *Verdict) report.Section {
+	const note = "what to optimize first, by the time it would save if it cost nothing"
+	s := report.Section{Title: "Priorities", Note: note}
 	if len(v.Priorities) == 0 {
-		r.Printf("  none: no item costs enough to rank\n")
-		return
+		s.Blocks = []report.Block{&report.Para{Prefix: "  ", Text: report.Plain("none: no item costs enough to rank"), Sentence: true}}
+		return s
 	}
-	// The rows go through a tabwriter on their own, so that each row's
-	// why can follow it without breaking the columns.
-	var table bytes.Buffer
-	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "   #\t    saving\tof busy\tclass\tremedy\tkind\tname\n")
+	t := &report.Table{Indent: 2, Columns: []report.Column{{Header: "#", Right: true, Width: 2}, {Header: "saving", Right: true, Width: 10},
+		{Header: "of busy", Right: true, Width: 7}, {Header: "class"}, {Header: "remedy"}, {Header: "kind"}, {Header: "name"}, {Header: "why", Beneath: true}}}
 	for _, p := range v.Priorities {
-		fmt.Fprintf(tw, "  %2d\t%10s\t%7s\t%s\t%s\t%s\t%s\n", p.Rank, textfmt.PerSec(p.Saving), textfmt.Pct(p.Share), p.Class, p.Remedy,
-			textfmt.OrDash(p.Kind), textfmt.ShortNames(p.Name))
+		t.Rows = append(t.Rows, report.Row{Cells: []report.Inline{report.Lit(strconv.Itoa(p.Rank)), report.Lit(textfmt.PerSec(p.Saving)),
+			report.Lit(textfmt.Pct(p.Share)), report.Plain(string(p.Class)), report.Plain(p.Remedy), report.Plain(textfmt.OrDash(p.Kind)),
+			report.Code(textfmt.ShortNames(p.Name)), report.Plain(p.Why)}})
 	}
-	tw.Flush()
-	lines := strings.Split(strings.TrimSuffix(table.String(), "\n"), "\n")
-	r.Printf("%s\n", r.Paint(textfmt.Dim, lines[0]))
-	for i, p := range v.Priorities {
-		r.Printf("%s\n", lines[i+1])
-		if p.Why != "" {
-			r.Para("        ", p.Why)
-		}
-	}
+	s.Blocks = []report.Block{&report.Para{Text: report.Plain(note), Sentence: true, Only: report.MarkdownOnly}, t}
+	return s
 }
 
-func (r *textReport) missing(v *Verdict) {
-	if len(v.Missing) == 0 {
-		return
-	}
-	r.Section("Missing", "what the observation lacked, and what that costs this verdict")
+func missingSection(v *Verdict) report.Section {
+	l := &report.List{}
 	for _, g := range v.Missing {
-		r.Para("  - ", gapText(g))
+		l.Items = append(l.Items, report.Item{Label: report.Code(g.Signal), Text: gapText(g)})
 	}
+	return report.Section{Title: "Missing", Note: "what the observation lacked, and what that costs this verdict", Blocks: []report.Block{l}}
 }
 
-// WriteMarkdown writes v as GitHub-flavoured markdown, for a pull
-// request comment or a ticket: the same content as WriteText.
-func WriteMarkdown(w io.Writer, v *Verdict) error {
-	if v == nil {
-		v = &Verdict{}
+// gapText is why a signal is missing and, when known, what that costs.
+func gapText(g Gap) report.Inline {
+	s := report.Plain(g.Reason)
+	if g.Cost != "" {
+		s = report.Cat(s, report.Lit(" — "), report.Em(g.Cost))
 	}
-	ew := textfmt.NewWriter(w)
-	class := v.Class
-	if class == "" {
-		class = ClassNone
-	}
-	icon := "🔴"
-	if class == ClassNone {
-		icon = "🟢"
-	}
-	head := fmt.Sprintf("### %s perfhound verdict: %s (%s confidence)", icon, strings.ToUpper(string(class)), textfmt.Pct(v.Confidence))
-	if v.Secondary != "" {
-		head += fmt.Sprintf(", secondary %s", strings.ToUpper(string(v.Secondary)))
-	}
-	ew.Printf("%s\n\n", head)
-	if v.Summary != "" {
-		ew.Printf("%s\n\n", textfmt.MarkdownText(v.Summary))
-	}
-	if t := textfmt.Target(v.Target, v.Start, v.Duration); t != "" {
-		ew.Printf("_%s_\n", textfmt.MarkdownText(t))
-	}
-
-	b := v.Breakdown
-	ew.Printf("\n#### Where the time went\n\n")
-	if rows := breakdownRows(b, v.Duration.Seconds()); len(rows) > 0 {
-		ew.Printf("Thread time per second of wall time, %s.\n\n", b.SourceText())
-		ew.Printf("| category | | per second | share of thread time |\n|---|---|--:|--:|\n")
-		for _, row := range rows {
-			if row.group {
-				ew.Printf("| **%s** | | **%s** | **%s** |\n", row.label, row.perSec, row.share)
-				continue
-			}
-			ew.Printf("| `%s` | %s | %s | %s |\n", textfmt.MarkdownText(row.category), textfmt.MarkdownText(row.label), row.perSec, row.share)
-		}
-		ew.Printf("\n")
-		if n := skippedCategories(b); n > 0 {
-			ew.Printf("%s under 1%% not shown. ", capitalizeFirst(textfmt.Count(n, "category", "categories")))
-		}
-		if l := textfmt.Loads(v.Load, ClassNone); l != "" {
-			ew.Printf("By class: %s.", textfmt.MarkdownText(l))
-		}
-		ew.Printf("\n")
-	} else {
-		ew.Printf("No breakdown: the observation has neither eBPF thread states nor /proc CPU time.\n")
-	}
-
-	if len(v.Evidence) > 0 {
-		ew.Printf("\n#### Evidence\n\n")
-		for _, e := range v.Evidence {
-			text := textfmt.MarkdownText(e.Text)
-			if e.Class != "" {
-				text = fmt.Sprintf("**%s**: %s", e.Class, text)
-			}
-			ew.Printf("- %s (`%s`)\n", text, textfmt.MarkdownCode(e.Signal))
-		}
-	}
-
-	if len(v.USE) > 0 {
-		ew.Printf("\n#### USE\n\n| resource | utilization | saturation | errors | status |\n|---|---|---|---|---|\n")
-		for _, res := range v.USE {
-			status := res.Status
-			if status != "ok" && status != "" {
-				status = "**" + status + "**"
-			}
-			ew.Printf("| %s | %s | %s | %s | %s |\n", textfmt.MarkdownText(res.Resource), mdMetric(res.Utilization), mdMetric(res.Saturation),
-				mdMetric(res.Errors), status)
-		}
-	}
-
-	if len(v.Latency) > 0 {
-		ew.Printf("\n#### Latency\n\nPercentiles as upper bounds of eBPF's log2 histograms.\n\n| wait | count | p50 | p95 | p99 |\n|---|--:|--:|--:|--:|\n")
-		for _, l := range v.Latency {
-			ew.Printf("| %s | %d | ≤ %s | ≤ %s | ≤ %s |\n", textfmt.MarkdownText(l.Name), l.Count, textfmt.Bound(l.P50*1e9), textfmt.Bound(l.P95*1e9), textfmt.Bound(l.P99*1e9))
-		}
-	}
-
-	if len(v.Findings) > 0 {
-		ew.Printf("\n#### Findings\n\n")
-		for _, f := range v.Findings {
-			ew.Printf("- **%s**: %s (`%s`)\n", textfmt.MarkdownText(f.Kind), textfmt.MarkdownText(f.Text), textfmt.MarkdownCode(f.Signal))
-		}
-	}
-
-	ew.Printf("\n#### Priorities\n\n")
-	if len(v.Priorities) == 0 {
-		ew.Printf("None: no item costs enough to rank.\n")
-	} else {
-		ew.Printf("What to optimize first, by the time it would save if it cost nothing.\n\n")
-		ew.Printf("| # | saving | of busy | class | remedy | kind | name | why |\n|--:|--:|--:|---|---|---|---|---|\n")
-		for _, p := range v.Priorities {
-			ew.Printf("| %d | %s | %s | %s | %s | %s | `%s` | %s |\n", p.Rank, textfmt.PerSec(p.Saving), textfmt.Pct(p.Share), p.Class,
-				textfmt.MarkdownText(p.Remedy), textfmt.MarkdownText(textfmt.OrDash(p.Kind)), textfmt.MarkdownCode(textfmt.ShortNames(p.Name)), textfmt.MarkdownText(p.Why))
-		}
-	}
-
-	if len(v.Missing) > 0 {
-		ew.Printf("\n#### Missing\n\n")
-		for _, g := range v.Missing {
-			s := fmt.Sprintf("- `%s`: %s", textfmt.MarkdownCode(g.Signal), textfmt.MarkdownText(g.Reason))
-			if g.Cost != "" {
-				s += " — _" + textfmt.MarkdownText(g.Cost) + "_"
-			}
-			ew.Printf("%s\n", s)
-		}
-	}
-	return ew.Err()
+	return s
 }
 
 // breakdownRow is a line of the breakdown table: a group (on-CPU,
@@ -514,50 +414,36 @@ func skippedCategories(b Breakdown) int {
 	return n
 }
 
-func gapText(g Gap) string {
-	s := g.Signal + ": " + g.Reason
-	if g.Cost != "" {
-		s += " — " + g.Cost
-	}
-	return s
-}
-
-// metricValue is a USE cell: the value in its unit, "-" for none.
-func metricValue(m *Metric) string {
+// metricValue is a USE cell on a terminal: the value in its unit, "-"
+// for none.
+func metricValue(m *Metric) report.Inline {
 	if m == nil {
-		return "-"
+		return report.Lit("-")
 	}
-	return textfmt.Value(m.Value, m.Unit)
+	return report.Lit(textfmt.Value(m.Value, m.Unit))
 }
 
 // metricNote is a metric's text with its threshold and signal.
-func metricNote(m *Metric) string {
+func metricNote(m *Metric) report.Inline {
 	s := m.Text
 	if m.Threshold > 0 {
 		s += fmt.Sprintf(" (threshold %s)", textfmt.Value(m.Threshold, m.Unit))
 	}
-	return s + "  [" + m.Signal + "]"
+	return report.Plain(s + "  [" + m.Signal + "]")
 }
 
-func mdMetric(m *Metric) string {
+// mdMetric is a USE cell in markdown: the metric's text, or its value,
+// with its threshold.
+func mdMetric(m *Metric) report.Inline {
 	if m == nil {
-		return "-"
+		return report.Lit("-")
 	}
 	s := m.Text
 	if s == "" {
 		s = textfmt.Value(m.Value, m.Unit)
 	}
-	s = textfmt.MarkdownText(s)
 	if m.Threshold > 0 {
-		s += fmt.Sprintf(" (threshold %s)", textfmt.Value(m.Threshold, m.Unit))
+		return report.Cat(report.Plain(s), report.Lit(fmt.Sprintf(" (threshold %s)", textfmt.Value(m.Threshold, m.Unit))))
 	}
-	return s
-}
-
-func capitalizeFirst(s string) string {
-	r, n := utf8.DecodeRuneInString(s)
-	if n == 0 {
-		return s
-	}
-	return strings.ToUpper(string(r)) + s[n:]
+	return report.Plain(s)
 }

@@ -6,8 +6,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/perfhound/perfhound/analyzer/internal/textfmt"
 	"github.com/perfhound/perfhound/analyzer/observation"
+	"github.com/perfhound/perfhound/internal/textfmt"
 )
 
 // useTable is the USE table (utilization, saturation, errors) of the

@@ -14,6 +14,8 @@ import (
 	"github.com/perfhound/perfhound/analyzer/obsdiff"
 	"github.com/perfhound/perfhound/analyzer/observation"
 	"github.com/perfhound/perfhound/analyzer/profdecode"
+	"github.com/perfhound/perfhound/analyzer/stat"
+	"github.com/perfhound/perfhound/internal/report"
 )
 
 func newCompare() *cobra.Command {
@@ -73,11 +75,11 @@ does, 2 on bad input or usage.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := compare.ParseFormat(format)
+			f, err := report.ParseFormat(format)
 			if err != nil {
 				return usageError{err}
 			}
-			if opt.FailOn, err = compare.ParsePolicy(failOn); err != nil {
+			if opt.FailOn, err = stat.ParsePolicy(failOn); err != nil {
 				return usageError{err}
 			}
 			if err := checkPolicyFlags(threshold, opt.Thresholds.Alpha); err != nil {
@@ -160,7 +162,7 @@ func checkPolicyFlags(threshold, alpha float64) error {
 }
 
 // compareObservations is compare for two saved observations.
-func compareObservations(cmd *cobra.Command, baseDir, headDir string, budget *profdecode.Budget, f compare.Format, opt obsdiff.Options, output string) error {
+func compareObservations(cmd *cobra.Command, baseDir, headDir string, budget *profdecode.Budget, f report.Format, opt obsdiff.Options, output string) error {
 	base, err := loadObservation(baseDir, budget)
 	if err != nil {
 		return err

@@ -1,18 +1,12 @@
 package textfmt
 
 import (
-	"bytes"
-	"fmt"
-	"io"
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 // OrDash is s, or "-" for an empty cell.
@@ -122,43 +116,6 @@ func MarkdownCode(s string) string { return markdownCode.Replace(Printable(s)) }
 
 var markdownCode = strings.NewReplacer("|", `\|`, "`", "'")
 
-// Target says what was watched and for how long from when: "process 42
-// (./server -p 80) {env=prod}, 10s from 2025-01-02 03:04:05 UTC", "" when
-// nothing is known.
-func Target(t observation.Target, start time.Time, d time.Duration) string {
-	var what string
-	switch {
-	case t.Kind == "host":
-		what = "the host"
-	case t.PID != 0 && len(t.Command) > 0:
-		what = fmt.Sprintf("%s %d (%s)", t.Kind, t.PID, strings.Join(t.Command, " "))
-	case t.PID != 0:
-		what = fmt.Sprintf("%s %d", t.Kind, t.PID)
-	case len(t.Command) > 0:
-		what = fmt.Sprintf("%s %s", t.Kind, strings.Join(t.Command, " "))
-	case t.URL != "":
-		what = t.URL
-	case t.App != "":
-		what = "app " + t.App
-	case t.Kind != "":
-		what = t.Kind
-	}
-	if len(t.Labels) > 0 {
-		what += " {" + Labels(t.Labels) + "}"
-	}
-	when := Span(start, d)
-	if what == "" && when == "" {
-		return ""
-	}
-	if what == "" {
-		what = "target unknown"
-	}
-	if when != "" {
-		what += ", " + when
-	}
-	return what
-}
-
 // Span is how long from when: "10s from 2025-01-02 03:04:05 UTC", either
 // part alone, or "" when neither is known.
 func Span(start time.Time, d time.Duration) string {
@@ -184,105 +141,4 @@ func Labels(labels map[string]string) string {
 		parts[i] = k + "=" + labels[k]
 	}
 	return strings.Join(parts, ", ")
-}
-
-// Writer keeps the first error of the writer under it and drops what is
-// written after, so that a renderer can write freely and check Err once.
-type Writer struct {
-	w   io.Writer
-	err error
-}
-
-// NewWriter returns a Writer over w.
-func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
-
-func (e *Writer) Write(p []byte) (int, error) {
-	if e.err != nil {
-		return 0, e.err
-	}
-	n, err := e.w.Write(p)
-	e.err = err
-	return n, err
-}
-
-// Printf writes as fmt.Fprintf does.
-func (e *Writer) Printf(format string, args ...any) { fmt.Fprintf(e, format, args...) }
-
-// Err is the first error the writer under e returned, or nil.
-func (e *Writer) Err() error { return e.err }
-
-// ANSI escape codes that Terminal.Paint puts around text.
-const (
-	Red    = "\x1b[31m"
-	Green  = "\x1b[32m"
-	Yellow = "\x1b[33m"
-	Bold   = "\x1b[1m"
-	Dim    = "\x1b[2m"
-	Reset  = "\x1b[0m"
-)
-
-// Width is the width, in runes, a Terminal wraps prose to.
-const Width = 110
-
-// Terminal writes a report for a terminal: sections, prose wrapped to
-// Width, and tables, in colour when Color is set.
-type Terminal struct {
-	*Writer
-	Color bool
-}
-
-// NewTerminal returns a Terminal writing to w.
-func NewTerminal(w io.Writer, color bool) Terminal {
-	return Terminal{Writer: NewWriter(w), Color: color}
-}
-
-// Paint puts s between code and a reset when t is in colour and s is not
-// empty.
-func (t Terminal) Paint(code, s string) string {
-	if !t.Color || s == "" {
-		return s
-	}
-	return code + s + Reset
-}
-
-// Section writes a blank line and a bold title with its note, dimmed, in
-// parentheses.
-func (t Terminal) Section(title, note string) {
-	t.Printf("\n%s", t.Paint(Bold, title))
-	if note != "" {
-		t.Printf(" %s", t.Paint(Dim, "("+note+")"))
-	}
-	t.Printf("\n")
-}
-
-// Para writes text wrapped to Width, the first line after first and the
-// rest after an indent as wide; it wraps to no fewer than 20 runes, however
-// long first is. first's width counts every rune, colour codes too.
-func (t Terminal) Para(first, text string) {
-	indent := strings.Repeat(" ", utf8.RuneCountInString(first))
-	for i, l := range Wrap(text, max(20, Width-len(indent))) {
-		if i == 0 {
-			t.Printf("%s%s\n", first, l)
-		} else {
-			t.Printf("%s%s\n", indent, l)
-		}
-	}
-}
-
-// Table writes what a tabwriter aligned, its header row dimmed (the colour
-// goes on after alignment, so that it does not count as width).
-// Columns writes a table aligned in columns two spaces apart, as Table
-// does: fill writes its tab-separated rows, the header first. flags are
-// tabwriter's (tabwriter.AlignRight, or 0).
-func (t Terminal) Columns(flags uint, fill func(w io.Writer)) {
-	var b bytes.Buffer
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', flags)
-	fill(tw)
-	tw.Flush()
-	t.Table(b.String())
-}
-
-func (t Terminal) Table(s string) {
-	header, rest, _ := strings.Cut(s, "\n")
-	t.Printf("%s\n%s", t.Paint(Dim, header), rest)
 }

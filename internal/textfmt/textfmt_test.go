@@ -1,14 +1,11 @@
 package textfmt
 
 import (
-	"bytes"
-	"errors"
+	"go/build"
 	"math"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 func TestFormat(t *testing.T) {
@@ -89,11 +86,6 @@ func TestFormat(t *testing.T) {
 		{"Wrap empty", strings.Join(Wrap("", 20), "|"), ""},
 		{"MarkdownText", MarkdownText("a|b *c* _d_ `e` <f> \\"), `a\|b \*c\* \_d\_ \` + "`e\\`" + ` &lt;f> \\`},
 		{"MarkdownCode", MarkdownCode("a|b `c`"), `a\|b 'c'`},
-		{"Target", Target(observation.Target{Kind: "process", PID: 42, Command: []string{"./server", "-p", "80"}, Labels: map[string]string{"z": "1", "a": "2"}},
-			time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), 10*time.Second+400*time.Microsecond),
-			"process 42 (./server -p 80) {a=2, z=1}, 10s from 2025-01-02 03:04:05 UTC"},
-		{"Target unknown", Target(observation.Target{}, time.Time{}, time.Second), "target unknown, 1s"},
-		{"Target nothing", Target(observation.Target{}, time.Time{}, 0), ""},
 		{"Span start only", Span(time.Date(2025, 1, 2, 3, 4, 5, 0, time.FixedZone("CET", 3600)), 0), "from 2025-01-02 02:04:05 UTC"},
 	} {
 		if tc.got != tc.want {
@@ -102,46 +94,6 @@ func TestFormat(t *testing.T) {
 	}
 }
 
-func TestTerminal(t *testing.T) {
-	var buf bytes.Buffer
-	term := NewTerminal(&buf, false)
-	term.Section("Title", "a note")
-	term.Para("  - ", strings.Repeat("word ", 30))
-	term.Table("head\nrow\n")
-	want := "\nTitle (a note)\n" +
-		"  - " + strings.TrimSpace(strings.Repeat("word ", 21)) + "\n" +
-		"    " + strings.TrimSpace(strings.Repeat("word ", 9)) + "\n" +
-		"head\nrow\n"
-	if buf.String() != want {
-		t.Errorf("got\n%q\nwant\n%q", buf.String(), want)
-	}
-	if got := NewTerminal(&buf, true).Paint(Red, "x"); got != Red+"x"+Reset {
-		t.Errorf("Paint in colour = %q", got)
-	}
-	if got := NewTerminal(&buf, true).Paint(Red, ""); got != "" {
-		t.Errorf("Paint of nothing = %q", got)
-	}
-}
-
-type failWriter struct{ n int }
-
-func (f *failWriter) Write(p []byte) (int, error) {
-	f.n++
-	return 0, errors.New("disk full")
-}
-
-func TestWriterKeepsFirstError(t *testing.T) {
-	f := &failWriter{}
-	w := NewWriter(f)
-	w.Printf("a")
-	w.Printf("b")
-	if w.Err() == nil || f.n != 1 {
-		t.Errorf("Err() = %v after %d writes, want the first error after 1", w.Err(), f.n)
-	}
-}
-
-// Text from the input (a benchmark's name, a unit, a file name, a function
-// name) must not act on the terminal or the markdown it is shown in.
 func TestEscaping(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -166,6 +118,20 @@ func TestEscaping(t *testing.T) {
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s: got %q, want %q", tc.name, tc.got, tc.want)
+		}
+	}
+}
+
+// textfmt is a leaf: the analyzer's reports and the agent's HTTP API both
+// import it, so it imports nothing of perfhound's.
+func TestLeaf(t *testing.T) {
+	pkg, err := build.ImportDir(".", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, imp := range pkg.Imports {
+		if strings.HasPrefix(imp, "github.com/perfhound/") {
+			t.Errorf("textfmt imports %s", imp)
 		}
 	}
 }
