@@ -332,9 +332,9 @@ func sourceText(b BreakdownChange) string {
 
 func sourceName(s string) string {
 	switch s {
-	case "ebpf":
+	case verdict.BreakdownEBPF:
 		return "eBPF thread states and stacks"
-	case "proc":
+	case verdict.BreakdownProc:
 		return "/proc CPU time and run delay"
 	}
 	return "nothing"
