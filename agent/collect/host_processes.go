@@ -58,14 +58,16 @@ func StartProcessScan(env Env) (*ProcessScan, error) {
 }
 
 // Finish takes the window's last scan and returns one point per process
-// and series, at the end of the window, with the mean rate over it.
+// and series, at the end of the window, with the mean rate over it. That
+// scan is the next window's first: Finish again ends the next window.
 func (s *ProcessScan) Finish() ([]observation.Series, []observation.Missing, error) {
 	end, err := scanProcesses(s.env)
 	if err != nil {
 		return nil, nil, err
 	}
 	now := time.Now()
-	secs := now.Sub(s.start).Seconds()
+	begin, secs := s.snaps, now.Sub(s.start).Seconds()
+	s.snaps, s.start = end, now
 	if secs <= 0 {
 		return nil, nil, errors.New("process scan: the window took no time")
 	}
@@ -79,7 +81,7 @@ func (s *ProcessScan) Finish() ([]observation.Series, []observation.Missing, err
 	at := now.UTC().Truncate(time.Millisecond)
 	for _, pid := range pids {
 		e := end[pid]
-		b, seen := s.snaps[pid]
+		b, seen := begin[pid]
 		if !seen || b.starttime != e.starttime {
 			b = procSnap{} // born in the window: all its time is the window's
 		}
