@@ -119,3 +119,15 @@ func TestRecorderWindowsKeepBaselines(t *testing.T) {
 		t.Errorf("%d baselines kept, want 2", len(rec.last))
 	}
 }
+
+func TestProcDir(t *testing.T) {
+	if got := (Env{}).ProcDir(); got != "/proc" {
+		t.Errorf("default ProcDir %q, want /proc", got)
+	}
+	if got := (Env{ProcFS: "/host/proc"}).ProcDir(); got != "/host/proc" {
+		t.Errorf("ProcDir %q, want /host/proc", got)
+	}
+	if got := (Env{}).withDefaults().ProcFS; got != "/proc" {
+		t.Errorf("withDefaults ProcFS %q, want /proc", got)
+	}
+}

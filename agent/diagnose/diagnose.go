@@ -243,10 +243,7 @@ func checkPID(env collect.Env, pid int) error {
 	if pid <= 0 {
 		return fmt.Errorf("diagnose: %d is not a PID", pid)
 	}
-	procfs := env.ProcFS
-	if procfs == "" {
-		procfs = "/proc"
-	}
+	procfs := env.ProcDir()
 	b, err := os.ReadFile(fmt.Sprintf("%s/%d/status", procfs, pid))
 	if err != nil {
 		return fmt.Errorf("diagnose: no process %d: %w", pid, ErrNoProcess)
@@ -274,10 +271,7 @@ func checkPID(env collect.Env, pid int) error {
 // awaitExit polls the process until it is gone (true) or stop closes
 // (false). A zombie has exited: its parent has not reaped it yet.
 func awaitExit(env collect.Env, pid int, stop <-chan struct{}) bool {
-	procfs := env.ProcFS
-	if procfs == "" {
-		procfs = "/proc"
-	}
+	procfs := env.ProcDir()
 	path := fmt.Sprintf("%s/%d/stat", procfs, pid)
 	var first string
 	tick := time.NewTicker(100 * time.Millisecond)
