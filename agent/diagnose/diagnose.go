@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 
 	"github.com/perfhound/perfhound/agent/collect"
 	"github.com/perfhound/perfhound/agent/observe"
@@ -338,7 +338,7 @@ func watchCommand(ctx context.Context, opts Options, wopts observe.WatchOptions)
 	// background group reading the terminal is stopped (SIGTTIN), and in
 	// the foreground group Ctrl-C reaches the command as it would without
 	// perfhound.
-	ownGroup := !isTerminal(os.Stdin)
+	ownGroup := !term.IsTerminal(int(os.Stdin.Fd()))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: ownGroup}
 	if err := cmd.Start(); err != nil {
 		gateR.Close()
@@ -416,13 +416,6 @@ func watchCommand(ctx context.Context, opts Options, wopts observe.WatchOptions)
 	}
 	noteInterrupt(o, opts)
 	return o, nil
-}
-
-// isTerminal reports whether f is a terminal (not merely a character
-// device such as /dev/null): it answers a terminal's ioctl.
-func isTerminal(f *os.File) bool {
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
 }
 
 func exitText(err error) string {
