@@ -104,6 +104,20 @@ type Options struct {
 	Env       collect.Env
 }
 
+// Target is the target as its observation names it (a command's PID is
+// known once it runs).
+func (o Options) Target() observation.Target {
+	switch {
+	case len(o.Command) > 0:
+		return observation.Target{Kind: observation.TargetCommand, Command: o.Command}
+	case o.PID != 0:
+		return observation.Target{Kind: observation.TargetProcess, PID: o.PID}
+	case o.URL != "":
+		return observation.Target{Kind: observation.TargetURL, URL: o.URL}
+	}
+	return observation.Target{Kind: observation.TargetHost}
+}
+
 // Watch watches the target for one window and returns its observation.
 func Watch(ctx context.Context, opts Options) (*observation.Observation, error) {
 	if opts.Duration <= 0 {
@@ -156,15 +170,7 @@ func noData(o *observation.Observation) error {
 	for _, m := range o.Missing {
 		fmt.Fprintf(&b, "\n  %s: %s", m.Signal, m.Reason)
 	}
-	t := o.Meta.Target
-	what := t.URL
-	if t.PID != 0 {
-		what = fmt.Sprintf("%s %d", t.Kind, t.PID)
-	}
-	if what == "" {
-		what = "the " + t.Kind
-	}
-	return fmt.Errorf("diagnose: %w from %s in the window, so there is nothing to judge; what failed:%s", ErrNoData, what, b.String())
+	return fmt.Errorf("diagnose: %w from %s in the window, so there is nothing to judge; what failed:%s", ErrNoData, o.Meta.Target.Describe(), b.String())
 }
 
 // noteInterrupt says in the observation that the user cut the window

@@ -1,6 +1,51 @@
 package observation
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
+
+// Describe names the target in a few words, as reports, errors and the
+// progress line say it: "the host", "process 42", "command 42 (./server
+// -p 80)", "command ./server -p 80", a URL, "app shop", or its kind; ""
+// when nothing is known.
+func (t Target) Describe() string {
+	switch {
+	case t.Kind == TargetHost:
+		return "the host"
+	case t.PID != 0 && len(t.Command) > 0:
+		return fmt.Sprintf("%s %d (%s)", t.Kind, t.PID, strings.Join(t.Command, " "))
+	case t.PID != 0:
+		return fmt.Sprintf("%s %d", t.Kind, t.PID)
+	case len(t.Command) > 0:
+		return fmt.Sprintf("%s %s", t.Kind, strings.Join(t.Command, " "))
+	case t.URL != "":
+		return t.URL
+	case t.App != "":
+		return "app " + t.App
+	}
+	return t.Kind
+}
+
+// Title names what was watched and where, for a page's title or a
+// server's start-up line: the command or the URL as given, "process 42 on
+// web1", "host web1", "app shop".
+func (m Meta) Title() string {
+	t := m.Target
+	switch {
+	case t.Kind == TargetCommand && len(t.Command) > 0:
+		return strings.Join(t.Command, " ")
+	case t.Kind == TargetProcess:
+		return fmt.Sprintf("process %d on %s", t.PID, m.Host)
+	case t.Kind == TargetURL && t.URL != "":
+		return t.URL
+	case t.Kind == TargetApp && t.App != "":
+		return "app " + t.App
+	case t.Kind == TargetHost:
+		return "host " + m.Host
+	}
+	return t.Kind + " on " + m.Host
+}
 
 // HasTargetData reports whether o holds anything of its target itself: a
 // profile, a histogram, or a series with a point that is the target's.

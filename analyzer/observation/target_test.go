@@ -33,3 +33,41 @@ func TestHasTargetData(t *testing.T) {
 		}
 	}
 }
+
+func TestTargetDescribe(t *testing.T) {
+	for _, c := range []struct {
+		t    Target
+		want string
+	}{
+		{Target{Kind: TargetHost}, "the host"},
+		{Target{Kind: TargetProcess, PID: 42}, "process 42"},
+		{Target{Kind: TargetCommand, PID: 42, Command: []string{"./server", "-p", "80"}}, "command 42 (./server -p 80)"},
+		{Target{Kind: TargetCommand, Command: []string{"./server"}}, "command ./server"},
+		{Target{Kind: TargetURL, URL: "http://127.0.0.1:6060"}, "http://127.0.0.1:6060"},
+		{Target{Kind: TargetApp, App: "shop", Labels: map[string]string{"env": "prod"}}, "app shop"},
+		{Target{Kind: "other"}, "other"},
+		{Target{}, ""},
+	} {
+		if got := c.t.Describe(); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.t, got, c.want)
+		}
+	}
+}
+
+func TestMetaTitle(t *testing.T) {
+	for _, c := range []struct {
+		t    Target
+		want string
+	}{
+		{Target{Kind: TargetHost}, "host web1"},
+		{Target{Kind: TargetProcess, PID: 42}, "process 42 on web1"},
+		{Target{Kind: TargetCommand, PID: 42, Command: []string{"./server", "-p", "80"}}, "./server -p 80"},
+		{Target{Kind: TargetCommand}, "command on web1"},
+		{Target{Kind: TargetURL, URL: "http://127.0.0.1:6060"}, "http://127.0.0.1:6060"},
+		{Target{Kind: TargetApp, App: "shop"}, "app shop"},
+	} {
+		if got := (Meta{Target: c.t, Host: "web1"}).Title(); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.t, got, c.want)
+		}
+	}
+}

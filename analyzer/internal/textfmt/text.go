@@ -126,23 +126,7 @@ var markdownCode = strings.NewReplacer("|", `\|`, "`", "'")
 // (./server -p 80) {env=prod}, 10s from 2025-01-02 03:04:05 UTC", "" when
 // nothing is known.
 func Target(t observation.Target, start time.Time, d time.Duration) string {
-	var what string
-	switch {
-	case t.Kind == "host":
-		what = "the host"
-	case t.PID != 0 && len(t.Command) > 0:
-		what = fmt.Sprintf("%s %d (%s)", t.Kind, t.PID, strings.Join(t.Command, " "))
-	case t.PID != 0:
-		what = fmt.Sprintf("%s %d", t.Kind, t.PID)
-	case len(t.Command) > 0:
-		what = fmt.Sprintf("%s %s", t.Kind, strings.Join(t.Command, " "))
-	case t.URL != "":
-		what = t.URL
-	case t.App != "":
-		what = "app " + t.App
-	case t.Kind != "":
-		what = t.Kind
-	}
+	what := t.Describe()
 	if len(t.Labels) > 0 {
 		what += " {" + Labels(t.Labels) + "}"
 	}
