@@ -196,7 +196,8 @@ func (w *Watcher) startProcessScan() {
 // data, also cover the time between the calls. The eBPF data of a window
 // runs from the previous window's read of the session to this one's,
 // which follows the metric readings by the time the process table takes
-// to read. The window ends early, without an error, when opts.Stop is
+// to read. A Go service is scraped anew each window, from the call for
+// d (goscrape keeps nothing between scrapes). The window ends early, without an error, when opts.Stop is
 // closed, and with ctx's error (and what was watched so far) when ctx
 // ends.
 func (w *Watcher) Window(ctx context.Context, d time.Duration) (*observation.Observation, error) {
@@ -223,22 +224,13 @@ func (w *Watcher) Window(ctx context.Context, d time.Duration) (*observation.Obs
 	end := time.Now()
 	w.end = end
 
-	o := w.newObservation()
-	o.Series = append(o.Series, g.series...)
-	o.Missing = append(o.Missing, g.missing...)
+	// A scrape that failed before the window was cut short fails it;
+	// the process table and the eBPF session are still read, so that
+	// the next window starts where this one ended.
 	scrapeFailed := g.scrapeErr != nil && wctx.Err() == nil
-	if g.scraped != nil {
-		o.Profiles = append(o.Profiles, g.scraped.Profiles...)
-		o.Series = append(o.Series, g.scraped.Series...)
-		o.Missing = append(o.Missing, g.scraped.Missing...)
-	}
-	w.finishProcessScan(o)
-	w.readEBPF(o)
+	o := w.assemble(g)
 	if scrapeFailed {
 		return nil, g.scrapeErr
-	}
-	if o.Meta.Target.Kind == observation.TargetHost {
-		dropProcess(o, o.Meta.WatcherPID)
 	}
 	o.Meta.Start, o.Meta.Duration = start.UTC(), end.Sub(start)
 	if err := ctx.Err(); err != nil {
@@ -324,6 +316,26 @@ func (w *Watcher) newObservation() *observation.Observation {
 	o := &observation.Observation{Meta: w.base.Meta}
 	o.Meta.Collectors = maps.Clone(w.base.Meta.Collectors)
 	o.Missing = slices.Clone(w.base.Missing)
+	return o
+}
+
+// assemble makes the window's observation: what gather returned, each
+// process's share of the window, and what the eBPF session gathered;
+// for a host, without the watcher's own process.
+func (w *Watcher) assemble(g gathered) *observation.Observation {
+	o := w.newObservation()
+	o.Series = append(o.Series, g.series...)
+	o.Missing = append(o.Missing, g.missing...)
+	if g.scraped != nil {
+		o.Profiles = append(o.Profiles, g.scraped.Profiles...)
+		o.Series = append(o.Series, g.scraped.Series...)
+		o.Missing = append(o.Missing, g.scraped.Missing...)
+	}
+	w.finishProcessScan(o)
+	w.readEBPF(o)
+	if o.Meta.Target.Kind == observation.TargetHost {
+		dropProcess(o, o.Meta.WatcherPID)
+	}
 	return o
 }
 

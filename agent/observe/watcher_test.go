@@ -186,3 +186,36 @@ func TestWatcherClosed(t *testing.T) {
 		t.Errorf("Window after Close: %v, want ErrClosed", err)
 	}
 }
+
+// TestWatcherHostWindows watches the host without eBPF for two windows
+// shorter than the interval: the second has its rates although it reads
+// only at its end (the first window's last reading is its baseline), and
+// begins where the first ended.
+func TestWatcherHostWindows(t *testing.T) {
+	w, err := Start(context.Background(), WatchOptions{Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	var prev *observation.Observation
+	for i := range 2 {
+		o, err := w.Window(context.Background(), 200*time.Millisecond)
+		if err != nil {
+			t.Fatalf("window %d: %v", i+1, err)
+		}
+		if o.Meta.Target.Kind != observation.TargetHost || len(o.SeriesNamed("host.cpu", nil)) == 0 || len(o.SeriesNamed("watcher.cpu", nil)) == 0 {
+			t.Errorf("window %d: target %+v, %d host.cpu series", i+1, o.Meta.Target, len(o.SeriesNamed("host.cpu", nil)))
+		}
+		for _, m := range o.Missing {
+			if strings.Contains(m.Reason, "read once") {
+				t.Errorf("window %d: %s: %s", i+1, m.Signal, m.Reason)
+			}
+		}
+		if prev != nil {
+			if gap := o.Meta.Start.Sub(prev.Meta.Start.Add(prev.Meta.Duration)); gap.Abs() > time.Millisecond {
+				t.Errorf("window 2 starts %v after window 1 ends", gap)
+			}
+		}
+		prev = o
+	}
+}
