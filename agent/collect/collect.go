@@ -29,10 +29,17 @@ type Env struct {
 	CgroupFS string // cgroup v2 mount; default: found in ProcFS/self/mountinfo, else /sys/fs/cgroup
 }
 
-func (e Env) withDefaults() Env {
+// ProcDir is where /proc is: ProcFS, or /proc when it is unset. Every
+// part of the agent that reads /proc finds it here.
+func (e Env) ProcDir() string {
 	if e.ProcFS == "" {
-		e.ProcFS = "/proc"
+		return "/proc"
 	}
+	return e.ProcFS
+}
+
+func (e Env) withDefaults() Env {
+	e.ProcFS = e.ProcDir()
 	if e.SysFS == "" {
 		e.SysFS = "/sys"
 	}
@@ -113,18 +120,31 @@ func Samplers(env Env, t Target) ([]Sampler, []observation.Missing) {
 // exactly at its end, so that the rates cover the whole window; counters
 // give their first rate at the second reading.
 func Run(ctx context.Context, samplers []Sampler, interval, duration time.Duration) ([]observation.Series, []observation.Missing) {
-	rec := NewRecorder()
 	start := time.Now()
-	end := start.Add(duration)
+	var end time.Time
+	if duration > 0 {
+		end = start.Add(duration)
+	}
+	return NewRecorder().Window(ctx, samplers, interval, start, end)
+}
+
+// Window samples every interval from start until end (zero: until ctx is
+// done) and returns the window's series and what was missing in it; the
+// last reading is taken exactly at end. The recorder's first window
+// takes a reading at once, whose counters give their first rate at the
+// second. A later window takes none at its start: the previous window's
+// last reading is its counters' baseline, so consecutive windows tile
+// time, each rate lying in exactly one window (see NextWindow).
+func (r *Recorder) Window(ctx context.Context, samplers []Sampler, interval time.Duration, start, end time.Time) ([]observation.Series, []observation.Missing) {
+	defer r.NextWindow()
+	if r.windows == 0 {
+		r.Sample(ctx, samplers, time.Now())
+	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	for k := 1; ; k++ {
-		rec.Sample(ctx, samplers, time.Now())
+	for k := 1; end.IsZero() || time.Now().Before(end); k++ {
 		next := start.Add(time.Duration(k) * interval)
-		last := duration > 0 && !next.Before(end)
-		if duration > 0 && !time.Now().Before(end) {
-			break
-		}
+		last := !end.IsZero() && !next.Before(end)
 		if last {
 			next = end
 		}
@@ -134,18 +154,18 @@ func Run(ctx context.Context, samplers []Sampler, interval, duration time.Durati
 			// Ended early (the command exited, the user interrupted):
 			// one last reading, so that the rates cover the window up
 			// to now.
-			rec.Sample(context.WithoutCancel(ctx), samplers, time.Now())
-			rec.noteUnrated()
-			return rec.Series(), rec.MissingList()
+			r.Sample(context.WithoutCancel(ctx), samplers, time.Now())
+			r.noteUnrated()
+			return r.Series(), r.MissingList()
 		case <-timer.C:
 		}
+		r.Sample(ctx, samplers, time.Now())
 		if last {
-			rec.Sample(ctx, samplers, time.Now())
 			break
 		}
 	}
-	rec.noteUnrated()
-	return rec.Series(), rec.MissingList()
+	r.noteUnrated()
+	return r.Series(), r.MissingList()
 }
 
 // Recorder accumulates readings into series. Not safe for concurrent use.
@@ -154,15 +174,17 @@ type Recorder struct {
 	at      time.Time // the reading's time with its monotonic clock, for rates
 	series  map[string]*observation.Series
 	order   []string
-	last    map[string]counterReading
+	last    map[string]counterReading // kept from one window to the next
 	missing map[string]string
 	mOrder  []string
+	windows int // windows ended (NextWindow)
 }
 
 type counterReading struct {
-	t    time.Time
-	v    float64
-	name observation.SeriesName
+	t      time.Time
+	v      float64
+	name   observation.SeriesName
+	window int // the window it was read in
 }
 
 // NewRecorder returns an empty recorder.
@@ -223,7 +245,7 @@ func (r *Recorder) Gauge(name observation.SeriesName, unit string, labels map[st
 func (r *Recorder) Counter(name observation.SeriesName, unit string, labels map[string]string, v float64) {
 	key := seriesKey(name, labels)
 	prev, ok := r.last[key]
-	r.last[key] = counterReading{r.at, v, name}
+	r.last[key] = counterReading{r.at, v, name, r.windows}
 	if !ok || v < prev.v {
 		return
 	}
@@ -240,8 +262,8 @@ func (r *Recorder) Counter(name observation.SeriesName, unit string, labels map[
 // reading, gives no rate.
 func (r *Recorder) noteUnrated() {
 	keys := make([]string, 0, len(r.last))
-	for key := range r.last {
-		if r.series[key] == nil {
+	for key, c := range r.last {
+		if c.window == r.windows && r.series[key] == nil {
 			keys = append(keys, key)
 		}
 	}
@@ -249,6 +271,22 @@ func (r *Recorder) noteUnrated() {
 	for _, key := range keys {
 		r.Missing(string(r.last[key].name), "read once in the window (shorter than the sampling interval?): no rate")
 	}
+}
+
+// NextWindow ends the recorder's window: the series and missing entries
+// recorded so far are dropped (read them first), and each counter's last
+// reading stays as the baseline of the next window's first rate. A
+// counter not read in the window (its process, device or interface gone)
+// loses its baseline, so that what the recorder keeps stays bounded.
+func (r *Recorder) NextWindow() {
+	for key, c := range r.last {
+		if c.window != r.windows {
+			delete(r.last, key)
+		}
+	}
+	r.series, r.order = map[string]*observation.Series{}, nil
+	r.missing, r.mOrder = map[string]string{}, nil
+	r.windows++
 }
 
 // Missing records that a signal could not be read, once per signal.

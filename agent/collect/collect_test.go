@@ -59,3 +59,75 @@ func TestRunShorterThanInterval(t *testing.T) {
 		t.Errorf("one reading: series %+v, missing %+v; want no series and test.counting missing", rec.Series(), m)
 	}
 }
+
+// switchable is a counter that grows like counting but is read only while
+// on: a process or device that comes and goes.
+type switchable struct {
+	counting
+	on bool
+}
+
+func (c *switchable) Name() string { return "test.switchable" }
+func (c *switchable) Sample(_ context.Context, r *Recorder) error {
+	if c.on {
+		r.Counter("test.switchable", "count/s", nil, float64(r.at.Sub(c.start).Microseconds())/1000)
+	}
+	return nil
+}
+
+// TestRecorderWindowsKeepBaselines runs three windows shorter than the
+// interval on one recorder: the first has readings at its start and end,
+// the later ones only at their end, rated from the previous window's last
+// reading, so each has one rate of 1000/s and nothing "read once". A
+// counter missing from a window loses its baseline: read again only at
+// the end of the next, it has no rate there.
+func TestRecorderWindowsKeepBaselines(t *testing.T) {
+	c := &counting{start: time.Now()}
+	sw := &switchable{counting: *c, on: true}
+	rec := NewRecorder()
+	start := time.Now()
+	for i, on := range []bool{true, false, true} {
+		sw.on = on
+		end := time.Now().Add(30 * time.Millisecond)
+		series, missing := rec.Window(context.Background(), []Sampler{c, sw}, time.Hour, start, end)
+		var want []string
+		switch i {
+		case 0:
+			want = []string{"test.counting", "test.switchable"}
+		case 1:
+			want = []string{"test.counting"}
+		case 2:
+			want = []string{"test.counting"}
+			if len(missing) != 1 || missing[0].Signal != "test.switchable" {
+				t.Errorf("window %d: missing %+v, want test.switchable read once", i+1, missing)
+			}
+		}
+		if i < 2 && len(missing) != 0 {
+			t.Errorf("window %d: missing %+v, want none", i+1, missing)
+		}
+		if len(series) != len(want) {
+			t.Fatalf("window %d: %d series %+v, want %v", i+1, len(series), series, want)
+		}
+		for j, s := range series {
+			if string(s.Name) != want[j] || len(s.Points) != 1 || s.Points[0].Value < 990 || s.Points[0].Value > 1010 {
+				t.Errorf("window %d: %s %+v, want %s with one rate of about 1000/s", i+1, s.Name, s.Points, want[j])
+			}
+		}
+		start = end
+	}
+	if len(rec.last) != 2 {
+		t.Errorf("%d baselines kept, want 2", len(rec.last))
+	}
+}
+
+func TestProcDir(t *testing.T) {
+	if got := (Env{}).ProcDir(); got != "/proc" {
+		t.Errorf("default ProcDir %q, want /proc", got)
+	}
+	if got := (Env{ProcFS: "/host/proc"}).ProcDir(); got != "/host/proc" {
+		t.Errorf("ProcDir %q, want /host/proc", got)
+	}
+	if got := (Env{}).withDefaults().ProcFS; got != "/proc" {
+		t.Errorf("withDefaults ProcFS %q, want /proc", got)
+	}
+}

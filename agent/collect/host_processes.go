@@ -58,14 +58,16 @@ func StartProcessScan(env Env) (*ProcessScan, error) {
 }
 
 // Finish takes the window's last scan and returns one point per process
-// and series, at the end of the window, with the mean rate over it.
+// and series, at the end of the window, with the mean rate over it. That
+// scan is the next window's first: Finish again ends the next window.
 func (s *ProcessScan) Finish() ([]observation.Series, []observation.Missing, error) {
 	end, err := scanProcesses(s.env)
 	if err != nil {
 		return nil, nil, err
 	}
 	now := time.Now()
-	secs := now.Sub(s.start).Seconds()
+	begin, secs := s.snaps, now.Sub(s.start).Seconds()
+	s.snaps, s.start = end, now
 	if secs <= 0 {
 		return nil, nil, errors.New("process scan: the window took no time")
 	}
@@ -79,7 +81,7 @@ func (s *ProcessScan) Finish() ([]observation.Series, []observation.Missing, err
 	at := now.UTC().Truncate(time.Millisecond)
 	for _, pid := range pids {
 		e := end[pid]
-		b, seen := s.snaps[pid]
+		b, seen := begin[pid]
 		if !seen || b.starttime != e.starttime {
 			b = procSnap{} // born in the window: all its time is the window's
 		}
@@ -167,32 +169,28 @@ func statComm(b []byte) string {
 // listing the threads.
 func threadsRunDelay(env Env, pid string, threads uint64) uint64 {
 	if threads == 1 {
-		d, _ := runDelayOf(env.proc(pid, "schedstat"))
-		return d
+		b, err := readFile(env.proc(pid, "schedstat"))
+		if err != nil {
+			return 0
+		}
+		d, _ := runDelay("", b)
+		return d[0]
 	}
-	tasks, err := os.ReadDir(env.proc(pid, "task"))
-	if err != nil {
-		return 0
-	}
+	delays, _ := readThreads(env, pid, "schedstat", runDelay)
 	var sum uint64
-	for _, t := range tasks {
-		d, _ := runDelayOf(env.proc(pid, "task", t.Name(), "schedstat"))
-		sum += d
+	for _, d := range delays {
+		sum += d[0]
 	}
 	return sum
 }
 
-// runDelayOf reads the run-queue wait, in nanoseconds, of a schedstat
-// file ("on-CPU ns, run-queue wait ns, timeslices").
-func runDelayOf(path string) (uint64, bool) {
-	b, err := readFile(path)
-	if err != nil {
-		return 0, false
-	}
+// runDelay reads the run-queue wait, in nanoseconds, of a schedstat file
+// ("on-CPU ns, run-queue wait ns, timeslices"); 0 when it has none.
+func runDelay(_ string, b []byte) ([]uint64, error) {
 	f := strings.Fields(string(b))
 	if len(f) < 2 {
-		return 0, false
+		return []uint64{0}, nil
 	}
-	v, err := strconv.ParseUint(f[1], 10, 64)
-	return v, err == nil
+	v, _ := strconv.ParseUint(f[1], 10, 64)
+	return []uint64{v}, nil
 }

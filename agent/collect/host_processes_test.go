@@ -88,3 +88,61 @@ func TestProcessScan(t *testing.T) {
 		t.Errorf("the spinning shell: %.3f s on a CPU in the scan, the kernel counted %.3f s around it", got, kernel)
 	}
 }
+
+// TestProcessScanWindows finishes two windows of one scan: a shell spins
+// in the first until the kernel has counted 50 ms of its CPU time, and
+// is stopped (SIGSTOP) in the second. The second window starts at the
+// first's last scan, so the shell is in the first and not in the second.
+func TestProcessScanWindows(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	spin := exec.Command("/bin/sh", "-c", `i=0; while [ $i -lt 100000000 ]; do i=$((i+1)); done`)
+	spin.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := spin.Start(); err != nil {
+		t.Skipf("cannot start a spinning shell: %v", err)
+	}
+	defer func() { spin.Process.Kill(); spin.Wait() }()
+	pid := spin.Process.Pid
+	scan, err := StartProcessScan(Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := onCPU(t, pid)
+	for deadline := time.Now().Add(2 * time.Minute); onCPU(t, pid)-before < 50*time.Millisecond; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the spinning shell had less than 50 ms of CPU time in two minutes")
+		}
+	}
+	if err := spin.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	// Stopped: its state in /proc/PID/stat is T.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:])); len(f) > 0 && f[0] == "T" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the shell not stopped after a minute")
+		}
+	}
+	has := func(window int) bool {
+		series, _, err := scan.Finish()
+		if err != nil {
+			t.Fatalf("window %d: %v", window, err)
+		}
+		for _, s := range series {
+			if s.Name == "proc.cpu" && s.Labels["pid"] == strconv.Itoa(pid) && s.Points[0].Value > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	if !has(1) {
+		t.Error("window 1: the spinning shell has no proc.cpu")
+	}
+	time.Sleep(20 * time.Millisecond) // the second window lasts a while
+	if has(2) {
+		t.Error("window 2: the stopped shell has proc.cpu: the window did not start at the first's end")
+	}
+}

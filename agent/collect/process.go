@@ -110,19 +110,53 @@ func isGone(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH)
 }
 
-// tasks lists the thread IDs of the process, from /proc/PID/task.
-func (w *procWatch) tasks() ([]string, error) {
-	entries, err := os.ReadDir(w.path("task"))
+// readThreads reads the file of each of the process's threads with parse
+// (see readThreads), and returns ErrProcessGone once the process is.
+func (w *procWatch) readThreads(file string, parse func(path string, b []byte) ([]uint64, error)) (map[string][]uint64, error) {
+	cur, err := readThreads(w.env, strconv.Itoa(w.pid), file, parse)
 	if err != nil {
 		return nil, w.failed(err)
 	}
-	tids := make([]string, 0, len(entries))
-	for _, e := range entries {
-		if _, err := strconv.Atoi(e.Name()); err == nil {
-			tids = append(tids, e.Name())
-		}
+	return cur, nil
+}
+
+// readThreads reads one file of each of a process's threads,
+// /proc/PID/task/TID/file, with parse, by thread ID: the per-thread read
+// that the process samplers sum with threadSum and the process scan sums
+// at once (the kernel keeps no per-process total of these counters). A
+// thread that exits between the listing and its read is left out. An
+// error listing the threads, reading a file or parsing one is returned,
+// and so is no thread read at all (wrapping fs.ErrNotExist).
+func readThreads(env Env, pid, file string, parse func(path string, b []byte) ([]uint64, error)) (map[string][]uint64, error) {
+	dir := env.proc(pid, "task")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
 	}
-	return tids, nil
+	cur := make(map[string][]uint64, len(entries))
+	for _, e := range entries {
+		tid := e.Name()
+		if _, err := strconv.Atoi(tid); err != nil {
+			continue
+		}
+		path := env.proc(pid, "task", tid, file)
+		b, err := readFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // the thread exited after the listing
+		}
+		if err != nil {
+			return nil, err
+		}
+		v, err := parse(path, b)
+		if err != nil {
+			return nil, err
+		}
+		cur[tid] = v
+	}
+	if len(cur) == 0 {
+		return nil, fmt.Errorf("%s: no thread's %s could be read: %w", dir, file, fs.ErrNotExist)
+	}
+	return cur, nil
 }
 
 // procStat holds the fields of /proc/PID/stat used here; the field

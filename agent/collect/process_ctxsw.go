@@ -2,9 +2,7 @@ package collect
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 
 	"github.com/perfhound/perfhound/analyzer/observation"
 )
@@ -37,36 +35,27 @@ func (s *processCtxsw) Sample(_ context.Context, rec *Recorder) error {
 	if _, ok, err := s.w.read(); !ok {
 		return err
 	}
-	tids, err := s.w.tasks()
+	cur, err := s.w.readThreads("status", parseCtxsw)
 	if err != nil {
 		return err
-	}
-	cur := make(map[string][]uint64, len(tids))
-	for _, tid := range tids {
-		path := s.w.path("task", tid, "status")
-		b, err := readFile(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // the thread exited after the listing
-		}
-		if err != nil {
-			return s.w.failed(err)
-		}
-		v, err := parseStatus(path, b, "voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")
-		if err != nil {
-			return err
-		}
-		vol, ok1 := v["voluntary_ctxt_switches"]
-		invol, ok2 := v["nonvoluntary_ctxt_switches"]
-		if !ok1 || !ok2 {
-			return fmt.Errorf("%s: no voluntary_ctxt_switches and nonvoluntary_ctxt_switches", path)
-		}
-		cur[tid] = []uint64{vol, invol}
-	}
-	if len(cur) == 0 {
-		return s.w.failed(fmt.Errorf("%s: no thread's status could be read: %w", s.w.path("task"), fs.ErrNotExist))
 	}
 	tot := s.sum.add(cur)
 	rec.Counter(observation.ProcessCtxSwitches, "count/s", map[string]string{"kind": "voluntary"}, float64(tot[0]))
 	rec.Counter(observation.ProcessCtxSwitches, "count/s", map[string]string{"kind": "involuntary"}, float64(tot[1]))
 	return nil
+}
+
+// parseCtxsw reads a thread's voluntary and involuntary switches from its
+// status file.
+func parseCtxsw(path string, b []byte) ([]uint64, error) {
+	v, err := parseStatus(path, b, "voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")
+	if err != nil {
+		return nil, err
+	}
+	vol, ok1 := v["voluntary_ctxt_switches"]
+	invol, ok2 := v["nonvoluntary_ctxt_switches"]
+	if !ok1 || !ok2 {
+		return nil, fmt.Errorf("%s: no voluntary_ctxt_switches and nonvoluntary_ctxt_switches", path)
+	}
+	return []uint64{vol, invol}, nil
 }

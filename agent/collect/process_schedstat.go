@@ -50,30 +50,16 @@ func (s *processSchedstat) Sample(_ context.Context, rec *Recorder) error {
 	if _, ok, err := s.w.read(); !ok {
 		return err
 	}
-	tids, err := s.w.tasks()
+	cur, err := s.w.readThreads("schedstat", func(path string, b []byte) ([]uint64, error) {
+		v, err := parseSchedstat(path, b)
+		return v[:], err
+	})
 	if err != nil {
 		return err
 	}
-	cur := make(map[string][]uint64, len(tids))
 	var slices uint64
-	for _, tid := range tids {
-		path := s.w.path("task", tid, "schedstat")
-		b, err := readFile(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // the thread exited after the listing
-		}
-		if err != nil {
-			return s.w.failed(err)
-		}
-		v, err := parseSchedstat(path, b)
-		if err != nil {
-			return err
-		}
-		cur[tid] = v[:]
+	for _, v := range cur {
 		slices += v[2]
-	}
-	if len(cur) == 0 {
-		return s.w.failed(fmt.Errorf("%s: no thread's schedstat could be read: %w", s.w.path("task"), fs.ErrNotExist))
 	}
 	if slices == 0 {
 		rec.Missing("process.schedstat", fmt.Sprintf("%s: every thread reports 0 timeslices: the kernel keeps no scheduler statistics", s.w.path("task", "*", "schedstat")))

@@ -20,7 +20,7 @@ import (
 // interval or on a quiet host it can be most of what they count. This
 // series, read in the same rounds as theirs, lets the analyzer leave it
 // out. The sampler is not registered: it samples the process that runs
-// it, whatever the target is; observe.Watch adds it to every window.
+// it, whatever the target is; observe's Watcher adds it to every window.
 
 type watcherCPU struct{}
 

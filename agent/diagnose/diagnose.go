@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 
 	"github.com/perfhound/perfhound/agent/collect"
 	"github.com/perfhound/perfhound/agent/observe"
@@ -104,6 +104,20 @@ type Options struct {
 	Env       collect.Env
 }
 
+// Target is the target as its observation names it (a command's PID is
+// known once it runs).
+func (o Options) Target() observation.Target {
+	switch {
+	case len(o.Command) > 0:
+		return observation.Target{Kind: observation.TargetCommand, Command: o.Command}
+	case o.PID != 0:
+		return observation.Target{Kind: observation.TargetProcess, PID: o.PID}
+	case o.URL != "":
+		return observation.Target{Kind: observation.TargetURL, URL: o.URL}
+	}
+	return observation.Target{Kind: observation.TargetHost}
+}
+
 // Watch watches the target for one window and returns its observation.
 func Watch(ctx context.Context, opts Options) (*observation.Observation, error) {
 	if opts.Duration <= 0 {
@@ -156,15 +170,7 @@ func noData(o *observation.Observation) error {
 	for _, m := range o.Missing {
 		fmt.Fprintf(&b, "\n  %s: %s", m.Signal, m.Reason)
 	}
-	t := o.Meta.Target
-	what := t.URL
-	if t.PID != 0 {
-		what = fmt.Sprintf("%s %d", t.Kind, t.PID)
-	}
-	if what == "" {
-		what = "the " + t.Kind
-	}
-	return fmt.Errorf("diagnose: %w from %s in the window, so there is nothing to judge; what failed:%s", ErrNoData, what, b.String())
+	return fmt.Errorf("diagnose: %w from %s in the window, so there is nothing to judge; what failed:%s", ErrNoData, o.Meta.Target.Describe(), b.String())
 }
 
 // noteInterrupt says in the observation that the user cut the window
@@ -243,10 +249,7 @@ func checkPID(env collect.Env, pid int) error {
 	if pid <= 0 {
 		return fmt.Errorf("diagnose: %d is not a PID", pid)
 	}
-	procfs := env.ProcFS
-	if procfs == "" {
-		procfs = "/proc"
-	}
+	procfs := env.ProcDir()
 	b, err := os.ReadFile(fmt.Sprintf("%s/%d/status", procfs, pid))
 	if err != nil {
 		return fmt.Errorf("diagnose: no process %d: %w", pid, ErrNoProcess)
@@ -274,10 +277,7 @@ func checkPID(env collect.Env, pid int) error {
 // awaitExit polls the process until it is gone (true) or stop closes
 // (false). A zombie has exited: its parent has not reaped it yet.
 func awaitExit(env collect.Env, pid int, stop <-chan struct{}) bool {
-	procfs := env.ProcFS
-	if procfs == "" {
-		procfs = "/proc"
-	}
+	procfs := env.ProcDir()
 	path := fmt.Sprintf("%s/%d/stat", procfs, pid)
 	var first string
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -344,7 +344,7 @@ func watchCommand(ctx context.Context, opts Options, wopts observe.WatchOptions)
 	// background group reading the terminal is stopped (SIGTTIN), and in
 	// the foreground group Ctrl-C reaches the command as it would without
 	// perfhound.
-	ownGroup := !isTerminal(os.Stdin)
+	ownGroup := !term.IsTerminal(int(os.Stdin.Fd()))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: ownGroup}
 	if err := cmd.Start(); err != nil {
 		gateR.Close()
@@ -422,13 +422,6 @@ func watchCommand(ctx context.Context, opts Options, wopts observe.WatchOptions)
 	}
 	noteInterrupt(o, opts)
 	return o, nil
-}
-
-// isTerminal reports whether f is a terminal (not merely a character
-// device such as /dev/null): it answers a terminal's ioctl.
-func isTerminal(f *os.File) bool {
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
 }
 
 func exitText(err error) string {

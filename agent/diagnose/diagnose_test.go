@@ -112,3 +112,21 @@ func TestIntervalFloor(t *testing.T) {
 		}
 	}
 }
+
+// TestOptionsTarget: what the user names is the target its observation
+// names, described in the same words.
+func TestOptionsTarget(t *testing.T) {
+	for _, c := range []struct {
+		opts Options
+		want string
+	}{
+		{Options{}, "the host"},
+		{Options{PID: 42}, "process 42"},
+		{Options{Command: []string{"./server", "-p", "80"}}, "command ./server -p 80"},
+		{Options{URL: "http://127.0.0.1:6060"}, "http://127.0.0.1:6060"},
+	} {
+		if got := c.opts.Target().Describe(); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.opts, got, c.want)
+		}
+	}
+}

@@ -67,6 +67,7 @@ func TestWatchURLWithoutData(t *testing.T) {
 	}
 	t.Logf("%v", err)
 	for _, want := range []string{
+		"was collected from " + s.URL + " in the window",
 		"500 Internal Server Error at " + s.URL + "/debug/pprof/profile?seconds=1",
 		"at " + s.URL + "/debug/pprof/heap",
 		"500 Internal Server Error at " + s.URL + "/debug/pprof/allocs",

@@ -98,10 +98,7 @@ func servesItself(ctx context.Context, raw string, env collect.Env, pid int) boo
 	if err != nil || resp.StatusCode != http.StatusOK {
 		return false
 	}
-	procfs := env.ProcFS
-	if procfs == "" {
-		procfs = "/proc"
-	}
+	procfs := env.ProcDir()
 	own, err := os.ReadFile(fmt.Sprintf("%s/%d/cmdline", procfs, pid))
 	if err != nil {
 		return false

@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/pprof/profile"
 
+	"github.com/perfhound/perfhound/agent/collect"
 	"github.com/perfhound/perfhound/analyzer/observation"
 	"github.com/perfhound/perfhound/bpf"
 )
@@ -135,11 +136,9 @@ func sortedKeys(m map[string]uint64) []string {
 }
 
 // Host fills the host's identity into meta: name, kernel, CPUs, memory,
-// read from procfs ("" means /proc).
-func Host(meta *observation.Meta, procfs string) {
-	if procfs == "" {
-		procfs = "/proc"
-	}
+// read from env's /proc.
+func Host(meta *observation.Meta, env collect.Env) {
+	procfs := env.ProcDir()
 	// From procfs, not from this process: the agent may run in a
 	// container, limited to a few CPUs, with the host's /proc mounted.
 	if b, err := os.ReadFile(procfs + "/sys/kernel/hostname"); err == nil {

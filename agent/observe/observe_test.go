@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perfhound/perfhound/agent/collect"
 	"github.com/perfhound/perfhound/analyzer/observation"
 	"github.com/perfhound/perfhound/bpf"
 )
@@ -92,7 +93,7 @@ func TestLiveWindowRoundTrip(t *testing.T) {
 	}
 	var o observation.Observation
 	o.Meta.Target = observation.Target{Kind: observation.TargetHost}
-	Host(&o.Meta, "")
+	Host(&o.Meta, collect.Env{})
 	Collector(&o.Meta, "ebpf", "github.com/cilium/ebpf")
 	FromSupport(&o, support)
 	FromBPF(&o, w)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,7 +30,8 @@ type WatchOptions struct {
 	// Target: a process (PID), a Go service (URL), or the host (neither).
 	PID int
 	URL string
-	// Duration of the window; Interval between metric readings.
+	// Duration of Watch's window (a Watcher's windows each say theirs);
+	// Interval between metric readings.
 	Duration time.Duration
 	Interval time.Duration // default 1 s
 	// EBPF turns the eBPF collectors on when this host allows them;
@@ -38,9 +41,9 @@ type WatchOptions struct {
 	// Env says where /proc and /sys are.
 	Env collect.Env
 	// Stop, when closed, ends the window early without an error: the
-	// watched command has exited.
+	// watched command has exited. A Watcher's later windows end at once.
 	Stop <-chan struct{}
-	// Started, when set, is called as the window starts with what is
+	// Started, when set, is called as each window starts with what is
 	// being collected, for a progress display.
 	Started func(collecting []string)
 }
@@ -52,156 +55,314 @@ type WatchOptions struct {
 // that could not be had and why. The error is for a target that cannot be
 // watched at all (a URL that is not pprof); a PID that exits during the
 // window is not an error: its series end there and Missing says so.
+// It is Start, one Window of opts.Duration, and Close.
 func Watch(ctx context.Context, opts WatchOptions) (*observation.Observation, error) {
 	if opts.Duration <= 0 {
-		return nil, errors.New("observe: a window needs a positive duration")
+		return nil, errWindow
 	}
+	w, err := Start(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
+	return w.Window(ctx, opts.Duration)
+}
+
+var errWindow = errors.New("observe: a window needs a positive duration")
+
+// ErrClosed is Window's error after Close.
+var ErrClosed = errors.New("observe: watcher closed")
+
+// Watcher watches one target window after window. What it starts once it
+// keeps for every window: the eBPF session (loaded and attached once; each
+// window reads what it gathered since the previous one), the samplers and
+// the recorder's counter baselines, the process scan's last reading, and
+// the symbolizer's caches inside the session. Consecutive windows tile
+// time: each begins where the previous one ended. Not safe for concurrent
+// use.
+type Watcher struct {
+	opts WatchOptions
+	// base holds what every window's observation starts with: the
+	// target, the host, the collectors, and what cannot be collected.
+	base     observation.Observation
+	samplers []collect.Sampler
+	rec      *collect.Recorder
+	session  *bpf.Session
+	running  []bpf.Collector // the eBPF collectors attached, nil without a session
+	scan     *collect.ProcessScan
+	end      time.Time // the previous window's end, zero before the first
+	closed   bool
+}
+
+// Start checks the target and starts every collector that applies and can
+// run here (see Watch); what cannot run is in every window's Missing. ctx
+// bounds the checks (a URL's probe), not the watcher. opts.Duration is
+// not used: each Window says how long it lasts.
+func Start(ctx context.Context, opts WatchOptions) (*Watcher, error) {
 	if opts.Interval <= 0 {
 		opts.Interval = time.Second
 	}
-	o := &observation.Observation{}
+	w := &Watcher{opts: opts, rec: collect.NewRecorder()}
+	if err := w.checkTarget(ctx); err != nil {
+		return nil, err
+	}
+	w.describeHost()
+	w.openSamplers()
+	w.startEBPF()
+	w.startProcessScan()
+	return w, nil
+}
+
+// checkTarget names the target in base and refuses one that cannot be
+// watched: a URL that is not net/http/pprof, a PID with no process.
+func (w *Watcher) checkTarget(ctx context.Context) error {
+	t := &w.base.Meta.Target
 	switch {
-	case opts.URL != "":
-		o.Meta.Target = observation.Target{Kind: observation.TargetURL, URL: opts.URL}
-		if err := goscrape.Probe(ctx, opts.URL); err != nil {
-			return nil, err
-		}
-	case opts.PID > 0:
-		o.Meta.Target = observation.Target{Kind: observation.TargetProcess, PID: opts.PID}
-		procfs := opts.Env.ProcFS
-		if procfs == "" {
-			procfs = "/proc"
-		}
-		if _, err := os.Stat(fmt.Sprintf("%s/%d/stat", procfs, opts.PID)); err != nil {
-			return nil, fmt.Errorf("observe: no process %d: %w", opts.PID, ErrNoProcess)
+	case w.opts.URL != "":
+		*t = observation.Target{Kind: observation.TargetURL, URL: w.opts.URL}
+		return goscrape.Probe(ctx, w.opts.URL)
+	case w.opts.PID > 0:
+		*t = observation.Target{Kind: observation.TargetProcess, PID: w.opts.PID}
+		if _, err := os.Stat(fmt.Sprintf("%s/%d/stat", w.opts.Env.ProcDir(), w.opts.PID)); err != nil {
+			return fmt.Errorf("observe: no process %d: %w", w.opts.PID, ErrNoProcess)
 		}
 	default:
-		o.Meta.Target = observation.Target{Kind: observation.TargetHost}
+		*t = observation.Target{Kind: observation.TargetHost}
 	}
-	Host(&o.Meta, opts.Env.ProcFS)
-	Collector(&o.Meta, "perfhound", "")
-	Collector(&o.Meta, "gopsutil", "github.com/shirou/gopsutil/v4")
+	return nil
+}
 
-	samplers, missing := collect.Samplers(opts.Env, collect.Target{PID: opts.PID})
-	o.Missing = append(o.Missing, missing...)
-	// The watcher's own CPU time, read in the same rounds as the host's,
-	// so that the analyzer can leave it out of the host's.
-	o.Meta.WatcherPID = collect.WatcherPID(opts.Env)
-	samplers = append(samplers, collect.Watcher())
+// describeHost records the host and perfhound's own collectors.
+func (w *Watcher) describeHost() {
+	Host(&w.base.Meta, w.opts.Env)
+	Collector(&w.base.Meta, "perfhound", "")
+	Collector(&w.base.Meta, "gopsutil", "github.com/shirou/gopsutil/v4")
+}
 
-	var (
-		session *bpf.Session
-		running []bpf.Collector
-	)
-	if opts.EBPF {
-		support := bpf.Probe()
-		FromSupport(o, support)
-		var err error
-		if support.Available() {
-			running = available(support)
-			session, err = bpf.Start(bpf.Options{
-				Collectors:     running,
-				Frequency:      opts.Frequency,
-				PIDs:           pids(opts.PID),
-				FollowChildren: opts.PID > 0,
-				ProcFS:         opts.Env.ProcFS,
-			})
-		}
-		if err != nil {
-			o.Missing = append(o.Missing, observation.Missing{Signal: "ebpf", Reason: err.Error()})
-		}
-		if session != nil {
-			defer session.Close()
-			Collector(&o.Meta, "ebpf", "github.com/cilium/ebpf")
-		}
-	} else {
-		o.Missing = append(o.Missing, observation.Missing{Signal: "ebpf", Reason: NotRequested})
+// openSamplers makes the /proc and PSI samplers of the target, and the
+// watcher's own CPU time, read in the same rounds as the host's so that
+// the analyzer can leave it out of the host's.
+func (w *Watcher) openSamplers() {
+	samplers, missing := collect.Samplers(w.opts.Env, collect.Target{PID: w.opts.PID})
+	w.base.Missing = append(w.base.Missing, missing...)
+	w.base.Meta.WatcherPID = collect.WatcherPID(w.opts.Env)
+	w.samplers = append(samplers, collect.Watcher())
+}
+
+// startEBPF loads and attaches the eBPF collectors this host allows, when
+// asked for, following the PID and its children.
+func (w *Watcher) startEBPF() {
+	if !w.opts.EBPF {
+		w.base.Missing = append(w.base.Missing, observation.Missing{Signal: "ebpf", Reason: NotRequested})
+		return
 	}
-
-	var scan *collect.ProcessScan
-	if o.Meta.Target.Kind == observation.TargetHost {
-		var err error
-		if scan, err = collect.StartProcessScan(opts.Env); err != nil {
-			o.Missing = append(o.Missing, observation.Missing{Signal: "proc", Reason: err.Error()})
-		}
+	support := bpf.Probe()
+	FromSupport(&w.base, support)
+	if !support.Available() {
+		return
 	}
+	running := available(support)
+	session, err := bpf.Start(bpf.Options{
+		Collectors:     running,
+		Frequency:      w.opts.Frequency,
+		PIDs:           pids(w.opts.PID),
+		FollowChildren: w.opts.PID > 0,
+		ProcFS:         w.opts.Env.ProcFS,
+	})
+	if err != nil {
+		w.base.Missing = append(w.base.Missing, observation.Missing{Signal: "ebpf", Reason: err.Error()})
+		return
+	}
+	w.session, w.running = session, running
+	Collector(&w.base.Meta, "ebpf", "github.com/cilium/ebpf")
+}
 
-	// The window ends at its duration, when ctx is done, or at Stop.
-	wctx, cancel := context.WithCancel(ctx)
+// startProcessScan takes a host's first scan of every process.
+func (w *Watcher) startProcessScan() {
+	if w.base.Meta.Target.Kind != observation.TargetHost {
+		return
+	}
+	scan, err := collect.StartProcessScan(w.opts.Env)
+	if err != nil {
+		w.base.Missing = append(w.base.Missing, observation.Missing{Signal: "proc", Reason: err.Error()})
+		return
+	}
+	w.scan = scan
+}
+
+// Window watches for d and returns the window's observation (see Watch).
+// The first window starts now; a later one where the previous one ended,
+// and ends d after the call: its first metric interval, and its eBPF
+// data, also cover the time between the calls. The eBPF data of a window
+// runs from the previous window's read of the session to this one's,
+// which follows the metric readings by the time the process table takes
+// to read. A Go service is scraped anew each window, from the call for
+// d (goscrape keeps nothing between scrapes). The window ends early, without an error, when opts.Stop is
+// closed, and with ctx's error (and what was watched so far) when ctx
+// ends.
+func (w *Watcher) Window(ctx context.Context, d time.Duration) (*observation.Observation, error) {
+	if w.closed {
+		return nil, ErrClosed
+	}
+	if d <= 0 {
+		return nil, errWindow
+	}
+	if w.end.IsZero() {
+		w.discardEBPF()
+	}
+	wctx, cancel := w.windowContext(ctx)
 	defer cancel()
-	if opts.Stop != nil {
-		go func() {
-			select {
-			case <-opts.Stop:
-				cancel()
-			case <-wctx.Done():
-			}
-		}()
+	w.announce()
+	anchor := time.Now()
+	start := w.end
+	if start.IsZero() {
+		start = anchor
 	}
-	if opts.Started != nil {
-		if session == nil {
-			running = nil
-		}
-		opts.Started(collecting(samplers, running, opts.URL != "", scan != nil))
-	}
-	start := time.Now()
-	var (
-		wg      sync.WaitGroup
-		series  []observation.Series
-		smiss   []observation.Missing
-		scraped *goscrape.Result
-		scrErr  error
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		series, smiss = collect.Run(wctx, samplers, opts.Interval, opts.Duration)
-	}()
-	if opts.URL != "" {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			scraped, scrErr = goscrape.Scrape(wctx, goscrape.Options{BaseURL: opts.URL, Duration: opts.Duration})
-		}()
-	}
-	wg.Wait()
+	g := w.gather(wctx, anchor, d)
 	// The window ends here: reading the process table and the eBPF maps
 	// below takes time the rates must not be spread over.
 	end := time.Now()
-	o.Series = append(o.Series, series...)
-	o.Missing = append(o.Missing, smiss...)
-	if scrErr != nil && wctx.Err() == nil {
-		return nil, scrErr
-	}
-	if scraped != nil {
-		o.Profiles = append(o.Profiles, scraped.Profiles...)
-		o.Series = append(o.Series, scraped.Series...)
-		o.Missing = append(o.Missing, scraped.Missing...)
-	}
-	if scan != nil {
-		ps, pmiss, err := scan.Finish()
-		if err != nil {
-			pmiss = append(pmiss, observation.Missing{Signal: "proc", Reason: err.Error()})
-		}
-		o.Series = append(o.Series, ps...)
-		o.Missing = append(o.Missing, pmiss...)
-	}
-	if session != nil {
-		w, err := session.Read()
-		if err != nil {
-			o.Missing = append(o.Missing, observation.Missing{Signal: "ebpf", Reason: err.Error()})
-		} else {
-			FromBPF(o, w)
-		}
-	}
-	if o.Meta.Target.Kind == observation.TargetHost {
-		dropProcess(o, o.Meta.WatcherPID)
+	w.end = end
+
+	// A scrape that failed before the window was cut short fails it;
+	// the process table and the eBPF session are still read, so that
+	// the next window starts where this one ended.
+	scrapeFailed := g.scrapeErr != nil && wctx.Err() == nil
+	o := w.assemble(g)
+	if scrapeFailed {
+		return nil, g.scrapeErr
 	}
 	o.Meta.Start, o.Meta.Duration = start.UTC(), end.Sub(start)
 	if err := ctx.Err(); err != nil {
 		return o, fmt.Errorf("observe: window cut short: %w", err)
 	}
 	return o, nil
+}
+
+// Close stops every collector and frees what they hold (the eBPF
+// programs, maps, links and the symbolizer's caches). It is safe to call
+// more than once.
+func (w *Watcher) Close() error {
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	if w.session != nil {
+		return w.session.Close()
+	}
+	return nil
+}
+
+// discardEBPF drops what the session gathered before the first window
+// (while the watcher started), so that the window holds its own span.
+func (w *Watcher) discardEBPF() {
+	if w.session != nil {
+		w.session.Read()
+	}
+}
+
+// windowContext is ctx, ended early by opts.Stop.
+func (w *Watcher) windowContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	wctx, cancel := context.WithCancel(ctx)
+	if w.opts.Stop != nil {
+		go func() {
+			select {
+			case <-w.opts.Stop:
+				cancel()
+			case <-wctx.Done():
+			}
+		}()
+	}
+	return wctx, cancel
+}
+
+// announce tells opts.Started what the window collects.
+func (w *Watcher) announce() {
+	if w.opts.Started != nil {
+		w.opts.Started(collecting(w.samplers, w.running, w.opts.URL != "", w.scan != nil))
+	}
+}
+
+// gathered is what a window's samplers and scrape returned.
+type gathered struct {
+	series    []observation.Series
+	missing   []observation.Missing
+	scraped   *goscrape.Result
+	scrapeErr error
+}
+
+// gather runs the samplers every interval from anchor for d, and the Go
+// service's scrape beside them, until both are done or ctx ends.
+func (w *Watcher) gather(ctx context.Context, anchor time.Time, d time.Duration) gathered {
+	var (
+		g  gathered
+		wg sync.WaitGroup
+	)
+	wg.Go(func() {
+		g.series, g.missing = w.rec.Window(ctx, w.samplers, w.opts.Interval, anchor, anchor.Add(d))
+	})
+	if w.opts.URL != "" {
+		wg.Go(func() {
+			g.scraped, g.scrapeErr = goscrape.Scrape(ctx, goscrape.Options{BaseURL: w.opts.URL, Duration: d})
+		})
+	}
+	wg.Wait()
+	return g
+}
+
+// newObservation is a window's observation before anything of the window
+// is in it: base, with its own copy of what a window may change.
+func (w *Watcher) newObservation() *observation.Observation {
+	o := &observation.Observation{Meta: w.base.Meta}
+	o.Meta.Collectors = maps.Clone(w.base.Meta.Collectors)
+	o.Missing = slices.Clone(w.base.Missing)
+	return o
+}
+
+// assemble makes the window's observation: what gather returned, each
+// process's share of the window, and what the eBPF session gathered;
+// for a host, without the watcher's own process.
+func (w *Watcher) assemble(g gathered) *observation.Observation {
+	o := w.newObservation()
+	o.Series = append(o.Series, g.series...)
+	o.Missing = append(o.Missing, g.missing...)
+	if g.scraped != nil {
+		o.Profiles = append(o.Profiles, g.scraped.Profiles...)
+		o.Series = append(o.Series, g.scraped.Series...)
+		o.Missing = append(o.Missing, g.scraped.Missing...)
+	}
+	w.finishProcessScan(o)
+	w.readEBPF(o)
+	if o.Meta.Target.Kind == observation.TargetHost {
+		dropProcess(o, o.Meta.WatcherPID)
+	}
+	return o
+}
+
+// finishProcessScan adds each process's share of the window (a host's).
+func (w *Watcher) finishProcessScan(o *observation.Observation) {
+	if w.scan == nil {
+		return
+	}
+	ps, missing, err := w.scan.Finish()
+	if err != nil {
+		missing = append(missing, observation.Missing{Signal: "proc", Reason: err.Error()})
+	}
+	o.Series = append(o.Series, ps...)
+	o.Missing = append(o.Missing, missing...)
+}
+
+// readEBPF adds what the eBPF session gathered since its previous read.
+func (w *Watcher) readEBPF(o *observation.Observation) {
+	if w.session == nil {
+		return
+	}
+	win, err := w.session.Read()
+	if err != nil {
+		o.Missing = append(o.Missing, observation.Missing{Signal: "ebpf", Reason: err.Error()})
+		return
+	}
+	FromBPF(o, win)
 }
 
 // dropProcess removes a process from a host observation: the watcher's

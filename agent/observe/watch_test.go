@@ -238,7 +238,9 @@ func onCPU(pid int) time.Duration {
 	return time.Duration(ns)
 }
 
-// TestMain doubles as the spinner's body when PERFHOUND_SPIN is set.
+// TestMain doubles as the spinner's body when PERFHOUND_SPIN is set, and
+// fails the tests that passed if they left a goroutine or a file
+// descriptor open (see checkLeaks).
 func TestMain(m *testing.M) {
 	if v := os.Getenv("PERFHOUND_SPIN"); v != "" {
 		d, _ := time.ParseDuration(v)
@@ -246,5 +248,14 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	warmUp()
+	before := openFDs()
+	code := m.Run()
+	if code == 0 {
+		if err := checkLeaks(before); err != nil {
+			fmt.Fprintln(os.Stderr, "agent/observe:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }

@@ -81,7 +81,7 @@ Window {{.Meta.Start.UTC.Format "2006-01-02 15:04:05.000"}} to {{.End.UTC.Format
 func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	m := s.obs.Meta
 	page := indexPage{
-		Target:   targetString(m),
+		Target:   m.Title(),
 		Meta:     m,
 		End:      m.Start.Add(m.Duration),
 		Duration: m.Duration.Round(time.Millisecond),
@@ -175,28 +175,4 @@ func labelString(l map[string]string) string {
 		b.WriteString(k + "=" + l[k])
 	}
 	return b.String()
-}
-
-// targetString names what was watched, for a title.
-func targetString(m observation.Meta) string {
-	t := m.Target
-	switch t.Kind {
-	case observation.TargetHost:
-		return "host " + m.Host
-	case observation.TargetProcess:
-		return fmt.Sprintf("process %d on %s", t.PID, m.Host)
-	case observation.TargetCommand:
-		if len(t.Command) > 0 {
-			return strings.Join(t.Command, " ")
-		}
-	case observation.TargetURL:
-		if t.URL != "" {
-			return t.URL
-		}
-	case observation.TargetApp:
-		if t.App != "" {
-			return "app " + t.App
-		}
-	}
-	return t.Kind + " on " + m.Host
 }

@@ -130,7 +130,7 @@ func newPage(o *observation.Observation, v *verdict.Verdict, procs []Process) *p
 		Confidence: textfmt.Pct(v.Confidence),
 		Secondary:  v.Secondary,
 		Summary:    v.Summary,
-		Target:     v.Target.Describe(v.Start, v.Duration),
+		Target:     v.Target.DescribeSpan(v.Start, v.Duration),
 		Load:       textfmt.Loads(v.Load, verdict.ClassNone),
 		Priorities: v.Priorities,
 		Breakdown:  newBreakdown(v.Breakdown, v.Duration.Seconds()),

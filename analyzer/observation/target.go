@@ -8,6 +8,48 @@ import (
 	"github.com/perfhound/perfhound/internal/textfmt"
 )
 
+// Describe names the target in a few words, as reports, errors and the
+// progress line say it: "the host", "process 42", "command 42 (./server
+// -p 80)", "command ./server -p 80", a URL, "app shop", or its kind; ""
+// when nothing is known.
+func (t Target) Describe() string {
+	switch {
+	case t.Kind == TargetHost:
+		return "the host"
+	case t.PID != 0 && len(t.Command) > 0:
+		return fmt.Sprintf("%s %d (%s)", t.Kind, t.PID, strings.Join(t.Command, " "))
+	case t.PID != 0:
+		return fmt.Sprintf("%s %d", t.Kind, t.PID)
+	case len(t.Command) > 0:
+		return fmt.Sprintf("%s %s", t.Kind, strings.Join(t.Command, " "))
+	case t.URL != "":
+		return t.URL
+	case t.App != "":
+		return "app " + t.App
+	}
+	return t.Kind
+}
+
+// Title names what was watched and where, for a page's title or a
+// server's start-up line: the command or the URL as given, "process 42 on
+// web1", "host web1", "app shop".
+func (m Meta) Title() string {
+	t := m.Target
+	switch {
+	case t.Kind == TargetCommand && len(t.Command) > 0:
+		return strings.Join(t.Command, " ")
+	case t.Kind == TargetProcess:
+		return fmt.Sprintf("process %d on %s", t.PID, m.Host)
+	case t.Kind == TargetURL && t.URL != "":
+		return t.URL
+	case t.Kind == TargetApp && t.App != "":
+		return "app " + t.App
+	case t.Kind == TargetHost:
+		return "host " + m.Host
+	}
+	return t.Kind + " on " + m.Host
+}
+
 // HasTargetData reports whether o holds anything of its target itself: a
 // profile, a histogram, or a series with a point that is the target's.
 // Every series is a host's target's; for another target the host.* series
@@ -37,27 +79,11 @@ func (o *Observation) HasTargetData() bool {
 	return false
 }
 
-// Describe says what was watched and for how long from when: "process 42
-// (./server -p 80) {env=prod}, 10s from 2025-01-02 03:04:05 UTC", "" when
-// nothing is known.
-func (t Target) Describe(start time.Time, d time.Duration) string {
-	var what string
-	switch {
-	case t.Kind == "host":
-		what = "the host"
-	case t.PID != 0 && len(t.Command) > 0:
-		what = fmt.Sprintf("%s %d (%s)", t.Kind, t.PID, strings.Join(t.Command, " "))
-	case t.PID != 0:
-		what = fmt.Sprintf("%s %d", t.Kind, t.PID)
-	case len(t.Command) > 0:
-		what = fmt.Sprintf("%s %s", t.Kind, strings.Join(t.Command, " "))
-	case t.URL != "":
-		what = t.URL
-	case t.App != "":
-		what = "app " + t.App
-	case t.Kind != "":
-		what = t.Kind
-	}
+// DescribeSpan says what was watched and for how long from when, as a
+// report's header does: "process 42 (./server -p 80) {env=prod}, 10s from
+// 2025-01-02 03:04:05 UTC"; "" when nothing is known.
+func (t Target) DescribeSpan(start time.Time, d time.Duration) string {
+	what := t.Describe()
 	if len(t.Labels) > 0 {
 		what += " {" + textfmt.Labels(t.Labels) + "}"
 	}

@@ -34,21 +34,59 @@ func TestHasTargetData(t *testing.T) {
 	}
 }
 
-func TestDescribe(t *testing.T) {
+func TestDescribeSpan(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		got  string
 		want string
 	}{
 		{"process with command and labels", Target{Kind: "process", PID: 42, Command: []string{"./server", "-p", "80"}, Labels: map[string]string{"z": "1", "a": "2"}}.
-			Describe(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), 10*time.Second+400*time.Microsecond),
+			DescribeSpan(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), 10*time.Second+400*time.Microsecond),
 			"process 42 (./server -p 80) {a=2, z=1}, 10s from 2025-01-02 03:04:05 UTC"},
-		{"unknown", Target{}.Describe(time.Time{}, time.Second), "target unknown, 1s"},
-		{"nothing", Target{}.Describe(time.Time{}, 0), ""},
-		{"host", Target{Kind: TargetHost}.Describe(time.Time{}, 0), "the host"},
+		{"unknown", Target{}.DescribeSpan(time.Time{}, time.Second), "target unknown, 1s"},
+		{"nothing", Target{}.DescribeSpan(time.Time{}, 0), ""},
+		{"host", Target{Kind: TargetHost}.DescribeSpan(time.Time{}, 0), "the host"},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: got %q, want %q", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestTargetDescribe(t *testing.T) {
+	for _, c := range []struct {
+		t    Target
+		want string
+	}{
+		{Target{Kind: TargetHost}, "the host"},
+		{Target{Kind: TargetProcess, PID: 42}, "process 42"},
+		{Target{Kind: TargetCommand, PID: 42, Command: []string{"./server", "-p", "80"}}, "command 42 (./server -p 80)"},
+		{Target{Kind: TargetCommand, Command: []string{"./server"}}, "command ./server"},
+		{Target{Kind: TargetURL, URL: "http://127.0.0.1:6060"}, "http://127.0.0.1:6060"},
+		{Target{Kind: TargetApp, App: "shop", Labels: map[string]string{"env": "prod"}}, "app shop"},
+		{Target{Kind: "other"}, "other"},
+		{Target{}, ""},
+	} {
+		if got := c.t.Describe(); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.t, got, c.want)
+		}
+	}
+}
+
+func TestMetaTitle(t *testing.T) {
+	for _, c := range []struct {
+		t    Target
+		want string
+	}{
+		{Target{Kind: TargetHost}, "host web1"},
+		{Target{Kind: TargetProcess, PID: 42}, "process 42 on web1"},
+		{Target{Kind: TargetCommand, PID: 42, Command: []string{"./server", "-p", "80"}}, "./server -p 80"},
+		{Target{Kind: TargetCommand}, "command on web1"},
+		{Target{Kind: TargetURL, URL: "http://127.0.0.1:6060"}, "http://127.0.0.1:6060"},
+		{Target{Kind: TargetApp, App: "shop"}, "app shop"},
+	} {
+		if got := (Meta{Target: c.t, Host: "web1"}).Title(); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.t, got, c.want)
 		}
 	}
 }

@@ -197,7 +197,7 @@ func lead(v *Verdict) []report.Block {
 		&report.Para{Text: head, Unwrapped: true, Only: report.TerminalOnly},
 		&report.Title{Text: mdHead, Only: report.MarkdownOnly},
 	}
-	target := v.Target.Describe(v.Start, v.Duration)
+	target := v.Target.DescribeSpan(v.Start, v.Duration)
 	if target != "" {
 		out = append(out, &report.Para{Prefix: "  ", Text: report.Plain(target), Only: report.TerminalOnly})
 	}

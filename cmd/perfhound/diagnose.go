@@ -8,8 +8,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -155,7 +153,7 @@ directory, named on stderr.`,
 			// A command's output goes to stderr, so that a report on
 			// stdout stays clean, above the status line when there is one.
 			opts.Stdout, opts.Stderr = prog.passThrough(), prog.passThrough()
-			target := targetText(opts)
+			target := opts.Target().Describe()
 			opts.Started = func(what []string) { prog.watching(target, what) }
 
 			// The first Ctrl-C (or SIGTERM) ends the window early and
@@ -258,19 +256,6 @@ so the verdict is the same.`,
 	rep.add(cmd)
 	mem.add(cmd)
 	return cmd
-}
-
-// targetText names the target for the progress line.
-func targetText(o diagnose.Options) string {
-	switch {
-	case o.PID != 0:
-		return "process " + strconv.Itoa(o.PID)
-	case len(o.Command) > 0:
-		return strings.Join(o.Command, " ")
-	case o.URL != "":
-		return o.URL
-	}
-	return "the host"
 }
 
 // terminalWidth is w's width in columns, 100 when it cannot tell.

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
 // Exit codes shared by every command.
@@ -105,13 +106,14 @@ func newVersion() *cobra.Command {
 	}
 }
 
-// isTerminal reports whether w is a character device (a terminal) and the
-// user has not asked for no colour (https://no-color.org).
+// isTerminal reports whether w is a terminal (not merely a character
+// device such as /dev/null) and the user has not asked for no colour
+// (https://no-color.org, TERM=dumb): where colours and a progress line
+// may be drawn.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok || os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
 		return false
 	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return term.IsTerminal(int(f.Fd()))
 }

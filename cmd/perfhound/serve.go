@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -142,7 +141,7 @@ func serve(ctx context.Context, dir string, opts serveOptions, stderr io.Writer,
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 
-	fmt.Fprintf(stderr, "serving %s of %s %s (Ctrl-C to stop)\n", plural(len(o.Profiles), "profile"), describeTarget(o.Meta), where(ln.Addr(), guard, from))
+	fmt.Fprintf(stderr, "serving %s of %s %s (Ctrl-C to stop)\n", plural(len(o.Profiles), "profile"), o.Meta.Title(), where(ln.Addr(), guard, from))
 	if ready != nil {
 		ready(addr, guard.Token())
 	}
@@ -245,22 +244,4 @@ func loadObservation(dir string, budget *profdecode.Budget) (*observation.Observ
 		return nil, fmt.Errorf("%s is a file, not an observation directory (one that 'perfhound diagnose --save' writes)", dir)
 	}
 	return observation.LoadWith(dir, observation.LoadOptions{Budget: budget})
-}
-
-// describeTarget names what was watched, for the start-up line.
-func describeTarget(m observation.Meta) string {
-	t := m.Target
-	switch {
-	case t.Kind == observation.TargetCommand && len(t.Command) > 0:
-		return strings.Join(t.Command, " ")
-	case t.Kind == observation.TargetProcess:
-		return fmt.Sprintf("process %d on %s", t.PID, m.Host)
-	case t.Kind == observation.TargetURL && t.URL != "":
-		return t.URL
-	case t.Kind == observation.TargetApp && t.App != "":
-		return "app " + t.App
-	case t.Kind == observation.TargetHost:
-		return "host " + m.Host
-	}
-	return t.Kind + " on " + m.Host
 }
