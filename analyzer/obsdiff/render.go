@@ -291,21 +291,10 @@ func priorityMark(m string) report.Inline {
 // describe says what a side watched and when.
 func describe(s Side) string {
 	t := s.Target
-	var what string
-	switch {
-	case t.Kind == "host":
-		what = "the host"
-	case len(t.Command) > 0:
-		what = fmt.Sprintf("%s %s", t.Kind, strings.Join(t.Command, " "))
-	case t.URL != "":
-		what = t.URL
-	case t.App != "":
-		what = "app " + t.App
-	case t.PID != 0:
-		what = fmt.Sprintf("%s %d", t.Kind, t.PID)
-	default:
-		what = t.Kind
+	if len(t.Command) > 0 || t.URL != "" || t.App != "" {
+		t.PID = 0 // another in every run: what was run names the target
 	}
+	what := t.Describe()
 	if when := textfmt.Span(s.Start, s.Duration); when != "" {
 		if what != "" {
 			what += ", "

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/perfhound/perfhound/analyzer/internal/golden"
+	"github.com/perfhound/perfhound/analyzer/observation"
 	"github.com/perfhound/perfhound/internal/report"
 )
 
@@ -90,6 +91,27 @@ func TestNoCompareImport(t *testing.T) {
 	for _, imp := range pkg.Imports {
 		if imp == "github.com/perfhound/perfhound/analyzer/compare" {
 			t.Errorf("obsdiff imports %s", imp)
+		}
+	}
+}
+
+// TestDescribe checks that a side names its target by what was run, not
+// by a PID that is another in every run, and the PID alone when nothing
+// else names it.
+func TestDescribe(t *testing.T) {
+	for _, c := range []struct {
+		t    observation.Target
+		want string
+	}{
+		{observation.Target{Kind: observation.TargetHost}, "the host"},
+		{observation.Target{Kind: observation.TargetCommand, PID: 42, Command: []string{"./server", "-p", "80"}}, "command ./server -p 80"},
+		{observation.Target{Kind: observation.TargetURL, PID: 42, URL: "http://127.0.0.1:6060"}, "http://127.0.0.1:6060"},
+		{observation.Target{Kind: observation.TargetApp, PID: 42, App: "shop"}, "app shop"},
+		{observation.Target{Kind: observation.TargetProcess, PID: 42}, "process 42"},
+		{observation.Target{}, ""},
+	} {
+		if got := describe(Side{Target: c.t}); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.t, got, c.want)
 		}
 	}
 }
