@@ -46,7 +46,7 @@ func BenchmarkRound(b *testing.B) {
 	})
 }
 
-// BenchmarkRun is collect.Run as diagnose runs it, at the floors of
+// BenchmarkRun is one window of the recorder as diagnose runs it, at the floors of
 // --interval (agent/diagnose: 250 ms for the host, 750 ms for a process),
 // and at 100 ms and 500 ms, what lower floors would cost, for a 6 s
 // window per op: what the readings cost in place, timer wake-ups, cold
@@ -65,7 +65,7 @@ func BenchmarkRun(b *testing.B) {
 		var cpu time.Duration
 		for b.Loop() {
 			before := cpuTime(b)
-			Run(context.Background(), samplers, interval, window)
+			run(context.Background(), samplers, interval, window)
 			cpu += cpuTime(b) - before
 		}
 		// Readings at 0, every interval, and at the window's end.

@@ -114,20 +114,6 @@ func Samplers(env Env, t Target) ([]Sampler, []observation.Missing) {
 	return out, missing
 }
 
-// Run samples every interval until ctx is done or duration has passed
-// (0: until ctx is done), and returns the series and what was missing.
-// The first reading is taken at once and, with a duration, the last one
-// exactly at its end, so that the rates cover the whole window; counters
-// give their first rate at the second reading.
-func Run(ctx context.Context, samplers []Sampler, interval, duration time.Duration) ([]observation.Series, []observation.Missing) {
-	start := time.Now()
-	var end time.Time
-	if duration > 0 {
-		end = start.Add(duration)
-	}
-	return NewRecorder().Window(ctx, samplers, interval, start, end)
-}
-
 // Window samples every interval from start until end (zero: until ctx is
 // done) and returns the window's series and what was missing in it; the
 // last reading is taken exactly at end. The recorder's first window

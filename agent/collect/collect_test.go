@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 // counting is a sampler whose counter grows by 1 per millisecond of the
@@ -20,7 +22,7 @@ func (c *counting) Sample(_ context.Context, r *Recorder) error {
 func TestRunCoversTheWindow(t *testing.T) {
 	s := &counting{start: time.Now()}
 	start := time.Now()
-	series, missing := Run(context.Background(), []Sampler{s}, 100*time.Millisecond, 350*time.Millisecond)
+	series, missing := run(context.Background(), []Sampler{s}, 100*time.Millisecond, 350*time.Millisecond)
 	// Generous: a busy machine may wake Run late, never early.
 	if took := time.Since(start); took < 350*time.Millisecond || took > 30*time.Second {
 		t.Errorf("Run took %v for a 350ms window", took)
@@ -46,7 +48,7 @@ func TestRunCoversTheWindow(t *testing.T) {
 
 func TestRunShorterThanInterval(t *testing.T) {
 	s := &counting{start: time.Now()}
-	series, missing := Run(context.Background(), []Sampler{s}, time.Second, 50*time.Millisecond)
+	series, missing := run(context.Background(), []Sampler{s}, time.Second, 50*time.Millisecond)
 	// Two readings, at the start and at the end of the window.
 	if len(series) != 1 || len(series[0].Points) != 1 || len(missing) != 0 {
 		t.Errorf("series %+v, missing %+v; want one rate over the whole window", series, missing)
@@ -130,4 +132,18 @@ func TestProcDir(t *testing.T) {
 	if got := (Env{}).withDefaults().ProcFS; got != "/proc" {
 		t.Errorf("withDefaults ProcFS %q, want /proc", got)
 	}
+}
+
+// run samples every interval until ctx is done or duration has passed
+// (0: until ctx is done) in one recorder window, and returns the series and what was missing.
+// The first reading is taken at once and, with a duration, the last one
+// exactly at its end, so that the rates cover the whole window; counters
+// give their first rate at the second reading.
+func run(ctx context.Context, samplers []Sampler, interval, duration time.Duration) ([]observation.Series, []observation.Missing) {
+	start := time.Now()
+	var end time.Time
+	if duration > 0 {
+		end = start.Add(duration)
+	}
+	return NewRecorder().Window(ctx, samplers, interval, start, end)
 }

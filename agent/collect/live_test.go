@@ -63,7 +63,7 @@ func TestLive(t *testing.T) {
 			}
 		}
 	}()
-	series, missing := Run(ctx, samplers, interval, 0)
+	series, missing := run(ctx, samplers, interval, 0)
 	window := time.Since(start)
 	for _, m := range missing {
 		t.Errorf("missing while sampling: %s: %s", m.Signal, m.Reason)
