@@ -328,7 +328,7 @@ func (r Row) MarshalJSON() ([]byte, error) {
 		Delta   *float64    `json:"delta"`
 		DeltaLo *float64    `json:"delta_lo"`
 		DeltaHi *float64    `json:"delta_hi"`
-	}{plain(r), finite(r.P), r.Test, r.Change, r.Warn, finite(r.Delta), finite(r.DeltaLo), finite(r.DeltaHi)})
+	}{plain(r), textfmt.JSONNumber(r.P), r.Test, r.Change, r.Warn, textfmt.JSONNumber(r.Delta), textfmt.JSONNumber(r.DeltaLo), textfmt.JSONNumber(r.DeltaHi)})
 }
 
 // MarshalJSON writes a geomean that overflowed (values hundreds of orders
@@ -341,16 +341,7 @@ func (g Geomean) MarshalJSON() ([]byte, error) {
 		Head  *float64 `json:"head"`
 		Delta *float64 `json:"delta"`
 		Rows  int      `json:"rows"` // again, to keep the order of the keys
-	}{plain(g), finite(g.Base), finite(g.Head), finite(g.Delta), g.Rows})
-}
-
-// finite is x, or nil (JSON's null) when x is NaN or infinite, which
-// encoding/json refuses to write.
-func finite(x float64) *float64 {
-	if math.IsInf(x, 0) || math.IsNaN(x) {
-		return nil
-	}
-	return &x
+	}{plain(g), textfmt.JSONNumber(g.Base), textfmt.JSONNumber(g.Head), textfmt.JSONNumber(g.Delta), g.Rows})
 }
 
 // MarshalJSON writes an unbounded interval (too few samples) as null.
@@ -360,5 +351,5 @@ func (s Summary) MarshalJSON() ([]byte, error) {
 		Lo     *float64 `json:"lo"`
 		Hi     *float64 `json:"hi"`
 		N      int      `json:"n"`
-	}{finite(s.Center), finite(s.Lo), finite(s.Hi), s.N})
+	}{textfmt.JSONNumber(s.Center), textfmt.JSONNumber(s.Lo), textfmt.JSONNumber(s.Hi), s.N})
 }

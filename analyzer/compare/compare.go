@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"sort"
 	"strings"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/perfhound/perfhound/analyzer/input"
 	"github.com/perfhound/perfhound/analyzer/profdiff"
 	"github.com/perfhound/perfhound/analyzer/stat"
+	"github.com/perfhound/perfhound/internal/textfmt"
 )
 
 // Schema identifies the JSON layout of a Result. It changes only when a
@@ -353,13 +353,8 @@ func benchFinding(row *benchdiff.Row) Finding {
 	}
 }
 
-func finitePct(x float64) *float64 {
-	if math.IsInf(x, 0) || math.IsNaN(x) {
-		return nil
-	}
-	v := 100 * x
-	return &v
-}
+// finitePct is x as a percentage for JSON, null when not finite.
+func finitePct(x float64) *float64 { return textfmt.JSONNumber(100 * x) }
 
 // attribute explains a regressed benchmark row by the functions whose own
 // cost per op grew, in the profiles whose sample unit matches the row's.
@@ -487,8 +482,8 @@ func (f Finding) MarshalJSON() ([]byte, error) {
 		AttributedTo    []Attribution `json:"attributed_to,omitempty"`
 		AttributionNote string        `json:"attribution_note,omitempty"`
 		DeltaPct        *float64      `json:"delta_pct"`
-	}{plain(f), finite(f.Base), finite(f.Head), f.DeltaLoPct, f.DeltaHiPct, finite(f.P), f.Change, f.AttributedTo,
-		f.AttributionNote, finite(f.DeltaPct)})
+	}{plain(f), textfmt.JSONNumber(f.Base), textfmt.JSONNumber(f.Head), f.DeltaLoPct, f.DeltaHiPct, textfmt.JSONNumber(f.P), f.Change, f.AttributedTo,
+		f.AttributionNote, textfmt.JSONNumber(f.DeltaPct)})
 }
 
 // MarshalJSON writes a cost that is not finite (per-op scaling by an
@@ -502,14 +497,5 @@ func (a Attribution) MarshalJSON() ([]byte, error) {
 		Unit      string   `json:"unit"`
 		Share     *float64 `json:"share"`
 		P         *float64 `json:"p_value"`
-	}{plain(a), finite(a.Delta), finite(a.DeltaFlat), a.Unit, finite(a.Share), finite(a.P)})
-}
-
-// finite is x, or nil (JSON's null) when x is NaN or infinite, which
-// encoding/json refuses to write.
-func finite(x float64) *float64 {
-	if math.IsInf(x, 0) || math.IsNaN(x) {
-		return nil
-	}
-	return &x
+	}{plain(a), textfmt.JSONNumber(a.Delta), textfmt.JSONNumber(a.DeltaFlat), a.Unit, textfmt.JSONNumber(a.Share), textfmt.JSONNumber(a.P)})
 }

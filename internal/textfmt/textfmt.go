@@ -241,3 +241,13 @@ func Loads[C ~string](load map[C]float64, none C) string {
 	}
 	return strings.Join(parts, ", ") + " threads bound per second"
 }
+
+// JSONNumber is x for a JSON document, or nil (null) when x is NaN or
+// infinite, which JSON cannot carry and encoding/json refuses to write:
+// an infinite change from a zero base, a median that overflowed.
+func JSONNumber(x float64) *float64 {
+	if math.IsInf(x, 0) || math.IsNaN(x) {
+		return nil
+	}
+	return &x
+}

@@ -135,3 +135,16 @@ func TestLeaf(t *testing.T) {
 		}
 	}
 }
+
+func TestJSONNumber(t *testing.T) {
+	for _, x := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		if p := JSONNumber(x); p != nil {
+			t.Errorf("JSONNumber(%v) = %v, want nil", x, *p)
+		}
+	}
+	for _, x := range []float64{0, -1.5, math.MaxFloat64, math.SmallestNonzeroFloat64} {
+		if p := JSONNumber(x); p == nil || *p != x {
+			t.Errorf("JSONNumber(%v) = %v, want a pointer to it", x, p)
+		}
+	}
+}
