@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
-	"go/build"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -78,20 +77,6 @@ func TestTextColor(t *testing.T) {
 	}
 	if strings.Contains(plain.String(), "\x1b[") || !strings.Contains(color.String(), "\x1b[31m") {
 		t.Error("colour: want ANSI codes only when asked")
-	}
-}
-
-// obsdiff does not import the CI package compare: the policy is stat's,
-// the format the report model's.
-func TestNoCompareImport(t *testing.T) {
-	pkg, err := build.ImportDir(".", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, imp := range pkg.Imports {
-		if imp == "github.com/perfhound/perfhound/analyzer/compare" {
-			t.Errorf("obsdiff imports %s", imp)
-		}
 	}
 }
 
