@@ -2,8 +2,12 @@ package collect
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 // counting is a sampler whose counter grows by 1 per millisecond of the
@@ -11,7 +15,7 @@ import (
 // so every rate it gives should be 1000/s.
 type counting struct{ start time.Time }
 
-func (c *counting) Name() string { return "test.counting" }
+func (c *counting) Name() observation.Signal { return "test.counting" }
 func (c *counting) Sample(_ context.Context, r *Recorder) error {
 	r.Counter("test.counting", "count/s", nil, float64(r.at.Sub(c.start).Microseconds())/1000)
 	return nil
@@ -57,5 +61,39 @@ func TestRunShorterThanInterval(t *testing.T) {
 	rec.noteUnrated()
 	if m := rec.MissingList(); len(rec.Series()) != 0 || len(m) != 1 || m[0].Signal != "test.counting" {
 		t.Errorf("one reading: series %+v, missing %+v; want no series and test.counting missing", rec.Series(), m)
+	}
+}
+
+// TestSamplerSignals: every sampler registers under a catalogued signal
+// and names itself by it, so that what it records as missing is named as
+// the catalogue (and observation.md) says.
+func TestSamplerSignals(t *testing.T) {
+	catalogued := map[observation.Signal]bool{}
+	for _, s := range observation.Signals() {
+		catalogued[s] = true
+	}
+	registryMu.Lock()
+	registered := slices.Sorted(maps.Keys(registry))
+	registryMu.Unlock()
+	for _, n := range registered {
+		if !catalogued[n] {
+			t.Errorf("sampler %s is not a catalogued signal", n)
+		}
+	}
+	f := newFixture(t, copyTree(t, nil))
+	samplers, missing := Samplers(f.env(), Target{PID: f.pid})
+	var made []observation.Signal
+	for _, s := range samplers {
+		made = append(made, s.Name())
+	}
+	for _, m := range missing {
+		made = append(made, m.Signal)
+	}
+	slices.Sort(made)
+	if !slices.Equal(made, registered) {
+		t.Errorf("samplers made or missing are named %v, registered %v", made, registered)
+	}
+	if n := Watcher().Name(); !catalogued[n] {
+		t.Errorf("the watcher's sampler %s is not a catalogued signal", n)
 	}
 }

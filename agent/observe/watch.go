@@ -108,21 +108,21 @@ func Watch(ctx context.Context, opts WatchOptions) (*observation.Observation, er
 			})
 		}
 		if err != nil {
-			o.Missing = append(o.Missing, observation.Missing{Signal: "ebpf", Reason: err.Error()})
+			o.Missing = append(o.Missing, observation.Missing{Signal: observation.SignalEBPF, Reason: err.Error()})
 		}
 		if session != nil {
 			defer session.Close()
-			Collector(&o.Meta, "ebpf", "github.com/cilium/ebpf")
+			Collector(&o.Meta, string(observation.SourceEBPF), "github.com/cilium/ebpf")
 		}
 	} else {
-		o.Missing = append(o.Missing, observation.Missing{Signal: "ebpf", Reason: NotRequested})
+		o.Missing = append(o.Missing, observation.Missing{Signal: observation.SignalEBPF, Reason: NotRequested})
 	}
 
 	var scan *collect.ProcessScan
 	if o.Meta.Target.Kind == observation.TargetHost {
 		var err error
 		if scan, err = collect.StartProcessScan(opts.Env); err != nil {
-			o.Missing = append(o.Missing, observation.Missing{Signal: "proc", Reason: err.Error()})
+			o.Missing = append(o.Missing, observation.Missing{Signal: observation.SignalHostScan, Reason: err.Error()})
 		}
 	}
 
@@ -181,7 +181,7 @@ func Watch(ctx context.Context, opts WatchOptions) (*observation.Observation, er
 	if scan != nil {
 		ps, pmiss, err := scan.Finish()
 		if err != nil {
-			pmiss = append(pmiss, observation.Missing{Signal: "proc", Reason: err.Error()})
+			pmiss = append(pmiss, observation.Missing{Signal: observation.SignalHostScan, Reason: err.Error()})
 		}
 		o.Series = append(o.Series, ps...)
 		o.Missing = append(o.Missing, pmiss...)
@@ -189,7 +189,7 @@ func Watch(ctx context.Context, opts WatchOptions) (*observation.Observation, er
 	if session != nil {
 		w, err := session.Read()
 		if err != nil {
-			o.Missing = append(o.Missing, observation.Missing{Signal: "ebpf", Reason: err.Error()})
+			o.Missing = append(o.Missing, observation.Missing{Signal: observation.SignalEBPF, Reason: err.Error()})
 		} else {
 			FromBPF(o, w)
 		}
