@@ -83,6 +83,9 @@ const (
 	PriorityRuntime    = "runtime"     // the Go runtime's own work, folded into one item
 )
 
+// BreakdownSources lists every source of a breakdown.
+func BreakdownSources() []string { return []string{BreakdownEBPF, BreakdownProc} }
+
 // PriorityKinds lists every kind of priority.
 func PriorityKinds() []string {
 	return []string{PriorityFunction, PrioritySyscall, PriorityLock, PriorityPeer, PriorityGC, PriorityAllocation, PriorityPageFaults, PriorityRuntime}
@@ -92,3 +95,6 @@ func PriorityKinds() []string {
 const (
 	FindingLeak = "leak" // memory growing steadily through the window
 )
+
+// FindingKinds lists every kind of finding.
+func FindingKinds() []string { return []string{FindingLeak} }

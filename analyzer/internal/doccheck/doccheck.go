@@ -28,22 +28,12 @@ type Table struct {
 // a document without one there fails the test.
 func Tables(t testing.TB, path, section string) []Table {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var (
-		out    []Table
-		cur    *Table
-		inside = section == ""
+		out []Table
+		cur *Table
 	)
-	for _, line := range strings.Split(string(b), "\n") {
-		if h, ok := strings.CutPrefix(line, "## "); ok {
-			inside = section == "" || strings.TrimSpace(h) == section
-			cur = nil
-			continue
-		}
-		if !inside || !strings.HasPrefix(line, "|") {
+	for _, line := range sectionLines(t, path, section) {
+		if !strings.HasPrefix(line, "|") {
 			cur = nil
 			continue
 		}
@@ -63,6 +53,55 @@ func Tables(t testing.TB, path, section string) []Table {
 	}
 	if len(out) == 0 {
 		t.Fatalf("%s: no tables under %q", path, section)
+	}
+	return out
+}
+
+// Block is the first fenced code block of a language ("```json") under a
+// "## " heading, without its fences; a section without one fails the test.
+func Block(t testing.TB, path, section, lang string) string {
+	t.Helper()
+	var (
+		b      strings.Builder
+		inside bool
+	)
+	for _, line := range sectionLines(t, path, section) {
+		switch {
+		case !inside && strings.TrimSpace(line) == "```"+lang:
+			inside = true
+		case inside && strings.TrimSpace(line) == "```":
+			return b.String()
+		case inside:
+			b.WriteString(line + "\n")
+		}
+	}
+	t.Fatalf("%s: no %s block under %q", path, lang, section)
+	return ""
+}
+
+// sectionLines reads the lines of a markdown document under a "## "
+// heading (all of them when section is ""), up to the next one. Each
+// heading reads as an empty line, so that no table or block runs on from
+// one section into the next.
+func sectionLines(t testing.TB, path, section string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		out    []string
+		inside = section == ""
+	)
+	for _, line := range strings.Split(string(b), "\n") {
+		if h, ok := strings.CutPrefix(line, "## "); ok {
+			inside = section == "" || strings.TrimSpace(h) == section
+			out = append(out, "")
+			continue
+		}
+		if inside {
+			out = append(out, line)
+		}
 	}
 	return out
 }
