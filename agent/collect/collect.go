@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -53,9 +54,9 @@ type Target struct {
 
 // Sampler takes one reading of some signals.
 type Sampler interface {
-	// Name is the sampler's signal family, e.g. "host.cpu", used in
-	// Missing entries.
-	Name() string
+	// Name is the sampler's signal (observation's catalogue), e.g.
+	// "host.cpu", used in Missing entries.
+	Name() observation.Signal
 	// Sample reads the current values into rec. An error means this
 	// reading failed (it is recorded as missing once, with the reason);
 	// partial readings should record what they have and mark the rest
@@ -69,16 +70,16 @@ type Factory func(env Env, t Target) (Sampler, error)
 
 var (
 	registryMu sync.Mutex
-	registry   = map[string]Factory{}
+	registry   = map[observation.Signal]Factory{}
 )
 
 // Register adds a sampler factory under a name; samplers register
 // themselves from init in their own files.
-func Register(name string, f Factory) {
+func Register(name observation.Signal, f Factory) {
 	registryMu.Lock()
 	defer registryMu.Unlock()
 	if _, dup := registry[name]; dup {
-		panic("collect: sampler registered twice: " + name)
+		panic("collect: sampler registered twice: " + string(name))
 	}
 	registry[name] = f
 }
@@ -88,12 +89,12 @@ func Register(name string, f Factory) {
 func Samplers(env Env, t Target) ([]Sampler, []observation.Missing) {
 	env = env.withDefaults()
 	registryMu.Lock()
-	names := make([]string, 0, len(registry))
+	names := make([]observation.Signal, 0, len(registry))
 	for n := range registry {
 		names = append(names, n)
 	}
 	registryMu.Unlock()
-	sort.Strings(names)
+	slices.Sort(names)
 	var (
 		out     []Sampler
 		missing []observation.Missing
@@ -161,8 +162,8 @@ type Recorder struct {
 	series  map[string]*observation.Series
 	order   []string
 	last    map[string]counterReading // kept from one window to the next
-	missing map[string]string
-	mOrder  []string
+	missing map[observation.Signal]string
+	mOrder  []observation.Signal
 	windows int // windows ended (NextWindow)
 }
 
@@ -175,7 +176,7 @@ type counterReading struct {
 
 // NewRecorder returns an empty recorder.
 func NewRecorder() *Recorder {
-	return &Recorder{series: map[string]*observation.Series{}, last: map[string]counterReading{}, missing: map[string]string{}}
+	return &Recorder{series: map[string]*observation.Series{}, last: map[string]counterReading{}, missing: map[observation.Signal]string{}}
 }
 
 // Sample takes one reading of every sampler, stamped t.
@@ -188,7 +189,7 @@ func (r *Recorder) Sample(ctx context.Context, samplers []Sampler, t time.Time) 
 		case err == nil || ctx.Err() != nil:
 		case errors.Is(err, ErrProcessGone):
 			// Every process sampler says so; one entry says it all.
-			r.Missing("process", "the process exited at "+r.now.Format(time.RFC3339)+"; its series end there")
+			r.Missing(observation.SignalProcess, "the process exited at "+r.now.Format(time.RFC3339)+"; its series end there")
 		default:
 			r.Missing(s.Name(), err.Error())
 		}
@@ -255,7 +256,7 @@ func (r *Recorder) noteUnrated() {
 	}
 	sort.Strings(keys)
 	for _, key := range keys {
-		r.Missing(string(r.last[key].name), "read once in the window (shorter than the sampling interval?): no rate")
+		r.Missing(observation.Signal(r.last[key].name), "read once in the window (shorter than the sampling interval?): no rate")
 	}
 }
 
@@ -271,12 +272,12 @@ func (r *Recorder) NextWindow() {
 		}
 	}
 	r.series, r.order = map[string]*observation.Series{}, nil
-	r.missing, r.mOrder = map[string]string{}, nil
+	r.missing, r.mOrder = map[observation.Signal]string{}, nil
 	r.windows++
 }
 
 // Missing records that a signal could not be read, once per signal.
-func (r *Recorder) Missing(signal, reason string) {
+func (r *Recorder) Missing(signal observation.Signal, reason string) {
 	if _, seen := r.missing[signal]; seen {
 		return
 	}

@@ -2,6 +2,8 @@ package collect
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -13,7 +15,7 @@ import (
 // so every rate it gives should be 1000/s.
 type counting struct{ start time.Time }
 
-func (c *counting) Name() string { return "test.counting" }
+func (c *counting) Name() observation.Signal { return "test.counting" }
 func (c *counting) Sample(_ context.Context, r *Recorder) error {
 	r.Counter("test.counting", "count/s", nil, float64(r.at.Sub(c.start).Microseconds())/1000)
 	return nil
@@ -69,7 +71,7 @@ type switchable struct {
 	on bool
 }
 
-func (c *switchable) Name() string { return "test.switchable" }
+func (c *switchable) Name() observation.Signal { return "test.switchable" }
 func (c *switchable) Sample(_ context.Context, r *Recorder) error {
 	if c.on {
 		r.Counter("test.switchable", "count/s", nil, float64(r.at.Sub(c.start).Microseconds())/1000)
@@ -146,4 +148,38 @@ func run(ctx context.Context, samplers []Sampler, interval, duration time.Durati
 		end = start.Add(duration)
 	}
 	return NewRecorder().Window(ctx, samplers, interval, start, end)
+}
+
+// TestSamplerSignals: every sampler registers under a catalogued signal
+// and names itself by it, so that what it records as missing is named as
+// the catalogue (and observation.md) says.
+func TestSamplerSignals(t *testing.T) {
+	catalogued := map[observation.Signal]bool{}
+	for _, s := range observation.Signals() {
+		catalogued[s] = true
+	}
+	registryMu.Lock()
+	registered := slices.Sorted(maps.Keys(registry))
+	registryMu.Unlock()
+	for _, n := range registered {
+		if !catalogued[n] {
+			t.Errorf("sampler %s is not a catalogued signal", n)
+		}
+	}
+	f := newFixture(t, copyTree(t, nil))
+	samplers, missing := Samplers(f.env(), Target{PID: f.pid})
+	var made []observation.Signal
+	for _, s := range samplers {
+		made = append(made, s.Name())
+	}
+	for _, m := range missing {
+		made = append(made, m.Signal)
+	}
+	slices.Sort(made)
+	if !slices.Equal(made, registered) {
+		t.Errorf("samplers made or missing are named %v, registered %v", made, registered)
+	}
+	if n := Watcher().Name(); !catalogued[n] {
+		t.Errorf("the watcher's sampler %s is not a catalogued signal", n)
+	}
 }

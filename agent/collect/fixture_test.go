@@ -323,7 +323,7 @@ func copyTree(t *testing.T, skip func(rel string) bool) string {
 	return dst
 }
 
-func missingReason(missing []observation.Missing, signal string) (string, bool) {
+func missingReason(missing []observation.Missing, signal observation.Signal) (string, bool) {
 	for _, m := range missing {
 		if m.Signal == signal {
 			return m.Reason, true
@@ -338,7 +338,7 @@ func TestFixtureWithoutPSI(t *testing.T) {
 	})
 	f := newFixture(t, root)
 	series, missing := f.run()
-	for _, sig := range []string{"host.psi", "process.psi"} {
+	for _, sig := range []observation.Signal{observation.SignalHostPSI, observation.SignalProcessPSI} {
 		reason, ok := missingReason(missing, sig)
 		if !ok {
 			t.Errorf("%s not recorded as missing; missing: %+v", sig, missing)
@@ -428,7 +428,7 @@ func TestFixtureDamaged(t *testing.T) {
 	f := newFixture(t, root)
 	for _, tt := range tests {
 		t.Run(tt.sampler+"/"+tt.file, func(t *testing.T) {
-			s := makeSampler(t, f, tt.sampler)
+			s := makeSampler(t, f, observation.Signal(tt.sampler))
 			path := f.path(tt.file)
 			target, err := filepath.EvalSymlinks(path)
 			if err != nil {
@@ -454,7 +454,7 @@ func TestFixtureDamaged(t *testing.T) {
 	}
 }
 
-func makeSampler(t *testing.T, f *fixture, name string) Sampler {
+func makeSampler(t *testing.T, f *fixture, name observation.Signal) Sampler {
 	t.Helper()
 	registryMu.Lock()
 	fac := registry[name]
@@ -518,7 +518,7 @@ func sampleNoPanic(s Sampler) (err error) {
 }
 
 func TestFixtureProcessGone(t *testing.T) {
-	names := []string{"process.cpu", "process.memory", "process.io", "process.fds", "process.ctxsw", "process.schedstat", "process.psi", "process.tcp"}
+	names := []observation.Signal{"process.cpu", "process.memory", "process.io", "process.fds", "process.ctxsw", "process.schedstat", "process.psi", "process.tcp"}
 	for _, how := range []struct {
 		name string
 		kill func(pidDir string) error
@@ -568,7 +568,7 @@ func TestFixtureProcessGone(t *testing.T) {
 			_, missing := Samplers(f.env(), Target{PID: f.pid})
 			gone := 0
 			for _, m := range missing {
-				if strings.HasPrefix(m.Signal, "process.") && strings.Contains(m.Reason, ErrProcessGone.Error()) {
+				if strings.HasPrefix(string(m.Signal), "process.") && strings.Contains(m.Reason, ErrProcessGone.Error()) {
 					gone++
 				}
 			}
@@ -597,12 +597,12 @@ func TestProcessSamplersNeedAPID(t *testing.T) {
 	f := newFixture(t, "")
 	samplers, missing := Samplers(f.env(), Target{})
 	for _, s := range samplers {
-		if strings.HasPrefix(s.Name(), "process.") {
+		if strings.HasPrefix(string(s.Name()), "process.") {
 			t.Errorf("%s made for PID 0", s.Name())
 		}
 	}
 	for _, m := range missing {
-		if strings.HasPrefix(m.Signal, "process.") {
+		if strings.HasPrefix(string(m.Signal), "process.") {
 			t.Errorf("%s missing for PID 0: %s", m.Signal, m.Reason)
 		}
 	}

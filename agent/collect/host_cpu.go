@@ -24,7 +24,7 @@ import (
 // iowait is idle time with I/O outstanding and may go backwards on some
 // kernels; the Recorder then drops that interval's point.
 
-func init() { Register(string(observation.HostCPU), newHostCPU) }
+func init() { Register(observation.SignalHostCPU, newHostCPU) }
 
 type hostCPU struct {
 	env Env
@@ -35,7 +35,7 @@ func newHostCPU(env Env, _ Target) (Sampler, error) {
 	return &hostCPU{env: env.withDefaults(), ex: cpu.NewExLinux()}, nil
 }
 
-func (*hostCPU) Name() string { return string(observation.HostCPU) }
+func (*hostCPU) Name() observation.Signal { return observation.SignalHostCPU }
 
 func (s *hostCPU) Sample(ctx context.Context, rec *Recorder) error {
 	path := s.env.proc("stat")

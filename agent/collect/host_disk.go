@@ -31,7 +31,7 @@ import (
 // every call (neither is used here, and /run is outside Env), and skips
 // malformed lines without saying so.
 
-func init() { Register("host.disk", newHostDisk) }
+func init() { Register(observation.SignalHostDisk, newHostDisk) }
 
 type hostDisk struct {
 	env  Env
@@ -42,7 +42,7 @@ func newHostDisk(env Env, _ Target) (Sampler, error) {
 	return &hostDisk{env: env.withDefaults(), prev: map[string]diskStat{}}, nil
 }
 
-func (*hostDisk) Name() string { return "host.disk" }
+func (*hostDisk) Name() observation.Signal { return observation.SignalHostDisk }
 
 // diskStat is one line of /proc/diskstats (times in milliseconds).
 type diskStat struct {

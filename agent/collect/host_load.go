@@ -22,7 +22,7 @@ import (
 // fields of /proc/loadavg without checking there are three; load.Misc
 // lists every PID under /proc on each call for a total not needed here.
 
-func init() { Register("host.load", newHostLoad) }
+func init() { Register(observation.SignalHostLoad, newHostLoad) }
 
 type hostLoad struct{ env Env }
 
@@ -30,7 +30,7 @@ func newHostLoad(env Env, _ Target) (Sampler, error) {
 	return &hostLoad{env: env.withDefaults()}, nil
 }
 
-func (*hostLoad) Name() string { return "host.load" }
+func (*hostLoad) Name() observation.Signal { return observation.SignalHostLoad }
 
 func (s *hostLoad) Sample(_ context.Context, rec *Recorder) error {
 	path := s.env.proc("loadavg")

@@ -33,7 +33,7 @@ import (
 // missing; the khugepaged and proactive reclaimers are recorded when the
 // kernel counts them (recent kernels).
 
-func init() { Register("host.memory", newHostMemory) }
+func init() { Register(observation.SignalHostMemory, newHostMemory) }
 
 type hostMemory struct{ env Env }
 
@@ -41,7 +41,7 @@ func newHostMemory(env Env, _ Target) (Sampler, error) {
 	return &hostMemory{env: env.withDefaults()}, nil
 }
 
-func (*hostMemory) Name() string { return "host.memory" }
+func (*hostMemory) Name() observation.Signal { return observation.SignalHostMemory }
 
 // vmstatCounters maps /proc/vmstat names to series; required ones are
 // recorded as missing when absent, the others (newer reclaimers) skipped.
@@ -117,9 +117,9 @@ func (s *hostMemory) Sample(ctx context.Context, rec *Recorder) error {
 		v, ok := vals[c.key]
 		if !ok {
 			if c.required {
-				signal := string(c.series)
+				signal := observation.Signal(c.series)
 				if c.reclaimer != "" {
-					signal += "." + c.reclaimer
+					signal = signal.Sub(c.reclaimer)
 				}
 				rec.Missing(signal, fmt.Sprintf("no %s in %s", c.key, path))
 			}

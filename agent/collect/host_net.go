@@ -21,7 +21,7 @@ import (
 // fewer than 13 counters without an error; a counter that does not parse
 // is an error.
 
-func init() { Register("host.net", newHostNet) }
+func init() { Register(observation.SignalHostNet, newHostNet) }
 
 type hostNet struct{ env Env }
 
@@ -29,7 +29,7 @@ func newHostNet(env Env, _ Target) (Sampler, error) {
 	return &hostNet{env: env.withDefaults()}, nil
 }
 
-func (*hostNet) Name() string { return "host.net" }
+func (*hostNet) Name() observation.Signal { return observation.SignalHostNet }
 
 func (s *hostNet) Sample(ctx context.Context, rec *Recorder) error {
 	path := s.env.proc("net", "dev")

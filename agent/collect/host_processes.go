@@ -116,7 +116,7 @@ func (s *ProcessScan) Finish() ([]observation.Series, []observation.Missing, err
 	}
 	var missing []observation.Missing
 	if b, err := readFile(s.env.proc("sys", "kernel", "task_delayacct")); !blkio && (err != nil || strings.TrimSpace(string(b)) != "1") {
-		missing = append(missing, observation.Missing{Signal: string(observation.HostScanBlkioDelay),
+		missing = append(missing, observation.Missing{Signal: observation.Signal(observation.HostScanBlkioDelay),
 			Reason: "the kernel's delay accounting is off (sysctl kernel.task_delayacct=0): /proc cannot say which process waited for block I/O"})
 	}
 	return out, missing, nil

@@ -31,7 +31,7 @@ import (
 // run and says why; a resource file that disappears or refuses to be read
 // (EOPNOTSUPP) is recorded as missing, not as an error each sample.
 
-func init() { Register(string(observation.HostPSI), newHostPSI) }
+func init() { Register(observation.SignalHostPSI, newHostPSI) }
 
 var psiResources = []string{"cpu", "memory", "io"}
 
@@ -49,7 +49,7 @@ func newHostPSI(env Env, _ Target) (Sampler, error) {
 	return &hostPSI{dir: dir}, nil
 }
 
-func (*hostPSI) Name() string { return string(observation.HostPSI) }
+func (*hostPSI) Name() observation.Signal { return observation.SignalHostPSI }
 
 func (s *hostPSI) Sample(_ context.Context, rec *Recorder) error {
 	for _, res := range psiResources {
@@ -67,7 +67,7 @@ func samplePSI(rec *Recorder, name, avg10 observation.SeriesName, res, path stri
 	b, err := readFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.EOPNOTSUPP) {
-			rec.Missing(string(name)+"."+res, fmt.Sprintf("%s: %v: no pressure information for %s", path, unwrapAll(err), res))
+			rec.Missing(observation.Signal(name).Sub(res), fmt.Sprintf("%s: %v: no pressure information for %s", path, unwrapAll(err), res))
 			return nil
 		}
 		return err

@@ -29,7 +29,7 @@ import (
 // Without /proc/net/netstat (some container runtimes) the TcpExt series
 // are recorded as missing and the Tcp ones still recorded.
 
-func init() { Register("host.tcp", newHostTCP) }
+func init() { Register(observation.SignalHostTCP, newHostTCP) }
 
 type hostTCP struct {
 	env Env
@@ -42,7 +42,7 @@ func newHostTCP(env Env, _ Target) (Sampler, error) {
 	return &hostTCP{env: env.withDefaults()}, nil
 }
 
-func (*hostTCP) Name() string { return "host.tcp" }
+func (*hostTCP) Name() observation.Signal { return observation.SignalHostTCP }
 
 // snmpCounter is one counter of an snmp-style table and its series.
 type snmpCounter struct {
@@ -99,7 +99,7 @@ func (s *hostTCP) Sample(_ context.Context, rec *Recorder) error {
 	if v, ok := tcp["CurrEstab"]; ok {
 		rec.Gauge(observation.HostTCPCurrEstab, "count", nil, float64(v))
 	} else {
-		rec.Missing(string(observation.HostTCPCurrEstab), fmt.Sprintf("no Tcp CurrEstab in %s", path))
+		rec.Missing(observation.Signal(observation.HostTCPCurrEstab), fmt.Sprintf("no Tcp CurrEstab in %s", path))
 	}
 	retrans, ok1 := tcp["RetransSegs"]
 	out, ok2 := tcp["OutSegs"]
@@ -113,7 +113,7 @@ func (s *hostTCP) Sample(_ context.Context, rec *Recorder) error {
 	path = s.env.proc("net", "netstat")
 	b, err = readFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		rec.Missing("host.tcp.ext", fmt.Sprintf("no %s: the TcpExt counters (listen overflows, timeouts) are not available", path))
+		rec.Missing(observation.SignalHostTCPExt, fmt.Sprintf("no %s: the TcpExt counters (listen overflows, timeouts) are not available", path))
 		return nil
 	}
 	if err != nil {
@@ -137,7 +137,7 @@ func recordCounters(rec *Recorder, table string, values map[string]int64, counte
 	for _, c := range counters {
 		v, ok := values[c.key]
 		if !ok {
-			rec.Missing(string(c.series), fmt.Sprintf("no %s %s in %s", table, c.key, path))
+			rec.Missing(observation.Signal(c.series), fmt.Sprintf("no %s %s in %s", table, c.key, path))
 			continue
 		}
 		rec.Counter(c.series, "count/s", nil, float64(v))

@@ -20,13 +20,13 @@ import (
 // it does not give the process state, which tells a zombie from a live
 // process. One read of the file gives times, threads and state.
 
-func init() { Register(string(observation.ProcessCPU), processFactory(newProcessCPU)) }
+func init() { Register(observation.SignalProcessCPU, processFactory(newProcessCPU)) }
 
 type processCPU struct{ w *procWatch }
 
 func newProcessCPU(w *procWatch) (Sampler, error) { return &processCPU{w: w}, nil }
 
-func (*processCPU) Name() string { return string(observation.ProcessCPU) }
+func (*processCPU) Name() observation.Signal { return observation.SignalProcessCPU }
 
 func (s *processCPU) Sample(_ context.Context, rec *Recorder) error {
 	st, ok, err := s.w.read()

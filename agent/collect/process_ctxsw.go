@@ -18,7 +18,7 @@ import (
 // keeps no per-process total, so the threads are summed with threadSum:
 // switches an exiting thread made after the previous reading are lost.
 
-func init() { Register(string(observation.ProcessCtxSwitches), processFactory(newProcessCtxsw)) }
+func init() { Register(observation.SignalProcessCtxSwitches, processFactory(newProcessCtxsw)) }
 
 type processCtxsw struct {
 	w   *procWatch
@@ -29,7 +29,7 @@ func newProcessCtxsw(w *procWatch) (Sampler, error) {
 	return &processCtxsw{w: w, sum: newThreadSum(2)}, nil
 }
 
-func (*processCtxsw) Name() string { return string(observation.ProcessCtxSwitches) }
+func (*processCtxsw) Name() observation.Signal { return observation.SignalProcessCtxSwitches }
 
 func (s *processCtxsw) Sample(_ context.Context, rec *Recorder) error {
 	if _, ok, err := s.w.read(); !ok {

@@ -19,7 +19,7 @@ import (
 // Listing another user's descriptors needs ptrace read access; without it
 // process.fds is recorded as missing with the reason.
 
-func init() { Register(string(observation.ProcessFDs), processFactory(newProcessFDs)) }
+func init() { Register(observation.SignalProcessFDs, processFactory(newProcessFDs)) }
 
 type processFDs struct {
 	w *procWatch
@@ -31,7 +31,7 @@ func newProcessFDs(w *procWatch) (Sampler, error) {
 	return &processFDs{w: w, p: &process.Process{Pid: int32(w.pid)}}, nil
 }
 
-func (*processFDs) Name() string { return string(observation.ProcessFDs) }
+func (*processFDs) Name() observation.Signal { return observation.SignalProcessFDs }
 
 func (s *processFDs) Sample(ctx context.Context, rec *Recorder) error {
 	if _, ok, err := s.w.read(); !ok {
@@ -39,7 +39,7 @@ func (s *processFDs) Sample(ctx context.Context, rec *Recorder) error {
 	}
 	n, err := s.p.NumFDsWithContext(s.w.env.gopsutil(ctx))
 	if errors.Is(err, fs.ErrPermission) {
-		rec.Missing(string(observation.ProcessFDs), fmt.Sprintf("%s: permission denied: another user's descriptors need root or CAP_SYS_PTRACE", s.w.path("fd")))
+		rec.Missing(observation.SignalProcessFDs, fmt.Sprintf("%s: permission denied: another user's descriptors need root or CAP_SYS_PTRACE", s.w.path("fd")))
 		return nil
 	}
 	if err != nil {

@@ -24,7 +24,7 @@ import (
 // reason. A kernel without task I/O accounting has no such file, and the
 // sampler does not run.
 
-func init() { Register("process.io", processFactory(newProcessIO)) }
+func init() { Register(observation.SignalProcessIO, processFactory(newProcessIO)) }
 
 type processIO struct {
 	w *procWatch
@@ -40,7 +40,7 @@ func newProcessIO(w *procWatch) (Sampler, error) {
 	return &processIO{w: w, p: &process.Process{Pid: int32(w.pid)}}, nil
 }
 
-func (*processIO) Name() string { return "process.io" }
+func (*processIO) Name() observation.Signal { return observation.SignalProcessIO }
 
 func (s *processIO) Sample(ctx context.Context, rec *Recorder) error {
 	if _, ok, err := s.w.read(); !ok {
@@ -49,7 +49,7 @@ func (s *processIO) Sample(ctx context.Context, rec *Recorder) error {
 	path := s.w.path("io")
 	c, err := s.p.IOCountersWithContext(s.w.env.gopsutil(ctx))
 	if errors.Is(err, fs.ErrPermission) {
-		rec.Missing("process.io", fmt.Sprintf("%s: permission denied: another user's I/O counters need root or CAP_SYS_PTRACE", path))
+		rec.Missing(observation.SignalProcessIO, fmt.Sprintf("%s: permission denied: another user's I/O counters need root or CAP_SYS_PTRACE", path))
 		return nil
 	}
 	if err != nil {

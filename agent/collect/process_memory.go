@@ -20,13 +20,13 @@ import (
 // Process.PageFaults reads the host's /proc/stat for the boot time on every
 // call. A kernel thread has no Vm lines; they are then recorded as missing.
 
-func init() { Register("process.memory", processFactory(newProcessMemory)) }
+func init() { Register(observation.SignalProcessMemory, processFactory(newProcessMemory)) }
 
 type processMemory struct{ w *procWatch }
 
 func newProcessMemory(w *procWatch) (Sampler, error) { return &processMemory{w: w}, nil }
 
-func (*processMemory) Name() string { return "process.memory" }
+func (*processMemory) Name() observation.Signal { return observation.SignalProcessMemory }
 
 func (s *processMemory) Sample(_ context.Context, rec *Recorder) error {
 	st, ok, err := s.w.read()
@@ -52,7 +52,7 @@ func (s *processMemory) Sample(_ context.Context, rec *Recorder) error {
 	} {
 		v, ok := vals[g.key]
 		if !ok {
-			rec.Missing(string(g.series), fmt.Sprintf("no %s in %s (a kernel thread has no address space)", g.key, path))
+			rec.Missing(observation.Signal(g.series), fmt.Sprintf("no %s in %s (a kernel thread has no address space)", g.key, path))
 			continue
 		}
 		rec.Gauge(g.series, "bytes", nil, float64(v))

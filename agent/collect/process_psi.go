@@ -32,7 +32,7 @@ import (
 // why, when the process is in no cgroup v2 hierarchy or the cgroup has no
 // pressure files (PSI off, or disabled for it with cgroup.pressure).
 
-func init() { Register(string(observation.ProcessPSI), processFactory(newProcessPSI)) }
+func init() { Register(observation.SignalProcessPSI, processFactory(newProcessPSI)) }
 
 type processPSI struct {
 	w    *procWatch
@@ -58,7 +58,7 @@ func newProcessPSI(w *procWatch) (Sampler, error) {
 	return s, nil
 }
 
-func (*processPSI) Name() string { return string(observation.ProcessPSI) }
+func (*processPSI) Name() observation.Signal { return observation.SignalProcessPSI }
 
 // dir returns the directory of the process's cgroup v2.
 func (s *processPSI) dir() (string, error) {

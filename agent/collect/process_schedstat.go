@@ -30,7 +30,7 @@ import (
 // sampler does not run); one that keeps no statistics reports "0 0 0" for
 // every thread, which is recorded as missing.
 
-func init() { Register("process.schedstat", processFactory(newProcessSchedstat)) }
+func init() { Register(observation.SignalProcessSchedstat, processFactory(newProcessSchedstat)) }
 
 type processSchedstat struct {
 	w   *procWatch
@@ -44,7 +44,7 @@ func newProcessSchedstat(w *procWatch) (Sampler, error) {
 	return &processSchedstat{w: w, sum: newThreadSum(3)}, nil
 }
 
-func (*processSchedstat) Name() string { return "process.schedstat" }
+func (*processSchedstat) Name() observation.Signal { return observation.SignalProcessSchedstat }
 
 func (s *processSchedstat) Sample(_ context.Context, rec *Recorder) error {
 	if _, ok, err := s.w.read(); !ok {
@@ -62,7 +62,7 @@ func (s *processSchedstat) Sample(_ context.Context, rec *Recorder) error {
 		slices += v[2]
 	}
 	if slices == 0 {
-		rec.Missing("process.schedstat", fmt.Sprintf("%s: every thread reports 0 timeslices: the kernel keeps no scheduler statistics", s.w.path("task", "*", "schedstat")))
+		rec.Missing(observation.SignalProcessSchedstat, fmt.Sprintf("%s: every thread reports 0 timeslices: the kernel keeps no scheduler statistics", s.w.path("task", "*", "schedstat")))
 		return nil
 	}
 	tot := s.sum.add(cur)

@@ -40,7 +40,7 @@ import (
 // perfhound's own. Reading another user's descriptors needs
 // CAP_SYS_PTRACE.
 
-func init() { Register("process.tcp", processFactory(newProcessTCP)) }
+func init() { Register(observation.SignalProcessTCP, processFactory(newProcessTCP)) }
 
 type processTCP struct {
 	w      *procWatch
@@ -60,7 +60,7 @@ func newProcessTCP(w *procWatch) (Sampler, error) {
 	return &processTCP{w: w, last: map[uint32]sockCounters{}, sum: map[string]float64{}}, nil
 }
 
-func (*processTCP) Name() string { return "process.tcp" }
+func (*processTCP) Name() observation.Signal { return observation.SignalProcessTCP }
 
 func (s *processTCP) Sample(_ context.Context, rec *Recorder) error {
 	if _, ok, err := s.w.read(); !ok {
@@ -68,7 +68,7 @@ func (s *processTCP) Sample(_ context.Context, rec *Recorder) error {
 	}
 	inodes, err := s.socketInodes()
 	if errors.Is(err, fs.ErrPermission) {
-		rec.Missing("process.tcp", fmt.Sprintf("%s: permission denied: another user's descriptors need root or CAP_SYS_PTRACE", s.w.path("fd")))
+		rec.Missing(observation.SignalProcessTCP, fmt.Sprintf("%s: permission denied: another user's descriptors need root or CAP_SYS_PTRACE", s.w.path("fd")))
 		return nil
 	}
 	if err != nil {
@@ -81,7 +81,7 @@ func (s *processTCP) Sample(_ context.Context, rec *Recorder) error {
 		socks, err = s.tcpSockets()
 	}
 	if err != nil {
-		rec.Missing("process.tcp", err.Error())
+		rec.Missing(observation.SignalProcessTCP, err.Error())
 		return nil
 	}
 	// Every listener of the namespace, not only the target's: a server

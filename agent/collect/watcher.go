@@ -27,7 +27,7 @@ type watcherCPU struct{}
 // Watcher returns the sampler of the watcher's own CPU time.
 func Watcher() Sampler { return watcherCPU{} }
 
-func (watcherCPU) Name() string { return string(observation.WatcherCPU) }
+func (watcherCPU) Name() observation.Signal { return observation.SignalWatcherCPU }
 
 func (watcherCPU) Sample(_ context.Context, rec *Recorder) error {
 	var ru unix.Rusage

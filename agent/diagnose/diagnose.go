@@ -178,7 +178,7 @@ func noData(o *observation.Observation) error {
 func noteInterrupt(o *observation.Observation, opts Options) {
 	select {
 	case <-opts.Interrupt:
-		o.Missing = append(o.Missing, observation.Missing{Signal: "window",
+		o.Missing = append(o.Missing, observation.Missing{Signal: observation.SignalWindow,
 			Reason: fmt.Sprintf("cut short by an interrupt after %.1fs of the %v asked for", o.Meta.Duration.Seconds(), opts.Duration)})
 	default:
 	}
@@ -413,11 +413,11 @@ func watchCommand(ctx context.Context, opts Options, wopts observe.WatchOptions)
 				ErrCommand, opts.Command[0], ran.Round(time.Millisecond), exitText(waitErr))
 		}
 		if waitErr != nil {
-			o.Missing = append(o.Missing, observation.Missing{Signal: "command", Reason: "exited with " + exitText(waitErr)})
+			o.Missing = append(o.Missing, observation.Missing{Signal: observation.SignalCommand, Reason: "exited with " + exitText(waitErr)})
 		}
 	case <-opts.Interrupt: // nil without one: never ready
 	default:
-		o.Missing = append(o.Missing, observation.Missing{Signal: "command",
+		o.Missing = append(o.Missing, observation.Missing{Signal: observation.SignalCommand,
 			Reason: fmt.Sprintf("still running at the end of the %v window, then killed: the verdict covers the window only", opts.Duration)})
 	}
 	noteInterrupt(o, opts)
@@ -476,10 +476,10 @@ func watchURL(ctx context.Context, opts Options, wopts observe.WatchOptions) (*o
 // not.
 func noteNoEBPF(o *observation.Observation, requested bool, why string) {
 	for i, m := range o.Missing {
-		if requested && m.Signal == "ebpf" && m.Reason == observe.NotRequested {
+		if requested && m.Signal == observation.SignalEBPF && m.Reason == observe.NotRequested {
 			o.Missing[i].Reason = why
 			return
 		}
 	}
-	o.Missing = append(o.Missing, observation.Missing{Signal: "ebpf", Reason: why})
+	o.Missing = append(o.Missing, observation.Missing{Signal: observation.SignalEBPF, Reason: why})
 }

@@ -120,7 +120,7 @@ func TestWatchURLPartialData(t *testing.T) {
 	}
 	missing := map[string]string{}
 	for _, m := range o.Missing {
-		missing[m.Signal] = m.Reason
+		missing[string(m.Signal)] = m.Reason
 	}
 	for signal, want := range map[string]string{
 		"pprof.heap":   "connection closed by the server after 100 bytes of the body at " + s.URL + "/debug/pprof/heap",

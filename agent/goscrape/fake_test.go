@@ -95,7 +95,7 @@ func cannedProfile(name string, value int64, dur time.Duration) *profile.Profile
 func missing(res *Result) map[string]string {
 	m := map[string]string{}
 	for _, x := range res.Missing {
-		m[x.Signal] = x.Reason
+		m[string(x.Signal)] = x.Reason
 	}
 	return m
 }
@@ -572,5 +572,25 @@ func TestScrapeCutShort(t *testing.T) {
 	}
 	if len(res.Profiles) != 1 || res.Profiles[0].Kind != observation.KindGoroutine {
 		t.Errorf("profiles %v, want the goroutine one", res.Profiles)
+	}
+}
+
+// TestKindSignals: a profile's name (Options.Profiles) is its kind, and
+// the signal it is missing under is catalogued.
+func TestKindSignals(t *testing.T) {
+	catalogued := map[observation.Signal]bool{}
+	for _, s := range observation.Signals() {
+		catalogued[s] = true
+	}
+	for _, k := range kinds {
+		if k.name != string(k.kind) {
+			t.Errorf("profile %s is of kind %s", k.name, k.kind)
+		}
+		if s := observation.ProfileSignal(observation.SourcePprof, k.kind); !catalogued[s] {
+			t.Errorf("profile %s is missing as %s, not a catalogued signal", k.name, s)
+		}
+	}
+	if !catalogued[observation.SignalGoExpvar] {
+		t.Errorf("%s is not catalogued", observation.SignalGoExpvar)
 	}
 }

@@ -62,7 +62,8 @@ type Result struct {
 	// labelled with the base URL.
 	Series []observation.Series
 	// Missing lists each profile or signal that was wanted and not
-	// collected, with the reason: "pprof.<name>" and "go.expvar".
+	// collected, with the reason: "pprof.<kind>" and "go.expvar"
+	// (observation's catalogue).
 	Missing []observation.Missing
 	// Start is when the window started, Duration how long it lasted.
 	Start    time.Time
@@ -135,7 +136,7 @@ func Scrape(ctx context.Context, opts Options) (*Result, error) {
 	res := &Result{Start: start, Duration: elapsed}
 	for _, j := range jobs {
 		if j.err != nil {
-			res.Missing = append(res.Missing, observation.Missing{Signal: "pprof." + j.spec.name, Reason: j.err.Error()})
+			res.Missing = append(res.Missing, observation.Missing{Signal: observation.ProfileSignal(observation.SourcePprof, j.spec.kind), Reason: j.err.Error()})
 			continue
 		}
 		res.Profiles = append(res.Profiles, observation.Profile{
@@ -148,7 +149,7 @@ func Scrape(ctx context.Context, opts Options) (*Result, error) {
 	series, why := vr.series(map[string]string{"url": c.String()})
 	res.Series = series
 	if why != "" {
-		res.Missing = append(res.Missing, observation.Missing{Signal: "go.expvar", Reason: why})
+		res.Missing = append(res.Missing, observation.Missing{Signal: observation.SignalGoExpvar, Reason: why})
 	}
 	return res, nil
 }

@@ -264,7 +264,7 @@ func TestScrapeGoService(t *testing.T) {
 		if len(res.Profiles) != 1 || res.Profiles[0].Kind != observation.KindAllocs {
 			t.Errorf("got %d profiles, want allocs only", len(res.Profiles))
 		}
-		want := map[string]string{"pprof.block": "runtime.SetBlockProfileRate", "pprof.mutex": "runtime.SetMutexProfileFraction"}
+		want := map[observation.Signal]string{"pprof.block": "runtime.SetBlockProfileRate", "pprof.mutex": "runtime.SetMutexProfileFraction"}
 		for _, m := range res.Missing {
 			t.Logf("%s: %s", m.Signal, m.Reason)
 			fix, ok := want[m.Signal]

@@ -22,7 +22,7 @@ const (
 
 // kindSpec is one net/http/pprof profile and how it is taken.
 type kindSpec struct {
-	name  string // in Options.Profiles and in Missing ("pprof." + name)
+	name  string // in Options.Profiles: the kind's own name (TestKindSignals)
 	kind  observation.ProfileKind
 	path  string // under /debug/pprof/
 	delta bool   // a delta over the window; else cpu (the window) or a snapshot at its end

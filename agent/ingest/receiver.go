@@ -332,13 +332,13 @@ func (r *Receiver) Drain() []*observation.Observation {
 				Target:     observation.Target{Kind: observation.TargetApp, App: t.app, Labels: t.labels},
 				Start:      t.from,
 				Duration:   t.until.Sub(t.from),
-				Collectors: map[string]string{"ingest": "pyroscope protocol"},
+				Collectors: map[string]string{string(observation.SourceIngest): "pyroscope protocol"},
 			},
 			Profiles: t.profiles,
 		}
 		if t.dropped > 0 {
 			o.Missing = append(o.Missing, observation.Missing{
-				Signal: "ingest",
+				Signal: observation.SignalIngest,
 				Reason: fmt.Sprintf("dropped the oldest %d pushed profiles to stay within the receiver's bounds (%d profiles a target, %d MiB in all)",
 					t.dropped, r.maxProfiles(), r.Budget().Max()>>20),
 			})

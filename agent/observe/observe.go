@@ -81,7 +81,7 @@ func FromBPF(o *observation.Observation, w *bpf.Window) {
 	}
 	if s := w.Symbolization; s.UnknownPIDSamples > 0 {
 		o.Missing = append(o.Missing, observation.Missing{
-			Signal: "ebpf.symbols",
+			Signal: observation.SignalEBPFSymbols,
 			Reason: fmt.Sprintf("%d samples of processes that exited before their binaries could be read are unnamed", s.UnknownPIDSamples),
 		})
 	}
@@ -104,9 +104,16 @@ func isLoss(name string) bool {
 func FromSupport(o *observation.Observation, s bpf.Support) {
 	for _, c := range bpf.AllCollectors {
 		if err := s.Collectors[c]; err != nil {
-			o.Missing = append(o.Missing, observation.Missing{Signal: "ebpf." + string(c), Reason: err.Error()})
+			o.Missing = append(o.Missing, observation.Missing{Signal: collectorSignal(c), Reason: err.Error()})
 		}
 	}
+}
+
+// collectorSignal names an eBPF collector as the catalogue does:
+// "ebpf.oncpu". bpf does not import the analyzer, so the two lists are held
+// together by TestCollectorSignals.
+func collectorSignal(c bpf.Collector) observation.Signal {
+	return observation.SignalEBPF.Sub(string(c))
 }
 
 func procLabels(pid uint32, comm string) map[string]string {

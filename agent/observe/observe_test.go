@@ -65,8 +65,34 @@ func TestFromSupport(t *testing.T) {
 		t.Fatalf("missing %+v", o.Missing)
 	}
 	for _, m := range o.Missing {
-		if m.Signal == "ebpf.tcp" && m.Reason != bpf.ErrPrivileges.Error() {
+		if m.Signal == observation.SignalEBPFTCP && m.Reason != bpf.ErrPrivileges.Error() {
 			t.Errorf("tcp: %q", m.Reason)
+		}
+	}
+}
+
+// TestCollectorSignals: every eBPF collector is missing under a catalogued
+// signal, and every catalogued eBPF signal but the symbolization's is a
+// collector.
+func TestCollectorSignals(t *testing.T) {
+	collectors := map[observation.Signal]bool{}
+	for _, c := range bpf.AllCollectors {
+		collectors[collectorSignal(c)] = true
+	}
+	catalogued := map[observation.Signal]bool{}
+	for _, s := range observation.Signals() {
+		if strings.HasPrefix(string(s), string(observation.SignalEBPF)+".") && s != observation.SignalEBPFSymbols {
+			catalogued[s] = true
+		}
+	}
+	for s := range collectors {
+		if !catalogued[s] {
+			t.Errorf("collector %s is not a catalogued signal", s)
+		}
+	}
+	for s := range catalogued {
+		if !collectors[s] {
+			t.Errorf("catalogued signal %s is no eBPF collector", s)
 		}
 	}
 }

@@ -153,7 +153,7 @@ func (w *Watcher) openSamplers() {
 // asked for, following the PID and its children.
 func (w *Watcher) startEBPF() {
 	if !w.opts.EBPF {
-		w.base.Missing = append(w.base.Missing, observation.Missing{Signal: "ebpf", Reason: NotRequested})
+		w.base.Missing = append(w.base.Missing, observation.Missing{Signal: observation.SignalEBPF, Reason: NotRequested})
 		return
 	}
 	support := bpf.Probe()
@@ -170,11 +170,11 @@ func (w *Watcher) startEBPF() {
 		ProcFS:         w.opts.Env.ProcFS,
 	})
 	if err != nil {
-		w.base.Missing = append(w.base.Missing, observation.Missing{Signal: "ebpf", Reason: err.Error()})
+		w.base.Missing = append(w.base.Missing, observation.Missing{Signal: observation.SignalEBPF, Reason: err.Error()})
 		return
 	}
 	w.session, w.running = session, running
-	Collector(&w.base.Meta, "ebpf", "github.com/cilium/ebpf")
+	Collector(&w.base.Meta, string(observation.SourceEBPF), "github.com/cilium/ebpf")
 }
 
 // startProcessScan takes a host's first scan of every process.
@@ -184,7 +184,7 @@ func (w *Watcher) startProcessScan() {
 	}
 	scan, err := collect.StartProcessScan(w.opts.Env)
 	if err != nil {
-		w.base.Missing = append(w.base.Missing, observation.Missing{Signal: "proc", Reason: err.Error()})
+		w.base.Missing = append(w.base.Missing, observation.Missing{Signal: observation.SignalHostScan, Reason: err.Error()})
 		return
 	}
 	w.scan = scan
@@ -346,7 +346,7 @@ func (w *Watcher) finishProcessScan(o *observation.Observation) {
 	}
 	ps, missing, err := w.scan.Finish()
 	if err != nil {
-		missing = append(missing, observation.Missing{Signal: "proc", Reason: err.Error()})
+		missing = append(missing, observation.Missing{Signal: observation.SignalHostScan, Reason: err.Error()})
 	}
 	o.Series = append(o.Series, ps...)
 	o.Missing = append(o.Missing, missing...)
@@ -359,7 +359,7 @@ func (w *Watcher) readEBPF(o *observation.Observation) {
 	}
 	win, err := w.session.Read()
 	if err != nil {
-		o.Missing = append(o.Missing, observation.Missing{Signal: "ebpf", Reason: err.Error()})
+		o.Missing = append(o.Missing, observation.Missing{Signal: observation.SignalEBPF, Reason: err.Error()})
 		return
 	}
 	FromBPF(o, win)

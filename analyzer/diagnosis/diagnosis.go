@@ -161,13 +161,22 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	return err
 }
 
+// jsonReport is the document WriteJSON writes.
+type jsonReport struct {
+	Schema    string           `json:"schema"`
+	Verdict   *verdict.Verdict `json:"verdict"`
+	Processes []Process        `json:"processes"`
+	Ranked    int              `json:"processes_ranked"`
+}
+
 // WriteJSON writes the report as a versioned document:
 //
-//	{"schema": "perfhound.diagnosis/v1", "verdict": {...}, "processes": [...]}
+//	{"schema": "perfhound.diagnosis/v1", "verdict": {...}, "processes": [...], "processes_ranked": N}
 //
-// The verdict is as in perfhound.verdict/v1, with the class at
-// .verdict.class; each process has pid, comm, load, impact, by_class and,
-// for the busiest, its own verdict.
+// The verdict is verdict.ForJSON's, with the class at .verdict.class; each
+// process has pid, comm, load, by_class, cpu, impact, source and, for the
+// busiest, its own verdict. docs/analysis.md shows one
+// (TestReportJSONDocumented).
 func (r *Report) WriteJSON(w io.Writer) error {
 	procs := make([]Process, len(r.Processes))
 	for i, p := range r.Processes {
@@ -176,12 +185,7 @@ func (r *Report) WriteJSON(w io.Writer) error {
 			procs[i].Verdict = verdict.ForJSON(p.Verdict)
 		}
 	}
-	return verdict.EncodeJSON(w, struct {
-		Schema    string           `json:"schema"`
-		Verdict   *verdict.Verdict `json:"verdict"`
-		Processes []Process        `json:"processes"`
-		Ranked    int              `json:"processes_ranked"`
-	}{Schema, verdict.ForJSON(r.Verdict), procs, r.Ranked})
+	return verdict.EncodeJSON(w, jsonReport{Schema, verdict.ForJSON(r.Verdict), procs, r.Ranked})
 }
 
 // sourceText says where the ranking's numbers came from.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/perfhound/perfhound/analyzer/internal/doccheck"
 	"github.com/perfhound/perfhound/analyzer/observation"
 	"github.com/perfhound/perfhound/analyzer/verdict"
 )
@@ -110,5 +111,53 @@ func TestAnalyzeHostLeavesOutTheWatcher(t *testing.T) {
 	}
 	if len(r.Processes) == 0 {
 		t.Fatal("no processes left")
+	}
+}
+
+// TestReportJSONDocumented: the JSON example of docs/analysis.md is a
+// perfhound.diagnosis/v1 document whose every field the report's types
+// know, and it shows every field WriteJSON writes for the observation it
+// was taken from (io-fsync), at the top and in the verdict.
+func TestReportJSONDocumented(t *testing.T) {
+	const doc = "../../docs/analysis.md"
+	example := doccheck.Block(t, doc, "5. Reports", "json")
+	dec := json.NewDecoder(strings.NewReader(example))
+	dec.DisallowUnknownFields()
+	var typed jsonReport
+	if err := dec.Decode(&typed); err != nil {
+		t.Fatalf("%s: the example does not read as the report: %v", doc, err)
+	}
+	if typed.Schema != Schema {
+		t.Errorf("%s: the example's schema is %q, want %q", doc, typed.Schema, Schema)
+	}
+
+	o, err := observation.Load("../../fixtures/observations/io-fsync")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var written bytes.Buffer
+	if err := Analyze(o, DefaultOptions()).WriteJSON(&written); err != nil {
+		t.Fatal(err)
+	}
+	keys := func(what string, b []byte) (top, v map[string]json.RawMessage) {
+		if err := json.Unmarshal(b, &top); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if err := json.Unmarshal(top["verdict"], &v); err != nil {
+			t.Fatalf("%s: .verdict: %v", what, err)
+		}
+		return top, v
+	}
+	docTop, docVerdict := keys(doc, []byte(example))
+	top, v := keys("WriteJSON", written.Bytes())
+	for k := range top {
+		if _, ok := docTop[k]; !ok {
+			t.Errorf("%s: the example has no %q, which WriteJSON writes", doc, k)
+		}
+	}
+	for k := range v {
+		if _, ok := docVerdict[k]; !ok {
+			t.Errorf("%s: the example's verdict has no %q, which WriteJSON writes", doc, k)
+		}
 	}
 }

@@ -579,7 +579,7 @@ func absence(kind observation.ProfileKind, o *observation.Observation, v *verdic
 		gaps = v.Missing
 	}
 	for _, m := range o.Missing {
-		gaps = append(gaps, verdict.Gap{Signal: m.Signal, Reason: m.Reason})
+		gaps = append(gaps, verdict.Gap{Signal: string(m.Signal), Reason: m.Reason})
 	}
 	for _, sig := range signals {
 		for _, g := range gaps {

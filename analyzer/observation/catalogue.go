@@ -292,3 +292,86 @@ const (
 func ProfileSources() []ProfileSource {
 	return []ProfileSource{SourceEBPF, SourcePprof, SourceIngest}
 }
+
+// Signal names what was collected, or not: a collector (a /proc sampler of
+// agent/collect, an eBPF collector, a Go service's endpoint, the ingest)
+// or a part of one. It is the Signal of a Missing entry and the source a
+// verdict cites for a number. A series that could not be read on its own
+// is missing under the series' name (Signal(name)), and a profile under
+// its source and kind (ProfileSignal).
+type Signal string
+
+// Sub names a part of what s names: "host.psi" and "cpu" give
+// "host.psi.cpu", "ebpf" and "oncpu" "ebpf.oncpu".
+func (s Signal) Sub(part string) Signal { return s + "." + Signal(part) }
+
+// ProfileSignal names a profile of a source and kind as a signal:
+// "pprof.mutex", "ingest.goroutine".
+func ProfileSignal(source ProfileSource, kind ProfileKind) Signal {
+	return Signal(source).Sub(string(kind))
+}
+
+// The samplers of agent/collect, one per file, by the name they register
+// under; a sampler that records one series family is named as its series.
+const (
+	SignalHostCPU            Signal = Signal(HostCPU)            // /proc/stat CPU times
+	SignalHostLoad           Signal = "host.load"                // load averages, runnable and blocked tasks
+	SignalHostMemory         Signal = "host.memory"              // /proc/meminfo and /proc/vmstat
+	SignalHostDisk           Signal = "host.disk"                // /proc/diskstats
+	SignalHostNet            Signal = "host.net"                 // /proc/net/dev
+	SignalHostTCP            Signal = "host.tcp"                 // /proc/net/snmp and /proc/net/netstat
+	SignalHostTCPExt         Signal = SignalHostTCP + ".ext"     // its TcpExt part, /proc/net/netstat
+	SignalHostPSI            Signal = Signal(HostPSI)            // /proc/pressure
+	SignalProcessCPU         Signal = Signal(ProcessCPU)         // /proc/PID/stat CPU times
+	SignalProcessMemory      Signal = "process.memory"           // /proc/PID/status and stat: memory, faults
+	SignalProcessIO          Signal = "process.io"               // /proc/PID/io
+	SignalProcessSchedstat   Signal = "process.schedstat"        // /proc/PID/task/*/schedstat
+	SignalProcessCtxSwitches Signal = Signal(ProcessCtxSwitches) // /proc/PID/task/*/status
+	SignalProcessFDs         Signal = Signal(ProcessFDs)         // /proc/PID/fd
+	SignalProcessTCP         Signal = "process.tcp"              // its TCP connections' tcp_info (sock_diag)
+	SignalProcessPSI         Signal = Signal(ProcessPSI)         // its cgroup's pressure files
+	SignalWatcherCPU         Signal = Signal(WatcherCPU)         // getrusage of perfhound itself
+)
+
+// What else a window collects, or records as missing.
+const (
+	SignalProcess  Signal = "process" // the watched process: it exited, its series end there
+	SignalHostScan Signal = "proc"    // the host-wide process scan (the proc.* series)
+	SignalWindow   Signal = "window"  // the window: cut short by an interrupt
+	SignalCommand  Signal = "command" // a command run and watched: its exit, or its end by the window
+
+	SignalEBPF        Signal = Signal(SourceEBPF)      // the eBPF collectors as a whole
+	SignalEBPFOnCPU   Signal = SignalEBPF + ".oncpu"   // on-CPU stacks
+	SignalEBPFOffCPU  Signal = SignalEBPF + ".offcpu"  // off-CPU stacks and thread states
+	SignalEBPFRunQLat Signal = SignalEBPF + ".runqlat" // run-queue latency (histogram runq.latency)
+	SignalEBPFBioLat  Signal = SignalEBPF + ".biolat"  // block I/O latency (histograms block.*)
+	SignalEBPFTCP     Signal = SignalEBPF + ".tcp"     // TCP connections (histograms tcp.*)
+	SignalEBPFFaults  Signal = SignalEBPF + ".faults"  // page-fault stacks
+	SignalEBPFSymbols Signal = SignalEBPF + ".symbols" // stack symbolization
+
+	SignalPprof          Signal = Signal(SourcePprof)                       // a Go service's net/http/pprof endpoint
+	SignalPprofCPU       Signal = SignalPprof + "." + Signal(KindCPU)       // its CPU profile
+	SignalPprofHeap      Signal = SignalPprof + "." + Signal(KindHeap)      // its heap profile
+	SignalPprofAllocs    Signal = SignalPprof + "." + Signal(KindAllocs)    // its allocation profile
+	SignalPprofGoroutine Signal = SignalPprof + "." + Signal(KindGoroutine) // its goroutine profile
+	SignalPprofBlock     Signal = SignalPprof + "." + Signal(KindBlock)     // its block profile
+	SignalPprofMutex     Signal = SignalPprof + "." + Signal(KindMutex)     // its mutex profile
+	SignalGoExpvar       Signal = "go.expvar"                               // its runtime series (expvar or Prometheus)
+
+	SignalIngest Signal = Signal(SourceIngest) // profiles pushed through the ingest
+)
+
+// Signals lists every catalogued signal.
+func Signals() []Signal {
+	return []Signal{
+		SignalHostCPU, SignalHostLoad, SignalHostMemory, SignalHostDisk, SignalHostNet, SignalHostTCP, SignalHostTCPExt,
+		SignalHostPSI, SignalProcessCPU, SignalProcessMemory, SignalProcessIO, SignalProcessSchedstat,
+		SignalProcessCtxSwitches, SignalProcessFDs, SignalProcessTCP, SignalProcessPSI, SignalWatcherCPU,
+		SignalProcess, SignalHostScan, SignalWindow, SignalCommand,
+		SignalEBPF, SignalEBPFOnCPU, SignalEBPFOffCPU, SignalEBPFRunQLat, SignalEBPFBioLat, SignalEBPFTCP,
+		SignalEBPFFaults, SignalEBPFSymbols,
+		SignalPprof, SignalPprofCPU, SignalPprofHeap, SignalPprofAllocs, SignalPprofGoroutine, SignalPprofBlock,
+		SignalPprofMutex, SignalGoExpvar,
+		SignalIngest,
+	}
+}

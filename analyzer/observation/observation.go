@@ -104,7 +104,7 @@ type Histogram struct {
 
 // Missing is a signal that was not collected.
 type Missing struct {
-	Signal string `json:"signal"` // e.g. "ebpf.offcpu", "host.psi", "pprof.mutex"
+	Signal Signal `json:"signal"` // e.g. "ebpf.offcpu", "host.psi", "pprof.mutex" (catalogue.go)
 	Reason string `json:"reason"`
 }
 
@@ -147,13 +147,13 @@ const eventsLost = "events lost"
 // EventsLost is the missing entry of an eBPF window that lost events,
 // listing the counters that counted them ("offcpu_full 3").
 func EventsLost(counters []string) Missing {
-	return Missing{Signal: string(SourceEBPF), Reason: eventsLost + " to full maps or unreadable stacks: " + strings.Join(counters, ", ")}
+	return Missing{Signal: SignalEBPF, Reason: eventsLost + " to full maps or unreadable stacks: " + strings.Join(counters, ", ")}
 }
 
 // LostEvents tells an entry EventsLost made: the eBPF profiles are still
 // there, with a few stacks partial or events uncounted.
 func (m Missing) LostEvents() bool {
-	return m.Signal == string(SourceEBPF) && strings.HasPrefix(m.Reason, eventsLost)
+	return m.Signal == SignalEBPF && strings.HasPrefix(m.Reason, eventsLost)
 }
 
 // SeriesNamed returns the series with the name whose labels include all of

@@ -34,12 +34,12 @@ func gaps(o *observation.Observation, b Breakdown, goProgram bool) []Gap {
 	var out []Gap
 	seen := map[string]bool{}
 	for _, m := range o.Missing {
-		cost := costOf(m.Signal)
+		cost := costOf(string(m.Signal))
 		if m.LostEvents() {
 			cost = "a few stacks are partial or events uncounted; the breakdown is still eBPF's"
 		}
-		out = append(out, Gap{Signal: m.Signal, Reason: m.Reason, Cost: cost})
-		seen[m.Signal] = true
+		out = append(out, Gap{Signal: string(m.Signal), Reason: m.Reason, Cost: cost})
+		seen[string(m.Signal)] = true
 	}
 	mentioned := func(prefix string) bool {
 		for s := range seen {
