@@ -210,26 +210,27 @@ func seriesKey(name observation.SeriesName, labels map[string]string) string {
 	return b.String()
 }
 
-func (r *Recorder) add(key string, name observation.SeriesName, unit string, labels map[string]string, v float64) {
+func (r *Recorder) add(key string, name observation.SeriesName, labels map[string]string, v float64) {
 	s := r.series[key]
 	if s == nil {
-		s = &observation.Series{Name: name, Unit: unit, Labels: labels}
+		s = &observation.Series{Name: name, Unit: name.Unit(), Labels: labels}
 		r.series[key] = s
 		r.order = append(r.order, key)
 	}
 	s.Points = append(s.Points, observation.Point{Time: r.now, Value: v})
 }
 
-// Gauge records a value as it is now (memory in use, load average).
-func (r *Recorder) Gauge(name observation.SeriesName, unit string, labels map[string]string, v float64) {
-	r.add(seriesKey(name, labels), name, unit, labels, v)
+// Gauge records a value as it is now (memory in use, load average), in
+// the unit the catalogue gives its name.
+func (r *Recorder) Gauge(name observation.SeriesName, labels map[string]string, v float64) {
+	r.add(seriesKey(name, labels), name, labels, v)
 }
 
 // Counter records a cumulative counter as its rate per second over the
-// last interval, in unit (e.g. a byte counter as "bytes/s", a CPU-seconds
-// counter as "cores"). The first reading only sets the baseline; a counter
+// last interval, in the unit the catalogue gives its name (a byte counter
+// as "bytes/s", a CPU-seconds counter as "cores"). The first reading only sets the baseline; a counter
 // that went backwards (reset, wrap) restarts it.
-func (r *Recorder) Counter(name observation.SeriesName, unit string, labels map[string]string, v float64) {
+func (r *Recorder) Counter(name observation.SeriesName, labels map[string]string, v float64) {
 	key := seriesKey(name, labels)
 	prev, ok := r.last[key]
 	r.last[key] = counterReading{r.at, v, name, r.windows}
@@ -241,7 +242,7 @@ func (r *Recorder) Counter(name observation.SeriesName, unit string, labels map[
 	if dt <= 0 {
 		return
 	}
-	r.add(key, name, unit, labels, (v-prev.v)/dt)
+	r.add(key, name, labels, (v-prev.v)/dt)
 }
 
 // noteUnrated records as missing the counters read only once: a window

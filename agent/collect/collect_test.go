@@ -17,7 +17,7 @@ type counting struct{ start time.Time }
 
 func (c *counting) Name() observation.Signal { return "test.counting" }
 func (c *counting) Sample(_ context.Context, r *Recorder) error {
-	r.Counter("test.counting", "count/s", nil, float64(r.at.Sub(c.start).Microseconds())/1000)
+	r.Counter("test.counting", nil, float64(r.at.Sub(c.start).Microseconds())/1000)
 	return nil
 }
 
@@ -74,7 +74,7 @@ type switchable struct {
 func (c *switchable) Name() observation.Signal { return "test.switchable" }
 func (c *switchable) Sample(_ context.Context, r *Recorder) error {
 	if c.on {
-		r.Counter("test.switchable", "count/s", nil, float64(r.at.Sub(c.start).Microseconds())/1000)
+		r.Counter("test.switchable", nil, float64(r.at.Sub(c.start).Microseconds())/1000)
 	}
 	return nil
 }

@@ -58,7 +58,7 @@ func (s *hostCPU) Sample(ctx context.Context, rec *Recorder) error {
 	for _, t := range per {
 		recordCPUTimes(rec, strings.TrimPrefix(t.CPU, "cpu"), t)
 	}
-	rec.Gauge(observation.HostCPUCount, "count", nil, float64(len(per)))
+	rec.Gauge(observation.HostCPUCount, nil, float64(len(per)))
 	return nil
 }
 
@@ -71,6 +71,6 @@ func recordCPUTimes(rec *Recorder, cpuLabel string, t cpu.ExTimesStat) {
 		{"iowait", t.Iowait}, {"irq", t.Irq}, {"softirq", t.Softirq}, {"steal", t.Steal},
 		{"guest", t.Guest}, {"guest_nice", t.GuestNice},
 	} {
-		rec.Counter(observation.HostCPU, "cores", map[string]string{"cpu": cpuLabel, "mode": m.mode}, float64(m.ticks)/cpu.ClocksPerSec)
+		rec.Counter(observation.HostCPU, map[string]string{"cpu": cpuLabel, "mode": m.mode}, float64(m.ticks)/cpu.ClocksPerSec)
 	}
 }

@@ -85,21 +85,21 @@ func (s *hostDisk) Sample(_ context.Context, rec *Recorder) error {
 			}
 			return m
 		}
-		rec.Counter(observation.HostDiskOps, "ops/s", dev("op", "read"), float64(d.reads))
-		rec.Counter(observation.HostDiskOps, "ops/s", dev("op", "write"), float64(d.writes))
-		rec.Counter(observation.HostDiskBytes, "bytes/s", dev("op", "read"), float64(d.readSectors)*512)
-		rec.Counter(observation.HostDiskBytes, "bytes/s", dev("op", "write"), float64(d.writeSectors)*512)
+		rec.Counter(observation.HostDiskOps, dev("op", "read"), float64(d.reads))
+		rec.Counter(observation.HostDiskOps, dev("op", "write"), float64(d.writes))
+		rec.Counter(observation.HostDiskBytes, dev("op", "read"), float64(d.readSectors)*512)
+		rec.Counter(observation.HostDiskBytes, dev("op", "write"), float64(d.writeSectors)*512)
 		// io_ticks and the weighted time are milliseconds: as seconds,
 		// their rates are the busy share and the mean queue length.
-		rec.Counter(observation.HostDiskUtil, "ratio", dev(), float64(d.ioMs)/1000)
-		rec.Counter(observation.HostDiskQueue, "count", dev(), float64(d.weightedMs)/1000)
-		rec.Gauge(observation.HostDiskInFlight, "count", dev(), float64(d.inFlight))
+		rec.Counter(observation.HostDiskUtil, dev(), float64(d.ioMs)/1000)
+		rec.Counter(observation.HostDiskQueue, dev(), float64(d.weightedMs)/1000)
+		rec.Gauge(observation.HostDiskInFlight, dev(), float64(d.inFlight))
 		if p, ok := s.prev[d.name]; ok {
 			if n, ms := d.reads-p.reads, d.readMs-p.readMs; d.reads > p.reads && d.readMs >= p.readMs {
-				rec.Gauge(observation.HostDiskAwait, "seconds", dev("op", "read"), float64(ms)/1000/float64(n))
+				rec.Gauge(observation.HostDiskAwait, dev("op", "read"), float64(ms)/1000/float64(n))
 			}
 			if n, ms := d.writes-p.writes, d.writeMs-p.writeMs; d.writes > p.writes && d.writeMs >= p.writeMs {
-				rec.Gauge(observation.HostDiskAwait, "seconds", dev("op", "write"), float64(ms)/1000/float64(n))
+				rec.Gauge(observation.HostDiskAwait, dev("op", "write"), float64(ms)/1000/float64(n))
 			}
 		}
 	}

@@ -51,11 +51,11 @@ func (s *hostLoad) Sample(_ context.Context, rec *Recorder) error {
 	if err != nil {
 		return err
 	}
-	rec.Gauge(observation.HostLoad1, "count", nil, avg[0])
-	rec.Gauge(observation.HostLoad5, "count", nil, avg[1])
-	rec.Gauge(observation.HostLoad15, "count", nil, avg[2])
-	rec.Gauge(observation.HostProcsRunning, "count", nil, float64(running))
-	rec.Gauge(observation.HostProcsBlocked, "count", nil, float64(blocked))
+	rec.Gauge(observation.HostLoad1, nil, avg[0])
+	rec.Gauge(observation.HostLoad5, nil, avg[1])
+	rec.Gauge(observation.HostLoad15, nil, avg[2])
+	rec.Gauge(observation.HostProcsRunning, nil, float64(running))
+	rec.Gauge(observation.HostProcsBlocked, nil, float64(blocked))
 	return nil
 }
 

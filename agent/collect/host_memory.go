@@ -101,7 +101,7 @@ func (s *hostMemory) Sample(ctx context.Context, rec *Recorder) error {
 		{observation.HostSwapTotal, vm.SwapTotal},
 		{observation.HostSwapUsed, vm.SwapTotal - min(vm.SwapFree, vm.SwapTotal)},
 	} {
-		rec.Gauge(g.name, "bytes", nil, float64(g.v))
+		rec.Gauge(g.name, nil, float64(g.v))
 	}
 
 	path = s.env.proc("vmstat")
@@ -129,7 +129,7 @@ func (s *hostMemory) Sample(ctx context.Context, rec *Recorder) error {
 		if c.reclaimer != "" {
 			labels = map[string]string{"reclaimer": c.reclaimer}
 		}
-		rec.Counter(c.series, "count/s", labels, float64(v))
+		rec.Counter(c.series, labels, float64(v))
 	}
 	return nil
 }

@@ -42,20 +42,20 @@ func (s *hostNet) Sample(ctx context.Context, rec *Recorder) error {
 			continue
 		}
 		for _, c := range []struct {
-			name      observation.SeriesName
-			unit, dir string
-			v         uint64
+			name observation.SeriesName
+			dir  string
+			v    uint64
 		}{
-			{observation.HostNetBytes, "bytes/s", "in", n.BytesRecv},
-			{observation.HostNetBytes, "bytes/s", "out", n.BytesSent},
-			{observation.HostNetPackets, "count/s", "in", n.PacketsRecv},
-			{observation.HostNetPackets, "count/s", "out", n.PacketsSent},
-			{observation.HostNetErrors, "count/s", "in", n.Errin},
-			{observation.HostNetErrors, "count/s", "out", n.Errout},
-			{observation.HostNetDrops, "count/s", "in", n.Dropin},
-			{observation.HostNetDrops, "count/s", "out", n.Dropout},
+			{observation.HostNetBytes, "in", n.BytesRecv},
+			{observation.HostNetBytes, "out", n.BytesSent},
+			{observation.HostNetPackets, "in", n.PacketsRecv},
+			{observation.HostNetPackets, "out", n.PacketsSent},
+			{observation.HostNetErrors, "in", n.Errin},
+			{observation.HostNetErrors, "out", n.Errout},
+			{observation.HostNetDrops, "in", n.Dropin},
+			{observation.HostNetDrops, "out", n.Dropout},
 		} {
-			rec.Counter(c.name, c.unit, map[string]string{"interface": n.Name, "dir": c.dir}, float64(c.v))
+			rec.Counter(c.name, map[string]string{"interface": n.Name, "dir": c.dir}, float64(c.v))
 		}
 	}
 	return nil

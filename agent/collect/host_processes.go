@@ -98,20 +98,20 @@ func (s *ProcessScan) Finish() ([]observation.Series, []observation.Missing, err
 		if user+sys+run+blk == 0 {
 			continue
 		}
-		point := func(name observation.SeriesName, unit string, extra map[string]string, v float64) {
+		point := func(name observation.SeriesName, extra map[string]string, v float64) {
 			l := map[string]string{"pid": strconv.Itoa(pid), "comm": e.comm}
 			for k, x := range extra {
 				l[k] = x
 			}
-			out = append(out, observation.Series{Name: name, Unit: unit, Labels: l,
+			out = append(out, observation.Series{Name: name, Unit: name.Unit(), Labels: l,
 				Points: []observation.Point{{Time: at, Value: v}}})
 		}
-		point(observation.HostScanCPU, "cores", map[string]string{"mode": "user"}, user)
-		point(observation.HostScanCPU, "cores", map[string]string{"mode": "system"}, sys)
-		point(observation.HostScanRunDelay, "seconds/s", nil, run)
+		point(observation.HostScanCPU, map[string]string{"mode": "user"}, user)
+		point(observation.HostScanCPU, map[string]string{"mode": "system"}, sys)
+		point(observation.HostScanRunDelay, nil, run)
 		if blk > 0 {
 			blkio = true
-			point(observation.HostScanBlkioDelay, "seconds/s", nil, blk)
+			point(observation.HostScanBlkioDelay, nil, blk)
 		}
 	}
 	var missing []observation.Missing

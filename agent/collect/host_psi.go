@@ -78,8 +78,8 @@ func samplePSI(rec *Recorder, name, avg10 observation.SeriesName, res, path stri
 	}
 	for _, st := range stalls {
 		labels := func() map[string]string { return map[string]string{"resource": res, "kind": st.kind} }
-		rec.Counter(name, "seconds/s", labels(), float64(st.totalMicros)/1e6)
-		rec.Gauge(avg10, "percent", labels(), st.avg10)
+		rec.Counter(name, labels(), float64(st.totalMicros)/1e6)
+		rec.Gauge(avg10, labels(), st.avg10)
 	}
 	return nil
 }

@@ -97,7 +97,7 @@ func (s *hostTCP) Sample(_ context.Context, rec *Recorder) error {
 	}
 	recordCounters(rec, "Tcp", tcp, tcpCounters, path)
 	if v, ok := tcp["CurrEstab"]; ok {
-		rec.Gauge(observation.HostTCPCurrEstab, "count", nil, float64(v))
+		rec.Gauge(observation.HostTCPCurrEstab, nil, float64(v))
 	} else {
 		rec.Missing(observation.Signal(observation.HostTCPCurrEstab), fmt.Sprintf("no Tcp CurrEstab in %s", path))
 	}
@@ -105,7 +105,7 @@ func (s *hostTCP) Sample(_ context.Context, rec *Recorder) error {
 	out, ok2 := tcp["OutSegs"]
 	if ok1 && ok2 {
 		if s.haveLast && out > s.out && retrans >= s.retrans {
-			rec.Gauge(observation.HostTCPRetransRatio, "ratio", nil, float64(retrans-s.retrans)/float64(out-s.out))
+			rec.Gauge(observation.HostTCPRetransRatio, nil, float64(retrans-s.retrans)/float64(out-s.out))
 		}
 		s.retrans, s.out, s.haveLast = retrans, out, true
 	}
@@ -140,6 +140,6 @@ func recordCounters(rec *Recorder, table string, values map[string]int64, counte
 			rec.Missing(observation.Signal(c.series), fmt.Sprintf("no %s %s in %s", table, c.key, path))
 			continue
 		}
-		rec.Counter(c.series, "count/s", nil, float64(v))
+		rec.Counter(c.series, nil, float64(v))
 	}
 }

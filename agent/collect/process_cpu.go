@@ -33,8 +33,8 @@ func (s *processCPU) Sample(_ context.Context, rec *Recorder) error {
 	if !ok {
 		return err
 	}
-	rec.Counter(observation.ProcessCPU, "cores", map[string]string{"mode": "user"}, float64(st.utime)/cpu.ClocksPerSec)
-	rec.Counter(observation.ProcessCPU, "cores", map[string]string{"mode": "system"}, float64(st.stime)/cpu.ClocksPerSec)
-	rec.Gauge(observation.ProcessThreads, "count", nil, float64(st.threads))
+	rec.Counter(observation.ProcessCPU, map[string]string{"mode": "user"}, float64(st.utime)/cpu.ClocksPerSec)
+	rec.Counter(observation.ProcessCPU, map[string]string{"mode": "system"}, float64(st.stime)/cpu.ClocksPerSec)
+	rec.Gauge(observation.ProcessThreads, nil, float64(st.threads))
 	return nil
 }

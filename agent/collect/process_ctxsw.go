@@ -40,8 +40,8 @@ func (s *processCtxsw) Sample(_ context.Context, rec *Recorder) error {
 		return err
 	}
 	tot := s.sum.add(cur)
-	rec.Counter(observation.ProcessCtxSwitches, "count/s", map[string]string{"kind": "voluntary"}, float64(tot[0]))
-	rec.Counter(observation.ProcessCtxSwitches, "count/s", map[string]string{"kind": "involuntary"}, float64(tot[1]))
+	rec.Counter(observation.ProcessCtxSwitches, map[string]string{"kind": "voluntary"}, float64(tot[0]))
+	rec.Counter(observation.ProcessCtxSwitches, map[string]string{"kind": "involuntary"}, float64(tot[1]))
 	return nil
 }
 

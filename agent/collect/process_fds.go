@@ -45,6 +45,6 @@ func (s *processFDs) Sample(ctx context.Context, rec *Recorder) error {
 	if err != nil {
 		return fileError(s.w.path("fd"), s.w.failed(err))
 	}
-	rec.Gauge(observation.ProcessFDs, "count", nil, float64(n))
+	rec.Gauge(observation.ProcessFDs, nil, float64(n))
 	return nil
 }

@@ -56,18 +56,18 @@ func (s *processIO) Sample(ctx context.Context, rec *Recorder) error {
 		return fileError(path, s.w.failed(err))
 	}
 	for _, c := range []struct {
-		name     observation.SeriesName
-		unit, op string
-		v        uint64
+		name observation.SeriesName
+		op   string
+		v    uint64
 	}{
-		{observation.ProcessStorageBytes, "bytes/s", "read", c.DiskReadBytes},
-		{observation.ProcessStorageBytes, "bytes/s", "write", c.DiskWriteBytes},
-		{observation.ProcessSyscallBytes, "bytes/s", "read", c.ReadBytes},
-		{observation.ProcessSyscallBytes, "bytes/s", "write", c.WriteBytes},
-		{observation.ProcessSyscalls, "ops/s", "read", c.ReadCount},
-		{observation.ProcessSyscalls, "ops/s", "write", c.WriteCount},
+		{observation.ProcessStorageBytes, "read", c.DiskReadBytes},
+		{observation.ProcessStorageBytes, "write", c.DiskWriteBytes},
+		{observation.ProcessSyscallBytes, "read", c.ReadBytes},
+		{observation.ProcessSyscallBytes, "write", c.WriteBytes},
+		{observation.ProcessSyscalls, "read", c.ReadCount},
+		{observation.ProcessSyscalls, "write", c.WriteCount},
 	} {
-		rec.Counter(c.name, c.unit, map[string]string{"op": c.op}, float64(c.v))
+		rec.Counter(c.name, map[string]string{"op": c.op}, float64(c.v))
 	}
 	return nil
 }

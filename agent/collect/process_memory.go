@@ -55,9 +55,9 @@ func (s *processMemory) Sample(_ context.Context, rec *Recorder) error {
 			rec.Missing(observation.Signal(g.series), fmt.Sprintf("no %s in %s (a kernel thread has no address space)", g.key, path))
 			continue
 		}
-		rec.Gauge(g.series, "bytes", nil, float64(v))
+		rec.Gauge(g.series, nil, float64(v))
 	}
-	rec.Counter(observation.ProcessMinorFaults, "count/s", nil, float64(st.minflt))
-	rec.Counter(observation.ProcessMajorFaults, "count/s", nil, float64(st.majflt))
+	rec.Counter(observation.ProcessMinorFaults, nil, float64(st.minflt))
+	rec.Counter(observation.ProcessMajorFaults, nil, float64(st.majflt))
 	return nil
 }

@@ -66,9 +66,9 @@ func (s *processSchedstat) Sample(_ context.Context, rec *Recorder) error {
 		return nil
 	}
 	tot := s.sum.add(cur)
-	rec.Counter(observation.ProcessOnCPU, "cores", nil, float64(tot[0])/1e9)
-	rec.Counter(observation.ProcessRunDelay, "seconds/s", nil, float64(tot[1])/1e9)
-	rec.Counter(observation.ProcessTimeslices, "count/s", nil, float64(tot[2]))
+	rec.Counter(observation.ProcessOnCPU, nil, float64(tot[0])/1e9)
+	rec.Counter(observation.ProcessRunDelay, nil, float64(tot[1])/1e9)
+	rec.Counter(observation.ProcessTimeslices, nil, float64(tot[2]))
 	return nil
 }
 

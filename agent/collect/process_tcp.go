@@ -136,11 +136,11 @@ func (s *processTCP) Sample(_ context.Context, rec *Recorder) error {
 	}
 	s.last = seen
 	for _, role := range []string{"active", "passive"} {
-		rec.Gauge(observation.ProcessTCPConns, "count", map[string]string{"role": role}, conns[role])
+		rec.Gauge(observation.ProcessTCPConns, map[string]string{"role": role}, conns[role])
 		for _, dir := range []string{"received", "sent"} {
-			rec.Counter(observation.ProcessTCPBytes, "bytes/s", map[string]string{"role": role, "direction": dir}, s.sum[role+"|"+dir])
+			rec.Counter(observation.ProcessTCPBytes, map[string]string{"role": role, "direction": dir}, s.sum[role+"|"+dir])
 		}
-		rec.Counter(observation.ProcessTCPBusy, "seconds/s", map[string]string{"role": role}, s.sum[role+"|busy"]/1e6)
+		rec.Counter(observation.ProcessTCPBusy, map[string]string{"role": role}, s.sum[role+"|busy"]/1e6)
 	}
 	s.primed = true
 	return nil

@@ -34,8 +34,8 @@ func (watcherCPU) Sample(_ context.Context, rec *Recorder) error {
 	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
 		return fmt.Errorf("getrusage: %w", err)
 	}
-	rec.Counter(observation.WatcherCPU, "cores", map[string]string{"mode": "user"}, float64(ru.Utime.Nano())/1e9)
-	rec.Counter(observation.WatcherCPU, "cores", map[string]string{"mode": "system"}, float64(ru.Stime.Nano())/1e9)
+	rec.Counter(observation.WatcherCPU, map[string]string{"mode": "user"}, float64(ru.Utime.Nano())/1e9)
+	rec.Counter(observation.WatcherCPU, map[string]string{"mode": "system"}, float64(ru.Stime.Nano())/1e9)
 	return nil
 }
 

@@ -222,14 +222,17 @@ func Catalogue() []SeriesSpec { return append([]SeriesSpec(nil), seriesCatalogue
 
 // Unit is the unit a catalogued series is recorded in, "" for a name not
 // in the catalogue.
-func (n SeriesName) Unit() string {
+func (n SeriesName) Unit() string { return seriesUnits[n] }
+
+// seriesUnits is the catalogue by name: collectors look a unit up at
+// every new series of every reading.
+var seriesUnits = func() map[SeriesName]string {
+	m := make(map[SeriesName]string, len(seriesCatalogue))
 	for _, s := range seriesCatalogue {
-		if s.Name == n {
-			return s.Unit
-		}
+		m[s.Name] = s.Unit
 	}
-	return ""
-}
+	return m
+}()
 
 // HistogramName names a log2 histogram of the eBPF collectors.
 type HistogramName string
