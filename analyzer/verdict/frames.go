@@ -77,6 +77,11 @@ const goRuntime = "runtime."
 // that takes it, outside sync.
 const goSync = "sync."
 
+// IsGoRuntime tells a function of the Go runtime's package
+// ("runtime.mallocgc"; not runtime/pprof's). The HTML report's flame
+// graphs colour these frames apart.
+func IsGoRuntime(fn string) bool { return strings.HasPrefix(fn, goRuntime) }
+
 // inGoRuntime tells a stack that runs through the Go runtime.
 func inGoRuntime(fns []string) bool { return has(fns, goRuntime) }
 
@@ -216,6 +221,25 @@ func syscallOf(fns []string) string {
 	return ""
 }
 
+// System calls, as syscallOf names them, that say what a wait on the disk
+// was for; each list is every x86-64 entry point of its kind (as kernel
+// 6.18's kallsyms names them, compat ones included).
+
+// flushCalls force written data to storage: waiting in them is waiting
+// for the flush, which fewer and larger flushes cut.
+var flushCalls = []string{"fsync", "fdatasync", "sync_file_range", "sync_file_range2", "ia32_sync_file_range", "sync", "syncfs", "msync"}
+
+// readCalls read a file's data, or a link or directory: waiting in them
+// is the read pattern's cost (small or random reads).
+var readCalls = []string{"read", "pread64", "ia32_pread64", "readv", "preadv", "preadv2", "readahead", "ia32_readahead",
+	"readlink", "readlinkat", "old_readdir"}
+
+// isFlushCall tells a system call that forces written data to storage.
+func isFlushCall(op string) bool { return hasExact([]string{op}, flushCalls...) }
+
+// isReadCall tells a system call that reads a file.
+func isReadCall(op string) bool { return hasExact([]string{op}, readCalls...) }
+
 // The kernel: why a thread slept (off-CPU stacks).
 
 // faultWait is a page fault that sleeps (on I/O or reclaim).
@@ -348,12 +372,40 @@ func leafUserFunction(s *profile.Sample) string {
 	return "[unknown]"
 }
 
+// caller is the code a stack ran for, as callerOutside finds it: a
+// function of the program's own, or, when the stack has none, what it
+// ended in, said by the flags (the name is then for a person only).
+type caller struct {
+	// name is the function, "the Go runtime", "[libfoo.so]" (the library
+	// whose mapping the stack ended in) or "[unknown]".
+	name string
+	// inRuntime: no frame of the program's own, and the stack ran through
+	// the Go runtime, which parks and wakes threads on its own.
+	inRuntime bool
+	// inLibrary: no frame of the program's own, and the stack ended in a
+	// library's mapping: a C library built without frame pointers ends
+	// the user stack inside it, so its callers are unseen.
+	inLibrary bool
+	// unknown: no frame that names anything (a stack of kernel frames
+	// only, or bpf/symbolize's one "[unknown]" location for a process it
+	// could not resolve): its callers are unseen too.
+	unknown bool
+}
+
+// callersUnseen tells a stack that ended where its callers cannot be seen:
+// in a library's mapping, or nowhere known.
+func (c caller) callersUnseen() bool { return c.inLibrary || c.unknown }
+
+// unresolvedStack is the function of the one location bpf/symbolize
+// (symbolize.UnknownFunction) gives the user stack of a process it could
+// not resolve, without a mapping.
+const unresolvedStack = "[unknown]"
+
 // callerOutside is the innermost frame of the program's own code: not in
 // the kernel, the C library, the dynamic loader or the vdso, not in the
-// Go runtime or its syscall wrappers, and not starting with skip. inRuntime
-// says the stack had no such frame and ran through the Go runtime: the
-// name is then "the Go runtime".
-func callerOutside(s *profile.Sample, skip string) (name string, inRuntime bool) {
+// Go runtime or its syscall wrappers, and not starting with skip. When the
+// stack has no such frame, the caller's flags say what it ended in.
+func callerOutside(s *profile.Sample, skip string) caller {
 	for _, l := range s.Location {
 		if l.Mapping != nil && isSystemObject(l.Mapping.File) {
 			continue
@@ -366,21 +418,22 @@ func callerOutside(s *profile.Sample, skip string) (name string, inRuntime bool)
 			if (skip != "" && strings.HasPrefix(n, skip)) || isGoPlumbing(n) {
 				continue
 			}
-			return n, false
+			if n == unresolvedStack && l.Mapping == nil {
+				return caller{name: n, unknown: true}
+			}
+			return caller{name: n}
 		}
 	}
-	// No frame of the program's own: name what there is. The Go runtime
-	// parks and wakes threads on its own; C libraries built without frame
-	// pointers end the user stack inside them.
+	// No frame of the program's own: name what there is.
 	if inGoRuntime(frames(s)) {
-		return "the Go runtime", true
+		return caller{name: "the Go runtime", inRuntime: true}
 	}
 	for _, l := range s.Location {
 		if l.Mapping != nil && !strings.HasPrefix(l.Mapping.File, "[") && l.Mapping.File != "" {
-			return "[" + path.Base(l.Mapping.File) + "]", false
+			return caller{name: "[" + path.Base(l.Mapping.File) + "]", inLibrary: true}
 		}
 	}
-	return "[unknown]", false
+	return caller{name: "[unknown]", unknown: true}
 }
 
 // isSystemObject tells the kernel and the libraries every program runs
