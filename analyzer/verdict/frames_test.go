@@ -580,3 +580,34 @@ func TestIsGoRuntime(t *testing.T) {
 		}
 	}
 }
+
+// TestGoroutineWaitSite pins where the goroutine table says a goroutine
+// waits: the program's own function, else the first outside the runtime,
+// sync and internal packages, else the leaf.
+func TestGoroutineWaitSite(t *testing.T) {
+	want := map[string]string{
+		"sync.Mutex":           "main.contend.func1",
+		"Go 1.23's sync.Mutex": "main.contend.func1",
+		"RWMutex":              "main.read",
+		"WaitGroup":            "main.main",
+		"netpoll":              "net.(*netFD).Read",
+		"select":               "net/http/pprof.sleep",
+		"GC worker":            "runtime.gopark",
+		"syscall":              "main.main",
+		"x/sys syscall":        "golang.org/x/sys/unix.Syscall",
+		"no stack":             "",
+	}
+	for _, c := range goroutineCases {
+		w, ok := want[c.name]
+		if !ok {
+			continue
+		}
+		got := ""
+		if i := GoroutineWaitSite(c.stack); i >= 0 {
+			got = c.stack[i]
+		}
+		if got != w {
+			t.Errorf("%s: GoroutineWaitSite at %q, want %q", c.name, got, w)
+		}
+	}
+}
