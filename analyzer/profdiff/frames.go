@@ -41,7 +41,7 @@ func isUnderTest(pkg string, underTest []string) bool {
 // symbol such as "foo.cold" must not read as package foo).
 func isGoProfile(p *profile.Profile) bool {
 	for _, f := range p.Function {
-		if strings.HasSuffix(f.Filename, ".go") || strings.HasPrefix(f.Name, "runtime.") {
+		if strings.HasSuffix(f.Filename, ".go") || gosym.IsRuntime(f.Name) {
 			return true
 		}
 	}
@@ -54,7 +54,7 @@ func isGoProfile(p *profile.Profile) bool {
 // ("expandAVX512_60") but live there.
 func goRoot(p *profile.Profile) string {
 	for _, f := range p.Function {
-		if strings.HasPrefix(f.Name, "runtime.") {
+		if gosym.IsRuntime(f.Name) {
 			if i := strings.LastIndex(f.Filename, "/src/runtime/"); i >= 0 {
 				return f.Filename[:i+len("/src/")]
 			}

@@ -73,7 +73,7 @@ func IsKernel(l *profile.Location) bool {
 
 // goRuntime is the runtime's package prefix: a stack through it is a Go
 // program's (the runtime parks, wakes and schedules its threads itself).
-const goRuntime = "runtime."
+const goRuntime = gosym.RuntimePrefix
 
 // goSync is the sync package's prefix: a Go lock is named by the code
 // that takes it, outside sync.
@@ -82,7 +82,7 @@ const goSync = "sync."
 // IsGoRuntime tells a function of the Go runtime's package
 // ("runtime.mallocgc"; not runtime/pprof's). The HTML report's flame
 // graphs colour these frames apart.
-func IsGoRuntime(fn string) bool { return strings.HasPrefix(fn, goRuntime) }
+func IsGoRuntime(fn string) bool { return gosym.IsRuntime(fn) }
 
 // inGoRuntime tells a stack that runs through the Go runtime.
 func inGoRuntime(fns []string) bool { return has(fns, goRuntime) }

@@ -568,19 +568,6 @@ func TestDiskWaitCalls(t *testing.T) {
 	}
 }
 
-// TestIsGoRuntime pins the runtime's frames as the flame graphs colour
-// them: the runtime package's, not its subpackages'.
-func TestIsGoRuntime(t *testing.T) {
-	for fn, want := range map[string]bool{
-		"runtime.mallocgc": true, "runtime.gcBgMarkWorker.func2": true, "runtime/pprof.profileWriter": false,
-		"runtime/internal/syscall.Syscall6": false, "main.runtime": false, "internal/runtime/syscall/linux.Syscall6": false,
-	} {
-		if got := IsGoRuntime(fn); got != want {
-			t.Errorf("IsGoRuntime(%q) = %v", fn, got)
-		}
-	}
-}
-
 // TestGoroutineWaitSite pins where the goroutine table says a goroutine
 // waits: the program's own function, else the first outside the runtime,
 // sync and internal packages, else the leaf.

@@ -42,3 +42,11 @@ func IsStd(pkg string) bool {
 	first, _, _ := strings.Cut(pkg, "/")
 	return !strings.Contains(first, ".")
 }
+
+// RuntimePrefix begins the name of every function of the Go runtime's
+// package ("runtime.mallocgc"); runtime/pprof's and runtime/internal's
+// functions have a slash instead.
+const RuntimePrefix = "runtime."
+
+// IsRuntime tells a function of the Go runtime's package.
+func IsRuntime(fn string) bool { return strings.HasPrefix(fn, RuntimePrefix) }

@@ -52,6 +52,19 @@ func TestIsStd(t *testing.T) {
 	}
 }
 
+// TestIsRuntime pins the runtime's functions: its package's, not its
+// subpackages'.
+func TestIsRuntime(t *testing.T) {
+	for fn, want := range map[string]bool{
+		"runtime.mallocgc": true, "runtime.gcBgMarkWorker.func2": true, "runtime/pprof.profileWriter": false,
+		"runtime/internal/syscall.Syscall6": false, "main.runtime": false, "internal/runtime/syscall/linux.Syscall6": false,
+	} {
+		if got := IsRuntime(fn); got != want {
+			t.Errorf("IsRuntime(%q) = %v", fn, got)
+		}
+	}
+}
+
 // gosym is a leaf: the verdict and the profile diff, which must not import
 // each other, share it, so it imports nothing of perfhound's.
 func TestLeaf(t *testing.T) {
