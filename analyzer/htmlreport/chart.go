@@ -3,6 +3,7 @@ package htmlreport
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -78,15 +79,28 @@ type chartSet struct {
 	Flat, NoFinite, Over int
 }
 
+// chartEntry is one rank of chartOrder: a series name, which takes the
+// names under it too (host.cpu takes host.cpu.count), or a family.
+type chartEntry struct {
+	name   observation.SeriesName
+	family observation.SeriesFamily
+}
+
+// takes tells whether a series of the name is charted at this rank.
+func (e chartEntry) takes(n observation.SeriesName) bool {
+	if e.name != "" {
+		return n == e.name || n.In(observation.SeriesFamily(e.name+"."))
+	}
+	return n.In(e.family)
+}
+
 // chartOrder ranks the series by how much they say about the target: its
-// own first, then the host's, unless the host is the target. Each entry is
-// a series name (which takes the names under it too, as host.cpu takes
-// host.cpu.count) or a family.
-func chartOrder(targetKind string) []string {
-	process := []string{string(observation.ProcessCPU), string(observation.ProcessRunDelay), string(observation.ProcessPSI),
-		string(observation.FamilyProcessMemory), string(observation.FamilyGo)}
-	host := []string{string(observation.HostCPU), string(observation.HostPSI),
-		string(observation.FamilyHostMemory), string(observation.FamilyHostDisk), string(observation.FamilyHostNet)}
+// own first, then the host's, unless the host is the target.
+func chartOrder(targetKind string) []chartEntry {
+	process := []chartEntry{{name: observation.ProcessCPU}, {name: observation.ProcessRunDelay}, {name: observation.ProcessPSI},
+		{family: observation.FamilyProcessMemory}, {family: observation.FamilyGo}}
+	host := []chartEntry{{name: observation.HostCPU}, {name: observation.HostPSI},
+		{family: observation.FamilyHostMemory}, {family: observation.FamilyHostDisk}, {family: observation.FamilyHostNet}}
 	if targetKind == observation.TargetHost {
 		return append(host, process...)
 	}
@@ -100,28 +114,21 @@ var families = []observation.SeriesFamily{observation.FamilyHostMemory, observat
 
 // groupOf says which chart a series goes in and how its line is named
 // there, or ok false when the report does not chart it.
-func groupOf(s observation.Series, order []string) (key, title, line string, rank int, ok bool) {
+func groupOf(s observation.Series, order []chartEntry) (key, title, line string, rank int, ok bool) {
 	switch s.Name {
 	case observation.HostPSIAvg10, observation.ProcessPSIAvg10, observation.HostCPUCount:
 		// PSI's avg10 smooths what host.psi gives as a rate; the CPU
 		// count is in the header.
 		return "", "", "", 0, false
 	}
-	name := string(s.Name)
-	rank = -1
-	for i, p := range order {
-		if name == p || strings.HasPrefix(name, p) && (strings.HasSuffix(p, ".") || name[len(p)] == '.') {
-			rank = i
-			break
-		}
-	}
+	rank = slices.IndexFunc(order, func(e chartEntry) bool { return e.takes(s.Name) })
 	if rank < 0 {
 		return "", "", "", 0, false
 	}
-	title = name
+	title = string(s.Name)
 	for _, f := range families {
-		if rest, found := strings.CutPrefix(name, string(f)); found {
-			title, line = string(f)+"*", rest
+		if s.Name.In(f) {
+			title, line = string(f)+"*", strings.TrimPrefix(string(s.Name), string(f))
 			break
 		}
 	}

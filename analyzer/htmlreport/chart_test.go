@@ -298,3 +298,31 @@ func TestHugeProfileValues(t *testing.T) {
 		t.Errorf("the page has a wrapped duration")
 	}
 }
+
+// TestChartGroups pins which chart a series goes in: a ranked name takes
+// the names under it but not a longer name that merely starts like it,
+// and a family's series share a chart, their lines named by the rest.
+func TestChartGroups(t *testing.T) {
+	order := chartOrder(observation.TargetProcess)
+	for _, c := range []struct {
+		name        observation.SeriesName
+		title, line string
+		rank        int
+		ok          bool
+	}{
+		{observation.ProcessCPU, "process.cpu", "", 0, true},
+		{observation.ProcessCPU + ".steal", "process.cpu.steal", "", 0, true},
+		{observation.ProcessCPU + "set", "", "", 0, false},
+		{observation.ProcessPSI, "process.psi", "", 2, true},
+		{observation.ProcessPSIAvg10, "", "", 0, false},
+		{observation.HostCPU, "host.cpu", "", 5, true},
+		{observation.HostMemFree, "host.memory.*", "free", 7, true},
+		{observation.GoHeapAlloc, "go.heap.*", "alloc", 4, true},
+		{observation.HostLoad1, "", "", 0, false},
+	} {
+		_, title, line, rank, ok := groupOf(observation.Series{Name: c.name, Unit: "x"}, order)
+		if title != c.title || line != c.line || rank != c.rank || ok != c.ok {
+			t.Errorf("%s: chart %q, line %q, rank %d, %v; want %q, %q, %d, %v", c.name, title, line, rank, ok, c.title, c.line, c.rank, c.ok)
+		}
+	}
+}

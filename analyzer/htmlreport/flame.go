@@ -9,7 +9,6 @@ import (
 	"path"
 	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/google/pprof/profile"
 
@@ -191,7 +190,7 @@ func stackOf(s *profile.Sample, buf []frame) []frame {
 				name = fn.SystemName
 			}
 			k := kind
-			if k == frameUser && strings.HasPrefix(name, "runtime.") {
+			if k == frameUser && verdict.IsGoRuntime(name) {
 				k = frameRuntime
 			}
 			buf = append(buf, frame{name, k})

@@ -60,6 +60,7 @@ func goroutines(o *observation.Observation) *goroutineView {
 	var total int
 	var totalN float64
 	var fns []*profile.Line
+	var names []string
 	for _, s := range p.Profile.Sample {
 		if idx >= len(s.Value) || s.Value[idx] <= 0 {
 			continue
@@ -68,8 +69,10 @@ func goroutines(o *observation.Observation) *goroutineView {
 		total = satAdd(total, n)
 		totalN += float64(n)
 		fns = linesOf(s, fns)
-		k := key{state: waitState(fns)}
-		if w := waitSite(fns); w != nil {
+		names = funcNames(fns, names)
+		k := key{state: verdict.GoroutineState(names)}
+		if i := verdict.GoroutineWaitSite(names); i >= 0 {
+			w := fns[i]
 			k.where = w.Function.Name
 			if w.Function.Filename != "" {
 				k.line = fmt.Sprintf("%s:%d", path.Base(w.Function.Filename), w.Line)
@@ -137,55 +140,14 @@ func linesOf(s *profile.Sample, buf []*profile.Line) []*profile.Line {
 	return buf
 }
 
-// waitState says what a goroutine is doing, as the verdict's goroutine
-// evidence tells it.
-func waitState(lines []*profile.Line) string {
-	fns := make([]string, len(lines))
-	for i, l := range lines {
-		fns[i] = l.Function.Name
-	}
-	return verdict.GoroutineState(fns)
-}
-
-// waitSite is where a goroutine waits: the first function of its stack,
-// leaf first, in the program rather than the standard library, else the
-// first outside the runtime and the sync packages (net.(*conn).Read for a
-// server's idle connection).
-func waitSite(lines []*profile.Line) *profile.Line {
+// funcNames are the lines' function names, leaf first, as the verdict
+// reads a goroutine's stack.
+func funcNames(lines []*profile.Line, buf []string) []string {
+	buf = buf[:0]
 	for _, l := range lines {
-		if !isStd(l.Function.Name) {
-			return l
-		}
+		buf = append(buf, l.Function.Name)
 	}
-	for _, l := range lines {
-		switch pkg := pkgOf(l.Function.Name); {
-		case pkg == "runtime", pkg == "sync", strings.HasPrefix(pkg, "internal/"), strings.HasPrefix(pkg, "runtime/internal/"):
-		default:
-			return l
-		}
-	}
-	if len(lines) > 0 {
-		return lines[0]
-	}
-	return nil
-}
-
-// pkgOf is a Go function name's import path: "net/http" of
-// "net/http.(*conn).serve".
-func pkgOf(fn string) string {
-	slash := strings.LastIndexByte(fn, '/')
-	if dot := strings.IndexByte(fn[slash+1:], '.'); dot >= 0 {
-		return fn[:slash+1+dot]
-	}
-	return fn
-}
-
-// isStd tells a standard library function by its import path, whose first
-// element has no dot (main excepted).
-func isStd(fn string) bool {
-	pkg := pkgOf(fn)
-	first, _, _ := strings.Cut(pkg, "/")
-	return pkg != "main" && !strings.Contains(first, ".")
+	return buf
 }
 
 // stackText is a stack for a tooltip, leaf first, at most 24 functions.

@@ -65,7 +65,7 @@ func (h *Host) Rank(exclude ...int) []Process {
 	if o.Meta.Target.Kind != observation.TargetHost {
 		return nil
 	}
-	window := o.Meta.Duration.Seconds()
+	window := o.WindowSeconds()
 	if window <= 0 {
 		return nil
 	}
@@ -87,9 +87,9 @@ func (h *Host) Rank(exclude ...int) []Process {
 					p.Load += s / window
 				}
 			}
-			for cat, s := range b.Seconds {
-				if verdict.OnCPU(cat) {
-					p.CPU += s / window
+			for _, g := range b.Groups() {
+				if g.OnCPU {
+					p.CPU = g.Seconds / window
 				}
 			}
 			if p.Load > 0 {

@@ -142,3 +142,43 @@ func TestPrintable(t *testing.T) {
 		}
 	}
 }
+
+// TestRankWindow checks that a host's processes are ranked per second of
+// the observation's window (Observation.WindowSeconds): its duration, and
+// for an observation saved without one the span of its series, which the
+// verdict uses too; and that a process's CPU is its breakdown's on-CPU
+// side.
+func TestRankWindow(t *testing.T) {
+	host, pids := hostOf(t, "cpu-hash")
+	host.Series = load(t, "cpu-hash").Series
+	b := verdict.BreakdownOf(host)
+	var onCPU, busy float64
+	for _, g := range b.Groups() {
+		if g.OnCPU {
+			onCPU = g.Seconds
+		}
+	}
+	for c, s := range b.ByClass {
+		if c != verdict.ClassNone {
+			busy += s
+		}
+	}
+	for _, d := range []time.Duration{host.Meta.Duration, 0} {
+		host.Meta.Duration = d
+		window := host.WindowSeconds()
+		if window <= 0 {
+			t.Fatalf("duration %v: no window", d)
+		}
+		ranked := NewHost(host).Rank()
+		if len(ranked) != 1 || ranked[0].PID != pids[0] {
+			t.Fatalf("duration %v: ranked %+v, want the hash workload alone", d, ranked)
+		}
+		p := ranked[0]
+		if want := onCPU / window; p.CPU < want*0.999999 || p.CPU > want*1.000001 {
+			t.Errorf("duration %v: CPU %.6f, want %.6f (on-CPU seconds over a %.3f s window)", d, p.CPU, want, window)
+		}
+		if want := busy / window; p.Load < want*0.999999 || p.Load > want*1.000001 {
+			t.Errorf("duration %v: load %.6f, want %.6f", d, p.Load, want)
+		}
+	}
+}

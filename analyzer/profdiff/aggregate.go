@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/google/pprof/profile"
+
+	"github.com/perfhound/perfhound/analyzer/internal/gosym"
 )
 
 // Key names the part of a profile that belongs to one Go benchmark. The
@@ -206,7 +208,7 @@ func newFrameTable(p *profile.Profile, vi int, underTest []string) *frameTable {
 					dir := path.Dir(strings.TrimPrefix(f.Filename, goroot))
 					inRoot = !strings.HasPrefix(dir, "cmd/") && !isUnderTest(dir, underTest)
 				}
-				pkg := goPackage(f.Name)
+				pkg := gosym.Package(f.Name)
 				t.library[i] = isGoStd(pkg) && !isUnderTest(pkg, underTest) || inRoot
 				bp, bn := benchmarkOf(f.Name)
 				t.bench[i] = Key{bp, bn}

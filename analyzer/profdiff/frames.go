@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"github.com/google/pprof/profile"
+
+	"github.com/perfhound/perfhound/analyzer/internal/gosym"
 )
 
 // A frame is "library" when a regression inside it is better blamed on the
@@ -14,32 +16,12 @@ import (
 // A function's "own" cost is its flat cost plus the library code below it
 // that no deeper first-party frame owns.
 
-// goPackage returns the import path of a Go symbol such as
-// "github.com/x/y.(*T).M[...]" or "crypto/sha256.block", or "" when the
-// name does not look like a Go symbol.
-func goPackage(name string) string {
-	if i := strings.IndexByte(name, '['); i >= 0 {
-		name = name[:i]
-	}
-	slash := strings.LastIndexByte(name, '/')
-	dot := strings.IndexByte(name[slash+1:], '.')
-	if dot <= 0 {
-		return ""
-	}
-	return name[:slash+1+dot]
-}
-
 // isGoStd reports whether a Go package path belongs to the standard library
-// or the runtime: its first element has no dot (golang.org/ref/mod#module-path).
-// cmd/... is the Go toolchain's own code, which no other program can
-// import: it appears only in profiles of the toolchain, where it is the
-// program under study.
+// or the runtime (gosym.IsStd), cmd/... excepted: that is the Go
+// toolchain's own code, which no other program can import: it appears
+// only in profiles of the toolchain, where it is the program under study.
 func isGoStd(pkg string) bool {
-	if pkg == "" || pkg == "main" || strings.HasPrefix(pkg, "cmd/") {
-		return false
-	}
-	first, _, _ := strings.Cut(pkg, "/")
-	return !strings.Contains(first, ".")
+	return gosym.IsStd(pkg) && !strings.HasPrefix(pkg, "cmd/")
 }
 
 // isUnderTest reports whether pkg is one of the packages being benchmarked
@@ -59,7 +41,7 @@ func isUnderTest(pkg string, underTest []string) bool {
 // symbol such as "foo.cold" must not read as package foo).
 func isGoProfile(p *profile.Profile) bool {
 	for _, f := range p.Function {
-		if strings.HasSuffix(f.Filename, ".go") || strings.HasPrefix(f.Name, "runtime.") {
+		if strings.HasSuffix(f.Filename, ".go") || gosym.IsRuntime(f.Name) {
 			return true
 		}
 	}
@@ -72,7 +54,7 @@ func isGoProfile(p *profile.Profile) bool {
 // ("expandAVX512_60") but live there.
 func goRoot(p *profile.Profile) string {
 	for _, f := range p.Function {
-		if strings.HasPrefix(f.Name, "runtime.") {
+		if gosym.IsRuntime(f.Name) {
 			if i := strings.LastIndex(f.Filename, "/src/runtime/"); i >= 0 {
 				return f.Filename[:i+len("/src/")]
 			}
@@ -98,7 +80,7 @@ func isLibraryMapping(m *profile.Mapping) bool {
 // Go's testing package runs functions named Benchmark followed by a
 // character that is not a lower-case letter.
 func benchmarkOf(name string) (pkg, bench string) {
-	pkg = goPackage(name)
+	pkg = gosym.Package(name)
 	if pkg == "" {
 		return "", ""
 	}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/google/pprof/profile"
 
+	"github.com/perfhound/perfhound/analyzer/internal/gosym"
+
 	"github.com/perfhound/perfhound/analyzer/stat"
 )
 
@@ -328,7 +330,7 @@ func TestStdPackageUnderTest(t *testing.T) {
 		{[]string{"runtime.memmove", "strconv.appendQuotedWith", "strconv.Quote", "strconv_test.BenchmarkQuote", "testing.(*B).runN"}, 5, nil},
 	})
 	for _, f := range p.Function {
-		pkg := goPackage(f.Name)
+		pkg := gosym.Package(f.Name)
 		f.Filename = "/usr/local/go/src/" + strings.TrimSuffix(pkg, "_test") + "/x.go"
 	}
 	a := aggregate("p", p, 1, []string{"strconv"})

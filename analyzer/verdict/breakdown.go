@@ -70,20 +70,33 @@ func (b Breakdown) Share(category string) float64 {
 	return 0
 }
 
+// The categories' prefixes say their side: on a CPU, or waiting off it.
+// They are the names of the JSON report, as the constants above.
+const (
+	onCPUPrefix = "cpu."
+	waitPrefix  = "wait."
+)
+
 // Group is one side of a breakdown, on-CPU or off-CPU, with its
 // categories that have time, most first.
 type Group struct {
 	Label      string // "on-CPU", "off-CPU"
+	OnCPU      bool   // the on-CPU side
 	Seconds    float64
 	Categories []string
 }
 
 // Groups splits the breakdown into its on-CPU and off-CPU sides, the
-// sides without time left out: what every report's breakdown table lists.
+// sides without time left out: what every report's breakdown table, the
+// breakdown's evidence and a host's ranked processes read. A category of
+// neither side is in no group.
 func (b Breakdown) Groups() []Group {
 	var out []Group
-	for _, g := range []struct{ prefix, label string }{{"cpu.", "on-CPU"}, {"wait.", "off-CPU"}} {
-		grp := Group{Label: g.label}
+	for _, g := range []struct {
+		prefix, label string
+		onCPU         bool
+	}{{onCPUPrefix, "on-CPU", true}, {waitPrefix, "off-CPU", false}} {
+		grp := Group{Label: g.label, OnCPU: g.onCPU}
 		for c, s := range b.Seconds {
 			if strings.HasPrefix(c, g.prefix) && s > 0 {
 				grp.Seconds += s
@@ -122,10 +135,6 @@ func CategoryName(category string) string {
 	}
 	return category
 }
-
-// OnCPU tells the categories of time on a CPU ("cpu.*") from waits
-// ("wait.*").
-func OnCPU(category string) bool { return strings.HasPrefix(category, "cpu.") }
 
 // BreakdownOf splits the target's thread time from the observation's eBPF
 // on-CPU and off-CPU profiles.

@@ -3,6 +3,7 @@ package verdict
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -93,5 +94,50 @@ func TestBreakdownOfRecordedWorkloads(t *testing.T) {
 		if s := busy(b, want...); s < 0.6 {
 			t.Errorf("%s: %.0f%% of the non-idle time in %v, want most", name, 100*s, want)
 		}
+	}
+}
+
+// TestBreakdownSides pins the one split of a breakdown into its sides
+// that the table, the evidence and a host's ranking read: categories by
+// side, most time first; a category of neither side is in no group and
+// counts as skipped, as categories under 1% do.
+func TestBreakdownSides(t *testing.T) {
+	b := Breakdown{Source: BreakdownEBPF, Seconds: map[string]float64{
+		OnCPUUser: 6, OnCPUGC: 0.05, OnCPUSyscall: 2, WaitDisk: 4, WaitIdle: 0, "unknown.side": 1,
+	}}
+	groups := b.Groups()
+	if len(groups) != 2 {
+		t.Fatalf("groups %+v, want on-CPU and off-CPU", groups)
+	}
+	on, off := groups[0], groups[1]
+	if !on.OnCPU || on.Label != "on-CPU" || math.Abs(on.Seconds-8.05) > 1e-9 || strings.Join(on.Categories, " ") != "cpu.user cpu.syscall cpu.gc" {
+		t.Errorf("on-CPU side %+v", on)
+	}
+	if off.OnCPU || off.Label != "off-CPU" || off.Seconds != 4 || strings.Join(off.Categories, " ") != "wait.disk" {
+		t.Errorf("off-CPU side %+v", off)
+	}
+	if n := skippedCategories(b); n != 2 {
+		t.Errorf("%d categories skipped, want 2 (cpu.gc under 1%%, unknown.side)", n)
+	}
+	for _, c := range []struct {
+		source string
+		want   []string
+	}{
+		{BreakdownEBPF, []string{SignalOnCPU, SignalOffCPU}},
+		{BreakdownProc, []string{SignalProcessCPU, SignalProcFallback}},
+	} {
+		b.Source = c.source
+		ev := breakdownEvidence(b, 10)
+		if len(ev) != 2 || ev[0].Signal != c.want[0] || ev[1].Signal != c.want[1] {
+			t.Errorf("%s breakdown's evidence %+v, want signals %v", c.source, ev, c.want)
+		}
+		if math.Abs(ev[0].Value-0.805) > 1e-9 || !strings.HasPrefix(ev[0].Text, "on-CPU 0.81 s per second: user code 75%, syscalls 25%") {
+			t.Errorf("%s on-CPU evidence %+v", c.source, ev[0])
+		}
+	}
+	// Only the off-CPU side: no on-CPU group, and no on-CPU evidence.
+	w := Breakdown{Source: BreakdownEBPF, Seconds: map[string]float64{WaitSleep: 3}}
+	if g := w.Groups(); len(g) != 1 || g[0].OnCPU {
+		t.Errorf("a sleeping breakdown's groups %+v", g)
 	}
 }

@@ -35,37 +35,28 @@ func breakdownEvidence(b Breakdown, window float64) []Evidence {
 		return nil
 	}
 	var out []Evidence
-	for _, side := range []struct{ prefix, what, ebpf, proc string }{
-		{"cpu.", "on-CPU", SignalOnCPU, SignalProcessCPU},
-		{"wait.", "off-CPU", SignalOffCPU, SignalProcFallback},
-	} {
-		var total float64
-		var cats []string
-		for c, s := range b.Seconds {
-			if strings.HasPrefix(c, side.prefix) && s > 0 {
-				total += s
-				cats = append(cats, c)
-			}
-		}
-		if total/window < 0.005 {
+	for _, g := range b.Groups() {
+		if g.Seconds/window < 0.005 {
 			continue
 		}
-		sort.Slice(cats, func(i, j int) bool {
-			return b.Seconds[cats[i]] > b.Seconds[cats[j]] || b.Seconds[cats[i]] == b.Seconds[cats[j]] && cats[i] < cats[j]
-		})
 		var parts []string
-		for _, c := range cats {
-			if share := b.Seconds[c] / total; share >= 0.01 {
+		for _, c := range g.Categories {
+			if share := b.Seconds[c] / g.Seconds; share >= 0.01 {
 				parts = append(parts, fmt.Sprintf("%s %.0f%%", categoryNames[c], 100*share))
 			}
 		}
-		signal := side.ebpf
-		if b.Source != BreakdownEBPF {
-			signal = side.proc
+		signal := SignalOffCPU
+		switch {
+		case g.OnCPU && b.Source == BreakdownEBPF:
+			signal = SignalOnCPU
+		case g.OnCPU:
+			signal = SignalProcessCPU
+		case b.Source != BreakdownEBPF:
+			signal = SignalProcFallback
 		}
 		out = append(out, Evidence{
-			Signal: signal, Value: total / window, Unit: "seconds/s",
-			Text: fmt.Sprintf("%s %.2f s per second: %s", side.what, total/window, strings.Join(parts, ", ")),
+			Signal: signal, Value: g.Seconds / window, Unit: "seconds/s",
+			Text: fmt.Sprintf("%s %.2f s per second: %s", g.Label, g.Seconds/window, strings.Join(parts, ", ")),
 		})
 	}
 	return out

@@ -217,15 +217,15 @@ func TestFrameNaming(t *testing.T) {
 		if got := syscallOf(frames(s)); got != c.syscall {
 			t.Errorf("syscallOf(%v) = %q, want %q", c.stack, got, c.syscall)
 		}
-		if got, inRuntime := callerOutside(s, ""); got != c.caller || inRuntime != (c.caller == "the Go runtime") {
-			t.Errorf("callerOutside(%v) = %q, %v; want %q", c.stack, got, inRuntime, c.caller)
+		if got := callerOutside(s, ""); got.name != c.caller || got.inRuntime != (c.caller == "the Go runtime") {
+			t.Errorf("callerOutside(%v) = %+v; want %q", c.stack, got, c.caller)
 		}
 		if got := leafUserFunction(s); got != c.leaf {
 			t.Errorf("leafUserFunction(%v) = %q, want %q", c.stack, got, c.leaf)
 		}
 	}
-	if got, inRuntime := callerOutside(stack(goMallocStack...), "main."); got != "the Go runtime" || !inRuntime {
-		t.Errorf("callerOutside(mallocgc, skipping main.) = %q, %v; want the Go runtime, true", got, inRuntime)
+	if got := callerOutside(stack(goMallocStack...), "main."); got != (caller{name: "the Go runtime", inRuntime: true}) {
+		t.Errorf("callerOutside(mallocgc, skipping main.) = %+v; want the Go runtime, in the runtime", got)
 	}
 
 	for _, c := range []struct {
@@ -499,6 +499,102 @@ func TestFrameVocabulary(t *testing.T) {
 		}
 		if strings.Join(got, " ") != want {
 			t.Errorf("%s is in %q, want %q", fn, strings.Join(got, " "), want)
+		}
+	}
+}
+
+// TestCallerFlags pins what callerOutside says about a stack without a
+// frame of the program's own, the flags the priorities decide on: a name
+// that looks like a library's ("[libfoo]") is the program's when its frame
+// is, and bpf/symbolize's unresolved stack is unknown, not the program's.
+func TestCallerFlags(t *testing.T) {
+	unresolved := &profile.Sample{Location: []*profile.Location{
+		{ID: 1, Mapping: kernelMap, Line: []profile.Line{{Function: &profile.Function{ID: 1, Name: "__schedule"}}}},
+		{ID: 2, Line: []profile.Line{{Function: &profile.Function{ID: 2, Name: unresolvedStack}}}},
+	}}
+	for _, c := range []struct {
+		name string
+		s    *profile.Sample
+		want caller
+	}{
+		{"the program's own", stack(cSend...), caller{name: "main"}},
+		{"a function named like a library", stack("k:__schedule", "[jit stub]", "main.main"), caller{name: "[jit stub]"}},
+		{"the Go runtime", stack(goIdleFutex...), caller{name: "the Go runtime", inRuntime: true}},
+		{"a C library without frame pointers", stack("k:__schedule", "k:do_nanosleep", "[libc.so.6]"), caller{name: "[libc.so.6]", inLibrary: true}},
+		{"kernel frames only", stack("k:__schedule", "k:__do_sys_sched_yield"), caller{name: "[unknown]", unknown: true}},
+		{"an unresolved process", unresolved, caller{name: "[unknown]", unknown: true}},
+	} {
+		got := callerOutside(c.s, "")
+		if got != c.want {
+			t.Errorf("%s: callerOutside = %+v, want %+v", c.name, got, c.want)
+		}
+		if unseen := c.want.inLibrary || c.want.unknown; got.callersUnseen() != unseen {
+			t.Errorf("%s: callersUnseen = %v, want %v", c.name, got.callersUnseen(), unseen)
+		}
+	}
+	// The names the priorities give: a lock or an allocation in a
+	// library says its callers are unseen; one in the program's code
+	// does not, whatever its name.
+	if got := lockSite(caller{name: "[jit stub]"}); got != "[jit stub]" {
+		t.Errorf("lockSite of the program's [jit stub] = %q", got)
+	}
+	if got := lockSite(caller{name: "[libc.so.6]", inLibrary: true}); got != "a lock taken in [libc.so.6] (callers unseen: no frame pointers)" {
+		t.Errorf("lockSite of libc = %q", got)
+	}
+}
+
+// TestDiskWaitCalls pins the remedy of a disk wait by its system call,
+// over every x86-64 system call whose name holds "sync" or "read" (kernel
+// 6.18's kallsyms): a flush is batched, a read is an I/O pattern, and the
+// calls that only share the letters (set_thread_area, process_vm_readv)
+// are neither.
+func TestDiskWaitCalls(t *testing.T) {
+	for op, want := range map[string]string{
+		"fsync": RemedyBatching, "fdatasync": RemedyBatching, "sync_file_range": RemedyBatching, "sync_file_range2": RemedyBatching,
+		"ia32_sync_file_range": RemedyBatching, "sync": RemedyBatching, "syncfs": RemedyBatching, "msync": RemedyBatching,
+		"read": RemedyIOPattern, "pread64": RemedyIOPattern, "ia32_pread64": RemedyIOPattern, "readv": RemedyIOPattern,
+		"preadv": RemedyIOPattern, "preadv2": RemedyIOPattern, "readahead": RemedyIOPattern, "ia32_readahead": RemedyIOPattern,
+		"readlink": RemedyIOPattern, "readlinkat": RemedyIOPattern, "old_readdir": RemedyIOPattern,
+		"get_thread_area": RemedyBatching, "set_thread_area": RemedyBatching, "process_vm_readv": RemedyBatching,
+		"write": RemedyBatching, "pwrite64": RemedyBatching, "page fault": RemedyBatching, "": RemedyBatching,
+	} {
+		if got := waitRemedy(WaitDisk, op, nil); got != want {
+			t.Errorf("a disk wait in %q: remedy %q, want %q", op, got, want)
+		}
+	}
+	// Direct I/O reads in the program's own pattern, whatever the call.
+	if got := waitRemedy(WaitDisk, "write", []string{"iomap_dio_rw"}); got != RemedyIOPattern {
+		t.Errorf("a direct I/O write: remedy %q, want %q", got, RemedyIOPattern)
+	}
+}
+
+// TestGoroutineWaitSite pins where the goroutine table says a goroutine
+// waits: the program's own function, else the first outside the runtime,
+// sync and internal packages, else the leaf.
+func TestGoroutineWaitSite(t *testing.T) {
+	want := map[string]string{
+		"sync.Mutex":           "main.contend.func1",
+		"Go 1.23's sync.Mutex": "main.contend.func1",
+		"RWMutex":              "main.read",
+		"WaitGroup":            "main.main",
+		"netpoll":              "net.(*netFD).Read",
+		"select":               "net/http/pprof.sleep",
+		"GC worker":            "runtime.gopark",
+		"syscall":              "main.main",
+		"x/sys syscall":        "golang.org/x/sys/unix.Syscall",
+		"no stack":             "",
+	}
+	for _, c := range goroutineCases {
+		w, ok := want[c.name]
+		if !ok {
+			continue
+		}
+		got := ""
+		if i := GoroutineWaitSite(c.stack); i >= 0 {
+			got = c.stack[i]
+		}
+		if got != w {
+			t.Errorf("%s: GoroutineWaitSite at %q, want %q", c.name, got, w)
 		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"sort"
-	"strings"
 
 	"github.com/google/pprof/profile"
 
@@ -168,25 +167,26 @@ func cpuItems(p *profile.Profile, source observation.ProfileSource, scale, windo
 		case cat == OnCPUGC:
 			gc += secs
 		case cat == OnCPUAlloc:
-			site, _ := callerOutside(s, goRuntime)
-			if strings.HasPrefix(site, "[") {
+			c := callerOutside(s, goRuntime)
+			site := c.name
+			if c.callersUnseen() {
 				// The stack ends in the allocator's library.
 				site = "allocation in " + site + " (callers unseen: no frame pointers)"
 			}
 			t.add("alloc|"+site, secs, Priority{Class: ClassMemory, Kind: PriorityAllocation, Name: site, Remedy: RemedyAllocations})
 		case cat == OnCPUPageFault:
-			site, rt := callerOutside(s, goRuntime)
-			t.add("fault|"+site, secs, Priority{Class: ClassMemory, Kind: PriorityPageFaults, Name: site, Remedy: RemedyMemory, runtimeWork: rt})
+			c := callerOutside(s, goRuntime)
+			t.add("fault|"+c.name, secs, Priority{Class: ClassMemory, Kind: PriorityPageFaults, Name: c.name, Remedy: RemedyMemory, runtimeWork: c.inRuntime})
 		case class == ClassCPU && syscallOf(fns) == "" && !isSyscallWrapper(leafUserFunction(s)):
 			// The code's own work, interrupts taken while running it
 			// included: by the innermost function outside the kernel.
 			fn := leafUserFunction(s)
 			remedy := RemedyAlgorithm
-			name, rt := fn, strings.HasPrefix(fn, goRuntime)
+			name, rt := fn, IsGoRuntime(fn)
 			if isLibrary(fn) {
 				remedy = RemedyCaching
-				if caller, callerRT := callerOutside(s, packageOf(fn)); caller != fn {
-					name, rt = fn+" from "+caller, rt || callerRT
+				if c := callerOutside(s, packageOf(fn)); c.name != fn {
+					name, rt = fn+" from "+c.name, rt || c.inRuntime
 				}
 			}
 			t.add("fn|"+name, secs, Priority{Class: ClassCPU, Kind: PriorityFunction, Name: name, Remedy: remedy, runtimeWork: rt})
@@ -194,13 +194,13 @@ func cpuItems(p *profile.Profile, source observation.ProfileSource, scale, windo
 			// Kernel work on the target's behalf, or lock handoffs: by
 			// the code that asked for it.
 			op := syscallOf(fns)
-			caller, rt := callerOutside(s, "")
-			name := siteName(class, op, "kernel work", caller)
+			c := callerOutside(s, "")
+			name := siteName(class, op, "kernel work", c)
 			remedy := RemedyBatching
 			if class == ClassContention {
 				remedy = RemedyLockScope
 			}
-			t.add(string(class)+"|"+name, secs, Priority{Class: class, Kind: kindOf(class, op), Name: name, Remedy: remedy, runtimeWork: rt})
+			t.add(string(class)+"|"+name, secs, Priority{Class: class, Kind: kindOf(class, op), Name: name, Remedy: remedy, runtimeWork: c.inRuntime})
 		}
 	}
 	signal := "eBPF on-CPU"
@@ -258,9 +258,9 @@ func waitItems(p *profile.Profile, pk parking, window float64) []Priority {
 			}
 		}
 		op := syscallOf(fns)
-		caller, rt := callerOutside(s, "")
-		name := siteName(class, op, "", caller)
-		t.add(cat+"|"+name, v, Priority{Class: class, Kind: kindOf(class, op), Name: name, Remedy: waitRemedy(cat, op, fns), runtimeWork: rt})
+		c := callerOutside(s, "")
+		name := siteName(class, op, "", c)
+		t.add(cat+"|"+name, v, Priority{Class: class, Kind: kindOf(class, op), Name: name, Remedy: waitRemedy(cat, op, fns), runtimeWork: c.inRuntime})
 	}
 	return t.priorities(window, func(p Priority, secs float64) string {
 		return fmt.Sprintf("threads waited %.2f s per second here (eBPF off-CPU)", secs/window)
@@ -272,9 +272,9 @@ func waitRemedy(cat, op string, fns []string) string {
 	switch cat {
 	case WaitDisk:
 		switch {
-		case strings.Contains(op, "sync"):
+		case isFlushCall(op):
 			return RemedyBatching
-		case has(fns, directIO...) || strings.Contains(op, "read"):
+		case has(fns, directIO...) || isReadCall(op):
 			return RemedyIOPattern
 		}
 		return RemedyBatching
@@ -319,8 +319,8 @@ func goLockItems(o *observation.Observation, window, cpus float64) []Priority {
 		if !keep(frames(s)) {
 			continue
 		}
-		site, rt := callerOutside(s, goSync)
-		t.add(site, nanos(s, idx), Priority{Class: ClassContention, Kind: PriorityLock, Name: site, Remedy: RemedyLockScope, runtimeWork: rt})
+		c := callerOutside(s, goSync)
+		t.add(c.name, nanos(s, idx), Priority{Class: ClassContention, Kind: PriorityLock, Name: c.name, Remedy: RemedyLockScope, runtimeWork: c.inRuntime})
 	}
 	out := t.priorities(window, func(p Priority, secs float64) string {
 		return fmt.Sprintf("goroutines waited %.2f s per second on the lock released or taken here (%s); counted as at most %.0f, one per CPU", secs/window, signal, cpus)
@@ -450,23 +450,23 @@ func foldRuntime(items []Priority) []Priority {
 // siteName names kernel work or a wait by the code that asked for it: a
 // lock by its site, so that its handoffs on CPU meet its waits; a call by
 // the syscall ("fsync from main.fsyncLoop"), or what when none shows.
-func siteName(class Class, op, what, caller string) string {
+func siteName(class Class, op, what string, c caller) string {
 	switch {
 	case class == ClassContention:
-		return lockSite(caller)
+		return lockSite(c)
 	case op != "":
-		return op + " from " + caller
+		return op + " from " + c.name
 	case what != "":
-		return what + " from " + caller
+		return what + " from " + c.name
 	}
-	return caller
+	return c.name
 }
 
 // lockSite names a lock by the code that takes it; when the stack ends in
 // a library (glibc keeps no frame pointers), by the library.
-func lockSite(caller string) string {
-	if strings.HasPrefix(caller, "[") {
-		return "a lock taken in " + caller + " (callers unseen: no frame pointers)"
+func lockSite(c caller) string {
+	if c.callersUnseen() {
+		return "a lock taken in " + c.name + " (callers unseen: no frame pointers)"
 	}
-	return caller
+	return c.name
 }

@@ -402,13 +402,20 @@ func breakdownRows(b Breakdown, window float64) []breakdownRow {
 }
 
 // skippedCategories counts the categories with time that breakdownRows
-// leaves out for being under 1%, or for being neither on nor off CPU.
+// leaves out: those under 1% of the total, and those of neither side.
 func skippedCategories(b Breakdown) int {
 	total := b.Total()
 	n := 0
-	for c, s := range b.Seconds {
-		if s > 0 && (s/total < 0.01 || !strings.HasPrefix(c, "cpu.") && !strings.HasPrefix(c, "wait.")) {
+	for _, s := range b.Seconds {
+		if s > 0 {
 			n++
+		}
+	}
+	for _, g := range b.Groups() {
+		for _, c := range g.Categories {
+			if b.Seconds[c]/total >= 0.01 {
+				n--
+			}
 		}
 	}
 	return n
