@@ -1,8 +1,6 @@
 package gosym
 
-import (
-	"testing"
-)
+import "testing"
 
 // TestPackage pins the import path read off function names as the
 // profiles of fixtures/observations and compare's corpus hold them, and
