@@ -1,0 +1,84 @@
+package diagnosis
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/perfhound/perfhound/analyzer/internal/golden"
+	"github.com/perfhound/perfhound/analyzer/observation"
+	"github.com/perfhound/perfhound/analyzer/verdict"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden/")
+
+// TestGoldenHost renders the report of a host of 30 processes (the
+// recorded fixtures' samples under new PIDs, syntheticHost) as text and
+// markdown and checks it against testdata/golden/host.{txt,md}: the
+// verdict of the host, the processes by impact, the brief verdicts of the
+// busiest. Regenerate with go test ./analyzer/diagnosis -run Golden
+// -update.
+func TestGoldenHost(t *testing.T) {
+	r := Analyze(syntheticHost(t, 30), DefaultOptions())
+	for _, f := range []struct {
+		ext   string
+		write func(*bytes.Buffer) error
+	}{
+		{"txt", func(b *bytes.Buffer) error { return r.WriteText(b, verdict.TextOptions{}) }},
+		{"md", func(b *bytes.Buffer) error { return r.WriteMarkdown(b) }},
+	} {
+		t.Run(f.ext, func(t *testing.T) {
+			var got bytes.Buffer
+			if err := f.write(&got); err != nil {
+				t.Fatal(err)
+			}
+			golden.Check(t, filepath.Join("testdata", "golden", "host."+f.ext), got.Bytes(), *update,
+				"go test ./analyzer/diagnosis -run Golden -update")
+		})
+	}
+}
+
+// TestProcessIsVerdict: the report of a process, not a host, is its
+// verdict's report and nothing more, in both media and in colour, for
+// every recorded observation.
+func TestProcessIsVerdict(t *testing.T) {
+	const dir = "../../fixtures/observations"
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		o, err := observation.Load(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := Analyze(o, DefaultOptions())
+		for _, color := range []bool{false, true} {
+			var got, want bytes.Buffer
+			if err := r.WriteText(&got, verdict.TextOptions{Color: color}); err != nil {
+				t.Fatal(err)
+			}
+			if err := verdict.WriteText(&want, r.Verdict, verdict.TextOptions{Color: color}); err != nil {
+				t.Fatal(err)
+			}
+			if got.String() != want.String() {
+				t.Errorf("%s: text (color %v) is not the verdict's:\n%s\nwant\n%s", e.Name(), color, got.String(), want.String())
+			}
+		}
+		var got, want bytes.Buffer
+		if err := r.WriteMarkdown(&got); err != nil {
+			t.Fatal(err)
+		}
+		if err := verdict.WriteMarkdown(&want, r.Verdict); err != nil {
+			t.Fatal(err)
+		}
+		if got.String() != want.String() {
+			t.Errorf("%s: markdown is not the verdict's:\n%s\nwant\n%s", e.Name(), got.String(), want.String())
+		}
+	}
+}
