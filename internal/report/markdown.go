@@ -18,6 +18,9 @@ func WriteMarkdown(w io.Writer, d *Doc) error {
 	m := &markdown{w: &errWriter{w: w}}
 	m.blocks(d.Lead)
 	for _, s := range d.Sections {
+		if !shows(s.Only, MarkdownOnly) {
+			continue
+		}
 		if s.Fold != nil {
 			m.printf("\n<details><summary>%s</summary>\n\n", m.text(s.Fold))
 		} else {

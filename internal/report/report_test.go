@@ -199,3 +199,26 @@ func TestEmpty(t *testing.T) {
 		t.Errorf("markdown: %q, %v", md.String(), err)
 	}
 }
+
+// A section for one medium is left out of the other, title and all; its
+// blocks still go by their own Only. A terminal escapes a title.
+func TestSectionOnly(t *testing.T) {
+	d := &Doc{Sections: []Section{
+		{Title: "Both", Blocks: []Block{&Para{Text: Plain("b")}}},
+		{Title: "Terminal\x1b[2J", Note: "t", Only: TerminalOnly, Blocks: []Block{&Para{Text: Plain("t")}, &Para{Text: Plain("m"), Only: MarkdownOnly}}},
+		{Title: "Markdown", Only: MarkdownOnly, Blocks: []Block{&Para{Text: Plain("m")}, &Para{Text: Plain("t"), Only: TerminalOnly}}},
+	}}
+	var text, md bytes.Buffer
+	if err := WriteText(&text, d, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteMarkdown(&md, d); err != nil {
+		t.Fatal(err)
+	}
+	if want := "\nBoth\nb\n\nTerminal\\x1b[2J (t)\nt\n"; text.String() != want {
+		t.Errorf("text:\n%q\nwant\n%q", text.String(), want)
+	}
+	if want := "\n#### Both\n\nb\n\n#### Markdown\n\nm\n"; md.String() != want {
+		t.Errorf("markdown:\n%q\nwant\n%q", md.String(), want)
+	}
+}

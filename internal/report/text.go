@@ -30,6 +30,9 @@ func WriteText(w io.Writer, d *Doc, color bool) error {
 	t := &terminal{w: &errWriter{w: w}, color: color}
 	t.blocks(d.Lead)
 	for _, s := range d.Sections {
+		if !shows(s.Only, TerminalOnly) {
+			continue
+		}
 		t.printf("\n%s", t.paint(Bold, textfmt.Printable(s.Title)))
 		if s.Note != "" {
 			t.printf(" %s", t.paint(Dim, "("+textfmt.Printable(s.Note)+")"))
