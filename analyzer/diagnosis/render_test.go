@@ -14,14 +14,14 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden/")
 
-// TestGoldenHost renders the report of a host of 30 processes (the
+// TestGoldenHost renders the report of a host of 15 processes (the
 // recorded fixtures' samples under new PIDs, syntheticHost) as text and
 // markdown and checks it against testdata/golden/host.{txt,md}: the
 // verdict of the host, the processes by impact, the brief verdicts of the
 // busiest. Regenerate with go test ./analyzer/diagnosis -run Golden
 // -update.
 func TestGoldenHost(t *testing.T) {
-	r := Analyze(syntheticHost(t, 30), DefaultOptions())
+	r := Analyze(syntheticHost(t, 15), DefaultOptions())
 	for _, f := range []struct {
 		ext   string
 		write func(*bytes.Buffer) error
