@@ -8,10 +8,10 @@
 // Where the two presentations differ in substance, the model says so: a
 // Section's Note, a Para's Prefix and a Column's Width are the terminal's,
 // a Section's Fold and a Para's Sentence the markdown's, and Only gives a
-// section, a block, a list item or a span to one writer alone (the
-// markdown's sentence under a heading, the terminal's benchstat-shaped
-// table, the brief verdicts of a host's busiest processes).
-// Everything else both show.
+// section, a block, a table's column, a list item or a span to one
+// writer alone (the markdown's sentence under a heading, the terminal's
+// benchstat-shaped table, the brief verdicts of a host's busiest
+// processes). Everything else both show.
 //
 // Text is escaped by the writer that writes it: for a terminal, control
 // and invisible characters show in Go's notation (textfmt.Printable); in

@@ -130,6 +130,8 @@ type Column struct {
 	// in from the table's indent, rather than in a column, so that a long
 	// text does not stretch the table. Markdown keeps it a column.
 	Beneath bool
+	// Only gives the column, header and cells, to one writer alone.
+	Only Medium
 	// Optional leaves an empty cell of the last column out of its row on
 	// a terminal, so that the row ends at the column before, without
 	// padding.
