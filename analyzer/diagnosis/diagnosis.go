@@ -8,13 +8,13 @@ package diagnosis
 import (
 	"fmt"
 	"io"
-	"strings"
-	"text/tabwriter"
+	"strconv"
 
 	"github.com/perfhound/perfhound/analyzer/htmlreport"
 	"github.com/perfhound/perfhound/analyzer/observation"
 	"github.com/perfhound/perfhound/analyzer/procrank"
 	"github.com/perfhound/perfhound/analyzer/verdict"
+	"github.com/perfhound/perfhound/internal/report"
 )
 
 // Schema names the JSON document WriteJSON writes.
@@ -89,76 +89,64 @@ func Analyze(o *observation.Observation, opts Options) *Report {
 // WriteText writes the verdict as verdict.WriteText does, then for a host
 // the processes by impact and a brief verdict of each of the busiest.
 func (r *Report) WriteText(w io.Writer, opts verdict.TextOptions) error {
-	if err := verdict.WriteText(w, r.Verdict, opts); err != nil {
-		return err
-	}
-	if len(r.Processes) == 0 {
-		return nil
-	}
-	bold := func(s string) string {
-		if opts.Color {
-			return "\x1b[1m" + s + "\x1b[0m"
-		}
-		return s
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "\n%s (share of the host's busy and blocked thread time; %s)\n", bold("Processes by impact"), sourceText(r.Processes))
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "  pid\tcommand\timpact\tthreads/s\ton CPU\tclass\n")
-	for _, p := range r.Processes {
-		class := "-"
-		if p.Verdict != nil {
-			class = string(p.Verdict.Class)
-		}
-		fmt.Fprintf(tw, "  %d\t%s\t%.0f%%\t%.2f\t%.2f\t%s\n", p.PID, p.Comm, 100*p.Impact, p.Load, p.CPU, class)
-	}
-	tw.Flush()
-	if more := r.Ranked - len(r.Processes); more > 0 {
-		fmt.Fprintf(&b, "  (%d more processes with less load not shown)\n", more)
-	}
-	if _, err := io.WriteString(w, b.String()); err != nil {
-		return err
-	}
-	for _, p := range r.Processes {
-		if p.Verdict == nil {
-			continue
-		}
-		if _, err := fmt.Fprintf(w, "\n%s\n", bold(fmt.Sprintf("Process %d (%s), %.0f%% of the host's load", p.PID, p.Comm, 100*p.Impact))); err != nil {
-			return err
-		}
-		o := opts
-		o.Brief = true
-		if err := verdict.WriteText(w, p.Verdict, o); err != nil {
-			return err
-		}
-	}
-	return nil
+	return report.WriteText(w, r.document(opts.Brief), opts.Color)
 }
 
 // WriteMarkdown writes the verdict as markdown, then a host's processes.
 func (r *Report) WriteMarkdown(w io.Writer) error {
-	if err := verdict.WriteMarkdown(w, r.Verdict); err != nil {
-		return err
+	return report.WriteMarkdown(w, r.document(false))
+}
+
+// document is the verdict's report (brief: cut as verdict.BriefReport
+// cuts it) and, for a host, a section of the processes by impact and, on
+// a terminal, one of each judged process's brief verdict.
+func (r *Report) document(brief bool) *report.Doc {
+	d := r.Verdict.Report()
+	if brief {
+		d = r.Verdict.BriefReport()
 	}
 	if len(r.Processes) == 0 {
-		return nil
+		return d
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "\n#### Processes by impact\n\nShare of the host's busy and blocked thread time (%s).\n\n", sourceText(r.Processes))
-	fmt.Fprintf(&b, "| pid | command | impact | threads/s | on CPU | class | first priority |\n|--:|---|--:|--:|--:|---|---|\n")
+	d.Sections = append(d.Sections, r.processesSection())
 	for _, p := range r.Processes {
-		class, first := "", ""
+		if p.Verdict == nil {
+			continue
+		}
+		d.Sections = append(d.Sections, report.Section{Only: report.TerminalOnly,
+			Title:  fmt.Sprintf("Process %d (%s), %s of the host's load", p.PID, p.Comm, pct(p.Impact)),
+			Blocks: p.Verdict.BriefReport().Lead})
+	}
+	return d
+}
+
+// processesSection is the table of the processes by impact: their class
+// when judged ("-" on a terminal when not) and, in markdown, the first
+// priority of each.
+func (r *Report) processesSection() report.Section {
+	const what = "share of the host's busy and blocked thread time"
+	source := sourceText(r.Processes)
+	t := &report.Table{Indent: 2, Columns: []report.Column{{Header: "pid", Right: true}, {Header: "command"},
+		{Header: "impact", Right: true}, {Header: "threads/s", Right: true}, {Header: "on CPU", Right: true}, {Header: "class"},
+		{Header: "first priority", Only: report.MarkdownOnly}}}
+	for _, p := range r.Processes {
+		class, first := report.Lit("-").Only(report.TerminalOnly), report.Lit("")
 		if p.Verdict != nil {
-			class = string(p.Verdict.Class)
+			class = report.Plain(string(p.Verdict.Class))
 			if len(p.Verdict.Priorities) > 0 {
-				first = "`" + strings.ReplaceAll(p.Verdict.Priorities[0].Name, "`", "'") + "`"
+				first = report.Code(p.Verdict.Priorities[0].Name)
 			}
 		}
-		fmt.Fprintf(&b, "| %d | %s | %.0f%% | %.2f | %.2f | %s | %s |\n", p.PID, strings.ReplaceAll(p.Comm, "|", "\\|"),
-			100*p.Impact, p.Load, p.CPU, class, first)
+		t.Rows = append(t.Rows, report.Row{Cells: []report.Inline{report.Lit(strconv.Itoa(p.PID)), report.Plain(p.Comm),
+			report.Lit(pct(p.Impact)), report.Lit(fmt.Sprintf("%.2f", p.Load)), report.Lit(fmt.Sprintf("%.2f", p.CPU)), class, first}})
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	s := report.Section{Title: "Processes by impact", Note: what + "; " + source, Blocks: []report.Block{
+		&report.Para{Text: report.Plain(what + " (" + source + ")"), Sentence: true, Only: report.MarkdownOnly}, t}}
+	if more := r.Ranked - len(r.Processes); more > 0 {
+		s.Blocks = append(s.Blocks, &report.Para{Prefix: "  ", Unwrapped: true, Only: report.TerminalOnly,
+			Text: report.Lit(fmt.Sprintf("(%d more processes with less load not shown)", more))})
+	}
+	return s
 }
 
 // jsonReport is the document WriteJSON writes.
@@ -168,6 +156,9 @@ type jsonReport struct {
 	Processes []Process        `json:"processes"`
 	Ranked    int              `json:"processes_ranked"`
 }
+
+// pct is a process's share of the host's load, in whole percent.
+func pct(x float64) string { return fmt.Sprintf("%.0f%%", 100*x) }
 
 // WriteJSON writes the report as a versioned document:
 //

@@ -143,6 +143,17 @@ func WriteMarkdown(w io.Writer, v *Verdict) error {
 	return report.WriteMarkdown(w, document(v, false))
 }
 
+// Report is v's report as a document of internal/report: what WriteText
+// and WriteMarkdown write. Each call builds a new Doc, which a report
+// holding verdicts (diagnosis's, of a host) may extend. A nil v is a
+// verdict of nothing.
+func (v *Verdict) Report() *report.Doc { return document(v, false) }
+
+// BriefReport is v's report cut to the headline, the target, the summary
+// and the first BriefPriorities priorities, a line each: a verdict among
+// others. WriteText writes it with TextOptions.Brief.
+func (v *Verdict) BriefReport() *report.Doc { return document(v, true) }
+
 // document is v's report. Brief keeps the headline, the target, the
 // summary and the first priorities.
 func document(v *Verdict, brief bool) *report.Doc {

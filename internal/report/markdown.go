@@ -18,6 +18,9 @@ func WriteMarkdown(w io.Writer, d *Doc) error {
 	m := &markdown{w: &errWriter{w: w}}
 	m.blocks(d.Lead)
 	for _, s := range d.Sections {
+		if !shows(s.Only, MarkdownOnly) {
+			continue
+		}
 		if s.Fold != nil {
 			m.printf("\n<details><summary>%s</summary>\n\n", m.text(s.Fold))
 		} else {
@@ -105,8 +108,18 @@ func (m *markdown) list(l *List) {
 }
 
 func (m *markdown) table(t *Table) {
+	var cols []int
+	for i, c := range t.Columns {
+		if shows(c.Only, MarkdownOnly) {
+			cols = append(cols, i)
+		}
+	}
+	if len(cols) == 0 {
+		return // no column for markdown
+	}
 	var head, align, row strings.Builder
-	for _, c := range t.Columns {
+	for _, i := range cols {
+		c := t.Columns[i]
 		h := c.Header
 		if c.MarkdownHeader != "" {
 			h = c.MarkdownHeader
@@ -121,7 +134,7 @@ func (m *markdown) table(t *Table) {
 	m.printf("|%s\n|%s\n", head.String(), align.String())
 	for _, r := range t.Rows {
 		row.Reset()
-		for i := range t.Columns {
+		for _, i := range cols {
 			if i < len(r.Cells) && r.Cells[i] != nil {
 				row.WriteString(cell(m.text(r.Cells[i]), false))
 			} else {

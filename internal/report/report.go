@@ -10,8 +10,9 @@ type Doc struct {
 // Section is a titled part of a report. An empty section is still
 // written: a report leaves out what it has nothing for.
 type Section struct {
-	// Title is the report's own words, written as they are: never text
-	// from input.
+	// Title is the report's own words. Markdown writes it as it is, so
+	// text from input goes only into the title of a TerminalOnly
+	// section, which a terminal escapes as any text.
 	Title string
 	// Note glosses the title on a terminal, dimmed in parentheses after
 	// it. Markdown has no room beside a heading: a report that wants the
@@ -24,6 +25,10 @@ type Section struct {
 	// Blocks follow one another on a terminal; in markdown a blank line
 	// parts them.
 	Blocks []Block
+	// Only gives the section to one writer alone, its blocks still shown
+	// by their own Only: what a terminal shows of a host's processes
+	// beyond the table markdown has too.
+	Only Medium
 }
 
 // Medium says which writer shows a part of a report.
@@ -125,6 +130,8 @@ type Column struct {
 	// in from the table's indent, rather than in a column, so that a long
 	// text does not stretch the table. Markdown keeps it a column.
 	Beneath bool
+	// Only gives the column, header and cells, to one writer alone.
+	Only Medium
 	// Optional leaves an empty cell of the last column out of its row on
 	// a terminal, so that the row ends at the column before, without
 	// padding.

@@ -199,3 +199,62 @@ func TestEmpty(t *testing.T) {
 		t.Errorf("markdown: %q, %v", md.String(), err)
 	}
 }
+
+// A section for one medium is left out of the other, title and all; its
+// blocks still go by their own Only. A terminal escapes a title.
+func TestSectionOnly(t *testing.T) {
+	d := &Doc{Sections: []Section{
+		{Title: "Both", Blocks: []Block{&Para{Text: Plain("b")}}},
+		{Title: "Terminal\x1b[2J", Note: "t", Only: TerminalOnly, Blocks: []Block{&Para{Text: Plain("t")}, &Para{Text: Plain("m"), Only: MarkdownOnly}}},
+		{Title: "Markdown", Only: MarkdownOnly, Blocks: []Block{&Para{Text: Plain("m")}, &Para{Text: Plain("t"), Only: TerminalOnly}}},
+	}}
+	var text, md bytes.Buffer
+	if err := WriteText(&text, d, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteMarkdown(&md, d); err != nil {
+		t.Fatal(err)
+	}
+	if want := "\nBoth\nb\n\nTerminal\\x1b[2J (t)\nt\n"; text.String() != want {
+		t.Errorf("text:\n%q\nwant\n%q", text.String(), want)
+	}
+	if want := "\n#### Both\n\nb\n\n#### Markdown\n\nm\n"; md.String() != want {
+		t.Errorf("markdown:\n%q\nwant\n%q", md.String(), want)
+	}
+}
+
+// A column for one medium is left out of the other's table, header and
+// cells; the columns around it keep their alignment.
+func TestColumnOnly(t *testing.T) {
+	d := &Doc{Lead: []Block{&Table{Indent: 2, Columns: []Column{{Header: "pid", Right: true}, {Header: "first", Only: MarkdownOnly},
+		{Header: "name"}, {Header: "term", Only: TerminalOnly, Width: 4}},
+		Rows: []Row{{Cells: []Inline{Lit("1"), Code("main.f"), Plain("a"), Lit("x")}}, {Cells: []Inline{Lit("22"), nil, Plain("bb"), Lit("y")}}}}}}
+	var text, md bytes.Buffer
+	if err := WriteText(&text, d, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteMarkdown(&md, d); err != nil {
+		t.Fatal(err)
+	}
+	if want := "  pid  name  term\n  1    a        x\n  22   bb       y\n"; text.String() != want {
+		t.Errorf("text:\n%s\nwant\n%s", text.String(), want)
+	}
+	if want := "| pid | first | name |\n|--:|---|---|\n| 1 | `main.f` | a |\n| 22 | | bb |\n"; md.String() != want {
+		t.Errorf("markdown:\n%s\nwant\n%s", md.String(), want)
+	}
+	// A table with no column for a medium is not written there.
+	for _, m := range []Medium{TerminalOnly, MarkdownOnly} {
+		d := &Doc{Lead: []Block{&Table{Columns: []Column{{Header: "a", Only: m}}, Rows: []Row{{Cells: []Inline{Lit("1")}}}}}}
+		text.Reset()
+		md.Reset()
+		if err := WriteText(&text, d, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteMarkdown(&md, d); err != nil {
+			t.Fatal(err)
+		}
+		if (m == TerminalOnly) != (text.Len() > 0) || (m == MarkdownOnly) != (md.Len() > 0) {
+			t.Errorf("a table of one %v column: text %q, markdown %q", m, text.String(), md.String())
+		}
+	}
+}

@@ -30,6 +30,9 @@ func WriteText(w io.Writer, d *Doc, color bool) error {
 	t := &terminal{w: &errWriter{w: w}, color: color}
 	t.blocks(d.Lead)
 	for _, s := range d.Sections {
+		if !shows(s.Only, TerminalOnly) {
+			continue
+		}
 		t.printf("\n%s", t.paint(Bold, textfmt.Printable(s.Title)))
 		if s.Note != "" {
 			t.printf(" %s", t.paint(Dim, "("+textfmt.Printable(s.Note)+")"))
@@ -152,11 +155,17 @@ func (t *terminal) list(l *List) {
 func (t *terminal) table(tb *Table) {
 	var cols, beneath []int
 	for i, c := range tb.Columns {
+		if !shows(c.Only, TerminalOnly) {
+			continue
+		}
 		if c.Beneath {
 			beneath = append(beneath, i)
 		} else {
 			cols = append(cols, i)
 		}
+	}
+	if len(cols) == 0 {
+		return // no column for a terminal
 	}
 	line := func(cells func(i int) string, sub bool) string {
 		var out []string
@@ -188,8 +197,8 @@ func (t *terminal) table(tb *Table) {
 	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', flags)
 	header := false
-	for _, c := range tb.Columns {
-		header = header || c.Header != "" && !c.Beneath
+	for _, i := range cols {
+		header = header || tb.Columns[i].Header != ""
 	}
 	if header {
 		io.WriteString(tw, line(func(i int) string { return textfmt.Printable(tb.Columns[i].Header) }, false))
