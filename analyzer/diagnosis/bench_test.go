@@ -41,7 +41,7 @@ func syntheticHost(tb testing.TB, n int) *observation.Observation {
 		o := recorded[i%len(recorded)]
 		pid := int64(100000 + i)
 		for _, p := range o.Profiles {
-			if p.Source != "ebpf" {
+			if p.Source != observation.SourceEBPF {
 				continue
 			}
 			m := merged[p.Kind]
@@ -68,10 +68,10 @@ func syntheticHost(tb testing.TB, n int) *observation.Observation {
 		}
 	}
 	for _, k := range order {
-		host.Profiles = append(host.Profiles, observation.Profile{Kind: k, Source: "ebpf", Profile: merged[k]})
+		host.Profiles = append(host.Profiles, observation.Profile{Kind: k, Source: observation.SourceEBPF, Profile: merged[k]})
 	}
 	for _, s := range recorded[0].Series {
-		if len(s.Name) > 5 && s.Name[:5] == "host." {
+		if s.Name.In(observation.FamilyHost) {
 			host.Series = append(host.Series, s)
 		}
 	}

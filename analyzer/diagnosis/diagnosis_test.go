@@ -3,11 +3,13 @@ package diagnosis
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 
 	"github.com/perfhound/perfhound/analyzer/internal/doccheck"
 	"github.com/perfhound/perfhound/analyzer/observation"
+	"github.com/perfhound/perfhound/analyzer/procrank"
 	"github.com/perfhound/perfhound/analyzer/verdict"
 )
 
@@ -158,6 +160,30 @@ func TestReportJSONDocumented(t *testing.T) {
 	for k := range v {
 		if _, ok := docVerdict[k]; !ok {
 			t.Errorf("%s: the example's verdict has no %q, which WriteJSON writes", doc, k)
+		}
+	}
+}
+
+// TestHostRankingIsStable ranks a host whose processes come in twins
+// (each fixture twice, same samples) again and again: a saved
+// observation analyzed later must give the same report, so the twins'
+// loads must be equal to the bit and their order the same every time.
+func TestHostRankingIsStable(t *testing.T) {
+	o := syntheticHost(t, 30)
+	var first []procrank.Process
+	for i := range 20 {
+		ranked := procrank.NewHost(o).Rank()
+		if i == 0 {
+			first = ranked
+			continue
+		}
+		if len(ranked) != len(first) {
+			t.Fatalf("run %d: %d processes, first run %d", i, len(ranked), len(first))
+		}
+		for j := range ranked {
+			if ranked[j].PID != first[j].PID || math.Float64bits(ranked[j].Load) != math.Float64bits(first[j].Load) {
+				t.Fatalf("run %d, rank %d: pid %d load %v; first run pid %d load %v", i, j, ranked[j].PID, ranked[j].Load, first[j].PID, first[j].Load)
+			}
 		}
 	}
 }

@@ -19,6 +19,8 @@
 package procrank
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"unicode"
@@ -81,8 +83,11 @@ func (h *Host) Rank(exclude ...int) []Process {
 			}
 			b := verdict.BreakdownOf(&observation.Observation{Profiles: profs})
 			p := Process{PID: pid, Comm: printable(commOf(profs)), ByClass: map[verdict.Class]float64{}, Source: verdict.BreakdownEBPF}
-			for c, s := range b.ByClass {
-				if c != verdict.ClassNone && s > 0 {
+			// In the classes' order, not the map's: a float sum in map
+			// order differs in its last bits from run to run, and two
+			// processes of equal load would swap places in the report.
+			for _, c := range slices.Sorted(maps.Keys(b.ByClass)) {
+				if s := b.ByClass[c]; c != verdict.ClassNone && s > 0 {
 					p.ByClass[c] = s / window
 					p.Load += s / window
 				}
