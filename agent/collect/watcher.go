@@ -24,8 +24,8 @@ import (
 
 type watcherCPU struct{}
 
-// Watcher returns the sampler of the watcher's own CPU time.
-func Watcher() Sampler { return watcherCPU{} }
+// SelfCPU returns the sampler of perfhound's own CPU time (watcher.cpu).
+func SelfCPU() Sampler { return watcherCPU{} }
 
 func (watcherCPU) Name() observation.Signal { return observation.SignalWatcherCPU }
 

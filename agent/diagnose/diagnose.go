@@ -95,7 +95,8 @@ type Options struct {
 	Frequency int
 	// Stdout and Stderr receive a command's output (default: discarded).
 	Stdout, Stderr io.Writer
-	// Started is called as the window starts with what is collected.
+	// Started is called as the window starts with what is collected,
+	// for a progress display.
 	Started func(collecting []string)
 	// Interrupt, when closed, ends the window early (the user pressed
 	// Ctrl-C): the observation covers the window so far, and says so. A
@@ -135,9 +136,9 @@ func Watch(ctx context.Context, opts Options) (*observation.Observation, error) 
 	if err := CheckInterval(opts); err != nil {
 		return nil, err
 	}
-	wopts := observe.WatchOptions{
-		Duration: opts.Duration, Interval: opts.Interval, EBPF: opts.EBPF, Frequency: opts.Frequency,
-		Env: opts.Env, Started: opts.Started, Stop: opts.Interrupt,
+	wopts := observe.Options{
+		Interval: opts.Interval, EBPF: opts.EBPF, Frequency: opts.Frequency,
+		Env: opts.Env, Stop: opts.Interrupt,
 	}
 	var o *observation.Observation
 	var err error
@@ -149,7 +150,7 @@ func Watch(ctx context.Context, opts Options) (*observation.Observation, error) 
 	case opts.URL != "":
 		o, err = watchURL(ctx, opts, wopts)
 	default:
-		o, err = observe.Watch(ctx, wopts)
+		o, err = watch(ctx, opts, wopts, nil)
 		if o != nil {
 			noteInterrupt(o, opts)
 		}
@@ -158,6 +159,24 @@ func Watch(ctx context.Context, opts Options) (*observation.Observation, error) 
 		return o, noData(o)
 	}
 	return o, err
+}
+
+// watch starts the watcher, calls attached (a command's gate), tells
+// opts.Started what is collected, and watches one window: everything is
+// attached before the target is let go and the window begins.
+func watch(ctx context.Context, opts Options, wopts observe.Options, attached func()) (*observation.Observation, error) {
+	w, err := observe.Start(ctx, wopts)
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
+	if attached != nil {
+		attached()
+	}
+	if opts.Started != nil {
+		opts.Started(w.Collecting())
+	}
+	return w.Window(ctx, opts.Duration)
 }
 
 // noData is the error of a window that yielded nothing of its target,
@@ -206,7 +225,7 @@ func either(a, b, done <-chan struct{}) <-chan struct{} {
 // watchPID watches a running process and fails if it exits during the
 // window: a verdict on part of a window would read as a verdict on all of
 // it.
-func watchPID(ctx context.Context, opts Options, wopts observe.WatchOptions) (*observation.Observation, error) {
+func watchPID(ctx context.Context, opts Options, wopts observe.Options) (*observation.Observation, error) {
 	if err := checkPID(opts.Env, opts.PID); err != nil {
 		return nil, err
 	}
@@ -221,14 +240,7 @@ func watchPID(ctx context.Context, opts Options, wopts observe.WatchOptions) (*o
 		}
 	}()
 	var start time.Time
-	started := opts.Started
-	wopts.Started = func(what []string) {
-		start = time.Now()
-		if started != nil {
-			started(what)
-		}
-	}
-	o, err := observe.Watch(ctx, wopts)
+	o, err := watch(ctx, opts, wopts, func() { start = time.Now() })
 	if err != nil {
 		return o, err
 	}
@@ -324,7 +336,7 @@ func statStateStart(b []byte) (byte, string) {
 // command in its own place (same PID). The window ends when the command
 // exits or at the duration, whichever is first; the command is then
 // killed if it still runs.
-func watchCommand(ctx context.Context, opts Options, wopts observe.WatchOptions) (*observation.Observation, error) {
+func watchCommand(ctx context.Context, opts Options, wopts observe.Options) (*observation.Observation, error) {
 	if _, err := exec.LookPath(opts.Command[0]); err != nil {
 		return nil, fmt.Errorf("diagnose: %w: %w", ErrCommand, err)
 	}
@@ -386,18 +398,13 @@ func watchCommand(ctx context.Context, opts Options, wopts observe.WatchOptions)
 			}
 		}()
 	}
-	started := opts.Started
 	var runStart time.Time
-	wopts.Started = func(what []string) {
+	o, err := watch(ctx, opts, wopts, func() {
 		// Everything is attached: let the command run.
 		runStart = time.Now()
 		gateW.Write([]byte("go\n"))
 		gateW.Close()
-		if started != nil {
-			started(what)
-		}
-	}
-	o, err := observe.Watch(ctx, wopts)
+	})
 	if err != nil {
 		return o, err
 	}
@@ -441,7 +448,7 @@ func exitText(err error) string {
 // watchURL watches a Go service through its pprof endpoint and, when it
 // listens on this host, its process too (eBPF and /proc), found by the
 // listening socket.
-func watchURL(ctx context.Context, opts Options, wopts observe.WatchOptions) (*observation.Observation, error) {
+func watchURL(ctx context.Context, opts Options, wopts observe.Options) (*observation.Observation, error) {
 	wopts.URL = opts.URL
 	pid, ok := listenerPID(ctx, opts.URL)
 	var why string
@@ -459,7 +466,7 @@ func watchURL(ctx context.Context, opts Options, wopts observe.WatchOptions) (*o
 		// eBPF would watch this host, not the service.
 		wopts.EBPF = false
 	}
-	o, err := observe.Watch(ctx, wopts)
+	o, err := watch(ctx, opts, wopts, nil)
 	if err != nil {
 		return o, err
 	}

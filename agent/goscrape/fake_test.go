@@ -111,7 +111,7 @@ func profilesByKind(res *Result) map[observation.ProfileKind]observation.Profile
 func TestScrapeFake(t *testing.T) {
 	t.Parallel()
 	f := newFake(t, nil)
-	res, err := Scrape(context.Background(), Options{BaseURL: f.URL, Duration: 10 * time.Millisecond})
+	res, err := Scrape(context.Background(), Options{BaseURL: f.URL}, 10*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestScrapeUnreachable(t *testing.T) {
 	}
 	base := "http://" + ln.Addr().String()
 	ln.Close()
-	_, err = Scrape(context.Background(), Options{BaseURL: base, Duration: time.Second})
+	_, err = Scrape(context.Background(), Options{BaseURL: base}, time.Second)
 	t.Log(err)
 	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("Scrape of a closed port: %v, want ErrUnreachable saying connection refused", err)
@@ -162,7 +162,7 @@ func TestScrapeNotPprof(t *testing.T) {
 		w.Write([]byte("<html><body>Welcome</body></html>"))
 	}))
 	defer html.Close()
-	_, err := Scrape(context.Background(), Options{BaseURL: html.URL, Duration: time.Second})
+	_, err := Scrape(context.Background(), Options{BaseURL: html.URL}, time.Second)
 	t.Log(err)
 	if !errors.Is(err, ErrNotPprof) || !strings.Contains(err.Error(), "not a Go pprof endpoint") ||
 		!strings.Contains(err.Error(), "got text/html from "+html.URL+"/debug/pprof/") {
@@ -224,7 +224,7 @@ func TestScrapeEndpointFailures(t *testing.T) {
 		},
 		"/debug/vars": http.NotFound,
 	})
-	res, err := Scrape(context.Background(), Options{BaseURL: f.URL, Duration: time.Second, MaxBytes: maxBytes})
+	res, err := Scrape(context.Background(), Options{BaseURL: f.URL, MaxBytes: maxBytes}, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +297,7 @@ func TestScrapeTimeouts(t *testing.T) {
 	t.Run("silent server", func(t *testing.T) {
 		t.Parallel()
 		start := time.Now()
-		_, err := Scrape(context.Background(), Options{BaseURL: hang(t), Duration: time.Second, Timeout: timeout})
+		_, err := Scrape(context.Background(), Options{BaseURL: hang(t), Timeout: timeout}, time.Second)
 		t.Log(err)
 		if took := time.Since(start); took > defaultTimeout/2 {
 			t.Errorf("Scrape took %v with Timeout %v", took, timeout)
@@ -315,7 +315,7 @@ func TestScrapeTimeouts(t *testing.T) {
 		// a busy machine too: 2 s, a fifth of the default.
 		const timeout = 2 * time.Second
 		start := time.Now()
-		res, err := Scrape(context.Background(), Options{BaseURL: f.URL, Duration: time.Second, Timeout: timeout})
+		res, err := Scrape(context.Background(), Options{BaseURL: f.URL, Timeout: timeout}, time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -335,7 +335,7 @@ func TestScrapeTimeouts(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
 		start := time.Now()
-		_, err := Scrape(ctx, Options{BaseURL: f.URL, Duration: time.Minute})
+		_, err := Scrape(ctx, Options{BaseURL: f.URL}, time.Minute)
 		if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 30*time.Second {
 			t.Errorf("Scrape with a context ending after 200ms: %v after %v", err, time.Since(start))
 		}
@@ -355,7 +355,7 @@ func TestScrapeBlockMutexOff(t *testing.T) {
 			return 5
 		}),
 	})
-	res, err := Scrape(context.Background(), Options{BaseURL: f.URL, Duration: time.Second, Profiles: []string{"block", "mutex"}})
+	res, err := Scrape(context.Background(), Options{BaseURL: f.URL, Profiles: []string{"block", "mutex"}}, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,13 +372,14 @@ func TestScrapeBlockMutexOff(t *testing.T) {
 	}
 }
 
-func TestScrapeWithoutServerDeltas(t *testing.T) {
+func TestScrapeDeltaFromSnapshots(t *testing.T) {
 	t.Parallel()
-	// Before Go 1.16 a service ignored ?seconds and answered with the
-	// cumulative profile; a profile that does not support deltas answers 400.
-	// Each endpoint's profiles carry the time they were served: the
-	// delta covers the time between the two, which on a busy machine may
-	// be less than the window (the first comes late).
+	// A delta is the difference of the cumulative profiles served at the
+	// window's start and end, without ?seconds (which a service before
+	// Go 1.16 ignored, and which a profile without deltas answers with
+	// 400, as block does here). Each endpoint's profiles carry the time
+	// they were served: the delta covers the time between the two, which
+	// on a busy machine may be less than the window (the first comes late).
 	var allocs, block atomic.Int64
 	var mu sync.Mutex
 	served := map[observation.ProfileKind][]int64{}
@@ -402,7 +403,7 @@ func TestScrapeWithoutServerDeltas(t *testing.T) {
 		},
 	})
 	start := time.Now()
-	res, err := Scrape(context.Background(), Options{BaseURL: f.URL, Duration: time.Second, Profiles: []string{"allocs", "block"}})
+	res, err := Scrape(context.Background(), Options{BaseURL: f.URL, Profiles: []string{"allocs", "block"}}, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -434,7 +435,7 @@ func TestScrapeRedirects(t *testing.T) {
 			http.Redirect(w, r, "/debug/pprof/heap2", http.StatusMovedPermanently)
 		},
 	})
-	res, err := Scrape(context.Background(), Options{BaseURL: f.URL, Duration: time.Second, Profiles: []string{"heap"}})
+	res, err := Scrape(context.Background(), Options{BaseURL: f.URL, Profiles: []string{"heap"}}, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -449,7 +450,7 @@ func TestScrapeBadOptions(t *testing.T) {
 		{BaseURL: ""},
 		{BaseURL: "ftp://example.com"},
 	} {
-		if _, err := Scrape(context.Background(), o); err == nil || errors.Is(err, ErrUnreachable) {
+		if _, err := Scrape(context.Background(), o, time.Second); err == nil || errors.Is(err, ErrUnreachable) {
 			t.Errorf("Scrape(%+v): %v, want an options error", o, err)
 		}
 	}
@@ -499,7 +500,7 @@ process_cpu_seconds_total 12.5
 `, 10*n, 1<<20*n)
 		},
 	})
-	res, err := Scrape(context.Background(), Options{BaseURL: f.URL, Duration: time.Second, Profiles: []string{"heap"}})
+	res, err := Scrape(context.Background(), Options{BaseURL: f.URL, Profiles: []string{"heap"}}, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -562,7 +563,7 @@ func TestScrapeCutShort(t *testing.T) {
 			panic(http.ErrAbortHandler)
 		},
 	})
-	res, err := Scrape(context.Background(), Options{BaseURL: f.URL, Duration: time.Second, Profiles: []string{"heap", "goroutine"}})
+	res, err := Scrape(context.Background(), Options{BaseURL: f.URL, Profiles: []string{"heap", "goroutine"}}, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -152,7 +152,7 @@ func TestScrapeGoService(t *testing.T) {
 		t.Parallel()
 		base, pid := startFixture(t, "-block-rate", "1", "-mutex-fraction", "1")
 		window := windowFor(t, pid)
-		res, err := Scrape(context.Background(), Options{BaseURL: base, Duration: window, Timeout: scrapeTimeout})
+		res, err := Scrape(context.Background(), Options{BaseURL: base, Timeout: scrapeTimeout}, window)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -254,10 +254,8 @@ func TestScrapeGoService(t *testing.T) {
 	t.Run("profiling off", func(t *testing.T) {
 		t.Parallel()
 		base, _ := startFixture(t)
-		res, err := Scrape(context.Background(), Options{
-			BaseURL: base + "/debug/pprof/", Duration: time.Second, Timeout: scrapeTimeout,
-			Profiles: []string{"allocs", "block", "mutex"},
-		})
+		res, err := Scrape(context.Background(), Options{BaseURL: base + "/debug/pprof/", Timeout: scrapeTimeout,
+			Profiles: []string{"allocs", "block", "mutex"}}, time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 	"time"
 
@@ -25,13 +24,11 @@ type kindSpec struct {
 	name  string // in Options.Profiles: the kind's own name (TestKindSignals)
 	kind  observation.ProfileKind
 	path  string // under /debug/pprof/
-	delta bool   // a delta over the window; else cpu (the window) or a snapshot at its end
+	delta bool   // the difference of the cumulative profiles at the window's start and end; else cpu (the window) or a snapshot at its end
 	// off is, for block and mutex, why an empty profile means profiling is
 	// off and how to turn it on.
 	off string
 }
-
-func (k kindSpec) window() bool { return k.delta || k.name == "cpu" }
 
 var kinds = []kindSpec{
 	{name: "cpu", kind: observation.KindCPU, path: "profile"},
@@ -46,71 +43,68 @@ var kinds = []kindSpec{
 			"call runtime.SetMutexProfileFraction(n) at startup, e.g. 100 to sample one contention event in 100"},
 }
 
-// job is one profile's way through a scrape.
+// job is one profile's way through a Scraper's windows.
 type job struct {
 	spec kindSpec
 	url  string // the endpoint, without a query
+	// last is a delta's cumulative profile read at the previous window's
+	// end: the next window's start. nil when there is none (the first
+	// window, or the read failed).
+	last *profile.Profile
 
-	prof *profile.Profile
-	mode string
-	err  error // why it is missing
-	// start is the cumulative profile at the window's start, when the
-	// server did not serve a delta; end is the one at the window's end.
-	start, end *profile.Profile
+	// The window's: the profile, its mode, or why it is missing; a
+	// delta's cumulative profile at the window's start.
+	prof  *profile.Profile
+	mode  string
+	err   error
+	start *profile.Profile
 }
 
-// atStart runs with the window: the CPU profile, or a delta.
+// atStart runs as the window starts: the CPU profile over the window,
+// or a delta's start, which is the previous window's end when there was
+// one (read now when not).
 func (j *job) atStart(ctx context.Context, c *client, window time.Duration) {
-	secs := strconv.Itoa(int(window / time.Second))
-	p, err := c.fetchProfile(ctx, j.url+"?seconds="+secs, window)
-	if j.spec.name == "cpu" {
-		j.prof, j.mode, j.err = p, ModeDelta, err
+	j.prof, j.mode, j.err, j.start = nil, "", nil, nil
+	switch {
+	case j.spec.name == "cpu":
+		secs := strconv.Itoa(int(window / time.Second))
+		j.prof, j.err = c.fetchProfile(ctx, j.url+"?seconds="+secs, window)
+		j.mode = ModeDelta
+	case j.spec.delta:
+		j.start, j.last = j.last, nil
+		if j.start == nil {
+			j.start, j.err = c.fetchProfile(ctx, j.url, 0)
+		}
+	}
+}
+
+// atEnd runs when the window is over: the snapshots, a delta's end (kept
+// as the next window's start, even when this window's start failed) and
+// the subtraction, and the check that an empty block or mutex profile
+// means that profiling is off.
+func (j *job) atEnd(ctx context.Context, c *client, window time.Duration) {
+	switch {
+	case j.spec.name == "cpu":
+		return
+	case !j.spec.delta:
+		j.prof, j.err = c.fetchProfile(ctx, j.url, 0)
+		j.mode = ModeSnapshot
 		return
 	}
-	var se *statusError
-	switch {
-	case err == nil && p.DurationNanos >= window.Nanoseconds()/2:
-		j.prof, j.mode = p, ModeDelta
-	case err == nil:
-		// Before Go 1.16 the seconds parameter was ignored: this is the
-		// cumulative profile, the start of a delta made at the end.
-		j.start = p
-	case errors.As(err, &se) && se.code == http.StatusBadRequest:
-		j.start, j.err = c.fetchProfile(ctx, j.url, 0)
-	default:
-		j.err = err
+	end, err := c.fetchProfile(ctx, j.url, 0)
+	if err == nil {
+		j.last = end
 	}
-}
-
-// atEnd runs when the window is over: the snapshots, the second half of a
-// delta made here, and the check that an empty block or mutex profile means
-// that profiling is off.
-func (j *job) atEnd(ctx context.Context, c *client, window time.Duration) {
 	if j.err != nil {
 		return
 	}
-	switch {
-	case !j.spec.window():
-		j.prof, j.err = c.fetchProfile(ctx, j.url, 0)
-		j.mode = ModeSnapshot
-	case j.start != nil:
-		j.end, j.err = c.fetchProfile(ctx, j.url, 0)
-		if j.err == nil {
-			j.prof, j.err = subtract(j.end, j.start, window)
-			j.mode = ModeDelta
-		}
-	}
-	if j.err != nil || j.spec.off == "" || len(j.prof.Sample) > 0 {
+	if err != nil {
+		j.err = err
 		return
 	}
-	cumulative := j.end
-	if cumulative == nil {
-		var err error
-		if cumulative, err = c.fetchProfile(ctx, j.url, 0); err != nil {
-			return // cannot tell off from quiet: keep the empty delta
-		}
-	}
-	if len(cumulative.Sample) == 0 {
+	j.prof, j.err = subtract(end, j.start, window)
+	j.mode = ModeDelta
+	if j.err == nil && j.spec.off != "" && len(j.prof.Sample) == 0 && len(end.Sample) == 0 {
 		j.prof, j.err = nil, errors.New("endpoint serves an empty profile: "+j.spec.off)
 	}
 }

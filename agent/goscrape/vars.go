@@ -50,17 +50,36 @@ var (
 	}
 )
 
-// varsReader reads the runtime statistics at the window's start and at its
+// varsReader reads the runtime statistics at each window's start and
 // end, from the same source: expvar, or the Prometheus text at /metrics
-// when the service has no usable expvar.
+// when the service has no usable expvar. A window's end reading is the
+// next window's start.
 type varsReader struct {
-	c          *client
-	metrics    bool // read from /metrics
-	start, end *vars
-	errs       []error // why expvar, or a reading, is missing
+	c        *client
+	metrics  bool  // read from /metrics
+	fallback error // why, said in every window's Missing
+	last     *vars // the previous window's end reading, nil when none
+
+	start, end *vars   // the window's
+	errs       []error // why expvar, or a reading, is missing in the window
 }
 
+// readStart takes the window's start: the previous window's end reading,
+// or a reading now when there is none.
 func (r *varsReader) readStart(ctx context.Context) {
+	r.start, r.end, r.errs = r.last, nil, nil
+	r.last = nil
+	if r.start != nil {
+		return
+	}
+	if r.metrics {
+		v, err := r.c.fetchMetrics(ctx)
+		if err != nil {
+			r.errs = append(r.errs, err)
+		}
+		r.start = v
+		return
+	}
 	v, err := r.c.fetchExpvar(ctx)
 	if err == nil {
 		r.start = v
@@ -77,13 +96,11 @@ func (r *varsReader) readStart(ctx context.Context) {
 		return
 	}
 	r.start, r.metrics = v, true
-	r.errs = append(r.errs, fmt.Errorf("%w; the go.* series come from the Prometheus text at /metrics instead, without per-GC pauses", err))
+	r.fallback = fmt.Errorf("%w; the go.* series come from the Prometheus text at /metrics instead, without per-GC pauses", err)
 }
 
+// readEnd takes the window's end reading, kept for the next window.
 func (r *varsReader) readEnd(ctx context.Context) {
-	if r.start == nil {
-		return
-	}
 	var err error
 	if r.metrics {
 		r.end, err = r.c.fetchMetrics(ctx)
@@ -91,8 +108,13 @@ func (r *varsReader) readEnd(ctx context.Context) {
 		r.end, err = r.c.fetchExpvar(ctx)
 	}
 	if err != nil {
-		r.errs = append(r.errs, fmt.Errorf("at the window's end: %w (the series have their first point only)", err))
+		r.end = nil
+		if r.start != nil {
+			r.errs = append(r.errs, fmt.Errorf("at the window's end: %w (the series have their first point only)", err))
+		}
+		return
 	}
+	r.last = r.end
 }
 
 // series returns the series, and why some or all are missing ("" when
@@ -100,6 +122,9 @@ func (r *varsReader) readEnd(ctx context.Context) {
 func (r *varsReader) series(labels map[string]string) ([]observation.Series, string) {
 	out, err := varsSeries(r.start, r.end, labels)
 	var why []string
+	if r.metrics {
+		why = append(why, r.fallback.Error())
+	}
 	for _, e := range append(r.errs, err) {
 		if e != nil {
 			why = append(why, e.Error())

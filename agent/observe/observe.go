@@ -2,6 +2,31 @@
 // eBPF windows, metric series, scraped and pushed profiles, and the host's
 // identity. diagnose and the agent build every observation through here,
 // so both describe the same things the same way.
+//
+// A Watcher watches one target for as long as it lives:
+//
+//	w, err := observe.Start(ctx, opts) // once: check the target, start the collectors
+//	defer w.Close()                    // must be called: frees what Start took
+//	for {
+//		o, err := w.Window(ctx, d)     // again and again: one observation each
+//	}
+//
+// Start loads and attaches the eBPF programs, opens the samplers, reads
+// the process table (a host) and probes the Go service (a URL). Each
+// Window returns one observation; windows tile time, each beginning where
+// the previous one ended, so what happens between two calls is in the
+// second (but for a Go service's CPU profile, taken from the call). What
+// carries over from window to window: the eBPF session and its
+// symbolizer's caches, the recorder's counter baselines, the process
+// scan's last reading, and the scraper's last cumulative profiles and
+// runtime statistics; nothing is loaded twice. The first window starts at
+// its call: what was gathered between Start and then is dropped.
+//
+// Close releases the eBPF programs, maps, links and perf events (all file
+// descriptors), the symbolizer's caches and the scraper's connections;
+// without it they outlive the watcher. One Window runs at a time; Close
+// may be called from any goroutine, during a Window too, which it cuts
+// short and waits for. Watch is Start, one Window and Close.
 package observe
 
 import (

@@ -21,19 +21,17 @@ import (
 // ErrNoProcess is a PID with no process behind it when the watch begins.
 var ErrNoProcess = errors.New("no such process")
 
-// NotRequested is the reason Missing gives for eBPF when WatchOptions did
-// not ask for it.
+// NotRequested is the reason Missing gives for eBPF when Options did not
+// ask for it.
 const NotRequested = "not requested"
 
-// WatchOptions say what to watch and how.
-type WatchOptions struct {
+// Options say what to watch and how.
+type Options struct {
 	// Target: a process (PID), a Go service (URL), or the host (neither).
 	PID int
 	URL string
-	// Duration of Watch's window (a Watcher's windows each say theirs);
-	// Interval between metric readings.
-	Duration time.Duration
-	Interval time.Duration // default 1 s
+	// Interval between metric readings; default 1 s.
+	Interval time.Duration
 	// EBPF turns the eBPF collectors on when this host allows them;
 	// Frequency is their on-CPU sampling rate (default 99 Hz).
 	EBPF      bool
@@ -43,21 +41,18 @@ type WatchOptions struct {
 	// Stop, when closed, ends the window early without an error: the
 	// watched command has exited. A Watcher's later windows end at once.
 	Stop <-chan struct{}
-	// Started, when set, is called as each window starts with what is
-	// being collected, for a progress display.
-	Started func(collecting []string)
 }
 
-// Watch watches one target for one window with every collector that
+// Watch watches one target for one window of d with every collector that
 // applies and can run here: eBPF (host-wide, or the PID and its
 // children), /proc and PSI metric series, and the Go service's pprof
 // endpoint. It returns the observation, whose Missing lists every signal
 // that could not be had and why. The error is for a target that cannot be
 // watched at all (a URL that is not pprof); a PID that exits during the
 // window is not an error: its series end there and Missing says so.
-// It is Start, one Window of opts.Duration, and Close.
-func Watch(ctx context.Context, opts WatchOptions) (*observation.Observation, error) {
-	if opts.Duration <= 0 {
+// It is Start, one Window of d, and Close.
+func Watch(ctx context.Context, opts Options, d time.Duration) (*observation.Observation, error) {
+	if d <= 0 {
 		return nil, errWindow
 	}
 	w, err := Start(ctx, opts)
@@ -65,23 +60,35 @@ func Watch(ctx context.Context, opts WatchOptions) (*observation.Observation, er
 		return nil, err
 	}
 	defer w.Close()
-	return w.Window(ctx, opts.Duration)
+	return w.Window(ctx, d)
 }
 
 var errWindow = errors.New("observe: a window needs a positive duration")
 
-// ErrClosed is Window's error after Close.
+// ErrClosed is Window's error after Close, and, wrapped, that of a window
+// that Close cut short.
 var ErrClosed = errors.New("observe: watcher closed")
 
-// Watcher watches one target window after window. What it starts once it
-// keeps for every window: the eBPF session (loaded and attached once; each
-// window reads what it gathered since the previous one), the samplers and
-// the recorder's counter baselines, the process scan's last reading, and
-// the symbolizer's caches inside the session. Consecutive windows tile
-// time: each begins where the previous one ended. Not safe for concurrent
-// use.
+// ErrBusy is Window's error while another Window of the same watcher is
+// in flight: windows tile time, one after the other.
+var ErrBusy = errors.New("observe: a window is already in flight")
+
+// Watcher watches one target window after window (see the package doc
+// for its lifecycle). What it starts once it keeps for every window: the
+// eBPF session (loaded and attached once; each window reads what it
+// gathered since the previous one), the samplers and the recorder's
+// counter baselines, the process scan's last reading, the Go service's
+// scrape state (its last cumulative profiles and runtime statistics),
+// and the symbolizer's caches inside the session. Consecutive windows
+// tile time: each begins where the previous one ended.
+//
+// Concurrency: one Window at a time (an overlapping call gets ErrBusy);
+// Close may be called from any goroutine at any time, a window in flight
+// included: it cuts that window short (the window returns what it
+// watched so far and an error wrapping ErrClosed), waits for it to
+// return, then frees everything.
 type Watcher struct {
-	opts WatchOptions
+	opts Options
 	// base holds what every window's observation starts with: the
 	// target, the host, the collectors, and what cannot be collected.
 	base     observation.Observation
@@ -90,19 +97,35 @@ type Watcher struct {
 	session  *bpf.Session
 	running  []bpf.Collector // the eBPF collectors attached, nil without a session
 	scan     *collect.ProcessScan
+	scraper  *goscrape.Scraper
 	end      time.Time // the previous window's end, zero before the first
+
+	// mu guards closed and the window in flight, which Close ends.
+	mu       sync.Mutex
 	closed   bool
+	cancel   context.CancelCauseFunc // the window in flight's, nil between windows
+	inFlight chan struct{}           // closed when the window in flight has returned
+	close    sync.Once
+	closeErr error
+
+	// windowStarted, when set (by tests), is called as a window starts.
+	windowStarted func()
 }
 
 // Start checks the target and starts every collector that applies and can
 // run here (see Watch); what cannot run is in every window's Missing. ctx
-// bounds the checks (a URL's probe), not the watcher. opts.Duration is
-// not used: each Window says how long it lasts.
-func Start(ctx context.Context, opts WatchOptions) (*Watcher, error) {
+// bounds Start (a URL's probe; a ctx that has ended once the collectors
+// are started fails Start, which then closes them), not the watcher.
+func Start(ctx context.Context, opts Options) (_ *Watcher, err error) {
 	if opts.Interval <= 0 {
 		opts.Interval = time.Second
 	}
 	w := &Watcher{opts: opts, rec: collect.NewRecorder()}
+	defer func() {
+		if err != nil {
+			w.Close()
+		}
+	}()
 	if err := w.checkTarget(ctx); err != nil {
 		return nil, err
 	}
@@ -110,17 +133,25 @@ func Start(ctx context.Context, opts WatchOptions) (*Watcher, error) {
 	w.openSamplers()
 	w.startEBPF()
 	w.startProcessScan()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("observe: starting the collectors: %w", err)
+	}
 	return w, nil
 }
 
 // checkTarget names the target in base and refuses one that cannot be
-// watched: a URL that is not net/http/pprof, a PID with no process.
+// watched: a URL that is not net/http/pprof (its scraper starts here), a
+// PID with no process.
 func (w *Watcher) checkTarget(ctx context.Context) error {
 	t := &w.base.Meta.Target
 	switch {
 	case w.opts.URL != "":
 		*t = observation.Target{Kind: observation.TargetURL, URL: w.opts.URL}
-		return goscrape.Probe(ctx, w.opts.URL)
+		s, err := goscrape.NewScraper(ctx, goscrape.Options{BaseURL: w.opts.URL})
+		if err != nil {
+			return err
+		}
+		w.scraper = s
 	case w.opts.PID > 0:
 		*t = observation.Target{Kind: observation.TargetProcess, PID: w.opts.PID}
 		if _, err := os.Stat(fmt.Sprintf("%s/%d/stat", w.opts.Env.ProcDir(), w.opts.PID)); err != nil {
@@ -140,13 +171,13 @@ func (w *Watcher) describeHost() {
 }
 
 // openSamplers makes the /proc and PSI samplers of the target, and the
-// watcher's own CPU time, read in the same rounds as the host's so that
-// the analyzer can leave it out of the host's.
+// sampler of perfhound's own CPU time, read in the same rounds as the
+// host's so that the analyzer can leave it out of the host's.
 func (w *Watcher) openSamplers() {
 	samplers, missing := collect.Samplers(w.opts.Env, collect.Target{PID: w.opts.PID})
 	w.base.Missing = append(w.base.Missing, missing...)
 	w.base.Meta.WatcherPID = collect.WatcherPID(w.opts.Env)
-	w.samplers = append(samplers, collect.Watcher())
+	w.samplers = append(samplers, collect.SelfCPU())
 }
 
 // startEBPF loads and attaches the eBPF collectors this host allows, when
@@ -167,7 +198,7 @@ func (w *Watcher) startEBPF() {
 		Frequency:      w.opts.Frequency,
 		PIDs:           pids(w.opts.PID),
 		FollowChildren: w.opts.PID > 0,
-		ProcFS:         w.opts.Env.ProcFS,
+		ProcFS:         w.opts.Env.ProcDir(),
 	})
 	if err != nil {
 		w.base.Missing = append(w.base.Missing, observation.Missing{Signal: observation.SignalEBPF, Reason: err.Error()})
@@ -177,7 +208,9 @@ func (w *Watcher) startEBPF() {
 	Collector(&w.base.Meta, string(observation.SourceEBPF), "github.com/cilium/ebpf")
 }
 
-// startProcessScan takes a host's first scan of every process.
+// startProcessScan takes a host's first scan of every process, to learn
+// whether the process table can be read (Collecting, Missing); the first
+// window takes its own.
 func (w *Watcher) startProcessScan() {
 	if w.base.Meta.Target.Kind != observation.TargetHost {
 		return
@@ -192,27 +225,31 @@ func (w *Watcher) startProcessScan() {
 
 // Window watches for d and returns the window's observation (see Watch).
 // The first window starts now; a later one where the previous one ended,
-// and ends d after the call: its first metric interval, and its eBPF
-// data, also cover the time between the calls. The eBPF data of a window
-// runs from the previous window's read of the session to this one's,
-// which follows the metric readings by the time the process table takes
-// to read. A Go service is scraped anew each window, from the call for
-// d (goscrape keeps nothing between scrapes). The window ends early, without an error, when opts.Stop is
-// closed, and with ctx's error (and what was watched so far) when ctx
-// ends.
+// and ends d after the call: its first metric interval, its eBPF data,
+// its process scan and its Go service's deltas and go.* rates also cover
+// the time between the calls. The eBPF data of a window runs from the
+// previous window's read of the session to this one's, which follows the
+// metric readings by the time the process table takes to read. A Go
+// service's CPU profile is the window's own, from the call for d. The
+// window ends early, without an error, when opts.Stop is closed; with
+// ctx's error (and what was watched so far) when ctx ends; and with an
+// error wrapping ErrClosed (and what was watched so far) when Close is
+// called. A scrape that fails is in the observation's Missing.
 func (w *Watcher) Window(ctx context.Context, d time.Duration) (*observation.Observation, error) {
-	if w.closed {
-		return nil, ErrClosed
-	}
 	if d <= 0 {
 		return nil, errWindow
 	}
-	if w.end.IsZero() {
-		w.discardEBPF()
+	wctx, done, err := w.begin(ctx)
+	if err != nil {
+		return nil, err
 	}
-	wctx, cancel := w.windowContext(ctx)
-	defer cancel()
-	w.announce()
+	defer done()
+	if w.end.IsZero() {
+		w.rebaseline()
+	}
+	if w.windowStarted != nil {
+		w.windowStarted()
+	}
 	anchor := time.Now()
 	start := w.end
 	if start.IsZero() {
@@ -224,63 +261,97 @@ func (w *Watcher) Window(ctx context.Context, d time.Duration) (*observation.Obs
 	end := time.Now()
 	w.end = end
 
-	// A scrape that failed before the window was cut short fails it;
-	// the process table and the eBPF session are still read, so that
-	// the next window starts where this one ended.
-	scrapeFailed := g.scrapeErr != nil && wctx.Err() == nil
-	o := w.assemble(g)
-	if scrapeFailed {
-		return nil, g.scrapeErr
-	}
+	o := w.assemble(g, wctx.Err() != nil)
 	o.Meta.Start, o.Meta.Duration = start.UTC(), end.Sub(start)
 	if err := ctx.Err(); err != nil {
 		return o, fmt.Errorf("observe: window cut short: %w", err)
 	}
+	if errors.Is(context.Cause(wctx), ErrClosed) {
+		return o, fmt.Errorf("observe: window cut short: %w", ErrClosed)
+	}
 	return o, nil
 }
 
-// Close stops every collector and frees what they hold (the eBPF
-// programs, maps, links and the symbolizer's caches). It is safe to call
-// more than once.
-func (w *Watcher) Close() error {
+// begin makes the window in flight: its context, which opts.Stop and
+// Close end, and done, which the window calls as it returns. It refuses a
+// closed watcher and a window while another is in flight.
+func (w *Watcher) begin(ctx context.Context) (context.Context, func(), error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.closed {
-		return nil
+		return nil, nil, ErrClosed
 	}
-	w.closed = true
-	if w.session != nil {
-		return w.session.Close()
+	if w.inFlight != nil {
+		return nil, nil, ErrBusy
 	}
-	return nil
-}
-
-// discardEBPF drops what the session gathered before the first window
-// (while the watcher started), so that the window holds its own span.
-func (w *Watcher) discardEBPF() {
-	if w.session != nil {
-		w.session.Read()
-	}
-}
-
-// windowContext is ctx, ended early by opts.Stop.
-func (w *Watcher) windowContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	wctx, cancel := context.WithCancel(ctx)
+	wctx, cancel := context.WithCancelCause(ctx)
 	if w.opts.Stop != nil {
 		go func() {
 			select {
 			case <-w.opts.Stop:
-				cancel()
+				cancel(nil)
 			case <-wctx.Done():
 			}
 		}()
 	}
-	return wctx, cancel
+	finished := make(chan struct{})
+	w.cancel, w.inFlight = cancel, finished
+	return wctx, func() {
+		cancel(nil)
+		w.mu.Lock()
+		w.cancel, w.inFlight = nil, nil
+		w.mu.Unlock()
+		close(finished)
+	}, nil
 }
 
-// announce tells opts.Started what the window collects.
-func (w *Watcher) announce() {
-	if w.opts.Started != nil {
-		w.opts.Started(collecting(w.samplers, w.running, w.opts.URL != "", w.scan != nil))
+// Close stops every collector and frees what they hold: the eBPF
+// programs, maps, links and the symbolizer's caches, and the scraper's
+// idle connections. A window in flight is cut short first, and Close
+// waits for it to return. It is safe to call more than once, and from
+// any goroutine; every call returns the first one's error.
+func (w *Watcher) Close() error {
+	w.close.Do(func() {
+		w.mu.Lock()
+		w.closed = true
+		cancel, inFlight := w.cancel, w.inFlight
+		w.mu.Unlock()
+		if cancel != nil {
+			cancel(ErrClosed)
+			<-inFlight
+		}
+		if w.scraper != nil {
+			w.scraper.Close()
+		}
+		if w.session != nil {
+			w.closeErr = w.session.Close()
+		}
+	})
+	return w.closeErr
+}
+
+// rebaseline drops what was gathered before the first window (while the
+// watcher started, and until Window was called), so that the window holds
+// its own span: what the eBPF session gathered, and the process scan's
+// first reading, taken again.
+func (w *Watcher) rebaseline() {
+	if w.session != nil {
+		w.session.Read()
 	}
+	if w.scan != nil {
+		scan, err := collect.StartProcessScan(w.opts.Env)
+		if err != nil {
+			w.base.Missing = append(w.base.Missing, observation.Missing{Signal: "proc", Reason: err.Error()})
+		}
+		w.scan = scan
+	}
+}
+
+// Collecting names what each window collects: the eBPF collectors, the
+// Go service's pprof endpoint, the /proc and PSI samplers, the process
+// table; for a progress display.
+func (w *Watcher) Collecting() []string {
+	return collecting(w.samplers, w.running, w.scraper != nil, w.scan != nil)
 }
 
 // gathered is what a window's samplers and scrape returned.
@@ -301,9 +372,9 @@ func (w *Watcher) gather(ctx context.Context, anchor time.Time, d time.Duration)
 	wg.Go(func() {
 		g.series, g.missing = w.rec.Window(ctx, w.samplers, w.opts.Interval, anchor, anchor.Add(d))
 	})
-	if w.opts.URL != "" {
+	if w.scraper != nil {
 		wg.Go(func() {
-			g.scraped, g.scrapeErr = goscrape.Scrape(ctx, goscrape.Options{BaseURL: w.opts.URL, Duration: d})
+			g.scraped, g.scrapeErr = w.scraper.Window(ctx, d)
 		})
 	}
 	wg.Wait()
@@ -321,8 +392,10 @@ func (w *Watcher) newObservation() *observation.Observation {
 
 // assemble makes the window's observation: what gather returned, each
 // process's share of the window, and what the eBPF session gathered;
-// for a host, without the watcher's own process.
-func (w *Watcher) assemble(g gathered) *observation.Observation {
+// for a host, without the watcher's own process. A scrape that failed
+// is Missing, unless the window was cut short (the scrape then returns
+// nothing, and the window says why it ended).
+func (w *Watcher) assemble(g gathered, cutShort bool) *observation.Observation {
 	o := w.newObservation()
 	o.Series = append(o.Series, g.series...)
 	o.Missing = append(o.Missing, g.missing...)
@@ -330,6 +403,9 @@ func (w *Watcher) assemble(g gathered) *observation.Observation {
 		o.Profiles = append(o.Profiles, g.scraped.Profiles...)
 		o.Series = append(o.Series, g.scraped.Series...)
 		o.Missing = append(o.Missing, g.scraped.Missing...)
+	}
+	if g.scrapeErr != nil && !cutShort {
+		o.Missing = append(o.Missing, observation.Missing{Signal: "pprof", Reason: g.scrapeErr.Error()})
 	}
 	w.finishProcessScan(o)
 	w.readEBPF(o)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -56,8 +57,13 @@ func TestWatchProcess(t *testing.T) {
 			}
 		}
 	}()
-	o, err := Watch(context.Background(), WatchOptions{PID: cmd.Process.Pid, Duration: 3 * time.Minute, Interval: 250 * time.Millisecond, EBPF: true,
-		Stop: stop, Started: func([]string) { start, cpu0 = time.Now(), onCPU(cmd.Process.Pid); close(started) }})
+	w, err := Start(context.Background(), Options{PID: cmd.Process.Pid, Interval: 250 * time.Millisecond, EBPF: true, Stop: stop})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.windowStarted = func() { start, cpu0 = time.Now(), onCPU(cmd.Process.Pid); close(started) }
+	o, err := w.Window(context.Background(), 3*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +126,7 @@ func TestWatchHostLeavesOutTheWatcher(t *testing.T) {
 	}()
 	var before, after unix.Rusage
 	unix.Getrusage(unix.RUSAGE_SELF, &before)
-	o, err := Watch(context.Background(), WatchOptions{Duration: 1500 * time.Millisecond, Interval: 500 * time.Millisecond, EBPF: true})
+	o, err := Watch(context.Background(), Options{Interval: 500 * time.Millisecond, EBPF: true}, 1500*time.Millisecond)
 	unix.Getrusage(unix.RUSAGE_SELF, &after)
 	stopped.Store(true)
 	<-spun
@@ -186,8 +192,13 @@ func TestWatchProcessThatExits(t *testing.T) {
 		time.Sleep(3 * interval) // readings after the exit, not a guess at it
 		close(stop)
 	}()
-	o, err := Watch(context.Background(), WatchOptions{PID: cmd.Process.Pid, Duration: 2 * time.Minute, Interval: interval,
-		Started: func([]string) { stdin.Close() }, Stop: stop})
+	w, err := Start(context.Background(), Options{PID: cmd.Process.Pid, Interval: interval, Stop: stop})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.windowStarted = func() { stdin.Close() }
+	o, err := w.Window(context.Background(), 2*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +215,7 @@ func TestWatchProcessThatExits(t *testing.T) {
 
 func TestWatchNoSuchProcess(t *testing.T) {
 	// Pids are below pid_max (at most 2^22): this one never exists.
-	_, err := Watch(context.Background(), WatchOptions{PID: 1 << 23, Duration: time.Second})
+	_, err := Watch(context.Background(), Options{PID: 1 << 23}, time.Second)
 	if !errors.Is(err, ErrNoProcess) {
 		t.Errorf("Watch of a missing pid: %v, want ErrNoProcess", err)
 	}
@@ -216,7 +227,7 @@ func TestWatchURLThatIsNotPprof(t *testing.T) {
 		w.Write([]byte("<html>hello</html>"))
 	}))
 	defer srv.Close()
-	_, err := Watch(context.Background(), WatchOptions{URL: srv.URL, Duration: time.Second})
+	_, err := Watch(context.Background(), Options{URL: srv.URL}, time.Second)
 	if !errors.Is(err, goscrape.ErrNotPprof) {
 		t.Errorf("Watch of an HTML site: %v, want ErrNotPprof", err)
 	}
@@ -242,6 +253,9 @@ func onCPU(pid int) time.Duration {
 // fails the tests that passed if they left a goroutine or a file
 // descriptor open (see checkLeaks).
 func TestMain(m *testing.M) {
+	if v := os.Getenv("PERFHOUND_SPIN_CPU"); v != "" {
+		spinCPU(v)
+	}
 	if v := os.Getenv("PERFHOUND_SPIN"); v != "" {
 		d, _ := time.ParseDuration(v)
 		for end := time.Now().Add(d); time.Now().Before(end); {
@@ -258,4 +272,20 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(code)
+}
+
+// spinCPU is a child's body: it spins until the kernel has counted d of
+// its CPU time, says "spun" on stdout, then blocks until stdin closes.
+func spinCPU(d string) {
+	want, _ := time.ParseDuration(d)
+	for {
+		var ru unix.Rusage
+		unix.Getrusage(unix.RUSAGE_SELF, &ru)
+		if time.Duration(ru.Utime.Nano()+ru.Stime.Nano()) >= want {
+			break
+		}
+	}
+	os.Stdout.WriteString("spun\n")
+	io.Copy(io.Discard, os.Stdin)
+	os.Exit(0)
 }

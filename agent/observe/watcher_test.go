@@ -1,10 +1,19 @@
 package observe
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"expvar"
 	"math"
+	"net/http"
+	"net/http/httptest"
+	"net/http/pprof"
+	"os"
+	"os/exec"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -60,14 +69,15 @@ func TestWatcherWindows(t *testing.T) {
 	ctx := context.Background()
 	stop := make(chan struct{})
 	oneStarted := make(chan struct{})
-	opts := WatchOptions{PID: cmd.Process.Pid, Interval: 250 * time.Millisecond, EBPF: true}
+	opts := Options{PID: cmd.Process.Pid, Interval: 250 * time.Millisecond, EBPF: true}
 	oneOpts := opts
-	oneOpts.Stop, oneOpts.Started = stop, func([]string) { close(oneStarted) }
+	oneOpts.Stop = stop
 	one, err := Start(ctx, oneOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer one.Close()
+	one.windowStarted = func() { close(oneStarted) }
 	three, err := Start(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -169,7 +179,7 @@ func TestWatcherWindows(t *testing.T) {
 
 // TestWatcherClosed: a closed watcher refuses a window, and closes once.
 func TestWatcherClosed(t *testing.T) {
-	w, err := Start(context.Background(), WatchOptions{PID: spinner(t, time.Minute).Process.Pid})
+	w, err := Start(context.Background(), Options{PID: spinner(t, time.Minute).Process.Pid})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +202,7 @@ func TestWatcherClosed(t *testing.T) {
 // only at its end (the first window's last reading is its baseline), and
 // begins where the first ended.
 func TestWatcherHostWindows(t *testing.T) {
-	w, err := Start(context.Background(), WatchOptions{Interval: time.Hour})
+	w, err := Start(context.Background(), Options{Interval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,5 +227,179 @@ func TestWatcherHostWindows(t *testing.T) {
 			}
 		}
 		prev = o
+	}
+}
+
+// TestWatcherCloseDuringWindow closes a watcher, twice at once, while its
+// window of ten minutes is in flight (run it with -race): the window ends
+// at once with what it watched and an error wrapping ErrClosed, a second
+// window meanwhile is refused with ErrBusy, and once Close has returned
+// nothing the watcher opened is left open.
+func TestWatcherCloseDuringWindow(t *testing.T) {
+	pid := spinner(t, 10*time.Minute).Process.Pid
+	before := openFDs()
+	w, err := Start(context.Background(), Options{PID: pid, Interval: 250 * time.Millisecond, EBPF: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	w.windowStarted = func() { close(started) }
+	type result struct {
+		o   *observation.Observation
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		o, err := w.Window(context.Background(), 10*time.Minute)
+		done <- result{o, err}
+	}()
+	<-started
+	if _, err := w.Window(context.Background(), time.Second); !errors.Is(err, ErrBusy) {
+		t.Errorf("a second window while one is in flight: %v, want ErrBusy", err)
+	}
+	closed := make(chan error, 2)
+	for range 2 {
+		go func() { closed <- w.Close() }()
+	}
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("the window in flight did not end within a minute of Close")
+	}
+	if !errors.Is(r.err, ErrClosed) || r.o == nil || r.o.Meta.Target.PID == 0 {
+		t.Errorf("the window Close cut short: %v, %v; want what it watched and ErrClosed", r.o, r.err)
+	}
+	for range 2 {
+		if err := <-closed; err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	}
+	if _, err := w.Window(context.Background(), time.Second); !errors.Is(err, ErrClosed) {
+		t.Errorf("Window after Close: %v, want ErrClosed", err)
+	}
+	if extra := newFDs(before); len(extra) > 0 {
+		t.Errorf("open after Close: %v", extra)
+	}
+}
+
+// TestWatcherLaterScrapeFails watches a Go service (this test process's
+// own net/http/pprof and expvar) that stops answering after the first
+// window: the second window is still an observation, of the host around
+// it, with each endpoint that failed in Missing, not an error.
+func TestWatcherLaterScrapeFails(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.Handle("/debug/vars", expvar.Handler())
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	w, err := Start(context.Background(), Options{URL: srv.URL, Interval: 250 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	o, err := w.Window(context.Background(), time.Second)
+	if err != nil {
+		t.Fatalf("window 1: %v", err)
+	}
+	if len(o.ProfilesOf(observation.KindCPU)) != 1 || len(o.ProfilesOf(observation.KindAllocs)) != 1 {
+		t.Fatalf("window 1: profiles %v, missing %v: want the service's", o.Profiles, o.Missing)
+	}
+	srv.CloseClientConnections()
+	srv.Close()
+	o, err = w.Window(context.Background(), time.Second)
+	if err != nil {
+		t.Fatalf("window 2, the service gone: %v, want an observation saying so", err)
+	}
+	if len(o.Profiles) != 0 || len(o.SeriesNamed("host.cpu", nil)) == 0 {
+		t.Errorf("window 2: %d profiles, %d host.cpu series: want none, and the host's", len(o.Profiles), len(o.SeriesNamed("host.cpu", nil)))
+	}
+	missing := map[string]string{}
+	for _, m := range o.Missing {
+		missing[m.Signal] = m.Reason
+	}
+	for _, s := range []string{"pprof.cpu", "pprof.heap", "pprof.allocs", "pprof.goroutine", "pprof.block", "pprof.mutex", "go.expvar"} {
+		if !strings.Contains(missing[s], srv.URL) {
+			t.Errorf("window 2: missing %s: %q, want the failure at %s", s, missing[s], srv.URL)
+		}
+	}
+}
+
+// TestWatcherFirstWindowProcScan: a host watcher's first window begins at
+// its Window call, and so do its proc.* rates. Between Start and the
+// first Window a child spins for 300 ms of CPU time, then blocks; the
+// window (at least as long as the spin took) must count for the child
+// what the kernel counts for it in the window, about nothing, not the
+// spin before.
+func TestWatcherFirstWindowProcScan(t *testing.T) {
+	w, err := Start(context.Background(), Options{Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	begun := time.Now()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "PERFHOUND_SPIN_CPU=300ms")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() })
+	spun := make(chan error, 1)
+	go func() {
+		_, err := bufio.NewReader(stdout).ReadString('\n')
+		spun <- err
+	}()
+	select {
+	case err := <-spun:
+		if err != nil {
+			t.Fatalf("the child did not say it spun: %v", err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the child did not spin 300 ms of CPU time in two minutes")
+	}
+	pid := cmd.Process.Pid
+	cpu0 := onCPU(pid)
+	o, err := w.Window(context.Background(), max(500*time.Millisecond, time.Since(begun)))
+	kernel := (onCPU(pid) - cpu0).Seconds()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var counted float64
+	for _, s := range o.SeriesNamed(observation.HostScanCPU, map[string]string{"pid": strconv.Itoa(pid)}) {
+		for _, p := range s.Points {
+			counted += p.Value * o.Meta.Duration.Seconds()
+		}
+	}
+	t.Logf("the child: %.3f s of CPU counted in the %v window, %.3f s by the kernel's count around it", counted, o.Meta.Duration, kernel)
+	if counted > kernel+0.02 {
+		t.Errorf("the first window counts %.3f s of the child's CPU time, the kernel %.3f s: the spin before the window is in it", counted, kernel)
+	}
+}
+
+// TestStartCanceled: a Start whose ctx has ended by the time the
+// collectors (the eBPF session, the samplers) are started fails, and
+// closes what it had opened.
+func TestStartCanceled(t *testing.T) {
+	pid := spinner(t, time.Minute).Process.Pid
+	before := openFDs()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	w, err := Start(ctx, Options{PID: pid, EBPF: true})
+	if !errors.Is(err, context.Canceled) || w != nil {
+		t.Errorf("Start with an ended context: %v, %v; want context.Canceled", w, err)
+	}
+	if extra := newFDs(before); len(extra) > 0 {
+		t.Errorf("open after a failed Start: %v", extra)
 	}
 }
