@@ -179,7 +179,7 @@ func TestSamplerSignals(t *testing.T) {
 	if !slices.Equal(made, registered) {
 		t.Errorf("samplers made or missing are named %v, registered %v", made, registered)
 	}
-	if n := Watcher().Name(); !catalogued[n] {
+	if n := SelfCPU().Name(); !catalogued[n] {
 		t.Errorf("the watcher's sampler %s is not a catalogued signal", n)
 	}
 }

@@ -27,26 +27,21 @@ type gcRing struct {
 	pauseEnd [256]uint64 // unix nanoseconds
 }
 
-// goSeries is a series made from vars, with its unit.
-type goSeries struct {
-	name observation.SeriesName
-	unit string
-}
-
-// The series made from vars, in output order, with their units.
+// The series made from vars, in output order; their units are the
+// catalogue's.
 var (
-	gaugeSeries = []goSeries{
-		{observation.GoHeapAlloc, "bytes"},
-		{observation.GoHeapSys, "bytes"},
-		{observation.GoHeapInuse, "bytes"},
-		{observation.GoHeapObjects, "objects"},
-		{observation.GoHeapGoal, "bytes"},
-		{observation.GoGCCPUFraction, "ratio"},
-		{observation.GoGoroutines, "goroutines"},
+	gaugeSeries = []observation.SeriesName{
+		observation.GoHeapAlloc,
+		observation.GoHeapSys,
+		observation.GoHeapInuse,
+		observation.GoHeapObjects,
+		observation.GoHeapGoal,
+		observation.GoGCCPUFraction,
+		observation.GoGoroutines,
 	}
-	rateSeries = []goSeries{
-		{observation.GoGCCount, "1/s"},
-		{observation.GoAllocRate, "bytes/s"},
+	rateSeries = []observation.SeriesName{
+		observation.GoGCCount,
+		observation.GoAllocRate,
 	}
 )
 
@@ -145,9 +140,9 @@ func (r *varsReader) series(labels map[string]string) ([]observation.Series, str
 func varsSeries(a, b *vars, labels map[string]string) ([]observation.Series, error) {
 	var out []observation.Series
 	for _, g := range gaugeSeries {
-		s := observation.Series{Name: g.name, Unit: g.unit, Labels: labels}
+		s := observation.Series{Name: g, Unit: g.Unit(), Labels: labels}
 		for _, v := range []*vars{a, b} {
-			if x, ok := v.gauge(g.name); ok {
+			if x, ok := v.gauge(g); ok {
 				s.Points = append(s.Points, observation.Point{Time: stamp(v.at), Value: x})
 			}
 		}
@@ -168,15 +163,15 @@ func varsSeries(a, b *vars, labels map[string]string) ([]observation.Series, err
 		}
 	}
 	for _, r := range rateSeries {
-		x0, ok0 := a.counters[r.name]
-		x1, ok1 := b.counters[r.name]
+		x0, ok0 := a.counters[r]
+		x1, ok1 := b.counters[r]
 		if ok0 && ok1 {
-			out = append(out, observation.Series{Name: r.name, Unit: r.unit, Labels: labels,
+			out = append(out, observation.Series{Name: r, Unit: r.Unit(), Labels: labels,
 				Points: []observation.Point{{Time: stamp(b.at), Value: (x1 - x0) / dt}}})
 		}
 	}
 	if a.gc != nil && b.gc != nil && b.gc.numGC >= a.gc.numGC {
-		pauses := observation.Series{Name: observation.GoGCPause, Unit: "seconds", Labels: labels}
+		pauses := observation.Series{Name: observation.GoGCPause, Unit: observation.GoGCPause.Unit(), Labels: labels}
 		n := b.gc.numGC
 		for i := max(a.gc.numGC+1, n-min(n, 255)); i <= n; i++ {
 			slot := (i + 255) % 256

@@ -341,7 +341,7 @@ func (w *Watcher) rebaseline() {
 	if w.scan != nil {
 		scan, err := collect.StartProcessScan(w.opts.Env)
 		if err != nil {
-			w.base.Missing = append(w.base.Missing, observation.Missing{Signal: "proc", Reason: err.Error()})
+			w.base.Missing = append(w.base.Missing, observation.Missing{Signal: observation.SignalHostScan, Reason: err.Error()})
 		}
 		w.scan = scan
 	}
@@ -405,7 +405,7 @@ func (w *Watcher) assemble(g gathered, cutShort bool) *observation.Observation {
 		o.Missing = append(o.Missing, g.scraped.Missing...)
 	}
 	if g.scrapeErr != nil && !cutShort {
-		o.Missing = append(o.Missing, observation.Missing{Signal: "pprof", Reason: g.scrapeErr.Error()})
+		o.Missing = append(o.Missing, observation.Missing{Signal: observation.SignalPprof, Reason: g.scrapeErr.Error()})
 	}
 	w.finishProcessScan(o)
 	w.readEBPF(o)

@@ -213,8 +213,8 @@ func TestWatcherHostWindows(t *testing.T) {
 		if err != nil {
 			t.Fatalf("window %d: %v", i+1, err)
 		}
-		if o.Meta.Target.Kind != observation.TargetHost || len(o.SeriesNamed("host.cpu", nil)) == 0 || len(o.SeriesNamed("watcher.cpu", nil)) == 0 {
-			t.Errorf("window %d: target %+v, %d host.cpu series", i+1, o.Meta.Target, len(o.SeriesNamed("host.cpu", nil)))
+		if o.Meta.Target.Kind != observation.TargetHost || len(o.SeriesNamed(observation.HostCPU, nil)) == 0 || len(o.SeriesNamed("watcher.cpu", nil)) == 0 {
+			t.Errorf("window %d: target %+v, %d host.cpu series", i+1, o.Meta.Target, len(o.SeriesNamed(observation.HostCPU, nil)))
 		}
 		for _, m := range o.Missing {
 			if strings.Contains(m.Reason, "read once") {
@@ -313,14 +313,15 @@ func TestWatcherLaterScrapeFails(t *testing.T) {
 	if err != nil {
 		t.Fatalf("window 2, the service gone: %v, want an observation saying so", err)
 	}
-	if len(o.Profiles) != 0 || len(o.SeriesNamed("host.cpu", nil)) == 0 {
-		t.Errorf("window 2: %d profiles, %d host.cpu series: want none, and the host's", len(o.Profiles), len(o.SeriesNamed("host.cpu", nil)))
+	if len(o.Profiles) != 0 || len(o.SeriesNamed(observation.HostCPU, nil)) == 0 {
+		t.Errorf("window 2: %d profiles, %d host.cpu series: want none, and the host's", len(o.Profiles), len(o.SeriesNamed(observation.HostCPU, nil)))
 	}
-	missing := map[string]string{}
+	missing := map[observation.Signal]string{}
 	for _, m := range o.Missing {
 		missing[m.Signal] = m.Reason
 	}
-	for _, s := range []string{"pprof.cpu", "pprof.heap", "pprof.allocs", "pprof.goroutine", "pprof.block", "pprof.mutex", "go.expvar"} {
+	for _, s := range []observation.Signal{observation.SignalPprofCPU, observation.SignalPprofHeap, observation.SignalPprofAllocs,
+		observation.SignalPprofGoroutine, observation.SignalPprofBlock, observation.SignalPprofMutex, observation.SignalGoExpvar} {
 		if !strings.Contains(missing[s], srv.URL) {
 			t.Errorf("window 2: missing %s: %q, want the failure at %s", s, missing[s], srv.URL)
 		}
