@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/perfhound/perfhound/internal/testproc"
 )
 
 // TestProcessScan scans the real /proc around a spinning shell and a
@@ -23,12 +25,7 @@ func TestProcessScan(t *testing.T) {
 	// thread that starts it locked).
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	spin := exec.Command("/bin/sh", "-c", `i=0; while [ $i -lt 100000000 ]; do i=$((i+1)); done`)
-	spin.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := spin.Start(); err != nil {
-		t.Skipf("cannot start a spinning shell: %v", err)
-	}
-	defer func() { spin.Process.Kill(); spin.Wait() }()
+	spin := testproc.Spin(t, 1e8)
 	idle := exec.Command("sleep", "600")
 	idle.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := idle.Start(); err != nil {
@@ -47,22 +44,22 @@ func TestProcessScan(t *testing.T) {
 	}
 
 	const minWindow, minCPU = time.Second, 200 * time.Millisecond
-	before := onCPU(t, spin.Process.Pid)
+	before := testproc.OnCPU(spin.Process.Pid)
 	scan, err := StartProcessScan(Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	for deadline := start.Add(2 * time.Minute); time.Since(start) < minWindow || onCPU(t, spin.Process.Pid)-before < minCPU; time.Sleep(20 * time.Millisecond) {
+	for deadline := start.Add(2 * time.Minute); time.Since(start) < minWindow || testproc.OnCPU(spin.Process.Pid)-before < minCPU; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the spinning shell had %v of CPU time in two minutes", onCPU(t, spin.Process.Pid)-before)
+			t.Fatalf("the spinning shell had %v of CPU time in two minutes", testproc.OnCPU(spin.Process.Pid)-before)
 		}
 	}
 	series, _, err := scan.Finish()
 	if err != nil {
 		t.Fatal(err)
 	}
-	after := onCPU(t, spin.Process.Pid)
+	after := testproc.OnCPU(spin.Process.Pid)
 	secs := time.Since(start).Seconds()
 	pid := strconv.Itoa(spin.Process.Pid)
 	var cpu, delay float64
@@ -94,21 +91,14 @@ func TestProcessScan(t *testing.T) {
 // is stopped (SIGSTOP) in the second. The second window starts at the
 // first's last scan, so the shell is in the first and not in the second.
 func TestProcessScanWindows(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	spin := exec.Command("/bin/sh", "-c", `i=0; while [ $i -lt 100000000 ]; do i=$((i+1)); done`)
-	spin.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := spin.Start(); err != nil {
-		t.Skipf("cannot start a spinning shell: %v", err)
-	}
-	defer func() { spin.Process.Kill(); spin.Wait() }()
+	spin := testproc.Spin(t, 1e8)
 	pid := spin.Process.Pid
 	scan, err := StartProcessScan(Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := onCPU(t, pid)
-	for deadline := time.Now().Add(2 * time.Minute); onCPU(t, pid)-before < 50*time.Millisecond; time.Sleep(10 * time.Millisecond) {
+	before := testproc.OnCPU(pid)
+	for deadline := time.Now().Add(2 * time.Minute); testproc.OnCPU(pid)-before < 50*time.Millisecond; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the spinning shell had less than 50 ms of CPU time in two minutes")
 		}

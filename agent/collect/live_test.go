@@ -3,18 +3,15 @@ package collect
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/perfhound/perfhound/analyzer/observation"
+	"github.com/perfhound/perfhound/internal/testproc"
 )
 
 // TestLive samples a spinning child with every sampler: a shell counting
@@ -54,11 +51,11 @@ func TestLive(t *testing.T) {
 	const interval, minWindow, minCPU = 250 * time.Millisecond, 1500 * time.Millisecond, 200 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	start, cpu0 := time.Now(), onCPU(t, cmd.Process.Pid)
+	start, cpu0 := time.Now(), testproc.OnCPU(cmd.Process.Pid)
 	go func() {
 		defer cancel()
 		for deadline := start.Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			if time.Since(start) >= minWindow && onCPU(t, cmd.Process.Pid)-cpu0 >= minCPU {
+			if time.Since(start) >= minWindow && testproc.OnCPU(cmd.Process.Pid)-cpu0 >= minCPU {
 				return
 			}
 		}
@@ -146,27 +143,4 @@ func TestLive(t *testing.T) {
 			t.Errorf("%s, second sample after exit: %v", s.Name(), err)
 		}
 	}
-}
-
-// onCPU is the CPU time the kernel counts for pid's threads
-// (/proc/PID/task/*/schedstat), read apart from the samplers.
-func onCPU(t *testing.T, pid int) time.Duration {
-	dir := fmt.Sprintf("/proc/%d/task", pid)
-	tids, err := os.ReadDir(dir)
-	if err != nil {
-		t.Errorf("reading the threads of pid %d: %v", pid, err)
-		return 0
-	}
-	var ns int64
-	for _, tid := range tids {
-		b, err := os.ReadFile(filepath.Join(dir, tid.Name(), "schedstat"))
-		if err != nil {
-			continue // the thread ended
-		}
-		if f := strings.Fields(string(b)); len(f) == 3 {
-			n, _ := strconv.ParseInt(f[0], 10, 64)
-			ns += n
-		}
-	}
-	return time.Duration(ns)
 }

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -22,6 +21,7 @@ import (
 	"github.com/perfhound/perfhound/agent/goscrape"
 	"github.com/perfhound/perfhound/analyzer/observation"
 	"github.com/perfhound/perfhound/bpf"
+	"github.com/perfhound/perfhound/internal/testproc"
 )
 
 // spinner re-runs the test binary as a process that burns one CPU for d
@@ -52,7 +52,7 @@ func TestWatchProcess(t *testing.T) {
 		<-started
 		defer close(stop)
 		for deadline := start.Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			if time.Since(start) >= minWindow && onCPU(cmd.Process.Pid)-cpu0 >= minCPU {
+			if time.Since(start) >= minWindow && testproc.OnCPU(cmd.Process.Pid)-cpu0 >= minCPU {
 				return
 			}
 		}
@@ -62,7 +62,7 @@ func TestWatchProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	w.windowStarted = func() { start, cpu0 = time.Now(), onCPU(cmd.Process.Pid); close(started) }
+	w.windowStarted = func() { start, cpu0 = time.Now(), testproc.OnCPU(cmd.Process.Pid); close(started) }
 	o, err := w.Window(context.Background(), 3*time.Minute)
 	if err != nil {
 		t.Fatal(err)
@@ -231,22 +231,6 @@ func TestWatchURLThatIsNotPprof(t *testing.T) {
 	if !errors.Is(err, goscrape.ErrNotPprof) {
 		t.Errorf("Watch of an HTML site: %v, want ErrNotPprof", err)
 	}
-}
-
-// onCPU is the CPU time the kernel counts for pid's threads
-// (/proc/PID/task/*/schedstat).
-func onCPU(pid int) time.Duration {
-	dir := fmt.Sprintf("/proc/%d/task", pid)
-	tids, _ := os.ReadDir(dir)
-	var ns int64
-	for _, tid := range tids {
-		b, err := os.ReadFile(filepath.Join(dir, tid.Name(), "schedstat"))
-		if f := strings.Fields(string(b)); err == nil && len(f) == 3 {
-			n, _ := strconv.ParseInt(f[0], 10, 64)
-			ns += n
-		}
-	}
-	return time.Duration(ns)
 }
 
 // TestMain doubles as the spinner's body when PERFHOUND_SPIN is set, and

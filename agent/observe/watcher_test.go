@@ -19,6 +19,7 @@ import (
 
 	"github.com/perfhound/perfhound/analyzer/observation"
 	"github.com/perfhound/perfhound/bpf"
+	"github.com/perfhound/perfhound/internal/testproc"
 )
 
 // cpuSeconds is the CPU time a process.cpu series says the target used in
@@ -107,8 +108,8 @@ func TestWatcherWindows(t *testing.T) {
 		if i == 0 {
 			// The time between two calls is the next window's: the
 			// spinner's CPU time in it must not be lost.
-			before := onCPU(cmd.Process.Pid)
-			for deadline := time.Now().Add(2 * time.Minute); onCPU(cmd.Process.Pid)-before < 500*time.Millisecond; time.Sleep(10 * time.Millisecond) {
+			before := testproc.OnCPU(cmd.Process.Pid)
+			for deadline := time.Now().Add(2 * time.Minute); testproc.OnCPU(cmd.Process.Pid)-before < 500*time.Millisecond; time.Sleep(10 * time.Millisecond) {
 				if time.Now().After(deadline) {
 					t.Fatal("the spinner had less than 500 ms of CPU time in two minutes")
 				}
@@ -370,9 +371,9 @@ func TestWatcherFirstWindowProcScan(t *testing.T) {
 		t.Fatal("the child did not spin 300 ms of CPU time in two minutes")
 	}
 	pid := cmd.Process.Pid
-	cpu0 := onCPU(pid)
+	cpu0 := testproc.OnCPU(pid)
 	o, err := w.Window(context.Background(), max(500*time.Millisecond, time.Since(begun)))
-	kernel := (onCPU(pid) - cpu0).Seconds()
+	kernel := (testproc.OnCPU(pid) - cpu0).Seconds()
 	if err != nil {
 		t.Fatal(err)
 	}
