@@ -23,12 +23,12 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"unicode"
 
 	"github.com/google/pprof/profile"
 
 	"github.com/perfhound/perfhound/analyzer/observation"
 	"github.com/perfhound/perfhound/analyzer/verdict"
+	"github.com/perfhound/perfhound/internal/textfmt"
 )
 
 // Process is one process's part of a host window.
@@ -82,7 +82,7 @@ func (h *Host) Rank(exclude ...int) []Process {
 				continue
 			}
 			b := verdict.BreakdownOf(&observation.Observation{Profiles: profs})
-			p := Process{PID: pid, Comm: printable(commOf(profs)), ByClass: map[verdict.Class]float64{}, Source: verdict.BreakdownEBPF}
+			p := Process{PID: pid, Comm: commName(commOf(profs)), ByClass: map[verdict.Class]float64{}, Source: verdict.BreakdownEBPF}
 			// In the classes' order, not the map's: a float sum in map
 			// order differs in its last bits from run to run, and two
 			// processes of equal load would swap places in the report.
@@ -141,7 +141,7 @@ func fromScans(o *observation.Observation, skip map[int]bool) []Process {
 		}
 		p := byPID[pid]
 		if p == nil {
-			p = &Process{PID: pid, Comm: printable(s.Labels["comm"]), ByClass: map[verdict.Class]float64{}, Source: verdict.BreakdownProc}
+			p = &Process{PID: pid, Comm: commName(s.Labels["comm"]), ByClass: map[verdict.Class]float64{}, Source: verdict.BreakdownProc}
 			byPID[pid] = p
 		}
 		v := s.Points[len(s.Points)-1].Value
@@ -173,7 +173,7 @@ func (h *Host) Split(pid int) *observation.Observation {
 	sub.Meta.Target = observation.Target{Kind: observation.TargetProcess, PID: pid}
 	if profs := h.byPID[pid]; len(profs) > 0 {
 		sub.Profiles = profs
-		sub.Meta.Target.Command = []string{printable(commOf(profs))}
+		sub.Meta.Target.Command = []string{commName(commOf(profs))}
 	}
 	for _, h := range o.Histograms {
 		if h.Labels["pid"] == id {
@@ -191,7 +191,7 @@ func (h *Host) Split(pid int) *observation.Observation {
 			continue
 		}
 		if len(sub.Meta.Target.Command) == 0 && s.Labels["comm"] != "" {
-			sub.Meta.Target.Command = []string{printable(s.Labels["comm"])}
+			sub.Meta.Target.Command = []string{commName(s.Labels["comm"])}
 		}
 		switch s.Name {
 		case observation.HostScanCPU:
@@ -264,20 +264,7 @@ func samplePID(s *profile.Sample) (int, bool) {
 	return 0, false
 }
 
-// printable escapes the control characters of a command name: any process
-// can name itself (prctl PR_SET_NAME), and a name that reached a terminal
-// as it is could move the cursor, clear the screen or set the title.
-func printable(s string) string {
-	clean := true
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	q := strconv.QuoteToGraphic(s)
-	return q[1 : len(q)-1]
-}
+// commName is a process's name as reports may show it: any process can
+// name itself (prctl PR_SET_NAME), and a name that reached a terminal as
+// it is could move the cursor, clear the screen or set the title.
+func commName(s string) string { return textfmt.Printable(s) }

@@ -129,16 +129,17 @@ func TestRankFromScans(t *testing.T) {
 	}
 }
 
-func TestPrintable(t *testing.T) {
+func TestCommName(t *testing.T) {
 	for in, want := range map[string]string{
 		"workloads":             "workloads",
 		"kworker/0:1-events":    "kworker/0:1-events",
 		"\x1b]0;pwn\x07\x1b[2J": `\x1b]0;pwn\a\x1b[2J`,
 		"tab\there":             `tab\there`,
 		"naïve":                 "naïve",
+		"a\u202egnp.exe":        `a\u202egnp.exe`, // a right-to-left override
 	} {
-		if got := printable(in); got != want {
-			t.Errorf("printable(%q) = %q, want %q", in, got, want)
+		if got := commName(in); got != want {
+			t.Errorf("commName(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
