@@ -462,9 +462,9 @@ func watchURL(ctx context.Context, opts Options, wopts observe.Options) (*observ
 	default:
 		wopts.PID = pid
 	}
-	if wopts.PID == 0 {
+	if wopts.PID == 0 && wopts.EBPF {
 		// eBPF would watch this host, not the service.
-		wopts.EBPF = false
+		wopts.EBPF, wopts.NoEBPF = false, why
 	}
 	o, err := watch(ctx, opts, wopts, nil)
 	if err != nil {
@@ -472,21 +472,9 @@ func watchURL(ctx context.Context, opts Options, wopts observe.Options) (*observ
 	}
 	noteInterrupt(o, opts)
 	o.Meta.Target.PID = wopts.PID
-	if wopts.PID == 0 {
-		noteNoEBPF(o, opts.EBPF, why)
+	if wopts.PID == 0 && !opts.EBPF {
+		// Not requested, and it could not have watched the service.
+		o.Missing = append(o.Missing, observation.Missing{Signal: observation.SignalEBPF, Reason: why})
 	}
 	return o, nil
-}
-
-// noteNoEBPF says in o why eBPF did not watch a service: in place of
-// observe's "not requested" when the user did request it, beside it when
-// not.
-func noteNoEBPF(o *observation.Observation, requested bool, why string) {
-	for i, m := range o.Missing {
-		if requested && m.Signal == observation.SignalEBPF && m.Reason == observe.NotRequested {
-			o.Missing[i].Reason = why
-			return
-		}
-	}
-	o.Missing = append(o.Missing, observation.Missing{Signal: observation.SignalEBPF, Reason: why})
 }

@@ -108,7 +108,7 @@ func TestWatchURLPartialData(t *testing.T) {
 	}
 	var ebpf []string
 	for _, m := range o.Missing {
-		if m.Signal == "ebpf" {
+		if m.Signal == observation.SignalEBPF {
 			ebpf = append(ebpf, m.Reason)
 		}
 	}

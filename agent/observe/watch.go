@@ -22,7 +22,7 @@ import (
 var ErrNoProcess = errors.New("no such process")
 
 // NotRequested is the reason Missing gives for eBPF when Options did not
-// ask for it.
+// ask for it and gave no reason of their own (NoEBPF).
 const NotRequested = "not requested"
 
 // Options say what to watch and how.
@@ -36,6 +36,9 @@ type Options struct {
 	// Frequency is their on-CPU sampling rate (default 99 Hz).
 	EBPF      bool
 	Frequency int
+	// NoEBPF, with EBPF off, is why, as Missing says it: the caller knows
+	// better than "not requested" (a service that does not run here).
+	NoEBPF string
 	// Env says where /proc and /sys are.
 	Env collect.Env
 	// Stop, when closed, ends the window early without an error: the
@@ -184,7 +187,11 @@ func (w *Watcher) openSamplers() {
 // asked for, following the PID and its children.
 func (w *Watcher) startEBPF() {
 	if !w.opts.EBPF {
-		w.base.Missing = append(w.base.Missing, observation.Missing{Signal: observation.SignalEBPF, Reason: NotRequested})
+		why := w.opts.NoEBPF
+		if why == "" {
+			why = NotRequested
+		}
+		w.base.Missing = append(w.base.Missing, observation.Missing{Signal: observation.SignalEBPF, Reason: why})
 		return
 	}
 	support := bpf.Probe()
