@@ -32,6 +32,8 @@ NICES=${NICES:-0 19}
 RUNS=${RUNS:-1}
 TIMEOUT=${TIMEOUT:-1500}
 
+[ -z "${LOGDIR:-}" ] || mkdir -p "$LOGDIR"
+
 if ! command -v stress-ng >/dev/null; then
 	echo "test-busy: stress-ng not found (Debian: apt-get install stress-ng)" >&2
 	exit 2
