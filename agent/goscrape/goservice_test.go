@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +17,7 @@ import (
 	"github.com/google/pprof/profile"
 
 	"github.com/perfhound/perfhound/analyzer/observation"
+	"github.com/perfhound/perfhound/internal/testproc"
 )
 
 // tmpDir holds what the tests build; TestMain removes it.
@@ -118,22 +118,7 @@ const scrapeTimeout = time.Minute
 // by the kernel's count over a second: 3 s at least, a minute at most.
 func windowFor(t *testing.T, pid int) time.Duration {
 	t.Helper()
-	onCPU := func() time.Duration {
-		dir := fmt.Sprintf("/proc/%d/task", pid)
-		tids, err := os.ReadDir(dir)
-		if err != nil {
-			t.Fatalf("threads of the service: %v", err)
-		}
-		var ns int64
-		for _, tid := range tids {
-			b, err := os.ReadFile(filepath.Join(dir, tid.Name(), "schedstat"))
-			if f := strings.Fields(string(b)); err == nil && len(f) == 3 {
-				n, _ := strconv.ParseInt(f[0], 10, 64)
-				ns += n
-			}
-		}
-		return time.Duration(ns)
-	}
+	onCPU := func() time.Duration { return testproc.OnCPU(pid) }
 	start, cpu0 := time.Now(), onCPU()
 	time.Sleep(time.Second) // a second of the service's life, measured
 	rate := (onCPU() - cpu0).Seconds() / time.Since(start).Seconds()
