@@ -229,7 +229,7 @@ func (o Options) kinds() ([]kindSpec, error) {
 	}
 	var names []string
 	for _, k := range kinds {
-		names = append(names, k.name)
+		names = append(names, string(k.kind))
 	}
 	for _, p := range o.Profiles {
 		if !slices.Contains(names, p) {
@@ -238,7 +238,7 @@ func (o Options) kinds() ([]kindSpec, error) {
 	}
 	var out []kindSpec
 	for _, k := range kinds {
-		if slices.Contains(o.Profiles, k.name) {
+		if slices.Contains(o.Profiles, string(k.kind)) {
 			out = append(out, k)
 		}
 	}

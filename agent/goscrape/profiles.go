@@ -21,7 +21,6 @@ const (
 
 // kindSpec is one net/http/pprof profile and how it is taken.
 type kindSpec struct {
-	name  string // in Options.Profiles: the kind's own name (TestKindSignals)
 	kind  observation.ProfileKind
 	path  string // under /debug/pprof/
 	delta bool   // the difference of the cumulative profiles at the window's start and end; else cpu (the window) or a snapshot at its end
@@ -31,14 +30,14 @@ type kindSpec struct {
 }
 
 var kinds = []kindSpec{
-	{name: "cpu", kind: observation.KindCPU, path: "profile"},
-	{name: "heap", kind: observation.KindHeap, path: "heap"},
-	{name: "allocs", kind: observation.KindAllocs, path: "allocs", delta: true},
-	{name: "goroutine", kind: observation.KindGoroutine, path: "goroutine"},
-	{name: "block", kind: observation.KindBlock, path: "block", delta: true,
+	{kind: observation.KindCPU, path: "profile"},
+	{kind: observation.KindHeap, path: "heap"},
+	{kind: observation.KindAllocs, path: "allocs", delta: true},
+	{kind: observation.KindGoroutine, path: "goroutine"},
+	{kind: observation.KindBlock, path: "block", delta: true,
 		off: "runtime.SetBlockProfileRate is 0 in the service (no blocking event recorded since it started); " +
 			"call runtime.SetBlockProfileRate(rate) at startup, e.g. 10000 to sample about one event per 10µs spent blocked"},
-	{name: "mutex", kind: observation.KindMutex, path: "mutex", delta: true,
+	{kind: observation.KindMutex, path: "mutex", delta: true,
 		off: "runtime.SetMutexProfileFraction is 0 in the service (no contention recorded since it started); " +
 			"call runtime.SetMutexProfileFraction(n) at startup, e.g. 100 to sample one contention event in 100"},
 }
@@ -66,7 +65,7 @@ type job struct {
 func (j *job) atStart(ctx context.Context, c *client, window time.Duration) {
 	j.prof, j.mode, j.err, j.start = nil, "", nil, nil
 	switch {
-	case j.spec.name == "cpu":
+	case j.spec.kind == observation.KindCPU:
 		secs := strconv.Itoa(int(window / time.Second))
 		j.prof, j.err = c.fetchProfile(ctx, j.url+"?seconds="+secs, window)
 		j.mode = ModeDelta
@@ -84,7 +83,7 @@ func (j *job) atStart(ctx context.Context, c *client, window time.Duration) {
 // means that profiling is off.
 func (j *job) atEnd(ctx context.Context, c *client, window time.Duration) {
 	switch {
-	case j.spec.name == "cpu":
+	case j.spec.kind == observation.KindCPU:
 		return
 	case !j.spec.delta:
 		j.prof, j.err = c.fetchProfile(ctx, j.url, 0)
