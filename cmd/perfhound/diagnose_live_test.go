@@ -16,6 +16,7 @@ import (
 	"github.com/perfhound/perfhound/analyzer/observation"
 	"github.com/perfhound/perfhound/analyzer/verdict"
 	"github.com/perfhound/perfhound/bpf"
+	"github.com/perfhound/perfhound/internal/testproc"
 )
 
 // requireEBPF skips a live diagnosis test where eBPF cannot run: the
@@ -291,20 +292,11 @@ func TestCheckClass(t *testing.T) {
 // CPU (/proc/PID/task/*/schedstat).
 func runDelay(t *testing.T, pid int) time.Duration {
 	t.Helper()
-	dir := fmt.Sprintf("/proc/%d/task", pid)
-	tids, err := os.ReadDir(dir)
+	_, wait, err := testproc.Schedstat(pid)
 	if err != nil {
 		t.Fatalf("threads of pid %d: %v", pid, err)
 	}
-	var ns int64
-	for _, tid := range tids {
-		b, err := os.ReadFile(filepath.Join(dir, tid.Name(), "schedstat"))
-		if f := strings.Fields(string(b)); err == nil && len(f) == 3 {
-			n, _ := strconv.ParseInt(f[1], 10, 64)
-			ns += n
-		}
-	}
-	return time.Duration(ns)
+	return wait
 }
 
 // TestDiagnoseURL diagnoses a Go service through its pprof endpoint: 64

@@ -38,20 +38,28 @@ func Spin(t testing.TB, n int) *exec.Cmd {
 	return cmd
 }
 
-// OnCPU is the CPU time the kernel counts for pid's live threads, the sum
-// of the first field of /proc/PID/task/*/schedstat; a thread that ended
-// between the listing and its read counts nothing, and a process gone
-// counts 0.
+// OnCPU is the CPU time the kernel counts for pid's live threads; a
+// process gone counts 0.
 func OnCPU(pid int) time.Duration {
+	cpu, _, _ := Schedstat(pid)
+	return cpu
+}
+
+// Schedstat sums the first two fields of /proc/PID/task/*/schedstat over
+// pid's live threads: the time they ran on a CPU and the time they waited
+// for one. A thread that ended between the listing and its read counts
+// nothing; a process whose threads cannot be listed is an error.
+func Schedstat(pid int) (onCPU, runDelay time.Duration, err error) {
 	dir := fmt.Sprintf("/proc/%d/task", pid)
-	tids, _ := os.ReadDir(dir)
-	var ns int64
+	tids, err := os.ReadDir(dir)
 	for _, tid := range tids {
-		b, err := os.ReadFile(filepath.Join(dir, tid.Name(), "schedstat"))
-		if f := strings.Fields(string(b)); err == nil && len(f) == 3 {
-			n, _ := strconv.ParseInt(f[0], 10, 64)
-			ns += n
+		b, rerr := os.ReadFile(filepath.Join(dir, tid.Name(), "schedstat"))
+		if f := strings.Fields(string(b)); rerr == nil && len(f) == 3 {
+			cpu, _ := strconv.ParseInt(f[0], 10, 64)
+			wait, _ := strconv.ParseInt(f[1], 10, 64)
+			onCPU += time.Duration(cpu)
+			runDelay += time.Duration(wait)
 		}
 	}
-	return time.Duration(ns)
+	return onCPU, runDelay, err
 }
