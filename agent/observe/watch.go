@@ -36,6 +36,9 @@ type Options struct {
 	// Frequency is their on-CPU sampling rate (default 99 Hz).
 	EBPF      bool
 	Frequency int
+	// OffCPUSampling follows one switch-out in this many (bpf.Options);
+	// 0 follows every one, as diagnose does.
+	OffCPUSampling int
 	// NoEBPF, with EBPF off, is why, as Missing says it: the caller knows
 	// better than "not requested" (a service that does not run here).
 	NoEBPF string
@@ -203,6 +206,7 @@ func (w *Watcher) startEBPF() {
 	session, err := bpf.Start(bpf.Options{
 		Collectors:     running,
 		Frequency:      w.opts.Frequency,
+		OffCPUSampling: w.opts.OffCPUSampling,
 		PIDs:           pids(w.opts.PID),
 		FollowChildren: w.opts.PID > 0,
 		ProcFS:         w.opts.Env.ProcDir(),
