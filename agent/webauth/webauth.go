@@ -142,14 +142,17 @@ const cookieBase = "perfhound-token"
 // Handler wraps h: requests with the token reach it, others get 401 (or
 // 403 for a Host that is not loopback's) and a one-line explanation.
 func (g *Guard) Handler(h http.Handler) http.Handler {
+	if g.loopbackHosts {
+		return LoopbackOnly(g.tokenHandler(h))
+	}
+	return g.tokenHandler(h)
+}
+
+func (g *Guard) tokenHandler(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The token must never leave in a Referer, whatever page links
 		// where.
 		w.Header().Set("Referrer-Policy", "no-referrer")
-		if g.loopbackHosts && !loopbackHost(r.Host) {
-			refuse(w, http.StatusForbidden, fmt.Sprintf("this perfhound server listens on a loopback address and answers only to loopback names, not %q", r.Host))
-			return
-		}
 		q := r.URL.Query()
 		if q.Has("token") {
 			if !g.valid(q.Get("token")) {
@@ -222,6 +225,21 @@ func refuse(w http.ResponseWriter, code int, msg string) {
 // loopbackHost says whether a Host header names this machine's loopback:
 // "localhost" or a loopback address, with or without a port. A web page
 // whose domain was rebound to 127.0.0.1 sends its own name instead.
+// LoopbackOnly wraps h for a server on loopback that asks for no token
+// (the agent's default): requests addressed to any name but a loopback one
+// get 403, so a web page on another site cannot reach it through DNS
+// rebinding. Requests from this host's users are not told apart: who
+// must keep them out sets a token.
+func LoopbackOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !loopbackHost(r.Host) {
+			refuse(w, http.StatusForbidden, fmt.Sprintf("this perfhound server listens on a loopback address and answers only to loopback names, not %q", r.Host))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 func loopbackHost(hostport string) bool {
 	host, _, err := net.SplitHostPort(hostport)
 	if err != nil {

@@ -190,6 +190,17 @@ func TestLoopbackHosts(t *testing.T) {
 	if resp, body := do(t, nil, req); resp.StatusCode != http.StatusForbidden || strings.Contains(body, secret) {
 		t.Errorf("Host evil.example: %d %q", resp.StatusCode, body)
 	}
+	// LoopbackOnly, the agent's default on loopback without a token, checks
+	// the name alone.
+	for host, want := range map[string]int{"127.0.0.1:7474": http.StatusOK, "localhost": http.StatusOK, "evil.example:7474": http.StatusForbidden} {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.Host = host
+		rec := httptest.NewRecorder()
+		LoopbackOnly(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, secret) })).ServeHTTP(rec, req)
+		if rec.Code != want || (want != http.StatusOK && strings.Contains(rec.Body.String(), secret)) {
+			t.Errorf("LoopbackOnly, Host %q: %d, want %d", host, rec.Code, want)
+		}
+	}
 	// Without LoopbackHosts, any name is fine (a server on a public
 	// address has names of its own).
 	g2, _ := New(Options{Token: g.Token()})
