@@ -9,12 +9,35 @@ DEMO_PAIR ?= fixtures/corpus/HashBlocks-10
 # The demo's workload (fixtures/workloads -mode): hash, fsync, churn, mutex, slowclient, sleep...
 DEMO_MODE ?= hash
 
-.PHONY: all build test unit test-busy fuzz fuzz-long demo demo-compare bench fixtures eval lint generate
+.PHONY: all build install test unit test-busy fuzz fuzz-long demo demo-compare bench fixtures eval lint generate
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/perfhound
+
+# The binary, the agent's systemd unit (its ExecStart names BINDIR's binary),
+# its guide and example config, and that example as SYSCONFDIR's
+# perfhound/agent.yaml unless one is there already (never overwritten).
+# DESTDIR stages it all for a package. Then: systemctl daemon-reload;
+# systemctl enable --now perfhound-agent (docs/agent.md).
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+DOCDIR     ?= $(PREFIX)/share/doc/perfhound
+SYSCONFDIR ?= /etc
+
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/perfhound
+	install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	sed -e 's|/usr/local/bin/perfhound|$(BINDIR)/perfhound|' -e 's|/usr/local/share/doc/perfhound|$(DOCDIR)|' \
+	  -e 's|/etc/perfhound/|$(SYSCONFDIR)/perfhound/|' packaging/perfhound-agent.service > $(DESTDIR)$(UNITDIR)/perfhound-agent.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/perfhound-agent.service
+	install -D -m 0644 docs/agent.md $(DESTDIR)$(DOCDIR)/agent.md
+	install -D -m 0644 docs/agent.example.yaml $(DESTDIR)$(DOCDIR)/agent.example.yaml
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/perfhound/agent.yaml ]; then \
+	  echo "kept $(DESTDIR)$(SYSCONFDIR)/perfhound/agent.yaml (the new example is $(DESTDIR)$(DOCDIR)/agent.example.yaml)"; \
+	else install -D -m 0644 docs/agent.example.yaml $(DESTDIR)$(SYSCONFDIR)/perfhound/agent.yaml; fi
 
 # Every test, vet and format check, and short fuzz runs of the input parsers,
 # the observation loader and the analyzer.

@@ -73,6 +73,14 @@ func ParseName(s string) (string, map[string]string, error) {
 	return app, labels, nil
 }
 
+// MaxLabels is the most labels a name may carry (Pyroscope's limit).
+const MaxLabels = maxLabels
+
+// CheckLabel checks one label by the rules ParseName applies to each (the
+// SDKs' characters, Pyroscope's sizes): the agent's config validates the
+// static labels it adds to every profile by it.
+func CheckLabel(name, value string) error { return checkLabel(name, value) }
+
 func checkApp(app string) error {
 	switch {
 	case app == "":

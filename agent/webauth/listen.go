@@ -32,6 +32,19 @@ func Listen(addr string) (ln net.Listener, local bool, err error) {
 	return ln, ok && ta.IP.IsLoopback(), nil
 }
 
+// LocalAddr says, before listening, whether addr can only be reached
+// from this host: a Unix socket, or "localhost" or a loopback address with
+// a port. The agent's config refuses any other address without a token.
+// Listen's local result stays the final word: it sees the address bound
+// (a "localhost" that resolved elsewhere is not local there).
+func LocalAddr(addr string) bool {
+	if path, ok := strings.CutPrefix(addr, UnixPrefix); ok {
+		return path != ""
+	}
+	host, _, err := net.SplitHostPort(addr)
+	return err == nil && host != "" && loopbackHost(host)
+}
+
 func listenUnix(path string) (net.Listener, error) {
 	if path == "" {
 		return nil, fmt.Errorf("listening: %s needs a path, as in unix:/run/perfhound.sock", UnixPrefix)

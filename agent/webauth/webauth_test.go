@@ -295,3 +295,40 @@ func TestListen(t *testing.T) {
 		t.Errorf("Listen on a file: %v", err)
 	}
 }
+
+// TestLocalAddr: what may listen without a token is what Listen reports
+// as local, decided from the address alone.
+func TestLocalAddr(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:7474":      true,
+		"127.1.2.3:7474":      true,
+		"[::1]:7474":          true,
+		"localhost:7474":      true,
+		"LOCALHOST.:7474":     true,
+		"unix:/run/ph.sock":   true,
+		"unix:":               false,
+		":7474":               false, // every interface
+		"0.0.0.0:7474":        false,
+		"[::]:7474":           false,
+		"192.168.1.10:7474":   false,
+		"example.com:7474":    false,
+		"localhost.evil:7474": false,
+		"127.0.0.1":           false, // no port: not an address Listen takes
+	} {
+		if got := LocalAddr(addr); got != want {
+			t.Errorf("LocalAddr(%q) = %v, want %v", addr, got, want)
+		}
+	}
+	// The same answer as Listen's, where both can be had.
+	for _, addr := range []string{"127.0.0.1:0", "[::1]:0", "0.0.0.0:0"} {
+		ln, local, err := Listen(addr)
+		if err != nil {
+			t.Logf("Listen %s: %v (skipped)", addr, err)
+			continue
+		}
+		ln.Close()
+		if LocalAddr(addr) != local {
+			t.Errorf("%s: LocalAddr %v, Listen's local %v", addr, LocalAddr(addr), local)
+		}
+	}
+}

@@ -1,0 +1,304 @@
+// Package config is perfhound agent's configuration: one YAML file (every
+// key documented in docs/agent.md, an example in docs/agent.example.yaml)
+// over built-in defaults, with the command's flags over both. Decoding is
+// strict: a key the agent does not know is an error naming it and its
+// line, never silently ignored (a misspelt retention key would otherwise
+// keep data forever). Validate says everything wrong at once, each error
+// naming its key, so that `perfhound agent --check-config` is one round.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/perfhound/perfhound/agent/ingest"
+	"github.com/perfhound/perfhound/bpf"
+)
+
+// Config is the agent's whole configuration.
+type Config struct {
+	// DataDir holds the store (perfhound.db).
+	DataDir string `yaml:"data_dir"`
+	// Listen is the HTTP API's address: host:port, or unix:/path.
+	Listen string `yaml:"listen"`
+	// TokenFile holds the API's bearer token (first line, mode 0600);
+	// required when Listen is not loopback or a Unix socket.
+	TokenFile string `yaml:"token_file"`
+	TLS       TLS    `yaml:"tls"`
+	// Window is how much time each stored observation covers.
+	Window Duration `yaml:"window"`
+	// Interval is the time between two readings of /proc, /sys and PSI.
+	Interval  Duration  `yaml:"interval"`
+	EBPF      EBPF      `yaml:"ebpf"`
+	Retention Retention `yaml:"retention"`
+	// Services name processes: the first rule that matches gives the
+	// service (and the version, when set).
+	Services []ServiceRule `yaml:"services"`
+	// GoServices are Go services whose net/http/pprof endpoints are
+	// scraped every window.
+	GoServices []GoService `yaml:"go_services"`
+	Ingest     Ingest      `yaml:"ingest"`
+	// Labels are added to every stored profile (as Pyroscope's external
+	// labels, e.g. env: prod).
+	Labels map[string]string `yaml:"labels"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+}
+
+// TLS, when both files are set, serves the API over HTTPS.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Enabled says whether the API is served over TLS.
+func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+// EBPF configures the eBPF collectors (bpf.Options).
+type EBPF struct {
+	Enabled bool `yaml:"enabled"`
+	// Frequency is on-CPU sampling per CPU, in Hz (bpf.Options.Frequency).
+	Frequency int `yaml:"frequency"`
+	// OffCPUSampling follows one switch-out in this many
+	// (bpf.Options.OffCPUSampling); 1 follows all of them.
+	OffCPUSampling int `yaml:"offcpu_sampling"`
+}
+
+// Retention bounds the store by age and size, and says how older windows
+// are merged into coarser ones.
+type Retention struct {
+	MaxAge  Duration `yaml:"max_age"`
+	MaxSize Size     `yaml:"max_size"`
+	Rollups []Rollup `yaml:"rollups"`
+}
+
+// Rollup merges the windows older than After into one per Step.
+type Rollup struct {
+	After Duration `yaml:"after"`
+	Step  Duration `yaml:"step"`
+}
+
+// GoService is a Go service's net/http/pprof base URL and its name.
+type GoService struct {
+	URL     string `yaml:"url"`
+	Service string `yaml:"service"`
+	// Version, when set, overrides the version found for the service.
+	Version string            `yaml:"version"`
+	Labels  map[string]string `yaml:"labels"`
+}
+
+// Ingest configures the Pyroscope-compatible /ingest endpoint.
+type Ingest struct {
+	Enabled bool `yaml:"enabled"`
+	// MaxMemory bounds what pushed profiles hold until a window takes
+	// them (ingest.Receiver.MaxMemory).
+	MaxMemory Size `yaml:"max_memory"`
+}
+
+// The defaults, and why.
+const (
+	DefaultDataDir = "/var/lib/perfhound"
+	// DefaultListen is loopback only, so no token is needed; 7474 is free
+	// of the anchors' ports (Parca 7071, Alloy 12345, Pyroscope 4040).
+	DefaultListen = "127.0.0.1:7474"
+	// DefaultWindow: the issue's window; short enough that kill -9 loses
+	// little, long enough that a window at 19 Hz holds ~190 samples a CPU.
+	DefaultWindow = Duration(10 * time.Second)
+	// DefaultInterval: one reading of the host's samplers costs about 2 ms
+	// of CPU in place (docs/benchmarks.md, "The sampling round"), so every
+	// 5 s is 0.04% of one core, beside the eBPF collectors' 0.28% at the
+	// agent's settings: the agent's 0.5% budget keeps room for the process
+	// scan, the verdicts and the store. Two readings a window.
+	DefaultInterval = Duration(5 * time.Second)
+	// MinInterval: at 1 s the readings alone take 0.2% of one core, which
+	// with eBPF's 0.28% is the whole 0.5% budget; shorter is diagnose's job.
+	MinInterval = Duration(time.Second)
+	// MinWindow: a window must hold at least a reading, and a second of
+	// 19 Hz sampling is already only 19 samples a CPU.
+	MinWindow       = Duration(time.Second)
+	DefaultMaxAge   = Duration(7 * 24 * time.Hour)
+	DefaultMaxSize  = Size(2 << 30)
+	DefaultLogLevel = "info"
+)
+
+// Default is the configuration with no file and no flags: the whole host,
+// eBPF at the agent's settings, the API on loopback, a week of data.
+func Default() Config {
+	return Config{
+		DataDir:  DefaultDataDir,
+		Listen:   DefaultListen,
+		Window:   DefaultWindow,
+		Interval: DefaultInterval,
+		EBPF: EBPF{
+			Enabled:        true,
+			Frequency:      bpf.AgentFrequency,
+			OffCPUSampling: bpf.AgentOffCPUSampling,
+		},
+		Retention: Retention{
+			MaxAge:  DefaultMaxAge,
+			MaxSize: DefaultMaxSize,
+			// 10 s windows for 6 h, 1 min ones until 48 h, then 10 min:
+			// a week of one service is 2,160 + 2,520 + 720 records
+			// instead of 60,480.
+			Rollups: []Rollup{
+				{After: Duration(6 * time.Hour), Step: Duration(time.Minute)},
+				{After: Duration(48 * time.Hour), Step: Duration(10 * time.Minute)},
+			},
+		},
+		Ingest:   Ingest{Enabled: true, MaxMemory: ingest.DefaultMemory},
+		LogLevel: DefaultLogLevel,
+	}
+}
+
+// ErrUnknownKey is a key in the file that Config does not have.
+var ErrUnknownKey = errors.New("unknown key")
+
+// maxFileBytes bounds a config file: a real one is a few KB.
+const maxFileBytes = 1 << 20
+
+// Load reads the YAML file at path over Default. Relative paths in it
+// (data_dir, token_file, the TLS files) are relative to the file's
+// directory, wherever the agent was started. It does not Validate.
+func Load(path string) (Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("reading the config: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxFileBytes+1))
+	if err != nil {
+		return Config{}, fmt.Errorf("reading the config %s: %w", path, err)
+	}
+	if len(b) > maxFileBytes {
+		return Config{}, fmt.Errorf("config %s: larger than %d bytes", path, maxFileBytes)
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	c.resolve(filepath.Dir(path))
+	return c, nil
+}
+
+// Parse decodes YAML over Default, strictly: an unknown key, a value of
+// the wrong kind, or more than one document is an error naming the line
+// and the key.
+func Parse(b []byte) (Config, error) {
+	c := Default()
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return c, nil // empty, or only comments: the defaults
+		}
+		return Config{}, syntaxError(err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return Config{}, errors.New("more than one YAML document (a second ---)")
+	}
+	if len(doc.Content) == 1 && doc.Content[0].Tag == "!!null" {
+		return c, nil
+	}
+	// Decode from the bytes again, now strictly into c: the Node API has
+	// no KnownFields.
+	dec = yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return Config{}, decodeError(err, keysByLine(&doc))
+	}
+	return c, nil
+}
+
+// resolve makes relative paths relative to dir.
+func (c *Config) resolve(dir string) {
+	for _, p := range []*string{&c.DataDir, &c.TokenFile, &c.TLS.CertFile, &c.TLS.KeyFile} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+}
+
+var (
+	lineRE    = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+	unknownRE = regexp.MustCompile(`^field (.+) not found in type (.+)$`)
+	intoRE    = regexp.MustCompile("^cannot unmarshal (\\S+)(?: `(.*)`)? into (.+)$")
+)
+
+// decodeError rewrites the decoder's errors, "line 3: field x not found in
+// type config.TLS", as "line 3: tls.x: unknown key (tls has cert_file,
+// key_file)": the key by its path, the keys it could have been.
+func decodeError(err error, keys map[int][]keyAt) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return syntaxError(err)
+	}
+	var errs []error
+	for _, e := range te.Errors {
+		m := lineRE.FindStringSubmatch(e)
+		if m == nil {
+			errs = append(errs, errors.New(e))
+			continue
+		}
+		line, _ := strconv.Atoi(m[1])
+		msg := m[2]
+		if u := unknownRE.FindStringSubmatch(msg); u != nil {
+			key := keyFor(keys[line], u[1], msg)
+			errs = append(errs, fmt.Errorf("line %d: %s: %w%s", line, key, ErrUnknownKey, knownKeys(key)))
+			continue
+		}
+		if u := intoRE.FindStringSubmatch(msg); u != nil {
+			msg = fmt.Sprintf("want %s, not %s %q", kindOf(u[3]), strings.TrimPrefix(u[1], "!!"), u[2])
+		}
+		key := keyFor(keys[line], "", msg)
+		if key == "" {
+			errs = append(errs, fmt.Errorf("line %d: %s", line, msg))
+		} else {
+			errs = append(errs, fmt.Errorf("line %d: %s: %s", line, key, msg))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func syntaxError(err error) error {
+	return fmt.Errorf("not YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+}
+
+// kindOf names a Go type as a config value: what the user should write.
+func kindOf(goType string) string {
+	switch {
+	case goType == "string":
+		return "text"
+	case goType == "bool":
+		return "true or false"
+	case goType == "int":
+		return "a whole number"
+	case strings.HasPrefix(goType, "map["):
+		return "a mapping of names to values"
+	case strings.HasPrefix(goType, "[]"):
+		return "a list"
+	case strings.HasPrefix(goType, "config."):
+		return "a mapping of keys"
+	}
+	return goType
+}
+
+// YAML writes c as a config file that Parse reads back to the same
+// values: what --check-config prints as the configuration in effect.
+func (c Config) YAML() ([]byte, error) {
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("writing the config: %w", err)
+	}
+	return b, nil
+}
