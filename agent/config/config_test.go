@@ -265,12 +265,12 @@ func TestValidate(t *testing.T) {
 		{"retention.rollups[0].step", "5s is not longer than the windows it merges (10s)", func(c *Config) { c.Retention.Rollups[0].Step = Duration(5 * time.Second) }},
 		{"retention.rollups[0].step", "15s is not a whole number of the windows it merges (10s)", func(c *Config) { c.Retention.Rollups[0].Step = Duration(15 * time.Second) }},
 		{"retention.rollups[1].step", "1m30s is not a whole number of the windows it merges (1m)", func(c *Config) { c.Retention.Rollups[1].Step = Duration(90 * time.Second) }},
-		{"services[0]", "service: missing", func(c *Config) { c.Services = []ServiceRule{{Exe: "/bin/x"}} }},
-		{"services[0]", "no matcher", func(c *Config) { c.Services = []ServiceRule{{Service: "x"}} }},
-		{"services[1]", `exe: "/bin/[x" is not a glob`, func(c *Config) {
+		{"services[0]", `service "": empty`, func(c *Config) { c.Services = []ServiceRule{{Exe: "/bin/x"}} }},
+		{"services[0]", "matches nothing", func(c *Config) { c.Services = []ServiceRule{{Service: "x"}} }},
+		{"services[1]", `exe "/bin/[x": syntax error in pattern`, func(c *Config) {
 			c.Services = []ServiceRule{{Service: "a", Unit: "a.service"}, {Service: "x", Exe: "/bin/[x"}}
 		}},
-		{"services[0]", "cmdline: error parsing regexp", func(c *Config) { c.Services = []ServiceRule{{Service: "x", Cmdline: "(java"}} }},
+		{"services[0]", `cmdline "(java": error parsing regexp`, func(c *Config) { c.Services = []ServiceRule{{Service: "x", Cmdline: "(java"}} }},
 		{"go_services[0].url", "missing", func(c *Config) { c.GoServices = []GoService{{Service: "a"}} }},
 		{"go_services[0].url", "want an http:// or https:// URL", func(c *Config) { c.GoServices = []GoService{{URL: "127.0.0.1:6060", Service: "a"}} }},
 		{"go_services[1].url", "is go_services[0]'s already", func(c *Config) {
