@@ -333,7 +333,7 @@ func side(name string, o *observation.Observation, v *verdict.Verdict) Side {
 func sideWarnings(base, head *observation.Observation, bv, hv *verdict.Verdict) []string {
 	var out []string
 	bt, ht := base.Meta.Target, head.Meta.Target
-	if bt.Kind != ht.Kind || bt.URL != ht.URL || bt.App != ht.App || !sameCommand(bt.Command, ht.Command) {
+	if bt.Kind != ht.Kind || bt.URL != ht.URL || bt.App != ht.App || bt.Service != ht.Service || !sameCommand(bt.Command, ht.Command) {
 		out = append(out, "the observations watched different targets: the comparison is of two workloads, not two versions of one")
 	}
 	if base.Meta.CPUs != head.Meta.CPUs && base.Meta.CPUs > 0 && head.Meta.CPUs > 0 {

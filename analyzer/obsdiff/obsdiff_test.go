@@ -289,3 +289,28 @@ func TestUnpairedProfiles(t *testing.T) {
 		t.Errorf("warnings %q, want the cpu profiles' sample types told apart", d.Warnings)
 	}
 }
+
+// TestServiceTargets: two windows of one service, another version in
+// each, are one target's; two services are not.
+func TestServiceTargets(t *testing.T) {
+	svc := func(name, version string) *observation.Observation {
+		o := load(t, "cpu-hash")
+		o.Meta.Target = observation.Target{Kind: observation.TargetService, Service: name, Labels: map[string]string{"version": version}}
+		return o
+	}
+	for _, c := range []struct {
+		base, head *observation.Observation
+		want       bool
+	}{
+		{svc("shop", "v1"), svc("shop", "v2"), false},
+		{svc("shop", "v1"), svc("cart", "v1"), true},
+	} {
+		d, err := Compare(c.base, c.head, DefaultOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := hasString(d.Warnings, "different targets"); got != c.want {
+			t.Errorf("%s against %s: warned of different targets %v, want %v (%q)", c.base.Meta.Target.Service, c.head.Meta.Target.Service, got, c.want, d.Warnings)
+		}
+	}
+}

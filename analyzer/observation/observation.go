@@ -53,15 +53,19 @@ const (
 	TargetCommand = "command" // a command run and watched to its end
 	TargetURL     = "url"     // a Go service's net/http/pprof endpoint
 	TargetApp     = "app"     // an application pushing profiles (Pyroscope SDK)
+	TargetService = "service" // a service's processes on one host, split out of a host's window
 )
 
 // Target identifies what was watched.
 type Target struct {
-	Kind    string            `json:"kind"`
-	PID     int               `json:"pid,omitempty"`
-	Command []string          `json:"command,omitempty"`
-	URL     string            `json:"url,omitempty"`
-	App     string            `json:"app,omitempty"`
+	Kind    string   `json:"kind"`
+	PID     int      `json:"pid,omitempty"`
+	Command []string `json:"command,omitempty"`
+	URL     string   `json:"url,omitempty"`
+	App     string   `json:"app,omitempty"`
+	// Service names a service target; its version, when known, is
+	// Labels["version"].
+	Service string            `json:"service,omitempty"`
 	Labels  map[string]string `json:"labels,omitempty"`
 }
 

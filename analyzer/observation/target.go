@@ -8,14 +8,29 @@ import (
 	"github.com/perfhound/perfhound/internal/textfmt"
 )
 
+// TargetKinds lists every target kind.
+func TargetKinds() []string {
+	return []string{TargetHost, TargetProcess, TargetCommand, TargetURL, TargetApp, TargetService}
+}
+
+// IsHost reports whether t is the whole machine: its kind says so, or it
+// names no kind and no PID (an observation made before kinds were
+// recorded). Every other target, a service's processes included, is
+// judged by what is its own, not by the host around it.
+func (t Target) IsHost() bool {
+	return t.Kind == TargetHost || t.Kind == "" && t.PID == 0
+}
+
 // Describe names the target in a few words, as reports, errors and the
 // progress line say it: "the host", "process 42", "command 42 (./server
-// -p 80)", "command ./server -p 80", a URL, "app shop", or its kind; ""
-// when nothing is known.
+// -p 80)", "command ./server -p 80", a URL, "app shop", "service shop",
+// or its kind; "" when nothing is known.
 func (t Target) Describe() string {
 	switch {
 	case t.Kind == TargetHost:
 		return "the host"
+	case t.Kind == TargetService && t.Service != "":
+		return "service " + t.Service
 	case t.PID != 0 && len(t.Command) > 0:
 		return fmt.Sprintf("%s %d (%s)", t.Kind, t.PID, strings.Join(t.Command, " "))
 	case t.PID != 0:
@@ -32,7 +47,7 @@ func (t Target) Describe() string {
 
 // Title names what was watched and where, for a page's title or a
 // server's start-up line: the command or the URL as given, "process 42 on
-// web1", "host web1", "app shop".
+// web1", "host web1", "app shop", "service shop on web1".
 func (m Meta) Title() string {
 	t := m.Target
 	switch {
@@ -46,6 +61,8 @@ func (m Meta) Title() string {
 		return "app " + t.App
 	case t.Kind == TargetHost:
 		return "host " + m.Host
+	case t.Kind == TargetService && t.Service != "":
+		return "service " + t.Service + " on " + m.Host
 	}
 	return t.Kind + " on " + m.Host
 }
@@ -69,8 +86,7 @@ func (o *Observation) HasTargetData() bool {
 			return true
 		}
 	}
-	// An observation that names no kind is a host's when it names no PID.
-	host := o.Meta.Target.Kind == TargetHost || o.Meta.Target.Kind == "" && o.Meta.Target.PID == 0
+	host := o.Meta.Target.IsHost()
 	for _, s := range o.Series {
 		if len(s.Points) > 0 && !s.Name.In(FamilyWatcher) && (host || !s.Name.In(FamilyHost)) {
 			return true

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/google/pprof/profile"
+
+	"github.com/perfhound/perfhound/analyzer/internal/doccheck"
 )
 
 func TestHasTargetData(t *testing.T) {
@@ -27,6 +29,8 @@ func TestHasTargetData(t *testing.T) {
 		{"a process's series", Observation{Meta: Meta{Target: Target{Kind: TargetCommand, PID: 4}}, Series: []Series{{Name: "process.cpu", Points: point}}}, true},
 		{"a profile", Observation{Meta: Meta{Target: Target{Kind: TargetURL}}, Profiles: []Profile{{Kind: KindHeap, Profile: &profile.Profile{}}}}, true},
 		{"a histogram", Observation{Meta: Meta{Target: Target{Kind: TargetProcess, PID: 4}}, Histograms: []Histogram{{Name: "runq.latency", Count: 3}}}, true},
+		{"a service with host series only", Observation{Meta: Meta{Target: Target{Kind: TargetService, Service: "shop"}}, Series: []Series{hostCPU}}, false},
+		{"a service's summed process series", Observation{Meta: Meta{Target: Target{Kind: TargetService, Service: "shop"}}, Series: []Series{hostCPU, {Name: "process.cpu", Points: point}}}, true},
 	} {
 		if got := c.o.HasTargetData(); got != c.want {
 			t.Errorf("%s: HasTargetData %v, want %v", c.name, got, c.want)
@@ -64,6 +68,8 @@ func TestTargetDescribe(t *testing.T) {
 		{Target{Kind: TargetCommand, Command: []string{"./server"}}, "command ./server"},
 		{Target{Kind: TargetURL, URL: "http://127.0.0.1:6060"}, "http://127.0.0.1:6060"},
 		{Target{Kind: TargetApp, App: "shop", Labels: map[string]string{"env": "prod"}}, "app shop"},
+		{Target{Kind: TargetService, Service: "shop", Labels: map[string]string{"version": "abc"}}, "service shop"},
+		{Target{Kind: TargetService}, "service"},
 		{Target{Kind: "other"}, "other"},
 		{Target{}, ""},
 	} {
@@ -84,9 +90,41 @@ func TestMetaTitle(t *testing.T) {
 		{Target{Kind: TargetCommand}, "command on web1"},
 		{Target{Kind: TargetURL, URL: "http://127.0.0.1:6060"}, "http://127.0.0.1:6060"},
 		{Target{Kind: TargetApp, App: "shop"}, "app shop"},
+		{Target{Kind: TargetService, Service: "shop"}, "service shop on web1"},
+		{Target{Kind: TargetService}, "service on web1"},
 	} {
 		if got := (Meta{Target: c.t, Host: "web1"}).Title(); got != c.want {
 			t.Errorf("%+v: %q, want %q", c.t, got, c.want)
+		}
+	}
+}
+
+// TestTargetKindsDocumented: docs/observation.md's table of target kinds
+// and TargetKinds name the same kinds.
+func TestTargetKindsDocumented(t *testing.T) {
+	const doc = "../../docs/observation.md"
+	kinds := map[string]string{}
+	for _, k := range TargetKinds() {
+		kinds[k] = ""
+	}
+	doccheck.Agree(t, "target kind", doc, doccheck.Documented(t, doccheck.Tables(t, doc, "The target"), "target kind"), kinds)
+}
+
+func TestIsHost(t *testing.T) {
+	for _, c := range []struct {
+		t    Target
+		want bool
+	}{
+		{Target{Kind: TargetHost}, true},
+		{Target{}, true},
+		{Target{PID: 4}, false},
+		{Target{Kind: TargetProcess, PID: 4}, false},
+		{Target{Kind: TargetURL, URL: "http://x"}, false},
+		{Target{Kind: TargetApp, App: "shop"}, false},
+		{Target{Kind: TargetService, Service: "shop"}, false},
+	} {
+		if got := c.t.IsHost(); got != c.want {
+			t.Errorf("%+v: IsHost %v, want %v", c.t, got, c.want)
 		}
 	}
 }

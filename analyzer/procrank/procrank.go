@@ -51,7 +51,13 @@ type Process struct {
 // by PID once, for ranking and for as many splits as are wanted.
 type Host struct {
 	o     *observation.Observation
-	byPID map[int][]observation.Profile
+	byPID map[int][]part
+}
+
+// part is one process's samples of one of the host's eBPF profiles.
+type part struct {
+	src     int // the profile's index in the host's Profiles
+	samples []*profile.Sample
 }
 
 // NewHost groups a host observation's eBPF samples by process.
@@ -77,10 +83,11 @@ func (h *Host) Rank(exclude ...int) []Process {
 	}
 	var out []Process
 	if len(h.byPID) > 0 {
-		for pid, profs := range h.byPID {
+		for pid := range h.byPID {
 			if skip[pid] {
 				continue
 			}
+			profs := h.profiles([]int{pid})
 			b := verdict.BreakdownOf(&observation.Observation{Profiles: profs})
 			p := Process{PID: pid, Comm: commName(commOf(profs)), ByClass: map[verdict.Class]float64{}, Source: verdict.BreakdownEBPF}
 			// In the classes' order, not the map's: a float sum in map
@@ -167,19 +174,48 @@ func fromScans(o *observation.Observation, skip map[int]bool) []Process {
 // the USE table), and the host's missing signals. The profiles share
 // their locations and functions with the host's.
 func (h *Host) Split(pid int) *observation.Observation {
-	o := h.o
-	id := strconv.Itoa(pid)
-	sub := &observation.Observation{Meta: o.Meta, Missing: o.Missing}
-	sub.Meta.Target = observation.Target{Kind: observation.TargetProcess, PID: pid}
-	if profs := h.byPID[pid]; len(profs) > 0 {
-		sub.Profiles = profs
-		sub.Meta.Target.Command = []string{commName(commOf(profs))}
+	sub := h.SplitService(observation.Target{Kind: observation.TargetProcess, PID: pid}, []int{pid})
+	if len(sub.Profiles) > 0 {
+		sub.Meta.Target.Command = []string{commName(commOf(sub.Profiles))}
+		return sub
 	}
+	id := strconv.Itoa(pid)
+	for _, s := range h.o.Series {
+		if s.Labels["pid"] == id && s.Labels["comm"] != "" {
+			sub.Meta.Target.Command = []string{commName(s.Labels["comm"])}
+			break
+		}
+	}
+	return sub
+}
+
+// SplitService returns the observation of a group of the host's
+// processes, such as a service's, as target t: the samples of the pids
+// in the host's eBPF profiles (one profile per host profile that has
+// any, sharing its locations and functions), the histograms labelled
+// with one of the pids, their proc.* series under the names a process
+// watch records (process.cpu{mode}, process.schedstat.run_delay,
+// process.blkio_delay) summed across the pids point by point, the host's
+// own series, and the host's missing signals. A pid given twice counts
+// once; the samples and series of the pids are taken in the order of
+// the pids sorted.
+func (h *Host) SplitService(t observation.Target, pids []int) *observation.Observation {
+	o := h.o
+	pids = slices.Clone(pids)
+	slices.Sort(pids)
+	pids = slices.Compact(pids)
+	in := make(map[string]bool, len(pids))
+	for _, pid := range pids {
+		in[strconv.Itoa(pid)] = true
+	}
+	sub := &observation.Observation{Meta: o.Meta, Missing: o.Missing, Profiles: h.profiles(pids)}
+	sub.Meta.Target = t
 	for _, h := range o.Histograms {
-		if h.Labels["pid"] == id {
+		if in[h.Labels["pid"]] {
 			sub.Histograms = append(sub.Histograms, h)
 		}
 	}
+	sum := summer{at: map[string]int{}}
 	for _, s := range o.Series {
 		if s.Labels["pid"] == "" {
 			if !s.Name.In(observation.FamilyHostScan) {
@@ -187,11 +223,8 @@ func (h *Host) Split(pid int) *observation.Observation {
 			}
 			continue
 		}
-		if s.Labels["pid"] != id {
+		if !in[s.Labels["pid"]] {
 			continue
-		}
-		if len(sub.Meta.Target.Command) == 0 && s.Labels["comm"] != "" {
-			sub.Meta.Target.Command = []string{commName(s.Labels["comm"])}
 		}
 		switch s.Name {
 		case observation.HostScanCPU:
@@ -200,17 +233,81 @@ func (h *Host) Split(pid int) *observation.Observation {
 			s.Name, s.Labels = observation.ProcessRunDelay, nil
 		case observation.HostScanBlkioDelay:
 			s.Name, s.Labels = observation.ProcessBlkioDelay, nil
+		default:
+			sub.Series = append(sub.Series, s)
+			continue
 		}
-		sub.Series = append(sub.Series, s)
+		sub.Series = sum.add(sub.Series, s)
 	}
 	return sub
 }
 
+// summer sums the renamed process series of several processes: one
+// series per name and labels, where the first of them came.
+type summer struct {
+	at     map[string]int // name and labels → index in the series
+	copied map[int]bool   // the series at an index has its own points
+}
+
+// add adds s to the series: a new name and labels is appended as it is,
+// another's points are added to the first's, point by point by time.
+func (m *summer) add(series []observation.Series, s observation.Series) []observation.Series {
+	key := string(s.Name) + "\x00" + s.Labels["mode"] // the only label a renamed series keeps
+	i, ok := m.at[key]
+	if !ok {
+		m.at[key] = len(series)
+		return append(series, s)
+	}
+	if m.copied == nil {
+		m.copied = map[int]bool{}
+	}
+	if !m.copied[i] {
+		// The first series' points are the host's: add into a copy.
+		series[i].Points = slices.Clone(series[i].Points)
+		m.copied[i] = true
+	}
+	series[i].Points = addPoints(series[i].Points, s.Points)
+	return series
+}
+
+// addPoints adds b's points to a's of the same time, and keeps b's other
+// points, in time order.
+func addPoints(a, b []observation.Point) []observation.Point {
+	for _, p := range b {
+		j := slices.IndexFunc(a, func(q observation.Point) bool { return q.Time.Equal(p.Time) })
+		if j >= 0 {
+			a[j].Value += p.Value
+			continue
+		}
+		a = append(a, p)
+	}
+	slices.SortStableFunc(a, func(x, y observation.Point) int { return x.Time.Compare(y.Time) })
+	return a
+}
+
+// profiles are the host's eBPF profiles holding only the samples of the
+// pids, in the host's order, those with none left out.
+func (h *Host) profiles(pids []int) []observation.Profile {
+	bySrc := map[int][]*profile.Sample{}
+	for _, pid := range pids {
+		for _, pt := range h.byPID[pid] {
+			bySrc[pt.src] = append(bySrc[pt.src], pt.samples...)
+		}
+	}
+	var out []observation.Profile
+	for i, p := range h.o.Profiles {
+		if ss := bySrc[i]; len(ss) > 0 {
+			out = append(out, observation.Profile{Kind: p.Kind, Source: p.Source, Labels: p.Labels, Profile: withSamples(p.Profile, ss)})
+		}
+	}
+	return out
+}
+
 // splitProfiles groups the samples of the eBPF profiles by their pid
-// label, in one pass: each process gets profiles holding only its samples.
-func splitProfiles(o *observation.Observation) map[int][]observation.Profile {
-	out := map[int][]observation.Profile{}
-	for _, p := range o.Profiles {
+// label, in one pass: each process gets its samples of each profile.
+func splitProfiles(o *observation.Observation) map[int][]part {
+	out := map[int][]part{}
+	for i, p := range o.Profiles {
 		if p.Source != observation.SourceEBPF || p.Profile == nil {
 			continue
 		}
@@ -221,7 +318,7 @@ func splitProfiles(o *observation.Observation) map[int][]observation.Profile {
 			}
 		}
 		for pid, ss := range samples {
-			out[pid] = append(out[pid], observation.Profile{Kind: p.Kind, Source: p.Source, Labels: p.Labels, Profile: withSamples(p.Profile, ss)})
+			out[pid] = append(out[pid], part{src: i, samples: ss})
 		}
 	}
 	return out

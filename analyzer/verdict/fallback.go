@@ -20,7 +20,7 @@ func procBreakdown(o *observation.Observation, window float64, th Thresholds) Br
 			b.ByClass[class] += seconds
 		}
 	}
-	host := targetPID(o) == 0
+	host := hostLike(o.Meta.Target)
 	var user, system float64
 	var ok bool
 	if host {

@@ -9,6 +9,9 @@ import (
 	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
+// noTime is the summary of a verdict on no time at all.
+const noTime = "The observation covers no time: nothing to judge."
+
 // Judge tells what the observed target was bound by. It never fails: with
 // little evidence the verdict says so, in its confidence and its Missing.
 func Judge(o *observation.Observation, th Thresholds) *Verdict {
@@ -21,7 +24,7 @@ func Judge(o *observation.Observation, th Thresholds) *Verdict {
 	}
 	window := o.WindowSeconds()
 	if window <= 0 {
-		v.Class, v.Summary = ClassNone, "The observation covers no time: nothing to judge."
+		v.Class, v.Summary = ClassNone, noTime
 		v.Missing = gaps(o, Breakdown{}, false)
 		return v
 	}
@@ -45,7 +48,8 @@ func Judge(o *observation.Observation, th Thresholds) *Verdict {
 	}
 	inferred := goroutineLoad(o, v, window)
 
-	v.Class, v.Secondary = choose(v.Load, v.Breakdown.Seconds[WaitRunQueue]/window, th)
+	v.runQueue = v.Breakdown.Seconds[WaitRunQueue] / window
+	v.Class, v.Secondary = choose(v.Load, v.runQueue, th)
 	v.Confidence = confidence(v, inferred.classes, th, goCPUProfile(o) != nil)
 	v.Evidence = append(breakdownEvidence(v.Breakdown, window), v.Evidence...)
 	v.Evidence = append(v.Evidence, resourceEvidence(o)...)

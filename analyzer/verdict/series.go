@@ -35,13 +35,26 @@ func cpuCount(o *observation.Observation) float64 {
 	return 1
 }
 
-// targetPID is the watched process, 0 for a host or an app.
+// targetPID is the watched process, 0 for a target that is not one
+// process (a host, a service's processes, a URL, an app).
 func targetPID(o *observation.Observation) int {
 	return o.Meta.Target.PID
 }
 
+// hostLike reports whether the verdict reads the target's CPU time and
+// pressure from the host's series (host.cpu, host.psi) rather than from
+// process.* series: a host's, and a URL's or an app's, which have no
+// process series of their own (as the verdict has always read them). One
+// process (a PID), and a service's processes split out of a host window
+// with their process.* series summed, are read from their own.
+func hostLike(t observation.Target) bool {
+	return t.IsHost() || t.PID == 0 && t.Kind != observation.TargetService
+}
+
 // histogramsOf returns the histograms with the name that belong to the
-// target: all of them for a host, the target's pid otherwise.
+// target: for one process (a PID), those of its pid or of none; all of
+// them for a target with no PID: a host's, and a service's, whose split
+// (procrank.Host.SplitService) kept only its processes' histograms.
 func histogramsOf(o *observation.Observation, name observation.HistogramName) []observation.Histogram {
 	pid := targetPID(o)
 	var out []observation.Histogram

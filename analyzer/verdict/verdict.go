@@ -53,6 +53,10 @@ type Verdict struct {
 	// verdict.
 	Missing    []Gap      `json:"missing,omitempty"`
 	Thresholds Thresholds `json:"thresholds"`
+
+	// runQueue is the part of the cpu load spent waiting for a CPU, as
+	// Judge chose the class by (choose): Summarize keeps it.
+	runQueue float64
 }
 
 // Evidence is one number behind the verdict.
