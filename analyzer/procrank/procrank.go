@@ -65,6 +65,41 @@ func NewHost(o *observation.Observation) *Host {
 	return &Host{o: o, byPID: splitProfiles(o)}
 }
 
+// PIDs lists, sorted, every process the window saw do something: those
+// with eBPF samples and those in the process scans (proc.* series).
+func (h *Host) PIDs() []int {
+	pids := slices.Collect(maps.Keys(h.byPID))
+	for _, s := range h.o.Series {
+		if !s.Name.In(observation.FamilyHostScan) {
+			continue
+		}
+		if pid, err := strconv.Atoi(s.Labels["pid"]); err == nil && pid > 0 {
+			pids = append(pids, pid)
+		}
+	}
+	slices.Sort(pids)
+	return slices.Compact(pids)
+}
+
+// Comm is the command name the window saw for pid: its samples', else
+// its process scans'; "" when it saw none.
+func (h *Host) Comm(pid int) string {
+	for _, pt := range h.byPID[pid] {
+		for _, s := range pt.samples {
+			if v := s.Label["comm"]; len(v) == 1 && v[0] != "" {
+				return commName(v[0])
+			}
+		}
+	}
+	id := strconv.Itoa(pid)
+	for _, s := range h.o.Series {
+		if s.Labels["pid"] == id && s.Labels["comm"] != "" {
+			return commName(s.Labels["comm"])
+		}
+	}
+	return ""
+}
+
 // Rank lists the host's processes by load, most first, leaving out the
 // PIDs in exclude (the watcher itself). It returns nil for an observation
 // that is not of a host or has neither eBPF profiles nor process scans.

@@ -3,6 +3,7 @@ package procrank
 import (
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -200,5 +201,34 @@ func TestSplitServiceScans(t *testing.T) {
 	if !near(total, want) || want < 1 || v.Class != verdict.ClassCPU || v.Breakdown.Source != verdict.BreakdownProc {
 		t.Errorf("group judged %s from %q, load %.9f %v; want cpu from proc, load %.9f (the sum of its processes')",
 			v.Class, v.Breakdown.Source, total, v.Load, want)
+	}
+}
+
+// PIDs lists every process the window saw, from samples and scans alike,
+// and Comm names each as the window saw it.
+func TestPIDsAndComm(t *testing.T) {
+	host, pids := hostOf(t, "cpu-hash", "io-fsync")
+	h := NewHost(host)
+	got := h.PIDs()
+	for _, pid := range pids {
+		if _, ok := slices.BinarySearch(got, pid); !ok {
+			t.Errorf("PIDs %v lacks %d", got, pid)
+		}
+		if h.Comm(pid) == "" {
+			t.Errorf("Comm(%d) is empty", pid)
+		}
+	}
+	if !slices.IsSorted(got) {
+		t.Errorf("PIDs %v not sorted", got)
+	}
+	scans, spids := scansOf(t, "cpu-hash", "cpu-compress")
+	hs := NewHost(scans)
+	for _, pid := range spids {
+		if _, ok := slices.BinarySearch(hs.PIDs(), pid); !ok || hs.Comm(pid) == "" {
+			t.Errorf("scans only: pid %d in %v, comm %q", pid, hs.PIDs(), hs.Comm(pid))
+		}
+	}
+	if h.Comm(1<<30) != "" {
+		t.Errorf("a pid never seen has a name")
 	}
 }
