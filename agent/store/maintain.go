@@ -32,7 +32,9 @@ type DiskFullError struct {
 
 func (e *DiskFullError) Error() string {
 	what := "dropped nothing"
-	if len(e.Dropped) > 0 {
+	if len(e.Dropped) == 1 {
+		what = fmt.Sprintf("dropped the oldest hour of data (%s)", e.Dropped[0])
+	} else if len(e.Dropped) > 1 {
 		what = fmt.Sprintf("dropped the oldest %d hours of data (%s to %s)", len(e.Dropped), e.Dropped[0], e.Dropped[len(e.Dropped)-1])
 	}
 	if e.Stored {

@@ -36,9 +36,17 @@ type windowMaker struct {
 
 func newWindowMaker(t testing.TB, n int) *windowMaker {
 	t.Helper()
-	host, err := hostWindow()
+	m, err := makeWindows(n)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return m
+}
+
+func makeWindows(n int) (*windowMaker, error) {
+	host, err := hostWindow()
+	if err != nil {
+		return nil, err
 	}
 	h := procrank.NewHost(host)
 	m := &windowMaker{host: host}
@@ -54,9 +62,9 @@ func newWindowMaker(t testing.TB, n int) *windowMaker {
 		m.names = append(m.names, fmt.Sprintf("svc%03d-%s", len(m.names), p.Comm))
 	}
 	if len(m.procs) < n {
-		t.Fatalf("the host window ranks %d processes, want %d", len(m.procs), n)
+		return nil, fmt.Errorf("the host window ranks %d processes, want %d", len(m.procs), n)
 	}
-	return m
+	return m, nil
 }
 
 // at returns the observation o as if made at start.
@@ -85,7 +93,7 @@ type fakeClock struct {
 	t  time.Time
 }
 
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *fakeClock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 var t0 = time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
