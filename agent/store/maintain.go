@@ -1,0 +1,345 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
+	"github.com/perfhound/perfhound/analyzer/profdecode"
+)
+
+// maxDiskFullDrops bounds the hours one write may drop to fit.
+const maxDiskFullDrops = 64
+
+// DiskFullError is a write that found the disk full (ENOSPC): the store
+// dropped its oldest hours to make room, and stored the write or not.
+// It wraps ErrDiskFull and the write's error.
+type DiskFullError struct {
+	// Dropped names the hours dropped (UTC, "2026120413"), oldest first.
+	Dropped []string
+	// Stored tells whether the write was then stored.
+	Stored bool
+	Err    error
+}
+
+func (e *DiskFullError) Error() string {
+	what := "dropped nothing"
+	if len(e.Dropped) == 1 {
+		what = fmt.Sprintf("dropped the oldest hour of data (%s)", e.Dropped[0])
+	} else if len(e.Dropped) > 1 {
+		what = fmt.Sprintf("dropped the oldest %d hours of data (%s to %s)", len(e.Dropped), e.Dropped[0], e.Dropped[len(e.Dropped)-1])
+	}
+	if e.Stored {
+		return fmt.Sprintf("store: disk full: %s to store the window", what)
+	}
+	return fmt.Sprintf("store: disk full: %s, and the window is lost: %v", what, e.Err)
+}
+
+func (e *DiskFullError) Unwrap() []error { return []error{ErrDiskFull, e.Err} }
+
+// update runs fn in one write transaction; on ENOSPC it drops the
+// oldest hour and tries again.
+func (s *Store) update(fn func(*bolt.Tx) error) error {
+	err := s.db.Update(fn)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("writing store %s: %w", s.path, err)
+	}
+	full := &DiskFullError{Err: err}
+	for range maxDiskFullDrops {
+		hour, derr := s.dropOldest()
+		if derr != nil || hour == "" {
+			if derr != nil {
+				full.Err = errors.Join(err, derr)
+			}
+			return full
+		}
+		full.Dropped = append(full.Dropped, hour)
+		if err = s.db.Update(fn); err == nil {
+			full.Stored = true
+			return full
+		}
+		full.Err = err
+		if !errors.Is(err, syscall.ENOSPC) {
+			return full
+		}
+	}
+	return full
+}
+
+// dropOldest deletes the oldest hour bucket, returning its name ("" when
+// there is none).
+func (s *Store) dropOldest() (string, error) {
+	var name string
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		w := tx.Bucket([]byte(windowsBucket))
+		k, _ := w.Cursor().First()
+		if k == nil {
+			return nil
+		}
+		name = string(k)
+		return w.DeleteBucket(k)
+	})
+	if err != nil {
+		return "", err
+	}
+	if name != "" {
+		s.noteDropped(name)
+	}
+	return name, nil
+}
+
+func (s *Store) noteDropped(hour string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.drops++
+	s.dropped = append(s.dropped, hour)
+	if len(s.dropped) > 16 {
+		s.dropped = s.dropped[1:]
+	}
+}
+
+// Maintain applies the rollups, then retention by age and by size, and
+// forgets services not seen since the oldest data kept. The daemon calls
+// it between windows; each step is its own transaction, so it can stop
+// (ctx) between them. A rollup that cannot merge a slot (windows whose
+// profiles differ in kind) leaves it as it is and says so in the error.
+func (s *Store) Maintain(ctx context.Context) error {
+	now := s.opts.Now()
+	var errs []error
+	for _, r := range s.opts.Rollups {
+		if err := s.rollup(ctx, r, now.Add(-r.After)); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			errs = append(errs, err)
+		}
+	}
+	if err := s.dropBefore(now.Add(-s.opts.MaxAge)); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.fitSize(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := s.forgetServices(now.Add(-s.opts.MaxAge)); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// dropBefore drops every hour that ends at or before cutoff.
+func (s *Store) dropBefore(cutoff time.Time) error {
+	var dropped []string
+	err := s.update(func(tx *bolt.Tx) error {
+		dropped = dropped[:0]
+		w := tx.Bucket([]byte(windowsBucket))
+		c := w.Cursor()
+		var old [][]byte
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			h, err := time.Parse(hourLayout, string(k))
+			if err == nil && h.Add(time.Hour).After(cutoff) {
+				break
+			}
+			old = append(old, bytes.Clone(k))
+		}
+		for _, k := range old {
+			if err := w.DeleteBucket(k); err != nil {
+				return err
+			}
+			dropped = append(dropped, string(k))
+		}
+		return nil
+	})
+	if err == nil {
+		for _, h := range dropped {
+			s.noteDropped(h)
+		}
+	}
+	return err
+}
+
+// used is the bytes of the file's pages in use (not free).
+func (s *Store) used() int64 {
+	var size int64
+	s.db.View(func(tx *bolt.Tx) error { size = tx.Size(); return nil })
+	return size - int64(s.db.Stats().FreeAlloc)
+}
+
+// fitSize drops the oldest hours until the pages in use fit MaxBytes,
+// keeping the newest hour whatever its size.
+func (s *Store) fitSize(ctx context.Context) error {
+	for s.used() > s.opts.MaxBytes {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var hours int
+		s.db.View(func(tx *bolt.Tx) error {
+			hours = tx.Bucket([]byte(windowsBucket)).Stats().BucketN - 1
+			return nil
+		})
+		if hours <= 1 {
+			return nil
+		}
+		if _, err := s.dropOldest(); err != nil {
+			return fmt.Errorf("dropping the oldest hour of %s: %w", s.path, err)
+		}
+	}
+	return nil
+}
+
+// forgetServices removes the services last seen before cutoff.
+func (s *Store) forgetServices(cutoff time.Time) error {
+	return s.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(servicesBucket))
+		var old [][]byte
+		b.ForEach(func(k, v []byte) error {
+			var sv Service
+			if json.Unmarshal(v, &sv) == nil && sv.Last.Before(cutoff) {
+				old = append(old, bytes.Clone(k))
+			}
+			return nil
+		})
+		for _, k := range old {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// rollup merges, hour by hour (one transaction each), the records
+// shorter than r.Step of every series whose Step-aligned slot ended by
+// cutoff.
+func (s *Store) rollup(ctx context.Context, r Rollup, cutoff time.Time) error {
+	var hours [][]byte
+	s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte(windowsBucket)).ForEachBucket(func(k []byte) error {
+			if h, err := time.Parse(hourLayout, string(k)); err == nil && h.Before(cutoff) {
+				hours = append(hours, bytes.Clone(k))
+			}
+			return nil
+		})
+	})
+	var errs []error
+	for _, h := range hours {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var skipped []error
+		err := s.update(func(tx *bolt.Tx) error {
+			hb := tx.Bucket([]byte(windowsBucket)).Bucket(h)
+			if hb == nil {
+				return nil
+			}
+			var series [][]byte
+			hb.ForEachBucket(func(k []byte) error { series = append(series, bytes.Clone(k)); return nil })
+			skipped = skipped[:0]
+			for _, name := range series {
+				errs, err := s.rollupSeries(hb.Bucket(name), r.Step, cutoff)
+				if err != nil {
+					return err
+				}
+				for _, e := range errs {
+					skipped = append(skipped, fmt.Errorf("rolling up %s %q: %w", h, strings.ReplaceAll(string(name), "\x00", " "), e))
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		errs = append(errs, skipped...)
+	}
+	return errors.Join(errs...)
+}
+
+type slotRecord struct {
+	key  []byte
+	head recordHead
+	blob []byte
+}
+
+// rollupSeries merges the series' slots in b; what it could not merge
+// comes back as errors, what it could not write as err.
+func (s *Store) rollupSeries(b *bolt.Bucket, step time.Duration, cutoff time.Time) (skipped []error, err error) {
+	var slots [][]slotRecord
+	var slot time.Time
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		start := keyTime(k)
+		h, blob, herr := decodeHead(v)
+		if herr != nil || h.Duration >= step {
+			continue
+		}
+		at := start.Truncate(step)
+		if at.Add(step).After(cutoff) {
+			break // this slot and the later ones are not complete yet
+		}
+		if len(slots) == 0 || !at.Equal(slot) {
+			slots = append(slots, nil)
+			slot = at
+		}
+		slots[len(slots)-1] = append(slots[len(slots)-1], slotRecord{bytes.Clone(k), h, blob})
+	}
+	for _, rs := range slots {
+		if len(rs) < 2 {
+			continue
+		}
+		key, value, merr := s.mergeSlot(rs)
+		if merr != nil {
+			skipped = append(skipped, fmt.Errorf("slot at %s: %w", keyTime(rs[0].key).UTC().Format(time.RFC3339), merr))
+			continue
+		}
+		for _, r := range rs {
+			if err := b.Delete(r.key); err != nil {
+				return skipped, err
+			}
+		}
+		if err := b.Put(key, value); err != nil {
+			return skipped, err
+		}
+	}
+	return skipped, nil
+}
+
+// mergeSlot makes one record of a slot's.
+func (s *Store) mergeSlot(rs []slotRecord) (key, value []byte, err error) {
+	budget := profdecode.NewBudget(s.opts.QueryMemory)
+	obs := make([]*observation.Observation, len(rs))
+	summaries := make([]json.RawMessage, len(rs))
+	weights := make([]float64, len(rs))
+	longest := 0
+	for i, r := range rs {
+		if obs[i], err = observation.Unmarshal(r.blob, observation.LoadOptions{Budget: budget}); err != nil {
+			return nil, nil, err
+		}
+		obs[i].Meta.Start = keyTime(r.key)
+		obs[i].Meta.Duration = r.head.Duration
+		summaries[i], weights[i] = r.head.Verdict, r.head.Duration.Seconds()
+		if r.head.Duration > rs[longest].head.Duration {
+			longest = i
+		}
+	}
+	m, err := observation.Merge(obs)
+	if err != nil {
+		return nil, nil, err
+	}
+	verdict := rs[longest].head.Verdict
+	if s.opts.CombineVerdicts != nil {
+		verdict = s.opts.CombineVerdicts(summaries, weights)
+	}
+	rec := &Record{Obs: m, Verdict: verdict, Labels: rs[len(rs)-1].head.Labels}
+	value, err = encode(rec, false) // Merge's profiles are compact
+	return startKey(m.Meta.Start), value, err
+}
