@@ -65,8 +65,12 @@ func (s *Server) ui(w http.ResponseWriter, r *http.Request) {
 
 // uiSlash sends /ui/SERVICE/FROM/TO to the index, whose relative links
 // need the slash.
+// The Location is relative ("./TO/", the colons of a time kept out of
+// the first segment), so that it holds under a prefix the caller strips.
 func (s *Server) uiSlash(w http.ResponseWriter, r *http.Request) {
-	http.Redirect(w, r, r.URL.EscapedPath()[strings.LastIndex(r.URL.EscapedPath(), "/")+1:]+"/", http.StatusMovedPermanently)
+	p := r.URL.EscapedPath()
+	w.Header().Set("Location", "./"+p[strings.LastIndex(p, "/")+1:]+"/")
+	w.WriteHeader(http.StatusMovedPermanently)
 }
 
 func (s *Server) uiRange(service, fromS, toS string) (from, to time.Time, err error) {
