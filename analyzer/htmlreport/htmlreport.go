@@ -65,6 +65,12 @@ var tmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"barWidth": func(share float64) float64 { return 100 * max(0, min(1, share)) },
 }).Parse(pageTemplate))
 
+// Stylesheet is the report's stylesheet, for perfhound's other pages (the
+// agent's) to look the same and use its classes: the verdict's block
+// (.verdict, .badge), class tags (.cls-CLASS) and fills (.cls-fill-CLASS),
+// tables.
+func Stylesheet() template.CSS { return template.CSS(pageCSS) }
+
 // Write renders r as one self-contained HTML page. It fails only on a
 // report without a verdict (ErrNoVerdict) or when w does; a report
 // without an observation gets a page without flame graphs and charts.

@@ -1,0 +1,385 @@
+package api
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/perfhound/perfhound/analyzer/diagnosis"
+	"github.com/perfhound/perfhound/analyzer/obsdiff"
+	"github.com/perfhound/perfhound/analyzer/observation"
+	"github.com/perfhound/perfhound/analyzer/profdecode"
+	"github.com/perfhound/perfhound/analyzer/verdict"
+	"github.com/perfhound/perfhound/internal/report"
+)
+
+func (s *Server) now() time.Time { return s.opts.Now() }
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if !s.src.Healthy() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not collecting"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "collecting"})
+}
+
+func (s *Server) regressions(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string][]struct{}{"regressions": {}})
+}
+
+// serviceJSON is a service as /api/v1/services shows it.
+type serviceJSON struct {
+	Name     string        `json:"name"`
+	First    time.Time     `json:"first"`
+	Last     time.Time     `json:"last"`
+	Verdict  *Summary      `json:"verdict"` // null before any verdict
+	Versions []versionJSON `json:"versions"`
+}
+
+type versionJSON struct {
+	Version string            `json:"version"`
+	First   time.Time         `json:"first"`
+	Last    time.Time         `json:"last"`
+	Labels  map[string]string `json:"labels,omitempty"`
+}
+
+func (s *Server) services(w http.ResponseWriter, r *http.Request) {
+	if _, err := parseQuery(r.URL.RawQuery, s.now()); err != nil {
+		writeError(w, err)
+		return
+	}
+	svcs, err := s.src.Services()
+	if err != nil {
+		writeError(w, fmt.Errorf("reading the services: %w", err))
+		return
+	}
+	out := struct {
+		Services []serviceJSON `json:"services"`
+	}{Services: []serviceJSON{}}
+	for _, svc := range svcs {
+		sj := serviceJSON{Name: svc.Name, First: svc.First.UTC(), Last: svc.Last.UTC(), Versions: []versionJSON{}}
+		if svc.Verdict.Class != "" {
+			v := svc.Verdict
+			sj.Verdict = &v
+		}
+		for _, v := range svc.Versions {
+			sj.Versions = append(sj.Versions, versionJSON{Version: v.Version, First: v.First.UTC(), Last: v.Last.UTC(), Labels: v.Labels})
+		}
+		out.Services = append(out.Services, sj)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// service finds a service by name, 404 when the store has none of it, and
+// checks that it has version (when not "").
+func (s *Server) service(name, version, param string) (Service, error) {
+	svcs, err := s.src.Services()
+	if err != nil {
+		return Service{}, fmt.Errorf("reading the services: %w", err)
+	}
+	for _, svc := range svcs {
+		if svc.Name != name {
+			continue
+		}
+		if version != "" && !slices.ContainsFunc(svc.Versions, func(v Version) bool { return v.Version == version }) {
+			return Service{}, notFound("%s: service %q has no version %q", param, name, version)
+		}
+		return svc, nil
+	}
+	return Service{}, notFound("service: no service %q is stored", name)
+}
+
+// records reads a query's records within a fresh budget of the API's
+// query memory; param is the parameter to blame when they do not fit.
+func (s *Server) records(q Query, param string) ([]Record, error) {
+	if q.Budget == nil {
+		q.Budget = profdecode.NewBudget(s.opts.QueryMemory)
+	}
+	recs, err := s.src.Range(q)
+	if errors.Is(err, profdecode.ErrOverBudget) {
+		return nil, badParam(param, "the range holds more profile data than one query may decode (%d MiB): narrow it (%v)", s.opts.QueryMemory>>20, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading service %q from %s to %s: %w", q.Service, stamp(q.From), stamp(q.To), err)
+	}
+	if len(recs) == 0 {
+		what := "service " + q.Service
+		if q.Version != "" {
+			what += " version " + q.Version
+		}
+		return nil, notFound("%s: nothing stored of %s from %s to %s", param, what, stamp(q.From), stamp(q.To))
+	}
+	return recs, nil
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// observations are the records' observations, oldest first.
+func observations(recs []Record) []*observation.Observation {
+	obs := make([]*observation.Observation, 0, len(recs))
+	for _, r := range recs {
+		if r.Obs != nil {
+			obs = append(obs, r.Obs)
+		}
+	}
+	return obs
+}
+
+func (s *Server) profile(w http.ResponseWriter, r *http.Request) {
+	req, err := parseProfileReq(r.URL.RawQuery, s.now(), s.opts.MaxRange)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if _, err := s.service(req.Service, req.Version, "version"); err != nil {
+		writeError(w, err)
+		return
+	}
+	release, err := s.acquire()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	defer release()
+	recs, err := s.records(Query{Service: req.Service, Version: req.Version, From: req.From, To: req.To, Kinds: []observation.ProfileKind{req.Kind}}, "from")
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	p, source, err := mergedProfile(recs, req.Kind, req.Source)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var buf bytes.Buffer
+	if err := p.Write(&buf); err != nil {
+		writeError(w, fmt.Errorf("writing the merged profile: %w", err))
+		return
+	}
+	name := fmt.Sprintf("%s-%s-%s-%s.pb.gz", fileSafe(req.Service), req.Kind, source, req.From.UTC().Format("20060102T150405Z"))
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	w.Header().Set("X-Perfhound-Profile-Source", string(source))
+	write(w, "application/octet-stream", buf.Bytes())
+}
+
+// mergedProfile merges the records' profiles of kind from one source:
+// source, or the first of profileSources that has any. The profiles of
+// one kind from several sources are the same time seen twice (eBPF and a
+// Go service's endpoint both see its CPU), so they are never summed.
+func mergedProfile(recs []Record, kind observation.ProfileKind, source observation.ProfileSource) (*profile.Profile, observation.ProfileSource, error) {
+	bySource := map[observation.ProfileSource][]*profile.Profile{}
+	for _, r := range recs {
+		if r.Obs == nil {
+			continue
+		}
+		for _, p := range r.Obs.ProfilesOf(kind) {
+			if p.Profile != nil {
+				bySource[p.Source] = append(bySource[p.Source], p.Profile)
+			}
+		}
+	}
+	if source == "" {
+		for _, src := range profileSources {
+			if len(bySource[src]) > 0 {
+				source = src
+				break
+			}
+		}
+		if source == "" {
+			for src := range bySource { // an unknown source: any, but the same every time
+				if source == "" || src < source {
+					source = src
+				}
+			}
+		}
+	}
+	ps := bySource[source]
+	if len(ps) == 0 {
+		if len(bySource) > 0 {
+			var have []string
+			for src := range bySource {
+				have = append(have, string(src))
+			}
+			slices.Sort(have)
+			return nil, "", notFound("source: no %s profiles from %s in the range; there are from %s", kind, source, strings.Join(have, ", "))
+		}
+		return nil, "", notFound("type: no %s profiles of the service in the range", kind)
+	}
+	p, err := mergeProfiles(ps)
+	if err != nil {
+		return nil, "", fmt.Errorf("merging %d %s profiles from %s: %w", len(ps), kind, source, err)
+	}
+	return p, source, nil
+}
+
+// fileSafe is a service name as part of a file name.
+func fileSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_' || r == '.' || r == '@' {
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+func (s *Server) diagnosis(w http.ResponseWriter, r *http.Request) {
+	req, err := parseDiagnosisReq(r.URL.RawQuery, s.now(), s.opts.MaxRange)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	body, contentType, err := s.diagnose(req)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	write(w, contentType, body)
+}
+
+// diagnose is diagnose's report of a service's range, rendered.
+func (s *Server) diagnose(req diagnosisReq) ([]byte, string, error) {
+	if _, err := s.service(req.Service, req.Version, "version"); err != nil {
+		return nil, "", err
+	}
+	release, err := s.acquire()
+	if err != nil {
+		return nil, "", err
+	}
+	defer release()
+	recs, err := s.records(Query{Service: req.Service, Version: req.Version, From: req.From, To: req.To}, "from")
+	if err != nil {
+		return nil, "", err
+	}
+	o, err := merge(observations(recs))
+	if err != nil {
+		return nil, "", err
+	}
+	rep := diagnosis.Analyze(o, diagnosis.DefaultOptions())
+	var buf bytes.Buffer
+	contentType := "text/plain; charset=utf-8"
+	switch req.Format {
+	case "json":
+		err, contentType = rep.WriteJSON(&buf), "application/json"
+	case "markdown":
+		err, contentType = rep.WriteMarkdown(&buf), "text/markdown; charset=utf-8"
+	case "html":
+		err, contentType = rep.WriteHTML(&buf), "text/html; charset=utf-8"
+	default:
+		err = rep.WriteText(&buf, verdict.TextOptions{})
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("rendering the diagnosis: %w", err)
+	}
+	return buf.Bytes(), contentType, nil
+}
+
+func (s *Server) diff(w http.ResponseWriter, r *http.Request) {
+	req, err := parseDiffReq(r.URL.RawQuery, s.now(), s.opts.MaxRange)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	d, err := s.compare(req)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var buf bytes.Buffer
+	if err := d.Render(&buf, report.Format(req.Format), obsdiff.RenderOptions{}); err != nil {
+		writeError(w, fmt.Errorf("rendering the diff: %w", err))
+		return
+	}
+	contentType := "text/plain; charset=utf-8"
+	switch req.Format {
+	case "json":
+		contentType = "application/json"
+	case "markdown":
+		contentType = "text/markdown; charset=utf-8"
+	}
+	write(w, contentType, buf.Bytes())
+}
+
+// compare is perfhound compare of the two sides' merged windows, in one
+// query's memory.
+func (s *Server) compare(req diffReq) (*obsdiff.Diff, error) {
+	svc, err := s.service(req.Service, "", "service")
+	if err != nil {
+		return nil, err
+	}
+	base, err := s.sideQuery(svc, req.Base, "base")
+	if err != nil {
+		return nil, err
+	}
+	head, err := s.sideQuery(svc, req.Head, "head")
+	if err != nil {
+		return nil, err
+	}
+	release, err := s.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	budget := profdecode.NewBudget(s.opts.QueryMemory)
+	sides := [2]*observation.Observation{}
+	for i, q := range []Query{base, head} {
+		param := [2]string{"base", "head"}[i]
+		q.Budget = budget
+		recs, err := s.records(q, param)
+		if err != nil {
+			return nil, err
+		}
+		if sides[i], err = merge(observations(recs)); err != nil {
+			return nil, err
+		}
+	}
+	opt := obsdiff.DefaultOptions()
+	opt.BaseName, opt.HeadName = sideName(req.Service, req.Base), sideName(req.Service, req.Head)
+	d, err := obsdiff.Compare(sides[0], sides[1], opt)
+	if err != nil {
+		return nil, fmt.Errorf("comparing %s with %s: %w", opt.BaseName, opt.HeadName, err)
+	}
+	return d, nil
+}
+
+// sideQuery is the query of one side of a diff: a range as given, or a
+// version's last VersionSpan.
+func (s *Server) sideQuery(svc Service, sd side, param string) (Query, error) {
+	q := Query{Service: svc.Name, From: sd.From, To: sd.To}
+	if sd.Version == "" {
+		return q, nil
+	}
+	i := slices.IndexFunc(svc.Versions, func(v Version) bool { return v.Version == sd.Version })
+	if i < 0 {
+		return q, notFound("%s: service %q has no version %q, and it is not a range FROM/TO", param, svc.Name, sd.Version)
+	}
+	v := svc.Versions[i]
+	q.Version = v.Version
+	// Last is the end of the version's last window: its start is before.
+	q.To = v.Last
+	q.From = v.Last.Add(-s.opts.VersionSpan)
+	if q.From.Before(v.First) {
+		q.From = v.First
+	}
+	return q, nil
+}
+
+// sideName names a side in the diff's report.
+func sideName(service string, sd side) string {
+	if sd.Version != "" {
+		return service + " version " + sd.Version
+	}
+	return fmt.Sprintf("%s %s to %s", service, stamp(sd.From), stamp(sd.To))
+}
+
+// uiPath is the path of the pprof UI of a service's range, relative to
+// the API's root.
+func uiPath(service string, from, to time.Time) string {
+	return "ui/" + url.PathEscape(service) + "/" + stamp(from) + "/" + stamp(to) + "/"
+}
