@@ -63,7 +63,7 @@ profiles of a base and a head.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newDiagnose(), newAnalyze(), newCompare(), newServe(), newVersion())
+	root.AddCommand(newDiagnose(), newAnalyze(), newCompare(), newServe(), newAgent(), newVersion())
 	return root
 }
 

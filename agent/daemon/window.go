@@ -1,0 +1,187 @@
+package daemon
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/perfhound/perfhound/agent/identity"
+	"github.com/perfhound/perfhound/agent/store"
+	"github.com/perfhound/perfhound/analyzer/observation"
+	"github.com/perfhound/perfhound/analyzer/procrank"
+	"github.com/perfhound/perfhound/analyzer/verdict"
+)
+
+// window gathers one window from every source, judges and stores it.
+func (d *Daemon) window(ctx context.Context) error {
+	live, ids, scrapers := d.snapshot()
+
+	// The Go services' windows run beside the host's, over the same span.
+	goObs := make([]*observation.Observation, len(scrapers))
+	var wg sync.WaitGroup
+	for i, g := range scrapers {
+		wg.Go(func() { goObs[i] = g.window(ctx, live.Window) })
+	}
+	host, werr := d.watcher.Window(ctx, live.Window)
+	wg.Wait()
+	if host == nil {
+		d.metrics.windowFailed("watch")
+		return werr
+	}
+
+	began := time.Now()
+	b := d.batch(host, goObs, ids, live)
+	if d.opts.Ingest != nil {
+		for _, o := range d.opts.Ingest.Drain() {
+			b.Records = append(b.Records, d.pushed(o, live))
+		}
+	}
+	d.metrics.observed(host, b)
+	if err := d.store.Put(b); err != nil {
+		d.metrics.windowFailed("store")
+		return fmt.Errorf("storing the window from %s: %w", host.Meta.Start.Format(time.RFC3339), err)
+	}
+	d.metrics.stored(b, time.Since(began))
+	d.lastStored.Store(time.Now().UnixNano())
+	if err := d.store.Maintain(ctx); err != nil {
+		d.metrics.errors.WithLabelValues("maintain").Inc()
+		d.log.Warn("store maintenance", "err", err)
+	}
+	if !d.collecting.Swap(true) {
+		d.log.Info("collecting", "window", live.Window, "services", len(b.Records))
+		d.ready.Do(func() {
+			if d.opts.Ready != nil {
+				d.opts.Ready()
+			}
+		})
+	}
+	return werr
+}
+
+// gone is the identity of a process that exited before it could be
+// resolved: its command name, as the window saw it, and no version.
+func gone(comm string) identity.Identity {
+	service := cmp.Or(comm, identity.UnknownService)
+	return identity.Identity{Service: service, Version: identity.UnknownVersion,
+		Labels: map[string]string{identity.LabelService: service, identity.LabelVersion: identity.UnknownVersion}}
+}
+
+// group is the processes of one service and version in a window.
+type group struct {
+	id   identity.Identity
+	pids []int
+}
+
+// batch is the window's records: one per service and version that did
+// something, and the host's own.
+func (d *Daemon) batch(host *observation.Observation, goObs []*observation.Observation, ids *identity.Resolver, live Live) store.Batch {
+	split := procrank.NewHost(host)
+	groups := map[string]*group{}
+	pids := split.PIDs()
+	for _, pid := range pids {
+		id, err := ids.Resolve(pid)
+		if err != nil {
+			// Gone before it could be looked at: named by what the
+			// window saw of it.
+			id = gone(split.Comm(pid))
+		}
+		k := id.Service + "\x00" + id.Version
+		g := groups[k]
+		if g == nil {
+			g = &group{id: id}
+			groups[k] = g
+		}
+		g.pids = append(g.pids, pid)
+	}
+
+	// Processes idle for a window leave the cache; they are resolved
+	// again (tens of µs, the build ID cached) when next active.
+	ids.Forget(func(pid int) bool { _, ok := slices.BinarySearch(pids, pid); return ok })
+
+	b := store.Batch{Host: d.hostRecord(host, live)}
+	for _, k := range sortedKeys(groups) {
+		g := groups[k]
+		labels := withLabels(g.id.Labels, live.Labels)
+		t := observation.Target{Kind: observation.TargetService, Service: g.id.Service, Labels: labels}
+		o := split.SplitService(t, g.pids)
+		b.Records = append(b.Records, record(o, g.id.Service, g.id.Version, live.Thresholds))
+	}
+	for _, o := range goObs {
+		if o != nil {
+			b.Records = append(b.Records, record(o, o.Meta.Target.Service, o.Meta.Target.Labels["version"], live.Thresholds))
+		}
+	}
+	return b
+}
+
+// hostRecord is the host's part of the window: its own series and
+// histograms, and the verdict on the whole host. Its profiles are left
+// out: they are the services' records, merged when the host is asked for.
+func (d *Daemon) hostRecord(host *observation.Observation, live Live) *store.Record {
+	v := verdict.Judge(host, live.Thresholds)
+	o := *host
+	o.Profiles = nil
+	o.Series = slices.DeleteFunc(slices.Clone(o.Series), func(s observation.Series) bool {
+		return s.Name.In(observation.FamilyHostScan) // the services' records have them
+	})
+	return &store.Record{Obs: &o, Verdict: summary(v)}
+}
+
+// record judges a service's observation and keeps what the store needs:
+// its own profiles, series and histograms, without the host's series
+// (the host record has them once for every service).
+func record(o *observation.Observation, service, version string, th verdict.Thresholds) store.Record {
+	v := verdict.Judge(o, th)
+	own := *o
+	own.Series = slices.DeleteFunc(slices.Clone(o.Series), func(s observation.Series) bool {
+		return s.Name.In(observation.FamilyHost) || s.Name.In(observation.FamilyWatcher)
+	})
+	if version == "" {
+		version = identity.UnknownVersion
+	}
+	return store.Record{Service: service, Version: version, Obs: &own, Verdict: summary(v)}
+}
+
+// pushed is the record of what an SDK pushed: the application is the
+// service unless its labels name one (service_name), and the version is
+// its "version" label, else unknown.
+func (d *Daemon) pushed(o *observation.Observation, live Live) store.Record {
+	labels := withLabels(o.Meta.Target.Labels, live.Labels)
+	service := cmp.Or(labels[identity.LabelService], o.Meta.Target.App)
+	version := cmp.Or(labels[identity.LabelVersion], identity.UnknownVersion)
+	labels[identity.LabelService], labels[identity.LabelVersion] = service, version
+	o.Meta.Target = observation.Target{Kind: observation.TargetService, Service: service, Labels: labels}
+	return record(o, service, version, live.Thresholds)
+}
+
+func summary(v *verdict.Verdict) json.RawMessage {
+	b, err := json.Marshal(v.Summarize())
+	if err != nil {
+		panic(err) // a struct of strings and numbers
+	}
+	return b
+}
+
+// withLabels is a copy of labels with the static labels added where they
+// do not collide.
+func withLabels(labels, static map[string]string) map[string]string {
+	out := maps.Clone(labels)
+	if out == nil {
+		out = map[string]string{}
+	}
+	for k, v := range static {
+		if _, ok := out[k]; !ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
+}
