@@ -2,6 +2,7 @@ package api
 
 import (
 	"container/list"
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -35,16 +36,11 @@ func (s *Server) ui(w http.ResponseWriter, r *http.Request) {
 			return nil, err
 		}
 		defer release()
-		recs, err := s.records(Query{Service: service, From: from, To: to}, "from")
+		// Not the request's context: other requests wait for this build.
+		o, err := s.gather(context.Background(), Query{Service: service, From: from, To: to}, "from", true)
 		if err != nil {
 			return nil, err
 		}
-		o, err := merge(observations(recs))
-		if err != nil {
-			return nil, err
-		}
-		// Series and histograms are not the UI's: only profiles are kept.
-		o.Series, o.Histograms = nil, nil
 		o.Meta.Target.Labels = nil
 		o.Meta.Target.App = service
 		return pprofui.New(o, pprofui.Options{ErrorLog: s.opts.ErrorLog})
