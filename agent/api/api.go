@@ -124,7 +124,7 @@ func New(src Source, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{src: src, opts: opts, queries: make(chan struct{}, opts.MaxQueries), metrics: m}
-	s.uis = newUICache(opts.UICache, opts.ErrorLog)
+	s.uis = newUICache(opts.UICache)
 	mux := http.NewServeMux()
 	route := func(pattern, name string, query bool, h http.HandlerFunc) {
 		mux.Handle(pattern, m.instrument(name, query, h))

@@ -3,8 +3,6 @@ package api
 import (
 	"container/list"
 	"context"
-	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -90,9 +88,8 @@ type uiCache struct {
 	max     int
 	lru     *list.List // of *uiEntry, the most recent first
 	byKey   map[string]*list.Element
-	errLog  io.Writer
 	closed  bool
-	closeEr error
+	closeEr error // the first error closing a UI
 }
 
 type uiEntry struct {
@@ -104,8 +101,8 @@ type uiEntry struct {
 	err     error
 }
 
-func newUICache(max int, errLog io.Writer) *uiCache {
-	return &uiCache{max: max, lru: list.New(), byKey: map[string]*list.Element{}, errLog: errLog}
+func newUICache(max int) *uiCache {
+	return &uiCache{max: max, lru: list.New(), byKey: map[string]*list.Element{}}
 }
 
 var errClosed = &statusError{http.StatusServiceUnavailable, "the API is shutting down"}
@@ -185,7 +182,7 @@ func (c *uiCache) put(e *uiEntry) {
 	}
 }
 
-// len is how many UIs are open, for tests.
+// open is how many UIs are open, for tests.
 func (c *uiCache) open() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -211,5 +208,5 @@ func (c *uiCache) close() error {
 	}
 	c.lru.Init()
 	c.byKey = map[string]*list.Element{}
-	return errors.Join(c.closeEr)
+	return c.closeEr
 }
