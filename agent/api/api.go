@@ -135,7 +135,9 @@ func New(src Source, opts Options) (*Server, error) {
 	route("GET /api/v1/diagnosis", "diagnosis", true, s.diagnosis)
 	route("GET /api/v1/diff", "diff", true, s.diff)
 	route("GET /api/v1/regressions", "regressions", false, s.regressions)
-	route("GET /ui/{service}/{from}/{to}/{rest...}", "ui", true, s.ui)
+	// Any method: pprof's config menu saves with POST and deletes with
+	// DELETE, and pprofui checks each view's method itself.
+	route("/ui/{service}/{from}/{to}/{rest...}", "ui", true, s.ui)
 	route("GET /ui/{service}/{from}/{to}", "ui", false, s.uiSlash)
 	route("GET /flame", "flame", false, s.flame)
 	route("GET /diff", "diffpage", true, s.diffPage)
