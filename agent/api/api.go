@@ -14,8 +14,9 @@
 //
 // docs/agent-api.md is the reference. Who may call it is the caller's
 // business (agent/webauth wraps the handler); what a request may cost is
-// decided here: ranges at most Options.MaxRange, each query's decoded
-// profiles within a profdecode.Budget of Options.QueryMemory, at most
+// decided here: ranges at most Options.MaxRange, read and merged a chunk
+// (Options.ChunkSpan) at a time with each chunk's decoded profiles within
+// a profdecode.Budget of Options.QueryMemory, at most
 // Options.MaxQueries such queries at once (503 past them), and at most
 // Options.UICache pprof UIs kept. Unsafe cross-origin requests are refused
 // (http.CrossOriginProtection).
@@ -47,9 +48,14 @@ type Options struct {
 	// MaxRange is the longest range a request may ask for: what the store
 	// keeps. Default 7 days.
 	MaxRange time.Duration
-	// QueryMemory is what one query may spend decoding stored profiles
-	// (a profdecode.Budget); default 256 MiB.
+	// QueryMemory is what one query may spend decoding the stored
+	// profiles of one chunk of its range (a profdecode.Budget); default
+	// 256 MiB.
 	QueryMemory int64
+	// ChunkSpan is how much of a range a query reads and merges at a
+	// time: its memory is one chunk's windows and the merge so far.
+	// Default 5 minutes.
+	ChunkSpan time.Duration
 	// MaxQueries is how many queries that decode profiles run at once;
 	// more get 503 with Retry-After. Default 2.
 	MaxQueries int
@@ -76,6 +82,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.QueryMemory <= 0 {
 		o.QueryMemory = 256 << 20
+	}
+	if o.ChunkSpan <= 0 {
+		o.ChunkSpan = 5 * time.Minute
 	}
 	if o.MaxQueries <= 0 {
 		o.MaxQueries = 2
@@ -115,7 +124,7 @@ func New(src Source, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{src: src, opts: opts, queries: make(chan struct{}, opts.MaxQueries), metrics: m}
-	s.uis = newUICache(opts.UICache, opts.ErrorLog)
+	s.uis = newUICache(opts.UICache)
 	mux := http.NewServeMux()
 	route := func(pattern, name string, query bool, h http.HandlerFunc) {
 		mux.Handle(pattern, m.instrument(name, query, h))
@@ -126,7 +135,9 @@ func New(src Source, opts Options) (*Server, error) {
 	route("GET /api/v1/diagnosis", "diagnosis", true, s.diagnosis)
 	route("GET /api/v1/diff", "diff", true, s.diff)
 	route("GET /api/v1/regressions", "regressions", false, s.regressions)
-	route("GET /ui/{service}/{from}/{to}/{rest...}", "ui", true, s.ui)
+	// Any method: pprof's config menu saves with POST and deletes with
+	// DELETE, and pprofui checks each view's method itself.
+	route("/ui/{service}/{from}/{to}/{rest...}", "ui", true, s.ui)
 	route("GET /ui/{service}/{from}/{to}", "ui", false, s.uiSlash)
 	route("GET /flame", "flame", false, s.flame)
 	route("GET /diff", "diffpage", true, s.diffPage)

@@ -416,24 +416,27 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
-// TestQueryMemory checks that a query's decoding is bounded by its
-// budget: the same range that a large budget answers, a small one refuses
-// without holding more than it allows.
+// TestQueryMemory checks that a query's memory is bounded by a chunk of
+// its range, not by the range: shop's twelve windows decode to about 8
+// MiB, six of them (v2's, 30 s) to 7 MiB. With 4 MiB a query, the range
+// read 10 s at a time is answered; read 5 minutes at a time, v2's windows
+// do not fit and the query is refused, naming the range, without
+// decoding past them.
 func TestQueryMemory(t *testing.T) {
 	path := "/api/v1/diagnosis" + q("service", "shop", "from", "-3h")
-	_, ts := newTestServer(t, newTestSource(t), Options{QueryMemory: 64 << 20})
+	_, ts := newTestServer(t, newTestSource(t), Options{QueryMemory: 4 << 20, ChunkSpan: 10 * time.Second})
 	if a := get(t, ts, path); a.status != 200 {
-		t.Fatalf("with 64 MiB: %d %s", a.status, a.body)
+		t.Fatalf("4 MiB, 10 s chunks: %d %s", a.status, a.body)
 	}
 	src := newTestSource(t)
-	_, ts = newTestServer(t, src, Options{QueryMemory: 1 << 20})
+	_, ts = newTestServer(t, src, Options{QueryMemory: 4 << 20, ChunkSpan: 5 * time.Minute})
 	a := get(t, ts, path)
 	var e struct{ Error, Parameter string }
 	a.json(t, &e)
-	if a.status != 400 || e.Parameter != "from" || !strings.Contains(e.Error, "more profile data than one query may decode (1 MiB)") {
-		t.Errorf("with 1 MiB: %d %s, want 400 naming the range", a.status, a.body)
+	if a.status != 400 || e.Parameter != "from" || !strings.Contains(e.Error, "more profile data than one query may decode at once (4 MiB)") {
+		t.Errorf("4 MiB, 5 min chunks: %d %s, want 400 naming the range", a.status, a.body)
 	}
-	// The store stopped decoding at the first window past the budget.
+	// v1's six windows, and v2's until the budget ran out.
 	if n := src.loads.Load(); n >= 2*windowsPerVersion {
 		t.Errorf("%d windows decoded before the refusal, want it to stop early", n)
 	}

@@ -161,7 +161,7 @@ func (s *Server) diffPage(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	d, err := s.compare(req)
+	d, err := s.compare(r.Context(), req)
 	if err != nil {
 		writeError(w, err)
 		return

@@ -2,7 +2,6 @@ package api
 
 import (
 	"fmt"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -348,12 +347,4 @@ func parseRangeReq(raw string, now time.Time, max time.Duration) (r rangeReq, er
 	}
 	r.From, r.To, err = q.span(max)
 	return r, err
-}
-
-// statusOf is the HTTP status of a refusal.
-func statusOf(err error) int {
-	if _, ok := err.(*paramError); ok {
-		return http.StatusBadRequest
-	}
-	return http.StatusInternalServerError
 }

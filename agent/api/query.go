@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -96,38 +97,70 @@ func (s *Server) service(name, version, param string) (Service, error) {
 	return Service{}, notFound("service: no service %q is stored", name)
 }
 
-// records reads a query's records within a fresh budget of the API's
-// query memory; param is the parameter to blame when they do not fit.
-func (s *Server) records(q Query, param string) ([]Record, error) {
-	if q.Budget == nil {
-		q.Budget = profdecode.NewBudget(s.opts.QueryMemory)
+// gather is the query's windows merged into one observation. It reads
+// them a chunk (Options.ChunkSpan) at a time, each chunk decoded within a
+// fresh budget of Options.QueryMemory and merged into what came before,
+// so that a query holds one chunk's windows and the merge, not the whole
+// range's windows at once. It stops when ctx is done (the client left).
+// param is the parameter to blame when a chunk does not fit. With
+// profilesOnly, the windows' series and histograms are left out of the
+// merge: a profile or the pprof UI has no use for them.
+func (s *Server) gather(ctx context.Context, q Query, param string, profilesOnly bool) (*observation.Observation, error) {
+	var acc *observation.Observation
+	for from := q.From; from.Before(q.To); {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		to := from.Add(s.opts.ChunkSpan)
+		if to.After(q.To) || !to.After(from) {
+			to = q.To
+		}
+		cq := q
+		cq.From, cq.To, cq.Budget = from, to, profdecode.NewBudget(s.opts.QueryMemory)
+		recs, err := s.src.Range(cq)
+		if errors.Is(err, profdecode.ErrOverBudget) {
+			return nil, badParam(param, "the windows from %s to %s hold more profile data than one query may decode at once (%d MiB): narrow the range (%v)", stamp(from), stamp(to), s.opts.QueryMemory>>20, err)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading service %q from %s to %s: %w", q.Service, stamp(from), stamp(to), err)
+		}
+		if obs := observations(recs, profilesOnly); len(obs) > 0 {
+			if acc != nil {
+				obs = append([]*observation.Observation{acc}, obs...)
+			}
+			if acc, err = merge(obs); err != nil {
+				return nil, err
+			}
+		}
+		from = to
 	}
-	recs, err := s.src.Range(q)
-	if errors.Is(err, profdecode.ErrOverBudget) {
-		return nil, badParam(param, "the range holds more profile data than one query may decode (%d MiB): narrow it (%v)", s.opts.QueryMemory>>20, err)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading service %q from %s to %s: %w", q.Service, stamp(q.From), stamp(q.To), err)
-	}
-	if len(recs) == 0 {
+	if acc == nil {
 		what := "service " + q.Service
 		if q.Version != "" {
 			what += " version " + q.Version
 		}
 		return nil, notFound("%s: nothing stored of %s from %s to %s", param, what, stamp(q.From), stamp(q.To))
 	}
-	return recs, nil
+	return acc, nil
 }
 
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
-// observations are the records' observations, oldest first.
-func observations(recs []Record) []*observation.Observation {
+// observations are the records' observations, oldest first; with
+// profilesOnly, copies without their series and histograms.
+func observations(recs []Record, profilesOnly bool) []*observation.Observation {
 	obs := make([]*observation.Observation, 0, len(recs))
 	for _, r := range recs {
-		if r.Obs != nil {
-			obs = append(obs, r.Obs)
+		o := r.Obs
+		if o == nil {
+			continue
 		}
+		if profilesOnly {
+			c := *o
+			c.Series, c.Histograms = nil, nil
+			o = &c
+		}
+		obs = append(obs, o)
 	}
 	return obs
 }
@@ -148,12 +181,12 @@ func (s *Server) profile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	recs, err := s.records(Query{Service: req.Service, Version: req.Version, From: req.From, To: req.To, Kinds: []observation.ProfileKind{req.Kind}}, "from")
+	o, err := s.gather(r.Context(), Query{Service: req.Service, Version: req.Version, From: req.From, To: req.To, Kinds: []observation.ProfileKind{req.Kind}}, "from", true)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	p, source, err := mergedProfile(recs, req.Kind, req.Source)
+	p, source, err := mergedProfile(o, req.Kind, req.Source)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -169,20 +202,15 @@ func (s *Server) profile(w http.ResponseWriter, r *http.Request) {
 	write(w, "application/octet-stream", buf.Bytes())
 }
 
-// mergedProfile merges the records' profiles of kind from one source:
-// source, or the first of profileSources that has any. The profiles of
+// mergedProfile merges o's profiles of kind from one source (those of
+// several labels): source, or the first of profileSources that has any. The profiles of
 // one kind from several sources are the same time seen twice (eBPF and a
 // Go service's endpoint both see its CPU), so they are never summed.
-func mergedProfile(recs []Record, kind observation.ProfileKind, source observation.ProfileSource) (*profile.Profile, observation.ProfileSource, error) {
+func mergedProfile(o *observation.Observation, kind observation.ProfileKind, source observation.ProfileSource) (*profile.Profile, observation.ProfileSource, error) {
 	bySource := map[observation.ProfileSource][]*profile.Profile{}
-	for _, r := range recs {
-		if r.Obs == nil {
-			continue
-		}
-		for _, p := range r.Obs.ProfilesOf(kind) {
-			if p.Profile != nil {
-				bySource[p.Source] = append(bySource[p.Source], p.Profile)
-			}
+	for _, p := range o.ProfilesOf(kind) {
+		if p.Profile != nil {
+			bySource[p.Source] = append(bySource[p.Source], p.Profile)
 		}
 	}
 	if source == "" {
@@ -235,7 +263,7 @@ func (s *Server) diagnosis(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	body, contentType, err := s.diagnose(req)
+	body, contentType, err := s.diagnose(r.Context(), req)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -244,7 +272,7 @@ func (s *Server) diagnosis(w http.ResponseWriter, r *http.Request) {
 }
 
 // diagnose is diagnose's report of a service's range, rendered.
-func (s *Server) diagnose(req diagnosisReq) ([]byte, string, error) {
+func (s *Server) diagnose(ctx context.Context, req diagnosisReq) ([]byte, string, error) {
 	if _, err := s.service(req.Service, req.Version, "version"); err != nil {
 		return nil, "", err
 	}
@@ -253,11 +281,7 @@ func (s *Server) diagnose(req diagnosisReq) ([]byte, string, error) {
 		return nil, "", err
 	}
 	defer release()
-	recs, err := s.records(Query{Service: req.Service, Version: req.Version, From: req.From, To: req.To}, "from")
-	if err != nil {
-		return nil, "", err
-	}
-	o, err := merge(observations(recs))
+	o, err := s.gather(ctx, Query{Service: req.Service, Version: req.Version, From: req.From, To: req.To}, "from", false)
 	if err != nil {
 		return nil, "", err
 	}
@@ -286,7 +310,7 @@ func (s *Server) diff(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	d, err := s.compare(req)
+	d, err := s.compare(r.Context(), req)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -306,9 +330,8 @@ func (s *Server) diff(w http.ResponseWriter, r *http.Request) {
 	write(w, contentType, buf.Bytes())
 }
 
-// compare is perfhound compare of the two sides' merged windows, in one
-// query's memory.
-func (s *Server) compare(req diffReq) (*obsdiff.Diff, error) {
+// compare is perfhound compare of the two sides' merged windows.
+func (s *Server) compare(ctx context.Context, req diffReq) (*obsdiff.Diff, error) {
 	svc, err := s.service(req.Service, "", "service")
 	if err != nil {
 		return nil, err
@@ -326,16 +349,9 @@ func (s *Server) compare(req diffReq) (*obsdiff.Diff, error) {
 		return nil, err
 	}
 	defer release()
-	budget := profdecode.NewBudget(s.opts.QueryMemory)
 	sides := [2]*observation.Observation{}
 	for i, q := range []Query{base, head} {
-		param := [2]string{"base", "head"}[i]
-		q.Budget = budget
-		recs, err := s.records(q, param)
-		if err != nil {
-			return nil, err
-		}
-		if sides[i], err = merge(observations(recs)); err != nil {
+		if sides[i], err = s.gather(ctx, q, [2]string{"base", "head"}[i], false); err != nil {
 			return nil, err
 		}
 	}

@@ -2,8 +2,7 @@ package api
 
 import (
 	"container/list"
-	"errors"
-	"io"
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -35,16 +34,11 @@ func (s *Server) ui(w http.ResponseWriter, r *http.Request) {
 			return nil, err
 		}
 		defer release()
-		recs, err := s.records(Query{Service: service, From: from, To: to}, "from")
+		// Not the request's context: other requests wait for this build.
+		o, err := s.gather(context.Background(), Query{Service: service, From: from, To: to}, "from", true)
 		if err != nil {
 			return nil, err
 		}
-		o, err := merge(observations(recs))
-		if err != nil {
-			return nil, err
-		}
-		// Series and histograms are not the UI's: only profiles are kept.
-		o.Series, o.Histograms = nil, nil
 		o.Meta.Target.Labels = nil
 		o.Meta.Target.App = service
 		return pprofui.New(o, pprofui.Options{ErrorLog: s.opts.ErrorLog})
@@ -94,9 +88,8 @@ type uiCache struct {
 	max     int
 	lru     *list.List // of *uiEntry, the most recent first
 	byKey   map[string]*list.Element
-	errLog  io.Writer
 	closed  bool
-	closeEr error
+	closeEr error // the first error closing a UI
 }
 
 type uiEntry struct {
@@ -108,8 +101,8 @@ type uiEntry struct {
 	err     error
 }
 
-func newUICache(max int, errLog io.Writer) *uiCache {
-	return &uiCache{max: max, lru: list.New(), byKey: map[string]*list.Element{}, errLog: errLog}
+func newUICache(max int) *uiCache {
+	return &uiCache{max: max, lru: list.New(), byKey: map[string]*list.Element{}}
 }
 
 var errClosed = &statusError{http.StatusServiceUnavailable, "the API is shutting down"}
@@ -189,7 +182,7 @@ func (c *uiCache) put(e *uiEntry) {
 	}
 }
 
-// len is how many UIs are open, for tests.
+// open is how many UIs are open, for tests.
 func (c *uiCache) open() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -215,5 +208,5 @@ func (c *uiCache) close() error {
 	}
 	c.lru.Init()
 	c.byKey = map[string]*list.Element{}
-	return errors.Join(c.closeEr)
+	return c.closeEr
 }

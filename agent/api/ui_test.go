@@ -26,8 +26,17 @@ func TestUI(t *testing.T) {
 	if a.status != 200 || !strings.Contains(string(a.body), "<html") {
 		t.Errorf("flame graph: %d %.300s", a.status, a.body)
 	}
+	// pprof's config menu reaches pprofui, which checks the method.
+	resp, err := ts.Client().Post(ts.URL+base+"profile/0/deleteconfig", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "DELETE" {
+		t.Errorf("POST deleteconfig: %d (Allow %q), want pprofui's 405 asking for DELETE", resp.StatusCode, resp.Header.Get("Allow"))
+	}
 	// Without the slash, to the index (its links are relative).
-	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Get(ts.URL + strings.TrimSuffix(base, "/"))
+	resp, err = (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Get(ts.URL + strings.TrimSuffix(base, "/"))
 	if err != nil {
 		t.Fatal(err)
 	}
