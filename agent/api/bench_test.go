@@ -86,3 +86,5 @@ func BenchmarkDiagnosisHour(b *testing.B) {
 	b.Run("merge", func(b *testing.B) { benchGet(b, benchHour(b, false), path) })
 	b.Run("decode+merge", func(b *testing.B) { benchGet(b, benchHour(b, true), path) })
 }
+
+func (decodedSource) HostSeries(time.Time, time.Time) ([]observation.Series, error) { return nil, nil }

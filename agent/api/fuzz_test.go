@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 // emptySource is a store with nothing in it.
@@ -141,3 +143,5 @@ func FuzzQuery(f *testing.F) {
 		}
 	})
 }
+
+func (emptySource) HostSeries(time.Time, time.Time) ([]observation.Series, error) { return nil, nil }

@@ -128,7 +128,7 @@ func (s *Server) gather(ctx context.Context, q Query, param string, profilesOnly
 			if acc != nil {
 				obs = append([]*observation.Observation{acc}, obs...)
 			}
-			if acc, err = merge(obs); err != nil {
+			if acc, err = observation.Merge(obs); err != nil {
 				return nil, err
 			}
 		}
@@ -240,7 +240,11 @@ func mergedProfile(o *observation.Observation, kind observation.ProfileKind, sou
 		}
 		return nil, "", notFound("type: no %s profiles of the service in the range", kind)
 	}
-	p, err := mergeProfiles(ps)
+	p := ps[0]
+	var err error
+	if len(ps) > 1 {
+		p, err = profile.Merge(ps)
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("merging %d %s profiles from %s: %w", len(ps), kind, source, err)
 	}
@@ -285,6 +289,11 @@ func (s *Server) diagnose(ctx context.Context, req diagnosisReq) ([]byte, string
 	if err != nil {
 		return nil, "", err
 	}
+	host, err := s.src.HostSeries(req.From, req.To)
+	if err != nil {
+		return nil, "", fmt.Errorf("reading the host's series from %s to %s: %w", stamp(req.From), stamp(req.To), err)
+	}
+	o.Series = append(o.Series, host...)
 	rep := diagnosis.Analyze(o, diagnosis.DefaultOptions())
 	var buf bytes.Buffer
 	contentType := "text/plain; charset=utf-8"

@@ -27,6 +27,11 @@ type Source interface {
 	// [from, to), oldest first, without decoding any profile: the page's
 	// chart.
 	Verdicts(service string, from, to time.Time) ([]VerdictPoint, error)
+	// HostSeries returns the host's own series (host.*: CPU, memory,
+	// disks, network, PSI) over [from, to), each merged across windows:
+	// the context a service's diagnosis reads its USE table from. The
+	// services' records leave them out, as the host has them once.
+	HostSeries(from, to time.Time) ([]observation.Series, error)
 }
 
 // Service is one service the store holds.
@@ -75,13 +80,5 @@ type VerdictPoint struct {
 	Verdict  Summary
 }
 
-// Summary is what the store keeps of a window's verdict: the fields of
-// verdict.Summary (analyzer/verdict, being written beside this package),
-// with the same names and JSON, so that one converts to the other.
-type Summary struct {
-	Class      verdict.Class             `json:"class"`
-	Secondary  verdict.Class             `json:"secondary,omitempty"`
-	Confidence float64                   `json:"confidence"`
-	Load       map[verdict.Class]float64 `json:"load"`
-	Summary    string                    `json:"summary"`
-}
+// Summary is what the store keeps of a window's verdict.
+type Summary = verdict.Summary

@@ -160,3 +160,5 @@ func newTestSource(t *testing.T) *fixtureSource {
 	src.healthy.Store(true)
 	return src
 }
+
+func (*fixtureSource) HostSeries(time.Time, time.Time) ([]observation.Series, error) { return nil, nil }
