@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -194,10 +193,11 @@ func runAgent(ctx context.Context, cfg config.Config, reload func() (config.Conf
 	}
 	defer d.Close()
 
-	srv, err := agentServer(cfg, d, ingestHandler, reg, token, local, stderr)
+	srv, closeAPI, err := agentServer(cfg, d, ingestHandler, reg, token, local, stderr)
 	if err != nil {
 		return err
 	}
+	defer closeAPI()
 	errc := make(chan error, 1)
 	go func() {
 		if cfg.TLS.Enabled() {
@@ -311,7 +311,7 @@ func storeOptions(r config.Retention) store.Options {
 // agentServer is the HTTP server: the API behind the token (or, on
 // loopback without one, behind the loopback-name check), with the
 // settings /ingest needs (ingest.Handler.Server's).
-func agentServer(cfg config.Config, d *daemon.Daemon, ingestHandler http.Handler, reg *prometheus.Registry, token string, local bool, stderr io.Writer) (*http.Server, error) {
+func agentServer(cfg config.Config, d *daemon.Daemon, ingestHandler http.Handler, reg *prometheus.Registry, token string, local bool, stderr io.Writer) (*http.Server, func() error, error) {
 	a, err := api.New(api.StoreSource(d.Store(), d.Collecting), api.Options{
 		Ingest:   ingestHandler,
 		Registry: reg,
@@ -319,13 +319,14 @@ func agentServer(cfg config.Config, d *daemon.Daemon, ingestHandler http.Handler
 		ErrorLog: stderr,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var h http.Handler = a
 	if token != "" {
 		g, err := webauth.New(webauth.Options{Token: token, LoopbackHosts: local && !strings.HasPrefix(cfg.Listen, webauth.UnixPrefix)})
 		if err != nil {
-			return nil, err
+			a.Close()
+			return nil, nil, err
 		}
 		h = g.Handler(h)
 	} else {
@@ -338,9 +339,7 @@ func agentServer(cfg config.Config, d *daemon.Daemon, ingestHandler http.Handler
 		MaxHeaderBytes:    64 << 10,
 		// A push read in full is always answered (ingest.Handler.Server).
 		WriteTimeout: 2 * time.Minute,
-		ErrorLog:     nil,
-		BaseContext:  func(net.Listener) context.Context { return context.Background() },
-	}, nil
+	}, a.Close, nil
 }
 
 // watchdog pings systemd's watchdog (WatchdogSec in the unit) while the
