@@ -12,7 +12,7 @@
 //	    /ingest                  the Pyroscope ingest handler it is given (agent/ingest)
 //	GET /metrics                 the registry it is given, with the API's own request metrics
 //
-// docs/agent-api.md is the reference. Who may call it is the caller's
+// docs/agent.md ("HTTP API") is the reference. Who may call it is the caller's
 // business (agent/webauth wraps the handler); what a request may cost is
 // decided here: ranges at most Options.MaxRange, read and merged a chunk
 // (Options.ChunkSpan) at a time with each chunk's decoded profiles within
