@@ -142,6 +142,11 @@ func agentConfig(cmd *cobra.Command, path string, fl agentFlags) (config.Config,
 		o.LogLevel = &fl.logLevel
 	}
 	cfg = cfg.Apply(o)
+	if o.Window != nil && o.Interval == nil && cfg.Interval > cfg.Window {
+		// --window alone, shorter than the readings' interval: read as
+		// often as the windows come rather than refuse.
+		cfg.Interval = cfg.Window
+	}
 	if err := cfg.Validate(); err != nil {
 		if path != "" {
 			return cfg, fmt.Errorf("%s: %w", path, err)
