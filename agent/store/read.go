@@ -28,6 +28,10 @@ type Query struct {
 	// Kinds keeps only these profile kinds (nil: all); the others are not
 	// decoded.
 	Kinds []observation.ProfileKind
+	// WithHost has Merged put back the host's series over the range,
+	// which a process's records leave out (Record.HostSeries): a
+	// diagnosis wants them for its USE table, a profile does not.
+	WithHost bool
 }
 
 func keyTime(k []byte) time.Time {
@@ -69,8 +73,8 @@ func (s *Store) HostRange(from, to time.Time, kinds ...observation.ProfileKind) 
 
 // Merged is Range's records merged into one observation
 // (observation.Merge), with the host's series over the range put back
-// (Put keeps them once, in the host's record); ErrNoData when there is
-// no record.
+// when q.WithHost (Put keeps them once, in the host's record); ErrNoData
+// when there is no record.
 func (s *Store) Merged(q Query) (*observation.Observation, error) {
 	rs, err := s.Range(q)
 	if err != nil {
@@ -86,7 +90,7 @@ func (s *Store) Merged(q Query) (*observation.Observation, error) {
 		elided = elided || rs[i].HostSeries
 	}
 	m, err := observation.Merge(obs)
-	if err != nil || !elided {
+	if err != nil || !elided || !q.WithHost {
 		return m, err
 	}
 	// The host's series over the range, from the host's records (their

@@ -188,7 +188,10 @@ func TestPutRange(t *testing.T) {
 		}
 	}
 	// Merged: the windows' sample values add up.
-	merged, err := s.Merged(Query{Service: svc, From: t0.Add(-time.Hour), To: t0.Add(time.Hour)})
+	if m, err := s.Merged(Query{Service: svc, From: t0.Add(-time.Hour), To: t0.Add(time.Hour)}); err != nil || len(m.Series) != ownSeries(want, m0(t)) {
+		t.Errorf("merged without the host: %v", err)
+	}
+	merged, err := s.Merged(Query{Service: svc, From: t0.Add(-time.Hour), To: t0.Add(time.Hour), WithHost: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,6 +234,14 @@ func TestPutRange(t *testing.T) {
 	if err := s.Check(); err != nil {
 		t.Error(err)
 	}
+}
+
+func m0(t *testing.T) *observation.Observation {
+	h, err := hostWindow()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
 
 // ownSeries counts the series of a split that are not the host's.
@@ -401,7 +412,7 @@ func TestRollups(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	q := Query{Service: m.names[0], From: start, To: t0}
+	q := Query{Service: m.names[0], From: start, To: t0, WithHost: true}
 	before, err := s.Merged(q)
 	if err != nil {
 		t.Fatal(err)
