@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"time"
 
@@ -48,14 +47,12 @@ type codec struct {
 
 func main() {
 	var obs []*observation.Observation
-	names := []string{}
 	for _, d := range os.Args[1:] {
 		o, err := observation.Load(d)
 		if err != nil {
 			panic(err)
 		}
 		obs = append(obs, o)
-		names = append(names, filepath.Base(d))
 		if o.Meta.Target.Kind == "host" {
 			h := procrank.NewHost(o)
 			for _, p := range h.Rank() {
@@ -64,7 +61,6 @@ func main() {
 					s.Profiles[i].Profile = s.Profiles[i].Profile.Compact()
 				}
 				obs = append(obs, s)
-				names = append(names, fmt.Sprintf("%s/pid%d", filepath.Base(d), p.PID))
 			}
 		}
 	}
