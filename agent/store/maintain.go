@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -340,6 +341,24 @@ func (s *Store) mergeSlot(rs []slotRecord) (key, value []byte, err error) {
 		verdict = s.opts.CombineVerdicts(summaries, weights)
 	}
 	rec := &Record{Obs: m, Verdict: verdict, Labels: rs[len(rs)-1].head.Labels}
-	value, err = encode(rec, false) // Merge's profiles are compact
+	value, err = encode(rec, false, nil) // Merge's profiles are compact
+	if err == nil && rs[0].head.HostSeries {
+		value, err = setHostSeries(value)
+	}
 	return startKey(m.Meta.Start), value, err
+}
+
+// setHostSeries marks an encoded record as one without the host's series.
+func setHostSeries(v []byte) ([]byte, error) {
+	h, blob, err := decodeHead(v)
+	if err != nil {
+		return nil, err
+	}
+	h.HostSeries = true
+	head, err := json.Marshal(h)
+	if err != nil {
+		return nil, err
+	}
+	out := binary.AppendUvarint([]byte{recordVersion}, uint64(len(head)))
+	return append(append(out, head...), blob...), nil
 }

@@ -28,6 +28,10 @@ type Query struct {
 	// Kinds keeps only these profile kinds (nil: all); the others are not
 	// decoded.
 	Kinds []observation.ProfileKind
+	// WithHost has Merged put back the host's series over the range,
+	// which a process's records leave out (Record.HostSeries): a
+	// diagnosis wants them for its USE table, a profile does not.
+	WithHost bool
 }
 
 func keyTime(k []byte) time.Time {
@@ -68,7 +72,9 @@ func (s *Store) HostRange(from, to time.Time, kinds ...observation.ProfileKind) 
 }
 
 // Merged is Range's records merged into one observation
-// (observation.Merge); ErrNoData when there is none.
+// (observation.Merge), with the host's series over the range put back
+// when q.WithHost (Put keeps them once, in the host's record); ErrNoData
+// when there is no record.
 func (s *Store) Merged(q Query) (*observation.Observation, error) {
 	rs, err := s.Range(q)
 	if err != nil {
@@ -78,10 +84,39 @@ func (s *Store) Merged(q Query) (*observation.Observation, error) {
 		return nil, fmt.Errorf("service %s from %s to %s: %w", q.Service, q.From.Format(time.RFC3339), q.To.Format(time.RFC3339), ErrNoData)
 	}
 	obs := make([]*observation.Observation, len(rs))
+	elided := false
 	for i := range rs {
 		obs[i] = rs[i].Obs
+		elided = elided || rs[i].HostSeries
 	}
-	return observation.Merge(obs)
+	m, err := observation.Merge(obs)
+	if err != nil || !elided || !q.WithHost {
+		return m, err
+	}
+	// The host's series over the range, from the host's records (their
+	// series only: no profile is decoded).
+	hosts, err := s.scan(q.From, q.To, []observation.ProfileKind{}, func(name []byte) bool { return bytes.Equal(name, hostSeries) }, hostSeries)
+	if err != nil || len(hosts) == 0 {
+		return m, err
+	}
+	hobs := make([]*observation.Observation, len(hosts))
+	for i := range hosts {
+		hobs[i] = hosts[i].Obs
+	}
+	hm, err := observation.Merge(hobs)
+	if err != nil {
+		return nil, fmt.Errorf("merging the host's series: %w", err)
+	}
+	have := map[string]bool{}
+	for _, sr := range m.Series {
+		have[seriesKey(sr)] = true
+	}
+	for _, sr := range hm.Series {
+		if sr.Labels["pid"] == "" && !have[seriesKey(sr)] {
+			m.Series = append(m.Series, sr)
+		}
+	}
+	return m, nil
 }
 
 // VerdictPoint is one record's verdict, for a chart.
@@ -131,7 +166,7 @@ func (s *Store) scan(from, to time.Time, kinds []observation.ProfileKind, match 
 			}
 			service, version, _ := strings.Cut(string(name), "\x00")
 			out = append(out, Record{Service: service, Version: version, Start: start, Duration: h.Duration,
-				Obs: o, Verdict: bytes.Clone(h.Verdict), Labels: h.Labels})
+				Obs: o, Verdict: bytes.Clone(h.Verdict), Labels: h.Labels, HostSeries: h.HostSeries})
 			return nil
 		})
 	})

@@ -26,11 +26,13 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/perfhound/perfhound/analyzer/observation"
 )
@@ -136,6 +138,11 @@ type Record struct {
 	Verdict json.RawMessage
 	// Labels are the series' labels (Pyroscope's conventions).
 	Labels map[string]string
+	// HostSeries, on a record read back, says that Obs lacks the host's
+	// series (host.*, watcher.*) that a process split carries: Put keeps
+	// them once per window, in the host's record (HostRange), and Merged
+	// puts them back.
+	HostSeries bool
 }
 
 // Batch is one window: every series' record and the host's.
@@ -156,7 +163,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	path := filepath.Join(dir, FileName)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, FreelistType: bolt.FreelistMapType})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("opening store %s: %w (another perfhound agent on the same data directory?)", path, ErrLocked)
 	}
 	if err != nil {
@@ -204,14 +211,28 @@ type recordHead struct {
 	Duration time.Duration     `json:"d"`
 	Labels   map[string]string `json:"l,omitempty"`
 	Verdict  json.RawMessage   `json:"v,omitempty"`
+	// HostSeries is set when the host's series were left out of the
+	// record: the host's record of the window holds them.
+	HostSeries bool `json:"hs,omitempty"`
 }
 
 // encode is a record's value: a version byte, its head's length and
 // head, then its observation. Profiles are compacted first: a process
 // split from a host window shares the host's whole symbol table, which
 // would be stored again in every record.
-func encode(r *Record, compact bool) ([]byte, error) {
+func encode(r *Record, compact bool, hostSeries map[string]bool) ([]byte, error) {
 	o := *r.Obs
+	elided := false
+	if hostSeries != nil {
+		o.Series = nil
+		for _, s := range r.Obs.Series {
+			if s.Labels["pid"] == "" && hostSeries[seriesKey(s)] {
+				elided = true
+				continue
+			}
+			o.Series = append(o.Series, s)
+		}
+	}
 	o.Profiles = make([]observation.Profile, len(r.Obs.Profiles))
 	for i, p := range r.Obs.Profiles {
 		if p.Profile != nil && compact {
@@ -223,7 +244,7 @@ func encode(r *Record, compact bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	head, err := json.Marshal(recordHead{Duration: r.Obs.Meta.Duration, Labels: r.Labels, Verdict: r.Verdict})
+	head, err := json.Marshal(recordHead{Duration: r.Obs.Meta.Duration, Labels: r.Labels, Verdict: r.Verdict, HostSeries: elided})
 	if err != nil {
 		return nil, err
 	}
@@ -246,6 +267,15 @@ func decodeHead(v []byte) (recordHead, []byte, error) {
 		return h, nil, fmt.Errorf("record head: %w", err)
 	}
 	return h, v[1+m+int(n):], nil
+}
+
+// seriesKey is a series' name and labels.
+func seriesKey(s observation.Series) string {
+	k := string(s.Name)
+	for _, l := range slices.Sorted(maps.Keys(s.Labels)) {
+		k += "\x00" + l + "=" + s.Labels[l]
+	}
+	return k
 }
 
 func checkRecord(r *Record, host bool) error {
@@ -276,11 +306,25 @@ func (s *Store) Put(b Batch) error {
 		rec                *Record
 	}
 	var kvs []kv
+	// A process's split carries the host's series (for its USE table):
+	// stored once, in the host's record, they are a third of a window's
+	// bytes instead of two thirds (docs/benchmarks.md).
+	var hostKeys map[string]bool
+	if b.Host != nil && b.Host.Obs != nil {
+		hostKeys = map[string]bool{}
+		for _, s := range b.Host.Obs.Series {
+			hostKeys[seriesKey(s)] = true
+		}
+	}
 	add := func(r *Record, host bool) error {
 		if err := checkRecord(r, host); err != nil {
 			return err
 		}
-		v, err := encode(r, true)
+		elide := hostKeys
+		if host {
+			elide = nil
+		}
+		v, err := encode(r, true, elide)
 		if err != nil {
 			return fmt.Errorf("storing %s: %w", r.name(), err)
 		}

@@ -156,8 +156,9 @@ func TestPutRange(t *testing.T) {
 		if len(r.Obs.Profiles) != len(want.Profiles) || sumOf(observation.KindCPU, r.Obs) != sumOf(observation.KindCPU, want) {
 			t.Errorf("record %d: %d profiles, cpu %d; want %d, %d", i, len(r.Obs.Profiles), sumOf(observation.KindCPU, r.Obs), len(want.Profiles), sumOf(observation.KindCPU, want))
 		}
-		if len(r.Obs.Series) != len(want.Series) || len(r.Obs.Histograms) != len(want.Histograms) {
-			t.Errorf("record %d: %d series %d histograms, want %d %d", i, len(r.Obs.Series), len(r.Obs.Histograms), len(want.Series), len(want.Histograms))
+		// The host's series are kept once, in the host's record.
+		if own := ownSeries(want, m.host); !r.HostSeries || len(r.Obs.Series) != own || own == 0 || own == len(want.Series) || len(r.Obs.Histograms) != len(want.Histograms) {
+			t.Errorf("record %d: %d series (host's left out: %v) %d histograms, want %d %d", i, len(r.Obs.Series), r.HostSeries, len(r.Obs.Histograms), own, len(want.Histograms))
 		}
 		if string(r.Verdict) != string(verdictJSON("cpu", 0)) {
 			t.Errorf("record %d: verdict %s", i, r.Verdict)
@@ -187,12 +188,24 @@ func TestPutRange(t *testing.T) {
 		}
 	}
 	// Merged: the windows' sample values add up.
-	merged, err := s.Merged(Query{Service: svc, From: t0.Add(-time.Hour), To: t0.Add(time.Hour)})
+	if m, err := s.Merged(Query{Service: svc, From: t0.Add(-time.Hour), To: t0.Add(time.Hour)}); err != nil || len(m.Series) != ownSeries(want, m0(t)) {
+		t.Errorf("merged without the host: %v", err)
+	}
+	merged, err := s.Merged(Query{Service: svc, From: t0.Add(-time.Hour), To: t0.Add(time.Hour), WithHost: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got, w := sumOf(observation.KindCPU, merged), 3*sumOf(observation.KindCPU, want); got != w || merged.Meta.Duration != 3*want.Meta.Duration {
 		t.Errorf("merged cpu %d over %s, want %d over %s", got, merged.Meta.Duration, w, 3*want.Meta.Duration)
+	}
+	// Merged puts the host's series back.
+	if len(merged.Series) != len(want.Series) {
+		t.Errorf("merged: %d series, the process's split %d", len(merged.Series), len(want.Series))
+	}
+	for _, sr := range want.Series {
+		if got := merged.SeriesNamed(sr.Name, sr.Labels); len(got) != 1 || len(got[0].Points) != 3*len(sr.Points) {
+			t.Errorf("merged: series %s %v: %d", sr.Name, sr.Labels, len(got))
+		}
 	}
 	if _, err := s.Merged(Query{Service: svc, From: t0.Add(time.Hour), To: t0.Add(2 * time.Hour)}); !errors.Is(err, ErrNoData) {
 		t.Errorf("an empty range: %v, want ErrNoData", err)
@@ -221,6 +234,25 @@ func TestPutRange(t *testing.T) {
 	if err := s.Check(); err != nil {
 		t.Error(err)
 	}
+}
+
+func m0(t *testing.T) *observation.Observation {
+	h, err := hostWindow()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// ownSeries counts the series of a split that are not the host's.
+func ownSeries(split, host *observation.Observation) int {
+	n := 0
+	for _, s := range split.Series {
+		if s.Labels["pid"] != "" || len(host.SeriesNamed(s.Name, s.Labels)) == 0 {
+			n++
+		}
+	}
+	return n
 }
 
 func TestPutRefuses(t *testing.T) {
@@ -380,7 +412,7 @@ func TestRollups(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	q := Query{Service: m.names[0], From: start, To: t0}
+	q := Query{Service: m.names[0], From: start, To: t0, WithHost: true}
 	before, err := s.Merged(q)
 	if err != nil {
 		t.Fatal(err)
