@@ -72,19 +72,5 @@ func summaryOf(raw json.RawMessage) Summary {
 }
 
 func (s storeSource) HostSeries(from, to time.Time) ([]observation.Series, error) {
-	rs, err := s.st.HostRange(from, to)
-	if err != nil || len(rs) == 0 {
-		return nil, err
-	}
-	obs := make([]*observation.Observation, len(rs))
-	for i, r := range rs {
-		// Only the host's own series: its histograms are every
-		// process's, and the service's record has its own.
-		obs[i] = &observation.Observation{Meta: r.Obs.Meta, Series: r.Obs.Series}
-	}
-	o, err := observation.Merge(obs)
-	if err != nil {
-		return nil, err
-	}
-	return o.Series, nil
+	return s.st.HostSeries(from, to)
 }

@@ -132,19 +132,15 @@ func (d *Daemon) hostRecord(host *observation.Observation, live Live) *store.Rec
 	return &store.Record{Obs: &o, Verdict: summary(v)}
 }
 
-// record judges a service's observation and keeps what the store needs:
-// its own profiles, series and histograms, without the host's series
-// (the host record has them once for every service).
+// record judges a service's observation and keeps what the store needs.
+// The host's series in it are the host record's (the store keeps them
+// once); its own profiles are compacted by the store.
 func record(o *observation.Observation, service, version string, th verdict.Thresholds) store.Record {
 	v := verdict.Judge(o, th)
-	own := *o
-	own.Series = slices.DeleteFunc(slices.Clone(o.Series), func(s observation.Series) bool {
-		return s.Name.In(observation.FamilyHost) || s.Name.In(observation.FamilyWatcher)
-	})
 	if version == "" {
 		version = identity.UnknownVersion
 	}
-	return store.Record{Service: service, Version: version, Obs: &own, Verdict: summary(v)}
+	return store.Record{Service: service, Version: version, Obs: o, Verdict: summary(v), Labels: o.Meta.Target.Labels}
 }
 
 // pushed is the record of what an SDK pushed: the application is the

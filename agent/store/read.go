@@ -93,30 +93,40 @@ func (s *Store) Merged(q Query) (*observation.Observation, error) {
 	if err != nil || !elided || !q.WithHost {
 		return m, err
 	}
-	// The host's series over the range, from the host's records (their
-	// series only: no profile is decoded).
-	hosts, err := s.scan(q.From, q.To, []observation.ProfileKind{}, func(name []byte) bool { return bytes.Equal(name, hostSeries) }, hostSeries)
-	if err != nil || len(hosts) == 0 {
-		return m, err
-	}
-	hobs := make([]*observation.Observation, len(hosts))
-	for i := range hosts {
-		hobs[i] = hosts[i].Obs
-	}
-	hm, err := observation.Merge(hobs)
+	hs, err := s.HostSeries(q.From, q.To)
 	if err != nil {
-		return nil, fmt.Errorf("merging the host's series: %w", err)
+		return nil, err
 	}
 	have := map[string]bool{}
 	for _, sr := range m.Series {
 		have[seriesKey(sr)] = true
 	}
-	for _, sr := range hm.Series {
-		if sr.Labels["pid"] == "" && !have[seriesKey(sr)] {
+	for _, sr := range hs {
+		if !have[seriesKey(sr)] {
 			m.Series = append(m.Series, sr)
 		}
 	}
 	return m, nil
+}
+
+// HostSeries returns the host's own series (those without a pid label)
+// over the windows that overlap [from, to), merged across windows: what
+// a service's records leave out (Record.HostSeries), for a diagnosis of
+// the service over the range. No profile is decoded.
+func (s *Store) HostSeries(from, to time.Time) ([]observation.Series, error) {
+	hosts, err := s.scan(from, to, []observation.ProfileKind{}, func(name []byte) bool { return bytes.Equal(name, hostSeries) }, hostSeries)
+	if err != nil || len(hosts) == 0 {
+		return nil, err
+	}
+	hobs := make([]*observation.Observation, len(hosts))
+	for i := range hosts {
+		hobs[i] = &observation.Observation{Meta: hosts[i].Obs.Meta, Series: hosts[i].Obs.Series}
+	}
+	hm, err := observation.Merge(hobs)
+	if err != nil {
+		return nil, fmt.Errorf("merging the host's series: %w", err)
+	}
+	return slices.DeleteFunc(hm.Series, func(sr observation.Series) bool { return sr.Labels["pid"] != "" }), nil
 }
 
 // VerdictPoint is one record's verdict, for a chart.
