@@ -133,8 +133,9 @@ func (d *Daemon) hostRecord(host *observation.Observation, live Live) *store.Rec
 }
 
 // record judges a service's observation and keeps what the store needs:
-// its own profiles, series and histograms, without the host's series
-// (the host record has them once for every service).
+// its labels (service_name, version, exe, build_id..., which the API
+// lists per version), its own profiles, series and histograms, without
+// the host's series (the host record has them once for every service).
 func record(o *observation.Observation, service, version string, th verdict.Thresholds) store.Record {
 	v := verdict.Judge(o, th)
 	own := *o
@@ -144,7 +145,7 @@ func record(o *observation.Observation, service, version string, th verdict.Thre
 	if version == "" {
 		version = identity.UnknownVersion
 	}
-	return store.Record{Service: service, Version: version, Obs: &own, Verdict: summary(v)}
+	return store.Record{Service: service, Version: version, Obs: &own, Verdict: summary(v), Labels: o.Meta.Target.Labels}
 }
 
 // pushed is the record of what an SDK pushed: the application is the
