@@ -190,11 +190,15 @@ func (d *Daemon) Close() error {
 // config file that does not load), for /metrics.
 func (d *Daemon) ReloadFailed() { d.metrics.reloaded(false) }
 
-// Reload replaces the live options: identity rules, Go services, labels
-// and thresholds. The store, the eBPF session and the window in flight are
-// kept; the new rules apply from the next window on.
+// Reload replaces the live options: identity rules, Go services, labels,
+// thresholds and the store's retention. The store, the eBPF session and
+// the window in flight are kept; the new rules apply from the next window
+// on, the retention from the next maintenance.
 func (d *Daemon) Reload(live Live) error {
 	err := d.setLive(live)
+	if err == nil {
+		err = d.store.SetRetention(live.Store)
+	}
 	d.metrics.reloaded(err == nil)
 	return err
 }

@@ -132,9 +132,11 @@ func (d *Daemon) hostRecord(host *observation.Observation, live Live) *store.Rec
 	return &store.Record{Obs: &o, Verdict: summary(v)}
 }
 
-// record judges a service's observation and keeps what the store needs.
-// The host's series in it are the host record's (the store keeps them
-// once); its own profiles are compacted by the store.
+// record judges a service's observation and keeps what the store needs:
+// its labels (service_name, version, exe, build_id..., which the API
+// lists per version) and its observation. The host's series in it are
+// the host record's (the store keeps them once); its profiles are
+// compacted by the store.
 func record(o *observation.Observation, service, version string, th verdict.Thresholds) store.Record {
 	v := verdict.Judge(o, th)
 	if version == "" {

@@ -116,9 +116,12 @@ func (s *Store) noteDropped(hour string) {
 // (ctx) between them. A rollup that cannot merge a slot (windows whose
 // profiles differ in kind) leaves it as it is and says so in the error.
 func (s *Store) Maintain(ctx context.Context) error {
-	now := s.opts.Now()
+	s.mu.Lock()
+	ret := s.opts // its retention may be replaced (SetRetention)
+	s.mu.Unlock()
+	now := ret.Now()
 	var errs []error
-	for _, r := range s.opts.Rollups {
+	for _, r := range ret.Rollups {
 		if err := s.rollup(ctx, r, now.Add(-r.After)); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -126,13 +129,13 @@ func (s *Store) Maintain(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	if err := s.dropBefore(now.Add(-s.opts.MaxAge)); err != nil {
+	if err := s.dropBefore(now.Add(-ret.MaxAge)); err != nil {
 		errs = append(errs, err)
 	}
-	if err := s.fitSize(ctx); err != nil {
+	if err := s.fitSize(ctx, ret.MaxBytes); err != nil {
 		errs = append(errs, err)
 	}
-	if err := s.forgetServices(now.Add(-s.opts.MaxAge)); err != nil {
+	if err := s.forgetServices(now.Add(-ret.MaxAge)); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -176,10 +179,10 @@ func (s *Store) used() int64 {
 	return size - int64(s.db.Stats().FreeAlloc)
 }
 
-// fitSize drops the oldest hours until the pages in use fit MaxBytes,
+// fitSize drops the oldest hours until the pages in use fit maxBytes,
 // keeping the newest hour whatever its size.
-func (s *Store) fitSize(ctx context.Context) error {
-	for s.used() > s.opts.MaxBytes {
+func (s *Store) fitSize(ctx context.Context, maxBytes int64) error {
+	for s.used() > maxBytes {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

@@ -121,7 +121,7 @@ type Store struct {
 	path string
 	opts Options
 
-	mu      sync.Mutex // counters
+	mu      sync.Mutex // counters, and opts' retention (SetRetention)
 	dropped []string   // hours dropped for space or age since Open, latest last (bounded)
 	drops   int64
 }
@@ -182,6 +182,22 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("opening store %s: %w", path, err)
 	}
 	return &Store{db: db, path: path, opts: opts}, nil
+}
+
+// SetRetention replaces the retention (MaxAge, MaxBytes and Rollups of
+// o, zero values taking the defaults as in Open) from the next Maintain
+// on: a reloaded config's. The store's other options stay as opened.
+func (s *Store) SetRetention(o Options) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := s.opts
+	next.MaxAge, next.MaxBytes, next.Rollups = o.MaxAge, o.MaxBytes, o.Rollups
+	next, err := next.withDefaults()
+	if err != nil {
+		return fmt.Errorf("setting the store's retention: %w", err)
+	}
+	s.opts.MaxAge, s.opts.MaxBytes, s.opts.Rollups = next.MaxAge, next.MaxBytes, next.Rollups
+	return nil
 }
 
 // Close closes the store; a window being written is finished first.

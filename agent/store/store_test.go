@@ -465,3 +465,34 @@ func TestRollups(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestSetRetention: a retention set on an open store (the agent's
+// reload) is the one the next Maintain applies.
+func TestSetRetention(t *testing.T) {
+	m := newWindowMaker(t, 2)
+	clock := &fakeClock{t: t0}
+	s := open(t, t.TempDir(), Options{Now: clock.Now, Rollups: []Rollup{}})
+	for i := range 9 {
+		if err := s.Put(m.batch(t0.Add(-3*time.Hour + time.Duration(i)*20*time.Minute))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Maintain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := s.Stats(); st.Hours != 3 {
+		t.Fatalf("the default 7 days dropped hours: %+v", st)
+	}
+	if err := s.SetRetention(Options{Rollups: []Rollup{{After: time.Hour, Step: 7 * time.Minute}}}); err == nil {
+		t.Error("a rollup step that does not divide an hour was set")
+	}
+	if err := s.SetRetention(Options{MaxAge: 90 * time.Minute, Rollups: []Rollup{}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Maintain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := s.Stats(); st.Hours != 2 || !st.Oldest.Equal(t0.Add(-2*time.Hour)) {
+		t.Fatalf("after SetRetention(90 min): %+v", st)
+	}
+}

@@ -306,7 +306,9 @@ func live(cfg config.Config) daemon.Live {
 }
 
 func storeOptions(r config.Retention) store.Options {
-	o := store.Options{MaxAge: time.Duration(r.MaxAge), MaxBytes: int64(r.MaxSize)}
+	// Rollups never nil: the store reads nil as its defaults, and
+	// `rollups: []` keeps every window as it was.
+	o := store.Options{MaxAge: time.Duration(r.MaxAge), MaxBytes: int64(r.MaxSize), Rollups: []store.Rollup{}}
 	for _, ru := range r.Rollups {
 		o.Rollups = append(o.Rollups, store.Rollup{After: time.Duration(ru.After), Step: time.Duration(ru.Step)})
 	}
