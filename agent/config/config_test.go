@@ -486,3 +486,22 @@ func TestDocumentedKeys(t *testing.T) {
 		t.Errorf("%d rows for %d keys (one row each)", len(documented), len(keys))
 	}
 }
+
+// --window alone keeps the default rollups that still merge its windows,
+// so that `perfhound agent --window 1m` starts; rollups from a file are
+// left to Validate.
+func TestWindowFitsDefaultRollups(t *testing.T) {
+	minute := time.Minute
+	c := Default().Apply(Overrides{Window: &minute})
+	if err := c.Validate(); err != nil {
+		t.Fatalf("--window 1m on the defaults: %v", err)
+	}
+	if len(c.Retention.Rollups) != 1 || c.Retention.Rollups[0].Step != Duration(10*time.Minute) {
+		t.Errorf("rollups %v, want the 10 min tier alone", c.Retention.Rollups)
+	}
+	own := Default()
+	own.Retention.Rollups = []Rollup{{After: Duration(time.Hour), Step: Duration(time.Minute)}}
+	if err := own.Apply(Overrides{Window: &minute}).Validate(); err == nil {
+		t.Errorf("a rollup the user wrote that merges nothing was accepted")
+	}
+}

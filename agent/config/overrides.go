@@ -39,11 +39,30 @@ func (c Config) Apply(o Overrides) Config {
 	set(&c.LogLevel, o.LogLevel)
 	if o.Window != nil {
 		c.Window = Duration(*o.Window)
+		c.Retention.Rollups = fitRollups(c.Retention.Rollups, c.Window)
 	}
 	if o.Interval != nil {
 		c.Interval = Duration(*o.Interval)
 	}
 	return c
+}
+
+// fitRollups keeps, of the default rollups, those that still merge
+// windows of the given length (--window 1m makes the 1 min tier
+// meaningless); rollups the user wrote are left for Validate to judge.
+func fitRollups(rollups []Rollup, window Duration) []Rollup {
+	if !slices.Equal(rollups, Default().Retention.Rollups) {
+		return rollups
+	}
+	var out []Rollup
+	prev := window
+	for _, r := range rollups {
+		if r.Step > prev && r.Step%prev == 0 {
+			out = append(out, r)
+			prev = r.Step
+		}
+	}
+	return out
 }
 
 func set[T any](dst *T, v *T) {
