@@ -191,8 +191,11 @@ func (r *Resolver) Stats() Stats {
 	return s
 }
 
-// Resolve returns pid's identity. A process that is gone is an error
-// wrapping ErrNoProcess; what cannot be read of a live process (its
+// Resolve returns pid's identity. A process that is gone keeps the
+// identity it was last resolved to, while the cache holds it: the
+// window in which a process exits still has its samples, and they belong
+// to its service and version, not to an unknown one. A process gone
+// unresolved is an error wrapping ErrNoProcess; what cannot be read of a live process (its
 // executable, without the privilege to) only makes the identity less
 // precise (see the package doc's order).
 func (r *Resolver) Resolve(pid int) (Identity, error) {
@@ -200,6 +203,12 @@ func (r *Resolver) Resolve(pid int) (Identity, error) {
 	st, err := readStat(filepath.Join(dir, "stat"))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
+			r.mu.Lock()
+			e, ok := r.procs.get(pid)
+			r.mu.Unlock()
+			if ok {
+				return e.id.clone(), nil
+			}
 			return Identity{}, fmt.Errorf("pid %d: %w", pid, ErrNoProcess)
 		}
 		return Identity{}, fmt.Errorf("reading pid %d: %w", pid, err)

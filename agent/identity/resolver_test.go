@@ -188,9 +188,23 @@ func TestGoneProcess(t *testing.T) {
 	buildGo(t, out, "gone")
 	p := startProg(t, out)
 	pid := p.pid()
+	r := newResolver(t, Options{})
+	alive, err := r.Resolve(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
 	p.stop()
 	if _, err := newResolver(t, Options{}).Resolve(pid); !errors.Is(err, ErrNoProcess) {
 		t.Errorf("Resolve of exited PID %d: %v, want ErrNoProcess", pid, err)
+	}
+	// Resolved while alive, it keeps its identity once gone: the window
+	// it exits in still has its samples.
+	if id, err := r.Resolve(pid); err != nil || id.Service != alive.Service || id.Version != alive.Version || id.Version == UnknownVersion {
+		t.Errorf("exited PID %d resolved before: %+v, %v; want %+v", pid, id, err, alive)
+	}
+	r.Forget(func(int) bool { return false })
+	if _, err := r.Resolve(pid); !errors.Is(err, ErrNoProcess) {
+		t.Errorf("exited and forgotten PID %d: %v, want ErrNoProcess", pid, err)
 	}
 }
 
