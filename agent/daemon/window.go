@@ -103,7 +103,7 @@ func (d *Daemon) batch(host *observation.Observation, goObs []*observation.Obser
 	// again (tens of µs, the build ID cached) when next active.
 	ids.Forget(func(pid int) bool { _, ok := slices.BinarySearch(pids, pid); return ok })
 
-	b := store.Batch{Host: d.hostRecord(host, live)}
+	b := store.Batch{Host: hostRecord(host, live)}
 	for _, k := range sortedKeys(groups) {
 		g := groups[k]
 		labels := withLabels(g.id.Labels, live.Labels)
@@ -122,7 +122,7 @@ func (d *Daemon) batch(host *observation.Observation, goObs []*observation.Obser
 // hostRecord is the host's part of the window: its own series and
 // histograms, and the verdict on the whole host. Its profiles are left
 // out: they are the services' records, merged when the host is asked for.
-func (d *Daemon) hostRecord(host *observation.Observation, live Live) *store.Record {
+func hostRecord(host *observation.Observation, live Live) *store.Record {
 	v := verdict.Judge(host, live.Thresholds)
 	o := *host
 	o.Profiles = nil

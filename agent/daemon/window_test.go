@@ -1,0 +1,93 @@
+package daemon
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/perfhound/perfhound/agent/collect"
+	"github.com/perfhound/perfhound/agent/identity"
+	"github.com/perfhound/perfhound/analyzer/observation"
+	"github.com/perfhound/perfhound/analyzer/procrank"
+	"github.com/perfhound/perfhound/analyzer/verdict"
+)
+
+// A recorded host window (agent/store/testdata/host-window, this VM's,
+// its processes long gone) is split into one record per service: every
+// process the window saw is in exactly one, named by its command as a
+// process gone before it could be resolved is, with its own samples, a
+// verdict, and none of the host's series, which the host record has.
+func TestBatchOfHostWindow(t *testing.T) {
+	host, err := observation.Load("../store/testdata/host-window")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Its processes are looked up in an empty /proc: all gone, as they
+	// are (a live lookup would find this host's own kernel threads at
+	// the same PIDs).
+	ids, err := identity.New(identity.Options{Env: collect.Env{ProcFS: t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Daemon{}
+	live := Live{Thresholds: verdict.DefaultThresholds(), Labels: map[string]string{"env": "test"}}
+	b := d.batch(host, nil, ids, live)
+
+	split := procrank.NewHost(host)
+	pids := split.PIDs()
+	if len(pids) < 10 {
+		t.Fatalf("the recorded window has %d processes: not a host's", len(pids))
+	}
+	byService := map[string]bool{}
+	for _, pid := range pids {
+		byService[gone(split.Comm(pid)).Service] = true
+	}
+	if len(b.Records) != len(byService) {
+		t.Errorf("%d records for %d services", len(b.Records), len(byService))
+	}
+	samples := 0
+	for _, r := range b.Records {
+		if r.Version != identity.UnknownVersion || r.Labels[identity.LabelService] != r.Service || r.Labels["env"] != "test" {
+			t.Errorf("record %s %s labels %v", r.Service, r.Version, r.Labels)
+		}
+		if r.Obs.Meta.Target.Kind != observation.TargetService || r.Obs.Meta.Target.Service != r.Service {
+			t.Errorf("record %s: target %+v", r.Service, r.Obs.Meta.Target)
+		}
+		var s verdict.Summary
+		if err := json.Unmarshal(r.Verdict, &s); err != nil || s.Class == "" {
+			t.Errorf("record %s: verdict %s (%v)", r.Service, r.Verdict, err)
+		}
+		for _, p := range r.Obs.Profiles {
+			for _, smp := range p.Profile.Sample {
+				samples++
+				pid := int(smp.NumLabel["pid"][0])
+				if gone(split.Comm(pid)).Service != r.Service {
+					t.Fatalf("record %s holds a sample of pid %d (%s)", r.Service, pid, split.Comm(pid))
+				}
+			}
+		}
+	}
+	want := 0
+	for _, p := range host.Profiles {
+		if p.Source == observation.SourceEBPF {
+			for _, smp := range p.Profile.Sample {
+				if _, ok := smp.NumLabel["pid"]; ok {
+					want++
+				}
+			}
+		}
+	}
+	if samples != want || want == 0 {
+		t.Errorf("the records hold %d samples, the host window %d", samples, want)
+	}
+	if b.Host == nil || len(b.Host.Obs.Profiles) != 0 {
+		t.Fatalf("host record %+v", b.Host)
+	}
+	for _, s := range b.Host.Obs.Series {
+		if s.Name.In(observation.FamilyHostScan) {
+			t.Errorf("the host record keeps %s{pid=%s}: the services have it", s.Name, s.Labels["pid"])
+		}
+	}
+	if len(b.Host.Obs.Series) == 0 {
+		t.Error("the host record has no series")
+	}
+}
