@@ -33,10 +33,15 @@ const (
 	blobMagic   = "phob"
 	BlobVersion = 1
 
-	// blobWindow is the largest zstd window the writer uses and the
-	// reader accepts: it bounds the decoder's own buffers whatever a
-	// frame's header claims.
+	// blobWindow is the largest zstd window the reader accepts: it bounds
+	// the decoder's own buffers whatever a frame's header claims.
 	blobWindow = 8 << 20
+	// blobWriteWindow is the writer's window. The encoder keeps a history
+	// of twice its window for each of its concurrent encodes, all the
+	// time: at 8 MiB and two encoders that was 32 MiB of the agent's
+	// heap (its heap profile), for sections of tens of KB; a 1 MiB window
+	// costs a few percent of ratio on the rare profile larger than it.
+	blobWriteWindow = 1 << 20
 )
 
 // blobIndex is the first section.
@@ -49,8 +54,8 @@ type blobIndex struct {
 }
 
 var (
-	blobEncoder, _ = zstd.NewWriter(nil,
-		zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithWindowSize(blobWindow))
+	blobEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault),
+		zstd.WithWindowSize(blobWriteWindow), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
 	blobDecoders = sync.Pool{New: func() any {
 		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1),
 			zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(blobWindow))
