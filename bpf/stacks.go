@@ -190,12 +190,11 @@ func (s *Session) parkStacks(old uint32) (map[stackRef]bool, error) {
 			s.parked[ref] = pcs
 		}
 	}
-	var (
-		tid   uint32
-		start offcpuStart
-	)
-	it := coll.Maps["offcpu_start"].Iterate()
-	for it.Next(&tid, &start) {
+	_, starts, err := readAll[uint32, offcpuStart](coll.Maps["offcpu_start"])
+	if err != nil {
+		return nil, err
+	}
+	for _, start := range starts {
 		k := start.Key
 		if k.StackEpoch > old {
 			continue
@@ -206,19 +205,12 @@ func (s *Session) parkStacks(old uint32) (map[stackRef]bool, error) {
 			park(ref)
 		}
 	}
-	if err := it.Err(); err != nil {
-		return nil, err
-	}
-	var (
-		key oncpuStackKey
-		v   offcpuOffcpuValue
-	)
-	it = countsMap(coll, "offcpu_counts", s.epoch).Iterate()
-	for it.Next(&key, &v) {
+	counts, _, err := readAll[oncpuStackKey, offcpuOffcpuValue](countsMap(coll, "offcpu_counts", s.epoch))
+	for _, key := range counts {
 		park(stackRef{key.StackEpoch, key.UserStack})
 		park(stackRef{key.StackEpoch, key.KernelStack})
 	}
-	return pending, it.Err()
+	return pending, err
 }
 
 // newBuilder starts a profile with the collector's sample types.
@@ -242,30 +234,29 @@ func drainStackCounts(m *ebpf.Map, c Collector, period int64) ([]stackEntry, err
 	var (
 		out  []stackEntry
 		keys []oncpuStackKey
-		key  oncpuStackKey
+		err  error
 	)
-	it := m.Iterate()
 	switch c {
 	case OffCPU:
-		var v offcpuOffcpuValue
-		for it.Next(&key, &v) {
-			keys = append(keys, key)
-			out = append(out, stackEntry{key: key, values: []int64{int64(v.TotalNs), int64(v.Count)}})
+		var vs []offcpuOffcpuValue
+		keys, vs, err = readAll[oncpuStackKey, offcpuOffcpuValue](m)
+		for i, v := range vs {
+			out = append(out, stackEntry{key: keys[i], values: []int64{int64(v.TotalNs), int64(v.Count)}})
 		}
 	case OnCPU:
-		var n uint64
-		for it.Next(&key, &n) {
-			keys = append(keys, key)
-			out = append(out, stackEntry{key: key, values: []int64{int64(n), int64(n) * period}})
+		var ns []uint64
+		keys, ns, err = readAll[oncpuStackKey, uint64](m)
+		for i, n := range ns {
+			out = append(out, stackEntry{key: keys[i], values: []int64{int64(n), int64(n) * period}})
 		}
 	default:
-		var n uint64
-		for it.Next(&key, &n) {
-			keys = append(keys, key)
-			out = append(out, stackEntry{key: key, values: []int64{int64(n)}})
+		var ns []uint64
+		keys, ns, err = readAll[oncpuStackKey, uint64](m)
+		for i, n := range ns {
+			out = append(out, stackEntry{key: keys[i], values: []int64{int64(n)}})
 		}
 	}
-	if err := it.Err(); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	if len(keys) > 0 {
