@@ -103,7 +103,7 @@ func (d *Daemon) batch(host *observation.Observation, goObs []*observation.Obser
 	// again (tens of µs, the build ID cached) when next active.
 	ids.Forget(func(pid int) bool { _, ok := slices.BinarySearch(pids, pid); return ok })
 
-	b := store.Batch{Host: hostRecord(host, live)}
+	b := store.Batch{Host: hostRecord(host)}
 	for _, k := range sortedKeys(groups) {
 		g := groups[k]
 		labels := withLabels(g.id.Labels, live.Labels)
@@ -120,16 +120,17 @@ func (d *Daemon) batch(host *observation.Observation, goObs []*observation.Obser
 }
 
 // hostRecord is the host's part of the window: its own series and
-// histograms, and the verdict on the whole host. Its profiles are left
-// out: they are the services' records, merged when the host is asked for.
-func hostRecord(host *observation.Observation, live Live) *store.Record {
-	v := verdict.Judge(host, live.Thresholds)
+// histograms. Its profiles are left out: they are the services' records,
+// merged when the host is asked for. It carries no verdict: judging the
+// whole host every window cost as much as every service's verdicts
+// together (agentprof) for a judgement nothing reads.
+func hostRecord(host *observation.Observation) *store.Record {
 	o := *host
 	o.Profiles = nil
 	o.Series = slices.DeleteFunc(slices.Clone(o.Series), func(s observation.Series) bool {
 		return s.Name.In(observation.FamilyHostScan) // the services' records have them
 	})
-	return &store.Record{Obs: &o, Verdict: summary(v)}
+	return &store.Record{Obs: &o}
 }
 
 // record judges a service's observation and keeps what the store needs:
