@@ -155,6 +155,13 @@ func (d *Daemon) pushed(o *observation.Observation, live Live) store.Record {
 	version := cmp.Or(labels[identity.LabelVersion], identity.UnknownVersion)
 	labels[identity.LabelService], labels[identity.LabelVersion] = service, version
 	o.Meta.Target = observation.Target{Kind: observation.TargetService, Service: service, Labels: labels}
+	// An SDK pushes a profile of each kind every 10 to 15 s, a flood
+	// many more: the window keeps one per kind (observation.Merge), so a
+	// record's size and the work to judge and store it do not grow with
+	// the number of pushes.
+	if merged, err := observation.Merge([]*observation.Observation{o}); err == nil {
+		o = merged
+	}
 	return record(o, service, version, live.Thresholds)
 }
 
