@@ -21,7 +21,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/perfhound/perfhound/agent/ingest"
 	"github.com/perfhound/perfhound/bpf"
 )
 
@@ -131,6 +130,13 @@ const (
 	DefaultLogLevel = "info"
 )
 
+// DefaultIngestMemory is the agent's default ingest.max_memory: an SDK's
+// push is tens of KB and a window drains what arrived, so 32 MiB holds a
+// window of hundreds of applications, and keeps an ingest flood within
+// the agent's 64 MiB goal, where the receiver's own default (256 MiB,
+// ingest.DefaultMemory) is sized for a server.
+const DefaultIngestMemory = 32 << 20
+
 // Default is the configuration with no file and no flags: the whole host,
 // eBPF at the agent's settings, the API on loopback, a week of data.
 func Default() Config {
@@ -155,7 +161,7 @@ func Default() Config {
 				{After: Duration(48 * time.Hour), Step: Duration(10 * time.Minute)},
 			},
 		},
-		Ingest:   Ingest{Enabled: true, MaxMemory: ingest.DefaultMemory},
+		Ingest:   Ingest{Enabled: true, MaxMemory: DefaultIngestMemory},
 		LogLevel: DefaultLogLevel,
 	}
 }

@@ -13,7 +13,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/perfhound/perfhound/agent/ingest"
 	"github.com/perfhound/perfhound/bpf"
 )
 
@@ -33,7 +32,7 @@ func TestDefault(t *testing.T) {
 			MaxSize: Size(2 << 30),
 			Rollups: []Rollup{{Duration(6 * time.Hour), Duration(time.Minute)}, {Duration(48 * time.Hour), Duration(10 * time.Minute)}},
 		},
-		Ingest:   Ingest{Enabled: true, MaxMemory: ingest.DefaultMemory},
+		Ingest:   Ingest{Enabled: true, MaxMemory: DefaultIngestMemory},
 		LogLevel: "info",
 	}
 	if !reflect.DeepEqual(c, want) {

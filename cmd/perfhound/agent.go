@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -156,6 +157,11 @@ func agentConfig(cmd *cobra.Command, path string, fl agentFlags) (config.Config,
 	return cfg, nil
 }
 
+// agentMemoryLimit is the Go heap's soft limit in the agent, unless
+// GOMEMLIMIT says otherwise: the 64 MiB RSS goal less the binary's text
+// and the runtime's own.
+const agentMemoryLimit = 48 << 20
+
 // agentShutdown bounds what follows SIGTERM once the window in flight is
 // stored: requests in flight get this long.
 const agentShutdown = 2 * time.Second
@@ -164,6 +170,11 @@ const agentShutdown = 2 * time.Second
 // config on SIGHUP. started, when not nil, is called with the address
 // listened on once the agent serves (tests listen on port 0).
 func runAgent(ctx context.Context, cfg config.Config, reload func() (config.Config, error), stderr io.Writer, started func(addr string)) error {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// The agent's goal is 64 MiB of RSS: a soft limit under it makes
+		// the collector run before the heap doubles (GOGC) past it.
+		debug.SetMemoryLimit(agentMemoryLimit)
+	}
 	level := new(slog.LevelVar)
 	level.Set(logLevel(cfg.LogLevel))
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
