@@ -71,7 +71,14 @@ FUZZ_TARGETS := \
 	analyzer/htmlreport:FuzzChart \
 	agent/pprofui:FuzzSafeName \
 	analyzer/observation:FuzzLoadObservationDir \
-	agent/ingest:FuzzIngest
+	agent/ingest:FuzzIngest \
+	analyzer/observation:FuzzUnmarshal \
+	agent/config:FuzzLoad \
+	agent/api:FuzzQuery \
+	agent/identity:FuzzParseCgroup \
+	agent/identity:FuzzParseNotes \
+	agent/identity:FuzzRuleCompile \
+	cmd/perfhound:FuzzAgentCheckConfig
 FUZZLONG ?= 5m
 
 # scripts/fuzz.sh runs them, and tells a finding from Go 1.26's race at the
