@@ -5,10 +5,20 @@
 // agent has stopped (the agent holds the file's lock). cost.sh uses it:
 //
 //	go run ./agent/daemon/bench/storesize [-top 15] DATA-DIR
+//
+// With -export SERVICE it instead writes the service's last -n records,
+// as the agent stored them, one observation.Marshal blob a file
+// (window-00.obs, ...) in -out: real windows for the query benchmark
+// (agent/api's BenchmarkProfileHour).
+//
+// With -age D it first runs the store's maintenance as if D had passed
+// (rollups and retention at their defaults), then prints: on a copy of a
+// store, it shows what the rollups make of the raw windows.
 package main
 
 import (
 	"cmp"
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -20,7 +30,47 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/perfhound/perfhound/agent/store"
+	"github.com/perfhound/perfhound/analyzer/observation"
 )
+
+// maintain runs the store's maintenance with its clock moved on by age.
+func maintain(dir string, age time.Duration) error {
+	st, err := store.Open(dir, store.Options{Now: func() time.Time { return time.Now().Add(age) }})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return st.Maintain(context.Background())
+}
+
+// exportRecords writes the last n records of service in dir's store to
+// out, oldest first.
+func exportRecords(dir, service string, n int, out string) error {
+	st, err := store.Open(dir, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rs, err := st.Range(store.Query{Service: service, From: time.Unix(0, 0), To: time.Now().Add(time.Hour)})
+	if err != nil {
+		return err
+	}
+	if len(rs) > n {
+		rs = rs[len(rs)-n:]
+	}
+	for i, r := range rs {
+		b, err := observation.Marshal(r.Obs)
+		if err != nil {
+			return err
+		}
+		name := filepath.Join(out, fmt.Sprintf("window-%02d.obs", i))
+		if err := os.WriteFile(name, b, 0o644); err != nil {
+			return err
+		}
+		fmt.Printf("%s: %s %s from %s, %s, %d bytes\n", name, r.Service, r.Version, r.Start.Format(time.RFC3339), r.Duration, len(b))
+	}
+	return nil
+}
 
 type series struct {
 	name           string
@@ -29,12 +79,26 @@ type series struct {
 
 func main() {
 	top := flag.Int("top", 15, "series to list (the rest are summed)")
+	export := flag.String("export", "", "write this service's last records to -out instead")
+	n := flag.Int("n", 12, "records -export writes")
+	out := flag.String("out", ".", "directory -export writes to")
+	age := flag.Duration("age", 0, "run the store's maintenance as if this much time had passed, first (changes the store)")
 	flag.Parse()
 	if flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: storesize [-top N] DATA-DIR")
+		fmt.Fprintln(os.Stderr, "usage: storesize [-top N] DATA-DIR | storesize -export SERVICE [-n N] [-out DIR] DATA-DIR")
 		os.Exit(2)
 	}
-	if err := run(flag.Arg(0), *top); err != nil {
+	var err error
+	if *age > 0 {
+		err = maintain(flag.Arg(0), *age)
+	}
+	if err != nil {
+	} else if *export != "" {
+		err = exportRecords(flag.Arg(0), *export, *n, *out)
+	} else {
+		err = run(flag.Arg(0), *top)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "storesize:", err)
 		os.Exit(1)
 	}
