@@ -13,8 +13,8 @@
 #   floodbig  8 clients pushing a real 52,380-sample CPU profile
 #             (fixtures/profiles/compile-cpu.pb.gz, 0.9 MB) as pprof
 # Each scenario: the agent's first window stored, the load, then two more
-# windows; the agent runs under a 2 GiB memory cap (systemd-run scope).
-# Run as root; needs gcc and systemd-run.
+# windows; the agent runs under a 4 GB address-space cap (prlimit --as).
+# Run as root; needs gcc and prlimit (util-linux).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 
@@ -44,7 +44,7 @@ kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 scenario() {
 	local name=$1
 	rm -rf "$tmp/data"
-	systemd-run --quiet --scope -p MemoryMax=2G "$tmp/perfhound" agent --data-dir "$tmp/data" --listen 127.0.0.1:0 2>"$tmp/agent.log" &
+	prlimit --as=4000000000 "$tmp/perfhound" agent --data-dir "$tmp/data" --listen 127.0.0.1:0 2>"$tmp/agent.log" &
 	agent=$!
 	for _ in $(seq 600); do
 		grep -q 'msg=collecting' "$tmp/agent.log" && break
@@ -58,13 +58,14 @@ scenario() {
 	idle) sleep "$SECS" ;;
 	churn) out=$("$tmp/churn" "$((RATE / 2))" "$SECS" /bin/true & "$tmp/churn" "$((RATE / 2))" "$SECS" /bin/true; wait) ;;
 	services)
-		local i=0 f
+		local i=0 f svcs=()
 		for f in "$tmp"/svc/*; do
 			"$f" naps 10 100000 &
+			svcs+=($!)
 			i=$((i + 1))
 			[ $((i % 10)) -ne 0 ] || sleep "$(echo "$SECS * 10 / $NSVC" | bc -l)"
 		done
-		wait
+		wait "${svcs[@]}"
 		out="started $i services"
 		;;
 	flood) out=$("$tmp/flood" -url "$url" -c "$FLOODC" -d "${SECS}s" -capture agent/ingest/testdata/sdk-cpu.http | tr '\n' ';') ;;

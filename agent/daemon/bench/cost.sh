@@ -15,8 +15,11 @@
 #   disk    growth of the store's pages in use (/metrics'
 #           perfhound_agent_store_bytes) and of the file, per hour, times
 #           24 for a day: the raw tier's rate; rollups start after 6 h, so
-#           a real day is below it
-# and, once the agent has stopped, the store by series (storesize).
+#           a real day is below it. Once the agent has stopped, a copy of
+#           the store is rolled up as if 7 h had passed (storesize -age):
+#           the 1-minute tier's size over the raw one's, r, makes a day's
+#           estimate 6 h raw + 18 h at r times the raw rate
+# and the store by series (storesize).
 # Prints each round, then the medians. Run as root; needs gcc and curl.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -53,6 +56,17 @@ bpf_ns() {                                                  # run_time_ns summed
 }
 kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 metric() { curl -sf "$1/metrics" | awk -v m="$2" '$1 == m { printf "%d\n", $2 }'; }
+
+# rollup_ratio: the windows' bytes after a 7 h rollup (1-minute slots) of
+# a copy of the store over before.
+rollup_ratio() {
+	rm -rf "$tmp/aged"
+	cp -r "$tmp/data" "$tmp/aged"
+	local before after
+	before=$("$tmp/storesize" "$tmp/aged" | sed -n 's/^keys and values \([0-9]*\) B.*/\1/p')
+	after=$("$tmp/storesize" -age 7h "$tmp/aged" | sed -n 's/^keys and values \([0-9]*\) B.*/\1/p')
+	awk -v a="$after" -v b="$before" 'BEGIN { printf "%.3f\n", a / b }'
+}
 
 round() {
 	local r=$1 total=$((WARMUP + MINUTES * 60 + 60)) i
@@ -101,10 +115,10 @@ round() {
 	procs=$(ls -d /proc/[0-9]* | wc -l)
 	awk -v r="$r" -v t0="$t0" -v t1="$t1" -v c="$((c1 - c0))" -v hz="$hz" -v b="$((b1 - b0))" \
 		-v rss="$(sort -n "$tmp/rss" | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')" -v hwm="$hwm" \
-		-v u="$((u1 - u0))" -v f="$((f1 - f0))" -v used="$u1" -v svc="$services" 'BEGIN {
-		s = (t1 - t0) / 1e9
-		printf "round=%d secs=%.0f cpu=%.3f bpf=%.3f rss_mib=%.1f hwm_mib=%.1f used_mib_day=%.0f file_mib_day=%.0f used_mib_end=%.1f services=%d\n",
-			r, s, 100 * c / hz / s, 100 * b / 1e9 / s, rss / 1024, hwm / 1024, u / s * 86400 / 1048576, f / s * 86400 / 1048576, used / 1048576, svc
+		-v u="$((u1 - u0))" -v f="$((f1 - f0))" -v used="$u1" -v svc="$services" -v ratio="$(rollup_ratio)" 'BEGIN {
+		s = (t1 - t0) / 1e9; raw = u / s * 3600 / 1048576
+		printf "round=%d secs=%.0f cpu=%.3f bpf=%.3f rss_mib=%.1f hwm_mib=%.1f used_mib_day=%.0f file_mib_day=%.0f used_mib_end=%.1f services=%d rollup_1m=%.2f day_mib=%.0f\n",
+			r, s, 100 * c / hz / s, 100 * b / 1e9 / s, rss / 1024, hwm / 1024, 24 * raw, f / s * 86400 / 1048576, used / 1048576, svc, ratio, 6 * raw + 18 * raw * ratio
 	}'
 	"$tmp/storesize" -top 12 "$tmp/data" >"$tmp/series.$r"
 	grep -c 'level=ERROR' "$tmp/agent.log" | sed 's/^/agent log errors: /' >&2 || true
@@ -127,9 +141,9 @@ function median(list,   n, a, i, j, t) {
 { for (i = 3; i <= NF; i++) { split($i, p, "="); v[p[1]] = v[p[1]] " " p[2] } }
 END {
 	printf "\nmedians over %d rounds:\n", NR
-	printf "| agent CPU (user+system) | its BPF programs | steady RSS | peak RSS (VmHWM) | disk a day, pages in use (raw tier) | disk a day, file | services a window |\n|---|---|---|---|---|---|---|\n"
-	printf "| %.2f%% of one core | %.3f%% of one core | %.1f MiB | %.1f MiB | %d MiB | %d MiB | %d |\n",
-		median(v["cpu"]), median(v["bpf"]), median(v["rss_mib"]), median(v["hwm_mib"]), median(v["used_mib_day"]), median(v["file_mib_day"]), median(v["services"])
+	printf "| agent CPU (user+system) | its BPF programs | steady RSS | peak RSS (VmHWM) | disk a day, raw tier (pages in use) | file growth a day | 1-min tier / raw | a day: 6 h raw + 18 h 1-min | services a window |\n|---|---|---|---|---|---|---|---|---|\n"
+	printf "| %.2f%% of one core | %.3f%% of one core | %.1f MiB | %.1f MiB | %d MiB | %d MiB | %.2f | %d MiB | %d |\n",
+		median(v["cpu"]), median(v["bpf"]), median(v["rss_mib"]), median(v["hwm_mib"]), median(v["used_mib_day"]), median(v["file_mib_day"]), median(v["rollup_1m"]), median(v["day_mib"]), median(v["services"])
 }' "$tmp/runs"
 echo
 echo "store by series after the last round (${WARMUP}s + ${MINUTES} min):"
