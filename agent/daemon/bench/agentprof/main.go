@@ -1,0 +1,93 @@
+// Command agentprof runs the agent's loop (agent/daemon, at the config's
+// defaults, without the HTTP server) under Go's own profilers, to find
+// where the agent's CPU and memory go: a CPU profile of the steady part
+// (after -warmup), a heap profile and the runtime's memory statistics at
+// the end. The product serves no /debug/pprof; this is the same loop in a
+// binary that does nothing else. Run as root for eBPF, beside a load:
+//
+//	go build -o /tmp/agentprof ./agent/daemon/bench/agentprof
+//	timeout 900 /tmp/agentprof -data /tmp/agentprof.data -warmup 1m -d 5m -out /tmp/agentprof
+//	go tool pprof -top /tmp/agentprof/cpu.pprof
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"time"
+
+	"github.com/perfhound/perfhound/agent/config"
+	"github.com/perfhound/perfhound/agent/daemon"
+)
+
+func main() {
+	data := flag.String("data", "", "the store's directory (required; use a fresh one)")
+	warmup := flag.Duration("warmup", time.Minute, "time before the CPU profile starts")
+	d := flag.Duration("d", 5*time.Minute, "how long the CPU profile runs")
+	out := flag.String("out", ".", "directory for cpu.pprof and heap.pprof")
+	flag.Parse()
+	if *data == "" {
+		fmt.Fprintln(os.Stderr, "agentprof: -data is required")
+		os.Exit(2)
+	}
+	if err := run(*data, *out, *warmup, *d); err != nil {
+		fmt.Fprintln(os.Stderr, "agentprof:", err)
+		os.Exit(1)
+	}
+}
+
+func run(data, out string, warmup, d time.Duration) error {
+	cfg := config.Default()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dm, err := daemon.New(ctx, daemon.Options{
+		Interval: time.Duration(cfg.Interval), EBPF: cfg.EBPF.Enabled,
+		Frequency: cfg.EBPF.Frequency, OffCPUSampling: cfg.EBPF.OffCPUSampling,
+		DataDir: data, Live: daemon.Live{Window: time.Duration(cfg.Window)},
+		Log: slog.New(slog.NewTextHandler(os.Stderr, nil)),
+	})
+	if err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- dm.Run(ctx) }()
+	time.Sleep(warmup)
+
+	f, err := os.Create(filepath.Join(out, "cpu.pprof"))
+	if err != nil {
+		return err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return err
+	}
+	time.Sleep(d)
+	pprof.StopCPUProfile()
+	if err := f.Close(); err != nil {
+		return err
+	}
+
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Printf("heap in use %.1f MiB, heap sys %.1f MiB, total sys %.1f MiB, GCs %d, allocated over the run %.0f MiB\n",
+		float64(ms.HeapInuse)/(1<<20), float64(ms.HeapSys)/(1<<20), float64(ms.Sys)/(1<<20), ms.NumGC, float64(ms.TotalAlloc)/(1<<20))
+	h, err := os.Create(filepath.Join(out, "heap.pprof"))
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("heap").WriteTo(h, 0); err != nil {
+		return err
+	}
+	if err := h.Close(); err != nil {
+		return err
+	}
+	cancel()
+	if err := <-done; err != nil {
+		return err
+	}
+	return dm.Close()
+}
