@@ -49,8 +49,8 @@ type Options struct {
 	// keeps. Default 7 days.
 	MaxRange time.Duration
 	// QueryMemory is what one query may spend decoding the stored
-	// profiles of one chunk of its range (a profdecode.Budget); default
-	// 256 MiB.
+	// profiles of one chunk of its range (a profdecode.Budget); a query
+	// reads two chunks at once. Default 256 MiB.
 	QueryMemory int64
 	// ChunkSpan is how much of a range a query reads and merges at a
 	// time: its memory is one chunk's windows and the merge so far.

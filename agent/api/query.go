@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/pprof/profile"
@@ -99,49 +100,107 @@ func (s *Server) service(name, version, param string) (Service, error) {
 
 // gather is the query's windows merged into one observation. It reads
 // them a chunk (Options.ChunkSpan) at a time, each chunk decoded within a
-// fresh budget of Options.QueryMemory and merged into what came before,
-// so that a query holds one chunk's windows and the merge, not the whole
-// range's windows at once. It stops when ctx is done (the client left).
-// param is the parameter to blame when a chunk does not fit. With
-// profilesOnly, the windows' series and histograms are left out of the
-// merge: a profile or the pprof UI has no use for them.
+// fresh budget of Options.QueryMemory and merged on its own, two chunks
+// at a time (one decodes while the other merges), so that a query holds
+// two chunks' windows and the merges so far, not the whole range's
+// windows at once; at maxParts merged chunks they are merged into one
+// (merging each chunk into all before it re-merged the samples so far
+// once a chunk). It stops when ctx is done (the client left). param is
+// the parameter to blame when a chunk does not fit. With profilesOnly,
+// the windows' series and histograms are left out of the merge: a
+// profile or the pprof UI has no use for them.
 func (s *Server) gather(ctx context.Context, q Query, param string, profilesOnly bool) (*observation.Observation, error) {
-	var acc *observation.Observation
+	const (
+		maxParts = 16
+		workers  = 2
+	)
+	type chunk struct{ from, to time.Time }
+	var chunks []chunk
 	for from := q.From; from.Before(q.To); {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
 		to := from.Add(s.opts.ChunkSpan)
 		if to.After(q.To) || !to.After(from) {
 			to = q.To
 		}
-		cq := q
-		cq.From, cq.To, cq.Budget = from, to, profdecode.NewBudget(s.opts.QueryMemory)
-		recs, err := s.src.Range(cq)
-		if errors.Is(err, profdecode.ErrOverBudget) {
-			return nil, badParam(param, "the windows from %s to %s hold more profile data than one query may decode at once (%d MiB): narrow the range (%v)", stamp(from), stamp(to), s.opts.QueryMemory>>20, err)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading service %q from %s to %s: %w", q.Service, stamp(from), stamp(to), err)
-		}
-		if obs := observations(recs, profilesOnly); len(obs) > 0 {
-			if acc != nil {
-				obs = append([]*observation.Observation{acc}, obs...)
-			}
-			if acc, err = observation.Merge(obs); err != nil {
-				return nil, err
-			}
-		}
+		chunks = append(chunks, chunk{from, to})
 		from = to
 	}
-	if acc == nil {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		mu    sync.Mutex
+		parts []*observation.Observation
+	)
+	// add keeps a merged chunk, folding the parts into one at maxParts.
+	add := func(part *observation.Observation) error {
+		mu.Lock()
+		defer mu.Unlock()
+		parts = append(parts, part)
+		if len(parts) < maxParts {
+			return nil
+		}
+		m, err := observation.Merge(parts)
+		parts = []*observation.Observation{m}
+		return err
+	}
+	read := func(c chunk) error {
+		cq := q
+		cq.From, cq.To, cq.Budget = c.from, c.to, profdecode.NewBudget(s.opts.QueryMemory)
+		recs, err := s.src.Range(cq)
+		if errors.Is(err, profdecode.ErrOverBudget) {
+			return badParam(param, "the windows from %s to %s hold more profile data than one query may decode at once (%d MiB): narrow the range (%v)", stamp(c.from), stamp(c.to), s.opts.QueryMemory>>20, err)
+		}
+		if err != nil {
+			return fmt.Errorf("reading service %q from %s to %s: %w", q.Service, stamp(c.from), stamp(c.to), err)
+		}
+		obs := observations(recs, profilesOnly)
+		if len(obs) == 0 {
+			return nil
+		}
+		part, err := observation.Merge(obs)
+		if err != nil {
+			return err
+		}
+		return add(part)
+	}
+	next := make(chan chunk)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for c := range next {
+				if err := read(c); err != nil {
+					cancel(err)
+				}
+			}
+		})
+	}
+feed:
+	for _, c := range chunks {
+		select {
+		case next <- c:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return nil, err
+	}
+	if len(parts) > 1 {
+		m, err := observation.Merge(parts)
+		if err != nil {
+			return nil, err
+		}
+		parts = []*observation.Observation{m}
+	}
+	if len(parts) == 0 {
 		what := "service " + q.Service
 		if q.Version != "" {
 			what += " version " + q.Version
 		}
 		return nil, notFound("%s: nothing stored of %s from %s to %s", param, what, stamp(q.From), stamp(q.To))
 	}
-	return acc, nil
+	return parts[0], nil
 }
 
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
