@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -43,8 +44,14 @@ func (d *Daemon) window(ctx context.Context) error {
 	}
 	d.metrics.observed(host, b)
 	if err := d.store.Put(b); err != nil {
-		d.metrics.windowFailed("store")
-		return fmt.Errorf("storing the window from %s: %w", host.Meta.Start.Format(time.RFC3339), err)
+		var full *store.DiskFullError
+		if !errors.As(err, &full) || !full.Stored {
+			d.metrics.windowFailed("store")
+			return fmt.Errorf("storing the window from %s: %w", host.Meta.Start.Format(time.RFC3339), err)
+		}
+		// Stored, at the cost of the oldest data: say so, go on.
+		d.metrics.errors.WithLabelValues("disk_full").Inc()
+		d.log.Warn("disk full: the oldest data was dropped to store the window", "dropped_hours", full.Dropped)
 	}
 	d.metrics.stored(b, time.Since(began))
 	d.lastStored.Store(time.Now().UnixNano())
@@ -54,6 +61,13 @@ func (d *Daemon) window(ctx context.Context) error {
 	}
 	if !d.collecting.Swap(true) {
 		d.log.Info("collecting", "window", live.Window, "services", len(b.Records))
+		// What cannot be collected here (no eBPF privileges, no PSI, no
+		// delay accounting), once: every window's record lists it too.
+		for _, m := range host.Missing {
+			if !m.LostEvents() {
+				d.log.Warn("not collected", "signal", m.Signal, "reason", m.Reason)
+			}
+		}
 		d.ready.Do(func() {
 			if d.opts.Ready != nil {
 				d.opts.Ready()
