@@ -1,9 +1,12 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
+	"syscall"
 	"time"
 
 	"github.com/google/pprof/profile"
@@ -18,6 +21,7 @@ import (
 type goService struct {
 	cfg     GoService
 	scraper *goscrape.Scraper // nil until the service first answers
+	pid     int               // the local process behind the URL, 0 until found
 }
 
 // checkGoServices refuses a list with a service unnamed or listed twice.
@@ -78,7 +82,7 @@ func (g *goService) close() {
 // window scrapes one window of d. A service that cannot be reached gives
 // an observation with nothing but what is missing, so the service list
 // shows it and why.
-func (g *goService) window(ctx context.Context, d time.Duration) *observation.Observation {
+func (g *goService) window(ctx context.Context, d time.Duration, ids *identity.Resolver) *observation.Observation {
 	start := time.Now()
 	o := &observation.Observation{Meta: observation.Meta{
 		Target: observation.Target{Kind: observation.TargetService, Service: g.cfg.Service},
@@ -97,7 +101,7 @@ func (g *goService) window(ctx context.Context, d time.Duration) *observation.Ob
 			case <-ctx.Done():
 			}
 			o.Meta.Duration = time.Since(start)
-			g.label(o)
+			g.label(ctx, o, ids)
 			return o
 		}
 		g.scraper = s
@@ -114,27 +118,47 @@ func (g *goService) window(ctx context.Context, d time.Duration) *observation.Ob
 		o.Meta.Duration = time.Since(start)
 	}
 	observeCollector(o)
-	g.label(o)
+	g.label(ctx, o, ids)
 	return o
 }
 
-// label names the service's version: the configured one, else the build
-// ID of the main executable that its profiles' first mapping carries
-// (runtime/pprof reads it from the binary), else unknown.
-func (g *goService) label(o *observation.Observation) {
+// label names the service's version: the configured one, else the
+// version of the process serving the URL when it runs on this host (the
+// identity its eBPF samples get, so that one binary is one version),
+// else the build ID its profiles' main mapping carries, else unknown.
+func (g *goService) label(ctx context.Context, o *observation.Observation, ids *identity.Resolver) {
 	labels := maps.Clone(g.cfg.Labels)
 	if labels == nil {
 		labels = map[string]string{}
 	}
-	version := g.cfg.Version
-	if version == "" {
-		version = mainBuildID(o.Profiles)
-	}
-	if version == "" {
-		version = identity.UnknownVersion
-	}
+	version := cmp.Or(g.cfg.Version, g.localVersion(ctx, ids), mainBuildID(o.Profiles), identity.UnknownVersion)
 	labels[identity.LabelService], labels[identity.LabelVersion] = g.cfg.Service, version
 	o.Meta.Target.Labels = labels
+}
+
+// localVersion is the version of the local process listening on the
+// service's port; it is looked for again when the one found is gone (a
+// restart, a deploy).
+func (g *goService) localVersion(ctx context.Context, ids *identity.Resolver) string {
+	if g.pid > 0 {
+		// Resolve keeps a gone process's identity: ask the kernel first.
+		if alive(g.pid) {
+			if id, err := ids.Resolve(g.pid); err == nil {
+				return id.Version
+			}
+		}
+		g.pid = 0
+	}
+	pid, ok := identity.ListenerPID(ctx, g.cfg.URL)
+	if !ok {
+		return ""
+	}
+	id, err := ids.Resolve(pid)
+	if err != nil {
+		return ""
+	}
+	g.pid = pid
+	return id.Version
 }
 
 func mainBuildID(profs []observation.Profile) string {
@@ -159,4 +183,10 @@ func mainMapping(p *profile.Profile) *profile.Mapping {
 
 func observeCollector(o *observation.Observation) {
 	o.Meta.Collectors = map[string]string{string(observation.SourcePprof): "net/http/pprof"}
+}
+
+// alive tells whether process pid exists (signal 0 checks, sends nothing).
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/perfhound/perfhound/analyzer/observation"
 	"github.com/perfhound/perfhound/analyzer/procrank"
 	"github.com/perfhound/perfhound/analyzer/verdict"
+	"github.com/perfhound/perfhound/internal/textfmt"
 )
 
 // window gathers one window from every source, judges and stores it.
@@ -26,7 +27,7 @@ func (d *Daemon) window(ctx context.Context) error {
 	goObs := make([]*observation.Observation, len(scrapers))
 	var wg sync.WaitGroup
 	for i, g := range scrapers {
-		wg.Go(func() { goObs[i] = g.window(ctx, live.Window) })
+		wg.Go(func() { goObs[i] = g.window(ctx, live.Window, ids) })
 	}
 	host, werr := d.watcher.Window(ctx, live.Window)
 	wg.Wait()
@@ -36,12 +37,11 @@ func (d *Daemon) window(ctx context.Context) error {
 	}
 
 	began := time.Now()
-	b := d.batch(host, goObs, ids, live)
+	var pushes []*observation.Observation
 	if d.opts.Ingest != nil {
-		for _, o := range d.opts.Ingest.Drain() {
-			b.Records = append(b.Records, d.pushed(o, live))
-		}
+		pushes = d.opts.Ingest.Drain()
 	}
+	b := d.batch(host, goObs, pushes, ids, live)
 	d.metrics.observed(host, b)
 	if err := d.store.Put(b); err != nil {
 		var full *store.DiskFullError
@@ -93,7 +93,7 @@ type group struct {
 
 // batch is the window's records: one per service and version that did
 // something, and the host's own.
-func (d *Daemon) batch(host *observation.Observation, goObs []*observation.Observation, ids *identity.Resolver, live Live) store.Batch {
+func (d *Daemon) batch(host *observation.Observation, goObs, pushes []*observation.Observation, ids *identity.Resolver, live Live) store.Batch {
 	split := procrank.NewHost(host)
 	groups := map[string]*group{}
 	pids := split.PIDs()
@@ -117,20 +117,85 @@ func (d *Daemon) batch(host *observation.Observation, goObs []*observation.Obser
 	// again (tens of µs, the build ID cached) when next active.
 	ids.Forget(func(pid int) bool { _, ok := slices.BinarySearch(pids, pid); return ok })
 
-	b := store.Batch{Host: hostRecord(host)}
+	var parts parts
 	for _, k := range sortedKeys(groups) {
 		g := groups[k]
 		labels := withLabels(g.id.Labels, live.Labels)
 		t := observation.Target{Kind: observation.TargetService, Service: g.id.Service, Labels: labels}
-		o := split.SplitService(t, g.pids)
-		b.Records = append(b.Records, record(o, g.id.Service, g.id.Version, live.Thresholds))
+		parts.add(g.id.Service, g.id.Version, split.SplitService(t, g.pids))
 	}
 	for _, o := range goObs {
 		if o != nil {
-			b.Records = append(b.Records, record(o, o.Meta.Target.Service, o.Meta.Target.Labels["version"], live.Thresholds))
+			parts.add(o.Meta.Target.Service, o.Meta.Target.Labels[identity.LabelVersion], o)
 		}
 	}
+	for _, o := range pushes {
+		service, version := pushed(o, host, live)
+		parts.add(service, version, o)
+	}
+	b := store.Batch{Host: hostRecord(host)}
+	for _, k := range parts.keys {
+		p := parts.by[k]
+		b.Records = append(b.Records, record(p.window(), p.service, p.version, live.Thresholds))
+	}
 	return b
+}
+
+// parts gathers a window's observations by service and version: a
+// service's processes, its Go endpoint and what its SDK pushed (or two
+// replicas pushing under one name) are one record, as the store keeps
+// one per service, version and window.
+type parts struct {
+	keys []string
+	by   map[string]*part
+}
+
+type part struct {
+	service, version string
+	obs              []*observation.Observation
+}
+
+func (ps *parts) add(service, version string, o *observation.Observation) {
+	if version == "" {
+		version = identity.UnknownVersion
+	}
+	k := service + "\x00" + version
+	if ps.by == nil {
+		ps.by = map[string]*part{}
+	}
+	p := ps.by[k]
+	if p == nil {
+		p = &part{service: service, version: version}
+		ps.by[k] = p
+		ps.keys = append(ps.keys, k)
+	}
+	p.obs = append(p.obs, o)
+}
+
+// window is the part's one observation: the observations merged, their
+// profiles one per kind, source and labels. They cover the same window
+// side by side, so its span is theirs together, not the sum of their
+// lengths that observation.Merge gives windows one after the other.
+func (p *part) window() *observation.Observation {
+	if len(p.obs) == 1 && !repeatsProfiles(p.obs[0]) {
+		return p.obs[0] // a service's split: merging would copy its profiles for nothing
+	}
+	m, err := observation.Merge(p.obs)
+	if err != nil {
+		return p.obs[0] // profiles that cannot merge: keep the first source's
+	}
+	start, end := p.obs[0].Meta.Start, p.obs[0].Meta.Start.Add(p.obs[0].Meta.Duration)
+	for _, o := range p.obs[1:] {
+		if o.Meta.Start.Before(start) {
+			start = o.Meta.Start
+		}
+		if e := o.Meta.Start.Add(o.Meta.Duration); e.After(end) {
+			end = e
+		}
+	}
+	m.Meta.Start, m.Meta.Duration = start, end.Sub(start)
+	m.Meta.Target = p.obs[0].Meta.Target
+	return m
 }
 
 // hostRecord is the host's part of the window: its own series and
@@ -160,23 +225,33 @@ func record(o *observation.Observation, service, version string, th verdict.Thre
 	return store.Record{Service: service, Version: version, Obs: o, Verdict: summary(v), Labels: o.Meta.Target.Labels}
 }
 
-// pushed is the record of what an SDK pushed: the application is the
-// service unless its labels name one (service_name), and the version is
-// its "version" label, else unknown.
-func (d *Daemon) pushed(o *observation.Observation, live Live) store.Record {
+// pushed names what an SDK pushed: the application is the service
+// unless its labels name one (service_name), and the version is its
+// "version" label, else unknown. Its span is the window that drained it:
+// the times a push claims are the client's (a missing one, or one in the
+// future, would file it where retention never looks).
+func pushed(o *observation.Observation, host *observation.Observation, live Live) (service, version string) {
 	labels := withLabels(o.Meta.Target.Labels, live.Labels)
-	service := cmp.Or(labels[identity.LabelService], o.Meta.Target.App)
-	version := cmp.Or(labels[identity.LabelVersion], identity.UnknownVersion)
+	service = cmp.Or(labels[identity.LabelService], o.Meta.Target.App)
+	version = cmp.Or(labels[identity.LabelVersion], identity.UnknownVersion)
 	labels[identity.LabelService], labels[identity.LabelVersion] = service, version
 	o.Meta.Target = observation.Target{Kind: observation.TargetService, Service: service, Labels: labels}
-	// An SDK pushes a profile of each kind every 10 to 15 s, a flood
-	// many more: the window keeps one per kind (observation.Merge), so a
-	// record's size and the work to judge and store it do not grow with
-	// the number of pushes.
-	if merged, err := observation.Merge([]*observation.Observation{o}); err == nil {
-		o = merged
+	o.Meta.Start, o.Meta.Duration = host.Meta.Start, host.Meta.Duration
+	return service, version
+}
+
+// repeatsProfiles tells whether two of o's profiles are of one kind,
+// source and labels: an SDK's pushes of a window.
+func repeatsProfiles(o *observation.Observation) bool {
+	seen := map[string]bool{}
+	for _, p := range o.Profiles {
+		k := string(p.Kind) + "\x00" + string(p.Source) + "\x00" + textfmt.Labels(p.Labels)
+		if seen[k] {
+			return true
+		}
+		seen[k] = true
 	}
-	return record(o, service, version, live.Thresholds)
+	return false
 }
 
 func summary(v *verdict.Verdict) json.RawMessage {

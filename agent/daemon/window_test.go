@@ -3,9 +3,11 @@ package daemon
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/perfhound/perfhound/agent/collect"
 	"github.com/perfhound/perfhound/agent/identity"
+	"github.com/perfhound/perfhound/agent/store"
 	"github.com/perfhound/perfhound/analyzer/observation"
 	"github.com/perfhound/perfhound/analyzer/procrank"
 	"github.com/perfhound/perfhound/analyzer/verdict"
@@ -30,7 +32,7 @@ func TestBatchOfHostWindow(t *testing.T) {
 	}
 	d := &Daemon{}
 	live := Live{Thresholds: verdict.DefaultThresholds(), Labels: map[string]string{"env": "test"}}
-	b := d.batch(host, nil, ids, live)
+	b := d.batch(host, nil, nil, ids, live)
 
 	split := procrank.NewHost(host)
 	pids := split.PIDs()
@@ -89,5 +91,69 @@ func TestBatchOfHostWindow(t *testing.T) {
 	}
 	if len(b.Host.Obs.Series) == 0 {
 		t.Error("the host record has no series")
+	}
+}
+
+// Two replicas of one application pushing under one name, with labels of
+// their own, are one record of the window (the store keeps one per
+// service, version and window: the second overwrote the first), their
+// profiles merged, filed at the window that drained them whatever times
+// the clients claimed.
+func TestPushesOfOneServiceOneRecord(t *testing.T) {
+	host, err := observation.Load("../store/testdata/host-window")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := observation.Load("../../fixtures/observations/cpu-hash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cpu *observation.Profile
+	for i, p := range app.Profiles {
+		if p.Kind == observation.KindCPU {
+			cpu = &app.Profiles[i]
+		}
+	}
+	if cpu == nil {
+		t.Fatal("the fixture has no cpu profile")
+	}
+	push := func(instance string, start time.Time) *observation.Observation {
+		return &observation.Observation{
+			Meta: observation.Meta{
+				Target: observation.Target{Kind: observation.TargetApp, App: "shop", Labels: map[string]string{"instance": instance}},
+				Start:  start, Duration: 10 * time.Second,
+			},
+			Profiles: []observation.Profile{{Kind: observation.KindCPU, Source: observation.SourceIngest, Profile: cpu.Profile.Copy()},
+				{Kind: observation.KindCPU, Source: observation.SourceIngest, Profile: cpu.Profile.Copy()}},
+		}
+	}
+	ids, err := identity.New(identity.Options{Env: collect.Env{ProcFS: t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := Live{Thresholds: verdict.DefaultThresholds()}
+	pushes := []*observation.Observation{push("a", time.Time{}), push("b", time.Unix(1<<40, 0))}
+	b := (&Daemon{}).batch(host, nil, pushes, ids, live)
+	var shop []store.Record
+	for _, r := range b.Records {
+		if r.Service == "shop" {
+			shop = append(shop, r)
+		}
+	}
+	if len(shop) != 1 {
+		t.Fatalf("%d records of shop, want 1", len(shop))
+	}
+	r := shop[0]
+	if !r.Obs.Meta.Start.Equal(host.Meta.Start) || r.Obs.Meta.Duration != host.Meta.Duration {
+		t.Errorf("filed at %v for %v, want the window's %v for %v", r.Obs.Meta.Start, r.Obs.Meta.Duration, host.Meta.Start, host.Meta.Duration)
+	}
+	total := func(p *observation.Profile) (n int64) {
+		for _, s := range p.Profile.Sample {
+			n += s.Value[0]
+		}
+		return n
+	}
+	if len(r.Obs.Profiles) != 1 || total(&r.Obs.Profiles[0]) != 4*total(cpu) {
+		t.Errorf("%d profiles, want the four pushes merged into one", len(r.Obs.Profiles))
 	}
 }

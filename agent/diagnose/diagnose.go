@@ -22,6 +22,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/perfhound/perfhound/agent/collect"
+	"github.com/perfhound/perfhound/agent/identity"
 	"github.com/perfhound/perfhound/agent/observe"
 	"github.com/perfhound/perfhound/analyzer/observation"
 )
@@ -450,7 +451,7 @@ func exitText(err error) string {
 // listening socket.
 func watchURL(ctx context.Context, opts Options, wopts observe.Options) (*observation.Observation, error) {
 	wopts.URL = opts.URL
-	pid, ok := listenerPID(ctx, opts.URL)
+	pid, ok := identity.ListenerPID(ctx, opts.URL)
 	var why string
 	switch {
 	case !ok || pid == os.Getpid():

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/perfhound/perfhound/agent/collect"
+	"github.com/perfhound/perfhound/agent/identity"
 )
 
 func TestCheckPID(t *testing.T) {
@@ -79,7 +80,7 @@ func TestServesItself(t *testing.T) {
 	if servesItself(ctx, other.URL, collect.Env{}, os.Getpid()) {
 		t.Error("a listener serving another program's command line was taken for it")
 	}
-	if pid, ok := listenerPID(ctx, same.URL); !ok || pid != os.Getpid() {
+	if pid, ok := identity.ListenerPID(ctx, same.URL); !ok || pid != os.Getpid() {
 		t.Errorf("listener of %s: pid %d, %v; want this process %d", same.URL, pid, ok, os.Getpid())
 	}
 }
