@@ -195,12 +195,25 @@ func (d *Daemon) ReloadFailed() { d.metrics.reloaded(false) }
 // the window in flight are kept; the new rules apply from the next window
 // on, the retention from the next maintenance.
 func (d *Daemon) Reload(live Live) error {
-	err := d.setLive(live)
-	if err == nil {
-		err = d.store.SetRetention(live.Store)
-	}
+	err := d.reload(live)
 	d.metrics.reloaded(err == nil)
 	return err
+}
+
+// reload applies all of live or none of it: the retention is checked and
+// set first, and set back if the rest is refused.
+func (d *Daemon) reload(live Live) error {
+	d.mu.Lock()
+	old := d.live.Store
+	d.mu.Unlock()
+	if err := d.store.SetRetention(live.Store); err != nil {
+		return err
+	}
+	if err := d.setLive(live); err != nil {
+		d.store.SetRetention(old)
+		return err
+	}
+	return nil
 }
 
 // setLive swaps live in; on error (a bad rule, a bad Go service) the old
