@@ -179,6 +179,12 @@ func runAgent(ctx context.Context, cfg config.Config, reload func() (config.Conf
 	level.Set(logLevel(cfg.LogLevel))
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
+	// SIGHUP's default is to end the process: catch it before the slow
+	// start (loading eBPF), so that a reload sent then waits for the loop.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	token := ""
 	if cfg.TokenFile != "" {
 		var err error
@@ -238,9 +244,6 @@ func runAgent(ctx context.Context, cfg config.Config, reload func() (config.Conf
 	stopWatchdog := watchdog(d, time.Duration(cfg.Window))
 	defer stopWatchdog()
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for {
 		select {
 		case <-hup:
@@ -267,6 +270,8 @@ func runAgent(ctx context.Context, cfg config.Config, reload func() (config.Conf
 		case err := <-done:
 			return err
 		case <-ctx.Done():
+			// A second SIGTERM or Ctrl-C ends the process at once.
+			signal.Reset(os.Interrupt, syscall.SIGTERM)
 			sddaemon.SdNotify(false, sddaemon.SdNotifyStopping)
 			log.Info("stopping: storing the window in flight")
 			cancel()
