@@ -167,6 +167,7 @@ func (g *Guard) tokenHandler(h http.Handler) http.Handler {
 				Value:    g.token,
 				Path:     "/",
 				HttpOnly: true,
+				Secure:   r.TLS != nil, // over TLS, never sent in clear afterwards
 				SameSite: http.SameSiteStrictMode,
 			})
 			if r.Method == http.MethodGet || r.Method == http.MethodHead {

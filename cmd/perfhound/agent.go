@@ -232,6 +232,9 @@ func runAgent(ctx context.Context, cfg config.Config, reload func() (config.Conf
 	if cfg.TLS.Enabled() {
 		scheme = "https"
 	}
+	if !local && !cfg.TLS.Enabled() {
+		log.Warn("other hosts reach the API over plain HTTP: the token and the profiles travel in clear text; set tls.cert_file and tls.key_file, or listen on loopback behind an SSH tunnel", "listen", ln.Addr().String())
+	}
 	log.Info("perfhound agent started", "listen", scheme+"://"+ln.Addr().String()+"/", "data_dir", cfg.DataDir, "window", time.Duration(cfg.Window), "token", token != "")
 	if started != nil {
 		started(ln.Addr().String())
