@@ -48,6 +48,11 @@ type Options struct {
 	// MaxRange is the longest range a request may ask for: what the store
 	// keeps. Default 7 days.
 	MaxRange time.Duration
+	// MaxSeriesRange is the longest range a diagnosis or a diff may
+	// cover: they merge every window's series and histograms, which the
+	// profiles' budget does not bound (a week of a service's series is
+	// hundreds of MB). Default 24 hours.
+	MaxSeriesRange time.Duration
 	// QueryMemory is what one query may spend decoding the stored
 	// profiles of one chunk of its range (a profdecode.Budget); a query
 	// reads two chunks at once. Default 256 MiB.
@@ -79,6 +84,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxRange <= 0 {
 		o.MaxRange = 7 * 24 * time.Hour
+	}
+	if o.MaxSeriesRange <= 0 {
+		o.MaxSeriesRange = min(24*time.Hour, o.MaxRange)
 	}
 	if o.QueryMemory <= 0 {
 		o.QueryMemory = 256 << 20

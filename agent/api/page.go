@@ -156,7 +156,7 @@ func (s *Server) flame(w http.ResponseWriter, r *http.Request) {
 
 // diffPage shows /api/v1/diff's comparison as text in the page.
 func (s *Server) diffPage(w http.ResponseWriter, r *http.Request) {
-	req, err := parseDiffReq(r.URL.RawQuery, s.now(), s.opts.MaxRange)
+	req, err := parseDiffReq(r.URL.RawQuery, s.now(), s.opts.MaxSeriesRange)
 	if err != nil {
 		writeError(w, err)
 		return

@@ -321,7 +321,7 @@ func fileSafe(s string) string {
 }
 
 func (s *Server) diagnosis(w http.ResponseWriter, r *http.Request) {
-	req, err := parseDiagnosisReq(r.URL.RawQuery, s.now(), s.opts.MaxRange)
+	req, err := parseDiagnosisReq(r.URL.RawQuery, s.now(), s.opts.MaxSeriesRange)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -373,7 +373,7 @@ func (s *Server) diagnose(ctx context.Context, req diagnosisReq) ([]byte, string
 }
 
 func (s *Server) diff(w http.ResponseWriter, r *http.Request) {
-	req, err := parseDiffReq(r.URL.RawQuery, s.now(), s.opts.MaxRange)
+	req, err := parseDiffReq(r.URL.RawQuery, s.now(), s.opts.MaxSeriesRange)
 	if err != nil {
 		writeError(w, err)
 		return
