@@ -276,6 +276,16 @@ const (
 	KindContention ProfileKind = "contention" // Go block or mutex, not told which (pushed without a config)
 )
 
+// Snapshot tells whether a profile of the kind is the state at one moment
+// (a gauge: a Go heap's objects and bytes in use, the goroutines alive)
+// rather than what happened during its window (a count: CPU time,
+// allocations, contention). Merge averages snapshots over time and sums
+// the others: ten windows of a 50 MiB heap are a 50 MiB heap, not 500.
+// A heap profile's alloc_* columns, cumulative since the process started,
+// are averaged with its in-use ones: the allocs profile, a delta per
+// window, is the one to read for allocation.
+func (k ProfileKind) Snapshot() bool { return k == KindHeap || k == KindGoroutine }
+
 // ProfileKinds lists every profile kind.
 func ProfileKinds() []ProfileKind {
 	return []ProfileKind{KindCPU, KindOffCPU, KindPageFaults, KindHeap, KindAllocs, KindGoroutine, KindBlock, KindMutex, KindContention}

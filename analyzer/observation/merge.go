@@ -24,7 +24,12 @@ const maxMergedReasons = 3
 // Merge makes one observation of several windows of the same target, as
 // a store's rollups and a query over a range want it:
 //   - profiles of the same kind, source and labels merged into one with
-//     profile.Merge (their sample types must match);
+//     profile.Merge (their sample types must match): summed, except
+//     snapshot kinds (ProfileKind.Snapshot: heap, goroutine), which are
+//     their time-weighted average, each window's weighing its Duration
+//     (shared by the profiles of one window, as an SDK's pushes are; equal
+//     weights when a window has none). The weighted values are rounded to
+//     whole numbers per sample;
 //   - series of the same name and labels made one, their points in time
 //     order;
 //   - histograms of the same name and labels summed slot by slot;
@@ -101,28 +106,39 @@ func labelKey(labels map[string]string) string {
 func mergeProfiles(obs []*Observation) ([]Profile, error) {
 	type group struct {
 		Profile
-		parts []*profile.Profile
+		parts   []*profile.Profile
+		weights []float64 // a snapshot's share of its window's duration
 	}
 	var groups []*group
 	index := map[string]*group{}
 	for _, o := range obs {
+		keys := make([]string, len(o.Profiles))
+		inWindow := map[string]int{} // profiles of each group in this window
 		for i, p := range o.Profiles {
 			if p.Profile == nil {
 				return nil, fmt.Errorf("%w: profile %d (%s) of the window at %s is nil", ErrMerge, i, p.Kind, o.Meta.Start.Format(time.RFC3339))
 			}
-			key := string(p.Kind) + "\x00" + string(p.Source) + "\x00" + labelKey(p.Labels)
-			g := index[key]
+			keys[i] = string(p.Kind) + "\x00" + string(p.Source) + "\x00" + labelKey(p.Labels)
+			inWindow[keys[i]]++
+		}
+		for i, p := range o.Profiles {
+			g := index[keys[i]]
 			if g == nil {
 				g = &group{Profile: Profile{Kind: p.Kind, Source: p.Source, Labels: maps.Clone(p.Labels)}}
-				index[key] = g
+				index[keys[i]] = g
 				groups = append(groups, g)
 			}
 			g.parts = append(g.parts, p.Profile)
+			g.weights = append(g.weights, float64(o.Meta.Duration)/float64(inWindow[keys[i]]))
 		}
 	}
 	var out []Profile
 	for _, g := range groups {
-		merged, err := profile.Merge(g.parts)
+		merge := profile.Merge
+		if g.Kind.Snapshot() {
+			merge = func(ps []*profile.Profile) (*profile.Profile, error) { return average(ps, g.weights) }
+		}
+		merged, err := merge(g.parts)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s profiles from %s%s: %v (sample types %s)",
 				ErrMerge, g.Kind, g.Source, labelText(g.Labels), err, sampleTypes(g.parts))
@@ -131,6 +147,37 @@ func mergeProfiles(obs []*Observation) ([]Profile, error) {
 		out = append(out, g.Profile)
 	}
 	return out, nil
+}
+
+// average is the weighted average of snapshots, a new profile. Equal
+// weights (or any weight not positive: all are then equal) sum the
+// snapshots and divide the sum, rounding once; else each is scaled by its
+// share of the total (a copy: the inputs are never changed) before the
+// sum. pprof's Scale scales every sample value column alike.
+func average(ps []*profile.Profile, weights []float64) (*profile.Profile, error) {
+	total, equal := 0.0, true
+	for _, w := range weights {
+		if w <= 0 {
+			equal = true
+			break
+		}
+		total += w
+		equal = equal && w == weights[0]
+	}
+	if equal {
+		m, err := profile.Merge(ps)
+		if err != nil {
+			return nil, err
+		}
+		m.Scale(1 / float64(len(ps)))
+		return m, nil
+	}
+	scaled := make([]*profile.Profile, len(ps))
+	for i, p := range ps {
+		scaled[i] = p.Copy()
+		scaled[i].Scale(weights[i] / total)
+	}
+	return profile.Merge(scaled)
 }
 
 // labelText is labels for a message: " {k=v, ...}", or "" for none.

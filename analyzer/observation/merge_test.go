@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -38,8 +39,9 @@ func totals(p *profile.Profile) []int64 {
 }
 
 // TestMergeTwoWindows: two windows of each committed observation merge
-// into one whose sample values, histogram counts and duration are the
-// sums of theirs, whose series hold both windows' points in time order,
+// into one whose sample values (of the additive profile kinds; a
+// snapshot's are their average, the same), histogram counts and duration
+// are the sums of theirs, whose series hold both windows' points in time order,
 // and whose Start is the earlier window's, whatever order they come in.
 func TestMergeTwoWindows(t *testing.T) {
 	for _, dir := range fixtureDirs(t) {
@@ -64,9 +66,13 @@ func TestMergeTwoWindows(t *testing.T) {
 		}
 		for i, p := range first.Profiles {
 			got, want := totals(m.Profiles[i].Profile), totals(p.Profile)
+			times := int64(2)
+			if p.Kind.Snapshot() {
+				times = 1
+			}
 			for k := range want {
-				if got[k] != 2*want[k] {
-					t.Errorf("%s: %s profile's %s total %d, want 2×%d", dir, p.Kind, p.Profile.SampleType[k].Type, got[k], want[k])
+				if got[k] != times*want[k] {
+					t.Errorf("%s: %s profile's %s total %d, want %d×%d", dir, p.Kind, p.Profile.SampleType[k].Type, got[k], times, want[k])
 				}
 			}
 		}
@@ -105,6 +111,87 @@ func TestMergeTwoWindows(t *testing.T) {
 		if _, err := Marshal(m); err != nil {
 			t.Errorf("%s: %v", dir, err)
 		}
+	}
+}
+
+// TestMergeSnapshots: the real heap and goroutine snapshots of a Go
+// service (fixture contention-go-mutex), in two windows, the second's
+// three times the first's, merge into their time-weighted average: twice
+// the first's over windows of one duration, 2.5 times over a second
+// window three times longer. The window's CPU profiles still sum.
+func TestMergeSnapshots(t *testing.T) {
+	first, err := Load("../../fixtures/observations/contention-go-mutex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byKind := func(o *Observation, kind ProfileKind) *profile.Profile {
+		t.Helper()
+		for _, p := range o.Profiles {
+			if p.Kind == kind && p.Source == SourcePprof {
+				return p.Profile
+			}
+		}
+		t.Fatalf("no pprof %s profile", kind)
+		return nil
+	}
+	for _, kind := range []ProfileKind{KindHeap, KindGoroutine, KindCPU} {
+		if len(byKind(first, kind).Sample) == 0 {
+			t.Fatalf("the fixture's %s profile is empty", kind)
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		longer time.Duration // the second window's duration over the first's
+		// want is the merged snapshot's totals over the first's, in
+		// quarters: (1×d + 3×longer×d) / (d + longer×d).
+		want int64
+	}{
+		{"equal windows", 1, 8},
+		{"a second window three times longer", 3, 10},
+	} {
+		second := shifted(first, first.Meta.Duration)
+		second.Meta.Duration = tc.longer * first.Meta.Duration
+		second.Profiles = slices.Clone(first.Profiles)
+		for i, p := range second.Profiles {
+			if p.Kind.Snapshot() {
+				second.Profiles[i].Profile = p.Profile.Copy()
+				second.Profiles[i].Profile.Scale(3)
+			}
+		}
+		m, err := Merge([]*Observation{first, second})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		for _, kind := range []ProfileKind{KindHeap, KindGoroutine} {
+			p := byKind(first, kind)
+			got, one := totals(byKind(m, kind)), totals(p)
+			for k, st := range p.SampleType {
+				// Each sample's weighted value is rounded: off by at most
+				// half a unit per sample of each window.
+				want, slack := one[k]*tc.want/4, int64(len(p.Sample))
+				if got[k] < want-slack || got[k] > want+slack {
+					t.Errorf("%s: merged %s %s total %d, want %d/4 × %d = %d (±%d); the sum would be %d",
+						tc.name, kind, st.Type, got[k], tc.want, one[k], want, slack, 4*one[k])
+				}
+			}
+		}
+		got, one := totals(byKind(m, KindCPU)), totals(byKind(first, KindCPU))
+		for k := range one {
+			if got[k] != 2*one[k] {
+				t.Errorf("%s: merged cpu total %d, want the sum 2×%d", tc.name, got[k], one[k])
+			}
+		}
+	}
+	// One window's pushes of one kind (an SDK's, every 10 s) average too.
+	pushes := *first
+	heap := byKind(first, KindHeap)
+	pushes.Profiles = []Profile{{Kind: KindHeap, Source: SourceIngest, Profile: heap}, {Kind: KindHeap, Source: SourceIngest, Profile: heap}}
+	m, err := Merge([]*Observation{&pushes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := totals(m.Profiles[0].Profile), totals(heap); !slices.Equal(got, want) {
+		t.Errorf("two pushes of one heap in one window: totals %v, want %v", got, want)
 	}
 }
 
