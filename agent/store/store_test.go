@@ -164,9 +164,13 @@ func TestPutRange(t *testing.T) {
 			t.Errorf("record %d: verdict %s", i, r.Verdict)
 		}
 	}
-	// A range that holds one window; a version that is not stored.
-	if rs, _ := s.Range(Query{Service: svc, From: t0.Add(time.Second), To: t0.Add(2 * time.Second)}); len(rs) != 1 || !rs[0].Start.Equal(t0) {
-		t.Errorf("[t0+1s, t0+2s) gave %d records", len(rs))
+	// A range holds the windows that start in it: one window; none of
+	// a window that only overlaps it; a version that is not stored.
+	if rs, _ := s.Range(Query{Service: svc, From: t0, To: t0.Add(time.Second)}); len(rs) != 1 || !rs[0].Start.Equal(t0) {
+		t.Errorf("[t0, t0+1s) gave %d records", len(rs))
+	}
+	if rs, _ := s.Range(Query{Service: svc, From: t0.Add(time.Second), To: t0.Add(2 * time.Second)}); len(rs) != 0 {
+		t.Errorf("[t0+1s, t0+2s) gave %d records, want none (the window at t0 only overlaps it)", len(rs))
 	}
 	if rs, _ := s.Range(Query{Service: svc, Version: "v2", From: t0.Add(-time.Hour), To: t0.Add(time.Hour)}); len(rs) != 0 {
 		t.Errorf("version v2 gave %d records", len(rs))
