@@ -552,3 +552,32 @@ func TestMaintainIncremental(t *testing.T) {
 		t.Errorf("%d records seven hours later, want 72: %v", len(rs), err)
 	}
 }
+
+// BenchmarkMaintainMature is a Maintain per 10 s window on a store of 72
+// hours (three windows of a host and two processes an hour) already
+// rolled up: the steady state of a store days old. Run it with
+// -benchtime 360x (an hour of windows): the clock moves 10 s an op.
+func BenchmarkMaintainMature(b *testing.B) {
+	m := newWindowMaker(b, 2)
+	clock := &fakeClock{t: t0}
+	s := open(b, b.TempDir(), Options{Now: clock.Now})
+	for h := range 72 {
+		for i := range 3 {
+			if err := s.Put(m.batch(t0.Add(-time.Duration(72-h)*time.Hour + time.Duration(i)*10*time.Second))); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	ctx := context.Background()
+	if err := s.Maintain(ctx); err != nil {
+		b.Fatal(err)
+	}
+	now := t0
+	for b.Loop() {
+		now = now.Add(10 * time.Second)
+		clock.Set(now)
+		if err := s.Maintain(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
