@@ -38,7 +38,7 @@ func (s storeSource) Services() ([]Service, error) {
 }
 
 func (s storeSource) Range(q Query) ([]Record, error) {
-	rs, err := s.st.Range(store.Query{Service: q.Service, Version: q.Version, From: q.From, To: q.To, Kinds: q.Kinds})
+	rs, err := s.st.Range(store.Query{Service: q.Service, Version: q.Version, From: q.From, To: q.To, Kinds: q.Kinds, Budget: q.Budget})
 	if err != nil {
 		return nil, err
 	}

@@ -163,7 +163,6 @@ type storeCollector struct{ st *store.Store }
 
 var (
 	storeBytes     = prometheus.NewDesc("perfhound_agent_store_bytes", "Bytes the store's data takes on disk (pages in use).", nil, nil)
-	storeRecords   = prometheus.NewDesc("perfhound_agent_store_records", "Records (a service's window) in the store.", nil, nil)
 	storeOldest    = prometheus.NewDesc("perfhound_agent_store_oldest_timestamp_seconds", "Start of the oldest stored window.", nil, nil)
 	storeFileBytes = prometheus.NewDesc("perfhound_agent_store_file_bytes", "The store file's size: its high-water mark, pages in use and free.", nil, nil)
 	storeDropped   = prometheus.NewDesc("perfhound_agent_store_dropped_hours_total", "Hours of data dropped (age, size bound, full disk) since the agent started.", nil, nil)
@@ -171,7 +170,6 @@ var (
 
 func (c storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- storeBytes
-	ch <- storeRecords
 	ch <- storeOldest
 	ch <- storeDropped
 	ch <- storeFileBytes
@@ -184,7 +182,6 @@ func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(storeBytes, prometheus.GaugeValue, float64(s.UsedBytes))
 	ch <- prometheus.MustNewConstMetric(storeFileBytes, prometheus.GaugeValue, float64(s.FileBytes))
-	ch <- prometheus.MustNewConstMetric(storeRecords, prometheus.GaugeValue, float64(s.Records))
 	if !s.Oldest.IsZero() {
 		ch <- prometheus.MustNewConstMetric(storeOldest, prometheus.GaugeValue, float64(s.Oldest.UnixNano())/1e9)
 	}

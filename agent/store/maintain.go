@@ -110,12 +110,43 @@ func (s *Store) noteDropped(hour string) {
 	}
 }
 
+// errUnchanged rolls back a write transaction that found nothing to
+// change: bbolt's Commit writes and fsyncs the meta page and freelist
+// even when nothing is dirty.
+var errUnchanged = errors.New("nothing to change")
+
+// change runs fn in a write transaction that commits only when fn says
+// it changed something.
+func (s *Store) change(fn func(*bolt.Tx) (bool, error)) (bool, error) {
+	err := s.update(func(tx *bolt.Tx) error {
+		changed, err := fn(tx)
+		if err == nil && !changed {
+			return errUnchanged
+		}
+		return err
+	})
+	if errors.Is(err, errUnchanged) {
+		return false, nil
+	}
+	if err == nil {
+		s.maintainCommits.Add(1)
+	}
+	return err == nil, err
+}
+
 // Maintain applies the rollups, then retention by age and by size, and
 // forgets services not seen since the oldest data kept. The daemon calls
 // it between windows; each step is its own transaction, so it can stop
 // (ctx) between them. A rollup that cannot merge a slot (windows whose
 // profiles differ in kind) leaves it as it is and says so in the error.
+//
+// Its work is what changed since the last call, not the store's age: a
+// rollup visits only the slots that ended since (Store.rolled), age
+// retention reads the oldest hour's name, and a step with nothing to
+// change commits nothing.
 func (s *Store) Maintain(ctx context.Context) error {
+	s.maintainMu.Lock()
+	defer s.maintainMu.Unlock()
 	s.mu.Lock()
 	ret := s.opts // its retention may be replaced (SetRetention)
 	s.mu.Unlock()
@@ -129,22 +160,54 @@ func (s *Store) Maintain(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	if err := s.dropBefore(now.Add(-ret.MaxAge)); err != nil {
+	dropped, err := s.dropBefore(now.Add(-ret.MaxAge))
+	if err != nil {
 		errs = append(errs, err)
 	}
 	if err := s.fitSize(ctx, ret.MaxBytes); err != nil {
 		errs = append(errs, err)
 	}
-	if err := s.forgetServices(now.Add(-ret.MaxAge)); err != nil {
-		errs = append(errs, err)
+	// A service is last seen before the age cutoff only once the hours
+	// that held it are gone: by age, or by size (dropOldest), or before
+	// Open.
+	if dropped || s.drops0() != s.forgotAt {
+		s.forgotAt = s.drops0()
+		if err := s.forgetServices(now.Add(-ret.MaxAge)); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }
 
-// dropBefore drops every hour that ends at or before cutoff.
-func (s *Store) dropBefore(cutoff time.Time) error {
+// drops0 is the hours dropped since Open, plus one: forgetServices runs
+// at the first Maintain (forgotAt starts at 0).
+func (s *Store) drops0() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.drops + 1
+}
+
+// oldestHour is the first hour bucket's name (nil: none).
+func (s *Store) oldestHour() (k []byte) {
+	s.db.View(func(tx *bolt.Tx) error {
+		if first, _ := tx.Bucket([]byte(windowsBucket)).Cursor().First(); first != nil {
+			k = bytes.Clone(first)
+		}
+		return nil
+	})
+	return k
+}
+
+// dropBefore drops every hour that ends at or before cutoff, saying
+// whether it dropped any.
+func (s *Store) dropBefore(cutoff time.Time) (bool, error) {
+	if k := s.oldestHour(); k == nil {
+		return false, nil
+	} else if h, err := time.Parse(hourLayout, string(k)); err == nil && h.Add(time.Hour).After(cutoff) {
+		return false, nil // the oldest hour is still young enough
+	}
 	var dropped []string
-	err := s.update(func(tx *bolt.Tx) error {
+	changed, err := s.change(func(tx *bolt.Tx) (bool, error) {
 		dropped = dropped[:0]
 		w := tx.Bucket([]byte(windowsBucket))
 		c := w.Cursor()
@@ -158,18 +221,18 @@ func (s *Store) dropBefore(cutoff time.Time) error {
 		}
 		for _, k := range old {
 			if err := w.DeleteBucket(k); err != nil {
-				return err
+				return false, err
 			}
 			dropped = append(dropped, string(k))
 		}
-		return nil
+		return len(old) > 0, nil
 	})
 	if err == nil {
 		for _, h := range dropped {
 			s.noteDropped(h)
 		}
 	}
-	return err
+	return changed, err
 }
 
 // used is the bytes of the file's pages in use (not free).
@@ -186,12 +249,16 @@ func (s *Store) fitSize(ctx context.Context, maxBytes int64) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		var hours int
+		var more bool // more than one hour held
 		s.db.View(func(tx *bolt.Tx) error {
-			hours = tx.Bucket([]byte(windowsBucket)).Stats().BucketN - 1
+			c := tx.Bucket([]byte(windowsBucket)).Cursor()
+			if k, _ := c.First(); k != nil {
+				k, _ = c.Next()
+				more = k != nil
+			}
 			return nil
 		})
-		if hours <= 1 {
+		if !more {
 			return nil
 		}
 		if _, err := s.dropOldest(); err != nil {
@@ -203,7 +270,7 @@ func (s *Store) fitSize(ctx context.Context, maxBytes int64) error {
 
 // forgetServices removes the services last seen before cutoff.
 func (s *Store) forgetServices(cutoff time.Time) error {
-	return s.update(func(tx *bolt.Tx) error {
+	_, err := s.change(func(tx *bolt.Tx) (bool, error) {
 		b := tx.Bucket([]byte(servicesBucket))
 		var old [][]byte
 		b.ForEach(func(k, v []byte) error {
@@ -215,56 +282,78 @@ func (s *Store) forgetServices(cutoff time.Time) error {
 		})
 		for _, k := range old {
 			if err := b.Delete(k); err != nil {
-				return err
+				return false, err
 			}
+		}
+		return len(old) > 0, nil
+	})
+	return err
+}
+
+// rollup merges, hour by hour (one transaction each, committed only when
+// it merged a slot), the records shorter than r.Step of every series
+// whose Step-aligned slot ended by cutoff. It starts where the last
+// rollup of r stopped (Store.rolled: every slot before it is merged),
+// so a call visits the slots that ended since, not the store's age.
+// Windows stored later into slots already rolled up (a push of old
+// data) stay as they are.
+func (s *Store) rollup(ctx context.Context, r Rollup, cutoff time.Time) error {
+	done := s.rolled[r].Truncate(r.Step) // zero after Open: from the oldest hour
+	if !done.Before(cutoff.Truncate(r.Step)) {
+		return nil
+	}
+	var hours [][]byte
+	s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket([]byte(windowsBucket)).Cursor()
+		for k, _ := c.Seek(hourName(done)); k != nil; k, _ = c.Next() {
+			h, err := time.Parse(hourLayout, string(k))
+			if err != nil {
+				continue
+			}
+			if !h.Before(cutoff) {
+				break
+			}
+			hours = append(hours, bytes.Clone(k))
 		}
 		return nil
 	})
-}
-
-// rollup merges, hour by hour (one transaction each), the records
-// shorter than r.Step of every series whose Step-aligned slot ended by
-// cutoff.
-func (s *Store) rollup(ctx context.Context, r Rollup, cutoff time.Time) error {
-	var hours [][]byte
-	s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte(windowsBucket)).ForEachBucket(func(k []byte) error {
-			if h, err := time.Parse(hourLayout, string(k)); err == nil && h.Before(cutoff) {
-				hours = append(hours, bytes.Clone(k))
-			}
-			return nil
-		})
-	})
+	if done.IsZero() {
+		done = time.Unix(0, 0).UTC()
+	}
 	var errs []error
 	for _, h := range hours {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		s.rollupHours.Add(1)
 		var skipped []error
-		err := s.update(func(tx *bolt.Tx) error {
+		_, err := s.change(func(tx *bolt.Tx) (bool, error) {
 			hb := tx.Bucket([]byte(windowsBucket)).Bucket(h)
 			if hb == nil {
-				return nil
+				return false, nil
 			}
 			var series [][]byte
 			hb.ForEachBucket(func(k []byte) error { series = append(series, bytes.Clone(k)); return nil })
 			skipped = skipped[:0]
+			changed := false
 			for _, name := range series {
-				errs, err := s.rollupSeries(hb.Bucket(name), r.Step, cutoff)
+				merged, errs, err := s.rollupSeries(hb.Bucket(name), r.Step, done, cutoff)
 				if err != nil {
-					return err
+					return false, err
 				}
+				changed = changed || merged
 				for _, e := range errs {
 					skipped = append(skipped, fmt.Errorf("rolling up %s %q: %w", h, strings.ReplaceAll(string(name), "\x00", " "), e))
 				}
 			}
-			return nil
+			return changed, nil
 		})
 		if err != nil {
 			return err
 		}
 		errs = append(errs, skipped...)
 	}
+	s.rolled[r] = cutoff
 	return errors.Join(errs...)
 }
 
@@ -274,13 +363,14 @@ type slotRecord struct {
 	blob []byte
 }
 
-// rollupSeries merges the series' slots in b; what it could not merge
-// comes back as errors, what it could not write as err.
-func (s *Store) rollupSeries(b *bolt.Bucket, step time.Duration, cutoff time.Time) (skipped []error, err error) {
+// rollupSeries merges the series' slots in b that start at or after
+// from; what it could not merge comes back as skipped, what it could not
+// write as err, and merged says whether it merged any.
+func (s *Store) rollupSeries(b *bolt.Bucket, step time.Duration, from, cutoff time.Time) (merged bool, skipped []error, err error) {
 	var slots [][]slotRecord
 	var slot time.Time
 	c := b.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
+	for k, v := c.Seek(startKey(from)); k != nil; k, v = c.Next() {
 		start := keyTime(k)
 		h, blob, herr := decodeHead(v)
 		if herr != nil || h.Duration >= step {
@@ -307,14 +397,15 @@ func (s *Store) rollupSeries(b *bolt.Bucket, step time.Duration, cutoff time.Tim
 		}
 		for _, r := range rs {
 			if err := b.Delete(r.key); err != nil {
-				return skipped, err
+				return merged, skipped, err
 			}
 		}
 		if err := b.Put(key, value); err != nil {
-			return skipped, err
+			return merged, skipped, err
 		}
+		merged = true
 	}
-	return skipped, nil
+	return merged, skipped, nil
 }
 
 // mergeSlot makes one record of a slot's.

@@ -25,7 +25,9 @@ var ErrNoData = errors.New("no data")
 type Query struct {
 	// Service is required; Version "" means every version.
 	Service, Version string
-	// From and To bound the range: the records that overlap [From, To).
+	// From and To bound the range: the records that start in [From, To).
+	// A record belongs to one range only, so ranges that tile a longer
+	// one (the API's chunks) read each window once.
 	From, To time.Time
 	// Kinds keeps only these profile kinds (nil: all); the others are not
 	// decoded.
@@ -34,6 +36,9 @@ type Query struct {
 	// which a process's records leave out (Record.HostSeries): a
 	// diagnosis wants them for its USE table, a profile does not.
 	WithHost bool
+	// Budget bounds what decoding the records' profiles may spend (the
+	// API's per-chunk budget); nil: a budget of Options.QueryMemory.
+	Budget *profdecode.Budget
 }
 
 func keyTime(k []byte) time.Time {
@@ -56,7 +61,7 @@ func (s *Store) Range(q Query) ([]Record, error) {
 	if q.Version != "" {
 		exact = seriesName(q.Service, q.Version)
 	}
-	return s.scan(q.From, q.To, q.Kinds, func(name []byte) bool {
+	return s.scan(q.From, q.To, q.Kinds, q.Budget, func(name []byte) bool {
 		if exact != nil {
 			return bytes.Equal(name, exact)
 		}
@@ -64,13 +69,13 @@ func (s *Store) Range(q Query) ([]Record, error) {
 	}, prefix)
 }
 
-// HostRange returns the host's records that overlap [from, to), with the
+// HostRange returns the host's records that start in [from, to), with the
 // profiles of kinds (none: all).
 func (s *Store) HostRange(from, to time.Time, kinds ...observation.ProfileKind) ([]Record, error) {
 	if len(kinds) == 0 {
 		kinds = nil
 	}
-	return s.scan(from, to, kinds, func(name []byte) bool { return bytes.Equal(name, hostSeries) }, hostSeries)
+	return s.scan(from, to, kinds, nil, func(name []byte) bool { return bytes.Equal(name, hostSeries) }, hostSeries)
 }
 
 // Merged is Range's records merged into one observation
@@ -112,11 +117,11 @@ func (s *Store) Merged(q Query) (*observation.Observation, error) {
 }
 
 // HostSeries returns the host's own series (those without a pid label)
-// over the windows that overlap [from, to), merged across windows: what
+// over the windows that start in [from, to), merged across windows: what
 // a service's records leave out (Record.HostSeries), for a diagnosis of
 // the service over the range. No profile is decoded.
 func (s *Store) HostSeries(from, to time.Time) ([]observation.Series, error) {
-	hosts, err := s.scan(from, to, []observation.ProfileKind{}, func(name []byte) bool { return bytes.Equal(name, hostSeries) }, hostSeries)
+	hosts, err := s.scan(from, to, []observation.ProfileKind{}, nil, func(name []byte) bool { return bytes.Equal(name, hostSeries) }, hostSeries)
 	if err != nil || len(hosts) == 0 {
 		return nil, err
 	}
@@ -139,7 +144,7 @@ type VerdictPoint struct {
 	Verdict  json.RawMessage `json:"verdict"`
 }
 
-// Verdicts returns the verdicts of a service's records that overlap
+// Verdicts returns the verdicts of a service's records that start in
 // [from, to), in time order, without decoding any observation.
 func (s *Store) Verdicts(service string, from, to time.Time) ([]VerdictPoint, error) {
 	if service == "" || strings.ContainsRune(service, 0) {
@@ -158,10 +163,12 @@ func (s *Store) Verdicts(service string, from, to time.Time) ([]VerdictPoint, er
 	return out, err
 }
 
-// scan decodes the records of the series match accepts that overlap
-// [from, to).
-func (s *Store) scan(from, to time.Time, kinds []observation.ProfileKind, match func([]byte) bool, seek []byte) ([]Record, error) {
-	budget := profdecode.NewBudget(s.opts.QueryMemory)
+// scan decodes the records of the series match accepts that start in
+// [from, to), within budget (nil: one of Options.QueryMemory).
+func (s *Store) scan(from, to time.Time, kinds []observation.ProfileKind, budget *profdecode.Budget, match func([]byte) bool, seek []byte) ([]Record, error) {
+	if budget == nil {
+		budget = profdecode.NewBudget(s.opts.QueryMemory)
+	}
 	opt := observation.LoadOptions{Budget: budget}
 	type item struct {
 		name  []byte
@@ -242,13 +249,13 @@ func seriesText(name []byte) string {
 	return "service " + service + " version " + version
 }
 
-// walk calls fn on every record of the matching series that overlaps
-// [from, to). A record starts in its hour and lasts at most one (rollup
-// steps divide an hour), so the hour before from's is the first to read.
+// walk calls fn on every record of the matching series that starts in
+// [from, to). A record is kept in the hour it starts in, so from's hour
+// is the first to read.
 func (s *Store) walk(tx *bolt.Tx, from, to time.Time, seek []byte, match func([]byte) bool,
 	fn func(name []byte, start time.Time, h recordHead, blob []byte) error) error {
 	w := tx.Bucket([]byte(windowsBucket))
-	first, last := hourName(from.Add(-time.Hour)), hourName(to)
+	first, last := hourName(from), hourName(to)
 	hc := w.Cursor()
 	for hk, _ := hc.Seek(first); hk != nil && bytes.Compare(hk, last) <= 0; hk, _ = hc.Next() {
 		hb := w.Bucket(hk)
@@ -267,12 +274,12 @@ func (s *Store) walk(tx *bolt.Tx, from, to time.Time, seek []byte, match func([]
 				if !start.Before(to) {
 					break
 				}
+				if start.Before(from) {
+					continue
+				}
 				h, blob, err := decodeHead(v)
 				if err != nil {
 					return fmt.Errorf("reading %s at %s in %s: %w", seriesText(name), start.Format(time.RFC3339), s.path, err)
-				}
-				if !start.Add(h.Duration).After(from) {
-					continue
 				}
 				if err := fn(name, start, h, blob); err != nil {
 					return err
@@ -303,8 +310,9 @@ func (s *Store) Services() ([]Service, error) {
 type Stats struct {
 	// FileBytes is the file's size, UsedBytes its pages in use.
 	FileBytes, UsedBytes int64
-	// Records and Hours count the windows' records and hour buckets.
-	Records, Hours int
+	// Hours counts the hour buckets. (No count of records: that walked
+	// every series' pages on each /metrics scrape.)
+	Hours int
 	// Oldest and Newest are the first and last hours held (zero: none).
 	Oldest, Newest time.Time
 	// DroppedHours counts the hours dropped (age, size, full disk)
@@ -313,7 +321,7 @@ type Stats struct {
 	LastDropped  []string
 }
 
-// Stats counts what the store holds.
+// Stats counts what the store holds: the hours' names, no page walk.
 func (s *Store) Stats() (Stats, error) {
 	var st Stats
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -326,11 +334,7 @@ func (s *Store) Stats() (Stats, error) {
 			}
 			st.Newest = h
 			st.Hours++
-			hb := w.Bucket(hk)
-			return hb.ForEachBucket(func(name []byte) error {
-				st.Records += hb.Bucket(name).Stats().KeyN
-				return nil
-			})
+			return nil
 		})
 	})
 	st.UsedBytes = st.FileBytes - int64(s.db.Stats().FreeAlloc)

@@ -29,6 +29,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -124,6 +125,17 @@ type Store struct {
 	mu      sync.Mutex // counters, and opts' retention (SetRetention)
 	dropped []string   // hours dropped for space or age since Open, latest last (bounded)
 	drops   int64
+
+	// Maintain's state (under maintainMu): rolled is, per rollup, the
+	// cutoff it last merged through (every slot ending by it is merged;
+	// none after Open: it starts at the oldest hour); forgotAt the drops
+	// (drops0) at forgetServices' last run.
+	maintainMu sync.Mutex
+	rolled     map[Rollup]time.Time
+	forgotAt   int64
+	// Counters for tests: Maintain's commits and the hours its rollups
+	// visited.
+	maintainCommits, rollupHours atomic.Int64
 }
 
 // Record is one series' part of one window.
@@ -181,7 +193,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("opening store %s: %w", path, err)
 	}
-	return &Store{db: db, path: path, opts: opts}, nil
+	return &Store{db: db, path: path, opts: opts, rolled: map[Rollup]time.Time{}}, nil
 }
 
 // SetRetention replaces the retention (MaxAge, MaxBytes and Rollups of

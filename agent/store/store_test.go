@@ -164,9 +164,13 @@ func TestPutRange(t *testing.T) {
 			t.Errorf("record %d: verdict %s", i, r.Verdict)
 		}
 	}
-	// A range that holds one window; a version that is not stored.
-	if rs, _ := s.Range(Query{Service: svc, From: t0.Add(time.Second), To: t0.Add(2 * time.Second)}); len(rs) != 1 || !rs[0].Start.Equal(t0) {
-		t.Errorf("[t0+1s, t0+2s) gave %d records", len(rs))
+	// A range holds the windows that start in it: one window; none of
+	// a window that only overlaps it; a version that is not stored.
+	if rs, _ := s.Range(Query{Service: svc, From: t0, To: t0.Add(time.Second)}); len(rs) != 1 || !rs[0].Start.Equal(t0) {
+		t.Errorf("[t0, t0+1s) gave %d records", len(rs))
+	}
+	if rs, _ := s.Range(Query{Service: svc, From: t0.Add(time.Second), To: t0.Add(2 * time.Second)}); len(rs) != 0 {
+		t.Errorf("[t0+1s, t0+2s) gave %d records, want none (the window at t0 only overlaps it)", len(rs))
 	}
 	if rs, _ := s.Range(Query{Service: svc, Version: "v2", From: t0.Add(-time.Hour), To: t0.Add(time.Hour)}); len(rs) != 0 {
 		t.Errorf("version v2 gave %d records", len(rs))
@@ -228,7 +232,7 @@ func TestPutRange(t *testing.T) {
 		t.Errorf("service %+v", got)
 	}
 	st, err := s.Stats()
-	if err != nil || st.Records != 3*6 || st.Hours != 2 || !st.Oldest.Equal(t0.Add(-time.Hour)) || !st.Newest.Equal(t0) || st.UsedBytes <= 0 || st.UsedBytes > st.FileBytes {
+	if err != nil || st.Hours != 2 || !st.Oldest.Equal(t0.Add(-time.Hour)) || !st.Newest.Equal(t0) || st.UsedBytes <= 0 || st.UsedBytes > st.FileBytes {
 		t.Errorf("stats %+v, %v", st, err)
 	}
 	if err := s.Check(); err != nil {
@@ -273,8 +277,8 @@ func TestPutRefuses(t *testing.T) {
 	b := m.batch(t0)
 	b.Records = append(b.Records, Record{Service: "x"})
 	s.Put(b)
-	if st, _ := s.Stats(); st.Records != 0 {
-		t.Errorf("a refused batch left %d records", st.Records)
+	if st, _ := s.Stats(); st.Hours != 0 {
+		t.Errorf("a refused batch left %d hours", st.Hours)
 	}
 	if _, err := s.Range(Query{Service: ""}); !errors.Is(err, ErrBadRecord) {
 		t.Errorf("Range of no service: %v", err)
@@ -494,5 +498,86 @@ func TestSetRetention(t *testing.T) {
 	}
 	if st, _ := s.Stats(); st.Hours != 2 || !st.Oldest.Equal(t0.Add(-2*time.Hour)) {
 		t.Fatalf("after SetRetention(90 min): %+v", st)
+	}
+}
+
+// TestMaintainIncremental: on a store of 72 hours already rolled up, a
+// Maintain 10 s later visits at most the one hour each rollup's cutoff is
+// in and commits nothing (it visited every hour past each cutoff and
+// committed one transaction per hour, and one each for age retention
+// and services, every window: ~90 commits here); work that appears
+// later (hours crossing a cutoff) is still done.
+func TestMaintainIncremental(t *testing.T) {
+	m := newWindowMaker(t, 2)
+	clock := &fakeClock{t: t0}
+	s := open(t, t.TempDir(), Options{Now: clock.Now})
+	for h := range 72 {
+		for i := range 3 {
+			if err := s.Put(m.batch(t0.Add(-time.Duration(72-h)*time.Hour + time.Duration(i)*10*time.Second))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ctx := context.Background()
+	if err := s.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first, firstHours := s.maintainCommits.Load(), s.rollupHours.Load()
+	if first < 66 || firstHours < 66+24 {
+		t.Fatalf("the first Maintain committed %d times over %d hours: it rolled up nothing?", first, firstHours)
+	}
+	svc := Query{Service: m.names[0], From: t0.Add(-72 * time.Hour), To: t0}
+	rs, err := s.Range(svc)
+	if err != nil || len(rs) != 66+3*6 {
+		t.Fatalf("%d records after the rollups, want %d: %v", len(rs), 66+3*6, err)
+	}
+	// (The slot at t0-6h ends 60 s later: five windows before it.)
+	for i := range 5 {
+		clock.Set(t0.Add(time.Duration(i+1) * 10 * time.Second))
+		if err := s.Maintain(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commits, hours := s.maintainCommits.Load()-first, s.rollupHours.Load()-firstHours
+	t.Logf("first Maintain: %d commits, %d hours visited; the next five: %d commits, %d hours", first, firstHours, commits, hours)
+	if commits != 0 || hours > 5*2 {
+		t.Errorf("five Maintains with nothing to do committed %d times and visited %d hours", commits, hours)
+	}
+	// Seven hours later the newest six hours crossed the 1-min cutoff.
+	clock.Set(t0.Add(7 * time.Hour))
+	if err := s.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rs, err := s.Range(svc); err != nil || len(rs) != 72 {
+		t.Errorf("%d records seven hours later, want 72: %v", len(rs), err)
+	}
+}
+
+// BenchmarkMaintainMature is a Maintain per 10 s window on a store of 72
+// hours (three windows of a host and two processes an hour) already
+// rolled up: the steady state of a store days old. Run it with
+// -benchtime 360x (an hour of windows): the clock moves 10 s an op.
+func BenchmarkMaintainMature(b *testing.B) {
+	m := newWindowMaker(b, 2)
+	clock := &fakeClock{t: t0}
+	s := open(b, b.TempDir(), Options{Now: clock.Now})
+	for h := range 72 {
+		for i := range 3 {
+			if err := s.Put(m.batch(t0.Add(-time.Duration(72-h)*time.Hour + time.Duration(i)*10*time.Second))); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	ctx := context.Background()
+	if err := s.Maintain(ctx); err != nil {
+		b.Fatal(err)
+	}
+	now := t0
+	for b.Loop() {
+		now = now.Add(10 * time.Second)
+		clock.Set(now)
+		if err := s.Maintain(ctx); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
