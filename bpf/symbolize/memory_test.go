@@ -123,3 +123,42 @@ func TestTrim(t *testing.T) {
 		t.Errorf("file-backed RSS %d → %d → %d KiB: want a rise of over 1 MiB, mostly given back", before>>10, touched>>10, after>>10)
 	}
 }
+
+// An object's memo answers as the tables do, and stays within memoMax
+// whatever the addresses asked.
+func TestObjectMemo(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s := New(Options{})
+	defer s.Close()
+	o, err := s.loadFile(f, "")
+	if err != nil || o.err != nil {
+		t.Fatalf("loading %s: %v %v", exe, err, o.err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := o.syms.len()
+	if n < 2*memoMax {
+		t.Skipf("%s has %d symbols", exe, n)
+	}
+	for round := range 2 {
+		for i := 0; i < 2*memoMax; i++ {
+			addr := o.syms.start(i)
+			name, file, line, ok := o.symbolize(addr)
+			wname, wfile, wline, wok := o.resolve(addr)
+			if name != wname || file != wfile || line != wline || ok != wok {
+				t.Fatalf("round %d, %#x: memo %s %s:%d %v, tables %s %s:%d %v", round, addr, name, file, line, ok, wname, wfile, wline, wok)
+			}
+			if len(o.memo) > memoMax {
+				t.Fatalf("memo holds %d entries", len(o.memo))
+			}
+		}
+	}
+}

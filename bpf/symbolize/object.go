@@ -27,6 +27,22 @@ type object struct {
 	warn    error    // why it resolves less than it could (errOverBudget, a bad table)
 
 	aliases []string // stat identities that name this object in the cache
+
+	// memo keeps the addresses resolved before: the same stacks come back
+	// every window, and a Go line-table walk (under a fault guard) was a
+	// fifth of the agent's CPU (agentprof). At most memoMax entries: past
+	// it, it starts over.
+	memo map[uint64]resolved
+}
+
+// memoMax bounds an object's memo: about 64 KiB of entries.
+const memoMax = 1024
+
+// resolved is what symbolize found for one address.
+type resolved struct {
+	name, file string
+	line       int
+	ok         bool
 }
 
 type loadSeg struct {
@@ -46,6 +62,19 @@ func (o *object) fileVaddr(off uint64) (uint64, bool) {
 
 // symbolize resolves a link-time address. file and line are set for Go code.
 func (o *object) symbolize(vaddr uint64) (name, file string, line int, ok bool) {
+	if r, hit := o.memo[vaddr]; hit {
+		return r.name, r.file, r.line, r.ok
+	}
+	name, file, line, ok = o.resolve(vaddr)
+	if o.memo == nil || len(o.memo) >= memoMax {
+		o.memo = make(map[uint64]resolved, 64)
+	}
+	o.memo[vaddr] = resolved{name, file, line, ok}
+	return name, file, line, ok
+}
+
+// resolve is symbolize without the memo.
+func (o *object) resolve(vaddr uint64) (name, file string, line int, ok bool) {
 	i := o.syms.lookup(vaddr)
 	if i < 0 {
 		return "", "", 0, false
@@ -59,7 +88,7 @@ func (o *object) symbolize(vaddr uint64) (name, file string, line int, ok bool) 
 
 // bytes approximates the heap the object holds, for Stats.
 func (o *object) bytes() int64 {
-	n := int64(256 + len(o.key) + len(o.buildID) + 24*len(o.loads))
+	n := int64(256 + len(o.key) + len(o.buildID) + 24*len(o.loads) + 64*memoMax)
 	n += o.syms.bytes()
 	if o.lines != nil {
 		n += o.lines.heapBytes()
