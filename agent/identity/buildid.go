@@ -1,13 +1,14 @@
 package identity
 
 import (
-	"bytes"
 	"debug/elf"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/perfhound/perfhound/bpf/symbolize"
 )
 
 // ErrNoBuildID says an executable carries neither a Go nor a GNU build ID.
@@ -82,34 +83,18 @@ func readBuildID(r io.ReaderAt) (id string, err error) {
 	return "", ErrNoBuildID
 }
 
-// parseNotes walks ELF notes (namesz, descsz, type, name and desc each
-// padded to 4 bytes) and returns the first Go and GNU build IDs. A Go ID
-// that is not printable ASCII, and IDs over their bound, are skipped:
-// they would become label values.
+// parseNotes returns the first Go and GNU build IDs of ELF notes
+// (symbolize.Notes walks them). A Go ID that is not printable ASCII, and
+// IDs over their bound, are skipped: they would become label values.
 func parseNotes(data []byte, bo binary.ByteOrder) (goID, gnuID string) {
-	align4 := func(n uint64) uint64 { return (n + 3) &^ 3 }
-	for len(data) >= 12 {
-		namesz := uint64(bo.Uint32(data[0:]))
-		descsz := uint64(bo.Uint32(data[4:]))
-		typ := bo.Uint32(data[8:])
-		data = data[12:]
-		if align4(namesz) > uint64(len(data)) {
-			return
-		}
-		name := string(bytes.TrimRight(data[:namesz], "\x00"))
-		data = data[align4(namesz):]
-		if descsz > uint64(len(data)) {
-			return
-		}
-		desc := data[:descsz]
-		data = data[min(align4(descsz), uint64(len(data))):]
+	symbolize.Notes(data, bo, func(name string, typ uint32, desc []byte) {
 		switch {
 		case name == "Go" && typ == noteGoBuildID && goID == "" && len(desc) > 0 && len(desc) <= maxGoIDLen && printable(desc):
 			goID = string(desc)
 		case name == "GNU" && typ == noteGNUBuildID && gnuID == "" && len(desc) > 0 && len(desc) <= maxGNUIDLen:
 			gnuID = hex.EncodeToString(desc)
 		}
-	}
+	})
 	return
 }
 

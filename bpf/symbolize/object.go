@@ -146,6 +146,23 @@ func readBuildID(ef *elf.File) string {
 // parseNotes walks ELF notes and returns the GNU (NT_GNU_BUILD_ID) and Go
 // (type 4, name "Go") build IDs found.
 func parseNotes(data []byte, bo binary.ByteOrder) (gnu, goID string) {
+	Notes(data, bo, func(name string, typ uint32, desc []byte) {
+		switch {
+		case name == "GNU" && typ == 3 && gnu == "":
+			gnu = hex.EncodeToString(desc)
+		case name == "Go" && typ == 4 && goID == "":
+			goID = string(desc)
+		}
+	})
+	return
+}
+
+// Notes walks the ELF notes in data (a note section or PT_NOTE segment:
+// namesz, descsz, type, then name and desc each padded to 4 bytes),
+// calling each with every note's name (NULs trimmed), type and
+// description. It stops at the first note that does not fit: data is the
+// file's, not trusted.
+func Notes(data []byte, bo binary.ByteOrder, each func(name string, typ uint32, desc []byte)) {
 	align4 := func(n uint64) uint64 { return (n + 3) &^ 3 }
 	for len(data) >= 12 {
 		namesz := uint64(bo.Uint32(data[0:]))
@@ -162,14 +179,8 @@ func parseNotes(data []byte, bo binary.ByteOrder) (gnu, goID string) {
 		}
 		desc := data[:descsz]
 		data = data[min(align4(descsz), uint64(len(data))):]
-		switch {
-		case name == "GNU" && typ == 3 && gnu == "":
-			gnu = hex.EncodeToString(desc)
-		case name == "Go" && typ == 4 && goID == "":
-			goID = string(desc)
-		}
+		each(name, typ, desc)
 	}
-	return
 }
 
 // parseObject reads the segments, symbols and Go line table of an ELF file.
