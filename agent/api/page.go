@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/perfhound/perfhound/analyzer/htmlreport"
-	"github.com/perfhound/perfhound/analyzer/obsdiff"
 	"github.com/perfhound/perfhound/analyzer/verdict"
 	"github.com/perfhound/perfhound/internal/report"
 	"github.com/perfhound/perfhound/internal/textfmt"
@@ -161,18 +160,13 @@ func (s *Server) diffPage(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	d, err := s.compare(r.Context(), req)
+	text, err := s.renderDiff(r.Context(), req, report.Text)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	var buf bytes.Buffer
-	if err := d.Render(&buf, report.Text, obsdiff.RenderOptions{}); err != nil {
-		writeError(w, fmt.Errorf("rendering the diff: %w", err))
-		return
-	}
 	v := url.Values{"service": {req.Service}, "base": {req.Base.Raw}, "head": {req.Head.Raw}}
-	pd := &pageDiff{Service: req.Service, Base: req.Base.Raw, Head: req.Head.Raw, Text: buf.String(), JSON: "api/v1/diff?" + v.Encode()}
+	pd := &pageDiff{Service: req.Service, Base: req.Base.Raw, Head: req.Head.Raw, Text: string(text), JSON: "api/v1/diff?" + v.Encode()}
 	v.Set("format", "markdown")
 	pd.Markdown = "api/v1/diff?" + v.Encode()
 	s.render(w, pageData{CSS: htmlreport.Stylesheet(), Healthy: s.src.Healthy(), Now: s.now(), Diff: pd})

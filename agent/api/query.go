@@ -378,14 +378,9 @@ func (s *Server) diff(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	d, err := s.compare(r.Context(), req)
+	text, err := s.renderDiff(r.Context(), req, report.Format(req.Format))
 	if err != nil {
 		writeError(w, err)
-		return
-	}
-	var buf bytes.Buffer
-	if err := d.Render(&buf, report.Format(req.Format), obsdiff.RenderOptions{}); err != nil {
-		writeError(w, fmt.Errorf("rendering the diff: %w", err))
 		return
 	}
 	contentType := "text/plain; charset=utf-8"
@@ -395,7 +390,20 @@ func (s *Server) diff(w http.ResponseWriter, r *http.Request) {
 	case "markdown":
 		contentType = "text/markdown; charset=utf-8"
 	}
-	write(w, contentType, buf.Bytes())
+	write(w, contentType, text)
+}
+
+// renderDiff is the comparison of req's two sides in format.
+func (s *Server) renderDiff(ctx context.Context, req diffReq, format report.Format) ([]byte, error) {
+	d, err := s.compare(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := d.Render(&buf, format, obsdiff.RenderOptions{}); err != nil {
+		return nil, fmt.Errorf("rendering the diff: %w", err)
+	}
+	return buf.Bytes(), nil
 }
 
 // compare is perfhound compare of the two sides' merged windows.
