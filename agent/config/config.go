@@ -113,14 +113,15 @@ const (
 	// DefaultWindow: the window; short enough that kill -9 loses
 	// little, long enough that a window at 19 Hz holds ~190 samples a CPU.
 	DefaultWindow = Duration(10 * time.Second)
-	// DefaultInterval: one reading of the host's samplers costs about 2 ms
-	// of CPU in place (docs/benchmarks.md, "The sampling round"), so every
-	// 5 s is 0.04% of one core, beside the eBPF collectors' 0.28% at the
-	// agent's settings: the agent's 0.5% budget keeps room for the process
-	// scan, the verdicts and the store. Two readings a window.
-	DefaultInterval = Duration(5 * time.Second)
-	// MinInterval: at 1 s the readings alone take 0.2% of one core, which
-	// with eBPF's 0.28% is the whole 0.5% budget; shorter is diagnose's job.
+	// DefaultInterval: one reading a window. A reading of a host of ~120
+	// processes costs about 6 ms of CPU, most of it the process scan's
+	// opens of each thread's schedstat (agentprof, docs/benchmarks.md): at
+	// 5 s that was 0.12% of one core, a fifth of the agent's budget. The
+	// rates need no second reading: counters carry over from the previous
+	// window's reading.
+	DefaultInterval = Duration(10 * time.Second)
+	// MinInterval: at 1 s the readings alone take about 0.6% of one core,
+	// more than the agent's whole budget; shorter is diagnose's job.
 	MinInterval = Duration(time.Second)
 	// MinWindow: a window must hold at least a reading, and a second of
 	// 19 Hz sampling is already only 19 samples a CPU.

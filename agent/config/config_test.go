@@ -25,7 +25,7 @@ func TestDefault(t *testing.T) {
 		DataDir:  "/var/lib/perfhound",
 		Listen:   "127.0.0.1:7474",
 		Window:   Duration(10 * time.Second),
-		Interval: Duration(5 * time.Second),
+		Interval: Duration(10 * time.Second),
 		EBPF:     EBPF{Enabled: true, Frequency: bpf.AgentFrequency, OffCPUSampling: bpf.AgentOffCPUSampling},
 		Retention: Retention{
 			MaxAge:  Duration(7 * 24 * time.Hour),

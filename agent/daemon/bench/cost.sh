@@ -3,7 +3,7 @@
 # under load (fixtures/goservice: a core of SHA-256, a few hundred MB/s of
 # allocations, a contended mutex) and HOSTPROCS other processes waking
 # every 200 ms (cwork naps), then `perfhound agent` at its defaults (19 Hz,
-# off-CPU 1 in 4, 10 s windows, 5 s interval) for WARMUP seconds and then
+# off-CPU 1 in 4, 10 s windows and interval) for WARMUP seconds and then
 # MINUTES minutes, ROUNDS times. From the kernel, over the MINUTES after
 # the warm-up:
 #   cpu     the agent's utime + stime (/proc/PID/stat), % of one core
