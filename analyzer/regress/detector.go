@@ -1,5 +1,10 @@
 package regress
 
+import (
+	"container/list"
+	"time"
+)
+
 // Options configure a Detector. DefaultOptions are the agent's.
 type Options struct {
 	// Version configures the comparison of a new version with its
@@ -21,15 +26,60 @@ func DefaultOptions() Options {
 // Detector finds regressions in the windows it is fed. It is not safe for
 // concurrent use.
 type Detector struct {
-	opts Options
+	opts     Options
+	services map[string]*list.Element // of *service, most recently seen in front
+	lru      *list.List
+	trends   *trends
 }
 
-// New returns a detector with no history.
-func New(o Options) *Detector { return &Detector{opts: o} }
+// New returns a detector with no history. Zero fields of o.Version take
+// their defaults, as does a MaxServices of 0.
+func New(o Options) *Detector {
+	o.Version = o.Version.withDefaults()
+	if o.MaxServices <= 0 {
+		o.MaxServices = DefaultOptions().MaxServices
+	}
+	return &Detector{opts: o, services: map[string]*list.Element{}, lru: list.New(), trends: newTrends(o.Trend)}
+}
 
 // Observe reads one window (a service's windows in time order; services
 // interleaved) and returns what it changed.
 func (d *Detector) Observe(w Window) []Event {
-	// SCAFFOLD: replaced by the implementation (helper A).
-	return nil
+	evs := d.service(w.Service).observe(&w, &d.opts.Version)
+	return append(evs, d.trends.observe(w)...)
+}
+
+// Lookback is how much of the recent past a new detector must be fed
+// (every service's windows that start in the last Lookback, in order)
+// to find what this one would: the version comparison's reach (a head's
+// last look, its warm-up, and its base's age and span).
+func (d *Detector) Lookback() time.Duration { return d.opts.Version.lookback() }
+
+// Restore tells a new detector the unresolved version findings it
+// raised before (the store's), so that a later version can resolve
+// them, and so that replaying the windows that raised them does not
+// raise them again. Others are ignored.
+func (d *Detector) Restore(fs []Finding) {
+	for _, f := range fs {
+		if f.Kind == KindVersion && !f.Resolved && f.Service != "" {
+			d.service(f.Service).remember(f, &d.opts.Version)
+		}
+	}
+}
+
+// service is a service's state, made on first sight; past MaxServices the
+// least recently seen service is forgotten, by this side and the trends.
+func (d *Detector) service(name string) *service {
+	if e, ok := d.services[name]; ok {
+		d.lru.MoveToFront(e)
+		return e.Value.(*service)
+	}
+	s := newService(name)
+	d.services[name] = d.lru.PushFront(s)
+	for d.lru.Len() > d.opts.MaxServices {
+		old := d.lru.Remove(d.lru.Back()).(*service)
+		delete(d.services, old.name)
+		d.trends.forget(old.name)
+	}
+	return s
 }

@@ -57,6 +57,10 @@ type Counts struct {
 	Source string
 	// Samples is the number of samples, N.
 	Samples float64
+	// Period is the CPU time one sample stands for, in seconds (the
+	// profile's sampling period); 0 when unknown. It turns samples per
+	// request into CPU seconds per request.
+	Period float64
 	// Funcs holds every function with Incl > 0.
 	Funcs map[string]FuncCount
 	// Calls holds every caller → callee pair with its samples.

@@ -1,0 +1,291 @@
+package regress
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"strings"
+)
+
+// graph links the functions by the calls of both sides.
+func (e *evaluation) graph(t *table) {
+	pos := make(map[string]int, len(e.fs))
+	for i := range e.fs {
+		pos[e.fs[i].name] = i
+	}
+	n := max(len(e.base.calls), len(e.head.calls))
+	for id := 0; id < n && id < len(t.edges); id++ {
+		hb, hh := at(e.base.calls, id), at(e.head.calls, id)
+		if hb <= 0 && hh <= 0 {
+			continue
+		}
+		ed := t.edges[id]
+		ci, ok1 := pos[t.names[ed.caller]]
+		ce, ok2 := pos[t.names[ed.callee]]
+		if !ok1 || !ok2 {
+			continue
+		}
+		callee := &e.fs[ce]
+		callee.callers = append(callee.callers, ci)
+		callee.callerHead = append(callee.callerHead, hh)
+		callee.callerBase = append(callee.callerBase, hb)
+		e.fs[ci].callees = append(e.fs[ci].callees, ce)
+	}
+}
+
+// relatives computes function i's ancestors and descendants (graph
+// reachability through the calls of either side), once.
+func (e *evaluation) relatives(i int) *fnStat {
+	f := &e.fs[i]
+	if f.anc == nil {
+		f.anc = e.reach(i, func(j int) []int { return e.fs[j].callers })
+		f.desc = e.reach(i, func(j int) []int { return e.fs[j].callees })
+	}
+	return f
+}
+
+func (e *evaluation) reach(i int, next func(int) []int) []bool {
+	seen := make([]bool, len(e.fs))
+	stack := []int{i}
+	for len(stack) > 0 {
+		j := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, k := range next(j) {
+			if !seen[k] {
+				seen[k] = true
+				stack = append(stack, k)
+			}
+		}
+	}
+	seen[i] = false // a function on a cycle is not its own relative
+	return seen
+}
+
+// shiftedFrom tells whether a rise is a cost shift: cost that left
+// other functions rather than new cost (a rename, an extracted helper,
+// work moved between callees). It sums the falls that could have fed
+// the rise, each beyond the common factor:
+//   - the own code of the function's ancestors (a helper extracted from
+//     a caller);
+//   - the cumulative cost of its kin, what its callers call (a rename,
+//     work moved between callees, or further down their subtrees), and
+//     for a rise of its own code, of its direct callees (a callee's work
+//     moved into it);
+//   - the cumulative cost of any other function whose fall is strong
+//     (z ≤ −strong, the Bonferroni bound of the look's tests).
+//
+// Functions whose cumulative cost holds the risen cost (its ancestors,
+// and for a cumulative rise its descendants) cannot be where it came
+// from. When the neighbours' falls from z ≤ −nearFallZ (further out
+// when there are many neighbours: their Bonferroni bound at nearAlpha),
+// with the strong ones, explain shiftFraction of the rise, it is a
+// shift. When they do
+// not, but one neighbour's fall (from z ≤ −heldFallZ) is likelier if it
+// fed the rise than if it is noise (shiftLogLR), it cannot be told yet
+// (a small function that took work from a big one rises significantly
+// before the big one's fall does): held, for a later look to decide. It returns the outcome and the
+// functions behind it.
+func (e *evaluation) shiftedFrom(ts *test) (Outcome, []string) {
+	f := e.relatives(ts.fi)
+	own := ts.measure == MeasureOwn
+	type fall struct {
+		j          int
+		amount, sd float64
+		sure       bool // not just held
+	}
+	near := make([]bool, len(e.fs))
+	for _, c := range f.callers {
+		for j, below := range e.relatives(c).desc {
+			near[j] = near[j] || below
+		}
+	}
+	if own {
+		for _, c := range f.callees {
+			near[c] = true
+		}
+	}
+	// A neighbour's fall is sure from z ≤ −nearFallZ, or further out when
+	// there are many neighbours: noise alone makes one of them fall that
+	// far with probability nearAlpha at most (Bonferroni).
+	n := 0
+	for j := range e.fs {
+		if f.anc[j] || near[j] && j != ts.fi && (own || !f.desc[j]) {
+			n++
+		}
+	}
+	sureZ := math.Max(nearFallZ, normalQuantile(1-nearAlpha/float64(max(n, 1))))
+	var falls []fall
+	for j, isAnc := range f.anc {
+		if !isAnc {
+			continue
+		}
+		if z, amount := e.fallOf(j, MeasureOwn); z <= -heldFallZ && amount > 0 {
+			falls = append(falls, fall{j, amount, -amount / z, z <= -sureZ})
+		}
+	}
+	var incl []fall
+	for j := range e.fs {
+		if j == ts.fi || f.anc[j] || !own && f.desc[j] {
+			continue
+		}
+		// A first sift against the whole set's c: a function whose cost
+		// is not even a little below it is not worth its own c.
+		g := &e.fs[j]
+		if z, amount := e.fall(g.ib/e.eb, g.ih/e.eh, e.c, e.varC, g.phi); amount <= 0 || z > -heldFallZ/2 {
+			continue
+		}
+		z, amount := e.fallOf(j, MeasureCum)
+		if amount > 0 && (z <= -e.strong || near[j] && z <= -heldFallZ) {
+			incl = append(incl, fall{j, amount, -amount / z, z <= -e.strong || z <= -sureZ})
+		}
+	}
+	// A function's fall and its callers' are one fall: count one of each
+	// family, a sure one first, then the largest.
+	slices.SortFunc(incl, func(a, b fall) int {
+		return cmp.Or(-cmp.Compare(boolInt(a.sure), boolInt(b.sure)), cmp.Compare(b.amount, a.amount), cmp.Compare(a.j, b.j))
+	})
+	var counted []int
+	for _, fl := range incl {
+		if len(counted) == 16 {
+			break
+		}
+		related := false
+		for _, c := range counted {
+			if e.fs[c].anc[fl.j] || e.fs[c].desc[fl.j] {
+				related = true
+				break
+			}
+		}
+		if !related {
+			e.relatives(fl.j)
+			counted = append(counted, fl.j)
+			falls = append(falls, fl)
+		}
+	}
+	var sure float64
+	var from []string
+	held := -1
+	for i, fl := range falls {
+		if fl.sure {
+			sure += fl.amount
+			from = append(from, e.fs[fl.j].name)
+		}
+		if shiftLogLR(fl.amount, fl.sd, ts.delta, ts.sd) >= heldLogLR && (held < 0 || fl.amount > falls[held].amount) {
+			held = i
+		}
+	}
+	switch {
+	case sure >= shiftFraction*ts.delta:
+		return OutcomeShift, from
+	case held >= 0:
+		return OutcomeHeld, []string{e.fs[falls[held].j].name}
+	}
+	return "", nil
+}
+
+// dedup keeps the deepest of the regressed functions: one slowdown
+// raises the cumulative cost of every caller above it by as much. A
+// function regressed in its cumulative cost only is dropped when its
+// regressed descendants explain dedupFraction of its rise, or when what
+// they leave of it is not a rise (z < restZ); one whose own code rose,
+// or that calls new functions, is kept. Functions go deepest (smallest cumulative cost) first; the kept
+// ones are returned by p-value.
+func (e *evaluation) dedup(candidates []int) []int {
+	order := slices.Clone(candidates)
+	slices.SortFunc(order, func(a, b int) int {
+		return cmp.Or(cmp.Compare(e.fs[a].ih, e.fs[b].ih), strings.Compare(e.fs[a].name, e.fs[b].name))
+	})
+	var kept []int
+	for _, a := range order {
+		A := e.relatives(a)
+		if A.cum != nil && A.cum.outcome == OutcomeRegression && A.regressed() == A.cum && A.fresh == nil &&
+			(A.own == nil || A.own.outcome != OutcomeRegression) {
+			var below []int
+			for _, k := range kept {
+				if A.desc[k] {
+					below = append(below, k)
+				}
+			}
+			// The outermost of them: a kept function inside another's
+			// subtree is counted in that one's rise.
+			var explain float64
+			var names []string
+			for _, k := range below {
+				inner := false
+				for _, o := range below {
+					if o != k && e.fs[o].desc[k] {
+						inner = true
+						break
+					}
+				}
+				if !inner {
+					explain += e.fs[k].rise()
+					names = append(names, e.fs[k].name)
+				}
+			}
+			if len(below) > 0 && (explain >= dedupFraction*A.cum.delta || (A.cum.delta-explain)/A.cum.sd < restZ) {
+				A.cum.outcome, A.cum.related = OutcomeExplained, names
+				continue
+			}
+		}
+		kept = append(kept, a)
+	}
+	slices.SortFunc(kept, func(a, b int) int {
+		return cmp.Or(cmp.Compare(e.fs[a].regressed().p, e.fs[b].regressed().p), strings.Compare(e.fs[a].name, e.fs[b].name))
+	})
+	return kept
+}
+
+// path is the heaviest chain of callers from a root down to function i:
+// at each step up, the caller with the most head samples on its call
+// (base samples when the head has none).
+func (e *evaluation) path(i int) []string {
+	path := []string{e.fs[i].name}
+	seen := map[int]bool{i: true}
+	for cur := i; len(path) < maxPath; {
+		f := &e.fs[cur]
+		best, bh, bb := -1, 0.0, 0.0
+		for k, c := range f.callers {
+			if seen[c] {
+				continue
+			}
+			h, b := f.callerHead[k], f.callerBase[k]
+			if best < 0 || h > bh || h == bh && (b > bb || b == bb && e.fs[c].name < e.fs[best].name) {
+				best, bh, bb = c, h, b
+			}
+		}
+		if best < 0 {
+			break
+		}
+		seen[best] = true
+		path = append(path, e.fs[best].name)
+		cur = best
+	}
+	slices.Reverse(path)
+	return path
+}
+
+// shiftLogLR is the log of the likelihood ratio of a fall a (standard
+// error sa) and a rise d (sd) under "the one fed the other" (both are one
+// amount s, fitted by weighted least squares) over "the fall is noise"
+// (a is 0, d is what it is), both normal: half the difference of their
+// residual sums of squares. A big function's fall, noisy in absolute
+// terms, says little about a small rise (the ratio stays near 1); a fall
+// the size of the rise, however noisy, says much.
+func shiftLogLR(a, sa, d, sd float64) float64 {
+	if !(sa > 0) || !(sd > 0) {
+		return 0
+	}
+	wa, wd := 1/(sa*sa), 1/(sd*sd)
+	s := (a*wa + d*wd) / (wa + wd)
+	shift := (a-s)*(a-s)*wa + (d-s)*(d-s)*wd
+	noise := a * a * wa
+	return (noise - shift) / 2
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

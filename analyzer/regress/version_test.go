@@ -1,0 +1,441 @@
+package regress
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/perfhound/perfhound/analyzer/verdict"
+)
+
+var deployAt = t0.Add(40 * time.Minute)
+
+// A 10% slowdown of a 10% function (main.parse, a leaf) is found, and
+// blamed first, by the time the version settles; how soon depends on the
+// service's CPU (doc.go's table: at 19 Hz, 1 core gives too few samples
+// for most deploys within 30 minutes, 2 cores most, 4 cores all, about
+// two thirds within 10 minutes). The bounds are what these seeds give,
+// with a margin.
+func TestSlowdownFound(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		cores   float64
+		within  time.Duration
+		atLeast int
+	}{
+		{2, 31 * time.Minute, 8},
+		{4, 31 * time.Minute, 9},
+		{4, 10 * time.Minute, 4},
+	} {
+		found := 0
+		var times []time.Duration
+		for seed := uint64(1); seed <= 10; seed++ {
+			base := newSim(seed, tc.cores, 19, webService(30))
+			raised, _ := run(DefaultOptions(), deploy(seed, base, base.clone(seed).slow("main.parse", 0.10)))
+			if len(raised) == 0 {
+				continue
+			}
+			f := raised[0]
+			ttd := f.DetectedAt.Sub(deployAt)
+			times = append(times, ttd)
+			if f.Function == "main.parse" && ttd <= tc.within {
+				found++
+			}
+			for _, g := range raised[1:] {
+				t.Errorf("%.0f cores seed %d: a second finding, %s %+.1f%%", tc.cores, seed, g.Function, g.ChangePct)
+			}
+		}
+		t.Logf("%.0f cores: main.parse first within %v in %d of 10 deploys (times %v)", tc.cores, tc.within, found, times)
+		if found < tc.atLeast {
+			t.Errorf("%.0f cores: found in %d of 10 deploys within %v, want %d", tc.cores, found, tc.within, tc.atLeast)
+		}
+	}
+}
+
+// A finding says what the issue asks: the function, its path, own and
+// cumulative change with an interval, the p-value, both versions'
+// verdicts and ranges, evidence; and it encodes to JSON.
+func TestFindingFields(t *testing.T) {
+	base := newSim(7, 4, 19, webService(30))
+	raised, _ := run(DefaultOptions(), deploy(7, base, base.clone(7).slow("main.parse", 0.2)))
+	if len(raised) != 1 {
+		t.Fatalf("%d findings, want 1: %+v", len(raised), raised)
+	}
+	f := raised[0]
+	if f.Kind != KindVersion || f.Service != "web" || f.Function != "main.parse" || f.BaseVersion != "v1" || f.HeadVersion != "v2" || f.Unit != UnitShare {
+		t.Errorf("finding %+v", f)
+	}
+	wantPath := []string{"runtime.goexit", "net/http.(*conn).serve", "main.handler", "main.parse"}
+	if !slices.Equal(f.Path, wantPath) {
+		t.Errorf("path %v, want %v", f.Path, wantPath)
+	}
+	// 20% slower: the change's interval holds it, and the shares are
+	// near 10% and 10%·1.2/1.02.
+	if !(f.CILow < 20 && 20 < f.CIHigh && f.CILow < f.ChangePct && f.ChangePct < f.CIHigh) || f.Confidence != 0.95 {
+		t.Errorf("change %+.1f%% (%+.1f..%+.1f)", f.ChangePct, f.CILow, f.CIHigh)
+	}
+	if f.Cum.Base < 0.09 || f.Cum.Base > 0.11 || f.Cum.Head < 0.105 || f.Cum.Head > 0.13 || f.Own != f.Cum {
+		t.Errorf("own %+v cum %+v", f.Own, f.Cum)
+	}
+	if !(f.PValue < 1e-4) || f.ID == "" || len(f.Evidence) < 3 || !strings.Contains(f.Evidence[0], "main.parse's cumulative share of the service's CPU (it and its callees) rose from") {
+		t.Errorf("p %v id %q evidence %q", f.PValue, f.ID, f.Evidence)
+	}
+	if f.Base.Version != "v1" || f.Head.Version != "v2" || !f.Head.From.Equal(deployAt.Add(20*time.Second)) || f.Head.To != f.DetectedAt ||
+		f.Base.To != deployAt || f.Base.From != t0.Add(5*time.Minute) || f.Base.Windows != 210 || f.Head.Samples <= 0 {
+		t.Errorf("ranges %+v %+v detected %v", f.Base, f.Head, f.DetectedAt)
+	}
+	if f.BaseVerdict.Class != verdict.ClassCPU || f.HeadVerdict.Class != verdict.ClassCPU || f.HeadVerdict.Load[verdict.ClassCPU] != 4 {
+		t.Errorf("verdicts %+v %+v", f.BaseVerdict, f.HeadVerdict)
+	}
+	if _, err := json.Marshal(f); err != nil {
+		t.Error(err)
+	}
+}
+
+// Null deploys: the same code as a new version raises at most one
+// finding in 100 deploys (the false discovery rate is 1% over a
+// deployment's looks).
+func TestNullDeploys(t *testing.T) {
+	t.Parallel()
+	var false_ []string
+	for seed := uint64(1); seed <= 100; seed++ {
+		cores := []float64{0.25, 0.5, 1, 2}[seed%4]
+		base := newSim(seed, cores, 19, webService(30))
+		raised, _ := run(DefaultOptions(), deploy(seed+100, base, base))
+		for _, f := range raised {
+			false_ = append(false_, f.Function)
+		}
+	}
+	if len(false_) > 1 {
+		t.Errorf("%d false findings in 100 null deploys: %v", len(false_), false_)
+	}
+}
+
+// Load changes: the same code at 1.5× and 0.5× the load. At 0.5×, the
+// fixed-cost background loop's share nearly doubles against the typical
+// function's; that is not a regression because its CPU per second did
+// not rise (the load floor).
+func TestLoadChanges(t *testing.T) {
+	t.Parallel()
+	for _, load := range []float64{1.5, 0.5} {
+		for seed := uint64(1); seed <= 20; seed++ {
+			base := newSim(seed, 2, 19, webService(30))
+			ws := stream{service: "web", start: t0, base: base.clone(seed), head: base.clone(seed + 1000),
+				baseV: "v1", headV: "v2", baseFor: 40 * time.Minute, headFor: 31 * time.Minute, hLoad: load}.windows()
+			raised, _ := run(DefaultOptions(), ws)
+			for _, f := range raised {
+				t.Errorf("load ×%.1f seed %d: %s %+.1f%% (%v)", load, seed, f.Function, f.ChangePct, f.Evidence)
+			}
+		}
+	}
+	// What holds the background loop back at 0.5×: its share rose by
+	// three quarters, the load fell, and it was tested against its base
+	// CPU per second.
+	base := newSim(3, 2, 19, webService(30))
+	ws := stream{service: "web", start: t0, base: base.clone(3), head: base.clone(1003),
+		baseV: "v1", headV: "v2", baseFor: 35 * time.Minute, headFor: 30 * time.Minute, hLoad: 0.5}.windows()
+	c, err := Compare(ws[:210], ws[210:], VersionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bg := function(t, c, "main.background", MeasureCum)
+	if !c.LoadFell || c.Load > 0.6 || bg.Head < 1.6*bg.Base || bg.Outcome != OutcomeNotSignificant || bg.Expected < 1.8*bg.Base {
+		t.Errorf("load %.2f fell %v; background %+v", c.Load, c.LoadFell, bg)
+	}
+	// A slowdown under a rising load is still found: the floor holds
+	// only when the load falls.
+	head := base.clone(3).slow("main.parse", 0.3)
+	ws = stream{service: "web", start: t0, base: base.clone(3), head: head.clone(1003),
+		baseV: "v1", headV: "v2", baseFor: 40 * time.Minute, headFor: 31 * time.Minute, hLoad: 1.5}.windows()
+	if raised, _ := run(DefaultOptions(), ws); len(raised) != 1 || raised[0].Function != "main.parse" {
+		t.Errorf("a 30%% slowdown under 1.5× load: %+v", raised)
+	}
+}
+
+// function is a function's test of a measure in a comparison.
+func function(t *testing.T, c *Comparison, name string, m Measure) FunctionTest {
+	t.Helper()
+	for _, f := range c.Functions {
+		if f.Function == name && f.Measure == m {
+			return f
+		}
+	}
+	t.Fatalf("%s's %s cost not tested", name, m)
+	return FunctionTest{}
+}
+
+// Cost shifts are not regressions: a rename, an extracted helper, work
+// moved into an existing callee, or between siblings, with the
+// service's total unchanged.
+func TestCostShifts(t *testing.T) {
+	t.Parallel()
+	shifts := []struct {
+		name  string
+		head  func(*sim) *sim
+		risen string // the function whose cost rose
+		from  string // where the cost came from
+	}{
+		{"rename", func(s *sim) *sim { return s.rename("main.parse", "main.parseFast") }, "main.parseFast", "main.parse"},
+		{"extracted helper", func(s *sim) *sim { return s.extract("main.compute", "main.computeStep", 0.8) }, "main.computeStep", "main.compute"},
+		{"into an existing callee", func(s *sim) *sim { return s.move("main.compute", "main.helperA", 5) }, "main.helperA", "main.compute"},
+		{"between siblings", func(s *sim) *sim { return s.move("main.parse", "main.render", 4) }, "main.render", "main.parse"},
+	}
+	for _, sh := range shifts {
+		n := 0
+		for seed := uint64(1); seed <= 20; seed++ {
+			base := newSim(seed, 4, 19, webService(30))
+			raised, _ := run(DefaultOptions(), deploy(seed, base, sh.head(base.clone(seed))))
+			for _, f := range raised {
+				n++
+				t.Logf("%s seed %d: %s %+.1f%%", sh.name, seed, f.Function, f.ChangePct)
+			}
+		}
+		if n > 1 {
+			t.Errorf("%s: %d findings in 20 deploys", sh.name, n)
+		}
+		// The rule at work: the risen function is a cost shift from where
+		// its cost came from.
+		base := newSim(5, 4, 19, webService(30))
+		ws := deploy(5, base, sh.head(base.clone(5)))
+		c, err := Compare(ws[30:240], ws[242:], VersionOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f := function(t, c, sh.risen, MeasureCum); f.Outcome != OutcomeShift || !slices.Contains(f.Related, sh.from) {
+			t.Errorf("%s: %s is %q from %v, want a cost shift from %s", sh.name, sh.risen, f.Outcome, f.Related, sh.from)
+		}
+	}
+}
+
+// Thousands of functions at once: 2,000 functions, most of them tiny, a
+// null deploy: nothing.
+func TestManyFunctionsNull(t *testing.T) {
+	t.Parallel()
+	for seed := uint64(1); seed <= 5; seed++ {
+		base := newSim(seed, 2, 19, flatService(2000, seed))
+		raised, _ := run(DefaultOptions(), deploy(seed, base, base))
+		for _, f := range raised {
+			t.Errorf("seed %d: %s %+.1f%% p=%g", seed, f.Function, f.ChangePct, f.PValue)
+		}
+	}
+}
+
+// A tiny function that doubles (0.43% of the CPU) is below MinShare:
+// not tested, not a finding; with MinShare lowered it is found in most
+// deploys.
+func TestTinyFunction(t *testing.T) {
+	t.Parallel()
+	lowered := DefaultOptions()
+	lowered.Version.MinShare = 0.002
+	lowered.Version.MinAbsChange = 0.0001
+	found := 0
+	for seed := uint64(1); seed <= 10; seed++ {
+		base := newSim(seed, 4, 19, webService(30))
+		ws := deploy(seed, base, base.clone(seed).slow("main.tail004", 1.0))
+		if raised, _ := run(DefaultOptions(), ws); len(raised) != 0 {
+			t.Errorf("seed %d: tiny function: %+v", seed, raised)
+		}
+		if raised, _ := run(lowered, ws); len(raised) == 1 && raised[0].Function == "main.tail004" {
+			found++
+		}
+	}
+	if found < 8 {
+		t.Errorf("with MinShare 0.2%%, found in %d of 10 deploys", found)
+	}
+}
+
+// Too few samples: a service using 0.05 of a core gives ~57 samples a
+// minute; the looks wait (no finding, however large the change) until
+// the head holds MinSamples, then find it.
+func TestTooFewSamples(t *testing.T) {
+	base := newSim(4, 0.05, 19, webService(30))
+	ws := deploy(4, base, base.clone(4).slow("main.parse", 2.0))
+	c, err := Compare(ws[:240], ws[242:248], VersionOptions{})
+	if !errors.Is(err, ErrTooFewSamples) || c != nil {
+		t.Errorf("a minute of head: %v, %v", c, err)
+	}
+	raised, _ := run(DefaultOptions(), ws)
+	if len(raised) == 0 || raised[0].Function != "main.parse" {
+		t.Fatalf("never found: %+v", raised)
+	}
+	// 200 samples take 3.5 minutes: the 5-minute look is the first.
+	if at := raised[0].DetectedAt.Sub(deployAt); at < 5*time.Minute || raised[0].Head.Samples < 200 {
+		t.Errorf("found at %v over %v samples, before the head had 200", at, raised[0].Head.Samples)
+	}
+}
+
+// A restart of the same version is the same version: no comparison,
+// however its profile moves.
+func TestRestartSameVersion(t *testing.T) {
+	base := newSim(6, 2, 19, webService(30))
+	slower := base.clone(6).slow("main.parse", 0.5)
+	var ws []Window
+	ws = append(ws, stream{service: "web", start: t0, base: base.clone(6), head: slower.clone(7), baseV: "v1", headV: "v1",
+		baseFor: 40 * time.Minute, headFor: 31 * time.Minute}.windows()...)
+	if raised, _ := run(DefaultOptions(), ws); len(raised) != 0 {
+		t.Errorf("same version: %+v", raised)
+	}
+	// With a gap (the process restarting) too, and after a deploy.
+	gap := slices.Clone(ws[:240])
+	for _, w := range ws[240:] {
+		w.Start = w.Start.Add(2 * time.Minute)
+		gap = append(gap, w)
+	}
+	if raised, _ := run(DefaultOptions(), gap); len(raised) != 0 {
+		t.Errorf("same version after a gap: %+v", raised)
+	}
+}
+
+// A later version that no longer has the regression resolves it; one
+// that keeps it does not. A rollback to the base version resolves it.
+func TestResolved(t *testing.T) {
+	base := newSim(8, 4, 19, webService(30))
+	slow := base.clone(8).slow("main.parse", 0.3)
+	v12 := deploy(8, base, slow)
+	later := func(s *sim, version string) []Window {
+		return stream{service: "web", start: deployAt.Add(31 * time.Minute), base: s.clone(9), head: s.clone(9),
+			baseV: version, headV: version, baseFor: 31 * time.Minute}.windows()
+	}
+	for _, tc := range []struct {
+		name     string
+		next     []Window
+		resolved bool
+		by       string
+	}{
+		{"fixed in v3", later(base, "v3"), true, "v3"},
+		{"kept in v3", later(slow, "v3"), false, ""},
+		{"rollback to v1", later(base, "v1"), true, "v1"},
+	} {
+		raised, resolved := run(DefaultOptions(), append(slices.Clone(v12), tc.next...))
+		var found []string
+		for _, f := range raised {
+			found = append(found, f.HeadVersion+":"+f.Function)
+		}
+		if found[0] != "v2:main.parse" {
+			t.Fatalf("%s: raised %v", tc.name, found)
+		}
+		if !tc.resolved {
+			if len(resolved) != 0 {
+				t.Errorf("%s: resolved %+v", tc.name, resolved)
+			}
+			continue
+		}
+		if len(resolved) != 1 || resolved[0].ID != raised[0].ID || !resolved[0].Resolved || resolved[0].ResolvedBy != tc.by ||
+			resolved[0].ResolvedAt.IsZero() || !strings.HasPrefix(resolved[0].Evidence[len(resolved[0].Evidence)-1], "Resolved by "+tc.by) {
+			t.Errorf("%s: resolved %+v", tc.name, resolved)
+		}
+	}
+}
+
+// The deepest function is blamed: a slowdown in main.handler's own code
+// is main.handler's (its own code's test finds it: its cumulative cost
+// rose 2%), not its callers'; one in a callee is the callee's, not
+// main.handler's or main.compute's, whose cumulative cost rose as much.
+func TestBlameDeepest(t *testing.T) {
+	for _, tc := range []struct {
+		slow, want string
+		measure    Measure
+		explains   string // an ancestor it explains
+	}{
+		{"main.handler", "main.handler", MeasureOwn, ""},
+		{"crypto/sha256.block", "crypto/sha256.block", MeasureCum, "main.compute"},
+		{"main.compute", "main.compute", MeasureOwn, ""},
+	} {
+		base := newSim(11, 4, 19, webService(30))
+		ws := deploy(11, base, base.clone(11).slow(tc.slow, 0.5))
+		raised, _ := run(DefaultOptions(), ws)
+		if len(raised) != 1 || raised[0].Function != tc.want {
+			var got []string
+			for _, f := range raised {
+				got = append(got, f.Function)
+			}
+			t.Errorf("%s slower: found %v, want %s alone", tc.slow, got, tc.want)
+			continue
+		}
+		if !strings.Contains(raised[0].Evidence[0], map[Measure]string{MeasureCum: "cumulative", MeasureOwn: "own code"}[tc.measure]) {
+			t.Errorf("%s: evidence %q", tc.want, raised[0].Evidence[0])
+		}
+		if tc.explains == "" {
+			continue
+		}
+		c, err := Compare(ws[30:240], ws[242:], VersionOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := function(t, c, tc.explains, MeasureCum); a.Outcome != OutcomeExplained || !slices.Equal(a.Related, []string{tc.want}) ||
+			!strings.Contains(strings.Join(c.Findings[0].Evidence, " "), "It accounts for the rise of its callers "+tc.explains) {
+			t.Errorf("%s: %s's test %+v", tc.want, tc.explains, a)
+		}
+	}
+}
+
+// A new callee (work the base never ran) is blamed on its caller, as
+// compare blames new call sites, with the callee named.
+func TestNewCallee(t *testing.T) {
+	base := newSim(12, 4, 19, webService(30))
+	head := base.clone(12)
+	head.nodes = append(head.nodes, simNode{name: "main.audit", parent: 2, perReq: 4})
+	raised, _ := run(DefaultOptions(), deploy(12, base, head))
+	if len(raised) != 1 || raised[0].Function != "main.handler" || !strings.Contains(strings.Join(raised[0].Evidence, " "), "main.audit") {
+		t.Errorf("new callee: %+v", raised)
+	}
+}
+
+// Windows of different CPU sources never pool: a base profiled by eBPF
+// and a head by the Go endpoint are not compared.
+func TestSourcesDoNotPool(t *testing.T) {
+	base := newSim(13, 4, 19, webService(30))
+	ws := deploy(13, base, base.clone(13).slow("main.parse", 0.5))
+	for i := range ws[240:] {
+		ws[240+i].CPU.Source = "pprof"
+	}
+	if raised, _ := run(DefaultOptions(), ws); len(raised) != 0 {
+		t.Errorf("ebpf against pprof: %+v", raised)
+	}
+	if _, err := Compare(ws[:240], ws[240:], VersionOptions{}); !errors.Is(err, ErrMixed) {
+		t.Errorf("Compare: %v", err)
+	}
+}
+
+func TestCompareErrors(t *testing.T) {
+	base := newSim(14, 1, 19, webService(10))
+	ws := deploy(14, base, base)
+	if _, err := Compare(nil, ws, VersionOptions{}); !errors.Is(err, ErrNoWindows) {
+		t.Errorf("no base: %v", err)
+	}
+	mixed := slices.Clone(ws[:10])
+	mixed[3].Version = "v0"
+	if _, err := Compare(mixed, ws[250:], VersionOptions{}); !errors.Is(err, ErrMixed) {
+		t.Errorf("two versions in the base: %v", err)
+	}
+	other := slices.Clone(ws[250:])
+	other[0].Service = "api"
+	if _, err := Compare(ws[:240], other, VersionOptions{}); !errors.Is(err, ErrMixed) {
+		t.Errorf("two services: %v", err)
+	}
+}
+
+// Per request: with request counts on every window, a function's cost
+// is CPU seconds per request; a load change (0.5×) is still no finding,
+// and a slowdown is found in that unit.
+func TestPerRequest(t *testing.T) {
+	base := newSim(15, 2, 19, webService(30))
+	base.reqRate = 500
+	ws := stream{service: "web", start: t0, base: base.clone(15), head: base.clone(1015),
+		baseV: "v1", headV: "v2", baseFor: 40 * time.Minute, headFor: 31 * time.Minute, hLoad: 0.5}.windows()
+	if raised, _ := run(DefaultOptions(), ws); len(raised) != 0 {
+		t.Errorf("0.5× load per request: %+v", raised)
+	}
+	raised, _ := run(DefaultOptions(), deploy(15, base, base.clone(15).slow("main.parse", 0.3)))
+	if len(raised) != 1 || raised[0].Function != "main.parse" || raised[0].Unit != UnitPerRequest {
+		t.Fatalf("per request: %+v", raised)
+	}
+	// 2 cores over 500 requests a second: 4 ms a request, a tenth of it
+	// in main.parse.
+	if f := raised[0]; f.Cum.Base < 0.00035 || f.Cum.Base > 0.00045 || f.Cum.Head < 1.2*f.Cum.Base {
+		t.Errorf("costs %+v", f.Cum)
+	}
+}
