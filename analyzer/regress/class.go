@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 
 	"github.com/perfhound/perfhound/analyzer/verdict"
 	"github.com/perfhound/perfhound/internal/textfmt"
@@ -83,6 +82,16 @@ type crossing struct {
 	under int // blocks in a row under the threshold less the margin
 }
 
+// covers says whether a class finding holds on resource r (a class
+// name): a drift of r's time per unit of work says the same.
+func (c *classTrend) covers(r string) bool {
+	if c.found != nil && string(c.foundClass) == r {
+		return true
+	}
+	i := classIndex(verdict.Class(r))
+	return i >= 0 && c.cross[i].found != nil
+}
+
 func (c *classTrend) active() []*Finding {
 	var out []*Finding
 	if c.found != nil {
@@ -96,13 +105,15 @@ func (c *classTrend) active() []*Finding {
 	return out
 }
 
-// loadRefOf pools the reference blocks [from, to) that have verdicts.
+// loadRefOf pools the reference blocks [from, to) that have verdicts,
+// but those under a class finding: when the service comes back from
+// another class, its coming back is no change.
 func (v *verTrend) loadRefOf(from, to int64) (loadRef, bool) {
 	var r loadRef
 	var sum, sum2 [nClasses]float64
 	for s := from; s < to; s++ {
 		b := v.block(s)
-		if b == nil || b.span.verdict.w == 0 {
+		if b == nil || b.span.verdict.w == 0 || b.classAway {
 			continue
 		}
 		r.span.add(b.span)
@@ -186,6 +197,9 @@ func (c *classTrend) closeClass(v *verTrend, seq int64, blk *block, slide loadRe
 		} else {
 			c.away = 0
 		}
+		if c.away == 0 {
+			blk.classAway = true
+		}
 		if c.away < o.PersistBlocks {
 			return ev
 		}
@@ -222,6 +236,11 @@ func (c *classTrend) closeClass(v *verTrend, seq int64, blk *block, slide loadRe
 		bc, c.run.head.span.from.UTC().Format("15:04 UTC"), textfmt.OrDash(textfmt.Loads(f.HeadVerdict.Load, verdict.ClassNone)),
 		blocksOf(o, c.run.head.blocks))}, f.Evidence...)
 	c.found, c.foundClass, c.away = f, bc, 0
+	for s := c.run.start; s <= seq; s++ {
+		if b := v.block(s); b != nil {
+			b.classAway = true
+		}
+	}
 	c.run = classRun{}
 	return append(ev, Event{Finding: *f})
 }
@@ -269,8 +288,8 @@ func (c *classTrend) closeCrossing(v *verTrend, i int, seq int64, blk *block, sl
 		return ev
 	}
 	f := c.loadFinding(v, &x.run, "load:", i, blk)
-	f.Evidence = append([]string{fmt.Sprintf("%s's load rose past the verdict's threshold of %s threads bound per second (by %.0f%%, %s) and stayed past it for %s in a row.",
-		capital(string(cl)), textfmt.Num(th), 100*o.ClassMargin, textfmt.Num(th*(1+o.ClassMargin)), blocksOf(o, x.run.head.blocks))}, f.Evidence...)
+	f.Evidence = append([]string{fmt.Sprintf("The %s load rose past the verdict's threshold of %s threads bound per second (by %.0f%%, %s) and stayed past it for %s in a row.",
+		cl, textfmt.Num(th), 100*o.ClassMargin, textfmt.Num(th*(1+o.ClassMargin)), blocksOf(o, x.run.head.blocks))}, f.Evidence...)
 	x.found, x.under = f, 0
 	x.run = classRun{}
 	return append(ev, Event{Finding: *f})
@@ -305,18 +324,11 @@ func (c *classTrend) loadFinding(v *verTrend, run *classRun, what string, i int,
 	f.BaseVerdict = run.ref.span.verdict.summary(o.Thresholds)
 	f.HeadVerdict = h.span.verdict.summary(o.Thresholds)
 	f.Evidence = []string{
-		fmt.Sprintf("%s's load went from %s to %s threads bound per second: %+.0f%% (%.0f%% CI %+.0f..%+.0f%%, over %s against %s).",
-			capital(string(cl)), textfmt.Num(mr), textfmt.Num(mh), f.ChangePct, 100*o.Confidence, f.CILow, f.CIHigh,
+		fmt.Sprintf("The %s load went from %s to %s threads bound per second: %+.0f%% (%.0f%% CI %+.0f..%+.0f%%, over %s against %s).",
+			cl, textfmt.Num(mr), textfmt.Num(mh), f.ChangePct, 100*o.Confidence, f.CILow, f.CIHigh,
 			textfmt.Plural(h.blocks, "block"), textfmt.Plural(run.ref.blocks, "block")),
 		"Before: " + f.BaseVerdict.Summary,
 		"Since: " + f.HeadVerdict.Summary,
 	}
 	return f
-}
-
-func capital(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
 }

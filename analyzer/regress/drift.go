@@ -32,7 +32,9 @@ import (
 //     a few percent, as much as a big function's share does.
 //   - A confirmed alarm is a finding only if the next PersistBlocks
 //     blocks, on their own, are still above c times the reference
-//     (one-sided, PersistAlpha) by the least effect, and the function
+//     (one-sided, PersistAlpha) by the least effect, and are without
+//     the highest of them (one-sided, 0.05: a rise carried by one
+//     block is a spike), and the function
 //     spent more CPU a second than in the reference (a fixed-cost
 //     function's share rises when the load falls; it did not get
 //     slower): a spike, or a transient, is not.
@@ -41,6 +43,11 @@ import (
 //   - A finding went away when the last RefBlocks blocks are closer to
 //     the reference than to the drifted level and significantly under
 //     the latter.
+
+// zRest is the one-sided z (p = 0.05) the persistence blocks without
+// their highest must still reach: the persistence's own test controls
+// false alarms; this one only asks that the rise not be one block's.
+var zRest = zQuantile(0.95)
 
 // cSelfShare is the least self share of the service's CPU in the
 // reference for a function to count in c; minCFunctions the least such
@@ -490,8 +497,12 @@ func (f *fnTrends) decide(v *verTrend, fn *fnTrend, blk *block, ev []Event) []Ev
 	fn.cs.cand = false
 	f.pending--
 	c := f.cOf(v, fn, fn.persist.first, fn.persist.last)
-	zp, _, _ := shareZ(fn.persist.incl, fn.persist.span.samples, fn.ref.incl, fn.ref.span.samples, c, fn.ref.phi)
-	held := zp >= v.t.zPersist && f.bigEnough(o, &fn.persist, &fn.ref, c)
+	holds := func(sp *fnSpan, zMin float64) bool {
+		z, _, _ := shareZ(sp.incl, sp.span.samples, fn.ref.incl, fn.ref.span.samples, c, fn.ref.phi)
+		return sp.blocks > 0 && z >= zMin && f.bigEnough(o, sp, &fn.ref, c)
+	}
+	rest := f.lessTop(v, fn, &fn.persist)
+	held := holds(&fn.persist, v.t.zPersist) && holds(&rest, zRest)
 	head := fn.run
 	head.join(fn.persist)
 	headC := f.cOf(v, fn, head.first, head.last)
@@ -504,6 +515,28 @@ func (f *fnTrends) decide(v *verTrend, fn *fnTrend, blk *block, ev []Event) []Ev
 	fn.head, fn.headC = head, headC
 	fn.found = f.finding(v, fn, blk, c)
 	return append(ev, Event{Finding: *fn.found})
+}
+
+// lessTop is sp's blocks without the one where fn's share was highest:
+// a rise that holds must not be carried by one block (a spike that
+// lasted two blocks would be, through the first of the persistence).
+func (f *fnTrends) lessTop(v *verTrend, fn *fnTrend, sp *fnSpan) fnSpan {
+	o := v.t.o
+	top, most := int64(math.MinInt64), -1.0
+	for s := sp.first; s <= sp.last; s++ {
+		if b := v.block(s); b != nil && b.span.samples >= o.MinBlockSamples {
+			if sh := fn.ring[v.slot(s)].incl / b.span.samples; sh > most {
+				top, most = s, sh
+			}
+		}
+	}
+	var out fnSpan
+	for s := sp.first; s <= sp.last; s++ {
+		if b := v.block(s); s != top && b != nil && b.span.samples >= o.MinBlockSamples {
+			out.addBlock(s, b, fn.ring[v.slot(s)])
+		}
+	}
+	return out
 }
 
 // explained says whether a descendant of fn with a finding of this

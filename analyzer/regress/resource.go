@@ -314,8 +314,12 @@ func (r *resTrends) close(v *verTrend, seq int64, ev []Event) []Event {
 			continue
 		}
 		x.cs.cand = false
-		zp, _, _ := resZ(i, &x.persist.sums, &x.ref)
-		if zp < v.t.zPersist || !r.resBigEnough(o, i, &x.persist, &x.ref) {
+		holds := func(sp *resSpan, zMin float64) bool {
+			z, _, _ := resZ(i, &sp.sums, &x.ref)
+			return sp.blocks > 0 && z >= zMin && r.resBigEnough(o, i, sp, &x.ref)
+		}
+		rest := r.lessTop(v, i, &x.persist)
+		if !holds(&x.persist, v.t.zPersist) || !holds(&rest, zRest) || v.cls.covers(resNames[i]) {
 			x.cs = cusum{}
 			x.run, x.persist = resSpan{}, resSpan{}
 			continue
@@ -326,6 +330,27 @@ func (r *resTrends) close(v *verTrend, seq int64, ev []Event) []Event {
 		ev = append(ev, Event{Finding: *x.found})
 	}
 	return ev
+}
+
+// lessTop is sp's blocks without the one where series i was highest (see
+// fnTrends.lessTop).
+func (r *resTrends) lessTop(v *verTrend, i int, sp *resSpan) resSpan {
+	perReq := r.series[i].ref.perReq
+	top, most := int64(math.MinInt64), math.Inf(-1)
+	for s := sp.first; s <= sp.last; s++ {
+		if b := v.block(s); b != nil && r.series[i].ref.usable(i, &b.res) {
+			if val, _ := b.res.ratio(i, perReq); val > most {
+				top, most = s, val
+			}
+		}
+	}
+	var out resSpan
+	for s := sp.first; s <= sp.last; s++ {
+		if b := v.block(s); s != top && b != nil && r.series[i].ref.usable(i, &b.res) {
+			out.addBlock(s, b)
+		}
+	}
+	return out
 }
 
 // unitOf names a series' unit.

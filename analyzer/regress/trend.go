@@ -13,8 +13,8 @@ import (
 )
 
 // TrendOptions configure drift, class and leak detection within a
-// version (drift.go, class.go, leak.go). DefaultTrendOptions are the
-// agent's; docs/regressions.md says where each number comes from.
+// version (drift.go, resource.go, class.go, leak.go), whose comments
+// say why each number. DefaultTrendOptions are the agent's.
 type TrendOptions struct {
 	// BlockLength is the span a version's windows are pooled over before
 	// its series are tested: a 10-s window of a service using half a
@@ -307,8 +307,8 @@ func (v *verTrend) close(ev []Event) []Event {
 		return ev // the warm-up: tracked, never tested nor a reference
 	}
 	ev = v.fn.close(v, b.seq, ev)
-	ev = v.res.close(v, b.seq, ev)
 	ev = v.cls.close(v, b.seq, ev)
+	ev = v.res.close(v, b.seq, ev)
 	return ev
 }
 
@@ -395,6 +395,9 @@ type block struct {
 	span       span // its samples are those of the version's CPU source
 	cpuWindows int
 	res        resBlock
+	// classAway: the block was under a class finding (another class
+	// than the reference's), and is no reference for the class rules.
+	classAway bool
 }
 
 func (b *block) reset(seq int64) { *b = block{seq: seq} }

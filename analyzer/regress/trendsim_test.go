@@ -44,6 +44,9 @@ type sim struct {
 	// loads are the verdict's loads at scale 1 and t (nil: cpu only);
 	// they get a 5% jitter.
 	loads func(t time.Time) map[verdict.Class]float64
+	// runQueue is the part of the cpu load spent waiting for a CPU at
+	// scale 1 and t (nil: none); it is added to the cpu load.
+	runQueue func(t time.Time) float64
 	// mem is the memory at t (nil: 0, unknown).
 	mem func(t time.Time) float64
 	// requests: the requests a second at scale 1; 0 unknown.
@@ -184,6 +187,10 @@ func (s *sim) at(i int) Window {
 	sum0 := verdict.Summary{Load: map[verdict.Class]float64{}, Confidence: 0.9}
 	for c, l := range loads {
 		sum0.Load[c] = l * (1 + 0.05*s.rng.NormFloat64())
+	}
+	if s.runQueue != nil {
+		sum0.RunQueue = s.runQueue(t) * scale * (1 + 0.05*s.rng.NormFloat64())
+		sum0.Load[verdict.ClassCPU] += sum0.RunQueue
 	}
 	w.Verdict = verdict.Combine([]verdict.Summary{sum0}, []float64{1}, verdict.DefaultThresholds())
 	w.Verdict.Confidence = 0.9
