@@ -63,7 +63,8 @@ type fnTrends struct {
 	// seen. They outlive the block (clearing a map of thousands of
 	// names and filling it again every block was a third of the cost):
 	// a name not seen in a block is dropped at its end, and its slot,
-	// listed in free, taken by the next new name.
+	// listed in free, taken by the next new name. So they hold the
+	// names of two blocks at most.
 	idx  map[string]int32
 	curs []fnCur
 	free []int32
@@ -78,6 +79,9 @@ type fnTrends struct {
 	pending int
 
 	slide []fnRef // scratch: the sliding reference of order[i]
+	// capped is the last block at whose end MaxFunctions dropped a
+	// function that was not negligible.
+	capped int64
 
 	// alarms, confirmed and held count the screen's alarms, those
 	// confirmed across functions, and those that held: what the stages
@@ -98,6 +102,12 @@ type fnBlock struct{ self, incl, incl2 float64 }
 type fnTrend struct {
 	name string
 	ring []fnBlock // by the block's ring slot; zero where it was not tracked
+	// since is the first block tracked. Before it the function was
+	// under a quarter of MinShare, and its zeros stand, unless known
+	// is false: MaxFunctions may have dropped it, and the blocks before
+	// since are unknown.
+	since int64
+	known bool
 	cs   cusum
 	ref  fnRef    // the reference when the rise began, while cs.frozen
 	snap *refSnap // the others' self shares in ref, for c
@@ -124,6 +134,7 @@ type fnRef struct {
 	span       span
 	cpuWindows int
 	blocks     int
+	ok         bool
 	self, incl float64
 	phi        float64
 }
@@ -173,6 +184,7 @@ func (a *fnSpan) join(o fnSpan) {
 func (a *fnSpan) share() float64 { return a.incl / a.span.samples }
 
 func (f *fnTrends) init() {
+	f.capped = math.MinInt64
 	f.idx = map[string]int32{}
 	f.fns = map[string]*fnTrend{}
 	f.edges = map[Call]float64{}
@@ -234,7 +246,8 @@ func (f *fnTrends) push(v *verTrend, seq int64) {
 			if !(n > 0) || e.incl/n < v.t.o.MinShare/4 {
 				continue
 			}
-			fn = &fnTrend{name: strings.Clone(e.name), ring: make([]fnBlock, len(v.ring))}
+			fn = &fnTrend{name: strings.Clone(e.name), ring: make([]fnBlock, len(v.ring)), since: seq,
+				known: f.capped == math.MinInt64 || seq-f.capped > int64(len(v.ring))}
 			f.fns[fn.name] = fn
 			admitted = true
 		}
@@ -246,6 +259,7 @@ func (f *fnTrends) push(v *verTrend, seq int64) {
 	for i := range f.curs {
 		f.curs[i].self, f.curs[i].incl, f.curs[i].incl2 = 0, 0, 0
 	}
+	f.prune(v, seq)
 }
 
 func (f *fnTrends) sortOrder() {
@@ -265,27 +279,14 @@ func (f *fnTrends) close(v *verTrend, seq int64, ev []Event) []Event {
 	n := blk.span.samples
 	refFrom, refTo, refOK := v.refRange(seq)
 	if n < o.MinBlockSamples {
-		f.prune(v)
 		return ev // too few samples: wait
 	}
 
 	// Every tracked function's sliding reference.
 	f.slide = slices.Grow(f.slide[:0], len(f.order))[:len(f.order)]
-	var refSpan span
-	var refCPU, refBlocks int
-	if refOK {
-		for r := refFrom; r < refTo; r++ {
-			if b := v.block(r); b != nil && b.span.samples >= o.MinBlockSamples {
-				refSpan.add(b.span)
-				refCPU += b.cpuWindows
-				refBlocks++
-			}
-		}
-		refOK = refBlocks >= (o.RefBlocks+1)/2
-	}
 	if refOK {
 		for i, fn := range f.order {
-			f.slide[i] = v.fnRef(fn, refFrom, refTo, refSpan, refCPU, refBlocks)
+			f.slide[i] = v.fnRef(fn, refFrom, refTo)
 		}
 	}
 	var snap *refSnap // the sliding reference's, made when a rise begins
@@ -308,7 +309,7 @@ func (f *fnTrends) close(v *verTrend, seq int64, ev []Event) []Event {
 			fn.persist.addBlock(seq, blk, fb)
 			continue
 		}
-		if !refOK {
+		if !refOK || !f.slide[i].ok {
 			continue
 		}
 		ref := &f.slide[i]
@@ -366,34 +367,39 @@ func (f *fnTrends) close(v *verTrend, seq int64, ev []Event) []Event {
 	if f.pending == 0 {
 		clear(f.edges)
 	}
-	f.prune(v)
 	return ev
 }
 
-// fnRef pools fn's counts over the reference blocks [from, to).
-func (v *verTrend) fnRef(fn *fnTrend, from, to int64, sp span, cpuWindows, blocks int) fnRef {
+// fnRef pools fn's counts over the reference blocks [from, to) with
+// enough samples (and known for fn); ok is false with fewer than half of
+// RefBlocks.
+func (v *verTrend) fnRef(fn *fnTrend, from, to int64) fnRef {
 	o := v.t.o
-	r := fnRef{span: sp, cpuWindows: cpuWindows, blocks: blocks}
+	var r fnRef
 	var incl2, blockSq float64
 	for s := from; s < to; s++ {
 		b := v.block(s)
-		if b == nil || b.span.samples < o.MinBlockSamples {
+		if b == nil || b.span.samples < o.MinBlockSamples || (!fn.known && s < fn.since) {
 			continue
 		}
 		fb := fn.ring[v.slot(s)]
+		r.span.add(b.span)
+		r.cpuWindows += b.cpuWindows
+		r.blocks++
 		r.self += fb.self
 		r.incl += fb.incl
 		incl2 += fb.incl2
 		blockSq += fb.incl * fb.incl / b.span.samples
 	}
+	r.ok = r.blocks >= (o.RefBlocks+1)/2
 	r.phi = 1
-	p := r.incl / sp.samples
-	if p > 0 && p < 1 {
-		if cpuWindows > 1 {
-			r.phi = max(r.phi, (incl2-p*r.incl)/(p*(1-p)*float64(cpuWindows-1)))
+	p := r.incl / r.span.samples
+	if r.ok && p > 0 && p < 1 {
+		if r.cpuWindows > 1 {
+			r.phi = max(r.phi, (incl2-p*r.incl)/(p*(1-p)*float64(r.cpuWindows-1)))
 		}
-		if blocks > 1 {
-			r.phi = max(r.phi, (blockSq-p*r.incl)/(p*(1-p)*float64(blocks-1)))
+		if r.blocks > 1 {
+			r.phi = max(r.phi, (blockSq-p*r.incl)/(p*(1-p)*float64(r.blocks-1)))
 		}
 	}
 	return r
@@ -405,7 +411,7 @@ func (f *fnTrends) snapshot() *refSnap {
 	snap := &refSnap{}
 	for i, fn := range f.order {
 		r := &f.slide[i]
-		if sh := r.self / r.span.samples; sh >= cSelfShare {
+		if sh := r.self / r.span.samples; r.ok && sh >= cSelfShare {
 			snap.names = append(snap.names, fn.name)
 			snap.shares = append(snap.shares, sh)
 		}
@@ -439,7 +445,11 @@ func (f *fnTrends) cOf(v *verTrend, fn *fnTrend, first, last int64) float64 {
 			continue
 		}
 		var self float64
-		if other := f.fns[name]; other != nil {
+		other := f.fns[name]
+		if other != nil && !other.known && other.since > first {
+			continue // not known over the span
+		}
+		if other != nil {
 			for s := first; s <= last; s++ {
 				if b := v.block(s); b != nil && b.span.samples >= o.MinBlockSamples {
 					self += other.ring[v.slot(s)].self
@@ -694,7 +704,7 @@ func (f *fnTrends) wentAway(v *verTrend, fn *fnTrend, seq int64, ev []Event) []E
 // prune forgets the tracked functions with no state under a quarter of
 // MinShare in every block of the ring, and past MaxFunctions the ones
 // with the least share.
-func (f *fnTrends) prune(v *verTrend) {
+func (f *fnTrends) prune(v *verTrend, seq int64) {
 	o := v.t.o
 	type kept struct {
 		fn   *fnTrend
@@ -720,6 +730,7 @@ func (f *fnTrends) prune(v *verTrend) {
 		for _, k := range keep[o.MaxFunctions:] {
 			if k.fn.found == nil && !k.fn.cs.cand {
 				delete(f.fns, k.fn.name)
+				f.capped = seq
 			}
 		}
 	}

@@ -288,28 +288,38 @@ func TestClassChange(t *testing.T) {
 
 // A resource's time per unit of work that rises for good is a drift:
 // a noisy neighbour's run queue per CPU second, and a slowdown of every
-// function alike, which no function's share shows, per request.
+// function alike, which no function's share shows, per request. One that
+// comes back down after an hour and a half is resolved.
 func TestResourceDrift(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		resource string
-		setup    func(s *sim, change time.Time)
+		until    time.Duration
+		setup    func(s *sim, in func(time.Time) bool)
 	}{
-		{"run queue", "run_queue", func(s *sim, change time.Time) {
+		{"run queue", "run_queue", 10 * time.Hour, func(s *sim, in func(time.Time) bool) {
 			s.runQueue = func(at time.Time) float64 {
-				if at.Before(change) {
-					return 0.05
+				if in(at) {
+					return 0.3
 				}
-				return 0.3
+				return 0.05
 			}
 		}},
-		{"cpu per request", "cpu", func(s *sim, change time.Time) {
+		{"run queue back", "run_queue", 90 * time.Minute, func(s *sim, in func(time.Time) bool) {
+			s.runQueue = func(at time.Time) float64 {
+				if in(at) {
+					return 0.3
+				}
+				return 0.05
+			}
+		}},
+		{"cpu per request", "cpu", 10 * time.Hour, func(s *sim, in func(time.Time) bool) {
 			s.requests = 200
 			s.mult = func(_ int, at time.Time) float64 {
-				if at.Before(change) {
-					return 1
+				if in(at) {
+					return 1.3
 				}
-				return 1.3
+				return 1
 			}
 		}},
 	} {
@@ -317,9 +327,9 @@ func TestResourceDrift(t *testing.T) {
 			s := newSim(111, serviceTree())
 			s.cores = 0.8
 			change := simEpoch.Add(2 * time.Hour)
-			tc.setup(s, change)
-			ev := s.run(newTrends(DefaultTrendOptions()), 0, s.windows(4*time.Hour))
-			fs := raised(ev)
+			tc.setup(s, func(at time.Time) bool { return !at.Before(change) && at.Before(change.Add(tc.until)) })
+			ev := s.run(newTrends(DefaultTrendOptions()), 0, s.windows(5*time.Hour))
+			fs, down := raised(ev), resolved(ev)
 			if len(fs) != 1 || fs[0].Kind != KindDrift || fs[0].Resource != tc.resource || fs[0].Function != "" {
 				t.Fatalf("want one drift of %s, got%s", tc.resource, describe(fs))
 			}
@@ -327,7 +337,55 @@ func TestResourceDrift(t *testing.T) {
 			if d := fs[0].DetectedAt.Sub(change); d <= 0 || d > time.Hour {
 				t.Errorf("detected %v after the change", d)
 			}
+			if tc.until > 5*time.Hour {
+				if len(down) != 0 {
+					t.Errorf("resolved%s", describe(down))
+				}
+				return
+			}
+			back := change.Add(tc.until)
+			if len(down) != 1 || down[0].ID != fs[0].ID || down[0].ResolvedAt.Before(back) || down[0].ResolvedAt.After(back.Add(time.Hour)) {
+				t.Fatalf("back at %s; resolved%s", back.Format("15:04"), describe(down))
+			}
+			t.Logf("resolved %v after it came back", down[0].ResolvedAt.Sub(back))
 		})
+	}
+}
+
+// What a version keeps is bounded: two blocks' names (a service that
+// makes up new function names every window), the functions tracked
+// (MaxFunctions), an hour of memory points.
+func TestTrendBounded(t *testing.T) {
+	o := DefaultTrendOptions()
+	o.MaxFunctions = 8
+	s := newSim(131, serviceTree())
+	s.mem = func(time.Time) float64 { return 300 << 20 }
+	tr := newTrends(o)
+	const fresh = 300
+	maxIdx, maxTracked := 0, 0
+	for i := range s.windows(3 * time.Hour) {
+		w := s.at(i)
+		for k := range fresh {
+			w.CPU.Funcs[fmt.Sprintf("gen.f%d_%d", i, k)] = FuncCount{Self: 1, Incl: 1}
+		}
+		w.CPU.Samples += fresh
+		if ev := tr.observe(w); len(ev) != 0 {
+			t.Fatalf("%s", describe(raised(ev)))
+		}
+		v := tr.services["svc"]["v1"]
+		maxIdx = max(maxIdx, len(v.fn.idx))
+		maxTracked = max(maxTracked, len(v.fn.fns))
+		if len(v.leak.pts) > 60 {
+			t.Fatalf("%d memory points", len(v.leak.pts))
+		}
+	}
+	if v := tr.services["svc"]["v1"]; v.fn.confirmed != 0 {
+		t.Errorf("%d alarms confirmed: functions dropped by MaxFunctions came back as rising from nothing", v.fn.confirmed)
+	}
+	twoBlocks := 2*int(o.BlockLength/s.window)*fresh + len(s.fns)
+	t.Logf("names pooled at most %d (two blocks': %d), tracked at most %d", maxIdx, twoBlocks, maxTracked)
+	if maxIdx > twoBlocks || maxTracked > o.MaxFunctions {
+		t.Errorf("names %d (two blocks have %d), tracked %d (MaxFunctions %d)", maxIdx, twoBlocks, maxTracked, o.MaxFunctions)
 	}
 }
 
