@@ -108,10 +108,10 @@ type fnTrend struct {
 	// since are unknown.
 	since int64
 	known bool
-	cs   cusum
-	ref  fnRef    // the reference when the rise began, while cs.frozen
-	snap *refSnap // the others' self shares in ref, for c
-	run  fnSpan   // the blocks since the rise began
+	cs    cusum
+	ref   fnRef    // the reference when the rise began, while cs.frozen
+	snap  *refSnap // the others' self shares in ref, for c
+	run   fnSpan   // the blocks since the rise began
 	// persist pools the blocks after a confirmed alarm, head the run
 	// and them: the finding's head while it holds, with its c.
 	persist, head fnSpan
