@@ -1,8 +1,507 @@
 package regress
 
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/perfhound/perfhound/analyzer/verdict"
+)
+
 // TrendOptions configure drift, class and leak detection within a
-// version. SCAFFOLD: fields are the implementer's (helper B).
-type TrendOptions struct{}
+// version (drift.go, resource.go, class.go, leak.go), whose comments
+// say why each number. DefaultTrendOptions are the agent's.
+type TrendOptions struct {
+	// BlockLength is the span a version's windows are pooled over before
+	// its series are tested: a 10-s window of a service using half a
+	// core holds about 100 samples, far too few for a function's share.
+	// Blocks are aligned to the clock, so a replay cuts them the same.
+	BlockLength time.Duration
+	// RefBlocks is the reference's length, GapBlocks how far it lags the
+	// block tested: the reference is the RefBlocks blocks that ended
+	// GapBlocks blocks earlier (at first, the version's first RefBlocks
+	// after the block it started in, which is left out as its warm-up).
+	// The lag lets a slow drift pile up against a reference that has not
+	// followed it; while a series is above its reference the reference
+	// stays where it was when the rise began.
+	RefBlocks, GapBlocks int
+	// PersistBlocks is how long a change must hold after the screen
+	// flagged it to be a finding, and how long the opposite must hold
+	// for a class finding to be resolved.
+	PersistBlocks int
+	// CUSUMK and CUSUMH are the one-sided CUSUM's allowance and decision
+	// interval, in standard errors of a block: k = 0.5 is tuned to a
+	// shift of one standard error, h = 8 gives about 18,000 blocks
+	// between false alarms of one series without a shift.
+	CUSUMK, CUSUMH float64
+	// MinShare is the least inclusive share of the service's CPU, in the
+	// reference or the block, for a function to be tested; functions
+	// under a quarter of it in every block kept are not tracked at all.
+	MinShare float64
+	// MinRelChange and MinAbsChange are the least change of a function's
+	// share worth a finding: relative to the reference, and in share.
+	MinRelChange, MinAbsChange float64
+	// FDR is the false discovery rate of the screen's alarms at one
+	// block, across the functions tested (Benjamini–Hochberg), and
+	// across the resources.
+	FDR float64
+	// PersistAlpha is the one-sided significance the blocks after an
+	// alarm must reach on their own to confirm it, and the blocks after
+	// a finding to show it went away.
+	PersistAlpha float64
+	// MinBlockSamples is the least CPU samples a block needs to be
+	// tested or to count in a reference: too few samples, wait.
+	MinBlockSamples float64
+	// ResourceMinRelChange and ResourceMinLoad are the least change of a
+	// resource's time per unit of work worth a drift finding: relative,
+	// and in threads (the extra time per second of wall time it costs at
+	// the block's work rate).
+	ResourceMinRelChange, ResourceMinLoad float64
+	// ClassMargin is the hysteresis of the class rules: a block counts
+	// as another class only if it still is with the verdict's thresholds
+	// and loads moved this part in favour of the reference's class; a
+	// load crosses a threshold when it passes it by this part.
+	ClassMargin float64
+	// Thresholds are the verdict's, which the class rules judge by.
+	Thresholds verdict.Thresholds
+	// LeakSpan is how much of a version's memory history the leak rule
+	// fits (at most), LeakMinSpan how much it needs.
+	LeakSpan, LeakMinSpan time.Duration
+	// LeakAlpha is the Mann–Kendall test's one-sided significance.
+	LeakAlpha float64
+	// LeakMinGrowth (a fraction of the memory at the span's start) and
+	// LeakMinBytesPerHour are the least growth an hour that is a leak.
+	LeakMinGrowth, LeakMinBytesPerHour float64
+	// LeakRestartDrop: memory falling under this part of its low-water
+	// mark of the last ten minutes is a restart, and the fit starts over.
+	LeakRestartDrop float64
+	// Confidence is the confidence of the intervals findings carry.
+	Confidence float64
+	// StaleVersion: a version of a service not seen for this long while
+	// another version of the service runs is gone; its findings are
+	// resolved by the one that runs.
+	StaleVersion time.Duration
+	// MaxFunctions bounds the functions tracked per version; the ones
+	// with the least share go first.
+	MaxFunctions int
+}
 
 // DefaultTrendOptions are the agent's.
-func DefaultTrendOptions() TrendOptions { return TrendOptions{} }
+func DefaultTrendOptions() TrendOptions {
+	return TrendOptions{
+		BlockLength:          5 * time.Minute,
+		RefBlocks:            6,
+		GapBlocks:            6,
+		PersistBlocks:        3,
+		CUSUMK:               0.5,
+		CUSUMH:               8,
+		MinShare:             0.01,
+		MinRelChange:         0.05,
+		MinAbsChange:         0.001,
+		FDR:                  0.01,
+		PersistAlpha:         0.001,
+		MinBlockSamples:      200,
+		ResourceMinRelChange: 0.10,
+		ResourceMinLoad:      0.02,
+		ClassMargin:          0.2,
+		Thresholds:           verdict.DefaultThresholds(),
+		LeakSpan:             time.Hour,
+		LeakMinSpan:          30 * time.Minute,
+		LeakAlpha:            1e-3,
+		LeakMinGrowth:        0.10,
+		LeakMinBytesPerHour:  16 << 20,
+		LeakRestartDrop:      0.5,
+		Confidence:           0.95,
+		StaleVersion:         15 * time.Minute,
+		MaxFunctions:         2000,
+	}
+}
+
+// Lookback is how much of a service's latest windows a new detector must
+// be fed to rebuild what the trends compare with: the warm-up block, the
+// reference, its lag and a persistence, and the leak rule's span. A
+// change older than that, still held, is compared with a reference that
+// already holds it, and is not found again.
+func (o TrendOptions) Lookback() time.Duration {
+	blocks := o.BlockLength * time.Duration(1+o.RefBlocks+o.GapBlocks+o.PersistBlocks)
+	return max(blocks, o.LeakSpan+o.BlockLength)
+}
+
+// maxVersions bounds the versions of one service kept at once (a rolling
+// deploy runs two); the least recently seen goes first.
+const maxVersions = 4
+
+// trends finds drift, class changes and leaks within each version of
+// each service. The Detector feeds it every window, in time order.
+type trends struct {
+	o        TrendOptions
+	ringLen  int
+	zCI      float64 // two-sided normal quantile at o.Confidence
+	zPersist float64 // one-sided normal quantile at o.PersistAlpha
+	services map[string]map[string]*verTrend
+	fitBuf   []float64
+}
+
+func newTrends(o TrendOptions) *trends {
+	return &trends{
+		o:        o,
+		ringLen:  o.RefBlocks + o.GapBlocks + 1,
+		zCI:      zQuantile(1 - (1-o.Confidence)/2),
+		zPersist: zQuantile(1 - o.PersistAlpha),
+		services: map[string]map[string]*verTrend{},
+	}
+}
+
+// forget drops what is known of service (the Detector evicted it).
+func (t *trends) forget(service string) { delete(t.services, service) }
+
+// observe reads one window and returns the findings it raised or
+// resolved.
+func (t *trends) observe(w Window) []Event {
+	vs := t.services[w.Service]
+	if vs == nil {
+		vs = map[string]*verTrend{}
+		t.services[w.Service] = vs
+	}
+	ev := t.retire(vs, w)
+	v := vs[w.Version]
+	if v == nil {
+		v = newVerTrend(t, w)
+		vs[w.Version] = v
+	}
+	return v.observe(w, ev)
+}
+
+// retire resolves the findings of the service's versions that are gone:
+// not seen for StaleVersion while w's version runs, or the least recently
+// seen past maxVersions.
+func (t *trends) retire(vs map[string]*verTrend, w Window) []Event {
+	var gone []*verTrend
+	for name, v := range vs {
+		if name != w.Version && w.Start.Sub(v.lastEnd) >= t.o.StaleVersion {
+			gone = append(gone, v)
+		}
+	}
+	if _, ok := vs[w.Version]; !ok && len(vs)-len(gone) >= maxVersions {
+		var oldest *verTrend
+		for name, v := range vs {
+			if name != w.Version && !slices.Contains(gone, v) && (oldest == nil || v.lastEnd.Before(oldest.lastEnd)) {
+				oldest = v
+			}
+		}
+		gone = append(gone, oldest)
+	}
+	slices.SortFunc(gone, func(a, b *verTrend) int { return strings.Compare(a.version, b.version) })
+	var ev []Event
+	for _, v := range gone {
+		for _, f := range v.active() {
+			f.Resolved, f.ResolvedAt, f.ResolvedBy = true, w.Start, w.Version
+			f.Evidence = append(f.Evidence, "Version "+v.version+" no longer runs; "+w.Version+" does.")
+			ev = append(ev, Event{Finding: *f, Resolved: true})
+		}
+		delete(vs, v.version)
+	}
+	return ev
+}
+
+// verTrend is the trends of one version of one service.
+type verTrend struct {
+	t                *trends
+	service, version string
+	source           string // the CPU counts' source; windows of another are not read for CPU
+	first            int64  // the block the version was first seen in: its warm-up
+	lastEnd          time.Time
+
+	cur  block   // the block being filled
+	ring []block // closed blocks, by seq % ringLen
+
+	fn   fnTrends
+	res  resTrends
+	cls  classTrend
+	leak leakTrend
+}
+
+func newVerTrend(t *trends, w Window) *verTrend {
+	v := &verTrend{t: t, service: w.Service, version: w.Version, first: t.blockOf(w.Start)}
+	v.ring = make([]block, t.ringLen)
+	for i := range v.ring {
+		v.ring[i].seq = math.MinInt64
+	}
+	v.cur.seq = math.MinInt64
+	v.fn.init()
+	return v
+}
+
+// blockOf is the clock-aligned block holding t.
+func (t *trends) blockOf(at time.Time) int64 {
+	return floorDiv(at.UnixNano(), int64(t.o.BlockLength))
+}
+
+// blockStart is when block seq starts.
+func (t *trends) blockStart(seq int64) time.Time {
+	return time.Unix(0, seq*int64(t.o.BlockLength)).UTC()
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// observe adds w to its block, closes the blocks it ends, and tests.
+func (v *verTrend) observe(w Window, ev []Event) []Event {
+	seq := v.t.blockOf(w.Start)
+	if v.cur.seq != math.MinInt64 && seq < v.cur.seq {
+		return ev // out of order: the contract is time order
+	}
+	if v.cur.seq != math.MinInt64 && seq > v.cur.seq {
+		ev = v.close(ev)
+	}
+	if v.cur.seq == math.MinInt64 {
+		v.cur.reset(seq)
+	}
+	end := w.Start.Add(w.Duration)
+	if end.After(v.lastEnd) {
+		v.lastEnd = end
+	}
+	v.add(w)
+	ev = v.leak.observe(v, w, ev)
+	if !end.Before(v.t.blockStart(seq + 1)) {
+		ev = v.close(ev)
+	}
+	return ev
+}
+
+// add pools w into the current block.
+func (v *verTrend) add(w Window) {
+	b := &v.cur
+	b.span.addWindow(w)
+	if w.CPU.Samples > 0 {
+		if v.source == "" {
+			v.source = w.CPU.Source
+		}
+		if w.CPU.Source == v.source {
+			b.cpuWindows++
+			b.span.samples += w.CPU.Samples
+			b.span.cpuSeconds += w.Duration.Seconds()
+			v.fn.addWindow(w)
+		}
+	}
+	b.res.addWindow(w)
+}
+
+// close ends the current block: it goes into the ring and every rule
+// reads it.
+func (v *verTrend) close(ev []Event) []Event {
+	b := v.cur
+	v.ring[v.slot(b.seq)] = b
+	v.cur.reset(math.MinInt64)
+	v.fn.push(v, b.seq)
+	if b.seq == v.first {
+		return ev // the warm-up: tracked, never tested nor a reference
+	}
+	ev = v.fn.close(v, b.seq, ev)
+	ev = v.cls.close(v, b.seq, ev)
+	ev = v.res.close(v, b.seq, ev)
+	return ev
+}
+
+func (v *verTrend) slot(seq int64) int {
+	return int(((seq % int64(len(v.ring))) + int64(len(v.ring))) % int64(len(v.ring)))
+}
+
+// block returns the closed block seq, or nil when the ring no longer (or
+// never) held it.
+func (v *verTrend) block(seq int64) *block {
+	b := &v.ring[v.slot(seq)]
+	if b.seq != seq {
+		return nil
+	}
+	return b
+}
+
+// refRange is the reference of block seq: blocks [from, to), or ok false
+// while the version has not had RefBlocks blocks past its warm-up.
+func (v *verTrend) refRange(seq int64) (from, to int64, ok bool) {
+	o := v.t.o
+	to = max(seq-int64(o.GapBlocks), v.first+1+int64(o.RefBlocks))
+	if to > seq {
+		return 0, 0, false
+	}
+	return to - int64(o.RefBlocks), to, true
+}
+
+// active lists the version's findings that hold, in a stable order.
+func (v *verTrend) active() []*Finding {
+	var out []*Finding
+	for _, f := range v.fn.fns {
+		if f.found != nil {
+			out = append(out, f.found)
+		}
+	}
+	for i := range v.res.series {
+		if f := v.res.series[i].found; f != nil {
+			out = append(out, f)
+		}
+	}
+	out = append(out, v.cls.active()...)
+	if v.leak.found != nil {
+		out = append(out, v.leak.found)
+	}
+	return out
+}
+
+// finding starts a finding of this version.
+func (v *verTrend) finding(kind Kind, fn, resource string, start time.Time, detected time.Time) *Finding {
+	subject := fn
+	if subject == "" {
+		subject = resource
+	}
+	return &Finding{
+		ID:          trendID(kind, v.service, v.version, subject, start),
+		Service:     v.service,
+		Kind:        kind,
+		Function:    fn,
+		Resource:    resource,
+		BaseVersion: v.version,
+		HeadVersion: v.version,
+		DetectedAt:  detected,
+		Confidence:  v.t.o.Confidence,
+	}
+}
+
+// trendID is a finding's stable ID: the same windows give the same one.
+func trendID(kind Kind, service, version, subject string, start time.Time) string {
+	h := sha256.New()
+	for _, s := range []string{string(kind), service, version, subject} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(start.Unix()))
+	h.Write(b[:])
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// block is what is kept of one block of a version's windows.
+type block struct {
+	seq        int64
+	span       span // its samples are those of the version's CPU source
+	cpuWindows int
+	res        resBlock
+	// classAway: the block was under a class finding (another class
+	// than the reference's), and is no reference for the class rules.
+	classAway bool
+}
+
+func (b *block) reset(seq int64) { *b = block{seq: seq} }
+
+// span is a run of windows: when, how many, their CPU samples, and the
+// sums their verdicts combine from.
+type span struct {
+	from, to time.Time
+	windows  int
+	// samples are the CPU samples of the version's source, cpuSeconds
+	// the length of the windows that have them.
+	samples, cpuSeconds float64
+	verdict             verdictSum
+}
+
+func (s *span) addWindow(w Window) {
+	end := w.Start.Add(w.Duration)
+	if s.windows == 0 || w.Start.Before(s.from) {
+		s.from = w.Start
+	}
+	if end.After(s.to) {
+		s.to = end
+	}
+	s.windows++
+	s.verdict.add(w.Verdict, w.Duration.Seconds())
+}
+
+func (s *span) add(o span) {
+	if o.windows == 0 {
+		return
+	}
+	if s.windows == 0 || o.from.Before(s.from) {
+		s.from = o.from
+	}
+	if o.to.After(s.to) {
+		s.to = o.to
+	}
+	s.windows += o.windows
+	s.samples += o.samples
+	s.cpuSeconds += o.cpuSeconds
+	s.verdict.addSum(o.verdict)
+}
+
+func (s span) rangeOf(version string) Range {
+	return Range{Version: version, From: s.from, To: s.to, Windows: s.windows, Samples: s.samples}
+}
+
+// nClasses is len(verdict.Classes) (a test holds them equal).
+const nClasses = 5
+
+func classIndex(c verdict.Class) int { return slices.Index(verdict.Classes, c) }
+
+// verdictSum is what verdict.Combine reads of windows, summed with their
+// lengths as weights: the combined verdict of blocks is the one of their
+// windows.
+type verdictSum struct {
+	w, runQueue, confidence float64
+	load                    [nClasses]float64
+}
+
+func (s *verdictSum) add(v verdict.Summary, seconds float64) {
+	if !(seconds > 0) || math.IsInf(seconds, 0) {
+		return
+	}
+	s.w += seconds
+	s.runQueue += seconds * v.RunQueue
+	s.confidence += seconds * v.Confidence
+	for c, l := range v.Load {
+		if i := classIndex(c); i >= 0 {
+			s.load[i] += seconds * l
+		}
+	}
+}
+
+func (s *verdictSum) addSum(o verdictSum) {
+	s.w += o.w
+	s.runQueue += o.runQueue
+	s.confidence += o.confidence
+	for i := range s.load {
+		s.load[i] += o.load[i]
+	}
+}
+
+// loadOf is the mean load of class i (-1: the run queue).
+func (s verdictSum) loadOf(i int) float64 {
+	if s.w == 0 {
+		return 0
+	}
+	if i < 0 {
+		return s.runQueue / s.w
+	}
+	return s.load[i] / s.w
+}
+
+// summary is the combined verdict, as verdict.Combine says.
+func (s verdictSum) summary(th verdict.Thresholds) verdict.Summary {
+	if s.w == 0 {
+		return verdict.Combine(nil, nil, th)
+	}
+	one := verdict.Summary{Load: map[verdict.Class]float64{}, RunQueue: s.runQueue / s.w, Confidence: s.confidence / s.w}
+	for i, c := range verdict.Classes {
+		if s.load[i] != 0 {
+			one.Load[c] = s.load[i] / s.w
+		}
+	}
+	return verdict.Combine([]verdict.Summary{one}, []float64{s.w}, th)
+}
