@@ -141,7 +141,7 @@ func (v *verTrend) loadRefOf(from, to int64) (loadRef, bool) {
 // classFavouring is the class of s by the verdict's rule with the
 // thresholds and loads moved by margin in favour of class fav: a block
 // that is another class even so clearly is.
-func classFavouring(s verdictSum, fav verdict.Class, margin float64, th verdict.Thresholds) verdict.Class {
+func classFavouring(s blockVerdicts, fav verdict.Class, margin float64, th verdict.Thresholds) verdict.Class {
 	if s.w == 0 {
 		return verdict.ClassNone
 	}

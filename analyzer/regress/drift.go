@@ -462,7 +462,7 @@ func (f *fnTrends) cOf(v *verTrend, fn *fnTrend, first, last int64) float64 {
 		return 1
 	}
 	slices.SortStableFunc(xs, func(a, b weighted) int { return cmp.Compare(a.v, b.v) })
-	c := weightedMedian(xs, -1)
+	c := weightedMedianSkip(xs, -1)
 	if !(c > 0) {
 		return 1
 	}

@@ -246,14 +246,6 @@ func (t *trends) blockStart(seq int64) time.Time {
 	return time.Unix(0, seq*int64(t.o.BlockLength)).UTC()
 }
 
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
-}
-
 // observe adds w to its block, closes the blocks it ends, and tests.
 func (v *verTrend) observe(w Window, ev []Event) []Event {
 	seq := v.t.blockOf(w.Start)
@@ -410,7 +402,7 @@ type span struct {
 	// samples are the CPU samples of the version's source, cpuSeconds
 	// the length of the windows that have them.
 	samples, cpuSeconds float64
-	verdict             verdictSum
+	verdict             blockVerdicts
 }
 
 func (s *span) addWindow(w Window) {
@@ -450,15 +442,15 @@ const nClasses = 5
 
 func classIndex(c verdict.Class) int { return slices.Index(verdict.Classes, c) }
 
-// verdictSum is what verdict.Combine reads of windows, summed with their
+// blockVerdicts is what verdict.Combine reads of windows, summed with their
 // lengths as weights: the combined verdict of blocks is the one of their
 // windows.
-type verdictSum struct {
+type blockVerdicts struct {
 	w, runQueue, confidence float64
 	load                    [nClasses]float64
 }
 
-func (s *verdictSum) add(v verdict.Summary, seconds float64) {
+func (s *blockVerdicts) add(v verdict.Summary, seconds float64) {
 	if !(seconds > 0) || math.IsInf(seconds, 0) {
 		return
 	}
@@ -472,7 +464,7 @@ func (s *verdictSum) add(v verdict.Summary, seconds float64) {
 	}
 }
 
-func (s *verdictSum) addSum(o verdictSum) {
+func (s *blockVerdicts) addSum(o blockVerdicts) {
 	s.w += o.w
 	s.runQueue += o.runQueue
 	s.confidence += o.confidence
@@ -482,7 +474,7 @@ func (s *verdictSum) addSum(o verdictSum) {
 }
 
 // loadOf is the mean load of class i (-1: the run queue).
-func (s verdictSum) loadOf(i int) float64 {
+func (s blockVerdicts) loadOf(i int) float64 {
 	if s.w == 0 {
 		return 0
 	}
@@ -493,7 +485,7 @@ func (s verdictSum) loadOf(i int) float64 {
 }
 
 // summary is the combined verdict, as verdict.Combine says.
-func (s verdictSum) summary(th verdict.Thresholds) verdict.Summary {
+func (s blockVerdicts) summary(th verdict.Thresholds) verdict.Summary {
 	if s.w == 0 {
 		return verdict.Combine(nil, nil, th)
 	}

@@ -14,8 +14,8 @@ import (
 // serviceTree is a service for the drift tests: main.parse (10% of the
 // CPU) under main.handleA (22% with its other work), main.handleB's
 // leaves, and a tail of 200 small functions (15%).
-func serviceTree() []simFn {
-	fns := []simFn{
+func serviceTree() []trendSimFn {
+	fns := []trendSimFn{
 		{name: "main.main", parent: -1},
 		{name: "main.serve", parent: 0, cost: 0.02},
 		{name: "main.handleA", parent: 1, cost: 0.02},
@@ -24,13 +24,13 @@ func serviceTree() []simFn {
 		{name: "main.background", parent: 0, cost: 0.05},
 	}
 	for k := range 10 {
-		fns = append(fns, simFn{name: fmt.Sprintf("main.a%d", k), parent: 2, cost: 0.01})
+		fns = append(fns, trendSimFn{name: fmt.Sprintf("main.a%d", k), parent: 2, cost: 0.01})
 	}
 	for k := range 10 {
-		fns = append(fns, simFn{name: fmt.Sprintf("main.b%d", k), parent: 4, cost: 0.063})
+		fns = append(fns, trendSimFn{name: fmt.Sprintf("main.b%d", k), parent: 4, cost: 0.063})
 	}
 	for k := range 200 {
-		fns = append(fns, simFn{name: fmt.Sprintf("lib.f%03d", k), parent: 4, cost: 0.15 / 200})
+		fns = append(fns, trendSimFn{name: fmt.Sprintf("lib.f%03d", k), parent: 4, cost: 0.15 / 200})
 	}
 	return fns
 }
@@ -76,7 +76,7 @@ func TestClassesMatchVerdict(t *testing.T) {
 // climb ends.
 func TestDriftRisingFunction(t *testing.T) {
 	for _, seed := range []uint64{1, 2, 3} {
-		s := newSim(seed, serviceTree())
+		s := newTrendSim(seed, serviceTree())
 		parse := s.fnIndex("main.parse")
 		rampStart := s.start.Add(3 * time.Hour)
 		s.mult = func(fn int, at time.Time) float64 {
@@ -120,7 +120,7 @@ func TestDriftRisingFunction(t *testing.T) {
 
 // A drift that comes back down is resolved.
 func TestDriftWentAway(t *testing.T) {
-	s := newSim(7, serviceTree())
+	s := newTrendSim(7, serviceTree())
 	parse := s.fnIndex("main.parse")
 	from, to := s.start.Add(2*time.Hour), s.start.Add(4*time.Hour)
 	s.mult = func(fn int, at time.Time) float64 {
@@ -151,7 +151,7 @@ func TestTrendSteadyNoise(t *testing.T) {
 		for h := range handlers {
 			handlers[h] = 1.0 / 20
 		}
-		s := newSim(seed, tree(handlers, 100))
+		s := newTrendSim(seed, tree(handlers, 100))
 		s.cores = 2
 		s.shape = 100
 		s.loads = func(time.Time) map[verdict.Class]float64 {
@@ -186,7 +186,7 @@ func TestTrendLoadChange(t *testing.T) {
 		{"x1.5 per request", 1.5, false, 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newSim(21, serviceTree())
+			s := newTrendSim(21, serviceTree())
 			change := s.start.Add(2 * time.Hour)
 			s.scale = func(at time.Time) float64 {
 				if at.Before(change) {
@@ -215,7 +215,7 @@ func TestTrendLoadChange(t *testing.T) {
 func TestDriftSpike(t *testing.T) {
 	for _, long := range []time.Duration{5 * time.Minute, 10 * time.Minute} {
 		for _, seed := range []uint64{31, 32} {
-			s := newSim(seed, serviceTree())
+			s := newTrendSim(seed, serviceTree())
 			parse := s.fnIndex("main.parse")
 			from := simEpoch.Add(2 * time.Hour)
 			in := func(at time.Time) bool { return !at.Before(from) && at.Before(from.Add(long)) }
@@ -250,7 +250,7 @@ func TestClassChange(t *testing.T) {
 		want, resolved int
 	}{{"persistent", 10 * time.Hour, 1, 0}, {"two blocks", 10 * time.Minute, 0, 0}, {"an hour", time.Hour, 1, 1}} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newSim(41, serviceTree())
+			s := newTrendSim(41, serviceTree())
 			change := simEpoch.Add(2 * time.Hour)
 			s.loads = func(at time.Time) map[verdict.Class]float64 {
 				io := 0.1
@@ -295,9 +295,9 @@ func TestResourceDrift(t *testing.T) {
 		name     string
 		resource string
 		until    time.Duration
-		setup    func(s *sim, in func(time.Time) bool)
+		setup    func(s *trendSim, in func(time.Time) bool)
 	}{
-		{"run queue", "run_queue", 10 * time.Hour, func(s *sim, in func(time.Time) bool) {
+		{"run queue", "run_queue", 10 * time.Hour, func(s *trendSim, in func(time.Time) bool) {
 			s.runQueue = func(at time.Time) float64 {
 				if in(at) {
 					return 0.3
@@ -305,7 +305,7 @@ func TestResourceDrift(t *testing.T) {
 				return 0.05
 			}
 		}},
-		{"run queue back", "run_queue", 90 * time.Minute, func(s *sim, in func(time.Time) bool) {
+		{"run queue back", "run_queue", 90 * time.Minute, func(s *trendSim, in func(time.Time) bool) {
 			s.runQueue = func(at time.Time) float64 {
 				if in(at) {
 					return 0.3
@@ -313,7 +313,7 @@ func TestResourceDrift(t *testing.T) {
 				return 0.05
 			}
 		}},
-		{"cpu per request", "cpu", 10 * time.Hour, func(s *sim, in func(time.Time) bool) {
+		{"cpu per request", "cpu", 10 * time.Hour, func(s *trendSim, in func(time.Time) bool) {
 			s.requests = 200
 			s.mult = func(_ int, at time.Time) float64 {
 				if in(at) {
@@ -324,7 +324,7 @@ func TestResourceDrift(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newSim(111, serviceTree())
+			s := newTrendSim(111, serviceTree())
 			s.cores = 0.8
 			change := simEpoch.Add(2 * time.Hour)
 			tc.setup(s, func(at time.Time) bool { return !at.Before(change) && at.Before(change.Add(tc.until)) })
@@ -358,7 +358,7 @@ func TestResourceDrift(t *testing.T) {
 func TestTrendBounded(t *testing.T) {
 	o := DefaultTrendOptions()
 	o.MaxFunctions = 8
-	s := newSim(131, serviceTree())
+	s := newTrendSim(131, serviceTree())
 	s.mem = func(time.Time) float64 { return 300 << 20 }
 	tr := newTrends(o)
 	const fresh = 300
@@ -392,7 +392,7 @@ func TestTrendBounded(t *testing.T) {
 // A service too small for a block to hold MinBlockSamples samples is
 // never tested, however much a function grows: wait, do not guess.
 func TestTrendTooFewSamples(t *testing.T) {
-	s := newSim(121, serviceTree())
+	s := newTrendSim(121, serviceTree())
 	s.cores = 0.02 // about 114 samples a block at 19 Hz
 	parse := s.fnIndex("main.parse")
 	change := simEpoch.Add(2 * time.Hour)
@@ -408,7 +408,7 @@ func TestTrendTooFewSamples(t *testing.T) {
 		t.Errorf("%s", describe(raised(ev)))
 	}
 	// The same at 0.1 core is found: the test can fail.
-	s = newSim(121, serviceTree())
+	s = newTrendSim(121, serviceTree())
 	s.cores = 0.1
 	s.mult = func(fn int, at time.Time) float64 {
 		if fn == parse && !at.Before(change) {
@@ -436,7 +436,7 @@ func TestClassLoadCrossing(t *testing.T) {
 		{"crosses for two blocks", 0.18, 10 * time.Minute, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newSim(51, serviceTree())
+			s := newTrendSim(51, serviceTree())
 			change := simEpoch.Add(2 * time.Hour)
 			s.scale = func(at time.Time) float64 {
 				if !at.Before(change) && at.Before(change.Add(tc.long)) {
@@ -464,8 +464,8 @@ func TestClassLoadCrossing(t *testing.T) {
 }
 
 // leakSim is a service whose memory is mem(t), with 1% noise.
-func leakSim(seed uint64, mem func(at time.Time) float64) *sim {
-	s := newSim(seed, serviceTree())
+func leakSim(seed uint64, mem func(at time.Time) float64) *trendSim {
+	s := newTrendSim(seed, serviceTree())
 	s.mem = func(at time.Time) float64 { return mem(at) * (1 + 0.01*s.rng.NormFloat64()) }
 	return s
 }
@@ -561,8 +561,8 @@ func TestLeakFalseAlarms(t *testing.T) {
 // The same windows give the same events; a new trends fed the Lookback
 // before a finding gives it the same ID.
 func TestTrendReplay(t *testing.T) {
-	mk := func() *sim {
-		s := newSim(81, serviceTree())
+	mk := func() *trendSim {
+		s := newTrendSim(81, serviceTree())
 		parse := s.fnIndex("main.parse")
 		rampStart := s.start.Add(3 * time.Hour)
 		s.mult = func(fn int, at time.Time) float64 {
@@ -633,16 +633,16 @@ func TestTrendVersionGone(t *testing.T) {
 // sampled 16,000 times a window), the agent's cost per service every
 // 10 s; the block's tests (every 30th window) are in the mean.
 func BenchmarkTrendObserve(b *testing.B) {
-	var fns []simFn
-	fns = append(fns, simFn{name: "main.main", parent: -1})
+	var fns []trendSimFn
+	fns = append(fns, trendSimFn{name: "main.main", parent: -1})
 	for h := range 20 {
 		hi := len(fns)
-		fns = append(fns, simFn{name: fmt.Sprintf("main.handler%d", h), parent: 0, cost: 0.001})
+		fns = append(fns, trendSimFn{name: fmt.Sprintf("main.handler%d", h), parent: 0, cost: 0.001})
 		for k := range 100 {
-			fns = append(fns, simFn{name: fmt.Sprintf("main.h%d_leaf%d", h, k), parent: hi, cost: 0.01})
+			fns = append(fns, trendSimFn{name: fmt.Sprintf("main.h%d_leaf%d", h, k), parent: hi, cost: 0.01})
 		}
 	}
-	s := newSim(101, fns)
+	s := newTrendSim(101, fns)
 	s.cores, s.hz = 16, 99
 	s.mem = func(time.Time) float64 { return 300 << 20 }
 	const distinct = 90

@@ -17,15 +17,15 @@ import (
 
 var simEpoch = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 
-type simFn struct {
+type trendSimFn struct {
 	name   string
 	parent int // -1 for the root
 	cost   float64
 }
 
-type sim struct {
+type trendSim struct {
 	rng     *rand.Rand
-	fns     []simFn // parents before children
+	fns     []trendSimFn // parents before children
 	hz      float64
 	cores   float64 // CPU the service uses at scale 1, in cores
 	shape   float64 // Gamma shape of the per-window jitter; 0: none
@@ -56,8 +56,8 @@ type sim struct {
 	self, incl []float64
 }
 
-func newSim(seed uint64, fns []simFn) *sim {
-	return &sim{
+func newTrendSim(seed uint64, fns []trendSimFn) *trendSim {
+	return &trendSim{
 		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		fns:     fns,
 		hz:      19,
@@ -73,23 +73,23 @@ func newSim(seed uint64, fns []simFn) *sim {
 // tree builds main.main → handlers → leaves: the handlers share the
 // cost as weights say, each with its own leaves whose costs fall off as
 // 1/rank.
-func tree(handlers []float64, leaves int) []simFn {
-	fns := []simFn{{name: "main.main", parent: -1}}
+func tree(handlers []float64, leaves int) []trendSimFn {
+	fns := []trendSimFn{{name: "main.main", parent: -1}}
 	for h, w := range handlers {
 		hi := len(fns)
-		fns = append(fns, simFn{name: fmt.Sprintf("main.handler%d", h), parent: 0, cost: w * 0.05})
+		fns = append(fns, trendSimFn{name: fmt.Sprintf("main.handler%d", h), parent: 0, cost: w * 0.05})
 		var norm float64
 		for k := 1; k <= leaves; k++ {
 			norm += 1 / float64(k)
 		}
 		for k := 1; k <= leaves; k++ {
-			fns = append(fns, simFn{name: fmt.Sprintf("main.h%d_leaf%d", h, k), parent: hi, cost: w * 0.95 / float64(k) / norm})
+			fns = append(fns, trendSimFn{name: fmt.Sprintf("main.h%d_leaf%d", h, k), parent: hi, cost: w * 0.95 / float64(k) / norm})
 		}
 	}
 	return fns
 }
 
-func (s *sim) poisson(l float64) float64 {
+func (s *trendSim) poisson(l float64) float64 {
 	if l <= 0 {
 		return 0
 	}
@@ -106,7 +106,7 @@ func (s *sim) poisson(l float64) float64 {
 	return math.Max(0, math.Round(l+math.Sqrt(l)*s.rng.NormFloat64()))
 }
 
-func (s *sim) gamma() float64 {
+func (s *trendSim) gamma() float64 {
 	if s.shape == 0 {
 		return 1
 	}
@@ -128,7 +128,7 @@ func (s *sim) gamma() float64 {
 }
 
 // at makes window i.
-func (s *sim) at(i int) Window {
+func (s *trendSim) at(i int) Window {
 	t := s.start.Add(time.Duration(i) * s.window)
 	scale := 1.0
 	if s.scale != nil {
@@ -204,7 +204,7 @@ func (s *sim) at(i int) Window {
 }
 
 // run feeds windows [from, to) to t and returns the events.
-func (s *sim) run(t *trends, from, to int) []Event {
+func (s *trendSim) run(t *trends, from, to int) []Event {
 	var ev []Event
 	for i := from; i < to; i++ {
 		ev = append(ev, t.observe(s.at(i))...)
@@ -213,10 +213,10 @@ func (s *sim) run(t *trends, from, to int) []Event {
 }
 
 // windows is how many windows d holds.
-func (s *sim) windows(d time.Duration) int { return int(d / s.window) }
+func (s *trendSim) windows(d time.Duration) int { return int(d / s.window) }
 
 // fnIndex is the index of the function called name.
-func (s *sim) fnIndex(name string) int {
+func (s *trendSim) fnIndex(name string) int {
 	for k, f := range s.fns {
 		if f.name == name {
 			return k

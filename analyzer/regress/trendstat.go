@@ -13,9 +13,6 @@ import (
 // slope with Sen's interval and the Mann–Kendall trend test. The normal
 // distribution is go-moremath's.
 
-// upperTail is P(Z ≥ z) for a standard normal Z.
-func upperTail(z float64) float64 { return 0.5 * math.Erfc(z/math.Sqrt2) }
-
 // zQuantile is the standard normal's p-quantile.
 func zQuantile(p float64) float64 { return stats.StdNormal.InvCDF(p) }
 
@@ -54,7 +51,7 @@ type weighted struct{ v, w float64 }
 // either side (the lower one on a tie), leaving out xs[skip] (skip < 0
 // leaves out nothing). xs must be sorted by value. It is NaN when no
 // weight is left.
-func weightedMedian(xs []weighted, skip int) float64 {
+func weightedMedianSkip(xs []weighted, skip int) float64 {
 	var total float64
 	for i, x := range xs {
 		if i != skip {

@@ -30,13 +30,13 @@ func TestBHPass(t *testing.T) {
 
 func TestWeightedMedian(t *testing.T) {
 	xs := []weighted{{1, 1}, {2, 1}, {3, 5}}
-	if got := weightedMedian(xs, -1); got != 3 {
+	if got := weightedMedianSkip(xs, -1); got != 3 {
 		t.Errorf("all: %v", got)
 	}
-	if got := weightedMedian(xs, 2); got != 1 {
+	if got := weightedMedianSkip(xs, 2); got != 1 {
 		t.Errorf("without the heaviest: %v, want the lower of a tie", got)
 	}
-	if got := weightedMedian([]weighted{{1, 0}}, -1); !math.IsNaN(got) {
+	if got := weightedMedianSkip([]weighted{{1, 0}}, -1); !math.IsNaN(got) {
 		t.Errorf("no weight: %v", got)
 	}
 }
