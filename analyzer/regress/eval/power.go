@@ -11,14 +11,19 @@ import (
 // PowerModel is what a detector comparing a function's inclusive share
 // of the service's CPU in a new version's first minutes with its share
 // in the previous version's last BaseWindow can at best see, by the
-// binomial model inflated by the windows' overdispersion φ (the
-// design's test, regress-design.md): z = (p_h − c·p_b) /
-// sqrt(φ·(p_h(1−p_h)/N_h + c²p_b(1−p_b)/N_b)), c = 1/(1+s·d) the
-// dilution, against a one-sided Bonferroni bound over the functions
-// tested at a look with the FDR spent evenly over the looks, and the
-// minimum effect. It is the yardstick the harness prints beside the
-// detector's results: the detector cannot do much better, and should
-// not do much worse.
+// binomial model inflated by the windows' overdispersion φ. When only f
+// changed, by a factor 1+d, the odds of a sample holding f change by
+// exactly 1+d whatever f's share s, and the other functions' shares
+// fall by the dilution c = 1/(1+s·d) with the very same samples: the
+// evidence is the log odds ratio, z = ln(1+d) / sqrt(V_h + V_b), V =
+// Var(p̂)/(p(1−p))², Var(p̂) = p(1−p)·Σ N_w φ_w/(Σ N_w)². (A test of p_h
+// against c·p_b with c taken as known counts the dilution twice and
+// overstates z by 1/(1−s): twice for a 50% function.) It is tested
+// one-sided against a Bonferroni bound over the functions tested at a
+// look with the FDR spent evenly over the looks, and must clear the
+// minimum effect (relative to c·p_b: d itself). It is the yardstick the
+// harness prints beside the detector's results: the detector cannot do
+// much better, and should not do much worse.
 type PowerModel struct {
 	// Looks are the head ages at which the head is tested.
 	Looks []time.Duration
@@ -80,8 +85,11 @@ func (pm PowerModel) Expect(s, d, cores, kappa, baseHz float64, hz func(age time
 	nbw := cores * baseHz * secs
 	nb := nbw * (pm.BaseWindow.Seconds() / secs)
 	zcrit := distuv.UnitNormal.Quantile(1 - pm.FDR/float64(len(pm.Looks))/float64(max(tested, 1)))
-	ph, cpb := s*(1+d)/(1+s*d), s/(1+s*d)
-	delta := ph - cpb
+	ph, pb := s*(1+d)/(1+s*d), s
+	effect := math.Log1p(d)
+	// The minimum effects, relative and absolute (of c·p_b), as log odds.
+	floor := max(math.Log1p(pm.MinRel), math.Log1p(pm.MinAbs*(1+s*d)/s))
+	vb := (1 + kappa*nbw) / nb / (pb * (1 - pb))
 	for _, a := range pm.Looks {
 		var nh, nhphi float64
 		for age := time.Duration(0); age < a; age += WindowLength {
@@ -92,12 +100,12 @@ func (pm PowerModel) Expect(s, d, cores, kappa, baseHz float64, hz func(age time
 		if nh < pm.MinSamples {
 			continue
 		}
-		se := math.Sqrt(ph*(1-ph)*nhphi/(nh*nh) + cpb*(1-s)*(1+kappa*nbw)/nb)
-		thr := max(zcrit*se, pm.MinRel*cpb, pm.MinAbs)
-		p := 1 - distuv.UnitNormal.CDF((thr-delta)/se)
+		se := math.Sqrt(nhphi/(nh*nh)/(ph*(1-ph)) + vb)
+		thr := max(zcrit*se, floor)
+		p := 1 - distuv.UnitNormal.CDF((thr-effect)/se)
 		if a <= 3*time.Minute {
 			e.Within3 = max(e.Within3, p)
-			e.Z3 = delta / se
+			e.Z3 = effect / se
 		}
 		if a <= 30*time.Minute {
 			e.Within30 = max(e.Within30, p)

@@ -93,7 +93,7 @@ func (rep *Report) Targets() []Target {
 			}
 			t.Met = t.Met && ok
 			if perHundred || g.Findings > 0 {
-				parts = append(parts, fmt.Sprintf("%s: %d findings in %d runs (%s)", g.Rate+", "+g.Group, g.Findings, g.Runs, kinds(g.ByKind)))
+				parts = append(parts, fmt.Sprintf("%s, %s: %d in %d runs (%s)", g.Rate, g.Group, g.Findings, g.Runs, kinds(g.ByKind)))
 			}
 		}
 		switch {
@@ -134,6 +134,17 @@ func (rep *Report) Targets() []Target {
 	return append(out, t)
 }
 
+// detectorName is what the report calls the detector.
+func detectorName(o GridOptions) string {
+	if o.Detector != "" {
+		return o.Detector
+	}
+	if o.New == nil {
+		return "`regress.New(regress.DefaultOptions())`"
+	}
+	return "detector"
+}
+
 func kinds(m map[regress.Kind]int) string {
 	if len(m) == 0 {
 		return "none"
@@ -156,16 +167,17 @@ func (rep *Report) WriteMarkdown(w io.Writer) {
 	p("    go run ./analyzer/regress/eval/cmd/evalregress\n\n")
 	p("%d runs, %s simulated 10-s windows, in %s on %d workers. ", rep.Runs, thousands(rep.Windows), rep.Elapsed.Round(time.Second), workers(o.Workers))
 	p("Each run: %s of version %s, then the change at t0, then %s (%s for changes within a version); "+
-		"a new `regress.New(regress.DefaultOptions())` fed every window in time order. "+
+		"a new %s fed every window in time order. "+
 		"The service: a Go HTTP server (net/http → main.(*server).handle → JSON decoding, a SQL query, a cache, validation, rendering; "+
 		"GC, a ticker, the scheduler) and a tail of %d small functions; 11%% of its CPU is fixed per second (GC's background part, "+
 		"the ticker, the tail's background workers), the rest per request. "+
 		"A window's samples ~ Poisson(CPU seconds × Hz), spread over the stacks multinomially, each stack's weight times a "+
 		"per-window Gamma factor of CV %g (the overdispersion φ below). A slowdown of f by d adds d × f's inclusive cost to f's own code.\n\n",
-		dur(o.Base), BaseVersion, dur(o.After), dur(o.SameAfter), o.Tail, o.Jitter)
+		dur(o.Base), BaseVersion, dur(o.After), dur(o.SameAfter), detectorName(o), o.Tail, o.Jitter)
 	pm := rep.Power
-	p("The model (in parentheses) is the binomial test a detector of the design can at best make: the head's inclusive share "+
-		"against the base's last %s diluted, with φ, one-sided, Bonferroni over the %d functions holding ≥ %g%% of the CPU at α = %g "+
+	p("The model (in parentheses) is the binomial test a detector of the design can at best make: the odds of a sample holding the "+
+		"function, head against the base's last %s (exactly 1 + d when only the function changed, the dilution included), "+
+		"with φ, one-sided, Bonferroni over the %d functions holding ≥ %g%% of the CPU at α = %g "+
 		"spread over %d looks (%s), a change of at least %g%% (relative) and %g pp, a look needing %g head samples. "+
 		"Its powers are those of the best single look, a lower bound of the chance by then.\n\n",
 		dur(pm.BaseWindow), rep.Tested, 100*pm.MinShare, pm.FDR, len(pm.Looks), looks(pm.Looks), 100*pm.MinRel, 100*pm.MinAbs, pm.MinSamples)
@@ -272,16 +284,20 @@ func (rep *Report) writeRate(w io.Writer, r Rate) {
 		fmt.Fprintf(w, "\n|--:|--:|%s\n", strings.Repeat("--:|", len(o.Cores)))
 		for _, share := range o.Shares {
 			for _, slow := range o.Slowdowns {
-				fmt.Fprintf(w, "| %d%% | %d%% |", share, slow)
+				row := fmt.Sprintf("| %d%% | %d%% |", share, slow)
+				some := false
 				for _, cores := range o.Cores {
 					c := rep.cell(r.Label, cores, share, slow)
 					if c == nil {
-						fmt.Fprint(w, " |")
+						row += " |"
 						continue
 					}
-					fmt.Fprintf(w, " %s |", t.cell(c))
+					some = true
+					row += " " + t.cell(c) + " |"
 				}
-				fmt.Fprintln(w)
+				if some {
+					fmt.Fprintln(w, row)
+				}
 			}
 		}
 		fmt.Fprintln(w)
@@ -297,7 +313,7 @@ func (rep *Report) writeRate(w io.Writer, r Rate) {
 	if len(ex) > 0 {
 		fmt.Fprintf(w, "Findings on other functions at %s, examples:\n\n", r.Label)
 		for _, e := range ex {
-			fmt.Fprintf(w, "- %s\n", e)
+			fmt.Fprintf(w, "- %s\n", escape(e))
 		}
 		fmt.Fprintln(w)
 	}
@@ -310,7 +326,7 @@ func (rep *Report) writeOthers(w io.Writer) {
 	fmt.Fprintf(w, "### Runs where nothing regressed (every finding is false)\n\n")
 	fmt.Fprintf(w, "| scenario | rate | runs | runs with findings | findings | by kind | examples |\n|---|---|--:|--:|--:|---|---|\n")
 	for _, g := range rep.Others {
-		fmt.Fprintf(w, "| %s | %s | %d | %d | %d | %s | %s |\n", g.Group, g.Rate, g.Runs, g.WithFindings, g.Findings, kinds(g.ByKind), strings.Join(g.Examples, "; "))
+		fmt.Fprintf(w, "| %s | %s | %d | %d | %d | %s | %s |\n", g.Group, g.Rate, g.Runs, g.WithFindings, g.Findings, kinds(g.ByKind), escape(strings.Join(g.Examples, "; ")))
 	}
 	fmt.Fprintln(w)
 }
@@ -324,7 +340,7 @@ func (rep *Report) writeRestarts(w io.Writer) {
 		"The findings are both detectors' (the store keeps what was raised before).\n\n", dur(DefaultLookback))
 	fmt.Fprintf(w, "| scenario | rate | runs | findings (uninterrupted) | same findings | differences |\n|---|---|--:|--:|--:|---|\n")
 	for _, r := range rep.Restarts {
-		fmt.Fprintf(w, "| %s | %s | %d | %d | %d | %s |\n", strings.TrimPrefix(r.Name, "agent restart: "), r.Rate, r.Runs, r.Findings, r.Equal, strings.Join(r.Diffs, "; "))
+		fmt.Fprintf(w, "| %s | %s | %d | %d | %d | %s |\n", strings.TrimPrefix(r.Name, "agent restart: "), r.Rate, r.Runs, r.Findings, r.Equal, escape(strings.Join(r.Diffs, "; ")))
 	}
 	fmt.Fprintln(w)
 }
@@ -463,4 +479,9 @@ func WriteModel(w io.Writer, o GridOptions) error {
 		fmt.Fprintln(w)
 	}
 	return nil
+}
+
+// escape keeps a function name's * and | from turning into Markdown.
+func escape(s string) string {
+	return strings.NewReplacer("*", `\*`, "|", `\|`).Replace(s)
 }

@@ -23,6 +23,20 @@ const (
 // does not say (Detector.Lookback).
 const DefaultLookback = 90 * time.Minute
 
+// Detector is what the harness evaluates: a *regress.Detector, or any
+// other implementation of its contract (windows in time order in,
+// events out). One that has a Lookback() time.Duration method says what
+// an agent replays after a restart.
+type Detector interface {
+	Observe(regress.Window) []regress.Event
+}
+
+// NewDetector makes a run's detector.
+type NewDetector func() Detector
+
+// DefaultDetector is the agent's: regress.New(regress.DefaultOptions()).
+func DefaultDetector() Detector { return regress.New(regress.DefaultOptions()) }
+
 // Change is a code change a new version brings.
 type Change struct {
 	// Name says what it is ("slow encoding/json.Unmarshal +10%").
@@ -129,11 +143,15 @@ func Seed(name string, i int) uint64 {
 	return h.Sum64()
 }
 
-// Run simulates sc with seed and feeds its windows to a new detector with
-// the default options, in time order. With an agent restart it runs the
-// detector twice over the same windows, uninterrupted and restarted, and
-// returns the uninterrupted run's findings with the comparison.
-func Run(sc *Scenario, seed uint64) (*Result, error) {
+// Run simulates sc with seed and feeds its windows to a new detector
+// (newDet, nil for DefaultDetector), in time order. With an agent
+// restart it runs the detector twice over the same windows,
+// uninterrupted and restarted, and returns the uninterrupted run's
+// findings with the comparison.
+func Run(sc *Scenario, seed uint64, newDet NewDetector) (*Result, error) {
+	if newDet == nil {
+		newDet = DefaultDetector
+	}
 	base, err := NewModel(ModelOptions{Cores: sc.Cores, Tail: sc.Tail, CostPerRequest: DefaultModelOptions().CostPerRequest})
 	if err != nil {
 		return nil, fmt.Errorf("scenario %s: %w", sc.Name, err)
@@ -151,7 +169,7 @@ func Run(sc *Scenario, seed uint64) (*Result, error) {
 	}
 	windows := newStream(sc, seed, base, head)
 	if sc.AgentRestart <= 0 {
-		d := regress.New(regress.DefaultOptions())
+		d := newDet()
 		for i := 0; ; i++ {
 			w, ok := windows.next()
 			if !ok {
@@ -171,11 +189,11 @@ func Run(sc *Scenario, seed uint64) (*Result, error) {
 		all = append(all, w)
 	}
 	res.Windows = len(all)
-	d := regress.New(regress.DefaultOptions())
+	d := newDet()
 	for i, w := range all {
 		res.record(i, d.Observe(w))
 	}
-	restarted, at := restartRun(sc, seed, all, res.T0)
+	restarted, at := restartRun(sc, seed, all, res.T0, newDet)
 	res.RestartAt = at
 	res.RestartDiff = diffFindings(res, restarted)
 	res.RestartEqual = res.RestartDiff == ""
@@ -186,22 +204,19 @@ func Run(sc *Scenario, seed uint64) (*Result, error) {
 // then to a new detector: first the windows of its Lookback before that
 // window (the agent's replay of its store), then the rest. The findings
 // are both detectors' (the agent keeps what it stored before dying).
-func restartRun(sc *Scenario, seed uint64, all []regress.Window, t0 time.Time) (*Result, time.Time) {
+func restartRun(sc *Scenario, seed uint64, all []regress.Window, t0 time.Time, newDet NewDetector) (*Result, time.Time) {
 	rng := rand.New(rand.NewPCG(seed, 0xa9e47))
 	first := slices.IndexFunc(all, func(w regress.Window) bool { return !w.Start.Before(t0) })
 	span := max(1, int(sc.AgentRestart/WindowLength))
 	k := min(len(all)-1, first+1+rng.IntN(span))
 	out := &Result{}
-	d := regress.New(regress.DefaultOptions())
+	d := newDet()
 	for i := range k {
 		out.record(i, d.Observe(all[i]))
 	}
-	d = regress.New(regress.DefaultOptions())
-	from := all[k].Start.Add(-lookback(d))
-	for i := range k {
-		if !all[i].Start.Before(from) {
-			out.record(i, d.Observe(all[i]))
-		}
+	d = newDet()
+	for i := replayFrom(all, k, lookback(d)); i < k; i++ {
+		out.record(i, d.Observe(all[i]))
 	}
 	for i := k; i < len(all); i++ {
 		out.record(i, d.Observe(all[i]))
@@ -209,9 +224,17 @@ func restartRun(sc *Scenario, seed uint64, all []regress.Window, t0 time.Time) (
 	return out, all[k].Start
 }
 
+// replayFrom is the first window an agent restarting at window k
+// replays: the first starting within lookback of window k's start.
+func replayFrom(all []regress.Window, k int, lookback time.Duration) int {
+	from := all[k].Start.Add(-lookback)
+	i, _ := slices.BinarySearchFunc(all[:k], from, func(w regress.Window, t time.Time) int { return w.Start.Compare(t) })
+	return i
+}
+
 // lookback is the detector's Lookback when it has one.
-func lookback(d *regress.Detector) time.Duration {
-	if l, ok := any(d).(interface{ Lookback() time.Duration }); ok {
+func lookback(d Detector) time.Duration {
+	if l, ok := d.(interface{ Lookback() time.Duration }); ok {
 		return l.Lookback()
 	}
 	return DefaultLookback
