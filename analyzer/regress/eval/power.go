@@ -152,7 +152,7 @@ func Kappa(m *Model, f string, v float64) float64 {
 // its per-window inclusive counts around N_w·p over the binomial's.
 func MeasurePhi(m *Model, hz, jitter float64, windows int, seed uint64) map[string]float64 {
 	sim := NewSim("phi", seed, jitter, 0)
-	c := compile(m, sim.src)
+	c := compile(m)
 	ns := make([]float64, windows)
 	xs := map[string][]float64{}
 	for i := range windows {

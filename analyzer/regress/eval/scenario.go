@@ -313,10 +313,10 @@ type stream struct {
 func newStream(sc *Scenario, seed uint64, base, head *Model) *stream {
 	sim := NewSim("shop", seed, sc.Jitter, (24<<20)+(48<<20)*sc.Cores)
 	s := &stream{sc: sc, sim: sim, t0: int(sc.Base / WindowLength), n: int((sc.Base + sc.After) / WindowLength)}
-	s.base = compile(base, sim.src)
+	s.base = compile(base)
 	s.head = s.base
 	if head != base {
-		s.head = compile(head, sim.src)
+		s.head = compile(head)
 	}
 	if sc.ServiceRestart {
 		s.gap = 2 // the process is down for 20 s

@@ -3,6 +3,7 @@ package eval
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"testing"
@@ -92,7 +93,7 @@ func TestModelChanges(t *testing.T) {
 func TestWindowCounts(t *testing.T) {
 	m := model(t, 2, 500)
 	sim := NewSim("svc", 1, 0.05, 64<<20)
-	c := compile(m, sim.src)
+	c := compile(m)
 	var n, obj, objSelf float64
 	for i := range 60 {
 		w := sim.window(c, Step{Version: "v", Start: Epoch.Add(time.Duration(i) * WindowLength), Hz: 19, Load: 1, Warm: 1})
@@ -193,7 +194,7 @@ func TestOverdispersion(t *testing.T) {
 func TestLoadChange(t *testing.T) {
 	m := model(t, 1, 200)
 	sim := NewSim("svc", 3, 0, 64<<20)
-	c := compile(m, sim.src)
+	c := compile(m)
 	share := func(load float64) (tick, reqs float64) {
 		var n, x float64
 		for range 200 {
@@ -227,10 +228,30 @@ func BenchmarkWindow(b *testing.B) {
 		b.Run(fmt.Sprintf("cores=%g/hz=%g", tc.cores, tc.hz), func(b *testing.B) {
 			m := model(b, tc.cores, 2000)
 			sim := NewSim("svc", 1, 0.15, 64<<20)
-			c := compile(m, sim.src)
+			c := compile(m)
 			for b.Loop() {
 				sim.window(c, Step{Version: "v", Start: Epoch, Hz: tc.hz, Load: 1, Warm: 1})
 			}
 		})
+	}
+}
+
+// The alias table draws each index in proportion to its weight, zero
+// weights never.
+func TestAlias(t *testing.T) {
+	w := []float64{0, 1, 2, 0, 7, 0.5, 0.25, 0.25}
+	var a alias
+	a.build(w)
+	rng := rand.New(rand.NewPCG(1, 2))
+	const n = 200000
+	got := make([]float64, len(w))
+	for range n {
+		got[a.draw(rng)]++
+	}
+	for i, x := range w {
+		want := n * x / 11
+		if math.Abs(got[i]-want) > 5*math.Sqrt(want+1) {
+			t.Errorf("index %d: %g draws, want %.0f", i, got[i], want)
+		}
 	}
 }
