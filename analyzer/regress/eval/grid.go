@@ -54,6 +54,9 @@ type GridOptions struct {
 	LoadSeeds, ShiftSeeds, Restarts, ServiceRestarts int
 	// Jitter is the per-window overdispersion (Sim.Jitter).
 	Jitter float64
+	// RequestsKnown: the slowdowns' and null deploys' windows carry
+	// their request counts (the load changes run both ways).
+	RequestsKnown bool
 	// Tail is the service's long tail of functions.
 	Tail int
 	// Base and After are the spans before and after a deploy; SameAfter
@@ -249,7 +252,7 @@ func RunGrid(o GridOptions, progress io.Writer) (*Report, error) {
 	}
 	base := func(name string, r Rate, cores float64) *Scenario {
 		return &Scenario{Name: name, Cores: cores, Hz: r.Hz, BoostHz: r.BoostHz, BoostFor: r.BoostFor, Jitter: o.Jitter, Tail: o.Tail,
-			Base: o.Base, After: o.After, Deploy: true}
+			Base: o.Base, After: o.After, Deploy: true, RequestsKnown: o.RequestsKnown}
 	}
 
 	// Slowdowns: a cell's i-th run shares its seed (its base windows)

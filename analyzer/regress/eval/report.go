@@ -134,6 +134,13 @@ func (rep *Report) Targets() []Target {
 	return append(out, t)
 }
 
+func requests(known bool) string {
+	if known {
+		return "their request counts (per-request costs can be compared)"
+	}
+	return "no request counts (shares of the CPU only), but in the load changes marked so"
+}
+
 // detectorName is what the report calls the detector.
 func detectorName(o GridOptions) string {
 	if o.Detector != "" {
@@ -172,8 +179,9 @@ func (rep *Report) WriteMarkdown(w io.Writer) {
 		"GC, a ticker, the scheduler) and a tail of %d small functions; 11%% of its CPU is fixed per second (GC's background part, "+
 		"the ticker, the tail's background workers), the rest per request. "+
 		"A window's samples ~ Poisson(CPU seconds × Hz), spread over the stacks multinomially, each stack's weight times a "+
-		"per-window Gamma factor of CV %g (the overdispersion φ below). A slowdown of f by d adds d × f's inclusive cost to f's own code.\n\n",
-		dur(o.Base), BaseVersion, dur(o.After), dur(o.SameAfter), detectorName(o), o.Tail, o.Jitter)
+		"per-window Gamma factor of CV %g (the overdispersion φ below). A slowdown of f by d adds d × f's inclusive cost to f's own code. "+
+		"The windows carry %s.\n\n",
+		dur(o.Base), BaseVersion, dur(o.After), dur(o.SameAfter), detectorName(o), o.Tail, o.Jitter, requests(o.RequestsKnown))
 	pm := rep.Power
 	p("The model (in parentheses) is the binomial test a detector of the design can at best make: the odds of a sample holding the "+
 		"function, head against the base's last %s (exactly 1 + d when only the function changed, the dilution included), "+

@@ -118,6 +118,9 @@ func TestWindowCounts(t *testing.T) {
 		n += w.CPU.Samples
 		obj += w.CPU.Funcs["encoding/json.(*decodeState).object"].Incl
 		objSelf += w.CPU.Funcs["encoding/json.(*decodeState).object"].Self
+		if mem := w.Verdict.Load[verdict.ClassMemory] / 2; mem < 0.17 || mem > 0.23 {
+			t.Fatalf("window %d: memory management holds %.3f of the CPU, want about 0.2", i, mem)
+		}
 		if w.Verdict.Class != verdict.ClassCPU || math.Abs(w.Verdict.Load[verdict.ClassCPU]+w.Verdict.Load[verdict.ClassMemory]-2) > 0.5 {
 			t.Fatalf("window %d: verdict %+v, want cpu at about 2 cores", i, w.Verdict)
 		}

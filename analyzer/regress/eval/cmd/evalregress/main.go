@@ -20,13 +20,17 @@ func main() {
 	rates := flag.String("rates", "19,99,19+99", "sampling rates: 19, 99, and 19+99 (99 Hz for a new version's first 5 min)")
 	cores := flag.String("cores", "0.1,0.25,0.5,1,2", "service sizes, in cores")
 	jitter := flag.Float64("jitter", o.Jitter, "per-window overdispersion: CV of each stack's Gamma factor")
+	requests := flag.Bool("requests", false, "slowdowns and null deploys carry request counts (per-request costs)")
 	workers := flag.Int("workers", 0, "parallel runs (0: GOMAXPROCS)")
 	modelOnly := flag.Bool("model", false, "print the binomial model's expectation per cell only, run nothing")
 	out := flag.String("o", "", "write the Markdown here instead of stdout")
 	quiet := flag.Bool("q", false, "no progress on stderr")
 	flag.Parse()
 
-	o.Seeds, o.Nulls, o.Jitter, o.Workers = *seeds, *nulls, *jitter, *workers
+	o.Seeds, o.Nulls, o.Jitter, o.Workers, o.RequestsKnown = *seeds, *nulls, *jitter, *workers, *requests
+	if o.Seeds < 0 || o.Nulls < 0 || !(o.Jitter >= 0) {
+		fail(fmt.Errorf("-seeds %d, -nulls %d and -jitter %g must not be negative", o.Seeds, o.Nulls, o.Jitter))
+	}
 	var err error
 	if o.Rates, err = parseRates(*rates); err != nil {
 		fail(err)
