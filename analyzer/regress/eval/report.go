@@ -196,7 +196,7 @@ func (rep *Report) WriteMarkdown(w io.Writer) {
 		if !t.Met {
 			mark = "NOT MET"
 		}
-		p("- **%s** — %s: %s\n", mark, t.Name, t.Verdict)
+		p("- **%s** — %s: %s\n", mark, t.Name, escape(t.Verdict))
 	}
 	p("\n")
 
@@ -334,7 +334,7 @@ func (rep *Report) writeOthers(w io.Writer) {
 	fmt.Fprintf(w, "### Runs where nothing regressed (every finding is false)\n\n")
 	fmt.Fprintf(w, "| scenario | rate | runs | runs with findings | findings | by kind | examples |\n|---|---|--:|--:|--:|---|---|\n")
 	for _, g := range rep.Others {
-		fmt.Fprintf(w, "| %s | %s | %d | %d | %d | %s | %s |\n", g.Group, g.Rate, g.Runs, g.WithFindings, g.Findings, kinds(g.ByKind), escape(strings.Join(g.Examples, "; ")))
+		fmt.Fprintf(w, "| %s | %s | %d | %d | %d | %s | %s |\n", escape(g.Group), g.Rate, g.Runs, g.WithFindings, g.Findings, kinds(g.ByKind), escape(strings.Join(g.Examples, "; ")))
 	}
 	fmt.Fprintln(w)
 }
