@@ -20,7 +20,7 @@ func TestSlowCellCounts(t *testing.T) {
 	}
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
 	c := &SlowCell{}
-	c.add(run(Raise{ID: "a", Function: Func20, At: at(2 * time.Minute)}))                                                // right, in 3 min
+	c.add(run(Raise{ID: "a", Function: Func20, At: at(2 * time.Minute)}))                                                    // right, in 3 min
 	c.add(run(Raise{ID: "b", Function: Func50, At: at(time.Minute)}, Raise{ID: "c", Function: Func20, At: at(time.Minute)})) // a caller first
 	c.add(run(Raise{ID: "d", Kind: regress.KindDrift, Function: "x", At: at(-time.Minute)}, Raise{ID: "e", Function: Func20, At: at(20 * time.Minute)}))
 	c.add(run())
