@@ -151,7 +151,10 @@ type Report struct {
 	Restarts []*RestartRow
 	Runs     int
 	Windows  int
-	Elapsed  time.Duration
+	// NoDetectedAt counts findings raised without a DetectedAt (taken
+	// as detected at the end of the window that raised them).
+	NoDetectedAt int
+	Elapsed      time.Duration
 }
 
 // SlowCell is the outcome of a slowdown cell: a function of Share% of
@@ -403,6 +406,7 @@ func RunGrid(o GridOptions, progress io.Writer) (*Report, error) {
 	for _, j := range jobs {
 		rep.Runs++
 		rep.Windows += j.res.Windows
+		rep.NoDetectedAt += j.res.NoDetectedAt
 	}
 	for _, s := range slows {
 		for _, j := range s.jobs {

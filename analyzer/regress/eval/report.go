@@ -190,6 +190,9 @@ func (rep *Report) WriteMarkdown(w io.Writer) {
 		"Its powers are those of the best single look, a lower bound of the chance by then.\n\n",
 		dur(pm.BaseWindow), rep.Tested, 100*pm.MinShare, pm.FDR, len(pm.Looks), looks(pm.Looks), 100*pm.MinRel, 100*pm.MinAbs, pm.MinSamples)
 
+	if rep.NoDetectedAt > 0 {
+		p("**%d findings came without a DetectedAt**: taken as detected at the end of the window that raised them.\n\n", rep.NoDetectedAt)
+	}
 	p("### Targets\n\n")
 	for _, t := range rep.Targets() {
 		mark := "MET"

@@ -126,6 +126,8 @@ type Result struct {
 	// raised them; Resolved the IDs resolved.
 	Raised   []Raise
 	Resolved []string
+	// NoDetectedAt counts the findings raised without a DetectedAt.
+	NoDetectedAt int
 	// Ancestors of Truth in the head's code (a finding on one of them
 	// is a deduplication miss).
 	Ancestors map[string]bool
@@ -175,7 +177,7 @@ func Run(sc *Scenario, seed uint64, newDet NewDetector) (*Result, error) {
 			if !ok {
 				break
 			}
-			res.record(i, d.Observe(w))
+			res.record(i, w, d.Observe(w))
 			res.Windows++
 		}
 		return res, nil
@@ -191,7 +193,7 @@ func Run(sc *Scenario, seed uint64, newDet NewDetector) (*Result, error) {
 	res.Windows = len(all)
 	d := newDet()
 	for i, w := range all {
-		res.record(i, d.Observe(w))
+		res.record(i, w, d.Observe(w))
 	}
 	restarted, at := restartRun(sc, seed, all, res.T0, newDet)
 	res.RestartAt = at
@@ -212,14 +214,14 @@ func restartRun(sc *Scenario, seed uint64, all []regress.Window, t0 time.Time, n
 	out := &Result{}
 	d := newDet()
 	for i := range k {
-		out.record(i, d.Observe(all[i]))
+		out.record(i, all[i], d.Observe(all[i]))
 	}
 	d = newDet()
 	for i := replayFrom(all, k, lookback(d)); i < k; i++ {
-		out.record(i, d.Observe(all[i]))
+		out.record(i, all[i], d.Observe(all[i]))
 	}
 	for i := k; i < len(all); i++ {
-		out.record(i, d.Observe(all[i]))
+		out.record(i, all[i], d.Observe(all[i]))
 	}
 	return out, all[k].Start
 }
@@ -240,9 +242,10 @@ func lookback(d Detector) time.Duration {
 	return DefaultLookback
 }
 
-// record notes the events of window i: the first raise of each ID, each
-// ID resolved.
-func (r *Result) record(i int, evs []regress.Event) {
+// record notes the events of window i, w: the first raise of each ID,
+// each ID resolved. A finding without DetectedAt is taken as detected
+// at w's end, and counted.
+func (r *Result) record(i int, w regress.Window, evs []regress.Event) {
 	for _, e := range evs {
 		f := e.Finding
 		if e.Resolved || f.Resolved {
@@ -254,7 +257,12 @@ func (r *Result) record(i int, evs []regress.Event) {
 		if slices.ContainsFunc(r.Raised, func(x Raise) bool { return x.ID == f.ID }) {
 			continue
 		}
-		r.Raised = append(r.Raised, Raise{ID: f.ID, Kind: f.Kind, Function: f.Function, Resource: f.Resource, At: f.DetectedAt, Window: i})
+		at := f.DetectedAt
+		if at.IsZero() {
+			at = w.Start.Add(w.Duration)
+			r.NoDetectedAt++
+		}
+		r.Raised = append(r.Raised, Raise{ID: f.ID, Kind: f.Kind, Function: f.Function, Resource: f.Resource, At: at, Window: i})
 	}
 }
 

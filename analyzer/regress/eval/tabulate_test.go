@@ -72,3 +72,19 @@ func TestReplayFrom(t *testing.T) {
 		t.Errorf("replay from window %d, want 0", got)
 	}
 }
+
+// A finding without DetectedAt is taken at the end of the window that
+// raised it, and counted; a second raise of an ID and a resolution are
+// not raises.
+func TestRecord(t *testing.T) {
+	var r Result
+	w := regress.Window{Start: Epoch, Duration: WindowLength}
+	r.record(0, w, []regress.Event{{Finding: regress.Finding{ID: "a", Function: "f"}}, {Finding: regress.Finding{ID: "b", DetectedAt: Epoch.Add(time.Second)}}})
+	r.record(1, w, []regress.Event{{Finding: regress.Finding{ID: "a"}}, {Finding: regress.Finding{ID: "b"}, Resolved: true}, {Finding: regress.Finding{ID: "c", Resolved: true}}})
+	if len(r.Raised) != 2 || !r.Raised[0].At.Equal(Epoch.Add(WindowLength)) || r.NoDetectedAt != 1 || !r.Raised[1].At.Equal(Epoch.Add(time.Second)) {
+		t.Errorf("raised %+v, %d without DetectedAt", r.Raised, r.NoDetectedAt)
+	}
+	if strings.Join(r.Resolved, ",") != "b,c" {
+		t.Errorf("resolved %v, want b, c", r.Resolved)
+	}
+}
