@@ -109,6 +109,13 @@ type target struct {
 	maxAttempts int
 }
 
+// Check tells whether t would be taken by New or Reconfigure: its URL,
+// and its token file read. A reload checks first, applies after.
+func (t Target) Check() error {
+	_, err := t.check()
+	return err
+}
+
 // check reads t's token and fills its defaults.
 func (t Target) check() (target, error) {
 	u, err := url.Parse(t.URL)
