@@ -119,7 +119,7 @@ type Daemon struct {
 
 	collecting atomic.Bool
 	ready      sync.Once
-	lastStored atomic.Int64 // Unix ns when the last window was stored (or the daemon made)
+	lastStored atomic.Int64 // Unix ns when the last window was stored (or the daemon made, or a replay went on)
 }
 
 // New opens the store and starts the collectors. It fails when the store

@@ -36,9 +36,8 @@ type Regressions struct {
 // deploy that took a while.
 const defaultLookback = 90 * time.Minute
 
-// replayChunk is how much of the store a replay reads at a time: its
-// memory is one chunk's cpu profiles of every service, not the
-// lookback's.
+// replayChunk is how much of the store a replay reads at a time: it
+// holds one chunk's windows (counts by function), not the lookback's.
 const replayChunk = 5 * time.Minute
 
 // replayKinds are the profiles a replay decodes: what WindowOf reads.
@@ -92,11 +91,7 @@ func (d *Daemon) detect(b store.Batch, live Live) {
 		d.startDetection(opts, batchEnd(b))
 		return
 	}
-	var events []regress.Event
-	for _, i := range feedOrder(b.Records) {
-		events = append(events, d.det.det.Observe(windowOf(&b.Records[i]))...)
-	}
-	d.handle(events)
+	d.handle(feed(d.det.det, windowsOf(nil, b.Records)))
 }
 
 // startDetection makes a detector and feeds it the store's windows that
@@ -116,8 +111,10 @@ func (d *Daemon) startDetection(opts regress.Options, end time.Time) {
 }
 
 // replay feeds det the stored windows that start in [from, to), a chunk
-// at a time, every service's in time order. A chunk of a service that
-// does not read is logged and skipped.
+// at a time, every service's in time order. Each service's records of a
+// chunk are read and made windows before the next service's are read:
+// what a replay holds is a chunk's windows and one service's records of
+// it. A chunk of a service that does not read is logged and skipped.
 func (d *Daemon) replay(det detector, from, to time.Time) (events []regress.Event, windows int) {
 	svcs, err := d.store.Services()
 	if err != nil {
@@ -130,7 +127,7 @@ func (d *Daemon) replay(det detector, from, to time.Time) (events []regress.Even
 		if stop.After(to) {
 			stop = to
 		}
-		var recs []store.Record
+		var ws []window
 		for _, sv := range svcs {
 			if sv.Last.Before(start) || !sv.First.Before(stop) {
 				continue
@@ -141,43 +138,52 @@ func (d *Daemon) replay(det detector, from, to time.Time) (events []regress.Even
 				d.log.Warn("regressions: windows not replayed", "service", sv.Name, "from", start, "err", err)
 				continue
 			}
-			recs = append(recs, rs...)
+			ws = windowsOf(ws, rs)
 		}
-		for _, i := range feedOrder(recs) {
-			events = append(events, det.Observe(windowOf(&recs[i]))...)
-		}
-		windows += len(recs)
+		events = append(events, feed(det, ws)...)
+		windows += len(ws)
+		// Progress, for the watchdog: a replay of many services takes
+		// seconds of a start.
+		d.lastStored.Store(time.Now().UnixNano())
 	}
 	return events, windows
 }
 
-// feedOrder is the order a window's records are fed in, live and in a
-// replay alike: by start, then service and version.
-func feedOrder(recs []store.Record) []int {
-	order := make([]int, 0, len(recs))
-	for i := range recs {
-		if recs[i].Service != "" && recs[i].Obs != nil {
-			order = append(order, i)
-		}
-	}
-	slices.SortStableFunc(order, func(a, b int) int {
-		ra, rb := &recs[a], &recs[b]
-		if c := ra.Obs.Meta.Start.Compare(rb.Obs.Meta.Start); c != 0 {
-			return c
-		}
-		return cmp.Or(cmp.Compare(ra.Service, rb.Service), cmp.Compare(ra.Version, rb.Version))
-	})
-	return order
+// window is a record as the detector reads it, and when it started.
+type window struct {
+	start time.Time
+	w     regress.Window
 }
 
-// windowOf is what the detector reads of a record, live or read back: the
-// verdict as stored, so that both read the same numbers.
-func windowOf(r *store.Record) regress.Window {
-	var s verdict.Summary
-	if len(r.Verdict) > 0 {
-		_ = json.Unmarshal(r.Verdict, &s) // unreadable: no class, as the API reads it
+// windowsOf appends the windows of recs' services (not the host's) to
+// ws. The detector reads the verdict as stored, so that a window read
+// live and read back give it the same numbers.
+func windowsOf(ws []window, recs []store.Record) []window {
+	for i := range recs {
+		r := &recs[i]
+		if r.Service == "" || r.Obs == nil {
+			continue
+		}
+		var s verdict.Summary
+		if len(r.Verdict) > 0 {
+			_ = json.Unmarshal(r.Verdict, &s) // unreadable: no class, as the API reads it
+		}
+		ws = append(ws, window{start: r.Obs.Meta.Start, w: regress.WindowOf(r.Obs, r.Service, r.Version, s)})
 	}
-	return regress.WindowOf(r.Obs, r.Service, r.Version, s)
+	return ws
+}
+
+// feed gives det the windows in the order they are fed live and in a
+// replay alike: by start, then service and version.
+func feed(det detector, ws []window) []regress.Event {
+	slices.SortStableFunc(ws, func(a, b window) int {
+		return cmp.Or(a.start.Compare(b.start), cmp.Compare(a.w.Service, b.w.Service), cmp.Compare(a.w.Version, b.w.Version))
+	})
+	var events []regress.Event
+	for _, w := range ws {
+		events = append(events, det.Observe(w.w)...)
+	}
+	return events
 }
 
 // batchEnd is the end of b's latest record: a replay up to it holds b.

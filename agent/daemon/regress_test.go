@@ -77,7 +77,7 @@ type testDaemon struct {
 	fed  []*recorder // the detectors made, in order
 }
 
-func newTestDaemon(t *testing.T, dir string, live Live, newDet func() detector) *testDaemon {
+func newTestDaemon(t testing.TB, dir string, live Live, newDet func() detector) *testDaemon {
 	t.Helper()
 	st, err := store.Open(dir, store.Options{Rollups: []store.Rollup{}})
 	if err != nil {
@@ -167,7 +167,7 @@ func (td *testDaemon) metric(t *testing.T, name string, labels ...string) float6
 
 // goserviceWindows are real 10 s windows of fixtures/goservice as the
 // agent stored them (agent/api/testdata).
-func goserviceWindows(t *testing.T) []*observation.Observation {
+func goserviceWindows(t testing.TB) []*observation.Observation {
 	t.Helper()
 	files, err := filepath.Glob("../api/testdata/goservice-windows/window-*.obs")
 	if err != nil || len(files) < 6 {
