@@ -3,6 +3,7 @@ package daemon
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -220,6 +221,12 @@ func (d *Daemon) handle(events []regress.Event) {
 		}
 	}
 	changed, err := d.store.PutFindings(fs)
+	var full *store.DiskFullError
+	if errors.As(err, &full) && full.Stored {
+		d.metrics.errors.WithLabelValues("disk_full").Inc()
+		d.log.Warn("disk full: the oldest data was dropped to store the regressions", "dropped_hours", full.Dropped)
+		err = nil
+	}
 	if err != nil {
 		// Not stored: said anyway, as they came; the API lists them once
 		// a replay finds them again.

@@ -3,6 +3,7 @@ package store
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -28,7 +29,9 @@ const findingsBucket = "regressions"
 // ID). It returns what changed, as stored: the findings new to the store
 // and those it now holds as resolved that it held as active, the events
 // a reader (the webhook, the log) has not seen. Past MaxFindings the
-// oldest resolved findings are dropped, then the oldest active ones.
+// oldest resolved findings are dropped, then the oldest active ones. A
+// full disk is as for Put: a *DiskFullError, with what changed when it
+// says the findings were stored after all.
 func (s *Store) PutFindings(fs []regress.Finding) (changed []regress.Finding, err error) {
 	for _, f := range fs {
 		if f.ID == "" {
@@ -66,10 +69,11 @@ func (s *Store) PutFindings(fs []regress.Finding) (changed []regress.Finding, er
 		}
 		return evictFindings(b, MaxFindings)
 	})
-	if err != nil {
+	var full *DiskFullError
+	if err != nil && !(errors.As(err, &full) && full.Stored) {
 		return nil, err
 	}
-	return changed, nil
+	return changed, err
 }
 
 // mergeFinding is next stored over old, the same ID.
