@@ -6,9 +6,9 @@
 //	GET /api/v1/profile          one merged pprof (gzip) of a service's windows
 //	GET /api/v1/diagnosis        perfhound diagnose's report over a range
 //	GET /api/v1/diff             perfhound compare of two versions or ranges (obsdiff)
-//	GET /api/v1/regressions      {"regressions": []} until regression detection lands
+//	GET /api/v1/regressions      the regressions found, active first, with links to their evidence
 //	GET /ui/SERVICE/FROM/TO/     pprof's web UI over a service's range (agent/pprofui)
-//	GET /                        the web page: services, verdicts over time, versions, links
+//	GET /                        the web page: services, verdicts over time, versions, regressions, links
 //	    /ingest                  the Pyroscope ingest handler it is given (agent/ingest)
 //	GET /metrics                 the registry it is given, with the API's own request metrics
 //

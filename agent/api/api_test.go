@@ -94,6 +94,8 @@ func TestHealthz(t *testing.T) {
 	}
 }
 
+// TestRegressions: nothing found, nothing listed (regressions_test.go
+// has the rest).
 func TestRegressions(t *testing.T) {
 	_, ts := newTestServer(t, newTestSource(t), Options{})
 	a := get(t, ts, "/api/v1/regressions")

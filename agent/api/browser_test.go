@@ -31,14 +31,18 @@ func chromium() string {
 // TestBrowser opens the page in headless Chromium, as a person would:
 // the services are there with their charts drawn in the classes' colours,
 // the flame-graph link opens pprof's flame graph of the service's last
-// hour, and the diff link the comparison of its last two versions, with
-// no script errors on the way.
+// hour, and the diff link the comparison of its last two versions; a
+// regression is marked on its service's chart and listed, its diff link
+// opening the comparison of its two sides and its flame-graph link
+// pprof's UI of its head; with no script errors on the way.
 func TestBrowser(t *testing.T) {
 	exe := chromium()
 	if exe == "" {
 		t.Skip("chromium not found: apt-get install chromium")
 	}
-	_, ts := newTestServer(t, newTestSource(t), Options{})
+	src := newTestSource(t)
+	src.findings = testFindings(t, src)
+	_, ts := newTestServer(t, src, Options{})
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),
 		chromedp.WindowSize(1280, 1000),
@@ -105,6 +109,32 @@ func TestBrowser(t *testing.T) {
 	if !strings.Contains(text, "io load grew") {
 		t.Errorf("the diff page reads %.300q, want the io load's growth", text)
 	}
+
+	// shop's regression: a marker on the chart where it was detected,
+	// drawn, inside the plot; a row in the list.
+	do(t, ctx, "going back", chromedp.Navigate(ts.URL+"/"), chromedp.WaitVisible(chromedp.CSS(shop+` tr.regression[data-id="slow"]`)))
+	marker := run(t, ctx, "measuring the regression's marker", chromedp.Evaluate[string](`(function () {
+		var svg = document.querySelector('`+shop+` svg.loadchart').getBoundingClientRect();
+		var m = document.querySelector('`+shop+` g.regression-marker[data-id="slow"] line').getBoundingClientRect();
+		var fixed = document.querySelector('`+shop+` g.regression-marker[data-id="fixed"] line');
+		return [m.height > svg.height/2, m.left > svg.left + svg.width/2, m.right <= svg.right + 1,
+			getComputedStyle(fixed).strokeDasharray !== 'none'].join(',');
+	})()`))
+	if marker != "true,true,true,true" {
+		t.Errorf("the marker of shop's regression (tall, in the chart's right half, inside it; the resolved one dashed): %s", marker)
+	}
+	row := run(t, ctx, "reading the regression's row", chromedp.Text(chromedp.CSS(shop+` tr.regression[data-id="slow"]`)))
+	for _, want := range []string{"version", "main.hash", "+11.0% (95% CI +6.0% to +16.0%)", "v1 → v2", "active"} {
+		if !strings.Contains(row, want) {
+			t.Errorf("the regression's row %q lacks %q", row, want)
+		}
+	}
+	do(t, ctx, "opening the regression's diff", chromedp.Click(chromedp.CSS(shop+` tr.regression[data-id="slow"] a.regression-diff`)), chromedp.WaitVisible(chromedp.CSS(`pre.report`)))
+	if text := run(t, ctx, "reading the regression's diff", chromedp.Text(chromedp.CSS(`pre.report`))); !strings.Contains(text, "io load grew") {
+		t.Errorf("the regression's diff reads %.300q, want the io load's growth", text)
+	}
+	do(t, ctx, "going back", chromedp.Navigate(ts.URL+"/"), chromedp.WaitVisible(chromedp.CSS(shop+` tr.regression[data-id="slow"]`)))
+	do(t, ctx, "opening the regression's head", chromedp.Click(chromedp.CSS(shop+` tr.regression[data-id="slow"] a.regression-head-flame`)), chromedp.WaitVisible(chromedp.CSS(`a[href$="/flamegraph"]`)))
 
 	mu.Lock()
 	defer mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/perfhound/perfhound/analyzer/observation"
+	"github.com/perfhound/perfhound/analyzer/regress"
 )
 
 // emptySource is a store with nothing in it.
@@ -44,6 +45,7 @@ func FuzzQuery(f *testing.F) {
 		"service=a%00b&type=cpu",
 		"service=shop&service=x",
 		"from=-9999999h&to=+9999999h&service=x",
+		"service=shop&active=true", "active=false", "active=yes",
 		"%zz", "a=1;b=2", "",
 	} {
 		f.Add(seed)
@@ -115,20 +117,28 @@ func FuzzQuery(f *testing.F) {
 				}
 			}
 		}
+		rg, err := parseRegressionsReq(raw, testNow)
+		check("regressions", err, "service", "active")
+		if err == nil {
+			name("regressions", rg.Service, false)
+			if !slices.Contains([]string{"", "true", "false"}, rg.Active) {
+				t.Fatalf("regressions: active %q", rg.Active)
+			}
+		}
 		r, err := parseRangeReq(raw, testNow, max)
 		check("page", err, "service", "from", "to")
 		if err == nil && !r.From.IsZero() {
 			span("page", r.From, r.To)
 		}
 
-		for _, path := range []string{"/api/v1/profile", "/api/v1/diagnosis", "/api/v1/diff", "/api/v1/services", "/", "/flame", "/diff"} {
+		for _, path := range []string{"/api/v1/profile", "/api/v1/diagnosis", "/api/v1/diff", "/api/v1/services", "/api/v1/regressions", "/", "/flame", "/diff"} {
 			req := httptest.NewRequest("GET", "/", nil)
 			req.URL.Path, req.URL.RawQuery = path, raw
 			w := httptest.NewRecorder()
 			s.ServeHTTP(w, req)
 			switch w.Code {
 			case 200, 303:
-				if path != "/api/v1/services" && path != "/" && path != "/flame" {
+				if path != "/api/v1/services" && path != "/api/v1/regressions" && path != "/" && path != "/flame" {
 					t.Fatalf("%s?%s: %d over an empty store", path, raw, w.Code)
 				}
 				continue
@@ -145,3 +155,5 @@ func FuzzQuery(f *testing.F) {
 }
 
 func (emptySource) HostSeries(time.Time, time.Time) ([]observation.Series, error) { return nil, nil }
+
+func (emptySource) Regressions() ([]regress.Finding, error) { return nil, nil }

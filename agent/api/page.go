@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	_ "embed"
 	"fmt"
 	"html/template"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/perfhound/perfhound/analyzer/htmlreport"
+	"github.com/perfhound/perfhound/analyzer/regress"
 	"github.com/perfhound/perfhound/analyzer/verdict"
 	"github.com/perfhound/perfhound/internal/report"
 	"github.com/perfhound/perfhound/internal/textfmt"
@@ -47,10 +49,28 @@ type pageService struct {
 	Bad         bool // bound by a class, not none
 	Chart       chart
 	Versions    []Version
+	// Regressions are the service's findings, the active first.
+	Regressions []pageRegression
 	// Links, relative to the page.
 	FlameHour, FlameRange, DiagnosisHour, Diff, DiffJSON string
 	// Form defaults: the charts' range.
 	FromValue, ToValue string
+}
+
+// pageRegression is a finding as the page lists it.
+type pageRegression struct {
+	ID, Kind   string
+	What       string // the blamed function, or the resource
+	IsFunction bool
+	Change     string // "+11.0% (95% CI +6.0% to +16.0%)"
+	Base, Head string // versions
+	DetectedAt time.Time
+	Resolved   bool
+	ResolvedBy string
+	Evidence   []string
+	// Links, relative to the page; "" when the finding lacks what they
+	// need.
+	Diff, DiffJSON, BaseFlame, HeadFlame string
 }
 
 type pageDiff struct {
@@ -85,6 +105,15 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	slices.SortStableFunc(svcs, func(a, b Service) int { return b.Last.Compare(a.Last) })
+	all, err := s.src.Regressions()
+	if err != nil {
+		writeError(w, fmt.Errorf("reading the regressions: %w", err))
+		return
+	}
+	findings := map[string][]regress.Finding{}
+	for _, f := range all {
+		findings[f.Service] = append(findings[f.Service], utcFinding(f))
+	}
 	data := pageData{CSS: htmlreport.Stylesheet(), Healthy: s.src.Healthy(), Now: now, From: req.From, To: req.To, Classes: verdict.Classes}
 	if len(svcs) > s.opts.PageServices {
 		data.Hidden = len(svcs) - s.opts.PageServices
@@ -96,12 +125,12 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 			writeError(w, fmt.Errorf("reading the verdicts of %q: %w", svc.Name, err))
 			return
 		}
-		data.Services = append(data.Services, s.pageService(svc, points, req.From, req.To, now))
+		data.Services = append(data.Services, s.pageService(svc, points, findings[svc.Name], req.From, req.To, now))
 	}
 	s.render(w, data)
 }
 
-func (s *Server) pageService(svc Service, points []VerdictPoint, from, to, now time.Time) pageService {
+func (s *Server) pageService(svc Service, points []VerdictPoint, fs []regress.Finding, from, to, now time.Time) pageService {
 	ps := pageService{
 		Name: svc.Name, First: svc.First, Last: svc.Last, Verdict: svc.Verdict, Versions: svc.Versions,
 		Bad:       svc.Verdict.Class != "" && svc.Verdict.Class != verdict.ClassNone,
@@ -124,7 +153,68 @@ func (s *Server) pageService(svc Service, points []VerdictPoint, from, to, now t
 		ps.Diff = "diff?" + v.Encode()
 		ps.DiffJSON = "api/v1/diff?" + v.Encode()
 	}
+	sortFindings(fs)
+	for _, f := range fs {
+		ps.Regressions = append(ps.Regressions, s.pageRegression(f))
+	}
+	ps.Chart.Markers = regressionMarkers(fs, from, to)
 	return ps
+}
+
+func (s *Server) pageRegression(f regress.Finding) pageRegression {
+	pr := pageRegression{ID: f.ID, Kind: string(f.Kind), What: f.Function, IsFunction: f.Function != "",
+		Change: change(f), Base: f.BaseVersion, Head: f.HeadVersion, DetectedAt: f.DetectedAt,
+		Resolved: f.Resolved, ResolvedBy: f.ResolvedBy, Evidence: f.Evidence}
+	if pr.What == "" {
+		pr.What = f.Resource
+	}
+	q := s.linksOf(f)
+	if q.diff != "" {
+		pr.Diff, pr.DiffJSON = "diff?"+q.diff, "api/v1/diff?"+q.diff
+	}
+	if q.baseFlame != "" {
+		pr.BaseFlame = "flame?" + q.baseFlame
+	}
+	if q.headFlame != "" {
+		pr.HeadFlame = "flame?" + q.headFlame
+	}
+	return pr
+}
+
+// change is a finding's change with its interval, in percent.
+func change(f regress.Finding) string {
+	c := fmt.Sprintf("%+.1f%%", f.ChangePct)
+	if f.Confidence > 0 && (f.CILow != 0 || f.CIHigh != 0) {
+		c += fmt.Sprintf(" (%s CI %+.1f%% to %+.1f%%)", textfmt.Pct(f.Confidence), f.CILow, f.CIHigh)
+	}
+	return c
+}
+
+// marker is a regression on a service's chart: a line at the end of the
+// window that found it.
+type marker struct {
+	X        float64
+	ID       string
+	Resolved bool
+	Title    string
+}
+
+// regressionMarkers places fs detected within [from, to) on the chart.
+func regressionMarkers(fs []regress.Finding, from, to time.Time) []marker {
+	span := to.Sub(from)
+	var out []marker
+	for _, f := range fs {
+		if span <= 0 || f.DetectedAt.Before(from) || !f.DetectedAt.Before(to) {
+			continue
+		}
+		what := cmp.Or(f.Function, f.Resource)
+		title := fmt.Sprintf("%s: %s regression of %s, %s, %s → %s", f.DetectedAt.Format("2006-01-02 15:04:05"), f.Kind, what, change(f), f.BaseVersion, f.HeadVersion)
+		if f.Resolved {
+			title += ", resolved by " + f.ResolvedBy
+		}
+		out = append(out, marker{X: float64(chartW) * float64(f.DetectedAt.Sub(from)) / float64(span), ID: f.ID, Resolved: f.Resolved, Title: title})
+	}
+	return out
 }
 
 func (s *Server) render(w http.ResponseWriter, data pageData) {
@@ -184,6 +274,8 @@ type chart struct {
 	MaxLabel string
 	From, To string
 	Windows  int // windows charted
+	// Markers are the regressions detected within the range.
+	Markers []marker
 }
 
 type bar struct {

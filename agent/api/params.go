@@ -348,3 +348,26 @@ func parseRangeReq(raw string, now time.Time, max time.Duration) (r rangeReq, er
 	r.From, r.To, err = q.span(max)
 	return r, err
 }
+
+// regressionsReq is the parameters of /api/v1/regressions.
+type regressionsReq struct {
+	Service string
+	// Active is "" (every finding), "true" (the active ones) or "false"
+	// (the resolved ones).
+	Active string
+}
+
+func parseRegressionsReq(raw string, now time.Time) (r regressionsReq, err error) {
+	q, err := parseQuery(raw, now, "service", "active")
+	if err != nil {
+		return r, err
+	}
+	if r.Service, err = q.name("service", false); err != nil {
+		return r, err
+	}
+	r.Active = q.get("active")
+	if r.Active != "" && r.Active != "true" && r.Active != "false" {
+		return r, badParam("active", "%s: want true or false", printable(r.Active))
+	}
+	return r, nil
+}

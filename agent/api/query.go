@@ -32,10 +32,6 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "collecting"})
 }
 
-func (s *Server) regressions(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string][]struct{}{"regressions": {}})
-}
-
 // serviceJSON is a service as /api/v1/services shows it.
 type serviceJSON struct {
 	Name     string        `json:"name"`

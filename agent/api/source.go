@@ -5,6 +5,7 @@ import (
 
 	"github.com/perfhound/perfhound/analyzer/observation"
 	"github.com/perfhound/perfhound/analyzer/profdecode"
+	"github.com/perfhound/perfhound/analyzer/regress"
 	"github.com/perfhound/perfhound/analyzer/verdict"
 )
 
@@ -32,6 +33,9 @@ type Source interface {
 	// the context a service's diagnosis reads its USE table from. The
 	// services' records leave them out, as the host has them once.
 	HostSeries(from, to time.Time) ([]observation.Series, error)
+	// Regressions returns the regressions the agent found (active and
+	// resolved), in any order.
+	Regressions() ([]regress.Finding, error)
 }
 
 // Service is one service the store holds.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/perfhound/perfhound/analyzer/observation"
+	"github.com/perfhound/perfhound/analyzer/regress"
 	"github.com/perfhound/perfhound/analyzer/verdict"
 )
 
@@ -22,6 +23,8 @@ type fixtureSource struct {
 	mu      sync.Mutex
 	windows []window
 	loads   atomic.Int64 // observations decoded by Range, for tests
+	// findings are the regressions it holds.
+	findings []regress.Finding
 }
 
 // window is one stored record: which fixture, when.
@@ -162,3 +165,9 @@ func newTestSource(t *testing.T) *fixtureSource {
 }
 
 func (*fixtureSource) HostSeries(time.Time, time.Time) ([]observation.Series, error) { return nil, nil }
+
+func (s *fixtureSource) Regressions() ([]regress.Finding, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.findings), nil
+}

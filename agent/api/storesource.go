@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/perfhound/perfhound/analyzer/observation"
+	"github.com/perfhound/perfhound/analyzer/regress"
 
 	"github.com/perfhound/perfhound/agent/store"
 )
@@ -74,3 +75,5 @@ func summaryOf(raw json.RawMessage) Summary {
 func (s storeSource) HostSeries(from, to time.Time) ([]observation.Series, error) {
 	return s.st.HostSeries(from, to)
 }
+
+func (s storeSource) Regressions() ([]regress.Finding, error) { return s.st.Findings() }

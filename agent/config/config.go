@@ -47,6 +47,9 @@ type Config struct {
 	// scraped every window.
 	GoServices []GoService `yaml:"go_services"`
 	Ingest     Ingest      `yaml:"ingest"`
+	// Regressions configures regression detection and where its findings
+	// go besides the API, the log and /metrics.
+	Regressions Regressions `yaml:"regressions"`
 	// Labels are added to every stored profile (as Pyroscope's external
 	// labels, e.g. env: prod).
 	Labels map[string]string `yaml:"labels"`
@@ -104,6 +107,25 @@ type Ingest struct {
 	MaxMemory Size `yaml:"max_memory"`
 }
 
+// Regressions configures the regression detector (analyzer/regress) the
+// daemon feeds every stored window.
+type Regressions struct {
+	Enabled bool    `yaml:"enabled"`
+	Webhook Webhook `yaml:"webhook"`
+}
+
+// Webhook is where each regression raised or resolved is posted
+// (agent/notify); no URL, no webhook.
+type Webhook struct {
+	URL string `yaml:"url"`
+	// TokenFile holds the bearer token sent to it (first line, mode 0600).
+	TokenFile string `yaml:"token_file"`
+	// Timeout bounds each request.
+	Timeout Duration `yaml:"timeout"`
+	// MaxAttempts bounds the tries of one event.
+	MaxAttempts int `yaml:"max_attempts"`
+}
+
 // The defaults, and why.
 const (
 	DefaultDataDir = "/var/lib/perfhound"
@@ -129,6 +151,12 @@ const (
 	DefaultMaxAge   = Duration(7 * 24 * time.Hour)
 	DefaultMaxSize  = Size(2 << 30)
 	DefaultLogLevel = "info"
+	// DefaultWebhookTimeout: an alert receiver answers in milliseconds;
+	// ten seconds rides out a slow one without holding the queue long.
+	DefaultWebhookTimeout = Duration(10 * time.Second)
+	// DefaultWebhookAttempts: with backoff from 1 s doubling, five tries
+	// span about 15 s, past a receiver's restart.
+	DefaultWebhookAttempts = 5
 )
 
 // DefaultIngestMemory is the agent's default ingest.max_memory: an SDK's
@@ -162,7 +190,11 @@ func Default() Config {
 				{After: Duration(48 * time.Hour), Step: Duration(10 * time.Minute)},
 			},
 		},
-		Ingest:   Ingest{Enabled: true, MaxMemory: DefaultIngestMemory},
+		Ingest: Ingest{Enabled: true, MaxMemory: DefaultIngestMemory},
+		Regressions: Regressions{
+			Enabled: true,
+			Webhook: Webhook{Timeout: DefaultWebhookTimeout, MaxAttempts: DefaultWebhookAttempts},
+		},
 		LogLevel: DefaultLogLevel,
 	}
 }
@@ -229,7 +261,7 @@ func Parse(b []byte) (Config, error) {
 
 // resolve makes relative paths relative to dir.
 func (c *Config) resolve(dir string) {
-	for _, p := range []*string{&c.DataDir, &c.TokenFile, &c.TLS.CertFile, &c.TLS.KeyFile} {
+	for _, p := range []*string{&c.DataDir, &c.TokenFile, &c.TLS.CertFile, &c.TLS.KeyFile, &c.Regressions.Webhook.TokenFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}

@@ -32,7 +32,9 @@ func TestDefault(t *testing.T) {
 			MaxSize: Size(2 << 30),
 			Rollups: []Rollup{{Duration(6 * time.Hour), Duration(time.Minute)}, {Duration(48 * time.Hour), Duration(10 * time.Minute)}},
 		},
-		Ingest:   Ingest{Enabled: true, MaxMemory: DefaultIngestMemory},
+		Ingest: Ingest{Enabled: true, MaxMemory: DefaultIngestMemory},
+		Regressions: Regressions{Enabled: true,
+			Webhook: Webhook{Timeout: Duration(10 * time.Second), MaxAttempts: 5}},
 		LogLevel: "info",
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -87,8 +89,12 @@ func TestEveryKeyRoundTrips(t *testing.T) {
 		}},
 		GoServices: []GoService{{URL: "http://127.0.0.1:6060", Service: "api", Version: "v3.1.0", Labels: map[string]string{"team": "payments"}}},
 		Ingest:     Ingest{Enabled: false, MaxMemory: 64 << 20},
-		Labels:     map[string]string{"env": "prod", "region": "eu-west-1"},
-		LogLevel:   "debug",
+		Regressions: Regressions{Enabled: false, Webhook: Webhook{
+			URL: "https://alerts.example.com/perfhound", TokenFile: "/etc/perfhound/webhook-token",
+			Timeout: dur("30s"), MaxAttempts: 8,
+		}},
+		Labels:   map[string]string{"env": "prod", "region": "eu-west-1"},
+		LogLevel: "debug",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("Load(%s) =\n%+v\nwant\n%+v", file, c, want)
@@ -142,7 +148,7 @@ func notDefault(t *testing.T, path string, got, def reflect.Value) {
 
 func TestUnknownKey(t *testing.T) {
 	for _, c := range []struct{ text, want string }{
-		{"window: 10s\ntsl:\n  cert_file: x\n", "line 2: tsl: unknown key (the top level has data_dir, listen, token_file, tls, window, interval, ebpf, retention, services, go_services, ingest, labels, log_level)"},
+		{"window: 10s\ntsl:\n  cert_file: x\n", "line 2: tsl: unknown key (the top level has data_dir, listen, token_file, tls, window, interval, ebpf, retention, services, go_services, ingest, regressions, labels, log_level)"},
 		{"tls:\n  cert: /x\n", "line 2: tls.cert: unknown key (tls has cert_file, key_file)"},
 		{"retention:\n  rollups:\n    - after: 6h\n      step: 1m\n    - after: 48h\n      stepp: 10m\n", "line 6: retention.rollups[1].stepp: unknown key (retention.rollups[] has after, step)"},
 		{"retention: {rollups: [{after: 6h, steps: 1m}]}\n", "line 1: retention.rollups[0].steps: unknown key"},
@@ -292,6 +298,13 @@ func TestValidate(t *testing.T) {
 			}
 		}},
 		{"log_level", `"verbose" is none of debug, info, warn, error`, func(c *Config) { c.LogLevel = "verbose" }},
+		{"regressions.webhook.url", "want an http:// or https:// URL with a host", func(c *Config) { c.Regressions.Webhook.URL = "alerts:9093/hook" }},
+		{"regressions.webhook.url", "want an http:// or https:// URL with a host", func(c *Config) { c.Regressions.Webhook.URL = "https:///hook" }},
+		{"regressions.webhook.token_file", "set without regressions.webhook.url", func(c *Config) { c.Regressions.Webhook.TokenFile = "/t" }},
+		{"regressions.webhook.timeout", "0s is out of range 1s..5m", func(c *Config) { c.Regressions.Webhook.Timeout = 0 }},
+		{"regressions.webhook.timeout", "1h is out of range", func(c *Config) { c.Regressions.Webhook.Timeout = Duration(time.Hour) }},
+		{"regressions.webhook.max_attempts", "0 is out of range 1..20", func(c *Config) { c.Regressions.Webhook.MaxAttempts = 0 }},
+		{"regressions.webhook.max_attempts", "21 is out of range 1..20", func(c *Config) { c.Regressions.Webhook.MaxAttempts = 21 }},
 	} {
 		cfg := Default()
 		c.set(&cfg)
@@ -355,6 +368,11 @@ func TestCheckFiles(t *testing.T) {
 	if err := c.CheckFiles(); err != nil {
 		t.Errorf("good token: %v", err)
 	}
+	c.Regressions.Webhook = Webhook{URL: "https://alerts.example.com/x", TokenFile: filepath.Join(dir, "none")}
+	if err := c.CheckFiles(); err == nil || !strings.HasPrefix(err.Error(), "regressions.webhook.token_file: reading the token") {
+		t.Errorf("missing webhook token: %v", err)
+	}
+	c.Regressions.Webhook.TokenFile = token
 	c.TLS = TLS{filepath.Join(dir, "cert"), filepath.Join(dir, "key")}
 	if err := c.CheckFiles(); err == nil || !strings.HasPrefix(err.Error(), "tls: ") {
 		t.Errorf("missing TLS files: %v", err)
@@ -364,7 +382,7 @@ func TestCheckFiles(t *testing.T) {
 func TestLoad(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "agent.yaml")
-	os.WriteFile(path, []byte("data_dir: data\ntoken_file: ./token\nlisten: 127.0.0.1:1\n"), 0o600)
+	os.WriteFile(path, []byte("data_dir: data\ntoken_file: ./token\nlisten: 127.0.0.1:1\nregressions:\n  webhook:\n    url: http://127.0.0.1:9093/\n    token_file: hook-token\n"), 0o600)
 	c, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
@@ -372,6 +390,7 @@ func TestLoad(t *testing.T) {
 	// Relative paths are the file's directory's; the rest stays default.
 	want := Default()
 	want.DataDir, want.TokenFile, want.Listen = filepath.Join(dir, "data"), filepath.Join(dir, "token"), "127.0.0.1:1"
+	want.Regressions.Webhook.URL, want.Regressions.Webhook.TokenFile = "http://127.0.0.1:9093/", filepath.Join(dir, "hook-token")
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load = %+v\nwant %+v", c, want)
 	}

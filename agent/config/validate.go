@@ -47,6 +47,13 @@ const (
 	// MinIngestMemory holds one full-size pushed body (ingest.Options'
 	// 16 MiB MaxBodyBytes default) while it is handled.
 	MinIngestMemory = Size(16 << 20)
+	// MinWebhookTimeout, MaxWebhookTimeout: a request must have time to
+	// cross a network, and must not hold the webhook's queue for long.
+	MinWebhookTimeout = Duration(time.Second)
+	MaxWebhookTimeout = Duration(5 * time.Minute)
+	// MaxWebhookAttempts: backoff reaches its 1 min cap by the 7th try;
+	// 20 tries hold one event for about a quarter of an hour.
+	MaxWebhookAttempts = 20
 )
 
 // LogLevels are the values of log_level (slog's levels).
@@ -127,6 +134,7 @@ func (c Config) Validate() error {
 	if c.Ingest.Enabled && c.Ingest.MaxMemory < MinIngestMemory {
 		bad("ingest.max_memory", "%v cannot hold one pushed body of the largest size; at least %v", c.Ingest.MaxMemory, MinIngestMemory)
 	}
+	c.validateWebhook(bad)
 	checkLabels("labels", c.Labels, bad)
 	if !slices.Contains(LogLevels, c.LogLevel) {
 		bad("log_level", "%q is none of %s", c.LogLevel, strings.Join(LogLevels, ", "))
@@ -158,6 +166,25 @@ func (c Config) validateRetention(bad func(key, format string, args ...any)) {
 			bad(key+".step", "%v is not a whole number of the windows it merges (%v)", ru.Step, prev.Step)
 		}
 		prev = ru
+	}
+}
+
+func (c Config) validateWebhook(bad func(key, format string, args ...any)) {
+	w := c.Regressions.Webhook
+	const key = "regressions.webhook."
+	if w.URL != "" {
+		if u, err := url.Parse(w.URL); err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+			// The URL itself is not repeated: its path is often the secret.
+			bad(key+"url", "want an http:// or https:// URL with a host")
+		}
+	} else if w.TokenFile != "" {
+		bad(key+"token_file", "set without regressions.webhook.url")
+	}
+	if w.Timeout < MinWebhookTimeout || w.Timeout > MaxWebhookTimeout {
+		bad(key+"timeout", "%v is out of range %v..%v", w.Timeout, MinWebhookTimeout, MaxWebhookTimeout)
+	}
+	if w.MaxAttempts < 1 || w.MaxAttempts > MaxWebhookAttempts {
+		bad(key+"max_attempts", "%d is out of range 1..%d", w.MaxAttempts, MaxWebhookAttempts)
 	}
 }
 
@@ -221,13 +248,18 @@ func checkLabels(key string, labels map[string]string, bad func(key, format stri
 }
 
 // CheckFiles reads the files the config names, as the agent will at
-// start: the token (webauth.ReadTokenFile: a good token, mode 0600) and
+// start: the tokens (webauth.ReadTokenFile: a good token, mode 0600) and
 // the TLS key pair. Validate first.
 func (c Config) CheckFiles() error {
 	var errs []error
 	if c.TokenFile != "" {
 		if _, err := webauth.ReadTokenFile(c.TokenFile); err != nil {
 			errs = append(errs, &KeyError{"token_file", err.Error()})
+		}
+	}
+	if f := c.Regressions.Webhook.TokenFile; f != "" {
+		if _, err := webauth.ReadTokenFile(f); err != nil {
+			errs = append(errs, &KeyError{"regressions.webhook.token_file", err.Error()})
 		}
 	}
 	if c.TLS.CertFile != "" && c.TLS.KeyFile != "" {

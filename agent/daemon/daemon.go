@@ -3,8 +3,10 @@
 // every collector's state live across windows), scrapes the configured
 // Go services, drains what SDKs pushed, tells who is who (agent/identity),
 // splits the host's window per service and version (analyzer/procrank),
-// judges each part (analyzer/verdict) and stores it all in one
-// transaction per window (agent/store).
+// judges each part (analyzer/verdict), stores it all in one transaction
+// per window (agent/store), and feeds the stored windows to the
+// regression detector (analyzer/regress), whose findings it stores, logs,
+// posts to a webhook (agent/notify) and exports as metrics.
 //
 // Windows tile time: the work after a window (splitting, judging,
 // storing) happens while the next one is already gathering, because the
@@ -29,8 +31,10 @@ import (
 	"github.com/perfhound/perfhound/agent/collect"
 	"github.com/perfhound/perfhound/agent/identity"
 	"github.com/perfhound/perfhound/agent/ingest"
+	"github.com/perfhound/perfhound/agent/notify"
 	"github.com/perfhound/perfhound/agent/observe"
 	"github.com/perfhound/perfhound/agent/store"
+	"github.com/perfhound/perfhound/analyzer/regress"
 	"github.com/perfhound/perfhound/analyzer/verdict"
 )
 
@@ -81,6 +85,8 @@ type Live struct {
 	Labels map[string]string
 	// Thresholds judge every window; the zero value means the defaults.
 	Thresholds verdict.Thresholds
+	// Regressions configures regression detection and its webhook.
+	Regressions Regressions
 }
 
 // GoService is a Go service whose net/http/pprof endpoint is scraped.
@@ -100,14 +106,20 @@ type Daemon struct {
 	watcher *observe.Watcher
 	metrics *metrics
 
-	mu      sync.Mutex // guards live, ids and scrapers (Reload)
+	mu      sync.Mutex // guards live, ids, scrapers and hook (Reload)
 	live    Live
 	ids     *identity.Resolver
 	scraper map[string]*goService // by URL
+	hook    *notify.Webhook       // nil: no webhook
+
+	// The regression detector, the loop's alone; newDetector makes one
+	// (tests wrap it).
+	det         detection
+	newDetector func(regress.Options) detector
 
 	collecting atomic.Bool
 	ready      sync.Once
-	lastStored atomic.Int64 // Unix ns when the last window was stored (or the daemon made)
+	lastStored atomic.Int64 // Unix ns when the last window was stored (or the daemon made, or a replay went on)
 }
 
 // New opens the store and starts the collectors. It fails when the store
@@ -120,7 +132,8 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()
 	}
-	d := &Daemon{opts: opts, log: opts.Log, scraper: map[string]*goService{}}
+	d := &Daemon{opts: opts, log: opts.Log, scraper: map[string]*goService{}, newDetector: newDetector}
+	d.metrics = newMetrics(opts.Registry)
 	if err := d.setLive(opts.Live); err != nil {
 		return nil, err
 	}
@@ -129,10 +142,11 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	st, err := store.Open(opts.DataDir, so)
 	if err != nil {
 		d.closeScrapers()
+		d.closeHook()
 		return nil, err
 	}
 	d.store = st
-	d.metrics = newMetrics(opts.Registry, st)
+	d.metrics.watchStore(opts.Registry, st)
 	w, err := observe.Start(ctx, observe.Options{
 		Interval: opts.Interval, EBPF: opts.EBPF, Frequency: opts.Frequency,
 		OffCPUSampling: opts.OffCPUSampling, NoEBPF: opts.NoEBPF, Env: opts.Env,
@@ -140,6 +154,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	if err != nil {
 		d.closeScrapers()
 		st.Close()
+		d.closeHook()
 		return nil, fmt.Errorf("starting the collectors: %w", err)
 	}
 	d.watcher = w
@@ -161,8 +176,15 @@ func (d *Daemon) Progressing(max time.Duration) bool {
 
 // Run collects window after window until ctx ends, then stores the window
 // in flight (cut short) and returns nil. A window that cannot be stored
-// is logged and counted; the next one is tried.
+// is logged and counted; the next one is tried. Before the first window,
+// the regression detector is fed the store's recent windows.
 func (d *Daemon) Run(ctx context.Context) error {
+	d.mu.Lock()
+	rs := d.live.Regressions
+	d.mu.Unlock()
+	if rs.Enabled {
+		d.startDetection(detectorOptions(rs), time.Now())
+	}
 	for {
 		err := d.window(ctx)
 		if ctx.Err() != nil {
@@ -181,6 +203,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 // returned.
 func (d *Daemon) Close() error {
 	d.closeScrapers()
+	d.closeHook()
 	werr := d.watcher.Close()
 	serr := d.store.Close()
 	return errors.Join(werr, serr)
@@ -216,9 +239,11 @@ func (d *Daemon) reload(live Live) error {
 	return nil
 }
 
-// setLive swaps live in; on error (a bad rule, a bad Go service) the old
-// one stays. The identity caches survive a reload: SetRules re-resolves
-// each process under the new rules, but build IDs stay read.
+// setLive swaps live in; on error (a bad rule, a bad Go service, a
+// webhook token that does not read) the old one stays. The identity
+// caches survive a reload: SetRules re-resolves each process under the
+// new rules, but build IDs stay read. The webhook keeps its queue across
+// a reload that changes where it posts.
 func (d *Daemon) setLive(live Live) error {
 	if live.Window <= 0 {
 		return errors.New("the window must be positive")
@@ -229,21 +254,71 @@ func (d *Daemon) setLive(live Live) error {
 	if err := checkGoServices(live.GoServices); err != nil {
 		return err
 	}
+	hook := live.Regressions.Webhook
+	if hook.URL != "" {
+		if err := hook.Check(); err != nil {
+			return err
+		}
+	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.ids == nil {
 		ids, err := identity.New(identity.Options{Rules: live.Rules, Env: d.opts.Env})
 		if err != nil {
+			d.mu.Unlock()
 			return err
 		}
 		d.ids = ids
 	} else if err := d.ids.SetRules(live.Rules); err != nil {
+		d.mu.Unlock()
 		return err
 	}
 	d.syncScrapers(live.GoServices)
 	d.live = live
+	old := d.setHook(hook)
+	d.mu.Unlock()
+	if old != nil {
+		old.Close() // bounded: notify.Options.CloseTimeout
+	}
 	return nil
 }
+
+// setHook points the webhook at t (d.mu held), and returns the webhook to
+// close when there is to be none. It was checked (Target.Check): an
+// error here is the token file changing since, and leaves things as they
+// were, said in the log.
+func (d *Daemon) setHook(t notify.Target) (old *notify.Webhook) {
+	switch {
+	case t.URL == "":
+		old, d.hook = d.hook, nil
+		return old
+	case d.hook != nil:
+		if err := d.hook.Reconfigure(t); err != nil {
+			d.log.Error("the webhook is unchanged", "err", err)
+		}
+	default:
+		h, err := notify.New(notify.Options{Target: t, Log: d.log, Outcome: d.metrics.webhookOutcome})
+		if err != nil {
+			d.log.Error("no webhook", "err", err)
+			return nil
+		}
+		d.hook = h
+	}
+	return nil
+}
+
+// closeHook stops the webhook, giving its queue a bounded time.
+func (d *Daemon) closeHook() {
+	d.mu.Lock()
+	h := d.hook
+	d.hook = nil
+	d.mu.Unlock()
+	if h != nil {
+		h.Close()
+	}
+}
+
+// newDetector is the daemon's detector.
+func newDetector(o regress.Options) detector { return regress.New(o) }
 
 // combineVerdicts is the store's rollup of verdict summaries: the
 // verdict's own Combine, weighted by the windows' seconds.

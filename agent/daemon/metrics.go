@@ -1,15 +1,19 @@
 package daemon
 
 import (
+	"cmp"
 	"encoding/json"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/perfhound/perfhound/agent/notify"
 	"github.com/perfhound/perfhound/agent/store"
 	"github.com/perfhound/perfhound/analyzer/observation"
+	"github.com/perfhound/perfhound/analyzer/regress"
 	"github.com/perfhound/perfhound/analyzer/verdict"
 )
 
@@ -17,6 +21,10 @@ import (
 // thousands of short-lived services must not make /metrics grow without
 // end. Services past it are counted, not exported.
 const maxServiceSeries = 500
+
+// maxRegressionSeries bounds the active regressions' gauges the same way:
+// the most recently detected are exported, the rest counted.
+const maxRegressionSeries = 500
 
 // metrics is the agent's /metrics: its own health, and per service the
 // latest window's load by class, so dashboards and alerts can use them.
@@ -35,12 +43,19 @@ type metrics struct {
 	overflow     prometheus.Counter
 	reloadOK     prometheus.Gauge
 	reloadAt     prometheus.Gauge
+	// Regressions: the active ones by label set, those past the bound,
+	// the events, and the webhook's deliveries.
+	active     *prometheus.GaugeVec
+	unexported prometheus.Gauge
+	raised     *prometheus.CounterVec
+	resolved   *prometheus.CounterVec
+	webhook    *prometheus.CounterVec
 
 	mu       sync.Mutex
 	exported map[string]bool // services with load gauges
 }
 
-func newMetrics(reg *prometheus.Registry, st *store.Store) *metrics {
+func newMetrics(reg *prometheus.Registry) *metrics {
 	m := &metrics{
 		windows: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "perfhound_agent_windows_total", Help: "Windows collected and stored, by source of the records (host, pprof, ingest).",
@@ -79,18 +94,92 @@ func newMetrics(reg *prometheus.Registry, st *store.Store) *metrics {
 		reloadAt: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "perfhound_agent_config_last_reload_success_timestamp_seconds", Help: "When the configuration was last loaded successfully.",
 		}),
+		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "perfhound_regressions_active", Help: "Regressions raised and not resolved, by service, blamed function (or resource) and kind.",
+		}, []string{"service", "function", "kind"}),
+		unexported: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "perfhound_regressions_unexported", Help: "Active regressions not in perfhound_regressions_active: more label sets than its bound.",
+		}),
+		raised: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "perfhound_regressions_raised_total", Help: "Regressions raised, by kind.",
+		}, []string{"kind"}),
+		resolved: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "perfhound_regressions_resolved_total", Help: "Regressions resolved, by kind.",
+		}, []string{"kind"}),
+		webhook: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "perfhound_agent_webhook_events_total", Help: "Regression events for the webhook, by outcome (delivered, failed, dropped).",
+		}, []string{"outcome"}),
 		exported: map[string]bool{},
 	}
 	m.reloadOK.Set(1)
 	m.reloadAt.SetToCurrentTime()
+	for _, o := range []notify.Outcome{notify.Delivered, notify.Failed, notify.Dropped} {
+		m.webhook.WithLabelValues(string(o))
+	}
 	reg.MustRegister(m.windows, m.failed, m.samples, m.lost, m.missing, m.errors, m.writeSeconds,
 		m.services, m.load, m.overflow, m.reloadOK, m.reloadAt,
-		storeCollector{st})
+		m.active, m.unexported, m.raised, m.resolved, m.webhook)
 	// Registering twice (a second daemon on one registry, in tests) is not
 	// an error worth failing for.
 	_ = reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	_ = reg.Register(collectors.NewGoCollector())
 	return m
+}
+
+// watchStore exports the store's size.
+func (m *metrics) watchStore(reg *prometheus.Registry, st *store.Store) {
+	reg.MustRegister(storeCollector{st})
+}
+
+func (m *metrics) webhookOutcome(o notify.Outcome) { m.webhook.WithLabelValues(string(o)).Inc() }
+
+func (m *metrics) regressionEvent(event string, f regress.Finding) {
+	if event == notify.Resolved {
+		m.resolved.WithLabelValues(string(f.Kind)).Inc()
+		return
+	}
+	m.raised.WithLabelValues(string(f.Kind)).Inc()
+}
+
+// setRegressions exports the active findings among fs: a gauge per
+// service, blamed function (a resource when none) and kind, counting the
+// findings under it, for the most recently detected label sets up to
+// maxRegressionSeries. Resolved findings leave.
+func (m *metrics) setRegressions(fs []regress.Finding) {
+	type key struct{ service, function, kind string }
+	count := map[key]int{}
+	latest := map[key]time.Time{}
+	for _, f := range fs {
+		if f.Resolved {
+			continue
+		}
+		k := key{f.Service, cmp.Or(f.Function, f.Resource), string(f.Kind)}
+		count[k]++
+		if f.DetectedAt.After(latest[k]) {
+			latest[k] = f.DetectedAt
+		}
+	}
+	keys := make([]key, 0, len(count))
+	for k := range count {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		return cmp.Or(latest[b].Compare(latest[a]), cmp.Compare(a.service, b.service), cmp.Compare(a.function, b.function), cmp.Compare(a.kind, b.kind))
+	})
+	unexported := 0
+	if len(keys) > maxRegressionSeries {
+		for _, k := range keys[maxRegressionSeries:] {
+			unexported += count[k]
+		}
+		keys = keys[:maxRegressionSeries]
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.active.Reset()
+	for _, k := range keys {
+		m.active.WithLabelValues(k.service, k.function, k.kind).Set(float64(count[k]))
+	}
+	m.unexported.Set(float64(unexported))
 }
 
 func (m *metrics) windowFailed(stage string) { m.failed.WithLabelValues(stage).Inc() }

@@ -15,7 +15,8 @@
 // NUL), whose keys are the windows' starts (8 bytes, big-endian Unix
 // nanoseconds): a series' windows are appended in order, a range of one
 // service is a few seeks, and age retention drops whole hours. Bucket
-// "services" maps a service's name to what Services returns.
+// "services" maps a service's name to what Services returns; bucket
+// "regressions" a finding's ID to the finding (findings.go).
 package store
 
 import (
@@ -184,7 +185,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("opening store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range []string{windowsBucket, servicesBucket} {
+		for _, b := range []string{windowsBucket, servicesBucket, findingsBucket} {
 			if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
 				return err
 			}

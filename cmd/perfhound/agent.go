@@ -21,8 +21,10 @@ import (
 	"github.com/perfhound/perfhound/agent/config"
 	"github.com/perfhound/perfhound/agent/daemon"
 	"github.com/perfhound/perfhound/agent/ingest"
+	"github.com/perfhound/perfhound/agent/notify"
 	"github.com/perfhound/perfhound/agent/store"
 	"github.com/perfhound/perfhound/agent/webauth"
+	"github.com/perfhound/perfhound/analyzer/regress"
 )
 
 func newAgent() *cobra.Command {
@@ -317,6 +319,16 @@ func live(cfg config.Config) daemon.Live {
 		Rules:  cfg.Services,
 		Labels: cfg.Labels,
 		Store:  storeOptions(cfg.Retention),
+		Regressions: daemon.Regressions{
+			Enabled:  cfg.Regressions.Enabled,
+			Detector: regress.DefaultOptions(),
+			Webhook: notify.Target{
+				URL:         cfg.Regressions.Webhook.URL,
+				TokenFile:   cfg.Regressions.Webhook.TokenFile,
+				Timeout:     time.Duration(cfg.Regressions.Webhook.Timeout),
+				MaxAttempts: cfg.Regressions.Webhook.MaxAttempts,
+			},
+		},
 	}
 	for _, g := range cfg.GoServices {
 		l.GoServices = append(l.GoServices, daemon.GoService{URL: g.URL, Service: g.Service, Version: g.Version, Labels: g.Labels})

@@ -809,6 +809,65 @@ func TestAgentToken(t *testing.T) {
 	}
 }
 
+// TestAgentRegressions: a webhook's token file that others can read is
+// refused by --check-config, naming its key; the agent starts regression
+// detection by replaying its store, answers /api/v1/regressions and
+// exports the webhook's counters; a reload that turns detection off and
+// points the webhook elsewhere applies, and one whose webhook token does
+// not read is refused with the running config kept.
+func TestAgentRegressions(t *testing.T) {
+	dir := t.TempDir()
+	token := writeFile(t, filepath.Join(dir, "hook-token"), []byte("s3cret-hook-token-0123\n"))
+	hook := "regressions:\n  webhook:\n    url: http://127.0.0.1:9/hook\n    token_file: hook-token\n"
+	cfg := writeFile(t, filepath.Join(dir, "agent.yaml"), []byte(hook))
+	code, _, stderr := runCLI(t, "agent", "--config", cfg, "--check-config")
+	if code != 2 || !strings.Contains(stderr, "regressions.webhook.token_file: token file") || !strings.Contains(stderr, "chmod 600") || strings.Contains(stderr, "s3cret") {
+		t.Errorf("--check-config with a webhook token others can read: exit %d, %q", code, stderr)
+	}
+	if err := os.Chmod(token, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runCLI(t, "agent", "--config", cfg, "--check-config"); code != 0 {
+		t.Errorf("--check-config with a good webhook token: exit %d, %q", code, stderr)
+	}
+	if testing.Short() {
+		t.Skip("live agent test: skipped in -short mode")
+	}
+	a := startAgent(t, append([]string{"--config", cfg, "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--window", "1s", "--interval", "1s"}, ebpfFlag()...)...)
+	a.waitFor(t, "regression detection", func() (bool, string) {
+		return strings.Contains(a.logText(), `msg="regression detection started" replayed_windows=0`), "no line"
+	})
+	if code, body := a.get(t, "/api/v1/regressions", ""); code != http.StatusOK || strings.Join(strings.Fields(string(body)), "") != `{"regressions":[]}` {
+		t.Errorf("/api/v1/regressions: %d %s", code, body)
+	}
+	if v := a.metric(t, `perfhound_agent_webhook_events_total{outcome="dropped"}`); v != 0 {
+		t.Errorf("webhook drops %v, want 0 exported", v)
+	}
+
+	writeFile(t, cfg, []byte("regressions:\n  enabled: false\n  webhook:\n    url: http://127.0.0.1:10/elsewhere\n"))
+	if err := a.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	a.waitFor(t, "the reload", func() (bool, string) {
+		return strings.Contains(a.logText(), "config reloaded"), "not yet"
+	})
+	if strings.Contains(a.logText(), "only a restart applies") {
+		t.Errorf("a change of regressions needs a restart:\n%s", a.logText())
+	}
+	os.Chmod(token, 0o644)
+	writeFile(t, cfg, []byte(hook))
+	if err := a.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	a.waitFor(t, "the refused reload", func() (bool, string) {
+		v := a.metric(t, "perfhound_agent_config_last_reload_successful")
+		return v == 0, fmt.Sprintf("perfhound_agent_config_last_reload_successful %v", v)
+	})
+	if !strings.Contains(a.logText(), "config not reloaded") || strings.Contains(a.logText(), "s3cret") {
+		t.Errorf("the refused reload is not logged, or the token is:\n%s", a.logText())
+	}
+}
+
 // progIDs are the IDs of the eBPF programs pid holds (its program and
 // link descriptors' fdinfo).
 func progIDs(t *testing.T, pid int) []int {
