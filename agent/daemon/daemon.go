@@ -177,13 +177,13 @@ func (d *Daemon) Progressing(max time.Duration) bool {
 // Run collects window after window until ctx ends, then stores the window
 // in flight (cut short) and returns nil. A window that cannot be stored
 // is logged and counted; the next one is tried. Before the first window,
-// the regression detector is fed the store's recent windows.
+// the regression detector is fed the store's last windows.
 func (d *Daemon) Run(ctx context.Context) error {
 	d.mu.Lock()
 	rs := d.live.Regressions
 	d.mu.Unlock()
 	if rs.Enabled {
-		d.startDetection(detectorOptions(rs), time.Now())
+		d.startDetection(detectorOptions(rs), d.storeEnd())
 	}
 	for {
 		err := d.window(ctx)

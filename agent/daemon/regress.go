@@ -96,7 +96,8 @@ func (d *Daemon) detect(b store.Batch, live Live) {
 }
 
 // startDetection makes a detector and feeds it the store's windows that
-// start in [end - lookback, end), in time order, as they were fed when
+// start in [end - lookback, end) (end: the end of the last window stored),
+// in time order, as they were fed when
 // stored: what it finds then depends on the stored windows only, so a
 // restart (or kill -9) changes no answer. What the replay finds that the
 // store did not hold yet (the agent was killed between storing a window
@@ -121,6 +122,9 @@ func (d *Daemon) replay(det detector, from, to time.Time) (events []regress.Even
 	if err != nil {
 		d.metrics.errors.WithLabelValues("regressions").Inc()
 		d.log.Warn("regressions: the store's services do not read: nothing replayed", "err", err)
+		return nil, 0
+	}
+	if len(svcs) == 0 {
 		return nil, 0
 	}
 	for start := from; start.Before(to); start = start.Add(replayChunk) {
@@ -185,6 +189,24 @@ func feed(det detector, ws []window) []regress.Event {
 		events = append(events, det.Observe(w.w)...)
 	}
 	return events
+}
+
+// storeEnd is the end of the store's last window of a service (zero:
+// none). A replay at start reads the lookback before it, not before the
+// clock: after the agent was stopped for hours, the windows before the
+// stop are what a detector that never stopped would hold.
+func (d *Daemon) storeEnd() time.Time {
+	var end time.Time
+	svcs, err := d.store.Services()
+	if err != nil {
+		return time.Now() // replay says what does not read
+	}
+	for _, sv := range svcs {
+		if sv.Last.After(end) {
+			end = sv.Last
+		}
+	}
+	return end
 }
 
 // batchEnd is the end of b's latest record: a replay up to it holds b.
