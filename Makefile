@@ -9,7 +9,7 @@ DEMO_PAIR ?= fixtures/corpus/HashBlocks-10
 # The demo's workload (fixtures/workloads -mode): hash, fsync, churn, mutex, slowclient, sleep...
 DEMO_MODE ?= hash
 
-.PHONY: all build install test unit test-busy fuzz fuzz-long demo demo-compare bench fixtures eval lint generate
+.PHONY: all build install test unit test-busy fuzz fuzz-long demo demo-compare bench fixtures eval eval-regress lint generate
 
 all: build
 
@@ -121,6 +121,13 @@ fixtures:
 # Accuracy of compare on the corpus: recall, false positives, attribution.
 eval:
 	$(GO) run ./fixtures/eval/cmd/perfhound-eval -corpus fixtures/corpus
+
+# The regression detector's evaluation (analyzer/regress/eval): simulated
+# deploys, null deploys, load changes, cost shifts and restarts replayed into
+# regress.New(regress.DefaultOptions()); Markdown on stdout (docs/benchmarks.md
+# has a run). -model prints the binomial model's expectation alone.
+eval-regress:
+	$(GO) run ./analyzer/regress/eval/cmd/evalregress
 
 # Regenerate the committed BPF objects and bindings (needs clang, bpftool,
 # libbpf-dev: apt-get install clang llvm bpftool libbpf-dev).

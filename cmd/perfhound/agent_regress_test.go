@@ -1,0 +1,160 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/perfhound/perfhound/analyzer/regress"
+)
+
+// buildDeployapp builds fixtures/deployapp to out with the given -X
+// settings (each build a new Go build ID).
+func buildDeployapp(t *testing.T, out string, xs ...string) {
+	t.Helper()
+	var ld []string
+	for _, x := range xs {
+		ld = append(ld, "-X", "main."+x)
+	}
+	cmd := exec.Command("go", "build", "-buildvcs=false", "-ldflags", strings.Join(ld, " "), "-o", out, "../../fixtures/deployapp")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build deployapp %v: %v\n%s", xs, err, b)
+	}
+}
+
+// deploy puts the build at src in place at path (the running version
+// stopped first, as a deploy does) and starts it.
+func deploy(t *testing.T, running *exec.Cmd, src, path string) *exec.Cmd {
+	t.Helper()
+	if running != nil {
+		running.Process.Kill()
+		running.Wait()
+	}
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(path) // a new file, as a package manager writes it
+	if err := os.WriteFile(path, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return startSubject(t, path, "-rate", "800", "-duration", "15m")
+}
+
+// regressions is what /api/v1/regressions lists for service.
+func (a *agentProc) regressions(t *testing.T, service string) []regress.Finding {
+	t.Helper()
+	code, body := a.get(t, "/api/v1/regressions?service="+service, "")
+	if code == http.StatusNotFound {
+		return nil // not seen yet
+	}
+	if code != http.StatusOK {
+		t.Fatalf("/api/v1/regressions: %d %s", code, body)
+	}
+	var out struct {
+		Regressions []regress.Finding `json:"regressions"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil {
+		t.Fatalf("/api/v1/regressions: %v\n%s", err, body)
+	}
+	return out.Regressions
+}
+
+// TestAgentDeployRegression is the issue's live test of regression
+// detection: a Go service under a steady request rate (fixtures/deployapp)
+// is deployed twice at one path, the second build doing 1.6 times the work
+// in main.render (30% of a request's CPU); a second service is deployed
+// the same way with the same code both times. Between the two deploys the
+// agent is killed with SIGKILL and started again on the same store. The
+// agent must report the slowed service's new version with main.render to
+// blame, and nothing for the other.
+func TestAgentDeployRegression(t *testing.T) {
+	requireAgentEBPF(t)
+	if testing.Short() {
+		t.Skip("live agent test: skipped in -short mode")
+	}
+	dir := t.TempDir()
+	builds := filepath.Join(dir, "builds")
+	os.MkdirAll(builds, 0o755)
+	v1, slow, same := filepath.Join(builds, "v1"), filepath.Join(builds, "v2-slow"), filepath.Join(builds, "v2-same")
+	buildDeployapp(t, v1, "release=1")
+	buildDeployapp(t, slow, "release=2", "slowFunc=main.render", "slowFactor=1.6")
+	buildDeployapp(t, same, "release=2")
+
+	// Rules name the two services whatever unit or container the test
+	// runs in.
+	slowPath, samePath := filepath.Join(dir, "slowsvc", "app"), filepath.Join(dir, "samesvc", "app")
+	os.MkdirAll(filepath.Dir(slowPath), 0o755)
+	os.MkdirAll(filepath.Dir(samePath), 0o755)
+	cfg := writeFile(t, filepath.Join(dir, "agent.yaml"), []byte(fmt.Sprintf(
+		"services:\n  - service: deploy-slow\n    exe: %s\n  - service: deploy-same\n    exe: %s\n", slowPath, samePath)))
+	data := filepath.Join(dir, "data")
+	args := append([]string{"--config", cfg, "--data-dir", data, "--listen", "127.0.0.1:0",
+		"--window", "2s", "--interval", "2s", "--frequency", "99"}, ebpfFlag()...)
+
+	a := startAgent(t, args...)
+	slowCmd := deploy(t, nil, v1, slowPath)
+	sameCmd := deploy(t, nil, v1, samePath)
+	// The base: version 1 of both for a while.
+	a.waitFor(t, "both services' first version", func() (bool, string) {
+		s := a.services(t, "")
+		return len(s["deploy-slow"].Versions) == 1 && len(s["deploy-same"].Versions) == 1, fmt.Sprintf("%+v", s)
+	})
+	baseFrom := time.Now()
+	a.waitFor(t, "two minutes of the base", func() (bool, string) {
+		return time.Since(baseFrom) > 2*time.Minute, "" // the base's length is the test's design
+	})
+	// SIGKILL between the deploys, and a new agent on the same store.
+	a.stop(t, syscall.SIGKILL)
+	a = startAgent(t, args...)
+	a.waitFor(t, "the replay", func() (bool, string) {
+		return strings.Contains(a.logText(), `msg="regression detection started"`), "not yet"
+	})
+
+	deployed := time.Now()
+	deploy(t, slowCmd, slow, slowPath)
+	deploy(t, sameCmd, same, samePath)
+	var found []regress.Finding
+	a.waitFor(t, "the slowed service's regression", func() (bool, string) {
+		found = a.regressions(t, "deploy-slow")
+		for _, f := range found {
+			if f.Kind == regress.KindVersion {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d findings", len(found))
+	})
+	var first *regress.Finding
+	for i := range found {
+		if found[i].Kind == regress.KindVersion {
+			first = &found[i]
+			break
+		}
+	}
+	if first.Function != "main.render" || first.ChangePct <= 0 || first.BaseVersion == first.HeadVersion {
+		t.Errorf("blamed %s (%+.1f%%, %s → %s), want main.render slower in the new version:\n%+v",
+			first.Function, first.ChangePct, first.BaseVersion, first.HeadVersion, *first)
+	}
+	t.Logf("found after %v: %s %+.1f%% (CI %+.1f..%+.1f%%), p = %.2g, %s → %s",
+		first.DetectedAt.Sub(deployed).Round(time.Second), first.Function, first.ChangePct, first.CILow, first.CIHigh,
+		first.PValue, first.BaseVersion, first.HeadVersion)
+
+	// The same code deployed again is not a regression: its head is looked
+	// at as long as the slowed one's was, and then some.
+	waited := time.Since(deployed)
+	a.waitFor(t, "the same service's looks", func() (bool, string) {
+		return time.Since(deployed) > waited+time.Minute, ""
+	})
+	for _, f := range a.regressions(t, "deploy-same") {
+		if f.Kind == regress.KindVersion {
+			t.Errorf("the same code deployed again raised %s on %s (%+.1f%%, p = %.2g)", f.Kind, f.Function, f.ChangePct, f.PValue)
+		}
+	}
+}
