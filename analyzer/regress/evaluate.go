@@ -51,18 +51,17 @@ const heldLogLR = 1
 
 // test is one test of one function's cost.
 type test struct {
-	measure     Measure
-	pb, ph      float64 // the cost per exposure (a share, or samples per request)
-	ceff        float64 // the factor the base cost is scaled by
-	gated       bool    // ceff is the load floor
-	delta, sd   float64
-	z, p        float64
-	sig         bool
-	outcome     Outcome
-	related     []string
-	f           *fnStat
-	fi          int
-	reportIndex int
+	measure   Measure
+	pb, ph    float64 // the cost per exposure (a share, or samples per request)
+	ceff      float64 // the factor the base cost is scaled by
+	gated     bool    // ceff is the load floor
+	delta, sd float64
+	z, p      float64
+	sig       bool
+	outcome   Outcome
+	related   []string
+	f         *fnStat
+	fi        int
 }
 
 // fnStat is one function in an evaluation: its counts on both sides, its
@@ -72,7 +71,6 @@ type fnStat struct {
 	sb, sh     float64 // self counts
 	ib, ih     float64 // inclusive counts
 	phi        float64 // dispersion of its per-window counts
-	inCommon   bool
 	cum, own   *test
 	fresh      *test  // its new callees' rise (blameCallers)
 	anc, desc  []bool // computed for the functions that need them
