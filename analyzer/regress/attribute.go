@@ -129,9 +129,10 @@ func (e *evaluation) shiftedFrom(ts *test) (Outcome, []string) {
 			continue
 		}
 		// A first sift against the whole set's c: a function whose cost
-		// is not even a little below it is not worth its own c.
+		// is not even a little below it (nor far below, away from the
+		// risen one) is not worth its own c.
 		g := &e.fs[j]
-		if z, amount := e.fall(g.ib/e.eb, g.ih/e.eh, e.c, e.varC, g.phi); amount <= 0 || z > -heldFallZ/2 {
+		if z, amount := e.fall(g.ib/e.eb, g.ih/e.eh, e.c, e.varC, g.phi); amount <= 0 || z > -heldFallZ/2 || !near[j] && z > 1-e.strong {
 			continue
 		}
 		z, amount := e.fallOf(j, MeasureCum)

@@ -191,3 +191,25 @@ func TestMaxFunctions(t *testing.T) {
 		t.Errorf("found %v", ids(raised))
 	}
 }
+
+// A version stopped longer ago than MaxBaseAge is forgotten with its
+// blocks: a service deployed again and again keeps one version's.
+func TestOldVersionsForgotten(t *testing.T) {
+	d := New(DefaultOptions())
+	s := newSim(2, 0.5, 19, webService(10))
+	at := t0
+	for i, v := range []string{"v1", "v2", "v3", "v4", "v5", "v6"} {
+		for range 6 * 40 {
+			d.Observe(s.window("web", v, at, 1))
+			at = at.Add(10 * time.Second)
+		}
+		svc := d.services["web"].Value.(*service)
+		var blocks int
+		for _, tr := range svc.tracks {
+			blocks += len(tr.ring.aggs())
+		}
+		if len(svc.tracks) != 1 || svc.tracks[0].version != v || blocks > 7 || svc.tracks[0].dep != nil {
+			t.Errorf("after version %d: %d versions, %d blocks kept", i+1, len(svc.tracks), blocks)
+		}
+	}
+}

@@ -51,18 +51,17 @@ const heldLogLR = 1
 
 // test is one test of one function's cost.
 type test struct {
-	measure     Measure
-	pb, ph      float64 // the cost per exposure (a share, or samples per request)
-	ceff        float64 // the factor the base cost is scaled by
-	gated       bool    // ceff is the load floor
-	delta, sd   float64
-	z, p        float64
-	sig         bool
-	outcome     Outcome
-	related     []string
-	f           *fnStat
-	fi          int
-	reportIndex int
+	measure   Measure
+	pb, ph    float64 // the cost per exposure (a share, or samples per request)
+	ceff      float64 // the factor the base cost is scaled by
+	gated     bool    // ceff is the load floor
+	delta, sd float64
+	z, p      float64
+	sig       bool
+	outcome   Outcome
+	related   []string
+	f         *fnStat
+	fi        int
 }
 
 // fnStat is one function in an evaluation: its counts on both sides, its
@@ -72,7 +71,6 @@ type fnStat struct {
 	sb, sh     float64 // self counts
 	ib, ih     float64 // inclusive counts
 	phi        float64 // dispersion of its per-window counts
-	inCommon   bool
 	cum, own   *test
 	fresh      *test  // its new callees' rise (blameCallers)
 	anc, desc  []bool // computed for the functions that need them
@@ -148,6 +146,7 @@ func at(s []float64, i int) float64 {
 // its dispersion φ from both sides' windows.
 func (e *evaluation) functions(t *table) {
 	n := max(len(e.base.incl), len(e.head.incl))
+	e.fs = make([]fnStat, 0, n)
 	for id := 0; id < n; id++ {
 		ib, ih := at(e.base.incl, id), at(e.head.incl, id)
 		if ib <= 0 && ih <= 0 {
@@ -199,27 +198,27 @@ func (e *evaluation) common() {
 	}
 	slices.SortFunc(e.set, func(a, b ratio) int { return cmp.Or(cmp.Compare(a.x, b.x), cmp.Compare(a.i, b.i)) })
 	var ok bool
-	if e.c, e.varC, ok = e.commonFor(nil); !ok {
+	if e.c, e.varC, ok = e.commonFor(nil, -1); !ok {
 		e.c, e.varC = 1, 0
 	}
 }
 
 // commonFor is c, the weighted median of the common set's ratios
-// without the functions skip says (a tested function and, for its
-// cumulative cost, everything it calls: what it is measured against is
-// the rest of the service), and c's variance: π/2 times that of the
+// without function one and those skip says (a tested function and, for
+// its cumulative cost, everything it calls: what it is measured against
+// is the rest of the service), and c's variance: π/2 times that of the
 // weighted mean of the same ratios, from their counts' sampling noise or
 // from their scatter about c, whichever is larger (the scatter holds
 // what sampling does not: work whose cost follows the load and work that
 // does not, moving apart). ok is false when what is left holds less than
 // minCommonWeight of the base's CPU.
-func (e *evaluation) commonFor(skip []bool) (c, v float64, ok bool) {
+func (e *evaluation) commonFor(skip []bool, one int) (c, v float64, ok bool) {
 	in := make([]ratio, 0, len(e.set))
 	xs := make([]float64, 0, len(e.set))
 	ws := make([]float64, 0, len(e.set))
 	var share float64
 	for _, r := range e.set {
-		if skip == nil || !skip[r.i] {
+		if r.i != one && (skip == nil || !skip[r.i]) {
 			in = append(in, r)
 			xs = append(xs, r.x)
 			ws = append(ws, r.w)
@@ -246,16 +245,14 @@ func (e *evaluation) commonFor(skip []bool) (c, v float64, ok bool) {
 	return c, medianEfficiency * math.Max(model, scatter) / (sw * sw), true
 }
 
-// without is the skip set of function i's cumulative cost (it and its
-// descendants) or of its own code (it alone).
+// without is the skip set of function i's cost: its descendants for its
+// cumulative cost (it and everything it calls), none for its own code
+// (it alone, commonFor's one).
 func (e *evaluation) without(i int, m Measure) []bool {
-	f := e.relatives(i)
-	skip := make([]bool, len(e.fs))
 	if m == MeasureCum {
-		copy(skip, f.desc)
+		return e.relatives(i).desc
 	}
-	skip[i] = true
-	return skip
+	return nil
 }
 
 // load compares the head's CPU rate (request rate, per request) with
@@ -313,7 +310,7 @@ func (e *evaluation) test() {
 		if math.Max(f.ib/e.base.n, f.ih/e.head.n) < e.o.MinShare {
 			continue
 		}
-		if c, v, ok := e.commonFor(e.without(i, MeasureCum)); ok {
+		if c, v, ok := e.commonFor(e.without(i, MeasureCum), i); ok {
 			f.cum = e.rise(MeasureCum, f.ib/e.eb, f.ih/e.eh, c, v, f.phi)
 			f.cum.f, f.cum.fi = f, i
 			e.tests = append(e.tests, f.cum)
@@ -322,7 +319,7 @@ func (e *evaluation) test() {
 		if hasCallees && math.Max(f.sb/e.base.n, f.sh/e.head.n) >= e.o.MinShare {
 			// Own code's dispersion is taken as the cumulative's: the
 			// windows keep no squares of self counts.
-			c, v, _ := e.commonFor(e.without(i, MeasureOwn))
+			c, v, _ := e.commonFor(nil, i)
 			f.own = e.rise(MeasureOwn, f.sb/e.eb, f.sh/e.eh, c, v, f.phi)
 			f.own.f, f.own.fi = f, i
 			e.tests = append(e.tests, f.own)
@@ -374,7 +371,7 @@ func (e *evaluation) fall(pb, ph, c, varC, phi float64) (z, amount float64) {
 // fallOf is fall of function j's cumulative cost or own code's.
 func (e *evaluation) fallOf(j int, m Measure) (z, amount float64) {
 	g := &e.fs[j]
-	c, v, ok := e.commonFor(e.without(j, m))
+	c, v, ok := e.commonFor(e.without(j, m), j)
 	if !ok {
 		return 0, 0
 	}

@@ -1,18 +1,3 @@
-// Package regress finds regressions in a service's stored windows: a new
-// version whose functions cost more per unit of the service's work than
-// its predecessor's (Kind version), a function or resource that drifts
-// within a version (drift), a class that changes for good (class), and
-// memory that climbs (leak).
-//
-// It is pure, like the rest of analyzer/: a Detector is a state machine
-// fed one Window at a time, in time order, and nothing else. The agent
-// feeds it every stored window as it is stored, and after a restart
-// replays the store's recent windows into a new one, so that what it
-// finds depends on the stored windows only, never on when the agent ran.
-// The evaluation harness (regress/eval) feeds it simulated windows with a
-// known truth.
-//
-// The statistics are in doc.go.
 package regress
 
 import (
@@ -123,8 +108,10 @@ type Finding struct {
 
 	// ChangePct is the relative change of the blamed cost (the
 	// function's inclusive share of the service's CPU, per request where
-	// known; a resource's load; memory's growth per hour), with its
-	// confidence interval (CILow, CIHigh) at Confidence.
+	// known, or its own code's when the rise is there, or what its new
+	// callees add to its inclusive share; a resource's load; memory's
+	// growth per hour), with its confidence interval (CILow, CIHigh) at
+	// Confidence.
 	ChangePct  float64 `json:"change_pct"`
 	CILow      float64 `json:"ci_low_pct"`
 	CIHigh     float64 `json:"ci_high_pct"`

@@ -212,6 +212,9 @@ func (s *service) observe(w *Window, o *VersionOptions) []Event {
 		}
 		evs = s.look(tr, w, o)
 	}
+	// A version that stopped longer ago than MaxBaseAge can be no base:
+	// its blocks go (should it come back, it is a new deployment anyway).
+	s.tracks = slices.DeleteFunc(s.tracks, func(u *track) bool { return u != tr && u.lastEnd.Before(w.Start.Add(-o.MaxBaseAge)) })
 	s.bound(o)
 	return evs
 }

@@ -110,6 +110,9 @@ func (c *counter) add(p *profile.Profile) {
 	edges := map[[2]int32]float64{}
 	edgeSeen := map[[2]int32]int{}
 	for si, s := range p.Sample {
+		if vi >= len(s.Value) {
+			continue // a malformed sample: nothing to count
+		}
 		v := float64(s.Value[vi])
 		if period > 0 {
 			v /= period
@@ -121,6 +124,9 @@ func (c *counter) add(p *profile.Profile) {
 		mark := si + 1
 		prev := int32(-1) // the callee of the frame walked next
 		for li, loc := range s.Location {
+			if loc == nil {
+				continue
+			}
 			for fi, f := range frames[loc.ID] {
 				if li == 0 && fi == 0 {
 					self[f] += v

@@ -215,6 +215,14 @@ func TestWindowOfCounts(t *testing.T) {
 	if w := WindowOf(&o, "s", "v", verdict.Summary{}); w.CPU.Samples != 12 || w.CPU.Funcs["main.a"].Incl != 10 {
 		t.Errorf("two profiles: %v samples, main.a %+v", w.CPU.Samples, w.CPU.Funcs["main.a"])
 	}
+	// A malformed sample (fewer values than sample types) counts for
+	// nothing, and does not stop the rest.
+	bad := cpuProfile(both, 1)
+	bad.Sample[0].Value = nil
+	o = observation.Observation{Profiles: []observation.Profile{{Kind: observation.KindCPU, Source: observation.SourceEBPF, Profile: bad}}}
+	if w := WindowOf(&o, "s", "v", verdict.Summary{}); w.CPU.Samples != 3 || w.CPU.Funcs["main.c"].Incl != 2 {
+		t.Errorf("a malformed sample: %v samples, %+v", w.CPU.Samples, w.CPU.Funcs)
+	}
 	// No cpu profile: no samples.
 	if w := WindowOf(&observation.Observation{}, "s", "v", verdict.Summary{}); w.CPU.Samples != 0 || w.CPU.Funcs != nil {
 		t.Errorf("no profile: %+v", w.CPU)
