@@ -3,6 +3,7 @@ package regress
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -444,5 +445,40 @@ func TestPerRequest(t *testing.T) {
 	// in main.parse.
 	if f := raised[0]; f.Cum.Base < 0.00035 || f.Cum.Base > 0.00045 || f.Cum.Head < 1.2*f.Cum.Base {
 		t.Errorf("costs %+v", f.Cum)
+	}
+}
+
+// A function whose callees are shared with others is still measured: by
+// name, every handler's hashing through one main.work is under each of
+// them, and the functions outside are many and small (the kernel's and
+// net/http's, under the 0.5% that measures c each), too little to measure
+// it against (the live deploy test's service).
+func TestSharedCallees(t *testing.T) {
+	nodes := []simNode{
+		{name: "runtime.goexit", parent: -1},
+		{name: "net/http.(*conn).serve", parent: 0},
+		{name: "main.handler", parent: 1, perReq: 1},
+		{name: "main.decode", parent: 2, perReq: 0.5},
+		{name: "main.work", parent: 3},
+		{name: "crypto/sha256.block", parent: 4, perReq: 14},
+		{name: "main.score", parent: 2, perReq: 0.5},
+		{name: "main.work", parent: 6},
+		{name: "crypto/sha256.block", parent: 7, perReq: 36},
+		{name: "main.render", parent: 2, perReq: 0.5},
+		{name: "main.work", parent: 9},
+		{name: "crypto/sha256.block", parent: 10, perReq: 22},
+	}
+	for i := range 60 {
+		nodes = append(nodes, simNode{name: fmt.Sprintf("kernel.fn%02d", i), parent: 1, perReq: 0.425})
+	}
+	base := newSim(11, 1, 99, nodes)
+	head := base.clone(11)
+	head.nodes[11].perReq *= 1.4 // render's hashing
+	raised, _ := run(DefaultOptions(), deploy(11, base, head))
+	if len(raised) == 0 || raised[0].Kind != KindVersion || raised[0].Function != "main.render" {
+		t.Fatalf("a 40%% slower main.render (24%% of the CPU) over shared callees: %+v", raised)
+	}
+	if at := raised[0].DetectedAt.Sub(t0.Add(40 * time.Minute)); at > 5*time.Minute {
+		t.Errorf("found %v after the deploy", at)
 	}
 }
