@@ -17,12 +17,16 @@ import (
 //   - The screen is a one-sided CUSUM of each block's standardized
 //     residual z = (p − p_ref)/SE against the sliding reference, SE
 //     binomial and inflated by the dispersion the reference showed (φ,
-//     from its windows and from its blocks). Never against a reference
+//     from its windows and from its blocks, the latter shrunk towards
+//     the former). Never against a reference
 //     held since the rise began: a rise begins more often where the
 //     reference is low by chance, and a reference held there makes S
 //     climb for ever.
 //   - An alarm (S ≥ h) is tested: the blocks since the rise began,
-//     pooled, against c times the reference when it began, with Benjamini–Hochberg
+//     pooled, against c times the confirmation reference: every block
+//     still kept from before the rise began (the reference and its
+//     gap), twice the screen's, and not only the blocks whose chance
+//     lows made the screen fire. With Benjamini–Hochberg
 //     across the functions tested at that block, and a least effect. c
 //     is the factor the other functions' self shares moved by over the
 //     same blocks (a weighted median against a snapshot of the same
@@ -38,8 +42,8 @@ import (
 //     spent more CPU a second than in the reference (a fixed-cost
 //     function's share rises when the load falls; it did not get
 //     slower): a spike, or a transient, is not.
-//   - Of a function and its ancestors, which rise by the same samples,
-//     the deepest is kept.
+//   - Of a function and its descendants, which rise by the same samples,
+//     the finding goes to the deepest whose rise explains the others'.
 //   - A finding went away when the last RefBlocks blocks are closer to
 //     the reference than to the drifted level and significantly under
 //     the latter.
@@ -327,9 +331,10 @@ func (f *fnTrends) close(v *verTrend, seq int64, ev []Event) []Event {
 		}
 		if !fn.cs.frozen {
 			if snap == nil {
-				snap = f.snapshot()
+				snap = f.snapshot(v, seq)
 			}
-			fn.cs.frozen, fn.cs.runStart, fn.ref, fn.snap = true, seq, *ref, snap
+			fn.cs.frozen, fn.cs.runStart, fn.snap = true, seq, snap
+			fn.ref = v.fnRef(fn, v.confirmFrom(seq), seq)
 		}
 		fn.run.addBlock(seq, blk, fb)
 		if fn.cs.s >= o.CUSUMH {
@@ -395,22 +400,41 @@ func (v *verTrend) fnRef(fn *fnTrend, from, to int64) fnRef {
 	r.phi = 1
 	p := r.incl / r.span.samples
 	if r.ok && p > 0 && p < 1 {
+		var phiW, phiB float64
 		if r.cpuWindows > 1 {
-			r.phi = max(r.phi, (incl2-p*r.incl)/(p*(1-p)*float64(r.cpuWindows-1)))
+			phiW = (incl2 - p*r.incl) / (p * (1 - p) * float64(r.cpuWindows-1))
 		}
 		if r.blocks > 1 {
-			r.phi = max(r.phi, (blockSq-p*r.incl)/(p*(1-p)*float64(r.blocks-1)))
+			phiB = (blockSq - p*r.incl) / (p * (1 - p) * float64(r.blocks-1))
 		}
+		r.phi = dispersion(phiW, phiB, r.blocks-1)
 	}
 	return r
 }
 
-// snapshot is the sliding reference's self shares of the functions that
-// count in c.
-func (f *fnTrends) snapshot() *refSnap {
+// phiPriorDF is the weight, in degrees of freedom, of the windows'
+// dispersion in the blocks' estimate: from half a dozen blocks, a
+// dispersion of 1 is estimated over 1.76 one time in ten (χ²₅/5).
+const phiPriorDF = 10
+
+// dispersion is φ ≥ 1 from the windows' estimate phiW and the blocks'
+// phiB (with df degrees of freedom): the blocks' catches what varies
+// slower than a window, shrunk towards the windows' for its noise.
+func dispersion(phiW, phiB float64, df int) float64 {
+	phiW = max(1, phiW)
+	if df < 1 {
+		return phiW
+	}
+	return max(phiW, (float64(df)*phiB+phiPriorDF*phiW)/float64(df+phiPriorDF))
+}
+
+// snapshot is the self shares, in the confirmation reference of a rise
+// beginning at block seq, of the functions that count in c.
+func (f *fnTrends) snapshot(v *verTrend, seq int64) *refSnap {
 	snap := &refSnap{}
-	for i, fn := range f.order {
-		r := &f.slide[i]
+	from := v.confirmFrom(seq)
+	for _, fn := range f.order {
+		r := v.fnRef(fn, from, seq)
 		if sh := r.self / r.span.samples; r.ok && sh >= cSelfShare {
 			snap.names = append(snap.names, fn.name)
 			snap.shares = append(snap.shares, sh)
@@ -424,7 +448,11 @@ func (f *fnTrends) snapshot() *refSnap {
 // still in the ring (pooled), a weighted median; 1 when too few
 // functions tell.
 func (f *fnTrends) cOf(v *verTrend, fn *fnTrend, first, last int64) float64 {
-	snap := fn.snap
+	return f.cOfSnap(v, fn.snap, fn.name, first, last)
+}
+
+// cOfSnap is cOf against snap, leaving out the function called name.
+func (f *fnTrends) cOfSnap(v *verTrend, snap *refSnap, name string, first, last int64) float64 {
 	if snap == nil {
 		return 1
 	}
@@ -440,12 +468,12 @@ func (f *fnTrends) cOf(v *verTrend, fn *fnTrend, first, last int64) float64 {
 		return 1
 	}
 	xs := make([]weighted, 0, len(snap.names))
-	for k, name := range snap.names {
-		if name == fn.name {
+	for k, other := range snap.names {
+		if other == name {
 			continue
 		}
 		var self float64
-		other := f.fns[name]
+		other := f.fns[other]
 		if other != nil && !other.known && other.since > first {
 			continue // not known over the span
 		}
@@ -501,11 +529,11 @@ func (f *fnTrends) bigEnough(o TrendOptions, head *fnSpan, ref *fnRef, c float64
 
 // decide raises fn's candidate as a finding if the blocks after its
 // alarm held the rise and no descendant's rise explains it; otherwise
-// the screen starts over.
+// the screen starts over. Blocks not yet significant but nearer the rise
+// than the reference are looked at again, block by block, up to twice
+// PersistBlocks: a rise of a few standard errors a block needs them.
 func (f *fnTrends) decide(v *verTrend, fn *fnTrend, blk *block, ev []Event) []Event {
 	o := v.t.o
-	fn.cs.cand = false
-	f.pending--
 	c := f.cOf(v, fn, fn.persist.first, fn.persist.last)
 	holds := func(sp *fnSpan, zMin float64) bool {
 		z, _, _ := shareZ(sp.incl, sp.span.samples, fn.ref.incl, fn.ref.span.samples, c, fn.ref.phi)
@@ -513,18 +541,137 @@ func (f *fnTrends) decide(v *verTrend, fn *fnTrend, blk *block, ev []Event) []Ev
 	}
 	rest := f.lessTop(v, fn, &fn.persist)
 	held := holds(&fn.persist, v.t.zPersist) && holds(&rest, zRest)
+	if !held && fn.persist.blocks < 2*o.PersistBlocks && fn.persist.share() > (c*fn.ref.share()+fn.run.share())/2 {
+		return ev // not yet significant, but nearer the rise than the reference: look again
+	}
+	fn.cs.cand = false
+	f.pending--
 	head := fn.run
 	head.join(fn.persist)
 	headC := f.cOf(v, fn, head.first, head.last)
-	if !held || f.explained(v, fn, c) {
+	runStart := fn.cs.runStart
+	var b blamed
+	var deeper bool
+	if held {
+		b, deeper = f.blame(v, fn, c)
+	}
+	if !held || deeper {
 		fn.cs = cusum{}
 		fn.run, fn.persist, fn.snap = fnSpan{}, fnSpan{}, nil
+	}
+	switch {
+	case !held:
 		return ev
+	case deeper && (b.fn.found != nil || b.fn.cs.cand):
+		return ev // the rise is the descendant's, which has it in hand
+	case deeper:
+		return f.raiseBlamed(v, fn.name, b, head, runStart, blk, ev)
 	}
 	f.held++
 	fn.head, fn.headC = head, headC
 	fn.found = f.finding(v, fn, blk, c)
 	return append(ev, Event{Finding: *fn.found})
+}
+
+// blamed is a descendant that explains a function's rise, with what it
+// is measured by: its reference, the snapshot for c, its counts over the
+// function's persistence blocks and their c.
+type blamed struct {
+	fn   *fnTrend
+	ref  fnRef
+	snap *refSnap
+	per  fnSpan
+	c    float64
+}
+
+// blame finds the deepest tracked descendant of fn whose rise over fn's
+// persistence blocks explains fn's: it rose significantly by the least
+// effect (one-sided, PersistAlpha) or has a finding already, and what fn
+// rose beyond it is not significant. One slowdown raises a
+// function and all its callers by the same samples; the finding belongs
+// to the function where the growth sits, as compare's attribution says.
+// A descendant is measured against its own confirmation reference if
+// its rise began, else against one from where fn's began.
+func (f *fnTrends) blame(v *verTrend, fn *fnTrend, c float64) (blamed, bool) {
+	o := v.t.o
+	per := &fn.persist
+	dA := per.share() - c*fn.ref.share()
+	callees := map[string][]string{}
+	for e := range f.edges {
+		callees[e.Caller] = append(callees[e.Caller], e.Callee)
+	}
+	for _, cs := range callees {
+		slices.Sort(cs)
+	}
+	var best blamed
+	found := false
+	seen := map[string]bool{fn.name: true}
+	queue := []string{fn.name}
+	for len(queue) > 0 {
+		name := queue[0]
+		queue = queue[1:]
+		for _, callee := range callees[name] {
+			if seen[callee] {
+				continue
+			}
+			seen[callee] = true
+			queue = append(queue, callee)
+			d := f.fns[callee]
+			if d == nil {
+				continue
+			}
+			ref, snap := d.ref, d.snap
+			if d.found == nil && !d.cs.frozen {
+				ref, snap = v.fnRef(d, v.confirmFrom(fn.cs.runStart), fn.cs.runStart), fn.snap
+			}
+			if !ref.ok {
+				continue
+			}
+			var sp fnSpan
+			for s := per.first; s <= per.last; s++ {
+				if b := v.block(s); b != nil && b.span.samples >= o.MinBlockSamples {
+					sp.addBlock(s, b, d.ring[v.slot(s)])
+				}
+			}
+			if sp.blocks == 0 {
+				continue
+			}
+			cd := f.cOfSnap(v, snap, d.name, per.first, per.last)
+			if z, _, _ := shareZ(sp.incl, sp.span.samples, ref.incl, ref.span.samples, cd, ref.phi); d.found == nil && (z < v.t.zPersist || !f.bigEnough(o, &sp, &ref, cd)) {
+				continue // it did not rise on its own (a finding's rise is known)
+			}
+			dD := sp.share() - cd*ref.share()
+			q := min(max(fn.ref.share()-ref.share(), 1/fn.ref.span.samples), 1)
+			se := math.Sqrt(fn.ref.phi * q * (1 - q) * (1/sp.span.samples + 1/fn.ref.span.samples))
+			if dA-dD > v.t.zPersist*se {
+				continue // fn rose beyond it
+			}
+			if !found || ref.share() < best.ref.share() {
+				best, found = blamed{fn: d, ref: ref, snap: snap, per: sp, c: cd}, true
+			}
+		}
+	}
+	return best, found
+}
+
+// raiseBlamed raises the finding of b.fn, which explains its caller's
+// rise (caller's head, from block runStart).
+func (f *fnTrends) raiseBlamed(v *verTrend, caller string, b blamed, callerHead fnSpan, runStart int64, blk *block, ev []Event) []Event {
+	o := v.t.o
+	d := b.fn
+	var head fnSpan
+	for s := max(callerHead.first, blk.seq-int64(len(v.ring))+1); s <= callerHead.last; s++ {
+		if bb := v.block(s); bb != nil && bb.span.samples >= o.MinBlockSamples {
+			head.addBlock(s, bb, d.ring[v.slot(s)])
+		}
+	}
+	d.cs = cusum{s: 0, runStart: runStart, frozen: true}
+	d.ref, d.snap, d.run, d.persist = b.ref, b.snap, fnSpan{}, b.per
+	d.head, d.headC = head, f.cOfSnap(v, b.snap, d.name, head.first, head.last)
+	f.held++
+	d.found = f.finding(v, d, blk, b.c)
+	d.found.Evidence = append(d.found.Evidence, fmt.Sprintf("Its caller %s rose as much, and was flagged first; the rise is %s's.", caller, d.name))
+	return append(ev, Event{Finding: *d.found})
 }
 
 // lessTop is sp's blocks without the one where fn's share was highest:
@@ -547,60 +694,6 @@ func (f *fnTrends) lessTop(v *verTrend, fn *fnTrend, sp *fnSpan) fnSpan {
 		}
 	}
 	return out
-}
-
-// explained says whether a descendant of fn with a finding of this
-// version rose, over fn's persistence blocks, by at least 80% of fn's
-// rise: then the rise is the descendant's, seen from its caller.
-func (f *fnTrends) explained(v *verTrend, fn *fnTrend, c float64) bool {
-	o := v.t.o
-	per := &fn.persist
-	d := per.share() - c*fn.ref.share()
-	var callees map[string][]string
-	for _, other := range f.order {
-		if other == fn || other.found == nil {
-			continue
-		}
-		var self fnSpan
-		for s := per.first; s <= per.last; s++ {
-			if b := v.block(s); b != nil && b.span.samples >= o.MinBlockSamples {
-				self.addBlock(s, b, other.ring[v.slot(s)])
-			}
-		}
-		if self.blocks == 0 || self.share()-f.cOf(v, other, per.first, per.last)*other.ref.share() < 0.8*d {
-			continue
-		}
-		if callees == nil {
-			callees = map[string][]string{}
-			for c := range f.edges {
-				callees[c.Caller] = append(callees[c.Caller], c.Callee)
-			}
-		}
-		if reaches(callees, fn.name, other.name) {
-			return true
-		}
-	}
-	return false
-}
-
-// reaches says whether to is reachable from from along edges.
-func reaches(edges map[string][]string, from, to string) bool {
-	seen := map[string]bool{from: true}
-	queue := []string{from}
-	for len(queue) > 0 {
-		n := queue[0]
-		queue = queue[1:]
-		for _, m := range edges[n] {
-			if m == to {
-				return true
-			}
-			if !seen[m] {
-				seen[m] = true
-				queue = append(queue, m)
-			}
-		}
-	}
-	return false
 }
 
 // path is the heaviest chain of callers up from fn, root first, along

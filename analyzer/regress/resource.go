@@ -208,7 +208,7 @@ func (v *verTrend) resRefOf(i int, from, to int64) (resRef, bool) {
 				dev += (bv - rt) * (bv - rt) / (b.res.n * r.s2 / (bw * bw))
 			}
 		}
-		r.phi = max(1, dev/float64(r.blocks-1))
+		r.phi = dispersion(1, dev/float64(r.blocks-1), r.blocks-1)
 	}
 	return r, true
 }
@@ -293,6 +293,9 @@ func (r *resTrends) close(v *verTrend, seq int64, ev []Event) []Event {
 		}
 		if !x.cs.frozen {
 			x.cs.frozen, x.cs.runStart, x.ref = true, seq, ref
+			if wide, ok := v.resRefOf(i, v.confirmFrom(seq), seq); ok && wide.perReq == ref.perReq {
+				x.ref = wide // the confirmation reference, as drift.go's
+			}
 		}
 		x.run.addBlock(seq, blk)
 		if x.cs.s >= o.CUSUMH {
@@ -313,13 +316,21 @@ func (r *resTrends) close(v *verTrend, seq int64, ev []Event) []Event {
 		if !x.cs.cand || x.persist.blocks < o.PersistBlocks {
 			continue
 		}
-		x.cs.cand = false
 		holds := func(sp *resSpan, zMin float64) bool {
 			z, _, _ := resZ(i, &sp.sums, &x.ref)
 			return sp.blocks > 0 && z >= zMin && r.resBigEnough(o, i, sp, &x.ref)
 		}
 		rest := r.lessTop(v, i, &x.persist)
-		if !holds(&x.persist, v.t.zPersist) || !holds(&rest, zRest) || v.cls.covers(resNames[i]) {
+		held := holds(&x.persist, v.t.zPersist) && holds(&rest, zRest)
+		if !held && x.persist.blocks < 2*o.PersistBlocks {
+			pv, _ := x.persist.sums.ratio(i, x.ref.perReq)
+			rv, _ := x.ref.sums.ratio(i, x.ref.perReq)
+			if lv, _ := x.run.sums.ratio(i, x.ref.perReq); pv > (rv+lv)/2 {
+				continue // look again
+			}
+		}
+		x.cs.cand = false
+		if !held || v.cls.covers(resNames[i]) {
 			x.cs = cusum{}
 			x.run, x.persist = resSpan{}, resSpan{}
 			continue

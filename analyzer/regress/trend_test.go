@@ -118,6 +118,37 @@ func TestDriftRisingFunction(t *testing.T) {
 	}
 }
 
+// The finding goes to the function that rose, not to its caller (which
+// rose by the same samples) nor to a sibling, at a service's CPU where
+// each block holds few samples: a step of 20% of main.parse (9% of half
+// a core), ten seeds.
+func TestDriftRightFunction(t *testing.T) {
+	found := 0
+	for seed := uint64(400); seed < 410; seed++ {
+		s := newSim(seed, serviceTree())
+		s.cores = 0.5
+		parse := s.fnIndex("main.parse")
+		change := simEpoch.Add(3 * time.Hour)
+		s.mult = func(fn int, at time.Time) float64 {
+			if fn == parse && !at.Before(change) {
+				return 1.2
+			}
+			return 1
+		}
+		for _, f := range raised(s.run(newTrends(DefaultTrendOptions()), 0, s.windows(6*time.Hour))) {
+			if f.Function != "main.parse" {
+				t.Errorf("seed %d: %s", seed, describe([]Finding{f}))
+				continue
+			}
+			found++
+			t.Logf("seed %d: found %v after the step", seed, f.DetectedAt.Sub(change))
+		}
+	}
+	if found < 9 {
+		t.Errorf("main.parse found in %d of 10", found)
+	}
+}
+
 // A drift that comes back down is resolved.
 func TestDriftWentAway(t *testing.T) {
 	s := newSim(7, serviceTree())
