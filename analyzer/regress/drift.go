@@ -38,7 +38,8 @@ import (
 //     blocks, on their own, are still above c times the reference
 //     (one-sided, PersistAlpha) by the least effect, and are without
 //     the highest of them (one-sided, 0.05: a rise carried by one
-//     block is a spike), and the function
+//     block is a spike), and so is the last of them alone (a rise gone
+//     by then was a transient: a warm-up), and the function
 //     spent more CPU a second than in the reference (a fixed-cost
 //     function's share rises when the load falls; it did not get
 //     slower): a spike, or a transient, is not.
@@ -539,8 +540,8 @@ func (f *fnTrends) decide(v *verTrend, fn *fnTrend, blk *block, ev []Event) []Ev
 		z, _, _ := shareZ(sp.incl, sp.span.samples, fn.ref.incl, fn.ref.span.samples, c, fn.ref.phi)
 		return sp.blocks > 0 && z >= zMin && f.bigEnough(o, sp, &fn.ref, c)
 	}
-	rest := f.lessTop(v, fn, &fn.persist)
-	held := holds(&fn.persist, v.t.zPersist) && holds(&rest, zRest)
+	rest, last := f.lessTop(v, fn, &fn.persist)
+	held := holds(&fn.persist, v.t.zPersist) && holds(&rest, zRest) && holds(&last, zRest)
 	if !held && fn.persist.blocks < 2*o.PersistBlocks && fn.persist.share() > (c*fn.ref.share()+fn.run.share())/2 {
 		return ev // not yet significant, but nearer the rise than the reference: look again
 	}
@@ -674,10 +675,11 @@ func (f *fnTrends) raiseBlamed(v *verTrend, caller string, b blamed, callerHead 
 	return append(ev, Event{Finding: *d.found})
 }
 
-// lessTop is sp's blocks without the one where fn's share was highest:
-// a rise that holds must not be carried by one block (a spike that
-// lasted two blocks would be, through the first of the persistence).
-func (f *fnTrends) lessTop(v *verTrend, fn *fnTrend, sp *fnSpan) fnSpan {
+// lessTop is sp's blocks without the one where fn's share was highest,
+// and its last block alone: a rise that holds must not be carried by one
+// block (a spike that lasted two blocks would be, through the first of
+// the persistence), nor be gone by its end (a warm-up after a restart).
+func (f *fnTrends) lessTop(v *verTrend, fn *fnTrend, sp *fnSpan) (rest, last fnSpan) {
 	o := v.t.o
 	top, most := int64(math.MinInt64), -1.0
 	for s := sp.first; s <= sp.last; s++ {
@@ -687,13 +689,15 @@ func (f *fnTrends) lessTop(v *verTrend, fn *fnTrend, sp *fnSpan) fnSpan {
 			}
 		}
 	}
-	var out fnSpan
 	for s := sp.first; s <= sp.last; s++ {
 		if b := v.block(s); s != top && b != nil && b.span.samples >= o.MinBlockSamples {
-			out.addBlock(s, b, fn.ring[v.slot(s)])
+			rest.addBlock(s, b, fn.ring[v.slot(s)])
 		}
 	}
-	return out
+	if b := v.block(sp.last); b != nil {
+		last.addBlock(sp.last, b, fn.ring[v.slot(sp.last)])
+	}
+	return rest, last
 }
 
 // path is the heaviest chain of callers up from fn, root first, along
@@ -731,7 +735,9 @@ func (f *fnTrends) finding(v *verTrend, fn *fnTrend, blk *block, cp float64) *Fi
 	z, _, _ := shareZ(head.incl, head.span.samples, ref.incl, ref.span.samples, fn.headC, ref.phi)
 	zp, d, _ := shareZ(per.incl, per.span.samples, ref.incl, ref.span.samples, cp, ref.phi)
 	p, pr := per.share(), ref.share()
-	base := cp * pr
+	// From nothing (a function under a quarter of MinShare, not tracked
+	// then), the change is measured from that quarter.
+	base := max(cp*pr, o.MinShare/4)
 	seCI := math.Sqrt(ref.phi * (p*(1-p)/per.span.samples + cp*cp*pr*(1-pr)/ref.span.samples))
 	x.Path = f.path(fn.name)
 	x.Base = ref.span.rangeOf(v.version)
@@ -749,9 +755,9 @@ func (f *fnTrends) finding(v *verTrend, fn *fnTrend, blk *block, cp float64) *Fi
 		fmt.Sprintf("%s's share of the service's CPU rose from %s (%s) to %s since %s, and holds at %s (%s): %+.0f%% (%.0f%% CI %+.0f..%+.0f%%).",
 			fn.name, textfmt.Pct(pr), clock(ref.span), textfmt.Pct(head.share()), head.span.from.UTC().Format("15:04 UTC"),
 			textfmt.Pct(p), clock(per.span), x.ChangePct, 100*o.Confidence, x.CILow, x.CIHigh),
-		fmt.Sprintf("p = %.1g over %s and %s samples since the rise began; the %s after it was flagged alone give p = %.1g. It spent %s more CPU a second than in the reference.",
-			x.PValue, textfmt.Num(ref.span.samples), textfmt.Num(head.span.samples), blocksOf(o, per.blocks), upperTail(zp),
-			textfmt.Pct(per.incl/per.span.cpuSeconds/(ref.incl/ref.span.cpuSeconds)-1)),
+		fmt.Sprintf("p %s over %s and %s samples since the rise began; the %s after it was flagged alone give p %s. %s",
+			pText(x.PValue), textfmt.Num(ref.span.samples), textfmt.Num(head.span.samples), blocksOf(o, per.blocks), pText(upperTail(zp)),
+			cpuRate(per.incl/per.span.cpuSeconds, ref.incl/ref.span.cpuSeconds)),
 	}
 	if math.Abs(cp-1) >= 0.01 {
 		x.Evidence = append(x.Evidence, fmt.Sprintf("The other functions' shares moved by a factor of %.3f meanwhile (dilution, or the load's mix); the rise is measured against the reference's share times that.", cp))
@@ -760,6 +766,15 @@ func (f *fnTrends) finding(v *verTrend, fn *fnTrend, blk *block, cp float64) *Fi
 		x.Evidence = append(x.Evidence, fmt.Sprintf("The share varied %.1f times as much as sampling alone explains in the reference; the test allows for it.", ref.phi))
 	}
 	return x
+}
+
+// cpuRate says how much more CPU a second a function spent (samples a
+// second, head and reference).
+func cpuRate(head, ref float64) string {
+	if ref == 0 {
+		return "It spent CPU where it spent none in the reference."
+	}
+	return "It spent " + textfmt.Pct(head/ref-1) + " more CPU a second than in the reference."
 }
 
 // wentAway resolves fn's finding when its last RefBlocks blocks are back:

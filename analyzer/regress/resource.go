@@ -320,8 +320,8 @@ func (r *resTrends) close(v *verTrend, seq int64, ev []Event) []Event {
 			z, _, _ := resZ(i, &sp.sums, &x.ref)
 			return sp.blocks > 0 && z >= zMin && r.resBigEnough(o, i, sp, &x.ref)
 		}
-		rest := r.lessTop(v, i, &x.persist)
-		held := holds(&x.persist, v.t.zPersist) && holds(&rest, zRest)
+		rest, last := r.lessTop(v, i, &x.persist)
+		held := holds(&x.persist, v.t.zPersist) && holds(&rest, zRest) && holds(&last, zRest)
 		if !held && x.persist.blocks < 2*o.PersistBlocks {
 			pv, _ := x.persist.sums.ratio(i, x.ref.perReq)
 			rv, _ := x.ref.sums.ratio(i, x.ref.perReq)
@@ -343,25 +343,27 @@ func (r *resTrends) close(v *verTrend, seq int64, ev []Event) []Event {
 	return ev
 }
 
-// lessTop is sp's blocks without the one where series i was highest (see
-// fnTrends.lessTop).
-func (r *resTrends) lessTop(v *verTrend, i int, sp *resSpan) resSpan {
-	perReq := r.series[i].ref.perReq
+// lessTop is sp's blocks without the one where series i was highest,
+// and its last block alone (see fnTrends.lessTop).
+func (r *resTrends) lessTop(v *verTrend, i int, sp *resSpan) (rest, last resSpan) {
+	ref := &r.series[i].ref
 	top, most := int64(math.MinInt64), math.Inf(-1)
 	for s := sp.first; s <= sp.last; s++ {
-		if b := v.block(s); b != nil && r.series[i].ref.usable(i, &b.res) {
-			if val, _ := b.res.ratio(i, perReq); val > most {
+		if b := v.block(s); b != nil && ref.usable(i, &b.res) {
+			if val, _ := b.res.ratio(i, ref.perReq); val > most {
 				top, most = s, val
 			}
 		}
 	}
-	var out resSpan
 	for s := sp.first; s <= sp.last; s++ {
-		if b := v.block(s); s != top && b != nil && r.series[i].ref.usable(i, &b.res) {
-			out.addBlock(s, b)
+		if b := v.block(s); s != top && b != nil && ref.usable(i, &b.res) {
+			rest.addBlock(s, b)
 		}
 	}
-	return out
+	if b := v.block(sp.last); b != nil {
+		last.addBlock(sp.last, b)
+	}
+	return rest, last
 }
 
 // unitOf names a series' unit.
@@ -370,6 +372,15 @@ func unitOf(perReq bool) string {
 		return "seconds per request"
 	}
 	return "seconds per second on a CPU"
+}
+
+// resValue is a value of a series in its unit: "4.2ms a request", "0.063
+// s per second on a CPU".
+func resValue(v float64, perReq bool) string {
+	if perReq {
+		return textfmt.Dur(v*1e9) + " a request"
+	}
+	return textfmt.NumPrecise(v) + " s per second on a CPU"
 }
 
 // finding describes resource i's drift.
@@ -396,11 +407,11 @@ func (r *resTrends) finding(v *verTrend, i int, blk *block) *Finding {
 	f.HeadVerdict = head.span.verdict.summary(o.Thresholds)
 	zp, _, _ := resZ(i, &x.persist.sums, ref)
 	f.Evidence = []string{
-		fmt.Sprintf("The service's %s rose from %s to %s %s (%s to %s): %+.0f%% (%.0f%% CI %+.0f..%+.0f%%), p = %.1g.",
-			resWhat[i], textfmt.NumPrecise(rv), textfmt.NumPrecise(hv), f.Unit, clock(ref.span), clock(head.span),
-			f.ChangePct, 100*o.Confidence, f.CILow, f.CIHigh, f.PValue),
-		fmt.Sprintf("At the work it did since, that is %s threads more; it stayed up for the %s after the change was flagged (p = %.1g).",
-			textfmt.Num(d*hw/head.span.verdict.w), blocksOf(o, x.persist.blocks), upperTail(zp)),
+		fmt.Sprintf("The service's %s rose from %s to %s (%s to %s): %+.0f%% (%.0f%% CI %+.0f..%+.0f%%), p %s.",
+			resWhat[i], resValue(rv, ref.perReq), resValue(hv, ref.perReq), clock(ref.span), clock(head.span),
+			f.ChangePct, 100*o.Confidence, f.CILow, f.CIHigh, pText(f.PValue)),
+		fmt.Sprintf("At the work it did since, that is %s threads more; it stayed up for the %s after the change was flagged (p %s).",
+			textfmt.Num(d*hw/head.span.verdict.w), blocksOf(o, x.persist.blocks), pText(upperTail(zp))),
 	}
 	return f
 }
@@ -430,8 +441,8 @@ func (r *resTrends) wentAway(v *verTrend, i int, seq int64, ev []Event) []Event 
 	}
 	f := *x.found
 	f.Resolved, f.ResolvedAt = true, rec.span.to
-	f.Evidence = append(slices.Clip(f.Evidence), fmt.Sprintf("It went away: %s %s in the last %s, against %s before it rose and %s after.",
-		textfmt.NumPrecise(pv), unitOf(x.ref.perReq), blocksOf(o, rec.blocks), textfmt.NumPrecise(rv), textfmt.NumPrecise(lv)))
+	f.Evidence = append(slices.Clip(f.Evidence), fmt.Sprintf("It went away: %s in the last %s, against %s before it rose and %s after.",
+		resValue(pv, x.ref.perReq), blocksOf(o, rec.blocks), resValue(rv, x.ref.perReq), resValue(lv, x.ref.perReq)))
 	x.found = nil
 	x.cs = cusum{}
 	x.run, x.persist, x.head = resSpan{}, resSpan{}, resSpan{}

@@ -32,8 +32,10 @@ type TrendOptions struct {
 	// 6 found 8 too, at 0.25 core 4 where 6 found 2.
 	RefBlocks, GapBlocks int
 	// PersistBlocks is how long a change must hold after the screen
-	// flagged it to be a finding, and how long the opposite must hold
-	// for a class finding to be resolved.
+	// flagged it to be a finding (and its last block still hold), and
+	// how long the opposite must hold for a class finding to be
+	// resolved. Twenty minutes: a warm-up of a quarter of an hour after
+	// a restart spans the alarm's block and three more.
 	PersistBlocks int
 	// CUSUMK and CUSUMH are the one-sided CUSUM's allowance and decision
 	// interval, in standard errors of a block: k = 0.5 is tuned to a
@@ -98,7 +100,7 @@ func DefaultTrendOptions() TrendOptions {
 		BlockLength:          5 * time.Minute,
 		RefBlocks:            12,
 		GapBlocks:            6,
-		PersistBlocks:        3,
+		PersistBlocks:        4,
 		CUSUMK:               0.5,
 		CUSUMH:               8,
 		MinShare:             0.01,

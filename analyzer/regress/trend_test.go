@@ -3,6 +3,7 @@ package regress
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -116,6 +117,68 @@ func TestDriftRisingFunction(t *testing.T) {
 			t.Errorf("seed %d: resolved %s", seed, describe(r))
 		}
 	}
+}
+
+// A restart of the same version: memory drops and climbs back, and a
+// warm-up function takes 40% of the CPU for 5, 10 or 15 minutes. None of
+// it is a finding.
+func TestTrendRestart(t *testing.T) {
+	for _, warm := range []time.Duration{5 * time.Minute, 10 * time.Minute, 15 * time.Minute} {
+		for _, seed := range []uint64{141, 142, 143} {
+			fns := append(serviceTree(), simFn{name: "main.warmCache", parent: 0})
+			s := newSim(seed, fns)
+			restart := simEpoch.Add(3*time.Hour + 2*time.Minute)
+			warmFn := s.fnIndex("main.warmCache")
+			s.mult = func(fn int, at time.Time) float64 {
+				if fn == warmFn && !at.Before(restart) && at.Before(restart.Add(warm)) {
+					return 1
+				}
+				if fn == warmFn {
+					return 0
+				}
+				return 1
+			}
+			s.fns[warmFn].cost = 0.75 // 40% of the CPU while it runs
+			s.mem = func(at time.Time) float64 {
+				if at.Before(restart) {
+					return 400 << 20
+				}
+				return 30<<20 + 370<<20*min(1, at.Sub(restart).Hours()*4)
+			}
+			ev := s.run(newTrends(DefaultTrendOptions()), 0, s.windows(6*time.Hour))
+			if len(ev) != 0 {
+				t.Errorf("warm-up %v, seed %d:%s", warm, seed, describe(raised(ev)))
+			}
+		}
+	}
+}
+
+// A function that appears within a version and stays (from under the
+// tracking floor to 40%) is a drift, measured from that floor: finite,
+// and it encodes.
+func TestDriftNewFunction(t *testing.T) {
+	fns := append(serviceTree(), simFn{name: "main.newPath", parent: 0, cost: 0.75})
+	s := newSim(151, fns)
+	from := simEpoch.Add(3 * time.Hour)
+	np := s.fnIndex("main.newPath")
+	s.mult = func(fn int, at time.Time) float64 {
+		if fn == np && at.Before(from) {
+			return 0
+		}
+		return 1
+	}
+	fs := raised(s.run(newTrends(DefaultTrendOptions()), 0, s.windows(5*time.Hour)))
+	if len(fs) != 1 || fs[0].Function != "main.newPath" {
+		t.Fatalf("want main.newPath, got%s", describe(fs))
+	}
+	f := fs[0]
+	if math.IsInf(f.ChangePct, 0) || math.IsNaN(f.ChangePct) || f.Cum.Base != 0 || f.Cum.Head < 0.3 {
+		t.Errorf("%s cum %+v", describe(fs), f.Cum)
+	}
+	if _, err := json.Marshal(f); err != nil {
+		t.Error(err)
+	}
+	t.Logf("%s\n%s", describe(fs), strings.Join(f.Evidence, "\n"))
 }
 
 // The finding goes to the function that rose, not to its caller (which

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"strconv"
 
 	"github.com/aclements/go-moremath/stats"
 )
@@ -172,6 +173,15 @@ func fitTrend(ts, ys []float64, conf float64, buf *[]float64) trendFit {
 	slices.Sort(res)
 	f.Intercept = median(res)
 	return f
+}
+
+// pText is a p-value for the evidence: "3e-06", or "< 1e-300" where it
+// underflowed.
+func pText(p float64) string {
+	if p < 1e-300 {
+		return "< 1e-300"
+	}
+	return "= " + strconv.FormatFloat(p, 'g', 1, 64)
 }
 
 // median of sorted xs (not empty).
