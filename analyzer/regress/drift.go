@@ -294,7 +294,7 @@ func (f *fnTrends) close(v *verTrend, seq int64, ev []Event) []Event {
 			f.slide[i] = v.fnRef(fn, refFrom, refTo)
 		}
 	}
-	var snap *refSnap // the sliding reference's, made when a rise begins
+	var snap *refSnap // the confirmation reference's, made when a rise begins
 
 	type nomination struct {
 		fn *fnTrend
@@ -335,7 +335,9 @@ func (f *fnTrends) close(v *verTrend, seq int64, ev []Event) []Event {
 				snap = f.snapshot(v, seq)
 			}
 			fn.cs.frozen, fn.cs.runStart, fn.snap = true, seq, snap
-			fn.ref = v.fnRef(fn, v.confirmFrom(seq), seq)
+			if fn.ref = v.fnRef(fn, v.confirmFrom(seq), seq); !fn.ref.ok {
+				fn.ref = *ref
+			}
 		}
 		fn.run.addBlock(seq, blk, fb)
 		if fn.cs.s >= o.CUSUMH {

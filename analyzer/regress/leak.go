@@ -54,8 +54,8 @@ type leakTrend struct {
 
 // observe reads w's memory.
 func (l *leakTrend) observe(v *verTrend, w Window, ev []Event) []Event {
-	if !(w.Memory > 0) || math.IsInf(w.Memory, 0) {
-		return ev
+	if !(w.Memory > 0) || math.IsInf(w.Memory, 0) || v.t.blockOf(w.Start) == v.first {
+		return ev // unknown, or the version's warm-up
 	}
 	m := floorDiv(w.Start.UnixNano(), int64(time.Minute))
 	if l.filling && m > l.minute {
@@ -85,7 +85,7 @@ func (l *leakTrend) closeMinute(v *verTrend, ev []Event) []Event {
 			floor, top = min(floor, q.mem), max(top, q.mem)
 		}
 	}
-	if p.mem < o.LeakRestartDrop*floor {
+	if !math.IsInf(floor, 1) && p.mem < o.LeakRestartDrop*floor {
 		l.pts = l.pts[:0]
 		l.recoverTo = max(l.recoverTo, top)
 	}

@@ -26,10 +26,10 @@ type TrendOptions struct {
 	// GapBlocks blocks earlier (at first, the version's first RefBlocks
 	// after the block it started in, which is left out as its warm-up).
 	// The lag lets a slow drift pile up against a reference that has not
-	// followed it. An hour rather than half of one: in 36 simulated
-	// service-days of noise, 6 blocks raised one false drift and 12 none,
-	// and found 8 in 10 rises of 10% of a 9% function at one core where
-	// 6 found 8 too, at 0.25 core 4 where 6 found 2.
+	// followed it. An hour rather than half of one (measured with
+	// PersistBlocks 3): in 36 simulated service-days of noise, half an
+	// hour raised one false drift and an hour none; rises of 10% of a 9%
+	// function at 0.25 core were found 2 times in 10 and 4.
 	RefBlocks, GapBlocks int
 	// PersistBlocks is how long a change must hold after the screen
 	// flagged it to be a finding (and its last block still hold), and
@@ -55,7 +55,9 @@ type TrendOptions struct {
 	FDR float64
 	// PersistAlpha is the one-sided significance the blocks after an
 	// alarm must reach on their own to confirm it, and the blocks after
-	// a finding to show it went away.
+	// a finding to show it went away. A persistence is looked at up to
+	// PersistBlocks+1 times (from PersistBlocks blocks to twice that),
+	// so each look spends an equal part of it.
 	PersistAlpha float64
 	// MinBlockSamples is the least CPU samples a block needs to be
 	// tested or to count in a reference: too few samples, wait.
@@ -128,9 +130,9 @@ func DefaultTrendOptions() TrendOptions {
 // Lookback is how much of a service's latest windows a new detector must
 // be fed to rebuild what the trends compare with: the warm-up block, the
 // reference, its lag and the longest persistence, and the leak rule's
-// span. A
-// change older than that, still held, is compared with a reference that
-// already holds it, and is not found again.
+// span (2 h 15 min by default). A change older than that, still held, is
+// compared with a reference that already holds it, and is not found
+// again; the Detector's own Lookback must cover this one.
 func (o TrendOptions) Lookback() time.Duration {
 	blocks := o.BlockLength * time.Duration(1+o.RefBlocks+o.GapBlocks+2*o.PersistBlocks)
 	return max(blocks, o.LeakSpan+o.BlockLength)
@@ -146,7 +148,7 @@ type trends struct {
 	o        TrendOptions
 	ringLen  int
 	zCI      float64 // two-sided normal quantile at o.Confidence
-	zPersist float64 // one-sided normal quantile at o.PersistAlpha
+	zPersist float64 // one-sided normal quantile at o.PersistAlpha, spent over the persistence's looks
 	services map[string]map[string]*verTrend
 	fitBuf   []float64
 }
@@ -156,7 +158,7 @@ func newTrends(o TrendOptions) *trends {
 		o:        o,
 		ringLen:  o.RefBlocks + o.GapBlocks + 1,
 		zCI:      zQuantile(1 - (1-o.Confidence)/2),
-		zPersist: zQuantile(1 - o.PersistAlpha),
+		zPersist: zQuantile(1 - o.PersistAlpha/float64(o.PersistBlocks+1)),
 		services: map[string]map[string]*verTrend{},
 	}
 }

@@ -620,6 +620,24 @@ func TestLeakStops(t *testing.T) {
 	t.Logf("resolved %v after the growth stopped", down[0].ResolvedAt.Sub(stop).Round(time.Minute))
 }
 
+// A gap in memory data is no restart: the fit keeps its points.
+func TestLeakGap(t *testing.T) {
+	s := leakSim(161, func(at time.Time) float64 { return 300 << 20 })
+	tr := newTrends(DefaultTrendOptions())
+	n := s.windows(time.Hour)
+	s.run(tr, 0, n)
+	mem := s.mem
+	s.mem = nil // 15 minutes without memory
+	s.run(tr, n, n+s.windows(15*time.Minute))
+	s.mem = mem
+	n += s.windows(15 * time.Minute)
+	s.run(tr, n, n+s.windows(5*time.Minute))
+	// The last hour holds 40 minutes from before the gap and 5 after.
+	if pts := tr.services["svc"]["v1"].leak.pts; len(pts) != 45 {
+		t.Errorf("%d points kept over the gap, want 45", len(pts))
+	}
+}
+
 // A restart of the same version: memory drops, climbs back to its
 // plateau (in 10 or in 40 minutes), and stays: not a leak. Neither is a
 // collector's sawtooth, however its period falls on the minutes.
@@ -678,6 +696,9 @@ func TestTrendReplay(t *testing.T) {
 	}
 	// Replay: the windows from Lookback before the rise began.
 	o := DefaultTrendOptions()
+	if o.Lookback() != 135*time.Minute {
+		t.Errorf("Lookback %v, documented as 2 h 15 min", o.Lookback())
+	}
 	s := mk()
 	from := s.windows(3*time.Hour - o.Lookback())
 	var all []Window
