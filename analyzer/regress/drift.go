@@ -49,17 +49,17 @@ import (
 //     the reference than to the drifted level and significantly under
 //     the latter.
 
-// zRest is the one-sided z (p = 0.05) the persistence blocks without
+// zPersistRest is the one-sided z (p = 0.05) the persistence blocks without
 // their highest must still reach: the persistence's own test controls
 // false alarms; this one only asks that the rise not be one block's.
-var zRest = zQuantile(0.95)
+var zPersistRest = quantileZ(0.95)
 
-// cSelfShare is the least self share of the service's CPU in the
+// driftCSelfShare is the least self share of the service's CPU in the
 // reference for a function to count in c; minCFunctions the least such
 // functions (besides the one tested) for c to be estimated at all.
 const (
-	cSelfShare    = 0.005
-	minCFunctions = 3
+	driftCSelfShare    = 0.005
+	driftMinCFunctions = 3
 )
 
 // fnTrends is the drift of a version's functions.
@@ -136,7 +136,7 @@ type cusum struct {
 // with the service's (span: windows, samples, verdict), and the
 // dispersion φ ≥ 1 of its share across them.
 type fnRef struct {
-	span       span
+	span       trendSpan
 	cpuWindows int
 	blocks     int
 	ok         bool
@@ -155,13 +155,13 @@ type refSnap struct {
 
 // fnSpan pools a function's blocks first..last.
 type fnSpan struct {
-	span        span
+	span        trendSpan
 	blocks      int
 	self, incl  float64
 	first, last int64
 }
 
-func (a *fnSpan) addBlock(seq int64, b *block, fb fnBlock) {
+func (a *fnSpan) addBlock(seq int64, b *trendBlock, fb fnBlock) {
 	if a.blocks == 0 {
 		a.first = seq
 	}
@@ -323,7 +323,7 @@ func (f *fnTrends) close(v *verTrend, seq int64, ev []Event) []Event {
 			continue
 		}
 		tested++
-		z, _, _ := shareZ(fb.incl, n, ref.incl, ref.span.samples, 1, ref.phi)
+		z, _, _ := driftZ(fb.incl, n, ref.incl, ref.span.samples, 1, ref.phi)
 		fn.cs.s = max(0, fn.cs.s+z-o.CUSUMK)
 		if fn.cs.s == 0 {
 			fn.cs.frozen, fn.snap = false, nil
@@ -343,9 +343,9 @@ func (f *fnTrends) close(v *verTrend, seq int64, ev []Event) []Event {
 		if fn.cs.s >= o.CUSUMH {
 			f.alarms++
 			c := f.cOf(v, fn, fn.run.first, fn.run.last)
-			zr, _, _ := shareZ(fn.run.incl, fn.run.span.samples, fn.ref.incl, fn.ref.span.samples, c, fn.ref.phi)
+			zr, _, _ := driftZ(fn.run.incl, fn.run.span.samples, fn.ref.incl, fn.ref.span.samples, c, fn.ref.phi)
 			noms = append(noms, nomination{fn, c})
-			ps = append(ps, upperTail(zr))
+			ps = append(ps, tailP(zr))
 		}
 	}
 
@@ -410,7 +410,7 @@ func (v *verTrend) fnRef(fn *fnTrend, from, to int64) fnRef {
 		if r.blocks > 1 {
 			phiB = (blockSq - p*r.incl) / (p * (1 - p) * float64(r.blocks-1))
 		}
-		r.phi = dispersion(phiW, phiB, r.blocks-1)
+		r.phi = phiOf(phiW, phiB, r.blocks-1)
 	}
 	return r
 }
@@ -420,10 +420,10 @@ func (v *verTrend) fnRef(fn *fnTrend, from, to int64) fnRef {
 // dispersion of 1 is estimated over 1.76 one time in ten (χ²₅/5).
 const phiPriorDF = 10
 
-// dispersion is φ ≥ 1 from the windows' estimate phiW and the blocks'
+// phiOf is φ ≥ 1 from the windows' estimate phiW and the blocks'
 // phiB (with df degrees of freedom): the blocks' catches what varies
 // slower than a window, shrunk towards the windows' for its noise.
-func dispersion(phiW, phiB float64, df int) float64 {
+func phiOf(phiW, phiB float64, df int) float64 {
 	phiW = max(1, phiW)
 	if df < 1 {
 		return phiW
@@ -438,7 +438,7 @@ func (f *fnTrends) snapshot(v *verTrend, seq int64) *refSnap {
 	from := v.confirmFrom(seq)
 	for _, fn := range f.order {
 		r := v.fnRef(fn, from, seq)
-		if sh := r.self / r.span.samples; r.ok && sh >= cSelfShare {
+		if sh := r.self / r.span.samples; r.ok && sh >= driftCSelfShare {
 			snap.names = append(snap.names, fn.name)
 			snap.shares = append(snap.shares, sh)
 		}
@@ -470,7 +470,7 @@ func (f *fnTrends) cOfSnap(v *verTrend, snap *refSnap, name string, first, last 
 	if n == 0 {
 		return 1
 	}
-	xs := make([]weighted, 0, len(snap.names))
+	xs := make([]weightedValue, 0, len(snap.names))
 	for k, other := range snap.names {
 		if other == name {
 			continue
@@ -487,25 +487,25 @@ func (f *fnTrends) cOfSnap(v *verTrend, snap *refSnap, name string, first, last 
 				}
 			}
 		}
-		xs = append(xs, weighted{self / n / snap.shares[k], snap.shares[k]})
+		xs = append(xs, weightedValue{self / n / snap.shares[k], snap.shares[k]})
 	}
-	if len(xs) < minCFunctions {
+	if len(xs) < driftMinCFunctions {
 		return 1
 	}
-	slices.SortStableFunc(xs, func(a, b weighted) int { return cmp.Compare(a.v, b.v) })
-	c := weightedMedian(xs, -1)
+	slices.SortStableFunc(xs, func(a, b weightedValue) int { return cmp.Compare(a.v, b.v) })
+	c := weightedMedianSkip(xs, -1)
 	if !(c > 0) {
 		return 1
 	}
 	return c
 }
 
-// shareZ compares a share (x of n) with c times a reference share (xr
+// driftZ compares a share (x of n) with c times a reference share (xr
 // of nr) under dispersion phi: the standardized difference, the
 // difference and its standard error. The head's term takes the larger
 // of the variance under no change and the one observed, so that a share
 // rising from nothing is not infinitely significant.
-func shareZ(x, n, xr, nr, c, phi float64) (z, d, se float64) {
+func driftZ(x, n, xr, nr, c, phi float64) (z, d, se float64) {
 	p, pr := x/n, xr/nr
 	p0 := min(c*pr, 1)
 	v := phi * (max(p0*(1-p0), p*(1-p))/n + c*c*pr*(1-pr)/nr)
@@ -535,15 +535,15 @@ func (f *fnTrends) bigEnough(o TrendOptions, head *fnSpan, ref *fnRef, c float64
 // the screen starts over. Blocks not yet significant but nearer the rise
 // than the reference are looked at again, block by block, up to twice
 // PersistBlocks: a rise of a few standard errors a block needs them.
-func (f *fnTrends) decide(v *verTrend, fn *fnTrend, blk *block, ev []Event) []Event {
+func (f *fnTrends) decide(v *verTrend, fn *fnTrend, blk *trendBlock, ev []Event) []Event {
 	o := v.t.o
 	c := f.cOf(v, fn, fn.persist.first, fn.persist.last)
 	holds := func(sp *fnSpan, zMin float64) bool {
-		z, _, _ := shareZ(sp.incl, sp.span.samples, fn.ref.incl, fn.ref.span.samples, c, fn.ref.phi)
+		z, _, _ := driftZ(sp.incl, sp.span.samples, fn.ref.incl, fn.ref.span.samples, c, fn.ref.phi)
 		return sp.blocks > 0 && z >= zMin && f.bigEnough(o, sp, &fn.ref, c)
 	}
 	rest, last := f.lessTop(v, fn, &fn.persist)
-	held := holds(&fn.persist, v.t.zPersist) && holds(&rest, zRest) && holds(&last, zRest)
+	held := holds(&fn.persist, v.t.zPersist) && holds(&rest, zPersistRest) && holds(&last, zPersistRest)
 	if !held && fn.persist.blocks < 2*o.PersistBlocks && fn.persist.share() > (c*fn.ref.share()+fn.run.share())/2 {
 		return ev // not yet significant, but nearer the rise than the reference: look again
 	}
@@ -640,7 +640,7 @@ func (f *fnTrends) blame(v *verTrend, fn *fnTrend, c float64) (blamed, bool) {
 				continue
 			}
 			cd := f.cOfSnap(v, snap, d.name, per.first, per.last)
-			if z, _, _ := shareZ(sp.incl, sp.span.samples, ref.incl, ref.span.samples, cd, ref.phi); d.found == nil && (z < v.t.zPersist || !f.bigEnough(o, &sp, &ref, cd)) {
+			if z, _, _ := driftZ(sp.incl, sp.span.samples, ref.incl, ref.span.samples, cd, ref.phi); d.found == nil && (z < v.t.zPersist || !f.bigEnough(o, &sp, &ref, cd)) {
 				continue // it did not rise on its own (a finding's rise is known)
 			}
 			dD := sp.share() - cd*ref.share()
@@ -659,7 +659,7 @@ func (f *fnTrends) blame(v *verTrend, fn *fnTrend, c float64) (blamed, bool) {
 
 // raiseBlamed raises the finding of b.fn, which explains its caller's
 // rise (caller's head, from block runStart).
-func (f *fnTrends) raiseBlamed(v *verTrend, caller string, b blamed, callerHead fnSpan, runStart int64, blk *block, ev []Event) []Event {
+func (f *fnTrends) raiseBlamed(v *verTrend, caller string, b blamed, callerHead fnSpan, runStart int64, blk *trendBlock, ev []Event) []Event {
 	o := v.t.o
 	d := b.fn
 	var head fnSpan
@@ -730,12 +730,12 @@ func (f *fnTrends) path(fn string) []string {
 // change is the one the persistence blocks hold (for a drift that
 // climbed, where it got to); its p-value is the whole head's, from when
 // the rise began.
-func (f *fnTrends) finding(v *verTrend, fn *fnTrend, blk *block, cp float64) *Finding {
+func (f *fnTrends) finding(v *verTrend, fn *fnTrend, blk *trendBlock, cp float64) *Finding {
 	t, o := v.t, v.t.o
 	head, per, ref := &fn.head, &fn.persist, &fn.ref
 	x := v.finding(KindDrift, fn.name, "", t.blockStart(fn.cs.runStart), blk.span.to)
-	z, _, _ := shareZ(head.incl, head.span.samples, ref.incl, ref.span.samples, fn.headC, ref.phi)
-	zp, d, _ := shareZ(per.incl, per.span.samples, ref.incl, ref.span.samples, cp, ref.phi)
+	z, _, _ := driftZ(head.incl, head.span.samples, ref.incl, ref.span.samples, fn.headC, ref.phi)
+	zp, d, _ := driftZ(per.incl, per.span.samples, ref.incl, ref.span.samples, cp, ref.phi)
 	p, pr := per.share(), ref.share()
 	// From nothing (a function under a quarter of MinShare, not tracked
 	// then), the change is measured from that quarter.
@@ -747,7 +747,7 @@ func (f *fnTrends) finding(v *verTrend, fn *fnTrend, blk *block, cp float64) *Fi
 	x.ChangePct = 100 * d / base
 	x.CILow = 100 * (d - t.zCI*seCI) / base
 	x.CIHigh = 100 * (d + t.zCI*seCI) / base
-	x.PValue = upperTail(z)
+	x.PValue = tailP(z)
 	x.Own = Change{Base: ref.self / ref.span.samples, Head: per.self / per.span.samples}
 	x.Cum = Change{Base: pr, Head: p}
 	x.Unit = "share of the service's CPU"
@@ -755,10 +755,10 @@ func (f *fnTrends) finding(v *verTrend, fn *fnTrend, blk *block, cp float64) *Fi
 	x.HeadVerdict = head.span.verdict.summary(o.Thresholds)
 	x.Evidence = []string{
 		fmt.Sprintf("%s's share of the service's CPU rose from %s (%s) to %s since %s, and holds at %s (%s): %+.0f%% (%.0f%% CI %+.0f..%+.0f%%).",
-			fn.name, textfmt.Pct(pr), clock(ref.span), textfmt.Pct(head.share()), head.span.from.UTC().Format("15:04 UTC"),
-			textfmt.Pct(p), clock(per.span), x.ChangePct, 100*o.Confidence, x.CILow, x.CIHigh),
+			fn.name, textfmt.Pct(pr), clockSpan(ref.span), textfmt.Pct(head.share()), head.span.from.UTC().Format("15:04 UTC"),
+			textfmt.Pct(p), clockSpan(per.span), x.ChangePct, 100*o.Confidence, x.CILow, x.CIHigh),
 		fmt.Sprintf("p %s over %s and %s samples since the rise began; the %s after it was flagged alone give p %s. %s",
-			pText(x.PValue), textfmt.Num(ref.span.samples), textfmt.Num(head.span.samples), blocksOf(o, per.blocks), pText(upperTail(zp)),
+			pText(x.PValue), textfmt.Num(ref.span.samples), textfmt.Num(head.span.samples), blocksText(o, per.blocks), pText(tailP(zp)),
 			cpuRate(per.incl/per.span.cpuSeconds, ref.incl/ref.span.cpuSeconds)),
 	}
 	if math.Abs(cp-1) >= 0.01 {
@@ -804,7 +804,7 @@ func (f *fnTrends) wentAway(v *verTrend, fn *fnTrend, seq int64, ev []Event) []E
 	x := *fn.found
 	x.Resolved, x.ResolvedAt = true, rec.span.to
 	x.Evidence = append(slices.Clip(x.Evidence), fmt.Sprintf("It went away: %s in the last %s, against %s before it rose and %s after.",
-		textfmt.Pct(p), blocksOf(o, rec.blocks), textfmt.Pct(fn.ref.share()), textfmt.Pct(fn.head.share())))
+		textfmt.Pct(p), blocksText(o, rec.blocks), textfmt.Pct(fn.ref.share()), textfmt.Pct(fn.head.share())))
 	fn.found, fn.snap = nil, nil
 	fn.cs = cusum{}
 	fn.run, fn.persist, fn.head = fnSpan{}, fnSpan{}, fnSpan{}
@@ -849,17 +849,18 @@ func (f *fnTrends) prune(v *verTrend, seq int64) {
 	}
 }
 
-// clock is a span's times of day, "11:00–11:30 UTC".
-func clock(s span) string {
+// clockSpan is a span's times of day, "11:00–11:30 UTC".
+func clockSpan(s trendSpan) string {
 	return s.from.UTC().Format("15:04") + "–" + s.to.UTC().Format("15:04") + " UTC"
 }
 
-// blocksOf says n blocks in words: "3 blocks of 5m0s".
-func blocksOf(o TrendOptions, n int) string {
-	return textfmt.Plural(n, "block") + " of " + shortDur(o.BlockLength)
+// blocksText says n blocks in words: "3 blocks of 5 min".
+func blocksText(o TrendOptions, n int) string {
+	return textfmt.Plural(n, "block") + " of " + durText(o.BlockLength)
 }
 
-func shortDur(d time.Duration) string {
+// durText is a duration in words: "5 min", "1 h", else as Go prints it.
+func durText(d time.Duration) string {
 	switch {
 	case d >= time.Hour && d%time.Hour == 0:
 		return fmt.Sprintf("%d h", d/time.Hour)

@@ -57,7 +57,7 @@ func (l *leakTrend) observe(v *verTrend, w Window, ev []Event) []Event {
 	if !(w.Memory > 0) || math.IsInf(w.Memory, 0) || v.t.blockOf(w.Start) == v.first {
 		return ev // unknown, or the version's warm-up
 	}
-	m := floorDiv(w.Start.UnixNano(), int64(time.Minute))
+	m := floorDiv64(w.Start.UnixNano(), int64(time.Minute))
 	if l.filling && m > l.minute {
 		ev = l.closeMinute(v, ev)
 	}
@@ -153,7 +153,7 @@ func (l *leakTrend) test(v *verTrend, ev []Event) []Event {
 		x := *l.found
 		x.Resolved, x.ResolvedAt = true, l.end()
 		x.Evidence = append(slices.Clip(x.Evidence), fmt.Sprintf("It went away: over the last %s memory grew %s an hour (p %s).",
-			shortDur(time.Duration(f.hours*float64(time.Hour))), textfmt.Bytes(f.all.Slope), pText(f.all.P)))
+			durText(time.Duration(f.hours*float64(time.Hour))), textfmt.Bytes(f.all.Slope), pText(f.all.P)))
 		l.found = nil
 		return append(ev, Event{Finding: x, Resolved: true})
 	}
@@ -177,9 +177,9 @@ func (l *leakTrend) finding(v *verTrend, f leakFit) *Finding {
 	x := v.finding(KindLeak, "", "memory", start, l.end())
 	// The ranges: the span's first block, and the span, from the blocks
 	// still kept.
-	var base, head span
+	var base, head trendSpan
 	for s := t.blockOf(start); s <= v.cur.seq || s <= t.blockOf(l.end().Add(-time.Nanosecond)); s++ {
-		var b *block
+		var b *trendBlock
 		if s == v.cur.seq {
 			b = &v.cur
 		} else {
@@ -209,8 +209,8 @@ func (l *leakTrend) finding(v *verTrend, f leakFit) *Finding {
 	x.Evidence = []string{
 		fmt.Sprintf("Memory grows %s an hour, %+.0f%% of the %s it started from an hour (%.0f%% CI %+.0f..%+.0f%%), over the last %s; %s an hour over the last %s: Theil–Sen slopes of each minute's low-water mark.",
 			textfmt.Bytes(f.late.Slope), x.ChangePct, textfmt.Bytes(f.level), 100*o.Confidence, x.CILow, x.CIHigh,
-			shortDur(time.Duration(f.hours*float64(time.Hour)/2).Round(time.Minute)), textfmt.Bytes(f.all.Slope),
-			shortDur(time.Duration(f.hours*float64(time.Hour)).Round(time.Minute))),
+			durText(time.Duration(f.hours*float64(time.Hour)/2).Round(time.Minute)), textfmt.Bytes(f.all.Slope),
+			durText(time.Duration(f.hours*float64(time.Hour)).Round(time.Minute))),
 		fmt.Sprintf("Mann–Kendall p %s over %d minutes; a warm-up levels off, and this did not.", pText(f.all.P), len(l.pts)),
 	}
 	return x

@@ -128,14 +128,14 @@ func (r *resBlock) residual(i int, perReq bool, rt float64) float64 {
 
 // resSpan pools a resource's blocks.
 type resSpan struct {
-	span   span
+	span   trendSpan
 	sums   resBlock
 	blocks int
 	first  int64
 	last   int64
 }
 
-func (a *resSpan) addBlock(seq int64, b *block) {
+func (a *resSpan) addBlock(seq int64, b *trendBlock) {
 	if a.blocks == 0 {
 		a.first = seq
 	}
@@ -208,7 +208,7 @@ func (v *verTrend) resRefOf(i int, from, to int64) (resRef, bool) {
 				dev += (bv - rt) * (bv - rt) / (b.res.n * r.s2 / (bw * bw))
 			}
 		}
-		r.phi = dispersion(1, dev/float64(r.blocks-1), r.blocks-1)
+		r.phi = phiOf(1, dev/float64(r.blocks-1), r.blocks-1)
 	}
 	return r, true
 }
@@ -301,7 +301,7 @@ func (r *resTrends) close(v *verTrend, seq int64, ev []Event) []Event {
 		if x.cs.s >= o.CUSUMH {
 			zr, _, _ := resZ(i, &x.run.sums, &x.ref)
 			noms = append(noms, i)
-			ps = append(ps, upperTail(zr))
+			ps = append(ps, tailP(zr))
 		}
 	}
 	for k, pass := range bhPass(ps, tested, o.FDR) {
@@ -321,7 +321,7 @@ func (r *resTrends) close(v *verTrend, seq int64, ev []Event) []Event {
 			return sp.blocks > 0 && z >= zMin && r.resBigEnough(o, i, sp, &x.ref)
 		}
 		rest, last := r.lessTop(v, i, &x.persist)
-		held := holds(&x.persist, v.t.zPersist) && holds(&rest, zRest) && holds(&last, zRest)
+		held := holds(&x.persist, v.t.zPersist) && holds(&rest, zPersistRest) && holds(&last, zPersistRest)
 		if !held && x.persist.blocks < 2*o.PersistBlocks {
 			pv, _ := x.persist.sums.ratio(i, x.ref.perReq)
 			rv, _ := x.ref.sums.ratio(i, x.ref.perReq)
@@ -366,8 +366,8 @@ func (r *resTrends) lessTop(v *verTrend, i int, sp *resSpan) (rest, last resSpan
 	return rest, last
 }
 
-// unitOf names a series' unit.
-func unitOf(perReq bool) string {
+// resUnit names a series' unit.
+func resUnit(perReq bool) string {
 	if perReq {
 		return "seconds per request"
 	}
@@ -384,7 +384,7 @@ func resValue(v float64, perReq bool) string {
 }
 
 // finding describes resource i's drift.
-func (r *resTrends) finding(v *verTrend, i int, blk *block) *Finding {
+func (r *resTrends) finding(v *verTrend, i int, blk *trendBlock) *Finding {
 	t, o := v.t, v.t.o
 	x := &r.series[i]
 	head, ref := &x.head, &x.ref
@@ -400,18 +400,18 @@ func (r *resTrends) finding(v *verTrend, i int, blk *block) *Finding {
 	f.ChangePct = 100 * d / base
 	f.CILow = 100 * (d - t.zCI*se) / base
 	f.CIHigh = 100 * (d + t.zCI*se) / base
-	f.PValue = upperTail(z)
+	f.PValue = tailP(z)
 	f.Cum = Change{Base: rv, Head: hv}
-	f.Unit = unitOf(ref.perReq)
+	f.Unit = resUnit(ref.perReq)
 	f.BaseVerdict = ref.span.verdict.summary(o.Thresholds)
 	f.HeadVerdict = head.span.verdict.summary(o.Thresholds)
 	zp, _, _ := resZ(i, &x.persist.sums, ref)
 	f.Evidence = []string{
 		fmt.Sprintf("The service's %s rose from %s to %s (%s to %s): %+.0f%% (%.0f%% CI %+.0f..%+.0f%%), p %s.",
-			resWhat[i], resValue(rv, ref.perReq), resValue(hv, ref.perReq), clock(ref.span), clock(head.span),
+			resWhat[i], resValue(rv, ref.perReq), resValue(hv, ref.perReq), clockSpan(ref.span), clockSpan(head.span),
 			f.ChangePct, 100*o.Confidence, f.CILow, f.CIHigh, pText(f.PValue)),
 		fmt.Sprintf("At the work it did since, that is %s threads more; it stayed up for the %s after the change was flagged (p %s).",
-			textfmt.Num(d*hw/head.span.verdict.w), blocksOf(o, x.persist.blocks), pText(upperTail(zp))),
+			textfmt.Num(d*hw/head.span.verdict.w), blocksText(o, x.persist.blocks), pText(tailP(zp))),
 	}
 	return f
 }
@@ -442,7 +442,7 @@ func (r *resTrends) wentAway(v *verTrend, i int, seq int64, ev []Event) []Event 
 	f := *x.found
 	f.Resolved, f.ResolvedAt = true, rec.span.to
 	f.Evidence = append(slices.Clip(f.Evidence), fmt.Sprintf("It went away: %s in the last %s, against %s before it rose and %s after.",
-		resValue(pv, x.ref.perReq), blocksOf(o, rec.blocks), resValue(rv, x.ref.perReq), resValue(lv, x.ref.perReq)))
+		resValue(pv, x.ref.perReq), blocksText(o, rec.blocks), resValue(rv, x.ref.perReq), resValue(lv, x.ref.perReq)))
 	x.found = nil
 	x.cs = cusum{}
 	x.run, x.persist, x.head = resSpan{}, resSpan{}, resSpan{}

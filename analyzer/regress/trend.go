@@ -138,9 +138,9 @@ func (o TrendOptions) Lookback() time.Duration {
 	return max(blocks, o.LeakSpan+o.BlockLength)
 }
 
-// maxVersions bounds the versions of one service kept at once (a rolling
+// maxTrendVersions bounds the versions of one service kept at once (a rolling
 // deploy runs two); the least recently seen goes first.
-const maxVersions = 4
+const maxTrendVersions = 4
 
 // trends finds drift, class changes and leaks within each version of
 // each service. The Detector feeds it every window, in time order.
@@ -157,8 +157,8 @@ func newTrends(o TrendOptions) *trends {
 	return &trends{
 		o:        o,
 		ringLen:  o.RefBlocks + o.GapBlocks + 1,
-		zCI:      zQuantile(1 - (1-o.Confidence)/2),
-		zPersist: zQuantile(1 - o.PersistAlpha/float64(o.PersistBlocks+1)),
+		zCI:      quantileZ(1 - (1-o.Confidence)/2),
+		zPersist: quantileZ(1 - o.PersistAlpha/float64(o.PersistBlocks+1)),
 		services: map[string]map[string]*verTrend{},
 	}
 }
@@ -193,7 +193,7 @@ func (t *trends) retire(vs map[string]*verTrend, w Window) []Event {
 			gone = append(gone, v)
 		}
 	}
-	if _, ok := vs[w.Version]; !ok && len(vs)-len(gone) >= maxVersions {
+	if _, ok := vs[w.Version]; !ok && len(vs)-len(gone) >= maxTrendVersions {
 		var oldest *verTrend
 		for name, v := range vs {
 			if name != w.Version && !slices.Contains(gone, v) && (oldest == nil || v.lastEnd.Before(oldest.lastEnd)) {
@@ -223,8 +223,8 @@ type verTrend struct {
 	first            int64  // the block the version was first seen in: its warm-up
 	lastEnd          time.Time
 
-	cur  block   // the block being filled
-	ring []block // closed blocks, by seq % ringLen
+	cur  trendBlock   // the block being filled
+	ring []trendBlock // closed blocks, by seq % ringLen
 
 	fn   fnTrends
 	res  resTrends
@@ -234,7 +234,7 @@ type verTrend struct {
 
 func newVerTrend(t *trends, w Window) *verTrend {
 	v := &verTrend{t: t, service: w.Service, version: w.Version, first: t.blockOf(w.Start)}
-	v.ring = make([]block, t.ringLen)
+	v.ring = make([]trendBlock, t.ringLen)
 	for i := range v.ring {
 		v.ring[i].seq = math.MinInt64
 	}
@@ -245,7 +245,7 @@ func newVerTrend(t *trends, w Window) *verTrend {
 
 // blockOf is the clock-aligned block holding t.
 func (t *trends) blockOf(at time.Time) int64 {
-	return floorDiv(at.UnixNano(), int64(t.o.BlockLength))
+	return floorDiv64(at.UnixNano(), int64(t.o.BlockLength))
 }
 
 // blockStart is when block seq starts.
@@ -253,7 +253,9 @@ func (t *trends) blockStart(seq int64) time.Time {
 	return time.Unix(0, seq*int64(t.o.BlockLength)).UTC()
 }
 
-func floorDiv(a, b int64) int64 {
+// floorDiv64 is a/b rounded down (times before 1970 have negative
+// nanoseconds).
+func floorDiv64(a, b int64) int64 {
 	q := a / b
 	if a%b != 0 && (a < 0) != (b < 0) {
 		q--
@@ -325,7 +327,7 @@ func (v *verTrend) slot(seq int64) int {
 
 // block returns the closed block seq, or nil when the ring no longer (or
 // never) held it.
-func (v *verTrend) block(seq int64) *block {
+func (v *verTrend) block(seq int64) *trendBlock {
 	b := &v.ring[v.slot(seq)]
 	if b.seq != seq {
 		return nil
@@ -402,10 +404,10 @@ func trendID(kind Kind, service, version, subject string, start time.Time) strin
 	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
-// block is what is kept of one block of a version's windows.
-type block struct {
+// trendBlock is what is kept of one block of a version's windows.
+type trendBlock struct {
 	seq        int64
-	span       span // its samples are those of the version's CPU source
+	span       trendSpan // its samples are those of the version's CPU source
 	cpuWindows int
 	res        resBlock
 	// classAway: the block was under a class finding (another class
@@ -413,20 +415,20 @@ type block struct {
 	classAway bool
 }
 
-func (b *block) reset(seq int64) { *b = block{seq: seq} }
+func (b *trendBlock) reset(seq int64) { *b = trendBlock{seq: seq} }
 
-// span is a run of windows: when, how many, their CPU samples, and the
+// trendSpan is a run of windows: when, how many, their CPU samples, and the
 // sums their verdicts combine from.
-type span struct {
+type trendSpan struct {
 	from, to time.Time
 	windows  int
 	// samples are the CPU samples of the version's source, cpuSeconds
 	// the length of the windows that have them.
 	samples, cpuSeconds float64
-	verdict             verdictSum
+	verdict             trendVerdicts
 }
 
-func (s *span) addWindow(w Window) {
+func (s *trendSpan) addWindow(w Window) {
 	end := w.Start.Add(w.Duration)
 	if s.windows == 0 || w.Start.Before(s.from) {
 		s.from = w.Start
@@ -438,7 +440,7 @@ func (s *span) addWindow(w Window) {
 	s.verdict.add(w.Verdict, w.Duration.Seconds())
 }
 
-func (s *span) add(o span) {
+func (s *trendSpan) add(o trendSpan) {
 	if o.windows == 0 {
 		return
 	}
@@ -454,24 +456,24 @@ func (s *span) add(o span) {
 	s.verdict.addSum(o.verdict)
 }
 
-func (s span) rangeOf(version string) Range {
+func (s trendSpan) rangeOf(version string) Range {
 	return Range{Version: version, From: s.from, To: s.to, Windows: s.windows, Samples: s.samples}
 }
 
-// nClasses is len(verdict.Classes) (a test holds them equal).
-const nClasses = 5
+// nTrendClasses is len(verdict.Classes) (a test holds them equal).
+const nTrendClasses = 5
 
-func classIndex(c verdict.Class) int { return slices.Index(verdict.Classes, c) }
+func trendClassIndex(c verdict.Class) int { return slices.Index(verdict.Classes, c) }
 
-// verdictSum is what verdict.Combine reads of windows, summed with their
+// trendVerdicts is what verdict.Combine reads of windows, summed with their
 // lengths as weights: the combined verdict of blocks is the one of their
 // windows.
-type verdictSum struct {
+type trendVerdicts struct {
 	w, runQueue, confidence float64
-	load                    [nClasses]float64
+	load                    [nTrendClasses]float64
 }
 
-func (s *verdictSum) add(v verdict.Summary, seconds float64) {
+func (s *trendVerdicts) add(v verdict.Summary, seconds float64) {
 	if !(seconds > 0) || math.IsInf(seconds, 0) {
 		return
 	}
@@ -479,13 +481,13 @@ func (s *verdictSum) add(v verdict.Summary, seconds float64) {
 	s.runQueue += seconds * v.RunQueue
 	s.confidence += seconds * v.Confidence
 	for c, l := range v.Load {
-		if i := classIndex(c); i >= 0 {
+		if i := trendClassIndex(c); i >= 0 {
 			s.load[i] += seconds * l
 		}
 	}
 }
 
-func (s *verdictSum) addSum(o verdictSum) {
+func (s *trendVerdicts) addSum(o trendVerdicts) {
 	s.w += o.w
 	s.runQueue += o.runQueue
 	s.confidence += o.confidence
@@ -495,7 +497,7 @@ func (s *verdictSum) addSum(o verdictSum) {
 }
 
 // loadOf is the mean load of class i (-1: the run queue).
-func (s verdictSum) loadOf(i int) float64 {
+func (s trendVerdicts) loadOf(i int) float64 {
 	if s.w == 0 {
 		return 0
 	}
@@ -506,7 +508,7 @@ func (s verdictSum) loadOf(i int) float64 {
 }
 
 // summary is the combined verdict, as verdict.Combine says.
-func (s verdictSum) summary(th verdict.Thresholds) verdict.Summary {
+func (s trendVerdicts) summary(th verdict.Thresholds) verdict.Summary {
 	if s.w == 0 {
 		return verdict.Combine(nil, nil, th)
 	}

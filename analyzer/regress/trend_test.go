@@ -67,8 +67,8 @@ func describe(fs []Finding) string {
 }
 
 func TestClassesMatchVerdict(t *testing.T) {
-	if len(verdict.Classes) != nClasses {
-		t.Fatalf("nClasses = %d, verdict has %d classes", nClasses, len(verdict.Classes))
+	if len(verdict.Classes) != nTrendClasses {
+		t.Fatalf("nTrendClasses = %d, verdict has %d classes", nTrendClasses, len(verdict.Classes))
 	}
 }
 
