@@ -27,27 +27,27 @@ import (
 // changes neither the class nor a threshold unless it takes a load past
 // one, which is then what the service is bound by: a bottleneck change.
 
-// minLoadBase is the least load a class's change is measured from, in
+// classMinLoadBase is the least load a class's change is measured from, in
 // threads, so that a change from nothing is finite.
-const minLoadBase = 0.01
+const classMinLoadBase = 0.01
 
 // loadRef is a reference for the class rules: its pooled blocks, its
 // class, and the mean and variance of each class's block loads.
 type loadRef struct {
-	span     span
+	span     trendSpan
 	class    verdict.Class
 	blocks   int
-	mean, vr [nClasses]float64
+	mean, vr [nTrendClasses]float64
 }
 
 // loadSpan pools the blocks of a run.
 type loadSpan struct {
-	span      span
+	span      trendSpan
 	blocks    int
-	sum, sum2 [nClasses]float64
+	sum, sum2 [nTrendClasses]float64
 }
 
-func (a *loadSpan) addBlock(b *block) {
+func (a *loadSpan) addBlock(b *trendBlock) {
 	a.span.add(b.span)
 	a.blocks++
 	for i := range a.sum {
@@ -73,7 +73,7 @@ type classTrend struct {
 	foundClass verdict.Class
 	away       int // blocks in a row clearly not the found class
 
-	cross [nClasses]crossing
+	cross [nTrendClasses]crossing
 }
 
 type crossing struct {
@@ -88,7 +88,7 @@ func (c *classTrend) covers(r string) bool {
 	if c.found != nil && string(c.foundClass) == r {
 		return true
 	}
-	i := classIndex(verdict.Class(r))
+	i := trendClassIndex(verdict.Class(r))
 	return i >= 0 && c.cross[i].found != nil
 }
 
@@ -110,7 +110,7 @@ func (c *classTrend) active() []*Finding {
 // another class, its coming back is no change.
 func (v *verTrend) loadRefOf(from, to int64) (loadRef, bool) {
 	var r loadRef
-	var sum, sum2 [nClasses]float64
+	var sum, sum2 [nTrendClasses]float64
 	for s := from; s < to; s++ {
 		b := v.block(s)
 		if b == nil || b.span.verdict.w == 0 || b.classAway {
@@ -141,7 +141,7 @@ func (v *verTrend) loadRefOf(from, to int64) (loadRef, bool) {
 // classFavouring is the class of s by the verdict's rule with the
 // thresholds and loads moved by margin in favour of class fav: a block
 // that is another class even so clearly is.
-func classFavouring(s blockVerdicts, fav verdict.Class, margin float64, th verdict.Thresholds) verdict.Class {
+func classFavouring(s trendVerdicts, fav verdict.Class, margin float64, th verdict.Thresholds) verdict.Class {
 	if s.w == 0 {
 		return verdict.ClassNone
 	}
@@ -189,7 +189,7 @@ func (c *classTrend) close(v *verTrend, seq int64, ev []Event) []Event {
 	return ev
 }
 
-func (c *classTrend) closeClass(v *verTrend, seq int64, blk *block, slide loadRef, ok bool, ev []Event) []Event {
+func (c *classTrend) closeClass(v *verTrend, seq int64, blk *trendBlock, slide loadRef, ok bool, ev []Event) []Event {
 	o := v.t.o
 	if c.found != nil {
 		if classFavouring(blk.span.verdict, c.foundClass, o.ClassMargin, o.Thresholds) != c.foundClass {
@@ -207,7 +207,7 @@ func (c *classTrend) closeClass(v *verTrend, seq int64, blk *block, slide loadRe
 		now := blk.span.verdict.summary(o.Thresholds)
 		f.Resolved, f.ResolvedAt = true, blk.span.to
 		f.Evidence = append(slices.Clip(f.Evidence), fmt.Sprintf("It went away: the service has not been bound by %s for %s; it is %s now.",
-			c.foundClass, blocksOf(o, c.away), now.Class))
+			c.foundClass, blocksText(o, c.away), now.Class))
 		c.found, c.away = nil, 0
 		return append(ev, Event{Finding: f, Resolved: true})
 	}
@@ -230,11 +230,11 @@ func (c *classTrend) closeClass(v *verTrend, seq int64, blk *block, slide loadRe
 	if c.run.head.blocks < 1+o.PersistBlocks {
 		return ev
 	}
-	f := c.loadFinding(v, &c.run, "class:", classIndex(bc), blk)
+	f := c.loadFinding(v, &c.run, "class:", trendClassIndex(bc), blk)
 	f.Evidence = append([]string{fmt.Sprintf("The service was bound by %s (%s, %s) and has been bound by %s since %s (%s), for %s in a row.",
-		ref.class, textfmt.OrDash(textfmt.Loads(f.BaseVerdict.Load, verdict.ClassNone)), clock(ref.span),
+		ref.class, textfmt.OrDash(textfmt.Loads(f.BaseVerdict.Load, verdict.ClassNone)), clockSpan(ref.span),
 		bc, c.run.head.span.from.UTC().Format("15:04 UTC"), textfmt.OrDash(textfmt.Loads(f.HeadVerdict.Load, verdict.ClassNone)),
-		blocksOf(o, c.run.head.blocks))}, f.Evidence...)
+		blocksText(o, c.run.head.blocks))}, f.Evidence...)
 	c.found, c.foundClass, c.away = f, bc, 0
 	for s := c.run.start; s <= seq; s++ {
 		if b := v.block(s); b != nil {
@@ -245,7 +245,7 @@ func (c *classTrend) closeClass(v *verTrend, seq int64, blk *block, slide loadRe
 	return append(ev, Event{Finding: *f})
 }
 
-func (c *classTrend) closeCrossing(v *verTrend, i int, seq int64, blk *block, slide loadRef, ok bool, ev []Event) []Event {
+func (c *classTrend) closeCrossing(v *verTrend, i int, seq int64, blk *trendBlock, slide loadRef, ok bool, ev []Event) []Event {
 	o := v.t.o
 	x := &c.cross[i]
 	cl := verdict.Classes[i]
@@ -263,7 +263,7 @@ func (c *classTrend) closeCrossing(v *verTrend, i int, seq int64, blk *block, sl
 		f := *x.found
 		f.Resolved, f.ResolvedAt = true, blk.span.to
 		f.Evidence = append(slices.Clip(f.Evidence), fmt.Sprintf("It went away: %s's load has been under %s threads for %s (%s now).",
-			cl, textfmt.Num(th*(1-o.ClassMargin)), blocksOf(o, x.under), textfmt.Num(l)))
+			cl, textfmt.Num(th*(1-o.ClassMargin)), blocksText(o, x.under), textfmt.Num(l)))
 		x.found, x.under = nil, 0
 		return append(ev, Event{Finding: f, Resolved: true})
 	}
@@ -289,14 +289,14 @@ func (c *classTrend) closeCrossing(v *verTrend, i int, seq int64, blk *block, sl
 	}
 	f := c.loadFinding(v, &x.run, "load:", i, blk)
 	f.Evidence = append([]string{fmt.Sprintf("The %s load rose past the verdict's threshold of %s threads bound per second (by %.0f%%, %s) and stayed past it for %s in a row.",
-		cl, textfmt.Num(th), 100*o.ClassMargin, textfmt.Num(th*(1+o.ClassMargin)), blocksOf(o, x.run.head.blocks))}, f.Evidence...)
+		cl, textfmt.Num(th), 100*o.ClassMargin, textfmt.Num(th*(1+o.ClassMargin)), blocksText(o, x.run.head.blocks))}, f.Evidence...)
 	x.found, x.under = f, 0
 	x.run = classRun{}
 	return append(ev, Event{Finding: *f})
 }
 
 // loadFinding is a class finding on class i's load over run.
-func (c *classTrend) loadFinding(v *verTrend, run *classRun, what string, i int, blk *block) *Finding {
+func (c *classTrend) loadFinding(v *verTrend, run *classRun, what string, i int, blk *trendBlock) *Finding {
 	t, o := v.t, v.t.o
 	cl := verdict.Classes[i]
 	f := v.finding(KindClass, "", string(cl), t.blockStart(run.start), blk.span.to)
@@ -309,7 +309,7 @@ func (c *classTrend) loadFinding(v *verTrend, run *classRun, what string, i int,
 		vh = max(0, h.sum2[i]-h.sum[i]*h.sum[i]/kh) / (kh - 1)
 	}
 	mr := run.ref.mean[i]
-	base := max(mr, minLoadBase)
+	base := max(mr, classMinLoadBase)
 	se := math.Sqrt(vh/kh + run.ref.vr[i]/float64(run.ref.blocks))
 	se = max(se, resMinRelFloor*base)
 	d := mh - mr
@@ -318,7 +318,7 @@ func (c *classTrend) loadFinding(v *verTrend, run *classRun, what string, i int,
 	f.ChangePct = 100 * d / base
 	f.CILow = 100 * (d - t.zCI*se) / base
 	f.CIHigh = 100 * (d + t.zCI*se) / base
-	f.PValue = upperTail(d / se)
+	f.PValue = tailP(d / se)
 	f.Cum = Change{Base: mr, Head: mh}
 	f.Unit = "threads bound per second"
 	f.BaseVerdict = run.ref.span.verdict.summary(o.Thresholds)

@@ -17,12 +17,16 @@ import (
 //   - The screen is a one-sided CUSUM of each block's standardized
 //     residual z = (p − p_ref)/SE against the sliding reference, SE
 //     binomial and inflated by the dispersion the reference showed (φ,
-//     from its windows and from its blocks). Never against a reference
+//     from its windows and from its blocks, the latter shrunk towards
+//     the former). Never against a reference
 //     held since the rise began: a rise begins more often where the
 //     reference is low by chance, and a reference held there makes S
 //     climb for ever.
 //   - An alarm (S ≥ h) is tested: the blocks since the rise began,
-//     pooled, against c times the reference when it began, with Benjamini–Hochberg
+//     pooled, against c times the confirmation reference: every block
+//     still kept from before the rise began (the reference and its
+//     gap), twice the screen's, and not only the blocks whose chance
+//     lows made the screen fire. With Benjamini–Hochberg
 //     across the functions tested at that block, and a least effect. c
 //     is the factor the other functions' self shares moved by over the
 //     same blocks (a weighted median against a snapshot of the same
@@ -34,27 +38,28 @@ import (
 //     blocks, on their own, are still above c times the reference
 //     (one-sided, PersistAlpha) by the least effect, and are without
 //     the highest of them (one-sided, 0.05: a rise carried by one
-//     block is a spike), and the function
+//     block is a spike), and so is the last of them alone (a rise gone
+//     by then was a transient: a warm-up), and the function
 //     spent more CPU a second than in the reference (a fixed-cost
 //     function's share rises when the load falls; it did not get
 //     slower): a spike, or a transient, is not.
-//   - Of a function and its ancestors, which rise by the same samples,
-//     the deepest is kept.
+//   - Of a function and its descendants, which rise by the same samples,
+//     the finding goes to the deepest whose rise explains the others'.
 //   - A finding went away when the last RefBlocks blocks are closer to
 //     the reference than to the drifted level and significantly under
 //     the latter.
 
-// zRest is the one-sided z (p = 0.05) the persistence blocks without
+// zPersistRest is the one-sided z (p = 0.05) the persistence blocks without
 // their highest must still reach: the persistence's own test controls
 // false alarms; this one only asks that the rise not be one block's.
-var zRest = zQuantile(0.95)
+var zPersistRest = quantileZ(0.95)
 
-// cSelfShare is the least self share of the service's CPU in the
+// driftCSelfShare is the least self share of the service's CPU in the
 // reference for a function to count in c; minCFunctions the least such
 // functions (besides the one tested) for c to be estimated at all.
 const (
-	cSelfShare    = 0.005
-	minCFunctions = 3
+	driftCSelfShare    = 0.005
+	driftMinCFunctions = 3
 )
 
 // fnTrends is the drift of a version's functions.
@@ -131,7 +136,7 @@ type cusum struct {
 // with the service's (span: windows, samples, verdict), and the
 // dispersion φ ≥ 1 of its share across them.
 type fnRef struct {
-	span       span
+	span       trendSpan
 	cpuWindows int
 	blocks     int
 	ok         bool
@@ -150,13 +155,13 @@ type refSnap struct {
 
 // fnSpan pools a function's blocks first..last.
 type fnSpan struct {
-	span        span
+	span        trendSpan
 	blocks      int
 	self, incl  float64
 	first, last int64
 }
 
-func (a *fnSpan) addBlock(seq int64, b *block, fb fnBlock) {
+func (a *fnSpan) addBlock(seq int64, b *trendBlock, fb fnBlock) {
 	if a.blocks == 0 {
 		a.first = seq
 	}
@@ -289,7 +294,7 @@ func (f *fnTrends) close(v *verTrend, seq int64, ev []Event) []Event {
 			f.slide[i] = v.fnRef(fn, refFrom, refTo)
 		}
 	}
-	var snap *refSnap // the sliding reference's, made when a rise begins
+	var snap *refSnap // the confirmation reference's, made when a rise begins
 
 	type nomination struct {
 		fn *fnTrend
@@ -318,7 +323,7 @@ func (f *fnTrends) close(v *verTrend, seq int64, ev []Event) []Event {
 			continue
 		}
 		tested++
-		z, _, _ := shareZ(fb.incl, n, ref.incl, ref.span.samples, 1, ref.phi)
+		z, _, _ := driftZ(fb.incl, n, ref.incl, ref.span.samples, 1, ref.phi)
 		fn.cs.s = max(0, fn.cs.s+z-o.CUSUMK)
 		if fn.cs.s == 0 {
 			fn.cs.frozen, fn.snap = false, nil
@@ -327,17 +332,20 @@ func (f *fnTrends) close(v *verTrend, seq int64, ev []Event) []Event {
 		}
 		if !fn.cs.frozen {
 			if snap == nil {
-				snap = f.snapshot()
+				snap = f.snapshot(v, seq)
 			}
-			fn.cs.frozen, fn.cs.runStart, fn.ref, fn.snap = true, seq, *ref, snap
+			fn.cs.frozen, fn.cs.runStart, fn.snap = true, seq, snap
+			if fn.ref = v.fnRef(fn, v.confirmFrom(seq), seq); !fn.ref.ok {
+				fn.ref = *ref
+			}
 		}
 		fn.run.addBlock(seq, blk, fb)
 		if fn.cs.s >= o.CUSUMH {
 			f.alarms++
 			c := f.cOf(v, fn, fn.run.first, fn.run.last)
-			zr, _, _ := shareZ(fn.run.incl, fn.run.span.samples, fn.ref.incl, fn.ref.span.samples, c, fn.ref.phi)
+			zr, _, _ := driftZ(fn.run.incl, fn.run.span.samples, fn.ref.incl, fn.ref.span.samples, c, fn.ref.phi)
 			noms = append(noms, nomination{fn, c})
-			ps = append(ps, upperTail(zr))
+			ps = append(ps, tailP(zr))
 		}
 	}
 
@@ -395,23 +403,42 @@ func (v *verTrend) fnRef(fn *fnTrend, from, to int64) fnRef {
 	r.phi = 1
 	p := r.incl / r.span.samples
 	if r.ok && p > 0 && p < 1 {
+		var phiW, phiB float64
 		if r.cpuWindows > 1 {
-			r.phi = max(r.phi, (incl2-p*r.incl)/(p*(1-p)*float64(r.cpuWindows-1)))
+			phiW = (incl2 - p*r.incl) / (p * (1 - p) * float64(r.cpuWindows-1))
 		}
 		if r.blocks > 1 {
-			r.phi = max(r.phi, (blockSq-p*r.incl)/(p*(1-p)*float64(r.blocks-1)))
+			phiB = (blockSq - p*r.incl) / (p * (1 - p) * float64(r.blocks-1))
 		}
+		r.phi = phiOf(phiW, phiB, r.blocks-1)
 	}
 	return r
 }
 
-// snapshot is the sliding reference's self shares of the functions that
-// count in c.
-func (f *fnTrends) snapshot() *refSnap {
+// phiPriorDF is the weight, in degrees of freedom, of the windows'
+// dispersion in the blocks' estimate: from half a dozen blocks, a
+// dispersion of 1 is estimated over 1.76 one time in ten (χ²₅/5).
+const phiPriorDF = 10
+
+// phiOf is φ ≥ 1 from the windows' estimate phiW and the blocks'
+// phiB (with df degrees of freedom): the blocks' catches what varies
+// slower than a window, shrunk towards the windows' for its noise.
+func phiOf(phiW, phiB float64, df int) float64 {
+	phiW = max(1, phiW)
+	if df < 1 {
+		return phiW
+	}
+	return max(phiW, (float64(df)*phiB+phiPriorDF*phiW)/float64(df+phiPriorDF))
+}
+
+// snapshot is the self shares, in the confirmation reference of a rise
+// beginning at block seq, of the functions that count in c.
+func (f *fnTrends) snapshot(v *verTrend, seq int64) *refSnap {
 	snap := &refSnap{}
-	for i, fn := range f.order {
-		r := &f.slide[i]
-		if sh := r.self / r.span.samples; r.ok && sh >= cSelfShare {
+	from := v.confirmFrom(seq)
+	for _, fn := range f.order {
+		r := v.fnRef(fn, from, seq)
+		if sh := r.self / r.span.samples; r.ok && sh >= driftCSelfShare {
 			snap.names = append(snap.names, fn.name)
 			snap.shares = append(snap.shares, sh)
 		}
@@ -424,7 +451,11 @@ func (f *fnTrends) snapshot() *refSnap {
 // still in the ring (pooled), a weighted median; 1 when too few
 // functions tell.
 func (f *fnTrends) cOf(v *verTrend, fn *fnTrend, first, last int64) float64 {
-	snap := fn.snap
+	return f.cOfSnap(v, fn.snap, fn.name, first, last)
+}
+
+// cOfSnap is cOf against snap, leaving out the function called name.
+func (f *fnTrends) cOfSnap(v *verTrend, snap *refSnap, name string, first, last int64) float64 {
 	if snap == nil {
 		return 1
 	}
@@ -439,13 +470,13 @@ func (f *fnTrends) cOf(v *verTrend, fn *fnTrend, first, last int64) float64 {
 	if n == 0 {
 		return 1
 	}
-	xs := make([]weighted, 0, len(snap.names))
-	for k, name := range snap.names {
-		if name == fn.name {
+	xs := make([]weightedValue, 0, len(snap.names))
+	for k, other := range snap.names {
+		if other == name {
 			continue
 		}
 		var self float64
-		other := f.fns[name]
+		other := f.fns[other]
 		if other != nil && !other.known && other.since > first {
 			continue // not known over the span
 		}
@@ -456,12 +487,12 @@ func (f *fnTrends) cOf(v *verTrend, fn *fnTrend, first, last int64) float64 {
 				}
 			}
 		}
-		xs = append(xs, weighted{self / n / snap.shares[k], snap.shares[k]})
+		xs = append(xs, weightedValue{self / n / snap.shares[k], snap.shares[k]})
 	}
-	if len(xs) < minCFunctions {
+	if len(xs) < driftMinCFunctions {
 		return 1
 	}
-	slices.SortStableFunc(xs, func(a, b weighted) int { return cmp.Compare(a.v, b.v) })
+	slices.SortStableFunc(xs, func(a, b weightedValue) int { return cmp.Compare(a.v, b.v) })
 	c := weightedMedianSkip(xs, -1)
 	if !(c > 0) {
 		return 1
@@ -469,12 +500,12 @@ func (f *fnTrends) cOf(v *verTrend, fn *fnTrend, first, last int64) float64 {
 	return c
 }
 
-// shareZ compares a share (x of n) with c times a reference share (xr
+// driftZ compares a share (x of n) with c times a reference share (xr
 // of nr) under dispersion phi: the standardized difference, the
 // difference and its standard error. The head's term takes the larger
 // of the variance under no change and the one observed, so that a share
 // rising from nothing is not infinitely significant.
-func shareZ(x, n, xr, nr, c, phi float64) (z, d, se float64) {
+func driftZ(x, n, xr, nr, c, phi float64) (z, d, se float64) {
 	p, pr := x/n, xr/nr
 	p0 := min(c*pr, 1)
 	v := phi * (max(p0*(1-p0), p*(1-p))/n + c*c*pr*(1-pr)/nr)
@@ -501,25 +532,43 @@ func (f *fnTrends) bigEnough(o TrendOptions, head *fnSpan, ref *fnRef, c float64
 
 // decide raises fn's candidate as a finding if the blocks after its
 // alarm held the rise and no descendant's rise explains it; otherwise
-// the screen starts over.
-func (f *fnTrends) decide(v *verTrend, fn *fnTrend, blk *block, ev []Event) []Event {
+// the screen starts over. Blocks not yet significant but nearer the rise
+// than the reference are looked at again, block by block, up to twice
+// PersistBlocks: a rise of a few standard errors a block needs them.
+func (f *fnTrends) decide(v *verTrend, fn *fnTrend, blk *trendBlock, ev []Event) []Event {
 	o := v.t.o
-	fn.cs.cand = false
-	f.pending--
 	c := f.cOf(v, fn, fn.persist.first, fn.persist.last)
 	holds := func(sp *fnSpan, zMin float64) bool {
-		z, _, _ := shareZ(sp.incl, sp.span.samples, fn.ref.incl, fn.ref.span.samples, c, fn.ref.phi)
+		z, _, _ := driftZ(sp.incl, sp.span.samples, fn.ref.incl, fn.ref.span.samples, c, fn.ref.phi)
 		return sp.blocks > 0 && z >= zMin && f.bigEnough(o, sp, &fn.ref, c)
 	}
-	rest := f.lessTop(v, fn, &fn.persist)
-	held := holds(&fn.persist, v.t.zPersist) && holds(&rest, zRest)
+	rest, last := f.lessTop(v, fn, &fn.persist)
+	held := holds(&fn.persist, v.t.zPersist) && holds(&rest, zPersistRest) && holds(&last, zPersistRest)
+	if !held && fn.persist.blocks < 2*o.PersistBlocks && fn.persist.share() > (c*fn.ref.share()+fn.run.share())/2 {
+		return ev // not yet significant, but nearer the rise than the reference: look again
+	}
+	fn.cs.cand = false
+	f.pending--
 	head := fn.run
 	head.join(fn.persist)
 	headC := f.cOf(v, fn, head.first, head.last)
-	if !held || f.explained(v, fn, c) {
+	runStart := fn.cs.runStart
+	var b blamed
+	var deeper bool
+	if held {
+		b, deeper = f.blame(v, fn, c)
+	}
+	if !held || deeper {
 		fn.cs = cusum{}
 		fn.run, fn.persist, fn.snap = fnSpan{}, fnSpan{}, nil
+	}
+	switch {
+	case !held:
 		return ev
+	case deeper && (b.fn.found != nil || b.fn.cs.cand):
+		return ev // the rise is the descendant's, which has it in hand
+	case deeper:
+		return f.raiseBlamed(v, fn.name, b, head, runStart, blk, ev)
 	}
 	f.held++
 	fn.head, fn.headC = head, headC
@@ -527,10 +576,112 @@ func (f *fnTrends) decide(v *verTrend, fn *fnTrend, blk *block, ev []Event) []Ev
 	return append(ev, Event{Finding: *fn.found})
 }
 
-// lessTop is sp's blocks without the one where fn's share was highest:
-// a rise that holds must not be carried by one block (a spike that
-// lasted two blocks would be, through the first of the persistence).
-func (f *fnTrends) lessTop(v *verTrend, fn *fnTrend, sp *fnSpan) fnSpan {
+// blamed is a descendant that explains a function's rise, with what it
+// is measured by: its reference, the snapshot for c, its counts over the
+// function's persistence blocks and their c.
+type blamed struct {
+	fn   *fnTrend
+	ref  fnRef
+	snap *refSnap
+	per  fnSpan
+	c    float64
+}
+
+// blame finds the deepest tracked descendant of fn whose rise over fn's
+// persistence blocks explains fn's: it rose significantly by the least
+// effect (one-sided, PersistAlpha) or has a finding already, and what fn
+// rose beyond it is not significant. One slowdown raises a
+// function and all its callers by the same samples; the finding belongs
+// to the function where the growth sits, as compare's attribution says.
+// A descendant is measured against its own confirmation reference if
+// its rise began, else against one from where fn's began.
+func (f *fnTrends) blame(v *verTrend, fn *fnTrend, c float64) (blamed, bool) {
+	o := v.t.o
+	per := &fn.persist
+	dA := per.share() - c*fn.ref.share()
+	callees := map[string][]string{}
+	for e := range f.edges {
+		callees[e.Caller] = append(callees[e.Caller], e.Callee)
+	}
+	for _, cs := range callees {
+		slices.Sort(cs)
+	}
+	var best blamed
+	found := false
+	seen := map[string]bool{fn.name: true}
+	queue := []string{fn.name}
+	for len(queue) > 0 {
+		name := queue[0]
+		queue = queue[1:]
+		for _, callee := range callees[name] {
+			if seen[callee] {
+				continue
+			}
+			seen[callee] = true
+			queue = append(queue, callee)
+			d := f.fns[callee]
+			if d == nil {
+				continue
+			}
+			ref, snap := d.ref, d.snap
+			if d.found == nil && !d.cs.frozen {
+				ref, snap = v.fnRef(d, v.confirmFrom(fn.cs.runStart), fn.cs.runStart), fn.snap
+			}
+			if !ref.ok {
+				continue
+			}
+			var sp fnSpan
+			for s := per.first; s <= per.last; s++ {
+				if b := v.block(s); b != nil && b.span.samples >= o.MinBlockSamples {
+					sp.addBlock(s, b, d.ring[v.slot(s)])
+				}
+			}
+			if sp.blocks == 0 {
+				continue
+			}
+			cd := f.cOfSnap(v, snap, d.name, per.first, per.last)
+			if z, _, _ := driftZ(sp.incl, sp.span.samples, ref.incl, ref.span.samples, cd, ref.phi); d.found == nil && (z < v.t.zPersist || !f.bigEnough(o, &sp, &ref, cd)) {
+				continue // it did not rise on its own (a finding's rise is known)
+			}
+			dD := sp.share() - cd*ref.share()
+			q := min(max(fn.ref.share()-ref.share(), 1/fn.ref.span.samples), 1)
+			se := math.Sqrt(fn.ref.phi * q * (1 - q) * (1/sp.span.samples + 1/fn.ref.span.samples))
+			if dA-dD > v.t.zPersist*se {
+				continue // fn rose beyond it
+			}
+			if !found || ref.share() < best.ref.share() {
+				best, found = blamed{fn: d, ref: ref, snap: snap, per: sp, c: cd}, true
+			}
+		}
+	}
+	return best, found
+}
+
+// raiseBlamed raises the finding of b.fn, which explains its caller's
+// rise (caller's head, from block runStart).
+func (f *fnTrends) raiseBlamed(v *verTrend, caller string, b blamed, callerHead fnSpan, runStart int64, blk *trendBlock, ev []Event) []Event {
+	o := v.t.o
+	d := b.fn
+	var head fnSpan
+	for s := max(callerHead.first, blk.seq-int64(len(v.ring))+1); s <= callerHead.last; s++ {
+		if bb := v.block(s); bb != nil && bb.span.samples >= o.MinBlockSamples {
+			head.addBlock(s, bb, d.ring[v.slot(s)])
+		}
+	}
+	d.cs = cusum{s: 0, runStart: runStart, frozen: true}
+	d.ref, d.snap, d.run, d.persist = b.ref, b.snap, fnSpan{}, b.per
+	d.head, d.headC = head, f.cOfSnap(v, b.snap, d.name, head.first, head.last)
+	f.held++
+	d.found = f.finding(v, d, blk, b.c)
+	d.found.Evidence = append(d.found.Evidence, fmt.Sprintf("Its caller %s rose as much, and was flagged first; the rise is %s's.", caller, d.name))
+	return append(ev, Event{Finding: *d.found})
+}
+
+// lessTop is sp's blocks without the one where fn's share was highest,
+// and its last block alone: a rise that holds must not be carried by one
+// block (a spike that lasted two blocks would be, through the first of
+// the persistence), nor be gone by its end (a warm-up after a restart).
+func (f *fnTrends) lessTop(v *verTrend, fn *fnTrend, sp *fnSpan) (rest, last fnSpan) {
 	o := v.t.o
 	top, most := int64(math.MinInt64), -1.0
 	for s := sp.first; s <= sp.last; s++ {
@@ -540,67 +691,15 @@ func (f *fnTrends) lessTop(v *verTrend, fn *fnTrend, sp *fnSpan) fnSpan {
 			}
 		}
 	}
-	var out fnSpan
 	for s := sp.first; s <= sp.last; s++ {
 		if b := v.block(s); s != top && b != nil && b.span.samples >= o.MinBlockSamples {
-			out.addBlock(s, b, fn.ring[v.slot(s)])
+			rest.addBlock(s, b, fn.ring[v.slot(s)])
 		}
 	}
-	return out
-}
-
-// explained says whether a descendant of fn with a finding of this
-// version rose, over fn's persistence blocks, by at least 80% of fn's
-// rise: then the rise is the descendant's, seen from its caller.
-func (f *fnTrends) explained(v *verTrend, fn *fnTrend, c float64) bool {
-	o := v.t.o
-	per := &fn.persist
-	d := per.share() - c*fn.ref.share()
-	var callees map[string][]string
-	for _, other := range f.order {
-		if other == fn || other.found == nil {
-			continue
-		}
-		var self fnSpan
-		for s := per.first; s <= per.last; s++ {
-			if b := v.block(s); b != nil && b.span.samples >= o.MinBlockSamples {
-				self.addBlock(s, b, other.ring[v.slot(s)])
-			}
-		}
-		if self.blocks == 0 || self.share()-f.cOf(v, other, per.first, per.last)*other.ref.share() < 0.8*d {
-			continue
-		}
-		if callees == nil {
-			callees = map[string][]string{}
-			for c := range f.edges {
-				callees[c.Caller] = append(callees[c.Caller], c.Callee)
-			}
-		}
-		if reaches(callees, fn.name, other.name) {
-			return true
-		}
+	if b := v.block(sp.last); b != nil {
+		last.addBlock(sp.last, b, fn.ring[v.slot(sp.last)])
 	}
-	return false
-}
-
-// reaches says whether to is reachable from from along edges.
-func reaches(edges map[string][]string, from, to string) bool {
-	seen := map[string]bool{from: true}
-	queue := []string{from}
-	for len(queue) > 0 {
-		n := queue[0]
-		queue = queue[1:]
-		for _, m := range edges[n] {
-			if m == to {
-				return true
-			}
-			if !seen[m] {
-				seen[m] = true
-				queue = append(queue, m)
-			}
-		}
-	}
-	return false
+	return rest, last
 }
 
 // path is the heaviest chain of callers up from fn, root first, along
@@ -631,14 +730,16 @@ func (f *fnTrends) path(fn string) []string {
 // change is the one the persistence blocks hold (for a drift that
 // climbed, where it got to); its p-value is the whole head's, from when
 // the rise began.
-func (f *fnTrends) finding(v *verTrend, fn *fnTrend, blk *block, cp float64) *Finding {
+func (f *fnTrends) finding(v *verTrend, fn *fnTrend, blk *trendBlock, cp float64) *Finding {
 	t, o := v.t, v.t.o
 	head, per, ref := &fn.head, &fn.persist, &fn.ref
 	x := v.finding(KindDrift, fn.name, "", t.blockStart(fn.cs.runStart), blk.span.to)
-	z, _, _ := shareZ(head.incl, head.span.samples, ref.incl, ref.span.samples, fn.headC, ref.phi)
-	zp, d, _ := shareZ(per.incl, per.span.samples, ref.incl, ref.span.samples, cp, ref.phi)
+	z, _, _ := driftZ(head.incl, head.span.samples, ref.incl, ref.span.samples, fn.headC, ref.phi)
+	zp, d, _ := driftZ(per.incl, per.span.samples, ref.incl, ref.span.samples, cp, ref.phi)
 	p, pr := per.share(), ref.share()
-	base := cp * pr
+	// From nothing (a function under a quarter of MinShare, not tracked
+	// then), the change is measured from that quarter.
+	base := max(cp*pr, o.MinShare/4)
 	seCI := math.Sqrt(ref.phi * (p*(1-p)/per.span.samples + cp*cp*pr*(1-pr)/ref.span.samples))
 	x.Path = f.path(fn.name)
 	x.Base = ref.span.rangeOf(v.version)
@@ -646,7 +747,7 @@ func (f *fnTrends) finding(v *verTrend, fn *fnTrend, blk *block, cp float64) *Fi
 	x.ChangePct = 100 * d / base
 	x.CILow = 100 * (d - t.zCI*seCI) / base
 	x.CIHigh = 100 * (d + t.zCI*seCI) / base
-	x.PValue = upperTail(z)
+	x.PValue = tailP(z)
 	x.Own = Change{Base: ref.self / ref.span.samples, Head: per.self / per.span.samples}
 	x.Cum = Change{Base: pr, Head: p}
 	x.Unit = "share of the service's CPU"
@@ -654,11 +755,11 @@ func (f *fnTrends) finding(v *verTrend, fn *fnTrend, blk *block, cp float64) *Fi
 	x.HeadVerdict = head.span.verdict.summary(o.Thresholds)
 	x.Evidence = []string{
 		fmt.Sprintf("%s's share of the service's CPU rose from %s (%s) to %s since %s, and holds at %s (%s): %+.0f%% (%.0f%% CI %+.0f..%+.0f%%).",
-			fn.name, textfmt.Pct(pr), clock(ref.span), textfmt.Pct(head.share()), head.span.from.UTC().Format("15:04 UTC"),
-			textfmt.Pct(p), clock(per.span), x.ChangePct, 100*o.Confidence, x.CILow, x.CIHigh),
-		fmt.Sprintf("p = %.1g over %s and %s samples since the rise began; the %s after it was flagged alone give p = %.1g. It spent %s more CPU a second than in the reference.",
-			x.PValue, textfmt.Num(ref.span.samples), textfmt.Num(head.span.samples), blocksOf(o, per.blocks), upperTail(zp),
-			textfmt.Pct(per.incl/per.span.cpuSeconds/(ref.incl/ref.span.cpuSeconds)-1)),
+			fn.name, textfmt.Pct(pr), clockSpan(ref.span), textfmt.Pct(head.share()), head.span.from.UTC().Format("15:04 UTC"),
+			textfmt.Pct(p), clockSpan(per.span), x.ChangePct, 100*o.Confidence, x.CILow, x.CIHigh),
+		fmt.Sprintf("p %s over %s and %s samples since the rise began; the %s after it was flagged alone give p %s. %s",
+			pText(x.PValue), textfmt.Num(ref.span.samples), textfmt.Num(head.span.samples), blocksText(o, per.blocks), pText(tailP(zp)),
+			cpuRate(per.incl/per.span.cpuSeconds, ref.incl/ref.span.cpuSeconds)),
 	}
 	if math.Abs(cp-1) >= 0.01 {
 		x.Evidence = append(x.Evidence, fmt.Sprintf("The other functions' shares moved by a factor of %.3f meanwhile (dilution, or the load's mix); the rise is measured against the reference's share times that.", cp))
@@ -667,6 +768,15 @@ func (f *fnTrends) finding(v *verTrend, fn *fnTrend, blk *block, cp float64) *Fi
 		x.Evidence = append(x.Evidence, fmt.Sprintf("The share varied %.1f times as much as sampling alone explains in the reference; the test allows for it.", ref.phi))
 	}
 	return x
+}
+
+// cpuRate says how much more CPU a second a function spent (samples a
+// second, head and reference).
+func cpuRate(head, ref float64) string {
+	if ref == 0 {
+		return "It spent CPU where it spent none in the reference."
+	}
+	return "It spent " + textfmt.Pct(head/ref-1) + " more CPU a second than in the reference."
 }
 
 // wentAway resolves fn's finding when its last RefBlocks blocks are back:
@@ -694,7 +804,7 @@ func (f *fnTrends) wentAway(v *verTrend, fn *fnTrend, seq int64, ev []Event) []E
 	x := *fn.found
 	x.Resolved, x.ResolvedAt = true, rec.span.to
 	x.Evidence = append(slices.Clip(x.Evidence), fmt.Sprintf("It went away: %s in the last %s, against %s before it rose and %s after.",
-		textfmt.Pct(p), blocksOf(o, rec.blocks), textfmt.Pct(fn.ref.share()), textfmt.Pct(fn.head.share())))
+		textfmt.Pct(p), blocksText(o, rec.blocks), textfmt.Pct(fn.ref.share()), textfmt.Pct(fn.head.share())))
 	fn.found, fn.snap = nil, nil
 	fn.cs = cusum{}
 	fn.run, fn.persist, fn.head = fnSpan{}, fnSpan{}, fnSpan{}
@@ -739,17 +849,18 @@ func (f *fnTrends) prune(v *verTrend, seq int64) {
 	}
 }
 
-// clock is a span's times of day, "11:00–11:30 UTC".
-func clock(s span) string {
+// clockSpan is a span's times of day, "11:00–11:30 UTC".
+func clockSpan(s trendSpan) string {
 	return s.from.UTC().Format("15:04") + "–" + s.to.UTC().Format("15:04") + " UTC"
 }
 
-// blocksOf says n blocks in words: "3 blocks of 5m0s".
-func blocksOf(o TrendOptions, n int) string {
-	return textfmt.Plural(n, "block") + " of " + shortDur(o.BlockLength)
+// blocksText says n blocks in words: "3 blocks of 5 min".
+func blocksText(o TrendOptions, n int) string {
+	return textfmt.Plural(n, "block") + " of " + durText(o.BlockLength)
 }
 
-func shortDur(d time.Duration) string {
+// durText is a duration in words: "5 min", "1 h", else as Go prints it.
+func durText(d time.Duration) string {
 	switch {
 	case d >= time.Hour && d%time.Hour == 0:
 		return fmt.Sprintf("%d h", d/time.Hour)

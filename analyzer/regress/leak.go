@@ -54,10 +54,10 @@ type leakTrend struct {
 
 // observe reads w's memory.
 func (l *leakTrend) observe(v *verTrend, w Window, ev []Event) []Event {
-	if !(w.Memory > 0) || math.IsInf(w.Memory, 0) {
-		return ev
+	if !(w.Memory > 0) || math.IsInf(w.Memory, 0) || v.t.blockOf(w.Start) == v.first {
+		return ev // unknown, or the version's warm-up
 	}
-	m := floorDiv(w.Start.UnixNano(), int64(time.Minute))
+	m := floorDiv64(w.Start.UnixNano(), int64(time.Minute))
 	if l.filling && m > l.minute {
 		ev = l.closeMinute(v, ev)
 	}
@@ -85,7 +85,7 @@ func (l *leakTrend) closeMinute(v *verTrend, ev []Event) []Event {
 			floor, top = min(floor, q.mem), max(top, q.mem)
 		}
 	}
-	if p.mem < o.LeakRestartDrop*floor {
+	if !math.IsInf(floor, 1) && p.mem < o.LeakRestartDrop*floor {
 		l.pts = l.pts[:0]
 		l.recoverTo = max(l.recoverTo, top)
 	}
@@ -152,8 +152,8 @@ func (l *leakTrend) test(v *verTrend, ev []Event) []Event {
 		}
 		x := *l.found
 		x.Resolved, x.ResolvedAt = true, l.end()
-		x.Evidence = append(slices.Clip(x.Evidence), fmt.Sprintf("It went away: over the last %s memory grew %s an hour (p = %.1g).",
-			shortDur(time.Duration(f.hours*float64(time.Hour))), textfmt.Bytes(f.all.Slope), f.all.P))
+		x.Evidence = append(slices.Clip(x.Evidence), fmt.Sprintf("It went away: over the last %s memory grew %s an hour (p %s).",
+			durText(time.Duration(f.hours*float64(time.Hour))), textfmt.Bytes(f.all.Slope), pText(f.all.P)))
 		l.found = nil
 		return append(ev, Event{Finding: x, Resolved: true})
 	}
@@ -177,9 +177,9 @@ func (l *leakTrend) finding(v *verTrend, f leakFit) *Finding {
 	x := v.finding(KindLeak, "", "memory", start, l.end())
 	// The ranges: the span's first block, and the span, from the blocks
 	// still kept.
-	var base, head span
+	var base, head trendSpan
 	for s := t.blockOf(start); s <= v.cur.seq || s <= t.blockOf(l.end().Add(-time.Nanosecond)); s++ {
-		var b *block
+		var b *trendBlock
 		if s == v.cur.seq {
 			b = &v.cur
 		} else {
@@ -195,20 +195,23 @@ func (l *leakTrend) finding(v *verTrend, f leakFit) *Finding {
 	}
 	x.Base = base.rangeOf(v.version)
 	x.Head = head.rangeOf(v.version)
-	x.ChangePct = 100 * f.growth
-	x.CILow = 100 * f.all.Lo / f.level
-	x.CIHigh = 100 * f.all.Hi / f.level
+	// The rate is the later half's: the span may begin before the leak
+	// did. The decision and the p-value are the whole span's.
+	x.ChangePct = 100 * f.late.Slope / f.level
+	x.CILow = 100 * f.late.Lo / f.level
+	x.CIHigh = 100 * f.late.Hi / f.level
 	x.PValue = f.all.P
 	end := f.level + f.all.Slope*f.hours
 	x.Cum = Change{Base: f.level, Head: end}
-	x.Unit = "bytes of memory, change_pct an hour"
+	x.Unit = "bytes of memory; change_pct an hour"
 	x.BaseVerdict = base.verdict.summary(o.Thresholds)
 	x.HeadVerdict = head.verdict.summary(o.Thresholds)
 	x.Evidence = []string{
-		fmt.Sprintf("Memory grew %s an hour, %+.0f%% of the %s it started from (%.0f%% CI %+.0f..%+.0f%%), over the last %s: the Theil–Sen slope of each minute's low-water mark; Mann–Kendall p = %.1g over %d minutes.",
-			textfmt.Bytes(f.all.Slope), x.ChangePct, textfmt.Bytes(f.level), 100*o.Confidence, x.CILow, x.CIHigh,
-			shortDur(time.Duration(f.hours*float64(time.Hour)).Round(time.Minute)), f.all.P, len(l.pts)),
-		fmt.Sprintf("The later half of the span grew %s an hour too, so it is not levelling off.", textfmt.Bytes(f.late.Slope)),
+		fmt.Sprintf("Memory grows %s an hour, %+.0f%% of the %s it started from an hour (%.0f%% CI %+.0f..%+.0f%%), over the last %s; %s an hour over the last %s: Theil–Sen slopes of each minute's low-water mark.",
+			textfmt.Bytes(f.late.Slope), x.ChangePct, textfmt.Bytes(f.level), 100*o.Confidence, x.CILow, x.CIHigh,
+			durText(time.Duration(f.hours*float64(time.Hour)/2).Round(time.Minute)), textfmt.Bytes(f.all.Slope),
+			durText(time.Duration(f.hours*float64(time.Hour)).Round(time.Minute))),
+		fmt.Sprintf("Mann–Kendall p %s over %d minutes; a warm-up levels off, and this did not.", pText(f.all.P), len(l.pts)),
 	}
 	return x
 }

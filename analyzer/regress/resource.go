@@ -128,14 +128,14 @@ func (r *resBlock) residual(i int, perReq bool, rt float64) float64 {
 
 // resSpan pools a resource's blocks.
 type resSpan struct {
-	span   span
+	span   trendSpan
 	sums   resBlock
 	blocks int
 	first  int64
 	last   int64
 }
 
-func (a *resSpan) addBlock(seq int64, b *block) {
+func (a *resSpan) addBlock(seq int64, b *trendBlock) {
 	if a.blocks == 0 {
 		a.first = seq
 	}
@@ -208,7 +208,7 @@ func (v *verTrend) resRefOf(i int, from, to int64) (resRef, bool) {
 				dev += (bv - rt) * (bv - rt) / (b.res.n * r.s2 / (bw * bw))
 			}
 		}
-		r.phi = max(1, dev/float64(r.blocks-1))
+		r.phi = phiOf(1, dev/float64(r.blocks-1), r.blocks-1)
 	}
 	return r, true
 }
@@ -293,12 +293,15 @@ func (r *resTrends) close(v *verTrend, seq int64, ev []Event) []Event {
 		}
 		if !x.cs.frozen {
 			x.cs.frozen, x.cs.runStart, x.ref = true, seq, ref
+			if wide, ok := v.resRefOf(i, v.confirmFrom(seq), seq); ok && wide.perReq == ref.perReq {
+				x.ref = wide // the confirmation reference, as drift.go's
+			}
 		}
 		x.run.addBlock(seq, blk)
 		if x.cs.s >= o.CUSUMH {
 			zr, _, _ := resZ(i, &x.run.sums, &x.ref)
 			noms = append(noms, i)
-			ps = append(ps, upperTail(zr))
+			ps = append(ps, tailP(zr))
 		}
 	}
 	for k, pass := range bhPass(ps, tested, o.FDR) {
@@ -313,13 +316,21 @@ func (r *resTrends) close(v *verTrend, seq int64, ev []Event) []Event {
 		if !x.cs.cand || x.persist.blocks < o.PersistBlocks {
 			continue
 		}
-		x.cs.cand = false
 		holds := func(sp *resSpan, zMin float64) bool {
 			z, _, _ := resZ(i, &sp.sums, &x.ref)
 			return sp.blocks > 0 && z >= zMin && r.resBigEnough(o, i, sp, &x.ref)
 		}
-		rest := r.lessTop(v, i, &x.persist)
-		if !holds(&x.persist, v.t.zPersist) || !holds(&rest, zRest) || v.cls.covers(resNames[i]) {
+		rest, last := r.lessTop(v, i, &x.persist)
+		held := holds(&x.persist, v.t.zPersist) && holds(&rest, zPersistRest) && holds(&last, zPersistRest)
+		if !held && x.persist.blocks < 2*o.PersistBlocks {
+			pv, _ := x.persist.sums.ratio(i, x.ref.perReq)
+			rv, _ := x.ref.sums.ratio(i, x.ref.perReq)
+			if lv, _ := x.run.sums.ratio(i, x.ref.perReq); pv > (rv+lv)/2 {
+				continue // look again
+			}
+		}
+		x.cs.cand = false
+		if !held || v.cls.covers(resNames[i]) {
 			x.cs = cusum{}
 			x.run, x.persist = resSpan{}, resSpan{}
 			continue
@@ -332,37 +343,48 @@ func (r *resTrends) close(v *verTrend, seq int64, ev []Event) []Event {
 	return ev
 }
 
-// lessTop is sp's blocks without the one where series i was highest (see
-// fnTrends.lessTop).
-func (r *resTrends) lessTop(v *verTrend, i int, sp *resSpan) resSpan {
-	perReq := r.series[i].ref.perReq
+// lessTop is sp's blocks without the one where series i was highest,
+// and its last block alone (see fnTrends.lessTop).
+func (r *resTrends) lessTop(v *verTrend, i int, sp *resSpan) (rest, last resSpan) {
+	ref := &r.series[i].ref
 	top, most := int64(math.MinInt64), math.Inf(-1)
 	for s := sp.first; s <= sp.last; s++ {
-		if b := v.block(s); b != nil && r.series[i].ref.usable(i, &b.res) {
-			if val, _ := b.res.ratio(i, perReq); val > most {
+		if b := v.block(s); b != nil && ref.usable(i, &b.res) {
+			if val, _ := b.res.ratio(i, ref.perReq); val > most {
 				top, most = s, val
 			}
 		}
 	}
-	var out resSpan
 	for s := sp.first; s <= sp.last; s++ {
-		if b := v.block(s); s != top && b != nil && r.series[i].ref.usable(i, &b.res) {
-			out.addBlock(s, b)
+		if b := v.block(s); s != top && b != nil && ref.usable(i, &b.res) {
+			rest.addBlock(s, b)
 		}
 	}
-	return out
+	if b := v.block(sp.last); b != nil {
+		last.addBlock(sp.last, b)
+	}
+	return rest, last
 }
 
-// unitOf names a series' unit.
-func unitOf(perReq bool) string {
+// resUnit names a series' unit.
+func resUnit(perReq bool) string {
 	if perReq {
 		return "seconds per request"
 	}
 	return "seconds per second on a CPU"
 }
 
+// resValue is a value of a series in its unit: "4.2ms a request", "0.063
+// s per second on a CPU".
+func resValue(v float64, perReq bool) string {
+	if perReq {
+		return textfmt.Dur(v*1e9) + " a request"
+	}
+	return textfmt.NumPrecise(v) + " s per second on a CPU"
+}
+
 // finding describes resource i's drift.
-func (r *resTrends) finding(v *verTrend, i int, blk *block) *Finding {
+func (r *resTrends) finding(v *verTrend, i int, blk *trendBlock) *Finding {
 	t, o := v.t, v.t.o
 	x := &r.series[i]
 	head, ref := &x.head, &x.ref
@@ -378,18 +400,18 @@ func (r *resTrends) finding(v *verTrend, i int, blk *block) *Finding {
 	f.ChangePct = 100 * d / base
 	f.CILow = 100 * (d - t.zCI*se) / base
 	f.CIHigh = 100 * (d + t.zCI*se) / base
-	f.PValue = upperTail(z)
+	f.PValue = tailP(z)
 	f.Cum = Change{Base: rv, Head: hv}
-	f.Unit = unitOf(ref.perReq)
+	f.Unit = resUnit(ref.perReq)
 	f.BaseVerdict = ref.span.verdict.summary(o.Thresholds)
 	f.HeadVerdict = head.span.verdict.summary(o.Thresholds)
 	zp, _, _ := resZ(i, &x.persist.sums, ref)
 	f.Evidence = []string{
-		fmt.Sprintf("The service's %s rose from %s to %s %s (%s to %s): %+.0f%% (%.0f%% CI %+.0f..%+.0f%%), p = %.1g.",
-			resWhat[i], textfmt.NumPrecise(rv), textfmt.NumPrecise(hv), f.Unit, clock(ref.span), clock(head.span),
-			f.ChangePct, 100*o.Confidence, f.CILow, f.CIHigh, f.PValue),
-		fmt.Sprintf("At the work it did since, that is %s threads more; it stayed up for the %s after the change was flagged (p = %.1g).",
-			textfmt.Num(d*hw/head.span.verdict.w), blocksOf(o, x.persist.blocks), upperTail(zp)),
+		fmt.Sprintf("The service's %s rose from %s to %s (%s to %s): %+.0f%% (%.0f%% CI %+.0f..%+.0f%%), p %s.",
+			resWhat[i], resValue(rv, ref.perReq), resValue(hv, ref.perReq), clockSpan(ref.span), clockSpan(head.span),
+			f.ChangePct, 100*o.Confidence, f.CILow, f.CIHigh, pText(f.PValue)),
+		fmt.Sprintf("At the work it did since, that is %s threads more; it stayed up for the %s after the change was flagged (p %s).",
+			textfmt.Num(d*hw/head.span.verdict.w), blocksText(o, x.persist.blocks), pText(tailP(zp))),
 	}
 	return f
 }
@@ -419,8 +441,8 @@ func (r *resTrends) wentAway(v *verTrend, i int, seq int64, ev []Event) []Event 
 	}
 	f := *x.found
 	f.Resolved, f.ResolvedAt = true, rec.span.to
-	f.Evidence = append(slices.Clip(f.Evidence), fmt.Sprintf("It went away: %s %s in the last %s, against %s before it rose and %s after.",
-		textfmt.NumPrecise(pv), unitOf(x.ref.perReq), blocksOf(o, rec.blocks), textfmt.NumPrecise(rv), textfmt.NumPrecise(lv)))
+	f.Evidence = append(slices.Clip(f.Evidence), fmt.Sprintf("It went away: %s in the last %s, against %s before it rose and %s after.",
+		resValue(pv, x.ref.perReq), blocksText(o, rec.blocks), resValue(rv, x.ref.perReq), resValue(lv, x.ref.perReq)))
 	x.found = nil
 	x.cs = cusum{}
 	x.run, x.persist, x.head = resSpan{}, resSpan{}, resSpan{}

@@ -26,12 +26,16 @@ type TrendOptions struct {
 	// GapBlocks blocks earlier (at first, the version's first RefBlocks
 	// after the block it started in, which is left out as its warm-up).
 	// The lag lets a slow drift pile up against a reference that has not
-	// followed it; while a series is above its reference the reference
-	// stays where it was when the rise began.
+	// followed it. An hour rather than half of one (measured with
+	// PersistBlocks 3): in 36 simulated service-days of noise, half an
+	// hour raised one false drift and an hour none; rises of 10% of a 9%
+	// function at 0.25 core were found 2 times in 10 and 4.
 	RefBlocks, GapBlocks int
 	// PersistBlocks is how long a change must hold after the screen
-	// flagged it to be a finding, and how long the opposite must hold
-	// for a class finding to be resolved.
+	// flagged it to be a finding (and its last block still hold), and
+	// how long the opposite must hold for a class finding to be
+	// resolved. Twenty minutes: a warm-up of a quarter of an hour after
+	// a restart spans the alarm's block and three more.
 	PersistBlocks int
 	// CUSUMK and CUSUMH are the one-sided CUSUM's allowance and decision
 	// interval, in standard errors of a block: k = 0.5 is tuned to a
@@ -51,7 +55,9 @@ type TrendOptions struct {
 	FDR float64
 	// PersistAlpha is the one-sided significance the blocks after an
 	// alarm must reach on their own to confirm it, and the blocks after
-	// a finding to show it went away.
+	// a finding to show it went away. A persistence is looked at up to
+	// PersistBlocks+1 times (from PersistBlocks blocks to twice that),
+	// so each look spends an equal part of it.
 	PersistAlpha float64
 	// MinBlockSamples is the least CPU samples a block needs to be
 	// tested or to count in a reference: too few samples, wait.
@@ -94,9 +100,9 @@ type TrendOptions struct {
 func DefaultTrendOptions() TrendOptions {
 	return TrendOptions{
 		BlockLength:          5 * time.Minute,
-		RefBlocks:            6,
+		RefBlocks:            12,
 		GapBlocks:            6,
-		PersistBlocks:        3,
+		PersistBlocks:        4,
 		CUSUMK:               0.5,
 		CUSUMH:               8,
 		MinShare:             0.01,
@@ -123,17 +129,18 @@ func DefaultTrendOptions() TrendOptions {
 
 // Lookback is how much of a service's latest windows a new detector must
 // be fed to rebuild what the trends compare with: the warm-up block, the
-// reference, its lag and a persistence, and the leak rule's span. A
-// change older than that, still held, is compared with a reference that
-// already holds it, and is not found again.
+// reference, its lag and the longest persistence, and the leak rule's
+// span (2 h 15 min by default). A change older than that, still held, is
+// compared with a reference that already holds it, and is not found
+// again; the Detector's own Lookback must cover this one.
 func (o TrendOptions) Lookback() time.Duration {
-	blocks := o.BlockLength * time.Duration(1+o.RefBlocks+o.GapBlocks+o.PersistBlocks)
+	blocks := o.BlockLength * time.Duration(1+o.RefBlocks+o.GapBlocks+2*o.PersistBlocks)
 	return max(blocks, o.LeakSpan+o.BlockLength)
 }
 
-// maxVersions bounds the versions of one service kept at once (a rolling
+// maxTrendVersions bounds the versions of one service kept at once (a rolling
 // deploy runs two); the least recently seen goes first.
-const maxVersions = 4
+const maxTrendVersions = 4
 
 // trends finds drift, class changes and leaks within each version of
 // each service. The Detector feeds it every window, in time order.
@@ -141,7 +148,7 @@ type trends struct {
 	o        TrendOptions
 	ringLen  int
 	zCI      float64 // two-sided normal quantile at o.Confidence
-	zPersist float64 // one-sided normal quantile at o.PersistAlpha
+	zPersist float64 // one-sided normal quantile at o.PersistAlpha, spent over the persistence's looks
 	services map[string]map[string]*verTrend
 	fitBuf   []float64
 }
@@ -150,8 +157,8 @@ func newTrends(o TrendOptions) *trends {
 	return &trends{
 		o:        o,
 		ringLen:  o.RefBlocks + o.GapBlocks + 1,
-		zCI:      zQuantile(1 - (1-o.Confidence)/2),
-		zPersist: zQuantile(1 - o.PersistAlpha),
+		zCI:      quantileZ(1 - (1-o.Confidence)/2),
+		zPersist: quantileZ(1 - o.PersistAlpha/float64(o.PersistBlocks+1)),
 		services: map[string]map[string]*verTrend{},
 	}
 }
@@ -186,7 +193,7 @@ func (t *trends) retire(vs map[string]*verTrend, w Window) []Event {
 			gone = append(gone, v)
 		}
 	}
-	if _, ok := vs[w.Version]; !ok && len(vs)-len(gone) >= maxVersions {
+	if _, ok := vs[w.Version]; !ok && len(vs)-len(gone) >= maxTrendVersions {
 		var oldest *verTrend
 		for name, v := range vs {
 			if name != w.Version && !slices.Contains(gone, v) && (oldest == nil || v.lastEnd.Before(oldest.lastEnd)) {
@@ -216,8 +223,8 @@ type verTrend struct {
 	first            int64  // the block the version was first seen in: its warm-up
 	lastEnd          time.Time
 
-	cur  block   // the block being filled
-	ring []block // closed blocks, by seq % ringLen
+	cur  trendBlock   // the block being filled
+	ring []trendBlock // closed blocks, by seq % ringLen
 
 	fn   fnTrends
 	res  resTrends
@@ -227,7 +234,7 @@ type verTrend struct {
 
 func newVerTrend(t *trends, w Window) *verTrend {
 	v := &verTrend{t: t, service: w.Service, version: w.Version, first: t.blockOf(w.Start)}
-	v.ring = make([]block, t.ringLen)
+	v.ring = make([]trendBlock, t.ringLen)
 	for i := range v.ring {
 		v.ring[i].seq = math.MinInt64
 	}
@@ -238,12 +245,22 @@ func newVerTrend(t *trends, w Window) *verTrend {
 
 // blockOf is the clock-aligned block holding t.
 func (t *trends) blockOf(at time.Time) int64 {
-	return floorDiv(at.UnixNano(), int64(t.o.BlockLength))
+	return floorDiv64(at.UnixNano(), int64(t.o.BlockLength))
 }
 
 // blockStart is when block seq starts.
 func (t *trends) blockStart(seq int64) time.Time {
 	return time.Unix(0, seq*int64(t.o.BlockLength)).UTC()
+}
+
+// floorDiv64 is a/b rounded down (times before 1970 have negative
+// nanoseconds).
+func floorDiv64(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
 }
 
 // observe adds w to its block, closes the blocks it ends, and tests.
@@ -310,7 +327,7 @@ func (v *verTrend) slot(seq int64) int {
 
 // block returns the closed block seq, or nil when the ring no longer (or
 // never) held it.
-func (v *verTrend) block(seq int64) *block {
+func (v *verTrend) block(seq int64) *trendBlock {
 	b := &v.ring[v.slot(seq)]
 	if b.seq != seq {
 		return nil
@@ -327,6 +344,12 @@ func (v *verTrend) refRange(seq int64) (from, to int64, ok bool) {
 		return 0, 0, false
 	}
 	return to - int64(o.RefBlocks), to, true
+}
+
+// confirmFrom is where the confirmation reference of a rise beginning
+// at block seq starts: the oldest block kept, past the warm-up.
+func (v *verTrend) confirmFrom(seq int64) int64 {
+	return max(v.first+1, seq-int64(len(v.ring))+1)
 }
 
 // active lists the version's findings that hold, in a stable order.
@@ -381,10 +404,10 @@ func trendID(kind Kind, service, version, subject string, start time.Time) strin
 	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
-// block is what is kept of one block of a version's windows.
-type block struct {
+// trendBlock is what is kept of one block of a version's windows.
+type trendBlock struct {
 	seq        int64
-	span       span // its samples are those of the version's CPU source
+	span       trendSpan // its samples are those of the version's CPU source
 	cpuWindows int
 	res        resBlock
 	// classAway: the block was under a class finding (another class
@@ -392,20 +415,20 @@ type block struct {
 	classAway bool
 }
 
-func (b *block) reset(seq int64) { *b = block{seq: seq} }
+func (b *trendBlock) reset(seq int64) { *b = trendBlock{seq: seq} }
 
-// span is a run of windows: when, how many, their CPU samples, and the
+// trendSpan is a run of windows: when, how many, their CPU samples, and the
 // sums their verdicts combine from.
-type span struct {
+type trendSpan struct {
 	from, to time.Time
 	windows  int
 	// samples are the CPU samples of the version's source, cpuSeconds
 	// the length of the windows that have them.
 	samples, cpuSeconds float64
-	verdict             blockVerdicts
+	verdict             trendVerdicts
 }
 
-func (s *span) addWindow(w Window) {
+func (s *trendSpan) addWindow(w Window) {
 	end := w.Start.Add(w.Duration)
 	if s.windows == 0 || w.Start.Before(s.from) {
 		s.from = w.Start
@@ -417,7 +440,7 @@ func (s *span) addWindow(w Window) {
 	s.verdict.add(w.Verdict, w.Duration.Seconds())
 }
 
-func (s *span) add(o span) {
+func (s *trendSpan) add(o trendSpan) {
 	if o.windows == 0 {
 		return
 	}
@@ -433,24 +456,24 @@ func (s *span) add(o span) {
 	s.verdict.addSum(o.verdict)
 }
 
-func (s span) rangeOf(version string) Range {
+func (s trendSpan) rangeOf(version string) Range {
 	return Range{Version: version, From: s.from, To: s.to, Windows: s.windows, Samples: s.samples}
 }
 
-// nClasses is len(verdict.Classes) (a test holds them equal).
-const nClasses = 5
+// nTrendClasses is len(verdict.Classes) (a test holds them equal).
+const nTrendClasses = 5
 
-func classIndex(c verdict.Class) int { return slices.Index(verdict.Classes, c) }
+func trendClassIndex(c verdict.Class) int { return slices.Index(verdict.Classes, c) }
 
-// blockVerdicts is what verdict.Combine reads of windows, summed with their
+// trendVerdicts is what verdict.Combine reads of windows, summed with their
 // lengths as weights: the combined verdict of blocks is the one of their
 // windows.
-type blockVerdicts struct {
+type trendVerdicts struct {
 	w, runQueue, confidence float64
-	load                    [nClasses]float64
+	load                    [nTrendClasses]float64
 }
 
-func (s *blockVerdicts) add(v verdict.Summary, seconds float64) {
+func (s *trendVerdicts) add(v verdict.Summary, seconds float64) {
 	if !(seconds > 0) || math.IsInf(seconds, 0) {
 		return
 	}
@@ -458,13 +481,13 @@ func (s *blockVerdicts) add(v verdict.Summary, seconds float64) {
 	s.runQueue += seconds * v.RunQueue
 	s.confidence += seconds * v.Confidence
 	for c, l := range v.Load {
-		if i := classIndex(c); i >= 0 {
+		if i := trendClassIndex(c); i >= 0 {
 			s.load[i] += seconds * l
 		}
 	}
 }
 
-func (s *blockVerdicts) addSum(o blockVerdicts) {
+func (s *trendVerdicts) addSum(o trendVerdicts) {
 	s.w += o.w
 	s.runQueue += o.runQueue
 	s.confidence += o.confidence
@@ -474,7 +497,7 @@ func (s *blockVerdicts) addSum(o blockVerdicts) {
 }
 
 // loadOf is the mean load of class i (-1: the run queue).
-func (s blockVerdicts) loadOf(i int) float64 {
+func (s trendVerdicts) loadOf(i int) float64 {
 	if s.w == 0 {
 		return 0
 	}
@@ -485,7 +508,7 @@ func (s blockVerdicts) loadOf(i int) float64 {
 }
 
 // summary is the combined verdict, as verdict.Combine says.
-func (s blockVerdicts) summary(th verdict.Thresholds) verdict.Summary {
+func (s trendVerdicts) summary(th verdict.Thresholds) verdict.Summary {
 	if s.w == 0 {
 		return verdict.Combine(nil, nil, th)
 	}

@@ -3,6 +3,7 @@ package regress
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -66,8 +67,8 @@ func describe(fs []Finding) string {
 }
 
 func TestClassesMatchVerdict(t *testing.T) {
-	if len(verdict.Classes) != nClasses {
-		t.Fatalf("nClasses = %d, verdict has %d classes", nClasses, len(verdict.Classes))
+	if len(verdict.Classes) != nTrendClasses {
+		t.Fatalf("nTrendClasses = %d, verdict has %d classes", nTrendClasses, len(verdict.Classes))
 	}
 }
 
@@ -115,6 +116,99 @@ func TestDriftRisingFunction(t *testing.T) {
 		if r := resolved(ev); len(r) != 0 {
 			t.Errorf("seed %d: resolved %s", seed, describe(r))
 		}
+	}
+}
+
+// A restart of the same version: memory drops and climbs back, and a
+// warm-up function takes 40% of the CPU for 5, 10 or 15 minutes. None of
+// it is a finding.
+func TestTrendRestart(t *testing.T) {
+	for _, warm := range []time.Duration{5 * time.Minute, 10 * time.Minute, 15 * time.Minute} {
+		for _, seed := range []uint64{141, 142, 143} {
+			fns := append(serviceTree(), trendSimFn{name: "main.warmCache", parent: 0})
+			s := newTrendSim(seed, fns)
+			restart := simEpoch.Add(3*time.Hour + 2*time.Minute)
+			warmFn := s.fnIndex("main.warmCache")
+			s.mult = func(fn int, at time.Time) float64 {
+				if fn == warmFn && !at.Before(restart) && at.Before(restart.Add(warm)) {
+					return 1
+				}
+				if fn == warmFn {
+					return 0
+				}
+				return 1
+			}
+			s.fns[warmFn].cost = 0.75 // 40% of the CPU while it runs
+			s.mem = func(at time.Time) float64 {
+				if at.Before(restart) {
+					return 400 << 20
+				}
+				return 30<<20 + 370<<20*min(1, at.Sub(restart).Hours()*4)
+			}
+			ev := s.run(newTrends(DefaultTrendOptions()), 0, s.windows(6*time.Hour))
+			if len(ev) != 0 {
+				t.Errorf("warm-up %v, seed %d:%s", warm, seed, describe(raised(ev)))
+			}
+		}
+	}
+}
+
+// A function that appears within a version and stays (from under the
+// tracking floor to 40%) is a drift, measured from that floor: finite,
+// and it encodes.
+func TestDriftNewFunction(t *testing.T) {
+	fns := append(serviceTree(), trendSimFn{name: "main.newPath", parent: 0, cost: 0.75})
+	s := newTrendSim(151, fns)
+	from := simEpoch.Add(3 * time.Hour)
+	np := s.fnIndex("main.newPath")
+	s.mult = func(fn int, at time.Time) float64 {
+		if fn == np && at.Before(from) {
+			return 0
+		}
+		return 1
+	}
+	fs := raised(s.run(newTrends(DefaultTrendOptions()), 0, s.windows(5*time.Hour)))
+	if len(fs) != 1 || fs[0].Function != "main.newPath" {
+		t.Fatalf("want main.newPath, got%s", describe(fs))
+	}
+	f := fs[0]
+	if math.IsInf(f.ChangePct, 0) || math.IsNaN(f.ChangePct) || f.Cum.Base != 0 || f.Cum.Head < 0.3 {
+		t.Errorf("%s cum %+v", describe(fs), f.Cum)
+	}
+	if _, err := json.Marshal(f); err != nil {
+		t.Error(err)
+	}
+	t.Logf("%s\n%s", describe(fs), strings.Join(f.Evidence, "\n"))
+}
+
+// The finding goes to the function that rose, not to its caller (which
+// rose by the same samples) nor to a sibling, at a service's CPU where
+// each block holds few samples: a step of 20% of main.parse (9% of half
+// a core), ten seeds.
+func TestDriftRightFunction(t *testing.T) {
+	found := 0
+	for seed := uint64(400); seed < 410; seed++ {
+		s := newTrendSim(seed, serviceTree())
+		s.cores = 0.5
+		parse := s.fnIndex("main.parse")
+		change := simEpoch.Add(3 * time.Hour)
+		s.mult = func(fn int, at time.Time) float64 {
+			if fn == parse && !at.Before(change) {
+				return 1.2
+			}
+			return 1
+		}
+		for _, f := range raised(s.run(newTrends(DefaultTrendOptions()), 0, s.windows(6*time.Hour))) {
+			if f.Function != "main.parse" {
+				t.Errorf("seed %d: %s", seed, describe([]Finding{f}))
+				continue
+			}
+			found++
+			t.Logf("seed %d: found %v after the step", seed, f.DetectedAt.Sub(change))
+		}
+	}
+	if found < 9 {
+		t.Errorf("main.parse found in %d of 10", found)
 	}
 }
 
@@ -526,6 +620,24 @@ func TestLeakStops(t *testing.T) {
 	t.Logf("resolved %v after the growth stopped", down[0].ResolvedAt.Sub(stop).Round(time.Minute))
 }
 
+// A gap in memory data is no restart: the fit keeps its points.
+func TestLeakGap(t *testing.T) {
+	s := leakSim(161, func(at time.Time) float64 { return 300 << 20 })
+	tr := newTrends(DefaultTrendOptions())
+	n := s.windows(time.Hour)
+	s.run(tr, 0, n)
+	mem := s.mem
+	s.mem = nil // 15 minutes without memory
+	s.run(tr, n, n+s.windows(15*time.Minute))
+	s.mem = mem
+	n += s.windows(15 * time.Minute)
+	s.run(tr, n, n+s.windows(5*time.Minute))
+	// The last hour holds 40 minutes from before the gap and 5 after.
+	if pts := tr.services["svc"]["v1"].leak.pts; len(pts) != 45 {
+		t.Errorf("%d points kept over the gap, want 45", len(pts))
+	}
+}
+
 // A restart of the same version: memory drops, climbs back to its
 // plateau (in 10 or in 40 minutes), and stays: not a leak. Neither is a
 // collector's sawtooth, however its period falls on the minutes.
@@ -584,6 +696,9 @@ func TestTrendReplay(t *testing.T) {
 	}
 	// Replay: the windows from Lookback before the rise began.
 	o := DefaultTrendOptions()
+	if o.Lookback() != 135*time.Minute {
+		t.Errorf("Lookback %v, documented as 2 h 15 min", o.Lookback())
+	}
 	s := mk()
 	from := s.windows(3*time.Hour - o.Lookback())
 	var all []Window

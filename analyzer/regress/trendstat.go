@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"strconv"
 
 	"github.com/aclements/go-moremath/stats"
 )
@@ -13,8 +14,11 @@ import (
 // slope with Sen's interval and the Mann–Kendall trend test. The normal
 // distribution is go-moremath's.
 
-// zQuantile is the standard normal's p-quantile.
-func zQuantile(p float64) float64 { return stats.StdNormal.InvCDF(p) }
+// tailP is P(Z ≥ z) for a standard normal Z.
+func tailP(z float64) float64 { return 0.5 * math.Erfc(z/math.Sqrt2) }
+
+// quantileZ is the standard normal's p-quantile.
+func quantileZ(p float64) float64 { return stats.StdNormal.InvCDF(p) }
 
 // bhPass says which of ps pass Benjamini–Hochberg at false discovery rate
 // q among m hypotheses (m ≥ len(ps): the hypotheses not listed are taken
@@ -44,14 +48,14 @@ func bhPass(ps []float64, m int, q float64) []bool {
 	return pass
 }
 
-// weighted is a value with its weight, for weightedMedian.
-type weighted struct{ v, w float64 }
+// weightedValue is a value with its weight, for weightedMedianSkip.
+type weightedValue struct{ v, w float64 }
 
-// weightedMedian is the value at which half of the weight of xs lies on
+// weightedMedianSkip is the value at which half of the weight of xs lies on
 // either side (the lower one on a tie), leaving out xs[skip] (skip < 0
 // leaves out nothing). xs must be sorted by value. It is NaN when no
 // weight is left.
-func weightedMedianSkip(xs []weighted, skip int) float64 {
+func weightedMedianSkip(xs []weightedValue, skip int) float64 {
 	var total float64
 	for i, x := range xs {
 		if i != skip {
@@ -122,7 +126,7 @@ func fitTrend(ts, ys []float64, conf float64, buf *[]float64) trendFit {
 		return f
 	}
 	slices.Sort(slopes)
-	f.Slope = median(slopes)
+	f.Slope = sortedMedian(slopes)
 
 	// Var(S) with the correction for tied ys.
 	sorted := append(slopes[len(slopes):], ys...) // past the slopes, in the same buffer
@@ -150,12 +154,12 @@ func fitTrend(ts, ys []float64, conf float64, buf *[]float64) trendFit {
 		f.Z = (s + 1) / math.Sqrt(v)
 	}
 	if v > 0 {
-		f.P = upperTail(f.Z)
+		f.P = tailP(f.Z)
 	}
 
 	// Sen's interval: the slopes of ranks (N−C)/2 and (N+C)/2+1, C the
 	// two-sided normal quantile of S's spread.
-	c := zQuantile(1-(1-conf)/2) * math.Sqrt(max(v, 0))
+	c := quantileZ(1-(1-conf)/2) * math.Sqrt(max(v, 0))
 	nn := float64(len(slopes))
 	lo := int(math.Round((nn-c)/2)) - 1
 	hi := int(math.Round((nn + c) / 2))
@@ -167,12 +171,21 @@ func fitTrend(ts, ys []float64, conf float64, buf *[]float64) trendFit {
 		res = append(res, ys[i]-f.Slope*ts[i])
 	}
 	slices.Sort(res)
-	f.Intercept = median(res)
+	f.Intercept = sortedMedian(res)
 	return f
 }
 
-// median of sorted xs (not empty).
-func median(xs []float64) float64 {
+// pText is a p-value for the evidence: "3e-06", or "< 1e-300" where it
+// underflowed.
+func pText(p float64) string {
+	if p < 1e-300 {
+		return "< 1e-300"
+	}
+	return "= " + strconv.FormatFloat(p, 'g', 1, 64)
+}
+
+// sortedMedian is the median of sorted xs (not empty).
+func sortedMedian(xs []float64) float64 {
 	n := len(xs)
 	if n%2 == 1 {
 		return xs[n/2]

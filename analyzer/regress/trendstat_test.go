@@ -29,14 +29,14 @@ func TestBHPass(t *testing.T) {
 }
 
 func TestWeightedMedian(t *testing.T) {
-	xs := []weighted{{1, 1}, {2, 1}, {3, 5}}
+	xs := []weightedValue{{1, 1}, {2, 1}, {3, 5}}
 	if got := weightedMedianSkip(xs, -1); got != 3 {
 		t.Errorf("all: %v", got)
 	}
 	if got := weightedMedianSkip(xs, 2); got != 1 {
 		t.Errorf("without the heaviest: %v, want the lower of a tie", got)
 	}
-	if got := weightedMedianSkip([]weighted{{1, 0}}, -1); !math.IsNaN(got) {
+	if got := weightedMedianSkip([]weightedValue{{1, 0}}, -1); !math.IsNaN(got) {
 		t.Errorf("no weight: %v", got)
 	}
 }
@@ -51,7 +51,7 @@ func TestFitTrend(t *testing.T) {
 	}
 	f := fitTrend(ts, ys, 0.95, &buf)
 	z := 44 / math.Sqrt(125)
-	if f.Slope != 2 || f.Lo != 2 || f.Hi != 2 || f.Intercept != 1 || f.S != 45 || math.Abs(f.Z-z) > 1e-12 || math.Abs(f.P-upperTail(z)) > 1e-15 {
+	if f.Slope != 2 || f.Lo != 2 || f.Hi != 2 || f.Intercept != 1 || f.S != 45 || math.Abs(f.Z-z) > 1e-12 || math.Abs(f.P-tailP(z)) > 1e-15 {
 		t.Errorf("line: %+v, want Z %v", f, z)
 	}
 	// Ties: 1 1 2 2 3. S = 8; Var(S) = (5·4·15 − 2·2·1·9)/18; the ten
