@@ -50,7 +50,7 @@ test: lint unit fuzz
 # why.
 unit:
 	$(GO) test $$($(GO) list ./... | grep -v -e '/bpf$$' -e '/cmd/perfhound$$')
-	$(GO) test -count=1 -p 1 ./bpf ./cmd/perfhound
+	$(GO) test -count=1 -p 1 -timeout 40m ./bpf ./cmd/perfhound
 
 # The live tests beside stress-ng hogging every CPU, at its priority and
 # niced below it: what CI's other jobs do to them (needs stress-ng; root

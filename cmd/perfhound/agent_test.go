@@ -241,7 +241,13 @@ func (a *agentProc) windows(t *testing.T) int {
 // agentDeadline with what cond said last (or when the agent exits).
 func (a *agentProc) waitFor(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(agentDeadline)
+	a.waitWithin(t, agentDeadline, what, cond)
+}
+
+// waitWithin is waitFor with its own deadline.
+func (a *agentProc) waitWithin(t *testing.T, within time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for {
 		ok, last := cond()
 		if ok {
@@ -253,7 +259,7 @@ func (a *agentProc) waitFor(t *testing.T, what string, cond func() (bool, string
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: not after %v; last: %s", what, agentDeadline, last)
+			t.Fatalf("waiting for %s: not after %v; last: %s", what, within, last)
 		}
 		time.Sleep(200 * time.Millisecond) // a poll, not a wait for correctness
 	}
