@@ -60,6 +60,7 @@ type test struct {
 	sig       bool
 	outcome   Outcome
 	related   []string
+	below     []string // the tested callees a cumulative rise sits in (locate)
 	f         *fnStat
 	fi        int
 }
@@ -124,7 +125,7 @@ func evaluate(t *table, base, head *agg, service, bv, hv string, o *VersionOptio
 		BaseVerdict: base.verdict.summary(o.Thresholds), HeadVerdict: head.verdict.summary(o.Thresholds),
 	}
 	candidates := e.judge()
-	kept := e.dedup(candidates)
+	kept := e.holdUnlocated(e.dedup(candidates))
 	for _, ts := range e.tests {
 		out.Functions = append(out.Functions, e.report(ts))
 	}
@@ -416,10 +417,12 @@ func (e *evaluation) judge() []int {
 		default:
 			if o, from := e.shiftedFrom(ts); o != "" {
 				ts.outcome, ts.related = o, from
+			} else if o, below := e.locate(ts); o != "" {
+				ts.outcome = o
 			} else if f.ib == 0 {
 				ts.outcome = OutcomeNew
 			} else {
-				ts.outcome = OutcomeRegression
+				ts.outcome, ts.below = OutcomeRegression, below
 				out = append(out, ts.fi)
 			}
 		}
