@@ -68,6 +68,15 @@ func lookback(det detector) time.Duration {
 	return defaultLookback
 }
 
+// VersionOptions are the version comparison's options the detector runs
+// with now (a reload may change them): the API's diff compares with
+// them, to give what the detector gave.
+func (d *Daemon) VersionOptions() regress.VersionOptions {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return detectorOptions(d.live.Regressions).Version
+}
+
 func detectorOptions(r Regressions) regress.Options {
 	if reflect.ValueOf(r.Detector).IsZero() {
 		return regress.DefaultOptions()

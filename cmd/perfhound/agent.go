@@ -354,6 +354,7 @@ func agentServer(cfg config.Config, d *daemon.Daemon, ingestHandler http.Handler
 		Ingest:   ingestHandler,
 		Registry: reg,
 		MaxRange: time.Duration(cfg.Retention.MaxAge),
+		Regress:  d.VersionOptions,
 		ErrorLog: stderr,
 	})
 	if err != nil {
