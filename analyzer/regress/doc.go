@@ -76,6 +76,13 @@
 // Conversely, when the load rose, a fall counts (below) only if it is a
 // fall in CPU per second too.
 //
+// Per request, c is raised to 1 when it is less: a cost per request is
+// not diluted by a slowdown elsewhere, and when the load rises the fixed
+// costs spread over more requests, so the others' cost per request falls
+// (by a third at 1.5× the load, for a service's work outside its server's
+// subtree) while a function doing the same work per request holds. Only
+// a rise of the function's own cost per request is a regression.
+//
 // # The test
 //
 // For a cost going from p_b (over N_b samples) to p_h (over N_h):

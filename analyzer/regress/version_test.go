@@ -485,6 +485,18 @@ func TestLoadChangeOneSubtree(t *testing.T) {
 			t.Errorf("load ×1.5 seed %d: %s %+.1f%% (%v)", seed, f.Function, f.ChangePct, f.Evidence)
 		}
 	}
+	// Per request (the windows count requests) the server's cost held,
+	// while the fixed costs' per request fell by a third.
+	for seed := uint64(1); seed <= 10; seed++ {
+		base := newSim(seed, 0.5, 19, nodes)
+		base.reqRate = 50
+		ws := stream{service: "web", start: t0, base: base.clone(seed), head: base.clone(seed + 1000),
+			baseV: "v1", headV: "v2", baseFor: 40 * time.Minute, headFor: 31 * time.Minute, hLoad: 1.5}.windows()
+		raised, _ := run(DefaultOptions(), ws)
+		for _, f := range raised {
+			t.Errorf("load ×1.5 per request seed %d: %s %+.1f%% (%v)", seed, f.Function, f.ChangePct, f.Evidence)
+		}
+	}
 	// What the server's test says over 30 minutes at 99 Hz: a rise far
 	// beyond noise, of a subtree that grew alike.
 	base := newSim(1, 2, 99, nodes)
