@@ -33,6 +33,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/perfhound/perfhound/analyzer/regress"
 )
 
 // Options tune the API; the zero value of each field takes its default.
@@ -70,6 +72,11 @@ type Options struct {
 	// VersionSpan is how much of a version a diff compares: its last
 	// VersionSpan of windows. Default 1 hour.
 	VersionSpan time.Duration
+	// Regress returns the version options the regression detector runs
+	// with (the daemon's, which a reload may change): /api/v1/diff
+	// compares the functions with them, so that a finding's diff gives
+	// what the detector gave. nil: regress.DefaultVersionOptions().
+	Regress func() regress.VersionOptions
 	// PageServices is how many services the page shows, the most recently
 	// seen first; default 100.
 	PageServices int

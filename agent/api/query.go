@@ -389,9 +389,11 @@ func (s *Server) diff(w http.ResponseWriter, r *http.Request) {
 	write(w, contentType, text)
 }
 
-// renderDiff is the comparison of req's two sides in format.
+// renderDiff is the comparison of req's two sides in format; in JSON
+// with the regression detector's comparison of the functions
+// (functionsJSON).
 func (s *Server) renderDiff(ctx context.Context, req diffReq, format report.Format) ([]byte, error) {
-	d, err := s.compare(ctx, req)
+	d, fn, err := s.compare(ctx, req, format == report.JSON)
 	if err != nil {
 		return nil, err
 	}
@@ -399,41 +401,51 @@ func (s *Server) renderDiff(ctx context.Context, req diffReq, format report.Form
 	if err := d.Render(&buf, format, obsdiff.RenderOptions{}); err != nil {
 		return nil, fmt.Errorf("rendering the diff: %w", err)
 	}
+	if format == report.JSON {
+		return withFunctions(buf.Bytes(), fn)
+	}
 	return buf.Bytes(), nil
 }
 
-// compare is perfhound compare of the two sides' merged windows.
-func (s *Server) compare(ctx context.Context, req diffReq) (*obsdiff.Diff, error) {
+// compare is perfhound compare of the two sides' merged windows, and
+// with functions the detector's comparison of their windows.
+func (s *Server) compare(ctx context.Context, req diffReq, functions bool) (*obsdiff.Diff, functionsJSON, error) {
+	var fn functionsJSON
 	svc, err := s.service(req.Service, "", "service")
 	if err != nil {
-		return nil, err
+		return nil, fn, err
 	}
 	base, err := s.sideQuery(svc, req.Base, "base")
 	if err != nil {
-		return nil, err
+		return nil, fn, err
 	}
 	head, err := s.sideQuery(svc, req.Head, "head")
 	if err != nil {
-		return nil, err
+		return nil, fn, err
 	}
 	release, err := s.acquire()
 	if err != nil {
-		return nil, err
+		return nil, fn, err
 	}
 	defer release()
 	sides := [2]*observation.Observation{}
 	for i, q := range []Query{base, head} {
 		if sides[i], err = s.gather(ctx, q, [2]string{"base", "head"}[i], false); err != nil {
-			return nil, err
+			return nil, fn, err
 		}
 	}
 	opt := obsdiff.DefaultOptions()
 	opt.BaseName, opt.HeadName = sideName(req.Service, req.Base), sideName(req.Service, req.Head)
 	d, err := obsdiff.Compare(sides[0], sides[1], opt)
 	if err != nil {
-		return nil, fmt.Errorf("comparing %s with %s: %w", opt.BaseName, opt.HeadName, err)
+		return nil, fn, fmt.Errorf("comparing %s with %s: %w", opt.BaseName, opt.HeadName, err)
 	}
-	return d, nil
+	if functions {
+		if fn, err = s.functions(ctx, base, head); err != nil {
+			return nil, fn, err
+		}
+	}
+	return d, fn, nil
 }
 
 // sideQuery is the query of one side of a diff: a range as given, or a

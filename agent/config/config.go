@@ -21,6 +21,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/perfhound/perfhound/analyzer/regress"
 	"github.com/perfhound/perfhound/bpf"
 )
 
@@ -110,8 +111,21 @@ type Ingest struct {
 // Regressions configures the regression detector (analyzer/regress) the
 // daemon feeds every stored window.
 type Regressions struct {
-	Enabled bool    `yaml:"enabled"`
-	Webhook Webhook `yaml:"webhook"`
+	Enabled bool `yaml:"enabled"`
+	// MinShare: functions under this share of the service's CPU on both
+	// sides (a version comparison) or in the reference and the block (a
+	// drift) are not tested.
+	MinShare float64 `yaml:"min_share"`
+	// FDR is the false discovery rate: of a deployment's version
+	// comparison over its looks, and of a drift screen at one block.
+	FDR float64 `yaml:"fdr"`
+	// MinChange is the least rise, relative to the expected cost, that
+	// is a finding.
+	MinChange float64 `yaml:"min_change"`
+	// BaseWindow is how much of the previous version's last windows a
+	// new version is compared with.
+	BaseWindow Duration `yaml:"base_window"`
+	Webhook    Webhook  `yaml:"webhook"`
 }
 
 // Webhook is where each regression raised or resolved is posted
@@ -159,6 +173,18 @@ const (
 	DefaultWebhookAttempts = 5
 )
 
+// The ranges of the detector's knobs (regressions.*): beyond them the
+// statistics stop meaning what docs/agent.md says (a min_share under
+// 0.1% tests thousands of functions of a few samples each; an fdr over
+// 20% alerts on noise; a base under one block of 5 min is no base).
+const (
+	MinRegressShare, MaxRegressShare   = 0.001, 0.5
+	MinRegressFDR, MaxRegressFDR       = 1e-4, 0.2
+	MinRegressChange, MaxRegressChange = 0.01, 1
+	MinBaseWindow                      = Duration(5 * time.Minute)
+	MaxBaseWindow                      = Duration(24 * time.Hour)
+)
+
 // DefaultIngestMemory is the agent's default ingest.max_memory: an SDK's
 // push is tens of KB and a window drains what arrived, so 32 MiB holds a
 // window of hundreds of applications, and keeps an ingest flood within
@@ -192,8 +218,12 @@ func Default() Config {
 		},
 		Ingest: Ingest{Enabled: true, MaxMemory: DefaultIngestMemory},
 		Regressions: Regressions{
-			Enabled: true,
-			Webhook: Webhook{Timeout: DefaultWebhookTimeout, MaxAttempts: DefaultWebhookAttempts},
+			Enabled:    true,
+			MinShare:   regress.DefaultVersionOptions().MinShare,
+			FDR:        regress.DefaultVersionOptions().FDR,
+			MinChange:  regress.DefaultVersionOptions().MinRelChange,
+			BaseWindow: Duration(regress.DefaultVersionOptions().BaseWindow),
+			Webhook:    Webhook{Timeout: DefaultWebhookTimeout, MaxAttempts: DefaultWebhookAttempts},
 		},
 		LogLevel: DefaultLogLevel,
 	}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -33,7 +34,7 @@ func TestDefault(t *testing.T) {
 			Rollups: []Rollup{{Duration(6 * time.Hour), Duration(time.Minute)}, {Duration(48 * time.Hour), Duration(10 * time.Minute)}},
 		},
 		Ingest: Ingest{Enabled: true, MaxMemory: DefaultIngestMemory},
-		Regressions: Regressions{Enabled: true,
+		Regressions: Regressions{Enabled: true, MinShare: 0.01, FDR: 0.01, MinChange: 0.05, BaseWindow: Duration(30 * time.Minute),
 			Webhook: Webhook{Timeout: Duration(10 * time.Second), MaxAttempts: 5}},
 		LogLevel: "info",
 	}
@@ -89,7 +90,7 @@ func TestEveryKeyRoundTrips(t *testing.T) {
 		}},
 		GoServices: []GoService{{URL: "http://127.0.0.1:6060", Service: "api", Version: "v3.1.0", Labels: map[string]string{"team": "payments"}}},
 		Ingest:     Ingest{Enabled: false, MaxMemory: 64 << 20},
-		Regressions: Regressions{Enabled: false, Webhook: Webhook{
+		Regressions: Regressions{Enabled: false, MinShare: 0.02, FDR: 0.001, MinChange: 0.1, BaseWindow: dur("1h"), Webhook: Webhook{
 			URL: "https://alerts.example.com/perfhound", TokenFile: "/etc/perfhound/webhook-token",
 			Timeout: dur("30s"), MaxAttempts: 8,
 		}},
@@ -305,6 +306,10 @@ func TestValidate(t *testing.T) {
 		{"regressions.webhook.timeout", "1h is out of range", func(c *Config) { c.Regressions.Webhook.Timeout = Duration(time.Hour) }},
 		{"regressions.webhook.max_attempts", "0 is out of range 1..20", func(c *Config) { c.Regressions.Webhook.MaxAttempts = 0 }},
 		{"regressions.webhook.max_attempts", "21 is out of range 1..20", func(c *Config) { c.Regressions.Webhook.MaxAttempts = 21 }},
+		{"regressions.min_share", "0 is out of range 0.001..0.5", func(c *Config) { c.Regressions.MinShare = 0 }},
+		{"regressions.fdr", "0.5 is out of range 0.0001..0.2", func(c *Config) { c.Regressions.FDR = 0.5 }},
+		{"regressions.min_change", "NaN is out of range 0.01..1", func(c *Config) { c.Regressions.MinChange = math.NaN() }},
+		{"regressions.base_window", "1m is out of range 5m..1d", func(c *Config) { c.Regressions.BaseWindow = Duration(time.Minute) }},
 	} {
 		cfg := Default()
 		c.set(&cfg)

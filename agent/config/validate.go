@@ -134,6 +134,7 @@ func (c Config) Validate() error {
 	if c.Ingest.Enabled && c.Ingest.MaxMemory < MinIngestMemory {
 		bad("ingest.max_memory", "%v cannot hold one pushed body of the largest size; at least %v", c.Ingest.MaxMemory, MinIngestMemory)
 	}
+	c.validateDetector(bad)
 	c.validateWebhook(bad)
 	checkLabels("labels", c.Labels, bad)
 	if !slices.Contains(LogLevels, c.LogLevel) {
@@ -166,6 +167,21 @@ func (c Config) validateRetention(bad func(key, format string, args ...any)) {
 			bad(key+".step", "%v is not a whole number of the windows it merges (%v)", ru.Step, prev.Step)
 		}
 		prev = ru
+	}
+}
+
+func (c Config) validateDetector(bad func(key, format string, args ...any)) {
+	r := c.Regressions
+	inRange := func(key string, v, lo, hi float64) {
+		if !(v >= lo && v <= hi) {
+			bad("regressions."+key, "%v is out of range %v..%v", v, lo, hi)
+		}
+	}
+	inRange("min_share", r.MinShare, MinRegressShare, MaxRegressShare)
+	inRange("fdr", r.FDR, MinRegressFDR, MaxRegressFDR)
+	inRange("min_change", r.MinChange, MinRegressChange, MaxRegressChange)
+	if r.BaseWindow < MinBaseWindow || r.BaseWindow > MaxBaseWindow {
+		bad("regressions.base_window", "%v is out of range %v..%v", r.BaseWindow, MinBaseWindow, MaxBaseWindow)
 	}
 }
 

@@ -68,6 +68,15 @@ func lookback(det detector) time.Duration {
 	return defaultLookback
 }
 
+// VersionOptions are the version comparison's options the detector runs
+// with now (a reload may change them): the API's diff compares with
+// them, to give what the detector gave.
+func (d *Daemon) VersionOptions() regress.VersionOptions {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return detectorOptions(d.live.Regressions).Version
+}
+
 func detectorOptions(r Regressions) regress.Options {
 	if reflect.ValueOf(r.Detector).IsZero() {
 		return regress.DefaultOptions()
@@ -95,9 +104,10 @@ func (d *Daemon) detect(b store.Batch, live Live) {
 	d.handle(feed(d.det.det, windowsOf(nil, b.Records)))
 }
 
-// startDetection makes a detector and feeds it the store's windows that
-// start in [end - lookback, end) (end: the end of the last window stored),
-// in time order, as they were fed when
+// startDetection makes a detector, tells it the stored findings
+// (restore), and feeds it the store's windows that start in
+// [end - lookback, end) (end: the end of the last window stored), in
+// time order, as they were fed when
 // stored: what it finds then depends on the stored windows only, so a
 // restart (or kill -9) changes no answer. What the replay finds that the
 // store did not hold yet (the agent was killed between storing a window
@@ -106,10 +116,28 @@ func (d *Daemon) startDetection(opts regress.Options, end time.Time) {
 	det := d.newDetector(opts)
 	d.det = detection{det: det, opts: opts}
 	began := time.Now()
+	d.restore(det)
 	events, windows := d.replay(det, end.Add(-lookback(det)), end)
 	d.handle(events)
 	d.syncRegressions()
 	d.log.Info("regression detection started", "replayed_windows", windows, "events", len(events), "took", time.Since(began).Round(time.Millisecond))
+}
+
+// restore tells det the findings stored before its replay (Restore):
+// the unresolved ones a version deployed after the replay's span began
+// may resolve, though the windows that raised them are older than it.
+func (d *Daemon) restore(det detector) {
+	r, ok := det.(interface{ Restore([]regress.Finding) })
+	if !ok {
+		return
+	}
+	fs, err := d.store.Findings()
+	if err != nil {
+		d.metrics.errors.WithLabelValues("regressions").Inc()
+		d.log.Warn("regressions: the stored findings do not read: none restored", "err", err)
+		return
+	}
+	r.Restore(fs)
 }
 
 // replay feeds det the stored windows that start in [from, to), a chunk

@@ -28,13 +28,24 @@ import (
 
 // recorder is a detector that remembers what it was fed.
 type recorder struct {
-	det     detector
-	windows []regress.Window
+	det           detector
+	windows       []regress.Window
+	restored      []regress.Finding
+	restoredAfter int
 }
 
 func (r *recorder) Observe(w regress.Window) []regress.Event {
 	r.windows = append(r.windows, w)
 	return r.det.Observe(w)
+}
+
+// Restore passes the stored findings on to a detector that takes them,
+// noting how many windows it had been fed then.
+func (r *recorder) Restore(fs []regress.Finding) {
+	r.restored, r.restoredAfter = append(r.restored, fs...), len(r.windows)
+	if rs, ok := r.det.(interface{ Restore([]regress.Finding) }); ok {
+		rs.Restore(fs)
+	}
 }
 
 // versionDetector is a detector simple enough to know what it must find:
@@ -558,4 +569,54 @@ func (td *testDaemon) series(t *testing.T, name string) int {
 		}
 	}
 	return 0
+}
+
+// TestRestoreBeforeReplay: a new detector is told the stored findings
+// before the replay, so a version deployed since resolves a regression
+// raised by windows older than the replay reaches (the real detector,
+// on the recorded goservice windows: its function's share in v2 is the
+// finding's base share, half the regressed one).
+func TestRestoreBeforeReplay(t *testing.T) {
+	live := Live{Regressions: Regressions{Enabled: true}}
+	batches := deployBatches(t, t0, 120) // v1 for 10 minutes, then v2
+	end := batchEnd(batches[len(batches)-1])
+	td := newTestDaemon(t, t.TempDir(), live, func() detector { return regress.New(regress.DefaultOptions()) })
+	for _, b := range batches {
+		if err := td.store.Put(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The heaviest function below the roots, as the windows hold it.
+	var fn string
+	var incl, samples float64
+	for _, b := range batches[:60] {
+		w := regress.WindowOf(b.Records[0].Obs, "goservice", "v1", verdict.Summary{})
+		samples += w.CPU.Samples
+		if fn == "" {
+			for name, c := range w.CPU.Funcs {
+				if c.Incl < 0.6*w.CPU.Samples && (fn == "" || c.Incl > w.CPU.Funcs[fn].Incl || c.Incl == w.CPU.Funcs[fn].Incl && name < fn) {
+					fn = name
+				}
+			}
+		}
+		incl += w.CPU.Funcs[fn].Incl
+	}
+	share := incl / samples
+	old := regress.Finding{ID: "v0-v1", Service: "goservice", Kind: regress.KindVersion, Function: fn,
+		BaseVersion: "v0", HeadVersion: "v1", Unit: regress.UnitShare, ChangePct: 100, PValue: 1e-9,
+		Cum:        regress.Change{Base: share, Head: 2 * share},
+		Base:       regress.Range{Version: "v0", From: t0.Add(-3 * time.Hour), To: t0.Add(-2 * time.Hour)},
+		Head:       regress.Range{Version: "v1", From: t0.Add(-2 * time.Hour), To: t0.Add(-90 * time.Minute)},
+		DetectedAt: t0.Add(-90 * time.Minute)}
+	if _, err := td.store.PutFindings([]regress.Finding{old}); err != nil {
+		t.Fatal(err)
+	}
+	td.startDetection(detectorOptions(live.Regressions), end)
+	if len(td.fed) != 1 || len(td.fed[0].restored) != 1 || td.fed[0].restoredAfter != 0 {
+		t.Fatalf("restored %d findings after %d windows, want the stored one before the replay", len(td.fed[0].restored), td.fed[0].restoredAfter)
+	}
+	fs, err := td.store.Findings()
+	if err != nil || len(fs) != 1 || !fs[0].Resolved || fs[0].ResolvedBy != "v2" {
+		t.Errorf("%s at %.1f%%, regressed to %.1f%% by v1: after the replay of v1 and v2 (%.1f%% again): %+v, %v; want it resolved by v2", fn, 100*share, 200*share, 100*share, fs, err)
+	}
 }

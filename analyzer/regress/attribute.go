@@ -290,3 +290,120 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// locateAlpha bounds the chance that noise alone makes one part of a
+// function's samples (its own code, or its calls to one callee) grow
+// against the others far enough to locate a rise; locateFraction is
+// the least part of the rise that part must hold.
+const locateAlpha, locateFraction = 0.05, 0.5
+
+// locate asks where a significant rise of a cumulative share sits, as
+// compare's blame walk does: in the function's own code (a leaf's
+// cumulative cost is its own code's), or in one of its callees, and
+// there again in its own code or a callee. A part (own code, or the
+// calls to one callee) holds the rise when the proportion of the
+// function's samples in it grew (z ≥ the parts' Bonferroni bound at
+// locateAlpha, from nearFallZ) by enough to be locateFraction of the
+// rise: a rise d put into a part that held q of the function's samples
+// grows that part's share of the service by d(1−q) beyond the
+// function's own growth.
+//
+// A subtree that grew uniformly, every part alike, does more of its
+// work: it is called more often, or serves more requests against the
+// service's fixed costs (at a load change every per-request function's
+// share rises together, and a function that holds most of the service
+// is measured against the fixed costs that fell). Shares cannot tell
+// these apart, so such a rise is no regression of its code (Outcome
+// uniform); per request they can, and a cost per request is not asked.
+// A rise located only in callees that are tested themselves is theirs:
+// it returns "" and those callees, for dedup to explain this one by
+// them, or holdUnlocated to hold it until their own tests find it. It
+// returns "" and none for a rise located here, or in a callee too small
+// to be tested (this is the nearest function tested).
+func (e *evaluation) locate(ts *test) (Outcome, []string) {
+	if ts.measure != MeasureCum || e.perRequest || ts.f.ib <= 0 || ts.delta <= 0 {
+		return "", nil
+	}
+	seen := map[int]bool{}
+	here, below := e.parts(ts.fi, e.shareOf(ts.delta), seen)
+	if here {
+		return "", nil
+	}
+	var names []string
+	for _, c := range below {
+		if e.fs[c].cum == nil {
+			return "", nil
+		}
+		names = append(names, e.fs[c].name)
+	}
+	if len(names) > 0 {
+		return "", names
+	}
+	return OutcomeUniform, nil
+}
+
+// holdUnlocated holds the kept functions whose only regression is a
+// cumulative rise located in callees tested themselves (locate) that
+// did not find it yet: the rise is theirs, for a later look to find.
+func (e *evaluation) holdUnlocated(kept []int) []int {
+	out := kept[:0]
+	for _, i := range kept {
+		f := &e.fs[i]
+		if f.cum != nil && f.cum.outcome == OutcomeRegression && len(f.cum.below) > 0 && f.fresh == nil &&
+			(f.own == nil || f.own.outcome != OutcomeRegression) {
+			f.cum.outcome, f.cum.related = OutcomeHeld, f.cum.below
+			continue
+		}
+		out = append(out, i)
+	}
+	return out
+}
+
+// parts tells whether a rise d (a share of the service's CPU) of
+// function i's cumulative share is in its own code (or it is a leaf),
+// and which callees' parts hold it, located in them in turn. seen
+// holds the functions visited: each is asked once.
+func (e *evaluation) parts(i int, d float64, seen map[int]bool) (here bool, below []int) {
+	seen[i] = true
+	f := &e.fs[i]
+	if f.ib <= f.sb && f.ih <= f.sh {
+		return true, nil // a leaf
+	}
+	thr := math.Max(nearFallZ, normalQuantile(1-locateAlpha/float64(1+len(f.callees))))
+	if z, held := e.part(f, f.sb, f.sh, f.phi); z >= thr && held >= locateFraction*d {
+		return true, nil
+	}
+	for _, c := range f.callees {
+		g := &e.fs[c]
+		k := slices.Index(g.callers, i)
+		if k < 0 || seen[c] {
+			continue
+		}
+		z, held := e.part(f, g.callerBase[k], g.callerHead[k], math.Max(f.phi, g.phi))
+		if z < thr || held < locateFraction*d {
+			continue
+		}
+		if h, b := e.parts(c, held, seen); h || len(b) > 0 {
+			below = append(below, c)
+		}
+	}
+	return false, below
+}
+
+// part tests the rise of a part of f's samples (pb of its base samples,
+// ph of its head's) as a proportion of them: z, a two-proportion test
+// with the pooled proportion times the dispersion phi, and the rise it
+// holds, as a share of the service's CPU: its growth beyond f's, over
+// the part of f's samples it did not hold (d(1−q) for a rise d).
+func (e *evaluation) part(f *fnStat, pb, ph, phi float64) (z, held float64) {
+	if f.ib <= 0 || f.ih <= 0 {
+		return 0, 0
+	}
+	qb, qh := pb/f.ib, ph/f.ih
+	q := (pb + ph) / (f.ib + f.ih)
+	v := phi * q * (1 - q) * (1/f.ib + 1/f.ih)
+	if !(v > 0) || qh >= 1 {
+		return 0, 0
+	}
+	return (qh - qb) / math.Sqrt(v), (qh - qb) * (f.ih / e.head.n) / (1 - qb)
+}

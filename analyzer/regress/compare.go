@@ -109,6 +109,7 @@ const (
 	OutcomeHeld           Outcome = "held"                     // it may be one: a later look decides
 	OutcomeExplained      Outcome = "explained by its callees" // the rise sits in a callee found deeper
 	OutcomeNew            Outcome = "new"                      // significant, but the base never ran it: its caller is blamed
+	OutcomeUniform        Outcome = "grew uniformly"           // its whole subtree grew alike: more calls or more load, no code of it slower
 )
 
 // Compare tests head against base as a look of the Detector does: the

@@ -51,9 +51,13 @@ func (d *Detector) Observe(w Window) []Event {
 
 // Lookback is how much of the recent past a new detector must be fed
 // (every service's windows that start in the last Lookback, in order)
-// to find what this one would: the version comparison's reach (a head's
-// last look, its warm-up, and its base's age and span).
-func (d *Detector) Lookback() time.Duration { return d.opts.Version.lookback() }
+// to find what this one would: the longer of the version comparison's
+// reach (a head's last look, its warm-up, and its base's age and span)
+// and the trends' (TrendOptions.Lookback: a version's warm-up block,
+// reference, lag and persistence, and the leak rule's span).
+func (d *Detector) Lookback() time.Duration {
+	return max(d.opts.Version.lookback(), d.opts.Trend.Lookback())
+}
 
 // Restore tells a new detector the unresolved version findings it
 // raised before (the store's), so that a later version can resolve

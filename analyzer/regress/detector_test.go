@@ -213,3 +213,17 @@ func TestOldVersionsForgotten(t *testing.T) {
 		}
 	}
 }
+
+// The replay after a restart must hold what the trends compare with as
+// well as the version comparison's span: Lookback is the longer.
+func TestLookbackCoversTrends(t *testing.T) {
+	o := DefaultOptions()
+	version := New(o).Lookback()
+	if want := o.Version.withDefaults(); version != want.lookback() || version < o.Trend.Lookback() {
+		t.Errorf("default lookback %v: want the version comparison's %v, which covers the trends' %v", version, want.lookback(), o.Trend.Lookback())
+	}
+	o.Trend.RefBlocks = 24 // a 2-hour reference
+	if got := New(o).Lookback(); got != o.Trend.Lookback() || got <= version {
+		t.Errorf("lookback with a 2-hour trend reference: %v, want the trends' %v", got, o.Trend.Lookback())
+	}
+}

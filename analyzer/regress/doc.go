@@ -76,6 +76,13 @@
 // Conversely, when the load rose, a fall counts (below) only if it is a
 // fall in CPU per second too.
 //
+// Per request, c is raised to 1 when it is less: a cost per request is
+// not diluted by a slowdown elsewhere, and when the load rises the fixed
+// costs spread over more requests, so the others' cost per request falls
+// (by a third at 1.5× the load, for a service's work outside its server's
+// subtree) while a function doing the same work per request holds. Only
+// a rise of the function's own cost per request is a regression.
+//
 // # The test
 //
 // For a cost going from p_b (over N_b samples) to p_h (over N_h):
@@ -130,6 +137,26 @@
 // e or more) the source of the rise than noise, the rise is held: a
 // small function that took work from a big one rises significantly
 // minutes before the big one's fall does, and a later look decides.
+//
+// A rise of a cumulative share must sit somewhere, as compare's blame
+// walk asks: in the function's own code (a leaf's cumulative cost is its
+// own), or in one callee, and there again. A part of the function's
+// samples (its own code, or its calls to one callee) holds the rise when
+// the proportion of its samples in that part grew (z ≥ 2, or the parts'
+// Bonferroni bound at 5%) by half the rise or more. A subtree that grew
+// uniformly, every part alike, does more of its work: it is called more
+// often, or serves more requests against the service's fixed costs. At
+// a load change every per-request function's share rises together, and
+// one that holds most of the service is measured against what is left
+// outside it, mostly the fixed costs, whose share fell: in the
+// evaluation harness at ×1.5 load, net/http.(*conn).serve and
+// readRequest rose by 10 to 14% against it. Shares cannot tell more
+// calls from more load, so such a rise is no finding ("grew uniformly");
+// a cost per request can, and is not asked. A rise that sits in callees
+// tested on their own is theirs: it is held until their tests find it.
+// The price: a function that calls its whole subtree more often per
+// unit of the service's work (a loop run twice) is found only where
+// requests are counted.
 //
 // One slowdown raises the cumulative cost of every function above it by
 // as much: the deepest is blamed. A function regressed only in its

@@ -55,11 +55,13 @@ type test struct {
 	pb, ph    float64 // the cost per exposure (a share, or samples per request)
 	ceff      float64 // the factor the base cost is scaled by
 	gated     bool    // ceff is the load floor
+	floored   bool    // ceff is the request floor, 1
 	delta, sd float64
 	z, p      float64
 	sig       bool
 	outcome   Outcome
 	related   []string
+	below     []string // the tested callees a cumulative rise sits in (locate)
 	f         *fnStat
 	fi        int
 }
@@ -124,7 +126,7 @@ func evaluate(t *table, base, head *agg, service, bv, hv string, o *VersionOptio
 		BaseVerdict: base.verdict.summary(o.Thresholds), HeadVerdict: head.verdict.summary(o.Thresholds),
 	}
 	candidates := e.judge()
-	kept := e.dedup(candidates)
+	kept := e.holdUnlocated(e.dedup(candidates))
 	for _, ts := range e.tests {
 		out.Functions = append(out.Functions, e.report(ts))
 	}
@@ -338,14 +340,21 @@ func (e *evaluation) test() {
 
 // rise tests a cost pb → ph for a rise against c·pb, or against the
 // load floor 1/g when the load fell and that is more: then the cost's
-// CPU per second must have risen. The variance adds c's (varC), or g's,
-// to the sampling's times φ.
+// CPU per second must have risen. Per request, against pb when c is
+// less (the request floor): a cost per request is not diluted by a rise
+// elsewhere, and the others' falling (fixed costs spread over more
+// requests when the load rose) does not make a function whose cost per
+// request held a regression. The variance adds c's (varC), or g's, to
+// the sampling's times φ.
 func (e *evaluation) rise(m Measure, pb, ph, c, varC, phi float64) *test {
 	ts := &test{measure: m, pb: pb, ph: ph, ceff: c}
 	extra := pb * pb * varC
 	if e.fell && 1/e.g > c {
 		ts.ceff, ts.gated = 1/e.g, true
 		extra = pb * pb * ts.ceff * ts.ceff * e.sdLog * e.sdLog
+	}
+	if e.perRequest && ts.ceff < 1 {
+		ts.ceff, ts.gated, ts.floored, extra = 1, false, true, 0
 	}
 	ts.delta = ph - ts.ceff*pb
 	v := phi*(e.variance(ph, e.eh)+ts.ceff*ts.ceff*e.variance(pb, e.eb)) + extra
@@ -425,10 +434,12 @@ func (e *evaluation) judge() []int {
 		default:
 			if o, from := e.shiftedFrom(ts); o != "" {
 				ts.outcome, ts.related = o, from
+			} else if o, below := e.locate(ts); o != "" {
+				ts.outcome = o
 			} else if f.ib == 0 {
 				ts.outcome = OutcomeNew
 			} else {
-				ts.outcome = OutcomeRegression
+				ts.outcome, ts.below = OutcomeRegression, below
 				out = append(out, ts.fi)
 			}
 		}

@@ -84,6 +84,8 @@ func (e *evaluation) evidence(f *fnStat, ts *test, c *Comparison, q float64) []s
 	out := []string{first, other}
 	if ts.gated {
 		out = append(out, fmt.Sprintf("The service's load fell (its CPU per second is %s of the base's): a function's share grows when the rest of the work shrinks around it, so it was held to its base CPU per second, and exceeds it.", textfmt.Pct(e.g)))
+	} else if ts.floored {
+		out = append(out, fmt.Sprintf("The other functions' costs per request fell (by a common factor of %.3f: fixed costs spread over more requests, or lighter ones): it was held to its base cost per request, and exceeds it.", e.c))
 	} else if math.Abs(ts.ceff-1) >= 0.01 {
 		out = append(out, fmt.Sprintf("The other functions' costs moved by a common factor of %.3f (dilution, the load's mix), which the change is measured against.", ts.ceff))
 	}

@@ -482,3 +482,78 @@ func TestSharedCallees(t *testing.T) {
 		t.Errorf("found %v after the deploy", at)
 	}
 }
+
+// TestLoadChangeOneSubtree: a service whose per-request work all sits
+// under one caller (net/http.(*conn).serve, 85% of its CPU) and whose
+// fixed costs (a background loop, a ticker, sysmon) are most of the
+// rest. At
+// 1.5× the load every per-request function's share rises together; the
+// server's cumulative share, measured against what is outside it
+// (mostly the fixed costs, whose share fell), looked like it rose by a
+// third. Its subtree grew uniformly, no code of it slower: no finding.
+// A slowdown of one function's own code under the same load change is
+// still found, on that function.
+func TestLoadChangeOneSubtree(t *testing.T) {
+	t.Parallel()
+	nodes := []simNode{
+		{name: "runtime.goexit", parent: -1},
+		{name: "net/http.(*conn).serve", parent: 0, perReq: 4},
+		{name: "main.handler", parent: 1, perReq: 4},
+		{name: "main.parse", parent: 2, perReq: 12},
+		{name: "main.compute", parent: 2, perReq: 20},
+		{name: "crypto/sha256.block", parent: 4, perReq: 15},
+		{name: "main.render", parent: 2, perReq: 10},
+		{name: "runtime.mallocgc", parent: 2, perReq: 5},
+		{name: "main.background", parent: 0, fixed: 6},
+		{name: "main.ticker", parent: 0, fixed: 5},
+		{name: "runtime.sysmon", parent: 0, fixed: 4},
+	}
+	for i := range 20 {
+		nodes = append(nodes, simNode{name: fmt.Sprintf("main.tail%02d", i), parent: 2, perReq: 0.5})
+	}
+	for seed := uint64(1); seed <= 10; seed++ {
+		base := newSim(seed, 2, 19, nodes)
+		ws := stream{service: "web", start: t0, base: base.clone(seed), head: base.clone(seed + 1000),
+			baseV: "v1", headV: "v2", baseFor: 40 * time.Minute, headFor: 31 * time.Minute, hLoad: 1.5}.windows()
+		raised, _ := run(DefaultOptions(), ws)
+		for _, f := range raised {
+			t.Errorf("load ×1.5 seed %d: %s %+.1f%% (%v)", seed, f.Function, f.ChangePct, f.Evidence)
+		}
+	}
+	// Per request (the windows count requests) the server's cost held,
+	// while the fixed costs' per request fell by a third.
+	for seed := uint64(1); seed <= 10; seed++ {
+		base := newSim(seed, 0.5, 19, nodes)
+		base.reqRate = 50
+		ws := stream{service: "web", start: t0, base: base.clone(seed), head: base.clone(seed + 1000),
+			baseV: "v1", headV: "v2", baseFor: 40 * time.Minute, headFor: 31 * time.Minute, hLoad: 1.5}.windows()
+		raised, _ := run(DefaultOptions(), ws)
+		for _, f := range raised {
+			t.Errorf("load ×1.5 per request seed %d: %s %+.1f%% (%v)", seed, f.Function, f.ChangePct, f.Evidence)
+		}
+	}
+	// What the server's test says over 30 minutes at 99 Hz: a rise far
+	// beyond noise, of a subtree that grew alike.
+	base := newSim(1, 2, 99, nodes)
+	ws := stream{service: "web", start: t0, base: base.clone(1), head: base.clone(1001),
+		baseV: "v1", headV: "v2", baseFor: 30 * time.Minute, headFor: 30 * time.Minute, hLoad: 1.5}.windows()
+	c, err := Compare(ws[:180], ws[180:], VersionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if srv := function(t, c, "net/http.(*conn).serve", MeasureCum); srv.PValue > 1e-6 || srv.Outcome != "grew uniformly" {
+		t.Errorf("the server's rise: %+v, want p ≤ 1e-6, grown uniformly", srv)
+	}
+	for _, sl := range []struct {
+		hz   float64
+		slow float64
+	}{{19, 0.3}, {99, 0.2}} {
+		base := newSim(2, 2, sl.hz, nodes)
+		head := base.clone(2).slow("main.compute", sl.slow)
+		ws = stream{service: "web", start: t0, base: base.clone(2), head: head.clone(1002),
+			baseV: "v1", headV: "v2", baseFor: 40 * time.Minute, headFor: 31 * time.Minute, hLoad: 1.5}.windows()
+		if raised, _ := run(DefaultOptions(), ws); len(raised) != 1 || raised[0].Function != "main.compute" {
+			t.Errorf("a %g%% slowdown of main.compute's own code under 1.5× load at %g Hz: %+v", 100*sl.slow, sl.hz, raised)
+		}
+	}
+}

@@ -321,7 +321,7 @@ func live(cfg config.Config) daemon.Live {
 		Store:  storeOptions(cfg.Retention),
 		Regressions: daemon.Regressions{
 			Enabled:  cfg.Regressions.Enabled,
-			Detector: regress.DefaultOptions(),
+			Detector: detectorOptions(cfg.Regressions),
 			Webhook: notify.Target{
 				URL:         cfg.Regressions.Webhook.URL,
 				TokenFile:   cfg.Regressions.Webhook.TokenFile,
@@ -334,6 +334,18 @@ func live(cfg config.Config) daemon.Live {
 		l.GoServices = append(l.GoServices, daemon.GoService{URL: g.URL, Service: g.Service, Version: g.Version, Labels: g.Labels})
 	}
 	return l
+}
+
+// detectorOptions are the detector's options with the knobs the config
+// sets: min_share, fdr and min_change for the version comparison and the
+// trends alike, base_window for the version comparison.
+func detectorOptions(r config.Regressions) regress.Options {
+	o := regress.DefaultOptions()
+	o.Version.MinShare, o.Trend.MinShare = r.MinShare, r.MinShare
+	o.Version.FDR, o.Trend.FDR = r.FDR, r.FDR
+	o.Version.MinRelChange, o.Trend.MinRelChange = r.MinChange, r.MinChange
+	o.Version.BaseWindow = time.Duration(r.BaseWindow)
+	return o
 }
 
 func storeOptions(r config.Retention) store.Options {
@@ -354,6 +366,7 @@ func agentServer(cfg config.Config, d *daemon.Daemon, ingestHandler http.Handler
 		Ingest:   ingestHandler,
 		Registry: reg,
 		MaxRange: time.Duration(cfg.Retention.MaxAge),
+		Regress:  d.VersionOptions,
 		ErrorLog: stderr,
 	})
 	if err != nil {
