@@ -23,7 +23,12 @@ import (
 //	proc.cpu{pid,comm,mode="user"|"system"}  "cores"
 //	proc.run_delay{pid,comm}                 runnable, waiting for a CPU, summed over threads, "seconds/s"
 //	proc.blkio_delay{pid,comm}               waiting for block I/O (delay accounting), "seconds/s"
+//	proc.memory.rss{pid,comm}                resident memory at the window's end, "bytes"
 //
+// The resident memory is read from the same stat file, so it costs
+// nothing more; it lets a service split out of the host's window
+// (procrank) carry its memory, which the regression detector's leak rule
+// reads.
 // Only processes that did something are recorded: on a host of 500
 // processes most sleep all window. proc.blkio_delay needs the kernel's
 // delay accounting (sysctl kernel.task_delayacct=1, or the delayacct boot
@@ -45,6 +50,7 @@ type procSnap struct {
 	utime, stime uint64 // clock ticks
 	blkio        uint64 // clock ticks (delayacct_blkio_ticks)
 	runDelay     uint64 // nanoseconds, summed over the live threads
+	rss          uint64 // bytes
 }
 
 // StartProcessScan takes the window's first scan.
@@ -109,6 +115,9 @@ func (s *ProcessScan) Finish() ([]observation.Series, []observation.Missing, err
 		point(observation.HostScanCPU, map[string]string{"mode": "user"}, user)
 		point(observation.HostScanCPU, map[string]string{"mode": "system"}, sys)
 		point(observation.HostScanRunDelay, nil, run)
+		if e.rss > 0 {
+			point(observation.HostScanRSS, nil, float64(e.rss))
+		}
 		if blk > 0 {
 			blkio = true
 			point(observation.HostScanBlkioDelay, nil, blk)
@@ -144,7 +153,8 @@ func scanProcesses(env Env) (map[int]procSnap, error) {
 		if err != nil || st.state == 'Z' || st.state == 'X' {
 			continue
 		}
-		s := procSnap{comm: statComm(b), starttime: st.starttime, utime: st.utime, stime: st.stime, blkio: st.blkio}
+		s := procSnap{comm: statComm(b), starttime: st.starttime, utime: st.utime, stime: st.stime, blkio: st.blkio,
+			rss: st.rss * uint64(os.Getpagesize())}
 		s.runDelay = threadsRunDelay(env, ent.Name(), st.threads)
 		out[pid] = s
 	}

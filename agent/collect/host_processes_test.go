@@ -62,7 +62,7 @@ func TestProcessScan(t *testing.T) {
 	after := testproc.OnCPU(spin.Process.Pid)
 	secs := time.Since(start).Seconds()
 	pid := strconv.Itoa(spin.Process.Pid)
-	var cpu, delay float64
+	var cpu, delay, rss float64
 	for _, s := range series {
 		switch {
 		case s.Labels["pid"] == strconv.Itoa(idle.Process.Pid):
@@ -72,7 +72,22 @@ func TestProcessScan(t *testing.T) {
 			cpu += s.Points[0].Value
 		case s.Name == "proc.run_delay":
 			delay += s.Points[0].Value
+		case s.Name == "proc.memory.rss":
+			rss += s.Points[0].Value
 		}
+	}
+	// Its resident memory, as its status file tells it now: a spinning
+	// shell's moves by a few pages at most.
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%s/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := parseStatus("status", b, "VmRSS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vm := float64(st["VmRSS"]); rss < 0.9*vm-64<<10 || rss > 1.1*vm+64<<10 || vm == 0 {
+		t.Errorf("the spinning shell's proc.memory.rss %.0f bytes, its VmRSS %.0f", rss, vm)
 	}
 	t.Logf("the spinning shell over %.2f s: %.3f cores on a CPU, %.3f waiting for one; the kernel counted %.3f s on a CPU", secs, cpu, delay, (after - before).Seconds())
 	// One thread, always runnable.

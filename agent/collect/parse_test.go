@@ -200,13 +200,13 @@ func TestParseProcStat(t *testing.T) {
 	}{
 		{
 			"18779 (xz) S 18776 18771 1730 0 -1 4194304 2939 0 2 0 223 5 0 0 20 0 3 0 886956 165044224 3086" + tail,
-			procStat{state: 'S', minflt: 2939, majflt: 2, utime: 223, stime: 5, threads: 3, starttime: 886956},
+			procStat{state: 'S', minflt: 2939, majflt: 2, utime: 223, stime: 5, threads: 3, starttime: 886956, rss: 3086},
 			"",
 		},
 		{
 			// A command name with spaces and parentheses.
 			"42 (a (b) c) R 1 42 42 0 -1 0 7 0 1 0 100 200 0 0 20 0 12 0 555 1 2" + tail,
-			procStat{state: 'R', minflt: 7, majflt: 1, utime: 100, stime: 200, threads: 12, starttime: 555},
+			procStat{state: 'R', minflt: 7, majflt: 1, utime: 100, stime: 200, threads: 12, starttime: 555, rss: 2},
 			"",
 		},
 		{"42 (x) R 1 2 3", procStat{}, "want at least 22 fields"},

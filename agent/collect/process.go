@@ -167,6 +167,7 @@ type procStat struct {
 	utime, stime   uint64 // (14), (15) clock ticks
 	threads        uint64 // (20)
 	starttime      uint64 // (22) clock ticks after boot
+	rss            uint64 // (24) resident pages, as VmRSS counts them
 	blkio          uint64 // (42) delayacct_blkio_ticks, 0 without delay accounting
 }
 
@@ -198,6 +199,9 @@ func parseProcStat(path string, b []byte) (procStat, error) {
 			return st, fmt.Errorf("%s: field %d: %v", path, x.field, err)
 		}
 		*x.dst = v
+	}
+	if len(f) > 24-3 {
+		st.rss, _ = strconv.ParseUint(f[24-3], 10, 64)
 	}
 	if len(f) > 42-3 {
 		st.blkio, _ = strconv.ParseUint(f[42-3], 10, 64)

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"encoding/json"
+	"strconv"
 	"testing"
 	"time"
 
@@ -10,7 +11,9 @@ import (
 	"github.com/perfhound/perfhound/agent/store"
 	"github.com/perfhound/perfhound/analyzer/observation"
 	"github.com/perfhound/perfhound/analyzer/procrank"
+	"github.com/perfhound/perfhound/analyzer/regress"
 	"github.com/perfhound/perfhound/analyzer/verdict"
+	"github.com/perfhound/perfhound/internal/testproc"
 )
 
 // A recorded host window (agent/store/testdata/host-window, this VM's,
@@ -156,4 +159,74 @@ func TestPushesOfOneServiceOneRecord(t *testing.T) {
 	if len(r.Obs.Profiles) != 1 || total(&r.Obs.Profiles[0]) != 4*total(cpu) {
 		t.Errorf("%d profiles, want the four pushes merged into one", len(r.Obs.Profiles))
 	}
+}
+
+// A service split out of a host's window carries its processes' resident
+// memory, summed into one process.memory.rss series, and the regression
+// detector's window reads it: a live scan of this host's /proc around a
+// spinning shell (the recorded host windows predate proc.memory.rss).
+func TestBatchCarriesMemory(t *testing.T) {
+	spin := testproc.Spin(t, 1e8)
+	scan, err := collect.StartProcessScan(collect.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	before := testproc.OnCPU(spin.Process.Pid)
+	for deadline := start.Add(2 * time.Minute); testproc.OnCPU(spin.Process.Pid)-before < 50*time.Millisecond; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the spinning shell had less than 50 ms of CPU time in two minutes")
+		}
+	}
+	series, _, err := scan.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := &observation.Observation{Meta: observation.Meta{Host: "test", Start: start.UTC(), Duration: time.Since(start)}, Series: series}
+	ids, err := identity.New(identity.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := ids.Resolve(spin.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The RSS of every process of the shell's service and version.
+	var want float64
+	pids := 0
+	for _, s := range series {
+		if s.Name != observation.HostScanRSS {
+			continue
+		}
+		pid, _ := strconv.Atoi(s.Labels["pid"])
+		if o, err := ids.Resolve(pid); err == nil && o.Service == id.Service && o.Version == id.Version {
+			want += s.Points[0].Value
+			pids++
+		}
+	}
+	if want == 0 {
+		t.Fatalf("the scan holds no proc.memory.rss of the shell's service %s", id.Service)
+	}
+	d := &Daemon{}
+	b := d.batch(host, nil, nil, ids, Live{Thresholds: verdict.DefaultThresholds()})
+	for _, r := range b.Records {
+		if r.Service != id.Service || r.Version != id.Version {
+			continue
+		}
+		if n := len(r.Obs.SeriesNamed(observation.ProcessRSS, nil)); n != 1 {
+			t.Errorf("%d process.memory.rss series, want one for the service", n)
+		}
+		for _, s := range r.Obs.Series {
+			if s.Name.In(observation.FamilyHostScan) {
+				t.Errorf("the record keeps %s{pid=%s}", s.Name, s.Labels["pid"])
+			}
+		}
+		w := regress.WindowOf(r.Obs, r.Service, r.Version, verdict.Summary{})
+		t.Logf("%s %s: %d processes, memory %.1f MiB", r.Service, r.Version, pids, w.Memory/(1<<20))
+		if w.Memory != want {
+			t.Errorf("the window's memory %.0f bytes, the processes' RSS %.0f", w.Memory, want)
+		}
+		return
+	}
+	t.Fatalf("no record of %s %s", id.Service, id.Version)
 }

@@ -151,6 +151,9 @@ const (
 	HostScanCPU        SeriesName = "proc.cpu"         // cores{pid, comm, mode}: CPU time
 	HostScanRunDelay   SeriesName = "proc.run_delay"   // seconds/s{pid, comm}: runnable, waiting for a CPU
 	HostScanBlkioDelay SeriesName = "proc.blkio_delay" // seconds/s{pid, comm}: waiting on block I/O (delay accounting)
+	// HostScanRSS is a gauge, not a rate: the resident memory at the
+	// window's end (/proc/PID/stat's rss).
+	HostScanRSS SeriesName = "proc.memory.rss" // bytes{pid, comm}: resident memory
 )
 
 // WatcherCPU (cores{mode}) is perfhound's own CPU time, read in the same
@@ -211,6 +214,7 @@ var seriesCatalogue = [...]SeriesSpec{
 	{ProcessTCPConns, "count"}, {ProcessTCPBytes, "bytes/s"}, {ProcessTCPBusy, "seconds/s"},
 	{ProcessPSI, "seconds/s"}, {ProcessPSIAvg10, "percent"}, {ProcessBlkioDelay, "seconds/s"},
 	{HostScanCPU, "cores"}, {HostScanRunDelay, "seconds/s"}, {HostScanBlkioDelay, "seconds/s"},
+	{HostScanRSS, "bytes"},
 	{WatcherCPU, "cores"},
 	{GoHeapAlloc, "bytes"}, {GoHeapSys, "bytes"}, {GoHeapInuse, "bytes"}, {GoHeapObjects, "objects"},
 	{GoHeapGoal, "bytes"}, {GoGCCPUFraction, "ratio"}, {GoGoroutines, "goroutines"},

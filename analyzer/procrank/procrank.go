@@ -230,7 +230,9 @@ func (h *Host) Split(pid int) *observation.Observation {
 // any, sharing its locations and functions), the histograms labelled
 // with one of the pids, their proc.* series under the names a process
 // watch records (process.cpu{mode}, process.schedstat.run_delay,
-// process.blkio_delay) summed across the pids point by point, the host's
+// process.blkio_delay, process.memory.rss) summed across the pids point
+// by point (one series per name for the service, however many
+// processes: the store keeps it in every record), the host's
 // own series, and the host's missing signals. A pid given twice counts
 // once; the samples and series of the pids are taken in the order of
 // the pids sorted.
@@ -268,6 +270,8 @@ func (h *Host) SplitService(t observation.Target, pids []int) *observation.Obser
 			s.Name, s.Labels = observation.ProcessRunDelay, nil
 		case observation.HostScanBlkioDelay:
 			s.Name, s.Labels = observation.ProcessBlkioDelay, nil
+		case observation.HostScanRSS:
+			s.Name, s.Labels = observation.ProcessRSS, nil
 		default:
 			sub.Series = append(sub.Series, s)
 			continue

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/perfhound/perfhound/analyzer/observation"
 	"github.com/perfhound/perfhound/analyzer/verdict"
@@ -230,5 +231,35 @@ func TestPIDsAndComm(t *testing.T) {
 	}
 	if h.Comm(1<<30) != "" {
 		t.Errorf("a pid never seen has a name")
+	}
+}
+
+// A group's resident memory is one process.memory.rss series, the sum of
+// its processes' proc.memory.rss, however many processes it has; another
+// process's is left out.
+func TestSplitServiceRSS(t *testing.T) {
+	at := time.Date(2026, 3, 2, 0, 0, 10, 0, time.UTC)
+	host := &observation.Observation{Meta: observation.Meta{Start: at.Add(-10 * time.Second), Duration: 10 * time.Second}}
+	for pid, rss := range map[int]float64{10: 100 << 20, 11: 20 << 20, 12: 7 << 20} {
+		l := map[string]string{"pid": strconv.Itoa(pid), "comm": "x"}
+		host.Series = append(host.Series,
+			observation.Series{Name: observation.HostScanCPU, Unit: "cores", Labels: map[string]string{"pid": l["pid"], "comm": "x", "mode": "user"}, Points: []observation.Point{{Time: at, Value: 0.1}}},
+			observation.Series{Name: observation.HostScanRSS, Unit: "bytes", Labels: l, Points: []observation.Point{{Time: at, Value: rss}}})
+	}
+	sub := NewHost(host).SplitService(service("shop"), []int{11, 10})
+	rss := sub.SeriesNamed(observation.ProcessRSS, nil)
+	if len(rss) != 1 || len(rss[0].Points) != 1 || rss[0].Points[0].Value != 120<<20 || len(rss[0].Labels) != 0 {
+		t.Fatalf("process.memory.rss %+v, want one series of 120 MiB", rss)
+	}
+	for _, s := range sub.Series {
+		if s.Name.In(observation.FamilyHostScan) {
+			t.Errorf("the split keeps %s{pid=%s}", s.Name, s.Labels["pid"])
+		}
+	}
+	// The host's own series is not changed by the sum.
+	for _, s := range host.Series {
+		if s.Name == observation.HostScanRSS && s.Labels["pid"] == "11" && s.Points[0].Value != 20<<20 {
+			t.Errorf("the host's proc.memory.rss of pid 11 is now %v", s.Points[0].Value)
+		}
 	}
 }

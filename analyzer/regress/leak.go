@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/perfhound/perfhound/analyzer/verdict"
 	"github.com/perfhound/perfhound/internal/textfmt"
 )
 
@@ -23,6 +24,13 @@ import (
 //   - still growing in the span's later half (its own slope at least
 //     half the span's): a warm-up, a cache filling to its size, levels
 //     off and is not a leak;
+//   - with memory per unit of load growing too (at least half as fast),
+//     when every point's load is known (requests a second where every
+//     window counts them, else the busy threads on CPU): a heap is a
+//     fixed part (runtime, code, caches) plus a part in proportion to
+//     the work in flight, so memory per unit of load never rises with
+//     the load alone; a step of traffic to a new plateau, or a ramp of
+//     it, is not a leak, and a leak under a flat load raises both;
 //   - and, after a restart (memory under LeakRestartDrop of its last ten
 //     minutes' floor: the fit starts over), past the level it had before
 //     the restart: climbing back to its plateau is recovery.
@@ -36,10 +44,12 @@ import (
 // is gone.
 const leakResolveP = 0.05
 
-// leakPt is one minute's low-water mark.
+// leakPt is one minute's low-water mark, and its load: requests a
+// second (0 when a window did not count them) and busy threads on CPU.
 type leakPt struct {
-	minute int64
-	mem    float64
+	minute   int64
+	mem      float64
+	req, cpu float64
 }
 
 type leakTrend struct {
@@ -50,6 +60,12 @@ type leakTrend struct {
 	recoverTo float64  // after a restart, the level before it; 0 once passed
 	found     *Finding
 	ts, ys    []float64
+	rs        []float64 // memory per unit of load
+
+	// the minute's load so far
+	reqs, secs, cpu float64
+	windows         int
+	reqMissing      bool
 }
 
 // observe reads w's memory.
@@ -66,8 +82,14 @@ func (l *leakTrend) observe(v *verTrend, w Window, ev []Event) []Event {
 	}
 	if !l.filling {
 		l.minute, l.low, l.filling = m, w.Memory, true
+		l.reqs, l.secs, l.cpu, l.windows, l.reqMissing = 0, 0, 0, 0, false
 	}
 	l.low = min(l.low, w.Memory)
+	l.reqs += w.Requests
+	l.secs += w.Duration.Seconds()
+	l.reqMissing = l.reqMissing || !(w.Requests > 0)
+	l.cpu += w.Verdict.Load[verdict.ClassCPU] + w.Verdict.Load[verdict.ClassMemory]
+	l.windows++
 	if end := w.Start.Add(w.Duration); !end.Before(time.Unix(0, (m+1)*int64(time.Minute))) {
 		ev = l.closeMinute(v, ev)
 	}
@@ -77,7 +99,10 @@ func (l *leakTrend) observe(v *verTrend, w Window, ev []Event) []Event {
 // closeMinute adds the minute's point and tests the span.
 func (l *leakTrend) closeMinute(v *verTrend, ev []Event) []Event {
 	o := v.t.o
-	p := leakPt{minute: l.minute, mem: l.low}
+	p := leakPt{minute: l.minute, mem: l.low, cpu: l.cpu / float64(l.windows)}
+	if !l.reqMissing && l.secs > 0 {
+		p.req = l.reqs / l.secs
+	}
 	l.filling = false
 	floor, top := math.Inf(1), 0.0
 	for _, q := range l.pts {
@@ -110,6 +135,10 @@ type leakFit struct {
 	level     float64 // the fitted memory at the span's start
 	hours     float64 // the span's length
 	growth    float64 // all.Slope / level
+	// perLoad is the growth of memory per unit of load (its slope over
+	// its level); known says whether every point's load was.
+	perLoad float64
+	known   bool
 }
 
 func (l *leakTrend) fit(v *verTrend) (leakFit, bool) {
@@ -137,7 +166,31 @@ func (l *leakTrend) fit(v *verTrend) (leakFit, bool) {
 	if f.level > 0 {
 		f.growth = f.all.Slope / f.level
 	}
+	f.perLoad, f.known = l.perLoad(v)
 	return f, true
+}
+
+// perLoad is the relative growth an hour of memory per unit of load over
+// the points (l.ts must be theirs): per request a second where every
+// point has requests, else per busy thread on CPU where every point has
+// some; false when neither.
+func (l *leakTrend) perLoad(v *verTrend) (float64, bool) {
+	load := func(q leakPt) float64 { return q.req }
+	if slices.ContainsFunc(l.pts, func(q leakPt) bool { return !(q.req > 0) }) {
+		load = func(q leakPt) float64 { return q.cpu }
+		if slices.ContainsFunc(l.pts, func(q leakPt) bool { return !(q.cpu > 0) }) {
+			return 0, false
+		}
+	}
+	l.rs = l.rs[:0]
+	for _, q := range l.pts {
+		l.rs = append(l.rs, q.mem/load(q))
+	}
+	f := fitTrend(l.ts, l.rs, v.t.o.Confidence, &v.t.fitBuf)
+	if !(f.Intercept > 0) {
+		return 0, false
+	}
+	return f.Slope / f.Intercept, true
 }
 
 func (l *leakTrend) test(v *verTrend, ev []Event) []Event {
@@ -158,7 +211,7 @@ func (l *leakTrend) test(v *verTrend, ev []Event) []Event {
 		return append(ev, Event{Finding: x, Resolved: true})
 	}
 	leak := f.all.P < o.LeakAlpha && f.all.Slope >= o.LeakMinBytesPerHour && f.growth >= o.LeakMinGrowth &&
-		f.late.Slope >= f.all.Slope/2 && l.recoverTo == 0
+		f.late.Slope >= f.all.Slope/2 && (!f.known || f.perLoad >= f.growth/2) && l.recoverTo == 0
 	if !leak {
 		return ev
 	}

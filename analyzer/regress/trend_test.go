@@ -670,6 +670,69 @@ func TestLeakFalseAlarms(t *testing.T) {
 	}
 }
 
+// A heap is a fixed part plus a part in proportion to the work in
+// flight: traffic stepping up by half, or ramping up to twice over two
+// hours, raises memory to a new level (or along with it) and is no leak,
+// with the requests counted or with the CPU alone telling the load. A
+// leak under a load step is still found once the step is behind it.
+func TestLeakLoad(t *testing.T) {
+	change := simEpoch.Add(2 * time.Hour)
+	steps := map[string]func(at time.Time) float64{
+		"step ×1.5": func(at time.Time) float64 {
+			if at.Before(change) {
+				return 1
+			}
+			return 1.5
+		},
+		"ramp ×2 over 2 h": func(at time.Time) float64 {
+			return 1 + max(0, min(1, at.Sub(change).Hours()/2))
+		},
+	}
+	for name, scale := range steps {
+		for _, requests := range []float64{0, 200} {
+			for _, leak := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%s, requests %g, leak %v", name, requests, leak), func(t *testing.T) {
+					s := leakSim(171, nil)
+					s.scale, s.requests = scale, requests
+					s.mem = func(at time.Time) float64 {
+						m := 100*(1<<20) + 200*(1<<20)*scale(at)
+						if leak && !at.Before(change) {
+							m += 60 * (1 << 20) * at.Sub(change).Hours()
+						}
+						return m * (1 + 0.01*s.rng.NormFloat64())
+					}
+					ev := s.run(newTrends(DefaultTrendOptions()), 0, s.windows(6*time.Hour))
+					var fs []Finding
+					for _, f := range raised(ev) {
+						if f.Kind == KindLeak {
+							fs = append(fs, f)
+						}
+					}
+					if !leak {
+						if len(fs) != 0 {
+							t.Errorf("%s\n%s", describe(fs), strings.Join(fs[0].Evidence, "\n"))
+						}
+						return
+					}
+					if len(fs) != 1 || fs[0].Kind != KindLeak {
+						t.Fatalf("want one leak, got%s", describe(fs))
+					}
+					// Found once the load is flat: within the span after
+					// the step, within it after the ramp ends.
+					by := change.Add(75 * time.Minute)
+					if name != "step ×1.5" {
+						by = change.Add(3*time.Hour + 15*time.Minute)
+					}
+					t.Logf("found %v after the change", fs[0].DetectedAt.Sub(change))
+					if fs[0].DetectedAt.After(by) {
+						t.Errorf("found at %v, %v after the change", fs[0].DetectedAt, fs[0].DetectedAt.Sub(change))
+					}
+				})
+			}
+		}
+	}
+}
+
 // The same windows give the same events; a new trends fed the Lookback
 // before a finding gives it the same ID.
 func TestTrendReplay(t *testing.T) {

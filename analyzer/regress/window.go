@@ -39,8 +39,8 @@ func WindowOf(o *observation.Observation, service, version string, s verdict.Sum
 // memoryOf is the service's resident memory at the window's end: the
 // last point of each of its processes' process.memory.rss series, summed;
 // else the last points of its Go heap in use; 0 when neither was
-// recorded (a service split out of a host's window carries no memory
-// series today).
+// recorded. A service split out of a host's window has its processes'
+// proc.memory.rss summed into one process.memory.rss (procrank).
 func memoryOf(o *observation.Observation) float64 {
 	for _, name := range []observation.SeriesName{observation.ProcessRSS, observation.GoHeapInuse} {
 		var sum float64
