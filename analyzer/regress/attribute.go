@@ -309,12 +309,15 @@ const locateAlpha, locateFraction = 0.05, 0.5
 // function's own growth.
 //
 // A subtree that grew uniformly, every part alike, does more of its
-// work: it is called more often, or serves more requests against the
-// service's fixed costs (at a load change every per-request function's
-// share rises together, and a function that holds most of the service
-// is measured against the fixed costs that fell). Shares cannot tell
-// these apart, so such a rise is no regression of its code (Outcome
-// uniform); per request they can, and a cost per request is not asked.
+// work: its code runs its loop more times, or it serves more requests
+// against the service's fixed costs (at a load change every per-request
+// function's share rises together, and a function that holds most of
+// the service is measured against the fixed costs that fell). Shares
+// tell the two apart only by the rest of the service: when the rest
+// moved alike (mixed), the subtree did more of its work, a regression;
+// when the rest moved apart, the fixed costs' shares falling while the
+// per-request work outside rose too, it is the load (Outcome uniform).
+// Per request the question does not arise, and is not asked.
 // A rise located only in callees that are tested themselves is theirs:
 // it returns "" and those callees, for dedup to explain this one by
 // them, or holdUnlocated to hold it until their own tests find it. It
@@ -339,7 +342,51 @@ func (e *evaluation) locate(ts *test) (Outcome, []string) {
 	if len(names) > 0 {
 		return "", names
 	}
+	if !e.mixed(ts.fi) {
+		return "", nil // the rest moved alike: it does more of its work
+	}
 	return OutcomeUniform, nil
+}
+
+// mixedAlpha is the level of the test that the rest of the service did
+// not move alike.
+const mixedAlpha = 0.01
+
+// mixed tells whether the rest of the service, outside function i's
+// subtree, moved apart: its functions' ratios (head self share over
+// base's, the common set's) scatter about their c beyond their sampling
+// noise with its dispersion (a χ² test at mixedAlpha, Wilson–Hilferty).
+// That is a load's mark: the fixed costs' shares fall while the
+// per-request work outside rises with the subtree. When the rest moved
+// alike, a subtree that grew uniformly did more of its own work (a loop
+// run more times), which is a regression of it.
+func (e *evaluation) mixed(i int) bool {
+	skip := e.relatives(i).desc
+	c, _, ok := e.commonFor(skip, i)
+	if !ok {
+		return true // nothing to tell by
+	}
+	var q float64
+	k := 0
+	for _, r := range e.set {
+		if r.i == i || skip[r.i] {
+			continue
+		}
+		f := &e.fs[r.i]
+		v := c * c * f.phi * (1/math.Max(c*f.sb*e.eh/e.eb, 1) + 1/f.sb)
+		if !(v > 0) {
+			continue
+		}
+		q += (r.x - c) * (r.x - c) / v
+		k++
+	}
+	if k < 2 {
+		return true
+	}
+	df := float64(k - 1)
+	a := 2 / (9 * df)
+	crit := df * math.Pow(1-a+normalQuantile(1-mixedAlpha)*math.Sqrt(a), 3)
+	return q > crit
 }
 
 // holdUnlocated holds the kept functions whose only regression is a

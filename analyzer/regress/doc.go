@@ -144,19 +144,19 @@
 // samples (its own code, or its calls to one callee) holds the rise when
 // the proportion of its samples in that part grew (z ≥ 2, or the parts'
 // Bonferroni bound at 5%) by half the rise or more. A subtree that grew
-// uniformly, every part alike, does more of its work: it is called more
-// often, or serves more requests against the service's fixed costs. At
-// a load change every per-request function's share rises together, and
-// one that holds most of the service is measured against what is left
-// outside it, mostly the fixed costs, whose share fell: in the
-// evaluation harness at ×1.5 load, net/http.(*conn).serve and
-// readRequest rose by 10 to 14% against it. Shares cannot tell more
-// calls from more load, so such a rise is no finding ("grew uniformly");
-// a cost per request can, and is not asked. A rise that sits in callees
-// tested on their own is theirs: it is held until their tests find it.
-// The price: a function that calls its whole subtree more often per
-// unit of the service's work (a loop run twice) is found only where
-// requests are counted.
+// uniformly, every part alike, does more of its work: its loop runs more
+// times (fixtures/deployapp's slower render), or it serves more requests
+// against the service's fixed costs. Shares tell the two apart by the
+// rest of the service, outside the subtree: after a code change the rest
+// moves alike (dilution), and the rise is a regression; at a load change
+// it moves apart, the fixed costs' shares falling while the per-request
+// work outside rises too (its ratios scatter about c beyond their
+// sampling noise: a χ² test at 1%), and the rise is no finding ("grew
+// uniformly"). In the evaluation harness at ×1.5 load,
+// net/http.(*conn).serve and readRequest, measured against a rest whose
+// fixed costs fell, rose by 10 to 14%. Per request the question does not
+// arise. A rise that sits in callees tested on their own is theirs: it
+// is held until their tests find it.
 //
 // One slowdown raises the cumulative cost of every function above it by
 // as much: the deepest is blamed. A function regressed only in its
