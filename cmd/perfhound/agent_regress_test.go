@@ -69,7 +69,7 @@ func (a *agentProc) regressions(t *testing.T, service string) []regress.Finding 
 
 // TestAgentDeployRegression is the live test of regression
 // detection: a Go service under a steady request rate (fixtures/deployapp)
-// is deployed twice at one path, the second build doing twice the work
+// is deployed twice at one path, the second build running its own loop 1.5 times as long
 // in main.render (30% of a request's CPU); a second service is deployed
 // the same way with the same code both times. Between the two deploys the
 // agent is killed with SIGKILL and started again on the same store. The
@@ -85,7 +85,7 @@ func TestAgentDeployRegression(t *testing.T) {
 	os.MkdirAll(builds, 0o755)
 	v1, slow, same := filepath.Join(builds, "v1"), filepath.Join(builds, "v2-slow"), filepath.Join(builds, "v2-same")
 	buildDeployapp(t, v1, "release=1")
-	buildDeployapp(t, slow, "release=2", "slowFunc=main.render", "slowFactor=2")
+	buildDeployapp(t, slow, "release=2", "slowFunc=main.render", "slowFactor=1.5")
 	buildDeployapp(t, same, "release=2")
 
 	// Rules name the two services whatever unit or container the test
