@@ -219,11 +219,12 @@ func TestOldVersionsForgotten(t *testing.T) {
 func TestLookbackCoversTrends(t *testing.T) {
 	o := DefaultOptions()
 	version := New(o).Lookback()
-	if want := o.Version.withDefaults(); version != want.lookback() || version < o.Trend.Lookback() {
-		t.Errorf("default lookback %v: want the version comparison's %v, which covers the trends' %v", version, want.lookback(), o.Trend.Lookback())
+	vo := o.Version.withDefaults()
+	if want := max(vo.lookback(), o.Trend.Lookback()); version != want {
+		t.Errorf("default lookback %v: want the longer of the version comparison's %v and the trends' %v", version, vo.lookback(), o.Trend.Lookback())
 	}
 	o.Trend.RefBlocks = 24 // a 2-hour reference
-	if got := New(o).Lookback(); got != o.Trend.Lookback() || got <= version {
+	if got := New(o).Lookback(); got != o.Trend.Lookback() || got <= vo.lookback() {
 		t.Errorf("lookback with a 2-hour trend reference: %v, want the trends' %v", got, o.Trend.Lookback())
 	}
 }
