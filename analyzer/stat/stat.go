@@ -1,7 +1,8 @@
 // Package stat holds the statistics perfhound's comparisons share: the
 // thresholds, the change classes, and the tests. Every test comes from
-// golang.org/x/perf/benchmath or the go-moremath distributions it is built
-// on; this package only chooses between them and states why.
+// golang.org/x/perf/benchmath, the go-moremath distributions it is built
+// on, or gonum's (where go-moremath's fail); this package only chooses
+// between them and states why.
 package stat
 
 import (
@@ -11,6 +12,7 @@ import (
 
 	"github.com/aclements/go-moremath/stats"
 	"golang.org/x/perf/benchmath"
+	"gonum.org/v1/gonum/stat/distuv"
 )
 
 // Thresholds are the tunables of a comparison, in one place.
@@ -218,12 +220,16 @@ func Welch(base, head []float64) (p float64, warning error) {
 // exists: the events are profile samples, the exposure the number of
 // operations (or the total samples, when comparing shares). The two-sided
 // p-value doubles the smaller tail.
+//
+// The binomial is gonum's: go-moremath's regularized incomplete beta
+// gives up (panics) past a few hundred thousand events, which a merged
+// hour of a busy service's samples reaches.
 func PoissonRates(k1, e1, k2, e2 float64) float64 {
-	n := int(math.Round(k1 + k2))
+	n := math.Round(k1 + k2)
 	if n == 0 || e1 <= 0 || e2 <= 0 {
 		return 1
 	}
-	b := stats.BinomialDist{N: n, P: e2 / (e1 + e2)}
+	b := distuv.Binomial{N: n, P: e2 / (e1 + e2)}
 	k := math.Round(k2)
 	lower := b.CDF(k)
 	upper := 1 - b.CDF(k-1)

@@ -65,6 +65,14 @@ func TestPoissonRates(t *testing.T) {
 	if p := PoissonRates(0, 1, 0, 1); p != 1 {
 		t.Errorf("no events: p = %v, want 1", p)
 	}
+	// A merged hour of a busy service's samples: go-moremath's incomplete
+	// beta panicked here. 2000 more of a million events is z ≈ 2.0, p ≈ 0.046.
+	if p := PoissonRates(500_000, 1, 502_000, 1); math.Abs(p-0.0457) > 0.002 {
+		t.Errorf("500000 vs 502000: p = %.4f, want 0.046", p)
+	}
+	if p := PoissonRates(314_400, 0.37, 536_785, 0.63); p < 0 || p > 1 || math.IsNaN(p) {
+		t.Errorf("the agent's diff's counts: p = %v", p)
+	}
 }
 
 func TestClassify(t *testing.T) {

@@ -126,6 +126,8 @@ func TestAgentDeployRegression(t *testing.T) {
 	// 99 Hz on the busy service the first two or three suffice here
 	// (found after about 2 minutes on an idle machine); a loaded runner
 	// samples it less and needs the later ones.
+	var compared time.Time
+	var comparison string
 	a.waitWithin(t, 11*time.Minute, "the slowed service's regression", func() (bool, string) {
 		found = a.regressions(t, "deploy-slow")
 		for _, f := range found {
@@ -133,7 +135,10 @@ func TestAgentDeployRegression(t *testing.T) {
 				return true, ""
 			}
 		}
-		return false, fmt.Sprintf("%d findings", len(found))
+		if time.Since(compared) > 30*time.Second { // what the detector sees, should the wait fail
+			compared, comparison = time.Now(), a.versionComparison(t, "deploy-slow")
+		}
+		return false, fmt.Sprintf("%d findings; the versions compared now: %s", len(found), comparison)
 	})
 	var first *regress.Finding
 	for i := range found {
@@ -161,4 +166,42 @@ func TestAgentDeployRegression(t *testing.T) {
 			t.Errorf("the same code deployed again raised %s on %s (%+.1f%%, p = %.2g)", f.Kind, f.Function, f.ChangePct, f.PValue)
 		}
 	}
+}
+
+// versionComparison is the detector's comparison of service's first and
+// last versions (/api/v1/diff's functions section) in a line: the common
+// factor, the load, and the five lowest p-values' tests.
+func (a *agentProc) versionComparison(t *testing.T, service string) string {
+	t.Helper()
+	vs := a.services(t, "")[service].Versions
+	if len(vs) < 2 {
+		return fmt.Sprintf("%d versions", len(vs))
+	}
+	code, body := a.get(t, fmt.Sprintf("/api/v1/diff?service=%s&base=%s&head=%s", service, vs[0].Version, vs[len(vs)-1].Version), "")
+	if code != http.StatusOK {
+		return fmt.Sprintf("/api/v1/diff: %d %s", code, body)
+	}
+	var out struct {
+		Functions struct {
+			*regress.Comparison
+			Error string `json:"error"`
+		} `json:"functions"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil {
+		return fmt.Sprintf("/api/v1/diff: %v", err)
+	}
+	c := out.Functions
+	if c.Error != "" || c.Comparison == nil {
+		return c.Error
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "c %.3f, load %.3f (fell %v), base %d windows %.0f samples, head %d windows %.0f samples",
+		c.Common, c.Load, c.LoadFell, c.Base.Windows, c.Base.Samples, c.Head.Windows, c.Head.Samples)
+	for i, f := range c.Functions {
+		if i == 5 {
+			break
+		}
+		fmt.Fprintf(&b, "; %s %s %.4g→%.4g (expected %.4g) %+.1f%% p %.2g %s", f.Function, f.Measure, f.Base, f.Head, f.Expected, f.ChangePct, f.PValue, f.Outcome)
+	}
+	return b.String()
 }
