@@ -119,3 +119,27 @@ func cpuTime(b *testing.B) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkProcessScan is one window's end of the host's process scan
+// (ProcessScan.Finish, the agent's once-a-window reading of every
+// process) on this machine's real /proc. cpu-ns/op is the CPU time per
+// scan; procs the processes on the host.
+func BenchmarkProcessScan(b *testing.B) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		b.Skip("no /proc")
+	}
+	s, err := StartProcessScan(Env{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var cpu time.Duration
+	for b.Loop() {
+		before := cpuTime(b)
+		if _, _, err := s.Finish(); err != nil {
+			b.Fatal(err)
+		}
+		cpu += cpuTime(b) - before
+	}
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(len(s.snaps)), "procs")
+}

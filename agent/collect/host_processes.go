@@ -56,7 +56,7 @@ type procSnap struct {
 // StartProcessScan takes the window's first scan.
 func StartProcessScan(env Env) (*ProcessScan, error) {
 	env = env.withDefaults()
-	snaps, err := scanProcesses(env)
+	snaps, err := scanProcesses(env, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +67,7 @@ func StartProcessScan(env Env) (*ProcessScan, error) {
 // and series, at the end of the window, with the mean rate over it. That
 // scan is the next window's first: Finish again ends the next window.
 func (s *ProcessScan) Finish() ([]observation.Series, []observation.Missing, error) {
-	end, err := scanProcesses(s.env)
+	end, err := scanProcesses(s.env, s.snaps)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -133,7 +133,16 @@ func (s *ProcessScan) Finish() ([]observation.Series, []observation.Missing, err
 
 // scanProcesses reads every process's counters. Processes that exit while
 // it reads are skipped; an unreadable /proc is an error.
-func scanProcesses(env Env) (map[int]procSnap, error) {
+//
+// The threads' schedstat is read only of a process that ran since prev
+// (its CPU time moved) or is runnable now (a starved process waits
+// without running); the others keep prev's run delay. A thread's run
+// delay grows only while it is runnable, and a runnable thread that gets
+// the CPU adds CPU time, so what is skipped is the wait of a process that
+// ran less than a clock tick all window: it is counted, late, when its
+// CPU time next moves. Most of a host's processes sleep all window, and
+// this halves the files a scan opens.
+func scanProcesses(env Env, prev map[int]procSnap) (map[int]procSnap, error) {
 	entries, err := os.ReadDir(env.ProcFS)
 	if err != nil {
 		return nil, fmt.Errorf("process scan: %w", err)
@@ -155,7 +164,11 @@ func scanProcesses(env Env) (map[int]procSnap, error) {
 		}
 		s := procSnap{comm: statComm(b), starttime: st.starttime, utime: st.utime, stime: st.stime, blkio: st.blkio,
 			rss: st.rss * uint64(os.Getpagesize())}
-		s.runDelay = threadsRunDelay(env, ent.Name(), st.threads)
+		if p, ok := prev[pid]; ok && p.starttime == s.starttime && p.utime == s.utime && p.stime == s.stime && st.state != 'R' {
+			s.runDelay = p.runDelay
+		} else {
+			s.runDelay = threadsRunDelay(env, ent.Name(), st.threads)
+		}
 		out[pid] = s
 	}
 	return out, nil

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -149,5 +150,66 @@ func TestProcessScanWindows(t *testing.T) {
 	time.Sleep(20 * time.Millisecond) // the second window lasts a while
 	if has(2) {
 		t.Error("window 2: the stopped shell has proc.cpu: the window did not start at the first's end")
+	}
+}
+
+// TestProcessScanSkipsIdleThreads runs the scan on a /proc tree written
+// here: a sleeping process whose CPU time did not move keeps its run
+// delay from the scan before (its schedstat is not read), and has it
+// counted once its CPU time moves; a runnable one that got no CPU time
+// (starved) is read all the same.
+func TestProcessScanSkipsIdleThreads(t *testing.T) {
+	proc := t.TempDir()
+	write := func(pid int, state byte, utime, delayNs uint64) {
+		dir := filepath.Join(proc, strconv.Itoa(pid))
+		os.MkdirAll(dir, 0o755)
+		// Fields 3 to 52: state, then zeros but utime (14), threads (20),
+		// starttime (22) and rss (24).
+		f := make([]string, 50)
+		for i := range f {
+			f[i] = "0"
+		}
+		f[0], f[14-3], f[20-3], f[22-3], f[24-3] = string(state), strconv.FormatUint(utime, 10), "1", "4242", "10"
+		stat := fmt.Sprintf("%d (app %d) %s\n", pid, pid, strings.Join(f, " "))
+		schedstat := fmt.Sprintf("%d %d 7\n", utime*1e7, delayNs)
+		if err := os.WriteFile(filepath.Join(dir, "stat"), []byte(stat), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "schedstat"), []byte(schedstat), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const sleeping, starved = 100, 200
+	write(sleeping, 'S', 50, 1e9)
+	write(starved, 'R', 50, 1e9)
+	scan, err := StartProcessScan(Env{ProcFS: proc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	delays := func() map[string]float64 {
+		t.Helper()
+		series, _, err := scan.Finish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]float64{}
+		for _, s := range series {
+			if s.Name == "proc.run_delay" {
+				out[s.Labels["pid"]] = s.Points[0].Value
+			}
+		}
+		return out
+	}
+	// Both waited a second more; neither ran.
+	write(sleeping, 'S', 50, 2e9)
+	write(starved, 'R', 50, 2e9)
+	d := delays()
+	if d["100"] != 0 || d["200"] == 0 {
+		t.Errorf("run delay with no CPU time: %v, want the starved (runnable) process's only", d)
+	}
+	// The sleeping one ran a tick: its wait since the first scan is counted.
+	write(sleeping, 'S', 51, 3e9)
+	if d := delays(); d["100"] == 0 {
+		t.Errorf("run delay once it ran: %v, want the sleeping process's wait counted", d)
 	}
 }
