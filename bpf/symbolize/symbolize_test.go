@@ -505,13 +505,22 @@ func TestObjectLRU(t *testing.T) {
 	if st.Objects != 2 || st.ObjectReloads != 1 {
 		t.Errorf("after lookup: %+v", st)
 	}
-	// Watching again hits the cache by file identity for what is cached.
-	hits := st.ObjectHits
+	// Watching it again takes the objects its snapshot identified: no
+	// file is looked up.
+	before := st
 	if err := s.Watch(pid); err != nil {
 		t.Fatal(err)
 	}
-	if st = s.Stats(); st.ObjectHits <= hits {
-		t.Errorf("no cache hit on a second Watch: %+v", st)
+	if st = s.Stats(); st.ObjectHits != before.ObjectHits || st.ObjectMisses != before.ObjectMisses {
+		t.Errorf("a second Watch of one process looked its files up: %+v, before %+v", st, before)
+	}
+	// Another process of the same program hits the cache by file
+	// identity for what is cached.
+	if err := s.Watch(start(t, bins.plain).Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	if st = s.Stats(); st.ObjectHits <= before.ObjectHits {
+		t.Errorf("no cache hit watching a second process of the program: %+v", st)
 	}
 }
 

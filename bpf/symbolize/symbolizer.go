@@ -226,7 +226,12 @@ func (s *Symbolizer) watch(pid int) (*process, error) {
 		}
 		return 0
 	})
+	known := s.identified(pid, start)
 	for i := range maps {
+		if k, ok := known[fileOf(maps[i])]; ok {
+			maps[i].key, maps[i].buildID, maps[i].hasSyms, maps[i].hasGo = k.key, k.buildID, k.hasSyms, k.hasGo
+			continue
+		}
 		s.identify(pid, &maps[i])
 	}
 	p := &process{pid: pid, startTime: start, maps: maps, read: time.Now()}
@@ -244,6 +249,41 @@ func (s *Symbolizer) watch(pid int) (*process, error) {
 	s.watches.Add(1)
 	s.evictProcessesLocked()
 	return p, nil
+}
+
+// mappedFile is what makes two mappings of one process the same file
+// mapped: a new snapshot of a process (after exec, as its loader maps
+// libraries, after a dlopen) finds most of its files in the one before.
+type mappedFile struct {
+	devMajor, devMinor uint32
+	inode              uint64
+	path               string
+	deleted            bool
+}
+
+func fileOf(m procMapping) mappedFile {
+	return mappedFile{m.devMajor, m.devMinor, m.inode, m.path, m.deleted}
+}
+
+// identified are the mappings of pid's current snapshot that were
+// identified, by file, when the snapshot is of the same process (started
+// at start): a new snapshot takes their objects without opening their
+// files again. That is most of the cost of the snapshots taken after each
+// exec while the loader works.
+func (s *Symbolizer) identified(pid int, start uint64) map[mappedFile]procMapping {
+	s.mu.Lock()
+	old := s.procs[pid]
+	s.mu.Unlock()
+	if old == nil || old.startTime != start {
+		return nil
+	}
+	out := make(map[mappedFile]procMapping, len(old.maps))
+	for _, m := range old.maps {
+		if m.key != "" {
+			out[fileOf(m)] = m
+		}
+	}
+	return out
 }
 
 // evictProcessesLocked brings the snapshots under MaxProcesses, dropping a
