@@ -21,6 +21,11 @@
 #           estimate 6 h raw + 18 h at r times the raw rate
 # and the store by series (storesize).
 # Prints each round, then the medians. Run as root; needs gcc and curl.
+#
+# BASE=REV measures the agent built from git revision REV beside the
+# working tree's: rounds alternate (base, head, base, head, ...; ROUNDS
+# each), so both see the same machine, and the medians are given for each
+# with head's CPU over base's.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 
@@ -40,6 +45,13 @@ cleanup() {
 trap cleanup EXIT
 
 go build -o "$tmp/perfhound" ./cmd/perfhound
+builds=(head)
+if [ -n "${BASE:-}" ]; then
+	git worktree add -q --detach "$tmp/base" "$BASE"
+	(cd "$tmp/base" && go build -o "$tmp/perfhound-base" ./cmd/perfhound)
+	git worktree remove --force "$tmp/base"
+	builds=(base head)
+fi
 go build -o "$tmp/goservice" ./fixtures/goservice
 go build -o "$tmp/storesize" ./agent/daemon/bench/storesize
 gcc -O1 -fno-omit-frame-pointer -pthread -o "$tmp/cwork" fixtures/workloads/c/cwork.c
@@ -69,7 +81,8 @@ rollup_ratio() {
 }
 
 round() {
-	local r=$1 total=$((WARMUP + MINUTES * 60 + 60)) i
+	local r=$1 build=$2 total=$((WARMUP + MINUTES * 60 + 60)) i bin="$tmp/perfhound"
+	[ "$build" = head ] || bin="$tmp/perfhound-$build"
 	"$tmp/goservice" -duration "${total}s" >/dev/null &
 	bg+=($!)
 	for _ in $(seq "$HOSTPROCS"); do
@@ -77,7 +90,7 @@ round() {
 		bg+=($!)
 	done
 	rm -rf "$tmp/data"
-	"$tmp/perfhound" agent --data-dir "$tmp/data" --listen 127.0.0.1:0 2>"$tmp/agent.log" &
+	"$bin" agent --data-dir "$tmp/data" --listen 127.0.0.1:0 2>"$tmp/agent.log" &
 	local pid=$!
 	local url=
 	for _ in $(seq 600); do # the first window stored
@@ -113,12 +126,12 @@ round() {
 	bg=()
 	local procs
 	procs=$(ls -d /proc/[0-9]* | wc -l)
-	awk -v r="$r" -v t0="$t0" -v t1="$t1" -v c="$((c1 - c0))" -v hz="$hz" -v b="$((b1 - b0))" \
+	awk -v r="$r" -v build="$build" -v t0="$t0" -v t1="$t1" -v c="$((c1 - c0))" -v hz="$hz" -v b="$((b1 - b0))" \
 		-v rss="$(sort -n "$tmp/rss" | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')" -v hwm="$hwm" \
 		-v u="$((u1 - u0))" -v f="$((f1 - f0))" -v used="$u1" -v svc="$services" -v ratio="$(rollup_ratio)" 'BEGIN {
 		s = (t1 - t0) / 1e9; raw = u / s * 3600 / 1048576
-		printf "round=%d secs=%.0f cpu=%.3f bpf=%.3f rss_mib=%.1f hwm_mib=%.1f used_mib_day=%.0f file_mib_day=%.0f used_mib_end=%.1f services=%d rollup_1m=%.2f day_mib=%.0f\n",
-			r, s, 100 * c / hz / s, 100 * b / 1e9 / s, rss / 1024, hwm / 1024, 24 * raw, f / s * 86400 / 1048576, used / 1048576, svc, ratio, 6 * raw + 18 * raw * ratio
+		printf "round=%d build=%s secs=%.0f cpu=%.3f bpf=%.3f rss_mib=%.1f hwm_mib=%.1f used_mib_day=%.0f file_mib_day=%.0f used_mib_end=%.1f services=%d rollup_1m=%.2f day_mib=%.0f\n",
+			r, build, s, 100 * c / hz / s, 100 * b / 1e9 / s, rss / 1024, hwm / 1024, 24 * raw, f / s * 86400 / 1048576, used / 1048576, svc, ratio, 6 * raw + 18 * raw * ratio
 	}'
 	"$tmp/storesize" -top 12 "$tmp/data" >"$tmp/series.$r"
 	grep -c 'level=ERROR' "$tmp/agent.log" | sed 's/^/agent log errors: /' >&2 || true
@@ -127,23 +140,31 @@ round() {
 echo "# perfhound agent's cost: $ROUNDS rounds of ${WARMUP}s + ${MINUTES} min; goservice + $HOSTPROCS cwork naps; $(nproc) CPUs, $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 sysctl -qw kernel.bpf_stats_enabled=1
 for r in $(seq "$ROUNDS"); do
-	round "$r"
+	for b in "${builds[@]}"; do
+		round "$r" "$b"
+	done
 done | tee "$tmp/runs"
 sysctl -qw kernel.bpf_stats_enabled="$stats_was"
 
 awk '
-function kv(s,   a) { split(s, a, "="); return a[2] }
 function median(list,   n, a, i, j, t) {
 	n = split(list, a, " ")
 	for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
 	return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
 }
-{ for (i = 3; i <= NF; i++) { split($i, p, "="); v[p[1]] = v[p[1]] " " p[2] } }
+{
+	split($2, p, "="); b = p[2]; if (!(b in seen)) { seen[b] = 1; order[++nb] = b }; n[b]++
+	for (i = 4; i <= NF; i++) { split($i, p, "="); v[b, p[1]] = v[b, p[1]] " " p[2] }
+}
 END {
-	printf "\nmedians over %d rounds:\n", NR
-	printf "| agent CPU (user+system) | its BPF programs | steady RSS | peak RSS (VmHWM) | disk a day, raw tier (pages in use) | file growth a day | 1-min tier / raw | a day: 6 h raw + 18 h 1-min | services a window |\n|---|---|---|---|---|---|---|---|---|\n"
-	printf "| %.2f%% of one core | %.3f%% of one core | %.1f MiB | %.1f MiB | %d MiB | %d MiB | %.2f | %d MiB | %d |\n",
-		median(v["cpu"]), median(v["bpf"]), median(v["rss_mib"]), median(v["hwm_mib"]), median(v["used_mib_day"]), median(v["file_mib_day"]), median(v["rollup_1m"]), median(v["day_mib"]), median(v["services"])
+	printf "\nmedians over %d rounds each:\n", n[order[1]]
+	printf "| build | agent CPU (user+system) | its BPF programs | steady RSS | peak RSS (VmHWM) | disk a day, raw tier (pages in use) | file growth a day | 1-min tier / raw | a day: 6 h raw + 18 h 1-min | services a window |\n|---|---|---|---|---|---|---|---|---|---|\n"
+	for (k = 1; k <= nb; k++) {
+		b = order[k]; cpu[b] = median(v[b, "cpu"])
+		printf "| %s | %.2f%% of one core | %.3f%% of one core | %.1f MiB | %.1f MiB | %d MiB | %d MiB | %.2f | %d MiB | %d |\n", b,
+			cpu[b], median(v[b, "bpf"]), median(v[b, "rss_mib"]), median(v[b, "hwm_mib"]), median(v[b, "used_mib_day"]), median(v[b, "file_mib_day"]), median(v[b, "rollup_1m"]), median(v[b, "day_mib"]), median(v[b, "services"])
+	}
+	if (nb == 2 && cpu["base"] > 0) printf "\nhead CPU / base CPU: %.3f\n", cpu["head"] / cpu["base"]
 }' "$tmp/runs"
 echo
 echo "store by series after the last round (${WARMUP}s + ${MINUTES} min):"
