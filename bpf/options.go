@@ -27,6 +27,10 @@ const (
 	AgentFrequency    = 19
 )
 
+// maxFrequency bounds the on-CPU sampling rate: past a few kHz the
+// sampling itself becomes the load it measures.
+const maxFrequency = 10000
+
 // AgentOffCPUSampling is the agent's Options.OffCPUSampling. Off-CPU
 // stacks cost about 4 µs a context switch, most of the collectors' cost on
 // a busy host; following 1 in 4 keeps the agent under 0.3% of the CPUs
@@ -87,8 +91,8 @@ func (o Options) withDefaults() Options {
 }
 
 func (o Options) validate() error {
-	if o.Frequency < 1 || o.Frequency > 10000 {
-		return fmt.Errorf("bpf: sampling frequency %d Hz out of range 1..10000", o.Frequency)
+	if o.Frequency < 1 || o.Frequency > maxFrequency {
+		return fmt.Errorf("bpf: sampling frequency %d Hz out of range 1..%d", o.Frequency, maxFrequency)
 	}
 	seen := map[Collector]bool{}
 	for _, c := range o.Collectors {

@@ -32,10 +32,16 @@ type Session struct {
 	shared  map[string]*ebpf.Map
 	links   []link.Link
 	sampler *perfSampler
-	epoch   uint32                // current stack epoch, mirrored in the epoch map
-	parked  map[stackRef][]uint64 // stacks of older epochs that pending waits need
-	last    time.Time
-	base    map[string]uint64 // counter totals at the last Read
+	// samplerProg is the on-CPU program the sampler runs; frequency the
+	// current epoch's sampling rate, nextFrequency the rate SetFrequency
+	// asked for from the next epoch on (0: no change).
+	samplerProg   *ebpf.Program
+	frequency     int
+	nextFrequency int
+	epoch         uint32                // current stack epoch, mirrored in the epoch map
+	parked        map[stackRef][]uint64 // stacks of older epochs that pending waits need
+	last          time.Time
+	base          map[string]uint64 // counter totals at the last Read
 
 	sym       *symbolize.Symbolizer
 	symStats  symbolize.Stats // at the last Read
@@ -204,7 +210,7 @@ func (s *Session) attach() error {
 				if err != nil {
 					return fmt.Errorf("bpf: %w", err)
 				}
-				s.sampler = p
+				s.sampler, s.samplerProg, s.frequency = p, prog, s.opts.Frequency
 			case ebpf.Tracing:
 				l, err := link.AttachTracing(link.TracingOptions{Program: prog})
 				if err != nil {
@@ -359,6 +365,54 @@ func (s *Session) Close() error {
 	}
 	errs = append(errs, s.sym.Close())
 	return errors.Join(errs...)
+}
+
+// SetFrequency changes the on-CPU sampling rate from the next window on:
+// the next Read returns the window sampled at the current rate and
+// starts the next at hz. The agent samples a freshly deployed version
+// faster for its first minutes, where the regression detector needs
+// the samples most. Each window's profile states its period, so
+// windows at different rates compare as CPU time.
+func (s *Session) SetFrequency(hz int) error {
+	if hz < 1 || hz > maxFrequency {
+		return fmt.Errorf("bpf: sampling frequency %d Hz out of range 1..%d", hz, maxFrequency)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.nextFrequency = hz
+	return nil
+}
+
+// Frequency is the on-CPU sampling rate of the window in progress, in
+// Hz; 0 without on-CPU sampling.
+func (s *Session) Frequency() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.frequency
+}
+
+// switchFrequency starts sampling at the rate SetFrequency asked for:
+// Read calls it just before the epoch moves on, so that the new epoch's
+// samples are at the new rate but for those of the microseconds between
+// (a sample or two on a busy host, counted at the new rate's period).
+// The new events are opened before the old ones are closed; when they
+// cannot be, sampling goes on at the old rate and err says why.
+func (s *Session) switchFrequency() error {
+	next := s.nextFrequency
+	s.nextFrequency = 0
+	if next == 0 || next == s.frequency || s.sampler == nil {
+		return nil
+	}
+	p, err := attachPerfSampler(s.samplerProg, next)
+	if err != nil {
+		return fmt.Errorf("bpf: sampling at %d Hz: %w", next, err)
+	}
+	s.sampler.Close()
+	s.sampler, s.frequency = p, next
+	return nil
 }
 
 // watching is the number of processes whose mappings are held.

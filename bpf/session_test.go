@@ -910,3 +910,52 @@ func TestLibrariesMappedLate(t *testing.T) {
 		t.Logf("%s", p)
 	}
 }
+
+// TestSetFrequency samples one spinner at the agent's 19 Hz, asks for
+// 99 Hz, and samples a second: the window read after the request is the
+// first's, at 19 Hz, and the next the second's, at 99 Hz, each with the
+// period of its rate and as many samples as the kernel counted CPU time
+// at that rate.
+func TestSetFrequency(t *testing.T) {
+	requireCollectors(t, OnCPU)
+	bin := subject(t, "go")
+	args := []string{bin, "-mode", "spin", "-cpu", spinCPU.String()}
+	first, second := startGated(t, args...), startGated(t, args...)
+	s := startSession(t, Options{Collectors: []Collector{OnCPU}, PIDs: []int{first.pid(), second.pid()}, Frequency: AgentFrequency})
+	check := func(w *Window, g *gated, hz int) {
+		t.Helper()
+		if w.Frequency != hz || w.OnCPU.Period != int64(time.Second)/int64(hz) || w.FrequencyError != "" {
+			t.Fatalf("window at %d Hz, period %d ns (%q), want %d Hz", w.Frequency, w.OnCPU.Period, w.FrequencyError, hz)
+		}
+		var n int64
+		for _, smp := range pidSamples(w.OnCPU, g.pid()) {
+			n += smp.Value[0]
+			if smp.Value[1] != smp.Value[0]*w.OnCPU.Period {
+				t.Fatalf("a sample of %d counts %d ns, want %d at the period", smp.Value[0], smp.Value[1], smp.Value[0]*w.OnCPU.Period)
+			}
+		}
+		want := samplesFor(g.cpuTime(), hz)
+		t.Logf("%d Hz: %d samples for %v of CPU time, want about %.0f", hz, n, g.cpuTime(), want)
+		if float64(n) < 0.6*want-2 || float64(n) > 1.4*want+5 {
+			t.Errorf("%d samples at %d Hz for %v of CPU time, want about %.0f", n, hz, g.cpuTime(), want)
+		}
+	}
+	first.release(t)
+	first.wait(t, 5*time.Minute)
+	if err := s.SetFrequency(DiagnoseFrequency); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Frequency(); got != AgentFrequency {
+		t.Errorf("Frequency() = %d before the next window, want %d", got, AgentFrequency)
+	}
+	check(read(t, s), first, AgentFrequency)
+	if got := s.Frequency(); got != DiagnoseFrequency {
+		t.Errorf("Frequency() = %d after the read, want %d", got, DiagnoseFrequency)
+	}
+	second.release(t)
+	second.wait(t, 5*time.Minute)
+	check(read(t, s), second, DiagnoseFrequency)
+	if err := s.SetFrequency(0); err == nil {
+		t.Error("SetFrequency(0) took")
+	}
+}

@@ -104,6 +104,13 @@ func (s *Session) readStacks(w *Window) (missing uint64, err error) {
 			}
 		}
 	}
+	// The ending epoch was sampled at s.frequency; the next one starts at
+	// the rate SetFrequency asked for. A failure to switch keeps the old
+	// rate and is the window's to report, not the read's.
+	hz := s.frequency
+	if err := s.switchFrequency(); err != nil {
+		w.FrequencyError = err.Error()
+	}
 	if err := s.shared["epoch"].Put(uint32(0), e+1); err != nil {
 		return 0, fmt.Errorf("bpf: moving the stack epoch on: %w", err)
 	}
@@ -111,7 +118,8 @@ func (s *Session) readStacks(w *Window) (missing uint64, err error) {
 	time.Sleep(epochGrace)
 
 	stacks := stackReader{maps: s.shared, parked: s.parked, current: e, cache: map[stackRef][]uint64{}}
-	period := int64(time.Second) / int64(s.opts.Frequency)
+	period := int64(time.Second) / int64(max(hz, 1))
+	w.Frequency = hz
 	for _, sc := range stackCollectors {
 		coll := s.objs[string(sc.collector)]
 		if coll == nil {
@@ -124,7 +132,7 @@ func (s *Session) readStacks(w *Window) (missing uint64, err error) {
 		for _, en := range entries {
 			s.watch(en.key.Tgid)
 		}
-		b := s.newBuilder(sc.collector)
+		b := s.newBuilder(sc.collector, period)
 		for _, en := range entries {
 			k := en.key
 			labels := map[string][]string{"comm": {cString(k.Comm[:])}, "thread": {cString(k.Thread[:])}}
@@ -214,11 +222,10 @@ func (s *Session) parkStacks(old uint32) (map[stackRef]bool, error) {
 }
 
 // newBuilder starts a profile with the collector's sample types.
-func (s *Session) newBuilder(c Collector) *symbolize.Builder {
+func (s *Session) newBuilder(c Collector, period int64) *symbolize.Builder {
 	vt := func(t, u string) *profile.ValueType { return &profile.ValueType{Type: t, Unit: u} }
 	switch c {
 	case OnCPU:
-		period := int64(time.Second) / int64(s.opts.Frequency)
 		return s.sym.NewBuilder([]*profile.ValueType{vt("samples", "count"), vt("cpu", "nanoseconds")}, vt("cpu", "nanoseconds"), period)
 	case OffCPU:
 		return s.sym.NewBuilder([]*profile.ValueType{vt("off_cpu", "nanoseconds"), vt("waits", "count")}, vt("off_cpu", "nanoseconds"), 1)

@@ -31,3 +31,5 @@ func Start(Options) (*Session, error) { return nil, errPlatform }
 func (*Session) Read() (*Window, error)                { return nil, errPlatform }
 func (*Session) Close() error                          { return nil }
 func (*Session) ProgramStats() ([]ProgramStats, error) { return nil, errPlatform }
+func (*Session) SetFrequency(int) error                { return errPlatform }
+func (*Session) Frequency() int                        { return 0 }

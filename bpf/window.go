@@ -17,6 +17,11 @@ type Window struct {
 	// default), one sample per thread and stack, labelled pid and tid
 	// (numbers), comm (the process's name) and thread (the thread's).
 	OnCPU *profile.Profile `json:"-"`
+	// Frequency is the rate OnCPU was sampled at, in Hz (its period is
+	// one over it); FrequencyError says why a change of rate asked for
+	// by SetFrequency did not happen (sampling went on at this rate).
+	Frequency      int    `json:"frequency,omitempty"`
+	FrequencyError string `json:"frequency_error,omitempty"`
 	// OffCPU has off_cpu/nanoseconds (the default) and waits/count, with
 	// the same labels and state: R preempted while runnable, S interruptible
 	// sleep, D uninterruptible (disk, page faults), I idle kernel thread,

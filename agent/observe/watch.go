@@ -358,6 +358,25 @@ func (w *Watcher) rebaseline() {
 	}
 }
 
+// SetFrequency changes the eBPF on-CPU sampling rate from the next
+// window on (bpf.Session.SetFrequency): the agent samples a fresh
+// deploy faster. Without eBPF it does nothing.
+func (w *Watcher) SetFrequency(hz int) error {
+	if w.session == nil {
+		return nil
+	}
+	return w.session.SetFrequency(hz)
+}
+
+// Frequency is the eBPF on-CPU sampling rate of the window in progress,
+// in Hz; 0 without eBPF.
+func (w *Watcher) Frequency() int {
+	if w.session == nil {
+		return 0
+	}
+	return w.session.Frequency()
+}
+
 // Collecting names what each window collects: the eBPF collectors, the
 // Go service's pprof endpoint, the /proc and PSI samplers, the process
 // table; for a progress display.
