@@ -55,9 +55,15 @@ type agg struct {
 	k        int     // windows with samples
 	n        float64 // ΣN: samples
 	secs     float64 // Σ window seconds
-	n2t      float64 // Σ N_w²/T_w: the dispersion of the sample rate
+	expo     float64 // Σ e_w = T_w/period_w (T_w without a period): the windows' sampling exposure
+	n2e      float64 // Σ N_w²/e_w: the dispersion of the sample rate
 	cpu      float64 // Σ N·period: CPU seconds, when every window's period is known
 	noPeriod bool    // a window with samples did not say its period
+	// period is the first sampled window's; mixed says another window
+	// was sampled at another rate (the agent samples a fresh deploy
+	// faster): counts per request then mean nothing across windows.
+	period   float64
+	mixed    bool
 	req      float64 // Σ requests
 	reqK     int     // windows with samples and requests
 	from, to time.Time
@@ -147,14 +153,27 @@ func (a *agg) add(w *Window, ix *windowIDs, t *table, cpu bool) {
 	}
 	secs := w.Duration.Seconds()
 	a.secs += secs
+	// A window's exposure is its samples' expected count at one core:
+	// windows sampled at different rates (a boosted deploy's first
+	// minutes) then share one sample rate under a steady load.
+	expo := secs
+	if w.CPU.Period > 0 {
+		expo = secs / w.CPU.Period
+	}
+	a.expo += expo
 	n := w.CPU.Samples
 	if n <= 0 {
 		return
 	}
+	if a.k == 0 {
+		a.period = w.CPU.Period
+	} else if w.CPU.Period != a.period {
+		a.mixed = true
+	}
 	a.k++
 	a.n += n
-	if secs > 0 {
-		a.n2t += n * n / secs
+	if expo > 0 {
+		a.n2e += n * n / expo
 	}
 	if w.CPU.Period > 0 {
 		a.cpu += n * w.CPU.Period
@@ -191,11 +210,20 @@ func (a *agg) merge(o *agg) {
 	if a.all == 0 || o.to.After(a.to) {
 		a.to = o.to
 	}
+	if o.k > 0 {
+		if a.k == 0 {
+			a.period = o.period
+		} else if o.period != a.period {
+			a.mixed = true
+		}
+		a.mixed = a.mixed || o.mixed
+	}
 	a.all += o.all
 	a.k += o.k
 	a.n += o.n
 	a.secs += o.secs
-	a.n2t += o.n2t
+	a.expo += o.expo
+	a.n2e += o.n2e
 	a.cpu += o.cpu
 	a.noPeriod = a.noPeriod || o.noPeriod
 	a.req += o.req
@@ -213,8 +241,9 @@ func (a *agg) merge(o *agg) {
 	a.verdict.merge(&o.verdict)
 }
 
-// perRequest tells whether every window with samples counted requests.
-func (a *agg) perRequest() bool { return a.k > 0 && a.reqK == a.k && a.req > 0 }
+// perRequest tells whether every window with samples counted requests,
+// all sampled at one rate (samples per request are compared as counts).
+func (a *agg) perRequest() bool { return a.k > 0 && a.reqK == a.k && a.req > 0 && !a.mixed }
 
 // cpuRate is the span's CPU per second of wall time: cores when the
 // period is known, else samples per second (the same for both sides of

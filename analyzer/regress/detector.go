@@ -2,6 +2,7 @@ package regress
 
 import (
 	"container/list"
+	"slices"
 	"time"
 )
 
@@ -30,6 +31,7 @@ type Detector struct {
 	services map[string]*list.Element // of *service, most recently seen in front
 	lru      *list.List
 	trends   *trends
+	now      time.Time // the latest window end fed
 }
 
 // New returns a detector with no history. Zero fields of o.Version take
@@ -45,8 +47,31 @@ func New(o Options) *Detector {
 // Observe reads one window (a service's windows in time order; services
 // interleaved) and returns what it changed.
 func (d *Detector) Observe(w Window) []Event {
+	if end := w.Start.Add(w.Duration); end.After(d.now) {
+		d.now = end
+	}
 	evs := d.service(w.Service).observe(&w, &d.opts.Version)
 	return append(evs, d.trends.observe(w)...)
+}
+
+// Deploying names the services whose newest version replaced another
+// less than within ago, by the windows' clock (the latest window end
+// fed), and is still being compared with it: where samples shorten the
+// time to a finding most. The agent samples faster while any is.
+func (d *Detector) Deploying(within time.Duration) []string {
+	var out []string
+	for name, e := range d.services {
+		s := e.Value.(*service)
+		if len(s.tracks) == 0 {
+			continue
+		}
+		tr := s.tracks[len(s.tracks)-1] // the newest run: start appends
+		if tr.dep != nil && tr.dep.base != nil && d.now.Sub(tr.first) < within {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Lookback is how much of the recent past a new detector must be fed

@@ -106,7 +106,7 @@ func evaluate(t *table, base, head *agg, service, bv, hv string, o *VersionOptio
 			service, hv, bv, ErrTooFewSamples, base.n, head.n, base.k, head.k, o.MinSamples, o.MinWindows)
 	}
 	e := &evaluation{o: o, base: base, head: head}
-	e.perRequest = base.perRequest() && head.perRequest()
+	e.perRequest = base.perRequest() && head.perRequest() && base.period == head.period
 	e.binomial = !e.perRequest
 	e.eb, e.eh = base.n, head.n
 	if e.perRequest {
@@ -284,12 +284,13 @@ func (e *evaluation) load() {
 }
 
 // rateDispersion is the Poisson dispersion of a span's per-window sample
-// counts about its sample rate.
+// counts about its sample rate: Pearson's χ² of N_w against λ·e_w, with
+// λ = ΣN/Σe, is Σ N_w²/e_w / λ − ΣN.
 func rateDispersion(a *agg) float64 {
-	if a.secs <= 0 || a.n <= 0 {
+	if a.expo <= 0 || a.n <= 0 {
 		return 1
 	}
-	chi2 := math.Max(0, a.n2t-a.n*a.n/a.secs) / (a.n / a.secs)
+	chi2 := math.Max(0, a.n2e-a.n*a.n/a.expo) / (a.n / a.expo)
 	return dispersion(chi2, a.k-1)
 }
 

@@ -238,6 +238,10 @@ type stream struct {
 	baseFor         time.Duration
 	headFor         time.Duration
 	baseLoad, hLoad float64
+	// boostHz, when set, is the head's sampling rate for its first
+	// boostFor (the agent's boost of a fresh deploy).
+	boostHz  float64
+	boostFor time.Duration
 }
 
 func (st stream) windows() []Window {
@@ -246,7 +250,14 @@ func (st stream) windows() []Window {
 	for ; t.Before(st.start.Add(st.baseFor)); t = t.Add(10 * time.Second) {
 		out = append(out, st.base.window(st.service, st.baseV, t, or1(st.baseLoad)))
 	}
+	hz := st.head.hz
+	defer func() { st.head.hz = hz }()
+	deployed := t
 	for end := t.Add(st.headFor); t.Before(end); t = t.Add(10 * time.Second) {
+		st.head.hz = hz
+		if st.boostHz > 0 && t.Before(deployed.Add(st.boostFor)) {
+			st.head.hz = st.boostHz
+		}
 		out = append(out, st.head.window(st.service, st.headV, t, or1(st.hLoad)))
 	}
 	return out
