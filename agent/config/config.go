@@ -125,7 +125,24 @@ type Regressions struct {
 	// BaseWindow is how much of the previous version's last windows a
 	// new version is compared with.
 	BaseWindow Duration `yaml:"base_window"`
-	Webhook    Webhook  `yaml:"webhook"`
+	// Boost samples the host faster while a service's new version is in
+	// its first minutes.
+	Boost   Boost   `yaml:"boost"`
+	Webhook Webhook `yaml:"webhook"`
+}
+
+// Boost is the sampling rate for a fresh deploy: the version comparison
+// needs samples, and the first minutes after a deploy are when a
+// finding is worth the most. The whole host is sampled faster (one
+// perf event per CPU), so its cost is bounded by MaxPerHour.
+type Boost struct {
+	// Frequency is the on-CPU rate while a new version of any service is
+	// younger than Duration; 0, or not above ebpf.frequency: no boost.
+	Frequency int      `yaml:"frequency"`
+	Duration  Duration `yaml:"duration"`
+	// MaxPerHour bounds the boosted time in any hour: a host where
+	// something deploys all the time samples at ebpf.frequency most of it.
+	MaxPerHour Duration `yaml:"max_per_hour"`
 }
 
 // Webhook is where each regression raised or resolved is posted
@@ -171,6 +188,14 @@ const (
 	// DefaultWebhookAttempts: with backoff from 1 s doubling, five tries
 	// span about 15 s, past a receiver's restart.
 	DefaultWebhookAttempts = 5
+	// DefaultBoostFrequency, DefaultBoostDuration: the issue's "99 Hz for
+	// 5 minutes": diagnose's rate, over the looks at 1, 2, 3 and 5 min.
+	// DefaultBoostPerHour: a quarter of an hour at most, so that at
+	// worst the sampling averages 19·¾ + 99·¼ = 39 Hz.
+	DefaultBoostFrequency = bpf.DiagnoseFrequency
+	DefaultBoostDuration  = Duration(5 * time.Minute)
+	DefaultBoostPerHour   = Duration(15 * time.Minute)
+	MaxBoostFrequency     = 1000
 )
 
 // The ranges of the detector's knobs (regressions.*): beyond them the
@@ -223,6 +248,7 @@ func Default() Config {
 			FDR:        regress.DefaultVersionOptions().FDR,
 			MinChange:  regress.DefaultVersionOptions().MinRelChange,
 			BaseWindow: Duration(regress.DefaultVersionOptions().BaseWindow),
+			Boost:      Boost{Frequency: DefaultBoostFrequency, Duration: DefaultBoostDuration, MaxPerHour: DefaultBoostPerHour},
 			Webhook:    Webhook{Timeout: DefaultWebhookTimeout, MaxAttempts: DefaultWebhookAttempts},
 		},
 		LogLevel: DefaultLogLevel,

@@ -35,6 +35,7 @@ func TestDefault(t *testing.T) {
 		},
 		Ingest: Ingest{Enabled: true, MaxMemory: DefaultIngestMemory},
 		Regressions: Regressions{Enabled: true, MinShare: 0.01, FDR: 0.01, MinChange: 0.05, BaseWindow: Duration(30 * time.Minute),
+			Boost:   Boost{Frequency: 99, Duration: Duration(5 * time.Minute), MaxPerHour: Duration(15 * time.Minute)},
 			Webhook: Webhook{Timeout: Duration(10 * time.Second), MaxAttempts: 5}},
 		LogLevel: "info",
 	}
@@ -90,10 +91,11 @@ func TestEveryKeyRoundTrips(t *testing.T) {
 		}},
 		GoServices: []GoService{{URL: "http://127.0.0.1:6060", Service: "api", Version: "v3.1.0", Labels: map[string]string{"team": "payments"}}},
 		Ingest:     Ingest{Enabled: false, MaxMemory: 64 << 20},
-		Regressions: Regressions{Enabled: false, MinShare: 0.02, FDR: 0.001, MinChange: 0.1, BaseWindow: dur("1h"), Webhook: Webhook{
-			URL: "https://alerts.example.com/perfhound", TokenFile: "/etc/perfhound/webhook-token",
-			Timeout: dur("30s"), MaxAttempts: 8,
-		}},
+		Regressions: Regressions{Enabled: false, MinShare: 0.02, FDR: 0.001, MinChange: 0.1, BaseWindow: dur("1h"),
+			Boost: Boost{Frequency: 199, Duration: dur("3m"), MaxPerHour: dur("10m")}, Webhook: Webhook{
+				URL: "https://alerts.example.com/perfhound", TokenFile: "/etc/perfhound/webhook-token",
+				Timeout: dur("30s"), MaxAttempts: 8,
+			}},
 		Labels:   map[string]string{"env": "prod", "region": "eu-west-1"},
 		LogLevel: "debug",
 	}
@@ -307,6 +309,9 @@ func TestValidate(t *testing.T) {
 		{"regressions.webhook.max_attempts", "0 is out of range 1..20", func(c *Config) { c.Regressions.Webhook.MaxAttempts = 0 }},
 		{"regressions.webhook.max_attempts", "21 is out of range 1..20", func(c *Config) { c.Regressions.Webhook.MaxAttempts = 21 }},
 		{"regressions.min_share", "0 is out of range 0.001..0.5", func(c *Config) { c.Regressions.MinShare = 0 }},
+		{"regressions.boost.frequency", "1001 is out of range 0..1000", func(c *Config) { c.Regressions.Boost.Frequency = 1001 }},
+		{"regressions.boost.duration", "30s is out of range 1m..1h", func(c *Config) { c.Regressions.Boost.Duration = Duration(30 * time.Second) }},
+		{"regressions.boost.max_per_hour", "2h is out of range 0s..1h", func(c *Config) { c.Regressions.Boost.MaxPerHour = Duration(2 * time.Hour) }},
 		{"regressions.fdr", "0.5 is out of range 0.0001..0.2", func(c *Config) { c.Regressions.FDR = 0.5 }},
 		{"regressions.min_change", "NaN is out of range 0.01..1", func(c *Config) { c.Regressions.MinChange = math.NaN() }},
 		{"regressions.base_window", "1m is out of range 5m..1d", func(c *Config) { c.Regressions.BaseWindow = Duration(time.Minute) }},

@@ -183,6 +183,18 @@ func (c Config) validateDetector(bad func(key, format string, args ...any)) {
 	if r.BaseWindow < MinBaseWindow || r.BaseWindow > MaxBaseWindow {
 		bad("regressions.base_window", "%v is out of range %v..%v", r.BaseWindow, MinBaseWindow, MaxBaseWindow)
 	}
+	b := r.Boost
+	if b.Frequency < 0 || b.Frequency > MaxBoostFrequency {
+		bad("regressions.boost.frequency", "%d is out of range 0..%d", b.Frequency, MaxBoostFrequency)
+	}
+	if b.Frequency > 0 {
+		if b.Duration < Duration(time.Minute) || b.Duration > Duration(time.Hour) {
+			bad("regressions.boost.duration", "%v is out of range 1m..1h", b.Duration)
+		}
+		if b.MaxPerHour < 0 || b.MaxPerHour > Duration(time.Hour) {
+			bad("regressions.boost.max_per_hour", "%v is out of range 0s..1h", b.MaxPerHour)
+		}
+	}
 }
 
 func (c Config) validateWebhook(bad func(key, format string, args ...any)) {

@@ -116,6 +116,7 @@ type Daemon struct {
 	// (tests wrap it).
 	det         detection
 	newDetector func(regress.Options) detector
+	boosted     boosting // the loop's
 
 	collecting atomic.Bool
 	ready      sync.Once

@@ -43,6 +43,7 @@ type metrics struct {
 	overflow     prometheus.Counter
 	reloadOK     prometheus.Gauge
 	reloadAt     prometheus.Gauge
+	samplingHz   prometheus.Gauge
 	// Regressions: the active ones by label set, those past the bound,
 	// the events, and the webhook's deliveries.
 	active     *prometheus.GaugeVec
@@ -94,6 +95,9 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		reloadAt: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "perfhound_agent_config_last_reload_success_timestamp_seconds", Help: "When the configuration was last loaded successfully.",
 		}),
+		samplingHz: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "perfhound_agent_sampling_hz", Help: "The eBPF on-CPU sampling rate of the window in progress (higher while a fresh deploy is boosted; 0 without eBPF).",
+		}),
 		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "perfhound_regressions_active", Help: "Regressions raised and not resolved, by service, blamed function (or resource) and kind.",
 		}, []string{"service", "function", "kind"}),
@@ -117,7 +121,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		m.webhook.WithLabelValues(string(o))
 	}
 	reg.MustRegister(m.windows, m.failed, m.samples, m.lost, m.missing, m.errors, m.writeSeconds,
-		m.services, m.load, m.overflow, m.reloadOK, m.reloadAt,
+		m.services, m.load, m.overflow, m.reloadOK, m.reloadAt, m.samplingHz,
 		m.active, m.unexported, m.raised, m.resolved, m.webhook)
 	// Registering twice (a second daemon on one registry, in tests) is not
 	// an error worth failing for.

@@ -28,6 +28,8 @@ type Regressions struct {
 	// Webhook receives each regression raised or resolved, when its URL
 	// is set.
 	Webhook notify.Target
+	// Boost samples a fresh deploy faster (boost.go).
+	Boost Boost
 }
 
 // defaultLookback is how much of the store a new detector replays when

@@ -56,6 +56,8 @@ func (d *Daemon) window(ctx context.Context) error {
 	d.metrics.stored(b, time.Since(began))
 	d.lastStored.Store(time.Now().UnixNano())
 	d.detect(b, live)
+	d.boost(host.Meta.Start, host.Meta.Start.Add(host.Meta.Duration), live)
+	d.metrics.samplingHz.Set(float64(d.watcher.Frequency()))
 	if err := d.store.Maintain(ctx); err != nil {
 		d.metrics.errors.WithLabelValues("maintain").Inc()
 		d.log.Warn("store maintenance", "err", err)

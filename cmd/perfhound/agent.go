@@ -328,6 +328,11 @@ func live(cfg config.Config) daemon.Live {
 				Timeout:     time.Duration(cfg.Regressions.Webhook.Timeout),
 				MaxAttempts: cfg.Regressions.Webhook.MaxAttempts,
 			},
+			Boost: daemon.Boost{
+				Frequency:  cfg.Regressions.Boost.Frequency,
+				Duration:   time.Duration(cfg.Regressions.Boost.Duration),
+				MaxPerHour: time.Duration(cfg.Regressions.Boost.MaxPerHour),
+			},
 		},
 	}
 	for _, g := range cfg.GoServices {

@@ -77,7 +77,8 @@ func (a *agentProc) regressions(t *testing.T, service string) []regress.Finding 
 // the same way with the same code both times. Between the two deploys the
 // agent is killed with SIGKILL and started again on the same store. The
 // agent must report the slowed service's new version with main.render to
-// blame, and nothing for the other.
+// blame, and nothing for the other, though it sampled the new versions
+// at twice the base's rate (the boost of a fresh deploy).
 func TestAgentDeployRegression(t *testing.T) {
 	requireAgentEBPF(t)
 	if testing.Short() {
@@ -100,7 +101,7 @@ func TestAgentDeployRegression(t *testing.T) {
 		"services:\n  - service: deploy-slow\n    exe: %s\n  - service: deploy-same\n    exe: %s\n", slowPath, samePath)))
 	data := filepath.Join(dir, "data")
 	args := append([]string{"--config", cfg, "--data-dir", data, "--listen", "127.0.0.1:0",
-		"--window", "5s", "--interval", "5s", "--frequency", "99"}, ebpfFlag()...)
+		"--window", "5s", "--interval", "5s", "--frequency", "49"}, ebpfFlag()...)
 
 	a := startAgent(t, args...)
 	slowCmd := deploy(t, nil, v1, slowPath)
@@ -125,10 +126,11 @@ func TestAgentDeployRegression(t *testing.T) {
 	deploy(t, slowCmd, slow, slowPath)
 	deploy(t, sameCmd, same, samePath)
 	var found []regress.Finding
-	// The looks are at 1, 2, 3, 5 and 10 minutes of the new version: at
-	// 99 Hz on the busy service the first two or three suffice here
-	// (found after about 2 minutes on an idle machine); a loaded runner
-	// samples it less and needs the later ones.
+	// The looks are at 1, 2, 3, 5 and 10 minutes of the new version. The
+	// base is sampled at 49 Hz, the new versions at the boost's 99 Hz for
+	// their first 5 minutes (regressions.boost at its defaults): the
+	// first looks suffice on an idle machine; a loaded runner samples the
+	// service less and may need the later ones.
 	var compared time.Time
 	var comparison string
 	a.waitWithin(t, 11*time.Minute, "the slowed service's regression", func() (bool, string) {
@@ -153,6 +155,11 @@ func TestAgentDeployRegression(t *testing.T) {
 	if first.Function != "main.render" || first.ChangePct <= 0 || first.BaseVersion == first.HeadVersion {
 		t.Errorf("blamed %s (%+.1f%%, %s → %s), want main.render slower in the new version:\n%+v",
 			first.Function, first.ChangePct, first.BaseVersion, first.HeadVersion, *first)
+	}
+	// The deploys were sampled faster, and the detector compared windows
+	// at both rates.
+	if log := a.logText(); !strings.Contains(log, `msg="sampling faster for a deploy" hz=99`) || !strings.Contains(log, "deploy-slow") {
+		t.Errorf("no boost of the deploy in the agent's log:\n%s", log)
 	}
 	t.Logf("found after %v: %s %+.1f%% (CI %+.1f..%+.1f%%), p = %.2g, %s → %s",
 		first.DetectedAt.Sub(deployed).Round(time.Second), first.Function, first.ChangePct, first.CILow, first.CIHigh,
