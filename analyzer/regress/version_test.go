@@ -481,6 +481,34 @@ func TestSharedCallees(t *testing.T) {
 	if at := raised[0].DetectedAt.Sub(t0.Add(40 * time.Minute)); at > 5*time.Minute {
 		t.Errorf("found %v after the deploy", at)
 	}
+
+	// The same service with almost nothing outside the handlers: every
+	// function is under main.render by name but decode's and score's own
+	// code and a few small ones (3% of the CPU), too little to measure
+	// render's cumulative cost against; the rest of the service but
+	// itself is the reference then, so that its cumulative cost is still
+	// tested. render hashes twice as much, its own code unchanged: its
+	// subtree grew uniformly while the rest moved together, which more
+	// requests for render would do too (a mix change, not a regression).
+	nodes = nodes[:20]
+	for i := 12; i < 20; i++ {
+		nodes[i].perReq = 0.2
+	}
+	base = newSim(12, 1, 99, nodes)
+	head = base.clone(12)
+	head.nodes[11].perReq = 44 // render's hashing, 22% → 44% of the base's CPU
+	ws := deploy(12, base, head)
+	c, err := Compare(ws[:240], ws[300:], VersionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	render := function(t, c, "main.render", MeasureCum)
+	if render.ChangePct < 40 || render.Outcome != OutcomeUniform {
+		t.Errorf("main.render's cumulative cost over shared callees: %+v, want a rise of about 50%% that grew uniformly", render)
+	}
+	if raised, _ := run(DefaultOptions(), ws); len(raised) != 0 {
+		t.Errorf("a subtree grown uniformly raised %+v", raised)
+	}
 }
 
 // TestLoadChangeOneSubtree: a service whose per-request work sits under
