@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/perfhound/perfhound/agent/identity"
 	"github.com/perfhound/perfhound/agent/notify"
 	"github.com/perfhound/perfhound/agent/store"
 	"github.com/perfhound/perfhound/analyzer/observation"
@@ -196,7 +197,10 @@ type window struct {
 func windowsOf(ws []window, recs []store.Record) []window {
 	for i := range recs {
 		r := &recs[i]
-		if r.Service == "" || r.Obs == nil {
+		if r.Service == "" || r.Obs == nil || r.Version == identity.UnknownVersion {
+			// A process gone before its version could be read says
+			// nothing of versions: between windows of its service's
+			// real version it would look like a deploy and back.
 			continue
 		}
 		var s verdict.Summary

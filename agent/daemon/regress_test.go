@@ -255,6 +255,14 @@ func TestDetectorReplay(t *testing.T) {
 		h := *host
 		h.Meta.Start = start
 		b := a.batch(&h, nil, nil, ids, a.live)
+		// The resolver reads an empty /proc: give the host's processes
+		// the version it would have read (the detector is not fed the
+		// windows of processes whose version is unknown).
+		for j := range b.Records {
+			if b.Records[j].Version == identity.UnknownVersion {
+				b.Records[j].Version = "v1"
+			}
+		}
 		g := *gs[i]
 		// The scrape's window began a little before the host's: fed
 		// first, though the batch lists it last.
@@ -618,5 +626,21 @@ func TestRestoreBeforeReplay(t *testing.T) {
 	fs, err := td.store.Findings()
 	if err != nil || len(fs) != 1 || !fs[0].Resolved || fs[0].ResolvedBy != "v2" {
 		t.Errorf("%s at %.1f%%, regressed to %.1f%% by v1: after the replay of v1 and v2 (%.1f%% again): %+v, %v; want it resolved by v2", fn, 100*share, 200*share, 100*share, fs, err)
+	}
+}
+
+// TestUnknownVersionNotFed: the windows of a process gone before its
+// version was read are not fed to the detector; they would look like a
+// deploy of version "unknown" between its real version's windows.
+func TestUnknownVersionNotFed(t *testing.T) {
+	gs := goserviceWindows(t)
+	recs := []store.Record{
+		record(gs[0], "shop", "v1", verdict.DefaultThresholds()),
+		record(gs[1], "shop", identity.UnknownVersion, verdict.DefaultThresholds()),
+		record(gs[2], "shop", "v1", verdict.DefaultThresholds()),
+	}
+	ws := windowsOf(nil, recs)
+	if len(ws) != 2 || ws[0].w.Version != "v1" || ws[1].w.Version != "v1" {
+		t.Fatalf("fed %d windows (%+v), want the two of v1", len(ws), ws)
 	}
 }

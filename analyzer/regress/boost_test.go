@@ -16,7 +16,8 @@ func boosted(seed uint64, base, head *sim, hLoad float64) []Window {
 
 // TestDeploying: a service is deploying from its new version's first
 // window for the given span, when there is a version before it to
-// compare with; a first version is not.
+// compare with; a first version is not, nor is a service too small to
+// compare.
 func TestDeploying(t *testing.T) {
 	base := newSim(1, 1, 19, webService(30))
 	ws := deploy(1, base, base)
@@ -39,6 +40,16 @@ func TestDeploying(t *testing.T) {
 	}
 	if !first.Equal(deployAt) || last.Sub(first) < 4*time.Minute || last.Sub(first) >= 5*time.Minute {
 		t.Errorf("deploying from %v to %v, want the 5 min from %v", first, last, deployAt)
+	}
+	// A service too small to compare (its base under MinSamples: a
+	// thousandth of a core) is not worth sampling the host faster for.
+	tiny := newSim(2, 0.001, 19, webService(30))
+	d = New(DefaultOptions())
+	for _, w := range deploy(2, tiny, tiny) {
+		d.Observe(w)
+		if got := d.Deploying(5 * time.Minute); len(got) > 0 {
+			t.Fatalf("a service of a thousandth of a core is deploying at %v", w.Start)
+		}
 	}
 }
 

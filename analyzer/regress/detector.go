@@ -56,8 +56,9 @@ func (d *Detector) Observe(w Window) []Event {
 
 // Deploying names the services whose newest version replaced another
 // less than within ago, by the windows' clock (the latest window end
-// fed), and is still being compared with it: where samples shorten the
-// time to a finding most. The agent samples faster while any is.
+// fed), and is still being compared with a base of enough samples
+// (MinSamples): where samples shorten the time to a finding most. The
+// agent samples faster while any is.
 func (d *Detector) Deploying(within time.Duration) []string {
 	var out []string
 	for name, e := range d.services {
@@ -66,7 +67,7 @@ func (d *Detector) Deploying(within time.Duration) []string {
 			continue
 		}
 		tr := s.tracks[len(s.tracks)-1] // the newest run: start appends
-		if tr.dep != nil && tr.dep.base != nil && d.now.Sub(tr.first) < within {
+		if tr.dep != nil && tr.dep.base != nil && tr.dep.base.n >= d.opts.Version.MinSamples && d.now.Sub(tr.first) < within {
 			out = append(out, name)
 		}
 	}
