@@ -85,14 +85,22 @@ func (d *Detector) Lookback() time.Duration {
 	return max(d.opts.Version.lookback(), d.opts.Trend.Lookback())
 }
 
-// Restore tells a new detector the unresolved version findings it
-// raised before (the store's), so that a later version can resolve
-// them, and so that replaying the windows that raised them does not
-// raise them again. Others are ignored.
+// Restore tells a new detector the unresolved findings it raised before
+// (the store's), before the replay: version findings so that a later
+// version can resolve them, and replaying the windows that raised them
+// does not raise them again; drift, class and leak findings so that they
+// resolve when their version stops running, though the replay may not
+// reach back to what raised them.
 func (d *Detector) Restore(fs []Finding) {
 	for _, f := range fs {
-		if f.Kind == KindVersion && !f.Resolved && f.Service != "" {
+		if f.Resolved || f.Service == "" {
+			continue
+		}
+		switch f.Kind {
+		case KindVersion:
 			d.service(f.Service).remember(f, &d.opts.Version)
+		case KindDrift, KindClass, KindLeak:
+			d.trends.restore(f)
 		}
 	}
 }

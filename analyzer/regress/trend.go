@@ -151,6 +151,10 @@ type trends struct {
 	zPersist float64 // one-sided normal quantile at o.PersistAlpha, spent over the persistence's looks
 	services map[string]map[string]*verTrend
 	fitBuf   []float64
+	// restored are unresolved findings from before a restart (restore),
+	// by service, until a window of their version takes them into its
+	// verTrend or another version's retires them.
+	restored map[string][]Finding
 }
 
 func newTrends(o TrendOptions) *trends {
@@ -160,11 +164,15 @@ func newTrends(o TrendOptions) *trends {
 		zCI:      quantileZ(1 - (1-o.Confidence)/2),
 		zPersist: quantileZ(1 - o.PersistAlpha/float64(o.PersistBlocks+1)),
 		services: map[string]map[string]*verTrend{},
+		restored: map[string][]Finding{},
 	}
 }
 
 // forget drops what is known of service (the Detector evicted it).
-func (t *trends) forget(service string) { delete(t.services, service) }
+func (t *trends) forget(service string) {
+	delete(t.services, service)
+	delete(t.restored, service)
+}
 
 // observe reads one window and returns the findings it raised or
 // resolved.
@@ -175,12 +183,86 @@ func (t *trends) observe(w Window) []Event {
 		t.services[w.Service] = vs
 	}
 	ev := t.retire(vs, w)
+	ev = append(ev, t.retireRestored(w)...)
 	v := vs[w.Version]
 	if v == nil {
 		v = newVerTrend(t, w)
 		vs[w.Version] = v
 	}
-	return v.observe(w, ev)
+	if fs := t.restored[w.Service]; len(fs) > 0 {
+		// The version's findings from before the restart are its own now.
+		t.restored[w.Service] = slices.DeleteFunc(fs, func(f Finding) bool {
+			if f.HeadVersion == w.Version {
+				v.restored = append(v.restored, f)
+				return true
+			}
+			return false
+		})
+	}
+	ev = v.observe(w, ev)
+	return append(ev, v.supersede(ev)...)
+}
+
+// restore keeps an unresolved drift, class or leak finding from before a
+// restart (Detector.Restore) until its version's first window, or until
+// another version's retires it: a drift older than the replay's reach
+// cannot be found again from the windows replayed, and must still be
+// resolved when its version stops running.
+func (t *trends) restore(f Finding) {
+	fs := t.restored[f.Service]
+	if !slices.ContainsFunc(fs, func(g Finding) bool { return g.ID == f.ID }) {
+		t.restored[f.Service] = append(fs, f)
+	}
+}
+
+// retireRestored resolves the restored findings of versions other than
+// w's not seen since StaleVersion before w: by the time they were raised,
+// as nothing later is known of them (a version still running in the
+// replay has taken its findings by then).
+func (t *trends) retireRestored(w Window) []Event {
+	var ev []Event
+	fs := t.restored[w.Service]
+	t.restored[w.Service] = slices.DeleteFunc(fs, func(f Finding) bool {
+		if f.HeadVersion == w.Version || w.Start.Sub(f.DetectedAt) < t.o.StaleVersion {
+			return false
+		}
+		f.Resolved, f.ResolvedAt, f.ResolvedBy = true, w.Start, w.Version
+		f.Evidence = append(slices.Clip(f.Evidence), "Version "+f.HeadVersion+" no longer runs; "+w.Version+" does.")
+		ev = append(ev, Event{Finding: f, Resolved: true})
+		return true
+	})
+	return ev
+}
+
+// supersede settles the version's restored findings against what it
+// just raised or resolved (ev): one with the same ID is the live one
+// now; one of the same kind and subject raised under another ID (the
+// replay began later than the windows that first raised it) is resolved
+// as replaced by it, so that the store keeps one of them active.
+func (v *verTrend) supersede(ev []Event) []Event {
+	if len(v.restored) == 0 {
+		return nil
+	}
+	var out []Event
+	for _, e := range ev {
+		n := e.Finding
+		if n.HeadVersion != v.version {
+			continue
+		}
+		v.restored = slices.DeleteFunc(v.restored, func(f Finding) bool {
+			switch {
+			case f.ID == n.ID:
+				return true
+			case !e.Resolved && f.Kind == n.Kind && f.Function == n.Function && f.Resource == n.Resource:
+				f.Resolved, f.ResolvedAt, f.ResolvedBy = true, n.DetectedAt, v.version
+				f.Evidence = append(slices.Clip(f.Evidence), "Found again after the agent restarted, as "+n.ID+".")
+				out = append(out, Event{Finding: f, Resolved: true})
+				return true
+			}
+			return false
+		})
+	}
+	return out
 }
 
 // retire resolves the findings of the service's versions that are gone:
@@ -230,6 +312,13 @@ type verTrend struct {
 	res  resTrends
 	cls  classTrend
 	leak leakTrend
+
+	// restored are the version's unresolved findings from before a
+	// restart (Detector.Restore) that the replay has not raised or
+	// resolved again: a drift older than the replay's reach cannot be
+	// found again from the windows replayed, and must still be resolved
+	// when its version goes.
+	restored []Finding
 }
 
 func newVerTrend(t *trends, w Window) *verTrend {
@@ -355,6 +444,9 @@ func (v *verTrend) confirmFrom(seq int64) int64 {
 // active lists the version's findings that hold, in a stable order.
 func (v *verTrend) active() []*Finding {
 	var out []*Finding
+	for i := range v.restored {
+		out = append(out, &v.restored[i])
+	}
 	for _, f := range v.fn.fns {
 		if f.found != nil {
 			out = append(out, f.found)

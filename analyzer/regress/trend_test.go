@@ -847,3 +847,58 @@ func BenchmarkTrendObserve(b *testing.B) {
 	b.ReportMetric(float64(len(ws[0].CPU.Funcs)), "funcs/window")
 	b.ReportMetric(float64(len(tr.services["svc"]["v1"].fn.order)), "tracked")
 }
+
+// TestTrendRestoredVersionGone: a leak raised before a restart, whose
+// windows are older than the replay reaches, is restored with its
+// version and resolved when another version runs, as if the detector had
+// not restarted (TestTrendVersionGone); one the replay raises again is
+// the live one, resolved once.
+func TestTrendRestoredVersionGone(t *testing.T) {
+	s := leakSim(91, func(at time.Time) float64 {
+		return 300*(1<<20) + 100*(1<<20)*at.Sub(simEpoch).Hours()
+	})
+	tr := newTrends(DefaultTrendOptions())
+	ev := s.run(tr, 0, s.windows(2*time.Hour))
+	if len(raised(ev)) != 1 {
+		t.Fatalf("want a leak, got%s", describe(raised(ev)))
+	}
+	leak := raised(ev)[0]
+
+	// The restart: nothing of v1 replayed, v2 runs.
+	d := New(DefaultOptions())
+	d.Restore([]Finding{leak})
+	s.version = "v2"
+	s.mem = func(time.Time) float64 { return 300 << 20 }
+	n := s.windows(2 * time.Hour)
+	var down []Finding
+	for i := n; i < n+s.windows(20*time.Minute); i++ {
+		down = append(down, resolved(d.Observe(s.at(i)))...)
+	}
+	if len(down) != 1 || down[0].ID != leak.ID || down[0].ResolvedBy != "v2" {
+		t.Fatalf("after the restart, resolved%s, want the restored leak by v2", describe(down))
+	}
+
+	// The restart with all of v1 replayed: the replay raises the leak
+	// again (the same ID), and v2 resolves it once.
+	s = leakSim(91, func(at time.Time) float64 {
+		return 300*(1<<20) + 100*(1<<20)*at.Sub(simEpoch).Hours()
+	})
+	d = New(DefaultOptions())
+	d.Restore([]Finding{leak})
+	var again []Event
+	for i := range n {
+		again = append(again, d.Observe(s.at(i))...)
+	}
+	if r := raised(again); len(r) != 1 || r[0].ID != leak.ID {
+		t.Fatalf("the replay raised%s, want the leak again", describe(r))
+	}
+	s.version = "v2"
+	s.mem = func(time.Time) float64 { return 300 << 20 }
+	down = nil
+	for i := n; i < n+s.windows(20*time.Minute); i++ {
+		down = append(down, resolved(d.Observe(s.at(i)))...)
+	}
+	if len(down) != 1 || down[0].ID != leak.ID {
+		t.Fatalf("after the replay, resolved%s, want the leak once", describe(down))
+	}
+}
