@@ -5,10 +5,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/perfhound/perfhound/internal/testobs"
 
 	"github.com/google/pprof/profile"
 
@@ -18,27 +18,9 @@ import (
 
 // goserviceWindows are real 10 s windows of fixtures/goservice (a core
 // of SHA-256, allocation churn, a contended mutex) as the agent stored
-// them at its defaults (19 Hz, off-CPU 1 in 4), exported with
-// `storesize -export goservice` (agent/daemon/bench/storesize).
+// them at its defaults (19 Hz, off-CPU 1 in 4).
 func goserviceWindows(tb testing.TB) []*observation.Observation {
-	tb.Helper()
-	files, err := filepath.Glob("testdata/goservice-windows/window-*.obs")
-	if err != nil || len(files) == 0 {
-		tb.Fatalf("no windows in testdata/goservice-windows: %v", err)
-	}
-	var out []*observation.Observation
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		o, err := observation.Unmarshal(b, observation.LoadOptions{})
-		if err != nil {
-			tb.Fatalf("%s: %v", f, err)
-		}
-		out = append(out, o)
-	}
-	return out
+	return testobs.Windows(tb, "../../"+testobs.GoserviceWindows, 1)
 }
 
 // hourStore is a store holding one hour of the service's windows: 360

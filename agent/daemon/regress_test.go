@@ -7,13 +7,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/perfhound/perfhound/internal/testobs"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -176,27 +177,9 @@ func (td *testDaemon) metric(t *testing.T, name string, labels ...string) float6
 	return -1
 }
 
-// goserviceWindows are real 10 s windows of fixtures/goservice as the
-// agent stored them (agent/api/testdata).
+// goserviceWindows are the recorded windows of fixtures/goservice.
 func goserviceWindows(t testing.TB) []*observation.Observation {
-	t.Helper()
-	files, err := filepath.Glob("../api/testdata/goservice-windows/window-*.obs")
-	if err != nil || len(files) < 6 {
-		t.Fatalf("windows in ../api/testdata/goservice-windows: %d, %v", len(files), err)
-	}
-	var out []*observation.Observation
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o, err := observation.Unmarshal(b, observation.LoadOptions{})
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		out = append(out, o)
-	}
-	return out
+	return testobs.Windows(t, "../../"+testobs.GoserviceWindows, 6)
 }
 
 var t0 = time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)

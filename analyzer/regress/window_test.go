@@ -1,10 +1,10 @@
 package regress
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/perfhound/perfhound/internal/testobs"
 
 	"github.com/google/pprof/profile"
 
@@ -13,27 +13,10 @@ import (
 )
 
 // recordedWindows are real 10-s windows of fixtures/goservice as the
-// agent stored them (agent/api/testdata/goservice-windows: eBPF cpu at
-// 19 Hz, off-CPU, faults; the service's process.cpu series).
+// agent stored them (eBPF cpu at 19 Hz, off-CPU, faults; the service's
+// process.cpu series).
 func recordedWindows(tb testing.TB) []*observation.Observation {
-	tb.Helper()
-	files, err := filepath.Glob("../../agent/api/testdata/goservice-windows/window-*.obs")
-	if err != nil || len(files) == 0 {
-		tb.Fatalf("no recorded windows: %v", err)
-	}
-	var out []*observation.Observation
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		o, err := observation.Unmarshal(b, observation.LoadOptions{})
-		if err != nil {
-			tb.Fatalf("%s: %v", f, err)
-		}
-		out = append(out, o)
-	}
-	return out
+	return testobs.Windows(tb, "../../"+testobs.GoserviceWindows, 1)
 }
 
 // naiveCounts is Counts computed the plain way, sample by sample with
