@@ -8,12 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/perfhound/perfhound/internal/testobs"
-
 	"github.com/google/pprof/profile"
 
 	"github.com/perfhound/perfhound/agent/store"
 	"github.com/perfhound/perfhound/analyzer/observation"
+	"github.com/perfhound/perfhound/internal/testobs"
 )
 
 // goserviceWindows are real 10 s windows of fixtures/goservice (a core

@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/perfhound/perfhound/internal/testobs"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/perfhound/perfhound/agent/collect"
@@ -25,6 +23,7 @@ import (
 	"github.com/perfhound/perfhound/analyzer/observation"
 	"github.com/perfhound/perfhound/analyzer/regress"
 	"github.com/perfhound/perfhound/analyzer/verdict"
+	"github.com/perfhound/perfhound/internal/testobs"
 )
 
 // recorder is a detector that remembers what it was fed.

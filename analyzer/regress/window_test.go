@@ -4,12 +4,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/perfhound/perfhound/internal/testobs"
-
 	"github.com/google/pprof/profile"
 
 	"github.com/perfhound/perfhound/analyzer/observation"
 	"github.com/perfhound/perfhound/analyzer/verdict"
+	"github.com/perfhound/perfhound/internal/testobs"
 )
 
 // recordedWindows are real 10-s windows of fixtures/goservice as the
