@@ -12,14 +12,14 @@ import (
 
 	"github.com/perfhound/perfhound/agent/store"
 	"github.com/perfhound/perfhound/analyzer/observation"
-	"github.com/perfhound/perfhound/internal/testobs"
+	"github.com/perfhound/perfhound/analyzer/observation/obstest"
 )
 
 // goserviceWindows are real 10 s windows of fixtures/goservice (a core
 // of SHA-256, allocation churn, a contended mutex) as the agent stored
 // them at its defaults (19 Hz, off-CPU 1 in 4).
 func goserviceWindows(tb testing.TB) []*observation.Observation {
-	return testobs.Windows(tb, "../../"+testobs.GoserviceWindows, 1)
+	return obstest.Windows(tb, "../../"+obstest.GoserviceWindows, 1)
 }
 
 // hourStore is a store holding one hour of the service's windows: 360

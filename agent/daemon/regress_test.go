@@ -21,9 +21,9 @@ import (
 	"github.com/perfhound/perfhound/agent/notify"
 	"github.com/perfhound/perfhound/agent/store"
 	"github.com/perfhound/perfhound/analyzer/observation"
+	"github.com/perfhound/perfhound/analyzer/observation/obstest"
 	"github.com/perfhound/perfhound/analyzer/regress"
 	"github.com/perfhound/perfhound/analyzer/verdict"
-	"github.com/perfhound/perfhound/internal/testobs"
 )
 
 // recorder is a detector that remembers what it was fed.
@@ -178,7 +178,7 @@ func (td *testDaemon) metric(t *testing.T, name string, labels ...string) float6
 
 // goserviceWindows are the recorded windows of fixtures/goservice.
 func goserviceWindows(t testing.TB) []*observation.Observation {
-	return testobs.Windows(t, "../../"+testobs.GoserviceWindows, 6)
+	return obstest.Windows(t, "../../"+obstest.GoserviceWindows, 6)
 }
 
 var t0 = time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)

@@ -7,15 +7,15 @@ import (
 	"github.com/google/pprof/profile"
 
 	"github.com/perfhound/perfhound/analyzer/observation"
+	"github.com/perfhound/perfhound/analyzer/observation/obstest"
 	"github.com/perfhound/perfhound/analyzer/verdict"
-	"github.com/perfhound/perfhound/internal/testobs"
 )
 
 // recordedWindows are real 10-s windows of fixtures/goservice as the
 // agent stored them (eBPF cpu at 19 Hz, off-CPU, faults; the service's
 // process.cpu series).
 func recordedWindows(tb testing.TB) []*observation.Observation {
-	return testobs.Windows(tb, "../../"+testobs.GoserviceWindows, 1)
+	return obstest.Windows(tb, "../../"+obstest.GoserviceWindows, 1)
 }
 
 // naiveCounts is Counts computed the plain way, sample by sample with

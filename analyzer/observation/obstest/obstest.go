@@ -1,8 +1,8 @@
-// Package testobs loads recorded observations for tests: the real windows
+// Package obstest loads recorded observations for tests: the real windows
 // of fixtures/goservice that the agent stored (agent/api/testdata/
 // goservice-windows, exported with agent/daemon/bench/storesize), which
 // the API's, the daemon's and the regression detector's tests share.
-package testobs
+package obstest
 
 import (
 	"os"
