@@ -192,12 +192,15 @@ func (b *Builder) process(pid int) *builderProc {
 		// A PID reused since the snapshot: the snapshot is another
 		// process's. A process that is gone keeps its snapshot (its
 		// samples came before it exited), and so does one whose new
-		// snapshot cannot be read.
-		state, start, err := readStat(b.s.opts.ProcFS, pid)
-		if err == nil && state != 'Z' && state != 'X' && start != bp.p.startTime {
-			if p, err := b.s.watch(pid); err == nil {
-				bp.p = p
-				b.s.lazyWatches.Add(1)
+		// snapshot cannot be read. /proc/PID's inode unchanged is the
+		// same process (procInode), without reading its stat.
+		if ino := procInode(b.s.opts.ProcFS, pid); ino == 0 || ino != bp.p.ino {
+			state, start, err := readStat(b.s.opts.ProcFS, pid)
+			if err == nil && state != 'Z' && state != 'X' && start != bp.p.startTime {
+				if p, err := b.s.watch(pid); err == nil {
+					bp.p = p
+					b.s.lazyWatches.Add(1)
+				}
 			}
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // procMapping is one executable line of /proc/PID/maps, with the identity of
@@ -127,6 +129,20 @@ func readStat(procfs string, pid int) (state byte, start uint64, err error) {
 		return 0, 0, fmt.Errorf("malformed %s/%d/stat: %w", procfs, pid, err)
 	}
 	return f[0][0], start, nil
+}
+
+// procInode is the inode number of /proc/PID, 0 when it cannot be had.
+// procfs makes a new inode, with a new number, for each process it
+// looks up: a PID reused by another process gets another (the old
+// dentry dies with its task), so an unchanged number is the same process,
+// told by one stat(2) where readStat reads and formats the task's whole
+// stat line.
+func procInode(procfs string, pid int) uint64 {
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(procfs, strconv.Itoa(pid)), &st); err != nil {
+		return 0
+	}
+	return st.Ino
 }
 
 // kernelThread tells whether pid is a kernel thread (PF_KTHREAD in the

@@ -95,6 +95,7 @@ type Symbolizer struct {
 type process struct {
 	pid       int
 	startTime uint64
+	ino       uint64 // of /proc/PID when the snapshot was taken (procInode); 0 unknown
 	maps      []procMapping // sorted by start
 	read      time.Time
 	elem      *list.Element
@@ -197,6 +198,7 @@ func (s *Symbolizer) watch(pid int) (*process, error) {
 	if err == nil && (state == 'Z' || state == 'X') {
 		err = ErrProcessGone
 	}
+	ino := procInode(s.opts.ProcFS, pid) // the process's if the second readStat agrees
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
 			err = ErrProcessGone
@@ -234,7 +236,7 @@ func (s *Symbolizer) watch(pid int) (*process, error) {
 		}
 		s.identify(pid, &maps[i])
 	}
-	p := &process{pid: pid, startTime: start, maps: maps, read: time.Now()}
+	p := &process{pid: pid, startTime: start, ino: ino, maps: maps, read: time.Now()}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -61,6 +61,17 @@ func TestWatchGoneAndReused(t *testing.T) {
 	if err := s.Watch(4242); err != nil {
 		t.Fatal(err)
 	}
+	// procfs makes the new process's /proc/PID anew (another inode):
+	// with the same directory, the snapshot's process is still there.
+	writeStat(4194560, 99999)
+	writeMaps("7ffd00000000-7ffd00021000 r-xp 00000000 00:00 0   [anon]\n")
+	if !resolves(s) {
+		t.Error("/proc/PID unchanged: the snapshot was not kept")
+	}
+	if err := os.Rename(dir, dir+".gone"); err != nil {
+		t.Fatal(err)
+	}
+	os.Mkdir(dir, 0o755)
 	writeStat(4194560, 99999)
 	writeMaps("7ffd00000000-7ffd00021000 r-xp 00000000 00:00 0   [anon]\n")
 	if resolves(s) {
