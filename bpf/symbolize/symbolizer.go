@@ -95,7 +95,7 @@ type Symbolizer struct {
 type process struct {
 	pid       int
 	startTime uint64
-	ino       uint64 // of /proc/PID when the snapshot was taken (procInode); 0 unknown
+	ino       uint64        // of /proc/PID when the snapshot was taken (procInode); 0 unknown
 	maps      []procMapping // sorted by start
 	read      time.Time
 	elem      *list.Element
