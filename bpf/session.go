@@ -395,11 +395,12 @@ func (s *Session) Frequency() int {
 }
 
 // switchFrequency starts sampling at the rate SetFrequency asked for:
-// Read calls it just before the epoch moves on, so that the new epoch's
-// samples are at the new rate but for those of the microseconds between
-// (a sample or two on a busy host, counted at the new rate's period).
-// The new events are opened before the old ones are closed; when they
-// cannot be, sampling goes on at the old rate and err says why.
+// Read calls it just before the epoch moves on. The new events are
+// opened before the old ones are closed, so for the few microseconds
+// until the epoch moves both rates sample, and what they take lands in
+// the ending epoch at its old period: a sample or two on a busy host.
+// When the new events cannot be opened, sampling goes on at the old rate
+// and err says why.
 func (s *Session) switchFrequency() error {
 	next := s.nextFrequency
 	s.nextFrequency = 0

@@ -41,7 +41,13 @@ type ProcessScan struct {
 	env   Env
 	start time.Time
 	snaps map[int]procSnap
+	scans int // Finish calls: every fullScanEvery-th reads every schedstat
 }
+
+// fullScanEvery bounds how late a skipped process's run delay is counted
+// (scanProcesses): every sixth scan, a minute of the agent's windows,
+// reads every process's threads, whatever their CPU time did.
+const fullScanEvery = 6
 
 // procSnap is one process's counters at one scan.
 type procSnap struct {
@@ -67,7 +73,12 @@ func StartProcessScan(env Env) (*ProcessScan, error) {
 // and series, at the end of the window, with the mean rate over it. That
 // scan is the next window's first: Finish again ends the next window.
 func (s *ProcessScan) Finish() ([]observation.Series, []observation.Missing, error) {
-	end, err := scanProcesses(s.env, s.snaps)
+	s.scans++
+	prev := s.snaps
+	if s.scans%fullScanEvery == 0 {
+		prev = nil
+	}
+	end, err := scanProcesses(s.env, prev)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -135,13 +146,15 @@ func (s *ProcessScan) Finish() ([]observation.Series, []observation.Missing, err
 // it reads are skipped; an unreadable /proc is an error.
 //
 // The threads' schedstat is read only of a process that ran since prev
-// (its CPU time moved) or is runnable now (a starved process waits
-// without running); the others keep prev's run delay. A thread's run
-// delay grows only while it is runnable, and a runnable thread that gets
-// the CPU adds CPU time, so what is skipped is the wait of a process that
-// ran less than a clock tick all window: it is counted, late, when its
-// CPU time next moves. Most of a host's processes sleep all window, and
-// this halves the files a scan opens.
+// (its CPU time moved) or whose main thread is runnable now (a starved
+// process waits without running); the others keep prev's run delay. A
+// thread's run delay grows only while it is runnable, and a runnable
+// thread that gets the CPU adds CPU time, so what is skipped is the wait
+// of a process that ran less than a clock tick all window (a worker
+// thread starved while the main one sleeps): it is counted, late, when
+// its CPU time next moves or at the next full scan (prev nil, every
+// fullScanEvery), and lost only if it exits first. Most of a host's
+// processes sleep all window, and this halves the files a scan opens.
 func scanProcesses(env Env, prev map[int]procSnap) (map[int]procSnap, error) {
 	entries, err := os.ReadDir(env.ProcFS)
 	if err != nil {

@@ -212,4 +212,21 @@ func TestProcessScanSkipsIdleThreads(t *testing.T) {
 	if d := delays(); d["100"] == 0 {
 		t.Errorf("run delay once it ran: %v, want the sleeping process's wait counted", d)
 	}
+	// It waits without running again: counted by the next full scan
+	// (every fullScanEvery-th), not later.
+	scans := 2
+	for delay := uint64(4e9); ; delay += 1e9 {
+		write(sleeping, 'S', 51, delay)
+		scans++
+		d := delays()
+		if scans%fullScanEvery == 0 {
+			if d["100"] == 0 {
+				t.Errorf("scan %d, a full one: no run delay of the sleeping process", scans)
+			}
+			break
+		}
+		if d["100"] != 0 {
+			t.Errorf("scan %d: the sleeping process's schedstat read", scans)
+		}
+	}
 }

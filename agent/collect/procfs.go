@@ -66,7 +66,7 @@ func readFile(path string) ([]byte, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", path, &fs.PathError{Op: "read", Path: path, Err: err})
+			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
 		}
 		if n == 0 {
 			return b, nil

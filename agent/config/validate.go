@@ -187,13 +187,11 @@ func (c Config) validateDetector(bad func(key, format string, args ...any)) {
 	if b.Frequency < 0 || b.Frequency > MaxBoostFrequency {
 		bad("regressions.boost.frequency", "%d is out of range 0..%d", b.Frequency, MaxBoostFrequency)
 	}
-	if b.Frequency > 0 {
-		if b.Duration < Duration(time.Minute) || b.Duration > Duration(time.Hour) {
-			bad("regressions.boost.duration", "%v is out of range 1m..1h", b.Duration)
-		}
-		if b.MaxPerHour < 0 || b.MaxPerHour > Duration(time.Hour) {
-			bad("regressions.boost.max_per_hour", "%v is out of range 0s..1h", b.MaxPerHour)
-		}
+	if b.Duration < Duration(time.Minute) || b.Duration > Duration(time.Hour) {
+		bad("regressions.boost.duration", "%v is out of range 1m..1h", b.Duration)
+	}
+	if b.MaxPerHour < 0 || b.MaxPerHour > Duration(time.Hour) {
+		bad("regressions.boost.max_per_hour", "%v is out of range 0s..1h", b.MaxPerHour)
 	}
 }
 

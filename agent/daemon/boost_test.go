@@ -1,66 +1,92 @@
 package daemon
 
 import (
-	"slices"
 	"testing"
 	"time"
 )
 
-// TestBoostDecide follows the boost's decisions window by window: on
-// while the detector says a service deploys, off when it stops saying
-// so, and off once the hour's boosted time is spent, back on when the
-// hour has moved past the spent time.
+// TestBoostDecide runs the boost's decisions over a simulated watcher,
+// where a rate asked for after window k samples window k+2: boosted from
+// two windows after the detector says a service deploys until two after
+// it stops saying so, never more than MaxPerHour in any hour, and again
+// once the spent time has left the hour.
 func TestBoostDecide(t *testing.T) {
 	cfg := Boost{Frequency: 99, Duration: 5 * time.Minute, MaxPerHour: 2 * time.Minute}
 	const window = 10 * time.Second
-	var asked []time.Duration
-	deploying := []string(nil)
-	ask := func(within time.Duration) []string { asked = append(asked, within); return deploying }
-	b := boosting{base: 19}
 	t0 := time.Date(2026, 12, 5, 4, 0, 0, 0, time.UTC)
 	at := func(i int) (time.Time, time.Time) {
 		return t0.Add(time.Duration(i) * window), t0.Add(time.Duration(i+1) * window)
 	}
-	step := func(i int) int {
-		start, end := at(i)
-		hz, _ := b.decide(start, end, window, cfg, ask)
-		return hz
+	var deploying func(i int) bool
+	b := boosting{base: 19, asked: 19, next: 19}
+	rates := map[int]int{}
+	rate := func(i int) int {
+		if r, ok := rates[i]; ok {
+			return r
+		}
+		return 19
 	}
-	if hz := step(0); hz != 19 || b.on {
-		t.Fatalf("no deploy: %d Hz (on %v), want 19", hz, b.on)
-	}
-	deploying = []string{"shop"}
-	if hz := step(1); hz != 99 || !b.on || asked[len(asked)-1] != cfg.Duration {
-		t.Fatalf("a deploy: %d Hz (on %v, asked within %v), want 99", hz, b.on, asked[len(asked)-1])
-	}
-	deploying = nil
-	if hz := step(2); hz != 19 {
-		t.Fatalf("the deploy grown old: %d Hz, want 19", hz)
-	}
-	// One window boosted so far (window 2): eleven more fit in 2 min.
-	deploying = []string{"shop"}
-	var boosted []int
-	for i := 3; i < 30; i++ {
-		if step(i) == 99 {
-			boosted = append(boosted, i)
+	run := func(from, to int) {
+		for i := from; i < to; i++ {
+			start, end := at(i)
+			b.next = rate(i + 1)
+			want, _ := b.decide(start, end, rate(i), window, cfg, func(now time.Time, within time.Duration) []string {
+				if within != cfg.Duration || !now.Equal(end) {
+					t.Fatalf("asked for services deploying within %v at %v, want %v at %v", within, now, cfg.Duration, end)
+				}
+				if deploying(i) {
+					return []string{"shop"}
+				}
+				return nil
+			})
+			b.asked = want
+			rates[i+2] = want
 		}
 	}
-	if want := []int{3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}; !slices.Equal(boosted, want) {
-		t.Fatalf("boosted after windows %v, want the 2 min budget's: %v", boosted, want)
+	boosted := func(from, to int) (n int, first, last int) {
+		first, last = -1, -1
+		for i := from; i < to; i++ {
+			if rate(i) == 99 {
+				n++
+				if first < 0 {
+					first = i
+				}
+				last = i
+			}
+		}
+		return n, first, last
 	}
-	if _, end := at(29); b.used(end) > cfg.MaxPerHour {
-		t.Fatalf("boosted %v in the hour, over the budget %v", b.used(end), cfg.MaxPerHour)
+
+	// A deploy seen after windows 10 to 14: windows 12 to 16 boosted.
+	deploying = func(i int) bool { return i >= 10 && i < 15 }
+	run(0, 30)
+	if n, first, last := boosted(0, 32); n != 5 || first != 12 || last != 16 {
+		t.Fatalf("boosted %d windows, %d to %d; want 5, 12 to 16", n, first, last)
 	}
-	// An hour later the spent time has left the hour.
-	if hz := step(400); hz != 99 {
-		t.Fatalf("an hour later: %d Hz, want 99 again", hz)
+	// Deploys all the time: the 2 min an hour (12 windows) are spent,
+	// 5 of them already.
+	deploying = func(int) bool { return true }
+	run(30, 100)
+	if n, _, _ := boosted(0, 102); n != 12 {
+		t.Fatalf("boosted %d windows in the hour, want the budget's 12", n)
+	}
+	// An hour after the first boosted windows, their time is free again.
+	run(100, 400)
+	if n, first, _ := boosted(102, 402); n == 0 || first < 12+360 {
+		t.Fatalf("boosted %d windows from window %d in the next hour, want some from window %d", n, first, 12+360)
+	}
+	for i := 0; i+360 <= 402; i++ {
+		if n, _, _ := boosted(i, i+360); n > 12 {
+			t.Fatalf("%d windows boosted in the hour from window %d, over the budget's 12", n, i)
+		}
 	}
 	// Detection off, or a boost not above the base: no boost.
-	b = boosting{base: 19}
-	if hz, _ := b.decide(t0, t0.Add(window), window, cfg, nil); hz != 19 {
+	c := boosting{base: 19, asked: 19, next: 19}
+	if hz, _ := c.decide(t0, t0.Add(window), 19, window, cfg, nil); hz != 19 {
 		t.Errorf("detection off: %d Hz", hz)
 	}
-	if hz, _ := b.decide(t0, t0.Add(window), window, Boost{Frequency: 19, Duration: time.Minute, MaxPerHour: time.Hour}, ask); hz != 19 {
+	always := func(time.Time, time.Duration) []string { return []string{"shop"} }
+	if hz, _ := c.decide(t0, t0.Add(window), 19, window, Boost{Frequency: 19, Duration: time.Minute, MaxPerHour: time.Hour}, always); hz != 19 {
 		t.Errorf("a boost at the base rate: %d Hz", hz)
 	}
 }

@@ -197,17 +197,18 @@ type window struct {
 func windowsOf(ws []window, recs []store.Record) []window {
 	for i := range recs {
 		r := &recs[i]
-		if r.Service == "" || r.Obs == nil || r.Version == identity.UnknownVersion {
-			// A process gone before its version could be read says
-			// nothing of versions: between windows of its service's
-			// real version it would look like a deploy and back.
+		if r.Service == "" || r.Obs == nil {
 			continue
 		}
 		var s verdict.Summary
 		if len(r.Verdict) > 0 {
 			_ = json.Unmarshal(r.Verdict, &s) // unreadable: no class, as the API reads it
 		}
-		ws = append(ws, window{start: r.Obs.Meta.Start, w: regress.WindowOf(r.Obs, r.Service, r.Version, s)})
+		w := regress.WindowOf(r.Obs, r.Service, r.Version, s)
+		// No version read (a process gone first, a push without one):
+		// not a deploy between windows of the service's real version.
+		w.Unversioned = r.Version == identity.UnknownVersion
+		ws = append(ws, window{start: r.Obs.Meta.Start, w: w})
 	}
 	return ws
 }

@@ -237,14 +237,6 @@ func TestDetectorReplay(t *testing.T) {
 		h := *host
 		h.Meta.Start = start
 		b := a.batch(&h, nil, nil, ids, a.live)
-		// The resolver reads an empty /proc: give the host's processes
-		// the version it would have read (the detector is not fed the
-		// windows of processes whose version is unknown).
-		for j := range b.Records {
-			if b.Records[j].Version == identity.UnknownVersion {
-				b.Records[j].Version = "v1"
-			}
-		}
 		g := *gs[i]
 		// The scrape's window began a little before the host's: fed
 		// first, though the batch lists it last.
@@ -611,10 +603,11 @@ func TestRestoreBeforeReplay(t *testing.T) {
 	}
 }
 
-// TestUnknownVersionNotFed: the windows of a process gone before its
-// version was read are not fed to the detector; they would look like a
-// deploy of version "unknown" between its real version's windows.
-func TestUnknownVersionNotFed(t *testing.T) {
+// TestUnknownVersionUnversioned: a window of a process gone before its
+// version was read is fed to the detector as unversioned (its trends, no
+// version comparison: it would look like a deploy of version "unknown"
+// between its real version's windows).
+func TestUnknownVersionUnversioned(t *testing.T) {
 	gs := goserviceWindows(t)
 	recs := []store.Record{
 		record(gs[0], "shop", "v1", verdict.DefaultThresholds()),
@@ -622,7 +615,7 @@ func TestUnknownVersionNotFed(t *testing.T) {
 		record(gs[2], "shop", "v1", verdict.DefaultThresholds()),
 	}
 	ws := windowsOf(nil, recs)
-	if len(ws) != 2 || ws[0].w.Version != "v1" || ws[1].w.Version != "v1" {
-		t.Fatalf("fed %d windows (%+v), want the two of v1", len(ws), ws)
+	if len(ws) != 3 || ws[0].w.Unversioned || !ws[1].w.Unversioned || ws[2].w.Unversioned {
+		t.Fatalf("fed %+v, want the unknown one unversioned", ws)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"container/list"
 	"slices"
 	"time"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
 // Options configure a Detector. DefaultOptions are the agent's.
@@ -31,7 +33,6 @@ type Detector struct {
 	services map[string]*list.Element // of *service, most recently seen in front
 	lru      *list.List
 	trends   *trends
-	now      time.Time // the latest window end fed
 }
 
 // New returns a detector with no history. Zero fields of o.Version take
@@ -47,19 +48,21 @@ func New(o Options) *Detector {
 // Observe reads one window (a service's windows in time order; services
 // interleaved) and returns what it changed.
 func (d *Detector) Observe(w Window) []Event {
-	if end := w.Start.Add(w.Duration); end.After(d.now) {
-		d.now = end
+	var evs []Event
+	if !w.Unversioned {
+		evs = d.service(w.Service).observe(&w, &d.opts.Version)
 	}
-	evs := d.service(w.Service).observe(&w, &d.opts.Version)
 	return append(evs, d.trends.observe(w)...)
 }
 
 // Deploying names the services whose newest version replaced another
-// less than within ago, by the windows' clock (the latest window end
-// fed), and is still being compared with a base of enough samples
-// (MinSamples): where samples shorten the time to a finding most. The
-// agent samples faster while any is.
-func (d *Detector) Deploying(within time.Duration) []string {
+// less than within before now and is still being compared with it, on
+// the eBPF collectors' samples (what a faster sampling rate gives more
+// of), with a base of enough samples (MinSamples): where samples shorten
+// the time to a finding most. now is the caller's clock (the end of the
+// window just fed): a version that stopped sending windows grows old
+// too. The agent samples faster while any service is deploying.
+func (d *Detector) Deploying(now time.Time, within time.Duration) []string {
 	var out []string
 	for name, e := range d.services {
 		s := e.Value.(*service)
@@ -67,9 +70,11 @@ func (d *Detector) Deploying(within time.Duration) []string {
 			continue
 		}
 		tr := s.tracks[len(s.tracks)-1] // the newest run: start appends
-		if tr.dep != nil && tr.dep.base != nil && tr.dep.base.n >= d.opts.Version.MinSamples && d.now.Sub(tr.first) < within {
-			out = append(out, name)
+		if tr.dep == nil || tr.dep.base == nil || tr.dep.base.n < d.opts.Version.MinSamples ||
+			tr.source != string(observation.SourceEBPF) || now.Sub(tr.first) >= within {
+			continue
 		}
+		out = append(out, name)
 	}
 	slices.Sort(out)
 	return out

@@ -228,3 +228,25 @@ func TestLookbackCoversTrends(t *testing.T) {
 		t.Errorf("lookback with a 2-hour trend reference: %v, want the trends' %v", got, o.Trend.Lookback())
 	}
 }
+
+// TestUnversionedNoDeploy: windows whose version could not be read,
+// between windows of the real version, are no deploy: no version
+// comparison starts, and nothing is deploying.
+func TestUnversionedNoDeploy(t *testing.T) {
+	base := newSim(5, 1, 19, webService(30))
+	ws := deploy(5, base, base.clone(5).slow("main.parse", 0.5))
+	d := New(DefaultOptions())
+	for i, w := range ws {
+		if w.Version == "v2" { // the "deploy" is of windows with no version read
+			w.Version, w.Unversioned = "unknown", true
+		}
+		for _, ev := range d.Observe(w) {
+			if ev.Finding.Kind == KindVersion {
+				t.Fatalf("window %d: a version finding from unversioned windows: %+v", i, ev.Finding)
+			}
+		}
+		if got := d.Deploying(w.Start.Add(w.Duration), time.Hour); len(got) > 0 {
+			t.Fatalf("window %d: deploying %v", i, got)
+		}
+	}
+}

@@ -69,10 +69,14 @@ type test struct {
 // fnStat is one function in an evaluation: its counts on both sides, its
 // tests, its place in the call graph.
 type fnStat struct {
-	name       string
-	sb, sh     float64 // self counts
-	ib, ih     float64 // inclusive counts
-	phi        float64 // dispersion of its per-window counts
+	name   string
+	sb, sh float64 // self counts
+	ib, ih float64 // inclusive counts
+	phi    float64 // dispersion of its per-window counts
+	// phiHead is the head's own dispersion, shrunk toward phi: larger
+	// windows (a boosted deploy's, at five times the samples) carry the
+	// same relative jitter as more extra-Poisson variance per sample.
+	phiHead    float64
 	cum, own   *test
 	fresh      *test  // its new callees' rise (blameCallers)
 	anc, desc  []bool // computed for the functions that need them
@@ -164,11 +168,18 @@ func (e *evaluation) functions(t *table) {
 			chi2 += pearson(ib, x2b, e.eb, e.binomial)
 			df += e.base.k - 1
 		}
+		f.phiHead = 0
 		if ih > 0 && e.head.k > 1 {
-			chi2 += pearson(ih, x2h, e.eh, e.binomial)
+			c := pearson(ih, x2h, e.eh, e.binomial)
+			chi2 += c
 			df += e.head.k - 1
+			f.phiHead = dispersion(c, e.head.k-1)
 		}
 		f.phi = dispersion(chi2, df)
+		// The head's own, with the pooled as a prior worth phiPriorDF
+		// windows; never below the pooled.
+		hdf := float64(max(e.head.k-1, 0))
+		f.phiHead = max(f.phi, (hdf*f.phiHead+phiPriorDF*f.phi)/(hdf+phiPriorDF))
 		e.fs = append(e.fs, f)
 	}
 	slices.SortFunc(e.fs, func(a, b fnStat) int { return strings.Compare(a.name, b.name) })
@@ -323,7 +334,7 @@ func (e *evaluation) test() {
 			c, v, ok = e.commonFor(nil, i)
 		}
 		if ok {
-			f.cum = e.rise(MeasureCum, f.ib/e.eb, f.ih/e.eh, c, v, f.phi)
+			f.cum = e.rise(MeasureCum, f.ib/e.eb, f.ih/e.eh, c, v, f.phi, f.phiHead)
 			f.cum.f, f.cum.fi = f, i
 			e.tests = append(e.tests, f.cum)
 		}
@@ -332,7 +343,7 @@ func (e *evaluation) test() {
 			// Own code's dispersion is taken as the cumulative's: the
 			// windows keep no squares of self counts.
 			c, v, _ := e.commonFor(nil, i)
-			f.own = e.rise(MeasureOwn, f.sb/e.eb, f.sh/e.eh, c, v, f.phi)
+			f.own = e.rise(MeasureOwn, f.sb/e.eb, f.sh/e.eh, c, v, f.phi, f.phiHead)
 			f.own.f, f.own.fi = f, i
 			e.tests = append(e.tests, f.own)
 		}
@@ -347,7 +358,7 @@ func (e *evaluation) test() {
 // requests when the load rose) does not make a function whose cost per
 // request held a regression. The variance adds c's (varC), or g's, to
 // the sampling's times φ.
-func (e *evaluation) rise(m Measure, pb, ph, c, varC, phi float64) *test {
+func (e *evaluation) rise(m Measure, pb, ph, c, varC, phi, phiHead float64) *test {
 	ts := &test{measure: m, pb: pb, ph: ph, ceff: c}
 	extra := pb * pb * varC
 	if e.fell && 1/e.g > c {
@@ -358,7 +369,7 @@ func (e *evaluation) rise(m Measure, pb, ph, c, varC, phi float64) *test {
 		ts.ceff, ts.gated, ts.floored, extra = 1, false, true, 0
 	}
 	ts.delta = ph - ts.ceff*pb
-	v := phi*(e.variance(ph, e.eh)+ts.ceff*ts.ceff*e.variance(pb, e.eb)) + extra
+	v := phiHead*e.variance(ph, e.eh) + phi*ts.ceff*ts.ceff*e.variance(pb, e.eb) + extra
 	ts.sd = math.Sqrt(v)
 	ts.z, ts.p = 0, 1
 	if ts.sd > 0 {

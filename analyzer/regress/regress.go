@@ -14,8 +14,14 @@ const Schema = "perfhound.regress/v1"
 // memory. WindowOf makes it from the window's observation.
 type Window struct {
 	Service, Version string
-	Start            time.Time
-	Duration         time.Duration
+	// Unversioned says the version could not be read (a process gone
+	// before its executable was, a push without a version): the window
+	// feeds the trends of its version but never the version comparison,
+	// where, between windows of the service's real version, it would look
+	// like a deploy and back.
+	Unversioned bool
+	Start       time.Time
+	Duration    time.Duration
 	// CPU is the window's on-CPU samples; zero Samples when it has none.
 	CPU Counts
 	// Verdict is the window's verdict summary (class, load by class).

@@ -238,10 +238,11 @@ type stream struct {
 	baseFor         time.Duration
 	headFor         time.Duration
 	baseLoad, hLoad float64
-	// boostHz, when set, is the head's sampling rate for its first
-	// boostFor (the agent's boost of a fresh deploy).
-	boostHz  float64
-	boostFor time.Duration
+	// boostHz, when set, is the head's sampling rate for boostFor from
+	// boostAfter on (the agent's boost of a fresh deploy: its rate
+	// switches two windows after the window that saw the deploy).
+	boostHz              float64
+	boostAfter, boostFor time.Duration
 }
 
 func (st stream) windows() []Window {
@@ -255,7 +256,7 @@ func (st stream) windows() []Window {
 	deployed := t
 	for end := t.Add(st.headFor); t.Before(end); t = t.Add(10 * time.Second) {
 		st.head.hz = hz
-		if st.boostHz > 0 && t.Before(deployed.Add(st.boostFor)) {
+		if st.boostHz > 0 && !t.Before(deployed.Add(st.boostAfter)) && t.Before(deployed.Add(st.boostAfter+st.boostFor)) {
 			st.head.hz = st.boostHz
 		}
 		out = append(out, st.head.window(st.service, st.headV, t, or1(st.hLoad)))

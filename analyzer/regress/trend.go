@@ -153,8 +153,11 @@ type trends struct {
 	fitBuf   []float64
 	// restored are unresolved findings from before a restart (restore),
 	// by service, until a window of their version takes them into its
-	// verTrend or another version's retires them.
-	restored map[string][]Finding
+	// verTrend or another version's retires them; restoredSince is the
+	// service's first window after the restore, from which a restored
+	// finding's version counts as not seen.
+	restored      map[string][]Finding
+	restoredSince map[string]time.Time
 }
 
 func newTrends(o TrendOptions) *trends {
@@ -165,6 +168,8 @@ func newTrends(o TrendOptions) *trends {
 		zPersist: quantileZ(1 - o.PersistAlpha/float64(o.PersistBlocks+1)),
 		services: map[string]map[string]*verTrend{},
 		restored: map[string][]Finding{},
+
+		restoredSince: map[string]time.Time{},
 	}
 }
 
@@ -172,6 +177,7 @@ func newTrends(o TrendOptions) *trends {
 func (t *trends) forget(service string) {
 	delete(t.services, service)
 	delete(t.restored, service)
+	delete(t.restoredSince, service)
 }
 
 // observe reads one window and returns the findings it raised or
@@ -216,14 +222,27 @@ func (t *trends) restore(f Finding) {
 }
 
 // retireRestored resolves the restored findings of versions other than
-// w's not seen since StaleVersion before w: by the time they were raised,
-// as nothing later is known of them (a version still running in the
-// replay has taken its findings by then).
+// w's not seen for StaleVersion before w, counted from the later of
+// their raising and the service's first window after the restore: a
+// version still running shows a window, and takes its findings, well
+// within that.
 func (t *trends) retireRestored(w Window) []Event {
-	var ev []Event
 	fs := t.restored[w.Service]
+	if len(fs) == 0 {
+		return nil
+	}
+	since, ok := t.restoredSince[w.Service]
+	if !ok {
+		since = w.Start
+		t.restoredSince[w.Service] = since
+	}
+	var ev []Event
 	t.restored[w.Service] = slices.DeleteFunc(fs, func(f Finding) bool {
-		if f.HeadVersion == w.Version || w.Start.Sub(f.DetectedAt) < t.o.StaleVersion {
+		seen := f.DetectedAt
+		if since.After(seen) {
+			seen = since // nothing is known of the version between
+		}
+		if f.HeadVersion == w.Version || w.Start.Sub(seen) < t.o.StaleVersion {
 			return false
 		}
 		f.Resolved, f.ResolvedAt, f.ResolvedBy = true, w.Start, w.Version

@@ -878,6 +878,20 @@ func TestTrendRestoredVersionGone(t *testing.T) {
 		t.Fatalf("after the restart, resolved%s, want the restored leak by v2", describe(down))
 	}
 
+	// Two versions running at once after the restart (a canary): v1's
+	// windows come after v2's of the same start, and its leak stays.
+	d = New(DefaultOptions())
+	d.Restore([]Finding{leak})
+	for i := n; i < n+s.windows(30*time.Minute); i++ {
+		w := s.at(i)
+		for _, v := range []string{"v2", "v1"} {
+			w.Version = v
+			if r := resolved(d.Observe(w)); len(r) > 0 {
+				t.Fatalf("v1 still running, resolved%s", describe(r))
+			}
+		}
+	}
+
 	// The restart with all of v1 replayed: the replay raises the leak
 	// again (the same ID), and v2 resolves it once.
 	s = leakSim(91, func(at time.Time) float64 {

@@ -64,8 +64,13 @@ type counter struct {
 	used    bool
 	samples float64
 	period  float64
-	funcs   map[string]FuncCount
-	calls   map[Call]float64
+	// cpuNs and cpuSamples are the CPU time and the samples of the
+	// profiles that state both: a profile merged over windows sampled at
+	// different rates keeps the largest period (pprof's Merge), and only
+	// its CPU column says what its samples stood for.
+	cpuNs, cpuSamples float64
+	funcs             map[string]FuncCount
+	calls             map[Call]float64
 }
 
 // unknownFunction names the frames of a location pprof has no lines for.
@@ -80,6 +85,7 @@ func (c *counter) add(p *profile.Profile) {
 	if vi < 0 {
 		return
 	}
+	ci := cpuColumn(p, vi)
 	if !c.used {
 		c.used = true
 		c.funcs = map[string]FuncCount{}
@@ -116,6 +122,10 @@ func (c *counter) add(p *profile.Profile) {
 		v := float64(s.Value[vi])
 		if period > 0 {
 			v /= period
+		}
+		if ci >= 0 && ci < len(s.Value) && v > 0 {
+			c.cpuNs += float64(s.Value[ci])
+			c.cpuSamples += v
 		}
 		if v <= 0 {
 			continue
@@ -170,7 +180,22 @@ func intern(name string, index map[string]int32, names *[]string) int32 {
 }
 
 func (c *counter) counts(source string) Counts {
-	return Counts{Source: source, Samples: c.samples, Period: c.period, Funcs: c.funcs, Calls: c.calls}
+	period := c.period
+	if c.cpuNs > 0 && c.cpuSamples > 0 {
+		period = c.cpuNs / 1e9 / c.cpuSamples
+	}
+	return Counts{Source: source, Samples: c.samples, Period: period, Funcs: c.funcs, Calls: c.calls}
+}
+
+// cpuColumn is the index of the CPU time column (cpu/nanoseconds) other
+// than the count at vi; -1 when there is none.
+func cpuColumn(p *profile.Profile, vi int) int {
+	for i, st := range p.SampleType {
+		if i != vi && st.Type == "cpu" && st.Unit == "nanoseconds" {
+			return i
+		}
+	}
+	return -1
 }
 
 // sampleCount is the index of the value that counts samples, and the

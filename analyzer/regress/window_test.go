@@ -1,6 +1,7 @@
 package regress
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -231,5 +232,27 @@ func TestWindowOfMemory(t *testing.T) {
 	o.Series = o.Series[:1]
 	if w := WindowOf(&o, "s", "v", verdict.Summary{}); w.Memory != 6 {
 		t.Errorf("memory %v, want the heap in use at the end, 6", w.Memory)
+	}
+}
+
+// TestWindowOfMixedRates: a profile merged over windows sampled at 19 and
+// at 99 Hz keeps the larger period (pprof's Merge); the window's period
+// is what its CPU column says its samples stood for on average.
+func TestWindowOfMixedRates(t *testing.T) {
+	both := []*profile.ValueType{{Type: "samples", Unit: "count"}, {Type: "cpu", Unit: "nanoseconds"}}
+	const p19, p99 = int64(1e9) / 19, int64(1e9) / 99
+	slow, fast := cpuProfile(both, p19), cpuProfile(both, p99)
+	merged, err := profile.Merge([]*profile.Profile{slow, fast})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if merged.Period != p19 {
+		t.Fatalf("pprof's merge kept period %d, the test assumes the larger", merged.Period)
+	}
+	o := observation.Observation{Profiles: []observation.Profile{{Kind: observation.KindCPU, Source: observation.SourceEBPF, Profile: merged}}}
+	w := WindowOf(&o, "s", "v", verdict.Summary{})
+	want := (6*float64(p19) + 6*float64(p99)) / 12 / 1e9
+	if w.CPU.Samples != 12 || math.Abs(w.CPU.Period-want) > 1e-9 {
+		t.Errorf("merged window: %v samples at %v s each, want 12 at %v", w.CPU.Samples, w.CPU.Period, want)
 	}
 }

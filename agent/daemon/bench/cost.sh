@@ -40,6 +40,7 @@ stats_was=$(sysctl -n kernel.bpf_stats_enabled)
 cleanup() {
 	[ ${#bg[@]} -eq 0 ] || kill "${bg[@]}" 2>/dev/null || true
 	sysctl -qw kernel.bpf_stats_enabled="$stats_was"
+	[ ! -d "$tmp/base" ] || git worktree remove --force "$tmp/base" || true
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
