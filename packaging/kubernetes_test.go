@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"debug/elf"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,7 +13,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -283,34 +287,33 @@ func TestDaemonSetConfig(t *testing.T) {
 	}
 }
 
-// TestDockerfileBuild runs the Dockerfile's build command as written
-// (Docker is not needed: the command is plain go build) and checks that
-// the binary is static, as the distroless/static or scratch stage that
-// copies it needs, and that the image runs what the DaemonSet expects.
-func TestDockerfileBuild(t *testing.T) {
-	text := string(mustRead(t, dockerfile))
-	var froms, runs []string
-	var copyFrom, entry string
-	sc := bufio.NewScanner(strings.NewReader(text))
+// dockerfileBuild is the Dockerfile's build as written: its go build
+// command, the output it copies into the image, and what the image runs.
+type dockerfileBuild struct {
+	env, flags      []string
+	out, pkg        string
+	stages          []string
+	copyFrom, entry string
+}
+
+func parseDockerfile(t *testing.T) dockerfileBuild {
+	t.Helper()
+	var d dockerfileBuild
+	var runs []string
+	sc := bufio.NewScanner(strings.NewReader(string(mustRead(t, dockerfile))))
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		switch f := strings.Fields(line); {
 		case len(f) == 0 || strings.HasPrefix(line, "#"):
 		case f[0] == "FROM":
-			froms = append(froms, f[1])
+			d.stages = append(d.stages, f[1])
 		case f[0] == "RUN":
 			runs = append(runs, strings.TrimPrefix(line, "RUN "))
 		case f[0] == "COPY" && strings.HasPrefix(f[1], "--from="):
-			copyFrom = strings.Join(f[2:], " ")
+			d.copyFrom = strings.Join(f[2:], " ")
 		case f[0] == "ENTRYPOINT":
-			entry = line
+			d.entry = line
 		}
-	}
-	if len(froms) != 2 {
-		t.Fatalf("%d stages, want a build stage and the image", len(froms))
-	}
-	if last := froms[1]; !strings.HasPrefix(last, "gcr.io/distroless/static") && last != "scratch" {
-		t.Errorf("the image is FROM %s: want distroless/static or scratch", last)
 	}
 	var build string
 	for _, r := range runs {
@@ -320,26 +323,48 @@ func TestDockerfileBuild(t *testing.T) {
 	}
 	m := regexp.MustCompile(`^((?:[A-Z_]+=\S+ )*)go build (.*)-o (\S+) (\./\S+)$`).FindStringSubmatch(build)
 	if m == nil {
-		t.Fatalf("no build command of the form [ENV=...] go build ... -o OUT ./PKG: %q", build)
+		t.Fatalf("%s: no build command of the form [ENV=...] go build ... -o OUT ./PKG: %q", dockerfile, build)
 	}
-	env, flags, out, pkg := strings.Fields(m[1]), strings.Fields(m[2]), m[3], m[4]
-	if !slices.Contains(env, "CGO_ENABLED=0") {
-		t.Errorf("the build sets %v: without CGO_ENABLED=0 the binary may need libc", env)
-	}
-	if src, _, _ := strings.Cut(copyFrom, " "); src != out {
-		t.Errorf("the image copies %q, the build writes %s", copyFrom, out)
-	}
-	if _, dst, _ := strings.Cut(copyFrom, " "); !strings.Contains(entry, `"`+dst+`"`) {
-		t.Errorf("%s does not run the copied %s", entry, dst)
-	}
+	d.env, d.flags, d.out, d.pkg = strings.Fields(m[1]), strings.Fields(m[2]), m[3], m[4]
+	return d
+}
 
+// build runs the Dockerfile's go build here (Docker is not needed: the
+// command is plain go build) from the repository's root, as the
+// Dockerfile does, and returns the binary.
+func (d dockerfileBuild) build(t *testing.T) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "perfhound")
-	cmd := exec.Command("go", append(append([]string{"build"}, flags...), "-o", bin, pkg)...)
-	cmd.Dir = ".." // the Dockerfile builds from the repository's root
-	cmd.Env = append(os.Environ(), env...)
+	cmd := exec.Command("go", append(append([]string{"build"}, d.flags...), "-o", bin, d.pkg)...)
+	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(), d.env...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, out)
 	}
+	return bin
+}
+
+// TestDockerfileBuild: the Dockerfile's build command works as written,
+// and the binary is static, as the distroless/static or scratch stage
+// that copies it needs, and the image runs what the DaemonSet expects.
+func TestDockerfileBuild(t *testing.T) {
+	d := parseDockerfile(t)
+	if len(d.stages) != 2 {
+		t.Fatalf("%d stages, want a build stage and the image", len(d.stages))
+	}
+	if last := d.stages[1]; !strings.HasPrefix(last, "gcr.io/distroless/static") && last != "scratch" {
+		t.Errorf("the image is FROM %s: want distroless/static or scratch", last)
+	}
+	if !slices.Contains(d.env, "CGO_ENABLED=0") {
+		t.Errorf("the build sets %v: without CGO_ENABLED=0 the binary may need libc", d.env)
+	}
+	if src, _, _ := strings.Cut(d.copyFrom, " "); src != d.out {
+		t.Errorf("the image copies %q, the build writes %s", d.copyFrom, d.out)
+	}
+	if _, dst, _ := strings.Cut(d.copyFrom, " "); !strings.Contains(d.entry, `"`+dst+`"`) {
+		t.Errorf("%s does not run the copied %s", d.entry, dst)
+	}
+	bin := d.build(t)
 	f, err := elf.Open(bin)
 	if err != nil {
 		t.Fatal(err)
@@ -353,8 +378,127 @@ func TestDockerfileBuild(t *testing.T) {
 	if libs, _ := f.ImportedLibraries(); len(libs) > 0 {
 		t.Errorf("the binary needs %v", libs)
 	}
-	version, err := exec.Command(bin, "agent", "--help").CombinedOutput()
-	if err != nil || !bytes.Contains(version, []byte("--config")) {
-		t.Errorf("%s agent --help: %v\n%s", bin, err, version)
+	help, err := exec.Command(bin, "agent", "--help").CombinedOutput()
+	if err != nil || !bytes.Contains(help, []byte("--config")) {
+		t.Errorf("%s agent --help: %v\n%s", bin, err, help)
 	}
+}
+
+// TestDaemonSetPrivilegesSuffice runs the image's binary as the DaemonSet
+// runs it, without a cluster: user 0 holding only the manifest's
+// capabilities (setpriv's bounding set, as a runtime sets it), no new
+// privileges, the host's processes and network. Every eBPF collector
+// must load (perfhound_agent_missing_signals_total has no ebpf signal
+// but the symbols of processes that exited); with CAP_BPF taken away they
+// must not, which shows that the check can tell.
+func TestDaemonSetPrivilegesSuffice(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to start the agent as user 0 with the manifest's capabilities")
+	}
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("setpriv (util-linux) not installed")
+	}
+	m := loadManifest(t)
+	var caps []string
+	for _, c := range m.daemonSet.Spec.Template.Spec.Containers[0].SecurityContext.Capabilities.Add {
+		caps = append(caps, strings.ToLower(string(c)))
+	}
+	bin := parseDockerfile(t).build(t)
+	if missing := missingEBPF(t, bin, caps); len(missing) > 0 {
+		t.Errorf("with the manifest's capabilities %v, not collected: %v", caps, missing)
+	}
+	without := slices.DeleteFunc(slices.Clone(caps), func(c string) bool { return c == "bpf" })
+	if missing := missingEBPF(t, bin, without); !slices.Contains(missing, "ebpf.oncpu") {
+		t.Errorf("without CAP_BPF the agent still collected on-CPU stacks (missing only %v): the check cannot tell", missing)
+	}
+}
+
+var (
+	listenRE  = regexp.MustCompile(`listen=http://(127\.0\.0\.1:\d+)/`)
+	windowsRE = regexp.MustCompile(`(?m)^perfhound_agent_windows_total\{[^}]*\} (\d+)`)
+	missingRE = regexp.MustCompile(`(?m)^perfhound_agent_missing_signals_total\{signal="(ebpf\.[a-z_]+)"\} (\d+)`)
+)
+
+// missingEBPF runs the agent as user 0 with only caps, until it has
+// stored two windows, and returns the eBPF signals it could not collect
+// (but ebpf.symbols: processes that exit before they are read).
+func missingEBPF(t *testing.T, bin string, caps []string) []string {
+	t.Helper()
+	var bounding strings.Builder
+	bounding.WriteString("-all")
+	for _, c := range caps {
+		bounding.WriteString(",+" + c)
+	}
+	cmd := exec.Command("setpriv", "--reuid=0", "--regid=0", "--clear-groups", "--inh-caps=-all", "--ambient-caps=-all",
+		"--bounding-set="+bounding.String(), "--no-new-privs", "--",
+		bin, "agent", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--window", "1s")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}()
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := listenRE.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case addr <- m[1]:
+				default:
+				}
+			}
+		}
+	}()
+	var base string
+	select {
+	case base = <-addr:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the agent did not say where it listens within 60 s")
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		text := getMetrics(t, "http://"+base+"/metrics")
+		windows := 0
+		for _, m := range windowsRE.FindAllStringSubmatch(text, -1) {
+			n, _ := strconv.Atoi(m[1])
+			windows += n
+		}
+		if windows >= 2 {
+			var missing []string
+			for _, m := range missingRE.FindAllStringSubmatch(text, -1) {
+				if m[1] != "ebpf.symbols" && m[2] != "0" {
+					missing = append(missing, m[1])
+				}
+			}
+			return missing
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the agent stored %d windows in 90 s", windows)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func getMetrics(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
