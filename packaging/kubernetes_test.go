@@ -420,7 +420,8 @@ var (
 )
 
 // missingEBPF runs the agent as user 0 with only caps, until it has
-// stored two windows, and returns the eBPF signals it could not collect
+// stored a window (its missing signals are counted before it is), and
+// returns the eBPF signals it could not collect
 // (but ebpf.symbols: processes that exit before they are read).
 func missingEBPF(t *testing.T, bin string, caps []string) []string {
 	t.Helper()
@@ -468,7 +469,7 @@ func missingEBPF(t *testing.T, bin string, caps []string) []string {
 	case <-time.After(60 * time.Second):
 		t.Fatal("the agent did not say where it listens within 60 s")
 	}
-	deadline := time.Now().Add(90 * time.Second)
+	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		text := getMetrics(t, "http://"+base+"/metrics")
 		windows := 0
@@ -476,7 +477,7 @@ func missingEBPF(t *testing.T, bin string, caps []string) []string {
 			n, _ := strconv.Atoi(m[1])
 			windows += n
 		}
-		if windows >= 2 {
+		if windows >= 1 {
 			var missing []string
 			for _, m := range missingRE.FindAllStringSubmatch(text, -1) {
 				if m[1] != "ebpf.symbols" && m[2] != "0" {
@@ -486,7 +487,7 @@ func missingEBPF(t *testing.T, bin string, caps []string) []string {
 			return missing
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the agent stored %d windows in 90 s", windows)
+			t.Fatal("the agent stored no window in 3 minutes")
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
