@@ -459,3 +459,14 @@ func deref(c Config) []string {
 	}
 	return append(s, fmt.Sprint(c.MaxSeries, c.MaxLabels))
 }
+
+// TestUnknownField: a misspelled field of a rule is an error of a strict
+// decoder (agent/config's), not a rule with a default in its place.
+func TestUnknownField(t *testing.T) {
+	dec := yaml.NewDecoder(strings.NewReader("relabel_configs: [{source_labels: [a], targetlabel: b}]"))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err == nil || !strings.Contains(err.Error(), "targetlabel") {
+		t.Errorf("decoding a rule with targetlabel: %v", err)
+	}
+}
