@@ -470,3 +470,25 @@ func TestUnknownField(t *testing.T) {
 		t.Errorf("decoding a rule with targetlabel: %v", err)
 	}
 }
+
+// BenchmarkApply: one window's labels (8, as the agent sets them)
+// through three rules and the caps, the set already active.
+func BenchmarkApply(b *testing.B) {
+	r, err := New(Config{RelabelConfigs: []Rule{
+		{SourceLabels: []string{"service_name"}, Regex: ptr("test-.*"), Action: "drop"},
+		{SourceLabels: []string{"unit"}, Regex: ptr(`(.*)\.service`), TargetLabel: "systemd_unit"},
+		{Regex: ptr("unit|exe"), Action: "labeldrop"},
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := map[string]string{"service_name": "shop", "__name__": "process_cpu", "host": "web-1", "version": "v1.2.3",
+		"unit": "shop.service", "exe": "/opt/shop/bin/shop", "build_id": "0123456789abcdef", "env": "prod"}
+	for b.Loop() {
+		if _, keep, reason := r.Apply(in, t0); !keep {
+			b.Fatal(reason)
+		}
+	}
+}
+
+func ptr(s string) *string { return &s }
