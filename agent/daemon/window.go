@@ -55,6 +55,7 @@ func (d *Daemon) window(ctx context.Context) error {
 	}
 	d.metrics.stored(b, time.Since(began))
 	d.lastStored.Store(time.Now().UnixNano())
+	d.notifySinks()
 	d.detect(b, live)
 	if err := d.store.Maintain(ctx); err != nil {
 		d.metrics.errors.WithLabelValues("maintain").Inc()
