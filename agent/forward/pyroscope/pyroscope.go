@@ -206,7 +206,7 @@ func classify(err error) error {
 	case connect.CodeInvalidArgument, connect.CodeFailedPrecondition, connect.CodeOutOfRange, connect.CodeAlreadyExists:
 		return forward.Refused(code.String(), err)
 	}
-	return fmt.Errorf("%w: %s: %w", forward.ErrUnavailable, code, err)
+	return fmt.Errorf("%w: %w", forward.ErrUnavailable, err)
 }
 
 type request struct {

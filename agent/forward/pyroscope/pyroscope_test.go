@@ -3,12 +3,21 @@ package pyroscope_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"maps"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -809,4 +818,112 @@ func TestSlowReceiver(t *testing.T) {
 	close(release)
 	want := expected(t, e.st, now.Add(-time.Hour), now)
 	waitFor(t, r, "every window once it answers", func() bool { _, acked := r.snapshot(); return len(receivedWindows(acked)) >= len(want) })
+}
+
+// TestMTLS pushes over https to a server that demands a client
+// certificate signed by its CA: with the sink's certificate the push is
+// acknowledged; without one it is unavailable (retried, not dropped).
+func TestMTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca, caKey := newCert(t, nil, nil, "perfhound test CA", true)
+	srvCert, srvKey := newCert(t, ca, caKey, "127.0.0.1", false)
+	cliCert, cliKey := newCert(t, ca, caKey, "agent", false)
+	write := func(name string, block *pem.Block) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(block), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	caFile := write("ca.pem", &pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})
+	certFile := write("client.pem", &pem.Block{Type: "CERTIFICATE", Bytes: cliCert.Raw})
+	keyFile := write("client.key", keyBlock(t, cliKey))
+
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	r := newReceiver()
+	srv := httptest.NewUnstartedServer(r.handler())
+	srv.TLS = &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{srvCert.Raw}, PrivateKey: srvKey}},
+		ClientAuth:   tls.RequireAndVerifyClientCert, ClientCAs: pool,
+	}
+	srv.EnableHTTP2 = true // gRPC
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+
+	e := newEnv(t)
+	fx := newFixture(t, 1)
+	now := time.Now().UTC().Truncate(10 * time.Second)
+	fx.put(t, e.st, now.Add(-time.Minute))
+	keys, err := e.st.Keys(now.Add(-time.Hour), now)
+	if err != nil || len(keys) != 1 {
+		t.Fatal(keys, err)
+	}
+	rec, err := e.st.Get(keys[0], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := forward.Window{Service: rec.Service, Version: rec.Version, Labels: rec.Labels, Start: rec.Start, End: rec.Start.Add(rec.Duration)}
+	for _, p := range rec.Obs.Profiles {
+		w.Profiles = append(w.Profiles, forward.Profile{Kind: p.Kind, Profile: p.Profile})
+	}
+	for _, protocol := range []string{"connect", "grpc"} {
+		noCert := newSink(t, srv.URL, forward.SinkConfig{Protocol: protocol, TLS: forward.TLS{CAFile: caFile}}, pyroscope.Options{})
+		if err := noCert.Send(context.Background(), w); !errors.Is(err, forward.ErrUnavailable) {
+			t.Errorf("%s without a client certificate: %v, want unavailable", protocol, err)
+		}
+		s := newSink(t, srv.URL, forward.SinkConfig{Protocol: protocol, TLS: forward.TLS{CAFile: caFile, CertFile: certFile, KeyFile: keyFile}}, pyroscope.Options{})
+		if err := s.Send(context.Background(), w); err != nil {
+			t.Fatalf("%s with the client certificate: %v", protocol, err)
+		}
+	}
+	_, acked := r.snapshot()
+	want := expected(t, e.st, now.Add(-time.Hour), now)
+	got := receivedWindows(acked[:len(acked)/2])
+	sameWindows(t, got, want)
+	if len(acked) != 2*len(w.Profiles) {
+		t.Errorf("%d profiles acknowledged, want %d (two pushes with the certificate)", len(acked), 2*len(w.Profiles))
+	}
+}
+
+// newCert makes a certificate for name signed by parent (self-signed
+// when nil), an ECDSA key with it.
+func newCert(t *testing.T, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, name string, isCA bool) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: name},
+		NotBefore:    time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		IsCA:        isCA, BasicConstraintsValid: true,
+	}
+	if ip := net.ParseIP(name); ip != nil {
+		tmpl.IPAddresses = []net.IP{ip}
+	}
+	if parent == nil {
+		parent, parentKey = tmpl, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, key
+}
+
+func keyBlock(t *testing.T, k *ecdsa.PrivateKey) *pem.Block {
+	der, err := x509.MarshalECPrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &pem.Block{Type: "EC PRIVATE KEY", Bytes: der}
 }
