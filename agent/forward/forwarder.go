@@ -106,9 +106,9 @@ type Forwarder struct {
 	relabel Relabel
 
 	// Counts, for Stats.
-	sent, dropped, failures, tooOld atomic.Int64
-	held, maxHeld                   atomic.Int64
-	maxKeys                         atomic.Int64
+	sent, dropped, failures, tooOld, skipped atomic.Int64
+	held, maxHeld                            atomic.Int64
+	maxKeys                                  atomic.Int64
 }
 
 // Stats counts what a Forwarder did since Start.
@@ -117,6 +117,9 @@ type Stats struct {
 	// be (TooOld of them for their age); Failures are sends answered
 	// unavailable (retried).
 	Sent, Dropped, TooOld, Failures int64
+	// Skipped were settled with nothing to send: no profile (a service
+	// seen only in metrics), or gone from the store since listed.
+	Skipped int64
 	// MaxHeld is the most stored windows decoded in memory at once (one
 	// by design); MaxKeys the most keys one step listed.
 	MaxHeld, MaxKeys int64
@@ -183,7 +186,7 @@ func (f *Forwarder) Forget() { f.m.forget(f.name) }
 
 // Stats returns what the forwarder did.
 func (f *Forwarder) Stats() Stats {
-	return Stats{Sent: f.sent.Load(), Dropped: f.dropped.Load(), TooOld: f.tooOld.Load(), Failures: f.failures.Load(),
+	return Stats{Sent: f.sent.Load(), Dropped: f.dropped.Load(), TooOld: f.tooOld.Load(), Failures: f.failures.Load(), Skipped: f.skipped.Load(),
 		MaxHeld: f.maxHeld.Load(), MaxKeys: f.maxKeys.Load()}
 }
 
@@ -357,6 +360,7 @@ func (f *Forwarder) deliverRange(ctx context.Context, sink Sink, relabel Relabel
 func (f *Forwarder) deliver(ctx context.Context, sink Sink, relabel Relabel, k store.Key) error {
 	rec, err := f.store.Get(k, profdecode.NewBudget(f.opts.WindowMemory))
 	if errors.Is(err, store.ErrNoData) {
+		f.skipped.Add(1)
 		return nil // gone since it was listed: retention, or merged by a rollup
 	}
 	if err != nil {
@@ -375,6 +379,7 @@ func (f *Forwarder) deliver(ctx context.Context, sink Sink, relabel Relabel, k s
 		w.Labels = labels
 	}
 	if len(w.Profiles) == 0 {
+		f.skipped.Add(1)
 		return nil // a service's metrics only: nothing a profile backend takes
 	}
 	err = sink.Send(ctx, w)

@@ -927,3 +927,66 @@ func keyBlock(t *testing.T, k *ecdsa.PrivateKey) *pem.Block {
 	}
 	return &pem.Block{Type: "EC PRIVATE KEY", Bytes: der}
 }
+
+// TestMeasureStore forwards the last hour of a real agent's store (a
+// copy of PERFHOUND_FORWARD_STORE, a perfhound.db) to the API's handler
+// and says what it cost on the wire: the sizing of docs/fleet.md.
+//
+//	PERFHOUND_FORWARD_STORE=/var/lib/perfhound/perfhound.db go test -run TestMeasureStore -v ./agent/forward/pyroscope
+func TestMeasureStore(t *testing.T) {
+	src := os.Getenv("PERFHOUND_FORWARD_STORE")
+	if src == "" {
+		t.Skip("set PERFHOUND_FORWARD_STORE to a perfhound.db to measure")
+	}
+	dir := t.TempDir()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, store.FileName), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(dir, store.Options{Rollups: []store.Rollup{}, MaxAge: 1 << 62})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	newest, _, err := st.Newest()
+	if err != nil || newest.IsZero() {
+		t.Fatalf("an empty store: %v", err)
+	}
+	from := newest.Add(-time.Hour)
+	keys, err := st.Keys(from, newest.Add(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	starts := map[int64]bool{}
+	var span time.Duration
+	for _, k := range keys {
+		starts[k.Start.UnixNano()] = true
+	}
+	r := newReceiver()
+	sink := newSink(t, serve(t, r), forward.SinkConfig{}, pyroscope.Options{})
+	clock := func() time.Time { return newest.Add(time.Second) }
+	f, err := forward.Start(forward.Options{Name: "measure", Sink: sink, Store: st, Now: clock, Poll: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	waitFor(t, r, "the last hour sent", func() bool { s := f.Stats(); return s.Sent+s.Dropped+s.Skipped >= int64(len(keys)) || s.Failures > 0 })
+	s := f.Stats()
+	if s.Failures > 0 || s.Dropped > 0 {
+		t.Fatalf("stats %+v", s)
+	}
+	// The windows' spacing: the last one may have been cut short.
+	if len(starts) > 1 {
+		span = keys[len(keys)-1].Start.Sub(keys[0].Start) / time.Duration(len(starts)-1)
+	}
+	r.mu.Lock()
+	body := r.body
+	r.mu.Unlock()
+	perHostWindow := float64(body) / float64(len(starts))
+	t.Logf("%s: %d service windows in %d windows of %s over the last hour (%d sent with profiles); profiles %d bytes, requests %d bytes: %.0f bytes a window, %.0f a service window, %.1f MB a day at this rate",
+		src, len(keys), len(starts), span, s.Sent, sink.BytesSent(), body, perHostWindow, float64(body)/float64(s.Sent),
+		float64(body)/float64(len(starts))*float64(24*time.Hour/max(span, time.Second))/1e6)
+}
