@@ -27,7 +27,8 @@ type Sink struct {
 	// Type is one of SinkTypes.
 	Type string `yaml:"type"`
 	URL  string `yaml:"url"`
-	// Protocol is Pyroscope's wire protocol: connect, grpc or grpcweb.
+	// Protocol is the wire protocol (SinkProtocols: Pyroscope's connect,
+	// grpc or grpcweb).
 	Protocol string `yaml:"protocol"`
 	// Tenant is sent as X-Scope-OrgID.
 	Tenant string `yaml:"tenant"`
@@ -59,9 +60,9 @@ type SinkTLS struct {
 // makes each).
 var SinkTypes = []string{"pyroscope"}
 
-// SinkProtocols are the values of a pyroscope sink's protocol ("" is
-// the first).
-var SinkProtocols = []string{"connect", "grpc", "grpcweb"}
+// SinkProtocols are the values of each sink type's protocol ("" is the
+// first).
+var SinkProtocols = map[string][]string{"pyroscope": {"connect", "grpc", "grpcweb"}}
 
 // The sinks' bounds and defaults, and why.
 const (
@@ -111,8 +112,8 @@ func (c Config) validateForward(bad func(key, format string, args ...any)) {
 		} else if u.Scheme == "http" && s.TLS != (SinkTLS{}) {
 			bad(key+".tls", "set for an http:// URL")
 		}
-		if s.Protocol != "" && !slices.Contains(SinkProtocols, s.Protocol) {
-			bad(key+".protocol", "%q is none of %s", s.Protocol, strings.Join(SinkProtocols, ", "))
+		if ps, ok := SinkProtocols[s.Type]; ok && s.Protocol != "" && !slices.Contains(ps, s.Protocol) {
+			bad(key+".protocol", "%q is none of %s", s.Protocol, strings.Join(ps, ", "))
 		}
 		if w := s.IngestionWindow; w != 0 && (w < MinIngestionWindow || w > c.Retention.MaxAge) {
 			bad(key+".ingestion_window", "%v is out of range %v..retention.max_age (%v)", w, MinIngestionWindow, c.Retention.MaxAge)

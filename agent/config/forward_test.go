@@ -13,9 +13,9 @@ func TestValidateSinks(t *testing.T) {
 	c := Default()
 	c.Forward.Sinks = []Sink{
 		{Name: "ok", Type: "pyroscope", URL: "https://p.example.com", Protocol: "grpc", IngestionWindow: Duration(time.Hour)},
-		{Name: "ok", Type: "parca", URL: "ftp://x", Protocol: "thrift", IngestionWindow: Duration(time.Second), Timeout: Duration(time.Hour),
+		{Name: "ok", Type: "parca", URL: "ftp://x", IngestionWindow: Duration(time.Second), Timeout: Duration(time.Hour),
 			BasicAuth: BasicAuth{Username: "u"}},
-		{Name: "-bad", Type: "pyroscope", URL: "http://p", BasicAuth: BasicAuth{Username: "u", PasswordFile: "/p"}, BearerTokenFile: "/t",
+		{Name: "-bad", Type: "pyroscope", URL: "http://p", Protocol: "thrift", BasicAuth: BasicAuth{Username: "u", PasswordFile: "/p"}, BearerTokenFile: "/t",
 			TLS: SinkTLS{CertFile: "/c"}},
 	}
 	err := c.Validate()
@@ -26,7 +26,7 @@ func TestValidateSinks(t *testing.T) {
 		`forward.sinks[1].name: "ok" is forward.sinks[0]'s already`,
 		`forward.sinks[1].type: "parca" is none of pyroscope`,
 		`forward.sinks[1].url: want an http:// or https:// URL`,
-		`forward.sinks[1].protocol: "thrift" is none of connect, grpc, grpcweb`,
+		`forward.sinks[2].protocol: "thrift" is none of connect, grpc, grpcweb`,
 		`forward.sinks[1].ingestion_window: 1s is out of range`,
 		`forward.sinks[1].timeout: 1h is out of range`,
 		`forward.sinks[1].basic_auth: needs both username and password_file`,
