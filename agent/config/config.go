@@ -51,6 +51,8 @@ type Config struct {
 	// Regressions configures regression detection and where its findings
 	// go besides the API, the log and /metrics.
 	Regressions Regressions `yaml:"regressions"`
+	// Forward sends the stored windows on to a fleet's backends.
+	Forward Forward `yaml:"forward"`
 	// Labels are added to every stored profile (as Pyroscope's external
 	// labels, e.g. env: prod).
 	Labels map[string]string `yaml:"labels"`
@@ -327,6 +329,7 @@ func (c *Config) resolve(dir string) {
 			*p = filepath.Join(dir, *p)
 		}
 	}
+	c.resolveSinks(dir)
 }
 
 var (

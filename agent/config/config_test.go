@@ -96,6 +96,12 @@ func TestEveryKeyRoundTrips(t *testing.T) {
 				URL: "https://alerts.example.com/perfhound", TokenFile: "/etc/perfhound/webhook-token",
 				Timeout: dur("30s"), MaxAttempts: 8,
 			}},
+		Forward: Forward{Sinks: []Sink{{
+			Name: "grafana", Type: "pyroscope", URL: "https://profiles.example.com", Protocol: "grpc", Tenant: "team-a",
+			IngestionWindow: dur("30m"), Timeout: dur("10s"),
+			BasicAuth: BasicAuth{Username: "12345", PasswordFile: "/etc/perfhound/pyroscope-password"},
+			TLS:       SinkTLS{CAFile: "/etc/perfhound/ca.pem", CertFile: "/etc/perfhound/client.pem", KeyFile: "/etc/perfhound/client.key"},
+		}}},
 		Labels:   map[string]string{"env": "prod", "region": "eu-west-1"},
 		LogLevel: "debug",
 	}
@@ -151,7 +157,7 @@ func notDefault(t *testing.T, path string, got, def reflect.Value) {
 
 func TestUnknownKey(t *testing.T) {
 	for _, c := range []struct{ text, want string }{
-		{"window: 10s\ntsl:\n  cert_file: x\n", "line 2: tsl: unknown key (the top level has data_dir, listen, token_file, tls, window, interval, ebpf, retention, services, go_services, ingest, regressions, labels, log_level)"},
+		{"window: 10s\ntsl:\n  cert_file: x\n", "line 2: tsl: unknown key (the top level has data_dir, listen, token_file, tls, window, interval, ebpf, retention, services, go_services, ingest, regressions, forward, labels, log_level)"},
 		{"tls:\n  cert: /x\n", "line 2: tls.cert: unknown key (tls has cert_file, key_file)"},
 		{"retention:\n  rollups:\n    - after: 6h\n      step: 1m\n    - after: 48h\n      stepp: 10m\n", "line 6: retention.rollups[1].stepp: unknown key (retention.rollups[] has after, step)"},
 		{"retention: {rollups: [{after: 6h, steps: 1m}]}\n", "line 1: retention.rollups[0].steps: unknown key"},
@@ -471,6 +477,7 @@ func TestExampleFile(t *testing.T) {
 	}
 	def := Default()
 	def.Services, def.GoServices, def.Labels = []ServiceRule{}, []GoService{}, map[string]string{}
+	def.Forward.Sinks = []Sink{}
 	if !reflect.DeepEqual(c, def) {
 		t.Errorf("%s is not the defaults:\n%+v\nwant\n%+v", file, c, def)
 	}

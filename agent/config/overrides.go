@@ -75,7 +75,7 @@ func set[T any](dst *T, v *T) {
 // agent; a change to any other needs a restart (NeedsRestart): they hold
 // the eBPF session, the watcher's samplers, the store's file or the
 // listening socket, which a reload must not lose.
-var Reloadable = []string{"window", "retention", "services", "go_services", "regressions", "labels", "log_level"}
+var Reloadable = []string{"window", "retention", "services", "go_services", "regressions", "forward", "labels", "log_level"}
 
 // NeedsRestart lists the top-level keys whose values differ between the
 // running config and the next one and that only a restart applies. On

@@ -136,6 +136,7 @@ func (c Config) Validate() error {
 	}
 	c.validateDetector(bad)
 	c.validateWebhook(bad)
+	c.validateForward(bad)
 	checkLabels("labels", c.Labels, bad)
 	if !slices.Contains(LogLevels, c.LogLevel) {
 		bad("log_level", "%q is none of %s", c.LogLevel, strings.Join(LogLevels, ", "))
@@ -293,5 +294,6 @@ func (c Config) CheckFiles() error {
 			errs = append(errs, &KeyError{"tls", err.Error()})
 		}
 	}
+	errs = append(errs, c.checkSinkFiles()...)
 	return errors.Join(errs...)
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/perfhound/perfhound/agent/collect"
+	"github.com/perfhound/perfhound/agent/forward"
 	"github.com/perfhound/perfhound/agent/identity"
 	"github.com/perfhound/perfhound/agent/ingest"
 	"github.com/perfhound/perfhound/agent/notify"
@@ -87,6 +88,9 @@ type Live struct {
 	Thresholds verdict.Thresholds
 	// Regressions configures regression detection and its webhook.
 	Regressions Regressions
+	// Forward are the sinks the stored windows are forwarded to
+	// (agent/forward), each behind its own cursor in the store.
+	Forward []forward.SinkConfig
 }
 
 // GoService is a Go service whose net/http/pprof endpoint is scraped.
@@ -118,6 +122,13 @@ type Daemon struct {
 	newDetector func(regress.Options) detector
 	boosted     boosting // the loop's
 
+	// The forwarders, by sink name (under fwdMu), and the list the
+	// window loop notifies without a lock.
+	fwdMu      sync.Mutex
+	fwd        map[string]*forward.Forwarder
+	fwdList    atomic.Pointer[[]*forward.Forwarder]
+	fwdMetrics *forward.Metrics
+
 	collecting atomic.Bool
 	ready      sync.Once
 	lastStored atomic.Int64 // Unix ns when the last window was stored (or the daemon made, or a replay went on)
@@ -135,6 +146,11 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	}
 	d := &Daemon{opts: opts, log: opts.Log, scraper: map[string]*goService{}, newDetector: newDetector}
 	d.metrics = newMetrics(opts.Registry)
+	d.fwdMetrics = forward.NewMetrics(opts.Registry)
+	sinks, err := buildSinks(opts.Live.Forward)
+	if err != nil {
+		return nil, err
+	}
 	if err := d.setLive(opts.Live); err != nil {
 		return nil, err
 	}
@@ -160,6 +176,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	}
 	d.watcher = w
 	d.lastStored.Store(time.Now().UnixNano())
+	d.applySinks(sinks)
 	return d, nil
 }
 
@@ -203,6 +220,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 // Close stops the collectors and closes the store. Call it after Run has
 // returned.
 func (d *Daemon) Close() error {
+	d.closeSinks()
 	d.closeScrapers()
 	d.closeHook()
 	werr := d.watcher.Close()
@@ -215,9 +233,10 @@ func (d *Daemon) Close() error {
 func (d *Daemon) ReloadFailed() { d.metrics.reloaded(false) }
 
 // Reload replaces the live options: identity rules, Go services, labels,
-// thresholds and the store's retention. The store, the eBPF session and
-// the window in flight are kept; the new rules apply from the next window
-// on, the retention from the next maintenance.
+// thresholds, the store's retention and the sinks. The store, the eBPF
+// session and the window in flight are kept; the new rules apply from
+// the next window on, the retention from the next maintenance; each
+// sink keeps its cursor, so nothing queued is lost.
 func (d *Daemon) Reload(live Live) error {
 	err := d.reload(live)
 	d.metrics.reloaded(err == nil)
@@ -230,6 +249,10 @@ func (d *Daemon) reload(live Live) error {
 	d.mu.Lock()
 	old := d.live.Store
 	d.mu.Unlock()
+	sinks, err := buildSinks(live.Forward)
+	if err != nil {
+		return err
+	}
 	if err := d.store.SetRetention(live.Store); err != nil {
 		return err
 	}
@@ -237,6 +260,7 @@ func (d *Daemon) reload(live Live) error {
 		d.store.SetRetention(old)
 		return err
 	}
+	d.applySinks(sinks)
 	return nil
 }
 

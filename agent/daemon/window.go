@@ -55,6 +55,7 @@ func (d *Daemon) window(ctx context.Context) error {
 	}
 	d.metrics.stored(b, time.Since(began))
 	d.lastStored.Store(time.Now().UnixNano())
+	d.notifySinks()
 	d.detect(b, live)
 	d.boost(host.Meta.Start, host.Meta.Start.Add(host.Meta.Duration), live)
 	d.metrics.samplingHz.Set(float64(d.watcher.Frequency()))

@@ -20,6 +20,7 @@ import (
 	"github.com/perfhound/perfhound/agent/api"
 	"github.com/perfhound/perfhound/agent/config"
 	"github.com/perfhound/perfhound/agent/daemon"
+	"github.com/perfhound/perfhound/agent/forward"
 	"github.com/perfhound/perfhound/agent/ingest"
 	"github.com/perfhound/perfhound/agent/notify"
 	"github.com/perfhound/perfhound/agent/store"
@@ -338,7 +339,20 @@ func live(cfg config.Config) daemon.Live {
 	for _, g := range cfg.GoServices {
 		l.GoServices = append(l.GoServices, daemon.GoService{URL: g.URL, Service: g.Service, Version: g.Version, Labels: g.Labels})
 	}
+	for _, s := range cfg.Forward.Sinks {
+		l.Forward = append(l.Forward, sinkConfig(s))
+	}
 	return l
+}
+
+// sinkConfig is a configured sink as the daemon starts it.
+func sinkConfig(s config.Sink) forward.SinkConfig {
+	return forward.SinkConfig{
+		Name: s.Name, Type: s.Type, URL: s.URL, Protocol: s.Protocol, Tenant: s.Tenant,
+		IngestionWindow: time.Duration(s.IngestionWindow), Timeout: time.Duration(s.Timeout),
+		Auth: forward.Auth{Username: s.BasicAuth.Username, PasswordFile: s.BasicAuth.PasswordFile, BearerTokenFile: s.BearerTokenFile},
+		TLS:  forward.TLS{CAFile: s.TLS.CAFile, CertFile: s.TLS.CertFile, KeyFile: s.TLS.KeyFile},
+	}
 }
 
 // detectorOptions are the detector's options with the knobs the config
