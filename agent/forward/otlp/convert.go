@@ -64,6 +64,12 @@ var sampleLabelKeys = map[string]string{
 // so this is written here; the pprofile.Set* helpers search linearly and
 // would be quadratic in a real profile, hence the maps.
 func Convert(w forward.Window) (pprofile.Profiles, error) {
+	return convert(w, -1)
+}
+
+// convert converts the window's profile number only, or all of them when
+// only is negative.
+func convert(w forward.Window, only int) (pprofile.Profiles, error) {
 	out := pprofile.NewProfiles()
 	d := newDict(out.Dictionary())
 	rp := out.ResourceProfiles().AppendEmpty()
@@ -71,6 +77,9 @@ func Convert(w forward.Window) (pprofile.Profiles, error) {
 	sp := rp.ScopeProfiles().AppendEmpty()
 	sp.Scope().SetName(ScopeName)
 	for i, fp := range w.Profiles {
+		if only >= 0 && i != only {
+			continue
+		}
 		p := fp.Profile
 		if p == nil {
 			return out, fmt.Errorf("profile %d (%s) of %s: %w: no profile", i, fp.Kind, w.Service, forward.ErrInvalid)

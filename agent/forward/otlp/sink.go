@@ -57,7 +57,15 @@ type Options struct {
 	Compression string
 	// Timeout bounds one export (DefaultTimeout when zero).
 	Timeout time.Duration
+	// MaxRequestBytes: a window whose request is larger (uncompressed)
+	// goes as one request per profile (DefaultMaxRequestBytes when zero).
+	MaxRequestBytes int
 }
+
+// DefaultMaxRequestBytes keeps a request under the 4 MiB a Collector's
+// gRPC receiver takes by default (max_recv_msg_size_mib), which it
+// checks after decompressing; its HTTP receiver takes 20 MiB.
+const DefaultMaxRequestBytes = 4<<20 - 64<<10
 
 // Sink sends windows to one Collector. It implements forward.Sink.
 type Sink struct {
@@ -81,6 +89,9 @@ func New(opts Options) (*Sink, error) {
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
+	}
+	if opts.MaxRequestBytes <= 0 {
+		opts.MaxRequestBytes = DefaultMaxRequestBytes
 	}
 	s := &Sink{opts: opts}
 	switch opts.Compression {
@@ -157,27 +168,51 @@ func (s *Sink) Close() error {
 	return nil
 }
 
-// Send converts w and exports it; see forward.Sink for what the error
-// means.
+// Send converts w and exports it, in one request, or one per profile
+// when one would be over MaxRequestBytes; see forward.Sink for what the
+// error means. After a failure part of the window may have arrived: a
+// retry sends the same profile IDs again.
 func (s *Sink) Send(ctx context.Context, w forward.Window) error {
-	pd, err := Convert(w)
+	reqs, err := s.requests(w)
 	if err != nil {
 		return fmt.Errorf("converting the window of %s: %w", w.Service, err)
 	}
-	if pd.SampleCount() == 0 {
-		return nil
+	for _, pd := range reqs {
+		if pd.SampleCount() == 0 {
+			continue
+		}
+		if err := s.export(ctx, pd); err != nil {
+			return fmt.Errorf("sending the window of %s to %s: %w", w.Service, s.opts.Endpoint, err)
+		}
 	}
+	return nil
+}
+
+// requests converts w into the requests to send.
+func (s *Sink) requests(w forward.Window) ([]pprofile.Profiles, error) {
+	pd, err := Convert(w)
+	if err != nil {
+		return nil, err
+	}
+	if len(w.Profiles) < 2 || (&pprofile.ProtoMarshaler{}).ProfilesSize(pd) <= s.opts.MaxRequestBytes {
+		return []pprofile.Profiles{pd}, nil
+	}
+	reqs := make([]pprofile.Profiles, len(w.Profiles))
+	for i := range w.Profiles {
+		if reqs[i], err = convert(w, i); err != nil {
+			return nil, err
+		}
+	}
+	return reqs, nil
+}
+
+func (s *Sink) export(ctx context.Context, pd pprofile.Profiles) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	if s.conn != nil {
-		err = s.exportGRPC(ctx, pd)
-	} else {
-		err = s.exportHTTP(ctx, pd)
+		return s.exportGRPC(ctx, pd)
 	}
-	if err != nil {
-		return fmt.Errorf("sending the window of %s to %s: %w", w.Service, s.opts.Endpoint, err)
-	}
-	return nil
+	return s.exportHTTP(ctx, pd)
 }
 
 func (s *Sink) exportGRPC(ctx context.Context, pd pprofile.Profiles) error {

@@ -261,6 +261,53 @@ func TestSendHostWindow(t *testing.T) {
 	}
 }
 
+// TestSendSplit: a window over MaxRequestBytes goes as one request per
+// profile, each with the same resource.
+func TestSendSplit(t *testing.T) {
+	for _, p := range []Protocol{ProtocolGRPC, ProtocolHTTP} {
+		t.Run(string(p), func(t *testing.T) {
+			addr, got := startReceiver(t, p)
+			w := hostWindow(t)
+			whole, err := Convert(w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			size := (&pprofile.ProtoMarshaler{}).ProfilesSize(whole)
+			s := newSink(t, Options{Endpoint: addr, Protocol: p, MaxRequestBytes: size - 1})
+			if err := s.Send(context.Background(), w); err != nil {
+				t.Fatal(err)
+			}
+			all := got.AllProfiles()
+			if len(all) != len(w.Profiles) {
+				t.Fatalf("the receiver got %d requests, want %d", len(all), len(w.Profiles))
+			}
+			ids := map[pprofile.ProfileID]bool{}
+			for _, op := range whole.ResourceProfiles().At(0).ScopeProfiles().At(0).Profiles().All() {
+				ids[op.ProfileID()] = true
+			}
+			for i, pd := range all {
+				one := w
+				one.Profiles = w.Profiles[i : i+1]
+				checkReceived(t, one, pd)
+				// A retry of the window whole or split carries the same IDs.
+				for _, op := range pd.ResourceProfiles().At(0).ScopeProfiles().At(0).Profiles().All() {
+					if !ids[op.ProfileID()] {
+						t.Errorf("request %d: profile ID %s is not the whole window's", i, op.ProfileID())
+					}
+				}
+			}
+			got.Reset()
+			s = newSink(t, Options{Endpoint: addr, Protocol: p, MaxRequestBytes: size})
+			if err := s.Send(context.Background(), w); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(got.AllProfiles()); n != 1 {
+				t.Fatalf("a window of %d bytes under a limit of as many went as %d requests", size, n)
+			}
+		})
+	}
+}
+
 // checkReceived compares what the receiver decoded with the window: per
 // pprof profile and sample type one OTLP profile, in order, whose
 // samples are the pprof samples with a non-zero value for that type, in
