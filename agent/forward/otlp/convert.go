@@ -59,9 +59,8 @@ var sampleLabelKeys = map[string]string{
 // Samples whose value is zero for a sample type are left out of that
 // type's profile: they add nothing to any sum.
 //
-// No maintained pprof→pprofile translator is available at the
-// collector's v0.165.0 (the contrib translator is not published for it),
-// so this is written here; the pprofile.Set* helpers search linearly and
+// Written here: contrib's pprof translator (pkg/translator/pprof) is not
+// served at the collector's v0.165.0 release, and pdata has none; the pprofile.Set* helpers search linearly and
 // would be quadratic in a real profile, hence the maps.
 func Convert(w forward.Window) (pprofile.Profiles, error) {
 	return convert(w, -1)
