@@ -78,6 +78,7 @@ FUZZ_TARGETS := \
 	agent/identity:FuzzParseCgroup \
 	agent/identity:FuzzParseNotes \
 	agent/identity:FuzzRuleCompile \
+	agent/forward/relabel:FuzzRelabel \
 	cmd/perfhound:FuzzAgentCheckConfig
 FUZZLONG ?= 5m
 

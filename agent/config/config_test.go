@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perfhound/perfhound/agent/forward/relabel"
+
 	"go.yaml.in/yaml/v3"
 
 	"github.com/perfhound/perfhound/bpf"
@@ -101,6 +103,10 @@ func TestEveryKeyRoundTrips(t *testing.T) {
 			IngestionWindow: dur("30m"), Timeout: dur("10s"),
 			BasicAuth: BasicAuth{Username: "12345", PasswordFile: "/etc/perfhound/pyroscope-password"},
 			TLS:       SinkTLS{CAFile: "/etc/perfhound/ca.pem", CertFile: "/etc/perfhound/client.pem", KeyFile: "/etc/perfhound/client.key"},
+			Relabel: relabel.Config{RelabelConfigs: []relabel.Rule{{
+				SourceLabels: []string{"service_name", "env"}, Separator: ptr("/"), Regex: ptr("(.*)/prod"),
+				TargetLabel: "team", Replacement: ptr("$1"), Action: "replace",
+			}}, MaxSeries: 500, MaxLabels: 20},
 		}}},
 		Labels:   map[string]string{"env": "prod", "region": "eu-west-1"},
 		LogLevel: "debug",
@@ -540,3 +546,5 @@ func TestWindowFitsDefaultRollups(t *testing.T) {
 		t.Errorf("a rollup the user wrote that merges nothing was accepted")
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

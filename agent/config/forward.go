@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/perfhound/perfhound/agent/forward"
+	"github.com/perfhound/perfhound/agent/forward/relabel"
 	"github.com/perfhound/perfhound/agent/webauth"
 )
 
@@ -24,11 +26,11 @@ type Forward struct {
 type Sink struct {
 	// Name names the sink's cursor in the store and its metrics.
 	Name string `yaml:"name"`
-	// Type is one of SinkTypes.
+	// Type is one of forward.SinkTypes.
 	Type string `yaml:"type"`
 	URL  string `yaml:"url"`
-	// Protocol is the wire protocol (SinkProtocols: Pyroscope's connect,
-	// grpc or grpcweb).
+	// Protocol is the wire protocol (forward.SinkProtocols: Pyroscope's
+	// connect, grpc or grpcweb; OTLP's grpc or http).
 	Protocol string `yaml:"protocol"`
 	// Tenant is sent as X-Scope-OrgID.
 	Tenant string `yaml:"tenant"`
@@ -40,6 +42,9 @@ type Sink struct {
 	BasicAuth       BasicAuth `yaml:"basic_auth"`
 	BearerTokenFile string    `yaml:"bearer_token_file"`
 	TLS             SinkTLS   `yaml:"tls"`
+	// Relabel is the sink's relabel_configs, max_series and max_labels
+	// (agent/forward/relabel: Prometheus's syntax), at the sink's level.
+	Relabel relabel.Config `yaml:",inline"`
 }
 
 // BasicAuth is a user and the file holding its password.
@@ -55,14 +60,6 @@ type SinkTLS struct {
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
 }
-
-// SinkTypes are the sink types the agent has (agent/daemon's newSink
-// makes each).
-var SinkTypes = []string{"pyroscope"}
-
-// SinkProtocols are the values of each sink type's protocol ("" is the
-// first).
-var SinkProtocols = map[string][]string{"pyroscope": {"connect", "grpc", "grpcweb"}}
 
 // The sinks' bounds and defaults, and why.
 const (
@@ -103,8 +100,8 @@ func (c Config) validateForward(bad func(key, format string, args ...any)) {
 		default:
 			names[s.Name] = i
 		}
-		if !slices.Contains(SinkTypes, s.Type) {
-			bad(key+".type", "%q is none of %s", s.Type, strings.Join(SinkTypes, ", "))
+		if !slices.Contains(forward.SinkTypes, s.Type) {
+			bad(key+".type", "%q is none of %s", s.Type, strings.Join(forward.SinkTypes, ", "))
 		}
 		u, err := url.Parse(s.URL)
 		if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
@@ -112,7 +109,7 @@ func (c Config) validateForward(bad func(key, format string, args ...any)) {
 		} else if u.Scheme == "http" && s.TLS != (SinkTLS{}) {
 			bad(key+".tls", "set for an http:// URL")
 		}
-		if ps, ok := SinkProtocols[s.Type]; ok && s.Protocol != "" && !slices.Contains(ps, s.Protocol) {
+		if ps, ok := forward.SinkProtocols[s.Type]; ok && s.Protocol != "" && !slices.Contains(ps, s.Protocol) {
 			bad(key+".protocol", "%q is none of %s", s.Protocol, strings.Join(ps, ", "))
 		}
 		if w := s.IngestionWindow; w != 0 && (w < MinIngestionWindow || w > c.Retention.MaxAge) {
@@ -130,6 +127,10 @@ func (c Config) validateForward(bad func(key, format string, args ...any)) {
 		}
 		if (s.TLS.CertFile == "") != (s.TLS.KeyFile == "") {
 			bad(key+".tls", "a client certificate needs both cert_file and key_file")
+		}
+		if err := s.Relabel.Validate(); err != nil {
+			// The error names the rule (relabel_configs[i]) or the cap.
+			bad(key, "%v", err)
 		}
 	}
 }

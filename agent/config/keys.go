@@ -19,7 +19,11 @@ func Keys() []string {
 	var walk func(t reflect.Type, prefix string)
 	walk = func(t reflect.Type, prefix string) {
 		for f := range t.Fields() {
-			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "" && strings.Contains(opts, "inline") && f.Type.Kind() == reflect.Struct {
+				walk(f.Type, prefix) // its keys are the parent's
+				continue
+			}
 			if name == "" || name == "-" {
 				continue
 			}

@@ -8,26 +8,33 @@ import (
 	"strings"
 
 	"github.com/perfhound/perfhound/agent/forward"
+	"github.com/perfhound/perfhound/agent/forward/otlp"
 	"github.com/perfhound/perfhound/agent/forward/pyroscope"
+	"github.com/perfhound/perfhound/agent/forward/relabel"
 )
 
-// SinkTypes are the sink types newSink makes.
-var SinkTypes = []string{"pyroscope"}
-
-// newSink is the switch of sink types: each type's package makes its
-// Sink from the sink's config.
+// newSink is the switch of sink types (forward.SinkTypes): each type's
+// package makes its Sink from the sink's config.
 func newSink(c forward.SinkConfig) (forward.Sink, error) {
 	switch c.Type {
-	case "pyroscope":
+	case forward.TypePyroscope:
 		return pyroscope.New(c, pyroscope.Options{})
+	case forward.TypeOTLP:
+		return otlp.FromConfig(c)
 	}
-	return nil, fmt.Errorf("sink %s: type %q is none of %s", c.Name, c.Type, strings.Join(SinkTypes, ", "))
+	return nil, fmt.Errorf("sink %s: type %q is none of %s", c.Name, c.Type, strings.Join(forward.SinkTypes, ", "))
 }
 
 // sinkRelabel is the sink's relabeling step, through which every
-// window's labels pass before its sink sees them: agent/forward/relabel
-// makes it from the sink's config. None yet: the labels go as stored.
-func sinkRelabel(c forward.SinkConfig) (forward.Relabel, error) { return nil, nil }
+// window's labels pass before its sink sees them: its relabel_configs,
+// and the caps on series and labels (agent/forward/relabel).
+func sinkRelabel(c forward.SinkConfig) (forward.Relabel, error) {
+	r, err := relabel.New(c.Relabel)
+	if err != nil {
+		return nil, fmt.Errorf("sink %s: %w", c.Name, err)
+	}
+	return r.Apply, nil
+}
 
 // builtSink is a configured sink made, not yet started.
 type builtSink struct {

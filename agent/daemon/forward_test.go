@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/perfhound/perfhound/agent/forward"
+	"github.com/perfhound/perfhound/agent/forward/otlp"
+	"github.com/perfhound/perfhound/agent/forward/relabel"
 	"github.com/perfhound/perfhound/agent/store"
 	"github.com/perfhound/perfhound/analyzer/observation"
 	"github.com/perfhound/perfhound/analyzer/procrank"
@@ -141,5 +143,38 @@ func wait(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("waited a minute for %s", what)
 		}
 		<-tick.C
+	}
+}
+
+// TestBuildSinks makes a sink of each type from its config, with its
+// relabeling: a rule that drops a label's value drops the window, with
+// the relabeling's reason; the rest pass with their labels.
+func TestBuildSinks(t *testing.T) {
+	drop := "staging"
+	sinks, err := buildSinks([]forward.SinkConfig{
+		{Name: "p", Type: forward.TypePyroscope, URL: "http://127.0.0.1:4040"},
+		{Name: "o", Type: forward.TypeOTLP, URL: "http://127.0.0.1:4317", Protocol: "grpc",
+			Relabel: relabel.Config{RelabelConfigs: []relabel.Rule{{SourceLabels: []string{"env"}, Regex: &drop, Action: "drop"}}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sinks) != 2 {
+		t.Fatalf("%d sinks", len(sinks))
+	}
+	o, ok := sinks[1].sink.(*otlp.Sink)
+	if !ok {
+		t.Fatalf("the otlp sink is a %T", sinks[1].sink)
+	}
+	defer o.Close()
+	at := time.Now()
+	if _, keep, reason := sinks[1].relabel(map[string]string{"service_name": "shop", "env": "staging"}, at); keep || reason != relabel.ReasonDropped {
+		t.Errorf("env=staging: keep %v (%s), want dropped", keep, reason)
+	}
+	if out, keep, _ := sinks[1].relabel(map[string]string{"service_name": "shop", "env": "prod"}, at); !keep || out["env"] != "prod" {
+		t.Errorf("env=prod: %v keep %v", out, keep)
+	}
+	if _, err := buildSinks([]forward.SinkConfig{{Name: "x", Type: "kafka", URL: "http://h"}}); err == nil {
+		t.Error("a sink of an unknown type was made")
 	}
 }

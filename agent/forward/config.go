@@ -11,7 +11,26 @@ import (
 	"os"
 	"time"
 
+	"github.com/perfhound/perfhound/agent/forward/relabel"
+
 	"github.com/perfhound/perfhound/agent/webauth"
+)
+
+// The sink types, each with its wire protocols (the first the default):
+// the one list agent/config validates against and agent/daemon's switch
+// makes sinks of.
+const (
+	TypePyroscope = "pyroscope" // agent/forward/pyroscope: Pyroscope's push.v1
+	TypeOTLP      = "otlp"      // agent/forward/otlp: OTLP profiles to a Collector
+)
+
+// SinkTypes lists the sink types; SinkProtocols each one's protocols.
+var (
+	SinkTypes     = []string{TypePyroscope, TypeOTLP}
+	SinkProtocols = map[string][]string{
+		TypePyroscope: {"connect", "grpc", "grpcweb"},
+		TypeOTLP:      {"grpc", "http"},
+	}
 )
 
 // SinkConfig is one configured sink, as the daemon builds it (from
@@ -21,7 +40,7 @@ type SinkConfig struct {
 	// Name names the sink's cursor in the store and its metrics: a sink
 	// renamed starts from nothing (within its ingestion window).
 	Name string
-	// Type is the backend: "pyroscope" (agent/forward/pyroscope).
+	// Type is the backend, one of SinkTypes.
 	Type string
 	URL  string
 	// Protocol is the wire protocol where a backend speaks several
@@ -36,6 +55,10 @@ type SinkConfig struct {
 	Timeout time.Duration
 	Auth    Auth
 	TLS     TLS
+	// Relabel is the sink's relabeling (agent/forward/relabel); its zero
+	// value changes nothing but caps the series and labels at the
+	// defaults.
+	Relabel relabel.Config
 }
 
 // Auth is how a sink authenticates: basic (a user and a password read
@@ -96,7 +119,7 @@ func (c SinkConfig) HTTPClient(http2 bool) (*http.Client, error) {
 		return nil, fmt.Errorf("sink %s: URL %q: want http:// or https:// and a host", c.Name, c.URL)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	cfg, err := c.tlsConfig()
+	cfg, err := c.TLSConfig()
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +145,9 @@ func (c SinkConfig) HTTPClient(http2 bool) (*http.Client, error) {
 	return &http.Client{Transport: tr, Timeout: timeout}, nil
 }
 
-func (c SinkConfig) tlsConfig() (*tls.Config, error) {
+// TLSConfig is the sink's TLS: its CA and client certificate read from
+// their files; nil when it sets neither (the system's roots).
+func (c SinkConfig) TLSConfig() (*tls.Config, error) {
 	t := c.TLS
 	if t == (TLS{}) {
 		return nil, nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
@@ -17,11 +18,11 @@ import (
 	"github.com/perfhound/perfhound/analyzer/profdecode"
 )
 
-// Relabel is a sink's relabeling of a window's labels: the labels to
-// send, or keep false to drop the window. agent/forward/relabel makes
-// one from a sink's config; nil sends the labels as stored. It must not
-// change the map it is given.
-type Relabel func(labels map[string]string) (out map[string]string, keep bool)
+// Relabel is a sink's relabeling of a window's labels, at the window's
+// end: the labels to send, or keep false to drop the window, with the
+// reason to count it under. agent/forward/relabel makes it from the
+// sink's relabel_configs.
+type Relabel func(labels map[string]string, at time.Time) (out map[string]string, keep bool, reason string)
 
 // Options configure a Forwarder. Zero fields take the defaults.
 type Options struct {
@@ -170,15 +171,31 @@ func (f *Forwarder) Notify() {
 // queued is lost.
 func (f *Forwarder) Reconfigure(sink Sink, window time.Duration, relabel Relabel) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
+	old := f.sink
 	f.sink, f.window, f.relabel = sink, cmp.Or(window, DefaultIngestionWindow), relabel
+	f.mu.Unlock()
+	if old != sink {
+		closeSink(old) // a send in flight on it fails, and is sent again on the new one
+	}
 }
 
-// Close stops the forwarder: a send in flight is canceled (and sent
-// again by the next forwarder of the sink). The cursor stays in the store.
+// Close stops the forwarder, and its sink: a send in flight is canceled
+// (and sent again by the next forwarder of the sink). The cursor stays in
+// the store.
 func (f *Forwarder) Close() {
 	f.cancel()
 	<-f.done
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	closeSink(f.sink)
+}
+
+// closeSink closes a sink that holds connections (an OTLP sink's gRPC
+// client).
+func closeSink(s Sink) {
+	if c, ok := s.(io.Closer); ok {
+		c.Close()
+	}
 }
 
 // Forget removes the sink's metrics (a sink a reload removed).
@@ -371,9 +388,9 @@ func (f *Forwarder) deliver(ctx context.Context, sink Sink, relabel Relabel, k s
 	defer f.hold(-1)
 	w := f.windowOf(rec)
 	if relabel != nil {
-		labels, keep := relabel(w.Labels)
+		labels, keep, reason := relabel(w.Labels, w.End)
 		if !keep {
-			f.drop(ReasonRelabel, k, nil)
+			f.drop(cmp.Or(reason, ReasonRelabel), k, nil)
 			return nil
 		}
 		w.Labels = labels

@@ -350,8 +350,9 @@ func sinkConfig(s config.Sink) forward.SinkConfig {
 	return forward.SinkConfig{
 		Name: s.Name, Type: s.Type, URL: s.URL, Protocol: s.Protocol, Tenant: s.Tenant,
 		IngestionWindow: time.Duration(s.IngestionWindow), Timeout: time.Duration(s.Timeout),
-		Auth: forward.Auth{Username: s.BasicAuth.Username, PasswordFile: s.BasicAuth.PasswordFile, BearerTokenFile: s.BearerTokenFile},
-		TLS:  forward.TLS{CAFile: s.TLS.CAFile, CertFile: s.TLS.CertFile, KeyFile: s.TLS.KeyFile},
+		Auth:    forward.Auth{Username: s.BasicAuth.Username, PasswordFile: s.BasicAuth.PasswordFile, BearerTokenFile: s.BearerTokenFile},
+		TLS:     forward.TLS{CAFile: s.TLS.CAFile, CertFile: s.TLS.CertFile, KeyFile: s.TLS.KeyFile},
+		Relabel: s.Relabel,
 	}
 }
 

@@ -293,3 +293,37 @@ func (s *Sink) post(ctx context.Context, body []byte, profiles int) error {
 	}
 	return partialSuccess(er, profiles)
 }
+
+// FromConfig is the sink of a configured forward.sinks entry of type
+// otlp: for grpc its URL's host:port (https://: TLS, http://: plain
+// text), for http the URL itself; the tenant as X-Scope-OrgID (what
+// Grafana Pyroscope's OTLP endpoint reads), the bearer or basic auth as
+// Authorization, the sink's CA and client certificate.
+func FromConfig(c forward.SinkConfig) (*Sink, error) {
+	u, err := url.Parse(c.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("sink %s: URL %q: want http:// or https:// and a host", c.Name, c.URL)
+	}
+	auth, err := c.AuthHeader()
+	if err != nil {
+		return nil, err
+	}
+	tlsCfg, err := c.TLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	headers := map[string]string{}
+	if c.Tenant != "" {
+		headers["X-Scope-OrgID"] = c.Tenant
+	}
+	if auth != "" {
+		headers["Authorization"] = auth
+	}
+	o := Options{Protocol: Protocol(c.Protocol), Headers: headers, Insecure: u.Scheme == "http", TLS: tlsCfg, Timeout: c.Timeout}
+	if o.Protocol == ProtocolHTTP {
+		o.Endpoint = c.URL
+	} else {
+		o.Endpoint = u.Host
+	}
+	return New(o)
+}
