@@ -39,6 +39,7 @@ import (
 
 	"github.com/perfhound/perfhound/agent/forward"
 	"github.com/perfhound/perfhound/agent/forward/pyroscope"
+	"github.com/perfhound/perfhound/agent/forward/relabel"
 	"github.com/perfhound/perfhound/agent/store"
 	"github.com/perfhound/perfhound/analyzer/observation"
 	"github.com/perfhound/perfhound/analyzer/procrank"
@@ -989,4 +990,50 @@ func TestMeasureStore(t *testing.T) {
 	t.Logf("%s: %d service windows in %d windows of %s over the last hour (%d sent with profiles); profiles %d bytes, requests %d bytes: %.0f bytes a window, %.0f a service window, %.1f MB a day at this rate",
 		src, len(keys), len(starts), span, s.Sent, sink.BytesSent(), body, perHostWindow, float64(body)/float64(s.Sent),
 		float64(body)/float64(len(starts))*float64(24*time.Hour/max(span, time.Second))/1e6)
+}
+
+// TestRelabel: a sink's relabel_configs (agent/forward/relabel) run on
+// every window before it is sent: a service dropped by a rule never
+// reaches the server and is counted under the rule's reason, and a
+// label a rule writes is on what the others send.
+func TestRelabel(t *testing.T) {
+	e := newEnv(t)
+	fx := newFixture(t, 3)
+	now := time.Now().UTC().Truncate(10 * time.Second)
+	const windows = 5
+	for i := range windows {
+		fx.put(t, e.st, now.Add(-time.Duration(windows-i)*10*time.Second))
+	}
+	dropped := fx.names[0]
+	regex, team := dropped, "payments"
+	r, err := relabel.New(relabel.Config{RelabelConfigs: []relabel.Rule{
+		{SourceLabels: []string{"service_name"}, Regex: &regex, Action: "drop"},
+		{TargetLabel: "team", Replacement: &team},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newReceiver()
+	f, err := forward.Start(forward.Options{
+		Name: "pyro", Sink: newSink(t, serve(t, rec), forward.SinkConfig{}, pyroscope.Options{}), Store: e.st, Metrics: e.m,
+		Relabel: r.Apply, Log: slog.New(slog.NewTextHandler(e.logs, nil)),
+		MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond, Poll: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
+	waitFor(t, rec, "every window settled", func() bool { st := f.Stats(); return st.Sent+st.Dropped >= windows*int64(len(fx.names)) })
+	_, acked := rec.snapshot()
+	for _, g := range acked {
+		if g.labels["service_name"] == dropped || g.labels["team"] != team {
+			t.Fatalf("sent %v: want no %s, and team=%s on the rest", g.labels, dropped, team)
+		}
+	}
+	if len(acked) == 0 {
+		t.Fatal("nothing sent")
+	}
+	if got := e.metric(t, "perfhound_agent_forward_windows_dropped_total", map[string]string{"reason": relabel.ReasonDropped}); got != windows {
+		t.Errorf("dropped %s %v, want %d", relabel.ReasonDropped, got, windows)
+	}
 }
