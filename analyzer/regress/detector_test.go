@@ -250,3 +250,28 @@ func TestUnversionedNoDeploy(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentVersions: two versions running at once (a canary), their
+// windows of one start fed in name order, the new one's name first: the
+// old version's next window is not a rollback, and the deploy is the
+// new version's, compared with the old.
+func TestConcurrentVersions(t *testing.T) {
+	base := newSim(6, 1, 19, webService(30))
+	head := base.clone(6)
+	d := New(DefaultOptions())
+	start := t0
+	for i := range 240 { // 40 minutes of "v9"
+		d.Observe(base.window("web", "v9", start.Add(time.Duration(i)*10*time.Second), 1))
+	}
+	at := start.Add(40 * time.Minute)
+	for i := range 12 { // then "v1" (sorting first) beside "v9"
+		w := at.Add(time.Duration(i) * 10 * time.Second)
+		d.Observe(head.window("web", "v1", w, 1))
+		d.Observe(base.window("web", "v9", w, 1))
+	}
+	s := d.services["web"].Value.(*service)
+	newest := s.tracks[len(s.tracks)-1]
+	if newest.version != "v1" || newest.dep == nil || newest.dep.pred != "v9" {
+		t.Fatalf("newest run %s (compared with %v), want v1 compared with v9", newest.version, newest.dep)
+	}
+}

@@ -193,7 +193,7 @@ func newService(name string) *service {
 // observe reads one window of the service.
 func (s *service) observe(w *Window, o *VersionOptions) []Event {
 	tr := s.track(w.Version)
-	if tr == nil || s.returned(tr) {
+	if tr == nil || s.returned(tr, w.Start) {
 		tr = s.start(w, o)
 	}
 	if tr.source == "" && w.CPU.Samples > 0 {
@@ -231,10 +231,11 @@ func (s *service) track(version string) *track {
 // returned tells whether a version comes back after another one started
 // once it had stopped (a rollback, or a redeploy of an older build): that
 // is a new deployment. The same version after a gap (a restart, an idle
-// spell) is the same run.
-func (s *service) returned(tr *track) bool {
+// spell) is the same run, and so is a window of it that starts with the
+// other's first (two versions running at once, fed in name order).
+func (s *service) returned(tr *track, at time.Time) bool {
 	for _, u := range s.tracks {
-		if u != tr && !u.first.Before(tr.lastEnd) {
+		if u != tr && !u.first.Before(tr.lastEnd) && u.first.Before(at) {
 			return true
 		}
 	}
