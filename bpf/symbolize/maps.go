@@ -26,8 +26,12 @@ type procMapping struct {
 
 	key     string // object cache key; "" when there is no object (anonymous, [heap], unreadable)
 	buildID string
-	hasSyms bool // the object has a symbol table
-	hasGo   bool // the object has a Go line table
+	// size and mtime are the file's when it was identified (ns since the
+	// epoch): a later snapshot reuses the identification only while they
+	// hold (a file rewritten in place keeps its inode).
+	size, mtime int64
+	hasSyms     bool // the object has a symbol table
+	hasGo       bool // the object has a Go line table
 }
 
 // readMaps parses the executable mappings of a /proc/PID/maps file.

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Options configures a Symbolizer; the zero value works.
@@ -230,8 +232,9 @@ func (s *Symbolizer) watch(pid int) (*process, error) {
 	})
 	known := s.identified(pid, start)
 	for i := range maps {
-		if k, ok := known[fileOf(maps[i])]; ok {
+		if k, ok := known[fileOf(maps[i])]; ok && s.unchanged(pid, k) {
 			maps[i].key, maps[i].buildID, maps[i].hasSyms, maps[i].hasGo = k.key, k.buildID, k.hasSyms, k.hasGo
+			maps[i].size, maps[i].mtime = k.size, k.mtime
 			continue
 		}
 		s.identify(pid, &maps[i])
@@ -286,6 +289,26 @@ func (s *Symbolizer) identified(pid int, start uint64) map[mappedFile]procMappin
 		}
 	}
 	return out
+}
+
+// unchanged tells whether the file of an identified mapping m is still
+// the one identified, by one stat(2) as the process sees it (/proc/PID/
+// root): the same device, inode, size and modification time. The vDSO is
+// the process's own; a deleted file, or one that does not stat, is
+// identified again.
+func (s *Symbolizer) unchanged(pid int, m procMapping) bool {
+	if m.path == VDSOMapping {
+		return true
+	}
+	if m.deleted || m.mtime == 0 {
+		return false
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(s.opts.ProcFS, strconv.Itoa(pid), "root", m.path), &st); err != nil {
+		return false
+	}
+	major, minor := devOf(st.Dev)
+	return major == m.devMajor && minor == m.devMinor && st.Ino == m.inode && st.Size == m.size && st.Mtim.Nano() == m.mtime
 }
 
 // evictProcessesLocked brings the snapshots under MaxProcesses, dropping a
@@ -421,6 +444,9 @@ func (s *Symbolizer) identify(pid int, m *procMapping) {
 	case strings.HasPrefix(m.path, "/") && m.inode != 0:
 		var f *os.File
 		if f, err = s.openMapped(pid, m); err == nil {
+			if st, serr := fstat(f); serr == nil {
+				m.size, m.mtime = st.Size, st.Mtim.Nano()
+			}
 			o, err = s.loadFile(f, "")
 			f.Close()
 		}

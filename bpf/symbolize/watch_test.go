@@ -81,3 +81,37 @@ func TestWatchGoneAndReused(t *testing.T) {
 		t.Errorf("not watched again: %+v", p)
 	}
 }
+
+// TestWatchFileRewritten: a new snapshot reuses the files its last one
+// identified, unless a file changed in place (same inode, another size
+// or modification time): that one is looked up again.
+func TestWatchFileRewritten(t *testing.T) {
+	f := newFakeProc(t)
+	os.WriteFile(filepath.Join(f.dir, "stat"), []byte("4242 (hot) S 1 4242 4242 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 12345 1000 100\n"), 0o644)
+	os.WriteFile(filepath.Join(f.dir, "maps"), []byte(f.mapsLine(f.ino)), 0o644)
+	s := New(Options{ProcFS: f.procfs})
+	defer s.Close()
+	if err := s.Watch(4242); err != nil {
+		t.Fatal(err)
+	}
+	before := s.Stats()
+	if err := s.Watch(4242); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.ObjectHits+st.ObjectMisses != before.ObjectHits+before.ObjectMisses {
+		t.Fatalf("an unchanged file was looked up again: %+v, before %+v", st, before)
+	}
+	// Rewritten in place: the same inode, a byte longer.
+	w, err := os.OpenFile(f.bin, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte{0})
+	w.Close()
+	if err := s.Watch(4242); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.ObjectHits+st.ObjectMisses == before.ObjectHits+before.ObjectMisses {
+		t.Errorf("a file rewritten in place kept its old identification: %+v", st)
+	}
+}
