@@ -22,7 +22,7 @@ func TestPruneSplit(t *testing.T) {
 	checked, pb, cb := 0, 0, 0
 	for _, pid := range h.PIDs() {
 		for _, p := range h.Split(pid).Profiles {
-			pruned := prune(p.Profile)
+			pruned := observation.Prune(p.Profile, p.Profile.Sample)
 			if err := pruned.CheckValid(); err != nil {
 				t.Fatalf("pid %d %s: %v", pid, p.Kind, err)
 			}
@@ -55,7 +55,7 @@ func TestPruneSplit(t *testing.T) {
 	}
 	// A busy process's split holds a small part of the host's symbols.
 	big := h.Split(h.Rank()[0].PID).Profiles[0]
-	if n, all := len(prune(big.Profile).Location), len(big.Profile.Location); n*2 > all {
+	if n, all := len(observation.Prune(big.Profile, big.Profile.Sample).Location), len(big.Profile.Location); n*2 > all {
 		t.Errorf("the busiest process keeps %d of the host's %d locations", n, all)
 	}
 }
@@ -76,7 +76,9 @@ var profileParse = profile.ParseData
 
 // BenchmarkPrune against BenchmarkCompact: what each costs for every
 // process's profiles of a recorded host window.
-func BenchmarkPrune(b *testing.B)   { benchSplits(b, prune) }
+func BenchmarkPrune(b *testing.B) {
+	benchSplits(b, func(p *profile.Profile) *profile.Profile { return observation.Prune(p, p.Sample) })
+}
 func BenchmarkCompact(b *testing.B) { benchSplits(b, (*profile.Profile).Compact) }
 
 func benchSplits(b *testing.B, shrink func(*profile.Profile) *profile.Profile) {

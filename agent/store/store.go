@@ -33,8 +33,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/pprof/profile"
-
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
@@ -267,7 +265,7 @@ func encode(r *Record, compact bool, hostSeries map[string]bool) ([]byte, error)
 	o.Profiles = make([]observation.Profile, len(r.Obs.Profiles))
 	for i, p := range r.Obs.Profiles {
 		if p.Profile != nil && compact {
-			p.Profile = prune(p.Profile)
+			p.Profile = observation.Prune(p.Profile, p.Profile.Sample)
 		}
 		o.Profiles[i] = p
 	}
@@ -464,50 +462,4 @@ func noteService(tx *bolt.Tx, r *Record) error {
 		return err
 	}
 	return b.Put([]byte(r.Service), v)
-}
-
-// prune is p holding only the mappings, locations and functions its
-// samples use, the samples and those shared with p. A service's split of
-// a host window shares the host's whole symbol table; profile.Compact
-// (a Merge) dropped it too, but rebuilt every sample and location to do
-// so: a tenth of the agent's CPU (agentprof).
-func prune(p *profile.Profile) *profile.Profile {
-	locs := map[*profile.Location]bool{}
-	fns := map[*profile.Function]bool{}
-	maps := map[*profile.Mapping]bool{}
-	q := &profile.Profile{
-		SampleType: p.SampleType, DefaultSampleType: p.DefaultSampleType, Sample: p.Sample,
-		Comments: p.Comments, DropFrames: p.DropFrames, KeepFrames: p.KeepFrames,
-		TimeNanos: p.TimeNanos, DurationNanos: p.DurationNanos, PeriodType: p.PeriodType, Period: p.Period,
-		DocURL: p.DocURL,
-	}
-	for _, s := range p.Sample {
-		for _, l := range s.Location {
-			if locs[l] {
-				continue
-			}
-			locs[l] = true
-			maps[l.Mapping] = true
-			for _, ln := range l.Line {
-				fns[ln.Function] = true
-			}
-		}
-	}
-	// In p's order: the main binary's mapping stays first.
-	for _, m := range p.Mapping {
-		if maps[m] {
-			q.Mapping = append(q.Mapping, m)
-		}
-	}
-	for _, l := range p.Location {
-		if locs[l] {
-			q.Location = append(q.Location, l)
-		}
-	}
-	for _, f := range p.Function {
-		if fns[f] {
-			q.Function = append(q.Function, f)
-		}
-	}
-	return q
 }

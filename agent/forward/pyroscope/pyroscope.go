@@ -342,40 +342,15 @@ func split(p *profile.Profile, l Limits) ([][]byte, error) {
 		}
 	}
 	half := len(p.Sample) / 2
-	a, err := split(part(p, p.Sample[:half]), l)
+	a, err := split(observation.Prune(p, p.Sample[:half]), l)
 	if err != nil {
 		return nil, err
 	}
-	b, err := split(part(p, p.Sample[half:]), l)
+	b, err := split(observation.Prune(p, p.Sample[half:]), l)
 	if err != nil {
 		return nil, err
 	}
 	return append(a, b...), nil
-}
-
-// part is p with only samples, and only what they use.
-func part(p *profile.Profile, samples []*profile.Sample) *profile.Profile {
-	q := shallow(p)
-	q.Sample = samples
-	locs := map[*profile.Location]bool{}
-	fns := map[*profile.Function]bool{}
-	maps := map[*profile.Mapping]bool{}
-	for _, s := range samples {
-		for _, l := range s.Location {
-			if locs[l] {
-				continue
-			}
-			locs[l] = true
-			maps[l.Mapping] = true
-			for _, ln := range l.Line {
-				fns[ln.Function] = true
-			}
-		}
-	}
-	q.Location = slices.DeleteFunc(slices.Clone(p.Location), func(l *profile.Location) bool { return !locs[l] })
-	q.Function = slices.DeleteFunc(slices.Clone(p.Function), func(f *profile.Function) bool { return !fns[f] })
-	q.Mapping = slices.DeleteFunc(slices.Clone(p.Mapping), func(m *profile.Mapping) bool { return !maps[m] })
-	return q
 }
 
 // shallow is a copy of p sharing its samples, locations and the rest
