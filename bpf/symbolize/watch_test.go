@@ -115,3 +115,20 @@ func TestWatchFileRewritten(t *testing.T) {
 		t.Errorf("a file rewritten in place kept its old identification: %+v", st)
 	}
 }
+
+// BenchmarkPIDCheck is what a Builder pays once per PID a window to tell
+// a reused PID: /proc/PID's inode (procInode), against reading the
+// task's stat (readStat), for this test process.
+func BenchmarkPIDCheck(b *testing.B) {
+	pid := os.Getpid()
+	b.Run("inode", func(b *testing.B) {
+		for b.Loop() {
+			procInode("/proc", pid)
+		}
+	})
+	b.Run("stat", func(b *testing.B) {
+		for b.Loop() {
+			readStat("/proc", pid)
+		}
+	})
+}
