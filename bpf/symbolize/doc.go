@@ -64,26 +64,28 @@
 //
 // No file descriptor stays open. An object keeps its PT_LOAD table and a
 // sorted symbol table of 12 bytes a symbol plus the names in one string; a
-// Go object also keeps debug/gosym's line table over its .gopclntab mapped
-// from the file, whose pages are given back after parsing and after each
-// Profile. That mapping holds a reference to the file while the object is
-// cached: a deleted or replaced Go binary's disk space is not freed until
-// the object is evicted or the Symbolizer closed. Caching the Go toolchain's
-// compile binary (26 MB file, 20k functions, 8 MB .gopclntab) retains 3.1 MB
-// of heap (1.1 MB symbols, the rest gosym's cache of function and file
-// names); resolving every one of its functions faults in 5 MB of file-backed
-// pages, given back at the next Profile. Only reading .symtab is budgeted (a
-// large one falls back to .dynsym); the line tables of very large Go
-// binaries are not yet: kubectl-size binaries keep about 16 MB, the largest
-// measured about 33 MB. This kernel's kallsyms (122k text symbols, 64k once
-// the __pfx_ padding is skipped) takes 2.2 MB. The cache is bounded by count
-// (MaxObjects) and by bytes (MaxObjectBytes), and the snapshots by
-// MaxProcesses.
+// Go object also keeps its .gopclntab mapped from the file, read in place,
+// whose pages are given back after parsing and after each Profile. That
+// mapping holds a reference to the file while the object is cached: a
+// deleted or replaced Go binary's disk space is not freed until the object
+// is evicted or the Symbolizer closed. Caching the Go toolchain's compile
+// binary (26 MB file, 20k functions, 8 MB .gopclntab) retains 1.1 MB of
+// heap, its symbols (TestMemoryCompile; 3.1 MB when debug/gosym read the
+// table: its cache of every function name came on top of the symtab's
+// copy); resolving every one of its functions faults in 5 MB of
+// file-backed pages, given back at the next Profile. Only reading .symtab
+// is budgeted (a large one falls back to .dynsym). This kernel's kallsyms
+// (122k text symbols, 64k once the __pfx_ padding is skipped) takes 2.2 MB.
+// The cache is bounded by count (MaxObjects) and by bytes
+// (MaxObjectBytes), and the snapshots by MaxProcesses.
 //
 // # Why it is written here
 //
 // The parsing is the standard library's: debug/elf reads symbols, segments
-// and notes, debug/gosym reads Go line tables. What is ours is the glue
+// and notes, debug/gosym reads the line tables of Go before 1.18. From Go
+// 1.18 on the table is read here (pclntab.go, checked against gosym on
+// real binaries): gosym keeps every function name it decodes, in a cache
+// its caller cannot drop. What is ours is the glue
 // between them, /proc and pprof: mapping snapshots that outlive the
 // process, load bias, the build-ID cache and its bounds, kallsyms, the vDSO,
 // and profile deduplication. No maintained library offers that without a

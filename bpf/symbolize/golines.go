@@ -16,7 +16,8 @@ import (
 )
 
 // goLines answers file:line for the code of a Go binary from its
-// .gopclntab, with debug/gosym.
+// .gopclntab: read in place (pclntab) from Go 1.18 on, with debug/gosym
+// before.
 //
 // Memory: the section is 8 MB for the toolchain's compile binary, so it is
 // mapped from the file rather than copied, and the pages read while listing
@@ -26,7 +27,8 @@ import (
 // names are copied into the object's symtab, and lookups hand PCToLine a
 // one-entry Funcs that covers the PC, which is all it searches.
 type goLines struct {
-	tab    gosym.Table // Funcs, Syms, Files and Objs dropped
+	pcln   *pclntab    // Go 1.18 on
+	tab    gosym.Table // before: Funcs, Syms, Files and Objs dropped
 	region []byte      // the mapping to unmap; nil when the data is on the heap
 	heap   int64       // heap held: the section when not mapped, and gosym's name cache
 	lo, hi uint64      // PCs the table covers
@@ -64,6 +66,17 @@ func newGoLines(ef *elf.File, sec *elf.Section, f *os.File, textStart uint64) (g
 		}
 	}
 	err = guardFaults(func() error {
+		t, err := parsePclntab(data, textStart)
+		if err == nil {
+			if funcs, err = t.funcs(); err != nil {
+				return err
+			}
+			g.pcln, g.lo, g.hi = t, t.pc(0), t.pc(t.nfunc)
+			return nil
+		}
+		if !errors.Is(err, errOldPclntab) {
+			return err
+		}
 		tab, err := gosym.NewTable(nil, gosym.NewLineTable(data, textStart))
 		if err != nil {
 			return err
@@ -99,6 +112,10 @@ func (g *goLines) pcToLine(pc uint64) (file string, line int) {
 		return "", 0
 	}
 	_ = guardFaults(func() error {
+		if g.pcln != nil {
+			file, line = g.pcln.pcToLine(pc)
+			return nil
+		}
 		t := g.tab
 		t.Funcs = []gosym.Func{{Entry: pc, End: pc + 1}}
 		file, line, _ = t.PCToLine(pc)
@@ -107,14 +124,19 @@ func (g *goLines) pcToLine(pc uint64) (file string, line int) {
 	return file, line
 }
 
-func (g *goLines) heapBytes() int64 { return g.heap }
+func (g *goLines) heapBytes() int64 {
+	if g.pcln != nil {
+		return g.heap + g.pcln.heapBytes()
+	}
+	return g.heap
+}
 
 func (g *goLines) release() {
 	if g.region != nil {
 		_ = syscall.Munmap(g.region)
 		g.region = nil
 	}
-	g.tab = gosym.Table{}
+	g.tab, g.pcln = gosym.Table{}, nil
 	g.lo, g.hi = 0, 0
 }
 
