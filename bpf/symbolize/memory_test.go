@@ -124,8 +124,9 @@ func TestTrim(t *testing.T) {
 	}
 }
 
-// An object's memo answers as the tables do, and stays within memoMax
-// whatever the addresses asked.
+// An object's memo answers as the tables do, stays within two generations
+// of memoMax whatever the addresses asked, and keeps the addresses asked
+// again and again through the turnover.
 func TestObjectMemo(t *testing.T) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -148,16 +149,26 @@ func TestObjectMemo(t *testing.T) {
 	if n < 2*memoMax {
 		t.Skipf("%s has %d symbols", exe, n)
 	}
+	hot := o.syms.start(0)
+	o.symbolize(hot)
 	for round := range 2 {
-		for i := 0; i < 2*memoMax; i++ {
+		for i := 1; i < 2*memoMax; i++ {
 			addr := o.syms.start(i)
 			name, file, line, ok := o.symbolize(addr)
 			wname, wfile, wline, wok := o.resolve(addr)
 			if name != wname || file != wfile || line != wline || ok != wok {
 				t.Fatalf("round %d, %#x: memo %s %s:%d %v, tables %s %s:%d %v", round, addr, name, file, line, ok, wname, wfile, wline, wok)
 			}
-			if len(o.memo) > memoMax {
-				t.Fatalf("memo holds %d entries", len(o.memo))
+			if len(o.memo) > memoMax || len(o.old) > memoMax {
+				t.Fatalf("memo holds %d and %d entries", len(o.memo), len(o.old))
+			}
+			_, inMemo := o.memo[hot]
+			_, inOld := o.old[hot]
+			if !inMemo && !inOld {
+				t.Fatalf("round %d, lookup %d: an address asked every %d lookups fell out of the memo", round, i, memoMax/2)
+			}
+			if i%(memoMax/2) == 0 {
+				o.symbolize(hot) // asked every window
 			}
 		}
 	}

@@ -30,13 +30,18 @@ type object struct {
 
 	// memo keeps the addresses resolved before: the same stacks come back
 	// every window, and a Go line-table walk (under a fault guard) was a
-	// fifth of the agent's CPU (agentprof). At most memoMax entries: past
-	// it, it starts over.
-	memo map[uint64]resolved
+	// fifth of the agent's CPU (agentprof). Two generations of at most
+	// memoMax entries each: when memo fills it becomes old and a new one
+	// starts, and a hit in old moves to memo, so what every window asks
+	// for survives the turnover (a single map that started over when full
+	// lost the hot addresses of a process with more than memoMax, and
+	// resolved them again every window: a tenth of the agent's CPU).
+	memo, old map[uint64]resolved
 }
 
-// memoMax bounds an object's memo: about 64 KiB of entries.
-const memoMax = 1024
+// memoMax bounds each of an object's two memo generations: about 128 KiB
+// of entries.
+const memoMax = 2048
 
 // resolved is what symbolize found for one address.
 type resolved struct {
@@ -62,15 +67,18 @@ func (o *object) fileVaddr(off uint64) (uint64, bool) {
 
 // symbolize resolves a link-time address. file and line are set for Go code.
 func (o *object) symbolize(vaddr uint64) (name, file string, line int, ok bool) {
-	if r, hit := o.memo[vaddr]; hit {
+	r, hit := o.memo[vaddr]
+	if hit {
 		return r.name, r.file, r.line, r.ok
 	}
-	name, file, line, ok = o.resolve(vaddr)
-	if o.memo == nil || len(o.memo) >= memoMax {
-		o.memo = make(map[uint64]resolved, 64)
+	if r, hit = o.old[vaddr]; !hit {
+		r.name, r.file, r.line, r.ok = o.resolve(vaddr)
 	}
-	o.memo[vaddr] = resolved{name, file, line, ok}
-	return name, file, line, ok
+	if o.memo == nil || len(o.memo) >= memoMax {
+		o.old, o.memo = o.memo, make(map[uint64]resolved, 64)
+	}
+	o.memo[vaddr] = r
+	return r.name, r.file, r.line, r.ok
 }
 
 // resolve is symbolize without the memo.
@@ -88,7 +96,7 @@ func (o *object) resolve(vaddr uint64) (name, file string, line int, ok bool) {
 
 // bytes approximates the heap the object holds, for Stats.
 func (o *object) bytes() int64 {
-	n := int64(256 + len(o.key) + len(o.buildID) + 24*len(o.loads) + 64*memoMax)
+	n := int64(256 + len(o.key) + len(o.buildID) + 24*len(o.loads) + 2*64*memoMax)
 	n += o.syms.bytes()
 	if o.lines != nil {
 		n += o.lines.heapBytes()
