@@ -100,6 +100,11 @@ type GoService struct {
 	// Version, when set, overrides the version found for the service.
 	Version string            `yaml:"version"`
 	Labels  map[string]string `yaml:"labels"`
+	// RequestsMetric, when set, is the counter of the service's requests
+	// in its Prometheus text at /metrics (e.g. http_requests_total),
+	// summed over its label sets: regression detection then compares a
+	// function's CPU per request, not only its share of the service's.
+	RequestsMetric string `yaml:"requests_metric"`
 }
 
 // Ingest configures the Pyroscope-compatible /ingest endpoint.

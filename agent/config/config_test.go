@@ -91,7 +91,7 @@ func TestEveryKeyRoundTrips(t *testing.T) {
 			Service: "checkout", Version: "1.2", Exe: "/opt/shop/bin/checkout*", Cmdline: `^checkout --port \d+`,
 			Cgroup: "/system.slice/checkout-*.service", Unit: "checkout*.service", Container: "shop-checkout-*",
 		}},
-		GoServices: []GoService{{URL: "http://127.0.0.1:6060", Service: "api", Version: "v3.1.0", Labels: map[string]string{"team": "payments"}}},
+		GoServices: []GoService{{URL: "http://127.0.0.1:6060", Service: "api", Version: "v3.1.0", Labels: map[string]string{"team": "payments"}, RequestsMetric: "http_requests_total"}},
 		Ingest:     Ingest{Enabled: false, MaxMemory: 64 << 20},
 		Regressions: Regressions{Enabled: false, MinShare: 0.02, FDR: 0.001, MinChange: 0.1, BaseWindow: dur("1h"),
 			Boost: Boost{Frequency: 199, Duration: dur("3m"), MaxPerHour: dur("10m")}, Webhook: Webhook{
@@ -299,6 +299,9 @@ func TestValidate(t *testing.T) {
 		{"go_services[0].service", "missing", func(c *Config) { c.GoServices = []GoService{{URL: "http://h:1"}} }},
 		{"go_services[0].labels.a-b", "not allowed", func(c *Config) {
 			c.GoServices = []GoService{{URL: "http://h:1", Service: "a", Labels: map[string]string{"a-b": "x"}}}
+		}},
+		{"go_services[0].requests_metric", "is not a Prometheus metric name", func(c *Config) {
+			c.GoServices = []GoService{{URL: "http://h:1", Service: "a", RequestsMetric: "http-requests"}}
 		}},
 		{"ingest.max_memory", "1MiB cannot hold one pushed body", func(c *Config) { c.Ingest.MaxMemory = 1 << 20 }},
 		{"labels.my label", `' ' is not allowed`, func(c *Config) { c.Labels = map[string]string{"my label": "x"} }},

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/perfhound/perfhound/agent/goscrape"
 	"github.com/perfhound/perfhound/agent/ingest"
 	"github.com/perfhound/perfhound/agent/webauth"
 )
@@ -130,6 +131,9 @@ func (c Config) Validate() error {
 			bad(key+".service", "%v", err)
 		}
 		checkLabels(key+".labels", g.Labels, bad)
+		if g.RequestsMetric != "" && !goscrape.ValidMetricName(g.RequestsMetric) {
+			bad(key+".requests_metric", "%q is not a Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)", g.RequestsMetric)
+		}
 	}
 	if c.Ingest.Enabled && c.Ingest.MaxMemory < MinIngestMemory {
 		bad("ingest.max_memory", "%v cannot hold one pushed body of the largest size; at least %v", c.Ingest.MaxMemory, MinIngestMemory)

@@ -100,6 +100,9 @@ type GoService struct {
 	// Version overrides the build ID the service's profiles carry.
 	Version string
 	Labels  map[string]string
+	// RequestsMetric names the /metrics counter of its requests
+	// (goscrape.Options.RequestsMetric).
+	RequestsMetric string
 }
 
 // Daemon is a running agent.

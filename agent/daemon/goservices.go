@@ -61,7 +61,7 @@ func (d *Daemon) syncScrapers(services []GoService) {
 }
 
 func sameService(a, b GoService) bool {
-	return a.URL == b.URL && a.Service == b.Service && a.Version == b.Version && maps.Equal(a.Labels, b.Labels)
+	return a.URL == b.URL && a.Service == b.Service && a.Version == b.Version && a.RequestsMetric == b.RequestsMetric && maps.Equal(a.Labels, b.Labels)
 }
 
 func (d *Daemon) closeScrapers() {
@@ -89,7 +89,7 @@ func (g *goService) window(ctx context.Context, d time.Duration, ids *identity.R
 		Start:  start.UTC(),
 	}}
 	if g.scraper == nil {
-		s, err := goscrape.NewScraper(ctx, goscrape.Options{BaseURL: g.cfg.URL})
+		s, err := goscrape.NewScraper(ctx, goscrape.Options{BaseURL: g.cfg.URL, RequestsMetric: g.cfg.RequestsMetric})
 		if err != nil {
 			o.Missing = append(o.Missing, observation.Missing{Signal: observation.SignalPprof, Reason: err.Error()})
 			// Wait out the window, so that an unreachable service is

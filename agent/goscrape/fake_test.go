@@ -530,21 +530,29 @@ process_cpu_seconds_total 12.5
 
 func TestParsePromLine(t *testing.T) {
 	for line, want := range map[string]struct {
-		name  string
-		value float64
-		ok    bool
+		name    string
+		labeled bool
+		value   float64
+		ok      bool
 	}{
-		"go_goroutines 42\n":                           {"go_goroutines", 42, true},
-		"go_memstats_heap_alloc_bytes 4.2e+06 1700000": {"go_memstats_heap_alloc_bytes", 4.2e6, true},
-		`go_gc_duration_seconds{quantile="0.5"} 3e-05`: {},
-		"# TYPE go_goroutines gauge":                   {},
-		"":                                             {},
-		"go_goroutines":                                {},
-		"go_goroutines many":                           {},
+		"go_goroutines 42\n":                                     {"go_goroutines", false, 42, true},
+		"go_memstats_heap_alloc_bytes 4.2e+06 1700000":           {"go_memstats_heap_alloc_bytes", false, 4.2e6, true},
+		`go_gc_duration_seconds{quantile="0.5"} 3e-05`:           {"go_gc_duration_seconds", true, 3e-5, true},
+		`http_requests_total{code="200",path="/a b}"} 7 1700000`: {"http_requests_total", true, 7, true},
+		`http_requests_total{path="say \"}\" twice"} 5`:          {"http_requests_total", true, 5, true},
+		`http_requests_total{path="/"`:                           {},
+		`http_requests_total{path="/"}`:                          {},
+		"http_requests_total\t12":                                {"http_requests_total", false, 12, true},
+		"# TYPE go_goroutines gauge":                             {},
+		"":                                                       {},
+		"go_goroutines":                                          {},
+		"go_goroutines many":                                     {},
+		"go_goroutines NaN":                                      {},
+		"{} 1":                                                   {},
 	} {
-		name, value, ok := parsePromLine(line)
-		if name != want.name || value != want.value || ok != want.ok {
-			t.Errorf("%q: %q %v %v, want %q %v %v", line, name, value, ok, want.name, want.value, want.ok)
+		name, labeled, value, ok := parsePromLine(line)
+		if name != want.name || labeled != want.labeled || value != want.value || ok != want.ok {
+			t.Errorf("%q: %q %v %v %v, want %q %v %v %v", line, name, labeled, value, ok, want.name, want.labeled, want.value, want.ok)
 		}
 	}
 }

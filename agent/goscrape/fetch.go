@@ -23,6 +23,7 @@ type client struct {
 	http     *http.Client
 	timeout  time.Duration
 	maxBytes int64
+	requests string // the /metrics counter of the service's requests, "" for none
 }
 
 func newClient(baseURL string, hc *http.Client, timeout time.Duration, maxBytes int64) (*client, error) {

@@ -48,6 +48,11 @@ type Options struct {
 	// Profiles are which of cpu, heap, allocs, goroutine, block and mutex
 	// to take; default all.
 	Profiles []string
+	// RequestsMetric, when set, is the counter in the service's
+	// Prometheus text at /metrics that counts its requests (e.g.
+	// http_requests_total, or a histogram's _count), summed over its
+	// label sets: its rate is the series service.requests.
+	RequestsMetric string
 }
 
 // Result is what one window of scraping collected.
@@ -113,6 +118,9 @@ func NewScraper(ctx context.Context, opts Options) (*Scraper, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.RequestsMetric != "" && !ValidMetricName(opts.RequestsMetric) {
+		return nil, fmt.Errorf("requests metric %q is not a Prometheus metric name", opts.RequestsMetric)
+	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = defaultTimeout
 	}
@@ -133,6 +141,7 @@ func NewScraper(ctx context.Context, opts Options) (*Scraper, error) {
 		s.Close()
 		return nil, err
 	}
+	c.requests = opts.RequestsMetric
 	s.c, s.vars = c, &varsReader{c: c}
 	for _, k := range specs {
 		s.jobs = append(s.jobs, &job{spec: k, url: c.pprofURL(k.path)})
@@ -243,4 +252,18 @@ func (o Options) kinds() ([]kindSpec, error) {
 		}
 	}
 	return out, nil
+}
+
+// ValidMetricName says whether name is a Prometheus metric name in the
+// classic charset, [a-zA-Z_:][a-zA-Z0-9_:]*.
+func ValidMetricName(name string) bool {
+	for i, c := range name {
+		switch {
+		case c == '_' || c == ':' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z':
+		case '0' <= c && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return name != ""
 }

@@ -12,8 +12,10 @@ import (
 )
 
 // Prometheus text is read by hand, a line at a time, for the few go_*
-// samples below, none of which has labels: prometheus/common's parser
-// would bring a dependency tree for what these lines need.
+// samples below, none of which has labels, and the one counter a config
+// names as the service's requests (summed over its label sets):
+// prometheus/common's parser would bring a dependency tree for what these
+// lines need.
 var promGauges = map[string]observation.SeriesName{
 	"go_memstats_heap_alloc_bytes": observation.GoHeapAlloc,
 	"go_memstats_heap_sys_bytes":   observation.GoHeapSys,
@@ -40,16 +42,24 @@ func (c *client) fetchMetrics(ctx context.Context) (*vars, error) {
 		return nil, fmt.Errorf("not Prometheus text: got %s from %s", r.contentType, r.url)
 	}
 	v := &vars{at: r.at, gauges: map[observation.SeriesName]float64{}, counters: map[observation.SeriesName]float64{}}
+	requests, found := 0.0, false
 	for line := range bytes.Lines(r.body) {
-		name, value, ok := parsePromLine(string(line))
-		if !ok {
-			continue
+		name, labeled, value, ok := parsePromLine(string(line))
+		switch {
+		case !ok:
+		case c.requests != "" && name == c.requests:
+			requests, found = requests+value, true
+		case labeled:
+		default:
+			if s, ok := promGauges[name]; ok {
+				v.gauges[s] = value
+			} else if s, ok := promCounters[name]; ok {
+				v.counters[s] = value
+			}
 		}
-		if s, ok := promGauges[name]; ok {
-			v.gauges[s] = value
-		} else if s, ok := promCounters[name]; ok {
-			v.counters[s] = value
-		}
+	}
+	if found {
+		v.counters[observation.ServiceRequests] = requests
 	}
 	if len(v.gauges)+len(v.counters) == 0 {
 		return nil, fmt.Errorf("no go_* runtime metrics in %s", r.url)
@@ -57,22 +67,73 @@ func (c *client) fetchMetrics(ctx context.Context) (*vars, error) {
 	return v, nil
 }
 
-// parsePromLine reads "name value [timestamp]"; comments, blank lines and
-// samples with labels come back not ok.
-func parsePromLine(line string) (name string, value float64, ok bool) {
+// fetchRequests reads the requests counter alone from /metrics, for a
+// service whose runtime statistics come from expvar: its sum over its
+// label sets, or false when /metrics does not have it.
+func (c *client) fetchRequests(ctx context.Context) (float64, bool, error) {
+	r, err := c.get(ctx, c.url("/metrics"), 0)
+	if err != nil {
+		return 0, false, err
+	}
+	if r.contentType != "text/plain" {
+		return 0, false, fmt.Errorf("not Prometheus text: got %s from %s", r.contentType, r.url)
+	}
+	sum, found := 0.0, false
+	for line := range bytes.Lines(r.body) {
+		if name, _, value, ok := parsePromLine(string(line)); ok && name == c.requests {
+			sum, found = sum+value, true
+		}
+	}
+	return sum, found, nil
+}
+
+// parsePromLine reads "name[{labels}] value [timestamp]": labeled says
+// whether the sample had labels. Comments, blank lines and malformed
+// samples come back not ok.
+func parsePromLine(line string) (name string, labeled bool, value float64, ok bool) {
 	line = strings.TrimSpace(line)
 	if line == "" || line[0] == '#' {
-		return "", 0, false
+		return "", false, 0, false
 	}
-	fields := strings.Fields(line)
-	if len(fields) < 2 || strings.ContainsRune(fields[0], '{') {
-		return "", 0, false
+	end := strings.IndexAny(line, "{ \t")
+	if end <= 0 {
+		return "", false, 0, false
 	}
-	v, err := strconv.ParseFloat(fields[1], 64)
+	name, rest := line[:end], line[end:]
+	if rest[0] == '{' {
+		n := labelsEnd(rest)
+		if n < 0 {
+			return "", false, 0, false
+		}
+		rest, labeled = rest[n:], true
+	}
+	fields := strings.Fields(rest)
+	if len(fields) < 1 {
+		return "", false, 0, false
+	}
+	v, err := strconv.ParseFloat(fields[0], 64)
 	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
 		// NaN and ±Inf are valid in the text format, but not a
 		// measurement a series can hold.
-		return "", 0, false
+		return "", false, 0, false
 	}
-	return fields[0], v, true
+	return name, labeled, v, true
+}
+
+// labelsEnd returns the length of the label set that s starts with, up to
+// and including its closing brace, or -1: label values are quoted, and may
+// hold braces and escaped quotes.
+func labelsEnd(s string) int {
+	quoted := false
+	for i := 1; i < len(s); i++ {
+		switch c := s[i]; {
+		case quoted && c == '\\':
+			i++
+		case c == '"':
+			quoted = !quoted
+		case !quoted && c == '}':
+			return i + 1
+		}
+	}
+	return -1
 }

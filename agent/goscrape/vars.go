@@ -42,6 +42,7 @@ var (
 	rateSeries = []observation.SeriesName{
 		observation.GoGCCount,
 		observation.GoAllocRate,
+		observation.ServiceRequests,
 	}
 )
 
@@ -77,7 +78,7 @@ func (r *varsReader) readStart(ctx context.Context) {
 	}
 	v, err := r.c.fetchExpvar(ctx)
 	if err == nil {
-		r.start = v
+		r.start = r.withRequests(ctx, v)
 		return
 	}
 	var te *transportError
@@ -99,8 +100,8 @@ func (r *varsReader) readEnd(ctx context.Context) {
 	var err error
 	if r.metrics {
 		r.end, err = r.c.fetchMetrics(ctx)
-	} else {
-		r.end, err = r.c.fetchExpvar(ctx)
+	} else if r.end, err = r.c.fetchExpvar(ctx); err == nil {
+		r.end = r.withRequests(ctx, r.end)
 	}
 	if err != nil {
 		r.end = nil
@@ -110,6 +111,20 @@ func (r *varsReader) readEnd(ctx context.Context) {
 		return
 	}
 	r.last = r.end
+}
+
+// withRequests adds the requests counter, read from /metrics, to an
+// expvar reading; a failure to read it is the window's to report.
+func (r *varsReader) withRequests(ctx context.Context, v *vars) *vars {
+	if r.c == nil || r.c.requests == "" {
+		return v
+	}
+	if x, ok, err := r.c.fetchRequests(ctx); err != nil {
+		r.errs = append(r.errs, fmt.Errorf("%s: %w", observation.ServiceRequests, err))
+	} else if ok {
+		v.counters[observation.ServiceRequests] = x
+	}
+	return v
 }
 
 // series returns the series, and why some or all are missing ("" when
@@ -128,6 +143,11 @@ func (r *varsReader) series(labels map[string]string) ([]observation.Series, str
 	if a, b := r.start, r.end; a != nil && b != nil && a.gc != nil && b.gc != nil && b.gc.numGC > a.gc.numGC+256 {
 		why = append(why, fmt.Sprintf("%s: %d collections in the window and the runtime keeps the last 256 pauses: the older %d are not in the series",
 			observation.GoGCPause, b.gc.numGC-a.gc.numGC, b.gc.numGC-a.gc.numGC-256))
+	}
+	if b := r.end; r.c != nil && r.c.requests != "" && b != nil {
+		if _, ok := b.counters[observation.ServiceRequests]; !ok {
+			why = append(why, fmt.Sprintf("%s: no %s in the Prometheus text at /metrics", observation.ServiceRequests, r.c.requests))
+		}
 	}
 	return out, strings.Join(why, "; ")
 }

@@ -176,6 +176,12 @@ const (
 	GoGCPause       SeriesName = "go.gc.pause"        // seconds: one point per GC that ended in the window
 )
 
+// ServiceRequests is the requests a service served, per second over the
+// window: the rate of the counter its config names (go_services[].
+// requests_metric), all of its label sets summed. It is the unit of work
+// regression detection compares a function's cost per (analyzer/regress).
+const ServiceRequests SeriesName = "service.requests"
+
 // SeriesSpec is a catalogued series with the unit it is recorded in.
 type SeriesSpec struct {
 	Name SeriesName
@@ -219,6 +225,7 @@ var seriesCatalogue = [...]SeriesSpec{
 	{GoHeapAlloc, "bytes"}, {GoHeapSys, "bytes"}, {GoHeapInuse, "bytes"}, {GoHeapObjects, "objects"},
 	{GoHeapGoal, "bytes"}, {GoGCCPUFraction, "ratio"}, {GoGoroutines, "goroutines"},
 	{GoGCCount, "1/s"}, {GoAllocRate, "bytes/s"}, {GoGCPause, "seconds"},
+	{ServiceRequests, "1/s"},
 }
 
 // Catalogue lists every series name with its unit.

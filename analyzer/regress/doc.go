@@ -42,7 +42,8 @@
 //
 // A function's cost is its share of the service's samples (its share of
 // the service's CPU, FBDetect's gCPU), or, when every window of both
-// sides counts requests (Window.Requests; nothing records one yet), its
+// sides counts requests (Window.Requests: the series service.requests,
+// from the counter a Go service's config names), its
 // CPU per request. A share does not move with the load, a sum of CPU time
 // does.
 //

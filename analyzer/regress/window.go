@@ -15,9 +15,9 @@ var cpuSources = []observation.ProfileSource{observation.SourceEBPF, observation
 // WindowOf is what the detector reads of a stored window's observation of
 // service and version, judged as s: the on-CPU samples by function of
 // the first source of cpuSources that has a cpu profile (all of that
-// source's cpu profiles, summed), its memory at the window's end, and no
-// request count (no collector records one yet: Requests stays 0 and the
-// cost is a share of the service's CPU).
+// source's cpu profiles, summed), its memory at the window's end, and its
+// requests (0 unless its config names a requests counter: the cost is
+// then a share of the service's CPU).
 func WindowOf(o *observation.Observation, service, version string, s verdict.Summary) Window {
 	w := Window{Service: service, Version: version, Start: o.Meta.Start, Duration: o.Meta.Duration, Verdict: s}
 	for _, src := range cpuSources {
@@ -33,7 +33,21 @@ func WindowOf(o *observation.Observation, service, version string, s verdict.Sum
 		}
 	}
 	w.Memory = memoryOf(o)
+	w.Requests = requestsOf(o)
 	return w
+}
+
+// requestsOf is how many requests the service served in the window: the
+// service.requests rates (one per scraped endpoint, each over the window)
+// times the window's length; 0 when none was recorded.
+func requestsOf(o *observation.Observation) float64 {
+	var n float64
+	for _, s := range o.SeriesNamed(observation.ServiceRequests, nil) {
+		for _, p := range s.Points {
+			n += p.Value * o.Meta.Duration.Seconds()
+		}
+	}
+	return n
 }
 
 // memoryOf is the service's resident memory at the window's end: the

@@ -256,3 +256,23 @@ func TestWindowOfMixedRates(t *testing.T) {
 		t.Errorf("merged window: %v samples at %v s each, want 12 at %v", w.CPU.Samples, w.CPU.Period, want)
 	}
 }
+
+// TestWindowOfRequests: a window's requests are its service.requests
+// rates times its length, summed over the endpoints that recorded one;
+// none recorded is 0, unknown.
+func TestWindowOfRequests(t *testing.T) {
+	rate := func(v float64, url string) observation.Series {
+		return observation.Series{Name: observation.ServiceRequests, Unit: "1/s", Labels: map[string]string{"url": url},
+			Points: []observation.Point{{Time: time.Unix(10, 0), Value: v}}}
+	}
+	o := &observation.Observation{Meta: observation.Meta{Start: time.Unix(0, 0), Duration: 10 * time.Second},
+		Series: []observation.Series{rate(120, "http://a"), rate(30, "http://b"),
+			{Name: observation.GoHeapAlloc, Unit: "bytes", Points: []observation.Point{{Time: time.Unix(10, 0), Value: 1 << 20}}}}}
+	if w := WindowOf(o, "api", "v1", verdict.Summary{}); w.Requests != 1500 {
+		t.Errorf("requests %v, want (120 + 30)/s over 10 s = 1500", w.Requests)
+	}
+	o.Series = o.Series[2:]
+	if w := WindowOf(o, "api", "v1", verdict.Summary{}); w.Requests != 0 {
+		t.Errorf("requests %v without a rate, want 0", w.Requests)
+	}
+}

@@ -337,7 +337,7 @@ func live(cfg config.Config) daemon.Live {
 		},
 	}
 	for _, g := range cfg.GoServices {
-		l.GoServices = append(l.GoServices, daemon.GoService{URL: g.URL, Service: g.Service, Version: g.Version, Labels: g.Labels})
+		l.GoServices = append(l.GoServices, daemon.GoService{URL: g.URL, Service: g.Service, Version: g.Version, Labels: g.Labels, RequestsMetric: g.RequestsMetric})
 	}
 	for _, s := range cfg.Forward.Sinks {
 		l.Forward = append(l.Forward, sinkConfig(s))
