@@ -126,7 +126,8 @@ func TestTrim(t *testing.T) {
 
 // An object's memo answers as the tables do, stays within two generations
 // of memoMax whatever the addresses asked, and keeps the addresses asked
-// again and again through the turnover.
+// again and again through the turnover; the object's size stays what it
+// was when cached.
 func TestObjectMemo(t *testing.T) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -149,6 +150,7 @@ func TestObjectMemo(t *testing.T) {
 	if n < 2*memoMax {
 		t.Skipf("%s has %d symbols", exe, n)
 	}
+	size := o.bytes() // what the cache added for it, and takes off when it drops it
 	hot := o.syms.start(0)
 	o.symbolize(hot)
 	for round := range 2 {
@@ -171,5 +173,8 @@ func TestObjectMemo(t *testing.T) {
 				o.symbolize(hot) // asked every window
 			}
 		}
+	}
+	if got := o.bytes(); got != size {
+		t.Errorf("the object's size moved from %d to %d bytes with lookups: the cache's count would drift", size, got)
 	}
 }

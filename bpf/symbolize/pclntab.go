@@ -34,6 +34,7 @@ type pclntab struct {
 	filetab   []byte
 	pctab     []byte
 	files     map[uint32]string // file names looked up, by offset in filetab
+	nfiles    uint64
 }
 
 // go118Magic and go120Magic are the pclntab magics of Go 1.18-1.19 and of
@@ -87,7 +88,7 @@ func parsePclntab(data []byte, textStart uint64) (*pclntab, error) {
 	if nfunc == 0 || nfunc > 1<<28 {
 		return nil, fmt.Errorf("pclntab of %d functions", nfunc)
 	}
-	t.nfunc = uint32(nfunc)
+	t.nfunc, t.nfiles = uint32(nfunc), min(word(1), 1<<24)
 	var err error
 	for i, dst := range []*[]byte{&t.funcnames, &t.cutab, &t.filetab, &t.pctab, &t.funcdata} {
 		if *dst, err = from(3 + i); err != nil {
@@ -245,11 +246,7 @@ func (t *pclntab) pcToLine(pc uint64) (file string, line int) {
 	return file, line
 }
 
-// heapBytes estimates the file names held.
-func (t *pclntab) heapBytes() int64 {
-	var n int64
-	for _, f := range t.files {
-		n += int64(len(f)) + 48
-	}
-	return n
-}
+// heapBytes bounds the file names the table can come to hold, were every
+// one looked up: fixed from the start, since the object cache adds an
+// object's size when it caches it and takes the same off when it drops it.
+func (t *pclntab) heapBytes() int64 { return int64(t.nfiles) * 96 }
