@@ -543,6 +543,7 @@ func TestParsePromLine(t *testing.T) {
 		`http_requests_total{path="/"`:                           {},
 		`http_requests_total{path="/"}`:                          {},
 		"http_requests_total\t12":                                {"http_requests_total", false, 12, true},
+		`http_requests_total {code="200"} 9`:                     {"http_requests_total", true, 9, true},
 		"# TYPE go_goroutines gauge":                             {},
 		"":                                                       {},
 		"go_goroutines":                                          {},

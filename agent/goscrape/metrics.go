@@ -99,8 +99,9 @@ func parsePromLine(line string) (name string, labeled bool, value float64, ok bo
 	if end <= 0 {
 		return "", false, 0, false
 	}
-	name, rest := line[:end], line[end:]
-	if rest[0] == '{' {
+	// Blanks may separate the name from its label set.
+	name, rest := line[:end], strings.TrimLeft(line[end:], " \t")
+	if strings.HasPrefix(rest, "{") {
 		n := labelsEnd(rest)
 		if n < 0 {
 			return "", false, 0, false

@@ -115,3 +115,25 @@ func TestScraperRequests(t *testing.T) {
 		t.Errorf("a malformed metric name: %v", err)
 	}
 }
+
+// TestVarsSeriesRequestsFell: a requests counter that fell (a label set
+// deleted, a restart) loses its own rate and says so; the runtime's rates
+// stand.
+func TestVarsSeriesRequestsFell(t *testing.T) {
+	at := time.Unix(1700000000, 0)
+	a := &vars{at: at, gauges: map[observation.SeriesName]float64{}, counters: map[observation.SeriesName]float64{
+		observation.GoAllocRate: 1000, observation.ServiceRequests: 500}}
+	b := &vars{at: at.Add(2 * time.Second), gauges: map[observation.SeriesName]float64{}, counters: map[observation.SeriesName]float64{
+		observation.GoAllocRate: 3000, observation.ServiceRequests: 300}}
+	out, err := varsSeries(a, b, nil)
+	if err == nil || !strings.Contains(err.Error(), "requests counter went from 500 to 300") {
+		t.Errorf("err %v, want the requests counter's fall said", err)
+	}
+	got := map[observation.SeriesName]float64{}
+	for _, s := range out {
+		got[s.Name] = s.Points[0].Value
+	}
+	if _, ok := got[observation.ServiceRequests]; ok || got[observation.GoAllocRate] != 1000 {
+		t.Errorf("series %v: want go.alloc.rate 1000/s and no service.requests", got)
+	}
+}

@@ -58,12 +58,13 @@ type varsReader struct {
 
 	start, end *vars   // the window's
 	errs       []error // why expvar, or a reading, is missing in the window
+	reqFailed  bool    // reading the requests counter failed in the window
 }
 
 // readStart takes the window's start: the previous window's end reading,
 // or a reading now when there is none.
 func (r *varsReader) readStart(ctx context.Context) {
-	r.start, r.end, r.errs = r.last, nil, nil
+	r.start, r.end, r.errs, r.reqFailed = r.last, nil, nil, false
 	r.last = nil
 	if r.start != nil {
 		return
@@ -121,6 +122,7 @@ func (r *varsReader) withRequests(ctx context.Context, v *vars) *vars {
 	}
 	if x, ok, err := r.c.fetchRequests(ctx); err != nil {
 		r.errs = append(r.errs, fmt.Errorf("%s: %w", observation.ServiceRequests, err))
+		r.reqFailed = true
 	} else if ok {
 		v.counters[observation.ServiceRequests] = x
 	}
@@ -144,7 +146,7 @@ func (r *varsReader) series(labels map[string]string) ([]observation.Series, str
 		why = append(why, fmt.Sprintf("%s: %d collections in the window and the runtime keeps the last 256 pauses: the older %d are not in the series",
 			observation.GoGCPause, b.gc.numGC-a.gc.numGC, b.gc.numGC-a.gc.numGC-256))
 	}
-	if b := r.end; r.c != nil && r.c.requests != "" && b != nil {
+	if b := r.end; r.c != nil && r.c.requests != "" && b != nil && !r.reqFailed {
 		if _, ok := b.counters[observation.ServiceRequests]; !ok {
 			why = append(why, fmt.Sprintf("%s: no %s in the Prometheus text at /metrics", observation.ServiceRequests, r.c.requests))
 		}
@@ -177,15 +179,23 @@ func varsSeries(a, b *vars, labels map[string]string) ([]observation.Series, err
 	if dt <= 0 {
 		return out, nil
 	}
+	// The requests counter is the service's own: it can fall without a
+	// restart (a label set deleted), and then only its rate is lost.
+	var reqErr error
+	if x0, ok := a.counters[observation.ServiceRequests]; ok {
+		if x1, ok := b.counters[observation.ServiceRequests]; ok && x1 < x0 {
+			reqErr = fmt.Errorf("%s: the requests counter went from %g to %g in the window (a restart, or label sets deleted): no rate", observation.ServiceRequests, x0, x1)
+		}
+	}
 	for name, x0 := range a.counters {
-		if x1, ok := b.counters[name]; ok && x1 < x0 {
-			return out, errors.New("runtime counters went backwards during the window (the service restarted?): no rates")
+		if x1, ok := b.counters[name]; ok && x1 < x0 && name != observation.ServiceRequests {
+			return out, errors.Join(errors.New("runtime counters went backwards during the window (the service restarted?): no rates"), reqErr)
 		}
 	}
 	for _, r := range rateSeries {
 		x0, ok0 := a.counters[r]
 		x1, ok1 := b.counters[r]
-		if ok0 && ok1 {
+		if ok0 && ok1 && !(r == observation.ServiceRequests && reqErr != nil) {
 			out = append(out, observation.Series{Name: r, Unit: r.Unit(), Labels: labels,
 				Points: []observation.Point{{Time: stamp(b.at), Value: (x1 - x0) / dt}}})
 		}
@@ -204,7 +214,7 @@ func varsSeries(a, b *vars, labels map[string]string) ([]observation.Series, err
 			out = append(out, pauses)
 		}
 	}
-	return out, nil
+	return out, reqErr
 }
 
 func (v *vars) gauge(name observation.SeriesName) (float64, bool) {

@@ -37,15 +37,22 @@ func WindowOf(o *observation.Observation, service, version string, s verdict.Sum
 	return w
 }
 
-// requestsOf is how many requests the service served in the window: the
-// service.requests rates (one per scraped endpoint, each over the window)
-// times the window's length; 0 when none was recorded.
+// requestsOf is how many requests the service served in the window: for
+// each scraped endpoint's service.requests series, its mean rate times
+// the window's length, summed; 0 when none was recorded. A series has one
+// point per window it covers: a stored record rolled up from six 10-s
+// windows has six, and a length of 60 s.
 func requestsOf(o *observation.Observation) float64 {
 	var n float64
 	for _, s := range o.SeriesNamed(observation.ServiceRequests, nil) {
-		for _, p := range s.Points {
-			n += p.Value * o.Meta.Duration.Seconds()
+		if len(s.Points) == 0 {
+			continue
 		}
+		var sum float64
+		for _, p := range s.Points {
+			sum += p.Value
+		}
+		n += sum / float64(len(s.Points)) * o.Meta.Duration.Seconds()
 	}
 	return n
 }

@@ -271,6 +271,18 @@ func TestWindowOfRequests(t *testing.T) {
 	if w := WindowOf(o, "api", "v1", verdict.Summary{}); w.Requests != 1500 {
 		t.Errorf("requests %v, want (120 + 30)/s over 10 s = 1500", w.Requests)
 	}
+	// Rolled up: six 10-s windows merged into one of a minute, each
+	// window's rate a point of the one series.
+	rolled := &observation.Observation{Meta: observation.Meta{Start: time.Unix(0, 0), Duration: time.Minute}}
+	r := rate(0, "http://a")
+	r.Points = nil
+	for i, v := range []float64{100, 110, 120, 130, 140, 150} {
+		r.Points = append(r.Points, observation.Point{Time: time.Unix(int64(10*(i+1)), 0), Value: v})
+	}
+	rolled.Series = []observation.Series{r}
+	if w := WindowOf(rolled, "api", "v1", verdict.Summary{}); math.Abs(w.Requests-7500) > 1e-6 {
+		t.Errorf("rolled-up requests %v, want 125/s on average over 60 s = 7500", w.Requests)
+	}
 	o.Series = o.Series[2:]
 	if w := WindowOf(o, "api", "v1", verdict.Summary{}); w.Requests != 0 {
 		t.Errorf("requests %v without a rate, want 0", w.Requests)

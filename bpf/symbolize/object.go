@@ -34,14 +34,13 @@ type object struct {
 	// memoMax entries each: when memo fills it becomes old and a new one
 	// starts, and a hit in old moves to memo, so what every window asks
 	// for survives the turnover (a single map that started over when full
-	// lost the hot addresses of a process with more than memoMax, and
-	// resolved them again every window: a tenth of the agent's CPU).
+	// lost the hot addresses of a process with more than memoMax).
 	memo, old map[uint64]resolved
 }
 
-// memoMax bounds each of an object's two memo generations: about 128 KiB
+// memoMax bounds each of an object's two memo generations: about 64 KiB
 // of entries.
-const memoMax = 2048
+const memoMax = 1024
 
 // resolved is what symbolize found for one address.
 type resolved struct {

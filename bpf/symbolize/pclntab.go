@@ -95,6 +95,13 @@ func parsePclntab(data []byte, textStart uint64) (*pclntab, error) {
 			return nil, err
 		}
 	}
+	// The file names end where the pc tables begin (the linker's order):
+	// that bounds what a lookup can read of them, and so what the cache of
+	// names looked up can hold, whatever a malformed table says.
+	if ft, pt := word(5), word(6); pt > ft {
+		t.filetab = t.filetab[:min(uint64(len(t.filetab)), pt-ft)]
+	}
+	t.nfiles = min(t.nfiles, uint64(len(t.filetab)))
 	if n := (2*uint64(t.nfunc) + 1) * 4; n > uint64(len(t.funcdata)) {
 		return nil, errors.New("pclntab function table truncated")
 	}
@@ -175,7 +182,10 @@ func (t *pclntab) pcvalue(off uint32, entry, target uint64) (int32, bool) {
 	}
 	p := t.pctab[off:]
 	val, pc := int32(-1), entry
-	for first := true; ; first = false {
+	for {
+		// A zero value delta ends the table, but for the first pair (the
+		// runtime's and gosym's rule: while pc is still the entry).
+		first := pc == entry
 		uvdelta, n := binary.Uvarint(p)
 		if n <= 0 || uvdelta > 1<<32-1 {
 			return 0, false
@@ -241,12 +251,16 @@ func (t *pclntab) pcToLine(pc uint64) (file string, line int) {
 			return "", line
 		}
 		file = string(b)
-		t.files[off] = file
+		if uint64(len(t.files)) < t.nfiles {
+			t.files[off] = file
+		}
 	}
 	return file, line
 }
 
 // heapBytes bounds the file names the table can come to hold, were every
-// one looked up: fixed from the start, since the object cache adds an
-// object's size when it caches it and takes the same off when it drops it.
-func (t *pclntab) heapBytes() int64 { return int64(t.nfiles) * 96 }
+// one looked up: at most nfiles names, whose bytes the file table holds,
+// and a map slot each. Fixed from the start, since the object cache adds
+// an object's size when it caches it and takes the same off when it drops
+// it.
+func (t *pclntab) heapBytes() int64 { return int64(len(t.filetab)) + int64(t.nfiles)*48 }
