@@ -386,7 +386,7 @@ func (f *Forwarder) deliver(ctx context.Context, sink Sink, relabel Relabel, k s
 	}
 	f.hold(1)
 	defer f.hold(-1)
-	w := f.windowOf(rec)
+	w := WindowOf(rec, f.opts.Host)
 	if relabel != nil {
 		labels, keep, reason := relabel(w.Labels, w.End)
 		if !keep {
@@ -420,10 +420,11 @@ func (f *Forwarder) deliver(ctx context.Context, sink Sink, relabel Relabel, k s
 	return fmt.Errorf("sending %s %s at %s: %w", k.Service, k.Version, k.Start.Format(time.RFC3339), err)
 }
 
-// windowOf is a stored record as a sink sends it.
-func (f *Forwarder) windowOf(r store.Record) Window {
+// WindowOf is a stored record as a sink is sent it; host names the host
+// when the record's observation does not.
+func WindowOf(r store.Record, host string) Window {
 	w := Window{
-		Service: r.Service, Version: r.Version, Host: cmp.Or(r.Obs.Meta.Host, f.opts.Host),
+		Service: r.Service, Version: r.Version, Host: cmp.Or(r.Obs.Meta.Host, host),
 		Labels: maps.Clone(r.Labels), Start: r.Start, End: r.Start.Add(r.Duration),
 	}
 	if w.Labels == nil {

@@ -32,14 +32,40 @@ var promCounters = map[string]observation.SeriesName{
 }
 
 // fetchMetrics reads the go_* metrics of the Prometheus text at /metrics,
-// as the Prometheus Go client exports them.
+// as the Prometheus Go client exports them, and the requests counter.
 func (c *client) fetchMetrics(ctx context.Context) (*vars, error) {
-	r, err := c.get(ctx, c.url("/metrics"), 0)
+	v, url, err := c.readMetrics(ctx)
 	if err != nil {
 		return nil, err
 	}
+	if len(v.gauges)+len(v.counters) == 0 {
+		return nil, fmt.Errorf("no go_* runtime metrics in %s", url)
+	}
+	return v, nil
+}
+
+// fetchRequests reads the requests counter alone from /metrics, for a
+// service whose runtime statistics come from expvar: its sum over its
+// label sets, or false when /metrics does not have it.
+func (c *client) fetchRequests(ctx context.Context) (float64, bool, error) {
+	v, _, err := c.readMetrics(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	x, ok := v.counters[observation.ServiceRequests]
+	return x, ok, nil
+}
+
+// readMetrics reads the Prometheus text at /metrics: the go_* samples
+// above, and the requests counter summed over its label sets. It returns
+// the URL read, for errors.
+func (c *client) readMetrics(ctx context.Context) (*vars, string, error) {
+	r, err := c.get(ctx, c.url("/metrics"), 0)
+	if err != nil {
+		return nil, "", err
+	}
 	if r.contentType != "text/plain" {
-		return nil, fmt.Errorf("not Prometheus text: got %s from %s", r.contentType, r.url)
+		return nil, r.url, fmt.Errorf("not Prometheus text: got %s from %s", r.contentType, r.url)
 	}
 	v := &vars{at: r.at, gauges: map[observation.SeriesName]float64{}, counters: map[observation.SeriesName]float64{}}
 	requests, found := 0.0, false
@@ -61,30 +87,7 @@ func (c *client) fetchMetrics(ctx context.Context) (*vars, error) {
 	if found {
 		v.counters[observation.ServiceRequests] = requests
 	}
-	if len(v.gauges)+len(v.counters) == 0 {
-		return nil, fmt.Errorf("no go_* runtime metrics in %s", r.url)
-	}
-	return v, nil
-}
-
-// fetchRequests reads the requests counter alone from /metrics, for a
-// service whose runtime statistics come from expvar: its sum over its
-// label sets, or false when /metrics does not have it.
-func (c *client) fetchRequests(ctx context.Context) (float64, bool, error) {
-	r, err := c.get(ctx, c.url("/metrics"), 0)
-	if err != nil {
-		return 0, false, err
-	}
-	if r.contentType != "text/plain" {
-		return 0, false, fmt.Errorf("not Prometheus text: got %s from %s", r.contentType, r.url)
-	}
-	sum, found := 0.0, false
-	for line := range bytes.Lines(r.body) {
-		if name, _, value, ok := parsePromLine(string(line)); ok && name == c.requests {
-			sum, found = sum+value, true
-		}
-	}
-	return sum, found, nil
+	return v, r.url, nil
 }
 
 // parsePromLine reads "name[{labels}] value [timestamp]": labeled says

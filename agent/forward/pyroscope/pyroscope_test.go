@@ -90,6 +90,14 @@ func at(o *observation.Observation, start time.Time) *observation.Observation {
 	return &c
 }
 
+// putBefore stores n windows, every apart, the last one every before end.
+func (f *fixture) putBefore(t *testing.T, st *store.Store, end time.Time, n int, every time.Duration) {
+	t.Helper()
+	for i := range n {
+		f.put(t, st, end.Add(-time.Duration(n-i)*every))
+	}
+}
+
 // put stores a window at start: the host's record and every service's.
 func (f *fixture) put(t *testing.T, st *store.Store, start time.Time) {
 	t.Helper()
@@ -486,9 +494,7 @@ func TestPushLabelsAndValues(t *testing.T) {
 	fx := newFixture(t, 5)
 	now := time.Now().UTC().Truncate(10 * time.Second)
 	const windows = 12
-	for i := range windows {
-		fx.put(t, e.st, now.Add(-time.Duration(windows-i)*10*time.Second))
-	}
+	fx.putBefore(t, e.st, now, windows, 10*time.Second)
 	r := newReceiver()
 	sink := newSink(t, serve(t, r), forward.SinkConfig{}, pyroscope.Options{})
 	f := e.start(t, sink)
@@ -634,9 +640,7 @@ func TestInvalidNotRetried(t *testing.T) {
 	fx := newFixture(t, 3)
 	now := time.Now().UTC().Truncate(10 * time.Second)
 	const windows = 10
-	for i := range windows {
-		fx.put(t, e.st, now.Add(-time.Duration(windows-i)*10*time.Second))
-	}
+	fx.putBefore(t, e.st, now, windows, 10*time.Second)
 	bad := fx.names[0]
 	r := newReceiver()
 	var badCalls atomic.Int64
@@ -670,9 +674,7 @@ func TestRestartResumes(t *testing.T) {
 	fx := newFixture(t, 4)
 	now := time.Now().UTC().Truncate(10 * time.Second)
 	const windows = 20
-	for i := range windows {
-		fx.put(t, e.st, now.Add(-time.Duration(windows-i)*30*time.Second))
-	}
+	fx.putBefore(t, e.st, now, windows, 30*time.Second)
 	const first = 30
 	r := newReceiver()
 	r.setAnswer(func(call int, _ *pushv1.PushRequest) error {
@@ -699,18 +701,14 @@ func TestRestartResumes(t *testing.T) {
 	}
 }
 
-// TestProtocolsAndAuth pushes over each protocol (gRPC over h2c), with
-// the tenant and each kind of auth.
-func TestProtocolsAndAuth(t *testing.T) {
-	dir := t.TempDir()
-	secret := filepath.Join(dir, "secret")
-	if err := os.WriteFile(secret, []byte("s3cr3t-t0ken-0123456789\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+// storedWindow stores one window of the fixture a minute before now (the
+// time returned, on a 10-s boundary) and reads it back as the forwarder
+// sends it.
+func storedWindow(t *testing.T, host string) (*env, time.Time, forward.Window) {
+	t.Helper()
 	e := newEnv(t)
-	fx := newFixture(t, 1)
 	now := time.Now().UTC().Truncate(10 * time.Second)
-	fx.put(t, e.st, now.Add(-time.Minute))
+	newFixture(t, 1).put(t, e.st, now.Add(-time.Minute))
 	keys, err := e.st.Keys(now.Add(-time.Hour), now)
 	if err != nil || len(keys) != 1 {
 		t.Fatal(keys, err)
@@ -719,10 +717,18 @@ func TestProtocolsAndAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := forward.Window{Service: rec.Service, Version: rec.Version, Host: "h1", Labels: rec.Labels, Start: rec.Start, End: rec.Start.Add(rec.Duration)}
-	for _, p := range rec.Obs.Profiles {
-		w.Profiles = append(w.Profiles, forward.Profile{Kind: p.Kind, Profile: p.Profile})
+	return e, now, forward.WindowOf(rec, host)
+}
+
+// TestProtocolsAndAuth pushes over each protocol (gRPC over h2c), with
+// the tenant and each kind of auth.
+func TestProtocolsAndAuth(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secret, []byte("s3cr3t-t0ken-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
+	e, now, w := storedWindow(t, "h1")
 	for _, tc := range []struct {
 		protocol string
 		auth     forward.Auth
@@ -853,22 +859,7 @@ func TestMTLS(t *testing.T) {
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 
-	e := newEnv(t)
-	fx := newFixture(t, 1)
-	now := time.Now().UTC().Truncate(10 * time.Second)
-	fx.put(t, e.st, now.Add(-time.Minute))
-	keys, err := e.st.Keys(now.Add(-time.Hour), now)
-	if err != nil || len(keys) != 1 {
-		t.Fatal(keys, err)
-	}
-	rec, err := e.st.Get(keys[0], nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := forward.Window{Service: rec.Service, Version: rec.Version, Labels: rec.Labels, Start: rec.Start, End: rec.Start.Add(rec.Duration)}
-	for _, p := range rec.Obs.Profiles {
-		w.Profiles = append(w.Profiles, forward.Profile{Kind: p.Kind, Profile: p.Profile})
-	}
+	e, now, w := storedWindow(t, "")
 	for _, protocol := range []string{"connect", "grpc"} {
 		noCert := newSink(t, srv.URL, forward.SinkConfig{Protocol: protocol, TLS: forward.TLS{CAFile: caFile}}, pyroscope.Options{})
 		if err := noCert.Send(context.Background(), w); !errors.Is(err, forward.ErrUnavailable) {
@@ -1001,9 +992,7 @@ func TestRelabel(t *testing.T) {
 	fx := newFixture(t, 3)
 	now := time.Now().UTC().Truncate(10 * time.Second)
 	const windows = 5
-	for i := range windows {
-		fx.put(t, e.st, now.Add(-time.Duration(windows-i)*10*time.Second))
-	}
+	fx.putBefore(t, e.st, now, windows, 10*time.Second)
 	dropped := fx.names[0]
 	regex, team := dropped, "payments"
 	r, err := relabel.New(relabel.Config{RelabelConfigs: []relabel.Rule{
