@@ -17,7 +17,14 @@
 // A window (WindowOf) is a service's on-CPU samples of one stored window
 // (10 s at the agent's defaults), from the eBPF sampler when it ran, else
 // from the Go service's own CPU profile, else from what an SDK pushed;
-// windows of two sources are never pooled. For every function it counts
+// windows of two sources are never pooled. It counts the samples of the
+// service's own code, in user space: the kernel's part of a service's
+// CPU (interrupts run in whatever task is current, preemptions, system
+// calls waking and waiting on contended run queues) moves with how busy
+// the machine is, not with the version (inKernel says what was
+// measured), and a Go profile or an SDK's push has no kernel frames to
+// compare with. A service whose samples are all in the kernel (a kernel
+// thread's) is counted whole. For every function it counts
 // the samples the function is the leaf of (its own code) and the samples
 // it is anywhere on the stack of, once however often it recurs (its
 // cumulative cost: it and everything it calls).

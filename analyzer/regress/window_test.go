@@ -2,6 +2,7 @@ package regress
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,8 +21,9 @@ func recordedWindows(tb testing.TB) []*observation.Observation {
 }
 
 // naiveCounts is Counts computed the plain way, sample by sample with
-// maps, to hold WindowOf's indexed walk to.
-func naiveCounts(p *profile.Profile) (n float64, self, incl map[string]float64, calls map[Call]float64) {
+// maps, to hold WindowOf's indexed walk to: the samples of user-space
+// code, and how many were in the kernel.
+func naiveCounts(p *profile.Profile) (n, kernel float64, self, incl map[string]float64, calls map[Call]float64) {
 	self, incl, calls = map[string]float64{}, map[string]float64{}, map[Call]float64{}
 	vi := -1
 	for i, st := range p.SampleType {
@@ -31,6 +33,10 @@ func naiveCounts(p *profile.Profile) (n float64, self, incl map[string]float64, 
 	}
 	for _, s := range p.Sample {
 		v := float64(s.Value[vi])
+		if len(s.Location) > 0 && s.Location[0].Mapping != nil && strings.HasPrefix(s.Location[0].Mapping.File, "[kernel") {
+			kernel += v
+			continue
+		}
 		n += v
 		var stack []string // leaf first
 		for _, l := range s.Location {
@@ -61,7 +67,7 @@ func naiveCounts(p *profile.Profile) (n float64, self, incl map[string]float64, 
 			}
 		}
 	}
-	return n, self, incl, calls
+	return n, kernel, self, incl, calls
 }
 
 func TestWindowOfRecorded(t *testing.T) {
@@ -79,9 +85,12 @@ func TestWindowOfRecorded(t *testing.T) {
 			t.Errorf("window %d: period %v s, want 1/19", i, w.CPU.Period)
 		}
 		p := o.ProfilesOf(observation.KindCPU)[0].Profile
-		n, self, incl, calls := naiveCounts(p)
+		n, kernel, self, incl, calls := naiveCounts(p)
 		if w.CPU.Samples != n || n < 100 {
-			t.Errorf("window %d: %v samples, want %v (the samples/count values, not nanoseconds)", i, w.CPU.Samples, n)
+			t.Errorf("window %d: %v samples, want %v (the samples/count values of user-space code, not nanoseconds)", i, w.CPU.Samples, n)
+		}
+		if kernel == 0 {
+			t.Errorf("window %d: no sample in the kernel: the recording no longer tests that they are left out", i)
 		}
 		if len(w.CPU.Funcs) != len(incl) || len(w.CPU.Calls) != len(calls) {
 			t.Errorf("window %d: %d functions %d calls, want %d %d", i, len(w.CPU.Funcs), len(w.CPU.Calls), len(incl), len(calls))
@@ -286,5 +295,30 @@ func TestWindowOfRequests(t *testing.T) {
 	o.Series = o.Series[2:]
 	if w := WindowOf(o, "api", "v1", verdict.Summary{}); w.Requests != 0 {
 		t.Errorf("requests %v without a rate, want 0", w.Requests)
+	}
+}
+
+// TestWindowOfKernel: a sample taken in the kernel is not the program's
+// code and is left out, unless every sample is (a kernel thread).
+func TestWindowOfKernel(t *testing.T) {
+	kmap := &profile.Mapping{ID: 1, File: "[kernel.kallsyms]"}
+	umap := &profile.Mapping{ID: 2, File: "/usr/bin/app"}
+	user := &profile.Location{ID: 1, Mapping: umap, Line: []profile.Line{{Function: &profile.Function{ID: 1, Name: "main.handle"}}}}
+	sys := &profile.Location{ID: 2, Mapping: kmap, Line: []profile.Line{{Function: &profile.Function{ID: 2, Name: "do_syscall_64"}}}}
+	kthread := &profile.Location{ID: 3, Mapping: kmap, Line: []profile.Line{{Function: &profile.Function{ID: 3, Name: "worker_thread"}}}}
+	window := func(samples ...*profile.Sample) Counts {
+		p := &profile.Profile{Location: []*profile.Location{user, sys, kthread}, SampleType: []*profile.ValueType{{Type: "samples", Unit: "count"}},
+			PeriodType: &profile.ValueType{Type: "cpu", Unit: "nanoseconds"}, Period: int64(1e9) / 19, Sample: samples}
+		o := observation.Observation{Profiles: []observation.Profile{{Kind: observation.KindCPU, Source: observation.SourceEBPF, Profile: p}}}
+		return WindowOf(&o, "s", "v", verdict.Summary{}).CPU
+	}
+	c := window(&profile.Sample{Location: []*profile.Location{user}, Value: []int64{5}},
+		&profile.Sample{Location: []*profile.Location{sys, user}, Value: []int64{3}})
+	if c.Samples != 5 || c.Funcs["main.handle"] != (FuncCount{Self: 5, Incl: 5}) || len(c.Funcs) != 1 {
+		t.Errorf("a service's window: %v samples, %+v; want main.handle's 5 of its own code", c.Samples, c.Funcs)
+	}
+	c = window(&profile.Sample{Location: []*profile.Location{kthread}, Value: []int64{4}})
+	if c.Samples != 4 || c.Funcs["worker_thread"].Self != 4 {
+		t.Errorf("a kernel thread's window: %v samples, %+v; want all 4", c.Samples, c.Funcs)
 	}
 }

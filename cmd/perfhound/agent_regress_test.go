@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/pprof/profile"
+
 	"github.com/perfhound/perfhound/analyzer/regress"
+	"github.com/perfhound/perfhound/analyzer/verdict"
 )
 
 // buildDeployapp builds fixtures/deployapp to out with the given -X
@@ -113,9 +117,20 @@ func TestAgentDeployRegression(t *testing.T) {
 		s := a.services(t, "")
 		return len(s["deploy-slow"].Versions) == 1 && len(s["deploy-same"].Versions) == 1, fmt.Sprintf("%+v", s)
 	})
-	baseFrom := time.Now()
-	a.waitWithin(t, 4*time.Minute, "three minutes of the base", func() (bool, string) {
-		return time.Since(baseFrom) > 3*time.Minute, "" // the base's length is the test's design
+	// The base is long enough when it holds baseSamples of each
+	// service's code (what the detector compares): about 3 minutes on an
+	// idle machine, longer on a loaded one, where the services get less of
+	// the CPU.
+	var checked time.Time
+	var vs map[string]agentService
+	a.waitWithin(t, 15*time.Minute, fmt.Sprintf("a base of %d samples of each service's code", baseSamples), func() (bool, string) {
+		if time.Since(checked) < 5*time.Second { // a window
+			return false, ""
+		}
+		checked, vs = time.Now(), a.services(t, "")
+		slowN := a.codeSamples(t, "deploy-slow", vs["deploy-slow"].Versions[0].Version)
+		sameN := a.codeSamples(t, "deploy-same", vs["deploy-same"].Versions[0].Version)
+		return slowN >= baseSamples && sameN >= baseSamples, fmt.Sprintf("%.0f and %.0f", slowN, sameN)
 	})
 	// SIGKILL between the deploys, and a new agent on the same store.
 	a.stop(t, syscall.SIGKILL)
@@ -180,9 +195,46 @@ func TestAgentDeployRegression(t *testing.T) {
 	}
 }
 
+// baseSamples is the least samples of each service's code the test's
+// base holds. A loaded runner gives the services less of the CPU: at 49
+// Hz with two busy loops on the two cores, three minutes held 960 of
+// deploy-slow's, and main.render's rise (+33% measured) stayed at p 0.001
+// for 10 minutes of the new version, short of the look's corrections.
+const baseSamples = 2500
+
+// codeSamples is how many samples of service's version the agent stored
+// that ran its own code (a user-space leaf: what the detector compares).
+func (a *agentProc) codeSamples(t *testing.T, service, version string) float64 {
+	t.Helper()
+	q := url.Values{"service": {service}, "version": {version}, "type": {"cpu"}}
+	code, body := a.get(t, "/api/v1/profile?"+q.Encode(), "")
+	if code == http.StatusNotFound {
+		return 0
+	}
+	if code != http.StatusOK {
+		t.Fatalf("/api/v1/profile: %d %s", code, body)
+	}
+	p, err := profile.ParseData(body)
+	if err != nil {
+		t.Fatalf("/api/v1/profile: %v", err)
+	}
+	vi := slices.IndexFunc(p.SampleType, func(st *profile.ValueType) bool { return st.Type == "samples" })
+	if vi < 0 {
+		t.Fatalf("/api/v1/profile: no samples value in %v", p.SampleType)
+	}
+	var n float64
+	for _, s := range p.Sample {
+		if len(s.Location) > 0 && !verdict.IsKernel(s.Location[0]) {
+			n += float64(s.Value[vi])
+		}
+	}
+	return n
+}
+
 // versionComparison is the detector's comparison of service's first and
 // last versions (/api/v1/diff's functions section) in a line: the common
-// factor, the load, and the five lowest p-values' tests.
+// factor, the load, and the five lowest p-values' tests with the
+// functions behind their outcomes (what held or shifted a rise).
 func (a *agentProc) versionComparison(t *testing.T, service string) string {
 	t.Helper()
 	vs := a.services(t, "")[service].Versions
@@ -214,6 +266,9 @@ func (a *agentProc) versionComparison(t *testing.T, service string) string {
 			break
 		}
 		fmt.Fprintf(&b, "; %s %s %.4g→%.4g (expected %.4g) %+.1f%% p %.2g %s", f.Function, f.Measure, f.Base, f.Head, f.Expected, f.ChangePct, f.PValue, f.Outcome)
+		if len(f.Related) > 0 {
+			fmt.Fprintf(&b, " %v", f.Related)
+		}
 	}
 	return b.String()
 }
