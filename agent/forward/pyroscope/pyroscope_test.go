@@ -122,7 +122,7 @@ type receiver struct {
 	headers []http.Header
 	body    int64 // request bytes on the wire
 	// answer decides each call's fate (nil: acknowledge).
-	answer  func(call int, req *pushv1.PushRequest) error
+	answer  func(call int, req *connect.Request[pushv1.PushRequest]) error
 	changed chan struct{}
 }
 
@@ -145,7 +145,7 @@ func (r *receiver) Push(ctx context.Context, req *connect.Request[pushv1.PushReq
 	r.mu.Unlock()
 	defer r.signal()
 	if answer != nil {
-		if err := answer(call, req.Msg); err != nil {
+		if err := answer(call, req); err != nil {
 			return nil, err
 		}
 	}
@@ -179,7 +179,7 @@ func (r *receiver) signal() {
 	}
 }
 
-func (r *receiver) setAnswer(f func(int, *pushv1.PushRequest) error) {
+func (r *receiver) setAnswer(f func(int, *connect.Request[pushv1.PushRequest]) error) {
 	r.mu.Lock()
 	r.answer = f
 	r.mu.Unlock()
@@ -566,7 +566,7 @@ func TestOutage(t *testing.T) {
 	}
 	// Up, answering unavailable to the first five pushes.
 	const refused = 5
-	r.setAnswer(func(call int, _ *pushv1.PushRequest) error {
+	r.setAnswer(func(call int, _ *connect.Request[pushv1.PushRequest]) error {
 		if call < refused {
 			return connect.NewError(connect.CodeUnavailable, errors.New("ingester ring not ready"))
 		}
@@ -644,8 +644,8 @@ func TestInvalidNotRetried(t *testing.T) {
 	bad := fx.names[0]
 	r := newReceiver()
 	var badCalls atomic.Int64
-	r.setAnswer(func(_ int, req *pushv1.PushRequest) error {
-		for _, l := range req.Series[0].Labels {
+	r.setAnswer(func(_ int, req *connect.Request[pushv1.PushRequest]) error {
+		for _, l := range req.Msg.Series[0].Labels {
 			if l.Name == "service_name" && l.Value == bad {
 				badCalls.Add(1)
 				return connect.NewError(connect.CodeInvalidArgument, errors.New("profile too old: not_in_ingestion_window"))
@@ -675,23 +675,27 @@ func TestRestartResumes(t *testing.T) {
 	now := time.Now().UTC().Truncate(10 * time.Second)
 	const windows = 20
 	fx.putBefore(t, e.st, now, windows, 30*time.Second)
+	// The server takes the first forwarder's first pushes and refuses
+	// the rest of its pushes, told apart by their tenant, not by when
+	// they arrive: a push the first forwarder gave up on when closed may
+	// reach the server after the second has started.
 	const first = 30
+	var firstCalls atomic.Int64
 	r := newReceiver()
-	r.setAnswer(func(call int, _ *pushv1.PushRequest) error {
-		if call >= first {
+	r.setAnswer(func(_ int, req *connect.Request[pushv1.PushRequest]) error {
+		if req.Header().Get("X-Scope-OrgID") == "first" && firstCalls.Add(1) > first {
 			return connect.NewError(connect.CodeUnavailable, errors.New("shutting down"))
 		}
 		return nil
 	})
 	url := serve(t, r)
-	f1 := e.start(t, newSink(t, url, forward.SinkConfig{}, pyroscope.Options{}))
+	f1 := e.start(t, newSink(t, url, forward.SinkConfig{Tenant: "first"}, pyroscope.Options{}))
 	waitFor(t, r, "the first forwarder stuck", func() bool { return f1.Stats().Failures >= 2 })
 	f1.Close()
 	if got := f1.Stats().Sent; got != first {
 		t.Fatalf("the first forwarder sent %d, want %d", got, first)
 	}
-	r.setAnswer(nil)
-	f2 := e.start(t, newSink(t, url, forward.SinkConfig{}, pyroscope.Options{}))
+	f2 := e.start(t, newSink(t, url, forward.SinkConfig{Tenant: "second"}, pyroscope.Options{}))
 	want := expected(t, e.st, now.Add(-time.Hour), now.Add(time.Hour))
 	waitFor(t, r, "every window", func() bool { _, acked := r.snapshot(); return len(receivedWindows(acked)) >= len(want) })
 	_, acked := r.snapshot()
@@ -808,7 +812,7 @@ func TestSlowReceiver(t *testing.T) {
 	fx := newFixture(t, 2)
 	release := make(chan struct{})
 	r := newReceiver()
-	r.setAnswer(func(int, *pushv1.PushRequest) error { <-release; return nil })
+	r.setAnswer(func(int, *connect.Request[pushv1.PushRequest]) error { <-release; return nil })
 	f := e.start(t, newSink(t, serve(t, r), forward.SinkConfig{}, pyroscope.Options{}))
 	now := time.Now().UTC().Truncate(10 * time.Second)
 	fx.put(t, e.st, now.Add(-time.Hour/2))
