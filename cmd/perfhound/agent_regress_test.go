@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -35,11 +36,11 @@ func buildDeployapp(t *testing.T, out string, xs ...string) {
 }
 
 // deploy puts the build at src in place at path (the running version
-// stopped first, as a deploy does) and starts it at 1000 requests a
-// second, about a third of a core: at 300 (a sixth) the two-minute base
-// held under a thousand samples at 99 Hz on a loaded runner, too few
-// for main.render's rise to pass the detector's corrections in 10 min.
-func deploy(t *testing.T, running *exec.Cmd, src, path string) *exec.Cmd {
+// stopped first, as a deploy does) and starts it serving at addr, where
+// loadService sends it 1000 requests a second: at 300 the two-minute
+// base held under a thousand samples at 99 Hz on a loaded runner, too
+// few for main.render's rise to pass the detector's corrections in 10 min.
+func deploy(t *testing.T, running *exec.Cmd, src, path, addr string) *exec.Cmd {
 	t.Helper()
 	if running != nil {
 		running.Process.Kill()
@@ -53,7 +54,38 @@ func deploy(t *testing.T, running *exec.Cmd, src, path string) *exec.Cmd {
 	if err := os.WriteFile(path, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	return startSubject(t, path, "-rate", "1000", "-duration", "25m")
+	return startSubject(t, path, "-rate", "0", "-listen", addr, "-duration", "25m")
+}
+
+// loadService sends 1000 requests a second to the service at addr from a
+// process of its own (a copy of the build at src at path, which no rule
+// names), for the whole test, across its deploys: the service's profile
+// is its server's alone, as a real service's is. A client in the
+// service's process made its own code part of the profile, whose cost
+// moves with how long it waits on the server: on a loaded runner the same
+// build redeployed raised roundTrip +125% when its neighbour got busier.
+func loadService(t *testing.T, src, path, addr string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	startSubject(t, path, "-target", "http://"+addr, "-rate", "1000", "-duration", "25m")
+}
+
+// loopbackAddr is a free port on loopback, for a service that must keep
+// its address across restarts.
+func loopbackAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 // regressions is what /api/v1/regressions lists for service.
@@ -110,8 +142,11 @@ func TestAgentDeployRegression(t *testing.T) {
 		"--window", "5s", "--interval", "5s", "--frequency", "49"}, ebpfFlag()...)
 
 	a := startAgent(t, args...)
-	slowCmd := deploy(t, nil, v1, slowPath)
-	sameCmd := deploy(t, nil, v1, samePath)
+	slowAddr, sameAddr := loopbackAddr(t), loopbackAddr(t)
+	slowCmd := deploy(t, nil, v1, slowPath, slowAddr)
+	sameCmd := deploy(t, nil, v1, samePath, sameAddr)
+	loadService(t, v1, filepath.Join(builds, "load-slow"), slowAddr)
+	loadService(t, v1, filepath.Join(builds, "load-same"), sameAddr)
 	// The base: version 1 of both for a while.
 	a.waitFor(t, "both services' first version", func() (bool, string) {
 		s := a.services(t, "")
@@ -140,8 +175,8 @@ func TestAgentDeployRegression(t *testing.T) {
 	})
 
 	deployed := time.Now()
-	deploy(t, slowCmd, slow, slowPath)
-	deploy(t, sameCmd, same, samePath)
+	deploy(t, slowCmd, slow, slowPath, slowAddr)
+	deploy(t, sameCmd, same, samePath, sameAddr)
 	var found []regress.Finding
 	// The looks are at 1, 2, 3, 5 and 10 minutes of the new version. The
 	// base is sampled at 49 Hz, the new versions at the boost's 99 Hz for
