@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -46,15 +45,22 @@ func deploy(t *testing.T, running *exec.Cmd, src, path, addr string) *exec.Cmd {
 		running.Process.Kill()
 		running.Wait()
 	}
+	install(t, src, path)
+	return startSubject(t, path, "-rate", "0", "-listen", addr, "-duration", "25m")
+}
+
+// install copies the build at src to path as a new file, as a package
+// manager writes it.
+func install(t *testing.T, src, path string) {
+	t.Helper()
 	b, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.Remove(path) // a new file, as a package manager writes it
+	os.Remove(path)
 	if err := os.WriteFile(path, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	return startSubject(t, path, "-rate", "0", "-listen", addr, "-duration", "25m")
 }
 
 // loadService sends 1000 requests a second to the service at addr from a
@@ -66,26 +72,8 @@ func deploy(t *testing.T, running *exec.Cmd, src, path, addr string) *exec.Cmd {
 // build redeployed raised roundTrip +125% when its neighbour got busier.
 func loadService(t *testing.T, src, path, addr string) {
 	t.Helper()
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	install(t, src, path)
 	startSubject(t, path, "-target", "http://"+addr, "-rate", "1000", "-duration", "25m")
-}
-
-// loopbackAddr is a free port on loopback, for a service that must keep
-// its address across restarts.
-func loopbackAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // regressions is what /api/v1/regressions lists for service.
@@ -142,7 +130,7 @@ func TestAgentDeployRegression(t *testing.T) {
 		"--window", "5s", "--interval", "5s", "--frequency", "49"}, ebpfFlag()...)
 
 	a := startAgent(t, args...)
-	slowAddr, sameAddr := loopbackAddr(t), loopbackAddr(t)
+	slowAddr, sameAddr := freeLoopbackAddr(t), freeLoopbackAddr(t)
 	slowCmd := deploy(t, nil, v1, slowPath, slowAddr)
 	sameCmd := deploy(t, nil, v1, samePath, sameAddr)
 	loadService(t, v1, filepath.Join(builds, "load-slow"), slowAddr)
