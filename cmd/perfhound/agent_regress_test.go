@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/pprof/profile"
 
+	"github.com/perfhound/perfhound/analyzer/observation"
 	"github.com/perfhound/perfhound/analyzer/regress"
 	"github.com/perfhound/perfhound/analyzer/verdict"
 )
@@ -241,17 +242,9 @@ func (a *agentProc) codeSamples(t *testing.T, service, version string) float64 {
 	if err != nil {
 		t.Fatalf("/api/v1/profile: %v", err)
 	}
-	vi := slices.IndexFunc(p.SampleType, func(st *profile.ValueType) bool { return st.Type == "samples" })
-	if vi < 0 {
-		t.Fatalf("/api/v1/profile: no samples value in %v", p.SampleType)
-	}
-	var n float64
-	for _, s := range p.Sample {
-		if len(s.Location) > 0 && !verdict.IsKernel(s.Location[0]) {
-			n += float64(s.Value[vi])
-		}
-	}
-	return n
+	// Counted as the detector counts them (regress.WindowOf).
+	o := observation.Observation{Profiles: []observation.Profile{{Kind: observation.KindCPU, Source: observation.SourceEBPF, Profile: p}}}
+	return regress.WindowOf(&o, service, version, verdict.Summary{}).CPU.Samples
 }
 
 // versionComparison is the detector's comparison of service's first and
