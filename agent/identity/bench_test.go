@@ -39,7 +39,7 @@ func livePIDs(b *testing.B, n int) []int {
 
 // BenchmarkResolve100 resolves 100 live processes per op: cold (a new
 // Resolver, every build ID read) and warm (every answer cached; each
-// still reads /proc/PID/stat and stats /proc/PID/exe).
+// still stats /proc/PID, for its inode, and /proc/PID/exe).
 //
 //	go test ./agent/identity -run '^$' -bench Resolve100 -count 6
 func BenchmarkResolve100(b *testing.B) {

@@ -209,12 +209,18 @@ func TestGoneProcess(t *testing.T) {
 }
 
 // fakeProc writes a /proc/PID tree under root: stat with the start time,
-// cgroup, and exe a link to a real file.
+// cgroup, and exe a link to a real file. Like procfs, it makes the
+// directory anew, with another inode than the one it replaces: the new
+// tree is made beside the old one before it takes its place.
 func fakeProc(t testing.TB, root string, pid int, comm string, start uint64, exe, cgroup string) {
 	t.Helper()
 	dir := filepath.Join(root, strconv.Itoa(pid))
+	fresh, err := os.MkdirTemp(root, "new-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	os.RemoveAll(dir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.Rename(fresh, dir); err != nil {
 		t.Fatal(err)
 	}
 	stat := fmt.Sprintf("%d (%s) S 1 1 1 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 %d 0 0\n", pid, comm, start)
@@ -249,6 +255,34 @@ func TestPIDReuseByStartTime(t *testing.T) {
 	fakeProc(t, root, 4242, "worker", 2000, exe, "0::/system.slice/new.service\n")
 	if id := resolve(t, r, 4242); id.Service != "new" {
 		t.Errorf("PID reused: service %q, want new", id.Service)
+	}
+}
+
+// TestSameIncarnationByInode: while /proc/PID is the same directory
+// (inode) and its executable the same file, Resolve answers from the
+// cache without reading the stat file, which here has become unreadable
+// garbage that the long way would fail on.
+func TestSameIncarnationByInode(t *testing.T) {
+	root := t.TempDir()
+	exe, _ := os.Executable()
+	fakeProc(t, root, 4243, "worker", 1000, exe, "0::/system.slice/kept.service\n")
+	r := newResolver(t, Options{Env: collect.Env{ProcFS: root}})
+	if id := resolve(t, r, 4243); id.Service != "kept" {
+		t.Fatalf("first look: %+v", id)
+	}
+	if err := os.WriteFile(filepath.Join(root, "4243", "stat"), []byte("garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if id, err := r.Resolve(4243); err != nil || id.Service != "kept" {
+		t.Errorf("same directory and executable: %+v, %v; want the cached kept", id, err)
+	}
+	// A new directory is the long way: the stat is read, and fails.
+	fakeProc(t, root, 4243, "worker", 1000, exe, "0::/system.slice/kept.service\n")
+	if err := os.WriteFile(filepath.Join(root, "4243", "stat"), []byte("garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Resolve(4243); err == nil {
+		t.Error("a new /proc/PID with an unreadable stat resolved without reading it")
 	}
 }
 

@@ -3,10 +3,16 @@
 // where the agent's CPU and memory go: a CPU profile of the steady part
 // (after -warmup), a heap profile and the runtime's memory statistics at
 // the end. The product serves no /debug/pprof; this is the same loop in a
-// binary that does nothing else. Run as root for eBPF, beside a load:
+// binary that does nothing else. Run as root for eBPF, beside a load,
+// with cmd/perfhound's soft memory limit (GOMEMLIMIT), which changes how
+// often the collector runs. Go's profiler samples at 100 Hz; a higher
+// rate (runtime.SetCPUProfileRate) does not help, since its per-thread
+// CPU timers are checked at the kernel's clock ticks (CONFIG_HZ, 250
+// here): at 1000 Hz a 5-minute profile held 0.14% of a core where /proc
+// counts 0.4-0.5% under the same load. Run it longer instead.
 //
 //	go build -o /tmp/agentprof ./agent/daemon/bench/agentprof
-//	timeout 900 /tmp/agentprof -data /tmp/agentprof.data -warmup 1m -d 5m -out /tmp/agentprof
+//	GOMEMLIMIT=48MiB timeout 900 /tmp/agentprof -data /tmp/agentprof.data -warmup 1m -d 5m -out /tmp/agentprof
 //	go tool pprof -top /tmp/agentprof/cpu.pprof
 package main
 
