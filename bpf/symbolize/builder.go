@@ -11,7 +11,9 @@ import (
 	"github.com/google/pprof/profile"
 )
 
-// Sample is one sampled stack with its values and labels.
+// Sample is one sampled stack with its values and labels. Add keeps its
+// Values, Labels and NumLabels in the profile: the caller hands them
+// over and must not change them after.
 type Sample struct {
 	PID       int      // thread group ID (the process)
 	User      []uint64 // user stack, leaf first, as sampled; zero ends it
@@ -156,20 +158,17 @@ func (b *Builder) Add(in Sample) {
 	b.s.userFrames.Add(uint64(len(user)))
 	b.s.unknownUser.Add(uint64(unknownUser))
 
-	values := make([]int64, len(b.p.SampleType))
-	copy(values, in.Values)
+	values := in.Values
+	if len(values) != len(b.p.SampleType) {
+		values = make([]int64, len(b.p.SampleType))
+		copy(values, in.Values)
+	}
 	out := &profile.Sample{Location: locs, Value: values}
 	if len(in.Labels) > 0 {
-		out.Label = make(map[string][]string, len(in.Labels))
-		for k, v := range in.Labels {
-			out.Label[k] = slices.Clone(v)
-		}
+		out.Label = in.Labels
 	}
 	if len(in.NumLabels) > 0 {
-		out.NumLabel = make(map[string][]int64, len(in.NumLabels))
-		for k, v := range in.NumLabels {
-			out.NumLabel[k] = slices.Clone(v)
-		}
+		out.NumLabel = in.NumLabels
 	}
 	b.p.Sample = append(b.p.Sample, out)
 }
