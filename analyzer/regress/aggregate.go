@@ -57,6 +57,7 @@ type agg struct {
 	secs     float64 // Σ window seconds
 	expo     float64 // Σ e_w = T_w/period_w (T_w without a period): the windows' sampling exposure
 	n2e      float64 // Σ N_w²/e_w: the dispersion of the sample rate
+	n2       float64 // Σ N_w²: how unequal the windows are (windowVar)
 	cpu      float64 // Σ N·period: CPU seconds, when every window's period is known
 	noPeriod bool    // a window with samples did not say its period
 	// period is the first sampled window's; mixed says another window
@@ -65,6 +66,7 @@ type agg struct {
 	period   float64
 	mixed    bool
 	req      float64 // Σ requests
+	req2     float64 // Σ requests_w²
 	reqK     int     // windows with samples and requests
 	from, to time.Time
 
@@ -172,6 +174,7 @@ func (a *agg) add(w *Window, ix *windowIDs, t *table, cpu bool) {
 	}
 	a.k++
 	a.n += n
+	a.n2 += n * n
 	if expo > 0 {
 		a.n2e += n * n / expo
 	}
@@ -183,6 +186,7 @@ func (a *agg) add(w *Window, ix *windowIDs, t *table, cpu bool) {
 	r := w.Requests
 	if r > 0 {
 		a.req += r
+		a.req2 += r * r
 		a.reqK++
 	}
 	a.grow(len(t.names), len(t.edges))
@@ -224,9 +228,11 @@ func (a *agg) merge(o *agg) {
 	a.secs += o.secs
 	a.expo += o.expo
 	a.n2e += o.n2e
+	a.n2 += o.n2
 	a.cpu += o.cpu
 	a.noPeriod = a.noPeriod || o.noPeriod
 	a.req += o.req
+	a.req2 += o.req2
 	a.reqK += o.reqK
 	a.grow(len(o.self), len(o.calls))
 	for i := range o.self {
@@ -239,6 +245,15 @@ func (a *agg) merge(o *agg) {
 		a.calls[i] += v
 	}
 	a.verdict.merge(&o.verdict)
+}
+
+// exposure2 is Σ e_w² over the windows with samples: of their samples,
+// or of their requests when costs are per request.
+func (a *agg) exposure2(perRequest bool) float64 {
+	if perRequest {
+		return a.req2
+	}
+	return a.n2
 }
 
 // perRequest tells whether every window with samples counted requests,

@@ -95,15 +95,24 @@
 //
 // For a cost going from p_b (over N_b samples) to p_h (over N_h):
 //
-//	z = (p_h − c·p_b) / √( φ·(V(p_h)/N_h + c²·V(p_b)/N_b) + p_b²·Var(c) )
+//	z = (p_h − c·p_b) / √( φ_h·V(p_h)/N_h + φ_b·c²·V(p_b)/N_b + p_b²·Var(c) )
 //
 // with V(p) = p(1−p) for a share (binomial) and p per request (Poisson),
 // and the one-sided p-value P(Z ≥ z) (through erfc, exact far in the
-// tail). φ is the function's overdispersion: the Pearson χ² of its
-// per-window counts about each side's rate, over its degrees of freedom,
-// at least 1. Per-window shares vary more than sampling alone makes them
-// (the request mix moves from window to window); the windows keep only
-// Σx²/N per function for it, not the windows themselves. Var(c) is π/2
+// tail). φ is the function's overdispersion, one per side: per-window
+// shares vary more than sampling alone makes them (the request mix moves
+// from window to window), by a variance τ² of the share that does not
+// depend on the window's size. A window of N_w samples then counts the
+// function with variance N_w·V + N_w²·τ², and a side's pooled cost has
+// φ = 1 + κ·ΣN_w²/N, with κ = τ²/V estimated from both sides' Pearson χ²
+// of the per-window counts about each side's rate (its mean is
+// df + κ·(N − ΣN_w²/N)); the head's κ is its own, shrunk toward the
+// pooled one. With windows of one size φ is the usual χ²/df, at least 1;
+// a deploy sampled five times faster than its base (the boost) has
+// windows five times larger, whose φ is that much further above 1: the
+// same jitter of the share is five times the sampling's variance. The
+// windows keep only Σx²/N per function and ΣN_w² per side for it, not the
+// windows themselves. Var(c) is π/2
 // (a median's efficiency) times the variance of the weighted mean of the
 // ratios, from their counts' sampling noise or from their scatter about
 // c, whichever is larger: for a large function, the uncertainty of c is

@@ -72,10 +72,14 @@ type fnStat struct {
 	name   string
 	sb, sh float64 // self counts
 	ib, ih float64 // inclusive counts
-	phi    float64 // dispersion of its per-window counts
-	// phiHead is the head's own dispersion, shrunk toward phi: larger
+	// phi and phiHead are the dispersion φ of its base's and its head's
+	// pooled cost: the variance of the estimate over sampling's. They
+	// come from one excess variance per window (excess, κ): larger
 	// windows (a boosted deploy's, at five times the samples) carry the
-	// same relative jitter as more extra-Poisson variance per sample.
+	// same jitter of the share as smaller ones, which is more variance
+	// over sampling's. The head's excess is its own, shrunk toward the
+	// pooled one.
+	phi        float64
 	phiHead    float64
 	cum, own   *test
 	fresh      *test  // its new callees' rise (blameCallers)
@@ -163,23 +167,20 @@ func (e *evaluation) functions(t *table) {
 		if e.perRequest {
 			x2b, x2h = at(e.base.x2r, id), at(e.head.x2r, id)
 		}
-		chi2, df := 0.0, 0
+		var b, h excess
 		if ib > 0 && e.base.k > 1 {
-			chi2 += pearson(ib, x2b, e.eb, e.binomial)
-			df += e.base.k - 1
+			b = excessOf(pearson(ib, x2b, e.eb, e.binomial), e.base.k-1, e.eb, e.base.exposure2(e.perRequest))
 		}
-		f.phiHead = 0
 		if ih > 0 && e.head.k > 1 {
-			c := pearson(ih, x2h, e.eh, e.binomial)
-			chi2 += c
-			df += e.head.k - 1
-			f.phiHead = dispersion(c, e.head.k-1)
+			h = excessOf(pearson(ih, x2h, e.eh, e.binomial), e.head.k-1, e.eh, e.head.exposure2(e.perRequest))
 		}
-		f.phi = dispersion(chi2, df)
+		kappa := b.plus(h).kappa()
 		// The head's own, with the pooled as a prior worth phiPriorDF
 		// windows; never below the pooled.
-		hdf := float64(max(e.head.k-1, 0))
-		f.phiHead = max(f.phi, (hdf*f.phiHead+phiPriorDF*f.phi)/(hdf+phiPriorDF))
+		hdf := float64(h.df)
+		kappaHead := max(kappa, (hdf*h.kappa()+phiPriorDF*kappa)/(hdf+phiPriorDF))
+		f.phi = 1 + kappa*e.base.exposure2(e.perRequest)/e.eb
+		f.phiHead = 1 + kappaHead*e.head.exposure2(e.perRequest)/e.eh
 		e.fs = append(e.fs, f)
 	}
 	slices.SortFunc(e.fs, func(a, b fnStat) int { return strings.Compare(a.name, b.name) })

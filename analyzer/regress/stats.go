@@ -90,6 +90,42 @@ func pearson(x, x2e, e float64, binomial bool) float64 {
 	return math.Max(0, x2e-x*x/e) / v
 }
 
+// excess is the method-of-moments estimate of κ, a cost's variance from
+// window to window beyond sampling, from one or more sides' Pearson χ².
+// A window of e_w samples (or requests) whose share p varies by τ²
+// between windows counts x_w with variance e_w·V(p) + e_w²·τ²; with
+// κ = τ²/V(p), a side's χ² has the mean df + κ·(E − Σe_w²/E), and the
+// side's pooled cost X/E the variance V(p)/E · (1 + κ·Σe_w²/E): its φ.
+// With windows of one size that φ is χ²/df, the usual estimate; with
+// windows of several sizes (a boosted deploy sampled five times faster
+// than its base) the one κ gives each side the φ of its own windows,
+// where a pooled χ²/df would take the base's small windows' φ for the
+// head's large ones.
+type excess struct {
+	over, room float64 // Σ (χ² − df) and Σ (E − Σe_w²/E)
+	df         int
+}
+
+func excessOf(chi2 float64, df int, e, e2 float64) excess {
+	if df <= 0 || e <= 0 {
+		return excess{}
+	}
+	return excess{over: chi2 - float64(df), room: e - e2/e, df: df}
+}
+
+func (x excess) plus(y excess) excess {
+	return excess{over: x.over + y.over, room: x.room + y.room, df: x.df + y.df}
+}
+
+// kappa is κ ≥ 0: a cost is never taken as less noisy than sampling
+// makes it.
+func (x excess) kappa() float64 {
+	if x.room <= 0 || x.over <= 0 {
+		return 0
+	}
+	return x.over / x.room
+}
+
 // dispersion is φ: the Pearson χ² over its degrees of freedom, at least
 // 1 (a count is never taken as less noisy than sampling makes it), and 1
 // without degrees of freedom.
