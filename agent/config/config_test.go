@@ -37,7 +37,7 @@ func TestDefault(t *testing.T) {
 		},
 		Ingest: Ingest{Enabled: true, MaxMemory: DefaultIngestMemory},
 		Regressions: Regressions{Enabled: true, MinShare: 0.01, FDR: 0.01, MinChange: 0.05, BaseWindow: Duration(30 * time.Minute),
-			Boost:   Boost{Frequency: 0, Duration: Duration(5 * time.Minute), MaxPerHour: Duration(15 * time.Minute)},
+			Boost:   Boost{Frequency: 99, Duration: Duration(5 * time.Minute), MaxPerHour: Duration(15 * time.Minute)},
 			Webhook: Webhook{Timeout: Duration(10 * time.Second), MaxAttempts: 5}},
 		LogLevel: "info",
 	}

@@ -123,9 +123,9 @@ func TestAgentDeployRegression(t *testing.T) {
 	slowPath, samePath := filepath.Join(dir, "slowsvc", "app"), filepath.Join(dir, "samesvc", "app")
 	os.MkdirAll(filepath.Dir(slowPath), 0o755)
 	os.MkdirAll(filepath.Dir(samePath), 0o755)
+	// The boost is the default's (99 Hz).
 	cfg := writeFile(t, filepath.Join(dir, "agent.yaml"), []byte(fmt.Sprintf(
-		"services:\n  - service: deploy-slow\n    exe: %s\n  - service: deploy-same\n    exe: %s\n"+
-			"regressions:\n  boost:\n    frequency: 99\n", slowPath, samePath)))
+		"services:\n  - service: deploy-slow\n    exe: %s\n  - service: deploy-same\n    exe: %s\n", slowPath, samePath)))
 	data := filepath.Join(dir, "data")
 	args := append([]string{"--config", cfg, "--data-dir", data, "--listen", "127.0.0.1:0",
 		"--window", "5s", "--interval", "5s", "--frequency", "49"}, ebpfFlag()...)
@@ -169,7 +169,7 @@ func TestAgentDeployRegression(t *testing.T) {
 	var found []regress.Finding
 	// The looks are at 1, 2, 3, 5 and 10 minutes of the new version. The
 	// base is sampled at 49 Hz, the new versions at the boost's 99 Hz for
-	// their first 5 minutes (regressions.boost.frequency: 99): the
+	// their first 5 minutes (regressions.boost, on by default): the
 	// first looks suffice on an idle machine; a loaded runner samples the
 	// service less and may need the later ones.
 	var compared time.Time
