@@ -210,7 +210,10 @@ func (s *Sim) window(c *compiled, st Step) regress.Window {
 			s.callN[e] += k
 		}
 	}
-	counts := regress.Counts{Source: "ebpf", Samples: n, Funcs: make(map[string]regress.FuncCount, len(fs)), Calls: make(map[regress.Call]float64, len(cs))}
+	// The sampling period, as the agent's windows carry it (WindowOf reads
+	// the profile's): without it, a boosted window's five times the
+	// samples read as five times the CPU.
+	counts := regress.Counts{Source: "ebpf", Samples: n, Period: 1 / st.Hz, Funcs: make(map[string]regress.FuncCount, len(fs)), Calls: make(map[regress.Call]float64, len(cs))}
 	for _, f := range fs {
 		counts.Funcs[c.funcs[f]] = regress.FuncCount{Self: s.funcSelf[f], Incl: s.funcIncl[f]}
 		s.funcSelf[f], s.funcIncl[f] = 0, 0
