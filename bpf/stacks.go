@@ -167,6 +167,7 @@ func (s *Session) readStacks(w *Window) (missing uint64, err error) {
 			w.PageFaults = p
 		}
 	}
+	s.sym.Trim()
 	// Keep the parked stacks that waits still pending refer to.
 	for ref := range s.parked {
 		if !pending[ref] {

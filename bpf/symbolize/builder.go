@@ -116,7 +116,6 @@ func (b *Builder) reset(sampleTypes []*profile.ValueType, periodType *profile.Va
 // Profile returns the profile of the samples added so far, and empties the
 // Builder, which can go on with the next profile.
 func (b *Builder) Profile() *profile.Profile {
-	b.s.trim()
 	p := b.p
 	p.DurationNanos = time.Since(b.start).Nanoseconds()
 	b.reset(p.SampleType, p.PeriodType, p.Period)

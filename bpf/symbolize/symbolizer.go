@@ -667,11 +667,13 @@ func (s *Symbolizer) lookupUser(m *procMapping, addr uint64) (name, file string,
 	return name, file, line, found, true
 }
 
-// trim gives back the pages of mapped Go line tables that lookups read in:
+// Trim gives back the pages of mapped Go line tables that lookups read in:
 // they are file-backed and cheap to fault in again, and without this they
-// count in the agent's RSS until the kernel reclaims them. Builder.Profile
-// calls it once per profile.
-func (s *Symbolizer) trim() {
+// count in the agent's RSS until the kernel reclaims them. Call it once the
+// profiles of a round are built (bpf.Session does, once per Read, after
+// its on-CPU, off-CPU and page-fault profiles): trimming after each one
+// would fault the same binaries' tables in again for the next.
+func (s *Symbolizer) Trim() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for e := s.cache.ll.Front(); e != nil; e = e.Next() {
