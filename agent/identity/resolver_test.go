@@ -236,16 +236,25 @@ func fakeProc(t testing.TB, root string, pid int, comm string, start uint64, exe
 	}
 }
 
+// oneFakeProcess makes a fake /proc of one process, pid, started at tick
+// 1000 in the systemd unit UNIT.service, and a Resolver on it that has
+// resolved it once, to UNIT.
+func oneFakeProcess(t *testing.T, pid int, unit string) (root, exe string, r *Resolver) {
+	t.Helper()
+	root = t.TempDir()
+	exe, _ = os.Executable()
+	fakeProc(t, root, pid, "worker", 1000, exe, "0::/system.slice/"+unit+".service\n")
+	r = newResolver(t, Options{Env: collect.Env{ProcFS: root}})
+	if id := resolve(t, r, pid); id.Service != unit {
+		t.Fatalf("first look at pid %d: %+v, want service %s", pid, id, unit)
+	}
+	return root, exe, r
+}
+
 // TestPIDReuseByStartTime: the same PID with another start time is
 // another process, even with the same executable.
 func TestPIDReuseByStartTime(t *testing.T) {
-	root := t.TempDir()
-	exe, _ := os.Executable()
-	fakeProc(t, root, 4242, "worker", 1000, exe, "0::/system.slice/old.service\n")
-	r := newResolver(t, Options{Env: collect.Env{ProcFS: root}})
-	if id := resolve(t, r, 4242); id.Service != "old" {
-		t.Fatalf("first process: %+v", id)
-	}
+	root, exe, r := oneFakeProcess(t, 4242, "old")
 	// The cache answers for the same incarnation even if the files change
 	// under it (a process moved between cgroups keeps its identity).
 	fakeProc(t, root, 4242, "worker", 1000, exe, "0::/system.slice/moved.service\n")
@@ -263,13 +272,7 @@ func TestPIDReuseByStartTime(t *testing.T) {
 // cache without reading the stat file, which here has become unreadable
 // garbage that the long way would fail on.
 func TestSameIncarnationByInode(t *testing.T) {
-	root := t.TempDir()
-	exe, _ := os.Executable()
-	fakeProc(t, root, 4243, "worker", 1000, exe, "0::/system.slice/kept.service\n")
-	r := newResolver(t, Options{Env: collect.Env{ProcFS: root}})
-	if id := resolve(t, r, 4243); id.Service != "kept" {
-		t.Fatalf("first look: %+v", id)
-	}
+	root, exe, r := oneFakeProcess(t, 4243, "kept")
 	if err := os.WriteFile(filepath.Join(root, "4243", "stat"), []byte("garbage"), 0o644); err != nil {
 		t.Fatal(err)
 	}
