@@ -210,16 +210,16 @@ func (r *Resolver) Resolve(pid int) (Identity, error) {
 	// The cached incarnation, told by /proc/PID's inode: a stat of the
 	// directory costs a tenth of reading the stat file, which the
 	// kernel composes field by field, every window for every process.
-	ino := inode(dir)
+	// A kernel thread has no exe: its key is zero, cached and now.
+	ino := statKey(dir).ino
+	exe := statKey(filepath.Join(dir, "exe"))
 	r.mu.Lock()
-	e, cached := r.procs.get(pid)
-	r.mu.Unlock()
-	if cached && ino != 0 && e.ino == ino && e.exe == statKey(filepath.Join(dir, "exe")) { // a kernel thread: no exe, both zero
-		r.mu.Lock()
+	if e, ok := r.procs.get(pid); ok && ino != 0 && e.ino == ino && e.exe == exe {
 		r.stats.Hits++
 		r.mu.Unlock()
 		return e.id.clone(), nil
 	}
+	r.mu.Unlock()
 	st, err := readStat(filepath.Join(dir, "stat"))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
@@ -232,10 +232,6 @@ func (r *Resolver) Resolve(pid int) (Identity, error) {
 			return Identity{}, fmt.Errorf("pid %d: %w", pid, ErrNoProcess)
 		}
 		return Identity{}, fmt.Errorf("reading pid %d: %w", pid, err)
-	}
-	var exe fileKey
-	if !st.kthread {
-		exe = statKey(filepath.Join(dir, "exe"))
 	}
 	r.mu.Lock()
 	if e, ok := r.procs.get(pid); ok && e.start == st.start && e.exe == exe {
@@ -383,15 +379,6 @@ func (r *Resolver) kernelIdentity(comm string) Identity {
 // statKey stats the file at p (following links: /proc/PID/exe is the
 // executable's inode); the zero key when it cannot. One stat(2), no
 // allocation: Resolve's cache check runs it for every PID every window.
-// inode is the inode number of p, 0 when it cannot be read.
-func inode(p string) uint64 {
-	var st syscall.Stat_t
-	if err := syscall.Stat(p, &st); err != nil {
-		return 0
-	}
-	return st.Ino
-}
-
 func statKey(p string) fileKey {
 	var st syscall.Stat_t
 	if err := syscall.Stat(p, &st); err != nil {

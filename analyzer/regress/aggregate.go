@@ -57,7 +57,7 @@ type agg struct {
 	secs     float64 // Σ window seconds
 	expo     float64 // Σ e_w = T_w/period_w (T_w without a period): the windows' sampling exposure
 	n2e      float64 // Σ N_w²/e_w: the dispersion of the sample rate
-	n2       float64 // Σ N_w²: how unequal the windows are (windowVar)
+	n2       float64 // Σ N_w²: how unequal the windows are (excess)
 	cpu      float64 // Σ N·period: CPU seconds, when every window's period is known
 	noPeriod bool    // a window with samples did not say its period
 	// period is the first sampled window's; mixed says another window

@@ -157,6 +157,7 @@ func at(s []float64, i int) float64 {
 func (e *evaluation) functions(t *table) {
 	n := max(len(e.base.incl), len(e.head.incl))
 	e.fs = make([]fnStat, 0, n)
+	eb2, eh2 := e.base.exposure2(e.perRequest), e.head.exposure2(e.perRequest)
 	for id := 0; id < n; id++ {
 		ib, ih := at(e.base.incl, id), at(e.head.incl, id)
 		if ib <= 0 && ih <= 0 {
@@ -169,18 +170,18 @@ func (e *evaluation) functions(t *table) {
 		}
 		var b, h excess
 		if ib > 0 && e.base.k > 1 {
-			b = excessOf(pearson(ib, x2b, e.eb, e.binomial), e.base.k-1, e.eb, e.base.exposure2(e.perRequest))
+			b = excessOf(pearson(ib, x2b, e.eb, e.binomial), e.base.k-1, e.eb, eb2)
 		}
 		if ih > 0 && e.head.k > 1 {
-			h = excessOf(pearson(ih, x2h, e.eh, e.binomial), e.head.k-1, e.eh, e.head.exposure2(e.perRequest))
+			h = excessOf(pearson(ih, x2h, e.eh, e.binomial), e.head.k-1, e.eh, eh2)
 		}
 		kappa := b.plus(h).kappa()
 		// The head's own, with the pooled as a prior worth phiPriorDF
 		// windows; never below the pooled.
 		hdf := float64(h.df)
 		kappaHead := max(kappa, (hdf*h.kappa()+phiPriorDF*kappa)/(hdf+phiPriorDF))
-		f.phi = 1 + kappa*e.base.exposure2(e.perRequest)/e.eb
-		f.phiHead = 1 + kappaHead*e.head.exposure2(e.perRequest)/e.eh
+		f.phi = 1 + kappa*eb2/e.eb
+		f.phiHead = 1 + kappaHead*eh2/e.eh
 		e.fs = append(e.fs, f)
 	}
 	slices.SortFunc(e.fs, func(a, b fnStat) int { return strings.Compare(a.name, b.name) })
