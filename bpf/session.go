@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -40,6 +41,9 @@ type Session struct {
 	nextFrequency int
 	epoch         uint32                // current stack epoch, mirrored in the epoch map
 	parked        map[stackRef][]uint64 // stacks of older epochs that pending waits need
+	taken         map[stackRef][]uint64 // stacks read out of the maps of the last two epochs
+	keepStacks    bool                  // the kernel cannot delete a stack as it reads it
+	stackBuf      [maxStackDepth]uint64 // a stack map's value, read
 	last          time.Time
 	base          map[string]uint64 // counter totals at the last Read
 
@@ -66,8 +70,7 @@ const generations = 3
 
 // sharedMaps are created once and handed to every object that declares
 // them, so that one pid filter and one set of stack maps serve all.
-var sharedMaps = []string{"target_pids", "target_cgroups", "epoch",
-	"stacks0", "stacks1", "stacks2", "overflow0", "overflow1", "overflow2"}
+var sharedMaps = slices.Concat([]string{"target_pids", "target_cgroups", "epoch"}, stackMapNames[:], overflowMapNames[:])
 
 // Start loads and attaches the chosen collectors.
 func Start(opts Options) (*Session, error) {
@@ -92,6 +95,7 @@ func Start(opts Options) (*Session, error) {
 		base:    map[string]uint64{},
 		watched: map[uint32]bool{},
 		parked:  map[stackRef][]uint64{},
+		taken:   map[stackRef][]uint64{},
 		sym:     symbolize.New(symbolize.Options{ProcFS: opts.ProcFS, MaxObjectBytes: symbolCacheBytes}),
 		done:    make(chan struct{}),
 	}

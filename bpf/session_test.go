@@ -4,6 +4,7 @@ package bpf
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/google/pprof/profile"
 )
 
@@ -642,6 +644,57 @@ func TestManyStacks(t *testing.T) {
 	// with probability about i/8192.
 	if len(stacks) < 4096*90/100 || lost > 4096*8/100 {
 		t.Errorf("%d of 4096 distinct stacks kept and %d lost, want at least 90%% kept", len(stacks), lost)
+	}
+}
+
+// TestStacksTakenOutOfTheirMaps reads windows of a process on and off the
+// CPU, the stacks taken out of their maps as they are read (the kernel's
+// lookup-and-delete) and, forced, kept there and cleared by walking the
+// maps as on kernels without it: both resolve every stack, and a stack
+// taken is gone from its map while one kept is still there.
+func TestStacksTakenOutOfTheirMaps(t *testing.T) {
+	requireCollectors(t, OnCPU, OffCPU)
+	for _, keep := range []bool{false, true} {
+		t.Run(fmt.Sprintf("keep=%v", keep), func(t *testing.T) {
+			g := startGated(t, subject(t, "go"), "-mode", "spin", "-cpu", spinCPU.String())
+			s := startSession(t, Options{Collectors: []Collector{OnCPU, OffCPU}, PIDs: []int{g.pid()}})
+			s.keepStacks = keep
+			g.release(t)
+			var samples int
+			var missing uint64
+			checked := 0
+			for range 4 {
+				time.Sleep(300 * time.Millisecond)
+				w := read(t, s)
+				samples += len(pidSamples(w.OnCPU, g.pid())) + len(pidSamples(w.OffCPU, g.pid()))
+				missing += w.Counters["stacks.missing"]
+				if !keep && s.keepStacks {
+					release, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+					t.Skipf("kernel %s cannot delete a stack trace map's entry as it reads it; the walk that clears the maps instead is the keep=true case", strings.TrimSpace(string(release)))
+				}
+				var raw [maxStackDepth]uint64
+				for ref := range s.taken {
+					if ref.epoch != s.epoch-1 || ref.id&overflowID != 0 {
+						continue
+					}
+					err := stackMap(s.shared, ref.epoch).Lookup(uint32(ref.id), &raw)
+					if keep && err != nil {
+						t.Errorf("stack %v kept: %v", ref, err)
+					}
+					if !keep && !errors.Is(err, ebpf.ErrKeyNotExist) {
+						t.Errorf("stack %v taken, but looking it up again gives %v", ref, err)
+					}
+					checked++
+				}
+			}
+			g.wait(t, 5*time.Minute)
+			if samples == 0 || checked == 0 {
+				t.Fatalf("%d samples of the subject, %d stacks checked", samples, checked)
+			}
+			if missing != 0 {
+				t.Errorf("%d stacks missing", missing)
+			}
+		})
 	}
 }
 

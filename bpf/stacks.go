@@ -29,6 +29,15 @@ import (
 // On-CPU samples and page faults always refer to their own epoch; only an
 // off-CPU wait, whose stack is taken when it begins, can refer to an older
 // one, so a thread asleep for hours still has its stack when it wakes.
+//
+// A stack read from the map of an epoch that has ended is taken out of it
+// (BPF_MAP_LOOKUP_AND_DELETE_ELEM, which stack trace maps take since Linux
+// 6.x) and kept in memory while its epoch may still be referred to (the
+// session's taken stacks, two epochs). Clearing a map in step 2 then
+// walks only the stacks nobody counted: one system call per stack instead
+// of three (lookup, next key, delete), the stack maps' share of the
+// agent's calls. Where the kernel refuses, stacks are looked up and the
+// whole map walked and cleared, as before.
 
 // maxParked bounds the parked stacks; past it a long wait's stack is lost
 // and counted in stacks.missing.
@@ -60,26 +69,52 @@ type stackEntry struct {
 // c/stacks.h).
 const overflowID = 0x40000000
 
+// The stack maps' names by epoch modulo generations, named once rather
+// than at each of a read's hundreds of lookups.
+var (
+	stackMapNames    = [generations]string{"stacks0", "stacks1", "stacks2"}
+	overflowMapNames = [generations]string{"overflow0", "overflow1", "overflow2"}
+)
+
 func stackMap(maps map[string]*ebpf.Map, epoch uint32) *ebpf.Map {
-	return maps[fmt.Sprintf("stacks%d", epoch%generations)]
+	return maps[stackMapNames[epoch%generations]]
 }
 
 func overflowMap(maps map[string]*ebpf.Map, epoch uint32) *ebpf.Map {
-	return maps[fmt.Sprintf("overflow%d", epoch%generations)]
+	return maps[overflowMapNames[epoch%generations]]
 }
 
-// lookupStack reads one stack of an epoch, from the main map or, for an
-// id marked overflowID, the overflow map.
-func lookupStack(maps map[string]*ebpf.Map, epoch uint32, id int32) ([]uint64, bool) {
-	m := stackMap(maps, epoch)
-	if id&overflowID != 0 {
-		m, id = overflowMap(maps, epoch), id&^overflowID
+// takeStack reads one stack of an epoch that has ended, from the main map
+// or, for an id marked overflowID, the overflow map, and deletes it there
+// unless the kernel cannot (then s.keepStacks is set and the map's
+// clearing deletes it). Found stacks are kept in s.taken until their
+// epoch's map is cleared.
+func (s *Session) takeStack(epoch uint32, id int32) ([]uint64, bool) {
+	ref := stackRef{epoch, id}
+	if pcs, ok := s.taken[ref]; ok {
+		return pcs, true
 	}
-	var raw [maxStackDepth]uint64
-	if err := m.Lookup(uint32(id), &raw); err != nil {
+	m := stackMap(s.shared, epoch)
+	if id&overflowID != 0 {
+		m, id = overflowMap(s.shared, epoch), id&^overflowID
+	}
+	raw := &s.stackBuf
+	var err error
+	if !s.keepStacks {
+		err = m.LookupAndDelete(uint32(id), raw)
+		if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			s.keepStacks = true // not on this kernel: look up, and clear by walking
+		}
+	}
+	if s.keepStacks {
+		err = m.Lookup(uint32(id), raw)
+	}
+	if err != nil {
 		return nil, false
 	}
-	return trimStack(raw[:]), true
+	pcs := trimStack(raw[:])
+	s.taken[ref] = pcs
+	return pcs, true
 }
 
 func countsMap(coll *ebpf.Collection, name string, epoch uint32) *ebpf.Map {
@@ -103,6 +138,11 @@ func (s *Session) readStacks(w *Window) (missing uint64, err error) {
 				return 0, fmt.Errorf("bpf: clearing stack map: %w", err)
 			}
 		}
+		for ref := range s.taken {
+			if ref.epoch <= e-2 {
+				delete(s.taken, ref) // parked if a wait needs it
+			}
+		}
 	}
 	// The ending epoch was sampled at s.frequency; the next one starts at
 	// the rate SetFrequency asked for. A failure to switch keeps the old
@@ -117,7 +157,7 @@ func (s *Session) readStacks(w *Window) (missing uint64, err error) {
 	s.epoch = e + 1
 	time.Sleep(epochGrace)
 
-	stacks := stackReader{maps: s.shared, parked: s.parked, current: e, cache: map[stackRef][]uint64{}}
+	stacks := stackReader{s: s, current: e}
 	period := int64(time.Second) / int64(max(hz, 1))
 	w.Frequency = hz
 	for _, sc := range stackCollectors {
@@ -195,7 +235,7 @@ func (s *Session) parkStacks(old uint32) (map[stackRef]bool, error) {
 		if _, ok := s.parked[ref]; ok || len(s.parked) >= maxParked {
 			return
 		}
-		if pcs, ok := lookupStack(s.shared, old, ref.id); ok {
+		if pcs, ok := s.takeStack(old, ref.id); ok {
 			s.parked[ref] = pcs
 		}
 	}
@@ -275,12 +315,12 @@ func drainStackCounts(m *ebpf.Map, c Collector, period int64) ([]stackEntry, err
 	return out, nil
 }
 
-// stackReader resolves stack ids during one Read, caching what it found.
+// stackReader resolves stack ids during one Read: those of the epoch
+// being drained and the one before from their maps (or the stacks already
+// taken out of them), older ones from the parked stacks.
 type stackReader struct {
-	maps    map[string]*ebpf.Map
-	parked  map[stackRef][]uint64
+	s       *Session
 	current uint32 // the epoch being drained
-	cache   map[stackRef][]uint64
 	missing uint64 // lookups of sample stacks that failed
 }
 
@@ -288,23 +328,15 @@ func (r *stackReader) get(epoch uint32, id int32) []uint64 {
 	if id < 0 {
 		return nil // no such stack: a kernel thread's user stack
 	}
-	ref := stackRef{epoch, id}
-	if pcs, ok := r.cache[ref]; ok {
-		if pcs == nil {
-			r.missing++
-		}
-		return pcs
-	}
 	var pcs []uint64
 	if r.current-epoch <= 1 {
-		pcs, _ = lookupStack(r.maps, epoch, id)
+		pcs, _ = r.s.takeStack(epoch, id)
 	} else {
-		pcs = r.parked[ref]
+		pcs = r.s.parked[stackRef{epoch, id}]
 	}
 	if pcs == nil {
 		r.missing++
 	}
-	r.cache[ref] = pcs
 	return pcs
 }
 
