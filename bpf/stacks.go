@@ -173,19 +173,17 @@ func (s *Session) readStacks(w *Window) (missing uint64, err error) {
 			s.watch(en.key.Tgid)
 		}
 		b := s.newBuilder(sc.collector, period)
+		labels := threadLabels{}
 		for _, en := range entries {
 			k := en.key
-			labels := map[string][]string{"comm": {cString(k.Comm[:])}, "thread": {cString(k.Thread[:])}}
-			if sc.collector == OffCPU {
-				labels["state"] = []string{taskState(k.Kind)}
-			}
+			l := labels.of(k, sc.collector == OffCPU)
 			b.Add(symbolize.Sample{
 				PID:       int(k.Tgid),
 				User:      stacks.get(k.StackEpoch, k.UserStack),
 				Kernel:    stacks.get(k.StackEpoch, k.KernelStack),
 				Values:    en.values,
-				Labels:    labels,
-				NumLabels: map[string][]int64{"pid": {int64(k.Tgid)}, "tid": {int64(k.Tid)}},
+				Labels:    l.str,
+				NumLabels: l.num,
 			})
 		}
 		p := b.Profile()
@@ -215,6 +213,43 @@ func (s *Session) readStacks(w *Window) (missing uint64, err error) {
 		}
 	}
 	return stacks.missing, nil
+}
+
+// threadLabels are the label maps of a profile's samples by thread (and,
+// off the CPU, the thread's state), made once per thread rather than per
+// stack: a thread has many stacks in a window. Its samples share them,
+// which is safe since nothing changes a sample's labels in place (pprof's
+// Merge and Compact copy them).
+type threadLabels map[threadLabelKey]sampleLabels
+
+type threadLabelKey struct {
+	tgid, tid    uint32
+	comm, thread [16]int8
+	state        uint32
+}
+
+type sampleLabels struct {
+	str map[string][]string
+	num map[string][]int64
+}
+
+func (t threadLabels) of(k oncpuStackKey, withState bool) sampleLabels {
+	key := threadLabelKey{tgid: k.Tgid, tid: k.Tid, comm: k.Comm, thread: k.Thread}
+	if withState {
+		key.state = k.Kind + 1 // 0: no state label
+	}
+	if l, ok := t[key]; ok {
+		return l
+	}
+	l := sampleLabels{
+		str: map[string][]string{"comm": {cString(k.Comm[:])}, "thread": {cString(k.Thread[:])}},
+		num: map[string][]int64{"pid": {int64(k.Tgid)}, "tid": {int64(k.Tid)}},
+	}
+	if withState {
+		l.str["state"] = []string{taskState(k.Kind)}
+	}
+	t[key] = l
+	return l
 }
 
 // parkStacks copies the stacks of epoch old that off-CPU waits refer to,
@@ -284,24 +319,34 @@ func drainStackCounts(m *ebpf.Map, c Collector, period int64) ([]stackEntry, err
 		keys []oncpuStackKey
 		err  error
 	)
+	// Each entry's values are a slice of one array for all.
 	switch c {
 	case OffCPU:
 		var vs []offcpuOffcpuValue
 		keys, vs, err = readAll[oncpuStackKey, offcpuOffcpuValue](m)
+		all := make([]int64, 0, 2*len(vs))
+		out = make([]stackEntry, 0, len(vs))
 		for i, v := range vs {
-			out = append(out, stackEntry{key: keys[i], values: []int64{int64(v.TotalNs), int64(v.Count)}})
+			all = append(all, int64(v.TotalNs), int64(v.Count))
+			out = append(out, stackEntry{key: keys[i], values: all[2*i : 2*i+2 : 2*i+2]})
 		}
 	case OnCPU:
 		var ns []uint64
 		keys, ns, err = readAll[oncpuStackKey, uint64](m)
+		all := make([]int64, 0, 2*len(ns))
+		out = make([]stackEntry, 0, len(ns))
 		for i, n := range ns {
-			out = append(out, stackEntry{key: keys[i], values: []int64{int64(n), int64(n) * period}})
+			all = append(all, int64(n), int64(n)*period)
+			out = append(out, stackEntry{key: keys[i], values: all[2*i : 2*i+2 : 2*i+2]})
 		}
 	default:
 		var ns []uint64
 		keys, ns, err = readAll[oncpuStackKey, uint64](m)
+		all := make([]int64, 0, len(ns))
+		out = make([]stackEntry, 0, len(ns))
 		for i, n := range ns {
-			out = append(out, stackEntry{key: keys[i], values: []int64{int64(n)}})
+			all = append(all, int64(n))
+			out = append(out, stackEntry{key: keys[i], values: all[i : i+1 : i+1]})
 		}
 	}
 	if err != nil {
