@@ -41,7 +41,8 @@ type ProcessScan struct {
 	env   Env
 	start time.Time
 	snaps map[int]procSnap
-	scans int // Finish calls: every fullScanEvery-th reads every schedstat
+	scans int        // Finish calls: every fullScanEvery-th reads every schedstat
+	files *heldFiles // kept open from one scan to the next; Close closes them
 }
 
 // fullScanEvery bounds how late a skipped process's run delay is counted
@@ -62,12 +63,17 @@ type procSnap struct {
 // StartProcessScan takes the window's first scan.
 func StartProcessScan(env Env) (*ProcessScan, error) {
 	env = env.withDefaults()
-	snaps, err := scanProcesses(env, nil)
+	files := newHeldFiles()
+	snaps, err := scanProcesses(env, nil, files)
 	if err != nil {
+		files.Close()
 		return nil, err
 	}
-	return &ProcessScan{env: env, start: time.Now(), snaps: snaps}, nil
+	return &ProcessScan{env: env, start: time.Now(), snaps: snaps, files: files}, nil
 }
+
+// Close closes the files the scan keeps open between windows.
+func (s *ProcessScan) Close() { s.files.Close() }
 
 // Finish takes the window's last scan and returns one point per process
 // and series, at the end of the window, with the mean rate over it. That
@@ -78,7 +84,7 @@ func (s *ProcessScan) Finish() ([]observation.Series, []observation.Missing, err
 	if s.scans%fullScanEvery == 0 {
 		prev = nil
 	}
-	end, err := scanProcesses(s.env, prev)
+	end, err := scanProcesses(s.env, prev, s.files)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -155,7 +161,7 @@ func (s *ProcessScan) Finish() ([]observation.Series, []observation.Missing, err
 // its CPU time next moves or at the next full scan (prev nil, every
 // fullScanEvery), and lost only if it exits first. Most of a host's
 // processes sleep all window, and this halves the files a scan opens.
-func scanProcesses(env Env, prev map[int]procSnap) (map[int]procSnap, error) {
+func scanProcesses(env Env, prev map[int]procSnap, files *heldFiles) (map[int]procSnap, error) {
 	entries, err := os.ReadDir(env.ProcFS)
 	if err != nil {
 		return nil, fmt.Errorf("process scan: %w", err)
@@ -166,12 +172,11 @@ func scanProcesses(env Env, prev map[int]procSnap) (map[int]procSnap, error) {
 		if err != nil || pid <= 0 {
 			continue
 		}
-		path := env.proc(ent.Name(), "stat")
-		b, err := readFile(path)
+		b, err := files.read(env, pid, "stat")
 		if err != nil {
 			continue // exited, or not ours to read
 		}
-		st, err := parseProcStat(path, b)
+		st, err := parseProcStat(env.proc(ent.Name(), "stat"), b)
 		if err != nil || st.state == 'Z' || st.state == 'X' {
 			continue
 		}
@@ -180,10 +185,11 @@ func scanProcesses(env Env, prev map[int]procSnap) (map[int]procSnap, error) {
 		if p, ok := prev[pid]; ok && p.starttime == s.starttime && p.utime == s.utime && p.stime == s.stime && st.state != 'R' {
 			s.runDelay = p.runDelay
 		} else {
-			s.runDelay = threadsRunDelay(env, ent.Name(), st.threads)
+			s.runDelay = threadsRunDelay(env, pid, st.threads, files)
 		}
 		out[pid] = s
 	}
+	files.keep(func(pid int) bool { _, ok := out[pid]; return ok })
 	return out, nil
 }
 
@@ -203,16 +209,16 @@ func statComm(b []byte) string {
 // process's own schedstat is its main thread's only, which is all of it
 // for a single-threaded process (most of a host's), read without
 // listing the threads.
-func threadsRunDelay(env Env, pid string, threads uint64) uint64 {
+func threadsRunDelay(env Env, pid int, threads uint64, files *heldFiles) uint64 {
 	if threads == 1 {
-		b, err := readFile(env.proc(pid, "schedstat"))
+		b, err := files.read(env, pid, "schedstat")
 		if err != nil {
 			return 0
 		}
 		d, _ := runDelay("", b)
 		return d[0]
 	}
-	delays, _ := readThreads(env, pid, "schedstat", runDelay)
+	delays, _ := readThreads(env, strconv.Itoa(pid), "schedstat", runDelay)
 	var sum uint64
 	for _, d := range delays {
 		sum += d[0]

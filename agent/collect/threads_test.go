@@ -42,7 +42,7 @@ func TestReadThreads(t *testing.T) {
 	if len(cur) != 2 || cur["7"][1] != 20 || cur["8"][0] != 200 {
 		t.Errorf("threads %v, want 7 and 8", cur)
 	}
-	if d := threadsRunDelay(env, "7", 3); d != 50 {
+	if d := threadsRunDelay(env, 7, 3, nil); d != 50 {
 		t.Errorf("run delay of the threads %d, want 20+30", d)
 	}
 

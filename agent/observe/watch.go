@@ -337,6 +337,9 @@ func (w *Watcher) Close() error {
 		if w.session != nil {
 			w.closeErr = w.session.Close()
 		}
+		if w.scan != nil {
+			w.scan.Close()
+		}
 	})
 	return w.closeErr
 }
@@ -350,6 +353,7 @@ func (w *Watcher) rebaseline() {
 		w.session.Read()
 	}
 	if w.scan != nil {
+		w.scan.Close()
 		scan, err := collect.StartProcessScan(w.opts.Env)
 		if err != nil {
 			w.base.Missing = append(w.base.Missing, observation.Missing{Signal: observation.SignalHostScan, Reason: err.Error()})
