@@ -14,6 +14,7 @@
 //	go build -o /tmp/agentprof ./agent/daemon/bench/agentprof
 //	GOMEMLIMIT=48MiB timeout 900 /tmp/agentprof -data /tmp/agentprof.data -warmup 1m -d 5m -out /tmp/agentprof
 //	go tool pprof -top /tmp/agentprof/cpu.pprof
+//	go tool pprof -sample_index=alloc_space -base /tmp/agentprof/heap-start.pprof -top /tmp/agentprof/heap.pprof
 package main
 
 import (
@@ -35,7 +36,7 @@ func main() {
 	data := flag.String("data", "", "the store's directory (required; use a fresh one)")
 	warmup := flag.Duration("warmup", time.Minute, "time before the CPU profile starts")
 	d := flag.Duration("d", 5*time.Minute, "how long the CPU profile runs")
-	out := flag.String("out", ".", "directory for cpu.pprof and heap.pprof")
+	out := flag.String("out", ".", "directory for cpu.pprof, heap.pprof and heap-start.pprof")
 	flag.Parse()
 	if *data == "" {
 		fmt.Fprintln(os.Stderr, "agentprof: -data is required")
@@ -64,6 +65,11 @@ func run(data, out string, warmup, d time.Duration) error {
 	go func() { done <- dm.Run(ctx) }()
 	time.Sleep(warmup)
 
+	// The heap profile's allocation counts are since the start: the one
+	// taken here, as -base, leaves those of the profiled span.
+	if err := writeHeap(filepath.Join(out, "heap-start.pprof")); err != nil {
+		return err
+	}
 	f, err := os.Create(filepath.Join(out, "cpu.pprof"))
 	if err != nil {
 		return err
@@ -81,14 +87,7 @@ func run(data, out string, warmup, d time.Duration) error {
 	runtime.ReadMemStats(&ms)
 	fmt.Printf("heap in use %.1f MiB, heap sys %.1f MiB, total sys %.1f MiB, GCs %d, allocated over the run %.0f MiB\n",
 		float64(ms.HeapInuse)/(1<<20), float64(ms.HeapSys)/(1<<20), float64(ms.Sys)/(1<<20), ms.NumGC, float64(ms.TotalAlloc)/(1<<20))
-	h, err := os.Create(filepath.Join(out, "heap.pprof"))
-	if err != nil {
-		return err
-	}
-	if err := pprof.Lookup("heap").WriteTo(h, 0); err != nil {
-		return err
-	}
-	if err := h.Close(); err != nil {
+	if err := writeHeap(filepath.Join(out, "heap.pprof")); err != nil {
 		return err
 	}
 	cancel()
@@ -96,4 +95,16 @@ func run(data, out string, warmup, d time.Duration) error {
 		return err
 	}
 	return dm.Close()
+}
+
+func writeHeap(path string) error {
+	h, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("heap").WriteTo(h, 0); err != nil {
+		h.Close()
+		return err
+	}
+	return h.Close()
 }
