@@ -10,7 +10,10 @@ import (
 
 // maxHeldFiles bounds the /proc files a process scan keeps open: two per
 // process (stat, and schedstat of a single-threaded one) on a host of
-// 2,000 processes. Past it, files are opened and closed at each read.
+// 2,000 processes, and at most a quarter of the open files the process
+// may have (RLIMIT_NOFILE; Go raises its soft limit to the hard one), so
+// that the store, the sockets and the eBPF objects always have theirs.
+// Past it, files are opened and closed at each read.
 const maxHeldFiles = 4096
 
 // heldFiles keeps the /proc/PID files a scan reads open from one scan to
@@ -37,6 +40,10 @@ type heldKey struct {
 // is closed when the set is garbage.
 func newHeldFiles() *heldFiles {
 	h := &heldFiles{fds: map[heldKey]int{}, max: maxHeldFiles}
+	var rl unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil && rl.Cur/4 < uint64(h.max) {
+		h.max = int(rl.Cur / 4)
+	}
 	fds := h.fds
 	runtime.AddCleanup(h, func(fds map[heldKey]int) {
 		for _, fd := range fds {
