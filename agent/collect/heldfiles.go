@@ -71,12 +71,9 @@ func (h *heldFiles) read(env Env, pid int, name string) ([]byte, error) {
 	if len(h.fds) >= h.max {
 		return readFile(path)
 	}
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	for err == unix.EINTR {
-		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	}
+	fd, err := openFile(path)
 	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+		return nil, err
 	}
 	b, err := h.pread(fd)
 	if err != nil {

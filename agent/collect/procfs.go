@@ -22,6 +22,19 @@ import (
 // error, not an allocation.
 const maxFileBytes = 16 << 20
 
+// openFile opens a file to read, as readFile and heldFiles do, with the
+// system call itself (see readFile).
+func openFile(path string) (int, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	for err == unix.EINTR {
+		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	}
+	if err != nil {
+		return -1, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	return fd, nil
+}
+
 // proc and sys join a path under the environment's pseudo-filesystems.
 func (e Env) proc(elem ...string) string { return filepath.Join(e.ProcFS, filepath.Join(elem...)) }
 func (e Env) sys(elem ...string) string  { return filepath.Join(e.SysFS, filepath.Join(elem...)) }
@@ -45,12 +58,9 @@ func (e Env) gopsutil(ctx context.Context) context.Context {
 // (a failing epoll_ctl), a finalizer and a File to each open, a fifth of
 // the process scan's CPU (BenchmarkProcessScan).
 func readFile(path string) ([]byte, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	for err == unix.EINTR {
-		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	}
+	fd, err := openFile(path)
 	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+		return nil, err
 	}
 	defer unix.Close(fd)
 	b := make([]byte, 0, 1024)
