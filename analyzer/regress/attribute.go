@@ -189,7 +189,10 @@ func (e *evaluation) shiftedFrom(ts *test) (Outcome, []string) {
 // function regressed in its cumulative cost only is dropped when its
 // regressed descendants explain dedupFraction of its rise, or when what
 // they leave of it is not a rise (z < restZ); one whose own code rose,
-// or that calls new functions, is kept. Functions go deepest (smallest cumulative cost) first; the kept
+// or that calls new functions, is kept. Descendants found at an earlier
+// look of the deploy count as regressed, with their rise at this one: a
+// caller whose rise crosses the threshold a look after its callee's did
+// is the same rise found twice. Functions go deepest (smallest cumulative cost) first; the kept
 // ones are returned by p-value.
 func (e *evaluation) dedup(candidates []int) []int {
 	order := slices.Clone(candidates)
@@ -204,6 +207,12 @@ func (e *evaluation) dedup(candidates []int) []int {
 			var below []int
 			for _, k := range kept {
 				if A.desc[k] {
+					below = append(below, k)
+				}
+			}
+			for k := range e.fs {
+				if A.desc[k] && e.raised[e.fs[k].name] && !slices.Contains(below, k) {
+					e.relatives(k) // its descendants, for the outermost below
 					below = append(below, k)
 				}
 			}

@@ -68,13 +68,13 @@ func BenchmarkLook(b *testing.B) {
 		ha.add(&w, &ix, t, true)
 	}
 	o := DefaultVersionOptions()
-	c, err := evaluate(t, ba, ha, "svc", "v1", "v2", &o, o.lookQ())
+	c, err := evaluate(t, ba, ha, "svc", "v1", "v2", &o, o.lookQ(), nil)
 	if err != nil || len(c.Findings) != 1 || c.Findings[0].Function != "pkg3.fn0003" {
 		b.Fatalf("the look found %+v (%v)", c, err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		evaluate(t, ba, ha, "svc", "v1", "v2", &o, o.lookQ())
+		evaluate(t, ba, ha, "svc", "v1", "v2", &o, o.lookQ(), nil)
 	}
 	b.ReportMetric(float64(len(c.Functions)), "tests")
 }

@@ -159,7 +159,7 @@ func Compare(base, head []Window, o VersionOptions) (*Comparison, error) {
 		t.index(w, &ix)
 		ha.add(w, &ix, t, countsCPU(w, hsrc))
 	}
-	return evaluate(t, ba, ha, service, bv, hv, &o, o.lookQ())
+	return evaluate(t, ba, ha, service, bv, hv, &o, o.lookQ(), nil)
 }
 
 // byTime is the indexes of ws in time order (stable).

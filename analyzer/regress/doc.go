@@ -179,7 +179,10 @@
 // as much: the deepest is blamed. A function regressed only in its
 // cumulative cost is dropped when the regressed functions below it
 // explain 80% of its rise, or when what they leave is not a rise (z < 2);
-// one whose own code rose is kept. A function the base never ran has no
+// one whose own code rose is kept. The functions raised at the deploy's
+// earlier looks count among those below, with their rise at this look: a
+// caller crossing its threshold a look after its callee did is the same
+// rise found again. A function the base never ran has no
 // cost to have grown: its rise is blamed on the first caller up its
 // heaviest path that the base ran, as compare blames new call sites. The
 // path of a finding is the heaviest chain of callers from a root down to

@@ -104,16 +104,19 @@ type evaluation struct {
 	g, sdLog   float64
 	fell, rose bool
 	strong     float64
+	// raised are the functions found at an earlier look of the same
+	// deploy: a rise they explain is theirs (dedup), not news.
+	raised map[string]bool
 }
 
 // evaluate tests head against base (aggregates numbered by t) at false
 // discovery rate q.
-func evaluate(t *table, base, head *agg, service, bv, hv string, o *VersionOptions, q float64) (*Comparison, error) {
+func evaluate(t *table, base, head *agg, service, bv, hv string, o *VersionOptions, q float64, raised map[string]bool) (*Comparison, error) {
 	if base.n < o.MinSamples || head.n < o.MinSamples || base.k < o.MinWindows || head.k < o.MinWindows {
 		return nil, fmt.Errorf("comparing %s %s with %s: %w: %.0f and %.0f samples in %d and %d windows (want %.0f and %d a side)",
 			service, hv, bv, ErrTooFewSamples, base.n, head.n, base.k, head.k, o.MinSamples, o.MinWindows)
 	}
-	e := &evaluation{o: o, base: base, head: head}
+	e := &evaluation{o: o, base: base, head: head, raised: raised}
 	e.perRequest = base.perRequest() && head.perRequest() && base.period == head.period
 	e.binomial = !e.perRequest
 	e.eb, e.eh = base.n, head.n

@@ -297,7 +297,7 @@ func (s *service) look(tr *track, w *Window, o *VersionOptions) []Event {
 	if d.base == nil || d.source != tr.source {
 		return evs // nothing to compare with: windows of different sources never pool
 	}
-	c, err := evaluate(s.table, d.base, d.head, s.name, d.pred, tr.version, o, o.lookQ())
+	c, err := evaluate(s.table, d.base, d.head, s.name, d.pred, tr.version, o, o.lookQ(), d.raised)
 	if err != nil {
 		return evs // too few samples: wait for a later look
 	}

@@ -619,3 +619,40 @@ func TestSubtreeDoesMoreWork(t *testing.T) {
 		}
 	}
 }
+
+// A caller whose cumulative rise crosses the threshold at a later look
+// than its callee's is the callee's rise found again: dedup counts the
+// functions raised at the deploy's earlier looks as regressed (with their
+// rise at this look), and drops the caller as explained by them. Without
+// them, or when the callee holds too little of the caller's rise (work
+// of the caller's own subtree that grew), the caller is kept.
+func TestDedupEarlierLooks(t *testing.T) {
+	mk := func(calleeRise float64, raised map[string]bool) (*evaluation, []int) {
+		caller := &test{measure: MeasureCum, delta: 0.021, sd: 0.005, p: 2.6e-5, outcome: OutcomeRegression}
+		callee := &test{measure: MeasureCum, delta: calleeRise, sd: 0.006, p: 0.02, outcome: OutcomeNotSignificant}
+		e := &evaluation{raised: raised, fs: []fnStat{
+			{name: "internal/poll.(*FD).Read", ib: 150, ih: 220, callees: []int{1}, cum: caller},
+			{name: "syscall.read", ib: 150, ih: 215, callers: []int{0}, cum: callee},
+		}}
+		return e, []int{0}
+	}
+	for _, tc := range []struct {
+		name       string
+		calleeRise float64
+		raised     map[string]bool
+		kept       bool
+	}{
+		{"callee raised earlier, its rise the caller's", 0.020, map[string]bool{"syscall.read": true}, false},
+		{"no earlier finding", 0.020, nil, true},
+		{"callee raised earlier, a small part of the caller's rise", 0.004, map[string]bool{"syscall.read": true}, true},
+	} {
+		e, candidates := mk(tc.calleeRise, tc.raised)
+		kept := e.dedup(candidates)
+		if got := len(kept) == 1; got != tc.kept {
+			t.Errorf("%s: kept %v, want the caller kept: %v", tc.name, kept, tc.kept)
+		}
+		if !tc.kept && (e.fs[0].cum.outcome != OutcomeExplained || !slices.Equal(e.fs[0].cum.related, []string{"syscall.read"})) {
+			t.Errorf("%s: the caller's test %+v, want explained by syscall.read", tc.name, e.fs[0].cum)
+		}
+	}
+}
