@@ -41,7 +41,7 @@ type Session struct {
 	nextFrequency int
 	epoch         uint32                // current stack epoch, mirrored in the epoch map
 	parked        map[stackRef][]uint64 // stacks of older epochs that pending waits need
-	taken         map[stackRef][]uint64 // stacks read out of the maps of the last two epochs
+	taken         map[stackRef][]uint64 // stacks read out of the maps of the last two epochs (nil: not found)
 	keepStacks    bool                  // the kernel cannot delete a stack as it reads it
 	stackBuf      [maxStackDepth]uint64 // a stack map's value, read
 	last          time.Time

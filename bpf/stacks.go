@@ -31,8 +31,8 @@ import (
 // one, so a thread asleep for hours still has its stack when it wakes.
 //
 // A stack read from the map of an epoch that has ended is taken out of it
-// (BPF_MAP_LOOKUP_AND_DELETE_ELEM, which stack trace maps take since Linux
-// 6.x) and kept in memory while its epoch may still be referred to (the
+// (BPF_MAP_LOOKUP_AND_DELETE_ELEM, which stack trace maps take on recent
+// kernels: 6.18 here) and kept in memory while its epoch may still be referred to (the
 // session's taken stacks, two epochs). Clearing a map in step 2 then
 // walks only the stacks nobody counted: one system call per stack instead
 // of three (lookup, next key, delete), the stack maps' share of the
@@ -87,12 +87,14 @@ func overflowMap(maps map[string]*ebpf.Map, epoch uint32) *ebpf.Map {
 // takeStack reads one stack of an epoch that has ended, from the main map
 // or, for an id marked overflowID, the overflow map, and deletes it there
 // unless the kernel cannot (then s.keepStacks is set and the map's
-// clearing deletes it). Found stacks are kept in s.taken until their
-// epoch's map is cleared.
+// clearing deletes it). What it found, and what it did not (nil: the
+// epoch has ended, so a missing stack stays missing), is kept in s.taken
+// until the epoch's map is cleared: each id costs one system call however
+// many counts refer to it.
 func (s *Session) takeStack(epoch uint32, id int32) ([]uint64, bool) {
 	ref := stackRef{epoch, id}
 	if pcs, ok := s.taken[ref]; ok {
-		return pcs, true
+		return pcs, pcs != nil
 	}
 	m := stackMap(s.shared, epoch)
 	if id&overflowID != 0 {
@@ -110,6 +112,7 @@ func (s *Session) takeStack(epoch uint32, id int32) ([]uint64, bool) {
 		err = m.Lookup(uint32(id), raw)
 	}
 	if err != nil {
+		s.taken[ref] = nil
 		return nil, false
 	}
 	pcs := trimStack(raw[:])

@@ -176,7 +176,7 @@ func scanProcesses(env Env, prev map[int]procSnap, files *heldFiles) (map[int]pr
 		if err != nil {
 			continue // exited, or not ours to read
 		}
-		st, err := parseProcStat(env.proc(ent.Name(), "stat"), b)
+		st, err := parseProcStat("stat", b) // its error is dropped: the process is skipped
 		if err != nil || st.state == 'Z' || st.state == 'X' {
 			continue
 		}
