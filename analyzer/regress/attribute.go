@@ -326,6 +326,9 @@ const locateAlpha, locateFraction = 0.05, 0.5
 // moved alike (mixed), the subtree did more of its work, a regression;
 // when the rest moved apart, the fixed costs' shares falling while the
 // per-request work outside rose too, it is the load (Outcome uniform).
+// So is a rest that did more work itself, in CPU per second (restRose):
+// a subtree's own regression adds CPU inside it and leaves the rest's
+// where it was, more requests add it on both sides.
 // Per request the question does not arise, and is not asked.
 // A rise located only in callees that are tested themselves is theirs:
 // it returns "" and those callees, for dedup to explain this one by
@@ -351,10 +354,25 @@ func (e *evaluation) locate(ts *test) (Outcome, []string) {
 	if len(names) > 0 {
 		return "", names
 	}
-	if !e.mixed(ts.fi) {
+	if !e.mixed(ts.fi) && !e.restRose(ts.fi) {
 		return "", nil // the rest moved alike: it does more of its work
 	}
 	return OutcomeUniform, nil
+}
+
+// restRose tells whether the samples outside function i's subtree (the
+// stacks without it) rose in CPU per second beyond the noise of the
+// service's CPU rate (load's sdLog) and of the split (φ times the
+// binomial variance of log(1−s), s its inclusive share): z ≥ loadZ.
+func (e *evaluation) restRose(i int) bool {
+	f := &e.fs[i]
+	sb, sh := f.ib/e.base.n, f.ih/e.head.n
+	if !(sb < 1 && sh < 1) || e.g == 1 {
+		return false
+	}
+	d := math.Log(e.g) + math.Log1p(-sh) - math.Log1p(-sb)
+	v := e.sdLog*e.sdLog + f.phi*sb/((1-sb)*e.base.n) + f.phiHead*sh/((1-sh)*e.head.n)
+	return d > loadZ*math.Sqrt(v)
 }
 
 // mixedAlpha is the level of the test that the rest of the service did
