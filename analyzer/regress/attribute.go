@@ -192,12 +192,22 @@ func (e *evaluation) shiftedFrom(ts *test) (Outcome, []string) {
 // or that calls new functions, is kept. Descendants found at an earlier
 // look of the deploy count as regressed, with their rise at this one: a
 // caller whose rise crosses the threshold a look after its callee's did
-// is the same rise found twice. Functions go deepest (smallest cumulative cost) first; the kept
-// ones are returned by p-value.
+// is the same rise found twice. Functions go deepest first: fewest
+// descendants (a callee has fewer than any caller of it, whatever their
+// costs: a callee shared with other callers can cost more than one of
+// them, and a caller whose samples are all in one callee costs as much
+// as it), then smallest cumulative cost; the kept ones are returned by
+// p-value.
 func (e *evaluation) dedup(candidates []int) []int {
 	order := slices.Clone(candidates)
+	descendants := make(map[int]int, len(order))
+	for _, a := range order {
+		for _, d := range e.relatives(a).desc {
+			descendants[a] += boolInt(d)
+		}
+	}
 	slices.SortFunc(order, func(a, b int) int {
-		return cmp.Or(cmp.Compare(e.fs[a].ih, e.fs[b].ih), strings.Compare(e.fs[a].name, e.fs[b].name))
+		return cmp.Or(cmp.Compare(descendants[a], descendants[b]), cmp.Compare(e.fs[a].ih, e.fs[b].ih), strings.Compare(e.fs[a].name, e.fs[b].name))
 	})
 	var kept []int
 	for _, a := range order {

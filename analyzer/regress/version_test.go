@@ -656,3 +656,32 @@ func TestDedupEarlierLooks(t *testing.T) {
 		}
 	}
 }
+
+// TestDedupDeepestFirst: one fluctuation of syscall.write (5.8% → 7.2% of
+// a null deploy's CPU) raised it and two callers at one look:
+// internal/poll.(*FD).Write, all of whose samples are in it (as many
+// as its callee: by name it came first), and bufio.(*Writer).Flush,
+// cheaper than the callee that other callers share. A callee goes
+// before its callers, whatever their costs: the callee alone is kept.
+func TestDedupDeepestFirst(t *testing.T) {
+	rise := func(d float64) *test {
+		return &test{measure: MeasureCum, delta: d, sd: 0.003, p: 3.6e-5, outcome: OutcomeRegression}
+	}
+	e := &evaluation{fs: []fnStat{
+		{name: "bufio.(*Writer).Flush", ib: 530, ih: 670, callees: []int{1}, cum: rise(0.013)},
+		{name: "internal/poll.(*FD).Write", ib: 580, ih: 720, callers: []int{0}, callees: []int{2}, cum: rise(0.014)},
+		{name: "syscall.write", ib: 580, ih: 720, callers: []int{1, 3}, cum: rise(0.014)},
+		{name: "os.(*File).Write", ib: 50, ih: 50, callees: []int{2}},
+	}}
+	for i := range 3 {
+		e.fs[i].cum.f, e.fs[i].cum.fi = &e.fs[i], i
+	}
+	kept := e.dedup([]int{0, 1, 2})
+	if len(kept) != 1 || e.fs[kept[0]].name != "syscall.write" {
+		var names []string
+		for _, k := range kept {
+			names = append(names, e.fs[k].name)
+		}
+		t.Errorf("kept %v, want syscall.write alone", names)
+	}
+}
