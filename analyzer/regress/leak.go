@@ -22,8 +22,9 @@ import (
 //     LeakMinGrowth of the memory at the span's start an hour,
 //   - with a Mann–Kendall test of the upward trend at LeakAlpha,
 //   - still growing in the span's later half (its own slope at least
-//     half the span's): a warm-up, a cache filling to its size, levels
-//     off and is not a leak;
+//     half the span's, its own Mann–Kendall test at leakLateAlpha): a
+//     warm-up, a cache filling to its size, levels off and is not a
+//     leak, however its plateau's noise tilts the later half's slope;
 //   - with memory per unit of load growing too (at least half as fast),
 //     when every point's load is known (requests a second where every
 //     window counts them, else the busy threads on CPU): a heap is a
@@ -33,7 +34,8 @@ import (
 //     it, is not a leak, and a leak under a flat load raises both;
 //   - and, after a restart (memory under LeakRestartDrop of its last ten
 //     minutes' floor: the fit starts over), past the level it had before
-//     the restart: climbing back to its plateau is recovery.
+//     the restart: climbing back to its plateau is recovery, and the fit
+//     starts over again from the point that passed it.
 //
 // It is resolved when the growth, over a span long enough, is no longer
 // significant (p ≥ 0.05) or under half of either least growth. A restart
@@ -41,8 +43,9 @@ import (
 // killer still leaks.
 
 // leakResolveP is the Mann–Kendall p-value above which a leak's growth
-// is gone.
-const leakResolveP = 0.05
+// is gone; leakLateAlpha is the level at which the span's later half
+// must grow on its own.
+const leakResolveP, leakLateAlpha = 0.05, 0.05
 
 // leakPt is one minute's low-water mark, and its load: requests a
 // second (0 when a window did not count them) and busy threads on CPU.
@@ -124,7 +127,11 @@ func (l *leakTrend) closeMinute(v *verTrend, ev []Event) []Event {
 		l.pts = append(l.pts[:0], l.pts[k:]...)
 	}
 	if l.recoverTo > 0 && p.mem > l.recoverTo {
+		// Back past the old level: the climb was recovery, no evidence
+		// of a leak (a warm-up's ramp before a plateau is a trend to
+		// Mann–Kendall). The fit starts over here.
 		l.recoverTo = 0
+		l.pts = append(l.pts[:0], p)
 	}
 	return l.test(v, ev)
 }
@@ -211,7 +218,7 @@ func (l *leakTrend) test(v *verTrend, ev []Event) []Event {
 		return append(ev, Event{Finding: x, Resolved: true})
 	}
 	leak := f.all.P < o.LeakAlpha && f.all.Slope >= o.LeakMinBytesPerHour && f.growth >= o.LeakMinGrowth &&
-		f.late.Slope >= f.all.Slope/2 && (!f.known || f.perLoad >= f.growth/2) && l.recoverTo == 0
+		f.late.Slope >= f.all.Slope/2 && f.late.P < leakLateAlpha && (!f.known || f.perLoad >= f.growth/2) && l.recoverTo == 0
 	if !leak {
 		return ev
 	}
