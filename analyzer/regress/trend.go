@@ -84,6 +84,10 @@ type TrendOptions struct {
 	LeakMinGrowth, LeakMinBytesPerHour float64
 	// LeakRestartDrop: memory falling under this part of its low-water
 	// mark of the last ten minutes is a restart, and the fit starts over.
+	// A collector's sawtooth does not move the minutes' low-water marks
+	// (they see under it); a restarted process is often back at more than
+	// half its plateau by its first window's end (a service loading its
+	// data at start, a heap refilling within seconds).
 	LeakRestartDrop float64
 	// Confidence is the confidence of the intervals findings carry.
 	Confidence float64
@@ -120,7 +124,7 @@ func DefaultTrendOptions() TrendOptions {
 		LeakAlpha:            1e-3,
 		LeakMinGrowth:        0.10,
 		LeakMinBytesPerHour:  16 << 20,
-		LeakRestartDrop:      0.5,
+		LeakRestartDrop:      0.7,
 		Confidence:           0.95,
 		StaleVersion:         15 * time.Minute,
 		MaxFunctions:         2000,

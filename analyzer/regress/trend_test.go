@@ -621,6 +621,50 @@ func TestLeakStops(t *testing.T) {
 	t.Logf("resolved %v after the growth stopped", down[0].ResolvedAt.Sub(stop).Round(time.Minute))
 }
 
+// A leaking process restarted (the OOM killer's way, or a deploy of the
+// same build): its memory falls to a fifth and leaks again from its
+// start. The leak stays raised, not resolved, and is not raised twice.
+func TestLeakAcrossRestart(t *testing.T) {
+	s := leakSim(65, nil)
+	begin, restart := s.start.Add(time.Hour), s.start.Add(150*time.Minute)
+	s.mem = func(at time.Time) float64 {
+		m := 300.0 * (1 << 20)
+		switch {
+		case at.After(restart):
+			m = 60*(1<<20) + 240*(1<<20)*min(1, at.Sub(restart).Minutes()/5) + 50*(1<<20)*at.Sub(restart).Hours()
+		case at.After(begin):
+			m += 50 * (1 << 20) * at.Sub(begin).Hours()
+		}
+		return m * (1 + 0.01*s.rng.NormFloat64())
+	}
+	ev := s.run(newTrends(DefaultTrendOptions()), 0, s.windows(5*time.Hour))
+	if up, down := raised(ev), resolved(ev); len(up) != 1 || up[0].Kind != KindLeak || len(down) != 0 {
+		t.Fatalf("raised%s\nresolved%s", describe(up), describe(down))
+	}
+}
+
+// A restart is a fall of the minutes' floor, far beyond what a
+// collector's sawtooth moves it (the low-water marks see under it): one
+// to 60% of it starts the fit over. A service that loads its data at
+// start, or a window that ends seconds after the restart, is back at more
+// than half its plateau within the first minute (the harness's service
+// restart: 55%).
+func TestLeakRestartShallow(t *testing.T) {
+	s := leakSim(162, nil)
+	restart := s.start.Add(time.Hour)
+	s.mem = func(at time.Time) float64 {
+		if at.Before(restart) {
+			return 300 << 20
+		}
+		return 180 << 20
+	}
+	tr := newTrends(DefaultTrendOptions())
+	s.run(tr, 0, s.windows(time.Hour+3*time.Minute))
+	if pts := tr.services["svc"]["v1"].leak.pts; len(pts) > 3 {
+		t.Errorf("%d points kept over a fall to 60%% of the floor, want the 3 since", len(pts))
+	}
+}
+
 // A gap in memory data is no restart: the fit keeps its points.
 func TestLeakGap(t *testing.T) {
 	s := leakSim(161, func(at time.Time) float64 { return 300 << 20 })
