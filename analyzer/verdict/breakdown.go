@@ -173,7 +173,7 @@ func breakdownOf(o *observation.Observation, pk parking) Breakdown {
 					v *= share
 				}
 				b.Seconds[cat] += v
-				b.ByClass[waitClass[cat]] += v
+				b.ByClass[waitClassOf(cat, fns)] += v
 			}
 			b.Source = BreakdownEBPF
 		}
@@ -210,25 +210,52 @@ var waitClass = map[string]Class{
 	WaitOther:    ClassNone,
 }
 
+// waitClassOf is the class a wait counts towards: waitClass's, but for a
+// wait for a CPU that a lock handoff caused (lockHandoff): a thread
+// preempted while taking or handing over a contended lock, or a waker
+// displaced by the thread its futex call woke, waits for the lock's sake.
+func waitClassOf(category string, fns []string) Class {
+	if category == WaitRunQueue && lockHandoff(fns) {
+		return ClassContention
+	}
+	return waitClass[category]
+}
+
+// lockHandoff tells a stack in a lock's slow path: Go's or the C
+// library's lock code, or a futex call outside the Go runtime (whose own
+// park and wake threads).
+func lockHandoff(fns []string) bool {
+	return has(fns, lockMachinery...) || has(fns, futexCall...) && !inGoRuntime(fns)
+}
+
 // onCPUClass is the class a category of on-CPU time counts towards, from
-// the sample's frames for the kernel's share of it.
+// the sample's frames for the kernel's share of it: kernel work counts
+// towards the resource it serves (docs/analysis.md lists which system
+// calls go where).
 func onCPUClass(category string, fns []string) Class {
 	switch category {
 	case OnCPUGC, OnCPUAlloc, OnCPUPageFault:
 		return ClassMemory
 	}
 	switch {
-	case has(fns, lockMachinery...):
+	case lockHandoff(fns), has(fns, kernelLocks...):
 		return ClassContention
-	case has(fns, futexCall...) && !inGoRuntime(fns):
-		// A futex call outside the Go runtime is a lock (or condition)
-		// handed over; the runtime's own park and wake threads.
-		return ClassContention
+	case category == OnCPUUser && len(fns) > 0 && isMemoryCall(cSyscallStub(fns[0])):
+		// A sample in a C library's stub of a memory call is the
+		// call's: its few instructions hold the timer interrupt that
+		// fired while the kernel had interrupts off, delivered on the
+		// return to user space.
+		return ClassMemory
 	case category == OnCPUUser:
 		return ClassCPU
-	case has(fns, storageStack...):
+	}
+	op := syscallOf(fns)
+	switch {
+	case has(fns, reclaimStack...) || hasExact([]string{op}, memoryCalls...):
+		return ClassMemory
+	case has(fns, storageStack...) || hasExact([]string{op}, fileCalls...):
 		return ClassIO
-	case has(fns, networkStack...):
+	case has(fns, networkStack...) || hasExact([]string{op}, socketCalls...):
 		return ClassNetwork
 	}
 	return ClassCPU

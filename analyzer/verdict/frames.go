@@ -233,6 +233,46 @@ var flushCalls = []string{"fsync", "fdatasync", "sync_file_range", "sync_file_ra
 var readCalls = []string{"read", "pread64", "ia32_pread64", "readv", "preadv", "preadv2", "readahead", "ia32_readahead",
 	"readlink", "readlinkat", "old_readdir"}
 
+// memoryCalls manage the address space: map, unmap, remap, protect,
+// advise, lock pages, move the break, place pages on nodes. Their cost is
+// the kernel's memory management (page tables, TLB shootdowns, zeroing,
+// the mm lock): mapping churn, which reusing mappings, huge pages and
+// fewer munmap and madvise calls cut.
+var memoryCalls = []string{"mmap", "mmap_pgoff", "old_mmap", "munmap", "mremap", "madvise", "process_madvise",
+	"mprotect", "pkey_mprotect", "brk", "mlock", "mlock2", "mlockall", "munlock", "munlockall", "remap_file_pages",
+	"mbind", "set_mempolicy", "migrate_pages", "move_pages", "mseal"}
+
+// fileCalls work on files and directories only (a socket has no offset to
+// read at, no data to flush, no directory entries): their kernel time is
+// the storage stack's, whatever functions it runs through.
+var fileCalls = []string{"pread64", "pwrite64", "preadv", "pwritev", "preadv2", "pwritev2", "fsync", "fdatasync",
+	"sync_file_range", "syncfs", "sync", "fallocate", "ftruncate", "truncate", "open", "openat", "openat2", "creat",
+	"newstat", "newlstat", "newfstatat", "statx", "getdents64", "getdents", "readlink", "readlinkat", "rename",
+	"renameat", "renameat2", "unlink", "unlinkat", "mkdir", "mkdirat", "rmdir", "fadvise64", "copy_file_range",
+	"readahead"}
+
+// socketCalls work on sockets only.
+var socketCalls = []string{"socket", "socketpair", "bind", "listen", "accept", "accept4", "connect", "getsockname",
+	"getpeername", "sendto", "recvfrom", "setsockopt", "getsockopt", "shutdown", "sendmsg", "recvmsg", "sendmmsg",
+	"recvmmsg"}
+
+// cSyscallStub is the system call a C library function that only makes
+// it is named for ("munmap" for __munmap, __GI___munmap or
+// munmap@@GLIBC_2.2.5, "mmap" for mmap64), or "" for a Go function (its
+// wrappers are isSyscallWrapper's).
+func cSyscallStub(fn string) string {
+	fn, _, _ = strings.Cut(fn, "@")
+	if strings.ContainsAny(fn, "./") {
+		return ""
+	}
+	fn = strings.TrimPrefix(fn, "__GI_")
+	fn = strings.TrimLeft(fn, "_")
+	return strings.TrimSuffix(fn, "64")
+}
+
+// isMemoryCall tells a system call that manages the address space.
+func isMemoryCall(op string) bool { return hasExact([]string{op}, memoryCalls...) }
+
 // isFlushCall tells a system call that forces written data to storage.
 func isFlushCall(op string) bool { return hasExact([]string{op}, flushCalls...) }
 
@@ -290,6 +330,22 @@ var (
 		"internal/sync.runtime_Semrelease", "__lll_lock_wait", "__lll_lock_wake", "__pthread_mutex_lock",
 		"pthread_mutex_lock", "pthread_mutex_unlock", "__pthread_mutex_unlock", "pthread_rwlock_", "__pthread_rwlock_"}
 )
+
+// reclaimStack is the kernel freeing memory for an allocation (direct
+// reclaim, a cgroup over its high limit) or compacting it for a huge
+// page: memory work, whatever the thread was doing when it needed a page.
+// These and kernelLocks are prefixes of kernel 6.18's /proc/kallsyms
+// names (the inlined ones are not there to see).
+var reclaimStack = []string{"try_to_free_pages", "do_try_to_free_pages", "try_to_free_mem_cgroup_pages", "shrink_node",
+	"shrink_lruvec", "shrink_folio_list", "shrink_slab", "__alloc_pages_direct_compact", "try_to_compact_pages",
+	"compact_zone", "__compact_zone", "__mem_cgroup_handle_over_high", "reclaim_high"}
+
+// kernelLocks are the kernel's own locks' slow paths: spinning on a
+// contended spinlock, mutex or rwsem (the mm lock of a process whose
+// threads map and unmap at once, an inode's lock), or queueing for it.
+var kernelLocks = []string{"native_queued_spin_lock_slowpath", "__pv_queued_spin_lock_slowpath",
+	"queued_read_lock_slowpath", "queued_write_lock_slowpath", "__mutex_lock", "mutex_spin_on_owner",
+	"rwsem_down_read_slowpath", "rwsem_down_write_slowpath", "rwsem_spin_on_owner", "osq_lock"}
 
 // futexCall is the kernel's futex system call, waiting or waking.
 var futexCall = []string{"do_futex"}

@@ -94,6 +94,33 @@ var (
 		"runtime.futex", "runtime.futexwakeup", "runtime.notewakeup", "runtime.startm", "runtime.wakep"}
 	blkSoftirq = []string{"k:blk_update_request", "k:blk_mq_end_request", "k:blk_done_softirq", "k:handle_softirqs",
 		"k:__irq_exit_rcu", "k:common_interrupt", "k:asm_common_interrupt", "main.churn"}
+	// From fixtures/observations/memory-c-mmap and contention-c-hammer.
+	cMunmap = []string{"k:pvm_flush_tlb_multi", "k:flush_tlb_mm_range", "k:tlb_flush_mmu_tlbonly", "k:tlb_finish_mmu",
+		"k:vms_clear_ptes", "k:vms_complete_munmap_vmas", "k:do_vmi_align_munmap", "k:do_vmi_munmap", "k:__vm_munmap",
+		"k:__x64_sys_munmap", "k:do_syscall_64", "k:entry_SYSCALL_64_after_hwframe", "c:__munmap", "start_thread"}
+	cMprotect = []string{"k:mas_walk", "k:mas_find", "k:do_mprotect_pkey", "k:__x64_sys_mprotect", "k:do_syscall_64",
+		"k:entry_SYSCALL_64_after_hwframe", "c:__mprotect", "start_thread"}
+	cMutexPreempted = []string{"k:__schedule", "k:schedule", "k:irqentry_exit_to_user_mode",
+		"k:asm_sysvec_apic_timer_interrupt", "c:pthread_mutex_lock@@GLIBC_2.2.5", "start_thread"}
+	cHolderPreempted = []string{"k:__schedule", "k:schedule", "k:irqentry_exit_to_user_mode",
+		"k:asm_sysvec_apic_timer_interrupt", "hammer", "start_thread"}
+	cLockWaitRunnable = []string{"k:__schedule", "k:schedule", "k:futex_do_wait", "k:__futex_wait", "k:futex_wait",
+		"k:do_futex", "k:__x64_sys_futex", "k:do_syscall_64", "k:entry_SYSCALL_64_after_hwframe", "c:__lll_lock_wait",
+		"start_thread"}
+	// Stacks no recorded workload has (TestKernelWorkByResource), of
+	// kernel 6.18's /proc/kallsyms names: a write that reclaims, a
+	// contended inode lock, a stat and a socket option.
+	cWriteReclaim = []string{"k:shrink_folio_list", "k:shrink_lruvec", "k:shrink_node", "k:do_try_to_free_pages",
+		"k:try_to_free_pages", "k:__alloc_frozen_pages_noprof", "k:filemap_alloc_folio_noprof",
+		"k:__filemap_get_folio", "k:ext4_write_begin", "k:generic_perform_write", "k:ext4_buffered_write_iter",
+		"k:vfs_write", "k:ksys_write", "k:do_syscall_64", "k:entry_SYSCALL_64_after_hwframe", "c:write", "main"}
+	cInodeLock = []string{"k:osq_lock", "k:rwsem_down_write_slowpath", "k:down_write",
+		"k:ext4_buffered_write_iter", "k:vfs_write", "k:ksys_write", "k:do_syscall_64", "k:entry_SYSCALL_64_after_hwframe",
+		"c:write", "main"}
+	cStat = []string{"k:path_lookupat", "k:filename_lookup", "k:vfs_statx", "k:vfs_fstatat", "k:__do_sys_newfstatat",
+		"k:do_syscall_64", "k:entry_SYSCALL_64_after_hwframe", "c:fstatat64", "main"}
+	cSetsockopt = []string{"k:do_tcp_setsockopt", "k:do_sock_setsockopt", "k:__sys_setsockopt", "k:__x64_sys_setsockopt",
+		"k:do_syscall_64", "k:entry_SYSCALL_64_after_hwframe", "c:setsockopt", "main"}
 	ipi = []string{"k:x2apic_send_IPI", "k:smp_call_function_many_cond", "k:on_each_cpu_cond_mask", "k:flush_tlb_mm_range",
 		"k:tlb_flush_mmu_tlbonly", "k:tlb_finish_mmu", "k:do_madvise", "k:__x64_sys_madvise", "k:do_syscall_64",
 		"k:entry_SYSCALL_64_after_hwframe", "runtime.madvise", "runtime.sysUnusedOS"}
@@ -113,6 +140,8 @@ var onCPUCases = []struct {
 	{"malloc_usable_size is not an allocator", []string{"c:malloc_usable_size", "main"}, OnCPUUser, ClassCPU},
 	{"C++ new", []string{"c:operator new(unsigned long)", "main"}, OnCPUAlloc, ClassMemory},
 	{"__libc_write in user space", []string{"c:__libc_write", "main"}, OnCPUUser, ClassCPU},
+	{"the return from mprotect in its C stub", []string{"c:__mprotect", "start_thread"}, OnCPUUser, ClassMemory},
+	{"the return from munmap in its C stub", []string{"c:__munmap", "start_thread"}, OnCPUUser, ClassMemory},
 	{"page fault", append(goFault[3:8:8], "main.leak"), OnCPUPageFault, ClassMemory},
 	{"write to a socket", cSend, OnCPUSyscall, ClassNetwork},
 	{"fsync on CPU", goFsyncWait[8:], OnCPUSyscall, ClassIO},
@@ -120,7 +149,9 @@ var onCPUCases = []struct {
 	{"Go runtime futex wake", goFutexWake, OnCPUSyscall, ClassCPU},
 	{"Go mutex handoff in user space", goMutexHandoff, OnCPUUser, ClassContention},
 	{"block softirq", blkSoftirq, OnCPUKernel, ClassIO},
-	{"IPI from madvise", ipi, OnCPUSyscall, ClassCPU},
+	{"the Go scavenger's madvise, its TLB shootdown", ipi, OnCPUSyscall, ClassMemory},
+	{"munmap's TLB shootdown", cMunmap, OnCPUSyscall, ClassMemory},
+	{"mprotect", cMprotect, OnCPUSyscall, ClassMemory},
 	{"IPI without a syscall", ipi[:3], OnCPUKernel, ClassCPU},
 	{"leaf in a BPF program", append([]string{"b:bpf_prog_1"}, ipi...), OnCPUUser, ClassCPU},
 	{"no frames", nil, OnCPUUser, ClassCPU},
@@ -166,6 +197,27 @@ func TestClassifyFrames(t *testing.T) {
 	for _, c := range offCPUCases {
 		if w := classifyWait(c.state, frames(stack(c.stack...))); w != c.wait {
 			t.Errorf("%s: wait %s, want %s", c.name, w, c.wait)
+		}
+	}
+
+	// A wait for a CPU is the lock's when a lock handoff caused it.
+	for _, c := range []struct {
+		name  string
+		stack []string
+		class Class
+	}{
+		{"preempted taking a C mutex", cMutexPreempted, ClassContention},
+		{"runnable again in the futex wait of a C mutex", cLockWaitRunnable, ClassContention},
+		{"the waker of a C mutex", cMutexWake, ClassContention},
+		{"preempted holding it (no lock frame)", cHolderPreempted, ClassCPU},
+		{"the Go runtime waking a thread", goFutexWake, ClassCPU},
+	} {
+		fns := frames(stack(c.stack...))
+		if w := classifyWait("R", fns); w != WaitRunQueue {
+			t.Errorf("%s: wait %s, want %s", c.name, w, WaitRunQueue)
+		}
+		if class := waitClassOf(WaitRunQueue, fns); class != c.class {
+			t.Errorf("%s: run-queue class %s, want %s", c.name, class, c.class)
 		}
 	}
 
@@ -325,6 +377,36 @@ func TestGoroutineFrames(t *testing.T) {
 			Profile: &profile.Profile{Function: []*profile.Function{{Name: fn}}}}}}
 		if got := isGo(o); got != want {
 			t.Errorf("isGo with %s = %v, want %v", fn, got, want)
+		}
+	}
+}
+
+// TestKernelWorkByResource: kernel work counts towards the resource it
+// serves, from stacks no recorded workload has: reclaim in a write is
+// memory, a spinning lock contention, a stat io, a socket option network;
+// a C library function is a stub of the call it is named for, a Go
+// function or a local symbol is not.
+func TestKernelWorkByResource(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		stack []string
+		class Class
+	}{
+		{"direct reclaim in a write", cWriteReclaim, ClassMemory},
+		{"a write spinning on its inode's lock", cInodeLock, ClassContention},
+		{"a stat", cStat, ClassIO},
+		{"a socket option", cSetsockopt, ClassNetwork},
+	} {
+		s := stack(c.stack...)
+		cat := classifyOnCPU(s)
+		if class := onCPUClass(cat, frames(s)); cat != OnCPUSyscall || class != c.class {
+			t.Errorf("%s: on-CPU %s, class %s, want %s and %s", c.name, cat, class, OnCPUSyscall, c.class)
+		}
+	}
+	for fn, want := range map[string]string{"__munmap": "munmap", "__GI___munmap": "munmap", "mmap64@@GLIBC_2.2.5": "mmap",
+		"madvise": "madvise", "mmap.part.0": "", "runtime.madvise": "", "syscall.Syscall6": ""} {
+		if got := cSyscallStub(fn); got != want {
+			t.Errorf("cSyscallStub(%q) = %q, want %q", fn, got, want)
 		}
 	}
 }

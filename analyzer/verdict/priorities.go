@@ -22,6 +22,7 @@ const (
 	RemedyIOPattern   = "I/O pattern"       // small or random I/O: larger, sequential, or cached
 	RemedyLockScope   = "lock scope"        // a hot lock: shorter critical sections, sharding
 	RemedyMemory      = "memory reuse"      // fresh pages faulted in: reuse buffers, huge pages
+	RemedyMappings    = "mapping reuse"     // mmap, munmap, madvise churn: keep memory mapped and reuse it, huge pages
 	RemedyLessData    = "less data"         // a transfer bound by its bytes: compress, or send less
 )
 
@@ -194,11 +195,19 @@ func cpuItems(p *profile.Profile, source observation.ProfileSource, scale, windo
 			// Kernel work on the target's behalf, or lock handoffs: by
 			// the code that asked for it.
 			op := syscallOf(fns)
+			if op == "" && cat == OnCPUUser {
+				op = cSyscallStub(leafUserFunction(s)) // a memory call's stub (onCPUClass)
+			}
 			c := callerOutside(s, "")
 			name := siteName(class, op, "kernel work", c)
 			remedy := RemedyBatching
-			if class == ClassContention {
+			switch {
+			case class == ClassContention:
 				remedy = RemedyLockScope
+			case class == ClassMemory && isMemoryCall(op):
+				remedy = RemedyMappings
+			case class == ClassMemory:
+				remedy = RemedyMemory
 			}
 			t.add(string(class)+"|"+name, secs, Priority{Class: class, Kind: kindOf(class, op), Name: name, Remedy: remedy, runtimeWork: c.inRuntime})
 		}
@@ -229,6 +238,8 @@ func cpuItems(p *profile.Profile, source observation.ProfileSource, scale, windo
 			return fmt.Sprintf("%.2f s/s on CPU in the kernel's network stack for this call (%s)", secs/window, signal)
 		case ClassContention:
 			return fmt.Sprintf("%.2f s/s on CPU handing a contended lock over (%s)", secs/window, signal)
+		case ClassMemory:
+			return fmt.Sprintf("%.2f s/s on CPU in the kernel's memory management for this call: page tables, TLB shootdowns, the mm lock (%s)", secs/window, signal)
 		}
 		return fmt.Sprintf("%.2f s/s on CPU in the kernel for this call (%s)", secs/window, signal)
 	})
@@ -247,7 +258,7 @@ func waitItems(p *profile.Profile, pk parking, window float64) []Priority {
 	for _, s := range p.Sample {
 		fns := frames(s)
 		cat := classifyWait(sampleState(s), fns)
-		class := waitClass[cat]
+		class := waitClassOf(cat, fns)
 		if class == ClassNone || class == ClassCPU {
 			continue
 		}
@@ -286,7 +297,8 @@ func waitRemedy(cat, op string, fns []string) string {
 			return RemedyBatching
 		}
 		return RemedyAsync
-	case WaitLock:
+	case WaitLock, WaitRunQueue:
+		// A wait for a CPU counts only when a lock handoff caused it.
 		return RemedyLockScope
 	case WaitFault:
 		return RemedyMemory
