@@ -373,17 +373,26 @@ func (e *evaluation) locate(ts *test) (Outcome, []string) {
 // restRose tells whether the samples outside function i's subtree (the
 // stacks without it) rose in CPU per second beyond the noise of the
 // service's CPU rate (load's sdLog) and of the split (φ times the
-// binomial variance of log(1−s), s its inclusive share): z ≥ loadZ.
+// binomial variance of log(1−s), s its inclusive share), z ≥ loadZ, and
+// by restLoadPart of the subtree's own rise or more: more requests raise
+// the per-request work outside as much as the subtree, a busier host
+// raises everything's CPU per unit of work a few percent.
 func (e *evaluation) restRose(i int) bool {
 	f := &e.fs[i]
 	sb, sh := f.ib/e.base.n, f.ih/e.head.n
-	if !(sb < 1 && sh < 1) || e.g == 1 {
+	if !(sb > 0 && sh > 0 && sb < 1 && sh < 1) || e.g == 1 {
 		return false
 	}
 	d := math.Log(e.g) + math.Log1p(-sh) - math.Log1p(-sb)
+	subtree := math.Log(e.g) + math.Log(sh/sb)
 	v := e.sdLog*e.sdLog + f.phi*sb/((1-sb)*e.base.n) + f.phiHead*sh/((1-sh)*e.head.n)
-	return d > loadZ*math.Sqrt(v)
+	return d > loadZ*math.Sqrt(v) && d >= restLoadPart*subtree
 }
+
+// restLoadPart: the least part of a subtree's rise in CPU per second that
+// the rest's must reach to be the load's (a quarter: the rest may be
+// mostly fixed costs, whose CPU per second more requests leave alone).
+const restLoadPart = 0.25
 
 // mixedAlpha is the level of the test that the rest of the service did
 // not move alike.

@@ -171,8 +171,11 @@
 // sampling noise: a χ² test at 1%), and the rise is no finding ("grew
 // uniformly"). So is a rise while the rest did more work itself: the
 // samples outside the subtree rose in CPU per second (z ≥ 2 over the
-// noise of the service's CPU rate and of the split), which more requests
-// do and a regression inside the subtree does not. In the evaluation
+// noise of the service's CPU rate and of the split, and by a quarter of
+// the subtree's own rise or more), which more requests do and a
+// regression inside the subtree does not; a host that got busier raises
+// everything's CPU per unit of work by a few percent, far less than a
+// regressed subtree's. In the evaluation
 // harness at ×1.5 load, net/http.(*conn).serve and readRequest, measured
 // against a rest whose fixed costs fell, rose by 10 to 33%; the scatter
 // alone missed it in 5 of 100 runs, the rest's CPU per second (+32%)

@@ -618,6 +618,26 @@ func TestSubtreeDoesMoreWork(t *testing.T) {
 			t.Errorf("seed %d: render's loop run 1.3 times as often: %+v", seed, raised)
 		}
 	}
+	// The same on a host that got busier at the deploy: every function's
+	// CPU per request 6% more, at the same requests, so that the rest of
+	// the service outside render's subtree uses 6% more CPU a second. That
+	// is no load change: the rest rose far less than render's subtree.
+	for seed := uint64(1); seed <= 5; seed++ {
+		base := newSim(seed, 1, 99, nodes)
+		head := base.clone(seed)
+		for _, i := range []int{9, 10, 11} {
+			head.nodes[i].perReq *= 1.3
+		}
+		for i := range head.nodes {
+			head.nodes[i].perReq *= 1.06
+			head.nodes[i].fixed *= 1.06
+		}
+		head.cores = base.cores * head.weight(1) / base.weight(1)
+		raised, _ := run(DefaultOptions(), deploy(seed, base, head))
+		if len(raised) == 0 || raised[0].Function != "main.render" {
+			t.Errorf("seed %d: render's loop run 1.3 times as often on a busier host: %+v", seed, raised)
+		}
+	}
 }
 
 // A caller whose cumulative rise crosses the threshold at a later look
