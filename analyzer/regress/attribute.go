@@ -196,8 +196,8 @@ func (e *evaluation) shiftedFrom(ts *test) (Outcome, []string) {
 // descendants (a callee has fewer than any caller of it, whatever their
 // costs: a callee shared with other callers can cost more than one of
 // them, and a caller whose samples are all in one callee costs as much
-// as it), then smallest cumulative cost; the kept ones are returned by
-// p-value.
+// as it; on a recursive cycle they tie), then smallest cumulative cost;
+// the kept ones are returned by p-value.
 func (e *evaluation) dedup(candidates []int) []int {
 	order := slices.Clone(candidates)
 	descendants := make(map[int]int, len(order))
@@ -373,7 +373,7 @@ func (e *evaluation) locate(ts *test) (Outcome, []string) {
 // restRose tells whether the samples outside function i's subtree (the
 // stacks without it) rose in CPU per second beyond the noise of the
 // service's CPU rate (load's sdLog) and of the split (φ times the
-// binomial variance of log(1−s), s its inclusive share), z ≥ loadZ, and
+// binomial variance of log(1−s), s its inclusive share), z > loadZ, and
 // by restLoadPart of the subtree's own rise or more: more requests raise
 // the per-request work outside as much as the subtree, a busier host
 // raises everything's CPU per unit of work a few percent.

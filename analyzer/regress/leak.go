@@ -35,7 +35,8 @@ import (
 //   - and, after a restart (memory under LeakRestartDrop of its last ten
 //     minutes' floor: the fit starts over), past the level it had before
 //     the restart: climbing back to its plateau is recovery, and the fit
-//     starts over again from the point that passed it.
+//     starts over again from the point that passed it (or, not back a
+//     LeakSpan later, from the fall).
 //
 // It is resolved when the growth, over a span long enough, is no longer
 // significant (p ≥ 0.05) or under half of either least growth. A restart
@@ -60,7 +61,8 @@ type leakTrend struct {
 	low       float64
 	filling   bool
 	pts       []leakPt // oldest first, at most LeakSpan of minutes
-	recoverTo float64  // after a restart, the level before it; 0 once passed
+	recoverTo float64  // after a restart, the level before it; 0 once passed, or a LeakSpan on
+	restarted int64    // the minute of the restart
 	found     *Finding
 	ts, ys    []float64
 	rs        []float64 // memory per unit of load
@@ -116,6 +118,7 @@ func (l *leakTrend) closeMinute(v *verTrend, ev []Event) []Event {
 	if !math.IsInf(floor, 1) && p.mem < o.LeakRestartDrop*floor {
 		l.pts = l.pts[:0]
 		l.recoverTo = max(l.recoverTo, top)
+		l.restarted = p.minute
 	}
 	l.pts = append(l.pts, p)
 	spanMin := int64(o.LeakSpan / time.Minute)
@@ -126,12 +129,18 @@ func (l *leakTrend) closeMinute(v *verTrend, ev []Event) []Event {
 	if k > 0 {
 		l.pts = append(l.pts[:0], l.pts[k:]...)
 	}
-	if l.recoverTo > 0 && p.mem > l.recoverTo {
+	switch {
+	case l.recoverTo > 0 && p.mem > l.recoverTo:
 		// Back past the old level: the climb was recovery, no evidence
 		// of a leak (a warm-up's ramp before a plateau is a trend to
 		// Mann–Kendall). The fit starts over here.
 		l.recoverTo = 0
 		l.pts = append(l.pts[:0], p)
+	case l.recoverTo > 0 && p.minute-l.restarted >= spanMin:
+		// A span since the fall and not back: a process killed at the
+		// same limit each time never passes it, and a heap that shrank
+		// for good (a cache dropped) has a new level.
+		l.recoverTo = 0
 	}
 	return l.test(v, ev)
 }

@@ -643,6 +643,28 @@ func TestLeakAcrossRestart(t *testing.T) {
 	}
 }
 
+// A process leaking until the OOM killer kills it at the same limit, each
+// time before a leak could be found: restarted, it never passes its old
+// level, and the leak is found a span after the restart all the same.
+func TestLeakKilledAtItsLimit(t *testing.T) {
+	s := leakSim(66, nil)
+	const limit, rate = 400.0 * (1 << 20), 240.0 * (1 << 20) // bytes, bytes an hour
+	s.mem = func(at time.Time) float64 {
+		// From its start, 300 MiB leaking to the limit in 25 minutes,
+		// then from 100 MiB in 75, again and again.
+		h := at.Sub(s.start).Hours()
+		if m := 300*(1<<20) + rate*h; m < limit {
+			return m
+		}
+		h -= (limit - 300*(1<<20)) / rate
+		return 100*(1<<20) + rate*math.Mod(h, (limit-100*(1<<20))/rate)
+	}
+	ev := s.run(newTrends(DefaultTrendOptions()), 0, s.windows(4*time.Hour))
+	if up := raised(ev); len(up) != 1 || up[0].Kind != KindLeak {
+		t.Fatalf("want one leak, got%s", describe(up))
+	}
+}
+
 // A restart is a fall of the minutes' floor, far beyond what a
 // collector's sawtooth moves it (the low-water marks see under it): one
 // to 60% of it starts the fit over. A service that loads its data at

@@ -211,11 +211,13 @@ var waitClass = map[string]Class{
 }
 
 // waitClassOf is the class a wait counts towards: waitClass's, but for a
-// wait for a CPU that a lock handoff caused (lockHandoff): a thread
-// preempted while taking or handing over a contended lock, or a waker
-// displaced by the thread its futex call woke, waits for the lock's sake.
+// wait for a CPU inside a lock's code: a thread preempted while taking or
+// handing over a contended lock (Go's or the C library's lock code, the
+// kernel's own locks), or runnable again in its futex wait, waits for the
+// lock's sake. A futex alone does not say lock (condition variables and
+// thread pools park on futexes too: see parking).
 func waitClassOf(category string, fns []string) Class {
-	if category == WaitRunQueue && lockHandoff(fns) {
+	if category == WaitRunQueue && (has(fns, lockMachinery...) || has(fns, kernelLocks...)) {
 		return ClassContention
 	}
 	return waitClass[category]
@@ -249,13 +251,20 @@ func onCPUClass(category string, fns []string) Class {
 	case category == OnCPUUser:
 		return ClassCPU
 	}
-	op := syscallOf(fns)
-	switch {
-	case has(fns, reclaimStack...) || hasExact([]string{op}, memoryCalls...):
+	// The stack first (an interrupt's softirq inside a system call is
+	// the softirq's work), then the call it is in.
+	switch op := syscallOf(fns); {
+	case has(fns, reclaimStack...):
 		return ClassMemory
-	case has(fns, storageStack...) || hasExact([]string{op}, fileCalls...):
+	case has(fns, storageStack...):
 		return ClassIO
-	case has(fns, networkStack...) || hasExact([]string{op}, socketCalls...):
+	case has(fns, networkStack...):
+		return ClassNetwork
+	case hasExact([]string{op}, memoryCalls...):
+		return ClassMemory
+	case hasExact([]string{op}, fileCalls...):
+		return ClassIO
+	case hasExact([]string{op}, socketCalls...):
 		return ClassNetwork
 	}
 	return ClassCPU

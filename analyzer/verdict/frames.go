@@ -244,12 +244,13 @@ var memoryCalls = []string{"mmap", "mmap_pgoff", "old_mmap", "munmap", "mremap",
 
 // fileCalls work on files and directories only (a socket has no offset to
 // read at, no data to flush, no directory entries): their kernel time is
-// the storage stack's, whatever functions it runs through.
+// the storage stack's, whatever functions it runs through. Not
+// newfstatat or statx: with AT_EMPTY_PATH they stat any descriptor (the C
+// library's fstat is newfstatat since glibc 2.33).
 var fileCalls = []string{"pread64", "pwrite64", "preadv", "pwritev", "preadv2", "pwritev2", "fsync", "fdatasync",
 	"sync_file_range", "syncfs", "sync", "fallocate", "ftruncate", "truncate", "open", "openat", "openat2", "creat",
-	"newstat", "newlstat", "newfstatat", "statx", "getdents64", "getdents", "readlink", "readlinkat", "rename",
-	"renameat", "renameat2", "unlink", "unlinkat", "mkdir", "mkdirat", "rmdir", "fadvise64", "copy_file_range",
-	"readahead"}
+	"newstat", "newlstat", "getdents64", "getdents", "readlink", "readlinkat", "rename", "renameat", "renameat2",
+	"unlink", "unlinkat", "mkdir", "mkdirat", "rmdir", "fadvise64", "fadvise64_64", "copy_file_range", "readahead"}
 
 // socketCalls work on sockets only.
 var socketCalls = []string{"socket", "socketpair", "bind", "listen", "accept", "accept4", "connect", "getsockname",

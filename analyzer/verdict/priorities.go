@@ -23,6 +23,7 @@ const (
 	RemedyLockScope   = "lock scope"        // a hot lock: shorter critical sections, sharding
 	RemedyMemory      = "memory reuse"      // fresh pages faulted in: reuse buffers, huge pages
 	RemedyMappings    = "mapping reuse"     // mmap, munmap, madvise churn: keep memory mapped and reuse it, huge pages
+	RemedyMemoryShort = "memory headroom"   // reclaim and compaction: use less memory, or give the host or cgroup more
 	RemedyLessData    = "less data"         // a transfer bound by its bytes: compress, or send less
 )
 
@@ -207,7 +208,7 @@ func cpuItems(p *profile.Profile, source observation.ProfileSource, scale, windo
 			case class == ClassMemory && isMemoryCall(op):
 				remedy = RemedyMappings
 			case class == ClassMemory:
-				remedy = RemedyMemory
+				remedy = RemedyMemoryShort
 			}
 			t.add(string(class)+"|"+name, secs, Priority{Class: class, Kind: kindOf(class, op), Name: name, Remedy: remedy, runtimeWork: c.inRuntime})
 		}
@@ -239,6 +240,9 @@ func cpuItems(p *profile.Profile, source observation.ProfileSource, scale, windo
 		case ClassContention:
 			return fmt.Sprintf("%.2f s/s on CPU handing a contended lock over (%s)", secs/window, signal)
 		case ClassMemory:
+			if p.Remedy == RemedyMemoryShort {
+				return fmt.Sprintf("%.2f s/s on CPU in the kernel reclaiming or compacting memory for this call: the host or its cgroup was short of free pages (%s)", secs/window, signal)
+			}
 			return fmt.Sprintf("%.2f s/s on CPU in the kernel's memory management for this call: page tables, TLB shootdowns, the mm lock (%s)", secs/window, signal)
 		}
 		return fmt.Sprintf("%.2f s/s on CPU in the kernel for this call (%s)", secs/window, signal)
@@ -254,7 +258,7 @@ func cpuItems(p *profile.Profile, source observation.ProfileSource, scale, windo
 // operation and the code that waited.
 func waitItems(p *profile.Profile, pk parking, window float64) []Priority {
 	idx := sampleIndex(p, "off_cpu")
-	t := newTally()
+	t, runq := newTally(), newTally() // runq: waits for a CPU after a lock handoff
 	for _, s := range p.Sample {
 		fns := frames(s)
 		cat := classifyWait(sampleState(s), fns)
@@ -271,11 +275,17 @@ func waitItems(p *profile.Profile, pk parking, window float64) []Priority {
 		op := syscallOf(fns)
 		c := callerOutside(s, "")
 		name := siteName(class, op, "", c)
-		t.add(cat+"|"+name, v, Priority{Class: class, Kind: kindOf(class, op), Name: name, Remedy: waitRemedy(cat, op, fns), runtimeWork: c.inRuntime})
+		into := t
+		if cat == WaitRunQueue {
+			into = runq
+		}
+		into.add(cat+"|"+name, v, Priority{Class: class, Kind: kindOf(class, op), Name: name, Remedy: waitRemedy(cat, op, fns), runtimeWork: c.inRuntime})
 	}
-	return t.priorities(window, func(p Priority, secs float64) string {
+	return append(t.priorities(window, func(p Priority, secs float64) string {
 		return fmt.Sprintf("threads waited %.2f s per second here (eBPF off-CPU)", secs/window)
-	})
+	}), runq.priorities(window, func(p Priority, secs float64) string {
+		return fmt.Sprintf("threads waited %.2f s per second for a CPU here, preempted in the lock's code (eBPF off-CPU)", secs/window)
+	})...)
 }
 
 // waitRemedy reads the remedy off what the wait was.
