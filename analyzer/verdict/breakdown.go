@@ -254,7 +254,7 @@ func onCPUClass(category string, fns []string) Class {
 	// The stack first (an interrupt's softirq inside a system call is
 	// the softirq's work), then the call it is in.
 	switch op := syscallOf(fns); {
-	case has(fns, reclaimStack...):
+	case has(fns, reclaimStack...), has(fns, memoryStack...):
 		return ClassMemory
 	case has(fns, storageStack...):
 		return ClassIO

@@ -271,8 +271,18 @@ func cSyscallStub(fn string) string {
 	return strings.TrimSuffix(fn, "64")
 }
 
+// memoryStack is the kernel's work for the memory calls, for the stacks
+// that do not name the call (mmap's entry tail-calls vm_mmap_pgoff, and
+// its frame is gone).
+var memoryStack = []string{"vm_mmap_pgoff", "do_mmap", "__mmap_region", "__vm_munmap", "do_vmi_munmap",
+	"do_mprotect_pkey", "do_madvise", "madvise_vma_behavior", "do_brk_flags", "mremap_to"}
+
 // isMemoryCall tells a system call that manages the address space.
 func isMemoryCall(op string) bool { return hasExact([]string{op}, memoryCalls...) }
+
+// mappingWork tells a stack in a memory call: named (op), or by the
+// kernel's work for it.
+func mappingWork(op string, fns []string) bool { return isMemoryCall(op) || has(fns, memoryStack...) }
 
 // isFlushCall tells a system call that forces written data to storage.
 func isFlushCall(op string) bool { return hasExact([]string{op}, flushCalls...) }
@@ -294,6 +304,12 @@ var diskWait = []string{"io_schedule", "folio_wait", "submit_bio_wait", "blk_", 
 // connect in progress, a datagram.
 var networkWait = []string{"tcp_recvmsg", "sk_wait_data", "inet_csk_accept", "sk_stream_wait_memory", "unix_stream_read",
 	"udp_recvmsg", "inet_wait_for_connect", "__skb_wait_for_more_packets"}
+
+// kernelLockWait is a sleep on one of the kernel's own locks: a
+// read-write semaphore (the mm lock that mmap, munmap and page faults of
+// one process's threads take, an inode's lock) or a mutex. Nobody parks
+// idle on one: it is contention whatever the holder does.
+var kernelLockWait = []string{"rwsem_down_read_slowpath", "rwsem_down_write_slowpath", "__mutex_lock", "percpu_rwsem_wait"}
 
 // futexWait is a futex wait: a lock, a condition, or a parked thread.
 var futexWait = []string{"futex_wait", "__futex_wait"}
@@ -392,6 +408,8 @@ func classifyWait(state string, fns []string) string {
 			return WaitFault
 		case has(fns, diskWait...):
 			return WaitDisk
+		case has(fns, kernelLockWait...):
+			return WaitLock
 		}
 		return WaitOther
 	}
@@ -401,7 +419,7 @@ func classifyWait(state string, fns []string) string {
 		return WaitIdle
 	case has(fns, networkWait...):
 		return WaitNetwork
-	case has(fns, futexWait...):
+	case has(fns, futexWait...), has(fns, kernelLockWait...):
 		return WaitLock
 	case has(fns, pollWait...):
 		return WaitPoll

@@ -152,6 +152,9 @@ var onCPUCases = []struct {
 	{"the Go scavenger's madvise, its TLB shootdown", ipi, OnCPUSyscall, ClassMemory},
 	{"munmap's TLB shootdown", cMunmap, OnCPUSyscall, ClassMemory},
 	{"mprotect", cMprotect, OnCPUSyscall, ClassMemory},
+	{"mmap, its entry tail-called away", []string{"k:mas_update_gap.part.0", "k:mas_wr_node_store", "k:mas_store_prealloc",
+		"k:__mmap_region", "k:do_mmap", "k:vm_mmap_pgoff", "k:do_syscall_64", "k:entry_SYSCALL_64_after_hwframe", "c:__mmap",
+		"start_thread"}, OnCPUSyscall, ClassMemory},
 	{"IPI without a syscall", ipi[:3], OnCPUKernel, ClassCPU},
 	{"leaf in a BPF program", append([]string{"b:bpf_prog_1"}, ipi...), OnCPUUser, ClassCPU},
 	{"no frames", nil, OnCPUUser, ClassCPU},
@@ -167,7 +170,10 @@ var offCPUCases = []struct {
 	{"parked", "P", nil, WaitIdle},
 	{"page fault on I/O", "D", goFault, WaitFault},
 	{"fsync", "D", goFsyncWait, WaitDisk},
-	{"D elsewhere", "D", []string{"k:__schedule", "k:schedule", "k:rwsem_down_write_slowpath", "k:do_mmap"}, WaitOther},
+	{"D elsewhere", "D", []string{"k:__schedule", "k:schedule", "k:schedule_timeout", "k:msleep"}, WaitOther},
+	{"the mm lock, for an mmap (memory-c-mmap)", "D", []string{"k:__schedule", "k:schedule", "k:schedule_preempt_disabled",
+		"k:rwsem_down_write_slowpath", "k:down_write_killable", "k:vm_mmap_pgoff", "k:do_syscall_64",
+		"k:entry_SYSCALL_64_after_hwframe", "c:__mmap", "start_thread"}, WaitLock},
 	{"Go idle M", "S", goIdleFutex, WaitIdle},
 	{"Go runtime lock", "S", goRuntimeLockFutex, WaitLock},
 	{"sysmon under the runtime's lock", "S", sysmonLock, WaitIdle},
@@ -416,7 +422,7 @@ func TestKernelWorkByResource(t *testing.T) {
 func TestFrameNamesAreRecorded(t *testing.T) {
 	notRecorded := map[string]bool{}
 	for _, n := range []string{"malloc", "_int_malloc.constprop.0", "malloc_usable_size", "operator new(unsigned long)",
-		"__libc_write", "clock_nanosleep", "worker_thread", "rwsem_down_write_slowpath", "do_mmap", "bpf_prog_1",
+		"__libc_write", "clock_nanosleep", "worker_thread", "msleep", "bpf_prog_1",
 		"main.read", "main.worker", "main.sleepLoop", "main.spin",
 		// Go's own names for waits no recorded workload has.
 		"sync.runtime_SemacquireMutex", "sync.(*Mutex).lockSlow", "sync.runtime_SemacquireRWMutexR", "sync.(*RWMutex).RLock",

@@ -109,8 +109,9 @@ func parkingOf(o *observation.Observation) parking {
 func (pk parking) lockShare(s *profile.Sample, fns []string) float64 {
 	// A wait the stack shows to be on a mutex is contention whatever the
 	// holder does meanwhile (it may sleep or call out under the lock):
-	// with the C library's symbols (libc6-dbg) the stack says so.
-	if has(fns, cLockFrames...) {
+	// with the C library's symbols (libc6-dbg) the stack says so, and a
+	// sleep on one of the kernel's own locks always does.
+	if has(fns, cLockFrames...) || has(fns, kernelLockWait...) {
 		return 1
 	}
 	pid := samplePID(s)

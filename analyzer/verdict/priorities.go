@@ -205,7 +205,7 @@ func cpuItems(p *profile.Profile, source observation.ProfileSource, scale, windo
 			switch {
 			case class == ClassContention:
 				remedy = RemedyLockScope
-			case class == ClassMemory && isMemoryCall(op):
+			case class == ClassMemory && mappingWork(op, fns):
 				remedy = RemedyMappings
 			case class == ClassMemory:
 				remedy = RemedyMemoryShort
@@ -308,7 +308,11 @@ func waitRemedy(cat, op string, fns []string) string {
 		}
 		return RemedyAsync
 	case WaitLock, WaitRunQueue:
-		// A wait for a CPU counts only when a lock handoff caused it.
+		// A wait for a CPU counts only when a lock handoff caused it. A
+		// wait for the kernel's mm lock is cut by fewer mapping calls.
+		if mappingWork(op, fns) && has(fns, kernelLockWait...) {
+			return RemedyMappings
+		}
 		return RemedyLockScope
 	case WaitFault:
 		return RemedyMemory
