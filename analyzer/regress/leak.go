@@ -61,7 +61,7 @@ type leakTrend struct {
 	low       float64
 	filling   bool
 	pts       []leakPt // oldest first, at most LeakSpan of minutes
-	recoverTo float64  // after a restart, the level before it; 0 once passed, or a LeakSpan on
+	recoverTo float64  // after a restart, the level before it; 0 once passed or a LeakSpan after it
 	restarted int64    // the minute of the restart
 	found     *Finding
 	ts, ys    []float64

@@ -223,13 +223,6 @@ func waitClassOf(category string, fns []string) Class {
 	return waitClass[category]
 }
 
-// lockHandoff tells a stack in a lock's slow path: Go's or the C
-// library's lock code, or a futex call outside the Go runtime (whose own
-// park and wake threads).
-func lockHandoff(fns []string) bool {
-	return has(fns, lockMachinery...) || has(fns, futexCall...) && !inGoRuntime(fns)
-}
-
 // onCPUClass is the class a category of on-CPU time counts towards, from
 // the sample's frames for the kernel's share of it: kernel work counts
 // towards the resource it serves (docs/analysis.md lists which system
@@ -240,7 +233,11 @@ func onCPUClass(category string, fns []string) Class {
 		return ClassMemory
 	}
 	switch {
-	case lockHandoff(fns), has(fns, kernelLocks...):
+	case has(fns, lockMachinery...), has(fns, kernelLocks...):
+		return ClassContention
+	case has(fns, futexCall...) && !inGoRuntime(fns):
+		// A futex call outside the Go runtime is a lock (or condition)
+		// handed over; the runtime's own park and wake threads.
 		return ClassContention
 	case category == OnCPUUser && len(fns) > 0 && isMemoryCall(cSyscallStub(fns[0])):
 		// A sample in a C library's stub of a memory call is the

@@ -2,6 +2,7 @@ package verdict
 
 import (
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/google/pprof/profile"
@@ -359,10 +360,11 @@ var reclaimStack = []string{"try_to_free_pages", "do_try_to_free_pages", "try_to
 
 // kernelLocks are the kernel's own locks' slow paths: spinning on a
 // contended spinlock, mutex or rwsem (the mm lock of a process whose
-// threads map and unmap at once, an inode's lock), or queueing for it.
-var kernelLocks = []string{"native_queued_spin_lock_slowpath", "__pv_queued_spin_lock_slowpath",
-	"queued_read_lock_slowpath", "queued_write_lock_slowpath", "__mutex_lock", "mutex_spin_on_owner",
-	"rwsem_down_read_slowpath", "rwsem_down_write_slowpath", "rwsem_spin_on_owner", "osq_lock"}
+// threads map and unmap at once, an inode's lock), or queueing and
+// sleeping for it (kernelLockWait).
+var kernelLocks = slices.Concat([]string{"native_queued_spin_lock_slowpath", "__pv_queued_spin_lock_slowpath",
+	"queued_read_lock_slowpath", "queued_write_lock_slowpath", "mutex_spin_on_owner", "rwsem_spin_on_owner",
+	"osq_lock"}, kernelLockWait)
 
 // futexCall is the kernel's futex system call, waiting or waking.
 var futexCall = []string{"do_futex"}

@@ -3,6 +3,7 @@ package verdict
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -126,12 +127,14 @@ var (
 		"k:entry_SYSCALL_64_after_hwframe", "runtime.madvise", "runtime.sysUnusedOS"}
 )
 
-var onCPUCases = []struct {
+type onCPUCase struct {
 	name     string
 	stack    []string
 	category string
 	class    Class
-}{
+}
+
+var onCPUCases = []onCPUCase{
 	{"GC with a syscall below", goGCOnCPU, OnCPUGC, ClassMemory},
 	{"mallocgc", goMallocStack, OnCPUAlloc, ClassMemory},
 	{"mallocgcLarge is mallocgc's", []string{"runtime.mallocgcLarge", "main.leak"}, OnCPUAlloc, ClassMemory},
@@ -186,10 +189,21 @@ var offCPUCases = []struct {
 	{"no state", "", cMutexFutex, WaitLock},
 }
 
+// kernelWorkCases are kernel work that counts towards the resource it
+// serves, from stacks no recorded workload has (so TestFrameNamesAreRecorded
+// does not read them): reclaim in a write is memory, a spinning lock
+// contention, a stat io, a socket option network.
+var kernelWorkCases = []onCPUCase{
+	{"direct reclaim in a write", cWriteReclaim, OnCPUSyscall, ClassMemory},
+	{"a write spinning on its inode's lock", cInodeLock, OnCPUSyscall, ClassContention},
+	{"a stat", cStat, OnCPUSyscall, ClassIO},
+	{"a socket option", cSetsockopt, OnCPUSyscall, ClassNetwork},
+}
+
 // TestClassifyFrames pins how stacks of real frame names are classified:
 // on-CPU category and class, off-CPU wait, the lock share of a futex wait.
 func TestClassifyFrames(t *testing.T) {
-	for _, c := range onCPUCases {
+	for _, c := range slices.Concat(onCPUCases, kernelWorkCases) {
 		s := stack(c.stack...)
 		cat := classifyOnCPU(s)
 		if cat != c.category {
@@ -385,28 +399,9 @@ func TestGoroutineFrames(t *testing.T) {
 	}
 }
 
-// TestKernelWorkByResource: kernel work counts towards the resource it
-// serves, from stacks no recorded workload has: reclaim in a write is
-// memory, a spinning lock contention, a stat io, a socket option network;
-// a C library function is a stub of the call it is named for, a Go
-// function or a local symbol is not.
-func TestKernelWorkByResource(t *testing.T) {
-	for _, c := range []struct {
-		name  string
-		stack []string
-		class Class
-	}{
-		{"direct reclaim in a write", cWriteReclaim, ClassMemory},
-		{"a write spinning on its inode's lock", cInodeLock, ClassContention},
-		{"a stat", cStat, ClassIO},
-		{"a socket option", cSetsockopt, ClassNetwork},
-	} {
-		s := stack(c.stack...)
-		cat := classifyOnCPU(s)
-		if class := onCPUClass(cat, frames(s)); cat != OnCPUSyscall || class != c.class {
-			t.Errorf("%s: on-CPU %s, class %s, want %s and %s", c.name, cat, class, OnCPUSyscall, c.class)
-		}
-	}
+// TestCSyscallStub: a C library function is a stub of the call it is
+// named for, a Go function or a local symbol is not.
+func TestCSyscallStub(t *testing.T) {
 	for fn, want := range map[string]string{"__munmap": "munmap", "__GI___munmap": "munmap", "mmap64@@GLIBC_2.2.5": "mmap",
 		"madvise": "madvise", "mmap.part.0": "", "runtime.madvise": "", "syscall.Syscall6": ""} {
 		if got := cSyscallStub(fn); got != want {
