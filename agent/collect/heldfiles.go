@@ -115,11 +115,16 @@ func (h *heldFiles) pread(fd int) ([]byte, error) {
 
 // keep closes the files of the processes live does not list.
 func (h *heldFiles) keep(live func(pid int) bool) {
+	h.keepIf(func(k heldKey) bool { return live(k.pid) })
+}
+
+// keepIf closes the files keep does not want (a thread's that has gone).
+func (h *heldFiles) keepIf(keep func(heldKey) bool) {
 	if h == nil {
 		return
 	}
 	for k, fd := range h.fds {
-		if !live(k.pid) {
+		if !keep(k) {
 			unix.Close(fd)
 			delete(h.fds, k)
 		}

@@ -285,6 +285,10 @@ const (
 	KindBlock      ProfileKind = "block"      // Go blocking on channels, selects, mutexes
 	KindMutex      ProfileKind = "mutex"      // Go mutex contention
 	KindContention ProfileKind = "contention" // Go block or mutex, not told which (pushed without a config)
+	// KindThreadState is every thread's state sampled from /proc many
+	// times a second (running, or why it sleeps: its kernel function,
+	// system call and file descriptor): the off-CPU view without eBPF.
+	KindThreadState ProfileKind = "threadstate"
 )
 
 // Snapshot tells whether a profile of the kind is the state at one moment
@@ -299,7 +303,8 @@ func (k ProfileKind) Snapshot() bool { return k == KindHeap || k == KindGoroutin
 
 // ProfileKinds lists every profile kind.
 func ProfileKinds() []ProfileKind {
-	return []ProfileKind{KindCPU, KindOffCPU, KindPageFaults, KindHeap, KindAllocs, KindGoroutine, KindBlock, KindMutex, KindContention}
+	return []ProfileKind{KindCPU, KindOffCPU, KindPageFaults, KindHeap, KindAllocs, KindGoroutine, KindBlock, KindMutex, KindContention,
+		KindThreadState}
 }
 
 // ProfileSource names the collector that made a profile.
@@ -310,11 +315,12 @@ const (
 	SourceEBPF   ProfileSource = "ebpf"   // perfhound's eBPF collectors (bpf/)
 	SourcePprof  ProfileSource = "pprof"  // a Go service's net/http/pprof endpoint (agent/goscrape)
 	SourceIngest ProfileSource = "ingest" // pushed by a Pyroscope SDK (agent/ingest)
+	SourceProcFS ProfileSource = "procfs" // sampled from /proc by perfhound (agent/collect)
 )
 
 // ProfileSources lists every profile source.
 func ProfileSources() []ProfileSource {
-	return []ProfileSource{SourceEBPF, SourcePprof, SourceIngest}
+	return []ProfileSource{SourceEBPF, SourcePprof, SourceIngest, SourceProcFS}
 }
 
 // Signal names what was collected, or not: a collector (a /proc sampler of
@@ -383,6 +389,8 @@ const (
 	SignalGoExpvar       Signal = "go.expvar"                               // its runtime series (expvar or Prometheus)
 
 	SignalIngest Signal = Signal(SourceIngest) // profiles pushed through the ingest
+
+	SignalThreadStates Signal = Signal(SourceProcFS) + "." + Signal(KindThreadState) // thread states sampled from /proc
 )
 
 // Signals lists every catalogued signal.
@@ -396,6 +404,6 @@ func Signals() []Signal {
 		SignalEBPFFaults, SignalEBPFSymbols,
 		SignalPprof, SignalPprofCPU, SignalPprofHeap, SignalPprofAllocs, SignalPprofGoroutine, SignalPprofBlock,
 		SignalPprofMutex, SignalGoExpvar,
-		SignalIngest,
+		SignalIngest, SignalThreadStates,
 	}
 }

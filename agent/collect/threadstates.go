@@ -1,0 +1,475 @@
+package collect
+
+import (
+	"bytes"
+	"debug/buildinfo"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/elastic/go-seccomp-bpf/arch"
+	"github.com/google/pprof/profile"
+	"golang.org/x/sys/unix"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
+	"github.com/perfhound/perfhound/bpf/symbolize"
+)
+
+// ThreadStates samples the state of a process's threads from
+// /proc/PID/task/TID/{stat,wchan,syscall} many times a second, as Tanel
+// Poder's psn does: the off-CPU view when eBPF cannot run. A thread that
+// sleeps says why in three places the kernel keeps for it: its state (S
+// interruptible, D uninterruptible), the kernel function it sleeps in
+// (wchan: futex_do_wait, wait_woken, io_schedule...) and the system call
+// it made with its arguments (syscall); the descriptor a call names is
+// read from /proc/PID/fd. Sampled often enough, the share of the samples
+// a thread spends in each is the share of its time: at 20 Hz over a
+// 10 s window, 200 samples a thread.
+//
+// Each tick reads at most MaxThreads threads, the next ones in turn, and
+// each reading stands for the threads not read in that tick: the cost is
+// bounded whatever the thread count, the estimate stays unbiased. wchan
+// and syscall are read only for a sleeping thread (a running one has
+// neither). The files are held open between ticks (heldFiles).
+//
+// What it records is facts, not judgements (analyzer/verdict decides what
+// a futex wait or a poll means); the profile is KindThreadState.
+type ThreadStates struct {
+	env      Env
+	pid      int
+	w        *procWatch
+	interval time.Duration
+	max      int
+	files    *heldFiles
+	calls    map[int]string // system call numbers to names, this machine's architecture
+	goVer    string
+
+	// The ticker goroutine's own state.
+	tids      []string
+	cursor    int
+	ticks     int
+	lastTick  time.Time
+	fdKinds   map[int]string // descriptors' kinds, read again at each listing
+	noSyscall error          // why syscall cannot be read, once it could not
+
+	mu      sync.Mutex
+	start   time.Time
+	agg     map[threadStateKey]*threadStateCount
+	missing []observation.Missing
+	done    chan struct{}
+	stopped chan struct{}
+	close   sync.Once
+}
+
+// ThreadStateOptions say how often and how much to sample.
+type ThreadStateOptions struct {
+	Rate       int // ticks a second; default 20
+	MaxThreads int // threads read a tick at most; default 32
+}
+
+// Defaults of ThreadStateOptions. At 20 Hz and 32 threads a tick the
+// sampler reads at most 640 threads' files a second: measured on a
+// 200-thread process, docs/benchmarks.md.
+const (
+	DefaultThreadStateRate = 20
+	DefaultThreadsPerTick  = 32
+)
+
+// maxThreadStateKeys bounds the distinct (thread, state, wait) rows a
+// window keeps; past it new rows lose their thread, then their wait.
+const maxThreadStateKeys = 4096
+
+type threadStateKey struct {
+	tid      int
+	thread   string // the thread's name (comm)
+	state    byte
+	wchan    string
+	call     string
+	fd       string // the kind of the descriptor the call names
+	futex    string // a futex call's operation
+	futexVal int    // its expected value when 0, 1 or 2; -1 otherwise
+}
+
+type threadStateCount struct {
+	n     int64
+	nanos float64
+}
+
+// StartThreadStates starts sampling the threads of pid until Close.
+func StartThreadStates(env Env, pid int, opts ThreadStateOptions) (*ThreadStates, error) {
+	if opts.Rate <= 0 {
+		opts.Rate = DefaultThreadStateRate
+	}
+	if opts.MaxThreads <= 0 {
+		opts.MaxThreads = DefaultThreadsPerTick
+	}
+	env = env.withDefaults()
+	var w *procWatch
+	if _, err := processFactory(func(pw *procWatch) (Sampler, error) { w = pw; return nil, nil })(env, Target{PID: pid}); err != nil {
+		return nil, err
+	}
+	if w == nil {
+		return nil, fmt.Errorf("thread states: no process %d", pid)
+	}
+	t := &ThreadStates{
+		env: env, pid: pid, w: w,
+		interval: time.Second / time.Duration(opts.Rate),
+		max:      opts.MaxThreads,
+		files:    newHeldFiles(),
+		fdKinds:  map[int]string{},
+		start:    time.Now(),
+		agg:      map[threadStateKey]*threadStateCount{},
+		done:     make(chan struct{}),
+		stopped:  make(chan struct{}),
+	}
+	if info, err := arch.GetInfo(""); err == nil {
+		t.calls = info.SyscallNumbers
+	}
+	if bi, err := buildinfo.ReadFile(env.proc(strconv.Itoa(pid), "exe")); err == nil {
+		t.goVer = bi.GoVersion
+	}
+	go t.run()
+	return t, nil
+}
+
+// GoVersion is the Go version the process's executable was built with,
+// "" when it is not a Go program (or its executable cannot be read): a Go
+// program's runtime parks its idle threads on futexes itself.
+func (t *ThreadStates) GoVersion() string { return t.goVer }
+
+func (t *ThreadStates) run() {
+	defer close(t.stopped)
+	tick := time.NewTicker(t.interval)
+	defer tick.Stop()
+	for {
+		if !t.tick() {
+			return
+		}
+		select {
+		case <-t.done:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// Close stops the sampling and closes the files it holds.
+func (t *ThreadStates) Close() {
+	t.close.Do(func() {
+		close(t.done)
+		<-t.stopped
+		t.files.Close()
+	})
+}
+
+// Finish returns the states sampled since Start or the previous Finish,
+// as a profile of kind KindThreadState (nil when nothing was sampled), and
+// what could not be read; the next window starts now.
+func (t *ThreadStates) Finish() (*profile.Profile, []observation.Missing) {
+	t.mu.Lock()
+	agg, start, missing := t.agg, t.start, t.missing
+	t.agg, t.start, t.missing = map[threadStateKey]*threadStateCount{}, time.Now(), nil
+	t.mu.Unlock()
+	if len(agg) == 0 {
+		return nil, missing
+	}
+	return t.profile(agg, start, time.Now()), missing
+}
+
+// tick reads the next threads in turn; false once the process is gone.
+func (t *ThreadStates) tick() bool {
+	if t.ticks%int(time.Second/t.interval) == 0 || len(t.tids) == 0 {
+		if !t.list() {
+			return false
+		}
+	}
+	t.ticks++
+	n := min(len(t.tids), t.max)
+	if n == 0 {
+		return true
+	}
+	// Each reading stands for len/n threads over the time since the
+	// previous tick: a tick the scheduler delays stands for longer.
+	now := time.Now()
+	span := t.interval
+	if !t.lastTick.IsZero() {
+		span = min(now.Sub(t.lastTick), time.Second)
+	}
+	t.lastTick = now
+	weight := float64(span.Nanoseconds()) * float64(len(t.tids)) / float64(n)
+	readings := make([]threadStateKey, 0, n)
+	for i := range n {
+		if k, ok := t.read(t.tids[(t.cursor+i)%len(t.tids)]); ok {
+			readings = append(readings, k)
+		}
+	}
+	t.cursor = (t.cursor + n) % len(t.tids)
+	t.mu.Lock()
+	for _, k := range readings {
+		t.add(k, weight)
+	}
+	t.mu.Unlock()
+	return true
+}
+
+// list reads the process's threads again (once a second): new threads
+// join the rotation, the files of those gone are closed, descriptors'
+// kinds are forgotten. False once the process is gone.
+func (t *ThreadStates) list() bool {
+	if _, ok, _ := t.w.read(); !ok {
+		return false
+	}
+	entries, err := os.ReadDir(t.env.proc(strconv.Itoa(t.pid), "task"))
+	if err != nil {
+		return !isGone(err)
+	}
+	t.tids = t.tids[:0]
+	live := map[string]bool{}
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err == nil {
+			t.tids = append(t.tids, e.Name())
+			live[e.Name()] = true
+		}
+	}
+	t.files.keepIf(func(k heldKey) bool {
+		tid, _, _ := strings.Cut(strings.TrimPrefix(k.name, "task/"), "/")
+		return live[tid]
+	})
+	clear(t.fdKinds)
+	if t.cursor >= len(t.tids) {
+		t.cursor = 0
+	}
+	return true
+}
+
+// read takes one thread's state; false when the thread is gone.
+func (t *ThreadStates) read(tid string) (threadStateKey, bool) {
+	k := threadStateKey{futexVal: -1}
+	k.tid, _ = strconv.Atoi(tid)
+	b, err := t.files.read(t.env, t.pid, "task/"+tid+"/stat")
+	if err != nil {
+		return k, false
+	}
+	open, close := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if open < 0 || close < open || close+2 >= len(b) {
+		return k, false
+	}
+	k.thread, k.state = string(b[open+1:close]), b[close+2]
+	if k.state != 'S' && k.state != 'D' {
+		return k, true
+	}
+	// The thread may wake between the reads: a wchan of 0 or a system
+	// call "running" says it did, and it is then taken as running.
+	wchan, err := t.files.read(t.env, t.pid, "task/"+tid+"/wchan")
+	if err != nil {
+		return k, false
+	}
+	k.wchan = string(bytes.TrimSpace(wchan))
+	if k.wchan == "0" || k.wchan == "" {
+		k.state, k.wchan = 'R', ""
+		return k, true
+	}
+	if t.noSyscall != nil {
+		return k, true
+	}
+	sc, err := t.files.read(t.env, t.pid, "task/"+tid+"/syscall")
+	if errors.Is(err, fs.ErrPermission) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
+		t.noSyscall = err
+		t.mu.Lock()
+		t.missing = append(t.missing, observation.Missing{Signal: observation.SignalThreadStates,
+			Reason: fmt.Sprintf("%v: system calls unread (another user's process needs CAP_SYS_PTRACE): thread states and kernel functions only", err)})
+		t.mu.Unlock()
+		return k, true
+	}
+	if err != nil {
+		return k, false
+	}
+	f := strings.Fields(string(sc))
+	switch {
+	case len(f) == 0:
+	case f[0] == "running":
+		return threadStateKey{tid: k.tid, thread: k.thread, state: 'R', futexVal: -1}, true
+	case f[0] == "-1":
+		k.call = "" // in the kernel but not in a system call: a fault, an exception
+	default:
+		nr, err := strconv.Atoi(f[0])
+		if err != nil {
+			break
+		}
+		k.call = t.callName(nr)
+		args := make([]uint64, 0, 6)
+		for _, a := range f[1:min(len(f), 7)] {
+			v, err := strconv.ParseUint(strings.TrimPrefix(a, "0x"), 16, 64)
+			if err != nil {
+				break
+			}
+			args = append(args, v)
+		}
+		t.callDetails(&k, args)
+	}
+	return k, true
+}
+
+func (t *ThreadStates) callName(nr int) string {
+	if name, ok := t.calls[nr]; ok {
+		return name
+	}
+	return "syscall_" + strconv.Itoa(nr)
+}
+
+// The futex operations (linux/futex.h) a thread waits in, by command.
+var futexOps = map[uint64]string{0: "wait", 9: "wait_bitset", 6: "lock_pi", 13: "lock_pi2", 11: "wait_requeue_pi"}
+
+// callDetails adds what a call's arguments say: the kind of descriptor
+// it names, a futex wait's operation and expected value.
+func (t *ThreadStates) callDetails(k *threadStateKey, args []uint64) {
+	if len(args) == 0 {
+		return
+	}
+	switch {
+	case k.call == "futex" || k.call == "futex_time64":
+		if len(args) < 3 {
+			return
+		}
+		const cmdMask = 127 // the operation without FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME
+		if op, ok := futexOps[args[1]&cmdMask]; ok {
+			k.futex = op
+		} else {
+			k.futex = "op_" + strconv.FormatUint(args[1]&cmdMask, 10)
+		}
+		// 0, 1 and 2 are the states of a lock word in the futex mutex
+		// protocol (unlocked, locked, locked with waiters); other values
+		// (condition counters) would make every reading a row of its own.
+		if v := uint32(args[2]); v <= 2 {
+			k.futexVal = int(v)
+		}
+	case fdCalls[k.call]:
+		k.fd = t.fdKind(int(int32(args[0])))
+	}
+}
+
+// fdCalls are the system calls whose first argument is the descriptor
+// they wait on.
+var fdCalls = map[string]bool{
+	"read": true, "write": true, "pread64": true, "pwrite64": true, "readv": true, "writev": true,
+	"preadv": true, "pwritev": true, "preadv2": true, "pwritev2": true, "recvfrom": true, "recvmsg": true,
+	"recvmmsg": true, "sendto": true, "sendmsg": true, "sendmmsg": true, "accept": true, "accept4": true,
+	"connect": true, "fsync": true, "fdatasync": true, "sync_file_range": true, "ioctl": true, "flock": true,
+	"fcntl": true, "sendfile": true, "splice": true, "fallocate": true, "ftruncate": true, "getdents64": true,
+	"epoll_wait": true, "epoll_pwait": true, "epoll_pwait2": true,
+}
+
+// fdKind names what a descriptor is, from its /proc/PID/fd link: a
+// socket, a pipe, a file, a device, an anonymous inode's kind
+// (eventpoll, eventfd, timerfd...). Never a path: labels carry no names.
+func (t *ThreadStates) fdKind(fd int) string {
+	if fd < 0 {
+		return ""
+	}
+	if kind, ok := t.fdKinds[fd]; ok {
+		return kind
+	}
+	link, err := os.Readlink(t.env.proc(strconv.Itoa(t.pid), "fd", strconv.Itoa(fd)))
+	kind := ""
+	switch {
+	case err != nil:
+	case strings.HasPrefix(link, "socket:"):
+		kind = "socket"
+	case strings.HasPrefix(link, "pipe:"):
+		kind = "pipe"
+	case strings.HasPrefix(link, "anon_inode:"):
+		kind = strings.Trim(strings.TrimPrefix(link, "anon_inode:"), "[]")
+		if len(kind) > 32 {
+			kind = kind[:32]
+		}
+	case strings.HasPrefix(link, "/dev/"):
+		kind = "device"
+	case strings.HasPrefix(link, "/"):
+		kind = "file"
+	default:
+		kind = "other"
+	}
+	t.fdKinds[fd] = kind
+	return kind
+}
+
+// add counts a reading (t.mu held).
+func (t *ThreadStates) add(k threadStateKey, nanos float64) {
+	c := t.agg[k]
+	if c == nil && len(t.agg) >= maxThreadStateKeys {
+		k.tid, k.thread = 0, ""
+		if c = t.agg[k]; c == nil {
+			k.wchan, k.call, k.fd, k.futex, k.futexVal = "", "", "", "", -1
+			c = t.agg[k]
+		}
+	}
+	if c == nil {
+		c = &threadStateCount{}
+		t.agg[k] = c
+	}
+	c.n++
+	c.nanos += nanos
+}
+
+// profile makes the window's profile: a sample per row, its stack the
+// kernel function the thread slept in (none for a running one), its labels
+// the state, thread, system call, descriptor kind and futex operation.
+func (t *ThreadStates) profile(agg map[threadStateKey]*threadStateCount, start, end time.Time) *profile.Profile {
+	p := &profile.Profile{
+		SampleType:        []*profile.ValueType{{Type: "samples", Unit: "count"}, {Type: "thread_time", Unit: "nanoseconds"}},
+		DefaultSampleType: "thread_time",
+		PeriodType:        &profile.ValueType{Type: "thread_time", Unit: "nanoseconds"},
+		Period:            t.interval.Nanoseconds(),
+		TimeNanos:         start.UnixNano(),
+		DurationNanos:     end.Sub(start).Nanoseconds(),
+		Comments: []string{fmt.Sprintf("thread states of pid %d sampled from /proc %d times a second, at most %d threads a time",
+			t.pid, time.Second/t.interval, t.max)},
+	}
+	kernel := &profile.Mapping{ID: 1, File: symbolize.KernelMapping}
+	p.Mapping = []*profile.Mapping{kernel}
+	locs := map[string]*profile.Location{}
+	keys := make([]threadStateKey, 0, len(agg))
+	for k := range agg {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b threadStateKey) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
+	for _, k := range keys {
+		c := agg[k]
+		s := &profile.Sample{
+			Value:    []int64{c.n, int64(c.nanos)},
+			Label:    map[string][]string{"state": {string(k.state)}},
+			NumLabel: map[string][]int64{"pid": {int64(t.pid)}},
+		}
+		if k.tid != 0 {
+			s.NumLabel["tid"] = []int64{int64(k.tid)}
+			s.Label["thread"] = []string{k.thread}
+		}
+		for name, v := range map[string]string{"syscall": k.call, "fd": k.fd, "futex": k.futex} {
+			if v != "" {
+				s.Label[name] = []string{v}
+			}
+		}
+		if k.futexVal >= 0 {
+			s.NumLabel["futex_val"] = []int64{int64(k.futexVal)}
+		}
+		if k.wchan != "" {
+			loc := locs[k.wchan]
+			if loc == nil {
+				fn := &profile.Function{ID: uint64(len(p.Function) + 1), Name: k.wchan, SystemName: k.wchan}
+				p.Function = append(p.Function, fn)
+				loc = &profile.Location{ID: uint64(len(p.Location) + 1), Mapping: kernel, Line: []profile.Line{{Function: fn}}}
+				p.Location = append(p.Location, loc)
+				locs[k.wchan] = loc
+			}
+			s.Location = []*profile.Location{loc}
+		}
+		p.Sample = append(p.Sample, s)
+	}
+	return p
+}
