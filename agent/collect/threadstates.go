@@ -48,7 +48,7 @@ type ThreadStates struct {
 	max      int
 	files    *heldFiles
 	calls    map[int]string // system call numbers to names, this machine's architecture
-	goVer    string
+	exe      string         // the executable's link, read again at each listing (a command execs)
 
 	// The ticker goroutine's own state.
 	tids      []string
@@ -59,6 +59,7 @@ type ThreadStates struct {
 	noSyscall error          // why syscall cannot be read, once it could not
 
 	mu      sync.Mutex
+	goVer   string
 	start   time.Time
 	agg     map[threadStateKey]*threadStateCount
 	missing []observation.Missing
@@ -103,6 +104,17 @@ type threadStateCount struct {
 
 // StartThreadStates starts sampling the threads of pid until Close.
 func StartThreadStates(env Env, pid int, opts ThreadStateOptions) (*ThreadStates, error) {
+	t, err := newThreadStates(env, pid, opts)
+	if err != nil {
+		return nil, err
+	}
+	go t.run()
+	return t, nil
+}
+
+// newThreadStates is StartThreadStates without the ticker: its ticks are
+// its caller's (a benchmark's).
+func newThreadStates(env Env, pid int, opts ThreadStateOptions) (*ThreadStates, error) {
 	if opts.Rate <= 0 {
 		opts.Rate = DefaultThreadStateRate
 	}
@@ -131,17 +143,37 @@ func StartThreadStates(env Env, pid int, opts ThreadStateOptions) (*ThreadStates
 	if info, err := arch.GetInfo(""); err == nil {
 		t.calls = info.SyscallNumbers
 	}
-	if bi, err := buildinfo.ReadFile(env.proc(strconv.Itoa(pid), "exe")); err == nil {
-		t.goVer = bi.GoVersion
-	}
-	go t.run()
+	t.checkExe()
 	return t, nil
 }
 
 // GoVersion is the Go version the process's executable was built with,
 // "" when it is not a Go program (or its executable cannot be read): a Go
 // program's runtime parks its idle threads on futexes itself.
-func (t *ThreadStates) GoVersion() string { return t.goVer }
+func (t *ThreadStates) GoVersion() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.goVer
+}
+
+// checkExe reads the Go version of the process's executable when it is
+// not the one read before: a command watched from its start is a shell
+// until it execs the program.
+func (t *ThreadStates) checkExe() {
+	path := t.env.proc(strconv.Itoa(t.pid), "exe")
+	link, err := os.Readlink(path)
+	if err != nil || link == t.exe {
+		return
+	}
+	t.exe = link
+	var ver string
+	if bi, err := buildinfo.ReadFile(path); err == nil {
+		ver = bi.GoVersion
+	}
+	t.mu.Lock()
+	t.goVer = ver
+	t.mu.Unlock()
+}
 
 func (t *ThreadStates) run() {
 	defer close(t.stopped)
@@ -229,6 +261,7 @@ func (t *ThreadStates) list() bool {
 	if err != nil {
 		return !isGone(err)
 	}
+	t.checkExe()
 	t.tids = t.tids[:0]
 	live := map[string]bool{}
 	for _, e := range entries {
@@ -456,7 +489,8 @@ func (t *ThreadStates) profile(agg map[threadStateKey]*threadStateCount, start, 
 			}
 		}
 		if k.futexVal >= 0 {
-			s.NumLabel["futex_val"] = []int64{int64(k.futexVal)}
+			// A string: pprof drops a numeric label of 0 when it decodes.
+			s.Label["futex_val"] = []string{strconv.Itoa(k.futexVal)}
 		}
 		if k.wchan != "" {
 			loc := locs[k.wchan]

@@ -2,6 +2,8 @@ package collect
 
 import (
 	"bufio"
+	"bytes"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -79,6 +81,18 @@ func init() {
 		}
 		unix.Recvfrom(fd, make([]byte, 1), 0)
 	})
+	// More threads, as a thread pool's idle workers: as many as the
+	// variable says beyond 1, half waiting on a condition, half asleep.
+	extra, _ := strconv.Atoi(os.Getenv(threadStateSubject))
+	for i := range extra - 1 {
+		if i%2 == 0 {
+			blocked(func() {
+				unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&cond)), futexWaitBitset|futexPrivateFlag, 7, 0, 0, 0xffffffff)
+			})
+		} else {
+			blocked(func() { unix.Nanosleep(&unix.Timespec{Sec: 3600}, nil) })
+		}
+	}
 	os.Stdout.WriteString("ready\n")
 	go func() {
 		time.Sleep(time.Minute)
@@ -88,12 +102,13 @@ func init() {
 	os.Exit(0)
 }
 
-// startThreadStateSubject runs the subject and waits for it to have set
-// its threads going; it ends with the test.
-func startThreadStateSubject(t *testing.T) *exec.Cmd {
+// startThreadStateSubject runs the subject, with threads-1 more threads
+// idle, and waits for it to have set its threads going; it ends with the
+// test.
+func startThreadStateSubject(t testing.TB, threads int) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), threadStateSubject+"=1")
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
+	cmd.Env = append(os.Environ(), threadStateSubject+"="+strconv.Itoa(max(threads, 1)))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -137,8 +152,8 @@ func rowsOf(p *profile.Profile) map[threadStateRow]int64 {
 	for _, s := range p.Sample {
 		r := threadStateRow{state: one(s.Label, "state"), call: one(s.Label, "syscall"), fd: one(s.Label, "fd"),
 			futex: one(s.Label, "futex"), futexVal: -1}
-		if v := s.NumLabel["futex_val"]; len(v) == 1 {
-			r.futexVal = v[0]
+		if v := one(s.Label, "futex_val"); v != "" {
+			r.futexVal, _ = strconv.ParseInt(v, 10, 64)
 		}
 		if len(s.Location) == 1 {
 			r.wchan = s.Location[0].Line[0].Function.Name
@@ -153,7 +168,7 @@ func rowsOf(p *profile.Profile) map[threadStateRow]int64 {
 // futex operation and lock word, and the kernel function it sleeps in.
 // It waits for the rows to appear (bounded), not for a time.
 func TestThreadStates(t *testing.T) {
-	cmd := startThreadStateSubject(t)
+	cmd := startThreadStateSubject(t, 1)
 	ts, err := StartThreadStates(Env{}, cmd.Process.Pid, ThreadStateOptions{Rate: 50})
 	if err != nil {
 		t.Fatal(err)
@@ -191,6 +206,19 @@ func TestThreadStates(t *testing.T) {
 			if err := p.CheckValid(); err != nil {
 				t.Fatalf("profile: %v", err)
 			}
+			// Every label survives pprof's encoding (a numeric label of
+			// 0 would not).
+			var buf bytes.Buffer
+			if err := p.Write(&buf); err != nil {
+				t.Fatal(err)
+			}
+			q, err := profile.Parse(&buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := rowsOf(q), rowsOf(p); !maps.Equal(got, want) {
+				t.Fatalf("rows after encoding %v, before %v", got, want)
+			}
 		}
 		for r, n := range rowsOf(p) {
 			rows[r] += n
@@ -220,7 +248,7 @@ func TestThreadStates(t *testing.T) {
 // each reading stands for the threads not read: the thread time of a
 // window is about its threads times its length however few are read.
 func TestThreadStatesBounded(t *testing.T) {
-	cmd := startThreadStateSubject(t)
+	cmd := startThreadStateSubject(t, 1)
 	ts, err := StartThreadStates(Env{}, cmd.Process.Pid, ThreadStateOptions{Rate: 50, MaxThreads: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -253,5 +281,35 @@ func TestThreadStatesBounded(t *testing.T) {
 	got := float64(nanos) / float64(span.Nanoseconds())
 	if got < 0.5*float64(threads) || got > 1.5*float64(threads) {
 		t.Errorf("thread time %.2f threads' worth, want about %d", got, threads)
+	}
+}
+
+// BenchmarkThreadStatesTick is one tick of the sampler over a process of
+// 200 idle threads (half on a condition, half asleep: each has wchan and
+// syscall read), reading at most 32 of them (the default) or all; its
+// cost a second at 20 Hz is 20 ticks' (the "core%@20Hz" metric).
+func BenchmarkThreadStatesTick(b *testing.B) {
+	cmd := startThreadStateSubject(b, 200)
+	for _, max := range []int{DefaultThreadsPerTick, 1000} {
+		name := "32-threads"
+		if max > DefaultThreadsPerTick {
+			name = "all-threads"
+		}
+		b.Run(name, func(b *testing.B) {
+			ts, err := newThreadStates(Env{}, cmd.Process.Pid, ThreadStateOptions{MaxThreads: max})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ts.files.Close()
+			ts.tick() // the files opened, the threads listed
+			for b.Loop() {
+				ts.tick()
+			}
+			if len(ts.tids) < 200 {
+				b.Fatalf("%d threads listed, want 200 or more", len(ts.tids))
+			}
+			perTick := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+			b.ReportMetric(100*perTick*DefaultThreadStateRate/1e9, "core%@20Hz")
+		})
 	}
 }

@@ -42,12 +42,26 @@ type Options struct {
 	// NoEBPF, with EBPF off, is why, as Missing says it: the caller knows
 	// better than "not requested" (a service that does not run here).
 	NoEBPF string
+	// ThreadStates says when a process's threads' states are sampled
+	// from /proc (collect.ThreadStates): by default only when no eBPF
+	// session runs, the off-CPU view eBPF would otherwise give.
+	ThreadStates ThreadStateMode
 	// Env says where /proc and /sys are.
 	Env collect.Env
 	// Stop, when closed, ends the window early without an error: the
 	// watched command has exited. A Watcher's later windows end at once.
 	Stop <-chan struct{}
 }
+
+// ThreadStateMode says when to sample a process's thread states.
+type ThreadStateMode int
+
+// The thread-state modes.
+const (
+	ThreadStatesWithoutEBPF ThreadStateMode = iota // when no eBPF session runs (the default)
+	ThreadStatesAlways                             // beside eBPF too: a recording that keeps both views
+	ThreadStatesOff
+)
 
 // Watch watches one target for one window of d with every collector that
 // applies and can run here: eBPF (host-wide, or the PID and its
@@ -103,6 +117,7 @@ type Watcher struct {
 	session  *bpf.Session
 	running  []bpf.Collector // the eBPF collectors attached, nil without a session
 	scan     *collect.ProcessScan
+	threads  *collect.ThreadStates // a process's thread states, nil when not sampled
 	scraper  *goscrape.Scraper
 	end      time.Time // the previous window's end, zero before the first
 
@@ -138,6 +153,7 @@ func Start(ctx context.Context, opts Options) (_ *Watcher, err error) {
 	w.describeHost()
 	w.openSamplers()
 	w.startEBPF()
+	w.startThreadStates()
 	w.startProcessScan()
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("observe: starting the collectors: %w", err)
@@ -217,6 +233,22 @@ func (w *Watcher) startEBPF() {
 	}
 	w.session, w.running = session, running
 	Collector(&w.base.Meta, string(observation.SourceEBPF), "github.com/cilium/ebpf")
+}
+
+// startThreadStates samples a process target's thread states, as
+// opts.ThreadStates says.
+func (w *Watcher) startThreadStates() {
+	switch {
+	case w.opts.PID <= 0, w.opts.ThreadStates == ThreadStatesOff,
+		w.opts.ThreadStates == ThreadStatesWithoutEBPF && w.session != nil:
+		return
+	}
+	ts, err := collect.StartThreadStates(w.opts.Env, w.opts.PID, collect.ThreadStateOptions{})
+	if err != nil {
+		w.base.Missing = append(w.base.Missing, observation.Missing{Signal: observation.SignalThreadStates, Reason: err.Error()})
+		return
+	}
+	w.threads = ts
 }
 
 // startProcessScan takes a host's first scan of every process, to learn
@@ -340,6 +372,9 @@ func (w *Watcher) Close() error {
 		if w.scan != nil {
 			w.scan.Close()
 		}
+		if w.threads != nil {
+			w.threads.Close()
+		}
 	})
 	return w.closeErr
 }
@@ -351,6 +386,9 @@ func (w *Watcher) Close() error {
 func (w *Watcher) rebaseline() {
 	if w.session != nil {
 		w.session.Read()
+	}
+	if w.threads != nil {
+		w.threads.Finish()
 	}
 	if w.scan != nil {
 		w.scan.Close()
@@ -385,7 +423,7 @@ func (w *Watcher) Frequency() int {
 // Go service's pprof endpoint, the /proc and PSI samplers, the process
 // table; for a progress display.
 func (w *Watcher) Collecting() []string {
-	return collecting(w.samplers, w.running, w.scraper != nil, w.scan != nil)
+	return collecting(w.samplers, w.running, w.scraper != nil, w.scan != nil, w.threads != nil)
 }
 
 // gathered is what a window's samplers and scrape returned.
@@ -442,6 +480,7 @@ func (w *Watcher) assemble(g gathered, cutShort bool) *observation.Observation {
 		o.Missing = append(o.Missing, observation.Missing{Signal: observation.SignalPprof, Reason: g.scrapeErr.Error()})
 	}
 	w.finishProcessScan(o)
+	w.finishThreadStates(o)
 	w.readEBPF(o)
 	if o.Meta.Target.Kind == observation.TargetHost {
 		dropProcess(o, o.Meta.WatcherPID)
@@ -460,6 +499,24 @@ func (w *Watcher) finishProcessScan(o *observation.Observation) {
 	}
 	o.Series = append(o.Series, ps...)
 	o.Missing = append(o.Missing, missing...)
+}
+
+// finishThreadStates adds the thread states sampled in the window.
+func (w *Watcher) finishThreadStates(o *observation.Observation) {
+	if w.threads == nil {
+		return
+	}
+	p, missing := w.threads.Finish()
+	o.Missing = append(o.Missing, missing...)
+	if p == nil {
+		return
+	}
+	var labels map[string]string
+	if v := w.threads.GoVersion(); v != "" {
+		labels = map[string]string{observation.ProfileLabelGo: v}
+	}
+	o.Profiles = append(o.Profiles, observation.Profile{Kind: observation.KindThreadState, Source: observation.SourceProcFS,
+		Labels: labels, Profile: p})
 }
 
 // readEBPF adds what the eBPF session gathered since its previous read.
@@ -512,7 +569,7 @@ func dropProcess(o *observation.Observation, pid int) {
 
 // collecting names what a window collects: the /proc and PSI samplers,
 // the eBPF collectors, the Go service's pprof endpoint, the process scan.
-func collecting(samplers []collect.Sampler, ebpf []bpf.Collector, pprof, scan bool) []string {
+func collecting(samplers []collect.Sampler, ebpf []bpf.Collector, pprof, scan, threads bool) []string {
 	var out []string
 	if len(ebpf) > 0 {
 		names := make([]string, len(ebpf))
@@ -529,6 +586,9 @@ func collecting(samplers []collect.Sampler, ebpf []bpf.Collector, pprof, scan bo
 	}
 	if scan {
 		out = append(out, "process table")
+	}
+	if threads {
+		out = append(out, fmt.Sprintf("thread states at %d Hz", collect.DefaultThreadStateRate))
 	}
 	return out
 }

@@ -273,3 +273,42 @@ func spinCPU(d string) {
 	io.Copy(io.Discard, os.Stdin)
 	os.Exit(0)
 }
+
+// TestWatchThreadStates: without eBPF a process's thread states are
+// sampled into the window (labelled a Go program: the spinner is one);
+// off, or beside an eBPF session by default, they are not.
+func TestWatchThreadStates(t *testing.T) {
+	cmd := spinner(t, 10*time.Minute)
+	for _, c := range []struct {
+		name string
+		opts Options
+		want bool
+	}{
+		{"without eBPF", Options{}, true},
+		{"off", Options{ThreadStates: ThreadStatesOff}, false},
+		{"always, eBPF not asked for", Options{ThreadStates: ThreadStatesAlways}, true},
+	} {
+		c.opts.PID, c.opts.Interval = cmd.Process.Pid, 250*time.Millisecond
+		o, err := Watch(context.Background(), c.opts, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps := o.ProfilesOf(observation.KindThreadState)
+		if got := len(ps) == 1 && len(ps[0].Profile.Sample) > 0; got != c.want {
+			t.Errorf("%s: %d threadstate profiles, want one with samples: %v", c.name, len(ps), c.want)
+			continue
+		}
+		if c.want && ps[0].Labels[observation.ProfileLabelGo] == "" {
+			t.Errorf("%s: the Go spinner's profile not labelled go: %v", c.name, ps[0].Labels)
+		}
+	}
+	if bpf.Probe().Available() {
+		o, err := Watch(context.Background(), Options{PID: cmd.Process.Pid, EBPF: true, Interval: 250 * time.Millisecond}, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(o.ProfilesOf(observation.KindThreadState)); n != 0 {
+			t.Errorf("beside eBPF: %d threadstate profiles, want none", n)
+		}
+	}
+}

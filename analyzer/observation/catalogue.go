@@ -318,6 +318,12 @@ const (
 	SourceProcFS ProfileSource = "procfs" // sampled from /proc by perfhound (agent/collect)
 )
 
+// ProfileLabelGo labels a profile of one process (a threadstate profile)
+// with the Go version its executable was built with: a Go program's
+// runtime parks its idle threads on futexes, and its netpoller waits in
+// epoll, itself.
+const ProfileLabelGo = "go"
+
 // ProfileSources lists every profile source.
 func ProfileSources() []ProfileSource {
 	return []ProfileSource{SourceEBPF, SourcePprof, SourceIngest, SourceProcFS}

@@ -51,6 +51,9 @@ type Breakdown struct {
 	// counters, split by a pprof CPU profile when there is one), or ""
 	// when the observation had neither.
 	Source string `json:"source"`
+	// ThreadStates says a "proc" breakdown's waits are the process's
+	// thread states sampled from /proc, not measured.
+	ThreadStates bool `json:"thread_states,omitempty"`
 }
 
 // Total is the thread time accounted for.
@@ -122,6 +125,9 @@ func (b Breakdown) SourceText() string {
 	case BreakdownEBPF:
 		return "from eBPF thread states and stacks"
 	case BreakdownProc:
+		if b.ThreadStates {
+			return "from /proc CPU time and run delay, split by a pprof CPU profile where there is one, and thread states sampled from /proc"
+		}
 		return "from /proc CPU time and run delay, split by a pprof CPU profile where there is one"
 	}
 	return b.Source

@@ -51,6 +51,8 @@ func breakdownEvidence(b Breakdown, window float64) []Evidence {
 			signal = SignalOnCPU
 		case g.OnCPU:
 			signal = SignalProcessCPU
+		case b.ThreadStates:
+			signal = SignalThreadStates
 		case b.Source != BreakdownEBPF:
 			signal = SignalProcFallback
 		}

@@ -8,10 +8,12 @@ import (
 
 // procBreakdown is the breakdown without eBPF: CPU time from /proc (split
 // into user code, GC, allocation and syscalls by a pprof CPU profile when
-// the observation has one), run-queue delay from schedstat, and I/O and
-// memory stalls from PSI. It cannot tell a thread's sleeps apart (disk,
-// network, locks and timers all look the same from /proc), so the
-// verdict built on it carries a lower confidence and says what is missing.
+// the observation has one), run-queue delay from schedstat, and the waits
+// from the process's sampled thread states (threadstates.go), or, without
+// them, I/O and memory stalls from its delay accounting and PSI, which
+// cannot tell a thread's other sleeps apart (network, locks and timers).
+// The verdict built on it carries a lower confidence and says what is
+// missing.
 func procBreakdown(o *observation.Observation, window float64, th Thresholds) Breakdown {
 	b := Breakdown{Seconds: map[string]float64{}, ByClass: map[Class]float64{}}
 	add := func(category string, class Class, seconds float64) {
@@ -66,8 +68,26 @@ func procBreakdown(o *observation.Observation, window float64, th Thresholds) Br
 		if some, ok := meanOf(o, psi, map[string]string{"resource": "cpu", "kind": "some"}); ok {
 			add(WaitRunQueue, ClassCPU, some*window)
 		}
-	} else if d, ok := meanOf(o, observation.ProcessRunDelay, nil); ok {
-		add(WaitRunQueue, ClassCPU, d*window)
+	}
+	// The process's own sampled waits, when there are any, are better than
+	// its delay accounting and its cgroup's pressure: they are every wait,
+	// told apart, and only its own.
+	var sampled bool
+	var lockWake float64 // the part of the run delay that follows a lock's hand-off
+	if p, goProc := threadStateProfile(o); p != nil && !host {
+		seconds, byClass := threadStateWaits(p, goProc)
+		for cat, v := range seconds {
+			b.Seconds[cat] += v
+		}
+		for c, v := range byClass {
+			b.ByClass[c] += v
+		}
+		sampled, b.ThreadStates = true, true
+		lockWake = lockWakeShare(o, seconds)
+	}
+	if d, ok := meanOf(o, observation.ProcessRunDelay, nil); ok && !host {
+		add(WaitRunQueue, ClassCPU, (1-lockWake)*d*window)
+		add(WaitRunQueue, ClassContention, lockWake*d*window)
 	}
 	// PSI is the cgroup's (or the host's), not the process's own: count it
 	// only for a target that did the kind of work that stalls on it.
@@ -78,13 +98,15 @@ func procBreakdown(o *observation.Observation, window float64, th Thresholds) Br
 	// The process's own block I/O wait, where the kernel keeps delay
 	// accounting (a host's process split out of its /proc scans), is better
 	// than its cgroup's pressure.
-	if d, ok := meanOf(o, observation.ProcessBlkioDelay, nil); ok && !host {
+	if d, ok := meanOf(o, observation.ProcessBlkioDelay, nil); ok && !host && !sampled {
 		add(WaitDisk, ClassIO, d*window)
 		didIO = false
 	}
 	if didIO {
 		if some, ok := meanOf(o, psi, map[string]string{"resource": "io", "kind": "some"}); ok {
-			add(WaitDisk, ClassIO, some*window)
+			if !sampled {
+				add(WaitDisk, ClassIO, some*window)
+			}
 			// With I/O stalling, the kernel time of a target that does
 			// I/O is mostly the storage stack's, as eBPF shows it to be
 			// (fsync, O_DIRECT): count it towards io, as BreakdownOf would.
@@ -95,7 +117,7 @@ func procBreakdown(o *observation.Observation, window float64, th Thresholds) Br
 			}
 		}
 	}
-	if some, ok := meanOf(o, psi, map[string]string{"resource": "memory", "kind": "some"}); ok {
+	if some, ok := meanOf(o, psi, map[string]string{"resource": "memory", "kind": "some"}); ok && !sampled {
 		add(WaitFault, ClassMemory, some*window)
 	}
 	return b
@@ -155,4 +177,31 @@ func cpuShares(p *profile.Profile) (map[string]float64, map[string]map[Class]flo
 		byCat[cat] = v / total
 	}
 	return byCat, byClass
+}
+
+// lockWakeShare is the part of a process's run delay that follows a
+// lock's hand-off, as eBPF sees a thread runnable again in its futex wait.
+// Every switch off a CPU is followed by a wait on a run queue: at once
+// after a preemption (an involuntary switch), once woken after a sleep (a
+// voluntary one). The share of the voluntary switches is the share of
+// the delay that follows a sleep, and the sampled sleeps' share that was
+// on locks (their time, idle parking left out) is the share of those
+// that followed a lock: an approximation, since a sleep's time is not
+// its count.
+func lockWakeShare(o *observation.Observation, waits map[string]float64) float64 {
+	vol, okV := meanOf(o, observation.ProcessCtxSwitches, map[string]string{"kind": "voluntary"})
+	invol, okI := meanOf(o, observation.ProcessCtxSwitches, map[string]string{"kind": "involuntary"})
+	if !okV || !okI || vol+invol <= 0 {
+		return 0
+	}
+	var sleeps float64
+	for cat, v := range waits {
+		if cat != WaitIdle && cat != WaitRunQueue {
+			sleeps += v
+		}
+	}
+	if sleeps <= 0 {
+		return 0
+	}
+	return vol / (vol + invol) * waits[WaitLock] / sleeps
 }

@@ -422,7 +422,10 @@ func TestFrameNamesAreRecorded(t *testing.T) {
 		// Go's own names for waits no recorded workload has.
 		"sync.runtime_SemacquireMutex", "sync.(*Mutex).lockSlow", "sync.runtime_SemacquireRWMutexR", "sync.(*RWMutex).RLock",
 		"sync.runtime_notifyListWait", "sync.(*Cond).Wait", "time.Sleep", "runtime.chanrecv", "runtime.chanrecv1",
-		"runtime.block", "syscall.Read", "os.(*File).Read", "golang.org/x/sys/unix.Syscall"} {
+		"runtime.block", "syscall.Read", "os.(*File).Read", "golang.org/x/sys/unix.Syscall",
+		// The leaf of an mmap stack an earlier memory-c-mmap recorded; a
+		// short function a recording's samples may miss.
+		"mas_update_gap.part.0"} {
 		notRecorded[n] = true
 	}
 	seen := map[string]bool{}

@@ -211,10 +211,17 @@ func activeConnSeconds(o *observation.Observation) float64 {
 }
 
 // isGo tells whether the target is a Go program: it has Go profiles or
-// runtime series, or its eBPF stacks run through the Go runtime.
+// runtime series, its executable says so (a threadstate profile's label),
+// or its eBPF stacks run through the Go runtime.
 func isGo(o *observation.Observation) bool {
 	for _, p := range o.Profiles {
-		if p.Source != observation.SourceEBPF {
+		switch p.Source {
+		case observation.SourceEBPF:
+		case observation.SourceProcFS:
+			if p.Labels[observation.ProfileLabelGo] != "" {
+				return true
+			}
+		default:
 			return true
 		}
 	}

@@ -121,6 +121,11 @@ func TestDegradedEvidence(t *testing.T) {
 		"none-sleep": true, "memory-leak": true, // no load; RSS growth
 		"contention-go-mutex": true, // Go's mutex profile
 		"mixed-cpu-io":        true,
+		// Thread states sampled from /proc: a C client blocked in recv(2)
+		// or poll(2) on its connection, a C mutex's waiters (the lock
+		// word says so, and their hand-offs' run-queue waits).
+		"network-c-slowclient": true, "network-c-pollclient": true,
+		"contention-c-mutex": true, "contention-c-mapconvoy": true,
 	}
 	obs := recorded(t)
 	for name, want := range manifest(t) {
@@ -139,6 +144,9 @@ func TestDegradedEvidence(t *testing.T) {
 		}
 		if !said {
 			t.Errorf("%s: verdict without eBPF does not say what is missing: %+v", name, v.Missing)
+		}
+		if len(obs[name].ProfilesOf(observation.KindThreadState)) > 0 && !v.Breakdown.ThreadStates {
+			t.Errorf("%s: recorded with thread states, breakdown without them", name)
 		}
 		if suffices[name] && v.Class != want.Class {
 			t.Errorf("%s: class %q without eBPF, want %q; load %v", name, v.Class, want.Class, v.Load)

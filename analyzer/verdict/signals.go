@@ -36,6 +36,7 @@ const (
 	SignalHostPSI          = string(observation.HostPSI)                     // the host's pressure stalls
 	SignalGCCPUFraction    = string(observation.GoGCCPUFraction)             // the Go runtime's GC CPU fraction
 	SignalProcFallback     = SignalProcessSchedstat + ", psi"                // the /proc breakdown's off-CPU side
+	SignalThreadStates     = string(observation.SignalThreadStates)          // its off-CPU side from sampled thread states
 	SignalMetaCPUs         = "meta.cpus"                                     // the observation's CPU count, without host.cpu.count
 	SignalMemoryUsed       = string(observation.HostMemAvailable) + "/total" // the host's memory in use
 )
@@ -46,7 +47,7 @@ func Signals() []string {
 		SignalEBPF, SignalOnCPU, SignalOffCPU, SignalRunQLat, SignalBioLat, SignalTCP, SignalFaults, SignalSymbols,
 		SignalPprof, SignalPprofCPU, SignalPprofMutex, SignalPprofBlock, SignalGoExpvar,
 		SignalProcess, SignalProcessCPU, SignalProcessSchedstat, SignalProcessTCP, SignalProcessPSI, SignalRunDelay,
-		SignalHostPSI, SignalGCCPUFraction, SignalProcFallback, SignalMetaCPUs, SignalMemoryUsed,
+		SignalHostPSI, SignalGCCPUFraction, SignalProcFallback, SignalThreadStates, SignalMetaCPUs, SignalMemoryUsed,
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // object is what symbolization keeps of one ELF file: its build ID, where
@@ -371,7 +372,15 @@ func elfSym(ef *elf.File, s elf.Symbol) (rawSym, bool) {
 	default:
 		rank += 2
 	}
-	return rawSym{start: s.Value, size: s.Size, name: s.Name, rank: int8(rank)}, true
+	// A .symtab names a versioned symbol with its version
+	// ("pthread_mutex_lock@@GLIBC_2.2.5", a separate debug file's glibc);
+	// .dynsym keeps the version apart (debug/elf leaves it out of Name).
+	// The function is the same with and without the debug file.
+	name, _, _ := strings.Cut(s.Name, "@")
+	if name == "" {
+		return rawSym{}, false
+	}
+	return rawSym{start: s.Value, size: s.Size, name: name, rank: int8(rank)}, true
 }
 
 func pclntabSection(ef *elf.File) *elf.Section {

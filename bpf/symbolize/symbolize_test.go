@@ -684,3 +684,50 @@ func TestDebugFile(t *testing.T) {
 		t.Errorf("frame of the stripped program: %+v, want %s from its debug file", f, cFunc)
 	}
 }
+
+// TestVersionedSymbols builds a shared library whose .symtab names its
+// exported function with a version, "api@@V1" (as the separate debug file
+// of Debian's glibc names "pthread_mutex_lock@@GLIBC_2.2.5"), and finds it
+// named "api": the name .dynsym gives it, so that a function is named the
+// same with the debug file and without it.
+func TestVersionedSymbols(t *testing.T) {
+	cc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Skipf("gcc is not in PATH: %v", err)
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "v.c")
+	script := filepath.Join(dir, "v.map")
+	lib := filepath.Join(dir, "libv.so")
+	if err := os.WriteFile(src, []byte("int api_impl(int x) { return x * 3 + 1; }\n__asm__(\".symver api_impl, api@@V1\");\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(script, []byte("V1 { global: api; local: *; };\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(cc, "-shared", "-fPIC", "-O1", "-Wl,--version-script="+script, "-o", lib, src).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	ef, err := elf.Open(lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ef.Close()
+	syms, err := ef.Symbols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var addr uint64
+	for _, s := range syms {
+		if s.Name == "api@@V1" {
+			addr = s.Value
+		}
+	}
+	if addr == 0 {
+		t.Skipf("this linker does not name versioned symbols in .symtab (%d symbols)", len(syms))
+	}
+	o := parseObject(ef, nil, lib, "", 1<<30)
+	if name, _, _, ok := o.symbolize(addr); !ok || name != "api" {
+		t.Errorf("symbol at %#x: %q (%v), want api", addr, name, ok)
+	}
+}

@@ -1,0 +1,167 @@
+package verdict
+
+import (
+	"github.com/google/pprof/profile"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
+)
+
+// Without eBPF, a process's waits come from its thread states sampled in
+// /proc (the threadstate profile, agent/collect.ThreadStates): a sleeping
+// thread's state, the kernel function it sleeps in (wchan), its system
+// call and the kind of descriptor the call names. They tell the waits
+// apart as eBPF's stacks do, at a coarser grain: wchan is one function,
+// not the stack, and a running thread says nothing (its time comes from
+// the /proc counters, as without them).
+
+// pollCalls wait on many descriptors at once: an event loop's wait.
+var pollCalls = []string{"poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2"}
+
+// sleepCalls sleep for a time.
+var sleepCalls = []string{"nanosleep", "clock_nanosleep", "clock_nanosleep_time64"}
+
+// futexCalls are the futex system call's names.
+var futexCalls = []string{"futex", "futex_time64", "futex_waitv"}
+
+// threadStateWait names why a sampled thread was off CPU, as classifyWait
+// does from a stack; "" for a running or runnable thread. goProc says the
+// process is a Go program, whose runtime parks its idle threads on
+// futexes itself and whose netpoller is an event loop's epoll.
+func threadStateWait(state, wchan, call, fd string, goProc bool) string {
+	at := []string{wchan}
+	switch state {
+	case "R", "":
+		return ""
+	case "I", "P":
+		return WaitIdle
+	case "D":
+		switch {
+		case call == "" && wchan != "":
+			// In the kernel, uninterruptible, outside any system call:
+			// a page fault waiting for I/O or for the mm lock.
+			return WaitFault
+		case has(at, diskWait...):
+			return WaitDisk
+		case has(at, kernelLockWait...):
+			return WaitLock
+		case hasExact([]string{call}, fileCalls...), fd == "file", isFlushCall(call):
+			return WaitDisk
+		}
+		return WaitOther
+	}
+	switch {
+	case has(at, kernelLockWait...):
+		return WaitLock
+	case fd == "socket", hasExact([]string{call}, socketCalls...), has(at, networkWait...):
+		return WaitNetwork
+	case hasExact([]string{call}, futexCalls...):
+		if goProc {
+			return WaitIdle
+		}
+		return WaitLock
+	case hasExact([]string{call}, pollCalls...), has(at, pollWait...):
+		return WaitPoll
+	case hasExact([]string{call}, sleepCalls...), has(at, sleepWait...):
+		return WaitSleep
+	}
+	return WaitOther
+}
+
+// threadStateProfile is the observation's threadstate profile, and
+// whether its process is a Go program; nil when it has none.
+func threadStateProfile(o *observation.Observation) (*profile.Profile, bool) {
+	for _, p := range o.ProfilesOf(observation.KindThreadState) {
+		if p.Profile != nil && sampleIndex(p.Profile, "thread_time") >= 0 {
+			return p.Profile, p.Labels[observation.ProfileLabelGo] != ""
+		}
+	}
+	return nil, false
+}
+
+// threadStateSample is one sample of a threadstate profile, read.
+type threadStateSample struct {
+	tid     int64
+	state   string
+	call    string
+	fd      string
+	wchan   string
+	lockSig bool // a futex wait on a lock word held with waiters
+	seconds float64
+}
+
+func readThreadStates(p *profile.Profile) []threadStateSample {
+	idx := sampleIndex(p, "thread_time")
+	out := make([]threadStateSample, 0, len(p.Sample))
+	for _, s := range p.Sample {
+		one := func(k string) string {
+			if v := s.Label[k]; len(v) == 1 {
+				return v[0]
+			}
+			return ""
+		}
+		ts := threadStateSample{state: one("state"), call: one("syscall"), fd: one("fd"), seconds: nanos(s, idx)}
+		if v := s.NumLabel["tid"]; len(v) == 1 {
+			ts.tid = v[0]
+		}
+		if fns := frames(s); len(fns) > 0 {
+			ts.wchan = fns[0]
+		}
+		// glibc's and Rust's mutexes (and the Go runtime's before 1.24)
+		// sleep with FUTEX_WAIT expecting 2, "locked, with waiters"
+		// (Drepper, Futexes Are Tricky): a lock, whatever the holder does.
+		// Condition variables wait with FUTEX_WAIT_BITSET or on counters.
+		ts.lockSig = one("futex") == "wait" && one("futex_val") == "2"
+		out = append(out, ts)
+	}
+	return out
+}
+
+// threadStateWaits splits the sampled waits by category and class, as
+// breakdownOf splits eBPF's off-CPU time: a futex wait is a lock wait as
+// far as parking's per-thread rule allows (see parking), all of it when
+// the lock word says a mutex.
+func threadStateWaits(p *profile.Profile, goProc bool) (seconds map[string]float64, byClass map[Class]float64) {
+	samples := readThreadStates(p)
+	type counts struct{ lock, activity float64 }
+	threads := map[int64]*counts{}
+	cats := make([]string, len(samples))
+	for i, s := range samples {
+		c := threads[s.tid]
+		if c == nil {
+			c = &counts{}
+			threads[s.tid] = c
+		}
+		cats[i] = threadStateWait(s.state, s.wchan, s.call, s.fd, goProc)
+		switch cats[i] {
+		case "", WaitDisk, WaitNetwork, WaitFault:
+			c.activity += s.seconds // running, or blocked on a resource
+		case WaitLock:
+			if !s.lockSig {
+				c.lock += s.seconds
+			}
+		}
+	}
+	share := func(tid int64) float64 {
+		c := threads[tid]
+		if bound := float64(len(threads)-1) * c.activity; c.lock > 0 && bound < c.lock {
+			return bound / c.lock
+		}
+		return 1
+	}
+	seconds, byClass = map[string]float64{}, map[Class]float64{}
+	for i, s := range samples {
+		cat, v := cats[i], s.seconds
+		if cat == "" || v <= 0 {
+			continue
+		}
+		if cat == WaitLock && !s.lockSig && !has([]string{s.wchan}, kernelLockWait...) {
+			sh := share(s.tid)
+			seconds[WaitIdle] += (1 - sh) * v
+			byClass[ClassNone] += (1 - sh) * v
+			v *= sh
+		}
+		seconds[cat] += v
+		byClass[waitClass[cat]] += v
+	}
+	return seconds, byClass
+}

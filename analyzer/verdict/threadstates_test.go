@@ -1,0 +1,145 @@
+package verdict
+
+import (
+	"math"
+	"testing"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
+)
+
+// TestThreadStateWait: what /proc says of a sleeping thread (its state,
+// wchan, system call and descriptor, as read on kernel 6.18) names the
+// wait as eBPF's stacks would.
+func TestThreadStateWait(t *testing.T) {
+	for _, c := range []struct {
+		state, wchan, call, fd string
+		goProc                 bool
+		want                   string
+	}{
+		{"R", "", "", "", false, ""},
+		{"S", "wait_woken", "recvfrom", "socket", false, WaitNetwork},
+		{"S", "wait_woken", "read", "socket", false, WaitNetwork},
+		{"S", "sk_wait_data", "", "", false, WaitNetwork},
+		{"S", "inet_csk_accept", "accept4", "socket", false, WaitNetwork},
+		{"S", "anon_pipe_read", "read", "pipe", false, WaitOther},
+		{"S", "poll_schedule_timeout.constprop.0", "poll", "", false, WaitPoll},
+		{"S", "do_epoll_wait", "epoll_pwait", "eventpoll", true, WaitPoll}, // Go's netpoller: an event loop
+		{"S", "futex_do_wait", "futex", "", false, WaitLock},
+		{"S", "futex_do_wait", "futex", "", true, WaitIdle}, // the Go runtime parks its threads
+		{"S", "hrtimer_nanosleep", "nanosleep", "", false, WaitSleep},
+		{"S", "do_wait", "wait4", "", false, WaitOther},
+		{"S", "rwsem_down_write_slowpath", "mmap", "", false, WaitLock},
+		{"D", "rwsem_down_read_slowpath", "", "", false, WaitFault}, // a fault waiting for the mm lock
+		{"D", "io_schedule", "fsync", "file", false, WaitDisk},
+		{"D", "folio_wait_bit_common", "pread64", "file", false, WaitDisk},
+		{"D", "jbd2_log_wait_commit", "fdatasync", "file", false, WaitDisk},
+		{"D", "some_driver_wait", "ioctl", "device", false, WaitOther}, // a device is not a disk (a GPU, a tty)
+		{"D", "rwsem_down_write_slowpath", "munmap", "", false, WaitLock},
+		{"D", "msleep", "ioctl", "anon_inode", false, WaitOther},
+	} {
+		if got := threadStateWait(c.state, c.wchan, c.call, c.fd, c.goProc); got != c.want {
+			t.Errorf("%s %s %s fd=%s go=%v: %q, want %q", c.state, c.wchan, c.call, c.fd, c.goProc, got, c.want)
+		}
+	}
+}
+
+// threadStateObs is a process's observation with a threadstate profile
+// of rows: tid, state, wchan, call, futex operation and lock word,
+// seconds.
+type tsRow struct {
+	tid                          int64
+	state, wchan, call, op, word string
+	seconds                      float64
+}
+
+func threadStateObs(goVersion string, rows ...tsRow) *observation.Observation {
+	p := &profile.Profile{
+		SampleType: []*profile.ValueType{{Type: "samples", Unit: "count"}, {Type: "thread_time", Unit: "nanoseconds"}},
+	}
+	kernel := &profile.Mapping{ID: 1, File: "[kernel.kallsyms]"}
+	p.Mapping = []*profile.Mapping{kernel}
+	for _, r := range rows {
+		s := &profile.Sample{
+			Value:    []int64{1, int64(r.seconds * 1e9)},
+			Label:    map[string][]string{"state": {r.state}},
+			NumLabel: map[string][]int64{"pid": {7}, "tid": {r.tid}},
+		}
+		for k, v := range map[string]string{"syscall": r.call, "futex": r.op, "futex_val": r.word} {
+			if v != "" {
+				s.Label[k] = []string{v}
+			}
+		}
+		if r.wchan != "" {
+			fn := &profile.Function{ID: uint64(len(p.Function) + 1), Name: r.wchan}
+			loc := &profile.Location{ID: uint64(len(p.Location) + 1), Mapping: kernel, Line: []profile.Line{{Function: fn}}}
+			p.Function, p.Location = append(p.Function, fn), append(p.Location, loc)
+			s.Location = []*profile.Location{loc}
+		}
+		p.Sample = append(p.Sample, s)
+	}
+	var labels map[string]string
+	if goVersion != "" {
+		labels = map[string]string{observation.ProfileLabelGo: goVersion}
+	}
+	return &observation.Observation{Profiles: []observation.Profile{{Kind: observation.KindThreadState,
+		Source: observation.SourceProcFS, Labels: labels, Profile: p}}}
+}
+
+// TestThreadStateParking: a futex wait is a lock wait as far as parking's
+// per-thread rule allows, all of it when the lock word says a mutex
+// (FUTEX_WAIT expecting 2), none of it in a Go program.
+func TestThreadStateParking(t *testing.T) {
+	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+	// Two threads: a worker that runs 1 s and waits 3 s on a condition,
+	// and an idle one parked 4 s. With two threads a waiter waits at most
+	// once as long as it works: 1 s of the worker's 3 is a lock, the
+	// idle thread's 4 s are parking.
+	o := threadStateObs("",
+		tsRow{1, "R", "", "", "", "", 1},
+		tsRow{1, "S", "futex_do_wait", "futex", "wait_bitset", "", 3},
+		tsRow{2, "S", "futex_do_wait", "futex", "wait_bitset", "", 4})
+	p, goProc := threadStateProfile(o)
+	secs, byClass := threadStateWaits(p, goProc)
+	if !near(secs[WaitLock], 1) || !near(secs[WaitIdle], 6) || !near(byClass[ClassContention], 1) {
+		t.Errorf("condition waits: %v %v, want 1 s of lock and 6 s idle", secs, byClass)
+	}
+	// The same, waiting on a lock word held with waiters: a mutex.
+	o = threadStateObs("",
+		tsRow{1, "R", "", "", "", "", 1},
+		tsRow{1, "S", "futex_do_wait", "futex", "wait", "2", 3},
+		tsRow{2, "S", "futex_do_wait", "futex", "wait", "2", 4})
+	p, goProc = threadStateProfile(o)
+	if secs, _ := threadStateWaits(p, goProc); !near(secs[WaitLock], 7) || secs[WaitIdle] != 0 {
+		t.Errorf("mutex waits: %v, want 7 s of lock", secs)
+	}
+	// A Go program: the runtime's own parking.
+	o = threadStateObs("go1.26.0",
+		tsRow{1, "R", "", "", "", "", 1},
+		tsRow{1, "S", "futex_do_wait", "futex", "wait", "0", 3})
+	p, goProc = threadStateProfile(o)
+	if secs, _ := threadStateWaits(p, goProc); secs[WaitLock] != 0 || !near(secs[WaitIdle], 3) {
+		t.Errorf("Go's parked threads: %v, want idle", secs)
+	}
+}
+
+// TestLockWakeShare: a process's run delay follows its voluntary
+// switches' sleeps in their share, and those sleeps' lock share.
+func TestLockWakeShare(t *testing.T) {
+	o := threadStateObs("")
+	o.Series = []observation.Series{
+		{Name: observation.ProcessCtxSwitches, Labels: map[string]string{"kind": "voluntary"}, Points: []observation.Point{{Value: 300}}},
+		{Name: observation.ProcessCtxSwitches, Labels: map[string]string{"kind": "involuntary"}, Points: []observation.Point{{Value: 100}}},
+	}
+	waits := map[string]float64{WaitLock: 2, WaitSleep: 2, WaitIdle: 10}
+	if got := lockWakeShare(o, waits); math.Abs(got-0.75*0.5) > 1e-9 {
+		t.Errorf("lock wake share %.3f, want 0.375 (3/4 voluntary, half of the sleeps on locks; idle left out)", got)
+	}
+	if got := lockWakeShare(o, map[string]float64{WaitIdle: 5}); got != 0 {
+		t.Errorf("only idle sleeps: %.3f, want 0", got)
+	}
+	if got := lockWakeShare(&observation.Observation{}, waits); got != 0 {
+		t.Errorf("no switch counts: %.3f, want 0", got)
+	}
+}
