@@ -204,7 +204,7 @@ func stackOf(s *profile.Sample, buf []frame) []frame {
 // for the others as valueIndex picks.
 func sampleIndexOf(p *profile.Profile, kind observation.ProfileKind) int {
 	switch kind {
-	case observation.KindCPU, observation.KindOffCPU:
+	case observation.KindCPU, observation.KindOffCPU, observation.KindThreadState:
 		return valueIndex(p, "nanoseconds")
 	case observation.KindMutex, observation.KindBlock, observation.KindContention:
 		for _, typ := range []string{"delay", "contentions"} {
@@ -304,10 +304,19 @@ func buildFlame(profiles []observation.Profile, kind observation.ProfileKind) (*
 			}
 			if st := label(s, "state"); st != "" {
 				name, ok := stateNames[st]
-				if !ok {
+				switch {
+				case kind == observation.KindThreadState && st == "R":
+					name = "R (running or runnable)" // sampled, not switched out
+				case !ok:
 					name = st
 				}
 				prefix = append(prefix, frame{"state: " + name, frameLabel})
+			}
+			if call := label(s, "syscall"); call != "" { // a sampled thread state's
+				if fd := label(s, "fd"); fd != "" {
+					call += " on a " + fd
+				}
+				prefix = append(prefix, frame{"syscall: " + call, frameLabel})
 			}
 			fr = stackOf(s, fr)
 			stack = append(append(stack[:0], prefix...), fr...)
@@ -461,8 +470,11 @@ type flameSpec struct {
 	// when the observation has it with samples (the verdict's Missing
 	// says when a Go program lacks it), captioned with what it measures
 	// and over what span.
-	goWait  bool
-	caption string
+	goWait bool
+	// optional marks a graph drawn only when the observation has its
+	// profile with samples, with no word when it has not.
+	optional bool
+	caption  string
 }
 
 // flameSpecs are the flame graphs in page order: the threads' time
@@ -474,6 +486,9 @@ var flameSpecs = []flameSpec{
 	{kind: observation.KindCPU, title: "On-CPU time", sources: []observation.ProfileSource{observation.SourceEBPF, observation.SourcePprof},
 		missing: []string{verdict.SignalOnCPU, verdict.SignalEBPF, verdict.SignalPprofCPU, verdict.SignalPprof}},
 	{kind: observation.KindOffCPU, title: "Off-CPU time", sources: []observation.ProfileSource{observation.SourceEBPF}, missing: []string{verdict.SignalOffCPU, verdict.SignalEBPF}},
+	{kind: observation.KindThreadState, title: "Thread states", sources: []observation.ProfileSource{observation.SourceProcFS}, optional: true,
+		caption: "Where the process's threads were, sampled from /proc 20 times a second without eBPF, summed over the threads: " +
+			"running, or a sleeping thread's state, system call and the kernel function it slept in."},
 	{kind: observation.KindMutex, title: "Go mutex contention", sources: []observation.ProfileSource{observation.SourcePprof, observation.SourceIngest}, goWait: true,
 		caption: "Time goroutines waited for a sync.Mutex or RWMutex held by another, summed over the goroutines (so it can exceed the wall time), " +
 			"charged to the stack that unlocked it: the critical section that made the others wait."},
@@ -492,7 +507,7 @@ func flameGraphs(o *observation.Observation, v *verdict.Verdict) []flameGraph {
 		g := flameGraph{Kind: sp.kind, Title: sp.title, Caption: sp.caption}
 		ps := pickProfiles(o, sp.kind, sp.sources...)
 		if len(ps) == 0 {
-			if !sp.goWait {
+			if !sp.goWait && !sp.optional {
 				g.Absent = absence(sp.kind, o, v, sp.missing)
 				out = append(out, g)
 			}
@@ -501,7 +516,7 @@ func flameGraphs(o *observation.Observation, v *verdict.Verdict) []flameGraph {
 		g.Source = ps[0].Source
 		t, unit := buildFlame(ps, sp.kind)
 		if t.root.value == 0 {
-			if !sp.goWait {
+			if !sp.goWait && !sp.optional {
 				g.Absent = "The " + sourceName(g.Source) + " profile was collected but has no samples: the target did not " + map[observation.ProfileKind]string{
 					observation.KindCPU: "run on a CPU", observation.KindOffCPU: "leave a CPU"}[sp.kind] + " while it was watched."
 				out = append(out, g)

@@ -739,3 +739,31 @@ func BenchmarkWrite(b *testing.B) {
 	b.ReportMetric(float64(buf.Len()), "html-bytes")
 	b.Logf("%s: %d bytes of HTML", largest, buf.Len())
 }
+
+// TestThreadStateGraph: a process's thread states sampled without eBPF
+// are drawn, each sleep under its state and system call (a mutex's
+// waiters in futex, in futex_do_wait); an observation without them draws
+// no such graph and says nothing of it.
+func TestThreadStateGraph(t *testing.T) {
+	o, v := load(t, "contention-c-mutex")
+	var g *flameGraph
+	for _, fg := range flameGraphs(o, v) {
+		if fg.Kind == observation.KindThreadState {
+			g = &fg
+		}
+	}
+	if g == nil || g.Absent != "" || g.Total == 0 {
+		t.Fatalf("thread-state graph %+v", g)
+	}
+	for _, want := range []string{"state: S (sleeping)", "syscall: futex", "futex_do_wait", "state: R (running or runnable)"} {
+		if !strings.Contains(string(g.Data), want) {
+			t.Errorf("thread-state graph lacks %q", want)
+		}
+	}
+	o, v = load(t, "cpu-hash") // recorded before the sampler
+	for _, fg := range flameGraphs(o, v) {
+		if fg.Kind == observation.KindThreadState {
+			t.Errorf("a thread-state graph without the profile: %+v", fg)
+		}
+	}
+}
