@@ -34,25 +34,35 @@ func processFactory(newSampler func(w *procWatch) (Sampler, error)) Factory {
 		if t.PID <= 0 {
 			return nil, nil
 		}
-		w := &procWatch{env: env.withDefaults(), pid: t.PID}
-		path := w.path("stat")
-		b, err := readFile(path)
-		if isGone(err) {
-			return nil, fmt.Errorf("pid %d: %w", t.PID, ErrProcessGone)
-		}
+		w, err := newProcWatch(env, t.PID)
 		if err != nil {
 			return nil, err
 		}
-		st, err := parseProcStat(path, b)
-		if err != nil {
-			return nil, err
-		}
-		if st.state == 'Z' || st.state == 'X' {
-			return nil, fmt.Errorf("pid %d has exited: %w", t.PID, ErrProcessGone)
-		}
-		w.start = st.starttime
 		return newSampler(w)
 	}
+}
+
+// newProcWatch follows the process pid is now: ErrProcessGone for a PID
+// that is not running.
+func newProcWatch(env Env, pid int) (*procWatch, error) {
+	w := &procWatch{env: env.withDefaults(), pid: pid}
+	path := w.path("stat")
+	b, err := readFile(path)
+	if isGone(err) {
+		return nil, fmt.Errorf("pid %d: %w", pid, ErrProcessGone)
+	}
+	if err != nil {
+		return nil, err
+	}
+	st, err := parseProcStat(path, b)
+	if err != nil {
+		return nil, err
+	}
+	if st.state == 'Z' || st.state == 'X' {
+		return nil, fmt.Errorf("pid %d has exited: %w", pid, ErrProcessGone)
+	}
+	w.start = st.starttime
+	return w, nil
 }
 
 func (w *procWatch) path(elem ...string) string {

@@ -2,6 +2,7 @@ package collect
 
 import (
 	"bytes"
+	"cmp"
 	"debug/buildinfo"
 	"errors"
 	"fmt"
@@ -51,21 +52,21 @@ type ThreadStates struct {
 	exe      string         // the executable's link, read again at each listing (a command execs)
 
 	// The ticker goroutine's own state.
-	tids      []string
-	cursor    int
-	ticks     int
-	lastTick  time.Time
-	fdKinds   map[int]string // descriptors' kinds, read again at each listing
-	noSyscall error          // why syscall cannot be read, once it could not
+	tids          []string
+	cursor        int
+	ticks         int
+	lastTick      time.Time
+	fdKinds       map[int]string // descriptors' kinds, read again at each listing
+	syscallDenied bool           // syscall cannot be read: noSyscall says why
 
-	mu      sync.Mutex
-	goVer   string
-	start   time.Time
-	agg     map[threadStateKey]*threadStateCount
-	missing []observation.Missing
-	done    chan struct{}
-	stopped chan struct{}
-	close   sync.Once
+	mu        sync.Mutex
+	goVer     string
+	noSyscall error // why syscall cannot be read, once it could not: every window says so
+	start     time.Time
+	agg       map[threadStateKey]*threadStateCount
+	done      chan struct{}
+	stopped   chan struct{}
+	close     sync.Once
 }
 
 // ThreadStateOptions say how often and how much to sample.
@@ -122,12 +123,9 @@ func newThreadStates(env Env, pid int, opts ThreadStateOptions) (*ThreadStates, 
 		opts.MaxThreads = DefaultThreadsPerTick
 	}
 	env = env.withDefaults()
-	var w *procWatch
-	if _, err := processFactory(func(pw *procWatch) (Sampler, error) { w = pw; return nil, nil })(env, Target{PID: pid}); err != nil {
+	w, err := newProcWatch(env, pid)
+	if err != nil {
 		return nil, err
-	}
-	if w == nil {
-		return nil, fmt.Errorf("thread states: no process %d", pid)
 	}
 	t := &ThreadStates{
 		env: env, pid: pid, w: w,
@@ -205,8 +203,13 @@ func (t *ThreadStates) Close() {
 // what could not be read; the next window starts now.
 func (t *ThreadStates) Finish() (*profile.Profile, []observation.Missing) {
 	t.mu.Lock()
-	agg, start, missing := t.agg, t.start, t.missing
-	t.agg, t.start, t.missing = map[threadStateKey]*threadStateCount{}, time.Now(), nil
+	agg, start := t.agg, t.start
+	t.agg, t.start = map[threadStateKey]*threadStateCount{}, time.Now()
+	var missing []observation.Missing
+	if t.noSyscall != nil {
+		missing = append(missing, observation.Missing{Signal: observation.SignalThreadStates,
+			Reason: fmt.Sprintf("%v: system calls unread (another user's process needs CAP_SYS_PTRACE): thread states and kernel functions only", t.noSyscall)})
+	}
 	t.mu.Unlock()
 	if len(agg) == 0 {
 		return nil, missing
@@ -308,15 +311,14 @@ func (t *ThreadStates) read(tid string) (threadStateKey, bool) {
 		k.state, k.wchan = 'R', ""
 		return k, true
 	}
-	if t.noSyscall != nil {
+	if t.syscallDenied {
 		return k, true
 	}
 	sc, err := t.files.read(t.env, t.pid, "task/"+tid+"/syscall")
 	if errors.Is(err, fs.ErrPermission) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
-		t.noSyscall = err
+		t.syscallDenied = true
 		t.mu.Lock()
-		t.missing = append(t.missing, observation.Missing{Signal: observation.SignalThreadStates,
-			Reason: fmt.Sprintf("%v: system calls unread (another user's process needs CAP_SYS_PTRACE): thread states and kernel functions only", err)})
+		t.noSyscall = err
 		t.mu.Unlock()
 		return k, true
 	}
@@ -471,7 +473,11 @@ func (t *ThreadStates) profile(agg map[threadStateKey]*threadStateCount, start, 
 	for k := range agg {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(a, b threadStateKey) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
+	slices.SortFunc(keys, func(a, b threadStateKey) int {
+		return cmp.Or(cmp.Compare(a.tid, b.tid), cmp.Compare(a.state, b.state), strings.Compare(a.wchan, b.wchan),
+			strings.Compare(a.call, b.call), strings.Compare(a.fd, b.fd), strings.Compare(a.futex, b.futex),
+			cmp.Compare(a.futexVal, b.futexVal), strings.Compare(a.thread, b.thread))
+	})
 	for _, k := range keys {
 		c := agg[k]
 		s := &profile.Sample{

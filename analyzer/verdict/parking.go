@@ -92,16 +92,23 @@ func parkingOf(o *observation.Observation) parking {
 	}
 	out := parking{}
 	for t, c := range threads {
-		share := 1.0
-		if bound := float64(perPID[t.pid]-1) * c.activity; c.lock > 0 && bound < c.lock {
-			share = bound / c.lock
-		}
-		out[t] = share
+		out[t] = contendedShare(c.lock, c.activity, perPID[t.pid])
 	}
 	for pid := range goPIDs {
 		out[thread{pid: pid}] = goProcess
 	}
 	return out
+}
+
+// contendedShare is the part of a thread's futex waits (lock seconds)
+// that can be contention, one of threads in its process that was active
+// (on a CPU or blocked on a resource) for activity seconds: at most
+// threads-1 times its activity, the rest idle parking.
+func contendedShare(lock, activity float64, threads int) float64 {
+	if bound := float64(threads-1) * activity; lock > 0 && bound < lock {
+		return bound / lock
+	}
+	return 1
 }
 
 // lockShare is the part of a futex wait (a sample classified WaitLock)

@@ -141,13 +141,6 @@ func threadStateWaits(p *profile.Profile, goProc bool) (seconds map[string]float
 			}
 		}
 	}
-	share := func(tid int64) float64 {
-		c := threads[tid]
-		if bound := float64(len(threads)-1) * c.activity; c.lock > 0 && bound < c.lock {
-			return bound / c.lock
-		}
-		return 1
-	}
 	seconds, byClass = map[string]float64{}, map[Class]float64{}
 	for i, s := range samples {
 		cat, v := cats[i], s.seconds
@@ -155,7 +148,8 @@ func threadStateWaits(p *profile.Profile, goProc bool) (seconds map[string]float
 			continue
 		}
 		if cat == WaitLock && !s.lockSig && !has([]string{s.wchan}, kernelLockWait...) {
-			sh := share(s.tid)
+			c := threads[s.tid]
+			sh := contendedShare(c.lock, c.activity, len(threads))
 			seconds[WaitIdle] += (1 - sh) * v
 			byClass[ClassNone] += (1 - sh) * v
 			v *= sh
