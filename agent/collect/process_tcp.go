@@ -27,7 +27,8 @@ import (
 //	process.tcp.busy{role}                              seconds/s with data in flight, waiting on the peer's acks
 //
 // A connection is passive when its local port is one the target listens
-// on (it accepted it), active otherwise (it connected). The split matters:
+// on (it accepted it), active otherwise (it connected); one between two of
+// the target's own processes counts once, as active. The split matters:
 // a client waiting on its connections is waiting on the network; a server
 // waiting on its clients is waiting for work. An event loop waits on both
 // in epoll, where the thread's stack cannot say which, so these series
@@ -51,7 +52,9 @@ type processTCP struct {
 
 type sockCounters struct{ received, acked, busyMicros uint64 }
 
-type listenKey struct {
+// endpoint is a socket's address and port: a listener's, or one end of
+// a connection.
+type endpoint struct {
 	ip   string
 	port uint16
 }
@@ -87,23 +90,34 @@ func (s *processTCP) Sample(_ context.Context, rec *Recorder) error {
 	// Every listener of the namespace, not only the target's: a server
 	// that forks a child per connection (postgres, sshd) closes the
 	// listener in the child, whose connection was still accepted.
-	listening := map[listenKey]bool{}
+	listening := map[endpoint]bool{}
 	for _, sk := range socks {
 		if sk.InetDiagMsg.State == tcpListen {
-			listening[listenKey{ip: sk.InetDiagMsg.ID.Source.String(), port: sk.InetDiagMsg.ID.SourcePort}] = true
+			listening[endpoint{sk.InetDiagMsg.ID.Source.String(), sk.InetDiagMsg.ID.SourcePort}] = true
 		}
 	}
 	accepted := func(m *netlink.Socket) bool {
 		port := m.ID.SourcePort
-		if listening[listenKey{ip: m.ID.Source.String(), port: port}] {
+		if listening[endpoint{m.ID.Source.String(), port}] {
 			return true
 		}
 		for _, any := range []string{"0.0.0.0", "::"} {
-			if listening[listenKey{ip: any, port: port}] {
+			if listening[endpoint{any, port}] {
 				return true
 			}
 		}
 		return false
+	}
+	// The local ends of the tree's own connections: a connection whose
+	// peer is one of them runs between two of the tree's processes (a
+	// command that starts its own server), and is counted once, at the
+	// end that connected. Counted at both, it would make a client look
+	// like a server of itself.
+	own := map[endpoint]bool{}
+	for _, sk := range socks {
+		if m := sk.InetDiagMsg; inodes[m.INode] && m.State != tcpListen {
+			own[endpoint{m.ID.Source.String(), m.ID.SourcePort}] = true
+		}
 	}
 	conns := map[string]float64{"active": 0, "passive": 0}
 	seen := make(map[uint32]sockCounters, len(s.last))
@@ -114,6 +128,9 @@ func (s *processTCP) Sample(_ context.Context, rec *Recorder) error {
 		}
 		role := "active"
 		if accepted(m) {
+			if own[endpoint{m.ID.Destination.String(), m.ID.DestinationPort}] {
+				continue // the tree is its own client: counted at the client's end
+			}
 			role = "passive"
 		}
 		if m.State == tcpEstablished {
