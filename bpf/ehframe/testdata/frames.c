@@ -1,0 +1,50 @@
+// frames.c: functions with the call frame shapes distribution code has,
+// compiled with -O2 -fomit-frame-pointer by the ehframe tests: registers
+// saved by pushes, a frame on rbp (alloca), a stack realigned for an
+// over-aligned local (the CFA by expression through a DRAP register), and
+// a leaf. Its rule tables are compared with readelf's; later tests unwind
+// it live.
+#include <alloca.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+__attribute__((noinline)) static long leaf(long x) { return x * 2654435761u ^ (x >> 13); }
+
+__attribute__((noinline)) static long pushes(long a, long b, long c, long d, long e, long f) {
+	long s = 0;
+	for (long i = 0; i < a; i++)
+		s += leaf(i ^ b) + leaf(c + i) * leaf(d - i) + (e ^ f);
+	return s;
+}
+
+__attribute__((noinline)) static long on_rbp(int n) {
+	char *buf = alloca(n);
+	memset(buf, n & 0x7f, n);
+	long s = 0;
+	for (int i = 0; i < n; i++)
+		s += leaf(buf[i]);
+	return s;
+}
+
+__attribute__((noinline)) static void fill(char *p, int n, int len) { memset(p, n, len); }
+
+__attribute__((noinline)) static long realigned(int n) {
+	_Alignas(64) char block[256];
+	fill(block, n, sizeof block);
+	return leaf(block[n & 0xff]) + pushes(n, n, n, n, n, n);
+}
+
+// Arguments on the stack and an over-aligned local: gcc realigns through a
+// DRAP register and says where the CFA is by expression.
+__attribute__((noinline)) static long drap(long a, long b, long c, long d, long e, long f, long g, long h) {
+	_Alignas(64) char block[256];
+	fill(block, (int)(a ^ h), sizeof block);
+	return leaf(block[g & 0xff]) + b + c + d + e + f;
+}
+
+int main(int argc, char **argv) {
+	int n = argc > 1 ? atoi(argv[1]) : 1000;
+	printf("%ld\n", pushes(n, 1, 2, 3, 4, 5) + on_rbp(n) + realigned(n) + drap(n, 1, 2, 3, 4, 5, 6, 7));
+	return 0;
+}
