@@ -285,27 +285,38 @@ func parseFDE(off uint32, cie *CIE, r *reader) (FDE, error) {
 }
 
 // Rows calls fn with each row of the FDE's rule table in address order,
-// until fn returns false. The row is reused between calls. Rows that
-// would not differ from the one before are not given. An error is a
+// until fn returns false. The row is reused between calls. A row is
+// given where an instruction changed a rule; it may still say what the
+// one before said (a rule set back, a state restored). An error is a
 // malformed or unsupported instruction; the rows before it were given.
 func (f *FDE) Rows(fn func(*Row) bool) error {
+	return f.rows(new(scratch), fn)
+}
+
+// scratch is what evaluating an FDE needs besides the FDE: kept across
+// FDEs by Compile, so that tens of thousands of FDEs do not each
+// allocate a row.
+type scratch struct {
+	row   Row
+	m     machine
+	instr section
+}
+
+func (f *FDE) rows(s *scratch, fn func(*Row) bool) error {
 	if f.CIE.initialRowErr != nil {
 		return fmt.Errorf("CIE at %#x: %w", f.CIE.Offset, f.CIE.initialRowErr)
 	}
-	row := f.CIE.initialRow
-	row.Loc = f.Begin
-	m := machine{cie: f.CIE, row: &row, initial: &f.CIE.initialRow, sec: f.sec}
-	var last Row
-	have := false
+	s.row = f.CIE.initialRow
+	s.row.Loc = f.Begin
+	s.m = machine{cie: f.CIE, row: &s.row, initial: &f.CIE.initialRow, sec: f.sec, changed: true,
+		saved: s.m.saved[:0], instr: &s.instr}
+	m := &s.m
 	emit := func() bool {
-		if row.Loc >= f.End {
+		if s.row.Loc >= f.End || !m.changed {
 			return true
 		}
-		if have && sameRules(&last, &row) {
-			return true
-		}
-		last, have = row, true
-		return fn(&row)
+		m.changed = false
+		return fn(&s.row)
 	}
 	err := m.run(f.instr, f.End, emit)
 	if err != nil {
@@ -315,18 +326,4 @@ func (f *FDE) Rows(fn func(*Row) bool) error {
 		emit()
 	}
 	return nil
-}
-
-// sameRules tells rows whose rules are equal, whatever their addresses.
-func sameRules(a, b *Row) bool {
-	if a.CFA.Reg != b.CFA.Reg || a.CFA.Offset != b.CFA.Offset || string(a.CFA.Expr) != string(b.CFA.Expr) {
-		return false
-	}
-	for i := range a.Regs {
-		x, y := &a.Regs[i], &b.Regs[i]
-		if x.Kind != y.Kind || x.Offset != y.Offset || x.Reg != y.Reg || string(x.Expr) != string(y.Expr) {
-			return false
-		}
-	}
-	return true
 }

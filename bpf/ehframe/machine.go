@@ -47,7 +47,9 @@ type machine struct {
 	initial *Row // the CIE's row, for DW_CFA_restore; nil while running the CIE's own instructions
 	sec     *section
 	saved   []Row
-	stopped bool // emit asked to stop
+	stopped bool     // emit asked to stop
+	changed bool     // a rule changed since the last emit
+	instr   *section // the instructions being run, for their reader
 }
 
 // run executes instr. Before each advance of the location it calls emit
@@ -56,7 +58,11 @@ type machine struct {
 func (m *machine) run(instr []byte, end uint64, emit func() bool) error {
 	// Operands are read from instr alone: its own bytes, the object's
 	// byte order and pointer size.
-	r := reader{sec: &section{data: instr, order: m.sec.order, ptrSize: m.sec.ptrSize}}
+	if m.instr == nil {
+		m.instr = new(section)
+	}
+	*m.instr = section{data: instr, order: m.sec.order, ptrSize: m.sec.ptrSize}
+	r := reader{sec: m.instr}
 	advance := func(delta uint64) bool {
 		if emit != nil && !emit() {
 			m.stopped = true
@@ -74,11 +80,18 @@ func (m *machine) run(instr []byte, end uint64, emit func() bool) error {
 			}
 			continue
 		case cfaOffset:
+			m.changed = true
 			m.set(Reg(op&0x3f), Rule{Kind: RuleOffset, Offset: int64(r.uleb()) * m.cie.DataAlign})
 			continue
 		case cfaRestore:
+			m.changed = true
 			m.restore(Reg(op & 0x3f))
 			continue
+		}
+		switch op {
+		case cfaNop, cfaGNUWindowSave, cfaGNUArgsSize, cfaSetLoc, cfaAdvanceLoc1, cfaAdvanceLoc2, cfaAdvanceLoc4:
+		default:
+			m.changed = true
 		}
 		switch op {
 		case cfaNop, cfaGNUWindowSave:

@@ -103,7 +103,7 @@ func TestAgainstReadelf(t *testing.T) {
 	}
 }
 
-func existing(t *testing.T, paths []string) []string {
+func existing(_ *testing.T, paths []string) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, p := range paths {
