@@ -1,13 +1,19 @@
 // frames.c: functions with the call frame shapes distribution code has,
 // compiled with -O2 -fomit-frame-pointer by the ehframe tests: registers
 // saved by pushes, a frame on rbp (alloca), a stack realigned for an
-// over-aligned local (the CFA by expression through a DRAP register), and
-// a leaf. Its rule tables are compared with readelf's; later tests unwind
-// it live.
+// over-aligned local, and a leaf. Its rule tables are compared with
+// readelf's.
+//
+// "frames block" is the live walk's subject: main -> block_outer
+// (realigned) -> block_alloca (a frame on rbp) -> raise(SIGUSR1) in libc;
+// the signal's handler -> blocker, which says "ready" and waits in
+// pause(), inside libc, for the test to walk its stack.
 #include <alloca.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 __attribute__((noinline)) static long leaf(long x) { return x * 2654435761u ^ (x >> 13); }
 
@@ -43,7 +49,40 @@ __attribute__((noinline)) static long drap(long a, long b, long c, long d, long 
 	return leaf(block[g & 0xff]) + b + c + d + e + f;
 }
 
+__attribute__((noinline)) static void blocker(void) {
+	write(1, "ready\n", 6);
+	for (;;)
+		pause();
+}
+
+static void handler(int sig) {
+	(void)sig;
+	blocker();
+}
+
+static volatile long sink;
+
+__attribute__((noinline)) static long block_alloca(int n) {
+	char *buf = alloca(n);
+	memset(buf, 1, n);
+	raise(SIGUSR1);
+	sink = buf[n - 1];
+	return sink;
+}
+
+__attribute__((noinline)) static long block_outer(int n) {
+	_Alignas(64) char block[256];
+	fill(block, n, sizeof block);
+	long r = block_alloca(n + block[3]);
+	sink = r;
+	return r + block[5];
+}
+
 int main(int argc, char **argv) {
+	if (argc > 1 && strcmp(argv[1], "block") == 0) {
+		signal(SIGUSR1, handler);
+		return (int)block_outer(100);
+	}
 	int n = argc > 1 ? atoi(argv[1]) : 1000;
 	printf("%ld\n", pushes(n, 1, 2, 3, 4, 5) + on_rbp(n) + realigned(n) + drap(n, 1, 2, 3, 4, 5, 6, 7));
 	return 0;

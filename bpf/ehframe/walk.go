@@ -1,0 +1,144 @@
+package ehframe
+
+// Walk is the unwinder the eBPF walker implements, in Go: the reference
+// its tests and the kernel side's are held to, and the one user space
+// uses where it has a stopped thread's registers and memory.
+
+// Regs are the registers a walk starts from: a thread's user registers
+// when it was interrupted.
+type Regs struct {
+	PC, SP, BP uint64
+}
+
+// Object is the compiled table of the object mapped at an address, and
+// how to turn the address into the object's virtual address.
+type Object struct {
+	Table *Table
+	// Bias is what to subtract from an address to get the object's
+	// virtual address (its load address for a shared object or PIE).
+	Bias uint64
+}
+
+// Cut says why a walk ended before the outermost frame.
+type Cut uint8
+
+// Why walks end. Complete is the only one that is not a cut.
+const (
+	Complete        Cut = iota // reached an outermost frame (_start, a thread's entry)
+	CutNoObject                // the pc is in no object with a table (JIT code, an unknown mapping)
+	CutNotInCode               // the pc is in an object, outside every function it describes
+	CutInvalid                 // the rules there cannot be followed (Entry.Reason)
+	CutReadFault               // a saved register could not be read
+	CutRBPLost                 // a CFA on rbp, where rbp's value was lost by a callee
+	CutBadStack                // the stack pointer did not move up the stack
+	CutDepth                   // more frames than the walk's bound
+)
+
+var cutNames = [...]string{"complete", "no_object", "not_in_code", "invalid", "read_fault", "rbp_lost", "bad_stack", "depth"}
+
+func (c Cut) String() string {
+	if int(c) < len(cutNames) {
+		return cutNames[c]
+	}
+	return "cut"
+}
+
+// Signal frame layout on x86-64 (the kernel's rt_sigframe): when the
+// trampoline runs, the stack pointer is at the ucontext, whose
+// mcontext's general registers start 40 bytes in (uc_flags, uc_link,
+// uc_stack), in the order of struct sigcontext_64.
+const (
+	sigMcontext = 40
+	sigRBP      = 10 * 8
+	sigRSP      = 15 * 8
+	sigRIP      = 16 * 8
+)
+
+// Walk unwinds a stack from regs: the pcs of its frames, innermost first,
+// and why it ended. find gives the object mapped at an address; read
+// reads 8 bytes of the thread's memory. At most max frames are returned.
+// No frame is guessed: where a rule cannot be followed the walk stops
+// and says why.
+func Walk(regs Regs, find func(pc uint64) (Object, bool), read func(addr uint64) (uint64, bool), max int) ([]uint64, Cut) {
+	pc, sp, bp := regs.PC, regs.SP, regs.BP
+	bpKnown := true
+	var pcs []uint64
+	// The first frame's pc is where the thread is; a caller's is a return
+	// address, one past its call instruction, which may be the first
+	// byte of the next function: it is looked up one byte back.
+	exact := true
+	for {
+		if len(pcs) == max {
+			return pcs, CutDepth
+		}
+		pcs = append(pcs, pc)
+		at := pc
+		if !exact {
+			at--
+		}
+		obj, ok := find(at)
+		if !ok {
+			return pcs, CutNoObject
+		}
+		e, ok := obj.Table.Lookup(at - obj.Bias)
+		if !ok {
+			return pcs, CutNotInCode
+		}
+		var cfa uint64
+		switch e.Kind {
+		case KindStop:
+			return pcs, Complete
+		case KindEnd:
+			return pcs, CutNotInCode
+		case KindInvalid:
+			return pcs, CutInvalid
+		case KindSignal:
+			mc := sp + sigMcontext
+			nbp, ok1 := read(mc + sigRBP)
+			nsp, ok2 := read(mc + sigRSP)
+			npc, ok3 := read(mc + sigRIP)
+			if !ok1 || !ok2 || !ok3 {
+				return pcs, CutReadFault
+			}
+			// The interrupted pc is where that thread was, not a return
+			// address.
+			pc, sp, bp, bpKnown, exact = npc, nsp, nbp, true, true
+			if pc == 0 {
+				return pcs, Complete
+			}
+			continue
+		case KindCFARSP:
+			cfa = sp + uint64(e.CFAOffset)
+		case KindCFARBP:
+			if !bpKnown {
+				return pcs, CutRBPLost
+			}
+			cfa = bp + uint64(e.CFAOffset)
+		case KindPLT:
+			cfa = sp + uint64(e.CFAOffset)
+			if pc&15 >= uint64(e.PLTThreshold) {
+				cfa += 8
+			}
+		}
+		ra, ok := read(cfa - 8)
+		if !ok {
+			return pcs, CutReadFault
+		}
+		switch e.RBP {
+		case RBPAtCFA:
+			if bp, ok = read(cfa + uint64(int64(e.RBPOffset))); !ok {
+				return pcs, CutReadFault
+			}
+			bpKnown = true
+		case RBPLost:
+			bpKnown = false
+		}
+		if cfa <= sp {
+			return pcs, CutBadStack
+		}
+		if ra == 0 { // a thread's entry with a zeroed return address
+			return pcs, Complete
+		}
+		pc, sp, exact = ra, cfa, false
+	}
+}
