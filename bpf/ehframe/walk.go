@@ -24,14 +24,14 @@ type Cut uint8
 
 // Why walks end. Complete is the only one that is not a cut.
 const (
-	Complete        Cut = iota // reached an outermost frame (_start, a thread's entry)
-	CutNoObject                // the pc is in no object with a table (JIT code, an unknown mapping)
-	CutNotInCode               // the pc is in an object, outside every function it describes
-	CutInvalid                 // the rules there cannot be followed (Entry.Reason)
-	CutReadFault               // a saved register could not be read
-	CutRBPLost                 // a CFA on rbp, where rbp's value was lost by a callee
-	CutBadStack                // the stack pointer did not move up the stack
-	CutDepth                   // more frames than the walk's bound
+	Complete     Cut = iota // reached an outermost frame (_start, a thread's entry)
+	CutNoObject             // the pc is in no object with a table (JIT code, an unknown mapping)
+	CutNotInCode            // the pc is in an object, outside every function it describes
+	CutInvalid              // the rules there cannot be followed (Entry.Reason)
+	CutReadFault            // a saved register could not be read
+	CutRBPLost              // a CFA on rbp, where rbp's value was lost by a callee
+	CutBadStack             // the stack pointer did not move up the stack
+	CutDepth                // more frames than the walk's bound
 )
 
 var cutNames = [...]string{"complete", "no_object", "not_in_code", "invalid", "read_fault", "rbp_lost", "bad_stack", "depth"}
