@@ -4,6 +4,7 @@ package symbolize
 
 import (
 	"errors"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -263,6 +264,9 @@ func (b *Builder) userLocation(bp *builderProc, addr uint64, ret bool) *profile.
 			}
 		}
 		if found {
+			if strings.HasPrefix(name, unnamedPrefix) {
+				name = filepath.Base(m.path) + name
+			}
 			fn, line = b.function(name, file), ln
 		}
 	}

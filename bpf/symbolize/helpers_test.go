@@ -108,6 +108,7 @@ type goBins struct {
 
 type cBins struct {
 	plain, dyn, stripped string // -O1; -rdynamic; -rdynamic -s
+	bare                 string // -s: no symbol names the program's functions
 	err                  error
 }
 
@@ -190,10 +191,12 @@ func needC(t *testing.T) cBins {
 		cBuilt.plain = filepath.Join(buildDir, "c-plain")
 		cBuilt.dyn = filepath.Join(buildDir, "c-dyn")
 		cBuilt.stripped = filepath.Join(buildDir, "c-stripped")
+		cBuilt.bare = filepath.Join(buildDir, "c-bare")
 		for _, args := range [][]string{
 			{"-o", cBuilt.plain},
 			{"-rdynamic", "-o", cBuilt.dyn},
 			{"-rdynamic", "-s", "-o", cBuilt.stripped},
+			{"-s", "-o", cBuilt.bare},
 		} {
 			cmd := exec.Command(cc, append([]string{"-O1", "-fno-omit-frame-pointer", src}, args...)...)
 			if out, err := cmd.CombinedOutput(); err != nil {

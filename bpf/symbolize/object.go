@@ -12,7 +12,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+
+	"github.com/perfhound/perfhound/bpf/ehframe"
 )
 
 // object is what symbolization keeps of one ELF file: its build ID, where
@@ -23,9 +26,13 @@ type object struct {
 	buildID string
 	loads   []loadSeg // executable segments first
 	syms    *symtab
-	lines   *goLines // nil unless the object has a .gopclntab
-	err     error    // why the object resolves nothing, if it does not
-	warn    error    // why it resolves less than it could (errOverBudget, a bad table)
+	// frames are the code ranges .eh_frame describes, nameless: in a
+	// stripped object they are the functions no symbol names, which are
+	// then named by object and start address (unnamedPrefix).
+	frames *symtab
+	lines  *goLines // nil unless the object has a .gopclntab
+	err    error    // why the object resolves nothing, if it does not
+	warn   error    // why it resolves less than it could (errOverBudget, a bad table)
 
 	aliases []string // stat identities that name this object in the cache
 
@@ -85,6 +92,9 @@ func (o *object) symbolize(vaddr uint64) (name, file string, line int, ok bool) 
 func (o *object) resolve(vaddr uint64) (name, file string, line int, ok bool) {
 	i := o.syms.lookup(vaddr)
 	if i < 0 {
+		if j := o.frames.lookup(vaddr); j >= 0 {
+			return unnamedPrefix + strconv.FormatUint(o.frames.start(j), 16), "", 0, true
+		}
 		return "", "", 0, false
 	}
 	name = o.syms.symName(i)
@@ -97,7 +107,7 @@ func (o *object) resolve(vaddr uint64) (name, file string, line int, ok bool) {
 // bytes approximates the heap the object holds, for Stats.
 func (o *object) bytes() int64 {
 	n := int64(256 + len(o.key) + len(o.buildID) + 24*len(o.loads) + 2*64*memoMax)
-	n += o.syms.bytes()
+	n += o.syms.bytes() + o.frames.bytes()
 	if o.lines != nil {
 		n += o.lines.heapBytes()
 	}
@@ -259,7 +269,10 @@ func parseObject(ef *elf.File, f *os.File, key, buildID string, budget int64) *o
 		}
 	}
 	o.syms, _ = newSymtab(raw)
+	o.frames = functionRanges(ef, budget)
 	switch {
+	case o.syms.len() == 0 && o.frames.len() > 0:
+		// Stripped: its functions are named by address (unnamedPrefix).
 	case o.syms.len() == 0 && len(problems) == 0:
 		o.err = errors.New("no function symbols")
 	case o.syms.len() == 0:
@@ -268,6 +281,33 @@ func parseObject(ef *elf.File, f *os.File, key, buildID string, budget int64) *o
 		o.warn = errors.Join(problems...)
 	}
 	return o
+}
+
+// unnamedPrefix begins the name resolve gives a function that no symbol
+// names, found by its .eh_frame range: "+0x1a960", its start address in
+// the object. The caller puts the object's file name before it
+// ("xz+0x1a960"), as perf does, so that samples in one function group
+// together and can be named later from a debug file with the build ID
+// (addr2line -e FILE 0x1a960). No symbol begins with "+".
+const unnamedPrefix = "+0x"
+
+// functionRanges reads the code ranges of ef's .eh_frame, which the
+// x86-64 ABI keeps in stripped objects; nil without one, or when it is
+// over budget.
+func functionRanges(ef *elf.File, budget int64) *symtab {
+	if s := ef.Section(".eh_frame"); s == nil || int64(s.Size) > budget {
+		return nil
+	}
+	fdes, err := ehframe.FromELF(ef)
+	if err != nil && len(fdes) == 0 {
+		return nil
+	}
+	raw := make([]rawSym, len(fdes))
+	for i, f := range fdes {
+		raw[i] = rawSym{start: f.Begin, size: f.End - f.Begin}
+	}
+	t, _ := newSymtab(raw)
+	return t
 }
 
 // functionSymbols reads the function symbols of one symbol table of ef,

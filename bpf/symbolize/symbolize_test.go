@@ -121,6 +121,35 @@ func textBytes(t *testing.T, path string, vaddr uint64) []byte {
 	return nil
 }
 
+// TestCStrippedNamedByAddress symbolizes a program stripped of every
+// symbol: its function is named by the program's file and the function's
+// start, from .eh_frame ("c-bare+0x1139"), the same for every address in
+// it, and the mapping keeps the build ID and says it has no symbols, so
+// that pprof can name it later from a debug file.
+func TestCStrippedNamedByAddress(t *testing.T) {
+	bins := needC(t)
+	cmd := start(t, bins.bare)
+	pid := cmd.Process.Pid
+	start := symbolValue(t, bins.plain, cFunc) // the same code, at the same address
+	addr := runtimeAddr(t, pid, bins.bare, start)
+
+	s := New(Options{})
+	defer s.Close()
+	if err := s.Watch(pid); err != nil {
+		t.Fatal(err)
+	}
+	p := profileOf(t, s, Sample{PID: pid, User: []uint64{addr + 4, addr + 9}, Values: []int64{1}})
+	want := fmt.Sprintf("%s+0x%x", filepath.Base(bins.bare), start)
+	for i, l := range p.Sample[0].Location {
+		if f := frameOf(l); f.fn != want || f.mapping != bins.bare {
+			t.Errorf("frame %d: %+v, want %s in %s", i, f, want, bins.bare)
+		}
+		if m := l.Mapping; m.BuildID != gnuBuildID(t, bins.bare) || m.HasFunctions {
+			t.Errorf("mapping: build ID %q, has functions %v; want %q and false", m.BuildID, m.HasFunctions, gnuBuildID(t, bins.bare))
+		}
+	}
+}
+
 func TestCBinaries(t *testing.T) {
 	bins := needC(t)
 	for _, tc := range []struct {
