@@ -85,9 +85,10 @@ const (
 	ReasonCFAExpression
 	ReasonCFARegister
 	ReasonCFAOffset
+	ReasonInstructions // the FDE's instructions are malformed or unknown
 )
 
-var reasonNames = [...]string{"", "return address not at CFA-8", "CFA by expression", "CFA in another register", "CFA offset beyond 16 bits"}
+var reasonNames = [...]string{"", "return address not at CFA-8", "CFA by expression", "CFA in another register", "CFA offset beyond 16 bits", "unreadable instructions"}
 
 func (r Reason) String() string {
 	if int(r) < len(reasonNames) {
@@ -120,8 +121,9 @@ func (e *Entry) Pack(b []byte) {
 // Table is an object's compiled unwind table.
 type Table struct {
 	Entries []Entry
-	// FDEs is the count of FDEs compiled; Skipped those dropped (their
-	// instructions did not run, or they overlapped another), by reason.
+	// FDEs is the count of FDEs compiled; Skipped those not (their
+	// instructions did not run: their range is one invalid entry; or they
+	// overlapped another), by reason.
 	FDEs    int
 	Skipped map[string]int
 	// Invalid counts the invalid entries by reason.
@@ -189,11 +191,13 @@ func Compile(fdes []FDE) (*Table, error) {
 			return true
 		})
 		if err != nil {
+			// Its range is marked, not left to the rules before it.
 			t.Entries = t.Entries[:start]
+			t.add(Entry{PC: fde.Begin, Kind: KindInvalid, Reason: ReasonInstructions})
 			t.Skipped["instructions"]++
-			continue
+		} else {
+			t.FDEs++
 		}
-		t.FDEs++
 		end = fde.End
 	}
 	if len(t.Entries) > 0 {

@@ -120,6 +120,9 @@ func Walk(regs Regs, find func(pc uint64) (Object, bool), read func(addr uint64)
 				cfa += 8
 			}
 		}
+		if cfa <= sp {
+			return pcs, CutBadStack
+		}
 		ra, ok := read(cfa - 8)
 		if !ok {
 			return pcs, CutReadFault
@@ -132,9 +135,6 @@ func Walk(regs Regs, find func(pc uint64) (Object, bool), read func(addr uint64)
 			bpKnown = true
 		case RBPLost:
 			bpKnown = false
-		}
-		if cfa <= sp {
-			return pcs, CutBadStack
 		}
 		if ra == 0 { // a thread's entry with a zeroed return address
 			return pcs, Complete
