@@ -12,3 +12,4 @@ package bpf
 //go:generate go tool bpf2go -go-package bpf -cc clang -cflags "-O2 -g -Wall -Werror" -target amd64 biolat c/biolat.bpf.c -- -Ic
 //go:generate go tool bpf2go -go-package bpf -cc clang -cflags "-O2 -g -Wall -Werror" -target amd64 tcp c/tcp.bpf.c -- -Ic
 //go:generate go tool bpf2go -go-package bpf -cc clang -cflags "-O2 -g -Wall -Werror" -target amd64 procs c/procs.bpf.c -- -Ic
+//go:generate go tool bpf2go -go-package bpf -cc clang -cflags "-O2 -g -Wall -Werror" -target amd64 unwindwalk c/unwindwalk.bpf.c -- -Ic

@@ -1,3 +1,5 @@
+//go:build amd64
+
 package ehframe
 
 import (
@@ -101,20 +103,6 @@ func TestAgainstReadelf(t *testing.T) {
 			t.Logf("%d FDEs, %d rows, equal to readelf's", checked, rows)
 		})
 	}
-}
-
-func existing(_ *testing.T, paths []string) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, p := range paths {
-		real, err := filepath.EvalSymlinks(p)
-		if err != nil || seen[real] {
-			continue
-		}
-		seen[real] = true
-		out = append(out, real)
-	}
-	return out
 }
 
 // buildFixture compiles testdata/frames.c without frame pointers (the

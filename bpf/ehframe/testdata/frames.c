@@ -7,7 +7,8 @@
 // "frames block" is the live walk's subject: main -> block_outer
 // (realigned) -> block_alloca (a frame on rbp) -> raise(SIGUSR1) in libc;
 // the signal's handler -> blocker, which says "ready" and waits in
-// pause(), inside libc, for the test to walk its stack.
+// pause(), inside libc, for the test to walk its stack. "frames spin"
+// (below) is the eBPF walker's.
 #include <alloca.h>
 #include <signal.h>
 #include <stdio.h>
@@ -78,7 +79,39 @@ __attribute__((noinline)) static long block_outer(int n) {
 	return r + block[5];
 }
 
+// "frames spin" is the on-CPU walk's subject: main -> spin_outer
+// (realigned) -> spin_alloca (a frame on rbp) -> qsort in libc -> cmp ->
+// leaf, over and over, until killed.
+static int cmp(const void *a, const void *b) {
+	long x = *(const long *)a, y = *(const long *)b;
+	sink += leaf(x ^ y);
+	return (x > y) - (x < y);
+}
+
+__attribute__((noinline)) static long spin_alloca(int n) {
+	long *v = alloca(n * sizeof(long));
+	for (;;) {
+		for (int i = 0; i < n; i++)
+			v[i] = leaf(i ^ sink);
+		qsort(v, n, sizeof(long), cmp);
+		sink += v[n / 2];
+	}
+	return sink;
+}
+
+__attribute__((noinline)) static long spin_outer(int n) {
+	_Alignas(64) char block[256];
+	fill(block, n, sizeof block);
+	long r = spin_alloca(n + block[7]);
+	sink = r;
+	return r + block[9];
+}
+
 int main(int argc, char **argv) {
+	if (argc > 1 && strcmp(argv[1], "spin") == 0) {
+		write(1, "ready\n", 6);
+		return (int)spin_outer(4096);
+	}
 	if (argc > 1 && strcmp(argv[1], "block") == 0) {
 		signal(SIGUSR1, handler);
 		return (int)block_outer(100);

@@ -1,0 +1,130 @@
+//go:build linux && amd64
+
+package bpf
+
+import (
+	"debug/elf"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/perfhound/perfhound/bpf/ehframe"
+)
+
+// unwinder feeds c/unwind.h's walker: each object's compiled .eh_frame
+// table in its own array (unwind_tables), and each process's executable
+// mappings with the table that covers them (unwind_procs).
+//
+// This is the first step: tables are compiled per file path when a
+// process is added and kept for the unwinder's life. Caching by build ID
+// across processes, loading on demand and eviction under a byte bound
+// come with the collectors' use of it.
+type unwinder struct {
+	tables, procs *ebpf.Map
+	ids           map[string]uint32 // file path -> table id
+	lens          map[uint32]uint32
+	next          uint32
+}
+
+func newUnwinder(tables, procs *ebpf.Map) *unwinder {
+	return &unwinder{tables: tables, procs: procs, ids: map[string]uint32{}, lens: map[uint32]uint32{}, next: 1}
+}
+
+// loadTable puts a compiled table into its own array and the array into
+// unwind_tables under a new id.
+func (u *unwinder) loadTable(t *ehframe.Table) (uint32, error) {
+	n := len(t.Entries)
+	if n == 0 {
+		return 0, errors.New("empty table")
+	}
+	inner, err := ebpf.NewMap(&ebpf.MapSpec{
+		Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: uint32(n), Flags: unix.BPF_F_INNER_MAP,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("table of %d entries: %w", n, err)
+	}
+	defer inner.Close() // unwind_tables holds its own reference
+	keys := make([]uint32, n)
+	vals := make([]uint64, n)
+	var b [ehframe.EntrySize]byte
+	for i := range t.Entries {
+		t.Entries[i].Pack(b[:])
+		keys[i], vals[i] = uint32(i), binary.LittleEndian.Uint64(b[:])
+	}
+	if _, err := inner.BatchUpdate(keys, vals, nil); err != nil {
+		return 0, fmt.Errorf("filling a table of %d entries: %w", n, err)
+	}
+	id := u.next
+	if err := u.tables.Put(id, inner); err != nil {
+		return 0, fmt.Errorf("unwind_tables: %w", err)
+	}
+	u.next++
+	u.lens[id] = uint32(n)
+	return id, nil
+}
+
+// addProcess describes pid's executable file mappings to the walker,
+// compiling and loading the tables of objects not seen before. It
+// returns how many mappings have a table.
+func (u *unwinder) addProcess(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
+	if err != nil {
+		return 0, err
+	}
+	var proc unwindwalkEhwProc
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 || !strings.Contains(f[1], "x") || !strings.HasPrefix(f[5], "/") {
+			continue
+		}
+		if int(proc.N) == len(proc.M) {
+			break
+		}
+		lo, hi, _ := strings.Cut(f[0], "-")
+		start, _ := strconv.ParseUint(lo, 16, 64)
+		end, _ := strconv.ParseUint(hi, 16, 64)
+		off, _ := strconv.ParseUint(f[2], 16, 64)
+		path := fmt.Sprintf("/proc/%d/root%s", pid, f[5])
+		ef, err := elf.Open(path)
+		if err != nil {
+			continue
+		}
+		bias, ok := loadBias(ef, start, off)
+		id, have := u.ids[f[5]]
+		if ok && !have {
+			if t, err := ehframe.CompileELF(ef); err == nil && len(t.Entries) > 0 {
+				if id, err = u.loadTable(t); err == nil {
+					u.ids[f[5]], have = id, true
+				}
+			}
+		}
+		ef.Close()
+		if !ok || !have {
+			continue
+		}
+		m := &proc.M[proc.N]
+		m.Start, m.End, m.Bias, m.Table, m.Len = start, end, bias, id, u.lens[id]
+		proc.N++
+	}
+	if err := u.procs.Put(uint32(pid), &proc); err != nil {
+		return 0, fmt.Errorf("unwind_procs: %w", err)
+	}
+	return int(proc.N), nil
+}
+
+// loadBias is what to subtract from an address of a mapping (at start,
+// of the file from offset off) to get the object's virtual address.
+func loadBias(ef *elf.File, start, off uint64) (uint64, bool) {
+	for _, p := range ef.Progs {
+		if p.Type == elf.PT_LOAD && off >= p.Off && off < p.Off+p.Filesz {
+			return start - off + p.Off - p.Vaddr, true
+		}
+	}
+	return 0, false
+}

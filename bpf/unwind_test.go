@@ -1,0 +1,229 @@
+//go:build linux && amd64
+
+package bpf
+
+import (
+	"bufio"
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/perfhound/perfhound/bpf/ehframe"
+)
+
+// TestUnwindWalkLive runs c/unwind.h's walker in the kernel on a stripped
+// C program built without frame pointers, sampled on CPU while it sorts
+// with libc's qsort (no frame pointers either) calling back into it: at
+// least 95% of the walks must reach _start by the tables alone (issue 18's
+// bar), through main and the program's own frames on both sides of libc.
+func TestUnwindWalkLive(t *testing.T) {
+	requireCollectors(t, OnCPU)
+	for _, tool := range []string{"gcc", "strip"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed: no subject to walk", tool)
+		}
+	}
+	dir := t.TempDir()
+	named, stripped := filepath.Join(dir, "frames"), filepath.Join(dir, "frames-stripped")
+	if b, err := exec.Command("gcc", "-O2", "-fomit-frame-pointer", "-o", named, "ehframe/testdata/frames.c").CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, b)
+	}
+	if b, err := exec.Command("strip", "-o", stripped, named).CombinedOutput(); err != nil {
+		t.Fatalf("strip: %v\n%s", err, b)
+	}
+	cmd := exec.Command(stripped, "spin")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("subject said %q (%v)", line, err)
+	}
+	pid := cmd.Process.Pid
+
+	spec, err := loadUnwindwalk()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := spec.Variables["target_tgid"].Set(uint32(pid)); err != nil {
+		t.Fatal(err)
+	}
+	var objs unwindwalkObjects
+	if err := spec.LoadAndAssign(&objs, nil); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			t.Fatalf("verifier: %+v", ve)
+		}
+		t.Fatal(err)
+	}
+	defer objs.Close()
+	if info, err := objs.UnwindWalk.Info(); err == nil {
+		if n, ok := info.VerifiedInstructions(); ok {
+			t.Logf("walker verified in %d instructions", n)
+		}
+	}
+	u := newUnwinder(objs.UnwindTables, objs.UnwindProcs)
+	mapped, err := u.addProcess(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mapped < 2 {
+		t.Fatalf("%d of the subject's mappings have a table, want the program's and libc's at least", mapped)
+	}
+	rd, err := ringbuf.NewReader(objs.UnwindWalks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	sampler, err := attachPerfSampler(objs.UnwindWalk, 499)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sampler.Close()
+
+	// Bounded by samples, not time: 200 walks, however long a busy
+	// machine takes to give the subject that much CPU (a minute at most).
+	const want = 200
+	deadline := time.Now().Add(60 * time.Second)
+	var walks []unwindwalkEhwState
+	for len(walks) < want {
+		rd.SetDeadline(deadline)
+		rec, err := rd.Read()
+		if err != nil {
+			t.Fatalf("after %d walks: %v", len(walks), err)
+		}
+		var st unwindwalkEhwState
+		if err := binary.Read(bytes.NewReader(rec.RawSample), binary.LittleEndian, &st); err != nil {
+			t.Fatal(err)
+		}
+		walks = append(walks, st)
+	}
+
+	names := symbolsOf(t, named)
+	maps := execMappings(t, pid)
+	complete, throughMain := 0, 0
+	cuts := map[uint8]int{}
+	depth := 0
+	for i, w := range walks {
+		cuts[w.Cut]++
+		depth += int(w.Len)
+		var ours []string
+		for j := 0; j < int(w.Len); j++ {
+			pc := w.Pcs[j]
+			if j > 0 {
+				pc--
+			}
+			if m, ok := maps.find(pc); ok && m.path == stripped {
+				ours = append(ours, names.at(pc-m.bias))
+			}
+		}
+		chain := strings.Join(ours, " ")
+		if w.Cut == uint8(ehframe.Complete) {
+			complete++
+		}
+		if strings.Contains(chain, "spin_alloca spin_outer") && strings.HasSuffix(chain, "main _start") {
+			throughMain++
+			if i == 0 {
+				t.Logf("walk 0 (%d frames), the program's: %s", w.Len, chain)
+			}
+		} else if i < 5 || w.Cut == uint8(ehframe.Complete) {
+			t.Logf("walk %d (%d frames, %v): %s", i, w.Len, ehframe.Cut(w.Cut), chain)
+		}
+	}
+	t.Logf("%d walks: %d complete, %d through main to _start, cuts %v, mean depth %.1f", len(walks), complete, throughMain, cuts, float64(depth)/float64(len(walks)))
+	if complete*100 < 95*len(walks) || throughMain*100 < 95*len(walks) {
+		t.Errorf("%d of %d walks complete, %d through the program's frames to _start; want 95%% each", complete, len(walks), throughMain)
+	}
+}
+
+// symtab names addresses of an unstripped ELF file by its function symbols.
+type symtab []elf.Symbol
+
+func symbolsOf(t *testing.T, path string) symtab {
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	syms, err := f.Symbols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out symtab
+	for _, s := range syms {
+		if elf.ST_TYPE(s.Info) == elf.STT_FUNC && s.Size > 0 {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// at names a virtual address, without gcc's clone suffixes (.constprop.0).
+func (s symtab) at(v uint64) string {
+	for _, sym := range s {
+		if v >= sym.Value && v < sym.Value+sym.Size {
+			name, _, _ := strings.Cut(sym.Name, ".")
+			return name
+		}
+	}
+	return fmt.Sprintf("?%#x", v)
+}
+
+type execMapping struct {
+	start, end, bias uint64
+	path             string
+}
+
+type execMaps []execMapping
+
+func execMappings(t *testing.T, pid int) execMaps {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out execMaps
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 || !strings.Contains(f[1], "x") || !strings.HasPrefix(f[5], "/") {
+			continue
+		}
+		lo, hi, _ := strings.Cut(f[0], "-")
+		m := execMapping{path: f[5]}
+		m.start, _ = strconv.ParseUint(lo, 16, 64)
+		m.end, _ = strconv.ParseUint(hi, 16, 64)
+		off, _ := strconv.ParseUint(f[2], 16, 64)
+		ef, err := elf.Open(f[5])
+		if err != nil {
+			continue
+		}
+		m.bias, _ = loadBias(ef, m.start, off)
+		ef.Close()
+		out = append(out, m)
+	}
+	return out
+}
+
+func (ms execMaps) find(pc uint64) (execMapping, bool) {
+	for _, m := range ms {
+		if pc >= m.start && pc < m.end {
+			return m, true
+		}
+	}
+	return execMapping{}, false
+}
