@@ -27,10 +27,14 @@ import (
 // come with the collectors' use of it.
 type unwinder struct {
 	tables, procs *ebpf.Map
-	ids           map[string]uint32 // file path -> table id
+	ids           map[string]uint32 // file (dev:inode) -> table id; 0: it has none
 	lens          map[uint32]uint32
 	next          uint32
 }
+
+// maxTableEntries is what c/unwind.h's binary search reaches
+// (UNWIND_SEARCH_STEPS halvings).
+const maxTableEntries = 1 << 22
 
 func newUnwinder(tables, procs *ebpf.Map) *unwinder {
 	return &unwinder{tables: tables, procs: procs, ids: map[string]uint32{}, lens: map[uint32]uint32{}, next: 1}
@@ -42,6 +46,9 @@ func (u *unwinder) loadTable(t *ehframe.Table) (uint32, error) {
 	n := len(t.Entries)
 	if n == 0 {
 		return 0, errors.New("empty table")
+	}
+	if n > maxTableEntries {
+		return 0, fmt.Errorf("table of %d entries: the walker's search reaches %d", n, maxTableEntries)
 	}
 	inner, err := ebpf.NewMap(&ebpf.MapSpec{
 		Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: uint32(n), Flags: unix.BPF_F_INNER_MAP,
@@ -71,11 +78,12 @@ func (u *unwinder) loadTable(t *ehframe.Table) (uint32, error) {
 
 // addProcess describes pid's executable file mappings to the walker,
 // compiling and loading the tables of objects not seen before. It
-// returns how many mappings have a table.
-func (u *unwinder) addProcess(pid int) (int, error) {
+// returns how many mappings have a table, and how many more were left
+// out past the walker's UNWIND_MAX_MAPPINGS.
+func (u *unwinder) addProcess(pid int) (mapped, left int, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	var proc unwindwalkEhwProc
 	for _, line := range strings.Split(string(b), "\n") {
@@ -84,28 +92,32 @@ func (u *unwinder) addProcess(pid int) (int, error) {
 			continue
 		}
 		if int(proc.N) == len(proc.M) {
-			break
+			left++
+			continue
 		}
 		lo, hi, _ := strings.Cut(f[0], "-")
 		start, _ := strconv.ParseUint(lo, 16, 64)
 		end, _ := strconv.ParseUint(hi, 16, 64)
 		off, _ := strconv.ParseUint(f[2], 16, 64)
-		path := fmt.Sprintf("/proc/%d/root%s", pid, f[5])
-		ef, err := elf.Open(path)
+		// The same path in two containers is two files: known by device
+		// and inode, as the process sees them.
+		file := f[3] + ":" + f[4]
+		ef, err := elf.Open(fmt.Sprintf("/proc/%d/root%s", pid, f[5]))
 		if err != nil {
 			continue
 		}
 		bias, ok := loadBias(ef, start, off)
-		id, have := u.ids[f[5]]
-		if ok && !have {
+		id, seen := u.ids[file]
+		if ok && !seen {
+			// A failure is kept too (id 0): a Go binary has no .eh_frame,
+			// and every process of it would try again.
 			if t, err := ehframe.CompileELF(ef); err == nil && len(t.Entries) > 0 {
-				if id, err = u.loadTable(t); err == nil {
-					u.ids[f[5]], have = id, true
-				}
+				id, _ = u.loadTable(t)
 			}
+			u.ids[file] = id
 		}
 		ef.Close()
-		if !ok || !have {
+		if !ok || id == 0 {
 			continue
 		}
 		m := &proc.M[proc.N]
@@ -113,16 +125,20 @@ func (u *unwinder) addProcess(pid int) (int, error) {
 		proc.N++
 	}
 	if err := u.procs.Put(uint32(pid), &proc); err != nil {
-		return 0, fmt.Errorf("unwind_procs: %w", err)
+		return 0, 0, fmt.Errorf("unwind_procs: %w", err)
 	}
-	return int(proc.N), nil
+	return int(proc.N), left, nil
 }
 
-// loadBias is what to subtract from an address of a mapping (at start,
-// of the file from offset off) to get the object's virtual address.
+// loadBias is what to subtract from an address of an executable mapping
+// (at start, of the file from offset off) to get the object's virtual
+// address. The segment is the executable one whose file range the
+// mapping's page holds: lld places text at an offset that is not page
+// aligned, in the same page as the read-only segment before it.
 func loadBias(ef *elf.File, start, off uint64) (uint64, bool) {
+	page := uint64(os.Getpagesize())
 	for _, p := range ef.Progs {
-		if p.Type == elf.PT_LOAD && off >= p.Off && off < p.Off+p.Filesz {
+		if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 && off >= p.Off&^(page-1) && off < p.Off+p.Filesz {
 			return start - off + p.Off - p.Vaddr, true
 		}
 	}

@@ -127,9 +127,12 @@ func walkSamples(t *testing.T, pid, n int, goAhead func()) []unwindwalkEhwState 
 		}
 	}
 	u := newUnwinder(objs.UnwindTables, objs.UnwindProcs)
-	mapped, err := u.addProcess(pid)
+	mapped, left, err := u.addProcess(pid)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if left > 0 {
+		t.Errorf("%d mappings left out", left)
 	}
 	if mapped < 2 {
 		t.Fatalf("%d of the subject's mappings have a table, want the program's and libc's at least", mapped)

@@ -108,15 +108,16 @@ func (s *processTCP) Sample(_ context.Context, rec *Recorder) error {
 		}
 		return false
 	}
-	// The local ends of the tree's own connections: a connection whose
-	// peer is one of them runs between two of the tree's processes (a
-	// command that starts its own server), and is counted once, at the
-	// end that connected. Counted at both, it would make a client look
-	// like a server of itself.
-	own := map[endpoint]bool{}
+	// The tree's own connections, by their four addresses: one whose
+	// other end is also the tree's runs between two of its processes (a
+	// command that starts its own server), and is counted once, at the end
+	// that connected. Counted at both, it would make a client look like a
+	// server of itself. All four, since the kernel gives one local port to
+	// connections to different peers.
+	own := map[[2]endpoint]bool{}
 	for _, sk := range socks {
 		if m := sk.InetDiagMsg; inodes[m.INode] && m.State != tcpListen {
-			own[endpoint{m.ID.Source.String(), m.ID.SourcePort}] = true
+			own[[2]endpoint{{m.ID.Source.String(), m.ID.SourcePort}, {m.ID.Destination.String(), m.ID.DestinationPort}}] = true
 		}
 	}
 	conns := map[string]float64{"active": 0, "passive": 0}
@@ -128,7 +129,7 @@ func (s *processTCP) Sample(_ context.Context, rec *Recorder) error {
 		}
 		role := "active"
 		if accepted(m) {
-			if own[endpoint{m.ID.Destination.String(), m.ID.DestinationPort}] {
+			if own[[2]endpoint{{m.ID.Destination.String(), m.ID.DestinationPort}, {m.ID.Source.String(), m.ID.SourcePort}}] {
 				continue // the tree is its own client: counted at the client's end
 			}
 			role = "passive"

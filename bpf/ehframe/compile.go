@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -128,6 +129,9 @@ type Table struct {
 	Skipped map[string]int
 	// Invalid counts the invalid entries by reason.
 	Invalid map[Reason]int
+	// Unread says which entries of .eh_frame could not be read, if any:
+	// the code they describe has no entry, and walks through it are cut.
+	Unread error
 }
 
 // Bytes is the table's size packed for the walker.
@@ -144,10 +148,17 @@ func CompileELF(f *elf.File) (*Table, error) {
 		return nil, fmt.Errorf("%s: only x86-64 is compiled", f.Machine)
 	}
 	fdes, err := FromELF(f)
-	if err != nil {
+	if len(fdes) == 0 {
+		if err == nil {
+			err = errors.New(".eh_frame describes no code")
+		}
 		return nil, err
 	}
-	return Compile(fdes)
+	t, cerr := Compile(fdes)
+	if t != nil {
+		t.Unread = err
+	}
+	return t, cerr
 }
 
 // Compile turns FDEs into one sorted table of entries for an unwinder
@@ -169,12 +180,14 @@ func Compile(fdes []FDE) (*Table, error) {
 		return 0
 	})
 	t := &Table{Skipped: map[string]int{}, Invalid: map[Reason]int{}}
+	for _, fde := range order {
+		if fde.End > math.MaxUint32 {
+			return nil, fmt.Errorf("code up to %#x (FDE at %#x): the table's 32-bit addresses cannot hold it", fde.End, fde.Offset)
+		}
+	}
 	// About seven entries an FDE in distribution objects (measured: 6.3 in
 	// libc, 7.4 in libjvm): sized once rather than grown.
 	t.Entries = make([]Entry, 0, 8*len(fdes))
-	if len(order) > 0 && order[len(order)-1].End > math.MaxUint32 {
-		return nil, fmt.Errorf("code up to %#x: the table's 32-bit addresses cannot hold it", order[len(order)-1].End)
-	}
 	var end uint64 // the end of the last FDE compiled
 	s := new(scratch)
 	for _, fde := range order {
@@ -187,6 +200,9 @@ func Compile(fdes []FDE) (*Table, error) {
 		}
 		start := len(t.Entries)
 		err := fde.rows(s, func(r *Row) bool {
+			if n := len(t.Entries); r.Loc < fde.Begin || n > 0 && r.Loc < t.Entries[n-1].PC {
+				return false // out of order: malformed (Rows never goes back)
+			}
 			t.add(entryOf(fde.CIE, r))
 			return true
 		})
@@ -215,7 +231,7 @@ func Compile(fdes []FDE) (*Table, error) {
 func (t *Table) add(e Entry) {
 	if n := len(t.Entries); n > 0 {
 		last := t.Entries[n-1]
-		if last.PC == e.PC { // an FDE's first row replaces a gap's end at its start
+		if last.PC == e.PC { // rules changed with no advance between (advance_loc 0): the later hold
 			t.Entries[n-1] = e
 			if n > 1 && sameEntry(t.Entries[n-2], e) {
 				t.Entries = t.Entries[:n-1]

@@ -219,3 +219,41 @@ func BenchmarkCompile(b *testing.B) {
 		b.ReportMetric(float64(tab.Bytes()), "table-B")
 	}
 }
+
+// TestParseSkipsBadEntries breaks the first CIE of a real .eh_frame: its
+// FDEs are dropped and said, the others are read.
+func TestParseSkipsBadEntries(t *testing.T) {
+	objs := existing(t, []string{"/usr/bin/xz", "/usr/bin/gzip"})
+	if len(objs) == 0 {
+		t.Skip("no object to break")
+	}
+	f, err := elf.Open(objs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sec := f.Section(".eh_frame")
+	data, err := sec.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := Parse(data, sec.Addr, f.ByteOrder, 8)
+	if err != nil || len(whole) == 0 {
+		t.Fatalf("%d FDEs, %v", len(whole), err)
+	}
+	first := 0
+	for _, fde := range whole {
+		if fde.CIE.Offset == 0 {
+			first++
+		}
+	}
+	broken := append([]byte(nil), data...)
+	broken[8] = 9 // the first CIE's version
+	some, err := Parse(broken, sec.Addr, f.ByteOrder, 8)
+	if err == nil || !strings.Contains(err.Error(), "version 9") {
+		t.Errorf("error %v, want the CIE's version named", err)
+	}
+	if len(some) != len(whole)-first {
+		t.Errorf("%d FDEs read, want %d: all but the broken CIE's %d", len(some), len(whole)-first, first)
+	}
+}

@@ -147,17 +147,28 @@ func FromELF(f *elf.File) ([]FDE, error) {
 }
 
 // Parse reads the CIEs and FDEs of an .eh_frame section's bytes, loaded at
-// addr. A malformed entry is an error naming its offset; FDEs whose CIE
-// is malformed are dropped with it.
+// addr. An entry that cannot be read is skipped (its length says where
+// the next begins), with the FDEs of a CIE that cannot be read; the error
+// then names the first few, beside the FDEs that could be read. Only a
+// length that runs past the section ends the reading there.
 func Parse(data []byte, addr uint64, order binary.ByteOrder, ptrSize int) ([]FDE, error) {
 	sec := &section{data: data, addr: addr, order: order, ptrSize: ptrSize}
 	cies := map[uint32]*CIE{}
+	bad := map[uint32]bool{} // CIEs that could not be read
 	var fdes []FDE
+	var errs []error
+	skipped := 0
+	fail := func(err error) {
+		if skipped++; len(errs) < maxErrors {
+			errs = append(errs, err)
+		}
+	}
 	for off := 0; off < len(data); {
 		r := reader{sec: sec, pos: off}
 		length := uint64(r.u32())
 		if r.err != nil {
-			return fdes, fmt.Errorf(".eh_frame+%#x: %w", off, r.err)
+			fail(fmt.Errorf(".eh_frame+%#x: %w", off, r.err))
+			break
 		}
 		if length == 0 { // the terminator (crtend's zero word)
 			break
@@ -168,7 +179,8 @@ func Parse(data []byte, addr uint64, order binary.ByteOrder, ptrSize int) ([]FDE
 		}
 		start := r.pos
 		if r.err != nil || length > uint64(len(data)-start) {
-			return fdes, fmt.Errorf(".eh_frame+%#x: entry of %d bytes runs past the section's %d", off, length, len(data))
+			fail(fmt.Errorf(".eh_frame+%#x: entry of %d bytes runs past the section's %d", off, length, len(data)))
+			break
 		}
 		end := start + int(length)
 		idPos := r.pos
@@ -179,25 +191,35 @@ func Parse(data []byte, addr uint64, order binary.ByteOrder, ptrSize int) ([]FDE
 			id = uint64(r.u32())
 		}
 		body := reader{sec: sec, pos: r.pos, end: end}
-		if id == 0 {
+		switch {
+		case r.err != nil:
+			fail(fmt.Errorf(".eh_frame+%#x: %w", off, r.err))
+		case id == 0:
 			cie, err := parseCIE(uint32(off), &body)
 			if err != nil {
-				return fdes, fmt.Errorf(".eh_frame+%#x: CIE: %w", off, err)
+				bad[uint32(off)] = true
+				fail(fmt.Errorf(".eh_frame+%#x: CIE: %w", off, err))
+				break
 			}
 			cies[uint32(off)] = cie
-		} else {
+		case id > uint64(idPos):
 			// The CIE pointer is the distance back from this field.
-			if id > uint64(idPos) {
-				return fdes, fmt.Errorf(".eh_frame+%#x: FDE's CIE pointer %#x points before the section", off, id)
-			}
+			fail(fmt.Errorf(".eh_frame+%#x: FDE's CIE pointer %#x points before the section", off, id))
+		default:
 			cieOff := uint32(uint64(idPos) - id)
 			cie, ok := cies[cieOff]
 			if !ok {
-				return fdes, fmt.Errorf(".eh_frame+%#x: FDE's CIE at %#x is not a CIE read before it", off, cieOff)
+				if !bad[cieOff] {
+					fail(fmt.Errorf(".eh_frame+%#x: FDE's CIE at %#x is not a CIE read before it", off, cieOff))
+				} else {
+					skipped++
+				}
+				break
 			}
 			fde, err := parseFDE(uint32(off), cie, &body)
 			if err != nil {
-				return fdes, fmt.Errorf(".eh_frame+%#x: FDE: %w", off, err)
+				fail(fmt.Errorf(".eh_frame+%#x: FDE: %w", off, err))
+				break
 			}
 			if fde.End > fde.Begin { // zero-length FDEs cover nothing (discarded code)
 				fdes = append(fdes, fde)
@@ -205,8 +227,14 @@ func Parse(data []byte, addr uint64, order binary.ByteOrder, ptrSize int) ([]FDE
 		}
 		off = end
 	}
+	if skipped > 0 {
+		return fdes, fmt.Errorf("%d entries not read: %w", skipped, errors.Join(errs...))
+	}
 	return fdes, nil
 }
+
+// maxErrors bounds the entries Parse's error names.
+const maxErrors = 4
 
 func parseCIE(off uint32, r *reader) (*CIE, error) {
 	cie := &CIE{Offset: off, ptrEnc: peAbsPtr}
@@ -239,9 +267,13 @@ func parseCIE(off uint32, r *reader) (*CIE, error) {
 			switch c {
 			case 'L': // the LSDA's encoding, for the FDEs' augmentation data
 				r.u8()
-			case 'P': // the personality routine: an encoding and a pointer
+			case 'P': // the personality routine: an encoding and a pointer, skipped
 				enc := r.u8()
-				r.pointer(enc)
+				if enc&0x70 == peAligned {
+					r.pointer(enc)
+				} else {
+					r.value(enc & 0x0f)
+				}
 			case 'R':
 				cie.ptrEnc = r.u8()
 			case 'S':

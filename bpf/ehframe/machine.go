@@ -1,6 +1,10 @@
 package ehframe
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+	"math"
+)
 
 // Call frame instructions (DWARF 5, section 6.4.2, and GNU extensions).
 const (
@@ -63,9 +67,14 @@ func (m *machine) run(instr []byte, end uint64, emit func() bool) error {
 	}
 	*m.instr = section{data: instr, order: m.sec.order, ptrSize: m.sec.ptrSize}
 	r := reader{sec: m.instr}
+	var wrapped bool
 	advance := func(delta uint64) bool {
 		if emit != nil && !emit() {
 			m.stopped = true
+			return false
+		}
+		if m.cie.CodeAlign != 0 && delta > (math.MaxUint64-m.row.Loc)/m.cie.CodeAlign {
+			wrapped = true // past the address space: malformed
 			return false
 		}
 		m.row.Loc += delta * m.cie.CodeAlign
@@ -76,7 +85,7 @@ func (m *machine) run(instr []byte, end uint64, emit func() bool) error {
 		switch op & 0xc0 {
 		case cfaAdvanceLoc:
 			if !advance(uint64(op & 0x3f)) {
-				return nil
+				return wrappedErr(wrapped)
 			}
 			continue
 		case cfaOffset:
@@ -116,15 +125,15 @@ func (m *machine) run(instr []byte, end uint64, emit func() bool) error {
 			}
 		case cfaAdvanceLoc1:
 			if !advance(uint64(r.u8())) {
-				return nil
+				return wrappedErr(wrapped)
 			}
 		case cfaAdvanceLoc2:
 			if !advance(uint64(r.u16())) {
-				return nil
+				return wrappedErr(wrapped)
 			}
 		case cfaAdvanceLoc4:
 			if !advance(uint64(r.u32())) {
-				return nil
+				return wrappedErr(wrapped)
 			}
 		case cfaOffsetExtended:
 			reg := Reg(r.uleb())
@@ -189,6 +198,16 @@ func (m *machine) run(instr []byte, end uint64, emit func() bool) error {
 	}
 	if r.err != nil {
 		return fmt.Errorf("instructions: %w", r.err)
+	}
+	return nil
+}
+
+// errWrapped is an advance of the location past the address space.
+var errWrapped = errors.New("the location advances past the address space")
+
+func wrappedErr(wrapped bool) error {
+	if wrapped {
+		return errWrapped
 	}
 	return nil
 }

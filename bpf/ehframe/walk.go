@@ -56,10 +56,10 @@ const (
 
 // Walk unwinds a stack from regs: the pcs of its frames, innermost first,
 // and why it ended. find gives the object mapped at an address; read
-// reads 8 bytes of the thread's memory. At most max frames are returned.
+// reads 8 bytes of the thread's memory. At most maxFrames frames are returned.
 // No frame is guessed: where a rule cannot be followed the walk stops
 // and says why.
-func Walk(regs Regs, find func(pc uint64) (Object, bool), read func(addr uint64) (uint64, bool), max int) ([]uint64, Cut) {
+func Walk(regs Regs, find func(pc uint64) (Object, bool), read func(addr uint64) (uint64, bool), maxFrames int) ([]uint64, Cut) {
 	pc, sp, bp := regs.PC, regs.SP, regs.BP
 	bpKnown := true
 	var pcs []uint64
@@ -68,7 +68,7 @@ func Walk(regs Regs, find func(pc uint64) (Object, bool), read func(addr uint64)
 	// byte of the next function: it is looked up one byte back.
 	exact := true
 	for {
-		if len(pcs) == max {
+		if len(pcs) == maxFrames {
 			return pcs, CutDepth
 		}
 		pcs = append(pcs, pc)

@@ -269,10 +269,17 @@ func parseObject(ef *elf.File, f *os.File, key, buildID string, budget int64) *o
 		}
 	}
 	o.syms, _ = newSymtab(raw)
-	o.frames = functionRanges(ef, budget)
+	frames, err := functionRanges(ef, budget)
+	if err != nil {
+		problems = append(problems, err)
+	}
+	o.frames = frames
 	switch {
 	case o.syms.len() == 0 && o.frames.len() > 0:
 		// Stripped: its functions are named by address (unnamedPrefix).
+		if len(problems) > 0 {
+			o.warn = errors.Join(problems...)
+		}
 	case o.syms.len() == 0 && len(problems) == 0:
 		o.err = errors.New("no function symbols")
 	case o.syms.len() == 0:
@@ -292,22 +299,27 @@ func parseObject(ef *elf.File, f *os.File, key, buildID string, budget int64) *o
 const unnamedPrefix = "+0x"
 
 // functionRanges reads the code ranges of ef's .eh_frame, which the
-// x86-64 ABI keeps in stripped objects; nil without one, or when it is
-// over budget.
-func functionRanges(ef *elf.File, budget int64) *symtab {
-	if s := ef.Section(".eh_frame"); s == nil || int64(s.Size) > budget {
-		return nil
+// x86-64 ABI keeps in stripped objects; nil without one, and an error
+// when it is over budget: reading it holds about five times its size
+// (the section, an FDE of 72 bytes for every 20 or so of it, the ranges).
+func functionRanges(ef *elf.File, budget int64) (*symtab, error) {
+	s := ef.Section(".eh_frame")
+	if s == nil {
+		return nil, nil
+	}
+	if 5*int64(s.Size) > budget {
+		return nil, fmt.Errorf(".eh_frame of %d bytes: %w", s.Size, errOverBudget)
 	}
 	fdes, err := ehframe.FromELF(ef)
 	if err != nil && len(fdes) == 0 {
-		return nil
+		return nil, nil
 	}
 	raw := make([]rawSym, len(fdes))
 	for i, f := range fdes {
 		raw[i] = rawSym{start: f.Begin, size: f.End - f.Begin}
 	}
 	t, _ := newSymtab(raw)
-	return t
+	return t, nil
 }
 
 // functionSymbols reads the function symbols of one symbol table of ef,
