@@ -106,7 +106,7 @@ func (u *unwinder) addProcess(pid int) (mapped, left int, err error) {
 		if err != nil {
 			continue
 		}
-		bias, ok := loadBias(ef, start, off)
+		bias, ok := ehframe.LoadBias(ef, start, off)
 		id, seen := u.ids[file]
 		if ok && !seen {
 			// A failure is kept too (id 0): a Go binary has no .eh_frame,
@@ -128,19 +128,4 @@ func (u *unwinder) addProcess(pid int) (mapped, left int, err error) {
 		return 0, 0, fmt.Errorf("unwind_procs: %w", err)
 	}
 	return int(proc.N), left, nil
-}
-
-// loadBias is what to subtract from an address of an executable mapping
-// (at start, of the file from offset off) to get the object's virtual
-// address. The segment is the executable one whose file range the
-// mapping's page holds: lld places text at an offset that is not page
-// aligned, in the same page as the read-only segment before it.
-func loadBias(ef *elf.File, start, off uint64) (uint64, bool) {
-	page := uint64(os.Getpagesize())
-	for _, p := range ef.Progs {
-		if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 && off >= p.Off&^(page-1) && off < p.Off+p.Filesz {
-			return start - off + p.Off - p.Vaddr, true
-		}
-	}
-	return 0, false
 }

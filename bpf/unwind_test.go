@@ -3,17 +3,13 @@
 package bpf
 
 import (
-	"bufio"
 	"bytes"
-	"debug/elf"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/perfhound/perfhound/bpf/ehframe"
+	"github.com/perfhound/perfhound/bpf/ehframe/ehtest"
 )
 
 // TestUnwindWalkLive runs c/unwind.h's walker in the kernel on a stripped
@@ -32,53 +29,20 @@ import (
 // bar), through main and the program's own frames on both sides of libc.
 func TestUnwindWalkLive(t *testing.T) {
 	requireCollectors(t, OnCPU)
-	for _, tool := range []string{"gcc", "strip"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed: no subject to walk", tool)
-		}
-	}
-	dir := t.TempDir()
-	named, stripped := filepath.Join(dir, "frames"), filepath.Join(dir, "frames-stripped")
-	if b, err := exec.Command("gcc", "-O2", "-fomit-frame-pointer", "-o", named, "ehframe/testdata/frames.c").CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v\n%s", err, b)
-	}
-	if b, err := exec.Command("strip", "-o", stripped, named).CombinedOutput(); err != nil {
-		t.Fatalf("strip: %v\n%s", err, b)
-	}
-	cmd := exec.Command(stripped, "spin")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "ready\n" {
-		t.Fatalf("subject said %q (%v)", line, err)
-	}
-	pid := cmd.Process.Pid
+	named, stripped := ehtest.Build(t, t.TempDir())
+	pid := ehtest.Start(t, stripped, "spin").Process.Pid
 
 	walks := walkSamples(t, pid, 200, nil)
 
-	names := symbolsOf(t, named)
-	maps := execMappings(t, pid)
+	syms := ehtest.ReadSymbols(t, named)
+	maps := ehtest.ReadMappings(t, pid)
 	complete, throughMain := 0, 0
 	cuts := map[uint8]int{}
 	depth := 0
 	for i, w := range walks {
 		cuts[w.Cut]++
 		depth += int(w.Len)
-		var ours []string
-		for j := 0; j < int(w.Len); j++ {
-			pc := w.Pcs[j]
-			if j > 0 {
-				pc--
-			}
-			if m, ok := maps.find(pc); ok && m.path == stripped {
-				ours = append(ours, names.at(pc-m.bias))
-			}
-		}
+		ours, _ := ehtest.Chain(w.Pcs[:w.Len], maps, stripped, syms)
 		chain := strings.Join(ours, " ")
 		if w.Cut == uint8(ehframe.Complete) {
 			complete++
@@ -244,80 +208,4 @@ func waitBlockedInRead(t *testing.T, pid int) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	t.Fatalf("process %d never blocked reading its input", pid)
-}
-
-// symtab names addresses of an unstripped ELF file by its function symbols.
-type symtab []elf.Symbol
-
-func symbolsOf(t *testing.T, path string) symtab {
-	f, err := elf.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	syms, err := f.Symbols()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out symtab
-	for _, s := range syms {
-		if elf.ST_TYPE(s.Info) == elf.STT_FUNC && s.Size > 0 {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// at names a virtual address, without gcc's clone suffixes (.constprop.0).
-func (s symtab) at(v uint64) string {
-	for _, sym := range s {
-		if v >= sym.Value && v < sym.Value+sym.Size {
-			name, _, _ := strings.Cut(sym.Name, ".")
-			return name
-		}
-	}
-	return fmt.Sprintf("?%#x", v)
-}
-
-type execMapping struct {
-	start, end, bias uint64
-	path             string
-}
-
-type execMaps []execMapping
-
-func execMappings(t *testing.T, pid int) execMaps {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out execMaps
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 6 || !strings.Contains(f[1], "x") || !strings.HasPrefix(f[5], "/") {
-			continue
-		}
-		lo, hi, _ := strings.Cut(f[0], "-")
-		m := execMapping{path: f[5]}
-		m.start, _ = strconv.ParseUint(lo, 16, 64)
-		m.end, _ = strconv.ParseUint(hi, 16, 64)
-		off, _ := strconv.ParseUint(f[2], 16, 64)
-		ef, err := elf.Open(f[5])
-		if err != nil {
-			continue
-		}
-		m.bias, _ = loadBias(ef, m.start, off)
-		ef.Close()
-		out = append(out, m)
-	}
-	return out
-}
-
-func (ms execMaps) find(pc uint64) (execMapping, bool) {
-	for _, m := range ms {
-		if pc >= m.start && pc < m.end {
-			return m, true
-		}
-	}
-	return execMapping{}, false
 }

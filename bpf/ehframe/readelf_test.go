@@ -107,7 +107,9 @@ func TestAgainstReadelf(t *testing.T) {
 
 // buildFixture compiles testdata/frames.c without frame pointers (the
 // shapes distribution code has: saved registers, a frame on rbp for
-// alloca, a realigned stack), when gcc is here.
+// alloca, a realigned stack), when gcc is here. (ehtest.Build does the
+// same for the walkers' tests, outside this package: these tests are
+// inside it, and ehtest imports it.)
 func buildFixture(t *testing.T) []string {
 	if _, err := exec.LookPath("gcc"); err != nil {
 		t.Log("gcc not installed: the C fixture is not compared")

@@ -1,5 +1,10 @@
 package ehframe
 
+import (
+	"debug/elf"
+	"os"
+)
+
 // Walk is the unwinder the eBPF walker implements, in Go: the reference
 // its tests and the kernel side's are held to, and the one user space
 // uses where it has a stopped thread's registers and memory.
@@ -8,6 +13,22 @@ package ehframe
 // when it was interrupted.
 type Regs struct {
 	PC, SP, BP uint64
+}
+
+// LoadBias is what to subtract from an address of an executable mapping
+// (at start, of the file from offset off, as /proc/PID/maps says) to get
+// the object's virtual address, which its table is keyed by. The segment
+// is the executable one whose file range the mapping's page holds: lld
+// places text at an offset that is not page aligned, in the same page as
+// the read-only segment before it.
+func LoadBias(ef *elf.File, start, off uint64) (uint64, bool) {
+	page := uint64(os.Getpagesize())
+	for _, p := range ef.Progs {
+		if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 && off >= p.Off&^(page-1) && off < p.Off+p.Filesz {
+			return start - off + p.Off - p.Vaddr, true
+		}
+	}
+	return 0, false
 }
 
 // Object is the compiled table of the object mapped at an address, and
