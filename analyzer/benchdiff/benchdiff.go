@@ -84,7 +84,8 @@ type Geomean struct {
 type Table struct {
 	Rows     []Row     `json:"rows"`
 	Geomeans []Geomean `json:"geomeans"`
-	// Warnings are about the inputs as a whole (benchmarks on one side only).
+	// Warnings are about the inputs as a whole: benchmarks on one side
+	// only, values that are not finite, runs spread by a busy machine.
 	Warnings []string `json:"warnings,omitempty"`
 }
 
@@ -121,8 +122,62 @@ func Compare(base, head []*benchfmt.Result, units benchfmt.UnitMetadataMap, th T
 	if len(onlyHead) > 0 {
 		t.Warnings = append(t.Warnings, "only in head, not compared: "+strings.Join(dedup(onlyHead), ", "))
 	}
+	if w := busyWarning(t.Rows, bv, hv); w != "" {
+		t.Warnings = append(t.Warnings, w)
+	}
 	t.Geomeans = geomeans(t.Rows)
 	return t, nil
+}
+
+// busySpread is the ratio of a benchmark's slowest run to its fastest,
+// on either side, from which busyWarning says the machine was busy. Runs
+// on an idle machine spread a few percent; other work competing for the
+// CPU only ever adds time, so a benchmark's runs spreading 1.5x or more
+// is that work, not the code.
+const busySpread = 1.5
+
+// busyWarning names the benchmarks whose time per op spread busySpread or
+// more between runs, with what it means for the comparison.
+func busyWarning(rows []Row, bv, hv map[rowKey][]float64) string {
+	var busy []string
+	pkgs := map[string]bool{}
+	for _, r := range rows {
+		pkgs[r.Package] = true
+	}
+	for _, r := range rows {
+		if r.Unit != "sec/op" {
+			continue
+		}
+		k := rowKey{pkg: r.Package, name: r.Name, unit: r.Unit}
+		spread := math.Max(spreadOf(bv[k]), spreadOf(hv[k]))
+		if spread >= busySpread {
+			name := r.Name // as the table shows it, unless packages share names
+			if len(pkgs) > 1 {
+				name = k.label()
+			}
+			busy = append(busy, fmt.Sprintf("%s %.1f×", name, spread))
+		}
+	}
+	if len(busy) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("the runs of %s spread %.1f× or more from fastest to slowest (%s): "+
+		"most likely other work on the machine took the CPU from them, and a change within their intervals "+
+		"cannot be told from it. Run where nothing else does, or interleave more rounds a side "+
+		"(docs/compare.md, \"On a busy machine\")",
+		textfmt.Plural(len(busy), "benchmark"), busySpread, strings.Join(busy, ", "))
+}
+
+// spreadOf is the slowest value over the fastest, or 1.
+func spreadOf(v []float64) float64 {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, x := range v {
+		lo, hi = math.Min(lo, x), math.Max(hi, x)
+	}
+	if len(v) < 2 || lo <= 0 {
+		return 1
+	}
+	return hi / lo
 }
 
 func (k rowKey) label() string {

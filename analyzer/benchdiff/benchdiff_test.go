@@ -194,3 +194,42 @@ func TestExtremeValuesMarshal(t *testing.T) {
 		t.Errorf("geomean delta not null in %s", out)
 	}
 }
+
+// TestBusyMachineWarning names the benchmarks whose runs spread 1.5x or
+// more (other work took the CPU: it only ever adds time), and says
+// nothing of runs within a few percent of each other.
+func TestBusyMachineWarning(t *testing.T) {
+	base, units := results(t, runs(10, 1, map[string]float64{"Fast": 1000, "Slow": 1000}, ""))
+	head, _ := results(t, runs(10, 2, map[string]float64{"Fast": 1000, "Slow": 1000}, ""))
+	tab, err := Compare(base, head, units, stat.DefaultThresholds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range tab.Warnings {
+		if strings.Contains(w, "busy") {
+			t.Errorf("quiet runs: %q", w)
+		}
+	}
+	// One run of Slow's head took 1.8 times as long: a job beside it.
+	lines := strings.Split(runs(10, 2, map[string]float64{"Fast": 1000, "Slow": 1000}, ""), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "BenchmarkSlow-2") {
+			f := strings.Fields(l)
+			lines[i] = strings.Replace(l, f[2], "1800.0", 1)
+			break
+		}
+	}
+	head, _ = results(t, strings.Join(lines, "\n"))
+	if tab, err = Compare(base, head, units, stat.DefaultThresholds); err != nil {
+		t.Fatal(err)
+	}
+	var said string
+	for _, w := range tab.Warnings {
+		if strings.Contains(w, "busy") {
+			said = w
+		}
+	}
+	if !strings.Contains(said, "Slow-2 1.8×") || strings.Contains(said, "Fast-2") {
+		t.Errorf("one run 1.8× the others: warning %q, want Slow-2 named alone", said)
+	}
+}
