@@ -7,9 +7,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -162,6 +165,14 @@ func TestUnwindWalkDistributionBinary(t *testing.T) {
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	waitBlockedInRead(t, cmd.Process.Pid)
+	// perf's own DWARF unwinding of the same run, where perf is here: the
+	// reference the issue names.
+	var perfDepths func() map[int]int
+	if perf, err := exec.LookPath("perf"); err == nil {
+		perfDepths = recordPerf(t, perf, cmd.Process.Pid)
+	} else {
+		t.Log("perf not installed: the walks are not compared with perf record --call-graph dwarf")
+	}
 	walks := walkSamples(t, cmd.Process.Pid, 200, func() {
 		go func() {
 			// Random bytes: the slowest input for xz, about 0.7 s of CPU a MB.
@@ -187,9 +198,85 @@ func TestUnwindWalkDistributionBinary(t *testing.T) {
 			complete++
 		}
 	}
-	t.Logf("%d walks of xz: %d complete, cuts %v, mean depth %.1f", len(walks), complete, cuts, float64(depth)/float64(len(walks)))
+	mean := float64(depth) / float64(len(walks))
+	t.Logf("%d walks of xz: %d complete, cuts %v, mean depth %.1f", len(walks), complete, cuts, mean)
 	if complete*100 < 95*len(walks) {
 		t.Errorf("%d of %d walks complete, want 95%%", complete, len(walks))
+	}
+	if perfDepths != nil {
+		hist := perfDepths()
+		ours := map[int]int{}
+		for _, w := range walks {
+			ours[int(w.Len)]++
+		}
+		n, sum := 0, 0
+		for d, c := range hist {
+			n, sum = n+c, sum+d*c
+		}
+		if n < 50 {
+			t.Fatalf("perf recorded %d samples with a user stack", n)
+		}
+		perfMean := float64(sum) / float64(n)
+		t.Logf("depths, ours %v; perf's (%d samples, mean %.1f) %v", ours, n, perfMean, hist)
+		if math.Abs(mean-perfMean) > 0.1*perfMean {
+			t.Errorf("mean depth %.1f, perf's %.1f: more than 10%% apart", mean, perfMean)
+		}
+	}
+}
+
+// recordPerf starts perf record --call-graph dwarf on pid and returns a
+// function that stops it and gives the user-stack depths it unwound
+// (frames per sample; kernel frames, and the inlined functions perf lists
+// at their caller's address, left out: the walker has neither).
+func recordPerf(t *testing.T, perf string, pid int) func() map[int]int {
+	t.Helper()
+	data := filepath.Join(t.TempDir(), "perf.data")
+	rec := exec.Command(perf, "record", "-q", "-e", "cpu-clock", "-F", "499", "--call-graph", "dwarf,16384",
+		"-p", strconv.Itoa(pid), "-o", data)
+	var errs bytes.Buffer
+	rec.Stderr = &errs
+	if err := rec.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// perf writes the file's header once its events are open.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if st, err := os.Stat(data); err == nil && st.Size() > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			rec.Process.Kill()
+			t.Fatalf("perf record never started: %s", errs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return func() map[int]int {
+		rec.Process.Signal(os.Interrupt)
+		if err := rec.Wait(); err != nil {
+			t.Logf("perf record: %v %s", err, errs.String())
+		}
+		out, err := exec.Command(perf, "script", "-i", data, "-F", "ip").Output()
+		if err != nil {
+			t.Fatalf("perf script: %v", err)
+		}
+		hist := map[int]int{}
+		n, prev := 0, ""
+		for _, line := range strings.Split(string(out), "\n") {
+			f := strings.Fields(line)
+			switch {
+			case len(f) == 0:
+				if n > 0 {
+					hist[n]++
+				}
+				n, prev = 0, ""
+			case f[0] == prev || strings.HasPrefix(f[0], "ffff"):
+				// An inlined function perf names at its caller's address,
+				// or a kernel frame.
+			default:
+				n, prev = n+1, f[0]
+			}
+		}
+		return hist
 	}
 }
 
