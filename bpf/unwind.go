@@ -3,6 +3,7 @@
 package bpf
 
 import (
+	"container/list"
 	"debug/elf"
 	"encoding/binary"
 	"errors"
@@ -15,29 +16,86 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/perfhound/perfhound/bpf/ehframe"
+	"github.com/perfhound/perfhound/bpf/symbolize"
 )
 
 // unwinder feeds c/unwind.h's walker: each object's compiled .eh_frame
 // table in its own array (unwind_tables), and each process's executable
 // mappings with the table that covers them (unwind_procs).
 //
-// This is the first step: tables are compiled per file path when a
-// process is added and kept for the unwinder's life. Caching by build ID
-// across processes, loading on demand and eviction under a byte bound
-// come with the collectors' use of it.
+// Tables are kept by object, shared by every process that maps it: by
+// build ID (a container's copy of libc is the host's), else by device
+// and inode. Their bytes in the kernel are held under maxBytes: past it
+// the least recently used tables are dropped, and a walk through an
+// object whose table was dropped is cut (UNWIND_CUT_NO_TABLE) until a
+// process that maps it is added again.
 type unwinder struct {
 	tables, procs *ebpf.Map
-	ids           map[string]uint32 // file (dev:inode) -> table id; 0: it has none
-	lens          map[uint32]uint32
+	maxBytes      int64
+	bytes         int64
+	objects       map[string]*unwindObject // by build ID or dev:inode
+	lru           *list.List               // of *unwindObject, most recently used first
 	next          uint32
+}
+
+// unwindObject is an object's table in the kernel, or that it has none.
+type unwindObject struct {
+	key   string
+	id    uint32 // 0: no table (no .eh_frame, a Go binary; or it failed)
+	len   uint32
+	bytes int64
+	elem  *list.Element
 }
 
 // maxTableEntries is what c/unwind.h's binary search reaches
 // (UNWIND_SEARCH_STEPS halvings).
 const maxTableEntries = 1 << 22
 
-func newUnwinder(tables, procs *ebpf.Map) *unwinder {
-	return &unwinder{tables: tables, procs: procs, ids: map[string]uint32{}, lens: map[uint32]uint32{}, next: 1}
+func newUnwinder(tables, procs *ebpf.Map, maxBytes int64) *unwinder {
+	return &unwinder{tables: tables, procs: procs, maxBytes: maxBytes, objects: map[string]*unwindObject{}, lru: list.New(), next: 1}
+}
+
+// object returns the table of the object open as ef (key: its build ID or
+// file), compiling and loading it when it is not in the kernel, and marks
+// it used.
+func (u *unwinder) object(key string, ef *elf.File) *unwindObject {
+	if o := u.objects[key]; o != nil {
+		if o.elem != nil {
+			u.lru.MoveToFront(o.elem)
+		}
+		return o
+	}
+	o := &unwindObject{key: key}
+	u.objects[key] = o
+	t, err := ehframe.CompileELF(ef)
+	if err != nil || len(t.Entries) == 0 {
+		return o // remembered: every process of a Go binary would try again
+	}
+	id, err := u.loadTable(t)
+	if err != nil {
+		return o
+	}
+	o.id, o.len, o.bytes = id, uint32(len(t.Entries)), int64(t.Bytes())
+	o.elem = u.lru.PushFront(o)
+	u.bytes += o.bytes
+	u.evict(o)
+	return o
+}
+
+// evict drops the least recently used tables until the bytes fit, never
+// keep, the one just loaded.
+func (u *unwinder) evict(keep *unwindObject) {
+	for u.bytes > u.maxBytes {
+		e := u.lru.Back()
+		o := e.Value.(*unwindObject)
+		if o == keep {
+			return
+		}
+		u.lru.Remove(e)
+		u.tables.Delete(o.id) // the kernel frees the array with its last reference
+		u.bytes -= o.bytes
+		delete(u.objects, o.key)
+	}
 }
 
 // loadTable puts a compiled table into its own array and the array into
@@ -72,7 +130,6 @@ func (u *unwinder) loadTable(t *ehframe.Table) (uint32, error) {
 		return 0, fmt.Errorf("unwind_tables: %w", err)
 	}
 	u.next++
-	u.lens[id] = uint32(n)
 	return id, nil
 }
 
@@ -99,29 +156,27 @@ func (u *unwinder) addProcess(pid int) (mapped, left int, err error) {
 		start, _ := strconv.ParseUint(lo, 16, 64)
 		end, _ := strconv.ParseUint(hi, 16, 64)
 		off, _ := strconv.ParseUint(f[2], 16, 64)
-		// The same path in two containers is two files: known by device
-		// and inode, as the process sees them.
-		file := f[3] + ":" + f[4]
 		ef, err := elf.Open(fmt.Sprintf("/proc/%d/root%s", pid, f[5]))
 		if err != nil {
 			continue
 		}
 		bias, ok := ehframe.LoadBias(ef, start, off)
-		id, seen := u.ids[file]
-		if ok && !seen {
-			// A failure is kept too (id 0): a Go binary has no .eh_frame,
-			// and every process of it would try again.
-			if t, err := ehframe.CompileELF(ef); err == nil && len(t.Entries) > 0 {
-				id, _ = u.loadTable(t)
-			}
-			u.ids[file] = id
+		// The same path in two containers is two files; the same build ID
+		// is one object wherever it is.
+		key := "f:" + f[3] + ":" + f[4]
+		if id := symbolize.BuildID(ef); id != "" {
+			key = "b:" + id
+		}
+		var o *unwindObject
+		if ok {
+			o = u.object(key, ef)
 		}
 		ef.Close()
-		if !ok || id == 0 {
+		if o == nil || o.id == 0 {
 			continue
 		}
 		m := &proc.M[proc.N]
-		m.Start, m.End, m.Bias, m.Table, m.Len = start, end, bias, id, u.lens[id]
+		m.Start, m.End, m.Bias, m.Table, m.Len = start, end, bias, o.id, o.len
 		proc.N++
 	}
 	if err := u.procs.Put(uint32(pid), &proc); err != nil {

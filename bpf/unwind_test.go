@@ -72,28 +72,8 @@ func TestUnwindWalkLive(t *testing.T) {
 // busy machine takes to give the subject that much CPU (a minute at most).
 func walkSamples(t *testing.T, pid, n int, goAhead func()) []unwindwalkEhwState {
 	t.Helper()
-	spec, err := loadUnwindwalk()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := spec.Variables["target_tgid"].Set(uint32(pid)); err != nil {
-		t.Fatal(err)
-	}
-	var objs unwindwalkObjects
-	if err := spec.LoadAndAssign(&objs, nil); err != nil {
-		var ve *ebpf.VerifierError
-		if errors.As(err, &ve) {
-			t.Fatalf("verifier: %+v", ve)
-		}
-		t.Fatal(err)
-	}
-	defer objs.Close()
-	if info, err := objs.UnwindWalk.Info(); err == nil {
-		if n, ok := info.VerifiedInstructions(); ok {
-			t.Logf("walker verified in %d instructions", n)
-		}
-	}
-	u := newUnwinder(objs.UnwindTables, objs.UnwindProcs)
+	objs := loadWalker(t, pid)
+	u := newUnwinder(objs.UnwindTables, objs.UnwindProcs, 64<<20)
 	mapped, left, err := u.addProcess(pid)
 	if err != nil {
 		t.Fatal(err)
@@ -142,6 +122,86 @@ func walkSamples(t *testing.T, pid, n int, goAhead func()) []unwindwalkEhwState 
 		walks = append(walks, st)
 	}
 	return walks
+}
+
+// loadWalker loads unwindwalk.bpf.c for target pid, and unloads it when
+// the test ends.
+func loadWalker(t *testing.T, pid int) *unwindwalkObjects {
+	t.Helper()
+	spec, err := loadUnwindwalk()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := spec.Variables["target_tgid"].Set(uint32(pid)); err != nil {
+		t.Fatal(err)
+	}
+	var objs unwindwalkObjects
+	if err := spec.LoadAndAssign(&objs, nil); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			t.Fatalf("verifier: %+v", ve)
+		}
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { objs.Close() })
+	if info, err := objs.UnwindWalk.Info(); err == nil {
+		if n, ok := info.VerifiedInstructions(); ok {
+			t.Logf("walker verified in %d instructions", n)
+		}
+	}
+	return &objs
+}
+
+// TestUnwinderSharesAndEvicts: two processes of one program share its
+// tables and libc's (one table an object, by build ID); under a byte bound
+// smaller than libc's table the least recently used tables go, the kernel's
+// map holds what the unwinder counts, and a process added again finds a
+// table for its mappings again.
+func TestUnwinderSharesAndEvicts(t *testing.T) {
+	requireCollectors(t, OnCPU)
+	_, stripped := ehtest.Build(t, t.TempDir())
+	a := ehtest.Start(t, stripped, "spin").Process.Pid
+	b := ehtest.Start(t, stripped, "spin").Process.Pid
+	objs := loadWalker(t, a)
+	inKernel := func() int {
+		var k, v uint32
+		n := 0
+		for it := objs.UnwindTables.Iterate(); it.Next(&k, &v); {
+			n++
+		}
+		return n
+	}
+
+	u := newUnwinder(objs.UnwindTables, objs.UnwindProcs, 64<<20)
+	if n, _, err := u.addProcess(a); err != nil || n < 2 {
+		t.Fatalf("first process: %d mappings with tables, %v", n, err)
+	}
+	tables, bytes := inKernel(), u.bytes
+	if _, _, err := u.addProcess(b); err != nil {
+		t.Fatal(err)
+	}
+	if inKernel() != tables || u.bytes != bytes {
+		t.Errorf("the second process of the same program: %d tables, %d bytes; want the first's %d and %d", inKernel(), u.bytes, tables, bytes)
+	}
+
+	for _, o := range u.objects {
+		if o.id != 0 {
+			u.tables.Delete(o.id)
+		}
+	}
+	const bound = 100 << 10 // libc's table is 187 KB
+	small := newUnwinder(objs.UnwindTables, objs.UnwindProcs, bound)
+	small.next = u.next
+	if _, _, err := small.addProcess(a); err != nil {
+		t.Fatal(err)
+	}
+	if got := inKernel(); got != small.lru.Len() || small.bytes > bound && got > 1 {
+		t.Errorf("bound %d: %d tables in the kernel, %d counted, %d bytes", bound, got, small.lru.Len(), small.bytes)
+	}
+	t.Logf("under %d bytes: %d tables kept, %d bytes", bound, small.lru.Len(), small.bytes)
+	if n, _, _ := small.addProcess(a); n == 0 {
+		t.Error("added again: no mapping has its table")
+	}
 }
 
 // TestUnwindWalkDistributionBinary walks Debian's xz, stripped and built

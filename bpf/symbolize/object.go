@@ -125,9 +125,9 @@ func (o *object) release() {
 // maxNoteBytes bounds the note sections read for a build ID.
 const maxNoteBytes = 64 << 10
 
-// readBuildID returns the GNU build ID in hex, or failing that the Go build
+// BuildID returns the GNU build ID in hex, or failing that the Go build
 // ID as it is printed by `go tool buildid`, or "".
-func readBuildID(ef *elf.File) string {
+func BuildID(ef *elf.File) string {
 	var goID string
 	scan := func(r io.Reader) string {
 		data, err := io.ReadAll(io.LimitReader(r, maxNoteBytes))
@@ -239,7 +239,7 @@ func parseObject(ef *elf.File, f *os.File, key, buildID string, budget int64) *o
 		// it (libc6-dbg installs libc's). The build ID is of the contents,
 		// so the host's file serves a container's copy too.
 		if dbg, err := elf.Open(debugFile(buildID)); err == nil {
-			switch id := readBuildID(dbg); {
+			switch id := BuildID(dbg); {
 			case id != buildID:
 				problems = append(problems, fmt.Errorf("%s: build ID %s, not the object's", debugFile(buildID), id))
 			default:

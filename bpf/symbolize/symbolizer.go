@@ -528,7 +528,7 @@ func (s *Symbolizer) loadFile(f *os.File, want string) (*object, error) {
 	if err != nil {
 		o = &object{key: "f:" + id, err: fmt.Errorf("parsing %s: %w", f.Name(), err)}
 	} else {
-		bid := readBuildID(ef)
+		bid := BuildID(ef)
 		key := "f:" + id
 		if bid != "" {
 			key = "b:" + bid

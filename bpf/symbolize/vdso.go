@@ -57,7 +57,7 @@ func identifyImage(img []byte) (ef *elf.File, key, buildID string, err error) {
 	if err != nil {
 		return nil, "", "", fmt.Errorf("parsing vdso image: %w", err)
 	}
-	buildID = readBuildID(ef)
+	buildID = BuildID(ef)
 	if buildID != "" {
 		return ef, "b:" + buildID, buildID, nil
 	}
