@@ -13,6 +13,34 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type oncpuEhwProc struct {
+	_   structs.HostLayout
+	N   uint32
+	Pad uint32
+	M   [64]struct {
+		_     structs.HostLayout
+		Start uint64
+		End   uint64
+		Bias  uint64
+		Table uint32
+		Len   uint32
+	}
+}
+
+type oncpuEhwState struct {
+	_       structs.HostLayout
+	Pc      uint64
+	Sp      uint64
+	Bp      uint64
+	Tgid    uint32
+	Len     uint32
+	Cut     uint8
+	Exact   uint8
+	BpKnown uint8
+	Pad     [5]uint8
+	Pcs     [127]uint64
+}
+
 type oncpuStackKey struct {
 	_           structs.HostLayout
 	Tgid        uint32
@@ -31,6 +59,9 @@ type oncpuStackKey struct {
 const (
 	oncpuMapCounters      = "counters"
 	oncpuMapEpoch         = "epoch"
+	oncpuMapNatstacks0    = "natstacks0"
+	oncpuMapNatstacks1    = "natstacks1"
+	oncpuMapNatstacks2    = "natstacks2"
 	oncpuMapOncpuCounts0  = "oncpu_counts0"
 	oncpuMapOncpuCounts1  = "oncpu_counts1"
 	oncpuMapOncpuCounts2  = "oncpu_counts2"
@@ -42,9 +73,13 @@ const (
 	oncpuMapStacks2       = "stacks2"
 	oncpuMapTargetCgroups = "target_cgroups"
 	oncpuMapTargetPids    = "target_pids"
+	oncpuMapUnwindProcs   = "unwind_procs"
+	oncpuMapUnwindScratch = "unwind_scratch"
+	oncpuMapUnwindTables  = "unwind_tables"
 	oncpuProgOnCpu        = "on_cpu"
 	oncpuVarFilterCgroups = "filter_cgroups"
 	oncpuVarFilterPids    = "filter_pids"
+	oncpuVarNativeUnwind  = "native_unwind"
 )
 
 // loadOncpu returns the embedded CollectionSpec for oncpu.
@@ -98,6 +133,9 @@ type oncpuProgramSpecs struct {
 type oncpuMapSpecs struct {
 	Counters      *ebpf.MapSpec `ebpf:"counters"`
 	Epoch         *ebpf.MapSpec `ebpf:"epoch"`
+	Natstacks0    *ebpf.MapSpec `ebpf:"natstacks0"`
+	Natstacks1    *ebpf.MapSpec `ebpf:"natstacks1"`
+	Natstacks2    *ebpf.MapSpec `ebpf:"natstacks2"`
 	OncpuCounts0  *ebpf.MapSpec `ebpf:"oncpu_counts0"`
 	OncpuCounts1  *ebpf.MapSpec `ebpf:"oncpu_counts1"`
 	OncpuCounts2  *ebpf.MapSpec `ebpf:"oncpu_counts2"`
@@ -109,6 +147,9 @@ type oncpuMapSpecs struct {
 	Stacks2       *ebpf.MapSpec `ebpf:"stacks2"`
 	TargetCgroups *ebpf.MapSpec `ebpf:"target_cgroups"`
 	TargetPids    *ebpf.MapSpec `ebpf:"target_pids"`
+	UnwindProcs   *ebpf.MapSpec `ebpf:"unwind_procs"`
+	UnwindScratch *ebpf.MapSpec `ebpf:"unwind_scratch"`
+	UnwindTables  *ebpf.MapSpec `ebpf:"unwind_tables"`
 }
 
 // oncpuVariableSpecs contains global variables before they are loaded into the kernel.
@@ -117,6 +158,7 @@ type oncpuMapSpecs struct {
 type oncpuVariableSpecs struct {
 	FilterCgroups *ebpf.VariableSpec `ebpf:"filter_cgroups"`
 	FilterPids    *ebpf.VariableSpec `ebpf:"filter_pids"`
+	NativeUnwind  *ebpf.VariableSpec `ebpf:"native_unwind"`
 }
 
 // oncpuObjects contains all objects after they have been loaded into the kernel.
@@ -141,6 +183,9 @@ func (o *oncpuObjects) Close() error {
 type oncpuMaps struct {
 	Counters      *ebpf.Map `ebpf:"counters"`
 	Epoch         *ebpf.Map `ebpf:"epoch"`
+	Natstacks0    *ebpf.Map `ebpf:"natstacks0"`
+	Natstacks1    *ebpf.Map `ebpf:"natstacks1"`
+	Natstacks2    *ebpf.Map `ebpf:"natstacks2"`
 	OncpuCounts0  *ebpf.Map `ebpf:"oncpu_counts0"`
 	OncpuCounts1  *ebpf.Map `ebpf:"oncpu_counts1"`
 	OncpuCounts2  *ebpf.Map `ebpf:"oncpu_counts2"`
@@ -152,12 +197,18 @@ type oncpuMaps struct {
 	Stacks2       *ebpf.Map `ebpf:"stacks2"`
 	TargetCgroups *ebpf.Map `ebpf:"target_cgroups"`
 	TargetPids    *ebpf.Map `ebpf:"target_pids"`
+	UnwindProcs   *ebpf.Map `ebpf:"unwind_procs"`
+	UnwindScratch *ebpf.Map `ebpf:"unwind_scratch"`
+	UnwindTables  *ebpf.Map `ebpf:"unwind_tables"`
 }
 
 func (m *oncpuMaps) Close() error {
 	return _OncpuClose(
 		m.Counters,
 		m.Epoch,
+		m.Natstacks0,
+		m.Natstacks1,
+		m.Natstacks2,
 		m.OncpuCounts0,
 		m.OncpuCounts1,
 		m.OncpuCounts2,
@@ -169,6 +220,9 @@ func (m *oncpuMaps) Close() error {
 		m.Stacks2,
 		m.TargetCgroups,
 		m.TargetPids,
+		m.UnwindProcs,
+		m.UnwindScratch,
+		m.UnwindTables,
 	)
 }
 
@@ -178,6 +232,7 @@ func (m *oncpuMaps) Close() error {
 type oncpuVariables struct {
 	FilterCgroups *ebpf.Variable `ebpf:"filter_cgroups"`
 	FilterPids    *ebpf.Variable `ebpf:"filter_pids"`
+	NativeUnwind  *ebpf.Variable `ebpf:"native_unwind"`
 }
 
 // oncpuPrograms contains all programs after they have been loaded into the kernel.

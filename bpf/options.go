@@ -38,6 +38,10 @@ const maxFrequency = 10000
 // recurs every second about 15 times.
 const AgentOffCPUSampling = 4
 
+// DefaultUnwindTableBytes bounds the .eh_frame tables in the kernel: about
+// 300 objects of libc's size (187 KB).
+const DefaultUnwindTableBytes = 64 << 20
+
 // Options choose what a Session collects and from whom.
 type Options struct {
 	// Collectors to run; empty means all of them.
@@ -67,6 +71,14 @@ type Options struct {
 	OffCPUSampling int
 	// FaultStacks records the user stack of every page fault.
 	FaultStacks bool
+	// NativeUnwind walks the on-CPU samples' user stacks by the .eh_frame
+	// tables of the objects each watched process maps (c/unwind.h), for
+	// code built without frame pointers; frame pointers elsewhere. The
+	// tables are built when a process is first met and after it execs.
+	NativeUnwind bool
+	// UnwindTableBytes bounds the tables held in the kernel; 0 means
+	// DefaultUnwindTableBytes.
+	UnwindTableBytes int64
 	// ProcFS is where procfs is mounted; "" means /proc.
 	ProcFS string
 }
@@ -86,6 +98,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.OffCPUSampling == 0 {
 		o.OffCPUSampling = 1
+	}
+	if o.UnwindTableBytes == 0 {
+		o.UnwindTableBytes = DefaultUnwindTableBytes
 	}
 	return o
 }

@@ -54,7 +54,7 @@ func (s *Session) Read() (*Window, error) {
 // counterNames gives each object's counters index names, in the order of
 // the enum in its C source.
 var counterNames = map[string][]string{
-	"oncpu":   {"samples", "idle", "map_full", "user_stack_lost", "kernel_stack_lost"},
+	"oncpu":   {"samples", "idle", "map_full", "user_stack_lost", "kernel_stack_lost", "native_walks", "native_cut"},
 	"offcpu":  {"switches", "recorded", "short", "start_full", "map_full", "user_stack_lost", "kernel_stack_lost", "unsampled"},
 	"faults":  {"faults", "map_full", "user_stack_lost"},
 	"runqlat": {"events", "start_full", "map_full"},

@@ -57,6 +57,11 @@ type Session struct {
 	// lifecycleDone is waited for by Close, so that no goroutine of the
 	// session outlives it (the loader-delay timers check done instead).
 	lifecycleDone sync.WaitGroup
+	// unwind feeds the on-CPU program's .eh_frame walker (NativeUnwind);
+	// nil without it. unwindMu serialises it: processes are added from
+	// Read and from the loader-delay timers.
+	unwindMu sync.Mutex
+	unwind   *unwinder
 }
 
 // symbolCacheBytes bounds the parsed binaries the symbolizer keeps: with
@@ -70,7 +75,7 @@ const generations = 3
 
 // sharedMaps are created once and handed to every object that declares
 // them, so that one pid filter and one set of stack maps serve all.
-var sharedMaps = slices.Concat([]string{"target_pids", "target_cgroups", "epoch"}, stackMapNames[:], overflowMapNames[:])
+var sharedMaps = slices.Concat([]string{"target_pids", "target_cgroups", "epoch"}, stackMapNames[:], overflowMapNames[:], nativeMapNames[:])
 
 // Start loads and attaches the chosen collectors.
 func Start(opts Options) (*Session, error) {
@@ -102,6 +107,9 @@ func Start(opts Options) (*Session, error) {
 	if err := s.load(); err != nil {
 		s.Close()
 		return nil, err
+	}
+	if coll := s.objs[string(OnCPU)]; opts.NativeUnwind && coll != nil {
+		s.unwind = newUnwinder(coll.Maps["unwind_tables"], coll.Maps["unwind_procs"], opts.UnwindTableBytes)
 	}
 	for _, pid := range opts.PIDs {
 		s.watch(uint32(pid))
@@ -201,6 +209,7 @@ func (s *Session) configure(spec *ebpf.CollectionSpec) error {
 		set("sample_every", uint32(s.opts.OffCPUSampling)),
 		set("with_stacks", s.opts.FaultStacks),
 		set("follow_children", s.opts.FollowChildren),
+		set("native_unwind", s.opts.NativeUnwind),
 	)
 }
 
@@ -266,6 +275,9 @@ func (s *Session) followLifecycle() {
 				s.exited = append(s.exited, tgid)
 			}
 			s.watchMu.Unlock()
+			// Its mappings go from the walker at once: a process that
+			// reuses the pid must not be walked through them.
+			s.removeUnwind(tgid)
 		}
 	}
 }
@@ -286,7 +298,30 @@ func (s *Session) watch(tgid uint32) {
 		s.watchMu.Lock()
 		delete(s.watched, tgid)
 		s.watchMu.Unlock()
+		return
 	}
+	s.addUnwind(tgid)
+}
+
+// removeUnwind forgets an exited process's mappings in the walker.
+func (s *Session) removeUnwind(tgid uint32) {
+	if s.unwind == nil {
+		return
+	}
+	s.unwindMu.Lock()
+	defer s.unwindMu.Unlock()
+	s.unwind.procs.Delete(tgid)
+}
+
+// addUnwind describes a process's mappings to the .eh_frame walker, when
+// the session walks by tables. A process gone meanwhile is skipped.
+func (s *Session) addUnwind(tgid uint32) {
+	if s.unwind == nil {
+		return
+	}
+	s.unwindMu.Lock()
+	defer s.unwindMu.Unlock()
+	s.unwind.addProcess(int(tgid))
 }
 
 // rewatch takes a fresh snapshot of a process's mappings, and says
@@ -315,6 +350,7 @@ func (s *Session) rewatch(tgid uint32) bool {
 		}
 		return false
 	}
+	s.addUnwind(tgid)
 	return true
 }
 

@@ -66,14 +66,19 @@ type stackEntry struct {
 }
 
 // overflowID marks a stack id of the overflow map (OVERFLOW_ID in
-// c/stacks.h).
-const overflowID = 0x40000000
+// c/stacks.h), nativeID one walked by .eh_frame tables, in the native
+// maps (NATIVE_ID in c/unwind.h).
+const (
+	overflowID = 0x40000000
+	nativeID   = 0x20000000
+)
 
 // The stack maps' names by epoch modulo generations, named once rather
 // than at each of a read's hundreds of lookups.
 var (
 	stackMapNames    = [generations]string{"stacks0", "stacks1", "stacks2"}
 	overflowMapNames = [generations]string{"overflow0", "overflow1", "overflow2"}
+	nativeMapNames   = [generations]string{"natstacks0", "natstacks1", "natstacks2"}
 )
 
 func stackMap(maps map[string]*ebpf.Map, epoch uint32) *ebpf.Map {
@@ -95,6 +100,9 @@ func (s *Session) takeStack(epoch uint32, id int32) ([]uint64, bool) {
 	ref := stackRef{epoch, id}
 	if pcs, ok := s.taken[ref]; ok {
 		return pcs, pcs != nil
+	}
+	if id&nativeID != 0 {
+		return s.takeNativeStack(ref)
 	}
 	m := stackMap(s.shared, epoch)
 	if id&overflowID != 0 {
@@ -120,6 +128,24 @@ func (s *Session) takeStack(epoch uint32, id int32) ([]uint64, bool) {
 	return pcs, true
 }
 
+// takeNativeStack reads a stack the .eh_frame walker stored, as takeStack
+// reads the kernel's: taken out of its epoch's map and kept in s.taken.
+func (s *Session) takeNativeStack(ref stackRef) ([]uint64, bool) {
+	m := s.shared[nativeMapNames[ref.epoch%generations]]
+	if m == nil {
+		s.taken[ref] = nil
+		return nil, false
+	}
+	var st oncpuEhwState
+	if err := m.LookupAndDelete(uint32(ref.id), &st); err != nil || st.Len == 0 {
+		s.taken[ref] = nil
+		return nil, false
+	}
+	pcs := append([]uint64(nil), st.Pcs[:min(int(st.Len), len(st.Pcs))]...)
+	s.taken[ref] = pcs
+	return pcs, true
+}
+
 func countsMap(coll *ebpf.Collection, name string, epoch uint32) *ebpf.Map {
 	return coll.Maps[fmt.Sprintf("%s%d", name, epoch%generations)]
 }
@@ -136,7 +162,10 @@ func (s *Session) readStacks(w *Window) (missing uint64, err error) {
 		if pending, err = s.parkStacks(e - 2); err != nil {
 			return 0, fmt.Errorf("bpf: keeping the stacks of long waits: %w", err)
 		}
-		for _, m := range []*ebpf.Map{stackMap(s.shared, e-2), overflowMap(s.shared, e-2)} {
+		for _, m := range []*ebpf.Map{stackMap(s.shared, e-2), overflowMap(s.shared, e-2), s.shared[nativeMapNames[(e-2)%generations]]} {
+			if m == nil {
+				continue
+			}
 			if err := clearMap(m); err != nil {
 				return 0, fmt.Errorf("bpf: clearing stack map: %w", err)
 			}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/perfhound/perfhound/bpf/ehframe"
 	"github.com/perfhound/perfhound/bpf/ehframe/ehtest"
+	"github.com/perfhound/perfhound/internal/testproc"
 )
 
 // TestUnwindWalkLive runs c/unwind.h's walker in the kernel on a stripped
@@ -355,4 +356,55 @@ func waitBlockedInRead(t *testing.T, pid int) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	t.Fatalf("process %d never blocked reading its input", pid)
+}
+
+// TestOnCPUNativeUnwind runs the on-CPU collector with NativeUnwind on a
+// program built without frame pointers, calling through libc (no frame
+// pointers either) back into itself: at least 95% of its samples' stacks
+// reach main and _start, symbolized, where the frame-pointer walk of the
+// same program loses its callers.
+func TestOnCPUNativeUnwind(t *testing.T) {
+	requireCollectors(t, OnCPU)
+	named, _ := ehtest.Build(t, t.TempDir())
+	pid := ehtest.Start(t, named, "spin").Process.Pid
+
+	for _, native := range []bool{true, false} {
+		s := startSession(t, Options{Collectors: []Collector{OnCPU}, PIDs: []int{pid}, NativeUnwind: native})
+		read(t, s) // a window from here on: the subject's mappings are known
+		// Bounded by the subject's CPU time, not by the clock: 0.5 s of it
+		// is about 50 samples at DiagnoseFrequency.
+		start := testproc.OnCPU(pid)
+		deadline := time.Now().Add(60 * time.Second)
+		for testproc.OnCPU(pid)-start < 500*time.Millisecond && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		w := read(t, s)
+		s.Close()
+		checkProfile(t, w.OnCPU)
+		var total, full int64
+		for _, smp := range pidSamples(w.OnCPU, pid) {
+			var names []string
+			for _, l := range smp.Location {
+				for _, ln := range l.Line {
+					names = append(names, ln.Function.Name)
+				}
+			}
+			chain := strings.Join(names, " ")
+			total += smp.Value[0]
+			if strings.Contains(chain, " main ") && strings.HasSuffix(chain, "_start") {
+				full += smp.Value[0]
+			}
+		}
+		t.Logf("native %v: %d of %d samples through main to _start; counters: walks %d, cut %d, user stacks lost %d",
+			native, full, total, w.Counters["oncpu.native_walks"], w.Counters["oncpu.native_cut"], w.Counters["oncpu.user_stack_lost"])
+		if total < 20 {
+			t.Fatalf("native %v: %d samples of the subject", native, total)
+		}
+		switch {
+		case native && full*100 < 95*total:
+			t.Errorf("with tables: %d of %d samples reach main and _start, want 95%%", full, total)
+		case !native && full*2 > total:
+			t.Errorf("by frame pointers: %d of %d samples reach main and _start: the subject is not the test it should be", full, total)
+		}
+	}
 }

@@ -45,6 +45,9 @@ type unwindwalkEhwState struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	unwindwalkMapNatstacks0    = "natstacks0"
+	unwindwalkMapNatstacks1    = "natstacks1"
+	unwindwalkMapNatstacks2    = "natstacks2"
 	unwindwalkMapTargetCgroups = "target_cgroups"
 	unwindwalkMapTargetPids    = "target_pids"
 	unwindwalkMapUnwindProcs   = "unwind_procs"
@@ -106,6 +109,9 @@ type unwindwalkProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type unwindwalkMapSpecs struct {
+	Natstacks0    *ebpf.MapSpec `ebpf:"natstacks0"`
+	Natstacks1    *ebpf.MapSpec `ebpf:"natstacks1"`
+	Natstacks2    *ebpf.MapSpec `ebpf:"natstacks2"`
 	TargetCgroups *ebpf.MapSpec `ebpf:"target_cgroups"`
 	TargetPids    *ebpf.MapSpec `ebpf:"target_pids"`
 	UnwindProcs   *ebpf.MapSpec `ebpf:"unwind_procs"`
@@ -143,6 +149,9 @@ func (o *unwindwalkObjects) Close() error {
 //
 // It can be passed to loadUnwindwalkObjects or ebpf.CollectionSpec.LoadAndAssign.
 type unwindwalkMaps struct {
+	Natstacks0    *ebpf.Map `ebpf:"natstacks0"`
+	Natstacks1    *ebpf.Map `ebpf:"natstacks1"`
+	Natstacks2    *ebpf.Map `ebpf:"natstacks2"`
 	TargetCgroups *ebpf.Map `ebpf:"target_cgroups"`
 	TargetPids    *ebpf.Map `ebpf:"target_pids"`
 	UnwindProcs   *ebpf.Map `ebpf:"unwind_procs"`
@@ -153,6 +162,9 @@ type unwindwalkMaps struct {
 
 func (m *unwindwalkMaps) Close() error {
 	return _UnwindwalkClose(
+		m.Natstacks0,
+		m.Natstacks1,
+		m.Natstacks2,
 		m.TargetCgroups,
 		m.TargetPids,
 		m.UnwindProcs,

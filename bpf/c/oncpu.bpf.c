@@ -4,6 +4,7 @@
  * every CPU, counting samples per thread and user+kernel stack.
  */
 #include "stacks.h"
+#include "unwind.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -13,10 +14,16 @@ enum {
 	ONCPU_MAP_FULL,     /* samples dropped: the counts map was full */
 	ONCPU_USER_STACK_LOST,
 	ONCPU_KERNEL_STACK_LOST,
+	ONCPU_NATIVE_WALKS,    /* user stacks walked by tables */
+	ONCPU_NATIVE_CUT,      /* of those, cut before the outermost frame */
 	ONCPU_COUNTERS,
 };
 
 DEFINE_COUNTERS(ONCPU_COUNTERS);
+
+/* Walk user stacks by .eh_frame tables where the process has them
+ * (unwind.h), by frame pointers elsewhere. Set by the loader. */
+const volatile bool native_unwind = false;
 DEFINE_COUNTS(oncpu_counts, __u64, 16384);
 
 static __always_inline void add_sample(__u32 g, struct stack_key *key)
@@ -59,7 +66,20 @@ int on_cpu(struct bpf_perf_event_data *ctx)
 	key.tgid = tgid;
 	key.tid = tid;
 	key.stack_epoch = g;
-	key.user_stack = STACK_ID(get_stack(ctx, g, BPF_F_USER_STACK), ONCPU_USER_STACK_LOST);
+	if (native_unwind && bpf_map_lookup_elem(&unwind_procs, &tgid)) {
+		struct ehw_state *st = unwind_user(tgid);
+		long nid = -EFAULT;
+
+		if (st && st->len > 0) {
+			count(ONCPU_NATIVE_WALKS);
+			if (st->cut != UNWIND_COMPLETE)
+				count(ONCPU_NATIVE_CUT);
+			nid = native_store(g, st);
+		}
+		key.user_stack = STACK_ID(nid, ONCPU_USER_STACK_LOST);
+	} else {
+		key.user_stack = STACK_ID(get_stack(ctx, g, BPF_F_USER_STACK), ONCPU_USER_STACK_LOST);
+	}
 	key.kernel_stack = STACK_ID(get_stack(ctx, g, 0), ONCPU_KERNEL_STACK_LOST);
 	set_names(&key, (struct task_struct *)bpf_get_current_task());
 	add_sample(g, &key);

@@ -119,6 +119,21 @@ struct {
 	__type(value, struct ehw_state);
 } unwind_scratch SEC(".maps");
 
+/*
+ * A collector's walked stacks, by epoch as its frame-pointer stacks are
+ * (stacks.h): an id (NATIVE_ID with a hash of the frames) to the walk.
+ */
+#define NATIVE_ID 0x20000000
+#define NATIVE_STACK_ENTRIES 2048
+
+#define DEFINE_NATIVE_MAP(name)                               \
+	struct {                                              \
+		__uint(type, BPF_MAP_TYPE_HASH);              \
+		__uint(max_entries, NATIVE_STACK_ENTRIES);    \
+		__type(key, __u32);                           \
+		__type(value, struct ehw_state);              \
+	} name SEC(".maps")
+
 /* Signal frame: the ucontext's general registers (struct sigcontext_64). */
 #define SIG_MCONTEXT 40
 #define SIG_RBP (10 * 8)
@@ -310,6 +325,44 @@ static __always_inline struct ehw_state *unwind_user(__u32 tgid)
 	st->bp_known = 1;
 	bpf_loop(UNWIND_MAX_FRAMES + 1, unwind_step, NULL, 0);
 	return st;
+}
+
+DEFINE_NATIVE_MAP(natstacks0);
+DEFINE_NATIVE_MAP(natstacks1);
+DEFINE_NATIVE_MAP(natstacks2);
+
+/*
+ * native_store keeps a walk in epoch e's map and returns its id, or
+ * -EEXIST when another walk holds its id (a hash collision) or the map is
+ * full: callers count it lost, never give it another stack's frames.
+ */
+static __always_inline long native_store(__u32 e, struct ehw_state *st)
+{
+	__u32 g = e % 3, h = 2166136261u, id;
+	struct ehw_state *old;
+	void *m;
+
+	for (int i = 0; i < UNWIND_MAX_FRAMES; i++) {
+		if (i >= st->len)
+			break;
+		__u64 pc = st->pcs[i];
+		h = (h ^ (__u32)pc) * 16777619u;
+		h = (h ^ (__u32)(pc >> 32)) * 16777619u;
+	}
+	id = NATIVE_ID | (h & (NATIVE_ID - 1));
+	m = g == 0 ? (void *)&natstacks0 : g == 1 ? (void *)&natstacks1 : (void *)&natstacks2;
+	if (bpf_map_update_elem(m, &id, st, BPF_NOEXIST) == 0)
+		return id;
+	old = bpf_map_lookup_elem(m, &id);
+	if (!old || old->len != st->len)
+		return -17; /* EEXIST */
+	for (int i = 0; i < UNWIND_MAX_FRAMES; i++) {
+		if (i >= st->len)
+			break;
+		if (old->pcs[i] != st->pcs[i])
+			return -17;
+	}
+	return id;
 }
 
 #endif
