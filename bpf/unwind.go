@@ -134,18 +134,29 @@ func (u *unwinder) loadTable(t *ehframe.Table) (uint32, error) {
 }
 
 // addProcess describes pid's executable file mappings to the walker,
-// compiling and loading the tables of objects not seen before. It
-// returns how many mappings have a table, and how many more were left
-// out past the walker's UNWIND_MAX_MAPPINGS.
+// compiling and loading the tables of objects not seen before, when every
+// one of them has a table. It returns how many mappings it gave the
+// walker (0: the process is left to frame pointers), and how many were
+// past the walker's UNWIND_MAX_MAPPINGS.
 func (u *unwinder) addProcess(pid int) (mapped, left int, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
 	if err != nil {
 		return 0, 0, err
 	}
 	var proc unwindwalkEhwProc
+	uncovered := 0 // executable mappings without a table
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
-		if len(f) < 6 || !strings.Contains(f[1], "x") || !strings.HasPrefix(f[5], "/") {
+		if len(f) < 5 || !strings.Contains(f[1], "x") {
+			continue
+		}
+		if len(f) < 6 || !strings.HasPrefix(f[5], "/") {
+			// Anonymous executable memory: JIT code, which keeps frame
+			// pointers where it keeps anything. [vdso] and [vsyscall]
+			// are the kernel's: a sample there costs one frame.
+			if len(f) < 6 || !strings.HasPrefix(f[5], "[v") {
+				uncovered++
+			}
 			continue
 		}
 		if int(proc.N) == len(proc.M) {
@@ -158,6 +169,7 @@ func (u *unwinder) addProcess(pid int) (mapped, left int, err error) {
 		off, _ := strconv.ParseUint(f[2], 16, 64)
 		ef, err := elf.Open(fmt.Sprintf("/proc/%d/root%s", pid, f[5]))
 		if err != nil {
+			uncovered++
 			continue
 		}
 		bias, ok := ehframe.LoadBias(ef, start, off)
@@ -173,11 +185,20 @@ func (u *unwinder) addProcess(pid int) (mapped, left int, err error) {
 		}
 		ef.Close()
 		if o == nil || o.id == 0 {
+			uncovered++
 			continue
 		}
 		m := &proc.M[proc.N]
 		m.Start, m.End, m.Bias, m.Table, m.Len = start, end, bias, o.id, o.len
 		proc.N++
+	}
+	// A process is walked by tables only when all its code has them: a
+	// Go program (its binary has no .eh_frame; Go keeps frame pointers)
+	// or a JIT keeps the kernel's frame-pointer walk, which goes through
+	// its frames where a table walk would stop at the first.
+	if uncovered > 0 || left > 0 || proc.N == 0 {
+		u.procs.Delete(uint32(pid))
+		return 0, left, nil
 	}
 	if err := u.procs.Put(uint32(pid), &proc); err != nil {
 		return 0, 0, fmt.Errorf("unwind_procs: %w", err)

@@ -408,3 +408,26 @@ func TestOnCPUNativeUnwind(t *testing.T) {
 		}
 	}
 }
+
+// TestUnwinderLeavesGoToFramePointers: a Go binary has no .eh_frame (Go
+// keeps frame pointers), so a Go process is not given to the table walker
+// and keeps the kernel's frame-pointer walk, which goes through its frames.
+func TestUnwinderLeavesGoToFramePointers(t *testing.T) {
+	requireCollectors(t, OnCPU)
+	bin := subject(t, "go")
+	cmd := exec.Command(bin, "-mode", "sleep", "-duration", "60s")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	objs := loadWalker(t, cmd.Process.Pid)
+	u := newUnwinder(objs.UnwindTables, objs.UnwindProcs, 64<<20)
+	n, _, err := u.addProcess(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var proc unwindwalkEhwProc
+	if n != 0 || objs.UnwindProcs.Lookup(uint32(cmd.Process.Pid), &proc) == nil {
+		t.Errorf("a Go process: %d mappings given to the walker, want none (frame pointers)", n)
+	}
+}
