@@ -137,9 +137,12 @@ func Watch(ctx context.Context, opts Options) (*observation.Observation, error) 
 	if err := CheckInterval(opts); err != nil {
 		return nil, err
 	}
+	// Stacks by .eh_frame tables where a process's code has them: its
+	// one window is too short to learn a host's processes, so it matters
+	// for a PID or a command, and costs a host's diagnose nothing.
 	wopts := observe.Options{
 		Interval: opts.Interval, EBPF: opts.EBPF, Frequency: opts.Frequency,
-		Env: opts.Env, Stop: opts.Interrupt,
+		NativeUnwind: true, Env: opts.Env, Stop: opts.Interrupt,
 	}
 	var o *observation.Observation
 	var err error

@@ -39,6 +39,10 @@ type Options struct {
 	// OffCPUSampling follows one switch-out in this many (bpf.Options);
 	// 0 follows every one, as diagnose does.
 	OffCPUSampling int
+	// NativeUnwind walks on-CPU user stacks by the .eh_frame tables of
+	// what a process maps, where all its code has them (bpf.Options):
+	// C and C++ built without frame pointers get their callers.
+	NativeUnwind bool
 	// NoEBPF, with EBPF off, is why, as Missing says it: the caller knows
 	// better than "not requested" (a service that does not run here).
 	NoEBPF string
@@ -223,6 +227,7 @@ func (w *Watcher) startEBPF() {
 		Collectors:     running,
 		Frequency:      w.opts.Frequency,
 		OffCPUSampling: w.opts.OffCPUSampling,
+		NativeUnwind:   w.opts.NativeUnwind,
 		PIDs:           pids(w.opts.PID),
 		FollowChildren: w.opts.PID > 0,
 		ProcFS:         w.opts.Env.ProcDir(),
