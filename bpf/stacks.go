@@ -85,6 +85,11 @@ func stackMap(maps map[string]*ebpf.Map, epoch uint32) *ebpf.Map {
 	return maps[stackMapNames[epoch%generations]]
 }
 
+// nativeMap is nil in a session without the .eh_frame walker.
+func nativeMap(maps map[string]*ebpf.Map, epoch uint32) *ebpf.Map {
+	return maps[nativeMapNames[epoch%generations]]
+}
+
 func overflowMap(maps map[string]*ebpf.Map, epoch uint32) *ebpf.Map {
 	return maps[overflowMapNames[epoch%generations]]
 }
@@ -131,7 +136,7 @@ func (s *Session) takeStack(epoch uint32, id int32) ([]uint64, bool) {
 // takeNativeStack reads a stack the .eh_frame walker stored, as takeStack
 // reads the kernel's: taken out of its epoch's map and kept in s.taken.
 func (s *Session) takeNativeStack(ref stackRef) ([]uint64, bool) {
-	m := s.shared[nativeMapNames[ref.epoch%generations]]
+	m := nativeMap(s.shared, ref.epoch)
 	if m == nil {
 		s.taken[ref] = nil
 		return nil, false
@@ -162,7 +167,7 @@ func (s *Session) readStacks(w *Window) (missing uint64, err error) {
 		if pending, err = s.parkStacks(e - 2); err != nil {
 			return 0, fmt.Errorf("bpf: keeping the stacks of long waits: %w", err)
 		}
-		for _, m := range []*ebpf.Map{stackMap(s.shared, e-2), overflowMap(s.shared, e-2), s.shared[nativeMapNames[(e-2)%generations]]} {
+		for _, m := range []*ebpf.Map{stackMap(s.shared, e-2), overflowMap(s.shared, e-2), nativeMap(s.shared, e-2)} {
 			if m == nil {
 				continue
 			}

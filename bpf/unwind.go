@@ -8,8 +8,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -139,22 +137,19 @@ func (u *unwinder) loadTable(t *ehframe.Table) (uint32, error) {
 // walker (0: the process is left to frame pointers), and how many were
 // past the walker's UNWIND_MAX_MAPPINGS.
 func (u *unwinder) addProcess(pid int) (mapped, left int, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
+	maps, err := symbolize.ReadExecMappings(fmt.Sprintf("/proc/%d/maps", pid))
 	if err != nil {
 		return 0, 0, err
 	}
 	var proc unwindwalkEhwProc
 	uncovered := 0 // executable mappings without a table
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 5 || !strings.Contains(f[1], "x") {
-			continue
-		}
-		if len(f) < 6 || !strings.HasPrefix(f[5], "/") {
-			// Anonymous executable memory: JIT code, which keeps frame
-			// pointers where it keeps anything. [vdso] and [vsyscall]
-			// are the kernel's: a sample there costs one frame.
-			if len(f) < 6 || !strings.HasPrefix(f[5], "[v") {
+	for _, mm := range maps {
+		if !strings.HasPrefix(mm.Path, "/") || mm.Deleted {
+			// Anonymous executable memory is JIT code, which keeps frame
+			// pointers where it keeps anything; a deleted file cannot be
+			// read here. [vdso] and [vsyscall] are the kernel's: a sample
+			// there costs one frame.
+			if !strings.HasPrefix(mm.Path, "[v") {
 				uncovered++
 			}
 			continue
@@ -163,19 +158,15 @@ func (u *unwinder) addProcess(pid int) (mapped, left int, err error) {
 			left++
 			continue
 		}
-		lo, hi, _ := strings.Cut(f[0], "-")
-		start, _ := strconv.ParseUint(lo, 16, 64)
-		end, _ := strconv.ParseUint(hi, 16, 64)
-		off, _ := strconv.ParseUint(f[2], 16, 64)
-		ef, err := elf.Open(fmt.Sprintf("/proc/%d/root%s", pid, f[5]))
+		ef, err := elf.Open(fmt.Sprintf("/proc/%d/root%s", pid, mm.Path))
 		if err != nil {
 			uncovered++
 			continue
 		}
-		bias, ok := ehframe.LoadBias(ef, start, off)
+		bias, ok := ehframe.LoadBias(ef, mm.Start, mm.Offset)
 		// The same path in two containers is two files; the same build ID
 		// is one object wherever it is.
-		key := "f:" + f[3] + ":" + f[4]
+		key := fmt.Sprintf("f:%d:%d:%d", mm.DevMajor, mm.DevMinor, mm.Inode)
 		if id := symbolize.BuildID(ef); id != "" {
 			key = "b:" + id
 		}
@@ -189,7 +180,7 @@ func (u *unwinder) addProcess(pid int) (mapped, left int, err error) {
 			continue
 		}
 		m := &proc.M[proc.N]
-		m.Start, m.End, m.Bias, m.Table, m.Len = start, end, bias, o.id, o.len
+		m.Start, m.End, m.Bias, m.Table, m.Len = mm.Start, mm.End, bias, o.id, o.len
 		proc.N++
 	}
 	// A process is walked by tables only when all its code has them: a

@@ -174,3 +174,29 @@ func devOf(dev uint64) (major, minor uint32) {
 	minor = uint32(dev&0xff) | uint32((dev>>12)&^0xff)
 	return major, minor
 }
+
+// ExecMapping is an executable mapping of a process, as the symbolizer
+// reads /proc/PID/maps: for other readers of a process's code (the
+// .eh_frame unwinder), so that the file is parsed one way.
+type ExecMapping struct {
+	Start, End, Offset uint64
+	DevMajor, DevMinor uint32
+	Inode              uint64
+	// Path is the file as the process sees it, without " (deleted)"; ""
+	// for anonymous memory (JIT code), "[vdso]" and the like for the
+	// kernel's.
+	Path    string
+	Deleted bool
+}
+
+// ReadExecMappings parses the executable mappings of a /proc/PID/maps
+// file.
+func ReadExecMappings(path string) ([]ExecMapping, error) {
+	ms, err := readMaps(path)
+	out := make([]ExecMapping, len(ms))
+	for i, m := range ms {
+		out[i] = ExecMapping{Start: m.start, End: m.end, Offset: m.offset, DevMajor: m.devMajor, DevMinor: m.devMinor,
+			Inode: m.inode, Path: m.path, Deleted: m.deleted}
+	}
+	return out, err
+}

@@ -8,15 +8,14 @@ import (
 	"bufio"
 	"debug/elf"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/perfhound/perfhound/bpf/ehframe"
+	"github.com/perfhound/perfhound/bpf/symbolize"
 )
 
 // Source is the subject's C source.
@@ -76,32 +75,25 @@ type Mappings []Mapping
 // ReadMappings reads pid's executable file mappings and their biases.
 func ReadMappings(t testing.TB, pid int) Mappings {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
+	maps, err := symbolize.ReadExecMappings(fmt.Sprintf("/proc/%d/maps", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out Mappings
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 6 || !strings.Contains(f[1], "x") || !strings.HasPrefix(f[5], "/") {
+	for _, mm := range maps {
+		if !strings.HasPrefix(mm.Path, "/") {
 			continue
 		}
-		lo, hi, _ := strings.Cut(f[0], "-")
-		m := Mapping{Path: f[5]}
-		m.Start, _ = strconv.ParseUint(lo, 16, 64)
-		m.End, _ = strconv.ParseUint(hi, 16, 64)
-		off, _ := strconv.ParseUint(f[2], 16, 64)
-		ef, err := elf.Open(f[5])
+		ef, err := elf.Open(mm.Path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		bias, ok := ehframe.LoadBias(ef, m.Start, off)
+		bias, ok := ehframe.LoadBias(ef, mm.Start, mm.Offset)
 		ef.Close()
 		if !ok {
-			t.Fatalf("%s: no executable segment at offset %#x", m.Path, off)
+			t.Fatalf("%s: no executable segment at offset %#x", mm.Path, mm.Offset)
 		}
-		m.Bias = bias
-		out = append(out, m)
+		out = append(out, Mapping{Start: mm.Start, End: mm.End, Bias: bias, Path: mm.Path})
 	}
 	return out
 }
