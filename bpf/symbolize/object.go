@@ -250,6 +250,9 @@ func parseObject(ef *elf.File, f *os.File, key, buildID string, budget int64) *o
 			dbg.Close()
 		}
 	}
+	// A full symbol table (the object's or its debug file's) names every
+	// function; .dynsym names only the exported ones.
+	full := len(raw) > 0
 	if len(raw) == 0 {
 		if raw, textStart, err = functionSymbols(ef, elf.SHT_DYNSYM, budget); err != nil {
 			problems = append(problems, err)
@@ -269,11 +272,14 @@ func parseObject(ef *elf.File, f *os.File, key, buildID string, budget int64) *o
 		}
 	}
 	o.syms, _ = newSymtab(raw)
-	frames, err := functionRanges(ef, budget)
-	if err != nil {
-		problems = append(problems, err)
+	if !full {
+		// Only the functions no symbol names need .eh_frame's ranges.
+		frames, err := functionRanges(ef, budget)
+		if err != nil {
+			problems = append(problems, err)
+		}
+		o.frames = frames
 	}
-	o.frames = frames
 	switch {
 	case o.syms.len() == 0 && o.frames.len() > 0:
 		// Stripped: its functions are named by address (unnamedPrefix).
