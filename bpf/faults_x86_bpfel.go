@@ -13,6 +13,34 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type faultsEhwProc struct {
+	_   structs.HostLayout
+	N   uint32
+	Pad uint32
+	M   [64]struct {
+		_     structs.HostLayout
+		Start uint64
+		End   uint64
+		Bias  uint64
+		Table uint32
+		Len   uint32
+	}
+}
+
+type faultsEhwState struct {
+	_       structs.HostLayout
+	Pc      uint64
+	Sp      uint64
+	Bp      uint64
+	Tgid    uint32
+	Len     uint32
+	Cut     uint8
+	Exact   uint8
+	BpKnown uint8
+	Pad     [5]uint8
+	Pcs     [127]uint64
+}
+
 type faultsStackKey struct {
 	_           structs.HostLayout
 	Tgid        uint32
@@ -34,6 +62,9 @@ const (
 	faultsMapFaultCounts0  = "fault_counts0"
 	faultsMapFaultCounts1  = "fault_counts1"
 	faultsMapFaultCounts2  = "fault_counts2"
+	faultsMapNatstacks0    = "natstacks0"
+	faultsMapNatstacks1    = "natstacks1"
+	faultsMapNatstacks2    = "natstacks2"
 	faultsMapOverflow0     = "overflow0"
 	faultsMapOverflow1     = "overflow1"
 	faultsMapOverflow2     = "overflow2"
@@ -42,9 +73,13 @@ const (
 	faultsMapStacks2       = "stacks2"
 	faultsMapTargetCgroups = "target_cgroups"
 	faultsMapTargetPids    = "target_pids"
+	faultsMapUnwindProcs   = "unwind_procs"
+	faultsMapUnwindScratch = "unwind_scratch"
+	faultsMapUnwindTables  = "unwind_tables"
 	faultsProgPageFault    = "page_fault"
 	faultsVarFilterCgroups = "filter_cgroups"
 	faultsVarFilterPids    = "filter_pids"
+	faultsVarNativeUnwind  = "native_unwind"
 	faultsVarWithStacks    = "with_stacks"
 )
 
@@ -102,6 +137,9 @@ type faultsMapSpecs struct {
 	FaultCounts0  *ebpf.MapSpec `ebpf:"fault_counts0"`
 	FaultCounts1  *ebpf.MapSpec `ebpf:"fault_counts1"`
 	FaultCounts2  *ebpf.MapSpec `ebpf:"fault_counts2"`
+	Natstacks0    *ebpf.MapSpec `ebpf:"natstacks0"`
+	Natstacks1    *ebpf.MapSpec `ebpf:"natstacks1"`
+	Natstacks2    *ebpf.MapSpec `ebpf:"natstacks2"`
 	Overflow0     *ebpf.MapSpec `ebpf:"overflow0"`
 	Overflow1     *ebpf.MapSpec `ebpf:"overflow1"`
 	Overflow2     *ebpf.MapSpec `ebpf:"overflow2"`
@@ -110,6 +148,9 @@ type faultsMapSpecs struct {
 	Stacks2       *ebpf.MapSpec `ebpf:"stacks2"`
 	TargetCgroups *ebpf.MapSpec `ebpf:"target_cgroups"`
 	TargetPids    *ebpf.MapSpec `ebpf:"target_pids"`
+	UnwindProcs   *ebpf.MapSpec `ebpf:"unwind_procs"`
+	UnwindScratch *ebpf.MapSpec `ebpf:"unwind_scratch"`
+	UnwindTables  *ebpf.MapSpec `ebpf:"unwind_tables"`
 }
 
 // faultsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -118,6 +159,7 @@ type faultsMapSpecs struct {
 type faultsVariableSpecs struct {
 	FilterCgroups *ebpf.VariableSpec `ebpf:"filter_cgroups"`
 	FilterPids    *ebpf.VariableSpec `ebpf:"filter_pids"`
+	NativeUnwind  *ebpf.VariableSpec `ebpf:"native_unwind"`
 	WithStacks    *ebpf.VariableSpec `ebpf:"with_stacks"`
 }
 
@@ -146,6 +188,9 @@ type faultsMaps struct {
 	FaultCounts0  *ebpf.Map `ebpf:"fault_counts0"`
 	FaultCounts1  *ebpf.Map `ebpf:"fault_counts1"`
 	FaultCounts2  *ebpf.Map `ebpf:"fault_counts2"`
+	Natstacks0    *ebpf.Map `ebpf:"natstacks0"`
+	Natstacks1    *ebpf.Map `ebpf:"natstacks1"`
+	Natstacks2    *ebpf.Map `ebpf:"natstacks2"`
 	Overflow0     *ebpf.Map `ebpf:"overflow0"`
 	Overflow1     *ebpf.Map `ebpf:"overflow1"`
 	Overflow2     *ebpf.Map `ebpf:"overflow2"`
@@ -154,6 +199,9 @@ type faultsMaps struct {
 	Stacks2       *ebpf.Map `ebpf:"stacks2"`
 	TargetCgroups *ebpf.Map `ebpf:"target_cgroups"`
 	TargetPids    *ebpf.Map `ebpf:"target_pids"`
+	UnwindProcs   *ebpf.Map `ebpf:"unwind_procs"`
+	UnwindScratch *ebpf.Map `ebpf:"unwind_scratch"`
+	UnwindTables  *ebpf.Map `ebpf:"unwind_tables"`
 }
 
 func (m *faultsMaps) Close() error {
@@ -163,6 +211,9 @@ func (m *faultsMaps) Close() error {
 		m.FaultCounts0,
 		m.FaultCounts1,
 		m.FaultCounts2,
+		m.Natstacks0,
+		m.Natstacks1,
+		m.Natstacks2,
 		m.Overflow0,
 		m.Overflow1,
 		m.Overflow2,
@@ -171,6 +222,9 @@ func (m *faultsMaps) Close() error {
 		m.Stacks2,
 		m.TargetCgroups,
 		m.TargetPids,
+		m.UnwindProcs,
+		m.UnwindScratch,
+		m.UnwindTables,
 	)
 }
 
@@ -180,6 +234,7 @@ func (m *faultsMaps) Close() error {
 type faultsVariables struct {
 	FilterCgroups *ebpf.Variable `ebpf:"filter_cgroups"`
 	FilterPids    *ebpf.Variable `ebpf:"filter_pids"`
+	NativeUnwind  *ebpf.Variable `ebpf:"native_unwind"`
 	WithStacks    *ebpf.Variable `ebpf:"with_stacks"`
 }
 

@@ -13,6 +13,34 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type offcpuEhwProc struct {
+	_   structs.HostLayout
+	N   uint32
+	Pad uint32
+	M   [64]struct {
+		_     structs.HostLayout
+		Start uint64
+		End   uint64
+		Bias  uint64
+		Table uint32
+		Len   uint32
+	}
+}
+
+type offcpuEhwState struct {
+	_       structs.HostLayout
+	Pc      uint64
+	Sp      uint64
+	Bp      uint64
+	Tgid    uint32
+	Len     uint32
+	Cut     uint8
+	Exact   uint8
+	BpKnown uint8
+	Pad     [5]uint8
+	Pcs     [127]uint64
+}
+
 type offcpuOffcpuValue struct {
 	_       structs.HostLayout
 	TotalNs uint64
@@ -43,6 +71,9 @@ type offcpuStart struct {
 const (
 	offcpuMapCounters      = "counters"
 	offcpuMapEpoch         = "epoch"
+	offcpuMapNatstacks0    = "natstacks0"
+	offcpuMapNatstacks1    = "natstacks1"
+	offcpuMapNatstacks2    = "natstacks2"
 	offcpuMapOffcpuCounts0 = "offcpu_counts0"
 	offcpuMapOffcpuCounts1 = "offcpu_counts1"
 	offcpuMapOffcpuCounts2 = "offcpu_counts2"
@@ -55,11 +86,15 @@ const (
 	offcpuMapStacks2       = "stacks2"
 	offcpuMapTargetCgroups = "target_cgroups"
 	offcpuMapTargetPids    = "target_pids"
+	offcpuMapUnwindProcs   = "unwind_procs"
+	offcpuMapUnwindScratch = "unwind_scratch"
+	offcpuMapUnwindTables  = "unwind_tables"
 	offcpuProgOffCpu       = "off_cpu"
 	offcpuProgOffCpuFree   = "off_cpu_free"
 	offcpuVarFilterCgroups = "filter_cgroups"
 	offcpuVarFilterPids    = "filter_pids"
 	offcpuVarMinOffcpuNs   = "min_offcpu_ns"
+	offcpuVarNativeUnwind  = "native_unwind"
 	offcpuVarSampleEvery   = "sample_every"
 )
 
@@ -115,6 +150,9 @@ type offcpuProgramSpecs struct {
 type offcpuMapSpecs struct {
 	Counters      *ebpf.MapSpec `ebpf:"counters"`
 	Epoch         *ebpf.MapSpec `ebpf:"epoch"`
+	Natstacks0    *ebpf.MapSpec `ebpf:"natstacks0"`
+	Natstacks1    *ebpf.MapSpec `ebpf:"natstacks1"`
+	Natstacks2    *ebpf.MapSpec `ebpf:"natstacks2"`
 	OffcpuCounts0 *ebpf.MapSpec `ebpf:"offcpu_counts0"`
 	OffcpuCounts1 *ebpf.MapSpec `ebpf:"offcpu_counts1"`
 	OffcpuCounts2 *ebpf.MapSpec `ebpf:"offcpu_counts2"`
@@ -127,6 +165,9 @@ type offcpuMapSpecs struct {
 	Stacks2       *ebpf.MapSpec `ebpf:"stacks2"`
 	TargetCgroups *ebpf.MapSpec `ebpf:"target_cgroups"`
 	TargetPids    *ebpf.MapSpec `ebpf:"target_pids"`
+	UnwindProcs   *ebpf.MapSpec `ebpf:"unwind_procs"`
+	UnwindScratch *ebpf.MapSpec `ebpf:"unwind_scratch"`
+	UnwindTables  *ebpf.MapSpec `ebpf:"unwind_tables"`
 }
 
 // offcpuVariableSpecs contains global variables before they are loaded into the kernel.
@@ -136,6 +177,7 @@ type offcpuVariableSpecs struct {
 	FilterCgroups *ebpf.VariableSpec `ebpf:"filter_cgroups"`
 	FilterPids    *ebpf.VariableSpec `ebpf:"filter_pids"`
 	MinOffcpuNs   *ebpf.VariableSpec `ebpf:"min_offcpu_ns"`
+	NativeUnwind  *ebpf.VariableSpec `ebpf:"native_unwind"`
 	SampleEvery   *ebpf.VariableSpec `ebpf:"sample_every"`
 }
 
@@ -161,6 +203,9 @@ func (o *offcpuObjects) Close() error {
 type offcpuMaps struct {
 	Counters      *ebpf.Map `ebpf:"counters"`
 	Epoch         *ebpf.Map `ebpf:"epoch"`
+	Natstacks0    *ebpf.Map `ebpf:"natstacks0"`
+	Natstacks1    *ebpf.Map `ebpf:"natstacks1"`
+	Natstacks2    *ebpf.Map `ebpf:"natstacks2"`
 	OffcpuCounts0 *ebpf.Map `ebpf:"offcpu_counts0"`
 	OffcpuCounts1 *ebpf.Map `ebpf:"offcpu_counts1"`
 	OffcpuCounts2 *ebpf.Map `ebpf:"offcpu_counts2"`
@@ -173,12 +218,18 @@ type offcpuMaps struct {
 	Stacks2       *ebpf.Map `ebpf:"stacks2"`
 	TargetCgroups *ebpf.Map `ebpf:"target_cgroups"`
 	TargetPids    *ebpf.Map `ebpf:"target_pids"`
+	UnwindProcs   *ebpf.Map `ebpf:"unwind_procs"`
+	UnwindScratch *ebpf.Map `ebpf:"unwind_scratch"`
+	UnwindTables  *ebpf.Map `ebpf:"unwind_tables"`
 }
 
 func (m *offcpuMaps) Close() error {
 	return _OffcpuClose(
 		m.Counters,
 		m.Epoch,
+		m.Natstacks0,
+		m.Natstacks1,
+		m.Natstacks2,
 		m.OffcpuCounts0,
 		m.OffcpuCounts1,
 		m.OffcpuCounts2,
@@ -191,6 +242,9 @@ func (m *offcpuMaps) Close() error {
 		m.Stacks2,
 		m.TargetCgroups,
 		m.TargetPids,
+		m.UnwindProcs,
+		m.UnwindScratch,
+		m.UnwindTables,
 	)
 }
 
@@ -201,6 +255,7 @@ type offcpuVariables struct {
 	FilterCgroups *ebpf.Variable `ebpf:"filter_cgroups"`
 	FilterPids    *ebpf.Variable `ebpf:"filter_pids"`
 	MinOffcpuNs   *ebpf.Variable `ebpf:"min_offcpu_ns"`
+	NativeUnwind  *ebpf.Variable `ebpf:"native_unwind"`
 	SampleEvery   *ebpf.Variable `ebpf:"sample_every"`
 }
 

@@ -71,10 +71,11 @@ type Options struct {
 	OffCPUSampling int
 	// FaultStacks records the user stack of every page fault.
 	FaultStacks bool
-	// NativeUnwind walks the on-CPU samples' user stacks by the .eh_frame
-	// tables of the objects each watched process maps (c/unwind.h), for
-	// code built without frame pointers; frame pointers elsewhere. The
-	// tables are built when a process is first met and after it execs.
+	// NativeUnwind walks user stacks (on-CPU samples, off-CPU waits and,
+	// with FaultStacks, page faults) by the .eh_frame tables of the
+	// objects each watched process maps (c/unwind.h), for code built
+	// without frame pointers; frame pointers elsewhere. The tables are
+	// built when a process is first met and after it execs.
 	NativeUnwind bool
 	// UnwindTableBytes bounds the tables held in the kernel; 0 means
 	// DefaultUnwindTableBytes.

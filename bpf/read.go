@@ -55,8 +55,8 @@ func (s *Session) Read() (*Window, error) {
 // the enum in its C source.
 var counterNames = map[string][]string{
 	"oncpu":   {"samples", "idle", "map_full", "user_stack_lost", "kernel_stack_lost", "native_walks", "native_cut"},
-	"offcpu":  {"switches", "recorded", "short", "start_full", "map_full", "user_stack_lost", "kernel_stack_lost", "unsampled"},
-	"faults":  {"faults", "map_full", "user_stack_lost"},
+	"offcpu":  {"switches", "recorded", "short", "start_full", "map_full", "user_stack_lost", "kernel_stack_lost", "unsampled", "native_walks", "native_cut"},
+	"faults":  {"faults", "map_full", "user_stack_lost", "native_walks", "native_cut"},
 	"runqlat": {"events", "start_full", "map_full"},
 	"biolat":  {"completed", "errors", "start_full", "map_full", "no_issue"},
 	"tcp":     {"events", "sock_full", "map_full"},

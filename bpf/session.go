@@ -75,7 +75,12 @@ const generations = 3
 
 // sharedMaps are created once and handed to every object that declares
 // them, so that one pid filter and one set of stack maps serve all.
-var sharedMaps = slices.Concat([]string{"target_pids", "target_cgroups", "epoch"}, stackMapNames[:], overflowMapNames[:], nativeMapNames[:])
+var sharedMaps = slices.Concat([]string{"target_pids", "target_cgroups", "epoch"}, stackMapNames[:], overflowMapNames[:],
+	nativeMapNames[:], unwindMaps[:2])
+
+// unwindMaps are c/unwind.h's: the tables and process mappings the
+// walkers of all collectors share, and each object's scratch.
+var unwindMaps = [...]string{"unwind_tables", "unwind_procs", "unwind_scratch"}
 
 // Start loads and attaches the chosen collectors.
 func Start(opts Options) (*Session, error) {
@@ -108,8 +113,8 @@ func Start(opts Options) (*Session, error) {
 		s.Close()
 		return nil, err
 	}
-	if coll := s.objs[string(OnCPU)]; opts.NativeUnwind && coll != nil {
-		s.unwind = newUnwinder(coll.Maps["unwind_tables"], coll.Maps["unwind_procs"], opts.UnwindTableBytes)
+	if opts.NativeUnwind && s.shared["unwind_procs"] != nil {
+		s.unwind = newUnwinder(s.shared["unwind_tables"], s.shared["unwind_procs"], opts.UnwindTableBytes)
 	}
 	for _, pid := range opts.PIDs {
 		s.watch(uint32(pid))
@@ -192,8 +197,17 @@ func (s *Session) load() error {
 	return nil
 }
 
-// configure sets an object's load-time constants that it declares.
+// configure sets an object's load-time constants that it declares, and
+// shrinks the walker's maps to one entry when it is off: its process
+// list and walked stacks are preallocated, about 15 MiB of kernel memory.
 func (s *Session) configure(spec *ebpf.CollectionSpec) error {
+	if !s.opts.NativeUnwind {
+		for _, name := range slices.Concat(unwindMaps[:], nativeMapNames[:]) {
+			if ms := spec.Maps[name]; ms != nil {
+				ms.MaxEntries = 1
+			}
+		}
+	}
 	set := func(name string, v any) error {
 		if vs, ok := spec.Variables[name]; ok {
 			if err := vs.Set(v); err != nil {

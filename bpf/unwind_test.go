@@ -19,6 +19,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
+	"github.com/google/pprof/profile"
 	"golang.org/x/sys/unix"
 
 	"github.com/perfhound/perfhound/bpf/ehframe"
@@ -51,7 +52,7 @@ func TestUnwindWalkLive(t *testing.T) {
 		if w.Cut == uint8(ehframe.Complete) {
 			complete++
 		}
-		if strings.Contains(chain, "spin_alloca spin_outer") && strings.HasSuffix(chain, "main _start") {
+		if strings.Contains(chain, "work_alloca work_outer") && strings.HasSuffix(chain, "main _start") {
 			throughMain++
 			if i == 0 {
 				t.Logf("walk 0 (%d frames), the program's: %s", w.Len, chain)
@@ -358,55 +359,100 @@ func waitBlockedInRead(t *testing.T, pid int) {
 	t.Fatalf("process %d never blocked reading its input", pid)
 }
 
-// TestOnCPUNativeUnwind runs the on-CPU collector with NativeUnwind on a
-// program built without frame pointers, calling through libc (no frame
-// pointers either) back into itself: at least 95% of its samples' stacks
-// reach main and _start, symbolized, where the frame-pointer walk of the
-// same program loses its callers.
-func TestOnCPUNativeUnwind(t *testing.T) {
-	requireCollectors(t, OnCPU)
+// TestNativeUnwindCollectors runs each stack collector with NativeUnwind
+// on a program built without frame pointers whose work is in libc (no
+// frame pointers either): on CPU sorting with qsort, which calls back into
+// it; off CPU sleeping in clock_nanosleep; faulting in memset. With tables
+// at least 95% of its stacks reach main and _start, symbolized, where the
+// frame-pointer walk of the same program loses its callers. Each run is
+// bounded by what the kernel counts of the subject's work (its CPU time,
+// its voluntary switches, its page faults), not by the clock.
+func TestNativeUnwindCollectors(t *testing.T) {
 	named, _ := ehtest.Build(t, t.TempDir())
-	pid := ehtest.Start(t, named, "spin").Process.Pid
-
-	for _, native := range []bool{true, false} {
-		s := startSession(t, Options{Collectors: []Collector{OnCPU}, PIDs: []int{pid}, NativeUnwind: native})
-		read(t, s) // a window from here on: the subject's mappings are known
-		// Bounded by the subject's CPU time, not by the clock: 0.5 s of it
-		// is about 50 samples at DiagnoseFrequency.
-		start := testproc.OnCPU(pid)
-		deadline := time.Now().Add(60 * time.Second)
-		for testproc.OnCPU(pid)-start < 500*time.Millisecond && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		w := read(t, s)
-		s.Close()
-		checkProfile(t, w.OnCPU)
-		var total, full int64
-		for _, smp := range pidSamples(w.OnCPU, pid) {
-			var names []string
-			for _, l := range smp.Location {
-				for _, ln := range l.Line {
-					names = append(names, ln.Function.Name)
+	for _, c := range []struct {
+		collector Collector
+		mode      string
+		progress  func(pid int) int64 // what the kernel counts of the subject's work
+		enough    int64
+		profile   func(*Window) *profile.Profile
+		value     int // the sample value counted: samples, waits, faults
+	}{
+		{OnCPU, "spin", func(pid int) int64 { return int64(testproc.OnCPU(pid)) }, int64(500 * time.Millisecond), // about 50 samples
+			func(w *Window) *profile.Profile { return w.OnCPU }, 0},
+		{OffCPU, "sleep", voluntarySwitches, 300,
+			func(w *Window) *profile.Profile { return w.OffCPU }, 1},
+		{PageFaults, "fault", minorFaults, 3000,
+			func(w *Window) *profile.Profile { return w.PageFaults }, 0},
+	} {
+		t.Run(string(c.collector), func(t *testing.T) {
+			requireCollectors(t, c.collector)
+			pid := ehtest.Start(t, named, c.mode).Process.Pid
+			for _, native := range []bool{true, false} {
+				s := startSession(t, Options{Collectors: []Collector{c.collector}, PIDs: []int{pid}, NativeUnwind: native, FaultStacks: true})
+				read(t, s) // a window from here on: the subject's mappings are known
+				start := c.progress(pid)
+				deadline := time.Now().Add(60 * time.Second)
+				for c.progress(pid)-start < c.enough && time.Now().Before(deadline) {
+					time.Sleep(20 * time.Millisecond)
+				}
+				w := read(t, s)
+				s.Close()
+				p := c.profile(w)
+				checkProfile(t, p)
+				var total, full int64
+				for _, smp := range pidSamples(p, pid) {
+					var names []string
+					for _, l := range smp.Location {
+						for _, ln := range l.Line {
+							names = append(names, ln.Function.Name)
+						}
+					}
+					chain := strings.Join(names, " ")
+					total += smp.Value[c.value]
+					if strings.Contains(chain, " main ") && strings.HasSuffix(chain, "_start") {
+						full += smp.Value[c.value]
+					}
+				}
+				k := string(c.collector)
+				t.Logf("native %v: %d of %d through main to _start; counters: walks %d, cut %d, user stacks lost %d",
+					native, full, total, w.Counters[k+".native_walks"], w.Counters[k+".native_cut"], w.Counters[k+".user_stack_lost"])
+				if total < 20 {
+					t.Fatalf("native %v: %d of the subject's %s", native, total, p.SampleType[c.value].Type)
+				}
+				switch {
+				case native && full*100 < 95*total:
+					t.Errorf("with tables: %d of %d reach main and _start, want 95%%", full, total)
+				case !native && full*2 > total:
+					t.Errorf("by frame pointers: %d of %d reach main and _start: the subject is not the test it should be", full, total)
 				}
 			}
-			chain := strings.Join(names, " ")
-			total += smp.Value[0]
-			if strings.Contains(chain, " main ") && strings.HasSuffix(chain, "_start") {
-				full += smp.Value[0]
-			}
-		}
-		t.Logf("native %v: %d of %d samples through main to _start; counters: walks %d, cut %d, user stacks lost %d",
-			native, full, total, w.Counters["oncpu.native_walks"], w.Counters["oncpu.native_cut"], w.Counters["oncpu.user_stack_lost"])
-		if total < 20 {
-			t.Fatalf("native %v: %d samples of the subject", native, total)
-		}
-		switch {
-		case native && full*100 < 95*total:
-			t.Errorf("with tables: %d of %d samples reach main and _start, want 95%%", full, total)
-		case !native && full*2 > total:
-			t.Errorf("by frame pointers: %d of %d samples reach main and _start: the subject is not the test it should be", full, total)
+		})
+	}
+}
+
+// voluntarySwitches is how often pid's main thread left the CPU to wait.
+func voluntarySwitches(pid int) int64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n
 		}
 	}
+	return 0
+}
+
+// minorFaults is pid's minor page faults so far (/proc/PID/stat's
+// minflt, after the command's parenthesised name).
+func minorFaults(pid int) int64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	_, rest, _ := bytes.Cut(b, []byte(") "))
+	f := strings.Fields(string(rest))
+	if len(f) < 8 {
+		return 0
+	}
+	n, _ := strconv.ParseInt(f[7], 10, 64)
+	return n
 }
 
 // TestUnwinderLeavesGoToFramePointers: a Go binary has no .eh_frame (Go

@@ -14,6 +14,8 @@ enum {
 	FAULTS_SEEN,       /* faults of watched tasks */
 	FAULTS_MAP_FULL,   /* faults dropped: counts map full */
 	FAULTS_USER_STACK_LOST,
+	FAULTS_NATIVE_WALKS, /* user stacks walked by tables */
+	FAULTS_NATIVE_CUT,   /* of those, cut before the outermost frame */
 	FAULTS_COUNTERS,
 };
 
@@ -25,6 +27,7 @@ int BPF_PROG(page_fault, unsigned long address, struct pt_regs *regs, unsigned l
 {
 	__u64 id = bpf_get_current_pid_tgid(), one = 1, *v;
 	struct stack_key key = { .tgid = id >> 32, .tid = (__u32)id };
+	enum user_walk walk;
 	__u32 g;
 	void *counts;
 
@@ -35,8 +38,10 @@ int BPF_PROG(page_fault, unsigned long address, struct pt_regs *regs, unsigned l
 	key.stack_epoch = g;
 	key.kernel_stack = -1;
 	key.user_stack = -1;
-	if (with_stacks)
-		key.user_stack = STACK_ID(get_stack(ctx, g, BPF_F_USER_STACK), FAULTS_USER_STACK_LOST);
+	if (with_stacks) {
+		key.user_stack = STACK_ID(get_user_stack(ctx, g, key.tgid, &walk), FAULTS_USER_STACK_LOST);
+		COUNT_WALK(walk, FAULTS_NATIVE_WALKS, FAULTS_NATIVE_CUT);
+	}
 	set_names(&key, (struct task_struct *)bpf_get_current_task());
 
 	counts = COUNTS_FOR(fault_counts, g);

@@ -32,6 +32,8 @@ enum {
 	OFFCPU_USER_STACK_LOST,
 	OFFCPU_KERNEL_STACK_LOST,
 	OFFCPU_UNSAMPLED,    /* switch-outs left out by sampling */
+	OFFCPU_NATIVE_WALKS, /* user stacks walked by tables */
+	OFFCPU_NATIVE_CUT,   /* of those, cut before the outermost frame */
 	OFFCPU_COUNTERS,
 };
 
@@ -90,6 +92,7 @@ int BPF_PROG(off_cpu, bool preempt, struct task_struct *prev, struct task_struct
 	/* prev is still current here, so its stacks can be taken. */
 	if (prev_tid != 0 && wanted_current(prev_tgid)) {
 		struct start st = { .ts = now };
+		enum user_walk walk;
 
 		count(OFFCPU_SWITCHES);
 		if (sample_every > 1 && bpf_get_prandom_u32() % sample_every != 0) {
@@ -101,7 +104,10 @@ int BPF_PROG(off_cpu, bool preempt, struct task_struct *prev, struct task_struct
 		st.key.stack_epoch = g;
 		/* Preempted means runnable, whatever the state word says. */
 		st.key.kind = preempt ? 0 : prev_state;
-		st.key.user_stack = STACK_ID(get_stack(ctx, g, BPF_F_USER_STACK), OFFCPU_USER_STACK_LOST);
+		/* prev is current: its user registers are the ones it entered
+		 * the kernel with, where the tables' walk starts. */
+		st.key.user_stack = STACK_ID(get_user_stack(ctx, g, prev_tgid, &walk), OFFCPU_USER_STACK_LOST);
+		COUNT_WALK(walk, OFFCPU_NATIVE_WALKS, OFFCPU_NATIVE_CUT);
 		/*
 		 * A preempted thread waits for a CPU whatever its kernel stack
 		 * says (the interrupt path that preempted it): skip that walk,

@@ -4,7 +4,6 @@
  * every CPU, counting samples per thread and user+kernel stack.
  */
 #include "stacks.h"
-#include "unwind.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -21,9 +20,6 @@ enum {
 
 DEFINE_COUNTERS(ONCPU_COUNTERS);
 
-/* Walk user stacks by .eh_frame tables where the process has them
- * (unwind.h), by frame pointers elsewhere. Set by the loader. */
-const volatile bool native_unwind = false;
 DEFINE_COUNTS(oncpu_counts, __u64, 16384);
 
 static __always_inline void add_sample(__u32 g, struct stack_key *key)
@@ -52,6 +48,7 @@ int on_cpu(struct bpf_perf_event_data *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
 	struct stack_key key = {};
+	enum user_walk walk;
 	__u32 g;
 
 	if (tid == 0) {
@@ -66,20 +63,8 @@ int on_cpu(struct bpf_perf_event_data *ctx)
 	key.tgid = tgid;
 	key.tid = tid;
 	key.stack_epoch = g;
-	if (native_unwind && bpf_map_lookup_elem(&unwind_procs, &tgid)) {
-		struct ehw_state *st = unwind_user(tgid);
-		long nid = -EFAULT;
-
-		if (st && st->len > 0) {
-			count(ONCPU_NATIVE_WALKS);
-			if (st->cut != UNWIND_COMPLETE)
-				count(ONCPU_NATIVE_CUT);
-			nid = native_store(g, st);
-		}
-		key.user_stack = STACK_ID(nid, ONCPU_USER_STACK_LOST);
-	} else {
-		key.user_stack = STACK_ID(get_stack(ctx, g, BPF_F_USER_STACK), ONCPU_USER_STACK_LOST);
-	}
+	key.user_stack = STACK_ID(get_user_stack(ctx, g, tgid, &walk), ONCPU_USER_STACK_LOST);
+	COUNT_WALK(walk, ONCPU_NATIVE_WALKS, ONCPU_NATIVE_CUT);
 	key.kernel_stack = STACK_ID(get_stack(ctx, g, 0), ONCPU_KERNEL_STACK_LOST);
 	set_names(&key, (struct task_struct *)bpf_get_current_task());
 	add_sample(g, &key);

@@ -17,6 +17,7 @@
 #define PERFHOUND_STACKS_H
 
 #include "common.h"
+#include "unwind.h"
 
 #define MAX_STACK_DEPTH 127
 #define STACK_MAP_ENTRIES 8192
@@ -94,6 +95,46 @@ static __always_inline long get_stack(void *ctx, __u32 e, __u64 flags)
 		id = bpf_get_stackid(ctx, &overflow0, flags);
 	return id < 0 ? id : id | OVERFLOW_ID;
 }
+
+/* Walk user stacks by .eh_frame tables where the process has them
+ * (unwind.h), by frame pointers elsewhere. Set by the loader. */
+const volatile bool native_unwind = false;
+
+/* How get_user_stack took a stack, for the collector's counters. */
+enum user_walk {
+	WALK_FRAME_POINTERS,
+	WALK_TABLES,     /* walked by tables to the outermost frame */
+	WALK_TABLES_CUT, /* walked by tables, cut short (unwind_cut) */
+};
+
+/*
+ * get_user_stack records the current task's user stack in epoch e, as
+ * get_stack does: walked by tables when native_unwind is set and the
+ * process tgid has them (its id marked NATIVE_ID), by frame pointers
+ * otherwise. *walk says which.
+ */
+static __always_inline long get_user_stack(void *ctx, __u32 e, __u32 tgid, enum user_walk *walk)
+{
+	struct ehw_state *st;
+
+	*walk = WALK_FRAME_POINTERS;
+	if (!native_unwind || !bpf_map_lookup_elem(&unwind_procs, &tgid))
+		return get_stack(ctx, e, BPF_F_USER_STACK);
+	st = unwind_user(tgid);
+	if (!st || st->len == 0)
+		return -EFAULT; /* a kernel thread: no user stack */
+	*walk = st->cut == UNWIND_COMPLETE ? WALK_TABLES : WALK_TABLES_CUT;
+	return native_store(e, st);
+}
+
+/* COUNT_WALK counts a table walk in a collector's two counters. */
+#define COUNT_WALK(walk, walks, cut)                    \
+	do {                                            \
+		if ((walk) != WALK_FRAME_POINTERS)      \
+			count(walks);                   \
+		if ((walk) == WALK_TABLES_CUT)          \
+			count(cut);                     \
+	} while (0)
 
 /*
  * The stack id as kept in a key: a non-negative id, or -1 for no stack. A

@@ -9,6 +9,7 @@
 //	bpfwatch -duration 10s -freq 99 -out /tmp/w       # the whole host
 //	bpfwatch -pid 1234 -collectors oncpu,offcpu -out /tmp/w
 //	bpfwatch -agent -duration 60s -window 10s      # as the agent collects
+//	bpfwatch -native -pid 1234 -out /tmp/w           # native code without frame pointers
 package main
 
 import (
@@ -48,6 +49,7 @@ func run() error {
 	pids := flag.String("pid", "", "comma-separated pids to watch (default: every process)")
 	collectors := flag.String("collectors", "", "comma-separated collectors (default: all): oncpu,offcpu,runqlat,biolat,tcp,faults")
 	out := flag.String("out", "", "directory to write the last window to (default: nothing written)")
+	native := flag.Bool("native", false, "walk user stacks by .eh_frame tables where a process's code has them (bpf.Options.NativeUnwind)")
 	bpfStats := flag.Bool("bpf-stats", false, "enable kernel BPF run-time statistics and report the programs' cost")
 	cpuProfile := flag.String("cpuprofile", "", "write bpfwatch's own CPU profile to this file")
 	flag.Parse()
@@ -64,7 +66,7 @@ func run() error {
 		defer pprof.StopCPUProfile()
 	}
 
-	opts := bpf.Options{Frequency: *freq, OffCPUSampling: *offSampling}
+	opts := bpf.Options{Frequency: *freq, OffCPUSampling: *offSampling, NativeUnwind: *native}
 	if *agent {
 		opts.Frequency, opts.OffCPUSampling = bpf.AgentFrequency, bpf.AgentOffCPUSampling
 	}

@@ -7,13 +7,14 @@
 // "frames block" is the live walk's subject: main -> block_outer
 // (realigned) -> block_alloca (a frame on rbp) -> raise(SIGUSR1) in libc;
 // the signal's handler -> blocker, which says "ready" and waits in
-// pause(), inside libc, for the test to walk its stack. "frames spin"
-// (below) is the eBPF walker's.
+// pause(), inside libc, for the test to walk its stack. "frames spin",
+// "sleep" and "fault" (below) are the eBPF walker's.
 #include <alloca.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 __attribute__((noinline)) static long leaf(long x) { return x * 2654435761u ^ (x >> 13); }
@@ -79,38 +80,63 @@ __attribute__((noinline)) static long block_outer(int n) {
 	return r + block[5];
 }
 
-// "frames spin" is the on-CPU walk's subject: main -> spin_outer
-// (realigned) -> spin_alloca (a frame on rbp) -> qsort in libc -> cmp ->
-// leaf, over and over, until killed.
+// "frames spin", "frames sleep" and "frames fault" are the eBPF walker's
+// subjects: main -> work_outer (realigned) -> work_alloca (a frame on
+// rbp) -> the mode's work, over and over, until killed. spin: qsort in
+// libc -> cmp -> leaf (on CPU, through libc both ways); sleep: usleep in
+// libc (off CPU in clock_nanosleep); fault: a fresh mapping filled by
+// memset in libc (page faults in it), unmapped again.
 static int cmp(const void *a, const void *b) {
 	long x = *(const long *)a, y = *(const long *)b;
 	sink += leaf(x ^ y);
 	return (x > y) - (x < y);
 }
 
-__attribute__((noinline)) static long spin_alloca(int n) {
+enum mode { SPIN, SLEEP, FAULT };
+
+__attribute__((noinline)) static long work_alloca(enum mode m, int n) {
 	long *v = alloca(n * sizeof(long));
 	for (;;) {
 		for (int i = 0; i < n; i++)
 			v[i] = leaf(i ^ sink);
-		qsort(v, n, sizeof(long), cmp);
+		switch (m) {
+		case SPIN:
+			qsort(v, n, sizeof(long), cmp);
+			break;
+		case SLEEP:
+			usleep(200);
+			break;
+		case FAULT: {
+			size_t len = 64 * 4096;
+			char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (p == MAP_FAILED)
+				abort();
+			memset(p, (int)v[1], len);
+			sink += p[len - 1];
+			munmap(p, len);
+			break;
+		}
+		}
 		sink += v[n / 2];
 	}
 	return sink;
 }
 
-__attribute__((noinline)) static long spin_outer(int n) {
+__attribute__((noinline)) static long work_outer(enum mode m, int n) {
 	_Alignas(64) char block[256];
 	fill(block, n, sizeof block);
-	long r = spin_alloca(n + block[7]);
+	long r = work_alloca(m, n + block[7]);
 	sink = r;
 	return r + block[9];
 }
 
 int main(int argc, char **argv) {
-	if (argc > 1 && strcmp(argv[1], "spin") == 0) {
-		write(1, "ready\n", 6);
-		return (int)spin_outer(4096);
+	static const char *const modes[] = {[SPIN] = "spin", [SLEEP] = "sleep", [FAULT] = "fault"};
+	for (int m = SPIN; argc > 1 && m <= FAULT; m++) {
+		if (strcmp(argv[1], modes[m]) == 0) {
+			write(1, "ready\n", 6);
+			return (int)work_outer((enum mode)m, m == SPIN ? 4096 : 16);
+		}
 	}
 	if (argc > 1 && strcmp(argv[1], "block") == 0) {
 		signal(SIGUSR1, handler);
