@@ -171,7 +171,7 @@ func (u *unwinder) addProcess(pid int) (mapped, left int, err error) {
 			key = "b:" + id
 		}
 		var o *unwindObject
-		if ok {
+		if ok && !isGo(ef) {
 			o = u.object(key, ef)
 		}
 		ef.Close()
@@ -184,9 +184,9 @@ func (u *unwinder) addProcess(pid int) (mapped, left int, err error) {
 		proc.N++
 	}
 	// A process is walked by tables only when all its code has them: a
-	// Go program (its binary has no .eh_frame; Go keeps frame pointers)
-	// or a JIT keeps the kernel's frame-pointer walk, which goes through
-	// its frames where a table walk would stop at the first.
+	// Go program (Go keeps frame pointers; see isGo) or a JIT keeps the
+	// kernel's frame-pointer walk, which goes through its frames where a
+	// table walk would stop at the first.
 	if uncovered > 0 || left > 0 || proc.N == 0 {
 		u.procs.Delete(uint32(pid))
 		return 0, left, nil
@@ -195,4 +195,12 @@ func (u *unwinder) addProcess(pid int) (mapped, left int, err error) {
 		return 0, 0, fmt.Errorf("unwind_procs: %w", err)
 	}
 	return int(proc.N), left, nil
+}
+
+// isGo tells a Go binary by its function table (.gopclntab, kept by
+// strip: the runtime needs it). Its Go code has no .eh_frame, but a cgo
+// binary's has, for its C parts alone: walked by tables, its stacks would
+// stop at the first Go frame.
+func isGo(ef *elf.File) bool {
+	return ef.Section(".gopclntab") != nil
 }

@@ -4,6 +4,7 @@ package bpf
 
 import (
 	"bytes"
+	"debug/elf"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -455,25 +456,48 @@ func minorFaults(pid int) int64 {
 	return n
 }
 
-// TestUnwinderLeavesGoToFramePointers: a Go binary has no .eh_frame (Go
+// TestUnwinderLeavesGoToFramePointers: Go code has no .eh_frame (Go
 // keeps frame pointers), so a Go process is not given to the table walker
-// and keeps the kernel's frame-pointer walk, which goes through its frames.
+// and keeps the kernel's frame-pointer walk, which goes through its
+// frames; a cgo binary too, whose .eh_frame covers its C parts alone.
 func TestUnwinderLeavesGoToFramePointers(t *testing.T) {
 	requireCollectors(t, OnCPU)
-	bin := subject(t, "go")
-	cmd := exec.Command(bin, "-mode", "sleep", "-duration", "60s")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	bins := map[string]string{"go": subject(t, "go")}
+	if _, err := exec.LookPath("gcc"); err == nil {
+		dir := t.TempDir()
+		src := filepath.Join(dir, "main.go")
+		os.WriteFile(src, []byte("package main\n\n// #include <unistd.h>\nimport \"C\"\n\nfunc main() { C.pause() }\n"), 0o644)
+		bins["cgo"] = filepath.Join(dir, "cgo")
+		cmd := exec.Command("go", "build", "-o", bins["cgo"], src)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build (cgo): %v\n%s", err, b)
+		}
+		if ef, err := elf.Open(bins["cgo"]); err != nil || ef.Section(".eh_frame") == nil {
+			t.Fatalf("the cgo build has no .eh_frame (%v): not the test it should be", err)
+		}
+	} else {
+		t.Log("gcc not installed: no cgo build")
 	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	objs := loadWalker(t, cmd.Process.Pid)
-	u := newUnwinder(objs.UnwindTables, objs.UnwindProcs, 64<<20)
-	n, _, err := u.addProcess(cmd.Process.Pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var proc unwindwalkEhwProc
-	if n != 0 || objs.UnwindProcs.Lookup(uint32(cmd.Process.Pid), &proc) == nil {
-		t.Errorf("a Go process: %d mappings given to the walker, want none (frame pointers)", n)
+	for name, bin := range bins {
+		args := []string{"-mode", "sleep", "-duration", "60s"}
+		if name == "cgo" {
+			args = nil
+		}
+		cmd := exec.Command(bin, args...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cmd.Process.Kill(); cmd.Wait() }()
+		objs := loadWalker(t, cmd.Process.Pid)
+		u := newUnwinder(objs.UnwindTables, objs.UnwindProcs, 64<<20)
+		n, _, err := u.addProcess(cmd.Process.Pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var proc unwindwalkEhwProc
+		if n != 0 || objs.UnwindProcs.Lookup(uint32(cmd.Process.Pid), &proc) == nil {
+			t.Errorf("a %s process: %d mappings given to the walker, want none (frame pointers)", name, n)
+		}
 	}
 }
