@@ -28,17 +28,18 @@ type oncpuEhwProc struct {
 }
 
 type oncpuEhwState struct {
-	_       structs.HostLayout
-	Pc      uint64
-	Sp      uint64
-	Bp      uint64
-	Tgid    uint32
-	Len     uint32
-	Cut     uint8
-	Exact   uint8
-	BpKnown uint8
-	Pad     [5]uint8
-	Pcs     [127]uint64
+	_        structs.HostLayout
+	Pc       uint64
+	Sp       uint64
+	Bp       uint64
+	Tgid     uint32
+	Len      uint32
+	Cut      uint8
+	Exact    uint8
+	BpKnown  uint8
+	FpBefore uint8
+	Pad      [4]uint8
+	Pcs      [127]uint64
 }
 
 type oncpuStackKey struct {

@@ -49,6 +49,10 @@ type unwindObject struct {
 // (UNWIND_SEARCH_STEPS halvings).
 const maxTableEntries = 1 << 22
 
+// unwindFPGaps marks a mapping's entry count: the code its table does not
+// cover is walked by frame pointers (UNWIND_FP_GAPS in c/unwind.h).
+const unwindFPGaps = 0x80000000
+
 func newUnwinder(tables, procs *ebpf.Map, maxBytes int64) *unwinder {
 	return &unwinder{tables: tables, procs: procs, maxBytes: maxBytes, objects: map[string]*unwindObject{}, lru: list.New(), next: 1}
 }
@@ -142,7 +146,8 @@ func (u *unwinder) addProcess(pid int) (mapped, left int, err error) {
 		return 0, 0, err
 	}
 	var proc unwindwalkEhwProc
-	uncovered := 0 // executable mappings without a table
+	uncovered := 0 // executable mappings without a table or frame pointers
+	tabled := 0    // with a table
 	for _, mm := range maps {
 		if !strings.HasPrefix(mm.Path, "/") || mm.Deleted {
 			// Anonymous executable memory is JIT code, which keeps frame
@@ -171,23 +176,34 @@ func (u *unwinder) addProcess(pid int) (mapped, left int, err error) {
 			key = "b:" + id
 		}
 		var o *unwindObject
-		if ok && !isGo(ef) {
+		if ok {
 			o = u.object(key, ef)
 		}
+		goCode := isGo(ef)
 		ef.Close()
-		if o == nil || o.id == 0 {
+		m := &proc.M[proc.N]
+		m.Start, m.End = mm.Start, mm.End
+		if o != nil && o.id != 0 {
+			m.Bias, m.Table, m.Len = bias, o.id, o.len
+			tabled++
+		}
+		switch {
+		case goCode:
+			// A Go binary's code keeps frame pointers where its table
+			// (a cgo binary's C parts) does not cover it.
+			m.Len |= unwindFPGaps
+		case m.Table == 0:
 			uncovered++
 			continue
 		}
-		m := &proc.M[proc.N]
-		m.Start, m.End, m.Bias, m.Table, m.Len = mm.Start, mm.End, bias, o.id, o.len
 		proc.N++
 	}
-	// A process is walked by tables only when all its code has them: a
-	// Go program (Go keeps frame pointers; see isGo) or a JIT keeps the
-	// kernel's frame-pointer walk, which goes through its frames where a
-	// table walk would stop at the first.
-	if uncovered > 0 || left > 0 || proc.N == 0 {
+	// A process is walked by the walker only when all its code has tables
+	// or frame pointers, and some has tables: a JIT (anonymous executable
+	// memory) keeps the kernel's frame-pointer walk, which goes through
+	// its frames where a table walk would stop at the first, and so does
+	// a program of Go alone, whose walk that is.
+	if uncovered > 0 || left > 0 || tabled == 0 {
 		u.procs.Delete(uint32(pid))
 		return 0, left, nil
 	}
@@ -198,9 +214,8 @@ func (u *unwinder) addProcess(pid int) (mapped, left int, err error) {
 }
 
 // isGo tells a Go binary by its function table (.gopclntab, kept by
-// strip: the runtime needs it). Its Go code has no .eh_frame, but a cgo
-// binary's has, for its C parts alone: walked by tables, its stacks would
-// stop at the first Go frame.
+// strip: the runtime needs it). Its Go code has no .eh_frame and keeps
+// frame pointers; a cgo binary's .eh_frame covers its C parts alone.
 func isGo(ef *elf.File) bool {
 	return ef.Section(".gopclntab") != nil
 }

@@ -4,7 +4,6 @@ package bpf
 
 import (
 	"bytes"
-	"debug/elf"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -456,48 +455,106 @@ func minorFaults(pid int) int64 {
 	return n
 }
 
-// TestUnwinderLeavesGoToFramePointers: Go code has no .eh_frame (Go
-// keeps frame pointers), so a Go process is not given to the table walker
-// and keeps the kernel's frame-pointer walk, which goes through its
-// frames; a cgo binary too, whose .eh_frame covers its C parts alone.
-func TestUnwinderLeavesGoToFramePointers(t *testing.T) {
+// TestUnwinderGoAndCgo: Go code has no .eh_frame (Go keeps frame
+// pointers), so a program of Go alone is not given to the walker and
+// keeps the kernel's frame-pointer walk, which goes through its frames;
+// a cgo program, whose .eh_frame covers its C parts alone, is walked
+// mixed, its Go frames by frame pointers.
+func TestUnwinderGoAndCgo(t *testing.T) {
 	requireCollectors(t, OnCPU)
-	bins := map[string]string{"go": subject(t, "go")}
-	if _, err := exec.LookPath("gcc"); err == nil {
-		dir := t.TempDir()
-		src := filepath.Join(dir, "main.go")
-		os.WriteFile(src, []byte("package main\n\n// #include <unistd.h>\nimport \"C\"\n\nfunc main() { C.pause() }\n"), 0o644)
-		bins["cgo"] = filepath.Join(dir, "cgo")
-		cmd := exec.Command("go", "build", "-o", bins["cgo"], src)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build (cgo): %v\n%s", err, b)
-		}
-		if ef, err := elf.Open(bins["cgo"]); err != nil || ef.Section(".eh_frame") == nil {
-			t.Fatalf("the cgo build has no .eh_frame (%v): not the test it should be", err)
-		}
-	} else {
-		t.Log("gcc not installed: no cgo build")
+	// Go alone: built without cgo, it maps nothing else.
+	dir := t.TempDir()
+	src, bin := filepath.Join(dir, "main.go"), filepath.Join(dir, "pure")
+	os.WriteFile(src, []byte("package main\n\nimport (\n\t\"fmt\"\n\t\"time\"\n)\n\nfunc main() { fmt.Println(\"ready\"); time.Sleep(time.Hour) }\n"), 0o644)
+	build := exec.Command("go", "build", "-o", bin, src)
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
 	}
-	for name, bin := range bins {
-		args := []string{"-mode", "sleep", "-duration", "60s"}
-		if name == "cgo" {
-			args = nil
-		}
-		cmd := exec.Command(bin, args...)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer func() { cmd.Process.Kill(); cmd.Wait() }()
-		objs := loadWalker(t, cmd.Process.Pid)
-		u := newUnwinder(objs.UnwindTables, objs.UnwindProcs, 64<<20)
-		n, _, err := u.addProcess(cmd.Process.Pid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var proc unwindwalkEhwProc
-		if n != 0 || objs.UnwindProcs.Lookup(uint32(cmd.Process.Pid), &proc) == nil {
-			t.Errorf("a %s process: %d mappings given to the walker, want none (frame pointers)", name, n)
+	goPID := ehtest.Start(t, bin).Process.Pid
+	objs := loadWalker(t, goPID)
+	u := newUnwinder(objs.UnwindTables, objs.UnwindProcs, 64<<20)
+	if n, _, err := u.addProcess(goPID); err != nil || n != 0 {
+		t.Errorf("a Go process: %d mappings given to the walker (%v), want none (frame pointers)", n, err)
+	}
+	cgoPID := ehtest.Start(t, buildCgo(t)).Process.Pid
+	n, _, err := u.addProcess(cgoPID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var proc unwindwalkEhwProc
+	if err := objs.UnwindProcs.Lookup(uint32(cgoPID), &proc); err != nil || n == 0 {
+		t.Fatalf("a cgo process: %d mappings given to the walker (%v), want its code", n, err)
+	}
+	gaps := 0
+	for _, m := range proc.M[:proc.N] {
+		if m.Len&unwindFPGaps != 0 {
+			gaps++
 		}
 	}
+	if gaps != 1 {
+		t.Errorf("a cgo process: %d mappings walked by frame pointers where their table stops, want 1 (its binary)", gaps)
+	}
+}
+
+// TestNativeUnwindCgo samples a cgo program on CPU, its time in C built
+// without frame pointers sorting through libc with a callback: with
+// tables at least 95% of its stacks go through the C frames and on up its
+// Go frames to runtime.main; the kernel's frame-pointer walk loses them.
+func TestNativeUnwindCgo(t *testing.T) {
+	requireCollectors(t, OnCPU)
+	pid := ehtest.Start(t, buildCgo(t)).Process.Pid
+	for _, native := range []bool{true, false} {
+		s := startSession(t, Options{Collectors: []Collector{OnCPU}, PIDs: []int{pid}, NativeUnwind: native})
+		read(t, s)
+		start := testproc.OnCPU(pid)
+		deadline := time.Now().Add(60 * time.Second)
+		for testproc.OnCPU(pid)-start < 500*time.Millisecond && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		w := read(t, s)
+		s.Close()
+		var total, full int64
+		var example string
+		for _, smp := range pidSamples(w.OnCPU, pid) {
+			var names []string
+			for _, l := range smp.Location {
+				for _, ln := range l.Line {
+					names = append(names, ln.Function.Name)
+				}
+			}
+			chain := strings.Join(names, " ")
+			total += smp.Value[0]
+			if strings.Contains(chain, "main.sortInC main.main runtime.main") {
+				full += smp.Value[0]
+				example = chain
+			}
+		}
+		t.Logf("native %v: %d of %d samples through main.sortInC to runtime.main (e.g. %s); walks %d, cut %d",
+			native, full, total, example, w.Counters["oncpu.native_walks"], w.Counters["oncpu.native_cut"])
+		if total < 20 {
+			t.Fatalf("native %v: %d samples of the subject", native, total)
+		}
+		switch {
+		case native && full*100 < 95*total:
+			t.Errorf("with tables: %d of %d samples reach runtime.main, want 95%%", full, total)
+		case !native && full*2 > total:
+			t.Errorf("by frame pointers: %d of %d samples reach runtime.main: the subject is not the test it should be", full, total)
+		}
+	}
+}
+
+// buildCgo builds testdata/cgosort (needs gcc).
+func buildCgo(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("gcc not installed: no cgo program to walk")
+	}
+	bin := filepath.Join(t.TempDir(), "cgosort")
+	cmd := exec.Command("go", "build", "-o", bin, "./ehframe/testdata/cgosort")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build (cgo): %v\n%s", err, b)
+	}
+	return bin
 }

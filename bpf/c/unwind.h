@@ -9,8 +9,8 @@
  * Maps, filled by user space:
  *   unwind_tables  table id -> the object's entries (an ARRAY per object,
  *                  sized exactly: BPF_F_INNER_MAP)
- *   unwind_procs   tgid -> its executable mappings with a table: start,
- *                  end, load bias, table id, entry count
+ *   unwind_procs   tgid -> its executable mappings: start, end, load
+ *                  bias, table id, entry count (struct ehw_mapping)
  * A walk never guesses: where it cannot go on it stops and says why
  * (unwind_cut).
  */
@@ -66,6 +66,12 @@ struct ehw_entry {
 	__s8 rbp;  /* rbp's offset from the CFA / 8; a PLT's threshold */
 };
 
+/* A mapping of code: its object's table (id and entry count). With
+ * UNWIND_FP_GAPS in len, the code its table does not cover keeps frame
+ * pointers and is walked by them (a Go binary's: its .eh_frame, if any,
+ * covers its cgo parts alone); table 0 has no table at all. */
+#define UNWIND_FP_GAPS 0x80000000u
+
 struct ehw_mapping {
 	__u64 start, end, bias;
 	__u32 table, len;
@@ -108,7 +114,8 @@ struct ehw_state {
 	__u8 cut;
 	__u8 exact;    /* pc is where the thread is, not a return address */
 	__u8 bp_known; /* rbp holds the caller's value */
-	__u8 _pad[5];
+	__u8 fp_before; /* the frame before was left by its frame pointer */
+	__u8 _pad[4];
 	__u64 pcs[UNWIND_MAX_FRAMES];
 };
 
@@ -179,9 +186,10 @@ static long unwind_step(__u64 i, void *unused)
 	__u32 zero = 0;
 	struct ehw_state *st = bpf_map_lookup_elem(&unwind_scratch, &zero);
 	struct ehw_proc *p;
-	struct ehw_entry e;
+	struct ehw_entry e = {};
 	__u64 at, cfa, ra, v;
 	__u32 n, table, len;
+	bool fp, in_table = false;
 	void *tab;
 	int mi = -1;
 
@@ -214,17 +222,55 @@ static long unwind_step(__u64 i, void *unused)
 		return 1;
 	}
 	table = p->m[mi].table;
-	len = p->m[mi].len;
-	v = at - p->m[mi].bias;
-	tab = bpf_map_lookup_elem(&unwind_tables, &table);
-	if (!tab) {
-		st->cut = UNWIND_CUT_NO_TABLE;
-		return 1;
+	len = p->m[mi].len & ~UNWIND_FP_GAPS;
+	fp = p->m[mi].len & UNWIND_FP_GAPS;
+	if (table != 0) {
+		v = at - p->m[mi].bias;
+		tab = bpf_map_lookup_elem(&unwind_tables, &table);
+		if (!tab) {
+			st->cut = UNWIND_CUT_NO_TABLE;
+			return 1;
+		}
+		in_table = v <= 0xffffffffULL && unwind_find(tab, len, (__u32)v, &e) >= 0 &&
+			   (e.kind & 0x0f) != UNWIND_END;
 	}
-	if (v > 0xffffffffULL || unwind_find(tab, len, (__u32)v, &e) < 0) {
+	if (!in_table && !fp) {
 		st->cut = UNWIND_CUT_NOT_IN_CODE;
 		return 1;
 	}
+	if (!in_table) {
+		/* By frame pointer: the caller's rbp at [rbp], the return
+		 * address above it. Only from one such frame to the next must
+		 * the stack go up: a cgo call runs C on the thread's system
+		 * stack, its Go callers on the goroutine's. */
+		if (!st->bp_known) {
+			st->cut = UNWIND_CUT_RBP_LOST;
+			return 1;
+		}
+		if (st->bp == 0) {
+			st->cut = UNWIND_COMPLETE;
+			return 1;
+		}
+		if (st->fp_before && st->bp + 16 <= st->sp) {
+			st->cut = UNWIND_CUT_BAD_STACK;
+			return 1;
+		}
+		if (!read_user_u64(st->bp + 8, &ra) || !read_user_u64(st->bp, &v)) {
+			st->cut = UNWIND_CUT_READ_FAULT;
+			return 1;
+		}
+		if (ra == 0) {
+			st->cut = UNWIND_COMPLETE;
+			return 1;
+		}
+		st->pc = ra;
+		st->sp = st->bp + 16;
+		st->bp = v;
+		st->exact = 0;
+		st->fp_before = 1;
+		return 0;
+	}
+	st->fp_before = 0;
 
 	switch (e.kind & 0x0f) {
 	case UNWIND_STOP:
@@ -323,6 +369,7 @@ static __always_inline struct ehw_state *unwind_user(__u32 tgid)
 	st->cut = UNWIND_CUT_DEPTH;
 	st->exact = 1;
 	st->bp_known = 1;
+	st->fp_before = 0;
 	bpf_loop(UNWIND_MAX_FRAMES + 1, unwind_step, NULL, 0);
 	return st;
 }

@@ -32,9 +32,13 @@ func LoadBias(ef *elf.File, start, off uint64) (uint64, bool) {
 }
 
 // Object is the compiled table of the object mapped at an address, and
-// how to turn the address into the object's virtual address.
+// how to turn the address into the object's virtual address. With
+// FramePointers, the code its table does not cover (all of it when Table
+// is nil) keeps frame pointers and is walked by them: a Go binary's, whose
+// .eh_frame, if any, covers its cgo parts alone.
 type Object struct {
-	Table *Table
+	Table         *Table
+	FramePointers bool
 	// Bias is what to subtract from an address to get the object's
 	// virtual address (its load address for a shared object or PIE).
 	Bias uint64
@@ -88,6 +92,7 @@ func Walk(regs Regs, find func(pc uint64) (Object, bool), read func(addr uint64)
 	// address, one past its call instruction, which may be the first
 	// byte of the next function: it is looked up one byte back.
 	exact := true
+	fpBefore := false // the frame before was left by its frame pointer
 	for {
 		if len(pcs) == maxFrames {
 			return pcs, CutDepth
@@ -101,16 +106,45 @@ func Walk(regs Regs, find func(pc uint64) (Object, bool), read func(addr uint64)
 		if !ok {
 			return pcs, CutNoObject
 		}
-		e, ok := obj.Table.Lookup(at - obj.Bias)
-		if !ok {
+		var e Entry
+		inTable := false
+		if obj.Table != nil {
+			e, inTable = obj.Table.Lookup(at - obj.Bias)
+			inTable = inTable && e.Kind != KindEnd
+		}
+		if !inTable && !obj.FramePointers {
 			return pcs, CutNotInCode
 		}
+		if !inTable {
+			// rbp is the frame's base: the caller's rbp at [rbp], the
+			// return address above it. A table-walked frame before may
+			// have been on another stack (a cgo call runs C on the
+			// thread's system stack, Go on the goroutine's), so only
+			// from one frame-pointer frame to the next must the stack go up.
+			switch {
+			case !bpKnown:
+				return pcs, CutRBPLost
+			case bp == 0: // the chain's end (a goroutine's first frame)
+				return pcs, Complete
+			case fpBefore && bp+16 <= sp:
+				return pcs, CutBadStack
+			}
+			ra, ok1 := read(bp + 8)
+			nbp, ok2 := read(bp)
+			if !ok1 || !ok2 {
+				return pcs, CutReadFault
+			}
+			if ra == 0 {
+				return pcs, Complete
+			}
+			pc, sp, bp, exact, fpBefore = ra, bp+16, nbp, false, true
+			continue
+		}
+		fpBefore = false
 		var cfa uint64
 		switch e.Kind {
 		case KindStop:
 			return pcs, Complete
-		case KindEnd:
-			return pcs, CutNotInCode
 		case KindInvalid:
 			return pcs, CutInvalid
 		case KindSignal:

@@ -78,3 +78,44 @@ func TestWalkCuts(t *testing.T) {
 		t.Errorf("rbp lost: %#x, %v; want 2 frames, rbp_lost", pcs, cut)
 	}
 }
+
+// TestWalkMixed walks a cgo call's stack: C code by its table (on the
+// thread's system stack), then Go code by frame pointers (on the
+// goroutine's stack, lower in memory), to the chain's end.
+func TestWalkMixed(t *testing.T) {
+	// A cgo binary: C at 0x1000 (its .eh_frame's one function), Go
+	// around it; and a Go shared object without a table at 0x4000.
+	c := &Table{Entries: []Entry{
+		{PC: 0x1000, Kind: KindCFARSP, CFAOffset: 16, RBP: RBPAtCFA, RBPOffset: -16}, // pushes rbp
+		{PC: 0x1100, Kind: KindEnd},
+	}}
+	find := func(pc uint64) (Object, bool) {
+		switch {
+		case pc >= 0x800 && pc < 0x2000:
+			return Object{Table: c, FramePointers: true}, true
+		case pc >= 0x4000 && pc < 0x5000:
+			return Object{FramePointers: true}, true
+		}
+		return Object{}, false
+	}
+	mem := map[uint64]uint64{}
+	read := func(a uint64) (uint64, bool) { v, ok := mem[a]; return v, ok }
+	sys, gstack := uint64(0x7f00_0000), uint64(0xc000_1000)
+	// The C frame returns into Go (asmcgocall) and restores the rbp it
+	// saved: the Go caller's frame on the goroutine stack, whose chain
+	// goes up through two more Go frames to rbp 0.
+	mem[sys+8] = 0x1810 // Go code before the C (asmcgocall)
+	mem[sys] = gstack
+	mem[gstack+8], mem[gstack] = 0x1120, gstack+0x40 // Go code after it
+	mem[gstack+0x48], mem[gstack+0x40] = 0x4030, 0
+	pcs, cut := Walk(Regs{PC: 0x1010, SP: sys, BP: 0xdead}, find, read, 16)
+	if cut != Complete || len(pcs) != 4 || pcs[1] != 0x1810 || pcs[2] != 0x1120 || pcs[3] != 0x4030 {
+		t.Errorf("mixed walk: %#x, %v; want 0x1010 0x1810 0x1120 0x4030, complete", pcs, cut)
+	}
+	// A frame-pointer chain going down its stack is cut.
+	mem[gstack] = gstack - 0x100
+	mem[gstack-0x100+8] = 0x4040
+	if pcs, cut := Walk(Regs{PC: 0x1010, SP: sys, BP: 0xdead}, find, read, 16); cut != CutBadStack || len(pcs) != 3 {
+		t.Errorf("a chain going down: %#x, %v; want 3 frames, bad_stack", pcs, cut)
+	}
+}
