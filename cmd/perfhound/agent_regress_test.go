@@ -171,15 +171,32 @@ func TestAgentDeployRegression(t *testing.T) {
 	// base is sampled at 49 Hz, the new versions at the boost's 99 Hz for
 	// their first 5 minutes (regressions.boost, on by default): the
 	// first looks suffice on an idle machine; a loaded runner samples the
-	// service less and may need the later ones.
+	// service less and may need the later ones. The wait ends at the
+	// finding, or once the store holds the new version's windows past its
+	// 10-minute look (the detector looks as each window is stored, so that
+	// look has run): a loaded runner stores windows late (CI's were 90 s
+	// behind the clock), so the bound is the windows', and the clock's
+	// only catches an agent that stopped storing.
+	opts := regress.DefaultVersionOptions()
+	const lastLook = 10 * time.Minute
 	var compared time.Time
 	var comparison string
-	a.waitWithin(t, 11*time.Minute, "the slowed service's regression", func() (bool, string) {
+	a.waitWithin(t, 25*time.Minute, "the slowed service's regression", func() (bool, string) {
 		found = a.regressions(t, "deploy-slow")
 		for _, f := range found {
 			if f.Kind == regress.KindVersion {
 				return true, ""
 			}
+		}
+		vs := a.services(t, "")["deploy-slow"].Versions
+		if len(vs) >= 2 && vs[len(vs)-1].Last.Sub(vs[len(vs)-1].First) > lastLook+2*5*time.Second {
+			var looks strings.Builder
+			for _, look := range opts.Looks {
+				if look <= lastLook {
+					fmt.Fprintf(&looks, "\n\tat %v: %s", look, a.lookComparison(t, "deploy-slow", vs[0], vs[len(vs)-1], opts.Warmup, look))
+				}
+			}
+			t.Fatalf("the slowed service's regression: not found at the looks of its first %v (%d findings); what each look compared:%s", lastLook, len(found), looks.String())
 		}
 		if time.Since(compared) > 30*time.Second { // what the detector sees, should the wait fail
 			compared, comparison = time.Now(), a.versionComparison(t, "deploy-slow")
@@ -248,16 +265,33 @@ func (a *agentProc) codeSamples(t *testing.T, service, version string) float64 {
 }
 
 // versionComparison is the detector's comparison of service's first and
-// last versions (/api/v1/diff's functions section) in a line: the common
-// factor, the load, and the five lowest p-values' tests with the
-// functions behind their outcomes (what held or shifted a rise).
+// last versions (/api/v1/diff's functions section) in a line.
 func (a *agentProc) versionComparison(t *testing.T, service string) string {
 	t.Helper()
 	vs := a.services(t, "")[service].Versions
 	if len(vs) < 2 {
 		return fmt.Sprintf("%d versions", len(vs))
 	}
-	code, body := a.get(t, fmt.Sprintf("/api/v1/diff?service=%s&base=%s&head=%s", service, vs[0].Version, vs[len(vs)-1].Version), "")
+	return a.comparison(t, service, vs[0].Version, vs[len(vs)-1].Version)
+}
+
+// lookComparison is what the detector compared at the look at age look
+// of head's deployment: base whole (it ran less than the base's 30
+// minutes) against head's windows from its warm-up to the look.
+func (a *agentProc) lookComparison(t *testing.T, service string, base, head agentVersion, warmup, look time.Duration) string {
+	t.Helper()
+	span := head.First.Add(warmup).UTC().Format(time.RFC3339) + "/" + head.First.Add(look).UTC().Format(time.RFC3339)
+	return a.comparison(t, service, base.Version, span)
+}
+
+// comparison is the detector's comparison of base and head (versions or
+// FROM/TO spans: /api/v1/diff's functions section) in a line: the
+// common factor, the load, and the five lowest p-values' tests with the
+// functions behind their outcomes (what held or shifted a rise).
+func (a *agentProc) comparison(t *testing.T, service, base, head string) string {
+	t.Helper()
+	q := url.Values{"service": {service}, "base": {base}, "head": {head}}
+	code, body := a.get(t, "/api/v1/diff?"+q.Encode(), "")
 	if code != http.StatusOK {
 		return fmt.Sprintf("/api/v1/diff: %d %s", code, body)
 	}

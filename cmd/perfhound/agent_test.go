@@ -89,6 +89,30 @@ type agentProc struct {
 	log bytes.Buffer // its stderr
 }
 
+// keepFailedEnv names a directory where a failed test's agent store is
+// copied (its --data-dir), to replay what the agent saw: the store is in
+// the test's temporary directory, removed when it ends.
+const keepFailedEnv = "PERFHOUND_KEEP_FAILED"
+
+// keepStore copies the --data-dir of a failed test's agent to
+// $PERFHOUND_KEEP_FAILED/<test>-<n>, when that is set.
+func keepStore(t *testing.T, args []string) {
+	root := os.Getenv(keepFailedEnv)
+	i := slices.Index(args, "--data-dir")
+	if root == "" || i < 0 || i+1 == len(args) {
+		return
+	}
+	dst, err := os.MkdirTemp(root, strings.ReplaceAll(t.Name(), "/", "_")+"-")
+	if err == nil {
+		err = os.CopyFS(dst, os.DirFS(args[i+1]))
+	}
+	if err != nil {
+		t.Logf("keeping the agent's store: %v", err)
+		return
+	}
+	t.Logf("the agent's store is kept in %s", dst)
+}
+
 var startedLine = regexp.MustCompile(`msg="perfhound agent started" listen=(https?)://(\S+)/`)
 
 // startAgent runs `perfhound agent ARGS` and waits until it serves. It is
@@ -129,6 +153,7 @@ func startAgent(t *testing.T, args ...string) *agentProc {
 		<-a.done
 		if t.Failed() {
 			t.Logf("agent %v log:\n%s", args, a.logText())
+			keepStore(t, args)
 		}
 	})
 	select {
