@@ -199,7 +199,7 @@ func (s *Session) load() error {
 
 // configure sets an object's load-time constants that it declares, and
 // shrinks the walker's maps to one entry when it is off: its process
-// list and walked stacks are preallocated, about 15 MiB of kernel memory.
+// list and walked stacks are preallocated, about 14 MiB of kernel memory.
 func (s *Session) configure(spec *ebpf.CollectionSpec) error {
 	if !s.opts.NativeUnwind {
 		for _, name := range slices.Concat(unwindMaps[:], nativeMapNames[:]) {

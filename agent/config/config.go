@@ -77,6 +77,10 @@ type EBPF struct {
 	// OffCPUSampling follows one switch-out in this many
 	// (bpf.Options.OffCPUSampling); 1 follows all of them.
 	OffCPUSampling int `yaml:"offcpu_sampling"`
+	// NativeUnwind walks user stacks by .eh_frame tables where a
+	// process's code has them (bpf.Options.NativeUnwind): C and C++
+	// built without frame pointers get their callers.
+	NativeUnwind bool `yaml:"native_unwind"`
 }
 
 // Retention bounds the store by age and size, and says how older windows
@@ -240,6 +244,7 @@ func Default() Config {
 			Enabled:        true,
 			Frequency:      bpf.AgentFrequency,
 			OffCPUSampling: bpf.AgentOffCPUSampling,
+			NativeUnwind:   true,
 		},
 		Retention: Retention{
 			MaxAge:  DefaultMaxAge,

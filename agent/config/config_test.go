@@ -29,7 +29,7 @@ func TestDefault(t *testing.T) {
 		Listen:   "127.0.0.1:7474",
 		Window:   Duration(10 * time.Second),
 		Interval: Duration(10 * time.Second),
-		EBPF:     EBPF{Enabled: true, Frequency: bpf.AgentFrequency, OffCPUSampling: bpf.AgentOffCPUSampling},
+		EBPF:     EBPF{Enabled: true, Frequency: bpf.AgentFrequency, OffCPUSampling: bpf.AgentOffCPUSampling, NativeUnwind: true},
 		Retention: Retention{
 			MaxAge:  Duration(7 * 24 * time.Hour),
 			MaxSize: Size(2 << 30),
@@ -81,7 +81,7 @@ func TestEveryKeyRoundTrips(t *testing.T) {
 		TLS:       TLS{CertFile: "/etc/perfhound/tls.crt", KeyFile: "/etc/perfhound/tls.key"},
 		Window:    dur("30s"),
 		Interval:  dur("2s"),
-		EBPF:      EBPF{Enabled: false, Frequency: 49, OffCPUSampling: 8},
+		EBPF:      EBPF{Enabled: false, Frequency: 49, OffCPUSampling: 8, NativeUnwind: false},
 		Retention: Retention{
 			MaxAge:  dur("72h"),
 			MaxSize: 500 << 20,

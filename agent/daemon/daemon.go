@@ -45,10 +45,12 @@ type Options struct {
 	// Interval is how often the metric series are read within a window.
 	Interval time.Duration
 	// EBPF turns the eBPF collectors on where the host allows them, at
-	// Frequency Hz on-CPU, following one off-CPU switch in OffCPUSampling.
+	// Frequency Hz on-CPU, following one off-CPU switch in OffCPUSampling,
+	// walking code without frame pointers by its tables with NativeUnwind.
 	EBPF           bool
 	Frequency      int
 	OffCPUSampling int
+	NativeUnwind   bool
 	// NoEBPF is why eBPF is off when EBPF is false, as Missing says it.
 	NoEBPF string
 
@@ -169,7 +171,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	d.metrics.watchStore(opts.Registry, st)
 	w, err := observe.Start(ctx, observe.Options{
 		Interval: opts.Interval, EBPF: opts.EBPF, Frequency: opts.Frequency,
-		OffCPUSampling: opts.OffCPUSampling, NoEBPF: opts.NoEBPF, Env: opts.Env,
+		OffCPUSampling: opts.OffCPUSampling, NativeUnwind: opts.NativeUnwind, NoEBPF: opts.NoEBPF, Env: opts.Env,
 	})
 	if err != nil {
 		d.closeScrapers()

@@ -39,7 +39,7 @@ type Options struct {
 	// OffCPUSampling follows one switch-out in this many (bpf.Options);
 	// 0 follows every one, as diagnose does.
 	OffCPUSampling int
-	// NativeUnwind walks on-CPU user stacks by the .eh_frame tables of
+	// NativeUnwind walks user stacks by the .eh_frame tables of
 	// what a process maps, where all its code has them (bpf.Options):
 	// C and C++ built without frame pointers get their callers.
 	NativeUnwind bool

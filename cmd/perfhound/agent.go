@@ -300,6 +300,7 @@ func daemonOptions(cfg config.Config, receiver *ingest.Receiver, reg *prometheus
 		EBPF:           cfg.EBPF.Enabled,
 		Frequency:      cfg.EBPF.Frequency,
 		OffCPUSampling: cfg.EBPF.OffCPUSampling,
+		NativeUnwind:   cfg.EBPF.NativeUnwind,
 		DataDir:        cfg.DataDir,
 		Live:           live(cfg),
 		Ingest:         receiver,

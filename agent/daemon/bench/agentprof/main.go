@@ -54,7 +54,7 @@ func run(data, out string, warmup, d time.Duration) error {
 	defer cancel()
 	dm, err := daemon.New(ctx, daemon.Options{
 		Interval: time.Duration(cfg.Interval), EBPF: cfg.EBPF.Enabled,
-		Frequency: cfg.EBPF.Frequency, OffCPUSampling: cfg.EBPF.OffCPUSampling,
+		Frequency: cfg.EBPF.Frequency, OffCPUSampling: cfg.EBPF.OffCPUSampling, NativeUnwind: cfg.EBPF.NativeUnwind,
 		DataDir: data, Live: daemon.Live{Window: time.Duration(cfg.Window)},
 		Log: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	})
