@@ -135,75 +135,46 @@ func (u *unwinder) loadTable(t *ehframe.Table) (uint32, error) {
 	return id, nil
 }
 
-// addProcess describes pid's executable file mappings to the walker,
-// compiling and loading the tables of objects not seen before, when every
-// one of them has a table. It returns how many mappings it gave the
-// walker (0: the process is left to frame pointers), and how many were
-// past the walker's UNWIND_MAX_MAPPINGS.
+// addProcess describes pid's executable mappings to the walker,
+// compiling and loading the tables of objects not seen before, when some
+// of them have tables (the others are walked by frame pointers). It
+// returns how many mappings it gave the walker (0: the process is left to
+// the kernel's frame-pointer walk), and how many were past the walker's
+// UNWIND_MAX_MAPPINGS (then it gives none).
 func (u *unwinder) addProcess(pid int) (mapped, left int, err error) {
 	maps, err := symbolize.ReadExecMappings(fmt.Sprintf("/proc/%d/maps", pid))
 	if err != nil {
 		return 0, 0, err
 	}
 	var proc unwindwalkEhwProc
-	uncovered := 0 // executable mappings without a table or frame pointers
-	tabled := 0    // with a table
+	tabled := 0 // mappings with a table
 	for _, mm := range maps {
-		if !strings.HasPrefix(mm.Path, "/") || mm.Deleted {
-			// Anonymous executable memory is JIT code, which keeps frame
-			// pointers where it keeps anything; a deleted file cannot be
-			// read here. [vdso] and [vsyscall] are the kernel's: a sample
-			// there costs one frame.
-			if !strings.HasPrefix(mm.Path, "[v") {
-				uncovered++
-			}
-			continue
+		if strings.HasPrefix(mm.Path, "[v") {
+			continue // [vdso], [vsyscall]: the kernel's; a sample there costs one frame
 		}
 		if int(proc.N) == len(proc.M) {
 			left++
 			continue
 		}
-		ef, err := elf.Open(fmt.Sprintf("/proc/%d/root%s", pid, mm.Path))
-		if err != nil {
-			uncovered++
-			continue
-		}
-		bias, ok := ehframe.LoadBias(ef, mm.Start, mm.Offset)
-		// The same path in two containers is two files; the same build ID
-		// is one object wherever it is.
-		key := fmt.Sprintf("f:%d:%d:%d", mm.DevMajor, mm.DevMinor, mm.Inode)
-		if id := symbolize.BuildID(ef); id != "" {
-			key = "b:" + id
-		}
-		var o *unwindObject
-		if ok {
-			o = u.object(key, ef)
-		}
-		goCode := isGo(ef)
-		ef.Close()
 		m := &proc.M[proc.N]
 		m.Start, m.End = mm.Start, mm.End
-		if o != nil && o.id != 0 {
-			m.Bias, m.Table, m.Len = bias, o.id, o.len
+		proc.N++
+		if bias, id, n, ok := u.fileTable(pid, mm); ok {
+			m.Bias, m.Table, m.Len = bias, id, n
 			tabled++
-		}
-		switch {
-		case goCode:
-			// A Go binary's code keeps frame pointers where its table
-			// (a cgo binary's C parts) does not cover it.
-			m.Len |= unwindFPGaps
-		case m.Table == 0:
-			uncovered++
 			continue
 		}
-		proc.N++
+		// Code without a table is walked by frame pointers, as far as
+		// they go, between the frames of the objects with tables: Go's
+		// (its .eh_frame, if any, covers its cgo parts alone), JIT code
+		// in anonymous memory (a JVM run with -XX:+PreserveFramePointer,
+		// V8), a deleted or unreadable file.
+		m.Len |= unwindFPGaps
 	}
-	// A process is walked by the walker only when all its code has tables
-	// or frame pointers, and some has tables: a JIT (anonymous executable
-	// memory) keeps the kernel's frame-pointer walk, which goes through
-	// its frames where a table walk would stop at the first, and so does
-	// a program of Go alone, whose walk that is.
-	if uncovered > 0 || left > 0 || tabled == 0 {
+	// A process is walked by the walker when some of its code has tables;
+	// a program of Go alone keeps the kernel's frame-pointer walk, which
+	// is the same walk, cheaper.
+	if left > 0 || tabled == 0 {
 		u.procs.Delete(uint32(pid))
 		return 0, left, nil
 	}
@@ -211,6 +182,41 @@ func (u *unwinder) addProcess(pid int) (mapped, left int, err error) {
 		return 0, 0, fmt.Errorf("unwind_procs: %w", err)
 	}
 	return int(proc.N), left, nil
+}
+
+// fileTable is the table of the object mapped at mm (compiled and loaded
+// when not seen before): its load bias, table id and entry count, with
+// unwindFPGaps for a Go binary, whose code keeps frame pointers where its
+// table does not cover it. ok is false for a file without a table or
+// that cannot be read.
+func (u *unwinder) fileTable(pid int, mm symbolize.ExecMapping) (bias uint64, id, n uint32, ok bool) {
+	if !strings.HasPrefix(mm.Path, "/") || mm.Deleted {
+		return 0, 0, 0, false
+	}
+	ef, err := elf.Open(fmt.Sprintf("/proc/%d/root%s", pid, mm.Path))
+	if err != nil {
+		return 0, 0, 0, false
+	}
+	defer ef.Close()
+	bias, ok = ehframe.LoadBias(ef, mm.Start, mm.Offset)
+	if !ok {
+		return 0, 0, 0, false
+	}
+	// The same path in two containers is two files; the same build ID
+	// is one object wherever it is.
+	key := fmt.Sprintf("f:%d:%d:%d", mm.DevMajor, mm.DevMinor, mm.Inode)
+	if b := symbolize.BuildID(ef); b != "" {
+		key = "b:" + b
+	}
+	o := u.object(key, ef)
+	if o.id == 0 {
+		return 0, 0, 0, false
+	}
+	n = o.len
+	if isGo(ef) {
+		n |= unwindFPGaps
+	}
+	return bias, o.id, n, true
 }
 
 // isGo tells a Go binary by its function table (.gopclntab, kept by

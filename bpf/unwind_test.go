@@ -455,12 +455,13 @@ func minorFaults(pid int) int64 {
 	return n
 }
 
-// TestUnwinderGoAndCgo: Go code has no .eh_frame (Go keeps frame
+// TestUnwinderMappings: Go code has no .eh_frame (Go keeps frame
 // pointers), so a program of Go alone is not given to the walker and
 // keeps the kernel's frame-pointer walk, which goes through its frames;
 // a cgo program, whose .eh_frame covers its C parts alone, is walked
-// mixed, its Go frames by frame pointers.
-func TestUnwinderGoAndCgo(t *testing.T) {
+// mixed, its Go frames by frame pointers; and so is a C program with
+// anonymous executable memory (a JIT's code).
+func TestUnwinderMappings(t *testing.T) {
 	requireCollectors(t, OnCPU)
 	// Go alone: built without cgo, it maps nothing else.
 	dir := t.TempDir()
@@ -494,6 +495,24 @@ func TestUnwinderGoAndCgo(t *testing.T) {
 	}
 	if gaps != 1 {
 		t.Errorf("a cgo process: %d mappings walked by frame pointers where their table stops, want 1 (its binary)", gaps)
+	}
+
+	named, _ := ehtest.Build(t, t.TempDir())
+	jitPID := ehtest.Start(t, named, "jit").Process.Pid
+	if _, _, err := u.addProcess(jitPID); err != nil {
+		t.Fatal(err)
+	}
+	if err := objs.UnwindProcs.Lookup(uint32(jitPID), &proc); err != nil {
+		t.Fatalf("a process with JIT code: not given to the walker (%v)", err)
+	}
+	jit := 0
+	for _, m := range proc.M[:proc.N] {
+		if m.Table == 0 && m.Len == unwindFPGaps {
+			jit++
+		}
+	}
+	if jit != 1 {
+		t.Errorf("a process with JIT code: %d mappings walked by frame pointers alone, want 1 (the anonymous one)", jit)
 	}
 }
 

@@ -8,7 +8,8 @@
 // (realigned) -> block_alloca (a frame on rbp) -> raise(SIGUSR1) in libc;
 // the signal's handler -> blocker, which says "ready" and waits in
 // pause(), inside libc, for the test to walk its stack. "frames spin",
-// "sleep" and "fault" (below) are the eBPF walker's.
+// "sleep" and "fault" (below) are the eBPF walker's; "frames jit" maps
+// anonymous executable memory, as a JIT does, and waits.
 #include <alloca.h>
 #include <signal.h>
 #include <stdio.h>
@@ -131,6 +132,14 @@ __attribute__((noinline)) static long work_outer(enum mode m, int n) {
 }
 
 int main(int argc, char **argv) {
+	if (argc > 1 && strcmp(argv[1], "jit") == 0) {
+		// Anonymous executable memory, as a JIT's code is, then a wait.
+		if (mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == MAP_FAILED)
+			abort();
+		write(1, "ready\n", 6);
+		for (;;)
+			pause();
+	}
 	static const char *const modes[] = {[SPIN] = "spin", [SLEEP] = "sleep", [FAULT] = "fault"};
 	for (int m = SPIN; argc > 1 && m <= FAULT; m++) {
 		if (strcmp(argv[1], modes[m]) == 0) {
