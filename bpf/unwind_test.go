@@ -399,20 +399,9 @@ func TestNativeUnwindCollectors(t *testing.T) {
 				s.Close()
 				p := c.profile(w)
 				checkProfile(t, p)
-				var total, full int64
-				for _, smp := range pidSamples(p, pid) {
-					var names []string
-					for _, l := range smp.Location {
-						for _, ln := range l.Line {
-							names = append(names, ln.Function.Name)
-						}
-					}
-					chain := strings.Join(names, " ")
-					total += smp.Value[c.value]
-					if strings.Contains(chain, " main ") && strings.HasSuffix(chain, "_start") {
-						full += smp.Value[c.value]
-					}
-				}
+				total, full, _ := countChains(p, pid, c.value, func(chain string) bool {
+					return strings.Contains(chain, " main ") && strings.HasSuffix(chain, "_start")
+				})
 				k := string(c.collector)
 				t.Logf("native %v: %d of %d through main to _start; counters: walks %d, cut %d, user stacks lost %d",
 					native, full, total, w.Counters[k+".native_walks"], w.Counters[k+".native_cut"], w.Counters[k+".user_stack_lost"])
@@ -428,6 +417,27 @@ func TestNativeUnwindCollectors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// countChains sums value (a sample type's index) over pid's samples of p,
+// and over those whose stack, its function names innermost first joined
+// by spaces, match says yes to; example is one of those.
+func countChains(p *profile.Profile, pid, value int, match func(chain string) bool) (total, matched int64, example string) {
+	for _, smp := range pidSamples(p, pid) {
+		var names []string
+		for _, l := range smp.Location {
+			for _, ln := range l.Line {
+				names = append(names, ln.Function.Name)
+			}
+		}
+		chain := strings.Join(names, " ")
+		total += smp.Value[value]
+		if match(chain) {
+			matched += smp.Value[value]
+			example = chain
+		}
+	}
+	return total, matched, example
 }
 
 // voluntarySwitches is how often pid's main thread left the CPU to wait.
@@ -533,22 +543,9 @@ func TestNativeUnwindCgo(t *testing.T) {
 		}
 		w := read(t, s)
 		s.Close()
-		var total, full int64
-		var example string
-		for _, smp := range pidSamples(w.OnCPU, pid) {
-			var names []string
-			for _, l := range smp.Location {
-				for _, ln := range l.Line {
-					names = append(names, ln.Function.Name)
-				}
-			}
-			chain := strings.Join(names, " ")
-			total += smp.Value[0]
-			if strings.Contains(chain, "main.sortInC main.main runtime.main") {
-				full += smp.Value[0]
-				example = chain
-			}
-		}
+		total, full, example := countChains(w.OnCPU, pid, 0, func(chain string) bool {
+			return strings.Contains(chain, "main.sortInC main.main runtime.main")
+		})
 		t.Logf("native %v: %d of %d samples through main.sortInC to runtime.main (e.g. %s); walks %d, cut %d",
 			native, full, total, example, w.Counters["oncpu.native_walks"], w.Counters["oncpu.native_cut"])
 		if total < 20 {
