@@ -149,8 +149,8 @@ func (u *unwinder) addProcess(pid int) (mapped, left int, err error) {
 	var proc unwindwalkEhwProc
 	tabled := 0 // mappings with a table
 	for _, mm := range maps {
-		if strings.HasPrefix(mm.Path, "[v") {
-			continue // [vdso], [vsyscall]: the kernel's; a sample there costs one frame
+		if mm.Path == "[vsyscall]" {
+			continue // the legacy page: nothing calls it
 		}
 		if int(proc.N) == len(proc.M) {
 			left++
@@ -158,6 +158,15 @@ func (u *unwinder) addProcess(pid int) (mapped, left int, err error) {
 		}
 		m := &proc.M[proc.N]
 		m.Start, m.End = mm.Start, mm.End
+		if mm.Path == symbolize.VDSOMapping {
+			// The vDSO has its .eh_frame: a sample in clock_gettime
+			// walks on to its caller. Without a table it costs one frame.
+			if bias, id, n, ok := u.vdsoTable(pid, mm); ok {
+				m.Bias, m.Table, m.Len = bias, id, n
+				proc.N++
+			}
+			continue
+		}
 		proc.N++
 		if bias, id, n, ok := u.fileTable(pid, mm); ok {
 			m.Bias, m.Table, m.Len = bias, id, n
@@ -217,6 +226,21 @@ func (u *unwinder) fileTable(pid int, mm symbolize.ExecMapping) (bias uint64, id
 		n |= unwindFPGaps
 	}
 	return bias, o.id, n, true
+}
+
+// vdsoTable is the table of pid's vDSO (mm), read from its memory:
+// the same image, and so the same table, in every 64-bit process of a
+// kernel.
+func (u *unwinder) vdsoTable(pid int, mm symbolize.ExecMapping) (bias uint64, id, n uint32, ok bool) {
+	ef, key, err := symbolize.VDSOImage("/proc", pid, mm.Start, mm.End)
+	if err != nil {
+		return 0, 0, 0, false
+	}
+	if bias, ok = ehframe.LoadBias(ef, mm.Start, 0); !ok {
+		return 0, 0, 0, false
+	}
+	o := u.object(key, ef)
+	return bias, o.id, o.len, o.id != 0
 }
 
 // isGo tells a Go binary by its function table (.gopclntab, kept by

@@ -362,7 +362,8 @@ func waitBlockedInRead(t *testing.T, pid int) {
 // TestNativeUnwindCollectors runs each stack collector with NativeUnwind
 // on a program built without frame pointers whose work is in libc (no
 // frame pointers either): on CPU sorting with qsort, which calls back into
-// it; off CPU sleeping in clock_nanosleep; faulting in memset. With tables
+// it, and reading the clock (in the vDSO, walked by its own .eh_frame);
+// off CPU sleeping in clock_nanosleep; faulting in memset. With tables
 // at least 95% of its stacks reach main and _start, symbolized, where the
 // frame-pointer walk of the same program loses its callers. Each run is
 // bounded by what the kernel counts of the subject's work (its CPU time,
@@ -379,12 +380,14 @@ func TestNativeUnwindCollectors(t *testing.T) {
 	}{
 		{OnCPU, "spin", func(pid int) int64 { return int64(testproc.OnCPU(pid)) }, int64(500 * time.Millisecond), // about 50 samples
 			func(w *Window) *profile.Profile { return w.OnCPU }, 0},
+		{OnCPU, "clock", func(pid int) int64 { return int64(testproc.OnCPU(pid)) }, int64(500 * time.Millisecond),
+			func(w *Window) *profile.Profile { return w.OnCPU }, 0},
 		{OffCPU, "sleep", voluntarySwitches, 300,
 			func(w *Window) *profile.Profile { return w.OffCPU }, 1},
 		{PageFaults, "fault", minorFaults, 3000,
 			func(w *Window) *profile.Profile { return w.PageFaults }, 0},
 	} {
-		t.Run(string(c.collector), func(t *testing.T) {
+		t.Run(string(c.collector)+"/"+c.mode, func(t *testing.T) {
 			requireCollectors(t, c.collector)
 			pid := ehtest.Start(t, named, c.mode).Process.Pid
 			for _, native := range []bool{true, false} {

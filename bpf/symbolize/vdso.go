@@ -65,3 +65,16 @@ func identifyImage(img []byte) (ef *elf.File, key, buildID string, err error) {
 	h.Write(img)
 	return ef, fmt.Sprintf("vdso:%x", h.Sum64()), "", nil
 }
+
+// VDSOImage reads the vDSO mapped at start..end in pid (its [vdso]
+// mapping) and opens it as ELF, with the key objects are cached by: its
+// build ID's, or a hash of the image. The unwinder compiles its
+// .eh_frame, so that a walk goes through a sample in clock_gettime.
+func VDSOImage(procfs string, pid int, start, end uint64) (ef *elf.File, key string, err error) {
+	img, err := readVDSO(procfs, pid, start, end)
+	if err != nil {
+		return nil, "", err
+	}
+	ef, key, _, err = identifyImage(img)
+	return ef, key, err
+}

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 __attribute__((noinline)) static long leaf(long x) { return x * 2654435761u ^ (x >> 13); }
@@ -86,14 +87,15 @@ __attribute__((noinline)) static long block_outer(int n) {
 // rbp) -> the mode's work, over and over, until killed. spin: qsort in
 // libc -> cmp -> leaf (on CPU, through libc both ways); sleep: usleep in
 // libc (off CPU in clock_nanosleep); fault: a fresh mapping filled by
-// memset in libc (page faults in it), unmapped again.
+// memset in libc (page faults in it), unmapped again; clock:
+// clock_gettime, in libc and the vDSO (on CPU).
 static int cmp(const void *a, const void *b) {
 	long x = *(const long *)a, y = *(const long *)b;
 	sink += leaf(x ^ y);
 	return (x > y) - (x < y);
 }
 
-enum mode { SPIN, SLEEP, FAULT };
+enum mode { SPIN, SLEEP, FAULT, CLOCK };
 
 __attribute__((noinline)) static long work_alloca(enum mode m, int n) {
 	long *v = alloca(n * sizeof(long));
@@ -107,6 +109,14 @@ __attribute__((noinline)) static long work_alloca(enum mode m, int n) {
 		case SLEEP:
 			usleep(200);
 			break;
+		case CLOCK: {
+			struct timespec ts;
+			for (int i = 0; i < 1000; i++) {
+				clock_gettime(CLOCK_MONOTONIC, &ts);
+				sink += ts.tv_nsec;
+			}
+			break;
+		}
 		case FAULT: {
 			size_t len = 64 * 4096;
 			char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -140,8 +150,8 @@ int main(int argc, char **argv) {
 		for (;;)
 			pause();
 	}
-	static const char *const modes[] = {[SPIN] = "spin", [SLEEP] = "sleep", [FAULT] = "fault"};
-	for (int m = SPIN; argc > 1 && m <= FAULT; m++) {
+	static const char *const modes[] = {[SPIN] = "spin", [SLEEP] = "sleep", [FAULT] = "fault", [CLOCK] = "clock"};
+	for (int m = SPIN; argc > 1 && m <= CLOCK; m++) {
 		if (strcmp(argv[1], modes[m]) == 0) {
 			write(1, "ready\n", 6);
 			return (int)work_outer((enum mode)m, m == SPIN ? 4096 : 16);
