@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
@@ -62,6 +64,26 @@ type Session struct {
 	// Read and from the loader-delay timers.
 	unwindMu sync.Mutex
 	unwind   *unwinder
+	// unwindErr is why NativeUnwind was asked for and is off.
+	unwindErr error
+}
+
+// NativeUnwindError says why the session walks frame pointers only though
+// Options.NativeUnwind asked for tables (a kernel without the walker's
+// helpers), or nil.
+func (s *Session) NativeUnwindError() error { return s.unwindErr }
+
+// nativeUnwindSupport checks the helpers c/unwind.h's walker calls:
+// bpf_loop (Linux 5.17) and bpf_task_pt_regs (5.15). They are probed in
+// a perf_event program (cilium/ebpf cannot probe a tracing one's); a
+// kernel that has them gives them to tracing programs too.
+func nativeUnwindSupport() error {
+	for _, h := range []asm.BuiltinFunc{asm.FnLoop, asm.FnTaskPtRegs} {
+		if err := features.HaveProgramHelper(ebpf.PerfEvent, h); err != nil {
+			return fmt.Errorf("the kernel's BPF programs cannot call %s (the walker needs Linux 5.17): %w", h, err)
+		}
+	}
+	return nil
 }
 
 // symbolCacheBytes bounds the parsed binaries the symbolizer keeps: with
@@ -93,6 +115,12 @@ func Start(opts Options) (*Session, error) {
 	} else if !caps.has(capSysAdmin) && !(caps.has(capBPF) && caps.has(capPerfmon)) {
 		return nil, fmt.Errorf("bpf: %w", ErrPrivileges)
 	}
+	var unwindErr error
+	if opts.NativeUnwind {
+		if unwindErr = nativeUnwindSupport(); unwindErr != nil {
+			opts.NativeUnwind = false // frame pointers alone, rather than no stacks
+		}
+	}
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("bpf: raising RLIMIT_MEMLOCK: %w", err)
 	}
@@ -108,6 +136,8 @@ func Start(opts Options) (*Session, error) {
 		taken:   map[stackRef][]uint64{},
 		sym:     symbolize.New(symbolize.Options{ProcFS: opts.ProcFS, MaxObjectBytes: symbolCacheBytes}),
 		done:    make(chan struct{}),
+
+		unwindErr: unwindErr,
 	}
 	if err := s.load(); err != nil {
 		s.Close()

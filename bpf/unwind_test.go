@@ -577,3 +577,21 @@ func buildCgo(t *testing.T) string {
 	}
 	return bin
 }
+
+// TestNativeUnwindSupport: where the collectors run on a kernel with the
+// walker's helpers (5.17 and later), a session asked to walk by tables
+// does; on an older one it would walk frame pointers alone and say why
+// (Session.NativeUnwindError).
+func TestNativeUnwindSupport(t *testing.T) {
+	requireCollectors(t, OnCPU)
+	supported := nativeUnwindSupport()
+	t.Logf("kernel helpers for the walker: %v", supported)
+	s := startSession(t, Options{Collectors: []Collector{OnCPU}, NativeUnwind: true, PIDs: []int{os.Getpid()}})
+	defer s.Close()
+	if got := s.NativeUnwindError(); (got == nil) != (supported == nil) {
+		t.Errorf("NativeUnwindError %v, the kernel's support %v", got, supported)
+	}
+	if supported == nil && s.unwind == nil {
+		t.Error("the kernel has the walker's helpers and the session has no walker")
+	}
+}

@@ -81,7 +81,7 @@ func TestCollectorSignals(t *testing.T) {
 	}
 	catalogued := map[observation.Signal]bool{}
 	for _, s := range observation.Signals() {
-		if strings.HasPrefix(string(s), string(observation.SignalEBPF)+".") && s != observation.SignalEBPFSymbols {
+		if strings.HasPrefix(string(s), string(observation.SignalEBPF)+".") && s != observation.SignalEBPFSymbols && s != observation.SignalEBPFUnwind {
 			catalogued[s] = true
 		}
 	}

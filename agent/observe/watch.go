@@ -236,6 +236,10 @@ func (w *Watcher) startEBPF() {
 		w.base.Missing = append(w.base.Missing, observation.Missing{Signal: observation.SignalEBPF, Reason: err.Error()})
 		return
 	}
+	if err := session.NativeUnwindError(); err != nil {
+		w.base.Missing = append(w.base.Missing, observation.Missing{Signal: observation.SignalEBPFUnwind,
+			Reason: "user stacks walked by frame pointers alone, so code built without them loses its callers: " + err.Error()})
+	}
 	w.session, w.running = session, running
 	Collector(&w.base.Meta, string(observation.SourceEBPF), "github.com/cilium/ebpf")
 }

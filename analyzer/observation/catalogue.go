@@ -384,6 +384,7 @@ const (
 	SignalEBPFTCP     Signal = SignalEBPF + ".tcp"     // TCP connections (histograms tcp.*)
 	SignalEBPFFaults  Signal = SignalEBPF + ".faults"  // page-fault stacks
 	SignalEBPFSymbols Signal = SignalEBPF + ".symbols" // stack symbolization
+	SignalEBPFUnwind  Signal = SignalEBPF + ".unwind"  // user stacks walked by .eh_frame tables
 
 	SignalPprof          Signal = Signal(SourcePprof)                       // a Go service's net/http/pprof endpoint
 	SignalPprofCPU       Signal = SignalPprof + "." + Signal(KindCPU)       // its CPU profile
@@ -407,7 +408,7 @@ func Signals() []Signal {
 		SignalProcessCtxSwitches, SignalProcessFDs, SignalProcessTCP, SignalProcessPSI, SignalWatcherCPU,
 		SignalProcess, SignalHostScan, SignalWindow, SignalCommand,
 		SignalEBPF, SignalEBPFOnCPU, SignalEBPFOffCPU, SignalEBPFRunQLat, SignalEBPFBioLat, SignalEBPFTCP,
-		SignalEBPFFaults, SignalEBPFSymbols,
+		SignalEBPFFaults, SignalEBPFSymbols, SignalEBPFUnwind,
 		SignalPprof, SignalPprofCPU, SignalPprofHeap, SignalPprofAllocs, SignalPprofGoroutine, SignalPprofBlock,
 		SignalPprofMutex, SignalGoExpvar,
 		SignalIngest, SignalThreadStates,
