@@ -59,8 +59,8 @@ type Session struct {
 	// lifecycleDone is waited for by Close, so that no goroutine of the
 	// session outlives it (the loader-delay timers check done instead).
 	lifecycleDone sync.WaitGroup
-	// unwind feeds the on-CPU program's .eh_frame walker (NativeUnwind);
-	// nil without it. unwindMu serialises it: processes are added from
+	// unwind feeds the .eh_frame walker of the on-CPU, off-CPU and fault
+	// programs (NativeUnwind); nil without it. unwindMu serialises it: processes are added from
 	// Read and from the loader-delay timers.
 	unwindMu sync.Mutex
 	unwind   *unwinder
@@ -98,11 +98,15 @@ const generations = 3
 // sharedMaps are created once and handed to every object that declares
 // them, so that one pid filter and one set of stack maps serve all.
 var sharedMaps = slices.Concat([]string{"target_pids", "target_cgroups", "epoch"}, stackMapNames[:], overflowMapNames[:],
-	nativeMapNames[:], unwindMaps[:2])
+	nativeMapNames[:], unwindSharedMaps[:])
 
-// unwindMaps are c/unwind.h's: the tables and process mappings the
-// walkers of all collectors share, and each object's scratch.
-var unwindMaps = [...]string{"unwind_tables", "unwind_procs", "unwind_scratch"}
+// c/unwind.h's maps: the tables and process mappings the walkers of all
+// collectors share, and each object's own per-CPU scratch (the on-CPU
+// sampler may interrupt another program).
+var (
+	unwindSharedMaps = [...]string{"unwind_tables", "unwind_procs"}
+	unwindScratchMap = "unwind_scratch"
+)
 
 // Start loads and attaches the chosen collectors.
 func Start(opts Options) (*Session, error) {
@@ -232,7 +236,7 @@ func (s *Session) load() error {
 // list and walked stacks are preallocated, about 14 MiB of kernel memory.
 func (s *Session) configure(spec *ebpf.CollectionSpec) error {
 	if !s.opts.NativeUnwind {
-		for _, name := range slices.Concat(unwindMaps[:], nativeMapNames[:]) {
+		for _, name := range slices.Concat(unwindSharedMaps[:], nativeMapNames[:], []string{unwindScratchMap}) {
 			if ms := spec.Maps[name]; ms != nil {
 				ms.MaxEntries = 1
 			}

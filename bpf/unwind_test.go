@@ -579,13 +579,21 @@ func buildCgo(t *testing.T) string {
 }
 
 // TestNativeUnwindSupport: where the collectors run on a kernel with the
-// walker's helpers (5.17 and later), a session asked to walk by tables
-// does; on an older one it would walk frame pointers alone and say why
-// (Session.NativeUnwindError).
+// walker's helpers (5.17 and later), the probe finds them and a session
+// asked to walk by tables does; on an older one it would walk frame
+// pointers alone and say why (Session.NativeUnwindError).
 func TestNativeUnwindSupport(t *testing.T) {
 	requireCollectors(t, OnCPU)
 	supported := nativeUnwindSupport()
 	t.Logf("kernel helpers for the walker: %v", supported)
+	var u unix.Utsname
+	unix.Uname(&u)
+	release := unix.ByteSliceToString(u.Release[:])
+	var major, minor int
+	fmt.Sscanf(release, "%d.%d", &major, &minor)
+	if supported != nil && (major > 5 || major == 5 && minor >= 17) {
+		t.Errorf("kernel %s has bpf_loop and bpf_task_pt_regs, and the probe says: %v", release, supported)
+	}
 	s := startSession(t, Options{Collectors: []Collector{OnCPU}, NativeUnwind: true, PIDs: []int{os.Getpid()}})
 	defer s.Close()
 	if got := s.NativeUnwindError(); (got == nil) != (supported == nil) {
