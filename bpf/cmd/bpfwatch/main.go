@@ -52,6 +52,7 @@ func run() error {
 	native := flag.Bool("native", false, "walk user stacks by .eh_frame tables where a process's code has them (bpf.Options.NativeUnwind)")
 	bpfStats := flag.Bool("bpf-stats", false, "enable kernel BPF run-time statistics and report the programs' cost")
 	cpuProfile := flag.String("cpuprofile", "", "write bpfwatch's own CPU profile to this file")
+	warmup := flag.Duration("warmup", 0, "collect this long and read once before counting the cost: the processes already running met, their objects parsed and tables built, as in an agent that has run a while")
 	flag.Parse()
 
 	if *cpuProfile != "" {
@@ -96,11 +97,23 @@ func run() error {
 		return err
 	}
 	defer s.Close()
+	var warm []bpf.ProgramStats
+	if *warmup > 0 {
+		time.Sleep(*warmup)
+		if _, err := s.Read(); err != nil {
+			return err
+		}
+		if *bpfStats {
+			if warm, err = s.ProgramStats(); err != nil {
+				return err
+			}
+		}
+	}
 	startCPU := cpuTime()
 	// The overhead benchmark waits for this line before starting its
 	// workload.
 	fmt.Fprintln(os.Stderr, "bpfwatch: collecting")
-	defer reportCost(s, start, startCPU, *bpfStats)
+	defer reportCost(s, start, startCPU, *bpfStats, warm)
 
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
@@ -174,9 +187,9 @@ func write(w *bpf.Window, dir string) error {
 
 // reportCost prints the collector's own cost: its CPU time and peak RSS
 // (getrusage), and with -bpf-stats the time the kernel spent in its
-// programs, which the profiled tasks pay. The overhead benchmark reads the
-// "cost:" line.
-func reportCost(s *bpf.Session, start time.Time, startCPU time.Duration, bpfStats bool) {
+// programs, which the profiled tasks pay, less what they ran before (the
+// warm-up's stats). The overhead benchmark reads the "cost:" line.
+func reportCost(s *bpf.Session, start time.Time, startCPU time.Duration, bpfStats bool, before []bpf.ProgramStats) {
 	var kernel time.Duration
 	var runs uint64
 	if bpfStats {
@@ -184,7 +197,13 @@ func reportCost(s *bpf.Session, start time.Time, startCPU time.Duration, bpfStat
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bpfwatch:", err)
 		}
+		was := map[string]bpf.ProgramStats{}
+		for _, st := range before {
+			was[st.Name] = st
+		}
 		for _, st := range stats {
+			st.Runtime -= was[st.Name].Runtime
+			st.RunCount -= was[st.Name].RunCount
 			kernel += st.Runtime
 			runs += st.RunCount
 			if st.RunCount > 0 {
