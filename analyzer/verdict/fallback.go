@@ -75,15 +75,18 @@ func procBreakdown(o *observation.Observation, window float64, th Thresholds) Br
 	var sampled bool
 	var lockWake float64 // the part of the run delay that follows a lock's hand-off
 	if p, goProc := threadStateProfile(o); p != nil && !host {
-		seconds, byClass := threadStateWaits(p, goProc)
-		for cat, v := range seconds {
+		w := threadStateWaits(p, goProc)
+		for cat, v := range w.seconds {
 			b.Seconds[cat] += v
 		}
-		for c, v := range byClass {
+		for c, v := range w.byClass {
 			b.ByClass[c] += v
 		}
 		sampled, b.ThreadStates = true, true
-		lockWake = lockWakeShare(o, seconds)
+		lockWake = lockWakeShare(o, w.seconds)
+		if sysClass == ClassCPU {
+			systemSecs = chargeSystemTime(b, systemSecs, w.calls)
+		}
 	}
 	if d, ok := meanOf(o, observation.ProcessRunDelay, nil); ok && !host {
 		add(WaitRunQueue, ClassCPU, (1-lockWake)*d*window)
@@ -110,10 +113,9 @@ func procBreakdown(o *observation.Observation, window float64, th Thresholds) Br
 			// With I/O stalling, the kernel time of a target that does
 			// I/O is mostly the storage stack's, as eBPF shows it to be
 			// (fsync, O_DIRECT): count it towards io, as BreakdownOf would.
-			if some >= th.PSISome && sysClass == ClassCPU {
-				b.Seconds[OnCPUSyscall] -= systemSecs
+			if some >= th.PSISome && sysClass == ClassCPU && systemSecs > 0 {
 				b.ByClass[ClassCPU] -= systemSecs
-				add(OnCPUSyscall, ClassIO, systemSecs)
+				b.ByClass[ClassIO] += systemSecs
 			}
 		}
 	}
@@ -179,6 +181,39 @@ func cpuShares(p *profile.Profile) (map[string]float64, map[string]map[Class]flo
 	return byCat, byClass
 }
 
+// chargeSystemTime splits a process's system time, counted as cpu, by the
+// system calls its threads were sampled asleep in (calls: their time by
+// the resource each call serves), and returns what stays cpu. A running
+// thread says nothing, so the calls a process sleeps in stand for those
+// it runs in: a thread that sleeps on a lock entered the kernel for it (a
+// futex wait, and its waker's wake, meeting in the futex hash bucket's
+// lock and the scheduler); one that sleeps in munmap or mprotect, on the
+// mm lock, is churning its mappings, which is what its kernel time on a
+// CPU goes to; the same for files and sockets. That is how eBPF's stacks
+// charge such kernel time (onCPUClass), and what they show it to be for
+// such processes (docs/analysis.md). The calls that serve none of these
+// (poll, sleep, pipes) keep their share as cpu.
+func chargeSystemTime(b Breakdown, systemSecs float64, calls map[Class]float64) float64 {
+	var total float64
+	for _, v := range calls {
+		total += v
+	}
+	if total <= 0 || systemSecs <= 0 {
+		return systemSecs
+	}
+	left := systemSecs
+	for c, v := range calls {
+		if c == ClassCPU || v <= 0 {
+			continue
+		}
+		moved := systemSecs * v / total
+		b.ByClass[ClassCPU] -= moved
+		b.ByClass[c] += moved
+		left -= moved
+	}
+	return left
+}
+
 // lockWakeShare is the part of a process's run delay that follows a
 // lock's hand-off, as eBPF sees a thread runnable again in its futex wait.
 // Every switch off a CPU is followed by a wait on a run queue: at once
@@ -194,6 +229,12 @@ func lockWakeShare(o *observation.Observation, waits map[string]float64) float64
 	if !okV || !okI || vol+invol <= 0 {
 		return 0
 	}
+	return vol / (vol + invol) * lockSleepShare(waits)
+}
+
+// lockSleepShare is the share of a process's sampled sleeps that were on
+// locks, idle parking left out: 0 without sleeps.
+func lockSleepShare(waits map[string]float64) float64 {
 	var sleeps float64
 	for cat, v := range waits {
 		if cat != WaitIdle && cat != WaitRunQueue {
@@ -203,5 +244,5 @@ func lockWakeShare(o *observation.Observation, waits map[string]float64) float64
 	if sleeps <= 0 {
 		return 0
 	}
-	return vol / (vol + invol) * waits[WaitLock] / sleeps
+	return waits[WaitLock] / sleeps
 }

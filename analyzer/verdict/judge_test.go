@@ -118,9 +118,9 @@ func withoutEBPF(o *observation.Observation) *observation.Observation {
 // /proc, PSI and Go's own profiles suffice the class stays, with less
 // confidence; where they do not, the verdict says what is missing.
 func TestDegradedEvidence(t *testing.T) {
-	// What /proc cannot tell: GC from user code (memory-churn), a lock
-	// wait from a sleep (contention-c-mutex), a socket wait from idleness
-	// (network-*): those need stacks.
+	// What /proc cannot tell: GC from user code (memory-churn), a Go
+	// program's kernel time on its sockets (network-bulk: its waits are
+	// the netpoller's): those need stacks.
 	suffices := map[string]bool{
 		"cpu-hash": true, "cpu-compress": true, "cpu-c-spin": true, // process CPU time
 		"io-fsync": true, "io-direct": true, // system time and I/O pressure
@@ -132,6 +132,10 @@ func TestDegradedEvidence(t *testing.T) {
 		// word says so, and their hand-offs' run-queue waits).
 		"network-c-slowclient": true, "network-c-pollclient": true,
 		"contention-c-mutex": true, "contention-c-mapconvoy": true,
+		// Their system time, by the calls their threads sleep in: the
+		// hammer's futexes, the churner's munmap and mprotect on the mm
+		// lock (chargeSystemTime).
+		"contention-c-hammer": true, "memory-c-mmap": true,
 		// A Go client waiting in its netpoller on the slow server it
 		// started: the server's end of their connection is not the
 		// client serving (process.tcp counts it once, as active).

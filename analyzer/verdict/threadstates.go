@@ -44,6 +44,13 @@ func threadStateWait(state, wchan, call, fd string, goProc bool) string {
 			return WaitDisk
 		case has(at, kernelLockWait...):
 			return WaitLock
+		case isMemoryCall(call):
+			// Asleep in mmap, munmap, mprotect... outside the disk: on
+			// the mm lock (or a VMA's), which the process's other
+			// memory calls and faults hold. wchan names the call's own
+			// code (__vm_munmap, do_mprotect_pkey): the lock's slow path
+			// is a scheduling function, which wchan skips.
+			return WaitLock
 		case hasExact([]string{call}, fileCalls...), fd == "file", isFlushCall(call):
 			return WaitDisk
 		}
@@ -116,11 +123,40 @@ func readThreadStates(p *profile.Profile) []threadStateSample {
 	return out
 }
 
+// sampledWaits is what a process's sampled thread states say.
+type sampledWaits struct {
+	// seconds are the waits by category, byClass the same by class.
+	seconds map[string]float64
+	byClass map[Class]float64
+	// calls are the same sleeps (idle parking left out) by the resource
+	// the system call they slept in serves (callClass): ClassCPU for the
+	// calls that serve none of them (poll, sleep, pipes).
+	calls map[Class]float64
+}
+
+// callClass is the resource a sampled sleep's system call serves, as
+// eBPF charges a call's time on CPU (onCPUClass): memory management and
+// faults to memory, lock waits (futexes held as locks, the kernel's
+// locks) to contention, files to io, sockets to network.
+func callClass(cat, call string) Class {
+	switch {
+	case isMemoryCall(call), cat == WaitFault:
+		return ClassMemory
+	case cat == WaitLock:
+		return ClassContention
+	case cat == WaitDisk:
+		return ClassIO
+	case cat == WaitNetwork:
+		return ClassNetwork
+	}
+	return ClassCPU
+}
+
 // threadStateWaits splits the sampled waits by category and class, as
 // breakdownOf splits eBPF's off-CPU time: a futex wait is a lock wait as
 // far as parking's per-thread rule allows (see parking), all of it when
 // the lock word says a mutex.
-func threadStateWaits(p *profile.Profile, goProc bool) (seconds map[string]float64, byClass map[Class]float64) {
+func threadStateWaits(p *profile.Profile, goProc bool) sampledWaits {
 	samples := readThreadStates(p)
 	type counts struct{ lock, activity float64 }
 	threads := map[int64]*counts{}
@@ -141,21 +177,24 @@ func threadStateWaits(p *profile.Profile, goProc bool) (seconds map[string]float
 			}
 		}
 	}
-	seconds, byClass = map[string]float64{}, map[Class]float64{}
+	w := sampledWaits{seconds: map[string]float64{}, byClass: map[Class]float64{}, calls: map[Class]float64{}}
 	for i, s := range samples {
 		cat, v := cats[i], s.seconds
 		if cat == "" || v <= 0 {
 			continue
 		}
-		if cat == WaitLock && !s.lockSig && !has([]string{s.wchan}, kernelLockWait...) {
+		if cat == WaitLock && hasExact([]string{s.call}, futexCalls...) && !s.lockSig {
 			c := threads[s.tid]
 			sh := contendedShare(c.lock, c.activity, len(threads))
-			seconds[WaitIdle] += (1 - sh) * v
-			byClass[ClassNone] += (1 - sh) * v
+			w.seconds[WaitIdle] += (1 - sh) * v
+			w.byClass[ClassNone] += (1 - sh) * v
 			v *= sh
 		}
-		seconds[cat] += v
-		byClass[waitClass[cat]] += v
+		w.seconds[cat] += v
+		w.byClass[waitClass[cat]] += v
+		if cat != WaitIdle {
+			w.calls[callClass(cat, s.call)] += v
+		}
 	}
-	return seconds, byClass
+	return w
 }

@@ -37,6 +37,13 @@ func TestThreadStateWait(t *testing.T) {
 		{"D", "jbd2_log_wait_commit", "fdatasync", "file", false, WaitDisk},
 		{"D", "some_driver_wait", "ioctl", "device", false, WaitOther}, // a device is not a disk (a GPU, a tty)
 		{"D", "rwsem_down_write_slowpath", "munmap", "", false, WaitLock},
+		// What 6.18's wchan says of a munmap or mprotect waiting for the
+		// mm lock (the lock's slow path is skipped: a scheduling function),
+		// and of a fault waiting for it.
+		{"D", "__vm_munmap", "munmap", "", false, WaitLock},
+		{"D", "do_mprotect_pkey", "mprotect", "", false, WaitLock},
+		{"D", "__vma_start_write", "munmap", "", false, WaitLock},
+		{"D", "lock_mm_and_find_vma", "", "", false, WaitFault},
 		{"D", "msleep", "ioctl", "anon_inode", false, WaitOther},
 	} {
 		if got := threadStateWait(c.state, c.wchan, c.call, c.fd, c.goProc); got != c.want {
@@ -101,7 +108,8 @@ func TestThreadStateParking(t *testing.T) {
 		tsRow{1, "S", "futex_do_wait", "futex", "wait_bitset", "", 3},
 		tsRow{2, "S", "futex_do_wait", "futex", "wait_bitset", "", 4})
 	p, goProc := threadStateProfile(o)
-	secs, byClass := threadStateWaits(p, goProc)
+	w := threadStateWaits(p, goProc)
+	secs, byClass := w.seconds, w.byClass
 	if !near(secs[WaitLock], 1) || !near(secs[WaitIdle], 6) || !near(byClass[ClassContention], 1) {
 		t.Errorf("condition waits: %v %v, want 1 s of lock and 6 s idle", secs, byClass)
 	}
@@ -111,7 +119,7 @@ func TestThreadStateParking(t *testing.T) {
 		tsRow{1, "S", "futex_do_wait", "futex", "wait", "2", 3},
 		tsRow{2, "S", "futex_do_wait", "futex", "wait", "2", 4})
 	p, goProc = threadStateProfile(o)
-	if secs, _ := threadStateWaits(p, goProc); !near(secs[WaitLock], 7) || secs[WaitIdle] != 0 {
+	if secs := threadStateWaits(p, goProc).seconds; !near(secs[WaitLock], 7) || secs[WaitIdle] != 0 {
 		t.Errorf("mutex waits: %v, want 7 s of lock", secs)
 	}
 	// A Go program: the runtime's own parking.
@@ -119,7 +127,7 @@ func TestThreadStateParking(t *testing.T) {
 		tsRow{1, "R", "", "", "", "", 1},
 		tsRow{1, "S", "futex_do_wait", "futex", "wait", "0", 3})
 	p, goProc = threadStateProfile(o)
-	if secs, _ := threadStateWaits(p, goProc); secs[WaitLock] != 0 || !near(secs[WaitIdle], 3) {
+	if secs := threadStateWaits(p, goProc).seconds; secs[WaitLock] != 0 || !near(secs[WaitIdle], 3) {
 		t.Errorf("Go's parked threads: %v, want idle", secs)
 	}
 }
@@ -141,5 +149,59 @@ func TestLockWakeShare(t *testing.T) {
 	}
 	if got := lockWakeShare(&observation.Observation{}, waits); got != 0 {
 		t.Errorf("no switch counts: %.3f, want 0", got)
+	}
+}
+
+// TestSystemTimeBySleeps: without a profile, a process's system time is
+// split by the calls its threads sleep in: a lock's futexes count towards
+// contention, munmap's towards memory, a socket's towards network; poll
+// and sleeps, and idle parking, leave it cpu.
+func TestSystemTimeBySleeps(t *testing.T) {
+	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-6 }
+	const window = 10.0
+	withCPU := func(o *observation.Observation, user, system float64) *observation.Observation {
+		o.Meta.Target = observation.Target{Kind: observation.TargetProcess, PID: 7}
+		o.Series = []observation.Series{
+			{Name: observation.ProcessCPU, Labels: map[string]string{"mode": "user"}, Points: []observation.Point{{Value: user}}},
+			{Name: observation.ProcessCPU, Labels: map[string]string{"mode": "system"}, Points: []observation.Point{{Value: system}}},
+		}
+		return o
+	}
+	for _, tc := range []struct {
+		name string
+		rows []tsRow
+		want map[Class]float64 // of the 5 s of system time
+	}{
+		{"mutex waiters", []tsRow{
+			{1, "S", "futex_do_wait", "futex", "wait", "2", 3},
+			{2, "S", "futex_do_wait", "futex", "wait", "2", 3},
+		}, map[Class]float64{ClassContention: 5}},
+		{"mapping churn on the mm lock, and a nap", []tsRow{
+			{1, "D", "__vm_munmap", "munmap", "", "", 1.5},
+			{1, "D", "lock_mm_and_find_vma", "", "", "", 0.5},
+			{2, "S", "hrtimer_nanosleep", "nanosleep", "", "", 0.5},
+		}, map[Class]float64{ClassMemory: 4, ClassCPU: 1}},
+		{"a socket and an event loop", []tsRow{
+			{1, "S", "wait_woken", "recvfrom", "", "", 2},
+			{2, "S", "do_epoll_wait", "epoll_wait", "", "", 2},
+		}, map[Class]float64{ClassNetwork: 2.5, ClassCPU: 2.5}},
+		{"idle parking only", []tsRow{
+			{1, "R", "", "", "", "", 1},
+			{2, "S", "futex_do_wait", "futex", "wait_bitset", "", 9},
+		}, map[Class]float64{ClassCPU: 5}},
+	} {
+		o := withCPU(threadStateObs("", tc.rows...), 0, 0.5)
+		b := procBreakdown(o, window, DefaultThresholds())
+		if !near(b.Seconds[OnCPUSyscall], 5) {
+			t.Errorf("%s: cpu.syscall %.3f s, want all 5 s of system time", tc.name, b.Seconds[OnCPUSyscall])
+		}
+		// The system time's part of each class: the class's total less
+		// what the waits themselves count there.
+		w := threadStateWaits(threadStateProfile(o))
+		for _, c := range []Class{ClassCPU, ClassContention, ClassMemory, ClassNetwork} {
+			if got := b.ByClass[c] - w.byClass[c]; !near(got, tc.want[c]) {
+				t.Errorf("%s: %s got %.3f s of the system time, want %.3f", tc.name, c, got, tc.want[c])
+			}
+		}
 	}
 }
