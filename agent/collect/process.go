@@ -172,13 +172,15 @@ func readThreads(env Env, pid, file string, parse func(path string, b []byte) ([
 // procStat holds the fields of /proc/PID/stat used here; the field
 // numbers are those of proc(5).
 type procStat struct {
-	state          byte   // (3)
-	minflt, majflt uint64 // (10), (12)
-	utime, stime   uint64 // (14), (15) clock ticks
-	threads        uint64 // (20)
-	starttime      uint64 // (22) clock ticks after boot
-	rss            uint64 // (24) resident pages, as VmRSS counts them
-	blkio          uint64 // (42) delayacct_blkio_ticks, 0 without delay accounting
+	state            byte   // (3)
+	minflt, majflt   uint64 // (10), (12)
+	cminflt, cmajflt uint64 // (11), (13): of the children it waited for, and theirs
+	utime, stime     uint64 // (14), (15) clock ticks
+	cutime, cstime   uint64 // (16), (17): of the children it waited for, and theirs
+	threads          uint64 // (20)
+	starttime        uint64 // (22) clock ticks after boot
+	rss              uint64 // (24) resident pages, as VmRSS counts them
+	blkio            uint64 // (42) delayacct_blkio_ticks, 0 without delay accounting
 }
 
 // parseProcStat reads /proc/PID/stat. The command name (2) is in
@@ -201,7 +203,8 @@ func parseProcStat(path string, b []byte) (procStat, error) {
 		field int
 		dst   *uint64
 	}{
-		{10, &st.minflt}, {12, &st.majflt}, {14, &st.utime}, {15, &st.stime},
+		{10, &st.minflt}, {11, &st.cminflt}, {12, &st.majflt}, {13, &st.cmajflt},
+		{14, &st.utime}, {15, &st.stime}, {16, &st.cutime}, {17, &st.cstime},
 		{20, &st.threads}, {22, &st.starttime},
 	} {
 		v, err := strconv.ParseUint(f[x.field-3], 10, 64)
@@ -283,4 +286,91 @@ func (s *threadSum) add(cur map[string][]uint64) []uint64 {
 	}
 	s.last = cur
 	return s.total
+}
+
+// maxTreeProcesses bounds the processes of a target's tree that are read:
+// the target and its descendants.
+const maxTreeProcesses = 256
+
+// descendants lists the target's descendants, parents before their
+// children, at most maxTreeProcesses-1 of them, from each thread's
+// /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN; none without it).
+// A sampler that lists them often passes its held files (nil: opened and
+// closed each time): a 200-thread target has 200 such files.
+func (w *procWatch) descendants(files *heldFiles) []string {
+	var out []string
+	next := []string{strconv.Itoa(w.pid)}
+	for len(next) > 0 && len(out) < maxTreeProcesses-1 {
+		pid := next[0]
+		next = next[1:]
+		n, err := strconv.Atoi(pid)
+		if err != nil {
+			continue
+		}
+		tasks, err := os.ReadDir(w.env.proc(pid, "task"))
+		if err != nil {
+			continue
+		}
+		for _, t := range tasks {
+			b, err := files.read(w.env, n, "task/"+t.Name()+"/children")
+			if err != nil {
+				continue
+			}
+			for _, c := range strings.Fields(string(b)) {
+				if len(out) < maxTreeProcesses-1 {
+					out = append(out, c)
+					next = append(next, c)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// treeCounters are a process tree's CPU times and faults, each with what
+// its members' waited-for children left when they exited.
+type treeCounters struct {
+	utime, stime, minflt, majflt uint64
+	threads                      uint64
+}
+
+// treeStat sums the counters of /proc/PID/stat over the target and its
+// descendants, as the eBPF collectors follow them (a shell, make or a
+// pre-fork master runs the processes that work). Each member counts with
+// its waited-for children's totals (cutime...), so that a child's time
+// stays counted when it exits and is reaped: the kernel moves it into its
+// parent's. Parents are read before their children, so a child reaped
+// between the two reads is missed for one reading rather than counted
+// twice; high keeps the totals from going back (a member that exits
+// unreaped by the tree takes its time with it). ok is the target's read's.
+func (w *procWatch) treeStat(high *treeCounters) (treeCounters, bool, error) {
+	st, ok, err := w.read()
+	if !ok {
+		return treeCounters{}, false, err
+	}
+	add := func(t *treeCounters, st procStat) {
+		t.utime += st.utime + st.cutime
+		t.stime += st.stime + st.cstime
+		t.minflt += st.minflt + st.cminflt
+		t.majflt += st.majflt + st.cmajflt
+		if st.state != 'Z' && st.state != 'X' {
+			t.threads += st.threads
+		}
+	}
+	var t treeCounters
+	add(&t, st)
+	for _, pid := range w.descendants(nil) {
+		path := w.env.proc(pid, "stat")
+		b, err := readFile(path)
+		if err != nil {
+			continue // exited meanwhile
+		}
+		if st, err := parseProcStat(path, b); err == nil {
+			add(&t, st)
+		}
+	}
+	t.utime, t.stime = max(t.utime, high.utime), max(t.stime, high.stime)
+	t.minflt, t.majflt = max(t.minflt, high.minflt), max(t.majflt, high.majflt)
+	*high = t
+	return t, true, nil
 }

@@ -8,8 +8,9 @@ import (
 	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
-// process.cpu: the target's CPU time from /proc/PID/stat, summed by the
-// kernel over all its threads, living and exited.
+// process.cpu: the CPU time of the target and its descendants from
+// /proc/PID/stat, summed by the kernel over all their threads, living and
+// exited, and over the children they waited for (procWatch.treeStat).
 //
 //	process.cpu{mode="user"|"system"}   "cores"
 //	process.cpu.threads                 threads now, "count"
@@ -22,14 +23,17 @@ import (
 
 func init() { Register(observation.SignalProcessCPU, processFactory(newProcessCPU)) }
 
-type processCPU struct{ w *procWatch }
+type processCPU struct {
+	w    *procWatch
+	high treeCounters
+}
 
 func newProcessCPU(w *procWatch) (Sampler, error) { return &processCPU{w: w}, nil }
 
 func (*processCPU) Name() observation.Signal { return observation.SignalProcessCPU }
 
 func (s *processCPU) Sample(_ context.Context, rec *Recorder) error {
-	st, ok, err := s.w.read()
+	st, ok, err := s.w.treeStat(&s.high)
 	if !ok {
 		return err
 	}

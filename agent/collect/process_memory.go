@@ -7,13 +7,13 @@ import (
 	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
-// process.memory: the target's memory from /proc/PID/status and its page
-// faults from /proc/PID/stat.
+// process.memory: the target's memory from /proc/PID/status, and the page
+// faults of it and its descendants from /proc/PID/stat (procWatch.treeStat).
 //
 //	process.memory.rss     resident set (VmRSS: anonymous, file and shmem pages), "bytes"
 //	process.memory.vms     virtual size (VmSize), "bytes"
 //	process.memory.swap    swapped out anonymous memory (VmSwap), "bytes"
-//	process.memory.minor_faults, process.memory.major_faults   faults of all threads, "count/s"
+//	process.memory.minor_faults, process.memory.major_faults   faults of all threads of the tree, "count/s"
 //
 // RSS growth is the slope of process.memory.rss. Both files are read here:
 // gopsutil parses VmSwap into a field it does not export, and its
@@ -22,14 +22,17 @@ import (
 
 func init() { Register(observation.SignalProcessMemory, processFactory(newProcessMemory)) }
 
-type processMemory struct{ w *procWatch }
+type processMemory struct {
+	w    *procWatch
+	high treeCounters
+}
 
 func newProcessMemory(w *procWatch) (Sampler, error) { return &processMemory{w: w}, nil }
 
 func (*processMemory) Name() observation.Signal { return observation.SignalProcessMemory }
 
 func (s *processMemory) Sample(_ context.Context, rec *Recorder) error {
-	st, ok, err := s.w.read()
+	st, ok, err := s.w.treeStat(&s.high)
 	if !ok {
 		return err
 	}

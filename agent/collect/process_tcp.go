@@ -178,17 +178,14 @@ const (
 	tcpListen      = 10
 )
 
-// maxTCPProcesses bounds the descendants whose descriptors are read.
-const maxTCPProcesses = 256
-
 // socketInodes lists the inodes of the sockets among the descriptors of
 // the target and its descendants (the eBPF collectors follow children
 // too: a shell, npm or a pre-fork master runs the process that talks).
 // Only the target's own descriptors being unreadable is an error.
 func (s *processTCP) socketInodes() (map[uint32]bool, error) {
 	out := map[uint32]bool{}
-	pids := []string{strconv.Itoa(s.w.pid)}
-	for i := 0; i < len(pids) && i < maxTCPProcesses; i++ {
+	pids := append([]string{strconv.Itoa(s.w.pid)}, s.w.descendants(nil)...)
+	for i := range pids {
 		dir := s.w.env.proc(pids[i], "fd")
 		entries, err := os.ReadDir(dir)
 		if err != nil {
@@ -208,27 +205,8 @@ func (s *processTCP) socketInodes() (map[uint32]bool, error) {
 				}
 			}
 		}
-		pids = append(pids, s.children(pids[i])...)
 	}
 	return out, nil
-}
-
-// children lists a process's children, from each thread's
-// /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN); none without it.
-func (s *processTCP) children(pid string) []string {
-	tasks, err := os.ReadDir(s.w.env.proc(pid, "task"))
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, t := range tasks {
-		b, err := readFile(s.w.env.proc(pid, "task", t.Name(), "children"))
-		if err != nil {
-			continue
-		}
-		out = append(out, strings.Fields(string(b))...)
-	}
-	return out
 }
 
 // tcpSockets dumps the TCP sockets, IPv4 and IPv6, with their tcp_info, in

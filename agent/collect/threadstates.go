@@ -22,7 +22,9 @@ import (
 	"github.com/perfhound/perfhound/bpf/symbolize"
 )
 
-// ThreadStates samples the state of a process's threads from
+// ThreadStates samples the state of a process's threads, and its
+// descendants' (as the eBPF collectors follow them: a shell, make or a
+// pre-fork master runs the processes that work), from
 // /proc/PID/task/TID/{stat,wchan,syscall} many times a second, as Tanel
 // Poder's psn does: the off-CPU view when eBPF cannot run. A thread that
 // sleeps says why in three places the kernel keeps for it: its state (S
@@ -49,15 +51,14 @@ type ThreadStates struct {
 	max      int
 	files    *heldFiles
 	calls    map[int]string // system call numbers to names, this machine's architecture
-	exe      string         // the executable's link, read again at each listing (a command execs)
 
 	// The ticker goroutine's own state.
-	tids          []string
+	tasks         []task
+	procs         map[int]*tsProcess // the tree's processes, by PID
 	cursor        int
 	ticks         int
 	lastTick      time.Time
-	fdKinds       map[int]string // descriptors' kinds, read again at each listing
-	syscallDenied bool           // syscall cannot be read: noSyscall says why
+	syscallDenied bool // syscall cannot be read: noSyscall says why
 
 	mu        sync.Mutex
 	goVer     string
@@ -88,6 +89,8 @@ const (
 const maxThreadStateKeys = 4096
 
 type threadStateKey struct {
+	pid      int
+	goVer    string // its process's Go version, "" when it is not a Go program
 	tid      int
 	thread   string // the thread's name (comm)
 	state    byte
@@ -96,6 +99,19 @@ type threadStateKey struct {
 	fd       string // the kind of the descriptor the call names
 	futex    string // a futex call's operation
 	futexVal int    // its expected value when 0, 1 or 2; -1 otherwise
+}
+
+// task is one thread of the tree.
+type task struct {
+	pid int
+	tid string
+}
+
+// tsProcess is what the sampler keeps of one process of the tree.
+type tsProcess struct {
+	exe     string         // the executable's link, read again at each listing (a command execs)
+	goVer   string         // the Go version it was built with, "" for another program
+	fdKinds map[int]string // descriptors' kinds, read again at each listing
 }
 
 type threadStateCount struct {
@@ -132,7 +148,7 @@ func newThreadStates(env Env, pid int, opts ThreadStateOptions) (*ThreadStates, 
 		interval: time.Second / time.Duration(opts.Rate),
 		max:      opts.MaxThreads,
 		files:    newHeldFiles(),
-		fdKinds:  map[int]string{},
+		procs:    map[int]*tsProcess{},
 		start:    time.Now(),
 		agg:      map[threadStateKey]*threadStateCount{},
 		done:     make(chan struct{}),
@@ -141,36 +157,44 @@ func newThreadStates(env Env, pid int, opts ThreadStateOptions) (*ThreadStates, 
 	if info, err := arch.GetInfo(""); err == nil {
 		t.calls = info.SyscallNumbers
 	}
-	t.checkExe()
+	t.process(pid)
 	return t, nil
 }
 
-// GoVersion is the Go version the process's executable was built with,
+// GoVersion is the Go version the target's executable was built with,
 // "" when it is not a Go program (or its executable cannot be read): a Go
-// program's runtime parks its idle threads on futexes itself.
+// program's runtime parks its idle threads on futexes itself. Each sample
+// of the profile says its own process's (a "go" label).
 func (t *ThreadStates) GoVersion() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.goVer
 }
 
-// checkExe reads the Go version of the process's executable when it is
-// not the one read before: a command watched from its start is a shell
-// until it execs the program.
-func (t *ThreadStates) checkExe() {
-	path := t.env.proc(strconv.Itoa(t.pid), "exe")
+// process is the tree's process pid, its executable's Go version read
+// again when the executable is not the one read before: a command watched
+// from its start is a shell until it execs the program.
+func (t *ThreadStates) process(pid int) *tsProcess {
+	p := t.procs[pid]
+	if p == nil {
+		p = &tsProcess{fdKinds: map[int]string{}}
+		t.procs[pid] = p
+	}
+	path := t.env.proc(strconv.Itoa(pid), "exe")
 	link, err := os.Readlink(path)
-	if err != nil || link == t.exe {
-		return
+	if err != nil || link == p.exe {
+		return p
 	}
-	t.exe = link
-	var ver string
+	p.exe, p.goVer = link, ""
 	if bi, err := buildinfo.ReadFile(path); err == nil {
-		ver = bi.GoVersion
+		p.goVer = bi.GoVersion
 	}
-	t.mu.Lock()
-	t.goVer = ver
-	t.mu.Unlock()
+	if pid == t.pid {
+		t.mu.Lock()
+		t.goVer = p.goVer
+		t.mu.Unlock()
+	}
+	return p
 }
 
 func (t *ThreadStates) run() {
@@ -219,13 +243,13 @@ func (t *ThreadStates) Finish() (*profile.Profile, []observation.Missing) {
 
 // tick reads the next threads in turn; false once the process is gone.
 func (t *ThreadStates) tick() bool {
-	if t.ticks%int(time.Second/t.interval) == 0 || len(t.tids) == 0 {
+	if t.ticks%int(time.Second/t.interval) == 0 || len(t.tasks) == 0 {
 		if !t.list() {
 			return false
 		}
 	}
 	t.ticks++
-	n := min(len(t.tids), t.max)
+	n := min(len(t.tasks), t.max)
 	if n == 0 {
 		return true
 	}
@@ -237,14 +261,14 @@ func (t *ThreadStates) tick() bool {
 		span = min(now.Sub(t.lastTick), time.Second)
 	}
 	t.lastTick = now
-	weight := float64(span.Nanoseconds()) * float64(len(t.tids)) / float64(n)
+	weight := float64(span.Nanoseconds()) * float64(len(t.tasks)) / float64(n)
 	readings := make([]threadStateKey, 0, n)
 	for i := range n {
-		if k, ok := t.read(t.tids[(t.cursor+i)%len(t.tids)]); ok {
+		if k, ok := t.read(t.tasks[(t.cursor+i)%len(t.tasks)]); ok {
 			readings = append(readings, k)
 		}
 	}
-	t.cursor = (t.cursor + n) % len(t.tids)
+	t.cursor = (t.cursor + n) % len(t.tasks)
 	t.mu.Lock()
 	for _, k := range readings {
 		t.add(k, weight)
@@ -253,42 +277,62 @@ func (t *ThreadStates) tick() bool {
 	return true
 }
 
-// list reads the process's threads again (once a second): new threads
-// join the rotation, the files of those gone are closed, descriptors'
-// kinds are forgotten. False once the process is gone.
+// list reads the tree's processes and threads again (once a second): new
+// ones join the rotation, the files of those gone are closed,
+// descriptors' kinds are forgotten. False once the target is gone.
 func (t *ThreadStates) list() bool {
 	if _, ok, _ := t.w.read(); !ok {
 		return false
 	}
-	entries, err := os.ReadDir(t.env.proc(strconv.Itoa(t.pid), "task"))
-	if err != nil {
-		return !isGone(err)
+	t.tasks = t.tasks[:0]
+	live := map[task]bool{}
+	alive := map[int]bool{}
+	for i, pid := range append([]string{strconv.Itoa(t.pid)}, t.w.descendants(t.files)...) {
+		entries, err := os.ReadDir(t.env.proc(pid, "task"))
+		if err != nil {
+			if i == 0 {
+				return !isGone(err)
+			}
+			continue // exited meanwhile
+		}
+		n, err := strconv.Atoi(pid)
+		if err != nil {
+			continue
+		}
+		clear(t.process(n).fdKinds)
+		alive[n] = true
+		for _, e := range entries {
+			if _, err := strconv.Atoi(e.Name()); err == nil {
+				tk := task{n, e.Name()}
+				t.tasks = append(t.tasks, tk)
+				live[tk] = true
+			}
+		}
 	}
-	t.checkExe()
-	t.tids = t.tids[:0]
-	live := map[string]bool{}
-	for _, e := range entries {
-		if _, err := strconv.Atoi(e.Name()); err == nil {
-			t.tids = append(t.tids, e.Name())
-			live[e.Name()] = true
+	for pid := range t.procs {
+		if !alive[pid] {
+			delete(t.procs, pid)
 		}
 	}
 	t.files.keepIf(func(k heldKey) bool {
 		tid, _, _ := strings.Cut(strings.TrimPrefix(k.name, "task/"), "/")
-		return live[tid]
+		return live[task{k.pid, tid}]
 	})
-	clear(t.fdKinds)
-	if t.cursor >= len(t.tids) {
+	if t.cursor >= len(t.tasks) {
 		t.cursor = 0
 	}
 	return true
 }
 
 // read takes one thread's state; false when the thread is gone.
-func (t *ThreadStates) read(tid string) (threadStateKey, bool) {
-	k := threadStateKey{futexVal: -1}
+func (t *ThreadStates) read(tk task) (threadStateKey, bool) {
+	tid := tk.tid
+	k := threadStateKey{pid: tk.pid, futexVal: -1}
+	if p := t.procs[tk.pid]; p != nil {
+		k.goVer = p.goVer
+	}
 	k.tid, _ = strconv.Atoi(tid)
-	b, err := t.files.read(t.env, t.pid, "task/"+tid+"/stat")
+	b, err := t.files.read(t.env, tk.pid, "task/"+tid+"/stat")
 	if err != nil {
 		return k, false
 	}
@@ -302,7 +346,7 @@ func (t *ThreadStates) read(tid string) (threadStateKey, bool) {
 	}
 	// The thread may wake between the reads: a wchan of 0 or a system
 	// call "running" says it did, and it is then taken as running.
-	wchan, err := t.files.read(t.env, t.pid, "task/"+tid+"/wchan")
+	wchan, err := t.files.read(t.env, tk.pid, "task/"+tid+"/wchan")
 	if err != nil {
 		return k, false
 	}
@@ -314,7 +358,7 @@ func (t *ThreadStates) read(tid string) (threadStateKey, bool) {
 	if t.syscallDenied {
 		return k, true
 	}
-	sc, err := t.files.read(t.env, t.pid, "task/"+tid+"/syscall")
+	sc, err := t.files.read(t.env, tk.pid, "task/"+tid+"/syscall")
 	if errors.Is(err, fs.ErrPermission) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
 		t.syscallDenied = true
 		t.mu.Lock()
@@ -329,7 +373,7 @@ func (t *ThreadStates) read(tid string) (threadStateKey, bool) {
 	switch {
 	case len(f) == 0:
 	case f[0] == "running":
-		return threadStateKey{tid: k.tid, thread: k.thread, state: 'R', futexVal: -1}, true
+		return threadStateKey{pid: k.pid, goVer: k.goVer, tid: k.tid, thread: k.thread, state: 'R', futexVal: -1}, true
 	case f[0] == "-1":
 		k.call = "" // in the kernel but not in a system call: a fault, an exception
 	default:
@@ -385,7 +429,7 @@ func (t *ThreadStates) callDetails(k *threadStateKey, args []uint64) {
 			k.futexVal = int(v)
 		}
 	case fdCalls[k.call]:
-		k.fd = t.fdKind(int(int32(args[0])))
+		k.fd = t.fdKind(k.pid, int(int32(args[0])))
 	}
 }
 
@@ -403,14 +447,15 @@ var fdCalls = map[string]bool{
 // fdKind names what a descriptor is, from its /proc/PID/fd link: a
 // socket, a pipe, a file, a device, an anonymous inode's kind
 // (eventpoll, eventfd, timerfd...). Never a path: labels carry no names.
-func (t *ThreadStates) fdKind(fd int) string {
-	if fd < 0 {
+func (t *ThreadStates) fdKind(pid, fd int) string {
+	p := t.procs[pid]
+	if fd < 0 || p == nil {
 		return ""
 	}
-	if kind, ok := t.fdKinds[fd]; ok {
+	if kind, ok := p.fdKinds[fd]; ok {
 		return kind
 	}
-	link, err := os.Readlink(t.env.proc(strconv.Itoa(t.pid), "fd", strconv.Itoa(fd)))
+	link, err := os.Readlink(t.env.proc(strconv.Itoa(pid), "fd", strconv.Itoa(fd)))
 	kind := ""
 	switch {
 	case err != nil:
@@ -430,7 +475,7 @@ func (t *ThreadStates) fdKind(fd int) string {
 	default:
 		kind = "other"
 	}
-	t.fdKinds[fd] = kind
+	p.fdKinds[fd] = kind
 	return kind
 }
 
@@ -463,7 +508,7 @@ func (t *ThreadStates) profile(agg map[threadStateKey]*threadStateCount, start, 
 		Period:            t.interval.Nanoseconds(),
 		TimeNanos:         start.UnixNano(),
 		DurationNanos:     end.Sub(start).Nanoseconds(),
-		Comments: []string{fmt.Sprintf("thread states of pid %d sampled from /proc %d times a second, at most %d threads a time",
+		Comments: []string{fmt.Sprintf("thread states of pid %d and its descendants sampled from /proc %d times a second, at most %d threads a time",
 			t.pid, time.Second/t.interval, t.max)},
 	}
 	kernel := &profile.Mapping{ID: 1, File: symbolize.KernelMapping}
@@ -474,7 +519,7 @@ func (t *ThreadStates) profile(agg map[threadStateKey]*threadStateCount, start, 
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b threadStateKey) int {
-		return cmp.Or(cmp.Compare(a.tid, b.tid), cmp.Compare(a.state, b.state), strings.Compare(a.wchan, b.wchan),
+		return cmp.Or(cmp.Compare(a.pid, b.pid), cmp.Compare(a.tid, b.tid), cmp.Compare(a.state, b.state), strings.Compare(a.wchan, b.wchan),
 			strings.Compare(a.call, b.call), strings.Compare(a.fd, b.fd), strings.Compare(a.futex, b.futex),
 			cmp.Compare(a.futexVal, b.futexVal), strings.Compare(a.thread, b.thread))
 	})
@@ -483,7 +528,10 @@ func (t *ThreadStates) profile(agg map[threadStateKey]*threadStateCount, start, 
 		s := &profile.Sample{
 			Value:    []int64{c.n, int64(c.nanos)},
 			Label:    map[string][]string{"state": {string(k.state)}},
-			NumLabel: map[string][]int64{"pid": {int64(t.pid)}},
+			NumLabel: map[string][]int64{"pid": {int64(k.pid)}},
+		}
+		if k.goVer != "" {
+			s.Label[observation.ProfileLabelGo] = []string{k.goVer}
 		}
 		if k.tid != 0 {
 			s.NumLabel["tid"] = []int64{int64(k.tid)}

@@ -305,8 +305,8 @@ func BenchmarkThreadStatesTick(b *testing.B) {
 			for b.Loop() {
 				ts.tick()
 			}
-			if len(ts.tids) < 200 {
-				b.Fatalf("%d threads listed, want 200 or more", len(ts.tids))
+			if len(ts.tasks) < 200 {
+				b.Fatalf("%d threads listed, want 200 or more", len(ts.tasks))
 			}
 			perTick := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
 			b.ReportMetric(100*perTick*DefaultThreadStateRate/1e9, "core%@20Hz")

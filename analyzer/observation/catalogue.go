@@ -321,7 +321,8 @@ const (
 // ProfileLabelGo labels a profile of one process (a threadstate profile)
 // with the Go version its executable was built with: a Go program's
 // runtime parks its idle threads on futexes, and its netpoller waits in
-// epoll, itself.
+// epoll, itself. A threadstate profile's samples carry it too, each for
+// its own process (the target's descendants are sampled with it).
 const ProfileLabelGo = "go"
 
 // ProfileSources lists every profile source.

@@ -88,6 +88,7 @@ func threadStateProfile(o *observation.Observation) (*profile.Profile, bool) {
 // threadStateSample is one sample of a threadstate profile, read.
 type threadStateSample struct {
 	tid     int64
+	goProc  bool // its process is a Go program
 	state   string
 	call    string
 	fd      string
@@ -96,9 +97,19 @@ type threadStateSample struct {
 	seconds float64
 }
 
-func readThreadStates(p *profile.Profile) []threadStateSample {
+// readThreadStates reads the samples; goProc is the profile's label,
+// which each sample's own overrides when the profile has them (a process
+// tree's: a shell's children may be Go programs, or a Go program's not).
+func readThreadStates(p *profile.Profile, goProc bool) []threadStateSample {
 	idx := sampleIndex(p, "thread_time")
 	out := make([]threadStateSample, 0, len(p.Sample))
+	perSample := false
+	for _, s := range p.Sample {
+		if len(s.Label[observation.ProfileLabelGo]) > 0 {
+			perSample = true
+			break
+		}
+	}
 	for _, s := range p.Sample {
 		one := func(k string) string {
 			if v := s.Label[k]; len(v) == 1 {
@@ -106,7 +117,10 @@ func readThreadStates(p *profile.Profile) []threadStateSample {
 			}
 			return ""
 		}
-		ts := threadStateSample{state: one("state"), call: one("syscall"), fd: one("fd"), seconds: nanos(s, idx)}
+		ts := threadStateSample{state: one("state"), call: one("syscall"), fd: one("fd"), seconds: nanos(s, idx), goProc: goProc}
+		if perSample {
+			ts.goProc = one(observation.ProfileLabelGo) != ""
+		}
 		if v := s.NumLabel["tid"]; len(v) == 1 {
 			ts.tid = v[0]
 		}
@@ -157,7 +171,7 @@ func callClass(cat, call string) Class {
 // far as parking's per-thread rule allows (see parking), all of it when
 // the lock word says a mutex.
 func threadStateWaits(p *profile.Profile, goProc bool) sampledWaits {
-	samples := readThreadStates(p)
+	samples := readThreadStates(p, goProc)
 	type counts struct{ lock, activity float64 }
 	threads := map[int64]*counts{}
 	cats := make([]string, len(samples))
@@ -167,7 +181,7 @@ func threadStateWaits(p *profile.Profile, goProc bool) sampledWaits {
 			c = &counts{}
 			threads[s.tid] = c
 		}
-		cats[i] = threadStateWait(s.state, s.wchan, s.call, s.fd, goProc)
+		cats[i] = threadStateWait(s.state, s.wchan, s.call, s.fd, s.goProc)
 		switch cats[i] {
 		case "", WaitDisk, WaitNetwork, WaitFault:
 			c.activity += s.seconds // running, or blocked on a resource

@@ -205,3 +205,18 @@ func TestSystemTimeBySleeps(t *testing.T) {
 		}
 	}
 }
+
+// TestThreadStatesPerProcessGo: in a process tree's profile each sample
+// says whether its own process is a Go program: a shell's Go child's
+// parked threads are idle, a C child's mutex waiters are not.
+func TestThreadStatesPerProcessGo(t *testing.T) {
+	o := threadStateObs("",
+		tsRow{1, "S", "futex_do_wait", "futex", "wait", "2", 3},
+		tsRow{2, "S", "futex_do_wait", "futex", "wait", "2", 4})
+	p, goProc := threadStateProfile(o)
+	p.Sample[1].Label[observation.ProfileLabelGo] = []string{"go1.26.0"} // thread 2's process is Go
+	secs := threadStateWaits(p, goProc).seconds
+	if math.Abs(secs[WaitLock]-3) > 1e-9 || math.Abs(secs[WaitIdle]-4) > 1e-9 {
+		t.Errorf("waits %v, want 3 s of lock (the C process) and 4 s idle (the Go one)", secs)
+	}
+}
