@@ -47,9 +47,12 @@ func (e Env) withDefaults() Env {
 	return e
 }
 
-// Target is what to sample beyond the host: a process (PID > 0).
+// Target is what to sample beyond the host: a process (PID > 0), with
+// its descendants.
 type Target struct {
 	PID int
+
+	tree *processTree // its descendants, listed once for all its samplers' readings (set by Samplers)
 }
 
 // Sampler takes one reading of some signals.
@@ -88,6 +91,9 @@ func Register(name observation.Signal, f Factory) {
 // name order, and lists those that cannot run with the reason.
 func Samplers(env Env, t Target) ([]Sampler, []observation.Missing) {
 	env = env.withDefaults()
+	if t.PID > 0 && t.tree == nil {
+		t.tree = &processTree{}
+	}
 	registryMu.Lock()
 	names := make([]observation.Signal, 0, len(registry))
 	for n := range registry {

@@ -4,10 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 )
 
 // ErrProcessGone is wrapped by the error a process sampler returns when
@@ -25,6 +29,7 @@ type procWatch struct {
 	pid   int
 	start uint64 // starttime in /proc/PID/stat, clock ticks after boot
 	gone  bool
+	tree  *processTree // shared by the target's samplers; nil: listed by each
 }
 
 // processFactory makes the factory of a process sampler: nothing for a
@@ -38,6 +43,7 @@ func processFactory(newSampler func(w *procWatch) (Sampler, error)) Factory {
 		if err != nil {
 			return nil, err
 		}
+		w.tree = t.tree
 		return newSampler(w)
 	}
 }
@@ -120,12 +126,18 @@ func isGone(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH)
 }
 
-// readThreads reads the file of each of the process's threads with parse
-// (see readThreads), and returns ErrProcessGone once the process is.
+// readThreads reads the file of each thread of the process and of its
+// descendants with parse (see readThreads), by thread ID (unique across
+// the processes), and returns ErrProcessGone once the process is.
 func (w *procWatch) readThreads(file string, parse func(path string, b []byte) ([]uint64, error)) (map[string][]uint64, error) {
 	cur, err := readThreads(w.env, strconv.Itoa(w.pid), file, parse)
 	if err != nil {
 		return nil, w.failed(err)
+	}
+	for _, pid := range w.members() {
+		if more, err := readThreads(w.env, pid, file, parse); err == nil {
+			maps.Copy(cur, more)
+		}
 	}
 	return cur, nil
 }
@@ -327,6 +339,34 @@ func (w *procWatch) descendants(files *heldFiles) []string {
 	return out
 }
 
+// processTree is a target's descendants as listed for one round of its
+// samplers' readings: listing them reads a file per thread of every
+// member, which the samplers of a round (CPU, memory, scheduler
+// statistics, switches, TCP) would otherwise each do.
+type processTree struct {
+	mu   sync.Mutex
+	at   time.Time
+	pids []string
+}
+
+// treeListingAge is how long a listing serves: less than any sampling
+// interval, more than a round of readings takes.
+const treeListingAge = 100 * time.Millisecond
+
+// members lists the target's descendants, from the round's listing when
+// it is recent (see descendants).
+func (w *procWatch) members() []string {
+	if w.tree == nil {
+		return w.descendants(nil)
+	}
+	w.tree.mu.Lock()
+	defer w.tree.mu.Unlock()
+	if time.Since(w.tree.at) > treeListingAge {
+		w.tree.pids, w.tree.at = w.descendants(nil), time.Now()
+	}
+	return slices.Clone(w.tree.pids)
+}
+
 // treeCounters are a process tree's CPU times and faults, each with what
 // its members' waited-for children left when they exited.
 type treeCounters struct {
@@ -359,7 +399,7 @@ func (w *procWatch) treeStat(high *treeCounters) (treeCounters, bool, error) {
 	}
 	var t treeCounters
 	add(&t, st)
-	for _, pid := range w.descendants(nil) {
+	for _, pid := range w.members() {
 		path := w.env.proc(pid, "stat")
 		b, err := readFile(path)
 		if err != nil {

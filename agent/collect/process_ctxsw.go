@@ -7,8 +7,8 @@ import (
 	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
-// process.ctxsw: context switches of the target's threads, from
-// /proc/PID/task/*/status.
+// process.ctxsw: context switches of the threads of the target and its
+// descendants, from /proc/PID/task/*/status.
 //
 //	process.ctxsw{kind="voluntary"}     the thread blocked or slept (I/O, locks, sleeps), "count/s"
 //	process.ctxsw{kind="involuntary"}   the thread was preempted: its time slice ran out or a task with a better claim woke, "count/s"

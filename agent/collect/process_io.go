@@ -12,8 +12,11 @@ import (
 	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
-// process.io: the target's I/O from /proc/PID/io, through gopsutil's
-// Process.IOCounters, summed by the kernel over all its threads.
+// process.io: the I/O of the target and its descendants from
+// /proc/PID/io, through gopsutil's Process.IOCounters for the target,
+// summed by the kernel over all their threads and over the children they
+// waited for (the kernel moves a reaped child's counters into its
+// parent's, as it does CPU time: procWatch.treeStat).
 //
 //	process.io.storage_bytes{op="read"|"write"}   read_bytes, write_bytes: bytes fetched from or sent towards storage (a write counts when the page is dirtied), "bytes/s"
 //	process.io.syscall_bytes{op}                  rchar, wchar: bytes passed to read/write-like syscalls, page cache hits and sockets included, "bytes/s"
@@ -27,9 +30,13 @@ import (
 func init() { Register(observation.SignalProcessIO, processFactory(newProcessIO)) }
 
 type processIO struct {
-	w *procWatch
-	p *process.Process
+	w    *procWatch
+	p    *process.Process
+	high [6]uint64 // the totals so far: a member that exits unreaped by the tree takes its counts with it
 }
+
+// ioKeys are /proc/PID/io's counters, in the order processIO records them.
+var ioKeys = [6]string{"read_bytes", "write_bytes", "rchar", "wchar", "syscr", "syscw"}
 
 func newProcessIO(w *procWatch) (Sampler, error) {
 	if _, err := os.Stat(w.path("io")); errors.Is(err, fs.ErrNotExist) {
@@ -55,19 +62,34 @@ func (s *processIO) Sample(ctx context.Context, rec *Recorder) error {
 	if err != nil {
 		return fileError(path, s.w.failed(err))
 	}
-	for _, c := range []struct {
+	tot := [6]uint64{c.DiskReadBytes, c.DiskWriteBytes, c.ReadBytes, c.WriteBytes, c.ReadCount, c.WriteCount}
+	for _, pid := range s.w.members() {
+		path := s.w.env.proc(pid, "io")
+		b, err := readFile(path)
+		if err != nil {
+			continue // exited meanwhile, or another user's
+		}
+		if v, err := parseStatus(path, b, ioKeys[:]...); err == nil {
+			for i, k := range ioKeys {
+				tot[i] += v[k]
+			}
+		}
+	}
+	for i := range tot {
+		s.high[i] = max(s.high[i], tot[i])
+	}
+	for i, c := range []struct {
 		name observation.SeriesName
 		op   string
-		v    uint64
 	}{
-		{observation.ProcessStorageBytes, "read", c.DiskReadBytes},
-		{observation.ProcessStorageBytes, "write", c.DiskWriteBytes},
-		{observation.ProcessSyscallBytes, "read", c.ReadBytes},
-		{observation.ProcessSyscallBytes, "write", c.WriteBytes},
-		{observation.ProcessSyscalls, "read", c.ReadCount},
-		{observation.ProcessSyscalls, "write", c.WriteCount},
+		{observation.ProcessStorageBytes, "read"},
+		{observation.ProcessStorageBytes, "write"},
+		{observation.ProcessSyscallBytes, "read"},
+		{observation.ProcessSyscallBytes, "write"},
+		{observation.ProcessSyscalls, "read"},
+		{observation.ProcessSyscalls, "write"},
 	} {
-		rec.Counter(c.name, map[string]string{"op": c.op}, float64(c.v))
+		rec.Counter(c.name, map[string]string{"op": c.op}, float64(s.high[i]))
 	}
 	return nil
 }

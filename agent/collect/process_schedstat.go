@@ -12,8 +12,9 @@ import (
 	"github.com/perfhound/perfhound/analyzer/observation"
 )
 
-// process.schedstat: scheduler statistics of the target's threads, from
-// /proc/PID/task/*/schedstat ("on-CPU ns, run-queue wait ns, timeslices").
+// process.schedstat: scheduler statistics of the threads of the target
+// and its descendants, from /proc/PID/task/*/schedstat ("on-CPU ns,
+// run-queue wait ns, timeslices").
 //
 //	process.schedstat.on_cpu       time on a CPU, "cores"
 //	process.schedstat.run_delay    time runnable but waiting on a run queue, summed over threads, "seconds/s"
@@ -25,8 +26,8 @@ import (
 //
 // gopsutil has no reader for schedstat, so it is read here. The
 // per-process file holds the main thread only; the threads are summed
-// with threadSum, so what an exiting thread did after the previous reading
-// is lost. A kernel without CONFIG_SCHED_INFO has no such file (the
+// with threadSum, so what an exiting thread (or process) did after the
+// previous reading is lost. A kernel without CONFIG_SCHED_INFO has no such file (the
 // sampler does not run); one that keeps no statistics reports "0 0 0" for
 // every thread, which is recorded as missing.
 

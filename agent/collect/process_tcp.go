@@ -184,7 +184,7 @@ const (
 // Only the target's own descriptors being unreadable is an error.
 func (s *processTCP) socketInodes() (map[uint32]bool, error) {
 	out := map[uint32]bool{}
-	pids := append([]string{strconv.Itoa(s.w.pid)}, s.w.descendants(nil)...)
+	pids := append([]string{strconv.Itoa(s.w.pid)}, s.w.members()...)
 	for i := range pids {
 		dir := s.w.env.proc(pids[i], "fd")
 		entries, err := os.ReadDir(dir)

@@ -77,6 +77,15 @@ func TestTreeCPU(t *testing.T) {
 	own0, _, _ := w.read()
 	stdin.Write([]byte("go\n"))
 	child := waitChild(t, w)
+	// The per-thread readers (scheduler statistics, switches) read the
+	// child's threads too.
+	cur, err := w.readThreads("schedstat", func(path string, b []byte) ([]uint64, error) {
+		v, err := parseSchedstat(path, b)
+		return v[:], err
+	})
+	if _, ok := cur[strconv.Itoa(child)]; err != nil || !ok {
+		t.Errorf("schedstat of the tree: %v, %v; want the child's thread %d", cur, err, child)
+	}
 	// The child's CPU time as the kernel's scheduler counts it, last seen
 	// before it exited: a lower bound of what it used.
 	var spun time.Duration
