@@ -29,6 +29,7 @@ type procWatch struct {
 	pid   int
 	start uint64 // starttime in /proc/PID/stat, clock ticks after boot
 	gone  bool
+	dead  bool         // read once as a zombie: the next read finds it gone
 	tree  *processTree // shared by the target's samplers; nil: listed by each
 }
 
@@ -79,6 +80,12 @@ func (w *procWatch) path(elem ...string) string {
 // followed. ok is false when the sampler must record nothing: the process
 // was found gone before (err nil) or now (err wraps ErrProcessGone), or
 // the file did not read (err says why).
+//
+// A zombie is read once, with ok (st.state 'Z'): it has exited, but until
+// its parent reaps it the kernel keeps its final counters (CPU time,
+// faults, I/O, switches), which a command's watcher waits to read before
+// it reaps (agent/diagnose). A sampler records its counters then, not
+// what a live process has (memory, descriptors, connections).
 func (w *procWatch) read() (st procStat, ok bool, err error) {
 	if w.gone {
 		return st, false, nil
@@ -95,10 +102,12 @@ func (w *procWatch) read() (st procStat, ok bool, err error) {
 		return st, false, err
 	}
 	switch {
-	case st.state == 'Z' || st.state == 'X':
-		return st, false, w.lost("has exited (a zombie, not yet reaped)")
 	case st.starttime != w.start:
 		return st, false, w.lost("has exited and the PID now names another process")
+	case st.state == 'X' || st.state == 'Z' && w.dead:
+		return st, false, w.lost("has exited (a zombie, not yet reaped)")
+	case st.state == 'Z':
+		w.dead = true
 	}
 	return st, true, nil
 }
@@ -372,6 +381,7 @@ func (w *procWatch) members() []string {
 type treeCounters struct {
 	utime, stime, minflt, majflt uint64
 	threads                      uint64
+	zombie                       bool // the target has exited: these are its final counts
 }
 
 // treeStat sums the counters of /proc/PID/stat over the target and its
@@ -397,7 +407,7 @@ func (w *procWatch) treeStat(high *treeCounters) (treeCounters, bool, error) {
 			t.threads += st.threads
 		}
 	}
-	var t treeCounters
+	t := treeCounters{zombie: st.state == 'Z'}
 	add(&t, st)
 	for _, pid := range w.members() {
 		path := w.env.proc(pid, "stat")

@@ -39,6 +39,8 @@ func (s *processCPU) Sample(_ context.Context, rec *Recorder) error {
 	}
 	rec.Counter(observation.ProcessCPU, map[string]string{"mode": "user"}, float64(st.utime)/cpu.ClocksPerSec)
 	rec.Counter(observation.ProcessCPU, map[string]string{"mode": "system"}, float64(st.stime)/cpu.ClocksPerSec)
-	rec.Gauge(observation.ProcessThreads, nil, float64(st.threads))
+	if !st.zombie {
+		rec.Gauge(observation.ProcessThreads, nil, float64(st.threads))
+	}
 	return nil
 }

@@ -34,8 +34,8 @@ func newProcessFDs(w *procWatch) (Sampler, error) {
 func (*processFDs) Name() observation.Signal { return observation.SignalProcessFDs }
 
 func (s *processFDs) Sample(ctx context.Context, rec *Recorder) error {
-	if _, ok, err := s.w.read(); !ok {
-		return err
+	if st, ok, err := s.w.read(); !ok || st.state == 'Z' {
+		return err // a zombie's descriptors are closed
 	}
 	n, err := s.p.NumFDsWithContext(s.w.env.gopsutil(ctx))
 	if errors.Is(err, fs.ErrPermission) {

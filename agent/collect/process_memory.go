@@ -36,6 +36,12 @@ func (s *processMemory) Sample(_ context.Context, rec *Recorder) error {
 	if !ok {
 		return err
 	}
+	if st.zombie {
+		// Exited: its faults are final, its memory is gone.
+		rec.Counter(observation.ProcessMinorFaults, nil, float64(st.minflt))
+		rec.Counter(observation.ProcessMajorFaults, nil, float64(st.majflt))
+		return nil
+	}
 	path := s.w.path("status")
 	b, err := readFile(path)
 	if err != nil {

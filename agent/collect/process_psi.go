@@ -75,8 +75,8 @@ func (s *processPSI) dir() (string, error) {
 }
 
 func (s *processPSI) Sample(_ context.Context, rec *Recorder) error {
-	if _, ok, err := s.w.read(); !ok {
-		return err
+	if st, ok, err := s.w.read(); !ok || st.state == 'Z' {
+		return err // a zombie may have left its cgroup
 	}
 	dir, err := s.dir()
 	if err != nil {

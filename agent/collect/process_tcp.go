@@ -66,8 +66,8 @@ func newProcessTCP(w *procWatch) (Sampler, error) {
 func (*processTCP) Name() observation.Signal { return observation.SignalProcessTCP }
 
 func (s *processTCP) Sample(_ context.Context, rec *Recorder) error {
-	if _, ok, err := s.w.read(); !ok {
-		return err
+	if st, ok, err := s.w.read(); !ok || st.state == 'Z' {
+		return err // a zombie's sockets are closed
 	}
 	inodes, err := s.socketInodes()
 	if errors.Is(err, fs.ErrPermission) {

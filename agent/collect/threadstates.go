@@ -281,8 +281,8 @@ func (t *ThreadStates) tick() bool {
 // ones join the rotation, the files of those gone are closed,
 // descriptors' kinds are forgotten. False once the target is gone.
 func (t *ThreadStates) list() bool {
-	if _, ok, _ := t.w.read(); !ok {
-		return false
+	if st, ok, _ := t.w.read(); !ok || st.state == 'Z' {
+		return false // exited: a zombie has no thread states
 	}
 	t.tasks = t.tasks[:0]
 	live := map[task]bool{}
@@ -341,6 +341,9 @@ func (t *ThreadStates) read(tk task) (threadStateKey, bool) {
 		return k, false
 	}
 	k.thread, k.state = string(b[open+1:close]), b[close+2]
+	if k.state == 'Z' || k.state == 'X' {
+		return k, false // exited
+	}
 	if k.state != 'S' && k.state != 'D' {
 		return k, true
 	}

@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 
 	"github.com/perfhound/perfhound/agent/collect"
@@ -368,9 +369,30 @@ func watchCommand(ctx context.Context, opts Options, wopts observe.Options) (*ob
 	}
 	gateR.Close()
 	pid := cmd.Process.Pid
+	// exited closes when the command has exited, before it is reaped: the
+	// window's last reading then finds it a zombie, whose final counters
+	// (CPU time, faults, I/O) the kernel keeps until its parent waits for
+	// it; reaped at once, a command's last second (and all of one shorter
+	// than the sampling interval) would be lost. It is reaped after the
+	// window (reap).
 	exited := make(chan struct{})
+	go func() {
+		var info unix.Siginfo
+		for {
+			err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+			if err != unix.EINTR {
+				break
+			}
+		}
+		close(exited)
+	}()
 	var waitErr error
-	go func() { waitErr = cmd.Wait(); close(exited) }()
+	var reaped bool
+	reap := func() {
+		if !reaped {
+			waitErr, reaped = cmd.Wait(), true
+		}
+	}
 	defer func() {
 		// The command's group goes too, children it left behind included.
 		if ownGroup {
@@ -382,6 +404,7 @@ func watchCommand(ctx context.Context, opts Options, wopts observe.Options) (*ob
 			syscall.Kill(pid, syscall.SIGKILL)
 			<-exited
 		}
+		reap()
 	}()
 
 	wopts.PID = pid
@@ -415,6 +438,7 @@ func watchCommand(ctx context.Context, opts Options, wopts observe.Options) (*ob
 	o.Meta.Target = observation.Target{Kind: observation.TargetCommand, PID: pid, Command: opts.Command}
 	select {
 	case <-exited:
+		reap()
 		ran := time.Since(runStart)
 		if o.Meta.Duration > 0 {
 			ran = o.Meta.Duration

@@ -353,6 +353,50 @@ func TestDiagnoseShortCommands(t *testing.T) {
 	}
 }
 
+// TestDiagnoseCommandToItsEnd: a command's CPU time is counted to its
+// exit, even when it runs for less than one sampling interval and its
+// work is a child's: the window's last reading finds it exited but not yet
+// reaped, and its counters hold what the child it waited for used. Without
+// eBPF (the counters are then the whole story), with an interval of 30 s
+// and a command of about a second (bounded by iterations), judged against
+// the CPU time the shell itself reports for its children (times).
+func TestDiagnoseCommandToItsEnd(t *testing.T) {
+	times := filepath.Join(t.TempDir(), "times")
+	code, out, errb := runCLI(t, "diagnose", "--no-ebpf", "-d", "2m", "--interval", "30s", "-f", "json", "--",
+		"sh", "-c", `(i=0; while [ $i -lt 1500000 ]; do i=$((i+1)); done); times >"$0"`, times)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb)
+	}
+	d := parseDiagnosis(t, out)
+	b, err := os.ReadFile(times)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "0m0.000000s 0m0.000000s\n0m1.388000s 0m0.004000s": the shell's
+	// user and system time, then its children's.
+	var secs []float64
+	for _, m := range regexp.MustCompile(`(\d+)m([0-9.]+)s`).FindAllStringSubmatch(string(b), -1) {
+		min, _ := strconv.ParseFloat(m[1], 64)
+		sec, _ := strconv.ParseFloat(m[2], 64)
+		secs = append(secs, 60*min+sec)
+	}
+	if len(secs) != 4 {
+		t.Fatalf("times said %q", b)
+	}
+	used := secs[0] + secs[1] + secs[2] + secs[3]
+	sec := d.Verdict.Breakdown.Seconds
+	counted := sec["cpu.user"] + sec["cpu.syscall"]
+	t.Logf("ran %v: counted user %.2f s, system %.2f s; the shell says %.2f s with its children; class %s",
+		time.Duration(d.Verdict.Duration), sec["cpu.user"], sec["cpu.syscall"], used, d.Verdict.Class)
+	// /proc counts in clock ticks (10 ms): allow two and 10%.
+	if counted < 0.9*used-0.02 || counted > 1.1*used+0.02 {
+		t.Errorf("counted %.2f s of CPU, want the %.2f s the command used", counted, used)
+	}
+	if d.Verdict.Class != "cpu" {
+		t.Errorf("class %q, want cpu", d.Verdict.Class)
+	}
+}
+
 // awaitZombie waits until pid has exited and is not yet waited for.
 func awaitZombie(t *testing.T, pid int) {
 	t.Helper()
