@@ -433,7 +433,8 @@ func classifyWait(state string, fns []string) string {
 
 // Naming the code a stack ran for.
 
-// leafUserFunction is the sample's innermost function outside the kernel.
+// leafUserFunction is the sample's innermost function outside the kernel,
+// or JITCode.
 func leafUserFunction(s *profile.Sample) string {
 	for _, l := range s.Location {
 		if IsKernel(l) {
@@ -444,8 +445,27 @@ func leafUserFunction(s *profile.Sample) string {
 				return ln.Function.Name
 			}
 		}
+		if isJIT(l) {
+			return JITCode
+		}
 	}
 	return "[unknown]"
+}
+
+// jitMapping is the mapping bpf/symbolize gives executable memory that no
+// file backs (symbolize.AnonMapping): a JIT's code, or an interpreter's
+// generated stubs.
+const jitMapping = "//anon"
+
+// JITCode names code in such memory that the JIT's perf map
+// (/tmp/perf-PID.map) does not name, or that has none: a Java, .NET or
+// JavaScript program's hot code. A frame there is the program's own, not
+// a library's: a lock taken from it is taken by the program.
+const JITCode = "[JIT code]"
+
+// isJIT tells a location in JIT code that nothing names.
+func isJIT(l *profile.Location) bool {
+	return l.Mapping != nil && l.Mapping.File == jitMapping && len(l.Line) == 0
 }
 
 // caller is the code a stack ran for, as callerOutside finds it: a
@@ -498,6 +518,9 @@ func callerOutside(s *profile.Sample, skip string) caller {
 				return caller{name: n, unknown: true}
 			}
 			return caller{name: n}
+		}
+		if isJIT(l) {
+			return caller{name: JITCode}
 		}
 	}
 	// No frame of the program's own: name what there is.

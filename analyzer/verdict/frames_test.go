@@ -10,6 +10,7 @@ import (
 	"github.com/google/pprof/profile"
 
 	"github.com/perfhound/perfhound/analyzer/observation"
+	"github.com/perfhound/perfhound/bpf/symbolize"
 )
 
 // Mappings as the eBPF profiles of fixtures/observations name them.
@@ -18,6 +19,7 @@ var (
 	bpfMap    = &profile.Mapping{ID: 2, File: "[bpf]"}
 	libcMap   = &profile.Mapping{ID: 3, File: "/usr/lib/x86_64-linux-gnu/libc.so.6"}
 	progMap   = &profile.Mapping{ID: 4, File: "/tmp/tmp.sX4OBMnVDJ/cwork"}
+	jitMap    = &profile.Mapping{ID: 5, File: symbolize.AnonMapping}
 )
 
 // stack builds a sample from frame names, leaf first, as the eBPF
@@ -37,6 +39,8 @@ func stack(names ...string) *profile.Sample {
 			l.Mapping, n = bpfMap, n[2:]
 		case n == "[libc.so.6]":
 			l.Mapping, n = libcMap, ""
+		case n == "[jit]":
+			l.Mapping, n = jitMap, ""
 		}
 		if n != "" {
 			l.Line = []profile.Line{{Function: &profile.Function{ID: uint64(i + 1), Name: n}}}
@@ -264,6 +268,14 @@ func TestClassifyFrames(t *testing.T) {
 	}
 }
 
+// TestJITMapping: the verdict reads JIT code by the mapping name the
+// symbolizer gives it (the analyzer does not import the kernel side).
+func TestJITMapping(t *testing.T) {
+	if jitMapping != symbolize.AnonMapping {
+		t.Errorf("jitMapping %q, bpf/symbolize names it %q", jitMapping, symbolize.AnonMapping)
+	}
+}
+
 // TestFrameNaming pins the names the priorities give stacks: the system
 // call, the code that made it, what is the program's own.
 func TestFrameNaming(t *testing.T) {
@@ -282,6 +294,11 @@ func TestFrameNaming(t *testing.T) {
 		{[]string{"k:__schedule", "k:__do_sys_sched_yield"}, "sched_yield", "[unknown]", "[unknown]"},
 		{[]string{"k:__schedule", "k:schedule", "k:do_nanosleep", "[libc.so.6]"}, "", "[libc.so.6]", "[unknown]"},
 		{goMallocStack, "", "main.churn", "runtime.mallocgcSmallScanNoHeader"},
+		// A JVM thread waking a lock's waiter from JIT-compiled code, its
+		// walk cut there (no table, no frame pointer): the JIT code is the
+		// program's, and the hot loop of a JIT'd method is too.
+		{[]string{"k:__schedule", "k:do_syscall_64", "c:__lll_lock_wake", "c:__pthread_mutex_unlock_usercnt", "[jit]"}, "", JITCode, "__lll_lock_wake"},
+		{[]string{"k:asm_sysvec_apic_timer_interrupt", "[jit]", "[jit]"}, "", JITCode, JITCode},
 	} {
 		s := stack(c.stack...)
 		if got := syscallOf(frames(s)); got != c.syscall {

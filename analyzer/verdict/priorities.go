@@ -230,6 +230,11 @@ func cpuItems(p *profile.Profile, source observation.ProfileSource, scale, windo
 			if p.Remedy == RemedyCaching {
 				return fmt.Sprintf("%.2f s/s in library code doing the caller's work (%s): call it less or on less data, and keep results", secs/window, signal)
 			}
+			if p.Name == JITCode {
+				return fmt.Sprintf("%.2f s/s in JIT-compiled code that no perf map names (%s): have the runtime write /tmp/perf-PID.map "+
+					"(Java: jcmd PID Compiler.perfmap, or -XX:+UnlockDiagnosticVMOptions -XX:+DumpPerfMapAtExit; Node: --perf-basic-prof) "+
+					"and its functions are named", secs/window, signal)
+			}
 			return fmt.Sprintf("%.2f s/s in the function's own code (%s)", secs/window, signal)
 		}
 		switch p.Class {
