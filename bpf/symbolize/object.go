@@ -120,6 +120,17 @@ func (o *object) release() {
 	if o.lines != nil {
 		o.lines.release()
 	}
+	o.syms.release()
+}
+
+// sectionOfType is ef's first section of type typ, or nil.
+func sectionOfType(ef *elf.File, typ elf.SectionType) *elf.Section {
+	for _, s := range ef.Sections {
+		if s.Type == typ {
+			return s
+		}
+	}
+	return nil
 }
 
 // maxNoteBytes bounds the note sections read for a build ID.
@@ -230,10 +241,22 @@ func parseObject(ef *elf.File, f *os.File, key, buildID string, budget int64) *o
 	// error if it ends up with none, a warning otherwise.
 	var problems []error
 	raw, textStart, err := functionSymbols(ef, elf.SHT_SYMTAB, budget)
+	var inPlace *symtab // a large C or C++ program's table, read in place (bigsymtab.go)
+	if errors.Is(err, errOverBudget) && f != nil && pclntabSection(ef) == nil {
+		if sec := sectionOfType(ef, elf.SHT_SYMTAB); sec != nil {
+			t, merr := mappedSymbols(ef, f, sec, budget)
+			switch {
+			case merr != nil:
+				err = errors.Join(err, merr)
+			case t.len() > 0:
+				inPlace, err = t, nil
+			}
+		}
+	}
 	if err != nil {
 		problems = append(problems, err)
 	}
-	if len(raw) == 0 && buildID != "" {
+	if len(raw) == 0 && inPlace == nil && buildID != "" {
 		// A stripped library (Debian's libc): its full symbol table may be
 		// in a separate debug file, found by build ID as gdb and perf find
 		// it (libc6-dbg installs libc's). The build ID is of the contents,
@@ -252,8 +275,8 @@ func parseObject(ef *elf.File, f *os.File, key, buildID string, budget int64) *o
 	}
 	// A full symbol table (the object's or its debug file's) names every
 	// function; .dynsym names only the exported ones.
-	full := len(raw) > 0
-	if len(raw) == 0 {
+	full := len(raw) > 0 || inPlace != nil
+	if !full {
 		if raw, textStart, err = functionSymbols(ef, elf.SHT_DYNSYM, budget); err != nil {
 			problems = append(problems, err)
 		}
@@ -272,6 +295,9 @@ func parseObject(ef *elf.File, f *os.File, key, buildID string, budget int64) *o
 		}
 	}
 	o.syms, _ = newSymtab(raw)
+	if inPlace != nil {
+		o.syms = inPlace
+	}
 	if !full {
 		// Only the functions no symbol names need .eh_frame's ranges.
 		frames, err := functionRanges(ef, budget)

@@ -19,6 +19,12 @@ type symtab struct {
 	name  []uint32 // offset of the name in arena; a name ends where the next begins
 	mod   []uint16 // kernel only: index into kernelSyms.mods; nil: all 0
 	arena string
+
+	// A table read in place (bigsymtab.go) keeps its names in the file's
+	// string table, mapped: name holds offsets into mapped, nameLen their
+	// lengths, and region is the mapping to unmap.
+	mapped, region []byte
+	nameLen        []uint16
 }
 
 // rawSym is a symbol before compaction.
@@ -135,6 +141,9 @@ func (t *symtab) lookup(addr uint64) int {
 }
 
 func (t *symtab) symName(i int) string {
+	if t.mapped != nil {
+		return t.mappedName(i)
+	}
 	end := len(t.arena)
 	if i+1 < len(t.name) {
 		end = int(t.name[i+1])
@@ -163,5 +172,5 @@ func (t *symtab) bytes() int64 {
 	if t == nil {
 		return 0
 	}
-	return int64(len(t.arena) + 4*cap(t.off) + 4*cap(t.size) + 4*cap(t.name) + 2*cap(t.mod))
+	return int64(len(t.arena) + 4*cap(t.off) + 4*cap(t.size) + 4*cap(t.name) + 2*cap(t.mod) + 2*cap(t.nameLen))
 }
