@@ -56,6 +56,24 @@ func TestSymbolsInPlace(t *testing.T) {
 	if small.syms.len() != 0 {
 		t.Error("released, the table still answers")
 	}
+	// A stripped program keeps .dynsym alone: read in place too.
+	sf, err := os.Open(bins.stripped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sf.Close()
+	sef, err := elf.NewFile(sf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dyn := parseObject(sef, sf, "dyn", BuildID(sef), readCost(sef, elf.SHT_DYNSYM)-1)
+	if dyn.syms.mapped == nil {
+		t.Fatalf(".dynsym over budget not read in place: %v %v", dyn.err, dyn.warn)
+	}
+	if name, _, _, _ := dyn.resolve(symbolValue(t, bins.dyn, cFunc) + 2); name != cFunc {
+		t.Errorf(".dynsym in place resolved %s as %q", cFunc, name)
+	}
+	dyn.release()
 	// Too small for either: the object says why.
 	tiny := parseObject(ef, f, "tiny", bid, 1024)
 	if tiny.syms.mapped != nil {

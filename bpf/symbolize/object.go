@@ -123,6 +123,29 @@ func (o *object) release() {
 	o.syms.release()
 }
 
+// symbolsInPlace reads ef's symbol table of type typ in place
+// (bigsymtab.go) when reading it with debug/elf was over the budget
+// (readErr), for an object whose file is open (f) and that is not a Go
+// program (its .gopclntab names its functions). Otherwise it returns nil
+// and readErr.
+func symbolsInPlace(ef *elf.File, f *os.File, typ elf.SectionType, budget int64, readErr error) (*symtab, error) {
+	if !errors.Is(readErr, errOverBudget) || f == nil || pclntabSection(ef) != nil {
+		return nil, readErr
+	}
+	sec := sectionOfType(ef, typ)
+	if sec == nil {
+		return nil, readErr
+	}
+	t, err := mappedSymbols(ef, f, sec, budget)
+	switch {
+	case err != nil:
+		return nil, errors.Join(readErr, err)
+	case t.len() == 0:
+		return nil, readErr
+	}
+	return t, nil
+}
+
 // sectionOfType is ef's first section of type typ, or nil.
 func sectionOfType(ef *elf.File, typ elf.SectionType) *elf.Section {
 	for _, s := range ef.Sections {
@@ -217,8 +240,9 @@ func Notes(data []byte, bo binary.ByteOrder, each func(name string, typ uint32, 
 // instead of copying it to the heap. On failure the object carries the error
 // and resolves nothing, so that the failure is cached too.
 //
-// budget bounds the heap that reading a symbol table may take: a .symtab
-// over it is skipped for .dynsym (and .gopclntab), which warn says.
+// budget bounds the heap that reading a symbol table may take: one over it
+// with debug/elf is read in place (symbolsInPlace), and one over it even
+// so is skipped for .dynsym (and .gopclntab), which warn says.
 func parseObject(ef *elf.File, f *os.File, key, buildID string, budget int64) *object {
 	o := &object{key: key, buildID: buildID}
 	for _, p := range ef.Progs {
@@ -241,18 +265,7 @@ func parseObject(ef *elf.File, f *os.File, key, buildID string, budget int64) *o
 	// error if it ends up with none, a warning otherwise.
 	var problems []error
 	raw, textStart, err := functionSymbols(ef, elf.SHT_SYMTAB, budget)
-	var inPlace *symtab // a large C or C++ program's table, read in place (bigsymtab.go)
-	if errors.Is(err, errOverBudget) && f != nil && pclntabSection(ef) == nil {
-		if sec := sectionOfType(ef, elf.SHT_SYMTAB); sec != nil {
-			t, merr := mappedSymbols(ef, f, sec, budget)
-			switch {
-			case merr != nil:
-				err = errors.Join(err, merr)
-			case t.len() > 0:
-				inPlace, err = t, nil
-			}
-		}
-	}
+	inPlace, err := symbolsInPlace(ef, f, elf.SHT_SYMTAB, budget, err) // a large C or C++ program's
 	if err != nil {
 		problems = append(problems, err)
 	}
@@ -277,7 +290,8 @@ func parseObject(ef *elf.File, f *os.File, key, buildID string, budget int64) *o
 	// function; .dynsym names only the exported ones.
 	full := len(raw) > 0 || inPlace != nil
 	if !full {
-		if raw, textStart, err = functionSymbols(ef, elf.SHT_DYNSYM, budget); err != nil {
+		raw, textStart, err = functionSymbols(ef, elf.SHT_DYNSYM, budget)
+		if inPlace, err = symbolsInPlace(ef, f, elf.SHT_DYNSYM, budget, err); err != nil {
 			problems = append(problems, err)
 		}
 	}
