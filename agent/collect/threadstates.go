@@ -55,6 +55,7 @@ type ThreadStates struct {
 	// The ticker goroutine's own state.
 	tasks         []task
 	procs         map[int]*tsProcess // the tree's processes, by PID
+	goVers        map[exeID]string   // executables' Go versions, read once each (a build starts thousands of processes of a few)
 	cursor        int
 	ticks         int
 	lastTick      time.Time
@@ -107,6 +108,12 @@ type task struct {
 	tid string
 }
 
+// exeID is an executable file's identity.
+type exeID struct{ dev, ino uint64 }
+
+// maxExeIDs bounds goVers.
+const maxExeIDs = 1024
+
 // tsProcess is what the sampler keeps of one process of the tree.
 type tsProcess struct {
 	exe     string         // the executable's link, read again at each listing (a command execs)
@@ -149,6 +156,7 @@ func newThreadStates(env Env, pid int, opts ThreadStateOptions) (*ThreadStates, 
 		max:      opts.MaxThreads,
 		files:    newHeldFiles(),
 		procs:    map[int]*tsProcess{},
+		goVers:   map[exeID]string{},
 		start:    time.Now(),
 		agg:      map[threadStateKey]*threadStateCount{},
 		done:     make(chan struct{}),
@@ -186,9 +194,22 @@ func (t *ThreadStates) process(pid int) *tsProcess {
 		return p
 	}
 	p.exe, p.goVer = link, ""
-	if bi, err := buildinfo.ReadFile(path); err == nil {
-		p.goVer = bi.GoVersion
+	var st unix.Stat_t
+	if unix.Stat(path, &st) != nil {
+		return p
 	}
+	id := exeID{st.Dev, st.Ino}
+	ver, ok := t.goVers[id]
+	if !ok {
+		if bi, err := buildinfo.ReadFile(path); err == nil {
+			ver = bi.GoVersion
+		}
+		if len(t.goVers) >= maxExeIDs {
+			clear(t.goVers)
+		}
+		t.goVers[id] = ver
+	}
+	p.goVer = ver
 	if pid == t.pid {
 		t.mu.Lock()
 		t.goVer = p.goVer
@@ -486,7 +507,7 @@ func (t *ThreadStates) fdKind(pid, fd int) string {
 func (t *ThreadStates) add(k threadStateKey, nanos float64) {
 	c := t.agg[k]
 	if c == nil && len(t.agg) >= maxThreadStateKeys {
-		k.tid, k.thread = 0, ""
+		k.pid, k.goVer, k.tid, k.thread = 0, "", 0, ""
 		if c = t.agg[k]; c == nil {
 			k.wchan, k.call, k.fd, k.futex, k.futexVal = "", "", "", "", -1
 			c = t.agg[k]
@@ -522,7 +543,7 @@ func (t *ThreadStates) profile(agg map[threadStateKey]*threadStateCount, start, 
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b threadStateKey) int {
-		return cmp.Or(cmp.Compare(a.pid, b.pid), cmp.Compare(a.tid, b.tid), cmp.Compare(a.state, b.state), strings.Compare(a.wchan, b.wchan),
+		return cmp.Or(cmp.Compare(a.pid, b.pid), strings.Compare(a.goVer, b.goVer), cmp.Compare(a.tid, b.tid), cmp.Compare(a.state, b.state), strings.Compare(a.wchan, b.wchan),
 			strings.Compare(a.call, b.call), strings.Compare(a.fd, b.fd), strings.Compare(a.futex, b.futex),
 			cmp.Compare(a.futexVal, b.futexVal), strings.Compare(a.thread, b.thread))
 	})

@@ -313,3 +313,23 @@ func BenchmarkThreadStatesTick(b *testing.B) {
 		})
 	}
 }
+
+// TestThreadStateKeysBounded: past maxThreadStateKeys rows, new ones lose
+// their process and thread, then their wait, so that a tree of thousands
+// of short processes (a build) keeps the window's rows bounded.
+func TestThreadStateKeysBounded(t *testing.T) {
+	ts := &ThreadStates{agg: map[threadStateKey]*threadStateCount{}}
+	for pid := 1; pid <= 3*maxThreadStateKeys; pid++ {
+		ts.add(threadStateKey{pid: pid, tid: pid, thread: "cc1", state: 'S', wchan: "do_wait", call: "wait4", futexVal: -1}, 1)
+	}
+	if n := len(ts.agg); n > maxThreadStateKeys+2 {
+		t.Errorf("%d rows, want at most %d and the overflow's", n, maxThreadStateKeys)
+	}
+	var total int64
+	for _, c := range ts.agg {
+		total += c.n
+	}
+	if total != 3*maxThreadStateKeys {
+		t.Errorf("%d readings kept, want all %d", total, 3*maxThreadStateKeys)
+	}
+}

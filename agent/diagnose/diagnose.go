@@ -363,6 +363,10 @@ func watchCommand(ctx context.Context, opts Options, wopts observe.Options) (*ob
 	// perfhound.
 	ownGroup := !term.IsTerminal(int(os.Stdin.Fd()))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: ownGroup}
+	// A child the command leaves running may hold its output open: once
+	// the command has exited, reaping it waits that long for the output,
+	// no longer.
+	cmd.WaitDelay = time.Second
 	if err := cmd.Start(); err != nil {
 		gateR.Close()
 		return nil, fmt.Errorf("diagnose: %w: %w", ErrCommand, err)
@@ -438,6 +442,11 @@ func watchCommand(ctx context.Context, opts Options, wopts observe.Options) (*ob
 	o.Meta.Target = observation.Target{Kind: observation.TargetCommand, PID: pid, Command: opts.Command}
 	select {
 	case <-exited:
+		// The command's group goes with it, as at the end (a child left
+		// behind would hold the output open while reap waits for it).
+		if ownGroup {
+			syscall.Kill(-pid, syscall.SIGKILL)
+		}
 		reap()
 		ran := time.Since(runStart)
 		if o.Meta.Duration > 0 {

@@ -232,7 +232,7 @@ func cpuItems(p *profile.Profile, source observation.ProfileSource, scale, windo
 			}
 			if p.Name == JITCode {
 				return fmt.Sprintf("%.2f s/s in JIT-compiled code that no perf map names (%s): have the runtime write /tmp/perf-PID.map "+
-					"(Java: jcmd PID Compiler.perfmap, or -XX:+UnlockDiagnosticVMOptions -XX:+DumpPerfMapAtExit; Node: --perf-basic-prof) "+
+					"(Java: jcmd PID Compiler.perfmap while it runs, or -XX:+UnlockDiagnosticVMOptions -XX:+DumpPerfMapAtExit for a run watched to its end; Node: --perf-basic-prof) "+
 					"and its functions are named", secs/window, signal)
 			}
 			return fmt.Sprintf("%.2f s/s in the function's own code (%s)", secs/window, signal)

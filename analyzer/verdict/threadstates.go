@@ -87,6 +87,7 @@ func threadStateProfile(o *observation.Observation) (*profile.Profile, bool) {
 
 // threadStateSample is one sample of a threadstate profile, read.
 type threadStateSample struct {
+	pid     int64
 	tid     int64
 	goProc  bool // its process is a Go program
 	state   string
@@ -124,6 +125,9 @@ func readThreadStates(p *profile.Profile, goProc bool) []threadStateSample {
 		if v := s.NumLabel["tid"]; len(v) == 1 {
 			ts.tid = v[0]
 		}
+		if v := s.NumLabel["pid"]; len(v) == 1 {
+			ts.pid = v[0]
+		}
 		if fns := frames(s); len(fns) > 0 {
 			ts.wchan = fns[0]
 		}
@@ -142,9 +146,11 @@ type sampledWaits struct {
 	// seconds are the waits by category, byClass the same by class.
 	seconds map[string]float64
 	byClass map[Class]float64
-	// calls are the same sleeps (idle parking left out) by the resource
-	// the system call they slept in serves (callClass): ClassCPU for the
-	// calls that serve none of them (poll, sleep, pipes).
+	// calls weigh the resources the system calls the threads slept in
+	// serve (callClass; idle parking left out; ClassCPU for the calls
+	// that serve none of them: poll, sleep, pipes), each thread's sleeps
+	// by its time running, which stands for its share of the system time:
+	// the shares chargeSystemTime splits that time in.
 	calls map[Class]float64
 }
 
@@ -172,14 +178,21 @@ func callClass(cat, call string) Class {
 // the lock word says a mutex.
 func threadStateWaits(p *profile.Profile, goProc bool) sampledWaits {
 	samples := readThreadStates(p, goProc)
-	type counts struct{ lock, activity float64 }
-	threads := map[int64]*counts{}
+	// A thread is its process's: the parking rule counts the threads of
+	// one process (as parking does eBPF's), and a process tree's (a shell
+	// and its children) are sampled together.
+	type thread struct{ pid, tid int64 }
+	type counts struct{ lock, activity, run, sleeps float64 }
+	threads := map[thread]*counts{}
+	perPID := map[int64]int{}
 	cats := make([]string, len(samples))
 	for i, s := range samples {
-		c := threads[s.tid]
+		t := thread{s.pid, s.tid}
+		c := threads[t]
 		if c == nil {
 			c = &counts{}
-			threads[s.tid] = c
+			threads[t] = c
+			perPID[s.pid]++
 		}
 		cats[i] = threadStateWait(s.state, s.wchan, s.call, s.fd, s.goProc)
 		switch cats[i] {
@@ -190,24 +203,58 @@ func threadStateWaits(p *profile.Profile, goProc bool) sampledWaits {
 				c.lock += s.seconds
 			}
 		}
+		if cats[i] == "" {
+			c.run += s.seconds
+		}
 	}
 	w := sampledWaits{seconds: map[string]float64{}, byClass: map[Class]float64{}, calls: map[Class]float64{}}
+	type sleep struct {
+		t     thread
+		class Class
+		v     float64
+	}
+	var sleeps []sleep
 	for i, s := range samples {
 		cat, v := cats[i], s.seconds
 		if cat == "" || v <= 0 {
 			continue
 		}
+		t := thread{s.pid, s.tid}
 		if cat == WaitLock && hasExact([]string{s.call}, futexCalls...) && !s.lockSig {
-			c := threads[s.tid]
-			sh := contendedShare(c.lock, c.activity, len(threads))
+			c := threads[t]
+			sh := contendedShare(c.lock, c.activity, perPID[s.pid])
 			w.seconds[WaitIdle] += (1 - sh) * v
 			w.byClass[ClassNone] += (1 - sh) * v
 			v *= sh
 		}
 		w.seconds[cat] += v
 		w.byClass[waitClass[cat]] += v
-		if cat != WaitIdle {
-			w.calls[callClass(cat, s.call)] += v
+		if cat != WaitIdle && v > 0 {
+			threads[t].sleeps += v
+			sleeps = append(sleeps, sleep{t, callClass(cat, s.call), v})
+		}
+	}
+	// Each thread's sleeps speak for the kernel time it spent on a CPU,
+	// which its time running stands for: a listener that only ever waits
+	// in accept says nothing of the workers' kernel time. A thread that
+	// runs and never sleeps keeps its share as cpu.
+	var ran float64
+	for _, c := range threads {
+		ran += c.run
+	}
+	for _, sl := range sleeps {
+		if ran == 0 {
+			// No thread seen running (a process that ran under a
+			// twentieth of the time): the sleeps as they are.
+			w.calls[sl.class] += sl.v
+			continue
+		}
+		c := threads[sl.t]
+		w.calls[sl.class] += c.run * sl.v / c.sleeps
+	}
+	for _, c := range threads {
+		if c.sleeps == 0 {
+			w.calls[ClassCPU] += c.run
 		}
 	}
 	return w

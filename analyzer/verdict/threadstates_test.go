@@ -173,18 +173,26 @@ func TestSystemTimeBySleeps(t *testing.T) {
 		want map[Class]float64 // of the 5 s of system time
 	}{
 		{"mutex waiters", []tsRow{
-			{1, "S", "futex_do_wait", "futex", "wait", "2", 3},
-			{2, "S", "futex_do_wait", "futex", "wait", "2", 3},
+			{1, "R", "", "", "", "", 1}, {1, "S", "futex_do_wait", "futex", "wait", "2", 3},
+			{2, "R", "", "", "", "", 1}, {2, "S", "futex_do_wait", "futex", "wait", "2", 3},
 		}, map[Class]float64{ClassContention: 5}},
-		{"mapping churn on the mm lock, and a nap", []tsRow{
-			{1, "D", "__vm_munmap", "munmap", "", "", 1.5},
-			{1, "D", "lock_mm_and_find_vma", "", "", "", 0.5},
-			{2, "S", "hrtimer_nanosleep", "nanosleep", "", "", 0.5},
-		}, map[Class]float64{ClassMemory: 4, ClassCPU: 1}},
-		{"a socket and an event loop", []tsRow{
-			{1, "S", "wait_woken", "recvfrom", "", "", 2},
-			{2, "S", "do_epoll_wait", "epoll_wait", "", "", 2},
+		{"mapping churn on the mm lock, and a napper running as long", []tsRow{
+			{1, "R", "", "", "", "", 1}, {1, "D", "__vm_munmap", "munmap", "", "", 1.5}, {1, "D", "lock_mm_and_find_vma", "", "", "", 0.5},
+			{2, "R", "", "", "", "", 1}, {2, "S", "hrtimer_nanosleep", "nanosleep", "", "", 2},
+		}, map[Class]float64{ClassMemory: 2.5, ClassCPU: 2.5}},
+		{"a socket and an event loop, in one thread", []tsRow{
+			{1, "R", "", "", "", "", 1}, {1, "S", "wait_woken", "recvfrom", "", "", 2}, {1, "S", "do_epoll_wait", "epoll_wait", "", "", 2},
 		}, map[Class]float64{ClassNetwork: 2.5, ClassCPU: 2.5}},
+		// A listener that only waits in accept, and a worker that runs
+		// and never sleeps: the worker's kernel time is its own.
+		{"a listener and a busy worker", []tsRow{
+			{1, "S", "inet_csk_accept", "accept4", "", "", 10},
+			{2, "R", "", "", "", "", 10},
+		}, map[Class]float64{ClassCPU: 5}},
+		// No thread seen running: the sleeps as they are.
+		{"asleep in recv throughout", []tsRow{
+			{1, "S", "wait_woken", "recvfrom", "", "", 10},
+		}, map[Class]float64{ClassNetwork: 5}},
 		{"idle parking only", []tsRow{
 			{1, "R", "", "", "", "", 1},
 			{2, "S", "futex_do_wait", "futex", "wait_bitset", "", 9},
@@ -218,5 +226,28 @@ func TestThreadStatesPerProcessGo(t *testing.T) {
 	secs := threadStateWaits(p, goProc).seconds
 	if math.Abs(secs[WaitLock]-3) > 1e-9 || math.Abs(secs[WaitIdle]-4) > 1e-9 {
 		t.Errorf("waits %v, want 3 s of lock (the C process) and 4 s idle (the Go one)", secs)
+	}
+}
+
+// TestThreadStatesParkingPerProcess: the parking rule counts the threads of
+// the waiter's own process, not a process tree's: a shell's 20 busy
+// children do not make a parked thread of another process a lock waiter.
+func TestThreadStatesParkingPerProcess(t *testing.T) {
+	rows := []tsRow{
+		{1, "R", "", "", "", "", 1}, {1, "S", "futex_do_wait", "futex", "wait_bitset", "", 9},
+		{2, "R", "", "", "", "", 10},
+	}
+	for tid := int64(100); tid < 120; tid++ {
+		rows = append(rows, tsRow{tid, "R", "", "", "", "", 10})
+	}
+	o := threadStateObs("", rows...)
+	p, goProc := threadStateProfile(o)
+	for _, s := range p.Sample {
+		if s.NumLabel["tid"][0] >= 100 {
+			s.NumLabel["pid"] = []int64{8} // another process of the tree
+		}
+	}
+	if secs := threadStateWaits(p, goProc).seconds; math.Abs(secs[WaitLock]-1) > 1e-9 {
+		t.Errorf("lock %.2f s, want 1 s: two threads in the waiter's process, one active 1 s", secs[WaitLock])
 	}
 }

@@ -35,6 +35,7 @@ SECS=${SECS:-10}
 MODES=${MODES:-19 99}
 WORKLOAD=${WORKLOAD:-hash}
 WARMUP=${WARMUP:-0}
+case $WARMUP in *[!0-9]* | '') echo "WARMUP=$WARMUP: want whole seconds" >&2; exit 1 ;; esac
 ncpu=$(nproc)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -19,7 +19,7 @@ import (
 // A large program's symbol table (node's is 170,000 entries, 7 MB of
 // names) is over the budget debug/elf needs to read it (an elf.Symbol of
 // about 100 bytes each, every name copied): it would go unsymbolized. Read
-// in place instead, it costs 12 bytes a function: the table is scanned
+// in place instead, it costs 14 bytes a function: the table is scanned
 // from a read-only mapping of the file, and the names stay in the file's
 // string table, mapped, each copied out when a lookup asks for it. The
 // pages the scan read are dropped again (MADV_DONTNEED); a lookup faults in
@@ -40,7 +40,7 @@ type mappedSym struct {
 // symbol table sec (SHT_SYMTAB or SHT_DYNSYM) in place from f. The table
 // it returns holds its string table's mapping, which release unmaps; the
 // scan's transient heap is 24 bytes an entry, so its cost against budget is
-// that and the table's 12 bytes a function.
+// that and the table's 14 bytes a function.
 func mappedSymbols(ef *elf.File, f *os.File, sec *elf.Section, budget int64) (*symtab, error) {
 	if ef.Class != elf.ELFCLASS64 || ef.Data != elf.ELFDATA2LSB {
 		return nil, errors.New("mapped symbol tables: ELF64 little-endian only")
@@ -64,9 +64,11 @@ func mappedSymbols(ef *elf.File, f *os.File, sec *elf.Section, budget int64) (*s
 	if err != nil {
 		return nil, fmt.Errorf("mapping %s: %w", strs.Name, err)
 	}
-	var syms []mappedSym
+	// The scan and the sort read the mapping: a file truncated under them
+	// faults, which the guard turns into an error.
+	var t *symtab
 	err = guardFaults(func() error {
-		syms = scanSymbols(ef, symData, strData)
+		t = newMappedSymtab(scanSymbols(ef, symData, strData), strData)
 		return nil
 	})
 	_ = syscall.Madvise(strRegion, syscall.MADV_DONTNEED)
@@ -74,7 +76,6 @@ func mappedSymbols(ef *elf.File, f *os.File, sec *elf.Section, budget int64) (*s
 		syscall.Munmap(strRegion)
 		return nil, fmt.Errorf("%s: %w", sec.Name, err)
 	}
-	t := newMappedSymtab(syms, strData)
 	if t.len() == 0 {
 		syscall.Munmap(strRegion)
 		return t, nil

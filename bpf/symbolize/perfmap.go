@@ -76,13 +76,15 @@ func readPerfMap(procfs string, pid int, startTicks uint64) *perfMap {
 	name := fmt.Sprintf("perf-%d.map", nspid)
 	f, err := os.Open(filepath.Join(dir, "root", "tmp", name))
 	if err != nil {
-		if _, gone := os.Stat(dir); !os.IsNotExist(gone) {
-			return nil // alive, and no map of its own
+		if _, rootErr := os.Stat(filepath.Join(dir, "root")); !os.IsNotExist(rootErr) {
+			return nil // alive, and no map of its own (or not ours to read)
 		}
-		// Gone already (a command that ended with the window): its root
-		// went with it, and its map stays in /tmp, this host's when it
-		// ran in this mount namespace. Only a map written since the
-		// process started is its own, not a reused PID's.
+		// Gone already (a command that ended with the window), or a
+		// zombie, whose /proc/PID/root is gone while its directory stays
+		// (diagnose reads a command's last window before it reaps it):
+		// its map stays in /tmp, this host's when it ran in this mount
+		// namespace. Only a map written since the process started is its
+		// own, not a reused PID's.
 		if f, err = os.Open(filepath.Join("/tmp", fmt.Sprintf("perf-%d.map", pid))); err != nil {
 			return nil
 		}

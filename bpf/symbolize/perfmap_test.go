@@ -65,4 +65,24 @@ func TestPerfMapFrames(t *testing.T) {
 	if got := frameOf(locs[1]); got.fn != "" {
 		t.Errorf("a frame the perf map does not cover was named: %+v", got)
 	}
+
+	// Exited, not yet reaped (diagnose reads a command's last window
+	// before it reaps it): /proc/PID stays, its root does not. The map is
+	// then the one this host's /tmp holds under its PID, written since it
+	// started.
+	if err := os.Rename(filepath.Join(f.dir, "root"), filepath.Join(f.dir, "root.gone")); err != nil {
+		t.Fatal(err)
+	}
+	hostMap := filepath.Join("/tmp", "perf-4242.map")
+	if _, err := os.Stat(hostMap); err == nil {
+		t.Skipf("%s exists: not ours to replace", hostMap)
+	}
+	if err := os.WriteFile(hostMap, []byte("3e0000000100 200 JS:*hot /app/x.js:1:17\n"), 0o644); err != nil {
+		t.Skipf("cannot write %s: %v", hostMap, err)
+	}
+	defer os.Remove(hostMap)
+	p = profileOf(t, s, Sample{PID: 4242, User: []uint64{0x3e0000000180}, Values: []int64{1}})
+	if got := frameOf(p.Sample[0].Location[0]); got.fn != "JS:*hot /app/x.js:1:17" {
+		t.Errorf("a zombie's JIT frame: %+v", got)
+	}
 }

@@ -667,7 +667,8 @@ func (s *Symbolizer) lookupUser(m *procMapping, addr uint64) (name, file string,
 	return name, file, line, found, true
 }
 
-// Trim gives back the pages of mapped Go line tables that lookups read in:
+// Trim gives back the pages of mapped Go line tables, and of the string
+// tables of symbol tables read in place, that lookups read in:
 // they are file-backed and cheap to fault in again, and without this they
 // count in the agent's RSS until the kernel reclaims them. Call it once the
 // profiles of a round are built (bpf.Session does, once per Read, after
@@ -677,8 +678,12 @@ func (s *Symbolizer) Trim() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for e := s.cache.ll.Front(); e != nil; e = e.Next() {
-		if g := e.Value.(*object).lines; g != nil && g.region != nil {
+		o := e.Value.(*object)
+		if g := o.lines; g != nil && g.region != nil {
 			_ = syscall.Madvise(g.region, syscall.MADV_DONTNEED)
+		}
+		if o.syms != nil && o.syms.region != nil {
+			_ = syscall.Madvise(o.syms.region, syscall.MADV_DONTNEED)
 		}
 	}
 }

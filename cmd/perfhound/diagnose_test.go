@@ -397,6 +397,27 @@ func TestDiagnoseCommandToItsEnd(t *testing.T) {
 	}
 }
 
+// TestDiagnoseCommandLeavesAChild: a command that exits leaving a child
+// running, which holds its output open, ends the window when it exits (the
+// child goes with its group), not at the window's end.
+func TestDiagnoseCommandLeavesAChild(t *testing.T) {
+	code, out, errb := runCLI(t, "diagnose", "--no-ebpf", "-d", "2m", "-f", "json", "--",
+		"sh", "-c", `sleep 600 & i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done`)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb)
+	}
+	d := parseDiagnosis(t, out)
+	ran := time.Duration(d.Verdict.Duration)
+	for _, m := range d.Verdict.Missing {
+		if m.Signal == "command" && strings.Contains(m.Reason, "still running") {
+			t.Errorf("the window ran to its end (%v): %s", ran, m.Reason)
+		}
+	}
+	if ran > time.Minute {
+		t.Errorf("a window of %v: it did not end when the command exited", ran)
+	}
+}
+
 // awaitZombie waits until pid has exited and is not yet waited for.
 func awaitZombie(t *testing.T, pid int) {
 	t.Helper()
