@@ -34,7 +34,35 @@ type unwinder struct {
 	objects       map[string]*unwindObject // by build ID or dev:inode
 	lru           *list.List               // of *unwindObject, most recently used first
 	next          uint32
+	// files remembers what a mapped file's ELF headers say, by the
+	// mapping's device and inode: a process is described again at each of
+	// the symbolizer's looks after its exec, and every process of a
+	// program maps the same files, so each is opened once, not at each.
+	files map[fileID]fileFacts
+	opens int // files opened for their headers, for the tests
 }
+
+// fileID is a mapped file's identity, as /proc/PID/maps gives it; the
+// vDSO's is its size, under a device number no file has (vdsoMajor).
+type fileID struct {
+	major, minor uint32
+	inode        uint64
+}
+
+// fileFacts is what fileTable needs of a file's headers: the key of its
+// table, whether it is a Go binary, and its executable segments, for the
+// load bias.
+type fileFacts struct {
+	key   string
+	goBin bool
+	loads []elf.ProgHeader
+}
+
+// vdsoMajor marks the vDSO's fileID: major numbers are 12 bits.
+const vdsoMajor = 1 << 31
+
+// maxFileFacts bounds unwinder.files.
+const maxFileFacts = 4096
 
 // unwindObject is an object's table in the kernel, or that it has none.
 type unwindObject struct {
@@ -54,7 +82,8 @@ const maxTableEntries = 1 << 22
 const unwindFPGaps = 0x80000000
 
 func newUnwinder(tables, procs *ebpf.Map, maxBytes int64) *unwinder {
-	return &unwinder{tables: tables, procs: procs, maxBytes: maxBytes, objects: map[string]*unwindObject{}, lru: list.New(), next: 1}
+	return &unwinder{tables: tables, procs: procs, maxBytes: maxBytes, objects: map[string]*unwindObject{}, lru: list.New(), next: 1,
+		files: map[fileID]fileFacts{}}
 }
 
 // object returns the table of the object open as ef (key: its build ID or
@@ -202,27 +231,42 @@ func (u *unwinder) fileTable(pid int, mm symbolize.ExecMapping) (bias uint64, id
 	if !strings.HasPrefix(mm.Path, "/") || mm.Deleted {
 		return 0, 0, 0, false
 	}
-	ef, err := elf.Open(fmt.Sprintf("/proc/%d/root%s", pid, mm.Path))
-	if err != nil {
-		return 0, 0, 0, false
+	fid := fileID{mm.DevMajor, mm.DevMinor, mm.Inode}
+	facts, known := u.files[fid]
+	o := u.objects[facts.key]
+	if !known || o == nil {
+		// Not seen, or its table evicted since: open it.
+		ef, err := elf.Open(fmt.Sprintf("/proc/%d/root%s", pid, mm.Path))
+		if err != nil {
+			return 0, 0, 0, false
+		}
+		defer ef.Close()
+		u.opens++
+		// The same path in two containers is two files; the same build
+		// ID is one object wherever it is.
+		facts = fileFacts{key: fmt.Sprintf("f:%d:%d:%d", mm.DevMajor, mm.DevMinor, mm.Inode), goBin: isGo(ef)}
+		if b := symbolize.BuildID(ef); b != "" {
+			facts.key = "b:" + b
+		}
+		for _, p := range ef.Progs {
+			if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 {
+				facts.loads = append(facts.loads, p.ProgHeader)
+			}
+		}
+		if len(u.files) >= maxFileFacts {
+			clear(u.files)
+		}
+		u.files[fid] = facts
+		o = u.object(facts.key, ef)
+	} else if o.elem != nil {
+		u.lru.MoveToFront(o.elem)
 	}
-	defer ef.Close()
-	bias, ok = ehframe.LoadBias(ef, mm.Start, mm.Offset)
-	if !ok {
-		return 0, 0, 0, false
-	}
-	// The same path in two containers is two files; the same build ID
-	// is one object wherever it is.
-	key := fmt.Sprintf("f:%d:%d:%d", mm.DevMajor, mm.DevMinor, mm.Inode)
-	if b := symbolize.BuildID(ef); b != "" {
-		key = "b:" + b
-	}
-	o := u.object(key, ef)
-	if o.id == 0 {
+	bias, ok = ehframe.LoadBiasOf(facts.loads, mm.Start, mm.Offset)
+	if !ok || o.id == 0 {
 		return 0, 0, 0, false
 	}
 	n = o.len
-	if isGo(ef) {
+	if facts.goBin {
 		n |= unwindFPGaps
 	}
 	return bias, o.id, n, true
@@ -232,14 +276,35 @@ func (u *unwinder) fileTable(pid int, mm symbolize.ExecMapping) (bias uint64, id
 // the same image, and so the same table, in every 64-bit process of a
 // kernel.
 func (u *unwinder) vdsoTable(pid int, mm symbolize.ExecMapping) (bias uint64, id, n uint32, ok bool) {
-	ef, key, err := symbolize.VDSOImage("/proc", pid, mm.Start, mm.End)
-	if err != nil {
+	// Every 64-bit process of a kernel maps the same image: read it once
+	// (from the first process met), by its size, unless its table was
+	// evicted since.
+	fid := fileID{major: vdsoMajor, inode: mm.End - mm.Start}
+	facts, known := u.files[fid]
+	o := u.objects[facts.key]
+	if !known || o == nil {
+		ef, key, err := symbolize.VDSOImage("/proc", pid, mm.Start, mm.End)
+		if err != nil {
+			return 0, 0, 0, false
+		}
+		u.opens++
+		facts = fileFacts{key: key}
+		for _, p := range ef.Progs {
+			if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 {
+				facts.loads = append(facts.loads, p.ProgHeader)
+			}
+		}
+		if len(u.files) >= maxFileFacts {
+			clear(u.files)
+		}
+		u.files[fid] = facts
+		o = u.object(key, ef)
+	} else if o.elem != nil {
+		u.lru.MoveToFront(o.elem)
+	}
+	if bias, ok = ehframe.LoadBiasOf(facts.loads, mm.Start, 0); !ok {
 		return 0, 0, 0, false
 	}
-	if bias, ok = ehframe.LoadBias(ef, mm.Start, 0); !ok {
-		return 0, 0, 0, false
-	}
-	o := u.object(key, ef)
 	return bias, o.id, o.len, o.id != 0
 }
 

@@ -178,12 +178,16 @@ func TestUnwinderSharesAndEvicts(t *testing.T) {
 	if n, _, err := u.addProcess(a); err != nil || n < 2 {
 		t.Fatalf("first process: %d mappings with tables, %v", n, err)
 	}
-	tables, bytes := inKernel(), u.bytes
+	tables, bytes, opens := inKernel(), u.bytes, u.opens
 	if _, _, err := u.addProcess(b); err != nil {
 		t.Fatal(err)
 	}
 	if inKernel() != tables || u.bytes != bytes {
 		t.Errorf("the second process of the same program: %d tables, %d bytes; want the first's %d and %d", inKernel(), u.bytes, tables, bytes)
+	}
+	// Nor are its files opened again (the same mapped files): once each.
+	if u.opens != opens {
+		t.Errorf("the second process opened %d files for their headers, want none", u.opens-opens)
 	}
 
 	for _, o := range u.objects {

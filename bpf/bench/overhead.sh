@@ -25,8 +25,10 @@
 # WARMUP (seconds, default 0) lets each collector run that long and read
 # once before the workload starts, and leaves that out of its cost: the
 # host's running processes are met, their objects parsed and their tables
-# built, as in an agent that has been running a while. At 0 every run
-# starts cold and pays all of that within the workload's SECS.
+# built, and a one-second run of the workload during it has the
+# collector meet its program too, as in an agent that has been running a
+# while (new processes of programs it has seen). At 0 every run starts
+# cold and pays all of that within the workload's SECS.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -35,7 +37,9 @@ SECS=${SECS:-10}
 MODES=${MODES:-19 99}
 WORKLOAD=${WORKLOAD:-hash}
 WARMUP=${WARMUP:-0}
-case $WARMUP in *[!0-9]* | '') echo "WARMUP=$WARMUP: want whole seconds" >&2; exit 1 ;; esac
+case $WARMUP in
+*[!0-9]* | '' | 1) echo "WARMUP=$WARMUP: want 0 or whole seconds, at least 2 (a 1-s run of the workload happens in it)" >&2; exit 1 ;;
+esac
 ncpu=$(nproc)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -96,6 +100,14 @@ for round in $(seq "$ROUNDS"); do
 		esac
 		"$tmp/bpfwatch" "${settings[@]}" -warmup "${WARMUP}s" -duration "$((SECS + 2))s" -bpf-stats 2>"$tmp/watch.log" &
 		watcher=$!
+		if [ "$WARMUP" -gt 0 ]; then
+			# The workload's program, met during the warm-up.
+			for _ in $(seq 300); do
+				grep -q '^bpfwatch: warming up' "$tmp/watch.log" && break
+				sleep 0.1
+			done
+			(SECS=1 ncpu=1 workload >/dev/null)
+		fi
 		for _ in $(seq $((300 + WARMUP * 10))); do # loaded, attached and warm
 			grep -q '^bpfwatch: collecting' "$tmp/watch.log" && break
 			sleep 0.1

@@ -22,8 +22,18 @@ type Regs struct {
 // places text at an offset that is not page aligned, in the same page as
 // the read-only segment before it.
 func LoadBias(ef *elf.File, start, off uint64) (uint64, bool) {
+	progs := make([]elf.ProgHeader, len(ef.Progs))
+	for i, p := range ef.Progs {
+		progs[i] = p.ProgHeader
+	}
+	return LoadBiasOf(progs, start, off)
+}
+
+// LoadBiasOf is LoadBias from an object's program headers, kept without
+// the file.
+func LoadBiasOf(progs []elf.ProgHeader, start, off uint64) (uint64, bool) {
 	page := uint64(os.Getpagesize())
-	for _, p := range ef.Progs {
+	for _, p := range progs {
 		if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 && off >= p.Off&^(page-1) && off < p.Off+p.Filesz {
 			return start - off + p.Off - p.Vaddr, true
 		}

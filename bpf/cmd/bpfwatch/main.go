@@ -55,16 +55,23 @@ func run() error {
 	warmup := flag.Duration("warmup", 0, "collect this long and read once before counting the cost: the processes already running met, their objects parsed and tables built, as in an agent that has run a while")
 	flag.Parse()
 
-	if *cpuProfile != "" {
+	// The CPU profile covers what the cost line counts: from the end of
+	// the warm-up (or the start) to the end.
+	startProfile := func() error {
+		if *cpuProfile == "" {
+			return nil
+		}
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
+		return pprof.StartCPUProfile(f)
+	}
+	defer pprof.StopCPUProfile()
+	if *warmup == 0 {
+		if err := startProfile(); err != nil {
 			return err
 		}
-		defer pprof.StopCPUProfile()
 	}
 
 	opts := bpf.Options{Frequency: *freq, OffCPUSampling: *offSampling, NativeUnwind: *native}
@@ -99,6 +106,9 @@ func run() error {
 	defer s.Close()
 	var warm []bpf.ProgramStats
 	if *warmup > 0 {
+		// The overhead benchmark runs its program once during the
+		// warm-up, from this line on.
+		fmt.Fprintln(os.Stderr, "bpfwatch: warming up")
 		time.Sleep(*warmup)
 		if _, err := s.Read(); err != nil {
 			return err
@@ -107,6 +117,9 @@ func run() error {
 			if warm, err = s.ProgramStats(); err != nil {
 				return err
 			}
+		}
+		if err := startProfile(); err != nil {
+			return err
 		}
 	}
 	startCPU := cpuTime()
