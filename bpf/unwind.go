@@ -232,34 +232,21 @@ func (u *unwinder) fileTable(pid int, mm symbolize.ExecMapping) (bias uint64, id
 		return 0, 0, 0, false
 	}
 	fid := fileID{mm.DevMajor, mm.DevMinor, mm.Inode}
-	facts, known := u.files[fid]
-	o := u.objects[facts.key]
-	if !known || o == nil {
+	facts, o, ok := u.cached(fid)
+	if !ok {
 		// Not seen, or its table evicted since: open it.
 		ef, err := elf.Open(fmt.Sprintf("/proc/%d/root%s", pid, mm.Path))
 		if err != nil {
 			return 0, 0, 0, false
 		}
 		defer ef.Close()
-		u.opens++
 		// The same path in two containers is two files; the same build
 		// ID is one object wherever it is.
 		facts = fileFacts{key: fmt.Sprintf("f:%d:%d:%d", mm.DevMajor, mm.DevMinor, mm.Inode), goBin: isGo(ef)}
 		if b := symbolize.BuildID(ef); b != "" {
 			facts.key = "b:" + b
 		}
-		for _, p := range ef.Progs {
-			if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 {
-				facts.loads = append(facts.loads, p.ProgHeader)
-			}
-		}
-		if len(u.files) >= maxFileFacts {
-			clear(u.files)
-		}
-		u.files[fid] = facts
-		o = u.object(facts.key, ef)
-	} else if o.elem != nil {
-		u.lru.MoveToFront(o.elem)
+		facts, o = u.remember(fid, facts, ef)
 	}
 	bias, ok = ehframe.LoadBiasOf(facts.loads, mm.Start, mm.Offset)
 	if !ok || o.id == 0 {
@@ -272,6 +259,37 @@ func (u *unwinder) fileTable(pid int, mm symbolize.ExecMapping) (bias uint64, id
 	return bias, o.id, n, true
 }
 
+// cached is what the headers of the file fid said, and its table, when
+// it was met before and its table is still held (marked used).
+func (u *unwinder) cached(fid fileID) (fileFacts, *unwindObject, bool) {
+	facts, known := u.files[fid]
+	o := u.objects[facts.key]
+	if !known || o == nil {
+		return fileFacts{}, nil, false
+	}
+	if o.elem != nil {
+		u.lru.MoveToFront(o.elem)
+	}
+	return facts, o, true
+}
+
+// remember keeps what the headers of the file fid, open as ef, say (facts
+// and its executable segments), and returns them with its table,
+// compiled and loaded when not seen before.
+func (u *unwinder) remember(fid fileID, facts fileFacts, ef *elf.File) (fileFacts, *unwindObject) {
+	u.opens++
+	for _, p := range ef.Progs {
+		if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 {
+			facts.loads = append(facts.loads, p.ProgHeader)
+		}
+	}
+	if len(u.files) >= maxFileFacts {
+		clear(u.files)
+	}
+	u.files[fid] = facts
+	return facts, u.object(facts.key, ef)
+}
+
 // vdsoTable is the table of pid's vDSO (mm), read from its memory:
 // the same image, and so the same table, in every 64-bit process of a
 // kernel.
@@ -280,27 +298,13 @@ func (u *unwinder) vdsoTable(pid int, mm symbolize.ExecMapping) (bias uint64, id
 	// (from the first process met), by its size, unless its table was
 	// evicted since.
 	fid := fileID{major: vdsoMajor, inode: mm.End - mm.Start}
-	facts, known := u.files[fid]
-	o := u.objects[facts.key]
-	if !known || o == nil {
+	facts, o, ok := u.cached(fid)
+	if !ok {
 		ef, key, err := symbolize.VDSOImage("/proc", pid, mm.Start, mm.End)
 		if err != nil {
 			return 0, 0, 0, false
 		}
-		u.opens++
-		facts = fileFacts{key: key}
-		for _, p := range ef.Progs {
-			if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 {
-				facts.loads = append(facts.loads, p.ProgHeader)
-			}
-		}
-		if len(u.files) >= maxFileFacts {
-			clear(u.files)
-		}
-		u.files[fid] = facts
-		o = u.object(key, ef)
-	} else if o.elem != nil {
-		u.lru.MoveToFront(o.elem)
+		facts, o = u.remember(fid, fileFacts{key: key}, ef)
 	}
 	if bias, ok = ehframe.LoadBiasOf(facts.loads, mm.Start, 0); !ok {
 		return 0, 0, 0, false

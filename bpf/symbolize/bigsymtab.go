@@ -141,16 +141,7 @@ func newMappedSymtab(syms []mappedSym, strs []byte) *symtab {
 		return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(a.rank, b.rank), cmp.Compare(a.under, b.under),
 			cmp.Compare(a.nameLen, b.nameLen), bytes.Compare(name(a), name(b)))
 	})
-	w := 0
-	for r := range syms {
-		if w > 0 && syms[w-1].start == syms[r].start {
-			syms[w-1].size = max(syms[w-1].size, syms[r].size)
-			continue
-		}
-		syms[w] = syms[r]
-		w++
-	}
-	syms = syms[:w]
+	syms = firstPerStart(syms, func(s *mappedSym) uint64 { return s.start }, func(keep, drop *mappedSym) { keep.size = max(keep.size, drop.size) })
 	t := &symtab{mapped: strs}
 	if len(syms) == 0 {
 		return t

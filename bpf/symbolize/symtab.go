@@ -61,17 +61,7 @@ func newSymtab(syms []rawSym) (*symtab, int) {
 		}
 		return strings.Compare(a.name, b.name)
 	})
-	// Keep the first of each run of equal starts, with the run's largest size.
-	w := 0
-	for r := range syms {
-		if w > 0 && syms[w-1].start == syms[r].start {
-			syms[w-1].size = max(syms[w-1].size, syms[r].size)
-			continue
-		}
-		syms[w] = syms[r]
-		w++
-	}
-	syms = syms[:w]
+	syms = firstPerStart(syms, func(s *rawSym) uint64 { return s.start }, func(keep, drop *rawSym) { keep.size = max(keep.size, drop.size) })
 	t := &symtab{}
 	if len(syms) == 0 {
 		return t, 0
@@ -116,6 +106,21 @@ func newSymtab(syms []rawSym) (*symtab, int) {
 	}
 	t.arena = b.String()
 	return t, dropped
+}
+
+// firstPerStart keeps the first of each run of sorted symbols with one
+// start, merged with the rest of its run (their largest size).
+func firstPerStart[S any](syms []S, start func(*S) uint64, merge func(keep, drop *S)) []S {
+	w := 0
+	for r := range syms {
+		if w > 0 && start(&syms[w-1]) == start(&syms[r]) {
+			merge(&syms[w-1], &syms[r])
+			continue
+		}
+		syms[w] = syms[r]
+		w++
+	}
+	return syms[:w]
 }
 
 // lookup returns the index of the symbol covering addr, or -1. A symbol with
