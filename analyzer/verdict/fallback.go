@@ -85,6 +85,15 @@ func procBreakdown(o *observation.Observation, window float64, th Thresholds) Br
 		sampled, b.ThreadStates = true, true
 		lockWake = lockWakeShare(o, w.seconds)
 		if sysClass == ClassCPU {
+			// An event loop's wakeups serve its sockets when its TCP
+			// connections carried data in the window (a Go program's
+			// netpoller sending and receiving), else nothing we can tell.
+			to := ClassCPU
+			if tcpCarried(o) {
+				to = ClassNetwork
+			}
+			w.calls[to] += w.calls[callPoll]
+			delete(w.calls, callPoll)
 			systemSecs = chargeSystemTime(b, systemSecs, w.calls)
 		}
 	}
@@ -179,6 +188,19 @@ func cpuShares(p *profile.Profile) (map[string]float64, map[string]map[Class]flo
 		byCat[cat] = v / total
 	}
 	return byCat, byClass
+}
+
+// tcpCarried tells a process whose TCP connections carried data in the
+// window (process.tcp), either way.
+func tcpCarried(o *observation.Observation) bool {
+	for _, s := range o.SeriesNamed(observation.ProcessTCPBytes, nil) {
+		for _, p := range s.Points {
+			if p.Value > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // chargeSystemTime splits a process's system time, counted as cpu, by the

@@ -157,7 +157,9 @@ type sampledWaits struct {
 // callClass is the resource a sampled sleep's system call serves, as
 // eBPF charges a call's time on CPU (onCPUClass): memory management and
 // faults to memory, lock waits (futexes held as locks, the kernel's
-// locks) to contention, files to io, sockets to network.
+// locks) to contention, files to io, sockets to network; an event loop's
+// wait (epoll, poll, a Go program's netpoller) is callPoll, which the
+// process's connections decide (chargeSystemTime's caller).
 func callClass(cat, call string) Class {
 	switch {
 	case isMemoryCall(call), cat == WaitFault:
@@ -168,9 +170,15 @@ func callClass(cat, call string) Class {
 		return ClassIO
 	case cat == WaitNetwork:
 		return ClassNetwork
+	case cat == WaitPoll:
+		return callPoll
 	}
 	return ClassCPU
 }
+
+// callPoll stands in calls for an event loop's waits: the calls it wakes
+// to make are its descriptors', sockets when its connections carry data.
+const callPoll Class = "poll"
 
 // threadStateWaits splits the sampled waits by category and class, as
 // breakdownOf splits eBPF's off-CPU time: a futex wait is a lock wait as

@@ -251,3 +251,25 @@ func TestThreadStatesParkingPerProcess(t *testing.T) {
 		t.Errorf("lock %.2f s, want 1 s: two threads in the waiter's process, one active 1 s", secs[WaitLock])
 	}
 }
+
+// TestSystemTimeEventLoop: an event loop's waits (epoll) speak for socket
+// work when the process's TCP connections carried data in the window, and
+// for nothing otherwise.
+func TestSystemTimeEventLoop(t *testing.T) {
+	for _, carried := range []bool{false, true} {
+		o := threadStateObs("", tsRow{1, "R", "", "", "", "", 1}, tsRow{1, "S", "do_epoll_wait", "epoll_wait", "", "", 3})
+		o.Meta.Target = observation.Target{Kind: observation.TargetProcess, PID: 7}
+		o.Series = []observation.Series{
+			{Name: observation.ProcessCPU, Labels: map[string]string{"mode": "system"}, Points: []observation.Point{{Value: 0.4}}},
+			{Name: observation.ProcessTCPBytes, Labels: map[string]string{"role": "active", "direction": "sent"}, Points: []observation.Point{{Value: 0}}},
+		}
+		if carried {
+			o.Series[1].Points[0].Value = 5e7
+		}
+		b := procBreakdown(o, 10, DefaultThresholds())
+		want := map[bool]Class{false: ClassCPU, true: ClassNetwork}[carried]
+		if math.Abs(b.ByClass[want]-4) > 1e-6 {
+			t.Errorf("connections carried data: %v; by class %v, want the 4 s of system time as %s", carried, b.ByClass, want)
+		}
+	}
+}
