@@ -89,9 +89,10 @@ and rank what to optimize first with the saving each would bring.
 The target is the whole host (the default), a process (--pid), a command
 run and watched to its end or to --duration (-- COMMAND ARGS), or a Go
 service serving net/http/pprof (--url; when it listens on this host, its
-process is watched too). For a host, processes are ranked by their share
-of the host's busy and blocked time, and the busiest get verdicts of
-their own.
+process is watched too). A process or a command is watched with the
+children it starts (a shell script, make, a pre-fork server). For a
+host, processes are ranked by their share of the host's busy and blocked
+time, and the busiest get verdicts of their own.
 
 Collectors: eBPF (on-CPU and off-CPU stacks, run-queue, block I/O and TCP
 latencies, page faults) where allowed: as root, or with CAP_BPF,
