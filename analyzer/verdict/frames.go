@@ -442,6 +442,9 @@ func leafUserFunction(s *profile.Sample) string {
 		}
 		for _, ln := range l.Line {
 			if ln.Function != nil {
+				if ln.Function.Name == unresolvedStack && l.Mapping == nil {
+					return unresolvedName(s)
+				}
 				return ln.Function.Name
 			}
 		}
@@ -450,6 +453,17 @@ func leafUserFunction(s *profile.Sample) string {
 		}
 	}
 	return "[unknown]"
+}
+
+// unresolvedName names the user stack of a process that exited before
+// its mappings were read (bpf/symbolize's unresolved location) by the
+// process's name, when the sample has it: a script's short-lived
+// commands, each by name, rather than one "[unknown]".
+func unresolvedName(s *profile.Sample) string {
+	if comm := s.Label["comm"]; len(comm) == 1 && comm[0] != "" {
+		return "[unknown in " + comm[0] + "]"
+	}
+	return unresolvedStack
 }
 
 // jitMapping is the mapping bpf/symbolize gives executable memory that no
@@ -515,7 +529,7 @@ func callerOutside(s *profile.Sample, skip string) caller {
 				continue
 			}
 			if n == unresolvedStack && l.Mapping == nil {
-				return caller{name: n, unknown: true}
+				return caller{name: unresolvedName(s), unknown: true}
 			}
 			return caller{name: n}
 		}

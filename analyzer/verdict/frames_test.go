@@ -613,6 +613,10 @@ func TestCallerFlags(t *testing.T) {
 		{ID: 1, Mapping: kernelMap, Line: []profile.Line{{Function: &profile.Function{ID: 1, Name: "__schedule"}}}},
 		{ID: 2, Line: []profile.Line{{Function: &profile.Function{ID: 2, Name: unresolvedStack}}}},
 	}}
+	unresolvedSh := &profile.Sample{Location: unresolved.Location, Label: map[string][]string{"comm": {"sh"}}}
+	if got := leafUserFunction(unresolvedSh); got != "[unknown in sh]" {
+		t.Errorf("leaf of an unresolved sh: %q", got)
+	}
 	for _, c := range []struct {
 		name string
 		s    *profile.Sample
@@ -624,6 +628,7 @@ func TestCallerFlags(t *testing.T) {
 		{"a C library without frame pointers", stack("k:__schedule", "k:do_nanosleep", "[libc.so.6]"), caller{name: "[libc.so.6]", inLibrary: true}},
 		{"kernel frames only", stack("k:__schedule", "k:__do_sys_sched_yield"), caller{name: "[unknown]", unknown: true}},
 		{"an unresolved process", unresolved, caller{name: "[unknown]", unknown: true}},
+		{"an unresolved process, by name", unresolvedSh, caller{name: "[unknown in sh]", unknown: true}},
 	} {
 		got := callerOutside(c.s, "")
 		if got != c.want {
