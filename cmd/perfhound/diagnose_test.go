@@ -399,10 +399,12 @@ func TestDiagnoseCommandToItsEnd(t *testing.T) {
 
 // TestDiagnoseCommandLeavesAChild: a command that exits leaving a child
 // running, which holds its output open, ends the window when it exits (the
-// child goes with its group), not at the window's end.
+// child goes with its group), not at the window's end. The command spins
+// for a bounded count, a second or more here: well past MinCommandRun (a
+// count that took 0.46 s on a CI runner was refused as too short).
 func TestDiagnoseCommandLeavesAChild(t *testing.T) {
 	code, out, errb := runCLI(t, "diagnose", "--no-ebpf", "-d", "2m", "-f", "json", "--",
-		"sh", "-c", `sleep 600 & i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done`)
+		"sh", "-c", `sleep 600 & i=0; while [ $i -lt 2000000 ]; do i=$((i+1)); done`)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errb)
 	}
