@@ -36,11 +36,10 @@ func (s *processMemory) Sample(_ context.Context, rec *Recorder) error {
 	if !ok {
 		return err
 	}
+	rec.Counter(observation.ProcessMinorFaults, nil, float64(st.minflt))
+	rec.Counter(observation.ProcessMajorFaults, nil, float64(st.majflt))
 	if st.zombie {
-		// Exited: its faults are final, its memory is gone.
-		rec.Counter(observation.ProcessMinorFaults, nil, float64(st.minflt))
-		rec.Counter(observation.ProcessMajorFaults, nil, float64(st.majflt))
-		return nil
+		return nil // exited: its faults are final, its memory is gone
 	}
 	path := s.w.path("status")
 	b, err := readFile(path)
@@ -66,7 +65,5 @@ func (s *processMemory) Sample(_ context.Context, rec *Recorder) error {
 		}
 		rec.Gauge(g.series, nil, float64(v))
 	}
-	rec.Counter(observation.ProcessMinorFaults, nil, float64(st.minflt))
-	rec.Counter(observation.ProcessMajorFaults, nil, float64(st.majflt))
 	return nil
 }

@@ -214,7 +214,8 @@ func tcpCarried(o *observation.Observation) bool {
 // CPU goes to; the same for files and sockets. That is how eBPF's stacks
 // charge such kernel time (onCPUClass), and what they show it to be for
 // such processes (docs/analysis.md). The calls that serve none of these
-// (poll, sleep, pipes) keep their share as cpu.
+// (sleeps, pipes; an event loop's waits unless the caller gave them to
+// network) keep their share as cpu.
 func chargeSystemTime(b Breakdown, systemSecs float64, calls map[Class]float64) float64 {
 	var total float64
 	for _, v := range calls {
@@ -251,12 +252,6 @@ func lockWakeShare(o *observation.Observation, waits map[string]float64) float64
 	if !okV || !okI || vol+invol <= 0 {
 		return 0
 	}
-	return vol / (vol + invol) * lockSleepShare(waits)
-}
-
-// lockSleepShare is the share of a process's sampled sleeps that were on
-// locks, idle parking left out: 0 without sleeps.
-func lockSleepShare(waits map[string]float64) float64 {
 	var sleeps float64
 	for cat, v := range waits {
 		if cat != WaitIdle && cat != WaitRunQueue {
@@ -266,5 +261,5 @@ func lockSleepShare(waits map[string]float64) float64 {
 	if sleeps <= 0 {
 		return 0
 	}
-	return waits[WaitLock] / sleeps
+	return vol / (vol + invol) * waits[WaitLock] / sleeps
 }

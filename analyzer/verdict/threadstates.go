@@ -190,7 +190,10 @@ func threadStateWaits(p *profile.Profile, goProc bool) sampledWaits {
 	// one process (as parking does eBPF's), and a process tree's (a shell
 	// and its children) are sampled together.
 	type thread struct{ pid, tid int64 }
-	type counts struct{ lock, activity, run, sleeps float64 }
+	type counts struct {
+		lock, activity, run, sleeps float64
+		calls                       map[Class]float64 // its sleeps by callClass
+	}
 	threads := map[thread]*counts{}
 	perPID := map[int64]int{}
 	cats := make([]string, len(samples))
@@ -216,12 +219,6 @@ func threadStateWaits(p *profile.Profile, goProc bool) sampledWaits {
 		}
 	}
 	w := sampledWaits{seconds: map[string]float64{}, byClass: map[Class]float64{}, calls: map[Class]float64{}}
-	type sleep struct {
-		t     thread
-		class Class
-		v     float64
-	}
-	var sleeps []sleep
 	for i, s := range samples {
 		cat, v := cats[i], s.seconds
 		if cat == "" || v <= 0 {
@@ -237,9 +234,12 @@ func threadStateWaits(p *profile.Profile, goProc bool) sampledWaits {
 		}
 		w.seconds[cat] += v
 		w.byClass[waitClass[cat]] += v
-		if cat != WaitIdle && v > 0 {
-			threads[t].sleeps += v
-			sleeps = append(sleeps, sleep{t, callClass(cat, s.call), v})
+		if c := threads[t]; cat != WaitIdle && v > 0 {
+			if c.calls == nil {
+				c.calls = map[Class]float64{}
+			}
+			c.sleeps += v
+			c.calls[callClass(cat, s.call)] += v
 		}
 	}
 	// Each thread's sleeps speak for the kernel time it spent on a CPU,
@@ -250,19 +250,18 @@ func threadStateWaits(p *profile.Profile, goProc bool) sampledWaits {
 	for _, c := range threads {
 		ran += c.run
 	}
-	for _, sl := range sleeps {
-		if ran == 0 {
-			// No thread seen running (a process that ran under a
-			// twentieth of the time): the sleeps as they are.
-			w.calls[sl.class] += sl.v
-			continue
-		}
-		c := threads[sl.t]
-		w.calls[sl.class] += c.run * sl.v / c.sleeps
-	}
 	for _, c := range threads {
 		if c.sleeps == 0 {
 			w.calls[ClassCPU] += c.run
+		}
+		for class, v := range c.calls {
+			if ran == 0 {
+				// No thread seen running (a process that ran under a
+				// twentieth of the time): the sleeps as they are.
+				w.calls[class] += v
+			} else {
+				w.calls[class] += c.run * v / c.sleeps
+			}
 		}
 	}
 	return w

@@ -57,17 +57,23 @@ func run() error {
 
 	// The CPU profile covers what the cost line counts: from the end of
 	// the warm-up (or the start) to the end.
+	var profileFile *os.File
 	startProfile := func() error {
 		if *cpuProfile == "" {
 			return nil
 		}
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
+		var err error
+		if profileFile, err = os.Create(*cpuProfile); err != nil {
 			return err
 		}
-		return pprof.StartCPUProfile(f)
+		return pprof.StartCPUProfile(profileFile)
 	}
-	defer pprof.StopCPUProfile()
+	defer func() {
+		if profileFile != nil {
+			pprof.StopCPUProfile()
+			profileFile.Close()
+		}
+	}()
 	if *warmup == 0 {
 		if err := startProfile(); err != nil {
 			return err
