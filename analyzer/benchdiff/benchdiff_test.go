@@ -233,3 +233,78 @@ func TestBusyMachineWarning(t *testing.T) {
 		t.Errorf("one run 1.8× the others: warning %q, want Slow-2 named alone", said)
 	}
 }
+
+// busyRuns renders n runs of BenchmarkBusy: a third of them clean
+// (centre ± 0.5%), the rest slowed 1.3× to 2.5× by other work, interleaved
+// as a shared runner's rounds would be.
+func busyRuns(n int, seed uint64, centre float64) string {
+	rng := rand.New(rand.NewPCG(seed, 9))
+	var b strings.Builder
+	b.WriteString("goos: linux\ngoarch: amd64\npkg: example.com/p\n")
+	for i := range n {
+		v := centre * (1 + 0.005*rng.NormFloat64())
+		if i%3 != 0 {
+			v *= 1.3 + 1.2*rng.Float64()
+		}
+		fmt.Fprintf(&b, "BenchmarkBusy-2\t1000\t%.1f ns/op\n", v)
+		fmt.Fprintf(&b, "BenchmarkFast-2\t1000\t%.1f ns/op\n", 1000*(1+0.01*rng.NormFloat64()))
+	}
+	return b.String()
+}
+
+// A busy machine's benchmark 5% slower is found by its fastest runs, where
+// the U test over all of them sees noise; its quiet neighbour keeps the U
+// test and its own p-value; with too few runs the U test alone decides.
+func TestBusyRowJudgedByFastestRuns(t *testing.T) {
+	base, units := results(t, busyRuns(30, 1, 1000))
+	head, _ := results(t, busyRuns(30, 2, 1050))
+	tab, err := Compare(base, head, units, stat.DefaultThresholds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]Row{}
+	for _, r := range tab.Rows {
+		rows[r.Name] = r
+	}
+	busy, fast := rows["Busy-2"], rows["Fast-2"]
+	if busy.Test != fastestTest || busy.Change != stat.Regression || busy.Fastest == nil {
+		t.Fatalf("busy row %v, test %s, fastest %v: want a regression by its fastest runs", &busy, busy.Test, busy.Fastest)
+	}
+	if d := busy.Fastest.Head/busy.Fastest.Base - 1; math.Abs(d-busy.Delta) > 1e-9 || d < 0.03 || d > 0.07 {
+		t.Errorf("busy row's delta %.4f, its fastest runs' %.4f: want the same, about 0.05", busy.Delta, d)
+	}
+	if len(busy.Warn) == 0 || !strings.Contains(busy.Warn[len(busy.Warn)-1], "fastest runs") {
+		t.Errorf("busy row's warnings %q do not say how it was judged", busy.Warn)
+	}
+	if fast.Test != "mann-whitney-u" || fast.Fastest != nil {
+		t.Errorf("quiet row judged by %s", fast.Test)
+	}
+	// The U test's own verdict on the busy row, for the record: its p is
+	// doubled when both tests ran, so it is never below the plain one.
+	uOnly := compareRow(rowKey{"example.com/p", "Busy-2", "sec/op"}, values(base, "Busy-2"), values(head, "Busy-2"), units, stat.Thresholds{Alpha: 0.05, Confidence: 0.95, MinChange: 0.05})
+	if uOnly.P != busy.P {
+		t.Logf("U test alone: %v", &uOnly)
+	}
+
+	// Seven runs a side: too few for the fastest runs to say much.
+	base, _ = results(t, busyRuns(7, 1, 1000))
+	head, _ = results(t, busyRuns(7, 2, 1050))
+	if tab, err = Compare(base, head, units, stat.DefaultThresholds); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range tab.Rows {
+		if r.Test != "mann-whitney-u" {
+			t.Errorf("7 runs a side: %s judged by %s", r.Name, r.Test)
+		}
+	}
+}
+
+func values(rs []*benchfmt.Result, name string) []float64 {
+	var out []float64
+	for _, r := range rs {
+		if r.Name.String() == name {
+			out = append(out, r.Values[0].Value)
+		}
+	}
+	return out
+}

@@ -90,6 +90,10 @@ type Finding struct {
 	Unit      string  `json:"unit"`
 	Base      float64 `json:"base"`
 	Head      float64 `json:"head"`
+	// FastestRuns says that Base and Head are the geometric means of each
+	// side's fastest runs, which a busy machine's benchmark is
+	// judged by (benchdiff.Row.Fastest), not its medians.
+	FastestRuns bool `json:"fastest_runs,omitempty"`
 	// DeltaPct is the relative change in percent; for functions, the
 	// change as a percentage of the base profile's total.
 	DeltaPct   float64     `json:"delta_pct"`
@@ -338,7 +342,7 @@ func (r *Result) add(f Finding) {
 }
 
 func benchFinding(row *benchdiff.Row) Finding {
-	return Finding{
+	f := Finding{
 		Kind:       "benchmark",
 		Package:    row.Package,
 		Benchmark:  row.Name,
@@ -351,6 +355,10 @@ func benchFinding(row *benchdiff.Row) Finding {
 		P:          row.P,
 		Change:     row.Change,
 	}
+	if row.Fastest != nil {
+		f.Base, f.Head, f.FastestRuns = row.Fastest.Base, row.Fastest.Head, true
+	}
+	return f
 }
 
 // finitePct is x as a percentage for JSON, null when not finite.
@@ -475,6 +483,7 @@ func (f Finding) MarshalJSON() ([]byte, error) {
 		plain
 		Base            *float64      `json:"base"`
 		Head            *float64      `json:"head"`
+		FastestRuns     bool          `json:"fastest_runs,omitempty"`
 		DeltaLoPct      *float64      `json:"delta_lo_pct,omitempty"`
 		DeltaHiPct      *float64      `json:"delta_hi_pct,omitempty"`
 		P               *float64      `json:"p_value"`
@@ -482,7 +491,7 @@ func (f Finding) MarshalJSON() ([]byte, error) {
 		AttributedTo    []Attribution `json:"attributed_to,omitempty"`
 		AttributionNote string        `json:"attribution_note,omitempty"`
 		DeltaPct        *float64      `json:"delta_pct"`
-	}{plain(f), textfmt.JSONNumber(f.Base), textfmt.JSONNumber(f.Head), f.DeltaLoPct, f.DeltaHiPct, textfmt.JSONNumber(f.P), f.Change, f.AttributedTo,
+	}{plain(f), textfmt.JSONNumber(f.Base), textfmt.JSONNumber(f.Head), f.FastestRuns, f.DeltaLoPct, f.DeltaHiPct, textfmt.JSONNumber(f.P), f.Change, f.AttributedTo,
 		f.AttributionNote, textfmt.JSONNumber(f.DeltaPct)})
 }
 

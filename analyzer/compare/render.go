@@ -241,8 +241,12 @@ func (r *Result) findings(fs []Finding) []report.Block {
 		if f.DeltaLoPct != nil && f.DeltaHiPct != nil {
 			ci = fmt.Sprintf(" [%+.1f%%, %+.1f%%]", *f.DeltaLoPct, *f.DeltaHiPct)
 		}
+		of := ""
+		if f.FastestRuns {
+			of = "fastest runs "
+		}
 		line("  ", report.Plain(f.Benchmark), report.Lit("  "), report.Plain(f.Unit),
-			report.Lit(fmt.Sprintf("  %s → %s  %+.2f%%%s  (p=%.3f)", value(f.Base, f.Unit), value(f.Head, f.Unit), f.DeltaPct, ci, f.P)))
+			report.Lit(fmt.Sprintf("  %s%s → %s  %+.2f%%%s  (p=%.3f)", of, value(f.Base, f.Unit), value(f.Head, f.Unit), f.DeltaPct, ci, f.P)))
 		for _, a := range f.AttributedTo {
 			if a.Blamed {
 				line("      ", report.Lit("blamed: "), report.Plain(shortName(a.Function)), report.Lit("  ("), report.Plain(signedCost(a.Delta, a.Unit)),
@@ -291,6 +295,9 @@ func (r *Result) findingRow(f *Finding) report.Row {
 		attr = report.Cat(attr, p)
 	}
 	base, head := value(f.Base, f.Unit), value(f.Head, f.Unit)
+	if f.FastestRuns {
+		base = "fastest runs " + base
+	}
 	if f.Kind == "function" {
 		base, head = fmt.Sprintf("%.2f%%", 100*f.Base), fmt.Sprintf("%.2f%%", 100*f.Head)
 	}

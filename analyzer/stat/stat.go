@@ -2,7 +2,8 @@
 // thresholds, the change classes, and the tests. Every test comes from
 // golang.org/x/perf/benchmath, the go-moremath distributions it is built
 // on, or gonum's (where go-moremath's fail); this package only chooses
-// between them and states why.
+// between them and states why. The one exception is FastestShift's
+// permutation test, which none of them has.
 package stat
 
 import (
