@@ -97,6 +97,9 @@ func procBreakdown(o *observation.Observation, window float64, th Thresholds) Br
 			systemSecs = chargeSystemTime(b, systemSecs, w.calls)
 		}
 	}
+	if sysClass == ClassCPU && !host {
+		systemSecs = chargeByCounters(b, systemSecs, o, window)
+	}
 	if d, ok := meanOf(o, observation.ProcessRunDelay, nil); ok && !host {
 		add(WaitRunQueue, ClassCPU, (1-lockWake)*d*window)
 		add(WaitRunQueue, ClassContention, lockWake*d*window)
@@ -235,6 +238,53 @@ func chargeSystemTime(b Breakdown, systemSecs float64, calls map[Class]float64) 
 		left -= moved
 	}
 	return left
+}
+
+// Kernel time per unit of the work a process's counters record, on
+// x86-64, in round figures: a minor fault (the fault's entry, finding or
+// zeroing the page, mapping it) about a microsecond; a byte a TCP
+// connection carried a quarter of a nanosecond (copied once, 4 GB/s, with
+// the protocol's work on top: eBPF's stacks put a loopback download's
+// receive path at about 0.7 ns a byte, a bulk sender's whole system time
+// at 0.2). Both err low, so that what they charge was surely spent.
+const (
+	minorFaultSecs = 1e-6
+	tcpByteSecs    = 0.25e-9
+)
+
+// chargeByCounters charges the system time that no sampled sleep spoke for
+// (systemSecs, still cpu) by what the process's counters say its kernel
+// did: page faults to memory, the bytes its TCP connections carried to
+// network, each at its cost (minorFaultSecs, tcpByteSecs) and never more
+// than there is. It returns what stays cpu. A thread that only ever runs
+// (a download's, a mapping churner's) says nothing of its kernel time in
+// its states; its counters do, in part. Not /proc/PID/io's read and write
+// bytes: they count a socket's read(2) and write(2) but not its recv(2)
+// and send(2), and cannot tell a socket from a pipe or /dev/null. And
+// connections that open and close between two readings escape
+// process.tcp, so a sender of many short uploads keeps its time as cpu.
+func chargeByCounters(b Breakdown, systemSecs float64, o *observation.Observation, window float64) float64 {
+	if systemSecs <= 0 || window <= 0 {
+		return systemSecs
+	}
+	rate := func(name observation.SeriesName) float64 {
+		v, _ := meanOf(o, name, nil) // summed over its series
+		return max(0, v)
+	}
+	charge := map[Class]float64{
+		ClassMemory:  rate(observation.ProcessMinorFaults) * minorFaultSecs * window,
+		ClassNetwork: rate(observation.ProcessTCPBytes) * tcpByteSecs * window,
+	}
+	explained := charge[ClassMemory] + charge[ClassNetwork]
+	if explained <= 0 {
+		return systemSecs
+	}
+	scale := min(1, systemSecs/explained)
+	for c, v := range charge {
+		b.ByClass[ClassCPU] -= v * scale
+		b.ByClass[c] += v * scale
+	}
+	return systemSecs - explained*scale
 }
 
 // lockWakeShare is the part of a process's run delay that follows a

@@ -119,8 +119,9 @@ func withoutEBPF(o *observation.Observation) *observation.Observation {
 // confidence; where they do not, the verdict says what is missing.
 func TestDegradedEvidence(t *testing.T) {
 	// What /proc cannot tell: GC from user code (memory-churn), a Go
-	// program's kernel time on its sockets (network-bulk: its waits are
-	// the netpoller's): those need stacks.
+	// program's kernel time on its sockets (network-bulk: its sending
+	// threads never sleep, and its 46-ms connections open and close
+	// between two readings of process.tcp): those need stacks.
 	suffices := map[string]bool{
 		"cpu-hash": true, "cpu-compress": true, "cpu-c-spin": true, // process CPU time
 		"io-fsync": true, "io-direct": true, // system time and I/O pressure

@@ -273,3 +273,48 @@ func TestSystemTimeEventLoop(t *testing.T) {
 		}
 	}
 }
+
+// TestSystemTimeByCounters: threads that only ever run say nothing of
+// their kernel time in their states; a process's counters do, in part.
+// The bytes its TCP connections carried are the network's, its faults
+// memory's, each at its cost, and never more than the system time there
+// is; its reads and writes of other descriptors (a pipe, /dev/null) stay
+// cpu.
+func TestSystemTimeByCounters(t *testing.T) {
+	series := func(sysCores, tcpReceived, tcpSent, faults float64) []observation.Series {
+		return []observation.Series{
+			{Name: observation.ProcessCPU, Labels: map[string]string{"mode": "system"}, Points: []observation.Point{{Value: sysCores}}},
+			{Name: observation.ProcessMinorFaults, Points: []observation.Point{{Value: faults}}},
+			{Name: observation.ProcessTCPBytes, Labels: map[string]string{"role": "active", "direction": "received"}, Points: []observation.Point{{Value: tcpReceived}}},
+			{Name: observation.ProcessTCPBytes, Labels: map[string]string{"role": "passive", "direction": "sent"}, Points: []observation.Point{{Value: tcpSent}}},
+			// Written to a pipe: no evidence of anything.
+			{Name: observation.ProcessSyscallBytes, Labels: map[string]string{"op": "write"}, Points: []observation.Point{{Value: 2e9}}},
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		series []observation.Series
+		want   map[Class]float64 // seconds of the 10-s window
+	}{
+		// 0.4 GB/s received: 0.1 s a second.
+		{"download", series(0.3, 4e8, 0, 0), map[Class]float64{ClassNetwork: 1, ClassCPU: 2}},
+		// 2 GB/s each way: 1 s a second explained, 0.3 there is.
+		{"loopback", series(0.3, 2e9, 2e9, 0), map[Class]float64{ClassNetwork: 3}},
+		{"pipe", series(0.3, 0, 0, 0), map[Class]float64{ClassCPU: 3}},
+		// 100,000 faults a second explain 0.1 s of each 0.3.
+		{"faults", series(0.3, 0, 0, 1e5), map[Class]float64{ClassMemory: 1, ClassCPU: 2}},
+		// Both, more than there is: shared in their proportions.
+		{"both", series(0.1, 4e8, 0, 3e5), map[Class]float64{ClassNetwork: 0.25, ClassMemory: 0.75}},
+	} {
+		o := threadStateObs("", tsRow{1, "R", "", "", "", "", 1})
+		o.Meta.Target = observation.Target{Kind: observation.TargetProcess, PID: 7}
+		o.Series = tc.series
+		b := procBreakdown(o, 10, DefaultThresholds())
+		for _, c := range []Class{ClassCPU, ClassNetwork, ClassMemory} {
+			if math.Abs(b.ByClass[c]-tc.want[c]) > 1e-6 {
+				t.Errorf("%s: by class %v, want %v", tc.name, b.ByClass, tc.want)
+				break
+			}
+		}
+	}
+}
