@@ -326,6 +326,8 @@ func (s *Session) followLifecycle() {
 			// Its mappings go from the walker at once: a process that
 			// reuses the pid must not be walked through them.
 			s.removeUnwind(tgid)
+		case 2: // fork: a child that may never exec (a pre-forked worker)
+			s.watchAfter(tgid, loaderDelay)
 		}
 	}
 }
@@ -410,6 +412,21 @@ func (s *Session) rewatchAfter(tgid uint32, wait time.Duration) {
 	time.AfterFunc(wait, func() {
 		if s.rewatch(tgid) && wait < maxLoaderDelay {
 			s.rewatchAfter(tgid, 4*wait)
+		}
+	})
+}
+
+// watchAfter watches a forked child after a while, unless it is watched by
+// then: most children exec at once (a shell's), and their exec's event
+// watches them; one that does not is a worker running its parent's code,
+// read while it is alive, since it may exit before the window ends
+// (stress-ng's, a pre-fork server's).
+func (s *Session) watchAfter(tgid uint32, wait time.Duration) {
+	time.AfterFunc(wait, func() {
+		select {
+		case <-s.done:
+		default:
+			s.watch(tgid)
 		}
 	})
 }

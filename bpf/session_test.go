@@ -217,6 +217,37 @@ func TestOffCPUSampling(t *testing.T) {
 	}
 }
 
+// TestForkedWorkerNamed: a child forked and never exec'd (a pre-forked
+// worker, stress-ng's) that exits before the window is read is still
+// named: the fork's event has its mappings read while it lives. Before,
+// its frames were "[unknown in cwork]".
+func TestForkedWorkerNamed(t *testing.T) {
+	requireCollectors(t, OnCPU)
+	g := startGated(t, subject(t, "c"), "forkspin", "0.5")
+	s := startSession(t, Options{Collectors: []Collector{OnCPU}, PIDs: []int{g.pid()}, FollowChildren: true})
+	g.release(t)
+	g.wait(t, 2*time.Minute)
+	w := read(t, s)
+	checkProfile(t, w.OnCPU)
+	var child, named int
+	for _, smp := range w.OnCPU.Sample {
+		if pid := smp.NumLabel["pid"]; len(pid) != 1 || pid[0] == int64(g.pid()) {
+			continue
+		}
+		child += int(smp.Value[0])
+		if stackHasFunction(smp, "spin_hot") {
+			named += int(smp.Value[0])
+		}
+	}
+	// Half a second of the child's own CPU at 99 Hz: about 50 samples.
+	if child < 10 || named < child*9/10 {
+		t.Errorf("%d of the forked child's %d samples in spin_hot, want nearly all (counters %v)\n%s", named, child, w.Counters, w.OnCPU)
+	}
+	if w.Counters["procs.forks"] == 0 {
+		t.Errorf("procs.forks = 0, want the fork's event counted")
+	}
+}
+
 // TestLongWaitKeepsItsStack reads windows every 300 ms while a process
 // sleeps 2 s: its wait spans several epochs of the stack maps, and must
 // still come back with its nanosleep stack (parked by Read).

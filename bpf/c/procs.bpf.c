@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Process lifecycle: tells the reader about every exec of a watched
- * process at once, so its memory mappings can be read while it is still
- * alive (a short-lived process may be gone by the end of the window),
- * follows the children of watched processes when follow_children is set,
- * and drops exited processes from the pid filter.
+ * Process lifecycle: tells the reader about every exec and fork of a
+ * watched process at once, so its memory mappings can be read while it is
+ * still alive (a short-lived process may be gone by the end of the
+ * window; a pre-forked worker, which never execs, too), follows the
+ * children of watched processes when follow_children is set, and drops
+ * exited processes from the pid filter.
  */
 #include "common.h"
 
@@ -17,6 +18,7 @@ enum {
 	PROCS_RING_FULL,   /* exec events dropped: ring buffer full */
 	PROCS_FOLLOWED,    /* children added to the pid filter */
 	PROCS_FOLLOW_FULL, /* children not followed: filter map full */
+	PROCS_FORKS,       /* fork events sent */
 	PROCS_COUNTERS,
 };
 
@@ -24,7 +26,7 @@ DEFINE_COUNTERS(PROCS_COUNTERS);
 
 struct lifecycle_event {
 	__u32 tgid;
-	__u32 kind; /* 0 exec, 1 exit */
+	__u32 kind; /* 0 exec, 1 exit, 2 fork (the child's tgid) */
 };
 
 struct {
@@ -65,14 +67,19 @@ int BPF_PROG(proc_fork, struct task_struct *parent, struct task_struct *child)
 	__u8 one = 1;
 
 	/* Threads share their process's tgid: only new processes matter. */
-	if (!follow_children || !filter_pids || child_tgid == parent_tgid)
+	if (child_tgid == parent_tgid)
 		return 0;
-	if (!bpf_map_lookup_elem(&target_pids, &parent_tgid))
+	if (follow_children && filter_pids && bpf_map_lookup_elem(&target_pids, &parent_tgid)) {
+		if (bpf_map_update_elem(&target_pids, &child_tgid, &one, BPF_ANY) == 0)
+			count(PROCS_FOLLOWED);
+		else
+			count(PROCS_FOLLOW_FULL);
+	}
+	/* The parent is current: a child of a watched process is watched. */
+	if (!wanted_current(parent_tgid))
 		return 0;
-	if (bpf_map_update_elem(&target_pids, &child_tgid, &one, BPF_ANY) == 0)
-		count(PROCS_FOLLOWED);
-	else
-		count(PROCS_FOLLOW_FULL);
+	count(PROCS_FORKS);
+	send(child_tgid, 2);
 	return 0;
 }
 
