@@ -57,8 +57,12 @@ type Session struct {
 	lifecycle *ringbuf.Reader
 	done      chan struct{}
 	// lifecycleDone is waited for by Close, so that no goroutine of the
-	// session outlives it (the loader-delay timers check done instead).
+	// session outlives it. The delayed looks at a process (afterLook) run
+	// under timersMu's read lock and return once timersClosed is set, which
+	// Close sets under its write lock before freeing anything they use.
 	lifecycleDone sync.WaitGroup
+	timersMu      sync.RWMutex
+	timersClosed  bool
 	// unwind feeds the .eh_frame walker of the on-CPU, off-CPU and fault
 	// programs (NativeUnwind); nil without it. unwindMu serialises it: processes are added from
 	// Read and from the loader-delay timers.
@@ -409,7 +413,7 @@ func (s *Session) rewatch(tgid uint32) bool {
 // its loader may be starved of CPU on a busy machine and map the libraries
 // late (a snapshot is replaced only by one that could be taken).
 func (s *Session) rewatchAfter(tgid uint32, wait time.Duration) {
-	time.AfterFunc(wait, func() {
+	s.afterLook(wait, func() {
 		if s.rewatch(tgid) && wait < maxLoaderDelay {
 			s.rewatchAfter(tgid, 4*wait)
 		}
@@ -422,11 +426,17 @@ func (s *Session) rewatchAfter(tgid uint32, wait time.Duration) {
 // read while it is alive, since it may exit before the window ends
 // (stress-ng's, a pre-fork server's).
 func (s *Session) watchAfter(tgid uint32, wait time.Duration) {
+	s.afterLook(wait, func() { s.watch(tgid) })
+}
+
+// afterLook runs look after wait, unless the session is closed by then; a
+// look that has begun holds Close back until it ends.
+func (s *Session) afterLook(wait time.Duration, look func()) {
 	time.AfterFunc(wait, func() {
-		select {
-		case <-s.done:
-		default:
-			s.watch(tgid)
+		s.timersMu.RLock()
+		defer s.timersMu.RUnlock()
+		if !s.timersClosed {
+			look()
 		}
 	})
 }
@@ -458,6 +468,9 @@ func (s *Session) Close() error {
 		errs = append(errs, l.Close())
 	}
 	close(s.done)
+	s.timersMu.Lock()
+	s.timersClosed = true
+	s.timersMu.Unlock()
 	if s.lifecycle != nil {
 		errs = append(errs, s.lifecycle.Close())
 		s.lifecycleDone.Wait()

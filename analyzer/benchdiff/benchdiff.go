@@ -57,7 +57,8 @@ type Row struct {
 	Better int     `json:"better"`
 	Base   Summary `json:"base"`
 	Head   Summary `json:"head"`
-	// Delta is Head.Center/Base.Center - 1.
+	// Delta is Head.Center/Base.Center - 1, or Fastest.Head/Fastest.Base - 1
+	// when Fastest is set.
 	Delta float64 `json:"delta"`
 	// DeltaLo and DeltaHi bound Delta at the Thresholds' confidence.
 	DeltaLo float64     `json:"delta_lo"`
@@ -320,7 +321,9 @@ func compareRow(k rowKey, bvals, hvals []float64, units benchfmt.UnitMetadataMap
 // testFastest tests a busy row a second way, by its fastest runs
 // (stat.FastestShift), and keeps the test with the smaller p-value, each
 // p doubled for the two tests made (Bonferroni): the row's false alarms
-// stay within Alpha. On a shared 2-CPU runner the fastest runs find 5%
+// stay within Alpha. The interval stays at the Thresholds' confidence, as
+// the U test's does: wider at half the alpha, it would only let fewer
+// changes reach MinChange. On a shared 2-CPU runner the fastest runs find 5%
 // slowdowns the U test misses (docs/benchmarks.md, "On a busy runner").
 func testFastest(row *Row, bvals, hvals []float64, confidence float64) {
 	s, ok := stat.FastestShift(bvals, hvals, confidence)

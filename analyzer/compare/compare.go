@@ -388,6 +388,9 @@ func attribute(row *benchdiff.Row, sides []sidePair, opt Options) ([]Attribution
 			return nil, err.Error()
 		}
 		change := row.Head.Center - row.Base.Center
+		if row.Fastest != nil {
+			change = row.Fastest.Head - row.Fastest.Base // the change the row reports
+		}
 		var out []Attribution
 		if b := profdiff.BlameRegression(s.base, s.head, sel, opt.Thresholds); b != nil && b.Delta > 0 {
 			a := Attribution{Function: b.Function, Blamed: true, Path: b.Path, Why: b.Why, Delta: b.Delta, Unit: row.Unit, Share: b.Delta / change, P: 1}

@@ -228,7 +228,8 @@ func chargeSystemTime(b Breakdown, systemSecs float64, calls map[Class]float64) 
 		return systemSecs
 	}
 	left := systemSecs
-	for c, v := range calls {
+	for _, c := range Classes { // in order: sums come out the same every run
+		v := calls[c]
 		if c == ClassCPU || v <= 0 {
 			continue
 		}
@@ -271,18 +272,21 @@ func chargeByCounters(b Breakdown, systemSecs float64, o *observation.Observatio
 		v, _ := meanOf(o, name, nil) // summed over its series
 		return max(0, v)
 	}
-	charge := map[Class]float64{
-		ClassMemory:  rate(observation.ProcessMinorFaults) * minorFaultSecs * window,
-		ClassNetwork: rate(observation.ProcessTCPBytes) * tcpByteSecs * window,
+	charge := []struct {
+		class Class
+		secs  float64
+	}{
+		{ClassMemory, rate(observation.ProcessMinorFaults) * minorFaultSecs * window},
+		{ClassNetwork, rate(observation.ProcessTCPBytes) * tcpByteSecs * window},
 	}
-	explained := charge[ClassMemory] + charge[ClassNetwork]
+	explained := charge[0].secs + charge[1].secs
 	if explained <= 0 {
 		return systemSecs
 	}
 	scale := min(1, systemSecs/explained)
-	for c, v := range charge {
-		b.ByClass[ClassCPU] -= v * scale
-		b.ByClass[c] += v * scale
+	for _, c := range charge {
+		b.ByClass[ClassCPU] -= c.secs * scale
+		b.ByClass[c.class] += c.secs * scale
 	}
 	return systemSecs - explained*scale
 }

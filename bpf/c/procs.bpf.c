@@ -75,8 +75,12 @@ int BPF_PROG(proc_fork, struct task_struct *parent, struct task_struct *child)
 		else
 			count(PROCS_FOLLOW_FULL);
 	}
-	/* The parent is current: a child of a watched process is watched. */
-	if (!wanted_current(parent_tgid))
+	/*
+	 * Only a child that will be sampled: followed just now, or in a
+	 * watched cgroup, or on a host watched whole. (One that is not would
+	 * be watched and its exit never told.)
+	 */
+	if (!wanted_task(child))
 		return 0;
 	count(PROCS_FORKS);
 	send(child_tgid, 2);
