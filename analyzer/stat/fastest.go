@@ -171,14 +171,6 @@ func sortedLogs(xs []float64) []float64 {
 	return out
 }
 
-func mean(xs []float64) float64 {
-	s := 0.0
-	for _, x := range xs {
-		s += x
-	}
-	return s / float64(len(xs))
-}
-
 // shiftTest holds two sorted samples of logs and a fixed set of random
 // splits of their runs: the same splits at every shift tried, so that p
 // moves smoothly with the shift and the interval's bisection converges.
