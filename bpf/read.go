@@ -60,7 +60,7 @@ var counterNames = map[string][]string{
 	"runqlat": {"events", "start_full", "map_full"},
 	"biolat":  {"completed", "errors", "start_full", "map_full", "no_issue"},
 	"tcp":     {"events", "sock_full", "map_full"},
-	"procs":   {"execs", "ring_full", "followed", "follow_full", "forks"},
+	"procs":   {"execs", "ring_full", "followed", "follow_full"},
 }
 
 // readCounters sums the per-CPU counters and returns how much each grew

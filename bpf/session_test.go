@@ -243,8 +243,8 @@ func TestForkedWorkerNamed(t *testing.T) {
 	if child < 10 || named < child*9/10 {
 		t.Errorf("%d of the forked child's %d samples in spin_hot, want nearly all (counters %v)\n%s", named, child, w.Counters, w.OnCPU)
 	}
-	if w.Counters["procs.forks"] == 0 {
-		t.Errorf("procs.forks = 0, want the fork's event counted")
+	if w.Counters["procs.followed"] == 0 {
+		t.Errorf("procs.followed = 0, want the child followed")
 	}
 }
 
