@@ -150,6 +150,11 @@ func summary(v *Verdict) string {
 		return s + "."
 	}
 	s := fmt.Sprintf("%s: %.2f threads' worth of time per second", capitalize(what[v.Class]), v.Load[v.Class])
+	if mem, cpu := v.Load[ClassMemory], v.Load[ClassCPU]; v.Class == ClassMemory && mem < cpu {
+		// Chosen over a larger cpu load by choose's rule: say why.
+		onCPU := max(0, cpu-v.runQueue)
+		s += fmt.Sprintf(", %.0f%% of its time on a CPU", 100*mem/(onCPU+mem))
+	}
 	if v.Secondary != "" {
 		s += fmt.Sprintf(", then %s (%.2f)", strings.SplitN(what[v.Secondary], " (", 2)[0], v.Load[v.Secondary])
 	}

@@ -302,3 +302,20 @@ func distort(src *observation.Observation, cuts []byte) *observation.Observation
 	}
 	return &o
 }
+
+// A target called memory-bound with less memory load than cpu load (the
+// memory rule of choose) is told why: memory management's share of its
+// time on a CPU.
+func TestSummaryMemoryOverCPU(t *testing.T) {
+	v := &Verdict{Class: ClassMemory, Secondary: ClassCPU, runQueue: 0.14,
+		Load: map[Class]float64{ClassMemory: 0.30, ClassCPU: 0.94, ClassIO: 0.77}}
+	got := summary(v)
+	// 0.30 of 0.30 + (0.94 - 0.14) on a CPU: 27%.
+	if !strings.Contains(got, "0.30 threads' worth of time per second, 27% of its time on a CPU, then CPU-bound (0.94)") {
+		t.Errorf("summary %q does not say memory management's share of the CPU time", got)
+	}
+	v.Load[ClassMemory] = 1.2
+	if got := summary(v); strings.Contains(got, "of its time on a CPU") {
+		t.Errorf("summary %q explains a memory load that leads anyway", got)
+	}
+}
