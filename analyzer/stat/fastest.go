@@ -123,16 +123,16 @@ func lowestShare(share float64, n int) lowest {
 
 func (l lowest) size() float64 { return float64(l.whole) + l.frac }
 
-// mean is the weighted mean of the first runs of sorted.
+// mean is the weighted mean of the first runs of sorted, taken as a
+// split's walk takes them.
 func (l lowest) mean(sorted []float64) float64 {
-	s := 0.0
-	for _, x := range sorted[:l.whole] {
-		s += x
+	k := taker{l: l}
+	for _, x := range sorted {
+		if k.take(x); k.done {
+			break
+		}
 	}
-	if l.frac > 0 {
-		s += l.frac * sorted[l.whole]
-	}
-	return s / l.size()
+	return k.sum / l.size()
 }
 
 // taker sums a side's fastest runs as a split deals them, fastest first.
