@@ -152,6 +152,7 @@ func BreakdownOf(o *observation.Observation) Breakdown {
 // already (Judge measures it once for the breakdown and the priorities).
 func breakdownOf(o *observation.Observation, pk parking) Breakdown {
 	b := Breakdown{Seconds: map[string]float64{}, ByClass: map[Class]float64{}}
+	sites := callSitesOf(o)
 	for _, p := range o.Profiles {
 		if p.Source != observation.SourceEBPF {
 			continue
@@ -160,9 +161,17 @@ func breakdownOf(o *observation.Observation, pk parking) Breakdown {
 		case observation.KindCPU:
 			idx := sampleIndex(p.Profile, "cpu")
 			for _, s := range p.Profile.Sample {
-				cat, v := classifyOnCPU(s), nanos(s, idx)
+				cat, v, fns := classifyOnCPU(s), nanos(s, idx), frames(s)
+				if calls := sites.of(s, cat, fns); calls != nil {
+					// At a call's boundary: the call's time.
+					b.Seconds[OnCPUSyscall] += v
+					for _, c := range calls {
+						b.ByClass[c.class] += v * c.share
+					}
+					continue
+				}
 				b.Seconds[cat] += v
-				b.ByClass[onCPUClass(cat, frames(s))] += v
+				b.ByClass[onCPUClass(cat, fns)] += v
 			}
 			b.Source = BreakdownEBPF
 		case observation.KindOffCPU:
@@ -179,7 +188,14 @@ func breakdownOf(o *observation.Observation, pk parking) Breakdown {
 					v *= share
 				}
 				b.Seconds[cat] += v
-				b.ByClass[waitClassOf(cat, fns)] += v
+				class := waitClassOf(cat, fns)
+				if cat == WaitRunQueue && class == ClassCPU {
+					if lock := sites.lockHandoff(s, fns, pk); lock > 0 {
+						b.ByClass[ClassContention] += lock * v
+						v *= 1 - lock
+					}
+				}
+				b.ByClass[class] += v
 			}
 			b.Source = BreakdownEBPF
 		}
@@ -241,7 +257,7 @@ func onCPUClass(category string, fns []string) Class {
 	switch {
 	case has(fns, lockMachinery...), has(fns, kernelLocks...):
 		return ClassContention
-	case has(fns, futexCall...) && !inGoRuntime(fns):
+	case (has(fns, futexCall...) || hasExact([]string{syscallOf(fns)}, futexCalls...)) && !inGoRuntime(fns):
 		// A futex call outside the Go runtime is a lock (or condition)
 		// handed over; the runtime's own park and wake threads.
 		return ClassContention

@@ -205,8 +205,11 @@ var syscallEntry = []string{"entry_SYSCALL_64", "do_syscall_64"}
 // leave only it (ksys_write).
 var syscallPrefixes = []string{"__x64_sys_", "__do_sys_", "ksys_"}
 
+// pageFault is what syscallOf names a page fault's kernel stack by.
+const pageFault = "page fault"
+
 // syscallOf names the system call a kernel stack is in ("fsync",
-// "pread64"), or "page fault"; "" when there is none.
+// "pread64"), or pageFault; "" when there is none.
 func syscallOf(fns []string) string {
 	for _, f := range fns {
 		for _, p := range syscallPrefixes {
@@ -215,7 +218,7 @@ func syscallOf(fns []string) string {
 			}
 		}
 		if f == "asm_exc_page_fault" || f == "exc_page_fault" {
-			return "page fault"
+			return pageFault
 		}
 	}
 	return ""

@@ -84,6 +84,9 @@ func TestJudgeTopPriorities(t *testing.T) {
 		"contention-c-mutex":     {"contend", RemedyLockScope},
 		"contention-c-hammer":    {"hammer", RemedyLockScope},
 		"contention-c-mapconvoy": {"churn_maps", RemedyLockScope},
+		// A lock of its own, called through syscall(2): named by its
+		// lock and unlock functions (futex_lock, futex_unlock).
+		"contention-c-futexlock": {"futex_", RemedyLockScope},
 		"network-c-slowclient":   {"recvfrom from tcp_client", RemedyAsync},
 		"contention-go-mutex":    {"main.contend", RemedyLockScope},
 	} {
@@ -137,6 +140,9 @@ func TestDegradedEvidence(t *testing.T) {
 		// hammer's futexes, the churner's munmap and mprotect on the mm
 		// lock (chargeSystemTime).
 		"contention-c-hammer": true, "memory-c-mmap": true,
+		// A lock of the program's own on a futex: its waiters sleep on
+		// a word the thread states read as locked with waiters (2).
+		"contention-c-futexlock": true,
 		// A Go client waiting in its netpoller on the slow server it
 		// started: the server's end of their connection is not the
 		// client serving (process.tcp counts it once, as active).

@@ -53,12 +53,16 @@ func priorities(o *observation.Observation, v *Verdict, pk parking, pollPeers bo
 				}
 			}
 		}
-		for _, p := range cpuItems(cpu, cpuSource, scale, window) {
+		var sites callSites // only eBPF's stacks have kernel frames that name the calls
+		if cpuSource == observation.SourceEBPF {
+			sites = callSitesOf(o)
+		}
+		for _, p := range cpuItems(cpu, sites, cpuSource, scale, window) {
 			add(p)
 		}
 	}
 	if off := ebpfProfile(o, observation.KindOffCPU); off != nil {
-		for _, p := range waitItems(off, pk, window) {
+		for _, p := range waitItems(off, callSitesOf(o), pk, window) {
 			add(p)
 		}
 	}
@@ -156,14 +160,37 @@ func (t *tally) priorities(window float64, why func(p Priority, seconds float64)
 // cpuItems are the on-CPU costs: functions by their own time for the CPU
 // class, allocation sites and the collector for memory, and the code
 // behind kernel storage, network or lock work.
-func cpuItems(p *profile.Profile, source observation.ProfileSource, scale, window float64) []Priority {
+func cpuItems(p *profile.Profile, sites callSites, source observation.ProfileSource, scale, window float64) []Priority {
 	idx := sampleIndex(p, "cpu")
 	t := newTally()
 	var gc float64
+	// kernelWork is kernel work on the target's behalf, or a lock's
+	// handoff: by the code that asked for it.
+	kernelWork := func(s *profile.Sample, secs float64, class Class, op string) {
+		c := callerOutside(s, "")
+		name := siteName(class, op, "kernel work", c)
+		remedy := RemedyBatching
+		switch {
+		case class == ClassContention:
+			remedy = RemedyLockScope
+		case class == ClassMemory && mappingWork(op, frames(s)):
+			remedy = RemedyMappings
+		case class == ClassMemory:
+			remedy = RemedyMemoryShort
+		}
+		t.add(string(class)+"|"+name, secs, Priority{Class: class, Kind: kindOf(class, op), Name: name, Remedy: remedy, runtimeWork: c.inRuntime})
+	}
 	for _, s := range p.Sample {
 		secs := nanos(s, idx) * scale
 		cat := classifyOnCPU(s)
 		fns := frames(s)
+		if calls := sites.of(s, cat, fns); calls != nil {
+			// At a call's boundary: the call's time (callSites).
+			for _, c := range calls {
+				kernelWork(s, secs*c.share, c.class, c.op)
+			}
+			continue
+		}
 		class := onCPUClass(cat, fns)
 		switch {
 		case cat == OnCPUGC:
@@ -193,24 +220,11 @@ func cpuItems(p *profile.Profile, source observation.ProfileSource, scale, windo
 			}
 			t.add("fn|"+name, secs, Priority{Class: ClassCPU, Kind: PriorityFunction, Name: name, Remedy: remedy, runtimeWork: rt})
 		default:
-			// Kernel work on the target's behalf, or lock handoffs: by
-			// the code that asked for it.
 			op := syscallOf(fns)
 			if op == "" && cat == OnCPUUser {
 				op = cSyscallStub(leafUserFunction(s)) // a memory call's stub (onCPUClass)
 			}
-			c := callerOutside(s, "")
-			name := siteName(class, op, "kernel work", c)
-			remedy := RemedyBatching
-			switch {
-			case class == ClassContention:
-				remedy = RemedyLockScope
-			case class == ClassMemory && mappingWork(op, fns):
-				remedy = RemedyMappings
-			case class == ClassMemory:
-				remedy = RemedyMemoryShort
-			}
-			t.add(string(class)+"|"+name, secs, Priority{Class: class, Kind: kindOf(class, op), Name: name, Remedy: remedy, runtimeWork: c.inRuntime})
+			kernelWork(s, secs, class, op)
 		}
 	}
 	signal := "eBPF on-CPU"
@@ -261,17 +275,20 @@ func cpuItems(p *profile.Profile, source observation.ProfileSource, scale, windo
 
 // waitItems are the off-CPU waits that count towards a class, by the
 // operation and the code that waited.
-func waitItems(p *profile.Profile, pk parking, window float64) []Priority {
+func waitItems(p *profile.Profile, sites callSites, pk parking, window float64) []Priority {
 	idx := sampleIndex(p, "off_cpu")
 	t, runq := newTally(), newTally() // runq: waits for a CPU after a lock handoff
 	for _, s := range p.Sample {
 		fns := frames(s)
 		cat := classifyWait(sampleState(s), fns)
 		class := waitClassOf(cat, fns)
-		if class == ClassNone || class == ClassCPU {
+		v := nanos(s, idx)
+		if cat == WaitRunQueue && class == ClassCPU {
+			class, v = ClassContention, v*sites.lockHandoff(s, fns, pk)
+		}
+		if class == ClassNone || class == ClassCPU || v == 0 {
 			continue
 		}
-		v := nanos(s, idx)
 		if cat == WaitLock {
 			if v *= pk.lockShare(s, fns); v == 0 {
 				continue

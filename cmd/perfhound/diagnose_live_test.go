@@ -66,6 +66,9 @@ func TestDiagnoseWorkloads(t *testing.T) {
 		{"network-c-slowclient", "network", slowServerClient("tcp"), "c"},
 		{"network-c-pollclient", "network", slowServerClient("poll"), "c"},
 		{"contention-c-mutex", "contention", func(*testing.T) []string { return []string{cwork, "mutex", "16"} }, "c"},
+		// A lock of its own on a futex, called through syscall(2): most
+		// of its time is at the call's boundary (callSites).
+		{"contention-c-futexlock", "contention", func(*testing.T) []string { return []string{cwork, "futexlock", "8"} }, "c"},
 		{"none-sleep", "none", func(*testing.T) []string { return []string{workloads, "-mode", "sleep"} }, ""},
 		// Hashing on one CPU while another thread fsyncs: about a thread of
 		// each (cpu 1.10-1.14, io 0.96-1.01 in 4 s windows here), so the

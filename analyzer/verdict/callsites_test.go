@@ -1,0 +1,166 @@
+package verdict
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/perfhound/perfhound/analyzer/observation"
+)
+
+// at is stack with the user frames at addresses: the innermost at pc,
+// each caller at the next addrs.
+func at(pc uint64, callers []uint64, names ...string) *profile.Sample {
+	s := stack(names...)
+	addrs := append([]uint64{pc}, callers...)
+	for _, l := range s.Location {
+		if !IsKernel(l) && len(addrs) > 0 {
+			l.Address, addrs = addrs[0], addrs[1:]
+		}
+	}
+	return s
+}
+
+// TestCallSites: samples at a system call's boundary, which do not name
+// the call, are charged as the samples inside it made from the same
+// place are. The stacks are stress-ng's futex stressor's (its `syscall`
+// stub returns to 0x7f4443ef4829), with a second caller of the same stub
+// writing to a socket.
+func TestCallSites(t *testing.T) {
+	const ret = 0x7f4443ef4829 // the instruction after the stub's syscall
+	worker := []uint64{0x1732f0, 0x193580}
+	sender := []uint64{0x1a0000, 0x193580}
+	entry := []string{"k:do_syscall_64", "k:entry_SYSCALL_64_after_hwframe", "c:syscall"}
+	inFutex := at(ret, worker, append([]string{"k:futex_wake", "k:do_futex", "k:__x64_sys_futex"}, append(entry, "worker", "main")...)...)
+	inWrite := at(ret, sender, append([]string{"k:tcp_sendmsg", "k:sock_write_iter", "k:ksys_write"}, append(entry, "sender", "main")...)...)
+	// The timer that fell due on the way out, delivered at the first
+	// user instruction; a reschedule on the way out; an interrupt taken
+	// there; the same with the user stack walked no further than the stub.
+	returned := at(ret, worker, "c:syscall", "worker", "main")
+	exiting := at(ret, worker, append([]string{"k:pvm_irq_enable", "k:finish_task_switch.isra.0", "k:__schedule", "k:schedule",
+		"k:exit_to_user_mode_loop"}, append(entry, "worker", "main")...)...)
+	ipi := at(ret, sender, "k:pvm_irq_enable", "k:irqentry_exit_to_user_mode", "k:asm_sysvec_reschedule_ipi", "c:syscall", "sender", "main")
+	cut := at(ret, nil, "c:syscall")
+	// Not at a boundary: the next instruction, the worker's own code, a
+	// timer interrupt in it, a page fault.
+	next := at(ret+6, worker, "c:syscall", "worker", "main")
+	own := at(0x1732a0, []uint64{0x193580}, "worker", "main")
+	tick := at(0x1732a0, []uint64{0x193580}, "k:asm_sysvec_apic_timer_interrupt", "worker", "main")
+	fault := at(ret, worker, "k:handle_mm_fault", "k:exc_page_fault", "k:asm_exc_page_fault", "c:syscall", "worker", "main")
+
+	p := &profile.Profile{SampleType: []*profile.ValueType{{Type: "cpu", Unit: "nanoseconds"}}}
+	for _, s := range []*profile.Sample{inFutex, inWrite, returned, exiting, ipi, cut, next, own, tick, fault} {
+		s.Value = []int64{int64(time.Second)}
+		p.Sample = append(p.Sample, s)
+	}
+	inFutex.Value[0] = 3 * int64(time.Second) // the worker's stub is the futex's three times as often
+
+	// Off the CPU, waiting for one: preempted leaving the futex (the
+	// waker, by the thread it woke), leaving the write, in own code.
+	off := &profile.Profile{SampleType: []*profile.ValueType{{Type: "off_cpu", Unit: "nanoseconds"}}}
+	preempted := append([]string{"k:__schedule", "k:schedule", "k:exit_to_user_mode_loop"}, entry...)
+	handoff := at(ret, worker, append(preempted, "worker", "main")...)
+	afterWrite := at(ret, sender, append(preempted, "sender", "main")...)
+	ticked := at(0x1732a0, []uint64{0x193580}, "k:__schedule", "k:schedule", "k:irqentry_exit_to_user_mode",
+		"k:asm_sysvec_apic_timer_interrupt", "worker", "main")
+	// A read that blocked: its call is named off the CPU only.
+	const recvRet = 0x7f4443f1a0b2
+	reader := []uint64{0x1b0000, 0x193580}
+	recvWait := at(recvRet, reader, append([]string{"k:__schedule", "k:schedule", "k:schedule_timeout", "k:wait_woken",
+		"k:sk_wait_data", "k:tcp_recvmsg", "k:__sys_recvfrom", "k:__x64_sys_recvfrom"}, append(entry[:2:2], "c:recv", "reader", "main")...)...)
+	recvWait.Label = map[string][]string{"state": {"S"}}
+	recvWait.Value = []int64{int64(time.Second)}
+	off.Sample = append(off.Sample, recvWait)
+	received := at(recvRet, reader, "c:recv", "reader", "main")
+	received.Value = []int64{int64(time.Second)}
+	p.Sample = append(p.Sample, received)
+	for _, s := range []*profile.Sample{handoff, afterWrite, ticked} {
+		s.Value = []int64{int64(time.Second)}
+		s.Label = map[string][]string{"state": {"R"}}
+		off.Sample = append(off.Sample, s)
+	}
+
+	o := &observation.Observation{Profiles: []observation.Profile{
+		{Kind: observation.KindCPU, Source: observation.SourceEBPF, Profile: p},
+		{Kind: observation.KindOffCPU, Source: observation.SourceEBPF, Profile: off},
+	}}
+	sites := callSitesOf(o)
+
+	for _, c := range []struct {
+		name string
+		s    *profile.Sample
+		want map[Class]float64 // nil: not at a call's boundary
+	}{
+		{"inside the futex", inFutex, nil},
+		{"inside the write", inWrite, nil},
+		{"returned from the futex", returned, map[Class]float64{ClassContention: 1}},
+		{"rescheduled leaving the futex", exiting, map[Class]float64{ClassContention: 1}},
+		{"interrupted returning from the write", ipi, map[Class]float64{ClassNetwork: 1}},
+		{"stack cut at the stub: by its address", cut, map[Class]float64{ClassContention: 0.75, ClassNetwork: 0.25}},
+		{"the next instruction", next, nil},
+		{"own code", own, nil},
+		{"a timer tick in own code", tick, nil},
+		{"a page fault", fault, nil},
+		{"returned from a read seen only blocked", received, map[Class]float64{ClassNetwork: 1}},
+	} {
+		got := map[Class]float64{}
+		calls := sites.of(c.s, classifyOnCPU(c.s), frames(c.s))
+		for _, k := range calls {
+			got[k.class] += k.share
+		}
+		if c.want == nil {
+			if calls != nil {
+				t.Errorf("%s: charged to %v, want its own frames' class", c.name, calls)
+			}
+			continue
+		}
+		for class, w := range c.want {
+			if math.Abs(got[class]-w) > 1e-9 {
+				t.Errorf("%s: %v, want %v", c.name, got, c.want)
+				break
+			}
+		}
+	}
+
+	// The breakdown and the priorities charge them so.
+	b := BreakdownOf(o)
+	// Contention: the futex's 3 s, the returned and exiting samples, 0.75
+	// of the cut one, the hand-off's wait; network: the write, the
+	// interrupt, 0.25 of the cut (and the read's, below); cpu: the next instruction, own code,
+	// the tick, and the waits after the write and the tick.
+	if got := b.ByClass[ClassContention]; math.Abs(got-6.75) > 1e-9 {
+		t.Errorf("contention %.2f s, want 6.75 (%v)", got, b.ByClass)
+	}
+	if got := b.ByClass[ClassCPU]; math.Abs(got-5) > 1e-9 {
+		t.Errorf("cpu %.2f s, want 5 (%v)", got, b.ByClass)
+	}
+	if got := b.ByClass[ClassNetwork]; math.Abs(got-4.25) > 1e-9 {
+		t.Errorf("network %.2f s, want 4.25: the write's 2.25, the read returned, and its wait (%v)", got, b.ByClass)
+	}
+	if got := b.Seconds[OnCPUUser]; math.Abs(got-2) > 1e-9 {
+		t.Errorf("user code %.2f s, want 2: the next instruction and own code (%v)", got, b.Seconds)
+	}
+	var lock float64
+	for _, it := range cpuItems(p, sites, observation.SourceEBPF, 1, 1) {
+		if it.Name == "worker" && it.Class == ClassContention {
+			lock = it.Saving
+		}
+		if it.Kind == PriorityFunction && it.Name == "syscall" && it.Saving != 1 {
+			t.Errorf("priority %q saves %.2f s/s, want 1: the next instruction's; the rest is its calls'", it.Name, it.Saving)
+		}
+	}
+	if math.Abs(lock-5) > 1e-9 {
+		t.Errorf("the worker's lock saves %.2f s/s, want 5 (the futex's 3, the returned and the exiting samples)", lock)
+	}
+	var waited []string
+	for _, it := range waitItems(off, sites, parkingOf(o), 1) {
+		waited = append(waited, fmt.Sprintf("%s %s %.2f", it.Class, it.Name, it.Saving))
+	}
+	if want := []string{"network recvfrom from reader 1.00", "contention worker 1.00"}; !slices.Equal(waited, want) {
+		t.Errorf("wait items %q, want %q", waited, want)
+	}
+}
