@@ -58,30 +58,32 @@ type faultsStackKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	faultsMapCounters      = "counters"
-	faultsMapEpoch         = "epoch"
-	faultsMapFaultCounts0  = "fault_counts0"
-	faultsMapFaultCounts1  = "fault_counts1"
-	faultsMapFaultCounts2  = "fault_counts2"
-	faultsMapNatstacks0    = "natstacks0"
-	faultsMapNatstacks1    = "natstacks1"
-	faultsMapNatstacks2    = "natstacks2"
-	faultsMapOverflow0     = "overflow0"
-	faultsMapOverflow1     = "overflow1"
-	faultsMapOverflow2     = "overflow2"
-	faultsMapStacks0       = "stacks0"
-	faultsMapStacks1       = "stacks1"
-	faultsMapStacks2       = "stacks2"
-	faultsMapTargetCgroups = "target_cgroups"
-	faultsMapTargetPids    = "target_pids"
-	faultsMapUnwindProcs   = "unwind_procs"
-	faultsMapUnwindScratch = "unwind_scratch"
-	faultsMapUnwindTables  = "unwind_tables"
-	faultsProgPageFault    = "page_fault"
-	faultsVarFilterCgroups = "filter_cgroups"
-	faultsVarFilterPids    = "filter_pids"
-	faultsVarNativeUnwind  = "native_unwind"
-	faultsVarWithStacks    = "with_stacks"
+	faultsMapCounters       = "counters"
+	faultsMapEpoch          = "epoch"
+	faultsMapFaultCounts0   = "fault_counts0"
+	faultsMapFaultCounts1   = "fault_counts1"
+	faultsMapFaultCounts2   = "fault_counts2"
+	faultsMapNatstacks0     = "natstacks0"
+	faultsMapNatstacks1     = "natstacks1"
+	faultsMapNatstacks2     = "natstacks2"
+	faultsMapOverflow0      = "overflow0"
+	faultsMapOverflow1      = "overflow1"
+	faultsMapOverflow2      = "overflow2"
+	faultsMapStacks0        = "stacks0"
+	faultsMapStacks1        = "stacks1"
+	faultsMapStacks2        = "stacks2"
+	faultsMapTargetCgroups  = "target_cgroups"
+	faultsMapTargetPids     = "target_pids"
+	faultsMapUnwindMissLast = "unwind_miss_last"
+	faultsMapUnwindMisses   = "unwind_misses"
+	faultsMapUnwindProcs    = "unwind_procs"
+	faultsMapUnwindScratch  = "unwind_scratch"
+	faultsMapUnwindTables   = "unwind_tables"
+	faultsProgPageFault     = "page_fault"
+	faultsVarFilterCgroups  = "filter_cgroups"
+	faultsVarFilterPids     = "filter_pids"
+	faultsVarNativeUnwind   = "native_unwind"
+	faultsVarWithStacks     = "with_stacks"
 )
 
 // loadFaults returns the embedded CollectionSpec for faults.
@@ -133,25 +135,27 @@ type faultsProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type faultsMapSpecs struct {
-	Counters      *ebpf.MapSpec `ebpf:"counters"`
-	Epoch         *ebpf.MapSpec `ebpf:"epoch"`
-	FaultCounts0  *ebpf.MapSpec `ebpf:"fault_counts0"`
-	FaultCounts1  *ebpf.MapSpec `ebpf:"fault_counts1"`
-	FaultCounts2  *ebpf.MapSpec `ebpf:"fault_counts2"`
-	Natstacks0    *ebpf.MapSpec `ebpf:"natstacks0"`
-	Natstacks1    *ebpf.MapSpec `ebpf:"natstacks1"`
-	Natstacks2    *ebpf.MapSpec `ebpf:"natstacks2"`
-	Overflow0     *ebpf.MapSpec `ebpf:"overflow0"`
-	Overflow1     *ebpf.MapSpec `ebpf:"overflow1"`
-	Overflow2     *ebpf.MapSpec `ebpf:"overflow2"`
-	Stacks0       *ebpf.MapSpec `ebpf:"stacks0"`
-	Stacks1       *ebpf.MapSpec `ebpf:"stacks1"`
-	Stacks2       *ebpf.MapSpec `ebpf:"stacks2"`
-	TargetCgroups *ebpf.MapSpec `ebpf:"target_cgroups"`
-	TargetPids    *ebpf.MapSpec `ebpf:"target_pids"`
-	UnwindProcs   *ebpf.MapSpec `ebpf:"unwind_procs"`
-	UnwindScratch *ebpf.MapSpec `ebpf:"unwind_scratch"`
-	UnwindTables  *ebpf.MapSpec `ebpf:"unwind_tables"`
+	Counters       *ebpf.MapSpec `ebpf:"counters"`
+	Epoch          *ebpf.MapSpec `ebpf:"epoch"`
+	FaultCounts0   *ebpf.MapSpec `ebpf:"fault_counts0"`
+	FaultCounts1   *ebpf.MapSpec `ebpf:"fault_counts1"`
+	FaultCounts2   *ebpf.MapSpec `ebpf:"fault_counts2"`
+	Natstacks0     *ebpf.MapSpec `ebpf:"natstacks0"`
+	Natstacks1     *ebpf.MapSpec `ebpf:"natstacks1"`
+	Natstacks2     *ebpf.MapSpec `ebpf:"natstacks2"`
+	Overflow0      *ebpf.MapSpec `ebpf:"overflow0"`
+	Overflow1      *ebpf.MapSpec `ebpf:"overflow1"`
+	Overflow2      *ebpf.MapSpec `ebpf:"overflow2"`
+	Stacks0        *ebpf.MapSpec `ebpf:"stacks0"`
+	Stacks1        *ebpf.MapSpec `ebpf:"stacks1"`
+	Stacks2        *ebpf.MapSpec `ebpf:"stacks2"`
+	TargetCgroups  *ebpf.MapSpec `ebpf:"target_cgroups"`
+	TargetPids     *ebpf.MapSpec `ebpf:"target_pids"`
+	UnwindMissLast *ebpf.MapSpec `ebpf:"unwind_miss_last"`
+	UnwindMisses   *ebpf.MapSpec `ebpf:"unwind_misses"`
+	UnwindProcs    *ebpf.MapSpec `ebpf:"unwind_procs"`
+	UnwindScratch  *ebpf.MapSpec `ebpf:"unwind_scratch"`
+	UnwindTables   *ebpf.MapSpec `ebpf:"unwind_tables"`
 }
 
 // faultsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -184,25 +188,27 @@ func (o *faultsObjects) Close() error {
 //
 // It can be passed to loadFaultsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type faultsMaps struct {
-	Counters      *ebpf.Map `ebpf:"counters"`
-	Epoch         *ebpf.Map `ebpf:"epoch"`
-	FaultCounts0  *ebpf.Map `ebpf:"fault_counts0"`
-	FaultCounts1  *ebpf.Map `ebpf:"fault_counts1"`
-	FaultCounts2  *ebpf.Map `ebpf:"fault_counts2"`
-	Natstacks0    *ebpf.Map `ebpf:"natstacks0"`
-	Natstacks1    *ebpf.Map `ebpf:"natstacks1"`
-	Natstacks2    *ebpf.Map `ebpf:"natstacks2"`
-	Overflow0     *ebpf.Map `ebpf:"overflow0"`
-	Overflow1     *ebpf.Map `ebpf:"overflow1"`
-	Overflow2     *ebpf.Map `ebpf:"overflow2"`
-	Stacks0       *ebpf.Map `ebpf:"stacks0"`
-	Stacks1       *ebpf.Map `ebpf:"stacks1"`
-	Stacks2       *ebpf.Map `ebpf:"stacks2"`
-	TargetCgroups *ebpf.Map `ebpf:"target_cgroups"`
-	TargetPids    *ebpf.Map `ebpf:"target_pids"`
-	UnwindProcs   *ebpf.Map `ebpf:"unwind_procs"`
-	UnwindScratch *ebpf.Map `ebpf:"unwind_scratch"`
-	UnwindTables  *ebpf.Map `ebpf:"unwind_tables"`
+	Counters       *ebpf.Map `ebpf:"counters"`
+	Epoch          *ebpf.Map `ebpf:"epoch"`
+	FaultCounts0   *ebpf.Map `ebpf:"fault_counts0"`
+	FaultCounts1   *ebpf.Map `ebpf:"fault_counts1"`
+	FaultCounts2   *ebpf.Map `ebpf:"fault_counts2"`
+	Natstacks0     *ebpf.Map `ebpf:"natstacks0"`
+	Natstacks1     *ebpf.Map `ebpf:"natstacks1"`
+	Natstacks2     *ebpf.Map `ebpf:"natstacks2"`
+	Overflow0      *ebpf.Map `ebpf:"overflow0"`
+	Overflow1      *ebpf.Map `ebpf:"overflow1"`
+	Overflow2      *ebpf.Map `ebpf:"overflow2"`
+	Stacks0        *ebpf.Map `ebpf:"stacks0"`
+	Stacks1        *ebpf.Map `ebpf:"stacks1"`
+	Stacks2        *ebpf.Map `ebpf:"stacks2"`
+	TargetCgroups  *ebpf.Map `ebpf:"target_cgroups"`
+	TargetPids     *ebpf.Map `ebpf:"target_pids"`
+	UnwindMissLast *ebpf.Map `ebpf:"unwind_miss_last"`
+	UnwindMisses   *ebpf.Map `ebpf:"unwind_misses"`
+	UnwindProcs    *ebpf.Map `ebpf:"unwind_procs"`
+	UnwindScratch  *ebpf.Map `ebpf:"unwind_scratch"`
+	UnwindTables   *ebpf.Map `ebpf:"unwind_tables"`
 }
 
 func (m *faultsMaps) Close() error {
@@ -223,6 +229,8 @@ func (m *faultsMaps) Close() error {
 		m.Stacks2,
 		m.TargetCgroups,
 		m.TargetPids,
+		m.UnwindMissLast,
+		m.UnwindMisses,
 		m.UnwindProcs,
 		m.UnwindScratch,
 		m.UnwindTables,

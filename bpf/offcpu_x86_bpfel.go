@@ -70,33 +70,35 @@ type offcpuStart struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	offcpuMapCounters      = "counters"
-	offcpuMapEpoch         = "epoch"
-	offcpuMapNatstacks0    = "natstacks0"
-	offcpuMapNatstacks1    = "natstacks1"
-	offcpuMapNatstacks2    = "natstacks2"
-	offcpuMapOffcpuCounts0 = "offcpu_counts0"
-	offcpuMapOffcpuCounts1 = "offcpu_counts1"
-	offcpuMapOffcpuCounts2 = "offcpu_counts2"
-	offcpuMapOffcpuStart   = "offcpu_start"
-	offcpuMapOverflow0     = "overflow0"
-	offcpuMapOverflow1     = "overflow1"
-	offcpuMapOverflow2     = "overflow2"
-	offcpuMapStacks0       = "stacks0"
-	offcpuMapStacks1       = "stacks1"
-	offcpuMapStacks2       = "stacks2"
-	offcpuMapTargetCgroups = "target_cgroups"
-	offcpuMapTargetPids    = "target_pids"
-	offcpuMapUnwindProcs   = "unwind_procs"
-	offcpuMapUnwindScratch = "unwind_scratch"
-	offcpuMapUnwindTables  = "unwind_tables"
-	offcpuProgOffCpu       = "off_cpu"
-	offcpuProgOffCpuFree   = "off_cpu_free"
-	offcpuVarFilterCgroups = "filter_cgroups"
-	offcpuVarFilterPids    = "filter_pids"
-	offcpuVarMinOffcpuNs   = "min_offcpu_ns"
-	offcpuVarNativeUnwind  = "native_unwind"
-	offcpuVarSampleEvery   = "sample_every"
+	offcpuMapCounters       = "counters"
+	offcpuMapEpoch          = "epoch"
+	offcpuMapNatstacks0     = "natstacks0"
+	offcpuMapNatstacks1     = "natstacks1"
+	offcpuMapNatstacks2     = "natstacks2"
+	offcpuMapOffcpuCounts0  = "offcpu_counts0"
+	offcpuMapOffcpuCounts1  = "offcpu_counts1"
+	offcpuMapOffcpuCounts2  = "offcpu_counts2"
+	offcpuMapOffcpuStart    = "offcpu_start"
+	offcpuMapOverflow0      = "overflow0"
+	offcpuMapOverflow1      = "overflow1"
+	offcpuMapOverflow2      = "overflow2"
+	offcpuMapStacks0        = "stacks0"
+	offcpuMapStacks1        = "stacks1"
+	offcpuMapStacks2        = "stacks2"
+	offcpuMapTargetCgroups  = "target_cgroups"
+	offcpuMapTargetPids     = "target_pids"
+	offcpuMapUnwindMissLast = "unwind_miss_last"
+	offcpuMapUnwindMisses   = "unwind_misses"
+	offcpuMapUnwindProcs    = "unwind_procs"
+	offcpuMapUnwindScratch  = "unwind_scratch"
+	offcpuMapUnwindTables   = "unwind_tables"
+	offcpuProgOffCpu        = "off_cpu"
+	offcpuProgOffCpuFree    = "off_cpu_free"
+	offcpuVarFilterCgroups  = "filter_cgroups"
+	offcpuVarFilterPids     = "filter_pids"
+	offcpuVarMinOffcpuNs    = "min_offcpu_ns"
+	offcpuVarNativeUnwind   = "native_unwind"
+	offcpuVarSampleEvery    = "sample_every"
 )
 
 // loadOffcpu returns the embedded CollectionSpec for offcpu.
@@ -149,26 +151,28 @@ type offcpuProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type offcpuMapSpecs struct {
-	Counters      *ebpf.MapSpec `ebpf:"counters"`
-	Epoch         *ebpf.MapSpec `ebpf:"epoch"`
-	Natstacks0    *ebpf.MapSpec `ebpf:"natstacks0"`
-	Natstacks1    *ebpf.MapSpec `ebpf:"natstacks1"`
-	Natstacks2    *ebpf.MapSpec `ebpf:"natstacks2"`
-	OffcpuCounts0 *ebpf.MapSpec `ebpf:"offcpu_counts0"`
-	OffcpuCounts1 *ebpf.MapSpec `ebpf:"offcpu_counts1"`
-	OffcpuCounts2 *ebpf.MapSpec `ebpf:"offcpu_counts2"`
-	OffcpuStart   *ebpf.MapSpec `ebpf:"offcpu_start"`
-	Overflow0     *ebpf.MapSpec `ebpf:"overflow0"`
-	Overflow1     *ebpf.MapSpec `ebpf:"overflow1"`
-	Overflow2     *ebpf.MapSpec `ebpf:"overflow2"`
-	Stacks0       *ebpf.MapSpec `ebpf:"stacks0"`
-	Stacks1       *ebpf.MapSpec `ebpf:"stacks1"`
-	Stacks2       *ebpf.MapSpec `ebpf:"stacks2"`
-	TargetCgroups *ebpf.MapSpec `ebpf:"target_cgroups"`
-	TargetPids    *ebpf.MapSpec `ebpf:"target_pids"`
-	UnwindProcs   *ebpf.MapSpec `ebpf:"unwind_procs"`
-	UnwindScratch *ebpf.MapSpec `ebpf:"unwind_scratch"`
-	UnwindTables  *ebpf.MapSpec `ebpf:"unwind_tables"`
+	Counters       *ebpf.MapSpec `ebpf:"counters"`
+	Epoch          *ebpf.MapSpec `ebpf:"epoch"`
+	Natstacks0     *ebpf.MapSpec `ebpf:"natstacks0"`
+	Natstacks1     *ebpf.MapSpec `ebpf:"natstacks1"`
+	Natstacks2     *ebpf.MapSpec `ebpf:"natstacks2"`
+	OffcpuCounts0  *ebpf.MapSpec `ebpf:"offcpu_counts0"`
+	OffcpuCounts1  *ebpf.MapSpec `ebpf:"offcpu_counts1"`
+	OffcpuCounts2  *ebpf.MapSpec `ebpf:"offcpu_counts2"`
+	OffcpuStart    *ebpf.MapSpec `ebpf:"offcpu_start"`
+	Overflow0      *ebpf.MapSpec `ebpf:"overflow0"`
+	Overflow1      *ebpf.MapSpec `ebpf:"overflow1"`
+	Overflow2      *ebpf.MapSpec `ebpf:"overflow2"`
+	Stacks0        *ebpf.MapSpec `ebpf:"stacks0"`
+	Stacks1        *ebpf.MapSpec `ebpf:"stacks1"`
+	Stacks2        *ebpf.MapSpec `ebpf:"stacks2"`
+	TargetCgroups  *ebpf.MapSpec `ebpf:"target_cgroups"`
+	TargetPids     *ebpf.MapSpec `ebpf:"target_pids"`
+	UnwindMissLast *ebpf.MapSpec `ebpf:"unwind_miss_last"`
+	UnwindMisses   *ebpf.MapSpec `ebpf:"unwind_misses"`
+	UnwindProcs    *ebpf.MapSpec `ebpf:"unwind_procs"`
+	UnwindScratch  *ebpf.MapSpec `ebpf:"unwind_scratch"`
+	UnwindTables   *ebpf.MapSpec `ebpf:"unwind_tables"`
 }
 
 // offcpuVariableSpecs contains global variables before they are loaded into the kernel.
@@ -202,26 +206,28 @@ func (o *offcpuObjects) Close() error {
 //
 // It can be passed to loadOffcpuObjects or ebpf.CollectionSpec.LoadAndAssign.
 type offcpuMaps struct {
-	Counters      *ebpf.Map `ebpf:"counters"`
-	Epoch         *ebpf.Map `ebpf:"epoch"`
-	Natstacks0    *ebpf.Map `ebpf:"natstacks0"`
-	Natstacks1    *ebpf.Map `ebpf:"natstacks1"`
-	Natstacks2    *ebpf.Map `ebpf:"natstacks2"`
-	OffcpuCounts0 *ebpf.Map `ebpf:"offcpu_counts0"`
-	OffcpuCounts1 *ebpf.Map `ebpf:"offcpu_counts1"`
-	OffcpuCounts2 *ebpf.Map `ebpf:"offcpu_counts2"`
-	OffcpuStart   *ebpf.Map `ebpf:"offcpu_start"`
-	Overflow0     *ebpf.Map `ebpf:"overflow0"`
-	Overflow1     *ebpf.Map `ebpf:"overflow1"`
-	Overflow2     *ebpf.Map `ebpf:"overflow2"`
-	Stacks0       *ebpf.Map `ebpf:"stacks0"`
-	Stacks1       *ebpf.Map `ebpf:"stacks1"`
-	Stacks2       *ebpf.Map `ebpf:"stacks2"`
-	TargetCgroups *ebpf.Map `ebpf:"target_cgroups"`
-	TargetPids    *ebpf.Map `ebpf:"target_pids"`
-	UnwindProcs   *ebpf.Map `ebpf:"unwind_procs"`
-	UnwindScratch *ebpf.Map `ebpf:"unwind_scratch"`
-	UnwindTables  *ebpf.Map `ebpf:"unwind_tables"`
+	Counters       *ebpf.Map `ebpf:"counters"`
+	Epoch          *ebpf.Map `ebpf:"epoch"`
+	Natstacks0     *ebpf.Map `ebpf:"natstacks0"`
+	Natstacks1     *ebpf.Map `ebpf:"natstacks1"`
+	Natstacks2     *ebpf.Map `ebpf:"natstacks2"`
+	OffcpuCounts0  *ebpf.Map `ebpf:"offcpu_counts0"`
+	OffcpuCounts1  *ebpf.Map `ebpf:"offcpu_counts1"`
+	OffcpuCounts2  *ebpf.Map `ebpf:"offcpu_counts2"`
+	OffcpuStart    *ebpf.Map `ebpf:"offcpu_start"`
+	Overflow0      *ebpf.Map `ebpf:"overflow0"`
+	Overflow1      *ebpf.Map `ebpf:"overflow1"`
+	Overflow2      *ebpf.Map `ebpf:"overflow2"`
+	Stacks0        *ebpf.Map `ebpf:"stacks0"`
+	Stacks1        *ebpf.Map `ebpf:"stacks1"`
+	Stacks2        *ebpf.Map `ebpf:"stacks2"`
+	TargetCgroups  *ebpf.Map `ebpf:"target_cgroups"`
+	TargetPids     *ebpf.Map `ebpf:"target_pids"`
+	UnwindMissLast *ebpf.Map `ebpf:"unwind_miss_last"`
+	UnwindMisses   *ebpf.Map `ebpf:"unwind_misses"`
+	UnwindProcs    *ebpf.Map `ebpf:"unwind_procs"`
+	UnwindScratch  *ebpf.Map `ebpf:"unwind_scratch"`
+	UnwindTables   *ebpf.Map `ebpf:"unwind_tables"`
 }
 
 func (m *offcpuMaps) Close() error {
@@ -243,6 +249,8 @@ func (m *offcpuMaps) Close() error {
 		m.Stacks2,
 		m.TargetCgroups,
 		m.TargetPids,
+		m.UnwindMissLast,
+		m.UnwindMisses,
 		m.UnwindProcs,
 		m.UnwindScratch,
 		m.UnwindTables,

@@ -58,29 +58,31 @@ type oncpuStackKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	oncpuMapCounters      = "counters"
-	oncpuMapEpoch         = "epoch"
-	oncpuMapNatstacks0    = "natstacks0"
-	oncpuMapNatstacks1    = "natstacks1"
-	oncpuMapNatstacks2    = "natstacks2"
-	oncpuMapOncpuCounts0  = "oncpu_counts0"
-	oncpuMapOncpuCounts1  = "oncpu_counts1"
-	oncpuMapOncpuCounts2  = "oncpu_counts2"
-	oncpuMapOverflow0     = "overflow0"
-	oncpuMapOverflow1     = "overflow1"
-	oncpuMapOverflow2     = "overflow2"
-	oncpuMapStacks0       = "stacks0"
-	oncpuMapStacks1       = "stacks1"
-	oncpuMapStacks2       = "stacks2"
-	oncpuMapTargetCgroups = "target_cgroups"
-	oncpuMapTargetPids    = "target_pids"
-	oncpuMapUnwindProcs   = "unwind_procs"
-	oncpuMapUnwindScratch = "unwind_scratch"
-	oncpuMapUnwindTables  = "unwind_tables"
-	oncpuProgOnCpu        = "on_cpu"
-	oncpuVarFilterCgroups = "filter_cgroups"
-	oncpuVarFilterPids    = "filter_pids"
-	oncpuVarNativeUnwind  = "native_unwind"
+	oncpuMapCounters       = "counters"
+	oncpuMapEpoch          = "epoch"
+	oncpuMapNatstacks0     = "natstacks0"
+	oncpuMapNatstacks1     = "natstacks1"
+	oncpuMapNatstacks2     = "natstacks2"
+	oncpuMapOncpuCounts0   = "oncpu_counts0"
+	oncpuMapOncpuCounts1   = "oncpu_counts1"
+	oncpuMapOncpuCounts2   = "oncpu_counts2"
+	oncpuMapOverflow0      = "overflow0"
+	oncpuMapOverflow1      = "overflow1"
+	oncpuMapOverflow2      = "overflow2"
+	oncpuMapStacks0        = "stacks0"
+	oncpuMapStacks1        = "stacks1"
+	oncpuMapStacks2        = "stacks2"
+	oncpuMapTargetCgroups  = "target_cgroups"
+	oncpuMapTargetPids     = "target_pids"
+	oncpuMapUnwindMissLast = "unwind_miss_last"
+	oncpuMapUnwindMisses   = "unwind_misses"
+	oncpuMapUnwindProcs    = "unwind_procs"
+	oncpuMapUnwindScratch  = "unwind_scratch"
+	oncpuMapUnwindTables   = "unwind_tables"
+	oncpuProgOnCpu         = "on_cpu"
+	oncpuVarFilterCgroups  = "filter_cgroups"
+	oncpuVarFilterPids     = "filter_pids"
+	oncpuVarNativeUnwind   = "native_unwind"
 )
 
 // loadOncpu returns the embedded CollectionSpec for oncpu.
@@ -132,25 +134,27 @@ type oncpuProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type oncpuMapSpecs struct {
-	Counters      *ebpf.MapSpec `ebpf:"counters"`
-	Epoch         *ebpf.MapSpec `ebpf:"epoch"`
-	Natstacks0    *ebpf.MapSpec `ebpf:"natstacks0"`
-	Natstacks1    *ebpf.MapSpec `ebpf:"natstacks1"`
-	Natstacks2    *ebpf.MapSpec `ebpf:"natstacks2"`
-	OncpuCounts0  *ebpf.MapSpec `ebpf:"oncpu_counts0"`
-	OncpuCounts1  *ebpf.MapSpec `ebpf:"oncpu_counts1"`
-	OncpuCounts2  *ebpf.MapSpec `ebpf:"oncpu_counts2"`
-	Overflow0     *ebpf.MapSpec `ebpf:"overflow0"`
-	Overflow1     *ebpf.MapSpec `ebpf:"overflow1"`
-	Overflow2     *ebpf.MapSpec `ebpf:"overflow2"`
-	Stacks0       *ebpf.MapSpec `ebpf:"stacks0"`
-	Stacks1       *ebpf.MapSpec `ebpf:"stacks1"`
-	Stacks2       *ebpf.MapSpec `ebpf:"stacks2"`
-	TargetCgroups *ebpf.MapSpec `ebpf:"target_cgroups"`
-	TargetPids    *ebpf.MapSpec `ebpf:"target_pids"`
-	UnwindProcs   *ebpf.MapSpec `ebpf:"unwind_procs"`
-	UnwindScratch *ebpf.MapSpec `ebpf:"unwind_scratch"`
-	UnwindTables  *ebpf.MapSpec `ebpf:"unwind_tables"`
+	Counters       *ebpf.MapSpec `ebpf:"counters"`
+	Epoch          *ebpf.MapSpec `ebpf:"epoch"`
+	Natstacks0     *ebpf.MapSpec `ebpf:"natstacks0"`
+	Natstacks1     *ebpf.MapSpec `ebpf:"natstacks1"`
+	Natstacks2     *ebpf.MapSpec `ebpf:"natstacks2"`
+	OncpuCounts0   *ebpf.MapSpec `ebpf:"oncpu_counts0"`
+	OncpuCounts1   *ebpf.MapSpec `ebpf:"oncpu_counts1"`
+	OncpuCounts2   *ebpf.MapSpec `ebpf:"oncpu_counts2"`
+	Overflow0      *ebpf.MapSpec `ebpf:"overflow0"`
+	Overflow1      *ebpf.MapSpec `ebpf:"overflow1"`
+	Overflow2      *ebpf.MapSpec `ebpf:"overflow2"`
+	Stacks0        *ebpf.MapSpec `ebpf:"stacks0"`
+	Stacks1        *ebpf.MapSpec `ebpf:"stacks1"`
+	Stacks2        *ebpf.MapSpec `ebpf:"stacks2"`
+	TargetCgroups  *ebpf.MapSpec `ebpf:"target_cgroups"`
+	TargetPids     *ebpf.MapSpec `ebpf:"target_pids"`
+	UnwindMissLast *ebpf.MapSpec `ebpf:"unwind_miss_last"`
+	UnwindMisses   *ebpf.MapSpec `ebpf:"unwind_misses"`
+	UnwindProcs    *ebpf.MapSpec `ebpf:"unwind_procs"`
+	UnwindScratch  *ebpf.MapSpec `ebpf:"unwind_scratch"`
+	UnwindTables   *ebpf.MapSpec `ebpf:"unwind_tables"`
 }
 
 // oncpuVariableSpecs contains global variables before they are loaded into the kernel.
@@ -182,25 +186,27 @@ func (o *oncpuObjects) Close() error {
 //
 // It can be passed to loadOncpuObjects or ebpf.CollectionSpec.LoadAndAssign.
 type oncpuMaps struct {
-	Counters      *ebpf.Map `ebpf:"counters"`
-	Epoch         *ebpf.Map `ebpf:"epoch"`
-	Natstacks0    *ebpf.Map `ebpf:"natstacks0"`
-	Natstacks1    *ebpf.Map `ebpf:"natstacks1"`
-	Natstacks2    *ebpf.Map `ebpf:"natstacks2"`
-	OncpuCounts0  *ebpf.Map `ebpf:"oncpu_counts0"`
-	OncpuCounts1  *ebpf.Map `ebpf:"oncpu_counts1"`
-	OncpuCounts2  *ebpf.Map `ebpf:"oncpu_counts2"`
-	Overflow0     *ebpf.Map `ebpf:"overflow0"`
-	Overflow1     *ebpf.Map `ebpf:"overflow1"`
-	Overflow2     *ebpf.Map `ebpf:"overflow2"`
-	Stacks0       *ebpf.Map `ebpf:"stacks0"`
-	Stacks1       *ebpf.Map `ebpf:"stacks1"`
-	Stacks2       *ebpf.Map `ebpf:"stacks2"`
-	TargetCgroups *ebpf.Map `ebpf:"target_cgroups"`
-	TargetPids    *ebpf.Map `ebpf:"target_pids"`
-	UnwindProcs   *ebpf.Map `ebpf:"unwind_procs"`
-	UnwindScratch *ebpf.Map `ebpf:"unwind_scratch"`
-	UnwindTables  *ebpf.Map `ebpf:"unwind_tables"`
+	Counters       *ebpf.Map `ebpf:"counters"`
+	Epoch          *ebpf.Map `ebpf:"epoch"`
+	Natstacks0     *ebpf.Map `ebpf:"natstacks0"`
+	Natstacks1     *ebpf.Map `ebpf:"natstacks1"`
+	Natstacks2     *ebpf.Map `ebpf:"natstacks2"`
+	OncpuCounts0   *ebpf.Map `ebpf:"oncpu_counts0"`
+	OncpuCounts1   *ebpf.Map `ebpf:"oncpu_counts1"`
+	OncpuCounts2   *ebpf.Map `ebpf:"oncpu_counts2"`
+	Overflow0      *ebpf.Map `ebpf:"overflow0"`
+	Overflow1      *ebpf.Map `ebpf:"overflow1"`
+	Overflow2      *ebpf.Map `ebpf:"overflow2"`
+	Stacks0        *ebpf.Map `ebpf:"stacks0"`
+	Stacks1        *ebpf.Map `ebpf:"stacks1"`
+	Stacks2        *ebpf.Map `ebpf:"stacks2"`
+	TargetCgroups  *ebpf.Map `ebpf:"target_cgroups"`
+	TargetPids     *ebpf.Map `ebpf:"target_pids"`
+	UnwindMissLast *ebpf.Map `ebpf:"unwind_miss_last"`
+	UnwindMisses   *ebpf.Map `ebpf:"unwind_misses"`
+	UnwindProcs    *ebpf.Map `ebpf:"unwind_procs"`
+	UnwindScratch  *ebpf.Map `ebpf:"unwind_scratch"`
+	UnwindTables   *ebpf.Map `ebpf:"unwind_tables"`
 }
 
 func (m *oncpuMaps) Close() error {
@@ -221,6 +227,8 @@ func (m *oncpuMaps) Close() error {
 		m.Stacks2,
 		m.TargetCgroups,
 		m.TargetPids,
+		m.UnwindMissLast,
+		m.UnwindMisses,
 		m.UnwindProcs,
 		m.UnwindScratch,
 		m.UnwindTables,

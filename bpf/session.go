@@ -55,6 +55,7 @@ type Session struct {
 	watched   map[uint32]bool // processes whose mappings the symbolizer holds
 	exited    []uint32        // watched processes gone since the last Read
 	lifecycle *ringbuf.Reader
+	misses    *ringbuf.Reader // unwind_misses: processes whose walks met code they were not described with
 	done      chan struct{}
 	// lifecycleDone is waited for by Close, so that no goroutine of the
 	// session outlives it. The delayed looks at a process (afterLook) run
@@ -108,7 +109,7 @@ var sharedMaps = slices.Concat([]string{"target_pids", "target_cgroups", "epoch"
 // collectors share, and each object's own per-CPU scratch (the on-CPU
 // sampler may interrupt another program).
 var (
-	unwindSharedMaps = [...]string{"unwind_tables", "unwind_procs"}
+	unwindSharedMaps = [...]string{"unwind_tables", "unwind_procs", "unwind_misses", "unwind_miss_last"}
 	unwindScratchMap = "unwind_scratch"
 )
 
@@ -241,7 +242,7 @@ func (s *Session) load() error {
 func (s *Session) configure(spec *ebpf.CollectionSpec) error {
 	if !s.opts.NativeUnwind {
 		for _, name := range slices.Concat(unwindSharedMaps[:], nativeMapNames[:], []string{unwindScratchMap}) {
-			if ms := spec.Maps[name]; ms != nil {
+			if ms := spec.Maps[name]; ms != nil && ms.Type != ebpf.RingBuf { // a ring's size is pages
 				ms.MaxEntries = 1
 			}
 		}
@@ -286,6 +287,18 @@ func (s *Session) attach() error {
 				return fmt.Errorf("bpf: %s/%s: unexpected program type %s", name, pname, prog.Type())
 			}
 		}
+	}
+	if s.unwind != nil && s.shared["unwind_misses"] != nil {
+		rd, err := ringbuf.NewReader(s.shared["unwind_misses"])
+		if err != nil {
+			return fmt.Errorf("bpf: unwind misses: %w", err)
+		}
+		s.misses = rd
+		s.lifecycleDone.Add(1)
+		go func() {
+			defer s.lifecycleDone.Done()
+			s.followMisses()
+		}()
 	}
 	if procs := s.objs["procs"]; procs != nil {
 		rd, err := ringbuf.NewReader(procs.Maps["lifecycle_events"])
@@ -336,6 +349,74 @@ func (s *Session) followLifecycle() {
 	}
 }
 
+// followMisses describes a process again when the walker met code
+// outside the mappings it was described with (c/unwind.h sends its tgid,
+// at most every 50 ms): a library loaded by dlopen after the looks that
+// follow its exec, the loader's libraries mapped before the first of
+// them, JIT code. A look that finds the same mappings doubles the time
+// before the process's next (missGap to maxMissGap), so that code that
+// stays undescribed (JIT code in fresh anonymous memory is described,
+// but a walk cut in code whose table could not be built is not) costs a
+// look a minute at most.
+func (s *Session) followMisses() {
+	type backoff struct {
+		next time.Time
+		gap  time.Duration
+	}
+	procs := map[uint32]*backoff{}
+	for {
+		rec, err := s.misses.Read()
+		if err != nil {
+			return // closed
+		}
+		if len(rec.RawSample) < 16 {
+			continue
+		}
+		tgid := binary.NativeEndian.Uint32(rec.RawSample[0:4])
+		pc := binary.NativeEndian.Uint64(rec.RawSample[8:16])
+		now := time.Now()
+		b := procs[tgid]
+		if b == nil {
+			if len(procs) >= maxWatched {
+				for pid, old := range procs { // forget those whose wait is over
+					if now.After(old.next) {
+						delete(procs, pid)
+					}
+				}
+			}
+			b = &backoff{gap: missGap}
+			procs[tgid] = b
+		}
+		if now.Before(b.next) {
+			continue
+		}
+		if s.redescribe(tgid, pc) {
+			b.gap = missGap
+		} else {
+			b.gap = min(2*b.gap, maxMissGap)
+		}
+		b.next = now.Add(b.gap)
+	}
+}
+
+// missGap and maxMissGap bound the time between two looks at a process
+// its walks were cut in (followMisses).
+const missGap, maxMissGap = 50 * time.Millisecond, time.Minute
+
+// redescribe describes a process to the walker again, the object that
+// holds pc (where a walk was cut) first, and has the symbolizer take a
+// fresh snapshot of its mappings; it says whether the walker's
+// description changed.
+func (s *Session) redescribe(tgid uint32, pc uint64) bool {
+	s.unwindMu.Lock()
+	before := s.unwind.described[tgid]
+	s.unwind.addProcessAt(int(tgid), pc)
+	changed := s.unwind.described[tgid] != before
+	s.unwindMu.Unlock()
+	s.rewatch(tgid)
+	return changed
+}
+
 // watch has the symbolizer snapshot a process's mappings once. A process
 // already gone is left to the symbolizer's accounting of unknown frames.
 func (s *Session) watch(tgid uint32) {
@@ -364,7 +445,7 @@ func (s *Session) removeUnwind(tgid uint32) {
 	}
 	s.unwindMu.Lock()
 	defer s.unwindMu.Unlock()
-	s.unwind.procs.Delete(tgid)
+	s.unwind.removeProcess(tgid)
 }
 
 // addUnwind describes a process's mappings to the .eh_frame walker, when
@@ -396,6 +477,10 @@ func (s *Session) rewatch(tgid uint32) bool {
 	}
 	s.watched[tgid] = true
 	s.watchMu.Unlock()
+	// The walker first: its threads are being walked now, where the
+	// symbolizer's snapshot (which reads symbol tables, tens of
+	// milliseconds on a busy machine) is needed at the window's end.
+	s.addUnwind(tgid)
 	if err := s.sym.Watch(int(tgid)); err != nil {
 		if !known {
 			s.watchMu.Lock()
@@ -404,7 +489,6 @@ func (s *Session) rewatch(tgid uint32) bool {
 		}
 		return false
 	}
-	s.addUnwind(tgid)
 	return true
 }
 
@@ -473,8 +557,11 @@ func (s *Session) Close() error {
 	s.timersMu.Unlock()
 	if s.lifecycle != nil {
 		errs = append(errs, s.lifecycle.Close())
-		s.lifecycleDone.Wait()
 	}
+	if s.misses != nil {
+		errs = append(errs, s.misses.Close())
+	}
+	s.lifecycleDone.Wait()
 	for _, c := range s.objs {
 		c.Close()
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -40,6 +41,10 @@ type unwinder struct {
 	// program maps the same files, so each is opened once, not at each.
 	files map[fileID]fileFacts
 	opens int // files opened for their headers, for the tests
+	// described is a hash of each process's description as last put (or
+	// 0 when it was dropped), so that a look can tell whether anything
+	// changed (Session.redescribe).
+	described map[uint32]uint64
 }
 
 // fileID is a mapped file's identity, as /proc/PID/maps gives it; the
@@ -83,7 +88,7 @@ const unwindFPGaps = 0x80000000
 
 func newUnwinder(tables, procs *ebpf.Map, maxBytes int64) *unwinder {
 	return &unwinder{tables: tables, procs: procs, maxBytes: maxBytes, objects: map[string]*unwindObject{}, lru: list.New(), next: 1,
-		files: map[fileID]fileFacts{}}
+		files: map[fileID]fileFacts{}, described: map[uint32]uint64{}}
 }
 
 // object returns the table of the object open as ef (key: its build ID or
@@ -170,11 +175,48 @@ func (u *unwinder) loadTable(t *ehframe.Table) (uint32, error) {
 // returns how many mappings it gave the walker (0: the process is left to
 // the kernel's frame-pointer walk), and how many were past the walker's
 // UNWIND_MAX_MAPPINGS (then it gives none).
-func (u *unwinder) addProcess(pid int) (mapped, left int, err error) {
+func (u *unwinder) addProcess(pid int) (mapped, left int, err error) { return u.addProcessAt(pid, 0) }
+
+// addProcessAt is addProcess for a process whose walk was cut at pc, in
+// code it was not described with (unwind_misses); pc 0 for none. The
+// objects not met before are compiled one at a time, the one holding pc
+// first, and the process is described again after each with the tables
+// at hand: its threads are walked meanwhile, and a program that maps
+// thirty libraries took 100 ms to have them all compiled on an idle
+// machine (sysbench), several times that beside its own busy threads.
+func (u *unwinder) addProcessAt(pid int, pc uint64) (mapped, left int, err error) {
 	maps, err := symbolize.ReadExecMappings(fmt.Sprintf("/proc/%d/maps", pid))
 	if err != nil {
 		return 0, 0, err
 	}
+	order := maps
+	if i := slices.IndexFunc(maps, func(mm symbolize.ExecMapping) bool { return pc >= mm.Start && pc < mm.End }); i > 0 {
+		order = slices.Concat(maps[i:i+1], maps[:i], maps[i+1:])
+	}
+	for _, mm := range order {
+		if mm.Path == "[vsyscall]" || u.met(mm) {
+			continue
+		}
+		if mm.Path == symbolize.VDSOMapping {
+			u.vdsoTable(pid, mm)
+		} else {
+			u.fileTable(pid, mm)
+		}
+		if _, _, err := u.describe(pid, maps, false); err != nil {
+			return 0, 0, err
+		}
+	}
+	return u.describe(pid, maps, true)
+}
+
+// describe puts pid's description: its mappings maps with the tables of
+// their objects, which must have been met (compiled, or found to have
+// none). A mapping whose object was not met is left out of a description
+// that is not final (a walk there is cut, not walked by frame pointers a
+// library without them does not keep), and one that has no tables yet
+// is not put; in the final one it is walked by frame pointers (an object
+// that could not be read).
+func (u *unwinder) describe(pid int, maps []symbolize.ExecMapping, final bool) (mapped, left int, err error) {
 	var proc unwindwalkEhwProc
 	tabled := 0 // mappings with a table
 	for _, mm := range maps {
@@ -183,6 +225,9 @@ func (u *unwinder) addProcess(pid int) (mapped, left int, err error) {
 		}
 		if int(proc.N) == len(proc.M) {
 			left++
+			continue
+		}
+		if !final && !u.met(mm) {
 			continue
 		}
 		m := &proc.M[proc.N]
@@ -212,14 +257,42 @@ func (u *unwinder) addProcess(pid int) (mapped, left int, err error) {
 	// A process is walked by the walker when some of its code has tables;
 	// a program of Go alone keeps the kernel's frame-pointer walk, which
 	// is the same walk, cheaper.
+	if !final && (left > 0 || tabled == 0) {
+		return 0, left, nil // the description put before stands
+	}
 	if left > 0 || tabled == 0 {
 		u.procs.Delete(uint32(pid))
+		u.described[uint32(pid)] = 0
 		return 0, left, nil
 	}
 	if err := u.procs.Put(uint32(pid), &proc); err != nil {
 		return 0, 0, fmt.Errorf("unwind_procs: %w", err)
 	}
+	u.described[uint32(pid)] = hashProc(&proc)
 	return int(proc.N), left, nil
+}
+
+// removeProcess forgets an exited process.
+func (u *unwinder) removeProcess(tgid uint32) {
+	u.procs.Delete(tgid)
+	delete(u.described, tgid)
+}
+
+// hashProc is a process description's FNV-1a hash (never 0).
+func hashProc(p *unwindwalkEhwProc) uint64 {
+	h := uint64(14695981039346656037)
+	mix := func(v uint64) {
+		for i := 0; i < 8; i++ {
+			h = (h ^ (v >> (8 * i) & 0xff)) * 1099511628211
+		}
+	}
+	for _, m := range p.M[:p.N] {
+		mix(m.Start)
+		mix(m.End)
+		mix(m.Bias)
+		mix(uint64(m.Table)<<32 | uint64(m.Len))
+	}
+	return max(h, 1)
 }
 
 // fileTable is the table of the object mapped at mm (compiled and loaded
@@ -257,6 +330,20 @@ func (u *unwinder) fileTable(pid int, mm symbolize.ExecMapping) (bias uint64, id
 		n |= unwindFPGaps
 	}
 	return bias, o.id, n, true
+}
+
+// met tells a mapping whose object's table is held, or that has none to
+// compile (anonymous or deleted code, walked by frame pointers).
+func (u *unwinder) met(mm symbolize.ExecMapping) bool {
+	fid := fileID{mm.DevMajor, mm.DevMinor, mm.Inode}
+	switch {
+	case mm.Path == symbolize.VDSOMapping:
+		fid = fileID{major: vdsoMajor, inode: mm.End - mm.Start}
+	case !strings.HasPrefix(mm.Path, "/") || mm.Deleted:
+		return true
+	}
+	facts, known := u.files[fid]
+	return known && u.objects[facts.key] != nil
 }
 
 // cached is what the headers of the file fid said, and its table, when

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -423,6 +424,64 @@ func TestNativeUnwindCollectors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestUnwindMissRedescribes: a library a process loads after the walker
+// was told its mappings (dlopen, past the looks that follow an exec) is
+// walked once a walk cut in it has had the session look at the process
+// again (unwind_misses), not left cut: at least 90% of the samples in it
+// reach main and _start. The subject is watched by PID, so no exec starts
+// the looks that would otherwise find the library in time.
+func TestUnwindMissRedescribes(t *testing.T) {
+	requireCollectors(t, OnCPU)
+	dir := t.TempDir()
+	named, _ := ehtest.Build(t, dir)
+	lib := ehtest.BuildPlugin(t, dir)
+	cmd := ehtest.Start(t, named, "dlopen", lib)
+	pid := cmd.Process.Pid
+	s := startSession(t, Options{Collectors: []Collector{OnCPU}, PIDs: []int{pid}, NativeUnwind: true, Frequency: 499})
+	read(t, s) // described, without the library
+	if err := cmd.Process.Signal(syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	start := testproc.OnCPU(pid)
+	deadline := time.Now().Add(60 * time.Second)
+	for testproc.OnCPU(pid)-start < time.Second && time.Now().Before(deadline) { // about 500 samples
+		time.Sleep(20 * time.Millisecond)
+	}
+	w := read(t, s)
+	checkProfile(t, w.OnCPU)
+	var inLib, full int64
+	var cut string
+	for _, smp := range w.OnCPU.Sample {
+		if len(smp.NumLabel["pid"]) != 1 || smp.NumLabel["pid"][0] != int64(pid) {
+			continue
+		}
+		var names []string
+		for _, l := range smp.Location {
+			for _, ln := range l.Line {
+				names = append(names, ln.Function.Name)
+			}
+		}
+		chain := strings.Join(names, " ")
+		if !strings.Contains(chain, "plugin_") {
+			continue
+		}
+		inLib += smp.Value[0]
+		if strings.Contains(chain, "plugin_spin dlopened main") && strings.HasSuffix(chain, "_start") {
+			full += smp.Value[0]
+		} else {
+			cut = chain
+		}
+	}
+	t.Logf("%d of %d samples in the library reach main and _start (one that does not: %q); counters: walks %d, cut %d",
+		full, inLib, cut, w.Counters["oncpu.native_walks"], w.Counters["oncpu.native_cut"])
+	if inLib < 100 {
+		t.Fatalf("%d samples in the library", inLib)
+	}
+	if full*100 < 90*inLib {
+		t.Errorf("%d of %d samples in the library reach main and _start, want 90%%", full, inLib)
 	}
 }
 

@@ -46,19 +46,21 @@ type unwindwalkEhwState struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	unwindwalkMapNatstacks0    = "natstacks0"
-	unwindwalkMapNatstacks1    = "natstacks1"
-	unwindwalkMapNatstacks2    = "natstacks2"
-	unwindwalkMapTargetCgroups = "target_cgroups"
-	unwindwalkMapTargetPids    = "target_pids"
-	unwindwalkMapUnwindProcs   = "unwind_procs"
-	unwindwalkMapUnwindScratch = "unwind_scratch"
-	unwindwalkMapUnwindTables  = "unwind_tables"
-	unwindwalkMapUnwindWalks   = "unwind_walks"
-	unwindwalkProgUnwindWalk   = "unwind_walk"
-	unwindwalkVarFilterCgroups = "filter_cgroups"
-	unwindwalkVarFilterPids    = "filter_pids"
-	unwindwalkVarTargetTgid    = "target_tgid"
+	unwindwalkMapNatstacks0     = "natstacks0"
+	unwindwalkMapNatstacks1     = "natstacks1"
+	unwindwalkMapNatstacks2     = "natstacks2"
+	unwindwalkMapTargetCgroups  = "target_cgroups"
+	unwindwalkMapTargetPids     = "target_pids"
+	unwindwalkMapUnwindMissLast = "unwind_miss_last"
+	unwindwalkMapUnwindMisses   = "unwind_misses"
+	unwindwalkMapUnwindProcs    = "unwind_procs"
+	unwindwalkMapUnwindScratch  = "unwind_scratch"
+	unwindwalkMapUnwindTables   = "unwind_tables"
+	unwindwalkMapUnwindWalks    = "unwind_walks"
+	unwindwalkProgUnwindWalk    = "unwind_walk"
+	unwindwalkVarFilterCgroups  = "filter_cgroups"
+	unwindwalkVarFilterPids     = "filter_pids"
+	unwindwalkVarTargetTgid     = "target_tgid"
 )
 
 // loadUnwindwalk returns the embedded CollectionSpec for unwindwalk.
@@ -110,15 +112,17 @@ type unwindwalkProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type unwindwalkMapSpecs struct {
-	Natstacks0    *ebpf.MapSpec `ebpf:"natstacks0"`
-	Natstacks1    *ebpf.MapSpec `ebpf:"natstacks1"`
-	Natstacks2    *ebpf.MapSpec `ebpf:"natstacks2"`
-	TargetCgroups *ebpf.MapSpec `ebpf:"target_cgroups"`
-	TargetPids    *ebpf.MapSpec `ebpf:"target_pids"`
-	UnwindProcs   *ebpf.MapSpec `ebpf:"unwind_procs"`
-	UnwindScratch *ebpf.MapSpec `ebpf:"unwind_scratch"`
-	UnwindTables  *ebpf.MapSpec `ebpf:"unwind_tables"`
-	UnwindWalks   *ebpf.MapSpec `ebpf:"unwind_walks"`
+	Natstacks0     *ebpf.MapSpec `ebpf:"natstacks0"`
+	Natstacks1     *ebpf.MapSpec `ebpf:"natstacks1"`
+	Natstacks2     *ebpf.MapSpec `ebpf:"natstacks2"`
+	TargetCgroups  *ebpf.MapSpec `ebpf:"target_cgroups"`
+	TargetPids     *ebpf.MapSpec `ebpf:"target_pids"`
+	UnwindMissLast *ebpf.MapSpec `ebpf:"unwind_miss_last"`
+	UnwindMisses   *ebpf.MapSpec `ebpf:"unwind_misses"`
+	UnwindProcs    *ebpf.MapSpec `ebpf:"unwind_procs"`
+	UnwindScratch  *ebpf.MapSpec `ebpf:"unwind_scratch"`
+	UnwindTables   *ebpf.MapSpec `ebpf:"unwind_tables"`
+	UnwindWalks    *ebpf.MapSpec `ebpf:"unwind_walks"`
 }
 
 // unwindwalkVariableSpecs contains global variables before they are loaded into the kernel.
@@ -150,15 +154,17 @@ func (o *unwindwalkObjects) Close() error {
 //
 // It can be passed to loadUnwindwalkObjects or ebpf.CollectionSpec.LoadAndAssign.
 type unwindwalkMaps struct {
-	Natstacks0    *ebpf.Map `ebpf:"natstacks0"`
-	Natstacks1    *ebpf.Map `ebpf:"natstacks1"`
-	Natstacks2    *ebpf.Map `ebpf:"natstacks2"`
-	TargetCgroups *ebpf.Map `ebpf:"target_cgroups"`
-	TargetPids    *ebpf.Map `ebpf:"target_pids"`
-	UnwindProcs   *ebpf.Map `ebpf:"unwind_procs"`
-	UnwindScratch *ebpf.Map `ebpf:"unwind_scratch"`
-	UnwindTables  *ebpf.Map `ebpf:"unwind_tables"`
-	UnwindWalks   *ebpf.Map `ebpf:"unwind_walks"`
+	Natstacks0     *ebpf.Map `ebpf:"natstacks0"`
+	Natstacks1     *ebpf.Map `ebpf:"natstacks1"`
+	Natstacks2     *ebpf.Map `ebpf:"natstacks2"`
+	TargetCgroups  *ebpf.Map `ebpf:"target_cgroups"`
+	TargetPids     *ebpf.Map `ebpf:"target_pids"`
+	UnwindMissLast *ebpf.Map `ebpf:"unwind_miss_last"`
+	UnwindMisses   *ebpf.Map `ebpf:"unwind_misses"`
+	UnwindProcs    *ebpf.Map `ebpf:"unwind_procs"`
+	UnwindScratch  *ebpf.Map `ebpf:"unwind_scratch"`
+	UnwindTables   *ebpf.Map `ebpf:"unwind_tables"`
+	UnwindWalks    *ebpf.Map `ebpf:"unwind_walks"`
 }
 
 func (m *unwindwalkMaps) Close() error {
@@ -168,6 +174,8 @@ func (m *unwindwalkMaps) Close() error {
 		m.Natstacks2,
 		m.TargetCgroups,
 		m.TargetPids,
+		m.UnwindMissLast,
+		m.UnwindMisses,
 		m.UnwindProcs,
 		m.UnwindScratch,
 		m.UnwindTables,

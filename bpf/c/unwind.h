@@ -106,6 +106,48 @@ struct {
 	__type(value, struct ehw_proc);
 } unwind_procs SEC(".maps");
 
+/*
+ * Walks cut because their pc is in none of the mappings their process was
+ * described with (UNWIND_CUT_NO_OBJECT): code mapped since user space
+ * looked (a library loaded by dlopen, the loader's own just after exec,
+ * fresh JIT code). Each sends the process's tgid and the pc to user
+ * space, which describes the process again, that pc's object first; at
+ * most one a process every UNWIND_MISS_GAP_NS, so that code that stays
+ * undescribed costs little.
+ */
+#define UNWIND_MISS_GAP_NS 50000000ULL
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} unwind_misses SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, UNWIND_MAX_PROCS);
+	__type(key, __u32);
+	__type(value, __u64);
+} unwind_miss_last SEC(".maps");
+
+/* A miss: the process, and the pc its walk found in no mapping. */
+struct unwind_miss {
+	__u32 tgid;
+	__u32 _pad;
+	__u64 pc;
+};
+
+static __always_inline void unwind_report_miss(__u32 tgid, __u64 pc)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u64 *last = bpf_map_lookup_elem(&unwind_miss_last, &tgid);
+	struct unwind_miss miss = {.tgid = tgid, .pc = pc};
+
+	if (last && now - *last < UNWIND_MISS_GAP_NS)
+		return;
+	bpf_map_update_elem(&unwind_miss_last, &tgid, &now, BPF_ANY);
+	bpf_ringbuf_output(&unwind_misses, &miss, sizeof(miss), 0);
+}
+
 /* A walk's state and result: too big for the BPF stack. */
 struct ehw_state {
 	__u64 pc, sp, bp;
@@ -371,6 +413,8 @@ static __always_inline struct ehw_state *unwind_user(__u32 tgid)
 	st->bp_known = 1;
 	st->fp_before = 0;
 	bpf_loop(UNWIND_MAX_FRAMES + 1, unwind_step, NULL, 0);
+	if (st->cut == UNWIND_CUT_NO_OBJECT)
+		unwind_report_miss(tgid, st->pc);
 	return st;
 }
 

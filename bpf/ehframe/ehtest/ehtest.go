@@ -44,6 +44,22 @@ func Build(t testing.TB, dir string) (named, stripped string) {
 	return named, stripped
 }
 
+// BuildPlugin compiles testdata/plugin.c into dir as the shared library
+// "frames dlopen" loads, built as distribution code is. It skips the test
+// without gcc.
+func BuildPlugin(t testing.TB, dir string) string {
+	t.Helper()
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("gcc not installed: no library to load")
+	}
+	out := filepath.Join(dir, "plugin.so")
+	src := filepath.Join(filepath.Dir(Source()), "plugin.c")
+	if b, err := exec.Command("gcc", "-O2", "-fomit-frame-pointer", "-shared", "-fPIC", "-o", out, src).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, b)
+	}
+	return out
+}
+
 // Start runs path with args until it prints "ready", and kills it when the
 // test ends.
 func Start(t testing.TB, path string, args ...string) *exec.Cmd {

@@ -9,8 +9,11 @@
 // the signal's handler -> blocker, which says "ready" and waits in
 // pause(), inside libc, for the test to walk its stack. "frames spin",
 // "sleep" and "fault" (below) are the eBPF walker's; "frames jit" maps
-// anonymous executable memory, as a JIT does, and waits.
+// anonymous executable memory, as a JIT does, and waits; "frames dlopen
+// LIB" waits for SIGUSR2, then loads LIB (plugin.c) and spins in it: code
+// mapped after the walker was told the process's mappings.
 #include <alloca.h>
+#include <dlfcn.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,7 +144,31 @@ __attribute__((noinline)) static long work_outer(enum mode m, int n) {
 	return r + block[9];
 }
 
+static volatile sig_atomic_t told;
+
+static void tell(int sig) {
+	(void)sig;
+	told = 1;
+}
+
+__attribute__((noinline)) static long dlopened(const char *lib) {
+	void *h = dlopen(lib, RTLD_NOW);
+	if (!h)
+		abort();
+	long (*spin)(long) = (long (*)(long))dlsym(h, "plugin_spin");
+	if (!spin)
+		abort();
+	return spin(64) + sink;
+}
+
 int main(int argc, char **argv) {
+	if (argc > 2 && strcmp(argv[1], "dlopen") == 0) {
+		signal(SIGUSR2, tell);
+		write(1, "ready\n", 6);
+		while (!told)
+			usleep(1000);
+		return (int)dlopened(argv[2]);
+	}
 	if (argc > 1 && strcmp(argv[1], "jit") == 0) {
 		// Anonymous executable memory, as a JIT's code is, then a wait.
 		if (mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == MAP_FAILED)
