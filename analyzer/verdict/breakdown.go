@@ -145,14 +145,14 @@ func CategoryName(category string) string {
 // BreakdownOf splits the target's thread time from the observation's eBPF
 // on-CPU and off-CPU profiles.
 func BreakdownOf(o *observation.Observation) Breakdown {
-	return breakdownOf(o, parkingOf(o))
+	return breakdownOf(o, parkingOf(o), callSitesOf(o))
 }
 
-// breakdownOf is BreakdownOf with the processes' futex parking measured
-// already (Judge measures it once for the breakdown and the priorities).
-func breakdownOf(o *observation.Observation, pk parking) Breakdown {
+// breakdownOf is BreakdownOf with the processes' futex parking and the
+// system calls' sites measured already (Judge measures them once for the
+// breakdown and the priorities).
+func breakdownOf(o *observation.Observation, pk parking, sites callSites) Breakdown {
 	b := Breakdown{Seconds: map[string]float64{}, ByClass: map[Class]float64{}}
-	sites := callSitesOf(o)
 	for _, p := range o.Profiles {
 		if p.Source != observation.SourceEBPF {
 			continue

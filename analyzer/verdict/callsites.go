@@ -75,17 +75,29 @@ func callSitesOf(o *observation.Observation) callSites {
 		default:
 			continue
 		}
+		// Samples of one stack (many threads', many windows') name the
+		// same call: classify each stack once.
+		calls := map[uint64]callShare{}
 		for _, s := range p.Profile.Sample {
-			fns := frames(s)
-			op := syscallOf(fns)
-			if op == "" || op == pageFault || !has(fns, syscallEntry...) {
+			if !inSyscall(s) {
 				continue
 			}
 			pc, stack, ok := cs.userKeys(s)
 			if !ok {
 				continue
 			}
-			into.add(pc, stack, callShare{op: op, class: onCPUClass(OnCPUSyscall, fns)}, nanos(s, idx))
+			whole := locationsHash(cs.seed, s)
+			call, seen := calls[whole]
+			if !seen {
+				fns := frames(s)
+				if op := syscallOf(fns); op != "" && op != pageFault {
+					call = callShare{op: op, class: onCPUClass(OnCPUSyscall, fns)}
+				}
+				calls[whole] = call
+			}
+			if call.op != "" {
+				into.add(pc, stack, call, nanos(s, idx))
+			}
 		}
 	}
 	return cs
@@ -103,6 +115,48 @@ func (st *sites) add(pc pcKey, stack uint64, k callShare, v float64) {
 	}
 	st.byStack[stack][k] += v
 	st.byPC[pc][k] += v
+}
+
+// inSyscall tells a sample taken in the kernel's system call entry (its
+// kernel frames hold entry_SYSCALL_64 or do_syscall_64): the test that
+// leaves out most samples before their frames are gathered.
+func inSyscall(s *profile.Sample) bool {
+	for _, l := range s.Location {
+		if !IsKernel(l) {
+			return false // kernel frames come first
+		}
+		for _, ln := range l.Line {
+			if ln.Function != nil && has([]string{ln.Function.Name}, syscallEntry...) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// locationsHash is a hash of a sample's locations, by identity.
+func locationsHash(seed maphash.Seed, s *profile.Sample) uint64 {
+	var h maphash.Hash
+	h.SetSeed(seed)
+	for _, l := range s.Location {
+		maphash.WriteComparable(&h, l)
+	}
+	return h.Sum64()
+}
+
+// innermostUser is a sample's innermost user address.
+func innermostUser(s *profile.Sample) (pcKey, bool) {
+	for _, l := range s.Location {
+		if IsKernel(l) {
+			continue
+		}
+		file := ""
+		if l.Mapping != nil {
+			file = l.Mapping.File
+		}
+		return pcKey{file, l.Address}, true
+	}
+	return pcKey{}, false
 }
 
 // userKeys are the keys of a sample's user stack: its innermost address
@@ -152,13 +206,13 @@ func (cs callSites) of(s *profile.Sample, category string, fns []string) []callS
 // when none was seen from the whole stack, from its innermost address),
 // by their time on a CPU, else by their time waiting; nil when none was.
 func (cs callSites) at(s *profile.Sample) []callShare {
-	if cs.on.byPC == nil && cs.off.byPC == nil {
+	// Most samples are at no call's return address: tell them by it
+	// before hashing their whole stack.
+	pc, ok := innermostUser(s)
+	if !ok || cs.on.byPC[pc] == nil && cs.off.byPC[pc] == nil {
 		return nil
 	}
-	pc, stack, ok := cs.userKeys(s)
-	if !ok {
-		return nil
-	}
+	_, stack, _ := cs.userKeys(s)
 	var calls map[callShare]float64
 	for _, m := range []map[callShare]float64{cs.on.byStack[stack], cs.on.byPC[pc], cs.off.byStack[stack], cs.off.byPC[pc]} {
 		if calls = m; calls != nil {
@@ -194,8 +248,8 @@ func (cs callSites) at(s *profile.Sample) []callShare {
 // has no function of the C library's to name it.
 func (cs callSites) lockHandoff(s *profile.Sample, fns []string, pk parking) float64 {
 	var share float64
-	if syscallOf(fns) != "" {
-		if onCPUClass(OnCPUSyscall, fns) == ClassContention && hasExact([]string{syscallOf(fns)}, futexCalls...) {
+	if op := syscallOf(fns); op != "" {
+		if hasExact([]string{op}, futexCalls...) && onCPUClass(OnCPUSyscall, fns) == ClassContention {
 			share = 1
 		}
 	} else {

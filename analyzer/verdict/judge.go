@@ -36,8 +36,8 @@ func Judge(o *observation.Observation, th Thresholds) *Verdict {
 		return v
 	}
 
-	pk := parkingOf(o)
-	v.Breakdown = breakdownOf(o, pk)
+	pk, sites := parkingOf(o), callSitesOf(o)
+	v.Breakdown = breakdownOf(o, pk, sites)
 	if v.Breakdown.Source == "" {
 		v.Breakdown = procBreakdown(o, window, th)
 	}
@@ -56,7 +56,7 @@ func Judge(o *observation.Observation, th Thresholds) *Verdict {
 	v.USE = useTable(o, th)
 	v.Latency = latencies(o)
 	v.Findings = leakFindings(o, th)
-	v.Priorities = priorities(o, v, pk, inferred.pollPeers, window, th)
+	v.Priorities = priorities(o, v, pk, sites, inferred.pollPeers, window, th)
 	v.Missing = gaps(o, v.Breakdown, isGo(o))
 	v.Summary = summary(v)
 	return v

@@ -30,7 +30,7 @@ const (
 // priorities ranks what to optimize first, by the thread time per second
 // each item would save if it cost nothing. pollPeers says the network load
 // was inferred from an event loop's waits in epoll or poll (inference).
-func priorities(o *observation.Observation, v *Verdict, pk parking, pollPeers bool, window float64, th Thresholds) []Priority {
+func priorities(o *observation.Observation, v *Verdict, pk parking, sites callSites, pollPeers bool, window float64, th Thresholds) []Priority {
 	var busy float64
 	for _, c := range Classes {
 		busy += v.Load[c]
@@ -53,16 +53,16 @@ func priorities(o *observation.Observation, v *Verdict, pk parking, pollPeers bo
 				}
 			}
 		}
-		var sites callSites // only eBPF's stacks have kernel frames that name the calls
-		if cpuSource == observation.SourceEBPF {
-			sites = callSitesOf(o)
+		cpuSites := sites
+		if cpuSource != observation.SourceEBPF {
+			cpuSites = callSites{} // only eBPF's samples are taken at a call's boundary by its interrupts
 		}
-		for _, p := range cpuItems(cpu, sites, cpuSource, scale, window) {
+		for _, p := range cpuItems(cpu, cpuSites, cpuSource, scale, window) {
 			add(p)
 		}
 	}
 	if off := ebpfProfile(o, observation.KindOffCPU); off != nil {
-		for _, p := range waitItems(off, callSitesOf(o), pk, window) {
+		for _, p := range waitItems(off, sites, pk, window) {
 			add(p)
 		}
 	}
