@@ -56,6 +56,8 @@ type Session struct {
 	exited    []uint32        // watched processes gone since the last Read
 	lifecycle *ringbuf.Reader
 	misses    *ringbuf.Reader // unwind_misses: processes whose walks met code they were not described with
+	missMu    sync.Mutex
+	missed    map[uint32]*missBackoff // by tgid, until its exec or exit
 	done      chan struct{}
 	// lifecycleDone is waited for by Close, so that no goroutine of the
 	// session outlives it. The delayed looks at a process (afterLook) run
@@ -141,6 +143,7 @@ func Start(opts Options) (*Session, error) {
 		shared:  map[string]*ebpf.Map{},
 		base:    map[string]uint64{},
 		watched: map[uint32]bool{},
+		missed:  map[uint32]*missBackoff{},
 		parked:  map[stackRef][]uint64{},
 		taken:   map[stackRef][]uint64{},
 		sym:     symbolize.New(symbolize.Options{ProcFS: opts.ProcFS, MaxObjectBytes: symbolCacheBytes}),
@@ -330,6 +333,7 @@ func (s *Session) followLifecycle() {
 		tgid := binary.NativeEndian.Uint32(rec.RawSample[0:4])
 		switch binary.NativeEndian.Uint32(rec.RawSample[4:8]) {
 		case 0: // exec: a new image, whose mappings replace the old ones
+			s.forgetMisses(tgid)
 			s.rewatch(tgid)
 			// The exec tracepoint fires before the dynamic loader maps
 			// the shared libraries; look again once it has.
@@ -343,6 +347,7 @@ func (s *Session) followLifecycle() {
 			// Its mappings go from the walker at once: a process that
 			// reuses the pid must not be walked through them.
 			s.removeUnwind(tgid)
+			s.forgetMisses(tgid)
 		case 2: // fork: a child that may never exec (a pre-forked worker)
 			s.watchAfter(tgid, loaderDelay)
 		}
@@ -359,11 +364,6 @@ func (s *Session) followLifecycle() {
 // but a walk cut in code whose table could not be built is not) costs a
 // look a minute at most.
 func (s *Session) followMisses() {
-	type backoff struct {
-		next time.Time
-		gap  time.Duration
-	}
-	procs := map[uint32]*backoff{}
 	for {
 		rec, err := s.misses.Read()
 		if err != nil {
@@ -375,28 +375,48 @@ func (s *Session) followMisses() {
 		tgid := binary.NativeEndian.Uint32(rec.RawSample[0:4])
 		pc := binary.NativeEndian.Uint64(rec.RawSample[8:16])
 		now := time.Now()
-		b := procs[tgid]
+		s.missMu.Lock()
+		b := s.missed[tgid]
 		if b == nil {
-			if len(procs) >= maxWatched {
-				for pid, old := range procs { // forget those whose wait is over
+			if len(s.missed) >= maxWatched {
+				for pid, old := range s.missed { // forget those whose wait is over
 					if now.After(old.next) {
-						delete(procs, pid)
+						delete(s.missed, pid)
 					}
 				}
 			}
-			b = &backoff{gap: missGap}
-			procs[tgid] = b
+			b = &missBackoff{gap: missGap}
+			s.missed[tgid] = b
 		}
-		if now.Before(b.next) {
+		wait := now.Before(b.next)
+		s.missMu.Unlock()
+		if wait {
 			continue
 		}
-		if s.redescribe(tgid, pc) {
+		found := s.redescribe(tgid, pc)
+		s.missMu.Lock()
+		if found {
 			b.gap = missGap
 		} else {
 			b.gap = min(2*b.gap, maxMissGap)
 		}
 		b.next = now.Add(b.gap)
+		s.missMu.Unlock()
 	}
+}
+
+// missBackoff is when a process may be looked at again for its misses.
+type missBackoff struct {
+	next time.Time
+	gap  time.Duration
+}
+
+// forgetMisses drops a process's backoff at its exec or exit: a new
+// image, or a pid reused, starts afresh.
+func (s *Session) forgetMisses(tgid uint32) {
+	s.missMu.Lock()
+	delete(s.missed, tgid)
+	s.missMu.Unlock()
 }
 
 // missGap and maxMissGap bound the time between two looks at a process
@@ -404,17 +424,22 @@ func (s *Session) followMisses() {
 const missGap, maxMissGap = 50 * time.Millisecond, time.Minute
 
 // redescribe describes a process to the walker again, the object that
-// holds pc (where a walk was cut) first, and has the symbolizer take a
-// fresh snapshot of its mappings; it says whether the walker's
-// description changed.
+// holds pc (where a walk was cut) first, and says whether pc is now in a
+// mapping it was described with; then, since the symbolizer will meet
+// the new code's frames, has it take a fresh snapshot of the mappings.
 func (s *Session) redescribe(tgid uint32, pc uint64) bool {
+	select {
+	case <-s.done:
+		return false // closing: Close waits for this goroutine
+	default:
+	}
 	s.unwindMu.Lock()
-	before := s.unwind.described[tgid]
-	s.unwind.addProcessAt(int(tgid), pc)
-	changed := s.unwind.described[tgid] != before
+	_, _, found, _ := s.unwind.addProcessAt(int(tgid), pc)
 	s.unwindMu.Unlock()
-	s.rewatch(tgid)
-	return changed
+	if found {
+		s.sym.Watch(int(tgid)) // gone meanwhile: its frames are counted unknown
+	}
+	return found
 }
 
 // watch has the symbolizer snapshot a process's mappings once. A process

@@ -41,10 +41,6 @@ type unwinder struct {
 	// program maps the same files, so each is opened once, not at each.
 	files map[fileID]fileFacts
 	opens int // files opened for their headers, for the tests
-	// described is a hash of each process's description as last put (or
-	// 0 when it was dropped), so that a look can tell whether anything
-	// changed (Session.redescribe).
-	described map[uint32]uint64
 }
 
 // fileID is a mapped file's identity, as /proc/PID/maps gives it; the
@@ -88,7 +84,7 @@ const unwindFPGaps = 0x80000000
 
 func newUnwinder(tables, procs *ebpf.Map, maxBytes int64) *unwinder {
 	return &unwinder{tables: tables, procs: procs, maxBytes: maxBytes, objects: map[string]*unwindObject{}, lru: list.New(), next: 1,
-		files: map[fileID]fileFacts{}, described: map[uint32]uint64{}}
+		files: map[fileID]fileFacts{}}
 }
 
 // object returns the table of the object open as ef (key: its build ID or
@@ -175,19 +171,23 @@ func (u *unwinder) loadTable(t *ehframe.Table) (uint32, error) {
 // returns how many mappings it gave the walker (0: the process is left to
 // the kernel's frame-pointer walk), and how many were past the walker's
 // UNWIND_MAX_MAPPINGS (then it gives none).
-func (u *unwinder) addProcess(pid int) (mapped, left int, err error) { return u.addProcessAt(pid, 0) }
+func (u *unwinder) addProcess(pid int) (mapped, left int, err error) {
+	mapped, left, _, err = u.addProcessAt(pid, 0)
+	return mapped, left, err
+}
 
 // addProcessAt is addProcess for a process whose walk was cut at pc, in
-// code it was not described with (unwind_misses); pc 0 for none. The
+// code it was not described with (unwind_misses; pc 0 for none), and
+// says whether pc is in a mapping it is now described with. The
 // objects not met before are compiled one at a time, the one holding pc
 // first, and the process is described again after each with the tables
 // at hand: its threads are walked meanwhile, and a program that maps
 // thirty libraries took 100 ms to have them all compiled on an idle
 // machine (sysbench), several times that beside its own busy threads.
-func (u *unwinder) addProcessAt(pid int, pc uint64) (mapped, left int, err error) {
+func (u *unwinder) addProcessAt(pid int, pc uint64) (mapped, left int, found bool, err error) {
 	maps, err := symbolize.ReadExecMappings(fmt.Sprintf("/proc/%d/maps", pid))
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, false, err
 	}
 	order := maps
 	if i := slices.IndexFunc(maps, func(mm symbolize.ExecMapping) bool { return pc >= mm.Start && pc < mm.End }); i > 0 {
@@ -203,10 +203,16 @@ func (u *unwinder) addProcessAt(pid int, pc uint64) (mapped, left int, err error
 			u.fileTable(pid, mm)
 		}
 		if _, _, err := u.describe(pid, maps, false); err != nil {
-			return 0, 0, err
+			return 0, 0, false, err
 		}
 	}
-	return u.describe(pid, maps, true)
+	if mapped, left, err = u.describe(pid, maps, true); err != nil || mapped == 0 {
+		return mapped, left, false, err
+	}
+	found = slices.ContainsFunc(maps, func(mm symbolize.ExecMapping) bool {
+		return pc >= mm.Start && pc < mm.End && mm.Path != "[vsyscall]" && u.met(mm)
+	})
+	return mapped, left, found, nil
 }
 
 // describe puts pid's description: its mappings maps with the tables of
@@ -262,38 +268,16 @@ func (u *unwinder) describe(pid int, maps []symbolize.ExecMapping, final bool) (
 	}
 	if left > 0 || tabled == 0 {
 		u.procs.Delete(uint32(pid))
-		u.described[uint32(pid)] = 0
 		return 0, left, nil
 	}
 	if err := u.procs.Put(uint32(pid), &proc); err != nil {
 		return 0, 0, fmt.Errorf("unwind_procs: %w", err)
 	}
-	u.described[uint32(pid)] = hashProc(&proc)
 	return int(proc.N), left, nil
 }
 
 // removeProcess forgets an exited process.
-func (u *unwinder) removeProcess(tgid uint32) {
-	u.procs.Delete(tgid)
-	delete(u.described, tgid)
-}
-
-// hashProc is a process description's FNV-1a hash (never 0).
-func hashProc(p *unwindwalkEhwProc) uint64 {
-	h := uint64(14695981039346656037)
-	mix := func(v uint64) {
-		for i := 0; i < 8; i++ {
-			h = (h ^ (v >> (8 * i) & 0xff)) * 1099511628211
-		}
-	}
-	for _, m := range p.M[:p.N] {
-		mix(m.Start)
-		mix(m.End)
-		mix(m.Bias)
-		mix(uint64(m.Table)<<32 | uint64(m.Len))
-	}
-	return max(h, 1)
-}
+func (u *unwinder) removeProcess(tgid uint32) { u.procs.Delete(tgid) }
 
 // fileTable is the table of the object mapped at mm (compiled and loaded
 // when not seen before): its load bias, table id and entry count, with

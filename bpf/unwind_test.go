@@ -429,9 +429,9 @@ func TestNativeUnwindCollectors(t *testing.T) {
 
 // TestUnwindMissRedescribes: a library a process loads after the walker
 // was told its mappings (dlopen, past the looks that follow an exec) is
-// walked once a walk cut in it has had the session look at the process
-// again (unwind_misses), not left cut: at least 90% of the samples in it
-// reach main and _start. The subject is watched by PID, so no exec starts
+// described to it once a walk cut in it has had the session look at the
+// process again (unwind_misses), not left cut: then at least 95% of the
+// samples in it reach main and _start. The subject is watched by PID, so no exec starts
 // the looks that would otherwise find the library in time.
 func TestUnwindMissRedescribes(t *testing.T) {
 	requireCollectors(t, OnCPU)
@@ -445,8 +445,18 @@ func TestUnwindMissRedescribes(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGUSR2); err != nil {
 		t.Fatal(err)
 	}
-	start := testproc.OnCPU(pid)
+	// Wait, however long a busy machine takes, for the library to be
+	// mapped and the walker to be told of it (only a walk cut in it
+	// tells the session); then measure.
 	deadline := time.Now().Add(60 * time.Second)
+	for !describedWith(t, s, pid, lib) {
+		if time.Now().After(deadline) {
+			t.Fatal("the process was not described again with the library it loaded within 60 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	read(t, s)
+	start := testproc.OnCPU(pid)
 	for testproc.OnCPU(pid)-start < time.Second && time.Now().Before(deadline) { // about 500 samples
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -480,9 +490,35 @@ func TestUnwindMissRedescribes(t *testing.T) {
 	if inLib < 100 {
 		t.Fatalf("%d samples in the library", inLib)
 	}
-	if full*100 < 90*inLib {
-		t.Errorf("%d of %d samples in the library reach main and _start, want 90%%", full, inLib)
+	if full*100 < 95*inLib {
+		t.Errorf("%d of %d samples in the library reach main and _start, want 95%%", full, inLib)
 	}
+}
+
+// describedWith tells whether the walker has pid's mapping of path.
+func describedWith(t *testing.T, s *Session, pid int, path string) bool {
+	var lib ehtest.Mapping
+	for _, m := range ehtest.ReadMappings(t, pid) {
+		if m.Path == path {
+			lib = m
+		}
+	}
+	if lib.Path == "" {
+		return false // not loaded yet
+	}
+	var proc unwindwalkEhwProc
+	s.unwindMu.Lock()
+	err := s.unwind.procs.Lookup(uint32(pid), &proc)
+	s.unwindMu.Unlock()
+	if err != nil {
+		return false
+	}
+	for _, m := range proc.M[:proc.N] {
+		if m.Start == lib.Start && m.Table != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // countChains sums value (a sample type's index) over pid's samples of p,

@@ -5,6 +5,7 @@
 package verdict
 
 import (
+	"hash/maphash"
 	"sort"
 	"strings"
 	"time"
@@ -160,24 +161,31 @@ func breakdownOf(o *observation.Observation, pk parking, sites callSites) Breakd
 		switch p.Kind {
 		case observation.KindCPU:
 			idx := sampleIndex(p.Profile, "cpu")
+			stacks := newStackMemo[onCPUStack]()
 			for _, s := range p.Profile.Sample {
-				cat, v, fns := classifyOnCPU(s), nanos(s, idx), frames(s)
-				if calls := sites.of(s, cat, fns); calls != nil {
+				// By process too: where a call was made is a process's.
+				st := stacks.of(s, samplePID(s), func(fns []string) onCPUStack {
+					cat := classifyOnCPU(s)
+					return onCPUStack{cat: cat, class: onCPUClass(cat, fns), calls: sites.of(s, cat, fns)}
+				})
+				v := nanos(s, idx)
+				if st.calls != nil {
 					// At a call's boundary: the call's time.
 					b.Seconds[OnCPUSyscall] += v
-					for _, c := range calls {
+					for _, c := range st.calls {
 						b.ByClass[c.class] += v * c.share
 					}
 					continue
 				}
-				b.Seconds[cat] += v
-				b.ByClass[onCPUClass(cat, fns)] += v
+				b.Seconds[st.cat] += v
+				b.ByClass[st.class] += v
 			}
 			b.Source = BreakdownEBPF
 		case observation.KindOffCPU:
 			idx := sampleIndex(p.Profile, "off_cpu")
+			stacks := newStackMemo[[]string]()
 			for _, s := range p.Profile.Sample {
-				fns := frames(s)
+				fns := stacks.of(s, 0, func(fns []string) []string { return fns })
 				cat, v := classifyWait(sampleState(s), fns), nanos(s, idx)
 				if cat == WaitLock {
 					// Futex waits nobody could be holding a lock for
@@ -201,6 +209,38 @@ func breakdownOf(o *observation.Observation, pk parking, sites callSites) Breakd
 		}
 	}
 	return b
+}
+
+// onCPUStack is what an on-CPU stack says: its category, its class and,
+// at a system call's boundary, the calls it is charged to.
+type onCPUStack struct {
+	cat   string
+	class Class
+	calls []callShare
+}
+
+// stackMemo keeps what is worked out from a stack's frames once per
+// stack: a profile's samples of many threads and windows share their
+// locations, and classifying by prefix lists is most of a verdict's time.
+type stackMemo[T any] struct {
+	seed maphash.Seed
+	m    map[uint64]T
+}
+
+func newStackMemo[T any]() stackMemo[T] {
+	return stackMemo[T]{seed: maphash.MakeSeed(), m: map[uint64]T{}}
+}
+
+// of is work(frames(s)), worked out at the first sample of s's stack
+// and salt.
+func (sm stackMemo[T]) of(s *profile.Sample, salt int64, work func(fns []string) T) T {
+	k := locationsHash(sm.seed, s, salt)
+	v, ok := sm.m[k]
+	if !ok {
+		v = work(frames(s))
+		sm.m[k] = v
+	}
+	return v
 }
 
 func nanos(s *profile.Sample, idx int) float64 {

@@ -18,11 +18,12 @@ import (
 // instruction after the call returns, or in the entry and exit code
 // (do_syscall_64, exit_to_user_mode_loop) after the call's own frame is
 // gone. A call made often enough (a futex storm, a loop of small writes)
-// leaves much of its time there: stress-ng's futex stressor left 35% of
-// its CPU samples at the instruction after its `syscall`, which a stack
-// cannot tell from user code. The call is told by where it was made:
-// the user stack of the samples taken inside it, at the same return
-// address, which names it (__x64_sys_futex).
+// leaves much of its time there: stress-ng's futex stressor left 14% of
+// its CPU samples at the instruction after its `syscall` returns, which a
+// stack cannot tell from user code, and a third in the exit path. The
+// call is told by where it was made: the user stack of the samples taken
+// inside it, at the same return address, which names it
+// (__x64_sys_futex).
 
 // callShare is a part of a sample charged to the system call op, counted
 // towards class as a sample inside the call would be (onCPUClass).
@@ -34,26 +35,28 @@ type callShare struct {
 
 // callSites are an observation's system calls by where they were made:
 // the time of the eBPF samples inside a named call, by op and class,
-// keyed by their whole user stack and by its innermost address alone
-// (for the samples whose walk of the user stack stopped sooner or went
-// further). The on-CPU samples say what a call's time on a CPU went to;
-// a call seen only waiting (a read that blocked) is told by the off-CPU
-// ones. Addresses are keyed by their object's path, not its pprof
-// mapping, so that one profile's samples find another's.
+// keyed by their process and whole user stack, and by their process and
+// innermost user address alone (for the samples whose walk of the user
+// stack stopped sooner or went further). The on-CPU samples say what a
+// call's time on a CPU went to; a call seen only waiting (a read that
+// blocked) is told by the off-CPU ones. Addresses are keyed by their
+// object's path, not their pprof mapping, so that one profile's samples
+// find another's.
 type callSites struct {
 	seed    maphash.Seed
 	on, off sites
 }
 
-// sites are calls by their user stack's hash and innermost address
-// (callShare.share unused in the keys).
+// sites are the calls made from each place, as shares of their time,
+// in (op, class) order.
 type sites struct {
-	byStack map[uint64]map[callShare]float64
-	byPC    map[pcKey]map[callShare]float64
+	byStack map[uint64][]callShare
+	byPC    map[pcKey][]callShare
 }
 
-// pcKey is a user address in its object.
+// pcKey is a user address in its object, in a process.
 type pcKey struct {
+	pid  int64
 	file string
 	addr uint64
 }
@@ -75,6 +78,7 @@ func callSitesOf(o *observation.Observation) callSites {
 		default:
 			continue
 		}
+		byStack, byPC := map[uint64]map[callShare]float64{}, map[pcKey]map[callShare]float64{}
 		// Samples of one stack (many threads', many windows') name the
 		// same call: classify each stack once.
 		calls := map[uint64]callShare{}
@@ -86,7 +90,7 @@ func callSitesOf(o *observation.Observation) callSites {
 			if !ok {
 				continue
 			}
-			whole := locationsHash(cs.seed, s)
+			whole := locationsHash(cs.seed, s, 0)
 			call, seen := calls[whole]
 			if !seen {
 				fns := frames(s)
@@ -95,26 +99,47 @@ func callSitesOf(o *observation.Observation) callSites {
 				}
 				calls[whole] = call
 			}
-			if call.op != "" {
-				into.add(pc, stack, call, nanos(s, idx))
+			if call.op == "" {
+				continue
 			}
+			v := nanos(s, idx)
+			addCall(byStack, stack, call, v)
+			addCall(byPC, pc, call, v)
 		}
+		into.byStack, into.byPC = shares(byStack), shares(byPC)
 	}
 	return cs
 }
 
-func (st *sites) add(pc pcKey, stack uint64, k callShare, v float64) {
-	if st.byStack == nil {
-		st.byStack, st.byPC = map[uint64]map[callShare]float64{}, map[pcKey]map[callShare]float64{}
+func addCall[K comparable](m map[K]map[callShare]float64, key K, call callShare, v float64) {
+	if m[key] == nil {
+		m[key] = map[callShare]float64{}
 	}
-	if st.byStack[stack] == nil {
-		st.byStack[stack] = map[callShare]float64{}
+	m[key][call] += v
+}
+
+// shares turns each place's time by call into shares of it, in (op,
+// class) order, so that sums over them come out the same every run.
+func shares[K comparable](m map[K]map[callShare]float64) map[K][]callShare {
+	out := make(map[K][]callShare, len(m))
+	for key, calls := range m {
+		list := make([]callShare, 0, len(calls))
+		for c, v := range calls {
+			list = append(list, callShare{op: c.op, class: c.class, share: v})
+		}
+		slices.SortFunc(list, func(a, b callShare) int {
+			return cmp.Or(cmp.Compare(a.op, b.op), cmp.Compare(a.class, b.class))
+		})
+		var total float64
+		for _, c := range list {
+			total += c.share
+		}
+		for i := range list {
+			list[i].share /= total
+		}
+		out[key] = list
 	}
-	if st.byPC[pc] == nil {
-		st.byPC[pc] = map[callShare]float64{}
-	}
-	st.byStack[stack][k] += v
-	st.byPC[pc][k] += v
+	return out
 }
 
 // inSyscall tells a sample taken in the kernel's system call entry (its
@@ -134,61 +159,61 @@ func inSyscall(s *profile.Sample) bool {
 	return false
 }
 
-// locationsHash is a hash of a sample's locations, by identity.
-func locationsHash(seed maphash.Seed, s *profile.Sample) uint64 {
+// locationsHash is a hash of a sample's locations, by identity, and salt.
+func locationsHash(seed maphash.Seed, s *profile.Sample, salt int64) uint64 {
 	var h maphash.Hash
 	h.SetSeed(seed)
+	maphash.WriteComparable(&h, salt)
 	for _, l := range s.Location {
 		maphash.WriteComparable(&h, l)
 	}
 	return h.Sum64()
 }
 
-// innermostUser is a sample's innermost user address.
+// innermostUser is a sample's innermost user address, in its process;
+// ok is false for a stack without user frames, or whose innermost one is
+// in no mapping (the one [unknown] frame of a process never seen alive:
+// every such process's would be one place).
 func innermostUser(s *profile.Sample) (pcKey, bool) {
 	for _, l := range s.Location {
 		if IsKernel(l) {
 			continue
 		}
-		file := ""
-		if l.Mapping != nil {
-			file = l.Mapping.File
+		if l.Mapping == nil {
+			return pcKey{}, false
 		}
-		return pcKey{file, l.Address}, true
+		return pcKey{samplePID(s), l.Mapping.File, l.Address}, true
 	}
 	return pcKey{}, false
 }
 
 // userKeys are the keys of a sample's user stack: its innermost address
-// and a hash of all of them; ok is false for a stack with no user frame.
+// and a hash of all of them, in its process; ok as innermostUser's.
 func (cs callSites) userKeys(s *profile.Sample) (pc pcKey, stack uint64, ok bool) {
+	if pc, ok = innermostUser(s); !ok {
+		return pcKey{}, 0, false
+	}
 	var h maphash.Hash
 	h.SetSeed(cs.seed)
+	maphash.WriteComparable(&h, pc.pid)
 	for _, l := range s.Location {
 		if IsKernel(l) {
 			continue
 		}
-		file := ""
+		maphash.WriteComparable(&h, l.Address)
 		if l.Mapping != nil {
-			file = l.Mapping.File
+			h.WriteString(l.Mapping.File)
 		}
-		if !ok {
-			pc, ok = pcKey{file, l.Address}, true
-		}
-		var b [8]byte
-		for i := range b {
-			b[i] = byte(l.Address >> (8 * i))
-		}
-		h.Write(b[:])
-		h.WriteString(file)
 	}
-	return pc, h.Sum64(), ok
+	return pc, h.Sum64(), true
 }
 
 // of is how an on-CPU sample at a call's boundary is charged: as the
 // calls made from where it is (at). It is nil for a sample inside a
-// named call, in a page fault, in Go's collector or an allocator
-// (decided by their frames), or at an address no call returned to.
+// named call, in a page fault, in Go's collector or an allocator, one
+// whose kernel frames say what they served (reclaim on the way out, a
+// softirq's network receive, a file's release, a kernel lock: that
+// work's, whatever the call), or at an address no call returned to.
 func (cs callSites) of(s *profile.Sample, category string, fns []string) []callShare {
 	switch category {
 	case OnCPUUser, OnCPUKernel:
@@ -199,12 +224,15 @@ func (cs callSites) of(s *profile.Sample, category string, fns []string) []callS
 	default:
 		return nil
 	}
+	if len(s.Location) > 0 && IsKernel(s.Location[0]) && onCPUClass(category, fns) != ClassCPU {
+		return nil
+	}
 	return cs.at(s)
 }
 
-// at is the shares of the calls made from a sample's user stack (or,
-// when none was seen from the whole stack, from its innermost address),
-// by their time on a CPU, else by their time waiting; nil when none was.
+// at is the shares of the calls made from a sample's place, by their
+// time: from its whole user stack, on a CPU, else waiting; else from its
+// innermost address, the same way. Nil when none was.
 func (cs callSites) at(s *profile.Sample) []callShare {
 	// Most samples are at no call's return address: tell them by it
 	// before hashing their whole stack.
@@ -213,39 +241,23 @@ func (cs callSites) at(s *profile.Sample) []callShare {
 		return nil
 	}
 	_, stack, _ := cs.userKeys(s)
-	var calls map[callShare]float64
-	for _, m := range []map[callShare]float64{cs.on.byStack[stack], cs.on.byPC[pc], cs.off.byStack[stack], cs.off.byPC[pc]} {
-		if calls = m; calls != nil {
-			break
+	for _, calls := range [][]callShare{cs.on.byStack[stack], cs.off.byStack[stack], cs.on.byPC[pc], cs.off.byPC[pc]} {
+		if calls != nil {
+			return calls
 		}
 	}
-	if calls == nil {
-		return nil
-	}
-	var total float64
-	for _, v := range calls {
-		total += v
-	}
-	out := make([]callShare, 0, len(calls))
-	for k, v := range calls {
-		out = append(out, callShare{op: k.op, class: k.class, share: v / total})
-	}
-	// Map order is random; sums over the shares must come out the same
-	// every run.
-	slices.SortFunc(out, func(a, b callShare) int {
-		return cmp.Or(cmp.Compare(a.op, b.op), cmp.Compare(a.class, b.class))
-	})
-	return out
+	return nil
 }
 
 // lockHandoff is the part of a wait for a CPU (an off-CPU sample
 // classified WaitRunQueue) that a lock's hand-off caused, beyond the
 // lock code's own (waitClassOf): a thread preempted in a futex call
 // outside the Go runtime, or on its way out of one (the waker of a
-// futex, preempted by the thread it woke, is the commonest), whose
-// futex waits can be contention (parking). A lock of the program's own
-// on a futex (Rust's std, a hand-rolled one called through syscall(2))
-// has no function of the C library's to name it.
+// futex, preempted by the thread it woke, is the commonest), in the part
+// of its futex waits that can be contention (parking.handoffShare). A
+// lock of the program's own on a futex (Rust's std, a hand-rolled one
+// called through syscall(2)) has no function of the C library's to name
+// it.
 func (cs callSites) lockHandoff(s *profile.Sample, fns []string, pk parking) float64 {
 	var share float64
 	if op := syscallOf(fns); op != "" {
@@ -262,5 +274,5 @@ func (cs callSites) lockHandoff(s *profile.Sample, fns []string, pk parking) flo
 	if share == 0 {
 		return 0
 	}
-	return share * pk.lockShare(s, fns)
+	return share * pk.handoffShare(s)
 }

@@ -83,6 +83,21 @@ func TestCallSites(t *testing.T) {
 		s.Label = map[string][]string{"state": {"R"}}
 		off.Sample = append(off.Sample, s)
 	}
+	// The worker also waits on the lock, while others work: its futex
+	// waits can be contention, and so its hand-offs (handoffShare).
+	lockWait := at(ret, worker, append([]string{"k:__schedule", "k:schedule", "k:futex_do_wait", "k:__futex_wait", "k:futex_wait",
+		"k:do_futex", "k:__x64_sys_futex"}, append(entry, "worker", "main")...)...)
+	lockWait.Value = []int64{int64(time.Second)}
+	lockWait.Label = map[string][]string{"state": {"S"}}
+	off.Sample = append(off.Sample, lockWait)
+	// Threads: the worker's samples are thread 11's, the rest 12's.
+	for _, s := range append(slices.Clone(p.Sample), off.Sample...) {
+		tid := int64(12)
+		if slices.Contains([]*profile.Sample{inFutex, returned, exiting, next, own, tick, fault, handoff, ticked, lockWait}, s) {
+			tid = 11
+		}
+		s.NumLabel = map[string][]int64{"pid": {7}, "tid": {tid}}
+	}
 
 	o := &observation.Observation{Profiles: []observation.Profile{
 		{Kind: observation.KindCPU, Source: observation.SourceEBPF, Profile: p},
@@ -132,8 +147,8 @@ func TestCallSites(t *testing.T) {
 	// of the cut one, the hand-off's wait; network: the write, the
 	// interrupt, 0.25 of the cut (and the read's, below); cpu: the next instruction, own code,
 	// the tick, and the waits after the write and the tick.
-	if got := b.ByClass[ClassContention]; math.Abs(got-6.75) > 1e-9 {
-		t.Errorf("contention %.2f s, want 6.75 (%v)", got, b.ByClass)
+	if got := b.ByClass[ClassContention]; math.Abs(got-7.75) > 1e-9 {
+		t.Errorf("contention %.2f s, want 7.75: and the worker's lock wait (%v)", got, b.ByClass)
 	}
 	if got := b.ByClass[ClassCPU]; math.Abs(got-5) > 1e-9 {
 		t.Errorf("cpu %.2f s, want 5 (%v)", got, b.ByClass)
@@ -144,14 +159,17 @@ func TestCallSites(t *testing.T) {
 	if got := b.Seconds[OnCPUUser]; math.Abs(got-2) > 1e-9 {
 		t.Errorf("user code %.2f s, want 2: the next instruction and own code (%v)", got, b.Seconds)
 	}
-	var lock float64
+	var lock, stub float64
 	for _, it := range cpuItems(p, sites, observation.SourceEBPF, 1, 1) {
 		if it.Name == "worker" && it.Class == ClassContention {
 			lock = it.Saving
 		}
-		if it.Kind == PriorityFunction && it.Name == "syscall" && it.Saving != 1 {
-			t.Errorf("priority %q saves %.2f s/s, want 1: the next instruction's; the rest is its calls'", it.Name, it.Saving)
+		if it.Kind == PriorityFunction && it.Name == "syscall" {
+			stub = it.Saving
 		}
+	}
+	if stub != 1 {
+		t.Errorf("the stub's own code saves %.2f s/s, want 1: the next instruction's; the rest is its calls'", stub)
 	}
 	if math.Abs(lock-5) > 1e-9 {
 		t.Errorf("the worker's lock saves %.2f s/s, want 5 (the futex's 3, the returned and the exiting samples)", lock)
@@ -160,7 +178,35 @@ func TestCallSites(t *testing.T) {
 	for _, it := range waitItems(off, sites, parkingOf(o), 1) {
 		waited = append(waited, fmt.Sprintf("%s %s %.2f", it.Class, it.Name, it.Saving))
 	}
-	if want := []string{"network recvfrom from reader 1.00", "contention worker 1.00"}; !slices.Equal(waited, want) {
+	if want := []string{"network recvfrom from reader 1.00", "contention worker 1.00", "contention worker 1.00"}; !slices.Equal(waited, want) {
 		t.Errorf("wait items %q, want %q", waited, want)
+	}
+}
+
+// TestHandoffShare: a wait for a CPU at a futex hand-off is a lock's in
+// the part of its thread's futex waits that can be contention; a thread
+// that never waited on a futex (a producer waking a pool's idle workers)
+// takes its process's part, none when the process only parked.
+func TestHandoffShare(t *testing.T) {
+	sample := func(pid, tid int64) *profile.Sample {
+		return &profile.Sample{NumLabel: map[string][]int64{"pid": {pid}, "tid": {tid}}}
+	}
+	pk := parking{
+		{pid: 1, tid: 2}: 0, {pid: 1, tid: wholeProcess}: 0, // a pool: its workers only park
+		{pid: 5, tid: 6}: 0.5, {pid: 5, tid: 7}: 1, {pid: 5, tid: wholeProcess}: 0.8,
+		{pid: 9}: goProcess,
+	}
+	for _, c := range []struct {
+		pid, tid int64
+		want     float64
+	}{
+		{1, 2, 0}, {1, 3, 0}, // a parked worker; the producer waking it
+		{5, 6, 0.5}, {5, 7, 1}, {5, 8, 0.8}, // its own share; the process's
+		{9, 0, 0}, {9, 4, 0}, // a Go process's mark is no share
+		{11, 1, 0}, // a process without futex waits
+	} {
+		if got := pk.handoffShare(sample(c.pid, c.tid)); got != c.want {
+			t.Errorf("pid %d tid %d: %v, want %v", c.pid, c.tid, got, c.want)
+		}
 	}
 }

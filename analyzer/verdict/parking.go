@@ -40,6 +40,10 @@ type thread struct{ pid, tid int64 }
 // goProcess marks a Go process in parking.
 const goProcess = -1
 
+// wholeProcess is the tid under which parking holds a process's
+// contended share of all its threads' futex waits.
+const wholeProcess = -2
+
 // parkingOf measures every thread of o's eBPF profiles.
 func parkingOf(o *observation.Observation) parking {
 	type counts struct{ lock, activity float64 }
@@ -91,8 +95,24 @@ func parkingOf(o *observation.Observation) parking {
 		}
 	}
 	out := parking{}
+	type sums struct{ contended, lock float64 }
+	procs := map[int64]*sums{}
 	for t, c := range threads {
-		out[t] = contendedShare(c.lock, c.activity, perPID[t.pid])
+		if c.lock <= 0 {
+			continue // never waited on a futex: see handoffShare
+		}
+		share := contendedShare(c.lock, c.activity, perPID[t.pid])
+		out[t] = share
+		p := procs[t.pid]
+		if p == nil {
+			p = &sums{}
+			procs[t.pid] = p
+		}
+		p.contended += share * c.lock
+		p.lock += c.lock
+	}
+	for pid, p := range procs {
+		out[thread{pid: pid, tid: wholeProcess}] = p.contended / p.lock
 	}
 	for pid := range goPIDs {
 		out[thread{pid: pid}] = goProcess
@@ -153,4 +173,23 @@ func sampleState(s *profile.Sample) string {
 		return v[0]
 	}
 	return ""
+}
+
+// handoffShare is the part of a thread's futex hand-offs (a wait for a
+// CPU in or leaving a futex call: callSites.lockHandoff) that can be a
+// lock's: its own futex waits' contended share; for a thread that never
+// waited on one (the producer that wakes a pool's workers), its
+// process's, which is none when the process's futex waits were all idle
+// parking or there were none.
+func (pk parking) handoffShare(s *profile.Sample) float64 {
+	pid := samplePID(s)
+	t := thread{pid: pid}
+	if v := s.NumLabel["tid"]; len(v) == 1 {
+		t.tid = v[0]
+	}
+	share, ok := pk[t]
+	if !ok {
+		share = pk[thread{pid: pid, tid: wholeProcess}]
+	}
+	return max(0, share) // not goProcess's mark
 }

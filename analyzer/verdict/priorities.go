@@ -166,14 +166,14 @@ func cpuItems(p *profile.Profile, sites callSites, source observation.ProfileSou
 	var gc float64
 	// kernelWork is kernel work on the target's behalf, or a lock's
 	// handoff: by the code that asked for it.
-	kernelWork := func(s *profile.Sample, secs float64, class Class, op string) {
+	kernelWork := func(s *profile.Sample, fns []string, secs float64, class Class, op string) {
 		c := callerOutside(s, "")
 		name := siteName(class, op, "kernel work", c)
 		remedy := RemedyBatching
 		switch {
 		case class == ClassContention:
 			remedy = RemedyLockScope
-		case class == ClassMemory && mappingWork(op, frames(s)):
+		case class == ClassMemory && mappingWork(op, fns):
 			remedy = RemedyMappings
 		case class == ClassMemory:
 			remedy = RemedyMemoryShort
@@ -187,7 +187,7 @@ func cpuItems(p *profile.Profile, sites callSites, source observation.ProfileSou
 		if calls := sites.of(s, cat, fns); calls != nil {
 			// At a call's boundary: the call's time (callSites).
 			for _, c := range calls {
-				kernelWork(s, secs*c.share, c.class, c.op)
+				kernelWork(s, fns, secs*c.share, c.class, c.op)
 			}
 			continue
 		}
@@ -224,7 +224,7 @@ func cpuItems(p *profile.Profile, sites callSites, source observation.ProfileSou
 			if op == "" && cat == OnCPUUser {
 				op = cSyscallStub(leafUserFunction(s)) // a memory call's stub (onCPUClass)
 			}
-			kernelWork(s, secs, class, op)
+			kernelWork(s, fns, secs, class, op)
 		}
 	}
 	signal := "eBPF on-CPU"

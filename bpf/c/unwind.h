@@ -413,8 +413,8 @@ static __always_inline struct ehw_state *unwind_user(__u32 tgid)
 	st->bp_known = 1;
 	st->fp_before = 0;
 	bpf_loop(UNWIND_MAX_FRAMES + 1, unwind_step, NULL, 0);
-	if (st->cut == UNWIND_CUT_NO_OBJECT)
-		unwind_report_miss(tgid, st->pc);
+	if (st->cut == UNWIND_CUT_NO_OBJECT) /* the pc looked up: a return address's call */
+		unwind_report_miss(tgid, st->exact ? st->pc : st->pc - 1);
 	return st;
 }
 

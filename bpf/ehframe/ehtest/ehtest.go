@@ -35,7 +35,8 @@ func Build(t testing.TB, dir string) (named, stripped string) {
 		}
 	}
 	named, stripped = filepath.Join(dir, "frames"), filepath.Join(dir, "frames-stripped")
-	if b, err := exec.Command("gcc", "-O2", "-fomit-frame-pointer", "-o", named, Source()).CombinedOutput(); err != nil {
+	// -ldl: dlopen is in libc itself only since glibc 2.34.
+	if b, err := exec.Command("gcc", "-O2", "-fomit-frame-pointer", "-o", named, Source(), "-ldl").CombinedOutput(); err != nil {
 		t.Fatalf("gcc: %v\n%s", err, b)
 	}
 	if b, err := exec.Command("strip", "-o", stripped, named).CombinedOutput(); err != nil {
