@@ -146,13 +146,14 @@ func CategoryName(category string) string {
 // BreakdownOf splits the target's thread time from the observation's eBPF
 // on-CPU and off-CPU profiles.
 func BreakdownOf(o *observation.Observation) Breakdown {
-	return breakdownOf(o, parkingOf(o), callSitesOf(o))
+	cl := newClassifier()
+	return breakdownOf(o, parkingOf(o), callSitesOf(o, cl), cl)
 }
 
 // breakdownOf is BreakdownOf with the processes' futex parking and the
-// system calls' sites measured already (Judge measures them once for the
-// breakdown and the priorities).
-func breakdownOf(o *observation.Observation, pk parking, sites callSites) Breakdown {
+// system calls' sites measured already, and the stacks classified by cl
+// (Judge does each once for the breakdown and the priorities).
+func breakdownOf(o *observation.Observation, pk parking, sites callSites, cl *classifier) Breakdown {
 	b := Breakdown{Seconds: map[string]float64{}, ByClass: map[Class]float64{}}
 	for _, p := range o.Profiles {
 		if p.Source != observation.SourceEBPF {
@@ -161,18 +162,13 @@ func breakdownOf(o *observation.Observation, pk parking, sites callSites) Breakd
 		switch p.Kind {
 		case observation.KindCPU:
 			idx := sampleIndex(p.Profile, "cpu")
-			stacks := newStackMemo[onCPUStack]()
 			for _, s := range p.Profile.Sample {
-				// By process too: where a call was made is a process's.
-				st := stacks.of(s, samplePID(s), func(fns []string) onCPUStack {
-					cat := classifyOnCPU(s)
-					return onCPUStack{cat: cat, class: onCPUClass(cat, fns), calls: sites.of(s, cat, fns)}
-				})
+				st := cl.of(s)
 				v := nanos(s, idx)
-				if st.calls != nil {
+				if calls := sites.of(s, st); calls != nil {
 					// At a call's boundary: the call's time.
 					b.Seconds[OnCPUSyscall] += v
-					for _, c := range st.calls {
+					for _, c := range calls {
 						b.ByClass[c.class] += v * c.share
 					}
 					continue
@@ -183,9 +179,9 @@ func breakdownOf(o *observation.Observation, pk parking, sites callSites) Breakd
 			b.Source = BreakdownEBPF
 		case observation.KindOffCPU:
 			idx := sampleIndex(p.Profile, "off_cpu")
-			stacks := newStackMemo[[]string]()
 			for _, s := range p.Profile.Sample {
-				fns := stacks.of(s, 0, func(fns []string) []string { return fns })
+				sc := cl.ofWait(s)
+				fns := sc.fns
 				cat, v := classifyWait(sampleState(s), fns), nanos(s, idx)
 				if cat == WaitLock {
 					// Futex waits nobody could be holding a lock for
@@ -198,7 +194,7 @@ func breakdownOf(o *observation.Observation, pk parking, sites callSites) Breakd
 				b.Seconds[cat] += v
 				class := waitClassOf(cat, fns)
 				if cat == WaitRunQueue && class == ClassCPU {
-					if lock := sites.lockHandoff(s, fns, pk); lock > 0 {
+					if lock := sites.lockHandoff(s, sc, pk); lock > 0 {
 						b.ByClass[ClassContention] += lock * v
 						v *= 1 - lock
 					}
@@ -211,36 +207,55 @@ func breakdownOf(o *observation.Observation, pk parking, sites callSites) Breakd
 	return b
 }
 
-// onCPUStack is what an on-CPU stack says: its category, its class and,
-// at a system call's boundary, the calls it is charged to.
-type onCPUStack struct {
+// stackClass is what an on-CPU stack's frames say: its category, its
+// class, the system call it is in ("" for none) and the frames.
+type stackClass struct {
+	fns   []string
 	cat   string
 	class Class
-	calls []callShare
+	op    string
 }
 
-// stackMemo keeps what is worked out from a stack's frames once per
-// stack: a profile's samples of many threads and windows share their
+// classifier works out what each stack says once per verdict: a
+// profile's samples of many threads, windows and processes share their
 // locations, and classifying by prefix lists is most of a verdict's time.
-type stackMemo[T any] struct {
-	seed maphash.Seed
-	m    map[uint64]T
+type classifier struct {
+	seed        maphash.Seed
+	onCPU, wait map[uint64]stackClass
 }
 
-func newStackMemo[T any]() stackMemo[T] {
-	return stackMemo[T]{seed: maphash.MakeSeed(), m: map[uint64]T{}}
+func newClassifier() *classifier {
+	return &classifier{seed: maphash.MakeSeed(), onCPU: map[uint64]stackClass{}, wait: map[uint64]stackClass{}}
 }
 
-// of is work(frames(s)), worked out at the first sample of s's stack
-// and salt.
-func (sm stackMemo[T]) of(s *profile.Sample, salt int64, work func(fns []string) T) T {
-	k := locationsHash(sm.seed, s, salt)
-	v, ok := sm.m[k]
+// of is what an on-CPU sample's stack says.
+func (c *classifier) of(s *profile.Sample) stackClass {
+	k := locationsHash(c.seed, s)
+	sc, ok := c.onCPU[k]
 	if !ok {
-		v = work(frames(s))
-		sm.m[k] = v
+		fns := frames(s)
+		sc = stackClass{fns: fns, cat: classifyOnCPU(s), op: syscallOf(fns)}
+		sc.class = onCPUClass(sc.cat, fns)
+		c.onCPU[k] = sc
 	}
-	return v
+	return sc
+}
+
+// ofWait is what an off-CPU sample's stack says: its frames, the system
+// call it waits in, and the class the call's time on a CPU counts
+// towards (the category is the thread state's, not the stack's).
+func (c *classifier) ofWait(s *profile.Sample) stackClass {
+	k := locationsHash(c.seed, s)
+	sc, ok := c.wait[k]
+	if !ok {
+		fns := frames(s)
+		sc = stackClass{fns: fns, op: syscallOf(fns)}
+		if sc.op != "" {
+			sc.class = onCPUClass(OnCPUSyscall, fns)
+		}
+		c.wait[k] = sc
+	}
+	return sc
 }
 
 func nanos(s *profile.Sample, idx int) float64 {

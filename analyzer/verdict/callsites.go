@@ -61,8 +61,9 @@ type pcKey struct {
 	addr uint64
 }
 
-// callSitesOf gathers the named calls of o's eBPF profiles.
-func callSitesOf(o *observation.Observation) callSites {
+// callSitesOf gathers the named calls of o's eBPF profiles, classifying
+// the on-CPU stacks with cl.
+func callSitesOf(o *observation.Observation, cl *classifier) callSites {
 	cs := callSites{seed: maphash.MakeSeed()}
 	for _, p := range o.Profiles {
 		if p.Source != observation.SourceEBPF || p.Profile == nil {
@@ -79,9 +80,6 @@ func callSitesOf(o *observation.Observation) callSites {
 			continue
 		}
 		byStack, byPC := map[uint64]map[callShare]float64{}, map[pcKey]map[callShare]float64{}
-		// Samples of one stack (many threads', many windows') name the
-		// same call: classify each stack once.
-		calls := map[uint64]callShare{}
 		for _, s := range p.Profile.Sample {
 			if !inSyscall(s) {
 				continue
@@ -90,16 +88,15 @@ func callSitesOf(o *observation.Observation) callSites {
 			if !ok {
 				continue
 			}
-			whole := locationsHash(cs.seed, s, 0)
-			call, seen := calls[whole]
-			if !seen {
-				fns := frames(s)
-				if op := syscallOf(fns); op != "" && op != pageFault {
-					call = callShare{op: op, class: onCPUClass(OnCPUSyscall, fns)}
+			var call callShare
+			if p.Kind == observation.KindCPU {
+				if sc := cl.of(s); sc.cat == OnCPUSyscall {
+					call = callShare{op: sc.op, class: sc.class}
 				}
-				calls[whole] = call
+			} else if sc := cl.ofWait(s); sc.op != "" {
+				call = callShare{op: sc.op, class: sc.class}
 			}
-			if call.op == "" {
+			if call.op == "" || call.op == pageFault {
 				continue
 			}
 			v := nanos(s, idx)
@@ -151,7 +148,13 @@ func inSyscall(s *profile.Sample) bool {
 			return false // kernel frames come first
 		}
 		for _, ln := range l.Line {
-			if ln.Function != nil && has([]string{ln.Function.Name}, syscallEntry...) {
+			if ln.Function == nil {
+				continue
+			}
+			// syscallEntry's names, compared whole: this runs for every
+			// kernel frame of every sample.
+			switch ln.Function.Name {
+			case "do_syscall_64", "entry_SYSCALL_64", "entry_SYSCALL_64_after_hwframe":
 				return true
 			}
 		}
@@ -159,11 +162,10 @@ func inSyscall(s *profile.Sample) bool {
 	return false
 }
 
-// locationsHash is a hash of a sample's locations, by identity, and salt.
-func locationsHash(seed maphash.Seed, s *profile.Sample, salt int64) uint64 {
+// locationsHash is a hash of a sample's locations, by identity.
+func locationsHash(seed maphash.Seed, s *profile.Sample) uint64 {
 	var h maphash.Hash
 	h.SetSeed(seed)
-	maphash.WriteComparable(&h, salt)
 	for _, l := range s.Location {
 		maphash.WriteComparable(&h, l)
 	}
@@ -214,17 +216,17 @@ func (cs callSites) userKeys(s *profile.Sample) (pc pcKey, stack uint64, ok bool
 // whose kernel frames say what they served (reclaim on the way out, a
 // softirq's network receive, a file's release, a kernel lock: that
 // work's, whatever the call), or at an address no call returned to.
-func (cs callSites) of(s *profile.Sample, category string, fns []string) []callShare {
-	switch category {
+func (cs callSites) of(s *profile.Sample, sc stackClass) []callShare {
+	switch sc.cat {
 	case OnCPUUser, OnCPUKernel:
 	case OnCPUSyscall:
-		if syscallOf(fns) != "" {
+		if sc.op != "" {
 			return nil
 		}
 	default:
 		return nil
 	}
-	if len(s.Location) > 0 && IsKernel(s.Location[0]) && onCPUClass(category, fns) != ClassCPU {
+	if len(s.Location) > 0 && IsKernel(s.Location[0]) && sc.class != ClassCPU {
 		return nil
 	}
 	return cs.at(s)
@@ -258,10 +260,10 @@ func (cs callSites) at(s *profile.Sample) []callShare {
 // lock of the program's own on a futex (Rust's std, a hand-rolled one
 // called through syscall(2)) has no function of the C library's to name
 // it.
-func (cs callSites) lockHandoff(s *profile.Sample, fns []string, pk parking) float64 {
+func (cs callSites) lockHandoff(s *profile.Sample, sc stackClass, pk parking) float64 {
 	var share float64
-	if op := syscallOf(fns); op != "" {
-		if hasExact([]string{op}, futexCalls...) && onCPUClass(OnCPUSyscall, fns) == ClassContention {
+	if sc.op != "" {
+		if hasExact([]string{sc.op}, futexCalls...) && sc.class == ClassContention {
 			share = 1
 		}
 	} else {

@@ -103,7 +103,8 @@ func TestCallSites(t *testing.T) {
 		{Kind: observation.KindCPU, Source: observation.SourceEBPF, Profile: p},
 		{Kind: observation.KindOffCPU, Source: observation.SourceEBPF, Profile: off},
 	}}
-	sites := callSitesOf(o)
+	cl := newClassifier()
+	sites := callSitesOf(o, cl)
 
 	for _, c := range []struct {
 		name string
@@ -123,7 +124,7 @@ func TestCallSites(t *testing.T) {
 		{"returned from a read seen only blocked", received, map[Class]float64{ClassNetwork: 1}},
 	} {
 		got := map[Class]float64{}
-		calls := sites.of(c.s, classifyOnCPU(c.s), frames(c.s))
+		calls := sites.of(c.s, cl.of(c.s))
 		for _, k := range calls {
 			got[k.class] += k.share
 		}
@@ -160,7 +161,7 @@ func TestCallSites(t *testing.T) {
 		t.Errorf("user code %.2f s, want 2: the next instruction and own code (%v)", got, b.Seconds)
 	}
 	var lock, stub float64
-	for _, it := range cpuItems(p, sites, observation.SourceEBPF, 1, 1) {
+	for _, it := range cpuItems(p, sites, cl, observation.SourceEBPF, 1, 1) {
 		if it.Name == "worker" && it.Class == ClassContention {
 			lock = it.Saving
 		}
@@ -175,7 +176,7 @@ func TestCallSites(t *testing.T) {
 		t.Errorf("the worker's lock saves %.2f s/s, want 5 (the futex's 3, the returned and the exiting samples)", lock)
 	}
 	var waited []string
-	for _, it := range waitItems(off, sites, parkingOf(o), 1) {
+	for _, it := range waitItems(off, sites, cl, parkingOf(o), 1) {
 		waited = append(waited, fmt.Sprintf("%s %s %.2f", it.Class, it.Name, it.Saving))
 	}
 	if want := []string{"network recvfrom from reader 1.00", "contention worker 1.00", "contention worker 1.00"}; !slices.Equal(waited, want) {

@@ -36,8 +36,9 @@ func Judge(o *observation.Observation, th Thresholds) *Verdict {
 		return v
 	}
 
-	pk, sites := parkingOf(o), callSitesOf(o)
-	v.Breakdown = breakdownOf(o, pk, sites)
+	cl := newClassifier()
+	pk, sites := parkingOf(o), callSitesOf(o, cl)
+	v.Breakdown = breakdownOf(o, pk, sites, cl)
 	if v.Breakdown.Source == "" {
 		v.Breakdown = procBreakdown(o, window, th)
 	}
@@ -56,7 +57,7 @@ func Judge(o *observation.Observation, th Thresholds) *Verdict {
 	v.USE = useTable(o, th)
 	v.Latency = latencies(o)
 	v.Findings = leakFindings(o, th)
-	v.Priorities = priorities(o, v, pk, sites, inferred.pollPeers, window, th)
+	v.Priorities = priorities(o, v, pk, sites, cl, inferred.pollPeers, window, th)
 	v.Missing = gaps(o, v.Breakdown, isGo(o))
 	v.Summary = summary(v)
 	return v

@@ -30,7 +30,7 @@ const (
 // priorities ranks what to optimize first, by the thread time per second
 // each item would save if it cost nothing. pollPeers says the network load
 // was inferred from an event loop's waits in epoll or poll (inference).
-func priorities(o *observation.Observation, v *Verdict, pk parking, sites callSites, pollPeers bool, window float64, th Thresholds) []Priority {
+func priorities(o *observation.Observation, v *Verdict, pk parking, sites callSites, cl *classifier, pollPeers bool, window float64, th Thresholds) []Priority {
 	var busy float64
 	for _, c := range Classes {
 		busy += v.Load[c]
@@ -57,12 +57,12 @@ func priorities(o *observation.Observation, v *Verdict, pk parking, sites callSi
 		if cpuSource != observation.SourceEBPF {
 			cpuSites = callSites{} // only eBPF's samples are taken at a call's boundary by its interrupts
 		}
-		for _, p := range cpuItems(cpu, cpuSites, cpuSource, scale, window) {
+		for _, p := range cpuItems(cpu, cpuSites, cl, cpuSource, scale, window) {
 			add(p)
 		}
 	}
 	if off := ebpfProfile(o, observation.KindOffCPU); off != nil {
-		for _, p := range waitItems(off, sites, pk, window) {
+		for _, p := range waitItems(off, sites, cl, pk, window) {
 			add(p)
 		}
 	}
@@ -160,7 +160,7 @@ func (t *tally) priorities(window float64, why func(p Priority, seconds float64)
 // cpuItems are the on-CPU costs: functions by their own time for the CPU
 // class, allocation sites and the collector for memory, and the code
 // behind kernel storage, network or lock work.
-func cpuItems(p *profile.Profile, sites callSites, source observation.ProfileSource, scale, window float64) []Priority {
+func cpuItems(p *profile.Profile, sites callSites, cl *classifier, source observation.ProfileSource, scale, window float64) []Priority {
 	idx := sampleIndex(p, "cpu")
 	t := newTally()
 	var gc float64
@@ -182,16 +182,15 @@ func cpuItems(p *profile.Profile, sites callSites, source observation.ProfileSou
 	}
 	for _, s := range p.Sample {
 		secs := nanos(s, idx) * scale
-		cat := classifyOnCPU(s)
-		fns := frames(s)
-		if calls := sites.of(s, cat, fns); calls != nil {
+		sc := cl.of(s)
+		cat, fns, class := sc.cat, sc.fns, sc.class
+		if calls := sites.of(s, sc); calls != nil {
 			// At a call's boundary: the call's time (callSites).
 			for _, c := range calls {
 				kernelWork(s, fns, secs*c.share, c.class, c.op)
 			}
 			continue
 		}
-		class := onCPUClass(cat, fns)
 		switch {
 		case cat == OnCPUGC:
 			gc += secs
@@ -275,16 +274,17 @@ func cpuItems(p *profile.Profile, sites callSites, source observation.ProfileSou
 
 // waitItems are the off-CPU waits that count towards a class, by the
 // operation and the code that waited.
-func waitItems(p *profile.Profile, sites callSites, pk parking, window float64) []Priority {
+func waitItems(p *profile.Profile, sites callSites, cl *classifier, pk parking, window float64) []Priority {
 	idx := sampleIndex(p, "off_cpu")
 	t, runq := newTally(), newTally() // runq: waits for a CPU after a lock handoff
 	for _, s := range p.Sample {
-		fns := frames(s)
+		sc := cl.ofWait(s)
+		fns := sc.fns
 		cat := classifyWait(sampleState(s), fns)
 		class := waitClassOf(cat, fns)
 		v := nanos(s, idx)
 		if cat == WaitRunQueue && class == ClassCPU {
-			class, v = ClassContention, v*sites.lockHandoff(s, fns, pk)
+			class, v = ClassContention, v*sites.lockHandoff(s, sc, pk)
 		}
 		if class == ClassNone || class == ClassCPU || v == 0 {
 			continue
