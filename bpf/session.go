@@ -470,7 +470,7 @@ func (s *Session) removeUnwind(tgid uint32) {
 	}
 	s.unwindMu.Lock()
 	defer s.unwindMu.Unlock()
-	s.unwind.removeProcess(tgid)
+	s.unwind.procs.Delete(tgid)
 }
 
 // addUnwind describes a process's mappings to the .eh_frame walker, when

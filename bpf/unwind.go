@@ -202,6 +202,9 @@ func (u *unwinder) addProcessAt(pid int, pc uint64) (mapped, left int, found boo
 		} else {
 			u.fileTable(pid, mm)
 		}
+		if !u.met(mm) {
+			continue // unreadable: the final description walks it by frame pointers
+		}
 		if _, _, err := u.describe(pid, maps, false); err != nil {
 			return 0, 0, false, err
 		}
@@ -275,9 +278,6 @@ func (u *unwinder) describe(pid int, maps []symbolize.ExecMapping, final bool) (
 	}
 	return int(proc.N), left, nil
 }
-
-// removeProcess forgets an exited process.
-func (u *unwinder) removeProcess(tgid uint32) { u.procs.Delete(tgid) }
 
 // fileTable is the table of the object mapped at mm (compiled and loaded
 // when not seen before): its load bias, table id and entry count, with

@@ -230,30 +230,33 @@ func newClassifier() *classifier {
 
 // of is what an on-CPU sample's stack says.
 func (c *classifier) of(s *profile.Sample) stackClass {
-	k := locationsHash(c.seed, s)
-	sc, ok := c.onCPU[k]
-	if !ok {
-		fns := frames(s)
-		sc = stackClass{fns: fns, cat: classifyOnCPU(s), op: syscallOf(fns)}
+	return c.memo(c.onCPU, s, func(fns []string) stackClass {
+		sc := stackClass{fns: fns, cat: classifyOnCPU(s), op: syscallOf(fns)}
 		sc.class = onCPUClass(sc.cat, fns)
-		c.onCPU[k] = sc
-	}
-	return sc
+		return sc
+	})
 }
 
 // ofWait is what an off-CPU sample's stack says: its frames, the system
 // call it waits in, and the class the call's time on a CPU counts
 // towards (the category is the thread state's, not the stack's).
 func (c *classifier) ofWait(s *profile.Sample) stackClass {
-	k := locationsHash(c.seed, s)
-	sc, ok := c.wait[k]
-	if !ok {
-		fns := frames(s)
-		sc = stackClass{fns: fns, op: syscallOf(fns)}
+	return c.memo(c.wait, s, func(fns []string) stackClass {
+		sc := stackClass{fns: fns, op: syscallOf(fns)}
 		if sc.op != "" {
 			sc.class = onCPUClass(OnCPUSyscall, fns)
 		}
-		c.wait[k] = sc
+		return sc
+	})
+}
+
+// memo is work(frames(s)), worked out at the first sample of s's stack.
+func (c *classifier) memo(m map[uint64]stackClass, s *profile.Sample, work func(fns []string) stackClass) stackClass {
+	k := locationsHash(c.seed, s)
+	sc, ok := m[k]
+	if !ok {
+		sc = work(frames(s))
+		m[k] = sc
 	}
 	return sc
 }

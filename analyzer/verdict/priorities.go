@@ -219,7 +219,7 @@ func cpuItems(p *profile.Profile, sites callSites, cl *classifier, source observ
 			}
 			t.add("fn|"+name, secs, Priority{Class: ClassCPU, Kind: PriorityFunction, Name: name, Remedy: remedy, runtimeWork: rt})
 		default:
-			op := syscallOf(fns)
+			op := sc.op
 			if op == "" && cat == OnCPUUser {
 				op = cSyscallStub(leafUserFunction(s)) // a memory call's stub (onCPUClass)
 			}
