@@ -146,8 +146,9 @@ func CategoryName(category string) string {
 // BreakdownOf splits the target's thread time from the observation's eBPF
 // on-CPU and off-CPU profiles.
 func BreakdownOf(o *observation.Observation) Breakdown {
-	cl := newClassifier()
-	return breakdownOf(o, parkingOf(o), callSitesOf(o, cl), cl)
+	pk := parkingOf(o)
+	cl := newClassifier(pk)
+	return breakdownOf(o, pk, callSitesOf(o, cl), cl)
 }
 
 // breakdownOf is BreakdownOf with the processes' futex parking and the
@@ -192,7 +193,7 @@ func breakdownOf(o *observation.Observation, pk parking, sites callSites, cl *cl
 					v *= share
 				}
 				b.Seconds[cat] += v
-				class := waitClassOf(cat, fns)
+				class := sc.waitClass(cat)
 				if cat == WaitRunQueue && class == ClassCPU {
 					if lock := sites.lockHandoff(s, sc, pk); lock > 0 {
 						b.ByClass[ClassContention] += lock * v
@@ -208,12 +209,24 @@ func breakdownOf(o *observation.Observation, pk parking, sites callSites, cl *cl
 }
 
 // stackClass is what an on-CPU stack's frames say: its category, its
-// class, the system call it is in ("" for none) and the frames.
+// class, the system call it is in ("" for none) and the frames; yield
+// marks a yield of the program's own (programYield).
 type stackClass struct {
 	fns   []string
 	cat   string
 	class Class
 	op    string
+	yield bool
+}
+
+// waitClass is the class a wait of category cat in this stack counts
+// towards: waitClassOf's, but a wait for a CPU that a yield asked for is
+// the yield's (see classifier.yielding).
+func (sc stackClass) waitClass(cat string) Class {
+	if cat == WaitRunQueue && sc.yield {
+		return ClassContention
+	}
+	return waitClassOf(cat, sc.fns)
 }
 
 // classifier works out what each stack says once per verdict: a
@@ -222,32 +235,52 @@ type stackClass struct {
 type classifier struct {
 	seed        maphash.Seed
 	onCPU, wait map[uint64]stackClass
+	pk          parking // how many threads each process has
 }
 
-func newClassifier() *classifier {
-	return &classifier{seed: maphash.MakeSeed(), onCPU: map[uint64]stackClass{}, wait: map[uint64]stackClass{}}
+func newClassifier(pk parking) *classifier {
+	return &classifier{seed: maphash.MakeSeed(), onCPU: map[uint64]stackClass{}, wait: map[uint64]stackClass{}, pk: pk}
 }
 
 // of is what an on-CPU sample's stack says.
 func (c *classifier) of(s *profile.Sample) stackClass {
-	return c.memo(c.onCPU, s, func(fns []string) stackClass {
+	return c.yielding(s, c.memo(c.onCPU, s, func(fns []string) stackClass {
 		sc := stackClass{fns: fns, cat: classifyOnCPU(s), op: syscallOf(fns)}
 		sc.class = onCPUClass(sc.cat, fns)
+		sc.yield = programYield(sc.op, fns) || sc.cat == OnCPUUser && len(fns) > 0 && programYield(cSyscallStub(fns[0]), fns)
 		return sc
-	})
+	}))
 }
 
 // ofWait is what an off-CPU sample's stack says: its frames, the system
 // call it waits in, and the class the call's time on a CPU counts
 // towards (the category is the thread state's, not the stack's).
 func (c *classifier) ofWait(s *profile.Sample) stackClass {
-	return c.memo(c.wait, s, func(fns []string) stackClass {
+	return c.yielding(s, c.memo(c.wait, s, func(fns []string) stackClass {
 		sc := stackClass{fns: fns, op: syscallOf(fns)}
 		if sc.op != "" {
 			sc.class = onCPUClass(OnCPUSyscall, fns)
 		}
+		sc.yield = programYield(sc.op, fns)
 		return sc
-	})
+	}))
+}
+
+// yielding makes a yield of a process of several threads contention: its
+// time on a CPU and the wait for one it asked for are spent waiting on
+// another of the process's threads (yieldCalls). A process of one thread
+// has none of its own to wait on: it yields for its own sake (stress-ng's
+// yield stressor), and its time stays what the frames say.
+func (c *classifier) yielding(s *profile.Sample, sc stackClass) stackClass {
+	if !sc.yield {
+		return sc
+	}
+	if c.pk.threads(samplePID(s)) < 2 {
+		sc.yield = false
+		return sc
+	}
+	sc.class = ClassContention
+	return sc
 }
 
 // memo is work(frames(s)), worked out at the first sample of s's stack.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,7 +104,7 @@ func TestCallSites(t *testing.T) {
 		{Kind: observation.KindCPU, Source: observation.SourceEBPF, Profile: p},
 		{Kind: observation.KindOffCPU, Source: observation.SourceEBPF, Profile: off},
 	}}
-	cl := newClassifier()
+	cl := newClassifier(parkingOf(o))
 	sites := callSitesOf(o, cl)
 
 	for _, c := range []struct {
@@ -208,6 +209,71 @@ func TestHandoffShare(t *testing.T) {
 	} {
 		if got := pk.handoffShare(sample(c.pid, c.tid)); got != c.want {
 			t.Errorf("pid %d tid %d: %v, want %v", c.pid, c.tid, got, c.want)
+		}
+	}
+}
+
+// TestYields: a yield of a process of several threads waits on another of
+// its threads (yieldCalls), so its time on a CPU, in the call or in the C
+// library's stub, and the wait for a CPU it asked for are contention, and
+// the priorities say it was yielding. A process of one thread yields for
+// its own sake, and the Go runtime's yields are its scheduler's: cpu.
+// The stacks are cwork yieldspin's and a Go program's.
+func TestYields(t *testing.T) {
+	call := []string{"k:do_sched_yield", "k:__do_sys_sched_yield", "k:do_syscall_64", "k:entry_SYSCALL_64_after_hwframe"}
+	spinner := []string{"c:__sched_yield", "spin_lock_yielding", "yield_spin", "c:start_thread"}
+	goYield := []string{"runtime.osyield", "runtime.stopm", "runtime.gcstopm", "runtime.findRunnable", "runtime.schedule", "runtime.mcall"}
+	observe := func(pid int64, tids []int64, user []string) *observation.Observation {
+		on := &profile.Profile{SampleType: []*profile.ValueType{{Type: "cpu", Unit: "nanoseconds"}}}
+		off := &profile.Profile{SampleType: []*profile.ValueType{{Type: "off_cpu", Unit: "nanoseconds"}}}
+		for _, tid := range tids {
+			inCall := stack(slices.Concat([]string{"k:pvm_irq_enable", "k:finish_task_switch.isra.0", "k:__schedule", "k:schedule"}, call, user)...)
+			inStub := stack(user...)
+			runnable := stack(slices.Concat([]string{"k:__schedule", "k:schedule"}, call, user)...)
+			runnable.Label = map[string][]string{"state": {"R"}}
+			for _, s := range []*profile.Sample{inCall, inStub, runnable} {
+				s.Value = []int64{int64(time.Second)}
+				s.NumLabel = map[string][]int64{"pid": {pid}, "tid": {tid}}
+			}
+			on.Sample = append(on.Sample, inCall, inStub)
+			off.Sample = append(off.Sample, runnable)
+		}
+		return &observation.Observation{Profiles: []observation.Profile{
+			{Kind: observation.KindCPU, Source: observation.SourceEBPF, Profile: on},
+			{Kind: observation.KindOffCPU, Source: observation.SourceEBPF, Profile: off},
+		}}
+	}
+	for _, c := range []struct {
+		name             string
+		tids             []int64
+		user             []string
+		contention, cpu  float64
+		yieldingPriority bool
+	}{
+		{"a spin lock's waiters, two threads", []int64{11, 12}, spinner, 6, 0, true},
+		{"a process of one thread", []int64{11}, spinner, 0, 3, false},
+		{"the Go runtime", []int64{11, 12}, goYield, 0, 6, false},
+	} {
+		o := observe(7, c.tids, c.user)
+		b := BreakdownOf(o)
+		if got := b.ByClass[ClassContention]; math.Abs(got-c.contention) > 1e-9 {
+			t.Errorf("%s: contention %.2f s, want %.2f", c.name, got, c.contention)
+		}
+		if got := b.ByClass[ClassCPU]; math.Abs(got-c.cpu) > 1e-9 {
+			t.Errorf("%s: cpu %.2f s, want %.2f", c.name, got, c.cpu)
+		}
+		pk := parkingOf(o)
+		cl := newClassifier(pk)
+		sites := callSitesOf(o, cl)
+		items := slices.Concat(cpuItems(o.Profiles[0].Profile, sites, cl, observation.SourceEBPF, 1, 1),
+			waitItems(o.Profiles[1].Profile, sites, cl, pk, 1))
+		var onCPU, waited bool
+		for _, p := range items {
+			onCPU = onCPU || strings.Contains(p.Why, "in sched_yield, giving the CPU to other threads")
+			waited = waited || strings.Contains(p.Why, "for a CPU after yielding it here")
+		}
+		if onCPU != c.yieldingPriority || waited != c.yieldingPriority {
+			t.Errorf("%s: priorities say yielding on CPU %v, waiting %v; want %v: %+v", c.name, onCPU, waited, c.yieldingPriority, items)
 		}
 	}
 }

@@ -261,6 +261,23 @@ var socketCalls = []string{"socket", "socketpair", "bind", "listen", "accept", "
 	"getpeername", "sendto", "recvfrom", "setsockopt", "getsockopt", "shutdown", "sendmsg", "recvmsg", "sendmmsg",
 	"recvmmsg"}
 
+// yieldCalls give the CPU up to another thread. Outside the Go runtime
+// (whose osyield is its scheduler's and its own lock's), a program yields
+// to wait for another thread: user-space spin locks and spin-waits back
+// off with it (TBB's, Boost's, crossbeam's), and stress-ng's mutex
+// stressor yields holding its lock. The call's time on a CPU is mostly
+// the switch it asks for, and its wait for a CPU the wait it asked for:
+// waiting on another thread, which blocking on the lock or condition
+// instead of spinning, or holding the lock for less, cuts.
+var yieldCalls = []string{"sched_yield"}
+
+// isYieldCall tells a system call that gives the CPU up.
+func isYieldCall(op string) bool { return hasExact([]string{op}, yieldCalls...) }
+
+// programYield tells a stack in a yield of the program's own (op, as
+// syscallOf or cSyscallStub names it), not the Go runtime's.
+func programYield(op string, fns []string) bool { return isYieldCall(op) && !inGoRuntime(fns) }
+
 // cSyscallStub is the system call a C library function that only makes
 // it is named for ("munmap" for __munmap, __GI___munmap or
 // munmap@@GLIBC_2.2.5, "mmap" for mmap64), or "" for a Go function (its

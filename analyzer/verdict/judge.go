@@ -36,8 +36,9 @@ func Judge(o *observation.Observation, th Thresholds) *Verdict {
 		return v
 	}
 
-	cl := newClassifier()
-	pk, sites := parkingOf(o), callSitesOf(o, cl)
+	pk := parkingOf(o)
+	cl := newClassifier(pk)
+	sites := callSitesOf(o, cl)
 	v.Breakdown = breakdownOf(o, pk, sites, cl)
 	if v.Breakdown.Source == "" {
 		v.Breakdown = procBreakdown(o, window, th)

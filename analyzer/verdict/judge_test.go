@@ -87,6 +87,9 @@ func TestJudgeTopPriorities(t *testing.T) {
 		// A lock of its own, called through syscall(2): named by its
 		// lock and unlock functions (futex_lock, futex_unlock).
 		"contention-c-futexlock": {"futex_", RemedyLockScope},
+		// A spin lock whose waiters yield: named by the lock function
+		// that yields.
+		"contention-c-yieldspin": {"spin_lock_yielding", RemedyLockScope},
 		"network-c-slowclient":   {"recvfrom from tcp_client", RemedyAsync},
 		"contention-go-mutex":    {"main.contend", RemedyLockScope},
 	} {

@@ -44,6 +44,10 @@ const goProcess = -1
 // contended share of all its threads' futex waits.
 const wholeProcess = -2
 
+// threadCount is the tid under which parking holds how many of a
+// process's threads the eBPF profiles sampled.
+const threadCount = -3
+
 // parkingOf measures every thread of o's eBPF profiles.
 func parkingOf(o *observation.Observation) parking {
 	type counts struct{ lock, activity float64 }
@@ -117,8 +121,14 @@ func parkingOf(o *observation.Observation) parking {
 	for pid := range goPIDs {
 		out[thread{pid: pid}] = goProcess
 	}
+	for pid, n := range perPID {
+		out[thread{pid: pid, tid: threadCount}] = float64(n)
+	}
 	return out
 }
+
+// threads is how many of process pid's threads were sampled.
+func (pk parking) threads(pid int64) int { return int(pk[thread{pid: pid, tid: threadCount}]) }
 
 // contendedShare is the part of a thread's futex waits (lock seconds)
 // that can be contention, one of threads in its process that was active

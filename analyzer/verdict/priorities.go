@@ -3,6 +3,7 @@ package verdict
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/google/pprof/profile"
@@ -162,7 +163,7 @@ func (t *tally) priorities(window float64, why func(p Priority, seconds float64)
 // behind kernel storage, network or lock work.
 func cpuItems(p *profile.Profile, sites callSites, cl *classifier, source observation.ProfileSource, scale, window float64) []Priority {
 	idx := sampleIndex(p, "cpu")
-	t := newTally()
+	t, yields := newTally(), newTally() // yields: a yield waiting on other threads (yieldCalls)
 	var gc float64
 	// kernelWork is kernel work on the target's behalf, or a lock's
 	// handoff: by the code that asked for it.
@@ -178,7 +179,11 @@ func cpuItems(p *profile.Profile, sites callSites, cl *classifier, source observ
 		case class == ClassMemory:
 			remedy = RemedyMemoryShort
 		}
-		t.add(string(class)+"|"+name, secs, Priority{Class: class, Kind: kindOf(class, op), Name: name, Remedy: remedy, runtimeWork: c.inRuntime})
+		into := t
+		if class == ClassContention && isYieldCall(op) {
+			into = yields
+		}
+		into.add(string(class)+"|"+name, secs, Priority{Class: class, Kind: kindOf(class, op), Name: name, Remedy: remedy, runtimeWork: c.inRuntime})
 	}
 	for _, s := range p.Sample {
 		secs := nanos(s, idx) * scale
@@ -265,6 +270,9 @@ func cpuItems(p *profile.Profile, sites callSites, cl *classifier, source observ
 		}
 		return fmt.Sprintf("%.2f s/s on CPU in the kernel for this call (%s)", secs/window, signal)
 	})
+	out = append(out, yields.priorities(window, func(p Priority, secs float64) string {
+		return fmt.Sprintf("%.2f s/s on CPU in sched_yield, giving the CPU to other threads (%s): block on the lock or condition instead of spinning", secs/window, signal)
+	})...)
 	if gc > 0 {
 		out = append(out, Priority{Class: ClassMemory, Kind: PriorityGC, Name: "Go garbage collection", Saving: gc / window, Remedy: RemedyGCTuning,
 			Why: fmt.Sprintf("%.2f s/s in the collector (%s): raise GOGC or set GOMEMLIMIT if memory allows, else allocate less (the allocation items)", gc/window, signal)})
@@ -277,11 +285,12 @@ func cpuItems(p *profile.Profile, sites callSites, cl *classifier, source observ
 func waitItems(p *profile.Profile, sites callSites, cl *classifier, pk parking, window float64) []Priority {
 	idx := sampleIndex(p, "off_cpu")
 	t, runq := newTally(), newTally() // runq: waits for a CPU after a lock handoff
+	yields := newTally()              // waits for a CPU a yield asked for (yieldCalls)
 	for _, s := range p.Sample {
 		sc := cl.ofWait(s)
 		fns := sc.fns
 		cat := classifyWait(sampleState(s), fns)
-		class := waitClassOf(cat, fns)
+		class := sc.waitClass(cat)
 		v := nanos(s, idx)
 		if cat == WaitRunQueue && class == ClassCPU {
 			class, v = ClassContention, v*sites.lockHandoff(s, sc, pk)
@@ -298,16 +307,21 @@ func waitItems(p *profile.Profile, sites callSites, cl *classifier, pk parking, 
 		c := callerOutside(s, "")
 		name := siteName(class, op, "", c)
 		into := t
-		if cat == WaitRunQueue {
+		switch {
+		case cat == WaitRunQueue && sc.yield:
+			into = yields
+		case cat == WaitRunQueue:
 			into = runq
 		}
 		into.add(cat+"|"+name, v, Priority{Class: class, Kind: kindOf(class, op), Name: name, Remedy: waitRemedy(cat, op, fns), runtimeWork: c.inRuntime})
 	}
-	return append(t.priorities(window, func(p Priority, secs float64) string {
+	return slices.Concat(t.priorities(window, func(p Priority, secs float64) string {
 		return fmt.Sprintf("threads waited %.2f s per second here (eBPF off-CPU)", secs/window)
 	}), runq.priorities(window, func(p Priority, secs float64) string {
 		return fmt.Sprintf("threads waited %.2f s per second for a CPU here, preempted in the lock's code (eBPF off-CPU)", secs/window)
-	})...)
+	}), yields.priorities(window, func(p Priority, secs float64) string {
+		return fmt.Sprintf("threads waited %.2f s per second for a CPU after yielding it here (eBPF off-CPU)", secs/window)
+	}))
 }
 
 // waitRemedy reads the remedy off what the wait was.
