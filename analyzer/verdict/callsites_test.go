@@ -217,12 +217,15 @@ func TestHandoffShare(t *testing.T) {
 // its threads (yieldCalls), so its time on a CPU, in the call or in the C
 // library's stub, and the wait for a CPU it asked for are contention, and
 // the priorities say it was yielding. A process of one thread yields for
-// its own sake, and the Go runtime's yields are its scheduler's: cpu.
+// its own sake, and the Go runtime's yields are its scheduler's (cpu) or
+// its lock's hand-off (contention, said as a lock's).
 // The stacks are cwork yieldspin's and a Go program's.
 func TestYields(t *testing.T) {
 	call := []string{"k:do_sched_yield", "k:__do_sys_sched_yield", "k:do_syscall_64", "k:entry_SYSCALL_64_after_hwframe"}
 	spinner := []string{"c:__sched_yield", "spin_lock_yielding", "yield_spin", "c:start_thread"}
 	goYield := []string{"runtime.osyield", "runtime.stopm", "runtime.gcstopm", "runtime.findRunnable", "runtime.schedule", "runtime.mcall"}
+	goHandoff := []string{"runtime.osyield", "runtime.semrelease1", "internal/sync.runtime_Semrelease", "internal/sync.(*Mutex).unlockSlow",
+		"main.contend.func1", "runtime.goexit"}
 	observe := func(pid int64, tids []int64, user []string) *observation.Observation {
 		on := &profile.Profile{SampleType: []*profile.ValueType{{Type: "cpu", Unit: "nanoseconds"}}}
 		off := &profile.Profile{SampleType: []*profile.ValueType{{Type: "off_cpu", Unit: "nanoseconds"}}}
@@ -252,7 +255,8 @@ func TestYields(t *testing.T) {
 	}{
 		{"a spin lock's waiters, two threads", []int64{11, 12}, spinner, 6, 0, true},
 		{"a process of one thread", []int64{11}, spinner, 0, 3, false},
-		{"the Go runtime", []int64{11, 12}, goYield, 0, 6, false},
+		{"the Go runtime's scheduler", []int64{11, 12}, goYield, 0, 6, false},
+		{"a Go mutex handed over", []int64{11, 12}, goHandoff, 6, 0, false}, // the lock's, not a yield's
 	} {
 		o := observe(7, c.tids, c.user)
 		b := BreakdownOf(o)
