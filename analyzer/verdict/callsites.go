@@ -260,21 +260,29 @@ func (cs callSites) at(s *profile.Sample) []callShare {
 // lock of the program's own on a futex (Rust's std, a hand-rolled one
 // called through syscall(2)) has no function of the C library's to name
 // it.
+//
+// A file lock's call (flock, fcntl's lock commands) on the way out is
+// the lock's whole: nobody parks idle on a file lock.
 func (cs callSites) lockHandoff(s *profile.Sample, sc stackClass, pk parking) float64 {
-	var share float64
-	if sc.op != "" {
-		if hasExact([]string{sc.op}, futexCalls...) && sc.class == ClassContention {
-			share = 1
+	var futex, file float64
+	add := func(op string, class Class, share float64) {
+		switch {
+		case class != ClassContention:
+		case hasExact([]string{op}, futexCalls...):
+			futex += share
+		case hasExact([]string{op}, fileLockCalls...):
+			file += share
 		}
+	}
+	if sc.op != "" {
+		add(sc.op, sc.class, 1)
 	} else {
 		for _, c := range cs.at(s) {
-			if c.class == ClassContention && hasExact([]string{c.op}, futexCalls...) {
-				share += c.share
-			}
+			add(c.op, c.class, c.share)
 		}
 	}
-	if share == 0 {
-		return 0
+	if futex > 0 {
+		futex *= pk.handoffShare(s)
 	}
-	return share * pk.handoffShare(s)
+	return futex + file
 }

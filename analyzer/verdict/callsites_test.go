@@ -281,3 +281,29 @@ func TestYields(t *testing.T) {
 		}
 	}
 }
+
+// TestFileLockHandoff: a wait for a CPU on the way out of a flock call
+// (the waker of the lock's next holder, preempted by it) is the lock's
+// whole, with no futex waits to share it by: nobody parks idle on a file
+// lock.
+func TestFileLockHandoff(t *testing.T) {
+	const ret = 0x7f2a1c0e3b1b // after the flock stub's syscall
+	callers := []uint64{0x401256, 0x7f2a1c02a1ca}
+	entry := []string{"k:do_syscall_64", "k:entry_SYSCALL_64_after_hwframe", "c:flock", "main", "c:__libc_start_call_main"}
+	inFlock := at(ret, callers, append([]string{"k:flock_lock_inode", "k:locks_lock_inode_wait", "k:__do_sys_flock"}, entry...)...)
+	leaving := at(ret, callers, append([]string{"k:__schedule", "k:schedule", "k:exit_to_user_mode_loop"}, entry...)...)
+	inFlock.Value, leaving.Value = []int64{int64(time.Second)}, []int64{int64(time.Second)}
+	leaving.Label = map[string][]string{"state": {"R"}}
+	for _, s := range []*profile.Sample{inFlock, leaving} {
+		s.NumLabel = map[string][]int64{"pid": {7}, "tid": {7}}
+	}
+	o := &observation.Observation{Profiles: []observation.Profile{
+		{Kind: observation.KindCPU, Source: observation.SourceEBPF,
+			Profile: &profile.Profile{SampleType: []*profile.ValueType{{Type: "cpu", Unit: "nanoseconds"}}, Sample: []*profile.Sample{inFlock}}},
+		{Kind: observation.KindOffCPU, Source: observation.SourceEBPF,
+			Profile: &profile.Profile{SampleType: []*profile.ValueType{{Type: "off_cpu", Unit: "nanoseconds"}}, Sample: []*profile.Sample{leaving}}},
+	}}
+	if b := BreakdownOf(o); b.ByClass[ClassContention] != 2 || b.ByClass[ClassCPU] != 0 {
+		t.Errorf("flock and the wait leaving it: %v, want contention 2 s", b.ByClass)
+	}
+}

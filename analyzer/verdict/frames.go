@@ -328,9 +328,13 @@ var networkWait = []string{"tcp_recvmsg", "sk_wait_data", "inet_csk_accept", "sk
 
 // kernelLockWait is a sleep on one of the kernel's own locks: a
 // read-write semaphore (the mm lock that mmap, munmap and page faults of
-// one process's threads take, an inode's lock) or a mutex. Nobody parks
-// idle on one: it is contention whatever the holder does.
-var kernelLockWait = []string{"rwsem_down_read_slowpath", "rwsem_down_write_slowpath", "__mutex_lock", "percpu_rwsem_wait"}
+// one process's threads take, an inode's lock) or a mutex; or on a file
+// lock another process or thread holds (flock(2), and fcntl(2)'s and
+// lockf(3)'s record locks: their waits are inlined into
+// locks_lock_inode_wait and fcntl_setlk, where wchan names them too).
+// Nobody parks idle on one: it is contention whatever the holder does.
+var kernelLockWait = []string{"rwsem_down_read_slowpath", "rwsem_down_write_slowpath", "__mutex_lock", "percpu_rwsem_wait",
+	"locks_lock_inode_wait", "fcntl_setlk"}
 
 // futexWait is a futex wait: a lock, a condition, or a parked thread.
 var futexWait = []string{"futex_wait", "__futex_wait"}
@@ -381,10 +385,18 @@ var reclaimStack = []string{"try_to_free_pages", "do_try_to_free_pages", "try_to
 // kernelLocks are the kernel's own locks' slow paths: spinning on a
 // contended spinlock, mutex or rwsem (the mm lock of a process whose
 // threads map and unmap at once, an inode's lock), or queueing and
-// sleeping for it (kernelLockWait).
+// sleeping for it (kernelLockWait); and the file locks' code, taking and
+// letting go of one (a flock call is a lock's operation, as a futex call
+// is: its time is the lock's; an fcntl or lockf call's is in
+// posix_lock_inode, walking the file's list of locks).
 var kernelLocks = slices.Concat([]string{"native_queued_spin_lock_slowpath", "__pv_queued_spin_lock_slowpath",
 	"queued_read_lock_slowpath", "queued_write_lock_slowpath", "mutex_spin_on_owner", "rwsem_spin_on_owner",
-	"osq_lock"}, kernelLockWait)
+	"osq_lock", "__do_sys_flock", "__x64_sys_flock", "flock_lock_inode", "posix_lock_inode", "vfs_lock_file"}, kernelLockWait)
+
+// fileLockCalls take and let go of file locks (fcntl only with its lock
+// commands, which its kernel frames tell). Their hand-offs are always a
+// lock's: nobody parks idle on a file lock.
+var fileLockCalls = []string{"flock", "fcntl", "fcntl64"}
 
 // futexCall is the kernel's futex system call, waiting or waking.
 var futexCall = []string{"do_futex"}

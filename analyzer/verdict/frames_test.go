@@ -704,3 +704,49 @@ func TestGoroutineWaitSite(t *testing.T) {
 		}
 	}
 }
+
+// TestFileLocks: file locks are locks. A flock call's time and an fcntl
+// lock's walk of the file's locks are contention on a CPU; a sleep on a
+// lock another holds is a lock wait, whole (nobody parks idle on one),
+// with eBPF's stacks or /proc's wchan. The stacks are a convoy of four
+// processes on one file's flock, and on an fcntl record lock
+// (perfhound diagnose of each, kernel 6.18).
+func TestFileLocks(t *testing.T) {
+	user := []string{"k:do_syscall_64", "k:entry_SYSCALL_64_after_hwframe"}
+	flockCPU := slices.Concat([]string{"k:flock_lock_inode", "k:locks_lock_inode_wait", "k:__do_sys_flock"}, user, []string{"c:flock", "main"})
+	fcntlCPU := slices.Concat([]string{"k:__locks_insert_block", "k:posix_lock_inode", "k:fcntl_setlk", "k:do_fcntl", "k:__x64_sys_fcntl"},
+		user, []string{"c:__libc_fcntl64", "main"})
+	for _, c := range []struct {
+		name  string
+		stack []string
+	}{{"flock", flockCPU}, {"fcntl's lock", fcntlCPU}} {
+		fns := frames(stack(c.stack...))
+		if cat, class := classifyOnCPU(stack(c.stack...)), onCPUClass(OnCPUSyscall, fns); cat != OnCPUSyscall || class != ClassContention {
+			t.Errorf("%s on a CPU: %s, %s; want %s, %s", c.name, cat, class, OnCPUSyscall, ClassContention)
+		}
+	}
+	flockWait := slices.Concat([]string{"k:__schedule", "k:schedule", "k:locks_lock_inode_wait", "k:__do_sys_flock"}, user, []string{"c:flock", "main"})
+	fcntlWait := slices.Concat([]string{"k:__schedule", "k:schedule", "k:fcntl_setlk", "k:do_fcntl", "k:__x64_sys_fcntl"}, user,
+		[]string{"c:__libc_fcntl64", "main"})
+	for _, c := range []struct {
+		name  string
+		stack []string
+	}{{"flock", flockWait}, {"fcntl's lock", fcntlWait}} {
+		s := stack(c.stack...)
+		fns := frames(s)
+		if w := classifyWait("S", fns); w != WaitLock {
+			t.Errorf("%s asleep: %s, want %s", c.name, w, WaitLock)
+		}
+		if share := (parking{}).lockShare(s, fns); share != 1 {
+			t.Errorf("%s asleep: lock share %.2f, want 1", c.name, share)
+		}
+		if class := waitClassOf(WaitRunQueue, fns); class != ClassContention {
+			t.Errorf("%s, runnable again: %s, want %s", c.name, class, ClassContention)
+		}
+	}
+	for _, wchan := range []string{"locks_lock_inode_wait", "fcntl_setlk"} {
+		if w := threadStateWait("S", wchan, "", "file", false); w != WaitLock {
+			t.Errorf("asleep in %s without eBPF: %s, want %s", wchan, w, WaitLock)
+		}
+	}
+}
