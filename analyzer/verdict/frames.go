@@ -326,6 +326,12 @@ var diskWait = []string{"io_schedule", "folio_wait", "submit_bio_wait", "blk_", 
 var networkWait = []string{"tcp_recvmsg", "sk_wait_data", "inet_csk_accept", "sk_stream_wait_memory", "unix_stream_read",
 	"udp_recvmsg", "inet_wait_for_connect", "__skb_wait_for_more_packets"}
 
+// netlinkWait is a wait on a netlink socket, whose messages come from the
+// kernel (link and route changes, audit, a message queue's notification),
+// not from a peer: waiting for events, as an idle event loop does. glibc's
+// mq_notify helper thread waits so for its process's whole life.
+var netlinkWait = []string{"netlink_recvmsg"}
+
 // kernelLockWait is a sleep on one of the kernel's own locks: a
 // read-write semaphore (the mm lock that mmap, munmap and page faults of
 // one process's threads take, an inode's lock) or a mutex; or on a file
@@ -451,6 +457,8 @@ func classifyWait(state string, fns []string) string {
 	switch {
 	case has(fns, goIdle...):
 		return WaitIdle
+	case has(fns, netlinkWait...):
+		return WaitOther
 	case has(fns, networkWait...):
 		return WaitNetwork
 	case has(fns, futexWait...), has(fns, kernelLockWait...):

@@ -750,3 +750,19 @@ func TestFileLocks(t *testing.T) {
 		}
 	}
 }
+
+// TestNetlinkWait: a wait on a netlink socket is for the kernel's
+// messages, not a peer's: glibc's mq_notify helper thread (stress-ng's mq
+// stressor) waited so for its whole life, and was a network wait.
+func TestNetlinkWait(t *testing.T) {
+	helper := []string{"k:__schedule", "k:schedule", "k:schedule_timeout", "k:__skb_wait_for_more_packets", "k:__skb_recv_datagram",
+		"k:skb_recv_datagram", "k:netlink_recvmsg", "k:sock_recvmsg", "k:__sys_recvfrom", "k:__x64_sys_recvfrom", "k:do_syscall_64",
+		"k:entry_SYSCALL_64_after_hwframe", "c:recv", "c:helper_thread", "c:start_thread"}
+	udp := slices.Concat(helper[:4], []string{"k:__skb_recv_udp", "k:udp_recvmsg", "k:inet_recvmsg"}, helper[7:])
+	if w := classifyWait("S", frames(stack(helper...))); w != WaitOther {
+		t.Errorf("a netlink socket's wait: %s, want %s", w, WaitOther)
+	}
+	if w := classifyWait("S", frames(stack(udp...))); w != WaitNetwork {
+		t.Errorf("a UDP socket's wait: %s, want %s", w, WaitNetwork)
+	}
+}
