@@ -442,6 +442,29 @@ func (s *Session) redescribe(tgid uint32, pc uint64) bool {
 	return found
 }
 
+// Follow adds processes to a session that watches PIDs with
+// FollowChildren: a watched process's descendants forked before the
+// session started (a pre-fork server's workers, a shell's running
+// command), which the fork tracepoint could not tell it of. Listed after
+// Start, which attached that tracepoint, no fork falls between the two.
+// A pid gone meanwhile costs a map entry until the session ends.
+func (s *Session) Follow(pids []int) error {
+	if len(s.opts.PIDs) == 0 || !s.opts.FollowChildren {
+		return errors.New("bpf: Follow needs a session that watches PIDs and follows their children")
+	}
+	one := uint8(1)
+	for _, pid := range pids {
+		if pid <= 0 {
+			continue
+		}
+		if err := s.shared["target_pids"].Put(uint32(pid), one); err != nil {
+			return fmt.Errorf("bpf: following pid %d: %w", pid, err)
+		}
+		s.watch(uint32(pid))
+	}
+	return nil
+}
+
 // watch has the symbolizer snapshot a process's mappings once. A process
 // already gone is left to the symbolizer's accounting of unknown frames.
 func (s *Session) watch(tgid uint32) {

@@ -313,6 +313,22 @@ func (s *threadSum) add(cur map[string][]uint64) []uint64 {
 // the target and its descendants.
 const maxTreeProcesses = 256
 
+// Descendants lists the live descendants of process pid, parents before
+// their children, at most maxTreeProcesses-1 of them (see descendants):
+// what the eBPF collectors must be told of when they start following a
+// process whose children were forked before them (a pre-fork server's
+// workers).
+func Descendants(env Env, pid int) []int {
+	w := &procWatch{env: env.withDefaults(), pid: pid}
+	var out []int
+	for _, c := range w.descendants(nil) {
+		if n, err := strconv.Atoi(c); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // descendants lists the target's descendants, parents before their
 // children, at most maxTreeProcesses-1 of them, from each thread's
 // /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN; none without it).

@@ -240,6 +240,14 @@ func (w *Watcher) startEBPF() {
 		w.base.Missing = append(w.base.Missing, observation.Missing{Signal: observation.SignalEBPFUnwind,
 			Reason: "user stacks walked by frame pointers alone, so code built without them loses its callers: " + err.Error()})
 	}
+	if w.opts.PID > 0 {
+		// The fork tracepoint follows children forked from now on; those
+		// forked before (a pre-fork server's workers) are told now.
+		if err := session.Follow(collect.Descendants(w.opts.Env, w.opts.PID)); err != nil {
+			w.base.Missing = append(w.base.Missing, observation.Missing{Signal: observation.SignalEBPF,
+				Reason: "some of the process's children are not watched: " + err.Error()})
+		}
+	}
 	w.session, w.running = session, running
 	Collector(&w.base.Meta, string(observation.SourceEBPF), "github.com/cilium/ebpf")
 }

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/perfhound/perfhound/agent/collect"
 	"github.com/perfhound/perfhound/agent/goscrape"
 	"github.com/perfhound/perfhound/analyzer/observation"
 	"github.com/perfhound/perfhound/bpf"
@@ -310,5 +311,73 @@ func TestWatchThreadStates(t *testing.T) {
 		if n := len(o.ProfilesOf(observation.KindThreadState)); n != 0 {
 			t.Errorf("beside eBPF: %d threadstate profiles, want none", n)
 		}
+	}
+}
+
+// TestWatchPreforkedChild watches a process whose worker was forked before
+// the watch began (a pre-fork server's, here a shell's background
+// command): the eBPF collectors follow it from the start, though no fork
+// event told them of it. Until they were told of the process's
+// descendants at start, a postmaster watched under pgbench showed no
+// sample at all.
+func TestWatchPreforkedChild(t *testing.T) {
+	if support := bpf.Probe(); support.Collectors[bpf.OnCPU] != nil {
+		t.Skipf("eBPF on-CPU sampling unavailable: %v", support.Collectors[bpf.OnCPU])
+	}
+	sh := exec.Command("/bin/sh", "-c", os.Args[0]+" -test.run=^$ & wait")
+	sh.Env = append(os.Environ(), "PERFHOUND_SPIN=2m")
+	sh.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := sh.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var child int
+	t.Cleanup(func() {
+		if child > 0 {
+			syscall.Kill(child, syscall.SIGKILL)
+		}
+		sh.Process.Kill()
+		sh.Wait()
+	})
+	for deadline := time.Now().Add(time.Minute); child == 0; time.Sleep(10 * time.Millisecond) {
+		if kids := collect.Descendants(collect.Env{}, sh.Process.Pid); len(kids) > 0 {
+			child = kids[0]
+		} else if time.Now().After(deadline) {
+			t.Fatal("the shell's child never appeared")
+		}
+	}
+	stop := make(chan struct{})
+	started := make(chan struct{})
+	go func() {
+		<-started
+		defer close(stop)
+		// Until the kernel has counted 100 ms of the child's CPU time
+		// (about ten samples at 99 Hz), however busy the machine.
+		cpu0 := testproc.OnCPU(child)
+		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if testproc.OnCPU(child)-cpu0 >= 100*time.Millisecond {
+				return
+			}
+		}
+	}()
+	w, err := Start(context.Background(), Options{PID: sh.Process.Pid, Interval: 250 * time.Millisecond, EBPF: true, Stop: stop})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.windowStarted = func() { close(started) }
+	o, err := w.Window(context.Background(), 3*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var samples int64
+	for _, p := range o.ProfilesOf(observation.KindCPU) {
+		for _, s := range p.Profile.Sample {
+			if pid := s.NumLabel["pid"]; len(pid) == 1 && pid[0] == int64(child) {
+				samples += s.Value[0]
+			}
+		}
+	}
+	if samples == 0 {
+		t.Errorf("no on-CPU sample of the child %d forked before the watch (missing %+v)", child, o.Missing)
 	}
 }

@@ -50,7 +50,11 @@ func gaps(o *observation.Observation, b Breakdown, goProgram bool) []Gap {
 		return false
 	}
 	if b.Source != BreakdownEBPF && !mentioned(SignalEBPF) {
-		out = append(out, Gap{Signal: SignalEBPF, Reason: "the observation has no eBPF profiles", Cost: costOf(SignalEBPF)})
+		reason := "the observation has no eBPF profiles"
+		if hasEBPFProfile(o) {
+			reason = "the eBPF profiles hold no sample of the target"
+		}
+		out = append(out, Gap{Signal: SignalEBPF, Reason: reason, Cost: costOf(SignalEBPF)})
 	}
 	if b.Source == "" {
 		out = append(out, Gap{Signal: SignalProcessCPU, Reason: "the observation has no CPU time series either", Cost: "no breakdown of the target's time: the verdict is none by default"})
@@ -60,6 +64,16 @@ func gaps(o *observation.Observation, b Breakdown, goProgram bool) []Gap {
 			Cost: "goroutines waiting on locks, channels or sockets park in the runtime and look idle in thread stacks"})
 	}
 	return out
+}
+
+// hasEBPFProfile tells an observation with eBPF profiles.
+func hasEBPFProfile(o *observation.Observation) bool {
+	for _, p := range o.Profiles {
+		if p.Source == observation.SourceEBPF {
+			return true
+		}
+	}
+	return false
 }
 
 func costOf(signal string) string {

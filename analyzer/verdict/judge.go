@@ -40,8 +40,12 @@ func Judge(o *observation.Observation, th Thresholds) *Verdict {
 	cl := newClassifier(pk)
 	sites := callSitesOf(o, cl)
 	v.Breakdown = breakdownOf(o, pk, sites, cl)
-	if v.Breakdown.Source == "" {
-		v.Breakdown = procBreakdown(o, window, th)
+	if v.Breakdown.Source == "" || v.Breakdown.Source == BreakdownEBPF && v.Breakdown.Total() == 0 {
+		// No eBPF profile, or one with no sample of the target (its
+		// processes were not followed): /proc's view, if it has one.
+		if proc := procBreakdown(o, window, th); proc.Source != "" || v.Breakdown.Source == "" {
+			v.Breakdown = proc
+		}
 	}
 	for c, s := range v.Breakdown.ByClass {
 		if c != ClassNone {

@@ -328,3 +328,31 @@ func TestSummaryMemoryOverCPU(t *testing.T) {
 		t.Errorf("summary %q explains a memory load that leads anyway", got)
 	}
 }
+
+// TestEmptyEBPFProfiles: eBPF profiles with no sample of the target (its
+// processes were not followed: a postmaster's backends forked before the
+// watch) leave the breakdown to /proc, which saw the target work, and
+// say so; the verdict is not "none" for want of samples.
+func TestEmptyEBPFProfiles(t *testing.T) {
+	o := *recorded(t)["cpu-c-spin"]
+	o.Profiles = nil
+	for _, p := range recorded(t)["cpu-c-spin"].Profiles {
+		if p.Source == observation.SourceEBPF {
+			empty := p.Profile.Copy()
+			empty.Sample = nil
+			p.Profile = empty
+		}
+		o.Profiles = append(o.Profiles, p)
+	}
+	v := Judge(&o, DefaultThresholds())
+	if v.Breakdown.Source != BreakdownProc || v.Class != ClassCPU {
+		t.Errorf("breakdown from %q, class %s; want /proc's, cpu", v.Breakdown.Source, v.Class)
+	}
+	var said bool
+	for _, g := range v.Missing {
+		said = said || g.Signal == SignalEBPF && strings.Contains(g.Reason, "no sample of the target")
+	}
+	if !said {
+		t.Errorf("the empty eBPF profiles are not said: %+v", v.Missing)
+	}
+}
