@@ -58,6 +58,10 @@ type procSnap struct {
 	blkio        uint64 // clock ticks (delayacct_blkio_ticks)
 	runDelay     uint64 // nanoseconds, summed over the live threads
 	rss          uint64 // bytes
+	// at is when its counters were read: a scan of a busy host's
+	// processes takes a while, and a process read early in the last scan
+	// and late in the first had a shorter window than the scans' ends.
+	at time.Time
 }
 
 // StartProcessScan takes the window's first scan.
@@ -105,8 +109,11 @@ func (s *ProcessScan) Finish() ([]observation.Series, []observation.Missing, err
 	for _, pid := range pids {
 		e := end[pid]
 		b, seen := begin[pid]
+		secs := secs
 		if !seen || b.starttime != e.starttime {
 			b = procSnap{} // born in the window: all its time is the window's
+		} else if d := e.at.Sub(b.at).Seconds(); d > 0 {
+			secs = d // between its own two readings
 		}
 		delta := func(a, b uint64) uint64 {
 			if a < b {
@@ -181,7 +188,7 @@ func scanProcesses(env Env, prev map[int]procSnap, files *heldFiles) (map[int]pr
 			continue
 		}
 		s := procSnap{comm: statComm(b), starttime: st.starttime, utime: st.utime, stime: st.stime, blkio: st.blkio,
-			rss: st.rss * uint64(os.Getpagesize())}
+			rss: st.rss * uint64(os.Getpagesize()), at: time.Now()}
 		if p, ok := prev[pid]; ok && p.starttime == s.starttime && p.utime == s.utime && p.stime == s.stime && st.state != 'R' {
 			s.runDelay = p.runDelay
 		} else {
