@@ -53,7 +53,13 @@ func syntheticHost(tb testing.TB, n int) *observation.Observation {
 			}
 			for _, s := range p.Profile.Sample {
 				c := *s
-				c.NumLabel = map[string][]int64{"pid": {pid}, "tid": {pid}}
+				// Each process keeps its threads apart: the verdict's
+				// rules count a process's threads (a yield's, parking).
+				tid := pid
+				if t := s.NumLabel["tid"]; len(t) == 1 {
+					tid = pid*100000 + t[0]%100000
+				}
+				c.NumLabel = map[string][]int64{"pid": {pid}, "tid": {tid}}
 				m.Sample = append(m.Sample, &c)
 			}
 		}

@@ -23,7 +23,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/go
 // busiest. Regenerate with go test ./analyzer/diagnosis -run Golden
 // -update.
 func TestGoldenHost(t *testing.T) {
-	r := Analyze(syntheticHost(t, 15), DefaultOptions())
+	r := Analyze(syntheticHost(t, 20), DefaultOptions()) // every recorded workload once
 	for _, f := range []struct {
 		ext   string
 		write func(*bytes.Buffer) error

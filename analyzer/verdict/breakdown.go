@@ -55,6 +55,10 @@ type Breakdown struct {
 	// ThreadStates says a "proc" breakdown's waits are the process's
 	// thread states sampled from /proc, not measured.
 	ThreadStates bool `json:"thread_states,omitempty"`
+	// RunQueueCPU is the part of the wait.runqueue seconds that counts
+	// towards cpu (not a lock's hand-off's or a yield's): the cpu load's
+	// share spent waiting for a CPU, which choose takes out of it.
+	RunQueueCPU float64 `json:"run_queue_cpu,omitempty"`
 }
 
 // Total is the thread time accounted for.
@@ -147,7 +151,7 @@ func CategoryName(category string) string {
 // on-CPU and off-CPU profiles.
 func BreakdownOf(o *observation.Observation) Breakdown {
 	pk := parkingOf(o)
-	cl := newClassifier(pk)
+	cl := newClassifier(o, pk)
 	return breakdownOf(o, pk, callSitesOf(o, cl), cl)
 }
 
@@ -199,6 +203,7 @@ func breakdownOf(o *observation.Observation, pk parking, sites callSites, cl *cl
 						b.ByClass[ClassContention] += lock * v
 						v *= 1 - lock
 					}
+					b.RunQueueCPU += v
 				}
 				b.ByClass[class] += v
 			}
@@ -210,20 +215,22 @@ func breakdownOf(o *observation.Observation, pk parking, sites callSites, cl *cl
 
 // stackClass is what an on-CPU stack's frames say: its category, its
 // class, the system call it is in ("" for none) and the frames; yield
-// marks a yield of the program's own (programYield).
+// marks a yield of the program's own (programYield) and fileLock the file
+// locks' code (fileLockCode), each contention as classifier.settle says.
 type stackClass struct {
-	fns   []string
-	cat   string
-	class Class
-	op    string
-	yield bool
+	fns      []string
+	cat      string
+	class    Class
+	op       string
+	yield    bool
+	fileLock bool
 }
 
 // waitClass is the class a wait of category cat in this stack counts
-// towards: waitClassOf's, but a wait for a CPU that a yield asked for is
-// the yield's (see classifier.yielding).
+// towards: waitClassOf's, but a wait for a CPU that a yield asked for, or
+// in a contended file lock's code, is contention (classifier.settle).
 func (sc stackClass) waitClass(cat string) Class {
-	if cat == WaitRunQueue && sc.yield {
+	if cat == WaitRunQueue && (sc.yield || sc.fileLock) {
 		return ClassContention
 	}
 	return waitClassOf(cat, sc.fns)
@@ -236,16 +243,33 @@ type classifier struct {
 	seed        maphash.Seed
 	onCPU, wait map[uint64]stackClass
 	pk          parking // how many threads each process has
+	// fileLocksWaited says a thread of the observation slept in the
+	// file locks' code: they were contended (by any process: file locks
+	// are shared between them).
+	fileLocksWaited bool
 }
 
-func newClassifier(pk parking) *classifier {
-	return &classifier{seed: maphash.MakeSeed(), onCPU: map[uint64]stackClass{}, wait: map[uint64]stackClass{}, pk: pk}
+// newClassifier is a classifier of o's stacks, pk the parking of its
+// processes.
+func newClassifier(o *observation.Observation, pk parking) *classifier {
+	c := &classifier{seed: maphash.MakeSeed(), onCPU: map[uint64]stackClass{}, wait: map[uint64]stackClass{}, pk: pk}
+	for _, p := range o.Profiles {
+		if p.Source != observation.SourceEBPF || p.Kind != observation.KindOffCPU || p.Profile == nil {
+			continue
+		}
+		for _, s := range p.Profile.Sample {
+			if st := sampleState(s); st == "S" || st == "D" {
+				c.fileLocksWaited = c.fileLocksWaited || c.memo(c.wait, s, classifyWaitStack).fileLock
+			}
+		}
+	}
+	return c
 }
 
 // of is what an on-CPU sample's stack says.
 func (c *classifier) of(s *profile.Sample) stackClass {
-	return c.yielding(s, c.memo(c.onCPU, s, func(fns []string) stackClass {
-		sc := stackClass{fns: fns, cat: classifyOnCPU(s), op: syscallOf(fns)}
+	return c.settle(s, c.memo(c.onCPU, s, func(fns []string) stackClass {
+		sc := stackClass{fns: fns, cat: classifyOnCPU(s), op: syscallOf(fns), fileLock: has(fns, fileLockCode...)}
 		sc.class = onCPUClass(sc.cat, fns)
 		sc.yield = programYield(sc.op, fns) || sc.cat == OnCPUUser && len(fns) > 0 && programYield(cSyscallStub(fns[0]), fns)
 		return sc
@@ -256,32 +280,41 @@ func (c *classifier) of(s *profile.Sample) stackClass {
 // call it waits in, and the class the call's time on a CPU counts
 // towards (the category is the thread state's, not the stack's).
 func (c *classifier) ofWait(s *profile.Sample) stackClass {
-	return c.yielding(s, c.memo(c.wait, s, func(fns []string) stackClass {
-		sc := stackClass{fns: fns, op: syscallOf(fns)}
-		if sc.op != "" {
-			sc.class = onCPUClass(OnCPUSyscall, fns)
-		}
-		sc.yield = programYield(sc.op, fns)
-		return sc
-	}))
+	return c.settle(s, c.memo(c.wait, s, classifyWaitStack))
 }
 
-// yielding makes a yield of a process of several threads contention: its
-// time on a CPU and the wait for one it asked for are spent waiting on
-// another of the process's threads (yieldCalls). A process of one thread
-// has none of its own to wait on: it yields for its own sake (stress-ng's
-// yield stressor), and its time stays what the frames say.
-func (c *classifier) yielding(s *profile.Sample, sc stackClass) stackClass {
-	if !sc.yield {
-		return sc
+// classifyWaitStack is ofWait's work on an off-CPU stack's frames.
+func classifyWaitStack(fns []string) stackClass {
+	sc := stackClass{fns: fns, op: syscallOf(fns), fileLock: has(fns, fileLockCode...)}
+	if sc.op != "" {
+		sc.class = onCPUClass(OnCPUSyscall, fns)
 	}
-	if c.pk.threads(samplePID(s)) < 2 {
-		sc.yield = false
-		return sc
-	}
-	sc.class = ClassContention
+	sc.yield = programYield(sc.op, fns)
 	return sc
 }
+
+// settle decides what depends on more than the stack. A yield of a
+// process of several threads is contention: its time on a CPU and the
+// wait for one it asked for are spent waiting on another of the
+// process's threads (yieldCalls); a process of one thread has none of its
+// own to wait on (stress-ng's yield stressor yields for its own sake).
+// The file locks' code is contention when some thread slept in it in the
+// window: a lock nobody waits for costs its calls, not contention.
+func (c *classifier) settle(s *profile.Sample, sc stackClass) stackClass {
+	if sc.yield && !c.threaded(s) {
+		sc.yield = false
+	}
+	if sc.fileLock && !c.fileLocksWaited {
+		sc.fileLock = false
+	}
+	if sc.yield || sc.fileLock {
+		sc.class = ClassContention
+	}
+	return sc
+}
+
+// threaded tells a sample of a process of several threads.
+func (c *classifier) threaded(s *profile.Sample) bool { return c.pk.threads(samplePID(s)) >= 2 }
 
 // memo is work(frames(s)), worked out at the first sample of s's stack.
 func (c *classifier) memo(m map[uint64]stackClass, s *profile.Sample, work func(fns []string) stackClass) stackClass {

@@ -104,7 +104,7 @@ func TestCallSites(t *testing.T) {
 		{Kind: observation.KindCPU, Source: observation.SourceEBPF, Profile: p},
 		{Kind: observation.KindOffCPU, Source: observation.SourceEBPF, Profile: off},
 	}}
-	cl := newClassifier(parkingOf(o))
+	cl := newClassifier(o, parkingOf(o))
 	sites := callSitesOf(o, cl)
 
 	for _, c := range []struct {
@@ -266,8 +266,17 @@ func TestYields(t *testing.T) {
 		if got := b.ByClass[ClassCPU]; math.Abs(got-c.cpu) > 1e-9 {
 			t.Errorf("%s: cpu %.2f s, want %.2f", c.name, got, c.cpu)
 		}
+		// The run-queue time the cpu load holds, which the memory rule
+		// takes out of it (choose): none when the yields are contention.
+		want := 0.0
+		if c.cpu > 0 {
+			want = float64(len(c.tids)) // each thread's one second runnable
+		}
+		if math.Abs(b.RunQueueCPU-want) > 1e-9 {
+			t.Errorf("%s: run-queue time counted as cpu %.2f s, want %.2f", c.name, b.RunQueueCPU, want)
+		}
 		pk := parkingOf(o)
-		cl := newClassifier(pk)
+		cl := newClassifier(o, pk)
 		sites := callSitesOf(o, cl)
 		items := slices.Concat(cpuItems(o.Profiles[0].Profile, sites, cl, observation.SourceEBPF, 1, 1),
 			waitItems(o.Profiles[1].Profile, sites, cl, pk, 1))
@@ -284,26 +293,39 @@ func TestYields(t *testing.T) {
 
 // TestFileLockHandoff: a wait for a CPU on the way out of a flock call
 // (the waker of the lock's next holder, preempted by it) is the lock's
-// whole, with no futex waits to share it by: nobody parks idle on a file
-// lock.
+// whole when the window shows a sleep on a file lock, with no futex waits
+// to share it by: nobody parks idle on a file lock. Without one (a
+// logger's flock around each write) it is the call's: cpu.
 func TestFileLockHandoff(t *testing.T) {
 	const ret = 0x7f2a1c0e3b1b // after the flock stub's syscall
 	callers := []uint64{0x401256, 0x7f2a1c02a1ca}
 	entry := []string{"k:do_syscall_64", "k:entry_SYSCALL_64_after_hwframe", "c:flock", "main", "c:__libc_start_call_main"}
-	inFlock := at(ret, callers, append([]string{"k:flock_lock_inode", "k:locks_lock_inode_wait", "k:__do_sys_flock"}, entry...)...)
-	leaving := at(ret, callers, append([]string{"k:__schedule", "k:schedule", "k:exit_to_user_mode_loop"}, entry...)...)
-	inFlock.Value, leaving.Value = []int64{int64(time.Second)}, []int64{int64(time.Second)}
-	leaving.Label = map[string][]string{"state": {"R"}}
-	for _, s := range []*profile.Sample{inFlock, leaving} {
-		s.NumLabel = map[string][]int64{"pid": {7}, "tid": {7}}
-	}
-	o := &observation.Observation{Profiles: []observation.Profile{
-		{Kind: observation.KindCPU, Source: observation.SourceEBPF,
-			Profile: &profile.Profile{SampleType: []*profile.ValueType{{Type: "cpu", Unit: "nanoseconds"}}, Sample: []*profile.Sample{inFlock}}},
-		{Kind: observation.KindOffCPU, Source: observation.SourceEBPF,
-			Profile: &profile.Profile{SampleType: []*profile.ValueType{{Type: "off_cpu", Unit: "nanoseconds"}}, Sample: []*profile.Sample{leaving}}},
-	}}
-	if b := BreakdownOf(o); b.ByClass[ClassContention] != 2 || b.ByClass[ClassCPU] != 0 {
-		t.Errorf("flock and the wait leaving it: %v, want contention 2 s", b.ByClass)
+	for _, sleeps := range []bool{true, false} {
+		inFlock := at(ret, callers, append([]string{"k:flock_lock_inode", "k:locks_lock_inode_wait", "k:__do_sys_flock"}, entry...)...)
+		leaving := at(ret, callers, append([]string{"k:__schedule", "k:schedule", "k:exit_to_user_mode_loop"}, entry...)...)
+		leaving.Label = map[string][]string{"state": {"R"}}
+		off := []*profile.Sample{leaving}
+		if sleeps {
+			asleep := at(ret, callers, append([]string{"k:__schedule", "k:schedule", "k:locks_lock_inode_wait", "k:__do_sys_flock"}, entry...)...)
+			asleep.Label = map[string][]string{"state": {"S"}}
+			off = append(off, asleep)
+		}
+		for _, s := range append([]*profile.Sample{inFlock}, off...) {
+			s.Value = []int64{int64(time.Second)}
+			s.NumLabel = map[string][]int64{"pid": {7}, "tid": {7}}
+		}
+		o := &observation.Observation{Profiles: []observation.Profile{
+			{Kind: observation.KindCPU, Source: observation.SourceEBPF,
+				Profile: &profile.Profile{SampleType: []*profile.ValueType{{Type: "cpu", Unit: "nanoseconds"}}, Sample: []*profile.Sample{inFlock}}},
+			{Kind: observation.KindOffCPU, Source: observation.SourceEBPF,
+				Profile: &profile.Profile{SampleType: []*profile.ValueType{{Type: "off_cpu", Unit: "nanoseconds"}}, Sample: off}},
+		}}
+		b := BreakdownOf(o)
+		switch {
+		case sleeps && (b.ByClass[ClassContention] != 3 || b.ByClass[ClassCPU] != 0):
+			t.Errorf("flock, the wait leaving it and a sleep on the lock: %v, want contention 3 s", b.ByClass)
+		case !sleeps && (b.ByClass[ClassCPU] != 2 || b.ByClass[ClassContention] != 0):
+			t.Errorf("flock and the wait leaving it, nobody asleep on the lock: %v, want cpu 2 s", b.ByClass)
+		}
 	}
 }

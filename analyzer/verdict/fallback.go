@@ -20,6 +20,9 @@ func procBreakdown(o *observation.Observation, window float64, th Thresholds) Br
 		if seconds > 0 {
 			b.Seconds[category] += seconds
 			b.ByClass[class] += seconds
+			if category == WaitRunQueue && class == ClassCPU {
+				b.RunQueueCPU += seconds
+			}
 		}
 	}
 	host := hostLike(o.Meta.Target)

@@ -334,13 +334,30 @@ var netlinkWait = []string{"netlink_recvmsg"}
 
 // kernelLockWait is a sleep on one of the kernel's own locks: a
 // read-write semaphore (the mm lock that mmap, munmap and page faults of
-// one process's threads take, an inode's lock) or a mutex; or on a file
-// lock another process or thread holds (flock(2), and fcntl(2)'s and
-// lockf(3)'s record locks: their waits are inlined into
-// locks_lock_inode_wait and fcntl_setlk, where wchan names them too).
-// Nobody parks idle on one: it is contention whatever the holder does.
-var kernelLockWait = []string{"rwsem_down_read_slowpath", "rwsem_down_write_slowpath", "__mutex_lock", "percpu_rwsem_wait",
-	"locks_lock_inode_wait", "fcntl_setlk"}
+// one process's threads take, an inode's lock) or a mutex. Nobody parks
+// idle on one: it is contention whatever the holder does.
+var kernelLockWait = []string{"rwsem_down_read_slowpath", "rwsem_down_write_slowpath", "__mutex_lock", "percpu_rwsem_wait"}
+
+// fileLockWait is a sleep on a file lock another process or thread holds:
+// flock(2)'s, and fcntl(2)'s and lockf(3)'s record locks. Kernel 6.18
+// inlines the waits into locks_lock_inode_wait and fcntl_setlk, where its
+// wchan names them too; the others are their own functions where a kernel
+// does not inline them. Nobody parks idle on a file lock either.
+var fileLockWait = []string{"locks_lock_inode_wait", "fcntl_setlk", "flock_lock_inode_wait", "posix_lock_inode_wait",
+	"do_lock_file_wait"}
+
+// fileLockCode is the file locks' code: a flock call (a lock's operation,
+// as a futex call is), an fcntl or lockf lock's (posix_lock_inode walks
+// the file's list of locks), and the waits. Its time counts towards
+// contention when the window shows a sleep in it (classifier): a program
+// that takes a file lock nobody else wants (a logger's flock around each
+// write) spends its time on the call, not on contention.
+var fileLockCode = slices.Concat([]string{"__do_sys_flock", "__x64_sys_flock", "flock_lock_inode", "posix_lock_inode",
+	"vfs_lock_file"}, fileLockWait)
+
+// isLockSleep tells a sleep on a kernel lock or a file lock: contention
+// whatever the holder does.
+func isLockSleep(fns []string) bool { return has(fns, kernelLockWait...) || has(fns, fileLockWait...) }
 
 // futexWait is a futex wait: a lock, a condition, or a parked thread.
 var futexWait = []string{"futex_wait", "__futex_wait"}
@@ -391,18 +408,16 @@ var reclaimStack = []string{"try_to_free_pages", "do_try_to_free_pages", "try_to
 // kernelLocks are the kernel's own locks' slow paths: spinning on a
 // contended spinlock, mutex or rwsem (the mm lock of a process whose
 // threads map and unmap at once, an inode's lock), or queueing and
-// sleeping for it (kernelLockWait); and the file locks' code, taking and
-// letting go of one (a flock call is a lock's operation, as a futex call
-// is: its time is the lock's; an fcntl or lockf call's is in
-// posix_lock_inode, walking the file's list of locks).
+// sleeping for it (kernelLockWait).
 var kernelLocks = slices.Concat([]string{"native_queued_spin_lock_slowpath", "__pv_queued_spin_lock_slowpath",
 	"queued_read_lock_slowpath", "queued_write_lock_slowpath", "mutex_spin_on_owner", "rwsem_spin_on_owner",
-	"osq_lock", "__do_sys_flock", "__x64_sys_flock", "flock_lock_inode", "posix_lock_inode", "vfs_lock_file"}, kernelLockWait)
+	"osq_lock"}, kernelLockWait)
 
 // fileLockCalls take and let go of file locks (fcntl only with its lock
-// commands, which its kernel frames tell). Their hand-offs are always a
-// lock's: nobody parks idle on a file lock.
-var fileLockCalls = []string{"flock", "fcntl", "fcntl64"}
+// commands, which its kernel frames tell). A hand-off on the way out of
+// one counts whole when file locks are contention (classifier): nobody
+// parks idle on a file lock.
+var fileLockCalls = []string{"flock", "fcntl"}
 
 // futexCall is the kernel's futex system call, waiting or waking.
 var futexCall = []string{"do_futex"}
@@ -448,7 +463,7 @@ func classifyWait(state string, fns []string) string {
 			return WaitFault
 		case has(fns, diskWait...):
 			return WaitDisk
-		case has(fns, kernelLockWait...):
+		case isLockSleep(fns):
 			return WaitLock
 		}
 		return WaitOther
@@ -461,7 +476,7 @@ func classifyWait(state string, fns []string) string {
 		return WaitOther
 	case has(fns, networkWait...):
 		return WaitNetwork
-	case has(fns, futexWait...), has(fns, kernelLockWait...):
+	case has(fns, futexWait...), isLockSleep(fns):
 		return WaitLock
 	case has(fns, pollWait...):
 		return WaitPoll

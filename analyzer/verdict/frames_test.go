@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/pprof/profile"
 
@@ -705,33 +706,31 @@ func TestGoroutineWaitSite(t *testing.T) {
 	}
 }
 
-// TestFileLocks: file locks are locks. A flock call's time and an fcntl
-// lock's walk of the file's locks are contention on a CPU; a sleep on a
-// lock another holds is a lock wait, whole (nobody parks idle on one),
-// with eBPF's stacks or /proc's wchan. The stacks are a convoy of four
-// processes on one file's flock, and on an fcntl record lock
-// (perfhound diagnose of each, kernel 6.18).
+// TestFileLocks: file locks are locks. A sleep on one another holds is a
+// lock wait, whole (nobody parks idle on one), with eBPF's stacks or
+// /proc's wchan, whether the kernel inlined the wait or not; and when a
+// window shows such a sleep, a flock call's time and an fcntl lock's walk
+// of the file's locks are contention on a CPU, as is a wait for a CPU in
+// their code. Without one they are the calls' time: a lock nobody else
+// wants. The stacks are a convoy of four processes on one file's flock,
+// and on an fcntl record lock (perfhound diagnose of each, kernel 6.18).
 func TestFileLocks(t *testing.T) {
 	user := []string{"k:do_syscall_64", "k:entry_SYSCALL_64_after_hwframe"}
 	flockCPU := slices.Concat([]string{"k:flock_lock_inode", "k:locks_lock_inode_wait", "k:__do_sys_flock"}, user, []string{"c:flock", "main"})
 	fcntlCPU := slices.Concat([]string{"k:__locks_insert_block", "k:posix_lock_inode", "k:fcntl_setlk", "k:do_fcntl", "k:__x64_sys_fcntl"},
 		user, []string{"c:__libc_fcntl64", "main"})
-	for _, c := range []struct {
-		name  string
-		stack []string
-	}{{"flock", flockCPU}, {"fcntl's lock", fcntlCPU}} {
-		fns := frames(stack(c.stack...))
-		if cat, class := classifyOnCPU(stack(c.stack...)), onCPUClass(OnCPUSyscall, fns); cat != OnCPUSyscall || class != ClassContention {
-			t.Errorf("%s on a CPU: %s, %s; want %s, %s", c.name, cat, class, OnCPUSyscall, ClassContention)
-		}
-	}
+	// A flock through a file system's own f_op->flock (NFS, FUSE): only
+	// the call's frame says it is one.
+	viaFS := slices.Concat([]string{"k:nfs_flock", "k:__do_sys_flock"}, user, []string{"c:flock", "main"})
 	flockWait := slices.Concat([]string{"k:__schedule", "k:schedule", "k:locks_lock_inode_wait", "k:__do_sys_flock"}, user, []string{"c:flock", "main"})
 	fcntlWait := slices.Concat([]string{"k:__schedule", "k:schedule", "k:fcntl_setlk", "k:do_fcntl", "k:__x64_sys_fcntl"}, user,
 		[]string{"c:__libc_fcntl64", "main"})
+	notInlined := slices.Concat([]string{"k:__schedule", "k:schedule", "k:do_lock_file_wait", "k:fcntl_setlk", "k:do_fcntl",
+		"k:__x64_sys_fcntl"}, user, []string{"c:__libc_fcntl64", "main"})
 	for _, c := range []struct {
 		name  string
 		stack []string
-	}{{"flock", flockWait}, {"fcntl's lock", fcntlWait}} {
+	}{{"flock", flockWait}, {"fcntl's lock", fcntlWait}, {"a wait the kernel did not inline", notInlined}} {
 		s := stack(c.stack...)
 		fns := frames(s)
 		if w := classifyWait("S", fns); w != WaitLock {
@@ -740,14 +739,44 @@ func TestFileLocks(t *testing.T) {
 		if share := (parking{}).lockShare(s, fns); share != 1 {
 			t.Errorf("%s asleep: lock share %.2f, want 1", c.name, share)
 		}
-		if class := waitClassOf(WaitRunQueue, fns); class != ClassContention {
-			t.Errorf("%s, runnable again: %s, want %s", c.name, class, ClassContention)
-		}
 	}
-	for _, wchan := range []string{"locks_lock_inode_wait", "fcntl_setlk"} {
+	for _, wchan := range []string{"locks_lock_inode_wait", "fcntl_setlk", "flock_lock_inode_wait", "posix_lock_inode_wait", "do_lock_file_wait"} {
 		if w := threadStateWait("S", wchan, "", "file", false); w != WaitLock {
 			t.Errorf("asleep in %s without eBPF: %s, want %s", wchan, w, WaitLock)
 		}
+	}
+
+	observe := func(sleeps bool) *observation.Observation {
+		on := &profile.Profile{SampleType: []*profile.ValueType{{Type: "cpu", Unit: "nanoseconds"}}}
+		off := &profile.Profile{SampleType: []*profile.ValueType{{Type: "off_cpu", Unit: "nanoseconds"}}}
+		for _, st := range [][]string{flockCPU, fcntlCPU, viaFS} {
+			on.Sample = append(on.Sample, stack(st...))
+		}
+		runnable := stack(slices.Concat([]string{"k:__schedule", "k:schedule", "k:posix_lock_inode", "k:fcntl_setlk", "k:do_fcntl",
+			"k:__x64_sys_fcntl"}, user, []string{"c:__libc_fcntl64", "main"})...)
+		runnable.Label = map[string][]string{"state": {"R"}}
+		off.Sample = append(off.Sample, runnable)
+		if sleeps {
+			asleep := stack(flockWait...)
+			asleep.Label = map[string][]string{"state": {"S"}}
+			off.Sample = append(off.Sample, asleep)
+		}
+		for _, s := range append(slices.Clone(on.Sample), off.Sample...) {
+			s.Value = []int64{int64(time.Second)}
+			s.NumLabel = map[string][]int64{"pid": {7}, "tid": {7}}
+		}
+		return &observation.Observation{Profiles: []observation.Profile{
+			{Kind: observation.KindCPU, Source: observation.SourceEBPF, Profile: on},
+			{Kind: observation.KindOffCPU, Source: observation.SourceEBPF, Profile: off},
+		}}
+	}
+	// Contended: the three calls on a CPU, the wait for a CPU in the
+	// lock's code and the sleep.
+	if b := BreakdownOf(observe(true)); b.ByClass[ClassContention] != 5 || b.ByClass[ClassCPU] != 0 {
+		t.Errorf("file locks a thread slept on: %v, want contention 5 s", b.ByClass)
+	}
+	if b := BreakdownOf(observe(false)); b.ByClass[ClassCPU] != 4 || b.ByClass[ClassContention] != 0 {
+		t.Errorf("file locks nobody slept on: %v, want cpu 4 s", b.ByClass)
 	}
 }
 

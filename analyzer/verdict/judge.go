@@ -37,7 +37,7 @@ func Judge(o *observation.Observation, th Thresholds) *Verdict {
 	}
 
 	pk := parkingOf(o)
-	cl := newClassifier(pk)
+	cl := newClassifier(o, pk)
 	sites := callSitesOf(o, cl)
 	v.Breakdown = breakdownOf(o, pk, sites, cl)
 	if v.Breakdown.Source == "" || v.Breakdown.Source == BreakdownEBPF && v.Breakdown.Total() == 0 {
@@ -54,7 +54,7 @@ func Judge(o *observation.Observation, th Thresholds) *Verdict {
 	}
 	inferred := goroutineLoad(o, v, window)
 
-	v.runQueue = v.Breakdown.Seconds[WaitRunQueue] / window
+	v.runQueue = v.Breakdown.RunQueueCPU / window
 	v.Class, v.Secondary = choose(v.Load, v.runQueue, th)
 	v.Confidence = confidence(v, inferred.classes, th, goCPUProfile(o) != nil)
 	v.Evidence = append(breakdownEvidence(v.Breakdown, window), v.Evidence...)

@@ -91,7 +91,14 @@ func parkingOf(o *observation.Observation) parking {
 				}
 				switch classifyWait(sampleState(s), fns) {
 				case WaitLock:
-					c.lock += nanos(s, idx)
+					if isLockSleep(fns) {
+						// On a kernel or file lock: contention
+						// whatever the holder does (lockShare), and
+						// no futex wait to bound.
+						c.activity += nanos(s, idx)
+					} else {
+						c.lock += nanos(s, idx)
+					}
 				case WaitDisk, WaitNetwork, WaitFault:
 					c.activity += nanos(s, idx)
 				}
@@ -148,7 +155,7 @@ func (pk parking) lockShare(s *profile.Sample, fns []string) float64 {
 	// holder does meanwhile (it may sleep or call out under the lock):
 	// with the C library's symbols (libc6-dbg) the stack says so, and a
 	// sleep on one of the kernel's own locks always does.
-	if has(fns, cLockFrames...) || has(fns, kernelLockWait...) {
+	if has(fns, cLockFrames...) || isLockSleep(fns) {
 		return 1
 	}
 	pid := samplePID(s)

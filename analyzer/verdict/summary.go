@@ -23,12 +23,12 @@ type Summary struct {
 
 // Summarize is the verdict's summary. Its run-queue load is the one
 // Judge chose the class with; for a verdict decoded from JSON, which does
-// not carry it, the breakdown's run-queue time over the verdict's
-// duration.
+// not carry it, the breakdown's run-queue time that counted as cpu over
+// the verdict's duration.
 func (v *Verdict) Summarize() Summary {
 	rq := v.runQueue
 	if rq == 0 && v.Duration > 0 {
-		rq = v.Breakdown.Seconds[WaitRunQueue] / v.Duration.Seconds()
+		rq = v.Breakdown.RunQueueCPU / v.Duration.Seconds()
 	}
 	load := maps.Clone(v.Load)
 	if load == nil {

@@ -34,7 +34,7 @@ func TestSummarize(t *testing.T) {
 		if s.Class != v.Class || s.Secondary != v.Secondary || s.Confidence != v.Confidence || s.Summary != v.Summary || !reflect.DeepEqual(s.Load, v.Load) {
 			t.Errorf("%s: summary %+v of verdict %s/%s %.2f %v", name, s, v.Class, v.Secondary, v.Confidence, v.Load)
 		}
-		if want := v.Breakdown.Seconds[WaitRunQueue] / o.WindowSeconds(); !closeTo(s.RunQueue, want) || want <= 0 {
+		if want := v.Breakdown.RunQueueCPU / o.WindowSeconds(); !closeTo(s.RunQueue, want) || want <= 0 {
 			t.Errorf("%s: run queue %.6f, want %.6f", name, s.RunQueue, want)
 		}
 		s.Load[ClassCPU] = -1

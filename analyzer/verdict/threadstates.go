@@ -42,7 +42,7 @@ func threadStateWait(state, wchan, call, fd string, goProc bool) string {
 			return WaitFault
 		case has(at, diskWait...):
 			return WaitDisk
-		case has(at, kernelLockWait...):
+		case isLockSleep(at):
 			return WaitLock
 		case isMemoryCall(call):
 			// Asleep in mmap, munmap, mprotect... outside the disk: on
@@ -57,7 +57,7 @@ func threadStateWait(state, wchan, call, fd string, goProc bool) string {
 		return WaitOther
 	}
 	switch {
-	case has(at, kernelLockWait...):
+	case isLockSleep(at):
 		return WaitLock
 	case fd == "socket", hasExact([]string{call}, socketCalls...), has(at, networkWait...):
 		return WaitNetwork
