@@ -387,13 +387,16 @@ var (
 		"__sys_sendmsg", "__sys_recvmsg", "__sys_connect", "__sys_accept", "ip_", "__dev_queue_xmit",
 		"net_rx_action", "__netif_", "__napi_", "unix_stream", "unix_dgram", "skb_"}
 	// Lock handoffs: the slow paths of Go's sync.Mutex and runtime
-	// semaphores, and glibc's contended mutexes. Not every futex call: the
+	// semaphores, glibc's contended mutexes, and HotSpot's monitors (a
+	// Java synchronized block's: ObjectMonitor's spinning, entering and
+	// handing over, as its demangled names read). Not every futex call: the
 	// Go runtime's own (parking and waking threads) are scheduling.
 	lockMachinery = []string{"sync.(*Mutex).lockSlow", "sync.(*Mutex).unlockSlow", "internal/sync.(*Mutex).lockSlow",
 		"internal/sync.(*Mutex).unlockSlow", "sync.(*RWMutex).", "runtime.semacquire", "runtime.semrelease",
 		"sync.runtime_Semacquire", "sync.runtime_Semrelease", "internal/sync.runtime_Semacquire",
 		"internal/sync.runtime_Semrelease", "__lll_lock_wait", "__lll_lock_wake", "__pthread_mutex_lock",
-		"pthread_mutex_lock", "pthread_mutex_unlock", "__pthread_mutex_unlock", "pthread_rwlock_", "__pthread_rwlock_"}
+		"pthread_mutex_lock", "pthread_mutex_unlock", "__pthread_mutex_unlock", "pthread_rwlock_", "__pthread_rwlock_",
+		"ObjectMonitor::", "ObjectSynchronizer::"}
 )
 
 // reclaimStack is the kernel freeing memory for an allocation (direct

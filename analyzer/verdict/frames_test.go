@@ -780,6 +780,22 @@ func TestFileLocks(t *testing.T) {
 	}
 }
 
+// TestJavaMonitor: a Java synchronized block's contended monitor spins
+// and hands over in HotSpot's ObjectMonitor (its names as the symbolizer
+// demangles them): contention on a CPU and in the run queue, as glibc's
+// mutexes are. The stacks are a JVM's, 8 threads on one monitor.
+func TestJavaMonitor(t *testing.T) {
+	spin := []string{"ObjectMonitor::TrySpin", "ObjectMonitor::enter", "ObjectSynchronizer::enter", "[jit]"}
+	if class := onCPUClass(OnCPUUser, frames(stack(spin...))); class != ClassContention {
+		t.Errorf("spinning on a monitor: %s, want %s", class, ClassContention)
+	}
+	exit := []string{"k:__schedule", "k:schedule", "k:exit_to_user_mode_loop", "k:do_syscall_64", "k:entry_SYSCALL_64_after_hwframe",
+		"c:syscall", "ObjectMonitor::ExitEpilog", "ObjectMonitor::exit", "[jit]"}
+	if class := waitClassOf(WaitRunQueue, frames(stack(exit...))); class != ClassContention {
+		t.Errorf("preempted handing a monitor over: %s, want %s", class, ClassContention)
+	}
+}
+
 // TestNetlinkWait: a wait on a netlink socket is for the kernel's
 // messages, not a peer's: glibc's mq_notify helper thread (stress-ng's mq
 // stressor) waited so for its whole life, and was a network wait.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/pprof/profile"
+	"github.com/ianlancetaylor/demangle"
 )
 
 // Sample is one sampled stack with its values and labels. Add keeps its
@@ -385,6 +386,19 @@ func (b *Builder) newLocation(m *profile.Mapping, addr uint64, fn *profile.Funct
 	return l
 }
 
+// demangled is a C++ or Rust symbol's name as pprof shows it by default
+// (its demangle mode ""): no parameters, no template arguments, so that
+// the overloads and instances of one function are one frame
+// ("os::PlatformEvent::park" for _ZN2os13PlatformEvent4parkEv). The
+// profile keeps the symbol as its SystemName, as pprof's own symbolizer
+// does; other names are themselves.
+func demangled(name string) string {
+	if !strings.HasPrefix(name, "_Z") && !strings.HasPrefix(name, "_R") {
+		return name
+	}
+	return demangle.Filter(name, demangle.NoParams, demangle.NoEnclosingParams, demangle.NoTemplateParams)
+}
+
 // function returns the Function of (name, file). The strings are copied:
 // they may point into a symbol table that is evicted later.
 func (b *Builder) function(name, file string) *profile.Function {
@@ -394,7 +408,7 @@ func (b *Builder) function(name, file string) *profile.Function {
 	name, file = strings.Clone(name), strings.Clone(file)
 	f := &profile.Function{
 		ID:         uint64(len(b.p.Function) + 1),
-		Name:       name,
+		Name:       demangled(name),
 		SystemName: name,
 		Filename:   file,
 	}

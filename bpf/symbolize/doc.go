@@ -57,7 +57,10 @@
 //   - Inlined calls are not expanded: a Go frame carries the function that
 //     holds the code, with the file:line of the innermost inlined call, as
 //     debug/gosym reports it. C and C++ frames have function names only (no
-//     DWARF is read); pprof demangles C++ names when it shows them.
+//     DWARF is read). A C++ or Rust symbol's Function is named as pprof
+//     shows it by default (demangled, without parameters or template
+//     arguments: os::PlatformEvent::park), the symbol kept as its
+//     SystemName, as pprof's own symbolizer does.
 //   - A Builder is not safe for concurrent use; the Symbolizer is.
 //
 // # Memory

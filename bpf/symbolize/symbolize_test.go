@@ -760,3 +760,53 @@ func TestVersionedSymbols(t *testing.T) {
 		t.Errorf("symbol at %#x: %q (%v), want api", addr, name, ok)
 	}
 }
+
+// TestCPlusPlusDemangled: a C++ function's frame is named as pprof shows
+// it (no parameters or template arguments), its symbol kept as the
+// SystemName: os::PlatformEvent::park, not _ZN2os13PlatformEvent4parkEv
+// (a JVM's lock wait, as the verdict named it until 2026-12-06).
+func TestCPlusPlusDemangled(t *testing.T) {
+	cxx, err := exec.LookPath("g++")
+	if err != nil {
+		t.Skipf("g++ is not in PATH: %v", err)
+	}
+	dir := t.TempDir()
+	src, bin := filepath.Join(dir, "hot.cc"), filepath.Join(dir, "cxx-prog")
+	if err := os.WriteFile(src, []byte(`#include <cstdio>
+#include <unistd.h>
+namespace perfhound {
+template <typename T> struct Hot {
+	__attribute__((noinline)) static T loop(T n, int k) { T s = 0; for (T i = 0; i < n; i++) s += i * k; return s; }
+};
+}
+volatile unsigned long sink;
+int main() {
+	sink = perfhound::Hot<unsigned long>::loop(10, 3);
+	std::printf("ready\n");
+	std::fflush(stdout);
+	pause();
+}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(cxx, "-O1", "-fno-omit-frame-pointer", "-o", bin, src).CombinedOutput(); err != nil {
+		t.Fatalf("g++: %v\n%s", err, out)
+	}
+	const symbol = "_ZN9perfhound3HotImE4loopEmi"
+	cmd := start(t, bin)
+	pid := cmd.Process.Pid
+	addr := runtimeAddr(t, pid, bin, symbolValue(t, bin, symbol))
+	s := New(Options{})
+	defer s.Close()
+	if err := s.Watch(pid); err != nil {
+		t.Fatal(err)
+	}
+	p := profileOf(t, s, Sample{PID: pid, User: []uint64{addr + 4}, Values: []int64{1, 10}, NumLabels: map[string][]int64{"pid": {int64(pid)}}})
+	l := p.Sample[0].Location[0]
+	if len(l.Line) != 1 || l.Line[0].Function.Name != "perfhound::Hot::loop" || l.Line[0].Function.SystemName != symbol {
+		t.Errorf("frame %+v, want perfhound::Hot::loop (system name %s)", l.Line, symbol)
+	}
+	if got := demangled("nanosleep"); got != "nanosleep" {
+		t.Errorf("a C name demangled to %q", got)
+	}
+}
