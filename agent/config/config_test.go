@@ -447,6 +447,14 @@ func TestOverrides(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Apply = %+v\nwant %+v", got, want)
 	}
+	// A window of no length is Validate's to refuse, not a division by
+	// zero (FuzzAgentCheckConfig found --window=0).
+	for _, w := range []time.Duration{0, -time.Second} {
+		got := c.Apply(Overrides{Window: &w})
+		if !slices.Equal(got.Retention.Rollups, c.Retention.Rollups) || got.Validate() == nil {
+			t.Errorf("--window %v: rollups %v, Validate %v", w, got.Retention.Rollups, got.Validate())
+		}
+	}
 	// Every field of Overrides is applied (a new one must be).
 	if n := reflect.TypeFor[Overrides]().NumField(); n != 8 {
 		t.Errorf("Overrides has %d fields; this test sets 8", n)

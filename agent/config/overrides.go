@@ -51,8 +51,8 @@ func (c Config) Apply(o Overrides) Config {
 // windows of the given length (--window 1m makes the 1 min tier
 // meaningless); rollups the user wrote are left for Validate to judge.
 func fitRollups(rollups []Rollup, window Duration) []Rollup {
-	if !slices.Equal(rollups, Default().Retention.Rollups) {
-		return rollups
+	if window <= 0 || !slices.Equal(rollups, Default().Retention.Rollups) {
+		return rollups // a window of no length is Validate's to refuse
 	}
 	var out []Rollup
 	prev := window

@@ -1042,6 +1042,7 @@ func FuzzAgentCheckConfig(f *testing.F) {
 	f.Add([]byte("listen: unix:/tmp/perfhound.sock\ntoken_file: /nonexistent\n"), "", "")
 	f.Add([]byte("retention: {max_age: 1s, rollups: []}\n"), "1s", "[::1]:1")
 	f.Add([]byte("window: 1m\nretention: {rollups: [{after: 1h, step: 2m}]}\n"), "", "localhost:7474")
+	f.Add([]byte(" "), "0", "0") // --window=0 divided by zero in fitRollups (found by this fuzzer, 2026-12-06)
 	f.Fuzz(func(t *testing.T, file []byte, window, listen string) {
 		dir := t.TempDir()
 		cfg := writeFile(t, filepath.Join(dir, "agent.yaml"), file)
