@@ -271,12 +271,11 @@ var socketCalls = []string{"socket", "socketpair", "bind", "listen", "accept", "
 // instead of spinning, or holding the lock for less, cuts.
 var yieldCalls = []string{"sched_yield"}
 
-// isYieldCall tells a system call that gives the CPU up.
-func isYieldCall(op string) bool { return hasExact([]string{op}, yieldCalls...) }
-
 // programYield tells a stack in a yield of the program's own (op, as
 // syscallOf or cSyscallStub names it), not the Go runtime's.
-func programYield(op string, fns []string) bool { return isYieldCall(op) && !inGoRuntime(fns) }
+func programYield(op string, fns []string) bool {
+	return hasExact([]string{op}, yieldCalls...) && !inGoRuntime(fns)
+}
 
 // cSyscallStub is the system call a C library function that only makes
 // it is named for ("munmap" for __munmap, __GI___munmap or

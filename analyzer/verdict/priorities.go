@@ -180,7 +180,7 @@ func cpuItems(p *profile.Profile, sites callSites, cl *classifier, source observ
 			remedy = RemedyMemoryShort
 		}
 		into := t
-		if class == ClassContention && programYield(op, fns) && cl.threaded(s) { // a yield's, as classifier.yielding says
+		if class == ClassContention && programYield(op, fns) && cl.threaded(s) { // a yield's, as classifier.settle decides
 			into = yields
 		}
 		into.add(string(class)+"|"+name, secs, Priority{Class: class, Kind: kindOf(class, op), Name: name, Remedy: remedy, runtimeWork: c.inRuntime})
