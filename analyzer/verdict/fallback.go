@@ -76,7 +76,7 @@ func procBreakdown(o *observation.Observation, window float64, th Thresholds) Br
 	// its delay accounting and its cgroup's pressure: they are every wait,
 	// told apart, and only its own.
 	var sampled bool
-	var lockWake float64 // the part of the run delay that follows a lock's hand-off
+	runDelay := map[Class]float64{ClassCPU: 1} // the run delay's parts, by class
 	if p, goProc := threadStateProfile(o); p != nil && !host {
 		w := threadStateWaits(p, goProc)
 		for cat, v := range w.seconds {
@@ -86,7 +86,7 @@ func procBreakdown(o *observation.Observation, window float64, th Thresholds) Br
 			b.ByClass[c] += v
 		}
 		sampled, b.ThreadStates = true, true
-		lockWake = lockWakeShare(o, w.seconds)
+		runDelay = runDelayShares(o, w)
 		if sysClass == ClassCPU {
 			// An event loop's wakeups serve its sockets when its TCP
 			// connections carried data in the window (a Go program's
@@ -104,8 +104,9 @@ func procBreakdown(o *observation.Observation, window float64, th Thresholds) Br
 		systemSecs = chargeByCounters(b, systemSecs, o, window)
 	}
 	if d, ok := meanOf(o, observation.ProcessRunDelay, nil); ok && !host {
-		add(WaitRunQueue, ClassCPU, (1-lockWake)*d*window)
-		add(WaitRunQueue, ClassContention, lockWake*d*window)
+		for _, c := range Classes { // in order: sums come out the same every run
+			add(WaitRunQueue, c, runDelay[c]*d*window)
+		}
 	}
 	// PSI is the cgroup's (or the host's), not the process's own: count it
 	// only for a target that did the kind of work that stalls on it.
@@ -250,23 +251,29 @@ func chargeSystemTime(b Breakdown, systemSecs float64, calls map[Class]float64) 
 // connection carried a quarter of a nanosecond (copied once, 4 GB/s, with
 // the protocol's work on top: eBPF's stacks put a loopback download's
 // receive path at about 0.7 ns a byte, a bulk sender's whole system time
-// at 0.2). Both err low, so that what they charge was surely spent.
+// at 0.2); a byte fetched from storage or dirtied towards it the same
+// (copied once between the page cache and the caller, with the file
+// system's work on top). All err low, so that what they charge was
+// surely spent.
 const (
-	minorFaultSecs = 1e-6
-	tcpByteSecs    = 0.25e-9
+	minorFaultSecs  = 1e-6
+	tcpByteSecs     = 0.25e-9
+	storageByteSecs = 0.25e-9
 )
 
 // chargeByCounters charges the system time that no sampled sleep spoke for
 // (systemSecs, still cpu) by what the process's counters say its kernel
 // did: page faults to memory, the bytes its TCP connections carried to
-// network, each at its cost (minorFaultSecs, tcpByteSecs) and never more
-// than there is. It returns what stays cpu. A thread that only ever runs
-// (a download's, a mapping churner's) says nothing of its kernel time in
+// network, the bytes it read from storage or dirtied towards it to io,
+// each at its cost (minorFaultSecs, tcpByteSecs, storageByteSecs) and
+// never more than there is. It returns what stays cpu. A thread that only
+// ever runs (a download's, a mapping churner's) says nothing of its kernel time in
 // its states; its counters do, in part. Not /proc/PID/io's read and write
-// bytes: they count a socket's read(2) and write(2) but not its recv(2)
-// and send(2), and cannot tell a socket from a pipe or /dev/null. And
-// connections that open and close between two readings escape
-// process.tcp, so a sender of many short uploads keeps its time as cpu.
+// bytes (rchar, wchar): they count a socket's read(2) and write(2) but not
+// its recv(2) and send(2), and cannot tell a socket from a pipe or
+// /dev/null; its storage bytes (read_bytes, write_bytes) are files'
+// only. Connections that open and close between two readings escape
+// process.tcp: a sender of many short uploads is left to its sleeps.
 func chargeByCounters(b Breakdown, systemSecs float64, o *observation.Observation, window float64) float64 {
 	if systemSecs <= 0 || window <= 0 {
 		return systemSecs
@@ -281,8 +288,12 @@ func chargeByCounters(b Breakdown, systemSecs float64, o *observation.Observatio
 	}{
 		{ClassMemory, rate(observation.ProcessMinorFaults) * minorFaultSecs * window},
 		{ClassNetwork, rate(observation.ProcessTCPBytes) * tcpByteSecs * window},
+		{ClassIO, rate(observation.ProcessStorageBytes) * storageByteSecs * window},
 	}
-	explained := charge[0].secs + charge[1].secs
+	var explained float64
+	for _, c := range charge {
+		explained += c.secs
+	}
 	if explained <= 0 {
 		return systemSecs
 	}
@@ -294,29 +305,67 @@ func chargeByCounters(b Breakdown, systemSecs float64, o *observation.Observatio
 	return systemSecs - explained*scale
 }
 
-// lockWakeShare is the part of a process's run delay that follows a
-// lock's hand-off, as eBPF sees a thread runnable again in its futex wait.
-// Every switch off a CPU is followed by a wait on a run queue: at once
-// after a preemption (an involuntary switch), once woken after a sleep (a
-// voluntary one). The share of the voluntary switches is the share of
-// the delay that follows a sleep, and the sampled sleeps' share that was
-// on locks (their time, idle parking left out) is the share of those
-// that followed a lock: an approximation, since a sleep's time is not
-// its count.
-func lockWakeShare(o *observation.Observation, waits map[string]float64) float64 {
+// yieldSwitchRate is the rate of involuntary switches, per second of a
+// process's time on a CPU, above which its threads give the CPU up
+// themselves (sched_yield) rather than have it taken: the scheduler
+// preempts a running thread once its slice is spent (0.75 ms and up, the
+// base slice scaled by the CPUs' count), under about 1,300 times a
+// CPU-second, and 10,000 is a tenth of a millisecond on a CPU between
+// two. A thread it wakes can preempt sooner, so storms of wake-ups pass
+// it too: lockRun keeps out threads that sleep on anything but locks.
+// Measured on this project's VM (docs/analysis.md): programs that yield
+// in their locks, 24,000 to 240,000; processes of one thread yielding or
+// switching, up to 161,000 (the thread count rules them out); a futex
+// wake-up storm between processes, 6,500 to 15,000; everything else
+// under 4,500.
+const yieldSwitchRate = 10000
+
+// runDelayShares splits a process's run delay by what each wait for a
+// CPU followed, as eBPF's off-CPU stacks tell them apart: schedstat's
+// delay counts every wait on a run queue, after a preemption or a yield
+// (an involuntary switch) and after a wake-up from a sleep (a voluntary
+// one), while eBPF's run-queue time is only the first kind, the second
+// being part of the sleep it ends. So the voluntary switches' share of
+// the delay counts as the sampled sleeps do, each class in its share of
+// their time (idle parking left out: a thread pool's parked threads say
+// nothing of what the working ones wake from), a lock's hand-off to
+// contention, a socket's wake-up to network, an event loop's to none;
+// the involuntary share counts as cpu, but when the switches come faster
+// than preemptions can (yieldSwitchRate), those of threads that could be
+// spinning on a lock (sampledWaits.lockRun) are yields to a thread
+// holding what the yielder wants, contention (classifier.settle's rule,
+// with stacks). Counts stand for times, an
+// approximation: a preemption's wait is often longer than a wake-up's.
+func runDelayShares(o *observation.Observation, w sampledWaits) map[Class]float64 {
 	vol, okV := meanOf(o, observation.ProcessCtxSwitches, map[string]string{"kind": "voluntary"})
 	invol, okI := meanOf(o, observation.ProcessCtxSwitches, map[string]string{"kind": "involuntary"})
 	if !okV || !okI || vol+invol <= 0 {
-		return 0
+		return map[Class]float64{ClassCPU: 1}
 	}
+	out := map[Class]float64{}
+	switched := invol / (vol + invol)
+	var yields float64
+	if onCPU, _ := meanOf(o, observation.ProcessCPU, nil); onCPU > 0 && invol/onCPU >= yieldSwitchRate {
+		yields = switched * w.lockRun
+	}
+	out[ClassContention] += yields
+	out[ClassCPU] += switched - yields
+
+	woken := 1 - switched
 	var sleeps float64
-	for cat, v := range waits {
-		if cat != WaitIdle && cat != WaitRunQueue {
+	byClass := map[Class]float64{}
+	for cat, v := range w.seconds {
+		if cat != WaitIdle && cat != WaitRunQueue && v > 0 {
 			sleeps += v
+			byClass[waitClass[cat]] += v
 		}
 	}
 	if sleeps <= 0 {
-		return 0
+		out[ClassCPU] += woken
+		return out
 	}
-	return vol / (vol + invol) * waits[WaitLock] / sleeps
+	for c, v := range byClass {
+		out[c] += woken * v / sleeps
+	}
+	return out
 }

@@ -124,10 +124,8 @@ func withoutEBPF(o *observation.Observation) *observation.Observation {
 // /proc, PSI and Go's own profiles suffice the class stays, with less
 // confidence; where they do not, the verdict says what is missing.
 func TestDegradedEvidence(t *testing.T) {
-	// What /proc cannot tell: GC from user code (memory-churn), a Go
-	// program's kernel time on its sockets (network-bulk: its sending
-	// threads never sleep, and its 46-ms connections open and close
-	// between two readings of process.tcp): those need stacks.
+	// What /proc cannot tell: GC from user code (memory-churn): that
+	// needs stacks.
 	suffices := map[string]bool{
 		"cpu-hash": true, "cpu-compress": true, "cpu-c-spin": true, // process CPU time
 		"io-fsync": true, "io-direct": true, // system time and I/O pressure
@@ -150,6 +148,13 @@ func TestDegradedEvidence(t *testing.T) {
 		// started: the server's end of their connection is not the
 		// client serving (process.tcp counts it once, as active).
 		"network-slowclient": true,
+		// A Go uploader: its threads' sleeps, one for the process, are
+		// in the netpoller while its connections carry data, and its
+		// wait for a CPU follows them (runDelayShares).
+		"network-bulk": true,
+		// Threads that never sleep, switched out 80,000 times a
+		// CPU-second: yields, not preemptions (runDelayShares).
+		"contention-c-yieldspin": true,
 	}
 	obs := recorded(t)
 	for name, want := range manifest(t) {

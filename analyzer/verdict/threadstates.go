@@ -26,7 +26,8 @@ var futexCalls = []string{"futex", "futex_time64", "futex_waitv"}
 // threadStateWait names why a sampled thread was off CPU, as classifyWait
 // does from a stack; "" for a running or runnable thread. goProc says the
 // process is a Go program, whose runtime parks its idle threads on
-// futexes itself and whose netpoller is an event loop's epoll.
+// futexes and in nanosleep itself and whose netpoller is an event loop's
+// epoll.
 func threadStateWait(state, wchan, call, fd string, goProc bool) string {
 	at := []string{wchan}
 	switch state {
@@ -69,6 +70,12 @@ func threadStateWait(state, wchan, call, fd string, goProc bool) string {
 	case hasExact([]string{call}, pollCalls...), has(at, pollWait...):
 		return WaitPoll
 	case hasExact([]string{call}, sleepCalls...), has(at, sleepWait...):
+		if goProc {
+			// The runtime's own: sysmon's and a spinning thread's
+			// usleep (a goroutine's sleep is a timer in the netpoller),
+			// idle as eBPF's stacks say (goIdle's runtime.usleep).
+			return WaitIdle
+		}
 		return WaitSleep
 	}
 	return WaitOther
@@ -152,6 +159,14 @@ type sampledWaits struct {
 	// by its time running, which stands for its share of the system time:
 	// the shares chargeSystemTime splits that time in.
 	calls map[Class]float64
+	// lockRun is the part of the threads' time running (or runnable)
+	// that was of threads that could be yielding to a lock's holder
+	// (runDelayShares): in a process of several threads, not Go's (whose
+	// runtime yields in its own scheduler), threads that never slept or
+	// slept on locks, each in its sleeps' lock share. A thread that
+	// sleeps on a pipe, an eventfd or a socket and is switched out fast
+	// is being preempted by the threads it wakes, not yielding.
+	lockRun float64
 }
 
 // callClass is the resource a sampled sleep's system call serves, as
@@ -193,6 +208,7 @@ func threadStateWaits(p *profile.Profile, goProc bool) sampledWaits {
 	type counts struct {
 		lock, activity, run, sleeps float64
 		calls                       map[Class]float64 // its sleeps by callClass
+		goProc                      bool
 	}
 	threads := map[thread]*counts{}
 	perPID := map[int64]int{}
@@ -201,7 +217,7 @@ func threadStateWaits(p *profile.Profile, goProc bool) sampledWaits {
 		t := thread{s.pid, s.tid}
 		c := threads[t]
 		if c == nil {
-			c = &counts{}
+			c = &counts{goProc: s.goProc}
 			threads[t] = c
 			perPID[s.pid]++
 		}
@@ -245,12 +261,44 @@ func threadStateWaits(p *profile.Profile, goProc bool) sampledWaits {
 	// Each thread's sleeps speak for the kernel time it spent on a CPU,
 	// which its time running stands for: a listener that only ever waits
 	// in accept says nothing of the workers' kernel time. A thread that
-	// runs and never sleeps keeps its share as cpu.
-	var ran float64
-	for _, c := range threads {
+	// runs and never sleeps keeps its share as cpu. A Go program's threads
+	// are one: its scheduler runs any goroutine on any thread, so the
+	// goroutine that writes to a socket and parks in the netpoller when
+	// the socket is full runs on whichever thread is free, and the thread
+	// that waits in epoll_pwait is whichever found nothing to run.
+	merged := map[thread]*counts{}
+	for t, c := range threads {
+		if c.goProc {
+			t.tid = 0
+		}
+		m := merged[t]
+		if m == nil {
+			m = &counts{calls: map[Class]float64{}}
+			merged[t] = m
+		}
+		m.run += c.run
+		m.sleeps += c.sleeps
+		for class, v := range c.calls {
+			m.calls[class] += v
+		}
+	}
+	var ran, lockRun float64
+	for _, c := range merged {
 		ran += c.run
 	}
-	for _, c := range threads {
+	for t, c := range threads {
+		switch {
+		case c.goProc || perPID[t.pid] < 2:
+		case c.sleeps == 0:
+			lockRun += c.run
+		default:
+			lockRun += c.run * c.calls[ClassContention] / c.sleeps
+		}
+	}
+	if ran > 0 {
+		w.lockRun = lockRun / ran
+	}
+	for _, c := range merged {
 		if c.sleeps == 0 {
 			w.calls[ClassCPU] += c.run
 		}

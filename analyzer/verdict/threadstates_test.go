@@ -132,23 +132,46 @@ func TestThreadStateParking(t *testing.T) {
 	}
 }
 
-// TestLockWakeShare: a process's run delay follows its voluntary
-// switches' sleeps in their share, and those sleeps' lock share.
-func TestLockWakeShare(t *testing.T) {
-	o := threadStateObs("")
-	o.Series = []observation.Series{
-		{Name: observation.ProcessCtxSwitches, Labels: map[string]string{"kind": "voluntary"}, Points: []observation.Point{{Value: 300}}},
-		{Name: observation.ProcessCtxSwitches, Labels: map[string]string{"kind": "involuntary"}, Points: []observation.Point{{Value: 100}}},
+// TestRunDelayShares: a process's run delay follows its voluntary
+// switches' sleeps in their share (idle parking left out), and its
+// involuntary switches are the CPU's unless they come faster than
+// preemptions can in a process of several threads: then they are yields.
+func TestRunDelayShares(t *testing.T) {
+	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+	obs := func(vol, invol, cpu float64) *observation.Observation {
+		o := threadStateObs("")
+		o.Series = []observation.Series{
+			{Name: observation.ProcessCtxSwitches, Labels: map[string]string{"kind": "voluntary"}, Points: []observation.Point{{Value: vol}}},
+			{Name: observation.ProcessCtxSwitches, Labels: map[string]string{"kind": "involuntary"}, Points: []observation.Point{{Value: invol}}},
+			{Name: observation.ProcessCPU, Labels: map[string]string{"mode": "user"}, Points: []observation.Point{{Value: cpu}}},
+		}
+		return o
 	}
-	waits := map[string]float64{WaitLock: 2, WaitSleep: 2, WaitIdle: 10}
-	if got := lockWakeShare(o, waits); math.Abs(got-0.75*0.5) > 1e-9 {
-		t.Errorf("lock wake share %.3f, want 0.375 (3/4 voluntary, half of the sleeps on locks; idle left out)", got)
+	w := sampledWaits{seconds: map[string]float64{WaitLock: 2, WaitSleep: 1, WaitNetwork: 1, WaitIdle: 10}, lockRun: 1}
+	got := runDelayShares(obs(300, 100, 1), w)
+	if !near(got[ClassCPU], 0.25) || !near(got[ClassContention], 0.75*0.5) || !near(got[ClassNetwork], 0.75*0.25) || !near(got[ClassNone], 0.75*0.25) {
+		t.Errorf("shares %v, want cpu 0.25 (1/4 involuntary), contention 0.375, network and none 0.1875 (3/4 after sleeps: half on locks, a quarter each on sockets and timers; idle left out)", got)
 	}
-	if got := lockWakeShare(o, map[string]float64{WaitIdle: 5}); got != 0 {
-		t.Errorf("only idle sleeps: %.3f, want 0", got)
+	// 40,000 involuntary switches a CPU-second: yields, not preemptions.
+	got = runDelayShares(obs(0, 40000, 1), w)
+	if !near(got[ClassContention], 1) || got[ClassCPU] != 0 {
+		t.Errorf("yielding threads: %v, want all contention", got)
 	}
-	if got := lockWakeShare(&observation.Observation{}, waits); got != 0 {
-		t.Errorf("no switch counts: %.3f, want 0", got)
+	// The same rate in processes of one thread: nothing to yield to.
+	got = runDelayShares(obs(0, 40000, 1), sampledWaits{seconds: w.seconds})
+	if !near(got[ClassCPU], 1) {
+		t.Errorf("yielding single-threaded processes: %v, want cpu", got)
+	}
+	// Preemptions at a slice's pace stay the CPU's.
+	got = runDelayShares(obs(0, 1000, 1), w)
+	if !near(got[ClassCPU], 1) {
+		t.Errorf("preempted threads: %v, want cpu", got)
+	}
+	if got := runDelayShares(obs(300, 100, 1), sampledWaits{seconds: map[string]float64{WaitIdle: 5}}); !near(got[ClassCPU], 1) {
+		t.Errorf("only idle sleeps: %v, want cpu", got)
+	}
+	if got := runDelayShares(&observation.Observation{}, w); !near(got[ClassCPU], 1) || len(got) != 1 {
+		t.Errorf("no switch counts: %v, want cpu", got)
 	}
 }
 
@@ -229,6 +252,26 @@ func TestThreadStatesPerProcessGo(t *testing.T) {
 	}
 }
 
+// TestSystemTimeGoThreads: a Go program's threads are one for the system
+// time: the thread that waits in the netpoller is not the one that ran
+// the goroutine writing to the socket, and sysmon's nanosleep is the
+// runtime's, idle.
+func TestSystemTimeGoThreads(t *testing.T) {
+	o := threadStateObs("go1.26.0",
+		tsRow{1, "R", "", "", "", "", 4}, tsRow{1, "S", "hrtimer_nanosleep", "nanosleep", "", "", 0.1},
+		tsRow{2, "R", "", "", "", "", 1}, tsRow{2, "S", "do_epoll_wait", "epoll_pwait", "", "", 3},
+		tsRow{3, "S", "hrtimer_nanosleep", "nanosleep", "", "", 5})
+	o.Meta.Target = observation.Target{Kind: observation.TargetProcess, PID: 7}
+	o.Series = []observation.Series{
+		{Name: observation.ProcessCPU, Labels: map[string]string{"mode": "system"}, Points: []observation.Point{{Value: 0.4}}},
+		{Name: observation.ProcessTCPBytes, Labels: map[string]string{"role": "active", "direction": "sent"}, Points: []observation.Point{{Value: 1}}},
+	}
+	b := procBreakdown(o, 10, DefaultThresholds())
+	if math.Abs(b.ByClass[ClassNetwork]-4) > 1e-6 || b.Seconds[WaitSleep] != 0 {
+		t.Errorf("by class %v, waits %v: want the 4 s of system time as network, no sleep", b.ByClass, b.Seconds)
+	}
+}
+
 // TestThreadStatesParkingPerProcess: the parking rule counts the threads of
 // the waiter's own process, not a process tree's: a shell's 20 busy
 // children do not make a parked thread of another process a lock waiter.
@@ -277,12 +320,17 @@ func TestSystemTimeEventLoop(t *testing.T) {
 // TestSystemTimeByCounters: threads that only ever run say nothing of
 // their kernel time in their states; a process's counters do, in part.
 // The bytes its TCP connections carried are the network's, its faults
-// memory's, each at its cost, and never more than the system time there
-// is; its reads and writes of other descriptors (a pipe, /dev/null) stay
-// cpu.
+// memory's, the bytes it dirtied or fetched in files io's, each at its
+// cost, and never more than the system time there is; its reads and
+// writes of other descriptors (a pipe, /dev/null) stay cpu.
 func TestSystemTimeByCounters(t *testing.T) {
-	series := func(sysCores, tcpReceived, tcpSent, faults float64) []observation.Series {
+	series := func(sysCores, tcpReceived, tcpSent, faults float64, storage ...float64) []observation.Series {
+		var stored float64
+		if len(storage) > 0 {
+			stored = storage[0]
+		}
 		return []observation.Series{
+			{Name: observation.ProcessStorageBytes, Labels: map[string]string{"op": "write"}, Points: []observation.Point{{Value: stored}}},
 			{Name: observation.ProcessCPU, Labels: map[string]string{"mode": "system"}, Points: []observation.Point{{Value: sysCores}}},
 			{Name: observation.ProcessMinorFaults, Points: []observation.Point{{Value: faults}}},
 			{Name: observation.ProcessTCPBytes, Labels: map[string]string{"role": "active", "direction": "received"}, Points: []observation.Point{{Value: tcpReceived}}},
@@ -305,12 +353,14 @@ func TestSystemTimeByCounters(t *testing.T) {
 		{"faults", series(0.3, 0, 0, 1e5), map[Class]float64{ClassMemory: 1, ClassCPU: 2}},
 		// Both, more than there is: shared in their proportions.
 		{"both", series(0.1, 4e8, 0, 3e5), map[Class]float64{ClassNetwork: 0.25, ClassMemory: 0.75}},
+		// 0.8 GB/s dirtied in the page cache: 0.2 s a second.
+		{"file writer", series(0.3, 0, 0, 0, 8e8), map[Class]float64{ClassIO: 2, ClassCPU: 1}},
 	} {
 		o := threadStateObs("", tsRow{1, "R", "", "", "", "", 1})
 		o.Meta.Target = observation.Target{Kind: observation.TargetProcess, PID: 7}
 		o.Series = tc.series
 		b := procBreakdown(o, 10, DefaultThresholds())
-		for _, c := range []Class{ClassCPU, ClassNetwork, ClassMemory} {
+		for _, c := range []Class{ClassCPU, ClassNetwork, ClassMemory, ClassIO} {
 			if math.Abs(b.ByClass[c]-tc.want[c]) > 1e-6 {
 				t.Errorf("%s: by class %v, want %v", tc.name, b.ByClass, tc.want)
 				break
