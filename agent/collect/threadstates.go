@@ -59,6 +59,7 @@ type ThreadStates struct {
 	cursor        int
 	ticks         int
 	lastTick      time.Time
+	lastList      time.Time
 	syscallDenied bool // syscall cannot be read: noSyscall says why
 
 	mu        sync.Mutex
@@ -263,11 +264,17 @@ func (t *ThreadStates) Finish() (*profile.Profile, []observation.Missing) {
 }
 
 // tick reads the next threads in turn; false once the process is gone.
+// It lists the tree again every second's worth of ticks, or once a second
+// has passed since the last listing: a sampler that gets the CPU late
+// (beside threads at a real-time priority, which stress-ng's mutex
+// stressor gives its own) ticks far less often than it should, and
+// counting ticks alone then missed a tree's workers for a whole window.
 func (t *ThreadStates) tick() bool {
-	if t.ticks%int(time.Second/t.interval) == 0 || len(t.tasks) == 0 {
+	if t.ticks%int(time.Second/t.interval) == 0 || len(t.tasks) == 0 || time.Since(t.lastList) >= time.Second {
 		if !t.list() {
 			return false
 		}
+		t.lastList = time.Now()
 	}
 	t.ticks++
 	n := min(len(t.tasks), t.max)

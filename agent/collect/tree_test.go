@@ -187,3 +187,36 @@ func TestThreadStatesTree(t *testing.T) {
 		}
 	}
 }
+
+// TestThreadStatesListLate: a sampler whose ticks come late (starved of
+// the CPU by a target's real-time threads) lists the tree again once a
+// second has passed, not only every second's worth of ticks: a child
+// forked after the first listing is sampled at the next late tick.
+func TestThreadStatesListLate(t *testing.T) {
+	if _, err := os.Stat("/proc/self/task/" + strconv.Itoa(os.Getpid()) + "/children"); err != nil {
+		t.Skip("no /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN)")
+	}
+	cmd, stdin, _ := startShell(t, `read line; sleep 60 & wait`)
+	ts, err := newThreadStates(Env{}, cmd.Process.Pid, ThreadStateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ts.files.Close()
+	ts.tick() // the first listing: the shell alone
+	if _, err := stdin.Write([]byte("go\n")); err != nil {
+		t.Fatal(err)
+	}
+	child := waitChild(t, ts.w)
+	listed := func() bool {
+		return slices.ContainsFunc(ts.tasks, func(tk task) bool { return tk.pid == child })
+	}
+	ts.tick() // the second tick, on time: no listing
+	if listed() {
+		t.Fatal("listed again at the second tick: the test cannot tell a late listing")
+	}
+	ts.lastList = time.Now().Add(-1100 * time.Millisecond) // the third tick, late
+	ts.tick()
+	if !listed() {
+		t.Errorf("the child %d not listed at a tick 1.1 s after the last listing: tasks %v", child, ts.tasks)
+	}
+}
