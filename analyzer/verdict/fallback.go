@@ -1,6 +1,9 @@
 package verdict
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/google/pprof/profile"
 
 	"github.com/perfhound/perfhound/analyzer/observation"
@@ -88,6 +91,12 @@ func procBreakdown(o *observation.Observation, window float64, th Thresholds) Br
 		sampled, b.ThreadStates = true, true
 		runDelay = runDelayShares(o, w)
 		if sysClass == ClassCPU {
+			// What the counters say was surely spent first, then the
+			// rest in the sleeps' proportions: a Go program's sleeps
+			// are nearly all its netpoller's, which would take a file
+			// writer's kernel time for its sockets' as soon as a
+			// metrics scrape carried a byte.
+			systemSecs = chargeByCounters(b, systemSecs, o, window)
 			// An event loop's wakeups serve its sockets when its TCP
 			// connections carried data in the window (a Go program's
 			// netpoller sending and receiving), else nothing we can tell.
@@ -99,12 +108,13 @@ func procBreakdown(o *observation.Observation, window float64, th Thresholds) Br
 			delete(w.calls, callPoll)
 			systemSecs = chargeSystemTime(b, systemSecs, w.calls)
 		}
-	}
-	if sysClass == ClassCPU && !host {
+	} else if sysClass == ClassCPU && !host {
 		systemSecs = chargeByCounters(b, systemSecs, o, window)
 	}
 	if d, ok := meanOf(o, observation.ProcessRunDelay, nil); ok && !host {
-		for _, c := range Classes { // in order: sums come out the same every run
+		// In order, none included: sums come out the same every run, and
+		// the waits that followed a poll or a timer stay in the breakdown.
+		for _, c := range append(Classes, ClassNone) {
 			add(WaitRunQueue, c, runDelay[c]*d*window)
 		}
 	}
@@ -261,8 +271,9 @@ const (
 	storageByteSecs = 0.25e-9
 )
 
-// chargeByCounters charges the system time that no sampled sleep spoke for
-// (systemSecs, still cpu) by what the process's counters say its kernel
+// chargeByCounters charges the system time still counted as cpu
+// (systemSecs), before the sampled sleeps split what is left (or instead,
+// without them), by what the process's counters say its kernel surely
 // did: page faults to memory, the bytes its TCP connections carried to
 // network, the bytes it read from storage or dirtied towards it to io,
 // each at its cost (minorFaultSecs, tcpByteSecs, storageByteSecs) and
@@ -308,10 +319,10 @@ func chargeByCounters(b Breakdown, systemSecs float64, o *observation.Observatio
 // yieldSwitchRate is the rate of involuntary switches, per second of a
 // process's time on a CPU, above which its threads give the CPU up
 // themselves (sched_yield) rather than have it taken: the scheduler
-// preempts a running thread once its slice is spent (0.75 ms and up, the
-// base slice scaled by the CPUs' count), under about 1,300 times a
-// CPU-second, and 10,000 is a tenth of a millisecond on a CPU between
-// two. A thread it wakes can preempt sooner, so storms of wake-ups pass
+// preempts a running thread once its slice is spent (the base slice,
+// 0.75 ms times 1 + log2 of the CPUs up to 8: 0.75 to 3 ms), under about
+// 1,300 times a CPU-second, and 10,000 is a tenth of a millisecond on a
+// CPU between two. A thread it wakes can preempt sooner, so storms of wake-ups pass
 // it too: lockRun keeps out threads that sleep on anything but locks.
 // Measured on this project's VM (docs/analysis.md): programs that yield
 // in their locks, 24,000 to 240,000; processes of one thread yielding or
@@ -344,8 +355,15 @@ func runDelayShares(o *observation.Observation, w sampledWaits) map[Class]float6
 	}
 	out := map[Class]float64{}
 	switched := invol / (vol + invol)
+	// The time on a CPU the switches come in: schedstat's, summed over
+	// the threads as the switches are, to the nanosecond (process.cpu
+	// counts in ticks and keeps reaped children's time).
+	onCPU, ok := meanOf(o, observation.ProcessOnCPU, nil)
+	if !ok {
+		onCPU, _ = meanOf(o, observation.ProcessCPU, nil)
+	}
 	var yields float64
-	if onCPU, _ := meanOf(o, observation.ProcessCPU, nil); onCPU > 0 && invol/onCPU >= yieldSwitchRate {
+	if onCPU > 0 && invol/onCPU >= yieldSwitchRate {
 		yields = switched * w.lockRun
 	}
 	out[ClassContention] += yields
@@ -354,8 +372,8 @@ func runDelayShares(o *observation.Observation, w sampledWaits) map[Class]float6
 	woken := 1 - switched
 	var sleeps float64
 	byClass := map[Class]float64{}
-	for cat, v := range w.seconds {
-		if cat != WaitIdle && cat != WaitRunQueue && v > 0 {
+	for _, cat := range slices.Sorted(maps.Keys(w.seconds)) { // in order: sums come out the same every run
+		if v := w.seconds[cat]; cat != WaitIdle && cat != WaitRunQueue && v > 0 {
 			sleeps += v
 			byClass[waitClass[cat]] += v
 		}

@@ -1,6 +1,10 @@
 package verdict
 
 import (
+	"cmp"
+	"maps"
+	"slices"
+
 	"github.com/google/pprof/profile"
 
 	"github.com/perfhound/perfhound/analyzer/observation"
@@ -162,8 +166,8 @@ type sampledWaits struct {
 	// lockRun is the part of the threads' time running (or runnable)
 	// that was of threads that could be yielding to a lock's holder
 	// (runDelayShares): in a process of several threads, not Go's (whose
-	// runtime yields in its own scheduler), threads that never slept or
-	// slept on locks, each in its sleeps' lock share. A thread that
+	// runtime yields in its own scheduler), threads that never slept, not
+	// even parked idle, or slept on locks, each in its sleeps' lock share. A thread that
 	// sleeps on a pipe, an eventfd or a socket and is switched out fast
 	// is being preempted by the threads it wakes, not yielding.
 	lockRun float64
@@ -207,6 +211,7 @@ func threadStateWaits(p *profile.Profile, goProc bool) sampledWaits {
 	type thread struct{ pid, tid int64 }
 	type counts struct {
 		lock, activity, run, sleeps float64
+		idle                        float64           // its parking
 		calls                       map[Class]float64 // its sleeps by callClass
 		goProc                      bool
 	}
@@ -246,10 +251,14 @@ func threadStateWaits(p *profile.Profile, goProc bool) sampledWaits {
 			sh := contendedShare(c.lock, c.activity, perPID[s.pid])
 			w.seconds[WaitIdle] += (1 - sh) * v
 			w.byClass[ClassNone] += (1 - sh) * v
+			c.idle += (1 - sh) * v
 			v *= sh
 		}
 		w.seconds[cat] += v
 		w.byClass[waitClass[cat]] += v
+		if cat == WaitIdle {
+			threads[t].idle += v
+		}
 		if c := threads[t]; cat != WaitIdle && v > 0 {
 			if c.calls == nil {
 				c.calls = map[Class]float64{}
@@ -266,8 +275,11 @@ func threadStateWaits(p *profile.Profile, goProc bool) sampledWaits {
 	// goroutine that writes to a socket and parks in the netpoller when
 	// the socket is full runs on whichever thread is free, and the thread
 	// that waits in epoll_pwait is whichever found nothing to run.
+	// Maps are walked in order, so that sums come out the same every run.
+	byThread := func(a, b thread) int { return cmp.Or(cmp.Compare(a.pid, b.pid), cmp.Compare(a.tid, b.tid)) }
 	merged := map[thread]*counts{}
-	for t, c := range threads {
+	for _, t := range slices.SortedFunc(maps.Keys(threads), byThread) {
+		c := threads[t]
 		if c.goProc {
 			t.tid = 0
 		}
@@ -278,31 +290,34 @@ func threadStateWaits(p *profile.Profile, goProc bool) sampledWaits {
 		}
 		m.run += c.run
 		m.sleeps += c.sleeps
-		for class, v := range c.calls {
-			m.calls[class] += v
+		for _, class := range slices.Sorted(maps.Keys(c.calls)) {
+			m.calls[class] += c.calls[class]
 		}
 	}
+	mergedOrder := slices.SortedFunc(maps.Keys(merged), byThread)
 	var ran, lockRun float64
-	for _, c := range merged {
-		ran += c.run
+	for _, t := range mergedOrder {
+		ran += merged[t].run
 	}
-	for t, c := range threads {
-		switch {
+	for _, t := range slices.SortedFunc(maps.Keys(threads), byThread) {
+		switch c := threads[t]; {
 		case c.goProc || perPID[t.pid] < 2:
-		case c.sleeps == 0:
-			lockRun += c.run
-		default:
+		case c.sleeps == 0 && c.idle == 0:
+			lockRun += c.run // never slept: spinning, or yielding
+		case c.sleeps > 0:
 			lockRun += c.run * c.calls[ClassContention] / c.sleeps
 		}
 	}
 	if ran > 0 {
 		w.lockRun = lockRun / ran
 	}
-	for _, c := range merged {
+	for _, t := range mergedOrder {
+		c := merged[t]
 		if c.sleeps == 0 {
 			w.calls[ClassCPU] += c.run
 		}
-		for class, v := range c.calls {
+		for _, class := range slices.Sorted(maps.Keys(c.calls)) {
+			v := c.calls[class]
 			if ran == 0 {
 				// No thread seen running (a process that ran under a
 				// twentieth of the time): the sleeps as they are.

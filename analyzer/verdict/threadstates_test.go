@@ -175,6 +175,71 @@ func TestRunDelayShares(t *testing.T) {
 	}
 }
 
+// TestLockRun: the threads that could be yielding to a lock's holder are
+// those of a process of several threads, not Go's, that never slept (not
+// even parked idle) or slept on locks, each in its sleeps' lock share.
+func TestLockRun(t *testing.T) {
+	spinner := func(tid int64) tsRow { return tsRow{tid, "R", "", "", "", "", 1} }
+	for _, tc := range []struct {
+		name  string
+		goVer string
+		rows  []tsRow
+		pidOf map[int64]int64 // a tid's process, when not 7
+		want  float64
+	}{
+		{"spinners", "", []tsRow{spinner(1), spinner(2)}, nil, 1},
+		{"a process of one thread", "", []tsRow{spinner(1)}, nil, 0},
+		{"two processes of one thread", "", []tsRow{spinner(1), spinner(2)}, map[int64]int64{2: 8}, 0},
+		{"Go", "go1.26.0", []tsRow{spinner(1), spinner(2)}, nil, 0},
+		{"a lock's waiters", "", []tsRow{
+			spinner(1), {1, "S", "futex_do_wait", "futex", "wait", "2", 1},
+			spinner(2), {2, "S", "futex_do_wait", "futex", "wait", "2", 1},
+		}, nil, 1},
+		{"pipe readers, woken fast", "", []tsRow{
+			spinner(1), {1, "S", "pipe_read", "read", "", "", 1},
+			spinner(2), {2, "S", "pipe_read", "read", "", "", 1},
+		}, nil, 0},
+		{"half on a lock, half on a pipe", "", []tsRow{
+			spinner(1), {1, "S", "futex_do_wait", "futex", "wait", "2", 1}, {1, "S", "pipe_read", "read", "", "", 1},
+			spinner(2),
+		}, nil, 0.75},
+	} {
+		o := threadStateObs(tc.goVer, tc.rows...)
+		p, goProc := threadStateProfile(o)
+		for _, smp := range p.Sample {
+			if pid, ok := tc.pidOf[smp.NumLabel["tid"][0]]; ok {
+				smp.NumLabel["pid"] = []int64{pid}
+			}
+		}
+		if got := threadStateWaits(p, goProc).lockRun; math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("%s: lockRun %.3f, want %.3f", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestRunDelayWhole: the run delay's parts, none's among them, add up
+// to the whole delay.
+func TestRunDelayWhole(t *testing.T) {
+	o := threadStateObs("", tsRow{1, "R", "", "", "", "", 1}, tsRow{1, "S", "do_epoll_wait", "epoll_wait", "", "", 3},
+		tsRow{2, "S", "futex_do_wait", "futex", "wait", "2", 1})
+	o.Meta.Target = observation.Target{Kind: observation.TargetProcess, PID: 7}
+	o.Series = []observation.Series{
+		{Name: observation.ProcessCPU, Labels: map[string]string{"mode": "user"}, Points: []observation.Point{{Value: 0.5}}},
+		{Name: observation.ProcessRunDelay, Points: []observation.Point{{Value: 0.3}}},
+		{Name: observation.ProcessCtxSwitches, Labels: map[string]string{"kind": "voluntary"}, Points: []observation.Point{{Value: 900}}},
+		{Name: observation.ProcessCtxSwitches, Labels: map[string]string{"kind": "involuntary"}, Points: []observation.Point{{Value: 100}}},
+	}
+	b := procBreakdown(o, 10, DefaultThresholds())
+	if math.Abs(b.Seconds[WaitRunQueue]-3) > 1e-9 {
+		t.Errorf("run queue %.3f s, want the whole 3 s of run delay", b.Seconds[WaitRunQueue])
+	}
+	// 0.9 of it after wake-ups: 3/4 from the poll (none), 1/4 from the lock.
+	if math.Abs(b.RunQueueCPU-0.3) > 1e-9 || math.Abs(b.ByClass[ClassContention]-(1+0.675)) > 1e-9 {
+		t.Errorf("run queue as cpu %.3f s, contention %.3f s: want 0.3 (the preemptions') and 1.675 (the lock's 1 s and its wake-ups' 0.675)",
+			b.RunQueueCPU, b.ByClass[ClassContention])
+	}
+}
+
 // TestSystemTimeBySleeps: without a profile, a process's system time is
 // split by the calls its threads sleep in: a lock's futexes count towards
 // contention, munmap's towards memory, a socket's towards network; poll
@@ -269,6 +334,16 @@ func TestSystemTimeGoThreads(t *testing.T) {
 	b := procBreakdown(o, 10, DefaultThresholds())
 	if math.Abs(b.ByClass[ClassNetwork]-4) > 1e-6 || b.Seconds[WaitSleep] != 0 {
 		t.Errorf("by class %v, waits %v: want the 4 s of system time as network, no sleep", b.ByClass, b.Seconds)
+	}
+	// The same program writing 1.6 GB/s to files while a metrics scrape
+	// carries 100 bytes a second: the counters' io first, the netpoller's
+	// share of what is left.
+	o.Series = append(o.Series, observation.Series{Name: observation.ProcessStorageBytes,
+		Labels: map[string]string{"op": "write"}, Points: []observation.Point{{Value: 1.6e9}}})
+	o.Series[1].Points[0].Value = 100
+	b = procBreakdown(o, 10, DefaultThresholds())
+	if math.Abs(b.ByClass[ClassIO]-4) > 1e-6 || b.ByClass[ClassNetwork] > 1e-6 {
+		t.Errorf("a Go file writer: by class %v, want the 4 s of system time as io", b.ByClass)
 	}
 }
 
