@@ -235,8 +235,8 @@ func tcpCarried(o *observation.Observation) bool {
 // network) keep their share as cpu.
 func chargeSystemTime(b Breakdown, systemSecs float64, calls map[Class]float64) float64 {
 	var total float64
-	for _, v := range calls {
-		total += v
+	for _, c := range slices.Sorted(maps.Keys(calls)) { // in order: sums come out the same every run
+		total += calls[c]
 	}
 	if total <= 0 || systemSecs <= 0 {
 		return systemSecs
