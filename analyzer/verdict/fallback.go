@@ -278,8 +278,8 @@ const (
 // network, the bytes it read from storage or dirtied towards it to io,
 // each at its cost (minorFaultSecs, tcpByteSecs, storageByteSecs) and
 // never more than there is. It returns what stays cpu. A thread that only
-// ever runs (a download's, a mapping churner's) says nothing of its kernel time in
-// its states; its counters do, in part. Not /proc/PID/io's read and write
+// ever runs (a download's, a mapping churner's) says nothing of its
+// kernel time in its states; its counters do, in part. Not /proc/PID/io's read and write
 // bytes (rchar, wchar): they count a socket's read(2) and write(2) but not
 // its recv(2) and send(2), and cannot tell a socket from a pipe or
 // /dev/null; its storage bytes (read_bytes, write_bytes) are files'
@@ -322,8 +322,9 @@ func chargeByCounters(b Breakdown, systemSecs float64, o *observation.Observatio
 // preempts a running thread once its slice is spent (the base slice,
 // 0.75 ms times 1 + log2 of the CPUs up to 8: 0.75 to 3 ms), under about
 // 1,300 times a CPU-second, and 10,000 is a tenth of a millisecond on a
-// CPU between two. A thread it wakes can preempt sooner, so storms of wake-ups pass
-// it too: lockRun keeps out threads that sleep on anything but locks.
+// CPU between two. A thread it wakes can preempt sooner, so storms of
+// wake-ups pass it too: lockRun keeps out threads that sleep on anything
+// but locks.
 // Measured on this project's VM (docs/analysis.md): programs that yield
 // in their locks, 24,000 to 240,000; processes of one thread yielding or
 // switching, up to 161,000 (the thread count rules them out); a futex
@@ -345,8 +346,9 @@ const yieldSwitchRate = 10000
 // than preemptions can (yieldSwitchRate), those of threads that could be
 // spinning on a lock (sampledWaits.lockRun) are yields to a thread
 // holding what the yielder wants, contention (classifier.settle's rule,
-// with stacks). Counts stand for times, an
-// approximation: a preemption's wait is often longer than a wake-up's.
+// with stacks). Counts stand for times, an approximation that leans
+// towards the sleeps: a preemption's wait is often longer than a
+// wake-up's (docs/analysis.md).
 func runDelayShares(o *observation.Observation, w sampledWaits) map[Class]float64 {
 	vol, okV := meanOf(o, observation.ProcessCtxSwitches, map[string]string{"kind": "voluntary"})
 	invol, okI := meanOf(o, observation.ProcessCtxSwitches, map[string]string{"kind": "involuntary"})

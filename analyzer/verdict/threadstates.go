@@ -167,9 +167,10 @@ type sampledWaits struct {
 	// that was of threads that could be yielding to a lock's holder
 	// (runDelayShares): in a process of several threads, not Go's (whose
 	// runtime yields in its own scheduler), threads that never slept, not
-	// even parked idle, or slept on locks, each in its sleeps' lock share. A thread that
-	// sleeps on a pipe, an eventfd or a socket and is switched out fast
-	// is being preempted by the threads it wakes, not yielding.
+	// even parked idle, or slept on locks, each in its sleeps' lock
+	// share. A thread that sleeps on a pipe, an eventfd or a socket and is
+	// switched out fast is being preempted by the threads it wakes, not
+	// yielding.
 	lockRun float64
 }
 
