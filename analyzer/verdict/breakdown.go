@@ -151,7 +151,7 @@ func CategoryName(category string) string {
 // on-CPU and off-CPU profiles.
 func BreakdownOf(o *observation.Observation) Breakdown {
 	pk := parkingOf(o)
-	cl := newClassifier(o, pk)
+	cl := newClassifier(pk)
 	return breakdownOf(o, pk, callSitesOf(o, cl), cl)
 }
 
@@ -242,28 +242,13 @@ func (sc stackClass) waitClass(cat string) Class {
 type classifier struct {
 	seed        maphash.Seed
 	onCPU, wait map[uint64]stackClass
-	pk          parking // how many threads each process has
-	// fileLocksWaited says a thread of the observation slept in the
-	// file locks' code: they were contended (by any process: file locks
-	// are shared between them).
-	fileLocksWaited bool
+	pk          parking // how many threads each process has, whether file locks were waited on
 }
 
-// newClassifier is a classifier of o's stacks, pk the parking of its
+// newClassifier is a classifier of stacks, pk the parking of their
 // processes.
-func newClassifier(o *observation.Observation, pk parking) *classifier {
-	c := &classifier{seed: maphash.MakeSeed(), onCPU: map[uint64]stackClass{}, wait: map[uint64]stackClass{}, pk: pk}
-	for _, p := range o.Profiles {
-		if p.Source != observation.SourceEBPF || p.Kind != observation.KindOffCPU || p.Profile == nil {
-			continue
-		}
-		for _, s := range p.Profile.Sample {
-			if st := sampleState(s); st == "S" || st == "D" {
-				c.fileLocksWaited = c.fileLocksWaited || c.memo(c.wait, s, classifyWaitStack).fileLock
-			}
-		}
-	}
-	return c
+func newClassifier(pk parking) *classifier {
+	return &classifier{seed: maphash.MakeSeed(), onCPU: map[uint64]stackClass{}, wait: map[uint64]stackClass{}, pk: pk}
 }
 
 // of is what an on-CPU sample's stack says.
@@ -304,7 +289,7 @@ func (c *classifier) settle(s *profile.Sample, sc stackClass) stackClass {
 	if sc.yield && !c.threaded(s) {
 		sc.yield = false
 	}
-	if sc.fileLock && !c.fileLocksWaited {
+	if sc.fileLock && !c.pk.fileLocksWaited() {
 		sc.fileLock = false
 	}
 	if sc.yield || sc.fileLock {

@@ -104,7 +104,7 @@ func TestCallSites(t *testing.T) {
 		{Kind: observation.KindCPU, Source: observation.SourceEBPF, Profile: p},
 		{Kind: observation.KindOffCPU, Source: observation.SourceEBPF, Profile: off},
 	}}
-	cl := newClassifier(o, parkingOf(o))
+	cl := newClassifier(parkingOf(o))
 	sites := callSitesOf(o, cl)
 
 	for _, c := range []struct {
@@ -276,7 +276,7 @@ func TestYields(t *testing.T) {
 			t.Errorf("%s: run-queue time counted as cpu %.2f s, want %.2f", c.name, b.RunQueueCPU, want)
 		}
 		pk := parkingOf(o)
-		cl := newClassifier(o, pk)
+		cl := newClassifier(pk)
 		sites := callSitesOf(o, cl)
 		items := slices.Concat(cpuItems(o.Profiles[0].Profile, sites, cl, observation.SourceEBPF, 1, 1),
 			waitItems(o.Profiles[1].Profile, sites, cl, pk, 1))

@@ -42,11 +42,11 @@ func TestPollPeersDecidedOnData(t *testing.T) {
 	for i := range v.Evidence {
 		v.Evidence[i].Text = "reworded"
 	}
-	again := priorities(o, v, parkingOf(o), callSitesOf(o, newClassifier(o, parkingOf(o))), newClassifier(o, parkingOf(o)), true, o.WindowSeconds(), th)
+	again := priorities(o, v, parkingOf(o), callSitesOf(o, newClassifier(parkingOf(o))), newClassifier(parkingOf(o)), true, o.WindowSeconds(), th)
 	if !reflect.DeepEqual(again, v.Priorities) {
 		t.Errorf("reworded evidence changed the priorities:\n got %+v\nwant %+v", again, v.Priorities)
 	}
-	without := priorities(o, v, parkingOf(o), callSitesOf(o, newClassifier(o, parkingOf(o))), newClassifier(o, parkingOf(o)), false, o.WindowSeconds(), th)
+	without := priorities(o, v, parkingOf(o), callSitesOf(o, newClassifier(parkingOf(o))), newClassifier(parkingOf(o)), false, o.WindowSeconds(), th)
 	for _, p := range without {
 		if p.Kind == PriorityPeer {
 			t.Errorf("a peer without the poll inference: %+v", p)

@@ -326,10 +326,10 @@ func chargeByCounters(b Breakdown, systemSecs float64, o *observation.Observatio
 // wake-ups pass it too: lockRun keeps out threads that sleep on anything
 // but locks.
 // Measured on this project's VM (docs/analysis.md): programs that yield
-// in their locks, 24,000 to 240,000; processes of one thread yielding or
-// switching, up to 161,000 (the thread count rules them out); a futex
-// wake-up storm between processes, 6,500 to 15,000; everything else
-// under 4,500.
+// in their locks, 24,600 to 238,000; processes of one thread yielding,
+// switching or waking each other, 7,600 to 195,000 (the thread count
+// rules them out); threads waking each other on semaphores, 38,700
+// (lockRun rules them out); everything else under 4,900.
 const yieldSwitchRate = 10000
 
 // runDelayShares splits a process's run delay by what each wait for a

@@ -37,7 +37,7 @@ func Judge(o *observation.Observation, th Thresholds) *Verdict {
 	}
 
 	pk := parkingOf(o)
-	cl := newClassifier(o, pk)
+	cl := newClassifier(pk)
 	sites := callSitesOf(o, cl)
 	v.Breakdown = breakdownOf(o, pk, sites, cl)
 	if v.Breakdown.Source == "" || v.Breakdown.Source == BreakdownEBPF && v.Breakdown.Total() == 0 {

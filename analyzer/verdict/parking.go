@@ -48,12 +48,18 @@ const wholeProcess = -2
 // process's threads the eBPF profiles sampled.
 const threadCount = -3
 
+// fileLockSleeps is the tid (of pid 0) under which parking marks a window
+// in which some thread slept in the file locks' code: they were contended,
+// by whichever processes (file locks are shared between them).
+const fileLockSleeps = -4
+
 // parkingOf measures every thread of o's eBPF profiles.
 func parkingOf(o *observation.Observation) parking {
 	type counts struct{ lock, activity float64 }
 	threads := map[thread]*counts{}
 	perPID := map[int64]int{}
 	goPIDs := map[int64]bool{}
+	var fileLocks bool
 	get := func(s *profile.Sample) *counts {
 		t := thread{pid: samplePID(s)}
 		if v := s.NumLabel["tid"]; len(v) == 1 {
@@ -89,7 +95,9 @@ func parkingOf(o *observation.Observation) parking {
 				if inGoRuntime(fns) {
 					goPIDs[samplePID(s)] = true
 				}
-				switch classifyWait(sampleState(s), fns) {
+				st := sampleState(s)
+				fileLocks = fileLocks || (st == "S" || st == "D") && has(fns, fileLockCode...)
+				switch classifyWait(st, fns) {
 				case WaitLock:
 					if isLockSleep(fns) {
 						// On a kernel or file lock: contention
@@ -131,11 +139,18 @@ func parkingOf(o *observation.Observation) parking {
 	for pid, n := range perPID {
 		out[thread{pid: pid, tid: threadCount}] = float64(n)
 	}
+	if fileLocks {
+		out[thread{tid: fileLockSleeps}] = 1
+	}
 	return out
 }
 
 // threads is how many of process pid's threads were sampled.
 func (pk parking) threads(pid int64) int { return int(pk[thread{pid: pid, tid: threadCount}]) }
+
+// fileLocksWaited tells a window in which some thread slept in the file
+// locks' code (classifier.settle).
+func (pk parking) fileLocksWaited() bool { return pk[thread{tid: fileLockSleeps}] == 1 }
 
 // contendedShare is the part of a thread's futex waits (lock seconds)
 // that can be contention, one of threads in its process that was active

@@ -157,10 +157,12 @@ func TestRunDelayShares(t *testing.T) {
 	if !near(got[ClassContention], 1) || got[ClassCPU] != 0 {
 		t.Errorf("yielding threads: %v, want all contention", got)
 	}
-	// The same rate in processes of one thread: nothing to yield to.
+	// The same rate in threads that cannot be yielding to a lock's holder
+	// (lockRun 0: processes of one thread, Go's, threads that sleep on
+	// other things; TestLockRun says which).
 	got = runDelayShares(obs(0, 40000, 1), sampledWaits{seconds: w.seconds})
 	if !near(got[ClassCPU], 1) {
-		t.Errorf("yielding single-threaded processes: %v, want cpu", got)
+		t.Errorf("switched fast, no lock in sight: %v, want cpu", got)
 	}
 	// Preemptions at a slice's pace stay the CPU's.
 	got = runDelayShares(obs(0, 1000, 1), w)
